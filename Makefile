@@ -1,0 +1,57 @@
+# One entry point for every job. `make test` is what CI runs (through .ci/run).
+SHELL := /bin/bash
+NPM_STAMP := node_modules/.install-stamp
+
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo bench bench-sim clean
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NPM_STAMP)
+
+build: install
+	npx tsc -p tsconfig.json
+
+typecheck: install
+	npx tsc -p tsconfig.json --noEmit
+
+lint: install
+	npx eslint .
+	npx prettier --check .
+
+format: install
+	npx prettier --write .
+
+# Regenerate TypeScript from proto/ (ts-proto through buf; no system protoc needed).
+proto: install
+	npx buf lint
+	rm -rf src/gen
+	npx buf generate
+	npx prettier --log-level warn --write src/gen >/dev/null 2>&1 || true
+
+# CI fails when the generated code is stale against proto/.
+proto-check: install
+	npx buf lint
+	@tmp=$$(mktemp -d); cp -r src/gen $$tmp/before 2>/dev/null || mkdir -p $$tmp/before; \
+	  $(MAKE) --no-print-directory proto >/dev/null; \
+	  if ! diff -r $$tmp/before src/gen >/dev/null; then echo "src/gen is stale: run 'make proto' and commit"; diff -r $$tmp/before src/gen | head -20; exit 1; fi; \
+	  echo "generated code is up to date"
+
+test: install typecheck lint
+	npx vitest run
+
+test-unit: install
+	npx vitest run test/routing test/sim
+
+# The README's main command: a local simulation demo (later: a cluster of daemons).
+demo: install
+	npx tsx src/sim/demo.ts
+
+bench-sim: install
+	node --max-old-space-size=20000 --import tsx bench/sim/run.ts
+
+bench: install bench-sim
+
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,124 @@
+// 128-bit Pastry identifiers on a ring of size 2^128, read as 32 base-16 digits (b = 4).
+import { createHash } from "node:crypto";
+
+export const ID_BITS = 128;
+export const ID_BYTES = 16;
+/** Bits per digit (Pastry's b). */
+export const DIGIT_BITS = 4;
+/** Number of digits in an ID: the routing table's row count. */
+export const ID_DIGITS = ID_BITS / DIGIT_BITS;
+/** Values one digit can take: the routing table's column count. */
+export const DIGIT_BASE = 1 << DIGIT_BITS;
+
+const RING = 1n << BigInt(ID_BITS);
+const HALF_RING = RING >> 1n;
+const HEX_RE = /^[0-9a-fA-F]{32}$/;
+
+export class InvalidNodeIdError extends Error {
+  override readonly name = "InvalidNodeIdError";
+}
+
+/** An immutable 128-bit identifier. Equal IDs have equal `hex` strings and equal `value`s. */
+export class NodeId {
+  /** The ID as an unsigned integer in [0, 2^128). */
+  readonly value: bigint;
+  /** The ID as 32 lowercase hex digits; most significant digit first. */
+  readonly hex: string;
+
+  private constructor(value: bigint, hex: string) {
+    this.value = value;
+    this.hex = hex;
+  }
+
+  /** Takes the first 16 bytes. Fewer than 16 bytes is an error: an ID must not be silently zero-padded. */
+  static fromBytes(bytes: Uint8Array): NodeId {
+    if (bytes.length < ID_BYTES) {
+      throw new InvalidNodeIdError(`a node ID needs at least ${ID_BYTES} bytes, got ${bytes.length}`);
+    }
+    return NodeId.fromHex(Buffer.from(bytes.buffer, bytes.byteOffset, ID_BYTES).toString("hex"));
+  }
+
+  static fromHex(hex: string): NodeId {
+    if (!HEX_RE.test(hex)) {
+      throw new InvalidNodeIdError(
+        `a node ID in hex must be exactly 32 hex digits, got ${JSON.stringify(hex)}`,
+      );
+    }
+    const lower = hex.toLowerCase();
+    return new NodeId(BigInt("0x" + lower), lower);
+  }
+
+  static fromBigInt(value: bigint): NodeId {
+    const v = ((value % RING) + RING) % RING;
+    return new NodeId(v, v.toString(16).padStart(ID_DIGITS, "0"));
+  }
+
+  /** The first 16 bytes of SHA-256 of the text: a stable ID for a name or key. */
+  static fromString(text: string): NodeId {
+    return NodeId.fromBytes(createHash("sha256").update(text, "utf8").digest());
+  }
+
+  toBytes(): Uint8Array {
+    return new Uint8Array(Buffer.from(this.hex, "hex"));
+  }
+
+  toString(): string {
+    return this.hex;
+  }
+
+  /** Digit i (0 = most significant), in [0, 16). */
+  digit(i: number): number {
+    const c = this.hex.charCodeAt(i);
+    return c <= 57 ? c - 48 : c - 87;
+  }
+
+  equals(other: NodeId): boolean {
+    return this.value === other.value;
+  }
+
+  /** Numeric order: negative, zero or positive. */
+  compare(other: NodeId): number {
+    return this.value < other.value ? -1 : this.value > other.value ? 1 : 0;
+  }
+
+  /** Number of leading digits shared with `other` (32 when equal). */
+  commonPrefixLength(other: NodeId): number {
+    const a = this.hex;
+    const b = other.hex;
+    let i = 0;
+    while (i < ID_DIGITS && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+    return i;
+  }
+}
+
+/** Distance going clockwise (increasing IDs, wrapping) from `from` to `to`. */
+export function clockwiseDistance(from: NodeId, to: NodeId): bigint {
+  const d = to.value - from.value;
+  return d >= 0n ? d : d + RING;
+}
+
+/** Distance on the ring the shorter way round; at most 2^127. */
+export function ringDistance(a: NodeId, b: NodeId): bigint {
+  const d = clockwiseDistance(a, b);
+  return d > HALF_RING ? RING - d : d;
+}
+
+/**
+ * True when `a` is strictly closer to `key` than `b` on the ring. A key exactly between two nodes belongs
+ * to the lower ID (as in the original Wendy); this rule is used everywhere a closest node is chosen.
+ */
+export function isCloser(key: NodeId, a: NodeId, b: NodeId): boolean {
+  const da = ringDistance(key, a);
+  const db = ringDistance(key, b);
+  if (da !== db) return da < db;
+  return a.value < b.value;
+}
+
+/** The member of `candidates` closest to `key` (ties to the lower ID), or undefined when empty. */
+export function closestTo<T extends { id: NodeId }>(key: NodeId, candidates: Iterable<T>): T | undefined {
+  let best: T | undefined;
+  for (const c of candidates) {
+    if (best === undefined || isCloser(key, c.id, best.id)) best = c;
+  }
+  return best;
+}

@@ -1,0 +1,173 @@
+// The routing core's contract: what goes into the state machine and what comes out.
+// Nothing here touches sockets, timers, the wall clock or hidden randomness; the runtime
+// (src/server) and the simulator (src/sim) both drive the same machine through these types.
+import type { NodeId } from "./id.js";
+
+/** Monotonic time in milliseconds, supplied by whoever drives the machine. Never wall-clock time. */
+export type Millis = number;
+
+/** What the overlay knows about a node: its identity and how to reach it. */
+export interface NodeInfo {
+  readonly id: NodeId;
+  /** "host:port" used by peers in the same region. */
+  readonly localAddress: string;
+  /** "host:port" used by peers in other regions. */
+  readonly globalAddress: string;
+  /** Free-form region name; proximity to a peer in another region is scaled by a multiplier. */
+  readonly region: string;
+  /**
+   * Chosen afresh (from the injected random source) each time a node starts. A different incarnation for a
+   * known ID means the node restarted: the new one replaces the old one everywhere.
+   */
+  readonly incarnation: number;
+}
+
+/** Injected randomness: the only source the core may use. */
+export interface RandomSource {
+  /** A float in [0, 1). */
+  next(): number;
+}
+
+/** Purposes 0..15 are reserved for the protocol; applications use 16 and above. */
+export const FIRST_APPLICATION_PURPOSE = 16;
+
+/** An application message routed hop by hop towards the node numerically closest to `key`. */
+export interface RouteMessage {
+  /** Unique per message, assigned once by the origin; a destination delivers a given id at most once. */
+  readonly id: string;
+  readonly key: NodeId;
+  readonly purpose: number;
+  readonly payload: Uint8Array;
+  /** The node that first sent the message (the end-to-end acknowledgement goes back to it). */
+  readonly origin: NodeInfo;
+  /** Hops taken so far (0 at the origin). */
+  readonly hops: number;
+  /** Maximum hops allowed; a message that would exceed it is dropped with reason "ttl". */
+  readonly maxHops: number;
+  /** When true, the delivering node sends an `ack` straight back to the origin. */
+  readonly wantAck: boolean;
+}
+
+/** One routing-table row as exchanged on the wire: sparse, by column. */
+export interface RowEntries {
+  readonly row: number;
+  readonly entries: readonly NodeInfo[];
+}
+
+/** Node-to-node protocol messages. The sender's NodeInfo travels beside every message (see Envelope). */
+export type PeerMessage =
+  /** Routed towards `joiner.id`; every node on the path answers the joiner with `joinState`. */
+  | { readonly type: "join"; readonly joiner: NodeInfo; readonly hops: number }
+  /**
+   * Sent straight to the joiner by each node on the join path: its routing-table rows up to the prefix it
+   * shares with the joiner; the first node adds its neighbourhood set; the last (`final`) its leaf set.
+   */
+  | {
+      readonly type: "joinState";
+      readonly rows: readonly RowEntries[];
+      readonly neighbours: readonly NodeInfo[];
+      readonly leafSet: readonly NodeInfo[];
+      readonly final: boolean;
+    }
+  /** Liveness and proximity probe. `joining` tells a leaf-set member the sender is joining next to it. */
+  | { readonly type: "probe"; readonly sentAt: Millis; readonly joining: boolean }
+  /** Answer to a probe: echoes `sentAt` (so the prober measures round-trip time) and carries the leaf set. */
+  | {
+      readonly type: "probeReply";
+      readonly echoSentAt: Millis;
+      readonly leafSet: readonly NodeInfo[];
+      readonly ready: boolean;
+    }
+  /** A node that has become ready tells the nodes in its state to add it. */
+  | { readonly type: "announce" }
+  /** Periodic liveness signal to the sender's immediate leaf-set neighbour(s). */
+  | { readonly type: "heartbeat" }
+  /** Asks for the receiver's leaf set (leaf-set repair). */
+  | { readonly type: "leafSetRequest" }
+  /** A leaf set, as a reply to leafSetRequest or pushed after a change; `removed` lists nodes found dead. */
+  | { readonly type: "leafSet"; readonly leafSet: readonly NodeInfo[]; readonly removed: readonly NodeId[] }
+  /** Asks for one routing-table row (lazy routing-table repair). */
+  | { readonly type: "rowRequest"; readonly row: number }
+  | { readonly type: "row"; readonly row: RowEntries }
+  /** One hop of an application message. */
+  | { readonly type: "route"; readonly message: RouteMessage }
+  /** End-to-end acknowledgement, sent by the delivering node straight to the origin. */
+  | { readonly type: "ack"; readonly messageId: string; readonly hops: number }
+  /** Graceful leave: the sender is going away; its leaf set helps the receiver repair at once. */
+  | { readonly type: "leave"; readonly leafSet: readonly NodeInfo[] };
+
+export type PeerMessageType = PeerMessage["type"];
+
+/** A message to send. `to` is unknown only when contacting a seed by address before its ID is known. */
+export interface Outbound {
+  readonly to: NodeInfo | undefined;
+  /** The address to use: the peer's local address when in our region, its global address otherwise. */
+  readonly address: string;
+  readonly message: PeerMessage;
+}
+
+export type DropReason = "ttl" | "no_route" | "undeliverable" | "queue_full" | "duplicate";
+
+export type RoutingEvent =
+  /** The node has a complete, confirmed leaf set and now accepts deliveries. */
+  | { readonly type: "ready" }
+  | { readonly type: "nodeJoined"; readonly node: NodeInfo }
+  | { readonly type: "nodeExited"; readonly node: NodeInfo; readonly graceful: boolean }
+  | { readonly type: "leafSetChanged"; readonly leafSet: readonly NodeInfo[] }
+  | { readonly type: "heartbeat"; readonly from: NodeInfo }
+  | { readonly type: "dropped"; readonly message: RouteMessage; readonly reason: DropReason }
+  | {
+      readonly type: "acked";
+      readonly messageId: string;
+      readonly deliveredBy: NodeInfo;
+      readonly hops: number;
+    }
+  /** The join could not complete through any seed within the join timeout. */
+  | { readonly type: "joinFailed"; readonly reason: string };
+
+export type Output =
+  | { readonly type: "send"; readonly out: Outbound }
+  /** Deliver to the local application: this node is the key's numerically closest live node. */
+  | { readonly type: "deliver"; readonly message: RouteMessage }
+  /** This node forwards `message` to `next` (the `send` output with the route message follows it). */
+  | { readonly type: "forward"; readonly message: RouteMessage; readonly next: NodeInfo }
+  | { readonly type: "event"; readonly event: RoutingEvent };
+
+export interface RoutingConfig {
+  /** l: leaf-set size, l/2 on each side. Default 32. */
+  readonly leafSetSize: number;
+  /** M: neighbourhood-set size. Default 32. */
+  readonly neighbourhoodSize: number;
+  /** How often liveness heartbeats go to leaf-set neighbours. Default 1000 ms. */
+  readonly heartbeatIntervalMs: Millis;
+  /** Silence from a neighbour for this long makes it suspect (it is then probed). Default 2500 ms. */
+  readonly failureTimeoutMs: Millis;
+  /** A probe unanswered for this long means the peer is dead. Default 500 ms. */
+  readonly probeTimeoutMs: Millis;
+  /** A join that has not completed in this long is retried through the next seed. Default 10000 ms. */
+  readonly joinTimeoutMs: Millis;
+  /** Proximity to a peer in another region is its round-trip time times this. Default 10. */
+  readonly regionMultiplier: number;
+  /** Prefer the nearer of two candidates for a table slot (Pastry's locality). Default true. */
+  readonly proximityAware: boolean;
+  /** Hop limit for routed messages. Default 40. */
+  readonly maxHops: number;
+  /** Messages sent before the node is ready wait in a queue this long at most; beyond: dropped "queue_full". */
+  readonly maxPendingMessages: number;
+  /** How many delivered message IDs are remembered to suppress duplicates. Default 100000. */
+  readonly dedupCapacity: number;
+}
+
+export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
+  leafSetSize: 32,
+  neighbourhoodSize: 32,
+  heartbeatIntervalMs: 1000,
+  failureTimeoutMs: 2500,
+  probeTimeoutMs: 500,
+  joinTimeoutMs: 10_000,
+  regionMultiplier: 10,
+  proximityAware: true,
+  maxHops: 40,
+  maxPendingMessages: 10_000,
+  dedupCapacity: 100_000,
+};
