@@ -28,17 +28,16 @@ proto: install
 	npx buf lint
 	rm -rf src/gen
 	npx buf generate
-	npx prettier --log-level warn --write src/gen >/dev/null 2>&1 || true
 
 # CI fails when the generated code is stale against proto/.
 proto-check: install
 	npx buf lint
 	@tmp=$$(mktemp -d); cp -r src/gen $$tmp/before 2>/dev/null || mkdir -p $$tmp/before; \
 	  $(MAKE) --no-print-directory proto >/dev/null; \
-	  if ! diff -r $$tmp/before src/gen >/dev/null; then echo "src/gen is stale: run 'make proto' and commit"; diff -r $$tmp/before src/gen | head -20; exit 1; fi; \
-	  echo "generated code is up to date"
+	  if ! diff -r $$tmp/before src/gen >/dev/null; then echo "src/gen is stale: run 'make proto' and commit"; diff -r $$tmp/before src/gen | head -20; rm -rf $$tmp; exit 1; fi; \
+	  rm -rf $$tmp; echo "generated code is up to date"
 
-test: install typecheck lint
+test: install proto-check typecheck lint
 	npx vitest run
 
 test-unit: install
