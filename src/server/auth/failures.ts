@@ -1,0 +1,38 @@
+// Counts authentication failures by reason; the runtime exports the map as a labelled metric.
+
+export type AuthFailureReason =
+  | "missing-metadata"
+  | "malformed-metadata"
+  | "unknown-session"
+  | "expired-session"
+  | "bad-mac"
+  | "replayed-seq"
+  | "seq-too-old"
+  | "bad-nonce"
+  | "hello-rate-limited"
+  | "bad-server-proof"
+  | "bad-bearer-token";
+
+export class FailureCounter {
+  private readonly counts = new Map<AuthFailureReason, number>();
+
+  record(reason: AuthFailureReason): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+  }
+
+  get(reason: AuthFailureReason): number {
+    return this.counts.get(reason) ?? 0;
+  }
+
+  /** A snapshot: later failures do not change the returned map. */
+  snapshot(): ReadonlyMap<AuthFailureReason, number> {
+    return new Map(this.counts);
+  }
+}
+
+/** What a callee tells the runtime when a peer is refused: map `code` to the gRPC status of that name. */
+export interface AuthRejection {
+  readonly ok: false;
+  readonly code: "UNAUTHENTICATED";
+  readonly reason: AuthFailureReason;
+}

@@ -1,0 +1,156 @@
+// Caller side of the session protocol: one session per peer address, opened by Hello on first use,
+// used to sign every call, and opened afresh when the peer says it no longer knows the session.
+import { randomBytes as cryptoRandomBytes } from "node:crypto";
+import { FailureCounter } from "./failures.js";
+import type { AuthEntries } from "./metadata.js";
+import {
+  METADATA_MAC,
+  METADATA_SEQ,
+  METADATA_SESSION_ID,
+  NONCE_BYTES,
+  computeCallMac,
+  computeServerProof,
+  deriveSessionKey,
+  equalMacs,
+  isAcceptableNonce,
+  type HelloAnswer,
+  type HelloChallenge,
+} from "./session-protocol.js";
+
+/** Sends a Hello to the peer at `address` and returns its answer (the runtime's Hello RPC). */
+export type HelloTransport = (address: string, challenge: HelloChallenge) => Promise<HelloAnswer>;
+
+export interface SessionClientOptions {
+  /** The 32-byte shared key (PassphraseCredentials.sharedKey). */
+  readonly sharedKey: Uint8Array;
+  readonly hello: HelloTransport;
+  /** Monotonic milliseconds. */
+  readonly now?: () => number;
+  /**
+   * Drop a session unused for this long instead of sending a call the peer would refuse. Keep it below
+   * the server's idle timeout (default 4 minutes against the server's 5).
+   */
+  readonly idleTimeoutMs?: number;
+  /** Most peers with a session held at once; the least recently opened is dropped first. */
+  readonly maxSessions?: number;
+  readonly randomBytes?: (size: number) => Uint8Array;
+  readonly failures?: FailureCounter;
+}
+
+export const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 4 * 60_000;
+export const DEFAULT_CLIENT_MAX_SESSIONS = 4096;
+
+/** The peer answered a Hello without proving it knows the shared secret: not a node of this overlay. */
+export class ServerProofError extends Error {
+  override readonly name = "ServerProofError";
+}
+
+interface ClientSession {
+  readonly id: string;
+  readonly key: Buffer;
+  nextSeq: number;
+  lastUsed: number;
+}
+
+export class SessionClient {
+  readonly failures: FailureCounter;
+  private readonly sharedKey: Uint8Array;
+  private readonly sendHello: HelloTransport;
+  private readonly now: () => number;
+  private readonly idleTimeoutMs: number;
+  private readonly maxSessions: number;
+  private readonly randomBytes: (size: number) => Uint8Array;
+  private readonly sessions = new Map<string, ClientSession>();
+  // One Hello in flight per address, shared by every call that needs it.
+  private readonly opening = new Map<string, Promise<ClientSession>>();
+
+  constructor(options: SessionClientOptions) {
+    this.sharedKey = options.sharedKey;
+    this.sendHello = options.hello;
+    this.now = options.now ?? (() => performance.now());
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS;
+    this.maxSessions = options.maxSessions ?? DEFAULT_CLIENT_MAX_SESSIONS;
+    this.randomBytes = options.randomBytes ?? ((size) => cryptoRandomBytes(size));
+    this.failures = options.failures ?? new FailureCounter();
+  }
+
+  /** Metadata entries that authenticate one call of `method` (full gRPC path) with serialized `body`. */
+  async sign(address: string, method: string, body: Uint8Array): Promise<AuthEntries> {
+    const session = await this.sessionFor(address);
+    const seq = session.nextSeq++;
+    session.lastUsed = this.now();
+    return {
+      [METADATA_SESSION_ID]: session.id,
+      [METADATA_SEQ]: String(seq),
+      [METADATA_MAC]: computeCallMac(session.key, method, seq, body).toString("base64"),
+    };
+  }
+
+  /** Forgets the session with `address`; the next call opens a new one. */
+  forget(address: string): void {
+    this.sessions.delete(address);
+  }
+
+  /**
+   * Signs and makes one call through `invoke`. When the peer refuses it because the session is lost (see
+   * isSessionLost; `lostSession` tells from the error), opens a new session and tries exactly once more.
+   * The refused call never ran on the peer, so trying again cannot run it twice.
+   */
+  async call<T>(
+    address: string,
+    method: string,
+    body: Uint8Array,
+    invoke: (entries: AuthEntries) => Promise<T>,
+    lostSession: (error: unknown) => boolean,
+  ): Promise<T> {
+    const entries = await this.sign(address, method, body);
+    try {
+      return await invoke(entries);
+    } catch (error) {
+      if (!lostSession(error)) throw error;
+      // Only drop the session that failed: a concurrent call may already have opened a new one.
+      if (this.sessions.get(address)?.id === entries[METADATA_SESSION_ID]) this.forget(address);
+      return invoke(await this.sign(address, method, body));
+    }
+  }
+
+  private sessionFor(address: string): Promise<ClientSession> {
+    const existing = this.sessions.get(address);
+    if (existing !== undefined) {
+      const fresh = this.now() - existing.lastUsed < this.idleTimeoutMs;
+      if (fresh && Number.isSafeInteger(existing.nextSeq + 1)) return Promise.resolve(existing);
+      this.sessions.delete(address);
+    }
+    const inFlight = this.opening.get(address);
+    if (inFlight !== undefined) return inFlight;
+    const opened = this.open(address).finally(() => this.opening.delete(address));
+    this.opening.set(address, opened);
+    return opened;
+  }
+
+  private async open(address: string): Promise<ClientSession> {
+    const clientNonce = this.randomBytes(NONCE_BYTES);
+    const answer = await this.sendHello(address, { clientNonce });
+    const expected = computeServerProof(this.sharedKey, clientNonce, answer.serverNonce);
+    if (!isAcceptableNonce(answer.serverNonce) || !equalMacs(answer.serverProof, expected)) {
+      this.failures.record("bad-server-proof");
+      throw new ServerProofError(
+        `peer ${address} failed the Hello proof: it does not hold the shared secret`,
+      );
+    }
+    const session: ClientSession = {
+      id: answer.sessionId,
+      key: deriveSessionKey(this.sharedKey, clientNonce, answer.serverNonce),
+      nextSeq: 1,
+      lastUsed: this.now(),
+    };
+    this.sessions.delete(address);
+    while (this.sessions.size >= this.maxSessions) {
+      const oldest = this.sessions.keys().next();
+      if (oldest.done) break;
+      this.sessions.delete(oldest.value);
+    }
+    this.sessions.set(address, session);
+    return session;
+  }
+}

@@ -1,0 +1,90 @@
+// The wire-level pieces of the session protocol: nonce rules, metadata keys and the three HMACs.
+// Every node holds the same 32-byte shared key (from PassphraseCredentials); it never leaves the process.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import type { AuthFailureReason } from "./failures.js";
+
+/** Nonce length each side generates. Peers may send longer ones (the proto says "at least 16"). */
+export const NONCE_BYTES = 16;
+/** Upper bound on an accepted nonce, so a peer cannot make us hash arbitrarily large values. */
+export const MAX_NONCE_BYTES = 64;
+export const SESSION_ID_BYTES = 16;
+
+/** Call metadata keys carrying a signed call. */
+export const METADATA_SESSION_ID = "wendy-session-id";
+export const METADATA_SEQ = "wendy-seq";
+export const METADATA_MAC = "wendy-mac";
+export const SESSION_METADATA_KEYS: readonly string[] = [METADATA_SESSION_ID, METADATA_SEQ, METADATA_MAC];
+/**
+ * Trailing metadata key under which the runtime reports an AuthFailureReason with an UNAUTHENTICATED
+ * status, so the caller can tell "session unknown, Hello again" from "refused".
+ */
+export const METADATA_AUTH_FAILURE = "wendy-auth-failure";
+
+const SERVER_PROOF_LABEL = Buffer.from("wendy-v1 server", "utf8");
+const SESSION_KEY_LABEL = Buffer.from("wendy-v1 session", "utf8");
+
+/** Hello fields as plain bytes (the runtime copies them to and from the generated proto messages). */
+export interface HelloChallenge {
+  readonly clientNonce: Uint8Array;
+}
+
+export interface HelloAnswer {
+  readonly serverNonce: Uint8Array;
+  readonly sessionId: string;
+  readonly serverProof: Uint8Array;
+}
+
+export function isAcceptableNonce(nonce: Uint8Array): boolean {
+  return nonce.length >= NONCE_BYTES && nonce.length <= MAX_NONCE_BYTES;
+}
+
+/** HMAC(key, "wendy-v1 server" | client_nonce | server_nonce): proves the callee knows the secret. */
+export function computeServerProof(
+  key: Uint8Array,
+  clientNonce: Uint8Array,
+  serverNonce: Uint8Array,
+): Buffer {
+  return createHmac("sha256", key)
+    .update(SERVER_PROOF_LABEL)
+    .update(clientNonce)
+    .update(serverNonce)
+    .digest();
+}
+
+/** HMAC(key, "wendy-v1 session" | client_nonce | server_nonce): a fresh key per session. */
+export function deriveSessionKey(key: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(SESSION_KEY_LABEL).update(clientNonce).update(serverNonce).digest();
+}
+
+/**
+ * HMAC(session_key, method | seq | SHA-256(body)). The seq (8 bytes, big-endian) and digest have fixed
+ * lengths, so the method boundary is unambiguous. `body` is the serialized request exactly as sent.
+ */
+export function computeCallMac(
+  sessionKey: Uint8Array,
+  method: string,
+  seq: number,
+  body: Uint8Array,
+): Buffer {
+  const seqBytes = Buffer.alloc(8);
+  seqBytes.writeBigUInt64BE(BigInt(seq));
+  const bodyDigest = createHash("sha256").update(body).digest();
+  return createHmac("sha256", sessionKey)
+    .update(Buffer.from(method, "utf8"))
+    .update(seqBytes)
+    .update(bodyDigest)
+    .digest();
+}
+
+export function equalMacs(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Whether a refused call should be retried after a fresh Hello: only when the callee no longer knows the
+ * session (it restarted, expired or evicted it). Any other refusal means the call itself was bad.
+ */
+export function isSessionLost(reason: string | undefined): boolean {
+  const lost: AuthFailureReason[] = ["unknown-session", "expired-session"];
+  return lost.some((r) => r === reason);
+}
