@@ -1,0 +1,31 @@
+// What the simulator needs from a routing state machine: the PastryNode API, by structure, so the engine
+// depends only on the routing contract (types.ts) and not on one implementation's internals.
+import type { NodeId } from "../routing/id.js";
+import type {
+  Millis,
+  NodeInfo,
+  Output,
+  Outbound,
+  PeerMessage,
+  RandomSource,
+  RoutingConfig,
+} from "../routing/types.js";
+
+export interface RoutingMachine {
+  bootstrap(now: Millis): void;
+  join(seedAddresses: string[], now: Millis): void;
+  receive(from: NodeInfo, msg: PeerMessage, now: Millis): void;
+  send(key: NodeId, purpose: number, payload: Uint8Array, options: { wantAck: boolean }, now: Millis): string;
+  sendFailed(out: Outbound, now: Millis): void;
+  tick(now: Millis): void;
+  leave(now: Millis): void;
+  takeOutputs(): Output[];
+  isReady(): boolean;
+  leafSet(): readonly NodeInfo[];
+  neighbourhood(): readonly NodeInfo[];
+}
+
+export type MachineFactory = (
+  self: NodeInfo,
+  options: { random: RandomSource; config: Partial<RoutingConfig> },
+) => RoutingMachine;
