@@ -1,0 +1,317 @@
+// Prometheus metrics of one Wendy node. Each instance owns its own Registry (never prom-client's global
+// one), so tests and several nodes in one process do not collide. Gauges that mirror the node's state are
+// filled on scrape from a provider the runtime registers: no polling timer.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import {
+  DEFAULT_AUTH_FAILURE_REASONS,
+  DEFAULT_CLIENT_METHODS,
+  DEFAULT_PEER_METHODS,
+  DROP_REASONS,
+  LabelWhitelist,
+  MethodWhitelist,
+  RPC_SIDES,
+  type MetricsDropReason,
+  type RpcSide,
+  grpcCodeLabel,
+} from "./labels.js";
+import { registerProcessMetrics } from "./process-metrics.js";
+
+export const METRIC_PREFIX = "wendy_";
+
+/** What the runtime knows about the node's state, read at each scrape. Must be cheap and synchronous. */
+export interface NodeStateSnapshot {
+  readonly leafSetLeft: number;
+  readonly leafSetRight: number;
+  readonly routingTableEntries: number;
+  readonly neighbourhoodSetSize: number;
+  readonly knownPeers: number;
+  readonly openPeerConnections: number;
+  readonly subscribers: number;
+  /** Joined with a complete, confirmed leaf set. */
+  readonly ready: boolean;
+}
+
+export type NodeStateProvider = () => NodeStateSnapshot;
+
+export interface WendyMetricsOptions {
+  /** This node's ID (32 hex digits); goes into wendy_build_info only. */
+  readonly nodeId: string;
+  /** Wendy's version, for wendy_build_info. */
+  readonly version: string;
+  /** Register Node.js process/runtime metrics too. Default true; turn off for many nodes in one process. */
+  readonly processMetrics?: boolean;
+  /** Override the whitelists (label values outside them are counted as "other"). */
+  readonly peerMethods?: readonly string[];
+  readonly clientMethods?: readonly string[];
+  readonly authFailureReasons?: readonly string[];
+}
+
+// Buckets chosen for the defaults: ~log16(N) hops, LAN-to-WAN latencies, 10 s join timeout, ~3 s detection.
+const HOP_BUCKETS = [0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 40];
+const DELIVERY_LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+const RPC_LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+];
+const JOIN_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
+const FAILURE_DETECTION_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 15, 30, 60];
+
+const EMPTY_STATE: NodeStateSnapshot = {
+  leafSetLeft: 0,
+  leafSetRight: 0,
+  routingTableEntries: 0,
+  neighbourhoodSetSize: 0,
+  knownPeers: 0,
+  openPeerConnections: 0,
+  subscribers: 0,
+  ready: false,
+};
+
+export class WendyMetrics {
+  readonly registry = new Registry();
+
+  private stateProvider: NodeStateProvider = () => EMPTY_STATE;
+  private readonly dropReasons = new LabelWhitelist(DROP_REASONS);
+  private readonly sides = new LabelWhitelist(RPC_SIDES);
+  private readonly peerMethods: MethodWhitelist;
+  private readonly clientMethods: MethodWhitelist;
+  private readonly authReasons: LabelWhitelist;
+
+  private readonly messagesSent: Counter;
+  private readonly messagesForwarded: Counter;
+  private readonly messagesDelivered: Counter;
+  private readonly messagesDropped: Counter<"reason">;
+  private readonly duplicatesSuppressed: Counter;
+  private readonly undeliveredNoSubscriberTotal: Counter;
+  private readonly joinsStarted: Counter;
+  private readonly joinsCompleted: Counter;
+  private readonly joinsFailed: Counter;
+  private readonly nodeFailuresDetected: Counter;
+  private readonly gracefulLeaves: Counter;
+  private readonly authFailures: Counter<"reason">;
+  private readonly peerRpcs: Counter<"side" | "method" | "code">;
+  private readonly clientRpcs: Counter<"method" | "code">;
+
+  private readonly hops: Histogram;
+  private readonly deliveryLatency: Histogram;
+  private readonly peerRpcLatency: Histogram<"method">;
+  private readonly joinDuration: Histogram;
+  private readonly failureDetection: Histogram;
+
+  constructor(options: WendyMetricsOptions) {
+    this.peerMethods = new MethodWhitelist(options.peerMethods ?? DEFAULT_PEER_METHODS);
+    this.clientMethods = new MethodWhitelist(options.clientMethods ?? DEFAULT_CLIENT_METHODS);
+    this.authReasons = new LabelWhitelist(options.authFailureReasons ?? DEFAULT_AUTH_FAILURE_REASONS);
+    const registers = [this.registry];
+    const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
+      new Counter<L>({ name: METRIC_PREFIX + name, help, labelNames, registers });
+
+    this.messagesSent = counter("messages_sent_total", "Application messages originated by this node.");
+    this.messagesForwarded = counter("messages_forwarded_total", "Route messages forwarded to a next hop.");
+    this.messagesDelivered = counter("messages_delivered_total", "Route messages delivered to this node.");
+    this.messagesDropped = counter("messages_dropped_total", "Route messages dropped, by reason.", [
+      "reason",
+    ]);
+    this.duplicatesSuppressed = counter(
+      "duplicates_suppressed_total",
+      "Route messages received again (e.g. a retransmission) and not processed a second time.",
+    );
+    this.undeliveredNoSubscriberTotal = counter(
+      "undelivered_no_subscriber_total",
+      "Messages delivered to this node for which no local subscriber listened to the purpose.",
+    );
+    this.joinsStarted = counter("joins_started_total", "Join attempts started by this node.");
+    this.joinsCompleted = counter("joins_completed_total", "Joins that completed (the node became ready).");
+    this.joinsFailed = counter("joins_failed_total", "Joins that failed through every seed.");
+    this.nodeFailuresDetected = counter(
+      "node_failures_detected_total",
+      "Peers this node found dead (silent, then unanswered probe).",
+    );
+    this.gracefulLeaves = counter("graceful_leaves_total", "Graceful leave notices received from peers.");
+    this.authFailures = counter("authentication_failures_total", "Peer authentication failures, by reason.", [
+      "reason",
+    ]);
+    this.peerRpcs = counter("peer_rpcs_total", "Node-to-node RPCs, by side, method and gRPC status code.", [
+      "side",
+      "method",
+      "code",
+    ]);
+    this.clientRpcs = counter(
+      "client_rpcs_total",
+      "Client-API RPCs served, by method and gRPC status code.",
+      ["method", "code"],
+    );
+
+    this.hops = new Histogram({
+      name: METRIC_PREFIX + "delivered_message_hops",
+      help: "Hops taken by messages delivered to this node.",
+      buckets: HOP_BUCKETS,
+      registers,
+    });
+    this.deliveryLatency = new Histogram({
+      name: METRIC_PREFIX + "delivery_latency_seconds",
+      help: "End-to-end time from send to acknowledged delivery, measured at the origin.",
+      buckets: DELIVERY_LATENCY_BUCKETS,
+      registers,
+    });
+    this.peerRpcLatency = new Histogram<"method">({
+      name: METRIC_PREFIX + "peer_rpc_duration_seconds",
+      help: "Round-trip time of outgoing node-to-node RPCs, by method.",
+      labelNames: ["method"],
+      buckets: RPC_LATENCY_BUCKETS,
+      registers,
+    });
+    this.joinDuration = new Histogram({
+      name: METRIC_PREFIX + "join_duration_seconds",
+      help: "Time from starting a join to becoming ready.",
+      buckets: JOIN_BUCKETS,
+      registers,
+    });
+    this.failureDetection = new Histogram({
+      name: METRIC_PREFIX + "failure_detection_seconds",
+      help: "Time from a peer's last sign of life to this node declaring it dead.",
+      buckets: FAILURE_DETECTION_BUCKETS,
+      registers,
+    });
+
+    this.registerStateGauges();
+    const buildInfo = new Gauge<"version" | "node_id">({
+      name: METRIC_PREFIX + "build_info",
+      help: "Always 1; labels carry the Wendy version and this node's ID.",
+      labelNames: ["version", "node_id"],
+      registers,
+    });
+    buildInfo.set({ version: options.version, node_id: options.nodeId }, 1);
+
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry, METRIC_PREFIX);
+  }
+
+  /** The runtime registers how to read its state; it is called on every scrape. */
+  setStateProvider(provider: NodeStateProvider): void {
+    this.stateProvider = provider;
+  }
+
+  /** Prometheus text exposition of every metric. */
+  exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The Content-Type header value matching exposition(). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  messageSent(): void {
+    this.messagesSent.inc();
+  }
+
+  messageForwarded(): void {
+    this.messagesForwarded.inc();
+  }
+
+  /** A message was delivered here after `hops` hops. */
+  messageDelivered(hops: number): void {
+    this.messagesDelivered.inc();
+    this.hops.observe(hops);
+  }
+
+  messageDropped(reason: MetricsDropReason): void {
+    this.messagesDropped.inc({ reason: this.dropReasons.normalise(reason) });
+  }
+
+  duplicateSuppressed(): void {
+    this.duplicatesSuppressed.inc();
+  }
+
+  undeliveredNoSubscriber(): void {
+    this.undeliveredNoSubscriberTotal.inc();
+  }
+
+  /** The origin saw the end-to-end acknowledgement `seconds` after sending. */
+  observeDeliveryLatency(seconds: number): void {
+    this.deliveryLatency.observe(seconds);
+  }
+
+  joinStarted(): void {
+    this.joinsStarted.inc();
+  }
+
+  joinCompleted(durationSeconds: number): void {
+    this.joinsCompleted.inc();
+    this.joinDuration.observe(durationSeconds);
+  }
+
+  joinFailed(): void {
+    this.joinsFailed.inc();
+  }
+
+  /** A peer was declared dead `detectionSeconds` after its last sign of life. */
+  nodeFailureDetected(detectionSeconds: number): void {
+    this.nodeFailuresDetected.inc();
+    this.failureDetection.observe(detectionSeconds);
+  }
+
+  gracefulLeaveSeen(): void {
+    this.gracefulLeaves.inc();
+  }
+
+  authenticationFailed(reason: string): void {
+    this.authFailures.inc({ reason: this.authReasons.normalise(reason) });
+  }
+
+  /** This node answered a peer's RPC. `method` may be a bare name or a full gRPC path. */
+  peerRpcServed(method: string, code: number | string): void {
+    this.countPeerRpc("server", method, code);
+  }
+
+  /** An outgoing peer RPC finished after `seconds` (round trip, as the caller saw it). */
+  peerRpcCompleted(method: string, code: number | string, seconds: number): void {
+    this.countPeerRpc("client", method, code);
+    this.peerRpcLatency.observe({ method: this.peerMethods.normalise(method) }, seconds);
+  }
+
+  clientRpcServed(method: string, code: number | string): void {
+    this.clientRpcs.inc({ method: this.clientMethods.normalise(method), code: grpcCodeLabel(code) });
+  }
+
+  private countPeerRpc(side: RpcSide, method: string, code: number | string): void {
+    this.peerRpcs.inc({
+      side: this.sides.normalise(side),
+      method: this.peerMethods.normalise(method),
+      code: grpcCodeLabel(code),
+    });
+  }
+
+  private registerStateGauges(): void {
+    const read = (): NodeStateSnapshot => this.stateProvider();
+    const registers = [this.registry];
+    const plain = (name: string, help: string, pick: (s: NodeStateSnapshot) => number): void => {
+      new Gauge({
+        name: METRIC_PREFIX + name,
+        help,
+        registers,
+        collect() {
+          this.set(pick(read()));
+        },
+      });
+    };
+    new Gauge<"side">({
+      name: METRIC_PREFIX + "leaf_set_size",
+      help: "Leaf-set members on each side of this node.",
+      labelNames: ["side"],
+      registers,
+      collect() {
+        const state = read();
+        this.set({ side: "left" }, state.leafSetLeft);
+        this.set({ side: "right" }, state.leafSetRight);
+      },
+    });
+    plain("routing_table_entries", "Occupied routing-table slots.", (s) => s.routingTableEntries);
+    plain("neighbourhood_set_size", "Members of the neighbourhood set.", (s) => s.neighbourhoodSetSize);
+    plain("known_peers", "Distinct peers in any of this node's state tables.", (s) => s.knownPeers);
+    plain("open_peer_connections", "Open gRPC channels to peers.", (s) => s.openPeerConnections);
+    plain("subscribers", "Local client-API subscribers.", (s) => s.subscribers);
+    plain("ready", "1 when joined with a confirmed leaf set, else 0.", (s) => (s.ready ? 1 : 0));
+  }
+}
