@@ -1,0 +1,364 @@
+// Pure conversions between the routing core's types and the generated wendy.v1 protobuf messages.
+// Encoding trusts the core (only values the wire cannot carry are refused); decoding trusts nothing and
+// throws WireFormatError for anything malformed, missing or out of bounds.
+import type { NodeId } from "../../routing/id.js";
+import type { NodeInfo, PeerMessage, RouteMessage, RowEntries } from "../../routing/types.js";
+import * as peer from "../../gen/wendy/v1/peer.js";
+import * as wire from "../../gen/wendy/v1/types.js";
+import { WireFormatError } from "./errors.js";
+import { DEFAULT_WIRE_LIMITS, MAX_ROWS, MAX_ROW_ENTRIES, type WireLimits } from "./limits.js";
+import type { PeerMethod } from "./methods.js";
+import {
+  checkAddress,
+  checkIncarnation,
+  checkListLength,
+  checkMillis,
+  checkPayload,
+  checkText,
+  checkUint,
+  decodeId,
+  requirePresent,
+} from "./validate.js";
+
+/** A protocol message together with the node that sent it (the sender travels in every request). */
+export interface PeerEnvelope {
+  readonly sender: NodeInfo;
+  readonly message: PeerMessage;
+}
+
+/** The generated request type of each PeerService RPC. */
+export interface PeerRequestByMethod {
+  join: peer.JoinRequest;
+  joinState: peer.JoinStateRequest;
+  probe: peer.ProbeRequest;
+  probeReply: peer.ProbeReplyRequest;
+  announce: peer.AnnounceRequest;
+  heartbeat: peer.HeartbeatRequest;
+  requestLeafSet: peer.RequestLeafSetRequest;
+  shareLeafSet: peer.ShareLeafSetRequest;
+  requestRow: peer.RequestRowRequest;
+  shareRow: peer.ShareRowRequest;
+  route: peer.RouteRequest;
+  ack: peer.AckRequest;
+  leave: peer.LeaveRequest;
+}
+
+/** An RPC name with its request: what to pass to `PeerServiceClient[method](request, ...)`. */
+export type PeerRequest = {
+  [M in PeerMethod]: { readonly method: M; readonly request: PeerRequestByMethod[M] };
+}[PeerMethod];
+
+// ---------------------------------------------------------------------------------------------- encoding
+
+function bytesOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function idBytes(id: NodeId): Buffer {
+  return Buffer.from(id.hex, "hex");
+}
+
+export function encodeNodeInfo(node: NodeInfo): wire.NodeInfo {
+  if (!Number.isSafeInteger(node.incarnation) || node.incarnation < 0) {
+    throw new WireFormatError(
+      "incarnation",
+      `cannot encode ${node.incarnation}: not an integer in [0, 2^53 - 1]`,
+    );
+  }
+  return {
+    id: idBytes(node.id),
+    localAddress: node.localAddress,
+    globalAddress: node.globalAddress,
+    region: node.region,
+    incarnation: BigInt(node.incarnation),
+  };
+}
+
+function encodeNodes(nodes: readonly NodeInfo[]): wire.NodeInfo[] {
+  return nodes.map(encodeNodeInfo);
+}
+
+export function encodeRowEntries(row: RowEntries): wire.RowEntries {
+  return { row: row.row, entries: encodeNodes(row.entries) };
+}
+
+export function encodeRouteMessage(message: RouteMessage): wire.RouteMessage {
+  return {
+    id: message.id,
+    key: idBytes(message.key),
+    purpose: message.purpose,
+    payload: bytesOf(message.payload),
+    origin: encodeNodeInfo(message.origin),
+    hops: message.hops,
+    maxHops: message.maxHops,
+    wantAck: message.wantAck,
+  };
+}
+
+/** The RPC to call and its request for one protocol message from `sender`. */
+export function encodePeerMessage(sender: NodeInfo, message: PeerMessage): PeerRequest {
+  const from = encodeNodeInfo(sender);
+  switch (message.type) {
+    case "join":
+      return {
+        method: "join",
+        request: { sender: from, joiner: encodeNodeInfo(message.joiner), hops: message.hops },
+      };
+    case "joinState":
+      return {
+        method: "joinState",
+        request: {
+          sender: from,
+          rows: message.rows.map(encodeRowEntries),
+          neighbours: encodeNodes(message.neighbours),
+          leafSet: encodeNodes(message.leafSet),
+          final: message.final,
+        },
+      };
+    case "probe":
+      return {
+        method: "probe",
+        request: { sender: from, sentAtMs: message.sentAt, joining: message.joining },
+      };
+    case "probeReply":
+      return {
+        method: "probeReply",
+        request: {
+          sender: from,
+          echoSentAtMs: message.echoSentAt,
+          leafSet: encodeNodes(message.leafSet),
+          ready: message.ready,
+        },
+      };
+    case "announce":
+      return { method: "announce", request: { sender: from } };
+    case "heartbeat":
+      return { method: "heartbeat", request: { sender: from } };
+    case "leafSetRequest":
+      return { method: "requestLeafSet", request: { sender: from } };
+    case "leafSet":
+      return {
+        method: "shareLeafSet",
+        request: {
+          sender: from,
+          leafSet: encodeNodes(message.leafSet),
+          removed: message.removed.map(idBytes),
+        },
+      };
+    case "rowRequest":
+      return { method: "requestRow", request: { sender: from, row: message.row } };
+    case "row":
+      return { method: "shareRow", request: { sender: from, row: encodeRowEntries(message.row) } };
+    case "route":
+      return { method: "route", request: { sender: from, message: encodeRouteMessage(message.message) } };
+    case "ack":
+      return { method: "ack", request: { sender: from, messageId: message.messageId, hops: message.hops } };
+    case "leave":
+      return { method: "leave", request: { sender: from, leafSet: encodeNodes(message.leafSet) } };
+  }
+}
+
+/** A RouteStream batch of route hops from `sender`. */
+export function encodeRouteBatch(
+  sender: NodeInfo,
+  messages: readonly RouteMessage[],
+): peer.RouteStreamRequest {
+  return { sender: encodeNodeInfo(sender), messages: messages.map(encodeRouteMessage) };
+}
+
+// ---------------------------------------------------------------------------------------------- decoding
+
+export function decodeNodeInfo(
+  node: wire.NodeInfo | undefined,
+  field: string,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): NodeInfo {
+  const n = requirePresent(node, field);
+  return {
+    id: decodeId(n.id, `${field}.id`),
+    localAddress: checkAddress(n.localAddress, limits.maxAddressLength, `${field}.local_address`),
+    globalAddress: checkAddress(n.globalAddress, limits.maxAddressLength, `${field}.global_address`),
+    region: checkText(n.region, limits.maxRegionLength, `${field}.region`, true),
+    incarnation: checkIncarnation(n.incarnation, `${field}.incarnation`),
+  };
+}
+
+function decodeNodes(nodes: readonly wire.NodeInfo[], field: string, limits: WireLimits): NodeInfo[] {
+  checkListLength(nodes, limits.maxNodeListLength, field);
+  return nodes.map((n, i) => decodeNodeInfo(n, `${field}[${i}]`, limits));
+}
+
+function decodeRow(row: number, field: string): number {
+  return checkUint(row, MAX_ROWS - 1, field);
+}
+
+export function decodeRowEntries(
+  row: wire.RowEntries | undefined,
+  field: string,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): RowEntries {
+  const r = requirePresent(row, field);
+  checkListLength(r.entries, MAX_ROW_ENTRIES, `${field}.entries`);
+  return {
+    row: decodeRow(r.row, `${field}.row`),
+    entries: r.entries.map((n, i) => decodeNodeInfo(n, `${field}.entries[${i}]`, limits)),
+  };
+}
+
+function decodeMessageId(id: string, field: string, limits: WireLimits): string {
+  return checkText(id, limits.maxMessageIdLength, field, false);
+}
+
+export function decodeRouteMessage(
+  message: wire.RouteMessage | undefined,
+  field: string,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): RouteMessage {
+  const m = requirePresent(message, field);
+  return {
+    id: decodeMessageId(m.id, `${field}.id`, limits),
+    key: decodeId(m.key, `${field}.key`),
+    purpose: checkUint(m.purpose, limits.maxPurpose, `${field}.purpose`),
+    payload: checkPayload(m.payload, limits.maxPayloadBytes, `${field}.payload`),
+    origin: decodeNodeInfo(m.origin, `${field}.origin`, limits),
+    hops: checkUint(m.hops, limits.maxHops, `${field}.hops`),
+    maxHops: checkUint(m.maxHops, limits.maxHops, `${field}.max_hops`),
+    wantAck: m.wantAck,
+  };
+}
+
+function decodeMessage(request: PeerRequest, limits: WireLimits): PeerMessage {
+  switch (request.method) {
+    case "join": {
+      const r = request.request;
+      return {
+        type: "join",
+        joiner: decodeNodeInfo(r.joiner, "joiner", limits),
+        hops: checkUint(r.hops, limits.maxHops, "hops"),
+      };
+    }
+    case "joinState": {
+      const r = request.request;
+      checkListLength(r.rows, MAX_ROWS, "rows");
+      return {
+        type: "joinState",
+        rows: r.rows.map((row, i) => decodeRowEntries(row, `rows[${i}]`, limits)),
+        neighbours: decodeNodes(r.neighbours, "neighbours", limits),
+        leafSet: decodeNodes(r.leafSet, "leaf_set", limits),
+        final: r.final,
+      };
+    }
+    case "probe":
+      return {
+        type: "probe",
+        sentAt: checkMillis(request.request.sentAtMs, "sent_at_ms"),
+        joining: request.request.joining,
+      };
+    case "probeReply": {
+      const r = request.request;
+      return {
+        type: "probeReply",
+        echoSentAt: checkMillis(r.echoSentAtMs, "echo_sent_at_ms"),
+        leafSet: decodeNodes(r.leafSet, "leaf_set", limits),
+        ready: r.ready,
+      };
+    }
+    case "announce":
+      return { type: "announce" };
+    case "heartbeat":
+      return { type: "heartbeat" };
+    case "requestLeafSet":
+      return { type: "leafSetRequest" };
+    case "shareLeafSet": {
+      const r = request.request;
+      checkListLength(r.removed, limits.maxNodeListLength, "removed");
+      return {
+        type: "leafSet",
+        leafSet: decodeNodes(r.leafSet, "leaf_set", limits),
+        removed: r.removed.map((id, i) => decodeId(id, `removed[${i}]`)),
+      };
+    }
+    case "requestRow":
+      return { type: "rowRequest", row: decodeRow(request.request.row, "row") };
+    case "shareRow":
+      return { type: "row", row: decodeRowEntries(request.request.row, "row", limits) };
+    case "route":
+      return { type: "route", message: decodeRouteMessage(request.request.message, "message", limits) };
+    case "ack":
+      return {
+        type: "ack",
+        messageId: decodeMessageId(request.request.messageId, "message_id", limits),
+        hops: checkUint(request.request.hops, limits.maxHops, "hops"),
+      };
+    case "leave":
+      return { type: "leave", leafSet: decodeNodes(request.request.leafSet, "leaf_set", limits) };
+  }
+}
+
+/** Validates one received PeerService request and converts it to the core's sender and message. */
+export function decodePeerRequest(
+  request: PeerRequest,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): PeerEnvelope {
+  const sender = decodeNodeInfo(request.request.sender, "sender", limits);
+  return { sender, message: decodeMessage(request, limits) };
+}
+
+/**
+ * Parses raw request bytes for `method` and validates them: every failure, including a protobuf parse
+ * error, comes out as WireFormatError.
+ */
+export function decodePeerRequestBytes(
+  method: PeerMethod,
+  bytes: Uint8Array,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): PeerEnvelope {
+  return decodePeerRequest(parsePeerRequest(method, bytes), limits);
+}
+
+/** The generated protobuf decoder for `method`'s request, with parse errors turned into WireFormatError. */
+export function parsePeerRequest(method: PeerMethod, bytes: Uint8Array): PeerRequest {
+  try {
+    return {
+      method,
+      request: peer.PeerServiceService[method].requestDeserialize(bytesOf(bytes)),
+    } as PeerRequest;
+  } catch (err) {
+    throw new WireFormatError("(request)", `not a valid ${method} request: ${(err as Error).message}`);
+  }
+}
+
+/** One message of a batch that failed validation; the rest of the batch is still usable. */
+export interface RejectedRoute {
+  readonly messageId: string;
+  readonly reason: string;
+}
+
+export interface DecodedRouteBatch {
+  readonly sender: NodeInfo;
+  readonly messages: readonly RouteMessage[];
+  readonly rejected: readonly RejectedRoute[];
+}
+
+/**
+ * Validates a RouteStream batch. A bad sender or an oversized batch rejects the whole batch (throws); a bad
+ * individual message is listed in `rejected` so the others are still acknowledged one by one.
+ */
+export function decodeRouteBatch(
+  batch: peer.RouteStreamRequest,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): DecodedRouteBatch {
+  const sender = decodeNodeInfo(batch.sender, "sender", limits);
+  checkListLength(batch.messages, limits.maxBatchMessages, "messages");
+  const messages: RouteMessage[] = [];
+  const rejected: RejectedRoute[] = [];
+  batch.messages.forEach((m, i) => {
+    try {
+      messages.push(decodeRouteMessage(m, `messages[${i}]`, limits));
+    } catch (err) {
+      if (!(err instanceof WireFormatError)) throw err;
+      rejected.push({ messageId: m.id.slice(0, limits.maxMessageIdLength), reason: err.message });
+    }
+  });
+  return { sender, messages, rejected };
+}
