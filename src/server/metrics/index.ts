@@ -1,4 +1,10 @@
-// Public surface of the metrics and health module, for the runtime and the daemon.
+// Public surface of the metrics and health module, for the runtime and the daemon. Typical wiring:
+//
+//   const metrics = new WendyMetrics({ nodeId: self.id.hex, version });
+//   metrics.setStateProvider(() => ({ leafSetLeft, leafSetRight, routingTableEntries, ..., ready }));
+//   const http = await startHealthServer({ host, port, metrics, health: { liveness, readiness } });
+//   ... metrics.messageDropped("ttl"); metrics.peerRpcCompleted(method, code, seconds); ...
+//   await http.close();
 export { WendyMetrics, METRIC_PREFIX } from "./metrics.js";
 export type { NodeStateSnapshot, NodeStateProvider, WendyMetricsOptions } from "./metrics.js";
 export { startHealthServer } from "./http.js";

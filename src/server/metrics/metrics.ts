@@ -216,14 +216,17 @@ export class WendyMetrics {
     this.hops.observe(hops);
   }
 
+  /** A route message was dropped; "duplicate" is the routing core refusing a message id it delivered before. */
   messageDropped(reason: MetricsDropReason): void {
     this.messagesDropped.inc({ reason: this.dropReasons.normalise(reason) });
   }
 
+  /** The transport received a route message again (e.g. a retried hop) and did not pass it to the core. */
   duplicateSuppressed(): void {
     this.duplicatesSuppressed.inc();
   }
 
+  /** Delivered here, but no local subscriber listens to its purpose (purpose is not a label: unbounded). */
   undeliveredNoSubscriber(): void {
     this.undeliveredNoSubscriberTotal.inc();
   }
