@@ -1,0 +1,806 @@
+// PastryNode: one Pastry node as a deterministic state machine. Inputs are method calls carrying `now`;
+// outputs are queued and collected with takeOutputs(). No sockets, timers, clocks or hidden randomness.
+//
+// The protocol as implemented:
+// - Join (MSPastry-style, consistent): the joiner J sends `join` to a seed address. Each ready node on the
+//   route towards J.id (never to a node holding J.id: that may be J's previous incarnation) answers J with
+//   `joinState` (its table rows 0..prefix(J); the first hop adds its neighbourhood set; the last, `final`,
+//   adds its leaf set). J fills its table and neighbourhood at once, but takes a node into its leaf set only
+//   when it answers a `probe{joining}`; a member that receives such a probe inserts J at once. Leaf-set
+//   candidates learnt from probe replies are probed as well. J is ready once the final state has arrived and
+//   no leaf-set probe is outstanding; it then announces itself to its table and neighbourhood. Until ready,
+//   J delivers nothing: routed messages and local sends wait in a bounded queue and are routed on ready.
+//   A join not done within joinTimeoutMs is retried through the next seed; after every seed failed twice:
+//   event joinFailed (queued messages are dropped as "undeliverable").
+// - Failure detection: every heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only;
+//   any message counts as heard-from. A successor silent for failureTimeoutMs is probed; a probe unanswered
+//   for probeTimeoutMs means dead. A dead leaf member is removed; the silent members on its side are probed
+//   (adjacent crashes are found together), the farthest live member on that side is asked for its leaf set,
+//   and the removal is pushed to the leaf set (`leafSet{removed}`; receivers drop it without re-pushing).
+//   Nodes learnt second-hand enter the leaf set only after answering a probe; recently dead nodes are
+//   ignored in gossip, so stale leaf sets cannot resurrect them.
+// - sendFailed: the peer becomes suspect (routed around, probed; removed when the probe fails). A failed
+//   route hop is re-routed once through the next best hop; a second failure drops it ("undeliverable").
+// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row); when
+//   proximity-aware, a candidate competing for a slot with unknown proximity is probed (rate-limited) and
+//   the nearer node keeps the slot.
+// - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
+//   candidates its leaf set names.
+// - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
+//   from the delivering node to the origin.
+import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
+import { LeafSet } from "./leaf-set.js";
+import { NeighbourhoodSet } from "./neighbourhood-set.js";
+import { ProximityStore, addressFor } from "./proximity.js";
+import { BoundedMap } from "./bounded-map.js";
+import { RoutingTable } from "./routing-table.js";
+import { assertApplicationPurpose, nextHop, type Avoid, type RoutingState } from "./router.js";
+import {
+  DEFAULT_ROUTING_CONFIG,
+  type Millis,
+  type NodeInfo,
+  type Outbound,
+  type Output,
+  type PeerMessage,
+  type RandomSource,
+  type RouteMessage,
+  type DropReason,
+  type RoutingConfig,
+  type RoutingEvent,
+  type RowEntries,
+} from "./types.js";
+
+type Status = "idle" | "joining" | "ready" | "left";
+
+/** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
+type ProbeKind = "leaf" | "liveness" | "proximity";
+
+interface OutstandingProbe {
+  readonly node: NodeInfo;
+  readonly deadline: Millis;
+  kind: ProbeKind;
+}
+
+/** A proximity probe to the same peer is sent at most this often. */
+const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
+/** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
+const RECENTLY_DEAD_CAPACITY = 256;
+const PROXIMITY_PROBE_MEMORY = 512;
+const RETRIED_MEMORY = 1_024;
+/** How long a node found dead is ignored in second-hand gossip. */
+const DEAD_MEMORY_MS = 60_000;
+
+export interface PastryNodeOptions {
+  readonly random: RandomSource;
+  readonly config?: Partial<RoutingConfig>;
+}
+
+export interface SendOptions {
+  readonly wantAck?: boolean;
+}
+
+export interface PastryNodeStats {
+  readonly routingTableEntries: number;
+  readonly leafSetSize: number;
+  readonly neighbourhoodSize: number;
+  /** Messages waiting for the node to become ready. */
+  readonly pending: number;
+  readonly outstandingProbes: number;
+  readonly suspects: number;
+  readonly delivered: number;
+  readonly forwarded: number;
+  readonly dropped: number;
+  readonly status: Status;
+}
+
+export class PastryNode {
+  readonly self: NodeInfo;
+  readonly config: RoutingConfig;
+  private readonly random: RandomSource;
+  private readonly leaf: LeafSet;
+  private readonly table: RoutingTable;
+  private readonly neighbours: NeighbourhoodSet;
+  private readonly proximity: ProximityStore;
+  private readonly state: RoutingState;
+
+  private status: Status = "idle";
+  private outputs: Output[] = [];
+  private messageCounter = 0;
+
+  private readonly suspects = new Set<string>();
+  private readonly avoidSuspects: Avoid;
+  private readonly probes = new Map<string, OutstandingProbe>();
+  private readonly lastHeard = new Map<string, Millis>();
+  private readonly lastProximityProbe = new BoundedMap<string, Millis>(PROXIMITY_PROBE_MEMORY);
+  /** `hex:incarnation` -> time found dead. */
+  private readonly recentlyDead = new BoundedMap<string, Millis>(RECENTLY_DEAD_CAPACITY);
+  private readonly delivered: BoundedMap<string, true>;
+  private readonly retried = new BoundedMap<string, true>(RETRIED_MEMORY);
+  private pending: RouteMessage[] = [];
+
+  // Join state.
+  private seeds: readonly string[] = [];
+  private seedIndex = 0;
+  private joinAttempts = 0;
+  private joinDeadline: Millis = 0;
+  private finalStateReceived = false;
+
+  // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
+  private removedToPush: NodeId[] = [];
+  private repairLeft = false;
+  private repairRight = false;
+  private leafChanged = false;
+
+  private nextHeartbeatAt: Millis = 0;
+  private deliveredCount = 0;
+  private forwardedCount = 0;
+  private droppedCount = 0;
+
+  constructor(self: NodeInfo, options: PastryNodeOptions) {
+    this.self = self;
+    this.config = { ...DEFAULT_ROUTING_CONFIG, ...options.config };
+    this.random = options.random;
+    this.proximity = new ProximityStore(self, this.config.regionMultiplier);
+    const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
+    this.leaf = new LeafSet(self, this.config.leafSetSize);
+    this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
+    this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
+    this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
+    this.avoidSuspects = { suspects: this.suspects, idHex: undefined };
+    this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
+  }
+
+  // ---- Inputs ----------------------------------------------------------------------------------------
+
+  /** Starts a new overlay with this node as its first member: ready at once. */
+  bootstrap(now: Millis): void {
+    if (this.status !== "idle") return;
+    this.becomeReady(now);
+    this.finishInput();
+  }
+
+  /** Joins through the given seed addresses (tried round-robin, each at most twice). */
+  join(seedAddresses: readonly string[], now: Millis): void {
+    if (this.status !== "idle") return;
+    if (seedAddresses.length === 0) {
+      this.emitEvent({ type: "joinFailed", reason: "no seed addresses" });
+      return;
+    }
+    this.seeds = [...seedAddresses];
+    // Start at a random seed so that many joiners given the same list spread over it.
+    this.seedIndex = Math.floor(this.random.next() * this.seeds.length) % this.seeds.length;
+    this.joinAttempts = 0;
+    this.status = "joining";
+    this.sendJoin(now);
+    this.finishInput();
+  }
+
+  receive(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    if (this.status === "idle" || this.status === "left") return;
+    if (from.id.equals(this.self.id)) return;
+    if (message.type === "probeReply") this.proximity.record(from, now - message.echoSentAt);
+    this.noteContact(from, message, now);
+    switch (message.type) {
+      case "join":
+        this.onJoin(message.joiner, message.hops);
+        break;
+      case "joinState":
+        this.onJoinState(from, message.rows, message.neighbours, message.leafSet, message.final, now);
+        break;
+      case "probe":
+        this.sendTo(from, {
+          type: "probeReply",
+          echoSentAt: message.sentAt,
+          leafSet: [...this.leaf.members()],
+          ready: this.status === "ready",
+        });
+        break;
+      case "probeReply":
+        this.onProbeReply(from, message.leafSet, now);
+        break;
+      case "announce":
+        break;
+      case "heartbeat":
+        this.emitEvent({ type: "heartbeat", from });
+        break;
+      case "leafSetRequest":
+        this.sendTo(from, { type: "leafSet", leafSet: [...this.leaf.members()], removed: [] });
+        break;
+      case "leafSet":
+        this.onLeafSet(message.leafSet, message.removed, now);
+        break;
+      case "rowRequest":
+        if (message.row >= 0 && message.row < ID_DIGITS) {
+          this.sendTo(from, {
+            type: "row",
+            row: { row: message.row, entries: this.table.rowEntries(message.row) },
+          });
+        }
+        break;
+      case "row":
+        for (const node of message.row.entries) this.learn(node, now);
+        break;
+      case "route":
+        this.route(message.message);
+        break;
+      case "ack":
+        this.emitEvent({
+          type: "acked",
+          messageId: message.messageId,
+          deliveredBy: from,
+          hops: message.hops,
+        });
+        break;
+      case "leave":
+        this.onLeave(from, message.leafSet, now);
+        break;
+    }
+    this.finishInput();
+  }
+
+  /** Routes an application message towards `key`; returns its id. Purposes below 16 are reserved. */
+  send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, _now: Millis): string {
+    assertApplicationPurpose(purpose);
+    const id = `${this.self.id.hex.slice(0, 8)}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
+    const message: RouteMessage = {
+      id,
+      key,
+      purpose,
+      payload,
+      origin: this.self,
+      hops: 0,
+      maxHops: this.config.maxHops,
+      wantAck: options.wantAck === true,
+    };
+    if (this.status === "left") this.drop(message, "undeliverable");
+    else this.route(message);
+    this.finishInput();
+    return id;
+  }
+
+  /** The transport could not deliver `out`. */
+  sendFailed(out: Outbound, now: Millis): void {
+    if (this.status === "idle" || this.status === "left") return;
+    const message = out.message;
+    if (out.to === undefined) {
+      // Only joins go to bare addresses: that seed is unreachable, try the next one now.
+      if (message.type === "join" && this.status === "joining") this.retryJoin(now);
+      this.finishInput();
+      return;
+    }
+    this.suspect(out.to, now);
+    if (message.type === "route") this.reroute(message.message);
+    else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
+    this.finishInput();
+  }
+
+  reportRtt(peer: NodeInfo, rttMs: number, _now: Millis): void {
+    if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
+    this.proximity.record(peer, rttMs);
+    this.reconsiderForProximity(peer);
+    this.finishInput();
+  }
+
+  /** Drives timers: join timeout, probe timeouts, heartbeats, successor liveness. */
+  tick(now: Millis): void {
+    if (this.status === "joining" && now >= this.joinDeadline) this.retryJoin(now);
+    if (this.status === "idle" || this.status === "left") {
+      this.finishInput();
+      return;
+    }
+    this.expireProbes(now);
+    if (this.status === "ready") {
+      if (now >= this.nextHeartbeatAt) {
+        this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
+        const predecessor = this.leaf.left()[0];
+        if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
+      }
+      const successor = this.leaf.right()[0];
+      if (successor !== undefined) {
+        const heard = this.lastHeard.get(successor.id.hex) ?? now;
+        if (now - heard >= this.config.failureTimeoutMs) this.probe(successor, "liveness", now);
+      }
+    }
+    this.finishInput();
+  }
+
+  /** Leaves gracefully: every known node is told, with this node's leaf set to repair from. */
+  leave(_now: Millis): void {
+    if (this.status === "left") return;
+    const wasActive = this.status !== "idle";
+    this.status = "left";
+    if (wasActive) {
+      const leafSet = [...this.leaf.members()];
+      for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
+    }
+    for (const message of this.pending) this.drop(message, "undeliverable");
+    this.pending = [];
+    this.probes.clear();
+    this.finishInput();
+  }
+
+  takeOutputs(): Output[] {
+    const taken = this.outputs;
+    this.outputs = [];
+    return taken;
+  }
+
+  // ---- Queries ---------------------------------------------------------------------------------------
+
+  isReady(): boolean {
+    return this.status === "ready";
+  }
+
+  leafSet(): { left: NodeInfo[]; right: NodeInfo[] } {
+    return { left: [...this.leaf.left()], right: [...this.leaf.right()] };
+  }
+
+  routingTable(): ReadonlyArray<ReadonlyArray<NodeInfo | undefined>> {
+    return this.table.snapshot();
+  }
+
+  neighbourhood(): NodeInfo[] {
+    return [...this.neighbours.members()];
+  }
+
+  /** Every node in leaf set, table or neighbourhood, once. */
+  knownPeers(): NodeInfo[] {
+    const byHex = new Map<string, NodeInfo>();
+    for (const node of this.leaf.members()) byHex.set(node.id.hex, node);
+    for (const node of this.table.entries()) byHex.set(node.id.hex, node);
+    for (const node of this.neighbours.members()) byHex.set(node.id.hex, node);
+    return [...byHex.values()];
+  }
+
+  /** The node this node believes closest to `key` (possibly itself), suspects excluded. */
+  owner(key: NodeId): NodeInfo {
+    if (this.leaf.inRange(key)) return this.leaf.closest(key, this.suspects);
+    const candidates = this.knownPeers().filter((n) => !this.suspects.has(n.id.hex));
+    candidates.push(this.self);
+    return closestTo(key, candidates) ?? this.self;
+  }
+
+  /** The k nodes closest to `key` among self and the leaf set, closest first (exact for k <= l/2 + 1). */
+  replicas(key: NodeId, k: number): NodeInfo[] {
+    const candidates = [this.self, ...this.leaf.members()].filter((n) => !this.suspects.has(n.id.hex));
+    candidates.sort((a, b) => (isCloser(key, a.id, b.id) ? -1 : isCloser(key, b.id, a.id) ? 1 : 0));
+    return candidates.slice(0, Math.max(0, k));
+  }
+
+  stats(): PastryNodeStats {
+    return {
+      routingTableEntries: this.table.size,
+      leafSetSize: this.leaf.size,
+      neighbourhoodSize: this.neighbours.size,
+      pending: this.pending.length,
+      outstandingProbes: this.probes.size,
+      suspects: this.suspects.size,
+      delivered: this.deliveredCount,
+      forwarded: this.forwardedCount,
+      dropped: this.droppedCount,
+      status: this.status,
+    };
+  }
+
+  // ---- Join ------------------------------------------------------------------------------------------
+
+  private sendJoin(now: Millis): void {
+    const address = this.seeds[this.seedIndex % this.seeds.length] as string;
+    this.joinDeadline = now + this.config.joinTimeoutMs;
+    this.finalStateReceived = false;
+    this.outputs.push({
+      type: "send",
+      out: { to: undefined, address, message: { type: "join", joiner: this.self, hops: 0 } },
+    });
+  }
+
+  private retryJoin(now: Millis): void {
+    this.joinAttempts++;
+    if (this.joinAttempts >= 2 * this.seeds.length) {
+      this.status = "idle";
+      this.probes.clear();
+      for (const message of this.pending) this.drop(message, "undeliverable");
+      this.pending = [];
+      this.emitEvent({
+        type: "joinFailed",
+        reason: `no join completed through ${this.seeds.length} seed(s), each tried twice`,
+      });
+      return;
+    }
+    this.seedIndex = (this.seedIndex + 1) % this.seeds.length;
+    this.sendJoin(now);
+  }
+
+  /** A ready node on the join route answers the joiner and passes the join on. */
+  private onJoin(joiner: NodeInfo, hops: number): void {
+    if (this.status !== "ready" || joiner.id.equals(this.self.id)) return;
+    const avoid: Avoid = { suspects: this.suspects, idHex: joiner.id.hex };
+    const next = hops + 1 > this.config.maxHops ? undefined : nextHop(this.state, joiner.id, avoid);
+    const shared = Math.min(this.self.id.commonPrefixLength(joiner.id), ID_DIGITS - 1);
+    const rows: RowEntries[] = [];
+    for (let r = 0; r <= shared; r++) {
+      const entries = this.table.rowEntries(r).filter((n) => !n.id.equals(joiner.id));
+      if (entries.length > 0) rows.push({ row: r, entries });
+    }
+    const final = next === undefined;
+    this.sendTo(joiner, {
+      type: "joinState",
+      rows,
+      neighbours: hops === 0 ? this.neighbours.members().filter((n) => !n.id.equals(joiner.id)) : [],
+      leafSet: final ? [...this.leaf.members()].filter((n) => !n.id.equals(joiner.id)) : [],
+      final,
+    });
+    if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops: hops + 1 });
+  }
+
+  /** The hop towards `next` failed: pass the join on through the next best hop instead. */
+  private forwardJoinAgain(joiner: NodeInfo, hops: number): void {
+    if (this.status !== "ready") return;
+    const next = nextHop(this.state, joiner.id, { suspects: this.suspects, idHex: joiner.id.hex });
+    if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops });
+    else this.onJoin(joiner, hops);
+  }
+
+  private onJoinState(
+    from: NodeInfo,
+    rows: readonly RowEntries[],
+    neighbours: readonly NodeInfo[],
+    leafSet: readonly NodeInfo[],
+    final: boolean,
+    now: Millis,
+  ): void {
+    if (this.status !== "joining") return;
+    for (const row of rows) for (const node of row.entries) this.learnForTable(node, now);
+    for (const node of neighbours) this.learnForTable(node, now);
+    if (!final) return;
+    this.finalStateReceived = true;
+    this.probe(from, "leaf", now);
+    for (const node of leafSet) this.learn(node, now);
+    this.checkJoinComplete(now);
+  }
+
+  private checkJoinComplete(now: Millis): void {
+    if (this.status !== "joining" || !this.finalStateReceived) return;
+    for (const probe of this.probes.values()) if (probe.kind === "leaf") return;
+    if (this.leaf.size === 0) {
+      // Every node named in the final state died before answering: start over through the next seed.
+      this.retryJoin(now);
+      return;
+    }
+    this.becomeReady(now);
+  }
+
+  private becomeReady(now: Millis): void {
+    this.status = "ready";
+    this.nextHeartbeatAt = now;
+    this.emitEvent({ type: "ready" });
+    this.leafChanged = true;
+    const told = new Set<string>();
+    for (const node of this.table.entries()) this.announceTo(node, told);
+    for (const node of this.neighbours.members()) this.announceTo(node, told);
+    const waiting = this.pending;
+    this.pending = [];
+    for (const message of waiting) this.route(message);
+  }
+
+  private announceTo(node: NodeInfo, told: Set<string>): void {
+    if (told.has(node.id.hex)) return;
+    told.add(node.id.hex);
+    this.sendTo(node, { type: "announce" });
+  }
+
+  // ---- Routing -----------------------------------------------------------------------------------------
+
+  private route(message: RouteMessage): void {
+    if (this.status !== "ready") {
+      this.enqueue(message);
+      return;
+    }
+    const next = nextHop(this.state, message.key, this.avoidSuspects);
+    if (next === undefined) {
+      this.deliver(message);
+      return;
+    }
+    if (message.hops + 1 > message.maxHops) {
+      this.drop(message, "ttl");
+      return;
+    }
+    this.forward({ ...message, hops: message.hops + 1 }, next);
+  }
+
+  /** Once per message at this node: the hop to the previous next node failed, so take the next best. */
+  private reroute(message: RouteMessage): void {
+    if (this.retried.has(message.id)) {
+      this.drop(message, "undeliverable");
+      return;
+    }
+    this.retried.set(message.id, true);
+    if (this.status !== "ready") {
+      this.enqueue(message);
+      return;
+    }
+    const next = nextHop(this.state, message.key, this.avoidSuspects);
+    if (next === undefined) this.deliver(message);
+    else this.forward(message, next);
+  }
+
+  private forward(message: RouteMessage, next: NodeInfo): void {
+    this.forwardedCount++;
+    this.outputs.push({ type: "forward", message, next });
+    this.sendTo(next, { type: "route", message });
+  }
+
+  private deliver(message: RouteMessage): void {
+    if (this.delivered.has(message.id)) {
+      this.drop(message, "duplicate");
+      return;
+    }
+    this.delivered.set(message.id, true);
+    this.deliveredCount++;
+    this.outputs.push({ type: "deliver", message });
+    if (!message.wantAck) return;
+    if (message.origin.id.equals(this.self.id)) {
+      this.emitEvent({ type: "acked", messageId: message.id, deliveredBy: this.self, hops: message.hops });
+    } else {
+      this.sendTo(message.origin, { type: "ack", messageId: message.id, hops: message.hops });
+    }
+  }
+
+  private enqueue(message: RouteMessage): void {
+    if (this.pending.length >= this.config.maxPendingMessages) this.drop(message, "queue_full");
+    else this.pending.push(message);
+  }
+
+  private drop(message: RouteMessage, reason: DropReason): void {
+    this.droppedCount++;
+    this.emitEvent({ type: "dropped", message, reason });
+  }
+
+  // ---- Learning about peers ------------------------------------------------------------------------------
+
+  /** Every message is first-hand evidence that `from` is alive. */
+  private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    const hex = from.id.hex;
+    this.replaceOldIncarnation(from, now);
+    this.recentlyDead.delete(`${hex}:${from.incarnation}`);
+    this.suspects.delete(hex);
+    if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
+    // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
+    if (message.type === "leave") return;
+    if (message.type === "join" && message.joiner.id.equals(from.id)) return;
+    this.learnForTable(from, now);
+    // While joining, the leaf set is built only from probe answers (see the module comment).
+    if (this.status === "ready" || message.type === "probeReply") this.addToLeafSet(from, now);
+  }
+
+  /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
+  private replaceOldIncarnation(from: NodeInfo, now: Millis): void {
+    const hex = from.id.hex;
+    const old = this.leaf.get(hex) ?? this.table.lookup(from.id) ?? this.neighbours.get(hex);
+    if (old === undefined || old.incarnation === from.incarnation) return;
+    this.forget(old, false, now);
+    this.probes.delete(hex);
+  }
+
+  /** A node learnt second-hand: table and neighbourhood directly; leaf set only after it answers a probe. */
+  private learn(node: NodeInfo, now: Millis): void {
+    if (!this.isPlausible(node)) return;
+    this.learnForTable(node, now);
+    if (this.leaf.wouldAccept(node)) this.probe(node, "leaf", now);
+  }
+
+  private learnForTable(node: NodeInfo, now: Millis): void {
+    if (!this.isPlausible(node)) return;
+    const result = this.table.insert(node);
+    if (
+      this.config.proximityAware &&
+      result !== "present" &&
+      this.proximity.proximity(node) === undefined &&
+      this.status !== "left"
+    ) {
+      this.proximityProbe(node, now);
+    }
+    this.neighbours.insert(node);
+  }
+
+  /** Not self, not known under another incarnation, not recently found dead. */
+  private isPlausible(node: NodeInfo): boolean {
+    if (node.id.equals(this.self.id)) return false;
+    const hex = node.id.hex;
+    const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
+    if (known !== undefined && known.incarnation !== node.incarnation) return false;
+    return !this.recentlyDead.has(`${hex}:${node.incarnation}`);
+  }
+
+  private addToLeafSet(node: NodeInfo, now: Millis): void {
+    if (!this.leaf.insert(node)) return;
+    this.lastHeard.set(node.id.hex, now);
+    this.leafChanged = true;
+    this.emitEvent({ type: "nodeJoined", node });
+    this.pruneLastHeard();
+  }
+
+  /** lastHeard is only kept for leaf-set members; members evicted by nearer nodes are dropped here. */
+  private pruneLastHeard(): void {
+    if (this.lastHeard.size <= this.leaf.size) return;
+    for (const hex of this.lastHeard.keys()) if (!this.leaf.has(hex)) this.lastHeard.delete(hex);
+  }
+
+  private reconsiderForProximity(peer: NodeInfo): void {
+    if (!this.isPlausible(peer)) return;
+    this.table.insert(peer);
+    this.neighbours.insert(peer);
+  }
+
+  private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    this.probes.delete(from.id.hex);
+    this.reconsiderForProximity(from);
+    for (const node of leafSet) this.learn(node, now);
+    this.checkJoinComplete(now);
+  }
+
+  private onLeafSet(leafSet: readonly NodeInfo[], removed: readonly NodeId[], now: Millis): void {
+    for (const id of removed) {
+      if (id.equals(this.self.id)) continue;
+      const known = this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
+      if (known !== undefined) this.declareDead(known, false, now);
+    }
+    for (const node of leafSet) this.learn(node, now);
+  }
+
+  private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    this.probes.delete(from.id.hex);
+    this.forget(from, true, now);
+    for (const node of leafSet) this.learn(node, now);
+    this.checkJoinComplete(now);
+  }
+
+  // ---- Failure handling ------------------------------------------------------------------------------------
+
+  private suspect(peer: NodeInfo, now: Millis): void {
+    if (peer.id.equals(this.self.id)) return;
+    this.suspects.add(peer.id.hex);
+    this.probe(peer, "liveness", now);
+  }
+
+  private probe(node: NodeInfo, kind: ProbeKind, now: Millis): void {
+    const existing = this.probes.get(node.id.hex);
+    if (existing !== undefined) {
+      // A leaf-set probe must block readiness even if a proximity probe was already on its way.
+      if (kind !== "proximity") existing.kind = kind;
+      return;
+    }
+    this.probes.set(node.id.hex, { node, deadline: now + this.config.probeTimeoutMs, kind });
+    this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
+  }
+
+  private proximityProbe(node: NodeInfo, now: Millis): void {
+    const last = this.lastProximityProbe.get(node.id.hex);
+    if (last !== undefined && now - last < PROXIMITY_PROBE_INTERVAL_MS) return;
+    this.lastProximityProbe.set(node.id.hex, now);
+    this.probe(node, "proximity", now);
+  }
+
+  private expireProbes(now: Millis): void {
+    let expired: OutstandingProbe[] | undefined;
+    for (const probe of this.probes.values()) {
+      if (probe.deadline <= now) (expired ??= []).push(probe);
+    }
+    if (expired === undefined) return;
+    for (const probe of expired) {
+      this.probes.delete(probe.node.id.hex);
+      this.declareDead(probe.node, true, now);
+    }
+    this.checkJoinComplete(now);
+  }
+
+  /** `node` did not answer (or a leaf-set member reported it dead). */
+  private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
+    this.recentlyDead.set(`${node.id.hex}:${node.incarnation}`, now);
+    this.pruneRecentlyDead(now);
+    const wasLeafMember = this.forget(node, false, now);
+    if (wasLeafMember && pushRemoval) this.removedToPush.push(node.id);
+  }
+
+  private pruneRecentlyDead(now: Millis): void {
+    for (const [key, at] of this.recentlyDead.entries()) {
+      if (now - at < DEAD_MEMORY_MS) return;
+      this.recentlyDead.delete(key);
+    }
+  }
+
+  /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
+  private forget(node: NodeInfo, graceful: boolean, now: Millis): boolean {
+    const hex = node.id.hex;
+    const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
+    if (known !== undefined && known.incarnation !== node.incarnation) return false;
+    this.suspects.delete(hex);
+    this.lastHeard.delete(hex);
+    this.proximity.forget(hex);
+    const sides = this.leaf.sidesOf(hex);
+    const wasLeafMember = this.leaf.remove(hex);
+    const row = this.table.remove(node.id);
+    const wasNeighbour = this.neighbours.remove(hex);
+    if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
+    this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
+    if (wasLeafMember) {
+      this.leafChanged = true;
+      if (sides.left) this.repairLeft = true;
+      if (sides.right) this.repairRight = true;
+      this.probeSilentMembers(sides.left, sides.right, now);
+    }
+    if (row !== undefined) this.repairRow(row);
+    return wasLeafMember;
+  }
+
+  /** After a death on one side, members there that have been quiet may have died with it: check them now. */
+  private probeSilentMembers(left: boolean, right: boolean, now: Millis): void {
+    if (this.status !== "ready") return;
+    const check = (members: readonly NodeInfo[]): void => {
+      for (const node of members) {
+        const heard = this.lastHeard.get(node.id.hex) ?? 0;
+        if (now - heard >= this.config.heartbeatIntervalMs) this.probe(node, "liveness", now);
+      }
+    };
+    if (left) check(this.leaf.left());
+    if (right) check(this.leaf.right());
+  }
+
+  /** Asks another entry of the same row (else of a deeper row) for the row that lost an entry. */
+  private repairRow(row: number): void {
+    if (this.status !== "ready") return;
+    for (let r = row; r < ID_DIGITS; r++) {
+      for (const node of this.table.row(r)) {
+        if (node !== undefined && !this.suspects.has(node.id.hex)) {
+          this.sendTo(node, { type: "rowRequest", row });
+          return;
+        }
+      }
+    }
+  }
+
+  /** Asks the farthest member of a side that lost members for its leaf set: it knows the nodes beyond. */
+  private requestLeafSetFor(side: readonly NodeInfo[], other: readonly NodeInfo[]): void {
+    const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
+      for (let i = members.length - 1; i >= 0; i--) {
+        const node = members[i] as NodeInfo;
+        if (!this.suspects.has(node.id.hex) && !this.probes.has(node.id.hex)) return node;
+      }
+      return members[members.length - 1];
+    };
+    const target = pick(side) ?? pick(other);
+    if (target !== undefined) this.sendTo(target, { type: "leafSetRequest" });
+  }
+
+  // ---- Output plumbing ---------------------------------------------------------------------------------------
+
+  /** Flushes what one input batched up: removal pushes, leaf-set repair requests, the leafSetChanged event. */
+  private finishInput(): void {
+    if (this.status === "ready") {
+      if (this.removedToPush.length > 0) {
+        const leafSet = [...this.leaf.members()];
+        const removed = this.removedToPush;
+        for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      }
+      if (!this.leaf.wrapsAround()) {
+        if (this.repairLeft) this.requestLeafSetFor(this.leaf.left(), this.leaf.right());
+        if (this.repairRight) this.requestLeafSetFor(this.leaf.right(), this.leaf.left());
+      }
+    }
+    this.removedToPush = [];
+    this.repairLeft = false;
+    this.repairRight = false;
+    if (this.leafChanged && this.status === "ready") {
+      this.emitEvent({ type: "leafSetChanged", leafSet: [...this.leaf.members()] });
+    }
+    if (this.status === "ready") this.leafChanged = false;
+  }
+
+  private sendTo(node: NodeInfo, message: PeerMessage): void {
+    this.outputs.push({ type: "send", out: { to: node, address: addressFor(this.self, node), message } });
+  }
+
+  private emitEvent(event: RoutingEvent): void {
+    this.outputs.push({ type: "event", event });
+  }
+}

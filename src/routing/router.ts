@@ -1,0 +1,72 @@
+// The Pastry routing procedure (paper section 2.2), as a pure function of the node's state.
+import { ID_DIGITS, isCloser, type NodeId } from "./id.js";
+import type { LeafSet } from "./leaf-set.js";
+import type { NeighbourhoodSet } from "./neighbourhood-set.js";
+import type { RoutingTable } from "./routing-table.js";
+import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "./types.js";
+
+export class ReservedPurposeError extends Error {
+  override readonly name = "ReservedPurposeError";
+  constructor(purpose: number) {
+    super(
+      `purpose ${purpose} is reserved for the protocol; applications use ${FIRST_APPLICATION_PURPOSE} and above`,
+    );
+  }
+}
+
+export function assertApplicationPurpose(purpose: number): void {
+  if (!Number.isInteger(purpose) || purpose < FIRST_APPLICATION_PURPOSE)
+    throw new ReservedPurposeError(purpose);
+}
+
+export interface RoutingState {
+  readonly self: NodeInfo;
+  readonly leafSet: LeafSet;
+  readonly table: RoutingTable;
+  readonly neighbourhood: NeighbourhoodSet;
+}
+
+/** Peers to route around: suspected ones, and (for a join) any node holding the joiner's own ID. */
+export interface Avoid {
+  readonly suspects: ReadonlySet<string>;
+  readonly idHex: string | undefined;
+}
+
+const NOTHING_TO_AVOID: Avoid = { suspects: new Set(), idHex: undefined };
+
+function avoided(avoid: Avoid, node: NodeInfo): boolean {
+  return avoid.suspects.has(node.id.hex) || node.id.hex === avoid.idHex;
+}
+
+/**
+ * The next hop for `key`, or undefined when this node is where the key is delivered.
+ * (1) Key within the leaf set's range: the closest of leaf set and self. (2) Otherwise the table entry
+ * R[l][D_l], l the prefix shared by key and self. (3) Otherwise (rare case) the known node closest to the key
+ * among those sharing at least l digits with it and strictly closer to it than self.
+ */
+export function nextHop(
+  state: RoutingState,
+  key: NodeId,
+  avoid: Avoid = NOTHING_TO_AVOID,
+): NodeInfo | undefined {
+  const { self, leafSet, table, neighbourhood } = state;
+  if (leafSet.inRange(key)) {
+    const best = leafSet.closest(key, avoid.suspects, avoid.idHex);
+    return best === self ? undefined : best;
+  }
+  const shared = self.id.commonPrefixLength(key);
+  if (shared >= ID_DIGITS) return undefined;
+  const entry = table.get(shared, key.digit(shared));
+  if (entry !== undefined && !avoided(avoid, entry)) return entry;
+
+  let best: NodeInfo | undefined;
+  const consider = (node: NodeInfo): void => {
+    if (avoided(avoid, node) || node.id.commonPrefixLength(key) < shared) return;
+    if (!isCloser(key, node.id, (best ?? self).id)) return;
+    best = node;
+  };
+  for (const node of leafSet.members()) consider(node);
+  table.forEachFromRow(shared, consider);
+  for (const node of neighbourhood.members()) consider(node);
+  return best;
+}

@@ -1,0 +1,133 @@
+// Pastry's routing table (paper section 2.1): row r holds nodes sharing exactly r leading digits with self,
+// in the column of their digit r. Rows are allocated on first use: with N nodes only about log16(N) rows are
+// ever populated, which keeps 100,000 tables in one process affordable.
+import { DIGIT_BASE, ID_DIGITS, type NodeId } from "./id.js";
+import type { NodeInfo } from "./types.js";
+
+/** Proximity of a peer (smaller is nearer), or undefined when not measured yet. */
+export type ProximityOf = (peer: NodeInfo) => number | undefined;
+
+/** "inserted": the node now holds its slot; "present": it already did; "rejected": the occupant stays. */
+export type TableInsertResult = "inserted" | "present" | "rejected";
+
+type Row = (NodeInfo | undefined)[];
+
+const EMPTY_ROW: readonly (NodeInfo | undefined)[] = Object.freeze(new Array<undefined>(DIGIT_BASE));
+
+export class RoutingTable {
+  private readonly rows: (Row | undefined)[] = new Array<Row | undefined>(ID_DIGITS);
+  private count = 0;
+
+  constructor(
+    private readonly self: NodeInfo,
+    private readonly proximityOf: ProximityOf,
+    private readonly proximityAware: boolean,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Row r (16 slots); an unpopulated row reads as empty. */
+  row(r: number): readonly (NodeInfo | undefined)[] {
+    return this.rows[r] ?? EMPTY_ROW;
+  }
+
+  /** The non-empty slots of row r. */
+  rowEntries(r: number): NodeInfo[] {
+    const row = this.rows[r];
+    return row === undefined ? [] : row.filter((n): n is NodeInfo => n !== undefined);
+  }
+
+  get(r: number, column: number): NodeInfo | undefined {
+    return this.rows[r]?.[column];
+  }
+
+  /** The entry holding this exact ID, if any (one slot can hold it: the slot its ID maps to). */
+  lookup(id: NodeId): NodeInfo | undefined {
+    const r = this.self.id.commonPrefixLength(id);
+    if (r >= ID_DIGITS) return undefined;
+    const entry = this.rows[r]?.[id.digit(r)];
+    return entry !== undefined && entry.id.equals(id) ? entry : undefined;
+  }
+
+  /** The entry currently in the slot `node` would take (possibly `node` itself). */
+  occupantFor(node: NodeInfo): NodeInfo | undefined {
+    const r = this.self.id.commonPrefixLength(node.id);
+    if (r >= ID_DIGITS) return undefined;
+    return this.rows[r]?.[node.id.digit(r)];
+  }
+
+  /**
+   * Offers `node` for its slot. An empty slot takes it. A known ID with a new incarnation replaces the old.
+   * Otherwise, when proximity-aware, a measured candidate beats an unmeasured or farther occupant; else the
+   * occupant stays.
+   */
+  insert(node: NodeInfo): TableInsertResult {
+    const r = this.self.id.commonPrefixLength(node.id);
+    if (r >= ID_DIGITS) return "rejected";
+    const column = node.id.digit(r);
+    let row = this.rows[r];
+    if (row === undefined) {
+      row = new Array<NodeInfo | undefined>(DIGIT_BASE);
+      this.rows[r] = row;
+    }
+    const occupant = row[column];
+    if (occupant === undefined) {
+      row[column] = node;
+      this.count++;
+      return "inserted";
+    }
+    if (occupant.id.equals(node.id)) {
+      if (occupant === node || occupant.incarnation === node.incarnation) return "present";
+      row[column] = node;
+      return "inserted";
+    }
+    if (!this.proximityAware) return "rejected";
+    const candidate = this.proximityOf(node);
+    if (candidate === undefined) return "rejected";
+    const current = this.proximityOf(occupant);
+    if (current !== undefined && current <= candidate) return "rejected";
+    row[column] = node;
+    return "inserted";
+  }
+
+  /** Removes the entry with this ID; returns the row it was in, or undefined when absent. */
+  remove(id: NodeId): number | undefined {
+    const r = this.self.id.commonPrefixLength(id);
+    if (r >= ID_DIGITS) return undefined;
+    const row = this.rows[r];
+    const column = id.digit(r);
+    const entry = row?.[column];
+    if (row === undefined || entry === undefined || !entry.id.equals(id)) return undefined;
+    row[column] = undefined;
+    this.count--;
+    return r;
+  }
+
+  /** Every entry, row by row. */
+  entries(): NodeInfo[] {
+    const all: NodeInfo[] = [];
+    for (const row of this.rows) {
+      if (row === undefined) continue;
+      for (const entry of row) if (entry !== undefined) all.push(entry);
+    }
+    return all;
+  }
+
+  /** Entries of rows >= fromRow, passed to `visit` without building an array. */
+  forEachFromRow(fromRow: number, visit: (node: NodeInfo) => void): void {
+    for (let r = fromRow; r < ID_DIGITS; r++) {
+      const row = this.rows[r];
+      if (row === undefined) continue;
+      for (const entry of row) if (entry !== undefined) visit(entry);
+    }
+  }
+
+  /** A snapshot as 32 rows of 16 slots. */
+  snapshot(): (NodeInfo | undefined)[][] {
+    const out: (NodeInfo | undefined)[][] = [];
+    for (let r = 0; r < ID_DIGITS; r++) out.push([...this.row(r)]);
+    return out;
+  }
+}

@@ -1,0 +1,212 @@
+// A tiny in-test message pump: PastryNode instances wired together through a FIFO of their outputs.
+// No timing: time only moves when a test advances it, and every loop is bounded.
+import { NodeId } from "../../src/routing/id.js";
+import { PastryNode } from "../../src/routing/node.js";
+import type {
+  Millis,
+  NodeInfo,
+  Outbound,
+  RandomSource,
+  RouteMessage,
+  RoutingConfig,
+  RoutingEvent,
+} from "../../src/routing/types.js";
+
+/** Deterministic randomness for tests (mulberry32). */
+export function seededRandom(seed: number): RandomSource {
+  let state = seed >>> 0;
+  return {
+    next(): number {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
+}
+
+export function nodeInfo(id: NodeId, port: number, incarnation = 1, region = "r1"): NodeInfo {
+  return {
+    id,
+    localAddress: `127.0.0.1:${port}`,
+    globalAddress: `127.0.0.2:${port}`,
+    region,
+    incarnation,
+  };
+}
+
+export interface Delivery {
+  readonly at: PastryNode;
+  readonly message: RouteMessage;
+}
+
+export interface RecordedEvent {
+  readonly at: PastryNode;
+  readonly event: RoutingEvent;
+}
+
+interface InFlight {
+  readonly sender: PastryNode;
+  readonly out: Outbound;
+}
+
+/** Which failed sends the "transport" reports back through sendFailed. */
+export type FailureReporting = "route" | "all";
+
+export class Overlay {
+  readonly byAddress = new Map<string, PastryNode>();
+  readonly deliveries: Delivery[] = [];
+  readonly events: RecordedEvent[] = [];
+  now: Millis = 0;
+  messagesMoved = 0;
+  private readonly queue: InFlight[] = [];
+  private readonly down = new Set<string>();
+  private nextPort = 20_000;
+  private readonly random: RandomSource;
+
+  constructor(
+    readonly config: Partial<RoutingConfig> = {},
+    seed = 1,
+    readonly failureReporting: FailureReporting = "route",
+  ) {
+    this.random = seededRandom(seed);
+  }
+
+  /** Live (not crashed, not left) nodes. */
+  live(): PastryNode[] {
+    return [...this.byAddress.entries()].filter(([a]) => !this.down.has(a)).map(([, n]) => n);
+  }
+
+  create(id: NodeId, incarnation = 1): PastryNode {
+    const node = new PastryNode(nodeInfo(id, this.nextPort++, incarnation), {
+      random: this.random,
+      config: this.config,
+    });
+    this.byAddress.set(node.self.localAddress, node);
+    return node;
+  }
+
+  bootstrap(id: NodeId): PastryNode {
+    const node = this.create(id);
+    node.bootstrap(this.now);
+    this.collect(node);
+    this.pump();
+    return node;
+  }
+
+  /** Joins a new node through a random live ready node and pumps until quiet. */
+  join(id: NodeId, incarnation = 1): PastryNode {
+    const node = this.startJoin(id, incarnation);
+    this.pump();
+    return node;
+  }
+
+  startJoin(id: NodeId, incarnation = 1): PastryNode {
+    const seeds = this.live().filter((n) => n.isReady());
+    const seed = seeds[Math.floor(this.random.next() * seeds.length)];
+    if (seed === undefined) throw new Error("no ready seed");
+    const node = this.create(id, incarnation);
+    node.join([seed.self.localAddress], this.now);
+    this.collect(node);
+    return node;
+  }
+
+  /** The node stops: everything sent to it afterwards is lost (route hops are reported as failed). */
+  crash(node: PastryNode): void {
+    this.down.add(node.self.localAddress);
+  }
+
+  isDown(node: PastryNode): boolean {
+    return this.down.has(node.self.localAddress);
+  }
+
+  leave(node: PastryNode): void {
+    node.leave(this.now);
+    this.collect(node);
+    this.down.add(node.self.localAddress);
+    this.pump();
+  }
+
+  send(from: PastryNode, key: NodeId, wantAck = false): string {
+    const id = from.send(key, 16, new Uint8Array(0), { wantAck }, this.now);
+    this.collect(from);
+    return id;
+  }
+
+  /** Moves queued messages until none are left (bounded). */
+  pump(maxSteps = 500_000): void {
+    for (let step = 0; step < maxSteps; step++) {
+      const next = this.queue.shift();
+      if (next === undefined) return;
+      this.messagesMoved++;
+      const { sender, out } = next;
+      const target = this.byAddress.get(out.address);
+      if (target === undefined || this.down.has(out.address)) {
+        if (this.failureReporting === "all" || out.message.type === "route") {
+          sender.sendFailed(out, this.now);
+          this.collect(sender);
+        }
+        continue;
+      }
+      target.receive(sender.self, out.message, this.now);
+      this.collect(target);
+    }
+    throw new Error(`the overlay did not go quiet within ${maxSteps} messages`);
+  }
+
+  /** Advances time in steps, ticking every live node and pumping after each step. */
+  advance(ms: Millis, step: Millis = 250): void {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now = Math.min(end, this.now + step);
+      for (const node of this.live()) {
+        node.tick(this.now);
+        this.collect(node);
+      }
+      this.pump();
+    }
+  }
+
+  collect(node: PastryNode): void {
+    for (const output of node.takeOutputs()) {
+      if (output.type === "send") this.queue.push({ sender: node, out: output.out });
+      else if (output.type === "deliver") this.deliveries.push({ at: node, message: output.message });
+      else if (output.type === "event") this.events.push({ at: node, event: output.event });
+    }
+  }
+
+  /** Global truth: the live ready node numerically closest to `key`. */
+  trueOwner(key: NodeId): PastryNode {
+    let best: PastryNode | undefined;
+    for (const node of this.live()) {
+      if (!node.isReady()) continue;
+      if (best === undefined || isCloserNode(key, node, best)) best = node;
+    }
+    if (best === undefined) throw new Error("no live node");
+    return best;
+  }
+
+  deliveriesOf(messageId: string): Delivery[] {
+    return this.deliveries.filter((d) => d.message.id === messageId);
+  }
+}
+
+function isCloserNode(key: NodeId, a: PastryNode, b: PastryNode): boolean {
+  const da = distance(key, a.self.id);
+  const db = distance(key, b.self.id);
+  return da !== db ? da < db : a.self.id.value < b.self.id.value;
+}
+
+function distance(a: NodeId, b: NodeId): bigint {
+  const ring = 1n << 128n;
+  const d = (((b.value - a.value) % ring) + ring) % ring;
+  return d > ring / 2n ? ring - d : d;
+}
+
+/** An ID from 16 random bytes drawn from `random`. */
+export function randomId(random: RandomSource): NodeId {
+  const bytes = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) bytes[i] = Math.floor(random.next() * 256);
+  return NodeId.fromBytes(bytes);
+}
