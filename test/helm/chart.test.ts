@@ -1,0 +1,460 @@
+// The Helm chart, rendered with several value sets: every object is a valid Kubernetes object, and the
+// pieces that must agree (ports, probes, DNS names, secrets) do.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { IStatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
+import type { IIoK8sApiCoreV1Container } from "kubernetes-models/v1/Container";
+import {
+  CHART_DIR,
+  HELM_SETUP_TIMEOUT_MS,
+  NAMESPACE,
+  REPO_ROOT,
+  containerEnv,
+  findObject,
+  lint,
+  render,
+  runHelm,
+  statefulSet,
+  template,
+  validateAll,
+  wendyContainer,
+  type KubeObject,
+} from "./helm.js";
+
+const POD_DOMAIN = `wendy-headless.${NAMESPACE}.svc.cluster.local`;
+
+beforeAll(() => {
+  // The stand-in builds itself on first use; do it here, once, with room for it.
+  expect(runHelm(["version"]).status).toBe(0);
+}, HELM_SETUP_TIMEOUT_MS);
+
+function containerPort(container: IIoK8sApiCoreV1Container, name: string): number | undefined {
+  return container.ports?.find((p) => p.name === name)?.containerPort;
+}
+
+function envNumber(sts: IStatefulSet, name: string): number {
+  const value = containerEnv(sts).get(name);
+  if (value === undefined) throw new Error(`${name} is not set to a plain value`);
+  return Number(value);
+}
+
+/** The volume mounted at the directory of `file`, and the file's name within it. */
+function volumeOfFile(sts: IStatefulSet, container: IIoK8sApiCoreV1Container, file: string) {
+  const mount = container.volumeMounts?.find((m) => file.startsWith(m.mountPath + "/"));
+  if (!mount) throw new Error(`no volume mounted above ${file}`);
+  const volume = sts.spec?.template.spec?.volumes?.find((v) => v.name === mount.name);
+  if (!volume) throw new Error(`mount ${mount.name} has no volume`);
+  return { mount, volume, fileName: file.slice(mount.mountPath.length + 1) };
+}
+
+function decode(secret: KubeObject, key: string): string {
+  const data = secret["data"] as Record<string, string>;
+  const encoded = data[key];
+  if (encoded === undefined) throw new Error(`Secret ${secret.metadata.name} has no key ${key}`);
+  return Buffer.from(encoded, "base64").toString("utf8");
+}
+
+describe("default values", () => {
+  let objects: KubeObject[];
+  let sts: IStatefulSet;
+  let container: IIoK8sApiCoreV1Container;
+  beforeAll(() => {
+    objects = render();
+    sts = statefulSet(objects);
+    container = wendyContainer(sts);
+  });
+
+  it("renders only valid Kubernetes objects, and no optional ones", () => {
+    expect(validateAll(objects)).toEqual([]);
+    expect(objects.map((o) => o.kind).sort()).toEqual([
+      "PodDisruptionBudget",
+      "Secret",
+      "Service",
+      "ServiceAccount",
+      "StatefulSet",
+    ]);
+    for (const o of objects) expect(o.metadata.namespace).toBe(NAMESPACE);
+  });
+
+  it("passes helm lint", () => {
+    const result = lint();
+    expect(result.stdout + result.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(result.status).toBe(0);
+  });
+
+  it("is a parallel StatefulSet governed by a headless Service that publishes joining pods", () => {
+    const headless = findObject(objects, "Service", "wendy-headless");
+    const spec = headless["spec"] as { clusterIP: string; publishNotReadyAddresses: boolean };
+    expect(spec.clusterIP).toBe("None");
+    expect(spec.publishNotReadyAddresses).toBe(true);
+    expect(sts.spec?.serviceName).toBe("wendy-headless");
+    expect(sts.spec?.podManagementPolicy).toBe("Parallel");
+    expect(sts.spec?.replicas).toBe(3);
+    const podLabels = sts.spec?.template.metadata?.labels ?? {};
+    expect(podLabels).toMatchObject(sts.spec?.selector.matchLabels ?? { missing: "selector" });
+    expect(podLabels).toMatchObject((headless["spec"] as { selector: Record<string, string> }).selector);
+  });
+
+  it("names the node after its pod and advertises the pod's stable DNS name", () => {
+    const env = container.env ?? [];
+    expect(env.find((e) => e.name === "WENDY_NODE_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe(
+      "metadata.name",
+    );
+    // $(POD_NAME) only expands when POD_NAME is defined earlier in the list.
+    const podName = env.findIndex((e) => e.name === "POD_NAME");
+    expect(env[podName]?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
+    env.forEach((e, index) => {
+      if (e.value?.includes("$(POD_NAME)")) expect(index).toBeGreaterThan(podName);
+    });
+    const vars = containerEnv(sts);
+    expect(vars.get("WENDY_LOCAL_ADDRESS")).toBe(`$(POD_NAME).${POD_DOMAIN}:7070`);
+    expect(vars.get("WENDY_GLOBAL_ADDRESS")).toBe(`$(POD_NAME).${POD_DOMAIN}:7070`);
+  });
+
+  it("joins through the stable names of pods 0..2", () => {
+    expect(containerEnv(sts).get("WENDY_JOIN")?.split(",")).toEqual([
+      `wendy-0.${POD_DOMAIN}:7070`,
+      `wendy-1.${POD_DOMAIN}:7070`,
+      `wendy-2.${POD_DOMAIN}:7070`,
+    ]);
+  });
+
+  it("probes grpc.health.v1 on the peer port, the port WENDY_PORT sets", () => {
+    const peerPort = envNumber(sts, "WENDY_PORT");
+    expect(containerPort(container, "grpc-peer")).toBe(peerPort);
+    expect(container.readinessProbe?.grpc).toEqual({ port: peerPort, service: "wendy.v1.PeerService" });
+    expect(container.livenessProbe?.grpc).toEqual({ port: peerPort, service: "liveness" });
+    expect(container.readinessProbe?.httpGet).toBeUndefined();
+  });
+
+  it("declares the ports the WENDY_* variables set, and the services point at them", () => {
+    expect(containerPort(container, "http-metrics")).toBe(envNumber(sts, "WENDY_METRICS_PORT"));
+    expect(sts.spec?.template.metadata?.annotations?.["prometheus.io/port"]).toBe(
+      String(envNumber(sts, "WENDY_METRICS_PORT")),
+    );
+    // The client port stays on loopback, so it is not declared.
+    expect(containerEnv(sts).get("WENDY_CLIENT_HOST")).toBe("127.0.0.1");
+    expect(containerPort(container, "grpc-client")).toBeUndefined();
+    const headless = findObject(objects, "Service", "wendy-headless");
+    const ports = (headless["spec"] as { ports: { port: number; targetPort: string }[] }).ports;
+    for (const p of ports) expect(containerPort(container, p.targetPort)).toBe(p.port);
+  });
+
+  it("runs as non-root with a read-only root filesystem and no capabilities", () => {
+    const pod = sts.spec?.template.spec;
+    expect(pod?.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod?.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(pod?.securityContext?.seccompProfile?.type).toBe("RuntimeDefault");
+    expect(pod?.automountServiceAccountToken).toBe(false);
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    // A writable scratch directory on a read-only root.
+    expect(container.volumeMounts?.find((m) => m.mountPath === "/tmp")).toBeDefined();
+  });
+
+  it("gives the graceful leave time to finish before the kubelet kills the pod", () => {
+    const graceMs = envNumber(sts, "WENDY_SHUTDOWN_GRACE_MS");
+    expect((sts.spec?.template.spec?.terminationGracePeriodSeconds ?? 0) * 1000).toBeGreaterThan(graceMs);
+  });
+
+  it("mounts the generated cluster secret read-only where WENDY_SECRET_FILE points", () => {
+    const file = containerEnv(sts).get("WENDY_SECRET_FILE") ?? "";
+    const { mount, volume, fileName } = volumeOfFile(sts, container, file);
+    expect(mount.readOnly).toBe(true);
+    const secret = findObject(objects, "Secret", volume.secret?.secretName);
+    const item = volume.secret?.items?.find((i) => i.path === fileName);
+    expect(item).toBeDefined();
+    expect(decode(secret, item?.key ?? "").length).toBe(48);
+  });
+
+  it("spreads pods across zones and nodes and allows one voluntary disruption at a time", () => {
+    const constraints = sts.spec?.template.spec?.topologySpreadConstraints ?? [];
+    expect(constraints.map((c) => c.topologyKey)).toEqual([
+      "topology.kubernetes.io/zone",
+      "kubernetes.io/hostname",
+    ]);
+    for (const c of constraints) expect(c.labelSelector?.matchLabels).toEqual(sts.spec?.selector.matchLabels);
+    const pdb = findObject(objects, "PodDisruptionBudget")["spec"] as Record<string, unknown>;
+    expect(pdb).toEqual({ maxUnavailable: 1, selector: sts.spec?.selector });
+  });
+});
+
+describe("seeds", () => {
+  const join = (values: object) =>
+    containerEnv(statefulSet(render(values)))
+      .get("WENDY_JOIN")
+      ?.split(",");
+
+  it("uses min(replicas, 3) pods and appends extra seeds", () => {
+    expect(join({ replicaCount: 1 })).toEqual([`wendy-0.${POD_DOMAIN}:7070`]);
+    expect(join({ replicaCount: 7, join: { extraSeeds: ["eu.example.net:7070"] } })).toEqual([
+      `wendy-0.${POD_DOMAIN}:7070`,
+      `wendy-1.${POD_DOMAIN}:7070`,
+      `wendy-2.${POD_DOMAIN}:7070`,
+      "eu.example.net:7070",
+    ]);
+  });
+
+  it("follows the release name, namespace, cluster domain and peer port", () => {
+    const values = { fullnameOverride: "dht", clusterDomain: "k8s.test", ports: { peer: 7000 } };
+    const sts = statefulSet(render(values, ["-n", "other"]));
+    expect(containerEnv(sts).get("WENDY_JOIN")?.split(",")[1]).toBe(
+      "dht-1.dht-headless.other.svc.k8s.test:7000",
+    );
+    expect(sts.spec?.serviceName).toBe("dht-headless");
+    expect(wendyContainer(sts).readinessProbe?.grpc?.port).toBe(7000);
+  });
+});
+
+describe("TLS on", () => {
+  const values = { tls: { enabled: true, existingSecret: "wendy-peer-tls", caKey: "root.pem" } };
+  let objects: KubeObject[];
+  let sts: IStatefulSet;
+  let container: IIoK8sApiCoreV1Container;
+  beforeAll(() => {
+    objects = render(values);
+    sts = statefulSet(objects);
+    container = wendyContainer(sts);
+  });
+
+  it("renders valid objects and passes lint", () => {
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(values).status).toBe(0);
+  });
+
+  it("probes /readyz and /healthz on the metrics port, since kubelet gRPC probes cannot speak TLS", () => {
+    expect(container.readinessProbe?.grpc).toBeUndefined();
+    expect(container.livenessProbe?.grpc).toBeUndefined();
+    expect(container.readinessProbe?.httpGet?.path).toBe("/readyz");
+    expect(container.livenessProbe?.httpGet?.path).toBe("/healthz");
+    for (const probe of [container.readinessProbe, container.livenessProbe]) {
+      expect(containerPort(container, String(probe?.httpGet?.port))).toBe(
+        envNumber(sts, "WENDY_METRICS_PORT"),
+      );
+    }
+  });
+
+  it("mounts certificate, key and CA from the named Secret, read-only, where WENDY_TLS_* point", () => {
+    const vars = containerEnv(sts);
+    const expectedKeys: Record<string, string> = {
+      WENDY_TLS_CERT_FILE: "tls.crt",
+      WENDY_TLS_KEY_FILE: "tls.key",
+      WENDY_TLS_CA_FILE: "root.pem",
+    };
+    for (const [name, secretKey] of Object.entries(expectedKeys)) {
+      const { mount, volume, fileName } = volumeOfFile(sts, container, vars.get(name) ?? "");
+      expect(mount.readOnly).toBe(true);
+      expect(volume.secret?.secretName).toBe("wendy-peer-tls");
+      expect(volume.secret?.items?.find((i) => i.path === fileName)?.key).toBe(secretKey);
+    }
+    expect(vars.get("WENDY_TLS_MUTUAL")).toBe("true");
+  });
+});
+
+describe("existing cluster secret", () => {
+  it("renders no Secret and mounts the named one's key", () => {
+    const objects = render({ clusterSecret: { existingSecret: "corp-wendy", key: "shared" } });
+    expect(validateAll(objects)).toEqual([]);
+    expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
+    const sts = statefulSet(objects);
+    const file = containerEnv(sts).get("WENDY_SECRET_FILE") ?? "";
+    const { volume, fileName } = volumeOfFile(sts, wendyContainer(sts), file);
+    expect(volume.secret?.secretName).toBe("corp-wendy");
+    expect(volume.secret?.items).toEqual([{ key: "shared", path: fileName }]);
+  });
+
+  it("puts a given value into the created Secret", () => {
+    const objects = render({ clusterSecret: { value: "correct horse battery staple" } });
+    expect(decode(findObject(objects, "Secret", "wendy-cluster-secret"), "secret")).toBe(
+      "correct horse battery staple",
+    );
+  });
+});
+
+describe("ServiceMonitor", () => {
+  it("is rendered only when enabled and the cluster serves monitoring.coreos.com/v1", () => {
+    const without = render({ serviceMonitor: { enabled: true } });
+    expect(without.filter((o) => o.kind === "ServiceMonitor")).toEqual([]);
+
+    const objects = render({ serviceMonitor: { enabled: true, labels: { release: "prom" } } }, [
+      "-a",
+      "monitoring.coreos.com/v1",
+    ]);
+    const [monitor, ...others] = validateAll(objects);
+    expect(others).toEqual([]);
+    expect(monitor?.kind).toBe("ServiceMonitor");
+    expect(monitor?.metadata.labels?.["release"]).toBe("prom");
+    const spec = monitor?.["spec"] as {
+      namespaceSelector: { matchNames: string[] };
+      selector: { matchLabels: Record<string, string> };
+      endpoints: { port: string; path: string; interval: string }[];
+    };
+    expect(spec.namespaceSelector.matchNames).toEqual([NAMESPACE]);
+    // It selects exactly the Service whose named port it scrapes.
+    const services = objects.filter(
+      (o) =>
+        o.kind === "Service" &&
+        Object.entries(spec.selector.matchLabels).every(([k, v]) => o.metadata.labels?.[k] === v),
+    );
+    expect(services.map((s) => s.metadata.name)).toEqual(["wendy-headless"]);
+    const servicePorts = (services[0]?.["spec"] as { ports: { name: string }[] }).ports.map((p) => p.name);
+    expect(spec.endpoints).toHaveLength(1);
+    expect(servicePorts).toContain(spec.endpoints[0]?.port);
+    expect(spec.endpoints[0]?.path).toBe("/metrics");
+    expect(spec.endpoints[0]?.interval).toMatch(/^\d+s$/);
+  });
+});
+
+describe("client Service", () => {
+  it("listens on all interfaces behind a ClusterIP Service with the token from the created Secret", () => {
+    const values = { client: { service: { enabled: true }, token: { value: "s3cret-token" } } };
+    const objects = render(values);
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(values).status).toBe(0);
+    const sts = statefulSet(objects);
+    const container = wendyContainer(sts);
+    expect(containerEnv(sts).get("WENDY_CLIENT_HOST")).toBe("0.0.0.0");
+    const clientPort = envNumber(sts, "WENDY_CLIENT_PORT");
+    expect(containerPort(container, "grpc-client")).toBe(clientPort);
+
+    const service = findObject(objects, "Service", "wendy-client")["spec"] as {
+      type: string;
+      ports: { port: number; targetPort: string }[];
+    };
+    expect(service.type).toBe("ClusterIP");
+    expect(service.ports).toHaveLength(1);
+    expect(containerPort(container, service.ports[0]?.targetPort ?? "")).toBe(service.ports[0]?.port);
+
+    const ref = container.env?.find((e) => e.name === "WENDY_CLIENT_TOKEN")?.valueFrom?.secretKeyRef;
+    expect(decode(findObject(objects, "Secret", ref?.name), ref?.key ?? "")).toBe("s3cret-token");
+  });
+
+  it("uses an existing token Secret by name", () => {
+    const objects = render({
+      client: { service: { enabled: true }, token: { existingSecret: "api-token" } },
+    });
+    expect(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name)).toEqual([
+      "wendy-cluster-secret",
+    ]);
+    const env = wendyContainer(statefulSet(objects)).env ?? [];
+    expect(env.find((e) => e.name === "WENDY_CLIENT_TOKEN")?.valueFrom?.secretKeyRef).toEqual({
+      name: "api-token",
+      key: "token",
+    });
+  });
+});
+
+describe("region", () => {
+  it("sets WENDY_REGION from values", () => {
+    expect(containerEnv(statefulSet(render({ region: { name: "eu-west" } }))).get("WENDY_REGION")).toBe(
+      "eu-west",
+    );
+  });
+
+  it("can read the node's region label through an init container with its own token", () => {
+    const values = { region: { name: "unknown", fromNodeLabel: { enabled: true } } };
+    const objects = render(values);
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(values).status).toBe(0);
+    const sts = statefulSet(objects);
+    const pod = sts.spec?.template.spec;
+    const init = pod?.initContainers?.[0];
+    const initEnv = new Map((init?.env ?? []).map((e) => [e.name, e]));
+    expect(initEnv.get("NODE_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("spec.nodeName");
+    expect(initEnv.get("REGION_LABEL")?.value).toBe("topology.kubernetes.io/region");
+    expect(initEnv.get("REGION_FALLBACK")?.value).toBe("unknown");
+
+    // The file the init container writes is the one the daemon reads, on a volume both mount.
+    const regionFile = containerEnv(sts).get("WENDY_REGION_FILE") ?? "";
+    expect(initEnv.get("REGION_FILE")?.value).toBe(regionFile);
+    expect(containerEnv(sts).has("WENDY_REGION")).toBe(false);
+    const container = wendyContainer(sts);
+    const { volume } = volumeOfFile(sts, container, regionFile);
+    expect(init?.volumeMounts?.some((m) => m.name === volume.name && !m.readOnly)).toBe(true);
+    expect(init?.securityContext?.readOnlyRootFilesystem).toBe(true);
+
+    // The script comes from the chart's file through a ConfigMap.
+    const script = init?.command?.[1] ?? "";
+    const scriptMount = init?.volumeMounts?.find((m) => script.startsWith(m.mountPath + "/"));
+    const scriptVolume = pod?.volumes?.find((v) => v.name === scriptMount?.name);
+    const configMap = findObject(objects, "ConfigMap", scriptVolume?.configMap?.name);
+    const data = configMap["data"] as Record<string, string>;
+    expect(data[script.slice((scriptMount?.mountPath.length ?? 0) + 1)]).toBe(
+      readFileSync(join(CHART_DIR, "files/region-from-node-label.mjs"), "utf8"),
+    );
+
+    // Only the init container holds an API token; the binding lets it get nodes, nothing more.
+    expect(pod?.automountServiceAccountToken).toBe(false);
+    expect(
+      container.volumeMounts?.some((m) => m.mountPath.startsWith("/var/run/secrets/kubernetes.io")),
+    ).toBe(false);
+    const role = findObject(objects, "ClusterRole");
+    expect(role["rules"]).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get"] }]);
+    const binding = findObject(objects, "ClusterRoleBinding");
+    expect(binding["roleRef"]).toMatchObject({ kind: "ClusterRole", name: role.metadata.name });
+    expect(binding["subjects"]).toEqual([
+      { kind: "ServiceAccount", name: pod?.serviceAccountName, namespace: NAMESPACE },
+    ]);
+  });
+});
+
+describe("bad values are rejected with a message that names the value", () => {
+  const cases: [string, object, RegExp][] = [
+    ["no replicas", { replicaCount: 0 }, /replicaCount/],
+    ["an unknown top-level key", { replicas: 3 }, /replicas/],
+    ["an unknown nested key", { tls: { enable: true } }, /enable/],
+    ["a port of the wrong type", { ports: { peer: "seventy" } }, /peer/],
+    [
+      "a client Service without a token",
+      { client: { service: { enabled: true } } },
+      /client\.token\.existingSecret/,
+    ],
+    ["TLS without a Secret", { tls: { enabled: true } }, /tls\.existingSecret/],
+    [
+      "a termination grace shorter than the shutdown grace",
+      { terminationGracePeriodSeconds: 5, config: { shutdownGraceMs: 8000 } },
+      /terminationGracePeriodSeconds.*shutdownGraceMs/,
+    ],
+  ];
+  it.each(cases)("%s", (_name, values, message) => {
+    const result = template(values);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+});
+
+describe("the environment contract", () => {
+  it("documents every WENDY_* variable the chart sets in docs/configuration.md", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs/configuration.md"), "utf8");
+    const documented = new Set(doc.match(/\bWENDY_[A-Z_]+\b/g));
+    const valueSets: object[] = [
+      {},
+      { tls: { enabled: true, existingSecret: "t" } },
+      { client: { service: { enabled: true }, token: { value: "x" } } },
+      { region: { name: "r" } },
+      { region: { fromNodeLabel: { enabled: true } } },
+      {
+        config: {
+          leafSetSize: 16,
+          heartbeatIntervalMs: 500,
+          failureTimeoutMs: 2000,
+          regionMultiplier: 4,
+          maxPayloadBytes: 65536,
+        },
+      },
+    ];
+    const used = new Set<string>();
+    for (const values of valueSets) {
+      for (const name of containerEnv(statefulSet(render(values))).keys()) {
+        if (name.startsWith("WENDY_")) used.add(name);
+      }
+    }
+    expect(used.size).toBeGreaterThan(20);
+    expect([...used].filter((name) => !documented.has(name))).toEqual([]);
+  });
+});
