@@ -4,3 +4,4 @@ export * from "./errors.js";
 export * from "./key.js";
 export * from "./limits.js";
 export * from "./methods.js";
+export * from "./descriptors.js";
