@@ -251,11 +251,15 @@ describe("SessionServer and SessionClient", () => {
     });
     expect(server.verify(METHOD, BODY, await client.sign("a:1", METHOD, BODY)).ok).toBe(true);
     const flood = new Uint8Array(16);
-    for (let i = 0; i < 5_000; i++) {
+    let answered = 0;
+    let mostHeld = 0;
+    for (let i = 0; i < 1_000; i++) {
       flood[0] = i & 0xff;
-      expect(server.hello({ clientNonce: flood }).ok).toBe(true);
-      expect(server.sessionCount).toBeLessThanOrEqual(8 + 4);
+      if (server.hello({ clientNonce: flood }).ok) answered++;
+      mostHeld = Math.max(mostHeld, server.sessionCount);
     }
+    expect(answered).toBe(1_000);
+    expect(mostHeld).toBe(8 + 1); // the flood's 8 pending sessions plus the one in use
     expect(server.verify(METHOD, BODY, await client.sign("a:1", METHOD, BODY)).ok).toBe(true);
   });
 
