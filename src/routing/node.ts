@@ -69,6 +69,9 @@ const PROXIMITY_PROBE_MEMORY = 512;
 const RETRIED_MEMORY = 1_024;
 /** How long a node found dead is ignored in second-hand gossip. */
 const DEAD_MEMORY_MS = 60_000;
+/** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
+const RECENT_DEATH_WINDOW_MS = 30_000;
+const RECENT_DEATHS_CAPACITY = 64;
 
 export interface PastryNodeOptions {
   readonly random: RandomSource;
@@ -127,6 +130,13 @@ export class PastryNode {
 
   // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
   private removedToPush: NodeId[] = [];
+  /** Leaf members added during this input: told about recent deaths they may have missed. */
+  private newLeafMembers: NodeInfo[] = [];
+  /**
+   * Leaf-set members found dead lately. The push on a death reaches our leaf set only; the dead node's
+   * farthest neighbour on our side is beyond it and only joins our leaf set during repair, so it is told then.
+   */
+  private recentLeafDeaths: { readonly id: NodeId; readonly at: Millis }[] = [];
   private repairLeft = false;
   private repairRight = false;
   private leafChanged = false;
@@ -618,6 +628,7 @@ export class PastryNode {
     this.leafChanged = true;
     this.emitEvent({ type: "nodeJoined", node });
     this.pruneLastHeard();
+    if (this.status === "ready" && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
   }
 
   /** lastHeard is only kept for leaf-set members; members evicted by nearer nodes are dropped here. */
@@ -643,7 +654,12 @@ export class PastryNode {
     for (const id of removed) {
       if (id.equals(this.self.id)) continue;
       const known = this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
-      if (known !== undefined) this.declareDead(known, false, now);
+      if (known === undefined) continue;
+      // Gossip must not kill a node we heard from ourselves lately (it may have restarted): check it instead.
+      const heard = this.lastHeard.get(id.hex);
+      if (heard !== undefined && now - heard < this.config.failureTimeoutMs)
+        this.probe(known, "liveness", now);
+      else this.declareDead(known, false, now);
     }
     for (const node of leafSet) this.learn(node, now);
   }
@@ -699,7 +715,16 @@ export class PastryNode {
     this.recentlyDead.set(`${node.id.hex}:${node.incarnation}`, now);
     this.pruneRecentlyDead(now);
     const wasLeafMember = this.forget(node, false, now);
-    if (wasLeafMember && pushRemoval) this.removedToPush.push(node.id);
+    if (!wasLeafMember) return;
+    if (pushRemoval) this.removedToPush.push(node.id);
+    this.recentLeafDeaths.push({ id: node.id, at: now });
+    const keepFrom = now - RECENT_DEATH_WINDOW_MS;
+    while (
+      this.recentLeafDeaths.length > RECENT_DEATHS_CAPACITY ||
+      (this.recentLeafDeaths[0]?.at ?? now) < keepFrom
+    ) {
+      this.recentLeafDeaths.shift();
+    }
   }
 
   private pruneRecentlyDead(now: Millis): void {
@@ -781,6 +806,12 @@ export class PastryNode {
         const leafSet = [...this.leaf.members()];
         const removed = this.removedToPush;
         for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      } else if (this.newLeafMembers.length > 0) {
+        const leafSet = [...this.leaf.members()];
+        const removed = this.recentLeafDeaths.map((d) => d.id);
+        for (const node of this.newLeafMembers) {
+          if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
+        }
       }
       if (!this.leaf.wrapsAround()) {
         if (this.repairLeft) this.requestLeafSetFor(this.leaf.left(), this.leaf.right());
@@ -788,6 +819,7 @@ export class PastryNode {
       }
     }
     this.removedToPush = [];
+    this.newLeafMembers = [];
     this.repairLeft = false;
     this.repairRight = false;
     if (this.leafChanged && this.status === "ready") {

@@ -39,6 +39,8 @@ export function nodeInfo(id: NodeId, port: number, incarnation = 1, region = "r1
 export interface Delivery {
   readonly at: PastryNode;
   readonly message: RouteMessage;
+  /** The live ready node closest to the key when the delivery happened (global truth). */
+  readonly trueOwnerHex: string;
 }
 
 export interface RecordedEvent {
@@ -137,22 +139,32 @@ export class Overlay {
   /** Moves queued messages until none are left (bounded). */
   pump(maxSteps = 500_000): void {
     for (let step = 0; step < maxSteps; step++) {
-      const next = this.queue.shift();
-      if (next === undefined) return;
-      this.messagesMoved++;
-      const { sender, out } = next;
-      const target = this.byAddress.get(out.address);
-      if (target === undefined || this.down.has(out.address)) {
-        if (this.failureReporting === "all" || out.message.type === "route") {
-          sender.sendFailed(out, this.now);
-          this.collect(sender);
-        }
-        continue;
-      }
-      target.receive(sender.self, out.message, this.now);
-      this.collect(target);
+      if (!this.step()) return;
     }
     throw new Error(`the overlay did not go quiet within ${maxSteps} messages`);
+  }
+
+  /** Moves one queued message; false when none was queued. */
+  step(): boolean {
+    const next = this.queue.shift();
+    if (next === undefined) return false;
+    this.messagesMoved++;
+    const { sender, out } = next;
+    const target = this.byAddress.get(out.address);
+    if (target === undefined || this.down.has(out.address)) {
+      if (this.failureReporting === "all" || out.message.type === "route") {
+        sender.sendFailed(out, this.now);
+        this.collect(sender);
+      }
+      return true;
+    }
+    target.receive(sender.self, out.message, this.now);
+    this.collect(target);
+    return true;
+  }
+
+  get queued(): number {
+    return this.queue.length;
   }
 
   /** Advances time in steps, ticking every live node and pumping after each step. */
@@ -171,8 +183,10 @@ export class Overlay {
   collect(node: PastryNode): void {
     for (const output of node.takeOutputs()) {
       if (output.type === "send") this.queue.push({ sender: node, out: output.out });
-      else if (output.type === "deliver") this.deliveries.push({ at: node, message: output.message });
-      else if (output.type === "event") this.events.push({ at: node, event: output.event });
+      else if (output.type === "deliver") {
+        const trueOwnerHex = this.trueOwner(output.message.key).self.id.hex;
+        this.deliveries.push({ at: node, message: output.message, trueOwnerHex });
+      } else if (output.type === "event") this.events.push({ at: node, event: output.event });
     }
   }
 
