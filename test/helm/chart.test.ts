@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import type { IStatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
 import type { IIoK8sApiCoreV1Container } from "kubernetes-models/v1/Container";
 import {
@@ -456,5 +457,30 @@ describe("the environment contract", () => {
     }
     expect(used.size).toBeGreaterThan(20);
     expect([...used].filter((name) => !documented.has(name))).toEqual([]);
+  });
+});
+
+describe("the chart's README", () => {
+  it("has a row for every value, and none for values that do not exist", () => {
+    const readme = readFileSync(join(CHART_DIR, "README.md"), "utf8");
+    const documented = new Set([...readme.matchAll(/^\| `([A-Za-z.]+)` \|/gm)].map((m) => m[1] as string));
+    const values = parse(readFileSync(join(CHART_DIR, "values.yaml"), "utf8")) as Record<string, unknown>;
+    const keys: string[] = [];
+    const walk = (node: Record<string, unknown>, prefix: string) => {
+      for (const [key, value] of Object.entries(node)) {
+        const path = prefix + key;
+        const isTable = value !== null && typeof value === "object" && !Array.isArray(value);
+        if (isTable && Object.keys(value).length > 0) walk(value as Record<string, unknown>, path + ".");
+        else keys.push(path);
+      }
+    };
+    walk(values, "");
+    // A key is covered by its own row or an ancestor's (e.g. `resources` covers resources.limits.memory).
+    const covered = (key: string) =>
+      key.split(".").some((_, i, parts) => documented.has(parts.slice(0, i + 1).join(".")));
+    expect(keys.filter((key) => !covered(key))).toEqual([]);
+    expect([...documented].filter((key) => !keys.some((k) => k === key || k.startsWith(key + ".")))).toEqual(
+      [],
+    );
   });
 });
