@@ -1,3 +1,12 @@
 // Package root: the embeddable Wendy API.
 export * from "./routing/id.js";
 export * from "./routing/types.js";
+export { Cluster } from "./server/cluster.js";
+export type { ClusterOptions, ForwardInterceptor, SendOptions, SendResult } from "./server/cluster.js";
+export { Node, nodeIdFromBytes } from "./server/node.js";
+export type { NodeOptions } from "./server/node.js";
+export type { Application, ForwardDecision, Message } from "./server/application.js";
+export * from "./server/errors.js";
+export { PassphraseCredentials } from "./server/auth/credentials.js";
+export type { Credentials, SharedSecretCredentials } from "./server/auth/credentials.js";
+export type { PeerTlsConfig } from "./server/auth/tls.js";

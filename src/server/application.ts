@@ -1,0 +1,33 @@
+// What an embedding application sees: messages and the callbacks it may register.
+import type { NodeId } from "../routing/id.js";
+import type { NodeInfo } from "../routing/types.js";
+
+/** An application message. Create with `cluster.newMessage`; `id`, `origin` and `hops` are set by routing. */
+export interface Message {
+  readonly id: string;
+  readonly key: NodeId;
+  readonly purpose: number;
+  readonly payload: Uint8Array;
+  readonly origin: NodeInfo;
+  readonly hops: number;
+}
+
+/** What an `onForward` callback decides: undefined or true continue, false vetoes, a Message replaces. */
+export type ForwardDecision = boolean | undefined | Message;
+
+/**
+ * Callbacks an application registers with `cluster.registerApplication`. All are optional; several
+ * applications may be registered and each sees every event. Callbacks run on the event loop: keep them short.
+ */
+export interface Application {
+  onError?(error: Error): void;
+  /** This node is the live node numerically closest to the message's key. */
+  onDeliver?(message: Message): void;
+  /** This node is about to forward `message` to `next`; may veto (false) or change it (return a Message). */
+  onForward?(message: Message, next: NodeInfo): ForwardDecision;
+  /** The leaf set changed; `leaves` is the new leaf set (both sides). */
+  onNewLeaves?(leaves: readonly NodeInfo[]): void;
+  onNodeJoin?(node: NodeInfo): void;
+  onNodeExit?(node: NodeInfo): void;
+  onHeartbeat?(node: NodeInfo): void;
+}

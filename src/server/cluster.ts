@@ -1,0 +1,745 @@
+// The embeddable Wendy API: a running Pastry node. It owns the routing state machine and drives it with a
+// monotonic clock, turns its outputs into gRPC calls, deliveries and application callbacks, and feeds it
+// what arrives from peers. All decisions stay in the state machine; this file only moves things around.
+import { randomBytes, randomInt } from "node:crypto";
+import { Server, status } from "@grpc/grpc-js";
+import type { NodeId } from "../routing/id.js";
+import { PastryNode } from "../routing/node.js";
+import {
+  DEFAULT_ROUTING_CONFIG,
+  FIRST_APPLICATION_PURPOSE,
+  type NodeInfo,
+  type Outbound,
+  type Output,
+  type RandomSource,
+  type RouteMessage,
+  type RoutingConfig,
+  type RoutingEvent,
+} from "../routing/types.js";
+import type { Application, ForwardDecision, Message } from "./application.js";
+import type { Credentials } from "./auth/credentials.js";
+import type { AuthFailureReason } from "./auth/failures.js";
+import { peerChannelCredentials, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
+import { monotonicClock, type Clock } from "./clock.js";
+import {
+  InvalidArgumentError,
+  JoinError,
+  NotReadyError,
+  ResourceExhaustedError,
+  WendyError,
+} from "./errors.js";
+import type { WendyMetrics } from "./metrics/metrics.js";
+import { hostPort, type Node } from "./node.js";
+import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
+import { HealthStatus } from "./transport/health.js";
+import { PeerCallError, PeerClientPool } from "./transport/peer-client.js";
+import { addPeerService } from "./transport/peer-server.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
+import { peerRpcPath } from "./wire/methods.js";
+
+export interface ClusterOptions {
+  /** l: leaf-set size (l/2 each side). Default 32. */
+  readonly leafSetSize?: number;
+  readonly neighbourhoodSize?: number;
+  readonly heartbeatIntervalMs?: number;
+  /** Silence from a leaf-set neighbour for this long makes it suspect. Default 2500 ms. */
+  readonly failureTimeoutMs?: number;
+  readonly probeTimeoutMs?: number;
+  /** A join not complete after this long moves on to the next seed. Default 10 s. */
+  readonly joinTimeoutMs?: number;
+  readonly regionMultiplier?: number;
+  readonly maxHops?: number;
+  /** Largest application payload, in bytes. Default 4 MiB. */
+  readonly maxPayloadBytes?: number;
+  /** Per-call timeout of node-to-node RPCs (the per-hop acknowledgement). Default 1000 ms. */
+  readonly rpcTimeoutMs?: number;
+  /** Calls in flight to one peer before further ones fail fast. Default 4096. */
+  readonly maxInFlightPerPeer?: number;
+  /** Peer connections kept open at most. Default 1024. */
+  readonly maxConnections?: number;
+  /** Messages sent before the node is ready wait in a queue of this size. Default 10000. */
+  readonly maxPendingMessages?: number;
+  /** Address the peer port binds to. Default "0.0.0.0". */
+  readonly bindHost?: string;
+  /** TLS or mutual TLS on the peer port. Default off. */
+  readonly tls?: PeerTlsConfig;
+  /** Prometheus metrics to record into (the daemon passes one; embedders may). */
+  readonly metrics?: WendyMetrics;
+  /** Randomness for the routing core and the incarnation; defaults to node:crypto. */
+  readonly random?: RandomSource;
+  readonly clock?: Clock;
+  /** Extra services to serve on the peer port (e.g. the client API when sharing a port). */
+  readonly configureServer?: (server: Server) => void;
+}
+
+export interface SendOptions {
+  /** Wait until the delivering node acknowledges the message end to end. */
+  readonly waitForAck?: boolean;
+  /** With waitForAck: give up (DEADLINE_EXCEEDED) after this long. Default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+export interface SendResult {
+  readonly messageId: string;
+  /** With waitForAck: the node that delivered the message and the hops it took. */
+  readonly deliveredBy?: NodeInfo;
+  readonly hops?: number;
+}
+
+/**
+ * An asynchronous forward hook (e.g. a co-located service deciding over gRPC). While it decides, the hop
+ * waits; the hook must settle within its own timeout (it is the hook's job to default to "continue").
+ */
+export interface ForwardInterceptor {
+  wants(purpose: number): boolean;
+  decide(message: Message, next: NodeInfo): Promise<ForwardDecision>;
+}
+
+interface PendingAck {
+  readonly resolve: (result: SendResult) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+type State = "new" | "listening" | "joining" | "ready" | "stopping" | "stopped";
+
+const cryptoRandom: RandomSource = { next: () => randomInt(0, 2 ** 47) / 2 ** 47 };
+
+export class Cluster {
+  readonly node: Node;
+  /** The peer port's grpc.health.v1 status; the daemon shares it with the client port. */
+  readonly health = new HealthStatus(["wendy.v1.PeerService"]);
+  private readonly options: ClusterOptions;
+  private readonly config: RoutingConfig;
+  private readonly limits: WireLimits;
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
+  private readonly incarnation: number;
+  private readonly apps: Application[] = [];
+  private readonly auth: CallAuth;
+  private readonly pool: PeerClientPool;
+  private readonly pendingAcks = new Map<string, PendingAck>();
+  // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
+  private readonly vetoed = new Set<string>();
+  private readonly replaced = new Map<string, RouteMessage>();
+  private readonly held = new Map<string, Promise<ForwardDecision>>();
+  private readonly interceptors = new Set<ForwardInterceptor>();
+  private server: Server | undefined;
+  private core: PastryNode | undefined;
+  private self: NodeInfo | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private state: State = "new";
+  private joinStartedAt = 0;
+  private joinWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(node: Node, credentials?: Credentials, options: ClusterOptions = {}) {
+    this.node = node;
+    this.options = options;
+    this.clock = options.clock ?? monotonicClock;
+    this.random = options.random ?? cryptoRandom;
+    this.incarnation = randomBytes(6).readUIntBE(0, 6);
+    this.limits = {
+      ...DEFAULT_WIRE_LIMITS,
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
+    };
+    this.config = {
+      ...DEFAULT_ROUTING_CONFIG,
+      ...definedOnly({
+        leafSetSize: options.leafSetSize,
+        neighbourhoodSize: options.neighbourhoodSize,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        failureTimeoutMs: options.failureTimeoutMs,
+        probeTimeoutMs: options.probeTimeoutMs,
+        joinTimeoutMs: options.joinTimeoutMs,
+        regionMultiplier: options.regionMultiplier,
+        maxHops: options.maxHops,
+        maxPendingMessages: options.maxPendingMessages,
+      }),
+    };
+    validateConfig(this.config, this.limits);
+    this.pool = new PeerClientPool({
+      channelCredentials: peerChannelCredentials(options.tls ?? { enabled: false }),
+      rpcTimeoutMs: options.rpcTimeoutMs ?? 1000,
+      maxMessageBytes: grpcMessageSizeLimit(this.limits),
+      maxInFlightPerPeer: options.maxInFlightPerPeer ?? 4096,
+      maxConnections: options.maxConnections ?? 1024,
+      now: () => this.clock.now(),
+    });
+    this.auth = callAuthFor(
+      credentials,
+      (address, challenge) => this.pool.hello(address, this.info(), challenge),
+      () => this.clock.now(),
+    );
+    this.pool.useSigner(this.auth.signer);
+  }
+
+  /** Registers an application; every registered application sees every callback. */
+  registerApplication(app: Application): void {
+    this.apps.push(app);
+  }
+
+  /** Adds an asynchronous forward hook; returns a function that removes it. */
+  addForwardInterceptor(interceptor: ForwardInterceptor): () => void {
+    this.interceptors.add(interceptor);
+    return () => this.interceptors.delete(interceptor);
+  }
+
+  /**
+   * Binds the peer port and starts the node as a one-node overlay of its own. Call `join` afterwards to
+   * join an existing overlay instead.
+   */
+  async listen(): Promise<void> {
+    if (this.state !== "new") throw new NotReadyError(`listen() called twice (state ${this.state})`);
+    const server = new Server({
+      "grpc.max_receive_message_length": grpcMessageSizeLimit(this.limits),
+      "grpc.max_send_message_length": grpcMessageSizeLimit(this.limits),
+    });
+    addPeerService(server, {
+      verifier: this.auth.verifier,
+      limits: this.limits,
+      sink: (sender, message) => this.onPeerMessage(sender, message),
+      hooks: {
+        onServed: (path, code) => this.options.metrics?.peerRpcServed(path, code),
+        onAuthFailure: (reason) => this.onAuthFailure(reason),
+      },
+    });
+    this.health.addTo(server);
+    this.options.configureServer?.(server);
+    const credentials = peerServerCredentials(this.options.tls ?? { enabled: false });
+    const bindHost = this.options.bindHost ?? "0.0.0.0";
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(hostPort(bindHost, this.node.port), credentials, (error, bound) =>
+        error
+          ? reject(
+              new WendyError(
+                `cannot listen on ${bindHost}:${this.node.port}: ${error.message}`,
+                status.UNAVAILABLE,
+              ),
+            )
+          : resolve(bound),
+      ),
+    );
+    this.server = server;
+    this.node.setBoundPort(port);
+    this.self = this.node.info(this.incarnation);
+    this.core = this.newCore();
+    this.state = "listening";
+    this.input((core, now) => core.bootstrap(now));
+    this.ticker = setInterval(
+      () => this.input((core, now) => core.tick(now)),
+      Math.max(10, this.config.heartbeatIntervalMs / 4),
+    );
+  }
+
+  /**
+   * Joins the overlay that `host:port` (or any of `seeds`, "host:port" each) belongs to. Resolves once this
+   * node is ready: its leaf set is complete and confirmed by every member. Rejects with JoinError when every
+   * seed failed.
+   */
+  join(host: string, port: number): Promise<void>;
+  join(seeds: readonly string[]): Promise<void>;
+  async join(hostOrSeeds: string | readonly string[], port?: number): Promise<void> {
+    const seeds = typeof hostOrSeeds === "string" ? [hostPort(hostOrSeeds, port ?? 0)] : [...hostOrSeeds];
+    const self = this.requireSelf();
+    const others = seeds.filter((s) => s !== self.localAddress && s !== self.globalAddress);
+    if (others.length === 0)
+      throw new InvalidArgumentError("join needs at least one seed other than this node");
+    const alone = this.core !== undefined && this.core.knownPeers().length === 0;
+    if (!((this.state === "listening" || this.state === "ready") && alone)) {
+      throw new NotReadyError(
+        `join() needs a listening node that is not yet part of an overlay with others (state ${this.state})`,
+      );
+    }
+    // A fresh machine: the one-node overlay made by listen() has nothing worth keeping.
+    this.core = this.newCore();
+    this.state = "joining";
+    this.health.setAll(false);
+    this.joinStartedAt = this.clock.now();
+    this.options.metrics?.joinStarted();
+    const joined = new Promise<void>((resolve, reject) => this.joinWaiters.push({ resolve, reject }));
+    this.input((core, now) => core.join(others, now));
+    return joined;
+  }
+
+  /** A message to send; purposes below 16 are reserved for the protocol. */
+  newMessage(purpose: number, key: NodeId, payload: Uint8Array): Message {
+    if (
+      !Number.isInteger(purpose) ||
+      purpose < FIRST_APPLICATION_PURPOSE ||
+      purpose > this.limits.maxPurpose
+    ) {
+      throw new InvalidArgumentError(
+        `purpose must be an integer in ${FIRST_APPLICATION_PURPOSE}..${this.limits.maxPurpose} (below ${FIRST_APPLICATION_PURPOSE} is reserved), got ${purpose}`,
+      );
+    }
+    if (payload.byteLength > this.limits.maxPayloadBytes) {
+      throw new InvalidArgumentError(
+        `payload of ${payload.byteLength} bytes exceeds the limit of ${this.limits.maxPayloadBytes}`,
+      );
+    }
+    return { id: "", key, purpose, payload, origin: this.requireSelf(), hops: 0 };
+  }
+
+  /**
+   * Routes `message` towards its key. Resolves once the node accepted it (or, with waitForAck, once the
+   * delivering node acknowledged it). A node still joining queues it and routes it once ready.
+   */
+  send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+    const checked = this.newMessage(message.purpose, message.key, message.payload);
+    if (this.state === "stopping" || this.state === "stopped" || this.state === "new") {
+      return Promise.reject(new NotReadyError(`cannot send: the node is ${this.state}`));
+    }
+    let id = "";
+    let refused: WendyError | undefined;
+    let ackedAtOnce: SendResult | undefined;
+    this.input(
+      (core, now) => {
+        id = core.send(
+          checked.key,
+          checked.purpose,
+          checked.payload,
+          { wantAck: options.waitForAck === true },
+          now,
+        );
+      },
+      // Outcomes decided within this very input (local delivery, a full queue) are seen here, since
+      // the pending acknowledgement is only registered once the id is known.
+      (output) => {
+        if (output.type !== "event") return;
+        const event = output.event;
+        if (event.type === "dropped" && event.message.id === id) {
+          refused =
+            event.reason === "queue_full"
+              ? new ResourceExhaustedError("the queue of messages waiting for the join to complete is full")
+              : new WendyError(`message dropped: ${event.reason}`, status.UNAVAILABLE);
+        } else if (event.type === "acked" && event.messageId === id) {
+          ackedAtOnce = { messageId: id, deliveredBy: event.deliveredBy, hops: event.hops };
+        }
+      },
+    );
+    this.options.metrics?.messageSent();
+    if (refused !== undefined) return Promise.reject(refused);
+    if (options.waitForAck !== true) return Promise.resolve({ messageId: id });
+    if (ackedAtOnce !== undefined) return Promise.resolve(ackedAtOnce);
+    return new Promise<SendResult>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? 10_000;
+      const timer = setTimeout(() => {
+        this.pendingAcks.delete(id);
+        reject(
+          new WendyError(
+            `no acknowledgement for message ${id} within ${timeoutMs} ms`,
+            status.DEADLINE_EXCEEDED,
+          ),
+        );
+      }, timeoutMs);
+      this.pendingAcks.set(id, { resolve, reject, timer });
+    });
+  }
+
+  /** Leaves the overlay gracefully: tells the leaf set, lets in-flight calls finish, then closes. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.state === "stopped" || this.state === "stopping") return;
+    if (this.state === "new") {
+      this.state = "stopped";
+      return;
+    }
+    this.state = "stopping";
+    this.health.setAll(false);
+    this.input((core, now) => core.leave(now));
+    await waitAll(this.inFlight, graceMs);
+    await this.shutdown(false, graceMs);
+  }
+
+  /** Stops at once without telling anyone (tests of failure handling). */
+  async kill(): Promise<void> {
+    if (this.state === "stopped") return;
+    await this.shutdown(true, 0);
+  }
+
+  /** True once joined (or bootstrapped) and consistent. */
+  get ready(): boolean {
+    return this.state === "ready";
+  }
+
+  /** This node as the overlay sees it (after listen). */
+  info(): NodeInfo {
+    return this.requireSelf();
+  }
+
+  leafSet(): { left: NodeInfo[]; right: NodeInfo[] } {
+    return this.requireCore().leafSet();
+  }
+
+  routingTable(): ReadonlyArray<ReadonlyArray<NodeInfo | undefined>> {
+    return this.requireCore().routingTable();
+  }
+
+  neighbourhood(): NodeInfo[] {
+    return this.requireCore().neighbourhood();
+  }
+
+  knownPeers(): NodeInfo[] {
+    return this.requireCore().knownPeers();
+  }
+
+  /** The node this node believes owns `key` now (itself included). */
+  owner(key: NodeId): NodeInfo {
+    return this.requireCore().owner(key);
+  }
+
+  /** The k live nodes closest to `key` that this node knows (exact for k <= l/2 + 1). */
+  replicas(key: NodeId, k: number): NodeInfo[] {
+    if (!Number.isInteger(k) || k < 1)
+      throw new InvalidArgumentError(`replica count must be a positive integer, got ${k}`);
+    return this.requireCore().replicas(key, k);
+  }
+
+  stats(): ReturnType<PastryNode["stats"]> & { openConnections: number } {
+    return { ...this.requireCore().stats(), openConnections: this.pool.openConnections };
+  }
+
+  // ------------------------------------------------------------------------------------------ internals
+
+  private newCore(): PastryNode {
+    return new PastryNode(this.requireSelf(), { random: this.random, config: this.config });
+  }
+
+  private requireSelf(): NodeInfo {
+    if (this.self === undefined)
+      throw new NotReadyError("the node is not listening yet: call listen() first");
+    return this.self;
+  }
+
+  private requireCore(): PastryNode {
+    if (this.core === undefined)
+      throw new NotReadyError("the node is not listening yet: call listen() first");
+    return this.core;
+  }
+
+  /** Runs one input through the state machine and acts on everything it produced. */
+  private input(step: (core: PastryNode, now: number) => void, inspect?: (output: Output) => void): void {
+    const core = this.core;
+    if (core === undefined || this.state === "stopped") return;
+    step(core, this.clock.now());
+    for (const output of core.takeOutputs()) {
+      inspect?.(output);
+      try {
+        this.act(output);
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
+  }
+
+  private onPeerMessage(sender: NodeInfo, message: Parameters<PastryNode["receive"]>[1]): void {
+    if (this.state === "stopped" || this.state === "new") {
+      throw new WendyError("node is not running", status.UNAVAILABLE);
+    }
+    this.input((core, now) => core.receive(sender, message, now));
+  }
+
+  private act(output: Output): void {
+    switch (output.type) {
+      case "send":
+        return this.transmit(output.out);
+      case "deliver":
+        return this.deliver(output.message);
+      case "forward":
+        return this.decideForward(output.message, output.next);
+      case "event":
+        return this.onEvent(output.event);
+    }
+  }
+
+  private transmit(out: Outbound): void {
+    let outbound = out;
+    if (out.message.type === "route") {
+      const id = out.message.message.id;
+      if (this.vetoed.delete(id)) return;
+      const decision = this.held.get(id);
+      if (decision !== undefined) {
+        this.held.delete(id);
+        this.transmitAfter(decision, out);
+        return;
+      }
+      const replacement = this.replaced.get(id);
+      if (replacement !== undefined) {
+        this.replaced.delete(id);
+        outbound = { ...out, message: { type: "route", message: replacement } };
+      }
+      this.options.metrics?.messageForwarded();
+    }
+    const self = this.requireSelf();
+    const path = peerRpcPath(outbound.message.type);
+    const started = this.clock.now();
+    const call = this.pool.send(self, outbound).then(
+      (rtt) => {
+        this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
+        if (outbound.message.type === "heartbeat" && outbound.to !== undefined) {
+          const to = outbound.to;
+          this.input((core, now) => core.reportRtt(to, rtt, now));
+        }
+      },
+      (error: unknown) => {
+        const code = error instanceof PeerCallError ? error.code : status.UNKNOWN;
+        if (process.env.WENDY_DEBUG)
+          console.error("send failed", outbound.message.type, outbound.address, error);
+        this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
+        this.input((core, now) => core.sendFailed(outbound, now));
+      },
+    );
+    this.inFlight.add(call);
+    void call.finally(() => this.inFlight.delete(call));
+  }
+
+  /** Sends a held hop once its asynchronous forward decision is known. */
+  private transmitAfter(decision: Promise<ForwardDecision>, out: Outbound): void {
+    if (out.message.type !== "route") return;
+    const original = out.message.message;
+    const settle = decision.then(
+      (d) => {
+        if (this.state === "stopped") return;
+        if (d === false) {
+          this.options.metrics?.messageDropped("vetoed");
+          return;
+        }
+        const message = typeof d === "object" && d !== null ? this.applyChange(original, d) : original;
+        this.transmit({ ...out, message: { type: "route", message } });
+      },
+      (error: unknown) => {
+        this.reportError(error);
+        if (this.state !== "stopped") this.transmit(out);
+      },
+    );
+    this.inFlight.add(settle);
+    void settle.finally(() => this.inFlight.delete(settle));
+  }
+
+  /** The key is fixed once routing started: only purpose and payload may change on the way. */
+  private applyChange(message: RouteMessage, change: Message): RouteMessage {
+    const purpose = change.purpose;
+    const valid =
+      Number.isInteger(purpose) &&
+      purpose >= FIRST_APPLICATION_PURPOSE &&
+      purpose <= this.limits.maxPurpose &&
+      change.payload.byteLength <= this.limits.maxPayloadBytes;
+    if (!valid) {
+      this.reportError(
+        new InvalidArgumentError(
+          `a forward hook returned an invalid message for ${message.id}; forwarding it unchanged`,
+        ),
+      );
+      return message;
+    }
+    return { ...message, purpose, payload: change.payload };
+  }
+
+  private deliver(message: RouteMessage): void {
+    this.options.metrics?.messageDelivered(message.hops);
+    const delivered = toMessage(message);
+    for (const app of this.apps) this.callback(() => app.onDeliver?.(delivered));
+  }
+
+  private decideForward(message: RouteMessage, next: NodeInfo): void {
+    let current = message;
+    for (const app of this.apps) {
+      if (app.onForward === undefined) continue;
+      const decision = this.callback(() => app.onForward?.(toMessage(current), next));
+      if (decision === false) {
+        this.vetoed.add(message.id);
+        this.options.metrics?.messageDropped("vetoed");
+        return;
+      }
+      if (typeof decision === "object" && decision !== null) current = this.applyChange(current, decision);
+    }
+    const interested = [...this.interceptors].filter((i) => i.wants(current.purpose));
+    if (interested.length > 0) {
+      const decided = current;
+      this.held.set(message.id, this.askInterceptors(interested, decided, next));
+      return;
+    }
+    if (current !== message) this.replaced.set(message.id, current);
+  }
+
+  /** Runs the asynchronous hooks one after another; the first veto wins, changes accumulate. */
+  private async askInterceptors(
+    interceptors: readonly ForwardInterceptor[],
+    message: RouteMessage,
+    next: NodeInfo,
+  ): Promise<ForwardDecision> {
+    let current = message;
+    for (const interceptor of interceptors) {
+      const decision = await interceptor.decide(toMessage(current), next);
+      if (decision === false) return false;
+      if (typeof decision === "object" && decision !== null) current = this.applyChange(current, decision);
+    }
+    return toMessage(current);
+  }
+
+  private onEvent(event: RoutingEvent): void {
+    const metrics = this.options.metrics;
+    switch (event.type) {
+      case "ready":
+        this.becomeReady();
+        return;
+      case "nodeJoined":
+        for (const app of this.apps) this.callback(() => app.onNodeJoin?.(event.node));
+        return;
+      case "nodeExited":
+        if (event.graceful) metrics?.gracefulLeaveSeen();
+        else metrics?.nodeFailureDetected(this.config.failureTimeoutMs / 1000);
+        this.pool.drop(event.node.localAddress);
+        this.pool.drop(event.node.globalAddress);
+        for (const app of this.apps) this.callback(() => app.onNodeExit?.(event.node));
+        return;
+      case "leafSetChanged":
+        for (const app of this.apps) this.callback(() => app.onNewLeaves?.(event.leafSet));
+        return;
+      case "heartbeat":
+        for (const app of this.apps) this.callback(() => app.onHeartbeat?.(event.from));
+        return;
+      case "dropped": {
+        if (event.reason === "duplicate") metrics?.duplicateSuppressed();
+        else metrics?.messageDropped(event.reason);
+        const pending = this.pendingAcks.get(event.message.id);
+        if (pending !== undefined) {
+          this.pendingAcks.delete(event.message.id);
+          clearTimeout(pending.timer);
+          pending.reject(
+            new WendyError(`message ${event.message.id} dropped: ${event.reason}`, status.UNAVAILABLE),
+          );
+        }
+        return;
+      }
+      case "acked": {
+        const pending = this.pendingAcks.get(event.messageId);
+        if (pending === undefined) return;
+        this.pendingAcks.delete(event.messageId);
+        clearTimeout(pending.timer);
+        pending.resolve({ messageId: event.messageId, deliveredBy: event.deliveredBy, hops: event.hops });
+        return;
+      }
+      case "joinFailed": {
+        metrics?.joinFailed();
+        this.state = "listening";
+        const error = new JoinError(`could not join through any seed: ${event.reason}`);
+        for (const w of this.joinWaiters.splice(0)) w.reject(error);
+        return;
+      }
+    }
+  }
+
+  private becomeReady(): void {
+    if (this.state === "joining")
+      this.options.metrics?.joinCompleted((this.clock.now() - this.joinStartedAt) / 1000);
+    if (this.state === "joining" || this.state === "listening") this.state = "ready";
+    this.health.setAll(this.state === "ready");
+    for (const w of this.joinWaiters.splice(0)) w.resolve();
+  }
+
+  private onAuthFailure(reason: AuthFailureReason): void {
+    this.options.metrics?.authenticationFailed(reason.replaceAll("-", "_"));
+  }
+
+  private callback<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (error) {
+      this.reportError(error);
+      return undefined;
+    }
+  }
+
+  private reportError(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    let handled = false;
+    for (const app of this.apps) {
+      if (app.onError === undefined) continue;
+      handled = true;
+      try {
+        app.onError(e);
+      } catch {
+        // An error handler that throws has nowhere left to report to.
+      }
+    }
+    if (!handled) process.emitWarning(e);
+  }
+
+  private async shutdown(force: boolean, graceMs: number): Promise<void> {
+    this.state = "stopped";
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.health.endWatches();
+    for (const [id, pending] of this.pendingAcks) {
+      clearTimeout(pending.timer);
+      pending.reject(new NotReadyError(`node stopped before message ${id} was acknowledged`));
+    }
+    this.pendingAcks.clear();
+    for (const w of this.joinWaiters.splice(0))
+      w.reject(new NotReadyError("node stopped before the join completed"));
+    this.pool.close();
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    if (force) {
+      server.forceShutdown();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+function toMessage(m: RouteMessage): Message {
+  return { id: m.id, key: m.key, purpose: m.purpose, payload: m.payload, origin: m.origin, hops: m.hops };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function validateConfig(c: RoutingConfig, limits: WireLimits): void {
+  const positive: [string, number][] = [
+    ["heartbeatIntervalMs", c.heartbeatIntervalMs],
+    ["failureTimeoutMs", c.failureTimeoutMs],
+    ["probeTimeoutMs", c.probeTimeoutMs],
+    ["joinTimeoutMs", c.joinTimeoutMs],
+    ["regionMultiplier", c.regionMultiplier],
+    ["maxPayloadBytes", limits.maxPayloadBytes],
+  ];
+  for (const [name, value] of positive) {
+    if (!(Number.isFinite(value) && value > 0))
+      throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
+  }
+  if (
+    !Number.isInteger(c.leafSetSize) ||
+    c.leafSetSize < 2 ||
+    c.leafSetSize % 2 !== 0 ||
+    c.leafSetSize > 128
+  ) {
+    throw new InvalidArgumentError(`leafSetSize must be an even integer in 2..128, got ${c.leafSetSize}`);
+  }
+  if (!Number.isInteger(c.maxHops) || c.maxHops < 1 || c.maxHops > limits.maxHops) {
+    throw new InvalidArgumentError(`maxHops must be an integer in 1..${limits.maxHops}, got ${c.maxHops}`);
+  }
+}
+
+/** Resolves when every promise settled or after `ms`, whichever comes first. */
+async function waitAll(promises: Set<Promise<unknown>>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...promises]),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

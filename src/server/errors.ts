@@ -1,0 +1,44 @@
+// Typed errors of the embeddable API. Each carries the gRPC status code it maps to on the wire.
+import { status } from "@grpc/grpc-js";
+
+export class WendyError extends Error {
+  override readonly name: string = "WendyError";
+  constructor(
+    message: string,
+    readonly code: status,
+  ) {
+    super(message);
+  }
+}
+
+/** A caller passed something malformed: a bad ID, a reserved purpose, an oversized payload. */
+export class InvalidArgumentError extends WendyError {
+  override readonly name = "InvalidArgumentError";
+  constructor(message: string) {
+    super(message, status.INVALID_ARGUMENT);
+  }
+}
+
+/** The cluster is not in a state that allows the call (not listening, already stopped, not joined). */
+export class NotReadyError extends WendyError {
+  override readonly name = "NotReadyError";
+  constructor(message: string) {
+    super(message, status.FAILED_PRECONDITION);
+  }
+}
+
+/** A bounded queue is full: the call was not accepted and may be retried later. */
+export class ResourceExhaustedError extends WendyError {
+  override readonly name = "ResourceExhaustedError";
+  constructor(message: string) {
+    super(message, status.RESOURCE_EXHAUSTED);
+  }
+}
+
+/** Joining failed through every seed. */
+export class JoinError extends WendyError {
+  override readonly name = "JoinError";
+  constructor(message: string) {
+    super(message, status.UNAVAILABLE);
+  }
+}

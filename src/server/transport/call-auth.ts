@@ -1,0 +1,85 @@
+// Chooses how peer calls are authenticated from the cluster's Credentials: shared secrets use the HMAC
+// session protocol (nothing replayable on the wire); other Credentials are bearer tokens (TLS advised);
+// no credentials means an open overlay (tests and trusted networks only).
+import type { Metadata } from "@grpc/grpc-js";
+import { BEARER_METADATA_KEYS, bearerEntries, verifyBearer } from "../auth/bearer.js";
+import { isSharedSecretCredentials, type Credentials } from "../auth/credentials.js";
+import { FailureCounter, type AuthRejection } from "../auth/failures.js";
+import { readAuthEntries, type AuthEntries } from "../auth/metadata.js";
+import { SESSION_METADATA_KEYS } from "../auth/session-protocol.js";
+import { SessionClient, type HelloTransport } from "../auth/session-client.js";
+import { SessionServer, type HelloOutcome } from "../auth/session-server.js";
+import type { HelloChallenge } from "../auth/session-protocol.js";
+
+/** Caller side: signs one call, retrying once with a fresh session if the callee lost ours. */
+export interface CallSigner {
+  call<T>(
+    address: string,
+    path: string,
+    body: Uint8Array,
+    invoke: (entries: AuthEntries) => Promise<T>,
+    lostSession: (error: unknown) => boolean,
+  ): Promise<T>;
+  /** Forget per-peer state (a peer we will not talk to again). */
+  forget(address: string): void;
+}
+
+/** Callee side: answers Hellos and checks each call. */
+export interface CallVerifier {
+  readonly failures: FailureCounter;
+  /** Whether Hello is part of this scheme (only for shared secrets). */
+  readonly usesSessions: boolean;
+  hello(challenge: HelloChallenge): HelloOutcome;
+  verify(path: string, body: Uint8Array, metadata: Metadata): { readonly ok: true } | AuthRejection;
+}
+
+export interface CallAuth {
+  readonly signer: CallSigner;
+  readonly verifier: CallVerifier;
+}
+
+export function callAuthFor(
+  credentials: Credentials | undefined,
+  hello: HelloTransport,
+  now: () => number,
+  failures: FailureCounter = new FailureCounter(),
+): CallAuth {
+  if (credentials === undefined) return openAuth(failures);
+  if (isSharedSecretCredentials(credentials)) {
+    const client = new SessionClient({ sharedKey: credentials.sharedKey, hello, now, failures });
+    const server = new SessionServer({ sharedKey: credentials.sharedKey, now, failures });
+    return {
+      signer: client,
+      verifier: {
+        failures,
+        usesSessions: true,
+        hello: (challenge) => server.hello(challenge),
+        verify: (path, body, metadata) =>
+          server.verify(path, body, readAuthEntries(metadata, SESSION_METADATA_KEYS)),
+      },
+    };
+  }
+  const entries = bearerEntries(credentials);
+  return {
+    signer: { call: (_a, _p, _b, invoke) => invoke(entries), forget: () => undefined },
+    verifier: {
+      failures,
+      usesSessions: false,
+      hello: () => ({ ok: false, code: "UNAUTHENTICATED", reason: "bad-nonce" }),
+      verify: (_path, _body, metadata) =>
+        verifyBearer(credentials, readAuthEntries(metadata, BEARER_METADATA_KEYS), failures),
+    },
+  };
+}
+
+function openAuth(failures: FailureCounter): CallAuth {
+  return {
+    signer: { call: (_a, _p, _b, invoke) => invoke({}), forget: () => undefined },
+    verifier: {
+      failures,
+      usesSessions: false,
+      hello: () => ({ ok: false, code: "UNAUTHENTICATED", reason: "bad-nonce" }),
+      verify: () => ({ ok: true }),
+    },
+  };
+}

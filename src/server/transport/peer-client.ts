@@ -1,0 +1,174 @@
+// Outgoing node-to-node calls: one long-lived gRPC channel (one HTTP/2 connection) per peer address,
+// reused for every call; every call signed, bounded by a timeout, and counted against a per-peer cap.
+import { Client, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import type { NodeInfo, Outbound } from "../../routing/types.js";
+import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
+import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
+import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
+import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
+import { writeAuthEntries } from "../auth/metadata.js";
+import type { CallSigner } from "./call-auth.js";
+
+export interface PeerClientOptions {
+  readonly channelCredentials: ChannelCredentials;
+  /** Set once the signer exists (the signer needs this pool's hello to open sessions). */
+  readonly rpcTimeoutMs: number;
+  readonly maxMessageBytes: number;
+  /** Calls in flight to one peer beyond which new ones fail at once with RESOURCE_EXHAUSTED. */
+  readonly maxInFlightPerPeer: number;
+  /** Channels kept open at most; the least recently used is closed first. */
+  readonly maxConnections: number;
+  /** Monotonic milliseconds. */
+  readonly now: () => number;
+}
+
+/** A failed peer call, with the gRPC status that explains it. */
+export class PeerCallError extends Error {
+  override readonly name = "PeerCallError";
+  constructor(
+    readonly code: status,
+    message: string,
+    readonly metadata?: Metadata,
+  ) {
+    super(message);
+  }
+}
+
+interface Connection {
+  readonly client: Client;
+  inFlight: number;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+export class PeerClientPool {
+  private readonly connections = new Map<string, Connection>();
+  private signer: CallSigner | undefined;
+  private closed = false;
+
+  constructor(private readonly options: PeerClientOptions) {}
+
+  useSigner(signer: CallSigner): void {
+    this.signer = signer;
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  /** Sends one protocol message; resolves with the round-trip time in ms once the peer acknowledged it. */
+  async send(sender: NodeInfo, out: Outbound): Promise<number> {
+    const { method, request } = encodePeerMessage(sender, out.message);
+    const definition = PeerServiceService[method];
+    // Serialized once: the same bytes are signed and sent.
+    const body = (definition.requestSerialize as (r: typeof request) => Buffer)(request);
+    const signer = this.signer;
+    if (signer === undefined) throw new Error("PeerClientPool used before useSigner");
+    const started = this.options.now();
+    await signer.call(
+      out.address,
+      definition.path,
+      body,
+      (entries) => this.unary(out.address, definition.path, body, writeAuthEntries(entries)),
+      (error) =>
+        error instanceof PeerCallError &&
+        error.code === status.UNAUTHENTICATED &&
+        isSessionLost(String(error.metadata?.get(METADATA_AUTH_FAILURE)[0] ?? "")),
+    );
+    return this.options.now() - started;
+  }
+
+  /** The unsigned Hello that opens an authenticated session (the signer's transport). */
+  async hello(address: string, sender: NodeInfo, challenge: HelloChallenge): Promise<HelloAnswer> {
+    const definition = PeerServiceService.hello;
+    const body = definition.requestSerialize({
+      sender: encodeNodeInfo(sender),
+      clientNonce: Buffer.from(challenge.clientNonce),
+    });
+    const reply = await this.unary(address, definition.path, body, new Metadata());
+    const answer = definition.responseDeserialize(reply);
+    return { serverNonce: answer.serverNonce, sessionId: answer.sessionId, serverProof: answer.serverProof };
+  }
+
+  /** Closes the channel to `address` (a peer declared dead); a later call opens a fresh one. */
+  drop(address: string): void {
+    const c = this.connections.get(address);
+    if (c === undefined) return;
+    this.connections.delete(address);
+    c.client.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.connections.values()) c.client.close();
+    this.connections.clear();
+  }
+
+  private connection(address: string): Connection {
+    let c = this.connections.get(address);
+    if (c !== undefined) {
+      // Refresh its place in the LRU order.
+      this.connections.delete(address);
+      this.connections.set(address, c);
+      return c;
+    }
+    while (this.connections.size >= this.options.maxConnections) {
+      const oldest = this.connections.entries().next();
+      if (oldest.done) break;
+      this.connections.delete(oldest.value[0]);
+      oldest.value[1].client.close();
+    }
+    c = {
+      client: new Client(address, this.options.channelCredentials, {
+        "grpc.max_send_message_length": this.options.maxMessageBytes,
+        "grpc.max_receive_message_length": this.options.maxMessageBytes,
+        // A restarted peer must be reachable again within a heartbeat or two, not after minutes of backoff.
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 1000,
+        "grpc.keepalive_time_ms": 30_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+      }),
+      inFlight: 0,
+    };
+    this.connections.set(address, c);
+    return c;
+  }
+
+  private unary(address: string, path: string, body: Buffer, metadata: Metadata): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new PeerCallError(status.CANCELLED, "peer client pool closed"));
+    const c = this.connection(address);
+    if (c.inFlight >= this.options.maxInFlightPerPeer) {
+      return Promise.reject(
+        new PeerCallError(status.RESOURCE_EXHAUSTED, `too many calls in flight to ${address}`),
+      );
+    }
+    c.inFlight++;
+    return new Promise<Buffer>((resolve, reject) => {
+      // The timeout runs on Node's monotonic timers rather than a wall-clock gRPC deadline.
+      let timedOut = false;
+      const call = c.client.makeUnaryRequest(
+        path,
+        identity,
+        identity,
+        body,
+        metadata,
+        {},
+        (error: ServiceError | null, reply?: Buffer) => {
+          clearTimeout(timer);
+          c.inFlight--;
+          if (timedOut) {
+            reject(new PeerCallError(status.DEADLINE_EXCEEDED, `${path} to ${address} timed out`));
+          } else if (error) {
+            reject(new PeerCallError(error.code, `${path} to ${address}: ${error.details}`, error.metadata));
+          } else {
+            resolve(reply ?? Buffer.alloc(0));
+          }
+        },
+      );
+      const timer = setTimeout(() => {
+        timedOut = true;
+        call.cancel();
+      }, this.options.rpcTimeoutMs);
+    });
+  }
+}
