@@ -80,6 +80,11 @@ export interface PastryNodeOptions {
 
 export interface SendOptions {
   readonly wantAck?: boolean;
+  /**
+   * Allows a reserved purpose (below 16): only the runtime's own services (e.g. call replies) set this;
+   * applications never can, since the runtime checks their purposes first.
+   */
+  readonly reserved?: boolean;
 }
 
 export interface PastryNodeStats {
@@ -250,7 +255,7 @@ export class PastryNode {
 
   /** Routes an application message towards `key`; returns its id. Purposes below 16 are reserved. */
   send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, _now: Millis): string {
-    assertApplicationPurpose(purpose);
+    if (options.reserved !== true) assertApplicationPurpose(purpose);
     const id = `${this.self.id.hex.slice(0, 8)}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
     const message: RouteMessage = {
       id,
