@@ -1,6 +1,7 @@
 // The Helm chart, rendered with several value sets: every object is a valid Kubernetes object, and the
 // pieces that must agree (ports, probes, DNS names, secrets) do.
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -14,12 +15,14 @@ import {
   containerEnv,
   findObject,
   lint,
+  parseManifests,
   render,
   runHelm,
   statefulSet,
   template,
   validateAll,
   wendyContainer,
+  RELEASE,
   type KubeObject,
 } from "./helm.js";
 
@@ -458,6 +461,13 @@ describe("the environment contract", () => {
     expect(used.size).toBeGreaterThan(20);
     expect([...used].filter((name) => !documented.has(name))).toEqual([]);
   });
+  it("documents the health service names the gRPC probes ask for", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs/configuration.md"), "utf8");
+    const container = wendyContainer(statefulSet(render()));
+    for (const probe of [container.readinessProbe, container.livenessProbe]) {
+      expect(doc).toContain("`" + (probe?.grpc?.service ?? "(no service)") + "`");
+    }
+  });
 });
 
 describe("the chart's README", () => {
@@ -481,6 +491,45 @@ describe("the chart's README", () => {
     expect(keys.filter((key) => !covered(key))).toEqual([]);
     expect([...documented].filter((key) => !keys.some((k) => k === key || k.startsWith(key + ".")))).toEqual(
       [],
+    );
+  });
+});
+
+describe("NOTES.txt", () => {
+  // helm template does not print NOTES.txt, so a copy of the chart wraps its rendering in a ConfigMap.
+  function notes(values: object): string {
+    const dir = mkdtempSync(join(tmpdir(), "wendy-notes-"));
+    try {
+      const chart = join(dir, "wendy");
+      cpSync(CHART_DIR, chart, { recursive: true });
+      writeFileSync(
+        join(chart, "templates/notes-probe.yaml"),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "wendy/templates/NOTES.txt" . | toJson }}\n',
+      );
+      const file = join(dir, "values.yaml");
+      writeFileSync(file, JSON.stringify(values));
+      const result = runHelm(["template", RELEASE, chart, "-n", NAMESPACE, "-f", file]);
+      if (result.status !== 0) throw new Error(result.stderr);
+      const configMap = findObject(parseManifests(result.stdout), "ConfigMap", "notes");
+      return (configMap["data"] as { notes: string }).notes;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("tells how to reach the nodes, with or without the client Service", () => {
+    const plain = notes({});
+    expect(plain).toContain(
+      `wendy-0.${POD_DOMAIN}:7070,wendy-1.${POD_DOMAIN}:7070,wendy-2.${POD_DOMAIN}:7070`,
+    );
+    expect(plain).toContain(`kubectl -n ${NAMESPACE} port-forward pod/wendy-0 7071`);
+    expect(plain).toContain("The cluster secret was generated into Secret wendy-cluster-secret");
+
+    const exposed = notes({ client: { service: { enabled: true }, token: { existingSecret: "t" } } });
+    expect(exposed).toContain(`wendy-client.${NAMESPACE}.svc.cluster.local:7071`);
+    expect(exposed).not.toContain("port-forward pod/wendy-0 7071");
+    expect(notes({ tls: { enabled: true, existingSecret: "t" } })).toContain(
+      "Probes use /readyz and /healthz",
     );
   });
 });
