@@ -124,6 +124,7 @@ export class Cluster {
   private readonly replaced = new Map<string, RouteMessage>();
   private readonly held = new Map<string, Promise<ForwardDecision>>();
   private readonly interceptors = new Set<ForwardInterceptor>();
+  private readonly reservedHandlers = new Map<number, (message: Message) => void>();
   private server: Server | undefined;
   private core: PastryNode | undefined;
   private self: NodeInfo | undefined;
@@ -287,6 +288,47 @@ export class Cluster {
    */
   send(message: Message, options: SendOptions = {}): Promise<SendResult> {
     const checked = this.newMessage(message.purpose, message.key, message.payload);
+    return this.route(checked.key, checked.purpose, checked.payload, options, false);
+  }
+
+  /**
+   * For the runtime's own services (e.g. call replies): routes on a reserved purpose (1..15). Messages on
+   * reserved purposes are delivered to `onReserved` handlers, never to applications.
+   */
+  sendReserved(
+    purpose: number,
+    key: NodeId,
+    payload: Uint8Array,
+    options: SendOptions = {},
+  ): Promise<SendResult> {
+    if (!Number.isInteger(purpose) || purpose < 1 || purpose >= FIRST_APPLICATION_PURPOSE) {
+      throw new InvalidArgumentError(
+        `reserved purposes are 1..${FIRST_APPLICATION_PURPOSE - 1}, got ${purpose}`,
+      );
+    }
+    if (payload.byteLength > this.limits.maxPayloadBytes) {
+      throw new InvalidArgumentError(
+        `payload of ${payload.byteLength} bytes exceeds the limit of ${this.limits.maxPayloadBytes}`,
+      );
+    }
+    return this.route(key, purpose, payload, options, true);
+  }
+
+  /** Receives messages delivered here on reserved `purpose`; returns a function that unregisters. */
+  onReserved(purpose: number, handler: (message: Message) => void): () => void {
+    this.reservedHandlers.set(purpose, handler);
+    return () => {
+      if (this.reservedHandlers.get(purpose) === handler) this.reservedHandlers.delete(purpose);
+    };
+  }
+
+  private route(
+    key: NodeId,
+    purpose: number,
+    payload: Uint8Array,
+    options: SendOptions,
+    reserved: boolean,
+  ): Promise<SendResult> {
     if (this.state === "stopping" || this.state === "stopped" || this.state === "new") {
       return Promise.reject(new NotReadyError(`cannot send: the node is ${this.state}`));
     }
@@ -295,13 +337,7 @@ export class Cluster {
     let ackedAtOnce: SendResult | undefined;
     this.input(
       (core, now) => {
-        id = core.send(
-          checked.key,
-          checked.purpose,
-          checked.payload,
-          { wantAck: options.waitForAck === true },
-          now,
-        );
+        id = core.send(key, purpose, payload, { wantAck: options.waitForAck === true, reserved }, now);
       },
       // Outcomes decided within this very input (local delivery, a full queue) are seen here, since
       // the pending acknowledgement is only registered once the id is known.
@@ -536,12 +572,19 @@ export class Cluster {
   }
 
   private deliver(message: RouteMessage): void {
-    this.options.metrics?.messageDelivered(message.hops);
     const delivered = toMessage(message);
+    if (message.purpose < FIRST_APPLICATION_PURPOSE) {
+      const handler = this.reservedHandlers.get(message.purpose);
+      if (handler !== undefined) this.callback(() => handler(delivered));
+      return;
+    }
+    this.options.metrics?.messageDelivered(message.hops);
     for (const app of this.apps) this.callback(() => app.onDeliver?.(delivered));
   }
 
   private decideForward(message: RouteMessage, next: NodeInfo): void {
+    // The runtime's own traffic is not the applications' to veto or change.
+    if (message.purpose < FIRST_APPLICATION_PURPOSE) return;
     let current = message;
     for (const app of this.apps) {
       if (app.onForward === undefined) continue;
