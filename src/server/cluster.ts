@@ -435,6 +435,11 @@ export class Cluster {
     return { ...this.requireCore().stats(), openConnections: this.pool.openConnections };
   }
 
+  /** The peer addresses this node holds a connection to (which of a peer's addresses it chose). */
+  connectedAddresses(): string[] {
+    return this.pool.connectedAddresses();
+  }
+
   // ------------------------------------------------------------------------------------------ internals
 
   private newCore(): PastryNode {

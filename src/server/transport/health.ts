@@ -11,6 +11,9 @@ import {
 
 export { ServingStatus };
 
+/** The health service name the chart's liveness probe asks for. */
+export const LIVENESS_SERVICE = "liveness";
+
 /** Serving status by service name ("" is the whole server). Shared by every port of one node. */
 export class HealthStatus {
   private readonly statuses = new Map<string, ServingStatus>();
@@ -21,13 +24,22 @@ export class HealthStatus {
 
   constructor(services: readonly string[]) {
     for (const s of ["", ...services]) this.statuses.set(s, ServingStatus.NOT_SERVING);
+    // Liveness: SERVING while the process works, joined or not, so a liveness probe never restarts a node
+    // that is only waiting for its seeds.
+    this.statuses.set(LIVENESS_SERVICE, ServingStatus.SERVING);
+  }
+
+  /** Adds a service name that follows readiness like the others. */
+  addService(service: string): void {
+    if (!this.statuses.has(service))
+      this.statuses.set(service, this.statuses.get("") ?? ServingStatus.NOT_SERVING);
   }
 
   /** Sets every known service to `serving`, telling watchers of each change. */
   setAll(serving: boolean): void {
     const next = serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
     for (const service of this.statuses.keys()) {
-      if (this.statuses.get(service) === next) continue;
+      if (service === LIVENESS_SERVICE || this.statuses.get(service) === next) continue;
       this.statuses.set(service, next);
       for (const w of this.watchers) if (w.service === service) w.call.write({ status: next });
     }

@@ -56,6 +56,11 @@ export class PeerClientPool {
     return this.connections.size;
   }
 
+  /** Addresses with an open channel, least recently used first. */
+  connectedAddresses(): string[] {
+    return [...this.connections.keys()];
+  }
+
   /** Sends one protocol message; resolves with the round-trip time in ms once the peer acknowledged it. */
   async send(sender: NodeInfo, out: Outbound): Promise<number> {
     const { method, request } = encodePeerMessage(sender, out.message);
