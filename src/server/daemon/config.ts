@@ -1,0 +1,337 @@
+// Turns the raw settings into a checked daemon configuration, exactly as docs/configuration.md specifies:
+// every value validated at start, defaults applied, files read once. Any problem is a ConfigError naming
+// the variable, where the value came from, and the value (never for secrets).
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { NodeId } from "../../routing/id.js";
+import type { PeerTlsConfig } from "../auth/tls.js";
+import { ConfigError } from "./config-error.js";
+import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
+import { VARIABLES } from "./variables.js";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface DaemonConfig {
+  readonly nodeId: NodeId;
+  /** How the ID was chosen: from WENDY_NODE_ID, from WENDY_NODE_NAME, or drawn at random. */
+  readonly idSource: "id" | "name" | "random";
+  readonly nodeName: string | undefined;
+  readonly bindHost: string;
+  readonly port: number;
+  /** Explicit WENDY_LOCAL_ADDRESS; undefined means the default derived from the bind host and bound port. */
+  readonly localAddress: HostPort | undefined;
+  readonly globalAddress: HostPort | undefined;
+  readonly region: string;
+  /** Seeds as given ("host:port"), in order; empty: start a new ring. */
+  readonly join: readonly string[];
+  readonly clientHost: string;
+  readonly clientPort: number;
+  readonly clientToken: string | undefined;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
+  readonly secret: string | undefined;
+  readonly tls: PeerTlsConfig;
+  readonly logLevel: LogLevel;
+  readonly leafSetSize: number;
+  readonly heartbeatIntervalMs: number;
+  readonly failureTimeoutMs: number;
+  readonly regionMultiplier: number;
+  readonly maxPayloadBytes: number;
+  readonly shutdownGraceMs: number;
+  /** Unknown WENDY_* variables, to log as warnings. */
+  readonly unknownEnv: readonly string[];
+}
+
+/** Reads flags > environment > config file and checks everything. Throws ConfigError. */
+export function loadConfig(sources: SettingSources): DaemonConfig {
+  return resolveConfig(gatherSettings(sources));
+}
+
+const SECRET_VARIABLES = new Set(VARIABLES.filter((v) => v.secret).map((v) => v.env));
+
+class Reader {
+  constructor(private readonly settings: RawSettings) {}
+
+  raw(env: string): RawSetting | undefined {
+    return this.settings.values.get(env);
+  }
+
+  has(env: string): boolean {
+    return this.settings.values.has(env);
+  }
+
+  fail(env: string, problem: string): never {
+    const setting = this.raw(env);
+    const from = setting === undefined || setting.origin === "environment" ? "" : ` (${setting.origin})`;
+    const shown =
+      setting === undefined
+        ? ""
+        : SECRET_VARIABLES.has(env)
+          ? " (value hidden)"
+          : ` ${JSON.stringify(setting.value)}`;
+    throw new ConfigError(env, `invalid ${env}${from}:${shown} ${problem}`);
+  }
+
+  string(env: string, fallback: string): string {
+    return this.raw(env)?.value ?? fallback;
+  }
+
+  optional(env: string): string | undefined {
+    return this.raw(env)?.value;
+  }
+
+  host(env: string, fallback: string): string {
+    const value = this.string(env, fallback);
+    if (!isHost(value)) this.fail(env, "is not a host name or IP address");
+    return value;
+  }
+
+  integer(env: string, fallback: number, min: number, max: number): number {
+    const setting = this.raw(env);
+    if (setting === undefined) return fallback;
+    const text = setting.value.trim();
+    const value = /^-?\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      this.fail(env, `must be an integer in ${min}..${max}`);
+    }
+    return value;
+  }
+
+  port(env: string, fallback: number): number {
+    return this.integer(env, fallback, 0, 65535);
+  }
+
+  positiveNumber(env: string, fallback: number): number {
+    const setting = this.raw(env);
+    if (setting === undefined) return fallback;
+    const text = setting.value.trim();
+    const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+    if (!(Number.isFinite(value) && value > 0)) this.fail(env, "must be a positive number");
+    return value;
+  }
+
+  boolean(env: string, fallback: boolean): boolean {
+    const setting = this.raw(env);
+    if (setting === undefined) return fallback;
+    if (setting.value === "true") return true;
+    if (setting.value === "false") return false;
+    return this.fail(env, "must be true or false");
+  }
+
+  address(env: string): HostPort | undefined {
+    const setting = this.raw(env);
+    if (setting === undefined) return undefined;
+    const parsed = parseHostPort(setting.value.trim());
+    if (parsed === undefined || parsed.port === 0)
+      this.fail(env, "must be host:port with a port in 1..65535");
+    return parsed;
+  }
+
+  /** The contents of a file named by `env`; a missing or unreadable file is a start error. */
+  file(env: string): string | undefined {
+    const path = this.optional(env);
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      return this.fail(env, `cannot read the file: ${detail}`);
+    }
+  }
+}
+
+export function resolveConfig(settings: RawSettings): DaemonConfig {
+  const r: Reader = new Reader(settings);
+
+  const nodeName = r.optional("WENDY_NODE_NAME");
+  const idHex = r.optional("WENDY_NODE_ID");
+  let nodeId: NodeId;
+  let idSource: DaemonConfig["idSource"];
+  if (idHex !== undefined) {
+    if (!/^[0-9a-fA-F]{32}$/.test(idHex)) r.fail("WENDY_NODE_ID", "must be exactly 32 hex digits");
+    nodeId = NodeId.fromHex(idHex);
+    idSource = "id";
+  } else if (nodeName !== undefined) {
+    nodeId = NodeId.fromString(nodeName);
+    idSource = "name";
+  } else {
+    nodeId = NodeId.fromHex(randomHex());
+    idSource = "random";
+  }
+
+  const bindHost = r.host("WENDY_BIND_HOST", "0.0.0.0");
+  const port = r.port("WENDY_PORT", 7070);
+  const localAddress = r.address("WENDY_LOCAL_ADDRESS");
+  const globalAddress = r.address("WENDY_GLOBAL_ADDRESS");
+  // The runtime advertises the port it is bound to, so an address naming another port would mislead peers.
+  for (const [env, address] of [
+    ["WENDY_LOCAL_ADDRESS", localAddress],
+    ["WENDY_GLOBAL_ADDRESS", globalAddress],
+  ] as const) {
+    if (address === undefined) continue;
+    if (port === 0) r.fail(env, "cannot be set when WENDY_PORT is 0 (the port is only known once bound)");
+    if (address.port !== port) r.fail(env, `must use the peer port WENDY_PORT=${port}`);
+  }
+
+  const region = readRegion(r);
+  const join = readSeeds(r);
+
+  const clientHost = r.host("WENDY_CLIENT_HOST", "127.0.0.1");
+  const clientPort = r.port("WENDY_CLIENT_PORT", 7071);
+  const clientToken = r.optional("WENDY_CLIENT_TOKEN");
+  if (clientToken === undefined && !isLoopback(clientHost)) {
+    r.fail(
+      "WENDY_CLIENT_HOST",
+      "is not a loopback address, so WENDY_CLIENT_TOKEN is required (the client port would be open to anyone)",
+    );
+  }
+  const metricsHost = r.host("WENDY_METRICS_HOST", "0.0.0.0");
+  const metricsPort = r.port("WENDY_METRICS_PORT", 9464);
+
+  const secret = readSecret(r);
+  const tls = readTls(r);
+
+  const logLevel = r.string("WENDY_LOG_LEVEL", "info");
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    r.fail("WENDY_LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
+  }
+  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", 32, 2, 128);
+  if (leafSetSize % 2 !== 0) r.fail("WENDY_LEAF_SET_SIZE", "must be even (l/2 on each side)");
+  const heartbeatIntervalMs = r.integer("WENDY_HEARTBEAT_INTERVAL_MS", 1000, 1, 3_600_000);
+  const failureTimeoutMs = r.integer("WENDY_FAILURE_TIMEOUT_MS", 2500, 1, 3_600_000);
+  if (failureTimeoutMs <= heartbeatIntervalMs) {
+    r.fail(
+      r.has("WENDY_FAILURE_TIMEOUT_MS") ? "WENDY_FAILURE_TIMEOUT_MS" : "WENDY_HEARTBEAT_INTERVAL_MS",
+      `the failure timeout (${failureTimeoutMs} ms) must be greater than the heartbeat interval (${heartbeatIntervalMs} ms)`,
+    );
+  }
+  const regionMultiplier = r.positiveNumber("WENDY_REGION_MULTIPLIER", 10);
+  const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
+  const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
+
+  return {
+    nodeId,
+    idSource,
+    nodeName,
+    bindHost,
+    port,
+    localAddress,
+    globalAddress,
+    region,
+    join,
+    clientHost,
+    clientPort,
+    clientToken,
+    metricsHost,
+    metricsPort,
+    secret,
+    tls,
+    logLevel: logLevel as LogLevel,
+    leafSetSize,
+    heartbeatIntervalMs,
+    failureTimeoutMs,
+    regionMultiplier,
+    maxPayloadBytes,
+    shutdownGraceMs,
+    unknownEnv: settings.unknownEnv,
+  };
+}
+
+function readRegion(r: Reader): string {
+  const direct = r.optional("WENDY_REGION");
+  if (direct !== undefined) {
+    if (direct.trim() === "") r.fail("WENDY_REGION", "must not be blank");
+    return direct.trim();
+  }
+  const fromFile = r.file("WENDY_REGION_FILE");
+  if (fromFile === undefined) return "default";
+  return fromFile.trim() || "default";
+}
+
+function readSeeds(r: Reader): string[] {
+  const text = r.optional("WENDY_JOIN");
+  if (text === undefined) return [];
+  const seeds = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  for (const seed of seeds) {
+    const parsed = parseHostPort(seed);
+    if (parsed === undefined || parsed.port === 0) {
+      r.fail("WENDY_JOIN", `entry ${JSON.stringify(seed)} is not host:port with a port in 1..65535`);
+    }
+  }
+  return seeds;
+}
+
+function readSecret(r: Reader): string | undefined {
+  if (r.has("WENDY_SECRET") && r.has("WENDY_SECRET_FILE")) {
+    r.fail("WENDY_SECRET_FILE", "cannot be set together with WENDY_SECRET: set only one");
+  }
+  const direct = r.optional("WENDY_SECRET");
+  if (direct !== undefined) return direct;
+  const fromFile = r.file("WENDY_SECRET_FILE");
+  if (fromFile === undefined) return undefined;
+  const secret = fromFile.replace(/\r?\n$/, "");
+  if (secret === "") r.fail("WENDY_SECRET_FILE", "the file holds an empty secret");
+  return secret;
+}
+
+function readTls(r: Reader): PeerTlsConfig {
+  const certFile = r.optional("WENDY_TLS_CERT_FILE");
+  const keyFile = r.optional("WENDY_TLS_KEY_FILE");
+  const caFile = r.optional("WENDY_TLS_CA_FILE");
+  const mutual = r.boolean("WENDY_TLS_MUTUAL", false);
+  if (certFile === undefined && keyFile === undefined) {
+    if (caFile !== undefined)
+      r.fail(
+        "WENDY_TLS_CA_FILE",
+        "is set but TLS is off: set WENDY_TLS_CERT_FILE and WENDY_TLS_KEY_FILE too",
+      );
+    if (mutual)
+      r.fail("WENDY_TLS_MUTUAL", "is true but TLS is off: set WENDY_TLS_CERT_FILE and WENDY_TLS_KEY_FILE");
+    return { enabled: false };
+  }
+  if (certFile === undefined) r.fail("WENDY_TLS_CERT_FILE", "is required when WENDY_TLS_KEY_FILE is set");
+  if (keyFile === undefined) r.fail("WENDY_TLS_KEY_FILE", "is required when WENDY_TLS_CERT_FILE is set");
+  if (caFile === undefined) r.fail("WENDY_TLS_CA_FILE", "is required when TLS is on");
+  for (const env of ["WENDY_TLS_CERT_FILE", "WENDY_TLS_KEY_FILE", "WENDY_TLS_CA_FILE"]) {
+    const contents = r.file(env) ?? "";
+    if (!contents.includes("-----BEGIN")) r.fail(env, "the file holds no PEM data");
+  }
+  return { enabled: true, certFile, keyFile, caFile, mutual };
+}
+
+/** "host:port" or "[v6]:port"; undefined when malformed. */
+export function parseHostPort(text: string): HostPort | undefined {
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  if (match === null) return undefined;
+  const host = match[1]!;
+  const port = Number(match[2]);
+  if (!isHost(host) || port > 65535) return undefined;
+  return { host, port };
+}
+
+function isHost(value: string): boolean {
+  if (isIP(value) !== 0) return true;
+  return /^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?$/.test(
+    value,
+  );
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === "localhost" || h === "::1" || (isIP(h) === 4 && h.startsWith("127."));
+}
+
+function randomHex(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+}

@@ -1,0 +1,273 @@
+// One running `wendy start`: a Cluster on the peer port, the client services on the client port, the
+// metrics/health HTTP server, and the join rounds of docs/configuration.md. Owns the shutdown order:
+// not ready first, then no new client calls, then the graceful leave, all within the configured grace.
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { NodeId } from "../../routing/id.js";
+import { PassphraseCredentials } from "../auth/credentials.js";
+import { peerChannelCredentials } from "../auth/tls.js";
+import { Cluster } from "../cluster.js";
+import { NotReadyError } from "../errors.js";
+import { WendyMetrics } from "../metrics/metrics.js";
+import { startHealthServer, type HealthServer } from "../metrics/http.js";
+import { Node, hostPort } from "../node.js";
+import type { DaemonConfig } from "./config.js";
+import { DaemonHealth } from "./health.js";
+import { planJoin, runJoinLoop, seedServing, type JoinOutcome } from "./join.js";
+import type { Logger } from "./logger.js";
+import { wendyVersion } from "./version.js";
+
+/** Log messages other programs wait for (the demo, tests): the start line and the ready line. */
+export const LOG_STARTED = "wendy node started";
+export const LOG_READY = "joined the ring: ready";
+
+/** What the client-port services (the Overlay service) get from the daemon. */
+export interface ClientServiceContext {
+  readonly cluster: Cluster;
+  readonly metrics: WendyMetrics;
+  readonly token: string | undefined;
+  readonly maxPayloadBytes: number;
+  readonly logger: Logger;
+}
+
+/** Registers services on the client port's server; returns how many subscribers it serves (for metrics). */
+export type ClientServiceMount = (server: Server, context: ClientServiceContext) => { subscribers(): number };
+
+export interface DaemonOptions {
+  readonly config: DaemonConfig;
+  readonly logger: Logger;
+  readonly mountClientServices?: ClientServiceMount;
+}
+
+export interface DaemonPorts {
+  readonly peer: number;
+  readonly client: number;
+  readonly metrics: number;
+}
+
+/** The node's own address host when none is configured: the bind host, or loopback for a wildcard. */
+function defaultAddressHost(bindHost: string): string {
+  return bindHost === "0.0.0.0" || bindHost === "::" ? "127.0.0.1" : bindHost;
+}
+
+export class Daemon {
+  private readonly joinAbort = new AbortController();
+  private joinDone: Promise<JoinOutcome> = Promise.resolve("stopped");
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: DaemonConfig,
+    readonly cluster: Cluster,
+    readonly metrics: WendyMetrics,
+    private readonly log: Logger,
+    private readonly clientServer: Server,
+    private readonly http: HealthServer,
+    readonly ports: DaemonPorts,
+    readonly health: DaemonHealth,
+  ) {}
+
+  /** Binds every port and starts joining; resolves once listening (not once joined: see `joined`). */
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const { config, logger } = options;
+    const health = new DaemonHealth();
+    for (const name of config.unknownEnv) logger.warn({ variable: name }, "unknown WENDY_* variable ignored");
+    if (config.secret === undefined)
+      logger.warn("no WENDY_SECRET or WENDY_SECRET_FILE: peers are not authenticated");
+
+    const metrics = new WendyMetrics({ nodeId: config.nodeId.hex, version: wendyVersion() });
+    const localHost = config.localAddress?.host ?? defaultAddressHost(config.bindHost);
+    const node = new Node({
+      id: config.nodeId,
+      localAddress: localHost,
+      globalAddress: config.globalAddress?.host ?? localHost,
+      region: config.region,
+      port: config.port,
+    });
+    const credentials = config.secret === undefined ? undefined : new PassphraseCredentials(config.secret);
+    const cluster = new Cluster(node, credentials, {
+      leafSetSize: config.leafSetSize,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      failureTimeoutMs: config.failureTimeoutMs,
+      regionMultiplier: config.regionMultiplier,
+      maxPayloadBytes: config.maxPayloadBytes,
+      bindHost: config.bindHost,
+      tls: config.tls,
+      metrics,
+      configureServer: (server) => health.serveOn(server),
+    });
+    const cleanups: (() => Promise<void>)[] = [];
+    try {
+      await cluster.listen();
+      cleanups.push(() => cluster.kill());
+
+      const clientServer = new Server();
+      const mounted = options.mountClientServices?.(clientServer, {
+        cluster,
+        metrics,
+        token: config.clientToken,
+        maxPayloadBytes: config.maxPayloadBytes,
+        logger,
+      });
+      health.serveOn(clientServer);
+      const clientPort = await bind(clientServer, config.clientHost, config.clientPort);
+      cleanups.push(async () => clientServer.forceShutdown());
+
+      metrics.setStateProvider(() => {
+        const leaves = cluster.leafSet();
+        const stats = cluster.stats();
+        return {
+          leafSetLeft: leaves.left.length,
+          leafSetRight: leaves.right.length,
+          routingTableEntries: cluster.routingTable().reduce((n, row) => n + row.filter(Boolean).length, 0),
+          neighbourhoodSetSize: cluster.neighbourhood().length,
+          knownPeers: cluster.knownPeers().length,
+          openPeerConnections: stats.openConnections,
+          subscribers: mounted?.subscribers() ?? 0,
+          ready: health.joined && cluster.ready,
+        };
+      });
+      const http = await startHealthServer({
+        host: config.metricsHost,
+        port: config.metricsPort,
+        metrics,
+        health,
+      });
+      const ports = { peer: cluster.node.port, client: clientPort, metrics: http.port };
+      const daemon = new Daemon(config, cluster, metrics, logger, clientServer, http, ports, health);
+      daemon.logStarted();
+      daemon.startJoining();
+      return daemon;
+    } catch (error) {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+      throw error;
+    }
+  }
+
+  /** Resolves with how the node got into a ring ("stopped" when it stopped first). */
+  get joined(): Promise<JoinOutcome> {
+    return this.joinDone;
+  }
+
+  /**
+   * The graceful exit: NOT_SERVING and 503 at once, no new client calls, the leave announced to the leaf
+   * set, calls in flight let finish; whatever is left when the grace runs out is cut off.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown();
+    return this.stopping;
+  }
+
+  private async shutDown(): Promise<void> {
+    const graceMs = this.config.shutdownGraceMs;
+    this.log.info({ graceMs }, "shutting down: leaving the ring");
+    this.health.beginShutdown();
+    this.joinAbort.abort();
+    const orderly = (async () => {
+      // tryShutdown refuses new calls at once and lets running ones finish; streams end below.
+      this.clientServer.tryShutdown(() => undefined);
+      await this.cluster.stop(graceMs);
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), graceMs);
+    });
+    const result = await Promise.race([orderly.then(() => "done" as const), outOfTime]);
+    clearTimeout(timer);
+    if (result === "late") {
+      this.log.warn({ graceMs }, "shutdown grace ran out: cutting off what is left");
+      await this.cluster.kill();
+    }
+    this.clientServer.forceShutdown();
+    this.health.endWatches();
+    await this.http.close();
+    this.log.info("stopped");
+  }
+
+  private logStarted(): void {
+    const self = this.cluster.info();
+    this.log.info(
+      {
+        nodeName: this.config.nodeName,
+        idSource: this.config.idSource,
+        localAddress: self.localAddress,
+        globalAddress: self.globalAddress,
+        region: self.region,
+        peerPort: this.ports.peer,
+        clientPort: this.ports.client,
+        metricsPort: this.ports.metrics,
+        clientAddress: hostPort(this.config.clientHost, this.ports.client),
+        metricsUrl: this.http.url,
+      },
+      LOG_STARTED,
+    );
+  }
+
+  private startJoining(): void {
+    const self = this.cluster.info();
+    if (this.config.join.length === 0) {
+      this.log.info("WENDY_JOIN unset: this node starts a new ring");
+      this.health.markJoined();
+      this.log.info({ outcome: "founded" }, LOG_READY);
+      this.joinDone = Promise.resolve("founded");
+      return;
+    }
+    const plan = planJoin(this.config.join, [self.localAddress, self.globalAddress]);
+    const channel = peerChannelCredentials(this.config.tls);
+    this.joinDone = runJoinLoop({
+      plan,
+      isServing: (seed) => seedServing(seed, channel),
+      join: (seeds) => this.joinThrough(seeds),
+      signal: this.joinAbort.signal,
+      log: this.log,
+    }).then(
+      (outcome) => {
+        if (outcome !== "stopped") {
+          this.health.markJoined();
+          this.log.info({ outcome, leafSet: this.leafSetSummary() }, LOG_READY);
+        }
+        return outcome;
+      },
+      (error: unknown) => {
+        this.health.markBroken(String(error));
+        this.log.error({ err: String(error) }, "join failed for good");
+        return "stopped" as const;
+      },
+    );
+  }
+
+  private async joinThrough(seeds: readonly string[]): Promise<void> {
+    try {
+      await this.cluster.join(seeds);
+    } catch (error) {
+      // A failed join can leave routing state behind that a fresh join refuses; only a restart clears it.
+      if (error instanceof NotReadyError && this.stopping === undefined) {
+        this.health.markBroken(`cannot join again: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
+  private leafSetSummary(): { left: string[]; right: string[] } {
+    const leaves = this.cluster.leafSet();
+    const short = (id: NodeId): string => id.hex.slice(0, 8);
+    return { left: leaves.left.map((n) => short(n.id)), right: leaves.right.map((n) => short(n.id)) };
+  }
+
+  /** Stops at once, telling nobody (the second signal). */
+  async kill(): Promise<void> {
+    this.joinAbort.abort();
+    this.health.beginShutdown();
+    await this.cluster.kill();
+    this.clientServer.forceShutdown();
+    await this.http.close();
+  }
+}
+
+function bind(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(hostPort(host, port), ServerCredentials.createInsecure(), (error, bound) =>
+      error
+        ? reject(new Error(`cannot listen on ${hostPort(host, port)}: ${error.message}`))
+        : resolve(bound),
+    ),
+  );
+}

@@ -1,0 +1,87 @@
+// The daemon's settings, one per WENDY_* variable of docs/configuration.md. Each setting can also come from
+// a command-line flag (`--port`) or a config-file key (`port`), both derived from the variable's name.
+
+export interface VariableSpec {
+  /** The environment variable, e.g. WENDY_PORT. */
+  readonly env: string;
+  /** What the flag's value looks like in --help, e.g. "<port>". */
+  readonly valueName: string;
+  readonly description: string;
+  /** Never printed in messages (the secret, the client token). */
+  readonly secret?: boolean;
+}
+
+export const VARIABLES: readonly VariableSpec[] = [
+  { env: "WENDY_NODE_NAME", valueName: "<name>", description: "stable name; the node ID is derived from it" },
+  { env: "WENDY_NODE_ID", valueName: "<hex>", description: "node ID as 32 hex digits (wins over the name)" },
+  { env: "WENDY_BIND_HOST", valueName: "<host>", description: "address of the peer gRPC server (0.0.0.0)" },
+  { env: "WENDY_PORT", valueName: "<port>", description: "peer gRPC port (7070; 0 = any free port)" },
+  { env: "WENDY_LOCAL_ADDRESS", valueName: "<host:port>", description: "address peers of this region dial" },
+  {
+    env: "WENDY_GLOBAL_ADDRESS",
+    valueName: "<host:port>",
+    description: "address peers of other regions dial",
+  },
+  { env: "WENDY_REGION", valueName: "<name>", description: "region name (default)" },
+  { env: "WENDY_REGION_FILE", valueName: "<path>", description: "file holding the region name" },
+  {
+    env: "WENDY_JOIN",
+    valueName: "<seeds>",
+    description: "comma-separated host:port seeds; unset: new ring",
+  },
+  {
+    env: "WENDY_CLIENT_HOST",
+    valueName: "<host>",
+    description: "address of the client gRPC server (127.0.0.1)",
+  },
+  { env: "WENDY_CLIENT_PORT", valueName: "<port>", description: "client gRPC port (7071)" },
+  {
+    env: "WENDY_CLIENT_TOKEN",
+    valueName: "<token>",
+    description: "bearer token client calls must carry (required off loopback)",
+    secret: true,
+  },
+  {
+    env: "WENDY_METRICS_HOST",
+    valueName: "<host>",
+    description: "address of /metrics /healthz /readyz (0.0.0.0)",
+  },
+  { env: "WENDY_METRICS_PORT", valueName: "<port>", description: "port of /metrics /healthz /readyz (9464)" },
+  { env: "WENDY_SECRET", valueName: "<passphrase>", description: "shared cluster secret", secret: true },
+  { env: "WENDY_SECRET_FILE", valueName: "<path>", description: "file holding the shared cluster secret" },
+  { env: "WENDY_TLS_CERT_FILE", valueName: "<path>", description: "PEM certificate for the peer port" },
+  { env: "WENDY_TLS_KEY_FILE", valueName: "<path>", description: "PEM private key of that certificate" },
+  { env: "WENDY_TLS_CA_FILE", valueName: "<path>", description: "PEM CA bundle peers are checked against" },
+  { env: "WENDY_TLS_MUTUAL", valueName: "<true|false>", description: "require client certificates (false)" },
+  {
+    env: "WENDY_LOG_LEVEL",
+    valueName: "<level>",
+    description: "trace|debug|info|warn|error|fatal|silent (info)",
+  },
+  { env: "WENDY_LEAF_SET_SIZE", valueName: "<l>", description: "leaf-set size, even, at least 2 (32)" },
+  { env: "WENDY_HEARTBEAT_INTERVAL_MS", valueName: "<ms>", description: "heartbeat interval (1000)" },
+  { env: "WENDY_FAILURE_TIMEOUT_MS", valueName: "<ms>", description: "silence before a probe (2500)" },
+  { env: "WENDY_REGION_MULTIPLIER", valueName: "<factor>", description: "RTT factor for other regions (10)" },
+  { env: "WENDY_MAX_PAYLOAD_BYTES", valueName: "<bytes>", description: "largest routed payload (4194304)" },
+  {
+    env: "WENDY_SHUTDOWN_GRACE_MS",
+    valueName: "<ms>",
+    description: "time allowed for a graceful leave (10000)",
+  },
+];
+
+/** Variables the daemon reads that are not settings (no unknown-variable warning for them). */
+export const OTHER_KNOWN_VARIABLES: ReadonlySet<string> = new Set(["WENDY_CONFIG", "WENDY_DEBUG"]);
+
+/** WENDY_LEAF_SET_SIZE -> "leaf-set-size" (the flag, without its dashes). */
+export function flagName(env: string): string {
+  return env
+    .replace(/^WENDY_/, "")
+    .toLowerCase()
+    .replaceAll("_", "-");
+}
+
+/** WENDY_LEAF_SET_SIZE -> "leafSetSize" (the config-file key, and commander's option attribute). */
+export function keyName(env: string): string {
+  return flagName(env).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
