@@ -207,6 +207,13 @@ export interface StatusResponse {
   neighbourhood: NodeInfo[];
   /** Distinct peers known in any of the above. */
   peerCount: number;
+  /** Open Subscribe streams on this node's client port. */
+  subscriberCount: number;
+  /**
+   * Messages delivered to this node that no subscriber listened for (since the node started); they are
+   * counted here and in the wendy_undelivered_no_subscriber_total metric rather than silently lost.
+   */
+  undeliveredNoSubscriber: bigint;
 }
 
 /** Which events to watch. */
@@ -1344,6 +1351,8 @@ function createBaseStatusResponse(): StatusResponse {
     routingTable: [],
     neighbourhood: [],
     peerCount: 0,
+    subscriberCount: 0,
+    undeliveredNoSubscriber: 0n,
   };
 }
 
@@ -1369,6 +1378,15 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.peerCount !== 0) {
       writer.uint32(56).uint32(message.peerCount);
+    }
+    if (message.subscriberCount !== 0) {
+      writer.uint32(64).uint32(message.subscriberCount);
+    }
+    if (message.undeliveredNoSubscriber !== 0n) {
+      if (BigInt.asUintN(64, message.undeliveredNoSubscriber) !== message.undeliveredNoSubscriber) {
+        throw new globalThis.Error("value provided for field message.undeliveredNoSubscriber of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.undeliveredNoSubscriber);
     }
     return writer;
   },
@@ -1442,6 +1460,22 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.peerCount = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.subscriberCount = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.undeliveredNoSubscriber = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1466,6 +1500,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.routingTable = object.routingTable?.map((e) => RowEntries.fromPartial(e)) || [];
     message.neighbourhood = object.neighbourhood?.map((e) => NodeInfo.fromPartial(e)) || [];
     message.peerCount = object.peerCount ?? 0;
+    message.subscriberCount = object.subscriberCount ?? 0;
+    message.undeliveredNoSubscriber =
+      (object.undeliveredNoSubscriber !== undefined && object.undeliveredNoSubscriber !== null)
+        ? BigInt(object.undeliveredNoSubscriber)
+        : 0n;
     return message;
   },
 };

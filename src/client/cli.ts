@@ -1,0 +1,326 @@
+// `wendy send|subscribe|call|lookup|status`: the client commands, mounted by the daemon's program.
+import { Command, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
+import { NodeId } from "../routing/id.js";
+import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
+import type { KeyLike } from "./convert.js";
+import { WendyClientError } from "./errors.js";
+import { WendyClient, type Delivery, type NodeStatus } from "./wendy-client.js";
+
+export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
+const MAX_PURPOSE = 0xffff;
+
+interface ConnectionFlags {
+  readonly address: string;
+  readonly token?: string;
+}
+
+interface KeyFlags {
+  readonly hex?: boolean;
+}
+
+/** Adds the client commands to `program` (commander 12). */
+export function registerClientCommands(program: Command): void {
+  addSend(program);
+  addSubscribe(program);
+  addCall(program);
+  addLookup(program);
+  addStatus(program);
+}
+
+function addSend(program: Command): void {
+  withConnection(program.command("send"))
+    .description("route a message to the node that owns a key")
+    .argument("<key>", "the key: a name (hashed like NodeId.fromString), or 32 hex digits with --hex")
+    .argument("[payload]", "the payload, as UTF-8 text", "")
+    .addOption(purposeOption())
+    .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
+    .option("--ack", "wait until the delivering node acknowledges the message")
+    .option(
+      "--timeout <ms>",
+      "with --ack: how long to wait for the acknowledgement",
+      parseMillis("--timeout"),
+    )
+    .action(
+      async (key: string, payload: string, flags: ConnectionFlags & KeyFlags & SendFlags, cmd: Command) =>
+        run(cmd, flags, async (client) => {
+          const result = await client.send(parseKey(cmd, key, flags), flags.purpose, payload, {
+            waitForAck: flags.ack === true,
+            timeoutMs: flags.timeout,
+          });
+          print({
+            messageId: result.messageId,
+            ...(result.deliveredBy ? { deliveredBy: nodeJson(result.deliveredBy), hops: result.hops } : {}),
+          });
+        }),
+    );
+}
+
+interface SendFlags {
+  readonly purpose: number;
+  readonly ack?: boolean;
+  readonly timeout?: number;
+}
+
+function addSubscribe(program: Command): void {
+  withConnection(program.command("subscribe"))
+    .description("print the messages delivered to the node for some purposes, one JSON line each")
+    .requiredOption("--purpose <n...>", "purposes to receive (16..65535), one or more", collectPurposes, [])
+    .option("--count <n>", "exit after this many messages", parsePositive("--count"))
+    .option("--reply <text>", "answer every call with this text")
+    .action(async (flags: ConnectionFlags & SubscribeFlags, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        if (flags.purpose.length === 0)
+          cmd.error("error: option '--purpose <n...>' needs at least one purpose");
+        const stream = client.subscribe(flags.purpose);
+        let seen = 0;
+        for await (const delivery of stream) {
+          print(deliveryJson(delivery));
+          if (delivery.callId !== undefined && flags.reply !== undefined) {
+            await client.reply(delivery.callId, flags.reply);
+          }
+          seen++;
+          if (flags.count !== undefined && seen >= flags.count) break;
+        }
+      }),
+    );
+}
+
+interface SubscribeFlags {
+  readonly purpose: number[];
+  readonly count?: number;
+  readonly reply?: string;
+}
+
+function addCall(program: Command): void {
+  withConnection(program.command("call"))
+    .description("send a request to a key's owner and print a subscriber's answer")
+    .argument("<key>", "the key: a name, or 32 hex digits with --hex")
+    .argument("[payload]", "the request, as UTF-8 text", "")
+    .addOption(purposeOption())
+    .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
+    .option(
+      "--timeout <ms>",
+      "how long the owner has to answer (default: the node's, 10 s)",
+      parseMillis("--timeout"),
+    )
+    .action(
+      async (key: string, payload: string, flags: ConnectionFlags & KeyFlags & CallFlags, cmd: Command) =>
+        run(cmd, flags, async (client) => {
+          const answer = await client.call(parseKey(cmd, key, flags), flags.purpose, payload, {
+            timeoutMs: flags.timeout,
+          });
+          print({
+            payload: Buffer.from(answer.payload).toString("utf8"),
+            answeredBy: nodeJson(answer.answeredBy),
+            hops: answer.hops,
+          });
+        }),
+    );
+}
+
+interface CallFlags {
+  readonly purpose: number;
+  readonly timeout?: number;
+}
+
+function addLookup(program: Command): void {
+  withConnection(program.command("lookup"))
+    .description("print the live node that owns a key")
+    .argument("<key>", "the key: a name, or 32 hex digits with --hex")
+    .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
+    .action(async (key: string, flags: ConnectionFlags & KeyFlags, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        const owner = await client.lookup(parseKey(cmd, key, flags));
+        print({ key: keyHex(parseKey(cmd, key, flags)), owner: nodeJson(owner) });
+      }),
+    );
+}
+
+function addStatus(program: Command): void {
+  withConnection(program.command("status"))
+    .description("show the node's leaf set and routing table")
+    .option("--json", "print the status as JSON instead of tables")
+    .action(async (flags: ConnectionFlags & { json?: boolean }, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        const s = await client.status();
+        if (flags.json) print(statusJson(s));
+        else process.stdout.write(statusTables(s));
+      }),
+    );
+}
+
+// ------------------------------------------------------------------------------------------ shared parts
+
+function withConnection(command: Command): Command {
+  return command
+    .addOption(
+      new Option("--address <host:port>", "the node's client port")
+        .default(DEFAULT_CLIENT_ADDRESS)
+        .argParser(parseAddress),
+    )
+    .addOption(
+      new Option("--token <token>", "bearer token, when the node requires one").env("WENDY_CLIENT_TOKEN"),
+    );
+}
+
+function purposeOption(): Option {
+  return new Option("--purpose <n>", `application purpose (${FIRST_APPLICATION_PURPOSE}..${MAX_PURPOSE})`)
+    .default(FIRST_APPLICATION_PURPOSE)
+    .argParser(parsePurpose);
+}
+
+async function run(
+  cmd: Command,
+  flags: ConnectionFlags,
+  body: (client: WendyClient) => Promise<void>,
+): Promise<void> {
+  const client = new WendyClient(flags.address, flags.token === undefined ? {} : { token: flags.token });
+  try {
+    await body(client);
+  } catch (error) {
+    const detail = error instanceof WendyClientError ? `${error.name}: ${error.message}` : String(error);
+    cmd.error(`error: ${cmd.name()} via ${flags.address} failed: ${detail}`, { exitCode: 1 });
+  } finally {
+    client.close();
+  }
+}
+
+function parseAddress(value: string): string {
+  const colon = value.lastIndexOf(":");
+  const port = Number(value.slice(colon + 1));
+  if (colon <= 0 || !/^[0-9]{1,5}$/.test(value.slice(colon + 1)) || port < 1 || port > 65535) {
+    throw new CommanderArgumentError(
+      `expected host:port with a port in 1..65535, e.g. ${DEFAULT_CLIENT_ADDRESS}`,
+    );
+  }
+  return value;
+}
+
+function parsePurpose(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < FIRST_APPLICATION_PURPOSE || n > MAX_PURPOSE) {
+    throw new CommanderArgumentError(
+      `expected an integer in ${FIRST_APPLICATION_PURPOSE}..${MAX_PURPOSE} (0..15 are reserved for the protocol)`,
+    );
+  }
+  return n;
+}
+
+function collectPurposes(value: string, previous: number[]): number[] {
+  return [...previous, parsePurpose(value)];
+}
+
+function parseMillis(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value) || Number(value) < 1) {
+      throw new CommanderArgumentError(`${flag} expects a positive number of milliseconds`);
+    }
+    return Number(value);
+  };
+}
+
+function parsePositive(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value) || Number(value) < 1) {
+      throw new CommanderArgumentError(`${flag} expects a positive integer`);
+    }
+    return Number(value);
+  };
+}
+
+function parseKey(cmd: Command, key: string, flags: KeyFlags): KeyLike {
+  if (!flags.hex) {
+    if (key.length === 0) cmd.error("error: argument <key> must not be empty", { exitCode: 2 });
+    return key;
+  }
+  if (!/^[0-9a-fA-F]{32}$/.test(key)) {
+    cmd.error(`error: argument <key> with --hex must be exactly 32 hex digits, got ${JSON.stringify(key)}`, {
+      exitCode: 2,
+    });
+  }
+  return NodeId.fromHex(key);
+}
+
+function keyHex(key: KeyLike): string {
+  if (key instanceof NodeId) return key.hex;
+  if (typeof key === "string") return NodeId.fromString(key).hex;
+  return NodeId.fromBytes(key).hex;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + "\n");
+}
+
+function nodeJson(n: NodeInfo): Record<string, unknown> {
+  return {
+    id: n.id.hex,
+    localAddress: n.localAddress,
+    globalAddress: n.globalAddress,
+    region: n.region,
+    incarnation: n.incarnation,
+  };
+}
+
+function deliveryJson(d: Delivery): Record<string, unknown> {
+  return {
+    key: d.key.hex,
+    purpose: d.purpose,
+    payload: Buffer.from(d.payload).toString("utf8"),
+    messageId: d.messageId,
+    origin: nodeJson(d.origin),
+    hops: d.hops,
+    ...(d.callId === undefined ? {} : { callId: d.callId }),
+  };
+}
+
+function statusJson(s: NodeStatus): Record<string, unknown> {
+  return {
+    self: nodeJson(s.self),
+    ready: s.ready,
+    leafSetLeft: s.leafSetLeft.map(nodeJson),
+    leafSetRight: s.leafSetRight.map(nodeJson),
+    routingTable: s.routingTable.map((r) => ({ row: r.row, entries: r.entries.map(nodeJson) })),
+    neighbourhood: s.neighbourhood.map(nodeJson),
+    peerCount: s.peerCount,
+    subscriberCount: s.subscriberCount,
+    undeliveredNoSubscriber: s.undeliveredNoSubscriber.toString(),
+  };
+}
+
+/** Human-readable tables: the node, its leaf set (left then right, nearest first), its routing table. */
+export function statusTables(s: NodeStatus): string {
+  const lines: string[] = [
+    `node       ${s.self.id.hex}  ${s.self.localAddress}  region=${s.self.region || "-"}`,
+    `ready      ${s.ready ? "yes" : "no"}`,
+    `peers      ${s.peerCount}   subscribers ${s.subscriberCount}   undelivered (no subscriber) ${s.undeliveredNoSubscriber}`,
+    "",
+    "LEAF SET",
+    ...table(
+      ["side", "#", "id", "address", "region"],
+      [
+        ...s.leafSetLeft.map((n, i) => ["left", String(i + 1), n.id.hex, n.localAddress, n.region || "-"]),
+        ...s.leafSetRight.map((n, i) => ["right", String(i + 1), n.id.hex, n.localAddress, n.region || "-"]),
+      ],
+    ),
+    "",
+    "ROUTING TABLE",
+    ...table(
+      ["row", "digit", "id", "address"],
+      s.routingTable.flatMap((r) =>
+        r.entries.map((n) => [String(r.row), n.id.hex.charAt(r.row), n.id.hex, n.localAddress]),
+      ),
+    ),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  if (rows.length === 0) return ["(empty)"];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}

@@ -1,0 +1,367 @@
+// A small hand-written wrapper over the generated OverlayService client, for services co-located with a
+// Wendy node: plain types in and out, typed errors, and streams that resume after the node restarts.
+import {
+  credentials,
+  Metadata,
+  type CallOptions,
+  type ClientUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import type { NodeId } from "../routing/id.js";
+import type { NodeInfo } from "../routing/types.js";
+import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
+import {
+  ForwardAction,
+  OverlayServiceClient,
+  type CallResponse,
+  type LookupResponse,
+  type ReplicasResponse,
+  type SendResponse,
+  type StatusResponse,
+  type SubscribeResponse,
+  type WatchEventsResponse,
+} from "../gen/wendy/v1/overlay.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../server/wire/limits.js";
+import { clientErrorFrom } from "./errors.js";
+import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
+import { ResumingStream } from "./resuming-stream.js";
+
+export interface WendyClientOptions {
+  /** Bearer token, when the node requires one (WENDY_CLIENT_TOKEN). */
+  readonly token?: string;
+  /** How long a subscription or event stream keeps trying to reopen after losing the node. Default 30 s. */
+  readonly reconnectWindowMs?: number;
+  /** Largest payload the node accepts (its WENDY_MAX_PAYLOAD_BYTES). Default 4 MiB. */
+  readonly maxPayloadBytes?: number;
+}
+
+export interface RequestOptions {
+  /** Gives up (DeadlineExceededError) after this long. */
+  readonly deadlineMs?: number;
+  /** Cancels the call (CancelledError). */
+  readonly signal?: AbortSignal;
+}
+
+export interface SendOptions extends RequestOptions {
+  /** Resolve only once the delivering node acknowledged the message end to end. */
+  readonly waitForAck?: boolean;
+  /** With waitForAck: how long the node waits for the acknowledgement (0 = its default). */
+  readonly timeoutMs?: number;
+}
+
+export interface SendResult {
+  readonly messageId: string;
+  /** With waitForAck: the node that delivered the message and the hops it took. */
+  readonly deliveredBy?: NodeInfo;
+  readonly hops?: number;
+}
+
+export interface CallRequestOptions extends RequestOptions {
+  /** How long the owner has to answer (0 = the node's default, 10 s). */
+  readonly timeoutMs?: number;
+}
+
+export interface CallResult {
+  readonly payload: Uint8Array;
+  readonly answeredBy: NodeInfo;
+  readonly hops: number;
+}
+
+/** One message delivered to the local node. */
+export interface Delivery {
+  readonly key: NodeId;
+  readonly purpose: number;
+  readonly payload: Uint8Array;
+  readonly messageId: string;
+  readonly origin: NodeInfo;
+  readonly hops: number;
+  /** Set when the message came from a Call: answer it with `reply(callId, ...)`. */
+  readonly callId?: string;
+}
+
+export interface NodeStatus {
+  readonly self: NodeInfo;
+  readonly ready: boolean;
+  readonly leafSetLeft: readonly NodeInfo[];
+  readonly leafSetRight: readonly NodeInfo[];
+  readonly routingTable: readonly { readonly row: number; readonly entries: readonly NodeInfo[] }[];
+  readonly neighbourhood: readonly NodeInfo[];
+  readonly peerCount: number;
+  readonly subscriberCount: number;
+  readonly undeliveredNoSubscriber: bigint;
+}
+
+export type OverlayEvent =
+  | { readonly type: "nodeJoined"; readonly node: NodeInfo }
+  | { readonly type: "nodeExited"; readonly node: NodeInfo; readonly graceful: boolean }
+  | { readonly type: "leafSetChanged"; readonly leafSet: readonly NodeInfo[] }
+  | { readonly type: "heartbeat"; readonly from: NodeInfo }
+  | {
+      readonly type: "forwardRequest";
+      readonly forwardId: string;
+      readonly messageId: string;
+      readonly key: NodeId;
+      readonly purpose: number;
+      readonly payload: Uint8Array;
+      readonly origin: NodeInfo;
+      readonly hops: number;
+      readonly next: NodeInfo;
+    };
+
+export type ForwardVerdict = "continue" | "veto" | { readonly modify: Uint8Array | string };
+
+/** An async iterator over a stream; `close()` (or breaking out of `for await`) ends it. */
+export interface ClientStream<T> extends AsyncIterableIterator<T> {
+  close(): void;
+}
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+
+export class WendyClient {
+  private readonly raw: OverlayServiceClient;
+  private readonly token: string | undefined;
+  private readonly reconnectWindowMs: number;
+  private readonly streams = new Set<ClientStream<unknown>>();
+
+  /** `address` is "host:port" of the node's client port (default port 7071). */
+  constructor(
+    readonly address: string,
+    options: WendyClientOptions = {},
+  ) {
+    const size = grpcMessageSizeLimit({
+      ...DEFAULT_WIRE_LIMITS,
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
+    });
+    this.raw = new OverlayServiceClient(address, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": size,
+      "grpc.max_send_message_length": size,
+    });
+    this.token = options.token;
+    this.reconnectWindowMs = options.reconnectWindowMs ?? 30_000;
+  }
+
+  async send(
+    key: KeyLike,
+    purpose: number,
+    payload: Uint8Array | string,
+    options: SendOptions = {},
+  ): Promise<SendResult> {
+    const request = {
+      key: toWireKey(key),
+      purpose,
+      payload: toBuffer(payload),
+      waitForAck: options.waitForAck === true,
+      timeoutMs: options.timeoutMs ?? 0,
+    };
+    const response = await this.unary<SendResponse>(
+      (md, o, cb) => this.raw.send(request, md, o, cb),
+      options,
+    );
+    if (!options.waitForAck) return { messageId: response.messageId };
+    return {
+      messageId: response.messageId,
+      deliveredBy: fromWireNode(response.deliveredBy, "delivered_by"),
+      hops: response.hops,
+    };
+  }
+
+  /** Deliveries to the local node for `purposes`; resumes by itself after the node restarts. */
+  subscribe(purposes: readonly number[]): ClientStream<Delivery> {
+    return this.track(
+      new ResumingStream<SubscribeResponse, Delivery>(
+        () => this.raw.subscribe({ purposes: [...purposes] }, this.metadata()),
+        toDelivery,
+        { reconnectWindowMs: this.reconnectWindowMs },
+      ),
+    );
+  }
+
+  /** Sends a request to `key`'s owner and waits for a subscriber there to answer. */
+  async call(
+    key: KeyLike,
+    purpose: number,
+    payload: Uint8Array | string,
+    options: CallRequestOptions = {},
+  ): Promise<CallResult> {
+    const request = {
+      key: toWireKey(key),
+      purpose,
+      payload: toBuffer(payload),
+      timeoutMs: options.timeoutMs ?? 0,
+    };
+    const response = await this.unary<CallResponse>(
+      (md, o, cb) => this.raw.call(request, md, o, cb),
+      options,
+    );
+    return {
+      payload: new Uint8Array(response.payload),
+      answeredBy: fromWireNode(response.answeredBy, "answered_by"),
+      hops: response.hops,
+    };
+  }
+
+  /** Answers a delivery that carried a call id. */
+  async reply(callId: string, payload: Uint8Array | string, options: RequestOptions = {}): Promise<void> {
+    const request = { callId, payload: toBuffer(payload) };
+    await this.unary((md, o, cb) => this.raw.reply(request, md, o, cb), options);
+  }
+
+  /** The live node that owns `key` now. */
+  async lookup(key: KeyLike, options: RequestOptions = {}): Promise<NodeInfo> {
+    const request = { key: toWireKey(key) };
+    const response = await this.unary<LookupResponse>(
+      (md, o, cb) => this.raw.lookup(request, md, o, cb),
+      options,
+    );
+    return fromWireNode(response.owner, "owner");
+  }
+
+  /** `count` nodes closest to `key`, closest first. */
+  async replicas(key: KeyLike, count: number, options: RequestOptions = {}): Promise<NodeInfo[]> {
+    const request = { key: toWireKey(key), count };
+    const response = await this.unary<ReplicasResponse>(
+      (md, o, cb) => this.raw.replicas(request, md, o, cb),
+      options,
+    );
+    return response.nodes.map((n, i) => fromWireNode(n, `nodes[${i}]`));
+  }
+
+  async status(options: RequestOptions = {}): Promise<NodeStatus> {
+    const response = await this.unary<StatusResponse>((md, o, cb) => this.raw.status({}, md, o, cb), options);
+    return toStatus(response);
+  }
+
+  /**
+   * Overlay events. With `interceptPurposes`, forwards of those purposes through this node wait for
+   * `decideForward` (or continue unchanged after the node's timeout).
+   */
+  watchEvents(options: { readonly interceptPurposes?: readonly number[] } = {}): ClientStream<OverlayEvent> {
+    const request = { interceptPurposes: [...(options.interceptPurposes ?? [])] };
+    return this.track(
+      new ResumingStream<WatchEventsResponse, OverlayEvent>(
+        () => this.raw.watchEvents(request, this.metadata()),
+        toEvent,
+        { reconnectWindowMs: this.reconnectWindowMs },
+      ),
+    );
+  }
+
+  async decideForward(
+    forwardId: string,
+    verdict: ForwardVerdict,
+    options: RequestOptions = {},
+  ): Promise<void> {
+    const request =
+      verdict === "continue"
+        ? { forwardId, action: ForwardAction.FORWARD_ACTION_CONTINUE, payload: Buffer.alloc(0) }
+        : verdict === "veto"
+          ? { forwardId, action: ForwardAction.FORWARD_ACTION_VETO, payload: Buffer.alloc(0) }
+          : { forwardId, action: ForwardAction.FORWARD_ACTION_MODIFY, payload: toBuffer(verdict.modify) };
+    await this.unary((md, o, cb) => this.raw.decideForward(request, md, o, cb), options);
+  }
+
+  /** Ends open streams and the connection. */
+  close(): void {
+    for (const s of this.streams) s.close();
+    this.streams.clear();
+    this.raw.close();
+  }
+
+  private track<T>(stream: ClientStream<T>): ClientStream<T> {
+    this.streams.add(stream);
+    return stream;
+  }
+
+  private metadata(): Metadata {
+    const md = new Metadata();
+    if (this.token !== undefined) md.set("authorization", `Bearer ${this.token}`);
+    return md;
+  }
+
+  private unary<Res>(
+    start: (metadata: Metadata, options: Partial<CallOptions>, callback: Callback<Res>) => ClientUnaryCall,
+    options: RequestOptions,
+  ): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const callOptions: Partial<CallOptions> =
+        options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs };
+      const signal = options.signal;
+      const onAbort = (): void => call.cancel();
+      const call = start(this.metadata(), callOptions, (error, response) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (error) reject(clientErrorFrom(error));
+        else resolve(response);
+      });
+      if (signal?.aborted) call.cancel();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+function toDelivery(r: SubscribeResponse): Delivery {
+  const delivery = {
+    key: keyFromBytes(r.key),
+    purpose: r.purpose,
+    payload: new Uint8Array(r.payload),
+    messageId: r.messageId,
+    origin: fromWireNode(r.origin, "origin"),
+    hops: r.hops,
+  };
+  return r.callId === "" ? delivery : { ...delivery, callId: r.callId };
+}
+
+function toStatus(r: StatusResponse): NodeStatus {
+  const nodes = (list: readonly WireNodeInfo[], field: string) =>
+    list.map((n, i) => fromWireNode(n, `${field}[${i}]`));
+  return {
+    self: fromWireNode(r.self, "self"),
+    ready: r.ready,
+    leafSetLeft: nodes(r.leafSetLeft, "leaf_set_left"),
+    leafSetRight: nodes(r.leafSetRight, "leaf_set_right"),
+    routingTable: r.routingTable.map((row) => ({
+      row: row.row,
+      entries: nodes(row.entries, "routing_table"),
+    })),
+    neighbourhood: nodes(r.neighbourhood, "neighbourhood"),
+    peerCount: r.peerCount,
+    subscriberCount: r.subscriberCount,
+    undeliveredNoSubscriber: r.undeliveredNoSubscriber,
+  };
+}
+
+function toEvent(r: WatchEventsResponse): OverlayEvent {
+  const e = r.event;
+  switch (e?.$case) {
+    case "nodeJoined":
+      return { type: "nodeJoined", node: fromWireNode(e.nodeJoined.node, "node") };
+    case "nodeExited":
+      return {
+        type: "nodeExited",
+        node: fromWireNode(e.nodeExited.node, "node"),
+        graceful: e.nodeExited.graceful,
+      };
+    case "leafSetChanged":
+      return {
+        type: "leafSetChanged",
+        leafSet: e.leafSetChanged.leafSet.map((n, i) => fromWireNode(n, `leaf_set[${i}]`)),
+      };
+    case "heartbeat":
+      return { type: "heartbeat", from: fromWireNode(e.heartbeat.from, "from") };
+    case "forwardRequest": {
+      const f = e.forwardRequest;
+      return {
+        type: "forwardRequest",
+        forwardId: f.forwardId,
+        messageId: f.messageId,
+        key: keyFromBytes(f.key),
+        purpose: f.purpose,
+        payload: new Uint8Array(f.payload),
+        origin: fromWireNode(f.origin, "origin"),
+        hops: f.hops,
+        next: fromWireNode(f.next, "next"),
+      };
+    }
+    case undefined:
+      throw new Error("the node sent an event of a kind this client does not know");
+  }
+}

@@ -1,0 +1,71 @@
+// One server stream with a bounded send buffer. A client that stops reading makes writes pile up inside the
+// node; rather than let them grow without bound, the stream is cut off with RESOURCE_EXHAUSTED.
+import { status, type ServerWritableStream } from "@grpc/grpc-js";
+
+export interface StreamBounds {
+  readonly maxStreamBufferMessages: number;
+  readonly maxStreamBufferBytes: number;
+}
+
+export class BoundedStream<T> {
+  private queuedMessages = 0;
+  private queuedBytes = 0;
+  private open = true;
+
+  /** `onClosed` runs exactly once, with the final status code, whichever way the stream ends. */
+  constructor(
+    private readonly call: ServerWritableStream<unknown, T>,
+    private readonly bounds: StreamBounds,
+    private readonly what: string,
+    private readonly onClosed: (code: status) => void,
+  ) {
+    call.on("cancelled", () => this.closed(status.CANCELLED));
+    call.on("error", () => this.closed(status.CANCELLED));
+    call.on("close", () => this.closed(status.OK));
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Queues `message` (whose payload is `bytes` long); false when the stream is closed or was just cut off. */
+  push(message: T, bytes: number): boolean {
+    if (!this.open) return false;
+    const tooMany = this.queuedMessages + 1 > this.bounds.maxStreamBufferMessages;
+    const tooBig = this.queuedMessages > 0 && this.queuedBytes + bytes > this.bounds.maxStreamBufferBytes;
+    if (tooMany || tooBig) {
+      this.fail(
+        status.RESOURCE_EXHAUSTED,
+        `${this.what} too slow: ${this.queuedMessages} messages (${this.queuedBytes} bytes) unread; the stream was dropped`,
+      );
+      return false;
+    }
+    this.queuedMessages++;
+    this.queuedBytes += bytes;
+    this.call.write(message, () => {
+      this.queuedMessages--;
+      this.queuedBytes -= bytes;
+    });
+    return true;
+  }
+
+  /** Ends the stream with an error status. */
+  fail(code: status, details: string): void {
+    if (!this.open) return;
+    this.closed(code);
+    this.call.emit("error", { code, details, name: "StreamClosed", message: details });
+  }
+
+  /** Ends the stream normally (the node is shutting the service down). */
+  end(): void {
+    if (!this.open) return;
+    this.closed(status.OK);
+    this.call.end();
+  }
+
+  private closed(code: status): void {
+    if (!this.open) return;
+    this.open = false;
+    this.onClosed(code);
+  }
+}

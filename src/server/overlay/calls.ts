@@ -1,0 +1,208 @@
+// Call/Reply across the overlay. The caller's node routes the request to the key's owner on a reserved
+// purpose; the owner hands it to its subscribers with a call id; the first Reply travels back on another
+// reserved purpose routed to the caller's node ID. The caller's deadline travels with the request, and a
+// cancelled or expired call is forgotten on both sides.
+import { randomBytes } from "node:crypto";
+import { status } from "@grpc/grpc-js";
+import type { NodeId } from "../../routing/id.js";
+import type { NodeInfo } from "../../routing/types.js";
+import type { Message } from "../application.js";
+import type { Cluster } from "../cluster.js";
+import {
+  CALL_ANSWER_PURPOSE,
+  CALL_CANCEL_PURPOSE,
+  CALL_REQUEST_PURPOSE,
+  decodeCallAnswer,
+  decodeCallCancel,
+  decodeCallRequest,
+  encodeCallAnswer,
+  encodeCallCancel,
+  encodeCallRequest,
+  isCallId,
+} from "./call-envelope.js";
+import type { OverlayLimits } from "./limits.js";
+import { deadlineExceeded, failedPrecondition, OverlayRpcError, resourceExhausted } from "./rpc-error.js";
+import type { SubscriberHub } from "./subscribers.js";
+
+export interface CallAnswer {
+  readonly payload: Uint8Array;
+  readonly answeredBy: NodeInfo;
+  readonly hops: number;
+}
+
+interface OutgoingCall {
+  readonly key: NodeId;
+  readonly resolve: (answer: CallAnswer) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface IncomingCall {
+  readonly caller: NodeInfo;
+  readonly hops: number;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class CallBroker {
+  private readonly outgoing = new Map<string, OutgoingCall>();
+  private readonly incoming = new Map<string, IncomingCall>();
+  private readonly unregister: (() => void)[];
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly subscribers: SubscriberHub,
+    private readonly limits: OverlayLimits,
+    private readonly reportError: (error: Error) => void,
+  ) {
+    // Handlers run on the next turn: they may route again, which must not happen inside the cluster's
+    // own processing of the delivery.
+    this.unregister = [
+      cluster.onReserved(CALL_REQUEST_PURPOSE, (m) =>
+        setImmediate(() => this.guard(() => this.onRequest(m))),
+      ),
+      cluster.onReserved(CALL_ANSWER_PURPOSE, (m) => this.guard(() => this.onAnswer(m))),
+      cluster.onReserved(CALL_CANCEL_PURPOSE, (m) => this.guard(() => this.onCancel(m))),
+    ];
+  }
+
+  /** Calls waiting here for an answer, and calls delivered here waiting for a Reply. */
+  get pending(): { outgoing: number; incoming: number } {
+    return { outgoing: this.outgoing.size, incoming: this.incoming.size };
+  }
+
+  /** Starts a call; `abandon(callId)` forgets it (the client cancelled). */
+  start(
+    key: NodeId,
+    purpose: number,
+    payload: Uint8Array,
+    timeoutMs: number,
+  ): { callId: string; answer: Promise<CallAnswer> } {
+    if (timeoutMs <= 0) throw deadlineExceeded("the call's deadline has already passed");
+    if (this.outgoing.size >= this.limits.maxPendingCalls) {
+      throw resourceExhausted(`${this.outgoing.size} calls are already waiting for answers on this node`);
+    }
+    const callId = randomBytes(16).toString("hex");
+    const answer = new Promise<CallAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.outgoing.delete(callId)) return;
+        reject(deadlineExceeded(`no answer from the owner of key ${key.hex} within ${timeoutMs} ms`));
+        this.sendCancel(key, callId);
+      }, timeoutMs);
+      this.outgoing.set(callId, { key, resolve, reject, timer });
+    });
+    this.cluster
+      .sendReserved(CALL_REQUEST_PURPOSE, key, encodeCallRequest({ callId, purpose, timeoutMs, payload }))
+      .catch((error: unknown) => this.settle(callId)?.reject(asError(error)));
+    return { callId, answer };
+  }
+
+  /** The caller went away: forget the call here and tell the owner. */
+  abandon(callId: string): void {
+    const call = this.settle(callId);
+    if (call === undefined) return;
+    call.reject(new OverlayRpcError(status.CANCELLED, "the call was cancelled by the client"));
+    this.sendCancel(call.key, callId);
+  }
+
+  /** A subscriber's answer to `callId`: sent back to the caller's node. */
+  async reply(callId: string, payload: Uint8Array): Promise<void> {
+    const call = isCallId(callId) ? this.incoming.get(callId) : undefined;
+    if (call === undefined) {
+      throw failedPrecondition(
+        `call ${JSON.stringify(callId.slice(0, 64))} is not waiting for an answer here: unknown, already answered, cancelled or expired`,
+      );
+    }
+    this.incoming.delete(callId);
+    clearTimeout(call.timer);
+    await this.answer(call.caller, { callId, code: status.OK, hops: call.hops, details: "", payload });
+  }
+
+  close(): void {
+    for (const off of this.unregister) off();
+    for (const callId of [...this.outgoing.keys()]) {
+      this.settle(callId)?.reject(new OverlayRpcError(status.UNAVAILABLE, "the overlay service is closing"));
+    }
+    for (const call of this.incoming.values()) clearTimeout(call.timer);
+    this.incoming.clear();
+  }
+
+  private onRequest(message: Message): void {
+    const request = decodeCallRequest(message.payload);
+    const caller = message.origin;
+    const refuse = (code: status, details: string): void =>
+      void this.answer(caller, {
+        callId: request.callId,
+        code,
+        hops: message.hops,
+        details,
+        payload: new Uint8Array(0),
+      }).catch((error: unknown) => this.reportError(asError(error)));
+    if (this.incoming.size >= this.limits.maxPendingCalls) {
+      refuse(status.RESOURCE_EXHAUSTED, `node ${this.cluster.info().id.hex} has too many calls waiting`);
+      return;
+    }
+    const timer = setTimeout(() => this.incoming.delete(request.callId), request.timeoutMs);
+    this.incoming.set(request.callId, { caller, hops: message.hops, timer });
+    const taken = this.subscribers.deliver(
+      { ...message, purpose: request.purpose, payload: request.payload },
+      request.callId,
+    );
+    if (taken === 0) {
+      this.incoming.delete(request.callId);
+      clearTimeout(timer);
+      refuse(
+        status.FAILED_PRECONDITION,
+        `no subscriber for purpose ${request.purpose} at the key's owner ${this.cluster.info().id.hex}`,
+      );
+    }
+  }
+
+  private onAnswer(message: Message): void {
+    const answer = decodeCallAnswer(message.payload);
+    const call = this.settle(answer.callId);
+    if (call === undefined) return; // Late: the call was cancelled or timed out here.
+    if (answer.code === status.OK) {
+      call.resolve({ payload: answer.payload, answeredBy: message.origin, hops: answer.hops });
+    } else {
+      call.reject(new OverlayRpcError(answer.code, answer.details));
+    }
+  }
+
+  private onCancel(message: Message): void {
+    const callId = decodeCallCancel(message.payload);
+    const call = this.incoming.get(callId);
+    if (call === undefined) return;
+    clearTimeout(call.timer);
+    this.incoming.delete(callId);
+  }
+
+  private settle(callId: string): OutgoingCall | undefined {
+    const call = this.outgoing.get(callId);
+    if (call === undefined) return undefined;
+    this.outgoing.delete(callId);
+    clearTimeout(call.timer);
+    return call;
+  }
+
+  private async answer(caller: NodeInfo, envelope: Parameters<typeof encodeCallAnswer>[0]): Promise<void> {
+    await this.cluster.sendReserved(CALL_ANSWER_PURPOSE, caller.id, encodeCallAnswer(envelope));
+  }
+
+  private sendCancel(key: NodeId, callId: string): void {
+    this.cluster
+      .sendReserved(CALL_CANCEL_PURPOSE, key, encodeCallCancel(callId))
+      .catch((error: unknown) => this.reportError(asError(error)));
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.reportError(asError(error));
+    }
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

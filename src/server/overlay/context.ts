@@ -1,0 +1,15 @@
+// What every Overlay handler works with.
+import type { Cluster } from "../cluster.js";
+import type { CallBroker } from "./calls.js";
+import type { OverlayLimits } from "./limits.js";
+import type { ServeContext } from "./serve.js";
+import type { SubscriberHub } from "./subscribers.js";
+import type { WatcherHub } from "./watchers.js";
+
+export interface OverlayContext extends ServeContext {
+  readonly cluster: Cluster;
+  readonly limits: OverlayLimits;
+  readonly subscribers: SubscriberHub;
+  readonly calls: CallBroker;
+  readonly watchers: WatcherHub;
+}

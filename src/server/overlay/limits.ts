@@ -1,0 +1,53 @@
+// Bounds of the client-facing Overlay service: what a co-located client may ask for and how much memory a
+// slow client may pin on the node.
+import { DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
+
+export interface OverlayLimits {
+  /** Largest application payload (must match the cluster's maxPayloadBytes). Default 4 MiB. */
+  readonly maxPayloadBytes: number;
+  /** Highest application purpose accepted. Default 65535. */
+  readonly maxPurpose: number;
+  /** Deliveries or events queued for one stream before the stream is cut off. Default 1024. */
+  readonly maxStreamBufferMessages: number;
+  /** Payload bytes queued for one stream before the stream is cut off. Default 16 MiB. */
+  readonly maxStreamBufferBytes: number;
+  /** Open Subscribe streams at most (further ones: RESOURCE_EXHAUSTED). Default 1024. */
+  readonly maxSubscribers: number;
+  /** Open WatchEvents streams at most. Default 256. */
+  readonly maxWatchers: number;
+  /** Calls waiting for an answer, on either side, at most. Default 10000. */
+  readonly maxPendingCalls: number;
+  /** Call timeout when the request gives none. Default 10 s. */
+  readonly defaultCallTimeoutMs: number;
+  /** Send's acknowledgement timeout when the request gives none. Default 10 s. */
+  readonly defaultAckTimeoutMs: number;
+  /** How long a forward waits for DecideForward before it continues unchanged. Default 500 ms. */
+  readonly forwardDecisionTimeoutMs: number;
+  /** Forward decisions outstanding at most; beyond, forwards continue without asking. Default 10000. */
+  readonly maxPendingForwards: number;
+  /** Largest replica count a client may ask for. Default 256. */
+  readonly maxReplicas: number;
+}
+
+export const DEFAULT_OVERLAY_LIMITS: OverlayLimits = {
+  maxPayloadBytes: DEFAULT_WIRE_LIMITS.maxPayloadBytes,
+  maxPurpose: DEFAULT_WIRE_LIMITS.maxPurpose,
+  maxStreamBufferMessages: 1024,
+  maxStreamBufferBytes: 16 * 1024 * 1024,
+  maxSubscribers: 1024,
+  maxWatchers: 256,
+  maxPendingCalls: 10_000,
+  defaultCallTimeoutMs: 10_000,
+  defaultAckTimeoutMs: 10_000,
+  forwardDecisionTimeoutMs: 500,
+  maxPendingForwards: 10_000,
+  maxReplicas: DEFAULT_WIRE_LIMITS.maxNodeListLength,
+};
+
+/** Bytes a Call adds around the payload (its envelope on a reserved purpose). */
+export const CALL_ENVELOPE_BYTES = 256;
+
+/** The largest payload a Call request or answer may carry. */
+export function maxCallPayloadBytes(limits: OverlayLimits): number {
+  return limits.maxPayloadBytes - CALL_ENVELOPE_BYTES;
+}

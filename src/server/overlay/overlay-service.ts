@@ -1,0 +1,117 @@
+// Registers wendy.v1.OverlayService (plus grpc.health.v1 and server reflection) on a client-port server.
+import type { ChannelOptions, Server } from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+import { OverlayServiceService, type OverlayServiceServer } from "../../gen/wendy/v1/overlay.js";
+import type { Cluster } from "../cluster.js";
+import type { WendyMetrics } from "../metrics/metrics.js";
+import { loadServedPackageDefinition } from "../wire/descriptors.js";
+import { grpcMessageSizeLimit } from "../wire/limits.js";
+import { DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
+import { TokenCheck } from "./auth.js";
+import { callHandler } from "./call.js";
+import { CallBroker } from "./calls.js";
+import type { OverlayContext } from "./context.js";
+import { decideForwardHandler } from "./decide-forward.js";
+import { ClientPortHealth } from "./health.js";
+import { DEFAULT_OVERLAY_LIMITS, type OverlayLimits } from "./limits.js";
+import { lookupHandler } from "./lookup.js";
+import { replicasHandler } from "./replicas.js";
+import { replyHandler } from "./reply.js";
+import { sendHandler } from "./send.js";
+import { statusHandler } from "./status.js";
+import { subscribeHandler } from "./subscribe.js";
+import { SubscriberHub } from "./subscribers.js";
+import { watchEventsHandler } from "./watch-events.js";
+import { WatcherHub } from "./watchers.js";
+
+export interface OverlayServiceOptions {
+  readonly cluster: Cluster;
+  readonly metrics?: WendyMetrics;
+  /** When set, every OverlayService call must carry `authorization: Bearer <token>`. */
+  readonly token?: string;
+  /** Overrides of DEFAULT_OVERLAY_LIMITS; maxPayloadBytes must match the cluster's. */
+  readonly limits?: Partial<OverlayLimits>;
+  /** Also serve grpc.health.v1 and server reflection on this server. Default true. */
+  readonly healthAndReflection?: boolean;
+  /** Where internal failures (e.g. a malformed call envelope from a peer) are reported. */
+  readonly onError?: (error: Error) => void;
+}
+
+/** The running service, for the daemon (metrics, shutdown) and tests. */
+export interface OverlayServiceHandle {
+  /** Open Subscribe streams. */
+  readonly subscriberCount: number;
+  /** Open WatchEvents streams. */
+  readonly watcherCount: number;
+  /** Deliveries no subscriber wanted, since start. */
+  readonly undeliveredCount: bigint;
+  /** Ends every stream and fails waiting calls; call before shutting the server down. */
+  close(): void;
+}
+
+/** Server options so that a maximal payload is not refused by grpc-js's own 4 MiB default first. */
+export function overlayServerOptions(limits: Partial<OverlayLimits> = {}): ChannelOptions {
+  const size = grpcMessageSizeLimit({
+    ...DEFAULT_WIRE_LIMITS,
+    maxPayloadBytes: limits.maxPayloadBytes ?? DEFAULT_OVERLAY_LIMITS.maxPayloadBytes,
+  });
+  return { "grpc.max_receive_message_length": size, "grpc.max_send_message_length": size };
+}
+
+export function addOverlayService(server: Server, options: OverlayServiceOptions): OverlayServiceHandle {
+  const { cluster, metrics } = options;
+  const limits: OverlayLimits = { ...DEFAULT_OVERLAY_LIMITS, ...definedOnly(options.limits ?? {}) };
+  const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
+  const subscribers = new SubscriberHub(limits, metrics);
+  const watchers = new WatcherHub(cluster, limits);
+  const calls = new CallBroker(cluster, subscribers, limits, onError);
+  cluster.registerApplication(subscribers.application());
+  cluster.registerApplication(watchers.application());
+  const ctx: OverlayContext = {
+    cluster,
+    limits,
+    subscribers,
+    calls,
+    watchers,
+    metrics,
+    token: new TokenCheck(options.token),
+  };
+  const implementation: OverlayServiceServer = {
+    send: sendHandler(ctx),
+    subscribe: subscribeHandler(ctx),
+    call: callHandler(ctx),
+    reply: replyHandler(ctx),
+    lookup: lookupHandler(ctx),
+    replicas: replicasHandler(ctx),
+    status: statusHandler(ctx),
+    watchEvents: watchEventsHandler(ctx),
+    decideForward: decideForwardHandler(ctx),
+  };
+  server.addService(OverlayServiceService, implementation);
+  const health = new ClientPortHealth(cluster.health);
+  if (options.healthAndReflection !== false) {
+    health.addTo(server);
+    new ReflectionService(loadServedPackageDefinition()).addToServer(server);
+  }
+  return {
+    get subscriberCount() {
+      return subscribers.count;
+    },
+    get watcherCount() {
+      return watchers.count;
+    },
+    get undeliveredCount() {
+      return subscribers.undeliveredCount;
+    },
+    close() {
+      calls.close();
+      watchers.close();
+      subscribers.closeAll();
+      health.close();
+    },
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,68 @@
+// A test node as its own OS process: a Cluster on 127.0.0.1 plus the Overlay service on a client port.
+// Usage: node --import tsx test/helpers/overlay-node.ts '<json NodeProcessConfig>'. Prints one JSON line
+// {"id","peerPort","clientPort"} once ready; stops on SIGTERM, or when its parent closes stdin.
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { NodeId } from "../../src/routing/id.js";
+import { Cluster } from "../../src/server/cluster.js";
+import { Node } from "../../src/server/node.js";
+import {
+  addOverlayService,
+  overlayServerOptions,
+  type OverlayLimits,
+} from "../../src/server/overlay/index.js";
+
+export interface NodeProcessConfig {
+  /** The node ID is NodeId.fromString(name). */
+  readonly name: string;
+  /** "127.0.0.1:port" of a node to join; none founds a new ring. */
+  readonly seed?: string;
+  readonly peerPort?: number;
+  readonly clientPort?: number;
+  readonly token?: string;
+  readonly limits?: Partial<OverlayLimits>;
+}
+
+const config = JSON.parse(process.argv[2] ?? "{}") as NodeProcessConfig;
+
+const cluster = new Cluster(
+  new Node({ id: NodeId.fromString(config.name), localAddress: "127.0.0.1", port: config.peerPort ?? 0 }),
+  undefined,
+  { bindHost: "127.0.0.1", leafSetSize: 8, heartbeatIntervalMs: 200, failureTimeoutMs: 1000 },
+);
+const server = new Server(overlayServerOptions(config.limits));
+const overlay = addOverlayService(server, {
+  cluster,
+  ...(config.token === undefined ? {} : { token: config.token }),
+  ...(config.limits === undefined ? {} : { limits: config.limits }),
+  onError: (error) => process.stderr.write(`overlay error: ${error.message}\n`),
+});
+cluster.registerApplication({
+  onError: (error) => process.stderr.write(`cluster error: ${error.message}\n`),
+});
+
+const clientPort = await new Promise<number>((resolve, reject) =>
+  server.bindAsync(
+    `127.0.0.1:${config.clientPort ?? 0}`,
+    ServerCredentials.createInsecure(),
+    (error, port) => (error ? reject(error) : resolve(port)),
+  ),
+);
+await cluster.listen();
+if (config.seed !== undefined) await cluster.join([config.seed]);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  overlay.close();
+  await cluster.stop(500);
+  server.forceShutdown();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void stop());
+process.stdin.on("end", () => void stop());
+process.stdin.resume();
+
+process.stdout.write(
+  JSON.stringify({ id: cluster.info().id.hex, peerPort: cluster.node.port, clientPort }) + "\n",
+);
