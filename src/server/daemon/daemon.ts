@@ -11,6 +11,7 @@ import { WendyMetrics } from "../metrics/metrics.js";
 import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
 import type { DaemonConfig } from "./config.js";
+import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
 import { planJoin, runJoinLoop, seedServing, type JoinOutcome } from "./join.js";
 import type { Logger } from "./logger.js";
@@ -94,6 +95,7 @@ export class Daemon {
       metrics,
       configureServer: (server) => health.serveOn(server),
     });
+    cluster.registerApplication(membershipLog(logger));
     const cleanups: (() => Promise<void>)[] = [];
     try {
       await cluster.listen();
@@ -160,6 +162,8 @@ export class Daemon {
     const graceMs = this.config.shutdownGraceMs;
     this.log.info({ graceMs }, "shutting down: leaving the ring");
     this.health.beginShutdown();
+    // Watchers have just been told NOT_SERVING; an open Watch stream must not hold the servers' shutdown.
+    this.health.endWatches();
     this.joinAbort.abort();
     const orderly = (async () => {
       // tryShutdown refuses new calls at once and lets running ones finish; streams end below.
@@ -177,7 +181,6 @@ export class Daemon {
       await this.cluster.kill();
     }
     this.clientServer.forceShutdown();
-    this.health.endWatches();
     await this.http.close();
     this.log.info("stopped");
   }

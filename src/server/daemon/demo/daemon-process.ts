@@ -37,6 +37,8 @@ export class DaemonProcess {
   readonly name: string;
   readonly lines: LogLine[] = [];
   readonly stderr: string[] = [];
+  /** Stdout lines that were not JSON objects (there should be none: logs are JSON lines). */
+  readonly nonJson: string[] = [];
   readonly exited: Promise<ExitStatus>;
   private readonly child: ChildProcess;
   private readonly waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
@@ -119,9 +121,10 @@ export class DaemonProcess {
     let line: LogLine;
     try {
       const parsed: unknown = JSON.parse(text);
-      if (typeof parsed !== "object" || parsed === null) return;
+      if (typeof parsed !== "object" || parsed === null) throw new TypeError("not an object");
       line = parsed as LogLine;
     } catch {
+      this.nonJson.push(text);
       return;
     }
     this.lines.push(line);
