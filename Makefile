@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo bench bench-sim clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo demo-sim bench bench-sim clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -43,8 +43,13 @@ test: install proto-check typecheck lint
 test-unit: install
 	npx vitest run test/routing test/sim
 
-# The README's main command: a local simulation demo (later: a cluster of daemons).
+# The README's main command: a local cluster of real daemons (`wendy demo`: child processes on 127.0.0.1,
+# routing checked against the numerically closest node, one node crashed, everything stopped at the end).
 demo: install
+	node bin/wendy.js demo
+
+# The earlier demo: the discrete-event simulator, no network.
+demo-sim: install
 	npx tsx src/sim/demo.ts
 
 bench-sim: install

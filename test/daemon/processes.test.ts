@@ -88,6 +88,7 @@ describe("wendy start as separate processes", () => {
     expect(await grpcHealth(b.peer, "wendy.v1.PeerService")).toBe(ServingStatus.NOT_SERVING);
     expect(await grpcHealth(b.peer, "")).toBe(ServingStatus.NOT_SERVING);
     expect(await grpcHealth(b.client, "")).toBe(ServingStatus.NOT_SERVING);
+    expect(await grpcHealth(b.client, "wendy.v1.OverlayService")).toBe(ServingStatus.NOT_SERVING);
     expect(await grpcHealth(b.peer, "liveness")).toBe(ServingStatus.SERVING);
     expect((await httpGet(`${b.metrics}/readyz`)).status).toBe(503);
     expect((await httpGet(`${b.metrics}/healthz`)).status).toBe(200);
@@ -111,6 +112,7 @@ describe("wendy start as separate processes", () => {
         expect(await grpcHealth(address, "wendy.v1.PeerService")).toBe(ServingStatus.SERVING);
         expect(await grpcHealth(address, "liveness")).toBe(ServingStatus.SERVING);
       }
+      expect(await grpcHealth(n.client, "wendy.v1.OverlayService")).toBe(ServingStatus.SERVING);
     }
   });
 

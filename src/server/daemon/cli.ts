@@ -1,5 +1,6 @@
 // The `wendy` program: `start` (the daemon), `demo` (a local cluster of daemons), and the client commands.
 import { Command, CommanderError } from "commander";
+import { registerClientCommands } from "../../client/cli.js";
 import { addDemoCommand } from "./demo-command.js";
 import { addStartCommand } from "./start-command.js";
 import { wendyVersion } from "./version.js";
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)");
   addStartCommand(program);
   addDemoCommand(program);
+  registerClientCommands(program);
   return program;
 }
 

@@ -2,6 +2,7 @@
 // metrics/health HTTP server, and the join rounds of docs/configuration.md. Owns the shutdown order:
 // not ready first, then no new client calls, then the graceful leave, all within the configured grace.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
 import { NodeId } from "../../routing/id.js";
 import { PassphraseCredentials } from "../auth/credentials.js";
 import { peerChannelCredentials } from "../auth/tls.js";
@@ -10,6 +11,8 @@ import { NotReadyError } from "../errors.js";
 import { WendyMetrics } from "../metrics/metrics.js";
 import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
+import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } from "../overlay/index.js";
+import { loadServedPackageDefinition } from "../wire/descriptors.js";
 import type { DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
@@ -21,22 +24,9 @@ import { wendyVersion } from "./version.js";
 export const LOG_STARTED = "wendy node started";
 export const LOG_READY = "joined the ring: ready";
 
-/** What the client-port services (the Overlay service) get from the daemon. */
-export interface ClientServiceContext {
-  readonly cluster: Cluster;
-  readonly metrics: WendyMetrics;
-  readonly token: string | undefined;
-  readonly maxPayloadBytes: number;
-  readonly logger: Logger;
-}
-
-/** Registers services on the client port's server; returns how many subscribers it serves (for metrics). */
-export type ClientServiceMount = (server: Server, context: ClientServiceContext) => { subscribers(): number };
-
 export interface DaemonOptions {
   readonly config: DaemonConfig;
   readonly logger: Logger;
-  readonly mountClientServices?: ClientServiceMount;
 }
 
 export interface DaemonPorts {
@@ -61,6 +51,7 @@ export class Daemon {
     readonly metrics: WendyMetrics,
     private readonly log: Logger,
     private readonly clientServer: Server,
+    private readonly overlay: OverlayServiceHandle,
     private readonly http: HealthServer,
     readonly ports: DaemonPorts,
     readonly health: DaemonHealth,
@@ -101,15 +92,19 @@ export class Daemon {
       await cluster.listen();
       cleanups.push(() => cluster.kill());
 
-      const clientServer = new Server();
-      const mounted = options.mountClientServices?.(clientServer, {
+      const limits = { maxPayloadBytes: config.maxPayloadBytes };
+      const clientServer = new Server(overlayServerOptions(limits));
+      const overlay = addOverlayService(clientServer, {
         cluster,
         metrics,
-        token: config.clientToken,
-        maxPayloadBytes: config.maxPayloadBytes,
-        logger,
+        limits,
+        ...(config.clientToken === undefined ? {} : { token: config.clientToken }),
+        // The daemon's health (which knows about join rounds and shutdown) is served instead.
+        healthAndReflection: false,
+        onError: (error) => logger.warn({ err: error.message }, "client service error"),
       });
       health.serveOn(clientServer);
+      new ReflectionService(loadServedPackageDefinition()).addToServer(clientServer);
       const clientPort = await bind(clientServer, config.clientHost, config.clientPort);
       cleanups.push(async () => clientServer.forceShutdown());
 
@@ -123,7 +118,7 @@ export class Daemon {
           neighbourhoodSetSize: cluster.neighbourhood().length,
           knownPeers: cluster.knownPeers().length,
           openPeerConnections: stats.openConnections,
-          subscribers: mounted?.subscribers() ?? 0,
+          subscribers: overlay.subscriberCount,
           ready: health.joined && cluster.ready,
         };
       });
@@ -134,7 +129,7 @@ export class Daemon {
         health,
       });
       const ports = { peer: cluster.node.port, client: clientPort, metrics: http.port };
-      const daemon = new Daemon(config, cluster, metrics, logger, clientServer, http, ports, health);
+      const daemon = new Daemon(config, cluster, metrics, logger, clientServer, overlay, http, ports, health);
       daemon.logStarted();
       daemon.startJoining();
       return daemon;
@@ -170,6 +165,7 @@ export class Daemon {
       this.clientServer.tryShutdown(() => undefined);
       await this.cluster.stop(graceMs);
     })();
+    void orderly.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<"late">((resolve) => {
       timer = setTimeout(() => resolve("late"), graceMs);
@@ -180,6 +176,8 @@ export class Daemon {
       this.log.warn({ graceMs }, "shutdown grace ran out: cutting off what is left");
       await this.cluster.kill();
     }
+    // Subscriptions and watches would never end by themselves; waiting calls fail now.
+    this.overlay.close();
     this.clientServer.forceShutdown();
     await this.http.close();
     this.log.info("stopped");
@@ -260,6 +258,7 @@ export class Daemon {
     this.joinAbort.abort();
     this.health.beginShutdown();
     await this.cluster.kill();
+    this.overlay.close();
     this.clientServer.forceShutdown();
     await this.http.close();
   }

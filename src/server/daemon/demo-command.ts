@@ -16,6 +16,7 @@ function integerIn(min: number, max: number, flag: string): (value: string) => n
 export function addDemoCommand(program: Command): Command {
   return program
     .command("demo")
+    .summary("run a local cluster of daemons and show routing and healing")
     .description(
       "start a local cluster of wendy daemons on 127.0.0.1, route messages, crash one node, watch the\n" +
         "leaf sets heal, then stop everything (exit 0 when every message reached its owner)",

@@ -3,14 +3,15 @@
 import { Command, Option } from "commander";
 import { ConfigError, CONFIG_ERROR_EXIT_CODE } from "./config-error.js";
 import { loadConfig } from "./config.js";
-import { Daemon, type ClientServiceMount } from "./daemon.js";
+import { Daemon } from "./daemon.js";
 import { createLogger } from "./logger.js";
 import { handleShutdownSignals } from "./signals.js";
 import { VARIABLES, flagName } from "./variables.js";
 
-export function addStartCommand(program: Command, mountClientServices?: ClientServiceMount): Command {
+export function addStartCommand(program: Command): Command {
   const start = program
     .command("start")
+    .summary("run a Wendy node (the daemon)")
     .description(
       "run a Wendy node: the peer port, the client port and /metrics /healthz /readyz.\n" +
         "Every flag has an environment variable (shown) and a config-file key (the flag in camelCase);\n" +
@@ -26,15 +27,12 @@ export function addStartCommand(program: Command, mountClientServices?: ClientSe
     start.addOption(option);
   }
   start.action(async (flags: Record<string, unknown>) => {
-    await runStart(flags, mountClientServices);
+    await runStart(flags);
   });
   return start;
 }
 
-async function runStart(
-  flags: Record<string, unknown>,
-  mountClientServices?: ClientServiceMount,
-): Promise<void> {
+async function runStart(flags: Record<string, unknown>): Promise<void> {
   let config;
   try {
     config = loadConfig({ flags, env: process.env });
@@ -48,7 +46,7 @@ async function runStart(
   const logger = createLogger({ nodeId: config.nodeId.hex, level: config.logLevel });
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start({ config, logger, mountClientServices });
+    daemon = await Daemon.start({ config, logger });
   } catch (error) {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
     process.exit(1);
