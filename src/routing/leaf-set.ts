@@ -94,10 +94,47 @@ export class LeafSet {
    * `skipHex` are passed over (suspected peers, a joiner's old incarnation); self is never skipped.
    */
   closest(key: NodeId, skip?: ReadonlySet<string>, skipHex?: string): NodeInfo {
-    let best = this.self;
-    for (const node of this.byHex.values()) {
-      if (node.id.hex === skipHex || (skip !== undefined && skip.has(node.id.hex))) continue;
+    // Each side is sorted by distance from self, so only the members bracketing the key's position on that
+    // side can be closest (any member reached the long way round is beaten by self): a short walk over
+    // cached distances and a handful of isCloser calls instead of one per member.
+    const fromSelf = clockwiseDistance(this.self.id, key);
+    let best = this.closestOnSide(
+      this.rightNodes,
+      this.rightDistances,
+      fromSelf,
+      key,
+      this.self,
+      skip,
+      skipHex,
+    );
+    const toSelf = clockwiseDistance(key, this.self.id);
+    best = this.closestOnSide(this.leftNodes, this.leftDistances, toSelf, key, best, skip, skipHex);
+    return best;
+  }
+
+  private closestOnSide(
+    nodes: readonly NodeInfo[],
+    distances: readonly bigint[],
+    position: bigint,
+    key: NodeId,
+    bestSoFar: NodeInfo,
+    skip: ReadonlySet<string> | undefined,
+    skipHex: string | undefined,
+  ): NodeInfo {
+    let best = bestSoFar;
+    let at = 0;
+    while (at < distances.length && (distances[at] as bigint) < position) at++;
+    for (let i = at - 1; i >= 0; i--) {
+      const node = nodes[i] as NodeInfo;
+      if (isSkipped(node, skip, skipHex)) continue;
       if (isCloser(key, node.id, best.id)) best = node;
+      break;
+    }
+    for (let i = at; i < nodes.length; i++) {
+      const node = nodes[i] as NodeInfo;
+      if (isSkipped(node, skip, skipHex)) continue;
+      if (isCloser(key, node.id, best.id)) best = node;
+      break;
     }
     return best;
   }
@@ -182,6 +219,14 @@ export class LeafSet {
     if (node === undefined) return;
     if (!this.leftNodes.includes(node) && !this.rightNodes.includes(node)) this.byHex.delete(node.id.hex);
   }
+}
+
+function isSkipped(
+  node: NodeInfo,
+  skip: ReadonlySet<string> | undefined,
+  skipHex: string | undefined,
+): boolean {
+  return node.id.hex === skipHex || (skip !== undefined && skip.size > 0 && skip.has(node.id.hex));
 }
 
 function fits(distances: readonly bigint[], distance: bigint, capacity: number): boolean {

@@ -7,6 +7,8 @@ export class NeighbourhoodSet {
   /** Sorted nearest first; unmeasured nodes rank last (Infinity). */
   private readonly nodes: NodeInfo[] = [];
   private readonly proximities: number[] = [];
+  /** Members by ID hex: membership checks are O(1) (every learnt node is offered here). */
+  private readonly byHex = new Map<string, NodeInfo>();
 
   constructor(
     private readonly capacity: number,
@@ -22,7 +24,7 @@ export class NeighbourhoodSet {
   }
 
   get(hex: string): NodeInfo | undefined {
-    return this.nodes.find((n) => n.id.hex === hex);
+    return this.byHex.get(hex);
   }
 
   /**
@@ -30,35 +32,38 @@ export class NeighbourhoodSet {
    * changed membership or a member was replaced by a new incarnation.
    */
   insert(node: NodeInfo): boolean {
+    if (this.capacity <= 0) return false;
     const proximity = this.proximityOf(node) ?? Number.POSITIVE_INFINITY;
-    const at = this.indexOf(node.id.hex);
-    let replaced = false;
-    if (at >= 0) {
-      replaced = this.nodes[at] !== node && this.nodes[at]?.incarnation !== node.incarnation;
+    const hex = node.id.hex;
+    const known = this.byHex.get(hex);
+    if (known === undefined) {
+      if (this.nodes.length >= this.capacity) {
+        if (proximity >= (this.proximities[this.proximities.length - 1] as number)) return false;
+        const evicted = this.nodes.pop() as NodeInfo;
+        this.proximities.pop();
+        this.byHex.delete(evicted.id.hex);
+      }
+    } else {
+      const at = this.nodes.indexOf(known);
+      if (known === node && this.proximities[at] === proximity) return false;
       this.nodes.splice(at, 1);
       this.proximities.splice(at, 1);
-    } else if (this.nodes.length >= this.capacity) {
-      const worst = this.proximities[this.proximities.length - 1] as number;
-      if (proximity >= worst) return false;
-      this.nodes.pop();
-      this.proximities.pop();
     }
     let i = this.proximities.length;
     while (i > 0 && (this.proximities[i - 1] as number) > proximity) i--;
     this.nodes.splice(i, 0, node);
     this.proximities.splice(i, 0, proximity);
-    return at < 0 || replaced;
+    this.byHex.set(hex, node);
+    return known === undefined || (known !== node && known.incarnation !== node.incarnation);
   }
 
   remove(hex: string): boolean {
-    const at = this.indexOf(hex);
-    if (at < 0) return false;
+    const known = this.byHex.get(hex);
+    if (known === undefined) return false;
+    this.byHex.delete(hex);
+    const at = this.nodes.indexOf(known);
     this.nodes.splice(at, 1);
     this.proximities.splice(at, 1);
     return true;
-  }
-
-  private indexOf(hex: string): number {
-    return this.nodes.findIndex((n) => n.id.hex === hex);
   }
 }

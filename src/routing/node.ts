@@ -106,6 +106,12 @@ export class PastryNode {
   readonly config: RoutingConfig;
   private readonly random: RandomSource;
   private readonly leaf: LeafSet;
+  /**
+   * The leaf set plus the candidates being probed to join it, kept to the same l/2 per side: a candidate is
+   * probed only if it is among the nearest known so far, so a join or repair probes about l nodes, not
+   * every node named in every leaf set it hears of.
+   */
+  private readonly candidates: LeafSet;
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
@@ -120,8 +126,11 @@ export class PastryNode {
   private readonly probes = new Map<string, OutstandingProbe>();
   private readonly lastHeard = new Map<string, Millis>();
   private readonly lastProximityProbe = new BoundedMap<string, Millis>(PROXIMITY_PROBE_MEMORY);
-  /** `hex:incarnation` -> time found dead. */
-  private readonly recentlyDead = new BoundedMap<string, Millis>(RECENTLY_DEAD_CAPACITY);
+  /** ID hex -> the incarnation found dead and when. */
+  private readonly recentlyDead = new BoundedMap<
+    string,
+    { readonly incarnation: number; readonly at: Millis }
+  >(RECENTLY_DEAD_CAPACITY);
   private readonly delivered: BoundedMap<string, true>;
   private readonly retried = new BoundedMap<string, true>(RETRIED_MEMORY);
   private pending: RouteMessage[] = [];
@@ -158,6 +167,7 @@ export class PastryNode {
     this.proximity = new ProximityStore(self, this.config.regionMultiplier);
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
+    this.candidates = new LeafSet(self, this.config.leafSetSize);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
@@ -233,7 +243,7 @@ export class PastryNode {
         }
         break;
       case "row":
-        for (const node of message.row.entries) this.learn(node, now);
+        for (const node of message.row.entries) this.learn(node, now, true);
         break;
       case "route":
         this.route(message.message);
@@ -465,8 +475,8 @@ export class PastryNode {
     now: Millis,
   ): void {
     if (this.status !== "joining") return;
-    for (const row of rows) for (const node of row.entries) this.learnForTable(node, now);
-    for (const node of neighbours) this.learnForTable(node, now);
+    for (const row of rows) for (const node of row.entries) this.learnForTable(node, now, true);
+    for (const node of neighbours) this.learnForTable(node, now, true);
     if (!final) return;
     this.finalStateReceived = true;
     this.probe(from, "leaf", now);
@@ -577,13 +587,13 @@ export class PastryNode {
   private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
     const hex = from.id.hex;
     this.replaceOldIncarnation(from, now);
-    this.recentlyDead.delete(`${hex}:${from.incarnation}`);
+    if (this.recentlyDead.size > 0) this.recentlyDead.delete(hex);
     this.suspects.delete(hex);
     if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
     // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
-    this.learnForTable(from, now);
+    this.learnForTable(from, now, true);
     // While joining, the leaf set is built only from probe answers (see the module comment).
     if (this.status === "ready" || message.type === "probeReply") this.addToLeafSet(from, now);
   }
@@ -597,19 +607,24 @@ export class PastryNode {
     this.probes.delete(hex);
   }
 
-  /** A node learnt second-hand: table and neighbourhood directly; leaf set only after it answers a probe. */
-  private learn(node: NodeInfo, now: Millis): void {
+  /**
+   * A node learnt second-hand: table and neighbourhood directly; leaf set only after it answers a probe.
+   * `measure`: probe it for proximity when it competes for a table slot. Not for nodes named in leaf sets:
+   * every reply names l more nodes, and measuring them all would make a join probe the whole overlay.
+   */
+  private learn(node: NodeInfo, now: Millis, measure = false): void {
     if (!this.isPlausible(node)) return;
-    this.learnForTable(node, now);
-    if (this.leaf.wouldAccept(node)) this.probe(node, "leaf", now);
+    this.learnForTable(node, now, measure);
+    if (this.leaf.wouldAccept(node) && this.candidates.insert(node)) this.probe(node, "leaf", now);
   }
 
-  private learnForTable(node: NodeInfo, now: Millis): void {
+  private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
     if (!this.isPlausible(node)) return;
     const result = this.table.insert(node);
     if (
+      measure &&
       this.config.proximityAware &&
-      result !== "present" &&
+      result === "rejected" &&
       this.proximity.proximity(node) === undefined &&
       this.status !== "left"
     ) {
@@ -624,11 +639,12 @@ export class PastryNode {
     const hex = node.id.hex;
     const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
-    return !this.recentlyDead.has(`${hex}:${node.incarnation}`);
+    return this.recentlyDead.size === 0 || this.recentlyDead.get(hex)?.incarnation !== node.incarnation;
   }
 
   private addToLeafSet(node: NodeInfo, now: Millis): void {
     if (!this.leaf.insert(node)) return;
+    this.candidates.insert(node);
     this.lastHeard.set(node.id.hex, now);
     this.leafChanged = true;
     this.emitEvent({ type: "nodeJoined", node });
@@ -649,8 +665,12 @@ export class PastryNode {
   }
 
   private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    const probe = this.probes.get(from.id.hex);
     this.probes.delete(from.id.hex);
     this.reconsiderForProximity(from);
+    // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
+    // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
+    if (probe?.kind === "proximity") return;
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
   }
@@ -717,7 +737,7 @@ export class PastryNode {
 
   /** `node` did not answer (or a leaf-set member reported it dead). */
   private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
-    this.recentlyDead.set(`${node.id.hex}:${node.incarnation}`, now);
+    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now });
     this.pruneRecentlyDead(now);
     const wasLeafMember = this.forget(node, false, now);
     if (!wasLeafMember) return;
@@ -733,7 +753,7 @@ export class PastryNode {
   }
 
   private pruneRecentlyDead(now: Millis): void {
-    for (const [key, at] of this.recentlyDead.entries()) {
+    for (const [key, { at }] of this.recentlyDead.entries()) {
       if (now - at < DEAD_MEMORY_MS) return;
       this.recentlyDead.delete(key);
     }
@@ -744,6 +764,7 @@ export class PastryNode {
     const hex = node.id.hex;
     const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
+    this.forgetCandidate(hex);
     this.suspects.delete(hex);
     this.lastHeard.delete(hex);
     this.proximity.forget(hex);
@@ -761,6 +782,17 @@ export class PastryNode {
     }
     if (row !== undefined) this.repairRow(row);
     return wasLeafMember;
+  }
+
+  /**
+   * A candidate that leaves the candidate set may have pushed farther nodes out of it; if the leaf set has
+   * room on that side, ask for that side's leaf set again so that they are found.
+   */
+  private forgetCandidate(hex: string): void {
+    const sides = this.candidates.sidesOf(hex);
+    if (!this.candidates.remove(hex) || this.leaf.has(hex)) return;
+    if (sides.left && this.leaf.left().length < this.leaf.half) this.repairLeft = true;
+    if (sides.right && this.leaf.right().length < this.leaf.half) this.repairRight = true;
   }
 
   /** After a death on one side, members there that have been quiet may have died with it: check them now. */

@@ -65,6 +65,30 @@ function expectLeafSetsExact(overlay: Overlay, leafSetSize: number): void {
   }
 }
 
+/**
+ * Everything not dropped as "undeliverable" is delivered exactly once at the owner, and re-sending a
+ * dropped message's key succeeds within `rounds` (each drop teaches the dropping node at least one more
+ * failed peer). Dropped messages are never delivered.
+ */
+function expectDeliveredWithResends(overlay: Overlay, ids: readonly string[], rounds: number): void {
+  let outstanding = ids;
+  const delivered: string[] = [];
+  for (let round = 0; round < rounds && outstanding.length > 0; round++) {
+    const undeliverable = droppedAs(overlay, "undeliverable");
+    const retried: string[] = [];
+    for (const id of outstanding) {
+      const drop = undeliverable.get(id);
+      if (drop === undefined) delivered.push(id);
+      else retried.push(overlay.send(drop.origin, drop.key));
+    }
+    overlay.pump();
+    outstanding = retried;
+  }
+  expectDeliveredOnceAtOwner(overlay, [...delivered, ...outstanding]);
+  for (const id of droppedAs(overlay, "undeliverable").keys())
+    expect(overlay.deliveriesOf(id)).toHaveLength(0);
+}
+
 /** Dropped messages by id, for one drop reason, with the node that originated them. */
 function droppedAs(overlay: Overlay, reason: string): Map<string, { origin: PastryNode; key: NodeId }> {
   const dropped = new Map<string, { origin: PastryNode; key: NodeId }>();
@@ -124,25 +148,8 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
           const ids = sendRandom(overlay, random, 60);
           overlay.pump();
           // Table entries for the crashed nodes are repaired lazily: a message whose hop fails twice at one
-          // node is dropped as "undeliverable" (and that node learns of both failures). Everything else must
-          // be delivered exactly once at the owner; re-sending a dropped message's key eventually succeeds
-          // (each round teaches the dropping node at least one more crashed node, so crashes + 1 rounds do).
-          let outstanding = ids;
-          const delivered: string[] = [];
-          for (let round = 0; round <= crashes && outstanding.length > 0; round++) {
-            const undeliverable = droppedAs(overlay, "undeliverable");
-            const retried: string[] = [];
-            for (const id of outstanding) {
-              const drop = undeliverable.get(id);
-              if (drop === undefined) delivered.push(id);
-              else retried.push(overlay.send(drop.origin, drop.key));
-            }
-            overlay.pump();
-            outstanding = retried;
-          }
-          expectDeliveredOnceAtOwner(overlay, [...delivered, ...outstanding]);
-          const dropped = [...droppedAs(overlay, "undeliverable").keys()];
-          for (const id of dropped) expect(overlay.deliveriesOf(id)).toHaveLength(0);
+          // node is dropped as "undeliverable" (and that node learns of both failures).
+          expectDeliveredWithResends(overlay, ids, crashes + 1);
         },
       ),
       { numRuns: RUNS },
@@ -185,3 +192,56 @@ function joinerNeighbourhoodKey(id: NodeId, random: RandomSource): NodeId {
 function idPlus(id: NodeId, delta: bigint): NodeId {
   return (id.constructor as unknown as { fromBigInt(v: bigint): NodeId }).fromBigInt(id.value + delta);
 }
+
+describe("2.3 node departure: a graceful leave repairs at once", () => {
+  it("without any time passing, leaf sets are exact and every message reaches the owner", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.constantFrom(8, 16), (seed, leafSetSize) => {
+        const overlay = build(2 * leafSetSize + 6, seed, leafSetSize);
+        const ring = ringOrder(overlay);
+        const leaver = ring[seed % ring.length] as PastryNode;
+        overlay.leave(leaver);
+        expectLeafSetsExact(overlay, leafSetSize);
+        const exited = overlay.events.filter((e) => e.event.type === "nodeExited" && e.event.graceful);
+        expect(exited.length).toBeGreaterThanOrEqual(leafSetSize);
+        const ids = sendRandom(overlay, seededRandom(seed), 60);
+        overlay.pump();
+        expect(droppedAs(overlay, "undeliverable").size).toBe(0);
+        expectDeliveredOnceAtOwner(overlay, ids);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe("2.3 node arrival: a restarted node (same id, new incarnation) rejoins", () => {
+  it("replaces its old incarnation and owns its keys again", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.boolean(), (seed, detectFirst) => {
+        const leafSetSize = 8;
+        const overlay = build(24, seed, leafSetSize);
+        const ring = ringOrder(overlay);
+        const old = ring[seed % ring.length] as PastryNode;
+        overlay.crash(old);
+        // Either the crash is noticed before the restart, or the new incarnation arrives first.
+        if (detectFirst) overlay.advance(6_000);
+        const reborn = overlay.join(old.self.id, old.self.incarnation + 1);
+        expect(reborn.isReady()).toBe(true);
+        overlay.advance(6_000);
+        expectLeafSetsExact(overlay, leafSetSize);
+        for (const node of overlay.live()) {
+          for (const member of [...node.leafSet().left, ...node.leafSet().right]) {
+            if (member.id.equals(old.self.id)) expect(member.incarnation).toBe(reborn.self.incarnation);
+          }
+        }
+        const random = seededRandom(seed);
+        const ids = sendRandom(overlay, random, 40);
+        const nearReborn = overlay.live().map((n) => overlay.send(n, reborn.self.id));
+        overlay.pump();
+        expectDeliveredWithResends(overlay, [...ids, ...nearReborn], 3);
+        expect(overlay.deliveries.filter((d) => d.at === reborn).length).toBeGreaterThan(0);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
