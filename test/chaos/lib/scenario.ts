@@ -1,0 +1,210 @@
+// What every chaos scenario shares: a world that timestamps what it sees, starting a ring a few nodes at a
+// time, bounded waits, a lock so two scenarios never load the machine at once, and the results file.
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { World, type PeerOptions, type PeerProcess } from "../../integration/harness.js";
+import type { NodeState } from "../../integration/fixtures/protocol.js";
+import type { TestNetwork } from "./netns.js";
+
+/** Resolves with the promise's value, or "timeout" after `ms` (the promise is left to settle on its own). */
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([
+    promise,
+    new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return result;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A World that remembers when (ms since it was made) each observed event happened. */
+export class ChaosWorld extends World {
+  private readonly started = performance.now();
+  private readonly times = new Map<number, number>();
+
+  override nextOrder(): number {
+    const order = super.nextOrder();
+    this.times.set(order, this.now());
+    return order;
+  }
+
+  /** Milliseconds since this world was made. */
+  now(): number {
+    return performance.now() - this.started;
+  }
+
+  /** When the event with this order number was seen. */
+  timeOf(order: number): number {
+    const t = this.times.get(order);
+    if (t === undefined) throw new Error(`no event with order ${order}`);
+    return t;
+  }
+}
+
+/** Node `i` of a test network as Wendy options: its own namespace and address. */
+export function nodeOptions(
+  net: TestNetwork,
+  i: number,
+  name: string,
+  secret: string,
+  env: Readonly<Record<string, string>> = {},
+): PeerOptions {
+  return { name, host: net.node(i).address, secret, wrap: net.wrap(i), env };
+}
+
+/**
+ * Starts a ring: the first node founds it, the rest join through the nodes already up, `batch` at a time
+ * (many simultaneous starts on two cores make the runtime's RPCs time out: see the known defect).
+ */
+export async function startRing(
+  world: World,
+  options: readonly PeerOptions[],
+  batch = 3,
+): Promise<PeerProcess[]> {
+  const first = options[0];
+  if (first === undefined) throw new Error("no nodes to start");
+  const founder = world.start(first);
+  await founder.ready;
+  const up = [founder];
+  for (let i = 1; i < options.length; i += batch) {
+    const seeds = up.slice(-2).map((p) => p.address);
+    const started = options.slice(i, i + batch).map((o) => world.start({ ...o, seeds }));
+    await Promise.all(started.map((p) => p.ready));
+    up.push(...started);
+  }
+  return up;
+}
+
+/** States of `peers`, skipping any that does not answer within `ms` (a frozen or dying node). */
+export async function statesOf(
+  peers: readonly PeerProcess[],
+  ms = 3000,
+): Promise<Map<PeerProcess, NodeState>> {
+  const answers = await Promise.all(
+    peers.map(
+      async (p) =>
+        [
+          p,
+          await withTimeout(
+            p.state().catch(() => "timeout" as const),
+            ms,
+          ),
+        ] as const,
+    ),
+  );
+  const states = new Map<PeerProcess, NodeState>();
+  for (const [p, s] of answers) if (s !== "timeout") states.set(p, s);
+  return states;
+}
+
+/** The IDs in a node's leaf set. */
+export function leafIds(state: NodeState): Set<string> {
+  return new Set([...state.left, ...state.right].map((n) => n.id));
+}
+
+/**
+ * True when every node's leaf set is exactly what a converged ring of these nodes gives it: with at most
+ * l = 32 nodes, every other node. (All scenarios here stay below that size.)
+ */
+export function ringConverged(
+  states: ReadonlyMap<PeerProcess, NodeState>,
+  ids: ReadonlySet<string>,
+): boolean {
+  for (const [p, s] of states) {
+    if (!s.ready) return false;
+    const leaves = leafIds(s);
+    if (leaves.size !== ids.size - 1) return false;
+    for (const id of ids) if (id !== p.id && !leaves.has(id)) return false;
+  }
+  return true;
+}
+
+// ------------------------------------------------------------------------------------------- machine lock
+
+const LOCK_DIR = "/tmp/wendy-chaos.lock";
+
+/**
+ * Waits (bounded) until no other chaos scenario runs, then holds the lock until `release` is called or
+ * this process exits. A lock left by a dead process is taken over.
+ */
+export async function acquireMachineLock(limitMs = 400_000): Promise<() => void> {
+  const deadline = performance.now() + limitMs;
+  for (;;) {
+    try {
+      mkdirSync(LOCK_DIR);
+      writeFileSync(`${LOCK_DIR}/pid`, String(process.pid));
+      const release = (): void => {
+        if (readOwner() === process.pid) rmSync(LOCK_DIR, { recursive: true, force: true });
+      };
+      process.once("exit", release);
+      return release;
+    } catch {
+      const owner = readOwner();
+      if (owner !== undefined && !isAlive(owner)) rmSync(LOCK_DIR, { recursive: true, force: true });
+      if (performance.now() > deadline) throw new Error(`another chaos scenario held ${LOCK_DIR} too long`);
+      await sleep(500);
+    }
+  }
+}
+
+function readOwner(): number | undefined {
+  try {
+    const pid = Number(readFileSync(`${LOCK_DIR}/pid`, "utf8"));
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ results
+
+const RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
+const SECTIONS_DIR = `${RESULTS_DIR}sections/`;
+
+/**
+ * Writes one scenario's section and regenerates results/latest.md from every section, so scenarios that
+ * ran in separate processes all end up in the one file.
+ */
+export function writeResults(scenario: string, markdown: string): void {
+  mkdirSync(SECTIONS_DIR, { recursive: true });
+  writeFileSync(`${SECTIONS_DIR}${scenario}.md`, markdown.trimEnd() + "\n");
+  const sections = readdirSync(SECTIONS_DIR)
+    .filter((f) => f.endsWith(".md"))
+    .sort()
+    .map((f) => readFileSync(`${SECTIONS_DIR}${f}`, "utf8"));
+  const header = [
+    "# Chaos results",
+    "",
+    "Written by the chaos scenarios (test/chaos/*.test.ts); each section is from that scenario's latest run.",
+    "Nodes run as separate processes, each in its own network namespace, on a 2-core machine.",
+    "",
+  ].join("\n");
+  writeFileSync(`${RESULTS_DIR}latest.md`, header + "\n" + sections.join("\n"));
+}
+
+/** A markdown table from rows of cells. */
+export function table(head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const line = (cells: readonly (string | number)[]): string => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Median and maximum of some durations, as "median / max ms" (or "none"). */
+export function spread(values: readonly number[]): string {
+  if (values.length === 0) return "none";
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  return `${Math.round(median)} / ${Math.round(sorted[sorted.length - 1]!)} ms (n=${values.length})`;
+}
