@@ -2,7 +2,7 @@
 // monotonic clock, turns its outputs into gRPC calls, deliveries and application callbacks, and feeds it
 // what arrives from peers. All decisions stay in the state machine; this file only moves things around.
 import { randomBytes, randomInt } from "node:crypto";
-import { Server, status } from "@grpc/grpc-js";
+import { Server, status, type ServerCredentials } from "@grpc/grpc-js";
 import type { NodeId } from "../routing/id.js";
 import { PastryNode } from "../routing/node.js";
 import {
@@ -37,7 +37,16 @@ import { addPeerService } from "./transport/peer-server.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
 import { peerRpcPath } from "./wire/methods.js";
 
+/** The subset of a pino logger the runtime uses; any pino logger fits. */
+export interface Logger {
+  debug(object: object, message: string): void;
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+}
+
 export interface ClusterOptions {
+  /** Where the runtime logs (a pino logger fits); silent by default. */
+  readonly logger?: Logger;
   /** l: leaf-set size (l/2 each side). Default 32. */
   readonly leafSetSize?: number;
   readonly neighbourhoodSize?: number;
@@ -51,6 +60,8 @@ export interface ClusterOptions {
   readonly maxHops?: number;
   /** Largest application payload, in bytes. Default 4 MiB. */
   readonly maxPayloadBytes?: number;
+  /** How long join() keeps retrying (with backoff) through its seeds before it fails. Default 60 s. */
+  readonly joinRetryWindowMs?: number;
   /** Per-call timeout of node-to-node RPCs (the per-hop acknowledgement). Default 1000 ms. */
   readonly rpcTimeoutMs?: number;
   /** Calls in flight to one peer before further ones fail fast. Default 4096. */
@@ -59,8 +70,8 @@ export interface ClusterOptions {
   readonly maxConnections?: number;
   /** Messages sent before the node is ready wait in a queue of this size. Default 10000. */
   readonly maxPendingMessages?: number;
-  /** Address the peer port binds to. Default "0.0.0.0". */
-  readonly bindHost?: string;
+  /** Address(es) the peer port binds to, all on one port. Default "0.0.0.0". */
+  readonly bindHost?: string | readonly string[];
   /** TLS or mutual TLS on the peer port. Default off. */
   readonly tls?: PeerTlsConfig;
   /** Prometheus metrics to record into (the daemon passes one; embedders may). */
@@ -131,6 +142,9 @@ export class Cluster {
   private ticker: NodeJS.Timeout | undefined;
   private state: State = "new";
   private joinStartedAt = 0;
+  private joinSeeds: string[] = [];
+  private joinAttempts = 0;
+  private joinRetry: NodeJS.Timeout | undefined;
   private joinWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -208,19 +222,12 @@ export class Cluster {
     this.health.addTo(server);
     this.options.configureServer?.(server);
     const credentials = peerServerCredentials(this.options.tls ?? { enabled: false });
-    const bindHost = this.options.bindHost ?? "0.0.0.0";
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(hostPort(bindHost, this.node.port), credentials, (error, bound) =>
-        error
-          ? reject(
-              new WendyError(
-                `cannot listen on ${bindHost}:${this.node.port}: ${error.message}`,
-                status.UNAVAILABLE,
-              ),
-            )
-          : resolve(bound),
-      ),
-    );
+    const bindHosts = [this.options.bindHost ?? "0.0.0.0"].flat();
+    // The first address may pick a free port; every further one binds that same port.
+    let port = this.node.port;
+    for (const host of bindHosts) {
+      port = await bind(server, hostPort(host, port), credentials);
+    }
     this.server = server;
     this.node.setBoundPort(port);
     this.self = this.node.info(this.incarnation);
@@ -258,6 +265,8 @@ export class Cluster {
     this.health.setAll(false);
     this.joinStartedAt = this.clock.now();
     this.options.metrics?.joinStarted();
+    this.joinSeeds = others;
+    this.joinAttempts = 0;
     const joined = new Promise<void>((resolve, reject) => this.joinWaiters.push({ resolve, reject }));
     this.input((core, now) => core.join(others, now));
     return joined;
@@ -435,6 +444,11 @@ export class Cluster {
     return { ...this.requireCore().stats(), openConnections: this.pool.openConnections };
   }
 
+  /** Authentication failures seen on the peer port, by reason. */
+  authFailures(): Record<string, number> {
+    return Object.fromEntries(this.auth.verifier.failures.snapshot());
+  }
+
   /** The peer addresses this node holds a connection to (which of a peer's addresses it chose). */
   connectedAddresses(): string[] {
     return this.pool.connectedAddresses();
@@ -524,6 +538,10 @@ export class Cluster {
       },
       (error: unknown) => {
         const code = error instanceof PeerCallError ? error.code : status.UNKNOWN;
+        this.options.logger?.debug(
+          { to: outbound.address, type: outbound.message.type, code, error: String(error) },
+          "peer call failed",
+        );
         if (process.env.WENDY_DEBUG)
           console.error("send failed", outbound.message.type, outbound.address, error);
         this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
@@ -637,8 +655,6 @@ export class Cluster {
       case "nodeExited":
         if (event.graceful) metrics?.gracefulLeaveSeen();
         else metrics?.nodeFailureDetected(this.config.failureTimeoutMs / 1000);
-        this.pool.drop(event.node.localAddress);
-        this.pool.drop(event.node.globalAddress);
         for (const app of this.apps) this.callback(() => app.onNodeExit?.(event.node));
         return;
       case "leafSetChanged":
@@ -668,14 +684,32 @@ export class Cluster {
         pending.resolve({ messageId: event.messageId, deliveredBy: event.deliveredBy, hops: event.hops });
         return;
       }
-      case "joinFailed": {
-        metrics?.joinFailed();
-        this.state = "listening";
-        const error = new JoinError(`could not join through any seed: ${event.reason}`);
-        for (const w of this.joinWaiters.splice(0)) w.reject(error);
-        return;
-      }
+      case "joinFailed":
+        return this.retryJoin(event.reason);
     }
+  }
+
+  /** Every seed failed this round: try again after a backoff, until the retry window is spent. */
+  private retryJoin(reason: string): void {
+    const elapsed = this.clock.now() - this.joinStartedAt;
+    if (this.state !== "joining") return;
+    if (elapsed >= (this.options.joinRetryWindowMs ?? 60_000)) {
+      this.options.metrics?.joinFailed();
+      this.state = "listening";
+      const error = new JoinError(
+        `could not join through any seed within ${Math.round(elapsed)} ms: ${reason}`,
+      );
+      for (const w of this.joinWaiters.splice(0)) w.reject(error);
+      return;
+    }
+    const backoff = Math.min(5000, 250 * 2 ** this.joinAttempts++) * (0.5 + this.random.next() / 2);
+    this.options.logger?.info({ reason, backoffMs: Math.round(backoff) }, "join round failed; retrying");
+    this.joinRetry = setTimeout(() => {
+      this.joinRetry = undefined;
+      if (this.state !== "joining") return;
+      this.core = this.newCore();
+      this.input((core, now) => core.join(this.joinSeeds, now));
+    }, backoff);
   }
 
   private becomeReady(): void {
@@ -717,6 +751,7 @@ export class Cluster {
   private async shutdown(force: boolean, graceMs: number): Promise<void> {
     this.state = "stopped";
     if (this.ticker !== undefined) clearInterval(this.ticker);
+    if (this.joinRetry !== undefined) clearTimeout(this.joinRetry);
     this.health.endWatches();
     for (const [id, pending] of this.pendingAcks) {
       clearTimeout(pending.timer);
@@ -744,6 +779,16 @@ export class Cluster {
       });
     });
   }
+}
+
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, credentials, (error, bound) =>
+      error
+        ? reject(new WendyError(`cannot listen on ${address}: ${error.message}`, status.UNAVAILABLE))
+        : resolve(bound),
+    ),
+  );
 }
 
 function toMessage(m: RouteMessage): Message {
