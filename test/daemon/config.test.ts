@@ -1,0 +1,256 @@
+// docs/configuration.md as executable checks: defaults, precedence (flags > environment > config file),
+// and every invalid value failing with a one-line message that names the variable.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { ConfigError } from "../../src/server/daemon/config-error.js";
+import { loadConfig } from "../../src/server/daemon/config.js";
+import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
+
+const dir = mkdtempSync(join(tmpdir(), "wendy-config-"));
+function file(name: string, contents: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, contents);
+  return path;
+}
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+function load(env: Record<string, string>, flags: Record<string, unknown> = {}) {
+  return loadConfig({ flags, env });
+}
+
+function failure(env: Record<string, string>, flags: Record<string, unknown> = {}): ConfigError {
+  try {
+    load(env, flags);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`no ConfigError for ${JSON.stringify(env)} ${JSON.stringify(flags)}`);
+}
+
+describe("defaults", () => {
+  it("are the contract's", () => {
+    const c = load({});
+    expect(c).toMatchObject({
+      idSource: "random",
+      bindHost: "0.0.0.0",
+      port: 7070,
+      localAddress: undefined,
+      globalAddress: undefined,
+      region: "default",
+      join: [],
+      clientHost: "127.0.0.1",
+      clientPort: 7071,
+      clientToken: undefined,
+      metricsHost: "0.0.0.0",
+      metricsPort: 9464,
+      secret: undefined,
+      tls: { enabled: false },
+      logLevel: "info",
+      leafSetSize: 32,
+      heartbeatIntervalMs: 1000,
+      failureTimeoutMs: 2500,
+      regionMultiplier: 10,
+      maxPayloadBytes: 4194304,
+      shutdownGraceMs: 10000,
+      unknownEnv: [],
+    });
+    expect(load({}).nodeId.hex).not.toBe(c.nodeId.hex);
+  });
+
+  it("derives the ID from the name, and WENDY_NODE_ID wins over it", () => {
+    expect(load({ WENDY_NODE_NAME: "wendy-0" }).nodeId.hex).toBe(NodeId.fromString("wendy-0").hex);
+    const both = load({ WENDY_NODE_NAME: "wendy-0", WENDY_NODE_ID: "00112233445566778899AABBCCDDEEFF" });
+    expect(both.nodeId.hex).toBe("00112233445566778899aabbccddeeff");
+    expect(both.idSource).toBe("id");
+  });
+});
+
+describe("precedence: flags > environment > config file", () => {
+  const configFile = file(
+    "wendy.json",
+    JSON.stringify({ port: 1001, region: "file-region", join: ["h:1", "h:2"] }),
+  );
+
+  it("takes each setting from the strongest source that sets it", () => {
+    expect(load({ WENDY_CONFIG: configFile }).port).toBe(1001);
+    expect(load({ WENDY_CONFIG: configFile, WENDY_PORT: "1002" }).port).toBe(1002);
+    expect(load({ WENDY_CONFIG: configFile, WENDY_PORT: "1002" }, { port: "1003" }).port).toBe(1003);
+    const mixed = load({ WENDY_CONFIG: configFile, WENDY_PORT: "1002" }, { port: "1003" });
+    expect(mixed.region).toBe("file-region");
+    expect(mixed.join).toEqual(["h:1", "h:2"]);
+  });
+
+  it("treats an empty variable as unset", () => {
+    expect(load({ WENDY_CONFIG: configFile, WENDY_PORT: "" }).port).toBe(1001);
+    expect(load({ WENDY_REGION: "" }).region).toBe("default");
+  });
+
+  it("reads --config before WENDY_CONFIG", () => {
+    const other = file("other.json", JSON.stringify({ port: 2001 }));
+    expect(load({ WENDY_CONFIG: configFile }, { config: other }).port).toBe(2001);
+  });
+
+  it("names the source of a bad value: the flag, or the file and key", () => {
+    expect(failure({ WENDY_PORT: "1" }, { port: "x" }).message).toContain("--port");
+    const bad = file("bad.json", JSON.stringify({ leafSetSize: 3 }));
+    const error = failure({ WENDY_CONFIG: bad });
+    expect(error.variable).toBe("WENDY_LEAF_SET_SIZE");
+    expect(error.message).toContain(bad);
+    expect(error.message).toContain("leafSetSize");
+  });
+
+  it("refuses unreadable, malformed and unknown-key config files", () => {
+    expect(failure({ WENDY_CONFIG: join(dir, "missing.json") }).variable).toBe("WENDY_CONFIG");
+    expect(failure({ WENDY_CONFIG: file("broken.json", "{port:") }).variable).toBe("WENDY_CONFIG");
+    expect(failure({}, { config: file("typo.json", '{"prot": 1}') }).message).toContain('"prot"');
+  });
+});
+
+describe("values", () => {
+  it("parses seeds, ignoring spaces and empty entries", () => {
+    expect(load({ WENDY_JOIN: " a.example:7070 ,, [::1]:7071 ," }).join).toEqual([
+      "a.example:7070",
+      "[::1]:7071",
+    ]);
+  });
+
+  it("reads the region file once, trimmed; empty means default; WENDY_REGION wins", () => {
+    expect(load({ WENDY_REGION_FILE: file("region", "  eu-west-1\n") }).region).toBe("eu-west-1");
+    expect(load({ WENDY_REGION_FILE: file("empty-region", "\n") }).region).toBe("default");
+    expect(load({ WENDY_REGION_FILE: join(dir, "nope"), WENDY_REGION: "r" }).region).toBe("r");
+  });
+
+  it("strips one trailing newline from the secret file", () => {
+    expect(load({ WENDY_SECRET_FILE: file("s1", "s3cret\r\n") }).secret).toBe("s3cret");
+    expect(load({ WENDY_SECRET_FILE: file("s2", "s3cret\n\n") }).secret).toBe("s3cret\n");
+  });
+
+  it("turns TLS on with certificate, key and CA files", () => {
+    const tls = load({
+      WENDY_TLS_CERT_FILE: file("cert.pem", PEM),
+      WENDY_TLS_KEY_FILE: file("key.pem", PEM),
+      WENDY_TLS_CA_FILE: file("ca.pem", PEM),
+      WENDY_TLS_MUTUAL: "true",
+    }).tls;
+    expect(tls).toMatchObject({ enabled: true, mutual: true });
+  });
+
+  it("accepts a token-protected client port off loopback, and local addresses on the peer port", () => {
+    expect(load({ WENDY_CLIENT_HOST: "0.0.0.0", WENDY_CLIENT_TOKEN: "t" }).clientHost).toBe("0.0.0.0");
+    const c = load({ WENDY_PORT: "7070", WENDY_LOCAL_ADDRESS: "wendy-0.wendy-headless.default.svc:7070" });
+    expect(c.localAddress).toEqual({ host: "wendy-0.wendy-headless.default.svc", port: 7070 });
+  });
+
+  it("lists unknown WENDY_* variables for a warning", () => {
+    expect(load({ WENDY_PROT: "1", WENDY_CONFIG: "", HOME: "/" }).unknownEnv).toEqual(["WENDY_PROT"]);
+  });
+});
+
+describe("every invalid value is refused, naming its variable", () => {
+  const tlsPaths = {
+    cert: file("c.pem", PEM),
+    key: file("k.pem", PEM),
+    ca: file("ca2.pem", PEM),
+    notPem: file("not.pem", "hello"),
+  };
+  const cases: [string, Record<string, string>][] = [
+    ["WENDY_NODE_ID", { WENDY_NODE_ID: "xyz" }],
+    ["WENDY_NODE_ID", { WENDY_NODE_ID: "0011223344556677889900aabbccddeeff" }],
+    ["WENDY_BIND_HOST", { WENDY_BIND_HOST: "not a host" }],
+    ["WENDY_PORT", { WENDY_PORT: "abc" }],
+    ["WENDY_PORT", { WENDY_PORT: "65536" }],
+    ["WENDY_PORT", { WENDY_PORT: "-1" }],
+    ["WENDY_LOCAL_ADDRESS", { WENDY_LOCAL_ADDRESS: "no-port" }],
+    ["WENDY_LOCAL_ADDRESS", { WENDY_LOCAL_ADDRESS: "h:7071" }],
+    ["WENDY_LOCAL_ADDRESS", { WENDY_PORT: "0", WENDY_LOCAL_ADDRESS: "h:7070" }],
+    ["WENDY_GLOBAL_ADDRESS", { WENDY_GLOBAL_ADDRESS: "h:0" }],
+    ["WENDY_REGION", { WENDY_REGION: "   " }],
+    ["WENDY_REGION_FILE", { WENDY_REGION_FILE: "/nonexistent/region" }],
+    ["WENDY_JOIN", { WENDY_JOIN: "a:1,b" }],
+    ["WENDY_JOIN", { WENDY_JOIN: "a:99999" }],
+    ["WENDY_CLIENT_HOST", { WENDY_CLIENT_HOST: "0.0.0.0" }],
+    ["WENDY_CLIENT_HOST", { WENDY_CLIENT_HOST: "-bad-" }],
+    ["WENDY_CLIENT_PORT", { WENDY_CLIENT_PORT: "x" }],
+    ["WENDY_METRICS_HOST", { WENDY_METRICS_HOST: "a b" }],
+    ["WENDY_METRICS_PORT", { WENDY_METRICS_PORT: "1.5" }],
+    ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: "/nonexistent/secret" }],
+    ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: file("empty-secret", "\n") }],
+    ["WENDY_SECRET_FILE", { WENDY_SECRET: "hunter2", WENDY_SECRET_FILE: file("s3", "x") }],
+    ["WENDY_TLS_KEY_FILE", { WENDY_TLS_CERT_FILE: tlsPaths.cert, WENDY_TLS_CA_FILE: tlsPaths.ca }],
+    ["WENDY_TLS_CERT_FILE", { WENDY_TLS_KEY_FILE: tlsPaths.key, WENDY_TLS_CA_FILE: tlsPaths.ca }],
+    ["WENDY_TLS_CA_FILE", { WENDY_TLS_CERT_FILE: tlsPaths.cert, WENDY_TLS_KEY_FILE: tlsPaths.key }],
+    ["WENDY_TLS_CA_FILE", { WENDY_TLS_CA_FILE: tlsPaths.ca }],
+    [
+      "WENDY_TLS_CERT_FILE",
+      {
+        WENDY_TLS_CERT_FILE: "/nonexistent/c",
+        WENDY_TLS_KEY_FILE: tlsPaths.key,
+        WENDY_TLS_CA_FILE: tlsPaths.ca,
+      },
+    ],
+    [
+      "WENDY_TLS_KEY_FILE",
+      {
+        WENDY_TLS_CERT_FILE: tlsPaths.cert,
+        WENDY_TLS_KEY_FILE: tlsPaths.notPem,
+        WENDY_TLS_CA_FILE: tlsPaths.ca,
+      },
+    ],
+    ["WENDY_TLS_MUTUAL", { WENDY_TLS_MUTUAL: "yes" }],
+    ["WENDY_TLS_MUTUAL", { WENDY_TLS_MUTUAL: "true" }],
+    ["WENDY_LOG_LEVEL", { WENDY_LOG_LEVEL: "verbose" }],
+    ["WENDY_LEAF_SET_SIZE", { WENDY_LEAF_SET_SIZE: "3" }],
+    ["WENDY_LEAF_SET_SIZE", { WENDY_LEAF_SET_SIZE: "0" }],
+    ["WENDY_HEARTBEAT_INTERVAL_MS", { WENDY_HEARTBEAT_INTERVAL_MS: "0" }],
+    ["WENDY_HEARTBEAT_INTERVAL_MS", { WENDY_HEARTBEAT_INTERVAL_MS: "3000" }],
+    ["WENDY_FAILURE_TIMEOUT_MS", { WENDY_FAILURE_TIMEOUT_MS: "1000" }],
+    ["WENDY_FAILURE_TIMEOUT_MS", { WENDY_FAILURE_TIMEOUT_MS: "2.5s" }],
+    ["WENDY_REGION_MULTIPLIER", { WENDY_REGION_MULTIPLIER: "0" }],
+    ["WENDY_REGION_MULTIPLIER", { WENDY_REGION_MULTIPLIER: "-2" }],
+    ["WENDY_MAX_PAYLOAD_BYTES", { WENDY_MAX_PAYLOAD_BYTES: "4MiB" }],
+    ["WENDY_MAX_PAYLOAD_BYTES", { WENDY_MAX_PAYLOAD_BYTES: "0" }],
+    ["WENDY_SHUTDOWN_GRACE_MS", { WENDY_SHUTDOWN_GRACE_MS: "-5" }],
+  ];
+  it.each(cases)("%s in %j", (variable, env) => {
+    const error = failure(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(variable);
+    expect(error.message).not.toMatch(/[\r\n]/);
+  });
+
+  it("never prints the secret or the token", () => {
+    const error = failure({ WENDY_SECRET: "hunter2", WENDY_SECRET_FILE: join(dir, "s3") });
+    expect(error.message).not.toContain("hunter2");
+    const token = failure({ WENDY_CLIENT_TOKEN: "tok3n-value", WENDY_CLIENT_HOST: "bad host" });
+    expect(token.message).not.toContain("tok3n-value");
+  });
+});
+
+describe("wendy start as a program", () => {
+  function run(args: string[], env: Record<string, string>) {
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith("WENDY_")),
+    );
+    return spawnSync(process.execPath, [wendyBin(), "start", ...args], {
+      env: { ...inherited, ...env },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+  }
+
+  it("exits 2 with one line naming the variable for a bad value, and for a bad flag", () => {
+    const bad = run([], { WENDY_LEAF_SET_SIZE: "3" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr).toContain("WENDY_LEAF_SET_SIZE");
+    const flag = run(["--metrics-port", "http"], { WENDY_METRICS_PORT: "9464" });
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toContain("--metrics-port");
+    expect(flag.stderr).toContain("WENDY_METRICS_PORT");
+  });
+});
