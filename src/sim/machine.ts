@@ -1,5 +1,5 @@
-// What the simulator needs from a routing state machine: the PastryNode API, by structure, so the engine
-// depends only on the routing contract (types.ts) and not on one implementation's internals.
+// What the simulator needs from a routing state machine: the PastryNode API plus a table-size reading, so
+// the engine depends only on the routing contract (types.ts); pastry.ts adapts the real PastryNode to it.
 import type { NodeId } from "../routing/id.js";
 import type {
   Millis,
@@ -23,6 +23,8 @@ export interface RoutingMachine {
   isReady(): boolean;
   leafSet(): readonly NodeInfo[];
   neighbourhood(): readonly NodeInfo[];
+  /** Number of routing-table entries (the adapter reads it from the machine's table). */
+  routingTableSize(): number;
 }
 
 export type MachineFactory = (

@@ -19,7 +19,8 @@ import { type NetworkConfig, VirtualNetwork } from "./network.js";
 import { Prng } from "./prng.js";
 import { RingTruth } from "./ring-truth.js";
 
-export type NodeState = "joining" | "ready" | "crashed" | "left";
+/** "joinFailed": the machine gave up joining (a joinFailed event); the process is still up but not ready. */
+export type NodeState = "joining" | "ready" | "joinFailed" | "crashed" | "left";
 
 export interface SimNode {
   readonly index: number;
@@ -46,6 +47,17 @@ export interface SimulatorOptions {
   readonly seedSelection?: SeedSelection;
   /** Seeds handed to each joiner (it retries through the next one when a join times out). */
   readonly seedsPerJoin?: number;
+  /** Sees every message as it is sent and as it arrives (or fails): for debugging one node's story. */
+  readonly trace?: (entry: TraceEntry) => void;
+}
+
+export interface TraceEntry {
+  readonly at: number;
+  readonly what: "send" | "arrive" | "fail";
+  readonly from: number;
+  /** The destination host, or undefined for an address nobody has. */
+  readonly to: number | undefined;
+  readonly out: Outbound;
 }
 
 export type MessageStatus = "pending" | "delivered" | "dropped";
@@ -136,6 +148,7 @@ export class Simulator {
   private joinFailures: { node: number; reason: string; at: number }[] = [];
   private peakRss = 0;
   private peakHeapUsed = 0;
+  private readonly trace: ((entry: TraceEntry) => void) | undefined;
 
   constructor(options: SimulatorOptions) {
     this.random = new Prng(options.seed);
@@ -146,6 +159,7 @@ export class Simulator {
     this.tickIntervalMs = this.routingConfig.heartbeatIntervalMs / 4;
     this.seedSelection = options.seedSelection ?? { kind: "random" };
     this.seedsPerJoin = Math.max(1, options.seedsPerJoin ?? 2);
+    this.trace = options.trace;
     this.sampleMemory();
   }
 
@@ -176,7 +190,7 @@ export class Simulator {
   }
 
   liveNodes(): SimNode[] {
-    return this.nodes.filter((n) => n.state === "joining" || n.state === "ready");
+    return this.nodes.filter(isLive);
   }
 
   readyNodes(): SimNode[] {
@@ -336,7 +350,16 @@ export class Simulator {
    * Grows the overlay to `total` nodes in waves: each wave adds up to `growth` times the current number
    * of ready nodes, spread over `spreadMs`, and waits (at most `waveTimeoutMs`) for them to become ready.
    */
-  grow(total: number, options: { growth?: number; spreadMs?: number; waveTimeoutMs?: number } = {}): void {
+  grow(
+    total: number,
+    options: {
+      growth?: number;
+      spreadMs?: number;
+      waveTimeoutMs?: number;
+      /** Called after each wave with the nodes created so far and the ready count. */
+      onWave?: (created: number, ready: number) => void;
+    } = {},
+  ): void {
     const growth = options.growth ?? 0.5;
     const spreadMs = options.spreadMs ?? 1000;
     const waveTimeoutMs = options.waveTimeoutMs ?? 30_000;
@@ -349,6 +372,7 @@ export class Simulator {
       this.scheduleJoins(wave, spreadMs);
       this.runFor(spreadMs);
       this.runUntilCondition(() => this.joiningCount === 0, waveTimeoutMs);
+      options.onWave?.(this.nodes.length, this.truth.size);
     }
   }
 
@@ -362,6 +386,7 @@ export class Simulator {
         break;
       case "failed": {
         const node = this.nodes[ev.node] as SimNode;
+        this.trace?.({ at: this.now, what: "fail", from: ev.node, to: undefined, out: ev.out });
         if (isLive(node)) {
           node.machine.sendFailed(ev.out, this.now);
           this.process(ev.node);
@@ -389,6 +414,7 @@ export class Simulator {
       this.queue.schedule(sentAt + this.hopTimeoutMs, { kind: "failed", node: from, out });
       return;
     }
+    this.trace?.({ at: this.now, what: "arrive", from, to, out });
     const msg = out.message;
     if (msg.type === "route") {
       const t = this.tracked.get(msg.message.id);
@@ -428,6 +454,7 @@ export class Simulator {
     this.windowCounts.set(type, (this.windowCounts.get(type) ?? 0) + 1);
     this.totalCounts.set(type, (this.totalCounts.get(type) ?? 0) + 1);
     const dest = this.network.resolve(out.address);
+    this.trace?.({ at: this.now, what: "send", from: sender.index, to: dest, out });
     if (dest === undefined) {
       this.unknownAddressSends++;
       this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out });
@@ -506,6 +533,10 @@ export class Simulator {
       }
       case "joinFailed":
         this.joinFailures.push({ node: node.index, reason: event.reason, at: this.now });
+        if (node.state === "joining") {
+          node.state = "joinFailed";
+          this.joiningCount--;
+        }
         break;
       default:
         break;
@@ -655,5 +686,5 @@ export class Simulator {
 }
 
 function isLive(node: SimNode): boolean {
-  return node.state === "joining" || node.state === "ready";
+  return node.state === "joining" || node.state === "ready" || node.state === "joinFailed";
 }

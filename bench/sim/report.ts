@@ -1,0 +1,63 @@
+// Renders benchmark results as the markdown table in bench/results/sim-latest.md, beside the paper's figures.
+import type { BenchResult } from "./benchmark.js";
+
+/** Rowstron & Druschel 2001, figure 4 (b = 4, l = 16) and section 5.2 (route stretch with locality). */
+const PAPER_MEAN_HOPS: Record<number, number> = { 1000: 2.5, 10000: 3.3, 100000: 4.15 };
+const PAPER_STRETCH = "1.3-1.4";
+
+export function renderMarkdown(doc: {
+  readonly date: string;
+  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly node: string };
+  readonly results: readonly BenchResult[];
+}): string {
+  const lines = [
+    `# Simulation benchmark (${doc.date})`,
+    "",
+    `Machine: ${doc.machine.cpus} cores (${doc.machine.cpuModel}), Node ${doc.machine.node}. ` +
+      "Produced by `make bench-sim` (bench/sim/run.ts); raw figures in the JSON beside this file.",
+    "",
+    "Every node joined through the real join protocol. Hops and stretch are over random keys sent from " +
+      "random ready nodes after the overlay settled; stretch = sum of per-hop latencies / direct latency. " +
+      "Maintenance = every message except `route` and `ack`, per live node per second, while traffic flowed.",
+    "",
+    "| nodes | proximity tables | seeds | mean hops (paper) | hops p50 / p99 / max | log16 N | stretch mean / p50 / p90 (paper) | state entries/node (leaf + table + nbhd) | maintenance msg/node/s | delivered / sent | misdelivered | build wall s (virtual s) | peak RSS MiB / heap MiB |",
+    "| ---: | :---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const r of doc.results) {
+    const paperHops = PAPER_MEAN_HOPS[r.nodes];
+    const h = r.routes.hops;
+    const s = r.routes.stretch;
+    const st = r.state;
+    lines.push(
+      [
+        r.nodes.toLocaleString("en-US"),
+        r.proximityAware ? "yes" : "no",
+        r.seedSelection,
+        `${h.mean.toFixed(2)}${paperHops === undefined ? "" : ` (${paperHops})`}`,
+        `${h.p50} / ${h.p99} / ${h.max}`,
+        (Math.log(r.nodes) / Math.log(16)).toFixed(2),
+        `${s.mean.toFixed(2)} / ${s.p50.toFixed(2)} / ${s.p90.toFixed(2)}${r.proximityAware ? ` (${PAPER_STRETCH})` : ""}`,
+        `${st.total.mean.toFixed(1)} (${st.leafSet.mean.toFixed(1)} + ${st.routingTable.mean.toFixed(1)} + ${st.neighbourhood.mean.toFixed(1)})`,
+        r.maintenancePerNodePerSecond.toFixed(2),
+        `${r.accounting.delivered} / ${r.accounting.sent}`,
+        String(r.misdeliveries),
+        `${(r.buildWallMs / 1000).toFixed(1)} (${(r.buildVirtualMs / 1000).toFixed(1)})`,
+        `${r.peakRssMiB} / ${r.peakHeapUsedMiB}`,
+      ]
+        .join(" | ")
+        .replace(/^/, "| ")
+        .replace(/$/, " |"),
+    );
+  }
+  lines.push("", "Hop-count distribution (fraction of delivered messages):", "");
+  for (const r of doc.results) {
+    const dist = Object.entries(r.routes.hopHistogram)
+      .map(([hops, f]) => `${hops}: ${(f * 100).toFixed(1)} %`)
+      .join(", ");
+    lines.push(
+      `- ${r.nodes.toLocaleString("en-US")} nodes, proximity ${r.proximityAware ? "on" : "off"}, seeds ${r.seedSelection}: ${dist}`,
+    );
+  }
+  lines.push("");
+  return lines.join("\n");
+}

@@ -1,0 +1,80 @@
+// Whole-overlay simulations of real PastryNode machines at a size CI can afford.
+import { describe, expect, it } from "vitest";
+import { measureRoutes } from "../../src/sim/measure.js";
+import { createPastryMachine } from "../../src/sim/pastry.js";
+import { Simulator } from "../../src/sim/simulator.js";
+
+const N = 1000;
+const LOG16_N = Math.log(N) / Math.log(16);
+const HEARTBEAT_MS = 1000;
+
+function buildOverlay(seed: number, nodes: number): Simulator {
+  const sim = new Simulator({
+    seed,
+    createMachine: createPastryMachine,
+    seedSelection: { kind: "nearestOfSample", sample: 8 },
+  });
+  sim.grow(nodes, { growth: 0.5, spreadMs: 1000 });
+  sim.runFor(3 * HEARTBEAT_MS);
+  return sim;
+}
+
+/** Sends `count` random messages over `spreadMs`, then lets every one of them finish. */
+function traffic(sim: Simulator, count: number, spreadMs: number): void {
+  sim.clearTrackedMessages();
+  sim.scheduleTraffic(count, spreadMs, true);
+  sim.runFor(spreadMs + 10 * HEARTBEAT_MS);
+}
+
+describe("simulated overlay of real PastryNode machines", () => {
+  it("stable overlay: every message reaches its true owner, in fewer than log16(N) hops on average", () => {
+    const sim = buildOverlay(1, N);
+    expect(sim.truth.size).toBe(N);
+    expect(sim.failedJoins()).toEqual([]);
+    traffic(sim, 2000, 5000);
+    const a = sim.account();
+    expect(a.sent).toBe(2000);
+    expect(a.delivered).toBe(2000);
+    expect(a.misdelivered).toBe(0);
+    expect(a.acked).toBe(2000);
+    expect(sim.deliveryChecks()).toMatchObject({
+      misdeliveries: 0,
+      duplicateDeliveries: 0,
+      untrackedDeliveries: 0,
+    });
+    expect(sim.addressingErrors()).toEqual({ wrongChoice: 0, unknownAddress: 0 });
+    const routes = measureRoutes(sim);
+    expect(routes.hops.mean).toBeLessThan(LOG16_N);
+    expect(routes.stretch.count).toBeGreaterThan(1900);
+    expect(routes.stretch.min).toBeGreaterThanOrEqual(1 - 1e-9);
+  });
+
+  it("joins during traffic: no misdelivery and nothing lost", () => {
+    const sim = buildOverlay(2, N);
+    sim.clearTrackedMessages();
+    sim.scheduleJoins(200, 5000);
+    sim.scheduleTraffic(2000, 5000, true);
+    sim.runFor(5000);
+    expect(sim.runUntilCondition(() => sim.joining === 0, 30_000)).toBe(true);
+    sim.runFor(10 * HEARTBEAT_MS);
+    expect(sim.truth.size).toBe(N + 200);
+    const a = sim.account();
+    expect(a.sent).toBe(2000);
+    expect(a).toMatchObject({ delivered: 2000, misdelivered: 0, unaccounted: 0, duplicateDeliveries: 0 });
+    expect(sim.deliveryChecks().misdeliveries).toBe(0);
+  });
+
+  it("is reproducible: the same seed gives the same run", () => {
+    const run = (): unknown => {
+      const sim = buildOverlay(7, 120);
+      traffic(sim, 200, 1000);
+      return {
+        events: sim.events,
+        now: sim.now,
+        counts: sim.totalMessageCounts(),
+        hops: sim.messages().map((m) => [m.key.hex, m.deliveredBy, m.hops]),
+      };
+    };
+    expect(run()).toEqual(run());
+  });
+});
