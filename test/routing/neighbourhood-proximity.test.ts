@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { NeighbourhoodSet } from "../../src/routing/neighbourhood-set.js";
+import { ProximityStore, addressFor } from "../../src/routing/proximity.js";
+import { BoundedMap } from "../../src/routing/bounded-map.js";
+import type { NodeInfo } from "../../src/routing/types.js";
+import { nodeInfo } from "./overlay-harness.js";
+
+const peer = (n: number, region = "r1", incarnation = 1): NodeInfo =>
+  nodeInfo(NodeId.fromBigInt(BigInt(n)), 3000 + n, incarnation, region);
+
+describe("2.1 neighbourhood set", () => {
+  it("keeps the M nearest by proximity, nearest first; unmeasured rank last", () => {
+    const proximity = new Map<string, number>();
+    const set = new NeighbourhoodSet(2, (p) => proximity.get(p.id.hex));
+    const [a, b, c] = [peer(1), peer(2), peer(3)];
+    proximity.set(a.id.hex, 30);
+    proximity.set(b.id.hex, 10);
+    expect(set.insert(c)).toBe(true); // room: even unmeasured
+    expect(set.insert(a)).toBe(true);
+    expect(set.members()).toEqual([a, c]);
+    expect(set.insert(b)).toBe(true); // evicts the unmeasured c
+    expect(set.members()).toEqual([b, a]);
+    expect(set.insert(c)).toBe(false);
+    proximity.set(a.id.hex, 5);
+    set.insert(a); // re-ranked after a new measurement
+    expect(set.members()).toEqual([a, b]);
+    expect(set.remove(a.id.hex)).toBe(true);
+    expect(set.remove(a.id.hex)).toBe(false);
+    expect(set.size).toBe(1);
+  });
+
+  it("a new incarnation replaces the member", () => {
+    const set = new NeighbourhoodSet(4, () => undefined);
+    set.insert(peer(1));
+    expect(set.insert(peer(1, "r1", 2))).toBe(true);
+    expect(set.get(peer(1).id.hex)?.incarnation).toBe(2);
+    expect(set.size).toBe(1);
+  });
+});
+
+describe("2.1 proximity metric", () => {
+  it("smooths RTT samples and scales peers in other regions", () => {
+    const self = peer(0, "eu");
+    const store = new ProximityStore(self, 10);
+    const local = peer(1, "eu");
+    const remote = peer(2, "us");
+    expect(store.proximity(local)).toBeUndefined();
+    store.record(local, 10);
+    expect(store.proximity(local)).toBe(10);
+    store.record(local, 20);
+    expect(store.rtt(local)).toBeCloseTo(13, 5); // 10 + 0.3 * (20 - 10)
+    store.record(remote, 4);
+    expect(store.proximity(remote)).toBe(40);
+    store.record(remote, -1); // nonsense samples are ignored
+    expect(store.rtt(remote)).toBe(4);
+    store.forget(remote.id.hex);
+    expect(store.proximity(remote)).toBeUndefined();
+  });
+
+  it("addresses a peer locally in the same region, globally across regions", () => {
+    const self = peer(0, "eu");
+    expect(addressFor(self, peer(1, "eu"))).toBe(peer(1, "eu").localAddress);
+    expect(addressFor(self, peer(1, "us"))).toBe(peer(1, "us").globalAddress);
+  });
+});
+
+describe("bounded bookkeeping", () => {
+  it("forgets the oldest key beyond capacity", () => {
+    const map = new BoundedMap<string, number>(2);
+    map.set("a", 1);
+    map.set("b", 2);
+    map.set("a", 3); // an update does not evict
+    expect(map.size).toBe(2);
+    map.set("c", 4);
+    expect(map.has("a")).toBe(false);
+    expect([...map.entries()]).toEqual([
+      ["b", 2],
+      ["c", 4],
+    ]);
+    expect(() => new BoundedMap(0)).toThrow(RangeError);
+  });
+});

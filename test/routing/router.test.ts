@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { LeafSet } from "../../src/routing/leaf-set.js";
+import { NeighbourhoodSet } from "../../src/routing/neighbourhood-set.js";
+import { RoutingTable } from "../../src/routing/routing-table.js";
+import {
+  ReservedPurposeError,
+  assertApplicationPurpose,
+  nextHop,
+  type RoutingState,
+} from "../../src/routing/router.js";
+import type { NodeInfo } from "../../src/routing/types.js";
+import { nodeInfo } from "./overlay-harness.js";
+
+const node = (hex: string): NodeInfo => nodeInfo(NodeId.fromHex(hex.padEnd(32, "0")), 1);
+const key = (hex: string): NodeId => NodeId.fromHex(hex.padEnd(32, "0"));
+
+function state(
+  self: NodeInfo,
+  leaf: NodeInfo[],
+  table: NodeInfo[],
+  neighbours: NodeInfo[] = [],
+): RoutingState {
+  const leafSet = new LeafSet(self, 4);
+  for (const n of leaf) leafSet.insert(n);
+  const routingTable = new RoutingTable(self, () => undefined, false);
+  for (const n of table) routingTable.insert(n);
+  const neighbourhood = new NeighbourhoodSet(8, () => undefined);
+  for (const n of neighbours) neighbourhood.insert(n);
+  return { self, leafSet, table: routingTable, neighbourhood };
+}
+
+const SELF = node("8000");
+const LEAF = [node("7f00"), node("7e00"), node("8100"), node("8200")];
+
+describe("2.2 routing procedure", () => {
+  it("(1) a key within the leaf set's range goes to the closest leaf member, or is delivered here", () => {
+    const s = state(SELF, LEAF, []);
+    expect(nextHop(s, key("80f0"))?.id.hex).toBe(node("8100").id.hex);
+    expect(nextHop(s, key("7e01"))?.id.hex).toBe(node("7e00").id.hex);
+    expect(nextHop(s, key("8010"))).toBeUndefined();
+    expect(nextHop(s, key("8000"))).toBeUndefined();
+  });
+
+  it("(2) otherwise the table entry R[l][D_l] for the shared prefix l", () => {
+    const entry = node("3abc");
+    const s = state(SELF, LEAF, [entry, node("c000")]);
+    expect(nextHop(s, key("3000"))).toBe(entry);
+  });
+
+  it("(3) rare case: the closest known node sharing >= l digits and strictly closer than self", () => {
+    // Key 1234..: row 0 column 1 is empty; 2fff (prefix 0 with the key, like self) is closer than self.
+    const closer = node("2fff");
+    const s = state(SELF, LEAF, [closer]);
+    expect(nextHop(s, key("1234"))).toBe(closer);
+    // Right side emptied by failures (not yet repaired): 8100 is outside the range and nothing known that
+    // shares its first digit is closer than self, so it is delivered here.
+    const holed = state(SELF, LEAF, []);
+    holed.leafSet.remove(node("8100").id.hex);
+    holed.leafSet.remove(node("8200").id.hex);
+    expect(holed.leafSet.inRange(key("8100"))).toBe(false);
+    expect(nextHop(holed, key("8100"))).toBeUndefined();
+    // R[0][9] is empty; of the nodes known, the neighbourhood's 9000 is closest to 9100 (beating 8200).
+    const neighbourOnly = state(SELF, LEAF, [], [node("9000")]);
+    expect(nextHop(neighbourOnly, key("9100"))?.id.hex).toBe(node("9000").id.hex);
+  });
+
+  it("routes around suspects and around a joiner's own ID", () => {
+    const s = state(SELF, LEAF, [node("3abc")]);
+    const suspects = new Set([node("8100").id.hex]);
+    expect(nextHop(s, key("80f0"), { suspects, idHex: undefined })).toBeUndefined();
+    expect(nextHop(s, key("8200"), { suspects: new Set(), idHex: node("8200").id.hex })?.id.hex).toBe(
+      node("8100").id.hex,
+    );
+    // The table entry is a suspect: the rare case picks the known node closest to 3000 (7e00).
+    const viaRare = nextHop(s, key("3000"), { suspects: new Set([node("3abc").id.hex]), idHex: undefined });
+    expect(viaRare?.id.hex).toBe(node("7e00").id.hex);
+  });
+
+  it("purposes below 16 are reserved for the protocol", () => {
+    expect(() => assertApplicationPurpose(15)).toThrow(ReservedPurposeError);
+    expect(() => assertApplicationPurpose(1.5)).toThrow(ReservedPurposeError);
+    expect(() => assertApplicationPurpose(16)).not.toThrow();
+  });
+});
