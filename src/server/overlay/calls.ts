@@ -90,9 +90,20 @@ export class CallBroker {
       }, timeoutMs);
       this.outgoing.set(callId, { key, resolve, reject, timer });
     });
-    this.cluster
-      .sendReserved(CALL_REQUEST_PURPOSE, key, encodeCallRequest({ callId, purpose, timeoutMs, payload }))
-      .catch((error: unknown) => this.settle(callId)?.reject(asError(error)));
+    let sent: Promise<unknown>;
+    try {
+      sent = this.cluster.sendReserved(
+        CALL_REQUEST_PURPOSE,
+        key,
+        encodeCallRequest({ callId, purpose, timeoutMs, payload }),
+      );
+    } catch (error) {
+      // Refused before routing: forget the call (nobody will await its answer) and let the caller see why.
+      answer.catch(() => undefined);
+      this.settle(callId)?.reject(asError(error));
+      throw error;
+    }
+    sent.catch((error: unknown) => this.settle(callId)?.reject(asError(error)));
     return { callId, answer };
   }
 

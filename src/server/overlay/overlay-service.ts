@@ -58,6 +58,10 @@ export function overlayServerOptions(limits: Partial<OverlayLimits> = {}): Chann
   return { "grpc.max_receive_message_length": size, "grpc.max_send_message_length": size };
 }
 
+/**
+ * Mounts the service for `options.cluster`. One per cluster: call traffic arrives on reserved purposes, and
+ * the cluster hands each reserved purpose to a single handler.
+ */
 export function addOverlayService(server: Server, options: OverlayServiceOptions): OverlayServiceHandle {
   const { cluster, metrics } = options;
   const limits: OverlayLimits = { ...DEFAULT_OVERLAY_LIMITS, ...definedOnly(options.limits ?? {}) };
