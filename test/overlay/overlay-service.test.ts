@@ -428,3 +428,28 @@ describe("bearer token and health", () => {
     }
   });
 });
+
+describe("membership events", () => {
+  it("reports a node joining the leaf set and leaving it", async () => {
+    const events = client("node-a").watchEvents();
+    const joiner = await nodes.start({ name: "node-d", seed: node("node-a").peerAddress });
+    try {
+      const joined = await waitFor("node-d's join event", async () => {
+        const e = await nextWithin(events, "an event");
+        return e.type === "nodeJoined" && e.node.id.hex === joiner.id ? e : undefined;
+      });
+      expect(joined.node.localAddress).toBe(joiner.peerAddress);
+      await waitFor("a leaf set with node-d", async () => {
+        const e = await nextWithin(events, "an event");
+        return e.type === "leafSetChanged" && e.leafSet.some((n) => n.id.hex === joiner.id) ? e : undefined;
+      });
+      await nodes.stop(joiner);
+      await waitFor("node-d's exit event", async () => {
+        const e = await nextWithin(events, "an event");
+        return e.type === "nodeExited" && e.node.id.hex === joiner.id ? e : undefined;
+      });
+    } finally {
+      events.close();
+    }
+  });
+});
