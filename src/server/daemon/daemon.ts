@@ -242,6 +242,11 @@ export class Daemon {
       // A failed join can leave routing state behind that a fresh join refuses; only a restart clears it.
       if (error instanceof NotReadyError && this.stopping === undefined) {
         this.health.markBroken(`cannot join again: ${error.message}`);
+        this.log.error(
+          { err: error.message },
+          "cannot join again: liveness now fails so that the node is restarted",
+        );
+        this.joinAbort.abort();
       }
       throw error;
     }

@@ -19,7 +19,14 @@ export function createLogger(options: LoggerOptions): Logger {
   if (human) {
     return pino(
       { level: options.level, base },
-      pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", sync: true }),
+      pretty({
+        colorize: true,
+        translateTime: "SYS:HH:MM:ss.l",
+        ignore: "pid,hostname,nodeId",
+        messageFormat: "[{nodeId}] {msg}",
+        singleLine: true,
+        sync: true,
+      }),
     );
   }
   // Synchronous writes: a line logged just before exit is not lost.
