@@ -1,5 +1,5 @@
 // `wendy send|subscribe|call|lookup|status`: the client commands, mounted by the daemon's program.
-import { Command, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
 import { NodeId } from "../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
 import type { KeyLike } from "./convert.js";
@@ -178,6 +178,8 @@ async function run(
   try {
     await body(client);
   } catch (error) {
+    // A usage error raised inside the command (e.g. a bad key) is the program's to report, unchanged.
+    if (error instanceof CommanderError) throw error;
     const detail = error instanceof WendyClientError ? `${error.name}: ${error.message}` : String(error);
     cmd.error(`error: ${cmd.name()} via ${flags.address} failed: ${detail}`, { exitCode: 1 });
   } finally {
