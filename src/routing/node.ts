@@ -67,6 +67,8 @@ const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 const RECENTLY_DEAD_CAPACITY = 256;
 const PROXIMITY_PROBE_MEMORY = 512;
 const RETRIED_MEMORY = 1_024;
+/** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
+const MAX_PENDING_JOINS = 64;
 /** How long a node found dead is ignored in second-hand gossip. */
 const DEAD_MEMORY_MS = 60_000;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
@@ -134,6 +136,8 @@ export class PastryNode {
   private readonly delivered: BoundedMap<string, true>;
   private readonly retried = new BoundedMap<string, true>(RETRIED_MEMORY);
   private pending: RouteMessage[] = [];
+  /** Joins routed through this node before it was ready: served once it is (a joiner must not time out). */
+  private pendingJoins: { readonly joiner: NodeInfo; readonly hops: number }[] = [];
 
   // Join state.
   private seeds: readonly string[] = [];
@@ -340,6 +344,7 @@ export class PastryNode {
     }
     for (const message of this.pending) this.drop(message, "undeliverable");
     this.pending = [];
+    this.pendingJoins = [];
     this.probes.clear();
     this.finishInput();
   }
@@ -426,6 +431,7 @@ export class PastryNode {
       this.probes.clear();
       for (const message of this.pending) this.drop(message, "undeliverable");
       this.pending = [];
+      this.pendingJoins = [];
       this.emitEvent({
         type: "joinFailed",
         reason: `no join completed through ${this.seeds.length} seed(s), each tried twice`,
@@ -438,7 +444,13 @@ export class PastryNode {
 
   /** A ready node on the join route answers the joiner and passes the join on. */
   private onJoin(joiner: NodeInfo, hops: number): void {
-    if (this.status !== "ready" || joiner.id.equals(this.self.id)) return;
+    if (joiner.id.equals(this.self.id)) return;
+    if (this.status !== "ready") {
+      if (this.status === "joining" && this.pendingJoins.length < MAX_PENDING_JOINS) {
+        this.pendingJoins.push({ joiner, hops });
+      }
+      return;
+    }
     const avoid: Avoid = { suspects: this.suspects, idHex: joiner.id.hex };
     const next = hops + 1 > this.config.maxHops ? undefined : nextHop(this.state, joiner.id, avoid);
     const shared = Math.min(this.self.id.commonPrefixLength(joiner.id), ID_DIGITS - 1);
@@ -506,6 +518,9 @@ export class PastryNode {
     const waiting = this.pending;
     this.pending = [];
     for (const message of waiting) this.route(message);
+    const joins = this.pendingJoins;
+    this.pendingJoins = [];
+    for (const { joiner, hops } of joins) this.onJoin(joiner, hops);
   }
 
   private announceTo(node: NodeInfo, told: Set<string>): void {
@@ -594,8 +609,11 @@ export class PastryNode {
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
     this.learnForTable(from, now, true);
-    // While joining, the leaf set is built only from probe answers (see the module comment).
-    if (this.status === "ready" || message.type === "probeReply") this.addToLeafSet(from, now);
+    // While joining, the leaf set is built from probes and their answers only: a concurrent joiner's probe is
+    // first-hand evidence too, and taking it in keeps two adjacent joiners from missing each other.
+    if (this.status === "ready" || message.type === "probeReply" || message.type === "probe") {
+      this.addToLeafSet(from, now);
+    }
   }
 
   /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */

@@ -245,3 +245,27 @@ describe("2.3 node arrival: a restarted node (same id, new incarnation) rejoins"
     );
   });
 });
+
+describe("2.3 node arrival: concurrent joins", () => {
+  it("many nodes joining at once all become ready with exact leaf sets (joins reaching a joining node wait)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 2, max: 15 }),
+        (seed, joiners) => {
+          const overlay = build(8, seed, 8);
+          const random = seededRandom(seed + 5);
+          const joining = Array.from({ length: joiners }, () => overlay.startJoin(randomId(random)));
+          overlay.pump();
+          overlay.advance(3_000);
+          expect(joining.every((n) => n.isReady())).toBe(true);
+          expectLeafSetsExact(overlay, 8);
+          const ids = sendRandom(overlay, random, 40);
+          overlay.pump();
+          expectDeliveredOnceAtOwner(overlay, ids);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+});
