@@ -11,6 +11,7 @@ import {
   type NodeInfo,
   type Outbound,
   type Output,
+  type PeerMessage,
   type RandomSource,
   type RouteMessage,
   type RoutingConfig,
@@ -113,6 +114,13 @@ interface PendingAck {
 }
 
 type State = "new" | "listening" | "joining" | "ready" | "stopping" | "stopped";
+
+const FAILURES_THAT_MATTER: ReadonlySet<PeerMessage["type"]> = new Set([
+  "route",
+  "join",
+  "probe",
+  "heartbeat",
+]);
 
 const cryptoRandom: RandomSource = { next: () => randomInt(0, 2 ** 47) / 2 ** 47 };
 
@@ -545,7 +553,12 @@ export class Cluster {
         if (process.env.WENDY_DEBUG)
           console.error("send failed", outbound.message.type, outbound.address, error);
         this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
-        this.input((core, now) => core.sendFailed(outbound, now));
+        // Only failures that demand action go back to the core: a hop to reroute, a join to retry, a probe
+        // that says the peer may be gone. A lost informational message (a reply, a leaf-set push, a row)
+        // says little about liveness under load, and treating it as evidence fed storms of false deaths.
+        if (FAILURES_THAT_MATTER.has(outbound.message.type)) {
+          this.input((core, now) => core.sendFailed(outbound, now));
+        }
       },
     );
     this.inFlight.add(call);

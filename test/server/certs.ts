@@ -1,0 +1,83 @@
+// Throwaway CAs and leaf certificates for 127.0.0.1, made with the openssl CLI in a temp dir.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { PeerTlsConfig } from "../../src/server/auth/tls.js";
+
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+export class CertDir {
+  readonly dir = mkdtempSync(join(tmpdir(), "wendy-certs-"));
+
+  private openssl(...args: string[]): void {
+    execFileSync("openssl", args, { cwd: this.dir, stdio: "pipe" });
+  }
+
+  ca(name: string): void {
+    this.openssl(
+      "req",
+      "-x509",
+      ...EC_KEY,
+      "-subj",
+      `/CN=${name}`,
+      "-days",
+      "1",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.crt`,
+    );
+  }
+
+  /** A certificate for 127.0.0.1 usable as server and client, signed by `ca`. */
+  leaf(name: string, ca: string): void {
+    writeFileSync(
+      join(this.dir, `${name}.ext`),
+      "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    );
+    this.openssl(
+      "req",
+      "-new",
+      ...EC_KEY,
+      "-subj",
+      `/CN=${name}`,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+    );
+    this.openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.crt`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    );
+  }
+
+  mutualTls(leaf: string, ca: string): PeerTlsConfig {
+    const f = (n: string): string => join(this.dir, n);
+    return {
+      enabled: true,
+      certFile: f(`${leaf}.crt`),
+      keyFile: f(`${leaf}.key`),
+      caFile: f(`${ca}.crt`),
+      mutual: true,
+    };
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,170 @@
+// The embeddable API in one process: argument checking, lifecycle, back-pressure and mutual TLS.
+import { afterEach, describe, expect, it } from "vitest";
+import { InvalidNodeIdError, NodeId } from "../../src/routing/id.js";
+import { Cluster, type ClusterOptions } from "../../src/server/cluster.js";
+import { Node, nodeIdFromBytes } from "../../src/server/node.js";
+import { PassphraseCredentials, type Credentials } from "../../src/server/auth/credentials.js";
+import {
+  InvalidArgumentError,
+  JoinError,
+  NotReadyError,
+  ResourceExhaustedError,
+} from "../../src/server/errors.js";
+import { CertDir } from "./certs.js";
+
+const running: Cluster[] = [];
+const credentials = new PassphraseCredentials("cluster-test", { N: 1024, r: 8, p: 1 });
+
+async function start(
+  name: string,
+  options: ClusterOptions = {},
+  creds: Credentials | undefined = credentials,
+): Promise<Cluster> {
+  const cluster = new Cluster(
+    new Node({ id: NodeId.fromString(name), localAddress: "127.0.0.1", port: 0 }),
+    creds,
+    {
+      bindHost: "127.0.0.1",
+      ...options,
+    },
+  );
+  running.push(cluster);
+  await cluster.listen();
+  return cluster;
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((c) => c.kill()));
+});
+
+describe("node identity", () => {
+  it("needs at least 16 bytes for an ID", () => {
+    expect(() => nodeIdFromBytes(new Uint8Array(8))).toThrow(InvalidNodeIdError);
+    expect(nodeIdFromBytes(new Uint8Array(16).fill(1)).hex).toBe("01".repeat(16));
+  });
+
+  it("picks a free port when given 0 and reports it after listen", async () => {
+    const cluster = await start("port-zero");
+    expect(cluster.node.port).toBeGreaterThan(0);
+    expect(cluster.info().localAddress).toBe(`127.0.0.1:${cluster.node.port}`);
+  });
+
+  it("rejects a port out of range", () => {
+    expect(() => new Node({ id: NodeId.fromString("x"), localAddress: "127.0.0.1", port: 70000 })).toThrow(
+      InvalidArgumentError,
+    );
+  });
+});
+
+describe("messages", () => {
+  it("refuses reserved purposes and oversized payloads with typed errors", async () => {
+    const cluster = await start("messages", { maxPayloadBytes: 1024 });
+    const key = NodeId.fromString("k");
+    expect(() => cluster.newMessage(15, key, new Uint8Array())).toThrow(InvalidArgumentError);
+    expect(() => cluster.newMessage(16, key, new Uint8Array(1025))).toThrow(/exceeds the limit of 1024/);
+    expect(cluster.newMessage(16, key, new Uint8Array(1024)).purpose).toBe(16);
+  });
+
+  it("a lone node delivers to itself and acknowledges at once", async () => {
+    const cluster = await start("alone");
+    const seen: string[] = [];
+    cluster.registerApplication({ onDeliver: (m) => seen.push(Buffer.from(m.payload).toString()) });
+    const reply = await cluster.send(cluster.newMessage(16, NodeId.fromString("any"), Buffer.from("hi")), {
+      waitForAck: true,
+    });
+    expect(reply.deliveredBy?.id.equals(cluster.info().id)).toBe(true);
+    expect(seen).toEqual(["hi"]);
+  });
+
+  it("a full queue of messages waiting for the join is RESOURCE_EXHAUSTED, not a silent loss", async () => {
+    // A seed that listens but never answers joins keeps this node joining for as long as the test needs.
+    const silent = await start(
+      "silent-seed",
+      {},
+      new PassphraseCredentials("another secret", { N: 1024, r: 8, p: 1 }),
+    );
+    const joiner = await start("queued", { maxPendingMessages: 2, joinRetryWindowMs: 60_000 });
+    const joined = joiner.join([silent.info().localAddress]);
+    joined.catch(() => undefined);
+    const key = NodeId.fromString("q");
+    await joiner.send(joiner.newMessage(16, key, Buffer.from("1")));
+    await joiner.send(joiner.newMessage(16, key, Buffer.from("2")));
+    await expect(joiner.send(joiner.newMessage(16, key, Buffer.from("3")))).rejects.toBeInstanceOf(
+      ResourceExhaustedError,
+    );
+    expect(joiner.ready).toBe(false);
+  });
+});
+
+describe("lifecycle", () => {
+  it("join needs a seed other than itself and a listening node", async () => {
+    const lonely = new Cluster(
+      new Node({ id: NodeId.fromString("new"), localAddress: "127.0.0.1" }),
+      credentials,
+    );
+    await expect(lonely.join(["127.0.0.1:1"])).rejects.toBeInstanceOf(NotReadyError);
+    const cluster = await start("self-seed");
+    await expect(cluster.join([cluster.info().localAddress])).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("a join through seeds that never answer fails with JoinError once the retry window is spent", async () => {
+    const cluster = await start("no-seeds", {
+      joinTimeoutMs: 200,
+      joinRetryWindowMs: 1500,
+      rpcTimeoutMs: 200,
+    });
+    // Port 1 on loopback: nothing listens there, so every attempt is refused at once.
+    await expect(cluster.join(["127.0.0.1:1"])).rejects.toBeInstanceOf(JoinError);
+  });
+
+  it("joins, routes between two nodes, and a graceful stop is seen by the other at once", async () => {
+    const a = await start("lifecycle-a");
+    const b = await start("lifecycle-b");
+    await b.join("127.0.0.1", a.node.port);
+    expect(b.ready).toBe(true);
+    const exits: string[] = [];
+    a.registerApplication({ onNodeExit: (n) => exits.push(n.id.hex) });
+    const reply = await a.send(a.newMessage(16, b.info().id, Buffer.from("to b")), { waitForAck: true });
+    expect(reply.deliveredBy?.id.equals(b.info().id)).toBe(true);
+    await b.stop();
+    await b.stop(); // idempotent
+    for (let i = 0; i < 40 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(exits).toEqual([b.info().id.hex]);
+    expect(a.leafSet().left).toHaveLength(0);
+    await expect(b.send(b.newMessage(16, b.info().id, new Uint8Array()))).rejects.toBeInstanceOf(
+      NotReadyError,
+    );
+  });
+});
+
+describe("mutual TLS on the peer port", () => {
+  it("nodes with certificates from the overlay's CA join; one from another CA cannot", async () => {
+    const certs = new CertDir();
+    try {
+      certs.ca("ca");
+      certs.ca("rogue-ca");
+      certs.leaf("a", "ca");
+      certs.leaf("b", "ca");
+      certs.leaf("rogue", "rogue-ca");
+      const a = await start("tls-a", { tls: certs.mutualTls("a", "ca") });
+      const b = await start("tls-b", { tls: certs.mutualTls("b", "ca") });
+      await b.join([a.info().localAddress]);
+      const reply = await b.send(b.newMessage(16, a.info().id, Buffer.from("over tls")), {
+        waitForAck: true,
+      });
+      expect(reply.deliveredBy?.id.equals(a.info().id)).toBe(true);
+
+      // The rogue node even knows the shared secret: the certificate alone keeps it out.
+      const rogue = await start("tls-rogue", {
+        tls: certs.mutualTls("rogue", "rogue-ca"),
+        joinTimeoutMs: 300,
+        joinRetryWindowMs: 1500,
+        rpcTimeoutMs: 300,
+      });
+      await expect(rogue.join([a.info().localAddress])).rejects.toBeInstanceOf(JoinError);
+      expect(a.knownPeers().map((n) => n.id.hex)).not.toContain(rogue.info().id.hex);
+    } finally {
+      certs.remove();
+    }
+  });
+});
