@@ -21,7 +21,7 @@ const nodes = new Map<string, Started>();
 let peerPorts: number[] = [];
 let seeds = "";
 
-async function start(index: number): Promise<Started> {
+async function start(index: number, extraEnv: Record<string, string> = {}): Promise<Started> {
   const name = NAMES[index]!;
   const process = new DaemonProcess({
     name,
@@ -37,6 +37,7 @@ async function start(index: number): Promise<Started> {
       WENDY_HEARTBEAT_INTERVAL_MS: "300",
       WENDY_FAILURE_TIMEOUT_MS: "60000",
       WENDY_SHUTDOWN_GRACE_MS: "60000",
+      ...extraEnv,
     },
   });
   const line = await process.waitForLine((l) => l.msg === LOG_STARTED, 30_000, "started");
@@ -98,7 +99,8 @@ describe("wendy start as separate processes", () => {
 
   it("the first seed founds the ring, the others join it, and every probe turns ready", async () => {
     const a = await start(0);
-    await Promise.all([start(2), start(3)]);
+    // wendy-3 also logs at debug level and carries a misspelt variable, as operators do.
+    await Promise.all([start(2), start(3, { WENDY_LOG_LEVEL: "debug", WENDY_LEAFSET_SIZE: "8" })]);
     for (const name of NAMES) {
       const ready = await node(name).process.waitForLine((l) => l.msg === LOG_READY, 40_000, "ready");
       expect(ready.outcome).toBe(name === "wendy-0" ? "founded" : "joined");
@@ -116,13 +118,17 @@ describe("wendy start as separate processes", () => {
     }
   });
 
-  it("logs JSON lines only, each carrying the node's ID", () => {
+  it("logs JSON lines only, each carrying the node's ID, at the configured level", () => {
     for (const name of NAMES) {
       const n = node(name);
       expect(n.process.nonJson).toEqual([]);
       expect(n.process.lines.length).toBeGreaterThan(2);
       for (const line of n.process.lines) expect(line.nodeId).toBe(n.id);
     }
+    const debugNode = node("wendy-3").process.lines;
+    expect(debugNode.some((l) => l.level === 20 && l.msg === "leaf set changed")).toBe(true);
+    expect(debugNode.find((l) => l.variable === "WENDY_LEAFSET_SIZE")).toMatchObject({ level: 40 });
+    expect(node("wendy-2").process.lines.some((l) => l.level === 20)).toBe(false);
     const started = node("wendy-2").process.lines.find((l) => l.msg === LOG_STARTED)!;
     expect(started).toMatchObject({
       nodeName: "wendy-2",
