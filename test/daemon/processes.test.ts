@@ -1,6 +1,7 @@
 // Daemons as separate OS processes on 127.0.0.1, configured only through WENDY_* variables the way the Helm
 // chart does it (same seed list for everyone, stable names): joining, probes, logs, graceful leave, signals.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UnauthenticatedError, WendyClient } from "../../src/client/index.js";
 import { NodeId } from "../../src/routing/id.js";
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { DaemonProcess, type LogLine } from "../../src/server/daemon/demo/daemon-process.js";
@@ -17,6 +18,7 @@ interface Started {
 }
 
 const NAMES = ["wendy-0", "wendy-1", "wendy-2", "wendy-3"];
+const TOKEN = "client-t0ken";
 const nodes = new Map<string, Started>();
 let peerPorts: number[] = [];
 let seeds = "";
@@ -98,7 +100,7 @@ describe("wendy start as separate processes", () => {
   });
 
   it("the first seed founds the ring, the others join it, and every probe turns ready", async () => {
-    const a = await start(0);
+    const a = await start(0, { WENDY_CLIENT_TOKEN: TOKEN });
     // wendy-3 also logs at debug level and carries a misspelt variable, as operators do.
     await Promise.all([start(2), start(3, { WENDY_LOG_LEVEL: "debug", WENDY_LEAFSET_SIZE: "8" })]);
     for (const name of NAMES) {
@@ -115,6 +117,20 @@ describe("wendy start as separate processes", () => {
         expect(await grpcHealth(address, "liveness")).toBe(ServingStatus.SERVING);
       }
       expect(await grpcHealth(n.client, "wendy.v1.OverlayService")).toBe(ServingStatus.SERVING);
+    }
+  });
+
+  it("mounts the Overlay service on the client port, with the bearer token when one is configured", async () => {
+    const withToken = new WendyClient(node("wendy-0").client, { token: TOKEN });
+    const without = new WendyClient(node("wendy-0").client);
+    try {
+      const status = await withToken.status();
+      expect(status.ready).toBe(true);
+      expect(status.peerCount).toBe(3);
+      await expect(without.status()).rejects.toBeInstanceOf(UnauthenticatedError);
+    } finally {
+      withToken.close();
+      without.close();
     }
   });
 
@@ -139,12 +155,22 @@ describe("wendy start as separate processes", () => {
 
   it("SIGTERM: NOT_SERVING at once, a leave the others act on without failure detection, exit 0", async () => {
     const leaving = node("wendy-2");
+    const others = ["wendy-0", "wendy-1", "wendy-3"].map(node);
+    const leafSetIds = async (n: Started): Promise<string[]> => {
+      const client = new WendyClient(n.client, { token: TOKEN });
+      try {
+        const s = await client.status();
+        return [...s.leafSetLeft, ...s.leafSetRight].map((info) => info.id.hex);
+      } finally {
+        client.close();
+      }
+    };
     const watch = watchHealth(leaving.peer, "wendy.v1.PeerService");
     await watch.next(ServingStatus.SERVING);
+    for (const other of others) expect(await leafSetIds(other)).toContain(leaving.id);
     leaving.process.signal("SIGTERM");
     await watch.next(ServingStatus.NOT_SERVING);
     expect(await leaving.process.exited).toEqual({ code: 0, signal: null });
-    const others = ["wendy-0", "wendy-1", "wendy-3"].map(node);
     for (const other of others) {
       // The failure timeout is 60 s, so only the leave notice can explain this within the test's time.
       await other.process.waitForLine(
@@ -155,6 +181,7 @@ describe("wendy start as separate processes", () => {
       await eventually("the graceful leave is counted", async () => {
         return (await metricValue(other, "wendy_graceful_leaves_total")) >= 1;
       });
+      expect(await leafSetIds(other)).not.toContain(leaving.id);
     }
   });
 
