@@ -28,6 +28,7 @@ export interface Application {
   /** The leaf set changed; `leaves` is the new leaf set (both sides). */
   onNewLeaves?(leaves: readonly NodeInfo[]): void;
   onNodeJoin?(node: NodeInfo): void;
-  onNodeExit?(node: NodeInfo): void;
+  /** A node left: `graceful` when it announced its leave, false when it was found dead. */
+  onNodeExit?(node: NodeInfo, graceful: boolean): void;
   onHeartbeat?(node: NodeInfo): void;
 }

@@ -668,7 +668,7 @@ export class Cluster {
       case "nodeExited":
         if (event.graceful) metrics?.gracefulLeaveSeen();
         else metrics?.nodeFailureDetected(this.config.failureTimeoutMs / 1000);
-        for (const app of this.apps) this.callback(() => app.onNodeExit?.(event.node));
+        for (const app of this.apps) this.callback(() => app.onNodeExit?.(event.node, event.graceful));
         return;
       case "leafSetChanged":
         for (const app of this.apps) this.callback(() => app.onNewLeaves?.(event.leafSet));

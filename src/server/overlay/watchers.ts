@@ -57,9 +57,8 @@ export class WatcherHub {
     const node = (n: NodeInfo) => encodeNodeInfo(n);
     return {
       onNodeJoin: (n) => this.broadcast({ event: { $case: "nodeJoined", nodeJoined: { node: node(n) } } }),
-      // The cluster's callback does not say whether the exit was announced; "found dead" is the safe reading.
-      onNodeExit: (n) =>
-        this.broadcast({ event: { $case: "nodeExited", nodeExited: { node: node(n), graceful: false } } }),
+      onNodeExit: (n, graceful) =>
+        this.broadcast({ event: { $case: "nodeExited", nodeExited: { node: node(n), graceful } } }),
       onNewLeaves: (leaves) =>
         this.broadcast({
           event: { $case: "leafSetChanged", leafSetChanged: { leafSet: leaves.map(node) } },
