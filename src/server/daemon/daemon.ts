@@ -16,7 +16,7 @@ import { loadServedPackageDefinition } from "../wire/descriptors.js";
 import type { DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
-import { planJoin, runJoinLoop, seedServing, type JoinOutcome } from "./join.js";
+import { planJoin, runJoinLoop, seedServing } from "./join.js";
 import type { Logger } from "./logger.js";
 import { wendyVersion } from "./version.js";
 
@@ -42,7 +42,6 @@ function defaultAddressHost(bindHost: string): string {
 
 export class Daemon {
   private readonly joinAbort = new AbortController();
-  private joinDone: Promise<JoinOutcome> = Promise.resolve("stopped");
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -139,11 +138,6 @@ export class Daemon {
     }
   }
 
-  /** Resolves with how the node got into a ring ("stopped" when it stopped first). */
-  get joined(): Promise<JoinOutcome> {
-    return this.joinDone;
-  }
-
   /**
    * The graceful exit: NOT_SERVING and 503 at once, no new client calls, the leave announced to the leaf
    * set, calls in flight let finish; whatever is left when the grace runs out is cut off.
@@ -208,12 +202,11 @@ export class Daemon {
       this.log.info("WENDY_JOIN unset: this node starts a new ring");
       this.health.markJoined();
       this.log.info({ outcome: "founded" }, LOG_READY);
-      this.joinDone = Promise.resolve("founded");
       return;
     }
     const plan = planJoin(this.config.join, [self.localAddress, self.globalAddress]);
     const channel = peerChannelCredentials(this.config.tls);
-    this.joinDone = runJoinLoop({
+    void runJoinLoop({
       plan,
       isServing: (seed) => seedServing(seed, channel),
       join: (seeds) => this.joinThrough(seeds),
@@ -225,12 +218,10 @@ export class Daemon {
           this.health.markJoined();
           this.log.info({ outcome, leafSet: this.leafSetSummary() }, LOG_READY);
         }
-        return outcome;
       },
       (error: unknown) => {
         this.health.markBroken(String(error));
         this.log.error({ err: String(error) }, "join failed for good");
-        return "stopped" as const;
       },
     );
   }
@@ -256,16 +247,6 @@ export class Daemon {
     const leaves = this.cluster.leafSet();
     const short = (id: NodeId): string => id.hex.slice(0, 8);
     return { left: leaves.left.map((n) => short(n.id)), right: leaves.right.map((n) => short(n.id)) };
-  }
-
-  /** Stops at once, telling nobody (the second signal). */
-  async kill(): Promise<void> {
-    this.joinAbort.abort();
-    this.health.beginShutdown();
-    await this.cluster.kill();
-    this.overlay.close();
-    this.clientServer.forceShutdown();
-    await this.http.close();
   }
 }
 
