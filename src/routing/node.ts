@@ -67,6 +67,8 @@ const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 const RECENTLY_DEAD_CAPACITY = 256;
 const PROXIMITY_PROBE_MEMORY = 512;
 const RETRIED_MEMORY = 1_024;
+/** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
+const MAX_DEFERRED_PROBES = 256;
 /** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
 const MAX_PENDING_JOINS = 64;
 /** How long a node found dead is ignored in second-hand gossip. */
@@ -145,6 +147,12 @@ export class PastryNode {
   private joinAttempts = 0;
   private joinDeadline: Millis = 0;
   private finalStateReceived = false;
+  /**
+   * Proximity probes wanted before the final join state arrived. Any probe makes its receiver take us in,
+   * so others could route joins to us; holding those joins is only safe once our own readiness no longer
+   * depends on a join route (two joiners holding each other's joins would otherwise deadlock).
+   */
+  private deferredProbes: NodeInfo[] = [];
 
   // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
   private removedToPush: NodeId[] = [];
@@ -345,6 +353,7 @@ export class PastryNode {
     for (const message of this.pending) this.drop(message, "undeliverable");
     this.pending = [];
     this.pendingJoins = [];
+    this.deferredProbes = [];
     this.probes.clear();
     this.finishInput();
   }
@@ -432,6 +441,7 @@ export class PastryNode {
       for (const message of this.pending) this.drop(message, "undeliverable");
       this.pending = [];
       this.pendingJoins = [];
+      this.deferredProbes = [];
       this.emitEvent({
         type: "joinFailed",
         reason: `no join completed through ${this.seeds.length} seed(s), each tried twice`,
@@ -491,6 +501,9 @@ export class PastryNode {
     for (const node of neighbours) this.learnForTable(node, now, true);
     if (!final) return;
     this.finalStateReceived = true;
+    const deferred = this.deferredProbes;
+    this.deferredProbes = [];
+    for (const node of deferred) if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
@@ -515,12 +528,33 @@ export class PastryNode {
     const told = new Set<string>();
     for (const node of this.table.entries()) this.announceTo(node, told);
     for (const node of this.neighbours.members()) this.announceTo(node, told);
+    if (this.config.proximityAware) this.askForNearerRows();
     const waiting = this.pending;
     this.pending = [];
     for (const message of waiting) this.route(message);
     const joins = this.pendingJoins;
     this.pendingJoins = [];
     for (const { joiner, hops } of joins) this.onJoin(joiner, hops);
+  }
+
+  /**
+   * The join's second phase (Castro et al., "Exploiting network proximity in DHTs"), in a cheap form: the
+   * nearest measured entry of each populated row is asked for its own copy of that row; the nodes named
+   * are measured and take a slot where they are nearer than its holder. One request per row, ~log16(N).
+   */
+  private askForNearerRows(): void {
+    for (let r = 0; r < ID_DIGITS; r++) {
+      let nearest: NodeInfo | undefined;
+      let nearestProximity = Number.POSITIVE_INFINITY;
+      for (const node of this.table.row(r)) {
+        const proximity = node === undefined ? undefined : this.proximity.proximity(node);
+        if (node !== undefined && proximity !== undefined && proximity < nearestProximity) {
+          nearest = node;
+          nearestProximity = proximity;
+        }
+      }
+      if (nearest !== undefined) this.sendTo(nearest, { type: "rowRequest", row: r });
+    }
   }
 
   private announceTo(node: NodeInfo, told: Set<string>): void {
@@ -642,7 +676,7 @@ export class PastryNode {
     if (
       measure &&
       this.config.proximityAware &&
-      result === "rejected" &&
+      result !== "present" &&
       this.proximity.proximity(node) === undefined &&
       this.status !== "left"
     ) {
@@ -734,6 +768,10 @@ export class PastryNode {
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
+    if (this.status === "joining" && !this.finalStateReceived) {
+      if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
+      return;
+    }
     const last = this.lastProximityProbe.get(node.id.hex);
     if (last !== undefined && now - last < PROXIMITY_PROBE_INTERVAL_MS) return;
     this.lastProximityProbe.set(node.id.hex, now);
