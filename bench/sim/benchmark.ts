@@ -15,15 +15,38 @@ export type SeedMode = "random" | "nearest";
 export interface BenchOptions {
   /** The routing core measured (recorded with the result). */
   readonly core: { readonly commit: string; readonly dirty: boolean };
-  readonly nodes: number;
+  /** Ascending sizes: one overlay grows through them and is measured at each. */
+  readonly sizes: readonly number[];
   readonly proximityAware: boolean;
   readonly seedSelection: SeedMode;
   readonly messages: number;
   readonly seed: number;
+  /** Growth stops when the whole run has used this much wall-clock time. */
+  readonly wallBudgetMs: number;
   readonly log: (line: string) => void;
+  readonly onResult: (result: BenchResult | IncompleteBuild) => void;
+}
+
+/** A size the build did not reach within the wall-clock budget: how far it got, and how fast. */
+export interface IncompleteBuild {
+  readonly complete: false;
+  readonly nodes: number;
+  readonly proximityAware: boolean;
+  readonly seedSelection: SeedMode;
+  readonly seed: number;
+  readonly core: { readonly commit: string; readonly dirty: boolean };
+  readonly createdNodes: number;
+  readonly readyNodes: number;
+  readonly buildWallMs: number;
+  readonly buildVirtualMs: number;
+  readonly events: number;
+  readonly messagesByType: Record<string, number>;
+  readonly peakRssMiB: number;
+  readonly peakHeapUsedMiB: number;
 }
 
 export interface BenchResult {
+  readonly complete: true;
   readonly core: { readonly commit: string; readonly dirty: boolean };
   readonly nodes: number;
   readonly proximityAware: boolean;
@@ -47,12 +70,12 @@ export interface BenchResult {
   readonly peakHeapUsedMiB: number;
 }
 
-const SETTLE_MS = 5_000;
-const TRAFFIC_WINDOW_MS = 10_000;
-const DRAIN_MS = 10_000;
+const SETTLE_MS = 3_000;
+const TRAFFIC_WINDOW_MS = 5_000;
+const DRAIN_MS = 5_000;
 const MIB = 1024 * 1024;
 
-export function runBenchmark(o: BenchOptions): BenchResult {
+export function runBenchmark(o: BenchOptions): void {
   const started = performance.now();
   const sim = new Simulator({
     seed: o.seed,
@@ -61,31 +84,73 @@ export function runBenchmark(o: BenchOptions): BenchResult {
     seedSelection:
       o.seedSelection === "random" ? { kind: "random" } : { kind: "nearestOfSample", sample: 16 },
   });
-
-  // Grow by half the ready overlay per wave: many concurrent joins, few virtual seconds of heartbeats.
+  const overBudget = (): boolean => performance.now() - started > o.wallBudgetMs;
   let lastReport = started;
-  sim.grow(o.nodes, {
-    growth: 0.5,
-    spreadMs: 1000,
-    waveTimeoutMs: 30_000,
-    onWave: (created, ready) => {
-      const now = performance.now();
-      if (now - lastReport > 10_000 || created === o.nodes) {
-        lastReport = now;
-        o.log(
-          `  build: ${created} created, ${ready} ready, t=${(sim.now / 1000).toFixed(1)} s virtual, ` +
-            `${((now - started) / 1000).toFixed(1)} s wall, ${sim.events} events`,
-        );
-      }
-    },
-  });
-  const buildWallMs = performance.now() - started;
-  const buildVirtualMs = sim.now;
-  o.log(
-    `  built in ${(buildWallMs / 1000).toFixed(1)} s wall (${(buildVirtualMs / 1000).toFixed(1)} s virtual)`,
-  );
+  let misdeliveriesBefore = 0;
+  for (const nodes of o.sizes) {
+    // Grow by the ready overlay's size per wave (doubling), and start the next wave once 99 % of this one
+    // is in (or 5 s have passed; stragglers go on joining): many concurrent joins and few virtual seconds
+    // in which 100,000 nodes tick and heartbeat. The last wave waits for every join to end.
+    const complete = sim.grow(nodes, {
+      growth: 1,
+      spreadMs: 1000,
+      waveTimeoutMs: 5_000,
+      stragglers: 0.01,
+      finalTimeoutMs: 60_000,
+      abort: overBudget,
+      onWave: (created, ready) => {
+        const now = performance.now();
+        if (now - lastReport > 10_000 || created === nodes) {
+          lastReport = now;
+          o.log(
+            `  build: ${created} created, ${ready} ready, t=${(sim.now / 1000).toFixed(1)} s virtual, ` +
+              `${((now - started) / 1000).toFixed(1)} s wall, ${sim.events} events`,
+          );
+        }
+      },
+    });
+    const buildWallMs = performance.now() - started;
+    const buildVirtualMs = sim.now;
+    if (!complete) {
+      const memory = sim.peakMemory();
+      o.log(`  wall-clock budget spent at ${sim.nodeCount} nodes: stopping`);
+      o.onResult({
+        complete: false,
+        nodes,
+        proximityAware: o.proximityAware,
+        seedSelection: o.seedSelection,
+        seed: o.seed,
+        core: o.core,
+        createdNodes: sim.nodeCount,
+        readyNodes: sim.truth.size,
+        buildWallMs: Math.round(buildWallMs),
+        buildVirtualMs: Math.round(buildVirtualMs),
+        events: sim.events,
+        messagesByType: sim.totalMessageCounts(),
+        peakRssMiB: Math.round(memory.rssBytes / MIB),
+        peakHeapUsedMiB: Math.round(memory.heapUsedBytes / MIB),
+      });
+      return;
+    }
+    o.log(
+      `  built in ${(buildWallMs / 1000).toFixed(1)} s wall (${(buildVirtualMs / 1000).toFixed(1)} s virtual)`,
+    );
+    o.onResult(measure(sim, nodes, o, buildWallMs, buildVirtualMs, started, misdeliveriesBefore));
+    misdeliveriesBefore = sim.deliveryChecks().misdeliveries;
+  }
+}
 
+function measure(
+  sim: Simulator,
+  nodes: number,
+  o: BenchOptions,
+  buildWallMs: number,
+  buildVirtualMs: number,
+  started: number,
+  misdeliveriesBefore: number,
+): BenchResult {
   sim.runFor(SETTLE_MS);
+  sim.clearTrackedMessages();
   sim.resetMessageCounts();
   sim.scheduleTraffic(o.messages, TRAFFIC_WINDOW_MS, true);
   sim.runFor(TRAFFIC_WINDOW_MS);
@@ -103,8 +168,9 @@ export function runBenchmark(o: BenchOptions): BenchResult {
   const accounting = sim.account();
   const memory = sim.peakMemory();
   const result: BenchResult = {
+    complete: true,
     core: o.core,
-    nodes: o.nodes,
+    nodes,
     proximityAware: o.proximityAware,
     seedSelection: o.seedSelection,
     seed: o.seed,
@@ -117,7 +183,7 @@ export function runBenchmark(o: BenchOptions): BenchResult {
     maintenancePerNodePerSecond,
     maintenanceByType,
     accounting,
-    misdeliveries: sim.deliveryChecks().misdeliveries,
+    misdeliveries: sim.deliveryChecks().misdeliveries - misdeliveriesBefore,
     addressingErrors: sim.addressingErrors(),
     events: sim.events,
     totalWallMs: Math.round(performance.now() - started),

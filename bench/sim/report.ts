@@ -1,5 +1,5 @@
 // Renders benchmark results as the markdown table in bench/results/sim-latest.md, beside the paper's figures.
-import type { BenchResult } from "./benchmark.js";
+import type { BenchResult, IncompleteBuild } from "./benchmark.js";
 
 /** Rowstron & Druschel 2001, figure 4 (b = 4, l = 16) and section 5.2 (route stretch with locality). */
 const PAPER_MEAN_HOPS: Record<number, number> = { 1000: 2.5, 10000: 3.3, 100000: 4.15 };
@@ -8,22 +8,25 @@ const PAPER_STRETCH = "1.3-1.4";
 export function renderMarkdown(doc: {
   readonly date: string;
   readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly node: string };
-  readonly results: readonly BenchResult[];
+  readonly results: readonly (BenchResult | IncompleteBuild)[];
 }): string {
+  const complete = doc.results.filter((r): r is BenchResult => r.complete);
+  const incomplete = doc.results.filter((r): r is IncompleteBuild => !r.complete);
   const lines = [
     `# Simulation benchmark (${doc.date})`,
     "",
     `Machine: ${doc.machine.cpus} cores (${doc.machine.cpuModel}), Node ${doc.machine.node}. ` +
       "Produced by `make bench-sim` (bench/sim/run.ts); raw figures in the JSON beside this file.",
     "",
-    "Every node joined through the real join protocol. Hops and stretch are over random keys sent from " +
+    "One overlay per mode grows through the sizes (build time is cumulative wall clock). " +
+      "Every node joined through the real join protocol. Hops and stretch are over random keys sent from " +
       "random ready nodes after the overlay settled; stretch = sum of per-hop latencies / direct latency. " +
       "Maintenance = every message except `route` and `ack`, per live node per second, while traffic flowed.",
     "",
     "| nodes | proximity tables | seeds | mean hops (paper) | hops p50 / p99 / max | log16 N | stretch mean / p50 / p90 (paper) | state entries/node (leaf + table + nbhd) | maintenance msg/node/s | delivered / sent | misdelivered | build wall s (virtual s) | peak RSS MiB / heap MiB |",
     "| ---: | :---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
-  for (const r of doc.results) {
+  for (const r of complete) {
     const paperHops = PAPER_MEAN_HOPS[r.nodes];
     const h = r.routes.hops;
     const s = r.routes.stretch;
@@ -50,7 +53,7 @@ export function renderMarkdown(doc: {
     );
   }
   lines.push("", "Hop-count distribution (fraction of delivered messages):", "");
-  for (const r of doc.results) {
+  for (const r of complete) {
     const dist = Object.entries(r.routes.hopHistogram)
       .map(([hops, f]) => `${hops}: ${(f * 100).toFixed(1)} %`)
       .join(", ");
@@ -58,6 +61,25 @@ export function renderMarkdown(doc: {
       `- ${r.nodes.toLocaleString("en-US")} nodes, proximity ${r.proximityAware ? "on" : "off"}, seeds ${r.seedSelection}: ${dist}`,
     );
   }
-  lines.push("");
+  if (incomplete.length > 0) {
+    lines.push("", "Builds stopped by the wall-clock budget (how far they got):", "");
+    for (const r of incomplete) {
+      const perNode = Object.entries(r.messagesByType)
+        .map(([type, n]) => `${type} ${(n / r.createdNodes).toFixed(1)}`)
+        .join(", ");
+      lines.push(
+        `- target ${r.nodes.toLocaleString("en-US")} nodes, proximity ${r.proximityAware ? "on" : "off"}: ` +
+          `${r.createdNodes.toLocaleString("en-US")} created, ${r.readyNodes.toLocaleString("en-US")} ready after ` +
+          `${(r.buildWallMs / 1000).toFixed(0)} s wall (${(r.buildVirtualMs / 1000).toFixed(1)} s virtual), ` +
+          `${r.events.toLocaleString("en-US")} events (${((r.buildWallMs * 1000) / r.events).toFixed(1)} µs each), ` +
+          `peak RSS ${r.peakRssMiB} MiB; messages sent per node: ${perNode}`,
+      );
+    }
+  }
+  lines.push(
+    "",
+    `Routing core measured: ${[...new Set(doc.results.map((r) => r.core.commit + (r.core.dirty ? " (with uncommitted edits)" : "")))].join(", ")}.`,
+    "",
+  );
   return lines.join("\n");
 }

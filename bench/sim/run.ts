@@ -1,14 +1,15 @@
 // The simulation benchmark (`make bench-sim`): builds overlays of 1,000 / 10,000 / 100,000 PastryNode
 // machines through real joins, routes random traffic, and records hops, stretch (with and without
 // proximity-aware tables), state size, maintenance traffic, build time and peak memory.
-// Usage: bench/sim/run.ts [--sizes 1000,10000] [--modes proximity,plain] [--messages 10000] [--seed 1]
-//                         [--seed-selection random|nearest] [--out bench/results]
+// One overlay per mode grows through the sizes in ascending order and is measured at each (build times are
+// cumulative). Usage: bench/sim/run.ts [--sizes 1000,10000] [--modes proximity,plain] [--messages 10000]
+//   [--seed 1] [--seed-selection random|nearest] [--out bench/results] [--wall-budget-minutes 120]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
-import { runBenchmark, type BenchResult, type SeedMode } from "./benchmark.js";
+import { runBenchmark, type BenchResult, type IncompleteBuild, type SeedMode } from "./benchmark.js";
 import { renderMarkdown } from "./report.js";
 
 const program = new Command()
@@ -22,6 +23,7 @@ const program = new Command()
     "nearest",
   )
   .option("--out <dir>", "results directory", "bench/results")
+  .option("--wall-budget-minutes <m>", "stop growing (and report how far it got) after this long", "120")
   .parse();
 
 const opts = program.opts<{
@@ -31,9 +33,13 @@ const opts = program.opts<{
   seed: string;
   seedSelection: string;
   out: string;
+  wallBudgetMinutes: string;
 }>();
 
-const sizes = opts.sizes.split(",").map((s) => Number.parseInt(s, 10));
+const sizes = opts.sizes
+  .split(",")
+  .map((s) => Number.parseInt(s, 10))
+  .sort((a, b) => a - b);
 const modes = opts.modes.split(",");
 for (const m of modes) if (m !== "proximity" && m !== "plain") throw new Error(`unknown mode ${m}`);
 if (sizes.some((n) => !Number.isInteger(n) || n < 2)) throw new Error(`bad --sizes ${opts.sizes}`);
@@ -60,39 +66,49 @@ mkdirSync(opts.out, { recursive: true });
 const jsonPath = join(opts.out, `sim-${date}.json`);
 const mdPath = join(opts.out, "sim-latest.md");
 
-// Runs of the same day are merged, so a subset (e.g. --sizes 100000) adds to earlier runs.
-const keyOf = (r: BenchResult): string => `${r.nodes}/${r.proximityAware}/${r.seedSelection}`;
-const results = new Map<string, BenchResult>();
-if (existsSync(jsonPath)) {
-  const previous = JSON.parse(readFileSync(jsonPath, "utf8")) as { results: BenchResult[] };
-  for (const r of previous.results) results.set(keyOf(r), r);
+// Runs of the same day are merged (re-read before every write, so concurrent subset runs keep each other's
+// results), e.g. --sizes 100000 adds to an earlier run of the smaller sizes.
+const keyOf = (r: BenchResult | IncompleteBuild): string =>
+  `${r.nodes}/${r.proximityAware}/${r.seedSelection}`;
+function previousResults(): Map<string, BenchResult | IncompleteBuild> {
+  const results = new Map<string, BenchResult | IncompleteBuild>();
+  if (existsSync(jsonPath)) {
+    const previous = JSON.parse(readFileSync(jsonPath, "utf8")) as {
+      results: (BenchResult | IncompleteBuild)[];
+    };
+    for (const r of previous.results) results.set(keyOf(r), r);
+  }
+  return results;
 }
 
-for (const nodes of sizes) {
-  for (const mode of modes) {
-    const proximityAware = mode === "proximity";
-    console.log(`\n== ${nodes} nodes, proximity-aware ${proximityAware}, seeds ${seedMode} ==`);
-    const core = coreVersion();
-    const result = runBenchmark({
-      core,
-      nodes,
-      proximityAware,
-      seedSelection: seedMode,
-      messages: Number.parseInt(opts.messages, 10),
-      seed: Number.parseInt(opts.seed, 10),
-      log: (line) => console.log(line),
-    });
-    results.set(keyOf(result), result);
-    const all = [...results.values()].sort(
-      (a, b) => a.nodes - b.nodes || Number(b.proximityAware) - Number(a.proximityAware),
-    );
-    const doc = {
-      date,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version },
-      results: all,
-    };
-    writeFileSync(jsonPath, JSON.stringify(doc, null, 2) + "\n");
-    writeFileSync(mdPath, renderMarkdown(doc));
-    console.log(`written ${jsonPath} and ${mdPath}`);
-  }
+const budgetMs = Number.parseFloat(opts.wallBudgetMinutes) * 60_000;
+const started = Date.now();
+for (const mode of modes) {
+  const proximityAware = mode === "proximity";
+  console.log(`\n== sizes ${sizes.join(", ")}, proximity-aware ${proximityAware}, seeds ${seedMode} ==`);
+  runBenchmark({
+    core: coreVersion(),
+    sizes,
+    proximityAware,
+    seedSelection: seedMode,
+    messages: Number.parseInt(opts.messages, 10),
+    seed: Number.parseInt(opts.seed, 10),
+    wallBudgetMs: Math.max(0, budgetMs - (Date.now() - started)),
+    log: (line) => console.log(line),
+    onResult: (result) => {
+      const results = previousResults();
+      results.set(keyOf(result), result);
+      const all = [...results.values()].sort(
+        (a, b) => a.nodes - b.nodes || Number(b.proximityAware) - Number(a.proximityAware),
+      );
+      const doc = {
+        date,
+        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version },
+        results: all,
+      };
+      writeFileSync(jsonPath, JSON.stringify(doc, null, 2) + "\n");
+      writeFileSync(mdPath, renderMarkdown(doc));
+      console.log(`written ${jsonPath} and ${mdPath}`);
+    },
+  });
 }

@@ -348,7 +348,8 @@ export class Simulator {
 
   /**
    * Grows the overlay to `total` nodes in waves: each wave adds up to `growth` times the current number
-   * of ready nodes, spread over `spreadMs`, and waits (at most `waveTimeoutMs`) for them to become ready.
+   * of ready nodes, spread over `spreadMs`, and waits (at most `waveTimeoutMs`) until no more than
+   * `stragglers` (a fraction of the wave) are still joining; the last wave waits for every join to end.
    */
   grow(
     total: number,
@@ -356,24 +357,40 @@ export class Simulator {
       growth?: number;
       spreadMs?: number;
       waveTimeoutMs?: number;
+      /** Fraction of a wave that may still be joining when the next wave starts (default 0: wait for all). */
+      stragglers?: number;
+      /** How long the last wave may take to finish every join (default: waveTimeoutMs). */
+      finalTimeoutMs?: number;
       /** Called after each wave with the nodes created so far and the ready count. */
       onWave?: (created: number, ready: number) => void;
+      /** Checked every 100 ms of virtual time: true stops the growth early (e.g. a wall-clock budget). */
+      abort?: () => boolean;
     } = {},
-  ): void {
+  ): boolean {
     const growth = options.growth ?? 0.5;
     const spreadMs = options.spreadMs ?? 1000;
     const waveTimeoutMs = options.waveTimeoutMs ?? 30_000;
+    const stragglers = options.stragglers ?? 0;
+    const abort = options.abort ?? ((): boolean => false);
     if (this.nodes.length === 0) {
       this.addNode();
       this.runUntilCondition(() => this.joiningCount === 0, waveTimeoutMs);
     }
     while (this.nodes.length < total) {
       const wave = Math.min(total - this.nodes.length, Math.max(1, Math.floor(this.truth.size * growth)));
+      const allowed = this.nodes.length + wave < total ? Math.floor(wave * stragglers) : 0;
       this.scheduleJoins(wave, spreadMs);
-      this.runFor(spreadMs);
-      this.runUntilCondition(() => this.joiningCount === 0, waveTimeoutMs);
+      if (!this.runUntilCondition(abort, spreadMs)) {
+        const last = this.nodes.length >= total;
+        this.runUntilCondition(
+          () => abort() || this.joiningCount <= allowed,
+          last ? (options.finalTimeoutMs ?? waveTimeoutMs) : waveTimeoutMs,
+        );
+      }
       options.onWave?.(this.nodes.length, this.truth.size);
+      if (abort()) return false;
     }
+    return true;
   }
 
   private step(): void {
