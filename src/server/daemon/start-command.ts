@@ -44,15 +44,13 @@ async function runStart(flags: Record<string, unknown>): Promise<void> {
     throw error;
   }
   const logger = createLogger({ nodeId: config.nodeId.hex, level: config.logLevel });
-  let daemon: Daemon;
+  const starting = Daemon.start({ config, logger });
+  // Installed before the ports are bound, so a signal during start-up still leads to a clean exit.
+  handleShutdownSignals({ stop: async () => (await starting).stop(), log: logger });
   try {
-    daemon = await Daemon.start({ config, logger });
+    await starting;
   } catch (error) {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
     process.exit(1);
   }
-  handleShutdownSignals({
-    stop: () => daemon.stop(),
-    log: logger,
-  });
 }
