@@ -1,33 +1,49 @@
 // PastryNode: one Pastry node as a deterministic state machine. Inputs are method calls carrying `now`;
 // outputs are queued and collected with takeOutputs(). No sockets, timers, clocks or hidden randomness.
 //
-// The protocol as implemented:
+// The protocol as implemented (changes to the design brief are marked "Changed:"):
 // - Join (MSPastry-style, consistent): the joiner J sends `join` to a seed address. Each ready node on the
 //   route towards J.id (never to a node holding J.id: that may be J's previous incarnation) answers J with
 //   `joinState` (its table rows 0..prefix(J); the first hop adds its neighbourhood set; the last, `final`,
 //   adds its leaf set). J fills its table and neighbourhood at once, but takes a node into its leaf set only
-//   when it answers a `probe{joining}`; a member that receives such a probe inserts J at once. Leaf-set
-//   candidates learnt from probe replies are probed as well. J is ready once the final state has arrived and
-//   no leaf-set probe is outstanding; it then announces itself to its table and neighbourhood. Until ready,
-//   J delivers nothing: routed messages and local sends wait in a bounded queue and are routed on ready.
-//   A join not done within joinTimeoutMs is retried through the next seed; after every seed failed twice:
-//   event joinFailed (queued messages are dropped as "undeliverable").
+//   when it answers a `probe{joining}` (or probes J itself: a concurrent joiner); a member that receives a
+//   probe inserts the prober at once. Leaf-set candidates named in replies are probed too, but only those
+//   among the l nearest known so far (a shadow "candidate" leaf set), so a join probes ~l nodes. J is ready
+//   once the final state has arrived and no leaf-set probe is outstanding; it then announces itself to its
+//   table and neighbourhood. Until ready, J delivers nothing: routed messages and local sends wait in a
+//   bounded queue and are routed on ready. A join not done within joinTimeoutMs is retried through the
+//   next seed; after every seed failed twice: event joinFailed (queued messages dropped "undeliverable").
+//   Changed: a node still joining holds joins routed to it (bounded) and serves them once ready, instead of
+//   letting the joiner time out; and a joiner sends no proximity probe before its final state (a probe makes
+//   the receiver route to it, and two joiners holding each other's joins would deadlock).
+// - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
+//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed when it
+//   takes an empty slot or competes for a taken one (at most once per peer per 5 s); the nearer one keeps
+//   the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
+//   the join's second phase (Castro et al.) asks the nearest measured entry of each row for its row.
 // - Failure detection: every heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only;
 //   any message counts as heard-from. A successor silent for failureTimeoutMs is probed; a probe unanswered
 //   for probeTimeoutMs means dead. A dead leaf member is removed; the silent members on its side are probed
 //   (adjacent crashes are found together), the farthest live member on that side is asked for its leaf set,
-//   and the removal is pushed to the leaf set (`leafSet{removed}`; receivers drop it without re-pushing).
-//   Nodes learnt second-hand enter the leaf set only after answering a probe; recently dead nodes are
-//   ignored in gossip, so stale leaf sets cannot resurrect them.
-// - sendFailed: the peer becomes suspect (routed around, probed; removed when the probe fails). A failed
-//   route hop is re-routed once through the next best hop; a second failure drops it ("undeliverable").
-// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row); when
-//   proximity-aware, a candidate competing for a slot with unknown proximity is probed (rate-limited) and
-//   the nearer node keeps the slot.
+//   and the removal is pushed to the leaf set (`leafSet{removed}`; receivers drop it without re-pushing,
+//   unless they heard from it within failureTimeoutMs: then they probe it). Changed: the dead node's
+//   farthest neighbour on our side is not in our leaf set when we push, so nodes that enter the leaf set
+//   during repair are sent the deaths of the last 30 s. Nodes learnt second-hand enter the leaf set only
+//   after answering a probe; recently dead nodes are ignored in gossip, so stale leaf sets cannot
+//   resurrect them. On a small ring (sides overlapping) a side that loses a member refills from the other.
+// - sendFailed: the peer becomes suspect (routed around, probed; removed when the probe fails, cleared by
+//   any message from it). A failed route hop is re-routed once through the next best hop; a second
+//   failure of the same message at this node drops it ("undeliverable"). A failed join hop is re-routed; a
+//   join to an unreachable seed address moves on to the next seed at once.
+// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row).
 // - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
 //   candidates its leaf set names.
+// - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
+//   mentions of a known ID under another incarnation are ignored.
 // - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
 //   from the delivering node to the origin.
+// - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
+//   once at the end of each input, however many changes it caused.
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
 import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";

@@ -159,6 +159,25 @@ describe("PastryNode basics", () => {
     expect(node.isReady()).toBe(false);
   });
 
+  it("2.3 a node still joining holds a join routed to it and serves it once ready", () => {
+    const seed = info(1n, 1);
+    const joiner = new PastryNode(info(5n, 2), { random: seededRandom(2) });
+    const other = info(9n, 3);
+    joiner.join([seed.localAddress], 0);
+    joiner.takeOutputs();
+    joiner.receive(seed, { type: "join", joiner: other, hops: 1 }, 1);
+    expect(sends(joiner.takeOutputs()).filter((s) => s.message.type === "joinState")).toHaveLength(0);
+    joiner.receive(seed, { type: "joinState", rows: [], neighbours: [], leafSet: [], final: true }, 2);
+    const probe = sends(joiner.takeOutputs()).find((s) => s.message.type === "probe");
+    expect(probe?.to).toBe(seed);
+    joiner.receive(seed, { type: "probeReply", echoSentAt: 2, leafSet: [joiner.self], ready: true }, 3);
+    const outputs = joiner.takeOutputs();
+    expect(joiner.isReady()).toBe(true);
+    const served = sends(outputs).filter((s) => s.message.type === "joinState");
+    expect(served.map((s) => s.to)).toEqual([other]);
+    expect(served[0]?.message).toMatchObject({ final: true });
+  });
+
   it("heartbeats go to the predecessor only; receiving one emits a heartbeat event", () => {
     const overlay = new Overlay({ leafSetSize: 8 }, 6);
     const random = seededRandom(9);
