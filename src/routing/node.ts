@@ -33,7 +33,8 @@
 //   resurrect them. On a small ring (sides overlapping) a side that loses a member refills from the other.
 // - sendFailed: the peer becomes suspect (routed around, probed; removed when the probe fails, cleared by
 //   any message from it). A failed route hop is re-routed once through the next best hop; a second
-//   failure of the same message at this node drops it ("undeliverable"). A failed join hop is re-routed; a
+//   failure of the same message at this node drops it ("undeliverable"). Changed: the re-route prefers a
+//   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A failed join hop is re-routed; a
 //   join to an unreachable seed address moves on to the next seed at once.
 // - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row).
 // - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
@@ -50,7 +51,13 @@ import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore, addressFor } from "./proximity.js";
 import { BoundedMap } from "./bounded-map.js";
 import { RoutingTable } from "./routing-table.js";
-import { assertApplicationPurpose, nextHop, type Avoid, type RoutingState } from "./router.js";
+import {
+  assertApplicationPurpose,
+  nextHop,
+  nextHopAfterFailure,
+  type Avoid,
+  type RoutingState,
+} from "./router.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   type Millis,
@@ -609,7 +616,7 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHop(this.state, message.key, this.avoidSuspects);
+    const next = nextHopAfterFailure(this.state, message.key, this.avoidSuspects);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }

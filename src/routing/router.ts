@@ -70,3 +70,21 @@ export function nextHop(
   for (const node of neighbourhood.members()) consider(node);
   return best;
 }
+
+/**
+ * The hop for a message whose previous hop from here failed. Table entries are only checked lazily, so
+ * the next table choice may be just as dead (a second failure drops the message); leaf-set members are
+ * watched continuously. So when the normal choice is not a leaf-set member, a leaf-set member that still
+ * makes progress (shares at least as many digits with the key as self, and is strictly closer) is taken.
+ */
+export function nextHopAfterFailure(state: RoutingState, key: NodeId, avoid: Avoid): NodeInfo | undefined {
+  const primary = nextHop(state, key, avoid);
+  if (primary === undefined || state.leafSet.has(primary.id.hex)) return primary;
+  const shared = state.self.id.commonPrefixLength(key);
+  let best: NodeInfo | undefined;
+  for (const node of state.leafSet.members()) {
+    if (avoided(avoid, node) || node.id.commonPrefixLength(key) < shared) continue;
+    if (isCloser(key, node.id, (best ?? state.self).id)) best = node;
+  }
+  return best ?? primary;
+}

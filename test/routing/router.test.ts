@@ -7,6 +7,7 @@ import {
   ReservedPurposeError,
   assertApplicationPurpose,
   nextHop,
+  nextHopAfterFailure,
   type RoutingState,
 } from "../../src/routing/router.js";
 import type { NodeInfo } from "../../src/routing/types.js";
@@ -75,6 +76,21 @@ describe("2.2 routing procedure", () => {
     // The table entry is a suspect: the rare case picks the known node closest to 3000 (7e00).
     const viaRare = nextHop(s, key("3000"), { suspects: new Set([node("3abc").id.hex]), idHex: undefined });
     expect(viaRare?.id.hex).toBe(node("7e00").id.hex);
+  });
+
+  it("after a failed hop, a leaf-set member that makes progress is preferred to another table entry", () => {
+    const s = state(SELF, LEAF, [node("3abc"), node("c000")]);
+    const avoid = { suspects: new Set<string>(), idHex: undefined };
+    // c123 would go to the table entry c000 normally; after a failure, to the leaf member nearest to it.
+    expect(nextHop(s, key("c123"), avoid)?.id.hex).toBe(node("c000").id.hex);
+    expect(nextHopAfterFailure(s, key("c123"), avoid)?.id.hex).toBe(node("8200").id.hex);
+    // Within the leaf range nothing changes.
+    expect(nextHopAfterFailure(s, key("80f0"), avoid)?.id.hex).toBe(node("8100").id.hex);
+    // No leaf member shares the key's first digit (the right side is a hole): the table entry stays.
+    const holed = state(SELF, LEAF, [node("8123")]);
+    holed.leafSet.remove(node("8100").id.hex);
+    holed.leafSet.remove(node("8200").id.hex);
+    expect(nextHopAfterFailure(holed, key("8120"), avoid)?.id.hex).toBe(node("8123").id.hex);
   });
 
   it("purposes below 16 are reserved for the protocol", () => {
