@@ -35,6 +35,7 @@ import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
 import { PeerCallError, PeerClientPool } from "./transport/peer-client.js";
 import { addPeerService } from "./transport/peer-server.js";
+import { RouteHopError } from "./transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
 import { peerRpcPath } from "./wire/methods.js";
 
@@ -65,6 +66,8 @@ export interface ClusterOptions {
   readonly joinRetryWindowMs?: number;
   /** Per-call timeout of node-to-node RPCs (the per-hop acknowledgement). Default 1000 ms. */
   readonly rpcTimeoutMs?: number;
+  /** Forward route hops in batches on one stream per peer (default true) instead of one call each. */
+  readonly routeStreaming?: boolean;
   /** Calls in flight to one peer before further ones fail fast. Default 4096. */
   readonly maxInFlightPerPeer?: number;
   /** Peer connections kept open at most. Default 1024. */
@@ -187,6 +190,7 @@ export class Cluster {
       maxMessageBytes: grpcMessageSizeLimit(this.limits),
       maxInFlightPerPeer: options.maxInFlightPerPeer ?? 4096,
       maxConnections: options.maxConnections ?? 1024,
+      routeStreaming: options.routeStreaming ?? true,
       now: () => this.clock.now(),
     });
     this.auth = callAuthFor(
@@ -545,7 +549,8 @@ export class Cluster {
         }
       },
       (error: unknown) => {
-        const code = error instanceof PeerCallError ? error.code : status.UNKNOWN;
+        const code =
+          error instanceof PeerCallError || error instanceof RouteHopError ? error.code : status.UNKNOWN;
         this.options.logger?.debug(
           { to: outbound.address, type: outbound.message.type, code, error: String(error) },
           "peer call failed",

@@ -1,4 +1,5 @@
 // Property tests: lossless round trips through real protobuf bytes, and no crash on hostile input.
+import { RouteBatch } from "../../src/gen/wendy/v1/peer.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
@@ -53,13 +54,23 @@ describe("codec round trip", () => {
 
   it("round-trips a RouteStream batch message by message", () => {
     fc.assert(
-      fc.property(nodeInfoArb, fc.array(routeMessageArb, { maxLength: 8 }), (sender, messages) => {
-        expect(decodeRouteBatch(encodeRouteBatch(sender, messages))).toEqual({
-          sender,
-          messages,
-          rejected: [],
-        });
-      }),
+      fc.property(
+        nodeInfoArb,
+        fc.array(routeMessageArb, { maxLength: 8 }),
+        fc.array(
+          fc.record({ messageId: fc.string({ minLength: 1, maxLength: 40 }), hops: fc.nat({ max: 1024 }) }),
+          { maxLength: 8 },
+        ),
+        (sender, messages, acks) => {
+          const bytes = RouteBatch.encode(encodeRouteBatch(sender, messages, acks)).finish();
+          expect(decodeRouteBatch(RouteBatch.decode(bytes))).toEqual({
+            sender,
+            messages,
+            rejected: [],
+            acks,
+          });
+        },
+      ),
       { numRuns: 40 },
     );
   });

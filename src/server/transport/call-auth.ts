@@ -6,7 +6,12 @@ import { BEARER_METADATA_KEYS, bearerEntries, verifyBearer } from "../auth/beare
 import { isSharedSecretCredentials, type Credentials } from "../auth/credentials.js";
 import { FailureCounter, type AuthRejection } from "../auth/failures.js";
 import { readAuthEntries, type AuthEntries } from "../auth/metadata.js";
-import { SESSION_METADATA_KEYS } from "../auth/session-protocol.js";
+import {
+  METADATA_MAC,
+  METADATA_SEQ,
+  METADATA_SESSION_ID,
+  SESSION_METADATA_KEYS,
+} from "../auth/session-protocol.js";
 import { SessionClient, type HelloTransport } from "../auth/session-client.js";
 import { SessionServer, type HelloOutcome } from "../auth/session-server.js";
 import type { HelloChallenge } from "../auth/session-protocol.js";
@@ -20,7 +25,9 @@ export interface CallSigner {
     invoke: (entries: AuthEntries) => Promise<T>,
     lostSession: (error: unknown) => boolean,
   ): Promise<T>;
-  /** Forget per-peer state (a peer we will not talk to again). */
+  /** Entries authenticating one call or stream batch of `path` with `body` (no retry). */
+  sign(address: string, path: string, body: Uint8Array): Promise<AuthEntries>;
+  /** Forget per-peer state (a peer we will not talk to again, or a session the peer lost). */
   forget(address: string): void;
 }
 
@@ -31,6 +38,14 @@ export interface CallVerifier {
   readonly usesSessions: boolean;
   hello(challenge: HelloChallenge): HelloOutcome;
   verify(path: string, body: Uint8Array, metadata: Metadata): { readonly ok: true } | AuthRejection;
+  /** Verifies one RouteStream batch against the session its stream was opened with. */
+  verifyBatch(
+    path: string,
+    sessionId: string,
+    seq: bigint,
+    mac: Uint8Array,
+    batch: Uint8Array,
+  ): { readonly ok: true } | AuthRejection;
 }
 
 export interface CallAuth {
@@ -56,30 +71,47 @@ export function callAuthFor(
         hello: (challenge) => server.hello(challenge),
         verify: (path, body, metadata) =>
           server.verify(path, body, readAuthEntries(metadata, SESSION_METADATA_KEYS)),
+        verifyBatch: (path, sessionId, seq, mac, batch) =>
+          server.verify(path, batch, {
+            [METADATA_SESSION_ID]: sessionId,
+            [METADATA_SEQ]: seq.toString(),
+            [METADATA_MAC]: Buffer.from(mac).toString("base64"),
+          }),
       },
     };
   }
   const entries = bearerEntries(credentials);
   return {
-    signer: { call: (_a, _p, _b, invoke) => invoke(entries), forget: () => undefined },
+    signer: {
+      call: (_a, _p, _b, invoke) => invoke(entries),
+      sign: () => Promise.resolve(entries),
+      forget: () => undefined,
+    },
     verifier: {
       failures,
       usesSessions: false,
       hello: () => ({ ok: false, code: "UNAUTHENTICATED", reason: "bad-nonce" }),
       verify: (_path, _body, metadata) =>
         verifyBearer(credentials, readAuthEntries(metadata, BEARER_METADATA_KEYS), failures),
+      // Bearer tokens are checked once, when the stream opens.
+      verifyBatch: () => ({ ok: true }),
     },
   };
 }
 
 function openAuth(failures: FailureCounter): CallAuth {
   return {
-    signer: { call: (_a, _p, _b, invoke) => invoke({}), forget: () => undefined },
+    signer: {
+      call: (_a, _p, _b, invoke) => invoke({}),
+      sign: () => Promise.resolve({}),
+      forget: () => undefined,
+    },
     verifier: {
       failures,
       usesSessions: false,
       hello: () => ({ ok: false, code: "UNAUTHENTICATED", reason: "bad-nonce" }),
       verify: () => ({ ok: true }),
+      verifyBatch: () => ({ ok: true }),
     },
   };
 }

@@ -8,6 +8,7 @@ import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
 import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
 import type { CallSigner } from "./call-auth.js";
+import { RouteStreamSender } from "./route-stream.js";
 
 export interface PeerClientOptions {
   readonly channelCredentials: ChannelCredentials;
@@ -20,6 +21,8 @@ export interface PeerClientOptions {
   readonly maxConnections: number;
   /** Monotonic milliseconds. */
   readonly now: () => number;
+  /** Forward route hops in batches on one stream per peer (default) rather than one unary call each. */
+  readonly routeStreaming?: boolean;
 }
 
 /** A failed peer call, with the gRPC status that explains it. */
@@ -37,6 +40,7 @@ export class PeerCallError extends Error {
 interface Connection {
   readonly client: Client;
   inFlight: number;
+  routes?: RouteStreamSender;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -63,6 +67,14 @@ export class PeerClientPool {
 
   /** Sends one protocol message; resolves with the round-trip time in ms once the peer acknowledged it. */
   async send(sender: NodeInfo, out: Outbound): Promise<number> {
+    if (this.options.routeStreaming !== false) {
+      if (out.message.type === "route")
+        return this.routeStream(out.address).send(sender, out.message.message);
+      if (out.message.type === "ack") {
+        const { messageId, hops } = out.message;
+        return this.routeStream(out.address).sendAck(sender, { messageId, hops });
+      }
+    }
     const { method, request } = encodePeerMessage(sender, out.message);
     const definition = PeerServiceService[method];
     // Serialized once: the same bytes are signed and sent.
@@ -83,6 +95,20 @@ export class PeerClientPool {
     return this.options.now() - started;
   }
 
+  private routeStream(address: string): RouteStreamSender {
+    const c = this.connection(address);
+    const signer = this.signer;
+    if (signer === undefined) throw new Error("PeerClientPool used before useSigner");
+    c.routes ??= new RouteStreamSender(c.client, address, {
+      signer,
+      hopTimeoutMs: this.options.rpcTimeoutMs,
+      maxBatch: 256,
+      maxOutstanding: this.options.maxInFlightPerPeer,
+      now: this.options.now,
+    });
+    return c.routes;
+  }
+
   /** The unsigned Hello that opens an authenticated session (the signer's transport). */
   async hello(address: string, sender: NodeInfo, challenge: HelloChallenge): Promise<HelloAnswer> {
     const definition = PeerServiceService.hello;
@@ -100,12 +126,16 @@ export class PeerClientPool {
     const c = this.connections.get(address);
     if (c === undefined) return;
     this.connections.delete(address);
+    c.routes?.close();
     c.client.close();
   }
 
   close(): void {
     this.closed = true;
-    for (const c of this.connections.values()) c.client.close();
+    for (const c of this.connections.values()) {
+      c.routes?.close();
+      c.client.close();
+    }
     this.connections.clear();
   }
 
@@ -121,6 +151,7 @@ export class PeerClientPool {
       const oldest = this.connections.entries().next();
       if (oldest.done) break;
       this.connections.delete(oldest.value[0]);
+      oldest.value[1].routes?.close();
       oldest.value[1].client.close();
     }
     c = {

@@ -19,6 +19,7 @@ import type { WireLimits } from "../wire/limits.js";
 import { PEER_METHODS, type PeerMethod } from "../wire/methods.js";
 import { WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
+import { routeStreamHandler } from "./route-stream.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
@@ -44,7 +45,7 @@ interface RpcError {
   metadata?: Metadata;
 }
 
-/** Registers PeerService (without RouteStream, which this runtime does not serve) on `server`. */
+/** Registers PeerService on `server`: the unary RPCs, Hello, and the batched RouteStream. */
 export function addPeerService(server: Server, options: PeerServiceOptions): void {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
@@ -86,6 +87,19 @@ export function addPeerService(server: Server, options: PeerServiceOptions): voi
     definition[method] = { ...original, requestDeserialize: identity };
     implementation[method] = messageHandler(method, original.path, options);
   }
+  definition.routeStream = {
+    ...PeerServiceService.routeStream,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+  };
+  implementation.routeStream = routeStreamHandler({
+    verifier: options.verifier,
+    limits: options.limits,
+    accept: (sender, message) => options.sink(sender, { type: "route", message }),
+    acceptAck: (sender, ack) =>
+      options.sink(sender, { type: "ack", messageId: ack.messageId, hops: ack.hops }),
+    hooks: options.hooks,
+  });
   server.addService(definition as ServiceDefinition, implementation);
 }
 

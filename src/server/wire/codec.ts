@@ -162,8 +162,13 @@ export function encodePeerMessage(sender: NodeInfo, message: PeerMessage): PeerR
 export function encodeRouteBatch(
   sender: NodeInfo,
   messages: readonly RouteMessage[],
-): peer.RouteStreamRequest {
-  return { sender: encodeNodeInfo(sender), messages: messages.map(encodeRouteMessage) };
+  acks: readonly BatchedAck[] = [],
+): peer.RouteBatch {
+  return {
+    sender: encodeNodeInfo(sender),
+    messages: messages.map(encodeRouteMessage),
+    acks: acks.map((a) => ({ messageId: a.messageId, hops: a.hops })),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------- decoding
@@ -334,10 +339,17 @@ export interface RejectedRoute {
   readonly reason: string;
 }
 
+/** An end-to-end acknowledgement carried in a RouteStream batch. */
+export interface BatchedAck {
+  readonly messageId: string;
+  readonly hops: number;
+}
+
 export interface DecodedRouteBatch {
   readonly sender: NodeInfo;
   readonly messages: readonly RouteMessage[];
   readonly rejected: readonly RejectedRoute[];
+  readonly acks: readonly BatchedAck[];
 }
 
 /**
@@ -345,7 +357,7 @@ export interface DecodedRouteBatch {
  * individual message is listed in `rejected` so the others are still acknowledged one by one.
  */
 export function decodeRouteBatch(
-  batch: peer.RouteStreamRequest,
+  batch: peer.RouteBatch,
   limits: WireLimits = DEFAULT_WIRE_LIMITS,
 ): DecodedRouteBatch {
   const sender = decodeNodeInfo(batch.sender, "sender", limits);
@@ -360,5 +372,10 @@ export function decodeRouteBatch(
       rejected.push({ messageId: m.id.slice(0, limits.maxMessageIdLength), reason: err.message });
     }
   });
-  return { sender, messages, rejected };
+  checkListLength(batch.acks, limits.maxBatchMessages, "acks");
+  const acks = batch.acks.map((a, i) => ({
+    messageId: decodeMessageId(a.messageId, `acks[${i}].message_id`, limits),
+    hops: checkUint(a.hops, limits.maxHops, `acks[${i}].hops`),
+  }));
+  return { sender, messages, rejected, acks };
 }

@@ -236,14 +236,46 @@ export interface LeaveRequest {
 export interface LeaveResponse {
 }
 
-/** A batch of route hops on a RouteStream. */
+/**
+ * One batch of route hops on a RouteStream, authenticated on its own so that a stream gives the same
+ * protection against replay and tampering as unary calls.
+ */
 export interface RouteStreamRequest {
+  /** A serialized RouteBatch. The MAC covers exactly these bytes. */
+  batch: Buffer;
+  /**
+   * The batch's sequence number in the caller's authenticated session (the session ID travels in the
+   * stream's metadata); each number is accepted once. Zero when the overlay uses no shared secret.
+   */
+  seq: bigint;
+  /**
+   * HMAC-SHA256 over the RouteStream method path, `seq` and SHA-256 of `batch`, with the session key
+   * (src/server/auth). Empty when the overlay uses no shared secret.
+   */
+  mac: Buffer;
+}
+
+/** The route hops of one RouteStreamRequest. */
+export interface RouteBatch {
   /** The node forwarding these hops. */
   sender?:
     | NodeInfo
     | undefined;
   /** The messages; each is handled like one Route call. */
   messages: RouteMessage[];
+  /**
+   * End-to-end acknowledgements for messages this sender delivered, each handled like one Ack call; they
+   * ride along with the hops rather than costing a call each.
+   */
+  acks: EndToEndAck[];
+}
+
+/** An end-to-end acknowledgement inside a RouteBatch. */
+export interface EndToEndAck {
+  /** The id of the delivered RouteMessage. */
+  messageId: string;
+  /** Hops the message took to reach the delivering node. */
+  hops: number;
 }
 
 /** The per-message acknowledgements for one RouteStreamRequest. */
@@ -1943,16 +1975,22 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
 };
 
 function createBaseRouteStreamRequest(): RouteStreamRequest {
-  return { sender: undefined, messages: [] };
+  return { batch: Buffer.alloc(0), seq: 0n, mac: Buffer.alloc(0) };
 }
 
 export const RouteStreamRequest: MessageFns<RouteStreamRequest> = {
   encode(message: RouteStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.sender !== undefined) {
-      NodeInfo.encode(message.sender, writer.uint32(10).fork()).join();
+    if (message.batch.length !== 0) {
+      writer.uint32(10).bytes(message.batch);
     }
-    for (const v of message.messages) {
-      RouteMessage.encode(v!, writer.uint32(18).fork()).join();
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.seq);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(26).bytes(message.mac);
     }
     return writer;
   },
@@ -1975,15 +2013,23 @@ export const RouteStreamRequest: MessageFns<RouteStreamRequest> = {
               break;
             }
 
-            message.sender = NodeInfo.decode(reader, reader.uint32());
+            message.batch = Buffer.from(reader.bytes());
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.messages.push(RouteMessage.decode(reader, reader.uint32()));
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
             continue;
           }
         }
@@ -2003,10 +2049,157 @@ export const RouteStreamRequest: MessageFns<RouteStreamRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<RouteStreamRequest>, I>>(object: I): RouteStreamRequest {
     const message = createBaseRouteStreamRequest();
+    message.batch = object.batch ?? Buffer.alloc(0);
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.mac = object.mac ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseRouteBatch(): RouteBatch {
+  return { sender: undefined, messages: [], acks: [] };
+}
+
+export const RouteBatch: MessageFns<RouteBatch> = {
+  encode(message: RouteBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sender !== undefined) {
+      NodeInfo.encode(message.sender, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.messages) {
+      RouteMessage.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.acks) {
+      EndToEndAck.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RouteBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRouteBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sender = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.messages.push(RouteMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.acks.push(EndToEndAck.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<RouteBatch>, I>>(base?: I): RouteBatch {
+    return RouteBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RouteBatch>, I>>(object: I): RouteBatch {
+    const message = createBaseRouteBatch();
     message.sender = (object.sender !== undefined && object.sender !== null)
       ? NodeInfo.fromPartial(object.sender)
       : undefined;
     message.messages = object.messages?.map((e) => RouteMessage.fromPartial(e)) || [];
+    message.acks = object.acks?.map((e) => EndToEndAck.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEndToEndAck(): EndToEndAck {
+  return { messageId: "", hops: 0 };
+}
+
+export const EndToEndAck: MessageFns<EndToEndAck> = {
+  encode(message: EndToEndAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    if (message.hops !== 0) {
+      writer.uint32(16).uint32(message.hops);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndToEndAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndToEndAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.hops = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<EndToEndAck>, I>>(base?: I): EndToEndAck {
+    return EndToEndAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndToEndAck>, I>>(object: I): EndToEndAck {
+    const message = createBaseEndToEndAck();
+    message.messageId = object.messageId ?? "";
+    message.hops = object.hops ?? 0;
     return message;
   },
 };
