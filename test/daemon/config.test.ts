@@ -1,16 +1,17 @@
 // docs/configuration.md as executable checks: defaults, precedence (flags > environment > config file),
 // and every invalid value failing with a one-line message that names the variable.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { ConfigError } from "../../src/server/daemon/config-error.js";
 import { loadConfig } from "../../src/server/daemon/config.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wendy-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function file(name: string, contents: string): string {
   const path = join(dir, name);
   writeFileSync(path, contents);

@@ -1,7 +1,7 @@
 // Two daemons with mutual TLS on the peer port and the secret from a file, as the chart runs them with
 // TLS on: the seed check and the join both go over TLS, and the plaintext port is gone.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -20,6 +20,7 @@ const processes: DaemonProcess[] = [];
 afterAll(async () => {
   for (const p of processes) p.signal("SIGKILL");
   await Promise.all(processes.map((p) => p.exited));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 it("joins through a TLS seed and serves nothing in plaintext on the peer port", async () => {

@@ -65,8 +65,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
           WENDY_JOIN: seeds.join(","),
           WENDY_SECRET: "wendy-demo-secret",
           WENDY_LEAF_SET_SIZE: String(options.leafSetSize),
-          WENDY_HEARTBEAT_INTERVAL_MS: "200",
-          WENDY_FAILURE_TIMEOUT_MS: "600",
+          WENDY_HEARTBEAT_INTERVAL_MS: "250",
+          WENDY_FAILURE_TIMEOUT_MS: "1500",
           WENDY_SHUTDOWN_GRACE_MS: "3000",
         },
       });
