@@ -1,8 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   TlsConfigError,
@@ -10,71 +7,15 @@ import {
   peerServerCredentials,
   type PeerTlsConfig,
 } from "../../src/server/auth/tls.js";
+import { CertDir } from "../helpers/certs.js";
 import { ECHO_PATH, EchoClient, startServer, unaryCall, type UnaryHandler } from "./grpc-echo.js";
 
 const echo: UnaryHandler = (call, callback) => callback(null, call.request);
 const PING = Buffer.from("ping");
 
-let dir = "";
-const file = (name: string): string => join(dir, name);
-
-function openssl(...args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
-
-const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-
-function makeCa(name: string): void {
-  openssl(
-    "req",
-    "-x509",
-    ...EC_KEY,
-    "-subj",
-    `/CN=${name}`,
-    "-days",
-    "1",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.crt`,
-  );
-}
-
-/** A leaf certificate for 127.0.0.1, usable as server and as client, signed by CA `ca`. */
-function makeLeaf(name: string, ca: string): void {
-  writeFileSync(
-    file(`${name}.ext`),
-    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-  );
-  openssl("req", "-new", ...EC_KEY, "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.crt`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    `${name}.ext`,
-    "-out",
-    `${name}.crt`,
-  );
-}
-
-function tlsConfig(leaf: string, ca: string, mutual: boolean): PeerTlsConfig {
-  return {
-    enabled: true,
-    certFile: file(`${leaf}.crt`),
-    keyFile: file(`${leaf}.key`),
-    caFile: file(`${ca}.crt`),
-    mutual,
-  };
-}
+let certs: CertDir;
+const file = (name: string): string => certs.file(name);
+const tlsConfig = (leaf: string, ca: string, mutual: boolean): PeerTlsConfig => certs.tls(leaf, ca, mutual);
 
 async function echoThrough(address: string, credentials: grpc.ChannelCredentials): Promise<Buffer> {
   const client = new EchoClient(address, credentials);
@@ -86,17 +27,15 @@ async function echoThrough(address: string, credentials: grpc.ChannelCredentials
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "wendy-tls-"));
-  makeCa("overlay-ca");
-  makeCa("foreign-ca");
-  makeLeaf("server", "overlay-ca");
-  makeLeaf("client", "overlay-ca");
-  makeLeaf("intruder", "foreign-ca");
+  certs = new CertDir();
+  certs.ca("overlay-ca");
+  certs.ca("foreign-ca");
+  certs.leaf("server", "overlay-ca");
+  certs.leaf("client", "overlay-ca");
+  certs.leaf("intruder", "foreign-ca");
 });
 
-afterAll(() => {
-  if (dir !== "") rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => certs?.remove());
 
 describe("mutual TLS on the peer port", () => {
   let server: grpc.Server | undefined;

@@ -10,7 +10,7 @@ import {
   NotReadyError,
   ResourceExhaustedError,
 } from "../../src/server/errors.js";
-import { CertDir } from "./certs.js";
+import { CertDir } from "../helpers/certs.js";
 
 const running: Cluster[] = [];
 const credentials = new PassphraseCredentials("cluster-test", { N: 1024, r: 8, p: 1 });

@@ -66,15 +66,24 @@ export class CertDir {
     );
   }
 
-  mutualTls(leaf: string, ca: string): PeerTlsConfig {
-    const f = (n: string): string => join(this.dir, n);
+  /** A path inside the directory. */
+  file(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** TLS settings presenting `leaf`'s certificate and trusting `ca`. */
+  tls(leaf: string, ca: string, mutual: boolean): PeerTlsConfig {
     return {
       enabled: true,
-      certFile: f(`${leaf}.crt`),
-      keyFile: f(`${leaf}.key`),
-      caFile: f(`${ca}.crt`),
-      mutual: true,
+      certFile: this.file(`${leaf}.crt`),
+      keyFile: this.file(`${leaf}.key`),
+      caFile: this.file(`${ca}.crt`),
+      mutual,
     };
+  }
+
+  mutualTls(leaf: string, ca: string): PeerTlsConfig {
+    return this.tls(leaf, ca, true);
   }
 
   remove(): void {
