@@ -73,7 +73,8 @@ import {
   type RowEntries,
 } from "./types.js";
 
-type Status = "idle" | "joining" | "ready" | "left";
+/** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
+export type NodeStatus = "idle" | "joining" | "ready" | "left";
 
 /** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
 type ProbeKind = "leaf" | "liveness" | "proximity";
@@ -125,7 +126,7 @@ export interface PastryNodeStats {
   readonly delivered: number;
   readonly forwarded: number;
   readonly dropped: number;
-  readonly status: Status;
+  readonly status: NodeStatus;
 }
 
 export class PastryNode {
@@ -144,7 +145,7 @@ export class PastryNode {
   private readonly proximity: ProximityStore;
   private readonly state: RoutingState;
 
-  private status: Status = "idle";
+  private status: NodeStatus = "idle";
   private outputs: Output[] = [];
   private messageCounter = 0;
 
