@@ -2,7 +2,7 @@
 // Helm chart configures pods (same seed list for all, stable names), routes messages and checks that each
 // landed on the live node whose ID is numerically closest to its key, crashes one node and shows the leaf
 // sets healing and routing staying correct, then stops the rest gracefully. Exits non-zero on any mismatch.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closestTo, NodeId } from "../../../routing/id.js";
@@ -37,6 +37,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const print = options.print;
   const logDir = mkdtempSync(join(tmpdir(), "wendy-demo-"));
   const nodes: DemoNode[] = [];
+  let succeeded = false;
   const onInterrupt = (): void => {
     for (const n of nodes) n.process.signal("SIGKILL");
     process.exit(130);
@@ -48,7 +49,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     print(
       `Wendy demo: ${options.nodes} daemons (wendy start) on 127.0.0.1, leaf-set size ${options.leafSetSize}`,
     );
-    print(`  every node gets WENDY_JOIN=${seeds.join(",")}; logs in ${logDir}`);
+    print(`  every node gets WENDY_JOIN=${seeds.join(",")}; logs in ${logDir} (kept if the demo fails)`);
     const started = Date.now();
     for (let i = 0; i < options.nodes; i++) {
       const name = `node-${i + 1}`;
@@ -131,6 +132,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     if (failed.length > 0) throw new Error(`${failed.map((n) => n.name).join(", ")} did not exit 0`);
     print("");
     print(`Demo finished in ${seconds(started)}: every message reached the numerically closest live node.`);
+    succeeded = true;
   } finally {
     process.off("SIGINT", onInterrupt);
     for (const node of nodes) {
@@ -138,6 +140,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       node.process.signal("SIGKILL");
     }
     await Promise.all(nodes.map((n) => n.process.exited));
+    if (succeeded) rmSync(logDir, { recursive: true, force: true });
   }
 }
 
