@@ -105,11 +105,9 @@ describe("simulated overlay of real PastryNode machines", () => {
         duplicateDeliveries: 0,
       });
       expect(after.deliveredCorrectly).toBe(after.delivered);
-      // Routing tables still name dead nodes (Pastry repairs them lazily, on use); the core retries a failed
-      // hop only once, so a message whose first two next hops are both dead is dropped "undeliverable"
-      // (about 1 % here; reported to the routing core). Everything else must arrive.
-      expect(Object.keys(after.dropped).filter((reason) => reason !== "undeliverable")).toEqual([]);
-      expect(after.delivered).toBeGreaterThanOrEqual(0.98 * 2000);
+      // Routing tables may still name dead nodes (Pastry repairs them lazily, on use), but routing goes
+      // around them: every message arrives.
+      expect(after.delivered).toBe(2000);
       expect(sim.deliveryChecks().misdeliveries).toBe(0);
     },
     SIM_TIMEOUT_MS,
