@@ -865,14 +865,15 @@ export class PastryNode {
   }
 
   /**
-   * A candidate that leaves the candidate set may have pushed farther nodes out of it; if the leaf set has
-   * room on that side, ask for that side's leaf set again so that they are found.
+   * A candidate that leaves the candidate set (it did not answer) may have pushed nearer-than-farthest nodes
+   * out of it: ask for that side's leaf set again so that they are found.
    */
   private forgetCandidate(hex: string): void {
     const sides = this.candidates.sidesOf(hex);
     if (!this.candidates.remove(hex) || this.leaf.has(hex)) return;
-    if (sides.left && this.leaf.left().length < this.leaf.half) this.repairLeft = true;
-    if (sides.right && this.leaf.right().length < this.leaf.half) this.repairRight = true;
+    // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
+    if (sides.left) this.repairLeft = true;
+    if (sides.right) this.repairRight = true;
   }
 
   /** After a death on one side, members there that have been quiet may have died with it: check them now. */
