@@ -83,6 +83,11 @@ export interface ClusterOptions {
   /** Randomness for the routing core and the incarnation; defaults to node:crypto. */
   readonly random?: RandomSource;
   readonly clock?: Clock;
+  /**
+   * Serve grpc.health.v1 (the cluster's `health`) on the peer port. Default true; an embedder with its own
+   * notion of readiness (the daemon) turns it off and serves its own through `configureServer`.
+   */
+  readonly serveHealth?: boolean;
   /** Extra services to serve on the peer port (e.g. the client API when sharing a port). */
   readonly configureServer?: (server: Server) => void;
 }
@@ -231,7 +236,7 @@ export class Cluster {
         onAuthFailure: (reason) => this.onAuthFailure(reason),
       },
     });
-    this.health.addTo(server);
+    if (this.options.serveHealth !== false) this.health.addTo(server);
     this.options.configureServer?.(server);
     const credentials = peerServerCredentials(this.options.tls ?? { enabled: false });
     const bindHosts = [this.options.bindHost ?? "0.0.0.0"].flat();
@@ -713,6 +718,8 @@ export class Cluster {
     if (this.state !== "joining") return;
     if (elapsed >= (this.options.joinRetryWindowMs ?? 60_000)) {
       this.options.metrics?.joinFailed();
+      // Nothing from the failed attempt is kept: a later join() starts from a clean machine.
+      this.core = this.newCore();
       this.state = "listening";
       const error = new JoinError(
         `could not join through any seed within ${Math.round(elapsed)} ms: ${reason}`,

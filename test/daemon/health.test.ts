@@ -2,15 +2,13 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { DaemonHealth } from "../../src/server/daemon/health.js";
-import { HealthStatus } from "../../src/server/transport/health.js";
 import { grpcHealth, ServingStatus, watchHealth } from "./probes.js";
 
 let server: Server | undefined;
 
 async function serve(health: DaemonHealth): Promise<string> {
   server = new Server();
-  // As on the peer port: the Cluster has already registered its own Health service.
-  new HealthStatus(["wendy.v1.PeerService"]).addTo(server);
+  // As on the peer port, where the daemon asks the Cluster not to serve its own health (serveHealth: false).
   health.serveOn(server);
   const port = await new Promise<number>((resolve, reject) =>
     server!.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>

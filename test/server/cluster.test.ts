@@ -107,7 +107,7 @@ describe("lifecycle", () => {
     await expect(cluster.join([cluster.info().localAddress])).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
-  it("a join through seeds that never answer fails with JoinError once the retry window is spent", async () => {
+  it("a join through seeds that never answer fails with JoinError, and a later join starts clean", async () => {
     const cluster = await start("no-seeds", {
       joinTimeoutMs: 200,
       joinRetryWindowMs: 1500,
@@ -115,6 +115,11 @@ describe("lifecycle", () => {
     });
     // Port 1 on loopback: nothing listens there, so every attempt is refused at once.
     await expect(cluster.join(["127.0.0.1:1"])).rejects.toBeInstanceOf(JoinError);
+    expect(cluster.ready).toBe(false);
+    const seed = await start("late-seed");
+    await cluster.join([seed.info().localAddress]);
+    expect(cluster.ready).toBe(true);
+    expect(cluster.knownPeers().map((n) => n.id.hex)).toEqual([seed.info().id.hex]);
   });
 
   it("joins, routes between two nodes, and a graceful stop is seen by the other at once", async () => {

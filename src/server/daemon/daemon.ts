@@ -83,6 +83,7 @@ export class Daemon {
       bindHost: config.bindHost,
       tls: config.tls,
       metrics,
+      serveHealth: false,
       configureServer: (server) => health.serveOn(server),
     });
     cluster.registerApplication(membershipLog(logger));
@@ -230,7 +231,8 @@ export class Daemon {
     try {
       await this.cluster.join(seeds);
     } catch (error) {
-      // A failed join can leave routing state behind that a fresh join refuses; only a restart clears it.
+      // A failed join leaves nothing behind (the cluster starts the next from a clean machine); anything
+      // else refusing a join means this process cannot recover by itself.
       if (error instanceof NotReadyError && this.stopping === undefined) {
         this.health.markBroken(`cannot join again: ${error.message}`);
         this.log.error(

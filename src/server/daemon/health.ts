@@ -75,7 +75,6 @@ export class DaemonHealth implements HealthSource {
 
   /** Serves grpc.health.v1 from this object on `server`, replacing any Health service already there. */
   serveOn(server: Server): void {
-    server.removeService(HealthService);
     const implementation: HealthServer = {
       check: (call, callback) => {
         const s = this.statusOf(call.request.service);
