@@ -55,7 +55,10 @@ demo-sim: install
 bench-sim: install
 	node --max-old-space-size=20000 --import tsx bench/sim/run.ts
 
-bench: install bench-sim
+# Real daemons on 127.0.0.1 against a plain gRPC baseline of the same run; results in bench/results/
+# (<date>.json, latest.md, latest.svg). Reads the simulation results of bench-sim but does not run it.
+bench: install
+	node --import tsx bench/run.ts
 
 clean:
 	rm -rf dist coverage

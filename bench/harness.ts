@@ -1,0 +1,305 @@
+// The benchmark harness: the plain-gRPC baseline, then per cluster size a cluster of real daemons for
+// routed Send and Call, memory, maintenance, join and failure timings; medians over repeats, and ratios
+// against the baseline of this same run.
+import { execFileSync } from "node:child_process";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { EchoClient, EchoServerProcess, measureUnary, type UnaryRun } from "./baseline/baseline.js";
+import { BenchCluster } from "./lib/cluster.js";
+import {
+  CDF_FRACTIONS,
+  type BenchResult,
+  type ClusterFigure,
+  type FailureFigure,
+  type JoinFigure,
+  type LatencyCurve,
+  type RoutedFigure,
+  type StreamFigure,
+  type UnaryFigure,
+} from "./lib/result.js";
+import type { BenchSettings } from "./lib/settings.js";
+import { readSimResults } from "./lib/sim-results.js";
+import { median, percentile, ratio } from "./lib/stats.js";
+import { checkTargets } from "./lib/targets.js";
+import { sleep } from "./lib/load.js";
+import { maintenanceRate, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
+import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
+
+/** Lets joins and leaf-set pushes settle before idle figures are taken. */
+const SETTLE_MS = 2000;
+
+export interface HarnessOptions {
+  readonly settings: BenchSettings;
+  readonly resultsDir: string;
+  readonly log: (line: string) => void;
+}
+
+export async function runBenchmark(options: HarnessOptions): Promise<BenchResult> {
+  const { settings, log } = options;
+  const startedAt = new Date();
+  const loadAverageAtStart = loadavg();
+  const curves = new CurveCollector();
+
+  log("baseline: plain @grpc/grpc-js echo between two processes");
+  const baseline = await measureBaseline(settings, curves, log);
+
+  const routed: RoutedFigure[] = [];
+  const clusters: ClusterFigure[] = [];
+  const joins: JoinFigure[] = [];
+  const failures: FailureFigure[] = [];
+  for (const size of settings.clusterSizes) {
+    const result = await measureCluster(size, settings, baseline.unary, curves, log);
+    routed.push(...result.routed);
+    clusters.push(result.cluster);
+    if (result.join !== undefined) joins.push(result.join);
+    if (result.failure !== undefined) failures.push(result.failure);
+  }
+
+  const smallest = clusters[0];
+  const largest = clusters.at(-1);
+  const memoryPerKnownPeerBytes =
+    smallest !== undefined && largest !== undefined && largest.knownPeers > smallest.knownPeers
+      ? (largest.idleRssBytes - smallest.idleRssBytes) / (largest.knownPeers - smallest.knownPeers)
+      : Number.NaN;
+
+  const partial = {
+    date: startedAt.toISOString().slice(0, 10),
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+      loadAverageAtStart,
+      loadAverageAtEnd: loadavg(),
+    },
+    commit: currentCommit(),
+    settings,
+    daemonRuntime: "bin/wendy.js start (TypeScript sources through tsx, as in a source checkout)",
+    baseline,
+    routed,
+    clusters,
+    memoryPerKnownPeerBytes,
+    joins,
+    failures,
+    sim: readSimResults(options.resultsDir) ?? null,
+    latencyCurves: curves.curves(),
+  };
+  return { ...partial, targets: checkTargets(partial) };
+}
+
+async function measureBaseline(
+  settings: BenchSettings,
+  curves: CurveCollector,
+  log: (line: string) => void,
+): Promise<{ unary: UnaryFigure[]; stream: StreamFigure[] }> {
+  const server = await EchoServerProcess.start();
+  const client = new EchoClient(server.port);
+  try {
+    const unaryRuns = new Map<string, UnaryRun[]>();
+    const streamRuns = new Map<number, number[]>();
+    for (let r = 0; r < settings.repeats; r++) {
+      for (const payloadBytes of settings.payloadBytes) {
+        for (const inFlight of settings.inFlights) {
+          const run = await measureUnary(server, client, payloadBytes, inFlight, settings);
+          push(unaryRuns, `${payloadBytes}/${inFlight}`, run);
+          curves.add(`unary echo, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
+          log(`  unary ${payloadBytes} B x${inFlight}: ${run.callsPerSecond.toFixed(0)} calls/s`);
+        }
+        const stream = await client.streamRate(payloadBytes, settings.warmupMs, settings.measureMs);
+        push(streamRuns, payloadBytes, stream.messagesPerSecond);
+        log(`  server stream ${payloadBytes} B: ${stream.messagesPerSecond.toFixed(0)} msgs/s`);
+      }
+    }
+    const unary: UnaryFigure[] = [];
+    for (const payloadBytes of settings.payloadBytes) {
+      for (const inFlight of settings.inFlights) {
+        const runs = unaryRuns.get(`${payloadBytes}/${inFlight}`)!;
+        unary.push({
+          payloadBytes,
+          inFlight,
+          callsPerSecond: median(runs.map((x) => x.callsPerSecond)),
+          p50Ms: median(runs.map((x) => x.latency.p50Ms)),
+          p99Ms: median(runs.map((x) => x.latency.p99Ms)),
+          p999Ms: median(runs.map((x) => x.latency.p999Ms)),
+          serverCpuSecondsPerCall: median(runs.map((x) => x.serverCpuSecondsPerCall)),
+        });
+      }
+    }
+    const stream = settings.payloadBytes.map((payloadBytes) => ({
+      payloadBytes,
+      messagesPerSecond: median(streamRuns.get(payloadBytes)!),
+    }));
+    return { unary, stream };
+  } finally {
+    client.close();
+    await server.stop();
+  }
+}
+
+interface ClusterOutcome {
+  readonly routed: RoutedFigure[];
+  readonly cluster: ClusterFigure;
+  readonly join?: JoinFigure;
+  readonly failure?: FailureFigure;
+}
+
+async function measureCluster(
+  size: number,
+  settings: BenchSettings,
+  unary: readonly UnaryFigure[],
+  curves: CurveCollector,
+  log: (line: string) => void,
+): Promise<ClusterOutcome> {
+  const cluster = new BenchCluster(`n${size}`);
+  const traffic = new Traffic(cluster);
+  try {
+    const timedJoin = settings.joinSizes.includes(size) && size >= 2;
+    const built = performance.now();
+    await cluster.grow(timedJoin ? size - 1 : size, settings.startBatch);
+    log(`cluster of ${size}: ${cluster.nodes.length} daemons ready in ${seconds(built)}`);
+    let join: JoinFigure | undefined;
+    if (timedJoin) {
+      const runs = await timeJoins(cluster, settings.repeats);
+      join = {
+        nodes: size,
+        readyMs: median(runs.map((r) => r.readyMs)),
+        bootMs: median(runs.map((r) => r.bootMs)),
+        joinMs: median(runs.map((r) => r.joinMs)),
+        runsReadyMs: runs.map((r) => r.readyMs),
+      };
+      log(
+        `  join into ${size - 1}: ready in ${join.readyMs.toFixed(0)} ms (join itself ${join.joinMs.toFixed(0)} ms)`,
+      );
+    }
+    await sleep(SETTLE_MS);
+    const maintenance = await maintenanceRate(cluster, settings.idleMs);
+    const memory = await memoryFigures(cluster);
+    log(
+      `  idle: ${mib(memory.idleRssBytes)} MiB RSS, ${memory.knownPeers.toFixed(1)} known peers, ${maintenance.toFixed(2)} maintenance msgs/node/s`,
+    );
+
+    await traffic.open();
+    const runs = new Map<string, TrafficRun[]>();
+    const keyOf = (kind: string, payloadBytes: number, inFlight: number): string =>
+      `${kind}/${payloadBytes}/${inFlight}`;
+    const callPayload = settings.payloadBytes[0]!;
+    for (let r = 0; r < settings.repeats; r++) {
+      for (const inFlight of settings.inFlights) {
+        for (const payloadBytes of settings.payloadBytes) {
+          const run = await traffic.measureSend(payloadBytes, inFlight, settings);
+          push(runs, keyOf("send", payloadBytes, inFlight), run);
+          curves.add(`Send, ${size} nodes, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
+          log(`  send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s`);
+        }
+        const call = await traffic.measureCall(callPayload, inFlight, settings);
+        push(runs, keyOf("call", callPayload, inFlight), call);
+        log(`  call ${callPayload} B x${inFlight}: ${call.perSecond.toFixed(0)} calls/s`);
+      }
+    }
+    const routed: RoutedFigure[] = [];
+    for (const [key, list] of runs) {
+      const [kind, payloadText, inFlightText] = key.split("/");
+      const payloadBytes = Number(payloadText);
+      const inFlight = Number(inFlightText);
+      const base = unary.find((u) => u.payloadBytes === payloadBytes && u.inFlight === inFlight);
+      const perSecond = median(list.map((x) => x.perSecond));
+      const p50Ms = median(list.map((x) => x.latency.p50Ms));
+      routed.push({
+        kind: kind === "call" ? "call" : "send",
+        nodes: size,
+        payloadBytes,
+        inFlight,
+        perSecond,
+        p50Ms,
+        p99Ms: median(list.map((x) => x.latency.p99Ms)),
+        p999Ms: median(list.map((x) => x.latency.p999Ms)),
+        cpuSecondsPerOp: median(list.map((x) => x.cpuSecondsPerOp)),
+        meanHops: median(list.map((x) => x.meanHops)),
+        failed: list.reduce((s, x) => s + x.failed, 0),
+        misdelivered: list.reduce((s, x) => s + x.misdelivered, 0),
+        throughputVsUnary: ratio(perSecond, base?.callsPerSecond ?? Number.NaN),
+        p50VsUnary: ratio(p50Ms, base?.p50Ms ?? Number.NaN),
+      });
+    }
+    const all = [...runs.values()].flat();
+    const clusterFigure: ClusterFigure = {
+      nodes: size,
+      idleRssBytes: memory.idleRssBytes,
+      loadRssBytes: Math.max(...all.map((x) => x.maxRssBytes)),
+      knownPeers: memory.knownPeers,
+      maintenancePerNodePerSecond: maintenance,
+      meanHops: median(all.map((x) => x.meanHops)),
+    };
+
+    let failure: FailureFigure | undefined;
+    if (settings.failureSizes.includes(size) && size >= 2) {
+      const failureRuns = [];
+      for (let r = 0; r < settings.repeats; r++) {
+        // Restore the cluster's size before every kill but the first.
+        if (r > 0) {
+          await cluster.startNode();
+          await traffic.reopen();
+          await sleep(SETTLE_MS);
+        }
+        const run = await timeFailure(cluster, traffic);
+        failureRuns.push(run);
+        log(
+          `  SIGKILL: first detected ${run.firstDetectedMs.toFixed(0)} ms, leaf sets repaired ${run.repairedMs.toFixed(0)} ms, delivery correct ${run.deliveryCorrectMs.toFixed(0)} ms`,
+        );
+      }
+      failure = {
+        nodes: size,
+        firstDetectedMs: median(failureRuns.map((x) => x.firstDetectedMs)),
+        repairedMs: median(failureRuns.map((x) => x.repairedMs)),
+        deliveryCorrectMs: median(failureRuns.map((x) => x.deliveryCorrectMs)),
+        runsRepairedMs: failureRuns.map((x) => x.repairedMs),
+      };
+    }
+    return { routed, cluster: clusterFigure, join, failure };
+  } finally {
+    traffic.close();
+    await cluster.stop();
+  }
+}
+
+/** Latency samples pooled over repeats, reduced to quantiles for the plot. */
+class CurveCollector {
+  private readonly samples = new Map<string, number[]>();
+
+  add(label: string, latenciesMs: readonly number[]): void {
+    const list = this.samples.get(label) ?? [];
+    for (const x of latenciesMs) list.push(x);
+    this.samples.set(label, list);
+  }
+
+  curves(): LatencyCurve[] {
+    return [...this.samples].map(([label, list]) => {
+      const sorted = [...list].sort((a, b) => a - b);
+      return { label, points: CDF_FRACTIONS.map((f) => percentile(sorted, f)) };
+    });
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key) ?? [];
+  list.push(value);
+  map.set(key, list);
+}
+
+function currentCommit(): string {
+  try {
+    const root = join(import.meta.dirname, "..");
+    return execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+function seconds(since: number): string {
+  return `${((performance.now() - since) / 1000).toFixed(1)} s`;
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
+}

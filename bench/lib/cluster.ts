@@ -1,0 +1,152 @@
+// A local cluster of real `wendy start` processes on 127.0.0.1 for the benchmark: every node joins through
+// the first one (WENDY_JOIN), default protocol settings, a WendyClient on each node's client port.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NodeId } from "../../src/routing/id.js";
+import { WendyClient } from "../../src/client/index.js";
+import { LOG_STARTED } from "../../src/server/daemon/daemon.js";
+import { DaemonProcess, type LogLine } from "../../src/server/daemon/demo/daemon-process.js";
+import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
+import { httpGet } from "./http.js";
+import { sleep } from "./load.js";
+
+const START_TIMEOUT_MS = 60_000;
+const READY_POLL_MS = 10;
+const STOP_TIMEOUT_MS = 15_000;
+const SECRET = "wendy-bench-secret";
+
+export interface BenchNode {
+  readonly name: string;
+  readonly id: NodeId;
+  readonly process: DaemonProcess;
+  readonly peerAddress: string;
+  readonly client: WendyClient;
+  readonly metricsUrl: string;
+  readonly pid: number;
+}
+
+/** Times of one node's start: process spawn to its "started" log line, and to /readyz answering 200. */
+export interface StartTiming {
+  readonly bootMs: number;
+  readonly readyMs: number;
+}
+
+const everyProcess = new Set<DaemonProcess>();
+// A harness that dies mid-run must not leave daemons behind.
+process.once("exit", () => {
+  for (const p of everyProcess) p.signal("SIGKILL");
+});
+
+export class BenchCluster {
+  readonly nodes: BenchNode[] = [];
+  private readonly logDir = mkdtempSync(join(tmpdir(), "wendy-bench-"));
+  private seedAddress = "";
+  private started = 0;
+
+  constructor(private readonly label: string) {}
+
+  /** Starts `count` nodes, `batch` at a time (the first alone: it founds the ring). */
+  async grow(count: number, batch: number): Promise<void> {
+    // All ports are picked while held open at once, so that nodes started together never share one.
+    const ports = await freePorts(count);
+    if (this.nodes.length === 0 && ports.length > 0) await this.startNode(ports.shift());
+    while (ports.length > 0) {
+      const batchPorts = ports.splice(0, batch);
+      await Promise.all(batchPorts.map((port) => this.startNode(port)));
+    }
+  }
+
+  /** Starts one node that joins the ring; resolves once its /readyz answers 200. */
+  async startNode(peerPort?: number): Promise<{ node: BenchNode; timing: StartTiming }> {
+    const index = this.started++;
+    const name = `bench-${this.label}-${index}`;
+    const port = peerPort ?? (await freePorts(1))[0]!;
+    const peerAddress = `127.0.0.1:${port}`;
+    if (this.seedAddress === "") this.seedAddress = peerAddress;
+    const spawned = performance.now();
+    const process = new DaemonProcess({
+      name,
+      logFile: join(this.logDir, `${name}.log`),
+      env: {
+        WENDY_NODE_NAME: name,
+        WENDY_BIND_HOST: "127.0.0.1",
+        WENDY_PORT: String(port),
+        WENDY_CLIENT_PORT: "0",
+        WENDY_METRICS_HOST: "127.0.0.1",
+        WENDY_METRICS_PORT: "0",
+        WENDY_JOIN: this.seedAddress,
+        WENDY_SECRET: SECRET,
+        WENDY_SHUTDOWN_GRACE_MS: "3000",
+      },
+    });
+    everyProcess.add(process);
+    const startLine: LogLine = await process.waitForLine(
+      (l) => l.msg === LOG_STARTED,
+      START_TIMEOUT_MS,
+      "started",
+    );
+    const booted = performance.now();
+    const metricsUrl = `http://127.0.0.1:${String(startLine.metricsPort)}`;
+    await waitReady(metricsUrl, process);
+    const ready = performance.now();
+    const node: BenchNode = {
+      name,
+      id: NodeId.fromString(name),
+      process,
+      peerAddress,
+      client: new WendyClient(`127.0.0.1:${String(startLine.clientPort)}`),
+      metricsUrl,
+      pid: process.pid!,
+    };
+    this.nodes.push(node);
+    return { node, timing: { bootMs: booted - spawned, readyMs: ready - spawned } };
+  }
+
+  /** SIGKILL: no goodbye. Removes the node from `nodes`. */
+  async kill(node: BenchNode): Promise<void> {
+    node.process.signal("SIGKILL");
+    await node.process.exited;
+    this.forget(node);
+  }
+
+  /** SIGTERM: a graceful leave. Removes the node from `nodes`. */
+  async leave(node: BenchNode): Promise<void> {
+    node.process.signal("SIGTERM");
+    await stopWithin(node.process, STOP_TIMEOUT_MS);
+    this.forget(node);
+  }
+
+  async stop(): Promise<void> {
+    const all = [...this.nodes];
+    for (const n of all) n.client.close();
+    for (const n of all) n.process.signal("SIGTERM");
+    await Promise.all(all.map((n) => stopWithin(n.process, STOP_TIMEOUT_MS)));
+    for (const n of all) everyProcess.delete(n.process);
+    this.nodes.length = 0;
+  }
+
+  private forget(node: BenchNode): void {
+    node.client.close();
+    everyProcess.delete(node.process);
+    const at = this.nodes.indexOf(node);
+    if (at >= 0) this.nodes.splice(at, 1);
+  }
+}
+
+async function waitReady(metricsUrl: string, process: DaemonProcess): Promise<void> {
+  const deadline = performance.now() + START_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if (!process.running) throw new Error(`${process.name} exited before it was ready`);
+    const reply = await httpGet(`${metricsUrl}/readyz`).catch(() => undefined);
+    if (reply?.status === 200) return;
+    await sleep(READY_POLL_MS);
+  }
+  throw new Error(`${process.name}: /readyz not 200 within ${START_TIMEOUT_MS} ms`);
+}
+
+async function stopWithin(process: DaemonProcess, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => process.signal("SIGKILL"), timeoutMs);
+  await process.exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,108 @@
+// The shape of one benchmark run's results (bench/results/<date>.json). Every figure is a median over
+// the run's repeats; ratios compare it with the baseline measured in the same run.
+import type { BenchSettings } from "./settings.js";
+import type { SimSummary } from "./sim-results.js";
+
+export interface LatencyFigures {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+}
+
+export interface UnaryFigure extends LatencyFigures {
+  readonly payloadBytes: number;
+  readonly inFlight: number;
+  readonly callsPerSecond: number;
+  readonly serverCpuSecondsPerCall: number;
+}
+
+export interface StreamFigure {
+  readonly payloadBytes: number;
+  readonly messagesPerSecond: number;
+}
+
+export interface RoutedFigure extends LatencyFigures {
+  readonly kind: "send" | "call";
+  readonly nodes: number;
+  readonly payloadBytes: number;
+  readonly inFlight: number;
+  readonly perSecond: number;
+  readonly cpuSecondsPerOp: number;
+  readonly meanHops: number;
+  readonly failed: number;
+  readonly misdelivered: number;
+  /** perSecond / the unary echo's calls per second with the same payload and in-flight count. */
+  readonly throughputVsUnary: number;
+  /** p50 / the unary echo's p50 with the same payload and in-flight count. */
+  readonly p50VsUnary: number;
+}
+
+export interface ClusterFigure {
+  readonly nodes: number;
+  readonly idleRssBytes: number;
+  readonly loadRssBytes: number;
+  readonly knownPeers: number;
+  readonly maintenancePerNodePerSecond: number;
+  readonly meanHops: number;
+}
+
+export interface JoinFigure {
+  readonly nodes: number;
+  readonly readyMs: number;
+  readonly bootMs: number;
+  readonly joinMs: number;
+  readonly runsReadyMs: readonly number[];
+}
+
+export interface FailureFigure {
+  readonly nodes: number;
+  readonly firstDetectedMs: number;
+  readonly repairedMs: number;
+  readonly deliveryCorrectMs: number;
+  readonly runsRepairedMs: readonly number[];
+}
+
+export interface TargetCheck {
+  readonly name: string;
+  readonly measured: string;
+  readonly target: string;
+  readonly met: boolean;
+  /** How far from the target (measured / target limit), for the closing note. */
+  readonly factor: number;
+}
+
+/** Latency quantiles for the plot: `points[i]` is the latency at `CDF_FRACTIONS[i]`. */
+export interface LatencyCurve {
+  readonly label: string;
+  readonly points: readonly number[];
+}
+
+export interface BenchResult {
+  readonly date: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly machine: {
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly node: string;
+    readonly loadAverageAtStart: readonly number[];
+    readonly loadAverageAtEnd: readonly number[];
+  };
+  readonly commit: string;
+  readonly settings: BenchSettings;
+  readonly daemonRuntime: string;
+  readonly baseline: { readonly unary: readonly UnaryFigure[]; readonly stream: readonly StreamFigure[] };
+  readonly routed: readonly RoutedFigure[];
+  readonly clusters: readonly ClusterFigure[];
+  /** (idle RSS of the largest cluster - of the smallest) / (peers known there - here). */
+  readonly memoryPerKnownPeerBytes: number;
+  readonly joins: readonly JoinFigure[];
+  readonly failures: readonly FailureFigure[];
+  readonly sim: SimSummary | null;
+  readonly targets: readonly TargetCheck[];
+  readonly latencyCurves: readonly LatencyCurve[];
+}
+
+export const CDF_FRACTIONS: readonly number[] = [
+  0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999,
+];

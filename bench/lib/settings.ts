@@ -1,0 +1,33 @@
+// What one benchmark run measures and for how long. `make bench` uses FULL_SETTINGS; the CI smoke test
+// a tiny variant.
+
+export interface BenchSettings {
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  readonly repeats: number;
+  /** Cluster sizes for routed Send and Call. */
+  readonly clusterSizes: readonly number[];
+  readonly inFlights: readonly number[];
+  readonly payloadBytes: readonly number[];
+  /** Cluster sizes whose last node's join is timed (must be among clusterSizes). */
+  readonly joinSizes: readonly number[];
+  /** Cluster sizes in which a node is killed with SIGKILL and recovery timed (among clusterSizes). */
+  readonly failureSizes: readonly number[];
+  /** How long the idle cluster is watched to count maintenance messages. */
+  readonly idleMs: number;
+  /** Daemons started at once while a cluster is built (the machine has 2 cores). */
+  readonly startBatch: number;
+}
+
+export const FULL_SETTINGS: BenchSettings = {
+  warmupMs: 1000,
+  measureMs: 3000,
+  repeats: 3,
+  clusterSizes: [2, 8, 32],
+  inFlights: [1, 64],
+  payloadBytes: [100, 16 * 1024],
+  joinSizes: [8, 32],
+  failureSizes: [8, 32],
+  idleMs: 10_000,
+  startBatch: 4,
+};

@@ -1,0 +1,141 @@
+// The markdown table of one run (bench/results/latest.md): every figure beside the same-run baseline.
+import type { BenchResult, RoutedFigure } from "./lib/result.js";
+
+const MIB = 1024 * 1024;
+
+export function renderMarkdown(r: BenchResult, svgName: string): string {
+  const out: string[] = [];
+  const line = (text = ""): void => void out.push(text);
+  line(`# Wendy benchmark (${r.date})`);
+  line();
+  line(
+    `Commit ${r.commit}; ${r.machine.cpus} cores (${r.machine.cpuModel}), Node ${r.machine.node}; load average ` +
+      `${fmtLoad(r.machine.loadAverageAtStart)} at start, ${fmtLoad(r.machine.loadAverageAtEnd)} at end (a shared ` +
+      `machine: read ratios, not absolute figures). Daemons: ${r.daemonRuntime}, default protocol settings, ` +
+      `127.0.0.1 only. Each figure is the median of ${r.settings.repeats} repeats of ${r.settings.measureMs} ms ` +
+      `after ${r.settings.warmupMs} ms of warm-up. Produced by \`make bench\` (bench/run.ts); raw figures in ` +
+      `${r.date}.json.`,
+  );
+  line();
+  line("## Targets (ratios against the baseline of this run)");
+  line();
+  line("| target | measured | goal | met |");
+  line("| --- | ---: | ---: | :---: |");
+  for (const t of r.targets)
+    line(`| ${t.name} | ${t.measured} | ${t.target} | ${t.met ? "yes" : "**no**"} |`);
+  line();
+  line("## Baseline: plain @grpc/grpc-js between two processes");
+  line();
+  line("| payload | in flight | unary calls/s | p50 / p99 / p999 ms | server CPU µs/call |");
+  line("| ---: | ---: | ---: | ---: | ---: |");
+  for (const u of r.baseline.unary)
+    line(
+      `| ${bytes(u.payloadBytes)} | ${u.inFlight} | ${n0(u.callsPerSecond)} | ${lat(u)} | ${n1(u.serverCpuSecondsPerCall * 1e6)} |`,
+    );
+  line();
+  for (const s of r.baseline.stream)
+    line(`- server-streaming rate, ${bytes(s.payloadBytes)} messages: ${n0(s.messagesPerSecond)} msgs/s`);
+  line();
+  line("## Routed through the overlay (client API, keys owned by other nodes)");
+  line();
+  line(
+    "Send: from the `Send` call to the owner's subscriber receiving the message. Call: request/response " +
+      "answered by the owner's subscriber. CPU is all daemons together per message. vs unary: against the " +
+      "echo baseline with the same payload and in-flight count.",
+  );
+  line();
+  line(
+    "| kind | nodes | payload | in flight | ops/s | vs unary | p50 / p99 / p999 ms | p50 vs unary | daemon CPU µs/op | mean hops | failed / misdelivered |",
+  );
+  line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const x of r.routed) line(routedRow(x));
+  line();
+  line("## Memory, maintenance, hops per cluster");
+  line();
+  line(
+    "| nodes | idle RSS MiB | RSS under load MiB (max) | known peers | maintenance msgs/node/s | mean hops |",
+  );
+  line("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const c of r.clusters)
+    line(
+      `| ${c.nodes} | ${n1(c.idleRssBytes / MIB)} | ${n1(c.loadRssBytes / MIB)} | ${n1(c.knownPeers)} | ${c.maintenancePerNodePerSecond.toFixed(2)} | ${c.meanHops.toFixed(2)} |`,
+    );
+  line();
+  line(
+    `Memory per known peer (idle RSS difference between the largest and smallest cluster over the difference in ` +
+      `known peers): ${Number.isFinite(r.memoryPerKnownPeerBytes) ? `${n1(r.memoryPerKnownPeerBytes / 1024)} KiB` : "n/a"}.`,
+  );
+  line();
+  if (r.joins.length > 0) {
+    line("## Join (`wendy start --join` to /readyz 200)");
+    line();
+    line(
+      "| cluster after join | spawn to ready ms | spawn to started ms (process boot) | started to ready ms (join) | runs ms |",
+    );
+    line("| ---: | ---: | ---: | ---: | --- |");
+    for (const j of r.joins)
+      line(
+        `| ${j.nodes} | ${n0(j.readyMs)} | ${n0(j.bootMs)} | ${n0(j.joinMs)} | ${j.runsReadyMs.map(n0).join(", ")} |`,
+      );
+    line();
+  }
+  if (r.failures.length > 0) {
+    line("## Failure (SIGKILL of one node, default heartbeat 1 s / failure timeout 2.5 s)");
+    line();
+    line(
+      "| nodes | first survivor drops it ms | all leaf sets repaired ms | delivery to its keys correct ms | runs (repaired) ms |",
+    );
+    line("| ---: | ---: | ---: | ---: | --- |");
+    for (const f of r.failures)
+      line(
+        `| ${f.nodes} | ${n0(f.firstDetectedMs)} | ${n0(f.repairedMs)} | ${n0(f.deliveryCorrectMs)} | ${f.runsRepairedMs.map(n0).join(", ")} |`,
+      );
+    line();
+  }
+  line("## Simulation (routing core, from `make bench-sim`; not re-run here)");
+  line();
+  if (r.sim === null) line("No simulation results found in bench/results.");
+  else {
+    line(`From ${r.sim.file.split("/").at(-1)}.`);
+    line();
+    line(
+      "| nodes | proximity | mean hops | p99 hops | log16 N | mean stretch | state entries/node | maintenance msgs/node/s |",
+    );
+    line("| ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const s of r.sim.rows)
+      line(
+        `| ${n0(s.nodes)} | ${s.proximityAware ? "yes" : "no"} | ${s.meanHops.toFixed(2)} | ${s.p99Hops} | ${(Math.log(s.nodes) / Math.log(16)).toFixed(2)} | ${s.meanStretch.toFixed(2)} | ${n1(s.stateEntries)} | ${s.maintenancePerNodePerSecond.toFixed(2)} |`,
+      );
+  }
+  line();
+  line(`![latency distributions and hops per N](${svgName})`);
+  line();
+  return out.join("\n");
+}
+
+function routedRow(x: RoutedFigure): string {
+  return (
+    `| ${x.kind} | ${x.nodes} | ${bytes(x.payloadBytes)} | ${x.inFlight} | ${n0(x.perSecond)} | ${x.throughputVsUnary.toFixed(2)}x | ` +
+    `${lat(x)} | ${x.p50VsUnary.toFixed(2)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ${x.meanHops.toFixed(2)} | ${x.failed} / ${x.misdelivered} |`
+  );
+}
+
+function lat(x: { p50Ms: number; p99Ms: number; p999Ms: number }): string {
+  return `${x.p50Ms.toFixed(2)} / ${x.p99Ms.toFixed(2)} / ${x.p999Ms.toFixed(2)}`;
+}
+
+function bytes(b: number): string {
+  return b >= 1024 && b % 1024 === 0 ? `${b / 1024} KiB` : `${b} B`;
+}
+
+function n0(x: number): string {
+  return Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "n/a";
+}
+
+function n1(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(1) : "n/a";
+}
+
+function fmtLoad(l: readonly number[]): string {
+  return l.map((x) => x.toFixed(1)).join(" / ");
+}

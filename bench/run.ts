@@ -1,0 +1,80 @@
+// `make bench`: runs the harness with the full settings and writes bench/results/<date>.json,
+// bench/results/latest.md and bench/results/latest.svg.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Command } from "commander";
+import { runBenchmark } from "./harness.js";
+import { renderSvg } from "./plot.js";
+import { renderMarkdown } from "./report.js";
+import { FULL_SETTINGS, type BenchSettings } from "./lib/settings.js";
+import type { BenchResult } from "./lib/result.js";
+
+export function writeResults(
+  result: BenchResult,
+  resultsDir: string,
+): { json: string; md: string; svg: string } {
+  mkdirSync(resultsDir, { recursive: true });
+  const json = join(resultsDir, `${result.date}.json`);
+  const md = join(resultsDir, "latest.md");
+  const svg = join(resultsDir, "latest.svg");
+  writeFileSync(json, JSON.stringify(result, null, 2) + "\n");
+  writeFileSync(svg, renderSvg(result));
+  writeFileSync(md, renderMarkdown(result, "latest.svg"));
+  return { json, md, svg };
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command("bench")
+    .description("Wendy benchmark: real daemons on 127.0.0.1 against a plain gRPC baseline of the same run")
+    .option("--sizes <list>", "cluster sizes, comma-separated", list)
+    .option("--repeats <n>", "repeats per figure", Number)
+    .option("--measure-ms <n>", "measured window per figure", Number)
+    .option("--warmup-ms <n>", "warm-up before each window", Number)
+    .option("--idle-ms <n>", "idle window for maintenance traffic", Number)
+    .option("--out <dir>", "results directory", join(import.meta.dirname, "results"));
+  program.parse([...argv]);
+  const o = program.opts<{
+    sizes?: number[];
+    repeats?: number;
+    measureMs?: number;
+    warmupMs?: number;
+    idleMs?: number;
+    out: string;
+  }>();
+  const sizes = o.sizes ?? FULL_SETTINGS.clusterSizes;
+  const settings: BenchSettings = {
+    ...FULL_SETTINGS,
+    clusterSizes: sizes,
+    joinSizes: FULL_SETTINGS.joinSizes.filter((s) => sizes.includes(s)),
+    failureSizes: FULL_SETTINGS.failureSizes.filter((s) => sizes.includes(s)),
+    repeats: o.repeats ?? FULL_SETTINGS.repeats,
+    measureMs: o.measureMs ?? FULL_SETTINGS.measureMs,
+    warmupMs: o.warmupMs ?? FULL_SETTINGS.warmupMs,
+    idleMs: o.idleMs ?? FULL_SETTINGS.idleMs,
+  };
+  const result = await runBenchmark({
+    settings,
+    resultsDir: o.out,
+    log: (line) => process.stdout.write(line + "\n"),
+  });
+  const files = writeResults(result, o.out);
+  process.stdout.write(`\nwrote ${files.json}, ${files.md}, ${files.svg}\n`);
+  for (const t of result.targets)
+    process.stdout.write(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.measured} (goal ${t.target})\n`);
+}
+
+function list(value: string): number[] {
+  return value.split(",").map((s) => Number(s.trim()));
+}
+
+if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  main(process.argv).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(
+        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}

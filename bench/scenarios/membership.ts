@@ -1,0 +1,174 @@
+// Membership scenarios on a live cluster: timed joins, a SIGKILLed node's repair, maintenance traffic at
+// rest, and the daemons' resident memory.
+import { randomBytes } from "node:crypto";
+import { closestTo, NodeId } from "../../src/routing/id.js";
+import type { BenchCluster, BenchNode } from "../lib/cluster.js";
+import { httpGet, sumCounter } from "../lib/http.js";
+import { sleep } from "../lib/load.js";
+import { rssBytes } from "../lib/proc.js";
+import type { Traffic } from "./traffic.js";
+
+const POLL_MS = 50;
+const REPAIR_TIMEOUT_MS = 30_000;
+const PROBE_KEYS = 8;
+const PROBE_TIMEOUT_MS = 1000;
+/** Peer methods that carry application traffic; every other outgoing peer RPC is maintenance. */
+const TRAFFIC_METHODS = new Set(["Route", "Ack", "RouteStream"]);
+
+export interface JoinRun {
+  /** `wendy start --join` spawned to /readyz answering 200. */
+  readonly readyMs: number;
+  /** Spawned to the "started" log line (process boot, before the join itself). */
+  readonly bootMs: number;
+  /** Started to ready: the join protocol itself. */
+  readonly joinMs: number;
+}
+
+export interface FailureRun {
+  /** SIGKILL to the first survivor dropping the node from its leaf set. */
+  readonly firstDetectedMs: number;
+  /** SIGKILL to no survivor listing it in its leaf set any more. */
+  readonly repairedMs: number;
+  /** SIGKILL to the first round of probes to its keys all delivered by their new owners. */
+  readonly deliveryCorrectMs: number;
+}
+
+export interface MemoryFigures {
+  readonly idleRssBytes: number;
+  /** Peers each node knows (leaf set, routing table, neighbourhood), from Status; mean over nodes. */
+  readonly knownPeers: number;
+}
+
+/**
+ * Times the cluster's last node joining: starts it, waits for /readyz, then makes it leave gracefully
+ * (except on the last repeat) so that every repeat joins a cluster of the same size.
+ */
+export async function timeJoins(cluster: BenchCluster, repeats: number): Promise<JoinRun[]> {
+  const runs: JoinRun[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const { node, timing } = await cluster.startNode();
+    runs.push({ readyMs: timing.readyMs, bootMs: timing.bootMs, joinMs: timing.readyMs - timing.bootMs });
+    if (i < repeats - 1) {
+      await cluster.leave(node);
+      await waitUntilNobodyLists(cluster.nodes, node.id, REPAIR_TIMEOUT_MS);
+    }
+  }
+  return runs;
+}
+
+/** Kills one node (not the seed) with SIGKILL and times leaf-set repair and correct delivery. */
+export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Promise<FailureRun> {
+  const victim = cluster.nodes[Math.floor(cluster.nodes.length / 2)]!;
+  const victimKeys = keysOwnedBy(victim, cluster.nodes, PROBE_KEYS);
+  const killedAt = performance.now();
+  await cluster.kill(victim);
+  traffic.chooseKeys();
+  const survivors = [...cluster.nodes];
+  const [repair, deliveryCorrectMs] = await Promise.all([
+    waitUntilNobodyLists(survivors, victim.id, REPAIR_TIMEOUT_MS, killedAt),
+    probeUntilCorrect(traffic, survivors, victimKeys, killedAt),
+  ]);
+  return { firstDetectedMs: repair.firstMs, repairedMs: repair.allMs, deliveryCorrectMs };
+}
+
+/** Outgoing maintenance RPCs per node per second while the cluster carries no traffic. */
+export async function maintenanceRate(cluster: BenchCluster, idleMs: number): Promise<number> {
+  const count = async (): Promise<number> => {
+    const bodies = await Promise.all(cluster.nodes.map((n) => httpGet(`${n.metricsUrl}/metrics`)));
+    return bodies.reduce(
+      (sum, b) =>
+        sum +
+        sumCounter(
+          b.body,
+          "wendy_peer_rpcs_total",
+          (l) => l.side === "client" && !TRAFFIC_METHODS.has(l.method ?? ""),
+        ),
+      0,
+    );
+  };
+  const before = await count();
+  const started = performance.now();
+  await sleep(idleMs);
+  const after = await count();
+  const seconds = (performance.now() - started) / 1000;
+  return (after - before) / cluster.nodes.length / seconds;
+}
+
+export async function memoryFigures(cluster: BenchCluster): Promise<MemoryFigures> {
+  const statuses = await Promise.all(cluster.nodes.map((n) => n.client.status()));
+  const rss = cluster.nodes.map((n) => rssBytes(n.pid));
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { idleRssBytes: mean(rss), knownPeers: mean(statuses.map(distinctPeers)) };
+}
+
+function distinctPeers(status: Awaited<ReturnType<BenchNode["client"]["status"]>>): number {
+  const ids = new Set<string>();
+  for (const n of [...status.leafSetLeft, ...status.leafSetRight, ...status.neighbourhood]) ids.add(n.id.hex);
+  for (const row of status.routingTable) for (const n of row.entries) ids.add(n.id.hex);
+  return ids.size;
+}
+
+function keysOwnedBy(owner: BenchNode, nodes: readonly BenchNode[], count: number): NodeId[] {
+  const keys: NodeId[] = [];
+  for (let attempt = 0; keys.length < count && attempt < count * 10_000; attempt++) {
+    const key = NodeId.fromBytes(randomBytes(16));
+    if (closestTo(key, nodes) === owner) keys.push(key);
+  }
+  if (keys.length < count) throw new Error(`found only ${keys.length} keys owned by ${owner.name}`);
+  return keys;
+}
+
+async function waitUntilNobodyLists(
+  nodes: readonly BenchNode[],
+  gone: NodeId,
+  timeoutMs: number,
+  since = performance.now(),
+): Promise<{ firstMs: number; allMs: number }> {
+  const still = new Set(nodes);
+  let firstMs = Number.NaN;
+  while (performance.now() - since < timeoutMs) {
+    await Promise.all(
+      [...still].map(async (node) => {
+        const status = await node.client.status({ deadlineMs: 2000 }).catch(() => undefined);
+        if (status === undefined) return;
+        const listed = [...status.leafSetLeft, ...status.leafSetRight].some((n) => n.id.equals(gone));
+        if (!listed) still.delete(node);
+      }),
+    );
+    const elapsed = performance.now() - since;
+    if (still.size < nodes.length && Number.isNaN(firstMs)) firstMs = elapsed;
+    if (still.size === 0) return { firstMs, allMs: elapsed };
+    await sleep(POLL_MS);
+  }
+  throw new Error(`${still.size} node(s) still list ${gone.hex} after ${timeoutMs} ms`);
+}
+
+/** Rounds of probes to the dead node's keys, each entered at another survivor, until a round is all correct. */
+async function probeUntilCorrect(
+  traffic: Traffic,
+  survivors: readonly BenchNode[],
+  keys: readonly NodeId[],
+  since: number,
+): Promise<number> {
+  let round = 0;
+  while (performance.now() - since < REPAIR_TIMEOUT_MS) {
+    const sentAt = performance.now() - since;
+    const results = await Promise.allSettled(
+      keys.map((key, i) =>
+        withTimeout(traffic.sendOnce(survivors[(round + i) % survivors.length]!, key, 16), PROBE_TIMEOUT_MS),
+      ),
+    );
+    if (results.every((r) => r.status === "fulfilled")) return sentAt;
+    round++;
+    await sleep(POLL_MS);
+  }
+  throw new Error(`delivery to the dead node's keys not correct within ${REPAIR_TIMEOUT_MS} ms`);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no delivery within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,240 @@
+// Routed traffic through the client API: `Send` to keys owned by other nodes, timed from the send to the
+// owner's subscriber receiving it, and `Call` answered by the owner's subscriber. Subscribers live in this
+// process, so one clock times both ends.
+import { randomBytes } from "node:crypto";
+import { closestTo, NodeId } from "../../src/routing/id.js";
+import type { ClientStream, Delivery } from "../../src/client/index.js";
+import type { BenchCluster, BenchNode } from "../lib/cluster.js";
+import { runLoad, sleep } from "../lib/load.js";
+import { rssBytes, totalCpuSeconds } from "../lib/proc.js";
+import { summarizeLatencies, type LatencySummary } from "../lib/stats.js";
+import type { BenchSettings } from "../lib/settings.js";
+
+const PURPOSE = 4242;
+const KEYS_PER_ENTRY = 64;
+const LOST_AFTER_MS = 10_000;
+const SUBSCRIBE_TIMEOUT_MS = 20_000;
+
+export interface TrafficRun {
+  readonly perSecond: number;
+  readonly latency: LatencySummary;
+  /** Daemon CPU seconds (all nodes together) per message or call. */
+  readonly cpuSecondsPerOp: number;
+  readonly meanHops: number;
+  /** Operations that failed, were lost, or reached a node other than the key's owner. */
+  readonly failed: number;
+  readonly misdelivered: number;
+  /** Largest daemon RSS at the end of the measured window. */
+  readonly maxRssBytes: number;
+  readonly latenciesMs: number[];
+}
+
+interface Pending {
+  readonly started: number;
+  readonly owner: BenchNode;
+  readonly resolve: (latencyMs: number) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Subscribers on every node of a cluster; they settle pending sends and answer calls. */
+export class Traffic {
+  private readonly pending = new Map<number, Pending>();
+  private readonly streams = new Map<BenchNode, ClientStream<Delivery>>();
+  private readonly keysByEntry = new Map<BenchNode, NodeId[]>();
+  private nextSequence = 0;
+  private hopsSum = 0;
+  private hopsCount = 0;
+  misdelivered = 0;
+
+  constructor(private readonly cluster: BenchCluster) {}
+
+  async open(): Promise<void> {
+    await this.reopen();
+  }
+
+  /** Subscribes on nodes that joined since, and re-chooses keys for the current membership. */
+  async reopen(): Promise<void> {
+    for (const [node, stream] of this.streams) {
+      if (this.cluster.nodes.includes(node)) continue;
+      stream.close();
+      this.streams.delete(node);
+    }
+    for (const node of this.cluster.nodes) {
+      if (this.streams.has(node)) continue;
+      const stream = node.client.subscribe([PURPOSE]);
+      this.streams.set(node, stream);
+      void this.consume(node, stream);
+    }
+    await this.waitSubscribed();
+    this.chooseKeys();
+  }
+
+  close(): void {
+    for (const s of this.streams.values()) s.close();
+    this.streams.clear();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error("traffic closed"));
+    }
+    this.pending.clear();
+  }
+
+  /** Keys are re-chosen after the membership changed (a node killed or joined). */
+  chooseKeys(): void {
+    this.keysByEntry.clear();
+    const nodes = this.cluster.nodes;
+    for (const entry of nodes) {
+      const keys: NodeId[] = [];
+      for (let attempt = 0; keys.length < KEYS_PER_ENTRY && attempt < KEYS_PER_ENTRY * 100; attempt++) {
+        const key = NodeId.fromBytes(randomBytes(16));
+        if (nodes.length === 1 || closestTo(key, nodes) !== entry) keys.push(key);
+      }
+      this.keysByEntry.set(entry, keys);
+    }
+  }
+
+  async measureSend(payloadBytes: number, inFlight: number, settings: BenchSettings): Promise<TrafficRun> {
+    let op = 0;
+    return this.measure(settings, inFlight, () => {
+      const { entry, key } = this.pick(op++);
+      return this.sendOnce(entry, key, payloadBytes);
+    });
+  }
+
+  async measureCall(payloadBytes: number, inFlight: number, settings: BenchSettings): Promise<TrafficRun> {
+    let op = 0;
+    const payload = Buffer.alloc(payloadBytes, 3);
+    return this.measure(settings, inFlight, async () => {
+      const { entry, key } = this.pick(op++);
+      const started = performance.now();
+      const result = await entry.client.call(key, PURPOSE, payload, { deadlineMs: LOST_AFTER_MS });
+      if (result.answeredBy.id.hex !== closestTo(key, this.cluster.nodes)!.id.hex) {
+        this.misdelivered++;
+        throw new Error("answered by a node that does not own the key");
+      }
+      this.countHops(result.hops);
+      return performance.now() - started;
+    });
+  }
+
+  /** Sends one message and resolves when the owner's subscriber has it (latency in ms). */
+  sendOnce(entry: BenchNode, key: NodeId, payloadBytes: number): Promise<number> {
+    const sequence = this.nextSequence++;
+    const payload = Buffer.alloc(Math.max(payloadBytes, 4), 5);
+    payload.writeUInt32BE(sequence, 0);
+    const owner = closestTo(key, this.cluster.nodes)!;
+    const started = performance.now();
+    const delivered = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(sequence);
+        reject(new Error(`message ${sequence} not delivered within ${LOST_AFTER_MS} ms`));
+      }, LOST_AFTER_MS);
+      this.pending.set(sequence, { started, owner, resolve, reject, timer });
+    });
+    entry.client.send(key, PURPOSE, payload).catch((error: unknown) => {
+      const p = this.pending.get(sequence);
+      if (p === undefined) return;
+      this.pending.delete(sequence);
+      clearTimeout(p.timer);
+      p.reject(error instanceof Error ? error : new Error(String(error)));
+    });
+    return delivered;
+  }
+
+  get meanHops(): number {
+    return this.hopsCount === 0 ? Number.NaN : this.hopsSum / this.hopsCount;
+  }
+
+  private pick(op: number): { entry: BenchNode; key: NodeId } {
+    const nodes = this.cluster.nodes;
+    const entry = nodes[op % nodes.length]!;
+    const keys = this.keysByEntry.get(entry)!;
+    return { entry, key: keys[Math.floor(Math.random() * keys.length)]! };
+  }
+
+  private async measure(
+    settings: BenchSettings,
+    inFlight: number,
+    operation: () => Promise<number>,
+  ): Promise<TrafficRun> {
+    const pids = this.cluster.nodes.map((n) => n.pid);
+    this.hopsSum = 0;
+    this.hopsCount = 0;
+    const misdeliveredBefore = this.misdelivered;
+    let cpuAtStart = 0;
+    let cpuUsed = 0;
+    let maxRssBytes = 0;
+    const load = await runLoad(operation, {
+      inFlight,
+      warmupMs: settings.warmupMs,
+      measureMs: settings.measureMs,
+      onWindow: (edge) => {
+        if (edge === "start") {
+          cpuAtStart = totalCpuSeconds(pids);
+          // Hops are counted over the measured window only.
+          this.hopsSum = 0;
+          this.hopsCount = 0;
+          return;
+        }
+        cpuUsed = totalCpuSeconds(pids) - cpuAtStart;
+        maxRssBytes = Math.max(...pids.map(rssBytes));
+      },
+    });
+    return {
+      perSecond: load.perSecond,
+      latency: summarizeLatencies(load.latenciesMs),
+      cpuSecondsPerOp: load.completed === 0 ? Number.NaN : cpuUsed / load.completed,
+      meanHops: this.meanHops,
+      failed: load.failed,
+      misdelivered: this.misdelivered - misdeliveredBefore,
+      maxRssBytes,
+      latenciesMs: load.latenciesMs,
+    };
+  }
+
+  private async consume(node: BenchNode, stream: ClientStream<Delivery>): Promise<void> {
+    try {
+      for await (const delivery of stream) {
+        if (delivery.callId !== undefined) {
+          void node.client.reply(delivery.callId, delivery.payload).catch(() => undefined);
+          continue;
+        }
+        this.settle(node, delivery);
+      }
+    } catch {
+      // The node went away (killed on purpose) or the stream was closed: nothing more to deliver.
+    }
+  }
+
+  private settle(node: BenchNode, delivery: Delivery): void {
+    if (delivery.payload.byteLength < 4) return;
+    const sequence = Buffer.from(delivery.payload.buffer, delivery.payload.byteOffset, 4).readUInt32BE(0);
+    const p = this.pending.get(sequence);
+    if (p === undefined) return;
+    this.pending.delete(sequence);
+    clearTimeout(p.timer);
+    this.countHops(delivery.hops);
+    if (p.owner !== node) {
+      this.misdelivered++;
+      p.reject(new Error(`delivered by ${node.name}, owner is ${p.owner.name}`));
+      return;
+    }
+    p.resolve(performance.now() - p.started);
+  }
+
+  private countHops(hops: number): void {
+    this.hopsSum += hops;
+    this.hopsCount++;
+  }
+
+  private async waitSubscribed(): Promise<void> {
+    const deadline = performance.now() + SUBSCRIBE_TIMEOUT_MS;
+    for (const node of this.cluster.nodes) {
+      while ((await node.client.status()).subscriberCount < 1) {
+        if (performance.now() > deadline) throw new Error(`${node.name}: subscriber not registered`);
+        await sleep(20);
+      }
+    }
+  }
+}
