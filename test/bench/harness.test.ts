@@ -1,0 +1,94 @@
+// CI-sized smoke run of the benchmark harness (2 daemons, about a second of load), so that it cannot rot:
+// every figure present and positive, ratios against the same-run baseline computed, files written.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runBenchmark } from "../../bench/harness.js";
+import { writeResults } from "../../bench/run.js";
+import type { BenchResult } from "../../bench/lib/result.js";
+import type { BenchSettings } from "../../bench/lib/settings.js";
+
+const SMOKE: BenchSettings = {
+  warmupMs: 200,
+  measureMs: 300,
+  repeats: 1,
+  clusterSizes: [2],
+  inFlights: [1, 64],
+  payloadBytes: [100],
+  joinSizes: [2],
+  failureSizes: [2],
+  idleMs: 1000,
+  startBatch: 2,
+};
+
+const positive = (x: number): void => {
+  expect(Number.isFinite(x)).toBe(true);
+  expect(x).toBeGreaterThan(0);
+};
+
+describe("benchmark harness", () => {
+  const out = mkdtempSync(join(tmpdir(), "wendy-bench-test-"));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it("measures a 2-node cluster against the baseline and writes JSON, markdown and SVG", async () => {
+    const result: BenchResult = await runBenchmark({
+      settings: SMOKE,
+      resultsDir: join(import.meta.dirname, "../../bench/results"),
+      log: () => undefined,
+    });
+
+    expect(result.baseline.unary.map((u) => u.inFlight)).toEqual([1, 64]);
+    for (const u of result.baseline.unary) {
+      positive(u.callsPerSecond);
+      positive(u.p50Ms);
+      expect(u.p999Ms).toBeGreaterThanOrEqual(u.p50Ms);
+    }
+    positive(result.baseline.stream[0]!.messagesPerSecond);
+
+    // Send and Call, 1 and 64 in flight, all delivered to the key's owner, one hop away.
+    expect(result.routed.map((r) => `${r.kind}/${r.inFlight}`).sort()).toEqual([
+      "call/1",
+      "call/64",
+      "send/1",
+      "send/64",
+    ]);
+    for (const r of result.routed) {
+      positive(r.perSecond);
+      positive(r.p50Ms);
+      positive(r.cpuSecondsPerOp);
+      positive(r.throughputVsUnary);
+      positive(r.p50VsUnary);
+      expect(r.meanHops).toBe(1);
+      expect(r.misdelivered).toBe(0);
+      expect(r.failed).toBe(0);
+    }
+
+    const cluster = result.clusters[0]!;
+    positive(cluster.idleRssBytes);
+    expect(cluster.loadRssBytes).toBeGreaterThan(0);
+    expect(cluster.knownPeers).toBe(1);
+    expect(cluster.maintenancePerNodePerSecond).toBeGreaterThanOrEqual(0);
+
+    const join2 = result.joins[0]!;
+    positive(join2.readyMs);
+    positive(join2.joinMs);
+    expect(join2.readyMs).toBeGreaterThan(join2.joinMs);
+    const failure = result.failures[0]!;
+    positive(failure.repairedMs);
+    expect(failure.deliveryCorrectMs).toBeGreaterThanOrEqual(0);
+
+    // Every target of the issue is checked, each with a finite distance from its goal.
+    expect(result.targets).toHaveLength(6);
+    for (const t of result.targets) expect(Number.isFinite(t.factor)).toBe(true);
+
+    const files = writeResults(result, out);
+    const parsed = JSON.parse(readFileSync(files.json, "utf8")) as BenchResult;
+    expect(parsed.routed).toHaveLength(4);
+    const markdown = readFileSync(files.md, "utf8");
+    expect(markdown).toContain("| send | 2 | 100 B | 64 |");
+    expect(markdown).toContain("## Targets");
+    const svg = readFileSync(files.svg, "utf8");
+    expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);
+  }, 120_000);
+});
