@@ -15,7 +15,9 @@
 //   next seed; after every seed failed twice: event joinFailed (queued messages dropped "undeliverable").
 //   Changed: a node still joining holds joins routed to it (bounded) and serves them once ready, instead of
 //   letting the joiner time out; and a joiner sends no proximity probe before its final state (a probe makes
-//   the receiver route to it, and two joiners holding each other's joins would deadlock).
+//   the receiver route to it, and two joiners holding each other's joins would deadlock). A member that
+//   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
+//   adjacent concurrent joiners cannot both miss each other.
 // - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
 //   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed when it
 //   takes an empty slot or competes for a taken one (at most once per peer per 5 s); the nearer one keeps
@@ -31,6 +33,9 @@
 //   during repair are sent the deaths of the last 30 s. Nodes learnt second-hand enter the leaf set only
 //   after answering a probe; recently dead nodes are ignored in gossip, so stale leaf sets cannot
 //   resurrect them. On a small ring (sides overlapping) a side that loses a member refills from the other.
+//   A repair candidate that does not answer triggers another leaf-set request for its side, and a node
+//   that fills a hole at the far end of a side is asked for its leaf set (it may have come in ahead of
+//   nearer nodes nobody named yet).
 // - sendFailed: the peer becomes suspect (routed around, probed; removed when the probe fails, cleared by
 //   any message from it). A failed route hop is re-routed once through the next best hop; a second
 //   failure of the same message at this node drops it ("undeliverable"). Changed: the re-route prefers a
@@ -93,6 +98,7 @@ const PROXIMITY_PROBE_MEMORY = 512;
 const RETRIED_MEMORY = 1_024;
 /** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
 const MAX_DEFERRED_PROBES = 256;
+const RECENT_JOINERS_CAPACITY = 16;
 /** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
 const MAX_PENDING_JOINS = 64;
 /** How long a node found dead is ignored in second-hand gossip. */
@@ -161,6 +167,8 @@ export class PastryNode {
   >(RECENTLY_DEAD_CAPACITY);
   private readonly delivered: BoundedMap<string, true>;
   private readonly retried = new BoundedMap<string, true>(RETRIED_MEMORY);
+  /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
+  private readonly recentJoiners = new BoundedMap<string, Millis>(RECENT_JOINERS_CAPACITY);
   private pending: RouteMessage[] = [];
   /** Joins routed through this node before it was ready: served once it is (a joiner must not time out). */
   private pendingJoins: { readonly joiner: NodeInfo; readonly hops: number }[] = [];
@@ -255,6 +263,7 @@ export class PastryNode {
           leafSet: [...this.leaf.members()],
           ready: this.status === "ready",
         });
+        if (message.joining) this.introduceJoiners(from, now);
         break;
       case "probeReply":
         this.onProbeReply(from, message.leafSet, now);
@@ -562,6 +571,24 @@ export class PastryNode {
   }
 
   /**
+   * Two nodes joining side by side at the same time can each be told a leaf set that predates the other.
+   * A member that gets a joining probe therefore tells the other recent joiners in its leaf set about the
+   * new one (a `leafSet` push; they probe it before taking it in). Only concurrent joins cost anything.
+   */
+  private introduceJoiners(joiner: NodeInfo, now: Millis): void {
+    if (this.status !== "ready" || !this.leaf.has(joiner.id.hex)) return;
+    let leafSet: NodeInfo[] | undefined;
+    for (const [hex, at] of this.recentJoiners.entries()) {
+      if (now - at > this.config.joinTimeoutMs || hex === joiner.id.hex) continue;
+      const member = this.leaf.get(hex);
+      if (member === undefined) continue;
+      leafSet ??= [...this.leaf.members()];
+      this.sendTo(member, { type: "leafSet", leafSet, removed: [] });
+    }
+    this.recentJoiners.set(joiner.id.hex, now);
+  }
+
+  /**
    * The join's second phase (Castro et al., "Exploiting network proximity in DHTs"), in a cheap form: the
    * nearest measured entry of each populated row is asked for its own copy of that row; the nodes named
    * are measured and take a slot where they are nearer than its holder. One request per row, ~log16(N).
@@ -691,7 +718,11 @@ export class PastryNode {
   private learn(node: NodeInfo, now: Millis, measure = false): void {
     if (!this.isPlausible(node)) return;
     this.learnForTable(node, now, measure);
-    if (this.leaf.wouldAccept(node) && this.candidates.insert(node)) this.probe(node, "leaf", now);
+    if (!this.leaf.wouldAccept(node)) return;
+    // Probe it if it is among the nearest candidates, including one that answered earlier while the side
+    // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
+    this.candidates.insert(node);
+    if (this.candidates.has(node.id.hex) && !this.probes.has(node.id.hex)) this.probe(node, "leaf", now);
   }
 
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
@@ -719,7 +750,20 @@ export class PastryNode {
   }
 
   private addToLeafSet(node: NodeInfo, now: Millis): void {
+    const leftWasShort = this.leaf.left().length < this.leaf.half;
+    const rightWasShort = this.leaf.right().length < this.leaf.half;
     if (!this.leaf.insert(node)) return;
+    // A node filling a hole at the far end of a side may have come in ahead of nearer nodes nobody has
+    // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch.
+    if (this.status === "ready" && !this.leaf.wrapsAround()) {
+      const hex = node.id.hex;
+      if (
+        (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
+        (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
+      ) {
+        this.sendTo(node, { type: "leafSetRequest" });
+      }
+    }
     this.candidates.insert(node);
     this.lastHeard.set(node.id.hex, now);
     this.leafChanged = true;
