@@ -1,0 +1,459 @@
+// The StatefulSet rehearsal without Kubernetes: the chart is rendered with five replicas and each pod
+// wendy-0 ... wendy-4 is run as the kubelet would run it from the rendered pod spec (pod-spec.ts,
+// pod-process.ts), each in its own network namespace where the headless service's DNS names resolve to the
+// pods' addresses. Probes and scrapes come from the "kubelet" namespace; messages are sent by a co-located
+// client inside a pod's namespace, with the `wendy` program and with the TypeScript client.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
+import {
+  HELM_SETUP_TIMEOUT_MS,
+  NAMESPACE,
+  REPO_ROOT,
+  findObject,
+  render,
+  type KubeObject,
+} from "../helm/helm.js";
+import { promtoolCheckMetrics } from "../metrics/promtool.js";
+import { Agent } from "./agent-process.js";
+import { ownerOf, presenceDuring, rightfulOwners, type Absence, type Pod } from "./ownership.js";
+import { PodNetwork, requireRoot } from "./pod-network.js";
+import { PodProcess } from "./pod-process.js";
+import { planPod, type PodPlan, type PodProbe } from "./pod-spec.js";
+
+const run = promisify(execFile);
+const REPLICAS = 5;
+const CLUSTER_DOMAIN = "cluster.local";
+const PURPOSE = 16;
+/** Each pod owns at least this many of the test keys, so every pod's share of the ring is exercised. */
+const KEYS_PER_POD = 6;
+const READY_LIMIT_MS = 90_000;
+const POLL_MS = 250;
+/** Pause between two sends of the stream: a steady trickle, not a load test. */
+const STREAM_GAP_MS = 20;
+const STREAM_MAX_SENDS = 1500;
+const SEND_DEADLINE_MS = 8000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+let objects: KubeObject[];
+let network: PodNetwork | undefined;
+let plans: PodPlan[] = [];
+let pods: PodProcess[] = [];
+let kubelet: Agent | undefined;
+let client: Agent | undefined;
+let workDir: string | undefined;
+const ring: Pod[] = Array.from({ length: REPLICAS }, (_, i) => ({
+  podName: `wendy-${i}`,
+  id: NodeId.fromString(`wendy-${i}`),
+}));
+/** The pod whose namespace holds the co-located client (never deleted by these tests). */
+const CLIENT_POD = 4;
+
+/** Test keys, in an order that mixes owners; at least KEYS_PER_POD owned by each pod. */
+const keys: string[] = (() => {
+  const owned = new Map<string, string[]>(ring.map((p) => [p.podName, []]));
+  for (let n = 0; [...owned.values()].some((k) => k.length < KEYS_PER_POD); n++) {
+    const key = `rehearsal-key-${n}`;
+    const list = owned.get(ownerOf(NodeId.fromString(key), ring).podName)!;
+    if (list.length < KEYS_PER_POD) list.push(key);
+  }
+  const lists = [...owned.values()];
+  return lists[0]!.flatMap((_, j) => lists.map((l) => l[j]!));
+})();
+
+function idOf(podName: string): string {
+  return NodeId.fromString(podName).hex;
+}
+
+function kubeletAgent(): Agent {
+  if (kubelet === undefined) throw new Error("the kubelet agent is not running");
+  return kubelet;
+}
+
+function clientAgent(): Agent {
+  if (client === undefined) throw new Error("the client agent is not running");
+  return client;
+}
+
+/** Runs one of the pod spec's probes from the kubelet's namespace, as the kubelet would. */
+async function probePasses(i: number, probe: PodProbe): Promise<boolean> {
+  const host = plans[i]!.podIP;
+  switch (probe.kind) {
+    case "grpc":
+      return (await kubeletAgent().grpcHealth(`${host}:${probe.port}`, probe.target)) === "SERVING";
+    case "httpGet": {
+      const { status } = await kubeletAgent().httpGet(`http://${host}:${probe.port}${probe.target}`);
+      return status >= 200 && status < 400;
+    }
+    case "tcpSocket":
+      return kubeletAgent().tcpConnects(host, probe.port);
+  }
+}
+
+/** Waits until pod i passes its readiness probe; fails at once if its process exits. */
+async function waitReady(i: number): Promise<void> {
+  const pod = pods[i]!;
+  const deadline = performance.now() + READY_LIMIT_MS;
+  while (performance.now() < deadline) {
+    if (!pod.running) {
+      const exit = await pod.exited();
+      throw new Error(
+        `${pod.plan.podName} exited (${exit.code ?? exit.signal}) before ready:\n${pod.stderr}`,
+      );
+    }
+    if (await probePasses(i, pod.plan.readinessProbe)) return;
+    await sleep(POLL_MS);
+  }
+  throw new Error(`${pod.plan.podName} was not ready within ${READY_LIMIT_MS} ms:\n${pod.stderr}`);
+}
+
+function metricsPort(i: number): number {
+  const port = plans[i]!.ports.get("http-metrics");
+  if (port === undefined) throw new Error("the container declares no http-metrics port");
+  return port;
+}
+
+/** The fields of the first record with message `msg` in a container run's log. */
+function logRecord(i: number, run: number, msg: string): Readonly<Record<string, unknown>> {
+  const found = pods[i]!.records(run).find((r) => r["msg"] === msg);
+  if (found === undefined) throw new Error(`${plans[i]!.podName} (run ${run}) never logged "${msg}"`);
+  return found;
+}
+
+interface StreamSend {
+  readonly key: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly deliveredBy?: string;
+  readonly incarnation?: number;
+  readonly error?: string;
+}
+
+/** A bounded stream of acknowledged sends from the client pod; stop() ends it and returns every send. */
+function startStream(streamKeys: readonly string[]): {
+  sends: StreamSend[];
+  acked: (since: number, ownedBy?: string) => number;
+  stop: () => Promise<StreamSend[]>;
+} {
+  const sends: StreamSend[] = [];
+  let stopped = false;
+  const clientAddress = clientPortAddress();
+  const done = (async () => {
+    for (let n = 0; !stopped && n < STREAM_MAX_SENDS; n++) {
+      const key = streamKeys[n % streamKeys.length]!;
+      const startedAt = performance.now();
+      const reply = await clientAgent().request({
+        op: "send",
+        clientAddress,
+        key,
+        purpose: PURPOSE,
+        payload: `stream-${n}`,
+        deadlineMs: SEND_DEADLINE_MS,
+      });
+      const endedAt = performance.now();
+      if (reply.ok && "deliveredBy" in reply) {
+        sends.push({
+          key,
+          startedAt,
+          endedAt,
+          deliveredBy: reply.deliveredBy,
+          incarnation: reply.incarnation,
+        });
+      } else {
+        sends.push({ key, startedAt, endedAt, error: reply.ok ? "reply without a delivery" : reply.error });
+      }
+      await sleep(STREAM_GAP_MS);
+    }
+  })();
+  return {
+    sends,
+    acked: (since, ownedBy) =>
+      sends.filter(
+        (s) =>
+          s.startedAt > since &&
+          s.deliveredBy !== undefined &&
+          (ownedBy === undefined || s.deliveredBy === idOf(ownedBy)),
+      ).length,
+    stop: async () => {
+      stopped = true;
+      await done;
+      return sends;
+    },
+  };
+}
+
+/** Polls `condition` until true; fails naming `what` after `limitMs`. */
+async function until(what: string, limitMs: number, condition: () => boolean): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for ${what}`);
+    await sleep(POLL_MS);
+  }
+}
+
+/** The client port as the co-located service reaches it (the chart binds it to the pod's loopback). */
+function clientPortAddress(): string {
+  const env = plans[CLIENT_POD]!.env;
+  return `${env["WENDY_CLIENT_HOST"]}:${env["WENDY_CLIENT_PORT"]}`;
+}
+
+/** Every acknowledged send that landed on a pod other than its rightful owner(s), described. */
+function misdeliveries(sends: readonly StreamSend[], absence: Absence): string[] {
+  const byId = new Map(ring.map((p) => [p.id.hex, p.podName]));
+  return sends.flatMap((s) => {
+    if (s.deliveredBy === undefined) return [];
+    const owners = rightfulOwners(s, ring, absence);
+    const at = byId.get(s.deliveredBy) ?? s.deliveredBy;
+    return owners.has(at) ? [] : [`${s.key} delivered by ${at}, owner ${[...owners].join(" or ")}`];
+  });
+}
+
+function describeFailures(sends: readonly StreamSend[], absence: Absence): string[] {
+  return sends
+    .filter((s) => s.error !== undefined)
+    .map((s) => `${s.key} (${presenceDuring(s, absence)}): ${s.error}`);
+}
+
+/** Kills what is left, removes namespaces and files; safe to call whatever state the tests left. */
+async function cleanUp(): Promise<void> {
+  for (const pod of pods) pod.signal("SIGKILL");
+  await Promise.all(
+    pods.map((p) => (p.pid === undefined ? undefined : Promise.race([p.exited(), sleep(10_000)]))),
+  );
+  kubelet?.close();
+  client?.close();
+  await network?.destroy();
+  if (workDir === undefined) return;
+  // For debugging: WENDY_REHEARSAL_KEEP_LOGS=1 keeps every container's log (<dir>/<pod>-*/container.log).
+  if (process.env["WENDY_REHEARSAL_KEEP_LOGS"] === "1")
+    process.stderr.write(`[rehearsal] logs kept in ${workDir}\n`);
+  else rmSync(workDir, { recursive: true, force: true });
+}
+
+beforeAll(async () => {
+  requireRoot();
+  try {
+    objects = render({ replicaCount: REPLICAS });
+    network = await PodNetwork.create(REPLICAS);
+    const net = network;
+    plans = ring.map((p, i) =>
+      planPod(objects, p.podName, net.pod(i).address, {
+        namespace: NAMESPACE,
+        clusterDomain: CLUSTER_DOMAIN,
+        repoRoot: REPO_ROOT,
+        path: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+      }),
+    );
+    net.publishNames(plans);
+    workDir = mkdtempSync(join(tmpdir(), "wendy-rehearsal-"));
+    const dir = workDir;
+    pods = plans.map((plan, i) => {
+      const podDir = join(dir, plan.podName);
+      rmSync(podDir, { recursive: true, force: true });
+      return new PodProcess(plan, net.pod(i).ns, mkdtempSync(`${podDir}-`));
+    });
+    [kubelet, client] = await Promise.all([
+      Agent.start("kubelet", ["ip", "netns", "exec", net.kubeletNs]),
+      Agent.start("client", ["ip", "netns", "exec", net.pod(CLIENT_POD).ns]),
+    ]);
+    // podManagementPolicy: Parallel: every pod starts at once.
+    for (const pod of pods) pod.start(true);
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}, HELM_SETUP_TIMEOUT_MS);
+
+afterAll(cleanUp, 60_000);
+
+describe("the chart's StatefulSet, rehearsed with five pods in network namespaces", () => {
+  it("runs what the chart declares: the image's entry point, the pod name as node name, DNS seeds", () => {
+    const sts = findObject(objects, "StatefulSet");
+    expect((sts["spec"] as { replicas: number }).replicas).toBe(REPLICAS);
+    const plan = plans[1]!;
+    expect(plan.argv.slice(-2)).toEqual([join(REPO_ROOT, "bin/wendy.js"), "start"]);
+    expect(plan.env["WENDY_NODE_NAME"]).toBe("wendy-1");
+    expect(plan.env["WENDY_LOCAL_ADDRESS"]).toBe(`${plan.fqdn}:7070`);
+    // The seeds are headless-service names of pods of this StatefulSet, resolved by the pods' hosts files.
+    const seeds = (plan.env["WENDY_JOIN"] ?? "").split(",").map((s) => s.trim());
+    expect(seeds.length).toBeGreaterThan(0);
+    for (const seed of seeds) expect(plans.map((p) => `${p.fqdn}:7070`)).toContain(seed);
+    expect(plan.runAsUser).not.toBe(0);
+  });
+
+  it(
+    "all five join through WENDY_JOIN and pass the chart's readiness and liveness probes; /readyz is 200",
+    async () => {
+      await Promise.all(plans.map((_, i) => waitReady(i)));
+      for (const [i, plan] of plans.entries()) {
+        expect(plan.readinessProbe).toMatchObject({ kind: "grpc", target: "wendy.v1.PeerService" });
+        expect(await probePasses(i, plan.livenessProbe), `${plan.podName} liveness`).toBe(true);
+        const readyz = await kubeletAgent().httpGet(`http://${plan.podIP}:${metricsPort(i)}/readyz`);
+        expect(readyz.status, `${plan.podName} /readyz`).toBe(200);
+        const started = logRecord(i, 0, LOG_STARTED);
+        expect(started["nodeId"]).toBe(idOf(plan.podName));
+        expect(started["localAddress"]).toBe(`${plan.fqdn}:7070`);
+      }
+      // Exactly one ring: the first seed founded it and every other pod joined.
+      const outcomes = plans.map((_, i) => logRecord(i, 0, LOG_READY)["outcome"]);
+      expect(outcomes).toEqual(["founded", "joined", "joined", "joined", "joined"]);
+    },
+    READY_LIMIT_MS + 10_000,
+  );
+
+  it("routes every key to the pod whose ID is numerically closest (the wendy program and the client API)", async () => {
+    // The `wendy send --ack` a co-located service would run, once inside each pod.
+    const viaProgram = await Promise.all(
+      plans.map(async (plan, i) => {
+        const key = keys[(i + 1) % keys.length]!;
+        const { stdout } = await run(
+          "ip",
+          ["netns", "exec", pods[i]!.netns, process.execPath, join(REPO_ROOT, "bin/wendy.js"), "send"].concat(
+            [
+              "--address",
+              `${plan.env["WENDY_CLIENT_HOST"]}:${plan.env["WENDY_CLIENT_PORT"]}`,
+              key,
+              `from ${plan.podName}`,
+              "--ack",
+            ],
+          ),
+          { cwd: REPO_ROOT, timeout: 30_000 },
+        );
+        const reply = JSON.parse(stdout) as { deliveredBy: { id: string } };
+        return { key, at: reply.deliveredBy.id };
+      }),
+    );
+    for (const { key, at } of viaProgram) {
+      expect(at, key).toBe(ownerOf(NodeId.fromString(key), ring).id.hex);
+    }
+    const viaClient = await Promise.all(
+      keys.map(async (key) => {
+        const reply = await clientAgent().request({
+          op: "send",
+          clientAddress: clientPortAddress(),
+          key,
+          purpose: PURPOSE,
+          payload: "routing check",
+          deadlineMs: SEND_DEADLINE_MS,
+        });
+        return { key, at: reply.ok && "deliveredBy" in reply ? reply.deliveredBy : JSON.stringify(reply) };
+      }),
+    );
+    expect(viaClient.map((d) => d.at)).toEqual(keys.map((k) => ownerOf(NodeId.fromString(k), ring).id.hex));
+  }, 60_000);
+
+  it(
+    "a deleted pod (SIGTERM) leaves within its grace period and comes back under the same name and address " +
+      "with the same ID; every acknowledged message of a stream meanwhile reaches the owner of that moment",
+    async () => {
+      const victim = 0;
+      const name = plans[victim]!.podName;
+      const stream = startStream(keys);
+      await until("20 acknowledged sends before the delete", 20_000, () => stream.acked(0) >= 20);
+
+      const leavingAt = performance.now();
+      const ended = await pods[victim]!.terminate();
+      const goneAt = performance.now();
+      await until("sends while the pod is away", 20_000, () => stream.acked(goneAt) >= 3 * KEYS_PER_POD * 2);
+
+      const restartedAt = performance.now();
+      pods[victim]!.start(true);
+      await waitReady(victim);
+      const readyAt = performance.now();
+      await until(`sends delivered by the returned ${name}`, 30_000, () => stream.acked(readyAt, name) >= 10);
+      const sends = await stream.stop();
+      const absence: Absence = { podName: name, leavingAt, goneAt, restartedAt, readyAt };
+
+      expect(ended, `${name} on SIGTERM`).toMatchObject({ code: 0, graceExpired: false });
+      // Same name, same ID; it found a live seed, so it joined the ring instead of founding another.
+      expect(logRecord(victim, 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
+      expect(logRecord(victim, 1, LOG_READY)["outcome"]).toBe("joined");
+      expect(misdeliveries(sends, absence)).toEqual([]);
+      // Only sends that overlapped the pod leaving or coming back may have gone unacknowledged.
+      const failed = sends.filter((s) => s.error !== undefined);
+      expect(
+        failed.filter((s) => presenceDuring(s, absence) !== "changing").length,
+        describeFailures(sends, absence).join("\n"),
+      ).toBe(0);
+      // Its keys went to the others while it was away, and to it (a new incarnation) once back.
+      const before = sends.find((s) => s.endedAt < leavingAt && s.deliveredBy === idOf(name));
+      const away = sends.filter(
+        (s) => presenceDuring(s, absence) === "absent" && s.deliveredBy !== undefined,
+      );
+      const returned = sends.filter((s) => s.startedAt > readyAt && s.deliveredBy === idOf(name));
+      expect(away.some((s) => ownerOf(NodeId.fromString(s.key), ring).podName === name)).toBe(true);
+      expect(returned.length).toBeGreaterThan(0);
+      expect(returned[0]!.incarnation).not.toBe(before?.incarnation);
+      process.stderr.write(
+        `[rehearsal] SIGTERM of ${name}: exit ${ended.code} after ${ended.ms.toFixed(0)} ms; ` +
+          `${sends.length} sends, ${failed.length} unacknowledged, ${away.length} acked while away; ` +
+          `ready again ${(readyAt - restartedAt).toFixed(0)} ms after restart\n`,
+      );
+    },
+    120_000,
+  );
+
+  it("a pod killed with SIGKILL restarts in place with the same ID and rejoins", async () => {
+    const victim = 2;
+    const name = plans[victim]!.podName;
+    const runBefore = pods[victim]!.run;
+    const stream = startStream(keys);
+    await until("20 acknowledged sends before the kill", 20_000, () => stream.acked(0) >= 20);
+
+    const leavingAt = performance.now();
+    pods[victim]!.signal("SIGKILL");
+    const exit = await pods[victim]!.exited();
+    const goneAt = performance.now();
+    // The kubelet restarts the container of the same pod at once (same pod, same address, same volumes).
+    pods[victim]!.start(false);
+    const restartedAt = goneAt;
+    await waitReady(victim);
+    const readyAt = performance.now();
+    await until(`sends delivered by the restarted ${name}`, 30_000, () => stream.acked(readyAt, name) >= 10);
+    const sends = await stream.stop();
+    const absence: Absence = { podName: name, leavingAt, goneAt, restartedAt, readyAt };
+
+    expect(exit.signal).toBe("SIGKILL");
+    expect(pods[victim]!.run).toBe(runBefore + 1);
+    expect(logRecord(victim, runBefore + 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
+    expect(logRecord(victim, runBefore + 1, LOG_READY)["outcome"]).toBe("joined");
+    expect(misdeliveries(sends, absence)).toEqual([]);
+    const afterReady = sends.filter((s) => s.startedAt > readyAt);
+    expect(afterReady.filter((s) => s.error !== undefined)).toEqual([]);
+    process.stderr.write(
+      `[rehearsal] SIGKILL of ${name}: ready again ${(readyAt - restartedAt).toFixed(0)} ms after restart; ` +
+        `${sends.length} sends, ${sends.filter((s) => s.error !== undefined).length} unacknowledged\n`,
+    );
+  }, 120_000);
+
+  it("promtool accepts a live daemon's /metrics, where the message counters have moved", async () => {
+    const i = CLIENT_POD;
+    const annotations = (
+      findObject(objects, "StatefulSet")["spec"] as {
+        template: { metadata: { annotations: Record<string, string> } };
+      }
+    ).template.metadata.annotations;
+    expect(Number(annotations["prometheus.io/port"])).toBe(metricsPort(i));
+    const scrape = await kubeletAgent().httpGet(
+      `http://${plans[i]!.podIP}:${metricsPort(i)}${annotations["prometheus.io/path"] ?? "/metrics"}`,
+    );
+    expect(scrape.status).toBe(200);
+    const counter = (name: string): number => {
+      const line = scrape.body.split("\n").find((l) => l.startsWith(`${name} `));
+      if (line === undefined) throw new Error(`/metrics has no ${name}`);
+      return Number(line.slice(name.length + 1));
+    };
+    // The client pod originated every send and owns some of the keys.
+    expect(counter("wendy_messages_sent_total")).toBeGreaterThan(0);
+    expect(counter("wendy_messages_delivered_total")).toBeGreaterThan(0);
+    const lint = await promtoolCheckMetrics(scrape.body);
+    expect(lint.problems).toEqual([]);
+    expect(lint.exitCode).toBe(0);
+  });
+});
