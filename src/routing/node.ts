@@ -99,6 +99,8 @@ const RETRIED_MEMORY = 1_024;
 /** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
 const MAX_DEFERRED_PROBES = 256;
 const RECENT_JOINERS_CAPACITY = 16;
+/** A joiner is introduced to later joiners for this many probe timeouts (its own probing is done by then). */
+const JOINER_INTRODUCTION_WINDOW_PROBES = 4;
 /** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
 const MAX_PENDING_JOINS = 64;
 /** How long a node found dead is ignored in second-hand gossip. */
@@ -579,13 +581,28 @@ export class PastryNode {
     if (this.status !== "ready" || !this.leaf.has(joiner.id.hex)) return;
     let leafSet: NodeInfo[] | undefined;
     for (const [hex, at] of this.recentJoiners.entries()) {
-      if (now - at > this.config.joinTimeoutMs || hex === joiner.id.hex) continue;
+      if (now - at > JOINER_INTRODUCTION_WINDOW_PROBES * this.config.probeTimeoutMs) continue;
       const member = this.leaf.get(hex);
-      if (member === undefined) continue;
+      if (member === undefined || hex === joiner.id.hex || !this.withinHalfOfEachOther(member, joiner))
+        continue;
       leafSet ??= [...this.leaf.members()];
       this.sendTo(member, { type: "leafSet", leafSet, removed: [] });
     }
     this.recentJoiners.set(joiner.id.hex, now);
+  }
+
+  /** Whether fewer than l/2 of our leaf set (us included) lie between two members: each is in the other's. */
+  private withinHalfOfEachOther(a: NodeInfo, b: NodeInfo): boolean {
+    const left = this.leaf.left();
+    const right = this.leaf.right();
+    const leftA = left.indexOf(a);
+    const leftB = left.indexOf(b);
+    const rightA = right.indexOf(a);
+    const rightB = right.indexOf(b);
+    if ((leftA >= 0 && leftB >= 0) || (rightA >= 0 && rightB >= 0)) return true;
+    const across =
+      leftA >= 0 && rightB >= 0 ? leftA + rightB : rightA >= 0 && leftB >= 0 ? rightA + leftB : -1;
+    return across >= 0 && across + 1 < this.leaf.half;
   }
 
   /**
