@@ -24,7 +24,11 @@ export async function waitFor<T>(
 }
 
 /** The next item of an async iterator, or an error naming `what` if none comes within the bound. */
-export async function nextWithin<T>(iterator: AsyncIterator<T>, what: string, timeoutMs = 30_000): Promise<T> {
+export async function nextWithin<T>(
+  iterator: AsyncIterator<T>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
