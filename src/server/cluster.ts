@@ -3,6 +3,7 @@
 // what arrives from peers. All decisions stay in the state machine; this file only moves things around.
 import { randomBytes, randomInt } from "node:crypto";
 import { Server, status, type ServerCredentials } from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
 import type { NodeId } from "../routing/id.js";
 import { PastryNode } from "../routing/node.js";
 import {
@@ -38,6 +39,7 @@ import { addPeerService } from "./transport/peer-server.js";
 import { RouteHopError } from "./transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
 import { peerRpcPath } from "./wire/methods.js";
+import { loadServedPackageDefinition } from "./wire/descriptors.js";
 
 /** The subset of a pino logger the runtime uses; any pino logger fits. */
 export interface Logger {
@@ -88,6 +90,8 @@ export interface ClusterOptions {
    * notion of readiness (the daemon) turns it off and serves its own through `configureServer`.
    */
   readonly serveHealth?: boolean;
+  /** Serve gRPC server reflection on the peer port (for grpcurl-style tools). Default true. */
+  readonly serveReflection?: boolean;
   /** Extra services to serve on the peer port (e.g. the client API when sharing a port). */
   readonly configureServer?: (server: Server) => void;
 }
@@ -237,6 +241,9 @@ export class Cluster {
       },
     });
     if (this.options.serveHealth !== false) this.health.addTo(server);
+    if (this.options.serveReflection !== false) {
+      new ReflectionService(loadServedPackageDefinition()).addToServer(server);
+    }
     this.options.configureServer?.(server);
     const credentials = peerServerCredentials(this.options.tls ?? { enabled: false });
     const bindHosts = [this.options.bindHost ?? "0.0.0.0"].flat();

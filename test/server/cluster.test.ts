@@ -11,6 +11,7 @@ import {
   ResourceExhaustedError,
 } from "../../src/server/errors.js";
 import { CertDir } from "../helpers/certs.js";
+import { listServices } from "../helpers/reflection.js";
 
 const running: Cluster[] = [];
 const credentials = new PassphraseCredentials("cluster-test", { N: 1024, r: 8, p: 1 });
@@ -47,6 +48,12 @@ describe("node identity", () => {
     const cluster = await start("port-zero");
     expect(cluster.node.port).toBeGreaterThan(0);
     expect(cluster.info().localAddress).toBe(`127.0.0.1:${cluster.node.port}`);
+  });
+
+  it("serves grpc reflection and health on the peer port, without credentials", async () => {
+    const cluster = await start("reflection");
+    const services = await listServices(cluster.info().localAddress);
+    expect(services).toEqual(expect.arrayContaining(["wendy.v1.PeerService", "grpc.health.v1.Health"]));
   });
 
   it("rejects a port out of range", () => {

@@ -1,44 +1,13 @@
 // Server reflection built from the proto sources lists and describes Wendy's services.
-import { dirname, join } from "node:path";
-import { createRequire } from "node:module";
-import {
-  Client,
-  credentials,
-  Server,
-  ServerCredentials,
-  type MethodDefinition,
-  type ServiceDefinition,
-} from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadServedPackageDefinition } from "../../src/server/wire/index.js";
-
-interface ReflectionRequest {
-  listServices?: string;
-  fileContainingSymbol?: string;
-}
-interface ReflectionResponse {
-  listServicesResponse?: { service: { name: string }[] };
-  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
-}
-
-const reflectionProto = join(
-  dirname(createRequire(import.meta.url).resolve("@grpc/reflection")),
-  "..",
-  "proto/grpc/reflection/v1/reflection.proto",
-);
-const reflectionDefinition = loadSync(reflectionProto)[
-  "grpc.reflection.v1.ServerReflection"
-] as ServiceDefinition;
-const infoMethod = reflectionDefinition["ServerReflectionInfo"] as MethodDefinition<
-  ReflectionRequest,
-  ReflectionResponse
->;
+import { askReflection, listServices } from "../helpers/reflection.js";
 
 describe("server reflection over the served protos", () => {
   let server: Server;
-  let client: Client;
+  let address = "";
 
   beforeAll(async () => {
     server = new Server();
@@ -48,40 +17,21 @@ describe("server reflection over the served protos", () => {
         err ? reject(err) : resolve(p),
       ),
     );
-    client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    address = `127.0.0.1:${port}`;
   });
 
   afterAll(() => {
-    client?.close();
     server?.forceShutdown();
   });
 
-  function ask(request: ReflectionRequest): Promise<ReflectionResponse> {
-    return new Promise((resolve, reject) => {
-      const call = client.makeBidiStreamRequest(
-        infoMethod.path,
-        infoMethod.requestSerialize,
-        infoMethod.responseDeserialize,
-      );
-      call.on("data", (response: ReflectionResponse) => {
-        resolve(response);
-        call.end();
-      });
-      call.on("error", reject);
-      call.write(request);
-    });
-  }
-
   it("lists the peer, overlay and health services", async () => {
-    const response = await ask({ listServices: "" });
-    const names = response.listServicesResponse?.service.map((s) => s.name) ?? [];
-    expect(names).toEqual(
+    expect(await listServices(address)).toEqual(
       expect.arrayContaining(["wendy.v1.PeerService", "wendy.v1.OverlayService", "grpc.health.v1.Health"]),
     );
   });
 
   it("describes a message type by its symbol", async () => {
-    const response = await ask({ fileContainingSymbol: "wendy.v1.RouteMessage" });
+    const response = await askReflection(address, { fileContainingSymbol: "wendy.v1.RouteMessage" });
     const files = response.fileDescriptorResponse?.fileDescriptorProto ?? [];
     expect(files.length).toBeGreaterThan(0);
     // proto-loader merges a package's files into one descriptor named after the package.
