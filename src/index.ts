@@ -2,7 +2,8 @@
 export * from "./routing/id.js";
 export * from "./routing/types.js";
 export { Cluster } from "./server/cluster.js";
-export type { ClusterOptions, ForwardInterceptor, SendOptions, SendResult } from "./server/cluster.js";
+export type { ClusterOptions, Logger, SendOptions, SendResult } from "./server/cluster.js";
+export type { ForwardInterceptor } from "./server/forwarding.js";
 export { Node, nodeIdFromBytes } from "./server/node.js";
 export type { NodeOptions } from "./server/node.js";
 export type { Application, ForwardDecision, Message } from "./server/application.js";

@@ -18,7 +18,8 @@ import {
   type RoutingConfig,
   type RoutingEvent,
 } from "../routing/types.js";
-import type { Application, ForwardDecision, Message } from "./application.js";
+import type { Application, Message } from "./application.js";
+import { ForwardGate, toMessage, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
 import { peerChannelCredentials, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
@@ -110,15 +111,6 @@ export interface SendResult {
   readonly hops?: number;
 }
 
-/**
- * An asynchronous forward hook (e.g. a co-located service deciding over gRPC). While it decides, the hop
- * waits; the hook must settle within its own timeout (it is the hook's job to default to "continue").
- */
-export interface ForwardInterceptor {
-  wants(purpose: number): boolean;
-  decide(message: Message, next: NodeInfo): Promise<ForwardDecision>;
-}
-
 interface PendingAck {
   readonly resolve: (result: SendResult) => void;
   readonly reject: (error: Error) => void;
@@ -151,10 +143,7 @@ export class Cluster {
   private readonly pool: PeerClientPool;
   private readonly pendingAcks = new Map<string, PendingAck>();
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
-  private readonly vetoed = new Set<string>();
-  private readonly replaced = new Map<string, RouteMessage>();
-  private readonly held = new Map<string, Promise<ForwardDecision>>();
-  private readonly interceptors = new Set<ForwardInterceptor>();
+  private readonly forwarding: ForwardGate;
   private readonly reservedHandlers = new Map<number, (message: Message) => void>();
   private server: Server | undefined;
   private core: PastryNode | undefined;
@@ -193,6 +182,13 @@ export class Cluster {
       }),
     };
     validateConfig(this.config, this.limits);
+    this.forwarding = new ForwardGate({
+      applications: () => this.apps,
+      maxPurpose: this.limits.maxPurpose,
+      maxPayloadBytes: this.limits.maxPayloadBytes,
+      guard: (callback) => this.callback(callback),
+      reportError: (error) => this.reportError(error),
+    });
     this.pool = new PeerClientPool({
       channelCredentials: peerChannelCredentials(options.tls ?? { enabled: false }),
       rpcTimeoutMs: options.rpcTimeoutMs ?? 1000,
@@ -217,8 +213,7 @@ export class Cluster {
 
   /** Adds an asynchronous forward hook; returns a function that removes it. */
   addForwardInterceptor(interceptor: ForwardInterceptor): () => void {
-    this.interceptors.add(interceptor);
-    return () => this.interceptors.delete(interceptor);
+    return this.forwarding.addInterceptor(interceptor);
   }
 
   /**
@@ -525,103 +520,72 @@ export class Cluster {
       case "deliver":
         return this.deliver(output.message);
       case "forward":
-        return this.decideForward(output.message, output.next);
+        return this.forwarding.decide(output.message, output.next);
       case "event":
         return this.onEvent(output.event);
     }
   }
 
   private transmit(out: Outbound): void {
-    let outbound = out;
-    if (out.message.type === "route") {
-      const id = out.message.message.id;
-      if (this.vetoed.delete(id)) return;
-      const decision = this.held.get(id);
-      if (decision !== undefined) {
-        this.held.delete(id);
-        this.transmitAfter(decision, out);
+    if (out.message.type !== "route") return this.dispatch(out);
+    const plan = this.forwarding.planFor(out.message.message);
+    switch (plan.kind) {
+      case "veto":
+        this.options.metrics?.messageDropped("vetoed");
         return;
-      }
-      const replacement = this.replaced.get(id);
-      if (replacement !== undefined) {
-        this.replaced.delete(id);
-        outbound = { ...out, message: { type: "route", message: replacement } };
-      }
-      this.options.metrics?.messageForwarded();
+      case "send":
+        this.options.metrics?.messageForwarded();
+        return this.dispatch({ ...out, message: { type: "route", message: plan.message } });
+      case "wait":
+        return this.track(
+          plan.decision.then((message) => {
+            if (this.state === "stopped") return;
+            if (message === false) return this.options.metrics?.messageDropped("vetoed");
+            this.options.metrics?.messageForwarded();
+            this.dispatch({ ...out, message: { type: "route", message } });
+          }),
+        );
     }
+  }
+
+  /** Hands one message to the transport and feeds the outcome back. */
+  private dispatch(outbound: Outbound): void {
     const self = this.requireSelf();
     const path = peerRpcPath(outbound.message.type);
     const started = this.clock.now();
-    const call = this.pool.send(self, outbound).then(
-      (rtt) => {
-        this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
-        if (outbound.message.type === "heartbeat" && outbound.to !== undefined) {
-          const to = outbound.to;
-          this.input((core, now) => core.reportRtt(to, rtt, now));
-        }
-      },
-      (error: unknown) => {
-        const code =
-          error instanceof PeerCallError || error instanceof RouteHopError ? error.code : status.UNKNOWN;
-        this.options.logger?.debug(
-          { to: outbound.address, type: outbound.message.type, code, error: String(error) },
-          "peer call failed",
-        );
-        if (process.env.WENDY_DEBUG)
-          console.error("send failed", outbound.message.type, outbound.address, error);
-        this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
-        // Only failures that demand action go back to the core: a hop to reroute, a join to retry, a probe
-        // that says the peer may be gone. A lost informational message (a reply, a leaf-set push, a row)
-        // says little about liveness under load, and treating it as evidence fed storms of false deaths.
-        if (FAILURES_THAT_MATTER.has(outbound.message.type)) {
-          this.input((core, now) => core.sendFailed(outbound, now));
-        }
-      },
+    this.track(
+      this.pool.send(self, outbound).then(
+        (rtt) => {
+          this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
+          if (outbound.message.type === "heartbeat" && outbound.to !== undefined) {
+            const to = outbound.to;
+            this.input((core, now) => core.reportRtt(to, rtt, now));
+          }
+        },
+        (error: unknown) => {
+          const code =
+            error instanceof PeerCallError || error instanceof RouteHopError ? error.code : status.UNKNOWN;
+          this.options.logger?.debug(
+            { to: outbound.address, type: outbound.message.type, code, error: String(error) },
+            "peer call failed",
+          );
+          this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
+          // Only failures that demand action go back to the core: a hop to reroute, a join to retry, a
+          // probe or heartbeat that says the peer may be gone. A lost informational message (a reply, a
+          // leaf-set push, a row) says little about liveness under load, and treating it as evidence fed
+          // storms of false deaths.
+          if (FAILURES_THAT_MATTER.has(outbound.message.type)) {
+            this.input((core, now) => core.sendFailed(outbound, now));
+          }
+        },
+      ),
     );
-    this.inFlight.add(call);
-    void call.finally(() => this.inFlight.delete(call));
   }
 
-  /** Sends a held hop once its asynchronous forward decision is known. */
-  private transmitAfter(decision: Promise<ForwardDecision>, out: Outbound): void {
-    if (out.message.type !== "route") return;
-    const original = out.message.message;
-    const settle = decision.then(
-      (d) => {
-        if (this.state === "stopped") return;
-        if (d === false) {
-          this.options.metrics?.messageDropped("vetoed");
-          return;
-        }
-        const message = typeof d === "object" && d !== null ? this.applyChange(original, d) : original;
-        this.transmit({ ...out, message: { type: "route", message } });
-      },
-      (error: unknown) => {
-        this.reportError(error);
-        if (this.state !== "stopped") this.transmit(out);
-      },
-    );
-    this.inFlight.add(settle);
-    void settle.finally(() => this.inFlight.delete(settle));
-  }
-
-  /** The key is fixed once routing started: only purpose and payload may change on the way. */
-  private applyChange(message: RouteMessage, change: Message): RouteMessage {
-    const purpose = change.purpose;
-    const valid =
-      Number.isInteger(purpose) &&
-      purpose >= FIRST_APPLICATION_PURPOSE &&
-      purpose <= this.limits.maxPurpose &&
-      change.payload.byteLength <= this.limits.maxPayloadBytes;
-    if (!valid) {
-      this.reportError(
-        new InvalidArgumentError(
-          `a forward hook returned an invalid message for ${message.id}; forwarding it unchanged`,
-        ),
-      );
-      return message;
-    }
-    return { ...message, purpose, payload: change.payload };
+  /** Keeps `work` in the set that a graceful stop waits for. */
+  private track(work: Promise<unknown>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   private deliver(message: RouteMessage): void {
@@ -633,44 +597,6 @@ export class Cluster {
     }
     this.options.metrics?.messageDelivered(message.hops);
     for (const app of this.apps) this.callback(() => app.onDeliver?.(delivered));
-  }
-
-  private decideForward(message: RouteMessage, next: NodeInfo): void {
-    // The runtime's own traffic is not the applications' to veto or change.
-    if (message.purpose < FIRST_APPLICATION_PURPOSE) return;
-    let current = message;
-    for (const app of this.apps) {
-      if (app.onForward === undefined) continue;
-      const decision = this.callback(() => app.onForward?.(toMessage(current), next));
-      if (decision === false) {
-        this.vetoed.add(message.id);
-        this.options.metrics?.messageDropped("vetoed");
-        return;
-      }
-      if (typeof decision === "object" && decision !== null) current = this.applyChange(current, decision);
-    }
-    const interested = [...this.interceptors].filter((i) => i.wants(current.purpose));
-    if (interested.length > 0) {
-      const decided = current;
-      this.held.set(message.id, this.askInterceptors(interested, decided, next));
-      return;
-    }
-    if (current !== message) this.replaced.set(message.id, current);
-  }
-
-  /** Runs the asynchronous hooks one after another; the first veto wins, changes accumulate. */
-  private async askInterceptors(
-    interceptors: readonly ForwardInterceptor[],
-    message: RouteMessage,
-    next: NodeInfo,
-  ): Promise<ForwardDecision> {
-    let current = message;
-    for (const interceptor of interceptors) {
-      const decision = await interceptor.decide(toMessage(current), next);
-      if (decision === false) return false;
-      if (typeof decision === "object" && decision !== null) current = this.applyChange(current, decision);
-    }
-    return toMessage(current);
   }
 
   private onEvent(event: RoutingEvent): void {
@@ -821,10 +747,6 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
         : resolve(bound),
     ),
   );
-}
-
-function toMessage(m: RouteMessage): Message {
-  return { id: m.id, key: m.key, purpose: m.purpose, payload: m.payload, origin: m.origin, hops: m.hops };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
