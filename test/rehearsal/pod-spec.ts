@@ -64,7 +64,12 @@ export function readImageConfig(dockerfile: string): ImageConfig {
 }
 
 function execForm(argument: string, instruction: string): string[] {
-  const parsed: unknown = JSON.parse(argument);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(argument);
+  } catch {
+    parsed = undefined;
+  }
   if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === "string")) {
     throw new Error(`${instruction} must be in exec (JSON array) form, got ${argument}`);
   }

@@ -4,13 +4,14 @@
 // pods' addresses. Probes and scrapes come from the "kubelet" namespace; messages are sent by a co-located
 // client inside a pod's namespace, with the `wendy` program and with the TypeScript client.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
+import { LOG_NODE_LEFT } from "../../src/server/daemon/event-log.js";
 import {
   HELM_SETUP_TIMEOUT_MS,
   NAMESPACE,
@@ -108,6 +109,7 @@ async function waitReady(i: number): Promise<void> {
       );
     }
     if (await probePasses(i, pod.plan.readinessProbe)) return;
+    requireRunning();
     await sleep(POLL_MS);
   }
   throw new Error(`${pod.plan.podName} was not ready within ${READY_LIMIT_MS} ms:\n${pod.stderr}`);
@@ -188,10 +190,24 @@ function startStream(streamKeys: readonly string[]): {
   };
 }
 
-/** Polls `condition` until true; fails naming `what` after `limitMs`. */
-async function until(what: string, limitMs: number, condition: () => boolean): Promise<void> {
+/** Throws, with its stderr, if a pod other than `except` is no longer running: no test expects that. */
+function requireRunning(except?: number): void {
+  for (const [i, pod] of pods.entries()) {
+    if (i === except || pod.running) continue;
+    throw new Error(`${pod.plan.podName} stopped unexpectedly; the end of its stderr:\n${pod.stderr}`);
+  }
+}
+
+/** Polls `condition` until true; fails naming `what` after `limitMs`, or at once if a pod dies. */
+async function until(
+  what: string,
+  limitMs: number,
+  condition: () => boolean,
+  except?: number,
+): Promise<void> {
   const deadline = performance.now() + limitMs;
   while (!condition()) {
+    requireRunning(except);
     if (performance.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for ${what}`);
     await sleep(POLL_MS);
   }
@@ -296,6 +312,11 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
         expect(await probePasses(i, plan.livenessProbe), `${plan.podName} liveness`).toBe(true);
         const readyz = await kubeletAgent().httpGet(`http://${plan.podIP}:${metricsPort(i)}/readyz`);
         expect(readyz.status, `${plan.podName} /readyz`).toBe(200);
+        // The pod's security context took effect: its user, no capabilities, no privilege escalation.
+        const status = readFileSync(`/proc/${pods[i]!.pid}/status`, "utf8");
+        expect(status).toMatch(new RegExp(`^Uid:\\s+${plan.runAsUser}\\s`, "m"));
+        expect(status).toMatch(/^CapEff:\s+0+$/m);
+        expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
         const started = logRecord(i, 0, LOG_STARTED);
         expect(started["nodeId"]).toBe(idOf(plan.podName));
         expect(started["localAddress"]).toBe(`${plan.fqdn}:7070`);
@@ -308,6 +329,7 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
   );
 
   it("routes every key to the pod whose ID is numerically closest (the wendy program and the client API)", async () => {
+    requireRunning();
     // The `wendy send --ack` a co-located service would run, once inside each pod.
     const viaProgram = await Promise.all(
       plans.map(async (plan, i) => {
@@ -352,6 +374,7 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     "a deleted pod (SIGTERM) leaves within its grace period and comes back under the same name and address " +
       "with the same ID; every acknowledged message of a stream meanwhile reaches the owner of that moment",
     async () => {
+      requireRunning();
       const victim = 0;
       const name = plans[victim]!.podName;
       const stream = startStream(keys);
@@ -360,7 +383,13 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
       const leavingAt = performance.now();
       const ended = await pods[victim]!.terminate();
       const goneAt = performance.now();
-      await until("sends while the pod is away", 20_000, () => stream.acked(goneAt) >= 3 * KEYS_PER_POD * 2);
+      const goneWallClock = Date.now();
+      await until(
+        "sends while the pod is away",
+        20_000,
+        () => stream.acked(goneAt) >= 3 * KEYS_PER_POD * 2,
+        victim,
+      );
 
       const restartedAt = performance.now();
       pods[victim]!.start(true);
@@ -374,6 +403,14 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
       // Same name, same ID; it found a live seed, so it joined the ring instead of founding another.
       expect(logRecord(victim, 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
       expect(logRecord(victim, 1, LOG_READY)["outcome"]).toBe("joined");
+      // The leave was announced: every other pod learnt of it before the process was gone, which failure
+      // detection could not have done.
+      for (const [i, pod] of pods.entries()) {
+        if (i === victim) continue;
+        const left = pod.records(pod.run).find((r) => r["msg"] === LOG_NODE_LEFT && r["peer"] === idOf(name));
+        expect(left, `${pod.plan.podName} logged "${LOG_NODE_LEFT}" for ${name}`).toBeDefined();
+        expect(Number(left?.["time"])).toBeLessThanOrEqual(goneWallClock);
+      }
       expect(misdeliveries(sends, absence)).toEqual([]);
       // Only sends that overlapped the pod leaving or coming back may have gone unacknowledged.
       const failed = sends.filter((s) => s.error !== undefined);
@@ -400,6 +437,7 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
   );
 
   it("a pod killed with SIGKILL restarts in place with the same ID and rejoins", async () => {
+    requireRunning();
     const victim = 2;
     const name = plans[victim]!.podName;
     const runBefore = pods[victim]!.run;
@@ -433,6 +471,7 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
   }, 120_000);
 
   it("promtool accepts a live daemon's /metrics, where the message counters have moved", async () => {
+    requireRunning();
     const i = CLIENT_POD;
     const annotations = (
       findObject(objects, "StatefulSet")["spec"] as {
