@@ -5,7 +5,8 @@ import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { EchoClient, EchoServerProcess, measureUnary, type UnaryRun } from "./baseline/baseline.js";
-import { BenchCluster } from "./lib/cluster.js";
+import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
+import { buildCompiledDaemon } from "./lib/compiled.js";
 import {
   CDF_FRACTIONS,
   type BenchResult,
@@ -40,6 +41,15 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const loadAverageAtStart = loadavg();
   const curves = new CurveCollector();
 
+  let runtime = SOURCE_RUNTIME;
+  let commit = `${currentCommit()} + the working tree as it was during the run`;
+  if (settings.runtime === "compiled") {
+    log("building the daemon at HEAD to JavaScript (as the container image runs it)");
+    const build = buildCompiledDaemon();
+    runtime = { name: "compiled", entry: build.entry };
+    commit = build.commit;
+  }
+
   log("baseline: plain @grpc/grpc-js echo between two processes");
   const baseline = await measureBaseline(settings, curves, log);
 
@@ -48,7 +58,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const joins: JoinFigure[] = [];
   const failures: FailureFigure[] = [];
   for (const size of settings.clusterSizes) {
-    const result = await measureCluster(size, settings, baseline.unary, curves, log);
+    const result = await measureCluster(size, settings, runtime, baseline.unary, curves, log);
     routed.push(...result.routed);
     clusters.push(result.cluster);
     if (result.join !== undefined) joins.push(result.join);
@@ -73,9 +83,12 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
       loadAverageAtStart,
       loadAverageAtEnd: loadavg(),
     },
-    commit: currentCommit(),
+    commit,
     settings,
-    daemonRuntime: "bin/wendy.js start (TypeScript sources through tsx, as in a source checkout)",
+    daemonRuntime:
+      runtime.name === "compiled"
+        ? "the daemon of this commit (git archive) compiled to JavaScript, as the container image runs it"
+        : "bin/wendy.js start (TypeScript sources through tsx, as in a source checkout)",
     baseline,
     routed,
     clusters,
@@ -123,6 +136,7 @@ async function measureBaseline(
           p99Ms: median(runs.map((x) => x.latency.p99Ms)),
           p999Ms: median(runs.map((x) => x.latency.p999Ms)),
           serverCpuSecondsPerCall: median(runs.map((x) => x.serverCpuSecondsPerCall)),
+          clientCpuSecondsPerCall: median(runs.map((x) => x.clientCpuSecondsPerCall)),
         });
       }
     }
@@ -147,11 +161,12 @@ interface ClusterOutcome {
 async function measureCluster(
   size: number,
   settings: BenchSettings,
+  runtime: DaemonRuntime,
   unary: readonly UnaryFigure[],
   curves: CurveCollector,
   log: (line: string) => void,
 ): Promise<ClusterOutcome> {
-  const cluster = new BenchCluster(`n${size}`);
+  const cluster = new BenchCluster(`n${size}`, runtime);
   const traffic = new Traffic(cluster);
   try {
     const timedJoin = settings.joinSizes.includes(size) && size >= 2;
@@ -215,6 +230,7 @@ async function measureCluster(
         p99Ms: median(list.map((x) => x.latency.p99Ms)),
         p999Ms: median(list.map((x) => x.latency.p999Ms)),
         cpuSecondsPerOp: median(list.map((x) => x.cpuSecondsPerOp)),
+        clientCpuSecondsPerOp: median(list.map((x) => x.clientCpuSecondsPerOp)),
         meanHops: median(list.map((x) => x.meanHops)),
         failed: list.reduce((s, x) => s + x.failed, 0),
         misdelivered: list.reduce((s, x) => s + x.misdelivered, 0),
@@ -254,6 +270,7 @@ async function measureCluster(
         repairedMs: median(failureRuns.map((x) => x.repairedMs)),
         deliveryCorrectMs: median(failureRuns.map((x) => x.deliveryCorrectMs)),
         runsRepairedMs: failureRuns.map((x) => x.repairedMs),
+        problems: failureRuns.flatMap((x) => x.problems),
       };
     }
     return { routed, cluster: clusterFigure, join, failure };

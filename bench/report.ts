@@ -26,11 +26,13 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line();
   line("## Baseline: plain @grpc/grpc-js between two processes");
   line();
-  line("| payload | in flight | unary calls/s | p50 / p99 / p999 ms | server CPU µs/call |");
-  line("| ---: | ---: | ---: | ---: | ---: |");
+  line(
+    "| payload | in flight | unary calls/s | p50 / p99 / p999 ms | server CPU µs/call | client CPU µs/call |",
+  );
+  line("| ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const u of r.baseline.unary)
     line(
-      `| ${bytes(u.payloadBytes)} | ${u.inFlight} | ${n0(u.callsPerSecond)} | ${lat(u)} | ${n1(u.serverCpuSecondsPerCall * 1e6)} |`,
+      `| ${bytes(u.payloadBytes)} | ${u.inFlight} | ${n0(u.callsPerSecond)} | ${lat(u)} | ${n0(u.serverCpuSecondsPerCall * 1e6)} | ${n0(u.clientCpuSecondsPerCall * 1e6)} |`,
     );
   line();
   for (const s of r.baseline.stream)
@@ -40,14 +42,15 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line();
   line(
     "Send: from the `Send` call to the owner's subscriber receiving the message. Call: request/response " +
-      "answered by the owner's subscriber. CPU is all daemons together per message. vs unary: against the " +
+      "answered by the owner's subscriber. Daemon CPU is all daemons together per message; harness CPU is the " +
+      "load generator and subscribers (this process) per message. vs unary: against the " +
       "echo baseline with the same payload and in-flight count.",
   );
   line();
   line(
-    "| kind | nodes | payload | in flight | ops/s | vs unary | p50 / p99 / p999 ms | p50 vs unary | daemon CPU µs/op | mean hops | failed / misdelivered |",
+    "| kind | nodes | payload | in flight | ops/s | vs unary | p50 / p99 / p999 ms | p50 vs unary | daemon CPU µs/op | harness CPU µs/op | mean hops | failed / misdelivered |",
   );
-  line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  line("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const x of r.routed) line(routedRow(x));
   line();
   line("## Memory, maintenance, hops per cluster");
@@ -91,6 +94,8 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
         `| ${f.nodes} | ${n0(f.firstDetectedMs)} | ${n0(f.repairedMs)} | ${n0(f.deliveryCorrectMs)} | ${f.runsRepairedMs.map(n0).join(", ")} |`,
       );
     line();
+    for (const f of r.failures) for (const p of f.problems) line(`- ${f.nodes} nodes: ${p}`);
+    if (r.failures.some((f) => f.problems.length > 0)) line();
   }
   line("## Simulation (routing core, from `make bench-sim`; not re-run here)");
   line();
@@ -116,7 +121,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
 function routedRow(x: RoutedFigure): string {
   return (
     `| ${x.kind} | ${x.nodes} | ${bytes(x.payloadBytes)} | ${x.inFlight} | ${n0(x.perSecond)} | ${x.throughputVsUnary.toFixed(2)}x | ` +
-    `${lat(x)} | ${x.p50VsUnary.toFixed(2)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ${x.meanHops.toFixed(2)} | ${x.failed} / ${x.misdelivered} |`
+    `${lat(x)} | ${x.p50VsUnary.toFixed(2)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ${n0(x.clientCpuSecondsPerOp * 1e6)} | ${x.meanHops.toFixed(2)} | ${x.failed} / ${x.misdelivered} |`
   );
 }
 

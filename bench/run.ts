@@ -31,6 +31,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--measure-ms <n>", "measured window per figure", Number)
     .option("--warmup-ms <n>", "warm-up before each window", Number)
     .option("--idle-ms <n>", "idle window for maintenance traffic", Number)
+    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of a compiled build")
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"));
   program.parse([...argv]);
   const o = program.opts<{
@@ -39,6 +40,7 @@ async function main(argv: readonly string[]): Promise<void> {
     measureMs?: number;
     warmupMs?: number;
     idleMs?: number;
+    source?: boolean;
     out: string;
   }>();
   const sizes = o.sizes ?? FULL_SETTINGS.clusterSizes;
@@ -51,6 +53,7 @@ async function main(argv: readonly string[]): Promise<void> {
     measureMs: o.measureMs ?? FULL_SETTINGS.measureMs,
     warmupMs: o.warmupMs ?? FULL_SETTINGS.warmupMs,
     idleMs: o.idleMs ?? FULL_SETTINGS.idleMs,
+    runtime: o.source === true ? "source" : FULL_SETTINGS.runtime,
   };
   const result = await runBenchmark({
     settings,

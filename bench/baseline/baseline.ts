@@ -17,6 +17,8 @@ export interface UnaryRun {
   readonly latency: LatencySummary;
   /** Server process CPU seconds per call. */
   readonly serverCpuSecondsPerCall: number;
+  /** This process's (the client's) CPU seconds per call. */
+  readonly clientCpuSecondsPerCall: number;
   readonly latenciesMs: number[];
 }
 
@@ -130,6 +132,7 @@ export async function measureUnary(
     callsPerSecond: load.perSecond,
     latency: summarizeLatencies(load.latenciesMs),
     serverCpuSecondsPerCall: cpuUsed / load.completed,
+    clientCpuSecondsPerCall: load.generatorCpuSeconds / load.completed,
     latenciesMs: load.latenciesMs,
   };
 }

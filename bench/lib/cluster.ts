@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { NodeId } from "../../src/routing/id.js";
 import { WendyClient } from "../../src/client/index.js";
 import { LOG_STARTED } from "../../src/server/daemon/daemon.js";
-import { DaemonProcess, type LogLine } from "../../src/server/daemon/demo/daemon-process.js";
+import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
+import { BenchDaemon } from "./daemon.js";
 import { httpGet } from "./http.js";
 import { sleep } from "./load.js";
 
@@ -19,7 +20,7 @@ const SECRET = "wendy-bench-secret";
 export interface BenchNode {
   readonly name: string;
   readonly id: NodeId;
-  readonly process: DaemonProcess;
+  readonly process: BenchDaemon;
   readonly peerAddress: string;
   readonly client: WendyClient;
   readonly metricsUrl: string;
@@ -32,7 +33,16 @@ export interface StartTiming {
   readonly readyMs: number;
 }
 
-const everyProcess = new Set<DaemonProcess>();
+/** How a daemon is run: bin/wendy.js (the sources through tsx) or a compiled build (bench/lib/compiled.ts). */
+export interface DaemonRuntime {
+  readonly name: "source" | "compiled";
+  /** The script run as `node <entry> start`. */
+  readonly entry: string;
+}
+
+export const SOURCE_RUNTIME: DaemonRuntime = { name: "source", entry: wendyBin() };
+
+const everyProcess = new Set<BenchDaemon>();
 // A harness that dies mid-run must not leave daemons behind.
 process.once("exit", () => {
   for (const p of everyProcess) p.signal("SIGKILL");
@@ -44,7 +54,12 @@ export class BenchCluster {
   private seedAddress = "";
   private started = 0;
 
-  constructor(private readonly label: string) {}
+  /** `extraEnv` goes to every daemon (e.g. NODE_OPTIONS for profiling). */
+  constructor(
+    private readonly label: string,
+    private readonly runtime: DaemonRuntime = SOURCE_RUNTIME,
+    private readonly extraEnv: Readonly<Record<string, string>> = {},
+  ) {}
 
   /** Starts `count` nodes, `batch` at a time (the first alone: it founds the ring). */
   async grow(count: number, batch: number): Promise<void> {
@@ -65,10 +80,10 @@ export class BenchCluster {
     const peerAddress = `127.0.0.1:${port}`;
     if (this.seedAddress === "") this.seedAddress = peerAddress;
     const spawned = performance.now();
-    const process = new DaemonProcess({
+    const process = new BenchDaemon(
       name,
-      logFile: join(this.logDir, `${name}.log`),
-      env: {
+      this.runtime.entry,
+      {
         WENDY_NODE_NAME: name,
         WENDY_BIND_HOST: "127.0.0.1",
         WENDY_PORT: String(port),
@@ -78,14 +93,12 @@ export class BenchCluster {
         WENDY_JOIN: this.seedAddress,
         WENDY_SECRET: SECRET,
         WENDY_SHUTDOWN_GRACE_MS: "3000",
+        ...this.extraEnv,
       },
-    });
-    everyProcess.add(process);
-    const startLine: LogLine = await process.waitForLine(
-      (l) => l.msg === LOG_STARTED,
-      START_TIMEOUT_MS,
-      "started",
+      join(this.logDir, `${name}.log`),
     );
+    everyProcess.add(process);
+    const startLine = await process.waitForMessage(LOG_STARTED, START_TIMEOUT_MS);
     const booted = performance.now();
     const metricsUrl = `http://127.0.0.1:${String(startLine.metricsPort)}`;
     await waitReady(metricsUrl, process);
@@ -97,7 +110,7 @@ export class BenchCluster {
       peerAddress,
       client: new WendyClient(`127.0.0.1:${String(startLine.clientPort)}`),
       metricsUrl,
-      pid: process.pid!,
+      pid: process.pid,
     };
     this.nodes.push(node);
     return { node, timing: { bootMs: booted - spawned, readyMs: ready - spawned } };
@@ -134,7 +147,7 @@ export class BenchCluster {
   }
 }
 
-async function waitReady(metricsUrl: string, process: DaemonProcess): Promise<void> {
+async function waitReady(metricsUrl: string, process: BenchDaemon): Promise<void> {
   const deadline = performance.now() + START_TIMEOUT_MS;
   while (performance.now() < deadline) {
     if (!process.running) throw new Error(`${process.name} exited before it was ready`);
@@ -145,7 +158,7 @@ async function waitReady(metricsUrl: string, process: DaemonProcess): Promise<vo
   throw new Error(`${process.name}: /readyz not 200 within ${START_TIMEOUT_MS} ms`);
 }
 
-async function stopWithin(process: DaemonProcess, timeoutMs: number): Promise<void> {
+async function stopWithin(process: BenchDaemon, timeoutMs: number): Promise<void> {
   const timer = setTimeout(() => process.signal("SIGKILL"), timeoutMs);
   await process.exited;
   clearTimeout(timer);

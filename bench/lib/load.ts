@@ -16,6 +16,8 @@ export interface LoadResult {
   readonly seconds: number;
   readonly perSecond: number;
   readonly latenciesMs: number[];
+  /** CPU seconds this process (the load generator and, for routed traffic, the subscribers) used. */
+  readonly generatorCpuSeconds: number;
 }
 
 /** Runs `operation` in a closed loop; operations failing count as failed and are not retried. */
@@ -41,9 +43,11 @@ export async function runLoad(operation: () => Promise<number>, options: LoadOpt
   await sleep(options.warmupMs);
   phase = "measure";
   options.onWindow?.("start");
+  const cpuAtStart = process.cpuUsage();
   const windowStart = performance.now();
   await sleep(options.measureMs);
   const windowEnd = performance.now();
+  const cpu = process.cpuUsage(cpuAtStart);
   phase = "done";
   options.onWindow?.("end");
   await Promise.all(workers);
@@ -54,6 +58,7 @@ export async function runLoad(operation: () => Promise<number>, options: LoadOpt
     seconds,
     perSecond: latenciesMs.length / seconds,
     latenciesMs,
+    generatorCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 }
 

@@ -22,6 +22,20 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** CPU seconds of the processes that still exist (one that crashed mid-run is left out). */
 export function totalCpuSeconds(pids: readonly number[]): number {
-  return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  return pids.reduce((sum, pid) => sum + orZero(() => cpuSeconds(pid)), 0);
+}
+
+/** The largest RSS among the processes that still exist. */
+export function maxRssBytes(pids: readonly number[]): number {
+  return Math.max(0, ...pids.map((pid) => orZero(() => rssBytes(pid))));
+}
+
+function orZero(read: () => number): number {
+  try {
+    return read();
+  } catch {
+    return 0;
+  }
 }

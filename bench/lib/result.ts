@@ -14,6 +14,7 @@ export interface UnaryFigure extends LatencyFigures {
   readonly inFlight: number;
   readonly callsPerSecond: number;
   readonly serverCpuSecondsPerCall: number;
+  readonly clientCpuSecondsPerCall: number;
 }
 
 export interface StreamFigure {
@@ -28,6 +29,7 @@ export interface RoutedFigure extends LatencyFigures {
   readonly inFlight: number;
   readonly perSecond: number;
   readonly cpuSecondsPerOp: number;
+  readonly clientCpuSecondsPerOp: number;
   readonly meanHops: number;
   readonly failed: number;
   readonly misdelivered: number;
@@ -60,6 +62,7 @@ export interface FailureFigure {
   readonly repairedMs: number;
   readonly deliveryCorrectMs: number;
   readonly runsRepairedMs: readonly number[];
+  readonly problems: readonly string[];
 }
 
 export interface TargetCheck {

@@ -17,6 +17,11 @@ export interface BenchSettings {
   readonly idleMs: number;
   /** Daemons started at once while a cluster is built (the machine has 2 cores). */
   readonly startBatch: number;
+  /**
+   * "compiled": the daemon built to JavaScript, as the container image runs it (built once per run);
+   * "source": bin/wendy.js running the TypeScript sources through tsx (quicker to start a run).
+   */
+  readonly runtime: "compiled" | "source";
 }
 
 export const FULL_SETTINGS: BenchSettings = {
@@ -30,4 +35,5 @@ export const FULL_SETTINGS: BenchSettings = {
   failureSizes: [8, 32],
   idleMs: 10_000,
   startBatch: 4,
+  runtime: "compiled",
 };

@@ -26,9 +26,10 @@ export function summarizeLatencies(samplesMs: readonly number[]): LatencySummary
   };
 }
 
+/** Median; a NaN (a figure that could not be measured, e.g. a recovery that never came) ranks as worst. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = values.map((v) => (Number.isNaN(v) ? Number.POSITIVE_INFINITY : v)).sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

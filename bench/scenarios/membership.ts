@@ -31,6 +31,8 @@ export interface FailureRun {
   readonly repairedMs: number;
   /** SIGKILL to the first round of probes to its keys all delivered by their new owners. */
   readonly deliveryCorrectMs: number;
+  /** What went wrong when a figure could not be measured (NaN then), e.g. a survivor that crashed. */
+  readonly problems: readonly string[];
 }
 
 export interface MemoryFigures {
@@ -64,11 +66,20 @@ export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Prom
   await cluster.kill(victim);
   traffic.chooseKeys();
   const survivors = [...cluster.nodes];
+  const problems: string[] = [];
+  const noted = (error: unknown): undefined => void problems.push(String(error));
   const [repair, deliveryCorrectMs] = await Promise.all([
-    waitUntilNobodyLists(survivors, victim.id, REPAIR_TIMEOUT_MS, killedAt),
-    probeUntilCorrect(traffic, survivors, victimKeys, killedAt),
+    waitUntilNobodyLists(survivors, victim.id, REPAIR_TIMEOUT_MS, killedAt).catch(noted),
+    probeUntilCorrect(traffic, survivors, victimKeys, killedAt).catch(noted),
   ]);
-  return { firstDetectedMs: repair.firstMs, repairedMs: repair.allMs, deliveryCorrectMs };
+  const crashed = survivors.filter((n) => !n.process.running).map((n) => n.name);
+  if (crashed.length > 0) problems.push(`survivors that exited during the recovery: ${crashed.join(", ")}`);
+  return {
+    firstDetectedMs: repair?.firstMs ?? Number.NaN,
+    repairedMs: repair?.allMs ?? Number.NaN,
+    deliveryCorrectMs: deliveryCorrectMs ?? Number.NaN,
+    problems,
+  };
 }
 
 /** Outgoing maintenance RPCs per node per second while the cluster carries no traffic. */
@@ -151,6 +162,7 @@ async function probeUntilCorrect(
   since: number,
 ): Promise<number> {
   let round = 0;
+  let lastError = "";
   while (performance.now() - since < REPAIR_TIMEOUT_MS) {
     const sentAt = performance.now() - since;
     const results = await Promise.allSettled(
@@ -159,10 +171,14 @@ async function probeUntilCorrect(
       ),
     );
     if (results.every((r) => r.status === "fulfilled")) return sentAt;
+    const failed = results.find((r) => r.status === "rejected");
+    lastError = failed === undefined ? "" : String(failed.reason);
     round++;
     await sleep(POLL_MS);
   }
-  throw new Error(`delivery to the dead node's keys not correct within ${REPAIR_TIMEOUT_MS} ms`);
+  throw new Error(
+    `delivery to the dead node's keys not correct within ${REPAIR_TIMEOUT_MS} ms (last: ${lastError})`,
+  );
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

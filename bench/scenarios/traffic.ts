@@ -6,7 +6,7 @@ import { closestTo, NodeId } from "../../src/routing/id.js";
 import type { ClientStream, Delivery } from "../../src/client/index.js";
 import type { BenchCluster, BenchNode } from "../lib/cluster.js";
 import { runLoad, sleep } from "../lib/load.js";
-import { rssBytes, totalCpuSeconds } from "../lib/proc.js";
+import { maxRssBytes as maxRssBytesOf, totalCpuSeconds } from "../lib/proc.js";
 import { summarizeLatencies, type LatencySummary } from "../lib/stats.js";
 import type { BenchSettings } from "../lib/settings.js";
 
@@ -20,6 +20,8 @@ export interface TrafficRun {
   readonly latency: LatencySummary;
   /** Daemon CPU seconds (all nodes together) per message or call. */
   readonly cpuSecondsPerOp: number;
+  /** The harness process's CPU seconds (client calls and subscribers) per message or call. */
+  readonly clientCpuSecondsPerOp: number;
   readonly meanHops: number;
   /** Operations that failed, were lost, or reached a node other than the key's owner. */
   readonly failed: number;
@@ -178,13 +180,14 @@ export class Traffic {
           return;
         }
         cpuUsed = totalCpuSeconds(pids) - cpuAtStart;
-        maxRssBytes = Math.max(...pids.map(rssBytes));
+        maxRssBytes = maxRssBytesOf(pids);
       },
     });
     return {
       perSecond: load.perSecond,
       latency: summarizeLatencies(load.latenciesMs),
       cpuSecondsPerOp: load.completed === 0 ? Number.NaN : cpuUsed / load.completed,
+      clientCpuSecondsPerOp: load.completed === 0 ? Number.NaN : load.generatorCpuSeconds / load.completed,
       meanHops: this.meanHops,
       failed: load.failed,
       misdelivered: this.misdelivered - misdeliveredBefore,

@@ -20,6 +20,7 @@ const SMOKE: BenchSettings = {
   failureSizes: [2],
   idleMs: 1000,
   startBatch: 2,
+  runtime: "source",
 };
 
 const positive = (x: number): void => {
