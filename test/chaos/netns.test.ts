@@ -1,5 +1,7 @@
 // The namespace builder: nodes reach each other on the private subnet, nothing outside it, and cleanup
 // removes everything it made.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   OutsideSubnetError,
@@ -50,6 +52,23 @@ describe("test networks of namespaces", () => {
     networks.push(net);
     expect(() => net.indexOf("10.213.0.9:1")).toThrow(OutsideSubnetError);
     await expect(net.exec("some-other-ns", ["true"])).rejects.toThrow(OutsideSubnetError);
+  });
+
+  it("fails with a clear message when not run as root (never skips silently)", () => {
+    const module = fileURLToPath(new URL("./lib/netns.ts", import.meta.url));
+    const program = `const m = await import(${JSON.stringify(module)});
+      try { await m.TestNetwork.create(1); console.log("created"); } catch (e) { console.log(e.name + ": " + e.message); }`;
+    // The same check as a chaos test would run, in a process of the unprivileged user "nobody".
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", program], {
+      uid: 65534,
+      gid: 65534,
+      encoding: "utf8",
+      env: { ...process.env, HOME: "/tmp" },
+      timeout: 30_000,
+    });
+    expect(child.stdout.trim()).toBe(
+      "NetnsUnavailableError: chaos tests need root (network namespaces and nftables); run them through .ci/run as root",
+    );
   });
 
   it("removes every namespace it created on destroy", async () => {

@@ -37,6 +37,11 @@ export class ChaosWorld extends World {
     return performance.now() - this.started;
   }
 
+  /** Progress on stderr with the world's clock, so a slow or stuck run shows where it is. */
+  progress(message: string): void {
+    process.stderr.write(`[chaos ${(this.now() / 1000).toFixed(1)}s] ${message}\n`);
+  }
+
   /** When the event with this order number was seen. */
   timeOf(order: number): number {
     const t = this.times.get(order);
@@ -56,27 +61,66 @@ export function nodeOptions(
   return { name, host: net.node(i).address, secret, wrap: net.wrap(i), env };
 }
 
+/** How long one join may take before the ring start gives up on that attempt. */
+const JOIN_LIMIT_MS = 45_000;
+
+/** A started ring, and the joins that had to be retried (each one is a finding worth reporting). */
+export interface Ring {
+  readonly peers: PeerProcess[];
+  readonly joinRetries: string[];
+}
+
 /**
  * Starts a ring: the first node founds it, the rest join through the nodes already up, `batch` at a time
- * (many simultaneous starts on two cores make the runtime's RPCs time out: see the known defect).
+ * (many simultaneous starts on two cores make the runtime's RPCs time out: see the known defect). A node
+ * whose join fails is started once more; a second failure fails the scenario.
  */
 export async function startRing(
-  world: World,
+  world: ChaosWorld,
   options: readonly PeerOptions[],
   batch = 3,
-): Promise<PeerProcess[]> {
+): Promise<Ring> {
   const first = options[0];
   if (first === undefined) throw new Error("no nodes to start");
   const founder = world.start(first);
   await founder.ready;
   const up = [founder];
+  const joinRetries: string[] = [];
   for (let i = 1; i < options.length; i += batch) {
     const seeds = up.slice(-2).map((p) => p.address);
-    const started = options.slice(i, i + batch).map((o) => world.start({ ...o, seeds }));
-    await Promise.all(started.map((p) => p.ready));
+    const started = await Promise.all(
+      options.slice(i, i + batch).map(async (o) => {
+        const attempt = world.start({ ...o, seeds });
+        const outcome = await withTimeout(
+          attempt.ready.then(
+            () => "ready" as const,
+            (error: Error) => error.message,
+          ),
+          JOIN_LIMIT_MS,
+        );
+        if (outcome === "ready") return attempt;
+        const why = outcome === "timeout" ? `neither joined nor failed within ${JOIN_LIMIT_MS} ms` : outcome;
+        const stuck = await withTimeout(
+          attempt.state().catch(() => undefined),
+          3000,
+        );
+        const seen =
+          stuck === "timeout" || stuck === undefined
+            ? "no state"
+            : `ready=${stuck.ready}, leaf set ${stuck.left.length}+${stuck.right.length}, knows ${stuck.known.length}`;
+        joinRetries.push(`${o.name}: ${why} (${seen})`);
+        world.progress(`join of ${o.name} retried: ${why} (${seen})`);
+        await attempt.kill();
+        const again = world.start({ ...o, seeds });
+        const second = await withTimeout(again.ready, JOIN_LIMIT_MS);
+        if (second === "timeout") throw new Error(`${o.name} did not join in two attempts`);
+        return again;
+      }),
+    );
     up.push(...started);
+    world.progress(`ring: ${up.length} of ${options.length} nodes ready`);
   }
-  return up;
+  return { peers: up, joinRetries };
 }
 
 /** States of `peers`, skipping any that does not answer within `ms` (a frozen or dying node). */

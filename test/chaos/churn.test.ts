@@ -1,0 +1,264 @@
+// Churn: 16 nodes under steady acknowledged traffic while, every few seconds, a node is killed, frozen and
+// thawed, or gracefully stopped, and a new or restarted node joins. Every acknowledged message must be
+// delivered exactly once, never at a node while a settled node was closer to its key, and no process may
+// die that the test did not end.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keys, type PeerProcess } from "../integration/harness.js";
+import type { NodeState } from "../integration/fixtures/protocol.js";
+import { freeze, killHard, restart, stopGracefully, thaw } from "./lib/faults.js";
+import { TestNetwork } from "./lib/netns.js";
+import {
+  ChaosWorld,
+  acquireMachineLock,
+  leafIds,
+  nodeOptions,
+  ringConverged,
+  sleep,
+  spread,
+  startRing,
+  statesOf,
+  table,
+  writeResults,
+} from "./lib/scenario.js";
+import {
+  Lifecycle,
+  Traffic,
+  VERDICT_HEAD,
+  judge,
+  verdictCells,
+  verdictDetails,
+  type Verdict,
+} from "./lib/traffic.js";
+
+const SECRET = "chaos-churn";
+const INITIAL = 16;
+const SPARE = 4;
+/** Nodes 0..3 send the traffic and are never faulted, so a lost ack is never the origin's death. */
+const SENDERS = 4;
+const STEPS = 12;
+const STEP_MS = 5000;
+const FREEZE_MS = 4000;
+const SETTLE_MS = 3000;
+const RECOVERY_LIMIT_MS = 30_000;
+
+const world = new ChaosWorld();
+const lifecycle = new Lifecycle();
+let net: TestNetwork;
+let release: () => void = () => undefined;
+
+beforeAll(async () => {
+  release = await acquireMachineLock();
+  net = await TestNetwork.create(INITIAL + SPARE);
+}, 420_000);
+
+afterAll(async () => {
+  await world.closeAll();
+  await net?.destroy();
+  release();
+}, 60_000);
+
+/** A condition on the ring the monitor waits for; `since` is when the fault happened. */
+interface Recovery {
+  readonly what: string;
+  readonly since: number;
+  readonly done: (states: Map<PeerProcess, NodeState>) => boolean;
+  took?: number;
+}
+
+describe("churn under steady traffic", () => {
+  let verdict: Verdict;
+  const recoveries: Recovery[] = [];
+  const joinTimes: number[] = [];
+  let finalConvergenceMs: number | undefined;
+  const finalCheck = { sent: 0, correct: 0 };
+  const unexpectedExits: string[] = [];
+  const startRetries: string[] = [];
+  const joinFailures: string[] = [];
+
+  it("runs the churn", async () => {
+    const options = Array.from({ length: INITIAL + SPARE }, (_, i) =>
+      nodeOptions(net, i, `c${i + 1}`, SECRET),
+    );
+    const { peers: ring, joinRetries } = await startRing(world, options.slice(0, INITIAL));
+    startRetries.push(...joinRetries);
+    const senders = ring.slice(0, SENDERS);
+    const stableSeeds = senders.slice(0, 2).map((p) => p.address);
+    const traffic = new Traffic(world, keys(4000, 11), "churn");
+    const trafficDone = traffic.run(senders, {
+      perSender: 2000,
+      intervalMs: 100,
+      forMs: STEPS * STEP_MS,
+    });
+
+    // The monitor: polls every live, unfrozen node once a second and times each pending recovery.
+    const frozen = new Set<PeerProcess>();
+    let monitoring = true;
+    const monitor = (async () => {
+      while (monitoring) {
+        const watched = world.live().filter((p) => !frozen.has(p) && p.readyOrder !== undefined);
+        const states = await statesOf(watched);
+        for (const r of recoveries)
+          if (r.took === undefined && r.done(states)) r.took = world.now() - r.since;
+        await sleep(1000);
+      }
+    })();
+    const inAllLeafSets = (id: string, present: boolean) => (states: Map<PeerProcess, NodeState>) =>
+      [...states].every(([p, s]) => p.id === id || leafIds(s).has(id) === present);
+
+    const ended: PeerProcess[] = [];
+    let spare = INITIAL;
+    const churnable = (): PeerProcess[] =>
+      world.live().filter((p) => !senders.includes(p) && !frozen.has(p) && p.readyOrder !== undefined);
+    const actions = ["kill", "freeze", "join", "stop", "join", "freeze"] as const;
+    for (let step = 0; step < STEPS; step++) {
+      const stepStarted = world.now();
+      const action = actions[step % actions.length]!;
+      world.progress(`step ${step}: ${action}; ${traffic.records.length} sent so far`);
+      const candidates = churnable();
+      const victim = candidates[(step * 7) % candidates.length];
+      if (action === "kill" && victim !== undefined) {
+        await killHard(victim);
+        lifecycle.record(victim, "killed", world.now());
+        ended.push(victim);
+        recoveries.push({
+          what: `kill ${victim.options.name}`,
+          since: world.now(),
+          done: inAllLeafSets(victim.id, false),
+        });
+      } else if (action === "stop" && victim !== undefined) {
+        lifecycle.record(victim, "stopped", world.now());
+        await stopGracefully(victim);
+        ended.push(victim);
+        recoveries.push({
+          what: `stop ${victim.options.name}`,
+          since: world.now(),
+          done: inAllLeafSets(victim.id, false),
+        });
+      } else if (action === "freeze" && victim !== undefined) {
+        freeze(victim);
+        frozen.add(victim);
+        lifecycle.record(victim, "frozen", world.now());
+        await sleep(FREEZE_MS);
+        thaw(victim);
+        lifecycle.record(victim, "thawed", world.now());
+        frozen.delete(victim);
+        recoveries.push({
+          what: `thaw ${victim.options.name}`,
+          since: world.now(),
+          done: inAllLeafSets(victim.id, true),
+        });
+      } else if (action === "join") {
+        // Alternate: bring back an ended node under its own name, or a brand-new node.
+        const comeback = step % 4 === 2 ? ended.shift() : undefined;
+        const started = world.now();
+        const joiner =
+          comeback !== undefined
+            ? restart(world, comeback, stableSeeds)
+            : spare < INITIAL + SPARE
+              ? world.start({ ...options[spare++]!, seeds: stableSeeds })
+              : undefined;
+        if (joiner !== undefined) {
+          // The join completes in the background: a slow or failed join is a finding, not a stop.
+          const what = `${comeback !== undefined ? "restart" : "join"} ${joiner.options.name}`;
+          joiner.ready.then(
+            () => {
+              joinTimes.push(world.now() - started);
+              recoveries.push({ what, since: started, done: inAllLeafSets(joiner.id, true) });
+            },
+            (error: Error) => joinFailures.push(`${what}: ${error.message}`),
+          );
+        }
+      }
+      await sleep(Math.max(0, STEP_MS - (world.now() - stepStarted)));
+    }
+    traffic.stop();
+    await trafficDone;
+
+    world.progress(`churn over; ${traffic.records.length} sent; waiting for the ring to converge`);
+    // Quiet period: the ring of the nodes still running must converge again.
+    const convergeStart = world.now();
+    for (;;) {
+      const live = world.live();
+      const states = await statesOf(live);
+      if (states.size === live.length && ringConverged(states, new Set(live.map((p) => p.id)))) {
+        finalConvergenceMs = world.now() - convergeStart;
+        break;
+      }
+      if (world.now() - convergeStart > RECOVERY_LIMIT_MS) break;
+      await sleep(1000);
+    }
+    monitoring = false;
+    await monitor;
+
+    // After convergence routing must be exact again: every key to its closest live node.
+    const check = new Traffic(world, keys(64, 12), "after-churn");
+    // All at once: each send is bounded by the node's 15 s acknowledgement timeout.
+    const finals = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => check.sendOne(senders[i % SENDERS]!)),
+    );
+    finalCheck.sent = finals.length;
+    finalCheck.correct = finals.filter(
+      (r) => r.deliveredBy !== undefined && r.deliveredBy === world.owner(r.key),
+    ).length;
+
+    for (const p of world.peers) if (p.exited && !lifecycle.ended(p)) unexpectedExits.push(p.options.name);
+    verdict = judge(world, traffic.records, lifecycle, SETTLE_MS);
+
+    const faults = lifecycle
+      .events()
+      .map((e) => `${Math.round(e.at / 100) / 10}s ${e.kind} ${e.peer.options.name}`);
+    writeResults(
+      "1-churn",
+      [
+        "## Churn (16 nodes, kill / freeze 4 s / graceful stop / join / restart every 5 s)",
+        "",
+        `Run ${new Date().toISOString()}; ${STEPS} steps; 4 senders, one acknowledged send each per 100 ms.`,
+        "",
+        table(VERDICT_HEAD, [verdictCells(verdict)]),
+        "",
+        table(
+          ["fault or join", "recovered after"],
+          recoveries.map((r) => [
+            r.what,
+            r.took === undefined ? `not within the run` : `${Math.round(r.took)} ms`,
+          ]),
+        ),
+        "",
+        `Join time (start to ready): ${spread(joinTimes)}. Ring converged again ${
+          finalConvergenceMs === undefined ? "NOT within 30 s" : `${Math.round(finalConvergenceMs)} ms`
+        } after the churn ended; afterwards ${finalCheck.correct}/${finalCheck.sent} sends delivered at the closest live node.`,
+        `Joins during the churn that failed: ${joinFailures.length === 0 ? "none" : joinFailures.join("; ")}.`,
+        `Joins retried while starting the ring: ${startRetries.length === 0 ? "none" : startRetries.join("; ")}.`,
+        `Processes that died without being ended by the test: ${unexpectedExits.length === 0 ? "none" : unexpectedExits.join(", ")}.`,
+        "",
+        `Events: ${faults.join("; ")}.`,
+        ...verdictDetails(verdict),
+      ].join("\n"),
+    );
+    console.log(
+      `churn: sent ${verdict.sent}, acked ${verdict.acknowledged}, delivered ${verdict.delivered}, duplicated ${verdict.duplicated}, misdelivered ${verdict.misdelivered.length}, lost ${verdict.lost}; recoveries ${recoveries.map((r) => `${r.what}=${r.took === undefined ? "none" : Math.round(r.took)}`).join(" ")}; converged ${finalConvergenceMs}`,
+    );
+  }, 300_000);
+
+  it("delivered every acknowledged message exactly once, at the node that acknowledged it", () => {
+    expect(verdict, "the churn run did not finish").toBeDefined();
+    expect(verdict.acknowledged).toBeGreaterThan(0);
+    expect(verdict.ackedNotOnce.map((r) => r.payload)).toEqual([]);
+  });
+
+  it("never delivered a message while a settled, undisturbed node was closer to its key", () => {
+    expect(verdict, "the churn run did not finish").toBeDefined();
+    expect(
+      verdict.misdelivered.map((m) => `${m.delivery.payload}@${m.delivery.at} (closer ${m.closer})`),
+    ).toEqual([]);
+  });
+
+  it("kept every process up that the test did not end", () => {
+    expect(unexpectedExits).toEqual([]);
+  });
+
+  it("converged into one ring again and routes exactly after the churn", () => {
+    expect(finalConvergenceMs).toBeDefined();
+    expect(finalCheck.correct).toBe(finalCheck.sent);
+  });
+});
