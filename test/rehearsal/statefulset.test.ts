@@ -4,7 +4,7 @@
 // pods' addresses. Probes and scrapes come from the "kubelet" namespace; messages are sent by a co-located
 // client inside a pod's namespace, with the `wendy` program and with the TypeScript client.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -246,7 +246,7 @@ async function cleanUp(): Promise<void> {
   client?.close();
   await network?.destroy();
   if (workDir === undefined) return;
-  // For debugging: WENDY_REHEARSAL_KEEP_LOGS=1 keeps every container's log (<dir>/<pod>-*/container.log).
+  // For debugging: WENDY_REHEARSAL_KEEP_LOGS=1 keeps every container's log (<dir>/<pod>/container.log).
   if (process.env["WENDY_REHEARSAL_KEEP_LOGS"] === "1")
     process.stderr.write(`[rehearsal] logs kept in ${workDir}\n`);
   else rmSync(workDir, { recursive: true, force: true });
@@ -271,8 +271,8 @@ beforeAll(async () => {
     const dir = workDir;
     pods = plans.map((plan, i) => {
       const podDir = join(dir, plan.podName);
-      rmSync(podDir, { recursive: true, force: true });
-      return new PodProcess(plan, net.pod(i).ns, mkdtempSync(`${podDir}-`));
+      mkdirSync(podDir);
+      return new PodProcess(plan, net.pod(i).ns, podDir);
     });
     [kubelet, client] = await Promise.all([
       Agent.start("kubelet", ["ip", "netns", "exec", net.kubeletNs]),
