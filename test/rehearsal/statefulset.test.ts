@@ -312,6 +312,16 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
         expect(await probePasses(i, plan.livenessProbe), `${plan.podName} liveness`).toBe(true);
         const readyz = await kubeletAgent().httpGet(`http://${plan.podIP}:${metricsPort(i)}/readyz`);
         expect(readyz.status, `${plan.podName} /readyz`).toBe(200);
+        // Every declared container port answers on the pod's address; the client port stays on its loopback.
+        for (const [portName, port] of plan.ports) {
+          expect(await kubeletAgent().tcpConnects(plan.podIP, port), `${plan.podName} ${portName}`).toBe(
+            true,
+          );
+        }
+        const clientPort = Number(plan.env["WENDY_CLIENT_PORT"]);
+        expect(await kubeletAgent().tcpConnects(plan.podIP, clientPort), "client port from outside").toBe(
+          false,
+        );
         // The pod's security context took effect: its user, no capabilities, no privilege escalation.
         const status = readFileSync(`/proc/${pods[i]!.pid}/status`, "utf8");
         expect(status).toMatch(new RegExp(`^Uid:\\s+${plan.runAsUser}\\s`, "m"));
