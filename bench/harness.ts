@@ -51,18 +51,27 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   }
 
   log("baseline: plain @grpc/grpc-js echo between two processes");
-  const baseline = await measureBaseline(settings, curves, log);
-
+  // The echo server stays up for the whole run: every routed figure is paired with an echo measured just
+  // before it, so a ratio compares two windows seconds apart on this shared, noisy machine.
+  const server = await EchoServerProcess.start();
+  const echo: Echo = { server, client: new EchoClient(server.port) };
   const routed: RoutedFigure[] = [];
   const clusters: ClusterFigure[] = [];
   const joins: JoinFigure[] = [];
   const failures: FailureFigure[] = [];
-  for (const size of settings.clusterSizes) {
-    const result = await measureCluster(size, settings, runtime, baseline.unary, curves, log);
-    routed.push(...result.routed);
-    clusters.push(result.cluster);
-    if (result.join !== undefined) joins.push(result.join);
-    if (result.failure !== undefined) failures.push(result.failure);
+  let baseline: { unary: UnaryFigure[]; stream: StreamFigure[] };
+  try {
+    baseline = await measureBaseline(echo, settings, curves, log);
+    for (const size of settings.clusterSizes) {
+      const result = await measureCluster(size, settings, runtime, echo, curves, log);
+      routed.push(...result.routed);
+      clusters.push(result.cluster);
+      if (result.join !== undefined) joins.push(result.join);
+      if (result.failure !== undefined) failures.push(result.failure);
+    }
+  } finally {
+    echo.client.close();
+    await echo.server.stop();
   }
 
   const smallest = clusters[0];
@@ -101,54 +110,54 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   return { ...partial, targets: checkTargets(partial) };
 }
 
+interface Echo {
+  readonly server: EchoServerProcess;
+  readonly client: EchoClient;
+}
+
 async function measureBaseline(
+  echo: Echo,
   settings: BenchSettings,
   curves: CurveCollector,
   log: (line: string) => void,
 ): Promise<{ unary: UnaryFigure[]; stream: StreamFigure[] }> {
-  const server = await EchoServerProcess.start();
-  const client = new EchoClient(server.port);
-  try {
-    const unaryRuns = new Map<string, UnaryRun[]>();
-    const streamRuns = new Map<number, number[]>();
-    for (let r = 0; r < settings.repeats; r++) {
-      for (const payloadBytes of settings.payloadBytes) {
-        for (const inFlight of settings.inFlights) {
-          const run = await measureUnary(server, client, payloadBytes, inFlight, settings);
-          push(unaryRuns, `${payloadBytes}/${inFlight}`, run);
-          curves.add(`unary echo, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
-          log(`  unary ${payloadBytes} B x${inFlight}: ${run.callsPerSecond.toFixed(0)} calls/s`);
-        }
-        const stream = await client.streamRate(payloadBytes, settings.warmupMs, settings.measureMs);
-        push(streamRuns, payloadBytes, stream.messagesPerSecond);
-        log(`  server stream ${payloadBytes} B: ${stream.messagesPerSecond.toFixed(0)} msgs/s`);
-      }
-    }
-    const unary: UnaryFigure[] = [];
+  const { server, client } = echo;
+  const unaryRuns = new Map<string, UnaryRun[]>();
+  const streamRuns = new Map<number, number[]>();
+  for (let r = 0; r < settings.repeats; r++) {
     for (const payloadBytes of settings.payloadBytes) {
       for (const inFlight of settings.inFlights) {
-        const runs = unaryRuns.get(`${payloadBytes}/${inFlight}`)!;
-        unary.push({
-          payloadBytes,
-          inFlight,
-          callsPerSecond: median(runs.map((x) => x.callsPerSecond)),
-          p50Ms: median(runs.map((x) => x.latency.p50Ms)),
-          p99Ms: median(runs.map((x) => x.latency.p99Ms)),
-          p999Ms: median(runs.map((x) => x.latency.p999Ms)),
-          serverCpuSecondsPerCall: median(runs.map((x) => x.serverCpuSecondsPerCall)),
-          clientCpuSecondsPerCall: median(runs.map((x) => x.clientCpuSecondsPerCall)),
-        });
+        const run = await measureUnary(server, client, payloadBytes, inFlight, settings);
+        push(unaryRuns, `${payloadBytes}/${inFlight}`, run);
+        curves.add(`unary echo, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
+        log(`  unary ${payloadBytes} B x${inFlight}: ${run.callsPerSecond.toFixed(0)} calls/s`);
       }
+      const stream = await client.streamRate(payloadBytes, settings.warmupMs, settings.measureMs);
+      push(streamRuns, payloadBytes, stream.messagesPerSecond);
+      log(`  server stream ${payloadBytes} B: ${stream.messagesPerSecond.toFixed(0)} msgs/s`);
     }
-    const stream = settings.payloadBytes.map((payloadBytes) => ({
-      payloadBytes,
-      messagesPerSecond: median(streamRuns.get(payloadBytes)!),
-    }));
-    return { unary, stream };
-  } finally {
-    client.close();
-    await server.stop();
   }
+  const unary: UnaryFigure[] = [];
+  for (const payloadBytes of settings.payloadBytes) {
+    for (const inFlight of settings.inFlights) {
+      const runs = unaryRuns.get(`${payloadBytes}/${inFlight}`)!;
+      unary.push({
+        payloadBytes,
+        inFlight,
+        callsPerSecond: median(runs.map((x) => x.callsPerSecond)),
+        p50Ms: median(runs.map((x) => x.latency.p50Ms)),
+        p99Ms: median(runs.map((x) => x.latency.p99Ms)),
+        p999Ms: median(runs.map((x) => x.latency.p999Ms)),
+        serverCpuSecondsPerCall: median(runs.map((x) => x.serverCpuSecondsPerCall)),
+        clientCpuSecondsPerCall: median(runs.map((x) => x.clientCpuSecondsPerCall)),
+      });
+    }
+  }
+  const stream = settings.payloadBytes.map((payloadBytes) => ({
+    payloadBytes,
+    messagesPerSecond: median(streamRuns.get(payloadBytes)!),
+  }));
+  return { unary, stream };
 }
 
 interface ClusterOutcome {
@@ -162,7 +171,7 @@ async function measureCluster(
   size: number,
   settings: BenchSettings,
   runtime: DaemonRuntime,
-  unary: readonly UnaryFigure[],
+  echo: Echo,
   curves: CurveCollector,
   log: (line: string) => void,
 ): Promise<ClusterOutcome> {
@@ -195,29 +204,33 @@ async function measureCluster(
     );
 
     await traffic.open();
-    const runs = new Map<string, TrafficRun[]>();
+    const runs = new Map<string, Paired[]>();
     const keyOf = (kind: string, payloadBytes: number, inFlight: number): string =>
       `${kind}/${payloadBytes}/${inFlight}`;
     const callPayload = settings.payloadBytes[0]!;
     for (let r = 0; r < settings.repeats; r++) {
       for (const inFlight of settings.inFlights) {
         for (const payloadBytes of settings.payloadBytes) {
+          const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
           const run = await traffic.measureSend(payloadBytes, inFlight, settings);
-          push(runs, keyOf("send", payloadBytes, inFlight), run);
+          push(runs, keyOf("send", payloadBytes, inFlight), { run, unary });
           curves.add(`Send, ${size} nodes, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
-          log(`  send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s`);
+          log(
+            `  send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s (echo just before: ${unary.callsPerSecond.toFixed(0)} calls/s)`,
+          );
+          if (payloadBytes !== callPayload) continue;
+          const call = await traffic.measureCall(callPayload, inFlight, settings);
+          push(runs, keyOf("call", callPayload, inFlight), { run: call, unary });
+          log(`  call ${callPayload} B x${inFlight}: ${call.perSecond.toFixed(0)} calls/s`);
         }
-        const call = await traffic.measureCall(callPayload, inFlight, settings);
-        push(runs, keyOf("call", callPayload, inFlight), call);
-        log(`  call ${callPayload} B x${inFlight}: ${call.perSecond.toFixed(0)} calls/s`);
       }
     }
     const routed: RoutedFigure[] = [];
-    for (const [key, list] of runs) {
+    for (const [key, pairs] of runs) {
       const [kind, payloadText, inFlightText] = key.split("/");
       const payloadBytes = Number(payloadText);
       const inFlight = Number(inFlightText);
-      const base = unary.find((u) => u.payloadBytes === payloadBytes && u.inFlight === inFlight);
+      const list = pairs.map((p) => p.run);
       const perSecond = median(list.map((x) => x.perSecond));
       const p50Ms = median(list.map((x) => x.latency.p50Ms));
       routed.push({
@@ -234,11 +247,13 @@ async function measureCluster(
         meanHops: median(list.map((x) => x.meanHops)),
         failed: list.reduce((s, x) => s + x.failed, 0),
         misdelivered: list.reduce((s, x) => s + x.misdelivered, 0),
-        throughputVsUnary: ratio(perSecond, base?.callsPerSecond ?? Number.NaN),
-        p50VsUnary: ratio(p50Ms, base?.p50Ms ?? Number.NaN),
+        pairedUnaryPerSecond: median(pairs.map((p) => p.unary.callsPerSecond)),
+        pairedUnaryP50Ms: median(pairs.map((p) => p.unary.latency.p50Ms)),
+        throughputVsUnary: median(pairs.map((p) => ratio(p.run.perSecond, p.unary.callsPerSecond))),
+        p50VsUnary: median(pairs.map((p) => ratio(p.run.latency.p50Ms, p.unary.latency.p50Ms))),
       });
     }
-    const all = [...runs.values()].flat();
+    const all = [...runs.values()].flat().map((p) => p.run);
     const clusterFigure: ClusterFigure = {
       nodes: size,
       idleRssBytes: memory.idleRssBytes,
@@ -278,6 +293,12 @@ async function measureCluster(
     traffic.close();
     await cluster.stop();
   }
+}
+
+/** A routed run and the echo baseline measured just before it, with the same payload and in-flight count. */
+interface Paired {
+  readonly run: TrafficRun;
+  readonly unary: UnaryRun;
 }
 
 /** Latency samples pooled over repeats, reduced to quantiles for the plot. */

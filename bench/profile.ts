@@ -6,7 +6,8 @@ import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
-import { BenchCluster, SOURCE_RUNTIME } from "./lib/cluster.js";
+import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
+import { buildCompiledDaemon } from "./lib/compiled.js";
 import { summarizeProfiles, type SelfTime } from "./lib/cpu-profile.js";
 import { sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
@@ -16,6 +17,7 @@ const TOP = 30;
 const FILE_TIMEOUT_MS = 10_000;
 
 interface ProfileOptions {
+  source?: boolean;
   nodes: number;
   seconds: number;
   inFlight: number;
@@ -30,11 +32,19 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--in-flight <n>", "messages in flight", Number, 64)
     .option("--payload <bytes>", "payload size", Number, 100)
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
+    .option("--source", "profile the TypeScript sources through tsx instead of the compiled HEAD")
     .parse([...argv])
     .opts<ProfileOptions>();
   const dir = mkdtempSync(join(tmpdir(), "wendy-profile-"));
   const preload = join(import.meta.dirname, "lib", "cpu-profiler-preload.mjs");
-  const cluster = new BenchCluster(`p${o.nodes}`, SOURCE_RUNTIME, {
+  let runtime: DaemonRuntime = SOURCE_RUNTIME;
+  let build = "the working tree through tsx";
+  if (o.source !== true) {
+    const compiled = buildCompiledDaemon();
+    runtime = { name: "compiled", entry: compiled.entry };
+    build = `commit ${compiled.commit} compiled to JavaScript`;
+  }
+  const cluster = new BenchCluster(`p${o.nodes}`, runtime, {
     NODE_OPTIONS: `--import ${preload}`,
     BENCH_CPU_PROFILE_DIR: dir,
   });
@@ -59,7 +69,7 @@ async function main(argv: readonly string[]): Promise<void> {
       failureSizes: [],
       idleMs: 0,
       startBatch: 4,
-      runtime: "source",
+      runtime: runtime.name,
     });
     cpu = totalCpuSeconds(pids) - before;
     profiling();
@@ -75,7 +85,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const lines = [
     `# Daemon CPU profile under routed load (${new Date().toISOString().slice(0, 16)}Z)`,
     "",
-    `${o.nodes} daemons (V8 sampling profiler), Send of ${o.payload} B with ${o.inFlight} in flight through the ` +
+    `${o.nodes} daemons (${build}, V8 sampling profiler), Send of ${o.payload} B with ${o.inFlight} in flight through the ` +
       `client API for ${o.seconds} s after 1 s of warm-up: ${Math.round(run.perSecond)} msgs/s, p50 ` +
       `${run.latency.p50Ms.toFixed(2)} ms, daemon CPU ${Math.round(run.cpuSecondsPerOp * 1e6)} µs/msg ` +
       `(${cpu.toFixed(1)} s in the window), harness ${Math.round(run.clientCpuSecondsPerOp * 1e6)} µs/msg. ` +
@@ -113,6 +123,8 @@ function table(rows: readonly SelfTime[]): string[] {
   ];
 }
 
+// Exit through process.exit so that the cluster's exit hook stops every daemon this run started.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 main(process.argv).then(
   () => process.exit(0),
   (error: unknown) => {

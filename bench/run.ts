@@ -71,6 +71,8 @@ function list(value: string): number[] {
 }
 
 if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  // Exit through process.exit so that the clusters' exit hook stops every daemon this run started.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
   main(process.argv).then(
     () => process.exit(0),
     (error: unknown) => {

@@ -33,9 +33,12 @@ export interface RoutedFigure extends LatencyFigures {
   readonly meanHops: number;
   readonly failed: number;
   readonly misdelivered: number;
-  /** perSecond / the unary echo's calls per second with the same payload and in-flight count. */
+  /** The unary echo (same payload and in-flight count) measured just before each repeat: medians. */
+  readonly pairedUnaryPerSecond: number;
+  readonly pairedUnaryP50Ms: number;
+  /** Median over repeats of perSecond / the paired echo's calls per second. */
   readonly throughputVsUnary: number;
-  /** p50 / the unary echo's p50 with the same payload and in-flight count. */
+  /** Median over repeats of p50 / the paired echo's p50. */
   readonly p50VsUnary: number;
 }
 

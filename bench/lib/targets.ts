@@ -23,7 +23,7 @@ export function checkTargets(result: Figures): TargetCheck[] {
   );
   if (throughput !== undefined) {
     checks.push({
-      name: `routed Send msgs/s, ${THROUGHPUT_IN_FLIGHT} in flight, ${throughputSize} nodes, ${smallPayload} B / unary echo calls/s`,
+      name: `routed Send msgs/s, ${THROUGHPUT_IN_FLIGHT} in flight, ${throughputSize} nodes, ${smallPayload} B / echo calls/s (paired)`,
       measured: `${throughput.throughputVsUnary.toFixed(2)}x`,
       target: ">= 1.00x",
       met: throughput.throughputVsUnary >= 1,
@@ -41,7 +41,7 @@ export function checkTargets(result: Figures): TargetCheck[] {
   );
   if (oneHop !== undefined) {
     checks.push({
-      name: `one-hop routed Send p50 (${oneHop.nodes} nodes, mean hops ${oneHop.meanHops.toFixed(2)}) / unary echo p50`,
+      name: `one-hop routed Send p50 (${oneHop.nodes} nodes, mean hops ${oneHop.meanHops.toFixed(2)}) / echo p50 (paired)`,
       measured: `${oneHop.p50VsUnary.toFixed(2)}x`,
       target: "<= 2.00x",
       met: oneHop.p50VsUnary <= 2,

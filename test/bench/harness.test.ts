@@ -58,6 +58,7 @@ describe("benchmark harness", () => {
       positive(r.perSecond);
       positive(r.p50Ms);
       positive(r.cpuSecondsPerOp);
+      positive(r.pairedUnaryPerSecond);
       positive(r.throughputVsUnary);
       positive(r.p50VsUnary);
       expect(r.meanHops).toBe(1);
