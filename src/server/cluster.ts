@@ -36,7 +36,7 @@ import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
 import { PeerCallError, PeerClientPool } from "./transport/peer-client.js";
-import { addPeerService } from "./transport/peer-server.js";
+import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.js";
 import { RouteHopError } from "./transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
 import { peerRpcPath } from "./wire/methods.js";
@@ -104,6 +104,11 @@ export interface SendOptions {
   readonly timeoutMs?: number;
 }
 
+export interface StopResult {
+  /** True when in-flight work and open calls finished by themselves; false when the grace period cut them. */
+  readonly drained: boolean;
+}
+
 export interface SendResult {
   readonly messageId: string;
   /** With waitForAck: the node that delivered the message and the hops it took. */
@@ -146,6 +151,7 @@ export class Cluster {
   private readonly forwarding: ForwardGate;
   private readonly reservedHandlers = new Map<number, (message: Message) => void>();
   private server: Server | undefined;
+  private peerService: PeerServiceHandle | undefined;
   private core: PastryNode | undefined;
   private self: NodeInfo | undefined;
   private ticker: NodeJS.Timeout | undefined;
@@ -226,7 +232,7 @@ export class Cluster {
       "grpc.max_receive_message_length": grpcMessageSizeLimit(this.limits),
       "grpc.max_send_message_length": grpcMessageSizeLimit(this.limits),
     });
-    addPeerService(server, {
+    this.peerService = addPeerService(server, {
       verifier: this.auth.verifier,
       limits: this.limits,
       sink: (sender, message) => this.onPeerMessage(sender, message),
@@ -402,17 +408,18 @@ export class Cluster {
   }
 
   /** Leaves the overlay gracefully: tells the leaf set, lets in-flight calls finish, then closes. */
-  async stop(graceMs = 2000): Promise<void> {
-    if (this.state === "stopped" || this.state === "stopping") return;
-    if (this.state === "new") {
+  async stop(graceMs = 2000): Promise<StopResult> {
+    if (this.state === "stopped" || this.state === "stopping" || this.state === "new") {
       this.state = "stopped";
-      return;
+      return { drained: true };
     }
     this.state = "stopping";
     this.health.setAll(false);
     this.input((core, now) => core.leave(now));
-    await waitAll(this.inFlight, graceMs);
-    await this.shutdown(false, graceMs);
+    const started = this.clock.now();
+    const settled = await waitAll(this.inFlight, graceMs);
+    const closed = await this.shutdown(false, Math.max(0, graceMs - (this.clock.now() - started)));
+    return { drained: settled && closed };
   }
 
   /** Stops at once without telling anyone (tests of failure handling). */
@@ -706,7 +713,8 @@ export class Cluster {
     if (!handled) process.emitWarning(e);
   }
 
-  private async shutdown(force: boolean, graceMs: number): Promise<void> {
+  /** Resolves true when the server closed by itself, false when the grace period had to cut it off. */
+  private async shutdown(force: boolean, graceMs: number): Promise<boolean> {
     this.state = "stopped";
     if (this.ticker !== undefined) clearInterval(this.ticker);
     if (this.joinRetry !== undefined) clearTimeout(this.joinRetry);
@@ -719,21 +727,22 @@ export class Cluster {
     for (const w of this.joinWaiters.splice(0))
       w.reject(new NotReadyError("node stopped before the join completed"));
     this.pool.close();
+    this.peerService?.endStreams();
     const server = this.server;
     this.server = undefined;
-    if (server === undefined) return;
+    if (server === undefined) return true;
     if (force) {
       server.forceShutdown();
-      return;
+      return false;
     }
-    await new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();
-        resolve();
+        resolve(false);
       }, graceMs);
       server.tryShutdown(() => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       });
     });
   }
@@ -779,14 +788,15 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
   }
 }
 
-/** Resolves when every promise settled or after `ms`, whichever comes first. */
-async function waitAll(promises: Set<Promise<unknown>>, ms: number): Promise<void> {
+/** Resolves true when every promise settled, false when `ms` passed first. */
+async function waitAll(promises: Set<Promise<unknown>>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.allSettled([...promises]),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+  const settled = await Promise.race([
+    Promise.allSettled([...promises]).then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
     }),
   ]);
   clearTimeout(timer);
+  return settled;
 }

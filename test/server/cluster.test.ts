@@ -129,6 +129,19 @@ describe("lifecycle", () => {
     expect(cluster.knownPeers().map((n) => n.id.hex)).toEqual([seed.info().id.hex]);
   });
 
+  it("a graceful stop after traffic finishes without waiting out its grace period", async () => {
+    const a = await start("drain-a");
+    const b = await start("drain-b");
+    await b.join([a.info().localAddress]);
+    // Traffic both ways leaves a RouteStream open in each direction.
+    await a.send(a.newMessage(16, b.info().id, Buffer.from("1")), { waitForAck: true });
+    await b.send(b.newMessage(16, a.info().id, Buffer.from("2")), { waitForAck: true });
+    // Peers keep their streams open for as long as they live: the stop must end them itself rather than
+    // wait for the grace period to cut them off.
+    expect(await b.stop(20_000)).toEqual({ drained: true });
+    expect(await a.stop(20_000)).toEqual({ drained: true });
+  });
+
   it("joins, routes between two nodes, and a graceful stop is seen by the other at once", async () => {
     const a = await start("lifecycle-a");
     const b = await start("lifecycle-b");

@@ -83,6 +83,7 @@ export class Daemon {
       bindHost: config.bindHost,
       tls: config.tls,
       metrics,
+      logger,
       serveHealth: false,
       configureServer: (server) => health.serveOn(server),
     });

@@ -19,7 +19,7 @@ import type { WireLimits } from "../wire/limits.js";
 import { PEER_METHODS, type PeerMethod } from "../wire/methods.js";
 import { WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
-import { routeStreamHandler } from "./route-stream.js";
+import { RouteStreamReceivers } from "./route-stream.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
@@ -46,7 +46,13 @@ interface RpcError {
 }
 
 /** Registers PeerService on `server`: the unary RPCs, Hello, and the batched RouteStream. */
-export function addPeerService(server: Server, options: PeerServiceOptions): void {
+/** What a running peer service lets its owner do. */
+export interface PeerServiceHandle {
+  /** Ends the incoming RouteStreams (peers reopen them against another node or a restarted one). */
+  endStreams(): void;
+}
+
+export function addPeerService(server: Server, options: PeerServiceOptions): PeerServiceHandle {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
 
@@ -92,7 +98,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): voi
     requestDeserialize: identity,
     responseSerialize: identity,
   };
-  implementation.routeStream = routeStreamHandler({
+  const receivers = new RouteStreamReceivers({
     verifier: options.verifier,
     limits: options.limits,
     accept: (sender, message) => options.sink(sender, { type: "route", message }),
@@ -100,7 +106,9 @@ export function addPeerService(server: Server, options: PeerServiceOptions): voi
       options.sink(sender, { type: "ack", messageId: ack.messageId, hops: ack.hops }),
     hooks: options.hooks,
   });
+  implementation.routeStream = receivers.handler;
   server.addService(definition as ServiceDefinition, implementation);
+  return { endStreams: () => receivers.endAll() };
 }
 
 function messageHandler(method: PeerMethod, path: string, options: PeerServiceOptions) {

@@ -247,69 +247,98 @@ export interface RouteStreamServerOptions {
   readonly hooks?: PeerServerHooks;
 }
 
-/** The callee's side: verifies the stream, then each batch, and acknowledges each hop it accepted. */
-export function routeStreamHandler(options: RouteStreamServerOptions) {
-  return (call: ServerDuplexStream<Buffer, Buffer>): void => {
-    const refuse = (code: status, details: string, metadata?: Metadata): void => {
-      options.hooks?.onServed?.(ROUTE_STREAM_PATH, code);
-      call.emit("error", { code, details, metadata });
+/** The callee's side of every incoming RouteStream, so a stopping node can end them. */
+export class RouteStreamReceivers {
+  private readonly open = new Set<ServerDuplexStream<Buffer, Buffer>>();
+
+  constructor(private readonly options: RouteStreamServerOptions) {}
+
+  /** The gRPC handler: verifies the stream, then each batch, and acknowledges each hop it accepted. */
+  readonly handler = (call: ServerDuplexStream<Buffer, Buffer>): void => {
+    this.open.add(call);
+    const forget = (): void => {
+      this.open.delete(call);
     };
-    const opened = options.verifier.verify(ROUTE_STREAM_PATH, EMPTY, call.metadata);
-    if (!opened.ok) {
-      options.hooks?.onAuthFailure?.(opened.reason);
-      const metadata = new Metadata();
-      metadata.set(METADATA_AUTH_FAILURE, opened.reason);
-      return refuse(status.UNAUTHENTICATED, `authentication failed: ${opened.reason}`, metadata);
-    }
-    const sessionId = String(call.metadata.get(METADATA_SESSION_ID)[0] ?? "");
-    call.on("data", (bytes: Buffer) => {
-      let request: RouteStreamRequest;
-      try {
-        request = RouteStreamRequest.decode(bytes);
-      } catch (error) {
-        return refuse(status.INVALID_ARGUMENT, `malformed RouteStream request: ${(error as Error).message}`);
-      }
-      const verdict = options.verifier.verifyBatch(
-        ROUTE_STREAM_PATH,
-        sessionId,
-        request.seq,
-        request.mac,
-        request.batch,
-      );
-      if (!verdict.ok) {
-        options.hooks?.onAuthFailure?.(verdict.reason);
-        return refuse(status.UNAUTHENTICATED, `batch authentication failed: ${verdict.reason}`);
-      }
-      let decoded;
-      try {
-        decoded = decodeRouteBatch(RouteBatch.decode(request.batch), options.limits);
-      } catch (error) {
-        const details =
-          error instanceof WireFormatError ? error.message : `malformed batch: ${(error as Error).message}`;
-        return refuse(status.INVALID_ARGUMENT, details);
-      }
-      const acceptedIds: string[] = [];
-      const rejected = [...decoded.rejected];
-      for (const message of decoded.messages) {
-        try {
-          options.accept(decoded.sender, message);
-          acceptedIds.push(message.id);
-        } catch (error) {
-          const reason = error instanceof WendyError ? error.message : "internal error";
-          rejected.push({ messageId: message.id, reason });
-        }
-      }
-      for (const ack of decoded.acks) {
-        try {
-          options.acceptAck(decoded.sender, ack);
-        } catch {
-          // Nothing to tell the sender: acks are not acknowledged.
-        }
-      }
-      options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
-      call.write(Buffer.from(RouteStreamResponse.encode({ acceptedIds, rejected }).finish()));
-    });
-    call.on("end", () => call.end());
-    call.on("error", () => undefined);
+    call.on("close", forget);
+    call.on("finish", forget);
+    call.on("cancelled", forget);
+    serveRouteStream(call, this.options);
   };
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Ends every incoming stream. Peers keep their streams open for as long as they live, so a graceful
+   * shutdown (which waits for open calls) would otherwise always run out its grace period.
+   */
+  endAll(): void {
+    for (const call of this.open) call.end();
+    this.open.clear();
+  }
+}
+
+function serveRouteStream(call: ServerDuplexStream<Buffer, Buffer>, options: RouteStreamServerOptions): void {
+  const refuse = (code: status, details: string, metadata?: Metadata): void => {
+    options.hooks?.onServed?.(ROUTE_STREAM_PATH, code);
+    call.emit("error", { code, details, metadata });
+  };
+  const opened = options.verifier.verify(ROUTE_STREAM_PATH, EMPTY, call.metadata);
+  if (!opened.ok) {
+    options.hooks?.onAuthFailure?.(opened.reason);
+    const metadata = new Metadata();
+    metadata.set(METADATA_AUTH_FAILURE, opened.reason);
+    return refuse(status.UNAUTHENTICATED, `authentication failed: ${opened.reason}`, metadata);
+  }
+  const sessionId = String(call.metadata.get(METADATA_SESSION_ID)[0] ?? "");
+  call.on("data", (bytes: Buffer) => {
+    let request: RouteStreamRequest;
+    try {
+      request = RouteStreamRequest.decode(bytes);
+    } catch (error) {
+      return refuse(status.INVALID_ARGUMENT, `malformed RouteStream request: ${(error as Error).message}`);
+    }
+    const verdict = options.verifier.verifyBatch(
+      ROUTE_STREAM_PATH,
+      sessionId,
+      request.seq,
+      request.mac,
+      request.batch,
+    );
+    if (!verdict.ok) {
+      options.hooks?.onAuthFailure?.(verdict.reason);
+      return refuse(status.UNAUTHENTICATED, `batch authentication failed: ${verdict.reason}`);
+    }
+    let decoded;
+    try {
+      decoded = decodeRouteBatch(RouteBatch.decode(request.batch), options.limits);
+    } catch (error) {
+      const details =
+        error instanceof WireFormatError ? error.message : `malformed batch: ${(error as Error).message}`;
+      return refuse(status.INVALID_ARGUMENT, details);
+    }
+    const acceptedIds: string[] = [];
+    const rejected = [...decoded.rejected];
+    for (const message of decoded.messages) {
+      try {
+        options.accept(decoded.sender, message);
+        acceptedIds.push(message.id);
+      } catch (error) {
+        const reason = error instanceof WendyError ? error.message : "internal error";
+        rejected.push({ messageId: message.id, reason });
+      }
+    }
+    for (const ack of decoded.acks) {
+      try {
+        options.acceptAck(decoded.sender, ack);
+      } catch {
+        // Nothing to tell the sender: acks are not acknowledged.
+      }
+    }
+    options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
+    call.write(Buffer.from(RouteStreamResponse.encode({ acceptedIds, rejected }).finish()));
+  });
+  call.on("end", () => call.end());
+  call.on("error", () => undefined);
 }
