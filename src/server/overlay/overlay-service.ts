@@ -23,6 +23,7 @@ import { subscribeHandler } from "./subscribe.js";
 import { SubscriberHub } from "./subscribers.js";
 import { watchEventsHandler } from "./watch-events.js";
 import { WatcherHub } from "./watchers.js";
+import { decodeInHandlers } from "../transport/decode-in-handler.js";
 
 export interface OverlayServiceOptions {
   readonly cluster: Cluster;
@@ -91,7 +92,9 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     watchEvents: watchEventsHandler(ctx),
     decideForward: decideForwardHandler(ctx),
   };
-  server.addService(OverlayServiceService, implementation);
+  // Requests are decoded in the handlers, so malformed bytes are INVALID_ARGUMENT rather than INTERNAL.
+  const strict = decodeInHandlers(OverlayServiceService, implementation);
+  server.addService(strict.definition, strict.implementation);
   const health = new ClientPortHealth(cluster.health);
   if (options.healthAndReflection !== false) {
     health.addTo(server);

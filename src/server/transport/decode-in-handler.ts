@@ -1,0 +1,56 @@
+// grpc-js answers INTERNAL when a request does not deserialize, which blames the server for the caller's
+// bytes. Services wrapped here receive raw bytes and decode them in the handler, so a malformed request is
+// INVALID_ARGUMENT, as for any other bad input. Only for methods with a single request message (unary and
+// server-streaming), which is every method of the client-facing service.
+import {
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+
+const identity = (b: Buffer): Buffer => b;
+
+/** Returns a definition and implementation that decode each request inside its handler. */
+export function decodeInHandlers(
+  definition: ServiceDefinition,
+  implementation: UntypedServiceImplementation,
+): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
+  const rawDefinition: Record<string, ServiceDefinition[string]> = {};
+  const wrapped: UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const handler = implementation[name];
+    if (handler === undefined) continue;
+    if (method.requestStream)
+      throw new Error(`${method.path} streams requests: decodeInHandlers cannot wrap it`);
+    rawDefinition[name] = { ...method, requestDeserialize: identity };
+    const describe = (error: unknown): string =>
+      `malformed ${method.path.split("/").pop() ?? "request"} request: ${error instanceof Error ? error.message : String(error)}`;
+    wrapped[name] = method.responseStream
+      ? (call: ServerWritableStream<unknown, unknown>) => {
+          try {
+            call.request = method.requestDeserialize(call.request as Buffer);
+          } catch (error) {
+            call.emit("error", { code: status.INVALID_ARGUMENT, details: describe(error) });
+            return;
+          }
+          (handler as (c: typeof call) => void)(call);
+        }
+      : (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+          try {
+            call.request = method.requestDeserialize(call.request as Buffer);
+          } catch (error) {
+            callback({ code: status.INVALID_ARGUMENT, details: describe(error) });
+            return;
+          }
+          (handler as (c: typeof call, cb: typeof callback) => void)(call, callback);
+        };
+  }
+  return {
+    definition: rawDefinition as ServiceDefinition,
+    implementation: wrapped as Record<string, UntypedHandleCall>,
+  };
+}
