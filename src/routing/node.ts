@@ -55,6 +55,7 @@ import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore, addressFor } from "./proximity.js";
 import { BoundedMap } from "./bounded-map.js";
+import { RttEstimator } from "./rtt-estimator.js";
 import { RoutingTable } from "./routing-table.js";
 import {
   assertApplicationPurpose,
@@ -86,10 +87,32 @@ type ProbeKind = "leaf" | "liveness" | "proximity";
 
 interface OutstandingProbe {
   readonly node: NodeInfo;
-  readonly deadline: Millis;
+  deadline: Millis;
   kind: ProbeKind;
+  /** 1 for the first probe; each unanswered attempt is retried until PROBE_ATTEMPTS. */
+  attempt: number;
+  /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
+  heardFrom: boolean;
 }
 
+/** A failed route hop is sent to the same node at most this often before it is routed around. */
+const SAME_HOP_ATTEMPTS = 4;
+/** hopFailures state of a message routed around a failed node (a further failure drops it). */
+const HOP_REROUTED = -1;
+/** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
+const MAX_PARKED_HOPS = 4_096;
+/** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
+const PROBE_ATTEMPTS = 3;
+/** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
+const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
+const RTT_MEMORY = 1_024;
+/** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
+const CONTACT_MEMORY = 1_024;
+/** leafSetRequest to the same peer at most this often (a repair that wants another waits for the next tick). */
+const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
+/** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
+const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
+const REQUEST_MEMORY = 512;
 /** A proximity probe to the same peer is sent at most this often. */
 const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 /** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
@@ -161,6 +184,12 @@ export class PastryNode {
   private readonly avoidSuspects: Avoid;
   private readonly probes = new Map<string, OutstandingProbe>();
   private readonly lastHeard = new Map<string, Millis>();
+  /** Last direct evidence of life from any peer (a message from it, or an acknowledged call to it). */
+  private readonly lastContact = new BoundedMap<string, Millis>(CONTACT_MEMORY);
+  private readonly rtt = new RttEstimator(RTT_MEMORY);
+  /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
+  private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
+  private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastProximityProbe = new BoundedMap<string, Millis>(PROXIMITY_PROBE_MEMORY);
   /** ID hex -> the incarnation found dead and when. */
   private readonly recentlyDead = new BoundedMap<
@@ -168,7 +197,15 @@ export class PastryNode {
     { readonly incarnation: number; readonly at: Millis }
   >(RECENTLY_DEAD_CAPACITY);
   private readonly delivered: BoundedMap<string, true>;
-  private readonly retried = new BoundedMap<string, true>(RETRIED_MEMORY);
+  /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
+  private readonly hopFailures = new BoundedMap<string, number>(RETRIED_MEMORY);
+  /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
+  private readonly parkedHops = new Map<string, Outbound[]>();
+  private parkedCount = 0;
+  /** Ids of our own messages whose end-to-end ack came: a hop of theirs that failed needs no retry. */
+  private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
+  /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
+  private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
   /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
   private readonly recentJoiners = new BoundedMap<string, Millis>(RECENT_JOINERS_CAPACITY);
   private pending: RouteMessage[] = [];
@@ -189,7 +226,7 @@ export class PastryNode {
   private deferredProbes: NodeInfo[] = [];
 
   // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
-  private removedToPush: NodeId[] = [];
+  private removedToPush: NodeInfo[] = [];
   /** Leaf members added during this input: told about recent deaths they may have missed. */
   private newLeafMembers: NodeInfo[] = [];
   /**
@@ -197,9 +234,16 @@ export class PastryNode {
    * farthest neighbour on our side is beyond it and only joins our leaf set during repair, so it is told then.
    */
   private recentLeafDeaths: { readonly id: NodeId; readonly at: Millis }[] = [];
+  /** Sides whose repair request is due; kept across inputs while the rate limit holds it back. */
   private repairLeft = false;
   private repairRight = false;
   private leafChanged = false;
+  /** Someone pushed our own death: tell our leaf set directly that we are alive (they take us back). */
+  private refuteDeath = false;
+  /** Leaf-set pushes are coalesced: at most one per tick; the rest wait for the next tick's flush. */
+  private pushedThisTick = false;
+  /** The time of the input being handled (the rate limits in finishInput need it). */
+  private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
   private deliveredCount = 0;
@@ -226,6 +270,7 @@ export class PastryNode {
   /** Starts a new overlay with this node as its first member: ready at once. */
   bootstrap(now: Millis): void {
     if (this.status !== "idle") return;
+    this.now = now;
     this.becomeReady(now);
     this.finishInput();
   }
@@ -233,6 +278,7 @@ export class PastryNode {
   /** Joins through the given seed addresses (tried round-robin, each at most twice). */
   join(seedAddresses: readonly string[], now: Millis): void {
     if (this.status !== "idle") return;
+    this.now = now;
     if (seedAddresses.length === 0) {
       this.emitEvent({ type: "joinFailed", reason: "no seed addresses" });
       return;
@@ -249,7 +295,11 @@ export class PastryNode {
   receive(from: NodeInfo, message: PeerMessage, now: Millis): void {
     if (this.status === "idle" || this.status === "left") return;
     if (from.id.equals(this.self.id)) return;
-    if (message.type === "probeReply") this.proximity.record(from, now - message.echoSentAt);
+    this.now = now;
+    if (message.type === "probeReply") {
+      this.proximity.record(from, now - message.echoSentAt);
+      this.rtt.record(from.id.hex, now - message.echoSentAt);
+    }
     this.noteContact(from, message, now);
     switch (message.type) {
       case "join":
@@ -296,6 +346,7 @@ export class PastryNode {
         this.route(message.message);
         break;
       case "ack":
+        this.acked.set(message.messageId, true);
         this.emitEvent({
           type: "acked",
           messageId: message.messageId,
@@ -311,8 +362,9 @@ export class PastryNode {
   }
 
   /** Routes an application message towards `key`; returns its id. Purposes below 16 are reserved. */
-  send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, _now: Millis): string {
+  send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, now: Millis): string {
     if (options.reserved !== true) assertApplicationPurpose(purpose);
+    this.now = Math.max(this.now, now);
     const id = `${this.self.id.hex.slice(0, 8)}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
     const message: RouteMessage = {
       id,
@@ -333,6 +385,7 @@ export class PastryNode {
   /** The transport could not deliver `out`. */
   sendFailed(out: Outbound, now: Millis): void {
     if (this.status === "idle" || this.status === "left") return;
+    this.now = now;
     const message = out.message;
     if (out.to === undefined) {
       // Only joins go to bare addresses: that seed is unreachable, try the next one now.
@@ -340,21 +393,49 @@ export class PastryNode {
       this.finishInput();
       return;
     }
-    this.suspect(out.to, now);
-    if (message.type === "route") this.reroute(message.message);
+    // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
+    if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
+    if (message.type === "route") this.onHopFailed(out, message.message);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();
   }
 
-  reportRtt(peer: NodeInfo, rttMs: number, _now: Millis): void {
+  /**
+   * The transport got an acknowledgement from `peer` for a call: first-hand proof that it is alive, as good
+   * as a message from it. Clears suspicion, satisfies a liveness probe and reinstates a node declared dead.
+   */
+  heardFrom(peer: NodeInfo, now: Millis): void {
     if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
+    this.now = now;
+    // Only the incarnation we called can have answered; an older entry means the peer restarted meanwhile.
+    const known =
+      this.leaf.get(peer.id.hex) ?? this.table.lookup(peer.id) ?? this.neighbours.get(peer.id.hex);
+    const departed = this.departed.get(peer.id.hex) === peer.incarnation;
+    if (departed || (known !== undefined && known.incarnation !== peer.incarnation)) {
+      this.finishInput();
+      return;
+    }
+    this.noteAlive(peer, now);
+    if (this.status === "ready") {
+      this.learnForTable(peer, now, false);
+      this.addToLeafSet(peer, now);
+    }
+    this.finishInput();
+  }
+
+  reportRtt(peer: NodeInfo, rttMs: number, now: Millis): void {
+    if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
+    this.now = now;
     this.proximity.record(peer, rttMs);
+    this.rtt.record(peer.id.hex, rttMs);
     this.reconsiderForProximity(peer);
     this.finishInput();
   }
 
   /** Drives timers: join timeout, probe timeouts, heartbeats, successor liveness. */
   tick(now: Millis): void {
+    this.now = now;
+    this.pushedThisTick = false;
     if (this.status === "joining" && now >= this.joinDeadline) this.retryJoin(now);
     if (this.status === "idle" || this.status === "left") {
       this.finishInput();
@@ -377,8 +458,9 @@ export class PastryNode {
   }
 
   /** Leaves gracefully: every known node is told, with this node's leaf set to repair from. */
-  leave(_now: Millis): void {
+  leave(now: Millis): void {
     if (this.status === "left") return;
+    this.now = now;
     const wasActive = this.status !== "idle";
     this.status = "left";
     if (wasActive) {
@@ -386,6 +468,12 @@ export class PastryNode {
       for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
     }
     for (const message of this.pending) this.drop(message, "undeliverable");
+    for (const waiting of this.parkedHops.values()) {
+      for (const out of waiting)
+        if (out.message.type === "route") this.drop(out.message.message, "undeliverable");
+    }
+    this.parkedHops.clear();
+    this.parkedCount = 0;
     this.pending = [];
     this.pendingJoins = [];
     this.deferredProbes = [];
@@ -621,7 +709,7 @@ export class PastryNode {
           nearestProximity = proximity;
         }
       }
-      if (nearest !== undefined) this.sendTo(nearest, { type: "rowRequest", row: r });
+      if (nearest !== undefined) this.requestRow(nearest, r, this.now);
     }
   }
 
@@ -638,7 +726,7 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHop(this.state, message.key, this.avoidSuspects);
+    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.suspectedOwner(message.key);
     if (next === undefined) {
       this.deliver(message);
       return;
@@ -650,13 +738,83 @@ export class PastryNode {
     this.forward({ ...message, hops: message.hops + 1 }, next);
   }
 
-  /** Once per message at this node: the hop to the previous next node failed, so take the next best. */
-  private reroute(message: RouteMessage): void {
-    if (this.retried.has(message.id)) {
+  /**
+   * A route hop was not acknowledged, yet it may have arrived (a call timing out on a loaded machine), and
+   * routing around the node could then deliver the message at a second node. So the first failure sends the
+   * same hop again to the same node (if both copies arrive, the destination's dedup drops one); a further
+   * failure waits for the liveness probe's verdict on that node: alive, the hop goes to it again; dead, the
+   * message is routed around it. After SAME_HOP_ATTEMPTS failed sends to one (live) node, or a failure after
+   * routing around, it is dropped ("undeliverable"); a node already found dead is routed around at once.
+   */
+  private onHopFailed(out: Outbound, message: RouteMessage): void {
+    const to = out.to as NodeInfo;
+    if (this.acked.has(message.id)) return;
+    const sent = this.hopFailures.get(message.id) ?? 0;
+    if (sent === HOP_REROUTED) {
       this.drop(message, "undeliverable");
       return;
     }
-    this.retried.set(message.id, true);
+    if (sent + 1 >= SAME_HOP_ATTEMPTS) {
+      // The node keeps proving alive yet never acknowledges the hop: each copy may have arrived, and routing
+      // around a live node could deliver at a second one. At most once wins: the origin's ack times out.
+      this.drop(message, "undeliverable");
+      return;
+    }
+    const confirmedDead = this.recentlyDead.get(to.id.hex)?.incarnation === to.incarnation;
+    if (confirmedDead || this.status !== "ready") {
+      this.hopFailures.set(message.id, HOP_REROUTED);
+      this.reroute(message);
+      return;
+    }
+    this.hopFailures.set(message.id, sent + 1);
+    if (sent === 0) {
+      // The very message that failed (an application's forward hook may have changed it): a retransmission.
+      this.outputs.push({ type: "send", out });
+      return;
+    }
+    // Only a node that owns the key in our view could deliver it; past any other, a rerouted copy reaches
+    // the same owner as the first (whose dedup drops one): no need to wait for the verdict.
+    const waiting = this.parkedHops.get(to.id.hex);
+    const mayDeliver = this.leaf.inRange(message.key) && this.leaf.closest(message.key).id.equals(to.id);
+    if (!mayDeliver || this.parkedCount >= MAX_PARKED_HOPS || !this.probes.has(to.id.hex)) {
+      this.hopFailures.set(message.id, HOP_REROUTED);
+      this.reroute(message);
+      return;
+    }
+    this.parkedCount++;
+    if (waiting === undefined) this.parkedHops.set(to.id.hex, [out]);
+    else waiting.push(out);
+  }
+
+  /** The verdict on a node that route hops wait for: resend them to it (alive) or route around it. */
+  private releaseParked(hex: string, alive: boolean): void {
+    const waiting = this.parkedHops.get(hex);
+    if (waiting === undefined) return;
+    this.parkedHops.delete(hex);
+    this.parkedCount -= waiting.length;
+    for (const out of waiting) {
+      if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
+      if (alive && this.status === "ready") this.outputs.push({ type: "send", out });
+      else {
+        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
+        this.reroute(out.message.message);
+      }
+    }
+  }
+
+  /**
+   * When this node would deliver only because the key's owner in its leaf set is suspect: that owner. A
+   * suspect is not dead; delivering here could deliver the message at a second node, so it goes to the owner
+   * and a failure there waits for the probe's verdict (onHopFailed).
+   */
+  private suspectedOwner(key: NodeId): NodeInfo | undefined {
+    if (this.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
+    const owner = this.leaf.closest(key);
+    return owner === this.self ? undefined : owner;
+  }
+
+  /** The hop to the previous next node failed for good: take the next best. */
+  private reroute(message: RouteMessage): void {
     if (this.status !== "ready") {
       this.enqueue(message);
       return;
@@ -702,11 +860,8 @@ export class PastryNode {
 
   /** Every message is first-hand evidence that `from` is alive. */
   private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
-    const hex = from.id.hex;
     this.replaceOldIncarnation(from, now);
-    if (this.recentlyDead.size > 0) this.recentlyDead.delete(hex);
-    this.suspects.delete(hex);
-    if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
+    this.noteAlive(from, now);
     // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
@@ -718,6 +873,33 @@ export class PastryNode {
     }
   }
 
+  /**
+   * First-hand evidence that `peer` is alive (a message from it, or an acknowledged call to it): it is no
+   * longer suspect, an outstanding liveness probe is answered, and if we had found it dead it is reinstated.
+   */
+  private noteAlive(peer: NodeInfo, now: Millis): void {
+    const hex = peer.id.hex;
+    this.lastContact.set(hex, now);
+    if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
+    this.suspects.delete(hex);
+    const probe = this.probes.get(hex);
+    if (probe !== undefined) {
+      // A leaf-set or proximity probe still wants its reply (a leaf set, a round-trip time), but can no
+      // longer end in a death.
+      if (probe.kind === "liveness") this.probes.delete(hex);
+      else probe.heardFrom = true;
+    }
+    if (this.parkedCount > 0) this.releaseParked(hex, true);
+    if (this.recentlyDead.size > 0 && this.recentlyDead.delete(hex)) this.reinstate(hex);
+  }
+
+  /** New evidence wins over an earlier verdict: a node we found dead has talked to us directly. */
+  private reinstate(hex: string): void {
+    // Nodes that join our leaf set later must not be told of this death; a push not yet sent drops it.
+    this.recentLeafDeaths = this.recentLeafDeaths.filter((d) => d.id.hex !== hex);
+    this.removedToPush = this.removedToPush.filter((n) => n.id.hex !== hex);
+  }
+
   /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
   private replaceOldIncarnation(from: NodeInfo, now: Millis): void {
     const hex = from.id.hex;
@@ -725,6 +907,7 @@ export class PastryNode {
     if (old === undefined || old.incarnation === from.incarnation) return;
     this.forget(old, false, now);
     this.probes.delete(hex);
+    this.releaseParked(hex, false);
   }
 
   /**
@@ -778,7 +961,7 @@ export class PastryNode {
         (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
         (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
       ) {
-        this.sendTo(node, { type: "leafSetRequest" });
+        this.requestLeafSet(node, now);
       }
     }
     this.candidates.insert(node);
@@ -814,11 +997,16 @@ export class PastryNode {
 
   private onLeafSet(leafSet: readonly NodeInfo[], removed: readonly NodeId[], now: Millis): void {
     for (const id of removed) {
-      if (id.equals(this.self.id)) continue;
+      if (id.equals(this.self.id)) {
+        // Someone found us dead (we were slow, not gone): our leaf set hears from us directly and takes us back.
+        if (this.status === "ready") this.refuteDeath = true;
+        continue;
+      }
       const known = this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
       if (known === undefined) continue;
-      // Gossip must not kill a node we heard from ourselves lately (it may have restarted): check it instead.
-      const heard = this.lastHeard.get(id.hex);
+      // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
+      // only have been slow, or have restarted): check it instead.
+      const heard = this.lastContact.get(id.hex);
       if (heard !== undefined && now - heard < this.config.failureTimeoutMs)
         this.probe(known, "liveness", now);
       else this.declareDead(known, false, now);
@@ -828,7 +1016,9 @@ export class PastryNode {
 
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
     this.probes.delete(from.id.hex);
+    this.departed.set(from.id.hex, from.incarnation);
     this.forget(from, true, now);
+    this.releaseParked(from.id.hex, false);
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
   }
@@ -844,12 +1034,31 @@ export class PastryNode {
   private probe(node: NodeInfo, kind: ProbeKind, now: Millis): void {
     const existing = this.probes.get(node.id.hex);
     if (existing !== undefined) {
-      // A leaf-set probe must block readiness even if a proximity probe was already on its way.
-      if (kind !== "proximity") existing.kind = kind;
+      // At most one probe per peer. A leaf-set probe must block readiness even if a proximity probe was
+      // already on its way; a liveness probe must end in a verdict.
+      if (kind === "leaf" || existing.kind === "proximity") existing.kind = kind;
       return;
     }
-    this.probes.set(node.id.hex, { node, deadline: now + this.config.probeTimeoutMs, kind });
+    this.probes.set(node.id.hex, {
+      node,
+      deadline: now + this.probeTimeout(node, 1),
+      kind,
+      attempt: 1,
+      heardFrom: false,
+    });
     this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
+  }
+
+  /**
+   * How long attempt `attempt` (1-based) waits: max(probeTimeoutMs, srtt + 4 * rttvar) as TCP computes its
+   * timeout, times the attempt (a peer on a starved machine answers late, not never).
+   */
+  private probeTimeout(node: NodeInfo, attempt: number): Millis {
+    const ceiling = Math.max(
+      this.config.probeTimeoutMs,
+      MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
+    );
+    return attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
@@ -870,8 +1079,20 @@ export class PastryNode {
     }
     if (expired === undefined) return;
     for (const probe of expired) {
-      this.probes.delete(probe.node.id.hex);
-      this.declareDead(probe.node, true, now);
+      const node = probe.node;
+      if (probe.heardFrom) {
+        // It talked to us while the probe was out, but its reply did not come: alive, take it as it is.
+        this.probes.delete(node.id.hex);
+        if (probe.kind === "leaf" && this.isPlausible(node)) this.addToLeafSet(node, now);
+        this.releaseParked(node.id.hex, true);
+      } else if (probe.attempt < PROBE_ATTEMPTS) {
+        probe.attempt++;
+        probe.deadline = now + this.probeTimeout(node, probe.attempt);
+        this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
+      } else {
+        this.probes.delete(node.id.hex);
+        this.declareDead(node, true, now);
+      }
     }
     this.checkJoinComplete(now);
   }
@@ -881,8 +1102,9 @@ export class PastryNode {
     this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now });
     this.pruneRecentlyDead(now);
     const wasLeafMember = this.forget(node, false, now);
+    this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;
-    if (pushRemoval) this.removedToPush.push(node.id);
+    if (pushRemoval) this.removedToPush.push(node);
     this.recentLeafDeaths.push({ id: node.id, at: now });
     const keepFrom = now - RECENT_DEATH_WINDOW_MS;
     while (
@@ -956,7 +1178,7 @@ export class PastryNode {
     for (let r = row; r < ID_DIGITS; r++) {
       for (const node of this.table.row(r)) {
         if (node !== undefined && !this.suspects.has(node.id.hex)) {
-          this.sendTo(node, { type: "rowRequest", row });
+          this.requestRow(node, row, this.now);
           return;
         }
       }
@@ -964,7 +1186,7 @@ export class PastryNode {
   }
 
   /** Asks the farthest member of a side that lost members for its leaf set: it knows the nodes beyond. */
-  private requestLeafSetFor(side: readonly NodeInfo[], other: readonly NodeInfo[]): void {
+  private requestLeafSetFor(side: readonly NodeInfo[], other: readonly NodeInfo[], now: Millis): boolean {
     const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
       for (let i = members.length - 1; i >= 0; i--) {
         const node = members[i] as NodeInfo;
@@ -973,38 +1195,83 @@ export class PastryNode {
       return members[members.length - 1];
     };
     const target = pick(side) ?? pick(other);
-    if (target !== undefined) this.sendTo(target, { type: "leafSetRequest" });
+    return target === undefined || this.requestLeafSet(target, now);
+  }
+
+  /** Sends a leafSetRequest unless `node` was asked within the interval; returns whether it was sent. */
+  private requestLeafSet(node: NodeInfo, now: Millis): boolean {
+    const last = this.lastLeafSetRequest.get(node.id.hex);
+    if (last !== undefined && now - last < LEAF_SET_REQUEST_INTERVAL_PROBES * this.config.probeTimeoutMs) {
+      return false;
+    }
+    this.lastLeafSetRequest.set(node.id.hex, now);
+    this.sendTo(node, { type: "leafSetRequest" });
+    return true;
+  }
+
+  /** Sends a rowRequest unless `node` was asked for this row within the interval (the reply is coming). */
+  private requestRow(node: NodeInfo, row: number, now: Millis): void {
+    const key = `${node.id.hex}:${row}`;
+    const last = this.lastRowRequest.get(key);
+    if (
+      last !== undefined &&
+      now - last < ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS * this.config.failureTimeoutMs
+    )
+      return;
+    this.lastRowRequest.set(key, now);
+    this.sendTo(node, { type: "rowRequest", row });
   }
 
   // ---- Output plumbing ---------------------------------------------------------------------------------------
 
-  /** Flushes what one input batched up: removal pushes, leaf-set repair requests, the leafSetChanged event. */
+  /**
+   * Flushes what inputs batched up: leaf-set pushes (at most one fan-out per tick; the rest wait for the
+   * next tick), leaf-set repair requests (held back while the rate limit says so), the leafSetChanged event.
+   */
   private finishInput(): void {
     if (this.status === "ready") {
-      if (this.removedToPush.length > 0) {
-        const leafSet = [...this.leaf.members()];
-        const removed = this.removedToPush;
-        for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      } else if (this.newLeafMembers.length > 0) {
-        const leafSet = [...this.leaf.members()];
-        const removed = this.recentLeafDeaths.map((d) => d.id);
-        for (const node of this.newLeafMembers) {
-          if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
-        }
+      this.flushLeafSetPushes();
+      if (this.leaf.wrapsAround()) {
+        this.repairLeft = false;
+        this.repairRight = false;
       }
-      if (!this.leaf.wrapsAround()) {
-        if (this.repairLeft) this.requestLeafSetFor(this.leaf.left(), this.leaf.right());
-        if (this.repairRight) this.requestLeafSetFor(this.leaf.right(), this.leaf.left());
-      }
+      const now = this.now;
+      if (this.repairLeft && this.requestLeafSetFor(this.leaf.left(), this.leaf.right(), now))
+        this.repairLeft = false;
+      if (this.repairRight && this.requestLeafSetFor(this.leaf.right(), this.leaf.left(), now))
+        this.repairRight = false;
+    } else {
+      this.removedToPush = [];
+      this.refuteDeath = false;
+      this.repairLeft = false;
+      this.repairRight = false;
     }
-    this.removedToPush = [];
     this.newLeafMembers = [];
-    this.repairLeft = false;
-    this.repairRight = false;
     if (this.leafChanged && this.status === "ready") {
       this.emitEvent({ type: "leafSetChanged", leafSet: [...this.leaf.members()] });
     }
     if (this.status === "ready") this.leafChanged = false;
+  }
+
+  private flushLeafSetPushes(): void {
+    if ((this.removedToPush.length > 0 || this.refuteDeath) && !this.pushedThisTick) {
+      this.pushedThisTick = true;
+      const leafSet = [...this.leaf.members()];
+      const removed = this.removedToPush.map((n) => n.id);
+      for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      // The node found dead is told too: if it is alive after all, it refutes by talking to its leaf set.
+      for (const node of this.removedToPush) {
+        if (!this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      }
+      this.removedToPush = [];
+      this.refuteDeath = false;
+    } else if (this.newLeafMembers.length > 0) {
+      const leafSet = [...this.leaf.members()];
+      const removed = this.recentLeafDeaths.map((d) => d.id);
+      for (const node of this.newLeafMembers) {
+        if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      }
+    }
   }
 
   private sendTo(node: NodeInfo, message: PeerMessage): void {

@@ -107,7 +107,7 @@ describe("PastryNode basics", () => {
     });
   });
 
-  it("a failed hop is re-routed once; a second failure of the same message drops it (undeliverable)", () => {
+  it("a failed hop goes again to the same node, then waits for the probe's verdict on it", () => {
     const overlay = new Overlay({ leafSetSize: 8 }, 5);
     const random = seededRandom(8);
     overlay.bootstrap(randomId(random));
@@ -116,25 +116,97 @@ describe("PastryNode basics", () => {
     const key = rest[0]!.self.id;
     origin!.send(key, 16, new Uint8Array(0), {}, 0);
     const first = sends(origin!.takeOutputs()).find((s) => s.message.type === "route")!;
-    origin!.sendFailed({ to: first.to, address: first.to!.localAddress, message: first.message }, 1);
-    const retry = origin!.takeOutputs();
-    const second = sends(retry).find((s) => s.message.type === "route" || s.message.type === "probe");
-    expect(second).toBeDefined();
+    const fail = (hop: { to: NodeInfo | undefined; message: PeerMessage }, at: number): Output[] => {
+      origin!.sendFailed({ to: hop.to, address: hop.to!.localAddress, message: hop.message }, at);
+      return origin!.takeOutputs();
+    };
+    const routes = (outputs: Output[]): { to: NodeInfo | undefined; message: PeerMessage }[] =>
+      sends(outputs).filter((s) => s.message.type === "route");
+    // The hop may have arrived although it timed out: the same hop again (the destination deduplicates).
+    const retry = fail(first, 1);
+    expect(routes(retry)).toEqual([{ to: first.to, message: first.message }]);
     expect(origin!.stats().suspects).toBe(1);
-    const rerouted = sends(retry).find((s) => s.message.type === "route");
+    expect(sends(retry).some((s) => s.message.type === "probe" && s.to === first.to)).toBe(true);
+    // Failed again: nothing goes anywhere until the liveness probe decides.
+    const parked = fail(first, 2);
+    expect(routes(parked)).toEqual([]);
+    expect(parked.some((o) => o.type === "deliver")).toBe(false);
+    // It answers: alive after all, so the hop goes to it once more (never around a live node).
+    origin!.receive(first.to!, { type: "probeReply", echoSentAt: 1, leafSet: [], ready: true }, 3);
+    expect(routes(origin!.takeOutputs())).toEqual([{ to: first.to, message: first.message }]);
+    expect(origin!.stats().suspects).toBe(0);
+    // Two more failures (four sends in all to a node that keeps proving alive): dropped, not rerouted.
+    fail(first, 4);
+    origin!.receive(first.to!, { type: "probeReply", echoSentAt: 4, leafSet: [], ready: true }, 5);
+    expect(routes(origin!.takeOutputs())).toHaveLength(1);
+    const dropped = fail(first, 6);
+    expect(routes(dropped)).toEqual([]);
+    expect(events(dropped)).toContainEqual(
+      expect.objectContaining({ type: "dropped", reason: "undeliverable" }),
+    );
+  });
+
+  it("a hop waiting for a verdict is routed around a node found dead; a further failure drops it", () => {
+    const overlay = new Overlay({ leafSetSize: 8 }, 5);
+    const random = seededRandom(8);
+    overlay.bootstrap(randomId(random));
+    for (let i = 0; i < 6; i++) overlay.join(randomId(random));
+    const [origin, ...rest] = overlay.live();
+    const target = rest[0]!;
+    origin!.send(target.self.id, 16, new Uint8Array(0), {}, 0);
+    const first = sends(origin!.takeOutputs()).find((s) => s.message.type === "route")!;
+    expect(first.to).toBe(target.self);
+    const out = { to: first.to, address: first.to!.localAddress, message: first.message };
+    origin!.sendFailed(out, 1);
+    origin!.sendFailed(out, 2);
+    origin!.takeOutputs();
+    let rerouted: { to: NodeInfo | undefined; message: PeerMessage } | undefined;
+    let deliveredHere = false;
+    for (let t = 250; t <= 10_000 && rerouted === undefined && !deliveredHere; t += 250) {
+      origin!.tick(t);
+      const outputs = origin!.takeOutputs();
+      rerouted = sends(outputs).find((s) => s.message.type === "route");
+      deliveredHere = outputs.some((o) => o.type === "deliver");
+    }
+    expect(origin!.knownPeers().some((n) => n.id.equals(target.self.id))).toBe(false);
     if (rerouted !== undefined) {
-      expect(rerouted.to?.id.hex).not.toBe(first.to?.id.hex);
+      expect(rerouted.to?.id.hex).not.toBe(target.self.id.hex);
       origin!.sendFailed(
         { to: rerouted.to, address: rerouted.to!.localAddress, message: rerouted.message },
-        2,
+        10_001,
       );
       expect(events(origin!.takeOutputs())).toContainEqual(
         expect.objectContaining({ type: "dropped", reason: "undeliverable" }),
       );
     } else {
-      // Without the suspect, origin itself is the closest: it delivered the message.
-      expect(retry.some((o) => o.type === "deliver")).toBe(true);
+      expect(deliveredHere).toBe(true);
     }
+  });
+
+  it("a failed hop to a node already found dead is routed around at once", () => {
+    const overlay = new Overlay({ leafSetSize: 8 }, 5);
+    const random = seededRandom(8);
+    overlay.bootstrap(randomId(random));
+    for (let i = 0; i < 6; i++) overlay.join(randomId(random));
+    const [origin, ...rest] = overlay.live();
+    const target = rest[0]!;
+    origin!.send(target.self.id, 16, new Uint8Array(0), {}, 0);
+    const hop = sends(origin!.takeOutputs()).find((s) => s.message.type === "route")!;
+    expect(hop.to).toBe(target.self);
+    // The target is silent: a liveness probe and its retries go unanswered, so it is declared dead.
+    origin!.sendFailed(
+      { to: target.self, address: target.self.localAddress, message: { type: "heartbeat" } },
+      1,
+    );
+    const knowsTarget = (): boolean => origin!.knownPeers().some((n) => n.id.equals(target.self.id));
+    for (let t = 1; t <= 10_000 && knowsTarget(); t += 250) origin!.tick(t);
+    expect(knowsTarget()).toBe(false);
+    origin!.takeOutputs();
+    origin!.sendFailed({ to: hop.to, address: hop.to!.localAddress, message: hop.message }, 10_001);
+    const outputs = origin!.takeOutputs();
+    const rerouted = sends(outputs).filter((s) => s.message.type === "route");
+    expect(rerouted.every((s) => s.to !== target.self)).toBe(true);
+    expect(rerouted.length + outputs.filter((o) => o.type === "deliver").length).toBe(1);
   });
 
   it("join: retried through the next seed on timeout; joinFailed after every seed failed twice", () => {

@@ -51,10 +51,36 @@ export interface RecordedEvent {
 interface InFlight {
   readonly sender: PastryNode;
   readonly out: Outbound;
+  /** Already passed through the overload model (a delayed message is not delayed again). */
+  readonly settled?: boolean;
+  /** The transport acknowledges it (the sender's heardFrom). */
+  readonly acked?: boolean;
 }
 
 /** Which failed sends the "transport" reports back through sendFailed. */
 export type FailureReporting = "route" | "all";
+
+/** The message types whose failures the runtime reports to the core (src/server/cluster.ts). */
+const RUNTIME_REPORTED: ReadonlySet<string> = new Set(["route", "join", "probe", "heartbeat"]);
+
+/**
+ * An overloaded network, as 16 processes on 2 busy cores see it: until `until`, every message takes a random
+ * delay up to `maxDelayMs`; one slower than `callTimeoutMs` is reported failed to its sender (as the runtime
+ * does: route, join, probe, heartbeat) yet still arrives; a fraction `dropRate` never arrives (reported
+ * failed too). A message that arrives in time is acknowledged: the sender's heardFrom.
+ */
+export interface Overload {
+  readonly until: Millis;
+  readonly maxDelayMs: Millis;
+  readonly callTimeoutMs: Millis;
+  readonly dropRate: number;
+}
+
+interface Timed {
+  readonly at: Millis;
+  readonly seq: number;
+  readonly run: () => void;
+}
 
 export class Overlay {
   readonly byAddress = new Map<string, PastryNode>();
@@ -69,6 +95,15 @@ export class Overlay {
   private readonly down = new Set<string>();
   private nextPort = 20_000;
   private readonly random: RandomSource;
+  /** See Overload; undefined: the network is instant and lossless. */
+  overload: Overload | undefined;
+  /** Acknowledge every delivered message to its sender (heardFrom), as the runtime does. */
+  acks = false;
+  /** Messages sent per node by type, counted when they enter the network. */
+  readonly sentByType = new Map<string, number>();
+  private readonly overloadRandom = seededRandom(99);
+  private timed: Timed[] = [];
+  private timedSeq = 0;
 
   constructor(
     readonly config: Partial<RoutingConfig> = {},
@@ -159,6 +194,10 @@ export class Overlay {
     }
     this.messagesMoved++;
     const { sender, out } = next;
+    if (next.settled !== true && this.overload !== undefined && this.now < this.overload.until) {
+      this.delay(next, this.overload);
+      return true;
+    }
     const target = this.byAddress.get(out.address);
     if (target === undefined || this.down.has(out.address)) {
       if (this.failureReporting === "all" || out.message.type === "route") {
@@ -169,7 +208,41 @@ export class Overlay {
     }
     target.receive(sender.self, out.message, this.now);
     this.collect(target);
+    if (next.acked ?? this.acks) {
+      sender.heardFrom(target.self, this.now);
+      this.collect(sender);
+    }
     return true;
+  }
+
+  /** The overload model's fate for one message (see Overload). */
+  private delay(flight: InFlight, overload: Overload): void {
+    const reported = RUNTIME_REPORTED.has(flight.out.message.type);
+    const fail = (): void => {
+      flight.sender.sendFailed(flight.out, this.now);
+      this.collect(flight.sender);
+    };
+    if (this.overloadRandom.next() < overload.dropRate) {
+      if (reported) this.at(this.now + overload.callTimeoutMs, fail);
+      return;
+    }
+    const delay = Math.floor(this.overloadRandom.next() * overload.maxDelayMs);
+    const late = delay > overload.callTimeoutMs;
+    if (late && reported) this.at(this.now + overload.callTimeoutMs, fail);
+    this.at(this.now + delay, () => this.queue.push({ ...flight, settled: true, acked: this.acks && !late }));
+  }
+
+  private at(at: Millis, run: () => void): void {
+    this.timed.push({ at, seq: this.timedSeq++, run });
+  }
+
+  /** Runs timed actions due by now, in time order (ties in the order they were set). */
+  private runDue(): void {
+    const due = this.timed.filter((t) => t.at <= this.now);
+    if (due.length === 0) return;
+    this.timed = this.timed.filter((t) => t.at > this.now);
+    due.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    for (const t of due) t.run();
   }
 
   get queued(): number {
@@ -181,6 +254,8 @@ export class Overlay {
     const end = this.now + ms;
     while (this.now < end) {
       this.now = Math.min(end, this.now + step);
+      this.runDue();
+      this.pump();
       for (const node of this.live()) {
         node.tick(this.now);
         this.collect(node);
@@ -191,8 +266,11 @@ export class Overlay {
 
   collect(node: PastryNode): void {
     for (const output of node.takeOutputs()) {
-      if (output.type === "send") this.queue.push({ sender: node, out: output.out });
-      else if (output.type === "deliver") {
+      if (output.type === "send") {
+        this.queue.push({ sender: node, out: output.out });
+        const type = output.out.message.type;
+        this.sentByType.set(type, (this.sentByType.get(type) ?? 0) + 1);
+      } else if (output.type === "deliver") {
         const trueOwnerHex = this.trackOwners ? this.trueOwner(output.message.key).self.id.hex : "";
         this.deliveries.push({ at: node, message: output.message, trueOwnerHex });
       } else if (output.type === "event") this.events.push({ at: node, event: output.event });

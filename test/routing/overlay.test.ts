@@ -81,7 +81,8 @@ function expectDeliveredWithResends(overlay: Overlay, ids: readonly string[], ro
       if (drop === undefined) delivered.push(id);
       else retried.push(overlay.send(drop.origin, drop.key));
     }
-    overlay.pump();
+    // A hop that failed twice waits for the liveness verdict on its next node: time lets the probes finish.
+    overlay.advance(5_000);
     outstanding = retried;
   }
   expectDeliveredOnceAtOwner(overlay, [...delivered, ...outstanding]);
@@ -146,9 +147,10 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
           overlay.advance(8_000);
           expectLeafSetsExact(overlay, leafSetSize);
           const ids = sendRandom(overlay, random, 60);
-          overlay.pump();
+          overlay.advance(5_000);
           // Table entries for the crashed nodes are repaired lazily: a message whose hop fails twice at one
-          // node is dropped as "undeliverable" (and that node learns of both failures).
+          // node waits for the probe's verdict, is routed around the dead node, and is dropped as
+          // "undeliverable" if that fails too (and that node learns of both failures).
           expectDeliveredWithResends(overlay, ids, crashes + 1);
         },
       ),

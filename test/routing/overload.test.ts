@@ -1,0 +1,142 @@
+// Overload storms (16 processes on 2 busy cores): answers come late, calls time out although their message
+// arrived, some messages are lost. The overlay must ride it out: no live node declared dead for good,
+// maintenance traffic bounded while it lasts, leaf sets exact afterwards, acknowledged messages delivered
+// once. Driven by the in-test pump's overload model (see Overload in overlay-harness.ts).
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { clockwiseDistance, type NodeId } from "../../src/routing/id.js";
+import type { PastryNode } from "../../src/routing/node.js";
+import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+
+const RUNS = Number(process.env.ROUTING_RUNS ?? 4);
+const MAINTENANCE = ["probe", "probeReply", "leafSet", "leafSetRequest", "rowRequest", "row", "heartbeat"];
+
+function build(size: number, seed: number, leafSetSize: number): Overlay {
+  const overlay = new Overlay({ leafSetSize }, seed);
+  overlay.acks = true;
+  const random = seededRandom(seed * 7919 + 1);
+  overlay.bootstrap(randomId(random));
+  for (let i = 1; i < size; i++) overlay.join(randomId(random));
+  overlay.advance(5_000);
+  return overlay;
+}
+
+function leafSetsExact(overlay: Overlay, leafSetSize: number): boolean {
+  const live = overlay.live();
+  const half = leafSetSize / 2;
+  return live.every((node) => {
+    const others = live.filter((n) => n !== node).map((n) => n.self.id);
+    const nearest = (distance: (o: NodeId) => bigint): string[] =>
+      [...others]
+        .sort((a, b) => (distance(a) < distance(b) ? -1 : distance(a) > distance(b) ? 1 : 0))
+        .slice(0, half)
+        .map((id) => id.hex);
+    const actual = node.leafSet();
+    return (
+      JSON.stringify(actual.right.map((n) => n.id.hex)) ===
+        JSON.stringify(nearest((o) => clockwiseDistance(node.self.id, o))) &&
+      JSON.stringify(actual.left.map((n) => n.id.hex)) ===
+        JSON.stringify(nearest((o) => clockwiseDistance(o, node.self.id)))
+    );
+  });
+}
+
+function maintenanceSent(overlay: Overlay): number {
+  return MAINTENANCE.reduce((sum, type) => sum + (overlay.sentByType.get(type) ?? 0), 0);
+}
+
+/** Live nodes some live node has dropped from its leaf set (or never taken in), as exit events show. */
+function falseDeaths(overlay: Overlay, since: number): number {
+  return overlay.events
+    .slice(since)
+    .filter((e) => e.event.type === "nodeExited" && !e.event.graceful)
+    .filter((e) => e.event.type === "nodeExited" && !overlay.isDown(nodeAt(overlay, e.event.node.id))).length;
+}
+
+function nodeAt(overlay: Overlay, id: NodeId): PastryNode {
+  const node = overlay.live().find((n) => n.self.id.equals(id));
+  if (node === undefined) throw new Error(`no node ${id.hex}`);
+  return node;
+}
+
+/** Sends acknowledged messages from random nodes to random keys, spread over `durationMs`. */
+function trafficDuring(overlay: Overlay, seed: number, count: number, durationMs: number): string[] {
+  const random = seededRandom(seed);
+  const ids: string[] = [];
+  const step = 250;
+  for (let t = 0; t < durationMs; t += step) {
+    for (let i = 0; i < Math.ceil((count * step) / durationMs) && ids.length < count; i++) {
+      const nodes = overlay.live();
+      const from = nodes[Math.floor(random.next() * nodes.length)] as PastryNode;
+      ids.push(overlay.send(from, randomId(random), true));
+    }
+    overlay.advance(step);
+  }
+  return ids;
+}
+
+describe("overload storms: late answers, timed-out calls that arrived, lost messages", () => {
+  it("answers up to 3x the probe timeout late: no live node declared dead, each acked message delivered once", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), (seed) => {
+        const leafSetSize = 32;
+        const overlay = build(16, seed, leafSetSize);
+        const eventsBefore = overlay.events.length;
+        const sentBefore = maintenanceSent(overlay);
+        // 20 s of starvation: calls take up to 1.5 s, a third of them time out at 1 s but still arrive.
+        overlay.overload = {
+          until: overlay.now + 20_000,
+          maxDelayMs: 1_500,
+          callTimeoutMs: 1_000,
+          dropRate: 0,
+        };
+        const ids = trafficDuring(overlay, seed + 1, 200, 20_000);
+        const stormMaintenance = maintenanceSent(overlay) - sentBefore;
+        overlay.advance(10_000);
+
+        expect(falseDeaths(overlay, eventsBefore)).toBe(0);
+        expect(leafSetsExact(overlay, leafSetSize)).toBe(true);
+        // Heartbeats (1/s), the probes they prompt and a few repair messages: a handful per node per second.
+        expect(stormMaintenance / 16 / 20).toBeLessThan(6);
+        const acked = new Set(
+          overlay.events.flatMap((e) => (e.event.type === "acked" ? [e.event.messageId] : [])),
+        );
+        expect(acked.size).toBeGreaterThan(ids.length * 0.9);
+        for (const id of ids) {
+          const at = overlay.deliveriesOf(id);
+          expect(at.length, `message ${id}`).toBeLessThanOrEqual(1);
+          if (acked.has(id)) expect(at, `acked message ${id}`).toHaveLength(1);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("with a tenth of all messages lost as well, the overlay settles: leaf sets exact, traffic back to quiet", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), (seed) => {
+        const leafSetSize = 8;
+        const overlay = build(16, seed, leafSetSize);
+        const sentBefore = maintenanceSent(overlay);
+        overlay.overload = {
+          until: overlay.now + 20_000,
+          maxDelayMs: 1_500,
+          callTimeoutMs: 1_000,
+          dropRate: 0.1,
+        };
+        trafficDuring(overlay, seed + 2, 100, 20_000);
+        const stormMaintenance = maintenanceSent(overlay) - sentBefore;
+        expect(stormMaintenance / 16 / 20).toBeLessThan(10);
+        // Repair after the storm: everyone back in everyone's leaf set (deaths found on hearsay are refuted).
+        overlay.advance(30_000);
+        expect(leafSetsExact(overlay, leafSetSize)).toBe(true);
+        for (const node of overlay.live()) expect(node.isReady()).toBe(true);
+        // Quiet again: steady-state maintenance per node per second.
+        const quietBefore = maintenanceSent(overlay);
+        overlay.advance(10_000);
+        expect((maintenanceSent(overlay) - quietBefore) / 16 / 10).toBeLessThan(3);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
