@@ -1,0 +1,153 @@
+// Failure detection that survives overload: probe retries with RTT-adaptive timeouts, any contact (or an
+// acknowledged call) as proof of life, hearsay that does not kill, refuted and reinstated deaths, and
+// coalesced leaf-set pushes. Driven input by input on machines of a small quiet overlay.
+import { describe, expect, it } from "vitest";
+import type { PastryNode } from "../../src/routing/node.js";
+import type { NodeInfo, Output, PeerMessage } from "../../src/routing/types.js";
+import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+
+function sends(outputs: readonly Output[]): { to: NodeInfo | undefined; message: PeerMessage }[] {
+  return outputs.flatMap((o) => (o.type === "send" ? [{ to: o.out.to, message: o.out.message }] : []));
+}
+
+/** Seven ready nodes, l = 8: every node has every other in its leaf set. Returns a node and its successor. */
+function pair(): { overlay: Overlay; a: PastryNode; b: PastryNode; c: PastryNode } {
+  const overlay = new Overlay({ leafSetSize: 8 }, 21);
+  const random = seededRandom(22);
+  overlay.bootstrap(randomId(random));
+  for (let i = 0; i < 6; i++) overlay.join(randomId(random));
+  const a = overlay.live()[0]!;
+  const successor = a.leafSet().right[0]!;
+  const b = overlay.live().find((n) => n.self.id.equals(successor.id))!;
+  const c = overlay.live().find((n) => n !== a && n !== b)!;
+  a.takeOutputs();
+  return { overlay, a, b, c };
+}
+
+function inLeafSet(node: PastryNode, peer: PastryNode): boolean {
+  const { left, right } = node.leafSet();
+  return [...left, ...right].some((n) => n.id.equals(peer.self.id));
+}
+
+/** Makes `a` suspect `b` (a heartbeat to it failed) at time `at`. */
+function suspect(a: PastryNode, b: PastryNode, at: number): void {
+  a.sendFailed({ to: b.self, address: b.self.localAddress, message: { type: "heartbeat" } }, at);
+}
+
+/** Ticks `node` from `from` to `to` every 100 ms; returns the probes it sent to `peer`. */
+function tickProbes(node: PastryNode, peer: PastryNode, from: number, to: number): number[] {
+  const at: number[] = [];
+  for (let t = from; t <= to; t += 100) {
+    node.tick(t);
+    for (const s of sends(node.takeOutputs()))
+      if (s.message.type === "probe" && s.to?.id.equals(peer.self.id)) at.push(t);
+  }
+  return at;
+}
+
+describe("failure detection under overload", () => {
+  it("a silent peer is probed three times, each attempt waiting longer, before it is declared dead", () => {
+    const { a, b } = pair();
+    const base = 100_000;
+    suspect(a, b, base);
+    expect(sends(a.takeOutputs()).filter((s) => s.message.type === "probe")).toHaveLength(1);
+    const retries = tickProbes(a, b, base + 100, base + 10_000);
+    expect(retries).toEqual([base + 500, base + 1_500]);
+    expect(inLeafSet(a, b)).toBe(false);
+  });
+
+  it("an answer to an earlier attempt, arriving late, keeps the peer", () => {
+    const { a, b } = pair();
+    const base = 100_000;
+    suspect(a, b, base);
+    a.takeOutputs();
+    expect(tickProbes(a, b, base + 100, base + 1_000)).toEqual([base + 500]);
+    a.receive(b.self, { type: "probeReply", echoSentAt: base, leafSet: [], ready: true }, base + 1_100);
+    // Heard from at base + 1100: no further probe until it is silent for failureTimeoutMs again.
+    expect(tickProbes(a, b, base + 1_200, base + 3_500)).toEqual([]);
+    expect(inLeafSet(a, b)).toBe(true);
+    expect(a.stats().suspects).toBe(0);
+  });
+
+  it("probe timeouts follow the measured round-trip time (srtt + 4 rttvar), never below probeTimeoutMs", () => {
+    const { a, b } = pair();
+    const base = 100_000;
+    for (const rtt of [900, 1_100, 1_000, 1_000]) a.reportRtt(b.self, rtt, base);
+    suspect(a, b, base);
+    a.takeOutputs();
+    const retries = tickProbes(a, b, base + 100, base + 3_000);
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries[0]).toBeGreaterThanOrEqual(base + 1_100);
+  });
+
+  it("an acknowledged call (heardFrom) or any message answers a liveness probe and clears suspicion", () => {
+    const { a, b, c } = pair();
+    suspect(a, b, 100_000);
+    suspect(a, c, 100_000);
+    expect(a.stats()).toMatchObject({ suspects: 2, outstandingProbes: 2 });
+    a.heardFrom(b.self, 100_200);
+    a.receive(c.self, { type: "heartbeat" }, 100_200);
+    expect(a.stats()).toMatchObject({ suspects: 0, outstandingProbes: 0 });
+    a.takeOutputs();
+    expect(tickProbes(a, b, 100_300, 102_600)).toEqual([]);
+    expect(inLeafSet(a, b) && inLeafSet(a, c)).toBe(true);
+  });
+
+  it("a death reported by a third party does not drop a node heard from directly just now: it is probed", () => {
+    const { a, b, c } = pair();
+    a.heardFrom(b.self, 100_000);
+    a.takeOutputs();
+    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [b.self.id] }, 100_500);
+    expect(inLeafSet(a, b)).toBe(true);
+    expect(sends(a.takeOutputs()).some((s) => s.message.type === "probe" && s.to === b.self)).toBe(true);
+    // Not heard from for longer than the window: the report is believed.
+    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [c.self.id] }, 200_000);
+    expect(inLeafSet(a, c)).toBe(true);
+    const d = a.leafSet().left.find((n) => !n.id.equals(b.self.id) && !n.id.equals(c.self.id))!;
+    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [d.id] }, 200_000);
+    expect([...a.leafSet().left, ...a.leafSet().right].some((n) => n.id.equals(d.id))).toBe(false);
+  });
+
+  it("a node told of its own death refutes it by pushing its leaf set to every member", () => {
+    const { b, c } = pair();
+    b.takeOutputs();
+    b.receive(c.self, { type: "leafSet", leafSet: [], removed: [b.self.id] }, 100_000);
+    const pushed = sends(b.takeOutputs()).filter((s) => s.message.type === "leafSet");
+    const members = new Set([...b.leafSet().left, ...b.leafSet().right].map((n) => n.id.hex));
+    expect(new Set(pushed.map((s) => s.to?.id.hex))).toEqual(members);
+  });
+
+  it("a node found dead that talks to us directly is reinstated, and later joiners are not told it died", () => {
+    const { a, b } = pair();
+    suspect(a, b, 100_000);
+    tickProbes(a, b, 100_100, 110_000);
+    expect(inLeafSet(a, b)).toBe(false);
+    a.receive(b.self, { type: "heartbeat" }, 110_100);
+    expect(inLeafSet(a, b)).toBe(true);
+    // Gossip about it is believed again too: it is no longer remembered as dead.
+    expect(a.owner(b.self.id).id.equals(b.self.id)).toBe(true);
+  });
+
+  it("leaf-set pushes are coalesced: at most one fan-out per tick, the rest goes out with the next tick", () => {
+    const { a, b, c } = pair();
+    const fanOut = (outputs: Output[]): number =>
+      sends(outputs).filter((s) => s.message.type === "leafSet").length;
+    suspect(a, b, 100_000);
+    a.takeOutputs();
+    let t = 100_000;
+    let pushed = 0;
+    while (pushed === 0 && t < 110_000) {
+      t += 100;
+      a.tick(t);
+      pushed = fanOut(a.takeOutputs());
+    }
+    expect(inLeafSet(a, b)).toBe(false);
+    expect(pushed).toBeGreaterThan(0);
+    // In the same tick interval, a's own death is reported to it: the refutation waits for the next tick.
+    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [a.self.id] }, t + 10);
+    expect(fanOut(a.takeOutputs())).toBe(0);
+    a.tick(t + 100);
+    const members = new Set([...a.leafSet().left, ...a.leafSet().right].map((n) => n.id.hex)).size;
+    expect(fanOut(a.takeOutputs())).toBe(members);
+  });
+});
