@@ -23,24 +23,39 @@
 //   takes an empty slot or competes for a taken one (at most once per peer per 5 s); the nearer one keeps
 //   the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
 //   the join's second phase (Castro et al.) asks the nearest measured entry of each row for its row.
-// - Failure detection: every heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only;
-//   any message counts as heard-from. A successor silent for failureTimeoutMs is probed; a probe unanswered
-//   for probeTimeoutMs means dead. A dead leaf member is removed; the silent members on its side are probed
-//   (adjacent crashes are found together), the farthest live member on that side is asked for its leaf set,
-//   and the removal is pushed to the leaf set (`leafSet{removed}`; receivers drop it without re-pushing,
-//   unless they heard from it within failureTimeoutMs: then they probe it). Changed: the dead node's
-//   farthest neighbour on our side is not in our leaf set when we push, so nodes that enter the leaf set
-//   during repair are sent the deaths of the last 30 s. Nodes learnt second-hand enter the leaf set only
-//   after answering a probe; recently dead nodes are ignored in gossip, so stale leaf sets cannot
-//   resurrect them. On a small ring (sides overlapping) a side that loses a member refills from the other.
-//   A repair candidate that does not answer triggers another leaf-set request for its side, and a node
-//   that fills a hole at the far end of a side is asked for its leaf set (it may have come in ahead of
-//   nearer nodes nobody named yet).
-// - sendFailed: the peer becomes suspect (routed around, probed; removed when the probe fails, cleared by
-//   any message from it). A failed route hop is re-routed once through the next best hop; a second
-//   failure of the same message at this node drops it ("undeliverable"). Changed: the re-route prefers a
-//   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A failed join hop is re-routed; a
-//   join to an unreachable seed address moves on to the next seed at once.
+// - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
+//   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
+//   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
+//   suspicion, answers an outstanding liveness probe and reinstates a node found dead. A successor silent for
+//   failureTimeoutMs is probed. At most one probe per peer is outstanding; it is sent up to 3 times, attempt
+//   k waiting k * max(probeTimeoutMs, srtt + 4 * rttvar) (RTT from probe replies and reportRtt, as TCP; at
+//   most 2 failure timeouts), and only then is the peer dead. A dead leaf member is removed; the silent
+//   members on its side are probed (adjacent crashes are found together), the farthest live member on that
+//   side is asked for its leaf set, and the removal is pushed to the leaf set and to the dead node itself
+//   (`leafSet{removed}`). Receivers drop it without re-pushing unless they heard from it directly within
+//   failureTimeoutMs (then they probe it); a node told of its own death refutes it by pushing its leaf set
+//   to its members, whose first-hand contact takes it back. Changed: the dead node's farthest neighbour on
+//   our side is not in our leaf set when we push, so nodes that enter the leaf set during repair are sent
+//   the deaths of the last 30 s (a reinstated node is struck from that list). Nodes learnt second-hand enter
+//   the leaf set only after answering a probe; recently dead nodes are ignored in gossip, so stale leaf sets
+//   cannot resurrect them. On a small ring (sides overlapping) a side that loses a member refills from the
+//   other. A repair candidate that does not answer triggers another leaf-set request for its side, and a
+//   node that fills a hole at the far end of a side is asked for its leaf set.
+// - Rate limits (maintenance stays bounded whatever happens): one outstanding probe per peer; leafSetRequest
+//   to a peer at most once per probeTimeoutMs (a repair held back is sent on a later tick); rowRequest for a
+//   row to a peer at most once per 2 failure timeouts; leaf-set pushes (removals, refutations) at most one
+//   fan-out per tick, later ones coalesced into the next tick's.
+// - sendFailed (the runtime reports route, join, probe and heartbeat failures): the peer becomes suspect
+//   (routed around, probed; removed when the probe fails, cleared by any contact). A failed route hop may
+//   still have arrived, so it is first sent again to the SAME node (the destination's dedup drops a second
+//   copy). If that fails too and the node owns the key in our view, the hop waits for the probe's verdict:
+//   dead, it is routed around it; alive, it goes to the same node again (at most 4 sends; then dropped
+//   "undeliverable": at most once wins over rerouting around a live owner). Past a node that is not the
+//   owner, a rerouted copy reaches the same owner, so it is routed around at once. A second failure after
+//   routing around drops it. A node that would deliver only because the owner is suspect sends it to the
+//   owner instead. The origin stops retrying a hop once the message's ack arrived. The re-route prefers a
+//   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A
+//   failed join hop is re-routed; a join to an unreachable seed address moves on to the next seed at once.
 // - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row).
 // - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
 //   candidates its leaf set names.
