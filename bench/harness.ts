@@ -59,11 +59,20 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const clusters: ClusterFigure[] = [];
   const joins: JoinFigure[] = [];
   const failures: FailureFigure[] = [];
+  const problems: string[] = [];
   let baseline: { unary: UnaryFigure[]; stream: StreamFigure[] };
   try {
     baseline = await measureBaseline(echo, settings, curves, log);
     for (const size of settings.clusterSizes) {
-      const result = await measureCluster(size, settings, runtime, echo, curves, log);
+      let result: ClusterOutcome;
+      try {
+        result = await measureCluster(size, settings, runtime, echo, curves, log);
+      } catch (error) {
+        const problem = `cluster of ${size}: ${error instanceof Error ? error.message : String(error)}`;
+        log(`  NOT MEASURED: ${problem}`);
+        problems.push(problem);
+        continue;
+      }
       routed.push(...result.routed);
       clusters.push(result.cluster);
       if (result.join !== undefined) joins.push(result.join);
@@ -106,6 +115,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     failures,
     sim: readSimResults(options.resultsDir) ?? null,
     latencyCurves: curves.curves(),
+    problems,
   };
   return { ...partial, targets: checkTargets(partial) };
 }

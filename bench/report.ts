@@ -17,6 +17,8 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
       `${r.date}.json.`,
   );
   line();
+  for (const p of r.problems) line(`**Not measured:** ${p}`);
+  if (r.problems.length > 0) line();
   line("## Targets (ratios against the baseline of this run)");
   line();
   line("| target | measured | goal | met |");

@@ -106,6 +106,8 @@ export interface BenchResult {
   readonly failures: readonly FailureFigure[];
   readonly sim: SimSummary | null;
   readonly targets: readonly TargetCheck[];
+  /** Cluster sizes that could not be measured, and why (the rest of the run went on). */
+  readonly problems: readonly string[];
   readonly latencyCurves: readonly LatencyCurve[];
 }
 

@@ -34,6 +34,8 @@ export const FULL_SETTINGS: BenchSettings = {
   joinSizes: [8, 32],
   failureSizes: [8, 32],
   idleMs: 10_000,
-  startBatch: 4,
+  // One join at a time: at a997ac0, 2 of 4 nodes joining a 22-node ring together never completed
+  // their join (62 s, retried); the join figure itself is always a single node joining.
+  startBatch: 1,
   runtime: "compiled",
 };

@@ -39,6 +39,7 @@ describe("benchmark harness", () => {
       log: () => undefined,
     });
 
+    expect(result.problems).toEqual([]);
     expect(result.baseline.unary.map((u) => u.inFlight)).toEqual([1, 64]);
     for (const u of result.baseline.unary) {
       positive(u.callsPerSecond);
