@@ -62,7 +62,9 @@
 // - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
 //   mentions of a known ID under another incarnation are ignored.
 // - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
-//   from the delivering node to the origin.
+//   from the delivering node to the origin. A duplicate copy of a message that wants an ack is acked again
+//   (the copy came because a hop timed out, and the first ack may have been lost too); an ack whose call
+//   fails (if the runtime reports it) is sent again, 3 sends at most.
 // - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
 //   once at the end of each input, however many changes it caused.
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
@@ -112,6 +114,8 @@ interface OutstandingProbe {
 
 /** A failed route hop is sent to the same node at most this often before it is routed around. */
 const SAME_HOP_ATTEMPTS = 4;
+/** An end-to-end ack whose call fails is sent at most this many times in all. */
+const ACK_ATTEMPTS = 3;
 /** hopFailures state of a message routed around a failed node (a further failure drops it). */
 const HOP_REROUTED = -1;
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
@@ -219,6 +223,8 @@ export class PastryNode {
   private parkedCount = 0;
   /** Ids of our own messages whose end-to-end ack came: a hop of theirs that failed needs no retry. */
   private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
+  /** Message id -> how many times we sent its ack (as the delivering node). */
+  private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
   /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
   private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
   /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
@@ -411,6 +417,7 @@ export class PastryNode {
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
     if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message);
+    else if (message.type === "ack") this.resendAck(out, message.messageId);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();
   }
@@ -828,6 +835,14 @@ export class PastryNode {
     return owner === this.self ? undefined : owner;
   }
 
+  /** An end-to-end ack did not go through (if the runtime reports it): send it again, a bounded number of times. */
+  private resendAck(out: Outbound, messageId: string): void {
+    const sent = this.ackAttempts.get(messageId) ?? 1;
+    if (sent >= ACK_ATTEMPTS) return;
+    this.ackAttempts.set(messageId, sent + 1);
+    this.outputs.push({ type: "send", out });
+  }
+
   /** The hop to the previous next node failed for good: take the next best. */
   private reroute(message: RouteMessage): void {
     if (this.status !== "ready") {
@@ -848,6 +863,10 @@ export class PastryNode {
   private deliver(message: RouteMessage): void {
     if (this.delivered.has(message.id)) {
       this.drop(message, "duplicate");
+      // A copy comes again when a hop towards us timed out: our first ack may have been lost as well.
+      if (message.wantAck && !message.origin.id.equals(this.self.id)) {
+        this.sendTo(message.origin, { type: "ack", messageId: message.id, hops: message.hops });
+      }
       return;
     }
     this.delivered.set(message.id, true);

@@ -209,6 +209,29 @@ describe("PastryNode basics", () => {
     expect(rerouted.length + outputs.filter((o) => o.type === "deliver").length).toBe(1);
   });
 
+  it("a duplicate copy of a message that wants an ack is acked again; a failed ack is resent, 3 sends at most", () => {
+    const origin = info(1n, 1);
+    const node = new PastryNode(info(5n, 2), { random: seededRandom(3) });
+    node.bootstrap(0);
+    node.takeOutputs();
+    const message = { ...routeMessage(node.self.id, origin, 1), wantAck: true };
+    const acks = (outputs: Output[]) => sends(outputs).filter((s) => s.message.type === "ack");
+    node.receive(origin, { type: "route", message }, 1);
+    const first = acks(node.takeOutputs());
+    expect(first).toEqual([{ to: origin, message: { type: "ack", messageId: "m-1", hops: 1 } }]);
+    node.receive(origin, { type: "route", message }, 2);
+    const again = node.takeOutputs();
+    expect(again.some((o) => o.type === "deliver")).toBe(false);
+    expect(acks(again)).toEqual(first);
+    const ack = { to: origin, address: origin.localAddress, message: first[0]!.message };
+    const resent: number[] = [];
+    for (let t = 3; t < 8; t++) {
+      node.sendFailed(ack, t);
+      resent.push(acks(node.takeOutputs()).length);
+    }
+    expect(resent).toEqual([1, 1, 0, 0, 0]);
+  });
+
   it("join: retried through the next seed on timeout; joinFailed after every seed failed twice", () => {
     const node = new PastryNode(info(1n, 1), { random: { next: () => 0 }, config: { joinTimeoutMs: 100 } });
     node.join(["127.0.0.1:1", "127.0.0.1:2"], 0);

@@ -144,7 +144,8 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
           const random = seededRandom(seed + 1);
           sendRandom(overlay, random, 30);
           overlay.pump();
-          overlay.advance(8_000);
+          // Found in turn: failure timeout 2.5 s, then each verdict takes three probe attempts (0.5 + 1 + 1.5 s).
+          overlay.advance(12_000);
           expectLeafSetsExact(overlay, leafSetSize);
           const ids = sendRandom(overlay, random, 60);
           overlay.advance(5_000);
