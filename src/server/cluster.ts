@@ -149,6 +149,7 @@ export class Cluster {
   private readonly pendingAcks = new Map<string, PendingAck>();
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
   private readonly forwarding: ForwardGate;
+  private readonly lastAcknowledged = new Map<string, number>();
   private readonly reservedHandlers = new Map<number, (message: Message) => void>();
   private server: Server | undefined;
   private peerService: PeerServiceHandle | undefined;
@@ -564,10 +565,10 @@ export class Cluster {
       this.pool.send(self, outbound).then(
         (rtt) => {
           this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
-          if (outbound.message.type === "heartbeat" && outbound.to !== undefined) {
-            const to = outbound.to;
-            this.input((core, now) => core.reportRtt(to, rtt, now));
-          }
+          const to = outbound.to;
+          if (to === undefined) return;
+          if (outbound.message.type === "heartbeat") this.input((core, now) => core.reportRtt(to, rtt, now));
+          this.noteAcknowledged(to);
         },
         (error: unknown) => {
           const code =
@@ -587,6 +588,26 @@ export class Cluster {
         },
       ),
     );
+  }
+
+  /**
+   * An acknowledged call is first-hand proof that the peer lives: the core hears of it, at most a few times
+   * per heartbeat interval per peer (busy links acknowledge thousands of hops a second).
+   */
+  private noteAcknowledged(peer: NodeInfo): void {
+    const now = this.clock.now();
+    const key = `${peer.id.hex}:${peer.incarnation}`;
+    const last = this.lastAcknowledged.get(key);
+    if (last !== undefined && now - last < this.config.heartbeatIntervalMs / 4) return;
+    this.lastAcknowledged.delete(key);
+    this.lastAcknowledged.set(key, now);
+    // Bounded: forget the peers heard from longest ago.
+    while (this.lastAcknowledged.size > 4096) {
+      const oldest = this.lastAcknowledged.keys().next();
+      if (oldest.done) break;
+      this.lastAcknowledged.delete(oldest.value);
+    }
+    this.input((core, at) => core.heardFrom(peer, at));
   }
 
   /** Keeps `work` in the set that a graceful stop waits for. */
