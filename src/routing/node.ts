@@ -37,8 +37,10 @@
 //   to its members, whose first-hand contact takes it back. Changed: the dead node's farthest neighbour on
 //   our side is not in our leaf set when we push, so nodes that enter the leaf set during repair are sent
 //   the deaths of the last 30 s (a reinstated node is struck from that list). Nodes learnt second-hand enter
-//   the leaf set only after answering a probe; recently dead nodes are ignored in gossip, so stale leaf sets
-//   cannot resurrect them. On a small ring (sides overlapping) a side that loses a member refills from the
+//   the leaf set only after answering a probe; nodes we found dead are ignored in gossip for 60 s (deaths
+//   only heard of: for failureTimeoutMs), so stale leaf sets cannot resurrect them. Anti-entropy: every 5
+//   heartbeat intervals a ready node sends its leaf set to one random member (a live node dropped on
+//   hearsay whose refutation was lost comes back). On a small ring (sides overlapping) a side that loses a member refills from the
 //   other. A repair candidate that does not answer triggers another leaf-set request for its side, and a
 //   node that fills a hole at the far end of a side is asked for its leaf set.
 // - Rate limits (maintenance stays bounded whatever happens): one outstanding probe per peer; leafSetRequest
@@ -132,6 +134,8 @@ const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 /** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
 const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
 const REQUEST_MEMORY = 512;
+/** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
+const LEAF_SET_GOSSIP_HEARTBEATS = 5;
 /** A proximity probe to the same peer is sent at most this often. */
 const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 /** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
@@ -213,7 +217,7 @@ export class PastryNode {
   /** ID hex -> the incarnation found dead and when. */
   private readonly recentlyDead = new BoundedMap<
     string,
-    { readonly incarnation: number; readonly at: Millis }
+    { readonly incarnation: number; readonly at: Millis; readonly firstHand: boolean }
   >(RECENTLY_DEAD_CAPACITY);
   private readonly delivered: BoundedMap<string, true>;
   /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
@@ -267,6 +271,7 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  private nextGossipAt: Millis = 0;
   private deliveredCount = 0;
   private forwardedCount = 0;
   private droppedCount = 0;
@@ -437,8 +442,13 @@ export class PastryNode {
       this.finishInput();
       return;
     }
+    // Only a node found dead (reinstated) or a leaf-set candidate being probed is taken into the leaf set on
+    // an ack: any other callee may be a joiner still joining, which enters leaf sets through its own probes.
+    const hex = peer.id.hex;
+    const wasDead = this.recentlyDead.get(hex)?.incarnation === peer.incarnation;
+    const candidate = this.probes.get(hex)?.kind === "leaf";
     this.noteAlive(peer, now);
-    if (this.status === "ready") {
+    if (this.status === "ready" && (wasDead || candidate)) {
       this.learnForTable(peer, now, false);
       this.addToLeafSet(peer, now);
     }
@@ -469,6 +479,10 @@ export class PastryNode {
         this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
         const predecessor = this.leaf.left()[0];
         if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
+      }
+      if (now >= this.nextGossipAt) {
+        this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+        this.gossipLeafSet();
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
@@ -668,6 +682,7 @@ export class PastryNode {
   private becomeReady(now: Millis): void {
     this.status = "ready";
     this.nextHeartbeatAt = now;
+    this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
     this.emitEvent({ type: "ready" });
     this.leafChanged = true;
     const told = new Set<string>();
@@ -782,7 +797,8 @@ export class PastryNode {
       this.drop(message, "undeliverable");
       return;
     }
-    const confirmedDead = this.recentlyDead.get(to.id.hex)?.incarnation === to.incarnation;
+    const dead = this.recentlyDead.get(to.id.hex);
+    const confirmedDead = dead !== undefined && dead.firstHand && dead.incarnation === to.incarnation;
     if (confirmedDead || this.status !== "ready") {
       this.hopFailures.set(message.id, HOP_REROUTED);
       this.reroute(message);
@@ -980,7 +996,12 @@ export class PastryNode {
     const hex = node.id.hex;
     const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
-    return this.recentlyDead.size === 0 || this.recentlyDead.get(hex)?.incarnation !== node.incarnation;
+    if (this.recentlyDead.size === 0) return true;
+    const dead = this.recentlyDead.get(hex);
+    if (dead === undefined || dead.incarnation !== node.incarnation) return true;
+    // A death we only heard of is believed briefly (stale leaf sets during repair cannot resurrect the node);
+    // after that gossip may name it again, and it is probed before it is taken back.
+    return !dead.firstHand && this.now - dead.at >= this.config.failureTimeoutMs;
   }
 
   private addToLeafSet(node: NodeInfo, now: Millis): void {
@@ -1133,7 +1154,7 @@ export class PastryNode {
 
   /** `node` did not answer (or a leaf-set member reported it dead). */
   private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
-    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now });
+    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand: pushRemoval });
     this.pruneRecentlyDead(now);
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);
@@ -1204,6 +1225,18 @@ export class PastryNode {
     };
     if (left) check(this.leaf.left());
     if (right) check(this.leaf.right());
+  }
+
+  /**
+   * Anti-entropy: our leaf set to one random member. A node dropped on hearsay while alive (its refutation
+   * lost) comes back: the receiver hears from us directly and probes members it lacks. One message per
+   * LEAF_SET_GOSSIP_HEARTBEATS heartbeats; nothing more when the leaf sets agree.
+   */
+  private gossipLeafSet(): void {
+    const members = [...this.leaf.members()];
+    if (members.length === 0) return;
+    const target = members[Math.floor(this.random.next() * members.length) % members.length] as NodeInfo;
+    this.sendTo(target, { type: "leafSet", leafSet: members, removed: [] });
   }
 
   /** Asks another entry of the same row (else of a deeper row) for the row that lost an entry. */
