@@ -111,9 +111,14 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
     );
     line("| ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const s of r.sim.rows)
-      line(
-        `| ${n0(s.nodes)} | ${s.proximityAware ? "yes" : "no"} | ${s.meanHops.toFixed(2)} | ${s.p99Hops} | ${(Math.log(s.nodes) / Math.log(16)).toFixed(2)} | ${s.meanStretch.toFixed(2)} | ${n1(s.stateEntries)} | ${s.maintenancePerNodePerSecond.toFixed(2)} |`,
-      );
+      if (!Number.isFinite(s.meanHops))
+        line(
+          `| ${n0(s.nodes)} | ${s.proximityAware ? "yes" : "no"} | build not complete: no routes measured | | | | | |`,
+        );
+      else
+        line(
+          `| ${n0(s.nodes)} | ${s.proximityAware ? "yes" : "no"} | ${s.meanHops.toFixed(2)} | ${s.p99Hops} | ${(Math.log(s.nodes) / Math.log(16)).toFixed(2)} | ${s.meanStretch.toFixed(2)} | ${n1(s.stateEntries)} | ${s.maintenancePerNodePerSecond.toFixed(2)} |`,
+        );
   }
   line();
   line(`![latency distributions and hops per N](${svgName})`);
