@@ -123,7 +123,80 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line();
   line(`![latency distributions and hops per N](${svgName})`);
   line();
+  out.push(...closingNote(r));
   return out.join("\n");
+}
+
+/** For each missed target: by how much, and the figures of this run that show what stands in the way. */
+function closingNote(r: BenchResult): string[] {
+  const missed = r.targets.filter((t) => !t.met);
+  const out = ["## Closing note", ""];
+  if (missed.length === 0) return [...out, "Every target was met in this run.", ""];
+  const send = (nodes: number, inFlight: number): RoutedFigure | undefined =>
+    r.routed.find(
+      (x) =>
+        x.kind === "send" && x.nodes === nodes && x.inFlight === inFlight && x.payloadBytes === smallest(r),
+    );
+  const echo = (inFlight: number) =>
+    r.baseline.unary.find((u) => u.inFlight === inFlight && u.payloadBytes === smallest(r));
+  for (const t of missed) {
+    if (t.name.startsWith("routed Send msgs/s")) {
+      const x = send(8, 64) ?? r.routed.find((y) => y.kind === "send" && y.inFlight === 64);
+      const e = echo(64);
+      if (x === undefined || e === undefined) continue;
+      out.push(
+        `- **Throughput** ${t.measured} of the echo (goal 1.0x, ${fmt(1 / t.factor)}x short). The daemons together ` +
+          `spend ${n0(x.cpuSecondsPerOp * 1e6)} µs of CPU per routed message against ${n0(e.serverCpuSecondsPerCall * 1e6)} µs ` +
+          `per call for the echo server (${fmt(x.cpuSecondsPerOp / e.serverCpuSecondsPerCall)}x), and the harness ` +
+          `${n0(x.clientCpuSecondsPerOp * 1e6)} µs per message against ${n0(e.clientCpuSecondsPerCall * 1e6)} µs per echo call: a ` +
+          "routed message is a unary `Send` to the entry node, a RouteStream hop and a subscriber-stream write, " +
+          "and on two shared cores the CPU per message sets the rate. profile-latest.md shows where the daemons' " +
+          "time goes.",
+      );
+    } else if (t.name.startsWith("one-hop")) {
+      const x = send(Math.min(...r.clusters.map((c) => c.nodes)), 1);
+      if (x === undefined) continue;
+      out.push(
+        `- **One-hop latency** p50 ${x.p50Ms.toFixed(2)} ms against the echo's ${x.pairedUnaryP50Ms.toFixed(2)} ms ` +
+          `(${t.measured}, goal 2x): the routed path has three legs where the echo has one round trip (client ` +
+          "to entry node, the RouteStream hop, the owner's subscriber stream back to the client), each at least " +
+          `one event-loop turn; daemon CPU ${n0(x.cpuSecondsPerOp * 1e6)} µs per message at one in flight.`,
+      );
+    } else if (t.name.startsWith("idle daemon RSS")) {
+      out.push(
+        `- **Idle memory** ${t.measured} against 80 MB (${fmt(t.factor)}x). Memory per known peer is ` +
+          `${Number.isFinite(r.memoryPerKnownPeerBytes) ? `about ${n0(r.memoryPerKnownPeerBytes / 1024)} KiB` : "not measurable here"}, so the ` +
+          "resident set is mostly fixed cost (Node, grpc-js, the protobuf runtimes and the reflection descriptors " +
+          "loaded at start), not routing state.",
+      );
+    } else if (t.name.startsWith("join to ready")) {
+      const j = r.joins.at(-1)!;
+      out.push(
+        `- **Join** ${t.measured} (${fmt(t.factor)}x the 1 s goal): ${n0(j.bootMs)} ms of it is process start-up ` +
+          `before the node listens, ${n0(j.joinMs)} ms the join itself.`,
+      );
+    } else if (t.name.startsWith("SIGKILL")) {
+      const f = r.failures.at(-1)!;
+      out.push(
+        `- **Failure repair** ${t.measured} at ${f.nodes} nodes (${fmt(t.factor)}x the 3 s goal; runs ` +
+          `${f.runsRepairedMs.map(n0).join(", ")} ms). The first survivor drops the node after ${n0(f.firstDetectedMs)} ms: ` +
+          "detection waits out the default failure timeout (2.5 s of silence) and its probes before acting; " +
+          `the rest is the news reaching every leaf set. ${f.problems.length > 0 ? `Problems: ${f.problems.join("; ")}.` : ""}`,
+      );
+    } else if (t.name.startsWith("maintenance")) {
+      out.push(`- **Maintenance** ${t.measured} messages per node per second (goal at most 1).`);
+    }
+  }
+  out.push("");
+  return out;
+}
+
+function smallest(r: BenchResult): number {
+  return Math.min(...r.settings.payloadBytes);
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(2) : "n/a";
 }
 
 function routedRow(x: RoutedFigure): string {
