@@ -1113,7 +1113,12 @@ export class PastryNode {
       this.config.probeTimeoutMs,
       MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
     );
-    return attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+    const timeout = attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+    if (this.status !== "joining") return timeout;
+    // A joiner's readiness waits for its leaf-set probes: all attempts must end well within the join timeout
+    // (a live member missed here comes back through its own contact and gossip; a timed-out join costs more).
+    const joiningCap = this.config.joinTimeoutMs / (2 * PROBE_ATTEMPTS * PROBE_ATTEMPTS);
+    return Math.max(this.config.probeTimeoutMs * attempt, Math.min(timeout, joiningCap * attempt));
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
