@@ -243,6 +243,10 @@ export class PastryNode {
   private joinAttempts = 0;
   private joinDeadline: Millis = 0;
   private finalStateReceived = false;
+  /** Time of the last tick, to notice that this node itself was paused (see pauseThresholdMs). */
+  private lastTickAt: Millis | undefined;
+  /** Re-confirming the leaf set after a pause: like the end of a join, but without seeds to fall back on. */
+  private revalidating = false;
   /**
    * Proximity probes wanted before the final join state arrived. Any probe makes its receiver take us in,
    * so others could route joins to us; holding those joins is only safe once our own readiness no longer
@@ -321,6 +325,8 @@ export class PastryNode {
   receive(from: NodeInfo, message: PeerMessage, now: Millis): void {
     if (this.status === "idle" || this.status === "left") return;
     if (from.id.equals(this.self.id)) return;
+    // Before acting on anything: a message read after a pause must not be delivered on a stale view.
+    this.detectPause(now);
     this.now = now;
     if (message.type === "probeReply") {
       this.proximity.record(from, now - message.echoSentAt);
@@ -390,6 +396,7 @@ export class PastryNode {
   /** Routes an application message towards `key`; returns its id. Purposes below 16 are reserved. */
   send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, now: Millis): string {
     if (options.reserved !== true) assertApplicationPurpose(purpose);
+    this.detectPause(now);
     this.now = Math.max(this.now, now);
     const id = `${this.self.id.hex.slice(0, 8)}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
     const message: RouteMessage = {
@@ -466,6 +473,8 @@ export class PastryNode {
 
   /** Drives timers: join timeout, probe timeouts, heartbeats, successor liveness. */
   tick(now: Millis): void {
+    this.detectPause(now);
+    this.lastTickAt = now;
     this.now = now;
     this.pushedThisTick = false;
     if (this.status === "joining" && now >= this.joinDeadline) this.retryJoin(now);
@@ -671,7 +680,7 @@ export class PastryNode {
   private checkJoinComplete(now: Millis): void {
     if (this.status !== "joining" || !this.finalStateReceived) return;
     for (const probe of this.probes.values()) if (probe.kind === "leaf") return;
-    if (this.leaf.size === 0) {
+    if (this.leaf.size === 0 && !this.revalidating) {
       // Every node named in the final state died before answering: start over through the next seed.
       this.retryJoin(now);
       return;
@@ -679,8 +688,36 @@ export class PastryNode {
     this.becomeReady(now);
   }
 
+  private detectPause(now: Millis): void {
+    if (this.status !== "ready" || this.lastTickAt === undefined) return;
+    if (now - this.lastTickAt > this.config.pauseThresholdMs) this.revalidate(now);
+  }
+
+  /**
+   * This node was paused for longer than its peers wait before declaring a node dead: they may have routed
+   * around it, and what it knows of them is stale. It re-confirms its leaf set as a joining node does (its
+   * probes say "joining", so a member that dropped it takes it back), holding whatever it would deliver or
+   * forward meanwhile, and is ready again once every member answered or was found dead.
+   */
+  private revalidate(now: Millis): void {
+    this.lastTickAt = now;
+    this.status = "joining";
+    this.revalidating = true;
+    this.finalStateReceived = true;
+    this.joinDeadline = Number.POSITIVE_INFINITY;
+    // The silence was ours, not theirs: outstanding probes and silence timers start again from now.
+    for (const probe of this.probes.values())
+      probe.deadline = now + this.probeTimeout(probe.node, probe.attempt);
+    for (const member of this.leaf.members()) {
+      this.lastHeard.set(member.id.hex, now);
+      this.probe(member, "leaf", now);
+    }
+    this.checkJoinComplete(now);
+  }
+
   private becomeReady(now: Millis): void {
     this.status = "ready";
+    this.revalidating = false;
     this.nextHeartbeatAt = now;
     this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
     this.emitEvent({ type: "ready" });

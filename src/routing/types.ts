@@ -156,6 +156,13 @@ export interface RoutingConfig {
   readonly maxPendingMessages: number;
   /** How many delivered message IDs are remembered to suppress duplicates. Default 100000. */
   readonly dedupCapacity: number;
+  /**
+   * An input arriving this long after the previous tick means this node itself was paused (SIGSTOP, a
+   * stalled process): its view is stale and peers may have routed around it, so it re-confirms its leaf set
+   * before delivering again. The runtime, which ticks often, sets it; Infinity (the default) turns it off
+   * for drivers whose clock jumps by design (tests that skip time).
+   */
+  readonly pauseThresholdMs: Millis;
 }
 
 export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
@@ -170,4 +177,5 @@ export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
   maxHops: 40,
   maxPendingMessages: 10_000,
   dedupCapacity: 100_000,
+  pauseThresholdMs: Number.POSITIVE_INFINITY,
 };

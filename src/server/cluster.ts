@@ -188,6 +188,12 @@ export class Cluster {
         maxPendingMessages: options.maxPendingMessages,
       }),
     };
+    // The ticker runs every heartbeat/4: a gap as long as the failure timeout means this process itself was
+    // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile.
+    this.config = {
+      ...this.config,
+      pauseThresholdMs: Math.max(this.config.failureTimeoutMs, this.config.heartbeatIntervalMs),
+    };
     validateConfig(this.config, this.limits);
     this.forwarding = new ForwardGate({
       applications: () => this.apps,
