@@ -96,8 +96,8 @@ describe("overload storms: late answers, timed-out calls that arrived, lost mess
 
         expect(falseDeaths(overlay, eventsBefore)).toBe(0);
         expect(leafSetsExact(overlay, leafSetSize)).toBe(true);
-        // Heartbeats (1/s), the probes they prompt and a few repair messages: a handful per node per second.
-        expect(stormMaintenance / 16 / 20).toBeLessThan(6);
+        // Heartbeats (1/s), gossip (0.2/s), the probes they prompt and a few repairs: measured 2.2-2.6 per node per s.
+        expect(stormMaintenance / 16 / 20).toBeLessThan(4);
         const acked = new Set(
           overlay.events.flatMap((e) => (e.event.type === "acked" ? [e.event.messageId] : [])),
         );
@@ -126,15 +126,15 @@ describe("overload storms: late answers, timed-out calls that arrived, lost mess
         };
         trafficDuring(overlay, seed + 2, 100, 20_000);
         const stormMaintenance = maintenanceSent(overlay) - sentBefore;
-        expect(stormMaintenance / 16 / 20).toBeLessThan(10);
+        expect(stormMaintenance / 16 / 20).toBeLessThan(4);
         // Repair after the storm: everyone back in everyone's leaf set (deaths found on hearsay are refuted).
         overlay.advance(30_000);
         expect(leafSetsExact(overlay, leafSetSize)).toBe(true);
         for (const node of overlay.live()) expect(node.isReady()).toBe(true);
-        // Quiet again: steady-state maintenance per node per second.
+        // Quiet again: heartbeat and gossip, 1.2 per node per second.
         const quietBefore = maintenanceSent(overlay);
         overlay.advance(10_000);
-        expect((maintenanceSent(overlay) - quietBefore) / 16 / 10).toBeLessThan(3);
+        expect((maintenanceSent(overlay) - quietBefore) / 16 / 10).toBeLessThan(2);
       }),
       { numRuns: RUNS },
     );
