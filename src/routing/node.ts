@@ -477,7 +477,13 @@ export class PastryNode {
     this.lastTickAt = now;
     this.now = now;
     this.pushedThisTick = false;
-    if (this.status === "joining" && now >= this.joinDeadline) this.retryJoin(now);
+    if (this.status === "joining" && now >= this.joinDeadline) {
+      // A join that has its final state and is only waiting for leaf-set members to answer is progressing:
+      // those probes end in a verdict by themselves (bounded attempts), so wait for them rather than restart.
+      if (this.finalStateReceived && this.awaitingLeafProbes())
+        this.joinDeadline = now + this.config.joinTimeoutMs;
+      else this.retryJoin(now);
+    }
     if (this.status === "idle" || this.status === "left") {
       this.finishInput();
       return;
@@ -679,13 +685,18 @@ export class PastryNode {
 
   private checkJoinComplete(now: Millis): void {
     if (this.status !== "joining" || !this.finalStateReceived) return;
-    for (const probe of this.probes.values()) if (probe.kind === "leaf") return;
+    if (this.awaitingLeafProbes()) return;
     if (this.leaf.size === 0 && !this.revalidating) {
       // Every node named in the final state died before answering: start over through the next seed.
       this.retryJoin(now);
       return;
     }
     this.becomeReady(now);
+  }
+
+  private awaitingLeafProbes(): boolean {
+    for (const probe of this.probes.values()) if (probe.kind === "leaf") return true;
+    return false;
   }
 
   private detectPause(now: Millis): void {
@@ -1150,12 +1161,9 @@ export class PastryNode {
       this.config.probeTimeoutMs,
       MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
     );
-    const timeout = attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
-    if (this.status !== "joining") return timeout;
-    // A joiner's readiness waits for its leaf-set probes: all attempts must end well within the join timeout
-    // (a live member missed here comes back through its own contact and gossip; a timed-out join costs more).
-    const joiningCap = this.config.joinTimeoutMs / (2 * PROBE_ATTEMPTS * PROBE_ATTEMPTS);
-    return Math.max(this.config.probeTimeoutMs * attempt, Math.min(timeout, joiningCap * attempt));
+    // A joiner gets no shorter timeouts: a live member it gave up on too early would leave a hole in its
+    // leaf set, and it would deliver that member's keys. The join deadline waits for these probes instead.
+    return attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
