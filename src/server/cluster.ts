@@ -129,6 +129,8 @@ const FAILURES_THAT_MATTER: ReadonlySet<PeerMessage["type"]> = new Set([
   "join",
   "probe",
   "heartbeat",
+  // A lost end-to-end ack leaves its sender waiting: the core resends it (a few times at most).
+  "ack",
 ]);
 
 const cryptoRandom: RandomSource = { next: () => randomInt(0, 2 ** 47) / 2 ** 47 };
