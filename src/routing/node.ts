@@ -858,15 +858,17 @@ export class PastryNode {
       this.outputs.push({ type: "send", out });
       return;
     }
-    // Only a node that owns the key in our view could deliver it; past any other, a rerouted copy reaches
-    // the same owner as the first (whose dedup drops one): no need to wait for the verdict.
-    const waiting = this.parkedHops.get(to.id.hex);
-    const mayDeliver = this.leaf.inRange(message.key) && this.leaf.closest(message.key).id.equals(to.id);
-    if (!mayDeliver || this.parkedCount >= MAX_PARKED_HOPS || !this.probes.has(to.id.hex)) {
+    // The hop may have arrived though its acknowledgement did not: a copy routed around the node could be
+    // delivered somewhere else than the first (views differ under load; the rerouting node may even take
+    // itself for the owner). So the hop waits for the verdict on the node, whoever it is: resent if alive,
+    // routed around only if dead. Only when too many hops already wait is it routed around at once.
+    if (this.parkedCount >= MAX_PARKED_HOPS) {
       this.hopFailures.set(message.id, HOP_REROUTED);
       this.reroute(message);
       return;
     }
+    if (!this.probes.has(to.id.hex)) this.probe(to, "liveness", this.now);
+    const waiting = this.parkedHops.get(to.id.hex);
     this.parkedCount++;
     if (waiting === undefined) this.parkedHops.set(to.id.hex, [out]);
     else waiting.push(out);
