@@ -84,6 +84,9 @@ describe("simulated overlay of real PastryNode machines", () => {
       // Right after the crash: messages may be dropped or lost with a crashed holder, but none may vanish,
       // repeat, or land anywhere but at the true owner.
       traffic(sim, 1000, 1000);
+      // A hop whose acknowledgement never came waits for the verdict on its next node (three probe attempts
+      // with growing, RTT-adaptive timeouts) before it is resent or routed around: give the verdicts time.
+      sim.runFor(30 * HEARTBEAT_MS);
       const during = sim.account();
       const droppedDuring = Object.values(during.dropped).reduce((x, y) => x + y, 0);
       expect(during).toMatchObject({ misdelivered: 0, unaccounted: 0, duplicateDeliveries: 0 });
