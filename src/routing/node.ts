@@ -160,6 +160,9 @@ export interface PastryNodeOptions {
   readonly config?: Partial<RoutingConfig>;
 }
 
+/** Why a send failed: it surely never arrived, or it may have arrived without an acknowledgement. */
+export type SendFailure = "unreachable" | "unknown";
+
 export interface SendOptions {
   readonly wantAck?: boolean;
   /**
@@ -416,7 +419,11 @@ export class PastryNode {
   }
 
   /** The transport could not deliver `out`. */
-  sendFailed(out: Outbound, now: Millis): void {
+  /**
+   * The transport could not deliver `out`. `cause` "unreachable" means it surely never arrived (the
+   * connection was refused); "unknown" (a timeout) means it may have arrived though no acknowledgement came.
+   */
+  sendFailed(out: Outbound, now: Millis, cause: SendFailure = "unknown"): void {
     if (this.status === "idle" || this.status === "left") return;
     this.now = now;
     const message = out.message;
@@ -428,7 +435,7 @@ export class PastryNode {
     }
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
     if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
-    if (message.type === "route") this.onHopFailed(out, message.message);
+    if (message.type === "route") this.onHopFailed(out, message.message, cause);
     else if (message.type === "ack") this.resendAck(out, message.messageId);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();
@@ -831,9 +838,19 @@ export class PastryNode {
    * message is routed around it. After SAME_HOP_ATTEMPTS failed sends to one (live) node, or a failure after
    * routing around, it is dropped ("undeliverable"); a node already found dead is routed around at once.
    */
-  private onHopFailed(out: Outbound, message: RouteMessage): void {
+  private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
     const to = out.to as NodeInfo;
     if (this.acked.has(message.id)) return;
+    if (
+      cause === "unreachable" &&
+      this.status === "ready" &&
+      this.hopFailures.get(message.id) !== HOP_REROUTED
+    ) {
+      // The hop surely never arrived: going around the node cannot deliver it twice.
+      this.hopFailures.set(message.id, HOP_REROUTED);
+      this.reroute(message);
+      return;
+    }
     const sent = this.hopFailures.get(message.id) ?? 0;
     if (sent === HOP_REROUTED) {
       this.drop(message, "undeliverable");

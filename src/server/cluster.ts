@@ -591,7 +591,8 @@ export class Cluster {
           // leaf-set push, a row) says little about liveness under load, and treating it as evidence fed
           // storms of false deaths.
           if (FAILURES_THAT_MATTER.has(outbound.message.type)) {
-            this.input((core, now) => core.sendFailed(outbound, now));
+            const cause = neverArrived(error) ? "unreachable" : "unknown";
+            this.input((core, now) => core.sendFailed(outbound, now, cause));
           }
         },
       ),
@@ -775,6 +776,15 @@ export class Cluster {
       });
     });
   }
+}
+
+/**
+ * True when a failed call surely never reached the peer: no connection could be made. Anything else (a
+ * timeout, a stream torn down mid-way) may have been delivered without its acknowledgement.
+ */
+function neverArrived(error: unknown): boolean {
+  if (!(error instanceof PeerCallError || error instanceof RouteHopError)) return false;
+  return error.code === status.UNAVAILABLE && /No connection established|ECONNREFUSED/.test(error.message);
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {

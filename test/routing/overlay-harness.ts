@@ -201,7 +201,8 @@ export class Overlay {
     const target = this.byAddress.get(out.address);
     if (target === undefined || this.down.has(out.address)) {
       if (this.failureReporting === "all" || out.message.type === "route") {
-        sender.sendFailed(out, this.now);
+        // Nobody listens at that address: the message surely did not arrive.
+        sender.sendFailed(out, this.now, "unreachable");
         this.collect(sender);
       }
       return true;
