@@ -57,13 +57,20 @@ export interface RouteStreamOptions {
   readonly now: () => number;
 }
 
+/** A route hop or an end-to-end ack on its way, until the peer acknowledges it. */
 interface Hop {
-  readonly message: RouteMessage;
+  /** The id the peer acknowledges: the message id for a hop, "ack:" + message id for an ack. */
+  readonly key: string;
+  readonly message?: RouteMessage;
+  readonly ack?: BatchedAck;
   readonly started: number;
   readonly resolve: (rttMs: number) => void;
   readonly reject: (error: RouteHopError) => void;
   timer?: NodeJS.Timeout;
 }
+
+/** How an acknowledged end-to-end ack is named in a RouteStreamResponse (never a message id). */
+export const ackKey = (messageId: string): string => `ack:${messageId}`;
 
 /** The caller's side of one peer's RouteStream. */
 export class RouteStreamSender {
@@ -71,7 +78,7 @@ export class RouteStreamSender {
   private opening: Promise<void> | undefined;
   private sessionId: string | undefined;
   private readonly queue: Hop[] = [];
-  private acks: BatchedAck[] = [];
+  private acks: Hop[] = [];
   private readonly unacked = new Map<string, Hop>();
   private flushScheduled = false;
   private closed = false;
@@ -91,7 +98,7 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      const hop: Hop = { message, started: this.options.now(), resolve, reject };
+      const hop: Hop = { key: message.id, message, started: this.options.now(), resolve, reject };
       hop.timer = setTimeout(
         () => this.fail(hop, status.DEADLINE_EXCEEDED, "no acknowledgement in time"),
         this.options.hopTimeoutMs,
@@ -102,19 +109,25 @@ export class RouteStreamSender {
   }
 
   /**
-   * Queues an end-to-end acknowledgement to ride on the next batch. It is not acknowledged itself: like a
-   * unary Ack whose answer is lost, a lost one only leaves the origin waiting for its own timeout.
+   * Queues an end-to-end acknowledgement to ride on the next batch. The peer acknowledges it like a hop, so
+   * one lost with a torn-down stream fails back to the core, which sends it again.
    */
   sendAck(sender: NodeInfo, ack: BatchedAck): Promise<number> {
     if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.acks.length >= this.options.maxOutstanding) {
+    if (this.acks.length + this.unacked.size >= this.options.maxOutstanding) {
       return Promise.reject(
         new RouteHopError(status.RESOURCE_EXHAUSTED, `too many acks queued to ${this.address}`),
       );
     }
-    this.acks.push(ack);
-    this.scheduleFlush(sender);
-    return Promise.resolve(0);
+    return new Promise<number>((resolve, reject) => {
+      const pending: Hop = { key: ackKey(ack.messageId), ack, started: this.options.now(), resolve, reject };
+      pending.timer = setTimeout(
+        () => this.fail(pending, status.DEADLINE_EXCEEDED, "no acknowledgement in time"),
+        this.options.hopTimeoutMs,
+      );
+      this.acks.push(pending);
+      this.scheduleFlush(sender);
+    });
   }
 
   close(): void {
@@ -139,10 +152,11 @@ export class RouteStreamSender {
         const call = this.call;
         if (call === undefined) return;
         const hops = this.queue.splice(0, this.options.maxBatch).filter((h) => h.timer !== undefined);
-        const acks = this.acks.splice(0, this.options.maxBatch);
+        const acks = this.acks.splice(0, this.options.maxBatch).filter((h) => h.timer !== undefined);
         if (hops.length === 0 && acks.length === 0) continue;
-        const messages = hops.map((h) => h.message);
-        const batch = Buffer.from(RouteBatch.encode(encodeRouteBatch(sender, messages, acks)).finish());
+        const messages = hops.flatMap((h) => (h.message === undefined ? [] : [h.message]));
+        const batched = acks.flatMap((h) => (h.ack === undefined ? [] : [h.ack]));
+        const batch = Buffer.from(RouteBatch.encode(encodeRouteBatch(sender, messages, batched)).finish());
         const entries = await this.options.signer.sign(this.address, ROUTE_STREAM_PATH, batch);
         if (entries[METADATA_SESSION_ID] !== undefined && entries[METADATA_SESSION_ID] !== this.sessionId) {
           // The session changed under the stream (the peer restarted and we said Hello again): reopen.
@@ -151,7 +165,7 @@ export class RouteStreamSender {
           this.teardown(status.UNAVAILABLE, "session changed", false);
           continue;
         }
-        for (const hop of hops) this.unacked.set(hop.message.id, hop);
+        for (const hop of [...hops, ...acks]) this.unacked.set(hop.key, hop);
         const request = RouteStreamRequest.encode({
           batch,
           seq: BigInt(entries[METADATA_SEQ] ?? "0"),
@@ -218,8 +232,8 @@ export class RouteStreamSender {
   private fail(hop: Hop, code: status, reason: string): void {
     clearTimeout(hop.timer);
     hop.timer = undefined;
-    this.unacked.delete(hop.message.id);
-    hop.reject(new RouteHopError(code, `route hop ${hop.message.id} to ${this.address}: ${reason}`));
+    this.unacked.delete(hop.key);
+    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`));
   }
 
   /** Ends the stream; unacknowledged hops fail (the core reroutes them); queued ones wait for the next. */
@@ -233,7 +247,8 @@ export class RouteStreamSender {
       call.cancel();
     }
     for (const hop of [...this.unacked.values()]) this.fail(hop, code, reason);
-    if (failQueued) for (const hop of this.queue.splice(0)) this.fail(hop, code, reason);
+    if (failQueued)
+      for (const hop of [...this.queue.splice(0), ...this.acks.splice(0)]) this.fail(hop, code, reason);
   }
 }
 
@@ -332,8 +347,10 @@ function serveRouteStream(call: ServerDuplexStream<Buffer, Buffer>, options: Rou
     for (const ack of decoded.acks) {
       try {
         options.acceptAck(decoded.sender, ack);
-      } catch {
-        // Nothing to tell the sender: acks are not acknowledged.
+        acceptedIds.push(ackKey(ack.messageId));
+      } catch (error) {
+        const reason = error instanceof WendyError ? error.message : "internal error";
+        rejected.push({ messageId: ackKey(ack.messageId), reason });
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
