@@ -3,33 +3,19 @@
 // shutting down; "liveness" means the process works (not tied to joining, so a node waiting for its seeds
 // is not restarted). The Cluster's own HealthStatus knows only its ring state, not the daemon's join
 // rounds, founding decision or shutdown, so the daemon serves this one in its place on both ports.
-import { status, type Server, type ServerWritableStream } from "@grpc/grpc-js";
-import {
-  HealthCheckResponse_ServingStatus as ServingStatus,
-  HealthService,
-  type HealthCheckRequest,
-  type HealthCheckResponse,
-  type HealthServer,
-} from "../../gen/grpc/health/v1/health.js";
+import type { Server } from "@grpc/grpc-js";
 import type { HealthCheck, HealthSource } from "../metrics/http.js";
+import { HealthServiceServer, LIVENESS_SERVICE, ServingStatus } from "../transport/health.js";
 
-export { ServingStatus };
-
-export const LIVENESS_SERVICE = "liveness";
+export { LIVENESS_SERVICE, ServingStatus };
 export const READINESS_SERVICES: readonly string[] = ["", "wendy.v1.PeerService", "wendy.v1.OverlayService"];
 
 type Phase = "starting" | "joined" | "stopping";
 
-interface Watcher {
-  readonly service: string;
-  readonly call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;
-  last: ServingStatus;
-}
-
 export class DaemonHealth implements HealthSource {
   private phase: Phase = "starting";
   private broken: string | undefined;
-  private readonly watchers = new Set<Watcher>();
+  private readonly service = new HealthServiceServer((name) => this.statusOf(name));
 
   /** The node joined (or founded) the ring. */
   markJoined(): void {
@@ -73,40 +59,17 @@ export class DaemonHealth implements HealthSource {
     return { ok: true };
   }
 
-  /** Serves grpc.health.v1 from this object on `server`, replacing any Health service already there. */
+  /** Serves grpc.health.v1 from this object on `server`. */
   serveOn(server: Server): void {
-    const implementation: HealthServer = {
-      check: (call, callback) => {
-        const s = this.statusOf(call.request.service);
-        if (s === undefined)
-          callback({ code: status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
-        else callback(null, { status: s });
-      },
-      watch: (call) => {
-        const service = call.request.service;
-        const current = this.statusOf(service) ?? ServingStatus.SERVICE_UNKNOWN;
-        const watcher: Watcher = { service, call, last: current };
-        this.watchers.add(watcher);
-        call.write({ status: current });
-        call.on("cancelled", () => this.watchers.delete(watcher));
-        call.on("close", () => this.watchers.delete(watcher));
-      },
-    };
-    server.addService(HealthService, implementation);
+    this.service.addTo(server);
   }
 
   /** Ends every Watch stream (the servers are going away). */
   endWatches(): void {
-    for (const w of this.watchers) w.call.end();
-    this.watchers.clear();
+    this.service.endWatches();
   }
 
   private notify(): void {
-    for (const w of this.watchers) {
-      const next = this.statusOf(w.service) ?? ServingStatus.SERVICE_UNKNOWN;
-      if (next === w.last) continue;
-      w.last = next;
-      w.call.write({ status: next });
-    }
+    this.service.notify();
   }
 }
