@@ -13,6 +13,9 @@
 //   table and neighbourhood. Until ready, J delivers nothing: routed messages and local sends wait in a
 //   bounded queue and are routed on ready. A join not done within joinTimeoutMs is retried through the
 //   next seed; after every seed failed twice: event joinFailed (queued messages dropped "undeliverable").
+//   A join state whose send failed is sent again on the next tick (3 sends at most): a lost final state
+//   would leave the joiner waiting out its join timeout. A leaf-set candidate already being measured for
+//   proximity is probed as a leaf-set candidate too: readiness waits for its answer.
 //   Changed: a node still joining holds joins routed to it (bounded) and serves them once ready, instead of
 //   letting the joiner time out; and a joiner sends no proximity probe before its final state (a probe makes
 //   the receiver route to it, and two joiners holding each other's joins would deadlock). A member that
@@ -66,7 +69,7 @@
 // - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
 //   from the delivering node to the origin. A duplicate copy of a message that wants an ack is acked again
 //   (the copy came because a hop timed out, and the first ack may have been lost too); an ack whose call
-//   fails (if the runtime reports it) is sent again, 3 sends at most.
+//   fails (if the runtime reports it) is sent again, 8 sends at most, and its origin is not suspected.
 // - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
 //   once at the end of each input, however many changes it caused.
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
@@ -122,6 +125,8 @@ const SAME_HOP_ATTEMPTS = 4;
  * loss: three quick attempts all failed) while staying within the origin's own wait.
  */
 const ACK_ATTEMPTS = 8;
+/** Sends of one join state at most (the first and its resends). */
+const JOIN_STATE_ATTEMPTS = 3;
 /** hopFailures state of a message routed around a failed node (a further failure drops it). */
 const HOP_REROUTED = -1;
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
@@ -236,6 +241,9 @@ export class PastryNode {
   private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
   /** Message id -> how many times we sent its ack (as the delivering node). */
   private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
+  /** Join states whose send failed, sent again on the next tick; how often each was sent. */
+  private joinStatesToResend: Outbound[] = [];
+  private readonly joinStateSends = new WeakMap<Outbound, number>();
   /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
   private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
   /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
@@ -437,10 +445,17 @@ export class PastryNode {
       this.finishInput();
       return;
     }
+    // An answer that did not get through is sent again, without suspecting its receiver: under load a lost
+    // answer says little about liveness. A joiner without its join state would wait out its join timeout.
+    if (message.type === "joinState" || message.type === "ack") {
+      if (message.type === "ack") this.resendAck(out, message.messageId);
+      else this.resendJoinStateLater(out);
+      this.finishInput();
+      return;
+    }
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
     if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
-    else if (message.type === "ack") this.resendAck(out, message.messageId);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();
   }
@@ -500,6 +515,10 @@ export class PastryNode {
       return;
     }
     this.expireProbes(now);
+    if (this.joinStatesToResend.length > 0) {
+      for (const out of this.joinStatesToResend) this.outputs.push({ type: "send", out });
+      this.joinStatesToResend = [];
+    }
     if (this.status === "ready") {
       if (now >= this.nextHeartbeatAt) {
         this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
@@ -538,6 +557,7 @@ export class PastryNode {
     this.parkedCount = 0;
     this.pending = [];
     this.pendingJoins = [];
+    this.joinStatesToResend = [];
     this.deferredProbes = [];
     this.probes.clear();
     this.finishInput();
@@ -923,6 +943,14 @@ export class PastryNode {
   }
 
   /** An end-to-end ack did not go through (if the runtime reports it): send it again, a bounded number of times. */
+  /** Sent again on the next tick (the transport may need a moment for a fresh connection), a few times. */
+  private resendJoinStateLater(out: Outbound): void {
+    const sent = this.joinStateSends.get(out) ?? 1;
+    if (sent >= JOIN_STATE_ATTEMPTS || this.joinStatesToResend.length >= MAX_PENDING_JOINS) return;
+    this.joinStateSends.set(out, sent + 1);
+    this.joinStatesToResend.push(out);
+  }
+
   private resendAck(out: Outbound, messageId: string): void {
     const sent = this.ackAttempts.get(messageId) ?? 1;
     if (sent >= ACK_ATTEMPTS) return;
@@ -1043,7 +1071,11 @@ export class PastryNode {
     // Probe it if it is among the nearest candidates, including one that answered earlier while the side
     // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
     this.candidates.insert(node);
-    if (this.candidates.has(node.id.hex) && !this.probes.has(node.id.hex)) this.probe(node, "leaf", now);
+    // A proximity probe already on its way is made a leaf-set probe: only those hold a joiner's readiness,
+    // and a joiner whose proximity probe went unanswered must not be ready without that member.
+    const outstanding = this.probes.get(node.id.hex)?.kind;
+    if (this.candidates.has(node.id.hex) && (outstanding === undefined || outstanding === "proximity"))
+      this.probe(node, "leaf", now);
   }
 
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {

@@ -131,6 +131,8 @@ const FAILURES_THAT_MATTER: ReadonlySet<PeerMessage["type"]> = new Set([
   "heartbeat",
   // A lost end-to-end ack leaves its sender waiting: the core resends it (a few times at most).
   "ack",
+  // So does a lost join state: its joiner would wait out the join timeout.
+  "joinState",
 ]);
 
 const cryptoRandom: RandomSource = { next: () => randomInt(0, 2 ** 47) / 2 ** 47 };

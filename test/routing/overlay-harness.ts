@@ -61,7 +61,14 @@ interface InFlight {
 export type FailureReporting = "route" | "all";
 
 /** The message types whose failures the runtime reports to the core (src/server/cluster.ts). */
-const RUNTIME_REPORTED: ReadonlySet<string> = new Set(["route", "join", "probe", "heartbeat"]);
+const RUNTIME_REPORTED: ReadonlySet<string> = new Set([
+  "route",
+  "join",
+  "probe",
+  "heartbeat",
+  "ack",
+  "joinState",
+]);
 
 /**
  * An overloaded network, as 16 processes on 2 busy cores see it: until `until`, every message takes a random
@@ -99,6 +106,11 @@ export class Overlay {
   overload: Overload | undefined;
   /** Acknowledge every delivered message to its sender (heardFrom), as the runtime does. */
   acks = false;
+  /**
+   * Loses chosen messages: true means this one never arrives, and the sender is told it was refused (if the
+   * runtime reports failures of its type), as a stale connection to a restarted peer would.
+   */
+  lose: ((sender: PastryNode, out: Outbound) => boolean) | undefined;
   /** Messages sent per node by type, counted when they enter the network. */
   readonly sentByType = new Map<string, number>();
   private readonly overloadRandom = seededRandom(99);
@@ -196,6 +208,13 @@ export class Overlay {
     const { sender, out } = next;
     if (next.settled !== true && this.overload !== undefined && this.now < this.overload.until) {
       this.delay(next, this.overload);
+      return true;
+    }
+    if (this.lose?.(sender, out) === true) {
+      if (RUNTIME_REPORTED.has(out.message.type)) {
+        sender.sendFailed(out, this.now, "unreachable");
+        this.collect(sender);
+      }
       return true;
     }
     const target = this.byAddress.get(out.address);

@@ -249,6 +249,77 @@ describe("2.3 node arrival: a restarted node (same id, new incarnation) rejoins"
   });
 });
 
+/** Steps the overlay (ticking every 50 ms when quiet) until `node` is ready; bounded by `limitMs`. */
+function runUntilReady(overlay: Overlay, node: PastryNode, limitMs: number): void {
+  const end = overlay.now + limitMs;
+  while (!node.isReady() && overlay.now < end) {
+    if (!overlay.step()) overlay.advance(50, 50);
+  }
+}
+
+describe("2.3 node arrival: a joiner whose answers are lost", () => {
+  it("is not ready before every leaf-set member it was told of answered (lost probe replies)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 3 }), (seed, lost) => {
+        const leafSetSize = 8;
+        const overlay = build(12, seed, leafSetSize);
+        const random = seededRandom(seed + 11);
+        const joiner = overlay.startJoin(randomId(random));
+        // The joiner's nearest member answers nothing for a while (its channel to the joiner is stale).
+        const nearest = overlay
+          .live()
+          .filter((n) => n !== joiner)
+          .sort((a, b) => {
+            const d = (n: PastryNode): bigint => {
+              const cw = clockwiseDistance(joiner.self.id, n.self.id);
+              const ccw = clockwiseDistance(n.self.id, joiner.self.id);
+              return cw < ccw ? cw : ccw;
+            };
+            return d(a) < d(b) ? -1 : d(a) > d(b) ? 1 : 0;
+          })[0] as PastryNode;
+        let toLose = lost;
+        overlay.lose = (sender, out) =>
+          sender === nearest && out.to?.id.equals(joiner.self.id) === true && out.message.type !== "joinState"
+            ? toLose-- > 0
+            : false;
+        runUntilReady(overlay, joiner, 30_000);
+        expect(joiner.isReady()).toBe(true);
+        // At the moment it became ready, before any repair could run, it knows its true neighbours.
+        expectLeafSetsExact(overlay, leafSetSize);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("gets its final join state again when the first send of it failed, without restarting its join", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), (seed) => {
+        const overlay = build(12, seed, 8);
+        const random = seededRandom(seed + 13);
+        const joiner = overlay.startJoin(randomId(random));
+        let lostFinal = false;
+        overlay.lose = (_sender, out) => {
+          const m = out.message;
+          if (lostFinal || m.type !== "joinState" || !m.final) return false;
+          lostFinal = true;
+          return true;
+        };
+        const joinsBefore = overlay.sentByType.get("join") ?? 0;
+        const startedAt = overlay.now;
+        runUntilReady(overlay, joiner, 30_000);
+        expect(lostFinal).toBe(true);
+        expect(joiner.isReady()).toBe(true);
+        // Only the joiner's first join and the hops it took: no second attempt through a seed.
+        const joinerJoins = (overlay.sentByType.get("join") ?? 0) - joinsBefore;
+        expect(joinerJoins).toBeLessThanOrEqual(1 + 3);
+        expect(overlay.now - startedAt).toBeLessThan(overlay.config.joinTimeoutMs ?? 10_000);
+        expectLeafSetsExact(overlay, 8);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
 describe("2.3 node arrival: concurrent joins", () => {
   it("many nodes joining at once all become ready with exact leaf sets (joins reaching a joining node wait)", () => {
     fc.assert(

@@ -1,6 +1,13 @@
 // Outgoing node-to-node calls: one long-lived gRPC channel (one HTTP/2 connection) per peer address,
 // reused for every call; every call signed, bounded by a timeout, and counted against a per-peer cap.
-import { Client, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import {
+  Client,
+  Metadata,
+  connectivityState,
+  status,
+  type ChannelCredentials,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import type { NodeInfo, Outbound } from "../../routing/types.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
@@ -39,11 +46,21 @@ export class PeerCallError extends Error {
 
 interface Connection {
   readonly client: Client;
+  /** Monotonic ms at which the channel was made. */
+  readonly createdAt: number;
   inFlight: number;
   routes?: RouteStreamSender;
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/**
+ * A channel that saw its connection refused fails every call, unsent, until its reconnect backoff ends; a
+ * peer restarted at the same address would lose whatever we send it meanwhile (a join's final state, a
+ * probe's reply). Such a channel is replaced by a fresh one, at most this often per address: a restarted
+ * peer is reached at once, and a dead one costs one refused connection per interval.
+ */
+const FRESH_CHANNEL_INTERVAL_MS = 250;
 
 export class PeerClientPool {
   private readonly connections = new Map<string, Connection>();
@@ -144,8 +161,12 @@ export class PeerClientPool {
     if (c !== undefined) {
       // Refresh its place in the LRU order.
       this.connections.delete(address);
-      this.connections.set(address, c);
-      return c;
+      if (!this.failedLongEnough(c)) {
+        this.connections.set(address, c);
+        return c;
+      }
+      c.routes?.close();
+      c.client.close();
     }
     while (this.connections.size >= this.options.maxConnections) {
       const oldest = this.connections.entries().next();
@@ -164,10 +185,18 @@ export class PeerClientPool {
         "grpc.keepalive_time_ms": 30_000,
         "grpc.keepalive_timeout_ms": 10_000,
       }),
+      createdAt: this.options.now(),
       inFlight: 0,
     };
     this.connections.set(address, c);
     return c;
+  }
+
+  private failedLongEnough(c: Connection): boolean {
+    return (
+      this.options.now() - c.createdAt >= FRESH_CHANNEL_INTERVAL_MS &&
+      c.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE
+    );
   }
 
   private unary(address: string, path: string, body: Buffer, metadata: Metadata): Promise<Buffer> {
