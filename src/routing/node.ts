@@ -413,7 +413,8 @@ export class PastryNode {
     if (options.reserved !== true) assertApplicationPurpose(purpose);
     this.detectPause(now);
     this.now = Math.max(this.now, now);
-    const id = `${this.self.id.hex.slice(0, 8)}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
+    // Unique by construction: the whole node ID (two nodes may share any prefix) and the incarnation.
+    const id = `${this.self.id.hex}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
     const message: RouteMessage = {
       id,
       key,

@@ -342,4 +342,31 @@ describe("2.3 node arrival: concurrent joins", () => {
       { numRuns: RUNS },
     );
   });
+
+  it("while messages to keys beside the joiners flow, each is delivered once, by its owner at that moment", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 2, max: 8 }), (seed, joiners) => {
+        const overlay = build(10, seed, 8);
+        const random = seededRandom(seed + 17);
+        // Half the joiners are next to each other on the ring: adjacent concurrent joins are the hard case.
+        const base = randomId(random);
+        const joining = Array.from({ length: joiners }, (_, i) =>
+          overlay.startJoin(i % 2 === 0 ? randomId(random) : joinerNeighbourhoodKey(base, random)),
+        );
+        const ids: string[] = [];
+        for (let round = 0; round < 400 && (overlay.queued > 0 || ids.length < 120); round++) {
+          const ready = overlay.live().filter((n) => n.isReady());
+          const from = ready[round % ready.length] as PastryNode;
+          const near = joining[round % joining.length] as PastryNode;
+          ids.push(overlay.send(from, joinerNeighbourhoodKey(near.self.id, random)));
+          for (let s = 0; s < 2; s++) if (!overlay.step()) overlay.advance(50, 50);
+        }
+        overlay.pump();
+        overlay.advance(3_000);
+        expect(joining.every((n) => n.isReady())).toBe(true);
+        expectDeliveredOnceAtOwner(overlay, ids);
+      }),
+      { numRuns: RUNS },
+    );
+  });
 });
