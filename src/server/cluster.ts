@@ -3,7 +3,6 @@
 // what arrives from peers. All decisions stay in the state machine; this file only moves things around.
 import { randomBytes, randomInt } from "node:crypto";
 import { Server, status, type ServerCredentials } from "@grpc/grpc-js";
-import { ReflectionService } from "@grpc/reflection";
 import type { NodeId } from "../routing/id.js";
 import { PastryNode } from "../routing/node.js";
 import {
@@ -40,7 +39,7 @@ import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.
 import { RouteHopError } from "./transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
 import { peerRpcPath } from "./wire/methods.js";
-import { loadServedPackageDefinition } from "./wire/descriptors.js";
+import { addLazyReflection } from "./reflection.js";
 
 /** The subset of a pino logger the runtime uses; any pino logger fits. */
 export interface Logger {
@@ -254,7 +253,7 @@ export class Cluster {
     });
     if (this.options.serveHealth !== false) this.health.addTo(server);
     if (this.options.serveReflection !== false) {
-      new ReflectionService(loadServedPackageDefinition()).addToServer(server);
+      addLazyReflection(server);
     }
     this.options.configureServer?.(server);
     const credentials = peerServerCredentials(this.options.tls ?? { enabled: false });

@@ -2,7 +2,6 @@
 // metrics/health HTTP server, and the join rounds of docs/configuration.md. Owns the shutdown order:
 // not ready first, then no new client calls, then the graceful leave, all within the configured grace.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { ReflectionService } from "@grpc/reflection";
 import { NodeId } from "../../routing/id.js";
 import { PassphraseCredentials } from "../auth/credentials.js";
 import { peerChannelCredentials } from "../auth/tls.js";
@@ -12,7 +11,7 @@ import { WendyMetrics } from "../metrics/metrics.js";
 import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
 import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } from "../overlay/index.js";
-import { loadServedPackageDefinition } from "../wire/descriptors.js";
+import { addLazyReflection } from "../reflection.js";
 import type { DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
@@ -105,7 +104,7 @@ export class Daemon {
         onError: (error) => logger.warn({ err: error.message }, "client service error"),
       });
       health.serveOn(clientServer);
-      new ReflectionService(loadServedPackageDefinition()).addToServer(clientServer);
+      addLazyReflection(clientServer);
       const clientPort = await bind(clientServer, config.clientHost, config.clientPort);
       cleanups.push(async () => clientServer.forceShutdown());
 

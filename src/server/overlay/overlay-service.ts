@@ -1,10 +1,9 @@
 // Registers wendy.v1.OverlayService (plus grpc.health.v1 and server reflection) on a client-port server.
 import type { ChannelOptions, Server } from "@grpc/grpc-js";
-import { ReflectionService } from "@grpc/reflection";
 import { OverlayServiceService, type OverlayServiceServer } from "../../gen/wendy/v1/overlay.js";
 import type { Cluster } from "../cluster.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
-import { loadServedPackageDefinition } from "../wire/descriptors.js";
+import { addLazyReflection } from "../reflection.js";
 import { grpcMessageSizeLimit } from "../wire/limits.js";
 import { DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
 import { TokenCheck } from "./auth.js";
@@ -98,7 +97,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   const health = new ClientPortHealth(cluster.health);
   if (options.healthAndReflection !== false) {
     health.addTo(server);
-    new ReflectionService(loadServedPackageDefinition()).addToServer(server);
+    addLazyReflection(server);
   }
   return {
     get subscriberCount() {
