@@ -56,13 +56,16 @@ const BY_CODE: Partial<Record<status, new (message: string, code: status) => Wen
   [status.CANCELLED]: CancelledError,
 };
 
+/** The typed error for a status code and its message (e.g. one send's result on a SendStream). */
+export function clientErrorFor(code: status, message: string): WendyClientError {
+  const Type = BY_CODE[code] ?? WendyClientError;
+  return new Type(message, code);
+}
+
 /** The typed error for a failed gRPC call. */
 export function clientErrorFrom(error: unknown): WendyClientError {
   if (error instanceof WendyClientError) return error;
-  if (isServiceError(error)) {
-    const Type = BY_CODE[error.code] ?? WendyClientError;
-    return new Type(error.details || error.message, error.code);
-  }
+  if (isServiceError(error)) return clientErrorFor(error.code, error.details || error.message);
   return new WendyClientError(error instanceof Error ? error.message : String(error), status.UNKNOWN);
 }
 

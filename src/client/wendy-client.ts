@@ -5,6 +5,7 @@ import {
   Metadata,
   type CallOptions,
   type ClientUnaryCall,
+  status,
   type ServiceError,
 } from "@grpc/grpc-js";
 import type { NodeId } from "../routing/id.js";
@@ -16,13 +17,15 @@ import {
   type CallResponse,
   type LookupResponse,
   type ReplicasResponse,
+  type SendRequest,
   type SendResponse,
   type StatusResponse,
   type SubscribeResponse,
   type WatchEventsResponse,
 } from "../gen/wendy/v1/overlay.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../server/wire/limits.js";
-import { clientErrorFrom } from "./errors.js";
+import { clientErrorFrom, WendyClientError } from "./errors.js";
+import { SendStreamChannel } from "./send-stream.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { ResumingStream } from "./resuming-stream.js";
 
@@ -33,6 +36,16 @@ export interface WendyClientOptions {
   readonly reconnectWindowMs?: number;
   /** Largest payload the node accepts (its WENDY_MAX_PAYLOAD_BYTES). Default 4 MiB. */
   readonly maxPayloadBytes?: number;
+  /**
+   * send() uses the node's SendStream (one long-lived stream for every send) when it has one. Default true;
+   * false: a unary Send per message.
+   */
+  readonly sendStream?: boolean;
+  /**
+   * Sends waiting on the stream at most (the node's own bound is 1024 by default); sends beyond it use the
+   * unary Send. Default 1024.
+   */
+  readonly sendStreamMaxInFlight?: number;
 }
 
 export interface RequestOptions {
@@ -122,6 +135,7 @@ export class WendyClient {
   private readonly token: string | undefined;
   private readonly reconnectWindowMs: number;
   private readonly streams = new Set<ClientStream<unknown>>();
+  private readonly sendStream: SendStreamChannel | undefined;
 
   /** `address` is "host:port" of the node's client port (default port 7071). */
   constructor(
@@ -138,6 +152,10 @@ export class WendyClient {
     });
     this.token = options.token;
     this.reconnectWindowMs = options.reconnectWindowMs ?? 30_000;
+    this.sendStream =
+      options.sendStream === false
+        ? undefined
+        : new SendStreamChannel(this.raw, () => this.metadata(), options.sendStreamMaxInFlight ?? 1024);
   }
 
   async send(
@@ -153,16 +171,27 @@ export class WendyClient {
       waitForAck: options.waitForAck === true,
       timeoutMs: options.timeoutMs ?? 0,
     };
-    const response = await this.unary<SendResponse>(
-      (md, o, cb) => this.raw.send(request, md, o, cb),
-      options,
-    );
+    const response = await this.sendOnce(request, options);
     if (!options.waitForAck) return { messageId: response.messageId };
     return {
       messageId: response.messageId,
       deliveredBy: fromWireNode(response.deliveredBy, "delivered_by"),
       hops: response.hops,
     };
+  }
+
+  /** On the SendStream when the node has one and it has room; else (or for an older node) unary Send. */
+  private async sendOnce(request: SendRequest, options: SendOptions): Promise<SendResponse> {
+    const streamed = this.sendStream?.send(request, options);
+    if (streamed !== undefined) {
+      try {
+        return await streamed;
+      } catch (error) {
+        // The node has no SendStream: the stream was refused as a whole, so this send was never routed.
+        if (!(error instanceof WendyClientError && error.code === status.UNIMPLEMENTED)) throw error;
+      }
+    }
+    return this.unary<SendResponse>((md, o, cb) => this.raw.send(request, md, o, cb), options);
   }
 
   /** Deliveries to the local node for `purposes`; resumes by itself after the node restarts. */
@@ -262,6 +291,7 @@ export class WendyClient {
 
   /** Ends open streams and the connection. */
   close(): void {
+    this.sendStream?.close();
     for (const s of this.streams) s.close();
     this.streams.clear();
     this.raw.close();

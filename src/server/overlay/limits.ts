@@ -11,6 +11,11 @@ export interface OverlayLimits {
   readonly maxStreamBufferMessages: number;
   /** Payload bytes queued for one stream before the stream is cut off. Default 16 MiB. */
   readonly maxStreamBufferBytes: number;
+  /**
+   * Sends on one SendStream received but not yet answered, at most; further ones are refused with
+   * RESOURCE_EXHAUSTED (and a stream whose client reads no results is cut off at twice this). Default 1024.
+   */
+  readonly maxSendStreamInFlight: number;
   /** Open Subscribe streams at most (further ones: RESOURCE_EXHAUSTED). Default 1024. */
   readonly maxSubscribers: number;
   /** Open WatchEvents streams at most. Default 256. */
@@ -34,6 +39,7 @@ export const DEFAULT_OVERLAY_LIMITS: OverlayLimits = {
   maxPurpose: DEFAULT_WIRE_LIMITS.maxPurpose,
   maxStreamBufferMessages: 1024,
   maxStreamBufferBytes: 16 * 1024 * 1024,
+  maxSendStreamInFlight: 1024,
   maxSubscribers: 1024,
   maxWatchers: 256,
   maxPendingCalls: 10_000,

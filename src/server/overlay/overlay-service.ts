@@ -17,12 +17,13 @@ import { lookupHandler } from "./lookup.js";
 import { replicasHandler } from "./replicas.js";
 import { replyHandler } from "./reply.js";
 import { sendHandler } from "./send.js";
+import { SendStreams } from "./send-stream.js";
 import { statusHandler } from "./status.js";
 import { subscribeHandler } from "./subscribe.js";
 import { SubscriberHub } from "./subscribers.js";
 import { watchEventsHandler } from "./watch-events.js";
 import { WatcherHub } from "./watchers.js";
-import { decodeInHandlers } from "../transport/decode-in-handler.js";
+import { decodeInHandlers, rawRequestStream } from "../transport/decode-in-handler.js";
 
 export interface OverlayServiceOptions {
   readonly cluster: Cluster;
@@ -41,6 +42,8 @@ export interface OverlayServiceOptions {
 export interface OverlayServiceHandle {
   /** Open Subscribe streams. */
   readonly subscriberCount: number;
+  /** Open SendStream streams. */
+  readonly sendStreamCount: number;
   /** Open WatchEvents streams. */
   readonly watcherCount: number;
   /** Deliveries no subscriber wanted, since start. */
@@ -80,8 +83,10 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     metrics,
     token: new TokenCheck(options.token),
   };
+  const sendStreams = new SendStreams(ctx);
   const implementation: OverlayServiceServer = {
     send: sendHandler(ctx),
+    sendStream: rawRequestStream(sendStreams.handler),
     subscribe: subscribeHandler(ctx),
     call: callHandler(ctx),
     reply: replyHandler(ctx),
@@ -103,6 +108,9 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     get subscriberCount() {
       return subscribers.count;
     },
+    get sendStreamCount() {
+      return sendStreams.count;
+    },
     get watcherCount() {
       return watchers.count;
     },
@@ -110,6 +118,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
       return subscribers.undeliveredCount;
     },
     close() {
+      sendStreams.closeAll();
       calls.close();
       watchers.close();
       subscribers.closeAll();

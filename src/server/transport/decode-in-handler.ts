@@ -1,10 +1,12 @@
 // grpc-js answers INTERNAL when a request does not deserialize, which blames the server for the caller's
 // bytes. Services wrapped here receive raw bytes and decode them in the handler, so a malformed request is
-// INVALID_ARGUMENT, as for any other bad input. Only for methods with a single request message (unary and
-// server-streaming), which is every method of the client-facing service.
+// INVALID_ARGUMENT, as for any other bad input. Methods that stream requests are handed the raw bytes of each
+// request (their handler decodes every message itself and decides what a malformed one costs).
 import {
   status,
+  type handleBidiStreamingCall,
   type sendUnaryData,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServiceDefinition,
@@ -24,9 +26,11 @@ export function decodeInHandlers(
   for (const [name, method] of Object.entries(definition)) {
     const handler = implementation[name];
     if (handler === undefined) continue;
-    if (method.requestStream)
-      throw new Error(`${method.path} streams requests: decodeInHandlers cannot wrap it`);
     rawDefinition[name] = { ...method, requestDeserialize: identity };
+    if (method.requestStream) {
+      wrapped[name] = handler;
+      continue;
+    }
     const describe = (error: unknown): string =>
       `malformed ${method.path.split("/").pop() ?? "request"} request: ${error instanceof Error ? error.message : String(error)}`;
     wrapped[name] = method.responseStream
@@ -53,4 +57,14 @@ export function decodeInHandlers(
     definition: rawDefinition as ServiceDefinition,
     implementation: wrapped as Record<string, UntypedHandleCall>,
   };
+}
+
+/**
+ * Types a handler that decodes its own requests (it receives each as raw bytes, as decodeInHandlers serves
+ * request-streaming methods) as the generated server interface expects it.
+ */
+export function rawRequestStream<Req, Res>(
+  handler: (call: ServerDuplexStream<Buffer, Res>) => void,
+): handleBidiStreamingCall<Req, Res> {
+  return handler as unknown as handleBidiStreamingCall<Req, Res>;
 }

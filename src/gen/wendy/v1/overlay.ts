@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -85,6 +87,52 @@ export interface SendResponse {
     | undefined;
   /** Hops the message took; set only when wait_for_ack was true. */
   hops: number;
+}
+
+/** One or more sends on a SendStream. Several in one message save per-message work at high rates. */
+export interface SendStreamRequest {
+  /** The sends, each answered once in a SendStreamResponse; at least one. */
+  sends: SendStreamItem[];
+}
+
+/** One send on a SendStream. */
+export interface SendStreamItem {
+  /**
+   * Chosen by the client and echoed in the result. Keep it unique among this stream's sends in flight:
+   * the node does not check.
+   */
+  requestId: bigint;
+  /** The send, exactly as for Send (wait_for_ack and timeout_ms included). Required. */
+  send?:
+    | SendRequest
+    | undefined;
+  /**
+   * The per-send counterpart of a unary call's gRPC deadline, in milliseconds from the node's receipt of
+   * this message; 0 means none (the stream's own deadline still applies). When it is already over, or
+   * passes while waiting for the acknowledgement, the result is DEADLINE_EXCEEDED.
+   */
+  deadlineMs: number;
+}
+
+/** Results of sends on a SendStream. Several may share one message. */
+export interface SendStreamResponse {
+  /** One per answered send. */
+  results: SendStreamResult[];
+}
+
+/** The outcome of one send on a SendStream. */
+export interface SendStreamResult {
+  /** The request_id of the send. */
+  requestId: bigint;
+  /**
+   * A gRPC status code (google.rpc.Code): 0 (OK) when the send succeeded, otherwise the code the unary
+   * Send would have failed with (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNAVAILABLE...).
+   */
+  code: number;
+  /** Why it failed; empty when code is 0. */
+  errorMessage: string;
+  /** What Send would have answered; set only when code is 0. */
+  response?: SendResponse | undefined;
 }
 
 /** Which deliveries a subscriber wants. */
@@ -573,6 +621,296 @@ export const SendResponse: MessageFns<SendResponse> = {
       ? NodeInfo.fromPartial(object.deliveredBy)
       : undefined;
     message.hops = object.hops ?? 0;
+    return message;
+  },
+};
+
+function createBaseSendStreamRequest(): SendStreamRequest {
+  return { sends: [] };
+}
+
+export const SendStreamRequest: MessageFns<SendStreamRequest> = {
+  encode(message: SendStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sends) {
+      SendStreamItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sends.push(SendStreamItem.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SendStreamRequest>, I>>(base?: I): SendStreamRequest {
+    return SendStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendStreamRequest>, I>>(object: I): SendStreamRequest {
+    const message = createBaseSendStreamRequest();
+    message.sends = object.sends?.map((e) => SendStreamItem.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSendStreamItem(): SendStreamItem {
+  return { requestId: 0n, send: undefined, deadlineMs: 0 };
+}
+
+export const SendStreamItem: MessageFns<SendStreamItem> = {
+  encode(message: SendStreamItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.send !== undefined) {
+      SendRequest.encode(message.send, writer.uint32(18).fork()).join();
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(24).uint32(message.deadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendStreamItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendStreamItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.send = SendRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SendStreamItem>, I>>(base?: I): SendStreamItem {
+    return SendStreamItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendStreamItem>, I>>(object: I): SendStreamItem {
+    const message = createBaseSendStreamItem();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.send = (object.send !== undefined && object.send !== null)
+      ? SendRequest.fromPartial(object.send)
+      : undefined;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseSendStreamResponse(): SendStreamResponse {
+  return { results: [] };
+}
+
+export const SendStreamResponse: MessageFns<SendStreamResponse> = {
+  encode(message: SendStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SendStreamResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SendStreamResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SendStreamResponse>, I>>(base?: I): SendStreamResponse {
+    return SendStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendStreamResponse>, I>>(object: I): SendStreamResponse {
+    const message = createBaseSendStreamResponse();
+    message.results = object.results?.map((e) => SendStreamResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSendStreamResult(): SendStreamResult {
+  return { requestId: 0n, code: 0, errorMessage: "", response: undefined };
+}
+
+export const SendStreamResult: MessageFns<SendStreamResult> = {
+  encode(message: SendStreamResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    if (message.response !== undefined) {
+      SendResponse.encode(message.response, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendStreamResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendStreamResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.response = SendResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<SendStreamResult>, I>>(base?: I): SendStreamResult {
+    return SendStreamResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendStreamResult>, I>>(object: I): SendStreamResult {
+    const message = createBaseSendStreamResult();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.code = object.code ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? SendResponse.fromPartial(object.response)
+      : undefined;
     return message;
   },
 };
@@ -2233,6 +2571,22 @@ export const OverlayServiceService = {
     responseSerialize: (value: SendResponse): Buffer => Buffer.from(SendResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SendResponse => SendResponse.decode(value),
   },
+  /**
+   * The streaming form of Send, for high message rates: many sends on one long-lived stream, each answered
+   * by its own result (correlated by a request id the client chooses), in any order. A bad request fails
+   * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
+   * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
+   * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   */
+  sendStream: {
+    path: "/wendy.v1.OverlayService/SendStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SendStreamRequest): Buffer => Buffer.from(SendStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SendStreamRequest => SendStreamRequest.decode(value),
+    responseSerialize: (value: SendStreamResponse): Buffer => Buffer.from(SendStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendStreamResponse => SendStreamResponse.decode(value),
+  },
   /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
   subscribe: {
     path: "/wendy.v1.OverlayService/Subscribe" as const,
@@ -2319,6 +2673,14 @@ export const OverlayServiceService = {
 export interface OverlayServiceServer extends UntypedServiceImplementation {
   /** Routes a payload to the live node numerically closest to the key. */
   send: handleUnaryCall<SendRequest, SendResponse>;
+  /**
+   * The streaming form of Send, for high message rates: many sends on one long-lived stream, each answered
+   * by its own result (correlated by a request id the client chooses), in any order. A bad request fails
+   * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
+   * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
+   * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   */
+  sendStream: handleBidiStreamingCall<SendStreamRequest, SendStreamResponse>;
   /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /** Routes a request to the key's owner and waits for one subscriber there to answer it with Reply. */
@@ -2351,6 +2713,19 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SendResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The streaming form of Send, for high message rates: many sends on one long-lived stream, each answered
+   * by its own result (correlated by a request id the client chooses), in any order. A bad request fails
+   * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
+   * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
+   * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   */
+  sendStream(): ClientDuplexStream<SendStreamRequest, SendStreamResponse>;
+  sendStream(options: Partial<CallOptions>): ClientDuplexStream<SendStreamRequest, SendStreamResponse>;
+  sendStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<SendStreamRequest, SendStreamResponse>;
   /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
