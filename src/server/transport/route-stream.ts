@@ -64,9 +64,20 @@ interface Hop {
   readonly message?: RouteMessage;
   readonly ack?: BatchedAck;
   readonly started: number;
+  /** Monotonic ms after which it fails with DEADLINE_EXCEEDED. */
+  readonly deadline: number;
   readonly resolve: (rttMs: number) => void;
   readonly reject: (error: RouteHopError) => void;
-  timer?: NodeJS.Timeout;
+  /** Acknowledged or failed: skipped wherever it still sits. */
+  settled: boolean;
+}
+
+/** Sweeps per hop timeout: a hop fails between hopTimeoutMs and 1.125 times it. */
+const SWEEPS_PER_TIMEOUT = 8;
+
+/** Bytes of an encoded message as a Buffer, without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** How an acknowledged end-to-end ack is named in a RouteStreamResponse (never a message id). */
@@ -82,6 +93,8 @@ export class RouteStreamSender {
   private readonly unacked = new Map<string, Hop>();
   private flushScheduled = false;
   private closed = false;
+  /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: Client,
@@ -98,12 +111,7 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      const hop: Hop = { key: message.id, message, started: this.options.now(), resolve, reject };
-      hop.timer = setTimeout(
-        () => this.fail(hop, status.DEADLINE_EXCEEDED, "no acknowledgement in time"),
-        this.options.hopTimeoutMs,
-      );
-      this.queue.push(hop);
+      this.queue.push(this.pending(message.id, resolve, reject, { message }));
       this.scheduleFlush(sender);
     });
   }
@@ -120,14 +128,48 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      const pending: Hop = { key: ackKey(ack.messageId), ack, started: this.options.now(), resolve, reject };
-      pending.timer = setTimeout(
-        () => this.fail(pending, status.DEADLINE_EXCEEDED, "no acknowledgement in time"),
-        this.options.hopTimeoutMs,
-      );
-      this.acks.push(pending);
+      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack }));
       this.scheduleFlush(sender);
     });
+  }
+
+  private pending(
+    key: string,
+    resolve: (rttMs: number) => void,
+    reject: (error: RouteHopError) => void,
+    what: { readonly message?: RouteMessage; readonly ack?: BatchedAck },
+  ): Hop {
+    const started = this.options.now();
+    this.sweeper ??= setInterval(
+      () => this.sweep(),
+      Math.max(1, this.options.hopTimeoutMs / SWEEPS_PER_TIMEOUT),
+    );
+    return {
+      key,
+      ...what,
+      started,
+      deadline: started + this.options.hopTimeoutMs,
+      resolve,
+      reject,
+      settled: false,
+    };
+  }
+
+  /** Fails hops past their deadline; stops once nothing is waiting. */
+  private sweep(): void {
+    const now = this.options.now();
+    for (const list of [this.queue, this.acks, this.unacked.values()]) {
+      for (const hop of [...list]) {
+        if (!hop.settled && hop.deadline <= now)
+          this.fail(hop, status.DEADLINE_EXCEEDED, "no acknowledgement in time");
+      }
+    }
+    if (this.queue.length === 0 && this.acks.length === 0 && this.unacked.size === 0) this.stopSweeping();
+  }
+
+  private stopSweeping(): void {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   close(): void {
@@ -151,12 +193,12 @@ export class RouteStreamSender {
         await this.ensureOpen();
         const call = this.call;
         if (call === undefined) return;
-        const hops = this.queue.splice(0, this.options.maxBatch).filter((h) => h.timer !== undefined);
-        const acks = this.acks.splice(0, this.options.maxBatch).filter((h) => h.timer !== undefined);
+        const hops = this.queue.splice(0, this.options.maxBatch).filter((h) => !h.settled);
+        const acks = this.acks.splice(0, this.options.maxBatch).filter((h) => !h.settled);
         if (hops.length === 0 && acks.length === 0) continue;
         const messages = hops.flatMap((h) => (h.message === undefined ? [] : [h.message]));
         const batched = acks.flatMap((h) => (h.ack === undefined ? [] : [h.ack]));
-        const batch = Buffer.from(RouteBatch.encode(encodeRouteBatch(sender, messages, batched)).finish());
+        const batch = asBuffer(RouteBatch.encode(encodeRouteBatch(sender, messages, batched)).finish());
         const entries = await this.options.signer.sign(this.address, ROUTE_STREAM_PATH, batch);
         if (entries[METADATA_SESSION_ID] !== undefined && entries[METADATA_SESSION_ID] !== this.sessionId) {
           // The session changed under the stream (the peer restarted and we said Hello again): reopen.
@@ -171,7 +213,7 @@ export class RouteStreamSender {
           seq: BigInt(entries[METADATA_SEQ] ?? "0"),
           mac: Buffer.from(entries[METADATA_MAC] ?? "", "base64"),
         }).finish();
-        call.write(Buffer.from(request));
+        call.write(asBuffer(request));
       }
     } catch (error) {
       const code = error instanceof RouteHopError ? error.code : status.UNAVAILABLE;
@@ -220,7 +262,7 @@ export class RouteStreamSender {
       const hop = this.unacked.get(id);
       if (hop === undefined) continue;
       this.unacked.delete(id);
-      clearTimeout(hop.timer);
+      hop.settled = true;
       hop.resolve(now - hop.started);
     }
     for (const r of response.rejected) {
@@ -230,8 +272,8 @@ export class RouteStreamSender {
   }
 
   private fail(hop: Hop, code: status, reason: string): void {
-    clearTimeout(hop.timer);
-    hop.timer = undefined;
+    if (hop.settled) return;
+    hop.settled = true;
     this.unacked.delete(hop.key);
     hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`));
   }
@@ -249,6 +291,7 @@ export class RouteStreamSender {
     for (const hop of [...this.unacked.values()]) this.fail(hop, code, reason);
     if (failQueued)
       for (const hop of [...this.queue.splice(0), ...this.acks.splice(0)]) this.fail(hop, code, reason);
+    if (this.closed) this.stopSweeping();
   }
 }
 
@@ -295,7 +338,10 @@ export class RouteStreamReceivers {
 }
 
 function serveRouteStream(call: ServerDuplexStream<Buffer, Buffer>, options: RouteStreamServerOptions): void {
+  const answers = new CoalescedAnswers(call);
   const refuse = (code: status, details: string, metadata?: Metadata): void => {
+    // Hops accepted before the refusal keep their acknowledgement: they were delivered or forwarded.
+    answers.flush();
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, code);
     call.emit("error", { code, details, metadata });
   };
@@ -354,8 +400,39 @@ function serveRouteStream(call: ServerDuplexStream<Buffer, Buffer>, options: Rou
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
-    call.write(Buffer.from(RouteStreamResponse.encode({ acceptedIds, rejected }).finish()));
+    answers.add(acceptedIds, rejected);
   });
   call.on("end", () => call.end());
   call.on("error", () => undefined);
+}
+
+/**
+ * Acknowledgements of the batches read in one turn of the event loop leave in one response: under load
+ * several batches arrive per read, and each response costs the peer as much to read as a batch.
+ */
+class CoalescedAnswers {
+  private acceptedIds: string[] = [];
+  private rejected: RouteStreamResponse["rejected"] = [];
+  private scheduled = false;
+
+  constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
+
+  add(acceptedIds: readonly string[], rejected: RouteStreamResponse["rejected"]): void {
+    for (const id of acceptedIds) this.acceptedIds.push(id);
+    for (const r of rejected) this.rejected.push(r);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes what is pending now (also called early, before the stream is refused). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
+    const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
+    this.acceptedIds = [];
+    this.rejected = [];
+    if (this.call.destroyed || this.call.writableEnded) return;
+    this.call.write(asBuffer(RouteStreamResponse.encode(response).finish()));
+  }
 }
