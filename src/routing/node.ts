@@ -22,10 +22,11 @@
 //   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
 //   adjacent concurrent joiners cannot both miss each other.
 // - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
-//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed when it
-//   takes an empty slot or competes for a taken one (at most once per peer per 5 s); the nearer one keeps
-//   the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
-//   the join's second phase (Castro et al.) asks the nearest measured entry of each row for its row.
+//   candidate from a first-hand source (contact, join state, row reply) is probed only when a measurement
+//   decides something: it competes for a taken slot (it and the holder are probed if their RTT is unknown,
+//   at most once per peer per 5 s; the nearer keeps the slot); an empty slot takes it unmeasured. Nodes
+//   named in leaf sets are not measured (that would probe the overlay). Changed: on ready, the join's
+//   second phase (Castro et al.) asks the nearest measured entry of each row for its row.
 // - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
 //   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
 //   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
@@ -1029,7 +1030,7 @@ export class PastryNode {
    */
   private noteAlive(peer: NodeInfo, now: Millis): void {
     const hex = peer.id.hex;
-    this.lastContact.set(hex, now);
+    rememberRecent(this.lastContact, hex, now, this.config.failureTimeoutMs);
     if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
     this.suspects.delete(hex);
     const probe = this.probes.get(hex);
@@ -1067,7 +1068,7 @@ export class PastryNode {
    */
   private learn(node: NodeInfo, now: Millis, measure = false): void {
     if (!this.isPlausible(node)) return;
-    this.learnForTable(node, now, measure);
+    this.offerToTable(node, now, measure);
     if (!this.leaf.wouldAccept(node)) return;
     // Probe it if it is among the nearest candidates, including one that answered earlier while the side
     // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
@@ -1079,17 +1080,29 @@ export class PastryNode {
       this.probe(node, "leaf", now);
   }
 
+  /**
+   * Offers `node` to the table and neighbourhood. `measure`: it came first-hand, so it may be probed for
+   * proximity, but only when a measurement decides something: it competes with the current holder of its
+   * table slot (both are measured if unknown, and the nearer keeps the slot). A node taking an empty slot
+   * has no rival to beat and is not probed; a rival arriving later gets both measured then.
+   */
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
-    if (!this.isPlausible(node)) return;
+    if (this.isPlausible(node)) this.offerToTable(node, now, measure);
+  }
+
+  /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
+  private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
+    const occupant = this.table.occupantFor(node);
     const result = this.table.insert(node);
     if (
       measure &&
+      result === "rejected" &&
+      occupant !== undefined &&
       this.config.proximityAware &&
-      result !== "present" &&
-      this.proximity.proximity(node) === undefined &&
       this.status !== "left"
     ) {
-      this.proximityProbe(node, now);
+      if (this.proximity.proximity(node) === undefined) this.proximityProbe(node, now);
+      if (this.proximity.proximity(occupant) === undefined) this.proximityProbe(occupant, now);
     }
     this.neighbours.insert(node);
   }
@@ -1229,7 +1242,7 @@ export class PastryNode {
     }
     const last = this.lastProximityProbe.get(node.id.hex);
     if (last !== undefined && now - last < PROXIMITY_PROBE_INTERVAL_MS) return;
-    this.lastProximityProbe.set(node.id.hex, now);
+    rememberRecent(this.lastProximityProbe, node.id.hex, now, PROXIMITY_PROBE_INTERVAL_MS);
     this.probe(node, "proximity", now);
   }
 
@@ -1453,5 +1466,19 @@ export class PastryNode {
 
   private emitEvent(event: RoutingEvent): void {
     this.outputs.push({ type: "event", event });
+  }
+}
+
+/**
+ * Records `at` for `key` in a map only ever read as "within the last `window` ms", and drops the entries
+ * older than that (they read as absent anyway): with 100,000 nodes per process this bookkeeping would
+ * otherwise hold hundreds of peers per node. Entries stay in time order: a refreshed key moves to the end.
+ */
+function rememberRecent(map: BoundedMap<string, Millis>, key: string, at: Millis, window: Millis): void {
+  map.delete(key);
+  map.set(key, at);
+  for (const [oldKey, oldAt] of map.entries()) {
+    if (at - oldAt < window) break;
+    map.delete(oldKey);
   }
 }
