@@ -116,7 +116,7 @@ export class SendStreamChannel {
     call.on("error", (error: ServiceError) => this.onStreamError(call, error));
     call.on("end", () => {
       if (this.call === call)
-        this.teardown(new WendyClientError("the node ended the send stream", status.UNAVAILABLE));
+        this.teardown(clientErrorFor(status.UNAVAILABLE, "the node ended the send stream"));
     });
     return call;
   }
@@ -142,7 +142,14 @@ export class SendStreamChannel {
       // them on the unary Send.
       this.unsupported = true;
     }
-    this.teardown(clientErrorFrom(error));
+    // This side did not cancel (close() detaches the stream first): the node cut the stream, as a node
+    // shutting down does, which the caller should see as the node being unavailable.
+    const cut = error.code === status.CANCELLED;
+    this.teardown(
+      cut
+        ? clientErrorFor(status.UNAVAILABLE, `the node cut the send stream: ${error.details}`)
+        : clientErrorFrom(error),
+    );
   }
 
   /** Fails every waiting send with `error` (the stream broke: the node restarted, or refused the stream). */

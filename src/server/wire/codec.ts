@@ -58,7 +58,23 @@ function idBytes(id: NodeId): Buffer {
   return Buffer.from(id.hex, "hex");
 }
 
+/**
+ * Encoded forms of the NodeInfo objects seen, which are immutable and reused (this node as every batch's
+ * sender, an origin decoded once per peer): encoding them again per message was measurable under load.
+ * Callers must not mutate what encodeNodeInfo returns.
+ */
+const encodedNodes = new WeakMap<NodeInfo, wire.NodeInfo>();
+
 export function encodeNodeInfo(node: NodeInfo): wire.NodeInfo {
+  let encoded = encodedNodes.get(node);
+  if (encoded === undefined) {
+    encoded = encodeNodeInfoOnce(node);
+    encodedNodes.set(node, encoded);
+  }
+  return encoded;
+}
+
+function encodeNodeInfoOnce(node: NodeInfo): wire.NodeInfo {
   if (!Number.isSafeInteger(node.incarnation) || node.incarnation < 0) {
     throw new WireFormatError(
       "incarnation",
@@ -173,12 +189,43 @@ export function encodeRouteBatch(
 
 // ---------------------------------------------------------------------------------------------- decoding
 
+/** Decoded nodes by their wire fields, per limits (a node valid under one set may not be under another). */
+const decodedNodes = new WeakMap<WireLimits, Map<string, NodeInfo>>();
+/** Distinct nodes remembered per limits; a peer population far above it just decodes afresh. */
+const DECODED_NODES_CACHED = 4096;
+
+/**
+ * A node as the core sees it. Every batch carries its sender and every message its origin, usually the same
+ * few nodes, so a node already decoded (and checked) is returned as the same object.
+ */
 export function decodeNodeInfo(
   node: wire.NodeInfo | undefined,
   field: string,
   limits: WireLimits = DEFAULT_WIRE_LIMITS,
 ): NodeInfo {
   const n = requirePresent(node, field);
+  const id = n.id;
+  // Lengths make the key unambiguous whatever the strings hold.
+  const cacheKey =
+    id.length === 16
+      ? `${Buffer.from(id.buffer, id.byteOffset, 16).toString("hex")}${n.incarnation}:${n.region.length}:${n.region}${n.localAddress.length}:${n.localAddress}${n.globalAddress}`
+      : undefined;
+  let cache = decodedNodes.get(limits);
+  const cached = cacheKey === undefined ? undefined : cache?.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const decoded = decodeNodeInfoOnce(n, field, limits);
+  if (cacheKey !== undefined) {
+    if (cache === undefined) {
+      cache = new Map();
+      decodedNodes.set(limits, cache);
+    }
+    if (cache.size >= DECODED_NODES_CACHED) cache.clear();
+    cache.set(cacheKey, decoded);
+  }
+  return decoded;
+}
+
+function decodeNodeInfoOnce(n: wire.NodeInfo, field: string, limits: WireLimits): NodeInfo {
   return {
     id: decodeId(n.id, `${field}.id`),
     localAddress: checkAddress(n.localAddress, limits.maxAddressLength, `${field}.local_address`),
