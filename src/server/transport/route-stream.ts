@@ -307,20 +307,22 @@ export interface RouteStreamServerOptions {
 
 /** The callee's side of every incoming RouteStream, so a stopping node can end them. */
 export class RouteStreamReceivers {
-  private readonly open = new Set<ServerDuplexStream<Buffer, Buffer>>();
+  /** Each open stream with the acknowledgements it has yet to send. */
+  private readonly open = new Map<ServerDuplexStream<Buffer, Buffer>, CoalescedAnswers>();
 
   constructor(private readonly options: RouteStreamServerOptions) {}
 
   /** The gRPC handler: verifies the stream, then each batch, and acknowledges each hop it accepted. */
   readonly handler = (call: ServerDuplexStream<Buffer, Buffer>): void => {
-    this.open.add(call);
+    const answers = new CoalescedAnswers(call);
+    this.open.set(call, answers);
     const forget = (): void => {
       this.open.delete(call);
     };
     call.on("close", forget);
     call.on("finish", forget);
     call.on("cancelled", forget);
-    serveRouteStream(call, this.options);
+    serveRouteStream(call, answers, this.options);
   };
 
   get size(): number {
@@ -332,13 +334,20 @@ export class RouteStreamReceivers {
    * shutdown (which waits for open calls) would otherwise always run out its grace period.
    */
   endAll(): void {
-    for (const call of this.open) call.end();
+    for (const [call, answers] of this.open) {
+      // What was accepted is acknowledged first, so the peer does not route it again elsewhere.
+      answers.flush();
+      call.end();
+    }
     this.open.clear();
   }
 }
 
-function serveRouteStream(call: ServerDuplexStream<Buffer, Buffer>, options: RouteStreamServerOptions): void {
-  const answers = new CoalescedAnswers(call);
+function serveRouteStream(
+  call: ServerDuplexStream<Buffer, Buffer>,
+  answers: CoalescedAnswers,
+  options: RouteStreamServerOptions,
+): void {
   const refuse = (code: status, details: string, metadata?: Metadata): void => {
     // Hops accepted before the refusal keep their acknowledgement: they were delivered or forwarded.
     answers.flush();
@@ -402,32 +411,43 @@ function serveRouteStream(call: ServerDuplexStream<Buffer, Buffer>, options: Rou
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
     answers.add(acceptedIds, rejected);
   });
-  call.on("end", () => call.end());
+  call.on("end", () => {
+    answers.flush();
+    call.end();
+  });
   call.on("error", () => undefined);
 }
 
 /**
- * Acknowledgements of the batches read in one turn of the event loop leave in one response: under load
- * several batches arrive per read, and each response costs the peer as much to read as a batch.
+ * How long accepted hops wait for their acknowledgement to share a response with later ones. Far below the
+ * hop timeout (1 s by default), and off the delivery path: a hop is delivered or forwarded on arrival; only
+ * the sender's bookkeeping waits. Each response costs the peer a read as dear as a batch's.
  */
+export const ACK_COALESCE_MS = 10;
+
+/** Acknowledgements of one incoming stream, sent together: refusals at once, acceptances after a moment. */
 class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
 
   add(acceptedIds: readonly string[], rejected: RouteStreamResponse["rejected"]): void {
     for (const id of acceptedIds) this.acceptedIds.push(id);
     for (const r of rejected) this.rejected.push(r);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    // A refusal is news the sender acts on (it reroutes), so it leaves in this turn of the event loop.
+    if (this.rejected.length > 0) this.immediate ??= setImmediate(() => this.flush());
+    else this.timer ??= setTimeout(() => this.flush(), ACK_COALESCE_MS);
   }
 
-  /** Writes what is pending now (also called early, before the stream is refused). */
+  /** Writes what is pending now (also called early: before the stream is refused or ended). */
   flush(): void {
-    this.scheduled = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
     if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
     const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
     this.acceptedIds = [];
