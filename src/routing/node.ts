@@ -116,6 +116,8 @@ interface OutstandingProbe {
   attempt: number;
   /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
   heardFrom: boolean;
+  /** Sends of this probe that the transport reported refused (nobody listening at the peer's address). */
+  refusals?: number;
 }
 
 /** A failed route hop is sent to the same node at most this often before it is routed around. */
@@ -134,6 +136,13 @@ const HOP_REROUTED = -1;
 const MAX_PARKED_HOPS = 4_096;
 /** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
 const PROBE_ATTEMPTS = 3;
+/**
+ * A refused connection is not a slow peer: nothing listens at its address. A probe refused this many times
+ * in a row, at least REFUSED_PROBE_RETRY_MS apart (the runtime opens a fresh connection for the retry), ends
+ * in death at once instead of after its timeouts.
+ */
+const REFUSALS_FOR_DEATH = 2;
+const REFUSED_PROBE_RETRY_MS = 250;
 /** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
 const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
 const RTT_MEMORY = 1_024;
@@ -164,6 +173,8 @@ const DEAD_MEMORY_MS = 60_000;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
+/** A map of recent times is pruned of entries older than its window only once it holds more than this. */
+const RECENT_MAP_SLACK = 32;
 
 export interface PastryNodeOptions {
   readonly random: RandomSource;
@@ -457,6 +468,7 @@ export class PastryNode {
     }
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
     if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
+    if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();
@@ -487,6 +499,20 @@ export class PastryNode {
       this.learnForTable(peer, now, false);
       this.addToLeafSet(peer, now);
     }
+    this.finishInput();
+  }
+
+  /**
+   * The runtime's connection to `peer` broke (its process died, or it closed the connection): a hint, not a
+   * verdict. A known peer is probed now rather than after failureTimeoutMs of silence; a refused probe then
+   * finds a crashed peer within a fraction of a second, and a live one just answers.
+   */
+  connectionLost(peer: NodeInfo, now: Millis): void {
+    if (this.status !== "ready" || peer.id.equals(this.self.id)) return;
+    this.now = now;
+    const hex = peer.id.hex;
+    const known = this.leaf.get(hex) ?? this.table.lookup(peer.id) ?? this.neighbours.get(hex);
+    if (known !== undefined && known.incarnation === peer.incarnation) this.probe(known, "liveness", now);
     this.finishInput();
   }
 
@@ -1246,6 +1272,20 @@ export class PastryNode {
     this.probe(node, "proximity", now);
   }
 
+  /** A probe to `peer` was refused: retried soon, and after REFUSALS_FOR_DEATH refusals the peer is dead. */
+  private onProbeRefused(peer: NodeInfo, now: Millis): void {
+    const probe = this.probes.get(peer.id.hex);
+    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
+    probe.refusals = (probe.refusals ?? 0) + 1;
+    if (probe.refusals >= REFUSALS_FOR_DEATH) {
+      this.probes.delete(peer.id.hex);
+      this.declareDead(probe.node, true, now);
+      this.checkJoinComplete(now);
+      return;
+    }
+    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
+  }
+
   private expireProbes(now: Millis): void {
     let expired: OutstandingProbe[] | undefined;
     for (const probe of this.probes.values()) {
@@ -1477,6 +1517,7 @@ export class PastryNode {
 function rememberRecent(map: BoundedMap<string, Millis>, key: string, at: Millis, window: Millis): void {
   map.delete(key);
   map.set(key, at);
+  if (map.size <= RECENT_MAP_SLACK) return;
   for (const [oldKey, oldAt] of map.entries()) {
     if (at - oldAt < window) break;
     map.delete(oldKey);
