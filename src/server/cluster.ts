@@ -123,6 +123,9 @@ interface PendingAck {
 
 type State = "new" | "listening" | "joining" | "ready" | "stopping" | "stopped";
 
+/** Peers remembered per address or per incarnation, at most (the least recent are forgotten). */
+const MAX_REMEMBERED_PEERS = 4096;
+
 const FAILURES_THAT_MATTER: ReadonlySet<PeerMessage["type"]> = new Set([
   "route",
   "join",
@@ -153,6 +156,8 @@ export class Cluster {
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
   private readonly forwarding: ForwardGate;
   private readonly lastAcknowledged = new Map<string, number>();
+  /** The peer last called at each address (most recent last, bounded): whom a lost connection concerns. */
+  private readonly peerAt = new Map<string, NodeInfo>();
   private readonly reservedHandlers = new Map<number, (message: Message) => void>();
   private server: Server | undefined;
   private peerService: PeerServiceHandle | undefined;
@@ -213,6 +218,10 @@ export class Cluster {
       maxConnections: options.maxConnections ?? 1024,
       routeStreaming: options.routeStreaming ?? true,
       now: () => this.clock.now(),
+      onConnectionLost: (address) => {
+        const peer = this.peerAt.get(address);
+        if (peer !== undefined) this.input((core, now) => core.connectionLost(peer, now));
+      },
     });
     this.auth = callAuthFor(
       credentials,
@@ -568,6 +577,7 @@ export class Cluster {
   /** Hands one message to the transport and feeds the outcome back. */
   private dispatch(outbound: Outbound): void {
     const self = this.requireSelf();
+    if (outbound.to !== undefined) this.notePeerAt(outbound.address, outbound.to);
     const path = peerRpcPath(outbound.message.type);
     const started = this.clock.now();
     this.track(
@@ -600,6 +610,17 @@ export class Cluster {
     );
   }
 
+  private notePeerAt(address: string, peer: NodeInfo): void {
+    const known = this.peerAt.get(address);
+    if (known === peer) return;
+    this.peerAt.delete(address);
+    this.peerAt.set(address, peer);
+    if (this.peerAt.size > MAX_REMEMBERED_PEERS) {
+      const oldest = this.peerAt.keys().next();
+      if (!oldest.done) this.peerAt.delete(oldest.value);
+    }
+  }
+
   /**
    * An acknowledged call is first-hand proof that the peer lives: the core hears of it, at most a few times
    * per heartbeat interval per peer (busy links acknowledge thousands of hops a second).
@@ -612,7 +633,7 @@ export class Cluster {
     this.lastAcknowledged.delete(key);
     this.lastAcknowledged.set(key, now);
     // Bounded: forget the peers heard from longest ago.
-    while (this.lastAcknowledged.size > 4096) {
+    while (this.lastAcknowledged.size > MAX_REMEMBERED_PEERS) {
       const oldest = this.lastAcknowledged.keys().next();
       if (oldest.done) break;
       this.lastAcknowledged.delete(oldest.value);

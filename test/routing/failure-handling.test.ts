@@ -156,3 +156,65 @@ describe("failure detection under overload", () => {
     expect(new Set(recipients.map((s) => s.to?.id.hex))).toEqual(members);
   });
 });
+
+describe("failure detection of a crashed process: lost connections and refused probes", () => {
+  /** What the runtime reports when nothing listens at the peer's address any more. */
+  function refuse(a: PastryNode, b: PastryNode, at: number): void {
+    a.sendFailed(
+      { to: b.self, address: b.self.localAddress, message: { type: "probe", sentAt: at, joining: false } },
+      at,
+      "unreachable",
+    );
+  }
+
+  it("a lost connection to a known peer makes it probed at once, long before its silence would", () => {
+    const { a, b, c } = pair();
+    a.connectionLost(b.self, 100_000);
+    const probes = sends(a.takeOutputs()).filter((s) => s.message.type === "probe");
+    expect(probes.map((s) => s.to?.id.hex)).toEqual([b.self.id.hex]);
+    // A peer we do not know under that incarnation is left alone (the address now belongs to someone else).
+    a.connectionLost({ ...c.self, incarnation: c.self.incarnation + 1 }, 100_001);
+    expect(sends(a.takeOutputs()).filter((s) => s.message.type === "probe")).toHaveLength(0);
+  });
+
+  it("a probe refused twice, the retry a moment later, ends in death without waiting out its timeouts", () => {
+    const { a, b } = pair();
+    const base = 100_000;
+    a.connectionLost(b.self, base);
+    a.takeOutputs();
+    refuse(a, b, base + 1);
+    expect(inLeafSet(a, b)).toBe(true);
+    // The retry goes out within a fraction of the probe timeout, and its refusal is the verdict.
+    const retries = tickProbes(a, b, base + 100, base + 400);
+    expect(retries).toEqual([base + 300]);
+    refuse(a, b, base + 301);
+    expect(inLeafSet(a, b)).toBe(false);
+  });
+
+  it("one refusal, then an answer: the peer stays (it was restarting, or the refusal was someone else's)", () => {
+    const { a, b } = pair();
+    const base = 100_000;
+    a.connectionLost(b.self, base);
+    a.takeOutputs();
+    refuse(a, b, base + 1);
+    a.receive(b.self, { type: "probeReply", echoSentAt: base, leafSet: [], ready: true }, base + 50);
+    // The answer ended the probe: no retry, and a later refusal (of a stale connection) decides nothing alone.
+    expect(tickProbes(a, b, base + 100, base + 1_000)).toEqual([]);
+    refuse(a, b, base + 1_001);
+    expect(inLeafSet(a, b)).toBe(true);
+  });
+
+  it("timeouts are not refusals: a probe that only timed out still takes its three attempts", () => {
+    const { a, b } = pair();
+    const base = 100_000;
+    a.connectionLost(b.self, base);
+    a.takeOutputs();
+    a.sendFailed(
+      { to: b.self, address: b.self.localAddress, message: { type: "probe", sentAt: base, joining: false } },
+      base + 1,
+      "unknown",
+    );
+    expect(tickProbes(a, b, base + 100, base + 1_400)).toEqual([base + 500]);
+    expect(inLeafSet(a, b)).toBe(true);
+  });
+});

@@ -162,6 +162,41 @@ describe("lifecycle", () => {
   });
 });
 
+describe("failure detection of a crashed peer", () => {
+  it("a peer whose process is gone is found dead from its broken connection, not after its silence", async () => {
+    // Silence would take a minute to count here, and the next heartbeat to the dead node half a minute (a
+    // refused heartbeat is evidence too): only the lost connection can find the crash within the bound.
+    const slowToSuspect = { failureTimeoutMs: 60_000, heartbeatIntervalMs: 30_000 };
+    const a = await start("crash-a", slowToSuspect);
+    const b = await start("crash-b", slowToSuspect);
+    const c = await start("crash-c", slowToSuspect);
+    await b.join("127.0.0.1", a.node.port);
+    await c.join("127.0.0.1", a.node.port);
+    // Every node has talked to c, so each holds a connection that c's death breaks.
+    for (const from of [a, b]) {
+      const reply = await from.send(from.newMessage(16, c.info().id, Buffer.from("hello c")), {
+        waitForAck: true,
+      });
+      expect(reply.deliveredBy?.id.equals(c.info().id)).toBe(true);
+    }
+    const exits: string[] = [];
+    a.registerApplication({ onNodeExit: (n) => exits.push(n.id.hex) });
+    const members = (x: Cluster): string[] =>
+      [...x.leafSet().left, ...x.leafSet().right].map((n) => n.id.hex);
+    expect(members(a)).toContain(c.info().id.hex);
+    await c.kill();
+    for (
+      let i = 0;
+      i < 150 && (members(a).includes(c.info().id.hex) || members(b).includes(c.info().id.hex));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 100));
+    expect(members(a)).not.toContain(c.info().id.hex);
+    expect(members(b)).not.toContain(c.info().id.hex);
+    expect(exits).toEqual([c.info().id.hex]);
+  });
+});
+
 describe("mutual TLS on the peer port", () => {
   it("nodes with certificates from the overlay's CA join; one from another CA cannot", async () => {
     const certs = new CertDir();

@@ -30,6 +30,11 @@ export interface PeerClientOptions {
   readonly now: () => number;
   /** Forward route hops in batches on one stream per peer (default) rather than one unary call each. */
   readonly routeStreaming?: boolean;
+  /**
+   * An established connection to `address` broke (the peer's process died or closed it): a hint, worth a
+   * liveness probe, long before the silence of a crashed peer would be noticed.
+   */
+  readonly onConnectionLost?: (address: string) => void;
 }
 
 /** A failed peer call, with the gRPC status that explains it. */
@@ -189,7 +194,21 @@ export class PeerClientPool {
       inFlight: 0,
     };
     this.connections.set(address, c);
+    this.watchConnection(address, c.client, connectivityState.IDLE);
     return c;
+  }
+
+  /** Reports a connection that was ready and no longer is, for as long as the channel is open. */
+  private watchConnection(address: string, client: Client, from: connectivityState): void {
+    const onLost = this.options.onConnectionLost;
+    if (onLost === undefined) return;
+    const channel = client.getChannel();
+    channel.watchConnectivityState(from, Infinity, () => {
+      const state = channel.getConnectivityState(false);
+      if (state === connectivityState.SHUTDOWN) return;
+      if (from === connectivityState.READY && state !== connectivityState.READY) onLost(address);
+      this.watchConnection(address, client, state);
+    });
   }
 
   private failedLongEnough(c: Connection): boolean {
