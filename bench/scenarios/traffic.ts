@@ -144,6 +144,12 @@ export class Traffic {
     return delivered;
   }
 
+  /** One of the keys chosen for `entry` (owned by another node), picked by `i`. */
+  keyFor(entry: BenchNode, i: number): NodeId {
+    const keys = this.keysByEntry.get(entry)!;
+    return keys[i % keys.length]!;
+  }
+
   get meanHops(): number {
     return this.hopsCount === 0 ? Number.NaN : this.hopsSum / this.hopsCount;
   }

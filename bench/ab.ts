@@ -1,0 +1,119 @@
+// A/B of the routed path's cost: `node --import tsx bench/ab.ts --base <rev> [--head HEAD]`. Two clusters,
+// one per commit (each compiled), run side by side; windows of Send traffic at a fixed offered rate alternate
+// between them, so both see the same machine (this one is shared and its load swings by the minute). The
+// figure compared is daemon CPU per delivered message, which at a fixed rate says how much work a message
+// costs, where a closed-loop rate mostly says how busy the machine was.
+import { Command } from "commander";
+import { BenchCluster } from "./lib/cluster.js";
+import { buildCompiledDaemon } from "./lib/compiled.js";
+import { sleep } from "./lib/load.js";
+import { totalCpuSeconds } from "./lib/proc.js";
+import { median } from "./lib/stats.js";
+import { Traffic } from "./scenarios/traffic.js";
+
+interface AbOptions {
+  base: string;
+  head: string;
+  nodes: number;
+  rate: number;
+  seconds: number;
+  rounds: number;
+  payload: number;
+}
+
+interface Side {
+  readonly label: string;
+  readonly cluster: BenchCluster;
+  readonly traffic: Traffic;
+  readonly cpuPerMessageUs: number[];
+  readonly delivered: number[];
+}
+
+/** Ticks per second of the open-loop generator. */
+const TICKS_PER_SECOND = 100;
+
+async function main(argv: readonly string[]): Promise<void> {
+  const o = new Command("bench-ab")
+    .requiredOption("--base <rev>", "the commit to compare against")
+    .option("--head <rev>", "the commit under test", "HEAD")
+    .option("--nodes <n>", "cluster size", Number, 8)
+    .option("--rate <n>", "offered Send rate, messages per second", Number, 600)
+    .option("--seconds <n>", "seconds per window", Number, 3)
+    .option("--rounds <n>", "windows per side", Number, 4)
+    .option("--payload <bytes>", "payload size", Number, 100)
+    .parse([...argv])
+    .opts<AbOptions>();
+  const sides: Side[] = [];
+  try {
+    for (const [label, rev] of [
+      ["base", o.base],
+      ["head", o.head],
+    ] as const) {
+      const build = buildCompiledDaemon(rev);
+      const cluster = new BenchCluster(`ab-${label}`, { name: "compiled", entry: build.entry });
+      const traffic = new Traffic(cluster);
+      sides.push({ label: `${label} ${build.commit}`, cluster, traffic, cpuPerMessageUs: [], delivered: [] });
+      await cluster.grow(o.nodes, 4);
+      await traffic.open();
+    }
+    for (let round = 0; round < o.rounds; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const { cpuUs, delivered } = await window(side, o);
+        side.cpuPerMessageUs.push(cpuUs);
+        side.delivered.push(delivered);
+        process.stdout.write(
+          `${side.label}: ${cpuUs.toFixed(0)} µs daemon CPU per message (${delivered} delivered)\n`,
+        );
+      }
+    }
+  } finally {
+    for (const side of sides) {
+      side.traffic.close();
+      await side.cluster.stop();
+    }
+  }
+  for (const side of sides) {
+    process.stdout.write(
+      `${side.label}: median ${median(side.cpuPerMessageUs).toFixed(0)} µs per message over ${o.rounds} windows of ` +
+        `${o.seconds} s at ${o.rate} msgs/s offered, ${o.nodes} nodes, ${o.payload} B\n`,
+    );
+  }
+}
+
+/** One window of open-loop traffic: a fixed number of sends per tick, whatever the latency. */
+async function window(side: Side, o: AbOptions): Promise<{ cpuUs: number; delivered: number }> {
+  const nodes = side.cluster.nodes;
+  const keys = side.traffic;
+  const pids = nodes.map((n) => n.pid);
+  const perTick = o.rate / TICKS_PER_SECOND;
+  const ticks = o.seconds * TICKS_PER_SECOND;
+  const sends: Promise<number>[] = [];
+  let owed = 0;
+  let op = 0;
+  await sleep(500);
+  const before = totalCpuSeconds(pids);
+  for (let tick = 0; tick < ticks; tick++) {
+    owed += perTick;
+    for (; owed >= 1; owed--) {
+      const entry = nodes[op++ % nodes.length]!;
+      sends.push(keys.sendOnce(entry, keys.keyFor(entry, op), o.payload).catch(() => Number.NaN));
+    }
+    await sleep(1000 / TICKS_PER_SECOND);
+  }
+  const latencies = await Promise.all(sends);
+  const cpu = totalCpuSeconds(pids) - before;
+  const delivered = latencies.filter((x) => Number.isFinite(x)).length;
+  return { cpuUs: delivered === 0 ? Number.NaN : (cpu / delivered) * 1e6, delivered };
+}
+
+// Exit through process.exit so that the clusters' exit hook stops every daemon this run started.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+main(process.argv).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(
+      `ab failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
