@@ -1,0 +1,1525 @@
+// PastryNode: one Pastry node as a deterministic state machine. Inputs are method calls carrying `now`;
+// outputs are queued and collected with takeOutputs(). No sockets, timers, clocks or hidden randomness.
+//
+// The protocol as implemented (changes to the design brief are marked "Changed:"):
+// - Join (MSPastry-style, consistent): the joiner J sends `join` to a seed address. Each ready node on the
+//   route towards J.id (never to a node holding J.id: that may be J's previous incarnation) answers J with
+//   `joinState` (its table rows 0..prefix(J); the first hop adds its neighbourhood set; the last, `final`,
+//   adds its leaf set). J fills its table and neighbourhood at once, but takes a node into its leaf set only
+//   when it answers a `probe{joining}` (or probes J itself: a concurrent joiner); a member that receives a
+//   probe inserts the prober at once. Leaf-set candidates named in replies are probed too, but only those
+//   among the l nearest known so far (a shadow "candidate" leaf set), so a join probes ~l nodes. J is ready
+//   once the final state has arrived and no leaf-set probe is outstanding; it then announces itself to its
+//   table and neighbourhood. Until ready, J delivers nothing: routed messages and local sends wait in a
+//   bounded queue and are routed on ready. A join not done within joinTimeoutMs is retried through the
+//   next seed; after every seed failed twice: event joinFailed (queued messages dropped "undeliverable").
+//   A join state whose send failed is sent again on the next tick (3 sends at most): a lost final state
+//   would leave the joiner waiting out its join timeout. A leaf-set candidate already being measured for
+//   proximity is probed as a leaf-set candidate too: readiness waits for its answer.
+//   Changed: a node still joining holds joins routed to it (bounded) and serves them once ready, instead of
+//   letting the joiner time out; and a joiner sends no proximity probe before its final state (a probe makes
+//   the receiver route to it, and two joiners holding each other's joins would deadlock). A member that
+//   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
+//   adjacent concurrent joiners cannot both miss each other.
+// - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
+//   candidate from a first-hand source (contact, join state, row reply) is probed only when a measurement
+//   decides something: it competes for a taken slot (it and the holder are probed if their RTT is unknown,
+//   at most once per peer per 5 s; the nearer keeps the slot); an empty slot takes it unmeasured. Nodes
+//   named in leaf sets are not measured (that would probe the overlay). Changed: on ready, the join's
+//   second phase (Castro et al.) asks the nearest measured entry of each row for its row.
+// - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
+//   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
+//   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
+//   suspicion, answers an outstanding liveness probe and reinstates a node found dead. A successor silent for
+//   failureTimeoutMs is probed. At most one probe per peer is outstanding; it is sent up to 3 times, attempt
+//   k waiting k * max(probeTimeoutMs, srtt + 4 * rttvar) (RTT from probe replies and reportRtt, as TCP; at
+//   most 2 failure timeouts), and only then is the peer dead. A dead leaf member is removed; the silent
+//   members on its side are probed (adjacent crashes are found together), the farthest live member on that
+//   side is asked for its leaf set, and the removal is pushed to the leaf set and to the dead node itself
+//   (`leafSet{removed}`). Receivers drop it without re-pushing unless they heard from it directly within
+//   failureTimeoutMs (then they probe it); a node told of its own death refutes it by pushing its leaf set
+//   to its members, whose first-hand contact takes it back. Changed: the dead node's farthest neighbour on
+//   our side is not in our leaf set when we push, so nodes that enter the leaf set during repair are sent
+//   the deaths of the last 30 s (a reinstated node is struck from that list). Nodes learnt second-hand enter
+//   the leaf set only after answering a probe; nodes we found dead are ignored in gossip for 60 s (deaths
+//   only heard of: for failureTimeoutMs), so stale leaf sets cannot resurrect them. Anti-entropy: every 5
+//   heartbeat intervals a ready node sends its leaf set to one random member (a live node dropped on
+//   hearsay whose refutation was lost comes back). On a small ring (sides overlapping) a side that loses a member refills from the
+//   other. A repair candidate that does not answer triggers another leaf-set request for its side, and a
+//   node that fills a hole at the far end of a side is asked for its leaf set.
+// - Rate limits (maintenance stays bounded whatever happens): one outstanding probe per peer; leafSetRequest
+//   to a peer at most once per probeTimeoutMs (a repair held back is sent on a later tick); rowRequest for a
+//   row to a peer at most once per 2 failure timeouts; leaf-set pushes (removals, refutations) at most one
+//   fan-out per tick, later ones coalesced into the next tick's.
+// - sendFailed (the runtime reports route, join, probe and heartbeat failures): the peer becomes suspect
+//   (routed around, probed; removed when the probe fails, cleared by any contact). A failed route hop may
+//   still have arrived, so it is first sent again to the SAME node (the destination's dedup drops a second
+//   copy). If that fails too and the node owns the key in our view, the hop waits for the probe's verdict:
+//   dead, it is routed around it; alive, it goes to the same node again (at most 4 sends; then dropped
+//   "undeliverable": at most once wins over rerouting around a live owner). Past a node that is not the
+//   owner, a rerouted copy reaches the same owner, so it is routed around at once. A second failure after
+//   routing around drops it. A node that would deliver only because the owner is suspect sends it to the
+//   owner instead. The origin stops retrying a hop once the message's ack arrived. The re-route prefers a
+//   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A
+//   failed join hop is re-routed; a join to an unreachable seed address moves on to the next seed at once.
+// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row).
+// - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
+//   candidates its leaf set names.
+// - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
+//   mentions of a known ID under another incarnation are ignored.
+// - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
+//   from the delivering node to the origin. A duplicate copy of a message that wants an ack is acked again
+//   (the copy came because a hop timed out, and the first ack may have been lost too); an ack whose call
+//   fails (if the runtime reports it) is sent again, 8 sends at most, and its origin is not suspected.
+// - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
+//   once at the end of each input, however many changes it caused.
+import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
+import { LeafSet } from "./leaf-set.js";
+import { NeighbourhoodSet } from "./neighbourhood-set.js";
+import { ProximityStore, addressFor } from "./proximity.js";
+import { BoundedMap } from "./bounded-map.js";
+import { RttEstimator } from "./rtt-estimator.js";
+import { RoutingTable } from "./routing-table.js";
+import {
+  assertApplicationPurpose,
+  nextHop,
+  nextHopAfterFailure,
+  type Avoid,
+  type RoutingState,
+} from "./router.js";
+import {
+  DEFAULT_ROUTING_CONFIG,
+  type Millis,
+  type NodeInfo,
+  type Outbound,
+  type Output,
+  type PeerMessage,
+  type RandomSource,
+  type RouteMessage,
+  type DropReason,
+  type RoutingConfig,
+  type RoutingEvent,
+  type RowEntries,
+} from "./types.js";
+
+/** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
+export type NodeStatus = "idle" | "joining" | "ready" | "left";
+
+/** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
+type ProbeKind = "leaf" | "liveness" | "proximity";
+
+interface OutstandingProbe {
+  readonly node: NodeInfo;
+  deadline: Millis;
+  kind: ProbeKind;
+  /** 1 for the first probe; each unanswered attempt is retried until PROBE_ATTEMPTS. */
+  attempt: number;
+  /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
+  heardFrom: boolean;
+  /** Sends of this probe that the transport reported refused (nobody listening at the peer's address). */
+  refusals?: number;
+}
+
+/** A failed route hop is sent to the same node at most this often before it is routed around. */
+const SAME_HOP_ATTEMPTS = 4;
+/**
+ * An end-to-end ack whose call fails is sent at most this many times in all. Each failure takes a call
+ * timeout, so the attempts span several seconds: enough to outlast a bad patch of packet loss (seen with 5 %
+ * loss: three quick attempts all failed) while staying within the origin's own wait.
+ */
+const ACK_ATTEMPTS = 8;
+/** Sends of one join state at most (the first and its resends). */
+const JOIN_STATE_ATTEMPTS = 3;
+/** hopFailures state of a message routed around a failed node (a further failure drops it). */
+const HOP_REROUTED = -1;
+/** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
+const MAX_PARKED_HOPS = 4_096;
+/** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
+const PROBE_ATTEMPTS = 3;
+/**
+ * A refused connection is not a slow peer: nothing listens at its address. A probe refused this many times
+ * in a row, at least REFUSED_PROBE_RETRY_MS apart (the runtime opens a fresh connection for the retry), ends
+ * in death at once instead of after its timeouts.
+ */
+const REFUSALS_FOR_DEATH = 2;
+const REFUSED_PROBE_RETRY_MS = 250;
+/** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
+const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
+const RTT_MEMORY = 1_024;
+/** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
+const CONTACT_MEMORY = 1_024;
+/** leafSetRequest to the same peer at most this often (a repair that wants another waits for the next tick). */
+const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
+/** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
+const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
+const REQUEST_MEMORY = 512;
+/** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
+const LEAF_SET_GOSSIP_HEARTBEATS = 5;
+/** A proximity probe to the same peer is sent at most this often. */
+const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
+/** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
+const RECENTLY_DEAD_CAPACITY = 256;
+const PROXIMITY_PROBE_MEMORY = 512;
+const RETRIED_MEMORY = 1_024;
+/** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
+const MAX_DEFERRED_PROBES = 256;
+const RECENT_JOINERS_CAPACITY = 16;
+/** A joiner is introduced to later joiners for this many probe timeouts (its own probing is done by then). */
+const JOINER_INTRODUCTION_WINDOW_PROBES = 4;
+/** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
+const MAX_PENDING_JOINS = 64;
+/** How long a node found dead is ignored in second-hand gossip. */
+const DEAD_MEMORY_MS = 60_000;
+/** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
+const RECENT_DEATH_WINDOW_MS = 30_000;
+const RECENT_DEATHS_CAPACITY = 64;
+/** A map of recent times is pruned of entries older than its window only once it holds more than this. */
+const RECENT_MAP_SLACK = 32;
+
+export interface PastryNodeOptions {
+  readonly random: RandomSource;
+  readonly config?: Partial<RoutingConfig>;
+}
+
+/** Why a send failed: it surely never arrived, or it may have arrived without an acknowledgement. */
+export type SendFailure = "unreachable" | "unknown";
+
+export interface SendOptions {
+  readonly wantAck?: boolean;
+  /**
+   * Allows a reserved purpose (below 16): only the runtime's own services (e.g. call replies) set this;
+   * applications never can, since the runtime checks their purposes first.
+   */
+  readonly reserved?: boolean;
+}
+
+export interface PastryNodeStats {
+  readonly routingTableEntries: number;
+  readonly leafSetSize: number;
+  readonly neighbourhoodSize: number;
+  /** Messages waiting for the node to become ready. */
+  readonly pending: number;
+  readonly outstandingProbes: number;
+  readonly suspects: number;
+  readonly delivered: number;
+  readonly forwarded: number;
+  readonly dropped: number;
+  readonly status: NodeStatus;
+}
+
+export class PastryNode {
+  readonly self: NodeInfo;
+  readonly config: RoutingConfig;
+  private readonly random: RandomSource;
+  private readonly leaf: LeafSet;
+  /**
+   * The leaf set plus the candidates being probed to join it, kept to the same l/2 per side: a candidate is
+   * probed only if it is among the nearest known so far, so a join or repair probes about l nodes, not
+   * every node named in every leaf set it hears of.
+   */
+  private readonly candidates: LeafSet;
+  private readonly table: RoutingTable;
+  private readonly neighbours: NeighbourhoodSet;
+  private readonly proximity: ProximityStore;
+  private readonly state: RoutingState;
+
+  private status: NodeStatus = "idle";
+  private outputs: Output[] = [];
+  private messageCounter = 0;
+
+  private readonly suspects = new Set<string>();
+  private readonly avoidSuspects: Avoid;
+  private readonly probes = new Map<string, OutstandingProbe>();
+  private readonly lastHeard = new Map<string, Millis>();
+  /** Last direct evidence of life from any peer (a message from it, or an acknowledged call to it). */
+  private readonly lastContact = new BoundedMap<string, Millis>(CONTACT_MEMORY);
+  private readonly rtt = new RttEstimator(RTT_MEMORY);
+  /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
+  private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
+  private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
+  private readonly lastProximityProbe = new BoundedMap<string, Millis>(PROXIMITY_PROBE_MEMORY);
+  /** ID hex -> the incarnation found dead and when. */
+  private readonly recentlyDead = new BoundedMap<
+    string,
+    { readonly incarnation: number; readonly at: Millis; readonly firstHand: boolean }
+  >(RECENTLY_DEAD_CAPACITY);
+  private readonly delivered: BoundedMap<string, true>;
+  /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
+  private readonly hopFailures = new BoundedMap<string, number>(RETRIED_MEMORY);
+  /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
+  private readonly parkedHops = new Map<string, Outbound[]>();
+  private parkedCount = 0;
+  /** Ids of our own messages whose end-to-end ack came: a hop of theirs that failed needs no retry. */
+  private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
+  /** Message id -> how many times we sent its ack (as the delivering node). */
+  private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
+  /** Join states whose send failed, sent again on the next tick; how often each was sent. */
+  private joinStatesToResend: Outbound[] = [];
+  private readonly joinStateSends = new WeakMap<Outbound, number>();
+  /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
+  private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
+  /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
+  private readonly recentJoiners = new BoundedMap<string, Millis>(RECENT_JOINERS_CAPACITY);
+  private pending: RouteMessage[] = [];
+  /** Joins routed through this node before it was ready: served once it is (a joiner must not time out). */
+  private pendingJoins: { readonly joiner: NodeInfo; readonly hops: number }[] = [];
+
+  // Join state.
+  private seeds: readonly string[] = [];
+  private seedIndex = 0;
+  private joinAttempts = 0;
+  private joinDeadline: Millis = 0;
+  private finalStateReceived = false;
+  /** Time of the last tick, to notice that this node itself was paused (see pauseThresholdMs). */
+  private lastTickAt: Millis | undefined;
+  /** Re-confirming the leaf set after a pause: like the end of a join, but without seeds to fall back on. */
+  private revalidating = false;
+  /**
+   * Proximity probes wanted before the final join state arrived. Any probe makes its receiver take us in,
+   * so others could route joins to us; holding those joins is only safe once our own readiness no longer
+   * depends on a join route (two joiners holding each other's joins would otherwise deadlock).
+   */
+  private deferredProbes: NodeInfo[] = [];
+
+  // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
+  private removedToPush: NodeInfo[] = [];
+  /** Leaf members added during this input: told about recent deaths they may have missed. */
+  private newLeafMembers: NodeInfo[] = [];
+  /**
+   * Leaf-set members found dead lately. The push on a death reaches our leaf set only; the dead node's
+   * farthest neighbour on our side is beyond it and only joins our leaf set during repair, so it is told then.
+   */
+  private recentLeafDeaths: { readonly id: NodeId; readonly at: Millis }[] = [];
+  /** Sides whose repair request is due; kept across inputs while the rate limit holds it back. */
+  private repairLeft = false;
+  private repairRight = false;
+  private leafChanged = false;
+  /** Someone pushed our own death: tell our leaf set directly that we are alive (they take us back). */
+  private refuteDeath = false;
+  /** Leaf-set pushes are coalesced: at most one per tick; the rest wait for the next tick's flush. */
+  private pushedThisTick = false;
+  /** The time of the input being handled (the rate limits in finishInput need it). */
+  private now: Millis = 0;
+
+  private nextHeartbeatAt: Millis = 0;
+  private nextGossipAt: Millis = 0;
+  private deliveredCount = 0;
+  private forwardedCount = 0;
+  private droppedCount = 0;
+
+  constructor(self: NodeInfo, options: PastryNodeOptions) {
+    this.self = self;
+    this.config = { ...DEFAULT_ROUTING_CONFIG, ...options.config };
+    this.random = options.random;
+    this.proximity = new ProximityStore(self, this.config.regionMultiplier);
+    const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
+    this.leaf = new LeafSet(self, this.config.leafSetSize);
+    this.candidates = new LeafSet(self, this.config.leafSetSize);
+    this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
+    this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
+    this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
+    this.avoidSuspects = { suspects: this.suspects, idHex: undefined };
+    this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
+  }
+
+  // ---- Inputs ----------------------------------------------------------------------------------------
+
+  /** Starts a new overlay with this node as its first member: ready at once. */
+  bootstrap(now: Millis): void {
+    if (this.status !== "idle") return;
+    this.now = now;
+    this.becomeReady(now);
+    this.finishInput();
+  }
+
+  /** Joins through the given seed addresses (tried round-robin, each at most twice). */
+  join(seedAddresses: readonly string[], now: Millis): void {
+    if (this.status !== "idle") return;
+    this.now = now;
+    if (seedAddresses.length === 0) {
+      this.emitEvent({ type: "joinFailed", reason: "no seed addresses" });
+      return;
+    }
+    this.seeds = [...seedAddresses];
+    // Start at a random seed so that many joiners given the same list spread over it.
+    this.seedIndex = Math.floor(this.random.next() * this.seeds.length) % this.seeds.length;
+    this.joinAttempts = 0;
+    this.status = "joining";
+    this.sendJoin(now);
+    this.finishInput();
+  }
+
+  receive(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    if (this.status === "idle" || this.status === "left") return;
+    if (from.id.equals(this.self.id)) return;
+    // Before acting on anything: a message read after a pause must not be delivered on a stale view.
+    this.detectPause(now);
+    this.now = now;
+    if (message.type === "probeReply") {
+      this.proximity.record(from, now - message.echoSentAt);
+      this.rtt.record(from.id.hex, now - message.echoSentAt);
+    }
+    this.noteContact(from, message, now);
+    switch (message.type) {
+      case "join":
+        this.onJoin(message.joiner, message.hops);
+        break;
+      case "joinState":
+        this.onJoinState(from, message.rows, message.neighbours, message.leafSet, message.final, now);
+        break;
+      case "probe":
+        this.sendTo(from, {
+          type: "probeReply",
+          echoSentAt: message.sentAt,
+          leafSet: [...this.leaf.members()],
+          ready: this.status === "ready",
+        });
+        if (message.joining) this.introduceJoiners(from, now);
+        break;
+      case "probeReply":
+        this.onProbeReply(from, message.leafSet, now);
+        break;
+      case "announce":
+        break;
+      case "heartbeat":
+        this.emitEvent({ type: "heartbeat", from });
+        break;
+      case "leafSetRequest":
+        this.sendTo(from, { type: "leafSet", leafSet: [...this.leaf.members()], removed: [] });
+        break;
+      case "leafSet":
+        this.onLeafSet(message.leafSet, message.removed, now);
+        break;
+      case "rowRequest":
+        if (message.row >= 0 && message.row < ID_DIGITS) {
+          this.sendTo(from, {
+            type: "row",
+            row: { row: message.row, entries: this.table.rowEntries(message.row) },
+          });
+        }
+        break;
+      case "row":
+        for (const node of message.row.entries) this.learn(node, now, true);
+        break;
+      case "route":
+        this.route(message.message);
+        break;
+      case "ack":
+        this.acked.set(message.messageId, true);
+        this.emitEvent({
+          type: "acked",
+          messageId: message.messageId,
+          deliveredBy: from,
+          hops: message.hops,
+        });
+        break;
+      case "leave":
+        this.onLeave(from, message.leafSet, now);
+        break;
+    }
+    this.finishInput();
+  }
+
+  /** Routes an application message towards `key`; returns its id. Purposes below 16 are reserved. */
+  send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, now: Millis): string {
+    if (options.reserved !== true) assertApplicationPurpose(purpose);
+    this.detectPause(now);
+    this.now = Math.max(this.now, now);
+    // Unique by construction: the whole node ID (two nodes may share any prefix) and the incarnation.
+    const id = `${this.self.id.hex}-${this.self.incarnation.toString(36)}-${this.messageCounter++}`;
+    const message: RouteMessage = {
+      id,
+      key,
+      purpose,
+      payload,
+      origin: this.self,
+      hops: 0,
+      maxHops: this.config.maxHops,
+      wantAck: options.wantAck === true,
+    };
+    if (this.status === "left") this.drop(message, "undeliverable");
+    else this.route(message);
+    this.finishInput();
+    return id;
+  }
+
+  /** The transport could not deliver `out`. */
+  /**
+   * The transport could not deliver `out`. `cause` "unreachable" means it surely never arrived (the
+   * connection was refused); "unknown" (a timeout) means it may have arrived though no acknowledgement came.
+   */
+  sendFailed(out: Outbound, now: Millis, cause: SendFailure = "unknown"): void {
+    if (this.status === "idle" || this.status === "left") return;
+    this.now = now;
+    const message = out.message;
+    if (out.to === undefined) {
+      // Only joins go to bare addresses: that seed is unreachable, try the next one now.
+      if (message.type === "join" && this.status === "joining") this.retryJoin(now);
+      this.finishInput();
+      return;
+    }
+    // An answer that did not get through is sent again, without suspecting its receiver: under load a lost
+    // answer says little about liveness. A joiner without its join state would wait out its join timeout.
+    if (message.type === "joinState" || message.type === "ack") {
+      if (message.type === "ack") this.resendAck(out, message.messageId);
+      else this.resendJoinStateLater(out);
+      this.finishInput();
+      return;
+    }
+    // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
+    if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
+    if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
+    if (message.type === "route") this.onHopFailed(out, message.message, cause);
+    else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
+    this.finishInput();
+  }
+
+  /**
+   * The transport got an acknowledgement from `peer` for a call: first-hand proof that it is alive, as good
+   * as a message from it. Clears suspicion, satisfies a liveness probe and reinstates a node declared dead.
+   */
+  heardFrom(peer: NodeInfo, now: Millis): void {
+    if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
+    this.now = now;
+    // Only the incarnation we called can have answered; an older entry means the peer restarted meanwhile.
+    const known =
+      this.leaf.get(peer.id.hex) ?? this.table.lookup(peer.id) ?? this.neighbours.get(peer.id.hex);
+    const departed = this.departed.get(peer.id.hex) === peer.incarnation;
+    if (departed || (known !== undefined && known.incarnation !== peer.incarnation)) {
+      this.finishInput();
+      return;
+    }
+    // Only a node found dead (reinstated) or a leaf-set candidate being probed is taken into the leaf set on
+    // an ack: any other callee may be a joiner still joining, which enters leaf sets through its own probes.
+    const hex = peer.id.hex;
+    const wasDead = this.recentlyDead.get(hex)?.incarnation === peer.incarnation;
+    const candidate = this.probes.get(hex)?.kind === "leaf";
+    this.noteAlive(peer, now);
+    if (this.status === "ready" && (wasDead || candidate)) {
+      this.learnForTable(peer, now, false);
+      this.addToLeafSet(peer, now);
+    }
+    this.finishInput();
+  }
+
+  /**
+   * The runtime's connection to `peer` broke (its process died, or it closed the connection): a hint, not a
+   * verdict. A known peer is probed now rather than after failureTimeoutMs of silence; a refused probe then
+   * finds a crashed peer within a fraction of a second, and a live one just answers.
+   */
+  connectionLost(peer: NodeInfo, now: Millis): void {
+    if (this.status !== "ready" || peer.id.equals(this.self.id)) return;
+    this.now = now;
+    const hex = peer.id.hex;
+    const known = this.leaf.get(hex) ?? this.table.lookup(peer.id) ?? this.neighbours.get(hex);
+    if (known !== undefined && known.incarnation === peer.incarnation) this.probe(known, "liveness", now);
+    this.finishInput();
+  }
+
+  reportRtt(peer: NodeInfo, rttMs: number, now: Millis): void {
+    if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
+    this.now = now;
+    this.proximity.record(peer, rttMs);
+    this.rtt.record(peer.id.hex, rttMs);
+    this.reconsiderForProximity(peer);
+    this.finishInput();
+  }
+
+  /** Drives timers: join timeout, probe timeouts, heartbeats, successor liveness. */
+  tick(now: Millis): void {
+    this.detectPause(now);
+    this.lastTickAt = now;
+    this.now = now;
+    this.pushedThisTick = false;
+    if (this.status === "joining" && now >= this.joinDeadline) {
+      // A join that has its final state and is only waiting for leaf-set members to answer is progressing:
+      // those probes end in a verdict by themselves (bounded attempts), so wait for them rather than restart.
+      if (this.finalStateReceived && this.awaitingLeafProbes())
+        this.joinDeadline = now + this.config.joinTimeoutMs;
+      else this.retryJoin(now);
+    }
+    if (this.status === "idle" || this.status === "left") {
+      this.finishInput();
+      return;
+    }
+    this.expireProbes(now);
+    if (this.joinStatesToResend.length > 0) {
+      for (const out of this.joinStatesToResend) this.outputs.push({ type: "send", out });
+      this.joinStatesToResend = [];
+    }
+    if (this.status === "ready") {
+      if (now >= this.nextHeartbeatAt) {
+        this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
+        const predecessor = this.leaf.left()[0];
+        if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
+      }
+      if (now >= this.nextGossipAt) {
+        this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+        this.gossipLeafSet();
+      }
+      const successor = this.leaf.right()[0];
+      if (successor !== undefined) {
+        const heard = this.lastHeard.get(successor.id.hex) ?? now;
+        if (now - heard >= this.config.failureTimeoutMs) this.probe(successor, "liveness", now);
+      }
+    }
+    this.finishInput();
+  }
+
+  /** Leaves gracefully: every known node is told, with this node's leaf set to repair from. */
+  leave(now: Millis): void {
+    if (this.status === "left") return;
+    this.now = now;
+    const wasActive = this.status !== "idle";
+    this.status = "left";
+    if (wasActive) {
+      const leafSet = [...this.leaf.members()];
+      for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
+    }
+    for (const message of this.pending) this.drop(message, "undeliverable");
+    for (const waiting of this.parkedHops.values()) {
+      for (const out of waiting)
+        if (out.message.type === "route") this.drop(out.message.message, "undeliverable");
+    }
+    this.parkedHops.clear();
+    this.parkedCount = 0;
+    this.pending = [];
+    this.pendingJoins = [];
+    this.joinStatesToResend = [];
+    this.deferredProbes = [];
+    this.probes.clear();
+    this.finishInput();
+  }
+
+  takeOutputs(): Output[] {
+    const taken = this.outputs;
+    this.outputs = [];
+    return taken;
+  }
+
+  // ---- Queries ---------------------------------------------------------------------------------------
+
+  isReady(): boolean {
+    return this.status === "ready";
+  }
+
+  leafSet(): { left: NodeInfo[]; right: NodeInfo[] } {
+    return { left: [...this.leaf.left()], right: [...this.leaf.right()] };
+  }
+
+  routingTable(): ReadonlyArray<ReadonlyArray<NodeInfo | undefined>> {
+    return this.table.snapshot();
+  }
+
+  neighbourhood(): NodeInfo[] {
+    return [...this.neighbours.members()];
+  }
+
+  /** Every node in leaf set, table or neighbourhood, once. */
+  knownPeers(): NodeInfo[] {
+    const byHex = new Map<string, NodeInfo>();
+    for (const node of this.leaf.members()) byHex.set(node.id.hex, node);
+    for (const node of this.table.entries()) byHex.set(node.id.hex, node);
+    for (const node of this.neighbours.members()) byHex.set(node.id.hex, node);
+    return [...byHex.values()];
+  }
+
+  /** The node this node believes closest to `key` (possibly itself), suspects excluded. */
+  owner(key: NodeId): NodeInfo {
+    if (this.leaf.inRange(key)) return this.leaf.closest(key, this.suspects);
+    const candidates = this.knownPeers().filter((n) => !this.suspects.has(n.id.hex));
+    candidates.push(this.self);
+    return closestTo(key, candidates) ?? this.self;
+  }
+
+  /** The k nodes closest to `key` among self and the leaf set, closest first (exact for k <= l/2 + 1). */
+  replicas(key: NodeId, k: number): NodeInfo[] {
+    const candidates = [this.self, ...this.leaf.members()].filter((n) => !this.suspects.has(n.id.hex));
+    candidates.sort((a, b) => (isCloser(key, a.id, b.id) ? -1 : isCloser(key, b.id, a.id) ? 1 : 0));
+    return candidates.slice(0, Math.max(0, k));
+  }
+
+  stats(): PastryNodeStats {
+    return {
+      routingTableEntries: this.table.size,
+      leafSetSize: this.leaf.size,
+      neighbourhoodSize: this.neighbours.size,
+      pending: this.pending.length,
+      outstandingProbes: this.probes.size,
+      suspects: this.suspects.size,
+      delivered: this.deliveredCount,
+      forwarded: this.forwardedCount,
+      dropped: this.droppedCount,
+      status: this.status,
+    };
+  }
+
+  // ---- Join ------------------------------------------------------------------------------------------
+
+  private sendJoin(now: Millis): void {
+    const address = this.seeds[this.seedIndex % this.seeds.length] as string;
+    this.joinDeadline = now + this.config.joinTimeoutMs;
+    this.finalStateReceived = false;
+    this.outputs.push({
+      type: "send",
+      out: { to: undefined, address, message: { type: "join", joiner: this.self, hops: 0 } },
+    });
+  }
+
+  private retryJoin(now: Millis): void {
+    this.joinAttempts++;
+    if (this.joinAttempts >= 2 * this.seeds.length) {
+      this.status = "idle";
+      this.probes.clear();
+      for (const message of this.pending) this.drop(message, "undeliverable");
+      this.pending = [];
+      this.pendingJoins = [];
+      this.deferredProbes = [];
+      this.emitEvent({
+        type: "joinFailed",
+        reason: `no join completed through ${this.seeds.length} seed(s), each tried twice`,
+      });
+      return;
+    }
+    this.seedIndex = (this.seedIndex + 1) % this.seeds.length;
+    this.sendJoin(now);
+  }
+
+  /** A ready node on the join route answers the joiner and passes the join on. */
+  private onJoin(joiner: NodeInfo, hops: number): void {
+    if (joiner.id.equals(this.self.id)) return;
+    if (this.status !== "ready") {
+      if (this.status === "joining" && this.pendingJoins.length < MAX_PENDING_JOINS) {
+        this.pendingJoins.push({ joiner, hops });
+      }
+      return;
+    }
+    const avoid: Avoid = { suspects: this.suspects, idHex: joiner.id.hex };
+    const next = hops + 1 > this.config.maxHops ? undefined : nextHop(this.state, joiner.id, avoid);
+    const shared = Math.min(this.self.id.commonPrefixLength(joiner.id), ID_DIGITS - 1);
+    const rows: RowEntries[] = [];
+    for (let r = 0; r <= shared; r++) {
+      const entries = this.table.rowEntries(r).filter((n) => !n.id.equals(joiner.id));
+      if (entries.length > 0) rows.push({ row: r, entries });
+    }
+    const final = next === undefined;
+    this.sendTo(joiner, {
+      type: "joinState",
+      rows,
+      neighbours: hops === 0 ? this.neighbours.members().filter((n) => !n.id.equals(joiner.id)) : [],
+      leafSet: final ? [...this.leaf.members()].filter((n) => !n.id.equals(joiner.id)) : [],
+      final,
+    });
+    if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops: hops + 1 });
+  }
+
+  /** The hop towards `next` failed: pass the join on through the next best hop instead. */
+  private forwardJoinAgain(joiner: NodeInfo, hops: number): void {
+    if (this.status !== "ready") return;
+    const next = nextHop(this.state, joiner.id, { suspects: this.suspects, idHex: joiner.id.hex });
+    if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops });
+    else this.onJoin(joiner, hops);
+  }
+
+  private onJoinState(
+    from: NodeInfo,
+    rows: readonly RowEntries[],
+    neighbours: readonly NodeInfo[],
+    leafSet: readonly NodeInfo[],
+    final: boolean,
+    now: Millis,
+  ): void {
+    if (this.status !== "joining") return;
+    for (const row of rows) for (const node of row.entries) this.learnForTable(node, now, true);
+    for (const node of neighbours) this.learnForTable(node, now, true);
+    if (!final) return;
+    this.finalStateReceived = true;
+    const deferred = this.deferredProbes;
+    this.deferredProbes = [];
+    for (const node of deferred) if (this.isPlausible(node)) this.proximityProbe(node, now);
+    this.probe(from, "leaf", now);
+    for (const node of leafSet) this.learn(node, now);
+    this.checkJoinComplete(now);
+  }
+
+  private checkJoinComplete(now: Millis): void {
+    if (this.status !== "joining" || !this.finalStateReceived) return;
+    if (this.awaitingLeafProbes()) return;
+    if (this.leaf.size === 0 && !this.revalidating) {
+      // Every node named in the final state died before answering: start over through the next seed.
+      this.retryJoin(now);
+      return;
+    }
+    this.becomeReady(now);
+  }
+
+  private awaitingLeafProbes(): boolean {
+    for (const probe of this.probes.values()) if (probe.kind === "leaf") return true;
+    return false;
+  }
+
+  private detectPause(now: Millis): void {
+    if (this.status !== "ready" || this.lastTickAt === undefined) return;
+    if (now - this.lastTickAt > this.config.pauseThresholdMs) this.revalidate(now);
+  }
+
+  /**
+   * This node was paused for longer than its peers wait before declaring a node dead: they may have routed
+   * around it, and what it knows of them is stale. It re-confirms its leaf set as a joining node does (its
+   * probes say "joining", so a member that dropped it takes it back), holding whatever it would deliver or
+   * forward meanwhile, and is ready again once every member answered or was found dead.
+   */
+  private revalidate(now: Millis): void {
+    this.lastTickAt = now;
+    this.status = "joining";
+    this.revalidating = true;
+    this.finalStateReceived = true;
+    this.joinDeadline = Number.POSITIVE_INFINITY;
+    // The silence was ours, not theirs: outstanding probes and silence timers start again from now.
+    for (const probe of this.probes.values())
+      probe.deadline = now + this.probeTimeout(probe.node, probe.attempt);
+    for (const member of this.leaf.members()) {
+      this.lastHeard.set(member.id.hex, now);
+      this.probe(member, "leaf", now);
+    }
+    this.checkJoinComplete(now);
+  }
+
+  private becomeReady(now: Millis): void {
+    this.status = "ready";
+    this.revalidating = false;
+    this.nextHeartbeatAt = now;
+    this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+    this.emitEvent({ type: "ready" });
+    this.leafChanged = true;
+    const told = new Set<string>();
+    for (const node of this.table.entries()) this.announceTo(node, told);
+    for (const node of this.neighbours.members()) this.announceTo(node, told);
+    if (this.config.proximityAware) this.askForNearerRows();
+    const waiting = this.pending;
+    this.pending = [];
+    for (const message of waiting) this.route(message);
+    const joins = this.pendingJoins;
+    this.pendingJoins = [];
+    for (const { joiner, hops } of joins) this.onJoin(joiner, hops);
+  }
+
+  /**
+   * Two nodes joining side by side at the same time can each be told a leaf set that predates the other.
+   * A member that gets a joining probe therefore tells the other recent joiners in its leaf set about the
+   * new one (a `leafSet` push; they probe it before taking it in). Only concurrent joins cost anything.
+   */
+  private introduceJoiners(joiner: NodeInfo, now: Millis): void {
+    if (this.status !== "ready" || !this.leaf.has(joiner.id.hex)) return;
+    let leafSet: NodeInfo[] | undefined;
+    for (const [hex, at] of this.recentJoiners.entries()) {
+      if (now - at > JOINER_INTRODUCTION_WINDOW_PROBES * this.config.probeTimeoutMs) continue;
+      const member = this.leaf.get(hex);
+      if (member === undefined || hex === joiner.id.hex || !this.withinHalfOfEachOther(member, joiner))
+        continue;
+      leafSet ??= [...this.leaf.members()];
+      this.sendTo(member, { type: "leafSet", leafSet, removed: [] });
+    }
+    this.recentJoiners.set(joiner.id.hex, now);
+  }
+
+  /** Whether fewer than l/2 of our leaf set (us included) lie between two members: each is in the other's. */
+  private withinHalfOfEachOther(a: NodeInfo, b: NodeInfo): boolean {
+    const left = this.leaf.left();
+    const right = this.leaf.right();
+    const leftA = left.indexOf(a);
+    const leftB = left.indexOf(b);
+    const rightA = right.indexOf(a);
+    const rightB = right.indexOf(b);
+    if ((leftA >= 0 && leftB >= 0) || (rightA >= 0 && rightB >= 0)) return true;
+    const across =
+      leftA >= 0 && rightB >= 0 ? leftA + rightB : rightA >= 0 && leftB >= 0 ? rightA + leftB : -1;
+    return across >= 0 && across + 1 < this.leaf.half;
+  }
+
+  /**
+   * The join's second phase (Castro et al., "Exploiting network proximity in DHTs"), in a cheap form: the
+   * nearest measured entry of each populated row is asked for its own copy of that row; the nodes named
+   * are measured and take a slot where they are nearer than its holder. One request per row, ~log16(N).
+   */
+  private askForNearerRows(): void {
+    for (let r = 0; r < ID_DIGITS; r++) {
+      let nearest: NodeInfo | undefined;
+      let nearestProximity = Number.POSITIVE_INFINITY;
+      for (const node of this.table.row(r)) {
+        const proximity = node === undefined ? undefined : this.proximity.proximity(node);
+        if (node !== undefined && proximity !== undefined && proximity < nearestProximity) {
+          nearest = node;
+          nearestProximity = proximity;
+        }
+      }
+      if (nearest !== undefined) this.requestRow(nearest, r, this.now);
+    }
+  }
+
+  private announceTo(node: NodeInfo, told: Set<string>): void {
+    if (told.has(node.id.hex)) return;
+    told.add(node.id.hex);
+    this.sendTo(node, { type: "announce" });
+  }
+
+  // ---- Routing -----------------------------------------------------------------------------------------
+
+  private route(message: RouteMessage): void {
+    if (this.status !== "ready") {
+      this.enqueue(message);
+      return;
+    }
+    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.suspectedOwner(message.key);
+    if (next === undefined) {
+      this.deliver(message);
+      return;
+    }
+    if (message.hops + 1 > message.maxHops) {
+      this.drop(message, "ttl");
+      return;
+    }
+    this.forward({ ...message, hops: message.hops + 1 }, next);
+  }
+
+  /**
+   * A route hop was not acknowledged, yet it may have arrived (a call timing out on a loaded machine), and
+   * routing around the node could then deliver the message at a second node. So the first failure sends the
+   * same hop again to the same node (if both copies arrive, the destination's dedup drops one); a further
+   * failure waits for the liveness probe's verdict on that node: alive, the hop goes to it again; dead, the
+   * message is routed around it. After SAME_HOP_ATTEMPTS failed sends to one (live) node, or a failure after
+   * routing around, it is dropped ("undeliverable"); a node already found dead is routed around at once.
+   */
+  private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
+    const to = out.to as NodeInfo;
+    if (this.acked.has(message.id)) return;
+    if (
+      cause === "unreachable" &&
+      this.status === "ready" &&
+      this.hopFailures.get(message.id) !== HOP_REROUTED
+    ) {
+      // The hop surely never arrived: going around the node cannot deliver it twice.
+      this.hopFailures.set(message.id, HOP_REROUTED);
+      this.reroute(message);
+      return;
+    }
+    const sent = this.hopFailures.get(message.id) ?? 0;
+    if (sent === HOP_REROUTED) {
+      this.drop(message, "undeliverable");
+      return;
+    }
+    if (sent + 1 >= SAME_HOP_ATTEMPTS) {
+      // The node keeps proving alive yet never acknowledges the hop: each copy may have arrived, and routing
+      // around a live node could deliver at a second one. At most once wins: the origin's ack times out.
+      this.drop(message, "undeliverable");
+      return;
+    }
+    const dead = this.recentlyDead.get(to.id.hex);
+    const confirmedDead = dead !== undefined && dead.firstHand && dead.incarnation === to.incarnation;
+    if (confirmedDead || this.status !== "ready") {
+      this.hopFailures.set(message.id, HOP_REROUTED);
+      this.reroute(message);
+      return;
+    }
+    this.hopFailures.set(message.id, sent + 1);
+    if (sent === 0) {
+      // The very message that failed (an application's forward hook may have changed it): a retransmission.
+      this.outputs.push({ type: "send", out });
+      return;
+    }
+    // The hop may have arrived though its acknowledgement did not: a copy routed around the node could be
+    // delivered somewhere else than the first (views differ under load; the rerouting node may even take
+    // itself for the owner). So the hop waits for the verdict on the node, whoever it is: resent if alive,
+    // routed around only if dead. Only when too many hops already wait is it routed around at once.
+    if (this.parkedCount >= MAX_PARKED_HOPS) {
+      this.hopFailures.set(message.id, HOP_REROUTED);
+      this.reroute(message);
+      return;
+    }
+    if (!this.probes.has(to.id.hex)) this.probe(to, "liveness", this.now);
+    const waiting = this.parkedHops.get(to.id.hex);
+    this.parkedCount++;
+    if (waiting === undefined) this.parkedHops.set(to.id.hex, [out]);
+    else waiting.push(out);
+  }
+
+  /** The verdict on a node that route hops wait for: resend them to it (alive) or route around it. */
+  private releaseParked(hex: string, alive: boolean): void {
+    const waiting = this.parkedHops.get(hex);
+    if (waiting === undefined) return;
+    this.parkedHops.delete(hex);
+    this.parkedCount -= waiting.length;
+    for (const out of waiting) {
+      if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
+      if (alive && this.status === "ready") this.outputs.push({ type: "send", out });
+      else {
+        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
+        this.reroute(out.message.message);
+      }
+    }
+  }
+
+  /**
+   * When this node would deliver only because the key's owner in its leaf set is suspect: that owner. A
+   * suspect is not dead; delivering here could deliver the message at a second node, so it goes to the owner
+   * and a failure there waits for the probe's verdict (onHopFailed).
+   */
+  private suspectedOwner(key: NodeId): NodeInfo | undefined {
+    if (this.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
+    const owner = this.leaf.closest(key);
+    return owner === this.self ? undefined : owner;
+  }
+
+  /** An end-to-end ack did not go through (if the runtime reports it): send it again, a bounded number of times. */
+  /** Sent again on the next tick (the transport may need a moment for a fresh connection), a few times. */
+  private resendJoinStateLater(out: Outbound): void {
+    const sent = this.joinStateSends.get(out) ?? 1;
+    if (sent >= JOIN_STATE_ATTEMPTS || this.joinStatesToResend.length >= MAX_PENDING_JOINS) return;
+    this.joinStateSends.set(out, sent + 1);
+    this.joinStatesToResend.push(out);
+  }
+
+  private resendAck(out: Outbound, messageId: string): void {
+    const sent = this.ackAttempts.get(messageId) ?? 1;
+    if (sent >= ACK_ATTEMPTS) return;
+    this.ackAttempts.set(messageId, sent + 1);
+    this.outputs.push({ type: "send", out });
+  }
+
+  /** The hop to the previous next node failed for good: take the next best. */
+  private reroute(message: RouteMessage): void {
+    if (this.status !== "ready") {
+      this.enqueue(message);
+      return;
+    }
+    const next = nextHopAfterFailure(this.state, message.key, this.avoidSuspects);
+    if (next === undefined) this.deliver(message);
+    else this.forward(message, next);
+  }
+
+  private forward(message: RouteMessage, next: NodeInfo): void {
+    this.forwardedCount++;
+    this.outputs.push({ type: "forward", message, next });
+    this.sendTo(next, { type: "route", message });
+  }
+
+  private deliver(message: RouteMessage): void {
+    if (this.delivered.has(message.id)) {
+      this.drop(message, "duplicate");
+      // A copy comes again when a hop towards us timed out: our first ack may have been lost as well.
+      if (message.wantAck && !message.origin.id.equals(this.self.id)) {
+        this.sendTo(message.origin, { type: "ack", messageId: message.id, hops: message.hops });
+      }
+      return;
+    }
+    this.delivered.set(message.id, true);
+    this.deliveredCount++;
+    this.outputs.push({ type: "deliver", message });
+    if (!message.wantAck) return;
+    if (message.origin.id.equals(this.self.id)) {
+      this.emitEvent({ type: "acked", messageId: message.id, deliveredBy: this.self, hops: message.hops });
+    } else {
+      this.sendTo(message.origin, { type: "ack", messageId: message.id, hops: message.hops });
+    }
+  }
+
+  private enqueue(message: RouteMessage): void {
+    if (this.pending.length >= this.config.maxPendingMessages) this.drop(message, "queue_full");
+    else this.pending.push(message);
+  }
+
+  private drop(message: RouteMessage, reason: DropReason): void {
+    this.droppedCount++;
+    this.emitEvent({ type: "dropped", message, reason });
+  }
+
+  // ---- Learning about peers ------------------------------------------------------------------------------
+
+  /** Every message is first-hand evidence that `from` is alive. */
+  private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    this.replaceOldIncarnation(from, now);
+    this.noteAlive(from, now);
+    // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
+    if (message.type === "leave") return;
+    if (message.type === "join" && message.joiner.id.equals(from.id)) return;
+    this.learnForTable(from, now, true);
+    // While joining, the leaf set is built from probes and their answers only: a concurrent joiner's probe is
+    // first-hand evidence too, and taking it in keeps two adjacent joiners from missing each other.
+    if (this.status === "ready" || message.type === "probeReply" || message.type === "probe") {
+      this.addToLeafSet(from, now);
+    }
+  }
+
+  /**
+   * First-hand evidence that `peer` is alive (a message from it, or an acknowledged call to it): it is no
+   * longer suspect, an outstanding liveness probe is answered, and if we had found it dead it is reinstated.
+   */
+  private noteAlive(peer: NodeInfo, now: Millis): void {
+    const hex = peer.id.hex;
+    rememberRecent(this.lastContact, hex, now, this.config.failureTimeoutMs);
+    if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
+    this.suspects.delete(hex);
+    const probe = this.probes.get(hex);
+    if (probe !== undefined) {
+      // A leaf-set or proximity probe still wants its reply (a leaf set, a round-trip time), but can no
+      // longer end in a death.
+      if (probe.kind === "liveness") this.probes.delete(hex);
+      else probe.heardFrom = true;
+    }
+    if (this.parkedCount > 0) this.releaseParked(hex, true);
+    if (this.recentlyDead.size > 0 && this.recentlyDead.delete(hex)) this.reinstate(hex);
+  }
+
+  /** New evidence wins over an earlier verdict: a node we found dead has talked to us directly. */
+  private reinstate(hex: string): void {
+    // Nodes that join our leaf set later must not be told of this death; a push not yet sent drops it.
+    this.recentLeafDeaths = this.recentLeafDeaths.filter((d) => d.id.hex !== hex);
+    this.removedToPush = this.removedToPush.filter((n) => n.id.hex !== hex);
+  }
+
+  /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
+  private replaceOldIncarnation(from: NodeInfo, now: Millis): void {
+    const hex = from.id.hex;
+    const old = this.leaf.get(hex) ?? this.table.lookup(from.id) ?? this.neighbours.get(hex);
+    if (old === undefined || old.incarnation === from.incarnation) return;
+    this.forget(old, false, now);
+    this.probes.delete(hex);
+    this.releaseParked(hex, false);
+  }
+
+  /**
+   * A node learnt second-hand: table and neighbourhood directly; leaf set only after it answers a probe.
+   * `measure`: probe it for proximity when it competes for a table slot. Not for nodes named in leaf sets:
+   * every reply names l more nodes, and measuring them all would make a join probe the whole overlay.
+   */
+  private learn(node: NodeInfo, now: Millis, measure = false): void {
+    if (!this.isPlausible(node)) return;
+    this.offerToTable(node, now, measure);
+    if (!this.leaf.wouldAccept(node)) return;
+    // Probe it if it is among the nearest candidates, including one that answered earlier while the side
+    // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
+    this.candidates.insert(node);
+    // A proximity probe already on its way is made a leaf-set probe: only those hold a joiner's readiness,
+    // and a joiner whose proximity probe went unanswered must not be ready without that member.
+    const outstanding = this.probes.get(node.id.hex)?.kind;
+    if (this.candidates.has(node.id.hex) && (outstanding === undefined || outstanding === "proximity"))
+      this.probe(node, "leaf", now);
+  }
+
+  /**
+   * Offers `node` to the table and neighbourhood. `measure`: it came first-hand, so it may be probed for
+   * proximity, but only when a measurement decides something: it competes with the current holder of its
+   * table slot (both are measured if unknown, and the nearer keeps the slot). A node taking an empty slot
+   * has no rival to beat and is not probed; a rival arriving later gets both measured then.
+   */
+  private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
+    if (this.isPlausible(node)) this.offerToTable(node, now, measure);
+  }
+
+  /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
+  private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
+    const occupant = this.table.occupantFor(node);
+    const result = this.table.insert(node);
+    if (
+      measure &&
+      result === "rejected" &&
+      occupant !== undefined &&
+      this.config.proximityAware &&
+      this.status !== "left"
+    ) {
+      if (this.proximity.proximity(node) === undefined) this.proximityProbe(node, now);
+      if (this.proximity.proximity(occupant) === undefined) this.proximityProbe(occupant, now);
+    }
+    this.neighbours.insert(node);
+  }
+
+  /** Not self, not known under another incarnation, not recently found dead. */
+  private isPlausible(node: NodeInfo): boolean {
+    if (node.id.equals(this.self.id)) return false;
+    const hex = node.id.hex;
+    const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
+    if (known !== undefined && known.incarnation !== node.incarnation) return false;
+    if (this.recentlyDead.size === 0) return true;
+    const dead = this.recentlyDead.get(hex);
+    if (dead === undefined || dead.incarnation !== node.incarnation) return true;
+    // A death we only heard of is believed briefly (stale leaf sets during repair cannot resurrect the node);
+    // after that gossip may name it again, and it is probed before it is taken back.
+    return !dead.firstHand && this.now - dead.at >= this.config.failureTimeoutMs;
+  }
+
+  private addToLeafSet(node: NodeInfo, now: Millis): void {
+    const leftWasShort = this.leaf.left().length < this.leaf.half;
+    const rightWasShort = this.leaf.right().length < this.leaf.half;
+    if (!this.leaf.insert(node)) return;
+    // A node filling a hole at the far end of a side may have come in ahead of nearer nodes nobody has
+    // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch.
+    if (this.status === "ready" && !this.leaf.wrapsAround()) {
+      const hex = node.id.hex;
+      if (
+        (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
+        (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
+      ) {
+        this.requestLeafSet(node, now);
+      }
+    }
+    this.candidates.insert(node);
+    this.lastHeard.set(node.id.hex, now);
+    this.leafChanged = true;
+    this.emitEvent({ type: "nodeJoined", node });
+    this.pruneLastHeard();
+    if (this.status === "ready" && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
+  }
+
+  /** lastHeard is only kept for leaf-set members; members evicted by nearer nodes are dropped here. */
+  private pruneLastHeard(): void {
+    if (this.lastHeard.size <= this.leaf.size) return;
+    for (const hex of this.lastHeard.keys()) if (!this.leaf.has(hex)) this.lastHeard.delete(hex);
+  }
+
+  private reconsiderForProximity(peer: NodeInfo): void {
+    if (!this.isPlausible(peer)) return;
+    this.table.insert(peer);
+    this.neighbours.insert(peer);
+  }
+
+  private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    const probe = this.probes.get(from.id.hex);
+    this.probes.delete(from.id.hex);
+    this.reconsiderForProximity(from);
+    // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
+    // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
+    if (probe?.kind === "proximity") return;
+    for (const node of leafSet) this.learn(node, now);
+    this.checkJoinComplete(now);
+  }
+
+  private onLeafSet(leafSet: readonly NodeInfo[], removed: readonly NodeId[], now: Millis): void {
+    for (const id of removed) {
+      if (id.equals(this.self.id)) {
+        // Someone found us dead (we were slow, not gone): our leaf set hears from us directly and takes us back.
+        if (this.status === "ready") this.refuteDeath = true;
+        continue;
+      }
+      const known = this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
+      if (known === undefined) continue;
+      // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
+      // only have been slow, or have restarted): check it instead.
+      const heard = this.lastContact.get(id.hex);
+      if (heard !== undefined && now - heard < this.config.failureTimeoutMs)
+        this.probe(known, "liveness", now);
+      else this.declareDead(known, false, now);
+    }
+    for (const node of leafSet) this.learn(node, now);
+  }
+
+  private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    this.probes.delete(from.id.hex);
+    this.departed.set(from.id.hex, from.incarnation);
+    this.forget(from, true, now);
+    this.releaseParked(from.id.hex, false);
+    for (const node of leafSet) this.learn(node, now);
+    this.checkJoinComplete(now);
+  }
+
+  // ---- Failure handling ------------------------------------------------------------------------------------
+
+  private suspect(peer: NodeInfo, now: Millis): void {
+    if (peer.id.equals(this.self.id)) return;
+    this.suspects.add(peer.id.hex);
+    this.probe(peer, "liveness", now);
+  }
+
+  private probe(node: NodeInfo, kind: ProbeKind, now: Millis): void {
+    const existing = this.probes.get(node.id.hex);
+    if (existing !== undefined) {
+      // At most one probe per peer. A leaf-set probe must block readiness even if a proximity probe was
+      // already on its way; a liveness probe must end in a verdict.
+      if (kind === "leaf" || existing.kind === "proximity") existing.kind = kind;
+      return;
+    }
+    this.probes.set(node.id.hex, {
+      node,
+      deadline: now + this.probeTimeout(node, 1),
+      kind,
+      attempt: 1,
+      heardFrom: false,
+    });
+    this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
+  }
+
+  /**
+   * How long attempt `attempt` (1-based) waits: max(probeTimeoutMs, srtt + 4 * rttvar) as TCP computes its
+   * timeout, times the attempt (a peer on a starved machine answers late, not never).
+   */
+  private probeTimeout(node: NodeInfo, attempt: number): Millis {
+    const ceiling = Math.max(
+      this.config.probeTimeoutMs,
+      MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
+    );
+    // A joiner gets no shorter timeouts: a live member it gave up on too early would leave a hole in its
+    // leaf set, and it would deliver that member's keys. The join deadline waits for these probes instead.
+    return attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+  }
+
+  private proximityProbe(node: NodeInfo, now: Millis): void {
+    if (this.status === "joining" && !this.finalStateReceived) {
+      if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
+      return;
+    }
+    const last = this.lastProximityProbe.get(node.id.hex);
+    if (last !== undefined && now - last < PROXIMITY_PROBE_INTERVAL_MS) return;
+    rememberRecent(this.lastProximityProbe, node.id.hex, now, PROXIMITY_PROBE_INTERVAL_MS);
+    this.probe(node, "proximity", now);
+  }
+
+  /** A probe to `peer` was refused: retried soon, and after REFUSALS_FOR_DEATH refusals the peer is dead. */
+  private onProbeRefused(peer: NodeInfo, now: Millis): void {
+    const probe = this.probes.get(peer.id.hex);
+    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
+    probe.refusals = (probe.refusals ?? 0) + 1;
+    if (probe.refusals >= REFUSALS_FOR_DEATH) {
+      this.probes.delete(peer.id.hex);
+      this.declareDead(probe.node, true, now);
+      this.checkJoinComplete(now);
+      return;
+    }
+    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
+  }
+
+  private expireProbes(now: Millis): void {
+    let expired: OutstandingProbe[] | undefined;
+    for (const probe of this.probes.values()) {
+      if (probe.deadline <= now) (expired ??= []).push(probe);
+    }
+    if (expired === undefined) return;
+    for (const probe of expired) {
+      const node = probe.node;
+      if (probe.heardFrom) {
+        // It talked to us while the probe was out, but its reply did not come: alive, take it as it is.
+        this.probes.delete(node.id.hex);
+        if (probe.kind === "leaf" && this.isPlausible(node)) this.addToLeafSet(node, now);
+        this.releaseParked(node.id.hex, true);
+      } else if (probe.attempt < PROBE_ATTEMPTS) {
+        probe.attempt++;
+        probe.deadline = now + this.probeTimeout(node, probe.attempt);
+        this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
+      } else {
+        this.probes.delete(node.id.hex);
+        this.declareDead(node, true, now);
+      }
+    }
+    this.checkJoinComplete(now);
+  }
+
+  /** `node` did not answer (or a leaf-set member reported it dead). */
+  private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
+    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand: pushRemoval });
+    this.pruneRecentlyDead(now);
+    const wasLeafMember = this.forget(node, false, now);
+    this.releaseParked(node.id.hex, false);
+    if (!wasLeafMember) return;
+    if (pushRemoval) this.removedToPush.push(node);
+    this.recentLeafDeaths.push({ id: node.id, at: now });
+    const keepFrom = now - RECENT_DEATH_WINDOW_MS;
+    while (
+      this.recentLeafDeaths.length > RECENT_DEATHS_CAPACITY ||
+      (this.recentLeafDeaths[0]?.at ?? now) < keepFrom
+    ) {
+      this.recentLeafDeaths.shift();
+    }
+  }
+
+  private pruneRecentlyDead(now: Millis): void {
+    for (const [key, { at }] of this.recentlyDead.entries()) {
+      if (now - at < DEAD_MEMORY_MS) return;
+      this.recentlyDead.delete(key);
+    }
+  }
+
+  /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
+  private forget(node: NodeInfo, graceful: boolean, now: Millis): boolean {
+    const hex = node.id.hex;
+    const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
+    if (known !== undefined && known.incarnation !== node.incarnation) return false;
+    this.forgetCandidate(hex);
+    this.suspects.delete(hex);
+    this.lastHeard.delete(hex);
+    this.proximity.forget(hex);
+    const sides = this.leaf.sidesOf(hex);
+    const wasLeafMember = this.leaf.remove(hex);
+    const row = this.table.remove(node.id);
+    const wasNeighbour = this.neighbours.remove(hex);
+    if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
+    this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
+    if (wasLeafMember) {
+      this.leafChanged = true;
+      if (sides.left) this.repairLeft = true;
+      if (sides.right) this.repairRight = true;
+      this.probeSilentMembers(sides.left, sides.right, now);
+    }
+    if (row !== undefined) this.repairRow(row);
+    return wasLeafMember;
+  }
+
+  /**
+   * A candidate that leaves the candidate set (it did not answer) may have pushed nearer-than-farthest nodes
+   * out of it: ask for that side's leaf set again so that they are found.
+   */
+  private forgetCandidate(hex: string): void {
+    const sides = this.candidates.sidesOf(hex);
+    if (!this.candidates.remove(hex) || this.leaf.has(hex)) return;
+    // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
+    if (sides.left) this.repairLeft = true;
+    if (sides.right) this.repairRight = true;
+  }
+
+  /** After a death on one side, members there that have been quiet may have died with it: check them now. */
+  private probeSilentMembers(left: boolean, right: boolean, now: Millis): void {
+    if (this.status !== "ready") return;
+    const check = (members: readonly NodeInfo[]): void => {
+      for (const node of members) {
+        const heard = this.lastHeard.get(node.id.hex) ?? 0;
+        if (now - heard >= this.config.heartbeatIntervalMs) this.probe(node, "liveness", now);
+      }
+    };
+    if (left) check(this.leaf.left());
+    if (right) check(this.leaf.right());
+  }
+
+  /**
+   * Anti-entropy: our leaf set to one random member. A node dropped on hearsay while alive (its refutation
+   * lost) comes back: the receiver hears from us directly and probes members it lacks. One message per
+   * LEAF_SET_GOSSIP_HEARTBEATS heartbeats; nothing more when the leaf sets agree.
+   */
+  private gossipLeafSet(): void {
+    const members = [...this.leaf.members()];
+    if (members.length === 0) return;
+    const target = members[Math.floor(this.random.next() * members.length) % members.length] as NodeInfo;
+    this.sendTo(target, { type: "leafSet", leafSet: members, removed: [] });
+  }
+
+  /** Asks another entry of the same row (else of a deeper row) for the row that lost an entry. */
+  private repairRow(row: number): void {
+    if (this.status !== "ready") return;
+    for (let r = row; r < ID_DIGITS; r++) {
+      for (const node of this.table.row(r)) {
+        if (node !== undefined && !this.suspects.has(node.id.hex)) {
+          this.requestRow(node, row, this.now);
+          return;
+        }
+      }
+    }
+  }
+
+  /** Asks the farthest member of a side that lost members for its leaf set: it knows the nodes beyond. */
+  private requestLeafSetFor(side: readonly NodeInfo[], other: readonly NodeInfo[], now: Millis): boolean {
+    const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
+      for (let i = members.length - 1; i >= 0; i--) {
+        const node = members[i] as NodeInfo;
+        if (!this.suspects.has(node.id.hex) && !this.probes.has(node.id.hex)) return node;
+      }
+      return members[members.length - 1];
+    };
+    const target = pick(side) ?? pick(other);
+    return target === undefined || this.requestLeafSet(target, now);
+  }
+
+  /** Sends a leafSetRequest unless `node` was asked within the interval; returns whether it was sent. */
+  private requestLeafSet(node: NodeInfo, now: Millis): boolean {
+    const last = this.lastLeafSetRequest.get(node.id.hex);
+    if (last !== undefined && now - last < LEAF_SET_REQUEST_INTERVAL_PROBES * this.config.probeTimeoutMs) {
+      return false;
+    }
+    this.lastLeafSetRequest.set(node.id.hex, now);
+    this.sendTo(node, { type: "leafSetRequest" });
+    return true;
+  }
+
+  /** Sends a rowRequest unless `node` was asked for this row within the interval (the reply is coming). */
+  private requestRow(node: NodeInfo, row: number, now: Millis): void {
+    const key = `${node.id.hex}:${row}`;
+    const last = this.lastRowRequest.get(key);
+    if (
+      last !== undefined &&
+      now - last < ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS * this.config.failureTimeoutMs
+    )
+      return;
+    this.lastRowRequest.set(key, now);
+    this.sendTo(node, { type: "rowRequest", row });
+  }
+
+  // ---- Output plumbing ---------------------------------------------------------------------------------------
+
+  /**
+   * Flushes what inputs batched up: leaf-set pushes (at most one fan-out per tick; the rest wait for the
+   * next tick), leaf-set repair requests (held back while the rate limit says so), the leafSetChanged event.
+   */
+  private finishInput(): void {
+    if (this.status === "ready") {
+      this.flushLeafSetPushes();
+      if (this.leaf.wrapsAround()) {
+        this.repairLeft = false;
+        this.repairRight = false;
+      }
+      const now = this.now;
+      if (this.repairLeft && this.requestLeafSetFor(this.leaf.left(), this.leaf.right(), now))
+        this.repairLeft = false;
+      if (this.repairRight && this.requestLeafSetFor(this.leaf.right(), this.leaf.left(), now))
+        this.repairRight = false;
+    } else {
+      this.removedToPush = [];
+      this.refuteDeath = false;
+      this.repairLeft = false;
+      this.repairRight = false;
+    }
+    this.newLeafMembers = [];
+    if (this.leafChanged && this.status === "ready") {
+      this.emitEvent({ type: "leafSetChanged", leafSet: [...this.leaf.members()] });
+    }
+    if (this.status === "ready") this.leafChanged = false;
+  }
+
+  private flushLeafSetPushes(): void {
+    if ((this.removedToPush.length > 0 || this.refuteDeath) && !this.pushedThisTick) {
+      this.pushedThisTick = true;
+      const leafSet = [...this.leaf.members()];
+      const removed = this.removedToPush.map((n) => n.id);
+      for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      // The node found dead is told too: if it is alive after all, it refutes by talking to its leaf set.
+      for (const node of this.removedToPush) {
+        if (!this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      }
+      this.removedToPush = [];
+      this.refuteDeath = false;
+    } else if (this.newLeafMembers.length > 0) {
+      const leafSet = [...this.leaf.members()];
+      const removed = this.recentLeafDeaths.map((d) => d.id);
+      for (const node of this.newLeafMembers) {
+        if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
+      }
+    }
+  }
+
+  private sendTo(node: NodeInfo, message: PeerMessage): void {
+    this.outputs.push({ type: "send", out: { to: node, address: addressFor(this.self, node), message } });
+  }
+
+  private emitEvent(event: RoutingEvent): void {
+    this.outputs.push({ type: "event", event });
+  }
+}
+
+/**
+ * Records `at` for `key` in a map only ever read as "within the last `window` ms", and drops the entries
+ * older than that (they read as absent anyway): with 100,000 nodes per process this bookkeeping would
+ * otherwise hold hundreds of peers per node. Entries stay in time order: a refreshed key moves to the end.
+ */
+function rememberRecent(map: BoundedMap<string, Millis>, key: string, at: Millis, window: Millis): void {
+  map.delete(key);
+  map.set(key, at);
+  if (map.size <= RECENT_MAP_SLACK) return;
+  for (const [oldKey, oldAt] of map.entries()) {
+    if (at - oldAt < window) break;
+    map.delete(oldKey);
+  }
+}
