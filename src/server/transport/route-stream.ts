@@ -423,7 +423,7 @@ function serveRouteStream(
  * hop timeout (1 s by default), and off the delivery path: a hop is delivered or forwarded on arrival; only
  * the sender's bookkeeping waits. Each response costs the peer a read as dear as a batch's.
  */
-export const ACK_COALESCE_MS = 50;
+export const ACK_COALESCE_MS = 10;
 
 /** Acknowledgements of one incoming stream, sent together: refusals at once, acceptances after a moment. */
 class CoalescedAnswers {
