@@ -7,8 +7,11 @@ export class NeighbourhoodSet {
   /** Sorted nearest first; unmeasured nodes rank last (Infinity). */
   private readonly nodes: NodeInfo[] = [];
   private readonly proximities: number[] = [];
-  /** Members by ID hex: membership checks are O(1) (every learnt node is offered here). */
-  private readonly byHex = new Map<string, NodeInfo>();
+  /**
+   * Members by ID hex with the proximity they are ranked by: membership checks are O(1), and re-offering a
+   * member whose proximity has not changed (most offers: every learnt node is offered here) needs no scan.
+   */
+  private readonly byHex = new Map<string, { readonly node: NodeInfo; readonly proximity: number }>();
 
   constructor(
     private readonly capacity: number,
@@ -24,7 +27,7 @@ export class NeighbourhoodSet {
   }
 
   get(hex: string): NodeInfo | undefined {
-    return this.byHex.get(hex);
+    return this.byHex.get(hex)?.node;
   }
 
   /**
@@ -35,7 +38,9 @@ export class NeighbourhoodSet {
     if (this.capacity <= 0) return false;
     const proximity = this.proximityOf(node) ?? Number.POSITIVE_INFINITY;
     const hex = node.id.hex;
-    const known = this.byHex.get(hex);
+    const member = this.byHex.get(hex);
+    if (member !== undefined && member.node === node && member.proximity === proximity) return false;
+    const known = member?.node;
     if (known === undefined) {
       if (this.nodes.length >= this.capacity) {
         if (proximity >= (this.proximities[this.proximities.length - 1] as number)) return false;
@@ -45,7 +50,6 @@ export class NeighbourhoodSet {
       }
     } else {
       const at = this.nodes.indexOf(known);
-      if (known === node && this.proximities[at] === proximity) return false;
       this.nodes.splice(at, 1);
       this.proximities.splice(at, 1);
     }
@@ -53,12 +57,12 @@ export class NeighbourhoodSet {
     while (i > 0 && (this.proximities[i - 1] as number) > proximity) i--;
     this.nodes.splice(i, 0, node);
     this.proximities.splice(i, 0, proximity);
-    this.byHex.set(hex, node);
+    this.byHex.set(hex, { node, proximity });
     return known === undefined || (known !== node && known.incarnation !== node.incarnation);
   }
 
   remove(hex: string): boolean {
-    const known = this.byHex.get(hex);
+    const known = this.byHex.get(hex)?.node;
     if (known === undefined) return false;
     this.byHex.delete(hex);
     const at = this.nodes.indexOf(known);

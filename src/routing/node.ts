@@ -1118,17 +1118,14 @@ export class PastryNode {
 
   /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
   private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
-    const occupant = this.table.occupantFor(node);
     const result = this.table.insert(node);
-    if (
-      measure &&
-      result === "rejected" &&
-      occupant !== undefined &&
-      this.config.proximityAware &&
-      this.status !== "left"
-    ) {
-      if (this.proximity.proximity(node) === undefined) this.proximityProbe(node, now);
-      if (this.proximity.proximity(occupant) === undefined) this.proximityProbe(occupant, now);
+    if (measure && result === "rejected" && this.config.proximityAware && this.status !== "left") {
+      // Rejected: the holder is still in the slot (there is none only for our own ID, refused above).
+      const holder = this.table.occupantFor(node);
+      if (holder !== undefined) {
+        if (this.proximity.proximity(node) === undefined) this.proximityProbe(node, now);
+        if (this.proximity.proximity(holder) === undefined) this.proximityProbe(holder, now);
+      }
     }
     this.neighbours.insert(node);
   }

@@ -35,6 +35,7 @@ export class VirtualNetwork {
   readonly config: NetworkConfig;
   private readonly hosts: Host[] = [];
   private readonly byAddress = new Map<string, number>();
+  private readonly regionNames: string[] = [];
 
   constructor(config: Partial<NetworkConfig> = {}) {
     this.config = { ...DEFAULT_NETWORK_CONFIG, ...config };
@@ -65,7 +66,7 @@ export class VirtualNetwork {
       index,
       x,
       y,
-      region: `region-${regionIndex}`,
+      region: this.regionName(regionIndex),
       localAddress: `10.${regionIndex & 255}.${(index >> 8) & 255}.${index & 255}:${7000 + (index >> 16)}`,
       globalAddress: `198.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}:7443`,
     };
@@ -73,6 +74,19 @@ export class VirtualNetwork {
     this.byAddress.set(host.localAddress, index);
     this.byAddress.set(host.globalAddress, index);
     return host;
+  }
+
+  /**
+   * One string per region shared by all its hosts: the routing core compares regions on every proximity
+   * look-up, and identical string objects compare at once.
+   */
+  private regionName(regionIndex: number): string {
+    let name = this.regionNames[regionIndex];
+    if (name === undefined) {
+      name = `region-${regionIndex}`;
+      this.regionNames[regionIndex] = name;
+    }
+    return name;
   }
 
   host(index: number): Host {
