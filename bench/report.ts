@@ -43,7 +43,9 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line("## Routed through the overlay (client API, keys owned by other nodes)");
   line();
   line(
-    "Send: from the `Send` call to the owner's subscriber receiving the message. Call: request/response " +
+    "Send: from `WendyClient.send` (the TypeScript client API, which carries sends on the node's SendStream: " +
+      "one long-lived stream per client, the sends of one event-loop turn in one stream message) to the owner's " +
+      "subscriber receiving the message. Call: request/response " +
       "answered by the owner's subscriber. Daemon CPU is all daemons together per message; harness CPU is the " +
       "load generator and subscribers (this process) per message. Echo: the plain unary echo with the same " +
       "payload and in-flight count, measured just before each repeat; vs echo is the median of the per-repeat " +
@@ -149,9 +151,11 @@ function closingNote(r: BenchResult): string[] {
           `spend ${n0(x.cpuSecondsPerOp * 1e6)} µs of CPU per routed message against ${n0(e.serverCpuSecondsPerCall * 1e6)} µs ` +
           `per call for the echo server (${fmt(x.cpuSecondsPerOp / e.serverCpuSecondsPerCall)}x), and the harness ` +
           `${n0(x.clientCpuSecondsPerOp * 1e6)} µs per message against ${n0(e.clientCpuSecondsPerCall * 1e6)} µs per echo call: a ` +
-          "routed message is a unary `Send` to the entry node, a RouteStream hop and a subscriber-stream write, " +
-          "and on two shared cores the CPU per message sets the rate. profile-latest.md shows where the daemons' " +
-          "time goes.",
+          "routed message is a share of a SendStream message to the entry node, a RouteStream hop (a signed " +
+          "batch, and its acknowledgement back) and a subscriber-stream write, and on two shared cores the CPU " +
+          "per message sets the rate." +
+          batchingNote(r) +
+          " profile-latest.md shows where the daemons' time goes.",
       );
     } else if (t.name.startsWith("one-hop")) {
       const x = send(Math.min(...r.clusters.map((c) => c.nodes)), 1);
@@ -159,7 +163,8 @@ function closingNote(r: BenchResult): string[] {
       out.push(
         `- **One-hop latency** p50 ${x.p50Ms.toFixed(2)} ms against the echo's ${x.pairedUnaryP50Ms.toFixed(2)} ms ` +
           `(${t.measured}, goal 2x): the routed path has three legs where the echo has one round trip (client ` +
-          "to entry node, the RouteStream hop, the owner's subscriber stream back to the client), each at least " +
+          "to entry node on the SendStream, the RouteStream hop, the owner's subscriber stream back to the " +
+          "client), each at least " +
           `one event-loop turn; daemon CPU ${n0(x.cpuSecondsPerOp * 1e6)} µs per message at one in flight.`,
       );
     } else if (t.name.startsWith("idle daemon RSS")) {
@@ -189,6 +194,29 @@ function closingNote(r: BenchResult): string[] {
   }
   out.push("");
   return out;
+}
+
+/**
+ * The same path where batches fill (the smallest cluster: every hop on one peer link) against the target's
+ * cluster (64 in flight spread over every link, about one hop per batch).
+ */
+function batchingNote(r: BenchResult): string {
+  const at = (nodes: number) =>
+    r.routed.find(
+      (x) => x.kind === "send" && x.nodes === nodes && x.inFlight === 64 && x.payloadBytes === smallest(r),
+    );
+  const fewest = Math.min(...r.clusters.map((c) => c.nodes));
+  const full = at(fewest);
+  const spread = at(8);
+  if (full === undefined || spread === undefined || fewest >= 8) return "";
+  const links = 8 * 7;
+  return (
+    ` With ${fewest} nodes the same 64 in flight share ${fewest * (fewest - 1)} peer link(s), batches fill, and the ` +
+    `daemons spend ${n0(full.cpuSecondsPerOp * 1e6)} µs per message (${fmt(full.throughputVsUnary)}x the echo); ` +
+    `with 8 they spread over ${links} links, about one hop per link at a time, so a batch rarely holds more ` +
+    "than one and each hop pays a whole batch's signing, stream messages and process wake-ups " +
+    `(${n0(spread.cpuSecondsPerOp * 1e6)} µs per message).`
+  );
 }
 
 function smallest(r: BenchResult): number {

@@ -18,6 +18,9 @@ import {
   WendyClientError,
 } from "./errors.js";
 
+/** Payload bytes of one stream message beyond its first send: well inside the node's headroom. */
+const BATCH_PAYLOAD_BYTES = 128 * 1024;
+
 export interface StreamedSendOptions {
   readonly deadlineMs?: number;
   readonly signal?: AbortSignal;
@@ -105,7 +108,21 @@ export class SendStreamChannel {
     const sends = this.queued.filter((item) => this.pending.has(item.requestId));
     this.queued = [];
     if (sends.length === 0 || this.closed) return;
-    this.ensureOpen().write({ sends });
+    const call = this.ensureOpen();
+    // Several sends per stream message, but within the node's message limit (sized for one payload).
+    let chunk: SendStreamItem[] = [];
+    let bytes = 0;
+    for (const item of sends) {
+      const size = item.send?.payload.byteLength ?? 0;
+      if (chunk.length > 0 && bytes + size > BATCH_PAYLOAD_BYTES) {
+        call.write({ sends: chunk });
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(item);
+      bytes += size;
+    }
+    call.write({ sends: chunk });
   }
 
   private ensureOpen(): ClientDuplexStream<SendStreamRequest, SendStreamResponse> {

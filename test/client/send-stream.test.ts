@@ -139,6 +139,18 @@ describe("WendyClient.send on a node with SendStream", () => {
     }
   });
 
+  it("splits sends whose payloads together exceed the node's message limit over several stream messages", async () => {
+    const big = (i: number): Buffer => Buffer.alloc(3 * 1024 * 1024, i + 1);
+    const results = await Promise.all([0, 1, 2, 3].map((i) => client.send(`big-${i}`, PURPOSE, big(i))));
+    const fills = new Map(results.map((r, i) => [r.messageId, i + 1]));
+    for (let i = 0; i < 4; i++) {
+      const d = await nextWithin(deliveries, "a large delivery");
+      expect(d.payload.byteLength).toBe(3 * 1024 * 1024);
+      expect(d.payload[0]).toBe(fills.get(d.messageId));
+    }
+    expect(node.handle.sendStreamCount).toBe(1);
+  });
+
   it("answers waitForAck with the delivering node and hops", async () => {
     const result = await client.send("acked", PURPOSE, "with ack", { waitForAck: true });
     expect(result.deliveredBy?.id.hex).toBe(node.cluster.info().id.hex);

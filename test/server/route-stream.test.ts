@@ -62,6 +62,28 @@ describe("RouteStream", () => {
     }
   });
 
+  it("splits hops with large payloads over several batches, each within the gRPC message limit", async () => {
+    const from = nodes[0]!;
+    const to = nodes[1]!;
+    // Keys owned by one peer, so the hops share a stream; together far above the 4 MiB message limit.
+    const keys: NodeId[] = [];
+    for (let i = 0; keys.length < 4 && i < 10_000; i++) {
+      const key = NodeId.fromString(`large-${i}`);
+      if (
+        closestTo(
+          key,
+          nodes.map((n) => n.info()),
+        )!.id.equals(to.info().id)
+      )
+        keys.push(key);
+    }
+    const payload = (i: number): Buffer => Buffer.alloc(3 * 1024 * 1024, i + 1);
+    const replies = await Promise.all(
+      keys.map((key, i) => from.send(from.newMessage(16, key, payload(i)), { waitForAck: true })),
+    );
+    expect(replies.map((r) => r.deliveredBy?.id.hex)).toEqual(keys.map(() => to.info().id.hex));
+  });
+
   describe("authentication of batches", () => {
     const target = (): Cluster => nodes[1]!;
     const attacker = {

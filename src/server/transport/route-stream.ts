@@ -72,6 +72,9 @@ interface Hop {
   settled: boolean;
 }
 
+/** Payload bytes of one batch beyond its first hop: a fraction of the headroom the gRPC limit leaves. */
+const BATCH_PAYLOAD_BYTES = 128 * 1024;
+
 /** Sweeps per hop timeout: a hop fails between hopTimeoutMs and 1.125 times it. */
 const SWEEPS_PER_TIMEOUT = 8;
 
@@ -193,7 +196,7 @@ export class RouteStreamSender {
         await this.ensureOpen();
         const call = this.call;
         if (call === undefined) return;
-        const hops = this.queue.splice(0, this.options.maxBatch).filter((h) => !h.settled);
+        const hops = this.queue.splice(0, this.batchLength()).filter((h) => !h.settled);
         const acks = this.acks.splice(0, this.options.maxBatch).filter((h) => !h.settled);
         if (hops.length === 0 && acks.length === 0) continue;
         const messages = hops.flatMap((h) => (h.message === undefined ? [] : [h.message]));
@@ -219,6 +222,22 @@ export class RouteStreamSender {
       const code = error instanceof RouteHopError ? error.code : status.UNAVAILABLE;
       this.teardown(code, error instanceof Error ? error.message : String(error));
     }
+  }
+
+  /**
+   * Hops to take for the next batch: at most maxBatch, and payloads of at most BATCH_PAYLOAD_BYTES together
+   * (but always one), so a batch stays within the gRPC message limit sized for one maximal payload.
+   */
+  private batchLength(): number {
+    let bytes = 0;
+    let n = 0;
+    for (const hop of this.queue) {
+      if (n === this.options.maxBatch) break;
+      bytes += hop.message?.payload.byteLength ?? 0;
+      if (n > 0 && bytes > BATCH_PAYLOAD_BYTES) break;
+      n++;
+    }
+    return n;
   }
 
   private ensureOpen(): Promise<void> {
