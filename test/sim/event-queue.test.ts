@@ -54,4 +54,42 @@ describe("EventQueue", () => {
       }),
     );
   });
+
+  it("interleaved schedules and pops, growing past its initial capacity, match a sorted model (property)", () => {
+    // Each step schedules a burst of events some delay after now, then takes a few: the heap grows well
+    // beyond its first 1024 slots and shrinks again, and every pop must be the earliest (ties: oldest) left.
+    const step = fc.record({
+      delays: fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 400 }),
+      pops: fc.integer({ min: 0, max: 300 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (rest) => {
+        // A first burst larger than the initial capacity makes every run grow the heap.
+        const steps = [
+          { delays: Array.from({ length: 1500 }, (_, i) => (i * 7919) % 41), pops: 200 },
+          ...rest,
+        ];
+        const q = new EventQueue<number>();
+        const model: { t: number; i: number }[] = [];
+        let next = 0;
+        const take = (): void => {
+          const expected = model.shift();
+          expect(q.pop()).toBe(expected?.i);
+          if (expected !== undefined) expect(q.now).toBe(expected.t);
+        };
+        for (const { delays, pops } of steps) {
+          for (const d of delays) {
+            model.push({ t: q.now + d, i: next });
+            q.after(d, next++);
+          }
+          model.sort((a, b) => a.t - b.t || a.i - b.i);
+          for (let k = 0; k < pops; k++) take();
+          expect(q.size).toBe(model.length);
+        }
+        while (model.length > 0) take();
+        expect(q.pop()).toBeUndefined();
+      }),
+      { numRuns: 30 },
+    );
+  });
 });
