@@ -438,17 +438,14 @@ function serveRouteStream(
 }
 
 /**
- * How long accepted hops wait for their acknowledgement to share a response with later ones. Far below the
- * hop timeout (1 s by default), and off the delivery path: a hop is delivered or forwarded on arrival; only
- * the sender's bookkeeping waits. Each response costs the peer a read as dear as a batch's.
+ * Acknowledgements of one incoming stream: those of the batches read in one turn of the event loop leave in
+ * one response, at the end of that turn. (Holding them longer on a timer, 10 or 50 ms, measured no cheaper
+ * with bench/ab.ts at 8 nodes: a peer link there carries a hop every ~70 ms, so little is merged, and the
+ * timer costs the node a wake-up of its own.)
  */
-export const ACK_COALESCE_MS = 10;
-
-/** Acknowledgements of one incoming stream, sent together: refusals at once, acceptances after a moment. */
 class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
-  private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
@@ -456,16 +453,12 @@ class CoalescedAnswers {
   add(acceptedIds: readonly string[], rejected: RouteStreamResponse["rejected"]): void {
     for (const id of acceptedIds) this.acceptedIds.push(id);
     for (const r of rejected) this.rejected.push(r);
-    // A refusal is news the sender acts on (it reroutes), so it leaves in this turn of the event loop.
-    if (this.rejected.length > 0) this.immediate ??= setImmediate(() => this.flush());
-    else this.timer ??= setTimeout(() => this.flush(), ACK_COALESCE_MS);
+    this.immediate ??= setImmediate(() => this.flush());
   }
 
   /** Writes what is pending now (also called early: before the stream is refused or ended). */
   flush(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.immediate !== undefined) clearImmediate(this.immediate);
-    this.timer = undefined;
     this.immediate = undefined;
     if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
     const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
