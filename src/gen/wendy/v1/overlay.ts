@@ -2577,6 +2577,8 @@ export const OverlayServiceService = {
    * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
    * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
    * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   * As with a cancelled Send, a send the node has taken is not withdrawn when the client cancels the stream
+   * or gives up waiting for its result: it may still be delivered.
    */
   sendStream: {
     path: "/wendy.v1.OverlayService/SendStream" as const,
@@ -2679,6 +2681,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
    * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
    * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   * As with a cancelled Send, a send the node has taken is not withdrawn when the client cancels the stream
+   * or gives up waiting for its result: it may still be delivered.
    */
   sendStream: handleBidiStreamingCall<SendStreamRequest, SendStreamResponse>;
   /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
@@ -2719,6 +2723,8 @@ export interface OverlayServiceClient extends Client {
    * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
    * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
    * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   * As with a cancelled Send, a send the node has taken is not withdrawn when the client cancels the stream
+   * or gives up waiting for its result: it may still be delivered.
    */
   sendStream(): ClientDuplexStream<SendStreamRequest, SendStreamResponse>;
   sendStream(options: Partial<CallOptions>): ClientDuplexStream<SendStreamRequest, SendStreamResponse>;
