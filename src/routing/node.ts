@@ -154,7 +154,7 @@ const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
 const REQUEST_MEMORY = 512;
 /** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
-const LEAF_SET_GOSSIP_HEARTBEATS = 5;
+const LEAF_SET_GOSSIP_HEARTBEATS = 6;
 /** A proximity probe to the same peer is sent at most this often. */
 const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 /** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */

@@ -53,7 +53,7 @@ describe("defaults", () => {
       tls: { enabled: false },
       logLevel: "info",
       leafSetSize: 32,
-      heartbeatIntervalMs: 1000,
+      heartbeatIntervalMs: 1250,
       failureTimeoutMs: 2500,
       regionMultiplier: 10,
       maxPayloadBytes: 4194304,

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
+import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
@@ -201,17 +202,24 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     r.fail("WENDY_LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
   }
-  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", 32, 2, 128);
+  // The protocol's defaults are the routing core's: one place decides them.
+  const defaults = DEFAULT_ROUTING_CONFIG;
+  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", defaults.leafSetSize, 2, 128);
   if (leafSetSize % 2 !== 0) r.fail("WENDY_LEAF_SET_SIZE", "must be even (l/2 on each side)");
-  const heartbeatIntervalMs = r.integer("WENDY_HEARTBEAT_INTERVAL_MS", 1000, 1, 3_600_000);
-  const failureTimeoutMs = r.integer("WENDY_FAILURE_TIMEOUT_MS", 2500, 1, 3_600_000);
+  const heartbeatIntervalMs = r.integer(
+    "WENDY_HEARTBEAT_INTERVAL_MS",
+    defaults.heartbeatIntervalMs,
+    1,
+    3_600_000,
+  );
+  const failureTimeoutMs = r.integer("WENDY_FAILURE_TIMEOUT_MS", defaults.failureTimeoutMs, 1, 3_600_000);
   if (failureTimeoutMs <= heartbeatIntervalMs) {
     r.fail(
       r.has("WENDY_FAILURE_TIMEOUT_MS") ? "WENDY_FAILURE_TIMEOUT_MS" : "WENDY_HEARTBEAT_INTERVAL_MS",
       `the failure timeout (${failureTimeoutMs} ms) must be greater than the heartbeat interval (${heartbeatIntervalMs} ms)`,
     );
   }
-  const regionMultiplier = r.positiveNumber("WENDY_REGION_MULTIPLIER", 10);
+  const regionMultiplier = r.positiveNumber("WENDY_REGION_MULTIPLIER", defaults.regionMultiplier);
   const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
   const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
 
