@@ -22,11 +22,10 @@
 //   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
 //   adjacent concurrent joiners cannot both miss each other.
 // - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
-//   candidate from a first-hand source (contact, join state, row reply) is probed only when a measurement
-//   decides something: it competes for a taken slot (it and the holder are probed if their RTT is unknown,
-//   at most once per peer per 5 s; the nearer keeps the slot); an empty slot takes it unmeasured. Nodes
-//   named in leaf sets are not measured (that would probe the overlay). Changed: on ready, the join's
-//   second phase (Castro et al.) asks the nearest measured entry of each row for its row.
+//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed when it
+//   takes an empty slot or competes for a taken one (at most once per peer per 5 s); the nearer one keeps
+//   the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
+//   the join's second phase (Castro et al.) asks the nearest measured entry of each row for its row.
 // - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
 //   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
 //   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
@@ -78,6 +77,7 @@ import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore, addressFor } from "./proximity.js";
 import { BoundedMap } from "./bounded-map.js";
+import { RecentTimes } from "./recent-times.js";
 import { RttEstimator } from "./rtt-estimator.js";
 import { RoutingTable } from "./routing-table.js";
 import {
@@ -173,8 +173,6 @@ const DEAD_MEMORY_MS = 60_000;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
-/** A map of recent times is pruned of entries older than its window only once it holds more than this. */
-const RECENT_MAP_SLACK = 32;
 
 export interface PastryNodeOptions {
   readonly random: RandomSource;
@@ -232,12 +230,12 @@ export class PastryNode {
   private readonly probes = new Map<string, OutstandingProbe>();
   private readonly lastHeard = new Map<string, Millis>();
   /** Last direct evidence of life from any peer (a message from it, or an acknowledged call to it). */
-  private readonly lastContact = new BoundedMap<string, Millis>(CONTACT_MEMORY);
+  private readonly lastContact: RecentTimes;
   private readonly rtt = new RttEstimator(RTT_MEMORY);
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
-  private readonly lastProximityProbe = new BoundedMap<string, Millis>(PROXIMITY_PROBE_MEMORY);
+  private readonly lastProximityProbe = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
   /** ID hex -> the incarnation found dead and when. */
   private readonly recentlyDead = new BoundedMap<
     string,
@@ -318,6 +316,7 @@ export class PastryNode {
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
+    this.lastContact = new RecentTimes(this.config.failureTimeoutMs, CONTACT_MEMORY);
     this.avoidSuspects = { suspects: this.suspects, idHex: undefined };
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
   }
@@ -1056,7 +1055,7 @@ export class PastryNode {
    */
   private noteAlive(peer: NodeInfo, now: Millis): void {
     const hex = peer.id.hex;
-    rememberRecent(this.lastContact, hex, now, this.config.failureTimeoutMs);
+    this.lastContact.record(hex, now);
     if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
     this.suspects.delete(hex);
     const probe = this.probes.get(hex);
@@ -1106,12 +1105,6 @@ export class PastryNode {
       this.probe(node, "leaf", now);
   }
 
-  /**
-   * Offers `node` to the table and neighbourhood. `measure`: it came first-hand, so it may be probed for
-   * proximity, but only when a measurement decides something: it competes with the current holder of its
-   * table slot (both are measured if unknown, and the nearer keeps the slot). A node taking an empty slot
-   * has no rival to beat and is not probed; a rival arriving later gets both measured then.
-   */
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
     if (this.isPlausible(node)) this.offerToTable(node, now, measure);
   }
@@ -1119,13 +1112,14 @@ export class PastryNode {
   /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
   private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
     const result = this.table.insert(node);
-    if (measure && result === "rejected" && this.config.proximityAware && this.status !== "left") {
-      // Rejected: the holder is still in the slot (there is none only for our own ID, refused above).
-      const holder = this.table.occupantFor(node);
-      if (holder !== undefined) {
-        if (this.proximity.proximity(node) === undefined) this.proximityProbe(node, now);
-        if (this.proximity.proximity(holder) === undefined) this.proximityProbe(holder, now);
-      }
+    if (
+      measure &&
+      this.config.proximityAware &&
+      result !== "present" &&
+      this.proximity.proximity(node) === undefined &&
+      this.status !== "left"
+    ) {
+      this.proximityProbe(node, now);
     }
     this.neighbours.insert(node);
   }
@@ -1201,9 +1195,7 @@ export class PastryNode {
       if (known === undefined) continue;
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead.
-      const heard = this.lastContact.get(id.hex);
-      if (heard !== undefined && now - heard < this.config.failureTimeoutMs)
-        this.probe(known, "liveness", now);
+      if (this.lastContact.recent(id.hex, now) !== undefined) this.probe(known, "liveness", now);
       else this.declareDead(known, false, now);
     }
     for (const node of leafSet) this.learn(node, now);
@@ -1263,9 +1255,8 @@ export class PastryNode {
       if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
       return;
     }
-    const last = this.lastProximityProbe.get(node.id.hex);
-    if (last !== undefined && now - last < PROXIMITY_PROBE_INTERVAL_MS) return;
-    rememberRecent(this.lastProximityProbe, node.id.hex, now, PROXIMITY_PROBE_INTERVAL_MS);
+    if (this.lastProximityProbe.recent(node.id.hex, now) !== undefined) return;
+    this.lastProximityProbe.record(node.id.hex, now);
     this.probe(node, "proximity", now);
   }
 
@@ -1503,20 +1494,5 @@ export class PastryNode {
 
   private emitEvent(event: RoutingEvent): void {
     this.outputs.push({ type: "event", event });
-  }
-}
-
-/**
- * Records `at` for `key` in a map only ever read as "within the last `window` ms", and drops the entries
- * older than that (they read as absent anyway): with 100,000 nodes per process this bookkeeping would
- * otherwise hold hundreds of peers per node. Entries stay in time order: a refreshed key moves to the end.
- */
-function rememberRecent(map: BoundedMap<string, Millis>, key: string, at: Millis, window: Millis): void {
-  map.delete(key);
-  map.set(key, at);
-  if (map.size <= RECENT_MAP_SLACK) return;
-  for (const [oldKey, oldAt] of map.entries()) {
-    if (at - oldAt < window) break;
-    map.delete(oldKey);
   }
 }
