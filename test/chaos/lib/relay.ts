@@ -29,7 +29,10 @@ export interface RelayOptions {
 class DelayedPipe {
   private queued = 0;
   private lastDue = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Actions in the order they were scheduled, each with its due time; one timer waits for the first. */
+  private readonly due: { readonly at: number; readonly action: () => void }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly from: Socket,
@@ -51,21 +54,39 @@ class DelayedPipe {
     });
   }
 
-  /** Runs `action` after a random delay, never before anything scheduled earlier (TCP keeps order). */
+  /**
+   * Runs `action` after a random delay, never before anything scheduled earlier (TCP keeps order). One
+   * queue and one timer, not a timer per action: timers armed in one turn of the event loop count from
+   * the same cached loop time, so per-action timers with durations from a finer clock could fire out of
+   * order.
+   */
   private after(action: () => void): void {
-    const now = performance.now();
-    const due = Math.max(now + this.delay(), this.lastDue);
+    const due = Math.max(performance.now() + this.delay(), this.lastDue);
     this.lastDue = due;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      action();
-    }, due - now);
-    this.timers.add(timer);
+    this.due.push({ at: due, action });
+    if (this.timer === undefined) this.arm();
+  }
+
+  private arm(): void {
+    const first = this.due[0];
+    if (first === undefined || this.closed) return;
+    this.timer = setTimeout(() => this.run(), Math.max(0, first.at - performance.now()));
+  }
+
+  private run(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.due.length > 0 && (this.due[0]?.at ?? Infinity) <= now && !this.closed) {
+      this.due.shift()?.action();
+    }
+    this.arm();
   }
 
   close(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.due.length = 0;
   }
 }
 
