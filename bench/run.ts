@@ -1,6 +1,6 @@
 // `make bench`: runs the harness with the full settings and writes bench/results/<date>.json,
 // bench/results/latest.md and bench/results/latest.svg.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { runBenchmark } from "./harness.js";
@@ -8,6 +8,7 @@ import { renderSvg } from "./plot.js";
 import { renderMarkdown } from "./report.js";
 import { FULL_SETTINGS, type BenchSettings } from "./lib/settings.js";
 import type { BenchResult } from "./lib/result.js";
+import { readSimResults } from "./lib/sim-results.js";
 
 export function writeResults(
   result: BenchResult,
@@ -32,7 +33,12 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--warmup-ms <n>", "warm-up before each window", Number)
     .option("--idle-ms <n>", "idle window for maintenance traffic", Number)
     .option("--source", "run the daemons from the TypeScript sources (tsx) instead of a compiled build")
-    .option("--out <dir>", "results directory", join(import.meta.dirname, "results"));
+    .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
+    .option(
+      "--report-only",
+      "measure nothing: re-render the report of the last run with the current simulation results " +
+        "(after `make bench-sim`, which takes hours at 100k nodes)",
+    );
   program.parse([...argv]);
   const o = program.opts<{
     sizes?: number[];
@@ -42,7 +48,13 @@ async function main(argv: readonly string[]): Promise<void> {
     idleMs?: number;
     source?: boolean;
     out: string;
+    reportOnly?: boolean;
   }>();
+  if (o.reportOnly === true) {
+    const files = writeResults(rerenderLast(o.out), o.out);
+    process.stdout.write(`re-rendered ${files.md} and ${files.svg} from ${files.json}\n`);
+    return;
+  }
   const sizes = o.sizes ?? FULL_SETTINGS.clusterSizes;
   const settings: BenchSettings = {
     ...FULL_SETTINGS,
@@ -64,6 +76,17 @@ async function main(argv: readonly string[]): Promise<void> {
   process.stdout.write(`\nwrote ${files.json}, ${files.md}, ${files.svg}\n`);
   for (const t of result.targets)
     process.stdout.write(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.measured} (goal ${t.target})\n`);
+}
+
+/** The newest <date>.json of a real run, its simulation section replaced by the current sim results. */
+function rerenderLast(resultsDir: string): BenchResult {
+  const runs = readdirSync(resultsDir)
+    .filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f))
+    .sort();
+  const last = runs.at(-1);
+  if (last === undefined) throw new Error(`no benchmark run in ${resultsDir}: run \`make bench\` first`);
+  const result = JSON.parse(readFileSync(join(resultsDir, last), "utf8")) as BenchResult;
+  return { ...result, sim: readSimResults(resultsDir) ?? null };
 }
 
 function list(value: string): number[] {
