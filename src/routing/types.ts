@@ -98,6 +98,22 @@ export type PeerMessage =
 
 export type PeerMessageType = PeerMessage["type"];
 
+/**
+ * The message types whose failed sends a runtime reports to the core (PastryNode.sendFailed). A route hop to
+ * reroute, a join to retry, a probe or heartbeat that says the peer may be gone, and answers the core sends
+ * again (an end-to-end ack its origin waits for, a join state its joiner waits for). Other lost messages (a
+ * reply, a leaf-set push, a row) say little about liveness under load, and treating them as evidence fed
+ * storms of false deaths.
+ */
+export const REPORTED_FAILURES: ReadonlySet<PeerMessageType> = new Set<PeerMessageType>([
+  "route",
+  "join",
+  "probe",
+  "heartbeat",
+  "ack",
+  "joinState",
+]);
+
 /** A message to send. `to` is unknown only when contacting a seed by address before its ID is known. */
 export interface Outbound {
   readonly to: NodeInfo | undefined;

@@ -8,10 +8,10 @@ import { PastryNode } from "../routing/node.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
+  REPORTED_FAILURES,
   type NodeInfo,
   type Outbound,
   type Output,
-  type PeerMessage,
   type RandomSource,
   type RouteMessage,
   type RoutingConfig,
@@ -125,17 +125,6 @@ type State = "new" | "listening" | "joining" | "ready" | "stopping" | "stopped";
 
 /** Peers remembered per address or per incarnation, at most (the least recent are forgotten). */
 const MAX_REMEMBERED_PEERS = 4096;
-
-const FAILURES_THAT_MATTER: ReadonlySet<PeerMessage["type"]> = new Set([
-  "route",
-  "join",
-  "probe",
-  "heartbeat",
-  // A lost end-to-end ack leaves its sender waiting: the core resends it (a few times at most).
-  "ack",
-  // So does a lost join state: its joiner would wait out the join timeout.
-  "joinState",
-]);
 
 const cryptoRandom: RandomSource = { next: () => randomInt(0, 2 ** 47) / 2 ** 47 };
 
@@ -597,11 +586,8 @@ export class Cluster {
             "peer call failed",
           );
           this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
-          // Only failures that demand action go back to the core: a hop to reroute, a join to retry, a
-          // probe or heartbeat that says the peer may be gone. A lost informational message (a reply, a
-          // leaf-set push, a row) says little about liveness under load, and treating it as evidence fed
-          // storms of false deaths.
-          if (FAILURES_THAT_MATTER.has(outbound.message.type)) {
+          // Only failures that demand action go back to the core (see REPORTED_FAILURES).
+          if (REPORTED_FAILURES.has(outbound.message.type)) {
             const cause = neverArrived(error) ? "unreachable" : "unknown";
             this.input((core, now) => core.sendFailed(outbound, now, cause));
           }

@@ -11,6 +11,7 @@ import type {
   RoutingConfig,
   RoutingEvent,
 } from "../../src/routing/types.js";
+import { REPORTED_FAILURES } from "../../src/routing/types.js";
 
 /** Deterministic randomness for tests (mulberry32). */
 export function seededRandom(seed: number): RandomSource {
@@ -59,16 +60,6 @@ interface InFlight {
 
 /** Which failed sends the "transport" reports back through sendFailed. */
 export type FailureReporting = "route" | "all";
-
-/** The message types whose failures the runtime reports to the core (src/server/cluster.ts). */
-const RUNTIME_REPORTED: ReadonlySet<string> = new Set([
-  "route",
-  "join",
-  "probe",
-  "heartbeat",
-  "ack",
-  "joinState",
-]);
 
 /**
  * An overloaded network, as 16 processes on 2 busy cores see it: until `until`, every message takes a random
@@ -211,7 +202,7 @@ export class Overlay {
       return true;
     }
     if (this.lose?.(sender, out) === true) {
-      if (RUNTIME_REPORTED.has(out.message.type)) {
+      if (REPORTED_FAILURES.has(out.message.type)) {
         sender.sendFailed(out, this.now, "unreachable");
         this.collect(sender);
       }
@@ -237,7 +228,7 @@ export class Overlay {
 
   /** The overload model's fate for one message (see Overload). */
   private delay(flight: InFlight, overload: Overload): void {
-    const reported = RUNTIME_REPORTED.has(flight.out.message.type);
+    const reported = REPORTED_FAILURES.has(flight.out.message.type);
     const fail = (): void => {
       flight.sender.sendFailed(flight.out, this.now);
       this.collect(flight.sender);
