@@ -3,6 +3,7 @@
 // what arrives from peers. All decisions stay in the state machine; this file only moves things around.
 import { randomBytes, randomInt } from "node:crypto";
 import { Server, status, type ServerCredentials } from "@grpc/grpc-js";
+import { BoundedMap } from "../routing/bounded-map.js";
 import type { NodeId } from "../routing/id.js";
 import { PastryNode } from "../routing/node.js";
 import {
@@ -144,9 +145,9 @@ export class Cluster {
   private readonly pendingAcks = new Map<string, PendingAck>();
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
   private readonly forwarding: ForwardGate;
-  private readonly lastAcknowledged = new Map<string, number>();
+  private readonly lastAcknowledged = new BoundedMap<string, number>(MAX_REMEMBERED_PEERS);
   /** The peer last called at each address (most recent last, bounded): whom a lost connection concerns. */
-  private readonly peerAt = new Map<string, NodeInfo>();
+  private readonly peerAt = new BoundedMap<string, NodeInfo>(MAX_REMEMBERED_PEERS);
   private readonly reservedHandlers = new Map<number, (message: Message) => void>();
   private server: Server | undefined;
   private peerService: PeerServiceHandle | undefined;
@@ -597,14 +598,9 @@ export class Cluster {
   }
 
   private notePeerAt(address: string, peer: NodeInfo): void {
-    const known = this.peerAt.get(address);
-    if (known === peer) return;
+    // Re-inserted, so the addresses called longest ago are the ones forgotten.
     this.peerAt.delete(address);
     this.peerAt.set(address, peer);
-    if (this.peerAt.size > MAX_REMEMBERED_PEERS) {
-      const oldest = this.peerAt.keys().next();
-      if (!oldest.done) this.peerAt.delete(oldest.value);
-    }
   }
 
   /**
@@ -616,14 +612,9 @@ export class Cluster {
     const key = `${peer.id.hex}:${peer.incarnation}`;
     const last = this.lastAcknowledged.get(key);
     if (last !== undefined && now - last < this.config.heartbeatIntervalMs / 4) return;
+    // Re-inserted, so the peers heard from longest ago are the ones forgotten.
     this.lastAcknowledged.delete(key);
     this.lastAcknowledged.set(key, now);
-    // Bounded: forget the peers heard from longest ago.
-    while (this.lastAcknowledged.size > MAX_REMEMBERED_PEERS) {
-      const oldest = this.lastAcknowledged.keys().next();
-      if (oldest.done) break;
-      this.lastAcknowledged.delete(oldest.value);
-    }
     this.input((core, at) => core.heardFrom(peer, at));
   }
 

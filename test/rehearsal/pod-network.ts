@@ -1,10 +1,10 @@
 // The pods' network: one namespace per pod on a private subnet (test/chaos/lib/netns.ts), and the cluster DNS
 // names of the headless service answered from each namespace's own /etc/netns/<ns>/hosts, which
 // `ip netns exec` binds over /etc/hosts for everything run in that namespace.
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestNetwork } from "../chaos/lib/netns.js";
+import { firstFailingCommand } from "../helpers/host-tools.js";
 
 const ETC_NETNS = "/etc/netns";
 /** Namespace names of the chaos library: `wendy-t<pid>x<n>-<i>`. */
@@ -22,16 +22,14 @@ export function requireRoot(): void {
       "the StatefulSet rehearsal needs root (network and mount namespaces); CI runs it as root",
     );
   }
-  for (const tool of [
+  const failing = firstFailingCommand([
     ["ip", "netns", "list"],
     ["setpriv", "--version"],
-  ]) {
-    const probe = spawnSync(tool[0]!, tool.slice(1), { stdio: "ignore" });
-    if (probe.error !== undefined || probe.status !== 0) {
-      throw new Error(
-        `the StatefulSet rehearsal needs '${tool.join(" ")}' (iproute2, util-linux): ${probe.error?.message ?? `exit ${probe.status}`}`,
-      );
-    }
+  ]);
+  if (failing !== undefined) {
+    throw new Error(
+      `the StatefulSet rehearsal needs '${failing.command}' (iproute2, util-linux): ${failing.why}`,
+    );
   }
 }
 

@@ -3,6 +3,7 @@
 // created in the host's own namespace, so faults injected here never touch anyone else's traffic.
 import { execFile, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
+import { firstFailingCommand } from "../../helpers/host-tools.js";
 
 const run = promisify(execFile);
 
@@ -51,16 +52,14 @@ export function requireNetworkNamespaces(): void {
       "chaos tests need root (network namespaces and nftables); run them through .ci/run as root",
     );
   }
-  for (const tool of [
+  const failing = firstFailingCommand([
     ["ip", "netns", "list"],
     ["nft", "--version"],
-  ]) {
-    const probe = spawnSync(tool[0]!, tool.slice(1), { stdio: "ignore" });
-    if (probe.error !== undefined || probe.status !== 0) {
-      throw new NetnsUnavailableError(
-        `chaos tests need '${tool.join(" ")}' to work (install iproute2 and nftables): ${probe.error?.message ?? `exit ${probe.status}`}`,
-      );
-    }
+  ]);
+  if (failing !== undefined) {
+    throw new NetnsUnavailableError(
+      `chaos tests need '${failing.command}' to work (install iproute2 and nftables): ${failing.why}`,
+    );
   }
 }
 
