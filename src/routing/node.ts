@@ -806,17 +806,18 @@ export class PastryNode {
   /**
    * Two nodes joining side by side at the same time can each be told a leaf set that predates the other.
    * A member that gets a joining probe therefore tells the other recent joiners in its leaf set about the
-   * new one (a `leafSet` push; they probe it before taking it in). Only concurrent joins cost anything.
+   * new one (a `leafSet` push naming only the new joiner; they probe it before taking it in). The new joiner
+   * learns of the earlier ones from this member's probe reply, which names its whole leaf set. Only
+   * concurrent joins cost anything.
    */
   private introduceJoiners(joiner: NodeInfo, now: Millis): void {
     if (this.status !== "ready" || !this.leaf.has(joiner.id.hex)) return;
-    let leafSet: NodeInfo[] | undefined;
+    const leafSet = [joiner];
     for (const [hex, at] of this.recentJoiners.entries()) {
       if (now - at > JOINER_INTRODUCTION_WINDOW_PROBES * this.config.probeTimeoutMs) continue;
       const member = this.leaf.get(hex);
       if (member === undefined || hex === joiner.id.hex || !this.withinHalfOfEachOther(member, joiner))
         continue;
-      leafSet ??= [...this.leaf.members()];
       this.sendTo(member, { type: "leafSet", leafSet, removed: [] });
     }
     this.recentJoiners.set(joiner.id.hex, now);
