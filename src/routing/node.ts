@@ -78,7 +78,6 @@ import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore, addressFor } from "./proximity.js";
 import { BoundedMap } from "./bounded-map.js";
 import { RecentTimes } from "./recent-times.js";
-import { RttEstimator } from "./rtt-estimator.js";
 import { RoutingTable } from "./routing-table.js";
 import {
   assertApplicationPurpose,
@@ -145,7 +144,10 @@ const REFUSALS_FOR_DEATH = 2;
 const REFUSED_PROBE_RETRY_MS = 250;
 /** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
 const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
+/** Round-trip measurements are kept for at most this many peers (members of our state are evicted last). */
 const RTT_MEMORY = 1_024;
+/** A measurement of a peer outside our state is forgotten this long after its last sample. */
+const RTT_MEMORY_MS = 60_000;
 /** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
 const CONTACT_MEMORY = 1_024;
 /** leafSetRequest to the same peer at most this often (a repair that wants another waits for the next tick). */
@@ -231,7 +233,6 @@ export class PastryNode {
   private readonly lastHeard = new Map<string, Millis>();
   /** Last direct evidence of life from any peer (a message from it, or an acknowledged call to it). */
   private readonly lastContact: RecentTimes;
-  private readonly rtt = new RttEstimator(RTT_MEMORY);
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
@@ -309,7 +310,10 @@ export class PastryNode {
     this.self = self;
     this.config = { ...DEFAULT_ROUTING_CONFIG, ...options.config };
     this.random = options.random;
-    this.proximity = new ProximityStore(self, this.config.regionMultiplier);
+    this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
+      capacity: RTT_MEMORY,
+      keep: (peer) => this.holds(peer),
+    });
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
     this.candidates = new LeafSet(self, this.config.leafSetSize);
@@ -355,8 +359,7 @@ export class PastryNode {
     this.detectPause(now);
     this.now = now;
     if (message.type === "probeReply") {
-      this.proximity.record(from, now - message.echoSentAt);
-      this.rtt.record(from.id.hex, now - message.echoSentAt);
+      this.proximity.record(from, now - message.echoSentAt, now);
     }
     this.noteContact(from, message, now);
     switch (message.type) {
@@ -518,8 +521,7 @@ export class PastryNode {
   reportRtt(peer: NodeInfo, rttMs: number, now: Millis): void {
     if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
     this.now = now;
-    this.proximity.record(peer, rttMs);
-    this.rtt.record(peer.id.hex, rttMs);
+    this.proximity.record(peer, rttMs, now);
     this.reconsiderForProximity(peer);
     this.finishInput();
   }
@@ -555,6 +557,7 @@ export class PastryNode {
       if (now >= this.nextGossipAt) {
         this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
         this.gossipLeafSet();
+        this.pruneMemories(now);
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
@@ -1248,7 +1251,7 @@ export class PastryNode {
     );
     // A joiner gets no shorter timeouts: a live member it gave up on too early would leave a hole in its
     // leaf set, and it would deliver that member's keys. The join deadline waits for these probes instead.
-    return attempt * this.rtt.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+    return attempt * this.proximity.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
@@ -1316,6 +1319,27 @@ export class PastryNode {
     ) {
       this.recentLeafDeaths.shift();
     }
+  }
+
+  /** Whether `peer` is in our leaf set (or among its candidates), routing table or neighbourhood set. */
+  private holds(peer: NodeInfo): boolean {
+    const hex = peer.id.hex;
+    return (
+      this.leaf.has(hex) ||
+      this.candidates.has(hex) ||
+      this.neighbours.get(hex) !== undefined ||
+      this.table.lookup(peer.id) !== undefined
+    );
+  }
+
+  /**
+   * Per-peer memories answer only about a recent window; entries past it are dropped here (every gossip
+   * period), so a node that has gone quiet does not keep its join's worth of peers for ever.
+   */
+  private pruneMemories(now: Millis): void {
+    this.lastContact.prune(now);
+    this.lastProximityProbe.prune(now);
+    this.proximity.prune(now, RTT_MEMORY_MS);
   }
 
   private pruneRecentlyDead(now: Millis): void {

@@ -58,6 +58,36 @@ describe("2.1 proximity metric", () => {
     expect(store.proximity(remote)).toBeUndefined();
   });
 
+  it("derives retransmission timeouts from the same samples, as TCP does (RFC 6298)", () => {
+    const store = new ProximityStore(peer(0, "eu"), 10);
+    const p = peer(1, "eu");
+    expect(store.timeout(p.id.hex, 50, 1_000)).toBe(50); // unmeasured: the floor
+    store.record(p, 100); // srtt 100, rttvar 50
+    expect(store.timeout(p.id.hex, 50, 1_000)).toBe(300);
+    expect(store.timeout(p.id.hex, 50, 200)).toBe(200); // capped
+    store.record(p, 100); // srtt 100, rttvar 37.5
+    expect(store.timeout(p.id.hex, 50, 1_000)).toBe(250);
+  });
+
+  it("forgets old measurements of peers outside our state, and evicts those first when full", () => {
+    const kept = new Set<string>();
+    const store = new ProximityStore(peer(0, "eu"), 10, {
+      capacity: 3,
+      keep: (p) => kept.has(p.id.hex),
+    });
+    const [a, b, c, d] = [peer(1), peer(2), peer(3), peer(4)];
+    kept.add(a.id.hex);
+    store.record(a, 1, 0);
+    store.record(b, 2, 0);
+    store.record(c, 3, 500);
+    store.prune(1_000, 1_000); // b is exactly 1 s old and not kept; a is kept; c is young
+    expect([a, b, c].map((p) => store.rtt(p))).toEqual([1, undefined, 3]);
+    store.record(b, 2, 1_000);
+    store.record(d, 4, 1_000); // full: the oldest peer not kept (c) goes, not the older kept a
+    expect([a, b, c, d].map((p) => store.rtt(p))).toEqual([1, 2, undefined, 4]);
+    expect(store.size).toBe(3);
+  });
+
   it("addresses a peer locally in the same region, globally across regions", () => {
     const self = peer(0, "eu");
     expect(addressFor(self, peer(1, "eu"))).toBe(peer(1, "eu").localAddress);

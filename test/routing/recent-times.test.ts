@@ -15,6 +15,15 @@ describe("RecentTimes", () => {
     expect(times.recent("a", 1_499)).toBeUndefined();
   });
 
+  it("prune drops everything outside the window at once, without changing any answer", () => {
+    const times = new RecentTimes(100, 1_000);
+    for (let i = 0; i < 20; i++) times.record(`k${i}`, i * 10);
+    times.prune(250); // k0..k15 (at 0..150) are 100 ms or more before 250
+    expect(times.size).toBe(4);
+    expect(times.recent("k16", 250)).toBe(160);
+    expect(times.recent("k15", 250)).toBeUndefined();
+  });
+
   it("keeps at most `capacity` entries, forgetting the oldest inserted", () => {
     const times = new RecentTimes(1_000_000, 3);
     for (const key of ["a", "b", "c", "d"]) times.record(key, 1);
