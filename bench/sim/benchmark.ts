@@ -8,6 +8,9 @@ import {
   type StateMeasurements,
 } from "../../src/sim/measure.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
+import { idealRoutes, type IdealRoutes } from "../../src/sim/ideal-routes.js";
+import { Prng } from "../../src/sim/prng.js";
+import { DEFAULT_ROUTING_CONFIG } from "../../src/routing/types.js";
 import { type Accounting, Simulator } from "../../src/sim/simulator.js";
 
 export type SeedMode = "random" | "nearest";
@@ -57,6 +60,8 @@ export interface BenchResult {
   readonly buildWallMs: number;
   readonly buildVirtualMs: number;
   readonly routes: RouteMeasurements;
+  /** The same number of random keys routed with perfect proximity tables over the same live nodes. */
+  readonly idealRoutes: IdealRoutes;
   readonly state: StateMeasurements;
   /** Messages other than `route` and `ack`, per live node per second, while traffic flowed. */
   readonly maintenancePerNodePerSecond: number;
@@ -164,6 +169,13 @@ function measure(
   sim.runFor(DRAIN_MS);
 
   const routes = measureRoutes(sim);
+  const ideal = idealRoutes({
+    ring: sim.truth,
+    latency: (a, b) => sim.network.latency(a, b),
+    leafSetSize: DEFAULT_ROUTING_CONFIG.leafSetSize,
+    messages: o.messages,
+    random: new Prng(o.seed * 1_000_003 + nodes),
+  });
   const state = measureState(sim);
   const accounting = sim.account();
   const memory = sim.peakMemory();
@@ -179,6 +191,7 @@ function measure(
     buildWallMs: Math.round(buildWallMs),
     buildVirtualMs: Math.round(buildVirtualMs),
     routes,
+    idealRoutes: ideal,
     state,
     maintenancePerNodePerSecond,
     maintenanceByType,
@@ -192,7 +205,7 @@ function measure(
   };
   o.log(
     `  hops mean ${routes.hops.mean.toFixed(2)} (p99 ${routes.hops.p99}), stretch mean ` +
-      `${routes.stretch.mean.toFixed(2)}, state ${state.total.mean.toFixed(1)} entries/node, maintenance ` +
+      `${routes.stretch.mean.toFixed(2)} (ideal tables ${ideal.stretch.mean.toFixed(2)}), state ${state.total.mean.toFixed(1)} entries/node, maintenance ` +
       `${maintenancePerNodePerSecond.toFixed(2)} msg/node/s, delivered ${accounting.delivered}/${accounting.sent}, ` +
       `misdelivered ${result.misdeliveries}, peak rss ${result.peakRssMiB} MiB`,
   );

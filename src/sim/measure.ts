@@ -8,19 +8,31 @@ export interface RouteMeasurements {
   readonly hopHistogram: Record<string, number>;
   /** Overlay path latency / direct latency, for messages delivered away from their origin. */
   readonly stretch: Summary;
+  /** Sum of path latencies / sum of direct latencies over the same messages (long routes weigh more). */
+  readonly stretchOfTotals: number;
 }
 
 export function measureRoutes(sim: Simulator): RouteMeasurements {
   const hops: number[] = [];
   const stretch: number[] = [];
+  let pathTotal = 0;
+  let directTotal = 0;
   for (const m of sim.messages()) {
     if (m.status !== "delivered" || m.hops === undefined || m.deliveredBy === undefined) continue;
     hops.push(m.hops);
     if (m.deliveredBy !== m.origin && m.pathLatencyMs > 0) {
-      stretch.push(m.pathLatencyMs / sim.network.latency(m.origin, m.deliveredBy));
+      const direct = sim.network.latency(m.origin, m.deliveredBy);
+      stretch.push(m.pathLatencyMs / direct);
+      pathTotal += m.pathLatencyMs;
+      directTotal += direct;
     }
   }
-  return { hops: summarize(hops), hopHistogram: histogram(hops), stretch: summarize(stretch) };
+  return {
+    hops: summarize(hops),
+    hopHistogram: histogram(hops),
+    stretch: summarize(stretch),
+    stretchOfTotals: pathTotal / directTotal,
+  };
 }
 
 export interface StateMeasurements {

@@ -55,8 +55,8 @@ export class RingTruth {
     return this.members.slice();
   }
 
-  /** Index of the first member whose ID is >= value. */
-  private lowerBound(value: bigint): number {
+  /** Position in ring order of the first member whose ID is >= value (size when there is none). */
+  lowerBound(value: bigint): number {
     let lo = 0;
     let hi = this.members.length;
     while (lo < hi) {
