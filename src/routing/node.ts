@@ -170,6 +170,12 @@ const RECENT_JOINERS_CAPACITY = 16;
 const JOINER_INTRODUCTION_WINDOW_PROBES = 4;
 /** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
 const MAX_PENDING_JOINS = 64;
+/**
+ * A joiner asks its nearest few measured neighbours for their first rows (0 .. this - 1, those they share
+ * with it). Simulated at 3,000 nodes: stretch 1.65 -> 1.55 for 7 % more messages in the build.
+ */
+const NEIGHBOURS_ASKED_FOR_ROWS = 3;
+const NEIGHBOUR_ROWS_ASKED = 2;
 /** How long a node found dead is ignored in second-hand gossip. */
 const DEAD_MEMORY_MS = 60_000;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
@@ -844,8 +850,19 @@ export class PastryNode {
    * The join's second phase (Castro et al., "Exploiting network proximity in DHTs"), in a cheap form: the
    * nearest measured entry of each populated row is asked for its own copy of that row; the nodes named
    * are measured and take a slot where they are nearer than its holder. One request per row, ~log16(N).
+   * The first rows have the most candidates per slot and so the most to gain: the few nearest nodes we
+   * know, whose own first rows hold nodes near them and so near us, are asked for those rows too.
    */
   private askForNearerRows(): void {
+    let asked = 0;
+    for (const node of this.neighbours.members()) {
+      // Nearest first, unmeasured last.
+      if (asked >= NEIGHBOURS_ASKED_FOR_ROWS || this.proximity.proximity(node) === undefined) break;
+      asked++;
+      const shared = this.self.id.commonPrefixLength(node.id);
+      for (let r = 0; r <= Math.min(shared, NEIGHBOUR_ROWS_ASKED - 1); r++)
+        this.requestRow(node, r, this.now);
+    }
     for (let r = 0; r < ID_DIGITS; r++) {
       let nearest: NodeInfo | undefined;
       let nearestProximity = Number.POSITIVE_INFINITY;

@@ -273,6 +273,64 @@ describe("PastryNode basics", () => {
     expect(served[0]?.message).toMatchObject({ final: true });
   });
 
+  it("2.4 join's second phase: the nearest entry of each row and the three nearest neighbours are asked for rows", () => {
+    const at = (hex: string, port: number): NodeInfo =>
+      nodeInfo(NodeId.fromHex(hex.padEnd(32, "0")), port, 1);
+    const joiner = new PastryNode(at("50", 1), { random: seededRandom(1) });
+    // Round trips: a 10, b 20, c 30, d 40, e 50. a and e share the first digit with the joiner (row 1).
+    const [a, b, c, d, e] = [at("51", 2), at("90", 3), at("a0", 4), at("b0", 5), at("52", 6)];
+    const rtt = new Map([a, b, c, d, e].map((n, i) => [n.id.hex, 10 * (i + 1)]));
+    joiner.join([a.localAddress], 0);
+    joiner.takeOutputs();
+    const everyone = [a, b, c, d, e];
+    joiner.receive(
+      a,
+      {
+        type: "joinState",
+        rows: [
+          { row: 0, entries: [b, c, d] },
+          { row: 1, entries: [a, e] },
+        ],
+        neighbours: everyone,
+        leafSet: everyone,
+        final: true,
+      },
+      1,
+    );
+    // Every probe is answered after its peer's round trip; the joiner becomes ready on the last answer.
+    let outputs = joiner.takeOutputs();
+    const answered = new Set<string>();
+    for (let round = 0; round < 3 && !joiner.isReady(); round++) {
+      for (const { to, message } of sends(outputs)) {
+        if (message.type !== "probe" || to === undefined || answered.has(to.id.hex)) continue;
+        answered.add(to.id.hex);
+        const reply = {
+          type: "probeReply",
+          echoSentAt: message.sentAt,
+          leafSet: everyone,
+          ready: true,
+        } as const;
+        joiner.receive(to, reply, message.sentAt + (rtt.get(to.id.hex) as number));
+      }
+      outputs = joiner.takeOutputs();
+    }
+    expect(joiner.isReady()).toBe(true);
+    const asked = sends(outputs)
+      .flatMap(({ to, message }) =>
+        message.type === "rowRequest" ? [`${to?.localAddress} row ${message.row}`] : [],
+      )
+      .sort();
+    // Nearest entries: b for row 0, a for row 1. Nearest neighbours: a (rows 0 and 1: it shares a digit), b, c.
+    expect(asked).toEqual(
+      [
+        `${a.localAddress} row 0`,
+        `${a.localAddress} row 1`,
+        `${b.localAddress} row 0`,
+        `${c.localAddress} row 0`,
+      ].sort(),
+    );
+  });
+
   it("heartbeats go to the predecessor only; receiving one emits a heartbeat event", () => {
     const overlay = new Overlay({ leafSetSize: 8 }, 6);
     const random = seededRandom(9);

@@ -99,6 +99,14 @@ describe("simulated overlay of real PastryNode machines", () => {
       expect(stale).toEqual([]);
 
       traffic(sim, 2000, 5000);
+      // Tables still naming crashed nodes cost a message one probe verdict per such hop (seconds each in
+      // the simulator, where a dead host times out rather than refusing): an unlucky route can meet several
+      // in a row. Every message must still end, delivered, within a bounded time.
+      const settled = sim.runUntilCondition(
+        () => sim.messages().every((m) => m.status !== "pending"),
+        60 * HEARTBEAT_MS,
+      );
+      expect(settled).toBe(true);
       const after = sim.account();
       expect(after).toMatchObject({
         sent: 2000,
