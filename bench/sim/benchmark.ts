@@ -62,6 +62,8 @@ export interface BenchResult {
   readonly routes: RouteMeasurements;
   /** The same number of random keys routed with perfect proximity tables over the same live nodes. */
   readonly idealRoutes: IdealRoutes;
+  /** The same, the tables ranking candidates as the nodes do (latency x the region multiplier across regions). */
+  readonly idealRegionRoutes: IdealRoutes;
   readonly state: StateMeasurements;
   /** Messages other than `route` and `ack`, per live node per second, while traffic flowed. */
   readonly maintenancePerNodePerSecond: number;
@@ -169,11 +171,19 @@ function measure(
   sim.runFor(DRAIN_MS);
 
   const routes = measureRoutes(sim);
-  const ideal = idealRoutes({
+  const latency = (a: number, b: number): number => sim.network.latency(a, b);
+  const idealOptions = {
     ring: sim.truth,
-    latency: (a, b) => sim.network.latency(a, b),
+    latency,
     leafSetSize: DEFAULT_ROUTING_CONFIG.leafSetSize,
     messages: o.messages,
+  };
+  const ideal = idealRoutes({ ...idealOptions, random: new Prng(o.seed * 1_000_003 + nodes) });
+  const multiplier = DEFAULT_ROUTING_CONFIG.regionMultiplier;
+  const idealRegion = idealRoutes({
+    ...idealOptions,
+    rank: (a, b) =>
+      sim.network.host(a).region === sim.network.host(b).region ? latency(a, b) : multiplier * latency(a, b),
     random: new Prng(o.seed * 1_000_003 + nodes),
   });
   const state = measureState(sim);
@@ -192,6 +202,7 @@ function measure(
     buildVirtualMs: Math.round(buildVirtualMs),
     routes,
     idealRoutes: ideal,
+    idealRegionRoutes: idealRegion,
     state,
     maintenancePerNodePerSecond,
     maintenanceByType,
@@ -205,7 +216,7 @@ function measure(
   };
   o.log(
     `  hops mean ${routes.hops.mean.toFixed(2)} (p99 ${routes.hops.p99}), stretch mean ` +
-      `${routes.stretch.mean.toFixed(2)} (ideal tables ${ideal.stretch.mean.toFixed(2)}), state ${state.total.mean.toFixed(1)} entries/node, maintenance ` +
+      `${routes.stretch.mean.toFixed(2)} (ideal tables ${ideal.stretch.mean.toFixed(2)}, ranked by region ${idealRegion.stretch.mean.toFixed(2)}), state ${state.total.mean.toFixed(1)} entries/node, maintenance ` +
       `${maintenancePerNodePerSecond.toFixed(2)} msg/node/s, delivered ${accounting.delivered}/${accounting.sent}, ` +
       `misdelivered ${result.misdeliveries}, peak rss ${result.peakRssMiB} MiB`,
   );

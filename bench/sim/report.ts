@@ -9,6 +9,7 @@ const PAPER_STRETCH = "1.3-1.4";
 /** Results written before a field existed read it as undefined. */
 type Recorded = BenchResult & {
   readonly idealRoutes?: IdealRoutes;
+  readonly idealRegionRoutes?: IdealRoutes;
   readonly routes: BenchResult["routes"] & { readonly stretchOfTotals?: number };
 };
 
@@ -24,19 +25,24 @@ function stretchAgainstIdeal(results: readonly Recorded[]): string[] {
     "",
     "Stretch against perfect tables. The same number of random keys routed over the same live nodes and " +
       "network with ideal Pastry state: every step to the nearest node sharing a longer prefix with the key, " +
-      "exact leaf sets (src/sim/ideal-routes.ts). Stretch of totals = sum of path latencies / sum of direct " +
-      "latencies.",
+      "exact leaf sets (src/sim/ideal-routes.ts). Nearest by latency, and nearest as the nodes rank peers " +
+      "(latency x the region multiplier across regions, so tables prefer their own region). Stretch of " +
+      "totals = sum of path latencies / sum of direct latencies.",
     "",
-    "| nodes | proximity tables | stretch mean / of totals | ideal mean / of totals | mean over ideal | ideal mean hops |",
-    "| ---: | :---: | ---: | ---: | ---: | ---: |",
+    "| nodes | proximity tables | stretch mean / of totals | ideal by latency: mean / of totals | ideal by region-scaled proximity: mean / of totals | mean over ideal (latency / region-scaled) | ideal mean hops |",
+    "| ---: | :---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const ideal = r.idealRoutes as IdealRoutes;
+    const region = r.idealRegionRoutes;
+    const over = (i: IdealRoutes | undefined): string =>
+      i === undefined ? "-" : (r.routes.stretch.mean / i.stretch.mean).toFixed(2);
     lines.push(
       `| ${r.nodes.toLocaleString("en-US")} | ${r.proximityAware ? "yes" : "no"} | ` +
         `${fixed(r.routes.stretch.mean)} / ${fixed(r.routes.stretchOfTotals)} | ` +
         `${fixed(ideal.stretch.mean)} / ${fixed(ideal.stretchOfTotals)} | ` +
-        `${(r.routes.stretch.mean / ideal.stretch.mean).toFixed(2)} | ${fixed(ideal.hops.mean)} |`,
+        `${fixed(region?.stretch.mean)} / ${fixed(region?.stretchOfTotals)} | ` +
+        `${over(ideal)} / ${over(region)} | ${fixed(ideal.hops.mean)} |`,
     );
   }
   return lines;

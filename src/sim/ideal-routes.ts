@@ -1,5 +1,5 @@
 // A yardstick for route stretch: Pastry with perfect proximity-aware state. Every step goes to the nearest
-// live node (by latency) among all that share a longer prefix with the key, the best entry any routing-table
+// live node (by latency, or by the nodes' own proximity metric) among all that share a longer prefix with the key, the best entry any routing-table
 // slot could hold, and a node with the key's owner among its l/2 nearest on either side goes straight to it
 // (an exact leaf set). It needs only the live nodes and the network, so it runs at any size in
 // O(messages x N/16); what a real overlay measures against it is the cost of tables built by joins alone.
@@ -21,6 +21,11 @@ export interface IdealRouteOptions {
   readonly ring: RingTruth;
   /** One-way latency between two host indices. */
   readonly latency: (a: number, b: number) => number;
+  /**
+   * What the tables rank candidates by (smaller is better), when it is not the latency itself: e.g. the
+   * nodes' proximity, which multiplies the latency to other regions. Stretch is always measured in latency.
+   */
+  readonly rank?: (a: number, b: number) => number;
   /** l: the leaf set holds l/2 nodes on either side. */
   readonly leafSetSize: number;
   readonly messages: number;
@@ -61,7 +66,7 @@ export function idealRoutes(o: IdealRouteOptions): IdealRoutes {
 
 /** The ring positions a message for `key` visits from position `from` to the key's owner, both included. */
 export function idealPath(
-  o: Pick<IdealRouteOptions, "ring" | "latency" | "leafSetSize">,
+  o: Pick<IdealRouteOptions, "ring" | "latency" | "rank" | "leafSetSize">,
   from: number,
   key: NodeId,
 ): number[] {
@@ -90,7 +95,7 @@ function ringGap(a: number, b: number, n: number): number {
  * `key` than it does (they lie in one contiguous stretch of the ring). None: the owner, in one step.
  */
 function nearestWithLongerPrefix(
-  o: Pick<IdealRouteOptions, "ring" | "latency">,
+  o: Pick<IdealRouteOptions, "ring" | "latency" | "rank">,
   at: number,
   key: NodeId,
   ownerAt: number,
@@ -103,12 +108,13 @@ function nearestWithLongerPrefix(
   const high = low + (1n << freeBits);
   const first = o.ring.lowerBound(low);
   const end = o.ring.lowerBound(high);
+  const rank = o.rank ?? o.latency;
   let best = ownerAt;
-  let bestLatency = Number.POSITIVE_INFINITY;
+  let bestRank = Number.POSITIVE_INFINITY;
   for (let i = first; i < end; i++) {
-    const latency = o.latency(from.index, o.ring.at(i).index);
-    if (latency < bestLatency) {
-      bestLatency = latency;
+    const r = rank(from.index, o.ring.at(i).index);
+    if (r < bestRank) {
+      bestRank = r;
       best = i;
     }
   }
