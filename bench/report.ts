@@ -106,10 +106,13 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line();
   if (r.sim === null) line("No simulation results found in bench/results.");
   else {
-    line(`From ${r.sim.file.split("/").at(-1)}.`);
+    line(
+      `From ${r.sim.file.split("/").at(-1)}. In brackets: the same keys over the same live nodes with ideal ` +
+        "proximity tables ranked as the nodes rank (sim-latest.md explains).",
+    );
     line();
     line(
-      "| nodes | proximity | mean hops | p99 hops | log16 N | mean stretch | state entries/node | maintenance msgs/node/s |",
+      "| nodes | proximity | mean hops | p99 hops | log16 N | mean stretch (ideal tables) | state entries/node | maintenance msgs/node/s |",
     );
     line("| ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const s of r.sim.rows)
@@ -119,7 +122,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
         );
       else
         line(
-          `| ${n0(s.nodes)} | ${s.proximityAware ? "yes" : "no"} | ${s.meanHops.toFixed(2)} | ${s.p99Hops} | ${(Math.log(s.nodes) / Math.log(16)).toFixed(2)} | ${s.meanStretch.toFixed(2)} | ${n1(s.stateEntries)} | ${s.maintenancePerNodePerSecond.toFixed(2)} |`,
+          `| ${n0(s.nodes)} | ${s.proximityAware ? "yes" : "no"} | ${s.meanHops.toFixed(2)} | ${s.p99Hops} | ${(Math.log(s.nodes) / Math.log(16)).toFixed(2)} | ${s.meanStretch.toFixed(2)}${Number.isFinite(s.idealStretch) ? ` (${s.idealStretch.toFixed(2)})` : ""} | ${n1(s.stateEntries)} | ${s.maintenancePerNodePerSecond.toFixed(2)} |`,
         );
   }
   line();

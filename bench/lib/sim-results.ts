@@ -10,6 +10,8 @@ export interface SimRow {
   readonly meanHops: number;
   readonly p99Hops: number;
   readonly meanStretch: number;
+  /** Mean stretch of ideal tables ranked as the nodes rank (NaN in results from before it was measured). */
+  readonly idealStretch: number;
   readonly stateEntries: number;
   readonly maintenancePerNodePerSecond: number;
 }
@@ -30,6 +32,7 @@ interface SimJson {
       readonly stretch?: { readonly mean?: number };
     };
     readonly state?: { readonly total?: { readonly mean?: number } };
+    readonly idealRegionRoutes?: { readonly stretch?: { readonly mean?: number } };
   }[];
 }
 
@@ -50,6 +53,7 @@ export function readSimResults(resultsDir: string): SimSummary | undefined {
     meanHops: r.routes?.hops?.mean ?? Number.NaN,
     p99Hops: r.routes?.hops?.p99 ?? Number.NaN,
     meanStretch: r.routes?.stretch?.mean ?? Number.NaN,
+    idealStretch: r.idealRegionRoutes?.stretch?.mean ?? Number.NaN,
     stateEntries: r.state?.total?.mean ?? Number.NaN,
     maintenancePerNodePerSecond: r.maintenancePerNodePerSecond ?? Number.NaN,
   }));
