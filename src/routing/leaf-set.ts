@@ -19,6 +19,8 @@ export class LeafSet {
   private readonly rightNodes: NodeInfo[] = [];
   private readonly rightDistances: bigint[] = [];
   private readonly byHex = new Map<string, NodeInfo>();
+  /** members() as one frozen array, until the next change: messages that carry the leaf set share it. */
+  private frozenList: readonly NodeInfo[] | undefined;
 
   constructor(
     readonly self: NodeInfo,
@@ -53,6 +55,15 @@ export class LeafSet {
 
   members(): IterableIterator<NodeInfo> {
     return this.byHex.values();
+  }
+
+  /**
+   * The members as an immutable array, the same one until the leaf set changes: a node answering hundreds
+   * of probes during a wave of joins sends one copy, not one per answer.
+   */
+  list(): readonly NodeInfo[] {
+    this.frozenList ??= Object.freeze([...this.byHex.values()]);
+    return this.frozenList;
   }
 
   /** Farthest member on the left (the counter-clockwise end of the range). */
@@ -161,6 +172,7 @@ export class LeafSet {
       replaceIn(this.leftNodes, hex, node);
       replaceIn(this.rightNodes, hex, node);
       this.byHex.set(hex, node);
+      this.frozenList = undefined;
       return true;
     }
     const right = insertSorted(
@@ -178,6 +190,7 @@ export class LeafSet {
       this.half,
     );
     if (!right.inserted && !left.inserted) return false;
+    this.frozenList = undefined;
     this.byHex.set(hex, node);
     this.forgetIfGone(right.evicted);
     this.forgetIfGone(left.evicted);
@@ -190,6 +203,7 @@ export class LeafSet {
     // the leaf set. Otherwise nodes beyond the far ends are unknown and the owner must ask for them.
     const wrapped = this.wrapsAround();
     if (!this.byHex.delete(hex)) return false;
+    this.frozenList = undefined;
     const fromLeft = removeFrom(this.leftNodes, this.leftDistances, hex);
     const fromRight = removeFrom(this.rightNodes, this.rightDistances, hex);
     // On a small ring the other side may hold nodes this side dropped for lack of room: take them back.

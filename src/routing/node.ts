@@ -379,7 +379,7 @@ export class PastryNode {
         this.sendTo(from, {
           type: "probeReply",
           echoSentAt: message.sentAt,
-          leafSet: [...this.leaf.members()],
+          leafSet: this.leaf.list(),
           ready: this.status === "ready",
         });
         if (message.joining) this.introduceJoiners(from, now);
@@ -393,7 +393,7 @@ export class PastryNode {
         this.emitEvent({ type: "heartbeat", from });
         break;
       case "leafSetRequest":
-        this.sendTo(from, { type: "leafSet", leafSet: [...this.leaf.members()], removed: [] });
+        this.sendTo(from, { type: "leafSet", leafSet: this.leaf.list(), removed: [] });
         break;
       case "leafSet":
         this.onLeafSet(message.leafSet, message.removed, now);
@@ -581,7 +581,7 @@ export class PastryNode {
     const wasActive = this.status !== "idle";
     this.status = "left";
     if (wasActive) {
-      const leafSet = [...this.leaf.members()];
+      const leafSet = this.leaf.list();
       for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
     }
     for (const message of this.pending) this.drop(message, "undeliverable");
@@ -1422,7 +1422,7 @@ export class PastryNode {
    * LEAF_SET_GOSSIP_HEARTBEATS heartbeats; nothing more when the leaf sets agree.
    */
   private gossipLeafSet(): void {
-    const members = [...this.leaf.members()];
+    const members = this.leaf.list();
     if (members.length === 0) return;
     const target = members[Math.floor(this.random.next() * members.length) % members.length] as NodeInfo;
     this.sendTo(target, { type: "leafSet", leafSet: members, removed: [] });
@@ -1504,7 +1504,7 @@ export class PastryNode {
     }
     this.newLeafMembers = [];
     if (this.leafChanged && this.status === "ready") {
-      this.emitEvent({ type: "leafSetChanged", leafSet: [...this.leaf.members()] });
+      this.emitEvent({ type: "leafSetChanged", leafSet: this.leaf.list() });
     }
     if (this.status === "ready") this.leafChanged = false;
   }
@@ -1512,7 +1512,7 @@ export class PastryNode {
   private flushLeafSetPushes(): void {
     if ((this.removedToPush.length > 0 || this.refuteDeath) && !this.pushedThisTick) {
       this.pushedThisTick = true;
-      const leafSet = [...this.leaf.members()];
+      const leafSet = this.leaf.list();
       const removed = this.removedToPush.map((n) => n.id);
       for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
       // The node found dead is told too: if it is alive after all, it refutes by talking to its leaf set.
@@ -1522,7 +1522,7 @@ export class PastryNode {
       this.removedToPush = [];
       this.refuteDeath = false;
     } else if (this.newLeafMembers.length > 0) {
-      const leafSet = [...this.leaf.members()];
+      const leafSet = this.leaf.list();
       const removed = this.recentLeafDeaths.map((d) => d.id);
       for (const node of this.newLeafMembers) {
         if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });

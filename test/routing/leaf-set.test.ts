@@ -32,6 +32,26 @@ describe("2.1 leaf set", () => {
     expect(leaf.insert(at(200n))).toBe(true); // nearer than 150 going counter-clockwise
   });
 
+  it("list() is one frozen copy of the members, renewed by every change and only then", () => {
+    const leaf = new LeafSet(at(100n), 4);
+    for (const n of [90n, 95n, 105n]) leaf.insert(at(n));
+    const first = leaf.list();
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(ids(first)).toEqual(ids([...leaf.members()]));
+    expect(leaf.insert(at(95n))).toBe(false); // no change: the same array
+    expect(leaf.list()).toBe(first);
+    leaf.insert(at(95n, 2)); // a new incarnation replaces the old one
+    const second = leaf.list();
+    expect(second).not.toBe(first);
+    expect(second.find((n) => n.id.value === 95n)?.incarnation).toBe(2);
+    leaf.insert(at(110n));
+    expect(ids(leaf.list())).toEqual(ids([...leaf.members()]));
+    const third = leaf.list();
+    leaf.remove(at(90n).id.hex);
+    expect(ids(leaf.list())).not.toContain(90n);
+    expect(ids(third)).toContain(90n); // an earlier copy is never changed under its holder
+  });
+
   it("on a small ring a node may sit on both sides and every key is in range", () => {
     const leaf = new LeafSet(at(100n), 8);
     leaf.insert(at(50n));
