@@ -46,6 +46,8 @@ export interface IncompleteBuild {
   readonly messagesByType: Record<string, number>;
   readonly peakRssMiB: number;
   readonly peakHeapUsedMiB: number;
+  /** For a run stopped by hand (no record is written then): how it ended, in words. */
+  readonly note?: string;
 }
 
 export interface BenchResult {

@@ -106,7 +106,11 @@ export function renderMarkdown(doc: {
     );
   }
   if (incomplete.length > 0) {
-    lines.push("", "Builds stopped by the wall-clock budget (how far they got):", "");
+    lines.push(
+      "",
+      "Builds that did not reach their size: stopped by the wall-clock budget or by hand (how far they got):",
+      "",
+    );
     for (const r of incomplete) {
       const perNode = Object.entries(r.messagesByType)
         .map(([type, n]) => `${type} ${(n / r.createdNodes).toFixed(1)}`)
@@ -116,7 +120,9 @@ export function renderMarkdown(doc: {
           `${r.createdNodes.toLocaleString("en-US")} created, ${r.readyNodes.toLocaleString("en-US")} ready after ` +
           `${(r.buildWallMs / 1000).toFixed(0)} s wall (${(r.buildVirtualMs / 1000).toFixed(1)} s virtual), ` +
           `${r.events.toLocaleString("en-US")} events (${((r.buildWallMs * 1000) / r.events).toFixed(1)} µs each), ` +
-          `peak RSS ${r.peakRssMiB} MiB; messages sent per node: ${perNode}`,
+          `peak RSS ${r.peakRssMiB} MiB` +
+          (perNode === "" ? "" : `; messages sent per node: ${perNode}`) +
+          (r.note === undefined ? "" : `. ${r.note}`),
       );
     }
   }
