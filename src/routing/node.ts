@@ -157,7 +157,7 @@ const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
 const REQUEST_MEMORY = 512;
 /** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
 const LEAF_SET_GOSSIP_HEARTBEATS = 6;
-/** A proximity probe to the same peer is sent at most this often. */
+/** A peer whose proximity probe ended without a round trip is not probed for proximity again this soon. */
 const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 /** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
 const RECENTLY_DEAD_CAPACITY = 256;
@@ -242,7 +242,8 @@ export class PastryNode {
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
-  private readonly lastProximityProbe = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
+  /** Peers whose proximity probe ended without a round trip (they talked, the reply never came). */
+  private readonly unmeasured = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
   /** ID hex -> the incarnation found dead and when. */
   private readonly recentlyDead = new BoundedMap<
     string,
@@ -1276,8 +1277,9 @@ export class PastryNode {
       if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
       return;
     }
-    if (this.lastProximityProbe.recent(node.id.hex, now) !== undefined) return;
-    this.lastProximityProbe.record(node.id.hex, now);
+    // A measured peer is not offered for measuring, and one with a probe out is not probed twice: only a
+    // probe that ended without a round trip needs remembering, so as not to try again at once.
+    if (this.probes.has(node.id.hex) || this.unmeasured.recent(node.id.hex, now) !== undefined) return;
     this.probe(node, "proximity", now);
   }
 
@@ -1306,6 +1308,7 @@ export class PastryNode {
       if (probe.heardFrom) {
         // It talked to us while the probe was out, but its reply did not come: alive, take it as it is.
         this.probes.delete(node.id.hex);
+        if (probe.kind === "proximity") this.unmeasured.record(node.id.hex, now);
         if (probe.kind === "leaf" && this.isPlausible(node)) this.addToLeafSet(node, now);
         this.releaseParked(node.id.hex, true);
       } else if (probe.attempt < PROBE_ATTEMPTS) {
@@ -1355,7 +1358,7 @@ export class PastryNode {
    */
   private pruneMemories(now: Millis): void {
     this.lastContact.prune(now);
-    this.lastProximityProbe.prune(now);
+    this.unmeasured.prune(now);
     this.proximity.prune(now, RTT_MEMORY_MS);
   }
 
