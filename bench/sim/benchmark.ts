@@ -11,6 +11,7 @@ import { createPastryMachine } from "../../src/sim/pastry.js";
 import { idealRoutes, type IdealRoutes } from "../../src/sim/ideal-routes.js";
 import { Prng } from "../../src/sim/prng.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../src/routing/types.js";
+import { regionScaled } from "../../src/routing/proximity.js";
 import { type Accounting, Simulator } from "../../src/sim/simulator.js";
 
 export type SeedMode = "random" | "nearest";
@@ -185,7 +186,7 @@ function measure(
   const idealRegion = idealRoutes({
     ...idealOptions,
     rank: (a, b) =>
-      sim.network.host(a).region === sim.network.host(b).region ? latency(a, b) : multiplier * latency(a, b),
+      regionScaled(latency(a, b), sim.network.host(a).region === sim.network.host(b).region, multiplier),
     random: new Prng(o.seed * 1_000_003 + nodes),
   });
   const state = measureState(sim);

@@ -23,8 +23,8 @@
 //   adjacent concurrent joiners cannot both miss each other.
 // - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
 //   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed when it
-//   takes an empty slot or competes for a taken one (at most once per peer per 5 s); the nearer one keeps
-//   the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
+//   takes an empty slot or competes for a taken one (one probe out per peer; after a probe that ended
+//   without a round trip, not again for 5 s); the nearer one keeps the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
 //   the join's second phase (Castro et al.) asks the nearest measured entry of each row for its row.
 // - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
 //   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
@@ -491,8 +491,7 @@ export class PastryNode {
     if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
     this.now = now;
     // Only the incarnation we called can have answered; an older entry means the peer restarted meanwhile.
-    const known =
-      this.leaf.get(peer.id.hex) ?? this.table.lookup(peer.id) ?? this.neighbours.get(peer.id.hex);
+    const known = this.stateEntry(peer.id);
     const departed = this.departed.get(peer.id.hex) === peer.incarnation;
     if (departed || (known !== undefined && known.incarnation !== peer.incarnation)) {
       this.finishInput();
@@ -519,8 +518,7 @@ export class PastryNode {
   connectionLost(peer: NodeInfo, now: Millis): void {
     if (this.status !== "ready" || peer.id.equals(this.self.id)) return;
     this.now = now;
-    const hex = peer.id.hex;
-    const known = this.leaf.get(hex) ?? this.table.lookup(peer.id) ?? this.neighbours.get(hex);
+    const known = this.stateEntry(peer.id);
     if (known !== undefined && known.incarnation === peer.incarnation) this.probe(known, "liveness", now);
     this.finishInput();
   }
@@ -1101,7 +1099,7 @@ export class PastryNode {
   /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
   private replaceOldIncarnation(from: NodeInfo, now: Millis): void {
     const hex = from.id.hex;
-    const old = this.leaf.get(hex) ?? this.table.lookup(from.id) ?? this.neighbours.get(hex);
+    const old = this.stateEntry(from.id);
     if (old === undefined || old.incarnation === from.incarnation) return;
     this.forget(old, false, now);
     this.probes.delete(hex);
@@ -1150,7 +1148,7 @@ export class PastryNode {
   private isPlausible(node: NodeInfo): boolean {
     if (node.id.equals(this.self.id)) return false;
     const hex = node.id.hex;
-    const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
+    const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
     if (this.recentlyDead.size === 0) return true;
     const dead = this.recentlyDead.get(hex);
@@ -1213,7 +1211,7 @@ export class PastryNode {
         if (this.status === "ready") this.refuteDeath = true;
         continue;
       }
-      const known = this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
+      const known = this.stateEntry(id);
       if (known === undefined) continue;
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead.
@@ -1341,15 +1339,14 @@ export class PastryNode {
     }
   }
 
-  /** Whether `peer` is in our leaf set (or among its candidates), routing table or neighbourhood set. */
+  /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
+  private stateEntry(id: NodeId): NodeInfo | undefined {
+    return this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
+  }
+
+  /** Whether `peer` is in our state or among the leaf set's candidates. */
   private holds(peer: NodeInfo): boolean {
-    const hex = peer.id.hex;
-    return (
-      this.leaf.has(hex) ||
-      this.candidates.has(hex) ||
-      this.neighbours.get(hex) !== undefined ||
-      this.table.lookup(peer.id) !== undefined
-    );
+    return this.stateEntry(peer.id) !== undefined || this.candidates.has(peer.id.hex);
   }
 
   /**
@@ -1372,7 +1369,7 @@ export class PastryNode {
   /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
   private forget(node: NodeInfo, graceful: boolean, now: Millis): boolean {
     const hex = node.id.hex;
-    const known = this.leaf.get(hex) ?? this.table.lookup(node.id) ?? this.neighbours.get(hex);
+    const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
     this.forgetCandidate(hex);
     this.suspects.delete(hex);

@@ -9,6 +9,11 @@ const RTT_SMOOTHING = 0.3;
 const MEAN_GAIN = 1 / 8;
 const DEVIATION_GAIN = 1 / 4;
 
+/** Proximity from a round-trip time: a peer in another region counts as `multiplier` times farther. */
+export function regionScaled(rttMs: number, sameRegion: boolean, multiplier: number): number {
+  return sameRegion ? rttMs : rttMs * multiplier;
+}
+
 /** The address to reach `peer` from `self`: local inside a region, global across regions. */
 export function addressFor(self: NodeInfo, peer: NodeInfo): string {
   return self.region === peer.region ? peer.localAddress : peer.globalAddress;
@@ -68,7 +73,7 @@ export class ProximityStore {
   proximity(peer: NodeInfo): number | undefined {
     const rtt = this.byHex.get(peer.id.hex)?.smoothed;
     if (rtt === undefined) return undefined;
-    return peer.region === this.self.region ? rtt : rtt * this.regionMultiplier;
+    return regionScaled(rtt, peer.region === this.self.region, this.regionMultiplier);
   }
 
   /** max(floor, srtt + 4 * rttvar) as TCP computes its timeout, at most `ceiling`; `floor` if unmeasured. */

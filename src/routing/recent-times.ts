@@ -37,15 +37,11 @@ export class RecentTimes {
       if (oldest.done !== true) this.times.delete(oldest.value);
     }
     this.times.set(key, at);
-    if (this.times.size >= this.sweepAtSize) this.sweep(at);
+    if (this.times.size >= this.sweepAtSize) this.prune(at);
   }
 
   /** Drops every entry outside the window before `now` (answers do not change). */
   prune(now: number): void {
-    this.sweep(now);
-  }
-
-  private sweep(now: number): void {
     for (const [key, at] of this.times) if (now - at >= this.windowMs) this.times.delete(key);
     this.sweepAtSize = Math.max(MIN_SWEEP_SIZE, 2 * this.times.size);
   }

@@ -44,10 +44,9 @@ export function idealRoutes(o: IdealRouteOptions): IdealRoutes {
   let directTotal = 0;
   for (let m = 0; m < o.messages; m++) {
     const key = o.random.nodeId();
-    const owner = o.ring.owner(key);
-    if (owner === undefined) break;
     const steps = idealPath(o, o.random.int(n), key);
     const origin = o.ring.at(steps[0] as number).index;
+    const owner = o.ring.at(steps[steps.length - 1] as number).index;
     let path = 0;
     for (let i = 1; i < steps.length; i++) {
       path += o.latency(o.ring.at(steps[i - 1] as number).index, o.ring.at(steps[i] as number).index);
@@ -55,7 +54,7 @@ export function idealRoutes(o: IdealRouteOptions): IdealRoutes {
     const count = steps.length - 1;
     hops.push(count);
     if (count > 0) {
-      const direct = o.latency(origin, owner.index);
+      const direct = o.latency(origin, owner);
       stretch.push(path / direct);
       pathTotal += path;
       directTotal += direct;
