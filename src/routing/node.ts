@@ -1061,12 +1061,17 @@ export class PastryNode {
     // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
-    this.learnForTable(from, now, true);
+    // A joiner's own probes are not measured back: it announces itself to the members of its final state,
+    // which measure it then; counter-probing every node it probed would double the join's probes and leave
+    // hundreds of measurements per node, mostly of joiners that never enter that node's state.
+    this.learnForTable(from, now, !(message.type === "probe" && message.joining));
     // While joining, the leaf set is built from probes and their answers only: a concurrent joiner's probe is
     // first-hand evidence too, and taking it in keeps two adjacent joiners from missing each other.
     if (this.status === "ready" || message.type === "probeReply" || message.type === "probe") {
       this.addToLeafSet(from, now);
     }
+    // noteAlive ran before the peer was taken into our state.
+    if (this.holds(from)) this.lastContact.record(from.id.hex, now);
   }
 
   /**
@@ -1075,7 +1080,8 @@ export class PastryNode {
    */
   private noteAlive(peer: NodeInfo, now: Millis): void {
     const hex = peer.id.hex;
-    this.lastContact.record(hex, now);
+    // Contact times only matter for peers in our state (gossip that they died is checked against them).
+    if (this.holds(peer)) this.lastContact.record(hex, now);
     if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
     this.suspects.delete(hex);
     const probe = this.probes.get(hex);

@@ -260,7 +260,9 @@ function runUntilReady(overlay: Overlay, node: PastryNode, limitMs: number): voi
 describe("2.3 node arrival: a joiner whose answers are lost", () => {
   it("is not ready before every leaf-set member it was told of answered (lost probe replies)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 3 }), (seed, lost) => {
+      // Up to two of its answers lost: a third would leave all PROBE_ATTEMPTS (3) probes unanswered, which is a
+      // death verdict by design.
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 1, max: 2 }), (seed, lost) => {
         const leafSetSize = 8;
         const overlay = build(12, seed, leafSetSize);
         const random = seededRandom(seed + 11);
