@@ -1137,11 +1137,11 @@ export class PastryNode {
 
   /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
   private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
-    const result = this.table.insert(node);
+    this.table.insert(node);
+    // Also when already present: a joiner taken in from its probe is measured once it announces itself.
     if (
       measure &&
       this.config.proximityAware &&
-      result !== "present" &&
       this.proximity.proximity(node) === undefined &&
       this.status !== "left"
     ) {

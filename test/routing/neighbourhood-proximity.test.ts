@@ -4,7 +4,8 @@ import { NeighbourhoodSet } from "../../src/routing/neighbourhood-set.js";
 import { ProximityStore, addressFor } from "../../src/routing/proximity.js";
 import { BoundedMap } from "../../src/routing/bounded-map.js";
 import type { NodeInfo } from "../../src/routing/types.js";
-import { nodeInfo } from "./overlay-harness.js";
+import type { PastryNode } from "../../src/routing/node.js";
+import { Overlay, nodeInfo, randomId, seededRandom } from "./overlay-harness.js";
 
 const peer = (n: number, region = "r1", incarnation = 1): NodeInfo =>
   nodeInfo(NodeId.fromBigInt(BigInt(n)), 3000 + n, incarnation, region);
@@ -109,5 +110,38 @@ describe("bounded bookkeeping", () => {
       ["c", 4],
     ]);
     expect(() => new BoundedMap(0)).toThrow(RangeError);
+  });
+});
+
+describe("2.4 proximity during joins: who measures whom", () => {
+  /** Seven ready proximity-aware nodes; returns one of them with its outputs taken. */
+  function readyNode(): PastryNode {
+    const overlay = new Overlay({ leafSetSize: 8, proximityAware: true }, 31);
+    const random = seededRandom(32);
+    overlay.bootstrap(randomId(random));
+    for (let i = 0; i < 6; i++) overlay.join(randomId(random));
+    const node = overlay.live()[0]!;
+    node.takeOutputs();
+    return node;
+  }
+  const sentTo = (node: PastryNode, peer: NodeInfo): string[] =>
+    node
+      .takeOutputs()
+      .flatMap((o) => (o.type === "send" && o.out.to?.id.equals(peer.id) ? [o.out.message.type] : []));
+
+  it("a joiner's probe is answered but not measured back: its announce is", () => {
+    const node = readyNode();
+    const joiner = nodeInfo(randomId(seededRandom(33)), 4001);
+    node.receive(joiner, { type: "probe", sentAt: 1, joining: true }, 100_000);
+    expect(sentTo(node, joiner)).toEqual(["probeReply"]);
+    node.receive(joiner, { type: "announce" }, 100_100);
+    expect(sentTo(node, joiner)).toContain("probe");
+  });
+
+  it("a ready node's probe is measured back", () => {
+    const node = readyNode();
+    const stranger = nodeInfo(randomId(seededRandom(34)), 4002);
+    node.receive(stranger, { type: "probe", sentAt: 1, joining: false }, 100_000);
+    expect(sentTo(node, stranger).sort()).toEqual(["probe", "probeReply"]);
   });
 });
