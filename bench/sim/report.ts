@@ -126,10 +126,18 @@ export function renderMarkdown(doc: {
       );
     }
   }
-  lines.push(
-    "",
-    `Routing core measured: ${[...new Set(doc.results.map((r) => r.core.commit + (r.core.dirty ? " (with uncommitted edits)" : "")))].join(", ")}.`,
-    "",
-  );
+  lines.push("", `Routing core measured: ${coresMeasured(doc.results)}.`, "");
   return lines.join("\n");
+}
+
+/** Which routing core each row measured: one commit, or each commit with the rows it produced. */
+export function coresMeasured(results: readonly (BenchResult | IncompleteBuild)[]): string {
+  const rowsByCore = new Map<string, string[]>();
+  for (const r of results) {
+    const core = r.core.commit + (r.core.dirty ? " (with uncommitted edits)" : "");
+    const row = `${r.nodes.toLocaleString("en-US")} ${r.proximityAware ? "proximity" : "plain"}`;
+    rowsByCore.set(core, [...(rowsByCore.get(core) ?? []), row]);
+  }
+  if (rowsByCore.size === 1) return [...rowsByCore.keys()].join("");
+  return [...rowsByCore].map(([core, rows]) => `${core} (${rows.join(", ")})`).join("; ");
 }
