@@ -22,10 +22,11 @@
 //   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
 //   adjacent concurrent joiners cannot both miss each other.
 // - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
-//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed when it
-//   takes an empty slot or competes for a taken one (one probe out per peer; after a probe that ended
-//   without a round trip, not again for 5 s); the nearer one keeps the slot. Nodes named in leaf sets are not measured (that would probe the overlay). Changed: on ready,
-//   the join's second phase (Castro et al.) asks the nearest measured entry of each row for its row.
+//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed (one
+//   probe out per peer; after a probe that ended without a round trip, not again for 5 s); the nearer one
+//   keeps the slot. Nodes named in leaf sets are not measured (that would probe the overlay), nor a joiner
+//   from its own probes (its announce is). Changed: on ready, the join's second phase (Castro et al.) asks
+//   the nearest measured entry of each row for its row.
 // - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
 //   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
 //   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
@@ -61,7 +62,9 @@
 //   owner instead. The origin stops retrying a hop once the message's ack arrived. The re-route prefers a
 //   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A
 //   failed join hop is re-routed; a join to an unreachable seed address moves on to the next seed at once.
-// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row).
+// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row), and
+//   periodic maintenance (MSPastry): every tableMaintenanceIntervalMs a ready node asks a random entry of
+//   its next populated row, rows in turn, for that row; nearer nodes named take their slots.
 // - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
 //   candidates its leaf set names.
 // - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
@@ -309,6 +312,9 @@ export class PastryNode {
 
   private nextHeartbeatAt: Millis = 0;
   private nextGossipAt: Millis = 0;
+  private nextTableMaintenanceAt: Millis = Number.POSITIVE_INFINITY;
+  /** The row periodic table maintenance asks about next (rows in turn, empty ones skipped). */
+  private tableMaintenanceRow = 0;
   private deliveredCount = 0;
   private forwardedCount = 0;
   private droppedCount = 0;
@@ -316,6 +322,11 @@ export class PastryNode {
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
     this.config = { ...DEFAULT_ROUTING_CONFIG, ...options.config };
+    if (!(this.config.tableMaintenanceIntervalMs > 0)) {
+      throw new RangeError(
+        `tableMaintenanceIntervalMs must be positive (Infinity: never), got ${this.config.tableMaintenanceIntervalMs}`,
+      );
+    }
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
@@ -564,6 +575,10 @@ export class PastryNode {
         this.gossipLeafSet();
         this.pruneMemories(now);
       }
+      if (now >= this.nextTableMaintenanceAt) {
+        this.nextTableMaintenanceAt = now + this.config.tableMaintenanceIntervalMs;
+        this.maintainTable(now);
+      }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
         const heard = this.lastHeard.get(successor.id.hex) ?? now;
@@ -797,6 +812,8 @@ export class PastryNode {
     this.revalidating = false;
     this.nextHeartbeatAt = now;
     this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+    // A random first phase: nodes that became ready together must not all ask at the same moments.
+    this.nextTableMaintenanceAt = now + this.random.next() * this.config.tableMaintenanceIntervalMs;
     this.emitEvent({ type: "ready" });
     this.leafChanged = true;
     const told = new Set<string>();
@@ -873,6 +890,24 @@ export class PastryNode {
         }
       }
       if (nearest !== undefined) this.requestRow(nearest, r, this.now);
+    }
+  }
+
+  /**
+   * Periodic routing-table maintenance (Castro et al., MSPastry): a random entry of the next populated row
+   * is asked for its own copy of that row; the nodes named are measured and take a slot where they are
+   * nearer than its holder. The join fills a table once, from the few nodes on one path; this keeps
+   * improving it from others, so locality keeps up with the overlay (late joiners, repairs under churn).
+   */
+  private maintainTable(now: Millis): void {
+    for (let i = 0; i < ID_DIGITS; i++) {
+      const r = (this.tableMaintenanceRow + i) % ID_DIGITS;
+      const entries = this.table.rowEntries(r);
+      if (entries.length === 0) continue;
+      this.tableMaintenanceRow = (r + 1) % ID_DIGITS;
+      const asked = entries[Math.floor(this.random.next() * entries.length) % entries.length] as NodeInfo;
+      this.requestRow(asked, r, now);
+      return;
     }
   }
 

@@ -166,6 +166,11 @@ export interface RoutingConfig {
   readonly regionMultiplier: number;
   /** Prefer the nearer of two candidates for a table slot (Pastry's locality). Default true. */
   readonly proximityAware: boolean;
+  /**
+   * Every this long a ready node asks a random entry of one routing-table row (rows in turn) for that row,
+   * and takes the nearer nodes it names (MSPastry's table maintenance). Default 60000 ms; Infinity: never.
+   */
+  readonly tableMaintenanceIntervalMs: Millis;
   /** Hop limit for routed messages. Default 40. */
   readonly maxHops: number;
   /** Messages sent before the node is ready wait in a queue this long at most; beyond: dropped "queue_full". */
@@ -192,6 +197,7 @@ export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
   joinTimeoutMs: 10_000,
   regionMultiplier: 10,
   proximityAware: true,
+  tableMaintenanceIntervalMs: 60_000,
   maxHops: 40,
   maxPendingMessages: 10_000,
   dedupCapacity: 100_000,

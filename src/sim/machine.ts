@@ -23,6 +23,8 @@ export interface RoutingMachine {
   isReady(): boolean;
   leafSet(): readonly NodeInfo[];
   neighbourhood(): readonly NodeInfo[];
+  /** The routing table, row by row (32 rows of 16 columns; undefined: an empty slot). */
+  routingTable(): ReadonlyArray<ReadonlyArray<NodeInfo | undefined>>;
   /** Number of routing-table entries (the adapter reads it from the machine's table). */
   routingTableSize(): number;
 }

@@ -71,6 +71,10 @@ export class PastryMachine implements RoutingMachine {
     return this.node.neighbourhood();
   }
 
+  routingTable(): ReadonlyArray<ReadonlyArray<NodeInfo | undefined>> {
+    return this.node.routingTable();
+  }
+
   routingTableSize(): number {
     return this.node.stats().routingTableEntries;
   }

@@ -1,0 +1,99 @@
+// Periodic routing-table maintenance (MSPastry; Castro et al., "Exploiting network proximity"): a ready node
+// keeps improving the table its join filled, one row request per interval, rows in turn. Driven input by
+// input on one machine of a small overlay; the simulator test shows the tables converging.
+import { describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { PastryNode } from "../../src/routing/node.js";
+import type { NodeInfo } from "../../src/routing/types.js";
+import { Overlay, nodeInfo, randomId, seededRandom } from "./overlay-harness.js";
+
+const INTERVAL = 60_000;
+
+/** Forty ready nodes (rows 0 and 1 of most tables hold entries); returns the overlay and one of them. */
+function readyOverlay(tableMaintenanceIntervalMs = INTERVAL): { overlay: Overlay; node: PastryNode } {
+  const overlay = new Overlay({ leafSetSize: 8, tableMaintenanceIntervalMs }, 41);
+  const random = seededRandom(42);
+  overlay.bootstrap(randomId(random));
+  for (let i = 0; i < 39; i++) overlay.join(randomId(random));
+  const node = overlay.live().find((n) => n.routingTable().filter((row) => row.some(Boolean)).length >= 2)!;
+  return { overlay, node };
+}
+
+/** Runs the whole (quiet, stable) overlay for `ms`; returns each rowRequest `node` sent, when and to whom. */
+function rowRequests(
+  overlay: Overlay,
+  node: PastryNode,
+  ms: number,
+): { at: number; to: NodeInfo; row: number }[] {
+  const asked: { at: number; to: NodeInfo; row: number }[] = [];
+  overlay.lose = (sender, out) => {
+    if (sender === node && out.message.type === "rowRequest" && out.to !== undefined)
+      asked.push({ at: overlay.now, to: out.to, row: out.message.row });
+    return false;
+  };
+  overlay.advance(ms, 250);
+  overlay.lose = () => false;
+  return asked;
+}
+
+describe("2.5 routing table maintenance", () => {
+  it("asks an entry of each populated row for that row, rows in turn, one request per interval", () => {
+    const { overlay, node } = readyOverlay();
+    const populated = node
+      .routingTable()
+      .flatMap((row, r) => (row.some((entry) => entry !== undefined) ? [r] : []));
+    const asked = rowRequests(overlay, node, 2 * populated.length * INTERVAL);
+    expect(asked).toHaveLength(2 * populated.length);
+    // Two full rounds over the populated rows, in turn (starting wherever the first one fell).
+    const rows = asked.map((a) => a.row);
+    expect(new Set(rows.slice(0, populated.length))).toEqual(new Set(populated));
+    expect(rows.slice(populated.length)).toEqual(rows.slice(0, populated.length));
+    for (const a of asked) {
+      // The one asked sits in that row of our table.
+      expect(node.routingTable()[a.row]!.some((entry) => entry?.id.equals(a.to.id))).toBe(true);
+    }
+    // One interval apart (the overlay ticks every 250 ms).
+    for (let i = 1; i < asked.length; i++)
+      expect(Math.abs(asked[i]!.at - asked[i - 1]!.at - INTERVAL)).toBeLessThanOrEqual(250);
+  });
+
+  it("takes a nearer node from the row it gets back in place of a farther entry", () => {
+    const { overlay, node } = readyOverlay();
+    const [first] = rowRequests(overlay, node, INTERVAL);
+    const start = overlay.now;
+    node.takeOutputs();
+    const slot = node.routingTable()[first!.row]!.findIndex((e) => e !== undefined);
+    const holder = node.routingTable()[first!.row]![slot]!;
+    node.reportRtt(holder, 80, start + INTERVAL);
+    // A node for the same slot: same prefix and digit as the holder, a different ID.
+    const digits = holder.id.hex.split("");
+    digits[31] = digits[31] === "0" ? "1" : "0";
+    const nearer = nodeInfo(NodeId.fromHex(digits.join("")), 4100);
+    node.receive(first!.to, { type: "row", row: { row: first!.row, entries: [nearer] } }, start + INTERVAL);
+    const probe = node
+      .takeOutputs()
+      .find((o) => o.type === "send" && o.out.message.type === "probe" && o.out.to?.id.equals(nearer.id));
+    expect(probe).toBeDefined();
+    node.reportRtt(nearer, 5, start + INTERVAL + 10);
+    node.receive(
+      first!.to,
+      { type: "row", row: { row: first!.row, entries: [nearer] } },
+      start + INTERVAL + 20,
+    );
+    expect(node.routingTable()[first!.row]![slot]?.id.equals(nearer.id)).toBe(true);
+  });
+
+  it("never asks with an infinite interval; a non-positive interval is refused", () => {
+    const { overlay, node } = readyOverlay(Number.POSITIVE_INFINITY);
+    expect(rowRequests(overlay, node, 10 * INTERVAL)).toEqual([]);
+    for (const bad of [0, -1, Number.NaN]) {
+      expect(
+        () =>
+          new PastryNode(nodeInfo(randomId(seededRandom(1)), 4200), {
+            random: seededRandom(1),
+            config: { tableMaintenanceIntervalMs: bad },
+          }),
+      ).toThrow(/tableMaintenanceIntervalMs must be positive/);
+    }
+  });
+});
