@@ -4,8 +4,10 @@ import { performance } from "node:perf_hooks";
 import {
   measureRoutes,
   measureState,
+  measureTableLocality,
   type RouteMeasurements,
   type StateMeasurements,
+  type TableLocality,
 } from "../../src/sim/measure.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { idealRoutes, type IdealRoutes } from "../../src/sim/ideal-routes.js";
@@ -27,6 +29,12 @@ export interface BenchOptions {
   readonly seed: number;
   /** Growth stops when the whole run has used this much wall-clock time. */
   readonly wallBudgetMs: number;
+  /**
+   * After measuring a size of at most `maintainedMaxNodes`, the overlay runs this many virtual minutes
+   * without traffic (table maintenance at work) and is measured again; 0: not at all.
+   */
+  readonly maintainedMinutes: number;
+  readonly maintainedMaxNodes: number;
   readonly log: (line: string) => void;
   readonly onResult: (result: BenchResult | IncompleteBuild) => void;
 }
@@ -68,6 +76,10 @@ export interface BenchResult {
   /** The same, the tables ranking candidates as the nodes do (latency x the region multiplier across regions). */
   readonly idealRegionRoutes: IdealRoutes;
   readonly state: StateMeasurements;
+  /** Table entries against the nearest fitting nodes (ranked as the nodes rank), sampled nodes. */
+  readonly tableLocality: TableLocality;
+  /** The same overlay measured again after `minutes` of quiet maintenance (small sizes only). */
+  readonly maintained?: MaintainedMeasurements;
   /** Messages other than `route` and `ack`, per live node per second, while traffic flowed. */
   readonly maintenancePerNodePerSecond: number;
   readonly maintenanceByType: Record<string, number>;
@@ -80,7 +92,21 @@ export interface BenchResult {
   readonly peakHeapUsedMiB: number;
 }
 
+export interface MaintainedMeasurements {
+  readonly minutes: number;
+  readonly routes: RouteMeasurements;
+  readonly tableLocality: TableLocality;
+  /** Every message per live node per second over the quiet minutes: the overlay's steady-state cost. */
+  readonly quietMessagesPerNodePerSecond: number;
+  readonly quietByType: Record<string, number>;
+  readonly misdeliveries: number;
+  readonly delivered: number;
+  readonly sent: number;
+}
+
 const SETTLE_MS = 3_000;
+/** Table locality compares each entry with every fitting node: at most this many nodes' tables are looked at. */
+const LOCALITY_SAMPLE = 2_000;
 const TRAFFIC_WINDOW_MS = 5_000;
 const DRAIN_MS = 5_000;
 const MIB = 1024 * 1024;
@@ -190,6 +216,9 @@ function measure(
     random: new Prng(o.seed * 1_000_003 + nodes),
   });
   const state = measureState(sim);
+  const rank = (a: number, b: number): number =>
+    regionScaled(latency(a, b), sim.network.host(a).region === sim.network.host(b).region, multiplier);
+  const tableLocality = measureTableLocality(sim, rank, LOCALITY_SAMPLE);
   const accounting = sim.account();
   const memory = sim.peakMemory();
   const result: BenchResult = {
@@ -207,6 +236,7 @@ function measure(
     idealRoutes: ideal,
     idealRegionRoutes: idealRegion,
     state,
+    tableLocality,
     maintenancePerNodePerSecond,
     maintenanceByType,
     accounting,
@@ -221,7 +251,50 @@ function measure(
     `  hops mean ${routes.hops.mean.toFixed(2)} (p99 ${routes.hops.p99}), stretch mean ` +
       `${routes.stretch.mean.toFixed(2)} (ideal tables ${ideal.stretch.mean.toFixed(2)}, ranked by region ${idealRegion.stretch.mean.toFixed(2)}), state ${state.total.mean.toFixed(1)} entries/node, maintenance ` +
       `${maintenancePerNodePerSecond.toFixed(2)} msg/node/s, delivered ${accounting.delivered}/${accounting.sent}, ` +
-      `misdelivered ${result.misdeliveries}, peak rss ${result.peakRssMiB} MiB`,
+      `misdelivered ${result.misdeliveries}, peak rss ${result.peakRssMiB} MiB, table slots nearest ` +
+      `${(tableLocality.nearestFraction * 100).toFixed(1)} %`,
   );
-  return result;
+  if (o.maintainedMinutes <= 0 || nodes > o.maintainedMaxNodes) return result;
+  // After everything above is recorded: the quiet minutes must not count in the build's figures.
+  const m = measureMaintained(sim, o, rank);
+  o.log(
+    `  after ${m.minutes} min of maintenance: stretch mean ${m.routes.stretch.mean.toFixed(2)}, table slots ` +
+      `nearest ${(m.tableLocality.nearestFraction * 100).toFixed(1)} %, quiet ` +
+      `${m.quietMessagesPerNodePerSecond.toFixed(2)} msg/node/s, delivered ${m.delivered}/${m.sent}, ` +
+      `misdelivered ${m.misdeliveries}`,
+  );
+  return { ...result, maintained: m };
+}
+
+/** Runs the overlay quietly for the configured minutes, then routes the same amount of traffic again. */
+function measureMaintained(
+  sim: Simulator,
+  o: BenchOptions,
+  rank: (a: number, b: number) => number,
+): MaintainedMeasurements {
+  const misdeliveriesBefore = sim.deliveryChecks().misdeliveries;
+  sim.clearTrackedMessages();
+  sim.resetMessageCounts();
+  sim.runFor(o.maintainedMinutes * 60_000);
+  const { counts, windowMs } = sim.messageCounts();
+  const live = sim.liveNodes().length;
+  const quietByType: Record<string, number> = {};
+  let quiet = 0;
+  for (const [type, n] of Object.entries(counts)) {
+    quietByType[type] = n / live / (windowMs / 1000);
+    quiet += quietByType[type];
+  }
+  sim.scheduleTraffic(o.messages, TRAFFIC_WINDOW_MS, true);
+  sim.runFor(TRAFFIC_WINDOW_MS + DRAIN_MS);
+  const accounting = sim.account();
+  return {
+    minutes: o.maintainedMinutes,
+    routes: measureRoutes(sim),
+    tableLocality: measureTableLocality(sim, rank, LOCALITY_SAMPLE),
+    quietMessagesPerNodePerSecond: quiet,
+    quietByType,
+    misdeliveries: sim.deliveryChecks().misdeliveries - misdeliveriesBefore,
+    delivered: accounting.delivered,
+    sent: accounting.sent,
+  };
 }

@@ -1,6 +1,7 @@
 // Renders benchmark results as the markdown table in bench/results/sim-latest.md, beside the paper's figures.
 import type { BenchResult, IncompleteBuild } from "./benchmark.js";
 import type { IdealRoutes } from "../../src/sim/ideal-routes.js";
+import type { TableLocality } from "../../src/sim/measure.js";
 
 /** Rowstron & Druschel 2001, figure 4 (b = 4, l = 16) and section 5.2 (route stretch with locality). */
 const PAPER_MEAN_HOPS: Record<number, number> = { 1000: 2.5, 10000: 3.3, 100000: 4.15 };
@@ -8,6 +9,7 @@ const PAPER_STRETCH = "1.3-1.4";
 
 /** Results written before a field existed read it as undefined. */
 type Recorded = BenchResult & {
+  readonly tableLocality?: TableLocality;
   readonly idealRoutes?: IdealRoutes;
   readonly idealRegionRoutes?: IdealRoutes;
   readonly routes: BenchResult["routes"] & { readonly stretchOfTotals?: number };
@@ -43,6 +45,41 @@ function stretchAgainstIdeal(results: readonly Recorded[]): string[] {
         `${fixed(ideal.stretch.mean)} / ${fixed(ideal.stretchOfTotals)} | ` +
         `${fixed(region?.stretch.mean)} / ${fixed(region?.stretchOfTotals)} | ` +
         `${over(ideal)} / ${over(region)} | ${fixed(ideal.hops.mean)} |`,
+    );
+  }
+  return lines;
+}
+
+/** The overlays measured again after quiet minutes of table maintenance, beside their figures after the build. */
+function afterMaintenance(results: readonly Recorded[]): string[] {
+  const rows = results.filter((r) => r.maintained !== undefined && r.tableLocality !== undefined);
+  if (rows.length === 0) return [];
+  const percent = (v: number): string => `${(v * 100).toFixed(1)} %`;
+  const lines = [
+    "",
+    "Tables after maintenance. The same overlay, right after the build and again after some virtual minutes " +
+      "without traffic, in which each node asks one routing-table row of a random entry of that row once a " +
+      "minute (rows in turn) and measures the nodes named. Table slots holding the nearest node: occupied " +
+      "slots whose entry is the nearest ready node that fits them (as the nodes rank peers); excess = mean " +
+      "of entry distance / nearest distance (src/sim/measure.ts, tables of up to 2,000 sampled nodes). " +
+      "Quiet cost: every message per node per second over those minutes.",
+    "",
+    "| nodes | proximity tables | minutes | stretch mean: after build -> after | of totals | over ideal (region-scaled) | table slots holding the nearest node | excess | quiet cost msg/node/s | delivered / sent, misdelivered |",
+    "| ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const r of rows) {
+    const m = r.maintained as NonNullable<BenchResult["maintained"]>;
+    const before = r.tableLocality as TableLocality;
+    const ideal = r.idealRegionRoutes?.stretch.mean;
+    const over = (v: number): string => (ideal === undefined ? "-" : (v / ideal).toFixed(2));
+    lines.push(
+      `| ${r.nodes.toLocaleString("en-US")} | ${r.proximityAware ? "yes" : "no"} | ${m.minutes} | ` +
+        `${r.routes.stretch.mean.toFixed(2)} -> ${m.routes.stretch.mean.toFixed(2)} | ` +
+        `${(r.routes.stretchOfTotals ?? Number.NaN).toFixed(2)} -> ${m.routes.stretchOfTotals.toFixed(2)} | ` +
+        `${over(r.routes.stretch.mean)} -> ${over(m.routes.stretch.mean)} | ` +
+        `${percent(before.nearestFraction)} -> ${percent(m.tableLocality.nearestFraction)} | ` +
+        `${before.meanExcess.toFixed(2)} -> ${m.tableLocality.meanExcess.toFixed(2)} | ` +
+        `${m.quietMessagesPerNodePerSecond.toFixed(2)} | ${m.delivered} / ${m.sent}, ${m.misdeliveries} |`,
     );
   }
   return lines;
@@ -96,6 +133,7 @@ export function renderMarkdown(doc: {
     );
   }
   lines.push(...stretchAgainstIdeal(complete));
+  lines.push(...afterMaintenance(complete));
   lines.push("", "Hop-count distribution (fraction of delivered messages):", "");
   for (const r of complete) {
     const dist = Object.entries(r.routes.hopHistogram)

@@ -4,6 +4,7 @@
 // One overlay per mode grows through the sizes in ascending order and is measured at each (build times are
 // cumulative). Usage: bench/sim/run.ts [--sizes 1000,10000] [--modes proximity,plain] [--messages 10000]
 //   [--seed 1] [--seed-selection random|nearest] [--out bench/results] [--wall-budget-minutes 120]
+//   [--maintained-minutes 10] [--maintained-max-nodes 10000]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,16 @@ const program = new Command()
   )
   .option("--out <dir>", "results directory", "bench/results")
   .option("--wall-budget-minutes <m>", "stop growing (and report how far it got) after this long", "120")
+  .option(
+    "--maintained-minutes <m>",
+    "virtual minutes of quiet table maintenance before a second measurement (0: none)",
+    "10",
+  )
+  .option(
+    "--maintained-max-nodes <n>",
+    "only sizes up to this many nodes get the second measurement",
+    "10000",
+  )
   .parse();
 
 const opts = program.opts<{
@@ -34,6 +45,8 @@ const opts = program.opts<{
   seedSelection: string;
   out: string;
   wallBudgetMinutes: string;
+  maintainedMinutes: string;
+  maintainedMaxNodes: string;
 }>();
 
 const sizes = opts.sizes
@@ -47,6 +60,11 @@ if (opts.seedSelection !== "random" && opts.seedSelection !== "nearest") {
   throw new Error(`bad --seed-selection ${opts.seedSelection}`);
 }
 const seedMode: SeedMode = opts.seedSelection;
+const maintainedMinutes = Number.parseFloat(opts.maintainedMinutes);
+const maintainedMaxNodes = Number.parseInt(opts.maintainedMaxNodes, 10);
+if (!(maintainedMinutes >= 0)) throw new Error(`bad --maintained-minutes ${opts.maintainedMinutes}`);
+if (!Number.isInteger(maintainedMaxNodes))
+  throw new Error(`bad --maintained-max-nodes ${opts.maintainedMaxNodes}`);
 
 const date = new Date().toISOString().slice(0, 10);
 
@@ -94,6 +112,8 @@ for (const mode of modes) {
     messages: Number.parseInt(opts.messages, 10),
     seed: Number.parseInt(opts.seed, 10),
     wallBudgetMs: Math.max(0, budgetMs - (Date.now() - started)),
+    maintainedMinutes,
+    maintainedMaxNodes,
     log: (line) => console.log(line),
     onResult: (result) => {
       const results = previousResults();

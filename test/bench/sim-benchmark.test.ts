@@ -1,0 +1,64 @@
+// The simulation benchmark end to end at a toy size: every figure it reports is produced, including the
+// second measurement after quiet minutes of table maintenance, and the report renders them.
+import { describe, expect, it } from "vitest";
+import { runBenchmark, type BenchResult, type IncompleteBuild } from "../../bench/sim/benchmark.js";
+import { renderMarkdown } from "../../bench/sim/report.js";
+
+function run(maintainedMaxNodes: number): BenchResult {
+  const results: (BenchResult | IncompleteBuild)[] = [];
+  runBenchmark({
+    core: { commit: "test", dirty: false },
+    sizes: [80],
+    proximityAware: true,
+    seedSelection: "nearest",
+    messages: 200,
+    seed: 5,
+    wallBudgetMs: 120_000,
+    maintainedMinutes: 2,
+    maintainedMaxNodes,
+    log: () => {},
+    onResult: (r) => results.push(r),
+  });
+  expect(results).toHaveLength(1);
+  const [result] = results;
+  if (result?.complete !== true) throw new Error("the 80-node build did not complete");
+  return result;
+}
+
+describe("bench-sim at a toy size", () => {
+  it("measures the overlay after the build and again after quiet minutes of maintenance", () => {
+    const r = run(100);
+    expect(r.readyNodes).toBe(80);
+    expect(r.accounting).toMatchObject({ sent: 200, delivered: 200 });
+    expect(r.misdeliveries).toBe(0);
+    expect(r.tableLocality.slots).toBeGreaterThan(0);
+    const m = r.maintained;
+    expect(m).toBeDefined();
+    expect(m).toMatchObject({ minutes: 2, sent: 200, delivered: 200, misdeliveries: 0 });
+    expect(m!.routes.stretch.count).toBeGreaterThan(150);
+    // Quiet, the overlay still heartbeats and asks for rows: a cost above zero, and table rows among it.
+    expect(m!.quietMessagesPerNodePerSecond).toBeGreaterThan(0.5);
+    expect(m!.quietByType.rowRequest).toBeGreaterThan(0);
+    expect(m!.tableLocality.nearestFraction).toBeGreaterThanOrEqual(r.tableLocality.nearestFraction);
+
+    const markdown = renderMarkdown({
+      date: "2026-01-01",
+      machine: { cpus: 2, cpuModel: "test", node: "v20" },
+      results: [r],
+    });
+    expect(markdown).toContain("Tables after maintenance");
+    expect(markdown).toMatch(/\| 80 \| yes \| 2 \| \d\.\d\d -> \d\.\d\d \|/);
+  });
+
+  it("skips the second measurement above the size limit", () => {
+    const r = run(50);
+    expect(r.maintained).toBeUndefined();
+    expect(
+      renderMarkdown({
+        date: "2026-01-01",
+        machine: { cpus: 2, cpuModel: "test", node: "v20" },
+        results: [r],
+      }),
+    ).not.toContain("Tables after maintenance");
+  });
+});
