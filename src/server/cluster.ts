@@ -62,6 +62,11 @@ export interface ClusterOptions {
   /** A join not complete after this long moves on to the next seed. Default 10 s. */
   readonly joinTimeoutMs?: number;
   readonly regionMultiplier?: number;
+  /**
+   * Every this long a ready node asks a random entry of one routing-table row for that row and measures the
+   * nodes it names (MSPastry's table maintenance). Default 60000 ms; Infinity: never.
+   */
+  readonly tableMaintenanceIntervalMs?: number;
   readonly maxHops?: number;
   /** Largest application payload, in bytes. Default 4 MiB. */
   readonly maxPayloadBytes?: number;
@@ -182,6 +187,7 @@ export class Cluster {
         probeTimeoutMs: options.probeTimeoutMs,
         joinTimeoutMs: options.joinTimeoutMs,
         regionMultiplier: options.regionMultiplier,
+        tableMaintenanceIntervalMs: options.tableMaintenanceIntervalMs,
         maxHops: options.maxHops,
         maxPendingMessages: options.maxPendingMessages,
       }),
@@ -812,6 +818,12 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
   for (const [name, value] of positive) {
     if (!(Number.isFinite(value) && value > 0))
       throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
+  }
+  // Checked here rather than when the routing core is built at listen(), so a bad option fails at once.
+  if (!(c.tableMaintenanceIntervalMs > 0)) {
+    throw new InvalidArgumentError(
+      `tableMaintenanceIntervalMs must be a positive number or Infinity (never), got ${c.tableMaintenanceIntervalMs}`,
+    );
   }
   if (
     !Number.isInteger(c.leafSetSize) ||

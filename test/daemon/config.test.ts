@@ -56,6 +56,7 @@ describe("defaults", () => {
       heartbeatIntervalMs: 1250,
       failureTimeoutMs: 2500,
       regionMultiplier: 10,
+      tableMaintenanceIntervalMs: 60000,
       maxPayloadBytes: 4194304,
       shutdownGraceMs: 10000,
       unknownEnv: [],
@@ -147,6 +148,26 @@ describe("values", () => {
     expect(c.localAddress).toEqual({ host: "wendy-0.wendy-headless.default.svc", port: 7070 });
   });
 
+  it("takes a table maintenance interval in ms, or off for never, from every source", () => {
+    const env = "WENDY_TABLE_MAINTENANCE_INTERVAL_MS";
+    expect(load({ [env]: "5000" }).tableMaintenanceIntervalMs).toBe(5000);
+    expect(load({ [env]: " 1000 " }).tableMaintenanceIntervalMs).toBe(1000);
+    expect(load({ [env]: "86400000" }).tableMaintenanceIntervalMs).toBe(86_400_000);
+    expect(load({ [env]: "off" }).tableMaintenanceIntervalMs).toBe(Infinity);
+    expect(load({}, { tableMaintenanceIntervalMs: "off" }).tableMaintenanceIntervalMs).toBe(Infinity);
+    const numberInFile = file("maintenance.json", JSON.stringify({ tableMaintenanceIntervalMs: 120000 }));
+    expect(load({ WENDY_CONFIG: numberInFile }).tableMaintenanceIntervalMs).toBe(120_000);
+    const offInFile = file("maintenance-off.json", JSON.stringify({ tableMaintenanceIntervalMs: "off" }));
+    expect(load({ WENDY_CONFIG: offInFile }).tableMaintenanceIntervalMs).toBe(Infinity);
+  });
+
+  it("tells how to turn table maintenance off when the interval is refused", () => {
+    const error = failure({ WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "0" });
+    expect(error.message).toContain('"0"');
+    expect(error.message).toContain("1000..86400000");
+    expect(error.message).toContain("or off");
+  });
+
   it("lists unknown WENDY_* variables for a warning", () => {
     expect(load({ WENDY_PROT: "1", WENDY_CONFIG: "", HOME: "/" }).unknownEnv).toEqual(["WENDY_PROT"]);
   });
@@ -213,6 +234,14 @@ describe("every invalid value is refused, naming its variable", () => {
     ["WENDY_FAILURE_TIMEOUT_MS", { WENDY_FAILURE_TIMEOUT_MS: "2.5s" }],
     ["WENDY_REGION_MULTIPLIER", { WENDY_REGION_MULTIPLIER: "0" }],
     ["WENDY_REGION_MULTIPLIER", { WENDY_REGION_MULTIPLIER: "-2" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "0" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "999" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "86400001" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "-60000" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "1500.5" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "60s" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "never" }],
+    ["WENDY_TABLE_MAINTENANCE_INTERVAL_MS", { WENDY_TABLE_MAINTENANCE_INTERVAL_MS: "Infinity" }],
     ["WENDY_MAX_PAYLOAD_BYTES", { WENDY_MAX_PAYLOAD_BYTES: "4MiB" }],
     ["WENDY_MAX_PAYLOAD_BYTES", { WENDY_MAX_PAYLOAD_BYTES: "0" }],
     ["WENDY_SHUTDOWN_GRACE_MS", { WENDY_SHUTDOWN_GRACE_MS: "-5" }],

@@ -407,6 +407,32 @@ describe("region", () => {
   });
 });
 
+describe("routing-table maintenance", () => {
+  const VARIABLE = "WENDY_TABLE_MAINTENANCE_INTERVAL_MS";
+  const env = (values: object, extraArgs: readonly string[] = []) =>
+    containerEnv(statefulSet(render(values, extraArgs))).get(VARIABLE);
+
+  it("leaves the daemon's default when null, and sets a given interval", () => {
+    expect(containerEnv(statefulSet(render())).has(VARIABLE)).toBe(false);
+    expect(env({ config: { tableMaintenanceIntervalMs: 30000 } })).toBe("30000");
+    // A day in ms, not "8.64e+07": the daemon accepts plain integers only.
+    expect(env({ config: { tableMaintenanceIntervalMs: 86_400_000 } })).toBe("86400000");
+  });
+
+  it("renders off for the string off and for false, which YAML 1.1 makes of an unquoted off", () => {
+    expect(env({}, ["--set-string", "config.tableMaintenanceIntervalMs=off"])).toBe("off");
+    expect(env({ config: { tableMaintenanceIntervalMs: false } })).toBe("off");
+    const dir = mkdtempSync(join(tmpdir(), "wendy-values-"));
+    try {
+      const unquoted = join(dir, "values.yaml");
+      writeFileSync(unquoted, "config:\n  tableMaintenanceIntervalMs: off\n");
+      expect(env({}, ["-f", unquoted])).toBe("off");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("bad values are rejected with a message that names the value", () => {
   const cases: [string, object, RegExp][] = [
     ["no replicas", { replicaCount: 0 }, /replicaCount/],
@@ -423,6 +449,26 @@ describe("bad values are rejected with a message that names the value", () => {
       "a termination grace shorter than the shutdown grace",
       { terminationGracePeriodSeconds: 5, config: { shutdownGraceMs: 8000 } },
       /terminationGracePeriodSeconds.*shutdownGraceMs/,
+    ],
+    [
+      "a table maintenance interval below a second",
+      { config: { tableMaintenanceIntervalMs: 500 } },
+      /tableMaintenanceIntervalMs/,
+    ],
+    [
+      "a table maintenance interval of 0 (off is spelled off)",
+      { config: { tableMaintenanceIntervalMs: 0 } },
+      /tableMaintenanceIntervalMs/,
+    ],
+    [
+      "a table maintenance interval that is neither an integer nor off",
+      { config: { tableMaintenanceIntervalMs: "never" } },
+      /tableMaintenanceIntervalMs/,
+    ],
+    [
+      "a table maintenance interval of true",
+      { config: { tableMaintenanceIntervalMs: true } },
+      /tableMaintenanceIntervalMs/,
     ],
   ];
   it.each(cases)("%s", (_name, values, message) => {
@@ -448,6 +494,7 @@ describe("the environment contract", () => {
           heartbeatIntervalMs: 500,
           failureTimeoutMs: 2000,
           regionMultiplier: 4,
+          tableMaintenanceIntervalMs: 30000,
           maxPayloadBytes: 65536,
         },
       },

@@ -43,6 +43,8 @@ export interface DaemonConfig {
   readonly heartbeatIntervalMs: number;
   readonly failureTimeoutMs: number;
   readonly regionMultiplier: number;
+  /** Routing-table maintenance interval; Infinity when WENDY_TABLE_MAINTENANCE_INTERVAL_MS is `off`. */
+  readonly tableMaintenanceIntervalMs: number;
   readonly maxPayloadBytes: number;
   readonly shutdownGraceMs: number;
   /** Unknown WENDY_* variables, to log as warnings. */
@@ -114,6 +116,19 @@ class Reader {
     const text = setting.value.trim();
     const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
     if (!(Number.isFinite(value) && value > 0)) this.fail(env, "must be a positive number");
+    return value;
+  }
+
+  /** An integer interval in min..max ms, or `off`: Infinity, the routing core's "never". */
+  intervalOrOff(env: string, fallback: number, min: number, max: number): number {
+    const setting = this.raw(env);
+    if (setting === undefined) return fallback;
+    const text = setting.value.trim();
+    if (text === "off") return Number.POSITIVE_INFINITY;
+    const value = /^-?\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      this.fail(env, `must be an integer in ${min}..${max} (milliseconds), or off for never`);
+    }
     return value;
   }
 
@@ -220,6 +235,14 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     );
   }
   const regionMultiplier = r.positiveNumber("WENDY_REGION_MULTIPLIER", defaults.regionMultiplier);
+  // At least a second, since each round fetches a whole row and may measure up to 15 nodes; at most a day,
+  // beyond which `off` (never) says what is meant.
+  const tableMaintenanceIntervalMs = r.intervalOrOff(
+    "WENDY_TABLE_MAINTENANCE_INTERVAL_MS",
+    defaults.tableMaintenanceIntervalMs,
+    1000,
+    86_400_000,
+  );
   const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
   const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
 
@@ -245,6 +268,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     heartbeatIntervalMs,
     failureTimeoutMs,
     regionMultiplier,
+    tableMaintenanceIntervalMs,
     maxPayloadBytes,
     shutdownGraceMs,
     unknownEnv: settings.unknownEnv,

@@ -78,6 +78,7 @@ export class Daemon {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       failureTimeoutMs: config.failureTimeoutMs,
       regionMultiplier: config.regionMultiplier,
+      tableMaintenanceIntervalMs: config.tableMaintenanceIntervalMs,
       maxPayloadBytes: config.maxPayloadBytes,
       bindHost: config.bindHost,
       tls: config.tls,

@@ -62,6 +62,11 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: "WENDY_HEARTBEAT_INTERVAL_MS", valueName: "<ms>", description: "heartbeat interval (1250)" },
   { env: "WENDY_FAILURE_TIMEOUT_MS", valueName: "<ms>", description: "silence before a probe (2500)" },
   { env: "WENDY_REGION_MULTIPLIER", valueName: "<factor>", description: "RTT factor for other regions (10)" },
+  {
+    env: "WENDY_TABLE_MAINTENANCE_INTERVAL_MS",
+    valueName: "<ms|off>",
+    description: "routing-table maintenance interval (60000; off = never)",
+  },
   { env: "WENDY_MAX_PAYLOAD_BYTES", valueName: "<bytes>", description: "largest routed payload (4194304)" },
   {
     env: "WENDY_SHUTDOWN_GRACE_MS",
