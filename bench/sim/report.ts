@@ -98,7 +98,8 @@ export function renderMarkdown(doc: {
     `Machine: ${doc.machine.cpus} cores (${doc.machine.cpuModel}), Node ${doc.machine.node}. ` +
       "Produced by `make bench-sim` (bench/sim/run.ts); raw figures in the JSON beside this file.",
     "",
-    "One overlay per mode grows through the sizes (build time is cumulative wall clock). " +
+    "One overlay per mode grows through the sizes (build time is cumulative, less the time spent measuring " +
+      "the smaller sizes). " +
       "Every node joined through the real join protocol. Hops and stretch are over random keys sent from " +
       "random ready nodes after the overlay settled; stretch = sum of per-hop latencies / direct latency. " +
       "Maintenance = every message except `route` and `ack`, per live node per second, while traffic flowed.",

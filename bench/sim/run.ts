@@ -2,7 +2,7 @@
 // machines through real joins, routes random traffic, and records hops, stretch (with and without
 // proximity-aware tables), state size, maintenance traffic, build time and peak memory.
 // One overlay per mode grows through the sizes in ascending order and is measured at each (build times are
-// cumulative). Usage: bench/sim/run.ts [--sizes 1000,10000] [--modes proximity,plain] [--messages 10000]
+// cumulative, less the measuring of smaller sizes). Usage: bench/sim/run.ts [--sizes 1000,10000] [--modes proximity,plain] [--messages 10000]
 //   [--seed 1] [--seed-selection random|nearest] [--out bench/results] [--wall-budget-minutes 120]
 //   [--maintained-minutes 10] [--maintained-max-nodes 10000]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";

@@ -154,7 +154,7 @@ export interface RoutingConfig {
   readonly leafSetSize: number;
   /** M: neighbourhood-set size. Default 32. */
   readonly neighbourhoodSize: number;
-  /** How often liveness heartbeats go to leaf-set neighbours. Default 1000 ms. */
+  /** How often liveness heartbeats go to leaf-set neighbours. Default 1250 ms. */
   readonly heartbeatIntervalMs: Millis;
   /** Silence from a neighbour for this long makes it suspect (it is then probed). Default 2500 ms. */
   readonly failureTimeoutMs: Millis;
