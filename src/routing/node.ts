@@ -25,8 +25,9 @@
 //   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed (one
 //   probe out per peer; after a probe that ended without a round trip, not again for 5 s); the nearer one
 //   keeps the slot. Nodes named in leaf sets are not measured (that would probe the overlay), nor a joiner
-//   from its own probes (its announce is). Changed: on ready, the join's second phase (Castro et al.) asks
-//   the nearest measured entry of each row for its row.
+//   from its own probes (its announce is), nor senders of route hops and acks (traffic must not cost a probe
+//   per new sender). Changed: on ready, the join's second phase (Castro et al.) asks the nearest measured
+//   entry of each row for its row.
 // - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
 //   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
 //   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
@@ -1096,10 +1097,13 @@ export class PastryNode {
     // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
-    // A joiner's own probes are not measured back: it announces itself to the members of its final state,
-    // which measure it then; counter-probing every node it probed would double the join's probes and leave
-    // hundreds of measurements per node, mostly of joiners that never enter that node's state.
-    this.learnForTable(from, now, !(message.type === "probe" && message.joining));
+    // Not measured: a joiner from its own probes (it announces itself to the members of its final state,
+    // which measure it then; counter-probing every node it probed would double a join's probes), nor the
+    // sender of a route hop or an ack (any node may be a message's first hop: a probe per new sender was
+    // 3.5 probes per message sent; table maintenance measures the candidates that matter).
+    const measure =
+      !(message.type === "probe" && message.joining) && message.type !== "route" && message.type !== "ack";
+    this.learnForTable(from, now, measure);
     // While joining, the leaf set is built from probes and their answers only: a concurrent joiner's probe is
     // first-hand evidence too, and taking it in keeps two adjacent joiners from missing each other.
     if (this.status === "ready" || message.type === "probeReply" || message.type === "probe") {

@@ -138,6 +138,26 @@ describe("2.4 proximity during joins: who measures whom", () => {
     expect(sentTo(node, joiner)).toContain("probe");
   });
 
+  it("the sender of a route hop is taken into the table unmeasured: traffic costs no probes", () => {
+    const node = readyNode();
+    const sender = nodeInfo(randomId(seededRandom(35)), 4003);
+    const message = {
+      id: "m-1",
+      key: node.self.id,
+      purpose: 16,
+      payload: new Uint8Array(),
+      origin: sender,
+      hops: 1,
+      maxHops: 40,
+      wantAck: false,
+    };
+    node.receive(sender, { type: "route", message }, 100_000);
+    expect(sentTo(node, sender)).not.toContain("probe");
+    // Any other first-hand contact from it measures it.
+    node.receive(sender, { type: "heartbeat" }, 100_100);
+    expect(sentTo(node, sender)).toContain("probe");
+  });
+
   it("a ready node's probe is measured back", () => {
     const node = readyNode();
     const stranger = nodeInfo(randomId(seededRandom(34)), 4002);
