@@ -17,6 +17,12 @@ import { regionScaled } from "../../src/routing/proximity.js";
 import { type Accounting, Simulator } from "../../src/sim/simulator.js";
 
 export type SeedMode = "random" | "nearest";
+/**
+ * The virtual network: "regions" (ours: a unit square cut into 2 x 2 regions, 2 ms base latency per message,
+ * peers in other regions ranked 10x farther) or "plane" (the Pastry paper's setting: nodes uniform on a
+ * plane, latency proportional to distance, one region, no base latency).
+ */
+export type Topology = "regions" | "plane";
 
 export interface BenchOptions {
   /** The routing core measured (recorded with the result). */
@@ -25,6 +31,7 @@ export interface BenchOptions {
   readonly sizes: readonly number[];
   readonly proximityAware: boolean;
   readonly seedSelection: SeedMode;
+  readonly topology: Topology;
   readonly messages: number;
   readonly seed: number;
   /** Growth stops when the whole run has used this much wall-clock time. */
@@ -45,6 +52,8 @@ export interface IncompleteBuild {
   readonly nodes: number;
   readonly proximityAware: boolean;
   readonly seedSelection: SeedMode;
+  /** Absent in results recorded before the option existed: "regions". */
+  readonly topology?: Topology;
   readonly seed: number;
   readonly core: { readonly commit: string; readonly dirty: boolean };
   readonly createdNodes: number;
@@ -65,6 +74,8 @@ export interface BenchResult {
   readonly nodes: number;
   readonly proximityAware: boolean;
   readonly seedSelection: SeedMode;
+  /** Absent in results recorded before the option existed: "regions". */
+  readonly topology?: Topology;
   readonly seed: number;
   readonly readyNodes: number;
   readonly failedJoins: number;
@@ -117,6 +128,7 @@ export function runBenchmark(o: BenchOptions): void {
     seed: o.seed,
     createMachine: createPastryMachine,
     routing: { proximityAware: o.proximityAware },
+    network: o.topology === "plane" ? { regionsPerSide: 1, baseLatencyMs: 0 } : {},
     seedSelection:
       o.seedSelection === "random" ? { kind: "random" } : { kind: "nearestOfSample", sample: 16 },
   });
@@ -159,6 +171,7 @@ export function runBenchmark(o: BenchOptions): void {
         nodes,
         proximityAware: o.proximityAware,
         seedSelection: o.seedSelection,
+        topology: o.topology,
         seed: o.seed,
         core: o.core,
         createdNodes: sim.nodeCount,
@@ -235,6 +248,7 @@ function measure(
     nodes,
     proximityAware: o.proximityAware,
     seedSelection: o.seedSelection,
+    topology: o.topology,
     seed: o.seed,
     readyNodes: sim.truth.size,
     failedJoins: sim.failedJoins().length,

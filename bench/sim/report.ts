@@ -7,6 +7,11 @@ import type { TableLocality } from "../../src/sim/measure.js";
 const PAPER_MEAN_HOPS: Record<number, number> = { 1000: 2.5, 10000: 3.3, 100000: 4.15 };
 const PAPER_STRETCH = "1.3-1.4";
 
+/** A row's size, marked when it ran on the paper's plane rather than our regions. */
+function sizeLabel(r: BenchResult | IncompleteBuild): string {
+  return r.nodes.toLocaleString("en-US") + (r.topology === "plane" ? " (plane)" : "");
+}
+
 /** Results written before a field existed read it as undefined. */
 type Recorded = BenchResult & {
   readonly tableLocality?: TableLocality;
@@ -40,7 +45,7 @@ function stretchAgainstIdeal(results: readonly Recorded[]): string[] {
     const over = (i: IdealRoutes | undefined): string =>
       i === undefined ? "-" : (r.routes.stretch.mean / i.stretch.mean).toFixed(2);
     lines.push(
-      `| ${r.nodes.toLocaleString("en-US")} | ${r.proximityAware ? "yes" : "no"} | ` +
+      `| ${sizeLabel(r)} | ${r.proximityAware ? "yes" : "no"} | ` +
         `${fixed(r.routes.stretch.mean)} / ${fixed(r.routes.stretchOfTotals)} | ` +
         `${fixed(ideal.stretch.mean)} / ${fixed(ideal.stretchOfTotals)} | ` +
         `${fixed(region?.stretch.mean)} / ${fixed(region?.stretchOfTotals)} | ` +
@@ -73,7 +78,7 @@ function afterMaintenance(results: readonly Recorded[]): string[] {
     const ideal = r.idealRegionRoutes?.stretch.mean;
     const over = (v: number): string => (ideal === undefined ? "-" : (v / ideal).toFixed(2));
     lines.push(
-      `| ${r.nodes.toLocaleString("en-US")} | ${r.proximityAware ? "yes" : "no"} | ${m.minutes} | ` +
+      `| ${sizeLabel(r)} | ${r.proximityAware ? "yes" : "no"} | ${m.minutes} | ` +
         `${r.routes.stretch.mean.toFixed(2)} -> ${m.routes.stretch.mean.toFixed(2)} | ` +
         `${(r.routes.stretchOfTotals ?? Number.NaN).toFixed(2)} -> ${m.routes.stretchOfTotals.toFixed(2)} | ` +
         `${over(r.routes.stretch.mean)} -> ${over(m.routes.stretch.mean)} | ` +
@@ -102,7 +107,13 @@ export function renderMarkdown(doc: {
       "the smaller sizes). " +
       "Every node joined through the real join protocol. Hops and stretch are over random keys sent from " +
       "random ready nodes after the overlay settled; stretch = sum of per-hop latencies / direct latency. " +
-      "Maintenance = every message except `route` and `ack`, per live node per second, while traffic flowed.",
+      "Maintenance = every message except `route` and `ack`, per live node per second, while traffic flowed. " +
+      "The network is a unit square cut into 2 x 2 regions (latency: 2 ms + 100 ms per unit of distance; " +
+      "nodes rank peers of other regions 10x farther)" +
+      (doc.results.some((r) => r.topology === "plane")
+        ? "; rows marked (plane) ran in the Pastry paper's setting instead: one region, latency proportional " +
+          "to distance, no base latency."
+        : "."),
     "",
     "| nodes | proximity tables | seeds | mean hops (paper) | hops p50 / p99 / max | log16 N | stretch mean / p50 / p90 (paper) | state entries/node (leaf + table + nbhd) | maintenance msg/node/s | delivered / sent | misdelivered | build wall s (virtual s) | peak RSS MiB / heap MiB |",
     "| ---: | :---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -114,7 +125,7 @@ export function renderMarkdown(doc: {
     const st = r.state;
     lines.push(
       [
-        r.nodes.toLocaleString("en-US"),
+        sizeLabel(r),
         r.proximityAware ? "yes" : "no",
         r.seedSelection,
         `${h.mean.toFixed(2)}${paperHops === undefined ? "" : ` (${paperHops})`}`,
@@ -141,7 +152,7 @@ export function renderMarkdown(doc: {
       .map(([hops, f]) => `${hops}: ${(f * 100).toFixed(1)} %`)
       .join(", ");
     lines.push(
-      `- ${r.nodes.toLocaleString("en-US")} nodes, proximity ${r.proximityAware ? "on" : "off"}, seeds ${r.seedSelection}: ${dist}`,
+      `- ${sizeLabel(r)} nodes, proximity ${r.proximityAware ? "on" : "off"}, seeds ${r.seedSelection}: ${dist}`,
     );
   }
   if (incomplete.length > 0) {
@@ -155,7 +166,7 @@ export function renderMarkdown(doc: {
         .map(([type, n]) => `${type} ${(n / r.createdNodes).toFixed(1)}`)
         .join(", ");
       lines.push(
-        `- target ${r.nodes.toLocaleString("en-US")} nodes, proximity ${r.proximityAware ? "on" : "off"}: ` +
+        `- target ${sizeLabel(r)} nodes, proximity ${r.proximityAware ? "on" : "off"}: ` +
           `${r.createdNodes.toLocaleString("en-US")} created, ${r.readyNodes.toLocaleString("en-US")} ready after ` +
           `${(r.buildWallMs / 1000).toFixed(0)} s wall (${(r.buildVirtualMs / 1000).toFixed(1)} s virtual), ` +
           `${r.events.toLocaleString("en-US")} events (${((r.buildWallMs * 1000) / r.events).toFixed(1)} µs each), ` +
@@ -174,7 +185,7 @@ export function coresMeasured(results: readonly (BenchResult | IncompleteBuild)[
   const rowsByCore = new Map<string, string[]>();
   for (const r of results) {
     const core = r.core.commit + (r.core.dirty ? " (with uncommitted edits)" : "");
-    const row = `${r.nodes.toLocaleString("en-US")} ${r.proximityAware ? "proximity" : "plain"}`;
+    const row = `${sizeLabel(r)} ${r.proximityAware ? "proximity" : "plain"}`;
     rowsByCore.set(core, [...(rowsByCore.get(core) ?? []), row]);
   }
   if (rowsByCore.size === 1) return [...rowsByCore.keys()].join("");

@@ -3,14 +3,21 @@
 // proximity-aware tables), state size, maintenance traffic, build time and peak memory.
 // One overlay per mode grows through the sizes in ascending order and is measured at each (build times are
 // cumulative, less the measuring of smaller sizes). Usage: bench/sim/run.ts [--sizes 1000,10000] [--modes proximity,plain] [--messages 10000]
-//   [--seed 1] [--seed-selection random|nearest] [--out bench/results] [--wall-budget-minutes 120]
+//   [--seed 1] [--seed-selection random|nearest] [--topology regions|plane] [--out bench/results]
+//   [--wall-budget-minutes 120]
 //   [--maintained-minutes 10] [--maintained-max-nodes 10000]
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
-import { runBenchmark, type BenchResult, type IncompleteBuild, type SeedMode } from "./benchmark.js";
+import {
+  runBenchmark,
+  type BenchResult,
+  type IncompleteBuild,
+  type SeedMode,
+  type Topology,
+} from "./benchmark.js";
 import { renderMarkdown } from "./report.js";
 
 const program = new Command()
@@ -22,6 +29,11 @@ const program = new Command()
     "--seed-selection <how>",
     "random (any live node) or nearest (nearest of 16 random live nodes)",
     "nearest",
+  )
+  .option(
+    "--topology <kind>",
+    "regions (ours) or plane (the Pastry paper's: one region, no base latency)",
+    "regions",
   )
   .option("--out <dir>", "results directory", "bench/results")
   .option("--wall-budget-minutes <m>", "stop growing (and report how far it got) after this long", "120")
@@ -43,6 +55,7 @@ const opts = program.opts<{
   messages: string;
   seed: string;
   seedSelection: string;
+  topology: string;
   out: string;
   wallBudgetMinutes: string;
   maintainedMinutes: string;
@@ -60,6 +73,9 @@ if (opts.seedSelection !== "random" && opts.seedSelection !== "nearest") {
   throw new Error(`bad --seed-selection ${opts.seedSelection}`);
 }
 const seedMode: SeedMode = opts.seedSelection;
+if (opts.topology !== "regions" && opts.topology !== "plane")
+  throw new Error(`bad --topology ${opts.topology}`);
+const topology: Topology = opts.topology;
 const maintainedMinutes = Number.parseFloat(opts.maintainedMinutes);
 const maintainedMaxNodes = Number.parseInt(opts.maintainedMaxNodes, 10);
 if (!(maintainedMinutes >= 0)) throw new Error(`bad --maintained-minutes ${opts.maintainedMinutes}`);
@@ -87,7 +103,7 @@ const mdPath = join(opts.out, "sim-latest.md");
 // Runs of the same day are merged (re-read before every write, so concurrent subset runs keep each other's
 // results), e.g. --sizes 100000 adds to an earlier run of the smaller sizes.
 const keyOf = (r: BenchResult | IncompleteBuild): string =>
-  `${r.nodes}/${r.proximityAware}/${r.seedSelection}`;
+  `${r.nodes}/${r.proximityAware}/${r.seedSelection}/${r.topology ?? "regions"}`;
 function previousResults(): Map<string, BenchResult | IncompleteBuild> {
   const results = new Map<string, BenchResult | IncompleteBuild>();
   if (existsSync(jsonPath)) {
@@ -109,6 +125,7 @@ for (const mode of modes) {
     sizes,
     proximityAware,
     seedSelection: seedMode,
+    topology,
     messages: Number.parseInt(opts.messages, 10),
     seed: Number.parseInt(opts.seed, 10),
     wallBudgetMs: Math.max(0, budgetMs - (Date.now() - started)),
@@ -118,8 +135,10 @@ for (const mode of modes) {
     onResult: (result) => {
       const results = previousResults();
       results.set(keyOf(result), result);
+      const onPlane = (r: BenchResult | IncompleteBuild): number => Number(r.topology === "plane");
       const all = [...results.values()].sort(
-        (a, b) => a.nodes - b.nodes || Number(b.proximityAware) - Number(a.proximityAware),
+        (a, b) =>
+          onPlane(a) - onPlane(b) || a.nodes - b.nodes || Number(b.proximityAware) - Number(a.proximityAware),
       );
       const doc = {
         date,

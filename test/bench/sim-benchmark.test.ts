@@ -1,16 +1,22 @@
 // The simulation benchmark end to end at a toy size: every figure it reports is produced, including the
 // second measurement after quiet minutes of table maintenance, and the report renders them.
 import { describe, expect, it } from "vitest";
-import { runBenchmark, type BenchResult, type IncompleteBuild } from "../../bench/sim/benchmark.js";
+import {
+  runBenchmark,
+  type BenchResult,
+  type IncompleteBuild,
+  type Topology,
+} from "../../bench/sim/benchmark.js";
 import { renderMarkdown } from "../../bench/sim/report.js";
 
-function run(maintainedMaxNodes: number, sizes = [80]): BenchResult {
+function run(maintainedMaxNodes: number, sizes = [80], topology: Topology = "regions"): BenchResult {
   const results: (BenchResult | IncompleteBuild)[] = [];
   runBenchmark({
     core: { commit: "test", dirty: false },
     sizes,
     proximityAware: true,
     seedSelection: "nearest",
+    topology,
     messages: 200,
     seed: 5,
     wallBudgetMs: 120_000,
@@ -56,6 +62,21 @@ describe("bench-sim at a toy size", () => {
     // The 40-node overlay spent 2 virtual minutes quiet, and more routing its traffic, before growing on.
     expect(r.buildVirtualMs).toBeLessThan(60_000);
     expect(r.buildWallMs).toBeLessThan(r.totalWallMs);
+  });
+
+  it("runs on the paper's plane: one region, so ranking by region changes nothing", () => {
+    const r = run(50, [80], "plane");
+    expect(r.topology).toBe("plane");
+    expect(r.idealRegionRoutes).toEqual(r.idealRoutes);
+    const regions = run(50, [80]);
+    expect(regions.idealRegionRoutes).not.toEqual(regions.idealRoutes);
+    const markdown = renderMarkdown({
+      date: "2026-01-01",
+      machine: { cpus: 2, cpuModel: "test", node: "v20" },
+      results: [regions, r],
+    });
+    expect(markdown).toContain("| 80 (plane) | yes |");
+    expect(markdown).toContain("| 80 | yes |");
   });
 
   it("skips the second measurement above the size limit", () => {
