@@ -6,18 +6,13 @@
 //   [--seed 1] [--seed-selection random|nearest] [--topology regions|plane] [--out bench/results]
 //   [--wall-budget-minutes 120]
 //   [--maintained-minutes 10] [--maintained-max-nodes 10000]
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
-import {
-  runBenchmark,
-  type BenchResult,
-  type IncompleteBuild,
-  type SeedMode,
-  type Topology,
-} from "./benchmark.js";
+import { runBenchmark, type SeedMode, type Topology } from "./benchmark.js";
+import { addResult } from "./results-file.js";
 import { renderMarkdown } from "./report.js";
 
 const program = new Command()
@@ -100,21 +95,6 @@ mkdirSync(opts.out, { recursive: true });
 const jsonPath = join(opts.out, `sim-${date}.json`);
 const mdPath = join(opts.out, "sim-latest.md");
 
-// Runs of the same day are merged (re-read before every write, so concurrent subset runs keep each other's
-// results), e.g. --sizes 100000 adds to an earlier run of the smaller sizes.
-const keyOf = (r: BenchResult | IncompleteBuild): string =>
-  `${r.nodes}/${r.proximityAware}/${r.seedSelection}/${r.topology ?? "regions"}`;
-function previousResults(): Map<string, BenchResult | IncompleteBuild> {
-  const results = new Map<string, BenchResult | IncompleteBuild>();
-  if (existsSync(jsonPath)) {
-    const previous = JSON.parse(readFileSync(jsonPath, "utf8")) as {
-      results: (BenchResult | IncompleteBuild)[];
-    };
-    for (const r of previous.results) results.set(keyOf(r), r);
-  }
-  return results;
-}
-
 const budgetMs = Number.parseFloat(opts.wallBudgetMinutes) * 60_000;
 const started = Date.now();
 for (const mode of modes) {
@@ -133,20 +113,8 @@ for (const mode of modes) {
     maintainedMaxNodes,
     log: (line) => console.log(line),
     onResult: (result) => {
-      const results = previousResults();
-      results.set(keyOf(result), result);
-      const onPlane = (r: BenchResult | IncompleteBuild): number => Number(r.topology === "plane");
-      const all = [...results.values()].sort(
-        (a, b) =>
-          onPlane(a) - onPlane(b) || a.nodes - b.nodes || Number(b.proximityAware) - Number(a.proximityAware),
-      );
-      const doc = {
-        date,
-        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version },
-        results: all,
-      };
-      writeFileSync(jsonPath, JSON.stringify(doc, null, 2) + "\n");
-      writeFileSync(mdPath, renderMarkdown(doc));
+      const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version };
+      addResult(jsonPath, result, { date, machine }, (doc) => writeFileSync(mdPath, renderMarkdown(doc)));
       console.log(`written ${jsonPath} and ${mdPath}`);
     },
   });
