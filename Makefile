@@ -52,8 +52,10 @@ demo: install
 demo-sim: install
 	npx tsx src/sim/demo.ts
 
+# Ours (four regions) at 1k / 10k / 100k, then the Pastry paper's own setting (one plane) at 1k / 10k.
 bench-sim: install
 	node --max-old-space-size=20000 --import tsx bench/sim/run.ts
+	node --max-old-space-size=8000 --import tsx bench/sim/run.ts --topology plane --sizes 1000,10000
 
 # Real daemons on 127.0.0.1 against a plain gRPC baseline of the same run; results in bench/results/
 # (<date>.json, latest.md, latest.svg). Reads the simulation results of bench-sim but does not run it.
