@@ -26,6 +26,8 @@ interface SimJson {
     readonly nodes?: number;
     readonly proximityAware?: boolean;
     readonly complete?: boolean;
+    /** "plane": measured in the Pastry paper's setting rather than ours (absent: ours). */
+    readonly topology?: string;
     readonly maintenancePerNodePerSecond?: number;
     readonly routes?: {
       readonly hops?: { readonly mean?: number; readonly p99?: number };
@@ -36,7 +38,10 @@ interface SimJson {
   }[];
 }
 
-/** sim-latest.json if present, else the newest sim-<date>.json; undefined when there is none. */
+/**
+ * sim-latest.json if present, else the newest sim-<date>.json; undefined when there is none. Only the rows
+ * measured on our topology (four regions), not those on the paper's plane.
+ */
 export function readSimResults(resultsDir: string): SimSummary | undefined {
   if (!existsSync(resultsDir)) return undefined;
   const latest = join(resultsDir, "sim-latest.json");
@@ -46,7 +51,9 @@ export function readSimResults(resultsDir: string): SimSummary | undefined {
   const file = existsSync(latest) ? latest : dated.length > 0 ? join(resultsDir, dated.at(-1)!) : undefined;
   if (file === undefined) return undefined;
   const json = JSON.parse(readFileSync(file, "utf8")) as SimJson;
-  const rows = (json.results ?? []).map((r) => ({
+  // Rows measured on the paper's plane stay in sim-latest.md: this report is about our network.
+  const ours = (json.results ?? []).filter((r) => (r.topology ?? "regions") === "regions");
+  const rows = ours.map((r) => ({
     nodes: r.nodes ?? Number.NaN,
     proximityAware: r.proximityAware ?? false,
     complete: r.complete ?? false,

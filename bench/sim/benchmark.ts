@@ -63,8 +63,9 @@ export interface IncompleteBuild {
   readonly events: number;
   readonly messagesByType: Record<string, number>;
   readonly peakRssMiB: number;
-  readonly peakHeapUsedMiB: number;
-  /** For a run stopped by hand (no record is written then): how it ended, in words. */
+  /** Absent for a run that died before it could report it (its record is written from its log). */
+  readonly peakHeapUsedMiB?: number;
+  /** For a run stopped by hand or dead (no record is written then): how it ended, in words. */
   readonly note?: string;
 }
 

@@ -158,7 +158,7 @@ export function renderMarkdown(doc: {
   if (incomplete.length > 0) {
     lines.push(
       "",
-      "Builds that did not reach their size: stopped by the wall-clock budget or by hand (how far they got):",
+      "Builds that did not reach their size: stopped by the wall-clock budget, by hand, or by the process dying (how far they got):",
       "",
     );
     for (const r of incomplete) {

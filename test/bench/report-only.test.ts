@@ -35,6 +35,16 @@ describe("bench/run.ts --report-only", () => {
             state: { total: { mean: 42 } },
             maintenancePerNodePerSecond: 0.5,
           },
+          // Measured on the paper's plane: sim-latest.md shows it, this report does not.
+          {
+            nodes: 456,
+            proximityAware: true,
+            topology: "plane",
+            complete: true,
+            routes: { hops: { mean: 1.5, p99: 2 }, stretch: { mean: 1.2 } },
+            state: { total: { mean: 40 } },
+            maintenancePerNodePerSecond: 0.5,
+          },
         ],
       }),
     );
@@ -52,6 +62,7 @@ describe("bench/run.ts --report-only", () => {
     expect(rerendered.sim?.rows).toHaveLength(1);
     const markdown = readFileSync(join(out, "latest.md"), "utf8");
     expect(markdown).toContain("| 123 | yes | 1.75 | 3 |");
+    expect(markdown).not.toContain("| 456 |");
     expect(readFileSync(join(out, "latest.svg"), "utf8")).toMatch(/^<svg/);
   });
 });
