@@ -19,16 +19,13 @@ export function addressFor(self: NodeInfo, peer: NodeInfo): string {
   return self.region === peer.region ? peer.localAddress : peer.globalAddress;
 }
 
-interface PeerRtt {
-  readonly peer: NodeInfo;
-  /** Proximity's moving average (RTT_SMOOTHING). */
-  smoothed: number;
-  /** RFC 6298 smoothed RTT and deviation, for timeouts. */
-  srtt: number;
-  rttvar: number;
-  /** When the last sample came (monotonic ms). */
-  at: number;
-}
+/** Per-peer figures, packed: four float64 slots per peer in one growable array (see ProximityStore). */
+const SMOOTHED = 0; // proximity's moving average (RTT_SMOOTHING)
+const SRTT = 1; // RFC 6298 smoothed RTT, for timeouts
+const RTTVAR = 2; // RFC 6298 RTT deviation
+const AT = 3; // when the last sample came (monotonic ms)
+const FIELDS = 4;
+const INITIAL_SLOTS = 16;
 
 export interface ProximityStoreOptions {
   /** Measurements beyond this many are forgotten, those of peers `keep` names last. */
@@ -37,8 +34,17 @@ export interface ProximityStoreOptions {
   readonly keep: (peer: NodeInfo) => boolean;
 }
 
+/**
+ * Records live in one Float64Array (four numbers per peer) indexed through a map from ID to slot, rather
+ * than as an object per peer: an object with four number fields costs about 150 bytes (each number boxed),
+ * a packed slot 40, and a simulated node holds a few hundred measurements while the overlay grows.
+ */
 export class ProximityStore {
-  private readonly byHex = new Map<string, PeerRtt>();
+  /** ID hex -> slot; iteration order is insertion order, oldest first. */
+  private readonly slots = new Map<string, number>();
+  private peers: (NodeInfo | undefined)[] = [];
+  private values = new Float64Array(INITIAL_SLOTS * FIELDS);
+  private readonly freeSlots: number[] = [];
 
   constructor(
     private readonly self: NodeInfo,
@@ -53,38 +59,56 @@ export class ProximityStore {
   record(peer: NodeInfo, rttMs: number, now = 0): void {
     if (!Number.isFinite(rttMs) || rttMs < 0) return;
     const hex = peer.id.hex;
-    const known = this.byHex.get(hex);
-    if (known === undefined) {
-      if (this.byHex.size >= this.options.capacity) this.evictOne();
-      this.byHex.set(hex, { peer, smoothed: rttMs, srtt: rttMs, rttvar: rttMs / 2, at: now });
+    const slot = this.slots.get(hex);
+    if (slot === undefined) {
+      if (this.slots.size >= this.options.capacity) this.evictOne();
+      const fresh = this.allocate();
+      this.slots.set(hex, fresh);
+      this.peers[fresh] = peer;
+      const base = fresh * FIELDS;
+      this.values[base + SMOOTHED] = rttMs;
+      this.values[base + SRTT] = rttMs;
+      this.values[base + RTTVAR] = rttMs / 2;
+      this.values[base + AT] = now;
       return;
     }
-    known.smoothed += RTT_SMOOTHING * (rttMs - known.smoothed);
-    known.rttvar = (1 - DEVIATION_GAIN) * known.rttvar + DEVIATION_GAIN * Math.abs(known.srtt - rttMs);
-    known.srtt = (1 - MEAN_GAIN) * known.srtt + MEAN_GAIN * rttMs;
-    known.at = now;
+    const v = this.values;
+    const base = slot * FIELDS;
+    const smoothed = v[base + SMOOTHED] as number;
+    const srtt = v[base + SRTT] as number;
+    const rttvar = v[base + RTTVAR] as number;
+    v[base + SMOOTHED] = smoothed + RTT_SMOOTHING * (rttMs - smoothed);
+    v[base + RTTVAR] = (1 - DEVIATION_GAIN) * rttvar + DEVIATION_GAIN * Math.abs(srtt - rttMs);
+    v[base + SRTT] = (1 - MEAN_GAIN) * srtt + MEAN_GAIN * rttMs;
+    v[base + AT] = now;
   }
 
   rtt(peer: NodeInfo): number | undefined {
-    return this.byHex.get(peer.id.hex)?.smoothed;
+    return this.field(peer.id.hex, SMOOTHED);
   }
 
   /** Smaller is nearer; undefined until a round trip to the peer has been measured. */
   proximity(peer: NodeInfo): number | undefined {
-    const rtt = this.byHex.get(peer.id.hex)?.smoothed;
+    const rtt = this.field(peer.id.hex, SMOOTHED);
     if (rtt === undefined) return undefined;
     return regionScaled(rtt, peer.region === this.self.region, this.regionMultiplier);
   }
 
   /** max(floor, srtt + 4 * rttvar) as TCP computes its timeout, at most `ceiling`; `floor` if unmeasured. */
   timeout(hex: string, floor: number, ceiling: number): number {
-    const known = this.byHex.get(hex);
-    if (known === undefined) return floor;
-    return Math.min(ceiling, Math.max(floor, known.srtt + 4 * known.rttvar));
+    const slot = this.slots.get(hex);
+    if (slot === undefined) return floor;
+    const base = slot * FIELDS;
+    const srtt = this.values[base + SRTT] as number;
+    const rttvar = this.values[base + RTTVAR] as number;
+    return Math.min(ceiling, Math.max(floor, srtt + 4 * rttvar));
   }
 
   forget(hex: string): void {
-    this.byHex.delete(hex);
+    const slot = this.slots.get(hex);
+    if (slot === undefined) return;
+    this.slots.delete(hex);
+    this.release(slot);
   }
 
   /**
@@ -92,25 +116,51 @@ export class ProximityStore {
    * away is measured again if it is offered again later, and memory follows the state, not history.
    */
   prune(now: number, maxAgeMs: number): void {
-    for (const [hex, known] of this.byHex) {
-      if (now - known.at >= maxAgeMs && !this.options.keep(known.peer)) this.byHex.delete(hex);
+    for (const [hex, slot] of this.slots) {
+      const at = this.values[slot * FIELDS + AT] as number;
+      if (now - at >= maxAgeMs && !this.options.keep(this.peers[slot] as NodeInfo)) {
+        this.slots.delete(hex);
+        this.release(slot);
+      }
     }
   }
 
   get size(): number {
-    return this.byHex.size;
+    return this.slots.size;
+  }
+
+  private field(hex: string, field: number): number | undefined {
+    const slot = this.slots.get(hex);
+    return slot === undefined ? undefined : this.values[slot * FIELDS + field];
+  }
+
+  private allocate(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) return reused;
+    const slot = this.slots.size;
+    if ((slot + 1) * FIELDS > this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    return slot;
+  }
+
+  private release(slot: number): void {
+    this.peers[slot] = undefined;
+    this.freeSlots.push(slot);
   }
 
   /** Full: the oldest measurement of a peer not kept goes, or the oldest of all when every peer is kept. */
   private evictOne(): void {
     let oldest: string | undefined;
-    for (const [hex, known] of this.byHex) {
+    for (const [hex, slot] of this.slots) {
       oldest ??= hex;
-      if (!this.options.keep(known.peer)) {
-        this.byHex.delete(hex);
+      if (!this.options.keep(this.peers[slot] as NodeInfo)) {
+        this.forget(hex);
         return;
       }
     }
-    if (oldest !== undefined) this.byHex.delete(oldest);
+    if (oldest !== undefined) this.forget(oldest);
   }
 }

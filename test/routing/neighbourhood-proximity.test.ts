@@ -89,6 +89,61 @@ describe("2.1 proximity metric", () => {
     expect(store.size).toBe(3);
   });
 
+  it("keeps every peer's figures apart through growth, forgetting, pruning and eviction (packed slots)", () => {
+    // A reference model: one plain object per peer, updated by the same rules.
+    interface Model {
+      smoothed: number;
+      srtt: number;
+      rttvar: number;
+      at: number;
+    }
+    const model = new Map<string, Model>();
+    const kept = new Set<string>();
+    const capacity = 40;
+    const store = new ProximityStore(peer(0, "eu"), 10, { capacity, keep: (p) => kept.has(p.id.hex) });
+    const random = seededRandom(77);
+    const peers = Array.from({ length: 120 }, (_, i) => peer(i + 1, i % 3 === 0 ? "us" : "eu"));
+    for (const p of peers.slice(0, 10)) kept.add(p.id.hex);
+    for (let step = 0; step < 5_000; step++) {
+      const p = peers[Math.floor(random.next() * peers.length)]!;
+      const hex = p.id.hex;
+      const roll = random.next();
+      if (roll < 0.8) {
+        const rtt = Math.round(random.next() * 300);
+        store.record(p, rtt, step);
+        const known = model.get(hex);
+        if (known === undefined) {
+          if (model.size >= capacity) {
+            const victim = [...model.keys()].find((h) => !kept.has(h)) ?? [...model.keys()][0]!;
+            model.delete(victim);
+          }
+          model.set(hex, { smoothed: rtt, srtt: rtt, rttvar: rtt / 2, at: step });
+        } else {
+          known.smoothed += 0.3 * (rtt - known.smoothed);
+          known.rttvar = 0.75 * known.rttvar + 0.25 * Math.abs(known.srtt - rtt);
+          known.srtt = 0.875 * known.srtt + 0.125 * rtt;
+          known.at = step;
+        }
+      } else if (roll < 0.9) {
+        store.forget(hex);
+        model.delete(hex);
+      } else {
+        store.prune(step, 200);
+        for (const [h, m] of model) if (step - m.at >= 200 && !kept.has(h)) model.delete(h);
+      }
+      expect(store.size).toBe(model.size);
+    }
+    for (const p of peers) {
+      const m = model.get(p.id.hex);
+      expect(store.rtt(p)).toBe(m?.smoothed);
+      expect(store.proximity(p)).toBe(
+        m === undefined ? undefined : m.smoothed * (p.region === "eu" ? 1 : 10),
+      );
+      const timeout = m === undefined ? 5 : Math.min(10_000, Math.max(5, m.srtt + 4 * m.rttvar));
+      expect(store.timeout(p.id.hex, 5, 10_000)).toBe(timeout);
+    }
+  });
+
   it("addresses a peer locally in the same region, globally across regions", () => {
     const self = peer(0, "eu");
     expect(addressFor(self, peer(1, "eu"))).toBe(peer(1, "eu").localAddress);
