@@ -213,12 +213,7 @@ function measure(
   sim.scheduleTraffic(o.messages, TRAFFIC_WINDOW_MS, true);
   sim.runFor(TRAFFIC_WINDOW_MS);
   const maintenancePerNodePerSecond = sim.maintenanceRate();
-  const { counts, windowMs } = sim.messageCounts();
-  const live = sim.liveNodes().length;
-  const maintenanceByType: Record<string, number> = {};
-  for (const [type, n] of Object.entries(counts)) {
-    if (type !== "route" && type !== "ack") maintenanceByType[type] = n / live / (windowMs / 1000);
-  }
+  const maintenanceByType = perNodePerSecondByType(sim, (type) => type !== "route" && type !== "ack");
   sim.runFor(DRAIN_MS);
 
   const routes = measureRoutes(sim);
@@ -231,15 +226,11 @@ function measure(
   };
   const ideal = idealRoutes({ ...idealOptions, random: new Prng(o.seed * 1_000_003 + nodes) });
   const multiplier = DEFAULT_ROUTING_CONFIG.regionMultiplier;
-  const idealRegion = idealRoutes({
-    ...idealOptions,
-    rank: (a, b) =>
-      regionScaled(latency(a, b), sim.network.host(a).region === sim.network.host(b).region, multiplier),
-    random: new Prng(o.seed * 1_000_003 + nodes),
-  });
-  const state = measureState(sim);
+  // Distance as the nodes rank peers: latency, scaled across regions.
   const rank = (a: number, b: number): number =>
     regionScaled(latency(a, b), sim.network.host(a).region === sim.network.host(b).region, multiplier);
+  const idealRegion = idealRoutes({ ...idealOptions, rank, random: new Prng(o.seed * 1_000_003 + nodes) });
+  const state = measureState(sim);
   const tableLocality = measureTableLocality(sim, rank, LOCALITY_SAMPLE);
   const accounting = sim.account();
   const memory = sim.peakMemory();
@@ -289,6 +280,17 @@ function measure(
   return { ...result, maintained: m };
 }
 
+/** Messages of the counted window per live node per second, by type, for the types `include` accepts. */
+function perNodePerSecondByType(sim: Simulator, include: (type: string) => boolean): Record<string, number> {
+  const { counts, windowMs } = sim.messageCounts();
+  const live = sim.liveNodes().length;
+  const rates: Record<string, number> = {};
+  for (const [type, n] of Object.entries(counts)) {
+    if (include(type)) rates[type] = n / live / (windowMs / 1000);
+  }
+  return rates;
+}
+
 /** Runs the overlay quietly for the configured minutes, then routes the same amount of traffic again. */
 function measureMaintained(
   sim: Simulator,
@@ -299,14 +301,8 @@ function measureMaintained(
   sim.clearTrackedMessages();
   sim.resetMessageCounts();
   sim.runFor(o.maintainedMinutes * 60_000);
-  const { counts, windowMs } = sim.messageCounts();
-  const live = sim.liveNodes().length;
-  const quietByType: Record<string, number> = {};
-  let quiet = 0;
-  for (const [type, n] of Object.entries(counts)) {
-    quietByType[type] = n / live / (windowMs / 1000);
-    quiet += quietByType[type];
-  }
+  const quietByType = perNodePerSecondByType(sim, () => true);
+  const quiet = Object.values(quietByType).reduce((sum, rate) => sum + rate, 0);
   sim.scheduleTraffic(o.messages, TRAFFIC_WINDOW_MS, true);
   sim.runFor(TRAFFIC_WINDOW_MS + DRAIN_MS);
   const accounting = sim.account();

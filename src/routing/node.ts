@@ -1090,10 +1090,16 @@ export class PastryNode {
 
   // ---- Learning about peers ------------------------------------------------------------------------------
 
-  /** Every message is first-hand evidence that `from` is alive. */
+  /** Every message is first-hand evidence that `from` is alive, and may make it a candidate for our state. */
   private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
     this.replaceOldIncarnation(from, now);
-    this.noteAlive(from, now);
+    this.noteAlive(from, now, false);
+    this.learnFromContact(from, message, now);
+    // Recorded after learning, so that a peer just taken into our state has its contact time too.
+    if (this.holds(from)) this.lastContact.record(from.id.hex, now);
+  }
+
+  private learnFromContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
     // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
@@ -1109,18 +1115,17 @@ export class PastryNode {
     if (this.status === "ready" || message.type === "probeReply" || message.type === "probe") {
       this.addToLeafSet(from, now);
     }
-    // noteAlive ran before the peer was taken into our state.
-    if (this.holds(from)) this.lastContact.record(from.id.hex, now);
   }
 
   /**
    * First-hand evidence that `peer` is alive (a message from it, or an acknowledged call to it): it is no
    * longer suspect, an outstanding liveness probe is answered, and if we had found it dead it is reinstated.
+   * `recordContact`: false when the caller records the contact time itself, after learning from it.
    */
-  private noteAlive(peer: NodeInfo, now: Millis): void {
+  private noteAlive(peer: NodeInfo, now: Millis, recordContact = true): void {
     const hex = peer.id.hex;
     // Contact times only matter for peers in our state (gossip that they died is checked against them).
-    if (this.holds(peer)) this.lastContact.record(hex, now);
+    if (recordContact && this.holds(peer)) this.lastContact.record(hex, now);
     if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
     this.suspects.delete(hex);
     const probe = this.probes.get(hex);

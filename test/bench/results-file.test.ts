@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import type { IncompleteBuild } from "../../bench/sim/benchmark.js";
 import { addResult, rowKey, type SimResultsDoc } from "../../bench/sim/results-file.js";
+import { incompleteRow } from "./sim-rows.js";
 
 const ROOT = join(import.meta.dirname, "../..");
 /** Rows each of two concurrent writers adds. */
@@ -15,25 +15,7 @@ const HEADER = { date: "2026-01-01", machine: { cpus: 2, cpuModel: "test", node:
 const dir = mkdtempSync(join(tmpdir(), "wendy-results-file-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function row(nodes: number, proximityAware: boolean, extra: Partial<IncompleteBuild> = {}): IncompleteBuild {
-  return {
-    complete: false,
-    nodes,
-    proximityAware,
-    seedSelection: "nearest",
-    seed: 1,
-    core: { commit: "test", dirty: false },
-    createdNodes: nodes,
-    readyNodes: nodes,
-    buildWallMs: 1,
-    buildVirtualMs: 1,
-    events: 1,
-    messagesByType: {},
-    peakRssMiB: 1,
-    peakHeapUsedMiB: 1,
-    ...extra,
-  };
-}
+const row = incompleteRow;
 
 const read = (path: string): SimResultsDoc => JSON.parse(readFileSync(path, "utf8")) as SimResultsDoc;
 

@@ -3,25 +3,10 @@
 import { describe, expect, it } from "vitest";
 import type { IncompleteBuild } from "../../bench/sim/benchmark.js";
 import { coresMeasured } from "../../bench/sim/report.js";
+import { incompleteRow } from "./sim-rows.js";
 
-function row(nodes: number, proximityAware: boolean, commit: string, dirty = false): IncompleteBuild {
-  return {
-    complete: false,
-    nodes,
-    proximityAware,
-    seedSelection: "nearest",
-    seed: 1,
-    core: { commit, dirty },
-    createdNodes: nodes,
-    readyNodes: nodes,
-    buildWallMs: 1,
-    buildVirtualMs: 1,
-    events: 1,
-    messagesByType: {},
-    peakRssMiB: 1,
-    peakHeapUsedMiB: 1,
-  };
-}
+const row = (nodes: number, proximityAware: boolean, commit: string, dirty = false): IncompleteBuild =>
+  incompleteRow(nodes, proximityAware, { core: { commit, dirty } });
 
 describe("sim report: routing core measured", () => {
   it("names the one commit when every row measured it", () => {
