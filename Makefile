@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo demo-sim bench bench-sim clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo demo-sim bench bench-sim bench-sim-memory clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -56,6 +56,10 @@ demo-sim: install
 bench-sim: install
 	node --max-old-space-size=20000 --import tsx bench/sim/run.ts
 	node --max-old-space-size=8000 --import tsx bench/sim/run.ts --topology plane --sizes 1000,10000
+
+# Live heap per simulated node after an 8,000-node proximity build -> bench/results/sim-memory-8000.json
+bench-sim-memory: install
+	node --expose-gc --max-old-space-size=8000 --import tsx bench/sim/memory.ts --nodes 8000
 
 # Real daemons on 127.0.0.1 against a plain gRPC baseline of the same run; results in bench/results/
 # (<date>.json, latest.md, latest.svg). Reads the simulation results of bench-sim but does not run it.
