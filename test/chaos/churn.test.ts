@@ -1,7 +1,9 @@
 // Churn: 16 nodes under steady acknowledged traffic while, every few seconds, a node is killed, frozen and
 // thawed, or gracefully stopped, and a new or restarted node joins. Every acknowledged message must be
-// delivered exactly once, never at a node while a settled node was closer to its key, and no process may
-// die that the test did not end.
+// delivered exactly once at the node that acknowledged it, and nowhere else except at a node that was
+// killed or frozen while it was in flight (delivered, then failed before its ack: delivery is at most once
+// per node), never at a node while a settled node was closer to its key, and no process may die that the
+// test did not end. The first step kills the owner of the second message's key (c5) as traffic starts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keys, type PeerProcess } from "../integration/harness.js";
 import type { NodeState } from "../integration/fixtures/protocol.js";
@@ -236,11 +238,11 @@ describe("churn under steady traffic", () => {
       ].join("\n"),
     );
     console.log(
-      `churn: sent ${verdict.sent}, acked ${verdict.acknowledged}, delivered ${verdict.delivered}, duplicated ${verdict.duplicated}, misdelivered ${verdict.misdelivered.length}, lost ${verdict.lost}; recoveries ${recoveries.map((r) => `${r.what}=${r.took === undefined ? "none" : Math.round(r.took)}`).join(" ")}; converged ${finalConvergenceMs}`,
+      `churn: sent ${verdict.sent}, acked ${verdict.acknowledged}, delivered ${verdict.delivered}, duplicated ${verdict.duplicated} (after the deliverer failed: ${verdict.redeliveredAfterFailure.length}), misdelivered ${verdict.misdelivered.length}, lost ${verdict.lost}; recoveries ${recoveries.map((r) => `${r.what}=${r.took === undefined ? "none" : Math.round(r.took)}`).join(" ")}; converged ${finalConvergenceMs}`,
     );
   }, 300_000);
 
-  it("delivered every acknowledged message exactly once, at the node that acknowledged it", () => {
+  it("delivered every acknowledged message once at the node that acknowledged it, elsewhere only at a node that failed", () => {
     expect(verdict, "the churn run did not finish").toBeDefined();
     expect(verdict.acknowledged).toBeGreaterThan(0);
     expect(verdict.ackedNotOnce.map((r) => r.payload)).toEqual([]);

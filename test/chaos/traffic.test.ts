@@ -71,6 +71,43 @@ describe("traffic judge", () => {
     expect(v.ackedNotOnce.map((r) => r.payload)).toEqual(["m1", "m3"]);
   });
 
+  it("accepts a second delivery only at a node killed or frozen while the send was in flight", () => {
+    const failed = history();
+    const lifecycle = new Lifecycle();
+    // Delivered at NEAR, which was killed before acknowledging; the next owner FAR delivered and acked.
+    const r = failed.record("m1", { messageId: "id1", deliveredBy: FAR });
+    failed.deliver(NEAR, "m1", "id1");
+    lifecycle.record(failed.near, "killed", failed.world.now());
+    failed.deliver(FAR, "m1", "id1");
+    r.doneAt = failed.world.now();
+    const v = judge(failed.world, [r], lifecycle, 0, [failed.near, failed.far]);
+    expect(v.ackedNotOnce).toEqual([]);
+    expect(v.redeliveredAfterFailure.map((x) => x.payload)).toEqual(["m1"]);
+    expect(v.duplicated).toBe(1);
+
+    // The same history, but NEAR failed only after the ack came: a plain duplicate.
+    const late = history();
+    const lateLife = new Lifecycle();
+    const r2 = late.record("m2", { messageId: "id2", deliveredBy: FAR });
+    late.deliver(NEAR, "m2", "id2");
+    late.deliver(FAR, "m2", "id2");
+    r2.doneAt = late.world.now();
+    lateLife.record(late.near, "killed", r2.doneAt + 1);
+    const v2 = judge(late.world, [r2], lateLife, 0, [late.near, late.far]);
+    expect(v2.ackedNotOnce.map((x) => x.payload)).toEqual(["m2"]);
+    expect(v2.redeliveredAfterFailure).toEqual([]);
+
+    // A graceful stop is no excuse: a leaving node acknowledges what it delivered.
+    const stopped = history();
+    const stopLife = new Lifecycle();
+    const r3 = stopped.record("m3", { messageId: "id3", deliveredBy: FAR });
+    stopped.deliver(NEAR, "m3", "id3");
+    stopLife.record(stopped.near, "stopped", stopped.world.now());
+    stopped.deliver(FAR, "m3", "id3");
+    r3.doneAt = stopped.world.now();
+    expect(judge(stopped.world, [r3], stopLife, 0, [stopped.near, stopped.far]).ackedNotOnce).toHaveLength(1);
+  });
+
   it("counts a delivery at a farther node only while the closer node was settled and undisturbed", () => {
     const settled = history();
     const r1 = settled.record("m1");

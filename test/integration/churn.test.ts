@@ -93,4 +93,25 @@ describe("join, failure and leave with real processes", () => {
       .filter((e) => e.event.ev === "nodeExit" && e.event.node.id === leaver.id);
     expect(told.length).toBeGreaterThanOrEqual(HALF);
   });
+
+  it("3.4 a node that dies the moment it delivers: delivered again at the next owner, and acknowledged", async () => {
+    const seed = world.live()[0]!;
+    const mortal = world.start({
+      ...options(17, [seed.address]),
+      env: { ...ENV, WENDY_TEST_DIE_ON_DELIVER_PURPOSE: "17" },
+    });
+    await mortal.ready;
+    expect(await eventually(() => leafSetsExact(world), 20_000)).toBe(true);
+    // Its own ID is a key it owns; the sender is another node, so the hop to it fails with the death.
+    const key = mortal.id;
+    const sender = world.live().find((p) => p !== mortal)!;
+    const reply = await sender.send(key, 17, "last-words");
+
+    expect(mortal.exited).toBe(true);
+    const copies = world.deliveries.filter((d) => d.payload === "last-words");
+    // Delivery is at most once per node: the dead node delivered once, the next owner once, same message.
+    expect(copies.map((d) => d.at).sort()).toEqual([mortal.id, reply.deliveredBy].sort());
+    expect(new Set(copies.map((d) => d.id))).toEqual(new Set([reply.messageId]));
+    expect(reply.deliveredBy).toBe(world.owner(key));
+  });
 });

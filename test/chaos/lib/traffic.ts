@@ -41,6 +41,13 @@ export class Lifecycle {
     return (this.log.get(peer) ?? []).some((e) => e.kind === "killed" || e.kind === "stopped");
   }
 
+  /** Whether `peer` was killed or frozen at some time in [from, to]. */
+  failedBetween(peer: PeerProcess, from: number, to: number): boolean {
+    return (this.log.get(peer) ?? []).some(
+      (e) => (e.kind === "killed" || e.kind === "frozen") && e.at >= from && e.at <= to,
+    );
+  }
+
   events(): { peer: PeerProcess; kind: Disruption; at: number }[] {
     return [...this.log].flatMap(([peer, list]) => list.map((e) => ({ peer, ...e })));
   }
@@ -116,8 +123,18 @@ export interface Verdict {
   readonly duplicated: number;
   /** Deliveries made while a settled, undisturbed node was numerically closer to the key. */
   readonly misdelivered: readonly { delivery: Delivery; closer: string }[];
-  /** Acknowledged sends not delivered exactly once at the node that acknowledged them. */
+  /**
+   * Acknowledged sends not delivered exactly once at the node that acknowledged them, or delivered anywhere
+   * else too (except as `redeliveredAfterFailure` allows).
+   */
   readonly ackedNotOnce: readonly SendRecord[];
+  /**
+   * Acknowledged sends delivered once at the acknowledging node and also at a node that was killed or frozen
+   * while the send was in flight: that node delivered, then failed before its ack went out, so the origin
+   * routed the message to the next owner. Delivery is at most once per node (README), not once overall: a
+   * node that dies between delivering and acknowledging cannot tell anyone it delivered.
+   */
+  readonly redeliveredAfterFailure: readonly SendRecord[];
   /** Sends that failed and were never delivered anywhere. */
   readonly lost: number;
   /** Sends that failed (no ack) although the message was delivered. */
@@ -150,6 +167,9 @@ export function judge(
   let lost = 0;
   let deliveredUnacked = 0;
   const ackedNotOnce: SendRecord[] = [];
+  const redeliveredAfterFailure: SendRecord[] = [];
+  const peerById = new Map<string, PeerProcess>();
+  for (const p of [...world.peers, ...among]) if (p.info !== undefined) peerById.set(p.id, p);
   const duplicates: { payload: string; at: string[] }[] = [];
   const misdelivered: { delivery: Delivery; closer: string }[] = [];
   for (const r of records) {
@@ -158,8 +178,18 @@ export function judge(
     duplicated += Math.max(0, ds.length - 1);
     if (ds.length > 1) duplicates.push({ payload: r.payload, at: ds.map((d) => d.at) });
     if (r.messageId !== undefined && r.error === undefined) {
-      const mine = ds.filter((d) => d.id === r.messageId);
-      if (mine.length !== 1 || mine[0]!.at !== r.deliveredBy || ds.length !== 1) ackedNotOnce.push(r);
+      const atAcker = ds.filter((d) => d.id === r.messageId && d.at === r.deliveredBy);
+      const elsewhere = ds.filter((d) => d.id !== r.messageId || d.at !== r.deliveredBy);
+      const failedInFlight = (d: Delivery): boolean => {
+        const peer = peerById.get(d.at);
+        return (
+          d.id === r.messageId &&
+          peer !== undefined &&
+          lifecycle.failedBetween(peer, r.sentAt, r.doneAt ?? Number.POSITIVE_INFINITY)
+        );
+      };
+      if (atAcker.length !== 1 || !elsewhere.every(failedInFlight)) ackedNotOnce.push(r);
+      else if (elsewhere.length > 0) redeliveredAfterFailure.push(r);
     } else if (ds.length === 0) lost++;
     else deliveredUnacked++;
     for (const d of ds) {
@@ -174,6 +204,7 @@ export function judge(
     duplicated,
     misdelivered,
     ackedNotOnce,
+    redeliveredAfterFailure,
     lost,
     deliveredUnacked,
     duplicates,
@@ -202,6 +233,14 @@ export function verdictDetails(v: Verdict, limit = 5): string[] {
       `Acknowledged but not delivered exactly once there (first ${limit} of ${v.ackedNotOnce.length}):`,
     );
     for (const r of v.ackedNotOnce.slice(0, limit))
+      lines.push(`- ${r.payload} key ${short(r.key)} acknowledged by ${short(r.deliveredBy ?? "?")}`);
+  }
+  if (v.redeliveredAfterFailure.length > 0) {
+    lines.push(
+      "",
+      `Delivered, then the delivering node failed before acknowledging; delivered again at the next owner (first ${limit} of ${v.redeliveredAfterFailure.length}):`,
+    );
+    for (const r of v.redeliveredAfterFailure.slice(0, limit))
       lines.push(`- ${r.payload} key ${short(r.key)} acknowledged by ${short(r.deliveredBy ?? "?")}`);
   }
   return lines;
@@ -239,6 +278,7 @@ export function verdictCells(v: Verdict): (string | number)[] {
     v.lost,
     v.deliveredUnacked,
     v.ackedNotOnce.length,
+    v.redeliveredAfterFailure.length,
   ];
 }
 
@@ -251,4 +291,5 @@ export const VERDICT_HEAD = [
   "lost",
   "delivered, unacked",
   "acked but not delivered exactly once",
+  "acked, also delivered by a node that then failed",
 ];
