@@ -1,11 +1,29 @@
 // CPU time and resident memory of a process, read from /proc (Linux), for the daemons under test.
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 
 // USER_HZ is 100 on every Linux architecture Node supports; /proc/<pid>/stat counts in these ticks.
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** User plus system CPU seconds the process has used so far. */
+/**
+ * User plus system CPU seconds the process's live threads have used so far. Read from each thread's
+ * schedstat (nanoseconds): /proc/<pid>/stat counts in 10 ms ticks, and a daemon that ran for a few ms of a
+ * short, busy window could read as zero. Falls back to the ticks where schedstat is missing.
+ */
 export function cpuSeconds(pid: number): number {
+  try {
+    let nanoseconds = 0;
+    for (const thread of readdirSync(`/proc/${pid}/task`))
+      nanoseconds += orZero(() =>
+        Number(readFileSync(`/proc/${pid}/task/${thread}/schedstat`, "utf8").split(" ")[0]),
+      );
+    if (nanoseconds > 0) return nanoseconds / 1e9;
+  } catch {
+    // No task directory (not Linux, or the process is gone): the ticks below say which.
+  }
+  return tickCpuSeconds(pid);
+}
+
+function tickCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name (which may hold spaces) start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
