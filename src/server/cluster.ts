@@ -80,6 +80,11 @@ export interface ClusterOptions {
   readonly maxInFlightPerPeer?: number;
   /** Peer connections kept open at most. Default 1024. */
   readonly maxConnections?: number;
+  /**
+   * Session handshakes (Hello) answered per second, with a burst of as many; beyond it RESOURCE_EXHAUSTED.
+   * Bounds the CPU a Hello flood costs. Default 500. Only with shared-secret credentials.
+   */
+  readonly maxHellosPerSecond?: number;
   /** Messages sent before the node is ready wait in a queue of this size. Default 10000. */
   readonly maxPendingMessages?: number;
   /** Address(es) the peer port binds to, all on one port. Default "0.0.0.0". */
@@ -223,6 +228,8 @@ export class Cluster {
       credentials,
       (address, challenge) => this.pool.hello(address, this.info(), challenge),
       () => this.clock.now(),
+      undefined,
+      { maxHellosPerSecond: options.maxHellosPerSecond },
     );
     this.pool.useSigner(this.auth.signer);
   }

@@ -58,11 +58,17 @@ export function callAuthFor(
   hello: HelloTransport,
   now: () => number,
   failures: FailureCounter = new FailureCounter(),
+  limits: { readonly maxHellosPerSecond?: number } = {},
 ): CallAuth {
   if (credentials === undefined) return openAuth(failures);
   if (isSharedSecretCredentials(credentials)) {
     const client = new SessionClient({ sharedKey: credentials.sharedKey, hello, now, failures });
-    const server = new SessionServer({ sharedKey: credentials.sharedKey, now, failures });
+    const server = new SessionServer({
+      sharedKey: credentials.sharedKey,
+      now,
+      failures,
+      maxHellosPerSecond: limits.maxHellosPerSecond,
+    });
     return {
       signer: client,
       verifier: {
