@@ -85,6 +85,20 @@ describe("traffic judge", () => {
     expect(v.redeliveredAfterFailure.map((x) => x.payload)).toEqual(["m1"]);
     expect(v.duplicated).toBe(1);
 
+    // The killed node was restarted later under the same ID: its earlier life still excuses the copy.
+    const restarted = history();
+    const restartLife = new Lifecycle();
+    const r1 = restarted.record("m1", { messageId: "id1", deliveredBy: FAR });
+    restarted.deliver(NEAR, "m1", "id1");
+    restartLife.record(restarted.near, "killed", restarted.world.now());
+    restarted.deliver(FAR, "m1", "id1");
+    r1.doneAt = restarted.world.now();
+    const secondLife = fakePeer(NEAR, restarted.world.nextOrder());
+    restarted.world.peers.push(restarted.near, restarted.far, secondLife);
+    const v1 = judge(restarted.world, [r1], restartLife, 0, [secondLife, restarted.far]);
+    expect(v1.ackedNotOnce).toEqual([]);
+    expect(v1.redeliveredAfterFailure).toHaveLength(1);
+
     // The same history, but NEAR failed only after the ack came: a plain duplicate.
     const late = history();
     const lateLife = new Lifecycle();

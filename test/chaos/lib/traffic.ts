@@ -168,8 +168,14 @@ export function judge(
   let deliveredUnacked = 0;
   const ackedNotOnce: SendRecord[] = [];
   const redeliveredAfterFailure: SendRecord[] = [];
-  const peerById = new Map<string, PeerProcess>();
-  for (const p of [...world.peers, ...among]) if (p.info !== undefined) peerById.set(p.id, p);
+  // A restarted node is a new process under the same ID: the delivery may have been its earlier life's.
+  const processesById = new Map<string, Set<PeerProcess>>();
+  for (const p of [...world.peers, ...among]) {
+    if (p.info === undefined) continue;
+    const lives = processesById.get(p.id) ?? new Set<PeerProcess>();
+    lives.add(p);
+    processesById.set(p.id, lives);
+  }
   const duplicates: { payload: string; at: string[] }[] = [];
   const misdelivered: { delivery: Delivery; closer: string }[] = [];
   for (const r of records) {
@@ -181,11 +187,10 @@ export function judge(
       const atAcker = ds.filter((d) => d.id === r.messageId && d.at === r.deliveredBy);
       const elsewhere = ds.filter((d) => d.id !== r.messageId || d.at !== r.deliveredBy);
       const failedInFlight = (d: Delivery): boolean => {
-        const peer = peerById.get(d.at);
+        const until = r.doneAt ?? Number.POSITIVE_INFINITY;
         return (
           d.id === r.messageId &&
-          peer !== undefined &&
-          lifecycle.failedBetween(peer, r.sentAt, r.doneAt ?? Number.POSITIVE_INFINITY)
+          [...(processesById.get(d.at) ?? [])].some((p) => lifecycle.failedBetween(p, r.sentAt, until))
         );
       };
       if (atAcker.length !== 1 || !elsewhere.every(failedInFlight)) ackedNotOnce.push(r);
