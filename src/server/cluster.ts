@@ -228,7 +228,6 @@ export class Cluster {
       credentials,
       (address, challenge) => this.pool.hello(address, this.info(), challenge),
       () => this.clock.now(),
-      undefined,
       { maxHellosPerSecond: options.maxHellosPerSecond },
     );
     this.pool.useSigner(this.auth.signer);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { PeerProcess } from "../integration/harness.js";
 import { ChaosWorld } from "./lib/scenario.js";
-import { Lifecycle, judge, type SendRecord } from "./lib/traffic.js";
+import { Lifecycle, judge, type Disruption, type SendRecord } from "./lib/traffic.js";
 
 const KEY = "80000000000000000000000000000000";
 const NEAR = "80000000000000000000000000000001";
@@ -72,54 +72,43 @@ describe("traffic judge", () => {
   });
 
   it("accepts a second delivery only at a node killed or frozen while the send was in flight", () => {
-    const failed = history();
-    const lifecycle = new Lifecycle();
-    // Delivered at NEAR, which was killed before acknowledging; the next owner FAR delivered and acked.
-    const r = failed.record("m1", { messageId: "id1", deliveredBy: FAR });
-    failed.deliver(NEAR, "m1", "id1");
-    lifecycle.record(failed.near, "killed", failed.world.now());
-    failed.deliver(FAR, "m1", "id1");
-    r.doneAt = failed.world.now();
-    const v = judge(failed.world, [r], lifecycle, 0, [failed.near, failed.far]);
+    /**
+     * m1 delivered at NEAR, then at the next owner FAR, which acknowledged it; NEAR suffered `what`
+     * between the two deliveries, or after the ack came. With `restarted`, NEAR runs again under its ID.
+     */
+    const failover = (what: Disruption, when: "in flight" | "after the ack", restarted = false) => {
+      const { world, near, far, deliver, record } = history();
+      const lifecycle = new Lifecycle();
+      const r = record("m1", { messageId: "id1", deliveredBy: FAR });
+      deliver(NEAR, "m1", "id1");
+      if (when === "in flight") lifecycle.record(near, what, world.now());
+      deliver(FAR, "m1", "id1");
+      r.doneAt = world.now();
+      if (when === "after the ack") lifecycle.record(near, what, r.doneAt + 1);
+      if (!restarted) return judge(world, [r], lifecycle, 0, [near, far]);
+      const secondLife = fakePeer(NEAR, world.nextOrder());
+      world.peers.push(near, far, secondLife);
+      return judge(world, [r], lifecycle, 0, [secondLife, far]);
+    };
+
+    // NEAR was killed before acknowledging; the next owner FAR delivered and acked.
+    const v = failover("killed", "in flight");
     expect(v.ackedNotOnce).toEqual([]);
     expect(v.redeliveredAfterFailure.map((x) => x.payload)).toEqual(["m1"]);
     expect(v.duplicated).toBe(1);
 
     // The killed node was restarted later under the same ID: its earlier life still excuses the copy.
-    const restarted = history();
-    const restartLife = new Lifecycle();
-    const r1 = restarted.record("m1", { messageId: "id1", deliveredBy: FAR });
-    restarted.deliver(NEAR, "m1", "id1");
-    restartLife.record(restarted.near, "killed", restarted.world.now());
-    restarted.deliver(FAR, "m1", "id1");
-    r1.doneAt = restarted.world.now();
-    const secondLife = fakePeer(NEAR, restarted.world.nextOrder());
-    restarted.world.peers.push(restarted.near, restarted.far, secondLife);
-    const v1 = judge(restarted.world, [r1], restartLife, 0, [secondLife, restarted.far]);
+    const v1 = failover("killed", "in flight", true);
     expect(v1.ackedNotOnce).toEqual([]);
     expect(v1.redeliveredAfterFailure).toHaveLength(1);
 
-    // The same history, but NEAR failed only after the ack came: a plain duplicate.
-    const late = history();
-    const lateLife = new Lifecycle();
-    const r2 = late.record("m2", { messageId: "id2", deliveredBy: FAR });
-    late.deliver(NEAR, "m2", "id2");
-    late.deliver(FAR, "m2", "id2");
-    r2.doneAt = late.world.now();
-    lateLife.record(late.near, "killed", r2.doneAt + 1);
-    const v2 = judge(late.world, [r2], lateLife, 0, [late.near, late.far]);
-    expect(v2.ackedNotOnce.map((x) => x.payload)).toEqual(["m2"]);
+    // NEAR failed only after the ack came: a plain duplicate.
+    const v2 = failover("killed", "after the ack");
+    expect(v2.ackedNotOnce.map((x) => x.payload)).toEqual(["m1"]);
     expect(v2.redeliveredAfterFailure).toEqual([]);
 
     // A graceful stop is no excuse: a leaving node acknowledges what it delivered.
-    const stopped = history();
-    const stopLife = new Lifecycle();
-    const r3 = stopped.record("m3", { messageId: "id3", deliveredBy: FAR });
-    stopped.deliver(NEAR, "m3", "id3");
-    stopLife.record(stopped.near, "stopped", stopped.world.now());
-    stopped.deliver(FAR, "m3", "id3");
-    r3.doneAt = stopped.world.now();
-    expect(judge(stopped.world, [r3], stopLife, 0, [stopped.near, stopped.far]).ackedNotOnce).toHaveLength(1);
+    expect(failover("stopped", "in flight").ackedNotOnce).toHaveLength(1);
   });
 
   it("counts a delivery at a farther node only while the closer node was settled and undisturbed", () => {

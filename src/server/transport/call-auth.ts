@@ -57,9 +57,13 @@ export function callAuthFor(
   credentials: Credentials | undefined,
   hello: HelloTransport,
   now: () => number,
-  failures: FailureCounter = new FailureCounter(),
-  limits: { readonly maxHellosPerSecond?: number } = {},
+  options: {
+    readonly failures?: FailureCounter;
+    /** Hellos answered per second (see SessionServer); its default when absent. */
+    readonly maxHellosPerSecond?: number;
+  } = {},
 ): CallAuth {
+  const failures = options.failures ?? new FailureCounter();
   if (credentials === undefined) return openAuth(failures);
   if (isSharedSecretCredentials(credentials)) {
     const client = new SessionClient({ sharedKey: credentials.sharedKey, hello, now, failures });
@@ -67,7 +71,7 @@ export function callAuthFor(
       sharedKey: credentials.sharedKey,
       now,
       failures,
-      maxHellosPerSecond: limits.maxHellosPerSecond,
+      maxHellosPerSecond: options.maxHellosPerSecond,
     });
     return {
       signer: client,

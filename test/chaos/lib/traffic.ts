@@ -169,13 +169,8 @@ export function judge(
   const ackedNotOnce: SendRecord[] = [];
   const redeliveredAfterFailure: SendRecord[] = [];
   // A restarted node is a new process under the same ID: the delivery may have been its earlier life's.
-  const processesById = new Map<string, Set<PeerProcess>>();
-  for (const p of [...world.peers, ...among]) {
-    if (p.info === undefined) continue;
-    const lives = processesById.get(p.id) ?? new Set<PeerProcess>();
-    lives.add(p);
-    processesById.set(p.id, lives);
-  }
+  const livesOf = (id: string): PeerProcess[] =>
+    [...world.peers, ...among].filter((p) => p.info !== undefined && p.id === id);
   const duplicates: { payload: string; at: string[] }[] = [];
   const misdelivered: { delivery: Delivery; closer: string }[] = [];
   for (const r of records) {
@@ -186,13 +181,9 @@ export function judge(
     if (r.messageId !== undefined && r.error === undefined) {
       const atAcker = ds.filter((d) => d.id === r.messageId && d.at === r.deliveredBy);
       const elsewhere = ds.filter((d) => d.id !== r.messageId || d.at !== r.deliveredBy);
-      const failedInFlight = (d: Delivery): boolean => {
-        const until = r.doneAt ?? Number.POSITIVE_INFINITY;
-        return (
-          d.id === r.messageId &&
-          [...(processesById.get(d.at) ?? [])].some((p) => lifecycle.failedBetween(p, r.sentAt, until))
-        );
-      };
+      const until = r.doneAt ?? Number.POSITIVE_INFINITY;
+      const failedInFlight = (d: Delivery): boolean =>
+        d.id === r.messageId && livesOf(d.at).some((p) => lifecycle.failedBetween(p, r.sentAt, until));
       if (atAcker.length !== 1 || !elsewhere.every(failedInFlight)) ackedNotOnce.push(r);
       else if (elsewhere.length > 0) redeliveredAfterFailure.push(r);
     } else if (ds.length === 0) lost++;
@@ -219,6 +210,8 @@ export function judge(
 /** Markdown lines detailing a verdict's failures (first few of each kind), for the results file. */
 export function verdictDetails(v: Verdict, limit = 5): string[] {
   const short = (id: string): string => id.slice(0, 8);
+  const ackedLine = (r: SendRecord): string =>
+    `- ${r.payload} key ${short(r.key)} acknowledged by ${short(r.deliveredBy ?? "?")}`;
   const lines: string[] = [];
   if (v.duplicates.length > 0) {
     lines.push("", `Duplicated messages (first ${limit} of ${v.duplicates.length}):`);
@@ -237,16 +230,14 @@ export function verdictDetails(v: Verdict, limit = 5): string[] {
       "",
       `Acknowledged but not delivered exactly once there (first ${limit} of ${v.ackedNotOnce.length}):`,
     );
-    for (const r of v.ackedNotOnce.slice(0, limit))
-      lines.push(`- ${r.payload} key ${short(r.key)} acknowledged by ${short(r.deliveredBy ?? "?")}`);
+    for (const r of v.ackedNotOnce.slice(0, limit)) lines.push(ackedLine(r));
   }
   if (v.redeliveredAfterFailure.length > 0) {
     lines.push(
       "",
       `Delivered, then the delivering node failed before acknowledging; delivered again at the next owner (first ${limit} of ${v.redeliveredAfterFailure.length}):`,
     );
-    for (const r of v.redeliveredAfterFailure.slice(0, limit))
-      lines.push(`- ${r.payload} key ${short(r.key)} acknowledged by ${short(r.deliveredBy ?? "?")}`);
+    for (const r of v.redeliveredAfterFailure.slice(0, limit)) lines.push(ackedLine(r));
   }
   return lines;
 }
