@@ -11,18 +11,24 @@ import { writeAuthEntries } from "../../src/server/auth/metadata.js";
 import { PeerServiceService, RouteBatch, RouteStreamRequest } from "../../src/gen/wendy/v1/peer.js";
 import { encodeNodeInfo, encodeRouteBatch } from "../../src/server/wire/codec.js";
 import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
+import { WendyMetrics } from "../../src/server/metrics/metrics.js";
 
 const SECRET = "stream-secret";
 const creds = new PassphraseCredentials(SECRET, { N: 1024, r: 8, p: 1 });
 const nodes: Cluster[] = [];
 const delivered = new Map<string, string>();
+const metricsOf = new Map<Cluster, WendyMetrics>();
 
 async function start(name: string): Promise<Cluster> {
-  const c = new Cluster(new Node({ id: NodeId.fromString(name), localAddress: "127.0.0.1" }), creds, {
+  const id = NodeId.fromString(name);
+  const metrics = new WendyMetrics({ nodeId: id.hex, version: "test", processMetrics: false });
+  const c = new Cluster(new Node({ id, localAddress: "127.0.0.1" }), creds, {
     bindHost: "127.0.0.1",
     // Behaviour, not speed: the machine may be busy, so hops get plenty of time to be acknowledged.
     rpcTimeoutMs: 20_000,
+    metrics,
   });
+  metricsOf.set(c, metrics);
   c.registerApplication({
     onDeliver: (m) => delivered.set(Buffer.from(m.payload).toString(), c.info().id.hex),
   });
@@ -40,6 +46,18 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(nodes.map((n) => n.kill()));
 });
+
+/** RouteStream batches `node` accepted (each one is counted as a served RouteStream RPC with status OK). */
+async function batchesServed(node: Cluster): Promise<number> {
+  const counter = metricsOf.get(node)!.registry.getSingleMetric("wendy_peer_rpcs_total");
+  const values = (await counter!.get()).values;
+  return values
+    .filter(
+      (v) =>
+        v.labels["side"] === "server" && v.labels["method"] === "RouteStream" && v.labels["code"] === "OK",
+    )
+    .reduce((sum, v) => sum + v.value, 0);
+}
 
 describe("RouteStream", () => {
   it("carries thousands of concurrent hops, each acknowledged and delivered once at its owner", async () => {
@@ -77,11 +95,15 @@ describe("RouteStream", () => {
       )
         keys.push(key);
     }
+    expect(keys).toHaveLength(4);
     const payload = (i: number): Buffer => Buffer.alloc(3 * 1024 * 1024, i + 1);
+    const before = await batchesServed(to);
     const replies = await Promise.all(
       keys.map((key, i) => from.send(from.newMessage(16, key, payload(i)), { waitForAck: true })),
     );
     expect(replies.map((r) => r.deliveredBy?.id.hex)).toEqual(keys.map(() => to.info().id.hex));
+    // Sent in the same turn, yet no two fit one batch under the limit: the owner accepted a batch for each.
+    expect((await batchesServed(to)) - before).toBeGreaterThanOrEqual(keys.length);
   });
 
   describe("authentication of batches", () => {
