@@ -56,12 +56,11 @@ describe("bench-sim at a toy size", () => {
     expect(markdown).toMatch(/\| 80 \| yes \| 2 \| \d\.\d\d -> \d\.\d\d \|/);
   });
 
-  it("counts only growing in a larger size's build time, not measuring the smaller one", () => {
+  it("counts only growing in a larger size's virtual build time, not measuring the smaller one", () => {
     const r = run(50, [40, 80]);
     expect(r.maintained).toBeUndefined();
     // The 40-node overlay spent 2 virtual minutes quiet, and more routing its traffic, before growing on.
     expect(r.buildVirtualMs).toBeLessThan(60_000);
-    expect(r.buildWallMs).toBeLessThan(r.totalWallMs);
   });
 
   it("runs on the paper's plane: one region, so ranking by region changes nothing", () => {
