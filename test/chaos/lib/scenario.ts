@@ -151,13 +151,14 @@ export function leafIds(state: NodeState): Set<string> {
 }
 
 /**
- * True when every node's leaf set is exactly what a converged ring of these nodes gives it: with at most
- * l = 32 nodes, every other node. (All scenarios here stay below that size.)
+ * True when every node answered and its leaf set is exactly what a converged ring of these nodes gives it:
+ * with at most l = 32 nodes, every other node. (All scenarios here stay below that size.)
  */
 export function ringConverged(
   states: ReadonlyMap<PeerProcess, NodeState>,
   ids: ReadonlySet<string>,
 ): boolean {
+  if (states.size !== ids.size) return false;
   for (const [p, s] of states) {
     if (!s.ready) return false;
     const leaves = leafIds(s);
