@@ -122,7 +122,11 @@ export interface Outbound {
   readonly message: PeerMessage;
 }
 
-export type DropReason = "ttl" | "no_route" | "undeliverable" | "queue_full" | "duplicate";
+/**
+ * Why the core dropped a route message. There is no "no route": a node with no better next hop is the
+ * closest it knows of, and delivers.
+ */
+export type DropReason = "ttl" | "undeliverable" | "queue_full" | "duplicate";
 
 export type RoutingEvent =
   /** The node has a complete, confirmed leaf set and now accepts deliveries. */

@@ -43,7 +43,7 @@ describe("WendyMetrics counters and histograms", () => {
     const r = m.registry;
     expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "ttl" })).toBe(2);
     expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "payload_too_large" })).toBe(1);
-    expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "no_route" })).toBeUndefined();
+    expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "queue_full" })).toBeUndefined();
   });
 
   it("records joins, failures, leaves and authentication failures", async () => {

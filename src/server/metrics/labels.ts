@@ -7,7 +7,6 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 export const OTHER = "other";
 
 export const DROP_REASONS = [
-  "no_route",
   "ttl",
   "vetoed",
   "queue_full",
