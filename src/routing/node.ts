@@ -205,8 +205,10 @@ export interface SendOptions {
 
 export interface PastryNodeStats {
   readonly routingTableEntries: number;
-  readonly leafSetSize: number;
-  readonly neighbourhoodSize: number;
+  /** Nodes in the leaf set now (at most the configured leafSetSize, l). */
+  readonly leafSetMembers: number;
+  /** Nodes in the neighbourhood set now (at most the configured neighbourhoodSize, M). */
+  readonly neighbourhoodMembers: number;
   /** Messages waiting for the node to become ready. */
   readonly pending: number;
   readonly outstandingProbes: number;
@@ -665,8 +667,8 @@ export class PastryNode {
   stats(): PastryNodeStats {
     return {
       routingTableEntries: this.table.size,
-      leafSetSize: this.leaf.size,
-      neighbourhoodSize: this.neighbours.size,
+      leafSetMembers: this.leaf.size,
+      neighbourhoodMembers: this.neighbours.size,
       pending: this.pending.length,
       outstandingProbes: this.probes.size,
       suspects: this.suspects.size,
