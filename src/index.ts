@@ -2,7 +2,7 @@
 export * from "./routing/id.js";
 export * from "./routing/types.js";
 export { Cluster } from "./server/cluster.js";
-export type { ClusterOptions, Logger, SendOptions, SendResult, StopResult } from "./server/cluster.js";
+export type { ClusterOptions, ClusterSendOptions, Logger, SendResult, StopResult } from "./server/cluster.js";
 export type { ForwardInterceptor } from "./server/forwarding.js";
 export { Node, nodeIdFromBytes } from "./server/node.js";
 export type { NodeOptions } from "./server/node.js";

@@ -9,7 +9,7 @@ export type {
   NodeStatus,
   OverlayEvent,
   RequestOptions,
-  SendOptions,
+  SendRequestOptions,
   SendResult,
   WendyClientOptions,
 } from "./wendy-client.js";

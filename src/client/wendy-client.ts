@@ -55,7 +55,7 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
 }
 
-export interface SendOptions extends RequestOptions {
+export interface SendRequestOptions extends RequestOptions {
   /** Resolve only once the delivering node acknowledged the message end to end. */
   readonly waitForAck?: boolean;
   /** With waitForAck: how long the node waits for the acknowledgement (0 = its default). */
@@ -162,7 +162,7 @@ export class WendyClient {
     key: KeyLike,
     purpose: number,
     payload: Uint8Array | string,
-    options: SendOptions = {},
+    options: SendRequestOptions = {},
   ): Promise<SendResult> {
     const request = {
       key: toWireKey(key),
@@ -181,7 +181,7 @@ export class WendyClient {
   }
 
   /** On the SendStream when the node has one and it has room; else (or for an older node) unary Send. */
-  private async sendOnce(request: SendRequest, options: SendOptions): Promise<SendResponse> {
+  private async sendOnce(request: SendRequest, options: SendRequestOptions): Promise<SendResponse> {
     const streamed = this.sendStream?.send(request, options);
     if (streamed !== undefined) {
       try {

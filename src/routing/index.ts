@@ -6,7 +6,7 @@ export {
   type NodeStatus,
   type PastryNodeOptions,
   type PastryNodeStats,
-  type SendOptions,
+  type PastrySendOptions,
 } from "./node.js";
 export {
   ReservedPurposeError,

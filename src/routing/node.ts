@@ -194,7 +194,7 @@ export interface PastryNodeOptions {
 /** Why a send failed: it surely never arrived, or it may have arrived without an acknowledgement. */
 export type SendFailure = "unreachable" | "unknown";
 
-export interface SendOptions {
+export interface PastrySendOptions {
   readonly wantAck?: boolean;
   /**
    * Allows a reserved purpose (below 16): only the runtime's own services (e.g. call replies) set this;
@@ -444,7 +444,7 @@ export class PastryNode {
   }
 
   /** Routes an application message towards `key`; returns its id. Purposes below 16 are reserved. */
-  send(key: NodeId, purpose: number, payload: Uint8Array, options: SendOptions, now: Millis): string {
+  send(key: NodeId, purpose: number, payload: Uint8Array, options: PastrySendOptions, now: Millis): string {
     if (options.reserved !== true) assertApplicationPurpose(purpose);
     this.detectPause(now);
     this.now = Math.max(this.now, now);

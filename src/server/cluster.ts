@@ -107,7 +107,7 @@ export interface ClusterOptions {
   readonly configureServer?: (server: Server) => void;
 }
 
-export interface SendOptions {
+export interface ClusterSendOptions {
   /** Wait until the delivering node acknowledges the message end to end. */
   readonly waitForAck?: boolean;
   /** With waitForAck: give up (DEADLINE_EXCEEDED) after this long. Default 10 s. */
@@ -341,7 +341,7 @@ export class Cluster {
    * Routes `message` towards its key. Resolves once the node accepted it (or, with waitForAck, once the
    * delivering node acknowledged it). A node still joining queues it and routes it once ready.
    */
-  send(message: Message, options: SendOptions = {}): Promise<SendResult> {
+  send(message: Message, options: ClusterSendOptions = {}): Promise<SendResult> {
     const checked = this.newMessage(message.purpose, message.key, message.payload);
     return this.route(checked.key, checked.purpose, checked.payload, options, false);
   }
@@ -354,7 +354,7 @@ export class Cluster {
     purpose: number,
     key: NodeId,
     payload: Uint8Array,
-    options: SendOptions = {},
+    options: ClusterSendOptions = {},
   ): Promise<SendResult> {
     if (!Number.isInteger(purpose) || purpose < 1 || purpose >= FIRST_APPLICATION_PURPOSE) {
       throw new InvalidArgumentError(
@@ -381,7 +381,7 @@ export class Cluster {
     key: NodeId,
     purpose: number,
     payload: Uint8Array,
-    options: SendOptions,
+    options: ClusterSendOptions,
     reserved: boolean,
   ): Promise<SendResult> {
     if (this.state === "stopping" || this.state === "stopped" || this.state === "new") {
