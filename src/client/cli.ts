@@ -4,7 +4,7 @@ import { NodeId } from "../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
 import type { KeyLike } from "./convert.js";
 import { WendyClientError } from "./errors.js";
-import { WendyClient, type Delivery, type NodeStatus } from "./wendy-client.js";
+import { WendyClient, type Delivery, type StatusResult } from "./wendy-client.js";
 
 export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
 const MAX_PURPOSE = 0xffff;
@@ -275,7 +275,7 @@ function deliveryJson(d: Delivery): Record<string, unknown> {
   };
 }
 
-function statusJson(s: NodeStatus): Record<string, unknown> {
+function statusJson(s: StatusResult): Record<string, unknown> {
   return {
     self: nodeJson(s.self),
     ready: s.ready,
@@ -290,7 +290,7 @@ function statusJson(s: NodeStatus): Record<string, unknown> {
 }
 
 /** Human-readable tables: the node, its leaf set (left then right, nearest first), its routing table. */
-export function statusTables(s: NodeStatus): string {
+export function statusTables(s: StatusResult): string {
   const lines: string[] = [
     `node       ${s.self.id.hex}  ${s.self.localAddress}  region=${s.self.region || "-"}`,
     `ready      ${s.ready ? "yes" : "no"}`,

@@ -6,11 +6,11 @@ export type {
   ClientStream,
   Delivery,
   ForwardVerdict,
-  NodeStatus,
   OverlayEvent,
   RequestOptions,
   SendRequestOptions,
   SendResult,
+  StatusResult,
   WendyClientOptions,
 } from "./wendy-client.js";
 export type { KeyLike } from "./convert.js";

@@ -92,7 +92,8 @@ export interface Delivery {
   readonly callId?: string;
 }
 
-export interface NodeStatus {
+/** What Status answers: the node's own view of itself and its peers. */
+export interface StatusResult {
   readonly self: NodeInfo;
   readonly ready: boolean;
   readonly leafSetLeft: readonly NodeInfo[];
@@ -255,7 +256,7 @@ export class WendyClient {
     return response.nodes.map((n, i) => fromWireNode(n, `nodes[${i}]`));
   }
 
-  async status(options: RequestOptions = {}): Promise<NodeStatus> {
+  async status(options: RequestOptions = {}): Promise<StatusResult> {
     const response = await this.unary<StatusResponse>((md, o, cb) => this.raw.status({}, md, o, cb), options);
     return toStatus(response);
   }
@@ -340,7 +341,7 @@ function toDelivery(r: SubscribeResponse): Delivery {
   return r.callId === "" ? delivery : { ...delivery, callId: r.callId };
 }
 
-function toStatus(r: StatusResponse): NodeStatus {
+function toStatus(r: StatusResponse): StatusResult {
   const nodes = (list: readonly WireNodeInfo[], field: string) =>
     list.map((n, i) => fromWireNode(n, `${field}[${i}]`));
   return {
