@@ -134,7 +134,9 @@ const ACK_ATTEMPTS = 8;
 /** Sends of one join state at most (the first and its resends). */
 const JOIN_STATE_ATTEMPTS = 3;
 /** hopFailures state of a message routed around a failed node (a further failure drops it). */
-const HOP_REROUTED = -1;
+const HOP_REROUTED = "rerouted";
+/** What failed hops of one message from this node led to: sends to the same node so far, or a re-route. */
+type HopFailures = number | typeof HOP_REROUTED;
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
 const MAX_PARKED_HOPS = 4_096;
 /** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
@@ -257,7 +259,7 @@ export class PastryNode {
   >(RECENTLY_DEAD_CAPACITY);
   private readonly delivered: BoundedMap<string, true>;
   /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
-  private readonly hopFailures = new BoundedMap<string, number>(RETRIED_MEMORY);
+  private readonly hopFailures = new BoundedMap<string, HopFailures>(RETRIED_MEMORY);
   /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
   private readonly parkedHops = new Map<string, Outbound[]>();
   private parkedCount = 0;
