@@ -39,10 +39,10 @@ describe("WendyMetrics counters and histograms", () => {
     const m = newMetrics();
     m.messageDropped("ttl");
     m.messageDropped("ttl");
-    m.messageDropped("payload_too_large");
+    m.messageDropped("vetoed");
     const r = m.registry;
     expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "ttl" })).toBe(2);
-    expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "payload_too_large" })).toBe(1);
+    expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "vetoed" })).toBe(1);
     expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "queue_full" })).toBeUndefined();
   });
 

@@ -6,14 +6,12 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 /** Label value used for anything outside a whitelist. */
 export const OTHER = "other";
 
-export const DROP_REASONS = [
-  "ttl",
-  "vetoed",
-  "queue_full",
-  "undeliverable",
-  "payload_too_large",
-  "duplicate",
-] as const;
+/**
+ * Reasons a node drops a route message: the core's (a duplicate is counted apart, in
+ * duplicates_suppressed_total) and an application's forward veto. An oversized payload is refused with an
+ * error, never dropped.
+ */
+export const DROP_REASONS = ["ttl", "vetoed", "queue_full", "undeliverable"] as const;
 export type MetricsDropReason = (typeof DROP_REASONS)[number];
 
 export const RPC_SIDES = ["server", "client"] as const;
