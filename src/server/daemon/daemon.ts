@@ -184,6 +184,8 @@ export class Daemon {
     this.log.info(
       {
         nodeName: this.config.nodeName,
+        version: wendyVersion(),
+        nodeVersion: process.version,
         idSource: this.config.idSource,
         localAddress: self.localAddress,
         globalAddress: self.globalAddress,
