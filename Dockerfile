@@ -3,7 +3,9 @@
 # docs/configuration.md. Runs as a non-root user and writes nothing to its root filesystem, so it works with
 # readOnlyRootFilesystem (the Helm chart mounts an emptyDir on /tmp for libraries that want scratch space).
 
-ARG NODE_IMAGE=node:20-slim
+# The active LTS line of Node.js (26 since October 2026; 24 and 22 are in maintenance), the newest line CI
+# tests (scripts/node-lines.sh). Any supported line works: --build-arg NODE_IMAGE=node:24-slim.
+ARG NODE_IMAGE=node:26-slim
 
 # Stage 1: compile TypeScript to dist/ with the dev dependencies.
 FROM ${NODE_IMAGE} AS build

@@ -22,7 +22,7 @@ import type { Application, Message } from "./application.js";
 import { ForwardGate, toMessage, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
-import { peerChannelCredentials, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
+import { peerChannelSecurity, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
@@ -212,7 +212,7 @@ export class Cluster {
       reportError: (error) => this.reportError(error),
     });
     this.pool = new PeerClientPool({
-      channelCredentials: peerChannelCredentials(options.tls ?? { enabled: false }),
+      channelSecurity: peerChannelSecurity(options.tls ?? { enabled: false }),
       rpcTimeoutMs: options.rpcTimeoutMs ?? 1000,
       maxMessageBytes: grpcMessageSizeLimit(this.limits),
       maxInFlightPerPeer: options.maxInFlightPerPeer ?? 4096,

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/server/daemon/cli.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
 import { VARIABLES, flagName } from "../../src/server/daemon/variables.js";
+import { wendyVersion } from "../../src/server/daemon/version.js";
 
 describe("wendy", () => {
   const program = buildProgram();
@@ -24,6 +25,13 @@ describe("wendy", () => {
       expect(help).toContain(spec.env);
     }
     expect(help).toContain("--config");
+  });
+
+  it("--version prints Wendy's version and the Node.js version it runs on", () => {
+    const run = spawnSync(process.execPath, [wendyBin(), "--version"], { encoding: "utf8", timeout: 30_000 });
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toBe(`${wendyVersion()} (Node.js ${process.version})`);
+    expect(wendyVersion()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it("refuses a bad demo flag with exit 2, naming it", () => {

@@ -7,6 +7,7 @@ import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { DaemonProcess, type LogLine } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { LOG_NODE_LEFT } from "../../src/server/daemon/event-log.js";
+import { wendyVersion } from "../../src/server/daemon/version.js";
 import { eventually, grpcHealth, httpGet, ServingStatus, watchHealth } from "./probes.js";
 
 interface Started {
@@ -134,7 +135,7 @@ describe("wendy start as separate processes", () => {
     }
   });
 
-  it("logs JSON lines only, each carrying the node's ID, at the configured level", () => {
+  it("logs JSON lines only, each carrying the node's ID, at the configured level; the start line names the Wendy and Node.js versions", () => {
     for (const name of NAMES) {
       const n = node(name);
       expect(n.process.nonJson).toEqual([]);
@@ -148,6 +149,8 @@ describe("wendy start as separate processes", () => {
     const started = node("wendy-2").process.lines.find((l) => l.msg === LOG_STARTED)!;
     expect(started).toMatchObject({
       nodeName: "wendy-2",
+      version: wendyVersion(),
+      nodeVersion: process.version,
       region: "default",
       localAddress: node("wendy-2").peer,
     });

@@ -1,5 +1,6 @@
 // No Docker engine runs here, so the Dockerfile is checked by structure: stages, what the final image holds,
 // who it runs as, how it starts, and that its ports agree with the chart and docs/configuration.md.
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -60,9 +61,14 @@ const resolveImage = (image: string) =>
   image.replace(/^\$\{?(\w+)\}?$/, (_all, name: string) => dockerfile.args.get(name) ?? image);
 
 describe("Dockerfile", () => {
-  it("builds in stages from node:20-slim", () => {
+  it("builds in stages from node:26-slim, the active LTS and the newest line CI tests", () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of dockerfile.stages) expect(resolveImage(stage.from)).toBe("node:20-slim");
+    for (const stage of dockerfile.stages) expect(resolveImage(stage.from)).toBe("node:26-slim");
+    const pinned = execFileSync(join(REPO_ROOT, "scripts", "node-lines.sh"), ["list"], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map((version) => Number(version.split(".")[0]));
+    expect(Math.max(...pinned)).toBe(26);
     const build = dockerfile.stages.find((s) => of(s, "RUN").some((r) => r.args.includes("npm run build")));
     expect(build).toBeDefined();
     expect(build).not.toBe(finalStage);

@@ -1,4 +1,4 @@
-// Throwaway CAs and leaf certificates for 127.0.0.1, made with the openssl CLI in a temp dir.
+// Throwaway CAs and leaf certificates (for 127.0.0.1 and localhost unless told otherwise), made with the openssl CLI in a temp dir.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,11 +30,14 @@ export class CertDir {
     );
   }
 
-  /** A certificate for 127.0.0.1 usable as server and client, signed by `ca`. */
-  leaf(name: string, ca: string): void {
+  /**
+   * A certificate usable as server and client, signed by `ca`, naming `subjectAltName` (openssl syntax; by
+   * default both 127.0.0.1 and localhost).
+   */
+  leaf(name: string, ca: string, subjectAltName = "IP:127.0.0.1,DNS:localhost"): void {
     writeFileSync(
       join(this.dir, `${name}.ext`),
-      "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+      `basicConstraints=CA:FALSE\nsubjectAltName=${subjectAltName}\nextendedKeyUsage=serverAuth,clientAuth\n`,
     );
     this.openssl(
       "req",

@@ -1,9 +1,10 @@
 // The outgoing side of the peer transport: what happens to calls when a peer restarts at the same address.
-import { Server, ServerCredentials, credentials, status, type sendUnaryData } from "@grpc/grpc-js";
+import { Server, ServerCredentials, status, type sendUnaryData } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo, Outbound } from "../../src/routing/types.js";
 import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
+import { peerChannelSecurity } from "../../src/server/auth/tls.js";
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerCallError, PeerClientPool } from "../../src/server/transport/peer-client.js";
 
@@ -38,7 +39,7 @@ async function startPeer(port = 0): Promise<number> {
 
 function newPool(): PeerClientPool {
   const p = new PeerClientPool({
-    channelCredentials: credentials.createInsecure(),
+    channelSecurity: peerChannelSecurity({ enabled: false }),
     rpcTimeoutMs: 2000,
     maxMessageBytes: 1 << 20,
     maxInFlightPerPeer: 16,

@@ -1,5 +1,5 @@
 // Peer authentication for the runtime. How to wire it in:
-// - Transport: peerServerCredentials / peerChannelCredentials (tls.ts) for the peer port.
+// - Transport: peerServerCredentials / peerChannelSecurity (tls.ts) for the peer port.
 // - Shared secret (isSharedSecretCredentials, e.g. PassphraseCredentials): the Hello RPC handler answers with
 //   SessionServer.hello; every other handler first calls SessionServer.verify(method path, serialized
 //   request bytes, readAuthEntries(metadata, SESSION_METADATA_KEYS)) and, when refused, fails the call with

@@ -1,7 +1,9 @@
 // Transport credentials for the peer port: plaintext, TLS, or mutual TLS (both sides show a certificate
 // signed by the overlay's CA). Certificates must name the address peers dial (e.g. IP SAN 127.0.0.1).
 import { readFileSync } from "node:fs";
-import { credentials, ServerCredentials, type ChannelCredentials } from "@grpc/grpc-js";
+import { isIP } from "node:net";
+import { checkServerIdentity, createSecureContext, type SecureContext } from "node:tls";
+import { credentials, ServerCredentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 
 export type PeerTlsConfig =
   | { readonly enabled: false }
@@ -60,10 +62,62 @@ export function peerServerCredentials(config: PeerTlsConfig): ServerCredentials 
   );
 }
 
-/** Credentials for calls to peers, matching peerServerCredentials on their side. */
-export function peerChannelCredentials(config: PeerTlsConfig): ChannelCredentials {
-  if (!config.enabled) return credentials.createInsecure();
+/** What a channel to one peer address is opened with. */
+export interface PeerChannelSecurity {
+  readonly credentials: ChannelCredentials;
+  readonly options: ChannelOptions;
+}
+
+/**
+ * The TLS server name sent when the peer is dialled by IP address. RFC 6066 forbids an IP there and Node 26
+ * refuses one, yet grpc-js always sends a name; this reserved, unresolvable one (RFC 2606) stands in. Peers
+ * never choose a certificate by it: the IP itself is what the certificate is checked against.
+ */
+export const IP_PEER_SERVER_NAME = "ip-address.wendy.invalid";
+
+/**
+ * The security of calls to peers, matching peerServerCredentials on their side: for each address, credentials
+ * that check the peer's certificate names the host dialled (a DNS name or an IP address) and the channel
+ * options that make grpc-js send a valid TLS server name for it. Files are read now, so a bad one fails here.
+ */
+export function peerChannelSecurity(config: PeerTlsConfig): (address: string) => PeerChannelSecurity {
+  if (!config.enabled) {
+    const plaintext: PeerChannelSecurity = { credentials: credentials.createInsecure(), options: {} };
+    return () => plaintext;
+  }
+  const context = secureContext(config);
+  return (address) => {
+    const host = hostOf(address);
+    return {
+      // The name is checked here, by us, rather than by grpc-js against the server name it sends.
+      credentials: credentials.createFromSecureContext(context, {
+        checkServerIdentity: (_serverName, certificate) => checkServerIdentity(host, certificate),
+      }),
+      options: { "grpc.ssl_target_name_override": isIP(host) === 0 ? host : IP_PEER_SERVER_NAME },
+    };
+  };
+}
+
+/** The CA to trust and, under mutual TLS, the certificate to show; one context shared by every channel. */
+function secureContext(config: Extract<PeerTlsConfig, { enabled: true }>): SecureContext {
   const material = readMaterial(config);
-  if (!config.mutual) return credentials.createSsl(material.ca);
-  return credentials.createSsl(material.ca, material.key, material.cert);
+  try {
+    return createSecureContext({
+      ca: material.ca,
+      ...(config.mutual ? { key: material.key, cert: material.cert } : {}),
+    });
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new TlsConfigError(
+      `the TLS files "${config.certFile}", "${config.keyFile}" and "${config.caFile}" are unusable: ${detail}`,
+    );
+  }
+}
+
+/** The host of "host:port" or "[ipv6]:port"; an address without a port is all host. */
+function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed !== null) return bracketed[1]!;
+  const colon = address.lastIndexOf(":");
+  return colon > 0 && address.indexOf(":") === colon ? address.slice(0, colon) : address;
 }

@@ -3,7 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerClientCommands } from "../../client/cli.js";
 import { addDemoCommand } from "./demo-command.js";
 import { addStartCommand } from "./start-command.js";
-import { wendyVersion } from "./version.js";
+import { versionLine } from "./version.js";
 
 /** Usage errors (unknown flag, missing value) exit 2, like a bad setting. */
 export const USAGE_ERROR_EXIT_CODE = 2;
@@ -11,7 +11,7 @@ export const USAGE_ERROR_EXIT_CODE = 2;
 export function buildProgram(): Command {
   const program = new Command("wendy")
     .description("Wendy: a Pastry key-based routing overlay for microservices, over gRPC")
-    .version(wendyVersion())
+    .version(versionLine())
     .showHelpAfterError("(run with --help for usage)");
   addStartCommand(program);
   addDemoCommand(program);

@@ -4,7 +4,7 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../routing/id.js";
 import { PassphraseCredentials } from "../auth/credentials.js";
-import { peerChannelCredentials } from "../auth/tls.js";
+import { peerChannelSecurity } from "../auth/tls.js";
 import { Cluster } from "../cluster.js";
 import { NotReadyError } from "../errors.js";
 import { WendyMetrics } from "../metrics/metrics.js";
@@ -184,6 +184,8 @@ export class Daemon {
     this.log.info(
       {
         nodeName: this.config.nodeName,
+        version: wendyVersion(),
+        nodeVersion: process.version,
         idSource: this.config.idSource,
         localAddress: self.localAddress,
         globalAddress: self.globalAddress,
@@ -207,10 +209,10 @@ export class Daemon {
       return;
     }
     const plan = planJoin(this.config.join, [self.localAddress, self.globalAddress]);
-    const channel = peerChannelCredentials(this.config.tls);
+    const channel = peerChannelSecurity(this.config.tls);
     void runJoinLoop({
       plan,
-      isServing: (seed) => seedServing(seed, channel),
+      isServing: (seed) => seedServing(seed, channel(seed)),
       join: (seeds) => this.joinThrough(seeds),
       signal: this.joinAbort.signal,
       log: this.log,

@@ -2,8 +2,9 @@
 // from the seeds, ask each remaining seed's grpc.health.v1 whether it serves, join only through those that
 // do, and let the first seed found the ring when nobody answers after one full round. Everyone else keeps
 // going round the seeds, a pause between rounds, until it joins or the daemon stops.
-import { Metadata, type ChannelCredentials } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../../gen/grpc/health/v1/health.js";
+import type { PeerChannelSecurity } from "../auth/tls.js";
 import { parseHostPort, type HostPort } from "./config.js";
 
 export const SEED_CHECK_TIMEOUT_MS = 2000;
@@ -32,10 +33,10 @@ function normalise(address: string): string {
 /** True when the seed's grpc.health.v1 reports wendy.v1.PeerService SERVING within the timeout. */
 export function seedServing(
   address: string,
-  credentials: ChannelCredentials,
+  security: PeerChannelSecurity,
   timeoutMs = SEED_CHECK_TIMEOUT_MS,
 ): Promise<boolean> {
-  const client = new HealthClient(address, credentials);
+  const client = new HealthClient(address, security.credentials, security.options);
   return new Promise<boolean>((resolve) => {
     client.check(
       { service: SEED_HEALTH_SERVICE },

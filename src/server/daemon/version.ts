@@ -1,4 +1,5 @@
-// Where the wendy package lives and its version, found from src/ and from the compiled dist/ alike.
+// Where the wendy package lives and its version, found from src/ and from the compiled dist/ alike, and the
+// Node.js version it runs on (behaviour differs between release lines, e.g. TLS server names on Node 26).
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,4 +32,9 @@ export function packageRoot(): string {
 export function wendyVersion(): string {
   const version = findPackage()?.json.version;
   return typeof version === "string" ? version : "unknown";
+}
+
+/** What `wendy --version` prints: Wendy's version and the Node.js that runs it, e.g. "0.1.0 (Node.js v26.12.1)". */
+export function versionLine(): string {
+  return `${wendyVersion()} (Node.js ${process.version})`;
 }

@@ -1,14 +1,8 @@
 // Outgoing node-to-node calls: one long-lived gRPC channel (one HTTP/2 connection) per peer address,
 // reused for every call; every call signed, bounded by a timeout, and counted against a per-peer cap.
-import {
-  Client,
-  Metadata,
-  connectivityState,
-  status,
-  type ChannelCredentials,
-  type ServiceError,
-} from "@grpc/grpc-js";
+import { Client, Metadata, connectivityState, status, type ServiceError } from "@grpc/grpc-js";
 import type { NodeInfo, Outbound } from "../../routing/types.js";
+import type { PeerChannelSecurity } from "../auth/tls.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
 import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
@@ -18,7 +12,8 @@ import type { CallSigner } from "./call-auth.js";
 import { RouteStreamSender } from "./route-stream.js";
 
 export interface PeerClientOptions {
-  readonly channelCredentials: ChannelCredentials;
+  /** Credentials and TLS name options for the channel to one peer address (peerChannelSecurity). */
+  readonly channelSecurity: (address: string) => PeerChannelSecurity;
   /** Set once the signer exists (the signer needs this pool's hello to open sessions). */
   readonly rpcTimeoutMs: number;
   readonly maxMessageBytes: number;
@@ -180,8 +175,10 @@ export class PeerClientPool {
       oldest.value[1].routes?.close();
       oldest.value[1].client.close();
     }
+    const security = this.options.channelSecurity(address);
     c = {
-      client: new Client(address, this.options.channelCredentials, {
+      client: new Client(address, security.credentials, {
+        ...security.options,
         "grpc.max_send_message_length": this.options.maxMessageBytes,
         "grpc.max_receive_message_length": this.options.maxMessageBytes,
         // A restarted peer must be reachable again within a heartbeat or two, not after minutes of backoff.
