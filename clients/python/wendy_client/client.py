@@ -8,7 +8,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import grpc
 
 from ._proto.wendy.v1 import overlay_pb2, overlay_pb2_grpc, types_pb2
-from .errors import WendyError, error_from
+from .errors import FailedPreconditionError, error_from
 
 DEFAULT_ADDRESS = "127.0.0.1:7071"
 # The node's WENDY_MAX_PAYLOAD_BYTES default; messages may be this much larger (keys, addresses, ids).
@@ -107,8 +107,9 @@ def _timeout(deadline_ms: Optional[int]) -> Optional[float]:
 class Subscription:
     """Deliveries for some purposes, each passed to a handler on a background thread, in order.
 
-    A delivery is settled once its handler returns: a call is answered with the handler's return value. If
-    the handler raises, the subscription ends and `wait()` raises that exception; so does a failed stream.
+    A delivery is settled once its handler returns: a call is answered with the handler's return value (when
+    several subscribers answer one call the first answer wins and the others are dropped). If the handler
+    raises, the subscription ends and `wait()` raises that exception; so does a failed stream.
     `close()` ends it from this side.
     """
 
@@ -152,7 +153,10 @@ class Subscription:
         """Runs the handler for one delivery and answers it: the one place a delivery is settled."""
         answer = self._handler(delivery)
         if delivery.call_id is not None and answer is not None:
-            self._client.reply(delivery.call_id, answer)
+            try:
+                self._client.reply(delivery.call_id, answer)
+            except FailedPreconditionError:
+                pass  # another subscriber answered first, or the caller gave up: not this subscription's fault
 
     @property
     def active(self) -> bool:
