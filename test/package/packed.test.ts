@@ -203,7 +203,7 @@ describe("the installed package", () => {
     await compileOnce();
     expect(existsSync(join(project, "out", "example.js"))).toBe(true);
     expect(existsSync(join(project, "out", "entry-points.js"))).toBe(true);
-  });
+  }, 180_000);
 
   it("runs the README's embedding example: two nodes join, an acknowledged send, both stop", async () => {
     await compileOnce();
@@ -241,7 +241,7 @@ describe("the installed package", () => {
     expect(stdout.match(/ ok$/gm)).toHaveLength(8);
     expect(stdout).not.toContain("WRONG");
     expect(stdout).toContain("Demo finished");
-  });
+  }, 120_000);
 
   it("`wendy start` serves reflection from the installed .proto files on its peer and client ports", async () => {
     const [peer, client, metrics] = await freePorts(3);
