@@ -10,8 +10,9 @@ $(NPM_STAMP): package.json package-lock.json
 
 install: $(NPM_STAMP)
 
+# What the package ships (dist/src); `npm pack` runs it too (prepack).
 build: install
-	npx tsc -p tsconfig.json
+	npm run build
 
 typecheck: install
 	npx tsc -p tsconfig.json --noEmit

@@ -1,0 +1,134 @@
+"""`wendy-client`: send, subscribe (answering calls), call and lookup from the command line; JSON lines out.
+
+    wendy-client [--address HOST:PORT] [--token TOKEN] send KEY PAYLOAD [--purpose N] [--ack]
+    wendy-client [--address HOST:PORT] [--token TOKEN] subscribe --purpose N [--count N] [--reply TEXT]
+    wendy-client [--address HOST:PORT] [--token TOKEN] call KEY PAYLOAD [--purpose N] [--timeout MS]
+    wendy-client [--address HOST:PORT] [--token TOKEN] lookup KEY
+
+Keys are names, hashed by the node like NodeId.fromString. Errors exit 1 with the gRPC status name.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+from typing import Any, Dict, List, Optional
+
+from .client import DEFAULT_ADDRESS, Delivery, NodeInfo, WendyClient
+from .errors import WendyError
+
+# Polling period of the main thread while a subscription runs (it must stay responsive to Ctrl-C).
+WAIT_SLICE_S = 0.05
+
+
+def node_json(node: NodeInfo) -> Dict[str, Any]:
+    return {
+        "id": node.id,
+        "localAddress": node.local_address,
+        "globalAddress": node.global_address,
+        "region": node.region,
+        "incarnation": node.incarnation,
+    }
+
+
+def print_json(value: Dict[str, Any]) -> None:
+    print(json.dumps(value), flush=True)
+
+
+def cmd_send(client: WendyClient, args: argparse.Namespace) -> None:
+    result = client.send(args.key, args.purpose, args.payload, wait_for_ack=args.ack)
+    out: Dict[str, Any] = {"messageId": result.message_id}
+    if result.delivered_by is not None:
+        out.update(deliveredBy=node_json(result.delivered_by), hops=result.hops)
+    print_json(out)
+
+
+def cmd_subscribe(client: WendyClient, args: argparse.Namespace) -> None:
+    seen = 0
+    enough = threading.Event()
+
+    def handle(delivery: Delivery) -> Optional[str]:
+        nonlocal seen
+        print_json(
+            {
+                "key": delivery.key.hex(),
+                "purpose": delivery.purpose,
+                "payload": delivery.payload.decode(errors="replace"),
+                "messageId": delivery.message_id,
+                "origin": node_json(delivery.origin),
+                "hops": delivery.hops,
+                "callId": delivery.call_id or "",
+            }
+        )
+        seen += 1
+        if args.count and seen >= args.count:
+            enough.set()
+        return args.reply
+
+    subscription = client.subscribe(args.purpose, handle)
+    try:
+        while not subscription.wait(WAIT_SLICE_S):
+            if enough.is_set():
+                subscription.close()  # after the last delivery's answer went out
+    finally:
+        subscription.close()
+
+
+def cmd_call(client: WendyClient, args: argparse.Namespace) -> None:
+    result = client.call(args.key, args.purpose, args.payload, timeout_ms=args.timeout)
+    print_json(
+        {
+            "payload": result.payload.decode(errors="replace"),
+            "answeredBy": node_json(result.answered_by),
+            "hops": result.hops,
+        }
+    )
+
+
+def cmd_lookup(client: WendyClient, args: argparse.Namespace) -> None:
+    print_json({"owner": node_json(client.lookup(args.key))})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Talk to a Wendy node's client port.")
+    p.add_argument("--address", default=DEFAULT_ADDRESS, help="the node's client port (host:port)")
+    p.add_argument("--token", default=os.environ.get("WENDY_CLIENT_TOKEN"), help="bearer token, if required")
+    commands = p.add_subparsers(dest="command", required=True)
+
+    send = commands.add_parser("send", help="route a message to a key's owner")
+    send.add_argument("key")
+    send.add_argument("payload")
+    send.add_argument("--purpose", type=int, default=16)
+    send.add_argument("--ack", action="store_true", help="wait for the end-to-end acknowledgement")
+    send.set_defaults(run=cmd_send)
+
+    subscribe = commands.add_parser("subscribe", help="print deliveries for some purposes")
+    subscribe.add_argument("--purpose", type=int, action="append", required=True)
+    subscribe.add_argument("--count", type=int, default=0, help="exit after this many deliveries")
+    subscribe.add_argument("--reply", help="answer every call with this text")
+    subscribe.set_defaults(run=cmd_subscribe)
+
+    call = commands.add_parser("call", help="send a request to a key's owner and print the answer")
+    call.add_argument("key")
+    call.add_argument("payload")
+    call.add_argument("--purpose", type=int, default=16)
+    call.add_argument("--timeout", type=int, default=0, help="milliseconds (0: the node's default)")
+    call.set_defaults(run=cmd_call)
+
+    lookup = commands.add_parser("lookup", help="print the node that owns a key")
+    lookup.add_argument("key")
+    lookup.set_defaults(run=cmd_lookup)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parser().parse_args(argv)
+    with WendyClient(args.address, token=args.token) as client:
+        try:
+            args.run(client, args)
+        except WendyError as error:
+            sys.exit("error: %s: %s" % (error.code.name, error.details))
+
+
+if __name__ == "__main__":
+    main()
