@@ -9,6 +9,8 @@ import { PastryNode } from "../routing/node.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
+  MIN_LEAF_SET_SIZE,
+  MIN_LEAF_SET_SIZE_REASON,
   REPORTED_FAILURES,
   type NodeInfo,
   type Outbound,
@@ -52,7 +54,7 @@ export interface Logger {
 export interface ClusterOptions {
   /** Where the runtime logs (a pino logger fits); silent by default. */
   readonly logger?: Logger;
-  /** l: leaf-set size (l/2 each side). Default 32. */
+  /** l: leaf-set size (l/2 each side), even, at least 4 (survives one failure per side). Default 32. */
   readonly leafSetSize?: number;
   readonly neighbourhoodSize?: number;
   readonly heartbeatIntervalMs?: number;
@@ -831,13 +833,13 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
       `tableMaintenanceIntervalMs must be a positive number or Infinity (never), got ${c.tableMaintenanceIntervalMs}`,
     );
   }
-  if (
-    !Number.isInteger(c.leafSetSize) ||
-    c.leafSetSize < 2 ||
-    c.leafSetSize % 2 !== 0 ||
-    c.leafSetSize > 128
-  ) {
-    throw new InvalidArgumentError(`leafSetSize must be an even integer in 2..128, got ${c.leafSetSize}`);
+  if (!Number.isInteger(c.leafSetSize) || c.leafSetSize % 2 !== 0 || c.leafSetSize > 128) {
+    throw new InvalidArgumentError(
+      `leafSetSize must be an even integer in ${MIN_LEAF_SET_SIZE}..128, got ${c.leafSetSize}`,
+    );
+  }
+  if (c.leafSetSize < MIN_LEAF_SET_SIZE) {
+    throw new InvalidArgumentError(`leafSetSize must be ${MIN_LEAF_SET_SIZE_REASON}; got ${c.leafSetSize}`);
   }
   if (!Number.isInteger(c.maxHops) || c.maxHops < 1 || c.maxHops > limits.maxHops) {
     throw new InvalidArgumentError(`maxHops must be an integer in 1..${limits.maxHops}, got ${c.maxHops}`);
