@@ -72,6 +72,52 @@ interface Hop {
   settled: boolean;
 }
 
+/**
+ * Hops written and not yet answered, by the id the peer answers with. One id can be outstanding twice on a
+ * stream: after a pause, timed-out senders send copies of a message this node already delivered, and it
+ * acknowledges each copy end to end. The peer answers every copy, in the order written, so each answer
+ * settles the oldest copy: a second copy must not hide the first, whose promise would then never settle
+ * (and a graceful stop, which waits for it, would run out its grace).
+ */
+class UnackedHops {
+  private readonly byKey = new Map<string, Hop[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(hop: Hop): void {
+    const copies = this.byKey.get(hop.key);
+    if (copies === undefined) this.byKey.set(hop.key, [hop]);
+    else copies.push(hop);
+    this.count++;
+  }
+
+  /** Removes and returns the oldest copy outstanding under `key`. */
+  take(key: string): Hop | undefined {
+    const copies = this.byKey.get(key);
+    const hop = copies?.shift();
+    if (hop === undefined) return undefined;
+    if (copies?.length === 0) this.byKey.delete(key);
+    this.count--;
+    return hop;
+  }
+
+  remove(hop: Hop): void {
+    const copies = this.byKey.get(hop.key);
+    const at = copies?.indexOf(hop) ?? -1;
+    if (copies === undefined || at < 0) return;
+    copies.splice(at, 1);
+    if (copies.length === 0) this.byKey.delete(hop.key);
+    this.count--;
+  }
+
+  *values(): IterableIterator<Hop> {
+    for (const copies of this.byKey.values()) yield* copies;
+  }
+}
+
 /** Payload bytes of one batch beyond its first hop: a fraction of the headroom the gRPC limit leaves. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
 
@@ -93,7 +139,7 @@ export class RouteStreamSender {
   private sessionId: string | undefined;
   private readonly queue: Hop[] = [];
   private acks: Hop[] = [];
-  private readonly unacked = new Map<string, Hop>();
+  private readonly unacked = new UnackedHops();
   private flushScheduled = false;
   private closed = false;
   /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
@@ -210,7 +256,7 @@ export class RouteStreamSender {
           this.teardown(status.UNAVAILABLE, "session changed", false);
           continue;
         }
-        for (const hop of [...hops, ...acks]) this.unacked.set(hop.key, hop);
+        for (const hop of [...hops, ...acks]) this.unacked.add(hop);
         const request = RouteStreamRequest.encode({
           batch,
           seq: BigInt(entries[METADATA_SEQ] ?? "0"),
@@ -278,14 +324,13 @@ export class RouteStreamSender {
     }
     const now = this.options.now();
     for (const id of response.acceptedIds) {
-      const hop = this.unacked.get(id);
+      const hop = this.unacked.take(id);
       if (hop === undefined) continue;
-      this.unacked.delete(id);
       hop.settled = true;
       hop.resolve(now - hop.started);
     }
     for (const r of response.rejected) {
-      const hop = this.unacked.get(r.messageId);
+      const hop = this.unacked.take(r.messageId);
       if (hop !== undefined) this.fail(hop, status.INVALID_ARGUMENT, r.reason);
     }
   }
@@ -293,7 +338,7 @@ export class RouteStreamSender {
   private fail(hop: Hop, code: status, reason: string): void {
     if (hop.settled) return;
     hop.settled = true;
-    this.unacked.delete(hop.key);
+    this.unacked.remove(hop);
     hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`));
   }
 
