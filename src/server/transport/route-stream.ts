@@ -14,6 +14,7 @@ import type { NodeInfo, RouteMessage } from "../../routing/types.js";
 import {
   PeerServiceService,
   RouteBatch,
+  RouteRejection,
   RouteStreamRequest,
   RouteStreamResponse,
 } from "../../gen/wendy/v1/peer.js";
@@ -41,6 +42,8 @@ export class RouteHopError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    /** The peer answered that it refused this very hop (it took nothing of it). */
+    readonly refusedByPeer = false,
   ) {
     super(message);
   }
@@ -331,15 +334,16 @@ export class RouteStreamSender {
     }
     for (const r of response.rejected) {
       const hop = this.unacked.take(r.messageId);
-      if (hop !== undefined) this.fail(hop, status.INVALID_ARGUMENT, r.reason);
+      const code = r.code === 0 ? status.INVALID_ARGUMENT : (r.code as status);
+      if (hop !== undefined) this.fail(hop, code, r.reason, true);
     }
   }
 
-  private fail(hop: Hop, code: status, reason: string): void {
+  private fail(hop: Hop, code: status, reason: string, refusedByPeer = false): void {
     if (hop.settled) return;
     hop.settled = true;
     this.unacked.remove(hop);
-    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`));
+    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`, refusedByPeer));
   }
 
   /** Ends the stream; unacknowledged hops fail (the core reroutes them); queued ones wait for the next. */
@@ -453,14 +457,16 @@ function serveRouteStream(
       return refuse(status.INVALID_ARGUMENT, details);
     }
     const acceptedIds: string[] = [];
-    const rejected = [...decoded.rejected];
+    const rejected: RouteRejection[] = decoded.rejected.map((r) => ({
+      ...r,
+      code: status.INVALID_ARGUMENT,
+    }));
     for (const message of decoded.messages) {
       try {
         options.accept(decoded.sender, message);
         acceptedIds.push(message.id);
       } catch (error) {
-        const reason = error instanceof WendyError ? error.message : "internal error";
-        rejected.push({ messageId: message.id, reason });
+        rejected.push(rejection(message.id, error));
       }
     }
     for (const ack of decoded.acks) {
@@ -468,8 +474,7 @@ function serveRouteStream(
         options.acceptAck(decoded.sender, ack);
         acceptedIds.push(ackKey(ack.messageId));
       } catch (error) {
-        const reason = error instanceof WendyError ? error.message : "internal error";
-        rejected.push({ messageId: ackKey(ack.messageId), reason });
+        rejected.push(rejection(ackKey(ack.messageId), error));
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
@@ -480,6 +485,12 @@ function serveRouteStream(
     call.end();
   });
   call.on("error", () => undefined);
+}
+
+/** A refused hop or ack, with the status a unary call would have failed with (UNAVAILABLE: leaving). */
+function rejection(messageId: string, error: unknown): RouteRejection {
+  if (error instanceof WendyError) return { messageId, reason: error.message, code: error.code };
+  return { messageId, reason: "internal error", code: status.INTERNAL };
 }
 
 /**
