@@ -67,7 +67,9 @@
 //   periodic maintenance (MSPastry): every tableMaintenanceIntervalMs a ready node asks a random entry of
 //   its next populated row, rows in turn, for that row; nearer nodes named take their slots.
 // - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
-//   candidates its leaf set names.
+//   candidates its leaf set names. Changed: nothing the leaver holds is dropped unless no live node is
+//   known: queued and parked hops, hops that still reach it, and its forwarded hops that fail afterwards go
+//   to the next hop without it (for its own keys: the leaf-set member closest to the key); acks still count.
 // - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
 //   mentions of a known ID under another incarnation are ignored.
 // - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
@@ -376,7 +378,8 @@ export class PastryNode {
   }
 
   receive(from: NodeInfo, message: PeerMessage, now: Millis): void {
-    if (this.status === "idle" || this.status === "left") return;
+    if (this.status === "left") return this.receiveWhileLeaving(from, message, now);
+    if (this.status === "idle") return;
     if (from.id.equals(this.self.id)) return;
     // Before acting on anything: a message read after a pause must not be delivered on a stale view.
     this.detectPause(now);
@@ -474,7 +477,8 @@ export class PastryNode {
    * connection was refused); "unknown" (a timeout) means it may have arrived though no acknowledgement came.
    */
   sendFailed(out: Outbound, now: Millis, cause: SendFailure = "unknown"): void {
-    if (this.status === "idle" || this.status === "left") return;
+    if (this.status === "left") return this.sendFailedWhileLeaving(out, now, cause);
+    if (this.status === "idle") return;
     this.now = now;
     const message = out.message;
     if (out.to === undefined) {
@@ -603,10 +607,14 @@ export class PastryNode {
       const leafSet = this.leaf.list();
       for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
     }
-    for (const message of this.pending) this.drop(message, "undeliverable");
+    // What this node holds and has not passed on goes to the nodes that take over without it.
+    for (const message of this.pending) this.handOff({ ...message, hops: message.hops + 1 });
     for (const waiting of this.parkedHops.values()) {
-      for (const out of waiting)
-        if (out.message.type === "route") this.drop(out.message.message, "undeliverable");
+      for (const out of waiting) {
+        if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
+        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
+        this.handOff(out.message.message);
+      }
     }
     this.parkedHops.clear();
     this.parkedCount = 0;
@@ -616,6 +624,76 @@ export class PastryNode {
     this.deferredProbes = [];
     this.probes.clear();
     this.finishInput();
+  }
+
+  /**
+   * After leave: a route hop that still reaches this node (its sender had not yet heard of the leave) is
+   * handed on rather than dropped, and an ack for one of its own sends still counts. Nothing else is done.
+   */
+  private receiveWhileLeaving(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    this.now = Math.max(this.now, now);
+    if (message.type === "route") {
+      if (from.id.equals(this.self.id)) return;
+      this.handOff({ ...message.message, hops: message.message.hops + 1 });
+    } else if (message.type === "ack") {
+      this.acked.set(message.messageId, true);
+      this.emitEvent({ type: "acked", messageId: message.messageId, deliveredBy: from, hops: message.hops });
+    }
+    this.finishInput();
+  }
+
+  /**
+   * After leave: a hop this node had forwarded (or handed on) failed. Refused or unreachable, it surely did
+   * not arrive: it goes to the next choice without that node. Otherwise (it may have arrived) it is sent
+   * once more to the same node, as while ready. A second failure after going around drops it, counted
+   * ("undeliverable"). An ack that did not get through is sent again, as while ready.
+   */
+  private sendFailedWhileLeaving(out: Outbound, now: Millis, cause: SendFailure): void {
+    this.now = Math.max(this.now, now);
+    const message = out.message;
+    if (message.type === "ack") this.resendAck(out, message.messageId);
+    if (message.type === "route" && out.to !== undefined && !this.acked.has(message.message.id)) {
+      const id = message.message.id;
+      const sent = this.hopFailures.get(id) ?? 0;
+      this.suspects.add(out.to.id.hex);
+      if (sent === HOP_REROUTED) this.drop(message.message, "undeliverable");
+      else if (cause === "unreachable" || sent > 0) {
+        this.hopFailures.set(id, HOP_REROUTED);
+        this.handOff(message.message);
+      } else {
+        this.hopFailures.set(id, sent + 1);
+        this.outputs.push({ type: "send", out });
+      }
+    }
+    this.finishInput();
+  }
+
+  /**
+   * While leaving: `message` goes to its next hop as if this node were gone, i.e. to the node that owns
+   * its key once this node has left when it would have been delivered here. Dropped ("undeliverable",
+   * counted) only when no live node is known.
+   */
+  private handOff(message: RouteMessage): void {
+    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.ownerWithoutSelf(message.key);
+    if (next === undefined) {
+      this.drop(message, "undeliverable");
+      return;
+    }
+    if (message.hops > message.maxHops) {
+      this.drop(message, "ttl");
+      return;
+    }
+    this.forward(message, next);
+  }
+
+  /** The leaf-set member (never this node, never a suspect) closest to `key`. */
+  private ownerWithoutSelf(key: NodeId): NodeInfo | undefined {
+    let best: NodeInfo | undefined;
+    for (const node of this.leaf.members()) {
+      if (this.suspects.has(node.id.hex)) continue;
+      if (best === undefined || isCloser(key, node.id, best.id)) best = node;
+    }
+    return best;
   }
 
   takeOutputs(): Output[] {

@@ -190,6 +190,18 @@ export interface RoutingConfig {
   readonly pauseThresholdMs: Millis;
 }
 
+/**
+ * The smallest leaf-set size a node may be configured with: two neighbours on each side, so that one failed
+ * (or merely suspected) neighbour on a side leaves a live one there. With one per side, while that one is
+ * down a node takes itself for the owner of keys the next node beyond is closer to, and the routing table
+ * cannot reach that node (it shares a shorter prefix with those keys than this node does).
+ */
+export const MIN_LEAF_SET_SIZE = 4;
+
+/** Why leaf sets smaller than MIN_LEAF_SET_SIZE are refused (for configuration errors). */
+export const MIN_LEAF_SET_SIZE_REASON =
+  "at least 4 (2 per side) so that routing survives one failed neighbour on each side; with 1 per side a single failure makes a node deliver keys a live neighbour is closer to";
+
 export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
   leafSetSize: 32,
   neighbourhoodSize: 32,

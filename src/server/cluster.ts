@@ -9,6 +9,8 @@ import { PastryNode } from "../routing/node.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
+  MIN_LEAF_SET_SIZE,
+  MIN_LEAF_SET_SIZE_REASON,
   REPORTED_FAILURES,
   type NodeInfo,
   type Outbound,
@@ -27,6 +29,8 @@ import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
   JoinError,
+  LeavingError,
+  METADATA_REFUSED,
   NotReadyError,
   ResourceExhaustedError,
   WendyError,
@@ -52,7 +56,7 @@ export interface Logger {
 export interface ClusterOptions {
   /** Where the runtime logs (a pino logger fits); silent by default. */
   readonly logger?: Logger;
-  /** l: leaf-set size (l/2 each side). Default 32. */
+  /** l: leaf-set size (l/2 each side), even, at least 4 (survives one failure per side). Default 32. */
   readonly leafSetSize?: number;
   readonly neighbourhoodSize?: number;
   readonly heartbeatIntervalMs?: number;
@@ -413,7 +417,7 @@ export class Cluster {
     if (refused !== undefined) return Promise.reject(refused);
     if (options.waitForAck !== true) return Promise.resolve({ messageId: id });
     if (ackedAtOnce !== undefined) return Promise.resolve(ackedAtOnce);
-    return new Promise<SendResult>((resolve, reject) => {
+    const acknowledged = new Promise<SendResult>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? 10_000;
       const timer = setTimeout(() => {
         this.pendingAcks.delete(id);
@@ -426,6 +430,9 @@ export class Cluster {
       }, timeoutMs);
       this.pendingAcks.set(id, { resolve, reject, timer });
     });
+    // A graceful stop lets the acknowledgements of its own sends arrive too (within its grace).
+    this.track(acknowledged.then(ignore, ignore));
+    return acknowledged;
   }
 
   /** Leaves the overlay gracefully: tells the leaf set, lets in-flight calls finish, then closes. */
@@ -538,6 +545,11 @@ export class Cluster {
     if (this.state === "stopped" || this.state === "new") {
       throw new WendyError("node is not running", status.UNAVAILABLE);
     }
+    // A leaving node takes no new hop: refused, the sender routes around it at once, whereas one accepted
+    // now could only be handed on again. End-to-end acks (for its own sends) and maintenance still count.
+    if (this.state === "stopping" && (message.type === "route" || message.type === "join")) {
+      throw new LeavingError("this node is leaving the overlay: route around it");
+    }
     this.input((core, now) => core.receive(sender, message, now));
   }
 
@@ -567,7 +579,7 @@ export class Cluster {
       case "wait":
         return this.track(
           plan.decision.then((message) => {
-            if (this.state === "stopped") return;
+            if (this.state === "stopped") return this.options.metrics?.messageDropped("undeliverable");
             if (message === false) return this.options.metrics?.messageDropped("vetoed");
             this.options.metrics?.messageForwarded();
             this.dispatch({ ...out, message: { type: "route", message } });
@@ -795,7 +807,11 @@ export class Cluster {
  */
 function neverArrived(error: unknown): boolean {
   if (!(error instanceof PeerCallError || error instanceof RouteHopError)) return false;
-  return error.code === status.UNAVAILABLE && /No connection established|ECONNREFUSED/.test(error.message);
+  if (error.code !== status.UNAVAILABLE) return false;
+  // A leaving peer refused the hop itself: it took nothing (LeavingError).
+  if (error instanceof RouteHopError && error.refusedByPeer) return true;
+  if (error instanceof PeerCallError && (error.metadata?.get(METADATA_REFUSED).length ?? 0) > 0) return true;
+  return /No connection established|ECONNREFUSED/.test(error.message);
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
@@ -807,6 +823,8 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
     ),
   );
 }
+
+function ignore(): void {}
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -831,28 +849,37 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
       `tableMaintenanceIntervalMs must be a positive number or Infinity (never), got ${c.tableMaintenanceIntervalMs}`,
     );
   }
-  if (
-    !Number.isInteger(c.leafSetSize) ||
-    c.leafSetSize < 2 ||
-    c.leafSetSize % 2 !== 0 ||
-    c.leafSetSize > 128
-  ) {
-    throw new InvalidArgumentError(`leafSetSize must be an even integer in 2..128, got ${c.leafSetSize}`);
+  if (!Number.isInteger(c.leafSetSize) || c.leafSetSize % 2 !== 0 || c.leafSetSize > 128) {
+    throw new InvalidArgumentError(
+      `leafSetSize must be an even integer in ${MIN_LEAF_SET_SIZE}..128, got ${c.leafSetSize}`,
+    );
+  }
+  if (c.leafSetSize < MIN_LEAF_SET_SIZE) {
+    throw new InvalidArgumentError(`leafSetSize must be ${MIN_LEAF_SET_SIZE_REASON}; got ${c.leafSetSize}`);
   }
   if (!Number.isInteger(c.maxHops) || c.maxHops < 1 || c.maxHops > limits.maxHops) {
     throw new InvalidArgumentError(`maxHops must be an integer in 1..${limits.maxHops}, got ${c.maxHops}`);
   }
 }
 
-/** Resolves true when every promise settled, false when `ms` passed first. */
+/**
+ * Resolves true once the set is empty, false when `ms` passed first. Work settling may add work (a hop
+ * handed on after a failed one, an ack sent again), so the set is awaited until it stays empty.
+ */
 async function waitAll(promises: Set<Promise<unknown>>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([
-    Promise.allSettled([...promises]).then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    }),
-  ]);
+  const outOfTime = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  let settled = true;
+  // Bounded by the timer: each round waits for at least one promise, and rounds end when time runs out.
+  while (promises.size > 0) {
+    const round = await Promise.race([Promise.allSettled([...promises]).then(() => true), outOfTime]);
+    if (!round) {
+      settled = false;
+      break;
+    }
+  }
   clearTimeout(timer);
   return settled;
 }

@@ -42,3 +42,18 @@ export class JoinError extends WendyError {
     super(message, status.UNAVAILABLE);
   }
 }
+
+/**
+ * A node leaving the overlay refuses a routed message (or a join): it took nothing of it, so the sender
+ * routes around it at once, as if the connection had been refused. On the wire: UNAVAILABLE, with the
+ * trailer METADATA_REFUSED on a unary call, or the status code in a RouteStream rejection.
+ */
+export class LeavingError extends WendyError {
+  override readonly name = "LeavingError";
+  constructor(message: string) {
+    super(message, status.UNAVAILABLE);
+  }
+}
+
+/** Trailer of a unary call refused by a leaving node (see LeavingError). */
+export const METADATA_REFUSED = "wendy-refused";

@@ -97,6 +97,11 @@ describe("precedence: flags > environment > config file", () => {
     expect(load({ WENDY_CONFIG: configFile }, { config: other }).port).toBe(2001);
   });
 
+  it("refuses a leaf-set size below 4, saying it must survive one failed neighbour per side; accepts 4", () => {
+    expect(failure({ WENDY_LEAF_SET_SIZE: "2" }).message).toMatch(/at least 4.*one failed neighbour/);
+    expect(load({ WENDY_LEAF_SET_SIZE: "4" }).leafSetSize).toBe(4);
+  });
+
   it("names the source of a bad value: the flag, or the file and key", () => {
     expect(failure({ WENDY_PORT: "1" }, { port: "x" }).message).toContain("--port");
     const bad = file("bad.json", JSON.stringify({ leafSetSize: 3 }));
@@ -228,6 +233,7 @@ describe("every invalid value is refused, naming its variable", () => {
     ["WENDY_LOG_LEVEL", { WENDY_LOG_LEVEL: "verbose" }],
     ["WENDY_LEAF_SET_SIZE", { WENDY_LEAF_SET_SIZE: "3" }],
     ["WENDY_LEAF_SET_SIZE", { WENDY_LEAF_SET_SIZE: "0" }],
+    ["WENDY_LEAF_SET_SIZE", { WENDY_LEAF_SET_SIZE: "2" }],
     ["WENDY_HEARTBEAT_INTERVAL_MS", { WENDY_HEARTBEAT_INTERVAL_MS: "0" }],
     ["WENDY_HEARTBEAT_INTERVAL_MS", { WENDY_HEARTBEAT_INTERVAL_MS: "3000" }],
     ["WENDY_FAILURE_TIMEOUT_MS", { WENDY_FAILURE_TIMEOUT_MS: "1000" }],

@@ -56,6 +56,14 @@ describe("node identity", () => {
     expect(services).toEqual(expect.arrayContaining(["wendy.v1.PeerService", "grpc.health.v1.Health"]));
   });
 
+  it("refuses a leaf set of 2 (or odd) with the reason: one failure per side must leave a live neighbour", () => {
+    const node = new Node({ id: NodeId.fromString("leafs"), localAddress: "127.0.0.1", port: 0 });
+    expect(() => new Cluster(node, undefined, { leafSetSize: 2 })).toThrow(InvalidArgumentError);
+    expect(() => new Cluster(node, undefined, { leafSetSize: 2 })).toThrow(/survives one failed neighbour/);
+    expect(() => new Cluster(node, undefined, { leafSetSize: 5 })).toThrow(/even integer in 4\.\.128/);
+    expect(() => new Cluster(node, undefined, { leafSetSize: 4 })).not.toThrow();
+  });
+
   it("rejects a port out of range", () => {
     expect(() => new Node({ id: NodeId.fromString("x"), localAddress: "127.0.0.1", port: 70000 })).toThrow(
       InvalidArgumentError,

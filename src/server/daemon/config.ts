@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
-import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
+import { DEFAULT_ROUTING_CONFIG, MIN_LEAF_SET_SIZE, MIN_LEAF_SET_SIZE_REASON } from "../../routing/types.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
@@ -219,7 +219,8 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   }
   // The protocol's defaults are the routing core's: one place decides them.
   const defaults = DEFAULT_ROUTING_CONFIG;
-  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", defaults.leafSetSize, 2, 128);
+  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", defaults.leafSetSize, 0, 128);
+  if (leafSetSize < MIN_LEAF_SET_SIZE) r.fail("WENDY_LEAF_SET_SIZE", `must be ${MIN_LEAF_SET_SIZE_REASON}`);
   if (leafSetSize % 2 !== 0) r.fail("WENDY_LEAF_SET_SIZE", "must be even (l/2 on each side)");
   const heartbeatIntervalMs = r.integer(
     "WENDY_HEARTBEAT_INTERVAL_MS",

@@ -17,7 +17,7 @@ import { decodeNodeInfo, decodePeerRequestBytes } from "../wire/codec.js";
 import { WireFormatError } from "../wire/errors.js";
 import type { WireLimits } from "../wire/limits.js";
 import { PEER_METHODS, type PeerMethod } from "../wire/methods.js";
-import { WendyError } from "../errors.js";
+import { LeavingError, METADATA_REFUSED, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
 import { RouteStreamReceivers } from "./route-stream.js";
 
@@ -140,6 +140,11 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {
+      if (error instanceof LeavingError) {
+        const metadata = new Metadata();
+        metadata.set(METADATA_REFUSED, "leaving");
+        return reply({ code: error.code, details: error.message, metadata });
+      }
       if (error instanceof WendyError) return reply({ code: error.code, details: error.message });
       return reply({ code: status.INTERNAL, details: "internal error" });
     }

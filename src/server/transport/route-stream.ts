@@ -14,6 +14,7 @@ import type { NodeInfo, RouteMessage } from "../../routing/types.js";
 import {
   PeerServiceService,
   RouteBatch,
+  RouteRejection,
   RouteStreamRequest,
   RouteStreamResponse,
 } from "../../gen/wendy/v1/peer.js";
@@ -41,6 +42,8 @@ export class RouteHopError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    /** The peer answered that it refused this very hop (it took nothing of it). */
+    readonly refusedByPeer = false,
   ) {
     super(message);
   }
@@ -72,6 +75,52 @@ interface Hop {
   settled: boolean;
 }
 
+/**
+ * Hops written and not yet answered, by the id the peer answers with. One id can be outstanding twice on a
+ * stream: after a pause, timed-out senders send copies of a message this node already delivered, and it
+ * acknowledges each copy end to end. The peer answers every copy, in the order written, so each answer
+ * settles the oldest copy: a second copy must not hide the first, whose promise would then never settle
+ * (and a graceful stop, which waits for it, would run out its grace).
+ */
+class UnackedHops {
+  private readonly byKey = new Map<string, Hop[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(hop: Hop): void {
+    const copies = this.byKey.get(hop.key);
+    if (copies === undefined) this.byKey.set(hop.key, [hop]);
+    else copies.push(hop);
+    this.count++;
+  }
+
+  /** Removes and returns the oldest copy outstanding under `key`. */
+  take(key: string): Hop | undefined {
+    const copies = this.byKey.get(key);
+    const hop = copies?.shift();
+    if (hop === undefined) return undefined;
+    if (copies?.length === 0) this.byKey.delete(key);
+    this.count--;
+    return hop;
+  }
+
+  remove(hop: Hop): void {
+    const copies = this.byKey.get(hop.key);
+    const at = copies?.indexOf(hop) ?? -1;
+    if (copies === undefined || at < 0) return;
+    copies.splice(at, 1);
+    if (copies.length === 0) this.byKey.delete(hop.key);
+    this.count--;
+  }
+
+  *values(): IterableIterator<Hop> {
+    for (const copies of this.byKey.values()) yield* copies;
+  }
+}
+
 /** Payload bytes of one batch beyond its first hop: a fraction of the headroom the gRPC limit leaves. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
 
@@ -93,7 +142,7 @@ export class RouteStreamSender {
   private sessionId: string | undefined;
   private readonly queue: Hop[] = [];
   private acks: Hop[] = [];
-  private readonly unacked = new Map<string, Hop>();
+  private readonly unacked = new UnackedHops();
   private flushScheduled = false;
   private closed = false;
   /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
@@ -210,7 +259,7 @@ export class RouteStreamSender {
           this.teardown(status.UNAVAILABLE, "session changed", false);
           continue;
         }
-        for (const hop of [...hops, ...acks]) this.unacked.set(hop.key, hop);
+        for (const hop of [...hops, ...acks]) this.unacked.add(hop);
         const request = RouteStreamRequest.encode({
           batch,
           seq: BigInt(entries[METADATA_SEQ] ?? "0"),
@@ -278,23 +327,23 @@ export class RouteStreamSender {
     }
     const now = this.options.now();
     for (const id of response.acceptedIds) {
-      const hop = this.unacked.get(id);
+      const hop = this.unacked.take(id);
       if (hop === undefined) continue;
-      this.unacked.delete(id);
       hop.settled = true;
       hop.resolve(now - hop.started);
     }
     for (const r of response.rejected) {
-      const hop = this.unacked.get(r.messageId);
-      if (hop !== undefined) this.fail(hop, status.INVALID_ARGUMENT, r.reason);
+      const hop = this.unacked.take(r.messageId);
+      const code = r.code === 0 ? status.INVALID_ARGUMENT : (r.code as status);
+      if (hop !== undefined) this.fail(hop, code, r.reason, true);
     }
   }
 
-  private fail(hop: Hop, code: status, reason: string): void {
+  private fail(hop: Hop, code: status, reason: string, refusedByPeer = false): void {
     if (hop.settled) return;
     hop.settled = true;
-    this.unacked.delete(hop.key);
-    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`));
+    this.unacked.remove(hop);
+    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`, refusedByPeer));
   }
 
   /** Ends the stream; unacknowledged hops fail (the core reroutes them); queued ones wait for the next. */
@@ -408,14 +457,16 @@ function serveRouteStream(
       return refuse(status.INVALID_ARGUMENT, details);
     }
     const acceptedIds: string[] = [];
-    const rejected = [...decoded.rejected];
+    const rejected: RouteRejection[] = decoded.rejected.map((r) => ({
+      ...r,
+      code: status.INVALID_ARGUMENT,
+    }));
     for (const message of decoded.messages) {
       try {
         options.accept(decoded.sender, message);
         acceptedIds.push(message.id);
       } catch (error) {
-        const reason = error instanceof WendyError ? error.message : "internal error";
-        rejected.push({ messageId: message.id, reason });
+        rejected.push(rejection(message.id, error));
       }
     }
     for (const ack of decoded.acks) {
@@ -423,8 +474,7 @@ function serveRouteStream(
         options.acceptAck(decoded.sender, ack);
         acceptedIds.push(ackKey(ack.messageId));
       } catch (error) {
-        const reason = error instanceof WendyError ? error.message : "internal error";
-        rejected.push({ messageId: ackKey(ack.messageId), reason });
+        rejected.push(rejection(ackKey(ack.messageId), error));
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
@@ -435,6 +485,12 @@ function serveRouteStream(
     call.end();
   });
   call.on("error", () => undefined);
+}
+
+/** A refused hop or ack, with the status a unary call would have failed with (UNAVAILABLE: leaving). */
+function rejection(messageId: string, error: unknown): RouteRejection {
+  if (error instanceof WendyError) return { messageId, reason: error.message, code: error.code };
+  return { messageId, reason: "internal error", code: status.INTERNAL };
 }
 
 /**

@@ -292,6 +292,12 @@ export interface RouteRejection {
   messageId: string;
   /** Why it was refused (for logs and metrics). */
   reason: string;
+  /**
+   * The gRPC status code a unary Route call would have failed with; unset (0) means INVALID_ARGUMENT.
+   * UNAVAILABLE: the node took nothing of the message (it is leaving the overlay), so the sender routes
+   * around it at once.
+   */
+  code: number;
 }
 
 function createBaseHelloRequest(): HelloRequest {
@@ -2272,7 +2278,7 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
 };
 
 function createBaseRouteRejection(): RouteRejection {
-  return { messageId: "", reason: "" };
+  return { messageId: "", reason: "", code: 0 };
 }
 
 export const RouteRejection: MessageFns<RouteRejection> = {
@@ -2282,6 +2288,9 @@ export const RouteRejection: MessageFns<RouteRejection> = {
     }
     if (message.reason !== "") {
       writer.uint32(18).string(message.reason);
+    }
+    if (message.code !== 0) {
+      writer.uint32(24).uint32(message.code);
     }
     return writer;
   },
@@ -2315,6 +2324,14 @@ export const RouteRejection: MessageFns<RouteRejection> = {
             message.reason = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2334,6 +2351,7 @@ export const RouteRejection: MessageFns<RouteRejection> = {
     const message = createBaseRouteRejection();
     message.messageId = object.messageId ?? "";
     message.reason = object.reason ?? "";
+    message.code = object.code ?? 0;
     return message;
   },
 };
@@ -2454,7 +2472,10 @@ export const PeerServiceService = {
     responseSerialize: (value: ShareRowResponse): Buffer => Buffer.from(ShareRowResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ShareRowResponse => ShareRowResponse.decode(value),
   },
-  /** One hop of an application message. */
+  /**
+   * One hop of an application message. A node that is leaving the overlay refuses it with UNAVAILABLE and
+   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
+   */
   route: {
     path: "/wendy.v1.PeerService/Route" as const,
     requestStream: false as const,
@@ -2522,7 +2543,10 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   requestRow: handleUnaryCall<RequestRowRequest, RequestRowResponse>;
   /** One routing-table row, as the answer to RequestRow. */
   shareRow: handleUnaryCall<ShareRowRequest, ShareRowResponse>;
-  /** One hop of an application message. */
+  /**
+   * One hop of an application message. A node that is leaving the overlay refuses it with UNAVAILABLE and
+   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
+   */
   route: handleUnaryCall<RouteRequest, RouteResponse>;
   /** End-to-end acknowledgement, sent by the delivering node straight to the origin. */
   ack: handleUnaryCall<AckRequest, AckResponse>;
@@ -2709,7 +2733,10 @@ export interface PeerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ShareRowResponse) => void,
   ): ClientUnaryCall;
-  /** One hop of an application message. */
+  /**
+   * One hop of an application message. A node that is leaving the overlay refuses it with UNAVAILABLE and
+   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
+   */
   route(
     request: RouteRequest,
     callback: (error: ServiceError | null, response: RouteResponse) => void,
