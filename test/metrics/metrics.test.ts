@@ -103,9 +103,9 @@ describe("WendyMetrics counters and histograms", () => {
   });
 
   it("registers process metrics only when asked", () => {
-    expect(newMetrics().registry.getSingleMetric("wendy_process_cpu_seconds_total")).toBeUndefined();
+    expect(newMetrics().registry.getSingleMetric("process_cpu_seconds_total")).toBeUndefined();
     const withProcess = new WendyMetrics({ nodeId: NODE_ID, version: "1.2.3" });
-    expect(withProcess.registry.getSingleMetric("wendy_process_cpu_seconds_total")).toBeDefined();
+    expect(withProcess.registry.getSingleMetric("process_cpu_seconds_total")).toBeDefined();
   });
 });
 

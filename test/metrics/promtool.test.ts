@@ -65,11 +65,11 @@ describe("promtool check metrics", () => {
       "wendy_peer_rpc_duration_seconds",
       "wendy_leaf_set_size",
       "wendy_build_info",
-      "wendy_process_cpu_seconds_total",
-      "wendy_nodejs_gc_duration_seconds",
-      "wendy_nodejs_active_handles_all",
-      "wendy_nodejs_active_requests_all",
-      "wendy_nodejs_active_resources_all",
+      "process_cpu_seconds_total",
+      "nodejs_gc_duration_seconds",
+      "nodejs_active_handles_all",
+      "nodejs_active_requests_all",
+      "nodejs_active_resources_all",
     ]) {
       expect(text).toContain(`\n# TYPE ${name} `);
     }
@@ -80,13 +80,13 @@ describe("promtool check metrics", () => {
 
   it("does flag prom-client's unmodified default metrics (exactly the three gauges named *_total)", async () => {
     const raw = new Registry();
-    collectDefaultMetrics({ register: raw, prefix: "wendy_" });
+    collectDefaultMetrics({ register: raw });
     const result = await promtoolCheckMetrics(await raw.metrics());
     expect(result.exitCode).not.toBe(0);
     expect(result.problems.sort()).toEqual([
-      'wendy_nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
-      'wendy_nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
-      'wendy_nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
+      'nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+      'nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
+      'nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
     ]);
   });
 });

@@ -184,7 +184,7 @@ export class WendyMetrics {
     });
     buildInfo.set({ version: options.version, node_id: options.nodeId }, 1);
 
-    if (options.processMetrics ?? true) registerProcessMetrics(this.registry, METRIC_PREFIX);
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry);
   }
 
   /** The runtime registers how to read its state; it is called on every scrape. */
