@@ -32,6 +32,7 @@ import {
   WendyError,
 } from "./errors.js";
 import type { WendyMetrics } from "./metrics/metrics.js";
+import { RoutingMetrics } from "./metrics/routing-metrics.js";
 import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
@@ -152,6 +153,7 @@ export class Cluster {
   private readonly apps: Application[] = [];
   private readonly auth: CallAuth;
   private readonly pool: PeerClientPool;
+  private readonly routingMetrics: RoutingMetrics | undefined;
   private readonly pendingAcks = new Map<string, PendingAck>();
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
   private readonly forwarding: ForwardGate;
@@ -178,6 +180,7 @@ export class Cluster {
     this.clock = options.clock ?? monotonicClock;
     this.random = options.random ?? cryptoRandom;
     this.incarnation = randomBytes(6).readUIntBE(0, 6);
+    this.routingMetrics = options.metrics === undefined ? undefined : new RoutingMetrics(options.metrics);
     this.limits = {
       ...DEFAULT_WIRE_LIMITS,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
@@ -393,6 +396,7 @@ export class Cluster {
     this.input(
       (core, now) => {
         id = core.send(key, purpose, payload, { wantAck: options.waitForAck === true, reserved }, now);
+        if (options.waitForAck === true) this.routingMetrics?.sending(id, now);
       },
       // Outcomes decided within this very input (local delivery, a full queue) are seen here, since
       // the pending acknowledgement is only registered once the id is known.
@@ -627,6 +631,7 @@ export class Cluster {
     // Re-inserted, so the peers heard from longest ago are the ones forgotten.
     this.lastAcknowledged.delete(key);
     this.lastAcknowledged.set(key, now);
+    this.routingMetrics?.heardFrom(peer, now);
     this.input((core, at) => core.heardFrom(peer, at));
   }
 
@@ -648,7 +653,7 @@ export class Cluster {
   }
 
   private onEvent(event: RoutingEvent): void {
-    const metrics = this.options.metrics;
+    this.routingMetrics?.event(event, this.clock.now());
     switch (event.type) {
       case "ready":
         this.becomeReady();
@@ -657,8 +662,6 @@ export class Cluster {
         for (const app of this.apps) this.callback(() => app.onNodeJoin?.(event.node));
         return;
       case "nodeExited":
-        if (event.graceful) metrics?.gracefulLeaveSeen();
-        else metrics?.nodeFailureDetected(this.config.failureTimeoutMs / 1000);
         for (const app of this.apps) this.callback(() => app.onNodeExit?.(event.node, event.graceful));
         return;
       case "leafSetChanged":
@@ -668,8 +671,6 @@ export class Cluster {
         for (const app of this.apps) this.callback(() => app.onHeartbeat?.(event.from));
         return;
       case "dropped": {
-        if (event.reason === "duplicate") metrics?.duplicateSuppressed();
-        else metrics?.messageDropped(event.reason);
         const pending = this.pendingAcks.get(event.message.id);
         if (pending !== undefined) {
           this.pendingAcks.delete(event.message.id);

@@ -17,6 +17,11 @@ function touchEverything(): WendyMetrics {
     openPeerConnections: 12,
     subscribers: 3,
     ready: true,
+    rerouted: 4,
+    hopRetries: 3,
+    hopsParked: 1,
+    parkedHops: 0,
+    ringMinimum: "cd".repeat(16),
   }));
   m.messageSent();
   m.messageForwarded();
@@ -29,13 +34,16 @@ function touchEverything(): WendyMetrics {
   m.joinCompleted(0.8);
   m.joinFailed();
   m.nodeFailureDetected(3.1);
-  m.gracefulLeaveSeen();
+  m.membershipChanged("joined");
+  m.membershipChanged("left");
+  m.leafSetChanged();
   m.authenticationFailed("bad_mac");
   m.authenticationFailed("from a hostile peer");
   m.peerRpcServed("/wendy.v1.PeerService/Route", 0);
   m.peerRpcCompleted("Join", 14, 0.002);
   m.peerRpcCompleted("NoSuchMethod", 0, 0.002);
   m.clientRpcServed("Send", 0);
+  m.observeClientRpcDuration("Call", 0.02);
   return m;
 }
 
@@ -65,6 +73,9 @@ describe("promtool check metrics", () => {
       "wendy_peer_rpc_duration_seconds",
       "wendy_leaf_set_size",
       "wendy_build_info",
+      "wendy_ring_minimum",
+      "wendy_client_rpc_duration_seconds",
+      "wendy_membership_changes_total",
       "process_cpu_seconds_total",
       "nodejs_gc_duration_seconds",
       "nodejs_active_handles_all",
