@@ -3,12 +3,15 @@ import fc from "fast-check";
 import { HealthService } from "../../src/gen/grpc/health/v1/health.js";
 import { OverlayServiceService } from "../../src/gen/wendy/v1/overlay.js";
 import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
+import { AUTH_FAILURE_REASONS } from "../../src/server/auth/failures.js";
 import {
+  DEFAULT_AUTH_FAILURE_REASONS,
   DEFAULT_CLIENT_METHODS,
   DEFAULT_PEER_METHODS,
   LabelWhitelist,
   MethodWhitelist,
   OTHER,
+  authFailureLabel,
   grpcCodeLabel,
 } from "../../src/server/metrics/labels.js";
 
@@ -47,6 +50,13 @@ describe("label normalisers", () => {
     }
     expect(client.normalise("/wendy.v1.OverlayService/SendStream")).toBe("SendStream");
     expect(client.normalise("/wendy.v1.OverlayService/NoSuchMethod")).toBe(OTHER);
+  });
+
+  it("label every authentication failure reason the auth module records by its own name", () => {
+    const reasons = new LabelWhitelist(DEFAULT_AUTH_FAILURE_REASONS);
+    for (const reason of AUTH_FAILURE_REASONS) {
+      expect(reasons.normalise(authFailureLabel(reason))).toBe(reason.replaceAll("-", "_"));
+    }
   });
 
   it("name gRPC status codes canonically", () => {

@@ -58,7 +58,7 @@ describe("WendyMetrics counters and histograms", () => {
     m.membershipChanged("joined");
     m.membershipChanged("joined");
     m.leafSetChanged();
-    m.authenticationFailed("replayed");
+    m.authenticationFailed("replayed-seq");
     const r = m.registry;
     expect(await valueOf(r, "wendy_joins_started_total")).toBe(2);
     expect(await valueOf(r, "wendy_joins_failed_total")).toBe(1);
@@ -74,7 +74,7 @@ describe("WendyMetrics counters and histograms", () => {
     expect(await valueOf(r, detection, { le: 3 }, `${detection}_bucket`)).toBe(0);
     expect(await valueOf(r, detection, { le: 4 }, `${detection}_bucket`)).toBe(1);
     expect(await valueOf(r, "wendy_leaf_set_changes_total")).toBe(1);
-    expect(await valueOf(r, "wendy_authentication_failures_total", { reason: "replayed" })).toBe(1);
+    expect(await valueOf(r, "wendy_authentication_failures_total", { reason: "replayed_seq" })).toBe(1);
   });
 
   it("counts peer RPCs per side, method and code, and times outgoing ones", async () => {

@@ -2,6 +2,7 @@
 // reasons; every value is mapped onto a fixed whitelist so a hostile or buggy peer cannot grow the number of
 // time series without bound.
 import { status as GrpcStatus } from "@grpc/grpc-js";
+import { AUTH_FAILURE_REASONS } from "../auth/failures.js";
 import { HealthService } from "../../gen/grpc/health/v1/health.js";
 import { OverlayServiceService } from "../../gen/wendy/v1/overlay.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
@@ -37,20 +38,16 @@ export const DEFAULT_CLIENT_METHODS: readonly string[] = [
   ...methodNamesOf(HealthService),
 ];
 
-/** Reasons a peer fails authentication (session handshake, per-call MAC, TLS, bearer credentials). */
-export const DEFAULT_AUTH_FAILURE_REASONS: readonly string[] = [
-  "missing_metadata",
-  "malformed_metadata",
-  "unknown_session",
-  "expired_session",
-  "bad_mac",
-  "replayed",
-  "outside_window",
-  "bad_proof",
-  "invalid_credentials",
-  "rate_limited",
-  "tls",
-];
+/**
+ * Reasons a peer fails authentication, as the auth module names them (session handshake, per-call MAC,
+ * bearer credentials), spelt with underscores as label values.
+ */
+export const DEFAULT_AUTH_FAILURE_REASONS: readonly string[] = AUTH_FAILURE_REASONS.map(authFailureLabel);
+
+/** "bad-mac" -> "bad_mac". */
+export function authFailureLabel(reason: string): string {
+  return reason.replaceAll("-", "_");
+}
 
 /** A closed set of label values: anything else becomes "other". */
 export class LabelWhitelist {

@@ -9,6 +9,7 @@ import {
   DROP_REASONS,
   LabelWhitelist,
   MethodWhitelist,
+  authFailureLabel,
   RPC_SIDES,
   type MetricsDropReason,
   type RpcSide,
@@ -293,8 +294,9 @@ export class WendyMetrics {
     this.leafSetChanges.inc();
   }
 
+  /** A peer was refused; `reason` as the auth module names it ("bad-mac") or as its label ("bad_mac"). */
   authenticationFailed(reason: string): void {
-    this.authFailures.inc({ reason: this.authReasons.normalise(reason) });
+    this.authFailures.inc({ reason: this.authReasons.normalise(authFailureLabel(reason)) });
   }
 
   /** This node answered a peer's RPC. `method` may be a bare name or a full gRPC path. */
