@@ -220,6 +220,13 @@ export interface PastryNodeStats {
   readonly delivered: number;
   readonly forwarded: number;
   readonly dropped: number;
+  /** Route messages sent around a next hop whose hop failed (cumulative). */
+  readonly rerouted: number;
+  /** Route hops sent again to the same next hop after a failure (cumulative). */
+  readonly hopRetries: number;
+  /** Route hops that waited for a liveness verdict on their next hop (cumulative), and those waiting now. */
+  readonly hopsParked: number;
+  readonly parkedHops: number;
   readonly status: NodeStatus;
 }
 
@@ -325,6 +332,9 @@ export class PastryNode {
   private deliveredCount = 0;
   private forwardedCount = 0;
   private droppedCount = 0;
+  private reroutedCount = 0;
+  private hopRetryCount = 0;
+  private hopsParkedCount = 0;
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
@@ -755,6 +765,10 @@ export class PastryNode {
       delivered: this.deliveredCount,
       forwarded: this.forwardedCount,
       dropped: this.droppedCount,
+      rerouted: this.reroutedCount,
+      hopRetries: this.hopRetryCount,
+      hopsParked: this.hopsParkedCount,
+      parkedHops: this.parkedCount,
       status: this.status,
     };
   }
@@ -1061,6 +1075,7 @@ export class PastryNode {
     this.hopFailures.set(message.id, sent + 1);
     if (sent === 0) {
       // The very message that failed (an application's forward hook may have changed it): a retransmission.
+      this.hopRetryCount++;
       this.outputs.push({ type: "send", out });
       return;
     }
@@ -1076,6 +1091,7 @@ export class PastryNode {
     if (!this.probes.has(to.id.hex)) this.probe(to, "liveness", this.now);
     const waiting = this.parkedHops.get(to.id.hex);
     this.parkedCount++;
+    this.hopsParkedCount++;
     if (waiting === undefined) this.parkedHops.set(to.id.hex, [out]);
     else waiting.push(out);
   }
@@ -1088,8 +1104,10 @@ export class PastryNode {
     this.parkedCount -= waiting.length;
     for (const out of waiting) {
       if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
-      if (alive && this.status === "ready") this.outputs.push({ type: "send", out });
-      else {
+      if (alive && this.status === "ready") {
+        this.hopRetryCount++;
+        this.outputs.push({ type: "send", out });
+      } else {
         this.hopFailures.set(out.message.message.id, HOP_REROUTED);
         this.reroute(out.message.message);
       }
@@ -1125,6 +1143,7 @@ export class PastryNode {
 
   /** The hop to the previous next node failed for good: take the next best. */
   private reroute(message: RouteMessage): void {
+    this.reroutedCount++;
     if (this.status !== "ready") {
       this.enqueue(message);
       return;

@@ -36,6 +36,7 @@ import {
   WendyError,
 } from "./errors.js";
 import type { WendyMetrics } from "./metrics/metrics.js";
+import { RoutingMetrics } from "./metrics/routing-metrics.js";
 import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
@@ -156,6 +157,7 @@ export class Cluster {
   private readonly apps: Application[] = [];
   private readonly auth: CallAuth;
   private readonly pool: PeerClientPool;
+  private readonly routingMetrics: RoutingMetrics | undefined;
   private readonly pendingAcks = new Map<string, PendingAck>();
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
   private readonly forwarding: ForwardGate;
@@ -182,6 +184,7 @@ export class Cluster {
     this.clock = options.clock ?? monotonicClock;
     this.random = options.random ?? cryptoRandom;
     this.incarnation = randomBytes(6).readUIntBE(0, 6);
+    this.routingMetrics = options.metrics === undefined ? undefined : new RoutingMetrics(options.metrics);
     this.limits = {
       ...DEFAULT_WIRE_LIMITS,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
@@ -397,6 +400,7 @@ export class Cluster {
     this.input(
       (core, now) => {
         id = core.send(key, purpose, payload, { wantAck: options.waitForAck === true, reserved }, now);
+        if (options.waitForAck === true) this.routingMetrics?.sending(id, now);
       },
       // Outcomes decided within this very input (local delivery, a full queue) are seen here, since
       // the pending acknowledgement is only registered once the id is known.
@@ -639,6 +643,7 @@ export class Cluster {
     // Re-inserted, so the peers heard from longest ago are the ones forgotten.
     this.lastAcknowledged.delete(key);
     this.lastAcknowledged.set(key, now);
+    this.routingMetrics?.heardFrom(peer, now);
     this.input((core, at) => core.heardFrom(peer, at));
   }
 
@@ -660,7 +665,7 @@ export class Cluster {
   }
 
   private onEvent(event: RoutingEvent): void {
-    const metrics = this.options.metrics;
+    this.routingMetrics?.event(event, this.clock.now());
     switch (event.type) {
       case "ready":
         this.becomeReady();
@@ -669,8 +674,6 @@ export class Cluster {
         for (const app of this.apps) this.callback(() => app.onNodeJoin?.(event.node));
         return;
       case "nodeExited":
-        if (event.graceful) metrics?.gracefulLeaveSeen();
-        else metrics?.nodeFailureDetected(this.config.failureTimeoutMs / 1000);
         for (const app of this.apps) this.callback(() => app.onNodeExit?.(event.node, event.graceful));
         return;
       case "leafSetChanged":
@@ -680,8 +683,6 @@ export class Cluster {
         for (const app of this.apps) this.callback(() => app.onHeartbeat?.(event.from));
         return;
       case "dropped": {
-        if (event.reason === "duplicate") metrics?.duplicateSuppressed();
-        else metrics?.messageDropped(event.reason);
         const pending = this.pendingAcks.get(event.message.id);
         if (pending !== undefined) {
           this.pendingAcks.delete(event.message.id);

@@ -182,7 +182,7 @@ describe("wendy start as separate processes", () => {
         "wendy-2 left",
       );
       await eventually("the graceful leave is counted", async () => {
-        return (await metricValue(other, "wendy_graceful_leaves_total")) >= 1;
+        return (await metricValue(other, `wendy_membership_changes_total{change="left"}`)) >= 1;
       });
       expect(await leafSetIds(other)).not.toContain(leaving.id);
     }

@@ -46,26 +46,35 @@ describe("WendyMetrics counters and histograms", () => {
     expect(await valueOf(r, "wendy_messages_dropped_total", { reason: "queue_full" })).toBeUndefined();
   });
 
-  it("records joins, failures, leaves and authentication failures", async () => {
+  it("records joins, membership changes, leaf-set changes and authentication failures", async () => {
     const m = newMetrics();
     m.joinStarted();
     m.joinStarted();
     m.joinFailed();
     m.joinCompleted(1.5);
     m.nodeFailureDetected(3.2);
-    m.gracefulLeaveSeen();
-    m.authenticationFailed("replayed");
+    m.nodeFailureDetected(undefined);
+    m.membershipChanged("left");
+    m.membershipChanged("joined");
+    m.membershipChanged("joined");
+    m.leafSetChanged();
+    m.authenticationFailed("replayed-seq");
     const r = m.registry;
     expect(await valueOf(r, "wendy_joins_started_total")).toBe(2);
     expect(await valueOf(r, "wendy_joins_failed_total")).toBe(1);
     expect(await valueOf(r, "wendy_joins_completed_total")).toBe(1);
     expect(await valueOf(r, "wendy_join_duration_seconds", {}, "wendy_join_duration_seconds_sum")).toBe(1.5);
-    expect(await valueOf(r, "wendy_node_failures_detected_total")).toBe(1);
+    const changes = "wendy_membership_changes_total";
+    expect(await valueOf(r, changes, { change: "failed" })).toBe(2);
+    expect(await valueOf(r, changes, { change: "left" })).toBe(1);
+    expect(await valueOf(r, changes, { change: "joined" })).toBe(2);
+    // Only the failure with a known last sign of life is timed.
     const detection = "wendy_failure_detection_seconds";
+    expect(await valueOf(r, detection, {}, `${detection}_count`)).toBe(1);
     expect(await valueOf(r, detection, { le: 3 }, `${detection}_bucket`)).toBe(0);
     expect(await valueOf(r, detection, { le: 4 }, `${detection}_bucket`)).toBe(1);
-    expect(await valueOf(r, "wendy_graceful_leaves_total")).toBe(1);
-    expect(await valueOf(r, "wendy_authentication_failures_total", { reason: "replayed" })).toBe(1);
+    expect(await valueOf(r, "wendy_leaf_set_changes_total")).toBe(1);
+    expect(await valueOf(r, "wendy_authentication_failures_total", { reason: "replayed_seq" })).toBe(1);
   });
 
   it("counts peer RPCs per side, method and code, and times outgoing ones", async () => {
@@ -73,7 +82,9 @@ describe("WendyMetrics counters and histograms", () => {
     m.peerRpcCompleted("/wendy.v1.PeerService/Join", 0, 0.004);
     m.peerRpcCompleted("Join", "OK", 0.006);
     m.peerRpcServed("Route", 16);
-    m.clientRpcServed("/wendy.v1.Overlay/Send", 4);
+    m.clientRpcServed("/wendy.v1.OverlayService/Send", 4);
+    m.observeClientRpcDuration("/wendy.v1.OverlayService/Call", 0.03);
+    m.observeClientRpcDuration("SendStream", 0.001);
     const r = m.registry;
     const rpcs = "wendy_peer_rpcs_total";
     expect(await valueOf(r, rpcs, { side: "client", method: "Join", code: "OK" })).toBe(2);
@@ -85,6 +96,9 @@ describe("WendyMetrics counters and histograms", () => {
     expect(await valueOf(r, "wendy_client_rpcs_total", { method: "Send", code: "DEADLINE_EXCEEDED" })).toBe(
       1,
     );
+    const client = "wendy_client_rpc_duration_seconds";
+    expect(await valueOf(r, client, { method: "Call" }, `${client}_sum`)).toBeCloseTo(0.03);
+    expect(await valueOf(r, client, { method: "SendStream" }, `${client}_count`)).toBe(1);
   });
 
   it("exposes build info with the version and node id", async () => {
@@ -103,9 +117,9 @@ describe("WendyMetrics counters and histograms", () => {
   });
 
   it("registers process metrics only when asked", () => {
-    expect(newMetrics().registry.getSingleMetric("wendy_process_cpu_seconds_total")).toBeUndefined();
+    expect(newMetrics().registry.getSingleMetric("process_cpu_seconds_total")).toBeUndefined();
     const withProcess = new WendyMetrics({ nodeId: NODE_ID, version: "1.2.3" });
-    expect(withProcess.registry.getSingleMetric("wendy_process_cpu_seconds_total")).toBeDefined();
+    expect(withProcess.registry.getSingleMetric("process_cpu_seconds_total")).toBeDefined();
   });
 });
 
@@ -121,6 +135,11 @@ describe("state gauges", () => {
       openPeerConnections: 9,
       subscribers: 2,
       ready: false,
+      rerouted: 7,
+      hopRetries: 6,
+      hopsParked: 2,
+      parkedHops: 1,
+      ringMinimum: NODE_ID,
     };
     let reads = 0;
     m.setStateProvider(() => {
@@ -139,6 +158,12 @@ describe("state gauges", () => {
     expect(text1).toContain("wendy_open_peer_connections 9");
     expect(text1).toContain("wendy_subscribers 2");
     expect(text1).toContain("wendy_ready 0");
+    expect(text1).toContain("wendy_reroutes_total 7");
+    expect(text1).toContain("wendy_hop_retries_total 6");
+    expect(text1).toContain("wendy_hops_parked_total 2");
+    expect(text1).toContain("wendy_parked_hops 1");
+    // A node that is not ready belongs to no ring yet.
+    expect(text1).not.toMatch(/^wendy_ring_minimum\{/m);
 
     state = { ...state, leafSetLeft: 16, routingTableEntries: 40, ready: true };
     expect(reads).toBe(readsPerScrape);
@@ -147,6 +172,12 @@ describe("state gauges", () => {
     expect(text2).toContain('wendy_leaf_set_size{side="left"} 16');
     expect(text2).toContain("wendy_routing_table_entries 40");
     expect(text2).toContain("wendy_ready 1");
+    expect(text2).toContain(`wendy_ring_minimum{ring="${NODE_ID}"} 1`);
+
+    state = { ...state, ringMinimum: undefined, rerouted: 9 };
+    const text3 = await m.exposition();
+    expect(text3).not.toMatch(/^wendy_ring_minimum\{/m);
+    expect(text3).toContain("wendy_reroutes_total 9");
   });
 
   it("report an empty, not-ready node before a provider is registered", async () => {

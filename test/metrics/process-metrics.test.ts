@@ -5,19 +5,17 @@ import { samplesOf } from "./scrape.js";
 
 describe("process metrics", () => {
   it("rename only gauges that end in _total", () => {
-    expect(lintCleanGaugeName("wendy_nodejs_active_handles_total")).toBe("wendy_nodejs_active_handles_all");
-    expect(lintCleanGaugeName("wendy_nodejs_heap_size_total_bytes")).toBe(
-      "wendy_nodejs_heap_size_total_bytes",
-    );
+    expect(lintCleanGaugeName("nodejs_active_handles_total")).toBe("nodejs_active_handles_all");
+    expect(lintCleanGaugeName("nodejs_heap_size_total_bytes")).toBe("nodejs_heap_size_total_bytes");
   });
 
   it("expose no gauge named *_total, keeping each renamed one", async () => {
     const registry = new Registry();
-    const renamed = registerProcessMetrics(registry, "wendy_");
+    const renamed = registerProcessMetrics(registry);
     expect([...renamed.values()].sort()).toEqual([
-      "wendy_nodejs_active_handles_all",
-      "wendy_nodejs_active_requests_all",
-      "wendy_nodejs_active_resources_all",
+      "nodejs_active_handles_all",
+      "nodejs_active_requests_all",
+      "nodejs_active_resources_all",
     ]);
     const names = registry.getMetricsAsArray().map((m) => m.name);
     for (const name of names) {
@@ -27,28 +25,24 @@ describe("process metrics", () => {
       expect(names).not.toContain(oldName);
       expect(names).toContain(newName);
     }
-    expect(names).toContain("wendy_process_cpu_seconds_total");
+    expect(names).toContain("process_cpu_seconds_total");
   });
 
   it("give the renamed gauges the original values: the sum of the per-type gauge", async () => {
     const registry = new Registry();
-    registerProcessMetrics(registry, "wendy_");
+    registerProcessMetrics(registry);
     // One scrape: every collect() runs in the same tick, so both views describe the same moment.
     const json = await registry.getMetricsAsJSON();
     const byName = new Map(json.map((m) => [m.name, m.values]));
-    for (const stem of [
-      "wendy_nodejs_active_handles",
-      "wendy_nodejs_active_resources",
-      "wendy_nodejs_active_requests",
-    ]) {
+    for (const stem of ["nodejs_active_handles", "nodejs_active_resources", "nodejs_active_requests"]) {
       const perType = byName.get(stem) ?? [];
       const all = byName.get(`${stem}_all`) ?? [];
       expect(all.length, stem).toBe(1);
       expect(all[0]?.value, stem).toBe(perType.reduce((sum, s) => sum + s.value, 0));
     }
     // A live process always holds handles and resources (this test's own timers and streams, at least).
-    for (const stem of ["wendy_nodejs_active_handles", "wendy_nodejs_active_resources"])
+    for (const stem of ["nodejs_active_handles", "nodejs_active_resources"])
       expect(byName.get(`${stem}_all`)?.[0]?.value, stem).toBeGreaterThan(0);
-    expect((await samplesOf(registry, "wendy_process_start_time_seconds")).length).toBe(1);
+    expect((await samplesOf(registry, "process_start_time_seconds")).length).toBe(1);
   });
 });

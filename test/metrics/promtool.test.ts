@@ -17,6 +17,11 @@ function touchEverything(): WendyMetrics {
     openPeerConnections: 12,
     subscribers: 3,
     ready: true,
+    rerouted: 4,
+    hopRetries: 3,
+    hopsParked: 1,
+    parkedHops: 0,
+    ringMinimum: "cd".repeat(16),
   }));
   m.messageSent();
   m.messageForwarded();
@@ -29,13 +34,16 @@ function touchEverything(): WendyMetrics {
   m.joinCompleted(0.8);
   m.joinFailed();
   m.nodeFailureDetected(3.1);
-  m.gracefulLeaveSeen();
+  m.membershipChanged("joined");
+  m.membershipChanged("left");
+  m.leafSetChanged();
   m.authenticationFailed("bad_mac");
   m.authenticationFailed("from a hostile peer");
   m.peerRpcServed("/wendy.v1.PeerService/Route", 0);
   m.peerRpcCompleted("Join", 14, 0.002);
   m.peerRpcCompleted("NoSuchMethod", 0, 0.002);
   m.clientRpcServed("Send", 0);
+  m.observeClientRpcDuration("Call", 0.02);
   return m;
 }
 
@@ -65,11 +73,14 @@ describe("promtool check metrics", () => {
       "wendy_peer_rpc_duration_seconds",
       "wendy_leaf_set_size",
       "wendy_build_info",
-      "wendy_process_cpu_seconds_total",
-      "wendy_nodejs_gc_duration_seconds",
-      "wendy_nodejs_active_handles_all",
-      "wendy_nodejs_active_requests_all",
-      "wendy_nodejs_active_resources_all",
+      "wendy_ring_minimum",
+      "wendy_client_rpc_duration_seconds",
+      "wendy_membership_changes_total",
+      "process_cpu_seconds_total",
+      "nodejs_gc_duration_seconds",
+      "nodejs_active_handles_all",
+      "nodejs_active_requests_all",
+      "nodejs_active_resources_all",
     ]) {
       expect(text).toContain(`\n# TYPE ${name} `);
     }
@@ -80,13 +91,13 @@ describe("promtool check metrics", () => {
 
   it("does flag prom-client's unmodified default metrics (exactly the three gauges named *_total)", async () => {
     const raw = new Registry();
-    collectDefaultMetrics({ register: raw, prefix: "wendy_" });
+    collectDefaultMetrics({ register: raw });
     const result = await promtoolCheckMetrics(await raw.metrics());
     expect(result.exitCode).not.toBe(0);
     expect(result.problems.sort()).toEqual([
-      'wendy_nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
-      'wendy_nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
-      'wendy_nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
+      'nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+      'nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
+      'nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
     ]);
   });
 });

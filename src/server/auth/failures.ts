@@ -1,17 +1,21 @@
 // Counts authentication failures by reason; the runtime exports the map as a labelled metric.
 
-export type AuthFailureReason =
-  | "missing-metadata"
-  | "malformed-metadata"
-  | "unknown-session"
-  | "expired-session"
-  | "bad-mac"
-  | "replayed-seq"
-  | "seq-too-old"
-  | "bad-nonce"
-  | "hello-rate-limited"
-  | "bad-server-proof"
-  | "bad-bearer-token";
+/** Every reason a peer can be refused, also the label values of the authentication-failure metric. */
+export const AUTH_FAILURE_REASONS = [
+  "missing-metadata",
+  "malformed-metadata",
+  "unknown-session",
+  "expired-session",
+  "bad-mac",
+  "replayed-seq",
+  "seq-too-old",
+  "bad-nonce",
+  "hello-rate-limited",
+  "bad-server-proof",
+  "bad-bearer-token",
+] as const;
+
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 export class FailureCounter {
   private readonly counts = new Map<AuthFailureReason, number>();

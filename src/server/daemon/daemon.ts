@@ -3,6 +3,7 @@
 // not ready first, then no new client calls, then the graceful leave, all within the configured grace.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../routing/id.js";
+import { isRingMinimum } from "../../routing/ring.js";
 import { PassphraseCredentials } from "../auth/credentials.js";
 import { peerChannelSecurity } from "../auth/tls.js";
 import { Cluster } from "../cluster.js";
@@ -112,6 +113,7 @@ export class Daemon {
       metrics.setStateProvider(() => {
         const leaves = cluster.leafSet();
         const stats = cluster.stats();
+        const self = cluster.info();
         return {
           leafSetLeft: leaves.left.length,
           leafSetRight: leaves.right.length,
@@ -121,6 +123,11 @@ export class Daemon {
           openPeerConnections: stats.openConnections,
           subscribers: overlay.subscriberCount,
           ready: health.joined && cluster.ready,
+          rerouted: stats.rerouted,
+          hopRetries: stats.hopRetries,
+          hopsParked: stats.hopsParked,
+          parkedHops: stats.parkedHops,
+          ringMinimum: isRingMinimum(self.id, [...leaves.left, ...leaves.right]) ? self.id.hex : undefined,
         };
       });
       const http = await startHealthServer({

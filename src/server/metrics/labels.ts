@@ -2,6 +2,10 @@
 // reasons; every value is mapped onto a fixed whitelist so a hostile or buggy peer cannot grow the number of
 // time series without bound.
 import { status as GrpcStatus } from "@grpc/grpc-js";
+import { AUTH_FAILURE_REASONS } from "../auth/failures.js";
+import { HealthService } from "../../gen/grpc/health/v1/health.js";
+import { OverlayServiceService } from "../../gen/wendy/v1/overlay.js";
+import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 
 /** Label value used for anything outside a whitelist. */
 export const OTHER = "other";
@@ -17,54 +21,30 @@ export type MetricsDropReason = (typeof DROP_REASONS)[number];
 export const RPC_SIDES = ["server", "client"] as const;
 export type RpcSide = (typeof RPC_SIDES)[number];
 
-/** wendy.v1.PeerService methods (one per PeerMessage kind, plus streaming forwarding and the handshake). */
-export const DEFAULT_PEER_METHODS: readonly string[] = [
-  "Join",
-  "JoinState",
-  "Probe",
-  "ProbeReply",
-  "Announce",
-  "Heartbeat",
-  "LeafSetRequest",
-  "LeafSet",
-  "RowRequest",
-  "Row",
-  "Route",
-  "Ack",
-  "Leave",
-  "RouteStream",
-  "Hello",
-];
+/** The method names (last path segment) of a generated gRPC service definition, in proto order. */
+export function methodNamesOf(service: Readonly<Record<string, { readonly path: string }>>): string[] {
+  return Object.values(service).map(({ path }) => path.slice(path.lastIndexOf("/") + 1));
+}
 
-/** wendy.v1.Overlay methods (the client-facing API) plus the standard health check. */
+/** wendy.v1.PeerService's methods, read from the generated definition so a new RPC gets its own label. */
+export const DEFAULT_PEER_METHODS: readonly string[] = methodNamesOf(PeerServiceService);
+
+/** wendy.v1.OverlayService's methods (the client-facing API) plus the standard health check's. */
 export const DEFAULT_CLIENT_METHODS: readonly string[] = [
-  "Send",
-  "Subscribe",
-  "Call",
-  "Reply",
-  "Lookup",
-  "Replicas",
-  "Status",
-  "WatchEvents",
-  "DecideForward",
-  "Check",
-  "Watch",
+  ...methodNamesOf(OverlayServiceService),
+  ...methodNamesOf(HealthService),
 ];
 
-/** Reasons a peer fails authentication (session handshake, per-call MAC, TLS, bearer credentials). */
-export const DEFAULT_AUTH_FAILURE_REASONS: readonly string[] = [
-  "missing_metadata",
-  "malformed_metadata",
-  "unknown_session",
-  "expired_session",
-  "bad_mac",
-  "replayed",
-  "outside_window",
-  "bad_proof",
-  "invalid_credentials",
-  "rate_limited",
-  "tls",
-];
+/**
+ * Reasons a peer fails authentication, as the auth module names them (session handshake, per-call MAC,
+ * bearer credentials), spelt with underscores as label values.
+ */
+export const DEFAULT_AUTH_FAILURE_REASONS: readonly string[] = AUTH_FAILURE_REASONS.map(authFailureLabel);
+
+/** "bad-mac" -> "bad_mac". */
+export function authFailureLabel(reason: string): string {
+  return reason.replaceAll("-", "_");
+}
 
 /** A closed set of label values: anything else becomes "other". */
 export class LabelWhitelist {

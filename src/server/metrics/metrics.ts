@@ -9,6 +9,7 @@ import {
   DROP_REASONS,
   LabelWhitelist,
   MethodWhitelist,
+  authFailureLabel,
   RPC_SIDES,
   type MetricsDropReason,
   type RpcSide,
@@ -29,6 +30,14 @@ export interface NodeStateSnapshot {
   readonly subscribers: number;
   /** Joined with a complete, confirmed leaf set. */
   readonly ready: boolean;
+  /** Cumulative counts from the routing core (they restart from 0 when a join starts a fresh core). */
+  readonly rerouted: number;
+  readonly hopRetries: number;
+  readonly hopsParked: number;
+  /** Route hops waiting now for a liveness verdict on their next hop. */
+  readonly parkedHops: number;
+  /** This node's ID when no leaf-set member has a smaller one (it holds its ring's smallest ID), else undefined. */
+  readonly ringMinimum: string | undefined;
 }
 
 export type NodeStateProvider = () => NodeStateSnapshot;
@@ -66,7 +75,15 @@ const EMPTY_STATE: NodeStateSnapshot = {
   openPeerConnections: 0,
   subscribers: 0,
   ready: false,
+  rerouted: 0,
+  hopRetries: 0,
+  hopsParked: 0,
+  parkedHops: 0,
+  ringMinimum: undefined,
 };
+
+export const MEMBERSHIP_CHANGES = ["joined", "left", "failed"] as const;
+export type MembershipChange = (typeof MEMBERSHIP_CHANGES)[number];
 
 export class WendyMetrics {
   readonly registry = new Registry();
@@ -87,8 +104,8 @@ export class WendyMetrics {
   private readonly joinsStarted: Counter;
   private readonly joinsCompleted: Counter;
   private readonly joinsFailed: Counter;
-  private readonly nodeFailuresDetected: Counter;
-  private readonly gracefulLeaves: Counter;
+  private readonly membershipChanges: Counter<"change">;
+  private readonly leafSetChanges: Counter;
   private readonly authFailures: Counter<"reason">;
   private readonly peerRpcs: Counter<"side" | "method" | "code">;
   private readonly clientRpcs: Counter<"method" | "code">;
@@ -96,6 +113,7 @@ export class WendyMetrics {
   private readonly hops: Histogram;
   private readonly deliveryLatency: Histogram;
   private readonly peerRpcLatency: Histogram<"method">;
+  private readonly clientRpcLatency: Histogram<"method">;
   private readonly joinDuration: Histogram;
   private readonly failureDetection: Histogram;
 
@@ -124,11 +142,13 @@ export class WendyMetrics {
     this.joinsStarted = counter("joins_started_total", "Join attempts started by this node.");
     this.joinsCompleted = counter("joins_completed_total", "Joins that completed (the node became ready).");
     this.joinsFailed = counter("joins_failed_total", "Joins that failed through every seed.");
-    this.nodeFailuresDetected = counter(
-      "node_failures_detected_total",
-      "Peers this node found dead (silent, then unanswered probe).",
+    this.membershipChanges = counter(
+      "membership_changes_total",
+      "Peers this node saw join, leave gracefully, or fail (found dead: silent, then unanswered probe).",
+      ["change"],
     );
-    this.gracefulLeaves = counter("graceful_leaves_total", "Graceful leave notices received from peers.");
+    for (const change of MEMBERSHIP_CHANGES) this.membershipChanges.inc({ change }, 0);
+    this.leafSetChanges = counter("leaf_set_changes_total", "Changes to this node's leaf set.");
     this.authFailures = counter("authentication_failures_total", "Peer authentication failures, by reason.", [
       "reason",
     ]);
@@ -162,6 +182,13 @@ export class WendyMetrics {
       buckets: RPC_LATENCY_BUCKETS,
       registers,
     });
+    this.clientRpcLatency = new Histogram<"method">({
+      name: METRIC_PREFIX + "client_rpc_duration_seconds",
+      help: "Time to answer client-API RPCs, by method (SendStream: each send on the stream).",
+      labelNames: ["method"],
+      buckets: DELIVERY_LATENCY_BUCKETS,
+      registers,
+    });
     this.joinDuration = new Histogram({
       name: METRIC_PREFIX + "join_duration_seconds",
       help: "Time from starting a join to becoming ready.",
@@ -184,7 +211,7 @@ export class WendyMetrics {
     });
     buildInfo.set({ version: options.version, node_id: options.nodeId }, 1);
 
-    if (options.processMetrics ?? true) registerProcessMetrics(this.registry, METRIC_PREFIX);
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry);
   }
 
   /** The runtime registers how to read its state; it is called on every scrape. */
@@ -249,18 +276,27 @@ export class WendyMetrics {
     this.joinsFailed.inc();
   }
 
-  /** A peer was declared dead `detectionSeconds` after its last sign of life. */
-  nodeFailureDetected(detectionSeconds: number): void {
-    this.nodeFailuresDetected.inc();
-    this.failureDetection.observe(detectionSeconds);
+  /** A peer joined or left gracefully (a failure goes through nodeFailureDetected). */
+  membershipChanged(change: Exclude<MembershipChange, "failed">): void {
+    this.membershipChanges.inc({ change });
   }
 
-  gracefulLeaveSeen(): void {
-    this.gracefulLeaves.inc();
+  /**
+   * A peer was declared dead, `detectionSeconds` after its last sign of life when this node saw one (the
+   * detection time is then observed; a peer never heard from counts without it).
+   */
+  nodeFailureDetected(detectionSeconds: number | undefined): void {
+    this.membershipChanges.inc({ change: "failed" });
+    if (detectionSeconds !== undefined) this.failureDetection.observe(detectionSeconds);
   }
 
+  leafSetChanged(): void {
+    this.leafSetChanges.inc();
+  }
+
+  /** A peer was refused; `reason` as the auth module names it ("bad-mac") or as its label ("bad_mac"). */
   authenticationFailed(reason: string): void {
-    this.authFailures.inc({ reason: this.authReasons.normalise(reason) });
+    this.authFailures.inc({ reason: this.authReasons.normalise(authFailureLabel(reason)) });
   }
 
   /** This node answered a peer's RPC. `method` may be a bare name or a full gRPC path. */
@@ -276,6 +312,11 @@ export class WendyMetrics {
 
   clientRpcServed(method: string, code: number | string): void {
     this.clientRpcs.inc({ method: this.clientMethods.normalise(method), code: grpcCodeLabel(code) });
+  }
+
+  /** A client-API request was answered `seconds` after it arrived (unary calls, and each SendStream send). */
+  observeClientRpcDuration(method: string, seconds: number): void {
+    this.clientRpcLatency.observe({ method: this.clientMethods.normalise(method) }, seconds);
   }
 
   private countPeerRpc(side: RpcSide, method: string, code: number | string): void {
@@ -316,5 +357,45 @@ export class WendyMetrics {
     plain("open_peer_connections", "Open gRPC channels to peers.", (s) => s.openPeerConnections);
     plain("subscribers", "Local client-API subscribers.", (s) => s.subscribers);
     plain("ready", "1 when joined with a confirmed leaf set, else 0.", (s) => (s.ready ? 1 : 0));
+    plain("parked_hops", "Route hops waiting for a liveness verdict on their next hop.", (s) => s.parkedHops);
+    const cumulative = (name: string, help: string, pick: (s: NodeStateSnapshot) => number): void => {
+      new Counter({
+        name: METRIC_PREFIX + name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(read()));
+        },
+      });
+    };
+    cumulative(
+      "reroutes_total",
+      "Route messages sent around a next hop whose hop failed.",
+      (s) => s.rerouted,
+    );
+    cumulative(
+      "hop_retries_total",
+      "Route hops sent again to the same next hop after a failure.",
+      (s) => s.hopRetries,
+    );
+    cumulative(
+      "hops_parked_total",
+      "Route hops that waited for a liveness verdict on their next hop before going on.",
+      (s) => s.hopsParked,
+    );
+    new Gauge<"ring">({
+      name: METRIC_PREFIX + "ring_minimum",
+      help:
+        "1, labelled ring=<this node's ID>, on a ready node that holds the smallest ID of its ring (no leaf-set " +
+        "member is smaller); absent on every other node. One series per ring: two mean a split.",
+      labelNames: ["ring"],
+      registers,
+      collect() {
+        const state = read();
+        this.reset();
+        if (state.ready && state.ringMinimum !== undefined) this.set({ ring: state.ringMinimum }, 1);
+      },
+    });
   }
 }

@@ -1,9 +1,13 @@
-// prom-client's default process/runtime metrics, registered so that `promtool check metrics` passes.
+// prom-client's default process/runtime metrics under their standard, unprefixed names (process_*, nodejs_*),
+// so stock Node.js dashboards and alerts on process_start_time_seconds find them; registered so that
+// `promtool check metrics` passes. Their values are read at scrape time by prom-client's collect() callbacks
+// (the event-loop delay histogram and GC durations are sampled as they happen: there is nothing to read later).
 //
 // prom-client 15.1.3 exposes three gauges whose names end in "_total", which Prometheus reserves for
 // counters (promtool: `non-counter metrics should not have "_total" suffix`):
 //   nodejs_active_handles_total, nodejs_active_requests_total, nodejs_active_resources_total
-// (each the overall count beside a per-type gauge of the same stem). Every other default metric passes.
+// (each the overall count beside a per-type gauge of the same stem). Every other default metric passes and keeps
+// its standard name.
 // Rather than drop them, each offending gauge is re-registered under a lint-clean name ending "_all" whose
 // collect() reads the original, so the values are identical and nothing is lost.
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -19,12 +23,12 @@ export function lintCleanGaugeName(name: string): string {
 }
 
 /**
- * Registers prom-client's default metrics (prefixed) into `registry`, then renames the gauges that violate
+ * Registers prom-client's default metrics (standard names, no prefix) into `registry`, then renames the gauges that violate
  * the "_total is for counters" rule. Returns the renames applied, old name -> new name.
  */
-export function registerProcessMetrics(registry: Registry, prefix: string): Map<string, string> {
+export function registerProcessMetrics(registry: Registry): Map<string, string> {
   const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
-  collectDefaultMetrics({ register: registry, prefix });
+  collectDefaultMetrics({ register: registry });
   const renamed = new Map<string, string>();
   for (const { name } of registry.getMetricsAsArray()) {
     if (before.has(name)) continue;

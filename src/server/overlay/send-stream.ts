@@ -108,6 +108,7 @@ class SendStreamSession {
 
   private startSend(item: SendStreamItem, receivedAt: number): void {
     const { ctx } = this;
+    const started = performance.now();
     let sending: Promise<SendResult>;
     try {
       const request = item.send;
@@ -129,9 +130,18 @@ class SendStreamSession {
       return;
     }
     const waitForAck = item.send?.waitForAck === true;
+    // Each send on the stream is timed under the stream's method, from its start to its result.
+    const took = (): void =>
+      ctx.metrics?.observeClientRpcDuration(PATH, (performance.now() - started) / 1000);
     sending.then(
-      (sent) => this.answer(item.requestId, sent, waitForAck),
-      (error: unknown) => this.answerError(item.requestId, error),
+      (sent) => {
+        took();
+        this.answer(item.requestId, sent, waitForAck);
+      },
+      (error: unknown) => {
+        took();
+        this.answerError(item.requestId, error);
+      },
     );
   }
 

@@ -28,16 +28,19 @@ export function unary<Req, Res>(
       callback(refused);
       return;
     }
+    const started = performance.now();
     Promise.resolve()
       .then(() => handler(call.request, call))
       .then(
         (response) => {
           ctx.metrics?.clientRpcServed(path, status.OK);
+          ctx.metrics?.observeClientRpcDuration(path, (performance.now() - started) / 1000);
           callback(null, response);
         },
         (error: unknown) => {
           const e = toServiceError(error);
           ctx.metrics?.clientRpcServed(path, e.code ?? status.UNKNOWN);
+          ctx.metrics?.observeClientRpcDuration(path, (performance.now() - started) / 1000);
           callback(e);
         },
       );
