@@ -8,6 +8,8 @@ export type {
   ForwardVerdict,
   NodeStatus,
   OverlayEvent,
+  OwnershipMove,
+  OwnershipUpdate,
   RequestOptions,
   SendOptions,
   SendResult,

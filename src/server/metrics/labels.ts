@@ -50,6 +50,7 @@ export const DEFAULT_CLIENT_METHODS: readonly string[] = [
   "Status",
   "WatchEvents",
   "DecideForward",
+  "WatchOwnership",
   "Check",
   "Watch",
 ];
