@@ -1,10 +1,10 @@
-// `wendy send|subscribe|call|lookup|status`: the client commands, mounted by the daemon's program.
+// `wendy send|subscribe|call|lookup|ownership|status`: the client commands, mounted by the daemon's program.
 import { Command, CommanderError, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
 import { NodeId } from "../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
 import type { KeyLike } from "./convert.js";
 import { WendyClientError } from "./errors.js";
-import { WendyClient, type Delivery, type StatusResult } from "./wendy-client.js";
+import { WendyClient, type Delivery, type OwnershipUpdate, type StatusResult } from "./wendy-client.js";
 
 export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
 const MAX_PURPOSE = 0xffff;
@@ -24,6 +24,7 @@ export function registerClientCommands(program: Command): void {
   addSubscribe(program);
   addCall(program);
   addLookup(program);
+  addOwnership(program);
   addStatus(program);
 }
 
@@ -134,6 +135,39 @@ function addLookup(program: Command): void {
         print({ key: keyHex(parseKey(cmd, key, flags)), owner: nodeJson(owner) });
       }),
     );
+}
+
+function addOwnership(program: Command): void {
+  withConnection(program.command("ownership"))
+    .description("print the key range the node owns, then each change to it, one JSON line each")
+    .option("--count <n>", "exit after this many lines", parsePositive("--count"))
+    .action(async (flags: ConnectionFlags & { count?: number }, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        let seen = 0;
+        for await (const update of client.watchOwnership()) {
+          print(ownershipJson(update));
+          seen++;
+          if (flags.count !== undefined && seen >= flags.count) break;
+        }
+      }),
+    );
+}
+
+function ownershipJson(u: OwnershipUpdate): Record<string, unknown> {
+  return {
+    epoch: u.epoch.toString(),
+    self: nodeJson(u.self),
+    first: u.range.first.hex,
+    last: u.range.last.hex,
+    ...(u.left ? { left: nodeJson(u.left) } : {}),
+    ...(u.right ? { right: nodeJson(u.right) } : {}),
+    changes: u.changes.map((c) => ({
+      kind: c.kind,
+      first: c.range.first.hex,
+      last: c.range.last.hex,
+      neighbour: nodeJson(c.neighbour),
+    })),
+  };
 }
 
 function addStatus(program: Command): void {

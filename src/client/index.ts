@@ -7,6 +7,8 @@ export type {
   Delivery,
   ForwardVerdict,
   OverlayEvent,
+  OwnershipMove,
+  OwnershipUpdate,
   RequestOptions,
   SendRequestOptions,
   SendResult,

@@ -8,7 +8,8 @@ import {
   status,
   type ServiceError,
 } from "@grpc/grpc-js";
-import type { NodeId } from "../routing/id.js";
+import { clockwiseDistance, type NodeId } from "../routing/id.js";
+import type { KeyRange } from "../routing/ownership.js";
 import type { NodeInfo } from "../routing/types.js";
 import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
 import {
@@ -22,6 +23,8 @@ import {
   type StatusResponse,
   type SubscribeResponse,
   type WatchEventsResponse,
+  type WatchOwnershipResponse,
+  OwnershipChangeKind,
 } from "../gen/wendy/v1/overlay.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../server/wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
@@ -121,6 +124,30 @@ export type OverlayEvent =
       readonly hops: number;
       readonly next: NodeInfo;
     };
+
+/**
+ * The key range the node owns at one epoch and what moved since the previous one (WatchOwnership in
+ * proto/wendy/v1/overlay.proto says exactly what each field promises).
+ */
+export interface OwnershipUpdate {
+  /** 1 for the node's first range, one more with each change; starts again when the node restarts. */
+  readonly epoch: bigint;
+  readonly self: NodeInfo;
+  /** Clockwise from first to last, both included; the whole ring (size 2^128) when the node is alone. */
+  readonly range: KeyRange;
+  /** The nearest nodes on either side; undefined when the node is alone. */
+  readonly left?: NodeInfo;
+  readonly right?: NodeInfo;
+  /** Empty in the first update of a watch (and of each reconnection). */
+  readonly changes: readonly OwnershipMove[];
+}
+
+/** Keys that came to the node (from `neighbour`) or went from it (to `neighbour`). */
+export interface OwnershipMove {
+  readonly kind: "gained" | "lost";
+  readonly range: KeyRange;
+  readonly neighbour: NodeInfo;
+}
 
 export type ForwardVerdict = "continue" | "veto" | { readonly modify: Uint8Array | string };
 
@@ -276,6 +303,20 @@ export class WendyClient {
     );
   }
 
+  /**
+   * The key range the node owns now, then every change to it. After the node restarts the stream resumes
+   * with the new incarnation's range (epochs start again at 1).
+   */
+  watchOwnership(): ClientStream<OwnershipUpdate> {
+    return this.track(
+      new ResumingStream<WatchOwnershipResponse, OwnershipUpdate>(
+        () => this.raw.watchOwnership({}, this.metadata()),
+        toOwnershipUpdate,
+        { reconnectWindowMs: this.reconnectWindowMs },
+      ),
+    );
+  }
+
   async decideForward(
     forwardId: string,
     verdict: ForwardVerdict,
@@ -357,6 +398,38 @@ function toStatus(r: StatusResponse): StatusResult {
     peerCount: r.peerCount,
     subscriberCount: r.subscriberCount,
     undeliveredNoSubscriber: r.undeliveredNoSubscriber,
+  };
+}
+
+function toRange(first: Uint8Array, last: Uint8Array): KeyRange {
+  const [from, to] = [keyFromBytes(first), keyFromBytes(last)];
+  // first = last + 1 is the whole ring: 2^128 - 1 steps apart, 2^128 keys.
+  return { first: from, last: to, size: clockwiseDistance(from, to) + 1n };
+}
+
+function toOwnershipUpdate(r: WatchOwnershipResponse): OwnershipUpdate {
+  return {
+    epoch: r.epoch,
+    self: fromWireNode(r.self, "self"),
+    range: toRange(r.first, r.last),
+    ...(r.left === undefined ? {} : { left: fromWireNode(r.left, "left") }),
+    ...(r.right === undefined ? {} : { right: fromWireNode(r.right, "right") }),
+    changes: r.changes.map((c, i) => {
+      if (
+        c.kind !== OwnershipChangeKind.OWNERSHIP_CHANGE_KIND_GAINED &&
+        c.kind !== OwnershipChangeKind.OWNERSHIP_CHANGE_KIND_LOST
+      ) {
+        throw new WendyClientError(
+          `the node sent changes[${i}] of an unknown kind ${c.kind}`,
+          status.INTERNAL,
+        );
+      }
+      return {
+        kind: c.kind === OwnershipChangeKind.OWNERSHIP_CHANGE_KIND_GAINED ? "gained" : "lost",
+        range: toRange(c.first, c.last),
+        neighbour: fromWireNode(c.neighbour, `changes[${i}].neighbour`),
+      };
+    }),
   };
 }
 

@@ -19,3 +19,14 @@ export { LeafSet } from "./leaf-set.js";
 export { RoutingTable, type TableInsertResult } from "./routing-table.js";
 export { NeighbourhoodSet } from "./neighbourhood-set.js";
 export { ProximityStore, addressFor } from "./proximity.js";
+export {
+  divideRing,
+  ownedRange,
+  ownershipChanges,
+  ownershipOf,
+  rangeHas,
+  sameRange,
+  type KeyRange,
+  type Ownership,
+  type OwnershipChange,
+} from "./ownership.js";

@@ -1,4 +1,4 @@
-// The client commands (wendy send|subscribe|call|lookup|status) as a user runs them, against two nodes
+// The client commands (wendy send|subscribe|call|lookup|ownership|status) as a user runs them, against two nodes
 // that require a bearer token.
 import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
@@ -127,6 +127,20 @@ describe("wendy client commands", () => {
     }
   });
 
+  it("ownership prints the node's key range as a JSON line, bounded by the other node on both sides", async () => {
+    const out = await wendy("ownership", "--count", "1", "--address", a.clientAddress, "--token", TOKEN);
+    expect(out.code, out.stderr).toBe(0);
+    const line = JSON.parse(out.stdout) as Record<string, unknown>;
+    expect(line).toMatchObject({ self: { id: a.id }, left: { id: b.id }, right: { id: b.id }, changes: [] });
+    expect(Number(line["epoch"])).toBeGreaterThanOrEqual(1);
+    // The key half-way is owned by whichever node isCloser says; the node's own ID is always in its range.
+    const first = BigInt(`0x${line["first"] as string}`);
+    const last = BigInt(`0x${line["last"] as string}`);
+    const self = BigInt(`0x${a.id}`);
+    const ring = 1n << 128n;
+    expect((self - first + ring) % ring).toBeLessThanOrEqual((last - first + ring) % ring);
+  });
+
   it("names the wrong flag or value", async () => {
     const [purpose, address, hex, timeout, noToken] = await Promise.all([
       wendy("send", "k", "x", "--purpose", "3", "--address", a.clientAddress),
@@ -149,7 +163,7 @@ describe("wendy client commands", () => {
 
   it("documents --address and --token on every command", async () => {
     const helps = await Promise.all(
-      ["send", "subscribe", "call", "lookup", "status"].map((c) => wendy(c, "--help")),
+      ["send", "subscribe", "call", "lookup", "ownership", "status"].map((c) => wendy(c, "--help")),
     );
     for (const help of helps) {
       expect(help.code).toBe(0);

@@ -353,6 +353,45 @@ describe("client Service", () => {
   });
 });
 
+describe("an application beside its node (extraContainers and friends)", () => {
+  const app = {
+    name: "app",
+    image: "example/app:1",
+    env: [{ name: "WENDY_ADDRESS", value: "127.0.0.1:7071" }],
+    volumeMounts: [{ name: "app-data", mountPath: "/data" }],
+  };
+  const values = {
+    extraContainers: [app],
+    initContainers: [{ name: "migrate", image: "example/app:1", command: ["migrate"] }],
+    extraVolumes: [{ name: "app-data", emptyDir: {} }],
+    extraVolumeMounts: [{ name: "app-data", mountPath: "/var/lib/app", readOnly: true }],
+  };
+
+  it("renders the user's containers, init containers, volumes and mounts into every pod, valid and lint-clean", () => {
+    const objects = render(values);
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(values).status).toBe(0);
+    const pod = statefulSet(objects).spec?.template.spec;
+    expect(pod?.containers.map((c) => c.name)).toEqual(["wendy", "app"]);
+    expect(pod?.containers[1]).toEqual(app);
+    expect(pod?.initContainers?.map((c) => c.name)).toEqual(["migrate"]);
+    expect(pod?.volumes?.map((v) => v.name)).toEqual(["tmp", "cluster-secret", "app-data"]);
+    expect(wendyContainer(statefulSet(objects)).volumeMounts?.at(-1)).toEqual(values.extraVolumeMounts[0]);
+  });
+
+  it("keeps the client port on the pod's loopback, where the application reaches it", () => {
+    const sts = statefulSet(render(values));
+    expect(containerEnv(sts).get("WENDY_CLIENT_HOST")).toBe("127.0.0.1");
+    expect(envNumber(sts, "WENDY_CLIENT_PORT")).toBe(7071);
+  });
+
+  it("runs the user's init containers after the chart's own", () => {
+    const pod = statefulSet(render({ ...values, region: { fromNodeLabel: { enabled: true } } })).spec
+      ?.template.spec;
+    expect(pod?.initContainers?.map((c) => c.name)).toEqual(["region-from-node-label", "migrate"]);
+  });
+});
+
 describe("region", () => {
   it("sets WENDY_REGION from values", () => {
     expect(containerEnv(statefulSet(render({ region: { name: "eu-west" } }))).get("WENDY_REGION")).toBe(
@@ -464,6 +503,14 @@ describe("bad values are rejected with a message that names the value", () => {
       "a table maintenance interval that is neither an integer nor off",
       { config: { tableMaintenanceIntervalMs: "never" } },
       /tableMaintenanceIntervalMs/,
+    ],
+    ["an extra container without an image", { extraContainers: [{ name: "app" }] }, /image/],
+    ["an init container with a bad name", { initContainers: [{ name: "Init_1", image: "x" }] }, /name/],
+    ["an extra volume without a name", { extraVolumes: [{ emptyDir: {} }] }, /name/],
+    [
+      "a volume mount with a relative path",
+      { extraVolumeMounts: [{ name: "v", mountPath: "data" }] },
+      /mountPath/,
     ],
     [
       "a table maintenance interval of true",

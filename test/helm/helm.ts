@@ -1,7 +1,7 @@
 // Runs helm on the chart and parses what it renders. Uses `helm` from the PATH; where none is installed, the
-// stand-in in ../shared/tools/helm (same template engine and schema validation) is put on the PATH instead.
+// stand-in of shared/tools/helm (same template engine and schema validation) is put on the PATH instead.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,8 @@ import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const CHART_DIR = join(REPO_ROOT, "deploy/helm/wendy");
-const STAND_IN_DIR = resolve(REPO_ROOT, "../shared/tools/helm");
+/** Names the folder of the helm stand-in when shared/ is not beside the checkout. */
+export const STAND_IN_DIR_VARIABLE = "WENDY_HELM_STAND_IN_DIR";
 /** The first run of the stand-in installs Go and builds it. */
 export const HELM_SETUP_TIMEOUT_MS = 300_000;
 export const RELEASE = "wendy";
@@ -35,13 +36,48 @@ export interface HelmResult {
 
 let helmEnvironment: NodeJS.ProcessEnv | undefined;
 
+/** The repository a local clone was made from (its origin is a path), if any. */
+function localOrigin(): string | undefined {
+  const origin = spawnSync("git", ["-C", REPO_ROOT, "config", "--get", "remote.origin.url"], {
+    encoding: "utf8",
+  });
+  const url = origin.status === 0 ? origin.stdout.trim() : "";
+  if (url.startsWith("/")) return url;
+  if (url.startsWith("file://")) return fileURLToPath(url);
+  return undefined;
+}
+
+/**
+ * Where the stand-in is: $WENDY_HELM_STAND_IN_DIR; else shared/ beside the checkout, as CI and developers
+ * have it; else shared/ beside the repository a local clone was made from (a clone under /tmp).
+ */
+function standInDir(): string {
+  const named = process.env[STAND_IN_DIR_VARIABLE];
+  const origin = localOrigin();
+  const candidates =
+    named !== undefined
+      ? [resolve(named)]
+      : [
+          resolve(REPO_ROOT, "../shared/tools/helm"),
+          ...(origin === undefined ? [] : [resolve(origin, "../shared/tools/helm")]),
+        ];
+  const found = candidates.find((dir) => existsSync(join(dir, "helm")));
+  if (found === undefined) {
+    throw new Error(
+      `no helm on the PATH and no helm stand-in at ${candidates.join(" or ")}: install helm, or set ` +
+        `${STAND_IN_DIR_VARIABLE} to the folder holding the stand-in (shared/tools/helm)`,
+    );
+  }
+  return found;
+}
+
 function helmEnv(): NodeJS.ProcessEnv {
   if (helmEnvironment === undefined) {
     const installed = spawnSync("helm", ["version"], { encoding: "utf8" });
     helmEnvironment =
       installed.error === undefined && installed.status === 0
         ? process.env
-        : { ...process.env, PATH: `${STAND_IN_DIR}${delimiter}${process.env["PATH"] ?? ""}` };
+        : { ...process.env, PATH: `${standInDir()}${delimiter}${process.env["PATH"] ?? ""}` };
   }
   return helmEnvironment;
 }

@@ -1,9 +1,10 @@
 // One "pod": the plan's command run in the pod's network namespace the way a container runtime would run it:
-// its own mount namespace (from `ip netns exec`) with the pod's volumes at their mount paths, the pod's user
-// and groups, no capabilities, no privilege escalation, and only the pod's environment.
+// its own mount namespace (from `ip netns exec`) and root directory, with the image's files and the pod's
+// volumes at their paths, the pod's user and groups, no capabilities, no privilege escalation, and only the
+// pod's environment.
 //
-// Not simulated: readOnlyRootFilesystem (the program runs from the host's root, which cannot be made
-// read-only for one process without a container image), the seccomp profile, and resource limits.
+// Not simulated: readOnlyRootFilesystem (the pod's root binds the host's directories, writable as they are
+// on the host), the seccomp profile, and resource limits.
 import { spawn, type ChildProcess } from "node:child_process";
 import {
   chmodSync,
@@ -11,7 +12,10 @@ import {
   createWriteStream,
   existsSync,
   mkdirSync,
+  readdirSync,
+  readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
@@ -84,7 +88,7 @@ export class PodProcess {
       ["netns", "exec", this.netns, "sh", "-c", script, "wendy-pod", ...this.plan.argv],
       {
         env: { ...this.plan.env },
-        cwd: this.plan.cwd,
+        cwd: "/",
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
@@ -155,48 +159,58 @@ export class PodProcess {
     return this.logs.filter((l) => l.run === run).map((l) => l.fields);
   }
 
-  /** The shell script that builds the pod's mounts and then execs the program as the pod's user. */
+  /**
+   * The shell script that builds the pod's root and then execs the program in it as the pod's user. The pod's
+   * root is a directory of its own holding the host's top-level directories (recursive binds, so the
+   * namespace's /etc/hosts comes along), the image's files at their image path and the volumes at their mount
+   * paths; the program is chrooted into it. So a volume mounted over, say, /tmp hides nothing the rehearsal
+   * itself needs, wherever the checkout lives.
+   */
   private sandboxScript(): string {
     const plan = this.plan;
     const fsGroup = plan.supplementalGroups.at(-1) ?? plan.runAsGroup;
-    const lines = ["set -eu"];
-    // Mount points missing from the host's tree are made inside a private overlay of their parent, so the
-    // host itself is never changed.
-    const overlays = [
-      ...new Set(
-        plan.mounts.filter((m) => !existsSync(m.mountPath)).map((m) => existingAncestor(m.mountPath)),
-      ),
-    ];
+    const root = join(this.dir, "root");
     const rootfs = join(this.dir, "rootfs");
-    rmSync(rootfs, { recursive: true, force: true });
+    for (const dir of [root, rootfs]) rmSync(dir, { recursive: true, force: true });
+    mkdirSync(root);
+    const lines = ["set -eu"];
+    const inRoot = (path: string): string => join(root, path);
+    for (const entry of readdirSync("/", { withFileTypes: true })) {
+      const host = `/${entry.name}`;
+      if (entry.isSymbolicLink()) symlinkSync(readlinkSync(host), inRoot(host));
+      else if (entry.isDirectory() && !plan.mounts.some((m) => m.mountPath === host)) {
+        mkdirSync(inRoot(host));
+        lines.push(`mount --rbind ${quote(host)} ${quote(inRoot(host))}`);
+      }
+    }
+    // Mount points missing under a bound host directory are made inside a private overlay of their parent,
+    // so the host itself is never changed; those right under the pod's root are plain directories of it.
+    const missing = plan.mounts.filter((m) => !existsSync(m.mountPath));
+    const overlays = [...new Set(missing.map((m) => existingAncestor(m.mountPath)))].filter((d) => d !== "/");
     overlays.forEach((lower, i) => {
-      if (lower === "/") throw new Error(`cannot make a mount point under / for ${plan.podName}`);
       const upper = join(rootfs, String(i), "upper");
       const work = join(rootfs, String(i), "work");
       mkdirSync(upper, { recursive: true });
       mkdirSync(work, { recursive: true });
       lines.push(
-        `mount -t overlay overlay -o ${quote(`lowerdir=${lower},upperdir=${upper},workdir=${work}`)} ${quote(lower)}`,
+        `mount -t overlay overlay -o ${quote(`lowerdir=${lower},upperdir=${upper},workdir=${work}`)} ${quote(inRoot(lower))}`,
       );
     });
     // The overlay hides what `ip netns exec` bound over /etc (the namespace's hosts file): bind it again.
     if (overlays.some((o) => o === "/etc" || "/etc".startsWith(`${o}/`))) {
-      lines.push(`for f in /etc/netns/${quote(this.netns)}/*; do mount --bind "$f" "/etc/\${f##*/}"; done`);
+      lines.push(
+        `for f in /etc/netns/${quote(this.netns)}/*; do mount --bind "$f" ${quote(inRoot("/etc"))}/"\${f##*/}"; done`,
+      );
     }
-    // A mount over a directory above this pod's host directory (e.g. /tmp) would hide the other volumes'
-    // sources: it goes last.
-    const hidesSources = (m: PodMount): number => (`${this.dir}/`.startsWith(`${m.mountPath}/`) ? 1 : 0);
+    // Parents before children, as the kubelet mounts them.
     const ordered = plan.mounts.map((mount, i) => ({ mount, i }));
-    ordered.sort((a, b) => hidesSources(a.mount) - hidesSources(b.mount));
-    ordered.forEach(({ mount, i }) => {
-      const source = this.volumeDir(mount, i, fsGroup);
-      lines.push(`mkdir -p ${quote(mount.mountPath)}`);
-      lines.push(`mount --bind ${quote(source)} ${quote(mount.mountPath)}`);
-      if (mount.kind === "secret" && mount.readOnly) {
-        lines.push(`mount -o remount,bind,ro ${quote(mount.mountPath)}`);
-      }
-    });
-    lines.push(`cd ${quote(plan.cwd)}`);
+    ordered.sort((a, b) => a.mount.mountPath.split("/").length - b.mount.mountPath.split("/").length);
+    for (const { mount, i } of ordered) {
+      const target = inRoot(mount.mountPath);
+      lines.push(`mkdir -p ${quote(target)}`);
+      lines.push(`mount --bind ${quote(this.volumeDir(mount, i, fsGroup))} ${quote(target)}`);
+      if (mount.kind === "secret" && mount.readOnly) lines.push(`mount -o remount,bind,ro ${quote(target)}`);
+    }
     const setpriv = [
       "setpriv",
       `--reuid=${plan.runAsUser}`,
@@ -206,7 +220,9 @@ export class PodProcess {
       ...(plan.dropAllCapabilities ? ["--inh-caps=-all", "--bounding-set=-all"] : []),
       "--",
     ];
-    lines.push(`exec ${setpriv.join(" ")} "$@"`);
+    // Inside the root: the working directory, then the pod's user and the program ("$0" is the directory).
+    const enter = `cd "$0" && exec ${setpriv.join(" ")} "$@"`;
+    lines.push(`exec chroot ${quote(root)} /bin/sh -c ${quote(enter)} ${quote(plan.cwd)} "$@"`);
     return lines.join("\n");
   }
 
@@ -216,6 +232,7 @@ export class PodProcess {
    * eviction in Kubernetes and not here. A secret volume holds the Secret's items with their modes.
    */
   private volumeDir(mount: PodMount, index: number, fsGroup: number): string {
+    if (mount.kind === "image") return mount.source;
     const dir = join(this.dir, "volumes", String(index));
     if (mount.kind === "emptyDir") {
       if (!existsSync(dir)) {

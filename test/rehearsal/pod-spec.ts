@@ -10,8 +10,8 @@ import type { IIoK8sApiCoreV1Probe } from "kubernetes-models/v1/Probe";
 import type { IIoK8sApiCoreV1Volume } from "kubernetes-models/v1/Volume";
 import { findObject, type KubeObject } from "../helm/helm.js";
 
-/** Where the image keeps the program; a rehearsal runs the checkout in its place. */
-const IMAGE_APP_DIR = "/app";
+/** Where the image keeps the program; a rehearsal mounts the checkout there in the pod's own root. */
+export const IMAGE_APP_DIR = "/app";
 
 export interface ImageConfig {
   readonly entrypoint: readonly string[];
@@ -110,8 +110,9 @@ export function expandKubernetes(text: string, lookup: (name: string) => string 
   return out;
 }
 
-/** A volume as the pod sees it at its mount path. */
+/** A volume as the pod sees it at its mount path; "image" stands for the image's own files (the checkout). */
 export type PodMount =
+  | { readonly kind: "image"; readonly mountPath: string; readonly source: string }
   | { readonly kind: "emptyDir"; readonly mountPath: string; readonly sizeLimitBytes?: number }
   | {
       readonly kind: "secret";
@@ -132,7 +133,7 @@ export interface PodPlan {
   readonly podIP: string;
   /** FQDN of the pod under the headless service. */
   readonly fqdn: string;
-  /** The program and its arguments, image paths mapped onto the checkout. */
+  /** The program and its arguments, as the pod sees them (the image's paths). */
   readonly argv: readonly string[];
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
@@ -203,10 +204,6 @@ export function planPod(
   // Kubernetes: `command` replaces the image's ENTRYPOINT, `args` its CMD.
   const entry = container.command?.map(expand) ?? image.entrypoint;
   const args = container.args?.map(expand) ?? (container.command ? [] : image.cmd);
-  const toCheckout = (s: string): string =>
-    s === IMAGE_APP_DIR || s.startsWith(`${IMAGE_APP_DIR}/`)
-      ? facts.repoRoot + s.slice(IMAGE_APP_DIR.length)
-      : s;
 
   const pod = podSpec.securityContext ?? {};
   const own = container.securityContext ?? {};
@@ -225,10 +222,13 @@ export function planPod(
     podName,
     podIP,
     fqdn,
-    argv: [...entry, ...args].map(toCheckout),
-    cwd: toCheckout(container.workingDir ?? image.workdir),
+    argv: [...entry, ...args],
+    cwd: container.workingDir ?? image.workdir,
     env,
-    mounts: mountsOf(objects, podSpec.volumes ?? [], container, pod.fsGroup),
+    mounts: [
+      { kind: "image", mountPath: IMAGE_APP_DIR, source: facts.repoRoot },
+      ...mountsOf(objects, podSpec.volumes ?? [], container, pod.fsGroup),
+    ],
     runAsUser,
     runAsGroup,
     supplementalGroups: [...new Set([runAsGroup, ...(pod.fsGroup === undefined ? [] : [pod.fsGroup])])],

@@ -293,7 +293,9 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     const sts = findObject(objects, "StatefulSet");
     expect((sts["spec"] as { replicas: number }).replicas).toBe(REPLICAS);
     const plan = plans[1]!;
-    expect(plan.argv.slice(-2)).toEqual([join(REPO_ROOT, "bin/wendy.js"), "start"]);
+    // The image's own paths: the pod's root holds the checkout at /app, wherever the checkout lives.
+    expect(plan.argv).toEqual(["node", "/app/bin/wendy.js", "start"]);
+    expect(plan.cwd).toBe("/app");
     expect(plan.env["WENDY_NODE_NAME"]).toBe("wendy-1");
     expect(plan.env["WENDY_LOCAL_ADDRESS"]).toBe(`${plan.fqdn}:7070`);
     // The seeds are headless-service names of pods of this StatefulSet, resolved by the pods' hosts files.

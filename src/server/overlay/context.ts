@@ -2,6 +2,7 @@
 import type { Cluster } from "../cluster.js";
 import type { CallBroker } from "./calls.js";
 import type { OverlayLimits } from "./limits.js";
+import type { OwnershipHub } from "./ownership.js";
 import type { ServeContext } from "./serve.js";
 import type { SubscriberHub } from "./subscribers.js";
 import type { WatcherHub } from "./watchers.js";
@@ -12,4 +13,5 @@ export interface OverlayContext extends ServeContext {
   readonly subscribers: SubscriberHub;
   readonly calls: CallBroker;
   readonly watchers: WatcherHub;
+  readonly ownership: OwnershipHub;
 }

@@ -14,6 +14,7 @@ import { decideForwardHandler } from "./decide-forward.js";
 import { ClientPortHealth } from "./health.js";
 import { DEFAULT_OVERLAY_LIMITS, type OverlayLimits } from "./limits.js";
 import { lookupHandler } from "./lookup.js";
+import { OwnershipHub } from "./ownership.js";
 import { replicasHandler } from "./replicas.js";
 import { replyHandler } from "./reply.js";
 import { sendHandler } from "./send.js";
@@ -22,6 +23,7 @@ import { statusHandler } from "./status.js";
 import { subscribeHandler } from "./subscribe.js";
 import { SubscriberHub } from "./subscribers.js";
 import { watchEventsHandler } from "./watch-events.js";
+import { watchOwnershipHandler } from "./watch-ownership.js";
 import { WatcherHub } from "./watchers.js";
 import { decodeInHandlers, rawRequestStream } from "../transport/decode-in-handler.js";
 
@@ -46,6 +48,8 @@ export interface OverlayServiceHandle {
   readonly sendStreamCount: number;
   /** Open WatchEvents streams. */
   readonly watcherCount: number;
+  /** Open WatchOwnership streams. */
+  readonly ownershipWatcherCount: number;
   /** Deliveries no subscriber wanted, since start. */
   readonly undeliveredCount: bigint;
   /** Ends every stream and fails waiting calls; call before shutting the server down. */
@@ -71,15 +75,18 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
   const subscribers = new SubscriberHub(limits, metrics);
   const watchers = new WatcherHub(cluster, limits);
+  const ownership = new OwnershipHub(cluster, limits);
   const calls = new CallBroker(cluster, subscribers, limits, onError);
   cluster.registerApplication(subscribers.application());
   cluster.registerApplication(watchers.application());
+  cluster.registerApplication(ownership.application());
   const ctx: OverlayContext = {
     cluster,
     limits,
     subscribers,
     calls,
     watchers,
+    ownership,
     metrics,
     token: new TokenCheck(options.token),
   };
@@ -95,6 +102,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     status: statusHandler(ctx),
     watchEvents: watchEventsHandler(ctx),
     decideForward: decideForwardHandler(ctx),
+    watchOwnership: watchOwnershipHandler(ctx),
   };
   // Requests are decoded in the handlers, so malformed bytes are INVALID_ARGUMENT rather than INTERNAL.
   const strict = decodeInHandlers(OverlayServiceService, implementation);
@@ -114,6 +122,9 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     get watcherCount() {
       return watchers.count;
     },
+    get ownershipWatcherCount() {
+      return ownership.count;
+    },
     get undeliveredCount() {
       return subscribers.undeliveredCount;
     },
@@ -121,6 +132,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
       sendStreams.closeAll();
       calls.close();
       watchers.close();
+      ownership.close();
       subscribers.closeAll();
       health.close();
     },

@@ -41,6 +41,17 @@ export enum ForwardAction {
   UNRECOGNIZED = -1,
 }
 
+/** Which way keys moved. */
+export enum OwnershipChangeKind {
+  /** OWNERSHIP_CHANGE_KIND_UNSPECIFIED - Never sent. */
+  OWNERSHIP_CHANGE_KIND_UNSPECIFIED = 0,
+  /** OWNERSHIP_CHANGE_KIND_GAINED - The keys are this node's now. */
+  OWNERSHIP_CHANGE_KIND_GAINED = 1,
+  /** OWNERSHIP_CHANGE_KIND_LOST - The keys are no longer this node's. */
+  OWNERSHIP_CHANGE_KIND_LOST = 2,
+  UNRECOGNIZED = -1,
+}
+
 /**
  * A key on the ring. Either the raw 16-byte ID, or a name that the node hashes to an ID exactly like
  * NodeId.fromString: the first 16 bytes of SHA-256 of the name's UTF-8 bytes (so any client can compute the
@@ -358,6 +369,72 @@ export interface DecideForwardRequest {
 
 /** Confirms the decision was applied (NOT_FOUND when the forward had already timed out). */
 export interface DecideForwardResponse {
+}
+
+/** Asks for this node's key range and its changes. */
+export interface WatchOwnershipRequest {
+}
+
+/**
+ * The keys this node owns: every key closer to it than to its nearest neighbour on either side, in its
+ * leaf set. A key exactly half-way between two nodes belongs to the lower ID, the rule routing delivers by;
+ * so, once the ring is quiet, the ranges of all nodes cover the ring exactly once and each key's range is
+ * held by the node that Lookup names and Send delivers to. While the ring changes, two nodes may both
+ * claim (or neither claim) the keys between them for a moment: act on a change once it is reported.
+ */
+export interface WatchOwnershipResponse {
+  /**
+   * Numbers this node's ranges: 1 for the first range the node had, one more with each change. Watchers
+   * that start late see a higher first epoch; a watcher sees every epoch after its first. Epochs start
+   * again at 1 when the node restarts (a new self.incarnation).
+   */
+  epoch: bigint;
+  /** This node. */
+  self?:
+    | NodeInfo
+    | undefined;
+  /**
+   * The first key of the range (16 bytes): the range runs clockwise (up through 2^128 - 1, then on from 0)
+   * from first to last, both included.
+   */
+  first: Buffer;
+  /**
+   * The last key of the range (16 bytes). When the node knows no other node it owns the whole ring: first
+   * is its own ID plus one and last is its own ID.
+   */
+  last: Buffer;
+  /**
+   * The nearest node counter-clockwise (lower IDs), half-way to which the range starts; unset when the
+   * node knows no other node.
+   */
+  left?:
+    | NodeInfo
+    | undefined;
+  /** The nearest node clockwise (higher IDs), half-way to which the range ends; unset when alone. */
+  right?:
+    | NodeInfo
+    | undefined;
+  /**
+   * What moved since the previous epoch, in ring order starting after this node: empty in the first
+   * response of a watch.
+   */
+  changes: OwnershipChange[];
+}
+
+/** Keys that moved into or out of this node's range in one change. */
+export interface OwnershipChange {
+  /** Which way they moved. */
+  kind: OwnershipChangeKind;
+  /** The first key that moved (16 bytes); the keys run clockwise from first to last, both included. */
+  first: Buffer;
+  /** The last key that moved (16 bytes). */
+  last: Buffer;
+  /**
+   * GAINED: the node that owned these keys before, as this node's leaf set knew the ring then (it may have
+   * left or failed since; its state is to be fetched from it or from replicas). LOST: the node that owns
+   * them now, as this node's leaf set knows it: the one to hand their state to.
+   */
+  neighbour?: NodeInfo | undefined;
 }
 
 function createBaseKey(): Key {
@@ -2558,6 +2635,282 @@ export const DecideForwardResponse: MessageFns<DecideForwardResponse> = {
   },
 };
 
+function createBaseWatchOwnershipRequest(): WatchOwnershipRequest {
+  return {};
+}
+
+export const WatchOwnershipRequest: MessageFns<WatchOwnershipRequest> = {
+  encode(_: WatchOwnershipRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchOwnershipRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchOwnershipRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<WatchOwnershipRequest>, I>>(base?: I): WatchOwnershipRequest {
+    return WatchOwnershipRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchOwnershipRequest>, I>>(_: I): WatchOwnershipRequest {
+    const message = createBaseWatchOwnershipRequest();
+    return message;
+  },
+};
+
+function createBaseWatchOwnershipResponse(): WatchOwnershipResponse {
+  return {
+    epoch: 0n,
+    self: undefined,
+    first: Buffer.alloc(0),
+    last: Buffer.alloc(0),
+    left: undefined,
+    right: undefined,
+    changes: [],
+  };
+}
+
+export const WatchOwnershipResponse: MessageFns<WatchOwnershipResponse> = {
+  encode(message: WatchOwnershipResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0n) {
+      if (BigInt.asUintN(64, message.epoch) !== message.epoch) {
+        throw new globalThis.Error("value provided for field message.epoch of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.epoch);
+    }
+    if (message.self !== undefined) {
+      NodeInfo.encode(message.self, writer.uint32(18).fork()).join();
+    }
+    if (message.first.length !== 0) {
+      writer.uint32(26).bytes(message.first);
+    }
+    if (message.last.length !== 0) {
+      writer.uint32(34).bytes(message.last);
+    }
+    if (message.left !== undefined) {
+      NodeInfo.encode(message.left, writer.uint32(42).fork()).join();
+    }
+    if (message.right !== undefined) {
+      NodeInfo.encode(message.right, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.changes) {
+      OwnershipChange.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchOwnershipResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchOwnershipResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.self = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.first = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.last = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.left = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.right = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.changes.push(OwnershipChange.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<WatchOwnershipResponse>, I>>(base?: I): WatchOwnershipResponse {
+    return WatchOwnershipResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchOwnershipResponse>, I>>(object: I): WatchOwnershipResponse {
+    const message = createBaseWatchOwnershipResponse();
+    message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
+    message.self = (object.self !== undefined && object.self !== null) ? NodeInfo.fromPartial(object.self) : undefined;
+    message.first = object.first ?? Buffer.alloc(0);
+    message.last = object.last ?? Buffer.alloc(0);
+    message.left = (object.left !== undefined && object.left !== null) ? NodeInfo.fromPartial(object.left) : undefined;
+    message.right = (object.right !== undefined && object.right !== null)
+      ? NodeInfo.fromPartial(object.right)
+      : undefined;
+    message.changes = object.changes?.map((e) => OwnershipChange.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseOwnershipChange(): OwnershipChange {
+  return { kind: 0, first: Buffer.alloc(0), last: Buffer.alloc(0), neighbour: undefined };
+}
+
+export const OwnershipChange: MessageFns<OwnershipChange> = {
+  encode(message: OwnershipChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.first.length !== 0) {
+      writer.uint32(18).bytes(message.first);
+    }
+    if (message.last.length !== 0) {
+      writer.uint32(26).bytes(message.last);
+    }
+    if (message.neighbour !== undefined) {
+      NodeInfo.encode(message.neighbour, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OwnershipChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOwnershipChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.first = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.last = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.neighbour = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<OwnershipChange>, I>>(base?: I): OwnershipChange {
+    return OwnershipChange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OwnershipChange>, I>>(object: I): OwnershipChange {
+    const message = createBaseOwnershipChange();
+    message.kind = object.kind ?? 0;
+    message.first = object.first ?? Buffer.alloc(0);
+    message.last = object.last ?? Buffer.alloc(0);
+    message.neighbour = (object.neighbour !== undefined && object.neighbour !== null)
+      ? NodeInfo.fromPartial(object.neighbour)
+      : undefined;
+    return message;
+  },
+};
+
 /** The overlay as seen by an application. */
 export type OverlayServiceService = typeof OverlayServiceService;
 export const OverlayServiceService = {
@@ -2670,6 +3023,25 @@ export const OverlayServiceService = {
       Buffer.from(DecideForwardResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DecideForwardResponse => DecideForwardResponse.decode(value),
   },
+  /**
+   * Streams the range of keys this node owns, then every change to it, so that a stateful service beside
+   * the node can hand state over when a node joins beside it or leaves. The first response is the range
+   * when the watch began (no changes); each later one follows a change of this node's leaf set that moved
+   * the range. Until the client cancels; RESOURCE_EXHAUSTED if the client stops reading (the same stream
+   * bounds as Subscribe). At most 256 open watches per node by default (the bound of WatchEvents, counted
+   * apart), beyond which it fails with RESOURCE_EXHAUSTED.
+   */
+  watchOwnership: {
+    path: "/wendy.v1.OverlayService/WatchOwnership" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchOwnershipRequest): Buffer =>
+      Buffer.from(WatchOwnershipRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchOwnershipRequest => WatchOwnershipRequest.decode(value),
+    responseSerialize: (value: WatchOwnershipResponse): Buffer =>
+      Buffer.from(WatchOwnershipResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchOwnershipResponse => WatchOwnershipResponse.decode(value),
+  },
 } as const;
 
 export interface OverlayServiceServer extends UntypedServiceImplementation {
@@ -2701,6 +3073,15 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
   watchEvents: handleServerStreamingCall<WatchEventsRequest, WatchEventsResponse>;
   /** The answer to a forward_request event. */
   decideForward: handleUnaryCall<DecideForwardRequest, DecideForwardResponse>;
+  /**
+   * Streams the range of keys this node owns, then every change to it, so that a stateful service beside
+   * the node can hand state over when a node joins beside it or leaves. The first response is the range
+   * when the watch began (no changes); each later one follows a change of this node's leaf set that moved
+   * the range. Until the client cancels; RESOURCE_EXHAUSTED if the client stops reading (the same stream
+   * bounds as Subscribe). At most 256 open watches per node by default (the bound of WatchEvents, counted
+   * apart), beyond which it fails with RESOURCE_EXHAUSTED.
+   */
+  watchOwnership: handleServerStreamingCall<WatchOwnershipRequest, WatchOwnershipResponse>;
 }
 
 export interface OverlayServiceClient extends Client {
@@ -2839,6 +3220,23 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DecideForwardResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams the range of keys this node owns, then every change to it, so that a stateful service beside
+   * the node can hand state over when a node joins beside it or leaves. The first response is the range
+   * when the watch began (no changes); each later one follows a change of this node's leaf set that moved
+   * the range. Until the client cancels; RESOURCE_EXHAUSTED if the client stops reading (the same stream
+   * bounds as Subscribe). At most 256 open watches per node by default (the bound of WatchEvents, counted
+   * apart), beyond which it fails with RESOURCE_EXHAUSTED.
+   */
+  watchOwnership(
+    request: WatchOwnershipRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchOwnershipResponse>;
+  watchOwnership(
+    request: WatchOwnershipRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchOwnershipResponse>;
 }
 
 export const OverlayServiceClient = makeGenericClientConstructor(

@@ -1,0 +1,180 @@
+// WatchOwnership across real node processes: once the ring is quiet, the ranges the nodes report cover the
+// ring exactly once and agree with Lookup and with where sends are delivered, through joins, graceful leaves
+// and kill -9; every change names the neighbour the keys came from or went to, and epochs go up by one.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NodeId, closestTo } from "../../src/routing/id.js";
+import { rangeHas, type KeyRange } from "../../src/routing/ownership.js";
+import { WendyClient, type ClientStream, type OwnershipUpdate } from "../../src/client/index.js";
+import { NodeProcesses, type StartedNode } from "../helpers/node-processes.js";
+import { waitFor } from "../helpers/wait.js";
+
+const RING = 1n << 128n;
+const PURPOSE = 77;
+/** No update from any node for this long (several failure timeouts of the test nodes): the ring is quiet. */
+const QUIET_MS = 3000;
+const QUIET_LIMIT_MS = 60_000;
+
+interface Watched {
+  readonly node: StartedNode;
+  readonly client: WendyClient;
+  readonly stream: ClientStream<OwnershipUpdate>;
+  readonly updates: OwnershipUpdate[];
+}
+
+const processes = new NodeProcesses();
+const live = new Map<string, Watched>();
+let lastUpdateAt = 0;
+let seed: string | undefined;
+
+async function add(name: string): Promise<Watched> {
+  const node = await processes.start(seed === undefined ? { name } : { name, seed });
+  const client = new WendyClient(node.clientAddress, { reconnectWindowMs: 1000 });
+  const watched: Watched = { node, client, stream: client.watchOwnership(), updates: [] };
+  void (async () => {
+    try {
+      for await (const update of watched.stream) {
+        watched.updates.push(update);
+        lastUpdateAt = Date.now();
+      }
+    } catch {
+      // the node went away (a leave or a kill in this test)
+    }
+  })();
+  live.set(node.id, watched);
+  return watched;
+}
+
+function remove(watched: Watched): void {
+  live.delete(watched.node.id);
+  watched.stream.close();
+  watched.client.close();
+}
+
+async function leave(watched: Watched): Promise<void> {
+  remove(watched);
+  await processes.stop(watched.node);
+}
+
+async function kill(watched: Watched): Promise<void> {
+  remove(watched);
+  const exited = new Promise((resolve) => watched.node.process.once("exit", resolve));
+  watched.node.process.kill("SIGKILL");
+  await exited;
+}
+
+/** Waits until every live node has reported a range and none has reported anything for QUIET_MS. */
+async function quiet(): Promise<void> {
+  lastUpdateAt = Date.now();
+  await waitFor(
+    "the ring to be quiet",
+    () =>
+      [...live.values()].every((w) => w.updates.length > 0) && Date.now() - lastUpdateAt >= QUIET_MS
+        ? true
+        : undefined,
+    QUIET_LIMIT_MS,
+    100,
+  );
+}
+
+const latest = (w: Watched): OwnershipUpdate => w.updates.at(-1)!;
+const liveNodes = (): { id: NodeId }[] => [...live.keys()].map((hex) => ({ id: NodeId.fromHex(hex) }));
+
+/** The check made after every change of membership. */
+async function expectRangesAgreeWithRouting(): Promise<void> {
+  await quiet();
+  const reported = [...live.values()].map((w) => ({ id: w.node.id, range: latest(w).range }));
+  // Exactly once: sorted by first key, each range starts right after the previous one ends.
+  reported.sort((a, b) => a.range.first.compare(b.range.first));
+  expect(reported.reduce((sum, r) => sum + r.range.size, 0n)).toBe(RING);
+  reported.forEach((r, i) => {
+    const next = reported[(i + 1) % reported.length]!;
+    expect(next.range.first.value, `the range after ${r.id}'s`).toBe((r.range.last.value + 1n) % RING);
+  });
+  // Each range holds its node's keys by the routing rule, and Lookup and delivery agree, from any node.
+  const askers = [...live.values()];
+  const keys = reported.flatMap((r) => edgeKeys(r.range).map((key) => ({ key, holder: r.id })));
+  for (const [i, { key, holder }] of keys.entries()) {
+    expect(closestTo(key, liveNodes())?.id.hex, `the closest live node to ${key.hex}`).toBe(holder);
+    const asker = askers[i % askers.length]!;
+    expect((await asker.client.lookup(key)).id.hex, `Lookup(${key.hex}) via ${asker.node.name}`).toBe(holder);
+    const sent = await asker.client.send(key, PURPOSE, "ownership check", { waitForAck: true });
+    expect(sent.deliveredBy?.id.hex, `delivery of ${key.hex} from ${asker.node.name}`).toBe(holder);
+  }
+  // Epochs go up by one at each update a watcher saw.
+  for (const w of live.values()) {
+    const epochs = w.updates.map((u) => u.epoch);
+    expect(epochs, w.node.name).toEqual(epochs.map((_, i) => epochs[0]! + BigInt(i)));
+  }
+}
+
+/** A range's ends and its middle. */
+function edgeKeys(range: KeyRange): NodeId[] {
+  const { first, last, size } = range;
+  return [first, last, NodeId.fromBigInt(first.value + size / 2n)];
+}
+
+/** The changes a watcher reported after its update count was `from`. */
+function changesSince(w: Watched, from: number) {
+  return w.updates.slice(from).flatMap((u) => u.changes);
+}
+
+beforeAll(async () => {
+  const first = await add("own-0");
+  seed = first.node.peerAddress;
+  // Nine nodes: with the test nodes' leaf set of 8, no node's leaf set wraps round the ring.
+  for (let i = 1; i < 9; i++) await add(`own-${i}`);
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of [...live.values()]) remove(w);
+  await processes.stopAll();
+});
+
+describe("WatchOwnership across node processes", () => {
+  it("once the ring is quiet, the reported ranges cover the ring exactly once and match Lookup and delivery", async () => {
+    await expectRangesAgreeWithRouting();
+    for (const w of live.values()) {
+      const u = latest(w);
+      expect(u.self.id.hex).toBe(w.node.id);
+      expect(rangeHas(u.range, NodeId.fromHex(w.node.id)), `${w.node.name} owns its own ID`).toBe(true);
+    }
+  }, 120_000);
+
+  it(
+    "through a join, a graceful leave, a kill -9, and a join with a kill -9 together, each quiet ring passes " +
+      "the same check, and the neighbours report the moved keys naming the node they went to or came from",
+    async () => {
+      const counts = () => new Map([...live.values()].map((w) => [w.node.id, w.updates.length]));
+      const moved = (before: Map<string, number>, kind: "gained" | "lost", neighbour: string): bigint =>
+        [...live.values()]
+          .flatMap((w) => changesSince(w, before.get(w.node.id) ?? 0))
+          .filter((c) => c.kind === kind && c.neighbour.id.hex === neighbour)
+          .reduce((sum, c) => sum + c.range.size, 0n);
+
+      let before = counts();
+      const joiner = await add("own-joiner");
+      await expectRangesAgreeWithRouting();
+      expect(moved(before, "lost", joiner.node.id), "keys lost to the joiner").toBe(
+        latest(joiner).range.size,
+      );
+
+      let range = latest(joiner).range;
+      before = counts();
+      await leave(joiner);
+      await expectRangesAgreeWithRouting();
+      expect(moved(before, "gained", joiner.node.id), "keys gained from the leaver").toBe(range.size);
+
+      const victim = [...live.values()].find((w) => w.node.name === "own-3")!;
+      range = latest(victim).range;
+      before = counts();
+      await kill(victim);
+      await expectRangesAgreeWithRouting();
+      expect(moved(before, "gained", victim.node.id), "keys gained from the killed node").toBe(range.size);
+
+      const second = [...live.values()].find((w) => w.node.name === "own-6")!;
+      await Promise.all([add("own-late"), kill(second)]);
+      await expectRangesAgreeWithRouting();
+    },
+    240_000,
+  );
+});
