@@ -4,10 +4,12 @@
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
+import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closestTo, NodeId } from "../../src/routing/id.js";
 import { LOG_READY } from "../../src/server/daemon/daemon.js";
@@ -145,6 +147,30 @@ describe("the packed tarball", () => {
     const paths = new Set(packed.files.map((f) => f.path));
     expect(targets.filter((t) => !paths.has(t))).toEqual([]);
     expect(Object.keys(manifest.exports)).toEqual(expect.arrayContaining([".", "./client", "./routing"]));
+  });
+
+  it("imports, in its compiled JavaScript, no package but Node's built-ins and its production dependencies", () => {
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const installed = join(project, "node_modules", "wendy");
+    const imported = new Set<string>();
+    // dist/ only: bin/wendy.js loads tsx solely in a source checkout, where src/ exists.
+    for (const file of packed.files.filter((f) => f.path.startsWith("dist/") && f.path.endsWith(".js"))) {
+      const code = readFileSync(join(installed, file.path), "utf8");
+      for (const { fileName } of ts.preProcessFile(code, true, true).importedFiles) {
+        if (fileName.startsWith(".")) continue;
+        const parts = fileName.split("/");
+        imported.add(fileName.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] as string));
+      }
+    }
+    const foreign = [...imported].filter(
+      (name) =>
+        !name.startsWith("node:") && !builtinModules.includes(name) && !(name in manifest.dependencies),
+    );
+    expect(foreign).toEqual([]);
+    expect(imported).toContain("@grpc/proto-loader");
+    expect(imported).toContain("pino-pretty");
   });
 
   it("installs with production dependencies only", () => {
