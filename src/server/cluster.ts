@@ -21,7 +21,7 @@ import {
 import type { Application, Message } from "./application.js";
 import { ForwardGate, toMessage, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
-import type { AuthFailureReason } from "./auth/failures.js";
+import { AUTH_FAILURE_METRIC_LABELS, type AuthFailureReason } from "./auth/failures.js";
 import { peerChannelCredentials, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
@@ -727,7 +727,7 @@ export class Cluster {
   }
 
   private onAuthFailure(reason: AuthFailureReason): void {
-    this.options.metrics?.authenticationFailed(reason.replaceAll("-", "_"));
+    this.options.metrics?.authenticationFailed(AUTH_FAILURE_METRIC_LABELS[reason]);
   }
 
   private callback<T>(fn: () => T): T | undefined {

@@ -13,6 +13,25 @@ export type AuthFailureReason =
   | "bad-server-proof"
   | "bad-bearer-token";
 
+/**
+ * The metric label of each reason: one series per real cause, so an attack shows as what it is (a replay, a
+ * Hello flood, a wrong secret) instead of "other". The names are the metrics whitelist's
+ * (DEFAULT_AUTH_FAILURE_REASONS); the Record type keeps this map complete when a reason is added.
+ */
+export const AUTH_FAILURE_METRIC_LABELS: Readonly<Record<AuthFailureReason, string>> = {
+  "missing-metadata": "missing_metadata",
+  "malformed-metadata": "malformed_metadata",
+  "unknown-session": "unknown_session",
+  "expired-session": "expired_session",
+  "bad-mac": "bad_mac",
+  "replayed-seq": "replayed",
+  "seq-too-old": "outside_window",
+  "bad-nonce": "bad_nonce",
+  "hello-rate-limited": "rate_limited",
+  "bad-server-proof": "bad_proof",
+  "bad-bearer-token": "invalid_credentials",
+};
+
 export class FailureCounter {
   private readonly counts = new Map<AuthFailureReason, number>();
 

@@ -63,6 +63,7 @@ export const DEFAULT_AUTH_FAILURE_REASONS: readonly string[] = [
   "bad_mac",
   "replayed",
   "outside_window",
+  "bad_nonce",
   "bad_proof",
   "invalid_credentials",
   "rate_limited",
