@@ -18,8 +18,9 @@ import {
   writeResults,
 } from "./lib/scenario.js";
 import { Lifecycle, Traffic, VERDICT_HEAD, judge, verdictCells, verdictDetails } from "./lib/traffic.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "chaos-partition";
+const SECRET = testSecret("chaos-partition");
 const NODES = 8;
 const SIDE_A = [0, 1, 2, 3];
 const SIDE_B = [4, 5, 6, 7];

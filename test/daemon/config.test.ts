@@ -9,6 +9,7 @@ import { NodeId } from "../../src/routing/id.js";
 import { ConfigError } from "../../src/server/daemon/config-error.js";
 import { loadConfig } from "../../src/server/daemon/config.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wendy-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -128,8 +129,12 @@ describe("values", () => {
   });
 
   it("strips one trailing newline from the secret file", () => {
-    expect(load({ WENDY_SECRET_FILE: file("s1", "s3cret\r\n") }).secret).toBe("s3cret");
-    expect(load({ WENDY_SECRET_FILE: file("s2", "s3cret\n\n") }).secret).toBe("s3cret\n");
+    const key = testSecret("config");
+    expect(load({ WENDY_SECRET_FILE: file("s1", `${key}\r\n`) }).secret).toBe(key);
+    // A second newline belongs to the secret, and a key holds no newline: refused as not a key.
+    expect(() => load({ WENDY_SECRET_FILE: file("s2", `${key}\n\n`) })).toThrow(
+      /WENDY_SECRET_FILE.*too weak/,
+    );
   });
 
   it("turns TLS on with certificate, key and CA files", () => {
@@ -203,6 +208,9 @@ describe("every invalid value is refused, naming its variable", () => {
     ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: "/nonexistent/secret" }],
     ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: file("empty-secret", "\n") }],
     ["WENDY_SECRET_FILE", { WENDY_SECRET: "hunter2", WENDY_SECRET_FILE: file("s3", "x") }],
+    ["WENDY_SECRET", { WENDY_SECRET: "s3cret" }],
+    ["WENDY_SECRET", { WENDY_SECRET: "correct horse battery staple" }],
+    ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: file("weak-secret", "wendy-demo-secret\n") }],
     ["WENDY_TLS_KEY_FILE", { WENDY_TLS_CERT_FILE: tlsPaths.cert, WENDY_TLS_CA_FILE: tlsPaths.ca }],
     ["WENDY_TLS_CERT_FILE", { WENDY_TLS_KEY_FILE: tlsPaths.key, WENDY_TLS_CA_FILE: tlsPaths.ca }],
     ["WENDY_TLS_CA_FILE", { WENDY_TLS_CERT_FILE: tlsPaths.cert, WENDY_TLS_KEY_FILE: tlsPaths.key }],
@@ -256,6 +264,7 @@ describe("every invalid value is refused, naming its variable", () => {
   it("never prints the secret or the token", () => {
     const error = failure({ WENDY_SECRET: "hunter2", WENDY_SECRET_FILE: join(dir, "s3") });
     expect(error.message).not.toContain("hunter2");
+    expect(failure({ WENDY_SECRET: "hunter2" }).message).not.toContain("hunter2");
     const token = failure({ WENDY_CLIENT_TOKEN: "tok3n-value", WENDY_CLIENT_HOST: "bad host" });
     expect(token.message).not.toContain("tok3n-value");
   });

@@ -25,6 +25,7 @@ import {
   RELEASE,
   type KubeObject,
 } from "./helm.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const POD_DOMAIN = `wendy-headless.${NAMESPACE}.svc.cluster.local`;
 
@@ -273,10 +274,9 @@ describe("existing cluster secret", () => {
   });
 
   it("puts a given value into the created Secret", () => {
-    const objects = render({ clusterSecret: { value: "correct horse battery staple" } });
-    expect(decode(findObject(objects, "Secret", "wendy-cluster-secret"), "secret")).toBe(
-      "correct horse battery staple",
-    );
+    const key = testSecret("chart");
+    const objects = render({ clusterSecret: { value: key } });
+    expect(decode(findObject(objects, "Secret", "wendy-cluster-secret"), "secret")).toBe(key);
   });
 });
 

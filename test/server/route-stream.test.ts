@@ -11,8 +11,9 @@ import { writeAuthEntries } from "../../src/server/auth/metadata.js";
 import { PeerServiceService, RouteBatch, RouteStreamRequest } from "../../src/gen/wendy/v1/peer.js";
 import { encodeNodeInfo, encodeRouteBatch } from "../../src/server/wire/codec.js";
 import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "stream-secret";
+const SECRET = testSecret("stream-secret");
 const creds = new PassphraseCredentials(SECRET, { N: 1024, r: 8, p: 1 });
 const nodes: Cluster[] = [];
 const delivered = new Map<string, string>();

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
+import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
@@ -307,11 +308,18 @@ function readSecret(r: Reader): string | undefined {
     r.fail("WENDY_SECRET_FILE", "cannot be set together with WENDY_SECRET: set only one");
   }
   const direct = r.optional("WENDY_SECRET");
-  if (direct !== undefined) return direct;
+  if (direct !== undefined) return strongSecret(r, "WENDY_SECRET", direct);
   const fromFile = r.file("WENDY_SECRET_FILE");
   if (fromFile === undefined) return undefined;
   const secret = fromFile.replace(/\r?\n$/, "");
   if (secret === "") r.fail("WENDY_SECRET_FILE", "the file holds an empty secret");
+  return strongSecret(r, "WENDY_SECRET_FILE", secret);
+}
+
+/** The secret keys every handshake, so one a dictionary holds could be recovered from a captured Hello. */
+function strongSecret(r: Reader, env: string, secret: string): string {
+  const weakness = secretWeakness(secret);
+  if (weakness !== undefined) r.fail(env, `is too weak: ${weakness}; ${SECRET_ADVICE}`);
   return secret;
 }
 

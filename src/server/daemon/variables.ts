@@ -47,7 +47,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "address of /metrics /healthz /readyz (0.0.0.0)",
   },
   { env: "WENDY_METRICS_PORT", valueName: "<port>", description: "port of /metrics /healthz /readyz (9464)" },
-  { env: "WENDY_SECRET", valueName: "<passphrase>", description: "shared cluster secret", secret: true },
+  {
+    env: "WENDY_SECRET",
+    valueName: "<key>",
+    description: "shared cluster secret: a random key of >= 128 bits",
+    secret: true,
+  },
   { env: "WENDY_SECRET_FILE", valueName: "<path>", description: "file holding the shared cluster secret" },
   { env: "WENDY_TLS_CERT_FILE", valueName: "<path>", description: "PEM certificate for the peer port" },
   { env: "WENDY_TLS_KEY_FILE", valueName: "<path>", description: "PEM private key of that certificate" },
