@@ -11,11 +11,13 @@ import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { BenchDaemon } from "./daemon.js";
 import { httpGet } from "./http.js";
 import { sleep } from "./load.js";
+import { randomBytes } from "node:crypto";
 
 const START_TIMEOUT_MS = 60_000;
 const READY_POLL_MS = 10;
 const STOP_TIMEOUT_MS = 15_000;
-const SECRET = "wendy-bench-secret";
+// A fresh random key per run: the daemon refuses secrets a dictionary could hold.
+const SECRET = randomBytes(32).toString("hex");
 
 export interface BenchNode {
   readonly name: string;

@@ -22,7 +22,7 @@ import {
 } from "../routing/types.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, toMessage, type ForwardInterceptor } from "./forwarding.js";
-import type { Credentials } from "./auth/credentials.js";
+import { isSharedSecretCredentials, type Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
 import { peerChannelSecurity, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
@@ -96,6 +96,11 @@ export interface ClusterOptions {
   readonly bindHost?: string | readonly string[];
   /** TLS or mutual TLS on the peer port. Default off. */
   readonly tls?: PeerTlsConfig;
+  /**
+   * Allow bearer Credentials (anything but a shared secret) without TLS. Their bytes travel in every call,
+   * so on a plaintext port anyone on the path can copy and replay them; refused unless this is true.
+   */
+  readonly allowInsecure?: boolean;
   /** Prometheus metrics to record into (the daemon passes one; embedders may). */
   readonly metrics?: WendyMetrics;
   /** Randomness for the routing core and the incarnation; defaults to node:crypto. */
@@ -179,6 +184,13 @@ export class Cluster {
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(node: Node, credentials?: Credentials, options: ClusterOptions = {}) {
+    if (credentials !== undefined && !isSharedSecretCredentials(credentials)) {
+      if (options.tls?.enabled !== true && options.allowInsecure !== true)
+        throw new InvalidArgumentError(
+          "bearer credentials need TLS (options.tls): without it their bytes cross the network in clear " +
+            "and anyone on the path can replay them; set allowInsecure: true to accept that",
+        );
+    }
     this.node = node;
     this.options = options;
     this.clock = options.clock ?? monotonicClock;
@@ -740,7 +752,7 @@ export class Cluster {
   }
 
   private onAuthFailure(reason: AuthFailureReason): void {
-    this.options.metrics?.authenticationFailed(reason.replaceAll("-", "_"));
+    this.options.metrics?.authenticationFailed(reason);
   }
 
   private callback<T>(fn: () => T): T | undefined {

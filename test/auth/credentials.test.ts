@@ -7,6 +7,7 @@ import {
   type Credentials,
   type ScryptCost,
 } from "../../src/server/auth/credentials.js";
+import { testSecret } from "../helpers/secrets.js";
 
 // Cheap enough for tests; production uses DEFAULT_SCRYPT_COST.
 const TEST_COST: ScryptCost = { N: 1024, r: 8, p: 1 };
@@ -43,25 +44,31 @@ describe("derivePassphraseKey", () => {
 
 describe("PassphraseCredentials", () => {
   it("never puts the passphrase or the key in marshal()", () => {
-    const creds = new PassphraseCredentials("hunter2-hunter2", TEST_COST);
+    const creds = new PassphraseCredentials(testSecret("hunter2"), TEST_COST);
     const wire = Buffer.from(creds.marshal());
-    expect(wire.includes(Buffer.from("hunter2-hunter2"))).toBe(false);
+    expect(wire.includes(Buffer.from(testSecret("hunter2")))).toBe(false);
     expect(wire.includes(Buffer.from(creds.sharedKey))).toBe(false);
   });
 
   it("accepts the key id of the same passphrase and refuses others", () => {
-    const mine = new PassphraseCredentials("alpha", TEST_COST);
-    const same = new PassphraseCredentials("alpha", TEST_COST);
-    const other = new PassphraseCredentials("beta", TEST_COST);
+    const mine = new PassphraseCredentials(testSecret("alpha"), TEST_COST);
+    const same = new PassphraseCredentials(testSecret("alpha"), TEST_COST);
+    const other = new PassphraseCredentials(testSecret("beta"), TEST_COST);
     expect(mine.valid(same.marshal())).toBe(true);
     expect(mine.valid(other.marshal())).toBe(false);
     expect(mine.valid(mine.marshal().subarray(0, 31))).toBe(false);
     expect(mine.valid(new Uint8Array(0))).toBe(false);
   });
 
+  it("refuses a weak secret with the reason and how to make a strong one", () => {
+    for (const weak of ["s3cret", "correct horse battery staple", new Uint8Array(16)]) {
+      expect(() => new PassphraseCredentials(weak, TEST_COST)).toThrow(/too weak: .*openssl rand/);
+    }
+  });
+
   it("is recognised as a shared secret, unlike a custom bearer credential", () => {
     const custom: Credentials = { marshal: () => new Uint8Array([1]), valid: (b) => b[0] === 1 };
-    expect(isSharedSecretCredentials(new PassphraseCredentials("alpha", TEST_COST))).toBe(true);
+    expect(isSharedSecretCredentials(new PassphraseCredentials(testSecret("alpha"), TEST_COST))).toBe(true);
     expect(isSharedSecretCredentials(custom)).toBe(false);
   });
 });

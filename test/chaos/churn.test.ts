@@ -31,8 +31,9 @@ import {
   verdictDetails,
   type Verdict,
 } from "./lib/traffic.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "chaos-churn";
+const SECRET = testSecret("chaos-churn");
 const INITIAL = 16;
 const SPARE = 4;
 /** Nodes 0..3 send the traffic and are never faulted, so a lost ack is never the origin's death. */

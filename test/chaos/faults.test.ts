@@ -7,6 +7,7 @@ import { startEchoServer, tcpRoundTrips } from "./lib/probe.js";
 import { delayLink } from "./lib/relay.js";
 import { withTimeout } from "./lib/scenario.js";
 import type { ChildProcess } from "node:child_process";
+import { testSecret } from "../helpers/secrets.js";
 
 let net: TestNetwork;
 const echoes: ChildProcess[] = [];
@@ -74,12 +75,17 @@ describe("process faults on Wendy nodes inside namespaces", () => {
   let second: PeerProcess;
 
   beforeAll(async () => {
-    first = world.start({ name: "f1", host: net.node(0).address, secret: "faults", wrap: net.wrap(0) });
+    first = world.start({
+      name: "f1",
+      host: net.node(0).address,
+      secret: testSecret("faults"),
+      wrap: net.wrap(0),
+    });
     await first.ready;
     second = world.start({
       name: "f2",
       host: net.node(1).address,
-      secret: "faults",
+      secret: testSecret("faults"),
       wrap: net.wrap(1),
       seeds: [first.address],
     });

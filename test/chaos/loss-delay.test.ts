@@ -25,8 +25,9 @@ import {
   verdictDetails,
   type Verdict,
 } from "./lib/traffic.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "chaos-loss";
+const SECRET = testSecret("chaos-loss");
 const NODES = 8;
 const PORT = 7400;
 const LOSS_PERCENT = 5;

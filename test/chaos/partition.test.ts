@@ -25,8 +25,9 @@ import {
   verdictDetails,
   type Verdict,
 } from "./lib/traffic.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "chaos-partition";
+const SECRET = testSecret("chaos-partition");
 const NODES = 8;
 const SIDE_A = [0, 1, 2, 3];
 const SIDE_B = [4, 5, 6, 7];

@@ -9,6 +9,7 @@ import { NodeId } from "../../src/routing/id.js";
 import { ConfigError } from "../../src/server/daemon/config-error.js";
 import { loadConfig } from "../../src/server/daemon/config.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wendy-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,8 +20,11 @@ function file(name: string, contents: string): string {
 }
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
+// Every node needs a secret (or WENDY_INSECURE=true); tests about other settings get this one.
+const BASE_SECRET = testSecret("config");
 function load(env: Record<string, string>, flags: Record<string, unknown> = {}) {
-  return loadConfig({ flags, env });
+  const securityGiven = ["WENDY_SECRET", "WENDY_SECRET_FILE", "WENDY_INSECURE"].some((k) => k in env);
+  return loadConfig({ flags, env: securityGiven ? env : { WENDY_SECRET: BASE_SECRET, ...env } });
 }
 
 function failure(env: Record<string, string>, flags: Record<string, unknown> = {}): ConfigError {
@@ -49,7 +53,9 @@ describe("defaults", () => {
       clientToken: undefined,
       metricsHost: "0.0.0.0",
       metricsPort: 9464,
-      secret: undefined,
+      secret: BASE_SECRET,
+      insecure: false,
+      clientTls: undefined,
       tls: { enabled: false },
       logLevel: "info",
       leafSetSize: 32,
@@ -133,8 +139,12 @@ describe("values", () => {
   });
 
   it("strips one trailing newline from the secret file", () => {
-    expect(load({ WENDY_SECRET_FILE: file("s1", "s3cret\r\n") }).secret).toBe("s3cret");
-    expect(load({ WENDY_SECRET_FILE: file("s2", "s3cret\n\n") }).secret).toBe("s3cret\n");
+    const key = testSecret("config");
+    expect(load({ WENDY_SECRET_FILE: file("s1", `${key}\r\n`) }).secret).toBe(key);
+    // A second newline belongs to the secret, and a key holds no newline: refused as not a key.
+    expect(() => load({ WENDY_SECRET_FILE: file("s2", `${key}\n\n`) })).toThrow(
+      /WENDY_SECRET_FILE.*too weak/,
+    );
   });
 
   it("turns TLS on with certificate, key and CA files", () => {
@@ -147,10 +157,35 @@ describe("values", () => {
     expect(tls).toMatchObject({ enabled: true, mutual: true });
   });
 
-  it("accepts a token-protected client port off loopback, and local addresses on the peer port", () => {
-    expect(load({ WENDY_CLIENT_HOST: "0.0.0.0", WENDY_CLIENT_TOKEN: "t" }).clientHost).toBe("0.0.0.0");
+  it("accepts a token-protected client port off loopback with TLS, and local addresses on the peer port", () => {
+    const tls = {
+      WENDY_CLIENT_TLS_CERT_FILE: file("client.crt", PEM),
+      WENDY_CLIENT_TLS_KEY_FILE: file("client.key", PEM),
+    };
+    const exposed = load({ WENDY_CLIENT_HOST: "0.0.0.0", WENDY_CLIENT_TOKEN: "t", ...tls });
+    expect(exposed.clientHost).toBe("0.0.0.0");
+    expect(exposed.clientTls).toEqual({
+      certFile: tls.WENDY_CLIENT_TLS_CERT_FILE,
+      keyFile: tls.WENDY_CLIENT_TLS_KEY_FILE,
+    });
     const c = load({ WENDY_PORT: "7070", WENDY_LOCAL_ADDRESS: "wendy-0.wendy-headless.default.svc:7070" });
     expect(c.localAddress).toEqual({ host: "wendy-0.wendy-headless.default.svc", port: 7070 });
+  });
+
+  it("refuses a client port off loopback without TLS, unless WENDY_INSECURE=true", () => {
+    const exposed = { WENDY_CLIENT_HOST: "0.0.0.0", WENDY_CLIENT_TOKEN: "t" };
+    const error = failure(exposed);
+    expect(error.variable).toBe("WENDY_CLIENT_HOST");
+    expect(error.message).toContain("WENDY_CLIENT_TLS_CERT_FILE");
+    const insecure = load({ ...exposed, WENDY_SECRET: BASE_SECRET, WENDY_INSECURE: "true" });
+    expect(insecure).toMatchObject({ clientHost: "0.0.0.0", clientTls: undefined, insecure: true });
+  });
+
+  it("refuses to run without a cluster secret, unless WENDY_INSECURE=true", () => {
+    const error = failure({ WENDY_INSECURE: "false" });
+    expect(error.variable).toBe("WENDY_SECRET");
+    expect(error.message).toContain("WENDY_INSECURE=true");
+    expect(load({ WENDY_INSECURE: "true" })).toMatchObject({ secret: undefined, insecure: true });
   });
 
   it("takes a table maintenance interval in ms, or off for never, from every source", () => {
@@ -208,6 +243,9 @@ describe("every invalid value is refused, naming its variable", () => {
     ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: "/nonexistent/secret" }],
     ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: file("empty-secret", "\n") }],
     ["WENDY_SECRET_FILE", { WENDY_SECRET: "hunter2", WENDY_SECRET_FILE: file("s3", "x") }],
+    ["WENDY_SECRET", { WENDY_SECRET: "s3cret" }],
+    ["WENDY_SECRET", { WENDY_SECRET: "correct horse battery staple" }],
+    ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: file("weak-secret", "wendy-demo-secret\n") }],
     ["WENDY_TLS_KEY_FILE", { WENDY_TLS_CERT_FILE: tlsPaths.cert, WENDY_TLS_CA_FILE: tlsPaths.ca }],
     ["WENDY_TLS_CERT_FILE", { WENDY_TLS_KEY_FILE: tlsPaths.key, WENDY_TLS_CA_FILE: tlsPaths.ca }],
     ["WENDY_TLS_CA_FILE", { WENDY_TLS_CERT_FILE: tlsPaths.cert, WENDY_TLS_KEY_FILE: tlsPaths.key }],
@@ -228,6 +266,13 @@ describe("every invalid value is refused, naming its variable", () => {
         WENDY_TLS_CA_FILE: tlsPaths.ca,
       },
     ],
+    ["WENDY_CLIENT_TLS_KEY_FILE", { WENDY_CLIENT_TLS_CERT_FILE: tlsPaths.cert }],
+    ["WENDY_CLIENT_TLS_CERT_FILE", { WENDY_CLIENT_TLS_KEY_FILE: tlsPaths.key }],
+    [
+      "WENDY_CLIENT_TLS_KEY_FILE",
+      { WENDY_CLIENT_TLS_CERT_FILE: tlsPaths.cert, WENDY_CLIENT_TLS_KEY_FILE: tlsPaths.notPem },
+    ],
+    ["WENDY_INSECURE", { WENDY_INSECURE: "yes" }],
     ["WENDY_TLS_MUTUAL", { WENDY_TLS_MUTUAL: "yes" }],
     ["WENDY_TLS_MUTUAL", { WENDY_TLS_MUTUAL: "true" }],
     ["WENDY_LOG_LEVEL", { WENDY_LOG_LEVEL: "verbose" }],
@@ -262,6 +307,7 @@ describe("every invalid value is refused, naming its variable", () => {
   it("never prints the secret or the token", () => {
     const error = failure({ WENDY_SECRET: "hunter2", WENDY_SECRET_FILE: join(dir, "s3") });
     expect(error.message).not.toContain("hunter2");
+    expect(failure({ WENDY_SECRET: "hunter2" }).message).not.toContain("hunter2");
     const token = failure({ WENDY_CLIENT_TOKEN: "tok3n-value", WENDY_CLIENT_HOST: "bad host" });
     expect(token.message).not.toContain("tok3n-value");
   });
@@ -273,7 +319,7 @@ describe("wendy start as a program", () => {
       Object.entries(process.env).filter(([k]) => !k.startsWith("WENDY_")),
     );
     return spawnSync(process.execPath, [wendyBin(), "start", ...args], {
-      env: { ...inherited, ...env },
+      env: { ...inherited, WENDY_INSECURE: "true", ...env },
       encoding: "utf8",
       timeout: 30_000,
     });

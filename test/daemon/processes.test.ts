@@ -9,6 +9,7 @@ import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { LOG_NODE_LEFT } from "../../src/server/daemon/event-log.js";
 import { wendyVersion } from "../../src/server/daemon/version.js";
 import { eventually, grpcHealth, httpGet, ServingStatus, watchHealth } from "./probes.js";
+import { testSecret } from "../helpers/secrets.js";
 
 interface Started {
   readonly process: DaemonProcess;
@@ -36,7 +37,7 @@ async function start(index: number, extraEnv: Record<string, string> = {}): Prom
       WENDY_METRICS_HOST: "127.0.0.1",
       WENDY_METRICS_PORT: "0",
       WENDY_JOIN: seeds,
-      WENDY_SECRET: "test-cluster-secret",
+      WENDY_SECRET: testSecret("processes"),
       WENDY_HEARTBEAT_INTERVAL_MS: "300",
       WENDY_FAILURE_TIMEOUT_MS: "60000",
       WENDY_SHUTDOWN_GRACE_MS: "60000",

@@ -9,6 +9,7 @@ import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { DaemonProcess } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { grpcHealth, httpGet, ServingStatus } from "./probes.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wendy-daemon-tls-"));
 const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -47,7 +48,7 @@ it("joins through a TLS seed and serves nothing in plaintext on the peer port", 
     "-out",
     "node.crt",
   );
-  writeFileSync(join(dir, "secret"), "tls-test-secret\n");
+  writeFileSync(join(dir, "secret"), `${testSecret("tls")}\n`);
 
   const ports = await freePorts(2);
   const seeds = ports.map((p) => `127.0.0.1:${p}`).join(",");

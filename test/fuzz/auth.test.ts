@@ -8,8 +8,9 @@ import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
 import { METADATA_MAC, METADATA_SEQ, METADATA_SESSION_ID } from "../../src/server/auth/session-protocol.js";
 import { World, eventually, type PeerProcess } from "../integration/harness.js";
 import { PeerCaller, fixtureKey, wireNode } from "./lib/peer-caller.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "fuzz-auth";
+const SECRET = testSecret("fuzz-auth");
 const world = new World();
 let a: PeerProcess;
 let b: PeerProcess;
@@ -56,7 +57,7 @@ describe("authentication attacks on real nodes", () => {
 
   it("a caller with the wrong secret gets a Hello but every signed call is refused as bad-mac", async () => {
     const before = await failures(a);
-    const intruder = new PeerCaller(a.address, fixtureKey("not-the-secret"));
+    const intruder = new PeerCaller(a.address, fixtureKey(testSecret("not-the-secret")));
     try {
       for (let i = 0; i < 3; i++) {
         const outcome = await intruder.signed(heartbeatPath, heartbeat());
@@ -121,7 +122,7 @@ describe("authentication attacks on real nodes", () => {
     const intruder = world.start({
       name: "au-intruder",
       host: "127.0.0.53",
-      secret: "wrong-secret",
+      secret: testSecret("wrong-secret"),
       seeds: [a.address, b.address],
     });
     const joined = intruder.ready.then(

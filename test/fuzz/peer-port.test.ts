@@ -11,8 +11,9 @@ import { PEER_METHODS, type PeerMethod } from "../../src/server/wire/methods.js"
 import { World, type PeerProcess } from "../integration/harness.js";
 import { inBatches, residentBytes, tally } from "./lib/nodes.js";
 import { PeerCaller, fixtureKey, helloBody, wireNode } from "./lib/peer-caller.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "fuzz-peer-port";
+const SECRET = testSecret("fuzz-peer-port");
 const MEMORY_CEILING = 256 * 1024 * 1024;
 const HELLO_LIMIT = 50;
 const world = new World();

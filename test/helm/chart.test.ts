@@ -25,6 +25,7 @@ import {
   RELEASE,
   type KubeObject,
 } from "./helm.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const POD_DOMAIN = `wendy-headless.${NAMESPACE}.svc.cluster.local`;
 
@@ -273,10 +274,9 @@ describe("existing cluster secret", () => {
   });
 
   it("puts a given value into the created Secret", () => {
-    const objects = render({ clusterSecret: { value: "correct horse battery staple" } });
-    expect(decode(findObject(objects, "Secret", "wendy-cluster-secret"), "secret")).toBe(
-      "correct horse battery staple",
-    );
+    const key = testSecret("chart");
+    const objects = render({ clusterSecret: { value: key } });
+    expect(decode(findObject(objects, "Secret", "wendy-cluster-secret"), "secret")).toBe(key);
   });
 });
 
@@ -316,7 +316,13 @@ describe("ServiceMonitor", () => {
 
 describe("client Service", () => {
   it("listens on all interfaces behind a ClusterIP Service with the token from the created Secret", () => {
-    const values = { client: { service: { enabled: true }, token: { value: "s3cret-token" } } };
+    const values = {
+      client: {
+        service: { enabled: true },
+        token: { value: "s3cret-token" },
+        tls: { existingSecret: "api-tls" },
+      },
+    };
     const objects = render(values);
     expect(validateAll(objects)).toEqual([]);
     expect(lint(values).status).toBe(0);
@@ -338,9 +344,40 @@ describe("client Service", () => {
     expect(decode(findObject(objects, "Secret", ref?.name), ref?.key ?? "")).toBe("s3cret-token");
   });
 
+  it("serves the client port with TLS from the named Secret, mounted read-only", () => {
+    const sts = statefulSet(
+      render({
+        client: { service: { enabled: true }, token: { value: "t" }, tls: { existingSecret: "api-tls" } },
+      }),
+    );
+    const env = containerEnv(sts);
+    expect(env.has("WENDY_INSECURE")).toBe(false);
+    for (const [variable, key] of [
+      ["WENDY_CLIENT_TLS_CERT_FILE", "tls.crt"],
+      ["WENDY_CLIENT_TLS_KEY_FILE", "tls.key"],
+    ] as const) {
+      const { volume, mount, fileName } = volumeOfFile(sts, wendyContainer(sts), env.get(variable) ?? "");
+      expect(mount.readOnly).toBe(true);
+      expect(volume.secret?.secretName).toBe("api-tls");
+      expect(volume.secret?.items?.find((i) => i.path === fileName)?.key).toBe(key);
+    }
+  });
+
+  it("without client TLS only with insecure=true, which sets WENDY_INSECURE", () => {
+    const values = { client: { service: { enabled: true }, token: { value: "t" } } };
+    expect(template(values).stderr).toMatch(/client\.tls\.existingSecret/);
+    const env = containerEnv(statefulSet(render({ ...values, insecure: true })));
+    expect(env.get("WENDY_INSECURE")).toBe("true");
+    expect(env.has("WENDY_CLIENT_TLS_CERT_FILE")).toBe(false);
+  });
+
   it("uses an existing token Secret by name", () => {
     const objects = render({
-      client: { service: { enabled: true }, token: { existingSecret: "api-token" } },
+      client: {
+        service: { enabled: true },
+        token: { existingSecret: "api-token" },
+        tls: { existingSecret: "api-tls" },
+      },
     });
     expect(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name)).toEqual([
       "wendy-cluster-secret",
@@ -483,6 +520,12 @@ describe("bad values are rejected with a message that names the value", () => {
       { client: { service: { enabled: true } } },
       /client\.token\.existingSecret/,
     ],
+    [
+      "a client Service without TLS",
+      { client: { service: { enabled: true }, token: { value: "t" } } },
+      /client\.tls\.existingSecret.*insecure=true/,
+    ],
+    ["no cluster secret without insecure", { clusterSecret: { enabled: false } }, /insecure=true/],
     ["TLS without a Secret", { tls: { enabled: true } }, /tls\.existingSecret/],
     [
       "a termination grace shorter than the shutdown grace",
@@ -532,7 +575,8 @@ describe("the environment contract", () => {
     const valueSets: object[] = [
       {},
       { tls: { enabled: true, existingSecret: "t" } },
-      { client: { service: { enabled: true }, token: { value: "x" } } },
+      { client: { service: { enabled: true }, token: { value: "x" }, tls: { existingSecret: "c" } } },
+      { clusterSecret: { enabled: false }, insecure: true },
       { region: { name: "r" } },
       { region: { fromNodeLabel: { enabled: true } } },
       {
@@ -619,7 +663,9 @@ describe("NOTES.txt", () => {
     expect(plain).toContain(`kubectl -n ${NAMESPACE} port-forward pod/wendy-0 7071`);
     expect(plain).toContain("The cluster secret was generated into Secret wendy-cluster-secret");
 
-    const exposed = notes({ client: { service: { enabled: true }, token: { existingSecret: "t" } } });
+    const exposed = notes({
+      client: { service: { enabled: true }, token: { existingSecret: "t" }, tls: { existingSecret: "c" } },
+    });
     expect(exposed).toContain(`wendy-client.${NAMESPACE}.svc.cluster.local:7071`);
     expect(exposed).not.toContain("port-forward pod/wendy-0 7071");
     expect(notes({ tls: { enabled: true, existingSecret: "t" } })).toContain(

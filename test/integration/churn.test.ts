@@ -1,8 +1,9 @@
 // Joins under traffic, abrupt deaths and graceful leaves, with real node processes.
 import { afterAll, describe, expect, it } from "vitest";
 import { World, eventually, expectedLeafSet, keys, startInBatches, type PeerOptions } from "./harness.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "churn-secret";
+const SECRET = testSecret("churn-secret");
 // A small leaf set (4 per side) so that a hole left by a dead node is visible among 16 nodes.
 const ENV = { WENDY_TEST_LEAF_SET_SIZE: "8" };
 const HALF = 4;

@@ -1,6 +1,7 @@
 // Regions: a peer in the same region is reached on its local address, any other on its global address.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { World, keys, startInBatches, type PeerOptions } from "./harness.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const world = new World();
 
@@ -14,7 +15,7 @@ function node(region: "east" | "west", i: number, seeds: string[]): PeerOptions 
     globalHost: `${global}.${i}`,
     bind: `${local}.${i},${global}.${i}`,
     region,
-    secret: "regions",
+    secret: testSecret("regions"),
     seeds,
   };
 }

@@ -4,8 +4,9 @@
 // 90 s to be ready, and here, where it was ready with a leaf set missing live members.
 import { afterAll, describe, expect, it } from "vitest";
 import { World, keys, type PeerOptions } from "./harness.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "restart-secret";
+const SECRET = testSecret("restart-secret");
 /** A fixed port, so the restarted process listens where the old one did. */
 const PORT = 7311;
 const NODES = 5;

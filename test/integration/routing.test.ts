@@ -1,8 +1,9 @@
 // Real nodes, each its own OS process on its own loopback address, joined over gRPC with authentication.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { World, eventually, keys, type PeerProcess } from "./harness.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "integration-secret";
+const SECRET = testSecret("integration-secret");
 const world = new World();
 let nodes: PeerProcess[] = [];
 

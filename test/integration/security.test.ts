@@ -10,8 +10,9 @@ import { SessionClient } from "../../src/server/auth/session-client.js";
 import { writeAuthEntries, type AuthEntries } from "../../src/server/auth/metadata.js";
 import { encodeNodeInfo } from "../../src/server/wire/codec.js";
 import { World, eventually, type PeerProcess } from "./harness.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "security-secret";
+const SECRET = testSecret("security-secret");
 const world = new World();
 let a: PeerProcess;
 let b: PeerProcess;
@@ -131,7 +132,7 @@ describe("authentication", () => {
     const intruder = world.start({
       name: "intruder",
       host: "127.0.2.3",
-      secret: "wrong-secret",
+      secret: testSecret("wrong-secret"),
       seeds: [a.address],
       env: { WENDY_TEST_JOIN_TIMEOUT_MS: "1000" },
     });

@@ -12,9 +12,10 @@ import {
 } from "../../src/server/errors.js";
 import { CertDir } from "../helpers/certs.js";
 import { listServices } from "../helpers/reflection.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const running: Cluster[] = [];
-const credentials = new PassphraseCredentials("cluster-test", { N: 1024, r: 8, p: 1 });
+const credentials = new PassphraseCredentials(testSecret("cluster-test"), { N: 1024, r: 8, p: 1 });
 
 async function start(
   name: string,
@@ -96,7 +97,7 @@ describe("messages", () => {
     const silent = await start(
       "silent-seed",
       {},
-      new PassphraseCredentials("another secret", { N: 1024, r: 8, p: 1 }),
+      new PassphraseCredentials(testSecret("another secret"), { N: 1024, r: 8, p: 1 }),
     );
     const joiner = await start("queued", { maxPendingMessages: 2, joinRetryWindowMs: 60_000 });
     const joined = joiner.join([silent.info().localAddress]);

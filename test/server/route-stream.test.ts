@@ -12,8 +12,9 @@ import { PeerServiceService, RouteBatch, RouteStreamRequest } from "../../src/ge
 import { encodeNodeInfo, encodeRouteBatch } from "../../src/server/wire/codec.js";
 import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "stream-secret";
+const SECRET = testSecret("stream-secret");
 const creds = new PassphraseCredentials(SECRET, { N: 1024, r: 8, p: 1 });
 const nodes: Cluster[] = [];
 const delivered = new Map<string, string>();

@@ -1,6 +1,7 @@
 // Node credentials, kept compatible with the seed's model (`marshal()` / `valid(bytes)`), with the
 // seed's weakness fixed: a shared passphrase is never sent, it keys a challenge/response (session.ts).
 import { createHmac, scryptSync, timingSafeEqual } from "node:crypto";
+import { SECRET_ADVICE, secretWeakness } from "./secret-strength.js";
 
 /**
  * The seed's credentials model. For custom implementations that are NOT a shared secret, the bytes from
@@ -37,8 +38,9 @@ export interface ScryptCost {
 export const DEFAULT_SCRYPT_COST: ScryptCost = { N: 1 << 15, r: 8, p: 1 };
 
 /**
- * Fixed protocol salt: every node must derive the same key from the same passphrase. A per-deployment
- * random salt would be stronger against precomputation, but the slow KDF already makes each guess costly.
+ * Fixed protocol salt: every node must derive the same key from the same secret. A per-deployment salt
+ * would only defeat precomputation, which a key of 128 random bits (PassphraseCredentials requires one)
+ * already rules out; it would also be one more value every node must agree on or the ring splits.
  */
 export const PASSPHRASE_KDF_SALT = "wendy-v1 passphrase key";
 const KEY_BYTES = 32;
@@ -61,7 +63,9 @@ export function derivePassphraseKey(
 }
 
 /**
- * The built-in credentials: a passphrase shared by all nodes. The key is derived once, at construction.
+ * The built-in credentials: a secret key shared by all nodes. The key is derived once, at construction.
+ * The secret must look like a random key of at least 128 bits (see secret-strength.ts): one captured Hello
+ * lets anyone test guesses offline, so a passphrase a person could type is refused here.
  * `marshal()` returns a public key identifier (an HMAC of a fixed label under the derived key), useful to
  * spot a misconfigured peer; it proves nothing by itself, so authentication goes through session.ts.
  */
@@ -70,6 +74,9 @@ export class PassphraseCredentials implements SharedSecretCredentials {
   private readonly keyId: Uint8Array;
 
   constructor(passphrase: string | Uint8Array, cost: ScryptCost = DEFAULT_SCRYPT_COST) {
+    const weakness = secretWeakness(passphrase);
+    if (weakness !== undefined)
+      throw new InvalidPassphraseError(`the shared secret is too weak: ${weakness}; ${SECRET_ADVICE}`);
     this.sharedKey = derivePassphraseKey(passphrase, cost);
     this.keyId = new Uint8Array(createHmac("sha256", this.sharedKey).update(KEY_ID_LABEL).digest());
   }

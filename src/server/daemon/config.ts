@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG, MIN_LEAF_SET_SIZE, MIN_LEAF_SET_SIZE_REASON } from "../../routing/types.js";
+import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
@@ -16,6 +17,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface HostPort {
   readonly host: string;
   readonly port: number;
+}
+
+export interface ClientTlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export interface DaemonConfig {
@@ -34,10 +40,14 @@ export interface DaemonConfig {
   readonly clientHost: string;
   readonly clientPort: number;
   readonly clientToken: string | undefined;
+  /** TLS for the client port (server side only); required when it listens beyond loopback. */
+  readonly clientTls: ClientTlsConfig | undefined;
   readonly metricsHost: string;
   readonly metricsPort: number;
   readonly secret: string | undefined;
   readonly tls: PeerTlsConfig;
+  /** WENDY_INSECURE: allow running without a secret, or a client port beyond loopback without TLS. */
+  readonly insecure: boolean;
   readonly logLevel: LogLevel;
   readonly leafSetSize: number;
   readonly heartbeatIntervalMs: number;
@@ -207,10 +217,27 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
       "is not a loopback address, so WENDY_CLIENT_TOKEN is required (the client port would be open to anyone)",
     );
   }
+  const insecure = r.boolean("WENDY_INSECURE", false);
+  const clientTls = readClientTls(r);
+  if (clientTls === undefined && !insecure && !isLoopback(clientHost)) {
+    r.fail(
+      "WENDY_CLIENT_HOST",
+      "is not a loopback address, so the client port needs TLS (WENDY_CLIENT_TLS_CERT_FILE and " +
+        "WENDY_CLIENT_TLS_KEY_FILE): the bearer token would cross the network in clear " +
+        "(WENDY_INSECURE=true accepts that)",
+    );
+  }
   const metricsHost = r.host("WENDY_METRICS_HOST", "0.0.0.0");
   const metricsPort = r.port("WENDY_METRICS_PORT", 9464);
 
   const secret = readSecret(r);
+  if (secret === undefined && !insecure) {
+    r.fail(
+      "WENDY_SECRET",
+      "is not set (nor WENDY_SECRET_FILE): without a cluster secret anyone who reaches the peer port can " +
+        `join the ring and read its traffic; ${SECRET_ADVICE} (WENDY_INSECURE=true accepts an open ring)`,
+    );
+  }
   const tls = readTls(r);
 
   const logLevel = r.string("WENDY_LOG_LEVEL", "info");
@@ -260,10 +287,12 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     clientHost,
     clientPort,
     clientToken,
+    clientTls,
     metricsHost,
     metricsPort,
     secret,
     tls,
+    insecure,
     logLevel: logLevel as LogLevel,
     leafSetSize,
     heartbeatIntervalMs,
@@ -308,12 +337,34 @@ function readSecret(r: Reader): string | undefined {
     r.fail("WENDY_SECRET_FILE", "cannot be set together with WENDY_SECRET: set only one");
   }
   const direct = r.optional("WENDY_SECRET");
-  if (direct !== undefined) return direct;
+  if (direct !== undefined) return strongSecret(r, "WENDY_SECRET", direct);
   const fromFile = r.file("WENDY_SECRET_FILE");
   if (fromFile === undefined) return undefined;
   const secret = fromFile.replace(/\r?\n$/, "");
   if (secret === "") r.fail("WENDY_SECRET_FILE", "the file holds an empty secret");
+  return strongSecret(r, "WENDY_SECRET_FILE", secret);
+}
+
+/** The secret keys every handshake, so one a dictionary holds could be recovered from a captured Hello. */
+function strongSecret(r: Reader, env: string, secret: string): string {
+  const weakness = secretWeakness(secret);
+  if (weakness !== undefined) r.fail(env, `is too weak: ${weakness}; ${SECRET_ADVICE}`);
   return secret;
+}
+
+function readClientTls(r: Reader): ClientTlsConfig | undefined {
+  const certFile = r.optional("WENDY_CLIENT_TLS_CERT_FILE");
+  const keyFile = r.optional("WENDY_CLIENT_TLS_KEY_FILE");
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined)
+    r.fail("WENDY_CLIENT_TLS_CERT_FILE", "is required when WENDY_CLIENT_TLS_KEY_FILE is set");
+  if (keyFile === undefined)
+    r.fail("WENDY_CLIENT_TLS_KEY_FILE", "is required when WENDY_CLIENT_TLS_CERT_FILE is set");
+  for (const env of ["WENDY_CLIENT_TLS_CERT_FILE", "WENDY_CLIENT_TLS_KEY_FILE"]) {
+    const contents = r.file(env) ?? "";
+    if (!contents.includes("-----BEGIN")) r.fail(env, "the file holds no PEM data");
+  }
+  return { certFile, keyFile };
 }
 
 function readTls(r: Reader): PeerTlsConfig {

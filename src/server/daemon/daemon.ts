@@ -1,6 +1,7 @@
 // One running `wendy start`: a Cluster on the peer port, the client services on the client port, the
 // metrics/health HTTP server, and the join rounds of docs/configuration.md. Owns the shutdown order:
 // not ready first, then no new client calls, then the graceful leave, all within the configured grace.
+import { readFileSync } from "node:fs";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../routing/id.js";
 import { isRingMinimum } from "../../routing/ring.js";
@@ -13,7 +14,7 @@ import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
 import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } from "../overlay/index.js";
 import { addLazyReflection } from "../reflection.js";
-import type { DaemonConfig } from "./config.js";
+import { isLoopback, type ClientTlsConfig, type DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
 import { planJoin, runJoinLoop, seedServing } from "./join.js";
@@ -61,8 +62,7 @@ export class Daemon {
     const { config, logger } = options;
     const health = new DaemonHealth();
     for (const name of config.unknownEnv) logger.warn({ variable: name }, "unknown WENDY_* variable ignored");
-    if (config.secret === undefined)
-      logger.warn("no WENDY_SECRET or WENDY_SECRET_FILE: peers are not authenticated");
+    if (config.insecure) logInsecure(config, logger);
 
     const metrics = new WendyMetrics({ nodeId: config.nodeId.hex, version: wendyVersion() });
     const localHost = config.localAddress?.host ?? defaultAddressHost(config.bindHost);
@@ -107,7 +107,12 @@ export class Daemon {
       });
       health.serveOn(clientServer);
       addLazyReflection(clientServer);
-      const clientPort = await bind(clientServer, config.clientHost, config.clientPort);
+      const clientPort = await bind(
+        clientServer,
+        config.clientHost,
+        config.clientPort,
+        clientServerCredentials(config.clientTls),
+      );
       cleanups.push(async () => clientServer.forceShutdown());
 
       metrics.setStateProvider(() => {
@@ -262,9 +267,28 @@ export class Daemon {
   }
 }
 
-function bind(server: Server, host: string, port: number): Promise<number> {
+/** WENDY_INSECURE=true: said at every start, naming each protection that is off, so nobody forgets it. */
+function logInsecure(config: DaemonConfig, logger: Logger): void {
+  const off: string[] = [];
+  if (config.secret === undefined) off.push("no cluster secret: peers are not authenticated");
+  if (config.clientTls === undefined && !isLoopback(config.clientHost))
+    off.push("client port beyond loopback without TLS: its token crosses the network in clear");
+  if (off.length === 0) off.push("nothing insecure is configured; the setting can be removed");
+  logger.warn({ insecure: off }, "WENDY_INSECURE=true: running with protections off");
+}
+
+function clientServerCredentials(tls: ClientTlsConfig | undefined): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
+    false,
+  );
+}
+
+function bind(server: Server, host: string, port: number, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) =>
-    server.bindAsync(hostPort(host, port), ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(hostPort(host, port), credentials, (error, bound) =>
       error
         ? reject(new Error(`cannot listen on ${hostPort(host, port)}: ${error.message}`))
         : resolve(bound),

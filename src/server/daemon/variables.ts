@@ -42,17 +42,37 @@ export const VARIABLES: readonly VariableSpec[] = [
     secret: true,
   },
   {
+    env: "WENDY_CLIENT_TLS_CERT_FILE",
+    valueName: "<path>",
+    description: "PEM certificate for the client port (required off loopback)",
+  },
+  {
+    env: "WENDY_CLIENT_TLS_KEY_FILE",
+    valueName: "<path>",
+    description: "PEM private key of that certificate",
+  },
+  {
     env: "WENDY_METRICS_HOST",
     valueName: "<host>",
     description: "address of /metrics /healthz /readyz (0.0.0.0)",
   },
   { env: "WENDY_METRICS_PORT", valueName: "<port>", description: "port of /metrics /healthz /readyz (9464)" },
-  { env: "WENDY_SECRET", valueName: "<passphrase>", description: "shared cluster secret", secret: true },
+  {
+    env: "WENDY_SECRET",
+    valueName: "<key>",
+    description: "shared cluster secret: a random key of >= 128 bits",
+    secret: true,
+  },
   { env: "WENDY_SECRET_FILE", valueName: "<path>", description: "file holding the shared cluster secret" },
   { env: "WENDY_TLS_CERT_FILE", valueName: "<path>", description: "PEM certificate for the peer port" },
   { env: "WENDY_TLS_KEY_FILE", valueName: "<path>", description: "PEM private key of that certificate" },
   { env: "WENDY_TLS_CA_FILE", valueName: "<path>", description: "PEM CA bundle peers are checked against" },
   { env: "WENDY_TLS_MUTUAL", valueName: "<true|false>", description: "require client certificates (false)" },
+  {
+    env: "WENDY_INSECURE",
+    valueName: "<true|false>",
+    description: "allow no secret, or a client port off loopback without TLS (false)",
+  },
   {
     env: "WENDY_LOG_LEVEL",
     valueName: "<level>",

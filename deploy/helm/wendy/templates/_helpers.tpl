@@ -84,6 +84,12 @@ fails rendering with a message that says what to set.
 {{- if and .Values.client.service.enabled (not (or .Values.client.token.existingSecret .Values.client.token.value)) }}
 {{- fail "client.service.enabled=true makes the client port listen on 0.0.0.0, which requires a bearer token: set client.token.existingSecret (a Secret holding the token under client.token.key) or client.token.value" }}
 {{- end }}
+{{- if and .Values.client.service.enabled (not .Values.client.tls.existingSecret) (not .Values.insecure) }}
+{{- fail "client.service.enabled=true makes the client port listen on 0.0.0.0, so its bearer token needs TLS: set client.tls.existingSecret (a Secret with the certificate and key, e.g. from cert-manager), or insecure=true to send it in clear" }}
+{{- end }}
+{{- if and (not .Values.clusterSecret.enabled) (not .Values.insecure) }}
+{{- fail "clusterSecret.enabled=false leaves peers unauthenticated (anyone reaching the peer port could join the ring): keep it on, or set insecure=true" }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 {{- $_ := required "tls.enabled=true requires tls.existingSecret: the name of a Secret holding the certificate, key and CA (tls.certKey, tls.keyKey, tls.caKey)" .Values.tls.existingSecret }}
 {{- end }}

@@ -2,6 +2,7 @@
 // Helm chart configures pods (same seed list for all, stable names), routes messages and checks that each
 // landed on the live node whose ID is numerically closest to its key, crashes one node and shows the leaf
 // sets healing and routing staying correct, then stops the rest gracefully. Exits non-zero on any mismatch.
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   try {
     const ports = await freePorts(options.nodes);
     const seeds = ports.slice(0, 3).map((p) => `127.0.0.1:${p}`);
+    // A fresh random key each run, as `openssl rand -hex 32` would make: daemons refuse guessable secrets.
+    const secret = randomBytes(32).toString("hex");
     print(
       `Wendy demo: ${options.nodes} daemons (wendy start) on 127.0.0.1, leaf-set size ${options.leafSetSize}`,
     );
@@ -64,7 +67,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
           WENDY_METRICS_HOST: "127.0.0.1",
           WENDY_METRICS_PORT: "0",
           WENDY_JOIN: seeds.join(","),
-          WENDY_SECRET: "wendy-demo-secret",
+          WENDY_SECRET: secret,
           WENDY_LEAF_SET_SIZE: String(options.leafSetSize),
           WENDY_HEARTBEAT_INTERVAL_MS: "250",
           WENDY_FAILURE_TIMEOUT_MS: "1500",
