@@ -24,7 +24,9 @@ async function start(name: string): Promise<Cluster> {
     rpcTimeoutMs: 20_000,
   });
   c.registerApplication({
-    onDeliver: (m) => delivered.set(Buffer.from(m.payload).toString(), c.info().id.hex),
+    onDeliver: (m) => {
+      delivered.set(Buffer.from(m.payload).toString(), c.info().id.hex);
+    },
   });
   nodes.push(c);
   await c.listen();
