@@ -20,7 +20,8 @@ import { sendHandler } from "./send.js";
 import { SendStreams } from "./send-stream.js";
 import { statusHandler } from "./status.js";
 import { subscribeHandler } from "./subscribe.js";
-import { SubscriberHub } from "./subscribers.js";
+import { DeliveryHub } from "./deliveries.js";
+import { receiveHandler } from "./receive.js";
 import { watchEventsHandler } from "./watch-events.js";
 import { WatcherHub } from "./watchers.js";
 import { decodeInHandlers, rawRequestStream } from "../transport/decode-in-handler.js";
@@ -40,7 +41,7 @@ export interface OverlayServiceOptions {
 
 /** The running service, for the daemon (metrics, shutdown) and tests. */
 export interface OverlayServiceHandle {
-  /** Open Subscribe streams. */
+  /** Open Subscribe and Receive streams. */
   readonly subscriberCount: number;
   /** Open SendStream streams. */
   readonly sendStreamCount: number;
@@ -69,15 +70,15 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   const { cluster, metrics } = options;
   const limits: OverlayLimits = { ...DEFAULT_OVERLAY_LIMITS, ...definedOnly(options.limits ?? {}) };
   const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
-  const subscribers = new SubscriberHub(limits, metrics);
+  const deliveries = new DeliveryHub(limits, () => cluster.info().id.hex, metrics);
   const watchers = new WatcherHub(cluster, limits);
-  const calls = new CallBroker(cluster, subscribers, limits, onError);
-  cluster.registerApplication(subscribers.application());
+  const calls = new CallBroker(cluster, deliveries, limits, onError);
+  cluster.registerApplication(deliveries.application());
   cluster.registerApplication(watchers.application());
   const ctx: OverlayContext = {
     cluster,
     limits,
-    subscribers,
+    deliveries,
     calls,
     watchers,
     metrics,
@@ -88,6 +89,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     send: sendHandler(ctx),
     sendStream: rawRequestStream(sendStreams.handler),
     subscribe: subscribeHandler(ctx),
+    receive: rawRequestStream(receiveHandler(ctx)),
     call: callHandler(ctx),
     reply: replyHandler(ctx),
     lookup: lookupHandler(ctx),
@@ -106,7 +108,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   }
   return {
     get subscriberCount() {
-      return subscribers.count;
+      return deliveries.count;
     },
     get sendStreamCount() {
       return sendStreams.count;
@@ -115,13 +117,13 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
       return watchers.count;
     },
     get undeliveredCount() {
-      return subscribers.undeliveredCount;
+      return deliveries.undeliveredCount;
     },
     close() {
       sendStreams.closeAll();
       calls.close();
       watchers.close();
-      subscribers.closeAll();
+      deliveries.close();
       health.close();
     },
   };
