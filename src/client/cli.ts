@@ -4,7 +4,12 @@ import { NodeId } from "../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
 import type { KeyLike } from "./convert.js";
 import { WendyClientError } from "./errors.js";
-import { WendyClient, type Delivery, type OwnershipUpdate, type StatusResult } from "./wendy-client.js";
+import {
+  WendyClient,
+  type OwnershipUpdate,
+  type ReceivedDelivery,
+  type StatusResult,
+} from "./wendy-client.js";
 
 export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
 const MAX_PURPOSE = 0xffff;
@@ -35,7 +40,7 @@ function addSend(program: Command): void {
     .argument("[payload]", "the payload, as UTF-8 text", "")
     .addOption(purposeOption())
     .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
-    .option("--ack", "wait until the delivering node acknowledges the message")
+    .option("--ack", "wait until an application at the key's owner acknowledged the message")
     .option(
       "--timeout <ms>",
       "with --ack: how long to wait for the acknowledgement",
@@ -64,20 +69,34 @@ interface SendFlags {
 
 function addSubscribe(program: Command): void {
   withConnection(program.command("subscribe"))
-    .description("print the messages delivered to the node for some purposes, one JSON line each")
+    .description(
+      "print the messages delivered to the node for some purposes, one JSON line each, acknowledging each " +
+        "once printed (stderr says when the subscription is live)",
+    )
     .requiredOption("--purpose <n...>", "purposes to receive (16..65535), one or more", collectPurposes, [])
+    .option("--group <name>", "subscriber group: each message goes to one member of each group", "")
+    .option("--copy-all", "receive a copy of every message instead, outside any group, without acknowledging")
     .option("--count <n>", "exit after this many messages", parsePositive("--count"))
     .option("--reply <text>", "answer every call with this text")
     .action(async (flags: ConnectionFlags & SubscribeFlags, cmd: Command) =>
       run(cmd, flags, async (client) => {
         if (flags.purpose.length === 0)
           cmd.error("error: option '--purpose <n...>' needs at least one purpose");
-        const stream = client.subscribe(flags.purpose);
+        if (flags.copyAll === true && flags.group !== "")
+          cmd.error("error: --copy-all receives outside any group; drop --group");
+        const stream = client.receive(flags.purpose, { group: flags.group, copyAll: flags.copyAll === true });
+        void stream.ready.then(
+          (node) => process.stderr.write(`subscribed at node ${node.id.hex}\n`),
+          () => undefined,
+        );
         let seen = 0;
         for await (const delivery of stream) {
           print(deliveryJson(delivery));
+          // Printed: handled as far as this command goes. A call is acknowledged by its Reply.
           if (delivery.callId !== undefined && flags.reply !== undefined) {
             await client.reply(delivery.callId, flags.reply);
+          } else {
+            delivery.ack();
           }
           seen++;
           if (flags.count !== undefined && seen >= flags.count) break;
@@ -88,6 +107,8 @@ function addSubscribe(program: Command): void {
 
 interface SubscribeFlags {
   readonly purpose: number[];
+  readonly group: string;
+  readonly copyAll?: boolean;
   readonly count?: number;
   readonly reply?: string;
 }
@@ -297,7 +318,7 @@ function nodeJson(n: NodeInfo): Record<string, unknown> {
   };
 }
 
-function deliveryJson(d: Delivery): Record<string, unknown> {
+function deliveryJson(d: ReceivedDelivery): Record<string, unknown> {
   return {
     key: d.key.hex,
     purpose: d.purpose,
@@ -305,6 +326,7 @@ function deliveryJson(d: Delivery): Record<string, unknown> {
     messageId: d.messageId,
     origin: nodeJson(d.origin),
     hops: d.hops,
+    attempt: d.attempt,
     ...(d.callId === undefined ? {} : { callId: d.callId }),
   };
 }

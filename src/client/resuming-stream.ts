@@ -1,7 +1,7 @@
 // A server stream as an async iterator that survives the local node restarting: when the connection is
 // lost (or the node ends the stream while shutting down) it opens the stream again, with backoff, for up to
 // `reconnectWindowMs`. Errors that retrying cannot fix (bad request, bad token, too slow) end the iteration.
-import { status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { status, type ClientDuplexStream, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { clientErrorFrom, UnavailableError, type WendyClientError } from "./errors.js";
 
 /** Codes that mean "the node went away", not "the request is wrong". */
@@ -13,12 +13,17 @@ const HIGH_WATER = 64;
 
 export interface ResumingStreamOptions {
   readonly reconnectWindowMs: number;
+  /** Called once when the stream fails for good (the iterator then rejects with the same error). */
+  readonly onFailure?: (error: WendyClientError) => void;
 }
+
+/** What a stream is read from: a server stream, or the reading side of a two-way stream. */
+type Readable<Raw> = ClientReadableStream<Raw> | ClientDuplexStream<unknown, Raw>;
 
 export class ResumingStream<Raw, T> implements AsyncIterableIterator<T> {
   private readonly queue: T[] = [];
   private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
-  private current: ClientReadableStream<Raw> | undefined;
+  private current: Readable<Raw> | undefined;
   private failure: WendyClientError | undefined;
   private done = false;
   private failingSince: number | undefined;
@@ -26,8 +31,9 @@ export class ResumingStream<Raw, T> implements AsyncIterableIterator<T> {
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly open: () => ClientReadableStream<Raw>,
-    private readonly map: (raw: Raw) => T,
+    private readonly open: () => Readable<Raw>,
+    /** Each response as an item; undefined for a response that is not one (e.g. a ready signal). */
+    private readonly map: (raw: Raw) => T | undefined,
     private readonly options: ResumingStreamOptions,
   ) {
     this.connect();
@@ -70,13 +76,14 @@ export class ResumingStream<Raw, T> implements AsyncIterableIterator<T> {
     stream.on("data", (raw: Raw) => {
       this.failingSince = undefined;
       this.backoffMs = FIRST_BACKOFF_MS;
-      let item: T;
+      let item: T | undefined;
       try {
         item = this.map(raw);
       } catch (error) {
         this.fail(clientErrorFrom(error));
         return;
       }
+      if (item === undefined) return;
       if (this.waiter !== undefined) {
         const w = this.waiter;
         this.waiter = undefined;
@@ -124,6 +131,7 @@ export class ResumingStream<Raw, T> implements AsyncIterableIterator<T> {
     if (this.done) return;
     this.failure = error;
     this.done = true;
+    this.options.onFailure?.(error);
     this.current?.cancel();
     this.current = undefined;
     this.wake();

@@ -4,6 +4,7 @@ import {
   credentials,
   Metadata,
   type CallOptions,
+  type ClientDuplexStream,
   type ClientUnaryCall,
   status,
   type ServiceError,
@@ -17,6 +18,8 @@ import {
   OverlayServiceClient,
   type CallResponse,
   type LookupResponse,
+  type ReceiveRequest,
+  type ReceiveResponse,
   type ReplicasResponse,
   type SendRequest,
   type SendResponse,
@@ -59,9 +62,13 @@ export interface RequestOptions {
 }
 
 export interface SendRequestOptions extends RequestOptions {
-  /** Resolve only once the delivering node acknowledged the message end to end. */
+  /**
+   * Resolve only once an application at the key's owner acknowledged the message. When none took it
+   * within the owner's delivery grace the send rejects: FailedPreconditionError (no subscriber of the
+   * purpose there) or ResourceExhaustedError (its subscribers too slow, or its delivery queue full).
+   */
   readonly waitForAck?: boolean;
-  /** With waitForAck: how long the node waits for the acknowledgement (0 = its default). */
+  /** With waitForAck: how long the node waits for the acknowledgement (0 = its default, 10 s). */
   readonly timeoutMs?: number;
 }
 
@@ -93,6 +100,40 @@ export interface Delivery {
   readonly hops: number;
   /** Set when the message came from a Call: answer it with `reply(callId, ...)`. */
   readonly callId?: string;
+}
+
+/** A delivery on a Receive stream: handle it, then `ack()` it (or Reply, for a call). */
+export interface ReceivedDelivery extends Delivery {
+  /** 1 the first time, more when the node hands it out again after a subscriber left it unacknowledged. */
+  readonly attempt: number;
+  /**
+   * Tells the node the message was handled: the sender's acknowledgement may go. Without it, the node
+   * hands the message to another subscriber (or to this one after it reconnects); drop repeats by
+   * messageId. After the stream reconnected, acking a delivery of the old stream does nothing (it comes
+   * again).
+   */
+  ack(): void;
+}
+
+export interface ReceiveOptions {
+  /**
+   * The subscriber group (default ""): each delivery goes to one member of each group at the node, so
+   * several replicas of a service share the work.
+   */
+  readonly group?: string;
+  /** Receive a copy of every delivery instead, outside any group and without acknowledging (at most once). */
+  readonly copyAll?: boolean;
+  /** Deliveries held unacknowledged at most (0 = the node's default, 64; at most 1024). */
+  readonly maxUnacknowledged?: number;
+}
+
+/** The deliveries of a Receive subscription; it resumes by itself after the node restarts. */
+export interface ReceiveStream extends ClientStream<ReceivedDelivery> {
+  /**
+   * Resolves with the node once the subscription is live (deliveries from then on reach it); rejects if the
+   * stream fails first.
+   */
+  readonly ready: Promise<NodeInfo>;
 }
 
 /** What Status answers: the node's own view of itself and its peers. */
@@ -222,7 +263,65 @@ export class WendyClient {
     return this.unary<SendResponse>((md, o, cb) => this.raw.send(request, md, o, cb), options);
   }
 
-  /** Deliveries to the local node for `purposes`; resumes by itself after the node restarts. */
+  /**
+   * Deliveries to the local node for `purposes`, each to be acknowledged with `ack()`; see ReceiveOptions
+   * for groups. Resumes by itself after the node restarts (unacknowledged deliveries come again).
+   */
+  receive(purposes: readonly number[], options: ReceiveOptions = {}): ReceiveStream {
+    const start = {
+      purposes: [...purposes],
+      group: options.group ?? "",
+      copyAll: options.copyAll === true,
+      maxUnacknowledged: options.maxUnacknowledged ?? 0,
+    };
+    let live: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
+    let markReady: (node: NodeInfo) => void = () => undefined;
+    let failReady: (error: Error) => void = () => undefined;
+    const ready = new Promise<NodeInfo>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    ready.catch(() => undefined); // A caller who never looks at `ready` sees the failure on iteration.
+    const stream = new ResumingStream<ReceiveResponse, ReceivedDelivery>(
+      () => {
+        const call = this.raw.receive(this.metadata());
+        call.write({ kind: { $case: "start", start } });
+        live = call;
+        return call;
+      },
+      (response) => {
+        const kind = response.kind;
+        if (kind?.$case === "ready") {
+          markReady(fromWireNode(kind.ready.node, "ready.node"));
+          return undefined;
+        }
+        if (kind?.$case !== "delivery")
+          throw new Error("the node sent a Receive response of an unknown kind");
+        const via = live;
+        const d = kind.delivery;
+        return {
+          ...toDelivery(d),
+          attempt: d.attempt,
+          ack: () => {
+            if (via?.writable === true)
+              via.write({ kind: { $case: "ack", ack: { messageId: d.messageId } } });
+          },
+        };
+      },
+      { reconnectWindowMs: this.reconnectWindowMs, onFailure: (error) => failReady(error) },
+    );
+    const close = stream.close.bind(stream);
+    stream.close = () => {
+      failReady(new Error("the subscription was closed before it was live"));
+      close();
+    };
+    return this.track(Object.assign(stream, { ready }));
+  }
+
+  /**
+   * Deprecated: use `receive`, which acknowledges each delivery. Deliveries to the local node for
+   * `purposes` (a copy of each, never acknowledged); resumes by itself after the node restarts.
+   */
   subscribe(purposes: readonly number[]): ClientStream<Delivery> {
     return this.track(
       new ResumingStream<SubscribeResponse, Delivery>(
@@ -339,7 +438,7 @@ export class WendyClient {
     this.raw.close();
   }
 
-  private track<T>(stream: ClientStream<T>): ClientStream<T> {
+  private track<S extends ClientStream<unknown>>(stream: S): S {
     this.streams.add(stream);
     return stream;
   }

@@ -76,6 +76,10 @@
 //   from the delivering node to the origin. A duplicate copy of a message that wants an ack is acked again
 //   (the copy came because a hop timed out, and the first ack may have been lost too); an ack whose call
 //   fails (if the runtime reports it) is sent again, 8 sends at most, and its origin is not suspected.
+//   With config.applicationAcks the ack waits for the runtime's input applicationAcknowledged, or carries
+//   the refusal of applicationRefused (the origin emits "refused" and routes the message no more); a
+//   duplicate copy arriving meanwhile is dropped without an ack, and one arriving after a refusal is
+//   answered with the refusal again.
 // - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
 //   once at the end of each input, however many changes it caused.
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
@@ -103,6 +107,7 @@ import {
   type RouteMessage,
   type DropReason,
   type RoutingConfig,
+  type Refusal,
   type RoutingEvent,
   type RowEntries,
 } from "./types.js";
@@ -276,6 +281,13 @@ export class PastryNode {
   private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
   /** Message id -> how many times we sent its ack (as the delivering node). */
   private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
+  /** Delivered messages whose ack waits for the application (config.applicationAcks): id -> ack target. */
+  private readonly awaitingApplication: BoundedMap<
+    string,
+    { readonly origin: NodeInfo; readonly hops: number }
+  >;
+  /** Messages our application refused lately: a duplicate copy is answered with the same refusal. */
+  private readonly refused = new BoundedMap<string, Refusal>(RETRIED_MEMORY);
   /** Join states whose send failed, sent again on the next tick; how often each was sent. */
   private joinStatesToResend: Outbound[] = [];
   private readonly joinStateSends = new WeakMap<Outbound, number>();
@@ -355,6 +367,7 @@ export class PastryNode {
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
+    this.awaitingApplication = new BoundedMap(this.config.dedupCapacity);
     this.lastContact = new RecentTimes(this.config.failureTimeoutMs, CONTACT_MEMORY);
     this.avoidSuspects = { suspects: this.suspects, idHex: undefined };
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
@@ -444,12 +457,21 @@ export class PastryNode {
         break;
       case "ack":
         this.acked.set(message.messageId, true);
-        this.emitEvent({
-          type: "acked",
-          messageId: message.messageId,
-          deliveredBy: from,
-          hops: message.hops,
-        });
+        if (message.refusal !== undefined) {
+          this.emitEvent({
+            type: "refused",
+            messageId: message.messageId,
+            refusedBy: from,
+            refusal: message.refusal,
+          });
+        } else {
+          this.emitEvent({
+            type: "acked",
+            messageId: message.messageId,
+            deliveredBy: from,
+            hops: message.hops,
+          });
+        }
         break;
       case "leave":
         this.onLeave(from, message.leafSet, now);
@@ -481,7 +503,19 @@ export class PastryNode {
     return id;
   }
 
-  /** The transport could not deliver `out`. */
+  /**
+   * The application took message `messageId` delivered here (config.applicationAcks): its ack goes to the
+   * origin now. Unknown ids (never delivered here, already answered, or forgotten) are ignored.
+   */
+  applicationAcknowledged(messageId: string, now: Millis): void {
+    this.answerApplication(messageId, undefined, now);
+  }
+
+  /** The application refused message `messageId` delivered here: the origin hears why (see Refusal). */
+  applicationRefused(messageId: string, refusal: Refusal, now: Millis): void {
+    this.answerApplication(messageId, refusal, now);
+  }
+
   /**
    * The transport could not deliver `out`. `cause` "unreachable" means it surely never arrived (the
    * connection was refused); "unknown" (a timeout) means it may have arrived though no acknowledgement came.
@@ -1162,9 +1196,20 @@ export class PastryNode {
   private deliver(message: RouteMessage): void {
     if (this.delivered.has(message.id)) {
       this.drop(message, "duplicate");
-      // A copy comes again when a hop towards us timed out: our first ack may have been lost as well.
-      if (message.wantAck && !message.origin.id.equals(this.self.id)) {
-        this.sendTo(message.origin, { type: "ack", messageId: message.id, hops: message.hops });
+      // A copy comes again when a hop towards us timed out: our first ack may have been lost as well. One
+      // still waiting for the application is answered when the application answers.
+      if (
+        message.wantAck &&
+        !message.origin.id.equals(this.self.id) &&
+        !this.awaitingApplication.has(message.id)
+      ) {
+        const refusal = this.refused.get(message.id);
+        this.sendTo(message.origin, {
+          type: "ack",
+          messageId: message.id,
+          hops: message.hops,
+          ...(refusal === undefined ? {} : { refusal }),
+        });
       }
       return;
     }
@@ -1172,10 +1217,38 @@ export class PastryNode {
     this.deliveredCount++;
     this.outputs.push({ type: "deliver", message });
     if (!message.wantAck) return;
-    if (message.origin.id.equals(this.self.id)) {
-      this.emitEvent({ type: "acked", messageId: message.id, deliveredBy: this.self, hops: message.hops });
+    if (this.config.applicationAcks) {
+      this.awaitingApplication.set(message.id, { origin: message.origin, hops: message.hops });
+      return;
+    }
+    this.sendAck(message.id, message.origin, message.hops, undefined);
+  }
+
+  private answerApplication(messageId: string, refusal: Refusal | undefined, now: Millis): void {
+    const waiting = this.awaitingApplication.get(messageId);
+    if (waiting === undefined) return;
+    this.now = Math.max(this.now, now);
+    this.awaitingApplication.delete(messageId);
+    if (refusal !== undefined) this.refused.set(messageId, refusal);
+    this.sendAck(messageId, waiting.origin, waiting.hops, refusal);
+    this.finishInput();
+  }
+
+  /** The end-to-end answer for a message delivered here: an ack to its origin, or an event when that is us. */
+  private sendAck(messageId: string, origin: NodeInfo, hops: number, refusal: Refusal | undefined): void {
+    if (origin.id.equals(this.self.id)) {
+      this.emitEvent(
+        refusal === undefined
+          ? { type: "acked", messageId, deliveredBy: this.self, hops }
+          : { type: "refused", messageId, refusedBy: this.self, refusal },
+      );
     } else {
-      this.sendTo(message.origin, { type: "ack", messageId: message.id, hops: message.hops });
+      this.sendTo(origin, {
+        type: "ack",
+        messageId,
+        hops,
+        ...(refusal === undefined ? {} : { refusal }),
+      });
     }
   }
 

@@ -44,8 +44,20 @@ export interface RouteMessage {
   readonly hops: number;
   /** Maximum hops allowed; a message that would exceed it is dropped with reason "ttl". */
   readonly maxHops: number;
-  /** When true, the delivering node sends an `ack` straight back to the origin. */
+  /**
+   * When true, the delivering node sends an `ack` straight back to the origin: at delivery, or (with
+   * RoutingConfig.applicationAcks) once its application acknowledged or refused the message.
+   */
   readonly wantAck: boolean;
+}
+
+/**
+ * Why a delivering node's application did not take a message. `code` is opaque to the core (the runtime uses
+ * gRPC status codes); `reason` is for the sender.
+ */
+export interface Refusal {
+  readonly code: number;
+  readonly reason: string;
 }
 
 /** One routing-table row as exchanged on the wire: sparse, by column. */
@@ -91,8 +103,16 @@ export type PeerMessage =
   | { readonly type: "row"; readonly row: RowEntries }
   /** One hop of an application message. */
   | { readonly type: "route"; readonly message: RouteMessage }
-  /** End-to-end acknowledgement, sent by the delivering node straight to the origin. */
-  | { readonly type: "ack"; readonly messageId: string; readonly hops: number }
+  /**
+   * End-to-end acknowledgement, sent by the delivering node straight to the origin; with `refusal`, the
+   * delivering node's application refused the message (the origin does not route it again).
+   */
+  | {
+      readonly type: "ack";
+      readonly messageId: string;
+      readonly hops: number;
+      readonly refusal?: Refusal;
+    }
   /** Graceful leave: the sender is going away; its leaf set helps the receiver repair at once. */
   | { readonly type: "leave"; readonly leafSet: readonly NodeInfo[] };
 
@@ -142,6 +162,13 @@ export type RoutingEvent =
       readonly deliveredBy: NodeInfo;
       readonly hops: number;
     }
+  /** The delivering node's application refused our message (it is not routed again). */
+  | {
+      readonly type: "refused";
+      readonly messageId: string;
+      readonly refusedBy: NodeInfo;
+      readonly refusal: Refusal;
+    }
   /** The join could not complete through any seed within the join timeout. */
   | { readonly type: "joinFailed"; readonly reason: string };
 
@@ -182,6 +209,12 @@ export interface RoutingConfig {
   /** How many delivered message IDs are remembered to suppress duplicates. Default 100000. */
   readonly dedupCapacity: number;
   /**
+   * When true, the end-to-end ack of a delivered message that wants one waits for the input
+   * applicationAcknowledged (or applicationRefused) from the runtime, which hears it from the application.
+   * False (the default, for drivers without applications such as the simulator): the ack leaves at delivery.
+   */
+  readonly applicationAcks: boolean;
+  /**
    * An input arriving this long after the previous tick means this node itself was paused (SIGSTOP, a
    * stalled process): its view is stale and peers may have routed around it, so it re-confirms its leaf set
    * before delivering again. The runtime, which ticks often, sets it; Infinity (the default) turns it off
@@ -217,5 +250,6 @@ export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
   maxHops: 40,
   maxPendingMessages: 10_000,
   dedupCapacity: 100_000,
+  applicationAcks: false,
   pauseThresholdMs: Number.POSITIVE_INFINITY,
 };

@@ -21,8 +21,14 @@ export type ForwardDecision = boolean | undefined | Message;
  */
 export interface Application {
   onError?(error: Error): void;
-  /** This node is the live node numerically closest to the message's key. */
-  onDeliver?(message: Message): void;
+  /**
+   * This node is the live node numerically closest to the message's key. When the sender waits for the
+   * acknowledgement, it comes once every application's onDeliver returned, or the Promise it returned
+   * resolved; a rejection (or a throw) refuses the message instead, and the sender's send rejects with the
+   * error's gRPC `code` (if it has one in 1..16, else UNKNOWN) and message. Nobody else waits: return the
+   * Promise only once the message is safe.
+   */
+  onDeliver?(message: Message): void | Promise<void>;
   /** This node is about to forward `message` to `next`; may veto (false) or change it (return a Message). */
   onForward?(message: Message, next: NodeInfo): ForwardDecision;
   /** The leaf set changed; `leaves` is the new leaf set (both sides). */

@@ -118,7 +118,11 @@ export interface ClusterOptions {
 }
 
 export interface ClusterSendOptions {
-  /** Wait until the delivering node acknowledges the message end to end. */
+  /**
+   * Wait until an application at the delivering node acknowledged the message (every registered
+   * `onDeliver` returned, or the Promise it returned resolved). A refusal there (a rejected Promise, or no
+   * application at all) rejects with a WendyError carrying the refusal's code and reason.
+   */
   readonly waitForAck?: boolean;
   /** With waitForAck: give up (DEADLINE_EXCEEDED) after this long. Default 10 s. */
   readonly timeoutMs?: number;
@@ -217,9 +221,11 @@ export class Cluster {
       }),
     };
     // The ticker runs every heartbeat/4: a gap as long as the failure timeout means this process itself was
-    // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile.
+    // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile. The
+    // end-to-end ack waits for the applications' answer to a delivery (see deliver).
     this.config = {
       ...this.config,
+      applicationAcks: true,
       pauseThresholdMs: Math.max(this.config.failureTimeoutMs, this.config.heartbeatIntervalMs),
     };
     validateConfig(this.config, this.limits);
@@ -670,10 +676,47 @@ export class Cluster {
     if (message.purpose < FIRST_APPLICATION_PURPOSE) {
       const handler = this.reservedHandlers.get(message.purpose);
       if (handler !== undefined) this.callback(() => handler(delivered));
+      if (message.wantAck) this.answerDelivery(message, Promise.resolve());
       return;
     }
     this.options.metrics?.messageDelivered(message.hops);
-    for (const app of this.apps) this.callback(() => app.onDeliver?.(delivered));
+    const answers: Promise<void>[] = [];
+    for (const app of this.apps) {
+      if (app.onDeliver === undefined) continue;
+      try {
+        answers.push(Promise.resolve(app.onDeliver(delivered)));
+      } catch (error) {
+        answers.push(Promise.reject(error instanceof Error ? error : new Error(String(error))));
+      }
+    }
+    if (!message.wantAck) {
+      // Nobody waits for the outcome: an application that refuses has counted or reported it itself.
+      for (const answer of answers) answer.catch(() => undefined);
+      return;
+    }
+    if (answers.length === 0) {
+      const self = this.requireSelf();
+      const refusal = new WendyError(
+        `no application at node ${self.id.hex} (the key's owner) takes deliveries (purpose ${message.purpose})`,
+        status.FAILED_PRECONDITION,
+      );
+      answers.push(Promise.reject(refusal));
+    }
+    this.answerDelivery(message, Promise.all(answers));
+  }
+
+  /**
+   * Tells the core how the applications answered a delivered message that wants an ack. Always on a later
+   * turn, so that a send to a key this node owns has registered its pending ack by then.
+   */
+  private answerDelivery(message: RouteMessage, answered: Promise<unknown>): void {
+    answered.then(
+      () => this.input((core, now) => core.applicationAcknowledged(message.id, now)),
+      (error: unknown) => {
+        const refusal = refusalOf(error);
+        this.input((core, now) => core.applicationRefused(message.id, refusal, now));
+      },
+    );
   }
 
   private onEvent(event: RoutingEvent): void {
@@ -703,6 +746,14 @@ export class Cluster {
             new WendyError(`message ${event.message.id} dropped: ${event.reason}`, status.UNAVAILABLE),
           );
         }
+        return;
+      }
+      case "refused": {
+        const pending = this.pendingAcks.get(event.messageId);
+        if (pending === undefined) return;
+        this.pendingAcks.delete(event.messageId);
+        clearTimeout(pending.timer);
+        pending.reject(new WendyError(event.refusal.reason, event.refusal.code as status));
         return;
       }
       case "acked": {
@@ -812,6 +863,19 @@ export class Cluster {
       });
     });
   }
+}
+
+/** gRPC status codes a refusal may carry; anything else an application throws is UNKNOWN. */
+const MAX_STATUS_CODE = 16;
+/** The longest refusal reason sent to the origin (the wire allows 1024). */
+const MAX_REFUSAL_REASON = 1000;
+
+/** What an application's rejection tells the message's origin: its status code and message. */
+function refusalOf(error: unknown): { code: number; reason: string } {
+  const reason = (error instanceof Error ? error.message : String(error)).slice(0, MAX_REFUSAL_REASON);
+  const code = (error as { code?: unknown } | null)?.code;
+  const valid = typeof code === "number" && Number.isInteger(code) && code > 0 && code <= MAX_STATUS_CODE;
+  return { code: valid ? code : status.UNKNOWN, reason };
 }
 
 /**

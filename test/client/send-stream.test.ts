@@ -248,7 +248,14 @@ describe("WendyClient.send on other nodes", () => {
       expect(hung.unarySends).toBe(0);
       back = await startReal("client-restart", hung.port);
       await waitFor("the node to be back", async () => ((await client.status()).ready ? true : undefined));
+      // An application there acknowledges what it receives: the acknowledged send needs one.
+      const app = client.receive([PURPOSE]);
+      void (async () => {
+        for await (const d of app) d.ack();
+      })().catch(() => undefined);
+      await app.ready;
       const after = await client.send("after", PURPOSE, "after", { waitForAck: true });
+      app.close();
       expect(after.deliveredBy?.id.hex).toBe(back.cluster.info().id.hex);
       expect(back.handle.sendStreamCount).toBe(1);
     } finally {

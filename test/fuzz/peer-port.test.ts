@@ -218,7 +218,13 @@ describe("malformed bodies that pass authentication", () => {
       [
         "ack: message id of 500 characters",
         "ack",
-        PeerServiceService.ack.requestSerialize({ sender: sender(), messageId: "a".repeat(500), hops: 1 }),
+        PeerServiceService.ack.requestSerialize({
+          sender: sender(),
+          messageId: "a".repeat(500),
+          hops: 1,
+          refusalCode: 0,
+          refusalReason: "",
+        }),
       ],
       [
         "leave: leaf set entry with a 20-byte ID",

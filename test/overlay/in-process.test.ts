@@ -12,7 +12,7 @@ import {
   type OverlayServiceHandle,
 } from "../../src/server/overlay/index.js";
 import { OverlayServiceClient } from "../../src/gen/wendy/v1/overlay.js";
-import { InvalidArgumentError, WendyClient } from "../../src/client/index.js";
+import { FailedPreconditionError, InvalidArgumentError, WendyClient } from "../../src/client/index.js";
 import { waitFor } from "../helpers/wait.js";
 
 let cluster: Cluster;
@@ -33,7 +33,7 @@ beforeAll(async () => {
     },
   );
   server = new Server(overlayServerOptions());
-  handle = addOverlayService(server, { cluster, metrics });
+  handle = addOverlayService(server, { cluster, metrics, limits: { deliveryGraceMs: 200 } });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
       e ? reject(e) : resolve(p),
@@ -64,8 +64,10 @@ describe("the Overlay service in-process", () => {
     expect(lines).toContain('wendy_client_rpcs_total{method="Status",code="OK"} 1');
   });
 
-  it("counts deliveries without a subscriber in the metric, the handle and Status", async () => {
-    await client.send("nobody-listens", 16, "x", { waitForAck: true });
+  it("counts deliveries no subscriber took within the grace in the metric, the handle and Status", async () => {
+    await expect(client.send("nobody-listens", 16, "x", { waitForAck: true })).rejects.toBeInstanceOf(
+      FailedPreconditionError,
+    );
     expect(await metricLine("wendy_undelivered_no_subscriber_total")).toContain(
       "wendy_undelivered_no_subscriber_total 1",
     );

@@ -74,7 +74,11 @@ function rawCode<Res>(
 }
 
 beforeAll(async () => {
-  const limits = { maxPayloadBytes: SMALL_PAYLOAD_LIMIT, forwardDecisionTimeoutMs: 300 };
+  const limits = {
+    maxPayloadBytes: SMALL_PAYLOAD_LIMIT,
+    forwardDecisionTimeoutMs: 300,
+    deliveryGraceMs: 500,
+  };
   const a = await nodes.start({ name: "node-a", limits });
   started.push(a);
   started.push(
@@ -187,10 +191,12 @@ describe("routing through the client API", () => {
     }
   });
 
-  it("a message nobody subscribed to is counted in Status", async () => {
+  it("a message nobody subscribed to fails the waiting sender with FAILED_PRECONDITION naming purpose and owner, and is counted in Status", async () => {
     const owner = node("node-c");
     const before = (await client("node-c").status()).undeliveredNoSubscriber;
-    await client("node-b").send(keyOwnedBy(owner, "unwanted"), 999, "x", { waitForAck: true });
+    const sent = client("node-b").send(keyOwnedBy(owner, "unwanted"), 999, "x", { waitForAck: true });
+    await expect(sent).rejects.toBeInstanceOf(FailedPreconditionError);
+    await expect(sent).rejects.toThrow(new RegExp(`purpose 999 at node ${owner.id}`));
     expect((await client("node-c").status()).undeliveredNoSubscriber).toBe(before + 1n);
   });
 });

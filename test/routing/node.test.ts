@@ -232,6 +232,116 @@ describe("PastryNode basics", () => {
     expect(resent).toEqual([1, 1, 1, 1, 1, 1, 1, 0, 0, 0]);
   });
 
+  describe("with applicationAcks", () => {
+    const origin = info(1n, 1);
+    const deliverer = () => {
+      const node = new PastryNode(info(5n, 2), {
+        random: seededRandom(3),
+        config: { applicationAcks: true },
+      });
+      node.bootstrap(0);
+      node.takeOutputs();
+      return node;
+    };
+    const acks = (outputs: Output[]) => sends(outputs).filter((s) => s.message.type === "ack");
+
+    it("delivers at once but sends the ack only when the application acknowledged the message", () => {
+      const node = deliverer();
+      const message = { ...routeMessage(node.self.id, origin, 1), wantAck: true };
+      node.receive(origin, { type: "route", message }, 1);
+      const delivered = node.takeOutputs();
+      expect(delivered.some((o) => o.type === "deliver")).toBe(true);
+      expect(acks(delivered)).toEqual([]);
+      node.applicationAcknowledged("m-1", 2);
+      expect(acks(node.takeOutputs())).toEqual([
+        { to: origin, message: { type: "ack", messageId: "m-1", hops: 1 } },
+      ]);
+      node.applicationAcknowledged("m-1", 3);
+      expect(acks(node.takeOutputs())).toEqual([]);
+    });
+
+    it("a duplicate copy while the application has not answered gets no ack; after the answer it gets it again", () => {
+      const node = deliverer();
+      const message = { ...routeMessage(node.self.id, origin, 1), wantAck: true };
+      node.receive(origin, { type: "route", message }, 1);
+      node.takeOutputs();
+      node.receive(origin, { type: "route", message }, 2);
+      const early = node.takeOutputs();
+      expect(early.some((o) => o.type === "deliver")).toBe(false);
+      expect(acks(early)).toEqual([]);
+      node.applicationAcknowledged("m-1", 3);
+      node.takeOutputs();
+      node.receive(origin, { type: "route", message }, 4);
+      expect(acks(node.takeOutputs())).toHaveLength(1);
+    });
+
+    it("a refusal travels to the origin as an ack carrying it, and a later copy is refused again", () => {
+      const node = deliverer();
+      const message = { ...routeMessage(node.self.id, origin, 2), wantAck: true };
+      node.receive(origin, { type: "route", message }, 1);
+      node.takeOutputs();
+      const refusal = { code: 9, reason: "no application for purpose 16" };
+      node.applicationRefused("m-1", refusal, 2);
+      const refusedAck = { to: origin, message: { type: "ack", messageId: "m-1", hops: 2, refusal } };
+      expect(acks(node.takeOutputs())).toEqual([refusedAck]);
+      node.receive(origin, { type: "route", message }, 3);
+      expect(acks(node.takeOutputs())).toEqual([refusedAck]);
+    });
+
+    it("the origin turns a refusing ack into a refused event and stops retrying the message's hop", () => {
+      const overlay = new Overlay({ leafSetSize: 4 }, 4);
+      const a = overlay.bootstrap(NodeId.fromBigInt(1n << 120n));
+      const b = overlay.join(NodeId.fromBigInt(9n << 120n));
+      const id = a.send(b.self.id, 20, new Uint8Array(0), { wantAck: true }, 5);
+      const route = a.takeOutputs().find((o) => o.type === "send" && o.out.message.type === "route");
+      if (route?.type !== "send") throw new Error("expected a route hop");
+      const refusal = { code: 9, reason: "no application" };
+      a.receive(b.self, { type: "ack", messageId: id, hops: 1, refusal }, 6);
+      expect(events(a.takeOutputs())).toContainEqual({
+        type: "refused",
+        messageId: id,
+        refusedBy: b.self,
+        refusal,
+      });
+      a.sendFailed(route.out, 7);
+      expect(sends(a.takeOutputs()).filter((s) => s.message.type === "route")).toEqual([]);
+    });
+
+    it("a message sent to itself is acknowledged or refused by events once the application answers", () => {
+      const node = new PastryNode(info(1n, 1), {
+        random: seededRandom(1),
+        config: { applicationAcks: true },
+      });
+      node.bootstrap(0);
+      node.takeOutputs();
+      const ok = node.send(NodeId.fromBigInt(5n), 16, new Uint8Array(0), { wantAck: true }, 1);
+      expect(events(node.takeOutputs()).some((e) => e.type === "acked")).toBe(false);
+      node.applicationAcknowledged(ok, 2);
+      expect(events(node.takeOutputs())).toContainEqual({
+        type: "acked",
+        messageId: ok,
+        deliveredBy: node.self,
+        hops: 0,
+      });
+      const no = node.send(NodeId.fromBigInt(5n), 16, new Uint8Array(0), { wantAck: true }, 3);
+      node.takeOutputs();
+      node.applicationRefused(no, { code: 8, reason: "too slow" }, 4);
+      expect(events(node.takeOutputs())).toContainEqual({
+        type: "refused",
+        messageId: no,
+        refusedBy: node.self,
+        refusal: { code: 8, reason: "too slow" },
+      });
+    });
+
+    it("a message that wants no ack needs no answer from the application", () => {
+      const node = deliverer();
+      node.receive(origin, { type: "route", message: routeMessage(node.self.id, origin, 1) }, 1);
+      node.applicationAcknowledged("m-1", 2);
+      expect(acks(node.takeOutputs())).toEqual([]);
+    });
+  });
+
   it("join: retried through the next seed on timeout; joinFailed after every seed failed twice", () => {
     const node = new PastryNode(info(1n, 1), { random: { next: () => 0 }, config: { joinTimeoutMs: 100 } });
     node.join(["127.0.0.1:1", "127.0.0.1:2"], 0);

@@ -1,4 +1,5 @@
 // The embeddable API in one process: argument checking, lifecycle, back-pressure and mutual TLS.
+import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidNodeIdError, NodeId } from "../../src/routing/id.js";
 import { Cluster, type ClusterOptions } from "../../src/server/cluster.js";
@@ -84,7 +85,11 @@ describe("messages", () => {
   it("a lone node delivers to itself and acknowledges at once", async () => {
     const cluster = await start("alone");
     const seen: string[] = [];
-    cluster.registerApplication({ onDeliver: (m) => seen.push(Buffer.from(m.payload).toString()) });
+    cluster.registerApplication({
+      onDeliver: (m) => {
+        seen.push(Buffer.from(m.payload).toString());
+      },
+    });
     const reply = await cluster.send(cluster.newMessage(16, NodeId.fromString("any"), Buffer.from("hi")), {
       waitForAck: true,
     });
@@ -109,6 +114,65 @@ describe("messages", () => {
       ResourceExhaustedError,
     );
     expect(joiner.ready).toBe(false);
+  });
+});
+
+describe("application acknowledgement (embedded)", () => {
+  async function pair(): Promise<[Cluster, Cluster]> {
+    const a = await start("appack-a");
+    const b = await start("appack-b");
+    await b.join("127.0.0.1", a.node.port);
+    return [a, b];
+  }
+
+  it("a send waiting for its ack resolves only once the owner's onDeliver Promise resolved", async () => {
+    const [a, b] = await pair();
+    let release: () => void = () => undefined;
+    const handled = new Promise<void>((resolve) => (release = resolve));
+    b.registerApplication({ onDeliver: () => handled });
+    let acked = false;
+    const sent = a.send(a.newMessage(16, b.info().id, Buffer.from("x")), { waitForAck: true }).then((r) => {
+      acked = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(acked).toBe(false);
+    release();
+    const reply = await sent;
+    expect(reply.deliveredBy?.id.equals(b.info().id)).toBe(true);
+  });
+
+  it("a rejected onDeliver reaches the sender as a refusal with the application's code and message", async () => {
+    const [a, b] = await pair();
+    b.registerApplication({
+      onDeliver: () => Promise.reject(new ResourceExhaustedError("the store is full")),
+    });
+    const sent = a.send(a.newMessage(16, b.info().id, Buffer.from("x")), { waitForAck: true });
+    await expect(sent).rejects.toMatchObject({
+      code: status.RESOURCE_EXHAUSTED,
+      message: "the store is full",
+    });
+  });
+
+  it("with no application registered at the owner, a waiting send fails FAILED_PRECONDITION naming the owner", async () => {
+    const [a, b] = await pair();
+    const sent = a.send(a.newMessage(16, b.info().id, Buffer.from("x")), { waitForAck: true });
+    await expect(sent).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+    await expect(sent).rejects.toThrow(b.info().id.hex);
+  });
+
+  it("a send that does not wait is accepted whatever the owner's application answers", async () => {
+    const [a, b] = await pair();
+    const seen: string[] = [];
+    b.registerApplication({
+      onDeliver: (m) => {
+        seen.push(m.id);
+        return Promise.reject(new Error("refused"));
+      },
+    });
+    const sent = await a.send(a.newMessage(16, b.info().id, Buffer.from("x")));
+    for (let i = 0; i < 40 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(seen).toEqual([sent.messageId]);
   });
 });
 
@@ -142,6 +206,7 @@ describe("lifecycle", () => {
     const a = await start("drain-a");
     const b = await start("drain-b");
     await b.join([a.info().localAddress]);
+    for (const node of [a, b]) node.registerApplication({ onDeliver: () => undefined });
     // Traffic both ways leaves a RouteStream open in each direction.
     await a.send(a.newMessage(16, b.info().id, Buffer.from("1")), { waitForAck: true });
     await b.send(b.newMessage(16, a.info().id, Buffer.from("2")), { waitForAck: true });
@@ -158,6 +223,7 @@ describe("lifecycle", () => {
     expect(b.ready).toBe(true);
     const exits: string[] = [];
     a.registerApplication({ onNodeExit: (n) => exits.push(n.id.hex) });
+    b.registerApplication({ onDeliver: () => undefined });
     const reply = await a.send(a.newMessage(16, b.info().id, Buffer.from("to b")), { waitForAck: true });
     expect(reply.deliveredBy?.id.equals(b.info().id)).toBe(true);
     await b.stop();
@@ -181,6 +247,7 @@ describe("failure detection of a crashed peer", () => {
     const c = await start("crash-c", slowToSuspect);
     await b.join("127.0.0.1", a.node.port);
     await c.join("127.0.0.1", a.node.port);
+    c.registerApplication({ onDeliver: () => undefined });
     // Every node has talked to c, so each holds a connection that c's death breaks.
     for (const from of [a, b]) {
       const reply = await from.send(from.newMessage(16, c.info().id, Buffer.from("hello c")), {
@@ -218,6 +285,7 @@ describe("mutual TLS on the peer port", () => {
       const a = await start("tls-a", { tls: certs.mutualTls("a", "ca") });
       const b = await start("tls-b", { tls: certs.mutualTls("b", "ca") });
       await b.join([a.info().localAddress]);
+      a.registerApplication({ onDeliver: () => undefined });
       const reply = await b.send(b.newMessage(16, a.info().id, Buffer.from("over tls")), {
         waitForAck: true,
       });

@@ -31,7 +31,9 @@ async function start(name: string): Promise<Cluster> {
   });
   metricsOf.set(c, metrics);
   c.registerApplication({
-    onDeliver: (m) => delivered.set(Buffer.from(m.payload).toString(), c.info().id.hex),
+    onDeliver: (m) => {
+      delivered.set(Buffer.from(m.payload).toString(), c.info().id.hex);
+    },
   });
   nodes.push(c);
   await c.listen();

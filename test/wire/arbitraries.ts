@@ -71,7 +71,15 @@ export const peerMessageArbs: Readonly<Record<PeerMessage["type"], fc.Arbitrary<
   }),
   row: fc.record({ type: fc.constant("row" as const), row: rowEntriesArb }),
   route: fc.record({ type: fc.constant("route" as const), message: routeMessageArb }),
-  ack: fc.record({ type: fc.constant("ack" as const), messageId: messageIdArb, hops: hopsArb }),
+  ack: fc.record(
+    {
+      type: fc.constant("ack" as const),
+      messageId: messageIdArb,
+      hops: hopsArb,
+      refusal: fc.record({ code: fc.integer({ min: 1, max: 16 }), reason: fc.string({ maxLength: 1024 }) }),
+    },
+    { requiredKeys: ["type", "messageId", "hops"] },
+  ),
   leave: fc.record({ type: fc.constant("leave" as const), leafSet: nodesArb(6) }),
 };
 

@@ -100,9 +100,23 @@ describe("decoding validation", () => {
     );
     const ack: PeerRequest = {
       method: "ack",
-      request: { sender: encodeNodeInfo(sender), messageId: "", hops: 1 },
+      request: { sender: encodeNodeInfo(sender), messageId: "", hops: 1, refusalCode: 0, refusalReason: "" },
     };
     expect(rejection(() => decodePeerRequest(ack)).field).toBe("message_id");
+  });
+
+  it("refuses an ack whose refusal code is not a gRPC status code", () => {
+    const ack: PeerRequest = {
+      method: "ack",
+      request: {
+        sender: encodeNodeInfo(sender),
+        messageId: "m-1",
+        hops: 1,
+        refusalCode: 17,
+        refusalReason: "no application",
+      },
+    };
+    expect(rejection(() => decodePeerRequest(ack)).field).toBe("refusal_code");
   });
 
   it("refuses a payload over the limit, and the limit is configurable", () => {

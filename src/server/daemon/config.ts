@@ -57,6 +57,8 @@ export interface DaemonConfig {
   readonly tableMaintenanceIntervalMs: number;
   readonly maxPayloadBytes: number;
   readonly shutdownGraceMs: number;
+  /** How long a delivery waits at this node for a subscriber to take it before it is refused. */
+  readonly deliveryGraceMs: number;
   /** Unknown WENDY_* variables, to log as warnings. */
   readonly unknownEnv: readonly string[];
 }
@@ -273,6 +275,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   );
   const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
   const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
+  const deliveryGraceMs = r.integer("WENDY_DELIVERY_GRACE_MS", 5000, 0, 3_600_000);
 
   return {
     nodeId,
@@ -301,6 +304,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     tableMaintenanceIntervalMs,
     maxPayloadBytes,
     shutdownGraceMs,
+    deliveryGraceMs,
     unknownEnv: settings.unknownEnv,
   };
 }

@@ -94,7 +94,7 @@ export class Daemon {
       await cluster.listen();
       cleanups.push(() => cluster.kill());
 
-      const limits = { maxPayloadBytes: config.maxPayloadBytes };
+      const limits = { maxPayloadBytes: config.maxPayloadBytes, deliveryGraceMs: config.deliveryGraceMs };
       const clientServer = new Server(overlayServerOptions(limits));
       const overlay = addOverlayService(clientServer, {
         cluster,

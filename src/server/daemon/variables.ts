@@ -89,6 +89,11 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { env: "WENDY_MAX_PAYLOAD_BYTES", valueName: "<bytes>", description: "largest routed payload (4194304)" },
   {
+    env: "WENDY_DELIVERY_GRACE_MS",
+    valueName: "<ms>",
+    description: "how long a delivery waits for a subscriber before it is refused (5000)",
+  },
+  {
     env: "WENDY_SHUTDOWN_GRACE_MS",
     valueName: "<ms>",
     description: "time allowed for a graceful leave (10000)",

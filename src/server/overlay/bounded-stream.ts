@@ -1,6 +1,6 @@
 // One server stream with a bounded send buffer. A client that stops reading makes writes pile up inside the
 // node; rather than let them grow without bound, the stream is cut off with RESOURCE_EXHAUSTED.
-import { status, type ServerWritableStream } from "@grpc/grpc-js";
+import { status, type ServerDuplexStream, type ServerWritableStream } from "@grpc/grpc-js";
 
 export interface StreamBounds {
   readonly maxStreamBufferMessages: number;
@@ -14,7 +14,7 @@ export class BoundedStream<T> {
 
   /** `onClosed` runs exactly once, with the final status code, whichever way the stream ends. */
   constructor(
-    private readonly call: ServerWritableStream<unknown, T>,
+    private readonly call: ServerWritableStream<unknown, T> | ServerDuplexStream<unknown, T>,
     private readonly bounds: StreamBounds,
     private readonly what: string,
     private readonly onClosed: (code: status) => void,

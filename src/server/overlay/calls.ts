@@ -1,7 +1,9 @@
 // Call/Reply across the overlay. The caller's node routes the request to the key's owner on a reserved
-// purpose; the owner hands it to its subscribers with a call id; the first Reply travels back on another
-// reserved purpose routed to the caller's node ID. The caller's deadline travels with the request, and a
-// cancelled or expired call is forgotten on both sides.
+// purpose; the owner hands it to its subscribers with a call id, held like any delivery until answered (a
+// subscriber that goes away without a Reply gives it back to its group); the first Reply travels back on
+// another reserved purpose routed to the caller's node ID. A call no application took within the delivery
+// grace is answered with the refusal. The caller's deadline travels with the request, and a cancelled or
+// expired call is forgotten on both sides.
 import { randomBytes } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import type { NodeId } from "../../routing/id.js";
@@ -22,7 +24,7 @@ import {
 } from "./call-envelope.js";
 import type { OverlayLimits } from "./limits.js";
 import { deadlineExceeded, failedPrecondition, OverlayRpcError, resourceExhausted } from "./rpc-error.js";
-import type { SubscriberHub } from "./subscribers.js";
+import type { DeliveryHub } from "./deliveries.js";
 
 export interface CallAnswer {
   readonly payload: Uint8Array;
@@ -39,6 +41,8 @@ interface OutgoingCall {
 
 interface IncomingCall {
   readonly caller: NodeInfo;
+  /** The request's message id: how the delivery hub knows it. */
+  readonly messageId: string;
   readonly hops: number;
   readonly timer: NodeJS.Timeout;
 }
@@ -50,7 +54,7 @@ export class CallBroker {
 
   constructor(
     private readonly cluster: Cluster,
-    private readonly subscribers: SubscriberHub,
+    private readonly deliveries: DeliveryHub,
     private readonly limits: OverlayLimits,
     private readonly reportError: (error: Error) => void,
   ) {
@@ -125,6 +129,7 @@ export class CallBroker {
     }
     this.incoming.delete(callId);
     clearTimeout(call.timer);
+    this.deliveries.answered(call.messageId);
     await this.answer(call.caller, { callId, code: status.OK, hops: call.hops, details: "", payload });
   }
 
@@ -133,7 +138,10 @@ export class CallBroker {
     for (const callId of [...this.outgoing.keys()]) {
       this.settle(callId)?.reject(new OverlayRpcError(status.UNAVAILABLE, "the overlay service is closing"));
     }
-    for (const call of this.incoming.values()) clearTimeout(call.timer);
+    for (const call of this.incoming.values()) {
+      clearTimeout(call.timer);
+      this.deliveries.withdraw(call.messageId, CLOSING);
+    }
     this.incoming.clear();
   }
 
@@ -152,20 +160,27 @@ export class CallBroker {
       refuse(status.RESOURCE_EXHAUSTED, `node ${this.cluster.info().id.hex} has too many calls waiting`);
       return;
     }
-    const timer = setTimeout(() => this.incoming.delete(request.callId), request.timeoutMs);
-    this.incoming.set(request.callId, { caller, hops: message.hops, timer });
-    const taken = this.subscribers.deliver(
-      { ...message, purpose: request.purpose, payload: request.payload },
-      request.callId,
-    );
-    if (taken === 0) {
-      this.incoming.delete(request.callId);
-      clearTimeout(timer);
-      refuse(
-        status.FAILED_PRECONDITION,
-        `no subscriber for purpose ${request.purpose} at the key's owner ${this.cluster.info().id.hex}`,
-      );
-    }
+    const timer = setTimeout(() => this.forget(request.callId, EXPIRED), request.timeoutMs);
+    this.incoming.set(request.callId, { caller, messageId: message.id, hops: message.hops, timer });
+    this.deliveries
+      .deliver({ ...message, purpose: request.purpose, payload: request.payload }, request.callId)
+      .catch((error: unknown) => {
+        // Withdrawn (answered, cancelled, expired): the caller already knows or no longer cares.
+        if (!this.incoming.has(request.callId)) return;
+        this.forget(request.callId, undefined);
+        const e =
+          error instanceof OverlayRpcError ? error : new OverlayRpcError(status.INTERNAL, String(error));
+        refuse(e.code, e.message);
+      });
+  }
+
+  /** Stops waiting for a Reply to `callId` here; with `reason`, the hub stops holding its delivery too. */
+  private forget(callId: string, reason: OverlayRpcError | undefined): void {
+    const call = this.incoming.get(callId);
+    if (call === undefined) return;
+    this.incoming.delete(callId);
+    clearTimeout(call.timer);
+    if (reason !== undefined) this.deliveries.withdraw(call.messageId, reason);
   }
 
   private onAnswer(message: Message): void {
@@ -180,11 +195,7 @@ export class CallBroker {
   }
 
   private onCancel(message: Message): void {
-    const callId = decodeCallCancel(message.payload);
-    const call = this.incoming.get(callId);
-    if (call === undefined) return;
-    clearTimeout(call.timer);
-    this.incoming.delete(callId);
+    this.forget(decodeCallCancel(message.payload), CANCELLED);
   }
 
   private settle(callId: string): OutgoingCall | undefined {
@@ -213,6 +224,10 @@ export class CallBroker {
     }
   }
 }
+
+const CLOSING = new OverlayRpcError(status.UNAVAILABLE, "the overlay service is closing");
+const EXPIRED = new OverlayRpcError(status.DEADLINE_EXCEEDED, "the call expired before a Reply");
+const CANCELLED = new OverlayRpcError(status.CANCELLED, "the caller cancelled the call");
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));

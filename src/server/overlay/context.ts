@@ -4,13 +4,13 @@ import type { CallBroker } from "./calls.js";
 import type { OverlayLimits } from "./limits.js";
 import type { OwnershipHub } from "./ownership.js";
 import type { ServeContext } from "./serve.js";
-import type { SubscriberHub } from "./subscribers.js";
+import type { DeliveryHub } from "./deliveries.js";
 import type { WatcherHub } from "./watchers.js";
 
 export interface OverlayContext extends ServeContext {
   readonly cluster: Cluster;
   readonly limits: OverlayLimits;
-  readonly subscribers: SubscriberHub;
+  readonly deliveries: DeliveryHub;
   readonly calls: CallBroker;
   readonly watchers: WatcherHub;
   readonly ownership: OwnershipHub;

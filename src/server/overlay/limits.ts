@@ -32,6 +32,15 @@ export interface OverlayLimits {
   readonly maxPendingForwards: number;
   /** Largest replica count a client may ask for. Default 256. */
   readonly maxReplicas: number;
+  /**
+   * How long a delivery may wait at this node for a subscriber to take it (none attached, its group lost
+   * its members, or every member is at its unacknowledged limit) before it is refused. Default 5000 ms.
+   */
+  readonly deliveryGraceMs: number;
+  /** Deliveries held here, not yet acknowledged by an application, at most. Default 10000. */
+  readonly maxHeldDeliveries: number;
+  /** Payload bytes of those held deliveries, at most. Default 64 MiB. */
+  readonly maxHeldDeliveryBytes: number;
 }
 
 export const DEFAULT_OVERLAY_LIMITS: OverlayLimits = {
@@ -48,7 +57,16 @@ export const DEFAULT_OVERLAY_LIMITS: OverlayLimits = {
   forwardDecisionTimeoutMs: 500,
   maxPendingForwards: 10_000,
   maxReplicas: DEFAULT_WIRE_LIMITS.maxNodeListLength,
+  deliveryGraceMs: 5000,
+  maxHeldDeliveries: 10_000,
+  maxHeldDeliveryBytes: 64 * 1024 * 1024,
 };
+
+/** A Receive subscriber's unacknowledged deliveries when it asks for no other number, and the most it may ask. */
+export const DEFAULT_MAX_UNACKNOWLEDGED = 64;
+export const MAX_UNACKNOWLEDGED = 1024;
+/** Longest subscriber group name, in bytes of UTF-8. */
+export const MAX_GROUP_NAME_BYTES = 128;
 
 /** Bytes a Call adds around the payload (its envelope on a reserved purpose). */
 export const CALL_ENVELOPE_BYTES = 256;

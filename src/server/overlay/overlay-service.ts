@@ -21,7 +21,8 @@ import { sendHandler } from "./send.js";
 import { SendStreams } from "./send-stream.js";
 import { statusHandler } from "./status.js";
 import { subscribeHandler } from "./subscribe.js";
-import { SubscriberHub } from "./subscribers.js";
+import { DeliveryHub } from "./deliveries.js";
+import { receiveHandler } from "./receive.js";
 import { watchEventsHandler } from "./watch-events.js";
 import { watchOwnershipHandler } from "./watch-ownership.js";
 import { WatcherHub } from "./watchers.js";
@@ -42,7 +43,7 @@ export interface OverlayServiceOptions {
 
 /** The running service, for the daemon (metrics, shutdown) and tests. */
 export interface OverlayServiceHandle {
-  /** Open Subscribe streams. */
+  /** Open Subscribe and Receive streams. */
   readonly subscriberCount: number;
   /** Open SendStream streams. */
   readonly sendStreamCount: number;
@@ -73,17 +74,17 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   const { cluster, metrics } = options;
   const limits: OverlayLimits = { ...DEFAULT_OVERLAY_LIMITS, ...definedOnly(options.limits ?? {}) };
   const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
-  const subscribers = new SubscriberHub(limits, metrics);
+  const deliveries = new DeliveryHub(limits, () => cluster.info().id.hex, metrics);
   const watchers = new WatcherHub(cluster, limits);
   const ownership = new OwnershipHub(cluster, limits);
-  const calls = new CallBroker(cluster, subscribers, limits, onError);
-  cluster.registerApplication(subscribers.application());
+  const calls = new CallBroker(cluster, deliveries, limits, onError);
+  cluster.registerApplication(deliveries.application());
   cluster.registerApplication(watchers.application());
   cluster.registerApplication(ownership.application());
   const ctx: OverlayContext = {
     cluster,
     limits,
-    subscribers,
+    deliveries,
     calls,
     watchers,
     ownership,
@@ -95,6 +96,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     send: sendHandler(ctx),
     sendStream: rawRequestStream(sendStreams.handler),
     subscribe: subscribeHandler(ctx),
+    receive: rawRequestStream(receiveHandler(ctx)),
     call: callHandler(ctx),
     reply: replyHandler(ctx),
     lookup: lookupHandler(ctx),
@@ -114,7 +116,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   }
   return {
     get subscriberCount() {
-      return subscribers.count;
+      return deliveries.count;
     },
     get sendStreamCount() {
       return sendStreams.count;
@@ -126,14 +128,14 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
       return ownership.count;
     },
     get undeliveredCount() {
-      return subscribers.undeliveredCount;
+      return deliveries.undeliveredCount;
     },
     close() {
       sendStreams.closeAll();
       calls.close();
       watchers.close();
       ownership.close();
-      subscribers.closeAll();
+      deliveries.close();
       health.close();
     },
   };

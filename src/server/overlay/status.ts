@@ -23,8 +23,8 @@ export function statusHandler(ctx: OverlayContext): handleUnaryCall<StatusReques
       routingTable: filledRows(cluster.routingTable()),
       neighbourhood: cluster.neighbourhood().map(encodeNodeInfo),
       peerCount: cluster.knownPeers().length,
-      subscriberCount: ctx.subscribers.count,
-      undeliveredNoSubscriber: ctx.subscribers.undeliveredCount,
+      subscriberCount: ctx.deliveries.count,
+      undeliveredNoSubscriber: ctx.deliveries.undeliveredCount,
     };
   });
 }

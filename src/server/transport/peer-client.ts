@@ -88,8 +88,8 @@ export class PeerClientPool {
       if (out.message.type === "route")
         return this.routeStream(out.address).send(sender, out.message.message);
       if (out.message.type === "ack") {
-        const { messageId, hops } = out.message;
-        return this.routeStream(out.address).sendAck(sender, { messageId, hops });
+        const { type: _type, ...ack } = out.message;
+        return this.routeStream(out.address).sendAck(sender, ack);
       }
     }
     const { method, request } = encodePeerMessage(sender, out.message);

@@ -102,8 +102,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
     verifier: options.verifier,
     limits: options.limits,
     accept: (sender, message) => options.sink(sender, { type: "route", message }),
-    acceptAck: (sender, ack) =>
-      options.sink(sender, { type: "ack", messageId: ack.messageId, hops: ack.hops }),
+    acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
     hooks: options.hooks,
   });
   implementation.routeStream = receivers.handler;

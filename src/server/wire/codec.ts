@@ -2,7 +2,7 @@
 // Encoding trusts the core (only values the wire cannot carry are refused); decoding trusts nothing and
 // throws WireFormatError for anything malformed, missing or out of bounds.
 import type { NodeId } from "../../routing/id.js";
-import type { NodeInfo, PeerMessage, RouteMessage, RowEntries } from "../../routing/types.js";
+import type { NodeInfo, PeerMessage, Refusal, RouteMessage, RowEntries } from "../../routing/types.js";
 import * as peer from "../../gen/wendy/v1/peer.js";
 import * as wire from "../../gen/wendy/v1/types.js";
 import { WireFormatError } from "./errors.js";
@@ -168,7 +168,7 @@ export function encodePeerMessage(sender: NodeInfo, message: PeerMessage): PeerR
     case "route":
       return { method: "route", request: { sender: from, message: encodeRouteMessage(message.message) } };
     case "ack":
-      return { method: "ack", request: { sender: from, messageId: message.messageId, hops: message.hops } };
+      return { method: "ack", request: { sender: from, ...encodeAck(message) } };
     case "leave":
       return { method: "leave", request: { sender: from, leafSet: encodeNodes(message.leafSet) } };
   }
@@ -183,7 +183,16 @@ export function encodeRouteBatch(
   return {
     sender: encodeNodeInfo(sender),
     messages: messages.map(encodeRouteMessage),
-    acks: acks.map((a) => ({ messageId: a.messageId, hops: a.hops })),
+    acks: acks.map(encodeAck),
+  };
+}
+
+function encodeAck(ack: BatchedAck): peer.EndToEndAck {
+  return {
+    messageId: ack.messageId,
+    hops: ack.hops,
+    refusalCode: ack.refusal?.code ?? 0,
+    refusalReason: ack.refusal?.reason ?? "",
   };
 }
 
@@ -337,11 +346,7 @@ function decodeMessage(request: PeerRequest, limits: WireLimits): PeerMessage {
     case "route":
       return { type: "route", message: decodeRouteMessage(request.request.message, "message", limits) };
     case "ack":
-      return {
-        type: "ack",
-        messageId: decodeMessageId(request.request.messageId, "message_id", limits),
-        hops: checkUint(request.request.hops, limits.maxHops, "hops"),
-      };
+      return { type: "ack", ...decodeAck(request.request, "", limits) };
     case "leave":
       return { type: "leave", leafSet: decodeNodes(request.request.leafSet, "leaf_set", limits) };
   }
@@ -390,6 +395,8 @@ export interface RejectedRoute {
 export interface BatchedAck {
   readonly messageId: string;
   readonly hops: number;
+  /** Set when the delivering node's application refused the message. */
+  readonly refusal?: Refusal;
 }
 
 export interface DecodedRouteBatch {
@@ -420,9 +427,19 @@ export function decodeRouteBatch(
     }
   });
   checkListLength(batch.acks, limits.maxBatchMessages, "acks");
-  const acks = batch.acks.map((a, i) => ({
-    messageId: decodeMessageId(a.messageId, `acks[${i}].message_id`, limits),
-    hops: checkUint(a.hops, limits.maxHops, `acks[${i}].hops`),
-  }));
+  const acks = batch.acks.map((a, i) => decodeAck(a, `acks[${i}].`, limits));
   return { sender, messages, rejected, acks };
+}
+
+/** gRPC status codes are 0..16; 0 means acknowledged, so a refusal is 1..16. */
+const MAX_STATUS_CODE = 16;
+/** A refusal's reason is a sentence for the sender, not a payload. */
+const MAX_REFUSAL_REASON_LENGTH = 1024;
+
+function decodeAck(a: peer.EndToEndAck, prefix: string, limits: WireLimits): BatchedAck {
+  const messageId = decodeMessageId(a.messageId, `${prefix}message_id`, limits);
+  const hops = checkUint(a.hops, limits.maxHops, `${prefix}hops`);
+  const code = checkUint(a.refusalCode, MAX_STATUS_CODE, `${prefix}refusal_code`);
+  const reason = checkText(a.refusalReason, MAX_REFUSAL_REASON_LENGTH, `${prefix}refusal_reason`, true);
+  return code === 0 ? { messageId, hops } : { messageId, hops, refusal: { code, reason } };
 }

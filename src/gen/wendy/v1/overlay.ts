@@ -79,11 +79,16 @@ export interface SendRequest {
   purpose: number;
   /** Opaque bytes, within the node's payload limit (4 MiB by default). */
   payload: Buffer;
-  /** When true, the call returns only once the delivering node has acknowledged end to end. */
+  /**
+   * When true, the call returns only once an application at the key's owner acknowledged the message (or
+   * the owner refused it: FAILED_PRECONDITION or RESOURCE_EXHAUSTED, see "Delivery to applications").
+   * When false, it returns once this node accepted the message for routing.
+   */
   waitForAck: boolean;
   /**
-   * How long to wait for that acknowledgement, in milliseconds; 0 means the node's default. Ignored when
-   * wait_for_ack is false. (The gRPC deadline, if shorter, still applies.)
+   * How long to wait for that acknowledgement, in milliseconds; 0 means the node's default, 10000 ms.
+   * Ignored when wait_for_ack is false. (The gRPC deadline, if shorter, still applies.) Keep it above the
+   * owner's delivery grace (5000 ms by default) to learn of a refusal rather than see DEADLINE_EXCEEDED.
    */
   timeoutMs: number;
 }
@@ -92,7 +97,7 @@ export interface SendRequest {
 export interface SendResponse {
   /** The id the overlay gave the message (it appears in the receiver's Delivery). */
   messageId: string;
-  /** The node that delivered it; set only when wait_for_ack was true. */
+  /** The node whose application acknowledged it (the key's owner); set only when wait_for_ack was true. */
   deliveredBy?:
     | NodeInfo
     | undefined;
@@ -146,7 +151,7 @@ export interface SendStreamResult {
   response?: SendResponse | undefined;
 }
 
-/** Which deliveries a subscriber wants. */
+/** Which deliveries a (deprecated) Subscribe stream wants. */
 export interface SubscribeRequest {
   /** Purposes to receive (each 16 or above); at least one. */
   purposes: number[];
@@ -175,6 +180,97 @@ export interface SubscribeResponse {
   callId: string;
 }
 
+/** What a Receive client sends: one `start`, then acknowledgements. */
+export interface ReceiveRequest {
+  /** The request's form. */
+  kind?:
+    | //
+    /** Opens the subscription; must be the first request, and only the first. */
+    { $case: "start"; start: ReceiveStart }
+    | //
+    /** Acknowledges one delivery of this stream. */
+    { $case: "ack"; ack: ReceiveAck }
+    | undefined;
+}
+
+/** Which deliveries a Receive subscriber wants, and how. */
+export interface ReceiveStart {
+  /** Purposes to receive (each 16..65535); at least one. */
+  purposes: number[];
+  /**
+   * The subscriber group (at most 128 bytes of UTF-8; empty is the default group). Each delivery goes to
+   * one member of each group of its purpose attached at this node.
+   */
+  group: string;
+  /**
+   * When true, this subscriber is no group member: it receives a copy of every delivery of its purposes,
+   * at most once, and its acknowledgements are not needed (they are accepted and ignored). `group` must
+   * then be empty.
+   */
+  copyAll: boolean;
+  /**
+   * Deliveries handed to this subscriber and not yet acknowledged, at most; 0 means 64. At most 1024.
+   * Further deliveries for its group go to other members or wait at the node (within the grace).
+   */
+  maxUnacknowledged: number;
+}
+
+/** The acknowledgement of one delivery. */
+export interface ReceiveAck {
+  /**
+   * The message_id of the delivery, as received on this stream. An id this stream does not hold (already
+   * acknowledged, or answered with Reply) is ignored.
+   */
+  messageId: string;
+}
+
+/** What a Receive stream sends: `ready` first, then deliveries. */
+export interface ReceiveResponse {
+  /** The response's form. */
+  kind?:
+    | //
+    /** The subscription is live: deliveries from now on reach this stream. */
+    { $case: "ready"; ready: ReceiveReady }
+    | //
+    /** One delivery to handle and acknowledge. */
+    { $case: "delivery"; delivery: Delivery }
+    | undefined;
+}
+
+/** Sent once, first, when a Receive subscription is live. */
+export interface ReceiveReady {
+  /** This node. */
+  node?: NodeInfo | undefined;
+}
+
+/** One message for the application at this node (the key's owner). */
+export interface Delivery {
+  /** The key the message was sent to (16 bytes). */
+  key: Buffer;
+  /** Its purpose. */
+  purpose: number;
+  /** Its payload. */
+  payload: Buffer;
+  /**
+   * The overlay's message id: the same on every redelivery, so an application can drop repeats. Acknowledge
+   * with it.
+   */
+  messageId: string;
+  /** The node whose client sent it. */
+  origin?:
+    | NodeInfo
+    | undefined;
+  /** Hops it took. */
+  hops: number;
+  /** Non-empty when the message came from Call: answer it with Reply(call_id), which also acknowledges it. */
+  callId: string;
+  /**
+   * 1 for the first time this node hands the message to a subscriber of this group, 2 and more for
+   * redeliveries after a subscriber went away without acknowledging.
+   */
+  attempt: number;
+}
+
 /** A request/response exchange with a key's owner. */
 export interface CallRequest {
   /** Where to send. Required. */
@@ -186,8 +282,8 @@ export interface CallRequest {
   /** The request bytes. */
   payload: Buffer;
   /**
-   * How long to wait for the answer, in milliseconds; 0 means the node's default. On expiry the call fails
-   * with DEADLINE_EXCEEDED.
+   * How long to wait for the answer, in milliseconds; 0 means the node's default, 10000 ms. On expiry the
+   * call fails with DEADLINE_EXCEEDED. (The gRPC deadline, if shorter, still applies.)
    */
   timeoutMs: number;
 }
@@ -234,7 +330,10 @@ export interface ReplicasRequest {
   key?:
     | Key
     | undefined;
-  /** How many nodes, at least 1 and at most the leaf-set size plus one. */
+  /**
+   * How many nodes: 1..256. The answer is exact (the true closest live nodes) up to half the leaf-set size
+   * plus one (17 with the default leaf set of 32); beyond that, the closest nodes this node knows of.
+   */
   count: number;
 }
 
@@ -266,11 +365,12 @@ export interface StatusResponse {
   neighbourhood: NodeInfo[];
   /** Distinct peers known in any of the above. */
   peerCount: number;
-  /** Open Subscribe streams on this node's client port. */
+  /** Open Subscribe and Receive streams on this node's client port. */
   subscriberCount: number;
   /**
-   * Messages delivered to this node that no subscriber listened for (since the node started); they are
-   * counted here and in the wendy_undelivered_no_subscriber_total metric rather than silently lost.
+   * Messages delivered to this node that no subscriber took within the delivery grace (since the node
+   * started); they are counted here and in the wendy_undelivered_no_subscriber_total metric, and a sender
+   * waiting for the acknowledgement was told (FAILED_PRECONDITION).
    */
   undeliveredNoSubscriber: bigint;
 }
@@ -279,8 +379,9 @@ export interface StatusResponse {
 export interface WatchEventsRequest {
   /**
    * Application purposes whose forwarding this watcher decides. For each route message with one of these
-   * purposes that this node forwards, a forward_request event is sent and the node waits (for its configured
-   * time, then continues unchanged) for DecideForward. Empty: no forward requests, only events.
+   * purposes that this node forwards, a forward_request event is sent and the node waits for DecideForward
+   * (500 ms by default, then it continues unchanged; with more than 10000 forwards waiting on this node,
+   * further ones continue without asking). Empty: no forward requests, only events.
    */
   interceptPurposes: number[];
 }
@@ -1194,6 +1295,533 @@ export const SubscribeResponse: MessageFns<SubscribeResponse> = {
       : undefined;
     message.hops = object.hops ?? 0;
     message.callId = object.callId ?? "";
+    return message;
+  },
+};
+
+function createBaseReceiveRequest(): ReceiveRequest {
+  return { kind: undefined };
+}
+
+export const ReceiveRequest: MessageFns<ReceiveRequest> = {
+  encode(message: ReceiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.kind?.$case) {
+      case "start":
+        ReceiveStart.encode(message.kind.start, writer.uint32(10).fork()).join();
+        break;
+      case "ack":
+        ReceiveAck.encode(message.kind.ack, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = { $case: "start", start: ReceiveStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = { $case: "ack", ack: ReceiveAck.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveRequest>, I>>(base?: I): ReceiveRequest {
+    return ReceiveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveRequest>, I>>(object: I): ReceiveRequest {
+    const message = createBaseReceiveRequest();
+    switch (object.kind?.$case) {
+      case "start": {
+        if (object.kind?.start !== undefined && object.kind?.start !== null) {
+          message.kind = { $case: "start", start: ReceiveStart.fromPartial(object.kind.start) };
+        }
+        break;
+      }
+      case "ack": {
+        if (object.kind?.ack !== undefined && object.kind?.ack !== null) {
+          message.kind = { $case: "ack", ack: ReceiveAck.fromPartial(object.kind.ack) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseReceiveStart(): ReceiveStart {
+  return { purposes: [], group: "", copyAll: false, maxUnacknowledged: 0 };
+}
+
+export const ReceiveStart: MessageFns<ReceiveStart> = {
+  encode(message: ReceiveStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.purposes.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.purposes) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.group !== "") {
+      writer.uint32(18).string(message.group);
+    }
+    if (message.copyAll !== false) {
+      writer.uint32(24).bool(message.copyAll);
+    }
+    if (message.maxUnacknowledged !== 0) {
+      writer.uint32(32).uint32(message.maxUnacknowledged);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.purposes.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.purposes.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.copyAll = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxUnacknowledged = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveStart>, I>>(base?: I): ReceiveStart {
+    return ReceiveStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveStart>, I>>(object: I): ReceiveStart {
+    const message = createBaseReceiveStart();
+    message.purposes = object.purposes?.map((e) => e) || [];
+    message.group = object.group ?? "";
+    message.copyAll = object.copyAll ?? false;
+    message.maxUnacknowledged = object.maxUnacknowledged ?? 0;
+    return message;
+  },
+};
+
+function createBaseReceiveAck(): ReceiveAck {
+  return { messageId: "" };
+}
+
+export const ReceiveAck: MessageFns<ReceiveAck> = {
+  encode(message: ReceiveAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveAck>, I>>(base?: I): ReceiveAck {
+    return ReceiveAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveAck>, I>>(object: I): ReceiveAck {
+    const message = createBaseReceiveAck();
+    message.messageId = object.messageId ?? "";
+    return message;
+  },
+};
+
+function createBaseReceiveResponse(): ReceiveResponse {
+  return { kind: undefined };
+}
+
+export const ReceiveResponse: MessageFns<ReceiveResponse> = {
+  encode(message: ReceiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.kind?.$case) {
+      case "ready":
+        ReceiveReady.encode(message.kind.ready, writer.uint32(10).fork()).join();
+        break;
+      case "delivery":
+        Delivery.encode(message.kind.delivery, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = { $case: "ready", ready: ReceiveReady.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = { $case: "delivery", delivery: Delivery.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveResponse>, I>>(base?: I): ReceiveResponse {
+    return ReceiveResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveResponse>, I>>(object: I): ReceiveResponse {
+    const message = createBaseReceiveResponse();
+    switch (object.kind?.$case) {
+      case "ready": {
+        if (object.kind?.ready !== undefined && object.kind?.ready !== null) {
+          message.kind = { $case: "ready", ready: ReceiveReady.fromPartial(object.kind.ready) };
+        }
+        break;
+      }
+      case "delivery": {
+        if (object.kind?.delivery !== undefined && object.kind?.delivery !== null) {
+          message.kind = { $case: "delivery", delivery: Delivery.fromPartial(object.kind.delivery) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseReceiveReady(): ReceiveReady {
+  return { node: undefined };
+}
+
+export const ReceiveReady: MessageFns<ReceiveReady> = {
+  encode(message: ReceiveReady, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== undefined) {
+      NodeInfo.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveReady {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveReady();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveReady>, I>>(base?: I): ReceiveReady {
+    return ReceiveReady.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveReady>, I>>(object: I): ReceiveReady {
+    const message = createBaseReceiveReady();
+    message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
+    return message;
+  },
+};
+
+function createBaseDelivery(): Delivery {
+  return {
+    key: Buffer.alloc(0),
+    purpose: 0,
+    payload: Buffer.alloc(0),
+    messageId: "",
+    origin: undefined,
+    hops: 0,
+    callId: "",
+    attempt: 0,
+  };
+}
+
+export const Delivery: MessageFns<Delivery> = {
+  encode(message: Delivery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    if (message.purpose !== 0) {
+      writer.uint32(16).uint32(message.purpose);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(26).bytes(message.payload);
+    }
+    if (message.messageId !== "") {
+      writer.uint32(34).string(message.messageId);
+    }
+    if (message.origin !== undefined) {
+      NodeInfo.encode(message.origin, writer.uint32(42).fork()).join();
+    }
+    if (message.hops !== 0) {
+      writer.uint32(48).uint32(message.hops);
+    }
+    if (message.callId !== "") {
+      writer.uint32(58).string(message.callId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(64).uint32(message.attempt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Delivery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDelivery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.purpose = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.origin = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.hops = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<Delivery>, I>>(base?: I): Delivery {
+    return Delivery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Delivery>, I>>(object: I): Delivery {
+    const message = createBaseDelivery();
+    message.key = object.key ?? Buffer.alloc(0);
+    message.purpose = object.purpose ?? 0;
+    message.payload = object.payload ?? Buffer.alloc(0);
+    message.messageId = object.messageId ?? "";
+    message.origin = (object.origin !== undefined && object.origin !== null)
+      ? NodeInfo.fromPartial(object.origin)
+      : undefined;
+    message.hops = object.hops ?? 0;
+    message.callId = object.callId ?? "";
+    message.attempt = object.attempt ?? 0;
     return message;
   },
 };
@@ -2914,7 +3542,16 @@ export const OwnershipChange: MessageFns<OwnershipChange> = {
 /** The overlay as seen by an application. */
 export type OverlayServiceService = typeof OverlayServiceService;
 export const OverlayServiceService = {
-  /** Routes a payload to the live node numerically closest to the key. */
+  /**
+   * Routes a payload to the live node numerically closest to the key (its owner). With wait_for_ack, returns
+   * only once an application at the owner acknowledged it (see "Delivery to applications" above).
+   * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
+   * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
+   * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
+   * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
+   */
   send: {
     path: "/wendy.v1.OverlayService/Send" as const,
     requestStream: false as const,
@@ -2942,7 +3579,15 @@ export const OverlayServiceService = {
     responseSerialize: (value: SendStreamResponse): Buffer => Buffer.from(SendStreamResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SendStreamResponse => SendStreamResponse.decode(value),
   },
-  /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
+  /**
+   * Deprecated: use Receive. Streams the messages delivered to this node for the given purposes until the
+   * client cancels. Kept working unchanged for existing clients: a Subscribe stream gets a copy of every
+   * delivery of its purposes, and cannot acknowledge; a delivery written to a Subscribe stream counts as
+   * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
+   * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
+   * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client).
+   */
   subscribe: {
     path: "/wendy.v1.OverlayService/Subscribe" as const,
     requestStream: false as const,
@@ -2952,7 +3597,35 @@ export const OverlayServiceService = {
     responseSerialize: (value: SubscribeResponse): Buffer => Buffer.from(SubscribeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubscribeResponse => SubscribeResponse.decode(value),
   },
-  /** Routes a request to the key's owner and waits for one subscriber there to answer it with Reply. */
+  /**
+   * Receives the deliveries for some purposes at this node and acknowledges each (see "Delivery to
+   * applications" above). The client's first request must be `start`; every later one an `ack`. The first
+   * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
+   * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
+   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
+   * deliveries are then redelivered.
+   */
+  receive: {
+    path: "/wendy.v1.OverlayService/Receive" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ReceiveRequest): Buffer => Buffer.from(ReceiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReceiveRequest => ReceiveRequest.decode(value),
+    responseSerialize: (value: ReceiveResponse): Buffer => Buffer.from(ReceiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReceiveResponse => ReceiveResponse.decode(value),
+  },
+  /**
+   * Routes a request to the key's owner and waits for a subscriber there to answer it with Reply. The call
+   * is delivered like a message that waits for its acknowledgement (at least once, grace, groups), and it
+   * is answered by the first Reply. Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload
+   * over the limit minus 256 bytes; 10000 calls already waiting on this node or on the owner; the owner's
+   * delivery queue is full or its subscribers too slow); FAILED_PRECONDITION (no application subscribed to
+   * the purpose at the owner within the grace, including one that took the call and went away without a
+   * Reply and none took it over); DEADLINE_EXCEEDED (no answer within timeout_ms, 10000 ms by default, or
+   * the gRPC deadline); CANCELLED (the client cancelled); UNAVAILABLE (the request or its answer was
+   * dropped on the way, or this node is shutting down).
+   */
   call: {
     path: "/wendy.v1.OverlayService/Call" as const,
     requestStream: false as const,
@@ -2962,7 +3635,11 @@ export const OverlayServiceService = {
     responseSerialize: (value: CallResponse): Buffer => Buffer.from(CallResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
   },
-  /** Answers a delivery that carries a call_id (the responding side of Call). */
+  /**
+   * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
+   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
+   */
   reply: {
     path: "/wendy.v1.OverlayService/Reply" as const,
     requestStream: false as const,
@@ -2972,7 +3649,7 @@ export const OverlayServiceService = {
     responseSerialize: (value: ReplyResponse): Buffer => Buffer.from(ReplyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReplyResponse => ReplyResponse.decode(value),
   },
-  /** Finds the live node that currently owns a key. */
+  /** Finds the live node that currently owns a key. Errors: INVALID_ARGUMENT (key). */
   lookup: {
     path: "/wendy.v1.OverlayService/Lookup" as const,
     requestStream: false as const,
@@ -2982,7 +3659,10 @@ export const OverlayServiceService = {
     responseSerialize: (value: LookupResponse): Buffer => Buffer.from(LookupResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LookupResponse => LookupResponse.decode(value),
   },
-  /** The nodes that should hold replicas of a key: its owner and the nodes next closest to it. */
+  /**
+   * The nodes that should hold replicas of a key: its owner and the nodes next closest to it.
+   * Errors: INVALID_ARGUMENT (key; count outside 1..256).
+   */
   replicas: {
     path: "/wendy.v1.OverlayService/Replicas" as const,
     requestStream: false as const,
@@ -2992,7 +3672,7 @@ export const OverlayServiceService = {
     responseSerialize: (value: ReplicasResponse): Buffer => Buffer.from(ReplicasResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReplicasResponse => ReplicasResponse.decode(value),
   },
-  /** A snapshot of this node's routing state. */
+  /** A snapshot of this node's routing state. No errors of its own. */
   status: {
     path: "/wendy.v1.OverlayService/Status" as const,
     requestStream: false as const,
@@ -3002,7 +3682,11 @@ export const OverlayServiceService = {
     responseSerialize: (value: StatusResponse): Buffer => Buffer.from(StatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StatusResponse => StatusResponse.decode(value),
   },
-  /** Streams overlay events, and (when asked for) forward requests to decide with DecideForward. */
+  /**
+   * Streams overlay events, and (when asked for) forward requests to decide with DecideForward.
+   * Errors: INVALID_ARGUMENT (a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 256
+   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client).
+   */
   watchEvents: {
     path: "/wendy.v1.OverlayService/WatchEvents" as const,
     requestStream: false as const,
@@ -3012,7 +3696,11 @@ export const OverlayServiceService = {
     responseSerialize: (value: WatchEventsResponse): Buffer => Buffer.from(WatchEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchEventsResponse => WatchEventsResponse.decode(value),
   },
-  /** The answer to a forward_request event. */
+  /**
+   * The answer to a forward_request event. Errors: INVALID_ARGUMENT (empty forward_id, unknown action);
+   * RESOURCE_EXHAUSTED (a payload over the limit); NOT_FOUND (the forward is unknown, already decided or
+   * timed out).
+   */
   decideForward: {
     path: "/wendy.v1.OverlayService/DecideForward" as const,
     requestStream: false as const,
@@ -3045,7 +3733,16 @@ export const OverlayServiceService = {
 } as const;
 
 export interface OverlayServiceServer extends UntypedServiceImplementation {
-  /** Routes a payload to the live node numerically closest to the key. */
+  /**
+   * Routes a payload to the live node numerically closest to the key (its owner). With wait_for_ack, returns
+   * only once an application at the owner acknowledged it (see "Delivery to applications" above).
+   * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
+   * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
+   * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
+   * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
+   */
   send: handleUnaryCall<SendRequest, SendResponse>;
   /**
    * The streaming form of Send, for high message rates: many sends on one long-lived stream, each answered
@@ -3057,21 +3754,64 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * or gives up waiting for its result: it may still be delivered.
    */
   sendStream: handleBidiStreamingCall<SendStreamRequest, SendStreamResponse>;
-  /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
+  /**
+   * Deprecated: use Receive. Streams the messages delivered to this node for the given purposes until the
+   * client cancels. Kept working unchanged for existing clients: a Subscribe stream gets a copy of every
+   * delivery of its purposes, and cannot acknowledge; a delivery written to a Subscribe stream counts as
+   * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
+   * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
+   * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client).
+   */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
-  /** Routes a request to the key's owner and waits for one subscriber there to answer it with Reply. */
+  /**
+   * Receives the deliveries for some purposes at this node and acknowledges each (see "Delivery to
+   * applications" above). The client's first request must be `start`; every later one an `ack`. The first
+   * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
+   * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
+   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
+   * deliveries are then redelivered.
+   */
+  receive: handleBidiStreamingCall<ReceiveRequest, ReceiveResponse>;
+  /**
+   * Routes a request to the key's owner and waits for a subscriber there to answer it with Reply. The call
+   * is delivered like a message that waits for its acknowledgement (at least once, grace, groups), and it
+   * is answered by the first Reply. Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload
+   * over the limit minus 256 bytes; 10000 calls already waiting on this node or on the owner; the owner's
+   * delivery queue is full or its subscribers too slow); FAILED_PRECONDITION (no application subscribed to
+   * the purpose at the owner within the grace, including one that took the call and went away without a
+   * Reply and none took it over); DEADLINE_EXCEEDED (no answer within timeout_ms, 10000 ms by default, or
+   * the gRPC deadline); CANCELLED (the client cancelled); UNAVAILABLE (the request or its answer was
+   * dropped on the way, or this node is shutting down).
+   */
   call: handleUnaryCall<CallRequest, CallResponse>;
-  /** Answers a delivery that carries a call_id (the responding side of Call). */
+  /**
+   * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
+   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
+   */
   reply: handleUnaryCall<ReplyRequest, ReplyResponse>;
-  /** Finds the live node that currently owns a key. */
+  /** Finds the live node that currently owns a key. Errors: INVALID_ARGUMENT (key). */
   lookup: handleUnaryCall<LookupRequest, LookupResponse>;
-  /** The nodes that should hold replicas of a key: its owner and the nodes next closest to it. */
+  /**
+   * The nodes that should hold replicas of a key: its owner and the nodes next closest to it.
+   * Errors: INVALID_ARGUMENT (key; count outside 1..256).
+   */
   replicas: handleUnaryCall<ReplicasRequest, ReplicasResponse>;
-  /** A snapshot of this node's routing state. */
+  /** A snapshot of this node's routing state. No errors of its own. */
   status: handleUnaryCall<StatusRequest, StatusResponse>;
-  /** Streams overlay events, and (when asked for) forward requests to decide with DecideForward. */
+  /**
+   * Streams overlay events, and (when asked for) forward requests to decide with DecideForward.
+   * Errors: INVALID_ARGUMENT (a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 256
+   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client).
+   */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, WatchEventsResponse>;
-  /** The answer to a forward_request event. */
+  /**
+   * The answer to a forward_request event. Errors: INVALID_ARGUMENT (empty forward_id, unknown action);
+   * RESOURCE_EXHAUSTED (a payload over the limit); NOT_FOUND (the forward is unknown, already decided or
+   * timed out).
+   */
   decideForward: handleUnaryCall<DecideForwardRequest, DecideForwardResponse>;
   /**
    * Streams the range of keys this node owns, then every change to it, so that a stateful service beside
@@ -3085,7 +3825,16 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
 }
 
 export interface OverlayServiceClient extends Client {
-  /** Routes a payload to the live node numerically closest to the key. */
+  /**
+   * Routes a payload to the live node numerically closest to the key (its owner). With wait_for_ack, returns
+   * only once an application at the owner acknowledged it (see "Delivery to applications" above).
+   * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
+   * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
+   * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
+   * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
+   */
   send(request: SendRequest, callback: (error: ServiceError | null, response: SendResponse) => void): ClientUnaryCall;
   send(
     request: SendRequest,
@@ -3113,14 +3862,44 @@ export interface OverlayServiceClient extends Client {
     metadata: Metadata,
     options?: Partial<CallOptions>,
   ): ClientDuplexStream<SendStreamRequest, SendStreamResponse>;
-  /** Streams the messages delivered to this node for the given purposes, until the client cancels. */
+  /**
+   * Deprecated: use Receive. Streams the messages delivered to this node for the given purposes until the
+   * client cancels. Kept working unchanged for existing clients: a Subscribe stream gets a copy of every
+   * delivery of its purposes, and cannot acknowledge; a delivery written to a Subscribe stream counts as
+   * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
+   * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
+   * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client).
+   */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
     request: SubscribeRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SubscribeResponse>;
-  /** Routes a request to the key's owner and waits for one subscriber there to answer it with Reply. */
+  /**
+   * Receives the deliveries for some purposes at this node and acknowledges each (see "Delivery to
+   * applications" above). The client's first request must be `start`; every later one an `ack`. The first
+   * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
+   * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
+   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
+   * deliveries are then redelivered.
+   */
+  receive(): ClientDuplexStream<ReceiveRequest, ReceiveResponse>;
+  receive(options: Partial<CallOptions>): ClientDuplexStream<ReceiveRequest, ReceiveResponse>;
+  receive(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ReceiveRequest, ReceiveResponse>;
+  /**
+   * Routes a request to the key's owner and waits for a subscriber there to answer it with Reply. The call
+   * is delivered like a message that waits for its acknowledgement (at least once, grace, groups), and it
+   * is answered by the first Reply. Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload
+   * over the limit minus 256 bytes; 10000 calls already waiting on this node or on the owner; the owner's
+   * delivery queue is full or its subscribers too slow); FAILED_PRECONDITION (no application subscribed to
+   * the purpose at the owner within the grace, including one that took the call and went away without a
+   * Reply and none took it over); DEADLINE_EXCEEDED (no answer within timeout_ms, 10000 ms by default, or
+   * the gRPC deadline); CANCELLED (the client cancelled); UNAVAILABLE (the request or its answer was
+   * dropped on the way, or this node is shutting down).
+   */
   call(request: CallRequest, callback: (error: ServiceError | null, response: CallResponse) => void): ClientUnaryCall;
   call(
     request: CallRequest,
@@ -3133,7 +3912,11 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CallResponse) => void,
   ): ClientUnaryCall;
-  /** Answers a delivery that carries a call_id (the responding side of Call). */
+  /**
+   * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
+   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
+   */
   reply(
     request: ReplyRequest,
     callback: (error: ServiceError | null, response: ReplyResponse) => void,
@@ -3149,7 +3932,7 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReplyResponse) => void,
   ): ClientUnaryCall;
-  /** Finds the live node that currently owns a key. */
+  /** Finds the live node that currently owns a key. Errors: INVALID_ARGUMENT (key). */
   lookup(
     request: LookupRequest,
     callback: (error: ServiceError | null, response: LookupResponse) => void,
@@ -3165,7 +3948,10 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LookupResponse) => void,
   ): ClientUnaryCall;
-  /** The nodes that should hold replicas of a key: its owner and the nodes next closest to it. */
+  /**
+   * The nodes that should hold replicas of a key: its owner and the nodes next closest to it.
+   * Errors: INVALID_ARGUMENT (key; count outside 1..256).
+   */
   replicas(
     request: ReplicasRequest,
     callback: (error: ServiceError | null, response: ReplicasResponse) => void,
@@ -3181,7 +3967,7 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReplicasResponse) => void,
   ): ClientUnaryCall;
-  /** A snapshot of this node's routing state. */
+  /** A snapshot of this node's routing state. No errors of its own. */
   status(
     request: StatusRequest,
     callback: (error: ServiceError | null, response: StatusResponse) => void,
@@ -3197,14 +3983,22 @@ export interface OverlayServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatusResponse) => void,
   ): ClientUnaryCall;
-  /** Streams overlay events, and (when asked for) forward requests to decide with DecideForward. */
+  /**
+   * Streams overlay events, and (when asked for) forward requests to decide with DecideForward.
+   * Errors: INVALID_ARGUMENT (a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 256
+   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client).
+   */
   watchEvents(request: WatchEventsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchEventsResponse>;
   watchEvents(
     request: WatchEventsRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchEventsResponse>;
-  /** The answer to a forward_request event. */
+  /**
+   * The answer to a forward_request event. Errors: INVALID_ARGUMENT (empty forward_id, unknown action);
+   * RESOURCE_EXHAUSTED (a payload over the limit); NOT_FOUND (the forward is unknown, already decided or
+   * timed out).
+   */
   decideForward(
     request: DecideForwardRequest,
     callback: (error: ServiceError | null, response: DecideForwardResponse) => void,

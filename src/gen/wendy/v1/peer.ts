@@ -216,6 +216,14 @@ export interface AckRequest {
   messageId: string;
   /** Hops the message took to reach the delivering node. */
   hops: number;
+  /**
+   * 0 when an application acknowledged the message. Otherwise the delivering node refused it, with this
+   * gRPC status code (google.rpc.Code): FAILED_PRECONDITION when no application took it, RESOURCE_EXHAUSTED
+   * when its applications were too slow or its delivery queue was full.
+   */
+  refusalCode: number;
+  /** Why it was refused, for the sender (names the purpose and the delivering node); empty when acknowledged. */
+  refusalReason: string;
 }
 
 /** Acknowledges an Ack. */
@@ -276,6 +284,10 @@ export interface EndToEndAck {
   messageId: string;
   /** Hops the message took to reach the delivering node. */
   hops: number;
+  /** As AckRequest.refusal_code: 0 when an application acknowledged the message. */
+  refusalCode: number;
+  /** As AckRequest.refusal_reason. */
+  refusalReason: string;
 }
 
 /** The per-message acknowledgements for one RouteStreamRequest. */
@@ -1745,7 +1757,7 @@ export const RouteResponse: MessageFns<RouteResponse> = {
 };
 
 function createBaseAckRequest(): AckRequest {
-  return { sender: undefined, messageId: "", hops: 0 };
+  return { sender: undefined, messageId: "", hops: 0, refusalCode: 0, refusalReason: "" };
 }
 
 export const AckRequest: MessageFns<AckRequest> = {
@@ -1758,6 +1770,12 @@ export const AckRequest: MessageFns<AckRequest> = {
     }
     if (message.hops !== 0) {
       writer.uint32(24).uint32(message.hops);
+    }
+    if (message.refusalCode !== 0) {
+      writer.uint32(32).uint32(message.refusalCode);
+    }
+    if (message.refusalReason !== "") {
+      writer.uint32(42).string(message.refusalReason);
     }
     return writer;
   },
@@ -1799,6 +1817,22 @@ export const AckRequest: MessageFns<AckRequest> = {
             message.hops = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.refusalCode = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.refusalReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1821,6 +1855,8 @@ export const AckRequest: MessageFns<AckRequest> = {
       : undefined;
     message.messageId = object.messageId ?? "";
     message.hops = object.hops ?? 0;
+    message.refusalCode = object.refusalCode ?? 0;
+    message.refusalReason = object.refusalReason ?? "";
     return message;
   },
 };
@@ -2144,7 +2180,7 @@ export const RouteBatch: MessageFns<RouteBatch> = {
 };
 
 function createBaseEndToEndAck(): EndToEndAck {
-  return { messageId: "", hops: 0 };
+  return { messageId: "", hops: 0, refusalCode: 0, refusalReason: "" };
 }
 
 export const EndToEndAck: MessageFns<EndToEndAck> = {
@@ -2154,6 +2190,12 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
     }
     if (message.hops !== 0) {
       writer.uint32(16).uint32(message.hops);
+    }
+    if (message.refusalCode !== 0) {
+      writer.uint32(24).uint32(message.refusalCode);
+    }
+    if (message.refusalReason !== "") {
+      writer.uint32(34).string(message.refusalReason);
     }
     return writer;
   },
@@ -2187,6 +2229,22 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
             message.hops = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refusalCode = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.refusalReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2206,6 +2264,8 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
     const message = createBaseEndToEndAck();
     message.messageId = object.messageId ?? "";
     message.hops = object.hops ?? 0;
+    message.refusalCode = object.refusalCode ?? 0;
+    message.refusalReason = object.refusalReason ?? "";
     return message;
   },
 };
@@ -2485,7 +2545,11 @@ export const PeerServiceService = {
     responseSerialize: (value: RouteResponse): Buffer => Buffer.from(RouteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RouteResponse => RouteResponse.decode(value),
   },
-  /** End-to-end acknowledgement, sent by the delivering node straight to the origin. */
+  /**
+   * End-to-end acknowledgement, sent by the delivering node straight to the origin once an application
+   * there acknowledged the message, or refused with the reason when none did (the origin then reports the
+   * refusal to its sender and does not route the message again).
+   */
   ack: {
     path: "/wendy.v1.PeerService/Ack" as const,
     requestStream: false as const,
@@ -2548,7 +2612,11 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
    * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
    */
   route: handleUnaryCall<RouteRequest, RouteResponse>;
-  /** End-to-end acknowledgement, sent by the delivering node straight to the origin. */
+  /**
+   * End-to-end acknowledgement, sent by the delivering node straight to the origin once an application
+   * there acknowledged the message, or refused with the reason when none did (the origin then reports the
+   * refusal to its sender and does not route the message again).
+   */
   ack: handleUnaryCall<AckRequest, AckResponse>;
   /** Graceful leave: the sender is going away. */
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
@@ -2752,7 +2820,11 @@ export interface PeerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RouteResponse) => void,
   ): ClientUnaryCall;
-  /** End-to-end acknowledgement, sent by the delivering node straight to the origin. */
+  /**
+   * End-to-end acknowledgement, sent by the delivering node straight to the origin once an application
+   * there acknowledged the message, or refused with the reason when none did (the origin then reports the
+   * refusal to its sender and does not route the message again).
+   */
   ack(request: AckRequest, callback: (error: ServiceError | null, response: AckResponse) => void): ClientUnaryCall;
   ack(
     request: AckRequest,

@@ -90,6 +90,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         );
         node.calls = new OverlayCalls(`127.0.0.1:${String(startLine.clientPort)}`);
         const ready = await node.process.waitForLine((l) => l.msg === LOG_READY, START_TIMEOUT_MS, "ready");
+        // Each node's application: an acknowledged send succeeds once the owner's application has it.
+        await node.calls.acknowledgeAll();
         print(
           `  ${node.name}  pid ${node.process.pid ?? "?"}  id ${short(node.id)}  peer ${node.peerAddress}  client 127.0.0.1:${String(startLine.clientPort)}  ${ready.outcome === "founded" ? "founded the ring" : "joined"}`,
         );

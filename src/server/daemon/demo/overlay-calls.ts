@@ -1,11 +1,11 @@
 // The few Overlay service calls the demo makes, as promises over the generated gRPC client.
-import { credentials, Metadata, type ClientReadableStream } from "@grpc/grpc-js";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { NodeId } from "../../../routing/id.js";
 import {
   OverlayServiceClient,
+  type ReceiveResponse,
   type SendResponse,
   type StatusResponse,
-  type SubscribeResponse,
 } from "../../../gen/wendy/v1/overlay.js";
 import type { NodeInfo } from "../../../gen/wendy/v1/types.js";
 
@@ -31,7 +31,7 @@ export class OverlayCalls {
     );
   }
 
-  /** Sends to the key named `name` and waits for the delivering node's acknowledgement. */
+  /** Sends to the key named `name` and waits for the owner's application to acknowledge it. */
   sendAcked(name: string, payload: string): Promise<SendResponse> {
     return new Promise((resolve, reject) =>
       this.client.send(
@@ -49,13 +49,31 @@ export class OverlayCalls {
     );
   }
 
-  /** Streams deliveries of the demo's purpose to `onMessage` until cancelled. */
-  subscribe(onMessage: (m: SubscribeResponse) => void): ClientReadableStream<SubscribeResponse> {
-    const stream = this.client.subscribe({ purposes: [DEMO_PURPOSE] });
-    stream.on("data", onMessage);
-    // Cancelling (or the node going away) ends the stream with an error; the demo expects that.
-    stream.on("error", () => undefined);
-    return stream;
+  /**
+   * The demo's application at this node: receives the demo's purpose and acknowledges every delivery.
+   * Resolves once the subscription is live.
+   */
+  acknowledgeAll(): Promise<void> {
+    const stream = this.client.receive(new Metadata());
+    const live = new Promise<void>((resolve, reject) => {
+      stream.on("data", (response: ReceiveResponse) => {
+        const kind = response.kind;
+        if (kind?.$case === "ready") resolve();
+        if (kind?.$case === "delivery") {
+          stream.write({ kind: { $case: "ack", ack: { messageId: kind.delivery.messageId } } });
+        }
+      });
+      // Closing (or the node going away) ends the stream with an error; the demo expects that.
+      stream.on("error", reject);
+    });
+    stream.write({
+      kind: {
+        $case: "start",
+        start: { purposes: [DEMO_PURPOSE], group: "", copyAll: false, maxUnacknowledged: 0 },
+      },
+    });
+    live.catch(() => undefined);
+    return live;
   }
 
   close(): void {

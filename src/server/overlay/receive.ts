@@ -1,0 +1,135 @@
+// Receive: a subscriber's two-way stream. The client starts it with its purposes and group, the node
+// answers `ready` once deliveries reach it, then sends deliveries and takes acknowledgements.
+import { status, type ServerDuplexStream } from "@grpc/grpc-js";
+import {
+  OverlayServiceService,
+  ReceiveRequest,
+  type ReceiveResponse,
+  type ReceiveStart,
+} from "../../gen/wendy/v1/overlay.js";
+import { encodeNodeInfo } from "../wire/codec.js";
+import { BoundedStream } from "./bounded-stream.js";
+import type { OverlayContext } from "./context.js";
+import type { Subscriber } from "./deliveries.js";
+import { DEFAULT_MAX_UNACKNOWLEDGED, MAX_GROUP_NAME_BYTES, MAX_UNACKNOWLEDGED } from "./limits.js";
+import { invalidArgument, OverlayRpcError, resourceExhausted, toServiceError } from "./rpc-error.js";
+import { requirePurposes } from "./validate.js";
+
+const PATH = OverlayServiceService.receive.path;
+
+/** The gRPC handler; requests arrive as raw bytes (see decodeInHandlers) and are decoded here. */
+export function receiveHandler(
+  ctx: OverlayContext,
+): (call: ServerDuplexStream<Buffer, ReceiveResponse>) => void {
+  return (call) => {
+    const refused = ctx.token.refuse(call.metadata);
+    if (refused !== undefined) {
+      ctx.metrics?.clientRpcServed(PATH, refused.code ?? status.UNAUTHENTICATED);
+      call.emit("error", refused);
+      return;
+    }
+    new ReceiveSession(ctx, call).start();
+  };
+}
+
+class ReceiveSession {
+  private stream: BoundedStream<ReceiveResponse> | undefined;
+  private subscriber: Subscriber | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly ctx: OverlayContext,
+    private readonly call: ServerDuplexStream<Buffer, ReceiveResponse>,
+  ) {}
+
+  start(): void {
+    this.call.on("data", (bytes: Buffer) => this.onRequest(bytes));
+    // A client that half-closes can acknowledge nothing more: its deliveries go to someone else.
+    this.call.on("end", () => {
+      if (this.stream !== undefined) this.stream.end();
+      else if (!this.finished) {
+        this.record(status.OK);
+        this.call.end();
+      }
+    });
+    this.call.on("cancelled", () => this.record(status.CANCELLED));
+    this.call.on("error", () => this.record(status.CANCELLED));
+  }
+
+  private onRequest(bytes: Buffer): void {
+    if (this.finished) return;
+    try {
+      const request = ReceiveRequest.decode(bytes);
+      const kind = request.kind;
+      if (kind?.$case === "start") {
+        if (this.subscriber !== undefined) throw invalidArgument("start: sent twice on one Receive stream");
+        this.open(kind.start);
+      } else if (kind?.$case === "ack") {
+        if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
+        this.ctx.deliveries.acknowledge(this.subscriber, kind.ack.messageId);
+      } else {
+        throw invalidArgument("request: neither start nor ack");
+      }
+    } catch (error) {
+      const e =
+        error instanceof OverlayRpcError
+          ? error
+          : invalidArgument(`malformed Receive request: ${(error as Error).message}`);
+      this.fail(e);
+    }
+  }
+
+  private open(start: ReceiveStart): void {
+    const { ctx } = this;
+    const purposes = requirePurposes(start.purposes, ctx.limits, "start.purposes", false);
+    if (Buffer.byteLength(start.group, "utf8") > MAX_GROUP_NAME_BYTES) {
+      throw invalidArgument(`start.group: longer than ${MAX_GROUP_NAME_BYTES} bytes`);
+    }
+    if (start.copyAll && start.group !== "") {
+      throw invalidArgument("start.group: must be empty with copy_all (a copy belongs to no group)");
+    }
+    if (start.maxUnacknowledged > MAX_UNACKNOWLEDGED) {
+      throw invalidArgument(
+        `start.max_unacknowledged: at most ${MAX_UNACKNOWLEDGED}, got ${start.maxUnacknowledged}`,
+      );
+    }
+    if (ctx.deliveries.count >= ctx.limits.maxSubscribers) {
+      throw resourceExhausted(`this node already has ${ctx.deliveries.count} subscribers`);
+    }
+    const stream = new BoundedStream<ReceiveResponse>(this.call, ctx.limits, "subscriber", (code) => {
+      if (this.subscriber !== undefined) ctx.deliveries.detach(this.subscriber);
+      this.record(code);
+    });
+    this.stream = stream;
+    // Ready goes out before any delivery: the client may rely on the subscription from then on.
+    stream.push({ kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()) } } }, 0);
+    const subscriber: Subscriber = {
+      purposes,
+      kind: start.copyAll ? "copy" : "member",
+      group: start.group,
+      maxUnacknowledged: start.maxUnacknowledged > 0 ? start.maxUnacknowledged : DEFAULT_MAX_UNACKNOWLEDGED,
+      write: (delivery) =>
+        stream.push({ kind: { $case: "delivery", delivery } }, delivery.payload.byteLength),
+      end: () => stream.end(),
+    };
+    this.subscriber = subscriber;
+    ctx.deliveries.attach(subscriber);
+  }
+
+  private fail(error: OverlayRpcError): void {
+    if (this.stream !== undefined) {
+      this.stream.fail(error.code, error.message);
+      return;
+    }
+    const e = toServiceError(error);
+    this.record(e.code ?? status.UNKNOWN);
+    this.call.emit("error", e);
+  }
+
+  private record(code: status): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.subscriber !== undefined) this.ctx.deliveries.detach(this.subscriber);
+    this.ctx.metrics?.clientRpcServed(PATH, code);
+  }
+}
