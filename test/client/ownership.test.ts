@@ -4,7 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeId, closestTo } from "../../src/routing/id.js";
 import { rangeHas, type KeyRange } from "../../src/routing/ownership.js";
-import { WendyClient, type ClientStream, type OwnershipUpdate } from "../../src/client/index.js";
+import {
+  WendyClient,
+  type ClientStream,
+  type OwnershipUpdate,
+  type ReceiveStream,
+} from "../../src/client/index.js";
 import { NodeProcesses, type StartedNode } from "../helpers/node-processes.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -19,6 +24,8 @@ interface Watched {
   readonly client: WendyClient;
   readonly stream: ClientStream<OwnershipUpdate>;
   readonly updates: OwnershipUpdate[];
+  /** An application that acknowledges every delivery: an acknowledged send needs one at the owner. */
+  readonly app: ReceiveStream;
 }
 
 const processes = new NodeProcesses();
@@ -29,7 +36,17 @@ let seed: string | undefined;
 async function add(name: string): Promise<Watched> {
   const node = await processes.start(seed === undefined ? { name } : { name, seed });
   const client = new WendyClient(node.clientAddress, { reconnectWindowMs: 1000 });
-  const watched: Watched = { node, client, stream: client.watchOwnership(), updates: [] };
+  const watched: Watched = {
+    node,
+    client,
+    stream: client.watchOwnership(),
+    updates: [],
+    app: client.receive([PURPOSE]),
+  };
+  void (async () => {
+    for await (const delivery of watched.app) delivery.ack();
+  })().catch(() => undefined);
+  await watched.app.ready;
   void (async () => {
     try {
       for await (const update of watched.stream) {
@@ -47,6 +64,7 @@ async function add(name: string): Promise<Watched> {
 function remove(watched: Watched): void {
   live.delete(watched.node.id);
   watched.stream.close();
+  watched.app.close();
   watched.client.close();
 }
 

@@ -13,8 +13,10 @@ import { DaemonProcess } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { REPO_ROOT } from "../helpers/node-processes.js";
 import type { ReceiverConfig, ReceiverEvent } from "../helpers/receiver-process.js";
+import { testSecret } from "../helpers/secrets.js";
 import { waitFor } from "../helpers/wait.js";
 
+const SECRET = testSecret("app-ack");
 const GRACE_MS = 6000;
 const ACK_TIMEOUT_MS = 25_000;
 const RECEIVER = join(REPO_ROOT, "test", "helpers", "receiver-process.ts");
@@ -113,6 +115,7 @@ beforeAll(async () => {
         WENDY_HEARTBEAT_INTERVAL_MS: "300",
         WENDY_DELIVERY_GRACE_MS: String(GRACE_MS),
         WENDY_LOG_LEVEL: "info",
+        WENDY_SECRET: SECRET,
       },
     });
     return process;
