@@ -16,12 +16,13 @@ import { LOG_READY } from "../../src/server/daemon/daemon.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { askReflection, listServices } from "../helpers/reflection.js";
 import { REPO_ROOT } from "../helpers/node-processes.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const execFileAsync = promisify(execFile);
 const TSC = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
 /** Kept between runs (outside the checkout and ~/.npm) so that installing the tarball's dependencies is fast. */
 const NPM_CACHE = join(tmpdir(), "wendy-packed-test-npm-cache");
-const SECRET = "packed-test-secret";
+const SECRET = testSecret("packed");
 
 interface PackedFile {
   readonly path: string;
