@@ -6,6 +6,7 @@ import { WendyClient } from "../../src/client/index.js";
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { DaemonProcess } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const NODES = 5;
 const PAUSE_MS = 4000;
@@ -27,6 +28,7 @@ beforeAll(async () => {
       name: `pause-${i}`,
       env: {
         WENDY_NODE_NAME: `pause-${i}`,
+        WENDY_SECRET: testSecret("pause-stop"),
         WENDY_BIND_HOST: "127.0.0.1",
         WENDY_PORT: String(ports[i]),
         WENDY_CLIENT_PORT: "0",
