@@ -50,7 +50,7 @@ describe("Grafana dashboard", () => {
         grafanaDashboard: { enabled: true, annotations: { grafana_folder: "Wendy" } },
       });
       validateAll(objects);
-      const map = findObject(objects, "ConfigMap", "wendy-dashboard") as {
+      const map = findObject(objects, "ConfigMap", "wendy-dashboard") as unknown as {
         metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
         data: Record<string, string>;
       };
