@@ -12,6 +12,7 @@ import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { methodNamesOf, OTHER } from "../../src/server/metrics/labels.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
 import { waitFor } from "../helpers/wait.js";
+import { dashboardQueries, metricNamesIn, templatingMetrics } from "./dashboard.js";
 import {
   familyOf,
   scrape,
@@ -232,5 +233,15 @@ describe("a live daemon's metrics after a realistic run", () => {
         expect(proto.has(s.labels.method!)).toBe(true);
       }
     }
+  });
+
+  it("the chart's Grafana dashboard queries only series b exports", () => {
+    const b = scrapes.get("metrics-b")!;
+    const exported = new Set([...b.samples.map((s) => s.name), ...b.types.keys()]);
+    const queries = dashboardQueries();
+    expect(queries.length).toBeGreaterThan(20);
+    const used = new Set([...queries.flatMap(metricNamesIn), ...templatingMetrics()]);
+    expect(used.size).toBeGreaterThan(20);
+    expect([...used].filter((name) => !exported.has(name))).toEqual([]);
   });
 });
