@@ -8,13 +8,10 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { REPO_ROOT } from "../helpers/node-processes.js";
 import { findPromtool } from "./promtool.js";
+import { RULES, alertNames } from "./rules.js";
 
-const RULES = join(REPO_ROOT, "deploy/helm/wendy/files/alerts.yaml");
 const UNIT_TESTS = join(REPO_ROOT, "test/metrics/alerts.test.yaml");
 
-interface RulesFile {
-  groups: { rules: { alert?: string; expr: string }[] }[];
-}
 interface UnitTests {
   tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[];
 }
@@ -22,11 +19,6 @@ interface UnitTests {
 function promtool(args: string[]): { status: number | null; output: string } {
   const result = spawnSync(findPromtool(), args, { encoding: "utf8", cwd: REPO_ROOT });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
-}
-
-export function alertNames(): string[] {
-  const rules = parse(readFileSync(RULES, "utf8")) as RulesFile;
-  return rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert === undefined ? [] : [r.alert])));
 }
 
 describe("alerting rules", () => {
