@@ -42,6 +42,8 @@ const NOT_REACHED: ReadonlyMap<string, string> = new Map([
 const daemons = new Map<string, Daemon>();
 const clients: WendyClient[] = [];
 const scrapes = new Map<string, Exposition>();
+/** Messages whose path the debug log must show: their ID and the node that delivered them. */
+const traced = new Map<string, { id: string; owner: Daemon | string }>();
 
 function client(d: Daemon, options: ConstructorParameters<typeof WendyClient>[1] = {}): WendyClient {
   const c = new WendyClient(d.client, options);
@@ -87,7 +89,8 @@ async function run(): Promise<void> {
   const a = await start("metrics-a", ports[0]!);
   await waitReady(a);
   const [b, c, d] = await Promise.all([
-    start("metrics-b", ports[1]!),
+    // b also carries a misspelt variable, as operators do: a warning line.
+    start("metrics-b", ports[1]!, { WENDY_LEAFSET_SIZE: "8" }),
     start("metrics-c", ports[2]!),
     start("metrics-d", ports[3]!),
   ]);
@@ -149,11 +152,15 @@ async function run(): Promise<void> {
     value(await scrape(b), "wendy_hops_parked_total") > 0 ? true : undefined,
   );
   a.process.signal("SIGCONT");
-  await toFrozen;
+  traced.set("frozen", { id: (await toFrozen).messageId, owner: a });
 
   // d freezes for good and is killed: b's hops to it are routed around once its probe goes unanswered.
   d.process.signal("SIGSTOP");
-  await unaryClient.send(keyOf(d), PURPOSE, "to a dead node", { waitForAck: true, timeoutMs: 30_000 });
+  const toDead = await unaryClient.send(keyOf(d), PURPOSE, "to a dead node", {
+    waitForAck: true,
+    timeoutMs: 30_000,
+  });
+  traced.set("dead", { id: toDead.messageId, owner: toDead.deliveredBy!.id.hex });
   d.process.signal("SIGKILL");
   await waitFor("d found dead by b", async () =>
     value(await scrape(b), "wendy_membership_changes_total", { change: "failed" }) > 0 ? true : undefined,
@@ -243,5 +250,38 @@ describe("a live daemon's metrics after a realistic run", () => {
     const used = new Set([...queries.flatMap(metricNamesIn), ...templatingMetrics()]);
     expect(used.size).toBeGreaterThan(20);
     expect([...used].filter((name) => !exported.has(name))).toEqual([]);
+  });
+
+  it("every warning and error line of every daemon names its event and the peer it concerns", () => {
+    const lines = [...daemons.values()].flatMap((d) => d.process.lines);
+    const serious = lines.filter((l) => (l.level ?? 0) >= 40);
+    // At least b's misspelt variable and the failure of d, as b saw it.
+    expect(serious.some((l) => l.event === "unknown_variable")).toBe(true);
+    expect(serious.some((l) => l.event === "peer_failed" && l.peer === daemons.get("metrics-d")!.id)).toBe(
+      true,
+    );
+    for (const line of serious) {
+      expect(typeof line.event, JSON.stringify(line)).toBe("string");
+      expect(line, JSON.stringify(line)).toHaveProperty("peer");
+    }
+  });
+
+  it("at debug level, the logs show a message's path hop by hop under its ID: retries, the reroute, the delivery", () => {
+    const linesOf = (d: Daemon, id: string) => d.process.lines.filter((l) => l.messageId === id);
+    const [a, b, d] = ["metrics-a", "metrics-b", "metrics-d"].map((n) => daemons.get(n)!);
+    // To frozen a: b sent the hop to a more than once (a retry, then the resend after the probe), a delivered.
+    const frozen = traced.get("frozen")!;
+    const hopsToA = linesOf(b!, frozen.id).filter((l) => l.event === "hop_sent" && l.peer === a!.id);
+    expect(hopsToA.length).toBeGreaterThanOrEqual(2);
+    expect(linesOf(a!, frozen.id).filter((l) => l.event === "delivered")).toHaveLength(1);
+    // To dead d: b's hops went to d first, then around it to the node that delivered it.
+    const dead = traced.get("dead")!;
+    const hops = linesOf(b!, dead.id).filter((l) => l.event === "hop_sent");
+    expect(hops[0]?.peer).toBe(d!.id);
+    const owner = [...daemons.values()].find((n) => n.id === dead.owner)!;
+    expect(owner).toBeDefined();
+    if (owner !== b) expect(hops.some((l) => l.peer === owner.id)).toBe(true);
+    expect(linesOf(owner, dead.id).some((l) => l.event === "delivered")).toBe(true);
+    expect(linesOf(b!, dead.id).some((l) => l.event === "acked")).toBe(true);
   });
 });
