@@ -43,7 +43,7 @@ const daemons = new Map<string, Daemon>();
 const clients: WendyClient[] = [];
 const scrapes = new Map<string, Exposition>();
 /** Messages whose path the debug log must show: their ID and the node that delivered them. */
-const traced = new Map<string, { id: string; owner: Daemon | string }>();
+const traced = new Map<string, { id: string; deliveredBy: string }>();
 
 function client(d: Daemon, options: ConstructorParameters<typeof WendyClient>[1] = {}): WendyClient {
   const c = new WendyClient(d.client, options);
@@ -57,12 +57,12 @@ function value(e: Exposition, name: string, labels: Record<string, string> = {})
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-/** A subscriber on `node` for PURPOSE that answers every call; resolves once the node counts it. */
 /** The node's own ID as a key (a string key would be hashed), so the node itself owns it. */
 function keyOf(node: Daemon): NodeId {
   return NodeId.fromHex(node.id);
 }
 
+/** A subscriber on `node` for PURPOSE that answers every call; resolves once the node counts it. */
 async function answerCalls(node: Daemon): Promise<{ close(): void }> {
   const answerer = client(node);
   const deliveries = answerer.subscribe([PURPOSE]);
@@ -107,7 +107,7 @@ async function run(): Promise<void> {
   }
   const answer = await unaryClient.call(keyOf(c), PURPOSE, "ping", { timeoutMs: 10_000 });
   expect(new TextDecoder().decode(answer.payload)).toBe("pong");
-  await unaryClient.lookup(d.id);
+  await unaryClient.lookup(keyOf(d));
   await unaryClient.replicas(keyOf(d), 2);
   await unaryClient.status();
   await unaryClient.send(keyOf(b), NOBODY_LISTENS, "nobody");
@@ -152,7 +152,8 @@ async function run(): Promise<void> {
     value(await scrape(b), "wendy_hops_parked_total") > 0 ? true : undefined,
   );
   a.process.signal("SIGCONT");
-  traced.set("frozen", { id: (await toFrozen).messageId, owner: a });
+  const frozen = await toFrozen;
+  traced.set("frozen", { id: frozen.messageId, deliveredBy: frozen.deliveredBy!.id.hex });
 
   // d freezes for good and is killed: b's hops to it are routed around once its probe goes unanswered.
   d.process.signal("SIGSTOP");
@@ -160,7 +161,7 @@ async function run(): Promise<void> {
     waitForAck: true,
     timeoutMs: 30_000,
   });
-  traced.set("dead", { id: toDead.messageId, owner: toDead.deliveredBy!.id.hex });
+  traced.set("dead", { id: toDead.messageId, deliveredBy: toDead.deliveredBy!.id.hex });
   d.process.signal("SIGKILL");
   await waitFor("d found dead by b", async () =>
     value(await scrape(b), "wendy_membership_changes_total", { change: "failed" }) > 0 ? true : undefined,
@@ -282,7 +283,7 @@ describe("a live daemon's metrics after a realistic run", () => {
     const dead = traced.get("dead")!;
     const hops = linesOf(b!, dead.id).filter((l) => l.event === "hop_sent");
     expect(hops[0]?.peer).toBe(d!.id);
-    const owner = [...daemons.values()].find((n) => n.id === dead.owner)!;
+    const owner = [...daemons.values()].find((n) => n.id === dead.deliveredBy)!;
     expect(owner).toBeDefined();
     if (owner !== b) expect(hops.some((l) => l.peer === owner.id)).toBe(true);
     expect(linesOf(owner, dead.id).some((l) => l.event === "delivered")).toBe(true);
