@@ -37,6 +37,7 @@ import {
 } from "./errors.js";
 import type { WendyMetrics } from "./metrics/metrics.js";
 import { RoutingMetrics } from "./metrics/routing-metrics.js";
+import { MessageTrace } from "./message-trace.js";
 import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
@@ -167,6 +168,7 @@ export class Cluster {
   private readonly auth: CallAuth;
   private readonly pool: PeerClientPool;
   private readonly routingMetrics: RoutingMetrics | undefined;
+  private readonly trace: MessageTrace | undefined;
   private readonly pendingAcks = new Map<string, PendingAck>();
   // Forward decisions taken on a "forward" output, applied to the "send" output that follows it.
   private readonly forwarding: ForwardGate;
@@ -201,6 +203,8 @@ export class Cluster {
     this.random = options.random ?? cryptoRandom;
     this.incarnation = randomBytes(6).readUIntBE(0, 6);
     this.routingMetrics = options.metrics === undefined ? undefined : new RoutingMetrics(options.metrics);
+    const trace = options.logger === undefined ? undefined : new MessageTrace(options.logger);
+    this.trace = trace?.enabled === true ? trace : undefined;
     this.limits = {
       ...DEFAULT_WIRE_LIMITS,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
@@ -555,6 +559,7 @@ export class Cluster {
     step(core, this.clock.now());
     for (const output of core.takeOutputs()) {
       inspect?.(output);
+      this.trace?.output(output);
       try {
         this.act(output);
       } catch (error) {

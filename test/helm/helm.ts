@@ -135,8 +135,8 @@ export function parseManifests(text: string): KubeObject[] {
 
 /**
  * Validates each object against the Kubernetes OpenAPI schema of its kind (kubernetes-models); throws on the
- * first invalid one or on a kind this chart is not expected to render. ServiceMonitor has no model there:
- * it is returned for the caller to check by hand.
+ * first invalid one or on a kind this chart is not expected to render. ServiceMonitor and PrometheusRule
+ * have no model there: they are returned for the caller to check by hand.
  */
 export function validateAll(objects: readonly KubeObject[]): KubeObject[] {
   const unchecked: KubeObject[] = [];
@@ -162,6 +162,7 @@ export function validateAll(objects: readonly KubeObject[]): KubeObject[] {
         case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
           return new ClusterRoleBinding(data);
         case "monitoring.coreos.com/v1 ServiceMonitor":
+        case "monitoring.coreos.com/v1 PrometheusRule":
           return undefined;
         default:
           throw new Error(`unexpected object ${object.apiVersion} ${where}`);

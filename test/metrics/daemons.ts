@@ -2,6 +2,7 @@
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { DaemonProcess } from "../../src/server/daemon/demo/daemon-process.js";
 import { NodeId } from "../../src/routing/id.js";
+import { testSecret } from "../helpers/secrets.js";
 
 export interface Daemon {
   readonly name: string;
@@ -15,7 +16,7 @@ export interface Daemon {
   readonly metricsTarget: string;
 }
 
-export const TEST_SECRET = "metrics-test-secret";
+export const TEST_SECRET = testSecret("metrics");
 
 /** Starts a daemon named `name` on peer port `port` with seed list `join`; resolves once it listens. */
 export async function startDaemon(

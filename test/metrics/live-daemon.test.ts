@@ -12,6 +12,7 @@ import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { methodNamesOf, OTHER } from "../../src/server/metrics/labels.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
 import { waitFor } from "../helpers/wait.js";
+import { dashboardQueries, metricNamesIn, templatingMetrics } from "./dashboard.js";
 import {
   familyOf,
   scrape,
@@ -41,6 +42,8 @@ const NOT_REACHED: ReadonlyMap<string, string> = new Map([
 const daemons = new Map<string, Daemon>();
 const clients: WendyClient[] = [];
 const scrapes = new Map<string, Exposition>();
+/** Messages whose path the debug log must show: their ID and the node that delivered them. */
+const traced = new Map<string, { id: string; deliveredBy: string }>();
 
 function client(d: Daemon, options: ConstructorParameters<typeof WendyClient>[1] = {}): WendyClient {
   const c = new WendyClient(d.client, options);
@@ -54,12 +57,12 @@ function value(e: Exposition, name: string, labels: Record<string, string> = {})
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-/** A subscriber on `node` for PURPOSE that answers every call; resolves once the node counts it. */
 /** The node's own ID as a key (a string key would be hashed), so the node itself owns it. */
 function keyOf(node: Daemon): NodeId {
   return NodeId.fromHex(node.id);
 }
 
+/** A subscriber on `node` for PURPOSE that answers every call; resolves once the node counts it. */
 async function answerCalls(node: Daemon): Promise<{ close(): void }> {
   const answerer = client(node);
   const deliveries = answerer.subscribe([PURPOSE]);
@@ -86,7 +89,8 @@ async function run(): Promise<void> {
   const a = await start("metrics-a", ports[0]!);
   await waitReady(a);
   const [b, c, d] = await Promise.all([
-    start("metrics-b", ports[1]!),
+    // b also carries a misspelt variable, as operators do: a warning line.
+    start("metrics-b", ports[1]!, { WENDY_LEAFSET_SIZE: "8" }),
     start("metrics-c", ports[2]!),
     start("metrics-d", ports[3]!),
   ]);
@@ -103,7 +107,7 @@ async function run(): Promise<void> {
   }
   const answer = await unaryClient.call(keyOf(c), PURPOSE, "ping", { timeoutMs: 10_000 });
   expect(new TextDecoder().decode(answer.payload)).toBe("pong");
-  await unaryClient.lookup(d.id);
+  await unaryClient.lookup(keyOf(d));
   await unaryClient.replicas(keyOf(d), 2);
   await unaryClient.status();
   await unaryClient.send(keyOf(b), NOBODY_LISTENS, "nobody");
@@ -148,11 +152,16 @@ async function run(): Promise<void> {
     value(await scrape(b), "wendy_hops_parked_total") > 0 ? true : undefined,
   );
   a.process.signal("SIGCONT");
-  await toFrozen;
+  const frozen = await toFrozen;
+  traced.set("frozen", { id: frozen.messageId, deliveredBy: frozen.deliveredBy!.id.hex });
 
   // d freezes for good and is killed: b's hops to it are routed around once its probe goes unanswered.
   d.process.signal("SIGSTOP");
-  await unaryClient.send(keyOf(d), PURPOSE, "to a dead node", { waitForAck: true, timeoutMs: 30_000 });
+  const toDead = await unaryClient.send(keyOf(d), PURPOSE, "to a dead node", {
+    waitForAck: true,
+    timeoutMs: 30_000,
+  });
+  traced.set("dead", { id: toDead.messageId, deliveredBy: toDead.deliveredBy!.id.hex });
   d.process.signal("SIGKILL");
   await waitFor("d found dead by b", async () =>
     value(await scrape(b), "wendy_membership_changes_total", { change: "failed" }) > 0 ? true : undefined,
@@ -232,5 +241,52 @@ describe("a live daemon's metrics after a realistic run", () => {
         expect(proto.has(s.labels.method!)).toBe(true);
       }
     }
+  });
+
+  it("the chart's Grafana dashboard queries only series b exports", () => {
+    const b = scrapes.get("metrics-b")!;
+    const exported = new Set([...b.samples.map((s) => s.name), ...b.types.keys()]);
+    const queries = dashboardQueries();
+    expect(queries.length).toBeGreaterThan(20);
+    const used = new Set([...queries.flatMap(metricNamesIn), ...templatingMetrics()]);
+    expect(used.size).toBeGreaterThan(20);
+    expect([...used].filter((name) => !exported.has(name))).toEqual([]);
+  });
+
+  it("every warning and error line of every daemon names its event and the peer it concerns", () => {
+    const lines = [...daemons.values()].flatMap((d) => d.process.lines);
+    const serious = lines.filter((l) => (l.level ?? 0) >= 40);
+    // At least b's misspelt variable and the failure of d, as b saw it.
+    expect(serious.some((l) => l.event === "unknown_variable")).toBe(true);
+    expect(serious.some((l) => l.event === "peer_failed" && l.peer === daemons.get("metrics-d")!.id)).toBe(
+      true,
+    );
+    for (const line of serious) {
+      expect(typeof line.event, JSON.stringify(line)).toBe("string");
+      expect(line, JSON.stringify(line)).toHaveProperty("peer");
+    }
+  });
+
+  it("at debug level, the logs show a message's path hop by hop under its ID: retries, the reroute, the delivery", () => {
+    const linesOf = (d: Daemon, id: string) => d.process.lines.filter((l) => l.messageId === id);
+    const [a, b, d] = ["metrics-a", "metrics-b", "metrics-d"].map((n) => daemons.get(n)!);
+    // To frozen a: b sent the hop to a more than once (the first send, then its retry).
+    const frozen = traced.get("frozen")!;
+    const hopsToA = linesOf(b!, frozen.id).filter((l) => l.event === "hop_sent" && l.peer === a!.id);
+    expect(hopsToA.length).toBeGreaterThanOrEqual(2);
+    // Delivered once, at a (or, had a stayed frozen past its probes, at the node that owns a's key after it).
+    const deliveries = [...daemons.values()]
+      .flatMap((n) => linesOf(n, frozen.id))
+      .filter((l) => l.event === "delivered");
+    expect(deliveries).toHaveLength(1);
+    // To dead d: b's hops went to d first, then around it to the node that delivered it.
+    const dead = traced.get("dead")!;
+    const hops = linesOf(b!, dead.id).filter((l) => l.event === "hop_sent");
+    expect(hops[0]?.peer).toBe(d!.id);
+    const owner = [...daemons.values()].find((n) => n.id === dead.deliveredBy)!;
+    expect(owner).toBeDefined();
+    if (owner !== b) expect(hops.some((l) => l.peer === owner.id)).toBe(true);
+    expect(linesOf(owner, dead.id).some((l) => l.event === "delivered")).toBe(true);
+    expect(linesOf(b!, dead.id).some((l) => l.event === "acked")).toBe(true);
   });
 });

@@ -61,7 +61,11 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const { config, logger } = options;
     const health = new DaemonHealth();
-    for (const name of config.unknownEnv) logger.warn({ variable: name }, "unknown WENDY_* variable ignored");
+    for (const name of config.unknownEnv)
+      logger.warn(
+        { event: "unknown_variable", peer: null, variable: name },
+        "unknown WENDY_* variable ignored",
+      );
     if (config.insecure) logInsecure(config, logger);
 
     const metrics = new WendyMetrics({ nodeId: config.nodeId.hex, version: wendyVersion() });
@@ -103,7 +107,11 @@ export class Daemon {
         ...(config.clientToken === undefined ? {} : { token: config.clientToken }),
         // The daemon's health (which knows about join rounds and shutdown) is served instead.
         healthAndReflection: false,
-        onError: (error) => logger.warn({ err: error.message }, "client service error"),
+        onError: (error) =>
+          logger.warn(
+            { event: "client_service_error", peer: null, err: error.message },
+            "client service error",
+          ),
       });
       health.serveOn(clientServer);
       addLazyReflection(clientServer);
@@ -181,7 +189,10 @@ export class Daemon {
     const result = await Promise.race([orderly.then(() => "done" as const), outOfTime]);
     clearTimeout(timer);
     if (result === "late") {
-      this.log.warn({ graceMs }, "shutdown grace ran out: cutting off what is left");
+      this.log.warn(
+        { event: "shutdown_cut_off", peer: null, graceMs },
+        "shutdown grace ran out: cutting off what is left",
+      );
       await this.cluster.kill();
     }
     // Subscriptions and watches would never end by themselves; waiting calls fail now.
@@ -237,7 +248,10 @@ export class Daemon {
       },
       (error: unknown) => {
         this.health.markBroken(String(error));
-        this.log.error({ err: String(error) }, "join failed for good");
+        this.log.error(
+          { event: "join_failed", peer: this.config.join, err: String(error) },
+          "join failed for good",
+        );
       },
     );
   }
@@ -251,7 +265,7 @@ export class Daemon {
       if (error instanceof NotReadyError && this.stopping === undefined) {
         this.health.markBroken(`cannot join again: ${error.message}`);
         this.log.error(
-          { err: error.message },
+          { event: "join_refused", peer: seeds, err: error.message },
           "cannot join again: liveness now fails so that the node is restarted",
         );
         this.joinAbort.abort();
@@ -274,7 +288,10 @@ function logInsecure(config: DaemonConfig, logger: Logger): void {
   if (config.clientTls === undefined && !isLoopback(config.clientHost))
     off.push("client port beyond loopback without TLS: its token crosses the network in clear");
   if (off.length === 0) off.push("nothing insecure is configured; the setting can be removed");
-  logger.warn({ insecure: off }, "WENDY_INSECURE=true: running with protections off");
+  logger.warn(
+    { event: "insecure", peer: null, insecure: off },
+    "WENDY_INSECURE=true: running with protections off",
+  );
 }
 
 function clientServerCredentials(tls: ClientTlsConfig | undefined): ServerCredentials {

@@ -83,7 +83,10 @@ export async function runJoinLoop(options: JoinLoopOptions): Promise<JoinOutcome
         return "joined";
       } catch (error) {
         if (signal.aborted) break;
-        log.warn({ round, err: describe(error) }, "join failed; trying again after a pause");
+        log.warn(
+          { event: "join_round_failed", peer: available, round, err: describe(error) },
+          "join failed; trying again after a pause",
+        );
       }
     } else if (plan.founder && round === 1) {
       log.info({ seeds: plan.others }, "no other seed answered: this node, the first seed, founds the ring");

@@ -21,7 +21,7 @@ export function handleShutdownSignals(options: SignalHandlingOptions): () => voi
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      options.log.warn({ signal }, "second signal: exiting at once");
+      options.log.warn({ event: "second_signal", peer: null, signal }, "second signal: exiting at once");
       exit(128 + (constants.signals[signal] ?? 0));
       return;
     }
@@ -30,7 +30,7 @@ export function handleShutdownSignals(options: SignalHandlingOptions): () => voi
     options.stop().then(
       () => exit(0),
       (error: unknown) => {
-        options.log.error({ err: String(error) }, "graceful stop failed");
+        options.log.error({ event: "stop_failed", peer: null, err: String(error) }, "graceful stop failed");
         exit(1);
       },
     );

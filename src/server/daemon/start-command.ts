@@ -50,7 +50,10 @@ async function runStart(flags: Record<string, unknown>): Promise<void> {
   try {
     await starting;
   } catch (error) {
-    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, "could not start");
+    logger.fatal(
+      { event: "start_failed", peer: null, err: error instanceof Error ? error.message : String(error) },
+      "could not start",
+    );
     process.exit(1);
   }
 }

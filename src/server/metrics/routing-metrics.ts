@@ -5,7 +5,10 @@ import { BoundedMap } from "../../routing/bounded-map.js";
 import type { NodeInfo, RoutingEvent } from "../../routing/types.js";
 import type { WendyMetrics } from "./metrics.js";
 
-/** Messages awaiting their acknowledgement, and peers' last signs of life, remembered at most. */
+/**
+ * Messages awaiting their acknowledgement, and peers' last signs of life, remembered at most (memory stays
+ * bounded; beyond it the oldest sends still unacknowledged go unmeasured).
+ */
 const MAX_REMEMBERED = 16_384;
 
 export class RoutingMetrics {
