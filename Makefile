@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo demo-sim bench bench-sim bench-sim-memory clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-sim bench-sim-memory clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -42,6 +42,24 @@ test: install proto-check typecheck lint
 
 test-unit: install
 	npx vitest run test/routing test/sim
+
+test-integration: install
+	npx vitest run test/integration
+
+# What CI runs under each maintained Node.js LTS line besides the machine's (.ci/run puts that line's node first
+# on PATH): type-check, then the tests that exercise what differs between Node releases (TLS, HTTP/2 and gRPC,
+# child processes, signals, timers, process metrics) together with the routing unit tests and real-process
+# integration tests, then the demo. Lint, generated code and the Node-independent suites (simulator, chart,
+# benchmark harness, network-namespace faults, fuzzing, the StatefulSet rehearsal) run once, in `make test`.
+NODE_LINE_TESTS := test/routing test/wire test/auth test/server test/overlay test/client test/daemon test/metrics test/integration
+test-node-line: install typecheck
+	@echo "== Node.js $$(node --version): typecheck passed; tests: $(NODE_LINE_TESTS)"
+	npx vitest run $(NODE_LINE_TESTS)
+	$(MAKE) --no-print-directory demo
+
+# Fetch the pinned official binaries of the maintained LTS lines into .cache/node (scripts/node-lines.sh).
+node-lines:
+	scripts/node-lines.sh fetch
 
 # The README's main command: a local cluster of real daemons (`wendy demo`: child processes on 127.0.0.1,
 # routing checked against the numerically closest node, one node crashed, everything stopped at the end).
