@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-sim bench-sim-memory clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-node-lines bench-sim bench-sim-memory clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -83,6 +83,25 @@ bench-sim-memory: install
 # (<date>.json, latest.md, latest.svg). Reads the simulation results of bench-sim but does not run it.
 bench: install
 	node --import tsx bench/run.ts
+
+# `make bench` reduced to one 8-node cluster (about 5 minutes a line), under the machine's Node and each pinned
+# LTS line, ROUNDS times (later rounds in reverse order, so no line always runs at the same time of the load);
+# then CPU per routed message against each line's own echo -> bench/results/node-lines.md and .json, from the
+# raw runs kept in bench/results/node-lines/.
+ROUNDS ?= 1
+bench-node-lines: install
+	@set -e; out=bench/results/node-lines; rm -f $$out/*.json; mkdir -p $$out; \
+	lines="machine $$(scripts/node-lines.sh list | tr '\n' ' ')"; \
+	for round in $$(seq $(ROUNDS)); do \
+	  for line in $$lines; do \
+	    if [ $$line = machine ]; then bin=$$(dirname "$$(command -v node)"); else bin=$$(scripts/node-lines.sh bin $$line); fi; \
+	    tmp=$$(mktemp -d); \
+	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 2000 --out $$tmp; \
+	    cp $$tmp/*.json $$out/$$($$bin/node --version)-round$$round.json; rm -rf $$tmp; \
+	  done; \
+	  lines=$$(echo $$lines | tr ' ' '\n' | tac | tr '\n' ' '); \
+	done; \
+	node --import tsx bench/node-lines.ts --out bench/results/node-lines $$out/*.json
 
 clean:
 	rm -rf dist coverage
