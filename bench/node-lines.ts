@@ -26,7 +26,13 @@ export interface LineRow {
 export interface LineSummary {
   readonly node: string;
   /** The runs behind the figures (several runs of one line are combined by medians). */
-  readonly runs: readonly { commit: string; startedAt: string; loadAverageAtStart: readonly number[] }[];
+  readonly runs: readonly {
+    commit: string;
+    startedAt: string;
+    loadAverageAtStart: readonly number[];
+    /** This run's own median CPU vs echo: their spread shows how far one run can be trusted. */
+    medianCpuVsEcho: number;
+  }[];
   readonly rows: readonly LineRow[];
   /** Median of cpuVsEcho over the rows: one figure per line. */
   readonly medianCpuVsEcho: number;
@@ -78,6 +84,7 @@ export function summariseLines(results: readonly BenchResult[]): LineSummary[] {
         commit: r.commit,
         startedAt: r.startedAt,
         loadAverageAtStart: r.machine.loadAverageAtStart,
+        medianCpuVsEcho: median(runRows(r).map((row) => row.cpuVsEcho)),
       })),
       rows,
       medianCpuVsEcho: median(rows.map((r) => r.cpuVsEcho)),
@@ -104,7 +111,8 @@ export function renderLines(lines: readonly LineSummary[], sources: readonly str
       "A cell is the daemons' CPU per routed message (all daemons together) divided by the echo server's CPU " +
       "per unary call with the same payload and in-flight count, measured in the same run: how many echo calls " +
       "one routed message costs. Lower is better; the ratio, not the microseconds, compares lines, since the " +
-      "runs did not share the machine's load. A line measured more than once shows medians over its runs. " +
+      "runs did not share the machine's load. A line measured more than once shows medians over its runs, and " +
+      "each run's own median is listed at the end: their spread is the noise of this comparison. " +
       "Source runs: " +
       sources.map((s) => `\`${s}\``).join(", ") +
       ".",
@@ -136,12 +144,12 @@ export function renderLines(lines: readonly LineSummary[], sources: readonly str
     line(`| ${key} |${cells.join("")}`);
   }
   line();
-  line("| run | commit | started | load average (1 / 5 / 15 min) at start |");
-  line("| --- | --- | --- | --- |");
+  line("| run | commit | started | load average (1 / 5 / 15 min) at start | median CPU vs echo |");
+  line("| --- | --- | --- | --- | ---: |");
   for (const l of lines)
     for (const run of l.runs)
       line(
-        `| Node ${l.node} | ${run.commit} | ${run.startedAt} | ${run.loadAverageAtStart.map((x) => x.toFixed(1)).join(" / ")} |`,
+        `| Node ${l.node} | ${run.commit} | ${run.startedAt} | ${run.loadAverageAtStart.map((x) => x.toFixed(1)).join(" / ")} | ${run.medianCpuVsEcho.toFixed(2)}x |`,
       );
   line();
   return out.join("\n");
