@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration demo demo-sim bench bench-sim bench-sim-memory clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-node-lines bench-sim bench-sim-memory clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -44,6 +44,24 @@ test: install proto-check typecheck lint
 test-unit: install
 	npx vitest run test/routing test/sim
 
+test-integration: install
+	npx vitest run test/integration
+
+# What CI runs under each maintained Node.js LTS line besides the machine's (.ci/run puts that line's node first
+# on PATH): type-check, then the tests that exercise what differs between Node releases (TLS, HTTP/2 and gRPC,
+# child processes, signals, timers, process metrics) together with the routing unit tests and real-process
+# integration tests, then the demo. Lint, generated code and the Node-independent suites (simulator, chart,
+# benchmark harness, network-namespace faults, fuzzing, the StatefulSet rehearsal) run once, in `make test`.
+NODE_LINE_TESTS := test/routing test/wire test/auth test/server test/overlay test/client test/daemon test/metrics test/integration
+test-node-line: install typecheck
+	@echo "== Node.js $$(node --version): typecheck passed; tests: $(NODE_LINE_TESTS)"
+	npx vitest run $(NODE_LINE_TESTS)
+	$(MAKE) --no-print-directory demo
+
+# Fetch the pinned official binaries of the maintained LTS lines into .cache/node (scripts/node-lines.sh).
+node-lines:
+	scripts/node-lines.sh fetch
+
 # The README's main command: a local cluster of real daemons (`wendy demo`: child processes on 127.0.0.1,
 # routing checked against the numerically closest node, one node crashed, everything stopped at the end).
 demo: install
@@ -66,6 +84,25 @@ bench-sim-memory: install
 # (<date>.json, latest.md, latest.svg). Reads the simulation results of bench-sim but does not run it.
 bench: install
 	node --import tsx bench/run.ts
+
+# `make bench` reduced to one 8-node cluster (about 5 minutes a line), under the machine's Node and each pinned
+# LTS line, ROUNDS times (later rounds in reverse order, so no line always runs at the same time of the load);
+# then CPU per routed message against each line's own echo -> bench/results/node-lines.md and .json, from the
+# raw runs kept in bench/results/node-lines/.
+ROUNDS ?= 1
+bench-node-lines: install
+	@set -e; out=bench/results/node-lines; rm -f $$out/*.json; mkdir -p $$out; \
+	lines="machine $$(scripts/node-lines.sh list | tr '\n' ' ')"; \
+	for round in $$(seq $(ROUNDS)); do \
+	  for line in $$lines; do \
+	    if [ $$line = machine ]; then bin=$$(dirname "$$(command -v node)"); else bin=$$(scripts/node-lines.sh bin $$line); fi; \
+	    tmp=$$(mktemp -d); \
+	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 2000 --out $$tmp; \
+	    cp $$tmp/*.json $$out/$$($$bin/node --version)-round$$round.json; rm -rf $$tmp; \
+	  done; \
+	  lines=$$(echo $$lines | tr ' ' '\n' | tac | tr '\n' ' '); \
+	done; \
+	node --import tsx bench/node-lines.ts --out bench/results/node-lines $$out/*.json
 
 clean:
 	rm -rf dist coverage

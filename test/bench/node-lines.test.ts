@@ -1,0 +1,55 @@
+// bench/node-lines.ts: CPU per routed message against the echo of the same run, per Node.js line.
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { BenchResult } from "../../bench/lib/result.js";
+import { renderLines, summariseLines } from "../../bench/node-lines.js";
+
+const RESULTS = join(import.meta.dirname, "../../bench/results");
+const LAST_RUN = readdirSync(RESULTS)
+  .filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f))
+  .sort()
+  .at(-1)!;
+const committed = JSON.parse(readFileSync(join(RESULTS, LAST_RUN), "utf8")) as BenchResult;
+
+/** The committed run as if measured on `node`, with the daemons' CPU per message scaled by `cpuFactor`. */
+function runOn(node: string, cpuFactor: number): BenchResult {
+  return {
+    ...committed,
+    machine: { ...committed.machine, node },
+    routed: committed.routed.map((r) => ({ ...r, cpuSecondsPerOp: r.cpuSecondsPerOp * cpuFactor })),
+  };
+}
+
+describe("bench/node-lines.ts", () => {
+  it("divides the daemons' CPU per routed message by the echo server's CPU per call of the same payload and in-flight count", () => {
+    const [line] = summariseLines([runOn("v26.0.0", 1)]);
+    const send = committed.routed.find((r) => r.kind === "send" && r.nodes === 8 && r.inFlight === 64)!;
+    const echo = committed.baseline.unary.find(
+      (u) => u.payloadBytes === send.payloadBytes && u.inFlight === 64,
+    )!;
+    const row = line!.rows.find(
+      (r) => r.kind === "send" && r.nodes === 8 && r.inFlight === 64 && r.payloadBytes === send.payloadBytes,
+    )!;
+    expect(row.cpuVsEcho).toBeCloseTo(send.cpuSecondsPerOp / echo.serverCpuSecondsPerCall, 9);
+    expect(line!.rows).toHaveLength(committed.routed.length);
+  });
+
+  it("gives one column per Node version, with medians over that version's runs", () => {
+    const lines = summariseLines([
+      runOn("v24.1.0", 1),
+      runOn("v26.0.0", 2),
+      runOn("v24.1.0", 3),
+      runOn("v24.1.0", 5),
+    ]);
+    expect(lines.map((l) => l.node)).toEqual(["v24.1.0", "v26.0.0"]);
+    expect(lines[0]!.runs).toHaveLength(3);
+    // The median of factors 1, 3 and 5 is 3: the v24 ratios are three times the committed run's.
+    const base = summariseLines([runOn("v20", 1)])[0]!;
+    expect(lines[0]!.medianCpuVsEcho).toBeCloseTo(base.medianCpuVsEcho * 3, 9);
+    expect(lines[1]!.medianCpuVsEcho).toBeCloseTo(base.medianCpuVsEcho * 2, 9);
+    const md = renderLines(lines, ["a.json"]);
+    expect(md).toContain("| | Node v24.1.0 | Node v26.0.0 |");
+    expect(md).toContain(`**${lines[1]!.medianCpuVsEcho.toFixed(2)}x**`);
+  });
+});
