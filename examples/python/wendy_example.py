@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import os
+import queue
 import sys
 import tempfile
 
@@ -88,9 +89,24 @@ def cmd_send(stub, args):
 
 
 def cmd_subscribe(stub, args):
-    stream = stub.Subscribe(overlay_pb2.SubscribeRequest(purposes=args.purpose), metadata=metadata(args.token))
+    # Receive: a start, then one ack per delivery once handled (a call is acknowledged by its Reply). A
+    # delivery left unacknowledged (this process dies) goes to another subscriber or waits for one.
+    acks = queue.Queue()
+
+    def requests():
+        yield overlay_pb2.ReceiveRequest(start=overlay_pb2.ReceiveStart(purposes=args.purpose))
+        while (message_id := acks.get()) is not None:
+            yield overlay_pb2.ReceiveRequest(ack=overlay_pb2.ReceiveAck(message_id=message_id))
+
+    stream = stub.Receive(requests(), metadata=metadata(args.token))
     seen = 0
-    for delivery in stream:
+    for response in stream:
+        if response.HasField("ready"):
+            print("subscribed", file=sys.stderr, flush=True)
+            continue
+        if seen == args.count and args.count:
+            continue  # Half-closed: the node ends the stream once it has our last ack.
+        delivery = response.delivery
         print_json(
             {
                 "key": delivery.key.hex(),
@@ -107,10 +123,11 @@ def cmd_subscribe(stub, args):
                 overlay_pb2.ReplyRequest(call_id=delivery.call_id, payload=args.reply.encode()),
                 metadata=metadata(args.token),
             )
+        else:
+            acks.put(delivery.message_id)
         seen += 1
         if args.count and seen >= args.count:
-            stream.cancel()
-            return
+            acks.put(None)
 
 
 def cmd_call(stub, args):
