@@ -96,7 +96,7 @@ def cmd_subscribe(stub, args):
     def requests():
         yield overlay_pb2.ReceiveRequest(start=overlay_pb2.ReceiveStart(purposes=args.purpose))
         while (message_id := acks.get()) is not None:
-            yield overlay_pb2.ReceiveRequest(ack=overlay_pb2.ReceiveAck(message_id=message_id))
+            yield overlay_pb2.ReceiveRequest(ack=overlay_pb2.ReceiveAck(message_ids=[message_id]))
 
     stream = stub.Receive(requests(), metadata=metadata(args.token))
     seen = 0

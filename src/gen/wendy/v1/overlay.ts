@@ -177,7 +177,7 @@ export interface ReceiveRequest {
     /** Opens the subscription; must be the first request, and only the first. */
     { $case: "start"; start: ReceiveStart }
     | //
-    /** Acknowledges one delivery of this stream. */
+    /** Acknowledges deliveries of this stream. */
     { $case: "ack"; ack: ReceiveAck }
     | undefined;
 }
@@ -204,13 +204,13 @@ export interface ReceiveStart {
   maxUnacknowledged: number;
 }
 
-/** The acknowledgement of one delivery. */
+/** The acknowledgement of one or more deliveries (a busy subscriber sends several in one request). */
 export interface ReceiveAck {
   /**
-   * The message_id of the delivery, as received on this stream. An id this stream does not hold (already
-   * acknowledged, or answered with Reply) is ignored.
+   * The message_ids of the deliveries, as received on this stream; 1..1024 of them. An id this stream does
+   * not hold (already acknowledged, or answered with Reply) is ignored.
    */
-  messageId: string;
+  messageIds: string[];
 }
 
 /** What a Receive stream sends: `ready` first, then deliveries. */
@@ -1409,13 +1409,13 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
 };
 
 function createBaseReceiveAck(): ReceiveAck {
-  return { messageId: "" };
+  return { messageIds: [] };
 }
 
 export const ReceiveAck: MessageFns<ReceiveAck> = {
   encode(message: ReceiveAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.messageId !== "") {
-      writer.uint32(10).string(message.messageId);
+    for (const v of message.messageIds) {
+      writer.uint32(10).string(v!);
     }
     return writer;
   },
@@ -1438,7 +1438,7 @@ export const ReceiveAck: MessageFns<ReceiveAck> = {
               break;
             }
 
-            message.messageId = reader.string();
+            message.messageIds.push(reader.string());
             continue;
           }
         }
@@ -1458,7 +1458,7 @@ export const ReceiveAck: MessageFns<ReceiveAck> = {
   },
   fromPartial<I extends Exact<DeepPartial<ReceiveAck>, I>>(object: I): ReceiveAck {
     const message = createBaseReceiveAck();
-    message.messageId = object.messageId ?? "";
+    message.messageIds = object.messageIds?.map((e) => e) || [];
     return message;
   },
 };
@@ -3249,7 +3249,7 @@ export const OverlayServiceService = {
    * applications" above). The client's first request must be `start`; every later one an `ack`. The first
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
-   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
    * deliveries are then redelivered.
    */
@@ -3397,7 +3397,7 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * applications" above). The client's first request must be `start`; every later one an `ack`. The first
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
-   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
    * deliveries are then redelivered.
    */
@@ -3501,7 +3501,7 @@ export interface OverlayServiceClient extends Client {
    * applications" above). The client's first request must be `start`; every later one an `ack`. The first
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
-   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
    * deliveries are then redelivered.
    */
