@@ -131,7 +131,8 @@ export interface SendStreamResult {
   requestId: bigint;
   /**
    * A gRPC status code (google.rpc.Code): 0 (OK) when the send succeeded, otherwise the code the unary
-   * Send would have failed with (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNAVAILABLE...).
+   * Send would have failed with (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, FAILED_PRECONDITION,
+   * DEADLINE_EXCEEDED, UNAVAILABLE; see Send).
    */
   code: number;
   /** Why it failed; empty when code is 0. */
@@ -3195,7 +3196,8 @@ export const OverlayServiceService = {
    * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
    * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
    * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
-   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner; or
+   * this node is stopping);
    * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
    * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
    */
@@ -3367,7 +3369,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
    * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
    * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
-   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner; or
+   * this node is stopping);
    * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
    * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
    */
@@ -3450,7 +3453,8 @@ export interface OverlayServiceClient extends Client {
    * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
    * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
    * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
-   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner; or
+   * this node is stopping);
    * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
    * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
    */
