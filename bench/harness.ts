@@ -228,6 +228,11 @@ async function measureCluster(
           log(
             `  send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s (echo just before: ${unary.callsPerSecond.toFixed(0)} calls/s)`,
           );
+          const acked = await traffic.measureAckedSend(payloadBytes, inFlight, settings);
+          push(runs, keyOf("send-acked", payloadBytes, inFlight), { run: acked, unary });
+          log(
+            `  send waiting for the application's ack ${payloadBytes} B x${inFlight}: ${acked.perSecond.toFixed(0)} msgs/s`,
+          );
           if (payloadBytes !== callPayload) continue;
           const call = await traffic.measureCall(callPayload, inFlight, settings);
           push(runs, keyOf("call", callPayload, inFlight), { run: call, unary });
@@ -244,7 +249,7 @@ async function measureCluster(
       const perSecond = median(list.map((x) => x.perSecond));
       const p50Ms = median(list.map((x) => x.latency.p50Ms));
       routed.push({
-        kind: kind === "call" ? "call" : "send",
+        kind: kind === "call" ? "call" : kind === "send-acked" ? "send-acked" : "send",
         nodes: size,
         payloadBytes,
         inFlight,

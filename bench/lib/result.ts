@@ -23,7 +23,8 @@ export interface StreamFigure {
 }
 
 export interface RoutedFigure extends LatencyFigures {
-  readonly kind: "send" | "call";
+  /** send: not waiting; send-acked: waiting for the owner's application to acknowledge; call. */
+  readonly kind: "send" | "send-acked" | "call";
   readonly nodes: number;
   readonly payloadBytes: number;
   readonly inFlight: number;

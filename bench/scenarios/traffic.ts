@@ -1,9 +1,10 @@
 // Routed traffic through the client API: `Send` to keys owned by other nodes, timed from the send to the
-// owner's subscriber receiving it, and `Call` answered by the owner's subscriber. Subscribers live in this
-// process, so one clock times both ends.
+// owner's subscriber receiving it; `Send` waiting for the application's acknowledgement, timed from the send
+// to the sender's OK (the subscriber acknowledges each delivery as it settles it); and `Call` answered by the
+// owner's subscriber. Subscribers (Receive, acknowledging) live in this process, so one clock times both ends.
 import { randomBytes } from "node:crypto";
 import { closestTo, NodeId } from "../../src/routing/id.js";
-import type { ClientStream, Delivery } from "../../src/client/index.js";
+import type { ReceivedDelivery, ReceiveStream } from "../../src/client/index.js";
 import type { BenchCluster, BenchNode } from "../lib/cluster.js";
 import { runLoad, sleep } from "../lib/load.js";
 import { maxRssBytes as maxRssBytesOf, totalCpuSeconds } from "../lib/proc.js";
@@ -42,7 +43,7 @@ interface Pending {
 /** Subscribers on every node of a cluster; they settle pending sends and answer calls. */
 export class Traffic {
   private readonly pending = new Map<number, Pending>();
-  private readonly streams = new Map<BenchNode, ClientStream<Delivery>>();
+  private readonly streams = new Map<BenchNode, ReceiveStream>();
   private readonly keysByEntry = new Map<BenchNode, NodeId[]>();
   private nextSequence = 0;
   private hopsSum = 0;
@@ -64,7 +65,7 @@ export class Traffic {
     }
     for (const node of this.cluster.nodes) {
       if (this.streams.has(node)) continue;
-      const stream = node.client.subscribe([PURPOSE]);
+      const stream = node.client.receive([PURPOSE], { maxUnacknowledged: 1024 });
       this.streams.set(node, stream);
       void this.consume(node, stream);
     }
@@ -101,6 +102,33 @@ export class Traffic {
     return this.measure(settings, inFlight, () => {
       const { entry, key } = this.pick(op++);
       return this.sendOnce(entry, key, payloadBytes);
+    });
+  }
+
+  /** Sends that wait for the owner's application to acknowledge; latency to the sender's OK. */
+  async measureAckedSend(
+    payloadBytes: number,
+    inFlight: number,
+    settings: BenchSettings,
+  ): Promise<TrafficRun> {
+    let op = 0;
+    const payload = Buffer.alloc(Math.max(payloadBytes, 4), 6);
+    // Above any sequence sendOnce uses: the subscriber acknowledges these without settling anything.
+    payload.writeUInt32BE(0xffffffff, 0);
+    return this.measure(settings, inFlight, async () => {
+      const { entry, key } = this.pick(op++);
+      const owner = closestTo(key, this.cluster.nodes)!;
+      const started = performance.now();
+      const result = await entry.client.send(key, PURPOSE, payload, {
+        waitForAck: true,
+        deadlineMs: LOST_AFTER_MS,
+      });
+      if (result.deliveredBy?.id.hex !== owner.id.hex) {
+        this.misdelivered++;
+        throw new Error("acknowledged by a node that does not own the key");
+      }
+      this.countHops(result.hops ?? 0);
+      return performance.now() - started;
     });
   }
 
@@ -202,7 +230,7 @@ export class Traffic {
     };
   }
 
-  private async consume(node: BenchNode, stream: ClientStream<Delivery>): Promise<void> {
+  private async consume(node: BenchNode, stream: ReceiveStream): Promise<void> {
     try {
       for await (const delivery of stream) {
         if (delivery.callId !== undefined) {
@@ -210,13 +238,14 @@ export class Traffic {
           continue;
         }
         this.settle(node, delivery);
+        delivery.ack();
       }
     } catch {
       // The node went away (killed on purpose) or the stream was closed: nothing more to deliver.
     }
   }
 
-  private settle(node: BenchNode, delivery: Delivery): void {
+  private settle(node: BenchNode, delivery: ReceivedDelivery): void {
     if (delivery.payload.byteLength < 4) return;
     const sequence = Buffer.from(delivery.payload.buffer, delivery.payload.byteOffset, 4).readUInt32BE(0);
     const p = this.pending.get(sequence);

@@ -275,6 +275,7 @@ export class WendyClient {
       maxUnacknowledged: options.maxUnacknowledged ?? 0,
     };
     let live: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
+    const acks = new AckBatcher();
     let markReady: (node: NodeInfo) => void = () => undefined;
     let failReady: (error: Error) => void = () => undefined;
     const ready = new Promise<NodeInfo>((resolve, reject) => {
@@ -303,8 +304,7 @@ export class WendyClient {
           ...toDelivery(d),
           attempt: d.attempt,
           ack: () => {
-            if (via?.writable === true)
-              via.write({ kind: { $case: "ack", ack: { messageId: d.messageId } } });
+            if (via !== undefined) acks.add(via, d.messageId);
           },
         };
       },
@@ -468,6 +468,36 @@ export class WendyClient {
     });
   }
 }
+
+/** Acknowledgements made in one turn of the event loop leave in one request per stream. */
+class AckBatcher {
+  private readonly waiting = new Map<ClientDuplexStream<ReceiveRequest, ReceiveResponse>, string[]>();
+  private scheduled = false;
+
+  add(via: ClientDuplexStream<ReceiveRequest, ReceiveResponse>, messageId: string): void {
+    const ids = this.waiting.get(via);
+    if (ids === undefined) this.waiting.set(via, [messageId]);
+    else ids.push(messageId);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    for (const [via, ids] of this.waiting) {
+      // A stream that has ended takes no acks: its deliveries come again on the next one.
+      if (!via.writable) continue;
+      for (let i = 0; i < ids.length; i += MAX_ACKS_PER_REQUEST) {
+        via.write({ kind: { $case: "ack", ack: { messageIds: ids.slice(i, i + MAX_ACKS_PER_REQUEST) } } });
+      }
+    }
+    this.waiting.clear();
+  }
+}
+
+/** The node's bound on ids in one ack request. */
+const MAX_ACKS_PER_REQUEST = 1024;
 
 function toDelivery(r: SubscribeResponse): Delivery {
   const delivery = {

@@ -49,10 +49,13 @@ describe("benchmark harness", () => {
     }
     positive(result.baseline.stream[0]!.messagesPerSecond);
 
-    // Send and Call, 1 and 64 in flight, all delivered to the key's owner, one hop away.
+    // Send, Send waiting for the application's ack, and Call, 1 and 64 in flight, all delivered to the
+    // key's owner, one hop away.
     expect(result.routed.map((r) => `${r.kind}/${r.inFlight}`).sort()).toEqual([
       "call/1",
       "call/64",
+      "send-acked/1",
+      "send-acked/64",
       "send/1",
       "send/64",
     ]);
@@ -88,9 +91,10 @@ describe("benchmark harness", () => {
 
     const files = writeResults(result, out);
     const parsed = JSON.parse(readFileSync(files.json, "utf8")) as BenchResult;
-    expect(parsed.routed).toHaveLength(4);
+    expect(parsed.routed).toHaveLength(6);
     const markdown = readFileSync(files.md, "utf8");
     expect(markdown).toContain("| send | 2 | 100 B | 64 |");
+    expect(markdown).toContain("| send-acked | 2 | 100 B | 64 |");
     expect(markdown).toContain("## Targets");
     const svg = readFileSync(files.svg, "utf8");
     expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);

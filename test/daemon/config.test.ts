@@ -65,6 +65,7 @@ describe("defaults", () => {
       tableMaintenanceIntervalMs: 60000,
       maxPayloadBytes: 4194304,
       shutdownGraceMs: 10000,
+      deliveryGraceMs: 5000,
       unknownEnv: [],
     });
     expect(load({}).nodeId.hex).not.toBe(c.nodeId.hex);
@@ -296,6 +297,9 @@ describe("every invalid value is refused, naming its variable", () => {
     ["WENDY_MAX_PAYLOAD_BYTES", { WENDY_MAX_PAYLOAD_BYTES: "4MiB" }],
     ["WENDY_MAX_PAYLOAD_BYTES", { WENDY_MAX_PAYLOAD_BYTES: "0" }],
     ["WENDY_SHUTDOWN_GRACE_MS", { WENDY_SHUTDOWN_GRACE_MS: "-5" }],
+    ["WENDY_DELIVERY_GRACE_MS", { WENDY_DELIVERY_GRACE_MS: "-1" }],
+    ["WENDY_DELIVERY_GRACE_MS", { WENDY_DELIVERY_GRACE_MS: "5s" }],
+    ["WENDY_DELIVERY_GRACE_MS", { WENDY_DELIVERY_GRACE_MS: "3600001" }],
   ];
   it.each(cases)("%s in %j", (variable, env) => {
     const error = failure(env);

@@ -77,6 +77,39 @@ describe("client port under hostile input", () => {
     expect(wrong).toEqual([]);
   });
 
+  it("Receive: refuses a missing token, and answers random first messages with INVALID_ARGUMENT or a live stream", async () => {
+    const receive = OverlayServiceService.receive.path;
+    /** The stream's verdict on `body` as its first message: a status code, or "live" when it answered. */
+    const open = (body: Buffer, token: string | null = TOKEN): Promise<string> => {
+      const metadata = new Metadata();
+      if (token !== null) metadata.set("authorization", `Bearer ${token}`);
+      return new Promise((resolve) => {
+        const stream = client.makeBidiStreamRequest(receive, identity, identity, metadata, {
+          deadline: Date.now() + 10_000,
+        });
+        stream.on("data", () => {
+          resolve("live");
+          stream.cancel();
+        });
+        stream.on("error", (e: ServiceError) => resolve(status[e.code] ?? String(e.code)));
+        stream.on("end", () => resolve("ended"));
+        stream.write(body);
+      });
+    };
+    const start = Buffer.from([0x0a, 0x02, 0x0a, 0x00]); // ReceiveRequest{start{}}: no purposes
+    expect(await open(start, null)).toBe("UNAUTHENTICATED");
+    expect(await open(start)).toBe("INVALID_ARGUMENT");
+    const bodies = fc.sample(fc.uint8Array({ minLength: 1, maxLength: 200 }), { seed: 778, numRuns: 20 });
+    const wrong: string[] = [];
+    for (const body of bodies) {
+      const verdict = await open(Buffer.from(body));
+      if (verdict !== "INVALID_ARGUMENT" && verdict !== "live")
+        wrong.push(`${Buffer.from(body).toString("hex").slice(0, 24)}: ${verdict}`);
+    }
+    expect(wrong).toEqual([]);
+    expect(status[await call(OverlayServiceService.status.path, Buffer.alloc(0))]).toBe("OK");
+  });
+
   it("refuses a reserved purpose and an oversized payload, then still serves", async () => {
     const reserved = send.requestSerialize({
       key: { kind: { $case: "name", name: "fuzz" } },

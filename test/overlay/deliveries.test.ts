@@ -236,6 +236,18 @@ describe("delivery hub", () => {
     expect(hub.heldCount).toBe(0);
   });
 
+  it("the same message id delivered twice is held once and both share its outcome", async () => {
+    const s = fake("member");
+    hub.attach(s);
+    const m = message();
+    const first = outcome(hub.deliver(m, ""));
+    const second = outcome(hub.deliver(m, ""));
+    expect(s.got).toHaveLength(1);
+    hub.acknowledge(s, m.id);
+    await vi.advanceTimersByTimeAsync(0);
+    expect([first(), second()]).toEqual(["ok", "ok"]);
+  });
+
   it("closing refuses everything held with UNAVAILABLE and ends every stream", async () => {
     const s = fake("member");
     hub.attach(s);

@@ -166,9 +166,30 @@ describe("Receive", () => {
   });
 });
 
+describe("the deprecated Subscribe", () => {
+  it("sends its response headers once live, and a delivery written to it acknowledges a waiting send", async () => {
+    const p = freshPurpose();
+    const raw = new OverlayServiceClient(address, credentials.createInsecure());
+    const stream = raw.subscribe({ purposes: [p] }, new Metadata());
+    try {
+      stream.on("error", () => undefined);
+      const payloads: string[] = [];
+      stream.on("data", (d: { payload: Buffer }) => payloads.push(d.payload.toString()));
+      await new Promise<void>((resolve) => stream.once("metadata", () => resolve()));
+      const sent = await client.send("legacy", p, "old client", { waitForAck: true });
+      expect(sent.deliveredBy?.id.equals(cluster.info().id)).toBe(true);
+      await waitFor("the delivery on the Subscribe stream", () => (payloads.length > 0 ? true : undefined));
+      expect(payloads).toEqual(["old client"]);
+    } finally {
+      stream.cancel();
+      raw.close();
+    }
+  });
+});
+
 describe("Receive refuses bad streams with INVALID_ARGUMENT", () => {
   const cases: [string, Record<string, unknown>][] = [
-    ["a first request that is an ack", { kind: { $case: "ack", ack: { messageId: "x" } } }],
+    ["a first request that is an ack", { kind: { $case: "ack", ack: { messageIds: ["x"] } } }],
     [
       "copy_all with a group",
       {
@@ -206,6 +227,22 @@ describe("Receive refuses bad streams with INVALID_ARGUMENT", () => {
       }
     });
   }
+
+  it("an ack of no message ids", async () => {
+    const raw = new OverlayServiceClient(address, credentials.createInsecure());
+    try {
+      const call = raw.receive(new Metadata());
+      const start = { purposes: [16], group: "", copyAll: false, maxUnacknowledged: 0 };
+      const code = await new Promise<status>((resolve) => {
+        call.on("data", () => call.write({ kind: { $case: "ack", ack: { messageIds: [] } } }));
+        call.on("error", (e: ServiceError) => resolve(e.code));
+        call.write({ kind: { $case: "start", start } });
+      });
+      expect(code).toBe(status.INVALID_ARGUMENT);
+    } finally {
+      raw.close();
+    }
+  });
 
   it("a second start on a live stream", async () => {
     const raw = new OverlayServiceClient(address, credentials.createInsecure());

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { PastryNode } from "../../src/routing/node.js";
@@ -332,6 +333,44 @@ describe("PastryNode basics", () => {
         refusedBy: node.self,
         refusal: { code: 8, reason: "too slow" },
       });
+    });
+
+    it("property: the origin hears nothing before the application's first answer, then exactly that answer for every copy", () => {
+      const op = fc.record({
+        kind: fc.constantFrom("copy", "ack", "refuse"),
+        message: fc.integer({ min: 0, max: 3 }),
+      });
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+          const node = deliverer();
+          const answered = new Map<string, "ack" | "refuse">();
+          const arrived = new Set<string>();
+          const refusal = { code: 9, reason: "no application" };
+          ops.forEach(({ kind, message: n }, t) => {
+            const id = `m-${n}`;
+            if (kind === "copy") {
+              const message = { ...routeMessage(node.self.id, origin, 1, id), wantAck: true };
+              node.receive(origin, { type: "route", message }, t + 1);
+            } else if (kind === "ack") node.applicationAcknowledged(id, t + 1);
+            else node.applicationRefused(id, refusal, t + 1);
+            const out = acks(node.takeOutputs());
+            // What the origin must hear for this step, given what happened before it.
+            let expected: "ack" | "refuse" | undefined;
+            if (kind === "copy") {
+              if (arrived.has(id)) expected = answered.get(id);
+              arrived.add(id);
+            } else if (arrived.has(id) && !answered.has(id)) {
+              answered.set(id, kind);
+              expected = kind;
+            }
+            const heard = out.map((s) =>
+              s.message.type === "ack" && s.message.refusal !== undefined ? "refuse" : "ack",
+            );
+            expect(heard).toEqual(expected === undefined ? [] : [expected]);
+          });
+        }),
+        { seed: 1212, numRuns: 200 },
+      );
     });
 
     it("a message that wants no ack needs no answer from the application", () => {

@@ -49,6 +49,8 @@ interface Held {
   readonly handouts: Set<Handout>;
   readonly resolve: () => void;
   readonly reject: (error: OverlayRpcError) => void;
+  /** Later deliver() calls for the same id: they share its outcome. */
+  readonly followers: { resolve: () => void; reject: (error: OverlayRpcError) => void }[];
   /** Set while it waits for the first group of its purpose to attach. */
   unassignedTimer: NodeJS.Timeout | undefined;
 }
@@ -111,7 +113,11 @@ export class DeliveryHub {
    * it went to acknowledged it; rejects with the refusal otherwise.
    */
   deliver(message: Message, callId: string): Promise<void> {
-    if (this.held.has(message.id)) return Promise.resolve(); // The cluster delivers an id once; be safe.
+    const already = this.held.get(message.id);
+    if (already !== undefined) {
+      // The cluster delivers an id once; should it come again, it shares the first one's outcome.
+      return new Promise<void>((resolve, reject) => already.followers.push({ resolve, reject }));
+    }
     const bytes = message.payload.byteLength;
     if (
       this.held.size >= this.limits.maxHeldDeliveries ||
@@ -141,6 +147,7 @@ export class DeliveryHub {
         handouts: new Set(),
         resolve,
         reject,
+        followers: [],
         unassignedTimer: undefined,
       };
       this.held.set(message.id, held);
@@ -370,13 +377,16 @@ export class DeliveryHub {
       touched.add(handout.group);
     }
     held.handouts.clear();
-    if (error === undefined) held.resolve();
-    else {
+    if (error === undefined) {
+      held.resolve();
+      for (const f of held.followers) f.resolve();
+    } else {
       if (error.code === status.FAILED_PRECONDITION) {
         this.undelivered++;
         this.metrics?.undeliveredNoSubscriber();
       }
       held.reject(error);
+      for (const f of held.followers) f.reject(error);
     }
     for (const group of touched) {
       this.dispatch(group);

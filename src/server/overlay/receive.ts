@@ -16,6 +16,8 @@ import { invalidArgument, OverlayRpcError, resourceExhausted, toServiceError } f
 import { requirePurposes } from "./validate.js";
 
 const PATH = OverlayServiceService.receive.path;
+/** Message ids in one ack request, at most (a subscriber holds at most 1024 unacknowledged anyway). */
+const MAX_ACKS_PER_REQUEST = 1024;
 
 /** The gRPC handler; requests arrive as raw bytes (see decodeInHandlers) and are decoded here. */
 export function receiveHandler(
@@ -66,7 +68,11 @@ class ReceiveSession {
         this.open(kind.start);
       } else if (kind?.$case === "ack") {
         if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
-        this.ctx.deliveries.acknowledge(this.subscriber, kind.ack.messageId);
+        const ids = kind.ack.messageIds;
+        if (ids.length === 0 || ids.length > MAX_ACKS_PER_REQUEST) {
+          throw invalidArgument(`ack.message_ids: 1..${MAX_ACKS_PER_REQUEST} ids, got ${ids.length}`);
+        }
+        for (const id of ids) this.ctx.deliveries.acknowledge(this.subscriber, id);
       } else {
         throw invalidArgument("request: neither start nor ack");
       }

@@ -142,7 +142,8 @@ export interface SendStreamResult {
   requestId: bigint;
   /**
    * A gRPC status code (google.rpc.Code): 0 (OK) when the send succeeded, otherwise the code the unary
-   * Send would have failed with (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNAVAILABLE...).
+   * Send would have failed with (INVALID_ARGUMENT, RESOURCE_EXHAUSTED, FAILED_PRECONDITION,
+   * DEADLINE_EXCEEDED, UNAVAILABLE; see Send).
    */
   code: number;
   /** Why it failed; empty when code is 0. */
@@ -188,7 +189,7 @@ export interface ReceiveRequest {
     /** Opens the subscription; must be the first request, and only the first. */
     { $case: "start"; start: ReceiveStart }
     | //
-    /** Acknowledges one delivery of this stream. */
+    /** Acknowledges deliveries of this stream. */
     { $case: "ack"; ack: ReceiveAck }
     | undefined;
 }
@@ -215,13 +216,13 @@ export interface ReceiveStart {
   maxUnacknowledged: number;
 }
 
-/** The acknowledgement of one delivery. */
+/** The acknowledgement of one or more deliveries (a busy subscriber sends several in one request). */
 export interface ReceiveAck {
   /**
-   * The message_id of the delivery, as received on this stream. An id this stream does not hold (already
-   * acknowledged, or answered with Reply) is ignored.
+   * The message_ids of the deliveries, as received on this stream; 1..1024 of them. An id this stream does
+   * not hold (already acknowledged, or answered with Reply) is ignored.
    */
-  messageId: string;
+  messageIds: string[];
 }
 
 /** What a Receive stream sends: `ready` first, then deliveries. */
@@ -1486,13 +1487,13 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
 };
 
 function createBaseReceiveAck(): ReceiveAck {
-  return { messageId: "" };
+  return { messageIds: [] };
 }
 
 export const ReceiveAck: MessageFns<ReceiveAck> = {
   encode(message: ReceiveAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.messageId !== "") {
-      writer.uint32(10).string(message.messageId);
+    for (const v of message.messageIds) {
+      writer.uint32(10).string(v!);
     }
     return writer;
   },
@@ -1515,7 +1516,7 @@ export const ReceiveAck: MessageFns<ReceiveAck> = {
               break;
             }
 
-            message.messageId = reader.string();
+            message.messageIds.push(reader.string());
             continue;
           }
         }
@@ -1535,7 +1536,7 @@ export const ReceiveAck: MessageFns<ReceiveAck> = {
   },
   fromPartial<I extends Exact<DeepPartial<ReceiveAck>, I>>(object: I): ReceiveAck {
     const message = createBaseReceiveAck();
-    message.messageId = object.messageId ?? "";
+    message.messageIds = object.messageIds?.map((e) => e) || [];
     return message;
   },
 };
@@ -3548,7 +3549,8 @@ export const OverlayServiceService = {
    * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
    * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
    * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
-   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner; or
+   * this node is stopping);
    * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
    * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
    */
@@ -3602,7 +3604,7 @@ export const OverlayServiceService = {
    * applications" above). The client's first request must be `start`; every later one an `ack`. The first
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
-   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
    * deliveries are then redelivered.
    */
@@ -3739,7 +3741,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
    * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
    * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
-   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner; or
+   * this node is stopping);
    * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
    * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
    */
@@ -3769,7 +3772,7 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * applications" above). The client's first request must be `start`; every later one an `ack`. The first
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
-   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
    * deliveries are then redelivered.
    */
@@ -3831,7 +3834,8 @@ export interface OverlayServiceClient extends Client {
    * Errors: INVALID_ARGUMENT (key, purpose); RESOURCE_EXHAUSTED (payload too large; the queue of messages
    * waiting for this node's join is full (10000); with wait_for_ack: the owner's delivery queue is full or
    * its subscribers were too slow for the grace); FAILED_PRECONDITION (with wait_for_ack: no application
-   * subscribed to the purpose at the owner within the grace; the message names purpose and owner);
+   * subscribed to the purpose at the owner within the grace; the message names purpose and owner; or
+   * this node is stopping);
    * DEADLINE_EXCEEDED (with wait_for_ack: no outcome within timeout_ms, 10000 ms by default, or the gRPC
    * deadline); UNAVAILABLE (the message was dropped on the way: no route, hop limit, undeliverable).
    */
@@ -3882,7 +3886,7 @@ export interface OverlayServiceClient extends Client {
    * applications" above). The client's first request must be `start`; every later one an `ack`. The first
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
-   * bytes, max_unacknowledged over 1024); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
+   * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
    * deliveries are then redelivered.
    */

@@ -60,7 +60,7 @@ export class OverlayCalls {
         const kind = response.kind;
         if (kind?.$case === "ready") resolve();
         if (kind?.$case === "delivery") {
-          stream.write({ kind: { $case: "ack", ack: { messageId: kind.delivery.messageId } } });
+          stream.write({ kind: { $case: "ack", ack: { messageIds: [kind.delivery.messageId] } } });
         }
       });
       // Closing (or the node going away) ends the stream with an error; the demo expects that.
