@@ -14,4 +14,6 @@ export interface OverlayContext extends ServeContext {
   readonly calls: CallBroker;
   readonly watchers: WatcherHub;
   readonly ownership: OwnershipHub;
+  /** Refuses a stream of this node's own view to a client off the node, unless allowed (local-only.ts). */
+  readonly requireLocalClient: (rpc: string, peer: string) => void;
 }

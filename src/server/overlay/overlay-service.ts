@@ -13,6 +13,7 @@ import type { OverlayContext } from "./context.js";
 import { decideForwardHandler } from "./decide-forward.js";
 import { ClientPortHealth } from "./health.js";
 import { DEFAULT_OVERLAY_LIMITS, type OverlayLimits } from "./limits.js";
+import { requireLocalClient } from "./local-only.js";
 import { lookupHandler } from "./lookup.js";
 import { OwnershipHub } from "./ownership.js";
 import { replicasHandler } from "./replicas.js";
@@ -37,6 +38,11 @@ export interface OverlayServiceOptions {
   readonly limits?: Partial<OverlayLimits>;
   /** Also serve grpc.health.v1 and server reflection on this server. Default true. */
   readonly healthAndReflection?: boolean;
+  /**
+   * Serve Subscribe and WatchOwnership to clients off loopback too. Default false: those streams carry this
+   * node's share of the keys only, which a client behind a load-balanced Service would take for the whole.
+   */
+  readonly allowRemoteStreams?: boolean;
   /** Where internal failures (e.g. a malformed call envelope from a peer) are reported. */
   readonly onError?: (error: Error) => void;
 }
@@ -88,6 +94,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     calls,
     watchers,
     ownership,
+    requireLocalClient: (rpc, peer) => requireLocalClient(rpc, peer, options.allowRemoteStreams ?? false),
     metrics,
     token: new TokenCheck(options.token),
   };
