@@ -1,9 +1,10 @@
-// The StatefulSet rehearsal without Kubernetes: the chart is rendered with five replicas and each pod
-// wendy-0 ... wendy-4 is run as the kubelet would run it from the rendered pod spec (pod-spec.ts,
+// The StatefulSet rehearsal without Kubernetes: the chart is rendered with five replicas and an application
+// container (the Python example, subscribed through the pod's loopback) added with extraContainers, and each
+// pod wendy-0 ... wendy-4 is run as the kubelet would run it from the rendered pod spec (pod-spec.ts,
 // pod-process.ts), each in its own network namespace where the headless service's DNS names resolve to the
 // pods' addresses. Probes and scrapes come from the "kubelet" namespace; messages are sent by a co-located
 // client inside a pod's namespace, with the `wendy` program and with the TypeScript client.
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,7 +26,7 @@ import { Agent } from "./agent-process.js";
 import { ownerOf, presenceDuring, rightfulOwners, type Absence, type Pod } from "./ownership.js";
 import { PodNetwork, requireRoot } from "./pod-network.js";
 import { PodProcess } from "./pod-process.js";
-import { planPod, type PodPlan, type PodProbe } from "./pod-spec.js";
+import { planPod, wendyImage, type PodPlan, type PodProbe, type RehearsalImage } from "./pod-spec.js";
 
 const run = promisify(execFile);
 const REPLICAS = 5;
@@ -39,6 +40,46 @@ const POLL_MS = 250;
 const STREAM_GAP_MS = 20;
 const STREAM_MAX_SENDS = 1500;
 const SEND_DEADLINE_MS = 8000;
+/** The application image: Debian's Python with the checkout's examples/python, as a user would package it. */
+const APP_IMAGE = "wendy-python-example:rehearsal";
+const APP_PYTHON = "/usr/bin/python3";
+const APP_RESTART_DELAY_MS = 1000;
+/** The kubelet restarts an exited container; bounded here. */
+const APP_MAX_RESTARTS = 60;
+/** The application beside each node, exactly as a user adds it with the chart's extraContainers. */
+const APP_VALUES = {
+  extraContainers: [
+    {
+      name: "app",
+      image: APP_IMAGE,
+      args: ["--address", "127.0.0.1:7071", "subscribe", "--purpose", String(PURPOSE)],
+      env: [{ name: "WENDY_PY_GEN_DIR", value: "/tmp/wendy-python" }],
+      volumeMounts: [{ name: "app-tmp", mountPath: "/tmp" }],
+      securityContext: {
+        runAsNonRoot: true,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      },
+    },
+  ],
+  extraVolumes: [{ name: "app-tmp", emptyDir: { sizeLimit: "16Mi" } }],
+};
+
+function rehearsalImages(image: string): RehearsalImage | undefined {
+  if (image.startsWith("wendy:")) return wendyImage(REPO_ROOT);
+  if (image !== APP_IMAGE) return undefined;
+  return {
+    config: {
+      entrypoint: [APP_PYTHON, "/app/examples/python/wendy_example.py"],
+      cmd: [],
+      env: {},
+      workdir: "/app",
+    },
+    files: REPO_ROOT,
+    filesAt: "/app",
+  };
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -46,6 +87,10 @@ let objects: KubeObject[];
 let network: PodNetwork | undefined;
 let plans: PodPlan[] = [];
 let pods: PodProcess[] = [];
+/** The application container of each pod. */
+let apps: PodProcess[] = [];
+/** Pods whose application the "kubelet" does not restart now (the pod is being deleted, or tests are over). */
+const appsHeld = new Set<number>();
 let kubelet: Agent | undefined;
 let client: Agent | undefined;
 let workDir: string | undefined;
@@ -83,7 +128,8 @@ function clientAgent(): Agent {
 }
 
 /** Runs one of the pod spec's probes from the kubelet's namespace, as the kubelet would. */
-async function probePasses(i: number, probe: PodProbe): Promise<boolean> {
+async function probePasses(i: number, probe: PodProbe | undefined): Promise<boolean> {
+  if (probe === undefined) throw new Error(`${plans[i]!.podName}'s wendy container has no such probe`);
   const host = plans[i]!.podIP;
   switch (probe.kind) {
     case "grpc":
@@ -236,11 +282,46 @@ function describeFailures(sends: readonly StreamSend[], absence: Absence): strin
     .map((s) => `${s.key} (${presenceDuring(s, absence)}): ${s.error}`);
 }
 
+/**
+ * Starts pod i's application container and, as the kubelet does for a container that exits (it may start
+ * before its node listens, or lose its node when that restarts), starts it again after a pause.
+ */
+function runApp(i: number, freshPod: boolean): void {
+  const app = apps[i]!;
+  app.start(freshPod);
+  void (async () => {
+    for (let restarts = 0; restarts < APP_MAX_RESTARTS; restarts++) {
+      await app.exited();
+      await sleep(APP_RESTART_DELAY_MS);
+      if (appsHeld.has(i) || app.running) return;
+      app.start(false);
+    }
+  })();
+}
+
+/** The value of an unlabelled gauge or counter in pod i's /metrics. */
+async function metric(i: number, name: string): Promise<number> {
+  const scrape = await kubeletAgent().httpGet(`http://${plans[i]!.podIP}:${metricsPort(i)}/metrics`);
+  const line = scrape.body.split("\n").find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`/metrics of ${plans[i]!.podName} has no ${name}`);
+  return Number(line.slice(name.length + 1));
+}
+
+/** The pods whose application printed a delivery with this payload. */
+function appsThatSaw(payload: string): string[] {
+  return apps.flatMap((app, i) =>
+    app.logs.some((l) => l.fields["payload"] === payload) ? [plans[i]!.podName] : [],
+  );
+}
+
 /** Kills what is left, removes namespaces and files; safe to call whatever state the tests left. */
 async function cleanUp(): Promise<void> {
-  for (const pod of pods) pod.signal("SIGKILL");
+  apps.forEach((_, i) => appsHeld.add(i));
+  for (const pod of [...pods, ...apps]) pod.signal("SIGKILL");
   await Promise.all(
-    pods.map((p) => (p.pid === undefined ? undefined : Promise.race([p.exited(), sleep(10_000)]))),
+    [...pods, ...apps].map((p) =>
+      p.pid === undefined ? undefined : Promise.race([p.exited(), sleep(10_000)]),
+    ),
   );
   kubelet?.close();
   client?.close();
@@ -254,18 +335,25 @@ async function cleanUp(): Promise<void> {
 
 beforeAll(async () => {
   requireRoot();
+  const python = spawnSync(APP_PYTHON, ["-c", "import grpc, grpc_tools"], { encoding: "utf8" });
+  if (python.status !== 0) {
+    throw new Error(
+      `the rehearsal's application container needs ${APP_PYTHON} with grpc and grpc_tools ` +
+        `(python3-grpcio python3-grpc-tools; .ci/run installs them): ${python.stderr}`,
+    );
+  }
   try {
-    objects = render({ replicaCount: REPLICAS });
+    objects = render({ replicaCount: REPLICAS, ...APP_VALUES });
     network = await PodNetwork.create(REPLICAS);
     const net = network;
-    plans = ring.map((p, i) =>
-      planPod(objects, p.podName, net.pod(i).address, {
-        namespace: NAMESPACE,
-        clusterDomain: CLUSTER_DOMAIN,
-        repoRoot: REPO_ROOT,
-        path: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
-      }),
-    );
+    const facts = {
+      namespace: NAMESPACE,
+      clusterDomain: CLUSTER_DOMAIN,
+      images: rehearsalImages,
+      path: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+    };
+    plans = ring.map((p, i) => planPod(objects, p.podName, net.pod(i).address, facts));
+    const appPlans = ring.map((p, i) => planPod(objects, p.podName, net.pod(i).address, facts, "app"));
     net.publishNames(plans);
     workDir = mkdtempSync(join(tmpdir(), "wendy-rehearsal-"));
     const dir = workDir;
@@ -274,12 +362,18 @@ beforeAll(async () => {
       mkdirSync(podDir);
       return new PodProcess(plan, net.pod(i).ns, podDir);
     });
+    apps = appPlans.map((plan, i) => {
+      const appDir = join(dir, `${plan.podName}-app`);
+      mkdirSync(appDir);
+      return new PodProcess(plan, net.pod(i).ns, appDir);
+    });
     [kubelet, client] = await Promise.all([
       Agent.start("kubelet", ["ip", "netns", "exec", net.kubeletNs]),
       Agent.start("client", ["ip", "netns", "exec", net.pod(CLIENT_POD).ns]),
     ]);
     // podManagementPolicy: Parallel: every pod starts at once.
     for (const pod of pods) pod.start(true);
+    apps.forEach((_, i) => runApp(i, true));
   } catch (error) {
     await cleanUp();
     throw error;
@@ -303,6 +397,19 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     expect(seeds.length).toBeGreaterThan(0);
     for (const seed of seeds) expect(plans.map((p) => `${p.fqdn}:7070`)).toContain(seed);
     expect(plan.runAsUser).not.toBe(0);
+    // The application container, as extraContainers rendered it: the pod's user, its own /tmp volume.
+    const app = apps[1]!.plan;
+    expect(app.argv).toEqual([
+      APP_PYTHON,
+      "/app/examples/python/wendy_example.py",
+      "--address",
+      "127.0.0.1:7071",
+      "subscribe",
+      "--purpose",
+      String(PURPOSE),
+    ]);
+    expect(app.runAsUser).toBe(plan.runAsUser);
+    expect(app.mounts.map((m) => m.mountPath)).toEqual(["/app", "/tmp"]);
   });
 
   it(
@@ -382,6 +489,48 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     expect(viaClient.map((d) => d.at)).toEqual(keys.map((k) => ownerOf(NodeId.fromString(k), ring).id.hex));
   }, 60_000);
 
+  it("each message sent from another pod reaches the Python application beside the owning node, and no other", async () => {
+    requireRunning();
+    // Every application has subscribed: its node counts one subscriber.
+    const deadline = performance.now() + 60_000;
+    const counts = () => Promise.all(plans.map((_, i) => metric(i, "wendy_subscribers")));
+    for (let now = await counts(); !now.every((n) => n === 1); now = await counts()) {
+      requireRunning();
+      if (performance.now() > deadline) {
+        throw new Error(
+          `subscribers per pod stayed ${now.join(", ")}; applications:\n${apps.map((a) => a.stderr).join("\n")}`,
+        );
+      }
+      await sleep(POLL_MS);
+    }
+    const sent = await Promise.all(
+      keys.map(async (key) => {
+        const payload = `to the application: ${key}`;
+        const reply = await clientAgent().request({
+          op: "send",
+          clientAddress: clientPortAddress(),
+          key,
+          purpose: PURPOSE,
+          payload,
+          deadlineMs: SEND_DEADLINE_MS,
+        });
+        return {
+          key,
+          payload,
+          at: reply.ok && "deliveredBy" in reply ? reply.deliveredBy : JSON.stringify(reply),
+        };
+      }),
+    );
+    await until("every message printed by an application", 20_000, () =>
+      sent.every((s) => appsThatSaw(s.payload).length > 0),
+    );
+    for (const { key, payload, at } of sent) {
+      const owner = ownerOf(NodeId.fromString(key), ring);
+      expect(at, key).toBe(owner.id.hex);
+      expect(appsThatSaw(payload), key).toEqual([owner.podName]);
+    }
+  }, 120_000);
+
   it(
     "a deleted pod (SIGTERM) leaves within its grace period and comes back under the same name and address " +
       "with the same ID; every acknowledged message of a stream meanwhile reaches the owner of that moment",
@@ -393,7 +542,8 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
       await until("20 acknowledged sends before the delete", 20_000, () => stream.acked(0) >= 20);
 
       const leavingAt = performance.now();
-      const ended = await pods[victim]!.terminate();
+      appsHeld.add(victim);
+      const [ended] = await Promise.all([pods[victim]!.terminate(), apps[victim]!.terminate()]);
       const goneAt = performance.now();
       const goneWallClock = Date.now();
       await until(
@@ -405,6 +555,8 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
 
       const restartedAt = performance.now();
       pods[victim]!.start(true);
+      appsHeld.delete(victim);
+      runApp(victim, true);
       await waitReady(victim);
       const readyAt = performance.now();
       await until(`sends delivered by the returned ${name}`, 30_000, () => stream.acked(readyAt, name) >= 10);
