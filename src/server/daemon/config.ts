@@ -42,7 +42,7 @@ export interface DaemonConfig {
   readonly clientToken: string | undefined;
   /** TLS for the client port (server side only); required when it listens beyond loopback. */
   readonly clientTls: ClientTlsConfig | undefined;
-  /** Serve Subscribe and WatchOwnership to clients off loopback (WENDY_CLIENT_REMOTE_SUBSCRIBE). */
+  /** Serve Subscribe, Receive and WatchOwnership to clients off loopback (WENDY_CLIENT_REMOTE_SUBSCRIBE). */
   readonly clientRemoteSubscribe: boolean;
   readonly metricsHost: string;
   readonly metricsPort: number;

@@ -54,7 +54,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   {
     env: "WENDY_CLIENT_REMOTE_SUBSCRIBE",
     valueName: "<true|false>",
-    description: "serve Subscribe and WatchOwnership off loopback too (false)",
+    description: "serve Subscribe, Receive and WatchOwnership off loopback too (false)",
   },
   {
     env: "WENDY_METRICS_HOST",

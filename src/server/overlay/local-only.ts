@@ -1,9 +1,9 @@
-// Subscribe and WatchOwnership describe this node alone: the deliveries for the keys it owns, the range it
+// Subscribe, Receive and WatchOwnership describe this node alone: the deliveries for the keys it owns, the range it
 // owns. A client reaching the node through a load-balanced client Service lands on whichever pod took its
 // connection and would silently miss every other node's keys, so such a stream is refused unless the
 // operator allows remote clients (one that dials one node directly, on purpose).
 import { isIP } from "node:net";
-import { failedPrecondition } from "./rpc-error.js";
+import { failedPrecondition, type OverlayRpcError } from "./rpc-error.js";
 
 /** The daemon variable that lets clients off loopback open these streams. */
 export const REMOTE_STREAMS_VARIABLE = "WENDY_CLIENT_REMOTE_SUBSCRIBE";
@@ -23,8 +23,18 @@ export function isLoopbackPeer(peer: string): boolean {
 
 /** Throws FAILED_PRECONDITION for a stream of this node's own view opened from off the node. */
 export function requireLocalClient(rpc: string, peer: string, allowRemote: boolean): void {
-  if (allowRemote || isLoopbackPeer(peer)) return;
-  throw failedPrecondition(
+  const refusal = remoteClientRefusal(rpc, peer, allowRemote);
+  if (refusal !== undefined) throw refusal;
+}
+
+/** The FAILED_PRECONDITION for such a stream opened from off the node, or undefined when it may open. */
+export function remoteClientRefusal(
+  rpc: string,
+  peer: string,
+  allowRemote: boolean,
+): OverlayRpcError | undefined {
+  if (allowRemote || isLoopbackPeer(peer)) return undefined;
+  return failedPrecondition(
     `${rpc} is served only to clients on this node's loopback (this one is ${peer}): it carries this ` +
       `node's own share of the keys, so through a load-balanced client Service it would miss every key ` +
       `another node owns. Run the subscriber beside the node (in its pod, on 127.0.0.1), or set ` +
