@@ -207,7 +207,9 @@ export class RehearsedPods {
   /** Waits until every pod's node counts exactly one subscriber: its application has subscribed. */
   async waitAppsSubscribed(limitMs = 60_000): Promise<void> {
     const deadline = performance.now() + limitMs;
-    const counts = () => Promise.all(this.plans.map((_, i) => this.metric(i, "wendy_subscribers")));
+    // A node that does not serve /metrics yet counts no subscriber.
+    const count = (i: number) => this.metric(i, "wendy_subscribers").catch(() => 0);
+    const counts = () => Promise.all(this.plans.map((_, i) => count(i)));
     for (let now = await counts(); !now.every((n) => n === 1); now = await counts()) {
       this.requireRunning();
       if (performance.now() > deadline) {
