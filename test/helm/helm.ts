@@ -105,19 +105,34 @@ function withValuesFile<T>(values: object, run: (file: string) => T): T {
   }
 }
 
-export function template(values: object = {}, extraArgs: readonly string[] = []): HelmResult {
+/** The example of Wendy as a sidecar in an application's own StatefulSet. */
+export const SIDECAR_CHART_DIR = join(REPO_ROOT, "deploy/helm/wendy-sidecar-example");
+
+export function template(
+  values: object = {},
+  extraArgs: readonly string[] = [],
+  chartDir: string = CHART_DIR,
+): HelmResult {
   return withValuesFile(values, (file) =>
-    runHelm(["template", RELEASE, CHART_DIR, "-n", NAMESPACE, "-f", file, ...extraArgs]),
+    runHelm(["template", RELEASE, chartDir, "-n", NAMESPACE, "-f", file, ...extraArgs]),
   );
 }
 
-export function lint(values: object = {}, extraArgs: readonly string[] = []): HelmResult {
-  return withValuesFile(values, (file) => runHelm(["lint", CHART_DIR, "-f", file, ...extraArgs]));
+export function lint(
+  values: object = {},
+  extraArgs: readonly string[] = [],
+  chartDir: string = CHART_DIR,
+): HelmResult {
+  return withValuesFile(values, (file) => runHelm(["lint", chartDir, "-f", file, ...extraArgs]));
 }
 
 /** Renders and parses; throws with helm's message when rendering fails. */
-export function render(values: object = {}, extraArgs: readonly string[] = []): KubeObject[] {
-  const result = template(values, extraArgs);
+export function render(
+  values: object = {},
+  extraArgs: readonly string[] = [],
+  chartDir: string = CHART_DIR,
+): KubeObject[] {
+  const result = template(values, extraArgs, chartDir);
   if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
   return parseManifests(result.stdout);
 }

@@ -72,7 +72,8 @@ async function handle(request: AgentRequest): Promise<AgentReply> {
 process.on("message", (request: AgentRequest) => {
   handle(request).then(
     (reply) => process.send?.(reply),
-    (error: Error) => process.send?.({ seq: request.seq, ok: false, error: error.message }),
+    (error: Error) =>
+      process.send?.({ seq: request.seq, ok: false, error: `${error.name}: ${error.message}` }),
   );
 });
 // The test closes the channel when it is done (or dies): leave with it.

@@ -143,8 +143,9 @@ export interface PodPlan {
   readonly supplementalGroups: readonly number[];
   readonly dropAllCapabilities: boolean;
   readonly noNewPrivileges: boolean;
-  readonly readinessProbe: PodProbe;
-  readonly livenessProbe: PodProbe;
+  /** The container's probes; an application container may have none. */
+  readonly readinessProbe: PodProbe | undefined;
+  readonly livenessProbe: PodProbe | undefined;
   readonly ports: ReadonlyMap<string, number>;
   readonly terminationGracePeriodSeconds: number;
 }
@@ -153,17 +154,38 @@ export interface ClusterFacts {
   /** The Kubernetes namespace the chart was rendered for. */
   readonly namespace: string;
   readonly clusterDomain: string;
-  readonly repoRoot: string;
+  /** What each container image holds: its config and the host directory standing for its files. */
+  readonly images: (image: string) => RehearsalImage | undefined;
   /** PATH inside the "image": the host's, so `node` resolves. */
   readonly path: string;
 }
 
-/** The pod `podName` at `podIP`, as the kubelet would run it from the rendered objects. */
+/** A container image as the rehearsal stands it in: its config, and a host directory shown at `filesAt`. */
+export interface RehearsalImage {
+  readonly config: ImageConfig;
+  readonly files: string;
+  readonly filesAt: string;
+}
+
+/** The Wendy image: the Dockerfile's runtime stage, with the checkout where the image keeps the program. */
+export function wendyImage(repoRoot: string): RehearsalImage {
+  return {
+    config: readImageConfig(readFileSync(join(repoRoot, "Dockerfile"), "utf8")),
+    files: repoRoot,
+    filesAt: IMAGE_APP_DIR,
+  };
+}
+
+/**
+ * One container (`containerName`, the node by default) of the pod `podName` at `podIP`, as the kubelet would
+ * run it from the rendered objects.
+ */
 export function planPod(
   objects: readonly KubeObject[],
   podName: string,
   podIP: string,
   facts: ClusterFacts,
+  containerName = "wendy",
 ): PodPlan {
   const sts = findObject(objects, "StatefulSet") as unknown as IStatefulSet;
   const podSpec = sts.spec?.template.spec;
@@ -171,9 +193,11 @@ export function planPod(
   if ((podSpec.initContainers ?? []).length > 0) {
     throw new Error("the pod has init containers: this rehearsal does not run them");
   }
-  const container = podSpec.containers.find((c) => c.name === "wendy");
-  if (!container) throw new Error("no container named wendy");
-  const image = readImageConfig(readFileSync(join(facts.repoRoot, "Dockerfile"), "utf8"));
+  const container = podSpec.containers.find((c) => c.name === containerName);
+  if (!container) throw new Error(`no container named ${containerName}`);
+  const standIn = facts.images(container.image ?? "");
+  if (standIn === undefined) throw new Error(`image ${container.image} is not known to this rehearsal`);
+  const image = standIn.config;
   const fqdn = `${podName}.${sts.spec?.serviceName}.${facts.namespace}.svc.${facts.clusterDomain}`;
   const fields: Record<string, string> = {
     "metadata.name": podName,
@@ -226,7 +250,7 @@ export function planPod(
     cwd: container.workingDir ?? image.workdir,
     env,
     mounts: [
-      { kind: "image", mountPath: IMAGE_APP_DIR, source: facts.repoRoot },
+      { kind: "image", mountPath: standIn.filesAt, source: standIn.files },
       ...mountsOf(objects, podSpec.volumes ?? [], container, pod.fsGroup),
     ],
     runAsUser,
@@ -325,7 +349,8 @@ function probeOf(
   probe: IIoK8sApiCoreV1Probe | undefined,
   ports: ReadonlyMap<string, number>,
   what: string,
-): PodProbe {
+): PodProbe | undefined {
+  if (probe === undefined) return undefined;
   const port = (p: number | string): number => {
     const n = typeof p === "number" ? p : (ports.get(p) ?? Number(p));
     if (!Number.isInteger(n)) throw new Error(`${what}: port ${p} is not a container port`);
@@ -335,5 +360,5 @@ function probeOf(
   if (probe?.httpGet)
     return { kind: "httpGet", port: port(probe.httpGet.port), target: probe.httpGet.path ?? "/" };
   if (probe?.tcpSocket) return { kind: "tcpSocket", port: port(probe.tcpSocket.port), target: "" };
-  throw new Error(`the container has no ${what} this rehearsal can run`);
+  throw new Error(`the container's ${what} is of a kind this rehearsal cannot run`);
 }

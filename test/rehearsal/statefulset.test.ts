@@ -1,54 +1,70 @@
-// The StatefulSet rehearsal without Kubernetes: the chart is rendered with five replicas and each pod
-// wendy-0 ... wendy-4 is run as the kubelet would run it from the rendered pod spec (pod-spec.ts,
+// The StatefulSet rehearsal without Kubernetes: the chart is rendered with five replicas and an application
+// container (the Python example, subscribed through the pod's loopback) added with extraContainers, and each
+// pod wendy-0 ... wendy-4 is run as the kubelet would run it from the rendered pod spec (pod-spec.ts,
 // pod-process.ts), each in its own network namespace where the headless service's DNS names resolve to the
 // pods' addresses. Probes and scrapes come from the "kubelet" namespace; messages are sent by a co-located
 // client inside a pod's namespace, with the `wendy` program and with the TypeScript client.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { LOG_NODE_LEFT } from "../../src/server/daemon/event-log.js";
-import {
-  HELM_SETUP_TIMEOUT_MS,
-  NAMESPACE,
-  REPO_ROOT,
-  findObject,
-  render,
-  type KubeObject,
-} from "../helm/helm.js";
+import { HELM_SETUP_TIMEOUT_MS, REPO_ROOT, findObject, render, type KubeObject } from "../helm/helm.js";
 import { promtoolCheckMetrics } from "../metrics/promtool.js";
-import { Agent } from "./agent-process.js";
 import { ownerOf, presenceDuring, rightfulOwners, type Absence, type Pod } from "./ownership.js";
-import { PodNetwork, requireRoot } from "./pod-network.js";
-import { PodProcess } from "./pod-process.js";
-import { planPod, type PodPlan, type PodProbe } from "./pod-spec.js";
+import type { PodProcess } from "./pod-process.js";
+import type { PodPlan } from "./pod-spec.js";
+import { APP_IMAGE, APP_PYTHON, READY_LIMIT_MS, RehearsedPods, sleep } from "./rehearsed-pods.js";
 
 const run = promisify(execFile);
 const REPLICAS = 5;
-const CLUSTER_DOMAIN = "cluster.local";
 const PURPOSE = 16;
 /** Each pod owns at least this many of the test keys, so every pod's share of the ring is exercised. */
 const KEYS_PER_POD = 6;
-const READY_LIMIT_MS = 90_000;
-const POLL_MS = 250;
 /** Pause between two sends of the stream: a steady trickle, not a load test. */
 const STREAM_GAP_MS = 20;
 const STREAM_MAX_SENDS = 1500;
 const SEND_DEADLINE_MS = 8000;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const DELIVERY_GRACE_MS = 9000;
+/** Deadline of a send that may wait out the delivery grace and then the node's answer. */
+const GRACE_SEND_DEADLINE_MS = DELIVERY_GRACE_MS + 3000;
+/** The application beside each node, exactly as a user adds it with the chart's extraContainers. */
+const APP_VALUES = {
+  extraContainers: [
+    {
+      name: "app",
+      image: APP_IMAGE,
+      args: ["--address", "127.0.0.1:7071", "subscribe", "--purpose", String(PURPOSE)],
+      env: [{ name: "WENDY_PY_GEN_DIR", value: "/tmp/wendy-python" }],
+      volumeMounts: [{ name: "app-tmp", mountPath: "/tmp" }],
+      securityContext: {
+        runAsNonRoot: true,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      },
+    },
+  ],
+  extraVolumes: [{ name: "app-tmp", emptyDir: { sizeLimit: "16Mi" } }],
+  // Room for the application container to restart (Python, gRPC) before its node gives up on a delivery;
+  // below the node's acknowledgement timeout (10 s), so that a waiting sender hears the refusal.
+  extraEnv: [{ name: "WENDY_DELIVERY_GRACE_MS", value: String(DELIVERY_GRACE_MS) }],
+};
 
 let objects: KubeObject[];
-let network: PodNetwork | undefined;
-let plans: PodPlan[] = [];
-let pods: PodProcess[] = [];
-let kubelet: Agent | undefined;
-let client: Agent | undefined;
-let workDir: string | undefined;
+let current: RehearsedPods | undefined;
+/** The running pods; set by beforeAll. */
+function rehearsal(): RehearsedPods {
+  if (current === undefined) throw new Error("the pods were not started");
+  return current;
+}
+// The node's plan and process, and the application's process, of each pod.
+let plans: readonly PodPlan[] = [];
+let pods: readonly PodProcess[] = [];
+let apps: readonly PodProcess[] = [];
 const ring: Pod[] = Array.from({ length: REPLICAS }, (_, i) => ({
   podName: `wendy-${i}`,
   id: NodeId.fromString(`wendy-${i}`),
@@ -72,62 +88,6 @@ function idOf(podName: string): string {
   return NodeId.fromString(podName).hex;
 }
 
-function kubeletAgent(): Agent {
-  if (kubelet === undefined) throw new Error("the kubelet agent is not running");
-  return kubelet;
-}
-
-function clientAgent(): Agent {
-  if (client === undefined) throw new Error("the client agent is not running");
-  return client;
-}
-
-/** Runs one of the pod spec's probes from the kubelet's namespace, as the kubelet would. */
-async function probePasses(i: number, probe: PodProbe): Promise<boolean> {
-  const host = plans[i]!.podIP;
-  switch (probe.kind) {
-    case "grpc":
-      return (await kubeletAgent().grpcHealth(`${host}:${probe.port}`, probe.target)) === "SERVING";
-    case "httpGet": {
-      const { status } = await kubeletAgent().httpGet(`http://${host}:${probe.port}${probe.target}`);
-      return status >= 200 && status < 400;
-    }
-    case "tcpSocket":
-      return kubeletAgent().tcpConnects(host, probe.port);
-  }
-}
-
-/** Waits until pod i passes its readiness probe; fails at once if its process exits. */
-async function waitReady(i: number): Promise<void> {
-  const pod = pods[i]!;
-  const deadline = performance.now() + READY_LIMIT_MS;
-  while (performance.now() < deadline) {
-    if (!pod.running) {
-      const exit = await pod.exited();
-      throw new Error(
-        `${pod.plan.podName} exited (${exit.code ?? exit.signal}) before ready:\n${pod.stderr}`,
-      );
-    }
-    if (await probePasses(i, pod.plan.readinessProbe)) return;
-    requireRunning();
-    await sleep(POLL_MS);
-  }
-  throw new Error(`${pod.plan.podName} was not ready within ${READY_LIMIT_MS} ms:\n${pod.stderr}`);
-}
-
-function metricsPort(i: number): number {
-  const port = plans[i]!.ports.get("http-metrics");
-  if (port === undefined) throw new Error("the container declares no http-metrics port");
-  return port;
-}
-
-/** The fields of the first record with message `msg` in a container run's log. */
-function logRecord(i: number, run: number, msg: string): Readonly<Record<string, unknown>> {
-  const found = pods[i]!.records(run).find((r) => r["msg"] === msg);
-  if (found === undefined) throw new Error(`${plans[i]!.podName} (run ${run}) never logged "${msg}"`);
-  return found;
-}
-
 interface StreamSend {
   readonly key: string;
   readonly startedAt: number;
@@ -145,12 +105,12 @@ function startStream(streamKeys: readonly string[]): {
 } {
   const sends: StreamSend[] = [];
   let stopped = false;
-  const clientAddress = clientPortAddress();
+  const clientAddress = rehearsal().clientPortAddress();
   const done = (async () => {
     for (let n = 0; !stopped && n < STREAM_MAX_SENDS; n++) {
       const key = streamKeys[n % streamKeys.length]!;
       const startedAt = performance.now();
-      const reply = await clientAgent().request({
+      const reply = await rehearsal().client.request({
         op: "send",
         clientAddress,
         key,
@@ -190,35 +150,6 @@ function startStream(streamKeys: readonly string[]): {
   };
 }
 
-/** Throws, with its stderr, if a pod other than `except` is no longer running: no test expects that. */
-function requireRunning(except?: number): void {
-  for (const [i, pod] of pods.entries()) {
-    if (i === except || pod.running) continue;
-    throw new Error(`${pod.plan.podName} stopped unexpectedly; the end of its stderr:\n${pod.stderr}`);
-  }
-}
-
-/** Polls `condition` until true; fails naming `what` after `limitMs`, or at once if a pod dies. */
-async function until(
-  what: string,
-  limitMs: number,
-  condition: () => boolean,
-  except?: number,
-): Promise<void> {
-  const deadline = performance.now() + limitMs;
-  while (!condition()) {
-    requireRunning(except);
-    if (performance.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
-
-/** The client port as the co-located service reaches it (the chart binds it to the pod's loopback). */
-function clientPortAddress(): string {
-  const env = plans[CLIENT_POD]!.env;
-  return `${env["WENDY_CLIENT_HOST"]}:${env["WENDY_CLIENT_PORT"]}`;
-}
-
 /** Every acknowledged send that landed on a pod other than its rightful owner(s), described. */
 function misdeliveries(sends: readonly StreamSend[], absence: Absence): string[] {
   const byId = new Map(ring.map((p) => [p.id.hex, p.podName]));
@@ -236,57 +167,18 @@ function describeFailures(sends: readonly StreamSend[], absence: Absence): strin
     .map((s) => `${s.key} (${presenceDuring(s, absence)}): ${s.error}`);
 }
 
-/** Kills what is left, removes namespaces and files; safe to call whatever state the tests left. */
-async function cleanUp(): Promise<void> {
-  for (const pod of pods) pod.signal("SIGKILL");
-  await Promise.all(
-    pods.map((p) => (p.pid === undefined ? undefined : Promise.race([p.exited(), sleep(10_000)]))),
-  );
-  kubelet?.close();
-  client?.close();
-  await network?.destroy();
-  if (workDir === undefined) return;
-  // For debugging: WENDY_REHEARSAL_KEEP_LOGS=1 keeps every container's log (<dir>/<pod>/container.log).
-  if (process.env["WENDY_REHEARSAL_KEEP_LOGS"] === "1")
-    process.stderr.write(`[rehearsal] logs kept in ${workDir}\n`);
-  else rmSync(workDir, { recursive: true, force: true });
-}
-
 beforeAll(async () => {
-  requireRoot();
-  try {
-    objects = render({ replicaCount: REPLICAS });
-    network = await PodNetwork.create(REPLICAS);
-    const net = network;
-    plans = ring.map((p, i) =>
-      planPod(objects, p.podName, net.pod(i).address, {
-        namespace: NAMESPACE,
-        clusterDomain: CLUSTER_DOMAIN,
-        repoRoot: REPO_ROOT,
-        path: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
-      }),
-    );
-    net.publishNames(plans);
-    workDir = mkdtempSync(join(tmpdir(), "wendy-rehearsal-"));
-    const dir = workDir;
-    pods = plans.map((plan, i) => {
-      const podDir = join(dir, plan.podName);
-      mkdirSync(podDir);
-      return new PodProcess(plan, net.pod(i).ns, podDir);
-    });
-    [kubelet, client] = await Promise.all([
-      Agent.start("kubelet", ["ip", "netns", "exec", net.kubeletNs]),
-      Agent.start("client", ["ip", "netns", "exec", net.pod(CLIENT_POD).ns]),
-    ]);
-    // podManagementPolicy: Parallel: every pod starts at once.
-    for (const pod of pods) pod.start(true);
-  } catch (error) {
-    await cleanUp();
-    throw error;
-  }
+  objects = render({ replicaCount: REPLICAS, ...APP_VALUES });
+  current = await RehearsedPods.start(
+    objects,
+    ring.map((p) => p.podName),
+    "app",
+    CLIENT_POD,
+  );
+  ({ plans, pods, apps } = current);
 }, HELM_SETUP_TIMEOUT_MS);
 
-afterAll(cleanUp, 60_000);
+afterAll(() => current?.cleanUp(), 60_000);
 
 describe("the chart's StatefulSet, rehearsed with five pods in network namespaces", () => {
   it("runs what the chart declares: the image's entry point, the pod name as node name, DNS seeds", () => {
@@ -303,45 +195,61 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     expect(seeds.length).toBeGreaterThan(0);
     for (const seed of seeds) expect(plans.map((p) => `${p.fqdn}:7070`)).toContain(seed);
     expect(plan.runAsUser).not.toBe(0);
+    // The application container, as extraContainers rendered it: the pod's user, its own /tmp volume.
+    const app = apps[1]!.plan;
+    expect(app.argv).toEqual([
+      APP_PYTHON,
+      "/app/examples/python/wendy_example.py",
+      "--address",
+      "127.0.0.1:7071",
+      "subscribe",
+      "--purpose",
+      String(PURPOSE),
+    ]);
+    expect(app.runAsUser).toBe(plan.runAsUser);
+    expect(app.mounts.map((m) => m.mountPath)).toEqual(["/app", "/tmp"]);
   });
 
   it(
     "all five join through WENDY_JOIN and pass the chart's readiness and liveness probes; /readyz is 200",
     async () => {
-      await Promise.all(plans.map((_, i) => waitReady(i)));
+      await Promise.all(plans.map((_, i) => rehearsal().waitReady(i)));
       for (const [i, plan] of plans.entries()) {
         expect(plan.readinessProbe).toMatchObject({ kind: "grpc", target: "wendy.v1.PeerService" });
-        expect(await probePasses(i, plan.livenessProbe), `${plan.podName} liveness`).toBe(true);
-        const readyz = await kubeletAgent().httpGet(`http://${plan.podIP}:${metricsPort(i)}/readyz`);
+        expect(await rehearsal().probePasses(i, plan.livenessProbe), `${plan.podName} liveness`).toBe(true);
+        const readyz = await rehearsal().kubelet.httpGet(
+          `http://${plan.podIP}:${rehearsal().metricsPort(i)}/readyz`,
+        );
         expect(readyz.status, `${plan.podName} /readyz`).toBe(200);
         // Every declared container port answers on the pod's address; the client port stays on its loopback.
         for (const [portName, port] of plan.ports) {
-          expect(await kubeletAgent().tcpConnects(plan.podIP, port), `${plan.podName} ${portName}`).toBe(
+          expect(await rehearsal().kubelet.tcpConnects(plan.podIP, port), `${plan.podName} ${portName}`).toBe(
             true,
           );
         }
         const clientPort = Number(plan.env["WENDY_CLIENT_PORT"]);
-        expect(await kubeletAgent().tcpConnects(plan.podIP, clientPort), "client port from outside").toBe(
-          false,
-        );
+        expect(
+          await rehearsal().kubelet.tcpConnects(plan.podIP, clientPort),
+          "client port from outside",
+        ).toBe(false);
         // The pod's security context took effect: its user, no capabilities, no privilege escalation.
         const status = readFileSync(`/proc/${pods[i]!.pid}/status`, "utf8");
         expect(status).toMatch(new RegExp(`^Uid:\\s+${plan.runAsUser}\\s`, "m"));
         expect(status).toMatch(/^CapEff:\s+0+$/m);
         expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
-        const started = logRecord(i, 0, LOG_STARTED);
+        const started = rehearsal().logRecord(i, 0, LOG_STARTED);
         expect(started["nodeId"]).toBe(idOf(plan.podName));
         expect(started["localAddress"]).toBe(`${plan.fqdn}:7070`);
       }
       // Exactly one ring: the first seed founded it and every other pod joined.
-      const outcomes = plans.map((_, i) => logRecord(i, 0, LOG_READY)["outcome"]);
+      const outcomes = plans.map((_, i) => rehearsal().logRecord(i, 0, LOG_READY)["outcome"]);
       expect(outcomes).toEqual(["founded", "joined", "joined", "joined", "joined"]);
     },
     READY_LIMIT_MS + 10_000,
   );
 
   it("routes every key to the pod whose ID is numerically closest (the wendy program and the client API)", async () => {
-    requireRunning();
+    rehearsal().requireRunning();
     // The `wendy send --ack` a co-located service would run, once inside each pod.
     const viaProgram = await Promise.all(
       plans.map(async (plan, i) => {
@@ -368,9 +276,9 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     }
     const viaClient = await Promise.all(
       keys.map(async (key) => {
-        const reply = await clientAgent().request({
+        const reply = await rehearsal().client.request({
           op: "send",
-          clientAddress: clientPortAddress(),
+          clientAddress: rehearsal().clientPortAddress(),
           key,
           purpose: PURPOSE,
           payload: "routing check",
@@ -382,21 +290,108 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     expect(viaClient.map((d) => d.at)).toEqual(keys.map((k) => ownerOf(NodeId.fromString(k), ring).id.hex));
   }, 60_000);
 
+  it("each message sent from another pod reaches the Python application beside the owning node, and no other", async () => {
+    rehearsal().requireRunning();
+    // Every application has subscribed: its node counts one subscriber.
+    await rehearsal().waitAppsSubscribed();
+    const sent = await Promise.all(
+      keys.map(async (key) => {
+        const payload = `to the application: ${key}`;
+        const reply = await rehearsal().client.request({
+          op: "send",
+          clientAddress: rehearsal().clientPortAddress(),
+          key,
+          purpose: PURPOSE,
+          payload,
+          deadlineMs: SEND_DEADLINE_MS,
+        });
+        return {
+          key,
+          payload,
+          at: reply.ok && "deliveredBy" in reply ? reply.deliveredBy : JSON.stringify(reply),
+        };
+      }),
+    );
+    await rehearsal().until("every message printed by an application", 20_000, () =>
+      sent.every((s) => rehearsal().appsThatSaw(s.payload).length > 0),
+    );
+    for (const { key, payload, at } of sent) {
+      const owner = ownerOf(NodeId.fromString(key), ring);
+      expect(at, key).toBe(owner.id.hex);
+      expect(rehearsal().appsThatSaw(payload), key).toEqual([owner.podName]);
+    }
+  }, 120_000);
+
+  it(
+    "with one pod's application container killed (its node running), sends for its keys fail clearly " +
+      "after the delivery grace and none returns OK unseen; once the application is back they reach it",
+    async () => {
+      const r = rehearsal();
+      r.requireRunning();
+      await r.waitAppsSubscribed();
+      const victim = 1;
+      const name = plans[victim]!.podName;
+      const owned = keys.filter((k) => ownerOf(NodeId.fromString(k), ring).podName === name);
+      const send = async (key: string, payload: string) => {
+        const reply = await r.client.request({
+          op: "send",
+          clientAddress: r.clientPortAddress(),
+          key,
+          purpose: PURPOSE,
+          payload,
+          deadlineMs: GRACE_SEND_DEADLINE_MS,
+        });
+        return { key, payload, reply };
+      };
+      r.appsHeld.add(victim);
+      apps[victim]!.signal("SIGKILL");
+      await apps[victim]!.exited();
+
+      // Refused once the node's delivery grace is over, naming the purpose and the owner.
+      const unseen = await Promise.all(owned.slice(0, 3).map((k) => send(k, `while away: ${k}`)));
+      for (const { key, reply } of unseen) {
+        expect(reply.ok, key).toBe(false);
+        expect(reply.ok ? "" : reply.error, key).toMatch(
+          new RegExp(`FailedPrecondition.*purpose ${PURPOSE}.*${idOf(name)}`, "s"),
+        );
+      }
+      // The kubelet restarts it; subscribed again, it receives its keys' messages and they are acknowledged.
+      // (A send made while it is away waits for it only when it subscribes with Receive, which the Python
+      // example's Subscribe does not: that case belongs here once the example acknowledges.)
+      r.appsHeld.delete(victim);
+      r.runApp(victim, false);
+      await r.waitAppsSubscribed();
+      const back = await Promise.all(owned.slice(3).map((k) => send(k, `back: ${k}`)));
+      await r.until("the application to print what it was sent", 10_000, () =>
+        back.every((b) => r.appsThatSaw(b.payload).length > 0),
+      );
+      for (const { key, payload, reply } of back) {
+        expect(reply.ok && "deliveredBy" in reply ? reply.deliveredBy : JSON.stringify(reply), key).toBe(
+          idOf(name),
+        );
+        expect(r.appsThatSaw(payload), key).toEqual([name]);
+      }
+      expect(unseen.flatMap((s) => r.appsThatSaw(s.payload))).toEqual([]);
+    },
+    120_000,
+  );
+
   it(
     "a deleted pod (SIGTERM) leaves within its grace period and comes back under the same name and address " +
       "with the same ID; every acknowledged message of a stream meanwhile reaches the owner of that moment",
     async () => {
-      requireRunning();
+      rehearsal().requireRunning();
       const victim = 0;
       const name = plans[victim]!.podName;
       const stream = startStream(keys);
-      await until("20 acknowledged sends before the delete", 20_000, () => stream.acked(0) >= 20);
+      await rehearsal().until("20 acknowledged sends before the delete", 20_000, () => stream.acked(0) >= 20);
 
       const leavingAt = performance.now();
-      const ended = await pods[victim]!.terminate();
+      rehearsal().appsHeld.add(victim);
+      const [ended] = await Promise.all([pods[victim]!.terminate(), apps[victim]!.terminate()]);
       const goneAt = performance.now();
       const goneWallClock = Date.now();
-      await until(
+      await rehearsal().until(
         "sends while the pod is away",
         20_000,
         () => stream.acked(goneAt) >= 3 * KEYS_PER_POD * 2,
@@ -405,16 +400,24 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
 
       const restartedAt = performance.now();
       pods[victim]!.start(true);
-      await waitReady(victim);
+      rehearsal().appsHeld.delete(victim);
+      rehearsal().runApp(victim, true);
+      await rehearsal().waitReady(victim);
+      // Ready to take its keys' messages: its node is ready and its application has subscribed again.
+      await rehearsal().waitAppsSubscribed();
       const readyAt = performance.now();
-      await until(`sends delivered by the returned ${name}`, 30_000, () => stream.acked(readyAt, name) >= 10);
+      await rehearsal().until(
+        `sends delivered by the returned ${name}`,
+        30_000,
+        () => stream.acked(readyAt, name) >= 10,
+      );
       const sends = await stream.stop();
       const absence: Absence = { podName: name, leavingAt, goneAt, restartedAt, readyAt };
 
       expect(ended, `${name} on SIGTERM`).toMatchObject({ code: 0, graceExpired: false });
       // Same name, same ID; it found a live seed, so it joined the ring instead of founding another.
-      expect(logRecord(victim, 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
-      expect(logRecord(victim, 1, LOG_READY)["outcome"]).toBe("joined");
+      expect(rehearsal().logRecord(victim, 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
+      expect(rehearsal().logRecord(victim, 1, LOG_READY)["outcome"]).toBe("joined");
       // The leave was announced: every other pod learnt of it before the process was gone, which failure
       // detection could not have done.
       for (const [i, pod] of pods.entries()) {
@@ -449,12 +452,12 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
   );
 
   it("a pod killed with SIGKILL restarts in place with the same ID and rejoins", async () => {
-    requireRunning();
+    rehearsal().requireRunning();
     const victim = 2;
     const name = plans[victim]!.podName;
     const runBefore = pods[victim]!.run;
     const stream = startStream(keys);
-    await until("20 acknowledged sends before the kill", 20_000, () => stream.acked(0) >= 20);
+    await rehearsal().until("20 acknowledged sends before the kill", 20_000, () => stream.acked(0) >= 20);
 
     const leavingAt = performance.now();
     pods[victim]!.signal("SIGKILL");
@@ -463,16 +466,22 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
     // The kubelet restarts the container of the same pod at once (same pod, same address, same volumes).
     pods[victim]!.start(false);
     const restartedAt = goneAt;
-    await waitReady(victim);
+    await rehearsal().waitReady(victim);
+    // Ready to take its keys' messages: its node is ready and its application has subscribed again.
+    await rehearsal().waitAppsSubscribed();
     const readyAt = performance.now();
-    await until(`sends delivered by the restarted ${name}`, 30_000, () => stream.acked(readyAt, name) >= 10);
+    await rehearsal().until(
+      `sends delivered by the restarted ${name}`,
+      30_000,
+      () => stream.acked(readyAt, name) >= 10,
+    );
     const sends = await stream.stop();
     const absence: Absence = { podName: name, leavingAt, goneAt, restartedAt, readyAt };
 
     expect(exit.signal).toBe("SIGKILL");
     expect(pods[victim]!.run).toBe(runBefore + 1);
-    expect(logRecord(victim, runBefore + 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
-    expect(logRecord(victim, runBefore + 1, LOG_READY)["outcome"]).toBe("joined");
+    expect(rehearsal().logRecord(victim, runBefore + 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
+    expect(rehearsal().logRecord(victim, runBefore + 1, LOG_READY)["outcome"]).toBe("joined");
     expect(misdeliveries(sends, absence)).toEqual([]);
     const afterReady = sends.filter((s) => s.startedAt > readyAt);
     expect(afterReady.filter((s) => s.error !== undefined)).toEqual([]);
@@ -483,16 +492,16 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
   }, 120_000);
 
   it("promtool accepts a live daemon's /metrics, where the message counters have moved", async () => {
-    requireRunning();
+    rehearsal().requireRunning();
     const i = CLIENT_POD;
     const annotations = (
       findObject(objects, "StatefulSet")["spec"] as {
         template: { metadata: { annotations: Record<string, string> } };
       }
     ).template.metadata.annotations;
-    expect(Number(annotations["prometheus.io/port"])).toBe(metricsPort(i));
-    const scrape = await kubeletAgent().httpGet(
-      `http://${plans[i]!.podIP}:${metricsPort(i)}${annotations["prometheus.io/path"] ?? "/metrics"}`,
+    expect(Number(annotations["prometheus.io/port"])).toBe(rehearsal().metricsPort(i));
+    const scrape = await rehearsal().kubelet.httpGet(
+      `http://${plans[i]!.podIP}:${rehearsal().metricsPort(i)}${annotations["prometheus.io/path"] ?? "/metrics"}`,
     );
     expect(scrape.status).toBe(200);
     const counter = (name: string): number => {

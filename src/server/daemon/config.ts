@@ -42,6 +42,8 @@ export interface DaemonConfig {
   readonly clientToken: string | undefined;
   /** TLS for the client port (server side only); required when it listens beyond loopback. */
   readonly clientTls: ClientTlsConfig | undefined;
+  /** Serve Subscribe, Receive and WatchOwnership to clients off loopback (WENDY_CLIENT_REMOTE_SUBSCRIBE). */
+  readonly clientRemoteSubscribe: boolean;
   readonly metricsHost: string;
   readonly metricsPort: number;
   readonly secret: string | undefined;
@@ -229,6 +231,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
         "(WENDY_INSECURE=true accepts that)",
     );
   }
+  const clientRemoteSubscribe = r.boolean("WENDY_CLIENT_REMOTE_SUBSCRIBE", false);
   const metricsHost = r.host("WENDY_METRICS_HOST", "0.0.0.0");
   const metricsPort = r.port("WENDY_METRICS_PORT", 9464);
 
@@ -291,6 +294,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     clientPort,
     clientToken,
     clientTls,
+    clientRemoteSubscribe,
     metricsHost,
     metricsPort,
     secret,

@@ -105,6 +105,7 @@ export class Daemon {
         metrics,
         limits,
         ...(config.clientToken === undefined ? {} : { token: config.clientToken }),
+        allowRemoteStreams: config.clientRemoteSubscribe,
         // The daemon's health (which knows about join rounds and shutdown) is served instead.
         healthAndReflection: false,
         onError: (error) =>

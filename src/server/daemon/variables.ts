@@ -52,6 +52,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "PEM private key of that certificate",
   },
   {
+    env: "WENDY_CLIENT_REMOTE_SUBSCRIBE",
+    valueName: "<true|false>",
+    description: "serve Subscribe, Receive and WatchOwnership off loopback too (false)",
+  },
+  {
     env: "WENDY_METRICS_HOST",
     valueName: "<host>",
     description: "address of /metrics /healthz /readyz (0.0.0.0)",

@@ -1,4 +1,5 @@
 // What every Overlay handler works with.
+import type { ServerErrorResponse } from "@grpc/grpc-js";
 import type { Cluster } from "../cluster.js";
 import type { CallBroker } from "./calls.js";
 import type { OverlayLimits } from "./limits.js";
@@ -14,4 +15,8 @@ export interface OverlayContext extends ServeContext {
   readonly calls: CallBroker;
   readonly watchers: WatcherHub;
   readonly ownership: OwnershipHub;
+  /** Refuses a stream of this node's own view to a client off the node, unless allowed (local-only.ts). */
+  readonly requireLocalClient: (rpc: string, peer: string) => void;
+  /** The same check for a handler that answers with an error instead of throwing. */
+  readonly remoteClientRefusal: (rpc: string, peer: string) => ServerErrorResponse | undefined;
 }

@@ -13,6 +13,8 @@ import type { OverlayContext } from "./context.js";
 import { decideForwardHandler } from "./decide-forward.js";
 import { ClientPortHealth } from "./health.js";
 import { DEFAULT_OVERLAY_LIMITS, type OverlayLimits } from "./limits.js";
+import { remoteClientRefusal, requireLocalClient } from "./local-only.js";
+import { toServiceError } from "./rpc-error.js";
 import { lookupHandler } from "./lookup.js";
 import { OwnershipHub } from "./ownership.js";
 import { replicasHandler } from "./replicas.js";
@@ -37,6 +39,11 @@ export interface OverlayServiceOptions {
   readonly limits?: Partial<OverlayLimits>;
   /** Also serve grpc.health.v1 and server reflection on this server. Default true. */
   readonly healthAndReflection?: boolean;
+  /**
+   * Serve Subscribe, Receive and WatchOwnership to clients off loopback too. Default false: those streams carry this
+   * node's share of the keys only, which a client behind a load-balanced Service would take for the whole.
+   */
+  readonly allowRemoteStreams?: boolean;
   /** Where internal failures (e.g. a malformed call envelope from a peer) are reported. */
   readonly onError?: (error: Error) => void;
 }
@@ -88,6 +95,11 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     calls,
     watchers,
     ownership,
+    requireLocalClient: (rpc, peer) => requireLocalClient(rpc, peer, options.allowRemoteStreams ?? false),
+    remoteClientRefusal: (rpc, peer) => {
+      const refusal = remoteClientRefusal(rpc, peer, options.allowRemoteStreams ?? false);
+      return refusal === undefined ? undefined : toServiceError(refusal);
+    },
     metrics,
     token: new TokenCheck(options.token),
   };

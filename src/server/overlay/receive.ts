@@ -24,7 +24,7 @@ export function receiveHandler(
   ctx: OverlayContext,
 ): (call: ServerDuplexStream<Buffer, ReceiveResponse>) => void {
   return (call) => {
-    const refused = ctx.token.refuse(call.metadata);
+    const refused = ctx.token.refuse(call.metadata) ?? ctx.remoteClientRefusal("Receive", call.getPeer());
     if (refused !== undefined) {
       ctx.metrics?.clientRpcServed(PATH, refused.code ?? status.UNAUTHENTICATED);
       call.emit("error", refused);

@@ -17,6 +17,7 @@ export function subscribeHandler(
   ctx: OverlayContext,
 ): handleServerStreamingCall<SubscribeRequest, SubscribeResponse> {
   return serverStream(ctx, OverlayServiceService.subscribe.path, (call, finished) => {
+    ctx.requireLocalClient("Subscribe", call.getPeer());
     const purposes = requirePurposes(call.request.purposes, ctx.limits, "purposes", false);
     if (ctx.deliveries.count >= ctx.limits.maxSubscribers) {
       throw resourceExhausted(`this node already has ${ctx.deliveries.count} subscribers`);

@@ -13,6 +13,7 @@ export function watchOwnershipHandler(
   ctx: OverlayContext,
 ): handleServerStreamingCall<WatchOwnershipRequest, WatchOwnershipResponse> {
   return serverStream(ctx, OverlayServiceService.watchOwnership.path, (call, finished) => {
+    ctx.requireLocalClient("WatchOwnership", call.getPeer());
     if (ctx.ownership.count >= ctx.limits.maxWatchers) {
       throw resourceExhausted(`this node already has ${ctx.ownership.count} ownership watchers`);
     }

@@ -3588,7 +3588,8 @@ export const OverlayServiceService = {
    * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
    * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
    * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
-   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client).
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client);
+   * FAILED_PRECONDITION (a client off this node's loopback: see Receive).
    */
   subscribe: {
     path: "/wendy.v1.OverlayService/Subscribe" as const,
@@ -3606,7 +3607,10 @@ export const OverlayServiceService = {
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
    * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
-   * deliveries are then redelivered.
+   * deliveries are then redelivered. FAILED_PRECONDITION: the client is not on this node's loopback (nor a
+   * Unix socket). Receive carries this node's deliveries only, so through a load-balanced Service a
+   * subscriber would miss every key the other nodes own; the daemon's WENDY_CLIENT_REMOTE_SUBSCRIBE=true
+   * serves clients that dial one node on purpose.
    */
   receive: {
     path: "/wendy.v1.OverlayService/Receive" as const,
@@ -3719,7 +3723,8 @@ export const OverlayServiceService = {
    * when the watch began (no changes); each later one follows a change of this node's leaf set that moved
    * the range. Until the client cancels; RESOURCE_EXHAUSTED if the client stops reading (the same stream
    * bounds as Subscribe). At most 256 open watches per node by default (the bound of WatchEvents, counted
-   * apart), beyond which it fails with RESOURCE_EXHAUSTED.
+   * apart), beyond which it fails with RESOURCE_EXHAUSTED. Like Subscribe, refused with FAILED_PRECONDITION
+   * to clients off the node's loopback unless WENDY_CLIENT_REMOTE_SUBSCRIBE=true.
    */
   watchOwnership: {
     path: "/wendy.v1.OverlayService/WatchOwnership" as const,
@@ -3764,7 +3769,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
    * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
    * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
-   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client).
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client);
+   * FAILED_PRECONDITION (a client off this node's loopback: see Receive).
    */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /**
@@ -3774,7 +3780,10 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
    * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
-   * deliveries are then redelivered.
+   * deliveries are then redelivered. FAILED_PRECONDITION: the client is not on this node's loopback (nor a
+   * Unix socket). Receive carries this node's deliveries only, so through a load-balanced Service a
+   * subscriber would miss every key the other nodes own; the daemon's WENDY_CLIENT_REMOTE_SUBSCRIBE=true
+   * serves clients that dial one node on purpose.
    */
   receive: handleBidiStreamingCall<ReceiveRequest, ReceiveResponse>;
   /**
@@ -3822,7 +3831,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * when the watch began (no changes); each later one follows a change of this node's leaf set that moved
    * the range. Until the client cancels; RESOURCE_EXHAUSTED if the client stops reading (the same stream
    * bounds as Subscribe). At most 256 open watches per node by default (the bound of WatchEvents, counted
-   * apart), beyond which it fails with RESOURCE_EXHAUSTED.
+   * apart), beyond which it fails with RESOURCE_EXHAUSTED. Like Subscribe, refused with FAILED_PRECONDITION
+   * to clients off the node's loopback unless WENDY_CLIENT_REMOTE_SUBSCRIBE=true.
    */
   watchOwnership: handleServerStreamingCall<WatchOwnershipRequest, WatchOwnershipResponse>;
 }
@@ -3873,7 +3883,8 @@ export interface OverlayServiceClient extends Client {
    * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
    * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
    * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
-   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client).
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client);
+   * FAILED_PRECONDITION (a client off this node's loopback: see Receive).
    */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
@@ -3888,7 +3899,10 @@ export interface OverlayServiceClient extends Client {
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
    * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
    * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
-   * deliveries are then redelivered.
+   * deliveries are then redelivered. FAILED_PRECONDITION: the client is not on this node's loopback (nor a
+   * Unix socket). Receive carries this node's deliveries only, so through a load-balanced Service a
+   * subscriber would miss every key the other nodes own; the daemon's WENDY_CLIENT_REMOTE_SUBSCRIBE=true
+   * serves clients that dial one node on purpose.
    */
   receive(): ClientDuplexStream<ReceiveRequest, ReceiveResponse>;
   receive(options: Partial<CallOptions>): ClientDuplexStream<ReceiveRequest, ReceiveResponse>;
@@ -4024,7 +4038,8 @@ export interface OverlayServiceClient extends Client {
    * when the watch began (no changes); each later one follows a change of this node's leaf set that moved
    * the range. Until the client cancels; RESOURCE_EXHAUSTED if the client stops reading (the same stream
    * bounds as Subscribe). At most 256 open watches per node by default (the bound of WatchEvents, counted
-   * apart), beyond which it fails with RESOURCE_EXHAUSTED.
+   * apart), beyond which it fails with RESOURCE_EXHAUSTED. Like Subscribe, refused with FAILED_PRECONDITION
+   * to clients off the node's loopback unless WENDY_CLIENT_REMOTE_SUBSCRIBE=true.
    */
   watchOwnership(
     request: WatchOwnershipRequest,
