@@ -152,20 +152,37 @@ export function leafIds(state: NodeState): Set<string> {
 
 /**
  * True when every node answered and its leaf set is exactly what a converged ring of these nodes gives it:
- * with at most l = 32 nodes, every other node. (All scenarios here stay below that size.)
+ * its l/2 nearest on each side, or every other node when there are no more than l others (with the default
+ * l = 32, every scenario but the small-leaf-set one).
  */
 export function ringConverged(
   states: ReadonlyMap<PeerProcess, NodeState>,
   ids: ReadonlySet<string>,
+  leafSetSize = 32,
 ): boolean {
   if (states.size !== ids.size) return false;
+  // IDs are 32 lowercase hex digits: sorted as strings, they are in ring order.
+  const ring = [...ids].sort();
   for (const [p, s] of states) {
     if (!s.ready) return false;
+    const expected = expectedLeaves(ring, p.id, leafSetSize / 2);
     const leaves = leafIds(s);
-    if (leaves.size !== ids.size - 1) return false;
-    for (const id of ids) if (id !== p.id && !leaves.has(id)) return false;
+    if (leaves.size !== expected.size) return false;
+    for (const id of expected) if (!leaves.has(id)) return false;
   }
   return true;
+}
+
+function expectedLeaves(ring: readonly string[], id: string, half: number): Set<string> {
+  const n = ring.length;
+  const at = ring.indexOf(id);
+  if (at < 0 || n - 1 <= 2 * half) return new Set(ring.filter((other) => other !== id));
+  const leaves = new Set<string>();
+  for (let k = 1; k <= half; k++) {
+    leaves.add(ring[(at + k) % n]!);
+    leaves.add(ring[(at - k + n) % n]!);
+  }
+  return leaves;
 }
 
 // ------------------------------------------------------------------------------------------- machine lock
