@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closestTo, NodeId } from "../../src/routing/id.js";
 import { WendyClient } from "../../src/client/index.js";
@@ -19,6 +20,7 @@ const TOKEN = "python-package-token";
 const PURPOSE = 21;
 const BLOCKED_PURPOSE = 31;
 const FAILING_PURPOSE = 32;
+const DECLINED_PURPOSE = 33;
 const run = promisify(execFile);
 
 /** What test/client/python-package/subscriber.py prints. */
@@ -35,7 +37,7 @@ interface SubscriberLine {
   readonly error?: string | null;
 }
 
-type Mode = "answer" | "block" | "raise";
+type Mode = "answer" | "block" | "raise" | "decline";
 
 interface PythonSubscriber {
   readonly child: ChildProcessWithoutNullStreams;
@@ -280,6 +282,32 @@ describe("the installed Python client package", () => {
       expect(await successor.exited).toBe(0);
     } finally {
       sender.close();
+    }
+  });
+
+  it("a call whose Python handler returns None is acknowledged unanswered: a later member of its group never gets it, and the caller gets DEADLINE_EXCEEDED", async () => {
+    const [a, , c] = started as [StartedNode, StartedNode, StartedNode];
+    const decliner = await startSubscriber(c, "decliner", DECLINED_PURPOSE, "", "decline");
+    const caller = new WendyClient(a.clientAddress, { token: TOKEN });
+    try {
+      let settled = false;
+      const called = caller
+        .call(keyOwnedBy(c, "py-declined"), DECLINED_PURPOSE, "anyone?", { timeoutMs: 10_000 })
+        .finally(() => (settled = true));
+      called.catch(() => undefined);
+      await waitFor("the call at the decliner", () => (deliveries(decliner).length > 0 ? true : undefined));
+      decliner.child.stdin.end();
+      expect(await decliner.exited).toBe(0);
+      // Had the decliner left it unacknowledged, its going away would hand the call to this member.
+      const successor = await startSubscriber(c, "after-decliner", DECLINED_PURPOSE, "", "answer");
+      expect(settled).toBe(false); // the successor was live while the call still waited
+      await expect(called).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+      expect(deliveries(decliner)).toEqual([expect.objectContaining({ payload: "anyone?", attempt: 1 })]);
+      expect(deliveries(successor)).toEqual([]);
+      successor.child.stdin.end();
+      expect(await successor.exited).toBe(0);
+    } finally {
+      caller.close();
     }
   });
 });

@@ -5,7 +5,8 @@ subscription ends by itself. Runs until stdin closes.
 Usage: subscriber.py ADDRESS TOKEN NAME PURPOSE GROUP MODE, where MODE is what the handler does:
   answer  returns at once, answering calls with "pong from NAME";
   block   returns only after a line "release" arrives on stdin (one line per delivery);
-  raise   raises, so the delivery is not acknowledged and the subscription ends.
+  raise   raises, so the delivery is not acknowledged and the subscription ends;
+  decline returns None, so a call is acknowledged without an answer.
 Exits 0 when stdin closes with the subscription still active, 3 when the subscription had ended."""
 import json
 import sys
@@ -44,6 +45,8 @@ def handle(delivery: Delivery) -> Optional[str]:
         raise RuntimeError("handler failed on purpose")
     if mode == "block":
         releases.acquire()
+    if mode == "decline":
+        return None
     return "pong from " + name if delivery.call_id is not None else None
 
 
