@@ -8,11 +8,13 @@ they are never stale and never committed. Outside a checkout it uses the install
 grpcio-tools (Debian: python3-grpcio python3-grpc-tools).
 
     wendy_example.py [--address HOST:PORT] [--token TOKEN] send KEY PAYLOAD [--purpose N] [--ack]
-    wendy_example.py [--address HOST:PORT] [--token TOKEN] subscribe --purpose N [--count N] [--reply TEXT]
+    wendy_example.py [--address HOST:PORT] [--token TOKEN] subscribe --purpose N [--group NAME | --copy-all]
+                                                              [--count N] [--reply TEXT]
     wendy_example.py [--address HOST:PORT] [--token TOKEN] call KEY PAYLOAD [--purpose N] [--timeout MS]
     wendy_example.py [--address HOST:PORT] [--token TOKEN] lookup KEY
 
 Keys are names, hashed by the node like NodeId.fromString (first 16 bytes of SHA-256). Output: JSON lines.
+`subscribe` writes "subscribed at node ID" to stderr once live, then prints each delivery and acknowledges it.
 """
 import hashlib
 import os

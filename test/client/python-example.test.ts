@@ -7,7 +7,6 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closestTo, NodeId } from "../../src/routing/id.js";
-import { WendyClient } from "../../src/client/index.js";
 import { NodeProcesses, REPO_ROOT, type StartedNode } from "../helpers/node-processes.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -82,10 +81,10 @@ describe("the Python example client", () => {
       lines.push(JSON.parse(line) as Record<string, unknown>),
     );
     const exited = new Promise<number | null>((resolve) => subscriber.on("exit", resolve));
-    const observer = new WendyClient(b.clientAddress);
     try {
-      await waitFor(`the Python subscriber (stderr: ${stderr})`, async () =>
-        (await observer.status()).subscriberCount === 1 ? true : undefined,
+      // It says so on stderr once its subscription is live.
+      await waitFor(`the Python subscriber (stderr: ${stderr})`, () =>
+        stderr.includes(`subscribed at node ${b.id}\n`) ? true : undefined,
       );
 
       const sent = await python(
@@ -116,12 +115,28 @@ describe("the Python example client", () => {
       expect(lines.map((l) => l.payload)).toEqual(["hello from python", "ping"]);
       expect(lines[0]?.messageId).toBe(sent.messageId);
       expect(lines[0]?.callId).toBe("");
+      expect(lines.map((l) => l.attempt)).toEqual([1, 1]);
       expect(lines[1]?.callId).toMatch(/^[0-9a-f]{32}$/);
       expect((lines[0]?.origin as { id: string }).id).toBe(a.id);
     } finally {
-      observer.close();
       if (subscriber.exitCode === null) subscriber.kill("SIGKILL");
     }
+  });
+
+  it("subscribe with both --copy-all and --group exits with the node's INVALID_ARGUMENT (a copy belongs to no group)", async () => {
+    const error = await python(
+      "--address",
+      b.clientAddress,
+      "subscribe",
+      "--purpose",
+      String(PURPOSE),
+      "--copy-all",
+      "--group",
+      "workers",
+    ).catch((e: unknown) => e as { stderr: string; code: number });
+    expect(error).toMatchObject({ code: 1 });
+    expect((error as { stderr: string }).stderr).toContain("INVALID_ARGUMENT");
+    expect((error as { stderr: string }).stderr).toContain("copy_all");
   });
 
   it("exits with the status name when a call finds no subscriber", async () => {

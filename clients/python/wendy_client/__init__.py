@@ -3,6 +3,7 @@
     from wendy_client import WendyClient
 
     with WendyClient("127.0.0.1:7071") as wendy:
+        # Live once subscribe() returns; each delivery is acknowledged once the handler returned.
         subscription = wendy.subscribe([16], lambda d: b"pong" if d.call_id else None)
         wendy.send("some-key", 16, "hello", wait_for_ack=True)
         print(wendy.call("some-key", 16, "ping").payload)

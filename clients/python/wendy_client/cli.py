@@ -1,11 +1,14 @@
 """`wendy-client`: send, subscribe (answering calls), call and lookup from the command line; JSON lines out.
 
     wendy-client [--address HOST:PORT] [--token TOKEN] send KEY PAYLOAD [--purpose N] [--ack]
-    wendy-client [--address HOST:PORT] [--token TOKEN] subscribe --purpose N [--count N] [--reply TEXT]
+    wendy-client [--address HOST:PORT] [--token TOKEN] subscribe --purpose N [--group NAME | --copy-all]
+                                                           [--count N] [--reply TEXT]
     wendy-client [--address HOST:PORT] [--token TOKEN] call KEY PAYLOAD [--purpose N] [--timeout MS]
     wendy-client [--address HOST:PORT] [--token TOKEN] lookup KEY
 
 Keys are names, hashed by the node like NodeId.fromString. Errors exit 1 with the gRPC status name.
+`subscribe` says "subscribed at node ID" on stderr once live, then prints each delivery and acknowledges it
+(a call: answers it with --reply, else acknowledges it unanswered).
 """
 import argparse
 import json
@@ -58,18 +61,21 @@ def cmd_subscribe(client: WendyClient, args: argparse.Namespace) -> None:
                 "origin": node_json(delivery.origin),
                 "hops": delivery.hops,
                 "callId": delivery.call_id or "",
+                "attempt": delivery.attempt,
             }
         )
         seen += 1
         if args.count and seen >= args.count:
             enough.set()
-        return args.reply
+        return args.reply  # printed: handled as far as this command goes, so the subscription acknowledges it
 
-    subscription = client.subscribe(args.purpose, handle)
+    subscription = client.subscribe(args.purpose, handle, group=args.group, copy_all=args.copy_all)
+    # subscribe() returned: the subscription is live.
+    print("subscribed at node %s" % subscription.wait_ready().id, file=sys.stderr, flush=True)
     try:
         while not subscription.wait(WAIT_SLICE_S):
             if enough.is_set():
-                subscription.close()  # after the last delivery's answer went out
+                subscription.close()  # waits for the last delivery to be acknowledged or answered
     finally:
         subscription.close()
 
@@ -102,8 +108,16 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--ack", action="store_true", help="wait for the end-to-end acknowledgement")
     send.set_defaults(run=cmd_send)
 
-    subscribe = commands.add_parser("subscribe", help="print deliveries for some purposes")
+    subscribe = commands.add_parser(
+        "subscribe", help="print deliveries for some purposes, acknowledging each once printed"
+    )
     subscribe.add_argument("--purpose", type=int, action="append", required=True)
+    subscribe.add_argument("--group", default="", help="subscriber group: each message goes to one member of each")
+    subscribe.add_argument(
+        "--copy-all",
+        action="store_true",
+        help="receive a copy of every message instead, outside any group, without acknowledging",
+    )
     subscribe.add_argument("--count", type=int, default=0, help="exit after this many deliveries")
     subscribe.add_argument("--reply", help="answer every call with this text")
     subscribe.set_defaults(run=cmd_subscribe)

@@ -1,20 +1,27 @@
 """A small wrapper over the generated OverlayService stub for services co-located with a Wendy node: plain
-types in and out, typed errors, and subscriptions whose handler answers calls."""
+types in and out, typed errors, and subscriptions (Receive) that acknowledge each delivery once its handler
+returned, or answer it when it is a call."""
 import hashlib
+import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
 from ._proto.wendy.v1 import overlay_pb2, overlay_pb2_grpc, types_pb2
-from .errors import FailedPreconditionError, error_from
+from .errors import DeadlineExceededError, FailedPreconditionError, WendyError, error_from
 
 DEFAULT_ADDRESS = "127.0.0.1:7071"
 # The node's WENDY_MAX_PAYLOAD_BYTES default; messages may be this much larger (keys, addresses, ids).
 DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 ENVELOPE_BYTES = 64 * 1024
 KEY_BYTES = 16
+# How long subscribe() waits for the node to say the subscription is live, by default (seconds).
+DEFAULT_READY_TIMEOUT_S = 10.0
+# After close(), how long the node has to take the acknowledgements already queued and end the stream (it
+# ends it as soon as it read the half-close) before the stream is cancelled (seconds).
+CLOSE_GRACE_S = 5.0
 
 # A key: a name (hashed by the node like NodeId.fromString) or the raw 16-byte ID.
 KeyLike = Union[str, bytes]
@@ -64,6 +71,9 @@ class Delivery:
     hops: int
     # Set when the message came from a call: the handler's return value is the answer.
     call_id: Optional[str] = None
+    # 1 the first time this node hands the message to a subscriber of this group; 2 and more when it hands it
+    # out again after a subscriber went away without acknowledging it (message_id stays the same).
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,8 @@ class NodeStatus:
     subscriber_count: int
 
 
-# What a subscription runs for each delivery. For a call, the value it returns (bytes or text) is the answer.
+# What a subscription runs for each delivery; its return acknowledges the delivery. For a call, the value it
+# returns (bytes or text) is the answer (None: no answer from this subscriber).
 Handler = Callable[[Delivery], Optional[Payload]]
 
 
@@ -105,62 +116,159 @@ def _timeout(deadline_ms: Optional[int]) -> Optional[float]:
 
 
 class Subscription:
-    """Deliveries for some purposes, each passed to a handler on a background thread, in order.
+    """Deliveries for some purposes (a Receive stream), each passed to a handler on a background thread, in
+    order, and acknowledged once the handler returned.
 
-    A delivery is settled once its handler returns: a call is answered with the handler's return value (when
-    several subscribers answer one call the first answer wins and the others are dropped). If the handler
-    raises, the subscription ends and `wait()` raises that exception; so does a failed stream.
-    `close()` ends it from this side.
+    - A plain message is acknowledged when its handler returns (whatever it returns): a sender waiting with
+      wait_for_ack learns then that it was handled.
+    - A call is answered with the handler's return value (bytes or text), and the Reply acknowledges it.
+      When several groups took one call, the first answer wins; a later one is refused by the node and this
+      subscription acknowledges the delivery instead. A handler that returns None for a call declines to
+      answer: the delivery is acknowledged (so it is not handed out again), and the caller gets another
+      group's answer or, failing that, DEADLINE_EXCEEDED at its timeout.
+    - If the handler raises, that delivery is not acknowledged (the node hands it again to another member of
+      the group, or to the next one to attach, with `attempt` counting up), the subscription ends, and
+      `wait()` raises that exception; a failed stream ends it the same way, with a WendyError.
+    - With copy_all the subscriber receives a copy of every delivery, outside any group and acknowledgement.
+
+    `close()` ends it from this side: acknowledgements already made reach the node first, and deliveries not
+    yet handled go to another member. It does not resume after the node restarts.
     """
 
-    def __init__(self, client: "WendyClient", purposes: Sequence[int], handler: Handler) -> None:
+    def __init__(
+        self,
+        client: "WendyClient",
+        purposes: Sequence[int],
+        handler: Handler,
+        *,
+        group: str = "",
+        copy_all: bool = False,
+        max_unacknowledged: int = 0,
+    ) -> None:
         self._client = client
         self._handler = handler
-        self._stream = client._stub.Subscribe(
-            overlay_pb2.SubscribeRequest(purposes=list(purposes)), metadata=client._metadata()
+        self._copy_all = copy_all
+        # What the request stream sends, in order: start, then acks; None half-closes it.
+        self._requests: "queue.Queue[Optional[overlay_pb2.ReceiveRequest]]" = queue.Queue()
+        start = overlay_pb2.ReceiveStart(
+            purposes=list(purposes), group=group, copy_all=copy_all, max_unacknowledged=max_unacknowledged
         )
+        self._requests.put(overlay_pb2.ReceiveRequest(start=start))
+        self._stream = client._stub.Receive(self._outgoing(), metadata=client._metadata())
+        self._node: Optional[NodeInfo] = None
+        self._settled_start = threading.Event()  # set once live, or once ended before that
+        self._closing = threading.Event()
         self._closed = threading.Event()
+        # Held while a delivery is being settled: the half-close waits for its acknowledgement to be queued.
+        self._settling = threading.Lock()
+        self._half_closed = False
+        self._cancel_timer: Optional[threading.Timer] = None
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._run, name="wendy-subscription", daemon=True)
         self._thread.start()
 
+    def _outgoing(self) -> Iterator[overlay_pb2.ReceiveRequest]:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            yield request
+
     def _run(self) -> None:
         try:
             for response in self._stream:
-                if self._closed.is_set():
-                    break
-                self._settle(
-                    Delivery(
-                        key=response.key,
-                        purpose=response.purpose,
-                        payload=response.payload,
-                        message_id=response.message_id,
-                        origin=_node(response.origin),
-                        hops=response.hops,
-                        call_id=response.call_id or None,
-                    )
-                )
+                kind = response.WhichOneof("kind")
+                if kind == "ready":
+                    self._node = _node(response.ready.node)
+                    self._settled_start.set()
+                elif kind != "delivery":
+                    raise WendyError(grpc.StatusCode.INTERNAL, "the node sent a Receive response of unknown kind")
+                else:
+                    self._take(response.delivery)
         except grpc.RpcError as error:
-            if not self._closed.is_set():
+            if not self._closing.is_set():
                 self._error = error_from(error)
-        except BaseException as error:  # the handler's own failure ends the subscription
+        except BaseException as error:
             self._error = error
-            self._stream.cancel()
         finally:
+            with self._settling:
+                self._closing.set()
+                self._half_close()
+                if self._cancel_timer is not None:
+                    self._cancel_timer.cancel()
+            self._stream.cancel()  # nothing left to cancel when the node ended it
             self._closed.set()
+            self._settled_start.set()
+
+    def _take(self, d: overlay_pb2.Delivery) -> None:
+        """Settles one delivery unless the subscription is closing (it is then left to other members)."""
+        with self._settling:
+            if not self._closing.is_set():
+                delivery = Delivery(
+                    key=d.key,
+                    purpose=d.purpose,
+                    payload=d.payload,
+                    message_id=d.message_id,
+                    origin=_node(d.origin),
+                    hops=d.hops,
+                    call_id=d.call_id or None,
+                    attempt=d.attempt,
+                )
+                try:
+                    self._settle(delivery)
+                except BaseException as error:  # the handler's failure ends the subscription, unacknowledged
+                    self._error = error
+                    self._closing.set()
+            if self._closing.is_set():  # the handler failed, or closed the subscription itself
+                self._half_close()
 
     def _settle(self, delivery: Delivery) -> None:
-        """Runs the handler for one delivery and answers it: the one place a delivery is settled."""
+        """Runs the handler for one delivery, then answers or acknowledges it: the one place a delivery is
+        settled."""
         answer = self._handler(delivery)
         if delivery.call_id is not None and answer is not None:
             try:
                 self._client.reply(delivery.call_id, answer)
+                return  # the Reply acknowledged it
             except FailedPreconditionError:
-                pass  # another subscriber answered first, or the caller gave up: not this subscription's fault
+                pass  # answered elsewhere first, or the caller gave up: not this subscription's fault
+        if not self._copy_all:  # a copy needs no acknowledgement
+            ack = overlay_pb2.ReceiveAck(message_ids=[delivery.message_id])
+            self._requests.put(overlay_pb2.ReceiveRequest(ack=ack))
+
+    def _half_close(self) -> None:
+        """Ends the request stream after the acknowledgements queued so far (the node then ends the stream),
+        and cancels the stream if the node has not within CLOSE_GRACE_S. Called with _settling held."""
+        if self._half_closed:
+            return
+        self._half_closed = True
+        self._requests.put(None)
+        self._cancel_timer = threading.Timer(CLOSE_GRACE_S, self._stream.cancel)
+        self._cancel_timer.daemon = True
+        self._cancel_timer.start()
 
     @property
     def active(self) -> bool:
         return not self._closed.is_set()
+
+    @property
+    def node(self) -> Optional[NodeInfo]:
+        """The node serving the subscription, once it is live."""
+        return self._node
+
+    def wait_ready(self, timeout: Optional[float] = DEFAULT_READY_TIMEOUT_S) -> NodeInfo:
+        """Waits until the node says the subscription is live (deliveries from then on reach it) and returns
+        the node. Raises the error that ended it first, or DeadlineExceededError after `timeout` seconds."""
+        if not self._settled_start.wait(timeout):
+            raise DeadlineExceededError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "the subscription was not live within %ss" % timeout
+            )
+        if self._node is not None:
+            return self._node
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        raise WendyError(grpc.StatusCode.CANCELLED, "the subscription ended before it was live")
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Waits until the subscription ends (True) or `timeout` seconds pass (False); raises its error."""
@@ -172,12 +280,15 @@ class Subscription:
         return ended
 
     def close(self) -> None:
-        """Ends the subscription; deliveries not yet handled are not handled."""
-        if not self._closed.is_set():
-            self._closed.set()
-            self._stream.cancel()
-        if threading.current_thread() is not self._thread:
-            self._thread.join()
+        """Ends the subscription. A delivery whose handler is running is settled first (close waits for it);
+        the ones not yet handled are not handled, nor acknowledged: the node gives them to other members."""
+        if threading.current_thread() is self._thread:
+            self._closing.set()  # a handler closing its own subscription: half-closed once it returned
+            return
+        with self._settling:
+            self._closing.set()
+            self._half_close()
+        self._thread.join()
 
     def __enter__(self) -> "Subscription":
         return self
@@ -264,9 +375,32 @@ class WendyClient:
         """Answers a call delivered to a subscription (a handler's return value does this for you)."""
         self._unary(self._stub.Reply, overlay_pb2.ReplyRequest(call_id=call_id, payload=_bytes(payload)), deadline_ms)
 
-    def subscribe(self, purposes: Sequence[int], handler: Handler) -> Subscription:
-        """Passes every delivery to the local node for `purposes` to `handler`; see Subscription."""
-        subscription = Subscription(self, purposes, handler)
+    def subscribe(
+        self,
+        purposes: Sequence[int],
+        handler: Handler,
+        *,
+        group: str = "",
+        copy_all: bool = False,
+        max_unacknowledged: int = 0,
+        ready_timeout: Optional[float] = DEFAULT_READY_TIMEOUT_S,
+    ) -> Subscription:
+        """Passes the deliveries to the local node for `purposes` to `handler`, acknowledging each once it
+        returned; see Subscription. Returns once the subscription is live (raising its error, or
+        DeadlineExceededError after `ready_timeout` seconds, if not).
+
+        group: the subscriber group (default ""); each delivery goes to one member of each group at the
+        node, so replicas of a service share the work. copy_all: receive a copy of every delivery instead,
+        outside any group (group must be empty). max_unacknowledged: deliveries this subscriber holds
+        unhandled at most (0: the node's default, 64; at most 1024)."""
+        subscription = Subscription(
+            self, purposes, handler, group=group, copy_all=copy_all, max_unacknowledged=max_unacknowledged
+        )
+        try:
+            subscription.wait_ready(ready_timeout)
+        except BaseException:
+            subscription.close()
+            raise
         self._subscriptions.append(subscription)
         return subscription
 
