@@ -109,6 +109,20 @@ describe("delivery hub", () => {
     expect(hub.undeliveredCount).toBe(1n);
   });
 
+  it("a message refused after the grace, its group gone, is never handed to a group that attaches later", async () => {
+    const gone = fake("member");
+    hub.attach(gone);
+    hub.detach(gone);
+    const state = outcome(hub.deliver(message(), ""));
+    await vi.advanceTimersByTimeAsync(GRACE + 10);
+    expect(state()).toBe(status.FAILED_PRECONDITION);
+    const late = fake("member");
+    hub.attach(late);
+    await vi.advanceTimersByTimeAsync(GRACE);
+    expect(late.got).toEqual([]);
+    expect(hub.heldCount).toBe(0);
+  });
+
   it("a subscriber attaching within the grace receives the waiting message and its ack completes it", async () => {
     const m = message();
     const state = outcome(hub.deliver(m, ""));

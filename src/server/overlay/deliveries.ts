@@ -360,9 +360,12 @@ export class DeliveryHub {
     if (this.held.get(id) !== held) return;
     this.held.delete(id);
     this.heldBytes -= held.bytes;
-    if (held.unassignedTimer !== undefined) {
-      clearTimeout(held.unassignedTimer);
-      const waiting = this.unassigned.get(held.message.purpose) ?? [];
+    // Whether its grace ran out (the timer is gone then) or not, a message waiting for a first group leaves
+    // that list: a group attaching later must not be handed a message already refused.
+    clearTimeout(held.unassignedTimer);
+    held.unassignedTimer = undefined;
+    const waiting = this.unassigned.get(held.message.purpose);
+    if (waiting !== undefined) {
       const rest = waiting.filter((h) => h !== held);
       if (rest.length === 0) this.unassigned.delete(held.message.purpose);
       else this.unassigned.set(held.message.purpose, rest);
