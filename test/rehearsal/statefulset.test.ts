@@ -324,7 +324,8 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
 
   it(
     "with one pod's application container killed (its node running), sends for its keys fail clearly " +
-      "after the delivery grace and none returns OK unseen; once the application is back they reach it",
+      "after the delivery grace and none returns OK unseen; sends made while it restarts wait for it and " +
+      "are acknowledged once it has them; once it is back they reach it",
     async () => {
       const r = rehearsal();
       r.requireRunning();
@@ -355,13 +356,23 @@ describe("the chart's StatefulSet, rehearsed with five pods in network namespace
           new RegExp(`FailedPrecondition.*purpose ${PURPOSE}.*${idOf(name)}`, "s"),
         );
       }
-      // The kubelet restarts it; subscribed again, it receives its keys' messages and they are acknowledged.
-      // (A send made while it is away waits for it only when it subscribes with Receive, which the Python
-      // example's Subscribe does not: that case belongs here once the example acknowledges.)
+      // Killed again, and restarted by the kubelet within the grace: sends made meanwhile wait at the node
+      // for the application (it receives with acknowledgements) and are acknowledged once it has them.
+      apps[victim]!.signal("SIGKILL");
+      await apps[victim]!.exited();
+      const waiting = Promise.all(owned.slice(3, 5).map((k) => send(k, `restarting: ${k}`)));
       r.appsHeld.delete(victim);
       r.runApp(victim, false);
+      const waited = await waiting;
+      for (const { key, payload, reply } of waited) {
+        expect(reply.ok && "deliveredBy" in reply ? reply.deliveredBy : JSON.stringify(reply), key).toBe(
+          idOf(name),
+        );
+        expect(r.appsThatSaw(payload), key).toEqual([name]);
+      }
+      // Subscribed again, it receives its keys' messages and they are acknowledged.
       await r.waitAppsSubscribed();
-      const back = await Promise.all(owned.slice(3).map((k) => send(k, `back: ${k}`)));
+      const back = await Promise.all(owned.slice(5).map((k) => send(k, `back: ${k}`)));
       await r.until("the application to print what it was sent", 10_000, () =>
         back.every((b) => r.appsThatSaw(b.payload).length > 0),
       );
