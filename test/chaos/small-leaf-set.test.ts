@@ -28,8 +28,9 @@ import {
   verdictDetails,
   type Verdict,
 } from "./lib/traffic.js";
+import { testSecret } from "../helpers/secrets.js";
 
-const SECRET = "chaos-small-leaf-set";
+const SECRET = testSecret("chaos-small-leaf-set");
 const NODES = 20;
 const LEAF_SET_SIZE = 4;
 /** Nodes 0..2 send the traffic and are never faulted, so a lost ack is never the origin's death. */
