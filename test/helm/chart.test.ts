@@ -483,6 +483,22 @@ describe("region", () => {
   });
 });
 
+describe("delivery grace", () => {
+  const VARIABLE = "WENDY_DELIVERY_GRACE_MS";
+  const env = (values: object) => containerEnv(statefulSet(render(values))).get(VARIABLE);
+
+  it("leaves the daemon's default when null, and sets a given grace, 0 included", () => {
+    expect(containerEnv(statefulSet(render())).has(VARIABLE)).toBe(false);
+    expect(env({ config: { deliveryGraceMs: 30000 } })).toBe("30000");
+    expect(env({ config: { deliveryGraceMs: 0 } })).toBe("0");
+  });
+
+  it("is refused by the schema outside 0..3600000", () => {
+    expect(() => render({ config: { deliveryGraceMs: -1 } })).toThrow(/deliveryGraceMs/);
+    expect(() => render({ config: { deliveryGraceMs: 3_600_001 } })).toThrow(/deliveryGraceMs/);
+  });
+});
+
 describe("routing-table maintenance", () => {
   const VARIABLE = "WENDY_TABLE_MAINTENANCE_INTERVAL_MS";
   const env = (values: object, extraArgs: readonly string[] = []) =>
