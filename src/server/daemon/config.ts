@@ -7,6 +7,8 @@ import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
+import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
 import { VARIABLES } from "./variables.js";
@@ -56,6 +58,10 @@ export interface DaemonConfig {
   /** Routing-table maintenance interval; Infinity when WENDY_TABLE_MAINTENANCE_INTERVAL_MS is `off`. */
   readonly tableMaintenanceIntervalMs: number;
   readonly maxPayloadBytes: number;
+  /** Limits before authentication, on the peer port (and streams and buffers on the client port too). */
+  readonly inboundLimits: InboundLimits;
+  readonly maxHellosPerSecond: number;
+  readonly maxHellosPerSecondPerSource: number;
   readonly shutdownGraceMs: number;
   /** Unknown WENDY_* variables, to log as warnings. */
   readonly unknownEnv: readonly string[];
@@ -272,6 +278,9 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   );
   const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
   const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
+  const inboundLimits = readInboundLimits(r, maxPayloadBytes);
+  const maxHellosPerSecond = r.integer("WENDY_MAX_HELLOS_PER_SECOND", 500, 1, 1_000_000);
+  const maxHellosPerSecondPerSource = r.integer("WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE", 20, 1, 1_000_000);
 
   return {
     nodeId,
@@ -299,9 +308,53 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     regionMultiplier,
     tableMaintenanceIntervalMs,
     maxPayloadBytes,
+    inboundLimits,
+    maxHellosPerSecond,
+    maxHellosPerSecondPerSource,
     shutdownGraceMs,
     unknownEnv: settings.unknownEnv,
   };
+}
+
+function readInboundLimits(r: Reader, maxPayloadBytes: number): InboundLimits {
+  const messageBytes = grpcMessageSizeLimit({ ...DEFAULT_WIRE_LIMITS, maxPayloadBytes });
+  const defaults = defaultInboundLimits(messageBytes);
+  const gib = 1024 * 1024 * 1024;
+  const limits: InboundLimits = {
+    maxConcurrentStreams: r.integer(
+      "WENDY_MAX_CONCURRENT_STREAMS",
+      defaults.maxConcurrentStreams,
+      1,
+      100_000,
+    ),
+    maxBufferedBytesPerConnection: r.integer(
+      "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+      defaults.maxBufferedBytesPerConnection,
+      1,
+      64 * gib,
+    ),
+    maxBufferedBytes: r.integer("WENDY_MAX_BUFFERED_BYTES", defaults.maxBufferedBytes, 1, 64 * gib),
+    incompleteRequestTimeoutMs: r.integer(
+      "WENDY_INCOMPLETE_REQUEST_TIMEOUT_MS",
+      defaults.incompleteRequestTimeoutMs,
+      100,
+      3_600_000,
+    ),
+    handshakeTimeoutMs: r.integer("WENDY_HANDSHAKE_TIMEOUT_MS", defaults.handshakeTimeoutMs, 100, 600_000),
+  };
+  if (limits.maxBufferedBytesPerConnection < messageBytes)
+    r.fail(
+      "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+      `must hold one whole message: at least ${messageBytes} bytes with WENDY_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`,
+    );
+  if (limits.maxBufferedBytes < limits.maxBufferedBytesPerConnection)
+    r.fail(
+      r.has("WENDY_MAX_BUFFERED_BYTES")
+        ? "WENDY_MAX_BUFFERED_BYTES"
+        : "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+      `the total (${limits.maxBufferedBytes}) must be at least the per-connection limit (${limits.maxBufferedBytesPerConnection})`,
+    );
+  return limits;
 }
 
 function readRegion(r: Reader): string {

@@ -13,6 +13,7 @@ import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
 import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } from "../overlay/index.js";
 import { addLazyReflection } from "../reflection.js";
+import { InboundGuard, inboundServerOptions } from "../transport/inbound-limits.js";
 import { isLoopback, type ClientTlsConfig, type DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
@@ -80,6 +81,9 @@ export class Daemon {
       regionMultiplier: config.regionMultiplier,
       tableMaintenanceIntervalMs: config.tableMaintenanceIntervalMs,
       maxPayloadBytes: config.maxPayloadBytes,
+      inboundLimits: config.inboundLimits,
+      maxHellosPerSecond: config.maxHellosPerSecond,
+      maxHellosPerSecondPerSource: config.maxHellosPerSecondPerSource,
       bindHost: config.bindHost,
       tls: config.tls,
       metrics,
@@ -94,7 +98,10 @@ export class Daemon {
       cleanups.push(() => cluster.kill());
 
       const limits = { maxPayloadBytes: config.maxPayloadBytes };
-      const clientServer = new Server(overlayServerOptions(limits));
+      const clientServer = new Server({
+        ...overlayServerOptions(limits),
+        ...inboundServerOptions(config.inboundLimits),
+      });
       const overlay = addOverlayService(clientServer, {
         cluster,
         metrics,
@@ -113,6 +120,8 @@ export class Daemon {
         clientServerCredentials(config.clientTls),
       );
       cleanups.push(async () => clientServer.forceShutdown());
+      // Client calls are authenticated by a token in their headers, after grpc-js buffered the request.
+      new InboundGuard(config.inboundLimits).attach(clientServer);
 
       metrics.setStateProvider(() => {
         const leaves = cluster.leafSet();

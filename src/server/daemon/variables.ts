@@ -89,6 +89,41 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { env: "WENDY_MAX_PAYLOAD_BYTES", valueName: "<bytes>", description: "largest routed payload (4194304)" },
   {
+    env: "WENDY_MAX_CONCURRENT_STREAMS",
+    valueName: "<n>",
+    description: "concurrent calls one connection may open (100)",
+  },
+  {
+    env: "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+    valueName: "<bytes>",
+    description: "bytes of incomplete requests one connection may hold (16 MiB)",
+  },
+  {
+    env: "WENDY_MAX_BUFFERED_BYTES",
+    valueName: "<bytes>",
+    description: "bytes of incomplete requests all connections may hold (32 MiB)",
+  },
+  {
+    env: "WENDY_INCOMPLETE_REQUEST_TIMEOUT_MS",
+    valueName: "<ms>",
+    description: "time a request message may stay incomplete (10000)",
+  },
+  {
+    env: "WENDY_HANDSHAKE_TIMEOUT_MS",
+    valueName: "<ms>",
+    description: "time a connection has for its TLS and HTTP/2 handshake (5000)",
+  },
+  {
+    env: "WENDY_MAX_HELLOS_PER_SECOND",
+    valueName: "<n>",
+    description: "session handshakes answered per second, all sources (500)",
+  },
+  {
+    env: "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
+    valueName: "<n>",
+    description: "session handshakes answered per second from one address (20)",
+  },
+  {
     env: "WENDY_SHUTDOWN_GRACE_MS",
     valueName: "<ms>",
     description: "time allowed for a graceful leave (10000)",
