@@ -61,6 +61,8 @@ export interface DaemonConfig {
   /** Limits before authentication, on the peer port (and streams and buffers on the client port too). */
   readonly inboundLimits: InboundLimits;
   readonly maxHellosPerSecond: number;
+  /** Streaming calls open at once on the client port, all kinds together. */
+  readonly clientMaxStreams: number;
   readonly maxHellosPerSecondPerSource: number;
   readonly shutdownGraceMs: number;
   /** Unknown WENDY_* variables, to log as warnings. */
@@ -279,6 +281,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
   const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
   const inboundLimits = readInboundLimits(r, maxPayloadBytes);
+  const clientMaxStreams = r.integer("WENDY_CLIENT_MAX_STREAMS", 2048, 1, 1_000_000);
   const maxHellosPerSecond = r.integer("WENDY_MAX_HELLOS_PER_SECOND", 500, 1, 1_000_000);
   const maxHellosPerSecondPerSource = r.integer("WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE", 20, 1, 1_000_000);
 
@@ -311,6 +314,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     inboundLimits,
     maxHellosPerSecond,
     maxHellosPerSecondPerSource,
+    clientMaxStreams,
     shutdownGraceMs,
     unknownEnv: settings.unknownEnv,
   };

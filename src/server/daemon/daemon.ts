@@ -13,6 +13,7 @@ import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
 import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } from "../overlay/index.js";
 import { addLazyReflection } from "../reflection.js";
+import { ClientPortBudget } from "../transport/client-port-budget.js";
 import { InboundGuard, inboundServerOptions } from "../transport/inbound-limits.js";
 import { isLoopback, type ClientTlsConfig, type DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
@@ -101,6 +102,7 @@ export class Daemon {
       const clientServer = new Server({
         ...overlayServerOptions(limits),
         ...inboundServerOptions(config.inboundLimits),
+        interceptors: [new ClientPortBudget({ maxStreams: config.clientMaxStreams }).interceptor],
       });
       const overlay = addOverlayService(clientServer, {
         cluster,

@@ -52,6 +52,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "PEM private key of that certificate",
   },
   {
+    env: "WENDY_CLIENT_MAX_STREAMS",
+    valueName: "<n>",
+    description: "streaming client calls open at once, all kinds together (2048)",
+  },
+  {
     env: "WENDY_METRICS_HOST",
     valueName: "<host>",
     description: "address of /metrics /healthz /readyz (0.0.0.0)",
