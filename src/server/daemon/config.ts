@@ -445,7 +445,9 @@ function readTls(r: Reader): PeerTlsConfig {
     const contents = r.file(env) ?? "";
     if (!contents.includes("-----BEGIN")) r.fail(env, "the file holds no PEM data");
   }
-  return { enabled: true, certFile, keyFile, caFile, mutual };
+  // cert-manager renews well before expiry; a minute's delay in picking the files up is harmless.
+  const reloadIntervalMs = r.integer("WENDY_TLS_RELOAD_INTERVAL_MS", 60_000, 0, 86_400_000);
+  return { enabled: true, certFile, keyFile, caFile, mutual, reloadIntervalMs };
 }
 
 /** "host:port" or "[v6]:port"; undefined when malformed. */

@@ -74,6 +74,11 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: "WENDY_TLS_CA_FILE", valueName: "<path>", description: "PEM CA bundle peers are checked against" },
   { env: "WENDY_TLS_MUTUAL", valueName: "<true|false>", description: "require client certificates (false)" },
   {
+    env: "WENDY_TLS_RELOAD_INTERVAL_MS",
+    valueName: "<ms>",
+    description: "how often the TLS files are checked for new contents (60000; 0 = never)",
+  },
+  {
     env: "WENDY_INSECURE",
     valueName: "<true|false>",
     description: "allow no secret, or a client port off loopback without TLS (false)",
