@@ -101,7 +101,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   {
     env: "WENDY_MAX_CONCURRENT_STREAMS",
     valueName: "<n>",
-    description: "concurrent calls one connection may open (100)",
+    description: "concurrent calls one connection may open (1000)",
   },
   {
     env: "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",

@@ -32,7 +32,7 @@ const MIB = 1024 * 1024;
 export function defaultInboundLimits(maxMessageBytes: number): InboundLimits {
   const perConnection = Math.max(16 * MIB, 2 * maxMessageBytes);
   return {
-    maxConcurrentStreams: 100,
+    maxConcurrentStreams: 1000,
     maxBufferedBytesPerConnection: perConnection,
     maxBufferedBytes: Math.max(32 * MIB, 2 * perConnection),
     incompleteRequestTimeoutMs: 10_000,
