@@ -94,7 +94,7 @@ export interface ClusterOptions {
   readonly maxHellosPerSecond?: number;
   /**
    * Hellos answered per second from one source address (IPv4 address, or IPv6 /64), under
-   * maxHellosPerSecond: one flooding source cannot starve the others' handshakes. Default 20.
+   * maxHellosPerSecond: one flooding source cannot starve the others' handshakes. Default 100.
    */
   readonly maxHellosPerSecondPerSource?: number;
   /**

@@ -102,7 +102,10 @@ describe("limits before authentication", () => {
 
   it("a Hello flood from one address leaves other addresses' handshakes succeeding", async () => {
     // A global budget of 100 a second: one flooder alone would drain it without per-source buckets.
-    const { address } = await startDaemon("flood", "127.0.0.82", { WENDY_MAX_HELLOS_PER_SECOND: "100" });
+    const { address } = await startDaemon("flood", "127.0.0.82", {
+      WENDY_MAX_HELLOS_PER_SECOND: "100",
+      WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE: "20",
+    });
     const flooder = await openSession(address, "127.0.0.83");
     const victim = await openSession(address, "127.0.0.84");
     try {

@@ -14,7 +14,11 @@ export interface HelloLimiterOptions {
   readonly maxSources?: number;
 }
 
-export const DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE = 20;
+/**
+ * A fifth of the global default: room for the joins of many nodes that share one address (a host running
+ * several, a NAT), which open a session with every peer at once, while one source cannot take it all.
+ */
+export const DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE = 100;
 export const DEFAULT_MAX_HELLO_SOURCES = 4096;
 
 export class HelloLimiter {

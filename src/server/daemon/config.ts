@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
+import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
@@ -283,7 +284,12 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   const inboundLimits = readInboundLimits(r, maxPayloadBytes);
   const clientMaxStreams = r.integer("WENDY_CLIENT_MAX_STREAMS", 2048, 1, 1_000_000);
   const maxHellosPerSecond = r.integer("WENDY_MAX_HELLOS_PER_SECOND", 500, 1, 1_000_000);
-  const maxHellosPerSecondPerSource = r.integer("WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE", 20, 1, 1_000_000);
+  const maxHellosPerSecondPerSource = r.integer(
+    "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
+    DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE,
+    1,
+    1_000_000,
+  );
 
   return {
     nodeId,

@@ -131,7 +131,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   {
     env: "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
     valueName: "<n>",
-    description: "session handshakes answered per second from one address (20)",
+    description: "session handshakes answered per second from one address (100)",
   },
   {
     env: "WENDY_SHUTDOWN_GRACE_MS",
