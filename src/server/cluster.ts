@@ -41,6 +41,13 @@ import { MessageTrace } from "./message-trace.js";
 import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
+import {
+  InboundGuard,
+  checkInboundLimits,
+  defaultInboundLimits,
+  inboundServerOptions,
+  type InboundLimits,
+} from "./transport/inbound-limits.js";
 import { PeerCallError, PeerClientPool } from "./transport/peer-client.js";
 import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.js";
 import { RouteHopError } from "./transport/route-stream.js";
@@ -91,6 +98,17 @@ export interface ClusterOptions {
    * Bounds the CPU a Hello flood costs. Default 500. Only with shared-secret credentials.
    */
   readonly maxHellosPerSecond?: number;
+  /**
+   * Hellos answered per second from one source address (IPv4 address, or IPv6 /64), under
+   * maxHellosPerSecond: one flooding source cannot starve the others' handshakes. Default 100.
+   */
+  readonly maxHellosPerSecondPerSource?: number;
+  /**
+   * What one connection, and all together, may make the peer port hold before any call is authenticated:
+   * concurrent streams, bytes of incomplete requests, and how long a request or handshake may stay
+   * incomplete. Each field defaults to defaultInboundLimits(message size limit).
+   */
+  readonly inboundLimits?: Partial<InboundLimits>;
   /** Messages sent before the node is ready wait in a queue of this size. Default 10000. */
   readonly maxPendingMessages?: number;
   /** Address(es) the peer port binds to, all on one port. Default "0.0.0.0". */
@@ -166,6 +184,7 @@ export class Cluster {
   private readonly incarnation: number;
   private readonly apps: Application[] = [];
   private readonly auth: CallAuth;
+  private readonly inboundLimits: InboundLimits;
   private readonly pool: PeerClientPool;
   private readonly routingMetrics: RoutingMetrics | undefined;
   private readonly trace: MessageTrace | undefined;
@@ -233,6 +252,15 @@ export class Cluster {
       pauseThresholdMs: Math.max(this.config.failureTimeoutMs, this.config.heartbeatIntervalMs),
     };
     validateConfig(this.config, this.limits);
+    this.inboundLimits = {
+      ...defaultInboundLimits(grpcMessageSizeLimit(this.limits)),
+      ...definedOnly(options.inboundLimits ?? {}),
+    };
+    try {
+      checkInboundLimits(this.inboundLimits, grpcMessageSizeLimit(this.limits));
+    } catch (error) {
+      throw new InvalidArgumentError(`inboundLimits: ${(error as Error).message}`);
+    }
     this.forwarding = new ForwardGate({
       applications: () => this.apps,
       maxPurpose: this.limits.maxPurpose,
@@ -257,7 +285,10 @@ export class Cluster {
       credentials,
       (address, challenge) => this.pool.hello(address, this.info(), challenge),
       () => this.clock.now(),
-      { maxHellosPerSecond: options.maxHellosPerSecond },
+      {
+        maxHellosPerSecond: options.maxHellosPerSecond,
+        maxHellosPerSecondPerSource: options.maxHellosPerSecondPerSource,
+      },
     );
     this.pool.useSigner(this.auth.signer);
   }
@@ -281,6 +312,7 @@ export class Cluster {
     const server = new Server({
       "grpc.max_receive_message_length": grpcMessageSizeLimit(this.limits),
       "grpc.max_send_message_length": grpcMessageSizeLimit(this.limits),
+      ...inboundServerOptions(this.inboundLimits),
     });
     this.peerService = addPeerService(server, {
       verifier: this.auth.verifier,
@@ -303,6 +335,9 @@ export class Cluster {
     for (const host of bindHosts) {
       port = await bind(server, hostPort(host, port), credentials);
     }
+    new InboundGuard(this.inboundLimits, {
+      onRefused: (limit) => this.options.logger?.debug({ limit }, "peer connection broke an inbound limit"),
+    }).attach(server);
     this.server = server;
     this.node.setBoundPort(port);
     this.self = this.node.info(this.incarnation);

@@ -155,7 +155,7 @@ describe("values", () => {
       WENDY_TLS_CA_FILE: file("ca.pem", PEM),
       WENDY_TLS_MUTUAL: "true",
     }).tls;
-    expect(tls).toMatchObject({ enabled: true, mutual: true });
+    expect(tls).toMatchObject({ enabled: true, mutual: true, reloadIntervalMs: 60_000 });
   });
 
   it("accepts a token-protected client port off loopback with TLS, and local addresses on the peer port", () => {
@@ -275,6 +275,15 @@ describe("every invalid value is refused, naming its variable", () => {
     ],
     ["WENDY_INSECURE", { WENDY_INSECURE: "yes" }],
     ["WENDY_TLS_MUTUAL", { WENDY_TLS_MUTUAL: "yes" }],
+    [
+      "WENDY_TLS_RELOAD_INTERVAL_MS",
+      {
+        WENDY_TLS_CERT_FILE: tlsPaths.cert,
+        WENDY_TLS_KEY_FILE: tlsPaths.key,
+        WENDY_TLS_CA_FILE: tlsPaths.ca,
+        WENDY_TLS_RELOAD_INTERVAL_MS: "-1",
+      },
+    ],
     ["WENDY_TLS_MUTUAL", { WENDY_TLS_MUTUAL: "true" }],
     ["WENDY_LOG_LEVEL", { WENDY_LOG_LEVEL: "verbose" }],
     ["WENDY_LEAF_SET_SIZE", { WENDY_LEAF_SET_SIZE: "3" }],

@@ -280,6 +280,98 @@ describe("existing cluster secret", () => {
   });
 });
 
+describe("cluster secret across renders (GitOps renders with helm template)", () => {
+  const secretOf = (values: object): string =>
+    decode(findObject(render(values), "Secret", "wendy-cluster-secret"), "secret");
+
+  it("two renders with an explicit value give the same secret", () => {
+    const values = { clusterSecret: { value: testSecret("gitops"), generate: false } };
+    expect(secretOf(values)).toBe(secretOf(values));
+  });
+
+  it("two renders with an existing Secret mount the same one and create none", () => {
+    const values = { clusterSecret: { existingSecret: "wendy-key", generate: false } };
+    const [first, second] = [render(values), render(values)];
+    for (const objects of [first, second]) expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
+    const mounted = (objects: KubeObject[]) =>
+      statefulSet(objects).spec?.template.spec?.volumes?.find((v) => v.name === "cluster-secret")?.secret;
+    expect(mounted(first!)?.secretName).toBe("wendy-key");
+    expect(mounted(second!)).toEqual(mounted(first!));
+  });
+
+  it("with generate=false and neither, rendering fails and says what to set", () => {
+    const result = template({ clusterSecret: { generate: false } });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/clusterSecret\.existingSecret.*split the ring/);
+  });
+
+  it("a generated secret differs between template renders, which is why GitOps needs generate=false", () => {
+    expect(secretOf({})).not.toBe(secretOf({}));
+  });
+});
+
+describe("NetworkPolicy", () => {
+  interface Peer {
+    podSelector?: { matchLabels?: Record<string, string> };
+    namespaceSelector?: { matchExpressions?: { key: string; operator: string; values: string[] }[] };
+  }
+  interface Rule {
+    from: Peer[];
+    ports: { port: string; protocol: string }[];
+  }
+  const policyOf = (values: object) => {
+    const objects = render(values);
+    expect(validateAll(objects)).toEqual([]);
+    const policy = findObject(objects, "NetworkPolicy")["spec"] as {
+      podSelector: { matchLabels: Record<string, string> };
+      policyTypes: string[];
+      ingress: Rule[];
+    };
+    const byPort = new Map(policy.ingress.map((rule) => [rule.ports[0]?.port, rule]));
+    return { policy, byPort, sts: statefulSet(objects) };
+  };
+
+  it("is not rendered unless enabled", () => {
+    expect(render({}).filter((o) => o.kind === "NetworkPolicy")).toEqual([]);
+  });
+
+  it("admits the peer port from this release's pods only, and metrics from the release's namespace", () => {
+    const { policy, byPort, sts } = policyOf({ networkPolicy: { enabled: true } });
+    const podLabels = sts.spec?.template.metadata?.labels ?? {};
+    expect(policy.policyTypes).toEqual(["Ingress"]);
+    for (const [k, v] of Object.entries(policy.podSelector.matchLabels)) expect(podLabels[k]).toBe(v);
+    expect([...byPort.keys()].sort()).toEqual(["grpc-peer", "http-metrics"]);
+    const peers = byPort.get("grpc-peer")!.from;
+    expect(peers).toEqual([{ podSelector: { matchLabels: policy.podSelector.matchLabels } }]);
+    expect(policy.podSelector.matchLabels["app.kubernetes.io/instance"]).toBe(RELEASE);
+    expect(byPort.get("http-metrics")!.from).toEqual([{ podSelector: {} }]);
+    // Each named port exists on the container.
+    for (const port of byPort.keys()) expect(containerPort(wendyContainer(sts), port ?? "")).toBeDefined();
+  });
+
+  it("admits the client port from the chosen namespaces only", () => {
+    const { byPort, sts } = policyOf({
+      networkPolicy: { enabled: true, clientNamespaces: ["apps", "web"], metricsNamespaces: ["monitoring"] },
+      client: { service: { enabled: true }, token: { value: "t" }, tls: { existingSecret: "c" } },
+    });
+    const namespaces = (port: string) =>
+      byPort.get(port)!.from.map((p) => p.namespaceSelector?.matchExpressions?.[0]);
+    expect(namespaces("grpc-client")).toEqual([
+      { key: "kubernetes.io/metadata.name", operator: "In", values: ["apps", "web"] },
+    ]);
+    expect(namespaces("http-metrics")).toEqual([
+      { key: "kubernetes.io/metadata.name", operator: "In", values: ["monitoring"] },
+    ]);
+    expect(containerPort(wendyContainer(sts), "grpc-client")).toBeDefined();
+  });
+
+  it("refuses a namespace name that is not one", () => {
+    const result = template({ networkPolicy: { enabled: true, clientNamespaces: ["Not A Namespace"] } });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/clientNamespaces/);
+  });
+});
+
 describe("ServiceMonitor", () => {
   it("is rendered only when enabled and the cluster serves monitoring.coreos.com/v1", () => {
     const without = render({ serviceMonitor: { enabled: true } });

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
 import { ConfigMap, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { StatefulSet, type IStatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole";
 import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
@@ -172,6 +173,8 @@ export function validateAll(objects: readonly KubeObject[]): KubeObject[] {
           return new ConfigMap(data);
         case "policy/v1 PodDisruptionBudget":
           return new PodDisruptionBudget(data);
+        case "networking.k8s.io/v1 NetworkPolicy":
+          return new NetworkPolicy(data);
         case "rbac.authorization.k8s.io/v1 ClusterRole":
           return new ClusterRole(data);
         case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":

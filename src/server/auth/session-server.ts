@@ -17,7 +17,7 @@ import {
   type HelloAnswer,
   type HelloChallenge,
 } from "./session-protocol.js";
-import { TokenBucket } from "./token-bucket.js";
+import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE, HelloLimiter } from "./hello-limiter.js";
 
 export interface SessionServerOptions {
   /** The 32-byte shared key (PassphraseCredentials.sharedKey). */
@@ -32,6 +32,8 @@ export interface SessionServerOptions {
   readonly maxPendingSessions?: number;
   /** Global cap on Hellos answered per second (burst of the same size); Infinity for none. */
   readonly maxHellosPerSecond?: number;
+  /** Cap on Hellos answered per second from one source address, under the global one. */
+  readonly maxHellosPerSecondPerSource?: number;
   readonly replayWindow?: number;
   readonly randomBytes?: (size: number) => Uint8Array;
   /** Shared with the runtime so it can export the counts as a metric. */
@@ -70,7 +72,7 @@ export class SessionServer {
   private readonly maxPending: number;
   private readonly windowSize: number;
   private readonly randomBytes: (size: number) => Uint8Array;
-  private readonly helloBudget: TokenBucket;
+  private readonly helloBudget: HelloLimiter;
   // Both maps are kept in least-recently-used-first order (a touched entry is re-inserted at the end),
   // so eviction and expiry sweeps start at the front.
   private readonly pending = new Map<string, ServerSession>();
@@ -85,8 +87,11 @@ export class SessionServer {
     this.windowSize = options.replayWindow ?? DEFAULT_REPLAY_WINDOW;
     this.randomBytes = options.randomBytes ?? ((size) => cryptoRandomBytes(size));
     this.failures = options.failures ?? new FailureCounter();
-    this.helloBudget = new TokenBucket(
-      options.maxHellosPerSecond ?? DEFAULT_MAX_HELLOS_PER_SECOND,
+    this.helloBudget = new HelloLimiter(
+      {
+        perSecond: options.maxHellosPerSecond ?? DEFAULT_MAX_HELLOS_PER_SECOND,
+        perSecondPerSource: options.maxHellosPerSecondPerSource ?? DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE,
+      },
       this.now(),
     );
     if (this.maxActive < 1 || this.maxPending < 1) throw new RangeError("session limits must be >= 1");
@@ -97,10 +102,14 @@ export class SessionServer {
     return this.pending.size + this.active.size;
   }
 
-  /** Answers a Hello: a new session the caller can use once it has checked `serverProof`. */
-  hello(challenge: HelloChallenge): HelloOutcome {
+  /**
+   * Answers a Hello: a new session the caller can use once it has checked `serverProof`. `source` is the
+   * caller's address as sourceOfPeer gives it (undefined: only the global rate limit applies).
+   */
+  hello(challenge: HelloChallenge, source?: string): HelloOutcome {
     const now = this.now();
-    if (!this.helloBudget.take(now)) return this.refuseHello("RESOURCE_EXHAUSTED", "hello-rate-limited");
+    if (!this.helloBudget.take(source, now))
+      return this.refuseHello("RESOURCE_EXHAUSTED", "hello-rate-limited");
     if (!isAcceptableNonce(challenge.clientNonce)) return this.refuseHello("UNAUTHENTICATED", "bad-nonce");
     this.sweepExpired(this.pending, now);
     while (this.pending.size >= this.maxPending) this.evictOldest(this.pending);

@@ -3,7 +3,14 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { checkServerIdentity, createSecureContext, type SecureContext } from "node:tls";
-import { credentials, ServerCredentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import {
+  credentials,
+  experimental,
+  ServerCredentials,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type VerifyOptions,
+} from "@grpc/grpc-js";
 
 export type PeerTlsConfig =
   | { readonly enabled: false }
@@ -17,6 +24,11 @@ export type PeerTlsConfig =
       readonly caFile: string;
       /** Require and verify client certificates on incoming connections, and present ours on outgoing. */
       readonly mutual: boolean;
+      /**
+       * Check the three files this often and use new contents for new connections (a cert-manager renewal),
+       * without a restart. Undefined or 0: read once, at start.
+       */
+      readonly reloadIntervalMs?: number;
     };
 
 export class TlsConfigError extends Error {
@@ -51,10 +63,40 @@ function readMaterial(config: Extract<PeerTlsConfig, { enabled: true }>): TlsMat
   };
 }
 
+type EnabledTls = Extract<PeerTlsConfig, { enabled: true }>;
+
+/**
+ * One watcher of the three files (grpc-js polls them by stat) per config, shared by the server and every
+ * channel. One provider serves both the identity and the CA: grpc-js 1.14's
+ * createCertificateProviderServerCredentials passes its two providers to the constructor swapped, which
+ * only a single provider for both makes harmless.
+ */
+const providers = new WeakMap<EnabledTls, experimental.CertificateProvider>();
+
+function watchedMaterial(config: EnabledTls): experimental.CertificateProvider {
+  let found = providers.get(config);
+  if (found === undefined) {
+    found = new experimental.FileWatcherCertificateProvider({
+      certificateFile: config.certFile,
+      privateKeyFile: config.keyFile,
+      caCertificateFile: config.caFile,
+      refreshIntervalMs: config.reloadIntervalMs!,
+    });
+    providers.set(config, found);
+  }
+  return found;
+}
+
+const reloads = (config: EnabledTls): boolean => (config.reloadIntervalMs ?? 0) > 0;
+
 /** Credentials for the peer port's server; files are read now, so a bad path fails at start-up. */
 export function peerServerCredentials(config: PeerTlsConfig): ServerCredentials {
   if (!config.enabled) return ServerCredentials.createInsecure();
   const material = readMaterial(config);
+  if (reloads(config)) {
+    const watched = watchedMaterial(config);
+    return experimental.createCertificateProviderServerCredentials(watched, watched, config.mutual);
+  }
   return ServerCredentials.createSsl(
     material.ca,
     [{ cert_chain: material.cert, private_key: material.key }],
@@ -85,17 +127,36 @@ export function peerChannelSecurity(config: PeerTlsConfig): (address: string) =>
     const plaintext: PeerChannelSecurity = { credentials: credentials.createInsecure(), options: {} };
     return () => plaintext;
   }
-  const context = secureContext(config);
+  const secured = tlsChannelCredentials(config);
   return (address) => {
     const host = hostOf(address);
     return {
       // The name is checked here, by us, rather than by grpc-js against the server name it sends.
-      credentials: credentials.createFromSecureContext(context, {
+      credentials: secured({
         checkServerIdentity: (_serverName, certificate) => checkServerIdentity(host, certificate),
       }),
       options: { "grpc.ssl_target_name_override": isIP(host) === 0 ? host : IP_PEER_SERVER_NAME },
     };
   };
+}
+
+/**
+ * Channel credentials with the given verification: from a provider that re-reads the files when they change
+ * (WENDY_TLS_RELOAD_INTERVAL_MS), or from one context read now. Either way a bad file fails here, at start-up.
+ */
+function tlsChannelCredentials(config: EnabledTls): (verify: VerifyOptions) => ChannelCredentials {
+  if (reloads(config)) {
+    readMaterial(config);
+    const watched = watchedMaterial(config);
+    return (verify) =>
+      experimental.createCertificateProviderChannelCredentials(
+        watched,
+        config.mutual ? watched : null,
+        verify,
+      );
+  }
+  const context = secureContext(config);
+  return (verify) => credentials.createFromSecureContext(context, verify);
 }
 
 /** The CA to trust and, under mutual TLS, the certificate to show; one context shared by every channel. */

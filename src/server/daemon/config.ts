@@ -5,8 +5,11 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG, MIN_LEAF_SET_SIZE, MIN_LEAF_SET_SIZE_REASON } from "../../routing/types.js";
+import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
+import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
 import { VARIABLES } from "./variables.js";
@@ -58,6 +61,12 @@ export interface DaemonConfig {
   /** Routing-table maintenance interval; Infinity when WENDY_TABLE_MAINTENANCE_INTERVAL_MS is `off`. */
   readonly tableMaintenanceIntervalMs: number;
   readonly maxPayloadBytes: number;
+  /** Limits before authentication, on the peer port (and streams and buffers on the client port too). */
+  readonly inboundLimits: InboundLimits;
+  readonly maxHellosPerSecond: number;
+  /** Streaming calls open at once on the client port, all kinds together. */
+  readonly clientMaxStreams: number;
+  readonly maxHellosPerSecondPerSource: number;
   readonly shutdownGraceMs: number;
   /** How long a delivery waits at this node for a subscriber to take it before it is refused. */
   readonly deliveryGraceMs: number;
@@ -279,6 +288,15 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   const maxPayloadBytes = r.integer("WENDY_MAX_PAYLOAD_BYTES", 4 * 1024 * 1024, 1, 1024 * 1024 * 1024);
   const shutdownGraceMs = r.integer("WENDY_SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000);
   const deliveryGraceMs = r.integer("WENDY_DELIVERY_GRACE_MS", 5000, 0, 3_600_000);
+  const inboundLimits = readInboundLimits(r, maxPayloadBytes);
+  const clientMaxStreams = r.integer("WENDY_CLIENT_MAX_STREAMS", 2048, 1, 1_000_000);
+  const maxHellosPerSecond = r.integer("WENDY_MAX_HELLOS_PER_SECOND", 500, 1, 1_000_000);
+  const maxHellosPerSecondPerSource = r.integer(
+    "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
+    DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE,
+    1,
+    1_000_000,
+  );
 
   return {
     nodeId,
@@ -307,10 +325,55 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     regionMultiplier,
     tableMaintenanceIntervalMs,
     maxPayloadBytes,
+    inboundLimits,
+    maxHellosPerSecond,
+    maxHellosPerSecondPerSource,
+    clientMaxStreams,
     shutdownGraceMs,
     deliveryGraceMs,
     unknownEnv: settings.unknownEnv,
   };
+}
+
+function readInboundLimits(r: Reader, maxPayloadBytes: number): InboundLimits {
+  const messageBytes = grpcMessageSizeLimit({ ...DEFAULT_WIRE_LIMITS, maxPayloadBytes });
+  const defaults = defaultInboundLimits(messageBytes);
+  const gib = 1024 * 1024 * 1024;
+  const limits: InboundLimits = {
+    maxConcurrentStreams: r.integer(
+      "WENDY_MAX_CONCURRENT_STREAMS",
+      defaults.maxConcurrentStreams,
+      1,
+      100_000,
+    ),
+    maxBufferedBytesPerConnection: r.integer(
+      "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+      defaults.maxBufferedBytesPerConnection,
+      1,
+      64 * gib,
+    ),
+    maxBufferedBytes: r.integer("WENDY_MAX_BUFFERED_BYTES", defaults.maxBufferedBytes, 1, 64 * gib),
+    incompleteRequestTimeoutMs: r.integer(
+      "WENDY_INCOMPLETE_REQUEST_TIMEOUT_MS",
+      defaults.incompleteRequestTimeoutMs,
+      100,
+      3_600_000,
+    ),
+    handshakeTimeoutMs: r.integer("WENDY_HANDSHAKE_TIMEOUT_MS", defaults.handshakeTimeoutMs, 100, 600_000),
+  };
+  if (limits.maxBufferedBytesPerConnection < messageBytes)
+    r.fail(
+      "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+      `must hold one whole message: at least ${messageBytes} bytes with WENDY_MAX_PAYLOAD_BYTES=${maxPayloadBytes}`,
+    );
+  if (limits.maxBufferedBytes < limits.maxBufferedBytesPerConnection)
+    r.fail(
+      r.has("WENDY_MAX_BUFFERED_BYTES")
+        ? "WENDY_MAX_BUFFERED_BYTES"
+        : "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+      `the total (${limits.maxBufferedBytes}) must be at least the per-connection limit (${limits.maxBufferedBytesPerConnection})`,
+    );
+  return limits;
 }
 
 function readRegion(r: Reader): string {
@@ -397,7 +460,9 @@ function readTls(r: Reader): PeerTlsConfig {
     const contents = r.file(env) ?? "";
     if (!contents.includes("-----BEGIN")) r.fail(env, "the file holds no PEM data");
   }
-  return { enabled: true, certFile, keyFile, caFile, mutual };
+  // cert-manager renews well before expiry; a minute's delay in picking the files up is harmless.
+  const reloadIntervalMs = r.integer("WENDY_TLS_RELOAD_INTERVAL_MS", 60_000, 0, 86_400_000);
+  return { enabled: true, certFile, keyFile, caFile, mutual, reloadIntervalMs };
 }
 
 /** "host:port" or "[v6]:port"; undefined when malformed. */

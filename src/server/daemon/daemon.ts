@@ -14,6 +14,8 @@ import { startHealthServer, type HealthServer } from "../metrics/http.js";
 import { Node, hostPort } from "../node.js";
 import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } from "../overlay/index.js";
 import { addLazyReflection } from "../reflection.js";
+import { ClientPortBudget } from "../transport/client-port-budget.js";
+import { InboundGuard, inboundServerOptions } from "../transport/inbound-limits.js";
 import { isLoopback, type ClientTlsConfig, type DaemonConfig } from "./config.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
@@ -85,6 +87,9 @@ export class Daemon {
       regionMultiplier: config.regionMultiplier,
       tableMaintenanceIntervalMs: config.tableMaintenanceIntervalMs,
       maxPayloadBytes: config.maxPayloadBytes,
+      inboundLimits: config.inboundLimits,
+      maxHellosPerSecond: config.maxHellosPerSecond,
+      maxHellosPerSecondPerSource: config.maxHellosPerSecondPerSource,
       bindHost: config.bindHost,
       tls: config.tls,
       metrics,
@@ -99,7 +104,11 @@ export class Daemon {
       cleanups.push(() => cluster.kill());
 
       const limits = { maxPayloadBytes: config.maxPayloadBytes, deliveryGraceMs: config.deliveryGraceMs };
-      const clientServer = new Server(overlayServerOptions(limits));
+      const clientServer = new Server({
+        ...overlayServerOptions(limits),
+        ...inboundServerOptions(config.inboundLimits),
+        interceptors: [new ClientPortBudget({ maxStreams: config.clientMaxStreams }).interceptor],
+      });
       const overlay = addOverlayService(clientServer, {
         cluster,
         metrics,
@@ -123,6 +132,8 @@ export class Daemon {
         clientServerCredentials(config.clientTls),
       );
       cleanups.push(async () => clientServer.forceShutdown());
+      // Client calls are authenticated by a token in their headers, after grpc-js buffered the request.
+      new InboundGuard(config.inboundLimits).attach(clientServer);
 
       metrics.setStateProvider(() => {
         const leaves = cluster.leafSet();

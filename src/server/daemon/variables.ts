@@ -57,6 +57,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "serve Subscribe, Receive and WatchOwnership off loopback too (false)",
   },
   {
+    env: "WENDY_CLIENT_MAX_STREAMS",
+    valueName: "<n>",
+    description: "streaming client calls open at once, all kinds together (2048)",
+  },
+  {
     env: "WENDY_METRICS_HOST",
     valueName: "<host>",
     description: "address of /metrics /healthz /readyz (0.0.0.0)",
@@ -73,6 +78,11 @@ export const VARIABLES: readonly VariableSpec[] = [
   { env: "WENDY_TLS_KEY_FILE", valueName: "<path>", description: "PEM private key of that certificate" },
   { env: "WENDY_TLS_CA_FILE", valueName: "<path>", description: "PEM CA bundle peers are checked against" },
   { env: "WENDY_TLS_MUTUAL", valueName: "<true|false>", description: "require client certificates (false)" },
+  {
+    env: "WENDY_TLS_RELOAD_INTERVAL_MS",
+    valueName: "<ms>",
+    description: "how often the TLS files are checked for new contents (60000; 0 = never)",
+  },
   {
     env: "WENDY_INSECURE",
     valueName: "<true|false>",
@@ -97,6 +107,41 @@ export const VARIABLES: readonly VariableSpec[] = [
     env: "WENDY_DELIVERY_GRACE_MS",
     valueName: "<ms>",
     description: "how long a delivery waits for a subscriber before it is refused (5000)",
+  },
+  {
+    env: "WENDY_MAX_CONCURRENT_STREAMS",
+    valueName: "<n>",
+    description: "concurrent calls one connection may open (1000)",
+  },
+  {
+    env: "WENDY_MAX_BUFFERED_BYTES_PER_CONNECTION",
+    valueName: "<bytes>",
+    description: "bytes of incomplete requests one connection may hold (16 MiB)",
+  },
+  {
+    env: "WENDY_MAX_BUFFERED_BYTES",
+    valueName: "<bytes>",
+    description: "bytes of incomplete requests all connections may hold (32 MiB)",
+  },
+  {
+    env: "WENDY_INCOMPLETE_REQUEST_TIMEOUT_MS",
+    valueName: "<ms>",
+    description: "time a request message may stay incomplete (10000)",
+  },
+  {
+    env: "WENDY_HANDSHAKE_TIMEOUT_MS",
+    valueName: "<ms>",
+    description: "time a connection has for its TLS and HTTP/2 handshake (5000)",
+  },
+  {
+    env: "WENDY_MAX_HELLOS_PER_SECOND",
+    valueName: "<n>",
+    description: "session handshakes answered per second, all sources (500)",
+  },
+  {
+    env: "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
+    valueName: "<n>",
+    description: "session handshakes answered per second from one address (100)",
   },
   {
     env: "WENDY_SHUTDOWN_GRACE_MS",

@@ -36,7 +36,8 @@ export interface CallVerifier {
   readonly failures: FailureCounter;
   /** Whether Hello is part of this scheme (only for shared secrets). */
   readonly usesSessions: boolean;
-  hello(challenge: HelloChallenge): HelloOutcome;
+  /** `source`: the caller's address (sourceOfPeer), for the per-source Hello rate limit. */
+  hello(challenge: HelloChallenge, source?: string): HelloOutcome;
   verify(path: string, body: Uint8Array, metadata: Metadata): { readonly ok: true } | AuthRejection;
   /** Verifies one RouteStream batch against the session its stream was opened with. */
   verifyBatch(
@@ -61,6 +62,8 @@ export function callAuthFor(
     readonly failures?: FailureCounter;
     /** Hellos answered per second (see SessionServer); its default when absent. */
     readonly maxHellosPerSecond?: number;
+    /** Hellos answered per second from one source address; its default when absent. */
+    readonly maxHellosPerSecondPerSource?: number;
   } = {},
 ): CallAuth {
   const failures = options.failures ?? new FailureCounter();
@@ -72,13 +75,14 @@ export function callAuthFor(
       now,
       failures,
       maxHellosPerSecond: options.maxHellosPerSecond,
+      maxHellosPerSecondPerSource: options.maxHellosPerSecondPerSource,
     });
     return {
       signer: client,
       verifier: {
         failures,
         usesSessions: true,
-        hello: (challenge) => server.hello(challenge),
+        hello: (challenge, source) => server.hello(challenge, source),
         verify: (path, body, metadata) =>
           server.verify(path, body, readAuthEntries(metadata, SESSION_METADATA_KEYS)),
         verifyBatch: (path, sessionId, seq, mac, batch) =>

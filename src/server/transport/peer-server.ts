@@ -13,6 +13,7 @@ import type { NodeInfo, PeerMessage } from "../../routing/types.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
 import type { AuthFailureReason } from "../auth/failures.js";
+import { sourceOfPeer } from "../auth/hello-limiter.js";
 import { decodeNodeInfo, decodePeerRequestBytes } from "../wire/codec.js";
 import { WireFormatError } from "../wire/errors.js";
 import type { WireLimits } from "../wire/limits.js";
@@ -76,7 +77,10 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
     if (!options.verifier.usesSessions) {
       return reply({ code: status.FAILED_PRECONDITION, details: "this overlay does not use Hello sessions" });
     }
-    const outcome = options.verifier.hello({ clientNonce: request.clientNonce });
+    const outcome = options.verifier.hello(
+      { clientNonce: request.clientNonce },
+      sourceOfPeer(call.getPeer()),
+    );
     if (!outcome.ok) {
       options.hooks?.onAuthFailure?.(outcome.reason);
       return reply({ code: status[outcome.code], details: `Hello refused: ${outcome.reason}` });

@@ -76,6 +76,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* NetworkPolicy peers: pods of the named namespaces, or of the release's own namespace when none. */}}
+{{- define "wendy.namespacePeers" -}}
+{{- if .namespaces -}}
+- namespaceSelector:
+    matchExpressions:
+      - key: kubernetes.io/metadata.name
+        operator: In
+        values:
+          {{- toYaml .namespaces | nindent 10 }}
+{{- else -}}
+- podSelector: {}
+{{- end -}}
+{{- end }}
+
 {{/*
 Checks across values that a JSON schema cannot express. Included by the StatefulSet, so a bad combination
 fails rendering with a message that says what to set.
@@ -86,6 +100,9 @@ fails rendering with a message that says what to set.
 {{- end }}
 {{- if and .Values.client.service.enabled (not .Values.client.tls.existingSecret) (not .Values.insecure) }}
 {{- fail "client.service.enabled=true makes the client port listen on 0.0.0.0, so its bearer token needs TLS: set client.tls.existingSecret (a Secret with the certificate and key, e.g. from cert-manager), or insecure=true to send it in clear" }}
+{{- end }}
+{{- if and .Values.clusterSecret.enabled (not .Values.clusterSecret.generate) (not (or .Values.clusterSecret.existingSecret .Values.clusterSecret.value)) }}
+{{- fail "clusterSecret.generate=false needs clusterSecret.existingSecret (a Secret holding a random key of >= 128 bits, e.g. `openssl rand -hex 32`) or clusterSecret.value: a secret generated at each render would split the ring" }}
 {{- end }}
 {{- if and (not .Values.clusterSecret.enabled) (not .Values.insecure) }}
 {{- fail "clusterSecret.enabled=false leaves peers unauthenticated (anyone reaching the peer port could join the ring): keep it on, or set insecure=true" }}
