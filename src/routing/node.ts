@@ -556,8 +556,7 @@ export class PastryNode {
     this.now = now;
     // Only the incarnation we called can have answered; an older entry means the peer restarted meanwhile.
     const known = this.stateEntry(peer.id);
-    const departed = this.departed.get(peer.id.hex) === peer.incarnation;
-    if (departed || (known !== undefined && known.incarnation !== peer.incarnation)) {
+    if (this.hasDeparted(peer) || (known !== undefined && known.incarnation !== peer.incarnation)) {
       this.finishInput();
       return;
     }
@@ -1266,6 +1265,10 @@ export class PastryNode {
 
   /** Every message is first-hand evidence that `from` is alive, and may make it a candidate for our state. */
   private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    // A leaver's messages sent before its leave notice may arrive after it (other calls, other streams):
+    // they prove nothing about its life, and taking it back would keep a ghost in the leaf set in place of
+    // the live node beyond it. What they carry (a route hop it hands on, an ack) is still handled.
+    if (this.hasDeparted(from)) return;
     this.replaceOldIncarnation(from, now);
     this.noteAlive(from, now, false);
     this.learnFromContact(from, message, now);
@@ -1368,9 +1371,14 @@ export class PastryNode {
     this.neighbours.insert(node);
   }
 
-  /** Not self, not known under another incarnation, not recently found dead. */
+  /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
+  private hasDeparted(node: NodeInfo): boolean {
+    return this.departed.get(node.id.hex) === node.incarnation;
+  }
+
+  /** Not self, not known under another incarnation, not recently found dead, not departed. */
   private isPlausible(node: NodeInfo): boolean {
-    if (node.id.equals(this.self.id)) return false;
+    if (node.id.equals(this.self.id) || this.hasDeparted(node)) return false;
     const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
