@@ -739,13 +739,16 @@ export class Cluster {
    * turn, so that a send to a key this node owns has registered its pending ack by then.
    */
   private answerDelivery(message: RouteMessage, answered: Promise<unknown>): void {
-    answered.then(
+    // Tracked: a graceful stop waits for the application's answer and the ack it sends (within its grace),
+    // or a delivery made just before the leave would never be answered and its sender wait out its timeout.
+    const work = answered.then(
       () => this.input((core, now) => core.applicationAcknowledged(message.id, now)),
       (error: unknown) => {
         const refusal = refusalOf(error);
         this.input((core, now) => core.applicationRefused(message.id, refusal, now));
       },
     );
+    this.track(work);
   }
 
   private onEvent(event: RoutingEvent): void {

@@ -268,6 +268,30 @@ describe("lifecycle", () => {
   });
 });
 
+describe("a graceful stop with deliveries awaiting their application", () => {
+  it("a stop begun while the owner's application has not yet answered a delivery waits for the answer, and the sender gets its ack", async () => {
+    const a = await start("stop-answer-a");
+    const b = await start("stop-answer-b");
+    await b.join("127.0.0.1", a.node.port);
+    let delivered: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (delivered = resolve));
+    b.registerApplication({
+      onDeliver: async () => {
+        delivered();
+        await new Promise((r) => setTimeout(r, 300));
+      },
+    });
+    const reply = a.send(a.newMessage(16, b.info().id, Buffer.from("to b")), {
+      waitForAck: true,
+      timeoutMs: 5000,
+    });
+    await arrived;
+    const stopped = b.stop(3000);
+    expect((await reply).deliveredBy?.id.equals(b.info().id)).toBe(true);
+    expect((await stopped).drained).toBe(true);
+  });
+});
+
 describe("failure detection of a crashed peer", () => {
   it("a peer whose process is gone is found dead from its broken connection, not after its silence", async () => {
     // Silence would take a minute to count here, and the next heartbeat to the dead node half a minute (a
