@@ -2,7 +2,9 @@
 // middle of a burst of acknowledged sends, some to keys it owns. Every send must either be acknowledged by
 // a node that no node up throughout the round is closer to the key than, or fail fast with a clear status:
 // none may wait out its timeout. The leaving nodes take turns and start again on the same port under a new
-// name (a new ID) while the others leave, so rounds do not wait for a process to start.
+// name (a new ID) while the others leave, so rounds do not wait for a process to start. Rounds overlap: a
+// round's sends are judged while the next rounds run; only its SIGTERM waits for the previous leaver to
+// have exited (it exits once its neighbours acknowledged its leave), so two leaves are not announced at once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { WendyClient, WendyClientError } from "../../src/client/index.js";
@@ -10,12 +12,15 @@ import { isCloser, NodeId } from "../../src/routing/id.js";
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { DaemonProcess } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
+import { testSecret } from "../helpers/secrets.js";
 
 const ROUNDS = Number(process.env.LEAVE_BURST_ROUNDS ?? 100);
 const STABLE = 4;
 const LEAVERS = 5;
-const SENDS_BEFORE = 10;
-const SENDS_AFTER = 10;
+const SENDS_BEFORE = 4;
+const SENDS_AFTER = 4;
+/** The sends after the SIGTERM are spread over this window, in which the leave is being announced. */
+const AFTER_SPACING_MS = 8;
 const SEND_TIMEOUT_MS = 10_000;
 /** A send that fails must fail well before its timeout: a lost message would wait it out. */
 const FAIL_FAST_MS = SEND_TIMEOUT_MS / 2;
@@ -57,6 +62,7 @@ function launch(name: string, port: number): DaemonProcess {
       WENDY_CLIENT_PORT: "0",
       WENDY_METRICS_PORT: "0",
       WENDY_METRICS_HOST: "127.0.0.1",
+      WENDY_SECRET: testSecret("leave-burst"),
       WENDY_JOIN: seeds,
       WENDY_LEAF_SET_SIZE: "4",
       // Only graceful leaves here: failure detection need not be quick, and on a loaded machine a short
@@ -70,15 +76,17 @@ function launch(name: string, port: number): DaemonProcess {
 }
 
 let closing = false;
-/** Restarts that did not join (see start), reported with the result. */
+/** Restarts that were not ready in time (see start), reported with the result. */
 const joinRestarts: string[] = [];
+/** Restarts whose join was refused ("cannot join again"): none may be (a failure of this test). */
+const joinRefused: string[] = [];
 
 /**
  * Starts the node and resolves once it is ready. A restarted node that is not ready in time is killed and
- * started again, a few times at most, as a kubelet would; each such restart is reported (it is a finding
- * about joins under churn, not about the leave this test is about). One case has a reason: a peer that
- * still knew the node's address found it between its listen and its join, and the daemon then fails its
- * liveness probe "so that the node is restarted".
+ * started again, a few times at most, as a kubelet would, and reported (on a starved machine a start can
+ * be slow). A node whose join is refused ("cannot join again") is a failure: a peer that still knew the
+ * address from the previous process could reach it between its listen and its join, and make it a member
+ * so that its own join was refused; a node that will join now refuses peers until it has.
  */
 function start(member: Member, attempts = 3): void {
   // Not after afterAll: a node killed there must not come back.
@@ -88,6 +96,8 @@ function start(member: Member, attempts = 3): void {
   member.id = NodeId.fromString(member.name);
   const process = launch(member.name, member.port);
   member.process = process;
+  const application = acknowledgeDeliveries(process);
+  application.catch(() => undefined);
   const outcome = Promise.race([
     process.waitForLine((l) => l.msg === LOG_READY, READY_LIMIT_MS, "").then(() => "ready" as const),
     process
@@ -96,9 +106,12 @@ function start(member: Member, attempts = 3): void {
   ]).catch(() => `not ready within ${READY_LIMIT_MS} ms` as const);
   member.ready = outcome.then(async (result) => {
     if (result === "ready") {
+      // Up once its application is there too: an acked send needs one at the owner.
+      await application;
       member.up = true;
       return;
     }
+    if (result === "cannot join") joinRefused.push(member.name);
     joinRestarts.push(`${member.name}: ${result}`);
     if (attempts <= 1) throw new Error(`${member.name}: ${result}, and no restart left`);
     process.signal("SIGKILL");
@@ -108,6 +121,25 @@ function start(member: Member, attempts = 3): void {
   });
   // Whatever start is still pending when the test ends is killed by afterAll.
   member.ready.catch(() => undefined);
+}
+
+/**
+ * The application at a node: a Receive subscription on its client port that acknowledges every delivery,
+ * opened as soon as the process has started (before its join completes) and closed when it exits.
+ * Resolves once the subscription is live.
+ */
+async function acknowledgeDeliveries(process: DaemonProcess): Promise<void> {
+  const line = await process.waitForLine((l) => l.msg === LOG_STARTED, READY_LIMIT_MS, "started");
+  const client = new WendyClient(`127.0.0.1:${String(line.clientPort)}`);
+  const stream = client.receive([PURPOSE]);
+  void process.exited.then(() => {
+    stream.close();
+    client.close();
+  });
+  void (async () => {
+    for await (const delivery of stream) delivery.ack();
+  })().catch(() => undefined);
+  await stream.ready;
 }
 
 beforeAll(async () => {
@@ -169,13 +201,15 @@ function fire(keys: readonly NodeId[], spacingMs: number): Promise<Outcome>[] {
 }
 
 describe("a burst of sends around a graceful leave", () => {
-  it(`${ROUNDS} rounds of ${SENDS_BEFORE + SENDS_AFTER} acknowledged sends around a SIGTERM: each acked by a node no node up throughout is closer to the key than, or failed fast with a clear status`, async () => {
+  it(`${ROUNDS} rounds of ${SENDS_BEFORE + SENDS_AFTER} acknowledged sends around a SIGTERM: each acked by a node no node up throughout is closer to the key than, or failed fast with a clear status; no restart's join refused`, async () => {
     const failures: string[] = [];
     const exits: Promise<void>[] = [];
+    const verdicts: Promise<void>[] = [];
     let acked = 0;
     let failedFast = 0;
     let slowestSend = 0;
     let slowestExit = 0;
+    let previousExit: Promise<unknown> = Promise.resolve();
     for (let round = 0; round < ROUNDS; round++) {
       const leaver = members[STABLE + (round % LEAVERS)]!;
       await leaver.ready.catch((error: Error) => {
@@ -183,9 +217,12 @@ describe("a burst of sends around a graceful leave", () => {
           `${error.message}: ${JSON.stringify(leaver.process.lines.slice(-30).map((l) => [l.msg, l.time, l.reason, l.err, l.peer]))}`,
         );
       });
-      // Confirmed throughout the round: every node that is up and ready now, except the one about to leave.
-      // (A node still leaving from an earlier round, or restarting, is not counted: it may own keys or not.)
-      const confirmed = members.filter((m) => m !== leaver && m.up);
+      // The previous leaver has told its neighbours and exited: one leave announced at a time.
+      await previousExit;
+      // Up at the start of the round (ready, not leaving), except the one about to leave. Judged once the
+      // round's sends settle, among those still up then under the same name: a node sent SIGTERM meanwhile
+      // (by a later round), or restarting, may own keys or not.
+      const upAtStart = members.filter((m) => m !== leaver && m.up).map((m) => ({ m, name: m.name }));
       const keys = keysFor(leaver, SENDS_BEFORE + SENDS_AFTER, round);
       const before = fire(keys.slice(0, SENDS_BEFORE), 2);
       await new Promise((r) => setTimeout(r, 10));
@@ -193,43 +230,50 @@ describe("a burst of sends around a graceful leave", () => {
       leaver.up = false;
       const process = leaver.process;
       process.signal("SIGTERM");
-      const after = fire(keys.slice(SENDS_BEFORE), 3);
-      // The next round does not wait for this exit, nor for the restart.
-      exits.push(
-        process.exited.then((exit) => {
-          slowestExit = Math.max(slowestExit, performance.now() - exitStarted);
-          if (exit.code !== 0)
-            failures.push(`round ${round}: ${leaver.name} exited with ${JSON.stringify(exit)}`);
-          start(leaver);
+      const after = fire(keys.slice(SENDS_BEFORE), AFTER_SPACING_MS);
+      // The next round does not wait for this restart, nor for these sends.
+      const exit = process.exited.then((status) => {
+        slowestExit = Math.max(slowestExit, performance.now() - exitStarted);
+        if (status.code !== 0)
+          failures.push(`round ${round}: ${leaver.name} exited with ${JSON.stringify(status)}`);
+        start(leaver);
+      });
+      exits.push(exit);
+      previousExit = process.exited;
+      leaver.ready = exit.then(() => leaver.ready);
+      verdicts.push(
+        Promise.all([...before, ...after]).then((outcomes) => {
+          const confirmed = upAtStart.filter(({ m, name }) => m.up && m.name === name).map(({ m }) => m);
+          for (const o of outcomes) {
+            slowestSend = Math.max(slowestSend, o.tookMs);
+            if (o.error === undefined) {
+              acked++;
+              const by = o.deliveredBy;
+              const closer = confirmed.find((m) => by !== undefined && isCloser(o.key, m.id, by));
+              if (by === undefined || closer !== undefined) {
+                failures.push(
+                  `round ${round}: key ${o.key.hex} delivered by ${by?.hex} though ${closer?.name} is closer`,
+                );
+              }
+            } else {
+              const code = o.error instanceof WendyClientError ? o.error.code : undefined;
+              if (code === undefined || code === status.DEADLINE_EXCEEDED || o.tookMs >= FAIL_FAST_MS) {
+                failures.push(
+                  `round ${round}: key ${o.key.hex} failed after ${Math.round(o.tookMs)} ms: ${o.error.message}`,
+                );
+              } else failedFast++;
+            }
+          }
         }),
       );
-      leaver.ready = exits.at(-1)!.then(() => leaver.ready);
-      for (const o of await Promise.all([...before, ...after])) {
-        slowestSend = Math.max(slowestSend, o.tookMs);
-        if (o.error === undefined) {
-          acked++;
-          const by = o.deliveredBy;
-          const closer = confirmed.find((m) => by !== undefined && isCloser(o.key, m.id, by));
-          if (by === undefined || closer !== undefined) {
-            failures.push(
-              `round ${round}: key ${o.key.hex} delivered by ${by?.hex} though ${closer?.name} is closer`,
-            );
-          }
-        } else {
-          const code = o.error instanceof WendyClientError ? o.error.code : undefined;
-          if (code === undefined || code === status.DEADLINE_EXCEEDED || o.tookMs >= FAIL_FAST_MS) {
-            failures.push(
-              `round ${round}: key ${o.key.hex} failed after ${Math.round(o.tookMs)} ms: ${o.error.message}`,
-            );
-          } else failedFast++;
-        }
-      }
     }
+    await Promise.all(verdicts);
     await Promise.all(exits);
     console.log(
-      `leave-burst: ${ROUNDS} rounds, ${acked} acked, ${failedFast} failed fast (clear status), slowest send ${Math.round(slowestSend)} ms, slowest exit ${Math.round(slowestExit)} ms; restarts that did not join: ${joinRestarts.length === 0 ? "none" : joinRestarts.join(", ")}`,
+      `leave-burst: ${ROUNDS} rounds, ${acked} acked, ${failedFast} failed fast (clear status), slowest send ${Math.round(slowestSend)} ms, slowest exit ${Math.round(slowestExit)} ms; restarts not ready in time: ${joinRestarts.length === 0 ? "none" : joinRestarts.join(", ")}`,
     );
     expect(failures).toEqual([]);
+    expect(joinRefused).toEqual([]);
     expect(acked).toBeGreaterThan(ROUNDS * (SENDS_BEFORE + SENDS_AFTER) * 0.5);
   }, 600_000);
 });
