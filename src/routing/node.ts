@@ -70,6 +70,8 @@
 //   candidates its leaf set names. Changed: nothing the leaver holds is dropped unless no live node is
 //   known: queued and parked hops, hops that still reach it, and its forwarded hops that fail afterwards go
 //   to the next hop without it (for its own keys: the leaf-set member closest to the key); acks still count.
+//   A departed incarnation never comes back: its messages that arrive after the leave notice (sent before
+//   it, on other calls) are handled but prove nothing, and gossip naming it is ignored.
 // - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
 //   mentions of a known ID under another incarnation are ignored.
 // - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
