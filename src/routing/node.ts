@@ -70,6 +70,8 @@
 //   candidates its leaf set names. Changed: nothing the leaver holds is dropped unless no live node is
 //   known: queued and parked hops, hops that still reach it, and its forwarded hops that fail afterwards go
 //   to the next hop without it (for its own keys: the leaf-set member closest to the key); acks still count.
+//   A departed incarnation never comes back: its messages that arrive after the leave notice (sent before
+//   it, on other calls) are handled but prove nothing, and gossip naming it is ignored.
 // - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
 //   mentions of a known ID under another incarnation are ignored.
 // - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
@@ -556,8 +558,7 @@ export class PastryNode {
     this.now = now;
     // Only the incarnation we called can have answered; an older entry means the peer restarted meanwhile.
     const known = this.stateEntry(peer.id);
-    const departed = this.departed.get(peer.id.hex) === peer.incarnation;
-    if (departed || (known !== undefined && known.incarnation !== peer.incarnation)) {
+    if (this.hasDeparted(peer) || (known !== undefined && known.incarnation !== peer.incarnation)) {
       this.finishInput();
       return;
     }
@@ -1266,6 +1267,10 @@ export class PastryNode {
 
   /** Every message is first-hand evidence that `from` is alive, and may make it a candidate for our state. */
   private noteContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
+    // A leaver's messages sent before its leave notice may arrive after it (other calls, other streams):
+    // they prove nothing about its life, and taking it back would keep a ghost in the leaf set in place of
+    // the live node beyond it. What they carry (a route hop it hands on, an ack) is still handled.
+    if (this.hasDeparted(from)) return;
     this.replaceOldIncarnation(from, now);
     this.noteAlive(from, now, false);
     this.learnFromContact(from, message, now);
@@ -1368,9 +1373,14 @@ export class PastryNode {
     this.neighbours.insert(node);
   }
 
-  /** Not self, not known under another incarnation, not recently found dead. */
+  /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
+  private hasDeparted(node: NodeInfo): boolean {
+    return this.departed.get(node.id.hex) === node.incarnation;
+  }
+
+  /** Not self, not known under another incarnation, not recently found dead, not departed. */
   private isPlausible(node: NodeInfo): boolean {
-    if (node.id.equals(this.self.id)) return false;
+    if (node.id.equals(this.self.id) || this.hasDeparted(node)) return false;
     const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;

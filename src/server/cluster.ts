@@ -31,6 +31,7 @@ import {
   JoinError,
   LeavingError,
   METADATA_REFUSED,
+  NotJoinedError,
   NotReadyError,
   ResourceExhaustedError,
   WendyError,
@@ -201,6 +202,8 @@ export class Cluster {
   private self: NodeInfo | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private state: State = "new";
+  /** Listening, not joined, no overlay of its own (see listen's joinFirst): refuses peers and sends. */
+  private awaitingJoin = false;
   private joinStartedAt = 0;
   private joinSeeds: string[] = [];
   private joinAttempts = 0;
@@ -305,9 +308,12 @@ export class Cluster {
 
   /**
    * Binds the peer port and starts the node as a one-node overlay of its own. Call `join` afterwards to
-   * join an existing overlay instead.
+   * join an existing overlay instead. With `joinFirst` the node is no overlay of its own until `join` (or
+   * `found`): meanwhile it refuses every peer message (UNAVAILABLE, trailer wendy-refused: not joined) and
+   * every send, so that a peer that still knows this address (a previous process on the same port) cannot
+   * make it a member before its join, which would then be refused.
    */
-  async listen(): Promise<void> {
+  async listen(options: { readonly joinFirst?: boolean } = {}): Promise<void> {
     if (this.state !== "new") throw new NotReadyError(`listen() called twice (state ${this.state})`);
     const server = new Server({
       "grpc.max_receive_message_length": grpcMessageSizeLimit(this.limits),
@@ -343,7 +349,8 @@ export class Cluster {
     this.self = this.node.info(this.incarnation);
     this.core = this.newCore();
     this.state = "listening";
-    this.input((core, now) => core.bootstrap(now));
+    this.awaitingJoin = options.joinFirst === true;
+    if (!this.awaitingJoin) this.input((core, now) => core.bootstrap(now));
     this.ticker = setInterval(
       () => this.input((core, now) => core.tick(now)),
       Math.max(10, this.config.heartbeatIntervalMs / 4),
@@ -372,6 +379,7 @@ export class Cluster {
     // A fresh machine: the one-node overlay made by listen() has nothing worth keeping.
     this.core = this.newCore();
     this.state = "joining";
+    this.awaitingJoin = false;
     this.health.setAll(false);
     this.joinStartedAt = this.clock.now();
     this.options.metrics?.joinStarted();
@@ -380,6 +388,17 @@ export class Cluster {
     const joined = new Promise<void>((resolve, reject) => this.joinWaiters.push({ resolve, reject }));
     this.input((core, now) => core.join(others, now));
     return joined;
+  }
+
+  /**
+   * Starts a new overlay with this node as its only member: for a node listened with `joinFirst` that found
+   * no seed to join through (the first seed of a new ring).
+   */
+  found(): void {
+    if (!(this.state === "listening" && this.awaitingJoin))
+      throw new NotReadyError(`found() needs a node listening to join first (state ${this.state})`);
+    this.awaitingJoin = false;
+    this.input((core, now) => core.bootstrap(now));
   }
 
   /** A message to send; purposes below 16 are reserved for the protocol. */
@@ -450,6 +469,9 @@ export class Cluster {
   ): Promise<SendResult> {
     if (this.state === "stopping" || this.state === "stopped" || this.state === "new") {
       return Promise.reject(new NotReadyError(`cannot send: the node is ${this.state}`));
+    }
+    if (this.awaitingJoin) {
+      return Promise.reject(new NotReadyError("cannot send: the node has not joined an overlay yet"));
     }
     let id = "";
     let refused: WendyError | undefined;
@@ -612,6 +634,8 @@ export class Cluster {
     if (this.state === "stopping" && (message.type === "route" || message.type === "join")) {
       throw new LeavingError("this node is leaving the overlay: route around it");
     }
+    if (this.awaitingJoin)
+      throw new NotJoinedError("this node has not joined the overlay yet: route around it");
     this.input((core, now) => core.receive(sender, message, now));
   }
 
@@ -750,13 +774,16 @@ export class Cluster {
    * turn, so that a send to a key this node owns has registered its pending ack by then.
    */
   private answerDelivery(message: RouteMessage, answered: Promise<unknown>): void {
-    answered.then(
+    // Tracked: a graceful stop waits for the application's answer and the ack it sends (within its grace),
+    // or a delivery made just before the leave would never be answered and its sender wait out its timeout.
+    const work = answered.then(
       () => this.input((core, now) => core.applicationAcknowledged(message.id, now)),
       (error: unknown) => {
         const refusal = refusalOf(error);
         this.input((core, now) => core.applicationRefused(message.id, refusal, now));
       },
     );
+    this.track(work);
   }
 
   private onEvent(event: RoutingEvent): void {
@@ -815,9 +842,11 @@ export class Cluster {
     if (this.state !== "joining") return;
     if (elapsed >= (this.options.joinRetryWindowMs ?? 60_000)) {
       this.options.metrics?.joinFailed();
-      // Nothing from the failed attempt is kept: a later join() starts from a clean machine.
+      // Nothing from the failed attempt is kept: a later join() starts from a clean machine, and until then
+      // this node is no member of anything (a peer's message would make it one of a one-node overlay).
       this.core = this.newCore();
       this.state = "listening";
+      this.awaitingJoin = true;
       const error = new JoinError(
         `could not join through any seed within ${Math.round(elapsed)} ms: ${reason}`,
       );

@@ -55,5 +55,17 @@ export class LeavingError extends WendyError {
   }
 }
 
-/** Trailer of a unary call refused by a leaving node (see LeavingError). */
+/**
+ * A node that listens but has not joined yet (Cluster.listen with joinFirst) refuses every peer message: it
+ * is no member of any overlay, and taking a peer in now (one that still knew its address) would make it one
+ * and spoil its own join. It took nothing, so the sender routes around it at once, as for LeavingError.
+ */
+export class NotJoinedError extends WendyError {
+  override readonly name = "NotJoinedError";
+  constructor(message: string) {
+    super(message, status.UNAVAILABLE);
+  }
+}
+
+/** Trailer of a unary call refused by a leaving node (see LeavingError) or one not joined yet. */
 export const METADATA_REFUSED = "wendy-refused";

@@ -108,4 +108,30 @@ describe("graceful leave", () => {
       .flatMap((o) => (o.type === "event" && o.event.type === "dropped" ? [o.event] : []));
     expect(dropped.map((d) => [d.message.id, d.reason])).toEqual([[hop.id, "undeliverable"]]);
   });
+
+  it("a message the leaver sent before its leave but that arrives after it (a heartbeat, a leaf set) does not bring it back into any leaf set", () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      const overlay = ring(seed, 10, 4);
+      const [leaver] = overlay.live();
+      // Sent before the leave on other calls than the leave notice, and overtaken by it.
+      const heartbeat = { type: "heartbeat" as const };
+      const leafSet = { type: "leafSet" as const, leafSet: leaver!.leafSet().left, removed: [] };
+      overlay.leave(leaver!);
+      const hex = leaver!.self.id.hex;
+      for (const node of overlay.live()) {
+        node.receive(leaver!.self, heartbeat, overlay.now);
+        node.receive(leaver!.self, leafSet, overlay.now);
+        overlay.collect(node);
+      }
+      overlay.pump();
+      overlay.advance(2000);
+      for (const node of overlay.live()) {
+        const { left, right } = node.leafSet();
+        expect(
+          [...left, ...right].map((m) => m.id.hex),
+          `leaf set of ${node.self.id.hex}`,
+        ).not.toContain(hex);
+      }
+    }
+  });
 });

@@ -22,6 +22,7 @@ async function start(
   name: string,
   options: ClusterOptions = {},
   creds: Credentials | undefined = credentials,
+  listen: { joinFirst?: boolean } = {},
 ): Promise<Cluster> {
   const cluster = new Cluster(
     new Node({ id: NodeId.fromString(name), localAddress: "127.0.0.1", port: 0 }),
@@ -32,7 +33,7 @@ async function start(
     },
   );
   running.push(cluster);
-  await cluster.listen();
+  await cluster.listen(listen);
   return cluster;
 }
 
@@ -202,6 +203,36 @@ describe("lifecycle", () => {
     expect(cluster.knownPeers().map((n) => n.id.hex)).toEqual([seed.info().id.hex]);
   });
 
+  it("a node listening to join first refuses a peer that reaches it before its join (and sends), then joins", async () => {
+    const seed = await start("join-first-seed");
+    const joiner = await start("join-first", {}, credentials, { joinFirst: true });
+    // A peer that knows the address (as one that knew the previous process on this port would) gets there
+    // first: refused, it is not taken in, and the joiner's own join is not spoilt.
+    const early = await start("join-first-early", {
+      joinTimeoutMs: 300,
+      joinRetryWindowMs: 1000,
+      rpcTimeoutMs: 300,
+    });
+    await expect(early.join([joiner.info().localAddress])).rejects.toBeInstanceOf(JoinError);
+    const message = joiner.newMessage(16, NodeId.fromString("k"), Buffer.from("x"));
+    await expect(joiner.send(message)).rejects.toBeInstanceOf(NotReadyError);
+    await joiner.join([seed.info().localAddress]);
+    expect(joiner.ready).toBe(true);
+    expect(joiner.knownPeers().map((n) => n.id.hex)).toEqual([seed.info().id.hex]);
+  });
+
+  it("a node listening to join first that founds the ring is a one-node overlay delivering to itself", async () => {
+    const founder = await start("join-first-founder", {}, credentials, { joinFirst: true });
+    expect(founder.ready).toBe(false);
+    founder.found();
+    await expect.poll(() => founder.ready).toBe(true);
+    founder.registerApplication({ onDeliver: () => undefined });
+    const reply = await founder.send(founder.newMessage(16, NodeId.fromString("k"), Buffer.from("x")), {
+      waitForAck: true,
+    });
+    expect(reply.deliveredBy?.id.equals(founder.info().id)).toBe(true);
+  });
+
   it("a graceful stop after traffic finishes without waiting out its grace period", async () => {
     const a = await start("drain-a");
     const b = await start("drain-b");
@@ -234,6 +265,30 @@ describe("lifecycle", () => {
     await expect(b.send(b.newMessage(16, b.info().id, new Uint8Array()))).rejects.toBeInstanceOf(
       NotReadyError,
     );
+  });
+});
+
+describe("a graceful stop with deliveries awaiting their application", () => {
+  it("a stop begun while the owner's application has not yet answered a delivery waits for the answer, and the sender gets its ack", async () => {
+    const a = await start("stop-answer-a");
+    const b = await start("stop-answer-b");
+    await b.join("127.0.0.1", a.node.port);
+    let delivered: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (delivered = resolve));
+    b.registerApplication({
+      onDeliver: async () => {
+        delivered();
+        await new Promise((r) => setTimeout(r, 300));
+      },
+    });
+    const reply = a.send(a.newMessage(16, b.info().id, Buffer.from("to b")), {
+      waitForAck: true,
+      timeoutMs: 5000,
+    });
+    await arrived;
+    const stopped = b.stop(3000);
+    expect((await reply).deliveredBy?.id.equals(b.info().id)).toBe(true);
+    expect((await stopped).drained).toBe(true);
   });
 });
 

@@ -100,7 +100,9 @@ export class Daemon {
     cluster.registerApplication(membershipLog(logger));
     const cleanups: (() => Promise<void>)[] = [];
     try {
-      await cluster.listen();
+      // A node that will join is no overlay of its own meanwhile: a peer that still knows this address (the
+      // previous process on this port) must not make it a member between its listen and its join.
+      await cluster.listen({ joinFirst: config.join.length > 0 });
       cleanups.push(() => cluster.kill());
 
       const limits = { maxPayloadBytes: config.maxPayloadBytes, deliveryGraceMs: config.deliveryGraceMs };
@@ -253,6 +255,7 @@ export class Daemon {
       log: this.log,
     }).then(
       (outcome) => {
+        if (outcome === "founded") this.cluster.found();
         if (outcome !== "stopped") {
           this.health.markJoined();
           this.log.info({ outcome, leafSet: this.leafSetSummary() }, LOG_READY);

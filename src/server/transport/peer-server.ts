@@ -18,7 +18,7 @@ import { decodeNodeInfo, decodePeerRequestBytes } from "../wire/codec.js";
 import { WireFormatError } from "../wire/errors.js";
 import type { WireLimits } from "../wire/limits.js";
 import { PEER_METHODS, type PeerMethod } from "../wire/methods.js";
-import { LeavingError, METADATA_REFUSED, WendyError } from "../errors.js";
+import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
 import { RouteStreamReceivers } from "./route-stream.js";
 
@@ -143,9 +143,9 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {
-      if (error instanceof LeavingError) {
+      if (error instanceof LeavingError || error instanceof NotJoinedError) {
         const metadata = new Metadata();
-        metadata.set(METADATA_REFUSED, "leaving");
+        metadata.set(METADATA_REFUSED, error instanceof LeavingError ? "leaving" : "not joined");
         return reply({ code: error.code, details: error.message, metadata });
       }
       if (error instanceof WendyError) return reply({ code: error.code, details: error.message });

@@ -2534,7 +2534,8 @@ export const PeerServiceService = {
   },
   /**
    * One hop of an application message. A node that is leaving the overlay refuses it with UNAVAILABLE and
-   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
+   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once. A node
+   * that listens but has not joined yet refuses every call the same way, with "wendy-refused: not joined".
    */
   route: {
     path: "/wendy.v1.PeerService/Route" as const,
@@ -2609,7 +2610,8 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   shareRow: handleUnaryCall<ShareRowRequest, ShareRowResponse>;
   /**
    * One hop of an application message. A node that is leaving the overlay refuses it with UNAVAILABLE and
-   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
+   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once. A node
+   * that listens but has not joined yet refuses every call the same way, with "wendy-refused: not joined".
    */
   route: handleUnaryCall<RouteRequest, RouteResponse>;
   /**
@@ -2803,7 +2805,8 @@ export interface PeerServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * One hop of an application message. A node that is leaving the overlay refuses it with UNAVAILABLE and
-   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once.
+   * the trailer "wendy-refused: leaving": it took nothing, so the caller routes around it at once. A node
+   * that listens but has not joined yet refuses every call the same way, with "wendy-refused: not joined".
    */
   route(
     request: RouteRequest,
