@@ -123,6 +123,30 @@ describe("delivery hub", () => {
     expect(hub.heldCount).toBe(0);
   });
 
+  it("once the node leaves, what no member holds is refused UNAVAILABLE at once, what a member holds can still be acknowledged, and what it gives back is refused at once", async () => {
+    const holder = fake("member", { max: 1 });
+    hub.attach(holder);
+    const held = message();
+    const heldState = outcome(hub.deliver(held, ""));
+    const queuedState = outcome(hub.deliver(message(), ""));
+    const noGroupState = outcome(hub.deliver(message(99), ""));
+    hub.drain();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(queuedState()).toBe(status.UNAVAILABLE);
+    expect(noGroupState()).toBe(status.UNAVAILABLE);
+    expect(heldState()).toBe("pending");
+    hub.acknowledge(holder, held.id);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(heldState()).toBe("ok");
+    const givenBack = outcome(hub.deliver(message(), ""));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(givenBack()).toBe("pending");
+    hub.detach(holder);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(givenBack()).toBe(status.UNAVAILABLE);
+    expect(hub.heldCount).toBe(0);
+  });
+
   it("a subscriber attaching within the grace receives the waiting message and its ack completes it", async () => {
     const m = message();
     const state = outcome(hub.deliver(m, ""));

@@ -190,6 +190,8 @@ export class Daemon {
     // Watchers have just been told NOT_SERVING; an open Watch stream must not hold the servers' shutdown.
     this.health.endWatches();
     this.joinAbort.abort();
+    // No application can attach from now on: deliveries none holds fail their senders now, not after the grace.
+    this.overlay.drain();
     const orderly = (async () => {
       // tryShutdown refuses new calls at once and lets running ones finish; streams end below.
       this.clientServer.tryShutdown(() => undefined);

@@ -81,6 +81,8 @@ export class DeliveryHub {
   private readonly unassigned = new Map<number, Held[]>();
   private heldBytes = 0;
   private undelivered = 0n;
+  /** Set once the node leaves: a delivery no live member holds is refused at once, not after the grace. */
+  private leaving = false;
 
   constructor(
     private readonly limits: OverlayLimits,
@@ -242,6 +244,26 @@ export class DeliveryHub {
   }
 
   /** The service is closing: everything held is refused, every stream ended. */
+  /**
+   * The node is leaving: what no attached member holds now (queued, waiting for a first group) is refused
+   * with UNAVAILABLE at once, and so is whatever a member gives back from now on, instead of waiting out the
+   * grace for an application that cannot come (the node stops listening). Deliveries members hold may still
+   * be acknowledged, within the node's shutdown grace.
+   */
+  drain(): void {
+    this.leaving = true;
+    for (const held of [...this.held.values()]) {
+      if (![...held.handouts].some((h) => h.holder !== undefined)) this.settle(held, this.leavingError());
+    }
+  }
+
+  private leavingError(): OverlayRpcError {
+    return new OverlayRpcError(
+      status.UNAVAILABLE,
+      `node ${this.nodeId()}, the key's owner, is leaving: no application took the message before it stopped`,
+    );
+  }
+
   close(): void {
     const error = new OverlayRpcError(status.UNAVAILABLE, `node ${this.nodeId()} is shutting down`);
     for (const held of [...this.held.values()]) this.settle(held, error);
@@ -287,7 +309,8 @@ export class DeliveryHub {
 
   /** The grace starts for handouts that no member took (a handout taken at once costs no timer). */
   private graceForWaiting(handouts: Iterable<Handout>): void {
-    for (const handout of handouts) {
+    // A copy: while leaving, a handout is refused at once, which takes it out of the queue being read.
+    for (const handout of [...handouts]) {
       if (handout.holder === undefined && this.held.get(handout.held.message.id) === handout.held) {
         this.startGrace(handout);
       }
@@ -316,6 +339,10 @@ export class DeliveryHub {
 
   private startGrace(handout: Handout): void {
     if (handout.timer !== undefined) return;
+    if (this.leaving) {
+      this.settle(handout.held, this.leavingError());
+      return;
+    }
     handout.timer = setTimeout(() => {
       handout.timer = undefined;
       const { group, held } = handout;
@@ -338,6 +365,10 @@ export class DeliveryHub {
   }
 
   private waitForGroup(held: Held): void {
+    if (this.leaving) {
+      this.settle(held, this.leavingError());
+      return;
+    }
     const purpose = held.message.purpose;
     const waiting = this.unassigned.get(purpose) ?? [];
     waiting.push(held);

@@ -60,6 +60,11 @@ export interface OverlayServiceHandle {
   readonly ownershipWatcherCount: number;
   /** Deliveries no subscriber wanted, since start. */
   readonly undeliveredCount: bigint;
+  /**
+   * The node is leaving: deliveries no application holds are refused at once (UNAVAILABLE) rather than
+   * after the delivery grace; those an application holds may still be acknowledged.
+   */
+  drain(): void;
   /** Ends every stream and fails waiting calls; call before shutting the server down. */
   close(): void;
 }
@@ -141,6 +146,9 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     },
     get undeliveredCount() {
       return deliveries.undeliveredCount;
+    },
+    drain() {
+      deliveries.drain();
     },
     close() {
       sendStreams.closeAll();

@@ -20,8 +20,16 @@ releases = threading.Semaphore(0)
 stdin_closed = threading.Event()
 
 
+emit_lock = threading.Lock()
+
+
 def emit(event: str, **fields: object) -> None:
-    print(json.dumps(dict(at=name, event=event, **fields)), flush=True)
+    # The handler's thread and the main thread both emit (a redelivery can arrive with "ready"): one whole
+    # line at a time, or the two interleave into one unreadable line.
+    line = json.dumps(dict(at=name, event=event, **fields)) + "\n"
+    with emit_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def read_stdin() -> None:
