@@ -24,7 +24,12 @@ import type { Application, Message } from "./application.js";
 import { ForwardGate, toMessage, type ForwardInterceptor } from "./forwarding.js";
 import { isSharedSecretCredentials, type Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
-import { peerChannelSecurity, peerServerCredentials, type PeerTlsConfig } from "./auth/tls.js";
+import {
+  peerChannelSecurity,
+  peerServerCredentials,
+  type PeerChannelSecurity,
+  type PeerTlsConfig,
+} from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
@@ -135,6 +140,19 @@ export interface ClusterOptions {
   readonly serveReflection?: boolean;
   /** Extra services to serve on the peer port (e.g. the client API when sharing a port). */
   readonly configureServer?: (server: Server) => void;
+}
+
+/** What the node's further services on the peer port (the key-value store's) share with PeerService. */
+export interface PeerTransport {
+  /** The same authenticated sessions: calls signed by `signer`, checked by `verifier`. */
+  readonly auth: CallAuth;
+  /** TLS credentials and name options for a channel to one peer address. */
+  readonly channelSecurity: (address: string) => PeerChannelSecurity;
+  /** Largest gRPC message, in bytes. */
+  readonly maxMessageBytes: number;
+  /** Largest application payload, in bytes. */
+  readonly maxPayloadBytes: number;
+  readonly leafSetSize: number;
 }
 
 export interface ClusterSendOptions {
@@ -575,6 +593,17 @@ export class Cluster {
     if (!Number.isInteger(k) || k < 1)
       throw new InvalidArgumentError(`replica count must be a positive integer, got ${k}`);
     return this.requireCore().replicas(key, k);
+  }
+
+  /** For the node's own services on the peer port: how they authenticate and reach peers. */
+  peerTransport(): PeerTransport {
+    return {
+      auth: this.auth,
+      channelSecurity: peerChannelSecurity(this.options.tls ?? { enabled: false }),
+      maxMessageBytes: grpcMessageSizeLimit(this.limits),
+      maxPayloadBytes: this.limits.maxPayloadBytes,
+      leafSetSize: this.config.leafSetSize,
+    };
   }
 
   stats(): ReturnType<PastryNode["stats"]> & { openConnections: number } {
