@@ -52,7 +52,7 @@ test-integration: install
 # child processes, signals, timers, process metrics) together with the routing unit tests and real-process
 # integration tests, then the demo. Lint, generated code and the Node-independent suites (simulator, chart,
 # benchmark harness, network-namespace faults, fuzzing, the StatefulSet rehearsal) run once, in `make test`.
-NODE_LINE_TESTS := test/routing test/wire test/auth test/server test/overlay test/client test/daemon test/metrics test/integration
+NODE_LINE_TESTS := test/routing test/wire test/auth test/server test/overlay test/client test/daemon test/metrics test/integration test/kv
 test-node-line: install typecheck
 	@echo "== Node.js $$(node --version): typecheck passed; tests: $(NODE_LINE_TESTS)"
 	npx vitest run $(NODE_LINE_TESTS)

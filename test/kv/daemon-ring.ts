@@ -78,8 +78,8 @@ export class DaemonRing {
       },
     });
     node.process = process;
-    await process.waitForLine((l) => l.msg === LOG_STARTED, 60_000, "started");
-    await process.waitForLine((l) => l.msg === LOG_READY, 90_000, "ready");
+    await process.waitForLine((l) => l.msg === LOG_STARTED, 180_000, "started");
+    await process.waitForLine((l) => l.msg === LOG_READY, 180_000, "ready");
     return node;
   }
 
