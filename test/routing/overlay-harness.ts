@@ -102,6 +102,11 @@ export class Overlay {
    * runtime reports failures of its type), as a stale connection to a restarted peer would.
    */
   lose: ((sender: PastryNode, out: Outbound) => boolean) | undefined;
+  /**
+   * Takes chosen messages out of the network without telling their senders (a paused receiver, a message
+   * overtaken by later ones): true means the test has it now, and delivers it later itself or never.
+   */
+  hold: ((sender: PastryNode, out: Outbound) => boolean) | undefined;
   /** Messages sent per node by type, counted when they enter the network. */
   readonly sentByType = new Map<string, number>();
   private readonly overloadRandom = seededRandom(99);
@@ -201,6 +206,7 @@ export class Overlay {
       this.delay(next, this.overload);
       return true;
     }
+    if (this.hold?.(sender, out) === true) return true;
     if (this.lose?.(sender, out) === true) {
       if (REPORTED_FAILURES.has(out.message.type)) {
         sender.sendFailed(out, this.now, "unreachable");
