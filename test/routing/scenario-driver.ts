@@ -603,10 +603,12 @@ export class ScenarioEnv {
     return node;
   }
 
-  /** The nodes named, or every node (current incarnations, in ID order) for "all". */
+  /** The nodes named, or for "all" every current incarnation not crashed or gone, in ID order. */
   private named(words: readonly string[]): PastryNode[] {
     if (words.length === 1 && words[0] === "all")
-      return [...this.nodes.values()].sort((a, b) => a.self.id.compare(b.self.id));
+      return [...this.nodes.values()]
+        .filter((n) => !this.net.isDown(n))
+        .sort((a, b) => a.self.id.compare(b.self.id));
     if (words.length === 0) throw new Error("name at least one node");
     return words.map((w) => this.node(w));
   }
