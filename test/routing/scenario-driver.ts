@@ -186,6 +186,8 @@ export class ScenarioEnv {
   private deliveryCursor = 0;
   private eventCursor = 0;
   private queriedDeliveries = 0;
+  /** For each delivery, the closest live node when it happened. */
+  private readonly closestAtDelivery: string[] = [];
   /** What the running command prints, and which kinds of happenings it shows. */
   private output: string[] = [];
   private show: ReadonlySet<string> = new Set();
@@ -326,9 +328,11 @@ export class ScenarioEnv {
   // ---- Traffic and time ------------------------------------------------------------------------------------
 
   private send(c: Command): void {
-    const from = this.single(c);
+    const [name, ...flags] = c.words;
+    if (name === undefined || flags.some((f) => f !== "ack")) throw new Error("send N key=K [as=L] [ack]");
+    const from = this.node(name);
     const label = c.args.get("as") ?? `m${++this.sends}`;
-    const wantAck = c.words.includes("ack");
+    const wantAck = flags.includes("ack");
     const id = from.send(this.key(c), 16, new Uint8Array(0), { wantAck }, this.net.now);
     this.labelOf.set(id, label);
     this.collect(from);
@@ -488,6 +492,7 @@ export class ScenarioEnv {
     const net = this.net;
     for (; this.deliveryCursor < net.deliveries.length; this.deliveryCursor++) {
       const d = net.deliveries[this.deliveryCursor]!;
+      this.closestAtDelivery.push(this.closestLive(d.message.key));
       if (this.show.has(DELIVER)) this.emit(`${this.nameOf(d.at.self)}: deliver ${this.label(d.message.id)}`);
     }
     for (; this.eventCursor < net.events.length; this.eventCursor++) {
@@ -579,9 +584,10 @@ export class ScenarioEnv {
   /** Deliveries since the last `deliveries`, each with where the closest live node was if elsewhere. */
   private printDeliveries(): void {
     const lines: string[] = [];
-    for (const d of this.net.deliveries.slice(this.queriedDeliveries)) {
+    for (let i = this.queriedDeliveries; i < this.net.deliveries.length; i++) {
+      const d = this.net.deliveries[i]!;
       const at = this.nameOf(d.at.self);
-      const closest = this.closestLive(d.message.key);
+      const closest = this.closestAtDelivery[i];
       const hops = `hops=${d.message.hops}`;
       lines.push(
         `${this.label(d.message.id)} at ${at} ${hops}${closest === at ? "" : ` (closest: ${closest})`}`,
