@@ -6,6 +6,7 @@ import type {
   Millis,
   NodeInfo,
   Outbound,
+  Output,
   RandomSource,
   RouteMessage,
   RoutingConfig,
@@ -107,6 +108,8 @@ export class Overlay {
    * overtaken by later ones): true means the test has it now, and delivers it later itself or never.
    */
   hold: ((sender: PastryNode, out: Outbound) => boolean) | undefined;
+  /** Sees every output of every node as it is collected, in order (scenario traces). */
+  observe: ((node: PastryNode, output: Output) => void) | undefined;
   /** Messages sent per node by type, counted when they enter the network. */
   readonly sentByType = new Map<string, number>();
   private readonly overloadRandom = seededRandom(99);
@@ -283,6 +286,7 @@ export class Overlay {
 
   collect(node: PastryNode): void {
     for (const output of node.takeOutputs()) {
+      this.observe?.(node, output);
       if (output.type === "send") {
         this.queue.push({ sender: node, out: output.out });
         const type = output.out.message.type;

@@ -9,6 +9,7 @@ import {
   REPORTED_FAILURES,
   type NodeInfo,
   type Outbound,
+  type Output,
   type PeerMessage,
   type PeerMessageType,
   type RoutingConfig,
@@ -183,8 +184,6 @@ export class ScenarioEnv {
   private held: InFlight[] = [];
   private readonly labelOf = new Map<string, string>();
   private sends = 0;
-  private deliveryCursor = 0;
-  private eventCursor = 0;
   private queriedDeliveries = 0;
   /** For each delivery, the closest live node when it happened. */
   private readonly closestAtDelivery: string[] = [];
@@ -238,7 +237,7 @@ export class ScenarioEnv {
         this.holds.push(this.match(c));
         return;
       case "release":
-        return this.release();
+        return this.release(c.args.get("n"));
       case "leafset":
         return this.print(this.named(c.words).map((n) => this.describeLeafSet(n)));
       case "status":
@@ -253,6 +252,8 @@ export class ScenarioEnv {
         return this.printStats(c);
       case "deliveries":
         return this.printDeliveries();
+      case "held":
+        return this.print(this.held.map(({ sender, out }) => this.describeFlight(sender, out)));
       default:
         throw new Error(`unknown command "${c.name}"`);
     }
@@ -281,6 +282,7 @@ export class ScenarioEnv {
       this.network = new Overlay(this.config, this.seed, this.reporting);
       this.network.acks = this.acks;
       this.network.hold = (sender, out) => this.intercept(sender, out);
+      this.network.observe = (node, output) => this.observe(node, output);
     }
     return this.network;
   }
@@ -348,9 +350,7 @@ export class ScenarioEnv {
   }
 
   private moveOne(): boolean {
-    const moved = this.net.step();
-    this.flush();
-    return moved;
+    return this.net.step();
   }
 
   /** Time passes in steps of `every`: messages move, then every live, running node ticks. */
@@ -373,11 +373,11 @@ export class ScenarioEnv {
 
   // ---- Faults ----------------------------------------------------------------------------------------------
 
+  /** The nodes leave; like a stopping daemon they still take messages until they are killed. */
   private leave(c: Command): void {
     for (const node of this.named(c.words)) {
       node.leave(this.net.now);
       this.collect(node);
-      this.net.crash(node);
     }
   }
 
@@ -399,11 +399,15 @@ export class ScenarioEnv {
     this.drops.push({ ...this.match(c), remaining: Number(c.args.get("n") ?? "1"), cause });
   }
 
-  private release(): void {
-    const held = this.held;
-    this.held = [];
+  /** The first `n` held messages (all by default) arrive now; no more are held from now on. */
+  private release(n: string | undefined): void {
+    const count = n === undefined ? this.held.length : Number(n);
+    if (!(count >= 0 && count <= this.held.length))
+      throw new Error(`release n=${n}: ${this.held.length} held`);
+    const released = this.held.slice(0, count);
+    this.held = this.held.slice(count);
     this.holds = [];
-    for (const flight of held) this.deliverNow(flight);
+    for (const flight of released) this.deliverNow(flight);
   }
 
   private deliverNow({ sender, out }: InFlight): void {
@@ -476,28 +480,31 @@ export class ScenarioEnv {
 
   private trace(sender: PastryNode, out: Outbound, fate: string | undefined): void {
     if (!this.show.has(out.message.type)) return;
+    this.emit(`${this.describeFlight(sender, out)}${fate === undefined ? "" : ` (${fate})`}`);
+  }
+
+  private describeFlight(sender: PastryNode, out: Outbound): string {
     const target = this.net.byAddress.get(out.address);
     const to = target === undefined ? out.address : this.nameOf(target.self);
-    const what = this.describeMessage(out.message);
-    this.emit(`${this.nameOf(sender.self)} -> ${to} ${what}${fate === undefined ? "" : ` (${fate})`}`);
+    return `${this.nameOf(sender.self)} -> ${to} ${this.describeMessage(out.message)}`;
   }
 
   private collect(node: PastryNode): void {
     this.net.collect(node);
-    this.flush();
   }
 
-  /** Prints the deliveries and events recorded since the last flush that the command shows. */
-  private flush(): void {
-    const net = this.net;
-    for (; this.deliveryCursor < net.deliveries.length; this.deliveryCursor++) {
-      const d = net.deliveries[this.deliveryCursor]!;
-      this.closestAtDelivery.push(this.closestLive(d.message.key));
-      if (this.show.has(DELIVER)) this.emit(`${this.nameOf(d.at.self)}: deliver ${this.label(d.message.id)}`);
-    }
-    for (; this.eventCursor < net.events.length; this.eventCursor++) {
-      const { at, event } = net.events[this.eventCursor]!;
-      if (this.show.has(event.type)) this.emit(`${this.nameOf(at.self)}: ${this.describeEvent(event)}`);
+  /** Every output of every node, as collected: deliveries and events are printed if the command shows them. */
+  private observe(node: PastryNode, output: Output): void {
+    if (output.type === "deliver") {
+      this.closestAtDelivery.push(this.closestLive(output.message.key));
+      if (this.show.has(DELIVER))
+        this.emit(`${this.nameOf(node.self)}: deliver ${this.label(output.message.id)}`);
+    } else if (
+      output.type === "event" &&
+      EVENT_TYPES.has(output.event.type) &&
+      this.show.has(output.event.type)
+    ) {
+      this.emit(`${this.nameOf(node.self)}: ${this.describeEvent(output.event)}`);
     }
   }
 
@@ -609,11 +616,11 @@ export class ScenarioEnv {
     return node;
   }
 
-  /** The nodes named, or for "all" every current incarnation not crashed or gone, in ID order. */
+  /** The nodes named, or for "all" every current incarnation neither crashed nor left, in ID order. */
   private named(words: readonly string[]): PastryNode[] {
     if (words.length === 1 && words[0] === "all")
       return [...this.nodes.values()]
-        .filter((n) => !this.net.isDown(n))
+        .filter((n) => !this.net.isDown(n) && n.stats().status !== "left")
         .sort((a, b) => a.self.id.compare(b.self.id));
     if (words.length === 0) throw new Error("name at least one node");
     return words.map((w) => this.node(w));
