@@ -669,3 +669,26 @@ export class ScenarioEnv {
     return best === undefined ? "none" : this.nameOf(best.self);
   }
 }
+
+/** What each directive printed, in order; an error names the file's line and command. */
+export function runScenario(segments: readonly Segment[], file: string): Map<Directive, string> {
+  const env = new ScenarioEnv();
+  const actual = new Map<Directive, string>();
+  for (const segment of segments) {
+    if (segment.kind !== "directive") continue;
+    const { directive } = segment;
+    try {
+      actual.set(directive, env.run(directive));
+    } catch (error) {
+      throw new Error(`${file}:${directive.line}: ${directive.command}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  return actual;
+}
+
+/** The directives whose output differs from their block (a directive without a block must print nothing). */
+export function mismatches(actual: ReadonlyMap<Directive, string>): Directive[] {
+  return [...actual].filter(([d, output]) => output !== (d.expected ?? "")).map(([d]) => d);
+}

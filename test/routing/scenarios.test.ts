@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ScenarioEnv, parseScenario, renderScenario, type Directive } from "./scenario-driver.js";
+import { mismatches, parseScenario, renderScenario, runScenario } from "./scenario-driver.js";
 
 const DIR = fileURLToPath(new URL("./testdata/", import.meta.url));
 const REWRITE = process.env.WENDY_REWRITE_SCENARIOS === "1";
@@ -20,22 +20,43 @@ describe("protocol scenarios (test/routing/testdata)", () => {
   for (const file of files) {
     it(file.replace(/\.txt$/, ""), () => {
       const segments = parseScenario(readFileSync(DIR + file, "utf8"));
-      const env = new ScenarioEnv();
-      const actual = new Map<Directive, string>();
-      for (const segment of segments) {
-        if (segment.kind !== "directive") continue;
-        const { directive } = segment;
-        const where = `${file}:${directive.line}: ${directive.command}`;
-        let output: string;
-        try {
-          output = env.run(directive);
-        } catch (error) {
-          throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
-        }
-        actual.set(directive, output);
-        if (!REWRITE) expect(output, where).toBe(directive.expected ?? "");
+      const actual = runScenario(segments, file);
+      if (REWRITE) {
+        writeFileSync(DIR + file, renderScenario(segments, actual));
+        return;
       }
-      if (REWRITE) writeFileSync(DIR + file, renderScenario(segments, actual));
+      for (const [directive, output] of actual) {
+        expect(output, `${file}:${directive.line}: ${directive.command}`).toBe(directive.expected ?? "");
+      }
     });
   }
+});
+
+describe("the scenario driver", () => {
+  const scenario = (text: string) => {
+    const segments = parseScenario(text);
+    return mismatches(runScenario(segments, "inline")).map((d) => d.line);
+  };
+
+  it("accepts output equal to its block, and reports a block that differs and a command that printed unasked", () => {
+    const ring = "config leafSetSize=4\n\nring 1 5 9\n\n";
+    expect(scenario(`${ring}status 5\n----\n5 ready\n`)).toEqual([]);
+    expect(scenario(`${ring}status 5\n----\n5 joining\n`)).toEqual([5]);
+    expect(scenario(`${ring}leafset 5\n`)).toEqual([5]);
+  });
+
+  it("refuses unknown commands, kinds of output, message types and misspelt node names, naming the line", () => {
+    expect(() => scenario("frobnicate 1\n")).toThrow(/inline:1: frobnicate 1: unknown command/);
+    expect(() => scenario("bootstrap 1\n\nrun show=delivery\n")).toThrow(/inline:3: .*unknown kind delivery/);
+    expect(() => scenario("bootstrap 1\n\nhold type=ping\n")).toThrow(/unknown message type ping/);
+    expect(() => scenario("bootstrap 10\n")).toThrow(/write 10 as 1/);
+  });
+
+  it("rewrites only the blocks: comments and blank lines stay as they are", () => {
+    const text = "# a comment\nbootstrap 1\n\nstatus 1\n----\nwrong\n\n# end\n";
+    const segments = parseScenario(text);
+    expect(renderScenario(segments, runScenario(segments, "inline"))).toBe(
+      "# a comment\nbootstrap 1\n\nstatus 1\n----\n1 ready\n\n# end\n",
+    );
+  });
 });
