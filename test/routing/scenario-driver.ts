@@ -6,6 +6,7 @@
 import { NodeId, isCloser } from "../../src/routing/id.js";
 import type { PastryNode, PastryNodeStats } from "../../src/routing/node.js";
 import {
+  DEFAULT_ROUTING_CONFIG,
   REPORTED_FAILURES,
   type NodeInfo,
   type Outbound,
@@ -90,6 +91,18 @@ function shortHex(id: NodeId): string {
 
 // ---- Commands ---------------------------------------------------------------------------------------------
 
+/** A whole number argument (at least 0), or `fallback` when absent (undefined: it is required). */
+function count(c: Command, arg: string, fallback: number | undefined): number {
+  const text = c.args.get(arg);
+  if (text === undefined) {
+    if (fallback === undefined) throw new Error(`${c.name} needs ${arg}=`);
+    return fallback;
+  }
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${arg}=${text} is not a whole number`);
+  return value;
+}
+
 interface Command {
   readonly name: string;
   /** Words without "=": node names, flags. */
@@ -154,6 +167,33 @@ interface InFlight {
   readonly out: Outbound;
 }
 
+/** The arguments (key=value) each command takes, besides show=; config takes RoutingConfig's fields. */
+const ARGUMENTS: Readonly<Record<string, readonly string[]>> = {
+  config: [...Object.keys(DEFAULT_ROUTING_CONFIG), "seed", "acks", "report"],
+  bootstrap: ["incarnation"],
+  join: ["via", "incarnation"],
+  ring: [],
+  send: ["key", "as"],
+  run: [],
+  step: ["n"],
+  tick: ["ms", "every"],
+  kill: [],
+  leave: [],
+  pause: [],
+  resume: [],
+  drop: ["from", "to", "type", "n", "cause"],
+  hold: ["from", "to", "type"],
+  release: ["n"],
+  leafset: [],
+  status: [],
+  table: [],
+  owner: ["key"],
+  closest: ["key"],
+  stats: ["fields"],
+  deliveries: [],
+  held: [],
+};
+
 /** Moves of one message at most this many times per `run` (a scenario never needs nearly as many). */
 const MAX_STEPS = 100_000;
 const STATS_FIELDS: readonly (keyof PastryNodeStats)[] = [
@@ -204,6 +244,11 @@ export class ScenarioEnv {
   }
 
   private execute(c: Command): void {
+    const allowed = ARGUMENTS[c.name];
+    if (allowed === undefined) throw new Error(`unknown command "${c.name}"`);
+    for (const arg of c.args.keys()) {
+      if (arg !== "show" && !allowed.includes(arg)) throw new Error(`${c.name} takes no argument ${arg}=`);
+    }
     switch (c.name) {
       case "config":
         return this.configure(c);
@@ -218,7 +263,7 @@ export class ScenarioEnv {
       case "run":
         return this.pump();
       case "step":
-        return this.step(Number(c.args.get("n") ?? "1"));
+        return this.step(count(c, "n", 1));
       case "tick":
         return this.tick(c);
       case "kill":
@@ -237,7 +282,7 @@ export class ScenarioEnv {
         this.holds.push(this.match(c));
         return;
       case "release":
-        return this.release(c.args.get("n"));
+        return this.release(count(c, "n", this.held.length));
       case "leafset":
         return this.print(this.named(c.words).map((n) => this.describeLeafSet(n)));
       case "status":
@@ -255,7 +300,7 @@ export class ScenarioEnv {
       case "held":
         return this.print(this.held.map(({ sender, out }) => this.describeFlight(sender, out)));
       default:
-        throw new Error(`unknown command "${c.name}"`);
+        throw new Error(`command "${c.name}" has no handler`);
     }
   }
 
@@ -289,7 +334,7 @@ export class ScenarioEnv {
 
   private bootstrap(c: Command): void {
     const name = this.newName(c);
-    const node = this.net.create(parseId(name), Number(c.args.get("incarnation") ?? "1"));
+    const node = this.net.create(parseId(name), count(c, "incarnation", 1));
     this.nodes.set(name, node);
     node.bootstrap(this.net.now);
     this.collect(node);
@@ -312,7 +357,7 @@ export class ScenarioEnv {
     const via = this.node(this.required(c, "via"));
     const old = this.nodes.get(name);
     if (old !== undefined) this.net.crash(old);
-    const incarnation = Number(c.args.get("incarnation") ?? String((old?.self.incarnation ?? 0) + 1));
+    const incarnation = count(c, "incarnation", (old?.self.incarnation ?? 0) + 1);
     const node = this.net.create(parseId(name), incarnation);
     this.nodes.set(name, node);
     node.join([via.self.localAddress], this.net.now);
@@ -355,8 +400,9 @@ export class ScenarioEnv {
 
   /** Time passes in steps of `every`: messages move, then every live, running node ticks. */
   private tick(c: Command): void {
-    const ms = Number(this.required(c, "ms"));
-    const every = Number(c.args.get("every") ?? "250");
+    const ms = count(c, "ms", undefined);
+    const every = count(c, "every", 250);
+    if (every === 0) throw new Error("tick every=0 would never end");
     this.stamped = true;
     const end = this.net.now + ms;
     while (this.net.now < end) {
@@ -396,16 +442,14 @@ export class ScenarioEnv {
     const cause = c.args.get("cause") ?? "unreachable";
     if (cause !== "unreachable" && cause !== "unknown" && cause !== "none")
       throw new Error(`cause is unreachable, unknown or none, got ${cause}`);
-    this.drops.push({ ...this.match(c), remaining: Number(c.args.get("n") ?? "1"), cause });
+    this.drops.push({ ...this.match(c), remaining: count(c, "n", 1), cause });
   }
 
-  /** The first `n` held messages (all by default) arrive now; no more are held from now on. */
-  private release(n: string | undefined): void {
-    const count = n === undefined ? this.held.length : Number(n);
-    if (!(count >= 0 && count <= this.held.length))
-      throw new Error(`release n=${n}: ${this.held.length} held`);
-    const released = this.held.slice(0, count);
-    this.held = this.held.slice(count);
+  /** The first `n` held messages arrive now; no more are held from now on. */
+  private release(n: number): void {
+    if (n > this.held.length) throw new Error(`release n=${n}: only ${this.held.length} held`);
+    const released = this.held.slice(0, n);
+    this.held = this.held.slice(n);
     this.holds = [];
     for (const flight of released) this.deliverNow(flight);
   }

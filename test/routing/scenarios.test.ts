@@ -50,6 +50,9 @@ describe("the scenario driver", () => {
     expect(() => scenario("bootstrap 1\n\nrun show=delivery\n")).toThrow(/inline:3: .*unknown kind delivery/);
     expect(() => scenario("bootstrap 1\n\nhold type=ping\n")).toThrow(/unknown message type ping/);
     expect(() => scenario("bootstrap 10\n")).toThrow(/write 10 as 1/);
+    expect(() => scenario("bootstrap 1\n\ntick ms=1000 evry=100\n")).toThrow(/tick takes no argument evry=/);
+    expect(() => scenario("bootstrap 1\n\ntick ms=1000 every=0\n")).toThrow(/never end/);
+    expect(() => scenario("config leafSetSise=4\n")).toThrow(/config takes no argument leafSetSise=/);
   });
 
   it("rewrites only the blocks: comments and blank lines stay as they are", () => {
