@@ -13,6 +13,7 @@ import {
   type Output,
   type PeerMessage,
   type PeerMessageType,
+  type Refusal,
   type RoutingConfig,
   type RoutingEvent,
 } from "../../src/routing/types.js";
@@ -182,6 +183,9 @@ const ARGUMENTS: Readonly<Record<string, readonly string[]>> = {
   pause: [],
   resume: [],
   drop: ["from", "to", "type", "n", "cause"],
+  timeout: ["from", "to", "type", "n"],
+  accept: ["msg"],
+  refuse: ["msg", "code", "reason"],
   hold: ["from", "to", "type"],
   release: ["n"],
   leafset: [],
@@ -220,9 +224,12 @@ export class ScenarioEnv {
   private readonly nodes = new Map<string, PastryNode>();
   private readonly paused = new Map<string, InFlight[]>();
   private readonly drops: DropRule[] = [];
+  /** Messages that arrive, yet whose senders are told their call timed out. */
+  private readonly timeouts: (Match & { remaining: number })[] = [];
   private holds: Match[] = [];
   private held: InFlight[] = [];
   private readonly labelOf = new Map<string, string>();
+  private readonly idOfLabel = new Map<string, string>();
   private sends = 0;
   private queriedDeliveries = 0;
   /** For each delivery, the closest live node when it happened. */
@@ -278,6 +285,13 @@ export class ScenarioEnv {
         return this.resume(c);
       case "drop":
         return this.addDrop(c);
+      case "timeout":
+        this.timeouts.push({ ...this.match(c), remaining: count(c, "n", 1) });
+        return;
+      case "accept":
+        return this.answer(c, undefined);
+      case "refuse":
+        return this.answer(c, { code: count(c, "code", 9), reason: c.args.get("reason") ?? "refused" });
       case "hold":
         this.holds.push(this.match(c));
         return;
@@ -382,6 +396,7 @@ export class ScenarioEnv {
     const wantAck = flags.includes("ack");
     const id = from.send(this.key(c), 16, new Uint8Array(0), { wantAck }, this.net.now);
     this.labelOf.set(id, label);
+    this.idOfLabel.set(label, id);
     this.collect(from);
   }
 
@@ -438,6 +453,17 @@ export class ScenarioEnv {
     }
   }
 
+  /** The application at a node answers a delivery (config applicationAcks): taken, or refused. */
+  private answer(c: Command, refusal: Refusal | undefined): void {
+    const node = this.single(c);
+    const label = this.required(c, "msg");
+    const id = this.idOfLabel.get(label);
+    if (id === undefined) throw new Error(`no message ${label}`);
+    if (refusal === undefined) node.applicationAcknowledged(id, this.net.now);
+    else node.applicationRefused(id, refusal, this.net.now);
+    this.collect(node);
+  }
+
   private addDrop(c: Command): void {
     const cause = c.args.get("cause") ?? "unreachable";
     if (cause !== "unreachable" && cause !== "unknown" && cause !== "none")
@@ -489,7 +515,22 @@ export class ScenarioEnv {
       this.held.push({ sender, out });
       return true;
     }
-    this.trace(sender, out, target === undefined || this.net.isDown(target) ? "down" : undefined);
+    const down = target === undefined || this.net.isDown(target);
+    const timeout = down
+      ? undefined
+      : this.timeouts.find((r) => r.remaining > 0 && this.matches(r, sender, target, out));
+    this.trace(
+      sender,
+      out,
+      down ? "down" : timeout === undefined ? undefined : "arrives, sender told it timed out",
+    );
+    if (timeout !== undefined) {
+      timeout.remaining--;
+      if (REPORTED_FAILURES.has(out.message.type)) {
+        sender.sendFailed(out, this.net.now, "unknown");
+        this.collect(sender);
+      }
+    }
     return false;
   }
 
