@@ -237,6 +237,8 @@ export class ScenarioEnv {
   /** What the running command prints, and which kinds of happenings it shows. */
   private output: string[] = [];
   private show: ReadonlySet<string> = new Set();
+  /** With only=N: what is shown is limited to messages from or to N, and N's events and deliveries. */
+  private only: string | undefined;
   private stamped = false;
 
   /** Runs one directive; returns what it printed. */
@@ -244,9 +246,12 @@ export class ScenarioEnv {
     this.output = [];
     const command = parseCommand(directive.command);
     this.show = this.parseShow(command.args.get("show"));
+    const only = command.args.get("only");
+    this.only = only === undefined ? undefined : this.nameOf(this.node(only).self);
     this.stamped = false;
     this.execute(command);
     this.show = new Set();
+    this.only = undefined;
     return this.output.join("\n");
   }
 
@@ -254,7 +259,8 @@ export class ScenarioEnv {
     const allowed = ARGUMENTS[c.name];
     if (allowed === undefined) throw new Error(`unknown command "${c.name}"`);
     for (const arg of c.args.keys()) {
-      if (arg !== "show" && !allowed.includes(arg)) throw new Error(`${c.name} takes no argument ${arg}=`);
+      if (arg !== "show" && arg !== "only" && !allowed.includes(arg))
+        throw new Error(`${c.name} takes no argument ${arg}=`);
     }
     switch (c.name) {
       case "config":
@@ -565,7 +571,13 @@ export class ScenarioEnv {
 
   private trace(sender: PastryNode, out: Outbound, fate: string | undefined): void {
     if (!this.show.has(out.message.type)) return;
+    const target = this.net.byAddress.get(out.address);
+    if (this.only !== undefined && ![sender, target].some((n) => n !== undefined && this.isOnly(n))) return;
     this.emit(`${this.describeFlight(sender, out)}${fate === undefined ? "" : ` (${fate})`}`);
+  }
+
+  private isOnly(node: PastryNode): boolean {
+    return this.nodes.get(this.only ?? "") === node;
   }
 
   private describeFlight(sender: PastryNode, out: Outbound): string {
@@ -580,8 +592,9 @@ export class ScenarioEnv {
 
   /** Every output of every node, as collected: deliveries and events are printed if the command shows them. */
   private observe(node: PastryNode, output: Output): void {
+    if (output.type === "deliver") this.closestAtDelivery.push(this.closestLive(output.message.key));
+    if (this.only !== undefined && !this.isOnly(node)) return;
     if (output.type === "deliver") {
-      this.closestAtDelivery.push(this.closestLive(output.message.key));
       if (this.show.has(DELIVER))
         this.emit(`${this.nameOf(node.self)}: deliver ${this.label(output.message.id)}`);
     } else if (
