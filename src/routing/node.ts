@@ -87,7 +87,9 @@
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
 import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
-import { ProximityStore, addressFor } from "./proximity.js";
+import { ProximityStore } from "./proximity.js";
+import { routingConfig } from "./config.js";
+import { Outbox } from "./outbox.js";
 import { BoundedMap } from "./bounded-map.js";
 import { RecentTimes } from "./recent-times.js";
 import { RoutingTable } from "./routing-table.js";
@@ -99,7 +101,6 @@ import {
   type RoutingState,
 } from "./router.js";
 import {
-  DEFAULT_ROUTING_CONFIG,
   type Millis,
   type NodeInfo,
   type Outbound,
@@ -254,7 +255,7 @@ export class PastryNode {
   private readonly state: RoutingState;
 
   private status: NodeStatus = "idle";
-  private outputs: Output[] = [];
+  private readonly outbox: Outbox;
   private messageCounter = 0;
 
   private readonly suspects = new Set<string>();
@@ -352,12 +353,8 @@ export class PastryNode {
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
-    this.config = { ...DEFAULT_ROUTING_CONFIG, ...options.config };
-    if (!(this.config.tableMaintenanceIntervalMs > 0)) {
-      throw new RangeError(
-        `tableMaintenanceIntervalMs must be positive (Infinity: never), got ${this.config.tableMaintenanceIntervalMs}`,
-      );
-    }
+    this.config = routingConfig(options.config);
+    this.outbox = new Outbox(self);
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
@@ -615,7 +612,7 @@ export class PastryNode {
     }
     this.expireProbes(now);
     if (this.joinStatesToResend.length > 0) {
-      for (const out of this.joinStatesToResend) this.outputs.push({ type: "send", out });
+      for (const out of this.joinStatesToResend) this.outbox.sendOutbound(out);
       this.joinStatesToResend = [];
     }
     if (this.status === "ready") {
@@ -707,7 +704,7 @@ export class PastryNode {
         this.handOff(message.message);
       } else {
         this.hopFailures.set(id, sent + 1);
-        this.outputs.push({ type: "send", out });
+        this.outbox.sendOutbound(out);
       }
     }
     this.finishInput();
@@ -742,9 +739,7 @@ export class PastryNode {
   }
 
   takeOutputs(): Output[] {
-    const taken = this.outputs;
-    this.outputs = [];
-    return taken;
+    return this.outbox.take();
   }
 
   // ---- Queries ---------------------------------------------------------------------------------------
@@ -814,9 +809,10 @@ export class PastryNode {
     const address = this.seeds[this.seedIndex % this.seeds.length] as string;
     this.joinDeadline = now + this.config.joinTimeoutMs;
     this.finalStateReceived = false;
-    this.outputs.push({
-      type: "send",
-      out: { to: undefined, address, message: { type: "join", joiner: this.self, hops: 0 } },
+    this.outbox.sendOutbound({
+      to: undefined,
+      address,
+      message: { type: "join", joiner: this.self, hops: 0 },
     });
   }
 
@@ -1111,7 +1107,7 @@ export class PastryNode {
     if (sent === 0) {
       // The very message that failed (an application's forward hook may have changed it): a retransmission.
       this.hopRetryCount++;
-      this.outputs.push({ type: "send", out });
+      this.outbox.sendOutbound(out);
       return;
     }
     // The hop may have arrived though its acknowledgement did not: a copy routed around the node could be
@@ -1141,7 +1137,7 @@ export class PastryNode {
       if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
       if (alive && this.status === "ready") {
         this.hopRetryCount++;
-        this.outputs.push({ type: "send", out });
+        this.outbox.sendOutbound(out);
       } else {
         this.hopFailures.set(out.message.message.id, HOP_REROUTED);
         this.reroute(out.message.message);
@@ -1173,7 +1169,7 @@ export class PastryNode {
     const sent = this.ackAttempts.get(messageId) ?? 1;
     if (sent >= ACK_ATTEMPTS) return;
     this.ackAttempts.set(messageId, sent + 1);
-    this.outputs.push({ type: "send", out });
+    this.outbox.sendOutbound(out);
   }
 
   /** The hop to the previous next node failed for good: take the next best. */
@@ -1190,8 +1186,7 @@ export class PastryNode {
 
   private forward(message: RouteMessage, next: NodeInfo): void {
     this.forwardedCount++;
-    this.outputs.push({ type: "forward", message, next });
-    this.sendTo(next, { type: "route", message });
+    this.outbox.forward(message, next);
   }
 
   private deliver(message: RouteMessage): void {
@@ -1216,7 +1211,7 @@ export class PastryNode {
     }
     this.delivered.set(message.id, true);
     this.deliveredCount++;
-    this.outputs.push({ type: "deliver", message });
+    this.outbox.deliver(message);
     if (!message.wantAck) return;
     if (this.config.applicationAcks) {
       this.awaitingApplication.set(message.id, { origin: message.origin, hops: message.hops });
@@ -1765,10 +1760,10 @@ export class PastryNode {
   }
 
   private sendTo(node: NodeInfo, message: PeerMessage): void {
-    this.outputs.push({ type: "send", out: { to: node, address: addressFor(this.self, node), message } });
+    this.outbox.send(node, message);
   }
 
   private emitEvent(event: RoutingEvent): void {
-    this.outputs.push({ type: "event", event });
+    this.outbox.event(event);
   }
 }
