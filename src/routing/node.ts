@@ -91,8 +91,8 @@ import { ProximityStore } from "./proximity.js";
 import { routingConfig } from "./config.js";
 import { Outbox } from "./outbox.js";
 import { BoundedMap } from "./bounded-map.js";
-import { RecentTimes } from "./recent-times.js";
 import { RoutingTable } from "./routing-table.js";
+import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import {
   assertApplicationPurpose,
   nextHop,
@@ -118,21 +118,6 @@ import {
 /** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
 export type NodeStatus = "idle" | "joining" | "ready" | "left";
 
-/** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
-type ProbeKind = "leaf" | "liveness" | "proximity";
-
-interface OutstandingProbe {
-  readonly node: NodeInfo;
-  deadline: Millis;
-  kind: ProbeKind;
-  /** 1 for the first probe; each unanswered attempt is retried until PROBE_ATTEMPTS. */
-  attempt: number;
-  /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
-  heardFrom: boolean;
-  /** Sends of this probe that the transport reported refused (nobody listening at the peer's address). */
-  refusals?: number;
-}
-
 /** A failed route hop is sent to the same node at most this often before it is routed around. */
 const SAME_HOP_ATTEMPTS = 4;
 /**
@@ -149,23 +134,10 @@ const HOP_REROUTED = "rerouted";
 type HopFailures = number | typeof HOP_REROUTED;
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
 const MAX_PARKED_HOPS = 4_096;
-/** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
-const PROBE_ATTEMPTS = 3;
-/**
- * A refused connection is not a slow peer: nothing listens at its address. A probe refused this many times
- * in a row, at least REFUSED_PROBE_RETRY_MS apart (the runtime opens a fresh connection for the retry), ends
- * in death at once instead of after its timeouts.
- */
-const REFUSALS_FOR_DEATH = 2;
-const REFUSED_PROBE_RETRY_MS = 250;
-/** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
-const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
 /** Round-trip measurements are kept for at most this many peers (members of our state are evicted last). */
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
-/** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
-const CONTACT_MEMORY = 1_024;
 /** leafSetRequest to the same peer at most this often (a repair that wants another waits for the next tick). */
 const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 /** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
@@ -173,11 +145,7 @@ const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
 const REQUEST_MEMORY = 512;
 /** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
 const LEAF_SET_GOSSIP_HEARTBEATS = 6;
-/** A peer whose proximity probe ended without a round trip is not probed for proximity again this soon. */
-const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
 /** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
-const RECENTLY_DEAD_CAPACITY = 256;
-const PROXIMITY_PROBE_MEMORY = 512;
 const RETRIED_MEMORY = 1_024;
 /** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
 const MAX_DEFERRED_PROBES = 256;
@@ -192,8 +160,6 @@ const MAX_PENDING_JOINS = 64;
  */
 const NEIGHBOURS_ASKED_FOR_ROWS = 3;
 const NEIGHBOUR_ROWS_ASKED = 2;
-/** How long a node found dead is ignored in second-hand gossip. */
-const DEAD_MEMORY_MS = 60_000;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
@@ -258,22 +224,10 @@ export class PastryNode {
   private readonly outbox: Outbox;
   private messageCounter = 0;
 
-  private readonly suspects = new Set<string>();
-  private readonly avoidSuspects: Avoid;
-  private readonly probes = new Map<string, OutstandingProbe>();
-  private readonly lastHeard = new Map<string, Millis>();
-  /** Last direct evidence of life from any peer (a message from it, or an acknowledged call to it). */
-  private readonly lastContact: RecentTimes;
+  private readonly detector: FailureDetector;
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
-  /** Peers whose proximity probe ended without a round trip (they talked, the reply never came). */
-  private readonly unmeasured = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
-  /** ID hex -> the incarnation found dead and when. */
-  private readonly recentlyDead = new BoundedMap<
-    string,
-    { readonly incarnation: number; readonly at: Millis; readonly firstHand: boolean }
-  >(RECENTLY_DEAD_CAPACITY);
   private readonly delivered: BoundedMap<string, true>;
   /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
   private readonly hopFailures = new BoundedMap<string, HopFailures>(RETRIED_MEMORY);
@@ -294,8 +248,6 @@ export class PastryNode {
   /** Join states whose send failed, sent again on the next tick; how often each was sent. */
   private joinStatesToResend: Outbound[] = [];
   private readonly joinStateSends = new WeakMap<Outbound, number>();
-  /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
-  private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
   /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
   private readonly recentJoiners = new BoundedMap<string, Millis>(RECENT_JOINERS_CAPACITY);
   private pending: RouteMessage[] = [];
@@ -367,8 +319,7 @@ export class PastryNode {
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
     this.awaitingApplication = new BoundedMap(this.config.dedupCapacity);
-    this.lastContact = new RecentTimes(this.config.failureTimeoutMs, CONTACT_MEMORY);
-    this.avoidSuspects = { suspects: this.suspects, idHex: undefined };
+    this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
   }
 
@@ -539,7 +490,7 @@ export class PastryNode {
       return;
     }
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
-    if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
+    if (!this.detector.isDead(out.to)) this.suspect(out.to, now);
     if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
@@ -562,8 +513,8 @@ export class PastryNode {
     // Only a node found dead (reinstated) or a leaf-set candidate being probed is taken into the leaf set on
     // an ack: any other callee may be a joiner still joining, which enters leaf sets through its own probes.
     const hex = peer.id.hex;
-    const wasDead = this.recentlyDead.get(hex)?.incarnation === peer.incarnation;
-    const candidate = this.probes.get(hex)?.kind === "leaf";
+    const wasDead = this.detector.isDead(peer);
+    const candidate = this.detector.probeKind(hex) === "leaf";
     this.noteAlive(peer, now);
     if (this.status === "ready" && (wasDead || candidate)) {
       this.learnForTable(peer, now, false);
@@ -632,7 +583,7 @@ export class PastryNode {
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
-        const heard = this.lastHeard.get(successor.id.hex) ?? now;
+        const heard = this.detector.lastHeardFrom(successor.id.hex) ?? now;
         if (now - heard >= this.config.failureTimeoutMs) this.probe(successor, "liveness", now);
       }
     }
@@ -664,7 +615,7 @@ export class PastryNode {
     this.pendingJoins = [];
     this.joinStatesToResend = [];
     this.deferredProbes = [];
-    this.probes.clear();
+    this.detector.clearProbes();
     this.finishInput();
   }
 
@@ -697,7 +648,7 @@ export class PastryNode {
     if (message.type === "route" && out.to !== undefined && !this.acked.has(message.message.id)) {
       const id = message.message.id;
       const sent = this.hopFailures.get(id) ?? 0;
-      this.suspects.add(out.to.id.hex);
+      this.detector.avoid(out.to.id.hex);
       if (sent === HOP_REROUTED) this.drop(message.message, "undeliverable");
       else if (cause === "unreachable" || sent > 0) {
         this.hopFailures.set(id, HOP_REROUTED);
@@ -716,7 +667,8 @@ export class PastryNode {
    * counted) only when no live node is known.
    */
   private handOff(message: RouteMessage): void {
-    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.ownerWithoutSelf(message.key);
+    const next =
+      nextHop(this.state, message.key, this.detector.avoidSuspects) ?? this.ownerWithoutSelf(message.key);
     if (next === undefined) {
       this.drop(message, "undeliverable");
       return;
@@ -732,7 +684,7 @@ export class PastryNode {
   private ownerWithoutSelf(key: NodeId): NodeInfo | undefined {
     let best: NodeInfo | undefined;
     for (const node of this.leaf.members()) {
-      if (this.suspects.has(node.id.hex)) continue;
+      if (this.detector.suspects.has(node.id.hex)) continue;
       if (best === undefined || isCloser(key, node.id, best.id)) best = node;
     }
     return best;
@@ -771,15 +723,17 @@ export class PastryNode {
 
   /** The node this node believes closest to `key` (possibly itself), suspects excluded. */
   owner(key: NodeId): NodeInfo {
-    if (this.leaf.inRange(key)) return this.leaf.closest(key, this.suspects);
-    const candidates = this.knownPeers().filter((n) => !this.suspects.has(n.id.hex));
+    const suspects = this.detector.suspects;
+    if (this.leaf.inRange(key)) return this.leaf.closest(key, suspects);
+    const candidates = this.knownPeers().filter((n) => !suspects.has(n.id.hex));
     candidates.push(this.self);
     return closestTo(key, candidates) ?? this.self;
   }
 
   /** The k nodes closest to `key` among self and the leaf set, closest first (exact for k <= l/2 + 1). */
   replicas(key: NodeId, k: number): NodeInfo[] {
-    const candidates = [this.self, ...this.leaf.members()].filter((n) => !this.suspects.has(n.id.hex));
+    const suspects = this.detector.suspects;
+    const candidates = [this.self, ...this.leaf.members()].filter((n) => !suspects.has(n.id.hex));
     candidates.sort((a, b) => (isCloser(key, a.id, b.id) ? -1 : isCloser(key, b.id, a.id) ? 1 : 0));
     return candidates.slice(0, Math.max(0, k));
   }
@@ -790,8 +744,8 @@ export class PastryNode {
       leafSetMembers: this.leaf.size,
       neighbourhoodMembers: this.neighbours.size,
       pending: this.pending.length,
-      outstandingProbes: this.probes.size,
-      suspects: this.suspects.size,
+      outstandingProbes: this.detector.outstandingProbes,
+      suspects: this.detector.suspects.size,
       delivered: this.deliveredCount,
       forwarded: this.forwardedCount,
       dropped: this.droppedCount,
@@ -820,7 +774,7 @@ export class PastryNode {
     this.joinAttempts++;
     if (this.joinAttempts >= 2 * this.seeds.length) {
       this.status = "idle";
-      this.probes.clear();
+      this.detector.clearProbes();
       for (const message of this.pending) this.drop(message, "undeliverable");
       this.pending = [];
       this.pendingJoins = [];
@@ -844,7 +798,7 @@ export class PastryNode {
       }
       return;
     }
-    const avoid: Avoid = { suspects: this.suspects, idHex: joiner.id.hex };
+    const avoid: Avoid = { suspects: this.detector.suspects, idHex: joiner.id.hex };
     const next = hops + 1 > this.config.maxHops ? undefined : nextHop(this.state, joiner.id, avoid);
     const shared = Math.min(this.self.id.commonPrefixLength(joiner.id), ID_DIGITS - 1);
     const rows: RowEntries[] = [];
@@ -866,7 +820,7 @@ export class PastryNode {
   /** The hop towards `next` failed: pass the join on through the next best hop instead. */
   private forwardJoinAgain(joiner: NodeInfo, hops: number): void {
     if (this.status !== "ready") return;
-    const next = nextHop(this.state, joiner.id, { suspects: this.suspects, idHex: joiner.id.hex });
+    const next = nextHop(this.state, joiner.id, { suspects: this.detector.suspects, idHex: joiner.id.hex });
     if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops });
     else this.onJoin(joiner, hops);
   }
@@ -904,8 +858,7 @@ export class PastryNode {
   }
 
   private awaitingLeafProbes(): boolean {
-    for (const probe of this.probes.values()) if (probe.kind === "leaf") return true;
-    return false;
+    return this.detector.awaitingLeafProbes();
   }
 
   private detectPause(now: Millis): void {
@@ -926,10 +879,9 @@ export class PastryNode {
     this.finalStateReceived = true;
     this.joinDeadline = Number.POSITIVE_INFINITY;
     // The silence was ours, not theirs: outstanding probes and silence timers start again from now.
-    for (const probe of this.probes.values())
-      probe.deadline = now + this.probeTimeout(probe.node, probe.attempt);
+    this.detector.restartProbeClocks(now);
     for (const member of this.leaf.members()) {
-      this.lastHeard.set(member.id.hex, now);
+      this.detector.markHeard(member.id.hex, now);
       this.probe(member, "leaf", now);
     }
     this.checkJoinComplete(now);
@@ -1052,7 +1004,8 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.suspectedOwner(message.key);
+    const next =
+      nextHop(this.state, message.key, this.detector.avoidSuspects) ?? this.suspectedOwner(message.key);
     if (next === undefined) {
       this.deliver(message);
       return;
@@ -1096,9 +1049,7 @@ export class PastryNode {
       this.drop(message, "undeliverable");
       return;
     }
-    const dead = this.recentlyDead.get(to.id.hex);
-    const confirmedDead = dead !== undefined && dead.firstHand && dead.incarnation === to.incarnation;
-    if (confirmedDead || this.status !== "ready") {
+    if (this.detector.confirmedDead(to) || this.status !== "ready") {
       this.hopFailures.set(message.id, HOP_REROUTED);
       this.reroute(message);
       return;
@@ -1119,7 +1070,7 @@ export class PastryNode {
       this.reroute(message);
       return;
     }
-    if (!this.probes.has(to.id.hex)) this.probe(to, "liveness", this.now);
+    if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);
     const waiting = this.parkedHops.get(to.id.hex);
     this.parkedCount++;
     this.hopsParkedCount++;
@@ -1151,7 +1102,7 @@ export class PastryNode {
    * and a failure there waits for the probe's verdict (onHopFailed).
    */
   private suspectedOwner(key: NodeId): NodeInfo | undefined {
-    if (this.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
+    if (this.detector.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
     const owner = this.leaf.closest(key);
     return owner === this.self ? undefined : owner;
   }
@@ -1179,7 +1130,7 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHopAfterFailure(this.state, message.key, this.avoidSuspects);
+    const next = nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
@@ -1270,7 +1221,7 @@ export class PastryNode {
     this.noteAlive(from, now, false);
     this.learnFromContact(from, message, now);
     // Recorded after learning, so that a peer just taken into our state has its contact time too.
-    if (this.holds(from)) this.lastContact.record(from.id.hex, now);
+    if (this.holds(from)) this.detector.recordContact(from.id.hex, now);
   }
 
   private learnFromContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
@@ -1299,18 +1250,10 @@ export class PastryNode {
   private noteAlive(peer: NodeInfo, now: Millis, recordContact = true): void {
     const hex = peer.id.hex;
     // Contact times only matter for peers in our state (gossip that they died is checked against them).
-    if (recordContact && this.holds(peer)) this.lastContact.record(hex, now);
-    if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
-    this.suspects.delete(hex);
-    const probe = this.probes.get(hex);
-    if (probe !== undefined) {
-      // A leaf-set or proximity probe still wants its reply (a leaf set, a round-trip time), but can no
-      // longer end in a death.
-      if (probe.kind === "liveness") this.probes.delete(hex);
-      else probe.heardFrom = true;
-    }
+    const contact = recordContact && this.holds(peer);
+    const wasDead = this.detector.noteAlive(peer, now, contact, this.leaf.has(hex));
     if (this.parkedCount > 0) this.releaseParked(hex, true);
-    if (this.recentlyDead.size > 0 && this.recentlyDead.delete(hex)) this.reinstate(hex);
+    if (wasDead) this.reinstate(hex);
   }
 
   /** New evidence wins over an earlier verdict: a node we found dead has talked to us directly. */
@@ -1326,7 +1269,7 @@ export class PastryNode {
     const old = this.stateEntry(from.id);
     if (old === undefined || old.incarnation === from.incarnation) return;
     this.forget(old, false, now);
-    this.probes.delete(hex);
+    this.detector.endProbe(hex);
     this.releaseParked(hex, false);
   }
 
@@ -1344,7 +1287,7 @@ export class PastryNode {
     this.candidates.insert(node);
     // A proximity probe already on its way is made a leaf-set probe: only those hold a joiner's readiness,
     // and a joiner whose proximity probe went unanswered must not be ready without that member.
-    const outstanding = this.probes.get(node.id.hex)?.kind;
+    const outstanding = this.detector.probeKind(node.id.hex);
     if (this.candidates.has(node.id.hex) && (outstanding === undefined || outstanding === "proximity"))
       this.probe(node, "leaf", now);
   }
@@ -1370,21 +1313,16 @@ export class PastryNode {
 
   /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
   private hasDeparted(node: NodeInfo): boolean {
-    return this.departed.get(node.id.hex) === node.incarnation;
+    return this.detector.hasDeparted(node);
   }
 
   /** Not self, not known under another incarnation, not recently found dead, not departed. */
   private isPlausible(node: NodeInfo): boolean {
     if (node.id.equals(this.self.id) || this.hasDeparted(node)) return false;
-    const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
-    if (this.recentlyDead.size === 0) return true;
-    const dead = this.recentlyDead.get(hex);
-    if (dead === undefined || dead.incarnation !== node.incarnation) return true;
-    // A death we only heard of is believed briefly (stale leaf sets during repair cannot resurrect the node);
-    // after that gossip may name it again, and it is probed before it is taken back.
-    return !dead.firstHand && this.now - dead.at >= this.config.failureTimeoutMs;
+    // A death we only heard of is believed briefly (stale leaf sets during repair cannot resurrect the node).
+    return !this.detector.believedDead(node, this.now);
   }
 
   private addToLeafSet(node: NodeInfo, now: Millis): void {
@@ -1403,17 +1341,11 @@ export class PastryNode {
       }
     }
     this.candidates.insert(node);
-    this.lastHeard.set(node.id.hex, now);
+    this.detector.markHeard(node.id.hex, now);
     this.leafChanged = true;
     this.emitEvent({ type: "nodeJoined", node });
-    this.pruneLastHeard();
+    this.detector.pruneLastHeard(this.leaf);
     if (this.status === "ready" && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
-  }
-
-  /** lastHeard is only kept for leaf-set members; members evicted by nearer nodes are dropped here. */
-  private pruneLastHeard(): void {
-    if (this.lastHeard.size <= this.leaf.size) return;
-    for (const hex of this.lastHeard.keys()) if (!this.leaf.has(hex)) this.lastHeard.delete(hex);
   }
 
   private reconsiderForProximity(peer: NodeInfo): void {
@@ -1423,12 +1355,11 @@ export class PastryNode {
   }
 
   private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
-    const probe = this.probes.get(from.id.hex);
-    this.probes.delete(from.id.hex);
+    const kind = this.detector.endProbe(from.id.hex);
     this.reconsiderForProximity(from);
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
-    if (probe?.kind === "proximity") return;
+    if (kind === "proximity") return;
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
   }
@@ -1444,15 +1375,15 @@ export class PastryNode {
       if (known === undefined) continue;
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead.
-      if (this.lastContact.recent(id.hex, now) !== undefined) this.probe(known, "liveness", now);
+      if (this.detector.heardRecently(id.hex, now)) this.probe(known, "liveness", now);
       else this.declareDead(known, false, now);
     }
     for (const node of leafSet) this.learn(node, now);
   }
 
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
-    this.probes.delete(from.id.hex);
-    this.departed.set(from.id.hex, from.incarnation);
+    this.detector.endProbe(from.id.hex);
+    this.detector.recordDeparture(from);
     this.forget(from, true, now);
     this.releaseParked(from.id.hex, false);
     for (const node of leafSet) this.learn(node, now);
@@ -1463,40 +1394,11 @@ export class PastryNode {
 
   private suspect(peer: NodeInfo, now: Millis): void {
     if (peer.id.equals(this.self.id)) return;
-    this.suspects.add(peer.id.hex);
-    this.probe(peer, "liveness", now);
+    this.detector.suspect(peer, now, this.status === "joining");
   }
 
   private probe(node: NodeInfo, kind: ProbeKind, now: Millis): void {
-    const existing = this.probes.get(node.id.hex);
-    if (existing !== undefined) {
-      // At most one probe per peer. A leaf-set probe must block readiness even if a proximity probe was
-      // already on its way; a liveness probe must end in a verdict.
-      if (kind === "leaf" || existing.kind === "proximity") existing.kind = kind;
-      return;
-    }
-    this.probes.set(node.id.hex, {
-      node,
-      deadline: now + this.probeTimeout(node, 1),
-      kind,
-      attempt: 1,
-      heardFrom: false,
-    });
-    this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
-  }
-
-  /**
-   * How long attempt `attempt` (1-based) waits: max(probeTimeoutMs, srtt + 4 * rttvar) as TCP computes its
-   * timeout, times the attempt (a peer on a starved machine answers late, not never).
-   */
-  private probeTimeout(node: NodeInfo, attempt: number): Millis {
-    const ceiling = Math.max(
-      this.config.probeTimeoutMs,
-      MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
-    );
-    // A joiner gets no shorter timeouts: a live member it gave up on too early would leave a hole in its
-    // leaf set, and it would deliver that member's keys. The join deadline waits for these probes instead.
-    return attempt * this.proximity.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+    this.detector.probe(node, kind, now, this.status === "joining");
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
@@ -1504,46 +1406,28 @@ export class PastryNode {
       if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
       return;
     }
-    // A measured peer is not offered for measuring, and one with a probe out is not probed twice: only a
-    // probe that ended without a round trip needs remembering, so as not to try again at once.
-    if (this.probes.has(node.id.hex) || this.unmeasured.recent(node.id.hex, now) !== undefined) return;
-    this.probe(node, "proximity", now);
+    this.detector.proximityProbe(node, now, this.status === "joining");
   }
 
-  /** A probe to `peer` was refused: retried soon, and after REFUSALS_FOR_DEATH refusals the peer is dead. */
+  /** A probe to `peer` was refused: retried soon, and after a few refusals the peer is dead. */
   private onProbeRefused(peer: NodeInfo, now: Millis): void {
-    const probe = this.probes.get(peer.id.hex);
-    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
-    probe.refusals = (probe.refusals ?? 0) + 1;
-    if (probe.refusals >= REFUSALS_FOR_DEATH) {
-      this.probes.delete(peer.id.hex);
-      this.declareDead(probe.node, true, now);
-      this.checkJoinComplete(now);
-      return;
-    }
-    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
+    const dead = this.detector.probeRefused(peer, now);
+    if (dead === undefined) return;
+    this.declareDead(dead, true, now);
+    this.checkJoinComplete(now);
   }
 
   private expireProbes(now: Millis): void {
-    let expired: OutstandingProbe[] | undefined;
-    for (const probe of this.probes.values()) {
-      if (probe.deadline <= now) (expired ??= []).push(probe);
-    }
+    const expired = this.detector.expiredProbes(now);
     if (expired === undefined) return;
     for (const probe of expired) {
       const node = probe.node;
-      if (probe.heardFrom) {
+      const verdict = this.detector.expire(probe, now, this.status === "joining");
+      if (verdict === "alive") {
         // It talked to us while the probe was out, but its reply did not come: alive, take it as it is.
-        this.probes.delete(node.id.hex);
-        if (probe.kind === "proximity") this.unmeasured.record(node.id.hex, now);
         if (probe.kind === "leaf" && this.isPlausible(node)) this.addToLeafSet(node, now);
         this.releaseParked(node.id.hex, true);
-      } else if (probe.attempt < PROBE_ATTEMPTS) {
-        probe.attempt++;
-        probe.deadline = now + this.probeTimeout(node, probe.attempt);
-        this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
-      } else {
-        this.probes.delete(node.id.hex);
+      } else if (verdict === "dead") {
         this.declareDead(node, true, now);
       }
     }
@@ -1552,8 +1436,7 @@ export class PastryNode {
 
   /** `node` did not answer (or a leaf-set member reported it dead). */
   private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
-    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand: pushRemoval });
-    this.pruneRecentlyDead(now);
+    this.detector.recordDeath(node, pushRemoval, now);
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;
@@ -1583,16 +1466,8 @@ export class PastryNode {
    * period), so a node that has gone quiet does not keep its join's worth of peers for ever.
    */
   private pruneMemories(now: Millis): void {
-    this.lastContact.prune(now);
-    this.unmeasured.prune(now);
+    this.detector.pruneMemories(now);
     this.proximity.prune(now, RTT_MEMORY_MS);
-  }
-
-  private pruneRecentlyDead(now: Millis): void {
-    for (const [key, { at }] of this.recentlyDead.entries()) {
-      if (now - at < DEAD_MEMORY_MS) return;
-      this.recentlyDead.delete(key);
-    }
   }
 
   /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
@@ -1601,8 +1476,7 @@ export class PastryNode {
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
     this.forgetCandidate(hex);
-    this.suspects.delete(hex);
-    this.lastHeard.delete(hex);
+    this.detector.forget(hex);
     this.proximity.forget(hex);
     const sides = this.leaf.sidesOf(hex);
     const wasLeafMember = this.leaf.remove(hex);
@@ -1635,14 +1509,8 @@ export class PastryNode {
   /** After a death on one side, members there that have been quiet may have died with it: check them now. */
   private probeSilentMembers(left: boolean, right: boolean, now: Millis): void {
     if (this.status !== "ready") return;
-    const check = (members: readonly NodeInfo[]): void => {
-      for (const node of members) {
-        const heard = this.lastHeard.get(node.id.hex) ?? 0;
-        if (now - heard >= this.config.heartbeatIntervalMs) this.probe(node, "liveness", now);
-      }
-    };
-    if (left) check(this.leaf.left());
-    if (right) check(this.leaf.right());
+    if (left) this.detector.probeQuietMembers(this.leaf.left(), now, false);
+    if (right) this.detector.probeQuietMembers(this.leaf.right(), now, false);
   }
 
   /**
@@ -1662,7 +1530,7 @@ export class PastryNode {
     if (this.status !== "ready") return;
     for (let r = row; r < ID_DIGITS; r++) {
       for (const node of this.table.row(r)) {
-        if (node !== undefined && !this.suspects.has(node.id.hex)) {
+        if (node !== undefined && !this.detector.suspects.has(node.id.hex)) {
           this.requestRow(node, row, this.now);
           return;
         }
@@ -1675,7 +1543,7 @@ export class PastryNode {
     const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
       for (let i = members.length - 1; i >= 0; i--) {
         const node = members[i] as NodeInfo;
-        if (!this.suspects.has(node.id.hex) && !this.probes.has(node.id.hex)) return node;
+        if (!this.detector.suspects.has(node.id.hex) && !this.detector.isProbing(node.id.hex)) return node;
       }
       return members[members.length - 1];
     };
