@@ -93,6 +93,7 @@ import { Outbox } from "./outbox.js";
 import { BoundedMap } from "./bounded-map.js";
 import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
+import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import {
   assertApplicationPurpose,
   nextHop,
@@ -118,22 +119,8 @@ import {
 /** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
 export type NodeStatus = "idle" | "joining" | "ready" | "left";
 
-/** A failed route hop is sent to the same node at most this often before it is routed around. */
-const SAME_HOP_ATTEMPTS = 4;
-/**
- * An end-to-end ack whose call fails is sent at most this many times in all. Each failure takes a call
- * timeout, so the attempts span several seconds: enough to outlast a bad patch of packet loss (seen with 5 %
- * loss: three quick attempts all failed) while staying within the origin's own wait.
- */
-const ACK_ATTEMPTS = 8;
 /** Sends of one join state at most (the first and its resends). */
 const JOIN_STATE_ATTEMPTS = 3;
-/** hopFailures state of a message routed around a failed node (a further failure drops it). */
-const HOP_REROUTED = "rerouted";
-/** What failed hops of one message from this node led to: sends to the same node so far, or a re-route. */
-type HopFailures = number | typeof HOP_REROUTED;
-/** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
-const MAX_PARKED_HOPS = 4_096;
 /** Round-trip measurements are kept for at most this many peers (members of our state are evicted last). */
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
@@ -145,8 +132,6 @@ const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
 const REQUEST_MEMORY = 512;
 /** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
 const LEAF_SET_GOSSIP_HEARTBEATS = 6;
-/** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
-const RETRIED_MEMORY = 1_024;
 /** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
 const MAX_DEFERRED_PROBES = 256;
 const RECENT_JOINERS_CAPACITY = 16;
@@ -169,8 +154,7 @@ export interface PastryNodeOptions {
   readonly config?: Partial<RoutingConfig>;
 }
 
-/** Why a send failed: it surely never arrived, or it may have arrived without an acknowledgement. */
-export type SendFailure = "unreachable" | "unknown";
+export type { SendFailure } from "./hop-delivery.js";
 
 export interface PastrySendOptions {
   readonly wantAck?: boolean;
@@ -228,23 +212,7 @@ export class PastryNode {
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
-  private readonly delivered: BoundedMap<string, true>;
-  /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
-  private readonly hopFailures = new BoundedMap<string, HopFailures>(RETRIED_MEMORY);
-  /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
-  private readonly parkedHops = new Map<string, Outbound[]>();
-  private parkedCount = 0;
-  /** Ids of our own messages whose end-to-end ack came: a hop of theirs that failed needs no retry. */
-  private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
-  /** Message id -> how many times we sent its ack (as the delivering node). */
-  private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
-  /** Delivered messages whose ack waits for the application (config.applicationAcks): id -> ack target. */
-  private readonly awaitingApplication: BoundedMap<
-    string,
-    { readonly origin: NodeInfo; readonly hops: number }
-  >;
-  /** Messages our application refused lately: a duplicate copy is answered with the same refusal. */
-  private readonly refused = new BoundedMap<string, Refusal>(RETRIED_MEMORY);
+  private readonly hops: HopDelivery;
   /** Join states whose send failed, sent again on the next tick; how often each was sent. */
   private joinStatesToResend: Outbound[] = [];
   private readonly joinStateSends = new WeakMap<Outbound, number>();
@@ -296,12 +264,6 @@ export class PastryNode {
   private nextTableMaintenanceAt: Millis = Number.POSITIVE_INFINITY;
   /** The row periodic table maintenance asks about next (rows in turn, empty ones skipped). */
   private tableMaintenanceRow = 0;
-  private deliveredCount = 0;
-  private forwardedCount = 0;
-  private droppedCount = 0;
-  private reroutedCount = 0;
-  private hopRetryCount = 0;
-  private hopsParkedCount = 0;
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
@@ -317,8 +279,7 @@ export class PastryNode {
     this.candidates = new LeafSet(self, this.config.leafSetSize);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
-    this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
-    this.awaitingApplication = new BoundedMap(this.config.dedupCapacity);
+    this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
   }
@@ -406,7 +367,7 @@ export class PastryNode {
         this.route(message.message);
         break;
       case "ack":
-        this.acked.set(message.messageId, true);
+        this.hops.noteAcked(message.messageId);
         if (message.refusal !== undefined) {
           this.emitEvent({
             type: "refused",
@@ -602,15 +563,7 @@ export class PastryNode {
     }
     // What this node holds and has not passed on goes to the nodes that take over without it.
     for (const message of this.pending) this.handOff({ ...message, hops: message.hops + 1 });
-    for (const waiting of this.parkedHops.values()) {
-      for (const out of waiting) {
-        if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
-        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
-        this.handOff(out.message.message);
-      }
-    }
-    this.parkedHops.clear();
-    this.parkedCount = 0;
+    for (const message of this.hops.releaseAllForLeaving()) this.handOff(message);
     this.pending = [];
     this.pendingJoins = [];
     this.joinStatesToResend = [];
@@ -629,7 +582,7 @@ export class PastryNode {
       if (from.id.equals(this.self.id)) return;
       this.handOff({ ...message.message, hops: message.message.hops + 1 });
     } else if (message.type === "ack") {
-      this.acked.set(message.messageId, true);
+      this.hops.noteAcked(message.messageId);
       this.emitEvent({ type: "acked", messageId: message.messageId, deliveredBy: from, hops: message.hops });
     }
     this.finishInput();
@@ -645,18 +598,12 @@ export class PastryNode {
     this.now = Math.max(this.now, now);
     const message = out.message;
     if (message.type === "ack") this.resendAck(out, message.messageId);
-    if (message.type === "route" && out.to !== undefined && !this.acked.has(message.message.id)) {
-      const id = message.message.id;
-      const sent = this.hopFailures.get(id) ?? 0;
-      this.detector.avoid(out.to.id.hex);
-      if (sent === HOP_REROUTED) this.drop(message.message, "undeliverable");
-      else if (cause === "unreachable" || sent > 0) {
-        this.hopFailures.set(id, HOP_REROUTED);
-        this.handOff(message.message);
-      } else {
-        this.hopFailures.set(id, sent + 1);
-        this.outbox.sendOutbound(out);
-      }
+    if (message.type === "route" && out.to !== undefined) {
+      const decision = this.hops.hopFailedWhileLeaving(message.message, cause);
+      if (decision !== "ignore") this.detector.avoid(out.to.id.hex);
+      if (decision === "drop") this.drop(message.message, "undeliverable");
+      else if (decision === "handOff") this.handOff(message.message);
+      else if (decision === "resend") this.outbox.sendOutbound(out);
     }
     this.finishInput();
   }
@@ -746,13 +693,7 @@ export class PastryNode {
       pending: this.pending.length,
       outstandingProbes: this.detector.outstandingProbes,
       suspects: this.detector.suspects.size,
-      delivered: this.deliveredCount,
-      forwarded: this.forwardedCount,
-      dropped: this.droppedCount,
-      rerouted: this.reroutedCount,
-      hopRetries: this.hopRetryCount,
-      hopsParked: this.hopsParkedCount,
-      parkedHops: this.parkedCount,
+      ...this.hops.counts(),
       status: this.status,
     };
   }
@@ -1027,72 +968,31 @@ export class PastryNode {
    */
   private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
     const to = out.to as NodeInfo;
-    if (this.acked.has(message.id)) return;
-    if (
-      cause === "unreachable" &&
-      this.status === "ready" &&
-      this.hopFailures.get(message.id) !== HOP_REROUTED
-    ) {
-      // The hop surely never arrived: going around the node cannot deliver it twice.
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      this.reroute(message);
-      return;
+    const ready = this.status === "ready";
+    switch (this.hops.hopFailed(out, message, cause, ready, this.detector.confirmedDead(to))) {
+      case "drop":
+        this.drop(message, "undeliverable");
+        break;
+      case "reroute":
+        this.reroute(message);
+        break;
+      case "resend":
+        this.outbox.sendOutbound(out);
+        break;
+      case "park":
+        if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);
+        break;
+      case "ignore":
+        break;
     }
-    const sent = this.hopFailures.get(message.id) ?? 0;
-    if (sent === HOP_REROUTED) {
-      this.drop(message, "undeliverable");
-      return;
-    }
-    if (sent + 1 >= SAME_HOP_ATTEMPTS) {
-      // The node keeps proving alive yet never acknowledges the hop: each copy may have arrived, and routing
-      // around a live node could deliver at a second one. At most once wins: the origin's ack times out.
-      this.drop(message, "undeliverable");
-      return;
-    }
-    if (this.detector.confirmedDead(to) || this.status !== "ready") {
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      this.reroute(message);
-      return;
-    }
-    this.hopFailures.set(message.id, sent + 1);
-    if (sent === 0) {
-      // The very message that failed (an application's forward hook may have changed it): a retransmission.
-      this.hopRetryCount++;
-      this.outbox.sendOutbound(out);
-      return;
-    }
-    // The hop may have arrived though its acknowledgement did not: a copy routed around the node could be
-    // delivered somewhere else than the first (views differ under load; the rerouting node may even take
-    // itself for the owner). So the hop waits for the verdict on the node, whoever it is: resent if alive,
-    // routed around only if dead. Only when too many hops already wait is it routed around at once.
-    if (this.parkedCount >= MAX_PARKED_HOPS) {
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      this.reroute(message);
-      return;
-    }
-    if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);
-    const waiting = this.parkedHops.get(to.id.hex);
-    this.parkedCount++;
-    this.hopsParkedCount++;
-    if (waiting === undefined) this.parkedHops.set(to.id.hex, [out]);
-    else waiting.push(out);
   }
 
   /** The verdict on a node that route hops wait for: resend them to it (alive) or route around it. */
   private releaseParked(hex: string, alive: boolean): void {
-    const waiting = this.parkedHops.get(hex);
-    if (waiting === undefined) return;
-    this.parkedHops.delete(hex);
-    this.parkedCount -= waiting.length;
-    for (const out of waiting) {
-      if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
-      if (alive && this.status === "ready") {
-        this.hopRetryCount++;
-        this.outbox.sendOutbound(out);
-      } else {
-        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
-        this.reroute(out.message.message);
-      }
+    const resend = alive && this.status === "ready";
+    for (const out of this.hops.releaseParked(hex, resend)) {
+      if (resend) this.outbox.sendOutbound(out);
+      else if (out.message.type === "route") this.reroute(out.message.message);
     }
   }
 
@@ -1117,15 +1017,12 @@ export class PastryNode {
   }
 
   private resendAck(out: Outbound, messageId: string): void {
-    const sent = this.ackAttempts.get(messageId) ?? 1;
-    if (sent >= ACK_ATTEMPTS) return;
-    this.ackAttempts.set(messageId, sent + 1);
-    this.outbox.sendOutbound(out);
+    if (this.hops.retryAck(messageId)) this.outbox.sendOutbound(out);
   }
 
   /** The hop to the previous next node failed for good: take the next best. */
   private reroute(message: RouteMessage): void {
-    this.reroutedCount++;
+    this.hops.countRerouted();
     if (this.status !== "ready") {
       this.enqueue(message);
       return;
@@ -1136,21 +1033,16 @@ export class PastryNode {
   }
 
   private forward(message: RouteMessage, next: NodeInfo): void {
-    this.forwardedCount++;
+    this.hops.countForwarded();
     this.outbox.forward(message, next);
   }
 
   private deliver(message: RouteMessage): void {
-    if (this.delivered.has(message.id)) {
+    const arrival = this.hops.arrive(message, message.origin.id.equals(this.self.id));
+    if (arrival.duplicate) {
       this.drop(message, "duplicate");
-      // A copy comes again when a hop towards us timed out: our first ack may have been lost as well. One
-      // still waiting for the application is answered when the application answers.
-      if (
-        message.wantAck &&
-        !message.origin.id.equals(this.self.id) &&
-        !this.awaitingApplication.has(message.id)
-      ) {
-        const refusal = this.refused.get(message.id);
+      if (arrival.ackAgain) {
+        const refusal = arrival.refusal;
         this.sendTo(message.origin, {
           type: "ack",
           messageId: message.id,
@@ -1160,23 +1052,14 @@ export class PastryNode {
       }
       return;
     }
-    this.delivered.set(message.id, true);
-    this.deliveredCount++;
     this.outbox.deliver(message);
-    if (!message.wantAck) return;
-    if (this.config.applicationAcks) {
-      this.awaitingApplication.set(message.id, { origin: message.origin, hops: message.hops });
-      return;
-    }
-    this.sendAck(message.id, message.origin, message.hops, undefined);
+    if (arrival.ackNow) this.sendAck(message.id, message.origin, message.hops, undefined);
   }
 
   private answerApplication(messageId: string, refusal: Refusal | undefined, now: Millis): void {
-    const waiting = this.awaitingApplication.get(messageId);
+    const waiting = this.hops.answer(messageId, refusal);
     if (waiting === undefined) return;
     this.now = Math.max(this.now, now);
-    this.awaitingApplication.delete(messageId);
-    if (refusal !== undefined) this.refused.set(messageId, refusal);
     this.sendAck(messageId, waiting.origin, waiting.hops, refusal);
     this.finishInput();
   }
@@ -1205,7 +1088,7 @@ export class PastryNode {
   }
 
   private drop(message: RouteMessage, reason: DropReason): void {
-    this.droppedCount++;
+    this.hops.countDropped();
     this.emitEvent({ type: "dropped", message, reason });
   }
 
@@ -1252,7 +1135,7 @@ export class PastryNode {
     // Contact times only matter for peers in our state (gossip that they died is checked against them).
     const contact = recordContact && this.holds(peer);
     const wasDead = this.detector.noteAlive(peer, now, contact, this.leaf.has(hex));
-    if (this.parkedCount > 0) this.releaseParked(hex, true);
+    if (this.hops.parkedHops > 0) this.releaseParked(hex, true);
     if (wasDead) this.reinstate(hex);
   }
 
