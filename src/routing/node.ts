@@ -94,6 +94,7 @@ import { BoundedMap } from "./bounded-map.js";
 import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
+import { LeafSetRepair } from "./leaf-set-repair.js";
 import {
   assertApplicationPurpose,
   nextHop,
@@ -125,13 +126,9 @@ const JOIN_STATE_ATTEMPTS = 3;
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
-/** leafSetRequest to the same peer at most this often (a repair that wants another waits for the next tick). */
-const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 /** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
 const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
 const REQUEST_MEMORY = 512;
-/** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
-const LEAF_SET_GOSSIP_HEARTBEATS = 6;
 /** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
 const MAX_DEFERRED_PROBES = 256;
 const RECENT_JOINERS_CAPACITY = 16;
@@ -145,9 +142,6 @@ const MAX_PENDING_JOINS = 64;
  */
 const NEIGHBOURS_ASKED_FOR_ROWS = 3;
 const NEIGHBOUR_ROWS_ASKED = 2;
-/** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
-const RECENT_DEATH_WINDOW_MS = 30_000;
-const RECENT_DEATHS_CAPACITY = 64;
 
 export interface PastryNodeOptions {
   readonly random: RandomSource;
@@ -193,12 +187,6 @@ export class PastryNode {
   readonly config: RoutingConfig;
   private readonly random: RandomSource;
   private readonly leaf: LeafSet;
-  /**
-   * The leaf set plus the candidates being probed to join it, kept to the same l/2 per side: a candidate is
-   * probed only if it is among the nearest known so far, so a join or repair probes about l nodes, not
-   * every node named in every leaf set it hears of.
-   */
-  private readonly candidates: LeafSet;
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
@@ -210,7 +198,6 @@ export class PastryNode {
 
   private readonly detector: FailureDetector;
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
-  private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private readonly hops: HopDelivery;
   /** Join states whose send failed, sent again on the next tick; how often each was sent. */
@@ -239,28 +226,11 @@ export class PastryNode {
    */
   private deferredProbes: NodeInfo[] = [];
 
-  // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
-  private removedToPush: NodeInfo[] = [];
-  /** Leaf members added during this input: told about recent deaths they may have missed. */
-  private newLeafMembers: NodeInfo[] = [];
-  /**
-   * Leaf-set members found dead lately. The push on a death reaches our leaf set only; the dead node's
-   * farthest neighbour on our side is beyond it and only joins our leaf set during repair, so it is told then.
-   */
-  private recentLeafDeaths: { readonly id: NodeId; readonly at: Millis }[] = [];
-  /** Sides whose repair request is due; kept across inputs while the rate limit holds it back. */
-  private repairLeft = false;
-  private repairRight = false;
-  private leafChanged = false;
-  /** Someone pushed our own death: tell our leaf set directly that we are alive (they take us back). */
-  private refuteDeath = false;
-  /** Leaf-set pushes are coalesced: at most one per tick; the rest wait for the next tick's flush. */
-  private pushedThisTick = false;
+  private readonly repair: LeafSetRepair;
   /** The time of the input being handled (the rate limits in finishInput need it). */
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
-  private nextGossipAt: Millis = 0;
   private nextTableMaintenanceAt: Millis = Number.POSITIVE_INFINITY;
   /** The row periodic table maintenance asks about next (rows in turn, empty ones skipped). */
   private tableMaintenanceRow = 0;
@@ -276,7 +246,7 @@ export class PastryNode {
     });
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
-    this.candidates = new LeafSet(self, this.config.leafSetSize);
+    this.repair = new LeafSetRepair(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
@@ -510,7 +480,7 @@ export class PastryNode {
     this.detectPause(now);
     this.lastTickAt = now;
     this.now = now;
-    this.pushedThisTick = false;
+    this.repair.newTick();
     if (this.status === "joining" && now >= this.joinDeadline) {
       // A join that has its final state and is only waiting for leaf-set members to answer is progressing:
       // those probes end in a verdict by themselves (bounded attempts), so wait for them rather than restart.
@@ -533,9 +503,9 @@ export class PastryNode {
         const predecessor = this.leaf.left()[0];
         if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
       }
-      if (now >= this.nextGossipAt) {
-        this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
-        this.gossipLeafSet();
+      if (this.repair.gossipDue(now)) {
+        const gossip = this.repair.gossip(this.leaf, this.random);
+        if (gossip !== undefined) this.outbox.sendAll([gossip]);
         this.pruneMemories(now);
       }
       if (now >= this.nextTableMaintenanceAt) {
@@ -832,11 +802,11 @@ export class PastryNode {
     this.status = "ready";
     this.revalidating = false;
     this.nextHeartbeatAt = now;
-    this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+    this.repair.startGossip(now);
     // A random first phase: nodes that became ready together must not all ask at the same moments.
     this.nextTableMaintenanceAt = now + this.random.next() * this.config.tableMaintenanceIntervalMs;
     this.emitEvent({ type: "ready" });
-    this.leafChanged = true;
+    this.repair.markChanged();
     const told = new Set<string>();
     for (const node of this.table.entries()) this.announceTo(node, told);
     for (const node of this.neighbours.members()) this.announceTo(node, told);
@@ -1141,9 +1111,7 @@ export class PastryNode {
 
   /** New evidence wins over an earlier verdict: a node we found dead has talked to us directly. */
   private reinstate(hex: string): void {
-    // Nodes that join our leaf set later must not be told of this death; a push not yet sent drops it.
-    this.recentLeafDeaths = this.recentLeafDeaths.filter((d) => d.id.hex !== hex);
-    this.removedToPush = this.removedToPush.filter((n) => n.id.hex !== hex);
+    this.repair.reinstate(hex);
   }
 
   /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
@@ -1167,12 +1135,11 @@ export class PastryNode {
     if (!this.leaf.wouldAccept(node)) return;
     // Probe it if it is among the nearest candidates, including one that answered earlier while the side
     // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
-    this.candidates.insert(node);
+    const nearest = this.repair.offerCandidate(node);
     // A proximity probe already on its way is made a leaf-set probe: only those hold a joiner's readiness,
     // and a joiner whose proximity probe went unanswered must not be ready without that member.
     const outstanding = this.detector.probeKind(node.id.hex);
-    if (this.candidates.has(node.id.hex) && (outstanding === undefined || outstanding === "proximity"))
-      this.probe(node, "leaf", now);
+    if (nearest && (outstanding === undefined || outstanding === "proximity")) this.probe(node, "leaf", now);
   }
 
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
@@ -1220,15 +1187,13 @@ export class PastryNode {
         (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
         (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
       ) {
-        this.requestLeafSet(node, now);
+        if (this.repair.mayRequestLeafSet(node, now)) this.sendTo(node, { type: "leafSetRequest" });
       }
     }
-    this.candidates.insert(node);
+    this.repair.memberAdded(node, this.status === "ready");
     this.detector.markHeard(node.id.hex, now);
-    this.leafChanged = true;
     this.emitEvent({ type: "nodeJoined", node });
     this.detector.pruneLastHeard(this.leaf);
-    if (this.status === "ready" && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
   }
 
   private reconsiderForProximity(peer: NodeInfo): void {
@@ -1251,7 +1216,7 @@ export class PastryNode {
     for (const id of removed) {
       if (id.equals(this.self.id)) {
         // Someone found us dead (we were slow, not gone): our leaf set hears from us directly and takes us back.
-        if (this.status === "ready") this.refuteDeath = true;
+        if (this.status === "ready") this.repair.refute();
         continue;
       }
       const known = this.stateEntry(id);
@@ -1323,15 +1288,7 @@ export class PastryNode {
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;
-    if (pushRemoval) this.removedToPush.push(node);
-    this.recentLeafDeaths.push({ id: node.id, at: now });
-    const keepFrom = now - RECENT_DEATH_WINDOW_MS;
-    while (
-      this.recentLeafDeaths.length > RECENT_DEATHS_CAPACITY ||
-      (this.recentLeafDeaths[0]?.at ?? now) < keepFrom
-    ) {
-      this.recentLeafDeaths.shift();
-    }
+    this.repair.memberDied(node, pushRemoval, now);
   }
 
   /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
@@ -1341,7 +1298,7 @@ export class PastryNode {
 
   /** Whether `peer` is in our state or among the leaf set's candidates. */
   private holds(peer: NodeInfo): boolean {
-    return this.stateEntry(peer.id) !== undefined || this.candidates.has(peer.id.hex);
+    return this.stateEntry(peer.id) !== undefined || this.repair.isCandidate(peer.id.hex);
   }
 
   /**
@@ -1358,7 +1315,7 @@ export class PastryNode {
     const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
-    this.forgetCandidate(hex);
+    this.repair.dropCandidate(hex, this.leaf.has(hex));
     this.detector.forget(hex);
     this.proximity.forget(hex);
     const sides = this.leaf.sidesOf(hex);
@@ -1368,25 +1325,11 @@ export class PastryNode {
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     if (wasLeafMember) {
-      this.leafChanged = true;
-      if (sides.left) this.repairLeft = true;
-      if (sides.right) this.repairRight = true;
+      this.repair.memberLost(sides);
       this.probeSilentMembers(sides.left, sides.right, now);
     }
     if (row !== undefined) this.repairRow(row);
     return wasLeafMember;
-  }
-
-  /**
-   * A candidate that leaves the candidate set (it did not answer) may have pushed nearer-than-farthest nodes
-   * out of it: ask for that side's leaf set again so that they are found.
-   */
-  private forgetCandidate(hex: string): void {
-    const sides = this.candidates.sidesOf(hex);
-    if (!this.candidates.remove(hex) || this.leaf.has(hex)) return;
-    // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
-    if (sides.left) this.repairLeft = true;
-    if (sides.right) this.repairRight = true;
   }
 
   /** After a death on one side, members there that have been quiet may have died with it: check them now. */
@@ -1394,18 +1337,6 @@ export class PastryNode {
     if (this.status !== "ready") return;
     if (left) this.detector.probeQuietMembers(this.leaf.left(), now, false);
     if (right) this.detector.probeQuietMembers(this.leaf.right(), now, false);
-  }
-
-  /**
-   * Anti-entropy: our leaf set to one random member. A node dropped on hearsay while alive (its refutation
-   * lost) comes back: the receiver hears from us directly and probes members it lacks. One message per
-   * LEAF_SET_GOSSIP_HEARTBEATS heartbeats; nothing more when the leaf sets agree.
-   */
-  private gossipLeafSet(): void {
-    const members = this.leaf.list();
-    if (members.length === 0) return;
-    const target = members[Math.floor(this.random.next() * members.length) % members.length] as NodeInfo;
-    this.sendTo(target, { type: "leafSet", leafSet: members, removed: [] });
   }
 
   /** Asks another entry of the same row (else of a deeper row) for the row that lost an entry. */
@@ -1419,30 +1350,6 @@ export class PastryNode {
         }
       }
     }
-  }
-
-  /** Asks the farthest member of a side that lost members for its leaf set: it knows the nodes beyond. */
-  private requestLeafSetFor(side: readonly NodeInfo[], other: readonly NodeInfo[], now: Millis): boolean {
-    const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
-      for (let i = members.length - 1; i >= 0; i--) {
-        const node = members[i] as NodeInfo;
-        if (!this.detector.suspects.has(node.id.hex) && !this.detector.isProbing(node.id.hex)) return node;
-      }
-      return members[members.length - 1];
-    };
-    const target = pick(side) ?? pick(other);
-    return target === undefined || this.requestLeafSet(target, now);
-  }
-
-  /** Sends a leafSetRequest unless `node` was asked within the interval; returns whether it was sent. */
-  private requestLeafSet(node: NodeInfo, now: Millis): boolean {
-    const last = this.lastLeafSetRequest.get(node.id.hex);
-    if (last !== undefined && now - last < LEAF_SET_REQUEST_INTERVAL_PROBES * this.config.probeTimeoutMs) {
-      return false;
-    }
-    this.lastLeafSetRequest.set(node.id.hex, now);
-    this.sendTo(node, { type: "leafSetRequest" });
-    return true;
   }
 
   /** Sends a rowRequest unless `node` was asked for this row within the interval (the reply is coming). */
@@ -1465,49 +1372,16 @@ export class PastryNode {
    * next tick), leaf-set repair requests (held back while the rate limit says so), the leafSetChanged event.
    */
   private finishInput(): void {
-    if (this.status === "ready") {
-      this.flushLeafSetPushes();
-      if (this.leaf.wrapsAround()) {
-        this.repairLeft = false;
-        this.repairRight = false;
-      }
-      const now = this.now;
-      if (this.repairLeft && this.requestLeafSetFor(this.leaf.left(), this.leaf.right(), now))
-        this.repairLeft = false;
-      if (this.repairRight && this.requestLeafSetFor(this.leaf.right(), this.leaf.left(), now))
-        this.repairRight = false;
-    } else {
-      this.removedToPush = [];
-      this.refuteDeath = false;
-      this.repairLeft = false;
-      this.repairRight = false;
-    }
-    this.newLeafMembers = [];
-    if (this.leafChanged && this.status === "ready") {
-      this.emitEvent({ type: "leafSetChanged", leafSet: this.leaf.list() });
-    }
-    if (this.status === "ready") this.leafChanged = false;
-  }
-
-  private flushLeafSetPushes(): void {
-    if ((this.removedToPush.length > 0 || this.refuteDeath) && !this.pushedThisTick) {
-      this.pushedThisTick = true;
-      const leafSet = this.leaf.list();
-      const removed = this.removedToPush.map((n) => n.id);
-      for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      // The node found dead is told too: if it is alive after all, it refutes by talking to its leaf set.
-      for (const node of this.removedToPush) {
-        if (!this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      }
-      this.removedToPush = [];
-      this.refuteDeath = false;
-    } else if (this.newLeafMembers.length > 0) {
-      const leafSet = this.leaf.list();
-      const removed = this.recentLeafDeaths.map((d) => d.id);
-      for (const node of this.newLeafMembers) {
-        if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      }
-    }
+    const ready = this.status === "ready";
+    const detector = this.detector;
+    const flush = this.repair.finish(
+      ready,
+      this.leaf,
+      this.now,
+      (hex) => detector.suspects.has(hex) || detector.isProbing(hex),
+    );
+    this.outbox.sendAll(flush.sends);
+    if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
   }
 
   private sendTo(node: NodeInfo, message: PeerMessage): void {
