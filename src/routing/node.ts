@@ -95,6 +95,7 @@ import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
+import { TableMaintenance } from "./table-maintenance.js";
 import {
   assertApplicationPurpose,
   nextHop,
@@ -126,9 +127,6 @@ const JOIN_STATE_ATTEMPTS = 3;
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
-/** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
-const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
-const REQUEST_MEMORY = 512;
 /** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
 const MAX_DEFERRED_PROBES = 256;
 const RECENT_JOINERS_CAPACITY = 16;
@@ -136,12 +134,6 @@ const RECENT_JOINERS_CAPACITY = 16;
 const JOINER_INTRODUCTION_WINDOW_PROBES = 4;
 /** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
 const MAX_PENDING_JOINS = 64;
-/**
- * A joiner asks its nearest few measured neighbours for their first rows (0 .. this - 1, those they share
- * with it). Simulated at 3,000 nodes: stretch 1.65 -> 1.55 for 7 % more messages in the build.
- */
-const NEIGHBOURS_ASKED_FOR_ROWS = 3;
-const NEIGHBOUR_ROWS_ASKED = 2;
 
 export interface PastryNodeOptions {
   readonly random: RandomSource;
@@ -198,7 +190,7 @@ export class PastryNode {
 
   private readonly detector: FailureDetector;
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
-  private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
+  private readonly maintenance: TableMaintenance;
   private readonly hops: HopDelivery;
   /** Join states whose send failed, sent again on the next tick; how often each was sent. */
   private joinStatesToResend: Outbound[] = [];
@@ -231,9 +223,7 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
-  private nextTableMaintenanceAt: Millis = Number.POSITIVE_INFINITY;
-  /** The row periodic table maintenance asks about next (rows in turn, empty ones skipped). */
-  private tableMaintenanceRow = 0;
+
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
@@ -247,6 +237,7 @@ export class PastryNode {
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
     this.repair = new LeafSetRepair(self, this.config);
+    this.maintenance = new TableMaintenance(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
@@ -508,9 +499,8 @@ export class PastryNode {
         if (gossip !== undefined) this.outbox.sendAll([gossip]);
         this.pruneMemories(now);
       }
-      if (now >= this.nextTableMaintenanceAt) {
-        this.nextTableMaintenanceAt = now + this.config.tableMaintenanceIntervalMs;
-        this.maintainTable(now);
+      if (this.maintenance.due(now)) {
+        this.outbox.sendAll(this.maintenance.periodic(this.table, this.random, now));
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
@@ -804,13 +794,15 @@ export class PastryNode {
     this.nextHeartbeatAt = now;
     this.repair.startGossip(now);
     // A random first phase: nodes that became ready together must not all ask at the same moments.
-    this.nextTableMaintenanceAt = now + this.random.next() * this.config.tableMaintenanceIntervalMs;
+    this.maintenance.start(now, this.random);
     this.emitEvent({ type: "ready" });
     this.repair.markChanged();
     const told = new Set<string>();
     for (const node of this.table.entries()) this.announceTo(node, told);
     for (const node of this.neighbours.members()) this.announceTo(node, told);
-    if (this.config.proximityAware) this.askForNearerRows();
+    if (this.config.proximityAware) {
+      this.outbox.sendAll(this.maintenance.nearerRows(this.neighbours, this.table, this.proximity, this.now));
+    }
     const waiting = this.pending;
     this.pending = [];
     for (const message of waiting) this.route(message);
@@ -851,55 +843,6 @@ export class PastryNode {
     const across =
       leftA >= 0 && rightB >= 0 ? leftA + rightB : rightA >= 0 && leftB >= 0 ? rightA + leftB : -1;
     return across >= 0 && across + 1 < this.leaf.half;
-  }
-
-  /**
-   * The join's second phase (Castro et al., "Exploiting network proximity in DHTs"), in a cheap form: the
-   * nearest measured entry of each populated row is asked for its own copy of that row; the nodes named
-   * are measured and take a slot where they are nearer than its holder. One request per row, ~log16(N).
-   * The first rows have the most candidates per slot and so the most to gain: the few nearest nodes we
-   * know, whose own first rows hold nodes near them and so near us, are asked for those rows too.
-   */
-  private askForNearerRows(): void {
-    let asked = 0;
-    for (const node of this.neighbours.members()) {
-      // Nearest first, unmeasured last.
-      if (asked >= NEIGHBOURS_ASKED_FOR_ROWS || this.proximity.proximity(node) === undefined) break;
-      asked++;
-      const shared = this.self.id.commonPrefixLength(node.id);
-      for (let r = 0; r <= Math.min(shared, NEIGHBOUR_ROWS_ASKED - 1); r++)
-        this.requestRow(node, r, this.now);
-    }
-    for (let r = 0; r < ID_DIGITS; r++) {
-      let nearest: NodeInfo | undefined;
-      let nearestProximity = Number.POSITIVE_INFINITY;
-      for (const node of this.table.row(r)) {
-        const proximity = node === undefined ? undefined : this.proximity.proximity(node);
-        if (node !== undefined && proximity !== undefined && proximity < nearestProximity) {
-          nearest = node;
-          nearestProximity = proximity;
-        }
-      }
-      if (nearest !== undefined) this.requestRow(nearest, r, this.now);
-    }
-  }
-
-  /**
-   * Periodic routing-table maintenance (Castro et al., MSPastry): a random entry of the next populated row
-   * is asked for its own copy of that row; the nodes named are measured and take a slot where they are
-   * nearer than its holder. The join fills a table once, from the few nodes on one path; this keeps
-   * improving it from others, so locality keeps up with the overlay (late joiners, repairs under churn).
-   */
-  private maintainTable(now: Millis): void {
-    for (let i = 0; i < ID_DIGITS; i++) {
-      const r = (this.tableMaintenanceRow + i) % ID_DIGITS;
-      const entries = this.table.rowEntries(r);
-      if (entries.length === 0) continue;
-      this.tableMaintenanceRow = (r + 1) % ID_DIGITS;
-      const asked = entries[Math.floor(this.random.next() * entries.length) % entries.length] as NodeInfo;
-      this.requestRow(asked, r, now);
-      return;
-    }
   }
 
   private announceTo(node: NodeInfo, told: Set<string>): void {
@@ -1328,7 +1271,9 @@ export class PastryNode {
       this.repair.memberLost(sides);
       this.probeSilentMembers(sides.left, sides.right, now);
     }
-    if (row !== undefined) this.repairRow(row);
+    if (row !== undefined && this.status === "ready") {
+      this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
+    }
     return wasLeafMember;
   }
 
@@ -1337,32 +1282,6 @@ export class PastryNode {
     if (this.status !== "ready") return;
     if (left) this.detector.probeQuietMembers(this.leaf.left(), now, false);
     if (right) this.detector.probeQuietMembers(this.leaf.right(), now, false);
-  }
-
-  /** Asks another entry of the same row (else of a deeper row) for the row that lost an entry. */
-  private repairRow(row: number): void {
-    if (this.status !== "ready") return;
-    for (let r = row; r < ID_DIGITS; r++) {
-      for (const node of this.table.row(r)) {
-        if (node !== undefined && !this.detector.suspects.has(node.id.hex)) {
-          this.requestRow(node, row, this.now);
-          return;
-        }
-      }
-    }
-  }
-
-  /** Sends a rowRequest unless `node` was asked for this row within the interval (the reply is coming). */
-  private requestRow(node: NodeInfo, row: number, now: Millis): void {
-    const key = `${node.id.hex}:${row}`;
-    const last = this.lastRowRequest.get(key);
-    if (
-      last !== undefined &&
-      now - last < ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS * this.config.failureTimeoutMs
-    )
-      return;
-    this.lastRowRequest.set(key, now);
-    this.sendTo(node, { type: "rowRequest", row });
   }
 
   // ---- Output plumbing ---------------------------------------------------------------------------------------
