@@ -90,12 +90,12 @@ import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore } from "./proximity.js";
 import { routingConfig } from "./config.js";
 import { Outbox } from "./outbox.js";
-import { BoundedMap } from "./bounded-map.js";
 import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
 import { TableMaintenance } from "./table-maintenance.js";
+import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
   nextHop,
@@ -121,20 +121,10 @@ import {
 /** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
 export type NodeStatus = "idle" | "joining" | "ready" | "left";
 
-/** Sends of one join state at most (the first and its resends). */
-const JOIN_STATE_ATTEMPTS = 3;
 /** Round-trip measurements are kept for at most this many peers (members of our state are evicted last). */
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
-/** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
-const MAX_DEFERRED_PROBES = 256;
-const RECENT_JOINERS_CAPACITY = 16;
-/** A joiner is introduced to later joiners for this many probe timeouts (its own probing is done by then). */
-const JOINER_INTRODUCTION_WINDOW_PROBES = 4;
-/** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
-const MAX_PENDING_JOINS = 64;
-
 export interface PastryNodeOptions {
   readonly random: RandomSource;
   readonly config?: Partial<RoutingConfig>;
@@ -192,38 +182,12 @@ export class PastryNode {
   /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
   private readonly maintenance: TableMaintenance;
   private readonly hops: HopDelivery;
-  /** Join states whose send failed, sent again on the next tick; how often each was sent. */
-  private joinStatesToResend: Outbound[] = [];
-  private readonly joinStateSends = new WeakMap<Outbound, number>();
-  /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
-  private readonly recentJoiners = new BoundedMap<string, Millis>(RECENT_JOINERS_CAPACITY);
-  private pending: RouteMessage[] = [];
-  /** Joins routed through this node before it was ready: served once it is (a joiner must not time out). */
-  private pendingJoins: { readonly joiner: NodeInfo; readonly hops: number }[] = [];
-
-  // Join state.
-  private seeds: readonly string[] = [];
-  private seedIndex = 0;
-  private joinAttempts = 0;
-  private joinDeadline: Millis = 0;
-  private finalStateReceived = false;
-  /** Time of the last tick, to notice that this node itself was paused (see pauseThresholdMs). */
-  private lastTickAt: Millis | undefined;
-  /** Re-confirming the leaf set after a pause: like the end of a join, but without seeds to fall back on. */
-  private revalidating = false;
-  /**
-   * Proximity probes wanted before the final join state arrived. Any probe makes its receiver take us in,
-   * so others could route joins to us; holding those joins is only safe once our own readiness no longer
-   * depends on a join route (two joiners holding each other's joins would otherwise deadlock).
-   */
-  private deferredProbes: NodeInfo[] = [];
-
+  private readonly joinProcess: JoinProcess;
   private readonly repair: LeafSetRepair;
   /** The time of the input being handled (the rate limits in finishInput need it). */
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
-
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
@@ -237,6 +201,7 @@ export class PastryNode {
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
     this.repair = new LeafSetRepair(self, this.config);
+    this.joinProcess = new JoinProcess(self, this.config);
     this.maintenance = new TableMaintenance(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
@@ -263,12 +228,9 @@ export class PastryNode {
       this.emitEvent({ type: "joinFailed", reason: "no seed addresses" });
       return;
     }
-    this.seeds = [...seedAddresses];
-    // Start at a random seed so that many joiners given the same list spread over it.
-    this.seedIndex = Math.floor(this.random.next() * this.seeds.length) % this.seeds.length;
-    this.joinAttempts = 0;
+    const join = this.joinProcess.start(seedAddresses, now, this.random);
     this.status = "joining";
-    this.sendJoin(now);
+    this.outbox.sendOutbound(join);
     this.finishInput();
   }
 
@@ -469,14 +431,14 @@ export class PastryNode {
   /** Drives timers: join timeout, probe timeouts, heartbeats, successor liveness. */
   tick(now: Millis): void {
     this.detectPause(now);
-    this.lastTickAt = now;
+    this.joinProcess.ticked(now);
     this.now = now;
     this.repair.newTick();
-    if (this.status === "joining" && now >= this.joinDeadline) {
+    if (this.status === "joining" && this.joinProcess.timedOut(now)) {
       // A join that has its final state and is only waiting for leaf-set members to answer is progressing:
       // those probes end in a verdict by themselves (bounded attempts), so wait for them rather than restart.
-      if (this.finalStateReceived && this.awaitingLeafProbes())
-        this.joinDeadline = now + this.config.joinTimeoutMs;
+      if (this.joinProcess.finalStateReceived && this.awaitingLeafProbes())
+        this.joinProcess.extendDeadline(now);
       else this.retryJoin(now);
     }
     if (this.status === "idle" || this.status === "left") {
@@ -484,10 +446,7 @@ export class PastryNode {
       return;
     }
     this.expireProbes(now);
-    if (this.joinStatesToResend.length > 0) {
-      for (const out of this.joinStatesToResend) this.outbox.sendOutbound(out);
-      this.joinStatesToResend = [];
-    }
+    for (const out of this.joinProcess.takeResends()) this.outbox.sendOutbound(out);
     if (this.status === "ready") {
       if (now >= this.nextHeartbeatAt) {
         this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
@@ -522,12 +481,8 @@ export class PastryNode {
       for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
     }
     // What this node holds and has not passed on goes to the nodes that take over without it.
-    for (const message of this.pending) this.handOff({ ...message, hops: message.hops + 1 });
+    for (const message of this.joinProcess.leave()) this.handOff({ ...message, hops: message.hops + 1 });
     for (const message of this.hops.releaseAllForLeaving()) this.handOff(message);
-    this.pending = [];
-    this.pendingJoins = [];
-    this.joinStatesToResend = [];
-    this.deferredProbes = [];
     this.detector.clearProbes();
     this.finishInput();
   }
@@ -650,7 +605,7 @@ export class PastryNode {
       routingTableEntries: this.table.size,
       leafSetMembers: this.leaf.size,
       neighbourhoodMembers: this.neighbours.size,
-      pending: this.pending.length,
+      pending: this.joinProcess.heldMessages,
       outstandingProbes: this.detector.outstandingProbes,
       suspects: this.detector.suspects.size,
       ...this.hops.counts(),
@@ -660,61 +615,32 @@ export class PastryNode {
 
   // ---- Join ------------------------------------------------------------------------------------------
 
-  private sendJoin(now: Millis): void {
-    const address = this.seeds[this.seedIndex % this.seeds.length] as string;
-    this.joinDeadline = now + this.config.joinTimeoutMs;
-    this.finalStateReceived = false;
-    this.outbox.sendOutbound({
-      to: undefined,
-      address,
-      message: { type: "join", joiner: this.self, hops: 0 },
-    });
-  }
-
   private retryJoin(now: Millis): void {
-    this.joinAttempts++;
-    if (this.joinAttempts >= 2 * this.seeds.length) {
-      this.status = "idle";
-      this.detector.clearProbes();
-      for (const message of this.pending) this.drop(message, "undeliverable");
-      this.pending = [];
-      this.pendingJoins = [];
-      this.deferredProbes = [];
-      this.emitEvent({
-        type: "joinFailed",
-        reason: `no join completed through ${this.seeds.length} seed(s), each tried twice`,
-      });
+    const join = this.joinProcess.retry(now);
+    if (join !== undefined) {
+      this.outbox.sendOutbound(join);
       return;
     }
-    this.seedIndex = (this.seedIndex + 1) % this.seeds.length;
-    this.sendJoin(now);
+    this.status = "idle";
+    this.detector.clearProbes();
+    for (const message of this.joinProcess.giveUp()) this.drop(message, "undeliverable");
+    this.emitEvent({
+      type: "joinFailed",
+      reason: `no join completed through ${this.joinProcess.seedCount} seed(s), each tried twice`,
+    });
   }
 
   /** A ready node on the join route answers the joiner and passes the join on. */
   private onJoin(joiner: NodeInfo, hops: number): void {
     if (joiner.id.equals(this.self.id)) return;
     if (this.status !== "ready") {
-      if (this.status === "joining" && this.pendingJoins.length < MAX_PENDING_JOINS) {
-        this.pendingJoins.push({ joiner, hops });
-      }
+      if (this.status === "joining") this.joinProcess.holdJoin(joiner, hops);
       return;
     }
     const avoid: Avoid = { suspects: this.detector.suspects, idHex: joiner.id.hex };
     const next = hops + 1 > this.config.maxHops ? undefined : nextHop(this.state, joiner.id, avoid);
-    const shared = Math.min(this.self.id.commonPrefixLength(joiner.id), ID_DIGITS - 1);
-    const rows: RowEntries[] = [];
-    for (let r = 0; r <= shared; r++) {
-      const entries = this.table.rowEntries(r).filter((n) => !n.id.equals(joiner.id));
-      if (entries.length > 0) rows.push({ row: r, entries });
-    }
-    const final = next === undefined;
-    this.sendTo(joiner, {
-      type: "joinState",
-      rows,
-      neighbours: hops === 0 ? this.neighbours.members().filter((n) => !n.id.equals(joiner.id)) : [],
-      leafSet: final ? [...this.leaf.members()].filter((n) => !n.id.equals(joiner.id)) : [],
-      final,
-    });
+    const state = { table: this.table, neighbours: this.neighbours, leaf: this.leaf };
+    this.sendTo(joiner, joinStateFor(this.self, state, joiner, hops, next === undefined));
     if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops: hops + 1 });
   }
 
@@ -738,19 +664,17 @@ export class PastryNode {
     for (const row of rows) for (const node of row.entries) this.learnForTable(node, now, true);
     for (const node of neighbours) this.learnForTable(node, now, true);
     if (!final) return;
-    this.finalStateReceived = true;
-    const deferred = this.deferredProbes;
-    this.deferredProbes = [];
-    for (const node of deferred) if (this.isPlausible(node)) this.proximityProbe(node, now);
+    for (const node of this.joinProcess.finalStateArrived())
+      if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
   }
 
   private checkJoinComplete(now: Millis): void {
-    if (this.status !== "joining" || !this.finalStateReceived) return;
+    if (this.status !== "joining" || !this.joinProcess.finalStateReceived) return;
     if (this.awaitingLeafProbes()) return;
-    if (this.leaf.size === 0 && !this.revalidating) {
+    if (this.leaf.size === 0 && !this.joinProcess.revalidating) {
       // Every node named in the final state died before answering: start over through the next seed.
       this.retryJoin(now);
       return;
@@ -763,8 +687,7 @@ export class PastryNode {
   }
 
   private detectPause(now: Millis): void {
-    if (this.status !== "ready" || this.lastTickAt === undefined) return;
-    if (now - this.lastTickAt > this.config.pauseThresholdMs) this.revalidate(now);
+    if (this.joinProcess.pausedUntil(now, this.status === "ready")) this.revalidate(now);
   }
 
   /**
@@ -774,11 +697,8 @@ export class PastryNode {
    * forward meanwhile, and is ready again once every member answered or was found dead.
    */
   private revalidate(now: Millis): void {
-    this.lastTickAt = now;
     this.status = "joining";
-    this.revalidating = true;
-    this.finalStateReceived = true;
-    this.joinDeadline = Number.POSITIVE_INFINITY;
+    this.joinProcess.beginRevalidation(now);
     // The silence was ours, not theirs: outstanding probes and silence timers start again from now.
     this.detector.restartProbeClocks(now);
     for (const member of this.leaf.members()) {
@@ -790,7 +710,7 @@ export class PastryNode {
 
   private becomeReady(now: Millis): void {
     this.status = "ready";
-    this.revalidating = false;
+    const held = this.joinProcess.ready();
     this.nextHeartbeatAt = now;
     this.repair.startGossip(now);
     // A random first phase: nodes that became ready together must not all ask at the same moments.
@@ -803,12 +723,8 @@ export class PastryNode {
     if (this.config.proximityAware) {
       this.outbox.sendAll(this.maintenance.nearerRows(this.neighbours, this.table, this.proximity, this.now));
     }
-    const waiting = this.pending;
-    this.pending = [];
-    for (const message of waiting) this.route(message);
-    const joins = this.pendingJoins;
-    this.pendingJoins = [];
-    for (const { joiner, hops } of joins) this.onJoin(joiner, hops);
+    for (const message of held.messages) this.route(message);
+    for (const { joiner, hops } of held.joins) this.onJoin(joiner, hops);
   }
 
   /**
@@ -821,28 +737,9 @@ export class PastryNode {
   private introduceJoiners(joiner: NodeInfo, now: Millis): void {
     if (this.status !== "ready" || !this.leaf.has(joiner.id.hex)) return;
     const leafSet = [joiner];
-    for (const [hex, at] of this.recentJoiners.entries()) {
-      if (now - at > JOINER_INTRODUCTION_WINDOW_PROBES * this.config.probeTimeoutMs) continue;
-      const member = this.leaf.get(hex);
-      if (member === undefined || hex === joiner.id.hex || !this.withinHalfOfEachOther(member, joiner))
-        continue;
+    for (const member of this.joinProcess.joinersToIntroduce(joiner, this.leaf, now)) {
       this.sendTo(member, { type: "leafSet", leafSet, removed: [] });
     }
-    this.recentJoiners.set(joiner.id.hex, now);
-  }
-
-  /** Whether fewer than l/2 of our leaf set (us included) lie between two members: each is in the other's. */
-  private withinHalfOfEachOther(a: NodeInfo, b: NodeInfo): boolean {
-    const left = this.leaf.left();
-    const right = this.leaf.right();
-    const leftA = left.indexOf(a);
-    const leftB = left.indexOf(b);
-    const rightA = right.indexOf(a);
-    const rightB = right.indexOf(b);
-    if ((leftA >= 0 && leftB >= 0) || (rightA >= 0 && rightB >= 0)) return true;
-    const across =
-      leftA >= 0 && rightB >= 0 ? leftA + rightB : rightA >= 0 && leftB >= 0 ? rightA + leftB : -1;
-    return across >= 0 && across + 1 < this.leaf.half;
   }
 
   private announceTo(node: NodeInfo, told: Set<string>): void {
@@ -923,10 +820,7 @@ export class PastryNode {
   /** An end-to-end ack did not go through (if the runtime reports it): send it again, a bounded number of times. */
   /** Sent again on the next tick (the transport may need a moment for a fresh connection), a few times. */
   private resendJoinStateLater(out: Outbound): void {
-    const sent = this.joinStateSends.get(out) ?? 1;
-    if (sent >= JOIN_STATE_ATTEMPTS || this.joinStatesToResend.length >= MAX_PENDING_JOINS) return;
-    this.joinStateSends.set(out, sent + 1);
-    this.joinStatesToResend.push(out);
+    this.joinProcess.resendLater(out);
   }
 
   private resendAck(out: Outbound, messageId: string): void {
@@ -996,8 +890,7 @@ export class PastryNode {
   }
 
   private enqueue(message: RouteMessage): void {
-    if (this.pending.length >= this.config.maxPendingMessages) this.drop(message, "queue_full");
-    else this.pending.push(message);
+    if (!this.joinProcess.hold(message)) this.drop(message, "queue_full");
   }
 
   private drop(message: RouteMessage, reason: DropReason): void {
@@ -1193,8 +1086,8 @@ export class PastryNode {
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
-    if (this.status === "joining" && !this.finalStateReceived) {
-      if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
+    if (this.status === "joining" && !this.joinProcess.finalStateReceived) {
+      this.joinProcess.defer(node);
       return;
     }
     this.detector.proximityProbe(node, now, this.status === "joining");
