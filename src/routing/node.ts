@@ -1,89 +1,13 @@
 // PastryNode: one Pastry node as a deterministic state machine. Inputs are method calls carrying `now`;
-// outputs are queued and collected with takeOutputs(). No sockets, timers, clocks or hidden randomness.
+// outputs are collected with takeOutputs(). The protocol as implemented (joins, failure detection, repair,
+// retries, leave) is described in docs/protocol.md; each collaborator's file states its own invariants.
 //
-// The protocol as implemented (changes to the design brief are marked "Changed:"):
-// - Join (MSPastry-style, consistent): the joiner J sends `join` to a seed address. Each ready node on the
-//   route towards J.id (never to a node holding J.id: that may be J's previous incarnation) answers J with
-//   `joinState` (its table rows 0..prefix(J); the first hop adds its neighbourhood set; the last, `final`,
-//   adds its leaf set). J fills its table and neighbourhood at once, but takes a node into its leaf set only
-//   when it answers a `probe{joining}` (or probes J itself: a concurrent joiner); a member that receives a
-//   probe inserts the prober at once. Leaf-set candidates named in replies are probed too, but only those
-//   among the l nearest known so far (a shadow "candidate" leaf set), so a join probes ~l nodes. J is ready
-//   once the final state has arrived and no leaf-set probe is outstanding; it then announces itself to its
-//   table and neighbourhood. Until ready, J delivers nothing: routed messages and local sends wait in a
-//   bounded queue and are routed on ready. A join not done within joinTimeoutMs is retried through the
-//   next seed; after every seed failed twice: event joinFailed (queued messages dropped "undeliverable").
-//   A join state whose send failed is sent again on the next tick (3 sends at most): a lost final state
-//   would leave the joiner waiting out its join timeout. A leaf-set candidate already being measured for
-//   proximity is probed as a leaf-set candidate too: readiness waits for its answer.
-//   Changed: a node still joining holds joins routed to it (bounded) and serves them once ready, instead of
-//   letting the joiner time out; and a joiner sends no proximity probe before its final state (a probe makes
-//   the receiver route to it, and two joiners holding each other's joins would deadlock). A member that
-//   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
-//   adjacent concurrent joiners cannot both miss each other.
-// - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
-//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed (one
-//   probe out per peer; after a probe that ended without a round trip, not again for 5 s); the nearer one
-//   keeps the slot. Nodes named in leaf sets are not measured (that would probe the overlay), nor a joiner
-//   from its own probes (its announce is), nor senders of route hops and acks (traffic must not cost a probe
-//   per new sender). Changed: on ready, the join's second phase (Castro et al.) asks the nearest measured
-//   entry of each row for its row.
-// - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
-//   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
-//   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
-//   suspicion, answers an outstanding liveness probe and reinstates a node found dead. A successor silent for
-//   failureTimeoutMs is probed. At most one probe per peer is outstanding; it is sent up to 3 times, attempt
-//   k waiting k * max(probeTimeoutMs, srtt + 4 * rttvar) (RTT from probe replies and reportRtt, as TCP; at
-//   most 2 failure timeouts), and only then is the peer dead. A dead leaf member is removed; the silent
-//   members on its side are probed (adjacent crashes are found together), the farthest live member on that
-//   side is asked for its leaf set, and the removal is pushed to the leaf set and to the dead node itself
-//   (`leafSet{removed}`). Receivers drop it without re-pushing unless they heard from it directly within
-//   failureTimeoutMs (then they probe it); a node told of its own death refutes it by pushing its leaf set
-//   to its members, whose first-hand contact takes it back. Changed: the dead node's farthest neighbour on
-//   our side is not in our leaf set when we push, so nodes that enter the leaf set during repair are sent
-//   the deaths of the last 30 s (a reinstated node is struck from that list). Nodes learnt second-hand enter
-//   the leaf set only after answering a probe; nodes we found dead are ignored in gossip for 60 s (deaths
-//   only heard of: for failureTimeoutMs), so stale leaf sets cannot resurrect them. Anti-entropy: every 5
-//   heartbeat intervals a ready node sends its leaf set to one random member (a live node dropped on
-//   hearsay whose refutation was lost comes back). On a small ring (sides overlapping) a side that loses a member refills from the
-//   other. A repair candidate that does not answer triggers another leaf-set request for its side, and a
-//   node that fills a hole at the far end of a side is asked for its leaf set.
-// - Rate limits (maintenance stays bounded whatever happens): one outstanding probe per peer; leafSetRequest
-//   to a peer at most once per probeTimeoutMs (a repair held back is sent on a later tick); rowRequest for a
-//   row to a peer at most once per 2 failure timeouts; leaf-set pushes (removals, refutations) at most one
-//   fan-out per tick, later ones coalesced into the next tick's.
-// - sendFailed (the runtime reports route, join, probe and heartbeat failures): the peer becomes suspect
-//   (routed around, probed; removed when the probe fails, cleared by any contact). A failed route hop may
-//   still have arrived, so it is first sent again to the SAME node (the destination's dedup drops a second
-//   copy). If that fails too and the node owns the key in our view, the hop waits for the probe's verdict:
-//   dead, it is routed around it; alive, it goes to the same node again (at most 4 sends; then dropped
-//   "undeliverable": at most once wins over rerouting around a live owner). Past a node that is not the
-//   owner, a rerouted copy reaches the same owner, so it is routed around at once. A second failure after
-//   routing around drops it. A node that would deliver only because the owner is suspect sends it to the
-//   owner instead. The origin stops retrying a hop once the message's ack arrived. The re-route prefers a
-//   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A
-//   failed join hop is re-routed; a join to an unreachable seed address moves on to the next seed at once.
-// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row), and
-//   periodic maintenance (MSPastry): every tableMaintenanceIntervalMs a ready node asks a random entry of
-//   its next populated row, rows in turn, for that row; nearer nodes named take their slots.
-// - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
-//   candidates its leaf set names. Changed: nothing the leaver holds is dropped unless no live node is
-//   known: queued and parked hops, hops that still reach it, and its forwarded hops that fail afterwards go
-//   to the next hop without it (for its own keys: the leaf-set member closest to the key); acks still count.
-//   A departed incarnation never comes back: its messages that arrive after the leave notice (sent before
-//   it, on other calls) are handled but prove nothing, and gossip naming it is ignored.
-// - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
-//   mentions of a known ID under another incarnation are ignored.
-// - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
-//   from the delivering node to the origin. A duplicate copy of a message that wants an ack is acked again
-//   (the copy came because a hop timed out, and the first ack may have been lost too); an ack whose call
-//   fails (if the runtime reports it) is sent again, 8 sends at most, and its origin is not suspected.
-//   With config.applicationAcks the ack waits for the runtime's input applicationAcknowledged, or carries
-//   the refusal of applicationRefused (the origin emits "refused" and routes the message no more); a
-//   duplicate copy arriving meanwhile is dropped without an ack, and one arriving after a refusal is
-//   answered with the refusal again.
-// - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
-//   once at the end of each input, however many changes it caused.
+// This file is the input switch, the queries and the owner of the collaborators (JoinProcess,
+// FailureDetector, HopDelivery, LeafSetRepair, TableMaintenance, Outbox), which return decisions and never
+// call back. Why it is longer than ~600 lines: every input's effect is sequenced here across collaborators
+// (what happens first decides the outputs, and the simulator's results depend on that order), together with
+// the glue that needs the whole state: routing a message (route, reroute, hand-off while leaving) and
+// learning about peers (plausibility, leaf-set admission, forgetting a node everywhere).
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
 import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
@@ -178,12 +102,12 @@ export class PastryNode {
   private readonly outbox: Outbox;
   private messageCounter = 0;
 
-  private readonly detector: FailureDetector;
-  /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
-  private readonly maintenance: TableMaintenance;
-  private readonly hops: HopDelivery;
+  // The collaborators: each owns one piece of sub-state and its rules, and returns decisions.
   private readonly joinProcess: JoinProcess;
+  private readonly detector: FailureDetector;
+  private readonly hops: HopDelivery;
   private readonly repair: LeafSetRepair;
+  private readonly maintenance: TableMaintenance;
   /** The time of the input being handled (the rate limits in finishInput need it). */
   private now: Millis = 0;
 
