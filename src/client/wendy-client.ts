@@ -29,7 +29,7 @@ import {
   type WatchOwnershipResponse,
   OwnershipChangeKind,
 } from "../gen/wendy/v1/overlay.js";
-import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../server/wire/limits.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
 import { SendStreamChannel } from "./send-stream.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";

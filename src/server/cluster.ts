@@ -52,8 +52,8 @@ import {
 import { PeerCallError, PeerClientPool } from "./transport/peer-client.js";
 import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.js";
 import { RouteHopError } from "./transport/route-stream.js";
-import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "./wire/limits.js";
-import { peerRpcPath } from "./wire/methods.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "../wire/limits.js";
+import { peerRpcPath } from "../wire/methods.js";
 import { addLazyReflection } from "./reflection.js";
 
 /** The subset of a pino logger the runtime uses; any pino logger fits. */

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
-import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../../wire/limits.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
 import { VARIABLES } from "./variables.js";

@@ -1,7 +1,7 @@
 // Errors as the client sees them: every failure leaves the service as a gRPC status with a clear message.
 import { status, type ServerErrorResponse } from "@grpc/grpc-js";
 import { WendyError } from "../errors.js";
-import { WireFormatError } from "../wire/errors.js";
+import { WireFormatError } from "../../wire/errors.js";
 
 /** A failure with the status code to answer it with. */
 export class OverlayRpcError extends Error {

@@ -8,7 +8,7 @@ import {
   type SendStreamResponse,
   type SendStreamResult,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { SendResult } from "../cluster.js";
 import type { OverlayContext } from "./context.js";
 import { deadlineExceeded, invalidArgument, resourceExhausted, toServiceError } from "./rpc-error.js";

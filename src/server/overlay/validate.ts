@@ -2,7 +2,7 @@
 import type { NodeId } from "../../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE } from "../../routing/types.js";
 import type { Key } from "../../gen/wendy/v1/overlay.js";
-import { decodeKey } from "../wire/key.js";
+import { decodeKey } from "../../wire/key.js";
 import { invalidArgument, resourceExhausted } from "./rpc-error.js";
 import type { OverlayLimits } from "./limits.js";
 

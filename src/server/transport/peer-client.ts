@@ -4,7 +4,7 @@ import { Client, Metadata, connectivityState, status, type ServiceError } from "
 import type { NodeInfo, Outbound } from "../../routing/types.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
-import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
+import { encodeNodeInfo, encodePeerMessage } from "../../wire/codec.js";
 import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
 import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";

@@ -25,9 +25,9 @@ import {
   METADATA_SESSION_ID,
 } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
-import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../wire/codec.js";
-import { WireFormatError } from "../wire/errors.js";
-import type { WireLimits } from "../wire/limits.js";
+import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner, CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks } from "./peer-server.js";
 import { WendyError } from "../errors.js";

@@ -1,5 +1,5 @@
 // Bounds applied when decoding wire messages: anything outside them is rejected rather than trusted.
-import { DIGIT_BASE, ID_DIGITS } from "../../routing/id.js";
+import { DIGIT_BASE, ID_DIGITS } from "../routing/id.js";
 
 export interface WireLimits {
   /** Largest application payload accepted, in bytes. Default 4 MiB. */
