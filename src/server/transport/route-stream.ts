@@ -29,7 +29,7 @@ import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../../wire/
 import { WireFormatError } from "../../wire/errors.js";
 import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner, CallVerifier } from "./call-auth.js";
-import type { PeerServerHooks } from "./peer-server.js";
+import type { PeerServerHooks } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
