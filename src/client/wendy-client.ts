@@ -32,6 +32,7 @@ import {
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
 import { SendStreamChannel } from "./send-stream.js";
+import { EndOfTurnFlush } from "../shared/end-of-turn.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { ResumingStream } from "./resuming-stream.js";
 
@@ -472,19 +473,16 @@ export class WendyClient {
 /** Acknowledgements made in one turn of the event loop leave in one request per stream. */
 class AckBatcher {
   private readonly waiting = new Map<ClientDuplexStream<ReceiveRequest, ReceiveResponse>, string[]>();
-  private scheduled = false;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
 
   add(via: ClientDuplexStream<ReceiveRequest, ReceiveResponse>, messageId: string): void {
     const ids = this.waiting.get(via);
     if (ids === undefined) this.waiting.set(via, [messageId]);
     else ids.push(messageId);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    this.endOfTurn.schedule();
   }
 
   private flush(): void {
-    this.scheduled = false;
     for (const [via, ids] of this.waiting) {
       // A stream that has ended takes no acks: its deliveries come again on the next one.
       if (!via.writable) continue;

@@ -31,6 +31,7 @@ import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner, CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
+import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
 const EMPTY = new Uint8Array(0);
@@ -143,7 +144,9 @@ export class RouteStreamSender {
   private readonly queue: Hop[] = [];
   private acks: Hop[] = [];
   private readonly unacked = new UnackedHops();
-  private flushScheduled = false;
+  /** Hops and acks queued in one turn of the event loop leave in one batch, sent as this node. */
+  private readonly endOfTurn = new EndOfTurnFlush(() => void this.flush());
+  private self: NodeInfo | undefined;
   private closed = false;
   /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
   private sweeper: NodeJS.Timeout | undefined;
@@ -230,16 +233,13 @@ export class RouteStreamSender {
   }
 
   private scheduleFlush(sender: NodeInfo): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // Hops produced in the same turn of the event loop share a batch.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush(sender);
-    });
+    this.self = sender;
+    this.endOfTurn.schedule();
   }
 
-  private async flush(sender: NodeInfo): Promise<void> {
+  private async flush(): Promise<void> {
+    const sender = this.self;
+    if (sender === undefined) return;
     try {
       while ((this.queue.length > 0 || this.acks.length > 0) && !this.closed) {
         await this.ensureOpen();
@@ -502,20 +502,19 @@ function rejection(messageId: string, error: unknown): RouteRejection {
 class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
-  private immediate: NodeJS.Immediate | undefined;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
 
   add(acceptedIds: readonly string[], rejected: RouteStreamResponse["rejected"]): void {
     for (const id of acceptedIds) this.acceptedIds.push(id);
     for (const r of rejected) this.rejected.push(r);
-    this.immediate ??= setImmediate(() => this.flush());
+    this.endOfTurn.schedule();
   }
 
   /** Writes what is pending now (also called early: before the stream is refused or ended). */
   flush(): void {
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    this.immediate = undefined;
+    this.endOfTurn.cancel();
     if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
     const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
     this.acceptedIds = [];
