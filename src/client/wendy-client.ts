@@ -9,7 +9,7 @@ import {
   status,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { clockwiseDistance, type NodeId } from "../routing/id.js";
+import { clockwiseDistance } from "../routing/id.js";
 import type { KeyRange } from "../routing/ownership.js";
 import type { NodeInfo } from "../routing/types.js";
 import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
@@ -33,6 +33,7 @@ import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
 import { SendStreamChannel } from "./send-stream.js";
 import { EndOfTurnFlush } from "../shared/end-of-turn.js";
+import type { MessageContent } from "../shared/message.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { ResumingStream } from "./resuming-stream.js";
 
@@ -92,13 +93,8 @@ export interface CallResult {
 }
 
 /** One message delivered to the local node. */
-export interface Delivery {
-  readonly key: NodeId;
-  readonly purpose: number;
-  readonly payload: Uint8Array;
+export interface Delivery extends MessageContent {
   readonly messageId: string;
-  readonly origin: NodeInfo;
-  readonly hops: number;
   /** Set when the message came from a Call: answer it with `reply(callId, ...)`. */
   readonly callId?: string;
 }
@@ -155,17 +151,12 @@ export type OverlayEvent =
   | { readonly type: "nodeExited"; readonly node: NodeInfo; readonly graceful: boolean }
   | { readonly type: "leafSetChanged"; readonly leafSet: readonly NodeInfo[] }
   | { readonly type: "heartbeat"; readonly from: NodeInfo }
-  | {
+  | (MessageContent & {
       readonly type: "forwardRequest";
       readonly forwardId: string;
       readonly messageId: string;
-      readonly key: NodeId;
-      readonly purpose: number;
-      readonly payload: Uint8Array;
-      readonly origin: NodeInfo;
-      readonly hops: number;
       readonly next: NodeInfo;
-    };
+    });
 
 /**
  * The key range the node owns at one epoch and what moved since the previous one (WatchOwnership in
