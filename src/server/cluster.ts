@@ -30,7 +30,6 @@ import {
   InvalidArgumentError,
   JoinError,
   LeavingError,
-  METADATA_REFUSED,
   NotJoinedError,
   NotReadyError,
   ResourceExhaustedError,
@@ -49,9 +48,9 @@ import {
   inboundServerOptions,
   type InboundLimits,
 } from "./transport/inbound-limits.js";
-import { PeerCallError, PeerClientPool } from "./transport/peer-client.js";
+import { PeerClientPool } from "./transport/peer-client.js";
+import { PeerFailure } from "./transport/peer-failure.js";
 import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.js";
-import { RouteHopError } from "./transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "../wire/limits.js";
 import { peerRpcPath } from "../wire/methods.js";
 import { addLazyReflection } from "./reflection.js";
@@ -690,8 +689,8 @@ export class Cluster {
           this.noteAcknowledged(to);
         },
         (error: unknown) => {
-          const code =
-            error instanceof PeerCallError || error instanceof RouteHopError ? error.code : status.UNKNOWN;
+          const failure = error instanceof PeerFailure ? error : undefined;
+          const code = failure?.code ?? status.UNKNOWN;
           this.options.logger?.debug(
             { to: outbound.address, type: outbound.message.type, code, error: String(error) },
             "peer call failed",
@@ -699,7 +698,7 @@ export class Cluster {
           this.options.metrics?.peerRpcCompleted(path, code, (this.clock.now() - started) / 1000);
           // Only failures that demand action go back to the core (see REPORTED_FAILURES).
           if (REPORTED_FAILURES.has(outbound.message.type)) {
-            const cause = neverArrived(error) ? "unreachable" : "unknown";
+            const cause = failure?.neverArrived === true ? "unreachable" : "unknown";
             this.input((core, now) => core.sendFailed(outbound, now, cause));
           }
         },
@@ -945,19 +944,6 @@ function refusalOf(error: unknown): { code: number; reason: string } {
   const code = (error as { code?: unknown } | null)?.code;
   const valid = typeof code === "number" && Number.isInteger(code) && code > 0 && code <= MAX_STATUS_CODE;
   return { code: valid ? code : status.UNKNOWN, reason };
-}
-
-/**
- * True when a failed call surely never reached the peer: no connection could be made. Anything else (a
- * timeout, a stream torn down mid-way) may have been delivered without its acknowledgement.
- */
-function neverArrived(error: unknown): boolean {
-  if (!(error instanceof PeerCallError || error instanceof RouteHopError)) return false;
-  if (error.code !== status.UNAVAILABLE) return false;
-  // A leaving peer refused the hop itself: it took nothing (LeavingError).
-  if (error instanceof RouteHopError && error.refusedByPeer) return true;
-  if (error instanceof PeerCallError && (error.metadata?.get(METADATA_REFUSED).length ?? 0) > 0) return true;
-  return /No connection established|ECONNREFUSED/.test(error.message);
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {

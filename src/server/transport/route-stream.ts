@@ -32,21 +32,22 @@ import type { CallSigner, CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { PeerFailure, noConnection } from "./peer-failure.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
 const EMPTY = new Uint8Array(0);
 const identity = (b: Buffer): Buffer => b;
 
 /** A hop that could not be handed over; `code` says why (as a unary call would). */
-export class RouteHopError extends Error {
+export class RouteHopError extends PeerFailure {
   override readonly name = "RouteHopError";
   constructor(
-    readonly code: status,
+    code: status,
     message: string,
     /** The peer answered that it refused this very hop (it took nothing of it). */
     readonly refusedByPeer = false,
   ) {
-    super(message);
+    super(code, message, (refusedByPeer && code === status.UNAVAILABLE) || noConnection(code, message));
   }
 }
 
