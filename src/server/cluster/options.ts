@@ -27,22 +27,13 @@ export interface Logger {
 export interface ClusterOptions {
   /** Where the runtime logs (a pino logger fits); silent by default. */
   readonly logger?: Logger;
-  /** l: leaf-set size (l/2 each side), even, at least 4 (survives one failure per side). Default 32. */
-  readonly leafSetSize?: number;
-  readonly neighbourhoodSize?: number;
-  readonly heartbeatIntervalMs?: number;
-  /** Silence from a leaf-set neighbour for this long makes it suspect. Default 2500 ms. */
-  readonly failureTimeoutMs?: number;
-  readonly probeTimeoutMs?: number;
-  /** A join not complete after this long moves on to the next seed. Default 10 s. */
-  readonly joinTimeoutMs?: number;
-  readonly regionMultiplier?: number;
   /**
-   * Every this long a ready node asks a random entry of one routing-table row for that row and measures the
-   * nodes it names (MSPastry's table maintenance). Default 60000 ms; Infinity: never.
+   * The routing protocol's settings (RoutingConfig documents each and its default), as the simulator takes
+   * them; e.g. `{ leafSetSize: 16 }`. leafSetSize must be even, 4..128. The runtime always sets
+   * `applicationAcks` (acks wait for the applications) and `pauseThresholdMs` (max of the failure timeout
+   * and the heartbeat interval) itself.
    */
-  readonly tableMaintenanceIntervalMs?: number;
-  readonly maxHops?: number;
+  readonly routing?: Partial<RoutingConfig>;
   /** Largest application payload, in bytes. Default 4 MiB. */
   readonly maxPayloadBytes?: number;
   /** How long join() keeps retrying (with backoff) through its seeds before it fails. Default 60 s. */
@@ -71,8 +62,6 @@ export interface ClusterOptions {
    * incomplete. Each field defaults to defaultInboundLimits(message size limit).
    */
   readonly inboundLimits?: Partial<InboundLimits>;
-  /** Messages sent before the node is ready wait in a queue of this size. Default 10000. */
-  readonly maxPendingMessages?: number;
   /** Address(es) the peer port binds to, all on one port. Default "0.0.0.0". */
   readonly bindHost?: string | readonly string[];
   /** TLS or mutual TLS on the peer port. Default off. */
@@ -121,21 +110,7 @@ export function clusterSettings(
     ...DEFAULT_WIRE_LIMITS,
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
   };
-  const chosen: RoutingConfig = {
-    ...DEFAULT_ROUTING_CONFIG,
-    ...definedOnly({
-      leafSetSize: options.leafSetSize,
-      neighbourhoodSize: options.neighbourhoodSize,
-      heartbeatIntervalMs: options.heartbeatIntervalMs,
-      failureTimeoutMs: options.failureTimeoutMs,
-      probeTimeoutMs: options.probeTimeoutMs,
-      joinTimeoutMs: options.joinTimeoutMs,
-      regionMultiplier: options.regionMultiplier,
-      tableMaintenanceIntervalMs: options.tableMaintenanceIntervalMs,
-      maxHops: options.maxHops,
-      maxPendingMessages: options.maxPendingMessages,
-    }),
-  };
+  const chosen: RoutingConfig = { ...DEFAULT_ROUTING_CONFIG, ...definedOnly(options.routing ?? {}) };
   // The ticker runs every heartbeat/4: a gap as long as the failure timeout means this process itself was
   // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile. The
   // end-to-end ack waits for the applications' answer to a delivery (see the Cluster's deliver).
