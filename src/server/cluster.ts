@@ -15,7 +15,12 @@ import {
   type RoutingConfig,
   type RoutingEvent,
 } from "../routing/types.js";
-import { grpcMessageSizeLimit, type WireLimits } from "../wire/limits.js";
+import {
+  applicationPurposeProblem,
+  grpcMessageSizeLimit,
+  payloadProblem,
+  type WireLimits,
+} from "../wire/limits.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
@@ -266,20 +271,11 @@ export class Cluster {
 
   /** A message to send; purposes below 16 are reserved for the protocol. */
   newMessage(purpose: number, key: NodeId, payload: Uint8Array): Message {
-    if (
-      !Number.isInteger(purpose) ||
-      purpose < FIRST_APPLICATION_PURPOSE ||
-      purpose > this.limits.maxPurpose
-    ) {
-      throw new InvalidArgumentError(
-        `purpose must be an integer in ${FIRST_APPLICATION_PURPOSE}..${this.limits.maxPurpose} (below ${FIRST_APPLICATION_PURPOSE} is reserved), got ${purpose}`,
-      );
-    }
-    if (payload.byteLength > this.limits.maxPayloadBytes) {
-      throw new InvalidArgumentError(
-        `payload of ${payload.byteLength} bytes exceeds the limit of ${this.limits.maxPayloadBytes}`,
-      );
-    }
+    // The embedding API's edge: send() passes every message through here; nothing below checks again.
+    const purposeProblem = applicationPurposeProblem(purpose, this.limits.maxPurpose);
+    if (purposeProblem !== undefined) throw new InvalidArgumentError(`purpose: ${purposeProblem}`);
+    const sizeProblem = payloadProblem(payload.byteLength, this.limits.maxPayloadBytes);
+    if (sizeProblem !== undefined) throw new InvalidArgumentError(`payload: ${sizeProblem}`);
     return { id: "", key, purpose, payload, origin: this.requireSelf(), hops: 0 };
   }
 
@@ -305,11 +301,6 @@ export class Cluster {
     if (!Number.isInteger(purpose) || purpose < 1 || purpose >= FIRST_APPLICATION_PURPOSE) {
       throw new InvalidArgumentError(
         `reserved purposes are 1..${FIRST_APPLICATION_PURPOSE - 1}, got ${purpose}`,
-      );
-    }
-    if (payload.byteLength > this.limits.maxPayloadBytes) {
-      throw new InvalidArgumentError(
-        `payload of ${payload.byteLength} bytes exceeds the limit of ${this.limits.maxPayloadBytes}`,
       );
     }
     return this.route(key, purpose, payload, options, true);

@@ -155,15 +155,23 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
       `tableMaintenanceIntervalMs must be a positive number or Infinity (never), got ${c.tableMaintenanceIntervalMs}`,
     );
   }
-  if (!Number.isInteger(c.leafSetSize) || c.leafSetSize % 2 !== 0 || c.leafSetSize > 128) {
-    throw new InvalidArgumentError(
-      `leafSetSize must be an even integer in ${MIN_LEAF_SET_SIZE}..128, got ${c.leafSetSize}`,
-    );
-  }
-  if (c.leafSetSize < MIN_LEAF_SET_SIZE) {
-    throw new InvalidArgumentError(`leafSetSize must be ${MIN_LEAF_SET_SIZE_REASON}; got ${c.leafSetSize}`);
-  }
+  const leafSetProblem = leafSetSizeProblem(c.leafSetSize);
+  if (leafSetProblem !== undefined) throw new InvalidArgumentError(`leafSetSize ${leafSetProblem}`);
   if (!Number.isInteger(c.maxHops) || c.maxHops < 1 || c.maxHops > limits.maxHops) {
     throw new InvalidArgumentError(`maxHops must be an integer in 1..${limits.maxHops}, got ${c.maxHops}`);
   }
+}
+
+/** The largest leaf-set size accepted; a leaf set then fits one wire list (maxNodeListLength, 256) twice over. */
+export const MAX_LEAF_SET_SIZE = 128;
+
+/**
+ * The leaf-set size rule, written once for both edges that take one (ClusterOptions here, the daemon's
+ * WENDY_LEAF_SET_SIZE): why `l` is not a valid size, or undefined when it is.
+ */
+export function leafSetSizeProblem(l: number): string | undefined {
+  if (!Number.isInteger(l) || l % 2 !== 0 || l > MAX_LEAF_SET_SIZE)
+    return `must be an even integer in ${MIN_LEAF_SET_SIZE}..${MAX_LEAF_SET_SIZE} (l/2 on each side), got ${l}`;
+  if (l < MIN_LEAF_SET_SIZE) return `must be ${MIN_LEAF_SET_SIZE_REASON}; got ${l}`;
+  return undefined;
 }
