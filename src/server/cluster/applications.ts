@@ -138,7 +138,7 @@ const MAX_REFUSAL_REASON = 1000;
 
 /** What an application's rejection tells the message's origin: its status code and message. */
 function refusalOf(error: unknown): Refusal {
-  const reason = (error instanceof Error ? error.message : String(error)).slice(0, MAX_REFUSAL_REASON);
+  const reason = asError(error).message.slice(0, MAX_REFUSAL_REASON);
   const code = (error as { code?: unknown } | null)?.code;
   const valid = typeof code === "number" && Number.isInteger(code) && code > 0 && code <= MAX_STATUS_CODE;
   return { code: valid ? code : status.UNKNOWN, reason };

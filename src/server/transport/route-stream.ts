@@ -33,6 +33,7 @@ import type { PeerServerHooks } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { PeerFailure, noConnection } from "./peer-failure.js";
+import { asError } from "../../shared/as-error.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
 const EMPTY = new Uint8Array(0);
@@ -270,7 +271,7 @@ export class RouteStreamSender {
       }
     } catch (error) {
       const code = error instanceof RouteHopError ? error.code : status.UNAVAILABLE;
-      this.teardown(code, error instanceof Error ? error.message : String(error));
+      this.teardown(code, asError(error).message);
     }
   }
 
