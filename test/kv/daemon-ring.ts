@@ -13,7 +13,7 @@ import { decodeRecord, idBytes } from "../../src/server/kv/wire.js";
 import type { KvRecord } from "../../src/kv/record.js";
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerClientPool } from "../../src/server/transport/peer-client.js";
-import { encodeNodeInfo } from "../../src/server/wire/codec.js";
+import { encodeNodeInfo } from "../../src/wire/codec.js";
 
 export interface RingNode {
   readonly index: number;

@@ -35,9 +35,7 @@ async function start(name: string, seed?: Member, id?: NodeId): Promise<Member> 
   const late: { kv?: KvNode } = {};
   const cluster = new Cluster(node, credentials, {
     bindHost: "127.0.0.1",
-    leafSetSize: 8,
-    heartbeatIntervalMs: 200,
-    failureTimeoutMs: 1000,
+    routing: { leafSetSize: 8, heartbeatIntervalMs: 200, failureTimeoutMs: 1000 },
     configureServer: (server) => late.kv?.addPeerServiceTo(server),
   });
   const kv = new KvNode(cluster, { antiEntropyIntervalMs: 200 });

@@ -6,7 +6,7 @@ import type { KvRecord } from "../../src/kv/record.js";
 import { WendyError } from "../../src/server/errors.js";
 import { decodeOperation, timeoutOf } from "../../src/server/kv/operations.js";
 import { KvStoreFullError, MemoryKvStore } from "../../src/server/kv/store.js";
-import { WireFormatError } from "../../src/server/wire/errors.js";
+import { WireFormatError } from "../../src/wire/errors.js";
 
 const writer = NodeId.fromString("writer");
 const record = (key: string, counter: bigint, bytes = 10, deleted = false): KvRecord => ({

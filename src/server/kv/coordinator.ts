@@ -13,7 +13,7 @@ import type { KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";
 import type { MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { CoordinateRequest, CoordinateResponse } from "../../gen/wendy/v1/kv_peer.js";
 
 export type Precondition =

@@ -16,9 +16,9 @@ import type {
 import { kvReplication, type KvReplication } from "../../kv/replica-set.js";
 import type { Cluster, PeerTransport } from "../cluster.js";
 import { WendyError } from "../errors.js";
-import { encodeNodeInfo } from "../wire/codec.js";
-import { WireFormatError } from "../wire/errors.js";
-import { decodeId } from "../wire/validate.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+import { decodeId } from "../../wire/validate.js";
 import { KvAntiEntropy } from "./anti-entropy.js";
 import { MAX_RECORDS_PER_REQUEST } from "./batches.js";
 import { KvCoordinator, type KvOperation, type KvResult } from "./coordinator.js";

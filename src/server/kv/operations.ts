@@ -12,9 +12,9 @@ import type {
 } from "../../gen/wendy/v1/kv.js";
 import type { CoordinateRequest, CoordinateResponse } from "../../gen/wendy/v1/kv_peer.js";
 import { WendyError } from "../errors.js";
-import { decodeNodeInfo, encodeNodeInfo } from "../wire/codec.js";
-import { decodeKey } from "../wire/key.js";
-import { WireFormatError } from "../wire/errors.js";
+import { decodeNodeInfo, encodeNodeInfo } from "../../wire/codec.js";
+import { decodeKey } from "../../wire/key.js";
+import { WireFormatError } from "../../wire/errors.js";
 import type { KvOperation, KvReadResult, KvResult, KvWriteResult, Precondition } from "./coordinator.js";
 import { decodeVersion, encodeVersion } from "./wire.js";
 

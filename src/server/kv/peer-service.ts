@@ -24,8 +24,8 @@ import type { NodeInfo } from "../../routing/types.js";
 import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
 import type { CallVerifier } from "../transport/call-auth.js";
 import { WendyError } from "../errors.js";
-import { decodeNodeInfo } from "../wire/codec.js";
-import { WireFormatError } from "../wire/errors.js";
+import { decodeNodeInfo } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
 
 /** What the store does with each verified request (`sender` decoded and checked). */
 export interface KvPeerHandlers {

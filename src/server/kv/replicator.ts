@@ -5,7 +5,7 @@
 import type { NodeInfo } from "../../routing/types.js";
 import { supersedes, type KvRecord } from "../../kv/record.js";
 import { isMember } from "../../kv/replica-set.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import { batchRecords, chunks, MAX_RECORDS_PER_REQUEST } from "./batches.js";
 import { holderKey, type KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";

@@ -4,8 +4,8 @@ import type { Record as WireRecord } from "../../gen/wendy/v1/kv_peer.js";
 import type { Version as WireVersion } from "../../gen/wendy/v1/kv.js";
 import type { KvRecord } from "../../kv/record.js";
 import type { Version } from "../../kv/version.js";
-import { WireFormatError } from "../wire/errors.js";
-import { decodeId } from "../wire/validate.js";
+import { WireFormatError } from "../../wire/errors.js";
+import { decodeId } from "../../wire/validate.js";
 
 const MAX_COUNTER = (1n << 64n) - 1n;
 
