@@ -84,16 +84,27 @@ export class KvPeerClient implements KvPeers {
     const definition = KvPeerServiceService[method];
     const body = (definition.requestSerialize as (r: typeof request) => Buffer)(request);
     const address = this.addressOf(to);
-    const reply = await this.transport.auth.signer.call(
-      address,
-      definition.path,
-      body,
-      (entries) => this.unary(address, definition.path, body, writeAuthEntries(entries), timeoutMs),
-      (error) =>
-        error instanceof KvPeerError &&
-        error.code === status.UNAUTHENTICATED &&
-        isSessionLost(String(error.metadata?.get(METADATA_AUTH_FAILURE)[0] ?? "")),
-    );
+    let reply: Buffer;
+    try {
+      reply = await this.transport.auth.signer.call(
+        address,
+        definition.path,
+        body,
+        (entries) => this.unary(address, definition.path, body, writeAuthEntries(entries), timeoutMs),
+        (error) =>
+          error instanceof KvPeerError &&
+          error.code === status.UNAUTHENTICATED &&
+          isSessionLost(String(error.metadata?.get(METADATA_AUTH_FAILURE)[0] ?? "")),
+      );
+    } catch (error) {
+      if (error instanceof KvPeerError) throw error;
+      // The session's Hello failed (the peer is down or slow): the call never reached it.
+      const code = (error as { code?: unknown }).code;
+      throw new KvPeerError(
+        `${definition.path} to ${address}: ${error instanceof Error ? error.message : String(error)}`,
+        typeof code === "number" && code > 0 && code <= 16 ? (code as status) : status.UNAVAILABLE,
+      );
+    }
     return definition.responseDeserialize(reply) as ReturnType<
       (typeof KvPeerServiceService)[M]["responseDeserialize"]
     >;
