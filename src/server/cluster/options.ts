@@ -2,8 +2,10 @@
 // when the Cluster is made: a bad value fails at construction (InvalidArgumentError naming the option),
 // not at listen() or deep inside the transport, and the layers below trust what they are given.
 import type { Server } from "@grpc/grpc-js";
+import { routingConfig } from "../../routing/config.js";
 import {
   DEFAULT_ROUTING_CONFIG,
+  MAX_LEAF_SET_SIZE,
   MIN_LEAF_SET_SIZE,
   MIN_LEAF_SET_SIZE_REASON,
   type RandomSource,
@@ -114,12 +116,19 @@ export function clusterSettings(
   // The ticker runs every heartbeat/4: a gap as long as the failure timeout means this process itself was
   // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile. The
   // end-to-end ack waits for the applications' answer to a delivery (see the Cluster's deliver).
-  const config: RoutingConfig = {
+  const wanted: RoutingConfig = {
     ...chosen,
     applicationAcks: true,
     pauseThresholdMs: Math.max(chosen.failureTimeoutMs, chosen.heartbeatIntervalMs),
   };
-  validateConfig(config, limits);
+  validateConfig(wanted, limits);
+  // The core's own rules (leaf-set shape, maintenance interval) are checked by the core's builder, once.
+  let config: RoutingConfig;
+  try {
+    config = routingConfig(wanted);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
   const inboundLimits = {
     ...defaultInboundLimits(grpcMessageSizeLimit(limits)),
     ...definedOnly(options.inboundLimits ?? {}),
@@ -149,12 +158,6 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
     if (!(Number.isFinite(value) && value > 0))
       throw new InvalidArgumentError(`${name} must be a positive number, got ${value}`);
   }
-  // Checked here rather than when the routing core is built at listen(), so a bad option fails at once.
-  if (!(c.tableMaintenanceIntervalMs > 0)) {
-    throw new InvalidArgumentError(
-      `tableMaintenanceIntervalMs must be a positive number or Infinity (never), got ${c.tableMaintenanceIntervalMs}`,
-    );
-  }
   const leafSetProblem = leafSetSizeProblem(c.leafSetSize);
   if (leafSetProblem !== undefined) throw new InvalidArgumentError(`leafSetSize ${leafSetProblem}`);
   if (!Number.isInteger(c.maxHops) || c.maxHops < 1 || c.maxHops > limits.maxHops) {
@@ -162,8 +165,8 @@ function validateConfig(c: RoutingConfig, limits: WireLimits): void {
   }
 }
 
-/** The largest leaf-set size accepted; a leaf set then fits one wire list (maxNodeListLength, 256) twice over. */
-export const MAX_LEAF_SET_SIZE = 128;
+/** The core's largest leaf-set size (a leaf set then fits one wire list, maxNodeListLength 256, twice over). */
+export { MAX_LEAF_SET_SIZE };
 
 /**
  * The leaf-set size rule, written once for both edges that take one (ClusterOptions here, the daemon's
