@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-node-lines bench-sim bench-sim-memory clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-kv bench-node-lines bench-sim bench-sim-memory clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -52,7 +52,7 @@ test-integration: install
 # child processes, signals, timers, process metrics) together with the routing unit tests and real-process
 # integration tests, then the demo. Lint, generated code and the Node-independent suites (simulator, chart,
 # benchmark harness, network-namespace faults, fuzzing, the StatefulSet rehearsal) run once, in `make test`.
-NODE_LINE_TESTS := test/routing test/wire test/auth test/server test/overlay test/client test/daemon test/metrics test/integration
+NODE_LINE_TESTS := test/routing test/wire test/auth test/server test/overlay test/client test/daemon test/metrics test/integration test/kv
 test-node-line: install typecheck
 	@echo "== Node.js $$(node --version): typecheck passed; tests: $(NODE_LINE_TESTS)"
 	npx vitest run $(NODE_LINE_TESTS)
@@ -84,6 +84,10 @@ bench-sim-memory: install
 # (<date>.json, latest.md, latest.svg). Reads the simulation results of bench-sim but does not run it.
 bench: install
 	node --import tsx bench/run.ts
+
+# The key-value store's Put and Get on 8 daemons against the echo baseline of the same run -> bench/results/kv-latest.md
+bench-kv: install
+	node --import tsx bench/kv.ts
 
 # `make bench` reduced to one 8-node cluster (about 5 minutes a line), under the machine's Node and each pinned
 # LTS line, ROUNDS times (later rounds in reverse order, so no line always runs at the same time of the load);

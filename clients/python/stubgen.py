@@ -10,8 +10,9 @@ import re
 import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The service the client calls; the files it imports are found by following its imports.
+# The services the client calls; the files they import are found by following their imports.
 ROOT_PROTO = "wendy/v1/overlay.proto"
+ROOT_PROTOS = [ROOT_PROTO, "wendy/v1/kv.proto"]
 GENERATED_PACKAGE = "wendy_client._proto"
 IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
@@ -30,8 +31,8 @@ def proto_root():
 
 
 def proto_files(root):
-    """ROOT_PROTO and every file it imports, directly or not, that lives under `root`."""
-    found, pending = [], [ROOT_PROTO]
+    """ROOT_PROTOS and every file they import, directly or not, that lives under `root`."""
+    found, pending = [], list(ROOT_PROTOS)
     while pending:
         name = pending.pop()
         if name in found:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A Python client for a Wendy node's client port: send, subscribe (and answer calls), call, lookup.
+"""A Python client for a Wendy node's client port: send, subscribe (and answer calls), call, lookup, kv.
 
 A thin front over the wendy_client package (clients/python), run from a checkout without installing it: the
 package's sources and its gRPC stubs, generated from the repository's proto/ with grpc_tools.protoc, are put
@@ -12,6 +12,9 @@ grpcio-tools (Debian: python3-grpcio python3-grpc-tools).
                                                               [--count N] [--reply TEXT]
     wendy_example.py [--address HOST:PORT] [--token TOKEN] call KEY PAYLOAD [--purpose N] [--timeout MS]
     wendy_example.py [--address HOST:PORT] [--token TOKEN] lookup KEY
+    wendy_example.py [--address HOST:PORT] [--token TOKEN] kv put KEY VALUE [--if-version C@W | --if-absent]
+    wendy_example.py [--address HOST:PORT] [--token TOKEN] kv get KEY
+    wendy_example.py [--address HOST:PORT] [--token TOKEN] kv delete KEY [--if-version C@W]
 
 Keys are names, hashed by the node like NodeId.fromString (first 16 bytes of SHA-256). Output: JSON lines.
 `subscribe` writes "subscribed at node ID" to stderr once live, then prints each delivery and acknowledges it.

@@ -1,9 +1,10 @@
-// `wendy send|subscribe|call|lookup|ownership|status`: the client commands, mounted by the daemon's program.
+// `wendy send|subscribe|call|lookup|ownership|status|kv`: the client commands, mounted by the daemon's program.
 import { Command, CommanderError, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
 import { NodeId } from "../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
 import type { KeyLike } from "./convert.js";
 import { WendyClientError } from "./errors.js";
+import type { KvVersion, KvWriteResult } from "./kv-client.js";
 import { applicationPurposeProblem, DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
 import {
   WendyClient,
@@ -33,6 +34,7 @@ export function registerClientCommands(program: Command): void {
   addLookup(program);
   addOwnership(program);
   addStatus(program);
+  addKv(program);
 }
 
 function addSend(program: Command): void {
@@ -204,6 +206,94 @@ function addStatus(program: Command): void {
         else process.stdout.write(statusTables(s));
       }),
     );
+}
+
+function addKv(program: Command): void {
+  const kv = program
+    .command("kv")
+    .description("the replicated key-value store: put, get and delete values under keys");
+  const keyArgument = "the key: a name (hashed like NodeId.fromString), or 32 hex digits with --hex";
+  withConnection(kv.command("put"))
+    .description("store a value under a key (acknowledged once W replicas stored it); prints its version")
+    .argument("<key>", keyArgument)
+    .argument("<value>", "the value, as UTF-8 text")
+    .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
+    .option(
+      "--if-version <counter@writer>",
+      "only if the key's version is this one (compare and set)",
+      parseVersion,
+    )
+    .option("--if-absent", "only if the key holds no value")
+    .option("--timeout <ms>", "how long the node waits for the write quorum", parseMillis("--timeout"))
+    .action(async (key: string, value: string, flags: ConnectionFlags & KeyFlags & KvFlags, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        const written = await client.kv.put(parseKey(cmd, key, flags), value, {
+          ifVersion: flags.ifVersion,
+          ifAbsent: flags.ifAbsent === true,
+          timeoutMs: flags.timeout,
+        });
+        print(writeJson(written));
+      }),
+    );
+  withConnection(kv.command("get"))
+    .description("print the value under a key and its version (exit status 1 when it holds none)")
+    .argument("<key>", keyArgument)
+    .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
+    .option("--timeout <ms>", "how long the node waits for the read quorum", parseMillis("--timeout"))
+    .action(async (key: string, flags: ConnectionFlags & KeyFlags & KvFlags, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        const parsed = parseKey(cmd, key, flags);
+        const found = await client.kv.get(parsed, { timeoutMs: flags.timeout });
+        if (found === undefined) cmd.error(`error: no value under key ${keyHex(parsed)}`, { exitCode: 1 });
+        print({
+          value: found.value.toString("utf8"),
+          version: versionText(found.version),
+          answers: found.answers,
+          coordinator: nodeJson(found.coordinator),
+        });
+      }),
+    );
+  withConnection(kv.command("delete"))
+    .description("delete the value under a key (a replicated tombstone); prints the tombstone's version")
+    .argument("<key>", keyArgument)
+    .option("--hex", "the key is a raw 128-bit ID in 32 hex digits")
+    .option("--if-version <counter@writer>", "only if the key's version is this one", parseVersion)
+    .option("--timeout <ms>", "how long the node waits for the write quorum", parseMillis("--timeout"))
+    .action(async (key: string, flags: ConnectionFlags & KeyFlags & KvFlags, cmd: Command) =>
+      run(cmd, flags, async (client) => {
+        const deleted = await client.kv.delete(parseKey(cmd, key, flags), {
+          ifVersion: flags.ifVersion,
+          timeoutMs: flags.timeout,
+        });
+        print(writeJson(deleted));
+      }),
+    );
+}
+
+interface KvFlags {
+  readonly ifVersion?: KvVersion;
+  readonly ifAbsent?: boolean;
+  readonly timeout?: number;
+}
+
+/** "<counter>@<writer hex>", as `kv put` and `kv get` print it. */
+function parseVersion(value: string): KvVersion {
+  const match = /^([1-9][0-9]{0,19})@([0-9a-fA-F]{32})$/.exec(value);
+  if (match === null || BigInt(match[1] as string) >= 1n << 64n)
+    throw new CommanderArgumentError("expected <counter>@<writer>: a counter of 1..2^64-1 and 32 hex digits");
+  return { counter: BigInt(match[1] as string), writer: (match[2] as string).toLowerCase() };
+}
+
+function versionText(v: KvVersion): string {
+  return `${v.counter}@${v.writer}`;
+}
+
+function writeJson(w: KvWriteResult): Record<string, unknown> {
+  return {
+    version: versionText(w.version),
+    acknowledgements: w.acknowledgements,
+    coordinator: nodeJson(w.coordinator),
+  };
 }
 
 // ------------------------------------------------------------------------------------------ shared parts

@@ -41,6 +41,10 @@ export class UnavailableError extends WendyClientError {
 export class NotFoundError extends WendyClientError {
   override readonly name = "NotFoundError";
 }
+/** A key-value write's precondition did not hold: the key's version changed (read it again and retry). */
+export class AbortedError extends WendyClientError {
+  override readonly name = "AbortedError";
+}
 /** The call was cancelled. */
 export class CancelledError extends WendyClientError {
   override readonly name = "CancelledError";
@@ -55,6 +59,7 @@ const BY_CODE: Partial<Record<status, new (message: string, code: status) => Wen
   [status.UNAVAILABLE]: UnavailableError,
   [status.NOT_FOUND]: NotFoundError,
   [status.CANCELLED]: CancelledError,
+  [status.ABORTED]: AbortedError,
 };
 
 /** The typed error for a status code and its message (e.g. one send's result on a SendStream). */

@@ -19,4 +19,13 @@ export type {
   WendyClientOptions,
 } from "./wendy-client.js";
 export type { KeyLike } from "./convert.js";
+export type {
+  KvCallOptions,
+  KvClient,
+  KvDeleteOptions,
+  KvPutOptions,
+  KvValue,
+  KvVersion,
+  KvWriteResult,
+} from "./kv-client.js";
 export * from "./errors.js";

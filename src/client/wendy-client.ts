@@ -36,6 +36,8 @@ import { EndOfTurnFlush } from "../shared/end-of-turn.js";
 import type { MessageContent } from "../shared/message.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { ResumingStream } from "./resuming-stream.js";
+import { KvServiceClient } from "../gen/wendy/v1/kv.js";
+import { KvClient } from "./kv-client.js";
 
 export interface WendyClientOptions {
   /** Bearer token, when the node requires one (WENDY_CLIENT_TOKEN). */
@@ -197,6 +199,8 @@ export class WendyClient {
   private readonly reconnectWindowMs: number;
   private readonly streams = new Set<ClientStream<unknown>>();
   private readonly sendStream: SendStreamChannel | undefined;
+  /** The node's replicated key-value store (wendy.v1.KvService): put, get, delete, compare and set. */
+  readonly kv: KvClient;
 
   /** `address` is "host:port" of the node's client port (default port 7071). */
   constructor(
@@ -211,6 +215,13 @@ export class WendyClient {
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });
+    this.kv = new KvClient(
+      new KvServiceClient(address, credentials.createInsecure(), {
+        "grpc.max_receive_message_length": size,
+        "grpc.max_send_message_length": size,
+      }),
+      (start, o) => this.unary(start, o),
+    );
     this.token = options.token;
     this.reconnectWindowMs = options.reconnectWindowMs ?? 30_000;
     this.sendStream =
@@ -428,6 +439,7 @@ export class WendyClient {
     for (const s of this.streams) s.close();
     this.streams.clear();
     this.raw.close();
+    this.kv.close();
   }
 
   private track<S extends ClientStream<unknown>>(stream: S): S {

@@ -25,7 +25,7 @@ import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
-import { peerChannelSecurity, peerServerCredentials } from "./auth/tls.js";
+import { peerChannelSecurity, peerServerCredentials, type PeerChannelSecurity } from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
@@ -52,6 +52,19 @@ import { PendingAcks, type SendResult } from "./cluster/pending-acks.js";
 
 export type { ClusterOptions, Logger } from "./cluster/options.js";
 export type { SendResult } from "./cluster/pending-acks.js";
+
+/** What the node's further services on the peer port (the key-value store's) share with PeerService. */
+export interface PeerTransport {
+  /** The same authenticated sessions: calls signed by `signer`, checked by `verifier`. */
+  readonly auth: CallAuth;
+  /** TLS credentials and name options for a channel to one peer address. */
+  readonly channelSecurity: (address: string) => PeerChannelSecurity;
+  /** Largest gRPC message, in bytes. */
+  readonly maxMessageBytes: number;
+  /** Largest application payload, in bytes. */
+  readonly maxPayloadBytes: number;
+  readonly leafSetSize: number;
+}
 
 export interface ClusterSendOptions {
   /**
@@ -414,6 +427,17 @@ export class Cluster {
     if (!Number.isInteger(k) || k < 1)
       throw new InvalidArgumentError(`replica count must be a positive integer, got ${k}`);
     return this.requireCore().replicas(key, k);
+  }
+
+  /** For the node's own services on the peer port: how they authenticate and reach peers. */
+  peerTransport(): PeerTransport {
+    return {
+      auth: this.auth,
+      channelSecurity: peerChannelSecurity(this.options.tls ?? { enabled: false }),
+      maxMessageBytes: grpcMessageSizeLimit(this.limits),
+      maxPayloadBytes: this.limits.maxPayloadBytes,
+      leafSetSize: this.config.leafSetSize,
+    };
   }
 
   stats(): ReturnType<PastryNode["stats"]> & { openConnections: number } {

@@ -9,6 +9,8 @@ import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 export const SERVED_PROTO_FILES: readonly string[] = [
   "wendy/v1/peer.proto",
   "wendy/v1/overlay.proto",
+  "wendy/v1/kv.proto",
+  "wendy/v1/kv_peer.proto",
   "grpc/health/v1/health.proto",
 ];
 

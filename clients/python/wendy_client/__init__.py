@@ -1,4 +1,5 @@
-"""Client for a Wendy node's client port (wendy.v1.OverlayService): send, subscribe, call, lookup.
+"""Client for a Wendy node's client port (wendy.v1.OverlayService, wendy.v1.KvService): send, subscribe,
+call, lookup, and the replicated key-value store (kv_put, kv_get, kv_delete).
 
     from wendy_client import WendyClient
 
@@ -13,6 +14,9 @@ from .client import (
     Delivery,
     Handler,
     KeyLike,
+    KvValue,
+    KvVersion,
+    KvWriteResult,
     NodeInfo,
     NodeStatus,
     Payload,
@@ -22,6 +26,7 @@ from .client import (
     key_id,
 )
 from .errors import (
+    AbortedError,
     CancelledError,
     DeadlineExceededError,
     FailedPreconditionError,
@@ -34,6 +39,7 @@ from .errors import (
 )
 
 __all__ = [
+    "AbortedError",
     "CallResult",
     "CancelledError",
     "DeadlineExceededError",
@@ -42,6 +48,9 @@ __all__ = [
     "Handler",
     "InvalidArgumentError",
     "KeyLike",
+    "KvValue",
+    "KvVersion",
+    "KvWriteResult",
     "NodeInfo",
     "NodeStatus",
     "NotFoundError",

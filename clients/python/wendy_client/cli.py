@@ -5,8 +5,12 @@
                                                            [--count N] [--reply TEXT]
     wendy-client [--address HOST:PORT] [--token TOKEN] call KEY PAYLOAD [--purpose N] [--timeout MS]
     wendy-client [--address HOST:PORT] [--token TOKEN] lookup KEY
+    wendy-client [--address HOST:PORT] [--token TOKEN] kv put KEY VALUE [--if-version COUNTER@WRITER | --if-absent]
+    wendy-client [--address HOST:PORT] [--token TOKEN] kv get KEY
+    wendy-client [--address HOST:PORT] [--token TOKEN] kv delete KEY [--if-version COUNTER@WRITER]
 
-Keys are names, hashed by the node like NodeId.fromString. Errors exit 1 with the gRPC status name.
+Keys are names, hashed by the node like NodeId.fromString. Errors exit 1 with the gRPC status name; so does
+`kv get` of a key that holds no value.
 `subscribe` says "subscribed at node ID" on stderr once live, then prints each delivery and acknowledges it
 (a call: answers it with --reply, else acknowledges it unanswered).
 """
@@ -17,7 +21,7 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from .client import DEFAULT_ADDRESS, Delivery, NodeInfo, WendyClient
+from .client import DEFAULT_ADDRESS, Delivery, KvVersion, KvWriteResult, NodeInfo, WendyClient
 from .errors import WendyError
 
 # Polling period of the main thread while a subscription runs (it must stay responsive to Ctrl-C).
@@ -95,6 +99,47 @@ def cmd_lookup(client: WendyClient, args: argparse.Namespace) -> None:
     print_json({"owner": node_json(client.lookup(args.key))})
 
 
+def version_arg(text: str) -> KvVersion:
+    counter, _, writer = text.partition("@")
+    if not counter.isdigit() or int(counter) < 1 or len(writer) != 32:
+        raise argparse.ArgumentTypeError("expected COUNTER@WRITER: a counter from 1 and 32 hex digits")
+    try:
+        bytes.fromhex(writer)
+    except ValueError:
+        raise argparse.ArgumentTypeError("the writer must be 32 hex digits") from None
+    return KvVersion(counter=int(counter), writer=writer.lower())
+
+
+def write_json(result: KvWriteResult) -> Dict[str, Any]:
+    return {
+        "version": str(result.version),
+        "acknowledgements": result.acknowledgements,
+        "coordinator": node_json(result.coordinator),
+    }
+
+
+def cmd_kv_put(client: WendyClient, args: argparse.Namespace) -> None:
+    print_json(write_json(client.kv_put(args.key, args.value, if_version=args.if_version, if_absent=args.if_absent)))
+
+
+def cmd_kv_get(client: WendyClient, args: argparse.Namespace) -> None:
+    found = client.kv_get(args.key)
+    if found is None:
+        sys.exit("error: no value under key %s" % args.key)
+    print_json(
+        {
+            "value": found.value.decode(errors="replace"),
+            "version": str(found.version),
+            "answers": found.answers,
+            "coordinator": node_json(found.coordinator),
+        }
+    )
+
+
+def cmd_kv_delete(client: WendyClient, args: argparse.Namespace) -> None:
+    print_json(write_json(client.kv_delete(args.key, if_version=args.if_version)))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Talk to a Wendy node's client port.")
     p.add_argument("--address", default=DEFAULT_ADDRESS, help="the node's client port (host:port)")
@@ -132,6 +177,22 @@ def parser() -> argparse.ArgumentParser:
     lookup = commands.add_parser("lookup", help="print the node that owns a key")
     lookup.add_argument("key")
     lookup.set_defaults(run=cmd_lookup)
+
+    kv = commands.add_parser("kv", help="the replicated key-value store").add_subparsers(dest="kv", required=True)
+    kv_put = kv.add_parser("put", help="store a value under a key; prints its version")
+    kv_put.add_argument("key")
+    kv_put.add_argument("value")
+    only = kv_put.add_mutually_exclusive_group()
+    only.add_argument("--if-version", type=version_arg, help="only if the key's version is COUNTER@WRITER")
+    only.add_argument("--if-absent", action="store_true", help="only if the key holds no value")
+    kv_put.set_defaults(run=cmd_kv_put)
+    kv_get = kv.add_parser("get", help="print the value under a key and its version")
+    kv_get.add_argument("key")
+    kv_get.set_defaults(run=cmd_kv_get)
+    kv_delete = kv.add_parser("delete", help="delete the value under a key")
+    kv_delete.add_argument("key")
+    kv_delete.add_argument("--if-version", type=version_arg, help="only if the key's version is COUNTER@WRITER")
+    kv_delete.set_defaults(run=cmd_kv_delete)
     return p
 
 

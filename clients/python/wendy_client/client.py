@@ -9,8 +9,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
-from ._proto.wendy.v1 import overlay_pb2, overlay_pb2_grpc, types_pb2
-from .errors import DeadlineExceededError, FailedPreconditionError, WendyError, error_from
+from ._proto.wendy.v1 import kv_pb2, kv_pb2_grpc, overlay_pb2, overlay_pb2_grpc, types_pb2
+from .errors import DeadlineExceededError, FailedPreconditionError, NotFoundError, WendyError, error_from
 
 DEFAULT_ADDRESS = "127.0.0.1:7071"
 # The node's WENDY_MAX_PAYLOAD_BYTES default; messages may be this much larger (keys, addresses, ids).
@@ -50,6 +50,32 @@ class SendResult:
     # With wait_for_ack: the node that delivered the message, and the hops it took.
     delivered_by: Optional[NodeInfo] = None
     hops: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class KvVersion:
+    """A stored value's version: ordered by counter, then by writer (the coordinating node's ID)."""
+
+    counter: int
+    writer: str  # 32 hex digits
+
+    def __str__(self) -> str:
+        return "%d@%s" % (self.counter, self.writer)
+
+
+@dataclass(frozen=True)
+class KvWriteResult:
+    version: KvVersion
+    acknowledgements: int  # replicas that stored it before the answer (at least W)
+    coordinator: NodeInfo  # the key's owner
+
+
+@dataclass(frozen=True)
+class KvValue:
+    value: bytes
+    version: KvVersion
+    answers: int  # replicas the value was chosen from (at least R)
+    coordinator: NodeInfo
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,28 @@ def _key(key: KeyLike) -> overlay_pb2.Key:
     if isinstance(key, (bytes, bytearray)) and len(key) == KEY_BYTES:
         return overlay_pb2.Key(id=bytes(key))
     raise ValueError("a key is a name (str) or exactly %d bytes, got %r" % (KEY_BYTES, key))
+
+
+def _version(version: kv_pb2.Version) -> KvVersion:
+    return KvVersion(counter=version.counter, writer=version.writer.hex())
+
+
+def _precondition(if_version: Optional[KvVersion], if_absent: bool) -> Optional[kv_pb2.Precondition]:
+    if if_version is not None:
+        return kv_pb2.Precondition(
+            if_version=kv_pb2.Version(counter=if_version.counter, writer=bytes.fromhex(if_version.writer))
+        )
+    if if_absent:
+        return kv_pb2.Precondition(if_absent=True)
+    return None
+
+
+def _write(response: Union[kv_pb2.PutResponse, kv_pb2.DeleteResponse]) -> KvWriteResult:
+    return KvWriteResult(
+        version=_version(response.version),
+        acknowledgements=response.acknowledgements,
+        coordinator=_node(response.coordinator),
+    )
 
 
 def _bytes(payload: Payload) -> bytes:
@@ -315,6 +363,7 @@ class WendyClient:
             options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)],
         )
         self._stub = overlay_pb2_grpc.OverlayServiceStub(self._channel)
+        self._kv = kv_pb2_grpc.KvServiceStub(self._channel)
         self._subscriptions: List[Subscription] = []
 
     def _metadata(self) -> List[Tuple[str, str]]:
@@ -427,6 +476,57 @@ class WendyClient:
             peer_count=response.peer_count,
             subscriber_count=response.subscriber_count,
         )
+
+    def kv_put(
+        self,
+        key: KeyLike,
+        value: Payload,
+        *,
+        if_version: Optional[KvVersion] = None,
+        if_absent: bool = False,
+        timeout_ms: int = 0,
+        deadline_ms: Optional[int] = None,
+    ) -> KvWriteResult:
+        """Stores `value` under the key in the replicated key-value store; returns once W replicas stored
+        it. if_version: only if the key's version is this one (compare and set); if_absent: only if it holds
+        no value. Either raises AbortedError when it does not hold."""
+        request = kv_pb2.PutRequest(
+            key=_key(key), value=_bytes(value), precondition=_precondition(if_version, if_absent), timeout_ms=timeout_ms
+        )
+        response = self._unary(self._kv.Put, request, deadline_ms)
+        assert isinstance(response, kv_pb2.PutResponse)
+        return _write(response)
+
+    def kv_get(self, key: KeyLike, *, timeout_ms: int = 0, deadline_ms: Optional[int] = None) -> Optional[KvValue]:
+        """The value under the key and its version, or None when it holds none (never written, or deleted)."""
+        request = kv_pb2.GetRequest(key=_key(key), timeout_ms=timeout_ms)
+        try:
+            response = self._unary(self._kv.Get, request, deadline_ms)
+        except NotFoundError:
+            return None
+        assert isinstance(response, kv_pb2.GetResponse)
+        return KvValue(
+            value=response.value,
+            version=_version(response.version),
+            answers=response.answers,
+            coordinator=_node(response.coordinator),
+        )
+
+    def kv_delete(
+        self,
+        key: KeyLike,
+        *,
+        if_version: Optional[KvVersion] = None,
+        timeout_ms: int = 0,
+        deadline_ms: Optional[int] = None,
+    ) -> KvWriteResult:
+        """Deletes the value under the key (a replicated tombstone); deleting an absent key succeeds."""
+        request = kv_pb2.DeleteRequest(
+            key=_key(key), precondition=_precondition(if_version, False), timeout_ms=timeout_ms
+        )
+        response = self._unary(self._kv.Delete, request, deadline_ms)
+        assert isinstance(response, kv_pb2.DeleteResponse)
+        return _write(response)
 
     def close(self) -> None:
         """Ends every subscription and closes the channel."""

@@ -41,6 +41,10 @@ class NotFoundError(WendyError):
     """The thing named does not exist, e.g. a Reply to an unknown or already answered call."""
 
 
+class AbortedError(WendyError):
+    """A key-value write's precondition did not hold: the key's version changed (read it again, retry)."""
+
+
 class CancelledError(WendyError):
     """The call was cancelled on this side."""
 
@@ -54,6 +58,7 @@ _BY_CODE: Dict[grpc.StatusCode, Type[WendyError]] = {
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.CANCELLED: CancelledError,
+    grpc.StatusCode.ABORTED: AbortedError,
 }
 
 

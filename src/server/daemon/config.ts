@@ -1,6 +1,7 @@
 // Turns the raw settings into a checked daemon configuration, exactly as docs/configuration.md specifies:
 // every value validated at start, defaults applied, files read once. Any problem is a ConfigError naming
 // the variable, where the value came from, and the value (never for secrets).
+import { majority, maxReplicationFactor } from "../../kv/replica-set.js";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
@@ -71,8 +72,21 @@ export interface DaemonConfig {
   readonly shutdownGraceMs: number;
   /** How long a delivery waits at this node for a subscriber to take it before it is refused. */
   readonly deliveryGraceMs: number;
+  /** The replicated key-value store (kv.proto). */
+  readonly kv: KvConfig;
   /** Unknown WENDY_* variables, to log as warnings. */
   readonly unknownEnv: readonly string[];
+}
+
+/** WENDY_KV_*: the key-value store's replication, bounds and repair pace. */
+export interface KvConfig {
+  readonly replicas: number;
+  readonly writeQuorum: number;
+  readonly readQuorum: number;
+  readonly maxKeys: number;
+  readonly maxBytes: number;
+  readonly repairKeysPerSecond: number;
+  readonly antiEntropyIntervalMs: number;
 }
 
 /** Reads flags > environment > config file and checks everything. Throws ConfigError. */
@@ -332,7 +346,22 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     clientMaxStreams,
     shutdownGraceMs,
     deliveryGraceMs,
+    kv: readKvConfig(r, leafSetSize),
     unknownEnv: settings.unknownEnv,
+  };
+}
+
+function readKvConfig(r: Reader, leafSetSize: number): KvConfig {
+  const maxReplicas = maxReplicationFactor(leafSetSize);
+  const replicas = r.integer("WENDY_KV_REPLICAS", Math.min(3, maxReplicas), 1, maxReplicas);
+  return {
+    replicas,
+    writeQuorum: r.integer("WENDY_KV_WRITE_QUORUM", majority(replicas), 1, replicas),
+    readQuorum: r.integer("WENDY_KV_READ_QUORUM", majority(replicas), 1, replicas),
+    maxKeys: r.integer("WENDY_KV_MAX_KEYS", 100_000, 1, 100_000_000),
+    maxBytes: r.integer("WENDY_KV_MAX_BYTES", 256 * 1024 * 1024, 1024, 1024 * 1024 * 1024 * 1024),
+    repairKeysPerSecond: r.integer("WENDY_KV_REPAIR_RATE", 2000, 10, 1_000_000),
+    antiEntropyIntervalMs: r.integer("WENDY_KV_ANTI_ENTROPY_MS", 1000, 100, 3_600_000),
   };
 }
 

@@ -1,6 +1,8 @@
 // One running `wendy start`: a Cluster on the peer port, the client services on the client port, the
 // metrics/health HTTP server, and the join rounds of docs/configuration.md. Owns the shutdown order:
 // not ready first, then no new client calls, then the graceful leave, all within the configured grace.
+import { KvNode, addKvService } from "../kv/index.js";
+import { registerKvMetrics } from "../kv/metrics.js";
 import { readFileSync } from "node:fs";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../routing/id.js";
@@ -57,6 +59,7 @@ export class Daemon {
     private readonly http: HealthServer,
     readonly ports: DaemonPorts,
     readonly health: DaemonHealth,
+    readonly kv: KvNode,
   ) {}
 
   /** Binds every port and starts joining; resolves once listening (not once joined: see `joined`). */
@@ -97,8 +100,12 @@ export class Daemon {
       metrics,
       logger,
       serveHealth: false,
-      configureServer: (server) => health.serveOn(server),
+      configureServer: (server) => {
+        health.serveOn(server);
+        kv.addPeerServiceTo(server);
+      },
     });
+    const kv = new KvNode(cluster, config.kv);
     cluster.registerApplication(membershipLog(logger));
     const cleanups: (() => Promise<void>)[] = [];
     try {
@@ -106,6 +113,8 @@ export class Daemon {
       // previous process on this port) must not make it a member between its listen and its join.
       await cluster.listen({ joinFirst: config.join.length > 0 });
       cleanups.push(() => cluster.kill());
+      kv.start();
+      cleanups.push(async () => kv.stop());
 
       const limits = { maxPayloadBytes: config.maxPayloadBytes, deliveryGraceMs: config.deliveryGraceMs };
       const clientServer = new Server({
@@ -127,6 +136,8 @@ export class Daemon {
             "client service error",
           ),
       });
+      addKvService(clientServer, { kv, token: config.clientToken, metrics });
+      registerKvMetrics(metrics.registry, () => kv.stats());
       health.serveOn(clientServer);
       addLazyReflection(clientServer);
       const clientPort = await bind(
@@ -166,7 +177,18 @@ export class Daemon {
         health,
       });
       const ports = { peer: cluster.node.port, client: clientPort, metrics: http.port };
-      const daemon = new Daemon(config, cluster, metrics, logger, clientServer, overlay, http, ports, health);
+      const daemon = new Daemon(
+        config,
+        cluster,
+        metrics,
+        logger,
+        clientServer,
+        overlay,
+        http,
+        ports,
+        health,
+        kv,
+      );
       daemon.logStarted();
       daemon.startJoining();
       return daemon;
@@ -216,6 +238,7 @@ export class Daemon {
     // Subscriptions and watches would never end by themselves; waiting calls fail now.
     this.overlay.close();
     this.clientServer.forceShutdown();
+    this.kv.stop();
     await this.http.close();
     this.log.info("stopped");
   }

@@ -109,6 +109,33 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "how long a delivery waits for a subscriber before it is refused (5000)",
   },
   {
+    env: "WENDY_KV_REPLICAS",
+    valueName: "<k>",
+    description: "replicas per key of the key-value store (3; at most leaf-set size / 2 + 1)",
+  },
+  {
+    env: "WENDY_KV_WRITE_QUORUM",
+    valueName: "<w>",
+    description: "replicas that acknowledge a write (k/2+1)",
+  },
+  { env: "WENDY_KV_READ_QUORUM", valueName: "<r>", description: "replicas that answer a read (k/2+1)" },
+  { env: "WENDY_KV_MAX_KEYS", valueName: "<n>", description: "records a node holds at most (100000)" },
+  {
+    env: "WENDY_KV_MAX_BYTES",
+    valueName: "<bytes>",
+    description: "bytes of records a node holds (268435456)",
+  },
+  {
+    env: "WENDY_KV_REPAIR_RATE",
+    valueName: "<keys/s>",
+    description: "keys re-replication checks per second (2000)",
+  },
+  {
+    env: "WENDY_KV_ANTI_ENTROPY_MS",
+    valueName: "<ms>",
+    description: "interval of anti-entropy rounds (1000)",
+  },
+  {
     env: "WENDY_MAX_CONCURRENT_STREAMS",
     valueName: "<n>",
     description: "concurrent calls one connection may open (1000)",

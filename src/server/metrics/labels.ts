@@ -4,6 +4,7 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { AUTH_FAILURE_REASONS } from "../auth/failures.js";
 import { HealthService } from "../../gen/grpc/health/v1/health.js";
+import { KvServiceService } from "../../gen/wendy/v1/kv.js";
 import { OverlayServiceService } from "../../gen/wendy/v1/overlay.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 
@@ -29,9 +30,10 @@ export function methodNamesOf(service: Readonly<Record<string, { readonly path: 
 /** wendy.v1.PeerService's methods, read from the generated definition so a new RPC gets its own label. */
 export const DEFAULT_PEER_METHODS: readonly string[] = methodNamesOf(PeerServiceService);
 
-/** wendy.v1.OverlayService's methods (the client-facing API) plus the standard health check's. */
+/** The client-facing API's methods (wendy.v1.OverlayService, wendy.v1.KvService) plus the health check's. */
 export const DEFAULT_CLIENT_METHODS: readonly string[] = [
   ...methodNamesOf(OverlayServiceService),
+  ...methodNamesOf(KvServiceService),
   ...methodNamesOf(HealthService),
 ];
 

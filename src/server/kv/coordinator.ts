@@ -1,0 +1,349 @@
+// A client's request at the node that received it: handed on towards the key's owner, which coordinates it
+// over the key's replica set: a version read from a quorum, the precondition checked, the write sent to
+// every replica and acknowledged at W; a read answered from at least R replicas, with read repair.
+import { status } from "@grpc/grpc-js";
+import type { NodeId } from "../../routing/id.js";
+import type { NodeInfo } from "../../routing/types.js";
+import { newestRecord, supersedes, type KvRecord } from "../../kv/record.js";
+import { Quorum, versionReadQuorum } from "../../kv/quorum.js";
+import type { KvReplication } from "../../kv/replica-set.js";
+import { formatVersion, nextVersion, sameVersion, type Version } from "../../kv/version.js";
+import { WendyError } from "../errors.js";
+import type { KvOverlay } from "./overlay.js";
+import type { KvPeers } from "./peer-client.js";
+import type { MemoryKvStore } from "./store.js";
+import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
+import type { CoordinateRequest, CoordinateResponse } from "../../gen/wendy/v1/kv_peer.js";
+
+export type Precondition =
+  { readonly kind: "version"; readonly version: Version } | { readonly kind: "absent" };
+
+export type KvOperation =
+  | {
+      readonly kind: "put";
+      readonly key: NodeId;
+      readonly value: Uint8Array;
+      readonly precondition?: Precondition | undefined;
+    }
+  | { readonly kind: "get"; readonly key: NodeId }
+  | { readonly kind: "delete"; readonly key: NodeId; readonly precondition?: Precondition | undefined };
+
+export interface KvWriteResult {
+  readonly version: Version;
+  readonly acknowledgements: number;
+  readonly coordinator: NodeInfo;
+}
+
+export interface KvReadResult {
+  readonly record: KvRecord;
+  readonly answers: number;
+  readonly coordinator: NodeInfo;
+}
+
+export type KvResult = KvWriteResult | KvReadResult;
+
+export interface CoordinatorOptions {
+  readonly replication: KvReplication;
+  /** After a read quorum answered, how long to wait for the other replicas (a fresh replica may be empty). */
+  readonly readSettleMs: number;
+  /** Timeout of one call to a replica. */
+  readonly replicaTimeoutMs: number;
+}
+
+/** Hand-ons towards the owner at most (each to a node numerically closer to the key). */
+export const MAX_COORDINATE_HOPS = 32;
+
+/** What the coordinator tells the rest of the store. */
+export interface CoordinatorHooks {
+  /** A write reached every replica of `set` (true) or not all (false). */
+  written(record: KvRecord, set: readonly NodeInfo[], everywhere: boolean): void;
+  /** Replicas found stale by a read were sent the newest record. */
+  readRepaired(count: number): void;
+}
+
+/** Forwards to the owner with the operation encoded as a CoordinateRequest. */
+export type Forward = (
+  owner: NodeInfo,
+  request: CoordinateRequest,
+  timeoutMs: number,
+) => Promise<CoordinateResponse>;
+
+export class KvCoordinator {
+  private readonly writeLocks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly overlay: KvOverlay,
+    private readonly store: MemoryKvStore,
+    private readonly peers: KvPeers,
+    private readonly options: CoordinatorOptions,
+    private readonly hooks: CoordinatorHooks,
+  ) {}
+
+  /** Runs `op` at the key's owner: here when this node owns the key, otherwise handed on. */
+  async execute(
+    op: KvOperation,
+    timeoutMs: number,
+    hops: number,
+    forward: (owner: NodeInfo, hops: number, timeoutMs: number) => Promise<KvResult>,
+  ): Promise<KvResult> {
+    const deadline = performance.now() + timeoutMs;
+    // Bounded by the deadline: a hand-on refused because the owner just died is retried once routing
+    // has noticed (owner() then names the next closest node).
+    for (let attempt = 0; ; attempt++) {
+      if (!this.overlay.ready()) throw unavailable("this node has not joined the overlay yet");
+      const owner = this.overlay.owner(op.key);
+      if (owner.id.equals(this.overlay.self().id)) return this.coordinate(op, deadline);
+      if (hops + 1 > MAX_COORDINATE_HOPS)
+        throw unavailable(`no owner found for key ${op.key.hex} within ${MAX_COORDINATE_HOPS} hops`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw unavailable(`the key's owner ${owner.id.hex} could not be reached in time`);
+      try {
+        return await forward(owner, hops + 1, left);
+      } catch (error) {
+        if (!neverArrived(error) || performance.now() + 100 >= deadline) throw error;
+        await sleep(Math.min(100 * 2 ** attempt, 1000, deadline - performance.now() - 50));
+      }
+    }
+  }
+
+  private coordinate(op: KvOperation, deadline: number): Promise<KvResult> {
+    if (op.kind === "get") return this.get(op.key, deadline);
+    // Writes of one key through this coordinator are serialized: versions and preconditions are read
+    // after the previous write of the key was decided.
+    const hex = op.key.hex;
+    const previous = this.writeLocks.get(hex) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.write(op, deadline),
+      () => this.write(op, deadline),
+    );
+    const tail = run.then(ignore, ignore);
+    this.writeLocks.set(hex, tail);
+    void tail.then(() => {
+      if (this.writeLocks.get(hex) === tail) this.writeLocks.delete(hex);
+    });
+    return run;
+  }
+
+  private replicaSet(key: NodeId): NodeInfo[] {
+    return this.overlay.replicas(key, this.options.replication.replicas);
+  }
+
+  private async write(op: Exclude<KvOperation, { kind: "get" }>, deadline: number): Promise<KvWriteResult> {
+    const set = this.replicaSet(op.key);
+    const { replicas: k, writeQuorum, readQuorum } = this.options.replication;
+    const read = await this.read(
+      op.key,
+      set,
+      Math.min(set.length, versionReadQuorum(k, writeQuorum, readQuorum)),
+      deadline,
+      true,
+    );
+    const current = newestRecord(read.records.values());
+    if (op.precondition !== undefined) checkPrecondition(op.precondition, current);
+    const self = this.overlay.self();
+    const record: KvRecord = {
+      key: op.key,
+      version: nextVersion([current?.version], self.id),
+      value: op.kind === "put" ? op.value : new Uint8Array(),
+      deleted: op.kind === "delete",
+    };
+    const acknowledgements = await this.replicate(record, set, Math.min(set.length, writeQuorum), deadline);
+    return { version: record.version, acknowledgements, coordinator: self };
+  }
+
+  private async get(key: NodeId, deadline: number): Promise<KvReadResult> {
+    const set = this.replicaSet(key);
+    const read = await this.read(
+      key,
+      set,
+      Math.min(set.length, this.options.replication.readQuorum),
+      deadline,
+      false,
+    );
+    const newest = newestRecord(read.records.values());
+    if (newest !== undefined) this.repairStale(newest, set, read.records);
+    if (newest === undefined || newest.deleted) {
+      throw new WendyError(
+        `no value under key ${key.hex}${newest?.deleted ? " (deleted)" : ""}`,
+        status.NOT_FOUND,
+      );
+    }
+    return { record: newest, answers: read.answered, coordinator: this.overlay.self() };
+  }
+
+  /** Sends the newest record to the replicas that answered with an older one or none. */
+  private repairStale(
+    newest: KvRecord,
+    set: readonly NodeInfo[],
+    answers: ReadonlyMap<string, KvRecord | undefined>,
+  ): void {
+    const stale = set.filter((n) => answers.has(n.id.hex) && supersedes(newest, answers.get(n.id.hex)));
+    if (stale.length === 0) return;
+    this.hooks.readRepaired(stale.length);
+    for (const node of stale) void this.storeAt(node, newest).catch(ignore);
+  }
+
+  /**
+   * Asks every member of `set` for the key's record; resolves once `needed` answered and the others
+   * answered too or the settle time passed; fails once `needed` can no longer answer.
+   */
+  private read(
+    key: NodeId,
+    set: readonly NodeInfo[],
+    needed: number,
+    deadline: number,
+    versionsOnly: boolean,
+  ): Promise<{ records: Map<string, KvRecord | undefined>; answered: number }> {
+    const records = new Map<string, KvRecord | undefined>();
+    const quorum = new Quorum(set.length, Math.max(1, needed));
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let settleTimer: NodeJS.Timeout | undefined;
+      const finish = (error?: Error): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadlineTimer);
+        clearTimeout(settleTimer);
+        if (error) reject(error);
+        else resolve({ records, answered: quorum.answered });
+      };
+      const deadlineTimer = setTimeout(
+        () =>
+          quorum.state === "reached"
+            ? finish()
+            : finish(
+                unavailable(
+                  `only ${quorum.answered} of ${needed} replicas answered in time for key ${key.hex}`,
+                ),
+              ),
+        Math.max(0, deadline - performance.now()),
+      );
+      const check = (): void => {
+        if (quorum.state === "failed")
+          return finish(
+            unavailable(`only ${quorum.answered} of ${needed} replicas could answer for key ${key.hex}`),
+          );
+        if (quorum.state !== "reached") return;
+        if (quorum.settled) return finish();
+        settleTimer ??= setTimeout(() => finish(), this.options.readSettleMs);
+      };
+      for (const node of set) {
+        this.recordAt(node, key, versionsOnly).then(
+          (record) => {
+            records.set(node.id.hex, record);
+            quorum.succeeded();
+            check();
+          },
+          () => {
+            quorum.failed();
+            check();
+          },
+        );
+      }
+    });
+  }
+
+  /** Stores `record` at every member of `set`; resolves with the acknowledgements once `needed` stored it. */
+  private replicate(
+    record: KvRecord,
+    set: readonly NodeInfo[],
+    needed: number,
+    deadline: number,
+  ): Promise<number> {
+    const quorum = new Quorum(set.length, Math.max(1, needed));
+    let full: WendyError | undefined;
+    let everywhere = true;
+    const all = set.map((node) =>
+      this.storeAt(node, record).then(
+        () => void quorum.succeeded(),
+        (error: unknown) => {
+          everywhere = false;
+          quorum.failed();
+          if (error instanceof WendyError && error.code === status.RESOURCE_EXHAUSTED) full ??= error;
+        },
+      ),
+    );
+    void Promise.all(all).then(() => this.hooks.written(record, set, everywhere));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            unavailable(`only ${quorum.answered} of ${needed} replicas stored key ${record.key.hex} in time`),
+          ),
+        Math.max(0, deadline - performance.now()),
+      );
+      const check = (): void => {
+        if (quorum.state === "reached") {
+          clearTimeout(timer);
+          resolve(quorum.answered);
+        } else if (quorum.state === "failed") {
+          clearTimeout(timer);
+          const why = `only ${quorum.answered} of ${needed} replicas stored key ${record.key.hex}`;
+          reject(
+            full === undefined
+              ? unavailable(why)
+              : new WendyError(`${why}: ${full.message}`, status.RESOURCE_EXHAUSTED),
+          );
+        }
+      };
+      for (const p of all) void p.then(check);
+    });
+  }
+
+  private async recordAt(node: NodeInfo, key: NodeId, versionsOnly: boolean): Promise<KvRecord | undefined> {
+    if (node.id.equals(this.overlay.self().id)) return this.store.get(key);
+    const response = await this.peers.fetch(
+      node,
+      { sender: encodeNodeInfo(this.overlay.self()), keys: [idBytes(key)], versionsOnly },
+      this.options.replicaTimeoutMs,
+    );
+    const found = response.records[0];
+    return found === undefined ? undefined : decodeRecord(found, "records[0]", Number.MAX_SAFE_INTEGER);
+  }
+
+  private async storeAt(node: NodeInfo, record: KvRecord): Promise<void> {
+    if (node.id.equals(this.overlay.self().id)) {
+      this.store.apply(record);
+      return;
+    }
+    await this.peers.replicate(
+      node,
+      { sender: encodeNodeInfo(this.overlay.self()), records: [encodeRecord(record)] },
+      this.options.replicaTimeoutMs,
+    );
+  }
+}
+
+function checkPrecondition(precondition: Precondition, current: KvRecord | undefined): void {
+  if (precondition.kind === "absent") {
+    if (current !== undefined && !current.deleted)
+      throw new WendyError(
+        `the key holds a value (version ${formatVersion(current.version)})`,
+        status.ABORTED,
+      );
+    return;
+  }
+  if (current === undefined || !sameVersion(current.version, precondition.version)) {
+    throw new WendyError(
+      `the key's version is ${formatVersion(current?.version)}, not ${formatVersion(precondition.version)}`,
+      status.ABORTED,
+    );
+  }
+}
+
+function unavailable(message: string): WendyError {
+  return new WendyError(message, status.UNAVAILABLE);
+}
+
+/** True when a hand-on surely never reached its node (nothing listened, or it refused as it leaves). */
+function neverArrived(error: unknown): boolean {
+  if (!(error instanceof WendyError) || error.code !== status.UNAVAILABLE) return false;
+  return /No connection established|ECONNREFUSED|not joined|leaving|stopping/.test(error.message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+function ignore(): void {}

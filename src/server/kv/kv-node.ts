@@ -1,0 +1,304 @@
+// The key-value store of one node: its store, coordinator, re-replication and anti-entropy, wired to the
+// node's Cluster (leaf-set changes, peer sessions) and served to peers on the peer port.
+import type { Server } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import type { NodeInfo } from "../../routing/types.js";
+import type {
+  CoordinateRequest,
+  CoordinateResponse,
+  DigestRequest,
+  DigestResponse,
+  FetchRequest,
+  FetchResponse,
+  ReplicateRequest,
+  ReplicateResponse,
+} from "../../gen/wendy/v1/kv_peer.js";
+import { kvReplication, type KvReplication } from "../../kv/replica-set.js";
+import type { Cluster, PeerTransport } from "../cluster.js";
+import { WendyError } from "../errors.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+import { decodeId } from "../../wire/validate.js";
+import { KvAntiEntropy } from "./anti-entropy.js";
+import { MAX_RECORDS_PER_REQUEST } from "./batches.js";
+import { KvCoordinator, type KvOperation, type KvResult } from "./coordinator.js";
+import {
+  decodeOperation,
+  decodeResult,
+  encodeResult,
+  operationOf,
+  timeoutOf,
+  type KvRequest,
+} from "./operations.js";
+import { addressFor, clusterOverlay, type KvOverlay } from "./overlay.js";
+import { KvPeerClient, type KvPeers } from "./peer-client.js";
+import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
+import { Placement } from "./placement.js";
+import { KvReplicator } from "./replicator.js";
+import { DEFAULT_KV_STORE_LIMITS, MemoryKvStore } from "./store.js";
+import { decodeRecord, encodeRecord, encodeVersion } from "./wire.js";
+
+export interface KvOptions {
+  /** k; default 3 (at most half the leaf set plus one). */
+  readonly replicas?: number;
+  /** W; default a majority of k. */
+  readonly writeQuorum?: number;
+  /** R; default a majority of k. */
+  readonly readQuorum?: number;
+  /** Records held at most; default 100000. */
+  readonly maxKeys?: number;
+  /** Bytes held at most; default 256 MiB. */
+  readonly maxBytes?: number;
+  /** Keys re-replication checks per second at most; default 2000. */
+  readonly repairKeysPerSecond?: number;
+  /** Anti-entropy round interval; default 1000 ms. */
+  readonly antiEntropyIntervalMs?: number;
+  /** Versions listed and records moved per anti-entropy round at most; default 512. */
+  readonly antiEntropyMaxRecords?: number;
+  /** After R answers, how long a read waits for the other replicas; default 50 ms. */
+  readonly readSettleMs?: number;
+  /** Timeout of one call to a replica; default 2000 ms. */
+  readonly replicaTimeoutMs?: number;
+}
+
+/** What the store has done, for metrics and tests. */
+export interface KvStats {
+  readonly keys: number;
+  readonly bytes: number;
+  /** Keys waiting for a re-replication check: the replication lag, in keys. */
+  readonly repairBacklog: number;
+  readonly repairs: Readonly<Record<KvRepairKind, number>>;
+}
+
+export type KvRepairKind = "read_repair" | "re_replication" | "handoff" | "anti_entropy";
+
+export class KvNode {
+  readonly replication: KvReplication;
+  readonly store: MemoryKvStore;
+  private readonly overlay: KvOverlay;
+  private readonly options: KvOptions;
+  private readonly repairs: Record<KvRepairKind, number> = {
+    read_repair: 0,
+    re_replication: 0,
+    handoff: 0,
+    anti_entropy: 0,
+  };
+  private transport: PeerTransport | undefined;
+  private peers: KvPeers | undefined;
+  private placement: Placement | undefined;
+  private coordinator: KvCoordinator | undefined;
+  private replicator: KvReplicator | undefined;
+  private antiEntropy: KvAntiEntropy | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly cluster: Cluster,
+    options: KvOptions = {},
+  ) {
+    this.options = options;
+    this.overlay = clusterOverlay(cluster);
+    this.replication = kvReplication(cluster.peerTransport().leafSetSize, options);
+    this.store = new MemoryKvStore({
+      maxKeys: options.maxKeys ?? DEFAULT_KV_STORE_LIMITS.maxKeys,
+      maxBytes: options.maxBytes ?? DEFAULT_KV_STORE_LIMITS.maxBytes,
+    });
+    cluster.registerApplication({
+      onNewLeaves: () => this.membershipChanged(),
+      onNodeJoin: () => this.membershipChanged(),
+      onNodeExit: () => this.membershipChanged(),
+    });
+  }
+
+  /** Serves KvPeerService on the node's peer port (pass to ClusterOptions.configureServer). */
+  addPeerServiceTo(server: Server): void {
+    addKvPeerService(server, {
+      verifier: this.cluster.peerTransport().auth.verifier,
+      handlers: () => (this.stopped ? undefined : this.handlers),
+    });
+  }
+
+  /** Starts the store's background work; call once the cluster listens. */
+  start(): void {
+    const transport = this.cluster.peerTransport();
+    this.transport = transport;
+    const peers = new KvPeerClient(transport, (peer) => addressFor(this.overlay.self(), peer));
+    this.peers = peers;
+    const placement = new Placement(this.overlay, this.replication.replicas);
+    this.placement = placement;
+    const replicaTimeoutMs = this.options.replicaTimeoutMs ?? 2000;
+    const maxBatchBytes = Math.floor(transport.maxMessageBytes / 2);
+    const replicator = new KvReplicator(
+      this.overlay,
+      this.store,
+      peers,
+      placement,
+      {
+        keysPerSecond: this.options.repairKeysPerSecond ?? 2000,
+        tickMs: 100,
+        fullPassMs: 30_000,
+        replicaTimeoutMs,
+        maxBatchBytes,
+      },
+      { repaired: (kind, n) => (this.repairs[kind] += n) },
+    );
+    this.replicator = replicator;
+    this.coordinator = new KvCoordinator(
+      this.overlay,
+      this.store,
+      peers,
+      { replication: this.replication, readSettleMs: this.options.readSettleMs ?? 50, replicaTimeoutMs },
+      {
+        written: (record, set, everywhere) => replicator.written(record, set, everywhere),
+        readRepaired: (n) => (this.repairs.read_repair += n),
+      },
+    );
+    this.antiEntropy = new KvAntiEntropy(
+      this.overlay,
+      this.store,
+      peers,
+      placement,
+      {
+        intervalMs: this.options.antiEntropyIntervalMs ?? 1000,
+        maxRecords: this.options.antiEntropyMaxRecords ?? 512,
+        replicaTimeoutMs,
+        maxBatchBytes,
+        replicas: this.replication.replicas,
+      },
+      {
+        repaired: (n) => (this.repairs.anti_entropy += n),
+        received: (record) => replicator.received(record.key.hex),
+      },
+    );
+    replicator.start();
+    this.antiEntropy.start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.replicator?.stop();
+    this.antiEntropy?.stop();
+    this.peers?.close();
+  }
+
+  stats(): KvStats {
+    return {
+      keys: this.store.size,
+      bytes: this.store.bytes,
+      repairBacklog: this.replicator?.backlog ?? 0,
+      repairs: { ...this.repairs },
+    };
+  }
+
+  /** Runs a client's request (from the client port) at the key's owner. */
+  async execute(request: KvRequest, hops = 0): Promise<KvResult> {
+    const op = decodeOperation(request, this.maxValueBytes());
+    return this.run(op, timeoutOf(request), hops);
+  }
+
+  /** Runs an operation given in the library's own terms. */
+  run(op: KvOperation, timeoutMs: number, hops = 0): Promise<KvResult> {
+    const coordinator = this.coordinator;
+    if (coordinator === undefined || this.stopped)
+      return Promise.reject(new WendyError("the key-value store is not running", status.UNAVAILABLE));
+    return coordinator.execute(op, timeoutMs, hops, (owner, nextHops, left) =>
+      this.forward(op, owner, nextHops, left),
+    );
+  }
+
+  /** Runs background work once now (tests): a re-replication step and an anti-entropy round. */
+  async repairOnce(): Promise<void> {
+    await this.replicator?.step();
+    await this.antiEntropy?.round();
+  }
+
+  private maxValueBytes(): number {
+    return (this.transport ?? this.cluster.peerTransport()).maxPayloadBytes;
+  }
+
+  private membershipChanged(): void {
+    this.placement?.membershipChanged();
+    this.replicator?.membershipChanged();
+  }
+
+  private async forward(
+    op: KvOperation,
+    owner: NodeInfo,
+    hops: number,
+    timeoutMs: number,
+  ): Promise<KvResult> {
+    const peers = this.peers;
+    if (peers === undefined) throw new WendyError("the key-value store is not running", status.UNAVAILABLE);
+    const request: CoordinateRequest = {
+      sender: encodeNodeInfo(this.overlay.self()),
+      hops,
+      operation: wireOperation(op, timeoutMs),
+    };
+    const response = await peers.coordinate(owner, request, timeoutMs + 250);
+    return decodeResult(op, response);
+  }
+
+  private readonly handlers: KvPeerHandlers = {
+    coordinate: async (_sender: NodeInfo, request: CoordinateRequest): Promise<CoordinateResponse> => {
+      const kvRequest = operationOf(request);
+      const op = decodeOperation(kvRequest, this.maxValueBytes());
+      const result = await this.run(op, timeoutOf(kvRequest), request.hops);
+      return encodeResult(op.kind, result);
+    },
+    replicate: (_sender: NodeInfo, request: ReplicateRequest): ReplicateResponse => {
+      if (request.records.length > MAX_RECORDS_PER_REQUEST)
+        throw new WireFormatError(
+          "records",
+          `at most ${MAX_RECORDS_PER_REQUEST}, got ${request.records.length}`,
+        );
+      const records = request.records.map((r, i) => decodeRecord(r, `records[${i}]`, this.maxValueBytes()));
+      const held = records.map((record) => {
+        const kept = this.store.apply(record);
+        if (kept === record) this.replicator?.received(record.key.hex);
+        return encodeVersion(kept.version);
+      });
+      return { held };
+    },
+    fetch: (_sender: NodeInfo, request: FetchRequest): FetchResponse => {
+      if (request.keys.length < 1 || request.keys.length > MAX_RECORDS_PER_REQUEST)
+        throw new WireFormatError("keys", `1..${MAX_RECORDS_PER_REQUEST} keys, got ${request.keys.length}`);
+      const records = request.keys
+        .map((k, i) => this.store.get(decodeId(k, `keys[${i}]`)))
+        .filter((r) => r !== undefined)
+        .map((r) => encodeRecord(r, !request.versionsOnly));
+      return { records };
+    },
+    digest: (sender: NodeInfo, request: DigestRequest): DigestResponse => {
+      const antiEntropy = this.antiEntropy;
+      if (antiEntropy === undefined) throw new WendyError("not started", status.UNAVAILABLE);
+      return antiEntropy.answer(sender, request);
+    },
+  };
+}
+
+/** The operation as the request a client would have sent, with what is left of its time. */
+function wireOperation(op: KvOperation, timeoutMs: number): KvRequest {
+  const key = { kind: { $case: "id" as const, id: Buffer.from(op.key.hex, "hex") } };
+  const timeout = Math.max(1, Math.floor(timeoutMs));
+  const precondition =
+    op.kind === "get" || op.precondition === undefined
+      ? undefined
+      : op.precondition.kind === "absent"
+        ? { kind: { $case: "ifAbsent" as const, ifAbsent: true } }
+        : { kind: { $case: "ifVersion" as const, ifVersion: encodeVersion(op.precondition.version) } };
+  switch (op.kind) {
+    case "put":
+      return {
+        $case: "put",
+        put: {
+          key,
+          value: Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength),
+          precondition,
+          timeoutMs: timeout,
+        },
+      };
+    case "get":
+      return { $case: "get", get: { key, timeoutMs: timeout } };
+    case "delete":
+      return { $case: "delete", delete: { key, precondition, timeoutMs: timeout } };
+  }
+}

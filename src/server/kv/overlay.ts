@@ -1,0 +1,36 @@
+// What the key-value store needs of its node: who it is, whether it has joined, and its view of the ring.
+import type { NodeId } from "../../routing/id.js";
+import type { NodeInfo } from "../../routing/types.js";
+import type { Cluster } from "../cluster.js";
+
+export interface KvOverlay {
+  self(): NodeInfo;
+  /** Joined with a confirmed leaf set. */
+  ready(): boolean;
+  /** The node this node believes closest to the key (itself included). */
+  owner(key: NodeId): NodeInfo;
+  /** The k live nodes closest to the key among this node and its leaf set, closest first. */
+  replicas(key: NodeId, k: number): NodeInfo[];
+  /** Leaf-set members, nearest first on each side. */
+  leafSet(): { left: NodeInfo[]; right: NodeInfo[] };
+}
+
+export function clusterOverlay(cluster: Cluster): KvOverlay {
+  return {
+    self: () => cluster.info(),
+    ready: () => cluster.ready,
+    owner: (key) => cluster.owner(key),
+    replicas: (key, k) => cluster.replicas(key, k),
+    leafSet: () => cluster.leafSet(),
+  };
+}
+
+/** Identifies one incarnation of a node: a restarted node (empty) is a different holder. */
+export function holderKey(node: NodeInfo): string {
+  return `${node.id.hex}:${node.incarnation}`;
+}
+
+/** The address to dial: the local one in the same region, the global one elsewhere (as routing does). */
+export function addressFor(self: NodeInfo, peer: NodeInfo): string {
+  return peer.region === self.region ? peer.localAddress : peer.globalAddress;
+}

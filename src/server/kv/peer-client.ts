@@ -1,0 +1,169 @@
+// Outgoing key-value calls to peers: one channel per peer address (bounded, least recently used closed
+// first), every call signed with the node's peer sessions and bounded by a timeout.
+import { Client, status, type Metadata, type ServiceError } from "@grpc/grpc-js";
+import {
+  KvPeerServiceService,
+  type CoordinateRequest,
+  type CoordinateResponse,
+  type DigestRequest,
+  type DigestResponse,
+  type FetchRequest,
+  type FetchResponse,
+  type ReplicateRequest,
+  type ReplicateResponse,
+} from "../../gen/wendy/v1/kv_peer.js";
+import type { NodeInfo } from "../../routing/types.js";
+import type { PeerTransport } from "../cluster.js";
+import { WendyError } from "../errors.js";
+import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
+import { writeAuthEntries } from "../auth/metadata.js";
+
+const MAX_CHANNELS = 256;
+const identity = (b: Buffer): Buffer => b;
+
+/** A failed call to a peer, with its gRPC code (UNAVAILABLE and DEADLINE_EXCEEDED when it never answered). */
+export class KvPeerError extends WendyError {
+  override readonly name = "KvPeerError";
+  constructor(
+    message: string,
+    code: status,
+    readonly metadata?: Metadata,
+  ) {
+    super(message, code);
+  }
+}
+
+export interface KvPeers {
+  coordinate(to: NodeInfo, request: CoordinateRequest, timeoutMs: number): Promise<CoordinateResponse>;
+  replicate(to: NodeInfo, request: ReplicateRequest, timeoutMs: number): Promise<ReplicateResponse>;
+  fetch(to: NodeInfo, request: FetchRequest, timeoutMs: number): Promise<FetchResponse>;
+  digest(to: NodeInfo, request: DigestRequest, timeoutMs: number): Promise<DigestResponse>;
+  close(): void;
+}
+
+type Method = "coordinate" | "replicate" | "fetch" | "digest";
+
+export class KvPeerClient implements KvPeers {
+  private readonly channels = new Map<string, Client>();
+  private closed = false;
+
+  constructor(
+    private readonly transport: PeerTransport,
+    /** The address to dial for a peer (its local or global address, as the routing runtime picks). */
+    private readonly addressOf: (peer: NodeInfo) => string,
+  ) {}
+
+  coordinate(to: NodeInfo, request: CoordinateRequest, timeoutMs: number): Promise<CoordinateResponse> {
+    return this.call("coordinate", to, request, timeoutMs);
+  }
+
+  replicate(to: NodeInfo, request: ReplicateRequest, timeoutMs: number): Promise<ReplicateResponse> {
+    return this.call("replicate", to, request, timeoutMs);
+  }
+
+  fetch(to: NodeInfo, request: FetchRequest, timeoutMs: number): Promise<FetchResponse> {
+    return this.call("fetch", to, request, timeoutMs);
+  }
+
+  digest(to: NodeInfo, request: DigestRequest, timeoutMs: number): Promise<DigestResponse> {
+    return this.call("digest", to, request, timeoutMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.channels.values()) c.close();
+    this.channels.clear();
+  }
+
+  private async call<M extends Method>(
+    method: M,
+    to: NodeInfo,
+    request: Parameters<(typeof KvPeerServiceService)[M]["requestSerialize"]>[0],
+    timeoutMs: number,
+  ): Promise<ReturnType<(typeof KvPeerServiceService)[M]["responseDeserialize"]>> {
+    const definition = KvPeerServiceService[method];
+    const body = (definition.requestSerialize as (r: typeof request) => Buffer)(request);
+    const address = this.addressOf(to);
+    let reply: Buffer;
+    try {
+      reply = await this.transport.auth.signer.call(
+        address,
+        definition.path,
+        body,
+        (entries) => this.unary(address, definition.path, body, writeAuthEntries(entries), timeoutMs),
+        (error) =>
+          error instanceof KvPeerError &&
+          error.code === status.UNAUTHENTICATED &&
+          isSessionLost(String(error.metadata?.get(METADATA_AUTH_FAILURE)[0] ?? "")),
+      );
+    } catch (error) {
+      if (error instanceof KvPeerError) throw error;
+      // The session's Hello failed (the peer is down or slow): the call never reached it.
+      const code = (error as { code?: unknown }).code;
+      throw new KvPeerError(
+        `${definition.path} to ${address}: ${error instanceof Error ? error.message : String(error)}`,
+        typeof code === "number" && code > 0 && code <= 16 ? (code as status) : status.UNAVAILABLE,
+      );
+    }
+    return definition.responseDeserialize(reply) as ReturnType<
+      (typeof KvPeerServiceService)[M]["responseDeserialize"]
+    >;
+  }
+
+  private channel(address: string): Client {
+    let c = this.channels.get(address);
+    if (c !== undefined) {
+      this.channels.delete(address);
+      this.channels.set(address, c);
+      return c;
+    }
+    while (this.channels.size >= MAX_CHANNELS) {
+      const oldest = this.channels.entries().next();
+      if (oldest.done) break;
+      this.channels.delete(oldest.value[0]);
+      oldest.value[1].close();
+    }
+    const security = this.transport.channelSecurity(address);
+    c = new Client(address, security.credentials, {
+      ...security.options,
+      "grpc.max_send_message_length": this.transport.maxMessageBytes,
+      "grpc.max_receive_message_length": this.transport.maxMessageBytes,
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    });
+    this.channels.set(address, c);
+    return c;
+  }
+
+  private unary(
+    address: string,
+    path: string,
+    body: Buffer,
+    metadata: ReturnType<typeof writeAuthEntries>,
+    timeoutMs: number,
+  ): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new KvPeerError("the node is stopping", status.UNAVAILABLE));
+    const client = this.channel(address);
+    return new Promise<Buffer>((resolve, reject) => {
+      let timedOut = false;
+      const call = client.makeUnaryRequest(
+        path,
+        identity,
+        identity,
+        body,
+        metadata,
+        {},
+        (error: ServiceError | null, reply?: Buffer) => {
+          clearTimeout(timer);
+          if (timedOut) reject(new KvPeerError(`${path} to ${address} timed out`, status.DEADLINE_EXCEEDED));
+          else if (error) reject(new KvPeerError(error.details, error.code, error.metadata));
+          else resolve(reply ?? Buffer.alloc(0));
+        },
+      );
+      const timer = setTimeout(() => {
+        timedOut = true;
+        call.cancel();
+      }, timeoutMs);
+    });
+  }
+}

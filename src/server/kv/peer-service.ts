@@ -1,0 +1,87 @@
+// Incoming key-value calls from peers on the peer port: authenticated exactly as PeerService's (the MAC is
+// checked over the raw request bytes before any parsing), then decoded and handed to the store's handlers.
+import {
+  Metadata,
+  status,
+  type sendUnaryData,
+  type Server,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import {
+  KvPeerServiceService,
+  type CoordinateRequest,
+  type CoordinateResponse,
+  type DigestRequest,
+  type DigestResponse,
+  type FetchRequest,
+  type FetchResponse,
+  type ReplicateRequest,
+  type ReplicateResponse,
+} from "../../gen/wendy/v1/kv_peer.js";
+import type { NodeInfo } from "../../routing/types.js";
+import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
+import type { CallVerifier } from "../transport/call-auth.js";
+import { WendyError } from "../errors.js";
+import { decodeNodeInfo } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+
+/** What the store does with each verified request (`sender` decoded and checked). */
+export interface KvPeerHandlers {
+  coordinate(sender: NodeInfo, request: CoordinateRequest): Promise<CoordinateResponse>;
+  replicate(sender: NodeInfo, request: ReplicateRequest): Promise<ReplicateResponse> | ReplicateResponse;
+  fetch(sender: NodeInfo, request: FetchRequest): FetchResponse;
+  digest(sender: NodeInfo, request: DigestRequest): DigestResponse;
+}
+
+export interface KvPeerServiceOptions {
+  readonly verifier: CallVerifier;
+  readonly handlers: () => KvPeerHandlers | undefined;
+  /** Every call served, with its final code (for metrics). */
+  readonly onServed?: (path: string, code: status) => void;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+export function addKvPeerService(server: Server, options: KvPeerServiceOptions): void {
+  const definition: Record<string, ServiceDefinition[string]> = {};
+  const implementation: UntypedServiceImplementation = {};
+  for (const method of ["coordinate", "replicate", "fetch", "digest"] as const) {
+    const original = KvPeerServiceService[method];
+    definition[method] = { ...original, requestDeserialize: identity };
+    implementation[method] = (call: ServerUnaryCall<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
+      const reply = (code: status, details: string, value?: unknown, metadata?: Metadata): void => {
+        options.onServed?.(original.path, code);
+        if (code === status.OK) callback(null, value);
+        else callback({ code, details, ...(metadata === undefined ? {} : { metadata }) });
+      };
+      const auth = options.verifier.verify(original.path, call.request, call.metadata);
+      if (!auth.ok) {
+        const metadata = new Metadata();
+        metadata.set(METADATA_AUTH_FAILURE, auth.reason);
+        return reply(status.UNAUTHENTICATED, `authentication failed: ${auth.reason}`, undefined, metadata);
+      }
+      const handlers = options.handlers();
+      if (handlers === undefined) return reply(status.UNAVAILABLE, "the key-value store is not running");
+      Promise.resolve()
+        .then(() => {
+          const request = original.requestDeserialize(call.request);
+          const sender = decodeNodeInfo(request.sender, "sender");
+          // Each method's request type matches its handler; the cast only joins the four signatures.
+          return (handlers[method] as (s: NodeInfo, r: typeof request) => unknown)(sender, request);
+        })
+        .then(
+          (value) => reply(status.OK, "", value),
+          (error: unknown) => {
+            if (error instanceof WireFormatError) return reply(status.INVALID_ARGUMENT, error.message);
+            if (error instanceof WendyError) return reply(error.code, error.message);
+            if (error instanceof Error && /invalid wire type|index out of range/i.test(error.message))
+              return reply(status.INVALID_ARGUMENT, `malformed request: ${error.message}`);
+            return reply(status.INTERNAL, "internal error");
+          },
+        );
+    };
+  }
+  server.addService(definition as ServiceDefinition, implementation);
+}

@@ -1,0 +1,79 @@
+// The records this node holds, in memory, within a bound on records and bytes: past either a new record is
+// refused (RESOURCE_EXHAUSTED) rather than anything being evicted, since an evicted replica is a lost one.
+import { status } from "@grpc/grpc-js";
+import type { NodeId } from "../../routing/id.js";
+import { recordBytes, supersedes, type KvRecord } from "../../kv/record.js";
+import { WendyError } from "../errors.js";
+
+export interface KvStoreLimits {
+  /** Records held at most, tombstones included. */
+  readonly maxKeys: number;
+  /** Bytes of keys, versions and values held at most. */
+  readonly maxBytes: number;
+}
+
+export const DEFAULT_KV_STORE_LIMITS: KvStoreLimits = { maxKeys: 100_000, maxBytes: 256 * 1024 * 1024 };
+
+export class KvStoreFullError extends WendyError {
+  override readonly name = "KvStoreFullError";
+  constructor(message: string) {
+    super(message, status.RESOURCE_EXHAUSTED);
+  }
+}
+
+export class MemoryKvStore {
+  private readonly records = new Map<string, KvRecord>();
+  private held = 0;
+
+  constructor(private readonly limits: KvStoreLimits = DEFAULT_KV_STORE_LIMITS) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  get(key: NodeId): KvRecord | undefined {
+    return this.records.get(key.hex);
+  }
+
+  getHex(hex: string): KvRecord | undefined {
+    return this.records.get(hex);
+  }
+
+  /**
+   * Keeps `record` if it is newer than what is held (the conflict rule); returns what is held afterwards.
+   * Throws KvStoreFullError when keeping it would pass a bound.
+   */
+  apply(record: KvRecord): KvRecord {
+    const held = this.records.get(record.key.hex);
+    if (!supersedes(record, held)) return held as KvRecord;
+    const growth = recordBytes(record) - (held === undefined ? 0 : recordBytes(held));
+    if (held === undefined && this.records.size >= this.limits.maxKeys)
+      throw new KvStoreFullError(`this node's store is full: ${this.limits.maxKeys} keys`);
+    if (this.held + growth > this.limits.maxBytes)
+      throw new KvStoreFullError(`this node's store is full: ${this.limits.maxBytes} bytes`);
+    this.records.set(record.key.hex, record);
+    this.held += growth;
+    return record;
+  }
+
+  /** Forgets a key (handed over to its replica set), unless a newer record arrived meanwhile. */
+  drop(key: NodeId, ifVersionAtMost?: KvRecord): void {
+    const held = this.records.get(key.hex);
+    if (held === undefined) return;
+    if (ifVersionAtMost !== undefined && supersedes(held, ifVersionAtMost)) return;
+    this.records.delete(key.hex);
+    this.held -= recordBytes(held);
+  }
+
+  all(): IterableIterator<KvRecord> {
+    return this.records.values();
+  }
+
+  hexKeys(): string[] {
+    return [...this.records.keys()];
+  }
+}

@@ -1,0 +1,220 @@
+// The key-value store over real Clusters in one process (real gRPC on 127.0.0.1, shared-secret sessions):
+// quorum writes and reads through any node, the conflict rule, preconditions, and re-replication when a
+// replica dies or a nearer node joins.
+import { status } from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
+import { Cluster } from "../../src/server/cluster.js";
+import { WendyError } from "../../src/server/errors.js";
+import {
+  KvNode,
+  type KvReadResult,
+  type KvWriteResult,
+  type Precondition,
+} from "../../src/server/kv/index.js";
+import { Node } from "../../src/server/node.js";
+import { testSecret } from "../helpers/secrets.js";
+import { waitFor } from "../helpers/wait.js";
+
+const until = (what: string, condition: () => boolean, ms: number): Promise<true> =>
+  waitFor(what, () => (condition() ? true : undefined), ms);
+
+const credentials = new PassphraseCredentials(testSecret("kv in-process"));
+
+interface Member {
+  readonly cluster: Cluster;
+  readonly kv: KvNode;
+}
+
+const running: Member[] = [];
+
+async function start(name: string, seed?: Member, id?: NodeId): Promise<Member> {
+  const node = new Node({ id: id ?? NodeId.fromString(name), localAddress: "127.0.0.1", port: 0 });
+  // The store is made after its cluster, whose peer server it is added to once the cluster listens.
+  const late: { kv?: KvNode } = {};
+  const cluster = new Cluster(node, credentials, {
+    bindHost: "127.0.0.1",
+    routing: { leafSetSize: 8, heartbeatIntervalMs: 200, failureTimeoutMs: 1000 },
+    configureServer: (server) => late.kv?.addPeerServiceTo(server),
+  });
+  const kv = new KvNode(cluster, { antiEntropyIntervalMs: 200 });
+  late.kv = kv;
+  await cluster.listen();
+  kv.start();
+  if (seed !== undefined) await cluster.join([seed.cluster.info().localAddress]);
+  const member = { cluster, kv };
+  running.push(member);
+  return member;
+}
+
+async function ring(n: number): Promise<Member[]> {
+  const first = await start("kv-0");
+  const members = [first];
+  for (let i = 1; i < n; i++) members.push(await start(`kv-${i}`, first));
+  await until(
+    "every node to know the others",
+    () => members.every((m) => m.cluster.knownPeers().length === n - 1),
+    10_000,
+  );
+  return members;
+}
+
+afterEach(async () => {
+  for (const m of running.splice(0)) {
+    m.kv.stop();
+    await m.cluster.kill();
+  }
+});
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const put = (m: Member, key: NodeId, value: string, precondition?: Precondition) =>
+  m.kv.run({ kind: "put", key, value: text(value), precondition }, 5000) as Promise<KvWriteResult>;
+const get = (m: Member, key: NodeId) => m.kv.run({ kind: "get", key }, 5000) as Promise<KvReadResult>;
+
+function holders(members: readonly Member[], key: NodeId): Member[] {
+  return members.filter((m) => m.kv.store.get(key) !== undefined && !m.kv.store.get(key)!.deleted);
+}
+
+async function codeOf(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return status.OK;
+  } catch (error) {
+    return error instanceof WendyError ? error.code : -1;
+  }
+}
+
+describe("the key-value store in one process", () => {
+  it("a put through one node is read back through every other, stored on the key's 3 closest nodes", async () => {
+    const members = await ring(5);
+    const key = NodeId.fromString("colour");
+    const written = await put(members[4]!, key, "blue");
+    expect(written.acknowledgements).toBeGreaterThanOrEqual(2);
+    expect(written.version.counter).toBe(1n);
+    const owner = members[0]!.cluster.owner(key);
+    expect(written.coordinator.id.hex).toBe(owner.id.hex);
+    for (const m of members) {
+      const read = await get(m, key);
+      expect(new TextDecoder().decode(read.record.value)).toBe("blue");
+      expect(read.record.version.counter).toBe(1n);
+    }
+    const expected = members[0]!.cluster
+      .replicas(key, 3)
+      .map((n) => n.id.hex)
+      .sort();
+    await until("3 replicas", () => holders(members, key).length === 3, 5000);
+    expect(
+      holders(members, key)
+        .map((m) => m.cluster.info().id.hex)
+        .sort(),
+    ).toEqual(expected);
+  });
+
+  it("versions count up per key; a compare-and-set on a stale version is ABORTED and changes nothing", async () => {
+    const members = await ring(4);
+    const key = NodeId.fromString("counter");
+    const first = await put(members[1]!, key, "1");
+    const second = await put(members[2]!, key, "2", { kind: "version", version: first.version });
+    expect(second.version.counter).toBe(2n);
+    expect(await codeOf(put(members[3]!, key, "3", { kind: "version", version: first.version }))).toBe(
+      status.ABORTED,
+    );
+    expect(await codeOf(put(members[3]!, key, "x", { kind: "absent" }))).toBe(status.ABORTED);
+    const read = await get(members[0]!, key);
+    expect(new TextDecoder().decode(read.record.value)).toBe("2");
+    expect(read.record.version.counter).toBe(2n);
+  });
+
+  it("a deleted key reads NOT_FOUND, a put if absent then succeeds, and a never-written key is NOT_FOUND", async () => {
+    const members = await ring(4);
+    const key = NodeId.fromString("gone");
+    await put(members[0]!, key, "here");
+    const deleted = (await members[1]!.kv.run({ kind: "delete", key }, 5000)) as KvWriteResult;
+    expect(deleted.version.counter).toBe(2n);
+    expect(await codeOf(get(members[2]!, key))).toBe(status.NOT_FOUND);
+    const again = await put(members[3]!, key, "back", { kind: "absent" });
+    expect(again.version.counter).toBe(3n);
+    expect(await codeOf(get(members[2]!, NodeId.fromString("never written")))).toBe(status.NOT_FOUND);
+  });
+
+  it("a replica killed without a word is replaced: the next closest node gets the key and reads still see it", async () => {
+    const members = await ring(6);
+    const keys = Array.from({ length: 40 }, (_, i) => NodeId.fromString(`key-${i}`));
+    for (const key of keys) await put(members[i(keys, key) % 6]!, key, `v-${key.hex}`);
+    const victim = members[5]!;
+    await victim.cluster.kill();
+    victim.kv.stop();
+    const alive = members.slice(0, 5);
+    await until(
+      "the victim to be removed",
+      () => alive.every((m) => m.cluster.knownPeers().length === 4),
+      15_000,
+    );
+    await until(
+      "3 live replicas of every key",
+      () => keys.every((key) => holders(alive, key).length === 3),
+      20_000,
+    );
+    for (const key of keys) {
+      const expected = alive[0]!.cluster
+        .replicas(key, 3)
+        .map((n) => n.id.hex)
+        .sort();
+      expect(
+        holders(alive, key)
+          .map((m) => m.cluster.info().id.hex)
+          .sort(),
+      ).toEqual(expected);
+      expect(new TextDecoder().decode((await get(alive[1]!, key)).record.value)).toBe(`v-${key.hex}`);
+    }
+  });
+
+  it("a node that joins nearer to a key receives it, and the node pushed out of the replica set drops it", async () => {
+    const members = await ring(4);
+    const key = NodeId.fromString("moving");
+    await put(members[0]!, key, "payload");
+    await until("3 replicas", () => holders(members, key).length === 3, 5000);
+    // A new node right at the key: it becomes the key's owner.
+    const joiner = await start("joiner", members[0], NodeId.fromBigInt(key.value + 1n));
+    const all = [...members, joiner];
+    await until("the joiner to get the key", () => joiner.kv.store.get(key) !== undefined, 10_000);
+    await until("3 replicas after the join", () => holders(all, key).length === 3, 10_000);
+    const expected = joiner.cluster
+      .replicas(key, 3)
+      .map((n) => n.id.hex)
+      .sort();
+    expect(
+      holders(all, key)
+        .map((m) => m.cluster.info().id.hex)
+        .sort(),
+    ).toEqual(expected);
+    expect(new TextDecoder().decode((await get(members[1]!, key)).record.value)).toBe("payload");
+  });
+
+  it("anti-entropy brings a newer version that reached one replica only to the other two, without any leaf-set change", async () => {
+    const members = await ring(4);
+    const key = NodeId.fromString("entropy");
+    await put(members[0]!, key, "old");
+    await until("3 replicas", () => holders(members, key).length === 3, 5000);
+    const [lucky, ...others] = holders(members, key);
+    const newer = {
+      key,
+      version: { counter: 7n, writer: lucky!.cluster.info().id },
+      value: text("new"),
+      deleted: false,
+    };
+    lucky!.kv.store.apply(newer);
+    await until(
+      "the other replicas to get version 7",
+      () => others.every((m) => m.kv.store.get(key)?.version.counter === 7n),
+      10_000,
+    );
+    expect(members.reduce((n, m) => n + m.kv.stats().repairs.anti_entropy, 0)).toBeGreaterThan(0);
+    expect(new TextDecoder().decode((await get(members[3]!, key)).record.value)).toBe("new");
+  });
+});
+
+function i(keys: readonly NodeId[], key: NodeId): number {
+  return keys.indexOf(key);
+}
