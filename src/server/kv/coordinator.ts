@@ -8,9 +8,9 @@ import { newestRecord, supersedes, type KvRecord } from "../../kv/record.js";
 import { Quorum, versionReadQuorum } from "../../kv/quorum.js";
 import type { KvReplication } from "../../kv/replica-set.js";
 import { formatVersion, nextVersion, sameVersion, type Version } from "../../kv/version.js";
-import { WendyError } from "../errors.js";
+import { NotJoinedError, WendyError } from "../errors.js";
 import type { KvOverlay } from "./overlay.js";
-import type { KvPeers } from "./peer-client.js";
+import { KvPeerError, type KvPeers } from "./peer-client.js";
 import type { MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
@@ -91,7 +91,7 @@ export class KvCoordinator {
     // Bounded by the deadline: a hand-on refused because the owner just died is retried once routing
     // has noticed (owner() then names the next closest node).
     for (let attempt = 0; ; attempt++) {
-      if (!this.overlay.ready()) throw unavailable("this node has not joined the overlay yet");
+      if (!this.overlay.ready()) throw new NotJoinedError("this node has not joined the overlay yet");
       const owner = this.overlay.owner(op.key);
       if (owner.id.equals(this.overlay.self().id)) return this.coordinate(op, deadline);
       if (hops + 1 > MAX_COORDINATE_HOPS)
@@ -338,8 +338,7 @@ function unavailable(message: string): WendyError {
 
 /** True when a hand-on surely never reached its node (nothing listened, or it refused as it leaves). */
 function neverArrived(error: unknown): boolean {
-  if (!(error instanceof WendyError) || error.code !== status.UNAVAILABLE) return false;
-  return /No connection established|ECONNREFUSED|not joined|leaving|stopping/.test(error.message);
+  return error instanceof KvPeerError && error.neverArrived;
 }
 
 function sleep(ms: number): Promise<void> {

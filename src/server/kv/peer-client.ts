@@ -15,21 +15,29 @@ import {
 import type { NodeInfo } from "../../routing/types.js";
 import type { PeerTransport } from "../cluster.js";
 import { WendyError } from "../errors.js";
+import { noConnection, refusedByPeer } from "../transport/peer-failure.js";
 import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
 
 const MAX_CHANNELS = 256;
 const identity = (b: Buffer): Buffer => b;
 
-/** A failed call to a peer, with its gRPC code (UNAVAILABLE and DEADLINE_EXCEEDED when it never answered). */
+/**
+ * A failed call to a peer, with its gRPC code (UNAVAILABLE and DEADLINE_EXCEEDED when it never answered) and
+ * whether it surely never reached the peer's store (no connection, no session, or the peer refused it as not
+ * joined, leaving or not running): only then may a hand-on be retried elsewhere at once.
+ */
 export class KvPeerError extends WendyError {
   override readonly name = "KvPeerError";
+  readonly neverArrived: boolean;
   constructor(
     message: string,
     code: status,
     readonly metadata?: Metadata,
+    neverArrived = noConnection(code, message) || refusedByPeer(code, metadata),
   ) {
     super(message, code);
+    this.neverArrived = neverArrived;
   }
 }
 
@@ -103,6 +111,8 @@ export class KvPeerClient implements KvPeers {
       throw new KvPeerError(
         `${definition.path} to ${address}: ${error instanceof Error ? error.message : String(error)}`,
         typeof code === "number" && code > 0 && code <= 16 ? (code as status) : status.UNAVAILABLE,
+        undefined,
+        true,
       );
     }
     return definition.responseDeserialize(reply) as ReturnType<
@@ -142,7 +152,8 @@ export class KvPeerClient implements KvPeers {
     metadata: ReturnType<typeof writeAuthEntries>,
     timeoutMs: number,
   ): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new KvPeerError("the node is stopping", status.UNAVAILABLE));
+    if (this.closed)
+      return Promise.reject(new KvPeerError("the node is stopping", status.UNAVAILABLE, undefined, true));
     const client = this.channel(address);
     return new Promise<Buffer>((resolve, reject) => {
       let timedOut = false;

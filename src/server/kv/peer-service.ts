@@ -23,7 +23,7 @@ import {
 import type { NodeInfo } from "../../routing/types.js";
 import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
 import type { CallVerifier } from "../transport/call-auth.js";
-import { WendyError } from "../errors.js";
+import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import { decodeNodeInfo } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
 
@@ -63,7 +63,13 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
         return reply(status.UNAUTHENTICATED, `authentication failed: ${auth.reason}`, undefined, metadata);
       }
       const handlers = options.handlers();
-      if (handlers === undefined) return reply(status.UNAVAILABLE, "the key-value store is not running");
+      if (handlers === undefined)
+        return reply(
+          status.UNAVAILABLE,
+          "the key-value store is not running",
+          undefined,
+          refusal("not running"),
+        );
       Promise.resolve()
         .then(() => {
           const request = original.requestDeserialize(call.request);
@@ -75,6 +81,9 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
           (value) => reply(status.OK, "", value),
           (error: unknown) => {
             if (error instanceof WireFormatError) return reply(status.INVALID_ARGUMENT, error.message);
+            // Refused before it touched the store: the caller may hand the request to another node at once.
+            if (error instanceof NotJoinedError || error instanceof LeavingError)
+              return reply(error.code, error.message, undefined, refusal(error.message));
             if (error instanceof WendyError) return reply(error.code, error.message);
             if (error instanceof Error && /invalid wire type|index out of range/i.test(error.message))
               return reply(status.INVALID_ARGUMENT, `malformed request: ${error.message}`);
@@ -84,4 +93,11 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
     };
   }
   server.addService(definition as ServiceDefinition, implementation);
+}
+
+/** The trailer that tells the caller its call was refused untouched (see peer-failure.ts refusedByPeer). */
+function refusal(why: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set(METADATA_REFUSED, why);
+  return metadata;
 }
