@@ -7,6 +7,7 @@ import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG, MIN_LEAF_SET_SIZE, MIN_LEAF_SET_SIZE_REASON } from "../../routing/types.js";
 import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
+import { NODE_ID_URI_PREFIX, nodeIdOfCertificateFile } from "../auth/node-identity.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
@@ -29,8 +30,11 @@ export interface ClientTlsConfig {
 
 export interface DaemonConfig {
   readonly nodeId: NodeId;
-  /** How the ID was chosen: from WENDY_NODE_ID, from WENDY_NODE_NAME, or drawn at random. */
-  readonly idSource: "id" | "name" | "random";
+  /**
+   * How the ID was chosen: from WENDY_NODE_ID, from WENDY_NODE_NAME, drawn at random, or (per-node
+   * identities, WENDY_TLS_NODE_IDENTITY) from the certificate.
+   */
+  readonly idSource: "id" | "name" | "random" | "certificate";
   readonly nodeName: string | undefined;
   readonly bindHost: string;
   readonly port: number;
@@ -253,6 +257,27 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     );
   }
   const tls = readTls(r);
+  if (tls.enabled && tls.nodeIdentity === true) {
+    // The certificate's node ID is the node's ID: the CA assigns IDs, no node picks its own.
+    let certified: string | undefined;
+    try {
+      certified = nodeIdOfCertificateFile(tls.certFile);
+    } catch (error) {
+      r.fail("WENDY_TLS_CERT_FILE", `is not a readable certificate: ${(error as Error).message}`);
+    }
+    if (certified === undefined)
+      r.fail("WENDY_TLS_CERT_FILE", `names no node: add the URI SAN ${NODE_ID_URI_PREFIX}<32 hex digits>`);
+    if (idSource === "random") {
+      nodeId = NodeId.fromHex(certified);
+      idSource = "certificate";
+    } else if (nodeId.hex !== certified) {
+      r.fail(
+        idSource === "id" ? "WENDY_NODE_ID" : "WENDY_NODE_NAME",
+        `gives node ID ${nodeId.hex} but the certificate names ${certified} (WENDY_TLS_NODE_IDENTITY): ` +
+          "leave the ID to the certificate",
+      );
+    }
+  }
 
   const logLevel = r.string("WENDY_LOG_LEVEL", "info");
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -451,6 +476,8 @@ function readTls(r: Reader): PeerTlsConfig {
       );
     if (mutual)
       r.fail("WENDY_TLS_MUTUAL", "is true but TLS is off: set WENDY_TLS_CERT_FILE and WENDY_TLS_KEY_FILE");
+    if (r.boolean("WENDY_TLS_NODE_IDENTITY", false))
+      r.fail("WENDY_TLS_NODE_IDENTITY", "is true but TLS is off: identities are proven by certificates");
     return { enabled: false };
   }
   if (certFile === undefined) r.fail("WENDY_TLS_CERT_FILE", "is required when WENDY_TLS_KEY_FILE is set");
@@ -462,7 +489,13 @@ function readTls(r: Reader): PeerTlsConfig {
   }
   // cert-manager renews well before expiry; a minute's delay in picking the files up is harmless.
   const reloadIntervalMs = r.integer("WENDY_TLS_RELOAD_INTERVAL_MS", 60_000, 0, 86_400_000);
-  return { enabled: true, certFile, keyFile, caFile, mutual, reloadIntervalMs };
+  const nodeIdentity = r.boolean("WENDY_TLS_NODE_IDENTITY", false);
+  if (nodeIdentity && !mutual)
+    r.fail(
+      "WENDY_TLS_NODE_IDENTITY",
+      "needs WENDY_TLS_MUTUAL=true: identities are proven by client certificates",
+    );
+  return { enabled: true, certFile, keyFile, caFile, mutual, reloadIntervalMs, nodeIdentity };
 }
 
 /** "host:port" or "[v6]:port"; undefined when malformed. */

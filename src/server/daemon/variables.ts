@@ -84,6 +84,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "how often the TLS files are checked for new contents (60000; 0 = never)",
   },
   {
+    env: "WENDY_TLS_NODE_IDENTITY",
+    valueName: "<true|false>",
+    description:
+      "the certificate's URI SAN wendy://node/<hex> is the node ID, and peers must prove theirs (false)",
+  },
+  {
     env: "WENDY_INSECURE",
     valueName: "<true|false>",
     description: "allow no secret, or a client port off loopback without TLS (false)",

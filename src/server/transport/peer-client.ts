@@ -8,6 +8,7 @@ import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
 import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
 import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
+import type { AuthFailureReason } from "../auth/failures.js";
 import type { CallSigner } from "./call-auth.js";
 import { RouteStreamSender } from "./route-stream.js";
 
@@ -30,6 +31,8 @@ export interface PeerClientOptions {
    * liveness probe, long before the silence of a crashed peer would be noticed.
    */
   readonly onConnectionLost?: (address: string) => void;
+  /** An answer refused because it came from a node other than the one meant (per-node identities). */
+  readonly onAuthFailure?: (reason: AuthFailureReason) => void;
 }
 
 /** A failed peer call, with the gRPC status that explains it. */
@@ -46,6 +49,8 @@ export class PeerCallError extends Error {
 
 interface Connection {
   readonly client: Client;
+  /** Per-node identities: whether an answer on this channel is from the node meant. */
+  readonly checkAnswer: PeerChannelSecurity["checkAnswer"];
   /** Monotonic ms at which the channel was made. */
   readonly createdAt: number;
   inFlight: number;
@@ -53,6 +58,9 @@ interface Connection {
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/** A call any certified node may answer: a seed dialled by address, or a Hello. */
+const ANY_NODE = Symbol("any node");
 
 /**
  * A channel that saw its connection refused fails every call, unsent, until its reconnect backoff ends; a
@@ -86,10 +94,10 @@ export class PeerClientPool {
   async send(sender: NodeInfo, out: Outbound): Promise<number> {
     if (this.options.routeStreaming !== false) {
       if (out.message.type === "route")
-        return this.routeStream(out.address).send(sender, out.message.message);
+        return this.routeStream(out.address).send(sender, out.message.message, out.to?.id.hex);
       if (out.message.type === "ack") {
         const { type: _type, ...ack } = out.message;
-        return this.routeStream(out.address).sendAck(sender, ack);
+        return this.routeStream(out.address).sendAck(sender, ack, out.to?.id.hex);
       }
     }
     const { method, request } = encodePeerMessage(sender, out.message);
@@ -103,7 +111,8 @@ export class PeerClientPool {
       out.address,
       definition.path,
       body,
-      (entries) => this.unary(out.address, definition.path, body, writeAuthEntries(entries)),
+      (entries) =>
+        this.unary(out.address, definition.path, body, writeAuthEntries(entries), out.to?.id.hex ?? ANY_NODE),
       (error) =>
         error instanceof PeerCallError &&
         error.code === status.UNAUTHENTICATED &&
@@ -122,6 +131,8 @@ export class PeerClientPool {
       maxBatch: 256,
       maxOutstanding: this.options.maxInFlightPerPeer,
       now: this.options.now,
+      checkAnswer: c.checkAnswer,
+      onAnswerRefused: this.options.onAuthFailure,
     });
     return c.routes;
   }
@@ -187,6 +198,7 @@ export class PeerClientPool {
         "grpc.keepalive_time_ms": 30_000,
         "grpc.keepalive_timeout_ms": 10_000,
       }),
+      checkAnswer: security.checkAnswer,
       createdAt: this.options.now(),
       inFlight: 0,
     };
@@ -215,7 +227,17 @@ export class PeerClientPool {
     );
   }
 
-  private unary(address: string, path: string, body: Buffer, metadata: Metadata): Promise<Buffer> {
+  /**
+   * One call. `meant`: the node the call is for (hex ID; ANY_NODE for a seed or a Hello), whose identity the
+   * answer must carry under per-node identities, or the call fails with the refusal's status.
+   */
+  private unary(
+    address: string,
+    path: string,
+    body: Buffer,
+    metadata: Metadata,
+    meant: string | typeof ANY_NODE = ANY_NODE,
+  ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerCallError(status.CANCELLED, "peer client pool closed"));
     const c = this.connection(address);
     if (c.inFlight >= this.options.maxInFlightPerPeer) {
@@ -242,7 +264,13 @@ export class PeerClientPool {
           } else if (error) {
             reject(new PeerCallError(error.code, `${path} to ${address}: ${error.details}`, error.metadata));
           } else {
-            resolve(reply ?? Buffer.alloc(0));
+            const refused = c.checkAnswer?.(
+              meant === ANY_NODE ? undefined : meant,
+              call.getAuthContext()?.sslPeerCertificate,
+            );
+            if (refused === undefined) return resolve(reply ?? Buffer.alloc(0));
+            this.options.onAuthFailure?.(refused.reason);
+            reject(new PeerCallError(status[refused.code], `${path} to ${address}: ${refused.details}`));
           }
         },
       );

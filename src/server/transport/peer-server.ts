@@ -9,10 +9,12 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import type { NodeInfo, PeerMessage } from "../../routing/types.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
 import type { AuthFailureReason } from "../auth/failures.js";
+import type { ClaimRefusal } from "../auth/node-identity.js";
 import { sourceOfPeer } from "../auth/hello-limiter.js";
 import { decodeNodeInfo, decodePeerRequestBytes } from "../wire/codec.js";
 import { WireFormatError } from "../wire/errors.js";
@@ -31,8 +33,19 @@ export interface PeerServerHooks {
   onAuthFailure?(reason: AuthFailureReason): void;
 }
 
+/**
+ * Checks a caller's claim about itself against the certificate its connection showed (per-node identities:
+ * checkClaim of node-identity.ts); undefined: the claim holds.
+ */
+export type SenderCheck = (
+  sender: NodeInfo,
+  certificate: PeerCertificate | undefined,
+) => ClaimRefusal | undefined;
+
 export interface PeerServiceOptions {
   readonly verifier: CallVerifier;
+  /** Set under per-node identities: a call whose sender the connection's certificate does not back is refused. */
+  readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
   readonly sink: PeerMessageSink;
   readonly hooks?: PeerServerHooks;
@@ -65,15 +78,18 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
       callback(error, value);
     };
     let request;
+    let sender: NodeInfo;
     try {
       request = hello.requestDeserialize(call.request);
-      decodeNodeInfo(request.sender, "sender", options.limits);
+      sender = decodeNodeInfo(request.sender, "sender", options.limits);
     } catch (error) {
       return reply({
         code: status.INVALID_ARGUMENT,
         details: `malformed Hello: ${(error as Error).message}`,
       });
     }
+    const refused = refusedSender(options, sender, call);
+    if (refused !== undefined) return reply(refused);
     if (!options.verifier.usesSessions) {
       return reply({ code: status.FAILED_PRECONDITION, details: "this overlay does not use Hello sessions" });
     }
@@ -104,6 +120,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
   };
   const receivers = new RouteStreamReceivers({
     verifier: options.verifier,
+    checkSender: options.checkSender,
     limits: options.limits,
     accept: (sender, message) => options.sink(sender, { type: "route", message }),
     acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
@@ -140,6 +157,8 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
         return reply({ code: status.INVALID_ARGUMENT, details: error.message });
       throw error;
     }
+    const refused = refusedSender(options, envelope.sender, call);
+    if (refused !== undefined) return reply(refused);
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {
@@ -153,4 +172,18 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
     }
     reply(null);
   };
+}
+
+/** The error to refuse a call with when its sender's claim is not backed by its certificate; counted. */
+function refusedSender(
+  options: PeerServiceOptions,
+  sender: NodeInfo,
+  call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } },
+): RpcError | undefined {
+  const refusal = options.checkSender?.(sender, call.getAuthContext().sslPeerCertificate);
+  if (refusal === undefined) return undefined;
+  options.hooks?.onAuthFailure?.(refusal.reason);
+  const metadata = new Metadata();
+  metadata.set(METADATA_AUTH_FAILURE, refusal.reason);
+  return { code: status[refusal.code], details: refusal.details, metadata };
 }

@@ -25,11 +25,13 @@ import {
   METADATA_SESSION_ID,
 } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
+import type { AuthFailureReason } from "../auth/failures.js";
+import type { PeerChannelSecurity } from "../auth/tls.js";
 import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../wire/codec.js";
 import { WireFormatError } from "../wire/errors.js";
 import type { WireLimits } from "../wire/limits.js";
 import type { CallSigner, CallVerifier } from "./call-auth.js";
-import type { PeerServerHooks } from "./peer-server.js";
+import type { PeerServerHooks, SenderCheck } from "./peer-server.js";
 import { WendyError } from "../errors.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
@@ -51,6 +53,13 @@ export class RouteHopError extends Error {
 
 export interface RouteStreamOptions {
   readonly signer: CallSigner;
+  /**
+   * Per-node identities (PeerChannelSecurity.checkAnswer): an acknowledgement resolves a hop only when the
+   * stream's certificate names the node the hop was meant for; otherwise the hop fails (and is rerouted).
+   */
+  readonly checkAnswer?: PeerChannelSecurity["checkAnswer"];
+  /** An acknowledgement refused by checkAnswer, for the authentication-failure count. */
+  readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
   /** Time a hop may wait for its acknowledgement. */
   readonly hopTimeoutMs: number;
   /** Hops per batch at most. */
@@ -64,6 +73,8 @@ export interface RouteStreamOptions {
 interface Hop {
   /** The id the peer acknowledges: the message id for a hop, "ack:" + message id for an ack. */
   readonly key: string;
+  /** The node the hop is meant for (hex ID), when known: only its acknowledgement resolves the hop. */
+  readonly meant?: string;
   readonly message?: RouteMessage;
   readonly ack?: BatchedAck;
   readonly started: number;
@@ -155,7 +166,7 @@ export class RouteStreamSender {
   ) {}
 
   /** Queues one hop; resolves with the round-trip time once the peer acknowledged it. */
-  send(sender: NodeInfo, message: RouteMessage): Promise<number> {
+  send(sender: NodeInfo, message: RouteMessage, meant?: string): Promise<number> {
     if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
     if (this.queue.length + this.unacked.size >= this.options.maxOutstanding) {
       return Promise.reject(
@@ -163,7 +174,7 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      this.queue.push(this.pending(message.id, resolve, reject, { message }));
+      this.queue.push(this.pending(message.id, resolve, reject, { message, meant }));
       this.scheduleFlush(sender);
     });
   }
@@ -172,7 +183,7 @@ export class RouteStreamSender {
    * Queues an end-to-end acknowledgement to ride on the next batch. The peer acknowledges it like a hop, so
    * one lost with a torn-down stream fails back to the core, which sends it again.
    */
-  sendAck(sender: NodeInfo, ack: BatchedAck): Promise<number> {
+  sendAck(sender: NodeInfo, ack: BatchedAck, meant?: string): Promise<number> {
     if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
     if (this.acks.length + this.unacked.size >= this.options.maxOutstanding) {
       return Promise.reject(
@@ -180,7 +191,7 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack }));
+      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack, meant }));
       this.scheduleFlush(sender);
     });
   }
@@ -189,7 +200,7 @@ export class RouteStreamSender {
     key: string,
     resolve: (rttMs: number) => void,
     reject: (error: RouteHopError) => void,
-    what: { readonly message?: RouteMessage; readonly ack?: BatchedAck },
+    what: { readonly message?: RouteMessage; readonly ack?: BatchedAck; readonly meant?: string },
   ): Hop {
     const started = this.options.now();
     this.sweeper ??= setInterval(
@@ -326,9 +337,16 @@ export class RouteStreamSender {
       return;
     }
     const now = this.options.now();
+    const certificate = this.call?.getAuthContext()?.sslPeerCertificate;
     for (const id of response.acceptedIds) {
       const hop = this.unacked.take(id);
       if (hop === undefined) continue;
+      const refused = this.options.checkAnswer?.(hop.meant, certificate);
+      if (refused !== undefined) {
+        this.options.onAnswerRefused?.(refused.reason);
+        this.fail(hop, status[refused.code], refused.details);
+        continue;
+      }
       hop.settled = true;
       hop.resolve(now - hop.started);
     }
@@ -365,6 +383,8 @@ export class RouteStreamSender {
 
 export interface RouteStreamServerOptions {
   readonly verifier: CallVerifier;
+  /** Per-node identities: each batch's sender must be the node the stream's certificate names. */
+  readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
   /** Accepts one hop; throws a WendyError to refuse it. */
   readonly accept: (sender: NodeInfo, message: RouteMessage) => void;
@@ -455,6 +475,13 @@ function serveRouteStream(
       const details =
         error instanceof WireFormatError ? error.message : `malformed batch: ${(error as Error).message}`;
       return refuse(status.INVALID_ARGUMENT, details);
+    }
+    const claim = options.checkSender?.(decoded.sender, call.getAuthContext().sslPeerCertificate);
+    if (claim !== undefined) {
+      options.hooks?.onAuthFailure?.(claim.reason);
+      const metadata = new Metadata();
+      metadata.set(METADATA_AUTH_FAILURE, claim.reason);
+      return refuse(status[claim.code], claim.details, metadata);
     }
     const acceptedIds: string[] = [];
     const rejected: RouteRejection[] = decoded.rejected.map((r) => ({
