@@ -31,6 +31,8 @@ beforeAll(() => {
   certs.nodeLeaf("honest", "ca", honestId.hex);
   certs.nodeLeaf("elsewhere", "ca", honestId.hex, "IP:127.0.0.9");
   certs.leaf("anonymous", "ca");
+  certs.leaf("named", "ca", "URI:wendy://name/wendy-3,IP:127.0.0.1");
+  certs.leaf("malformed", "ca", "URI:wendy://node/not-hex,IP:127.0.0.1");
   certs.leaf(
     "twice",
     "ca",
@@ -110,10 +112,15 @@ function routeMessage(id: string, origin: NodeInfo): RouteMessage {
 }
 
 describe("certificates name their node", () => {
-  it("reads the node ID of the URI SAN, and none from a certificate naming no node or two", () => {
+  it("reads the node ID of the URI SAN, and none from a certificate naming no node, two, or a malformed one", () => {
     expect(nodeIdOfCertificate(names("victim"))).toBe(victimId.hex);
     expect(nodeIdOfCertificate(names("anonymous"))).toBeUndefined();
     expect(nodeIdOfCertificate(names("twice"))).toBeUndefined();
+    expect(nodeIdOfCertificate(names("malformed"))).toBeUndefined();
+  });
+
+  it("reads a node name (wendy://name/<name>) as the ID that name gives, as WENDY_NODE_NAME does", () => {
+    expect(nodeIdOfCertificate(names("named"))).toBe(NodeId.fromString("wendy-3").hex);
   });
 
   it("a claim holds only for the certificate's node at an address the certificate names", () => {

@@ -1,17 +1,23 @@
 // Per-node identity under mutual TLS. The operator's CA (or cert-manager) issues each node a certificate
-// naming its node ID as the URI SAN `wendy://node/<32 lowercase hex digits>`, beside the DNS/IP names of the
-// addresses it is dialled at. A peer's claims about itself (its ID and addresses) must then match the
-// certificate of the connection they arrive on, and an answer counts only when it came over a connection
-// whose certificate names the node that was meant: no node can speak for another, nor invent IDs that
-// anyone would talk to, because only the CA decides which IDs exist (Castro et al., 2002: certified IDs).
+// naming its node, beside the DNS/IP names of the addresses it is dialled at, as one URI SAN:
+// - `wendy://node/<32 lowercase hex digits>`: the node ID itself;
+// - `wendy://name/<node name>`: a stable node name, whose ID is SHA-256 of the name as WENDY_NODE_NAME gives
+//   it (cert-manager's CSI driver can write `wendy://name/${POD_NAME}` into each pod's own certificate).
+// A peer's claims about itself (its ID and addresses) must then match the certificate of the connection they
+// arrive on, and an answer counts only when it came over a connection whose certificate names the node that
+// was meant: no node can speak for another, nor invent IDs that anyone would talk to, because only the CA
+// decides which IDs exist (Castro et al., 2002: certified node IDs).
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { NodeId } from "../../routing/id.js";
 import type { NodeInfo } from "../../routing/types.js";
 import type { AuthFailureReason } from "./failures.js";
 
-/** The URI SAN that names a node: this prefix and the node ID as 32 lowercase hex digits. */
+/** The URI SAN that names a node by ID: this prefix and the node ID as 32 lowercase hex digits. */
 export const NODE_ID_URI_PREFIX = "wendy://node/";
+/** The URI SAN that names a node by name: this prefix and the name, whose SHA-256 gives the ID. */
+export const NODE_NAME_URI_PREFIX = "wendy://name/";
 
 /** The URI SAN naming node `idHex` (any case). */
 export function nodeIdUri(idHex: string): string {
@@ -26,10 +32,11 @@ export interface CertificateNames {
 
 const URI_ENTRY = /(?:^|,\s*)URI:("?)([^,"]*)\1/g;
 const NODE_URI = /^wendy:\/\/node\/([0-9a-f]{32})$/;
+const NAME_URI = /^wendy:\/\/name\/([A-Za-z0-9][A-Za-z0-9._-]{0,252})$/;
 
 /**
- * The node ID (32 lowercase hex digits) a certificate names, or undefined when it names none or more than
- * one (a certificate that could speak for two nodes identifies neither).
+ * The node ID (32 lowercase hex digits) a certificate names, or undefined when it names none, more than one
+ * (a certificate that could speak for two nodes identifies neither) or a malformed one.
  */
 export function nodeIdOfCertificate(cert: CertificateNames | undefined): string | undefined {
   const names = cert?.subjectaltname;
@@ -37,8 +44,9 @@ export function nodeIdOfCertificate(cert: CertificateNames | undefined): string 
   const ids = new Set<string>();
   for (const match of names.matchAll(URI_ENTRY)) {
     const uri = match[2] ?? "";
-    if (!uri.startsWith(NODE_ID_URI_PREFIX)) continue;
-    const id = NODE_URI.exec(uri)?.[1];
+    if (!uri.startsWith(NODE_ID_URI_PREFIX) && !uri.startsWith(NODE_NAME_URI_PREFIX)) continue;
+    const name = NAME_URI.exec(uri)?.[1];
+    const id = name === undefined ? NODE_URI.exec(uri)?.[1] : NodeId.fromString(name).hex;
     if (id === undefined) return undefined;
     ids.add(id);
   }

@@ -7,7 +7,7 @@ import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG, MIN_LEAF_SET_SIZE, MIN_LEAF_SET_SIZE_REASON } from "../../routing/types.js";
 import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
-import { NODE_ID_URI_PREFIX, nodeIdOfCertificateFile } from "../auth/node-identity.js";
+import { NODE_ID_URI_PREFIX, NODE_NAME_URI_PREFIX, nodeIdOfCertificateFile } from "../auth/node-identity.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
@@ -266,7 +266,10 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
       r.fail("WENDY_TLS_CERT_FILE", `is not a readable certificate: ${(error as Error).message}`);
     }
     if (certified === undefined)
-      r.fail("WENDY_TLS_CERT_FILE", `names no node: add the URI SAN ${NODE_ID_URI_PREFIX}<32 hex digits>`);
+      r.fail(
+        "WENDY_TLS_CERT_FILE",
+        `names no node: add one URI SAN ${NODE_ID_URI_PREFIX}<32 hex digits> or ${NODE_NAME_URI_PREFIX}<node name>`,
+      );
     if (idSource === "random") {
       nodeId = NodeId.fromHex(certified);
       idSource = "certificate";
