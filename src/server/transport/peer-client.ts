@@ -1,13 +1,15 @@
 // Outgoing node-to-node calls: one long-lived gRPC channel (one HTTP/2 connection) per peer address,
 // reused for every call; every call signed, bounded by a timeout, and counted against a per-peer cap.
 import { Client, Metadata, connectivityState, status, type ServiceError } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import type { NodeInfo, Outbound } from "../../routing/types.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
 import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
-import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
-import { writeAuthEntries } from "../auth/metadata.js";
+import { METADATA_ANSWER_MAC, METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
+import { writeAuthEntries, type AuthEntries } from "../auth/metadata.js";
+import type { ClaimRefusal } from "../auth/node-identity.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { CallSigner } from "./call-auth.js";
 import { RouteStreamSender } from "./route-stream.js";
@@ -112,7 +114,10 @@ export class PeerClientPool {
       definition.path,
       body,
       (entries) =>
-        this.unary(out.address, definition.path, body, writeAuthEntries(entries), out.to?.id.hex ?? ANY_NODE),
+        this.unary(out.address, definition.path, body, writeAuthEntries(entries), {
+          meant: out.to?.id.hex ?? ANY_NODE,
+          sent: entries,
+        }),
       (error) =>
         error instanceof PeerCallError &&
         error.code === status.UNAUTHENTICATED &&
@@ -220,6 +225,28 @@ export class PeerClientPool {
     });
   }
 
+  /** Why an OK answer acknowledges nothing (see unary), or undefined when it does. */
+  private refusedAnswer(
+    c: Connection,
+    path: string,
+    answer: Uint8Array,
+    answerMac: Uint8Array | undefined,
+    check: { readonly meant: string | typeof ANY_NODE; readonly sent: AuthEntries },
+    call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null },
+  ): ClaimRefusal | undefined {
+    if (this.signer?.checkAnswer(check.sent, path, answer, answerMac) === false) {
+      return {
+        code: "UNAUTHENTICATED",
+        reason: "bad-answer-mac",
+        details: "the answer carries no valid MAC of the session: someone on the path answered",
+      };
+    }
+    return c.checkAnswer?.(
+      check.meant === ANY_NODE ? undefined : check.meant,
+      call.getAuthContext()?.sslPeerCertificate,
+    );
+  }
+
   private failedLongEnough(c: Connection): boolean {
     return (
       this.options.now() - c.createdAt >= FRESH_CHANNEL_INTERVAL_MS &&
@@ -228,15 +255,17 @@ export class PeerClientPool {
   }
 
   /**
-   * One call. `meant`: the node the call is for (hex ID; ANY_NODE for a seed or a Hello), whose identity the
-   * answer must carry under per-node identities, or the call fails with the refusal's status.
+   * One call. `check.meant`: the node the call is for (hex ID; ANY_NODE for a seed), whose identity the answer
+   * must carry under per-node identities; `check.sent`: the auth entries the call was signed with, whose
+   * session must have signed an OK answer (shared secrets). Either failing fails the call: no ack was had.
+   * A Hello has neither (its answer carries its own proof).
    */
   private unary(
     address: string,
     path: string,
     body: Buffer,
     metadata: Metadata,
-    meant: string | typeof ANY_NODE = ANY_NODE,
+    check?: { readonly meant: string | typeof ANY_NODE; readonly sent: AuthEntries },
   ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerCallError(status.CANCELLED, "peer client pool closed"));
     const c = this.connection(address);
@@ -249,6 +278,7 @@ export class PeerClientPool {
     return new Promise<Buffer>((resolve, reject) => {
       // The timeout runs on Node's monotonic timers rather than a wall-clock gRPC deadline.
       let timedOut = false;
+      let answerMac: Uint8Array | undefined;
       const call = c.client.makeUnaryRequest(
         path,
         identity,
@@ -264,16 +294,21 @@ export class PeerClientPool {
           } else if (error) {
             reject(new PeerCallError(error.code, `${path} to ${address}: ${error.details}`, error.metadata));
           } else {
-            const refused = c.checkAnswer?.(
-              meant === ANY_NODE ? undefined : meant,
-              call.getAuthContext()?.sslPeerCertificate,
-            );
-            if (refused === undefined) return resolve(reply ?? Buffer.alloc(0));
-            this.options.onAuthFailure?.(refused.reason);
-            reject(new PeerCallError(status[refused.code], `${path} to ${address}: ${refused.details}`));
+            const answer = reply ?? Buffer.alloc(0);
+            const refused =
+              check === undefined ? undefined : this.refusedAnswer(c, path, answer, answerMac, check, call);
+            if (refused === undefined) resolve(answer);
+            else {
+              this.options.onAuthFailure?.(refused.reason);
+              reject(new PeerCallError(status[refused.code], `${path} to ${address}: ${refused.details}`));
+            }
           }
         },
       );
+      call.on("metadata", (headers: Metadata) => {
+        const mac = headers.get(METADATA_ANSWER_MAC);
+        if (mac.length === 1 && typeof mac[0] === "string") answerMac = Buffer.from(mac[0], "base64");
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         call.cancel();

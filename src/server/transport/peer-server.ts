@@ -12,7 +12,12 @@ import {
 import type { PeerCertificate } from "node:tls";
 import type { NodeInfo, PeerMessage } from "../../routing/types.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
-import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
+import {
+  METADATA_ANSWER_MAC,
+  METADATA_AUTH_FAILURE,
+  SESSION_METADATA_KEYS,
+} from "../auth/session-protocol.js";
+import { readAuthEntries } from "../auth/metadata.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { ClaimRefusal } from "../auth/node-identity.js";
 import { sourceOfPeer } from "../auth/hello-limiter.js";
@@ -170,6 +175,7 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
       if (error instanceof WendyError) return reply({ code: error.code, details: error.message });
       return reply({ code: status.INTERNAL, details: "internal error" });
     }
+    signAnswer(options, path, call);
     reply(null);
   };
 }
@@ -186,4 +192,20 @@ function refusedSender(
   const metadata = new Metadata();
   metadata.set(METADATA_AUTH_FAILURE, refusal.reason);
   return { code: status[refusal.code], details: refusal.details, metadata };
+}
+
+/** Every peer RPC but Hello answers with an empty message, which serializes to no bytes. */
+const EMPTY_ANSWER = new Uint8Array(0);
+
+/** Sends the MAC over our (empty) answer in the response headers, so the caller knows it was us who accepted. */
+function signAnswer(options: PeerServiceOptions, path: string, call: ServerUnaryCall<Buffer, unknown>): void {
+  const mac = options.verifier.answerMac(
+    readAuthEntries(call.metadata, SESSION_METADATA_KEYS),
+    path,
+    EMPTY_ANSWER,
+  );
+  if (mac === undefined) return;
+  const headers = new Metadata();
+  headers.set(METADATA_ANSWER_MAC, Buffer.from(mac).toString("base64"));
+  call.sendMetadata(headers);
 }

@@ -36,6 +36,7 @@ import { WendyError } from "../errors.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
 const EMPTY = new Uint8Array(0);
+const NO_MAC = Buffer.alloc(0);
 const identity = (b: Buffer): Buffer => b;
 
 /** A hop that could not be handed over; `code` says why (as a unary call would). */
@@ -336,6 +337,14 @@ export class RouteStreamSender {
       this.teardown(status.INTERNAL, `${this.address} sent a malformed acknowledgement`);
       return;
     }
+    const unsigned = RouteStreamResponse.encode({ ...response, mac: NO_MAC }).finish();
+    const sent = { [METADATA_SESSION_ID]: this.sessionId ?? "", [METADATA_SEQ]: "0" };
+    if (!this.options.signer.checkAnswer(sent, ROUTE_STREAM_PATH, unsigned, response.mac)) {
+      // Not from the peer the session was opened with: none of it acknowledges anything.
+      this.options.onAnswerRefused?.("bad-answer-mac");
+      this.teardown(status.UNAUTHENTICATED, `${this.address} sent acknowledgements without a valid MAC`);
+      return;
+    }
     const now = this.options.now();
     const certificate = this.call?.getAuthContext()?.sslPeerCertificate;
     for (const id of response.acceptedIds) {
@@ -450,6 +459,8 @@ function serveRouteStream(
     return refuse(status.UNAUTHENTICATED, `authentication failed: ${opened.reason}`, metadata);
   }
   const sessionId = String(call.metadata.get(METADATA_SESSION_ID)[0] ?? "");
+  const streamAnswer = { [METADATA_SESSION_ID]: sessionId, [METADATA_SEQ]: "0" };
+  answers.sign = (response) => options.verifier.answerMac(streamAnswer, ROUTE_STREAM_PATH, response);
   call.on("data", (bytes: Buffer) => {
     let request: RouteStreamRequest;
     try {
@@ -530,6 +541,8 @@ class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
   private immediate: NodeJS.Immediate | undefined;
+  /** The MAC over one response (its bytes without the mac), once the stream's session is known. */
+  sign: (response: Uint8Array) => Uint8Array | undefined = () => undefined;
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
 
@@ -544,10 +557,12 @@ class CoalescedAnswers {
     if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.immediate = undefined;
     if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
-    const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
+    const response = { acceptedIds: this.acceptedIds, rejected: this.rejected, mac: NO_MAC };
     this.acceptedIds = [];
     this.rejected = [];
     if (this.call.destroyed || this.call.writableEnded) return;
-    this.call.write(asBuffer(RouteStreamResponse.encode(response).finish()));
+    const mac = this.sign(RouteStreamResponse.encode(response).finish());
+    const signed = mac === undefined ? response : { ...response, mac: Buffer.from(mac) };
+    this.call.write(asBuffer(RouteStreamResponse.encode(signed).finish()));
   }
 }
