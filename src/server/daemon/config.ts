@@ -9,6 +9,7 @@ import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import { NODE_ID_URI_PREFIX, NODE_NAME_URI_PREFIX, nodeIdOfCertificateFile } from "../auth/node-identity.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
+import { DEFAULT_OVERLAY_LIMITS } from "../overlay/limits.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { ConfigError } from "./config-error.js";
@@ -70,6 +71,8 @@ export interface DaemonConfig {
   readonly maxHellosPerSecond: number;
   /** Streaming calls open at once on the client port, all kinds together. */
   readonly clientMaxStreams: number;
+  /** WENDY_CLIENT_MAX_QUEUED_BYTES: bytes held for clients on all client-port streams together. */
+  readonly clientMaxQueuedBytes: number;
   readonly maxHellosPerSecondPerSource: number;
   readonly shutdownGraceMs: number;
   /** How long a delivery waits at this node for a subscriber to take it before it is refused. */
@@ -318,6 +321,12 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   const deliveryGraceMs = r.integer("WENDY_DELIVERY_GRACE_MS", 5000, 0, 3_600_000);
   const inboundLimits = readInboundLimits(r, maxPayloadBytes);
   const clientMaxStreams = r.integer("WENDY_CLIENT_MAX_STREAMS", 2048, 1, 1_000_000);
+  const clientMaxQueuedBytes = r.integer(
+    "WENDY_CLIENT_MAX_QUEUED_BYTES",
+    DEFAULT_OVERLAY_LIMITS.maxQueuedBytes,
+    maxPayloadBytes,
+    Number.MAX_SAFE_INTEGER,
+  );
   const maxHellosPerSecond = r.integer("WENDY_MAX_HELLOS_PER_SECOND", 500, 1, 1_000_000);
   const maxHellosPerSecondPerSource = r.integer(
     "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
@@ -357,6 +366,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     maxHellosPerSecond,
     maxHellosPerSecondPerSource,
     clientMaxStreams,
+    clientMaxQueuedBytes,
     shutdownGraceMs,
     deliveryGraceMs,
     unknownEnv: settings.unknownEnv,

@@ -105,7 +105,11 @@ export class Daemon {
       await cluster.listen({ joinFirst: config.join.length > 0 });
       cleanups.push(() => cluster.kill());
 
-      const limits = { maxPayloadBytes: config.maxPayloadBytes, deliveryGraceMs: config.deliveryGraceMs };
+      const limits = {
+        maxPayloadBytes: config.maxPayloadBytes,
+        deliveryGraceMs: config.deliveryGraceMs,
+        maxQueuedBytes: config.clientMaxQueuedBytes,
+      };
       const clientServer = new Server({
         ...overlayServerOptions(limits),
         ...inboundServerOptions(config.inboundLimits),

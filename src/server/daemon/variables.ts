@@ -62,6 +62,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "streaming client calls open at once, all kinds together (2048)",
   },
   {
+    env: "WENDY_CLIENT_MAX_QUEUED_BYTES",
+    valueName: "<bytes>",
+    description: "bytes held for clients on all client-port streams together (67108864)",
+  },
+  {
     env: "WENDY_METRICS_HOST",
     valueName: "<host>",
     description: "address of /metrics /healthz /readyz (0.0.0.0)",
