@@ -28,7 +28,7 @@ import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerClientPool } from "../../src/server/transport/peer-client.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
-import { DEFAULT_WIRE_LIMITS } from "../../src/server/wire/limits.js";
+import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const now = (): number => performance.now();

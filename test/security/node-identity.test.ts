@@ -14,7 +14,7 @@ import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerCallError, PeerClientPool } from "../../src/server/transport/peer-client.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
 import { RouteHopError } from "../../src/server/transport/route-stream.js";
-import { DEFAULT_WIRE_LIMITS } from "../../src/server/wire/limits.js";
+import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
 import { CertDir } from "../helpers/certs.js";
 
 const now = (): number => performance.now();

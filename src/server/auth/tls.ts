@@ -11,6 +11,7 @@ import {
   type ChannelOptions,
   type VerifyOptions,
 } from "@grpc/grpc-js";
+import { asError } from "../../shared/as-error.js";
 import { answeredBy, hostOf, type ClaimRefusal } from "./node-identity.js";
 
 export type PeerTlsConfig =
@@ -53,7 +54,7 @@ function readPem(role: string, path: string): Buffer {
   try {
     contents = readFileSync(path);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = asError(error).message;
     throw new TlsConfigError(`cannot read the TLS ${role} file "${path}": ${detail}`);
   }
   if (!contents.includes("-----BEGIN")) {
@@ -192,7 +193,7 @@ function secureContext(config: Extract<PeerTlsConfig, { enabled: true }>): Secur
       ...(config.mutual ? { key: material.key, cert: material.cert } : {}),
     });
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = asError(error).message;
     throw new TlsConfigError(
       `the TLS files "${config.certFile}", "${config.keyFile}" and "${config.caFile}" are unusable: ${detail}`,
     );

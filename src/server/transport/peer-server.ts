@@ -18,34 +18,18 @@ import {
   SESSION_METADATA_KEYS,
 } from "../auth/session-protocol.js";
 import { readAuthEntries } from "../auth/metadata.js";
-import type { AuthFailureReason } from "../auth/failures.js";
-import type { ClaimRefusal } from "../auth/node-identity.js";
 import { sourceOfPeer } from "../auth/hello-limiter.js";
-import { decodeNodeInfo, decodePeerRequestBytes } from "../wire/codec.js";
-import { WireFormatError } from "../wire/errors.js";
-import type { WireLimits } from "../wire/limits.js";
-import { PEER_METHODS, type PeerMethod } from "../wire/methods.js";
+import { decodeNodeInfo, decodePeerRequestBytes } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+import type { WireLimits } from "../../wire/limits.js";
+import { PEER_METHODS, type PeerMethod } from "../../wire/methods.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
+import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
 import { RouteStreamReceivers } from "./route-stream.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
-
-export interface PeerServerHooks {
-  /** Every call served, with its final status code. */
-  onServed?(path: string, code: status): void;
-  onAuthFailure?(reason: AuthFailureReason): void;
-}
-
-/**
- * Checks a caller's claim about itself against the certificate its connection showed (per-node identities:
- * checkClaim of node-identity.ts); undefined: the claim holds.
- */
-export type SenderCheck = (
-  sender: NodeInfo,
-  certificate: PeerCertificate | undefined,
-) => ClaimRefusal | undefined;
 
 export interface PeerServiceOptions {
   readonly verifier: CallVerifier;
@@ -64,13 +48,13 @@ interface RpcError {
   metadata?: Metadata;
 }
 
-/** Registers PeerService on `server`: the unary RPCs, Hello, and the batched RouteStream. */
 /** What a running peer service lets its owner do. */
 export interface PeerServiceHandle {
   /** Ends the incoming RouteStreams (peers reopen them against another node or a restarted one). */
   endStreams(): void;
 }
 
+/** Registers PeerService on `server`: the unary RPCs, Hello, and the batched RouteStream. */
 export function addPeerService(server: Server, options: PeerServiceOptions): PeerServiceHandle {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
