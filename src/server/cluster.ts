@@ -25,7 +25,8 @@ import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
-import { peerChannelSecurity, peerServerCredentials } from "./auth/tls.js";
+import { checkClaim } from "./auth/node-identity.js";
+import { identityRequired, peerChannelSecurity, peerServerCredentials } from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
@@ -135,6 +136,11 @@ export class Cluster {
       routeStreaming: options.routeStreaming ?? true,
       now: () => this.clock.now(),
       onConnectionLost: (address) => this.driver.connectionLost(address),
+      // Answers refused (from another node than the one called, or without their MAC): counted here.
+      onAuthFailure: (reason) => {
+        this.auth.verifier.failures.record(reason);
+        this.onAuthFailure(reason);
+      },
     });
     this.driver = new CoreDriver({
       clock: this.clock,
@@ -196,6 +202,7 @@ export class Cluster {
     });
     this.peerService = addPeerService(server, {
       verifier: this.auth.verifier,
+      ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
       limits: this.limits,
       sink: (sender, message) => this.onPeerMessage(sender, message),
       hooks: {

@@ -93,15 +93,14 @@ export class SessionClient {
   /**
    * Whether `mac` proves the peer answered the call signed with `sent` (call `seq` of `method`) with exactly
    * `answer`: it holds that session's key, so it is the peer the session was opened with, not someone on the
-   * path. A failure is counted as "bad-answer-mac".
+   * path. The caller counts a failure ("bad-answer-mac").
    */
   checkAnswer(sent: AuthEntries, method: string, answer: Uint8Array, mac: Uint8Array | undefined): boolean {
     const key = this.keysById.get(sent[METADATA_SESSION_ID] ?? "");
     const seq = Number(sent[METADATA_SEQ] ?? "0");
-    const valid =
-      key !== undefined && mac !== undefined && equalMacs(mac, computeAnswerMac(key, method, seq, answer));
-    if (!valid) this.failures.record("bad-answer-mac");
-    return valid;
+    return (
+      key !== undefined && mac !== undefined && equalMacs(mac, computeAnswerMac(key, method, seq, answer))
+    );
   }
 
   /** Forgets the session with `address`; the next call opens a new one. */

@@ -172,6 +172,7 @@ function refusedSender(
 ): RpcError | undefined {
   const refusal = options.checkSender?.(sender, call.getAuthContext().sslPeerCertificate);
   if (refusal === undefined) return undefined;
+  options.verifier.failures.record(refusal.reason);
   options.hooks?.onAuthFailure?.(refusal.reason);
   const metadata = new Metadata();
   metadata.set(METADATA_AUTH_FAILURE, refusal.reason);

@@ -491,6 +491,7 @@ function serveRouteStream(
     }
     const claim = options.checkSender?.(decoded.sender, call.getAuthContext().sslPeerCertificate);
     if (claim !== undefined) {
+      options.verifier.failures.record(claim.reason);
       options.hooks?.onAuthFailure?.(claim.reason);
       const metadata = new Metadata();
       metadata.set(METADATA_AUTH_FAILURE, claim.reason);
