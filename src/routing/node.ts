@@ -585,8 +585,8 @@ export class PastryNode {
     now: Millis,
   ): void {
     if (this.status !== "joining") return;
-    for (const row of rows) for (const node of row.entries) this.learnForTable(node, now, true);
-    for (const node of neighbours) this.learnForTable(node, now, true);
+    for (const row of rows) for (const node of row.entries) this.learnSecondHand(node, now, true);
+    for (const node of neighbours) this.learnSecondHand(node, now, true);
     if (!final) return;
     for (const node of this.joinProcess.finalStateArrived())
       if (this.isPlausible(node)) this.proximityProbe(node, now);
@@ -891,7 +891,7 @@ export class PastryNode {
    */
   private learn(node: NodeInfo, now: Millis, measure = false): void {
     if (!this.isPlausible(node)) return;
-    this.offerToTable(node, now, measure);
+    this.offerSecondHand(node, now, measure);
     if (!this.leaf.wouldAccept(node)) return;
     // Probe it if it is among the nearest candidates, including one that answered earlier while the side
     // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
@@ -904,6 +904,23 @@ export class PastryNode {
 
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
     if (this.isPlausible(node)) this.offerToTable(node, now, measure);
+  }
+
+  /** learnForTable for a node another named (not yet heard from itself): see offerSecondHand. */
+  private learnSecondHand(node: NodeInfo, now: Millis, measure: boolean): void {
+    if (this.isPlausible(node)) this.offerSecondHand(node, now, measure);
+  }
+
+  /**
+   * A plausible node named by another. With verifyLearnedNodes it is probed rather than taken in: its own
+   * answer (learnFromContact, or its round-trip time) brings it into the table, so an ID nobody answers
+   * for, or only someone else answers for, never gets there. One already in our state is offered again.
+   */
+  private offerSecondHand(node: NodeInfo, now: Millis, measure: boolean): void {
+    // Already in our state (its incarnation checked by isPlausible): it answered for itself before.
+    const known = this.stateEntry(node.id) !== undefined;
+    if (!this.config.verifyLearnedNodes || known) return this.offerToTable(node, now, measure);
+    if (this.status !== "left") this.proximityProbe(node, now);
   }
 
   /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */

@@ -221,6 +221,13 @@ export interface RoutingConfig {
    * for drivers whose clock jumps by design (tests that skip time).
    */
   readonly pauseThresholdMs: Millis;
+  /**
+   * When true, a node named by another (a gossiped leaf set, a row, a join state, a leaver's leaf set) enters
+   * the routing table and neighbourhood set only once it has answered a probe itself, as it already must to
+   * enter the leaf set: nothing is taken on someone else's word. The runtime sets it under per-node
+   * identities, where an answer proves who gave it; false (the default, the simulator's): taken in at once.
+   */
+  readonly verifyLearnedNodes: boolean;
 }
 
 /**
@@ -255,4 +262,5 @@ export const DEFAULT_ROUTING_CONFIG: RoutingConfig = {
   dedupCapacity: 100_000,
   applicationAcks: false,
   pauseThresholdMs: Number.POSITIVE_INFINITY,
+  verifyLearnedNodes: false,
 };

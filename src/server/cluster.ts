@@ -25,7 +25,14 @@ import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
-import { peerChannelSecurity, peerServerCredentials, type PeerChannelSecurity } from "./auth/tls.js";
+import { checkClaim } from "./auth/node-identity.js";
+import type { SenderCheck } from "./transport/peer-service-hooks.js";
+import {
+  identityRequired,
+  peerChannelSecurity,
+  peerServerCredentials,
+  type PeerChannelSecurity,
+} from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
@@ -64,6 +71,8 @@ export interface PeerTransport {
   /** Largest application payload, in bytes. */
   readonly maxPayloadBytes: number;
   readonly leafSetSize: number;
+  /** Under per-node identities: the check of a caller's claim about itself against its certificate. */
+  readonly checkSender?: SenderCheck;
 }
 
 export interface ClusterSendOptions {
@@ -148,6 +157,11 @@ export class Cluster {
       routeStreaming: options.routeStreaming ?? true,
       now: () => this.clock.now(),
       onConnectionLost: (address) => this.driver.connectionLost(address),
+      // Answers refused (from another node than the one called, or without their MAC): counted here.
+      onAuthFailure: (reason) => {
+        this.auth.verifier.failures.record(reason);
+        this.onAuthFailure(reason);
+      },
     });
     this.driver = new CoreDriver({
       clock: this.clock,
@@ -209,6 +223,7 @@ export class Cluster {
     });
     this.peerService = addPeerService(server, {
       verifier: this.auth.verifier,
+      ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
       limits: this.limits,
       sink: (sender, message) => this.onPeerMessage(sender, message),
       hooks: {
@@ -437,6 +452,7 @@ export class Cluster {
       maxMessageBytes: grpcMessageSizeLimit(this.limits),
       maxPayloadBytes: this.limits.maxPayloadBytes,
       leafSetSize: this.config.leafSetSize,
+      ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
     };
   }
 

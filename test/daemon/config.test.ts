@@ -9,6 +9,7 @@ import { NodeId } from "../../src/routing/id.js";
 import { ConfigError } from "../../src/server/daemon/config-error.js";
 import { loadConfig } from "../../src/server/daemon/config.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
+import { CertDir } from "../helpers/certs.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wendy-config-"));
@@ -156,6 +157,41 @@ describe("values", () => {
       WENDY_TLS_MUTUAL: "true",
     }).tls;
     expect(tls).toMatchObject({ enabled: true, mutual: true, reloadIntervalMs: 60_000 });
+  });
+
+  describe("per-node identities (WENDY_TLS_NODE_IDENTITY)", () => {
+    const certs = new CertDir();
+    afterAll(() => certs.remove());
+    const id = NodeId.fromString("certified").hex;
+    certs.ca("ca");
+    certs.nodeLeaf("node", "ca", id);
+    certs.leaf("plain", "ca");
+    const identity = (leaf: string, extra: Record<string, string> = {}) => ({
+      WENDY_TLS_CERT_FILE: certs.file(`${leaf}.crt`),
+      WENDY_TLS_KEY_FILE: certs.file(`${leaf}.key`),
+      WENDY_TLS_CA_FILE: certs.file("ca.crt"),
+      WENDY_TLS_MUTUAL: "true",
+      WENDY_TLS_NODE_IDENTITY: "true",
+      ...extra,
+    });
+
+    it("takes the node ID from the certificate's URI SAN", () => {
+      const config = load(identity("node"));
+      expect(config.nodeId.hex).toBe(id);
+      expect(config.idSource).toBe("certificate");
+      expect(config.tls).toMatchObject({ enabled: true, mutual: true, nodeIdentity: true });
+      expect(load(identity("node", { WENDY_NODE_NAME: "certified" })).nodeId.hex).toBe(id);
+    });
+
+    it("refuses a certificate naming no node, another ID than the certificate's, and one-way TLS", () => {
+      expect(failure(identity("plain")).variable).toBe("WENDY_TLS_CERT_FILE");
+      expect(failure(identity("node", { WENDY_NODE_NAME: "someone-else" })).variable).toBe("WENDY_NODE_NAME");
+      expect(failure(identity("node", { WENDY_NODE_ID: "00".repeat(16) })).variable).toBe("WENDY_NODE_ID");
+      expect(failure(identity("node", { WENDY_TLS_MUTUAL: "false" })).variable).toBe(
+        "WENDY_TLS_NODE_IDENTITY",
+      );
+      expect(failure({ WENDY_TLS_NODE_IDENTITY: "true" }).variable).toBe("WENDY_TLS_NODE_IDENTITY");
+    });
   });
 
   it("accepts a token-protected client port off loopback with TLS, and local addresses on the peer port", () => {

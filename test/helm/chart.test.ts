@@ -25,6 +25,8 @@ import {
   RELEASE,
   type KubeObject,
 } from "./helm.js";
+import { NodeId } from "../../src/routing/id.js";
+import { nodeIdOfCertificate } from "../../src/server/auth/node-identity.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const POD_DOMAIN = `wendy-headless.${NAMESPACE}.svc.cluster.local`;
@@ -258,6 +260,60 @@ describe("TLS on", () => {
       expect(volume.secret?.items?.find((i) => i.path === fileName)?.key).toBe(secretKey);
     }
     expect(vars.get("WENDY_TLS_MUTUAL")).toBe("true");
+  });
+});
+
+describe("per-node identities from cert-manager's csi-driver", () => {
+  const values = { identity: { enabled: true, issuer: { name: "wendy-ca", kind: "ClusterIssuer" } } };
+  let objects: KubeObject[];
+  let sts: IStatefulSet;
+  let container: IIoK8sApiCoreV1Container;
+  beforeAll(() => {
+    objects = render(values);
+    sts = statefulSet(objects);
+    container = wendyContainer(sts);
+  });
+
+  it("renders valid objects and passes lint", () => {
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(values).status).toBe(0);
+  });
+
+  it("turns on mutual TLS with identities, the files read from the pod's own csi volume", () => {
+    const vars = containerEnv(sts);
+    expect(vars.get("WENDY_TLS_NODE_IDENTITY")).toBe("true");
+    expect(vars.get("WENDY_TLS_MUTUAL")).toBe("true");
+    for (const [name, file] of [
+      ["WENDY_TLS_CERT_FILE", "tls.crt"],
+      ["WENDY_TLS_KEY_FILE", "tls.key"],
+      ["WENDY_TLS_CA_FILE", "ca.crt"],
+    ] as const) {
+      const { mount, volume, fileName } = volumeOfFile(sts, container, vars.get(name) ?? "");
+      expect(mount.readOnly).toBe(true);
+      expect(fileName).toBe(file);
+      expect(volume.csi?.driver).toBe("csi.cert-manager.io");
+    }
+    expect(container.readinessProbe?.httpGet?.path).toBe("/readyz");
+  });
+
+  it("asks the issuer for a certificate naming the pod's node, its DNS name, and both TLS roles", () => {
+    const vars = containerEnv(sts);
+    const { volume } = volumeOfFile(sts, container, vars.get("WENDY_TLS_CERT_FILE") ?? "");
+    const attributes = volume.csi?.volumeAttributes ?? {};
+    expect(attributes["csi.cert-manager.io/issuer-name"]).toBe("wendy-ca");
+    expect(attributes["csi.cert-manager.io/issuer-kind"]).toBe("ClusterIssuer");
+    expect(attributes["csi.cert-manager.io/issuer-group"]).toBe("cert-manager.io");
+    expect(attributes["csi.cert-manager.io/dns-names"]).toBe(`\${POD_NAME}.${POD_DOMAIN}`);
+    expect(attributes["csi.cert-manager.io/key-usages"]?.split(",").sort()).toEqual([
+      "client auth",
+      "server auth",
+    ]);
+    expect(attributes["csi.cert-manager.io/fs-group"]).toBe("10001");
+    // The URI the driver writes for pod wendy-2 names the node ID the daemon derives from its name
+    // (WENDY_NODE_NAME is the pod name), so the daemon accepts its own certificate.
+    const uri = (attributes["csi.cert-manager.io/uri-sans"] ?? "").replace("${POD_NAME}", "wendy-2");
+    expect(nodeIdOfCertificate({ subjectaltname: `URI:${uri}` })).toBe(NodeId.fromString("wendy-2").hex);
+    expect(containerEnv(sts).has("WENDY_NODE_NAME")).toBe(true);
   });
 });
 
@@ -635,6 +691,13 @@ describe("bad values are rejected with a message that names the value", () => {
     ],
     ["no cluster secret without insecure", { clusterSecret: { enabled: false } }, /insecure=true/],
     ["TLS without a Secret", { tls: { enabled: true } }, /tls\.existingSecret/],
+    ["identities without an issuer", { identity: { enabled: true } }, /identity\.issuer\.name/],
+    [
+      "identities and a shared peer certificate at once",
+      { identity: { enabled: true, issuer: { name: "ca" } }, tls: { enabled: true, existingSecret: "t" } },
+      /tls\.enabled/,
+    ],
+    ["an issuer of an unknown kind", { identity: { issuer: { kind: "Vault" } } }, /kind/],
     [
       "a termination grace shorter than the shutdown grace",
       { terminationGracePeriodSeconds: 5, config: { shutdownGraceMs: 8000 } },

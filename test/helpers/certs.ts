@@ -1,4 +1,5 @@
-// Throwaway CAs and leaf certificates (for 127.0.0.1 and localhost unless told otherwise), made with the openssl CLI in a temp dir.
+// Throwaway CAs and leaf certificates (for 127.0.0.1 and localhost unless told otherwise), made with Debian's
+// openssl CLI in a temp dir; nodeLeaf adds a node ID as the URI SAN per-node identities need.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -67,6 +68,26 @@ export class CertDir {
       "-out",
       `${name}.crt`,
     );
+  }
+
+  /**
+   * A certificate for one node under per-node identities: its node ID as the URI SAN wendy://node/<hex>
+   * (src/server/auth/node-identity.ts) beside the addresses it is dialled at.
+   */
+  nodeLeaf(name: string, ca: string, idHex: string, addresses = "IP:127.0.0.1,DNS:localhost"): void {
+    this.leaf(name, ca, `URI:wendy://node/${idHex.toLowerCase()},${addresses}`);
+  }
+
+  /** Mutual TLS with per-node identities, presenting `leaf` (made with nodeLeaf). */
+  identityTls(leaf: string, ca: string): PeerTlsConfig {
+    return {
+      enabled: true,
+      certFile: this.file(`${leaf}.crt`),
+      keyFile: this.file(`${leaf}.key`),
+      caFile: this.file(`${ca}.crt`),
+      mutual: true,
+      nodeIdentity: true,
+    };
   }
 
   /** A path inside the directory. */

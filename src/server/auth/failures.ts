@@ -13,6 +13,14 @@ export const AUTH_FAILURE_REASONS = [
   "hello-rate-limited",
   "bad-server-proof",
   "bad-bearer-token",
+  // An OK answer without the callee's MAC over it (shared secret): someone on the path answered.
+  "bad-answer-mac",
+  // Per-node identities (node-identity.ts): a certificate naming no node, a claim the certificate does not
+  // back, an answer from a node other than the one meant.
+  "missing-identity",
+  "identity-mismatch",
+  "address-mismatch",
+  "wrong-peer",
 ] as const;
 
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];

@@ -1,6 +1,7 @@
 // Caller side of the session protocol: one session per peer address, opened by Hello on first use,
 // used to sign every call, and opened afresh when the peer says it no longer knows the session.
 import { randomBytes as cryptoRandomBytes } from "node:crypto";
+import { BoundedMap } from "../../routing/bounded-map.js";
 import { FailureCounter } from "./failures.js";
 import type { AuthEntries } from "./metadata.js";
 import {
@@ -8,6 +9,7 @@ import {
   METADATA_SEQ,
   METADATA_SESSION_ID,
   NONCE_BYTES,
+  computeAnswerMac,
   computeCallMac,
   computeServerProof,
   deriveSessionKey,
@@ -61,6 +63,8 @@ export class SessionClient {
   private readonly maxSessions: number;
   private readonly randomBytes: (size: number) => Uint8Array;
   private readonly sessions = new Map<string, ClientSession>();
+  /** Keys of the sessions opened lately, by session ID: answers to calls signed with one may still arrive. */
+  private readonly keysById = new BoundedMap<string, Buffer>(2 * DEFAULT_CLIENT_MAX_SESSIONS);
   // One Hello in flight per address, shared by every call that needs it.
   private readonly opening = new Map<string, Promise<ClientSession>>();
 
@@ -84,6 +88,19 @@ export class SessionClient {
       [METADATA_SEQ]: String(seq),
       [METADATA_MAC]: computeCallMac(session.key, method, seq, body).toString("base64"),
     };
+  }
+
+  /**
+   * Whether `mac` proves the peer answered the call signed with `sent` (call `seq` of `method`) with exactly
+   * `answer`: it holds that session's key, so it is the peer the session was opened with, not someone on the
+   * path. The caller counts a failure ("bad-answer-mac").
+   */
+  checkAnswer(sent: AuthEntries, method: string, answer: Uint8Array, mac: Uint8Array | undefined): boolean {
+    const key = this.keysById.get(sent[METADATA_SESSION_ID] ?? "");
+    const seq = Number(sent[METADATA_SEQ] ?? "0");
+    return (
+      key !== undefined && mac !== undefined && equalMacs(mac, computeAnswerMac(key, method, seq, answer))
+    );
   }
 
   /** Forgets the session with `address`; the next call opens a new one. */
@@ -151,6 +168,7 @@ export class SessionClient {
       this.sessions.delete(oldest.value);
     }
     this.sessions.set(address, session);
+    this.keysById.set(session.id, session.key);
     return session;
   }
 }

@@ -19,9 +19,15 @@ export const SESSION_METADATA_KEYS: readonly string[] = [METADATA_SESSION_ID, ME
  * status, so the caller can tell "session unknown, Hello again" from "refused".
  */
 export const METADATA_AUTH_FAILURE = "wendy-auth-failure";
+/**
+ * Response header carrying the callee's MAC over its answer (computeAnswerMac): an OK that does not carry it
+ * came from someone without the session key (a man in the middle), and acknowledges nothing.
+ */
+export const METADATA_ANSWER_MAC = "wendy-answer-mac";
 
 const SERVER_PROOF_LABEL = Buffer.from("wendy-v1 server", "utf8");
 const SESSION_KEY_LABEL = Buffer.from("wendy-v1 session", "utf8");
+const ANSWER_LABEL = Buffer.from("wendy-v1 answer", "utf8");
 
 /** Hello fields as plain bytes (the runtime copies them to and from the generated proto messages). */
 export interface HelloChallenge {
@@ -73,6 +79,28 @@ export function computeCallMac(
     .update(Buffer.from(method, "utf8"))
     .update(seqBytes)
     .update(bodyDigest)
+    .digest();
+}
+
+/**
+ * HMAC(session_key, "wendy-v1 answer" | method | seq | SHA-256(answer)): the callee's proof that it, the
+ * holder of the session, answered call `seq` of `method` with exactly `answer` (the serialized response; a
+ * RouteStream response with seq 0, its acknowledged ids being unique). The label keeps it apart from call MACs.
+ */
+export function computeAnswerMac(
+  sessionKey: Uint8Array,
+  method: string,
+  seq: number,
+  answer: Uint8Array,
+): Buffer {
+  const seqBytes = Buffer.alloc(8);
+  seqBytes.writeBigUInt64BE(BigInt(seq));
+  const answerDigest = createHash("sha256").update(answer).digest();
+  return createHmac("sha256", sessionKey)
+    .update(ANSWER_LABEL)
+    .update(Buffer.from(method, "utf8"))
+    .update(seqBytes)
+    .update(answerDigest)
     .digest();
 }
 

@@ -9,6 +9,7 @@ import {
   METADATA_SESSION_ID,
   SESSION_ID_BYTES,
   NONCE_BYTES,
+  computeAnswerMac,
   computeCallMac,
   computeServerProof,
   deriveSessionKey,
@@ -155,6 +156,15 @@ export class SessionServer {
     if (verdict === "invalid") return this.reject("malformed-metadata");
     this.touch(sessionId, found, now);
     return { ok: true, sessionId };
+  }
+
+  /**
+   * The MAC over this node's `answer` to call `seq` of `method` on session `sessionId` (a call verify just
+   * accepted), which the caller checks before it takes the answer; undefined for a session no longer held.
+   */
+  answerMac(sessionId: string, method: string, seq: number, answer: Uint8Array): Buffer | undefined {
+    const session = this.active.get(sessionId) ?? this.pending.get(sessionId);
+    return session === undefined ? undefined : computeAnswerMac(session.key, method, seq, answer);
   }
 
   private lookup(sessionId: string, now: number): ServerSession | "unknown" | "expired" {

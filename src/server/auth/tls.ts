@@ -2,7 +2,7 @@
 // signed by the overlay's CA). Certificates must name the address peers dial (e.g. IP SAN 127.0.0.1).
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { checkServerIdentity, createSecureContext, type SecureContext } from "node:tls";
+import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from "node:tls";
 import {
   credentials,
   experimental,
@@ -12,6 +12,7 @@ import {
   type VerifyOptions,
 } from "@grpc/grpc-js";
 import { asError } from "../../shared/as-error.js";
+import { answeredBy, hostOf, type ClaimRefusal } from "./node-identity.js";
 
 export type PeerTlsConfig =
   | { readonly enabled: false }
@@ -30,6 +31,12 @@ export type PeerTlsConfig =
        * without a restart. Undefined or 0: read once, at start.
        */
       readonly reloadIntervalMs?: number;
+      /**
+       * Per-node identities (node-identity.ts, mutual TLS only): every certificate names its node
+       * (URI SAN wendy://node/<hex>); a peer's claims about itself must match the certificate it spoke
+       * with, and an answer counts only from the node that was meant.
+       */
+      readonly nodeIdentity?: boolean;
     };
 
 export class TlsConfigError extends Error {
@@ -90,6 +97,13 @@ function watchedMaterial(config: EnabledTls): experimental.CertificateProvider {
 
 const reloads = (config: EnabledTls): boolean => (config.reloadIntervalMs ?? 0) > 0;
 
+/** Whether peers must prove per-node identities; only meaningful (and only allowed) under mutual TLS. */
+export function identityRequired(config: PeerTlsConfig): boolean {
+  if (!config.enabled || config.nodeIdentity !== true) return false;
+  if (!config.mutual) throw new TlsConfigError("per-node identities need mutual TLS (mutual: true)");
+  return true;
+}
+
 /** Credentials for the peer port's server; files are read now, so a bad path fails at start-up. */
 export function peerServerCredentials(config: PeerTlsConfig): ServerCredentials {
   if (!config.enabled) return ServerCredentials.createInsecure();
@@ -109,6 +123,14 @@ export function peerServerCredentials(config: PeerTlsConfig): ServerCredentials 
 export interface PeerChannelSecurity {
   readonly credentials: ChannelCredentials;
   readonly options: ChannelOptions;
+  /**
+   * With per-node identities: whether an answer, which came over a connection showing `certificate`, is
+   * from the node meant (undefined: a seed dialled by address, any certified node); undefined: it is.
+   */
+  readonly checkAnswer?: (
+    expectedIdHex: string | undefined,
+    certificate: PeerCertificate | undefined,
+  ) => ClaimRefusal | undefined;
 }
 
 /**
@@ -129,6 +151,7 @@ export function peerChannelSecurity(config: PeerTlsConfig): (address: string) =>
     return () => plaintext;
   }
   const secured = tlsChannelCredentials(config);
+  const checkAnswer = identityRequired(config) ? answeredBy : undefined;
   return (address) => {
     const host = hostOf(address);
     return {
@@ -137,6 +160,7 @@ export function peerChannelSecurity(config: PeerTlsConfig): (address: string) =>
         checkServerIdentity: (_serverName, certificate) => checkServerIdentity(host, certificate),
       }),
       options: { "grpc.ssl_target_name_override": isIP(host) === 0 ? host : IP_PEER_SERVER_NAME },
+      ...(checkAnswer === undefined ? {} : { checkAnswer }),
     };
   };
 }
@@ -174,12 +198,4 @@ function secureContext(config: Extract<PeerTlsConfig, { enabled: true }>): Secur
       `the TLS files "${config.certFile}", "${config.keyFile}" and "${config.caFile}" are unusable: ${detail}`,
     );
   }
-}
-
-/** The host of "host:port" or "[ipv6]:port"; an address without a port is all host. */
-function hostOf(address: string): string {
-  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
-  if (bracketed !== null) return bracketed[1]!;
-  const colon = address.lastIndexOf(":");
-  return colon > 0 && address.indexOf(":") === colon ? address.slice(0, colon) : address;
 }

@@ -13,7 +13,7 @@ import {
 } from "../../routing/types.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit, type WireLimits } from "../../wire/limits.js";
 import { isSharedSecretCredentials, type Credentials } from "../auth/credentials.js";
-import type { PeerTlsConfig } from "../auth/tls.js";
+import { identityRequired, type PeerTlsConfig } from "../auth/tls.js";
 import type { Clock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
@@ -116,10 +116,14 @@ export function clusterSettings(
   // The ticker runs every heartbeat/4: a gap as long as the failure timeout means this process itself was
   // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile. The
   // end-to-end ack waits for the applications' answer to a delivery (see the Cluster's deliver).
+  // With per-node identities an answer proves who gave it, so a node named by another is taken into the
+  // routing state only once it answered in its own name (identityRequired also refuses identities without
+  // mutual TLS, here at construction).
   const wanted: RoutingConfig = {
     ...chosen,
     applicationAcks: true,
     pauseThresholdMs: Math.max(chosen.failureTimeoutMs, chosen.heartbeatIntervalMs),
+    verifyLearnedNodes: chosen.verifyLearnedNodes || identityRequired(options.tls ?? { enabled: false }),
   };
   validateConfig(wanted, limits);
   // The core's own rules (leaf-set shape, maintenance interval) are checked by the core's builder, once.

@@ -9,7 +9,9 @@ import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
 import { leafSetSizeProblem, MAX_LEAF_SET_SIZE } from "../cluster/options.js";
 import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
+import { NODE_ID_URI_PREFIX, NODE_NAME_URI_PREFIX, nodeIdOfCertificateFile } from "../auth/node-identity.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
+import { DEFAULT_OVERLAY_LIMITS } from "../overlay/limits.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../../wire/limits.js";
 import { ConfigError } from "./config-error.js";
@@ -31,8 +33,11 @@ export interface ClientTlsConfig {
 
 export interface DaemonConfig {
   readonly nodeId: NodeId;
-  /** How the ID was chosen: from WENDY_NODE_ID, from WENDY_NODE_NAME, or drawn at random. */
-  readonly idSource: "id" | "name" | "random";
+  /**
+   * How the ID was chosen: from WENDY_NODE_ID, from WENDY_NODE_NAME, drawn at random, or (per-node
+   * identities, WENDY_TLS_NODE_IDENTITY) from the certificate.
+   */
+  readonly idSource: "id" | "name" | "random" | "certificate";
   readonly nodeName: string | undefined;
   readonly bindHost: string;
   readonly port: number;
@@ -68,6 +73,8 @@ export interface DaemonConfig {
   readonly maxHellosPerSecond: number;
   /** Streaming calls open at once on the client port, all kinds together. */
   readonly clientMaxStreams: number;
+  /** WENDY_CLIENT_MAX_QUEUED_BYTES: bytes held for clients on all client-port streams together. */
+  readonly clientMaxQueuedBytes: number;
   readonly maxHellosPerSecondPerSource: number;
   readonly shutdownGraceMs: number;
   /** How long a delivery waits at this node for a subscriber to take it before it is refused. */
@@ -268,6 +275,30 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     );
   }
   const tls = readTls(r);
+  if (tls.enabled && tls.nodeIdentity === true) {
+    // The certificate's node ID is the node's ID: the CA assigns IDs, no node picks its own.
+    let certified: string | undefined;
+    try {
+      certified = nodeIdOfCertificateFile(tls.certFile);
+    } catch (error) {
+      r.fail("WENDY_TLS_CERT_FILE", `is not a readable certificate: ${(error as Error).message}`);
+    }
+    if (certified === undefined)
+      r.fail(
+        "WENDY_TLS_CERT_FILE",
+        `names no node: add one URI SAN ${NODE_ID_URI_PREFIX}<32 hex digits> or ${NODE_NAME_URI_PREFIX}<node name>`,
+      );
+    if (idSource === "random") {
+      nodeId = NodeId.fromHex(certified);
+      idSource = "certificate";
+    } else if (nodeId.hex !== certified) {
+      r.fail(
+        idSource === "id" ? "WENDY_NODE_ID" : "WENDY_NODE_NAME",
+        `gives node ID ${nodeId.hex} but the certificate names ${certified} (WENDY_TLS_NODE_IDENTITY): ` +
+          "leave the ID to the certificate",
+      );
+    }
+  }
 
   const logLevel = r.string("WENDY_LOG_LEVEL", "info");
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -305,6 +336,12 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   const deliveryGraceMs = r.integer("WENDY_DELIVERY_GRACE_MS", 5000, 0, 3_600_000);
   const inboundLimits = readInboundLimits(r, maxPayloadBytes);
   const clientMaxStreams = r.integer("WENDY_CLIENT_MAX_STREAMS", 2048, 1, 1_000_000);
+  const clientMaxQueuedBytes = r.integer(
+    "WENDY_CLIENT_MAX_QUEUED_BYTES",
+    DEFAULT_OVERLAY_LIMITS.maxQueuedBytes,
+    maxPayloadBytes,
+    Number.MAX_SAFE_INTEGER,
+  );
   const maxHellosPerSecond = r.integer("WENDY_MAX_HELLOS_PER_SECOND", 500, 1, 1_000_000);
   const maxHellosPerSecondPerSource = r.integer(
     "WENDY_MAX_HELLOS_PER_SECOND_PER_SOURCE",
@@ -344,6 +381,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     maxHellosPerSecond,
     maxHellosPerSecondPerSource,
     clientMaxStreams,
+    clientMaxQueuedBytes,
     shutdownGraceMs,
     deliveryGraceMs,
     kv: readKvConfig(r, leafSetSize),
@@ -481,6 +519,8 @@ function readTls(r: Reader): PeerTlsConfig {
       );
     if (mutual)
       r.fail("WENDY_TLS_MUTUAL", "is true but TLS is off: set WENDY_TLS_CERT_FILE and WENDY_TLS_KEY_FILE");
+    if (r.boolean("WENDY_TLS_NODE_IDENTITY", false))
+      r.fail("WENDY_TLS_NODE_IDENTITY", "is true but TLS is off: identities are proven by certificates");
     return { enabled: false };
   }
   if (certFile === undefined) r.fail("WENDY_TLS_CERT_FILE", "is required when WENDY_TLS_KEY_FILE is set");
@@ -492,7 +532,13 @@ function readTls(r: Reader): PeerTlsConfig {
   }
   // cert-manager renews well before expiry; a minute's delay in picking the files up is harmless.
   const reloadIntervalMs = r.integer("WENDY_TLS_RELOAD_INTERVAL_MS", 60_000, 0, 86_400_000);
-  return { enabled: true, certFile, keyFile, caFile, mutual, reloadIntervalMs };
+  const nodeIdentity = r.boolean("WENDY_TLS_NODE_IDENTITY", false);
+  if (nodeIdentity && !mutual)
+    r.fail(
+      "WENDY_TLS_NODE_IDENTITY",
+      "needs WENDY_TLS_MUTUAL=true: identities are proven by client certificates",
+    );
+  return { enabled: true, certFile, keyFile, caFile, mutual, reloadIntervalMs, nodeIdentity };
 }
 
 /** "host:port" or "[v6]:port"; undefined when malformed. */

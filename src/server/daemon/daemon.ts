@@ -116,7 +116,11 @@ export class Daemon {
       kv.start();
       cleanups.push(async () => kv.stop());
 
-      const limits = { maxPayloadBytes: config.maxPayloadBytes, deliveryGraceMs: config.deliveryGraceMs };
+      const limits = {
+        maxPayloadBytes: config.maxPayloadBytes,
+        deliveryGraceMs: config.deliveryGraceMs,
+        maxQueuedBytes: config.clientMaxQueuedBytes,
+      };
       const clientServer = new Server({
         ...overlayServerOptions(limits),
         ...inboundServerOptions(config.inboundLimits),

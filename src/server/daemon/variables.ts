@@ -62,6 +62,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "streaming client calls open at once, all kinds together (2048)",
   },
   {
+    env: "WENDY_CLIENT_MAX_QUEUED_BYTES",
+    valueName: "<bytes>",
+    description: "bytes held for clients on all client-port streams together (67108864)",
+  },
+  {
     env: "WENDY_METRICS_HOST",
     valueName: "<host>",
     description: "address of /metrics /healthz /readyz (0.0.0.0)",
@@ -82,6 +87,12 @@ export const VARIABLES: readonly VariableSpec[] = [
     env: "WENDY_TLS_RELOAD_INTERVAL_MS",
     valueName: "<ms>",
     description: "how often the TLS files are checked for new contents (60000; 0 = never)",
+  },
+  {
+    env: "WENDY_TLS_NODE_IDENTITY",
+    valueName: "<true|false>",
+    description:
+      "the certificate's URI SAN wendy://node/<hex> is the node ID, and peers must prove theirs (false)",
   },
   {
     env: "WENDY_INSECURE",

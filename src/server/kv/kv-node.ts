@@ -111,8 +111,10 @@ export class KvNode {
 
   /** Serves KvPeerService on the node's peer port (pass to ClusterOptions.configureServer). */
   addPeerServiceTo(server: Server): void {
+    const transport = this.cluster.peerTransport();
     addKvPeerService(server, {
-      verifier: this.cluster.peerTransport().auth.verifier,
+      verifier: transport.auth.verifier,
+      ...(transport.checkSender === undefined ? {} : { checkSender: transport.checkSender }),
       handlers: () => (this.stopped ? undefined : this.handlers),
     });
   }

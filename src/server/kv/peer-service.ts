@@ -21,8 +21,10 @@ import {
   type ReplicateResponse,
 } from "../../gen/wendy/v1/kv_peer.js";
 import type { NodeInfo } from "../../routing/types.js";
+import type { AuthFailureReason } from "../auth/failures.js";
 import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
 import type { CallVerifier } from "../transport/call-auth.js";
+import type { SenderCheck } from "../transport/peer-service-hooks.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import { decodeNodeInfo } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
@@ -38,6 +40,8 @@ export interface KvPeerHandlers {
 export interface KvPeerServiceOptions {
   readonly verifier: CallVerifier;
   readonly handlers: () => KvPeerHandlers | undefined;
+  /** Under per-node identities: a call whose sender the connection's certificate does not back is refused. */
+  readonly checkSender?: SenderCheck;
   /** Every call served, with its final code (for metrics). */
   readonly onServed?: (path: string, code: status) => void;
 }
@@ -74,12 +78,22 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
         .then(() => {
           const request = original.requestDeserialize(call.request);
           const sender = decodeNodeInfo(request.sender, "sender");
+          const refusal = options.checkSender?.(sender, call.getAuthContext().sslPeerCertificate);
+          if (refusal !== undefined) {
+            options.verifier.failures.record(refusal.reason);
+            throw new SenderRefused(refusal.code, refusal.reason, refusal.details);
+          }
           // Each method's request type matches its handler; the cast only joins the four signatures.
           return (handlers[method] as (s: NodeInfo, r: typeof request) => unknown)(sender, request);
         })
         .then(
           (value) => reply(status.OK, "", value),
           (error: unknown) => {
+            if (error instanceof SenderRefused) {
+              const metadata = new Metadata();
+              metadata.set(METADATA_AUTH_FAILURE, error.reason);
+              return reply(status[error.grpcCode], error.message, undefined, metadata);
+            }
             if (error instanceof WireFormatError) return reply(status.INVALID_ARGUMENT, error.message);
             // Refused before it touched the store: the caller may hand the request to another node at once.
             if (error instanceof NotJoinedError || error instanceof LeavingError)
@@ -100,4 +114,15 @@ function refusal(why: string): Metadata {
   const metadata = new Metadata();
   metadata.set(METADATA_REFUSED, why);
   return metadata;
+}
+
+/** A caller whose claim about itself its certificate does not back (per-node identities); counted. */
+class SenderRefused extends Error {
+  constructor(
+    readonly grpcCode: "UNAUTHENTICATED" | "PERMISSION_DENIED",
+    readonly reason: AuthFailureReason,
+    details: string,
+  ) {
+    super(details);
+  }
 }

@@ -1,10 +1,13 @@
 // One server stream with a bounded send buffer. A client that stops reading makes writes pile up inside the
 // node; rather than let them grow without bound, the stream is cut off with RESOURCE_EXHAUSTED.
 import { status, type ServerDuplexStream, type ServerWritableStream } from "@grpc/grpc-js";
+import type { QueuedBytes } from "./queued-bytes.js";
 
 export interface StreamBounds {
   readonly maxStreamBufferMessages: number;
   readonly maxStreamBufferBytes: number;
+  /** The client port's budget for all streams together (queued-bytes.ts); none: this stream's bound only. */
+  readonly queuedBytes?: QueuedBytes;
 }
 
 export class BoundedStream<T> {
@@ -40,11 +43,21 @@ export class BoundedStream<T> {
       );
       return false;
     }
+    if (this.bounds.queuedBytes?.take(bytes) === false) {
+      this.fail(
+        status.RESOURCE_EXHAUSTED,
+        `the client port holds ${this.bounds.queuedBytes.bytes} bytes unread by its clients, its limit: ` +
+          `this ${this.what}'s stream was dropped`,
+      );
+      return false;
+    }
     this.queuedMessages++;
     this.queuedBytes += bytes;
     this.call.write(message, () => {
       this.queuedMessages--;
       this.queuedBytes -= bytes;
+      // A closed stream gave back what it held when it closed.
+      if (this.open) this.bounds.queuedBytes?.release(bytes);
     });
     return true;
   }
@@ -66,6 +79,8 @@ export class BoundedStream<T> {
   private closed(code: status): void {
     if (!this.open) return;
     this.open = false;
+    // Writes still queued may never complete on a dead stream: their bytes go back to the budget now.
+    this.bounds.queuedBytes?.release(this.queuedBytes);
     this.onClosed(code);
   }
 }

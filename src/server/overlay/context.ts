@@ -2,6 +2,7 @@
 import type { ServerErrorResponse } from "@grpc/grpc-js";
 import type { Cluster } from "../cluster.js";
 import type { CallBroker } from "./calls.js";
+import type { QueuedBytes } from "./queued-bytes.js";
 import type { OverlayLimits } from "./limits.js";
 import type { OwnershipHub } from "./ownership.js";
 import type { ServeContext } from "./serve.js";
@@ -11,6 +12,8 @@ import type { WatcherHub } from "./watchers.js";
 export interface OverlayContext extends ServeContext {
   readonly cluster: Cluster;
   readonly limits: OverlayLimits;
+  /** Bytes held for clients on all streams together, bounded by limits.maxQueuedBytes. */
+  readonly queuedBytes: QueuedBytes;
   readonly deliveries: DeliveryHub;
   readonly calls: CallBroker;
   readonly watchers: WatcherHub;

@@ -12,6 +12,12 @@ export interface OverlayLimits {
   /** Payload bytes queued for one stream before the stream is cut off. Default 16 MiB. */
   readonly maxStreamBufferBytes: number;
   /**
+   * Payload bytes held for clients on all streams together (queued deliveries and events, sends received on
+   * SendStreams and not answered yet); a stream that would pass it is cut off, a send refused, with
+   * RESOURCE_EXHAUSTED. Default 64 MiB.
+   */
+  readonly maxQueuedBytes: number;
+  /**
    * Sends on one SendStream received but not yet answered, at most; further ones are refused with
    * RESOURCE_EXHAUSTED (and a stream whose client reads no results is cut off at twice this). Default 1024.
    */
@@ -48,6 +54,7 @@ export const DEFAULT_OVERLAY_LIMITS: OverlayLimits = {
   maxPurpose: DEFAULT_WIRE_LIMITS.maxPurpose,
   maxStreamBufferMessages: 1024,
   maxStreamBufferBytes: 16 * 1024 * 1024,
+  maxQueuedBytes: 64 * 1024 * 1024,
   maxSendStreamInFlight: 1024,
   maxSubscribers: 1024,
   maxWatchers: 256,

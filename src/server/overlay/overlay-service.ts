@@ -13,6 +13,7 @@ import type { OverlayContext } from "./context.js";
 import { decideForwardHandler } from "./decide-forward.js";
 import { ClientPortHealth } from "./health.js";
 import { DEFAULT_OVERLAY_LIMITS, type OverlayLimits } from "./limits.js";
+import { QueuedBytes } from "./queued-bytes.js";
 import { remoteClientRefusal, requireLocalClient } from "./local-only.js";
 import { toServiceError } from "./rpc-error.js";
 import { lookupHandler } from "./lookup.js";
@@ -87,7 +88,8 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   const limits: OverlayLimits = { ...DEFAULT_OVERLAY_LIMITS, ...definedOnly(options.limits ?? {}) };
   const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
   const deliveries = new DeliveryHub(limits, () => cluster.info().id.hex, metrics);
-  const watchers = new WatcherHub(cluster, limits);
+  const queuedBytes = new QueuedBytes(limits.maxQueuedBytes);
+  const watchers = new WatcherHub(cluster, limits, queuedBytes);
   const ownership = new OwnershipHub(cluster, limits);
   const calls = new CallBroker(cluster, deliveries, limits, onError);
   cluster.registerApplication(deliveries.application());
@@ -96,6 +98,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
   const ctx: OverlayContext = {
     cluster,
     limits,
+    queuedBytes,
     deliveries,
     calls,
     watchers,

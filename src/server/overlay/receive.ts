@@ -102,10 +102,15 @@ class ReceiveSession {
     if (ctx.deliveries.count >= ctx.limits.maxSubscribers) {
       throw resourceExhausted(`this node already has ${ctx.deliveries.count} subscribers`);
     }
-    const stream = new BoundedStream<ReceiveResponse>(this.call, ctx.limits, "subscriber", (code) => {
-      if (this.subscriber !== undefined) ctx.deliveries.detach(this.subscriber);
-      this.record(code);
-    });
+    const stream = new BoundedStream<ReceiveResponse>(
+      this.call,
+      { ...ctx.limits, queuedBytes: ctx.queuedBytes },
+      "subscriber",
+      (code) => {
+        if (this.subscriber !== undefined) ctx.deliveries.detach(this.subscriber);
+        this.record(code);
+      },
+    );
     this.stream = stream;
     // Ready goes out before any delivery: the client may rely on the subscription from then on.
     stream.push({ kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()) } } }, 0);

@@ -103,11 +103,23 @@ class SendStreamSession {
         );
         continue;
       }
-      this.startSend(item, receivedAt);
+      // The payload is held until the send is answered: it counts against the client port's byte budget.
+      const held = item.send?.payload.byteLength ?? 0;
+      if (!this.ctx.queuedBytes.take(held)) {
+        this.answerError(
+          item.requestId,
+          resourceExhausted(
+            `the client port holds ${this.ctx.queuedBytes.bytes} bytes for its clients, its limit; send again later`,
+          ),
+        );
+        continue;
+      }
+      this.startSend(item, receivedAt, () => this.ctx.queuedBytes.release(held));
     }
   }
 
-  private startSend(item: SendStreamItem, receivedAt: number): void {
+  /** `done` runs once the send has an outcome (or never started): its payload is no longer held. */
+  private startSend(item: SendStreamItem, receivedAt: number, done: () => void): void {
     const { ctx } = this;
     const started = performance.now();
     let sending: Promise<SendResult>;
@@ -127,9 +139,11 @@ class SendStreamSession {
         sending = ctx.cluster.send(message, { waitForAck: true, timeoutMs });
       }
     } catch (error) {
+      done();
       this.answerError(item.requestId, error);
       return;
     }
+    void sending.then(done, done);
     const waitForAck = item.send?.waitForAck === true;
     // Each send on the stream is timed under the stream's method, from its start to its result.
     const took = (): void =>

@@ -22,10 +22,15 @@ export function subscribeHandler(
     if (ctx.deliveries.count >= ctx.limits.maxSubscribers) {
       throw resourceExhausted(`this node already has ${ctx.deliveries.count} subscribers`);
     }
-    const stream = new BoundedStream<SubscribeResponse>(call, ctx.limits, "subscriber", (code) => {
-      ctx.deliveries.detach(subscriber);
-      finished(code);
-    });
+    const stream = new BoundedStream<SubscribeResponse>(
+      call,
+      { ...ctx.limits, queuedBytes: ctx.queuedBytes },
+      "subscriber",
+      (code) => {
+        ctx.deliveries.detach(subscriber);
+        finished(code);
+      },
+    );
     const subscriber: Subscriber = {
       purposes,
       kind: "legacy",

@@ -13,6 +13,7 @@ import type { Application, ForwardDecision, Message } from "../application.js";
 import type { Cluster } from "../cluster.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
 import { BoundedStream } from "./bounded-stream.js";
+import type { QueuedBytes } from "./queued-bytes.js";
 import type { OverlayLimits } from "./limits.js";
 
 interface Watcher {
@@ -41,6 +42,8 @@ export class WatcherHub {
   constructor(
     cluster: Cluster,
     private readonly limits: OverlayLimits,
+    /** The client port's byte budget over all streams (queued-bytes.ts). */
+    private readonly queuedBytes: QueuedBytes,
   ) {
     this.removeInterceptor = cluster.addForwardInterceptor({
       wants: (purpose) => this.interested(purpose).length > 0,
@@ -74,11 +77,16 @@ export class WatcherHub {
   ): void {
     const watcher: Watcher = {
       intercepts,
-      stream: new BoundedStream(call, this.limits, "event watcher", (code) => {
-        this.watchers.delete(watcher);
-        for (const [id, p] of this.pending) if (p.watcher === watcher) this.resolve(id, CONTINUE);
-        finished(code);
-      }),
+      stream: new BoundedStream(
+        call,
+        { ...this.limits, queuedBytes: this.queuedBytes },
+        "event watcher",
+        (code) => {
+          this.watchers.delete(watcher);
+          for (const [id, p] of this.pending) if (p.watcher === watcher) this.resolve(id, CONTINUE);
+          finished(code);
+        },
+      ),
     };
     this.watchers.add(watcher);
   }

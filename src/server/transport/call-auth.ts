@@ -29,6 +29,12 @@ export interface CallSigner {
   sign(address: string, path: string, body: Uint8Array): Promise<AuthEntries>;
   /** Forget per-peer state (a peer we will not talk to again, or a session the peer lost). */
   forget(address: string): void;
+  /**
+   * Whether an OK `answer` (serialized) to the call signed with `sent` came from the session's peer: with
+   * shared secrets, `mac` (its METADATA_ANSWER_MAC, or the RouteStream response's mac with seq 0) must
+   * prove it; other schemes have nothing to check (mutual TLS binds answers to the channel instead).
+   */
+  checkAnswer(sent: AuthEntries, path: string, answer: Uint8Array, mac: Uint8Array | undefined): boolean;
 }
 
 /** Callee side: answers Hellos and checks each call. */
@@ -47,6 +53,8 @@ export interface CallVerifier {
     mac: Uint8Array,
     batch: Uint8Array,
   ): { readonly ok: true } | AuthRejection;
+  /** The MAC proving this node's `answer` to the call `sent` (verified), for the caller; undefined: none. */
+  answerMac(sent: AuthEntries, path: string, answer: Uint8Array): Uint8Array | undefined;
 }
 
 export interface CallAuth {
@@ -78,7 +86,12 @@ export function callAuthFor(
       maxHellosPerSecondPerSource: options.maxHellosPerSecondPerSource,
     });
     return {
-      signer: client,
+      signer: {
+        call: (address, path, body, invoke, lost) => client.call(address, path, body, invoke, lost),
+        sign: (address, path, body) => client.sign(address, path, body),
+        forget: (address) => client.forget(address),
+        checkAnswer: (sent, path, answer, mac) => client.checkAnswer(sent, path, answer, mac),
+      },
       verifier: {
         failures,
         usesSessions: true,
@@ -91,6 +104,8 @@ export function callAuthFor(
             [METADATA_SEQ]: seq.toString(),
             [METADATA_MAC]: Buffer.from(mac).toString("base64"),
           }),
+        answerMac: (sent, path, answer) =>
+          server.answerMac(sent[METADATA_SESSION_ID] ?? "", path, Number(sent[METADATA_SEQ] ?? "0"), answer),
       },
     };
   }
@@ -100,6 +115,7 @@ export function callAuthFor(
       call: (_a, _p, _b, invoke) => invoke(entries),
       sign: () => Promise.resolve(entries),
       forget: () => undefined,
+      checkAnswer: () => true,
     },
     verifier: {
       failures,
@@ -109,6 +125,7 @@ export function callAuthFor(
         verifyBearer(credentials, readAuthEntries(metadata, BEARER_METADATA_KEYS), failures),
       // Bearer tokens are checked once, when the stream opens.
       verifyBatch: () => ({ ok: true }),
+      answerMac: () => undefined,
     },
   };
 }
@@ -119,6 +136,7 @@ function openAuth(failures: FailureCounter): CallAuth {
       call: (_a, _p, _b, invoke) => invoke({}),
       sign: () => Promise.resolve({}),
       forget: () => undefined,
+      checkAnswer: () => true,
     },
     verifier: {
       failures,
@@ -126,6 +144,7 @@ function openAuth(failures: FailureCounter): CallAuth {
       hello: () => ({ ok: false, code: "UNAUTHENTICATED", reason: "bad-nonce" }),
       verify: () => ({ ok: true }),
       verifyBatch: () => ({ ok: true }),
+      answerMac: () => undefined,
     },
   };
 }

@@ -1,13 +1,16 @@
 // Outgoing node-to-node calls: one long-lived gRPC channel (one HTTP/2 connection) per peer address,
 // reused for every call; every call signed, bounded by a timeout, and counted against a per-peer cap.
 import { Client, Metadata, connectivityState, status, type ServiceError } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import type { NodeInfo, Outbound } from "../../routing/types.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { encodeNodeInfo, encodePeerMessage } from "../../wire/codec.js";
 import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
-import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
-import { writeAuthEntries } from "../auth/metadata.js";
+import { METADATA_ANSWER_MAC, METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
+import { writeAuthEntries, type AuthEntries } from "../auth/metadata.js";
+import type { ClaimRefusal } from "../auth/node-identity.js";
+import type { AuthFailureReason } from "../auth/failures.js";
 import type { CallSigner } from "./call-auth.js";
 import { PeerFailure, noConnection, refusedByPeer } from "./peer-failure.js";
 import { RouteStreamSender } from "./route-stream.js";
@@ -31,6 +34,8 @@ export interface PeerClientOptions {
    * liveness probe, long before the silence of a crashed peer would be noticed.
    */
   readonly onConnectionLost?: (address: string) => void;
+  /** An answer refused because it came from a node other than the one meant (per-node identities). */
+  readonly onAuthFailure?: (reason: AuthFailureReason) => void;
 }
 
 /** A failed peer call, with the gRPC status that explains it. */
@@ -47,6 +52,8 @@ export class PeerCallError extends PeerFailure {
 
 interface Connection {
   readonly client: Client;
+  /** Per-node identities: whether an answer on this channel is from the node meant. */
+  readonly checkAnswer: PeerChannelSecurity["checkAnswer"];
   /** Monotonic ms at which the channel was made. */
   readonly createdAt: number;
   inFlight: number;
@@ -54,6 +61,9 @@ interface Connection {
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/** A call any certified node may answer: a seed dialled by address, or a Hello. */
+const ANY_NODE = Symbol("any node");
 
 /**
  * A channel that saw its connection refused fails every call, unsent, until its reconnect backoff ends; a
@@ -87,10 +97,10 @@ export class PeerClientPool {
   async send(sender: NodeInfo, out: Outbound): Promise<number> {
     if (this.options.routeStreaming !== false) {
       if (out.message.type === "route")
-        return this.routeStream(out.address).send(sender, out.message.message);
+        return this.routeStream(out.address).send(sender, out.message.message, out.to?.id.hex);
       if (out.message.type === "ack") {
         const { type: _type, ...ack } = out.message;
-        return this.routeStream(out.address).sendAck(sender, ack);
+        return this.routeStream(out.address).sendAck(sender, ack, out.to?.id.hex);
       }
     }
     const { method, request } = encodePeerMessage(sender, out.message);
@@ -104,7 +114,11 @@ export class PeerClientPool {
       out.address,
       definition.path,
       body,
-      (entries) => this.unary(out.address, definition.path, body, writeAuthEntries(entries)),
+      (entries) =>
+        this.unary(out.address, definition.path, body, writeAuthEntries(entries), {
+          meant: out.to?.id.hex ?? ANY_NODE,
+          sent: entries,
+        }),
       (error) =>
         error instanceof PeerCallError &&
         error.code === status.UNAUTHENTICATED &&
@@ -123,6 +137,8 @@ export class PeerClientPool {
       maxBatch: 256,
       maxOutstanding: this.options.maxInFlightPerPeer,
       now: this.options.now,
+      checkAnswer: c.checkAnswer,
+      onAnswerRefused: this.options.onAuthFailure,
     });
     return c.routes;
   }
@@ -188,6 +204,7 @@ export class PeerClientPool {
         "grpc.keepalive_time_ms": 30_000,
         "grpc.keepalive_timeout_ms": 10_000,
       }),
+      checkAnswer: security.checkAnswer,
       createdAt: this.options.now(),
       inFlight: 0,
     };
@@ -209,6 +226,28 @@ export class PeerClientPool {
     });
   }
 
+  /** Why an OK answer acknowledges nothing (see unary), or undefined when it does. */
+  private refusedAnswer(
+    c: Connection,
+    path: string,
+    answer: Uint8Array,
+    answerMac: Uint8Array | undefined,
+    check: { readonly meant: string | typeof ANY_NODE; readonly sent: AuthEntries },
+    call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null },
+  ): ClaimRefusal | undefined {
+    if (this.signer?.checkAnswer(check.sent, path, answer, answerMac) === false) {
+      return {
+        code: "UNAUTHENTICATED",
+        reason: "bad-answer-mac",
+        details: "the answer carries no valid MAC of the session: someone on the path answered",
+      };
+    }
+    return c.checkAnswer?.(
+      check.meant === ANY_NODE ? undefined : check.meant,
+      call.getAuthContext()?.sslPeerCertificate,
+    );
+  }
+
   private failedLongEnough(c: Connection): boolean {
     return (
       this.options.now() - c.createdAt >= FRESH_CHANNEL_INTERVAL_MS &&
@@ -216,7 +255,19 @@ export class PeerClientPool {
     );
   }
 
-  private unary(address: string, path: string, body: Buffer, metadata: Metadata): Promise<Buffer> {
+  /**
+   * One call. `check.meant`: the node the call is for (hex ID; ANY_NODE for a seed), whose identity the answer
+   * must carry under per-node identities; `check.sent`: the auth entries the call was signed with, whose
+   * session must have signed an OK answer (shared secrets). Either failing fails the call: no ack was had.
+   * A Hello has neither (its answer carries its own proof).
+   */
+  private unary(
+    address: string,
+    path: string,
+    body: Buffer,
+    metadata: Metadata,
+    check?: { readonly meant: string | typeof ANY_NODE; readonly sent: AuthEntries },
+  ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerCallError(status.CANCELLED, "peer client pool closed"));
     const c = this.connection(address);
     if (c.inFlight >= this.options.maxInFlightPerPeer) {
@@ -228,6 +279,7 @@ export class PeerClientPool {
     return new Promise<Buffer>((resolve, reject) => {
       // The timeout runs on Node's monotonic timers rather than a wall-clock gRPC deadline.
       let timedOut = false;
+      let answerMac: Uint8Array | undefined;
       const call = c.client.makeUnaryRequest(
         path,
         identity,
@@ -243,10 +295,21 @@ export class PeerClientPool {
           } else if (error) {
             reject(new PeerCallError(error.code, `${path} to ${address}: ${error.details}`, error.metadata));
           } else {
-            resolve(reply ?? Buffer.alloc(0));
+            const answer = reply ?? Buffer.alloc(0);
+            const refused =
+              check === undefined ? undefined : this.refusedAnswer(c, path, answer, answerMac, check, call);
+            if (refused === undefined) resolve(answer);
+            else {
+              this.options.onAuthFailure?.(refused.reason);
+              reject(new PeerCallError(status[refused.code], `${path} to ${address}: ${refused.details}`));
+            }
           }
         },
       );
+      call.on("metadata", (headers: Metadata) => {
+        const mac = headers.get(METADATA_ANSWER_MAC);
+        if (mac.length === 1 && typeof mac[0] === "string") answerMac = Buffer.from(mac[0], "base64");
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         call.cancel();

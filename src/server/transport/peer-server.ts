@@ -9,9 +9,15 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import type { NodeInfo, PeerMessage } from "../../routing/types.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
-import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
+import {
+  METADATA_ANSWER_MAC,
+  METADATA_AUTH_FAILURE,
+  SESSION_METADATA_KEYS,
+} from "../auth/session-protocol.js";
+import { readAuthEntries } from "../auth/metadata.js";
 import { sourceOfPeer } from "../auth/hello-limiter.js";
 import { decodeNodeInfo, decodePeerRequestBytes } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
@@ -19,7 +25,7 @@ import type { WireLimits } from "../../wire/limits.js";
 import { PEER_METHODS, type PeerMethod } from "../../wire/methods.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
-import type { PeerServerHooks } from "./peer-service-hooks.js";
+import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
 import { RouteStreamReceivers } from "./route-stream.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
@@ -27,6 +33,8 @@ export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
 
 export interface PeerServiceOptions {
   readonly verifier: CallVerifier;
+  /** Set under per-node identities: a call whose sender the connection's certificate does not back is refused. */
+  readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
   readonly sink: PeerMessageSink;
   readonly hooks?: PeerServerHooks;
@@ -59,15 +67,18 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
       callback(error, value);
     };
     let request;
+    let sender: NodeInfo;
     try {
       request = hello.requestDeserialize(call.request);
-      decodeNodeInfo(request.sender, "sender", options.limits);
+      sender = decodeNodeInfo(request.sender, "sender", options.limits);
     } catch (error) {
       return reply({
         code: status.INVALID_ARGUMENT,
         details: `malformed Hello: ${(error as Error).message}`,
       });
     }
+    const refused = refusedSender(options, sender, call);
+    if (refused !== undefined) return reply(refused);
     if (!options.verifier.usesSessions) {
       return reply({ code: status.FAILED_PRECONDITION, details: "this overlay does not use Hello sessions" });
     }
@@ -98,6 +109,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
   };
   const receivers = new RouteStreamReceivers({
     verifier: options.verifier,
+    checkSender: options.checkSender,
     limits: options.limits,
     accept: (sender, message) => options.sink(sender, { type: "route", message }),
     acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
@@ -134,6 +146,8 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
         return reply({ code: status.INVALID_ARGUMENT, details: error.message });
       throw error;
     }
+    const refused = refusedSender(options, envelope.sender, call);
+    if (refused !== undefined) return reply(refused);
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {
@@ -145,6 +159,38 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
       if (error instanceof WendyError) return reply({ code: error.code, details: error.message });
       return reply({ code: status.INTERNAL, details: "internal error" });
     }
+    signAnswer(options, path, call);
     reply(null);
   };
+}
+
+/** The error to refuse a call with when its sender's claim is not backed by its certificate; counted. */
+function refusedSender(
+  options: PeerServiceOptions,
+  sender: NodeInfo,
+  call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } },
+): RpcError | undefined {
+  const refusal = options.checkSender?.(sender, call.getAuthContext().sslPeerCertificate);
+  if (refusal === undefined) return undefined;
+  options.verifier.failures.record(refusal.reason);
+  options.hooks?.onAuthFailure?.(refusal.reason);
+  const metadata = new Metadata();
+  metadata.set(METADATA_AUTH_FAILURE, refusal.reason);
+  return { code: status[refusal.code], details: refusal.details, metadata };
+}
+
+/** Every peer RPC but Hello answers with an empty message, which serializes to no bytes. */
+const EMPTY_ANSWER = new Uint8Array(0);
+
+/** Sends the MAC over our (empty) answer in the response headers, so the caller knows it was us who accepted. */
+function signAnswer(options: PeerServiceOptions, path: string, call: ServerUnaryCall<Buffer, unknown>): void {
+  const mac = options.verifier.answerMac(
+    readAuthEntries(call.metadata, SESSION_METADATA_KEYS),
+    path,
+    EMPTY_ANSWER,
+  );
+  if (mac === undefined) return;
+  const headers = new Metadata();
+  headers.set(METADATA_ANSWER_MAC, Buffer.from(mac).toString("base64"));
+  call.sendMetadata(headers);
 }

@@ -25,11 +25,13 @@ import {
   METADATA_SESSION_ID,
 } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
+import type { AuthFailureReason } from "../auth/failures.js";
+import type { PeerChannelSecurity } from "../auth/tls.js";
 import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
 import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner, CallVerifier } from "./call-auth.js";
-import type { PeerServerHooks } from "./peer-service-hooks.js";
+import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { PeerFailure, noConnection } from "./peer-failure.js";
@@ -37,6 +39,7 @@ import { asError } from "../../shared/as-error.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
 const EMPTY = new Uint8Array(0);
+const NO_MAC = Buffer.alloc(0);
 const identity = (b: Buffer): Buffer => b;
 
 /** A hop that could not be handed over; `code` says why (as a unary call would). */
@@ -54,6 +57,13 @@ export class RouteHopError extends PeerFailure {
 
 export interface RouteStreamOptions {
   readonly signer: CallSigner;
+  /**
+   * Per-node identities (PeerChannelSecurity.checkAnswer): an acknowledgement resolves a hop only when the
+   * stream's certificate names the node the hop was meant for; otherwise the hop fails (and is rerouted).
+   */
+  readonly checkAnswer?: PeerChannelSecurity["checkAnswer"];
+  /** An acknowledgement refused by checkAnswer, for the authentication-failure count. */
+  readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
   /** Time a hop may wait for its acknowledgement. */
   readonly hopTimeoutMs: number;
   /** Hops per batch at most. */
@@ -67,6 +77,8 @@ export interface RouteStreamOptions {
 interface Hop {
   /** The id the peer acknowledges: the message id for a hop, "ack:" + message id for an ack. */
   readonly key: string;
+  /** The node the hop is meant for (hex ID), when known: only its acknowledgement resolves the hop. */
+  readonly meant?: string;
   readonly message?: RouteMessage;
   readonly ack?: BatchedAck;
   readonly started: number;
@@ -160,7 +172,7 @@ export class RouteStreamSender {
   ) {}
 
   /** Queues one hop; resolves with the round-trip time once the peer acknowledged it. */
-  send(sender: NodeInfo, message: RouteMessage): Promise<number> {
+  send(sender: NodeInfo, message: RouteMessage, meant?: string): Promise<number> {
     if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
     if (this.queue.length + this.unacked.size >= this.options.maxOutstanding) {
       return Promise.reject(
@@ -168,7 +180,7 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      this.queue.push(this.pending(message.id, resolve, reject, { message }));
+      this.queue.push(this.pending(message.id, resolve, reject, { message, meant }));
       this.scheduleFlush(sender);
     });
   }
@@ -177,7 +189,7 @@ export class RouteStreamSender {
    * Queues an end-to-end acknowledgement to ride on the next batch. The peer acknowledges it like a hop, so
    * one lost with a torn-down stream fails back to the core, which sends it again.
    */
-  sendAck(sender: NodeInfo, ack: BatchedAck): Promise<number> {
+  sendAck(sender: NodeInfo, ack: BatchedAck, meant?: string): Promise<number> {
     if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
     if (this.acks.length + this.unacked.size >= this.options.maxOutstanding) {
       return Promise.reject(
@@ -185,7 +197,7 @@ export class RouteStreamSender {
       );
     }
     return new Promise<number>((resolve, reject) => {
-      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack }));
+      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack, meant }));
       this.scheduleFlush(sender);
     });
   }
@@ -194,7 +206,7 @@ export class RouteStreamSender {
     key: string,
     resolve: (rttMs: number) => void,
     reject: (error: RouteHopError) => void,
-    what: { readonly message?: RouteMessage; readonly ack?: BatchedAck },
+    what: { readonly message?: RouteMessage; readonly ack?: BatchedAck; readonly meant?: string },
   ): Hop {
     const started = this.options.now();
     this.sweeper ??= setInterval(
@@ -327,10 +339,25 @@ export class RouteStreamSender {
       this.teardown(status.INTERNAL, `${this.address} sent a malformed acknowledgement`);
       return;
     }
+    const unsigned = RouteStreamResponse.encode({ ...response, mac: NO_MAC }).finish();
+    const sent = { [METADATA_SESSION_ID]: this.sessionId ?? "", [METADATA_SEQ]: "0" };
+    if (!this.options.signer.checkAnswer(sent, ROUTE_STREAM_PATH, unsigned, response.mac)) {
+      // Not from the peer the session was opened with: none of it acknowledges anything.
+      this.options.onAnswerRefused?.("bad-answer-mac");
+      this.teardown(status.UNAUTHENTICATED, `${this.address} sent acknowledgements without a valid MAC`);
+      return;
+    }
     const now = this.options.now();
+    const certificate = this.call?.getAuthContext()?.sslPeerCertificate;
     for (const id of response.acceptedIds) {
       const hop = this.unacked.take(id);
       if (hop === undefined) continue;
+      const refused = this.options.checkAnswer?.(hop.meant, certificate);
+      if (refused !== undefined) {
+        this.options.onAnswerRefused?.(refused.reason);
+        this.fail(hop, status[refused.code], refused.details);
+        continue;
+      }
       hop.settled = true;
       hop.resolve(now - hop.started);
     }
@@ -367,6 +394,8 @@ export class RouteStreamSender {
 
 export interface RouteStreamServerOptions {
   readonly verifier: CallVerifier;
+  /** Per-node identities: each batch's sender must be the node the stream's certificate names. */
+  readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
   /** Accepts one hop; throws a WendyError to refuse it. */
   readonly accept: (sender: NodeInfo, message: RouteMessage) => void;
@@ -432,6 +461,8 @@ function serveRouteStream(
     return refuse(status.UNAUTHENTICATED, `authentication failed: ${opened.reason}`, metadata);
   }
   const sessionId = String(call.metadata.get(METADATA_SESSION_ID)[0] ?? "");
+  const streamAnswer = { [METADATA_SESSION_ID]: sessionId, [METADATA_SEQ]: "0" };
+  answers.sign = (response) => options.verifier.answerMac(streamAnswer, ROUTE_STREAM_PATH, response);
   call.on("data", (bytes: Buffer) => {
     let request: RouteStreamRequest;
     try {
@@ -457,6 +488,14 @@ function serveRouteStream(
       const details =
         error instanceof WireFormatError ? error.message : `malformed batch: ${(error as Error).message}`;
       return refuse(status.INVALID_ARGUMENT, details);
+    }
+    const claim = options.checkSender?.(decoded.sender, call.getAuthContext().sslPeerCertificate);
+    if (claim !== undefined) {
+      options.verifier.failures.record(claim.reason);
+      options.hooks?.onAuthFailure?.(claim.reason);
+      const metadata = new Metadata();
+      metadata.set(METADATA_AUTH_FAILURE, claim.reason);
+      return refuse(status[claim.code], claim.details, metadata);
     }
     const acceptedIds: string[] = [];
     const rejected: RouteRejection[] = decoded.rejected.map((r) => ({
@@ -505,6 +544,8 @@ class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
   private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
+  /** The MAC over one response (its bytes without the mac), once the stream's session is known. */
+  sign: (response: Uint8Array) => Uint8Array | undefined = () => undefined;
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
 
@@ -518,10 +559,12 @@ class CoalescedAnswers {
   flush(): void {
     this.endOfTurn.cancel();
     if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
-    const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
+    const response = { acceptedIds: this.acceptedIds, rejected: this.rejected, mac: NO_MAC };
     this.acceptedIds = [];
     this.rejected = [];
     if (this.call.destroyed || this.call.writableEnded) return;
-    this.call.write(asBuffer(RouteStreamResponse.encode(response).finish()));
+    const mac = this.sign(RouteStreamResponse.encode(response).finish());
+    const signed = mac === undefined ? response : { ...response, mac: Buffer.from(mac) };
+    this.call.write(asBuffer(RouteStreamResponse.encode(signed).finish()));
   }
 }

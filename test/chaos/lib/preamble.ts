@@ -5,6 +5,9 @@
 import { afterAll, beforeAll } from "vitest";
 import type { PeerOptions, PeerProcess } from "../../integration/harness.js";
 import type { NodeState } from "../../integration/fixtures/protocol.js";
+import { existsSync } from "node:fs";
+import { NodeId } from "../../../src/routing/id.js";
+import { CertDir } from "../../helpers/certs.js";
 import { testSecret } from "../../helpers/secrets.js";
 import { freeze, killHard, stopGracefully, thaw } from "./faults.js";
 import { TestNetwork } from "./netns.js";
@@ -16,11 +19,14 @@ const SETUP_LIMIT_MS = 420_000;
 const TEARDOWN_LIMIT_MS = 60_000;
 /** How often a wait on the ring's states polls them. */
 const POLL_MS = 1000;
+/** WENDY_CHAOS_IDENTITIES=true runs the scenarios with per-node identities (mutual TLS, a certificate each). */
+const IDENTITIES = process.env.WENDY_CHAOS_IDENTITIES === "true";
 
 export class ChaosScenario {
   readonly world = new ChaosWorld();
   private network: TestNetwork | undefined;
   private readonly cleanups: (() => Promise<void>)[] = [];
+  private certs: CertDir | undefined;
 
   /** `secretLabel` names the scenario's cluster key (see testSecret). */
   private constructor(private readonly secretLabel: string) {}
@@ -42,9 +48,31 @@ export class ChaosScenario {
    */
   nodeOptions(count: number, prefix: string, env: Readonly<Record<string, string>> = {}): PeerOptions[] {
     const secret = testSecret(this.secretLabel);
-    return Array.from({ length: count }, (_, i) =>
-      nodeOptions(this.net, i, `${prefix}${i + 1}`, secret, env),
-    );
+    return Array.from({ length: count }, (_, i) => {
+      const name = `${prefix}${i + 1}`;
+      const identity = IDENTITIES ? this.identityEnv(name, this.net.node(i).address) : {};
+      return nodeOptions(this.net, i, name, secret, { ...env, ...identity });
+    });
+  }
+
+  /**
+   * With WENDY_CHAOS_IDENTITIES=true: per-node identities, each node with a certificate of its own naming
+   * its ID and its namespace's address, all from one throwaway CA (made on first use).
+   */
+  private identityEnv(name: string, host: string): Record<string, string> {
+    if (this.certs === undefined) {
+      this.certs = new CertDir();
+      this.certs.ca("ca");
+    }
+    const certs = this.certs;
+    if (!existsSync(certs.file(`${name}.crt`)))
+      certs.nodeLeaf(name, "ca", NodeId.fromString(name).hex, `IP:${host}`);
+    return {
+      WENDY_TEST_TLS_CERT: certs.file(`${name}.crt`),
+      WENDY_TEST_TLS_KEY: certs.file(`${name}.key`),
+      WENDY_TEST_TLS_CA: certs.file("ca.crt"),
+      WENDY_TEST_NODE_IDENTITY: "true",
+    };
   }
 
   /**
@@ -79,6 +107,7 @@ export class ChaosScenario {
         await scenario.world.closeAll();
         for (const cleanup of scenario.cleanups) await cleanup();
         await scenario.network?.destroy();
+        scenario.certs?.remove();
       } finally {
         release();
       }

@@ -107,10 +107,21 @@ fails rendering with a message that says what to set.
 {{- if and (not .Values.clusterSecret.enabled) (not .Values.insecure) }}
 {{- fail "clusterSecret.enabled=false leaves peers unauthenticated (anyone reaching the peer port could join the ring): keep it on, or set insecure=true" }}
 {{- end }}
+{{- if .Values.identity.enabled }}
+{{- $_ := required "identity.enabled=true requires identity.issuer.name: the cert-manager Issuer (or ClusterIssuer, identity.issuer.kind) that signs each pod's certificate through the csi-driver" .Values.identity.issuer.name }}
+{{- if .Values.tls.enabled }}
+{{- fail "identity.enabled=true gives each pod its own peer certificate: turn tls.enabled off (its shared Secret would not name the node)" }}
+{{- end }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 {{- $_ := required "tls.enabled=true requires tls.existingSecret: the name of a Secret holding the certificate, key and CA (tls.certKey, tls.keyKey, tls.caKey)" .Values.tls.existingSecret }}
 {{- end }}
 {{- if le (mul (int .Values.terminationGracePeriodSeconds) 1000) (int .Values.config.shutdownGraceMs) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d s) must be longer than config.shutdownGraceMs (%d ms), or the kubelet kills a node before its graceful leave ends" (int .Values.terminationGracePeriodSeconds) (int .Values.config.shutdownGraceMs)) }}
 {{- end }}
+{{- end }}
+
+{{/* Peer-port TLS is on: from a shared Secret (tls.enabled) or from per-pod certificates (identity.enabled). */}}
+{{- define "wendy.peerTls" -}}
+{{- if or .Values.tls.enabled .Values.identity.enabled }}true{{ end }}
 {{- end }}

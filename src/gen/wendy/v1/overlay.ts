@@ -3568,7 +3568,8 @@ export const OverlayServiceService = {
    * by its own result (correlated by a request id the client chooses), in any order. A bad request fails
    * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
    * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
-   * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   * RESOURCE_EXHAUSTED, as is a send whose payload would take the node past the byte budget of all client
+   * streams together (64 MiB by default, see Subscribe). Only a malformed protobuf message or a failed bearer token ends the stream itself.
    * As with a cancelled Send, a send the node has taken is not withdrawn when the client cancels the stream
    * or gives up waiting for its result: it may still be delivered.
    */
@@ -3588,8 +3589,10 @@ export const OverlayServiceService = {
    * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
    * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
    * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
-   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client);
-   * FAILED_PRECONDITION (a client off this node's loopback: see Receive).
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client, or a delivery
+   * that would take what all client streams of the node hold unread, with the payloads of unanswered
+   * SendStream sends, past 64 MiB by default); FAILED_PRECONDITION (a client off this node's loopback: see
+   * Receive).
    */
   subscribe: {
     path: "/wendy.v1.OverlayService/Subscribe" as const,
@@ -3606,7 +3609,8 @@ export const OverlayServiceService = {
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
    * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
-   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
+   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread, or the node's budget of
+   * all client streams together, 64 MiB by default, see Subscribe, is reached). Its unacknowledged
    * deliveries are then redelivered. FAILED_PRECONDITION: the client is not on this node's loopback (nor a
    * Unix socket). Receive carries this node's deliveries only, so through a load-balanced Service a
    * subscriber would miss every key the other nodes own; the daemon's WENDY_CLIENT_REMOTE_SUBSCRIBE=true
@@ -3691,7 +3695,8 @@ export const OverlayServiceService = {
   /**
    * Streams overlay events, and (when asked for) forward requests to decide with DecideForward.
    * Errors: INVALID_ARGUMENT (a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 256
-   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client).
+   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client, or
+   * the node's budget of all client streams together is reached, see Subscribe).
    */
   watchEvents: {
     path: "/wendy.v1.OverlayService/WatchEvents" as const,
@@ -3757,7 +3762,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * by its own result (correlated by a request id the client chooses), in any order. A bad request fails
    * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
    * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
-   * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   * RESOURCE_EXHAUSTED, as is a send whose payload would take the node past the byte budget of all client
+   * streams together (64 MiB by default, see Subscribe). Only a malformed protobuf message or a failed bearer token ends the stream itself.
    * As with a cancelled Send, a send the node has taken is not withdrawn when the client cancels the stream
    * or gives up waiting for its result: it may still be delivered.
    */
@@ -3769,8 +3775,10 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
    * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
    * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
-   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client);
-   * FAILED_PRECONDITION (a client off this node's loopback: see Receive).
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client, or a delivery
+   * that would take what all client streams of the node hold unread, with the payloads of unanswered
+   * SendStream sends, past 64 MiB by default); FAILED_PRECONDITION (a client off this node's loopback: see
+   * Receive).
    */
   subscribe: handleServerStreamingCall<SubscribeRequest, SubscribeResponse>;
   /**
@@ -3779,7 +3787,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
    * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
-   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
+   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread, or the node's budget of
+   * all client streams together, 64 MiB by default, see Subscribe, is reached). Its unacknowledged
    * deliveries are then redelivered. FAILED_PRECONDITION: the client is not on this node's loopback (nor a
    * Unix socket). Receive carries this node's deliveries only, so through a load-balanced Service a
    * subscriber would miss every key the other nodes own; the daemon's WENDY_CLIENT_REMOTE_SUBSCRIBE=true
@@ -3816,7 +3825,8 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
   /**
    * Streams overlay events, and (when asked for) forward requests to decide with DecideForward.
    * Errors: INVALID_ARGUMENT (a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 256
-   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client).
+   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client, or
+   * the node's budget of all client streams together is reached, see Subscribe).
    */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, WatchEventsResponse>;
   /**
@@ -3866,7 +3876,8 @@ export interface OverlayServiceClient extends Client {
    * by its own result (correlated by a request id the client chooses), in any order. A bad request fails
    * alone (its result carries the status code); the stream goes on. Each stream has a bound on sends in
    * flight (accepted but not yet answered; 1024 by default): beyond it a send is refused at once with
-   * RESOURCE_EXHAUSTED. Only a malformed protobuf message or a failed bearer token ends the stream itself.
+   * RESOURCE_EXHAUSTED, as is a send whose payload would take the node past the byte budget of all client
+   * streams together (64 MiB by default, see Subscribe). Only a malformed protobuf message or a failed bearer token ends the stream itself.
    * As with a cancelled Send, a send the node has taken is not withdrawn when the client cancels the stream
    * or gives up waiting for its result: it may still be delivered.
    */
@@ -3883,8 +3894,10 @@ export interface OverlayServiceClient extends Client {
    * acknowledged on its behalf when no Receive group of the purpose is attached (at most once, as before
    * Receive existed). The stream's response headers are sent once it is live. Errors: INVALID_ARGUMENT (no
    * purposes, a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 1024 subscribers on this
-   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client);
-   * FAILED_PRECONDITION (a client off this node's loopback: see Receive).
+   * node; or, ending the stream, more than 1024 deliveries or 16 MiB unread by the client, or a delivery
+   * that would take what all client streams of the node hold unread, with the payloads of unanswered
+   * SendStream sends, past 64 MiB by default); FAILED_PRECONDITION (a client off this node's loopback: see
+   * Receive).
    */
   subscribe(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<SubscribeResponse>;
   subscribe(
@@ -3898,7 +3911,8 @@ export interface OverlayServiceClient extends Client {
    * response is `ready`: from then on the subscription is live. Errors (each ends the stream):
    * INVALID_ARGUMENT (first request not a start, a second start, bad purposes, a group name over 128
    * bytes, max_unacknowledged over 1024, an ack of no or more than 1024 ids); RESOURCE_EXHAUSTED (more than 1024 subscribers on this node; or
-   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread). Its unacknowledged
+   * the client reads too slowly: more than 1024 responses or 16 MiB queued unread, or the node's budget of
+   * all client streams together, 64 MiB by default, see Subscribe, is reached). Its unacknowledged
    * deliveries are then redelivered. FAILED_PRECONDITION: the client is not on this node's loopback (nor a
    * Unix socket). Receive carries this node's deliveries only, so through a load-balanced Service a
    * subscriber would miss every key the other nodes own; the daemon's WENDY_CLIENT_REMOTE_SUBSCRIBE=true
@@ -4004,7 +4018,8 @@ export interface OverlayServiceClient extends Client {
   /**
    * Streams overlay events, and (when asked for) forward requests to decide with DecideForward.
    * Errors: INVALID_ARGUMENT (a reserved or out-of-range purpose); RESOURCE_EXHAUSTED (more than 256
-   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client).
+   * watchers on this node; or, ending the stream, more than 1024 events or 16 MiB unread by the client, or
+   * the node's budget of all client streams together is reached, see Subscribe).
    */
   watchEvents(request: WatchEventsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchEventsResponse>;
   watchEvents(

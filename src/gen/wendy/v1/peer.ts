@@ -296,6 +296,13 @@ export interface RouteStreamResponse {
   acceptedIds: string[];
   /** Messages refused, each with the reason; the sender treats them like a failed Route call. */
   rejected: RouteRejection[];
+  /**
+   * With a shared secret: HMAC-SHA256 with the stream's session key over "wendy-v1 answer", the RouteStream
+   * method path, a zero sequence number (8 bytes) and SHA-256 of this response serialized without `mac`
+   * (src/server/auth). The caller takes no acknowledgement from a response whose mac does not check out: it
+   * did not come from the node the session was opened with. Empty without a shared secret.
+   */
+  mac: Buffer;
 }
 
 /** One refused message of a batch. */
@@ -2271,7 +2278,7 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
 };
 
 function createBaseRouteStreamResponse(): RouteStreamResponse {
-  return { acceptedIds: [], rejected: [] };
+  return { acceptedIds: [], rejected: [], mac: Buffer.alloc(0) };
 }
 
 export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
@@ -2281,6 +2288,9 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
     }
     for (const v of message.rejected) {
       RouteRejection.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(26).bytes(message.mac);
     }
     return writer;
   },
@@ -2314,6 +2324,14 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
             message.rejected.push(RouteRejection.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2333,6 +2351,7 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
     const message = createBaseRouteStreamResponse();
     message.acceptedIds = object.acceptedIds?.map((e) => e) || [];
     message.rejected = object.rejected?.map((e) => RouteRejection.fromPartial(e)) || [];
+    message.mac = object.mac ?? Buffer.alloc(0);
     return message;
   },
 };
