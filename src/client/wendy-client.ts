@@ -17,6 +17,7 @@ import {
   ForwardAction,
   OverlayServiceClient,
   type CallResponse,
+  type Delivery as WireDelivery,
   type LookupResponse,
   type ReceiveRequest,
   type ReceiveResponse,
@@ -113,6 +114,12 @@ export interface ReceivedDelivery extends Delivery {
    * again).
    */
   ack(): void;
+  /**
+   * For a delivery that carried a callId: answers the call on this Receive stream (no request of its own),
+   * which also acknowledges it; the first answer wins. After the stream reconnected, the answer goes as a
+   * unary Reply instead. An answer to a call that no longer waits is dropped, as `reply()` would refuse it.
+   */
+  reply(payload: Uint8Array | string): void;
 }
 
 export interface ReceiveOptions {
@@ -273,6 +280,7 @@ export class WendyClient {
       group: options.group ?? "",
       copyAll: options.copyAll === true,
       maxUnacknowledged: options.maxUnacknowledged ?? 0,
+      batchDeliveries: true,
     };
     let live: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
     const acks = new AckBatcher();
@@ -294,19 +302,29 @@ export class WendyClient {
         const kind = response.kind;
         if (kind?.$case === "ready") {
           markReady(fromWireNode(kind.ready.node, "ready.node"));
-          return undefined;
+          return [];
         }
-        if (kind?.$case !== "delivery")
-          throw new Error("the node sent a Receive response of an unknown kind");
         const via = live;
-        const d = kind.delivery;
-        return {
+        const received = (d: WireDelivery): ReceivedDelivery => ({
           ...toDelivery(d),
           attempt: d.attempt,
           ack: () => {
             if (via !== undefined) acks.add(via, d.messageId);
           },
-        };
+          reply: (payload) => {
+            if (d.callId === "") throw new Error("this delivery carries no call to answer");
+            if (via?.writable === true) {
+              via.write({
+                kind: { $case: "reply", reply: { callId: d.callId, payload: toBuffer(payload) } },
+              });
+              return;
+            }
+            this.reply(d.callId, payload).catch(() => undefined);
+          },
+        });
+        if (kind?.$case === "deliveries") return kind.deliveries.deliveries.map(received);
+        if (kind?.$case === "delivery") return [received(kind.delivery)];
+        throw new Error("the node sent a Receive response of an unknown kind");
       },
       { reconnectWindowMs: this.reconnectWindowMs, onFailure: (error) => failReady(error) },
     );
@@ -326,7 +344,7 @@ export class WendyClient {
     return this.track(
       new ResumingStream<SubscribeResponse, Delivery>(
         () => this.raw.subscribe({ purposes: [...purposes] }, this.metadata()),
-        toDelivery,
+        (r) => [toDelivery(r)],
         { reconnectWindowMs: this.reconnectWindowMs },
       ),
     );
@@ -396,7 +414,7 @@ export class WendyClient {
     return this.track(
       new ResumingStream<WatchEventsResponse, OverlayEvent>(
         () => this.raw.watchEvents(request, this.metadata()),
-        toEvent,
+        (r) => [toEvent(r)],
         { reconnectWindowMs: this.reconnectWindowMs },
       ),
     );
@@ -410,7 +428,7 @@ export class WendyClient {
     return this.track(
       new ResumingStream<WatchOwnershipResponse, OwnershipUpdate>(
         () => this.raw.watchOwnership({}, this.metadata()),
-        toOwnershipUpdate,
+        (r) => [toOwnershipUpdate(r)],
         { reconnectWindowMs: this.reconnectWindowMs },
       ),
     );

@@ -191,6 +191,15 @@ export interface ReceiveRequest {
     | //
     /** Acknowledges deliveries of this stream. */
     { $case: "ack"; ack: ReceiveAck }
+    | //
+    /**
+     * Answers a delivery that carried a call_id, on this stream instead of a unary Reply (same effect: it
+     * acknowledges the delivery and the first answer wins), without a response of its own: an answer to a
+     * call that is not waiting at this node (unknown, already answered, cancelled, expired) is ignored, as
+     * a late ack is. An empty call_id, or a payload over the Call limit, ends the stream with
+     * INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
+     */
+    { $case: "reply"; reply: ReceiveReply }
     | undefined;
 }
 
@@ -214,6 +223,13 @@ export interface ReceiveStart {
    * Further deliveries for its group go to other members or wait at the node (within the grace).
    */
   maxUnacknowledged: number;
+  /**
+   * When true, the node sends deliveries as ReceiveResponse.deliveries: those ready in one turn of its event
+   * loop share one response (at most max_unacknowledged of them, and 1 MiB of payloads beyond the first),
+   * so a busy subscriber reads many per HTTP/2 frame; an idle one still gets each at once, alone. When
+   * false (the default, for clients that predate it), each delivery is its own ReceiveResponse.delivery.
+   */
+  batchDeliveries: boolean;
 }
 
 /** The acknowledgement of one or more deliveries (a busy subscriber sends several in one request). */
@@ -225,6 +241,14 @@ export interface ReceiveAck {
   messageIds: string[];
 }
 
+/** An answer to a call delivered on this Receive stream (see ReceiveRequest.reply). */
+export interface ReceiveReply {
+  /** The delivery's call_id. */
+  callId: string;
+  /** The answer, at most the payload limit minus 256 bytes. */
+  payload: Buffer;
+}
+
 /** What a Receive stream sends: `ready` first, then deliveries. */
 export interface ReceiveResponse {
   /** The response's form. */
@@ -233,9 +257,18 @@ export interface ReceiveResponse {
     /** The subscription is live: deliveries from now on reach this stream. */
     { $case: "ready"; ready: ReceiveReady }
     | //
-    /** One delivery to handle and acknowledge. */
+    /** One delivery to handle and acknowledge (streams started without batch_deliveries). */
     { $case: "delivery"; delivery: Delivery }
+    | //
+    /** One or more deliveries, in the order handed out (streams started with batch_deliveries). */
+    { $case: "deliveries"; deliveries: DeliveryBatch }
     | undefined;
+}
+
+/** Deliveries that share one Receive response. */
+export interface DeliveryBatch {
+  /** At least one. */
+  deliveries: Delivery[];
 }
 
 /** Sent once, first, when a Receive subscription is live. */
@@ -1313,6 +1346,9 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
       case "ack":
         ReceiveAck.encode(message.kind.ack, writer.uint32(18).fork()).join();
         break;
+      case "reply":
+        ReceiveReply.encode(message.kind.reply, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1346,6 +1382,14 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
             message.kind = { $case: "ack", ack: ReceiveAck.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "reply", reply: ReceiveReply.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1376,13 +1420,19 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
         }
         break;
       }
+      case "reply": {
+        if (object.kind?.reply !== undefined && object.kind?.reply !== null) {
+          message.kind = { $case: "reply", reply: ReceiveReply.fromPartial(object.kind.reply) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseReceiveStart(): ReceiveStart {
-  return { purposes: [], group: "", copyAll: false, maxUnacknowledged: 0 };
+  return { purposes: [], group: "", copyAll: false, maxUnacknowledged: 0, batchDeliveries: false };
 }
 
 export const ReceiveStart: MessageFns<ReceiveStart> = {
@@ -1402,6 +1452,9 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
     }
     if (message.maxUnacknowledged !== 0) {
       writer.uint32(32).uint32(message.maxUnacknowledged);
+    }
+    if (message.batchDeliveries !== false) {
+      writer.uint32(40).bool(message.batchDeliveries);
     }
     return writer;
   },
@@ -1461,6 +1514,14 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
             message.maxUnacknowledged = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.batchDeliveries = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1482,6 +1543,7 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
     message.group = object.group ?? "";
     message.copyAll = object.copyAll ?? false;
     message.maxUnacknowledged = object.maxUnacknowledged ?? 0;
+    message.batchDeliveries = object.batchDeliveries ?? false;
     return message;
   },
 };
@@ -1541,6 +1603,73 @@ export const ReceiveAck: MessageFns<ReceiveAck> = {
   },
 };
 
+function createBaseReceiveReply(): ReceiveReply {
+  return { callId: "", payload: Buffer.alloc(0) };
+}
+
+export const ReceiveReply: MessageFns<ReceiveReply> = {
+  encode(message: ReceiveReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(18).bytes(message.payload);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveReply>, I>>(base?: I): ReceiveReply {
+    return ReceiveReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveReply>, I>>(object: I): ReceiveReply {
+    const message = createBaseReceiveReply();
+    message.callId = object.callId ?? "";
+    message.payload = object.payload ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseReceiveResponse(): ReceiveResponse {
   return { kind: undefined };
 }
@@ -1553,6 +1682,9 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
         break;
       case "delivery":
         Delivery.encode(message.kind.delivery, writer.uint32(18).fork()).join();
+        break;
+      case "deliveries":
+        DeliveryBatch.encode(message.kind.deliveries, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -1587,6 +1719,14 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
             message.kind = { $case: "delivery", delivery: Delivery.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "deliveries", deliveries: DeliveryBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1617,7 +1757,68 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
         }
         break;
       }
+      case "deliveries": {
+        if (object.kind?.deliveries !== undefined && object.kind?.deliveries !== null) {
+          message.kind = { $case: "deliveries", deliveries: DeliveryBatch.fromPartial(object.kind.deliveries) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseDeliveryBatch(): DeliveryBatch {
+  return { deliveries: [] };
+}
+
+export const DeliveryBatch: MessageFns<DeliveryBatch> = {
+  encode(message: DeliveryBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deliveries) {
+      Delivery.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliveryBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliveryBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deliveries.push(Delivery.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DeliveryBatch>, I>>(base?: I): DeliveryBatch {
+    return DeliveryBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeliveryBatch>, I>>(object: I): DeliveryBatch {
+    const message = createBaseDeliveryBatch();
+    message.deliveries = object.deliveries?.map((e) => Delivery.fromPartial(e)) || [];
     return message;
   },
 };
