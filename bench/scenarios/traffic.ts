@@ -234,7 +234,8 @@ export class Traffic {
     try {
       for await (const delivery of stream) {
         if (delivery.callId !== undefined) {
-          void node.client.reply(delivery.callId, delivery.payload).catch(() => undefined);
+          // Answered on the subscriber's own stream, as the issue asks of the Call path.
+          delivery.reply(delivery.payload);
           continue;
         }
         this.settle(node, delivery);
