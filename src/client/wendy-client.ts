@@ -16,6 +16,7 @@ import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
 import {
   ForwardAction,
   OverlayServiceClient,
+  type CallRequest,
   type CallResponse,
   type Delivery as WireDelivery,
   type LookupResponse,
@@ -32,7 +33,7 @@ import {
 } from "../gen/wendy/v1/overlay.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../server/wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
-import { SendStreamChannel } from "./send-stream.js";
+import { CallStreamChannel, SendStreamChannel } from "./send-stream.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { ResumingStream } from "./resuming-stream.js";
 
@@ -53,6 +54,11 @@ export interface WendyClientOptions {
    * unary Send. Default 1024.
    */
   readonly sendStreamMaxInFlight?: number;
+  /**
+   * call() uses the node's CallStream (one long-lived stream for every call) when it has one, with at most
+   * sendStreamMaxInFlight calls waiting on it. Default true; false: a unary Call each.
+   */
+  readonly callStream?: boolean;
 }
 
 export interface RequestOptions {
@@ -212,6 +218,7 @@ export class WendyClient {
   private readonly reconnectWindowMs: number;
   private readonly streams = new Set<ClientStream<unknown>>();
   private readonly sendStream: SendStreamChannel | undefined;
+  private readonly callStream: CallStreamChannel | undefined;
 
   /** `address` is "host:port" of the node's client port (default port 7071). */
   constructor(
@@ -232,6 +239,10 @@ export class WendyClient {
       options.sendStream === false
         ? undefined
         : new SendStreamChannel(this.raw, () => this.metadata(), options.sendStreamMaxInFlight ?? 1024);
+    this.callStream =
+      options.callStream === false
+        ? undefined
+        : new CallStreamChannel(this.raw, () => this.metadata(), options.sendStreamMaxInFlight ?? 1024);
   }
 
   async send(
@@ -363,15 +374,26 @@ export class WendyClient {
       payload: toBuffer(payload),
       timeoutMs: options.timeoutMs ?? 0,
     };
-    const response = await this.unary<CallResponse>(
-      (md, o, cb) => this.raw.call(request, md, o, cb),
-      options,
-    );
+    const response = await this.callOnce(request, options);
     return {
       payload: new Uint8Array(response.payload),
       answeredBy: fromWireNode(response.answeredBy, "answered_by"),
       hops: response.hops,
     };
+  }
+
+  /** On the CallStream when the node has one and it has room; else (or for an older node) unary Call. */
+  private async callOnce(request: CallRequest, options: CallRequestOptions): Promise<CallResponse> {
+    const streamed = this.callStream?.send(request, options);
+    if (streamed !== undefined) {
+      try {
+        return await streamed;
+      } catch (error) {
+        // The node has no CallStream: the stream was refused as a whole, so this call was never routed.
+        if (!(error instanceof WendyClientError && error.code === status.UNIMPLEMENTED)) throw error;
+      }
+    }
+    return this.unary<CallResponse>((md, o, cb) => this.raw.call(request, md, o, cb), options);
   }
 
   /** Answers a delivery that carried a call id. */
@@ -451,6 +473,7 @@ export class WendyClient {
   /** Ends open streams and the connection. */
   close(): void {
     this.sendStream?.close();
+    this.callStream?.close();
     for (const s of this.streams) s.close();
     this.streams.clear();
     this.raw.close();

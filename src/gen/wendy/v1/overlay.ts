@@ -322,6 +322,57 @@ export interface CallRequest {
   timeoutMs: number;
 }
 
+/** Calls on a CallStream, and calls of this stream the client gives up on. */
+export interface CallStreamRequest {
+  /** The calls, each answered once in a CallStreamResponse. */
+  calls: CallStreamItem[];
+  /**
+   * request_ids of this stream's calls the client no longer waits for: each is cancelled as a cancelled
+   * Call is (the owner forgets it; its result, if any is still sent, is CANCELLED). Unknown or already
+   * answered ids are ignored.
+   */
+  cancelRequestIds: bigint[];
+}
+
+/** One call on a CallStream. */
+export interface CallStreamItem {
+  /**
+   * Chosen by the client and echoed in the result. Keep it unique among this stream's calls in flight:
+   * the node does not check.
+   */
+  requestId: bigint;
+  /** The call, exactly as for Call (timeout_ms included). Required. */
+  call?:
+    | CallRequest
+    | undefined;
+  /**
+   * The per-call counterpart of a unary call's gRPC deadline, in milliseconds from the node's receipt of
+   * this message; 0 means none (timeout_ms and the stream's own deadline still apply).
+   */
+  deadlineMs: number;
+}
+
+/** Results of calls on a CallStream. Several may share one message. */
+export interface CallStreamResponse {
+  /** One per answered call. */
+  results: CallStreamResult[];
+}
+
+/** The outcome of one call on a CallStream. */
+export interface CallStreamResult {
+  /** The request_id of the call. */
+  requestId: bigint;
+  /**
+   * A gRPC status code (google.rpc.Code): 0 (OK) when the call was answered, otherwise the code the unary
+   * Call would have failed with (see Call).
+   */
+  code: number;
+  /** Why it failed; empty when code is 0. */
+  errorMessage: string;
+  /** What Call would have answered; set only when code is 0. */
+  response?: CallResponse | undefined;
+}
+
 /** The answer to a Call. */
 export interface CallResponse {
   /** The answer bytes from Reply. */
@@ -2119,6 +2170,325 @@ export const CallRequest: MessageFns<CallRequest> = {
   },
 };
 
+function createBaseCallStreamRequest(): CallStreamRequest {
+  return { calls: [], cancelRequestIds: [] };
+}
+
+export const CallStreamRequest: MessageFns<CallStreamRequest> = {
+  encode(message: CallStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.calls) {
+      CallStreamItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.cancelRequestIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.cancelRequestIds) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field cancelRequestIds of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.calls.push(CallStreamItem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.cancelRequestIds.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.cancelRequestIds.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamRequest>, I>>(base?: I): CallStreamRequest {
+    return CallStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamRequest>, I>>(object: I): CallStreamRequest {
+    const message = createBaseCallStreamRequest();
+    message.calls = object.calls?.map((e) => CallStreamItem.fromPartial(e)) || [];
+    message.cancelRequestIds = object.cancelRequestIds?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCallStreamItem(): CallStreamItem {
+  return { requestId: 0n, call: undefined, deadlineMs: 0 };
+}
+
+export const CallStreamItem: MessageFns<CallStreamItem> = {
+  encode(message: CallStreamItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.call !== undefined) {
+      CallRequest.encode(message.call, writer.uint32(18).fork()).join();
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(24).uint32(message.deadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.call = CallRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamItem>, I>>(base?: I): CallStreamItem {
+    return CallStreamItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamItem>, I>>(object: I): CallStreamItem {
+    const message = createBaseCallStreamItem();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.call = (object.call !== undefined && object.call !== null)
+      ? CallRequest.fromPartial(object.call)
+      : undefined;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCallStreamResponse(): CallStreamResponse {
+  return { results: [] };
+}
+
+export const CallStreamResponse: MessageFns<CallStreamResponse> = {
+  encode(message: CallStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      CallStreamResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(CallStreamResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamResponse>, I>>(base?: I): CallStreamResponse {
+    return CallStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamResponse>, I>>(object: I): CallStreamResponse {
+    const message = createBaseCallStreamResponse();
+    message.results = object.results?.map((e) => CallStreamResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCallStreamResult(): CallStreamResult {
+  return { requestId: 0n, code: 0, errorMessage: "", response: undefined };
+}
+
+export const CallStreamResult: MessageFns<CallStreamResult> = {
+  encode(message: CallStreamResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    if (message.response !== undefined) {
+      CallResponse.encode(message.response, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.response = CallResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamResult>, I>>(base?: I): CallStreamResult {
+    return CallStreamResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamResult>, I>>(object: I): CallStreamResult {
+    const message = createBaseCallStreamResult();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.code = object.code ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? CallResponse.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseCallResponse(): CallResponse {
   return { payload: Buffer.alloc(0), answeredBy: undefined, hops: 0 };
 }
@@ -3843,8 +4213,27 @@ export const OverlayServiceService = {
     responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
   },
   /**
+   * The streaming form of Call, for high call rates: many calls on one long-lived stream, each answered by
+   * its own result (correlated by a request id the client chooses), in any order; results that are ready
+   * in one turn of the node's event loop share one response. A call fails alone with the codes Call has
+   * (its result carries the code); the stream goes on. Each stream has a bound on calls in flight (1024,
+   * as SendStream's): beyond it a call is refused at once with RESOURCE_EXHAUSTED. Only a malformed
+   * protobuf message or a failed bearer token ends the stream itself. When the client cancels the stream,
+   * its calls still waiting are cancelled as a cancelled Call is. A node without it answers UNIMPLEMENTED:
+   * use Call.
+   */
+  callStream: {
+    path: "/wendy.v1.OverlayService/CallStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: CallStreamRequest): Buffer => Buffer.from(CallStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CallStreamRequest => CallStreamRequest.decode(value),
+    responseSerialize: (value: CallStreamResponse): Buffer => Buffer.from(CallStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CallStreamResponse => CallStreamResponse.decode(value),
+  },
+  /**
    * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
-   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * delivery. A Receive subscriber may answer on its stream instead (ReceiveRequest.reply). Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
    * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
    */
   reply: {
@@ -4000,8 +4389,19 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    */
   call: handleUnaryCall<CallRequest, CallResponse>;
   /**
+   * The streaming form of Call, for high call rates: many calls on one long-lived stream, each answered by
+   * its own result (correlated by a request id the client chooses), in any order; results that are ready
+   * in one turn of the node's event loop share one response. A call fails alone with the codes Call has
+   * (its result carries the code); the stream goes on. Each stream has a bound on calls in flight (1024,
+   * as SendStream's): beyond it a call is refused at once with RESOURCE_EXHAUSTED. Only a malformed
+   * protobuf message or a failed bearer token ends the stream itself. When the client cancels the stream,
+   * its calls still waiting are cancelled as a cancelled Call is. A node without it answers UNIMPLEMENTED:
+   * use Call.
+   */
+  callStream: handleBidiStreamingCall<CallStreamRequest, CallStreamResponse>;
+  /**
    * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
-   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * delivery. A Receive subscriber may answer on its stream instead (ReceiveRequest.reply). Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
    * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
    */
   reply: handleUnaryCall<ReplyRequest, ReplyResponse>;
@@ -4132,8 +4532,24 @@ export interface OverlayServiceClient extends Client {
     callback: (error: ServiceError | null, response: CallResponse) => void,
   ): ClientUnaryCall;
   /**
+   * The streaming form of Call, for high call rates: many calls on one long-lived stream, each answered by
+   * its own result (correlated by a request id the client chooses), in any order; results that are ready
+   * in one turn of the node's event loop share one response. A call fails alone with the codes Call has
+   * (its result carries the code); the stream goes on. Each stream has a bound on calls in flight (1024,
+   * as SendStream's): beyond it a call is refused at once with RESOURCE_EXHAUSTED. Only a malformed
+   * protobuf message or a failed bearer token ends the stream itself. When the client cancels the stream,
+   * its calls still waiting are cancelled as a cancelled Call is. A node without it answers UNIMPLEMENTED:
+   * use Call.
+   */
+  callStream(): ClientDuplexStream<CallStreamRequest, CallStreamResponse>;
+  callStream(options: Partial<CallOptions>): ClientDuplexStream<CallStreamRequest, CallStreamResponse>;
+  callStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<CallStreamRequest, CallStreamResponse>;
+  /**
    * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
-   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * delivery. A Receive subscriber may answer on its stream instead (ReceiveRequest.reply). Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
    * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
    */
   reply(
