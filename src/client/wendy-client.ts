@@ -122,8 +122,8 @@ export interface ReceivedDelivery extends Delivery {
   ack(): void;
   /**
    * For a delivery that carried a callId: answers the call on this Receive stream (no request of its own),
-   * which also acknowledges it; the first answer wins. After the stream reconnected, the answer goes as a
-   * unary Reply instead. An answer to a call that no longer waits is dropped, as `reply()` would refuse it.
+   * which also acknowledges it; the first answer wins. To a node that predates answers on the stream, or
+   * after the stream reconnected, the answer goes as a unary Reply instead. An answer to a call that no longer waits is dropped, as `reply()` would refuse it.
    */
   reply(payload: Uint8Array | string): void;
 }
@@ -294,6 +294,7 @@ export class WendyClient {
       batchDeliveries: true,
     };
     let live: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
+    let repliesOn: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
     const acks = new AckBatcher();
     let markReady: (node: NodeInfo) => void = () => undefined;
     let failReady: (error: Error) => void = () => undefined;
@@ -312,10 +313,13 @@ export class WendyClient {
       (response) => {
         const kind = response.kind;
         if (kind?.$case === "ready") {
+          // Replies go on the stream only to a node that takes them there (ready says so).
+          repliesOn = kind.ready.acceptsReplies ? live : undefined;
           markReady(fromWireNode(kind.ready.node, "ready.node"));
           return [];
         }
         const via = live;
+        const replyVia = repliesOn;
         const received = (d: WireDelivery): ReceivedDelivery => ({
           ...toDelivery(d),
           attempt: d.attempt,
@@ -324,8 +328,8 @@ export class WendyClient {
           },
           reply: (payload) => {
             if (d.callId === "") throw new Error("this delivery carries no call to answer");
-            if (via?.writable === true) {
-              via.write({
+            if (replyVia?.writable === true) {
+              replyVia.write({
                 kind: { $case: "reply", reply: { callId: d.callId, payload: toBuffer(payload) } },
               });
               return;

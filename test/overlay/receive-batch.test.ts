@@ -110,11 +110,13 @@ describe("Receive with batch_deliveries", () => {
     }
   });
 
-  it("gives a lone delivery on an idle stream a batch of its own", async () => {
+  it("says in ready that it takes answers on the stream, and gives a lone delivery on an idle stream a batch of its own", async () => {
     const p = ++purpose;
     const { raw, call, responses, ready } = rawBatchedReceive(p);
     try {
       await ready;
+      const first = responses[0]?.kind;
+      expect(first?.$case === "ready" && first.ready.acceptsReplies).toBe(true);
       await client.send("lone", p, "alone");
       const batch = await waitFor("the delivery", () => {
         const r = responses.find((x) => x.kind?.$case === "deliveries");

@@ -119,7 +119,10 @@ class ReceiveSession {
     });
     this.stream = stream;
     // Ready goes out before any delivery: the client may rely on the subscription from then on.
-    stream.push({ kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()) } } }, 0);
+    stream.push(
+      { kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()), acceptsReplies: true } } },
+      0,
+    );
     const maxUnacknowledged =
       start.maxUnacknowledged > 0 ? start.maxUnacknowledged : DEFAULT_MAX_UNACKNOWLEDGED;
     const batches = start.batchDeliveries ? new DeliveryBatcher(stream, maxUnacknowledged) : undefined;

@@ -274,7 +274,14 @@ export interface DeliveryBatch {
 /** Sent once, first, when a Receive subscription is live. */
 export interface ReceiveReady {
   /** This node. */
-  node?: NodeInfo | undefined;
+  node?:
+    | NodeInfo
+    | undefined;
+  /**
+   * True when this node takes ReceiveRequest.reply on this stream; nodes that predate it leave it false
+   * (and would end the stream with INVALID_ARGUMENT on a reply): answer with the unary Reply then.
+   */
+  acceptsReplies: boolean;
 }
 
 /** One message for the application at this node (the key's owner). */
@@ -1875,13 +1882,16 @@ export const DeliveryBatch: MessageFns<DeliveryBatch> = {
 };
 
 function createBaseReceiveReady(): ReceiveReady {
-  return { node: undefined };
+  return { node: undefined, acceptsReplies: false };
 }
 
 export const ReceiveReady: MessageFns<ReceiveReady> = {
   encode(message: ReceiveReady, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.node !== undefined) {
       NodeInfo.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    if (message.acceptsReplies !== false) {
+      writer.uint32(16).bool(message.acceptsReplies);
     }
     return writer;
   },
@@ -1907,6 +1917,14 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
             message.node = NodeInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.acceptsReplies = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1925,6 +1943,7 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
   fromPartial<I extends Exact<DeepPartial<ReceiveReady>, I>>(object: I): ReceiveReady {
     const message = createBaseReceiveReady();
     message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
+    message.acceptsReplies = object.acceptsReplies ?? false;
     return message;
   },
 };
