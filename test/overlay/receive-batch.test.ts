@@ -130,6 +130,63 @@ describe("Receive with batch_deliveries", () => {
   });
 });
 
+describe("a batched subscriber that stops reading", () => {
+  it("is cut off with RESOURCE_EXHAUSTED once its unread deliveries pass the stream's bound", async () => {
+    const p = ++purpose;
+    // A node of its own: a second overlay service on the shared one would take over its call handlers.
+    const alone = new Cluster(
+      new Node({ id: NodeId.fromString("receive-batch-tight"), localAddress: "127.0.0.1" }),
+      undefined,
+      { bindHost: "127.0.0.1" },
+    );
+    await alone.listen();
+    const tight = new Server(overlayServerOptions());
+    const tightHandle = addOverlayService(tight, {
+      cluster: alone,
+      limits: { deliveryGraceMs: 2000, maxStreamBufferMessages: 8, maxStreamBufferBytes: 64 * 1024 },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      tight.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, x) =>
+        e ? reject(e) : resolve(x),
+      ),
+    );
+    const raw = new OverlayServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    const call = raw.receive(new Metadata());
+    try {
+      const ended = new Promise<status>((resolve) => {
+        call.on("error", (e: ServiceError) => resolve(e.code));
+        call.on("end", () => resolve(status.OK));
+      });
+      const ready = new Promise<void>((resolve) =>
+        call.once("data", () => {
+          call.pause();
+          resolve();
+        }),
+      );
+      call.write({
+        kind: {
+          $case: "start",
+          start: { purposes: [p], group: "", copyAll: false, maxUnacknowledged: 1024, batchDeliveries: true },
+        },
+      });
+      await ready;
+      // Far more than HTTP/2 flow control lets through to a reader that does not read.
+      for (let i = 0; i < 400; i++) {
+        alone
+          .send(alone.newMessage(p, NodeId.fromString(`big${i}`), Buffer.alloc(16 * 1024, i)))
+          .catch(() => undefined);
+      }
+      expect(await ended).toBe(status.RESOURCE_EXHAUSTED);
+    } finally {
+      call.cancel();
+      raw.close();
+      tightHandle.close();
+      tight.forceShutdown();
+      await alone.stop(200);
+    }
+  });
+});
+
 describe("answering a call on the Receive stream", () => {
   it("returns the subscriber's answer to the caller, and a second answer is ignored with the stream still live", async () => {
     const p = ++purpose;
