@@ -20,6 +20,7 @@ import {
   DeadlineExceededError,
   WendyClientError,
 } from "./errors.js";
+import { EndOfTurnFlush } from "../shared/end-of-turn.js";
 
 /** Payload bytes of one stream message beyond its first request: well inside the node's headroom. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
@@ -95,7 +96,7 @@ class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
   private call: ClientDuplexStream<StreamReq, StreamRes> | undefined;
   private readonly pending = new Map<bigint, Pending<Res>>();
   private queued: Queued<Req>[] = [];
-  private flushScheduled = false;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
   private nextId = 1n;
   private unsupported = false;
   private closed = false;
@@ -152,7 +153,7 @@ class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
       }
       this.pending.set(requestId, pending);
       this.queued.push({ requestId, request, deadlineMs });
-      this.scheduleFlush();
+      this.endOfTurn.schedule();
     });
   }
 
@@ -162,14 +163,7 @@ class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
     this.teardown(new CancelledError("the client was closed", status.CANCELLED));
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
   private flush(): void {
-    this.flushScheduled = false;
     const sends = this.queued.filter((item) => this.pending.has(item.requestId));
     this.queued = [];
     if (sends.length === 0 || this.closed) return;

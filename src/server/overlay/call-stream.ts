@@ -8,7 +8,8 @@ import {
   type CallStreamResponse,
   type CallStreamResult,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { CallAnswer } from "./calls.js";
 import type { OverlayContext } from "./context.js";
 import { maxCallPayloadBytes } from "./limits.js";
@@ -55,7 +56,7 @@ export class CallStreams {
 class CallStreamSession {
   private outstanding = 0;
   private results: CallStreamResult[] = [];
-  private flushScheduled = false;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
   private open = true;
   private clientDone = false;
   /** Calls waiting for their answer, by request id: cancelled with the stream. */
@@ -185,13 +186,10 @@ class CallStreamSession {
     this.ctx.metrics?.clientRpcServed(CALL_PATH, result.code);
     if (!this.open) return;
     this.results.push(result);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.endOfTurn.schedule();
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     if (!this.open || this.results.length === 0) return;
     const results = this.results;
     this.results = [];

@@ -8,7 +8,8 @@ import {
   type ReceiveResponse,
   type ReceiveStart,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import { BoundedStream } from "./bounded-stream.js";
 import type { OverlayContext } from "./context.js";
 import type { Subscriber } from "./deliveries.js";
@@ -177,7 +178,7 @@ class ReceiveSession {
 class DeliveryBatcher {
   private pending: Delivery[] = [];
   private pendingBytes = 0;
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
 
   constructor(
     private readonly stream: BoundedStream<ReceiveResponse>,
@@ -191,13 +192,12 @@ class DeliveryBatcher {
     this.pending.push(delivery);
     this.pendingBytes += bytes;
     if (this.pending.length >= this.maxPerBatch) this.flush();
-    else this.scheduled ??= setImmediate(() => this.flush());
+    else this.endOfTurn.schedule();
     return true;
   }
 
   flush(): void {
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
+    this.endOfTurn.cancel();
     if (this.pending.length === 0) return;
     const deliveries = this.pending;
     const bytes = this.pendingBytes;
