@@ -24,6 +24,7 @@ import { median, percentile, ratio } from "./lib/stats.js";
 import { checkTargets } from "./lib/targets.js";
 import { sleep } from "./lib/load.js";
 import { maintenanceRate, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
+import { EmbeddedClusters, SOURCE_LIBRARY } from "./scenarios/embedded.js";
 import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
 
 /** Lets joins and leaf-set pushes settle before idle figures are taken. */
@@ -42,11 +43,13 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const curves = new CurveCollector();
 
   let runtime = SOURCE_RUNTIME;
+  let library = SOURCE_LIBRARY;
   let commit = `${currentCommit()} + the working tree as it was during the run`;
   if (settings.runtime === "compiled") {
     log("building the daemon at HEAD to JavaScript (as the container image runs it)");
     const build = buildCompiledDaemon();
     runtime = { name: "compiled", entry: build.entry };
+    library = build.library;
     commit = build.commit;
   }
 
@@ -77,6 +80,25 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
       clusters.push(result.cluster);
       if (result.join !== undefined) joins.push(result.join);
       if (result.failure !== undefined) failures.push(result.failure);
+    }
+    const multiHop = settings.multiHop;
+    if (multiHop !== undefined) {
+      try {
+        routed.push(...(await measureMultiHop(multiHop, settings, runtime, echo, curves, log)));
+      } catch (error) {
+        const problem = `multi-hop cluster of ${multiHop.nodes}: ${error instanceof Error ? error.message : String(error)}`;
+        log(`  NOT MEASURED: ${problem}`);
+        problems.push(problem);
+      }
+    }
+    for (const size of settings.embeddedSizes) {
+      try {
+        routed.push(...(await measureEmbedded(size, library, settings, echo, curves, log)));
+      } catch (error) {
+        const problem = `embedded clusters of ${size}: ${error instanceof Error ? error.message : String(error)}`;
+        log(`  NOT MEASURED: ${problem}`);
+        problems.push(problem);
+      }
     }
   } finally {
     echo.client.close();
@@ -214,60 +236,8 @@ async function measureCluster(
     );
 
     await traffic.open();
-    const runs = new Map<string, Paired[]>();
-    const keyOf = (kind: string, payloadBytes: number, inFlight: number): string =>
-      `${kind}/${payloadBytes}/${inFlight}`;
-    const callPayload = settings.payloadBytes[0]!;
-    for (let r = 0; r < settings.repeats; r++) {
-      for (const inFlight of settings.inFlights) {
-        for (const payloadBytes of settings.payloadBytes) {
-          const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
-          const run = await traffic.measureSend(payloadBytes, inFlight, settings);
-          push(runs, keyOf("send", payloadBytes, inFlight), { run, unary });
-          curves.add(`Send, ${size} nodes, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
-          log(
-            `  send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s (echo just before: ${unary.callsPerSecond.toFixed(0)} calls/s)`,
-          );
-          const acked = await traffic.measureAckedSend(payloadBytes, inFlight, settings);
-          push(runs, keyOf("send-acked", payloadBytes, inFlight), { run: acked, unary });
-          log(
-            `  send waiting for the application's ack ${payloadBytes} B x${inFlight}: ${acked.perSecond.toFixed(0)} msgs/s`,
-          );
-          if (payloadBytes !== callPayload) continue;
-          const call = await traffic.measureCall(callPayload, inFlight, settings);
-          push(runs, keyOf("call", callPayload, inFlight), { run: call, unary });
-          log(`  call ${callPayload} B x${inFlight}: ${call.perSecond.toFixed(0)} calls/s`);
-        }
-      }
-    }
-    const routed: RoutedFigure[] = [];
-    for (const [key, pairs] of runs) {
-      const [kind, payloadText, inFlightText] = key.split("/");
-      const payloadBytes = Number(payloadText);
-      const inFlight = Number(inFlightText);
-      const list = pairs.map((p) => p.run);
-      const perSecond = median(list.map((x) => x.perSecond));
-      const p50Ms = median(list.map((x) => x.latency.p50Ms));
-      routed.push({
-        kind: kind === "call" ? "call" : kind === "send-acked" ? "send-acked" : "send",
-        nodes: size,
-        payloadBytes,
-        inFlight,
-        perSecond,
-        p50Ms,
-        p99Ms: median(list.map((x) => x.latency.p99Ms)),
-        p999Ms: median(list.map((x) => x.latency.p999Ms)),
-        cpuSecondsPerOp: median(list.map((x) => x.cpuSecondsPerOp)),
-        clientCpuSecondsPerOp: median(list.map((x) => x.clientCpuSecondsPerOp)),
-        meanHops: median(list.map((x) => x.meanHops)),
-        failed: list.reduce((s, x) => s + x.failed, 0),
-        misdelivered: list.reduce((s, x) => s + x.misdelivered, 0),
-        pairedUnaryPerSecond: median(pairs.map((p) => p.unary.callsPerSecond)),
-        pairedUnaryP50Ms: median(pairs.map((p) => p.unary.latency.p50Ms)),
-        throughputVsUnary: median(pairs.map((p) => ratio(p.run.perSecond, p.unary.callsPerSecond))),
-        p50VsUnary: median(pairs.map((p) => ratio(p.run.latency.p50Ms, p.unary.latency.p50Ms))),
-      });
-    }
+    const runs = await measureRouted(traffic, size, settings, echo, curves, log);
+    const routed = routedFigures(runs, size);
     const all = [...runs.values()].flat().map((p) => p.run);
     const clusterFigure: ClusterFigure = {
       nodes: size,
@@ -308,6 +278,146 @@ async function measureCluster(
     traffic.close();
     await cluster.stop();
   }
+}
+
+/** Routed Send, acknowledged Send and Call, each window paired with an echo window just before it. */
+async function measureRouted(
+  traffic: Traffic,
+  size: number,
+  settings: BenchSettings,
+  echo: Echo,
+  curves: CurveCollector,
+  log: (line: string) => void,
+  options: { readonly payloadBytes?: readonly number[]; readonly label?: string } = {},
+): Promise<Map<string, Paired[]>> {
+  const runs = new Map<string, Paired[]>();
+  const payloads = options.payloadBytes ?? settings.payloadBytes;
+  const label = options.label ?? `${size} nodes`;
+  const callPayload = payloads[0]!;
+  for (let r = 0; r < settings.repeats; r++) {
+    for (const inFlight of settings.inFlights) {
+      for (const payloadBytes of payloads) {
+        const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
+        const run = await traffic.measureSend(payloadBytes, inFlight, settings);
+        push(runs, routedKey("send", payloadBytes, inFlight), { run, unary });
+        curves.add(`Send, ${label}, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
+        log(
+          `  send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s, ${run.meanHops.toFixed(2)} hops (echo just before: ${unary.callsPerSecond.toFixed(0)} calls/s)`,
+        );
+        const acked = await traffic.measureAckedSend(payloadBytes, inFlight, settings);
+        push(runs, routedKey("send-acked", payloadBytes, inFlight), { run: acked, unary });
+        log(
+          `  send waiting for the application's ack ${payloadBytes} B x${inFlight}: ${acked.perSecond.toFixed(0)} msgs/s`,
+        );
+        if (payloadBytes !== callPayload) continue;
+        const call = await traffic.measureCall(callPayload, inFlight, settings);
+        push(runs, routedKey("call", callPayload, inFlight), { run: call, unary });
+        log(`  call ${callPayload} B x${inFlight}: ${call.perSecond.toFixed(0)} calls/s`);
+      }
+    }
+  }
+  return runs;
+}
+
+function routedKey(kind: RoutedFigure["kind"], payloadBytes: number, inFlight: number): string {
+  return `${kind}/${payloadBytes}/${inFlight}`;
+}
+
+/** Medians over repeats of each kind/payload/in-flight, with the ratios against the paired echo windows. */
+function routedFigures(runs: Map<string, Paired[]>, size: number, leafSetSize?: number): RoutedFigure[] {
+  const routed: RoutedFigure[] = [];
+  for (const [key, pairs] of runs) {
+    const [kind, payloadText, inFlightText] = key.split("/") as [RoutedFigure["kind"], string, string];
+    const list = pairs.map((p) => p.run);
+    routed.push({
+      kind,
+      nodes: size,
+      ...(leafSetSize === undefined ? {} : { leafSetSize }),
+      payloadBytes: Number(payloadText),
+      inFlight: Number(inFlightText),
+      perSecond: median(list.map((x) => x.perSecond)),
+      p50Ms: median(list.map((x) => x.latency.p50Ms)),
+      p99Ms: median(list.map((x) => x.latency.p99Ms)),
+      p999Ms: median(list.map((x) => x.latency.p999Ms)),
+      cpuSecondsPerOp: median(list.map((x) => x.cpuSecondsPerOp)),
+      clientCpuSecondsPerOp: median(list.map((x) => x.clientCpuSecondsPerOp)),
+      meanHops: median(list.map((x) => x.meanHops)),
+      failed: list.reduce((s, x) => s + x.failed, 0),
+      misdelivered: list.reduce((s, x) => s + x.misdelivered, 0),
+      pairedUnaryPerSecond: median(pairs.map((p) => p.unary.callsPerSecond)),
+      pairedUnaryP50Ms: median(pairs.map((p) => p.unary.latency.p50Ms)),
+      throughputVsUnary: median(pairs.map((p) => ratio(p.run.perSecond, p.unary.callsPerSecond))),
+      p50VsUnary: median(pairs.map((p) => ratio(p.run.latency.p50Ms, p.unary.latency.p50Ms))),
+    });
+  }
+  return routed;
+}
+
+/**
+ * The multi-hop row set: many daemons with a small leaf set, so that routes take more than one hop and the
+ * daemons' CPU per message per hop can be held against the one-hop rows. Routed traffic only (the
+ * membership figures of the default leaf set are measured with the cluster sizes).
+ */
+async function measureMultiHop(
+  multiHop: NonNullable<BenchSettings["multiHop"]>,
+  settings: BenchSettings,
+  runtime: DaemonRuntime,
+  echo: Echo,
+  curves: CurveCollector,
+  log: (line: string) => void,
+): Promise<RoutedFigure[]> {
+  const { nodes, leafSetSize } = multiHop;
+  const cluster = new BenchCluster(`m${nodes}`, runtime, { WENDY_LEAF_SET_SIZE: String(leafSetSize) });
+  const traffic = new Traffic(cluster);
+  try {
+    const built = performance.now();
+    await cluster.grow(nodes, settings.startBatch);
+    log(`multi-hop cluster of ${nodes}, leaf set ${leafSetSize}: ready in ${seconds(built)}`);
+    await sleep(SETTLE_MS);
+    await traffic.open();
+    const runs = await measureRouted(traffic, nodes, settings, echo, curves, log, {
+      payloadBytes: [Math.min(...settings.payloadBytes)],
+      label: `${nodes} nodes, leaf set ${leafSetSize}`,
+    });
+    return routedFigures(runs, nodes, leafSetSize);
+  } finally {
+    traffic.close();
+    await cluster.stop();
+  }
+}
+
+/** The embedded floor: Send between clusters of the library API in one process, small payload. */
+async function measureEmbedded(
+  size: number,
+  library: string,
+  settings: BenchSettings,
+  echo: Echo,
+  curves: CurveCollector,
+  log: (line: string) => void,
+): Promise<RoutedFigure[]> {
+  const embedded = await EmbeddedClusters.start(library, size);
+  const payloadBytes = Math.min(...settings.payloadBytes);
+  const runs = new Map<string, Paired[]>();
+  try {
+    log(`embedded: ${size} clusters of the library API in one process`);
+    for (let r = 0; r < settings.repeats; r++) {
+      for (const inFlight of settings.inFlights) {
+        const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
+        const run = await embedded.measureSend(payloadBytes, inFlight, settings);
+        push(runs, routedKey("embedded", payloadBytes, inFlight), { run, unary });
+        curves.add(
+          `embedded Send, ${size} clusters, ${inFlight} in flight, ${payloadBytes} B`,
+          run.latenciesMs,
+        );
+        log(
+          `  embedded send ${payloadBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} msgs/s (echo just before: ${unary.callsPerSecond.toFixed(0)} calls/s)`,
+        );
+      }
+    }
+  } finally {
+    await embedded.stop();
+  }
+  return routedFigures(runs, size);
 }
 
 /** A routed run and the echo baseline measured just before it, with the same payload and in-flight count. */

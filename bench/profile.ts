@@ -67,6 +67,7 @@ async function main(argv: readonly string[]): Promise<void> {
       payloadBytes: [o.payload],
       joinSizes: [],
       failureSizes: [],
+      embeddedSizes: [],
       idleMs: 0,
       startBatch: 4,
       runtime: runtime.name,

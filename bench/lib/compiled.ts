@@ -13,6 +13,8 @@ export interface CompiledDaemon {
   /** The script to run as `node <entry> start`. */
   readonly entry: string;
   readonly commit: string;
+  /** The compiled package root module (src/index.ts as JavaScript): the library API, for embedded runs. */
+  readonly library: string;
 }
 
 /** Compiles src/ reachable from the daemon's CLI at `revision` (default HEAD). */
@@ -37,7 +39,7 @@ export function buildCompiledDaemon(revision = "HEAD"): CompiledDaemon {
       extends: join(ROOT, "tsconfig.json"),
       compilerOptions: { outDir: join(out, "dist"), rootDir: out, declaration: false, sourceMap: false },
       include: [],
-      files: [join(out, "src", ...program) + ".ts"],
+      files: [join(out, "src", ...program) + ".ts", join(out, "src", "index.ts")],
     }),
   );
   const cli = join(out, "dist", "src", ...program) + ".js";
@@ -51,7 +53,7 @@ export function buildCompiledDaemon(revision = "HEAD"): CompiledDaemon {
   }
   const entry = join(out, "wendy.mjs");
   writeFileSync(entry, `const { main } = await import(${JSON.stringify(cli)});\nawait main(process.argv);\n`);
-  return { entry, commit };
+  return { entry, commit, library: join(out, "dist", "src", "index.js") };
 }
 
 function git(args: readonly string[]): string {

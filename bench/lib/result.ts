@@ -23,9 +23,14 @@ export interface StreamFigure {
 }
 
 export interface RoutedFigure extends LatencyFigures {
-  /** send: not waiting; send-acked: waiting for the owner's application to acknowledge; call. */
-  readonly kind: "send" | "send-acked" | "call";
+  /**
+   * send: not waiting; send-acked: waiting for the owner's application to acknowledge; call; embedded: Send
+   * between clusters of the library API in one process (the floor the daemon path is held against).
+   */
+  readonly kind: "send" | "send-acked" | "call" | "embedded";
   readonly nodes: number;
+  /** The leaf-set size when not the default (the multi-hop row set: a small leaf set makes routes longer). */
+  readonly leafSetSize?: number;
   readonly payloadBytes: number;
   readonly inFlight: number;
   readonly perSecond: number;

@@ -13,6 +13,13 @@ export interface BenchSettings {
   readonly joinSizes: readonly number[];
   /** Cluster sizes in which a node is killed with SIGKILL and recovery timed (among clusterSizes). */
   readonly failureSizes: readonly number[];
+  /**
+   * A cluster of this many daemons with this leaf-set size, measured for Send and Call only: routes of more
+   * than one hop, for the daemons' CPU per message per hop. Omitted: not measured.
+   */
+  readonly multiHop?: { readonly nodes: number; readonly leafSetSize: number };
+  /** Cluster sizes at which the embedded floor (clusters of the library API in one process) is measured. */
+  readonly embeddedSizes: readonly number[];
   /** How long the idle cluster is watched to count maintenance messages. */
   readonly idleMs: number;
   /** Daemons started at once while a cluster is built (the machine has 2 cores). */
@@ -33,6 +40,8 @@ export const FULL_SETTINGS: BenchSettings = {
   payloadBytes: [100, 16 * 1024],
   joinSizes: [8, 32],
   failureSizes: [8, 32],
+  multiHop: { nodes: 32, leafSetSize: 4 },
+  embeddedSizes: [8],
   idleMs: 10_000,
   // One join at a time: at a997ac0, 2 of 4 nodes joining a 22-node ring together never completed
   // their join (62 s, retried); the join figure itself is always a single node joining.

@@ -134,18 +134,24 @@ export class Traffic {
 
   async measureCall(payloadBytes: number, inFlight: number, settings: BenchSettings): Promise<TrafficRun> {
     let op = 0;
-    const payload = Buffer.alloc(payloadBytes, 3);
-    return this.measure(settings, inFlight, async () => {
+    return this.measure(settings, inFlight, () => {
       const { entry, key } = this.pick(op++);
-      const started = performance.now();
-      const result = await entry.client.call(key, PURPOSE, payload, { deadlineMs: LOST_AFTER_MS });
-      if (result.answeredBy.id.hex !== closestTo(key, this.cluster.nodes)!.id.hex) {
-        this.misdelivered++;
-        throw new Error("answered by a node that does not own the key");
-      }
-      this.countHops(result.hops);
-      return performance.now() - started;
+      return this.callOnce(entry, key, payloadBytes);
     });
+  }
+
+  /** One call answered by the owner's subscriber; resolves with its latency in ms. */
+  async callOnce(entry: BenchNode, key: NodeId, payloadBytes: number): Promise<number> {
+    const started = performance.now();
+    const result = await entry.client.call(key, PURPOSE, Buffer.alloc(payloadBytes, 3), {
+      deadlineMs: LOST_AFTER_MS,
+    });
+    if (result.answeredBy.id.hex !== closestTo(key, this.cluster.nodes)!.id.hex) {
+      this.misdelivered++;
+      throw new Error("answered by a node that does not own the key");
+    }
+    this.countHops(result.hops);
+    return performance.now() - started;
   }
 
   /** Sends one message and resolves when the owner's subscriber has it (latency in ms). */
@@ -234,7 +240,8 @@ export class Traffic {
     try {
       for await (const delivery of stream) {
         if (delivery.callId !== undefined) {
-          void node.client.reply(delivery.callId, delivery.payload).catch(() => undefined);
+          // Answered on the subscriber's own stream, as the issue asks of the Call path.
+          delivery.reply(delivery.payload);
           continue;
         }
         this.settle(node, delivery);

@@ -32,8 +32,11 @@ export class ResumingStream<Raw, T> implements AsyncIterableIterator<T> {
 
   constructor(
     private readonly open: () => Readable<Raw>,
-    /** Each response as an item; undefined for a response that is not one (e.g. a ready signal). */
-    private readonly map: (raw: Raw) => T | undefined,
+    /**
+     * Each response as its items: usually one, several for a batch, none for a response that carries no
+     * item (e.g. a ready signal).
+     */
+    private readonly map: (raw: Raw) => readonly T[],
     private readonly options: ResumingStreamOptions,
   ) {
     this.connect();
@@ -76,21 +79,22 @@ export class ResumingStream<Raw, T> implements AsyncIterableIterator<T> {
     stream.on("data", (raw: Raw) => {
       this.failingSince = undefined;
       this.backoffMs = FIRST_BACKOFF_MS;
-      let item: T | undefined;
+      let items: readonly T[];
       try {
-        item = this.map(raw);
+        items = this.map(raw);
       } catch (error) {
         this.fail(clientErrorFrom(error));
         return;
       }
-      if (item === undefined) return;
-      if (this.waiter !== undefined) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w.resolve({ value: item, done: false });
-        return;
+      for (const item of items) {
+        if (this.waiter !== undefined) {
+          const w = this.waiter;
+          this.waiter = undefined;
+          w.resolve({ value: item, done: false });
+          continue;
+        }
+        this.queue.push(item);
       }
-      this.queue.push(item);
       if (this.queue.length >= HIGH_WATER) stream.pause();
     });
     stream.on("metadata", () => {

@@ -1,12 +1,15 @@
-// The client's side of SendStream: send() calls share one long-lived stream, and sends made in the same turn
-// of the event loop travel in one stream message. A node without SendStream (UNIMPLEMENTED) is remembered,
-// and the caller falls back to the unary Send.
+// The client's side of SendStream and CallStream: sends (or calls) share one long-lived stream, and those
+// made in the same turn of the event loop travel in one stream message. A node without the stream
+// (UNIMPLEMENTED) is remembered, and the caller falls back to the unary Send (or Call).
 import { Metadata, status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type {
+  CallRequest,
+  CallResponse,
+  CallStreamRequest,
+  CallStreamResponse,
   OverlayServiceClient,
   SendRequest,
   SendResponse,
-  SendStreamItem,
   SendStreamRequest,
   SendStreamResponse,
 } from "../gen/wendy/v1/overlay.js";
@@ -19,7 +22,7 @@ import {
 } from "./errors.js";
 import { EndOfTurnFlush } from "../shared/end-of-turn.js";
 
-/** Payload bytes of one stream message beyond its first send: well inside the node's headroom. */
+/** Payload bytes of one stream message beyond its first request: well inside the node's headroom. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
 
 export interface StreamedSendOptions {
@@ -27,25 +30,80 @@ export interface StreamedSendOptions {
   readonly signal?: AbortSignal;
 }
 
-interface Pending {
-  readonly resolve: (response: SendResponse) => void;
+interface Pending<Res> {
+  readonly resolve: (response: Res) => void;
   readonly reject: (error: WendyClientError) => void;
   timer?: NodeJS.Timeout;
   signal?: AbortSignal;
   onAbort?: () => void;
 }
 
-export class SendStreamChannel {
-  private call: ClientDuplexStream<SendStreamRequest, SendStreamResponse> | undefined;
-  private readonly pending = new Map<bigint, Pending>();
-  private queued: SendStreamItem[] = [];
+/** One request as queued for the stream. */
+interface Queued<Req> {
+  readonly requestId: bigint;
+  readonly request: Req;
+  readonly deadlineMs: number;
+}
+
+/** A result as the stream reports it. */
+interface StreamedResult<Res> {
+  readonly requestId: bigint;
+  readonly code: number;
+  readonly errorMessage: string;
+  readonly response?: Res;
+}
+
+/** What differs between SendStream and CallStream. */
+interface StreamKind<Req, Res, StreamReq, StreamRes> {
+  /** "send" or "call", for messages. */
+  readonly what: string;
+  open(raw: OverlayServiceClient, metadata: Metadata): ClientDuplexStream<StreamReq, StreamRes>;
+  message(items: readonly Queued<Req>[]): StreamReq;
+  results(response: StreamRes): readonly StreamedResult<Res>[];
+  payloadBytes(request: Req): number;
+  /** Tells the node the client gave up on these requests; absent where the node has nothing to undo. */
+  cancel?(requestIds: readonly bigint[]): StreamReq;
+  /** The response of an OK result that carried none. */
+  readonly empty: Res;
+}
+
+const SEND: StreamKind<SendRequest, SendResponse, SendStreamRequest, SendStreamResponse> = {
+  what: "send",
+  open: (raw, metadata) => raw.sendStream(metadata),
+  message: (items) => ({
+    sends: items.map((i) => ({ requestId: i.requestId, send: i.request, deadlineMs: i.deadlineMs })),
+  }),
+  results: (response) => response.results,
+  payloadBytes: (request) => request.payload.byteLength,
+  empty: { messageId: "", deliveredBy: undefined, hops: 0 },
+};
+
+const CALL: StreamKind<CallRequest, CallResponse, CallStreamRequest, CallStreamResponse> = {
+  what: "call",
+  open: (raw, metadata) => raw.callStream(metadata),
+  message: (items) => ({
+    calls: items.map((i) => ({ requestId: i.requestId, call: i.request, deadlineMs: i.deadlineMs })),
+    cancelRequestIds: [],
+  }),
+  // A cancelled call reaches the key's owner, as cancelling a unary Call does.
+  cancel: (requestIds) => ({ calls: [], cancelRequestIds: [...requestIds] }),
+  results: (response) => response.results,
+  payloadBytes: (request) => request.payload.byteLength,
+  empty: { payload: Buffer.alloc(0), answeredBy: undefined, hops: 0 },
+};
+
+class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
+  private call: ClientDuplexStream<StreamReq, StreamRes> | undefined;
+  private readonly pending = new Map<bigint, Pending<Res>>();
+  private queued: Queued<Req>[] = [];
   private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
   private nextId = 1n;
   private unsupported = false;
   private closed = false;
 
-  /** `maxInFlight`: sends waiting on the stream at most; beyond, send() returns undefined (use unary). */
+  /** `maxInFlight`: requests waiting on the stream at most; beyond, send() returns undefined (use unary). */
   constructor(
+    private readonly kind: StreamKind<Req, Res, StreamReq, StreamRes>,
     private readonly raw: OverlayServiceClient,
     private readonly metadata: () => Metadata,
     private readonly maxInFlight: number,
@@ -60,15 +118,15 @@ export class SendStreamChannel {
    * Sends on the stream, or returns undefined when the caller should use the unary Send instead (no
    * SendStream on this node, or the stream is full).
    */
-  send(request: SendRequest, options: StreamedSendOptions): Promise<SendResponse> | undefined {
+  send(request: Req, options: StreamedSendOptions): Promise<Res> | undefined {
     if (!this.available || this.pending.size >= this.maxInFlight) return undefined;
     const signal = options.signal;
     if (signal?.aborted)
-      return Promise.reject(new CancelledError("the send was cancelled", status.CANCELLED));
+      return Promise.reject(new CancelledError(`the ${this.kind.what} was cancelled`, status.CANCELLED));
     const requestId = this.nextId++;
     const deadlineMs = options.deadlineMs === undefined ? 0 : Math.max(1, Math.ceil(options.deadlineMs));
-    return new Promise<SendResponse>((resolve, reject) => {
-      const pending: Pending = { resolve, reject };
+    return new Promise<Res>((resolve, reject) => {
+      const pending: Pending<Res> = { resolve, reject };
       if (options.deadlineMs !== undefined) {
         // The node answers DEADLINE_EXCEEDED itself; this covers a node that never answers at all.
         pending.timer = setTimeout(
@@ -82,12 +140,19 @@ export class SendStreamChannel {
       }
       if (signal !== undefined) {
         pending.signal = signal;
-        pending.onAbort = () =>
-          this.settleError(requestId, new CancelledError("the send was cancelled", status.CANCELLED));
+        pending.onAbort = () => {
+          this.settleError(
+            requestId,
+            new CancelledError(`the ${this.kind.what} was cancelled`, status.CANCELLED),
+          );
+          // Still queued, it is never written; written, the node hears of the cancel where that matters.
+          if (this.kind.cancel !== undefined && this.call?.writable === true)
+            this.call.write(this.kind.cancel([requestId]));
+        };
         signal.addEventListener("abort", pending.onAbort, { once: true });
       }
       this.pending.set(requestId, pending);
-      this.queued.push({ requestId, send: request, deadlineMs });
+      this.queued.push({ requestId, request, deadlineMs });
       this.endOfTurn.schedule();
     });
   }
@@ -104,53 +169,50 @@ export class SendStreamChannel {
     if (sends.length === 0 || this.closed) return;
     const call = this.ensureOpen();
     // Several sends per stream message, but within the node's message limit (sized for one payload).
-    let chunk: SendStreamItem[] = [];
+    let chunk: Queued<Req>[] = [];
     let bytes = 0;
     for (const item of sends) {
-      const size = item.send?.payload.byteLength ?? 0;
+      const size = this.kind.payloadBytes(item.request);
       if (chunk.length > 0 && bytes + size > BATCH_PAYLOAD_BYTES) {
-        call.write({ sends: chunk });
+        call.write(this.kind.message(chunk));
         chunk = [];
         bytes = 0;
       }
       chunk.push(item);
       bytes += size;
     }
-    call.write({ sends: chunk });
+    call.write(this.kind.message(chunk));
   }
 
-  private ensureOpen(): ClientDuplexStream<SendStreamRequest, SendStreamResponse> {
+  private ensureOpen(): ClientDuplexStream<StreamReq, StreamRes> {
     if (this.call !== undefined) return this.call;
-    const call = this.raw.sendStream(this.metadata());
+    const call = this.kind.open(this.raw, this.metadata());
     this.call = call;
-    call.on("data", (response: SendStreamResponse) => this.onResults(response));
+    call.on("data", (response: StreamRes) => this.onResults(response));
     call.on("error", (error: ServiceError) => this.onStreamError(call, error));
     call.on("end", () => {
       if (this.call === call)
-        this.teardown(clientErrorFor(status.UNAVAILABLE, "the node ended the send stream"));
+        this.teardown(clientErrorFor(status.UNAVAILABLE, `the node ended the ${this.kind.what} stream`));
     });
     return call;
   }
 
-  private onResults(response: SendStreamResponse): void {
-    for (const result of response.results) {
+  private onResults(response: StreamRes): void {
+    for (const result of this.kind.results(response)) {
       if (result.code === status.OK) {
         const p = this.take(result.requestId);
-        p?.resolve(result.response ?? { messageId: "", deliveredBy: undefined, hops: 0 });
+        p?.resolve(result.response ?? this.kind.empty);
       } else {
         this.settleError(result.requestId, clientErrorFor(result.code, result.errorMessage));
       }
     }
   }
 
-  private onStreamError(
-    call: ClientDuplexStream<SendStreamRequest, SendStreamResponse>,
-    error: ServiceError,
-  ): void {
+  private onStreamError(call: ClientDuplexStream<StreamReq, StreamRes>, error: ServiceError): void {
     if (this.call !== call) return;
     if (error.code === status.UNIMPLEMENTED) {
-      // An older node: every send in flight was refused as a whole, so none was routed; the caller retries
-      // them on the unary Send.
+      // An older node: every request in flight was refused as a whole, so none was routed; the caller
+      // retries them on the unary Send (or Call).
       this.unsupported = true;
     }
     // This side did not cancel (close() detaches the stream first): the node cut the stream, as a node
@@ -158,7 +220,7 @@ export class SendStreamChannel {
     const cut = error.code === status.CANCELLED;
     this.teardown(
       cut
-        ? clientErrorFor(status.UNAVAILABLE, `the node cut the send stream: ${error.details}`)
+        ? clientErrorFor(status.UNAVAILABLE, `the node cut the ${this.kind.what} stream: ${error.details}`)
         : clientErrorFrom(error),
     );
   }
@@ -180,12 +242,36 @@ export class SendStreamChannel {
     this.take(requestId)?.reject(error);
   }
 
-  private take(requestId: bigint): Pending | undefined {
+  private take(requestId: bigint): Pending<Res> | undefined {
     const p = this.pending.get(requestId);
     if (p === undefined) return undefined;
     this.pending.delete(requestId);
     if (p.timer !== undefined) clearTimeout(p.timer);
     if (p.onAbort !== undefined) p.signal?.removeEventListener("abort", p.onAbort);
     return p;
+  }
+}
+
+/** Sends on one SendStream. */
+export class SendStreamChannel extends RequestStreamChannel<
+  SendRequest,
+  SendResponse,
+  SendStreamRequest,
+  SendStreamResponse
+> {
+  constructor(raw: OverlayServiceClient, metadata: () => Metadata, maxInFlight: number) {
+    super(SEND, raw, metadata, maxInFlight);
+  }
+}
+
+/** Calls on one CallStream. */
+export class CallStreamChannel extends RequestStreamChannel<
+  CallRequest,
+  CallResponse,
+  CallStreamRequest,
+  CallStreamResponse
+> {
+  constructor(raw: OverlayServiceClient, metadata: () => Metadata, maxInFlight: number) {
+    super(CALL, raw, metadata, maxInFlight);
   }
 }

@@ -16,7 +16,9 @@ import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
 import {
   ForwardAction,
   OverlayServiceClient,
+  type CallRequest,
   type CallResponse,
+  type Delivery as WireDelivery,
   type LookupResponse,
   type ReceiveRequest,
   type ReceiveResponse,
@@ -31,7 +33,7 @@ import {
 } from "../gen/wendy/v1/overlay.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
-import { SendStreamChannel } from "./send-stream.js";
+import { CallStreamChannel, SendStreamChannel } from "./send-stream.js";
 import { EndOfTurnFlush } from "../shared/end-of-turn.js";
 import type { MessageContent } from "../shared/message.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
@@ -56,6 +58,11 @@ export interface WendyClientOptions {
    * unary Send. Default 1024.
    */
   readonly sendStreamMaxInFlight?: number;
+  /**
+   * call() uses the node's CallStream (one long-lived stream for every call) when it has one, with at most
+   * sendStreamMaxInFlight calls waiting on it. Default true; false: a unary Call each.
+   */
+  readonly callStream?: boolean;
 }
 
 export interface RequestOptions {
@@ -112,6 +119,12 @@ export interface ReceivedDelivery extends Delivery {
    * again).
    */
   ack(): void;
+  /**
+   * For a delivery that carried a callId: answers the call on this Receive stream (no request of its own),
+   * which also acknowledges it; the first answer wins. To a node that predates answers on the stream, or
+   * after the stream reconnected, the answer goes as a unary Reply instead. An answer to a call that no longer waits is dropped, as `reply()` would refuse it.
+   */
+  reply(payload: Uint8Array | string): void;
 }
 
 export interface ReceiveOptions {
@@ -201,6 +214,7 @@ export class WendyClient {
   private readonly sendStream: SendStreamChannel | undefined;
   /** The node's replicated key-value store (wendy.v1.KvService): put, get, delete, compare and set. */
   readonly kv: KvClient;
+  private readonly callStream: CallStreamChannel | undefined;
 
   /** `address` is "host:port" of the node's client port (default port 7071). */
   constructor(
@@ -228,6 +242,10 @@ export class WendyClient {
       options.sendStream === false
         ? undefined
         : new SendStreamChannel(this.raw, () => this.metadata(), options.sendStreamMaxInFlight ?? 1024);
+    this.callStream =
+      options.callStream === false
+        ? undefined
+        : new CallStreamChannel(this.raw, () => this.metadata(), options.sendStreamMaxInFlight ?? 1024);
   }
 
   async send(
@@ -276,8 +294,10 @@ export class WendyClient {
       group: options.group ?? "",
       copyAll: options.copyAll === true,
       maxUnacknowledged: options.maxUnacknowledged ?? 0,
+      batchDeliveries: true,
     };
     let live: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
+    let repliesOn: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
     const acks = new AckBatcher();
     let markReady: (node: NodeInfo) => void = () => undefined;
     let failReady: (error: Error) => void = () => undefined;
@@ -296,20 +316,33 @@ export class WendyClient {
       (response) => {
         const kind = response.kind;
         if (kind?.$case === "ready") {
+          // Replies go on the stream only to a node that takes them there (ready says so).
+          repliesOn = kind.ready.acceptsReplies ? live : undefined;
           markReady(fromWireNode(kind.ready.node, "ready.node"));
-          return undefined;
+          return [];
         }
-        if (kind?.$case !== "delivery")
-          throw new Error("the node sent a Receive response of an unknown kind");
         const via = live;
-        const d = kind.delivery;
-        return {
+        const replyVia = repliesOn;
+        const received = (d: WireDelivery): ReceivedDelivery => ({
           ...toDelivery(d),
           attempt: d.attempt,
           ack: () => {
             if (via !== undefined) acks.add(via, d.messageId);
           },
-        };
+          reply: (payload) => {
+            if (d.callId === "") throw new Error("this delivery carries no call to answer");
+            if (replyVia?.writable === true) {
+              replyVia.write({
+                kind: { $case: "reply", reply: { callId: d.callId, payload: toBuffer(payload) } },
+              });
+              return;
+            }
+            this.reply(d.callId, payload).catch(() => undefined);
+          },
+        });
+        if (kind?.$case === "deliveries") return kind.deliveries.deliveries.map(received);
+        if (kind?.$case === "delivery") return [received(kind.delivery)];
+        throw new Error("the node sent a Receive response of an unknown kind");
       },
       { reconnectWindowMs: this.reconnectWindowMs, onFailure: (error) => failReady(error) },
     );
@@ -329,7 +362,7 @@ export class WendyClient {
     return this.track(
       new ResumingStream<SubscribeResponse, Delivery>(
         () => this.raw.subscribe({ purposes: [...purposes] }, this.metadata()),
-        toDelivery,
+        (r) => [toDelivery(r)],
         { reconnectWindowMs: this.reconnectWindowMs },
       ),
     );
@@ -348,15 +381,26 @@ export class WendyClient {
       payload: toBuffer(payload),
       timeoutMs: options.timeoutMs ?? 0,
     };
-    const response = await this.unary<CallResponse>(
-      (md, o, cb) => this.raw.call(request, md, o, cb),
-      options,
-    );
+    const response = await this.callOnce(request, options);
     return {
       payload: new Uint8Array(response.payload),
       answeredBy: fromWireNode(response.answeredBy, "answered_by"),
       hops: response.hops,
     };
+  }
+
+  /** On the CallStream when the node has one and it has room; else (or for an older node) unary Call. */
+  private async callOnce(request: CallRequest, options: CallRequestOptions): Promise<CallResponse> {
+    const streamed = this.callStream?.send(request, options);
+    if (streamed !== undefined) {
+      try {
+        return await streamed;
+      } catch (error) {
+        // The node has no CallStream: the stream was refused as a whole, so this call was never routed.
+        if (!(error instanceof WendyClientError && error.code === status.UNIMPLEMENTED)) throw error;
+      }
+    }
+    return this.unary<CallResponse>((md, o, cb) => this.raw.call(request, md, o, cb), options);
   }
 
   /** Answers a delivery that carried a call id. */
@@ -399,7 +443,7 @@ export class WendyClient {
     return this.track(
       new ResumingStream<WatchEventsResponse, OverlayEvent>(
         () => this.raw.watchEvents(request, this.metadata()),
-        toEvent,
+        (r) => [toEvent(r)],
         { reconnectWindowMs: this.reconnectWindowMs },
       ),
     );
@@ -413,7 +457,7 @@ export class WendyClient {
     return this.track(
       new ResumingStream<WatchOwnershipResponse, OwnershipUpdate>(
         () => this.raw.watchOwnership({}, this.metadata()),
-        toOwnershipUpdate,
+        (r) => [toOwnershipUpdate(r)],
         { reconnectWindowMs: this.reconnectWindowMs },
       ),
     );
@@ -436,6 +480,7 @@ export class WendyClient {
   /** Ends open streams and the connection. */
   close(): void {
     this.sendStream?.close();
+    this.callStream?.close();
     for (const s of this.streams) s.close();
     this.streams.clear();
     this.raw.close();

@@ -18,6 +18,7 @@ const SMOKE: BenchSettings = {
   payloadBytes: [100],
   joinSizes: [2],
   failureSizes: [2],
+  embeddedSizes: [2],
   // Two heartbeat intervals (1250 ms each): every node sends maintenance within the window.
   idleMs: 2500,
   startBatch: 2,
@@ -49,11 +50,13 @@ describe("benchmark harness", () => {
     }
     positive(result.baseline.stream[0]!.messagesPerSecond);
 
-    // Send, Send waiting for the application's ack, and Call, 1 and 64 in flight, all delivered to the
-    // key's owner, one hop away.
+    // Send, Send waiting for the application's ack, and Call, 1 and 64 in flight, and Send between
+    // embedded clusters, all delivered to the key's owner, one hop away.
     expect(result.routed.map((r) => `${r.kind}/${r.inFlight}`).sort()).toEqual([
       "call/1",
       "call/64",
+      "embedded/1",
+      "embedded/64",
       "send-acked/1",
       "send-acked/64",
       "send/1",
@@ -86,15 +89,16 @@ describe("benchmark harness", () => {
     positive(failure.deliveryCorrectMs);
 
     // Every target of the issue is checked, each with a finite distance from its goal.
-    expect(result.targets).toHaveLength(6);
+    expect(result.targets).toHaveLength(10);
     for (const t of result.targets) expect(Number.isFinite(t.factor)).toBe(true);
 
     const files = writeResults(result, out);
     const parsed = JSON.parse(readFileSync(files.json, "utf8")) as BenchResult;
-    expect(parsed.routed).toHaveLength(6);
+    expect(parsed.routed).toHaveLength(8);
     const markdown = readFileSync(files.md, "utf8");
     expect(markdown).toContain("| send | 2 | 100 B | 64 |");
     expect(markdown).toContain("| send-acked | 2 | 100 B | 64 |");
+    expect(markdown).toContain("| embedded | 2 | 100 B | 64 |");
     expect(markdown).toContain("## Targets");
     const svg = readFileSync(files.svg, "utf8");
     expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);

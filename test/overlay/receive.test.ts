@@ -232,7 +232,13 @@ describe("Receive refuses bad streams with INVALID_ARGUMENT", () => {
     const raw = new OverlayServiceClient(address, credentials.createInsecure());
     try {
       const call = raw.receive(new Metadata());
-      const start = { purposes: [16], group: "", copyAll: false, maxUnacknowledged: 0 };
+      const start = {
+        purposes: [16],
+        group: "",
+        copyAll: false,
+        maxUnacknowledged: 0,
+        batchDeliveries: false,
+      };
       const code = await new Promise<status>((resolve) => {
         call.on("data", () => call.write({ kind: { $case: "ack", ack: { messageIds: [] } } }));
         call.on("error", (e: ServiceError) => resolve(e.code));
@@ -248,7 +254,13 @@ describe("Receive refuses bad streams with INVALID_ARGUMENT", () => {
     const raw = new OverlayServiceClient(address, credentials.createInsecure());
     try {
       const call = raw.receive(new Metadata());
-      const start = { purposes: [16], group: "", copyAll: false, maxUnacknowledged: 0 };
+      const start = {
+        purposes: [16],
+        group: "",
+        copyAll: false,
+        maxUnacknowledged: 0,
+        batchDeliveries: false,
+      };
       const code = await new Promise<status>((resolve) => {
         call.on("data", () => call.write({ kind: { $case: "start", start } }));
         call.on("error", (e: ServiceError) => resolve(e.code));

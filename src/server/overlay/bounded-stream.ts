@@ -33,6 +33,16 @@ export class BoundedStream<T> {
 
   /** Queues `message` (whose payload is `bytes` long); false when the stream is closed or was just cut off. */
   push(message: T, bytes: number): boolean {
+    if (!this.admit(bytes)) return false;
+    this.write(message, 1, bytes);
+    return true;
+  }
+
+  /**
+   * Counts one item of `bytes` as queued, as push does, for an item that will leave later in a batch with
+   * others (`write`); false when the stream is closed or was just cut off by it.
+   */
+  admit(bytes: number): boolean {
     if (!this.open) return false;
     const tooMany = this.queuedMessages + 1 > this.bounds.maxStreamBufferMessages;
     const tooBig = this.queuedMessages > 0 && this.queuedBytes + bytes > this.bounds.maxStreamBufferBytes;
@@ -53,13 +63,18 @@ export class BoundedStream<T> {
     }
     this.queuedMessages++;
     this.queuedBytes += bytes;
+    return true;
+  }
+
+  /** Writes `message`, which carries `count` admitted items of `bytes` together; they stop counting once sent. */
+  write(message: T, count: number, bytes: number): void {
+    if (!this.open) return;
     this.call.write(message, () => {
-      this.queuedMessages--;
+      this.queuedMessages -= count;
       this.queuedBytes -= bytes;
       // A closed stream gave back what it held when it closed.
       if (this.open) this.bounds.queuedBytes?.release(bytes);
     });
-    return true;
   }
 
   /** Ends the stream with an error status. */

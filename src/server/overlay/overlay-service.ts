@@ -22,6 +22,7 @@ import { replicasHandler } from "./replicas.js";
 import { replyHandler } from "./reply.js";
 import { sendHandler } from "./send.js";
 import { SendStreams } from "./send-stream.js";
+import { CallStreams } from "./call-stream.js";
 import { statusHandler } from "./status.js";
 import { subscribeHandler } from "./subscribe.js";
 import { DeliveryHub } from "./deliveries.js";
@@ -112,12 +113,14 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     token: new TokenCheck(options.token),
   };
   const sendStreams = new SendStreams(ctx);
+  const callStreams = new CallStreams(ctx);
   const implementation: OverlayServiceServer = {
     send: sendHandler(ctx),
     sendStream: rawRequestStream(sendStreams.handler),
     subscribe: subscribeHandler(ctx),
     receive: rawRequestStream(receiveHandler(ctx)),
     call: callHandler(ctx),
+    callStream: rawRequestStream(callStreams.handler),
     reply: replyHandler(ctx),
     lookup: lookupHandler(ctx),
     replicas: replicasHandler(ctx),
@@ -155,6 +158,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     },
     close() {
       sendStreams.closeAll();
+      callStreams.closeAll();
       calls.close();
       watchers.close();
       ownership.close();

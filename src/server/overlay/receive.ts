@@ -4,20 +4,29 @@ import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import {
   OverlayServiceService,
   ReceiveRequest,
+  type Delivery,
   type ReceiveResponse,
   type ReceiveStart,
 } from "../../gen/wendy/v1/overlay.js";
+import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
 import { BoundedStream } from "./bounded-stream.js";
 import type { OverlayContext } from "./context.js";
 import type { Subscriber } from "./deliveries.js";
-import { DEFAULT_MAX_UNACKNOWLEDGED, MAX_GROUP_NAME_BYTES, MAX_UNACKNOWLEDGED } from "./limits.js";
+import {
+  DEFAULT_MAX_UNACKNOWLEDGED,
+  MAX_GROUP_NAME_BYTES,
+  MAX_UNACKNOWLEDGED,
+  maxCallPayloadBytes,
+} from "./limits.js";
 import { invalidArgument, OverlayRpcError, resourceExhausted, toServiceError } from "./rpc-error.js";
-import { requirePurposes } from "./validate.js";
+import { requirePayload, requirePurposes } from "./validate.js";
 
 const PATH = OverlayServiceService.receive.path;
 /** Message ids in one ack request, at most (a subscriber holds at most 1024 unacknowledged anyway). */
 const MAX_ACKS_PER_REQUEST = 1024;
+/** Payload bytes of one delivery batch beyond its first delivery (the proto states this bound). */
+const MAX_BATCH_PAYLOAD_BYTES = 1024 * 1024;
 
 /** The gRPC handler; requests arrive as raw bytes (see decodeInHandlers) and are decoded here. */
 export function receiveHandler(
@@ -66,6 +75,9 @@ class ReceiveSession {
       if (kind?.$case === "start") {
         if (this.subscriber !== undefined) throw invalidArgument("start: sent twice on one Receive stream");
         this.open(kind.start);
+      } else if (kind?.$case === "reply") {
+        if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
+        this.reply(kind.reply.callId, kind.reply.payload);
       } else if (kind?.$case === "ack") {
         if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
         const ids = kind.ack.messageIds;
@@ -74,7 +86,7 @@ class ReceiveSession {
         }
         for (const id of ids) this.ctx.deliveries.acknowledge(this.subscriber, id);
       } else {
-        throw invalidArgument("request: neither start nor ack");
+        throw invalidArgument("request: neither start, ack nor reply");
       }
     } catch (error) {
       const e =
@@ -113,18 +125,36 @@ class ReceiveSession {
     );
     this.stream = stream;
     // Ready goes out before any delivery: the client may rely on the subscription from then on.
-    stream.push({ kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()) } } }, 0);
+    stream.push(
+      { kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()), acceptsReplies: true } } },
+      0,
+    );
+    const maxUnacknowledged =
+      start.maxUnacknowledged > 0 ? start.maxUnacknowledged : DEFAULT_MAX_UNACKNOWLEDGED;
+    const batches = start.batchDeliveries ? new DeliveryBatcher(stream, maxUnacknowledged) : undefined;
     const subscriber: Subscriber = {
       purposes,
       kind: start.copyAll ? "copy" : "member",
       group: start.group,
-      maxUnacknowledged: start.maxUnacknowledged > 0 ? start.maxUnacknowledged : DEFAULT_MAX_UNACKNOWLEDGED,
-      write: (delivery) =>
-        stream.push({ kind: { $case: "delivery", delivery } }, delivery.payload.byteLength),
-      end: () => stream.end(),
+      maxUnacknowledged,
+      write:
+        batches === undefined
+          ? (delivery) => stream.push({ kind: { $case: "delivery", delivery } }, delivery.payload.byteLength)
+          : (delivery) => batches.add(delivery),
+      end: () => {
+        batches?.flush();
+        stream.end();
+      },
     };
     this.subscriber = subscriber;
     ctx.deliveries.attach(subscriber);
+  }
+
+  /** An answer on the stream: as a unary Reply, but one for a call no longer waiting is ignored. */
+  private reply(callId: string, payload: Uint8Array): void {
+    if (callId === "") throw invalidArgument("reply.call_id: required (copy it from the delivery)");
+    const answer = requirePayload(payload, maxCallPayloadBytes(this.ctx.limits), "reply.payload");
+    this.ctx.calls.reply(callId, answer).catch(() => undefined);
   }
 
   private fail(error: OverlayRpcError): void {
@@ -142,5 +172,46 @@ class ReceiveSession {
     this.finished = true;
     if (this.subscriber !== undefined) this.ctx.deliveries.detach(this.subscriber);
     this.ctx.metrics?.clientRpcServed(PATH, code);
+  }
+}
+
+/**
+ * Deliveries of one turn of the event loop, written as one DeliveryBatch at the end of that turn: a busy
+ * subscriber reads many per stream message, an idle one gets each alone, a turn later at most. Each counts
+ * against the stream's bounds as it is queued, exactly as an unbatched write would.
+ */
+class DeliveryBatcher {
+  private pending: Delivery[] = [];
+  private pendingBytes = 0;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
+
+  constructor(
+    private readonly stream: BoundedStream<ReceiveResponse>,
+    private readonly maxPerBatch: number,
+  ) {}
+
+  add(delivery: Delivery): boolean {
+    const bytes = delivery.payload.byteLength;
+    if (!this.stream.admit(bytes)) return false;
+    if (this.pending.length > 0 && this.pendingBytes + bytes > MAX_BATCH_PAYLOAD_BYTES) this.flush();
+    this.pending.push(delivery);
+    this.pendingBytes += bytes;
+    if (this.pending.length >= this.maxPerBatch) this.flush();
+    else this.endOfTurn.schedule();
+    return true;
+  }
+
+  flush(): void {
+    this.endOfTurn.cancel();
+    if (this.pending.length === 0) return;
+    const deliveries = this.pending;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.stream.write(
+      { kind: { $case: "deliveries", deliveries: { deliveries } } },
+      deliveries.length,
+      bytes,
+    );
   }
 }

@@ -191,6 +191,15 @@ export interface ReceiveRequest {
     | //
     /** Acknowledges deliveries of this stream. */
     { $case: "ack"; ack: ReceiveAck }
+    | //
+    /**
+     * Answers a delivery that carried a call_id, on this stream instead of a unary Reply (same effect: it
+     * acknowledges the delivery and the first answer wins), without a response of its own: an answer to a
+     * call that is not waiting at this node (unknown, already answered, cancelled, expired) is ignored, as
+     * a late ack is. An empty call_id, or a payload over the Call limit, ends the stream with
+     * INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
+     */
+    { $case: "reply"; reply: ReceiveReply }
     | undefined;
 }
 
@@ -214,6 +223,13 @@ export interface ReceiveStart {
    * Further deliveries for its group go to other members or wait at the node (within the grace).
    */
   maxUnacknowledged: number;
+  /**
+   * When true, the node sends deliveries as ReceiveResponse.deliveries: those ready in one turn of its event
+   * loop share one response (at most max_unacknowledged of them, and 1 MiB of payloads beyond the first),
+   * so a busy subscriber reads many per HTTP/2 frame; an idle one still gets each at once, alone. When
+   * false (the default, for clients that predate it), each delivery is its own ReceiveResponse.delivery.
+   */
+  batchDeliveries: boolean;
 }
 
 /** The acknowledgement of one or more deliveries (a busy subscriber sends several in one request). */
@@ -225,6 +241,14 @@ export interface ReceiveAck {
   messageIds: string[];
 }
 
+/** An answer to a call delivered on this Receive stream (see ReceiveRequest.reply). */
+export interface ReceiveReply {
+  /** The delivery's call_id. */
+  callId: string;
+  /** The answer, at most the payload limit minus 256 bytes. */
+  payload: Buffer;
+}
+
 /** What a Receive stream sends: `ready` first, then deliveries. */
 export interface ReceiveResponse {
   /** The response's form. */
@@ -233,15 +257,31 @@ export interface ReceiveResponse {
     /** The subscription is live: deliveries from now on reach this stream. */
     { $case: "ready"; ready: ReceiveReady }
     | //
-    /** One delivery to handle and acknowledge. */
+    /** One delivery to handle and acknowledge (streams started without batch_deliveries). */
     { $case: "delivery"; delivery: Delivery }
+    | //
+    /** One or more deliveries, in the order handed out (streams started with batch_deliveries). */
+    { $case: "deliveries"; deliveries: DeliveryBatch }
     | undefined;
+}
+
+/** Deliveries that share one Receive response. */
+export interface DeliveryBatch {
+  /** At least one. */
+  deliveries: Delivery[];
 }
 
 /** Sent once, first, when a Receive subscription is live. */
 export interface ReceiveReady {
   /** This node. */
-  node?: NodeInfo | undefined;
+  node?:
+    | NodeInfo
+    | undefined;
+  /**
+   * True when this node takes ReceiveRequest.reply on this stream; nodes that predate it leave it false
+   * (and would end the stream with INVALID_ARGUMENT on a reply): answer with the unary Reply then.
+   */
+  acceptsReplies: boolean;
 }
 
 /** One message for the application at this node (the key's owner). */
@@ -287,6 +327,57 @@ export interface CallRequest {
    * call fails with DEADLINE_EXCEEDED. (The gRPC deadline, if shorter, still applies.)
    */
   timeoutMs: number;
+}
+
+/** Calls on a CallStream, and calls of this stream the client gives up on. */
+export interface CallStreamRequest {
+  /** The calls, each answered once in a CallStreamResponse. */
+  calls: CallStreamItem[];
+  /**
+   * request_ids of this stream's calls the client no longer waits for: each is cancelled as a cancelled
+   * Call is (the owner forgets it; its result, if any is still sent, is CANCELLED). Unknown or already
+   * answered ids are ignored.
+   */
+  cancelRequestIds: bigint[];
+}
+
+/** One call on a CallStream. */
+export interface CallStreamItem {
+  /**
+   * Chosen by the client and echoed in the result. Keep it unique among this stream's calls in flight:
+   * the node does not check.
+   */
+  requestId: bigint;
+  /** The call, exactly as for Call (timeout_ms included). Required. */
+  call?:
+    | CallRequest
+    | undefined;
+  /**
+   * The per-call counterpart of a unary call's gRPC deadline, in milliseconds from the node's receipt of
+   * this message; 0 means none (timeout_ms and the stream's own deadline still apply).
+   */
+  deadlineMs: number;
+}
+
+/** Results of calls on a CallStream. Several may share one message. */
+export interface CallStreamResponse {
+  /** One per answered call. */
+  results: CallStreamResult[];
+}
+
+/** The outcome of one call on a CallStream. */
+export interface CallStreamResult {
+  /** The request_id of the call. */
+  requestId: bigint;
+  /**
+   * A gRPC status code (google.rpc.Code): 0 (OK) when the call was answered, otherwise the code the unary
+   * Call would have failed with (see Call).
+   */
+  code: number;
+  /** Why it failed; empty when code is 0. */
+  errorMessage: string;
+  /** What Call would have answered; set only when code is 0. */
+  response?: CallResponse | undefined;
 }
 
 /** The answer to a Call. */
@@ -1313,6 +1404,9 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
       case "ack":
         ReceiveAck.encode(message.kind.ack, writer.uint32(18).fork()).join();
         break;
+      case "reply":
+        ReceiveReply.encode(message.kind.reply, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1346,6 +1440,14 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
             message.kind = { $case: "ack", ack: ReceiveAck.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "reply", reply: ReceiveReply.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1376,13 +1478,19 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
         }
         break;
       }
+      case "reply": {
+        if (object.kind?.reply !== undefined && object.kind?.reply !== null) {
+          message.kind = { $case: "reply", reply: ReceiveReply.fromPartial(object.kind.reply) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseReceiveStart(): ReceiveStart {
-  return { purposes: [], group: "", copyAll: false, maxUnacknowledged: 0 };
+  return { purposes: [], group: "", copyAll: false, maxUnacknowledged: 0, batchDeliveries: false };
 }
 
 export const ReceiveStart: MessageFns<ReceiveStart> = {
@@ -1402,6 +1510,9 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
     }
     if (message.maxUnacknowledged !== 0) {
       writer.uint32(32).uint32(message.maxUnacknowledged);
+    }
+    if (message.batchDeliveries !== false) {
+      writer.uint32(40).bool(message.batchDeliveries);
     }
     return writer;
   },
@@ -1461,6 +1572,14 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
             message.maxUnacknowledged = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.batchDeliveries = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1482,6 +1601,7 @@ export const ReceiveStart: MessageFns<ReceiveStart> = {
     message.group = object.group ?? "";
     message.copyAll = object.copyAll ?? false;
     message.maxUnacknowledged = object.maxUnacknowledged ?? 0;
+    message.batchDeliveries = object.batchDeliveries ?? false;
     return message;
   },
 };
@@ -1541,6 +1661,73 @@ export const ReceiveAck: MessageFns<ReceiveAck> = {
   },
 };
 
+function createBaseReceiveReply(): ReceiveReply {
+  return { callId: "", payload: Buffer.alloc(0) };
+}
+
+export const ReceiveReply: MessageFns<ReceiveReply> = {
+  encode(message: ReceiveReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(18).bytes(message.payload);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveReply>, I>>(base?: I): ReceiveReply {
+    return ReceiveReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveReply>, I>>(object: I): ReceiveReply {
+    const message = createBaseReceiveReply();
+    message.callId = object.callId ?? "";
+    message.payload = object.payload ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseReceiveResponse(): ReceiveResponse {
   return { kind: undefined };
 }
@@ -1553,6 +1740,9 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
         break;
       case "delivery":
         Delivery.encode(message.kind.delivery, writer.uint32(18).fork()).join();
+        break;
+      case "deliveries":
+        DeliveryBatch.encode(message.kind.deliveries, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -1587,6 +1777,14 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
             message.kind = { $case: "delivery", delivery: Delivery.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "deliveries", deliveries: DeliveryBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1617,19 +1815,83 @@ export const ReceiveResponse: MessageFns<ReceiveResponse> = {
         }
         break;
       }
+      case "deliveries": {
+        if (object.kind?.deliveries !== undefined && object.kind?.deliveries !== null) {
+          message.kind = { $case: "deliveries", deliveries: DeliveryBatch.fromPartial(object.kind.deliveries) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
+function createBaseDeliveryBatch(): DeliveryBatch {
+  return { deliveries: [] };
+}
+
+export const DeliveryBatch: MessageFns<DeliveryBatch> = {
+  encode(message: DeliveryBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deliveries) {
+      Delivery.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliveryBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliveryBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deliveries.push(Delivery.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DeliveryBatch>, I>>(base?: I): DeliveryBatch {
+    return DeliveryBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeliveryBatch>, I>>(object: I): DeliveryBatch {
+    const message = createBaseDeliveryBatch();
+    message.deliveries = object.deliveries?.map((e) => Delivery.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseReceiveReady(): ReceiveReady {
-  return { node: undefined };
+  return { node: undefined, acceptsReplies: false };
 }
 
 export const ReceiveReady: MessageFns<ReceiveReady> = {
   encode(message: ReceiveReady, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.node !== undefined) {
       NodeInfo.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    if (message.acceptsReplies !== false) {
+      writer.uint32(16).bool(message.acceptsReplies);
     }
     return writer;
   },
@@ -1655,6 +1917,14 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
             message.node = NodeInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.acceptsReplies = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1673,6 +1943,7 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
   fromPartial<I extends Exact<DeepPartial<ReceiveReady>, I>>(object: I): ReceiveReady {
     const message = createBaseReceiveReady();
     message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
+    message.acceptsReplies = object.acceptsReplies ?? false;
     return message;
   },
 };
@@ -1914,6 +2185,325 @@ export const CallRequest: MessageFns<CallRequest> = {
     message.purpose = object.purpose ?? 0;
     message.payload = object.payload ?? Buffer.alloc(0);
     message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCallStreamRequest(): CallStreamRequest {
+  return { calls: [], cancelRequestIds: [] };
+}
+
+export const CallStreamRequest: MessageFns<CallStreamRequest> = {
+  encode(message: CallStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.calls) {
+      CallStreamItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.cancelRequestIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.cancelRequestIds) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field cancelRequestIds of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.calls.push(CallStreamItem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.cancelRequestIds.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.cancelRequestIds.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamRequest>, I>>(base?: I): CallStreamRequest {
+    return CallStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamRequest>, I>>(object: I): CallStreamRequest {
+    const message = createBaseCallStreamRequest();
+    message.calls = object.calls?.map((e) => CallStreamItem.fromPartial(e)) || [];
+    message.cancelRequestIds = object.cancelRequestIds?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCallStreamItem(): CallStreamItem {
+  return { requestId: 0n, call: undefined, deadlineMs: 0 };
+}
+
+export const CallStreamItem: MessageFns<CallStreamItem> = {
+  encode(message: CallStreamItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.call !== undefined) {
+      CallRequest.encode(message.call, writer.uint32(18).fork()).join();
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(24).uint32(message.deadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.call = CallRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamItem>, I>>(base?: I): CallStreamItem {
+    return CallStreamItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamItem>, I>>(object: I): CallStreamItem {
+    const message = createBaseCallStreamItem();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.call = (object.call !== undefined && object.call !== null)
+      ? CallRequest.fromPartial(object.call)
+      : undefined;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCallStreamResponse(): CallStreamResponse {
+  return { results: [] };
+}
+
+export const CallStreamResponse: MessageFns<CallStreamResponse> = {
+  encode(message: CallStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      CallStreamResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(CallStreamResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamResponse>, I>>(base?: I): CallStreamResponse {
+    return CallStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamResponse>, I>>(object: I): CallStreamResponse {
+    const message = createBaseCallStreamResponse();
+    message.results = object.results?.map((e) => CallStreamResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCallStreamResult(): CallStreamResult {
+  return { requestId: 0n, code: 0, errorMessage: "", response: undefined };
+}
+
+export const CallStreamResult: MessageFns<CallStreamResult> = {
+  encode(message: CallStreamResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    if (message.response !== undefined) {
+      CallResponse.encode(message.response, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStreamResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStreamResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.response = CallResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<CallStreamResult>, I>>(base?: I): CallStreamResult {
+    return CallStreamResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStreamResult>, I>>(object: I): CallStreamResult {
+    const message = createBaseCallStreamResult();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.code = object.code ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? CallResponse.fromPartial(object.response)
+      : undefined;
     return message;
   },
 };
@@ -3646,8 +4236,27 @@ export const OverlayServiceService = {
     responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
   },
   /**
+   * The streaming form of Call, for high call rates: many calls on one long-lived stream, each answered by
+   * its own result (correlated by a request id the client chooses), in any order; results that are ready
+   * in one turn of the node's event loop share one response. A call fails alone with the codes Call has
+   * (its result carries the code); the stream goes on. Each stream has a bound on calls in flight (1024,
+   * as SendStream's): beyond it a call is refused at once with RESOURCE_EXHAUSTED. Only a malformed
+   * protobuf message or a failed bearer token ends the stream itself. When the client cancels the stream,
+   * its calls still waiting are cancelled as a cancelled Call is. A node without it answers UNIMPLEMENTED:
+   * use Call.
+   */
+  callStream: {
+    path: "/wendy.v1.OverlayService/CallStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: CallStreamRequest): Buffer => Buffer.from(CallStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CallStreamRequest => CallStreamRequest.decode(value),
+    responseSerialize: (value: CallStreamResponse): Buffer => Buffer.from(CallStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CallStreamResponse => CallStreamResponse.decode(value),
+  },
+  /**
    * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
-   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * delivery. A Receive subscriber may answer on its stream instead (ReceiveRequest.reply). Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
    * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
    */
   reply: {
@@ -3808,8 +4417,19 @@ export interface OverlayServiceServer extends UntypedServiceImplementation {
    */
   call: handleUnaryCall<CallRequest, CallResponse>;
   /**
+   * The streaming form of Call, for high call rates: many calls on one long-lived stream, each answered by
+   * its own result (correlated by a request id the client chooses), in any order; results that are ready
+   * in one turn of the node's event loop share one response. A call fails alone with the codes Call has
+   * (its result carries the code); the stream goes on. Each stream has a bound on calls in flight (1024,
+   * as SendStream's): beyond it a call is refused at once with RESOURCE_EXHAUSTED. Only a malformed
+   * protobuf message or a failed bearer token ends the stream itself. When the client cancels the stream,
+   * its calls still waiting are cancelled as a cancelled Call is. A node without it answers UNIMPLEMENTED:
+   * use Call.
+   */
+  callStream: handleBidiStreamingCall<CallStreamRequest, CallStreamResponse>;
+  /**
    * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
-   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * delivery. A Receive subscriber may answer on its stream instead (ReceiveRequest.reply). Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
    * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
    */
   reply: handleUnaryCall<ReplyRequest, ReplyResponse>;
@@ -3945,8 +4565,24 @@ export interface OverlayServiceClient extends Client {
     callback: (error: ServiceError | null, response: CallResponse) => void,
   ): ClientUnaryCall;
   /**
+   * The streaming form of Call, for high call rates: many calls on one long-lived stream, each answered by
+   * its own result (correlated by a request id the client chooses), in any order; results that are ready
+   * in one turn of the node's event loop share one response. A call fails alone with the codes Call has
+   * (its result carries the code); the stream goes on. Each stream has a bound on calls in flight (1024,
+   * as SendStream's): beyond it a call is refused at once with RESOURCE_EXHAUSTED. Only a malformed
+   * protobuf message or a failed bearer token ends the stream itself. When the client cancels the stream,
+   * its calls still waiting are cancelled as a cancelled Call is. A node without it answers UNIMPLEMENTED:
+   * use Call.
+   */
+  callStream(): ClientDuplexStream<CallStreamRequest, CallStreamResponse>;
+  callStream(options: Partial<CallOptions>): ClientDuplexStream<CallStreamRequest, CallStreamResponse>;
+  callStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<CallStreamRequest, CallStreamResponse>;
+  /**
    * Answers a delivery that carries a call_id (the responding side of Call); it also acknowledges that
-   * delivery. Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
+   * delivery. A Receive subscriber may answer on its stream instead (ReceiveRequest.reply). Errors: INVALID_ARGUMENT (empty call_id); RESOURCE_EXHAUSTED (payload over the limit minus
    * 256 bytes); FAILED_PRECONDITION (the call is unknown here, already answered, cancelled or expired).
    */
   reply(

@@ -69,7 +69,13 @@ export class OverlayCalls {
     stream.write({
       kind: {
         $case: "start",
-        start: { purposes: [DEMO_PURPOSE], group: "", copyAll: false, maxUnacknowledged: 0 },
+        start: {
+          purposes: [DEMO_PURPOSE],
+          group: "",
+          copyAll: false,
+          maxUnacknowledged: 0,
+          batchDeliveries: false,
+        },
       },
     });
     live.catch(() => undefined);
