@@ -225,7 +225,7 @@ describe("a live daemon's metrics after a realistic run", () => {
     );
     const empty = histograms.filter((name) => value(b, `${name}_count`) === 0);
     expect(empty).toEqual([]);
-    for (const method of ["Send", "SendStream", "Call"]) {
+    for (const method of ["Send", "SendStream", "CallStream"]) {
       expect(value(b, "wendy_client_rpc_duration_seconds_count", { method })).toBeGreaterThan(0);
     }
   });
