@@ -5,7 +5,7 @@ import { closestTo, NodeId } from "../../src/routing/id.js";
 import type { BenchCluster, BenchNode } from "../lib/cluster.js";
 import { httpGet, sumCounter } from "../lib/http.js";
 import { sleep } from "../lib/load.js";
-import { rssBytes } from "../lib/proc.js";
+import { cpuSeconds, rssBytes } from "../lib/proc.js";
 import type { Traffic } from "./traffic.js";
 
 const POLL_MS = 50;
@@ -82,8 +82,19 @@ export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Prom
   };
 }
 
-/** Outgoing maintenance RPCs per node per second while the cluster carries no traffic. */
-export async function maintenanceRate(cluster: BenchCluster, idleMs: number): Promise<number> {
+export interface IdleFigures {
+  /** Outgoing maintenance RPCs per node per second while the cluster carries no traffic. */
+  readonly maintenancePerNodePerSecond: number;
+  /** Each daemon's CPU time over the idle window as a percentage of one core, in cluster order. */
+  readonly cpuPercent: readonly number[];
+}
+
+/**
+ * Watches the cluster at rest for `idleMs`: maintenance RPCs from the metrics counters, and each daemon's
+ * CPU time from /proc (so that load from other processes on the machine does not count). The CPU window lies
+ * inside the two scrapes, so the scrapes themselves are not counted.
+ */
+export async function idleFigures(cluster: BenchCluster, idleMs: number): Promise<IdleFigures> {
   const count = async (): Promise<number> => {
     const bodies = await Promise.all(cluster.nodes.map((n) => httpGet(`${n.metricsUrl}/metrics`)));
     return bodies.reduce(
@@ -99,10 +110,16 @@ export async function maintenanceRate(cluster: BenchCluster, idleMs: number): Pr
   };
   const before = await count();
   const started = performance.now();
+  const cpuBefore = cluster.nodes.map((n) => cpuSeconds(n.pid));
   await sleep(idleMs);
+  const cpuSecondsUsed = cluster.nodes.map((n, i) => cpuSeconds(n.pid) - cpuBefore[i]!);
+  const cpuWindowSeconds = (performance.now() - started) / 1000;
   const after = await count();
   const seconds = (performance.now() - started) / 1000;
-  return (after - before) / cluster.nodes.length / seconds;
+  return {
+    maintenancePerNodePerSecond: (after - before) / cluster.nodes.length / seconds,
+    cpuPercent: cpuSecondsUsed.map((s) => (100 * s) / cpuWindowSeconds),
+  };
 }
 
 export async function memoryFigures(cluster: BenchCluster): Promise<MemoryFigures> {
