@@ -22,6 +22,7 @@ interface IdleOptions {
   kills: number;
   hold: number;
   nodeOptions?: string;
+  env: string[];
   source?: boolean;
 }
 
@@ -37,6 +38,12 @@ async function main(argv: readonly string[]): Promise<void> {
       0,
     )
     .option("--node-options <flags>", "NODE_OPTIONS for every daemon (e.g. --import a preload)")
+    .option(
+      "--env <NAME=value>",
+      "an environment variable for every daemon (repeatable), e.g. WENDY_HEARTBEAT_INTERVAL_MS=2500",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option("--source", "run the TypeScript sources through tsx instead of the compiled HEAD")
     .parse([...argv])
     .opts<IdleOptions>();
@@ -47,11 +54,12 @@ async function main(argv: readonly string[]): Promise<void> {
     runtime = { name: "compiled", entry: compiled.entry };
     build = `commit ${compiled.commit} compiled`;
   }
-  const cluster = new BenchCluster(
-    `i${o.nodes}`,
-    runtime,
-    o.nodeOptions === undefined ? {} : { NODE_OPTIONS: o.nodeOptions },
-  );
+  const cluster = new BenchCluster(`i${o.nodes}`, runtime, {
+    ...Object.fromEntries(
+      o.env.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+    ),
+    ...(o.nodeOptions === undefined ? {} : { NODE_OPTIONS: o.nodeOptions }),
+  });
   const traffic = new Traffic(cluster);
   const out = (line: string): boolean => process.stdout.write(line + "\n");
   try {
