@@ -29,6 +29,8 @@ export interface PeerServerHooks {
   /** Every call served, with its final status code. */
   onServed?(path: string, code: status): void;
   onAuthFailure?(reason: AuthFailureReason): void;
+  /** An authenticated peer message from `sender` over the connection whose remote end is `remote`. */
+  onPeerCall?(remote: string, sender: NodeInfo): void;
 }
 
 export interface PeerServiceOptions {
@@ -140,6 +142,7 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
         return reply({ code: status.INVALID_ARGUMENT, details: error.message });
       throw error;
     }
+    options.hooks?.onPeerCall?.(call.getPeer(), envelope.sender);
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {
