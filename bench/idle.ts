@@ -78,7 +78,11 @@ async function main(argv: readonly string[]): Promise<void> {
       `idle ${o.seconds} s: CPU per daemon median ${median([...cpu]).toFixed(3)} % of a core ` +
         `(min ${Math.min(...cpu).toFixed(3)}, max ${Math.max(...cpu).toFixed(3)}); ` +
         `RSS median ${median(rss).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}); ` +
-        `maintenance ${idle.maintenancePerNodePerSecond.toFixed(3)} msgs/node/s`,
+        `maintenance ${idle.maintenancePerNodePerSecond.toFixed(3)} msgs/node/s (` +
+        Object.entries(idle.maintenanceByMethod)
+          .map(([method, rate]) => `${method} ${rate.toFixed(3)}`)
+          .join(", ") +
+        ")",
     );
     if (o.kills > 0) await traffic.open();
     for (let k = 0; k < o.kills; k++) {
