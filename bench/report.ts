@@ -94,7 +94,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
     line();
   }
   if (r.failures.length > 0) {
-    line("## Failure (SIGKILL of one node, default heartbeat 1 s / failure timeout 2.5 s)");
+    line("## Failure (SIGKILL of one node, default protocol settings)");
     line();
     line(
       "| nodes | first survivor drops it ms | all leaf sets repaired ms | delivery to its keys correct ms | runs (repaired) ms |",
@@ -200,8 +200,9 @@ function closingNote(r: BenchResult): string[] {
       out.push(
         `- **Failure repair** ${t.measured} at ${f.nodes} nodes (${fmt(t.factor)}x the 3 s goal; runs ` +
           `${f.runsRepairedMs.map(n0).join(", ")} ms). The first survivor drops the node after ${n0(f.firstDetectedMs)} ms: ` +
-          "detection waits out the default failure timeout (2.5 s of silence) and its probes before acting; " +
-          `the rest is the news reaching every leaf set. ${f.problems.length > 0 ? `Problems: ${f.problems.join("; ")}.` : ""}`,
+          "survivors with a connection to it see the connection break and probe it (a refused probe is a " +
+          "verdict within a fraction of a second); the others hear of the death from them, or miss its " +
+          `heartbeats. The rest is the news reaching every leaf set. ${f.problems.length > 0 ? `Problems: ${f.problems.join("; ")}.` : ""}`,
       );
     } else if (t.name.startsWith("maintenance")) {
       out.push(`- **Maintenance at rest** ${t.measured} messages per node per second (goal ${t.target}).`);
