@@ -394,6 +394,35 @@ export class PastryNode {
     this.finishInput();
   }
 
+  /**
+   * When tick() next has something to do: the earliest of the join deadline, a probe's deadline, the next
+   * heartbeat, anti-entropy and table-maintenance rounds, the moment the successor's silence reaches the
+   * failure timeout, and (when pushes, repair requests or join states were held back for the next tick) the
+   * next tick. A runtime sets one timer for it instead of ticking on a period; a simulator may keep ticking
+   * on a period, which this does not change. Never earlier than a quarter heartbeat after the last tick (the
+   * period runtimes ticked at, so held-back work waits no longer than it did, and a deadline a tick cannot
+   * move, such as a silent successor already probed, cannot make ticks spin), and never later than half the
+   * pause threshold after it (a longer gap between ticks would read as this node having been paused).
+   */
+  nextTickAt(): Millis {
+    if (this.status === "left") return Number.POSITIVE_INFINITY;
+    const last = this.joinProcess.lastTick ?? this.now;
+    const earliest = last + this.config.heartbeatIntervalMs / 4;
+    let at = last + this.config.pauseThresholdMs / 2;
+    if (this.status === "joining") at = Math.min(at, this.joinProcess.deadlineAt);
+    if (this.status !== "idle") {
+      at = Math.min(at, this.detector.nextProbeDeadline());
+      if (this.joinProcess.resendsWaiting || this.repair.holdsBackWork) return earliest;
+    }
+    if (this.status === "ready") {
+      at = Math.min(at, this.nextHeartbeatAt, this.repair.gossipAt, this.maintenance.dueAt);
+      const successor = this.leaf.right()[0];
+      const heard = successor === undefined ? undefined : this.detector.lastHeardFrom(successor.id.hex);
+      if (heard !== undefined) at = Math.min(at, heard + this.config.failureTimeoutMs);
+    }
+    return Math.max(earliest, at);
+  }
+
   /** Leaves gracefully: every known node is told, with this node's leaf set to repair from. */
   leave(now: Millis): void {
     if (this.status === "left") return;
