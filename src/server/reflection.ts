@@ -12,7 +12,7 @@ import type {
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import type { ReflectionService } from "@grpc/reflection";
-import { loadServedPackageDefinition } from "./wire/descriptors.js";
+import { loadServedPackageDefinition } from "../wire/descriptors.js";
 
 /** The reflection services @grpc/reflection serves, each with its one method. */
 const SERVICES = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
