@@ -18,8 +18,8 @@ const SMOKE: BenchSettings = {
   payloadBytes: [100],
   joinSizes: [2],
   failureSizes: [2],
-  // Two heartbeat intervals (3000 ms each, the runtime's default): every node sends maintenance within it.
-  idleMs: 6500,
+  // Two heartbeat intervals (1250 ms each): every node sends maintenance within the window.
+  idleMs: 2500,
   startBatch: 2,
   runtime: "source",
 };

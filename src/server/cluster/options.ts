@@ -19,20 +19,6 @@ import { InvalidArgumentError } from "../errors.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
 import { checkInboundLimits, defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
 
-/**
- * Where the runtime's protocol defaults differ from the routing core's (DEFAULT_ROUTING_CONFIG, the model
- * the simulator runs). The runtime learns of a crashed process from its broken connections, in both
- * directions (a call's channel and a peer's incoming connection): the peer is probed at once and a refused
- * probe finds it dead within a fraction of a second. Heartbeats are left with silent failures (a host or
- * network gone without closing anything), so they come every 3 s, not every 1.25 s: at rest a node sends
- * about 0.4 maintenance messages a second instead of 0.9 (issue 17's target is 0.5), and a silent failure
- * is suspected after 5 s of silence instead of 2.5 s. A crashed process is found as fast as before.
- */
-export const RUNTIME_ROUTING_DEFAULTS = {
-  heartbeatIntervalMs: 3000,
-  failureTimeoutMs: 5000,
-} as const satisfies Partial<RoutingConfig>;
-
 /** The subset of a pino logger the runtime uses; any pino logger fits. */
 export interface Logger {
   debug(object: object, message: string): void;
@@ -126,11 +112,7 @@ export function clusterSettings(
     ...DEFAULT_WIRE_LIMITS,
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
   };
-  const chosen: RoutingConfig = {
-    ...DEFAULT_ROUTING_CONFIG,
-    ...RUNTIME_ROUTING_DEFAULTS,
-    ...definedOnly(options.routing ?? {}),
-  };
+  const chosen: RoutingConfig = { ...DEFAULT_ROUTING_CONFIG, ...definedOnly(options.routing ?? {}) };
   // The machine asks for a tick at least every half pause threshold: a gap as long as the failure timeout
   // means this process itself was paused (SIGSTOP, a stalled event loop), and its peers may have routed
   // around it meanwhile. The end-to-end ack waits for the applications' answer to a delivery (see the

@@ -5,7 +5,6 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
-import { RUNTIME_ROUTING_DEFAULTS } from "../cluster/options.js";
 import { leafSetSizeProblem, MAX_LEAF_SET_SIZE } from "../cluster/options.js";
 import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
@@ -260,9 +259,8 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     r.fail("WENDY_LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
   }
-  // The protocol's defaults are the runtime's (the routing core's, with the runtime's own heartbeat timing):
-  // the daemon and an embedding Cluster behave alike.
-  const defaults = { ...DEFAULT_ROUTING_CONFIG, ...RUNTIME_ROUTING_DEFAULTS };
+  // The protocol's defaults are the routing core's: one place decides them.
+  const defaults = DEFAULT_ROUTING_CONFIG;
   const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", defaults.leafSetSize, 0, MAX_LEAF_SET_SIZE);
   const leafSetProblem = leafSetSizeProblem(leafSetSize);
   if (leafSetProblem !== undefined) r.fail("WENDY_LEAF_SET_SIZE", leafSetProblem);
