@@ -24,6 +24,7 @@ interface IdleOptions {
   nodeOptions?: string;
   env: string[];
   source?: boolean;
+  rev: string;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -44,13 +45,14 @@ async function main(argv: readonly string[]): Promise<void> {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .option("--rev <revision>", "the commit whose daemon is built (default HEAD)", "HEAD")
     .option("--source", "run the TypeScript sources through tsx instead of the compiled HEAD")
     .parse([...argv])
     .opts<IdleOptions>();
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
   let build = "the working tree through tsx";
   if (o.source !== true) {
-    const compiled = buildCompiledDaemon();
+    const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };
     build = `commit ${compiled.commit} compiled`;
   }
