@@ -407,13 +407,14 @@ export class PastryNode {
    * on a period, which this does not change. Never earlier than MIN_TICK_GAP_MS after the last tick (held-back
    * work waits no longer than it did when runtimes ticked every quarter of the default heartbeat, and a
    * deadline a tick cannot move, such as a silent successor already probed, cannot make ticks spin), and
-   * never later than half the pause threshold after it (a longer gap would read as this node paused).
+   * never later than a quarter of the pause threshold after it (an input after a gap as long as the pause
+   * threshold reads as this node paused, so a late timer must still leave most of it to spare).
    */
   nextTickAt(): Millis {
     if (this.status === "left") return Number.POSITIVE_INFINITY;
     const last = this.joinProcess.lastTick ?? this.now;
     const earliest = last + MIN_TICK_GAP_MS;
-    let at = last + this.config.pauseThresholdMs / 2;
+    let at = last + this.config.pauseThresholdMs / 4;
     if (this.status === "joining") at = Math.min(at, this.joinProcess.deadlineAt);
     if (this.status !== "idle") {
       at = Math.min(at, this.detector.nextProbeDeadline());

@@ -78,9 +78,9 @@ export class CoreDriver {
 
   /**
    * Ticks the machine when it has something to do (its nextTickAt: a probe, join or heartbeat deadline, held
-   * back work), not on a period: an idle node wakes about once a heartbeat instead of four times. The
-   * machine never asks for a tick later than half the pause threshold after the last one, so a gap as long
-   * as the failure timeout still means this process itself was paused (see config).
+   * back work), not on a period: an idle node wakes about twice a heartbeat instead of four times. The
+   * machine never asks for a tick later than a quarter of the pause threshold after the last one, so a gap
+   * as long as the failure timeout still means this process itself was paused (see config).
    */
   startTicker(): void {
     this.ticking = true;

@@ -113,7 +113,7 @@ export function clusterSettings(
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
   };
   const chosen: RoutingConfig = { ...DEFAULT_ROUTING_CONFIG, ...definedOnly(options.routing ?? {}) };
-  // The machine asks for a tick at least every half pause threshold: a gap as long as the failure timeout
+  // The machine asks for a tick at least every quarter pause threshold: a gap as long as the failure timeout
   // means this process itself was paused (SIGSTOP, a stalled event loop), and its peers may have routed
   // around it meanwhile. The end-to-end ack waits for the applications' answer to a delivery (see the
   // Cluster's deliver).
