@@ -23,7 +23,7 @@ import { readSimResults } from "./lib/sim-results.js";
 import { median, percentile, ratio } from "./lib/stats.js";
 import { checkTargets } from "./lib/targets.js";
 import { sleep } from "./lib/load.js";
-import { maintenanceRate, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
+import { idleFigures, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
 import { EmbeddedClusters, SOURCE_LIBRARY } from "./scenarios/embedded.js";
 import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
 
@@ -229,10 +229,13 @@ async function measureCluster(
       );
     }
     await sleep(SETTLE_MS);
-    const maintenance = await maintenanceRate(cluster, settings.idleMs);
+    const idle = await idleFigures(cluster, settings.idleMs);
+    const idleCpuPercent = median([...idle.cpuPercent]);
     const memory = await memoryFigures(cluster);
     log(
-      `  idle: ${mib(memory.idleRssBytes)} MiB RSS, ${memory.knownPeers.toFixed(1)} known peers, ${maintenance.toFixed(2)} maintenance msgs/node/s`,
+      `  idle: ${mib(memory.idleRssBytes)} MiB RSS, ${memory.knownPeers.toFixed(1)} known peers, ` +
+        `${idle.maintenancePerNodePerSecond.toFixed(2)} maintenance msgs/node/s, ` +
+        `CPU ${idleCpuPercent.toFixed(3)} % of a core per daemon (max ${Math.max(...idle.cpuPercent).toFixed(3)} %)`,
     );
 
     await traffic.open();
@@ -244,7 +247,9 @@ async function measureCluster(
       idleRssBytes: memory.idleRssBytes,
       loadRssBytes: Math.max(...all.map((x) => x.maxRssBytes)),
       knownPeers: memory.knownPeers,
-      maintenancePerNodePerSecond: maintenance,
+      maintenancePerNodePerSecond: idle.maintenancePerNodePerSecond,
+      idleCpuPercent,
+      idleCpuPercentMax: Math.max(...idle.cpuPercent),
       meanHops: median(all.map((x) => x.meanHops)),
     };
 

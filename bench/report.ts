@@ -67,13 +67,19 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line("## Memory, maintenance, hops per cluster");
   line();
   line(
-    "| nodes | idle RSS MiB | RSS under load MiB (max) | known peers | maintenance msgs/node/s | mean hops |",
+    "| nodes | idle RSS MiB | RSS under load MiB (max) | known peers | maintenance msgs/node/s at rest | idle CPU % of a core per daemon (max) | mean hops |",
   );
-  line("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const c of r.clusters)
     line(
-      `| ${c.nodes} | ${n1(c.idleRssBytes / MIB)} | ${n1(c.loadRssBytes / MIB)} | ${n1(c.knownPeers)} | ${c.maintenancePerNodePerSecond.toFixed(2)} | ${c.meanHops.toFixed(2)} |`,
+      `| ${c.nodes} | ${n1(c.idleRssBytes / MIB)} | ${n1(c.loadRssBytes / MIB)} | ${n1(c.knownPeers)} | ${c.maintenancePerNodePerSecond.toFixed(2)} | ${idleCpu(c)} | ${c.meanHops.toFixed(2)} |`,
     );
+  line();
+  line(
+    `At rest: ${n0(r.settings.idleMs / 1000)} s with no traffic after the cluster settled; maintenance counts every ` +
+      "outgoing peer RPC but Route, Ack and RouteStream; CPU is each daemon's own CPU time from /proc (median " +
+      "over the daemons, the busiest in brackets), so load from other processes does not count.",
+  );
   line();
   line(
     `Memory per known peer (idle RSS difference between the largest and smallest cluster over the difference in ` +
@@ -94,7 +100,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
     line();
   }
   if (r.failures.length > 0) {
-    line("## Failure (SIGKILL of one node, default heartbeat 1 s / failure timeout 2.5 s)");
+    line("## Failure (SIGKILL of one node, default protocol settings)");
     line();
     line(
       "| nodes | first survivor drops it ms | all leaf sets repaired ms | delivery to its keys correct ms | runs (repaired) ms |",
@@ -178,10 +184,16 @@ function closingNote(r: BenchResult): string[] {
       );
     } else if (t.name.startsWith("idle daemon RSS")) {
       out.push(
-        `- **Idle memory** ${t.measured} against 80 MB (${fmt(t.factor)}x). Memory per known peer is ` +
+        `- **Idle memory** ${t.measured} against ${t.target} (${fmt(t.factor)}x). Memory per known peer is ` +
           `${Number.isFinite(r.memoryPerKnownPeerBytes) ? `about ${n0(r.memoryPerKnownPeerBytes / 1024)} KiB` : "not measurable here"}, so the ` +
-          "resident set is mostly fixed cost (Node, grpc-js, the protobuf runtimes and the reflection descriptors " +
-          "loaded at start), not routing state.",
+          "resident set is mostly fixed cost (Node itself, grpc-js, prom-client, the protobuf runtimes), not " +
+          "routing state.",
+      );
+    } else if (t.name.startsWith("idle daemon CPU")) {
+      out.push(
+        `- **Idle CPU** ${t.measured} of a core against ${t.target} (${fmt(t.factor)}x): what remains at rest is ` +
+          "the maintenance traffic itself (each heartbeat is an authenticated HTTP/2 call on both ends) and the " +
+          "timers that drive it.",
       );
     } else if (t.name.startsWith("join to ready")) {
       const j = r.joins.at(-1)!;
@@ -194,11 +206,12 @@ function closingNote(r: BenchResult): string[] {
       out.push(
         `- **Failure repair** ${t.measured} at ${f.nodes} nodes (${fmt(t.factor)}x the 3 s goal; runs ` +
           `${f.runsRepairedMs.map(n0).join(", ")} ms). The first survivor drops the node after ${n0(f.firstDetectedMs)} ms: ` +
-          "detection waits out the default failure timeout (2.5 s of silence) and its probes before acting; " +
-          `the rest is the news reaching every leaf set. ${f.problems.length > 0 ? `Problems: ${f.problems.join("; ")}.` : ""}`,
+          "survivors with a connection to it see the connection break and probe it (a refused probe is a " +
+          "verdict within a fraction of a second); the others hear of the death from them, or miss its " +
+          `heartbeats. The rest is the news reaching every leaf set. ${f.problems.length > 0 ? `Problems: ${f.problems.join("; ")}.` : ""}`,
       );
     } else if (t.name.startsWith("maintenance")) {
-      out.push(`- **Maintenance** ${t.measured} messages per node per second (goal at most 1).`);
+      out.push(`- **Maintenance at rest** ${t.measured} messages per node per second (goal ${t.target}).`);
     } else {
       out.push(`- ${t.name}: ${t.measured} (goal ${t.target}, ${fmt(t.factor)}x of the limit).`);
     }
@@ -263,4 +276,10 @@ function n1(x: number): string {
 
 function fmtLoad(l: readonly number[]): string {
   return l.map((x) => x.toFixed(1)).join(" / ");
+}
+
+/** Idle CPU of a cluster; "n/a" for runs recorded before it was measured. */
+function idleCpu(c: { readonly idleCpuPercent?: number; readonly idleCpuPercentMax?: number }): string {
+  if (c.idleCpuPercent === undefined || !Number.isFinite(c.idleCpuPercent)) return "n/a";
+  return `${c.idleCpuPercent.toFixed(2)} (${(c.idleCpuPercentMax ?? Number.NaN).toFixed(2)})`;
 }

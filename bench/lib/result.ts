@@ -54,6 +54,10 @@ export interface ClusterFigure {
   readonly loadRssBytes: number;
   readonly knownPeers: number;
   readonly maintenancePerNodePerSecond: number;
+  /** Median over the daemons of each one's CPU time at rest, in % of one core (from /proc). */
+  readonly idleCpuPercent: number;
+  /** The busiest daemon's CPU time at rest, in % of one core. */
+  readonly idleCpuPercentMax: number;
   readonly meanHops: number;
 }
 

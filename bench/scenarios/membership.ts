@@ -5,7 +5,7 @@ import { closestTo, NodeId } from "../../src/routing/id.js";
 import type { BenchCluster, BenchNode } from "../lib/cluster.js";
 import { httpGet, sumCounter } from "../lib/http.js";
 import { sleep } from "../lib/load.js";
-import { rssBytes } from "../lib/proc.js";
+import { cpuSeconds, rssBytes } from "../lib/proc.js";
 import type { Traffic } from "./traffic.js";
 
 const POLL_MS = 50;
@@ -82,27 +82,65 @@ export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Prom
   };
 }
 
-/** Outgoing maintenance RPCs per node per second while the cluster carries no traffic. */
-export async function maintenanceRate(cluster: BenchCluster, idleMs: number): Promise<number> {
-  const count = async (): Promise<number> => {
+export interface IdleFigures {
+  /** Outgoing maintenance RPCs per node per second while the cluster carries no traffic. */
+  readonly maintenancePerNodePerSecond: number;
+  /** The same by peer method (heartbeat, probe, leafSet, ...). */
+  readonly maintenanceByMethod: Readonly<Record<string, number>>;
+  /** Each daemon's CPU time over the idle window as a percentage of one core, in cluster order. */
+  readonly cpuPercent: readonly number[];
+}
+
+/**
+ * Watches the cluster at rest for `idleMs`: maintenance RPCs from the metrics counters, and each daemon's
+ * CPU time from /proc (so that load from other processes on the machine does not count). The CPU window lies
+ * inside the two scrapes, so the scrapes themselves are not counted.
+ */
+export async function idleFigures(cluster: BenchCluster, idleMs: number): Promise<IdleFigures> {
+  const count = async (): Promise<Map<string, number>> => {
     const bodies = await Promise.all(cluster.nodes.map((n) => httpGet(`${n.metricsUrl}/metrics`)));
-    return bodies.reduce(
-      (sum, b) =>
-        sum +
-        sumCounter(
+    const byMethod = new Map<string, number>();
+    for (const b of bodies) {
+      for (const method of methodsIn(b.body)) {
+        if (TRAFFIC_METHODS.has(method)) continue;
+        const n = sumCounter(
           b.body,
           "wendy_peer_rpcs_total",
-          (l) => l.side === "client" && !TRAFFIC_METHODS.has(l.method ?? ""),
-        ),
-      0,
-    );
+          (l) => l.side === "client" && l.method === method,
+        );
+        byMethod.set(method, (byMethod.get(method) ?? 0) + n);
+      }
+    }
+    return byMethod;
   };
   const before = await count();
   const started = performance.now();
+  const cpuBefore = cluster.nodes.map((n) => cpuSeconds(n.pid));
   await sleep(idleMs);
+  const cpuSecondsUsed = cluster.nodes.map((n, i) => cpuSeconds(n.pid) - cpuBefore[i]!);
+  const cpuWindowSeconds = (performance.now() - started) / 1000;
   const after = await count();
-  const seconds = (performance.now() - started) / 1000;
-  return (after - before) / cluster.nodes.length / seconds;
+  const perNodePerSecond = (cluster.nodes.length * (performance.now() - started)) / 1000;
+  const maintenanceByMethod: Record<string, number> = {};
+  let total = 0;
+  for (const [method, n] of after) {
+    const rate = (n - (before.get(method) ?? 0)) / perNodePerSecond;
+    if (rate > 0) maintenanceByMethod[method] = rate;
+    total += rate;
+  }
+  return {
+    maintenancePerNodePerSecond: total,
+    maintenanceByMethod,
+    cpuPercent: cpuSecondsUsed.map((s) => (100 * s) / cpuWindowSeconds),
+  };
+}
+
+/** The method labels of wendy_peer_rpcs_total in an exposition. */
+function methodsIn(exposition: string): Set<string> {
+  const methods = new Set<string>();
+  for (const match of exposition.matchAll(/^wendy_peer_rpcs_total\{[^}]*method="([^"]+)"/gm))
+    methods.add(match[1]!);
+  return methods;
 }
 
 export async function memoryFigures(cluster: BenchCluster): Promise<MemoryFigures> {

@@ -6,12 +6,9 @@ import type { KeyLike } from "./convert.js";
 import { WendyClientError } from "./errors.js";
 import type { KvVersion, KvWriteResult } from "./kv-client.js";
 import { applicationPurposeProblem, DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
-import {
-  WendyClient,
-  type OwnershipUpdate,
-  type ReceivedDelivery,
-  type StatusResult,
-} from "./wendy-client.js";
+// Types only: the client itself is loaded when a client command runs, so that the daemon (`wendy start`, the
+// same program) does not hold it.
+import type { OwnershipUpdate, ReceivedDelivery, StatusResult, WendyClient } from "./wendy-client.js";
 
 export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
 /** The node's purpose bound (the wire's), which the CLI checks before anything is sent. */
@@ -321,7 +318,8 @@ async function run(
   flags: ConnectionFlags,
   body: (client: WendyClient) => Promise<void>,
 ): Promise<void> {
-  const client = new WendyClient(flags.address, flags.token === undefined ? {} : { token: flags.token });
+  const { WendyClient: Client } = await import("./wendy-client.js");
+  const client = new Client(flags.address, flags.token === undefined ? {} : { token: flags.token });
   try {
     await body(client);
   } catch (error) {

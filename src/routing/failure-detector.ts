@@ -179,6 +179,13 @@ export class FailureDetector {
     return undefined;
   }
 
+  /** The earliest deadline of an outstanding probe (Infinity when none is out). */
+  nextProbeDeadline(): Millis {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const probe of this.probes.values()) if (probe.deadline < earliest) earliest = probe.deadline;
+    return earliest;
+  }
+
   /** Probes whose deadline has passed, if any (handle each with expire(), in this order). */
   expiredProbes(now: Millis): OutstandingProbe[] | undefined {
     let expired: OutstandingProbe[] | undefined;

@@ -103,6 +103,21 @@ export class JoinProcess {
     return this.joinThroughSeed(now);
   }
 
+  /** When a join in progress times out (Infinity while re-validating). */
+  get deadlineAt(): Millis {
+    return this.deadline;
+  }
+
+  /** When the last tick came (undefined before the first). */
+  get lastTick(): Millis | undefined {
+    return this.lastTickAt;
+  }
+
+  /** Whether join states wait to be sent again on the next tick. */
+  get resendsWaiting(): boolean {
+    return this.joinStatesToResend.length > 0;
+  }
+
   /** Whether the join deadline has passed. */
   timedOut(now: Millis): boolean {
     return now >= this.deadline;

@@ -148,6 +148,19 @@ export class LeafSetRepair {
    * on), and our leaf set to one random member. A node dropped on hearsay while alive (its refutation lost)
    * comes back: the receiver hears from us directly and probes members it lacks.
    */
+  /** When anti-entropy is due next. */
+  get gossipAt(): Millis {
+    return this.nextGossipAt;
+  }
+
+  /**
+   * Whether pushes or repair requests were held back (the one push of this tick went out, or the rate limit
+   * said wait): the next input or tick flushes them.
+   */
+  get holdsBackWork(): boolean {
+    return this.removedToPush.length > 0 || this.refuteDeath || this.repairLeft || this.repairRight;
+  }
+
   gossipDue(now: Millis): boolean {
     if (now < this.nextGossipAt) return false;
     this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;

@@ -45,6 +45,11 @@ import {
 /** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
 export type NodeStatus = "idle" | "joining" | "ready" | "left";
 
+/**
+ * The shortest gap nextTickAt() asks for between ticks: what runtimes ticked at before (a quarter of the
+ * default heartbeat), short enough for a refused probe's retry (REFUSED_PROBE_RETRY_MS) to go out on time.
+ */
+const MIN_TICK_GAP_MS = 250;
 /** Round-trip measurements are kept for at most this many peers (members of our state are evicted last). */
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
@@ -392,6 +397,36 @@ export class PastryNode {
       }
     }
     this.finishInput();
+  }
+
+  /**
+   * When tick() next has something to do: the earliest of the join deadline, a probe's deadline, the next
+   * heartbeat, anti-entropy and table-maintenance rounds, the moment the successor's silence reaches the
+   * failure timeout, and (when pushes, repair requests or join states were held back for the next tick) the
+   * next tick. A runtime sets one timer for it instead of ticking on a period; a simulator may keep ticking
+   * on a period, which this does not change. Never earlier than MIN_TICK_GAP_MS after the last tick (held-back
+   * work waits no longer than it did when runtimes ticked every quarter of the default heartbeat, and a
+   * deadline a tick cannot move, such as a silent successor already probed, cannot make ticks spin), and
+   * never later than a quarter of the pause threshold after it (an input after a gap as long as the pause
+   * threshold reads as this node paused, so a late timer must still leave most of it to spare).
+   */
+  nextTickAt(): Millis {
+    if (this.status === "left") return Number.POSITIVE_INFINITY;
+    const last = this.joinProcess.lastTick ?? this.now;
+    const earliest = last + MIN_TICK_GAP_MS;
+    let at = last + this.config.pauseThresholdMs / 4;
+    if (this.status === "joining") at = Math.min(at, this.joinProcess.deadlineAt);
+    if (this.status !== "idle") {
+      at = Math.min(at, this.detector.nextProbeDeadline());
+      if (this.joinProcess.resendsWaiting || this.repair.holdsBackWork) return earliest;
+    }
+    if (this.status === "ready") {
+      at = Math.min(at, this.nextHeartbeatAt, this.repair.gossipAt, this.maintenance.dueAt);
+      const successor = this.leaf.right()[0];
+      const heard = successor === undefined ? undefined : this.detector.lastHeardFrom(successor.id.hex);
+      if (heard !== undefined) at = Math.min(at, heard + this.config.failureTimeoutMs);
+    }
+    return Math.max(earliest, at);
   }
 
   /** Leaves gracefully: every known node is told, with this node's leaf set to repair from. */

@@ -41,6 +41,11 @@ export class TableMaintenance {
     this.nextAt = now + random.next() * this.config.tableMaintenanceIntervalMs;
   }
 
+  /** When the next round of periodic maintenance is due (Infinity before the node is ready). */
+  get dueAt(): Millis {
+    return this.nextAt;
+  }
+
   /** Whether a round of periodic maintenance is due (then the clock moves on by one interval). */
   due(now: Millis): boolean {
     if (now < this.nextAt) return false;

@@ -48,6 +48,7 @@ import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
 import { InboundGuard, inboundServerOptions, type InboundLimits } from "./transport/inbound-limits.js";
+import { InboundPeers } from "./transport/inbound-peers.js";
 import { PeerClientPool } from "./transport/peer-client.js";
 import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.js";
 import { addLazyReflection } from "./reflection.js";
@@ -221,6 +222,11 @@ export class Cluster {
       "grpc.max_send_message_length": grpcMessageSizeLimit(this.limits),
       ...inboundServerOptions(this.inboundLimits),
     });
+    // A peer's incoming connection that breaks (its process died) gets it probed at once, as a broken
+    // outgoing one does (the pool's onConnectionLost).
+    const inboundPeers = new InboundPeers((peer) =>
+      this.input((core, now) => core.connectionLost(peer, now)),
+    );
     this.peerService = addPeerService(server, {
       verifier: this.auth.verifier,
       ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
@@ -229,6 +235,7 @@ export class Cluster {
       hooks: {
         onServed: (path, code) => this.options.metrics?.peerRpcServed(path, code),
         onAuthFailure: (reason) => this.onAuthFailure(reason),
+        onPeerCall: (remote, sender) => inboundPeers.note(remote, sender),
       },
     });
     if (this.options.serveHealth !== false) this.health.addTo(server);
@@ -246,6 +253,7 @@ export class Cluster {
     new InboundGuard(this.inboundLimits, {
       onRefused: (limit) => this.options.logger?.debug({ limit }, "peer connection broke an inbound limit"),
     }).attach(server);
+    inboundPeers.attach(server);
     this.server = server;
     this.node.setBoundPort(port);
     this.self = this.node.info(this.incarnation);

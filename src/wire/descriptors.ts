@@ -1,9 +1,12 @@
 // The .proto sources at run time, for server reflection (@grpc/reflection needs proto-loader descriptors;
-// the ts-proto code in src/gen carries none).
+// the ts-proto code in src/gen carries none). proto-loader (and protobufjs under it) is loaded only when
+// descriptors are asked for: a daemon that is never reflected on never holds them.
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
+import type { PackageDefinition } from "@grpc/proto-loader";
+import type * as ProtoLoader from "@grpc/proto-loader";
 
 /** The files whose services a node exposes; their imports are found under the proto root. */
 export const SERVED_PROTO_FILES: readonly string[] = [
@@ -30,6 +33,7 @@ export function protoRoot(): string {
 
 /** Descriptors of every served service, for `new ReflectionService(definition).addToServer(server)`. */
 export function loadServedPackageDefinition(): PackageDefinition {
+  const { loadSync } = createRequire(import.meta.url)("@grpc/proto-loader") as typeof ProtoLoader;
   // keepCase: reflection must show the field names of the .proto (max_hops), not camelCased ones.
   return loadSync([...SERVED_PROTO_FILES], { includeDirs: [protoRoot()], keepCase: true });
 }

@@ -79,6 +79,8 @@ describe("benchmark harness", () => {
     expect(cluster.loadRssBytes).toBeGreaterThan(0);
     expect(cluster.knownPeers).toBe(1);
     positive(cluster.maintenancePerNodePerSecond);
+    positive(cluster.idleCpuPercent);
+    expect(cluster.idleCpuPercentMax).toBeGreaterThanOrEqual(cluster.idleCpuPercent);
 
     const join2 = result.joins[0]!;
     positive(join2.readyMs);
@@ -89,7 +91,7 @@ describe("benchmark harness", () => {
     positive(failure.deliveryCorrectMs);
 
     // Every target of the issue is checked, each with a finite distance from its goal.
-    expect(result.targets).toHaveLength(10);
+    expect(result.targets).toHaveLength(11);
     for (const t of result.targets) expect(Number.isFinite(t.factor)).toBe(true);
 
     const files = writeResults(result, out);

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { Gauge, Registry } from "prom-client";
-import { lintCleanGaugeName, registerProcessMetrics } from "../../src/server/metrics/process-metrics.js";
+import {
+  EVENT_LOOP_SAMPLE_MS,
+  lintCleanGaugeName,
+  registerProcessMetrics,
+} from "../../src/server/metrics/process-metrics.js";
 import { samplesOf } from "./scrape.js";
 
 describe("process metrics", () => {
@@ -44,5 +48,22 @@ describe("process metrics", () => {
     for (const stem of ["nodejs_active_handles", "nodejs_active_resources"])
       expect(byName.get(`${stem}_all`)?.[0]?.value, stem).toBeGreaterThan(0);
     expect((await samplesOf(registry, "process_start_time_seconds")).length).toBe(1);
+  });
+
+  it("record an event-loop stall longer than the delay histogram's sampling period", async () => {
+    const registry = new Registry();
+    registerProcessMetrics(registry);
+    await registry.getMetricsAsJSON(); // resets the histogram: only the stall below counts
+    const stallMs = EVENT_LOOP_SAMPLE_MS + 300;
+    const until = performance.now() + stallMs;
+    while (performance.now() < until) {
+      // Busy: the event loop is blocked, as by a long synchronous task.
+    }
+    // The sampling timer fires late once the loop is free again; give it one more period to run.
+    await new Promise((resolve) => setTimeout(resolve, EVENT_LOOP_SAMPLE_MS + 100));
+    // A whole scrape: the lag gauges are all set by one collect() (nodejs_eventloop_lag_seconds's).
+    const json = await registry.getMetricsAsJSON();
+    const max = json.find((m) => m.name === "nodejs_eventloop_lag_max_seconds")?.values[0]?.value;
+    expect(max).toBeGreaterThanOrEqual(0.2);
   });
 });

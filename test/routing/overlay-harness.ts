@@ -284,6 +284,31 @@ export class Overlay {
     }
   }
 
+  /**
+   * Advances time as a runtime with one timer per node does: each live node is ticked only when its
+   * nextTickAt() has come (and timed actions run when due), pumping after each step. Returns the ticks made.
+   */
+  advanceByDeadlines(ms: Millis): number {
+    const end = this.now + ms;
+    let ticks = 0;
+    while (this.now < end) {
+      let next = end;
+      for (const node of this.live()) next = Math.min(next, node.nextTickAt());
+      for (const t of this.timed) next = Math.min(next, t.at);
+      this.now = Math.max(this.now, next);
+      this.runDue();
+      this.pump();
+      for (const node of this.live()) {
+        if (node.nextTickAt() > this.now) continue;
+        node.tick(this.now);
+        ticks++;
+        this.collect(node);
+      }
+      this.pump();
+    }
+    return ticks;
+  }
+
   collect(node: PastryNode): void {
     for (const output of node.takeOutputs()) {
       this.observe?.(node, output);

@@ -53,7 +53,10 @@ export interface CoreDriverOptions {
 
 export class CoreDriver {
   private machine: PastryNode | undefined;
-  private ticker: NodeJS.Timeout | undefined;
+  /** One timer for every deadline of the machine, set for the earliest (see schedule). */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private ticking = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly lastAcknowledged = new BoundedMap<string, number>(MAX_REMEMBERED_PEERS);
   /** The peer last called at each address (most recent last, bounded): whom a lost connection concerns. */
@@ -69,19 +72,54 @@ export class CoreDriver {
   /** Drives `core` from now on (a fresh machine for each join round). */
   use(core: PastryNode): void {
     this.machine = core;
+    this.disarm();
+    if (this.ticking) this.schedule();
   }
 
-  /** Ticks the machine every heartbeat/4 (a gap as long as the failure timeout is a pause, see config). */
+  /**
+   * Ticks the machine when it has something to do (its nextTickAt: a probe, join or heartbeat deadline, held
+   * back work), not on a period: an idle node wakes about twice a heartbeat instead of four times. The
+   * machine never asks for a tick later than a quarter of the pause threshold after the last one, so a gap
+   * as long as the failure timeout still means this process itself was paused (see config).
+   */
   startTicker(): void {
-    this.ticker = setInterval(
-      () => this.input((core, now) => core.tick(now)),
-      Math.max(10, this.options.heartbeatIntervalMs / 4),
-    );
+    this.ticking = true;
+    this.schedule();
   }
 
   stopTicker(): void {
-    if (this.ticker !== undefined) clearInterval(this.ticker);
-    this.ticker = undefined;
+    this.ticking = false;
+    this.disarm();
+  }
+
+  /**
+   * Sets the timer for the machine's next deadline if that is earlier than the one set (an input may bring a
+   * deadline forward: a probe sent, a push held back). A timer set for a deadline that moved later only
+   * fires early; its tick then sets the next.
+   */
+  private schedule(): void {
+    const core = this.machine;
+    if (core === undefined || !this.ticking) return;
+    const at = core.nextTickAt();
+    if (at >= this.timerAt || !Number.isFinite(at)) return;
+    this.disarm();
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Number.POSITIVE_INFINITY;
+        this.input((machine, now) => machine.tick(now));
+        // A tick the machine found nothing to do in still needs the next one set.
+        this.schedule();
+      },
+      Math.max(0, at - this.options.clock.now()),
+    );
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -101,6 +139,7 @@ export class CoreDriver {
         this.options.reportError(error);
       }
     }
+    this.schedule();
   }
 
   /** A connection to `address` broke: the machine hears of it about the peer last called there. */

@@ -113,9 +113,10 @@ export function clusterSettings(
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
   };
   const chosen: RoutingConfig = { ...DEFAULT_ROUTING_CONFIG, ...definedOnly(options.routing ?? {}) };
-  // The ticker runs every heartbeat/4: a gap as long as the failure timeout means this process itself was
-  // paused (SIGSTOP, a stalled event loop), and its peers may have routed around it meanwhile. The
-  // end-to-end ack waits for the applications' answer to a delivery (see the Cluster's deliver).
+  // The machine asks for a tick at least every quarter pause threshold: a gap as long as the failure timeout
+  // means this process itself was paused (SIGSTOP, a stalled event loop), and its peers may have routed
+  // around it meanwhile. The end-to-end ack waits for the applications' answer to a delivery (see the
+  // Cluster's deliver).
   // With per-node identities an answer proves who gave it, so a node named by another is taken into the
   // routing state only once it answered in its own name (identityRequired also refuses identities without
   // mutual TLS, here at construction).

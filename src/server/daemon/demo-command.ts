@@ -1,6 +1,6 @@
 // `wendy demo`: a local cluster of real daemons, routing checked against the numerically closest node.
 import { Command, InvalidArgumentError } from "commander";
-import { DEFAULT_DEMO_OPTIONS, runDemo } from "./demo/demo.js";
+import { DEFAULT_DEMO_OPTIONS } from "./demo/defaults.js";
 import { asError } from "../../shared/as-error.js";
 
 function integerIn(min: number, max: number, flag: string): (value: string) => number {
@@ -36,6 +36,8 @@ export function addDemoCommand(program: Command): Command {
     )
     .action(async (flags: { nodes: number; messages: number }) => {
       try {
+        // Loaded when the demo runs: the daemon (`wendy start`, the same program) does not hold it.
+        const { runDemo } = await import("./demo/demo.js");
         await runDemo({
           nodes: flags.nodes,
           messages: flags.messages,

@@ -1,7 +1,9 @@
 // The daemon's log: JSON lines on stdout (one object per line, the node ID on every line), or a readable
-// coloured format when stdout is a terminal (pino-pretty, in-process so no worker thread is involved).
+// coloured format when stdout is a terminal (pino-pretty, in-process so no worker thread is involved; loaded
+// only then, so that a daemon logging JSON does not hold it).
+import { createRequire } from "node:module";
 import { destination, pino, type Logger } from "pino";
-import pretty from "pino-pretty";
+import type PinoPretty from "pino-pretty";
 import type { LogLevel } from "./config.js";
 
 export type { Logger };
@@ -17,6 +19,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = { nodeId: options.nodeId };
   const human = options.pretty ?? process.stdout.isTTY === true;
   if (human) {
+    const pretty = createRequire(import.meta.url)("pino-pretty") as typeof PinoPretty;
     return pino(
       { level: options.level, base },
       pretty({

@@ -148,6 +148,7 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
     }
     const refused = refusedSender(options, envelope.sender, call);
     if (refused !== undefined) return reply(refused);
+    options.hooks?.onPeerCall?.(call.getPeer(), envelope.sender);
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {

@@ -11,6 +11,8 @@ export interface PeerServerHooks {
   /** Every call served, with its final status code. */
   onServed?(path: string, code: status): void;
   onAuthFailure?(reason: AuthFailureReason): void;
+  /** An authenticated peer message from `sender` over the connection whose remote end is `remote`. */
+  onPeerCall?(remote: string, sender: NodeInfo): void;
 }
 
 /**

@@ -19,7 +19,7 @@ export interface DemoOptions {
   readonly print: (line: string) => void;
 }
 
-export const DEFAULT_DEMO_OPTIONS: Omit<DemoOptions, "print"> = { nodes: 6, messages: 10, leafSetSize: 4 };
+export { DEFAULT_DEMO_OPTIONS } from "./defaults.js";
 
 const START_TIMEOUT_MS = 30_000;
 const HEAL_TIMEOUT_MS = 20_000;
