@@ -2,9 +2,11 @@
 // network's latency, ticks each node on its own phase, joins nodes through the real join protocol, crashes
 // them and lets them leave, injects application traffic, and checks every delivery against global truth.
 import type { NodeId } from "../routing/id.js";
+import type { SendFailure } from "../routing/node.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
+  REPORTED_FAILURES,
   type DropReason,
   type NodeInfo,
   type Output,
@@ -22,6 +24,13 @@ import { RingTruth } from "./ring-truth.js";
 /** "joinFailed": the machine gave up joining (a joinFailed event); the process is still up but not ready. */
 export type NodeState = "joining" | "ready" | "joinFailed" | "crashed" | "left";
 
+/**
+ * How a node stops without saying goodbye. "process": the process died but its host is up, so a connection
+ * to it is refused one round trip later (the sender learns "unreachable": it surely never arrived). "host":
+ * the machine or its network went silent, so a send only times out (hopTimeoutMs, cause "unknown").
+ */
+export type CrashKind = "process" | "host";
+
 export interface SimNode {
   readonly index: number;
   readonly info: NodeInfo;
@@ -29,6 +38,9 @@ export interface SimNode {
   state: NodeState;
   readonly createdAt: number;
   readyAt: number | undefined;
+  /** When it crashed or left (undefined while live). */
+  endedAt: number | undefined;
+  crashKind: CrashKind | undefined;
 }
 
 /** How a joining node picks the live node it contacts first. */
@@ -73,6 +85,8 @@ export interface TrackedMessage {
   dropReason: DropReason | undefined;
   deliveredBy: number | undefined;
   deliveredCorrectly: boolean | undefined;
+  /** The ring's true owner of the key when it was delivered. */
+  trueOwner: number | undefined;
   hops: number | undefined;
   /** Sum of the one-way latencies of the overlay hops the message took. */
   pathLatencyMs: number;
@@ -112,7 +126,12 @@ type SimEvent =
       readonly out: Outbound;
       readonly sentAt: number;
     }
-  | { readonly kind: "failed"; readonly node: number; readonly out: Outbound }
+  | {
+      readonly kind: "failed";
+      readonly node: number;
+      readonly out: Outbound;
+      readonly cause: SendFailure;
+    }
   | { readonly kind: "tick"; readonly node: number }
   | { readonly kind: "call"; readonly run: () => void };
 
@@ -220,6 +239,8 @@ export class Simulator {
       state: "joining",
       createdAt: this.now,
       readyAt: undefined,
+      endedAt: undefined,
+      crashKind: undefined,
     };
     this.nodes.push(node);
     this.joiningCount++;
@@ -243,12 +264,17 @@ export class Simulator {
     }
   }
 
-  /** The node stops at once: it sends nothing more and everything sent to it fails at the sender. */
-  crash(index: number): void {
+  /**
+   * The node stops at once: it sends nothing more and everything sent to it fails at the sender, refused
+   * ("process") or timed out ("host", the default), see CrashKind.
+   */
+  crash(index: number, kind: CrashKind = "host"): void {
     const node = this.node(index);
     if (node.state === "crashed" || node.state === "left") return;
     if (node.state === "joining") this.joiningCount--;
     node.state = "crashed";
+    node.crashKind = kind;
+    node.endedAt = this.now;
     this.truth.remove(node.info.id);
   }
 
@@ -261,6 +287,7 @@ export class Simulator {
     node.machine.leave(this.now);
     this.process(index, true);
     node.state = "left";
+    node.endedAt = this.now;
   }
 
   /** Crashes `count` distinct random live nodes; returns their indices. */
@@ -287,6 +314,7 @@ export class Simulator {
       dropReason: undefined,
       deliveredBy: undefined,
       deliveredCorrectly: undefined,
+      trueOwner: undefined,
       hops: undefined,
       pathLatencyMs: 0,
       acked: false,
@@ -404,8 +432,9 @@ export class Simulator {
       case "failed": {
         const node = this.nodes[ev.node] as SimNode;
         this.trace?.({ at: this.now, what: "fail", from: ev.node, to: undefined, out: ev.out });
-        if (isLive(node)) {
-          node.machine.sendFailed(ev.out, this.now);
+        // As the runtime: only the failures the core acts on are reported, each with its cause.
+        if (isLive(node) && REPORTED_FAILURES.has(ev.out.message.type)) {
+          node.machine.sendFailed(ev.out, this.now, ev.cause);
           this.process(ev.node);
         }
         break;
@@ -428,7 +457,22 @@ export class Simulator {
   private arrive(from: number, to: number, out: Outbound, sentAt: number): void {
     const target = this.nodes[to] as SimNode;
     if (!isLive(target)) {
-      this.queue.schedule(sentAt + this.hopTimeoutMs, { kind: "failed", node: from, out });
+      if (target.state === "left" || target.crashKind === "process") {
+        // Nobody listens at the address any more: the refusal comes back one hop later.
+        this.queue.after(this.network.latency(to, from), {
+          kind: "failed",
+          node: from,
+          out,
+          cause: "unreachable",
+        });
+      } else {
+        this.queue.schedule(sentAt + this.hopTimeoutMs, {
+          kind: "failed",
+          node: from,
+          out,
+          cause: "unknown",
+        });
+      }
       return;
     }
     this.trace?.({ at: this.now, what: "arrive", from, to, out });
@@ -474,7 +518,7 @@ export class Simulator {
     this.trace?.({ at: this.now, what: "send", from: sender.index, to: dest, out });
     if (dest === undefined) {
       this.unknownAddressSends++;
-      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out });
+      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out, cause: "unreachable" });
       return;
     }
     if (out.to !== undefined) {
@@ -482,7 +526,7 @@ export class Simulator {
       if (out.address !== expected) this.addressChoiceErrors++;
     }
     if (this.network.isLost(this.random)) {
-      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out });
+      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out, cause: "unknown" });
       return;
     }
     this.queue.after(this.network.latency(sender.index, dest), {
@@ -522,6 +566,7 @@ export class Simulator {
     t.holder = node.index;
     t.deliveredBy = node.index;
     t.deliveredCorrectly = correct;
+    t.trueOwner = owner?.index;
     t.hops = hops;
   }
 
