@@ -11,6 +11,7 @@ export type RoutingMachine = Pick<
   | "receive"
   | "send"
   | "sendFailed"
+  | "connectionLost"
   | "tick"
   | "leave"
   | "takeOutputs"

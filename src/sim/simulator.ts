@@ -26,8 +26,10 @@ export type NodeState = "joining" | "ready" | "joinFailed" | "crashed" | "left";
 
 /**
  * How a node stops without saying goodbye. "process": the process died but its host is up, so a connection
- * to it is refused one round trip later (the sender learns "unreachable": it surely never arrived). "host":
- * the machine or its network went silent, so a send only times out (hopTimeoutMs, cause "unknown").
+ * to it is refused one round trip later (the sender learns "unreachable": it surely never arrived), and the
+ * peers holding an open connection to it (its leaf-set neighbours, which talk to it all the time) see that
+ * connection break one hop later (connectionLost, as the runtime's connection pool reports it). "host": the
+ * machine or its network went silent, so a send only times out (hopTimeoutMs, cause "unknown").
  */
 export type CrashKind = "process" | "host";
 
@@ -132,6 +134,7 @@ type SimEvent =
       readonly out: Outbound;
       readonly cause: SendFailure;
     }
+  | { readonly kind: "connectionLost"; readonly node: number; readonly peer: number }
   | { readonly kind: "tick"; readonly node: number }
   | { readonly kind: "call"; readonly run: () => void };
 
@@ -275,7 +278,29 @@ export class Simulator {
     node.state = "crashed";
     node.crashKind = kind;
     node.endedAt = this.now;
+    if (kind === "process" && this.truth.has(node.info.id)) {
+      for (const peer of this.ringNeighbours(node, this.routingConfig.leafSetSize / 2)) {
+        this.queue.after(this.network.latency(index, peer), {
+          kind: "connectionLost",
+          node: peer,
+          peer: index,
+        });
+      }
+    }
     this.truth.remove(node.info.id);
+  }
+
+  /** The ready nodes up to `half` ring positions away from `node` (a ready node) on either side. */
+  private ringNeighbours(node: SimNode, half: number): number[] {
+    const at = this.truth.lowerBound(node.info.id.value);
+    const n = this.truth.size;
+    const out = new Set<number>();
+    for (let k = 1; k <= Math.min(half, n - 1); k++) {
+      out.add(this.truth.at((at + k) % n).index);
+      out.add(this.truth.at((at - k + n) % n).index);
+    }
+    out.delete(node.index);
+    return [...out];
   }
 
   /** Graceful leave: the machine tells its peers, then stops. */
@@ -435,6 +460,14 @@ export class Simulator {
         // As the runtime: only the failures the core acts on are reported, each with its cause.
         if (isLive(node) && REPORTED_FAILURES.has(ev.out.message.type)) {
           node.machine.sendFailed(ev.out, this.now, ev.cause);
+          this.process(ev.node);
+        }
+        break;
+      }
+      case "connectionLost": {
+        const node = this.nodes[ev.node] as SimNode;
+        if (isLive(node)) {
+          node.machine.connectionLost((this.nodes[ev.peer] as SimNode).info, this.now);
           this.process(ev.node);
         }
         break;

@@ -2,7 +2,7 @@
 // causes the simulator reports (a dead process refuses, a dead host is silent).
 import { describe, expect, it } from "vitest";
 import { PastryNode, type SendFailure } from "../../src/routing/node.js";
-import { REPORTED_FAILURES, type PeerMessageType } from "../../src/routing/types.js";
+import { DEFAULT_ROUTING_CONFIG, REPORTED_FAILURES, type PeerMessageType } from "../../src/routing/types.js";
 import {
   Churn,
   drawLifetime,
@@ -12,7 +12,7 @@ import {
   type LifetimeDistribution,
 } from "../../src/sim/churn.js";
 import { ChurnObserver } from "../../src/sim/churn-measure.js";
-import type { MachineFactory } from "../../src/sim/machine.js";
+import { leafSetMembers, type MachineFactory } from "../../src/sim/machine.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
 import { summarize } from "../../src/sim/stats.js";
@@ -200,6 +200,29 @@ describe("failure causes reported to the machines", () => {
       expect(silent.length).toBeGreaterThan(0);
       expect(silent.every((f) => f.cause === "unknown")).toBe(true);
       for (const f of [...refused, ...silent]) expect(REPORTED_FAILURES.has(f.type)).toBe(true);
+    },
+    SIM_TIMEOUT_MS,
+  );
+
+  function timeToForget(kind: "process" | "host"): number {
+    const sim = new Simulator({ seed: 9, createMachine: createPastryMachine });
+    sim.grow(40, { growth: 1, spreadMs: 500 });
+    sim.runFor(5000);
+    const victim = sim.readyNodes()[7]!;
+    sim.crash(victim.index, kind);
+    const crashedAt = sim.now;
+    const named = (): boolean =>
+      sim.readyNodes().some((n) => leafSetMembers(n.machine).some((m) => m.id.equals(victim.info.id)));
+    expect(sim.runUntilCondition(() => !named(), 30_000, 10)).toBe(true);
+    return sim.now - crashedAt;
+  }
+
+  it(
+    "a crashed process's neighbours see their connections break and drop it from every leaf set before a silent host's failure timeout",
+    () => {
+      const failureTimeoutMs = DEFAULT_ROUTING_CONFIG.failureTimeoutMs;
+      expect(timeToForget("process")).toBeLessThan(failureTimeoutMs);
+      expect(timeToForget("host")).toBeGreaterThan(failureTimeoutMs);
     },
     SIM_TIMEOUT_MS,
   );
