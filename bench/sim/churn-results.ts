@@ -33,14 +33,15 @@ export const CHURN_END = "<!-- end of churn section -->";
 
 const runKey = (r: ChurnRun): string => `${r.nodes}/${r.label}/${r.crashFraction}/${r.seed}`;
 
-export function addChurnResult(jsonPath: string, mdPath: string, run: ChurnRun): void {
+/** Adds `run` (if given) to the results at `jsonPath` and re-renders the churn section of `mdPath`. */
+export function addChurnResult(jsonPath: string, mdPath: string, run: ChurnRun | undefined): void {
   withLock(`${jsonPath}.lock`, () => {
     const runs = new Map<string, ChurnRun>();
     if (existsSync(jsonPath)) {
       for (const r of (JSON.parse(readFileSync(jsonPath, "utf8")) as { runs: ChurnRun[] }).runs)
         runs.set(runKey(r), r);
     }
-    runs.set(runKey(run), run);
+    if (run !== undefined) runs.set(runKey(run), run);
     const sorted = [...runs.values()].sort(
       (a, b) => a.nodes - b.nodes || (b.lifetime?.medianMs ?? 0) - (a.lifetime?.medianMs ?? 0),
     );
@@ -76,9 +77,12 @@ function writeAtomically(path: string, text: string): void {
   renameSync(temporary, path);
 }
 
-const pct = (x: number): string => `${(100 * x).toFixed(3)} %`;
-const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : "-");
-const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : "-");
+const pct = (x: number | null): string =>
+  x !== null && Number.isFinite(x) ? `${(100 * x).toFixed(3)} %` : "-";
+// Summaries of no samples hold NaN, which JSON stores as null.
+const f0 = (x: number | null): string => (x !== null && Number.isFinite(x) ? x.toFixed(0) : "-");
+const f2 = (x: number | null): string => (x !== null && Number.isFinite(x) ? x.toFixed(2) : "-");
+const f3 = (x: number | null): string => (x !== null && Number.isFinite(x) ? x.toFixed(3) : "-");
 
 const CONTROL_KINDS = [
   "heartbeat",
@@ -121,7 +125,7 @@ export function renderChurnSection(runs: readonly ChurnRun[]): string {
       `| ${r.nodes.toLocaleString("en")} | ${r.label} | ${r.crashFraction} | ${r.warmupMinutes} + ${r.measuredMinutes} | ` +
         `${t.sent} | ${t.delivered} | ${t.deliveredWrong} | ${t.lost} = ${pct(t.lost / Math.max(1, t.sent))} (${t.lostAcked}) | ` +
         `${t.inconsistentKeys} / ${t.keyPairs} | ${f2(t.hops.mean)} | ${f2(t.stretch.mean)} / ${f2(t.stretch.p50)} / ${f2(t.stretch.p90)} | ` +
-        `${f3(t.controlTotalPerNodePerSecond)} | ${t.removalMs.p50.toFixed(0)} / ${t.removalMs.p90.toFixed(0)} / ${t.removalMs.max.toFixed(0)} | ${t.repairMs.p50.toFixed(0)} / ${t.repairMs.p90.toFixed(0)} / ${t.repairMs.max.toFixed(0)} (${t.repairsTracked}, ${t.repairsUnfinished} unfinished) | ` +
+        `${f3(t.controlTotalPerNodePerSecond)} | ${f0(t.removalMs.p50)} / ${f0(t.removalMs.p90)} / ${f0(t.removalMs.max)} | ${f0(t.repairMs.p50)} / ${f0(t.repairMs.p90)} / ${f0(t.repairMs.max)} (${t.repairsTracked}, ${t.repairsUnfinished} unfinished) | ` +
         `${last === undefined ? "-" : `${f2(last.tableFill)} / ${pct(last.tableStale)}`} | ${r.core.commit}${r.core.dirty ? "+" : ""} | ` +
         `${(r.totalWallMs / 1000).toFixed(0)} (${(r.buildWallMs / 1000).toFixed(0)}) | ${r.peakRssMiB.toFixed(0)} / ${r.peakHeapUsedMiB.toFixed(0)} |`,
     );

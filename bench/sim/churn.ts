@@ -20,7 +20,7 @@ import { addChurnResult, type ChurnRun } from "./churn-results.js";
 
 const program = new Command()
   .option("--nodes <n>", "steady population", "10000")
-  .option("--median-minutes <m>", "median session length", "30")
+  .option("--median-minutes <m>", "median session length (0: no churn, the overlay at rest)", "30")
   .option("--lifetime <law>", "exponential or pareto (Lomax, heavy-tailed)", "exponential")
   .option("--shape <alpha>", "pareto shape (> 1)", "1.5")
   .option("--warmup-minutes <m>", "virtual minutes of churn before measuring", "10")
@@ -28,9 +28,14 @@ const program = new Command()
   .option("--traffic <n>", "random messages per virtual second (a fifth as same-key pairs)", "20")
   .option("--crash-fraction <f>", "share of departures that are crashes (no goodbye)", "0.5")
   .option("--window-minutes <m>", "length of one measurement window", "5")
+  .option(
+    "--heartbeat-ms <ms>",
+    "heartbeatIntervalMs (failureTimeoutMs follows at twice it; default: the routing defaults)",
+  )
   .option("--seed <n>", "simulation seed", "1")
   .option("--trace <file>", "replay this churn trace instead of drawing sessions (see docs/simulation.md)")
   .option("--out <dir>", "results directory", "bench/results")
+  .option("--render", "only re-render the churn section of sim-latest.md from sim-churn.json")
   .parse();
 
 const o = program.opts<{
@@ -44,9 +49,15 @@ const o = program.opts<{
   crashFraction: string;
   windowMinutes: string;
   seed: string;
+  heartbeatMs?: string;
   trace?: string;
   out: string;
+  render?: boolean;
 }>();
+if (o.render === true) {
+  addChurnResult(join(o.out, "sim-churn.json"), join(o.out, "sim-latest.md"), undefined);
+  process.exit(0);
+}
 
 const MINUTE = 60_000;
 const nodes = Number.parseInt(o.nodes, 10);
@@ -77,9 +88,13 @@ function coreVersion(): { commit: string; dirty: boolean } {
 const started = performance.now();
 const log = (line: string): void =>
   console.log(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
+const heartbeatMs = o.heartbeatMs === undefined ? undefined : Number.parseFloat(o.heartbeatMs);
+if (heartbeatMs !== undefined && !(heartbeatMs > 0)) throw new Error(`bad --heartbeat-ms ${o.heartbeatMs}`);
 const sim = new Simulator({
   seed,
   createMachine: createPastryMachine,
+  routing:
+    heartbeatMs === undefined ? {} : { heartbeatIntervalMs: heartbeatMs, failureTimeoutMs: 2 * heartbeatMs },
   seedSelection: { kind: "nearestOfSample", sample: 16 },
 });
 const random = new Prng(seed ^ 0x5eed);
@@ -102,7 +117,8 @@ if (o.trace !== undefined) {
   replayTrace(sim, events, random.fork(), { listener });
   churnStop = () => {};
 } else {
-  label = `${o.lifetime} sessions, median ${o.medianMinutes} min`;
+  label = medianMs > 0 ? `${o.lifetime} sessions, median ${o.medianMinutes} min` : "at rest (no churn)";
+  if (heartbeatMs !== undefined) label += `, heartbeat ${heartbeatMs} ms`;
   log(`building ${nodes} nodes`);
   sim.grow(nodes, {
     growth: 1,
@@ -113,14 +129,18 @@ if (o.trace !== undefined) {
     onWave: (created, ready) => log(`  build: ${created} created, ${ready} ready, ${sim.events} events`),
   });
   sim.runFor(3_000);
-  const churn = new Churn(
-    sim,
-    { lifetime, crashFraction: Number.parseFloat(o.crashFraction) },
-    random.fork(),
-    listener,
-  );
-  churn.start();
-  churnStop = () => churn.stop();
+  if (medianMs > 0) {
+    const churn = new Churn(
+      sim,
+      { lifetime, crashFraction: Number.parseFloat(o.crashFraction) },
+      random.fork(),
+      listener,
+    );
+    churn.start();
+    churnStop = () => churn.stop();
+  } else {
+    churnStop = () => {};
+  }
 }
 const buildWallMs = performance.now() - started;
 log(
@@ -151,7 +171,7 @@ const mem = sim.peakMemory();
 const run: ChurnRun = {
   nodes,
   label,
-  lifetime: o.trace === undefined ? lifetime : undefined,
+  lifetime: o.trace === undefined && medianMs > 0 ? lifetime : undefined,
   trace: o.trace,
   crashFraction: Number.parseFloat(o.crashFraction),
   seed,
