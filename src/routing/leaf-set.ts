@@ -22,13 +22,11 @@ export class LeafSet {
   /** members() as one frozen array, until the next change: messages that carry the leaf set share it. */
   private frozenList: readonly NodeInfo[] | undefined;
 
+  /** `size`: l, an even integer (checked once, by routingConfig in config.ts). */
   constructor(
     readonly self: NodeInfo,
     size: number,
   ) {
-    if (!Number.isInteger(size) || size < 2 || size % 2 !== 0) {
-      throw new RangeError(`the leaf-set size must be an even integer >= 2, got ${size}`);
-    }
     this.half = size / 2;
   }
 

@@ -1,96 +1,25 @@
 // PastryNode: one Pastry node as a deterministic state machine. Inputs are method calls carrying `now`;
-// outputs are queued and collected with takeOutputs(). No sockets, timers, clocks or hidden randomness.
+// outputs are collected with takeOutputs(). The protocol as implemented (joins, failure detection, repair,
+// retries, leave) is described in docs/protocol.md; each collaborator's file states its own invariants.
 //
-// The protocol as implemented (changes to the design brief are marked "Changed:"):
-// - Join (MSPastry-style, consistent): the joiner J sends `join` to a seed address. Each ready node on the
-//   route towards J.id (never to a node holding J.id: that may be J's previous incarnation) answers J with
-//   `joinState` (its table rows 0..prefix(J); the first hop adds its neighbourhood set; the last, `final`,
-//   adds its leaf set). J fills its table and neighbourhood at once, but takes a node into its leaf set only
-//   when it answers a `probe{joining}` (or probes J itself: a concurrent joiner); a member that receives a
-//   probe inserts the prober at once. Leaf-set candidates named in replies are probed too, but only those
-//   among the l nearest known so far (a shadow "candidate" leaf set), so a join probes ~l nodes. J is ready
-//   once the final state has arrived and no leaf-set probe is outstanding; it then announces itself to its
-//   table and neighbourhood. Until ready, J delivers nothing: routed messages and local sends wait in a
-//   bounded queue and are routed on ready. A join not done within joinTimeoutMs is retried through the
-//   next seed; after every seed failed twice: event joinFailed (queued messages dropped "undeliverable").
-//   A join state whose send failed is sent again on the next tick (3 sends at most): a lost final state
-//   would leave the joiner waiting out its join timeout. A leaf-set candidate already being measured for
-//   proximity is probed as a leaf-set candidate too: readiness waits for its answer.
-//   Changed: a node still joining holds joins routed to it (bounded) and serves them once ready, instead of
-//   letting the joiner time out; and a joiner sends no proximity probe before its final state (a probe makes
-//   the receiver route to it, and two joiners holding each other's joins would deadlock). A member that
-//   gets a joining probe pushes its leaf set to the other nodes that joined next to it lately, so two
-//   adjacent concurrent joiners cannot both miss each other.
-// - Proximity: RTT from probe replies and reportRtt (EWMA, x regionMultiplier across regions). A table
-//   candidate from a first-hand source (contact, join state, row reply) with unknown RTT is probed (one
-//   probe out per peer; after a probe that ended without a round trip, not again for 5 s); the nearer one
-//   keeps the slot. Nodes named in leaf sets are not measured (that would probe the overlay), nor a joiner
-//   from its own probes (its announce is), nor senders of route hops and acks (traffic must not cost a probe
-//   per new sender). Changed: on ready, the join's second phase (Castro et al.) asks the nearest measured
-//   entry of each row for its row.
-// - Failure detection (hardened against overload storms after MSPastry, Castro et al. DSN 2004): every
-//   heartbeatIntervalMs a ready node sends `heartbeat` to its predecessor only. Any message from a peer, and
-//   any acknowledged call to it (input heardFrom, from the runtime), is first-hand proof of life: it clears
-//   suspicion, answers an outstanding liveness probe and reinstates a node found dead. A successor silent for
-//   failureTimeoutMs is probed. At most one probe per peer is outstanding; it is sent up to 3 times, attempt
-//   k waiting k * max(probeTimeoutMs, srtt + 4 * rttvar) (RTT from probe replies and reportRtt, as TCP; at
-//   most 2 failure timeouts), and only then is the peer dead. A dead leaf member is removed; the silent
-//   members on its side are probed (adjacent crashes are found together), the farthest live member on that
-//   side is asked for its leaf set, and the removal is pushed to the leaf set and to the dead node itself
-//   (`leafSet{removed}`). Receivers drop it without re-pushing unless they heard from it directly within
-//   failureTimeoutMs (then they probe it); a node told of its own death refutes it by pushing its leaf set
-//   to its members, whose first-hand contact takes it back. Changed: the dead node's farthest neighbour on
-//   our side is not in our leaf set when we push, so nodes that enter the leaf set during repair are sent
-//   the deaths of the last 30 s (a reinstated node is struck from that list). Nodes learnt second-hand enter
-//   the leaf set only after answering a probe; nodes we found dead are ignored in gossip for 60 s (deaths
-//   only heard of: for failureTimeoutMs), so stale leaf sets cannot resurrect them. Anti-entropy: every 5
-//   heartbeat intervals a ready node sends its leaf set to one random member (a live node dropped on
-//   hearsay whose refutation was lost comes back). On a small ring (sides overlapping) a side that loses a member refills from the
-//   other. A repair candidate that does not answer triggers another leaf-set request for its side, and a
-//   node that fills a hole at the far end of a side is asked for its leaf set.
-// - Rate limits (maintenance stays bounded whatever happens): one outstanding probe per peer; leafSetRequest
-//   to a peer at most once per probeTimeoutMs (a repair held back is sent on a later tick); rowRequest for a
-//   row to a peer at most once per 2 failure timeouts; leaf-set pushes (removals, refutations) at most one
-//   fan-out per tick, later ones coalesced into the next tick's.
-// - sendFailed (the runtime reports route, join, probe and heartbeat failures): the peer becomes suspect
-//   (routed around, probed; removed when the probe fails, cleared by any contact). A failed route hop may
-//   still have arrived, so it is first sent again to the SAME node (the destination's dedup drops a second
-//   copy). If that fails too and the node owns the key in our view, the hop waits for the probe's verdict:
-//   dead, it is routed around it; alive, it goes to the same node again (at most 4 sends; then dropped
-//   "undeliverable": at most once wins over rerouting around a live owner). Past a node that is not the
-//   owner, a rerouted copy reaches the same owner, so it is routed around at once. A second failure after
-//   routing around drops it. A node that would deliver only because the owner is suspect sends it to the
-//   owner instead. The origin stops retrying a hop once the message's ack arrived. The re-route prefers a
-//   leaf-set member that still makes progress over another (lazily checked, maybe dead) table entry. A
-//   failed join hop is re-routed; a join to an unreachable seed address moves on to the next seed at once.
-// - Routing table: lazy repair (`rowRequest` to another entry of the row, else of a deeper row), and
-//   periodic maintenance (MSPastry): every tableMaintenanceIntervalMs a ready node asks a random entry of
-//   its next populated row, rows in turn, for that row; nearer nodes named take their slots.
-// - Graceful leave: `leave{leafSet}` to every known node; receivers drop the leaver and probe the
-//   candidates its leaf set names. Changed: nothing the leaver holds is dropped unless no live node is
-//   known: queued and parked hops, hops that still reach it, and its forwarded hops that fail afterwards go
-//   to the next hop without it (for its own keys: the leaf-set member closest to the key); acks still count.
-//   A departed incarnation never comes back: its messages that arrive after the leave notice (sent before
-//   it, on other calls) are handled but prove nothing, and gossip naming it is ignored.
-// - A known ID seen first-hand with another incarnation replaces the old entry everywhere; second-hand
-//   mentions of a known ID under another incarnation are ignored.
-// - Delivery is at most once per message id (bounded memory); hop limit drops "ttl"; an ack goes straight
-//   from the delivering node to the origin. A duplicate copy of a message that wants an ack is acked again
-//   (the copy came because a hop timed out, and the first ack may have been lost too); an ack whose call
-//   fails (if the runtime reports it) is sent again, 8 sends at most, and its origin is not suspected.
-//   With config.applicationAcks the ack waits for the runtime's input applicationAcknowledged, or carries
-//   the refusal of applicationRefused (the origin emits "refused" and routes the message no more); a
-//   duplicate copy arriving meanwhile is dropped without an ack, and one arriving after a refusal is
-//   answered with the refusal again.
-// - Per-input batching: removal pushes, leaf-set repair requests and the leafSetChanged event are sent
-//   once at the end of each input, however many changes it caused.
+// This file is the input switch, the queries and the owner of the collaborators (JoinProcess,
+// FailureDetector, HopDelivery, LeafSetRepair, TableMaintenance, Outbox), which return decisions and never
+// call back. Why it is longer than ~600 lines: every input's effect is sequenced here across collaborators
+// (what happens first decides the outputs, and the simulator's results depend on that order), together with
+// the glue that needs the whole state: routing a message (route, reroute, hand-off while leaving) and
+// learning about peers (plausibility, leaf-set admission, forgetting a node everywhere).
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
 import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
-import { ProximityStore, addressFor } from "./proximity.js";
-import { BoundedMap } from "./bounded-map.js";
-import { RecentTimes } from "./recent-times.js";
+import { ProximityStore } from "./proximity.js";
+import { routingConfig } from "./config.js";
+import { Outbox } from "./outbox.js";
 import { RoutingTable } from "./routing-table.js";
+import { FailureDetector, type ProbeKind } from "./failure-detector.js";
+import { HopDelivery, type SendFailure } from "./hop-delivery.js";
+import { LeafSetRepair } from "./leaf-set-repair.js";
+import { TableMaintenance } from "./table-maintenance.js";
+import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
   nextHop,
@@ -99,7 +28,6 @@ import {
   type RoutingState,
 } from "./router.js";
 import {
-  DEFAULT_ROUTING_CONFIG,
   type Millis,
   type NodeInfo,
   type Outbound,
@@ -117,93 +45,16 @@ import {
 /** Lifecycle: idle (new, or gave up joining), joining, ready, left. */
 export type NodeStatus = "idle" | "joining" | "ready" | "left";
 
-/** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
-type ProbeKind = "leaf" | "liveness" | "proximity";
-
-interface OutstandingProbe {
-  readonly node: NodeInfo;
-  deadline: Millis;
-  kind: ProbeKind;
-  /** 1 for the first probe; each unanswered attempt is retried until PROBE_ATTEMPTS. */
-  attempt: number;
-  /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
-  heardFrom: boolean;
-  /** Sends of this probe that the transport reported refused (nobody listening at the peer's address). */
-  refusals?: number;
-}
-
-/** A failed route hop is sent to the same node at most this often before it is routed around. */
-const SAME_HOP_ATTEMPTS = 4;
-/**
- * An end-to-end ack whose call fails is sent at most this many times in all. Each failure takes a call
- * timeout, so the attempts span several seconds: enough to outlast a bad patch of packet loss (seen with 5 %
- * loss: three quick attempts all failed) while staying within the origin's own wait.
- */
-const ACK_ATTEMPTS = 8;
-/** Sends of one join state at most (the first and its resends). */
-const JOIN_STATE_ATTEMPTS = 3;
-/** hopFailures state of a message routed around a failed node (a further failure drops it). */
-const HOP_REROUTED = "rerouted";
-/** What failed hops of one message from this node led to: sends to the same node so far, or a re-route. */
-type HopFailures = number | typeof HOP_REROUTED;
-/** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
-const MAX_PARKED_HOPS = 4_096;
-/** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
-const PROBE_ATTEMPTS = 3;
-/**
- * A refused connection is not a slow peer: nothing listens at its address. A probe refused this many times
- * in a row, at least REFUSED_PROBE_RETRY_MS apart (the runtime opens a fresh connection for the retry), ends
- * in death at once instead of after its timeouts.
- */
-const REFUSALS_FOR_DEATH = 2;
-const REFUSED_PROBE_RETRY_MS = 250;
-/** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
-const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
 /** Round-trip measurements are kept for at most this many peers (members of our state are evicted last). */
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
-/** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
-const CONTACT_MEMORY = 1_024;
-/** leafSetRequest to the same peer at most this often (a repair that wants another waits for the next tick). */
-const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
-/** rowRequest for the same row to the same peer at most once per this many failure timeouts. */
-const ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS = 2;
-const REQUEST_MEMORY = 512;
-/** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
-const LEAF_SET_GOSSIP_HEARTBEATS = 6;
-/** A peer whose proximity probe ended without a round trip is not probed for proximity again this soon. */
-const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
-/** Memory bounds for bookkeeping that would otherwise grow with every peer ever seen. */
-const RECENTLY_DEAD_CAPACITY = 256;
-const PROXIMITY_PROBE_MEMORY = 512;
-const RETRIED_MEMORY = 1_024;
-/** Proximity probes a joiner keeps for after its final join state (see deferredProbes). */
-const MAX_DEFERRED_PROBES = 256;
-const RECENT_JOINERS_CAPACITY = 16;
-/** A joiner is introduced to later joiners for this many probe timeouts (its own probing is done by then). */
-const JOINER_INTRODUCTION_WINDOW_PROBES = 4;
-/** Joins held by a node that is itself still joining (beyond this, the joiners' timeouts retry them). */
-const MAX_PENDING_JOINS = 64;
-/**
- * A joiner asks its nearest few measured neighbours for their first rows (0 .. this - 1, those they share
- * with it). Simulated at 3,000 nodes: stretch 1.65 -> 1.55 for 7 % more messages in the build.
- */
-const NEIGHBOURS_ASKED_FOR_ROWS = 3;
-const NEIGHBOUR_ROWS_ASKED = 2;
-/** How long a node found dead is ignored in second-hand gossip. */
-const DEAD_MEMORY_MS = 60_000;
-/** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
-const RECENT_DEATH_WINDOW_MS = 30_000;
-const RECENT_DEATHS_CAPACITY = 64;
-
 export interface PastryNodeOptions {
   readonly random: RandomSource;
   readonly config?: Partial<RoutingConfig>;
 }
 
-/** Why a send failed: it surely never arrived, or it may have arrived without an acknowledgement. */
-export type SendFailure = "unreachable" | "unknown";
+export type { SendFailure } from "./hop-delivery.js";
 
 export interface PastrySendOptions {
   readonly wantAck?: boolean;
@@ -242,122 +93,30 @@ export class PastryNode {
   readonly config: RoutingConfig;
   private readonly random: RandomSource;
   private readonly leaf: LeafSet;
-  /**
-   * The leaf set plus the candidates being probed to join it, kept to the same l/2 per side: a candidate is
-   * probed only if it is among the nearest known so far, so a join or repair probes about l nodes, not
-   * every node named in every leaf set it hears of.
-   */
-  private readonly candidates: LeafSet;
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
   private readonly state: RoutingState;
 
   private status: NodeStatus = "idle";
-  private outputs: Output[] = [];
+  private readonly outbox: Outbox;
   private messageCounter = 0;
 
-  private readonly suspects = new Set<string>();
-  private readonly avoidSuspects: Avoid;
-  private readonly probes = new Map<string, OutstandingProbe>();
-  private readonly lastHeard = new Map<string, Millis>();
-  /** Last direct evidence of life from any peer (a message from it, or an acknowledged call to it). */
-  private readonly lastContact: RecentTimes;
-  /** Rate limits on repair requests: ID hex (and row) -> when last asked. */
-  private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
-  private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
-  /** Peers whose proximity probe ended without a round trip (they talked, the reply never came). */
-  private readonly unmeasured = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
-  /** ID hex -> the incarnation found dead and when. */
-  private readonly recentlyDead = new BoundedMap<
-    string,
-    { readonly incarnation: number; readonly at: Millis; readonly firstHand: boolean }
-  >(RECENTLY_DEAD_CAPACITY);
-  private readonly delivered: BoundedMap<string, true>;
-  /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
-  private readonly hopFailures = new BoundedMap<string, HopFailures>(RETRIED_MEMORY);
-  /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
-  private readonly parkedHops = new Map<string, Outbound[]>();
-  private parkedCount = 0;
-  /** Ids of our own messages whose end-to-end ack came: a hop of theirs that failed needs no retry. */
-  private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
-  /** Message id -> how many times we sent its ack (as the delivering node). */
-  private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
-  /** Delivered messages whose ack waits for the application (config.applicationAcks): id -> ack target. */
-  private readonly awaitingApplication: BoundedMap<
-    string,
-    { readonly origin: NodeInfo; readonly hops: number }
-  >;
-  /** Messages our application refused lately: a duplicate copy is answered with the same refusal. */
-  private readonly refused = new BoundedMap<string, Refusal>(RETRIED_MEMORY);
-  /** Join states whose send failed, sent again on the next tick; how often each was sent. */
-  private joinStatesToResend: Outbound[] = [];
-  private readonly joinStateSends = new WeakMap<Outbound, number>();
-  /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
-  private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
-  /** Nodes that sent us a joining probe lately (ID hex -> when), to introduce concurrent joiners. */
-  private readonly recentJoiners = new BoundedMap<string, Millis>(RECENT_JOINERS_CAPACITY);
-  private pending: RouteMessage[] = [];
-  /** Joins routed through this node before it was ready: served once it is (a joiner must not time out). */
-  private pendingJoins: { readonly joiner: NodeInfo; readonly hops: number }[] = [];
-
-  // Join state.
-  private seeds: readonly string[] = [];
-  private seedIndex = 0;
-  private joinAttempts = 0;
-  private joinDeadline: Millis = 0;
-  private finalStateReceived = false;
-  /** Time of the last tick, to notice that this node itself was paused (see pauseThresholdMs). */
-  private lastTickAt: Millis | undefined;
-  /** Re-confirming the leaf set after a pause: like the end of a join, but without seeds to fall back on. */
-  private revalidating = false;
-  /**
-   * Proximity probes wanted before the final join state arrived. Any probe makes its receiver take us in,
-   * so others could route joins to us; holding those joins is only safe once our own readiness no longer
-   * depends on a join route (two joiners holding each other's joins would otherwise deadlock).
-   */
-  private deferredProbes: NodeInfo[] = [];
-
-  // Per-call batching: removals to push and sides to repair are flushed once at the end of each input.
-  private removedToPush: NodeInfo[] = [];
-  /** Leaf members added during this input: told about recent deaths they may have missed. */
-  private newLeafMembers: NodeInfo[] = [];
-  /**
-   * Leaf-set members found dead lately. The push on a death reaches our leaf set only; the dead node's
-   * farthest neighbour on our side is beyond it and only joins our leaf set during repair, so it is told then.
-   */
-  private recentLeafDeaths: { readonly id: NodeId; readonly at: Millis }[] = [];
-  /** Sides whose repair request is due; kept across inputs while the rate limit holds it back. */
-  private repairLeft = false;
-  private repairRight = false;
-  private leafChanged = false;
-  /** Someone pushed our own death: tell our leaf set directly that we are alive (they take us back). */
-  private refuteDeath = false;
-  /** Leaf-set pushes are coalesced: at most one per tick; the rest wait for the next tick's flush. */
-  private pushedThisTick = false;
+  // The collaborators: each owns one piece of sub-state and its rules, and returns decisions.
+  private readonly joinProcess: JoinProcess;
+  private readonly detector: FailureDetector;
+  private readonly hops: HopDelivery;
+  private readonly repair: LeafSetRepair;
+  private readonly maintenance: TableMaintenance;
   /** The time of the input being handled (the rate limits in finishInput need it). */
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
-  private nextGossipAt: Millis = 0;
-  private nextTableMaintenanceAt: Millis = Number.POSITIVE_INFINITY;
-  /** The row periodic table maintenance asks about next (rows in turn, empty ones skipped). */
-  private tableMaintenanceRow = 0;
-  private deliveredCount = 0;
-  private forwardedCount = 0;
-  private droppedCount = 0;
-  private reroutedCount = 0;
-  private hopRetryCount = 0;
-  private hopsParkedCount = 0;
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
-    this.config = { ...DEFAULT_ROUTING_CONFIG, ...options.config };
-    if (!(this.config.tableMaintenanceIntervalMs > 0)) {
-      throw new RangeError(
-        `tableMaintenanceIntervalMs must be positive (Infinity: never), got ${this.config.tableMaintenanceIntervalMs}`,
-      );
-    }
+    this.config = routingConfig(options.config);
+    this.outbox = new Outbox(self);
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
@@ -365,13 +124,13 @@ export class PastryNode {
     });
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
-    this.candidates = new LeafSet(self, this.config.leafSetSize);
+    this.repair = new LeafSetRepair(self, this.config);
+    this.joinProcess = new JoinProcess(self, this.config);
+    this.maintenance = new TableMaintenance(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
-    this.delivered = new BoundedMap<string, true>(this.config.dedupCapacity);
-    this.awaitingApplication = new BoundedMap(this.config.dedupCapacity);
-    this.lastContact = new RecentTimes(this.config.failureTimeoutMs, CONTACT_MEMORY);
-    this.avoidSuspects = { suspects: this.suspects, idHex: undefined };
+    this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
+    this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
   }
 
@@ -393,12 +152,9 @@ export class PastryNode {
       this.emitEvent({ type: "joinFailed", reason: "no seed addresses" });
       return;
     }
-    this.seeds = [...seedAddresses];
-    // Start at a random seed so that many joiners given the same list spread over it.
-    this.seedIndex = Math.floor(this.random.next() * this.seeds.length) % this.seeds.length;
-    this.joinAttempts = 0;
+    const join = this.joinProcess.start(seedAddresses, now, this.random);
     this.status = "joining";
-    this.sendJoin(now);
+    this.outbox.sendOutbound(join);
     this.finishInput();
   }
 
@@ -458,7 +214,7 @@ export class PastryNode {
         this.route(message.message);
         break;
       case "ack":
-        this.acked.set(message.messageId, true);
+        this.hops.noteAcked(message.messageId);
         if (message.refusal !== undefined) {
           this.emitEvent({
             type: "refused",
@@ -542,7 +298,7 @@ export class PastryNode {
       return;
     }
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
-    if (this.recentlyDead.get(out.to.id.hex)?.incarnation !== out.to.incarnation) this.suspect(out.to, now);
+    if (!this.detector.isDead(out.to)) this.suspect(out.to, now);
     if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
@@ -565,8 +321,8 @@ export class PastryNode {
     // Only a node found dead (reinstated) or a leaf-set candidate being probed is taken into the leaf set on
     // an ack: any other callee may be a joiner still joining, which enters leaf sets through its own probes.
     const hex = peer.id.hex;
-    const wasDead = this.recentlyDead.get(hex)?.incarnation === peer.incarnation;
-    const candidate = this.probes.get(hex)?.kind === "leaf";
+    const wasDead = this.detector.isDead(peer);
+    const candidate = this.detector.probeKind(hex) === "leaf";
     this.noteAlive(peer, now);
     if (this.status === "ready" && (wasDead || candidate)) {
       this.learnForTable(peer, now, false);
@@ -599,14 +355,14 @@ export class PastryNode {
   /** Drives timers: join timeout, probe timeouts, heartbeats, successor liveness. */
   tick(now: Millis): void {
     this.detectPause(now);
-    this.lastTickAt = now;
+    this.joinProcess.ticked(now);
     this.now = now;
-    this.pushedThisTick = false;
-    if (this.status === "joining" && now >= this.joinDeadline) {
+    this.repair.newTick();
+    if (this.status === "joining" && this.joinProcess.timedOut(now)) {
       // A join that has its final state and is only waiting for leaf-set members to answer is progressing:
       // those probes end in a verdict by themselves (bounded attempts), so wait for them rather than restart.
-      if (this.finalStateReceived && this.awaitingLeafProbes())
-        this.joinDeadline = now + this.config.joinTimeoutMs;
+      if (this.joinProcess.finalStateReceived && this.awaitingLeafProbes())
+        this.joinProcess.extendDeadline(now);
       else this.retryJoin(now);
     }
     if (this.status === "idle" || this.status === "left") {
@@ -614,28 +370,24 @@ export class PastryNode {
       return;
     }
     this.expireProbes(now);
-    if (this.joinStatesToResend.length > 0) {
-      for (const out of this.joinStatesToResend) this.outputs.push({ type: "send", out });
-      this.joinStatesToResend = [];
-    }
+    for (const out of this.joinProcess.takeResends()) this.outbox.sendOutbound(out);
     if (this.status === "ready") {
       if (now >= this.nextHeartbeatAt) {
         this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
         const predecessor = this.leaf.left()[0];
         if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
       }
-      if (now >= this.nextGossipAt) {
-        this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
-        this.gossipLeafSet();
+      if (this.repair.gossipDue(now)) {
+        const gossip = this.repair.gossip(this.leaf, this.random);
+        if (gossip !== undefined) this.outbox.sendAll([gossip]);
         this.pruneMemories(now);
       }
-      if (now >= this.nextTableMaintenanceAt) {
-        this.nextTableMaintenanceAt = now + this.config.tableMaintenanceIntervalMs;
-        this.maintainTable(now);
+      if (this.maintenance.due(now)) {
+        this.outbox.sendAll(this.maintenance.periodic(this.table, this.random, now));
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
-        const heard = this.lastHeard.get(successor.id.hex) ?? now;
+        const heard = this.detector.lastHeardFrom(successor.id.hex) ?? now;
         if (now - heard >= this.config.failureTimeoutMs) this.probe(successor, "liveness", now);
       }
     }
@@ -653,21 +405,9 @@ export class PastryNode {
       for (const node of this.knownPeers()) this.sendTo(node, { type: "leave", leafSet });
     }
     // What this node holds and has not passed on goes to the nodes that take over without it.
-    for (const message of this.pending) this.handOff({ ...message, hops: message.hops + 1 });
-    for (const waiting of this.parkedHops.values()) {
-      for (const out of waiting) {
-        if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
-        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
-        this.handOff(out.message.message);
-      }
-    }
-    this.parkedHops.clear();
-    this.parkedCount = 0;
-    this.pending = [];
-    this.pendingJoins = [];
-    this.joinStatesToResend = [];
-    this.deferredProbes = [];
-    this.probes.clear();
+    for (const message of this.joinProcess.leave()) this.handOff({ ...message, hops: message.hops + 1 });
+    for (const message of this.hops.releaseAllForLeaving()) this.handOff(message);
+    this.detector.clearProbes();
     this.finishInput();
   }
 
@@ -681,7 +421,7 @@ export class PastryNode {
       if (from.id.equals(this.self.id)) return;
       this.handOff({ ...message.message, hops: message.message.hops + 1 });
     } else if (message.type === "ack") {
-      this.acked.set(message.messageId, true);
+      this.hops.noteAcked(message.messageId);
       this.emitEvent({ type: "acked", messageId: message.messageId, deliveredBy: from, hops: message.hops });
     }
     this.finishInput();
@@ -697,18 +437,12 @@ export class PastryNode {
     this.now = Math.max(this.now, now);
     const message = out.message;
     if (message.type === "ack") this.resendAck(out, message.messageId);
-    if (message.type === "route" && out.to !== undefined && !this.acked.has(message.message.id)) {
-      const id = message.message.id;
-      const sent = this.hopFailures.get(id) ?? 0;
-      this.suspects.add(out.to.id.hex);
-      if (sent === HOP_REROUTED) this.drop(message.message, "undeliverable");
-      else if (cause === "unreachable" || sent > 0) {
-        this.hopFailures.set(id, HOP_REROUTED);
-        this.handOff(message.message);
-      } else {
-        this.hopFailures.set(id, sent + 1);
-        this.outputs.push({ type: "send", out });
-      }
+    if (message.type === "route" && out.to !== undefined) {
+      const decision = this.hops.hopFailedWhileLeaving(message.message, cause);
+      if (decision !== "ignore") this.detector.avoid(out.to.id.hex);
+      if (decision === "drop") this.drop(message.message, "undeliverable");
+      else if (decision === "handOff") this.handOff(message.message);
+      else if (decision === "resend") this.outbox.sendOutbound(out);
     }
     this.finishInput();
   }
@@ -719,7 +453,8 @@ export class PastryNode {
    * counted) only when no live node is known.
    */
   private handOff(message: RouteMessage): void {
-    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.ownerWithoutSelf(message.key);
+    const next =
+      nextHop(this.state, message.key, this.detector.avoidSuspects) ?? this.ownerWithoutSelf(message.key);
     if (next === undefined) {
       this.drop(message, "undeliverable");
       return;
@@ -735,16 +470,14 @@ export class PastryNode {
   private ownerWithoutSelf(key: NodeId): NodeInfo | undefined {
     let best: NodeInfo | undefined;
     for (const node of this.leaf.members()) {
-      if (this.suspects.has(node.id.hex)) continue;
+      if (this.detector.suspects.has(node.id.hex)) continue;
       if (best === undefined || isCloser(key, node.id, best.id)) best = node;
     }
     return best;
   }
 
   takeOutputs(): Output[] {
-    const taken = this.outputs;
-    this.outputs = [];
-    return taken;
+    return this.outbox.take();
   }
 
   // ---- Queries ---------------------------------------------------------------------------------------
@@ -776,15 +509,17 @@ export class PastryNode {
 
   /** The node this node believes closest to `key` (possibly itself), suspects excluded. */
   owner(key: NodeId): NodeInfo {
-    if (this.leaf.inRange(key)) return this.leaf.closest(key, this.suspects);
-    const candidates = this.knownPeers().filter((n) => !this.suspects.has(n.id.hex));
+    const suspects = this.detector.suspects;
+    if (this.leaf.inRange(key)) return this.leaf.closest(key, suspects);
+    const candidates = this.knownPeers().filter((n) => !suspects.has(n.id.hex));
     candidates.push(this.self);
     return closestTo(key, candidates) ?? this.self;
   }
 
   /** The k nodes closest to `key` among self and the leaf set, closest first (exact for k <= l/2 + 1). */
   replicas(key: NodeId, k: number): NodeInfo[] {
-    const candidates = [this.self, ...this.leaf.members()].filter((n) => !this.suspects.has(n.id.hex));
+    const suspects = this.detector.suspects;
+    const candidates = [this.self, ...this.leaf.members()].filter((n) => !suspects.has(n.id.hex));
     candidates.sort((a, b) => (isCloser(key, a.id, b.id) ? -1 : isCloser(key, b.id, a.id) ? 1 : 0));
     return candidates.slice(0, Math.max(0, k));
   }
@@ -794,83 +529,49 @@ export class PastryNode {
       routingTableEntries: this.table.size,
       leafSetMembers: this.leaf.size,
       neighbourhoodMembers: this.neighbours.size,
-      pending: this.pending.length,
-      outstandingProbes: this.probes.size,
-      suspects: this.suspects.size,
-      delivered: this.deliveredCount,
-      forwarded: this.forwardedCount,
-      dropped: this.droppedCount,
-      rerouted: this.reroutedCount,
-      hopRetries: this.hopRetryCount,
-      hopsParked: this.hopsParkedCount,
-      parkedHops: this.parkedCount,
+      pending: this.joinProcess.heldMessages,
+      outstandingProbes: this.detector.outstandingProbes,
+      suspects: this.detector.suspects.size,
+      ...this.hops.counts(),
       status: this.status,
     };
   }
 
   // ---- Join ------------------------------------------------------------------------------------------
 
-  private sendJoin(now: Millis): void {
-    const address = this.seeds[this.seedIndex % this.seeds.length] as string;
-    this.joinDeadline = now + this.config.joinTimeoutMs;
-    this.finalStateReceived = false;
-    this.outputs.push({
-      type: "send",
-      out: { to: undefined, address, message: { type: "join", joiner: this.self, hops: 0 } },
-    });
-  }
-
   private retryJoin(now: Millis): void {
-    this.joinAttempts++;
-    if (this.joinAttempts >= 2 * this.seeds.length) {
-      this.status = "idle";
-      this.probes.clear();
-      for (const message of this.pending) this.drop(message, "undeliverable");
-      this.pending = [];
-      this.pendingJoins = [];
-      this.deferredProbes = [];
-      this.emitEvent({
-        type: "joinFailed",
-        reason: `no join completed through ${this.seeds.length} seed(s), each tried twice`,
-      });
+    const join = this.joinProcess.retry(now);
+    if (join !== undefined) {
+      this.outbox.sendOutbound(join);
       return;
     }
-    this.seedIndex = (this.seedIndex + 1) % this.seeds.length;
-    this.sendJoin(now);
+    this.status = "idle";
+    this.detector.clearProbes();
+    for (const message of this.joinProcess.giveUp()) this.drop(message, "undeliverable");
+    this.emitEvent({
+      type: "joinFailed",
+      reason: `no join completed through ${this.joinProcess.seedCount} seed(s), each tried twice`,
+    });
   }
 
   /** A ready node on the join route answers the joiner and passes the join on. */
   private onJoin(joiner: NodeInfo, hops: number): void {
     if (joiner.id.equals(this.self.id)) return;
     if (this.status !== "ready") {
-      if (this.status === "joining" && this.pendingJoins.length < MAX_PENDING_JOINS) {
-        this.pendingJoins.push({ joiner, hops });
-      }
+      if (this.status === "joining") this.joinProcess.holdJoin(joiner, hops);
       return;
     }
-    const avoid: Avoid = { suspects: this.suspects, idHex: joiner.id.hex };
+    const avoid: Avoid = { suspects: this.detector.suspects, idHex: joiner.id.hex };
     const next = hops + 1 > this.config.maxHops ? undefined : nextHop(this.state, joiner.id, avoid);
-    const shared = Math.min(this.self.id.commonPrefixLength(joiner.id), ID_DIGITS - 1);
-    const rows: RowEntries[] = [];
-    for (let r = 0; r <= shared; r++) {
-      const entries = this.table.rowEntries(r).filter((n) => !n.id.equals(joiner.id));
-      if (entries.length > 0) rows.push({ row: r, entries });
-    }
-    const final = next === undefined;
-    this.sendTo(joiner, {
-      type: "joinState",
-      rows,
-      neighbours: hops === 0 ? this.neighbours.members().filter((n) => !n.id.equals(joiner.id)) : [],
-      leafSet: final ? [...this.leaf.members()].filter((n) => !n.id.equals(joiner.id)) : [],
-      final,
-    });
+    const state = { table: this.table, neighbours: this.neighbours, leaf: this.leaf };
+    this.sendTo(joiner, joinStateFor(this.self, state, joiner, hops, next === undefined));
     if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops: hops + 1 });
   }
 
   /** The hop towards `next` failed: pass the join on through the next best hop instead. */
   private forwardJoinAgain(joiner: NodeInfo, hops: number): void {
     if (this.status !== "ready") return;
-    const next = nextHop(this.state, joiner.id, { suspects: this.suspects, idHex: joiner.id.hex });
+    const next = nextHop(this.state, joiner.id, { suspects: this.detector.suspects, idHex: joiner.id.hex });
     if (next !== undefined) this.sendTo(next, { type: "join", joiner, hops });
     else this.onJoin(joiner, hops);
   }
@@ -887,19 +588,17 @@ export class PastryNode {
     for (const row of rows) for (const node of row.entries) this.learnForTable(node, now, true);
     for (const node of neighbours) this.learnForTable(node, now, true);
     if (!final) return;
-    this.finalStateReceived = true;
-    const deferred = this.deferredProbes;
-    this.deferredProbes = [];
-    for (const node of deferred) if (this.isPlausible(node)) this.proximityProbe(node, now);
+    for (const node of this.joinProcess.finalStateArrived())
+      if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
   }
 
   private checkJoinComplete(now: Millis): void {
-    if (this.status !== "joining" || !this.finalStateReceived) return;
+    if (this.status !== "joining" || !this.joinProcess.finalStateReceived) return;
     if (this.awaitingLeafProbes()) return;
-    if (this.leaf.size === 0 && !this.revalidating) {
+    if (this.leaf.size === 0 && !this.joinProcess.revalidating) {
       // Every node named in the final state died before answering: start over through the next seed.
       this.retryJoin(now);
       return;
@@ -908,13 +607,11 @@ export class PastryNode {
   }
 
   private awaitingLeafProbes(): boolean {
-    for (const probe of this.probes.values()) if (probe.kind === "leaf") return true;
-    return false;
+    return this.detector.awaitingLeafProbes();
   }
 
   private detectPause(now: Millis): void {
-    if (this.status !== "ready" || this.lastTickAt === undefined) return;
-    if (now - this.lastTickAt > this.config.pauseThresholdMs) this.revalidate(now);
+    if (this.joinProcess.pausedUntil(now, this.status === "ready")) this.revalidate(now);
   }
 
   /**
@@ -924,16 +621,12 @@ export class PastryNode {
    * forward meanwhile, and is ready again once every member answered or was found dead.
    */
   private revalidate(now: Millis): void {
-    this.lastTickAt = now;
     this.status = "joining";
-    this.revalidating = true;
-    this.finalStateReceived = true;
-    this.joinDeadline = Number.POSITIVE_INFINITY;
+    this.joinProcess.beginRevalidation(now);
     // The silence was ours, not theirs: outstanding probes and silence timers start again from now.
-    for (const probe of this.probes.values())
-      probe.deadline = now + this.probeTimeout(probe.node, probe.attempt);
+    this.detector.restartProbeClocks(now);
     for (const member of this.leaf.members()) {
-      this.lastHeard.set(member.id.hex, now);
+      this.detector.markHeard(member.id.hex, now);
       this.probe(member, "leaf", now);
     }
     this.checkJoinComplete(now);
@@ -941,23 +634,21 @@ export class PastryNode {
 
   private becomeReady(now: Millis): void {
     this.status = "ready";
-    this.revalidating = false;
+    const held = this.joinProcess.ready();
     this.nextHeartbeatAt = now;
-    this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+    this.repair.startGossip(now);
     // A random first phase: nodes that became ready together must not all ask at the same moments.
-    this.nextTableMaintenanceAt = now + this.random.next() * this.config.tableMaintenanceIntervalMs;
+    this.maintenance.start(now, this.random);
     this.emitEvent({ type: "ready" });
-    this.leafChanged = true;
+    this.repair.markChanged();
     const told = new Set<string>();
     for (const node of this.table.entries()) this.announceTo(node, told);
     for (const node of this.neighbours.members()) this.announceTo(node, told);
-    if (this.config.proximityAware) this.askForNearerRows();
-    const waiting = this.pending;
-    this.pending = [];
-    for (const message of waiting) this.route(message);
-    const joins = this.pendingJoins;
-    this.pendingJoins = [];
-    for (const { joiner, hops } of joins) this.onJoin(joiner, hops);
+    if (this.config.proximityAware) {
+      this.outbox.sendAll(this.maintenance.nearerRows(this.neighbours, this.table, this.proximity, this.now));
+    }
+    for (const message of held.messages) this.route(message);
+    for (const { joiner, hops } of held.joins) this.onJoin(joiner, hops);
   }
 
   /**
@@ -970,76 +661,8 @@ export class PastryNode {
   private introduceJoiners(joiner: NodeInfo, now: Millis): void {
     if (this.status !== "ready" || !this.leaf.has(joiner.id.hex)) return;
     const leafSet = [joiner];
-    for (const [hex, at] of this.recentJoiners.entries()) {
-      if (now - at > JOINER_INTRODUCTION_WINDOW_PROBES * this.config.probeTimeoutMs) continue;
-      const member = this.leaf.get(hex);
-      if (member === undefined || hex === joiner.id.hex || !this.withinHalfOfEachOther(member, joiner))
-        continue;
+    for (const member of this.joinProcess.joinersToIntroduce(joiner, this.leaf, now)) {
       this.sendTo(member, { type: "leafSet", leafSet, removed: [] });
-    }
-    this.recentJoiners.set(joiner.id.hex, now);
-  }
-
-  /** Whether fewer than l/2 of our leaf set (us included) lie between two members: each is in the other's. */
-  private withinHalfOfEachOther(a: NodeInfo, b: NodeInfo): boolean {
-    const left = this.leaf.left();
-    const right = this.leaf.right();
-    const leftA = left.indexOf(a);
-    const leftB = left.indexOf(b);
-    const rightA = right.indexOf(a);
-    const rightB = right.indexOf(b);
-    if ((leftA >= 0 && leftB >= 0) || (rightA >= 0 && rightB >= 0)) return true;
-    const across =
-      leftA >= 0 && rightB >= 0 ? leftA + rightB : rightA >= 0 && leftB >= 0 ? rightA + leftB : -1;
-    return across >= 0 && across + 1 < this.leaf.half;
-  }
-
-  /**
-   * The join's second phase (Castro et al., "Exploiting network proximity in DHTs"), in a cheap form: the
-   * nearest measured entry of each populated row is asked for its own copy of that row; the nodes named
-   * are measured and take a slot where they are nearer than its holder. One request per row, ~log16(N).
-   * The first rows have the most candidates per slot and so the most to gain: the few nearest nodes we
-   * know, whose own first rows hold nodes near them and so near us, are asked for those rows too.
-   */
-  private askForNearerRows(): void {
-    let asked = 0;
-    for (const node of this.neighbours.members()) {
-      // Nearest first, unmeasured last.
-      if (asked >= NEIGHBOURS_ASKED_FOR_ROWS || this.proximity.proximity(node) === undefined) break;
-      asked++;
-      const shared = this.self.id.commonPrefixLength(node.id);
-      for (let r = 0; r <= Math.min(shared, NEIGHBOUR_ROWS_ASKED - 1); r++)
-        this.requestRow(node, r, this.now);
-    }
-    for (let r = 0; r < ID_DIGITS; r++) {
-      let nearest: NodeInfo | undefined;
-      let nearestProximity = Number.POSITIVE_INFINITY;
-      for (const node of this.table.row(r)) {
-        const proximity = node === undefined ? undefined : this.proximity.proximity(node);
-        if (node !== undefined && proximity !== undefined && proximity < nearestProximity) {
-          nearest = node;
-          nearestProximity = proximity;
-        }
-      }
-      if (nearest !== undefined) this.requestRow(nearest, r, this.now);
-    }
-  }
-
-  /**
-   * Periodic routing-table maintenance (Castro et al., MSPastry): a random entry of the next populated row
-   * is asked for its own copy of that row; the nodes named are measured and take a slot where they are
-   * nearer than its holder. The join fills a table once, from the few nodes on one path; this keeps
-   * improving it from others, so locality keeps up with the overlay (late joiners, repairs under churn).
-   */
-  private maintainTable(now: Millis): void {
-    for (let i = 0; i < ID_DIGITS; i++) {
-      const r = (this.tableMaintenanceRow + i) % ID_DIGITS;
-      const entries = this.table.rowEntries(r);
-      if (entries.length === 0) continue;
-      this.tableMaintenanceRow = (r + 1) % ID_DIGITS;
-      const asked = entries[Math.floor(this.random.next() * entries.length) % entries.length] as NodeInfo;
-      this.requestRow(asked, r, now);
-      return;
     }
   }
 
@@ -1056,7 +679,8 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHop(this.state, message.key, this.avoidSuspects) ?? this.suspectedOwner(message.key);
+    const next =
+      nextHop(this.state, message.key, this.detector.avoidSuspects) ?? this.suspectedOwner(message.key);
     if (next === undefined) {
       this.deliver(message);
       return;
@@ -1078,74 +702,31 @@ export class PastryNode {
    */
   private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
     const to = out.to as NodeInfo;
-    if (this.acked.has(message.id)) return;
-    if (
-      cause === "unreachable" &&
-      this.status === "ready" &&
-      this.hopFailures.get(message.id) !== HOP_REROUTED
-    ) {
-      // The hop surely never arrived: going around the node cannot deliver it twice.
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      this.reroute(message);
-      return;
+    const ready = this.status === "ready";
+    switch (this.hops.hopFailed(out, message, cause, ready, this.detector.confirmedDead(to))) {
+      case "drop":
+        this.drop(message, "undeliverable");
+        break;
+      case "reroute":
+        this.reroute(message);
+        break;
+      case "resend":
+        this.outbox.sendOutbound(out);
+        break;
+      case "park":
+        if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);
+        break;
+      case "ignore":
+        break;
     }
-    const sent = this.hopFailures.get(message.id) ?? 0;
-    if (sent === HOP_REROUTED) {
-      this.drop(message, "undeliverable");
-      return;
-    }
-    if (sent + 1 >= SAME_HOP_ATTEMPTS) {
-      // The node keeps proving alive yet never acknowledges the hop: each copy may have arrived, and routing
-      // around a live node could deliver at a second one. At most once wins: the origin's ack times out.
-      this.drop(message, "undeliverable");
-      return;
-    }
-    const dead = this.recentlyDead.get(to.id.hex);
-    const confirmedDead = dead !== undefined && dead.firstHand && dead.incarnation === to.incarnation;
-    if (confirmedDead || this.status !== "ready") {
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      this.reroute(message);
-      return;
-    }
-    this.hopFailures.set(message.id, sent + 1);
-    if (sent === 0) {
-      // The very message that failed (an application's forward hook may have changed it): a retransmission.
-      this.hopRetryCount++;
-      this.outputs.push({ type: "send", out });
-      return;
-    }
-    // The hop may have arrived though its acknowledgement did not: a copy routed around the node could be
-    // delivered somewhere else than the first (views differ under load; the rerouting node may even take
-    // itself for the owner). So the hop waits for the verdict on the node, whoever it is: resent if alive,
-    // routed around only if dead. Only when too many hops already wait is it routed around at once.
-    if (this.parkedCount >= MAX_PARKED_HOPS) {
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      this.reroute(message);
-      return;
-    }
-    if (!this.probes.has(to.id.hex)) this.probe(to, "liveness", this.now);
-    const waiting = this.parkedHops.get(to.id.hex);
-    this.parkedCount++;
-    this.hopsParkedCount++;
-    if (waiting === undefined) this.parkedHops.set(to.id.hex, [out]);
-    else waiting.push(out);
   }
 
   /** The verdict on a node that route hops wait for: resend them to it (alive) or route around it. */
   private releaseParked(hex: string, alive: boolean): void {
-    const waiting = this.parkedHops.get(hex);
-    if (waiting === undefined) return;
-    this.parkedHops.delete(hex);
-    this.parkedCount -= waiting.length;
-    for (const out of waiting) {
-      if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
-      if (alive && this.status === "ready") {
-        this.hopRetryCount++;
-        this.outputs.push({ type: "send", out });
-      } else {
-        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
-        this.reroute(out.message.message);
-      }
+    const resend = alive && this.status === "ready";
+    for (const out of this.hops.releaseParked(hex, resend)) {
+      if (resend) this.outbox.sendOutbound(out);
+      else if (out.message.type === "route") this.reroute(out.message.message);
     }
   }
 
@@ -1155,7 +736,7 @@ export class PastryNode {
    * and a failure there waits for the probe's verdict (onHopFailed).
    */
   private suspectedOwner(key: NodeId): NodeInfo | undefined {
-    if (this.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
+    if (this.detector.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
     const owner = this.leaf.closest(key);
     return owner === this.self ? undefined : owner;
   }
@@ -1163,48 +744,36 @@ export class PastryNode {
   /** An end-to-end ack did not go through (if the runtime reports it): send it again, a bounded number of times. */
   /** Sent again on the next tick (the transport may need a moment for a fresh connection), a few times. */
   private resendJoinStateLater(out: Outbound): void {
-    const sent = this.joinStateSends.get(out) ?? 1;
-    if (sent >= JOIN_STATE_ATTEMPTS || this.joinStatesToResend.length >= MAX_PENDING_JOINS) return;
-    this.joinStateSends.set(out, sent + 1);
-    this.joinStatesToResend.push(out);
+    this.joinProcess.resendLater(out);
   }
 
   private resendAck(out: Outbound, messageId: string): void {
-    const sent = this.ackAttempts.get(messageId) ?? 1;
-    if (sent >= ACK_ATTEMPTS) return;
-    this.ackAttempts.set(messageId, sent + 1);
-    this.outputs.push({ type: "send", out });
+    if (this.hops.retryAck(messageId)) this.outbox.sendOutbound(out);
   }
 
   /** The hop to the previous next node failed for good: take the next best. */
   private reroute(message: RouteMessage): void {
-    this.reroutedCount++;
+    this.hops.countRerouted();
     if (this.status !== "ready") {
       this.enqueue(message);
       return;
     }
-    const next = nextHopAfterFailure(this.state, message.key, this.avoidSuspects);
+    const next = nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
 
   private forward(message: RouteMessage, next: NodeInfo): void {
-    this.forwardedCount++;
-    this.outputs.push({ type: "forward", message, next });
-    this.sendTo(next, { type: "route", message });
+    this.hops.countForwarded();
+    this.outbox.forward(message, next);
   }
 
   private deliver(message: RouteMessage): void {
-    if (this.delivered.has(message.id)) {
+    const arrival = this.hops.arrive(message, message.origin.id.equals(this.self.id));
+    if (arrival.duplicate) {
       this.drop(message, "duplicate");
-      // A copy comes again when a hop towards us timed out: our first ack may have been lost as well. One
-      // still waiting for the application is answered when the application answers.
-      if (
-        message.wantAck &&
-        !message.origin.id.equals(this.self.id) &&
-        !this.awaitingApplication.has(message.id)
-      ) {
-        const refusal = this.refused.get(message.id);
+      if (arrival.ackAgain) {
+        const refusal = arrival.refusal;
         this.sendTo(message.origin, {
           type: "ack",
           messageId: message.id,
@@ -1214,23 +783,14 @@ export class PastryNode {
       }
       return;
     }
-    this.delivered.set(message.id, true);
-    this.deliveredCount++;
-    this.outputs.push({ type: "deliver", message });
-    if (!message.wantAck) return;
-    if (this.config.applicationAcks) {
-      this.awaitingApplication.set(message.id, { origin: message.origin, hops: message.hops });
-      return;
-    }
-    this.sendAck(message.id, message.origin, message.hops, undefined);
+    this.outbox.deliver(message);
+    if (arrival.ackNow) this.sendAck(message.id, message.origin, message.hops, undefined);
   }
 
   private answerApplication(messageId: string, refusal: Refusal | undefined, now: Millis): void {
-    const waiting = this.awaitingApplication.get(messageId);
+    const waiting = this.hops.answer(messageId, refusal);
     if (waiting === undefined) return;
     this.now = Math.max(this.now, now);
-    this.awaitingApplication.delete(messageId);
-    if (refusal !== undefined) this.refused.set(messageId, refusal);
     this.sendAck(messageId, waiting.origin, waiting.hops, refusal);
     this.finishInput();
   }
@@ -1254,12 +814,11 @@ export class PastryNode {
   }
 
   private enqueue(message: RouteMessage): void {
-    if (this.pending.length >= this.config.maxPendingMessages) this.drop(message, "queue_full");
-    else this.pending.push(message);
+    if (!this.joinProcess.hold(message)) this.drop(message, "queue_full");
   }
 
   private drop(message: RouteMessage, reason: DropReason): void {
-    this.droppedCount++;
+    this.hops.countDropped();
     this.emitEvent({ type: "dropped", message, reason });
   }
 
@@ -1275,7 +834,7 @@ export class PastryNode {
     this.noteAlive(from, now, false);
     this.learnFromContact(from, message, now);
     // Recorded after learning, so that a peer just taken into our state has its contact time too.
-    if (this.holds(from)) this.lastContact.record(from.id.hex, now);
+    if (this.holds(from)) this.detector.recordContact(from.id.hex, now);
   }
 
   private learnFromContact(from: NodeInfo, message: PeerMessage, now: Millis): void {
@@ -1304,25 +863,15 @@ export class PastryNode {
   private noteAlive(peer: NodeInfo, now: Millis, recordContact = true): void {
     const hex = peer.id.hex;
     // Contact times only matter for peers in our state (gossip that they died is checked against them).
-    if (recordContact && this.holds(peer)) this.lastContact.record(hex, now);
-    if (this.leaf.has(hex)) this.lastHeard.set(hex, now);
-    this.suspects.delete(hex);
-    const probe = this.probes.get(hex);
-    if (probe !== undefined) {
-      // A leaf-set or proximity probe still wants its reply (a leaf set, a round-trip time), but can no
-      // longer end in a death.
-      if (probe.kind === "liveness") this.probes.delete(hex);
-      else probe.heardFrom = true;
-    }
-    if (this.parkedCount > 0) this.releaseParked(hex, true);
-    if (this.recentlyDead.size > 0 && this.recentlyDead.delete(hex)) this.reinstate(hex);
+    const contact = recordContact && this.holds(peer);
+    const wasDead = this.detector.noteAlive(peer, now, contact, this.leaf.has(hex));
+    if (this.hops.parkedHops > 0) this.releaseParked(hex, true);
+    if (wasDead) this.reinstate(hex);
   }
 
   /** New evidence wins over an earlier verdict: a node we found dead has talked to us directly. */
   private reinstate(hex: string): void {
-    // Nodes that join our leaf set later must not be told of this death; a push not yet sent drops it.
-    this.recentLeafDeaths = this.recentLeafDeaths.filter((d) => d.id.hex !== hex);
-    this.removedToPush = this.removedToPush.filter((n) => n.id.hex !== hex);
+    this.repair.reinstate(hex);
   }
 
   /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
@@ -1331,7 +880,7 @@ export class PastryNode {
     const old = this.stateEntry(from.id);
     if (old === undefined || old.incarnation === from.incarnation) return;
     this.forget(old, false, now);
-    this.probes.delete(hex);
+    this.detector.endProbe(hex);
     this.releaseParked(hex, false);
   }
 
@@ -1346,12 +895,11 @@ export class PastryNode {
     if (!this.leaf.wouldAccept(node)) return;
     // Probe it if it is among the nearest candidates, including one that answered earlier while the side
     // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
-    this.candidates.insert(node);
+    const nearest = this.repair.offerCandidate(node);
     // A proximity probe already on its way is made a leaf-set probe: only those hold a joiner's readiness,
     // and a joiner whose proximity probe went unanswered must not be ready without that member.
-    const outstanding = this.probes.get(node.id.hex)?.kind;
-    if (this.candidates.has(node.id.hex) && (outstanding === undefined || outstanding === "proximity"))
-      this.probe(node, "leaf", now);
+    const outstanding = this.detector.probeKind(node.id.hex);
+    if (nearest && (outstanding === undefined || outstanding === "proximity")) this.probe(node, "leaf", now);
   }
 
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
@@ -1375,21 +923,16 @@ export class PastryNode {
 
   /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
   private hasDeparted(node: NodeInfo): boolean {
-    return this.departed.get(node.id.hex) === node.incarnation;
+    return this.detector.hasDeparted(node);
   }
 
   /** Not self, not known under another incarnation, not recently found dead, not departed. */
   private isPlausible(node: NodeInfo): boolean {
     if (node.id.equals(this.self.id) || this.hasDeparted(node)) return false;
-    const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
-    if (this.recentlyDead.size === 0) return true;
-    const dead = this.recentlyDead.get(hex);
-    if (dead === undefined || dead.incarnation !== node.incarnation) return true;
-    // A death we only heard of is believed briefly (stale leaf sets during repair cannot resurrect the node);
-    // after that gossip may name it again, and it is probed before it is taken back.
-    return !dead.firstHand && this.now - dead.at >= this.config.failureTimeoutMs;
+    // A death we only heard of is believed briefly (stale leaf sets during repair cannot resurrect the node).
+    return !this.detector.believedDead(node, this.now);
   }
 
   private addToLeafSet(node: NodeInfo, now: Millis): void {
@@ -1404,21 +947,13 @@ export class PastryNode {
         (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
         (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
       ) {
-        this.requestLeafSet(node, now);
+        if (this.repair.mayRequestLeafSet(node, now)) this.sendTo(node, { type: "leafSetRequest" });
       }
     }
-    this.candidates.insert(node);
-    this.lastHeard.set(node.id.hex, now);
-    this.leafChanged = true;
+    this.repair.memberAdded(node, this.status === "ready");
+    this.detector.markHeard(node.id.hex, now);
     this.emitEvent({ type: "nodeJoined", node });
-    this.pruneLastHeard();
-    if (this.status === "ready" && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
-  }
-
-  /** lastHeard is only kept for leaf-set members; members evicted by nearer nodes are dropped here. */
-  private pruneLastHeard(): void {
-    if (this.lastHeard.size <= this.leaf.size) return;
-    for (const hex of this.lastHeard.keys()) if (!this.leaf.has(hex)) this.lastHeard.delete(hex);
+    this.detector.pruneLastHeard(this.leaf);
   }
 
   private reconsiderForProximity(peer: NodeInfo): void {
@@ -1428,12 +963,11 @@ export class PastryNode {
   }
 
   private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
-    const probe = this.probes.get(from.id.hex);
-    this.probes.delete(from.id.hex);
+    const kind = this.detector.endProbe(from.id.hex);
     this.reconsiderForProximity(from);
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
-    if (probe?.kind === "proximity") return;
+    if (kind === "proximity") return;
     for (const node of leafSet) this.learn(node, now);
     this.checkJoinComplete(now);
   }
@@ -1442,22 +976,22 @@ export class PastryNode {
     for (const id of removed) {
       if (id.equals(this.self.id)) {
         // Someone found us dead (we were slow, not gone): our leaf set hears from us directly and takes us back.
-        if (this.status === "ready") this.refuteDeath = true;
+        if (this.status === "ready") this.repair.refute();
         continue;
       }
       const known = this.stateEntry(id);
       if (known === undefined) continue;
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead.
-      if (this.lastContact.recent(id.hex, now) !== undefined) this.probe(known, "liveness", now);
+      if (this.detector.heardRecently(id.hex, now)) this.probe(known, "liveness", now);
       else this.declareDead(known, false, now);
     }
     for (const node of leafSet) this.learn(node, now);
   }
 
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
-    this.probes.delete(from.id.hex);
-    this.departed.set(from.id.hex, from.incarnation);
+    this.detector.endProbe(from.id.hex);
+    this.detector.recordDeparture(from);
     this.forget(from, true, now);
     this.releaseParked(from.id.hex, false);
     for (const node of leafSet) this.learn(node, now);
@@ -1468,87 +1002,40 @@ export class PastryNode {
 
   private suspect(peer: NodeInfo, now: Millis): void {
     if (peer.id.equals(this.self.id)) return;
-    this.suspects.add(peer.id.hex);
-    this.probe(peer, "liveness", now);
+    this.detector.suspect(peer, now, this.status === "joining");
   }
 
   private probe(node: NodeInfo, kind: ProbeKind, now: Millis): void {
-    const existing = this.probes.get(node.id.hex);
-    if (existing !== undefined) {
-      // At most one probe per peer. A leaf-set probe must block readiness even if a proximity probe was
-      // already on its way; a liveness probe must end in a verdict.
-      if (kind === "leaf" || existing.kind === "proximity") existing.kind = kind;
-      return;
-    }
-    this.probes.set(node.id.hex, {
-      node,
-      deadline: now + this.probeTimeout(node, 1),
-      kind,
-      attempt: 1,
-      heardFrom: false,
-    });
-    this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
-  }
-
-  /**
-   * How long attempt `attempt` (1-based) waits: max(probeTimeoutMs, srtt + 4 * rttvar) as TCP computes its
-   * timeout, times the attempt (a peer on a starved machine answers late, not never).
-   */
-  private probeTimeout(node: NodeInfo, attempt: number): Millis {
-    const ceiling = Math.max(
-      this.config.probeTimeoutMs,
-      MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
-    );
-    // A joiner gets no shorter timeouts: a live member it gave up on too early would leave a hole in its
-    // leaf set, and it would deliver that member's keys. The join deadline waits for these probes instead.
-    return attempt * this.proximity.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+    this.detector.probe(node, kind, now, this.status === "joining");
   }
 
   private proximityProbe(node: NodeInfo, now: Millis): void {
-    if (this.status === "joining" && !this.finalStateReceived) {
-      if (this.deferredProbes.length < MAX_DEFERRED_PROBES) this.deferredProbes.push(node);
+    if (this.status === "joining" && !this.joinProcess.finalStateReceived) {
+      this.joinProcess.defer(node);
       return;
     }
-    // A measured peer is not offered for measuring, and one with a probe out is not probed twice: only a
-    // probe that ended without a round trip needs remembering, so as not to try again at once.
-    if (this.probes.has(node.id.hex) || this.unmeasured.recent(node.id.hex, now) !== undefined) return;
-    this.probe(node, "proximity", now);
+    this.detector.proximityProbe(node, now, this.status === "joining");
   }
 
-  /** A probe to `peer` was refused: retried soon, and after REFUSALS_FOR_DEATH refusals the peer is dead. */
+  /** A probe to `peer` was refused: retried soon, and after a few refusals the peer is dead. */
   private onProbeRefused(peer: NodeInfo, now: Millis): void {
-    const probe = this.probes.get(peer.id.hex);
-    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
-    probe.refusals = (probe.refusals ?? 0) + 1;
-    if (probe.refusals >= REFUSALS_FOR_DEATH) {
-      this.probes.delete(peer.id.hex);
-      this.declareDead(probe.node, true, now);
-      this.checkJoinComplete(now);
-      return;
-    }
-    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
+    const dead = this.detector.probeRefused(peer, now);
+    if (dead === undefined) return;
+    this.declareDead(dead, true, now);
+    this.checkJoinComplete(now);
   }
 
   private expireProbes(now: Millis): void {
-    let expired: OutstandingProbe[] | undefined;
-    for (const probe of this.probes.values()) {
-      if (probe.deadline <= now) (expired ??= []).push(probe);
-    }
+    const expired = this.detector.expiredProbes(now);
     if (expired === undefined) return;
     for (const probe of expired) {
       const node = probe.node;
-      if (probe.heardFrom) {
+      const verdict = this.detector.expire(probe, now, this.status === "joining");
+      if (verdict === "alive") {
         // It talked to us while the probe was out, but its reply did not come: alive, take it as it is.
-        this.probes.delete(node.id.hex);
-        if (probe.kind === "proximity") this.unmeasured.record(node.id.hex, now);
         if (probe.kind === "leaf" && this.isPlausible(node)) this.addToLeafSet(node, now);
         this.releaseParked(node.id.hex, true);
-      } else if (probe.attempt < PROBE_ATTEMPTS) {
-        probe.attempt++;
-        probe.deadline = now + this.probeTimeout(node, probe.attempt);
-        this.sendTo(node, { type: "probe", sentAt: now, joining: this.status === "joining" });
-      } else {
-        this.probes.delete(node.id.hex);
+      } else if (verdict === "dead") {
         this.declareDead(node, true, now);
       }
     }
@@ -1557,20 +1044,11 @@ export class PastryNode {
 
   /** `node` did not answer (or a leaf-set member reported it dead). */
   private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
-    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand: pushRemoval });
-    this.pruneRecentlyDead(now);
+    this.detector.recordDeath(node, pushRemoval, now);
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;
-    if (pushRemoval) this.removedToPush.push(node);
-    this.recentLeafDeaths.push({ id: node.id, at: now });
-    const keepFrom = now - RECENT_DEATH_WINDOW_MS;
-    while (
-      this.recentLeafDeaths.length > RECENT_DEATHS_CAPACITY ||
-      (this.recentLeafDeaths[0]?.at ?? now) < keepFrom
-    ) {
-      this.recentLeafDeaths.shift();
-    }
+    this.repair.memberDied(node, pushRemoval, now);
   }
 
   /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
@@ -1580,7 +1058,7 @@ export class PastryNode {
 
   /** Whether `peer` is in our state or among the leaf set's candidates. */
   private holds(peer: NodeInfo): boolean {
-    return this.stateEntry(peer.id) !== undefined || this.candidates.has(peer.id.hex);
+    return this.stateEntry(peer.id) !== undefined || this.repair.isCandidate(peer.id.hex);
   }
 
   /**
@@ -1588,16 +1066,8 @@ export class PastryNode {
    * period), so a node that has gone quiet does not keep its join's worth of peers for ever.
    */
   private pruneMemories(now: Millis): void {
-    this.lastContact.prune(now);
-    this.unmeasured.prune(now);
+    this.detector.pruneMemories(now);
     this.proximity.prune(now, RTT_MEMORY_MS);
-  }
-
-  private pruneRecentlyDead(now: Millis): void {
-    for (const [key, { at }] of this.recentlyDead.entries()) {
-      if (now - at < DEAD_MEMORY_MS) return;
-      this.recentlyDead.delete(key);
-    }
   }
 
   /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
@@ -1605,9 +1075,8 @@ export class PastryNode {
     const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
-    this.forgetCandidate(hex);
-    this.suspects.delete(hex);
-    this.lastHeard.delete(hex);
+    this.repair.dropCandidate(hex, this.leaf.has(hex));
+    this.detector.forget(hex);
     this.proximity.forget(hex);
     const sides = this.leaf.sidesOf(hex);
     const wasLeafMember = this.leaf.remove(hex);
@@ -1616,100 +1085,20 @@ export class PastryNode {
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     if (wasLeafMember) {
-      this.leafChanged = true;
-      if (sides.left) this.repairLeft = true;
-      if (sides.right) this.repairRight = true;
+      this.repair.memberLost(sides);
       this.probeSilentMembers(sides.left, sides.right, now);
     }
-    if (row !== undefined) this.repairRow(row);
+    if (row !== undefined && this.status === "ready") {
+      this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
+    }
     return wasLeafMember;
-  }
-
-  /**
-   * A candidate that leaves the candidate set (it did not answer) may have pushed nearer-than-farthest nodes
-   * out of it: ask for that side's leaf set again so that they are found.
-   */
-  private forgetCandidate(hex: string): void {
-    const sides = this.candidates.sidesOf(hex);
-    if (!this.candidates.remove(hex) || this.leaf.has(hex)) return;
-    // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
-    if (sides.left) this.repairLeft = true;
-    if (sides.right) this.repairRight = true;
   }
 
   /** After a death on one side, members there that have been quiet may have died with it: check them now. */
   private probeSilentMembers(left: boolean, right: boolean, now: Millis): void {
     if (this.status !== "ready") return;
-    const check = (members: readonly NodeInfo[]): void => {
-      for (const node of members) {
-        const heard = this.lastHeard.get(node.id.hex) ?? 0;
-        if (now - heard >= this.config.heartbeatIntervalMs) this.probe(node, "liveness", now);
-      }
-    };
-    if (left) check(this.leaf.left());
-    if (right) check(this.leaf.right());
-  }
-
-  /**
-   * Anti-entropy: our leaf set to one random member. A node dropped on hearsay while alive (its refutation
-   * lost) comes back: the receiver hears from us directly and probes members it lacks. One message per
-   * LEAF_SET_GOSSIP_HEARTBEATS heartbeats; nothing more when the leaf sets agree.
-   */
-  private gossipLeafSet(): void {
-    const members = this.leaf.list();
-    if (members.length === 0) return;
-    const target = members[Math.floor(this.random.next() * members.length) % members.length] as NodeInfo;
-    this.sendTo(target, { type: "leafSet", leafSet: members, removed: [] });
-  }
-
-  /** Asks another entry of the same row (else of a deeper row) for the row that lost an entry. */
-  private repairRow(row: number): void {
-    if (this.status !== "ready") return;
-    for (let r = row; r < ID_DIGITS; r++) {
-      for (const node of this.table.row(r)) {
-        if (node !== undefined && !this.suspects.has(node.id.hex)) {
-          this.requestRow(node, row, this.now);
-          return;
-        }
-      }
-    }
-  }
-
-  /** Asks the farthest member of a side that lost members for its leaf set: it knows the nodes beyond. */
-  private requestLeafSetFor(side: readonly NodeInfo[], other: readonly NodeInfo[], now: Millis): boolean {
-    const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
-      for (let i = members.length - 1; i >= 0; i--) {
-        const node = members[i] as NodeInfo;
-        if (!this.suspects.has(node.id.hex) && !this.probes.has(node.id.hex)) return node;
-      }
-      return members[members.length - 1];
-    };
-    const target = pick(side) ?? pick(other);
-    return target === undefined || this.requestLeafSet(target, now);
-  }
-
-  /** Sends a leafSetRequest unless `node` was asked within the interval; returns whether it was sent. */
-  private requestLeafSet(node: NodeInfo, now: Millis): boolean {
-    const last = this.lastLeafSetRequest.get(node.id.hex);
-    if (last !== undefined && now - last < LEAF_SET_REQUEST_INTERVAL_PROBES * this.config.probeTimeoutMs) {
-      return false;
-    }
-    this.lastLeafSetRequest.set(node.id.hex, now);
-    this.sendTo(node, { type: "leafSetRequest" });
-    return true;
-  }
-
-  /** Sends a rowRequest unless `node` was asked for this row within the interval (the reply is coming). */
-  private requestRow(node: NodeInfo, row: number, now: Millis): void {
-    const key = `${node.id.hex}:${row}`;
-    const last = this.lastRowRequest.get(key);
-    if (
-      last !== undefined &&
-      now - last < ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS * this.config.failureTimeoutMs
-    )
-      return;
-    this.lastRowRequest.set(key, now);
-    this.sendTo(node, { type: "rowRequest", row });
+    if (left) this.detector.probeQuietMembers(this.leaf.left(), now, false);
+    if (right) this.detector.probeQuietMembers(this.leaf.right(), now, false);
   }
 
   // ---- Output plumbing ---------------------------------------------------------------------------------------
@@ -1719,56 +1108,23 @@ export class PastryNode {
    * next tick), leaf-set repair requests (held back while the rate limit says so), the leafSetChanged event.
    */
   private finishInput(): void {
-    if (this.status === "ready") {
-      this.flushLeafSetPushes();
-      if (this.leaf.wrapsAround()) {
-        this.repairLeft = false;
-        this.repairRight = false;
-      }
-      const now = this.now;
-      if (this.repairLeft && this.requestLeafSetFor(this.leaf.left(), this.leaf.right(), now))
-        this.repairLeft = false;
-      if (this.repairRight && this.requestLeafSetFor(this.leaf.right(), this.leaf.left(), now))
-        this.repairRight = false;
-    } else {
-      this.removedToPush = [];
-      this.refuteDeath = false;
-      this.repairLeft = false;
-      this.repairRight = false;
-    }
-    this.newLeafMembers = [];
-    if (this.leafChanged && this.status === "ready") {
-      this.emitEvent({ type: "leafSetChanged", leafSet: this.leaf.list() });
-    }
-    if (this.status === "ready") this.leafChanged = false;
-  }
-
-  private flushLeafSetPushes(): void {
-    if ((this.removedToPush.length > 0 || this.refuteDeath) && !this.pushedThisTick) {
-      this.pushedThisTick = true;
-      const leafSet = this.leaf.list();
-      const removed = this.removedToPush.map((n) => n.id);
-      for (const node of leafSet) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      // The node found dead is told too: if it is alive after all, it refutes by talking to its leaf set.
-      for (const node of this.removedToPush) {
-        if (!this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      }
-      this.removedToPush = [];
-      this.refuteDeath = false;
-    } else if (this.newLeafMembers.length > 0) {
-      const leafSet = this.leaf.list();
-      const removed = this.recentLeafDeaths.map((d) => d.id);
-      for (const node of this.newLeafMembers) {
-        if (this.leaf.has(node.id.hex)) this.sendTo(node, { type: "leafSet", leafSet, removed });
-      }
-    }
+    const ready = this.status === "ready";
+    const detector = this.detector;
+    const flush = this.repair.finish(
+      ready,
+      this.leaf,
+      this.now,
+      (hex) => detector.suspects.has(hex) || detector.isProbing(hex),
+    );
+    this.outbox.sendAll(flush.sends);
+    if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
   }
 
   private sendTo(node: NodeInfo, message: PeerMessage): void {
-    this.outputs.push({ type: "send", out: { to: node, address: addressFor(this.self, node), message } });
+    this.outbox.send(node, message);
   }
 
   private emitEvent(event: RoutingEvent): void {
-    this.outputs.push({ type: "event", event });
+    this.outbox.event(event);
   }
 }

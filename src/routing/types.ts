@@ -231,6 +231,9 @@ export interface RoutingConfig {
  */
 export const MIN_LEAF_SET_SIZE = 4;
 
+/** The largest leaf-set size the core accepts (64 per side): every probe reply and leaf-set push carries l nodes. */
+export const MAX_LEAF_SET_SIZE = 128;
+
 /** Why leaf sets smaller than MIN_LEAF_SET_SIZE are refused (for configuration errors). */
 export const MIN_LEAF_SET_SIZE_REASON =
   "at least 4 (2 per side) so that routing survives one failed neighbour on each side; with 1 per side a single failure makes a node deliver keys a live neighbour is closer to";

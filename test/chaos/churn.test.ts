@@ -8,11 +8,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { keys, type PeerProcess } from "../integration/harness.js";
 import type { NodeState } from "../integration/fixtures/protocol.js";
-import { freeze, killHard, restart, stopGracefully, thaw } from "./lib/faults.js";
-import { ChaosScenario } from "./lib/preamble.js";
+import { restart } from "./lib/faults.js";
+import { ChaosScenario, applyFault, faultTimeline, unexpectedExits } from "./lib/preamble.js";
 import {
   leafIds,
-  nodeOptions,
   ringConverged,
   sleep,
   spread,
@@ -22,18 +21,8 @@ import {
   withTimeout,
   writeResults,
 } from "./lib/scenario.js";
-import {
-  Lifecycle,
-  Traffic,
-  VERDICT_HEAD,
-  judge,
-  verdictCells,
-  verdictDetails,
-  type Verdict,
-} from "./lib/traffic.js";
-import { testSecret } from "../helpers/secrets.js";
+import { Lifecycle, Traffic, judge, verdictTable, verdictDetails, type Verdict } from "./lib/traffic.js";
 
-const SECRET = testSecret("chaos-churn");
 const INITIAL = 16;
 const SPARE = 4;
 /** Nodes 0..3 send the traffic and are never faulted, so a lost ack is never the origin's death. */
@@ -47,7 +36,7 @@ const RECOVERY_LIMIT_MS = 30_000;
 const JOIN_SETTLE_MS = 30_000;
 const FINAL_SENDS = 64;
 
-const scenario = ChaosScenario.register(INITIAL + SPARE);
+const scenario = ChaosScenario.register("chaos-churn", INITIAL + SPARE);
 const world = scenario.world;
 const lifecycle = new Lifecycle();
 
@@ -65,7 +54,7 @@ describe("churn under steady traffic", () => {
   const joinTimes: number[] = [];
   let finalConvergenceMs: number | undefined;
   const finalCheck = { sent: 0, correct: 0 };
-  const unexpectedExits: string[] = [];
+  const exitedUnasked: string[] = [];
   const startRetries: string[] = [];
   /** Joins and restarts started during the churn, and those that failed or never settled. */
   const joinsStarted: string[] = [];
@@ -73,10 +62,7 @@ describe("churn under steady traffic", () => {
 
   // The whole scenario runs here; the tests below judge what it saw. A run that breaks off fails them all.
   beforeAll(async () => {
-    const net = scenario.net;
-    const options = Array.from({ length: INITIAL + SPARE }, (_, i) =>
-      nodeOptions(net, i, `c${i + 1}`, SECRET),
-    );
+    const options = scenario.nodeOptions(INITIAL + SPARE, "c");
     const { peers: ring, joinRetries } = await startRing(world, options.slice(0, INITIAL));
     startRetries.push(...joinRetries);
     const senders = ring.slice(0, SENDERS);
@@ -116,36 +102,13 @@ describe("churn under steady traffic", () => {
       world.progress(`step ${step}: ${action}; ${traffic.records.length} sent so far`);
       const candidates = churnable();
       const victim = candidates[(step * 7) % candidates.length];
-      if (action === "kill" && victim !== undefined) {
-        await killHard(victim);
-        lifecycle.record(victim, "killed", world.now());
-        ended.push(victim);
+      if (action !== "join" && victim !== undefined) {
+        await applyFault(action, victim, { world, lifecycle, frozen }, FREEZE_MS);
+        if (action !== "freeze") ended.push(victim);
         recoveries.push({
-          what: `kill ${victim.options.name}`,
+          what: `${action === "freeze" ? "thaw" : action} ${victim.options.name}`,
           since: world.now(),
-          done: inAllLeafSets(victim.id, false),
-        });
-      } else if (action === "stop" && victim !== undefined) {
-        lifecycle.record(victim, "stopped", world.now());
-        await stopGracefully(victim);
-        ended.push(victim);
-        recoveries.push({
-          what: `stop ${victim.options.name}`,
-          since: world.now(),
-          done: inAllLeafSets(victim.id, false),
-        });
-      } else if (action === "freeze" && victim !== undefined) {
-        freeze(victim);
-        frozen.add(victim);
-        lifecycle.record(victim, "frozen", world.now());
-        await sleep(FREEZE_MS);
-        thaw(victim);
-        lifecycle.record(victim, "thawed", world.now());
-        frozen.delete(victim);
-        recoveries.push({
-          what: `thaw ${victim.options.name}`,
-          since: world.now(),
-          done: inAllLeafSets(victim.id, true),
+          done: inAllLeafSets(victim.id, action === "freeze"),
         });
       } else if (action === "join") {
         // Alternate: bring back an ended node under its own name, or a brand-new node.
@@ -185,16 +148,11 @@ describe("churn under steady traffic", () => {
 
     world.progress(`churn over; ${traffic.records.length} sent; waiting for the ring to converge`);
     // Quiet period: the ring of the nodes still running must converge again.
-    const convergeStart = world.now();
-    for (;;) {
-      const live = world.live();
-      if (ringConverged(await statesOf(live), new Set(live.map((p) => p.id)))) {
-        finalConvergenceMs = world.now() - convergeStart;
-        break;
-      }
-      if (world.now() - convergeStart > RECOVERY_LIMIT_MS) break;
-      await sleep(1000);
-    }
+    finalConvergenceMs = await scenario.timeUntil(
+      () => world.live(),
+      (states, live) => ringConverged(states, new Set(live.map((p) => p.id))),
+      RECOVERY_LIMIT_MS,
+    );
     monitoring = false;
     await monitor;
 
@@ -209,12 +167,10 @@ describe("churn under steady traffic", () => {
       (r) => r.deliveredBy !== undefined && r.deliveredBy === world.owner(r.key),
     ).length;
 
-    for (const p of world.peers) if (p.exited && !lifecycle.ended(p)) unexpectedExits.push(p.options.name);
+    exitedUnasked.push(...unexpectedExits(world.peers, lifecycle));
     verdict = judge(world, traffic.records, lifecycle, SETTLE_MS);
 
-    const faults = lifecycle
-      .events()
-      .map((e) => `${Math.round(e.at / 100) / 10}s ${e.kind} ${e.peer.options.name}`);
+    const faults = faultTimeline(lifecycle);
     writeResults(
       "1-churn",
       [
@@ -222,7 +178,7 @@ describe("churn under steady traffic", () => {
         "",
         `Run ${new Date().toISOString()}; ${STEPS} steps; 4 senders, one acknowledged send each per 100 ms.`,
         "",
-        table(VERDICT_HEAD, [verdictCells(verdict)]),
+        verdictTable([verdict]),
         "",
         table(
           ["fault or join", "recovered after"],
@@ -237,7 +193,7 @@ describe("churn under steady traffic", () => {
         } after the churn ended; afterwards ${finalCheck.correct}/${finalCheck.sent} sends delivered at the closest live node.`,
         `Joins during the churn that failed: ${joinFailures.length === 0 ? "none" : joinFailures.join("; ")}.`,
         `Joins retried while starting the ring: ${startRetries.length === 0 ? "none" : startRetries.join("; ")}.`,
-        `Processes that died without being ended by the test: ${unexpectedExits.length === 0 ? "none" : unexpectedExits.join(", ")}.`,
+        `Processes that died without being ended by the test: ${exitedUnasked.length === 0 ? "none" : exitedUnasked.join(", ")}.`,
         "",
         `Events: ${faults.join("; ")}.`,
         ...verdictDetails(verdict),
@@ -260,7 +216,7 @@ describe("churn under steady traffic", () => {
   });
 
   it("kept every process up that the test did not end", () => {
-    expect(unexpectedExits).toEqual([]);
+    expect(exitedUnasked).toEqual([]);
   });
 
   it("completed every join and restart started during the churn", () => {

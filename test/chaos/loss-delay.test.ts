@@ -6,28 +6,9 @@ import { keys } from "../integration/harness.js";
 import { addLoss } from "./lib/faults.js";
 import { ChaosScenario } from "./lib/preamble.js";
 import { delayLink, type RelayProcess } from "./lib/relay.js";
-import {
-  nodeOptions,
-  ringConverged,
-  sleep,
-  spread,
-  startRing,
-  statesOf,
-  table,
-  writeResults,
-} from "./lib/scenario.js";
-import {
-  Lifecycle,
-  Traffic,
-  VERDICT_HEAD,
-  judge,
-  verdictCells,
-  verdictDetails,
-  type Verdict,
-} from "./lib/traffic.js";
-import { testSecret } from "../helpers/secrets.js";
+import { ringConverged, spread, startRing, writeResults } from "./lib/scenario.js";
+import { Lifecycle, Traffic, judge, verdictTable, verdictDetails, type Verdict } from "./lib/traffic.js";
 
-const SECRET = testSecret("chaos-loss");
 const NODES = 8;
 const PORT = 7400;
 const LOSS_PERCENT = 5;
@@ -45,7 +26,7 @@ const DELAYED: readonly [number, number][] = [
 const SENDS_PER_SENDER = 30;
 const CONVERGE_LIMIT_MS = 30_000;
 
-const scenario = ChaosScenario.register(NODES);
+const scenario = ChaosScenario.register("chaos-loss", NODES);
 const world = scenario.world;
 
 describe("5 % loss and 50-200 ms jitter on some links", () => {
@@ -67,21 +48,16 @@ describe("5 % loss and 50-200 ms jitter on some links", () => {
       relays.push(relay);
       scenario.onCleanup(() => relay.stop());
     }
-    const options = Array.from({ length: NODES }, (_, i) =>
-      nodeOptions(net, i, `l${i + 1}`, SECRET, { WENDY_TEST_PORT: String(PORT) }),
-    );
+    const options = scenario.nodeOptions(NODES, "l", { WENDY_TEST_PORT: String(PORT) });
     const started = world.now();
     const { peers, joinRetries } = await startRing(world, options);
     const ringMs = world.now() - started;
     const ids = new Set(peers.map((p) => p.id));
-    const convergeStart = world.now();
-    while (world.now() - convergeStart < CONVERGE_LIMIT_MS) {
-      if (ringConverged(await statesOf(peers), ids)) {
-        convergedMs = world.now() - convergeStart;
-        break;
-      }
-      await sleep(1000);
-    }
+    convergedMs = await scenario.timeUntil(
+      () => peers,
+      (states) => ringConverged(states, ids),
+      CONVERGE_LIMIT_MS,
+    );
     world.progress(`ring of ${NODES} up in ${Math.round(ringMs)} ms; converged: ${convergedMs}`);
 
     const traffic = new Traffic(world, keys(400, 21), "loss");
@@ -107,7 +83,7 @@ describe("5 % loss and 50-200 ms jitter on some links", () => {
           joinRetries.length === 0 ? "none" : joinRetries.join("; ")
         }); leaf sets ${convergedMs === undefined ? "NOT converged within ${CONVERGE_LIMIT_MS / 1000} s" : `converged ${Math.round(convergedMs)} ms later`}.`,
         "",
-        table(VERDICT_HEAD, [verdictCells(verdict)]),
+        verdictTable([verdict]),
         "",
         ...verdictDetails(verdict),
         "",

@@ -3,31 +3,12 @@
 // heals, and the halves must merge into one ring again (every leaf set holds every node) and route exactly
 // again within a bound. The figures also go into the results file.
 import { beforeAll, describe, expect, it } from "vitest";
-import { keys, type PeerProcess } from "../integration/harness.js";
+import { keys } from "../integration/harness.js";
 import { heal, partition } from "./lib/faults.js";
 import { ChaosScenario } from "./lib/preamble.js";
-import {
-  leafIds,
-  nodeOptions,
-  ringConverged,
-  sleep,
-  startRing,
-  statesOf,
-  table,
-  writeResults,
-} from "./lib/scenario.js";
-import {
-  Lifecycle,
-  Traffic,
-  VERDICT_HEAD,
-  judge,
-  verdictCells,
-  verdictDetails,
-  type Verdict,
-} from "./lib/traffic.js";
-import { testSecret } from "../helpers/secrets.js";
+import { leafIds, ringConverged, startRing, statesOf, writeResults } from "./lib/scenario.js";
+import { Lifecycle, Traffic, judge, verdictTable, verdictDetails, type Verdict } from "./lib/traffic.js";
 
-const SECRET = testSecret("chaos-partition");
 const NODES = 8;
 const SIDE_A = [0, 1, 2, 3];
 const SIDE_B = [4, 5, 6, 7];
@@ -36,23 +17,8 @@ const MERGE_LIMIT_MS = 90_000;
 
 const SENDS_PER_SENDER = 20;
 
-const scenario = ChaosScenario.register(NODES);
+const scenario = ChaosScenario.register("chaos-partition", NODES);
 const world = scenario.world;
-
-/** Polls until `done` holds for the states of `peers`, at most `limitMs`; returns how long it took. */
-async function timeUntil(
-  peers: readonly PeerProcess[],
-  done: (states: Awaited<ReturnType<typeof statesOf>>) => boolean,
-  limitMs: number,
-): Promise<number | undefined> {
-  const start = world.now();
-  while (world.now() - start < limitMs) {
-    const states = await statesOf(peers);
-    if (states.size === peers.length && done(states)) return world.now() - start;
-    await sleep(1000);
-  }
-  return undefined;
-}
 
 describe("partition and heal", () => {
   const figures: { splitMs?: number; mergeMs?: number; routedMs?: number } = {};
@@ -65,12 +31,16 @@ describe("partition and heal", () => {
   // The whole scenario runs here; the tests below judge what it saw. A run that breaks off fails them all.
   beforeAll(async () => {
     const net = scenario.net;
-    const options = Array.from({ length: NODES }, (_, i) => nodeOptions(net, i, `p${i + 1}`, SECRET));
+    const options = scenario.nodeOptions(NODES, "p");
     const { peers } = await startRing(world, options);
     const all = new Set(peers.map((p) => p.id));
     const sideA = SIDE_A.map((i) => peers[i]!);
     const sideB = SIDE_B.map((i) => peers[i]!);
-    const before = await timeUntil(peers, (s) => ringConverged(s, all), 30_000);
+    const before = await scenario.timeUntil(
+      () => peers,
+      (s) => ringConverged(s, all),
+      30_000,
+    );
     world.progress(`ring converged before the split: ${before}`);
 
     await partition(net, SIDE_A, SIDE_B);
@@ -79,8 +49,8 @@ describe("partition and heal", () => {
     // Each half should come to see only itself.
     const idsA = new Set(sideA.map((p) => p.id));
     const idsB = new Set(sideB.map((p) => p.id));
-    figures.splitMs = await timeUntil(
-      peers,
+    figures.splitMs = await scenario.timeUntil(
+      () => peers,
       (states) =>
         [...states].every(([p, s]) => {
           const own = idsA.has(p.id) ? idsA : idsB;
@@ -112,7 +82,11 @@ describe("partition and heal", () => {
     await heal(net);
     const healedAt = world.now();
     world.progress(`healed after ${Math.round(healedAt - splitAt)} ms of partition`);
-    figures.mergeMs = await timeUntil(peers, (s) => ringConverged(s, all), MERGE_LIMIT_MS);
+    figures.mergeMs = await scenario.timeUntil(
+      () => peers,
+      (s) => ringConverged(s, all),
+      MERGE_LIMIT_MS,
+    );
     world.progress(`merged after ${figures.mergeMs}`);
     // What is missing where, when the merge did not complete (for the report).
     const endStates = await statesOf(peers);
@@ -142,10 +116,7 @@ describe("partition and heal", () => {
         "",
         "Traffic during the split (per side):",
         "",
-        table(
-          ["side", ...VERDICT_HEAD],
-          splitVerdicts.map((v, i) => [i === 0 ? "A" : "B", ...verdictCells(v)]),
-        ),
+        verdictTable(splitVerdicts, { column: "side", names: ["A", "B"] }),
         "",
         `Delivered during the split away from the closest node of the sender's side: ${wrongSide.length}.`,
         "",

@@ -3,34 +3,13 @@
 // gracefully stopped and restarted. The same verdict as the churn scenario, asserted: every acknowledged
 // message delivered exactly once at the node that acknowledged it (elsewhere only at a node that failed),
 // never at a node while a settled node was closer to its key, no process dead that the test did not end.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keys, type PeerProcess } from "../integration/harness.js";
-import { freeze, killHard, restart, stopGracefully, thaw } from "./lib/faults.js";
-import { TestNetwork } from "./lib/netns.js";
-import {
-  ChaosWorld,
-  acquireMachineLock,
-  leafIds,
-  nodeOptions,
-  ringConverged,
-  sleep,
-  startRing,
-  statesOf,
-  table,
-  writeResults,
-} from "./lib/scenario.js";
-import {
-  Lifecycle,
-  Traffic,
-  VERDICT_HEAD,
-  judge,
-  verdictCells,
-  verdictDetails,
-  type Verdict,
-} from "./lib/traffic.js";
-import { testSecret } from "../helpers/secrets.js";
+import { restart } from "./lib/faults.js";
+import { ChaosScenario, applyFault, faultTimeline, unexpectedExits } from "./lib/preamble.js";
+import { leafIds, ringConverged, sleep, startRing, statesOf, writeResults } from "./lib/scenario.js";
+import { Lifecycle, Traffic, judge, verdictTable, verdictDetails, type Verdict } from "./lib/traffic.js";
 
-const SECRET = testSecret("chaos-small-leaf-set");
 const NODES = 20;
 const LEAF_SET_SIZE = 4;
 /** Nodes 0..2 send the traffic and are never faulted, so a lost ack is never the origin's death. */
@@ -45,21 +24,9 @@ const CONVERGE_LIMIT_MS = 30_000;
  */
 const MIN_MULTI_HOP_SHARE = 0.05;
 
-const world = new ChaosWorld();
+const scenario = ChaosScenario.register("chaos-small-leaf-set", NODES);
+const world = scenario.world;
 const lifecycle = new Lifecycle();
-let net: TestNetwork;
-let release: () => void = () => undefined;
-
-beforeAll(async () => {
-  release = await acquireMachineLock();
-  net = await TestNetwork.create(NODES);
-}, 420_000);
-
-afterAll(async () => {
-  await world.closeAll();
-  await net?.destroy();
-  release();
-}, 60_000);
 
 describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
   let verdict: Verdict;
@@ -67,12 +34,10 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
   /** When the ring did not converge: the live nodes not ready, and leaf sets naming a node not up. */
   let notConverged = "";
   const hops = { delivered: 0, multiHop: 0 };
-  const unexpectedExits: string[] = [];
+  const exitedUnasked: string[] = [];
 
   it("runs the churn", async () => {
-    const options = Array.from({ length: NODES }, (_, i) =>
-      nodeOptions(net, i, `s${i + 1}`, SECRET, { WENDY_TEST_LEAF_SET_SIZE: String(LEAF_SET_SIZE) }),
-    );
+    const options = scenario.nodeOptions(NODES, "s", { WENDY_TEST_LEAF_SET_SIZE: String(LEAF_SET_SIZE) });
     const { peers: ring } = await startRing(world, options);
     const senders = ring.slice(0, SENDERS);
     const seeds = senders.slice(0, 2).map((p) => p.address);
@@ -92,22 +57,9 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
       world.progress(`step ${step}: ${action}; ${traffic.records.length} sent so far`);
       const candidates = churnable();
       const victim = candidates[(step * 5) % candidates.length];
-      if (action === "kill" && victim !== undefined) {
-        await killHard(victim);
-        lifecycle.record(victim, "killed", world.now());
-        ended.push(victim);
-      } else if (action === "stop" && victim !== undefined) {
-        lifecycle.record(victim, "stopped", world.now());
-        await stopGracefully(victim);
-        ended.push(victim);
-      } else if (action === "freeze" && victim !== undefined) {
-        freeze(victim);
-        frozen.add(victim);
-        lifecycle.record(victim, "frozen", world.now());
-        await sleep(FREEZE_MS);
-        thaw(victim);
-        lifecycle.record(victim, "thawed", world.now());
-        frozen.delete(victim);
+      if (action !== "restart" && victim !== undefined) {
+        await applyFault(action, victim, { world, lifecycle, frozen }, FREEZE_MS);
+        if (action !== "freeze") ended.push(victim);
       } else if (action === "restart") {
         const comeback = ended.shift();
         // The join completes in the background; a failed one shows as a process the ring never takes back.
@@ -118,19 +70,11 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
     traffic.stop();
     await trafficDone;
 
-    const convergeStart = world.now();
-    while (world.now() - convergeStart <= CONVERGE_LIMIT_MS) {
-      const live = world.live().filter((p) => p.readyOrder !== undefined);
-      const states = await statesOf(live);
-      if (
-        states.size === live.length &&
-        ringConverged(states, new Set(live.map((p) => p.id)), LEAF_SET_SIZE)
-      ) {
-        convergedMs = world.now() - convergeStart;
-        break;
-      }
-      await sleep(1000);
-    }
+    convergedMs = await scenario.timeUntil(
+      () => world.live().filter((p) => p.readyOrder !== undefined),
+      (states, live) => ringConverged(states, new Set(live.map((p) => p.id)), LEAF_SET_SIZE),
+      CONVERGE_LIMIT_MS,
+    );
     if (convergedMs === undefined) {
       const live = world.live();
       const ready = live.filter((p) => p.readyOrder !== undefined);
@@ -147,14 +91,12 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
       }; leaf-set entries not among the ready nodes: ${strays.join(", ") || "none"}`;
     }
 
-    for (const p of world.peers) if (p.exited && !lifecycle.ended(p)) unexpectedExits.push(p.options.name);
+    exitedUnasked.push(...unexpectedExits(world.peers, lifecycle));
     verdict = judge(world, traffic.records, lifecycle, SETTLE_MS);
     const deliveries = world.deliveries.filter((d) => d.payload.startsWith("small-leaf-set-"));
     hops.delivered = deliveries.length;
     hops.multiHop = deliveries.filter((d) => d.hops >= 2).length;
-    const events = lifecycle
-      .events()
-      .map((e) => `${Math.round(e.at / 100) / 10}s ${e.kind} ${e.peer.options.name}`);
+    const events = faultTimeline(lifecycle);
     writeResults(
       "4-small-leaf-set",
       [
@@ -162,12 +104,12 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
         "",
         `Run ${new Date().toISOString()}; ${steps.length} steps; ${SENDERS} senders, one acknowledged send each per 50 ms.`,
         "",
-        table(VERDICT_HEAD, [verdictCells(verdict)]),
+        verdictTable([verdict]),
         "",
         `Deliveries that took two or more hops: ${hops.multiHop} of ${hops.delivered}. Ring converged again ${
           convergedMs === undefined ? "NOT within 30 s" : `${Math.round(convergedMs)} ms`
         } after the churn${notConverged === "" ? "" : ` (${notConverged})`}. Processes that died without being ended by the test: ${
-          unexpectedExits.length === 0 ? "none" : unexpectedExits.join(", ")
+          exitedUnasked.length === 0 ? "none" : exitedUnasked.join(", ")
         }.`,
         "",
         `Events: ${events.join("; ")}.`,
@@ -198,7 +140,7 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
   });
 
   it("kept every process up that the test did not end", () => {
-    expect(unexpectedExits).toEqual([]);
+    expect(exitedUnasked).toEqual([]);
   });
 
   it("converged into one ring again after the churn", () => {

@@ -6,6 +6,7 @@ import type {
   Millis,
   NodeInfo,
   Outbound,
+  Output,
   RandomSource,
   RouteMessage,
   RoutingConfig,
@@ -102,6 +103,13 @@ export class Overlay {
    * runtime reports failures of its type), as a stale connection to a restarted peer would.
    */
   lose: ((sender: PastryNode, out: Outbound) => boolean) | undefined;
+  /**
+   * Takes chosen messages out of the network without telling their senders (a paused receiver, a message
+   * overtaken by later ones): true means the test has it now, and delivers it later itself or never.
+   */
+  hold: ((sender: PastryNode, out: Outbound) => boolean) | undefined;
+  /** Sees every output of every node as it is collected, in order (scenario traces). */
+  observe: ((node: PastryNode, output: Output) => void) | undefined;
   /** Messages sent per node by type, counted when they enter the network. */
   readonly sentByType = new Map<string, number>();
   private readonly overloadRandom = seededRandom(99);
@@ -201,6 +209,7 @@ export class Overlay {
       this.delay(next, this.overload);
       return true;
     }
+    if (this.hold?.(sender, out) === true) return true;
     // A sender that crashed since it sent hears nothing back: no failure report, no acknowledgement.
     const senderUp = !this.isDown(sender);
     if (this.lose?.(sender, out) === true) {
@@ -281,6 +290,7 @@ export class Overlay {
 
   collect(node: PastryNode): void {
     for (const output of node.takeOutputs()) {
+      this.observe?.(node, output);
       if (output.type === "send") {
         this.queue.push({ sender: node, out: output.out });
         const type = output.out.message.type;

@@ -2,7 +2,7 @@
 // judgement of what happened to it against the order of events the test saw.
 import { NodeId, isCloser } from "../../../src/routing/id.js";
 import type { Delivery, PeerProcess } from "../../integration/harness.js";
-import { sleep, type ChaosWorld } from "./scenario.js";
+import { sleep, table, type ChaosWorld } from "./scenario.js";
 
 export const TRAFFIC_PURPOSE = 16;
 
@@ -264,7 +264,7 @@ function settledCloser(
 }
 
 /** The figures of a verdict as one markdown table row's cells. */
-export function verdictCells(v: Verdict): (string | number)[] {
+function verdictCells(v: Verdict): (string | number)[] {
   return [
     v.sent,
     v.acknowledged,
@@ -278,7 +278,7 @@ export function verdictCells(v: Verdict): (string | number)[] {
   ];
 }
 
-export const VERDICT_HEAD = [
+const VERDICT_HEAD = [
   "sent",
   "acknowledged",
   "delivered",
@@ -289,3 +289,15 @@ export const VERDICT_HEAD = [
   "acked but not delivered exactly once",
   "acked, also delivered by a node that then failed",
 ];
+
+/** The verdicts as a markdown table, a row each; `by` adds a first column naming each row. */
+export function verdictTable(
+  verdicts: readonly Verdict[],
+  by?: { readonly column: string; readonly names: readonly string[] },
+): string {
+  if (by === undefined) return table(VERDICT_HEAD, verdicts.map(verdictCells));
+  return table(
+    [by.column, ...VERDICT_HEAD],
+    verdicts.map((v, i) => [by.names[i] ?? "", ...verdictCells(v)]),
+  );
+}

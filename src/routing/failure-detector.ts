@@ -1,0 +1,329 @@
+// Failure detection (MSPastry, Castro et al. DSN 2004, hardened against overload storms): probes, suspects,
+// contact times, and the nodes found dead or departed lately.
+// Invariants:
+// - At most one probe per peer is outstanding. It is sent up to PROBE_ATTEMPTS times, attempt k waiting
+//   k * max(probeTimeoutMs, srtt + 4 * rttvar) (capped at 2 failure timeouts); only then is the peer dead.
+//   A peer that talked to us meanwhile is alive, whatever became of the probe.
+// - A probe refused REFUSALS_FOR_DEATH times (nothing listens at the address) ends in death at once.
+// - First-hand contact clears suspicion, answers a liveness probe and strikes the node from the dead.
+// - Every memory is bounded (capacities below) and answers only about a recent window.
+// It decides and sends probes; what a verdict means for the leaf set, table and parked hops is the node's.
+import { BoundedMap } from "./bounded-map.js";
+import type { LeafSet } from "./leaf-set.js";
+import type { Outbox } from "./outbox.js";
+import type { ProximityStore } from "./proximity.js";
+import { RecentTimes } from "./recent-times.js";
+import type { Avoid } from "./router.js";
+import type { Millis, NodeInfo, RoutingConfig } from "./types.js";
+
+/** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
+export type ProbeKind = "leaf" | "liveness" | "proximity";
+
+export interface OutstandingProbe {
+  readonly node: NodeInfo;
+  deadline: Millis;
+  kind: ProbeKind;
+  /** 1 for the first probe; each unanswered attempt is retried until PROBE_ATTEMPTS. */
+  attempt: number;
+  /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
+  heardFrom: boolean;
+  /** Sends of this probe that the transport reported refused (nobody listening at the peer's address). */
+  refusals?: number;
+}
+
+/** What became of a probe whose deadline passed. */
+export type ProbeExpiry = "alive" | "retried" | "dead";
+
+/** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
+const PROBE_ATTEMPTS = 3;
+/**
+ * A refused connection is not a slow peer: nothing listens at its address. A probe refused this many times
+ * in a row, at least REFUSED_PROBE_RETRY_MS apart (the runtime opens a fresh connection for the retry), ends
+ * in death at once instead of after its timeouts.
+ */
+const REFUSALS_FOR_DEATH = 2;
+const REFUSED_PROBE_RETRY_MS = 250;
+/** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
+const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
+/** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
+const CONTACT_MEMORY = 1_024;
+/** A peer whose proximity probe ended without a round trip is not probed for proximity again this soon. */
+const PROXIMITY_PROBE_INTERVAL_MS = 5_000;
+const PROXIMITY_PROBE_MEMORY = 512;
+/** How many nodes found dead (and nodes departed) are remembered, and how long a death is. */
+const RECENTLY_DEAD_CAPACITY = 256;
+const DEAD_MEMORY_MS = 60_000;
+
+export class FailureDetector {
+  /** ID hex of peers a send to failed: routed around and probed until contact or a verdict. */
+  private readonly suspectSet = new Set<string>();
+  /** The suspects, in the form the router avoids. */
+  readonly avoidSuspects: Avoid = { suspects: this.suspectSet, idHex: undefined };
+  private readonly probes = new Map<string, OutstandingProbe>();
+  /** Last message from each leaf-set member (kept for members only: see pruneLastHeard). */
+  private readonly lastHeard = new Map<string, Millis>();
+  /** Last direct evidence of life from any peer in our state (a message from it, or an acknowledged call). */
+  private readonly lastContact: RecentTimes;
+  /** Peers whose proximity probe ended without a round trip (they talked, the reply never came). */
+  private readonly unmeasured = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
+  /** ID hex -> the incarnation found dead, when, and whether we found it (else: we were told). */
+  private readonly recentlyDead = new BoundedMap<
+    string,
+    { readonly incarnation: number; readonly at: Millis; readonly firstHand: boolean }
+  >(RECENTLY_DEAD_CAPACITY);
+  /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
+  private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
+
+  constructor(
+    private readonly config: RoutingConfig,
+    private readonly proximity: ProximityStore,
+    private readonly outbox: Outbox,
+  ) {
+    this.lastContact = new RecentTimes(config.failureTimeoutMs, CONTACT_MEMORY);
+  }
+
+  get suspects(): ReadonlySet<string> {
+    return this.suspectSet;
+  }
+
+  get outstandingProbes(): number {
+    return this.probes.size;
+  }
+
+  // ---- Probes ----------------------------------------------------------------------------------------
+
+  /** Probes `node` unless a probe to it is out already (that one then takes the stronger kind). */
+  probe(node: NodeInfo, kind: ProbeKind, now: Millis, joining: boolean): void {
+    const existing = this.probes.get(node.id.hex);
+    if (existing !== undefined) {
+      // A leaf-set probe must block readiness even if a proximity probe was already on its way; a liveness
+      // probe must end in a verdict.
+      if (kind === "leaf" || existing.kind === "proximity") existing.kind = kind;
+      return;
+    }
+    this.probes.set(node.id.hex, {
+      node,
+      deadline: now + this.probeTimeout(node, 1),
+      kind,
+      attempt: 1,
+      heardFrom: false,
+    });
+    this.outbox.send(node, { type: "probe", sentAt: now, joining });
+  }
+
+  /** A proximity probe, unless one is out already or the last one ended without a round trip lately. */
+  proximityProbe(node: NodeInfo, now: Millis, joining: boolean): void {
+    if (this.probes.has(node.id.hex) || this.unmeasured.recent(node.id.hex, now) !== undefined) return;
+    this.probe(node, "proximity", now, joining);
+  }
+
+  probeKind(hex: string): ProbeKind | undefined {
+    return this.probes.get(hex)?.kind;
+  }
+
+  isProbing(hex: string): boolean {
+    return this.probes.has(hex);
+  }
+
+  /** Whether a leaf-set probe is outstanding (a joining node is not ready before they all ended). */
+  awaitingLeafProbes(): boolean {
+    for (const probe of this.probes.values()) if (probe.kind === "leaf") return true;
+    return false;
+  }
+
+  /** The probe to `hex` is over (answered, or moot): forgets it and returns what it was for. */
+  endProbe(hex: string): ProbeKind | undefined {
+    const kind = this.probes.get(hex)?.kind;
+    this.probes.delete(hex);
+    return kind;
+  }
+
+  clearProbes(): void {
+    this.probes.clear();
+  }
+
+  /**
+   * How long attempt `attempt` (1-based) waits: max(probeTimeoutMs, srtt + 4 * rttvar) as TCP computes its
+   * timeout, times the attempt (a peer on a starved machine answers late, not never).
+   */
+  probeTimeout(node: NodeInfo, attempt: number): Millis {
+    const ceiling = Math.max(
+      this.config.probeTimeoutMs,
+      MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS * this.config.failureTimeoutMs,
+    );
+    // A joiner gets no shorter timeouts: a live member it gave up on too early would leave a hole in its
+    // leaf set, and it would deliver that member's keys. The join deadline waits for these probes instead.
+    return attempt * this.proximity.timeout(node.id.hex, this.config.probeTimeoutMs, ceiling);
+  }
+
+  /** The silence was ours (this node was paused): every outstanding probe waits afresh from `now`. */
+  restartProbeClocks(now: Millis): void {
+    for (const probe of this.probes.values())
+      probe.deadline = now + this.probeTimeout(probe.node, probe.attempt);
+  }
+
+  /**
+   * A probe to `peer` was refused: it is retried soon. Returns the node to declare dead when this was the
+   * REFUSALS_FOR_DEATH-th refusal in a row (its probe is over then).
+   */
+  probeRefused(peer: NodeInfo, now: Millis): NodeInfo | undefined {
+    const probe = this.probes.get(peer.id.hex);
+    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation)
+      return undefined;
+    probe.refusals = (probe.refusals ?? 0) + 1;
+    if (probe.refusals >= REFUSALS_FOR_DEATH) {
+      this.probes.delete(peer.id.hex);
+      return probe.node;
+    }
+    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
+    return undefined;
+  }
+
+  /** Probes whose deadline has passed, if any (handle each with expire(), in this order). */
+  expiredProbes(now: Millis): OutstandingProbe[] | undefined {
+    let expired: OutstandingProbe[] | undefined;
+    for (const probe of this.probes.values()) {
+      if (probe.deadline <= now) (expired ??= []).push(probe);
+    }
+    return expired;
+  }
+
+  /**
+   * The verdict on an expired probe: "alive" (the peer talked to us meanwhile; the probe is over), "retried"
+   * (the next attempt was sent) or "dead" (the last attempt went unanswered; the probe is over).
+   */
+  expire(probe: OutstandingProbe, now: Millis, joining: boolean): ProbeExpiry {
+    const node = probe.node;
+    if (probe.heardFrom) {
+      this.probes.delete(node.id.hex);
+      if (probe.kind === "proximity") this.unmeasured.record(node.id.hex, now);
+      return "alive";
+    }
+    if (probe.attempt < PROBE_ATTEMPTS) {
+      probe.attempt++;
+      probe.deadline = now + this.probeTimeout(node, probe.attempt);
+      this.outbox.send(node, { type: "probe", sentAt: now, joining });
+      return "retried";
+    }
+    this.probes.delete(node.id.hex);
+    return "dead";
+  }
+
+  // ---- Suspicion and contact -------------------------------------------------------------------------
+
+  /** A send to `peer` failed: routed around and probed until it talks to us or is found dead. */
+  suspect(peer: NodeInfo, now: Millis, joining: boolean): void {
+    this.suspectSet.add(peer.id.hex);
+    this.probe(peer, "liveness", now, joining);
+  }
+
+  /** Routed around without a probe (a leaving node only needs to avoid it). */
+  avoid(hex: string): void {
+    this.suspectSet.add(hex);
+  }
+
+  /**
+   * First-hand evidence that `peer` is alive: no longer suspect, a liveness probe is answered (another probe
+   * still wants its reply but can no longer end in a death). `contact`: record the contact time (a peer in
+   * our state); `leafMember`: it is in our leaf set. Returns whether it had been found dead (now reinstated).
+   */
+  noteAlive(peer: NodeInfo, now: Millis, contact: boolean, leafMember: boolean): boolean {
+    const hex = peer.id.hex;
+    if (contact) this.lastContact.record(hex, now);
+    if (leafMember) this.lastHeard.set(hex, now);
+    this.suspectSet.delete(hex);
+    const probe = this.probes.get(hex);
+    if (probe !== undefined) {
+      if (probe.kind === "liveness") this.probes.delete(hex);
+      else probe.heardFrom = true;
+    }
+    return this.recentlyDead.size > 0 && this.recentlyDead.delete(hex);
+  }
+
+  recordContact(hex: string, now: Millis): void {
+    this.lastContact.record(hex, now);
+  }
+
+  /** Whether `hex` talked to us (or acknowledged a call) within the last failure timeout. */
+  heardRecently(hex: string, now: Millis): boolean {
+    return this.lastContact.recent(hex, now) !== undefined;
+  }
+
+  /** A leaf-set member was heard from (or joined the leaf set) at `now`. */
+  markHeard(hex: string, now: Millis): void {
+    this.lastHeard.set(hex, now);
+  }
+
+  /** When the leaf-set member `hex` was last heard from, if known. */
+  lastHeardFrom(hex: string): Millis | undefined {
+    return this.lastHeard.get(hex);
+  }
+
+  /** lastHeard is only kept for leaf-set members; members evicted by nearer nodes are dropped here. */
+  pruneLastHeard(leaf: LeafSet): void {
+    if (this.lastHeard.size <= leaf.size) return;
+    for (const hex of this.lastHeard.keys()) if (!leaf.has(hex)) this.lastHeard.delete(hex);
+  }
+
+  /** After a death on a side: members there quiet for a heartbeat interval may have died with it. */
+  probeQuietMembers(members: readonly NodeInfo[], now: Millis, joining: boolean): void {
+    for (const node of members) {
+      const heard = this.lastHeard.get(node.id.hex) ?? 0;
+      if (now - heard >= this.config.heartbeatIntervalMs) this.probe(node, "liveness", now, joining);
+    }
+  }
+
+  /** `hex` left our state: nothing about it is kept but its death or departure. */
+  forget(hex: string): void {
+    this.suspectSet.delete(hex);
+    this.lastHeard.delete(hex);
+  }
+
+  /** Drops contact and measuring memories past their window (answers do not change). */
+  pruneMemories(now: Millis): void {
+    this.lastContact.prune(now);
+    this.unmeasured.prune(now);
+  }
+
+  // ---- Deaths and departures ---------------------------------------------------------------------------
+
+  /** `node` was found dead: by us (`firstHand`), or a leaf-set member told us. */
+  recordDeath(node: NodeInfo, firstHand: boolean, now: Millis): void {
+    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand });
+    for (const [key, { at }] of this.recentlyDead.entries()) {
+      if (now - at < DEAD_MEMORY_MS) return;
+      this.recentlyDead.delete(key);
+    }
+  }
+
+  /** Whether this incarnation of `node` was found dead lately (by anyone). */
+  isDead(node: NodeInfo): boolean {
+    return this.recentlyDead.get(node.id.hex)?.incarnation === node.incarnation;
+  }
+
+  /** Whether we found this incarnation of `node` dead ourselves. */
+  confirmedDead(node: NodeInfo): boolean {
+    const dead = this.recentlyDead.get(node.id.hex);
+    return dead !== undefined && dead.firstHand && dead.incarnation === node.incarnation;
+  }
+
+  /**
+   * Whether gossip naming `node` is to be ignored as stale: we found it dead, or heard of its death less
+   * than a failure timeout ago (then gossip may name it again, and it is probed before it is taken back).
+   */
+  believedDead(node: NodeInfo, now: Millis): boolean {
+    if (this.recentlyDead.size === 0) return false;
+    const dead = this.recentlyDead.get(node.id.hex);
+    if (dead === undefined || dead.incarnation !== node.incarnation) return false;
+    return dead.firstHand || now - dead.at < this.config.failureTimeoutMs;
+  }
+
+  recordDeparture(node: NodeInfo): void {
+    this.departed.set(node.id.hex, node.incarnation);
+  }
+
+  /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
+  hasDeparted(node: NodeInfo): boolean {
+    return this.departed.get(node.id.hex) === node.incarnation;
+  }
+}

@@ -1,0 +1,247 @@
+// Leaf-set repair and gossip: the candidates being probed to join the leaf set, the deaths to push, the
+// sides to repair, and anti-entropy.
+// Invariants:
+// - Candidates are kept to the same l/2 per side as the leaf set: a node is probed only if it is among the
+//   nearest known so far, so a join or repair probes about l nodes, not every node named in every leaf set.
+// - Removals (and refutations of our own death) are pushed to the leaf set at most once per tick; later
+//   ones are coalesced into the next tick's push. A reinstated node is struck from what is still to push.
+// - A side that lost a member asks the farthest live member there (else on the other side) for its leaf
+//   set, at most once per probe timeout per peer; the request waits for a later input while held back.
+// - Nodes that join the leaf set are told the deaths of the last RECENT_DEATH_WINDOW_MS (they were beyond
+//   the leaf set when the death was pushed).
+// - Everything batched is flushed once per input by finish(), which returns the sends in order.
+import { BoundedMap } from "./bounded-map.js";
+import { LeafSet, type LeafSides } from "./leaf-set.js";
+import type { PeerSend } from "./outbox.js";
+import type { NodeId } from "./id.js";
+import type { Millis, NodeInfo, RandomSource, RoutingConfig } from "./types.js";
+
+/** leafSetRequest to the same peer at most once per this many probe timeouts. */
+const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
+const REQUEST_MEMORY = 512;
+/** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
+const LEAF_SET_GOSSIP_HEARTBEATS = 6;
+/** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
+const RECENT_DEATH_WINDOW_MS = 30_000;
+const RECENT_DEATHS_CAPACITY = 64;
+
+/** What one input's end flushes: the sends, in order, and the leaf set to announce if it changed. */
+export interface LeafSetFlush {
+  readonly sends: readonly PeerSend[];
+  readonly changed: readonly NodeInfo[] | undefined;
+}
+
+export class LeafSetRepair {
+  /** The leaf set plus the candidates being probed to join it (see the invariants above). */
+  private readonly candidates: LeafSet;
+  private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
+  // Per-input batching: flushed once at the end of each input.
+  private removedToPush: NodeInfo[] = [];
+  /** Leaf members added during this input: told about recent deaths they may have missed. */
+  private newLeafMembers: NodeInfo[] = [];
+  /** Leaf-set members found dead lately (their farthest neighbour on our side only hears of it later). */
+  private recentLeafDeaths: { readonly id: NodeId; readonly at: Millis }[] = [];
+  /** Sides whose repair request is due; kept across inputs while the rate limit holds it back. */
+  private repairLeft = false;
+  private repairRight = false;
+  private leafChanged = false;
+  /** Someone pushed our own death: tell our leaf set directly that we are alive (they take us back). */
+  private refuteDeath = false;
+  /** Leaf-set pushes are coalesced: at most one per tick; the rest wait for the next tick's flush. */
+  private pushedThisTick = false;
+  private nextGossipAt: Millis = 0;
+
+  constructor(
+    self: NodeInfo,
+    private readonly config: RoutingConfig,
+  ) {
+    this.candidates = new LeafSet(self, config.leafSetSize);
+  }
+
+  // ---- Candidates ------------------------------------------------------------------------------------
+
+  /** Offers `node` as a candidate; returns whether it is among the nearest (then it is to be probed). */
+  offerCandidate(node: NodeInfo): boolean {
+    this.candidates.insert(node);
+    return this.candidates.has(node.id.hex);
+  }
+
+  isCandidate(hex: string): boolean {
+    return this.candidates.has(hex);
+  }
+
+  /**
+   * `hex` is no candidate any more (it did not answer, or left our state). It may have pushed nearer nodes
+   * out of the candidate set: unless it is a leaf-set member, its sides ask for leaf sets again.
+   */
+  dropCandidate(hex: string, leafMember: boolean): void {
+    const sides = this.candidates.sidesOf(hex);
+    if (!this.candidates.remove(hex) || leafMember) return;
+    // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
+    this.scheduleRepair(sides);
+  }
+
+  // ---- Changes to the leaf set -------------------------------------------------------------------------
+
+  /** `node` entered the leaf set (`ready`: this node routes; a new member then hears of recent deaths). */
+  memberAdded(node: NodeInfo, ready: boolean): void {
+    this.candidates.insert(node);
+    this.leafChanged = true;
+    if (ready && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
+  }
+
+  /** A member left the leaf set from `sides`: those sides are repaired. */
+  memberLost(sides: LeafSides): void {
+    this.leafChanged = true;
+    this.scheduleRepair(sides);
+  }
+
+  /** A leaf-set member was found dead: its death is pushed (if we found it) and told to later members. */
+  memberDied(node: NodeInfo, firstHand: boolean, now: Millis): void {
+    if (firstHand) this.removedToPush.push(node);
+    this.recentLeafDeaths.push({ id: node.id, at: now });
+    const keepFrom = now - RECENT_DEATH_WINDOW_MS;
+    while (
+      this.recentLeafDeaths.length > RECENT_DEATHS_CAPACITY ||
+      (this.recentLeafDeaths[0]?.at ?? now) < keepFrom
+    ) {
+      this.recentLeafDeaths.shift();
+    }
+  }
+
+  /** New evidence wins over an earlier verdict: `hex`, found dead, talked to us directly. */
+  reinstate(hex: string): void {
+    // Nodes that join our leaf set later must not be told of this death; a push not yet sent drops it.
+    this.recentLeafDeaths = this.recentLeafDeaths.filter((d) => d.id.hex !== hex);
+    this.removedToPush = this.removedToPush.filter((n) => n.id.hex !== hex);
+  }
+
+  /** Someone found us dead: the next flush tells our leaf set directly that we are alive. */
+  refute(): void {
+    this.refuteDeath = true;
+  }
+
+  /** The leaf set is to be announced at the end of this input (e.g. on becoming ready). */
+  markChanged(): void {
+    this.leafChanged = true;
+  }
+
+  // ---- Requests and gossip ---------------------------------------------------------------------------
+
+  /** Whether a leafSetRequest may go to `node` now (at most once per probe timeout); records it if so. */
+  mayRequestLeafSet(node: NodeInfo, now: Millis): boolean {
+    const last = this.lastLeafSetRequest.get(node.id.hex);
+    if (last !== undefined && now - last < LEAF_SET_REQUEST_INTERVAL_PROBES * this.config.probeTimeoutMs) {
+      return false;
+    }
+    this.lastLeafSetRequest.set(node.id.hex, now);
+    return true;
+  }
+
+  /** Starts the anti-entropy clock (on becoming ready). */
+  startGossip(now: Millis): void {
+    this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+  }
+
+  /**
+   * Anti-entropy, once per LEAF_SET_GOSSIP_HEARTBEATS heartbeats: whether it is due (then the clock moves
+   * on), and our leaf set to one random member. A node dropped on hearsay while alive (its refutation lost)
+   * comes back: the receiver hears from us directly and probes members it lacks.
+   */
+  gossipDue(now: Millis): boolean {
+    if (now < this.nextGossipAt) return false;
+    this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
+    return true;
+  }
+
+  gossip(leaf: LeafSet, random: RandomSource): PeerSend | undefined {
+    const members = leaf.list();
+    if (members.length === 0) return undefined;
+    const target = members[Math.floor(random.next() * members.length) % members.length] as NodeInfo;
+    return { to: target, message: { type: "leafSet", leafSet: members, removed: [] } };
+  }
+
+  // ---- Flushing ------------------------------------------------------------------------------------------
+
+  /** A new tick: one more leaf-set push may go out. */
+  newTick(): void {
+    this.pushedThisTick = false;
+  }
+
+  /**
+   * The end of an input: leaf-set pushes (at most one fan-out per tick), repair requests (held back while
+   * the rate limit says so; `busy` peers, suspect or probed, are asked last) and whether to announce the
+   * leaf set. A node that is not ready (`ready` false) drops what it batched, except the change.
+   */
+  finish(ready: boolean, leaf: LeafSet, now: Millis, busy: (hex: string) => boolean): LeafSetFlush {
+    const sends: PeerSend[] = [];
+    if (ready) {
+      this.flushPushes(leaf, sends);
+      if (leaf.wrapsAround()) {
+        this.repairLeft = false;
+        this.repairRight = false;
+      }
+      if (this.repairLeft && this.requestFor(leaf.left(), leaf.right(), now, busy, sends))
+        this.repairLeft = false;
+      if (this.repairRight && this.requestFor(leaf.right(), leaf.left(), now, busy, sends))
+        this.repairRight = false;
+    } else {
+      this.removedToPush = [];
+      this.refuteDeath = false;
+      this.repairLeft = false;
+      this.repairRight = false;
+    }
+    this.newLeafMembers = [];
+    const changed = this.leafChanged && ready ? leaf.list() : undefined;
+    if (ready) this.leafChanged = false;
+    return { sends, changed };
+  }
+
+  private scheduleRepair(sides: LeafSides): void {
+    if (sides.left) this.repairLeft = true;
+    if (sides.right) this.repairRight = true;
+  }
+
+  private flushPushes(leaf: LeafSet, sends: PeerSend[]): void {
+    if ((this.removedToPush.length > 0 || this.refuteDeath) && !this.pushedThisTick) {
+      this.pushedThisTick = true;
+      const leafSet = leaf.list();
+      const removed = this.removedToPush.map((n) => n.id);
+      for (const node of leafSet) sends.push({ to: node, message: { type: "leafSet", leafSet, removed } });
+      // The node found dead is told too: if it is alive after all, it refutes by talking to its leaf set.
+      for (const node of this.removedToPush) {
+        if (!leaf.has(node.id.hex)) sends.push({ to: node, message: { type: "leafSet", leafSet, removed } });
+      }
+      this.removedToPush = [];
+      this.refuteDeath = false;
+    } else if (this.newLeafMembers.length > 0) {
+      const leafSet = leaf.list();
+      const removed = this.recentLeafDeaths.map((d) => d.id);
+      for (const node of this.newLeafMembers) {
+        if (leaf.has(node.id.hex)) sends.push({ to: node, message: { type: "leafSet", leafSet, removed } });
+      }
+    }
+  }
+
+  /** Asks the farthest member of a side that lost members for its leaf set: it knows the nodes beyond. */
+  private requestFor(
+    side: readonly NodeInfo[],
+    other: readonly NodeInfo[],
+    now: Millis,
+    busy: (hex: string) => boolean,
+    sends: PeerSend[],
+  ): boolean {
+    const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
+      for (let i = members.length - 1; i >= 0; i--) {
+        const node = members[i] as NodeInfo;
+        if (!busy(node.id.hex)) return node;
+      }
+      return members[members.length - 1];
+    };
+    const target = pick(side) ?? pick(other);
+    if (target === undefined) return true;
+    if (!this.mayRequestLeafSet(target, now)) return false;
+    sends.push({ to: target, message: { type: "leafSetRequest" } });
+    return true;
+  }
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import { routingConfig } from "../../src/routing/config.js";
+import { FailureDetector } from "../../src/routing/failure-detector.js";
+import { NodeId } from "../../src/routing/id.js";
+import { Outbox } from "../../src/routing/outbox.js";
+import { ProximityStore } from "../../src/routing/proximity.js";
+import type { NodeInfo } from "../../src/routing/types.js";
+import { nodeInfo } from "./overlay-harness.js";
+
+const config = routingConfig({ probeTimeoutMs: 500, failureTimeoutMs: 2500 });
+const self = nodeInfo(NodeId.fromBigInt(1n), 1);
+const peer = nodeInfo(NodeId.fromBigInt(2n), 2);
+
+function detector(): { detector: FailureDetector; outbox: Outbox; probesSent: () => number } {
+  const outbox = new Outbox(self);
+  const d = new FailureDetector(config, new ProximityStore(self, config.regionMultiplier), outbox);
+  return {
+    detector: d,
+    outbox,
+    probesSent: () => outbox.take().filter((o) => o.type === "send" && o.out.message.type === "probe").length,
+  };
+}
+
+/** Expires every due probe at `now`; returns the verdicts in order. */
+function expireAt(d: FailureDetector, now: number): string[] {
+  return (d.expiredProbes(now) ?? []).map((p) => d.expire(p, now, false));
+}
+
+describe("FailureDetector", () => {
+  it("keeps one probe per peer: a second probe sends nothing and a leaf-set probe takes over a proximity one", () => {
+    const { detector: d, probesSent } = detector();
+    d.probe(peer, "proximity", 0, false);
+    d.probe(peer, "leaf", 0, false);
+    d.probe(peer, "liveness", 0, false);
+    expect(probesSent()).toBe(1);
+    expect(d.outstandingProbes).toBe(1);
+    expect(d.probeKind(peer.id.hex)).toBe("leaf");
+    expect(d.awaitingLeafProbes()).toBe(true);
+  });
+
+  it("a silent peer is dead only after three attempts, attempt k waiting k probe timeouts", () => {
+    const { detector: d, probesSent } = detector();
+    d.probe(peer, "liveness", 0, false);
+    expect(expireAt(d, 499)).toEqual([]);
+    expect(expireAt(d, 500)).toEqual(["retried"]);
+    expect(expireAt(d, 500 + 999)).toEqual([]);
+    expect(expireAt(d, 500 + 1000)).toEqual(["retried"]);
+    expect(expireAt(d, 1500 + 1499)).toEqual([]);
+    expect(expireAt(d, 1500 + 1500)).toEqual(["dead"]);
+    expect(probesSent()).toBe(3);
+    expect(d.isProbing(peer.id.hex)).toBe(false);
+  });
+
+  it("contact answers a liveness probe at once; a leaf-set probe still waits, then ends 'alive', never 'dead'", () => {
+    const { detector: d } = detector();
+    d.suspect(peer, 0, false);
+    expect(d.suspects.has(peer.id.hex)).toBe(true);
+    d.noteAlive(peer, 10, true, false);
+    expect(d.suspects.has(peer.id.hex)).toBe(false);
+    expect(d.isProbing(peer.id.hex)).toBe(false);
+
+    d.probe(peer, "leaf", 20, true);
+    d.noteAlive(peer, 30, true, false);
+    expect(d.probeKind(peer.id.hex)).toBe("leaf");
+    expect(expireAt(d, 10_000)).toEqual(["alive"]);
+    expect(d.isProbing(peer.id.hex)).toBe(false);
+  });
+
+  it("two refusals in a row end the probe in death; the first only brings the retry forward", () => {
+    const { detector: d } = detector();
+    d.probe(peer, "liveness", 0, false);
+    expect(d.probeRefused(peer, 10)).toBeUndefined();
+    expect(d.expiredProbes(10 + 249)).toBeUndefined();
+    expect(d.expiredProbes(10 + 250)).toHaveLength(1);
+    expect(d.probeRefused(peer, 300)).toBe(peer);
+    expect(d.isProbing(peer.id.hex)).toBe(false);
+  });
+
+  it("a refusal of an older incarnation's probe, or after the peer talked, decides nothing", () => {
+    const { detector: d } = detector();
+    d.probe(peer, "liveness", 0, false);
+    const restarted: NodeInfo = { ...peer, incarnation: peer.incarnation + 1 };
+    expect(d.probeRefused(restarted, 10)).toBeUndefined();
+    expect(d.probeRefused(restarted, 20)).toBeUndefined();
+    d.probe(peer, "leaf", 0, false);
+    d.noteAlive(peer, 30, false, false);
+    expect(d.probeRefused(peer, 40)).toBeUndefined();
+    expect(d.probeRefused(peer, 50)).toBeUndefined();
+    expect(d.isProbing(peer.id.hex)).toBe(true);
+  });
+
+  it("a death we found is believed for the dead memory; one we were told of only for a failure timeout", () => {
+    const { detector: d } = detector();
+    const told = nodeInfo(NodeId.fromBigInt(3n), 3);
+    d.recordDeath(peer, true, 0);
+    d.recordDeath(told, false, 0);
+    expect(d.confirmedDead(peer)).toBe(true);
+    expect(d.confirmedDead(told)).toBe(false);
+    expect(d.believedDead(told, 2499)).toBe(true);
+    expect(d.believedDead(told, 2500)).toBe(false);
+    expect(d.believedDead(peer, 50_000)).toBe(true);
+    expect(d.believedDead({ ...peer, incarnation: 2 }, 10)).toBe(false);
+  });
+
+  it("contact from a node found dead reinstates it (noteAlive says so once)", () => {
+    const { detector: d } = detector();
+    d.recordDeath(peer, true, 0);
+    expect(d.noteAlive(peer, 5, true, true)).toBe(true);
+    expect(d.isDead(peer)).toBe(false);
+    expect(d.noteAlive(peer, 6, true, true)).toBe(false);
+  });
+
+  it("a departed incarnation stays departed; its restart does not", () => {
+    const { detector: d } = detector();
+    d.recordDeparture(peer);
+    expect(d.hasDeparted(peer)).toBe(true);
+    expect(d.hasDeparted({ ...peer, incarnation: 2 })).toBe(false);
+  });
+
+  it("probes only leaf-set members quiet for a heartbeat interval after a death on their side", () => {
+    const { detector: d, probesSent } = detector();
+    const quiet = nodeInfo(NodeId.fromBigInt(4n), 4);
+    d.markHeard(peer.id.hex, 10_000);
+    d.markHeard(quiet.id.hex, 10_000 - config.heartbeatIntervalMs);
+    d.probeQuietMembers([peer, quiet], 10_000, false);
+    expect(probesSent()).toBe(1);
+    expect(d.isProbing(quiet.id.hex)).toBe(true);
+    expect(d.isProbing(peer.id.hex)).toBe(false);
+  });
+});

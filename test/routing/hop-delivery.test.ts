@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import { HopDelivery } from "../../src/routing/hop-delivery.js";
+import { NodeId } from "../../src/routing/id.js";
+import type { NodeInfo, Outbound, Refusal, RouteMessage } from "../../src/routing/types.js";
+import { nodeInfo } from "./overlay-harness.js";
+
+const origin = nodeInfo(NodeId.fromBigInt(1n), 1);
+const next = nodeInfo(NodeId.fromBigInt(2n), 2);
+
+function message(id: string, wantAck = true): RouteMessage {
+  return {
+    id,
+    key: NodeId.fromBigInt(9n),
+    purpose: 16,
+    payload: new Uint8Array(0),
+    origin,
+    hops: 2,
+    maxHops: 9,
+    wantAck,
+  };
+}
+
+function hopTo(to: NodeInfo, m: RouteMessage): Outbound {
+  return { to, address: to.localAddress, message: { type: "route", message: m } };
+}
+
+describe("HopDelivery: delivery and acks", () => {
+  it("delivers a message once; a duplicate that wants an ack is acked again", () => {
+    const hops = new HopDelivery(100, false);
+    expect(hops.arrive(message("a"), false)).toEqual({ duplicate: false, ackNow: true });
+    expect(hops.arrive(message("a"), false)).toEqual({ duplicate: true, ackAgain: true, refusal: undefined });
+    expect(hops.arrive(message("b", false), false)).toEqual({ duplicate: false, ackNow: false });
+    expect(hops.counts().delivered).toBe(2);
+  });
+
+  it("with application acks, the ack waits for the application; a duplicate meanwhile gets none", () => {
+    const hops = new HopDelivery(100, true);
+    expect(hops.arrive(message("a"), false)).toEqual({ duplicate: false, ackNow: false });
+    expect(hops.arrive(message("a"), false)).toMatchObject({ duplicate: true, ackAgain: false });
+    expect(hops.answer("a", undefined)).toEqual({ origin, hops: 2 });
+    expect(hops.answer("a", undefined)).toBeUndefined();
+  });
+
+  it("a refused message's duplicate is answered with the same refusal", () => {
+    const hops = new HopDelivery(100, true);
+    hops.arrive(message("a"), false);
+    const refusal: Refusal = { code: 8, reason: "try later" };
+    hops.answer("a", refusal);
+    expect(hops.arrive(message("a"), false)).toEqual({ duplicate: true, ackAgain: true, refusal });
+  });
+
+  it("an ack is sent at most 8 times in all", () => {
+    const hops = new HopDelivery(100, false);
+    const retries = Array.from({ length: 10 }, () => hops.retryAck("a"));
+    expect(retries.filter(Boolean)).toHaveLength(7);
+    expect(retries.slice(7)).toEqual([false, false, false]);
+  });
+});
+
+describe("HopDelivery: failed hops", () => {
+  it("the first failure resends to the same node, later ones park the hop, the fourth failure drops it", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    const out = hopTo(next, m);
+    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("resend");
+    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("park");
+    expect(hops.parkedHops).toBe(1);
+    expect(hops.releaseParked(next.id.hex, true)).toEqual([out]);
+    expect(hops.parkedHops).toBe(0);
+    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("park");
+    expect(hops.releaseParked(next.id.hex, true)).toEqual([out]);
+    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("drop");
+    expect(hops.counts()).toMatchObject({ hopRetries: 3, hopsParked: 2 });
+  });
+
+  it("a refused hop is routed around at once; a failure after routing around drops the message", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false)).toBe("drop");
+  });
+
+  it("a hop to a node we found dead, or from a node not ready, is routed around", () => {
+    const hops = new HopDelivery(100, false);
+    expect(hops.hopFailed(hopTo(next, message("a")), message("a"), "unknown", true, true)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(next, message("b")), message("b"), "unknown", false, false)).toBe("reroute");
+  });
+
+  it("a hop whose end-to-end ack came is neither retried nor released", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    const out = hopTo(next, m);
+    hops.hopFailed(out, m, "unknown", true, false);
+    hops.hopFailed(out, m, "unknown", true, false);
+    hops.noteAcked("a");
+    expect(hops.releaseParked(next.id.hex, false)).toEqual([]);
+    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("ignore");
+  });
+
+  it("hops released on a death are marked routed around: their next failure drops them", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    const out = hopTo(next, m);
+    hops.hopFailed(out, m, "unknown", true, false);
+    hops.hopFailed(out, m, "unknown", true, false);
+    expect(hops.releaseParked(next.id.hex, false)).toEqual([out]);
+    expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false)).toBe("drop");
+  });
+
+  it("a leaving node resends once, then hands the hop on; a failure after that drops it", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    expect(hops.hopFailedWhileLeaving(m, "unknown")).toBe("resend");
+    expect(hops.hopFailedWhileLeaving(m, "unknown")).toBe("handOff");
+    expect(hops.hopFailedWhileLeaving(m, "unknown")).toBe("drop");
+    expect(hops.hopFailedWhileLeaving(message("b"), "unreachable")).toBe("handOff");
+  });
+
+  it("leaving releases every parked hop still wanted, and nothing stays parked", () => {
+    const hops = new HopDelivery(100, false);
+    for (const id of ["a", "b"]) {
+      const m = message(id);
+      hops.hopFailed(hopTo(next, m), m, "unknown", true, false);
+      hops.hopFailed(hopTo(next, m), m, "unknown", true, false);
+    }
+    hops.noteAcked("b");
+    expect(hops.releaseAllForLeaving().map((m) => m.id)).toEqual(["a"]);
+    expect(hops.parkedHops).toBe(0);
+  });
+});

@@ -1,0 +1,120 @@
+import { describe, expect, it } from "vitest";
+import { routingConfig } from "../../src/routing/config.js";
+import { NodeId } from "../../src/routing/id.js";
+import { LeafSet } from "../../src/routing/leaf-set.js";
+import { LeafSetRepair } from "../../src/routing/leaf-set-repair.js";
+import type { PeerSend } from "../../src/routing/outbox.js";
+import type { NodeInfo } from "../../src/routing/types.js";
+import { nodeInfo, seededRandom } from "./overlay-harness.js";
+
+const config = routingConfig({ leafSetSize: 4, probeTimeoutMs: 500, heartbeatIntervalMs: 1000 });
+const at = (n: bigint, port = Number(n)): NodeInfo => nodeInfo(NodeId.fromBigInt(n << 100n), port);
+const self = at(100n);
+const notBusy = (): boolean => false;
+
+function leafOf(...members: NodeInfo[]): LeafSet {
+  const leaf = new LeafSet(self, config.leafSetSize);
+  for (const m of members) leaf.insert(m);
+  return leaf;
+}
+
+const targets = (sends: readonly PeerSend[]): string[] =>
+  sends.map((s) => `${s.message.type}->${s.to.id.hex.slice(0, 2)}`);
+
+describe("LeafSetRepair", () => {
+  it("keeps only the l/2 nearest candidates per side: a farther one is not to be probed", () => {
+    const repair = new LeafSetRepair(self, config);
+    for (const n of [98n, 99n, 101n, 102n]) expect(repair.offerCandidate(at(n))).toBe(true);
+    expect(repair.offerCandidate(at(103n))).toBe(false);
+    expect(repair.isCandidate(at(103n).id.hex)).toBe(false);
+  });
+
+  it("a death found first-hand is pushed to every member and to the dead node, once per tick", () => {
+    const repair = new LeafSetRepair(self, config);
+    const dead = at(103n);
+    const leaf = leafOf(at(99n), at(101n));
+    repair.memberDied(dead, true, 0);
+    const first = repair.finish(true, leaf, 0, notBusy);
+    expect(first.sends).toHaveLength(3);
+    expect(first.sends.every((s) => s.message.type === "leafSet" && s.message.removed[0] === dead.id)).toBe(
+      true,
+    );
+    repair.memberDied(at(98n), true, 1);
+    expect(repair.finish(true, leaf, 1, notBusy).sends).toEqual([]);
+    repair.newTick();
+    expect(repair.finish(true, leaf, 2, notBusy).sends).toHaveLength(3);
+  });
+
+  it("a death we were only told of is not pushed; a reinstated node is struck from the push", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(101n));
+    repair.memberDied(at(103n), false, 0);
+    expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
+    repair.memberDied(at(104n), true, 0);
+    repair.reinstate(at(104n).id.hex);
+    expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
+  });
+
+  it("a member that joins after a death is told of it; one that joins after it was reinstated is not", () => {
+    const repair = new LeafSetRepair(self, config);
+    const newcomer = at(101n);
+    const leaf = leafOf(newcomer);
+    repair.memberDied(at(103n), false, 0);
+    repair.memberAdded(newcomer, true);
+    const { sends } = repair.finish(true, leaf, 0, notBusy);
+    expect(sends).toHaveLength(1);
+    expect(sends[0]?.message).toMatchObject({ type: "leafSet", removed: [at(103n).id] });
+    repair.reinstate(at(103n).id.hex);
+    repair.memberAdded(newcomer, true);
+    expect(repair.finish(true, leaf, 1, notBusy).sends).toEqual([]);
+  });
+
+  it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
+    repair.memberLost({ left: false, right: true });
+    const busy = (hex: string): boolean => hex === at(102n).id.hex;
+    expect(targets(repair.finish(true, leaf, 0, busy).sends)).toEqual([
+      `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
+    ]);
+    expect(repair.mayRequestLeafSet(at(101n), 499)).toBe(false);
+    repair.memberLost({ left: false, right: true });
+    expect(repair.finish(true, leaf, 499, busy).sends).toEqual([]);
+    // Held back, not forgotten: the next input after the interval sends it.
+    expect(targets(repair.finish(true, leaf, 500, busy).sends)).toHaveLength(1);
+  });
+
+  it("announces the leaf set once per input that changed it, and only when ready", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(101n));
+    repair.markChanged();
+    expect(repair.finish(false, leaf, 0, notBusy).changed).toBeUndefined();
+    expect(repair.finish(true, leaf, 0, notBusy).changed).toEqual(leaf.list());
+    expect(repair.finish(true, leaf, 0, notBusy).changed).toBeUndefined();
+  });
+
+  it("a node not ready drops batched pushes and repairs instead of sending them later", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(99n), at(101n));
+    repair.memberDied(at(103n), true, 0);
+    repair.refute();
+    repair.memberLost({ left: true, right: true });
+    repair.finish(false, leaf, 0, notBusy);
+    expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
+  });
+
+  it("gossips every 6 heartbeats to one member drawn from the random source", () => {
+    const repair = new LeafSetRepair(self, config);
+    repair.startGossip(0);
+    expect(repair.gossipDue(5_999)).toBe(false);
+    expect(repair.gossipDue(6_000)).toBe(true);
+    expect(repair.gossipDue(6_001)).toBe(false);
+    expect(repair.gossip(leafOf(), seededRandom(1))).toBeUndefined();
+    const leaf = leafOf(at(99n), at(101n));
+    const gossip = repair.gossip(leaf, { next: () => 0.99 });
+    expect(gossip).toEqual({
+      to: leaf.list()[1],
+      message: { type: "leafSet", leafSet: leaf.list(), removed: [] },
+    });
+  });
+});

@@ -1,0 +1,86 @@
+// TableMaintenance on its own: which row requests go to whom (the overlay-level behaviour is in
+// table-maintenance.test.ts).
+import { describe, expect, it } from "vitest";
+import { routingConfig } from "../../src/routing/config.js";
+import { NodeId } from "../../src/routing/id.js";
+import { NeighbourhoodSet } from "../../src/routing/neighbourhood-set.js";
+import type { PeerSend } from "../../src/routing/outbox.js";
+import { ProximityStore } from "../../src/routing/proximity.js";
+import { RoutingTable } from "../../src/routing/routing-table.js";
+import { TableMaintenance } from "../../src/routing/table-maintenance.js";
+import type { NodeInfo } from "../../src/routing/types.js";
+import { nodeInfo } from "./overlay-harness.js";
+
+const config = routingConfig({ failureTimeoutMs: 1000, tableMaintenanceIntervalMs: 10_000 });
+const node = (hex: string, port: number): NodeInfo => nodeInfo(NodeId.fromHex(hex.padEnd(32, "0")), port);
+const self = node("a", 1);
+const row0 = [node("1", 2), node("2", 3), node("3", 4)];
+const row1 = [node("a1", 5), node("a2", 6)];
+
+function setUp(): { proximity: ProximityStore; table: RoutingTable; neighbours: NeighbourhoodSet } {
+  const proximity = new ProximityStore(self, config.regionMultiplier);
+  const proximityOf = (peer: NodeInfo): number | undefined => proximity.proximity(peer);
+  const table = new RoutingTable(self, proximityOf, true);
+  const neighbours = new NeighbourhoodSet(config.neighbourhoodSize, proximityOf);
+  for (const n of [...row0, ...row1]) {
+    table.insert(n);
+    neighbours.insert(n);
+  }
+  return { proximity, table, neighbours };
+}
+
+const asked = (sends: readonly PeerSend[]): string[] =>
+  sends.map(
+    (s) => `${s.to.id.hex[0]}${s.to.id.hex[1]}:${s.message.type === "rowRequest" ? s.message.row : "?"}`,
+  );
+
+describe("TableMaintenance", () => {
+  it("periodic maintenance asks rows in turn, skipping empty rows, one request per round", () => {
+    const { table } = setUp();
+    const m = new TableMaintenance(self, config);
+    const first = { next: () => 0 };
+    expect(asked(m.periodic(table, first, 0))).toEqual(["10:0"]);
+    expect(asked(m.periodic(table, first, 0))).toEqual(["a1:1"]);
+    // Rows 2..31 are empty: the next round wraps to row 0 again, and the random source picks the entry.
+    expect(asked(m.periodic(table, { next: () => 0.99 }, 0))).toEqual(["30:0"]);
+  });
+
+  it("starts at a random phase within the first interval, then is due once per interval", () => {
+    const m = new TableMaintenance(self, config);
+    expect(m.due(1e12)).toBe(false);
+    m.start(1000, { next: () => 0.5 });
+    expect(m.due(5_999)).toBe(false);
+    expect(m.due(6_000)).toBe(true);
+    expect(m.due(15_999)).toBe(false);
+    expect(m.due(16_000)).toBe(true);
+  });
+
+  it("asks a peer for a given row at most once per two failure timeouts", () => {
+    const { table } = setUp();
+    const m = new TableMaintenance(self, config);
+    expect(m.repairRow(table, 0, new Set(), 0)).toHaveLength(1);
+    expect(m.repairRow(table, 0, new Set(), 1_999)).toEqual([]);
+    expect(m.repairRow(table, 0, new Set(), 2_000)).toHaveLength(1);
+  });
+
+  it("a row that lost an entry is asked of a non-suspect entry of it, else of a deeper row", () => {
+    const { table } = setUp();
+    const m = new TableMaintenance(self, config);
+    const suspects = new Set(row0.map((n) => n.id.hex));
+    expect(asked(m.repairRow(table, 0, suspects, 0))).toEqual(["a1:0"]);
+    expect(m.repairRow(table, 2, new Set(), 0)).toEqual([]);
+  });
+
+  it("the join's second phase asks the nearest measured entry of each row, and the nearest neighbours for their first rows", () => {
+    const { proximity, table, neighbours } = setUp();
+    proximity.record(row0[2]!, 5);
+    proximity.record(row0[0]!, 50);
+    proximity.record(row1[1]!, 7);
+    // Measured after insertion: re-ranked by re-inserting, as the node does when an RTT arrives.
+    for (const n of [...row0, ...row1]) neighbours.insert(n);
+    const m = new TableMaintenance(self, config);
+    expect(asked(m.nearerRows(neighbours, table, proximity, 0)).sort()).toEqual(
+      ["30:0", "a2:0", "a2:1", "10:0"].sort(),
+    );
+  });
+});
