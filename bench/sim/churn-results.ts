@@ -31,7 +31,9 @@ export interface ChurnRun {
 export const CHURN_BEGIN = "<!-- churn section: written by bench/sim/churn.ts -->";
 export const CHURN_END = "<!-- end of churn section -->";
 
-const runKey = (r: ChurnRun): string => `${r.nodes}/${r.label}/${r.crashFraction}/${r.seed}`;
+/** One row per population, sessions, crash share, seed and routing core (before/after rows sit side by side). */
+const runKey = (r: ChurnRun): string =>
+  `${r.nodes}/${r.label}/${r.crashFraction}/${r.seed}/${r.core.commit}${r.core.dirty ? "+" : ""}`;
 
 /** Adds `run` (if given) to the results at `jsonPath` and re-renders the churn section of `mdPath`. */
 export function addChurnResult(jsonPath: string, mdPath: string, run: ChurnRun | undefined): void {
