@@ -9,8 +9,12 @@ import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
 
 const LEAF_SET_SIZE = 8;
 const INITIAL = 10;
-/** Leaf sets must match the truth this long after churn stopped (a few failure timeouts and repairs). */
-const CONVERGENCE_BOUND_MS = 20_000;
+/**
+ * Leaf sets must match the truth this long after churn stopped. With loss, two live nodes can find each
+ * other dead (their probes lost) and then ignore gossip naming each other for a minute (DEAD_MEMORY_MS),
+ * after which the next gossip round naming them brings them back: a minute and a few gossip rounds.
+ */
+const CONVERGENCE_BOUND_MS = 120_000;
 const STEP_MS = 250;
 
 interface Session {
@@ -109,7 +113,7 @@ function run(s: Scenario): { wrong: string[]; unconverged: string[]; delivered: 
 }
 
 describe("churn with random lifetimes and message loss", () => {
-  it("no message is delivered at a node other than the closest live ready node, and every leaf set equals the truth 20 s after churn stops", () => {
+  it("no message is delivered at a node other than the closest live ready node, and every leaf set equals the truth 120 s after churn stops", () => {
     fc.assert(
       fc.property(scenario, (s) => {
         const result = run(s);
