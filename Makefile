@@ -78,7 +78,9 @@ bench-sim: install
 
 # Churn (bench/sim/churn.ts): 10,000 nodes with 60, 30 and 5 minute median sessions and 100,000 with 30, each
 # warmed up 10 virtual minutes and measured for 60 -> bench/results/sim-churn.json and the churn section of
-# sim-latest.md. Hours of CPU (the 100,000-node run alone most of a day on 2 cores): run it on a quiet machine.
+# sim-latest.md. Extrapolated from 2,000-node runs (about 5 simulator events per node per virtual second at
+# 30-minute sessions, 60,000 events per CPU second): about an hour of one free core per 10,000-node run and
+# half a day for the 100,000-node one (its build alone peaked near 12 GB in bench-sim). Run it on a quiet machine.
 CHURN_RUN = nice node --import tsx bench/sim/churn.ts
 bench-sim-churn: install
 	$(CHURN_RUN) --nodes 10000 --median-minutes 60
