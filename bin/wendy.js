@@ -7,8 +7,8 @@ import { createRequire } from "node:module";
 import { URL, fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const source = `${root}src/server/daemon/cli.ts`;
-const compiled = `${root}dist/src/server/daemon/cli.js`;
+const source = `${root}src/cli.ts`;
+const compiled = `${root}dist/src/cli.js`;
 
 function tsxInstalled() {
   try {

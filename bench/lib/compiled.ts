@@ -28,6 +28,8 @@ export function buildCompiledDaemon(revision = "HEAD"): CompiledDaemon {
   );
   execFileSync("tar", ["-x", "-C", out], { input: archive });
   symlinkSync(join(ROOT, "node_modules"), join(out, "node_modules"));
+  // The program's entry point: src/cli.ts, or src/server/daemon/cli.ts in commits before it moved there.
+  const program = existsSync(join(out, "src", "cli.ts")) ? ["cli"] : ["server", "daemon", "cli"];
   const tsconfig = join(out, "tsconfig.bench.json");
   writeFileSync(
     tsconfig,
@@ -35,10 +37,10 @@ export function buildCompiledDaemon(revision = "HEAD"): CompiledDaemon {
       extends: join(ROOT, "tsconfig.json"),
       compilerOptions: { outDir: join(out, "dist"), rootDir: out, declaration: false, sourceMap: false },
       include: [],
-      files: [join(out, "src", "server", "daemon", "cli.ts")],
+      files: [join(out, "src", ...program) + ".ts"],
     }),
   );
-  const cli = join(out, "dist", "src", "server", "daemon", "cli.js");
+  const cli = join(out, "dist", "src", ...program) + ".js";
   try {
     execFileSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", tsconfig], {
       stdio: "pipe",

@@ -4,6 +4,7 @@ import { NodeId } from "../routing/id.js";
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo } from "../routing/types.js";
 import type { KeyLike } from "./convert.js";
 import { WendyClientError } from "./errors.js";
+import { applicationPurposeProblem, DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
 import {
   WendyClient,
   type OwnershipUpdate,
@@ -12,7 +13,8 @@ import {
 } from "./wendy-client.js";
 
 export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
-const MAX_PURPOSE = 0xffff;
+/** The node's purpose bound (the wire's), which the CLI checks before anything is sent. */
+const MAX_PURPOSE = DEFAULT_WIRE_LIMITS.maxPurpose;
 
 interface ConnectionFlags {
   readonly address: string;
@@ -255,7 +257,7 @@ function parseAddress(value: string): string {
 
 function parsePurpose(value: string): number {
   const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n < FIRST_APPLICATION_PURPOSE || n > MAX_PURPOSE) {
+  if (!/^[0-9]+$/.test(value) || applicationPurposeProblem(n, MAX_PURPOSE) !== undefined) {
     throw new CommanderArgumentError(
       `expected an integer in ${FIRST_APPLICATION_PURPOSE}..${MAX_PURPOSE} (0..15 are reserved for the protocol)`,
     );

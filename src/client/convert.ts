@@ -3,7 +3,7 @@ import { NodeId } from "../routing/id.js";
 import type { NodeInfo } from "../routing/types.js";
 import type { Key } from "../gen/wendy/v1/overlay.js";
 import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
-import { decodeNodeInfo } from "../server/wire/codec.js";
+import { decodeNodeInfo } from "../wire/codec.js";
 import { status } from "@grpc/grpc-js";
 import { WendyClientError } from "./errors.js";
 

@@ -1,5 +1,6 @@
 // Typed client errors, one per gRPC status a Wendy node answers with, so callers can `instanceof` them.
 import { status, type ServiceError } from "@grpc/grpc-js";
+import { asError } from "../shared/as-error.js";
 
 export class WendyClientError extends Error {
   override readonly name: string = "WendyClientError";
@@ -66,7 +67,7 @@ export function clientErrorFor(code: status, message: string): WendyClientError 
 export function clientErrorFrom(error: unknown): WendyClientError {
   if (error instanceof WendyClientError) return error;
   if (isServiceError(error)) return clientErrorFor(error.code, error.details || error.message);
-  return new WendyClientError(error instanceof Error ? error.message : String(error), status.UNKNOWN);
+  return new WendyClientError(asError(error).message, status.UNKNOWN);
 }
 
 function isServiceError(error: unknown): error is ServiceError {

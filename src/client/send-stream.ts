@@ -17,6 +17,7 @@ import {
   DeadlineExceededError,
   WendyClientError,
 } from "./errors.js";
+import { EndOfTurnFlush } from "../shared/end-of-turn.js";
 
 /** Payload bytes of one stream message beyond its first send: well inside the node's headroom. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
@@ -38,7 +39,7 @@ export class SendStreamChannel {
   private call: ClientDuplexStream<SendStreamRequest, SendStreamResponse> | undefined;
   private readonly pending = new Map<bigint, Pending>();
   private queued: SendStreamItem[] = [];
-  private flushScheduled = false;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
   private nextId = 1n;
   private unsupported = false;
   private closed = false;
@@ -87,7 +88,7 @@ export class SendStreamChannel {
       }
       this.pending.set(requestId, pending);
       this.queued.push({ requestId, send: request, deadlineMs });
-      this.scheduleFlush();
+      this.endOfTurn.schedule();
     });
   }
 
@@ -97,14 +98,7 @@ export class SendStreamChannel {
     this.teardown(new CancelledError("the client was closed", status.CANCELLED));
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
   private flush(): void {
-    this.flushScheduled = false;
     const sends = this.queued.filter((item) => this.pending.has(item.requestId));
     this.queued = [];
     if (sends.length === 0 || this.closed) return;

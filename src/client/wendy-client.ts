@@ -9,7 +9,7 @@ import {
   status,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { clockwiseDistance, type NodeId } from "../routing/id.js";
+import { clockwiseDistance } from "../routing/id.js";
 import type { KeyRange } from "../routing/ownership.js";
 import type { NodeInfo } from "../routing/types.js";
 import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
@@ -29,9 +29,11 @@ import {
   type WatchOwnershipResponse,
   OwnershipChangeKind,
 } from "../gen/wendy/v1/overlay.js";
-import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../server/wire/limits.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
 import { SendStreamChannel } from "./send-stream.js";
+import { EndOfTurnFlush } from "../shared/end-of-turn.js";
+import type { MessageContent } from "../shared/message.js";
 import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { ResumingStream } from "./resuming-stream.js";
 
@@ -91,13 +93,8 @@ export interface CallResult {
 }
 
 /** One message delivered to the local node. */
-export interface Delivery {
-  readonly key: NodeId;
-  readonly purpose: number;
-  readonly payload: Uint8Array;
+export interface Delivery extends MessageContent {
   readonly messageId: string;
-  readonly origin: NodeInfo;
-  readonly hops: number;
   /** Set when the message came from a Call: answer it with `reply(callId, ...)`. */
   readonly callId?: string;
 }
@@ -154,17 +151,12 @@ export type OverlayEvent =
   | { readonly type: "nodeExited"; readonly node: NodeInfo; readonly graceful: boolean }
   | { readonly type: "leafSetChanged"; readonly leafSet: readonly NodeInfo[] }
   | { readonly type: "heartbeat"; readonly from: NodeInfo }
-  | {
+  | (MessageContent & {
       readonly type: "forwardRequest";
       readonly forwardId: string;
       readonly messageId: string;
-      readonly key: NodeId;
-      readonly purpose: number;
-      readonly payload: Uint8Array;
-      readonly origin: NodeInfo;
-      readonly hops: number;
       readonly next: NodeInfo;
-    };
+    });
 
 /**
  * The key range the node owns at one epoch and what moved since the previous one (WatchOwnership in
@@ -472,19 +464,16 @@ export class WendyClient {
 /** Acknowledgements made in one turn of the event loop leave in one request per stream. */
 class AckBatcher {
   private readonly waiting = new Map<ClientDuplexStream<ReceiveRequest, ReceiveResponse>, string[]>();
-  private scheduled = false;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
 
   add(via: ClientDuplexStream<ReceiveRequest, ReceiveResponse>, messageId: string): void {
     const ids = this.waiting.get(via);
     if (ids === undefined) this.waiting.set(via, [messageId]);
     else ids.push(messageId);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    this.endOfTurn.schedule();
   }
 
   private flush(): void {
-    this.scheduled = false;
     for (const [via, ids] of this.waiting) {
       // A stream that has ended takes no acks: its deliveries come again on the next one.
       if (!via.writable) continue;

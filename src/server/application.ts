@@ -1,16 +1,8 @@
 // What an embedding application sees: messages and the callbacks it may register.
-import type { NodeId } from "../routing/id.js";
 import type { NodeInfo } from "../routing/types.js";
+import type { Message } from "../shared/message.js";
 
-/** An application message. Create with `cluster.newMessage`; `id`, `origin` and `hops` are set by routing. */
-export interface Message {
-  readonly id: string;
-  readonly key: NodeId;
-  readonly purpose: number;
-  readonly payload: Uint8Array;
-  readonly origin: NodeInfo;
-  readonly hops: number;
-}
+export type { Message };
 
 /** What an `onForward` callback decides: undefined or true continue, false vetoes, a Message replaces. */
 export type ForwardDecision = boolean | undefined | Message;

@@ -2,8 +2,10 @@
 // asynchronous interceptors (co-located services over gRPC) make the hop wait. Either may veto the hop or
 // change its purpose and payload; the key is fixed once routing started.
 import { FIRST_APPLICATION_PURPOSE, type NodeInfo, type RouteMessage } from "../routing/types.js";
+import { asError } from "../shared/as-error.js";
 import type { Application, ForwardDecision, Message } from "./application.js";
 import { InvalidArgumentError } from "./errors.js";
+import { applicationPurposeProblem, payloadProblem } from "../wire/limits.js";
 
 /**
  * An asynchronous forward hook (e.g. a co-located service deciding over gRPC). While it decides, the hop
@@ -87,7 +89,7 @@ export class ForwardGate {
       try {
         decision = await interceptor.decide(toMessage(current), next);
       } catch (error) {
-        this.options.reportError(error instanceof Error ? error : new Error(String(error)));
+        this.options.reportError(asError(error));
         continue;
       }
       if (decision === false) return false;
@@ -99,15 +101,13 @@ export class ForwardGate {
   /** Only purpose and payload may change on the way; an invalid change is reported and ignored. */
   private applyChange(message: RouteMessage, change: Message): RouteMessage {
     const purpose = change.purpose;
-    const valid =
-      Number.isInteger(purpose) &&
-      purpose >= FIRST_APPLICATION_PURPOSE &&
-      purpose <= this.options.maxPurpose &&
-      change.payload.byteLength <= this.options.maxPayloadBytes;
-    if (!valid) {
+    const problem =
+      applicationPurposeProblem(purpose, this.options.maxPurpose) ??
+      payloadProblem(change.payload.byteLength, this.options.maxPayloadBytes);
+    if (problem !== undefined) {
       this.options.reportError(
         new InvalidArgumentError(
-          `a forward hook returned an invalid message for ${message.id}; forwarding it unchanged`,
+          `a forward hook returned an invalid message for ${message.id} (${problem}); forwarding it unchanged`,
         ),
       );
       return message;

@@ -4,7 +4,7 @@
 // process (the peer port and the client port).
 import type { Server, UntypedServiceImplementation, ServiceDefinition } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import { loadServedPackageDefinition } from "./wire/descriptors.js";
+import { loadServedPackageDefinition } from "../wire/descriptors.js";
 
 interface Registration {
   readonly definition: ServiceDefinition;

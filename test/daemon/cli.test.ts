@@ -1,7 +1,7 @@
 // The `wendy` program's surface: its commands, a flag for every variable, and errors that name the flag.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { buildProgram } from "../../src/server/daemon/cli.js";
+import { buildProgram } from "../../src/cli.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
 import { VARIABLES, flagName } from "../../src/server/daemon/variables.js";
 import { wendyVersion } from "../../src/server/daemon/version.js";

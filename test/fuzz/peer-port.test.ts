@@ -7,7 +7,7 @@ import { status } from "@grpc/grpc-js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
-import { PEER_METHODS, type PeerMethod } from "../../src/server/wire/methods.js";
+import { PEER_METHODS, type PeerMethod } from "../../src/wire/methods.js";
 import { World, type PeerProcess } from "../integration/harness.js";
 import { inBatches, residentBytes, tally } from "./lib/nodes.js";
 import { PeerCaller, fixtureKey, helloBody, wireNode } from "./lib/peer-caller.js";

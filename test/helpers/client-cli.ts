@@ -1,4 +1,4 @@
-// The client commands as a standalone program, for tests (the daemon mounts the same commands on `wendy`).
+// The client commands as a standalone program, for tests (src/cli.ts mounts the same commands on `wendy`).
 import { Command } from "commander";
 import { registerClientCommands } from "../../src/client/cli.js";
 

@@ -27,7 +27,7 @@ const config = JSON.parse(process.argv[2] ?? "{}") as NodeProcessConfig;
 const cluster = new Cluster(
   new Node({ id: NodeId.fromString(config.name), localAddress: "127.0.0.1", port: config.peerPort ?? 0 }),
   undefined,
-  { bindHost: "127.0.0.1", leafSetSize: 8, heartbeatIntervalMs: 200, failureTimeoutMs: 1000 },
+  { bindHost: "127.0.0.1", routing: { leafSetSize: 8, heartbeatIntervalMs: 200, failureTimeoutMs: 1000 } },
 );
 const server = new Server(overlayServerOptions(config.limits));
 const overlay = addOverlayService(server, {

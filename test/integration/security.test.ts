@@ -8,7 +8,7 @@ import { HealthCheckResponse_ServingStatus, HealthService } from "../../src/gen/
 import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
 import { SessionClient } from "../../src/server/auth/session-client.js";
 import { writeAuthEntries, type AuthEntries } from "../../src/server/auth/metadata.js";
-import { encodeNodeInfo } from "../../src/server/wire/codec.js";
+import { encodeNodeInfo } from "../../src/wire/codec.js";
 import { World, eventually, type PeerProcess } from "./harness.js";
 import { testSecret } from "../helpers/secrets.js";
 

@@ -120,7 +120,7 @@ describe("the packed tarball", () => {
       "dist/src/index.js",
       "dist/src/index.d.ts",
       "dist/src/index.js.map",
-      "dist/src/server/daemon/cli.js",
+      "dist/src/cli.js",
       "bin/wendy.js",
       "proto/wendy/v1/overlay.proto",
       "proto/wendy/v1/peer.proto",

@@ -61,10 +61,14 @@ describe("node identity", () => {
 
   it("refuses a leaf set of 2 (or odd) with the reason: one failure per side must leave a live neighbour", () => {
     const node = new Node({ id: NodeId.fromString("leafs"), localAddress: "127.0.0.1", port: 0 });
-    expect(() => new Cluster(node, undefined, { leafSetSize: 2 })).toThrow(InvalidArgumentError);
-    expect(() => new Cluster(node, undefined, { leafSetSize: 2 })).toThrow(/survives one failed neighbour/);
-    expect(() => new Cluster(node, undefined, { leafSetSize: 5 })).toThrow(/even integer in 4\.\.128/);
-    expect(() => new Cluster(node, undefined, { leafSetSize: 4 })).not.toThrow();
+    expect(() => new Cluster(node, undefined, { routing: { leafSetSize: 2 } })).toThrow(InvalidArgumentError);
+    expect(() => new Cluster(node, undefined, { routing: { leafSetSize: 2 } })).toThrow(
+      /survives one failed neighbour/,
+    );
+    expect(() => new Cluster(node, undefined, { routing: { leafSetSize: 5 } })).toThrow(
+      /even integer in 4\.\.128/,
+    );
+    expect(() => new Cluster(node, undefined, { routing: { leafSetSize: 4 } })).not.toThrow();
   });
 
   it("rejects a port out of range", () => {
@@ -105,7 +109,7 @@ describe("messages", () => {
       {},
       new PassphraseCredentials(testSecret("another secret"), { N: 1024, r: 8, p: 1 }),
     );
-    const joiner = await start("queued", { maxPendingMessages: 2, joinRetryWindowMs: 60_000 });
+    const joiner = await start("queued", { routing: { maxPendingMessages: 2 }, joinRetryWindowMs: 60_000 });
     const joined = joiner.join([silent.info().localAddress]);
     joined.catch(() => undefined);
     const key = NodeId.fromString("q");
@@ -190,7 +194,7 @@ describe("lifecycle", () => {
 
   it("a join through seeds that never answer fails with JoinError, and a later join starts clean", async () => {
     const cluster = await start("no-seeds", {
-      joinTimeoutMs: 200,
+      routing: { joinTimeoutMs: 200 },
       joinRetryWindowMs: 1500,
       rpcTimeoutMs: 200,
     });
@@ -209,7 +213,7 @@ describe("lifecycle", () => {
     // A peer that knows the address (as one that knew the previous process on this port would) gets there
     // first: refused, it is not taken in, and the joiner's own join is not spoilt.
     const early = await start("join-first-early", {
-      joinTimeoutMs: 300,
+      routing: { joinTimeoutMs: 300 },
       joinRetryWindowMs: 1000,
       rpcTimeoutMs: 300,
     });
@@ -296,7 +300,7 @@ describe("failure detection of a crashed peer", () => {
   it("a peer whose process is gone is found dead from its broken connection, not after its silence", async () => {
     // Silence would take a minute to count here, and the next heartbeat to the dead node half a minute (a
     // refused heartbeat is evidence too): only the lost connection can find the crash within the bound.
-    const slowToSuspect = { failureTimeoutMs: 60_000, heartbeatIntervalMs: 30_000 };
+    const slowToSuspect = { routing: { failureTimeoutMs: 60_000, heartbeatIntervalMs: 30_000 } };
     const a = await start("crash-a", slowToSuspect);
     const b = await start("crash-b", slowToSuspect);
     const c = await start("crash-c", slowToSuspect);
@@ -349,7 +353,7 @@ describe("mutual TLS on the peer port", () => {
       // The rogue node even knows the shared secret: the certificate alone keeps it out.
       const rogue = await start("tls-rogue", {
         tls: certs.mutualTls("rogue", "rogue-ca"),
-        joinTimeoutMs: 300,
+        routing: { joinTimeoutMs: 300 },
         joinRetryWindowMs: 1500,
         rpcTimeoutMs: 300,
       });

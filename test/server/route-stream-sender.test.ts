@@ -9,7 +9,7 @@ import { LeavingError } from "../../src/server/errors.js";
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
 import { RouteHopError, RouteStreamSender } from "../../src/server/transport/route-stream.js";
-import { DEFAULT_WIRE_LIMITS } from "../../src/server/wire/limits.js";
+import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
 
 const now = (): number => performance.now();
 const cleanups: (() => void)[] = [];

@@ -9,7 +9,7 @@ import { SessionClient } from "../../src/server/auth/session-client.js";
 import { METADATA_MAC, METADATA_SEQ } from "../../src/server/auth/session-protocol.js";
 import { writeAuthEntries } from "../../src/server/auth/metadata.js";
 import { PeerServiceService, RouteBatch, RouteStreamRequest } from "../../src/gen/wendy/v1/peer.js";
-import { encodeNodeInfo, encodeRouteBatch } from "../../src/server/wire/codec.js";
+import { encodeNodeInfo, encodeRouteBatch } from "../../src/wire/codec.js";
 import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
 import { testSecret } from "../helpers/secrets.js";

@@ -15,7 +15,7 @@ import {
   type PeerEnvelope,
   type PeerMethod,
   type PeerRequest,
-} from "../../src/server/wire/index.js";
+} from "../../src/wire/index.js";
 import { nodeInfoArb, peerMessageArb, peerMessageArbs, routeMessageArb } from "./arbitraries.js";
 
 function serialize(request: PeerRequest): Buffer {

@@ -16,7 +16,7 @@ import {
   grpcMessageSizeLimit,
   WireFormatError,
   type PeerRequest,
-} from "../../src/server/wire/index.js";
+} from "../../src/wire/index.js";
 
 const sender: NodeInfo = {
   id: NodeId.fromString("sender"),

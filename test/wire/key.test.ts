@@ -1,7 +1,7 @@
 // Overlay keys: raw IDs pass through, names hash exactly like NodeId.fromString, anything else is refused.
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
-import { decodeKey, encodeKey, MAX_KEY_NAME_BYTES, WireFormatError } from "../../src/server/wire/index.js";
+import { decodeKey, encodeKey, MAX_KEY_NAME_BYTES, WireFormatError } from "../../src/wire/index.js";
 
 describe("decodeKey", () => {
   it("returns a raw 16-byte ID unchanged", () => {

@@ -10,7 +10,7 @@ import {
   PEER_TYPE_BY_METHOD,
   peerMethodFor,
   peerRpcPath,
-} from "../../src/server/wire/index.js";
+} from "../../src/wire/index.js";
 
 const sender: NodeInfo = {
   id: NodeId.fromString("n"),

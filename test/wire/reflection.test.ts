@@ -2,7 +2,7 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadServedPackageDefinition } from "../../src/server/wire/index.js";
+import { loadServedPackageDefinition } from "../../src/wire/index.js";
 import { askReflection, listServices } from "../helpers/reflection.js";
 
 describe("server reflection over the served protos", () => {

@@ -11,6 +11,7 @@ import {
   type ChannelOptions,
   type VerifyOptions,
 } from "@grpc/grpc-js";
+import { asError } from "../../shared/as-error.js";
 
 export type PeerTlsConfig =
   | { readonly enabled: false }
@@ -46,7 +47,7 @@ function readPem(role: string, path: string): Buffer {
   try {
     contents = readFileSync(path);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = asError(error).message;
     throw new TlsConfigError(`cannot read the TLS ${role} file "${path}": ${detail}`);
   }
   if (!contents.includes("-----BEGIN")) {
@@ -168,7 +169,7 @@ function secureContext(config: Extract<PeerTlsConfig, { enabled: true }>): Secur
       ...(config.mutual ? { key: material.key, cert: material.cert } : {}),
     });
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = asError(error).message;
     throw new TlsConfigError(
       `the TLS files "${config.certFile}", "${config.keyFile}" and "${config.caFile}" are unusable: ${detail}`,
     );

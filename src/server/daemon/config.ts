@@ -4,12 +4,13 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
-import { DEFAULT_ROUTING_CONFIG, MIN_LEAF_SET_SIZE, MIN_LEAF_SET_SIZE_REASON } from "../../routing/types.js";
+import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
+import { leafSetSizeProblem, MAX_LEAF_SET_SIZE } from "../cluster/options.js";
 import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE } from "../auth/hello-limiter.js";
 import { SECRET_ADVICE, secretWeakness } from "../auth/secret-strength.js";
 import type { PeerTlsConfig } from "../auth/tls.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
-import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../../wire/limits.js";
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
 import { VARIABLES } from "./variables.js";
@@ -260,9 +261,9 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   }
   // The protocol's defaults are the routing core's: one place decides them.
   const defaults = DEFAULT_ROUTING_CONFIG;
-  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", defaults.leafSetSize, 0, 128);
-  if (leafSetSize < MIN_LEAF_SET_SIZE) r.fail("WENDY_LEAF_SET_SIZE", `must be ${MIN_LEAF_SET_SIZE_REASON}`);
-  if (leafSetSize % 2 !== 0) r.fail("WENDY_LEAF_SET_SIZE", "must be even (l/2 on each side)");
+  const leafSetSize = r.integer("WENDY_LEAF_SET_SIZE", defaults.leafSetSize, 0, MAX_LEAF_SET_SIZE);
+  const leafSetProblem = leafSetSizeProblem(leafSetSize);
+  if (leafSetProblem !== undefined) r.fail("WENDY_LEAF_SET_SIZE", leafSetProblem);
   const heartbeatIntervalMs = r.integer(
     "WENDY_HEARTBEAT_INTERVAL_MS",
     defaults.heartbeatIntervalMs,

@@ -81,11 +81,13 @@ export class Daemon {
     });
     const credentials = config.secret === undefined ? undefined : new PassphraseCredentials(config.secret);
     const cluster = new Cluster(node, credentials, {
-      leafSetSize: config.leafSetSize,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      failureTimeoutMs: config.failureTimeoutMs,
-      regionMultiplier: config.regionMultiplier,
-      tableMaintenanceIntervalMs: config.tableMaintenanceIntervalMs,
+      routing: {
+        leafSetSize: config.leafSetSize,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        failureTimeoutMs: config.failureTimeoutMs,
+        regionMultiplier: config.regionMultiplier,
+        tableMaintenanceIntervalMs: config.tableMaintenanceIntervalMs,
+      },
       maxPayloadBytes: config.maxPayloadBytes,
       inboundLimits: config.inboundLimits,
       maxHellosPerSecond: config.maxHellosPerSecond,

@@ -1,6 +1,7 @@
 // `wendy demo`: a local cluster of real daemons, routing checked against the numerically closest node.
 import { Command, InvalidArgumentError } from "commander";
 import { DEFAULT_DEMO_OPTIONS, runDemo } from "./demo/demo.js";
+import { asError } from "../../shared/as-error.js";
 
 function integerIn(min: number, max: number, flag: string): (value: string) => number {
   return (value) => {
@@ -42,9 +43,7 @@ export function addDemoCommand(program: Command): Command {
           print: (line) => process.stdout.write(line + "\n"),
         });
       } catch (error) {
-        process.stderr.write(
-          `wendy demo failed: ${error instanceof Error ? error.message : String(error)}\n`,
-        );
+        process.stderr.write(`wendy demo failed: ${asError(error).message}\n`);
         process.exit(1);
       }
     });

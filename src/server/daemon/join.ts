@@ -6,6 +6,7 @@ import { Metadata } from "@grpc/grpc-js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../../gen/grpc/health/v1/health.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 import { parseHostPort, type HostPort } from "./config.js";
+import { asError } from "../../shared/as-error.js";
 
 export const SEED_CHECK_TIMEOUT_MS = 2000;
 export const PAUSE_BETWEEN_ROUNDS_MS = 1000;
@@ -112,5 +113,5 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return asError(error).message;
 }

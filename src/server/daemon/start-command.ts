@@ -7,6 +7,7 @@ import { Daemon } from "./daemon.js";
 import { createLogger } from "./logger.js";
 import { handleShutdownSignals } from "./signals.js";
 import { VARIABLES, flagName } from "./variables.js";
+import { asError } from "../../shared/as-error.js";
 
 export function addStartCommand(program: Command): Command {
   const start = program
@@ -50,10 +51,7 @@ async function runStart(flags: Record<string, unknown>): Promise<void> {
   try {
     await starting;
   } catch (error) {
-    logger.fatal(
-      { event: "start_failed", peer: null, err: error instanceof Error ? error.message : String(error) },
-      "could not start",
-    );
+    logger.fatal({ event: "start_failed", peer: null, err: asError(error).message }, "could not start");
     process.exit(1);
   }
 }

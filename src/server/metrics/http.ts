@@ -6,6 +6,7 @@
 // HEAD is answered like GET without a body. Other methods on these paths get 405; other paths 404.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { asError } from "../../shared/as-error.js";
 
 export type HealthCheck = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -137,7 +138,7 @@ function send(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return asError(err).message;
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

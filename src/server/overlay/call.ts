@@ -1,7 +1,7 @@
 // Call: a request routed to the key's owner, answered there by a subscriber through Reply.
 import type { handleUnaryCall } from "@grpc/grpc-js";
 import { OverlayServiceService, type CallRequest, type CallResponse } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { OverlayContext } from "./context.js";
 import { maxCallPayloadBytes } from "./limits.js";
 import { unary } from "./serve.js";

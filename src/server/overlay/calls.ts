@@ -25,6 +25,7 @@ import {
 import type { OverlayLimits } from "./limits.js";
 import { deadlineExceeded, failedPrecondition, OverlayRpcError, resourceExhausted } from "./rpc-error.js";
 import type { DeliveryHub } from "./deliveries.js";
+import { asError } from "../../shared/as-error.js";
 
 export interface CallAnswer {
   readonly payload: Uint8Array;
@@ -228,7 +229,3 @@ export class CallBroker {
 const CLOSING = new OverlayRpcError(status.UNAVAILABLE, "the overlay service is closing");
 const EXPIRED = new OverlayRpcError(status.DEADLINE_EXCEEDED, "the call expired before a Reply");
 const CANCELLED = new OverlayRpcError(status.CANCELLED, "the caller cancelled the call");
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}

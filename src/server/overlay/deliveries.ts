@@ -12,7 +12,7 @@ import { status } from "@grpc/grpc-js";
 import type { Delivery, SubscribeResponse } from "../../gen/wendy/v1/overlay.js";
 import type { Application, Message } from "../application.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { OverlayLimits } from "./limits.js";
 import { OverlayRpcError } from "./rpc-error.js";
 

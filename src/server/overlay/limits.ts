@@ -1,6 +1,6 @@
 // Bounds of the client-facing Overlay service: what a co-located client may ask for and how much memory a
 // slow client may pin on the node.
-import { DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
+import { DEFAULT_WIRE_LIMITS } from "../../wire/limits.js";
 
 export interface OverlayLimits {
   /** Largest application payload (must match the cluster's maxPayloadBytes). Default 4 MiB. */

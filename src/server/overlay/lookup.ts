@@ -5,7 +5,7 @@ import {
   type LookupRequest,
   type LookupResponse,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { OverlayContext } from "./context.js";
 import { unary } from "./serve.js";
 import { requireKey } from "./validate.js";

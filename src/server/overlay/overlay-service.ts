@@ -4,8 +4,8 @@ import { OverlayServiceService, type OverlayServiceServer } from "../../gen/wend
 import type { Cluster } from "../cluster.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
 import { addLazyReflection } from "../reflection.js";
-import { grpcMessageSizeLimit } from "../wire/limits.js";
-import { DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
+import { grpcMessageSizeLimit } from "../../wire/limits.js";
+import { DEFAULT_WIRE_LIMITS } from "../../wire/limits.js";
 import { TokenCheck } from "./auth.js";
 import { callHandler } from "./call.js";
 import { CallBroker } from "./calls.js";

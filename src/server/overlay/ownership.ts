@@ -17,7 +17,7 @@ import type { NodeInfo } from "../../routing/types.js";
 import type { Application } from "../application.js";
 import type { Cluster } from "../cluster.js";
 import { NotReadyError } from "../errors.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import { BoundedStream } from "./bounded-stream.js";
 import type { OverlayLimits } from "./limits.js";
 

@@ -7,7 +7,7 @@ import {
   type ReceiveResponse,
   type ReceiveStart,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import { BoundedStream } from "./bounded-stream.js";
 import type { OverlayContext } from "./context.js";
 import type { Subscriber } from "./deliveries.js";

@@ -5,7 +5,7 @@ import {
   type ReplicasRequest,
   type ReplicasResponse,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { OverlayContext } from "./context.js";
 import { invalidArgument } from "./rpc-error.js";
 import { unary } from "./serve.js";

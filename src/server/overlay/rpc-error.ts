@@ -1,7 +1,8 @@
 // Errors as the client sees them: every failure leaves the service as a gRPC status with a clear message.
 import { status, type ServerErrorResponse } from "@grpc/grpc-js";
 import { WendyError } from "../errors.js";
-import { WireFormatError } from "../wire/errors.js";
+import { WireFormatError } from "../../wire/errors.js";
+import { asError } from "../../shared/as-error.js";
 
 /** A failure with the status code to answer it with. */
 export class OverlayRpcError extends Error {
@@ -43,6 +44,6 @@ export function toServiceError(error: unknown): ServerErrorResponse {
       details: error.message,
     };
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = asError(error).message;
   return { name: "Error", message, code: status.INTERNAL, details: `internal error: ${message}` };
 }

@@ -8,7 +8,8 @@ import {
   type SendStreamResponse,
   type SendStreamResult,
 } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { SendResult } from "../cluster.js";
 import type { OverlayContext } from "./context.js";
 import { deadlineExceeded, invalidArgument, resourceExhausted, toServiceError } from "./rpc-error.js";
@@ -54,7 +55,7 @@ export class SendStreams {
 class SendStreamSession {
   private outstanding = 0;
   private results: SendStreamResult[] = [];
-  private flushScheduled = false;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
   private open = true;
   private clientDone = false;
 
@@ -182,13 +183,10 @@ class SendStreamSession {
     this.ctx.metrics?.clientRpcServed(SEND_PATH, result.code);
     if (!this.open) return;
     this.results.push(result);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.endOfTurn.schedule();
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     if (!this.open || this.results.length === 0) return;
     const results = this.results;
     this.results = [];

@@ -1,7 +1,7 @@
 // Send: route a payload to a key's owner, optionally waiting for the end-to-end acknowledgement.
 import type { handleUnaryCall } from "@grpc/grpc-js";
 import { OverlayServiceService, type SendRequest, type SendResponse } from "../../gen/wendy/v1/overlay.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { OverlayContext } from "./context.js";
 import { deadlineExceeded } from "./rpc-error.js";
 import { unary } from "./serve.js";

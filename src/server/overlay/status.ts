@@ -7,7 +7,7 @@ import {
 } from "../../gen/wendy/v1/overlay.js";
 import type { RowEntries } from "../../gen/wendy/v1/types.js";
 import type { NodeInfo } from "../../routing/types.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import type { OverlayContext } from "./context.js";
 import { unary } from "./serve.js";
 

@@ -1,8 +1,8 @@
 // Request checks shared by the handlers. Each names the offending field in its message.
 import type { NodeId } from "../../routing/id.js";
-import { FIRST_APPLICATION_PURPOSE } from "../../routing/types.js";
 import type { Key } from "../../gen/wendy/v1/overlay.js";
-import { decodeKey } from "../wire/key.js";
+import { decodeKey } from "../../wire/key.js";
+import { applicationPurposeProblem, payloadProblem } from "../../wire/limits.js";
 import { invalidArgument, resourceExhausted } from "./rpc-error.js";
 import type { OverlayLimits } from "./limits.js";
 
@@ -13,16 +13,8 @@ export function requireKey(key: Key | undefined, field = "key"): NodeId {
 
 /** An application purpose: 16..maxPurpose. 0..15 are the protocol's own. */
 export function requirePurpose(purpose: number, limits: OverlayLimits, field = "purpose"): number {
-  if (purpose < FIRST_APPLICATION_PURPOSE) {
-    throw invalidArgument(
-      `${field}: ${purpose} is reserved for the protocol (application purposes are ${FIRST_APPLICATION_PURPOSE}..${limits.maxPurpose})`,
-    );
-  }
-  if (purpose > limits.maxPurpose) {
-    throw invalidArgument(
-      `${field}: ${purpose} is above the highest purpose ${limits.maxPurpose} (application purposes are ${FIRST_APPLICATION_PURPOSE}..${limits.maxPurpose})`,
-    );
-  }
+  const problem = applicationPurposeProblem(purpose, limits.maxPurpose);
+  if (problem !== undefined) throw invalidArgument(`${field}: ${problem}`);
   return purpose;
 }
 
@@ -41,9 +33,8 @@ export function requirePurposes(
 
 /** Payloads above the limit are RESOURCE_EXHAUSTED, as grpc-js answers an oversized message. */
 export function requirePayload(payload: Uint8Array, maxBytes: number, field = "payload"): Uint8Array {
-  if (payload.byteLength > maxBytes) {
-    throw resourceExhausted(`${field}: ${payload.byteLength} bytes exceeds the limit of ${maxBytes} bytes`);
-  }
+  const problem = payloadProblem(payload.byteLength, maxBytes);
+  if (problem !== undefined) throw resourceExhausted(`${field}: ${problem}`);
   return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
 }
 

@@ -11,7 +11,7 @@ import {
 } from "../../gen/wendy/v1/overlay.js";
 import type { Application, ForwardDecision, Message } from "../application.js";
 import type { Cluster } from "../cluster.js";
-import { encodeNodeInfo } from "../wire/codec.js";
+import { encodeNodeInfo } from "../../wire/codec.js";
 import { BoundedStream } from "./bounded-stream.js";
 import type { OverlayLimits } from "./limits.js";
 

@@ -13,6 +13,7 @@ import {
   type UntypedHandleCall,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { asError } from "../../shared/as-error.js";
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -32,7 +33,7 @@ export function decodeInHandlers(
       continue;
     }
     const describe = (error: unknown): string =>
-      `malformed ${method.path.split("/").pop() ?? "request"} request: ${error instanceof Error ? error.message : String(error)}`;
+      `malformed ${method.path.split("/").pop() ?? "request"} request: ${asError(error).message}`;
     wrapped[name] = method.responseStream
       ? (call: ServerWritableStream<unknown, unknown>) => {
           try {

@@ -4,11 +4,12 @@ import { Client, Metadata, connectivityState, status, type ServiceError } from "
 import type { NodeInfo, Outbound } from "../../routing/types.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
-import { encodeNodeInfo, encodePeerMessage } from "../wire/codec.js";
+import { encodeNodeInfo, encodePeerMessage } from "../../wire/codec.js";
 import type { HelloAnswer, HelloChallenge } from "../auth/session-protocol.js";
 import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
 import type { CallSigner } from "./call-auth.js";
+import { PeerFailure, noConnection, refusedByPeer } from "./peer-failure.js";
 import { RouteStreamSender } from "./route-stream.js";
 
 export interface PeerClientOptions {
@@ -33,14 +34,14 @@ export interface PeerClientOptions {
 }
 
 /** A failed peer call, with the gRPC status that explains it. */
-export class PeerCallError extends Error {
+export class PeerCallError extends PeerFailure {
   override readonly name = "PeerCallError";
   constructor(
-    readonly code: status,
+    code: status,
     message: string,
     readonly metadata?: Metadata,
   ) {
-    super(message);
+    super(code, message, refusedByPeer(code, metadata) || noConnection(code, message));
   }
 }
 

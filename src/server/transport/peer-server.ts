@@ -12,24 +12,18 @@ import {
 import type { NodeInfo, PeerMessage } from "../../routing/types.js";
 import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
 import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
-import type { AuthFailureReason } from "../auth/failures.js";
 import { sourceOfPeer } from "../auth/hello-limiter.js";
-import { decodeNodeInfo, decodePeerRequestBytes } from "../wire/codec.js";
-import { WireFormatError } from "../wire/errors.js";
-import type { WireLimits } from "../wire/limits.js";
-import { PEER_METHODS, type PeerMethod } from "../wire/methods.js";
+import { decodeNodeInfo, decodePeerRequestBytes } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+import type { WireLimits } from "../../wire/limits.js";
+import { PEER_METHODS, type PeerMethod } from "../../wire/methods.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
+import type { PeerServerHooks } from "./peer-service-hooks.js";
 import { RouteStreamReceivers } from "./route-stream.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
-
-export interface PeerServerHooks {
-  /** Every call served, with its final status code. */
-  onServed?(path: string, code: status): void;
-  onAuthFailure?(reason: AuthFailureReason): void;
-}
 
 export interface PeerServiceOptions {
   readonly verifier: CallVerifier;
@@ -46,13 +40,13 @@ interface RpcError {
   metadata?: Metadata;
 }
 
-/** Registers PeerService on `server`: the unary RPCs, Hello, and the batched RouteStream. */
 /** What a running peer service lets its owner do. */
 export interface PeerServiceHandle {
   /** Ends the incoming RouteStreams (peers reopen them against another node or a restarted one). */
   endStreams(): void;
 }
 
+/** Registers PeerService on `server`: the unary RPCs, Hello, and the batched RouteStream. */
 export function addPeerService(server: Server, options: PeerServiceOptions): PeerServiceHandle {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};

@@ -25,27 +25,30 @@ import {
   METADATA_SESSION_ID,
 } from "../auth/session-protocol.js";
 import { writeAuthEntries } from "../auth/metadata.js";
-import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../wire/codec.js";
-import { WireFormatError } from "../wire/errors.js";
-import type { WireLimits } from "../wire/limits.js";
+import { decodeRouteBatch, encodeRouteBatch, type BatchedAck } from "../../wire/codec.js";
+import { WireFormatError } from "../../wire/errors.js";
+import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner, CallVerifier } from "./call-auth.js";
-import type { PeerServerHooks } from "./peer-server.js";
+import type { PeerServerHooks } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
+import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { PeerFailure, noConnection } from "./peer-failure.js";
+import { asError } from "../../shared/as-error.js";
 
 export const ROUTE_STREAM_PATH = PeerServiceService.routeStream.path;
 const EMPTY = new Uint8Array(0);
 const identity = (b: Buffer): Buffer => b;
 
 /** A hop that could not be handed over; `code` says why (as a unary call would). */
-export class RouteHopError extends Error {
+export class RouteHopError extends PeerFailure {
   override readonly name = "RouteHopError";
   constructor(
-    readonly code: status,
+    code: status,
     message: string,
     /** The peer answered that it refused this very hop (it took nothing of it). */
     readonly refusedByPeer = false,
   ) {
-    super(message);
+    super(code, message, (refusedByPeer && code === status.UNAVAILABLE) || noConnection(code, message));
   }
 }
 
@@ -143,7 +146,9 @@ export class RouteStreamSender {
   private readonly queue: Hop[] = [];
   private acks: Hop[] = [];
   private readonly unacked = new UnackedHops();
-  private flushScheduled = false;
+  /** Hops and acks queued in one turn of the event loop leave in one batch, sent as this node. */
+  private readonly endOfTurn = new EndOfTurnFlush(() => void this.flush());
+  private self: NodeInfo | undefined;
   private closed = false;
   /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
   private sweeper: NodeJS.Timeout | undefined;
@@ -230,16 +235,13 @@ export class RouteStreamSender {
   }
 
   private scheduleFlush(sender: NodeInfo): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // Hops produced in the same turn of the event loop share a batch.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush(sender);
-    });
+    this.self = sender;
+    this.endOfTurn.schedule();
   }
 
-  private async flush(sender: NodeInfo): Promise<void> {
+  private async flush(): Promise<void> {
+    const sender = this.self;
+    if (sender === undefined) return;
     try {
       while ((this.queue.length > 0 || this.acks.length > 0) && !this.closed) {
         await this.ensureOpen();
@@ -269,7 +271,7 @@ export class RouteStreamSender {
       }
     } catch (error) {
       const code = error instanceof RouteHopError ? error.code : status.UNAVAILABLE;
-      this.teardown(code, error instanceof Error ? error.message : String(error));
+      this.teardown(code, asError(error).message);
     }
   }
 
@@ -502,20 +504,19 @@ function rejection(messageId: string, error: unknown): RouteRejection {
 class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
-  private immediate: NodeJS.Immediate | undefined;
+  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
 
   add(acceptedIds: readonly string[], rejected: RouteStreamResponse["rejected"]): void {
     for (const id of acceptedIds) this.acceptedIds.push(id);
     for (const r of rejected) this.rejected.push(r);
-    this.immediate ??= setImmediate(() => this.flush());
+    this.endOfTurn.schedule();
   }
 
   /** Writes what is pending now (also called early: before the stream is refused or ended). */
   flush(): void {
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    this.immediate = undefined;
+    this.endOfTurn.cancel();
     if (this.acceptedIds.length === 0 && this.rejected.length === 0) return;
     const response = { acceptedIds: this.acceptedIds, rejected: this.rejected };
     this.acceptedIds = [];

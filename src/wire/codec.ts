@@ -1,10 +1,10 @@
 // Pure conversions between the routing core's types and the generated wendy.v1 protobuf messages.
 // Encoding trusts the core (only values the wire cannot carry are refused); decoding trusts nothing and
 // throws WireFormatError for anything malformed, missing or out of bounds.
-import type { NodeId } from "../../routing/id.js";
-import type { NodeInfo, PeerMessage, Refusal, RouteMessage, RowEntries } from "../../routing/types.js";
-import * as peer from "../../gen/wendy/v1/peer.js";
-import * as wire from "../../gen/wendy/v1/types.js";
+import type { NodeId } from "../routing/id.js";
+import type { NodeInfo, PeerMessage, Refusal, RouteMessage, RowEntries } from "../routing/types.js";
+import * as peer from "../gen/wendy/v1/peer.js";
+import * as wire from "../gen/wendy/v1/types.js";
 import { WireFormatError } from "./errors.js";
 import { DEFAULT_WIRE_LIMITS, MAX_ROWS, MAX_ROW_ENTRIES, type WireLimits } from "./limits.js";
 import type { PeerMethod } from "./methods.js";

@@ -1,5 +1,5 @@
 // Field checks shared by the decoders. Each throws WireFormatError naming the offending field.
-import { ID_BYTES, NodeId } from "../../routing/id.js";
+import { ID_BYTES, NodeId } from "../routing/id.js";
 import { WireFormatError } from "./errors.js";
 
 export function requirePresent<T>(value: T | undefined, field: string): T {

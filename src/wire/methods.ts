@@ -1,6 +1,6 @@
 // One table from the routing core's message kinds to PeerService RPCs, used by both client and server side.
-import type { PeerMessageType } from "../../routing/types.js";
-import { PeerServiceService } from "../../gen/wendy/v1/peer.js";
+import type { PeerMessageType } from "../routing/types.js";
+import { PeerServiceService } from "../gen/wendy/v1/peer.js";
 
 /** The keys of the generated PeerService definition/client/server that carry one protocol message kind. */
 export type PeerMethod =

@@ -1,6 +1,6 @@
 // Keys as clients give them to the Overlay service: a raw 16-byte ID or a name hashed to one.
-import { NodeId } from "../../routing/id.js";
-import type { Key } from "../../gen/wendy/v1/overlay.js";
+import { NodeId } from "../routing/id.js";
+import type { Key } from "../gen/wendy/v1/overlay.js";
 import { WireFormatError } from "./errors.js";
 import { decodeId } from "./validate.js";
 

@@ -1,5 +1,6 @@
 // Bounds applied when decoding wire messages: anything outside them is rejected rather than trusted.
-import { DIGIT_BASE, ID_DIGITS } from "../../routing/id.js";
+import { DIGIT_BASE, ID_DIGITS } from "../routing/id.js";
+import { FIRST_APPLICATION_PURPOSE } from "../routing/types.js";
 
 export interface WireLimits {
   /** Largest application payload accepted, in bytes. Default 4 MiB. */
@@ -44,4 +45,22 @@ const ENVELOPE_HEADROOM_BYTES = 256 * 1024;
  */
 export function grpcMessageSizeLimit(limits: WireLimits = DEFAULT_WIRE_LIMITS): number {
   return limits.maxPayloadBytes + ENVELOPE_HEADROOM_BYTES;
+}
+
+/**
+ * The application-purpose rule, written once for every edge that takes a purpose (the client port, the
+ * embedding API, forward hooks, the CLI): why `purpose` is not one, or undefined when it is. 0..15 are
+ * the protocol's own; each edge words the refusal its own way (status code, field name).
+ */
+export function applicationPurposeProblem(purpose: number, maxPurpose: number): string | undefined {
+  const range = `application purposes are ${FIRST_APPLICATION_PURPOSE}..${maxPurpose}`;
+  if (!Number.isInteger(purpose)) return `${purpose} is not an integer (${range})`;
+  if (purpose < FIRST_APPLICATION_PURPOSE) return `${purpose} is reserved for the protocol (${range})`;
+  if (purpose > maxPurpose) return `${purpose} is above the highest purpose ${maxPurpose} (${range})`;
+  return undefined;
+}
+
+/** The payload-size rule, for the same edges: why `bytes` is too large, or undefined when it fits. */
+export function payloadProblem(bytes: number, maxPayloadBytes: number): string | undefined {
+  return bytes > maxPayloadBytes ? `${bytes} bytes exceeds the limit of ${maxPayloadBytes} bytes` : undefined;
 }

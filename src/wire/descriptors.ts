@@ -12,7 +12,7 @@ export const SERVED_PROTO_FILES: readonly string[] = [
   "grpc/health/v1/health.proto",
 ];
 
-/** Levels to climb from this module to the package root: src/server/wire (tsx) or dist/src/server/wire. */
+/** Levels to climb from this module to the package root: src/wire (tsx) or dist/src/wire. */
 const MAX_LEVELS_UP = 6;
 
 /** The repository's proto/ directory, found by walking up from this module (works from src/ and dist/). */

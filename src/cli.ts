@@ -1,9 +1,10 @@
 // The `wendy` program: `start` (the daemon), `demo` (a local cluster of daemons), and the client commands.
+// It sits above both the daemon and the client, so that neither imports the other to be part of one program.
 import { Command, CommanderError } from "commander";
-import { registerClientCommands } from "../../client/cli.js";
-import { addDemoCommand } from "./demo-command.js";
-import { addStartCommand } from "./start-command.js";
-import { versionLine } from "./version.js";
+import { registerClientCommands } from "./client/cli.js";
+import { addDemoCommand } from "./server/daemon/demo-command.js";
+import { addStartCommand } from "./server/daemon/start-command.js";
+import { versionLine } from "./server/daemon/version.js";
 
 /** Usage errors (unknown flag, missing value) exit 2, like a bad setting. */
 export const USAGE_ERROR_EXIT_CODE = 2;

@@ -1,0 +1,232 @@
+// The loop that runs the routing state machine: an input goes in (a peer's message, a tick, a send), the
+// outputs it produced are acted on at once (hops and protocol messages handed to the transport, deliveries
+// and events passed up), and each transport outcome comes back as the next input. It owns the ticker and
+// the set of in-flight work a graceful stop waits for. It decides nothing itself: the machine decides, the
+// Cluster says what a delivery or an event means to the applications.
+import { status } from "@grpc/grpc-js";
+import { BoundedMap } from "../../routing/bounded-map.js";
+import type { PastryNode } from "../../routing/node.js";
+import {
+  REPORTED_FAILURES,
+  type NodeInfo,
+  type Outbound,
+  type Output,
+  type RouteMessage,
+  type RoutingEvent,
+} from "../../routing/types.js";
+import { peerRpcPath } from "../../wire/methods.js";
+import type { Clock } from "../clock.js";
+import type { ForwardGate } from "../forwarding.js";
+import type { MessageTrace } from "../message-trace.js";
+import type { WendyMetrics } from "../metrics/metrics.js";
+import type { RoutingMetrics } from "../metrics/routing-metrics.js";
+import type { PeerClientPool } from "../transport/peer-client.js";
+import { PeerFailure } from "../transport/peer-failure.js";
+import type { Logger } from "./options.js";
+
+/** Peers remembered per address or per incarnation, at most (the least recent are forgotten). */
+const MAX_REMEMBERED_PEERS = 4096;
+
+/** One input to the machine: it is handed the machine and the current time. */
+export type Step = (core: PastryNode, now: number) => void;
+
+export interface CoreDriverOptions {
+  readonly clock: Clock;
+  readonly pool: PeerClientPool;
+  readonly forwarding: ForwardGate;
+  readonly heartbeatIntervalMs: number;
+  readonly metrics?: WendyMetrics;
+  readonly routingMetrics?: RoutingMetrics;
+  readonly trace?: MessageTrace;
+  readonly logger?: Logger;
+  /** This node (known once it listens). */
+  readonly self: () => NodeInfo;
+  /** False once the node stopped: inputs are dropped and forwarded hops no longer sent. */
+  readonly running: () => boolean;
+  /** A message the machine delivered here. */
+  readonly deliver: (message: RouteMessage) => void;
+  /** An event the machine reported. */
+  readonly event: (event: RoutingEvent) => void;
+  /** Something that failed while acting on an output. */
+  readonly reportError: (error: unknown) => void;
+}
+
+export class CoreDriver {
+  private machine: PastryNode | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly lastAcknowledged = new BoundedMap<string, number>(MAX_REMEMBERED_PEERS);
+  /** The peer last called at each address (most recent last, bounded): whom a lost connection concerns. */
+  private readonly peerAt = new BoundedMap<string, NodeInfo>(MAX_REMEMBERED_PEERS);
+
+  constructor(private readonly options: CoreDriverOptions) {}
+
+  /** The machine inputs go to (undefined before the node listens). */
+  get core(): PastryNode | undefined {
+    return this.machine;
+  }
+
+  /** Drives `core` from now on (a fresh machine for each join round). */
+  use(core: PastryNode): void {
+    this.machine = core;
+  }
+
+  /** Ticks the machine every heartbeat/4 (a gap as long as the failure timeout is a pause, see config). */
+  startTicker(): void {
+    this.ticker = setInterval(
+      () => this.input((core, now) => core.tick(now)),
+      Math.max(10, this.options.heartbeatIntervalMs / 4),
+    );
+  }
+
+  stopTicker(): void {
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+
+  /**
+   * Runs one input through the state machine and acts on everything it produced. `inspect` sees each
+   * output first (a caller learning the outcome of its own input within that input).
+   */
+  input(step: Step, inspect?: (output: Output) => void): void {
+    const core = this.machine;
+    if (core === undefined || !this.options.running()) return;
+    step(core, this.options.clock.now());
+    for (const output of core.takeOutputs()) {
+      inspect?.(output);
+      this.options.trace?.output(output);
+      try {
+        this.act(output);
+      } catch (error) {
+        this.options.reportError(error);
+      }
+    }
+  }
+
+  /** A connection to `address` broke: the machine hears of it about the peer last called there. */
+  connectionLost(address: string): void {
+    const peer = this.peerAt.get(address);
+    if (peer !== undefined) this.input((core, now) => core.connectionLost(peer, now));
+  }
+
+  /** Keeps `work` in the set that a graceful stop waits for. */
+  track(work: Promise<unknown>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /**
+   * Resolves true once no tracked work is left, false when `ms` passed first. Work settling may add work (a
+   * hop handed on after a failed one, an ack sent again), so the set is awaited until it stays empty.
+   */
+  async drain(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    let settled = true;
+    // Bounded by the timer: each round waits for at least one promise, and rounds end when time runs out.
+    while (this.inFlight.size > 0) {
+      const round = await Promise.race([Promise.allSettled([...this.inFlight]).then(() => true), outOfTime]);
+      if (!round) {
+        settled = false;
+        break;
+      }
+    }
+    clearTimeout(timer);
+    return settled;
+  }
+
+  private act(output: Output): void {
+    switch (output.type) {
+      case "send":
+        return this.transmit(output.out);
+      case "deliver":
+        return this.options.deliver(output.message);
+      case "forward":
+        return this.options.forwarding.decide(output.message, output.next);
+      case "event":
+        return this.options.event(output.event);
+    }
+  }
+
+  /** A route hop goes out as the forward hooks decided; anything else at once. */
+  private transmit(out: Outbound): void {
+    if (out.message.type !== "route") return this.dispatch(out);
+    const metrics = this.options.metrics;
+    const plan = this.options.forwarding.planFor(out.message.message);
+    switch (plan.kind) {
+      case "veto":
+        metrics?.messageDropped("vetoed");
+        return;
+      case "send":
+        metrics?.messageForwarded();
+        return this.dispatch({ ...out, message: { type: "route", message: plan.message } });
+      case "wait":
+        return this.track(
+          plan.decision.then((message) => {
+            if (!this.options.running()) return metrics?.messageDropped("undeliverable");
+            if (message === false) return metrics?.messageDropped("vetoed");
+            metrics?.messageForwarded();
+            this.dispatch({ ...out, message: { type: "route", message } });
+          }),
+        );
+    }
+  }
+
+  /** Hands one message to the transport and feeds the outcome back. */
+  private dispatch(outbound: Outbound): void {
+    const self = this.options.self();
+    if (outbound.to !== undefined) this.notePeerAt(outbound.address, outbound.to);
+    const path = peerRpcPath(outbound.message.type);
+    const clock = this.options.clock;
+    const started = clock.now();
+    this.track(
+      this.options.pool.send(self, outbound).then(
+        (rtt) => {
+          this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
+          const to = outbound.to;
+          if (to === undefined) return;
+          if (outbound.message.type === "heartbeat") this.input((core, now) => core.reportRtt(to, rtt, now));
+          this.noteAcknowledged(to);
+        },
+        (error: unknown) => {
+          const failure = error instanceof PeerFailure ? error : undefined;
+          const code = failure?.code ?? status.UNKNOWN;
+          this.options.logger?.debug(
+            { to: outbound.address, type: outbound.message.type, code, error: String(error) },
+            "peer call failed",
+          );
+          this.options.metrics?.peerRpcCompleted(path, code, (clock.now() - started) / 1000);
+          // Only failures that demand action go back to the core (see REPORTED_FAILURES).
+          if (REPORTED_FAILURES.has(outbound.message.type)) {
+            const cause = failure?.neverArrived === true ? "unreachable" : "unknown";
+            this.input((core, now) => core.sendFailed(outbound, now, cause));
+          }
+        },
+      ),
+    );
+  }
+
+  private notePeerAt(address: string, peer: NodeInfo): void {
+    // Re-inserted, so the addresses called longest ago are the ones forgotten.
+    this.peerAt.delete(address);
+    this.peerAt.set(address, peer);
+  }
+
+  /**
+   * An acknowledged call is first-hand proof that the peer lives: the core hears of it, at most a few times
+   * per heartbeat interval per peer (busy links acknowledge thousands of hops a second).
+   */
+  private noteAcknowledged(peer: NodeInfo): void {
+    const now = this.options.clock.now();
+    const key = `${peer.id.hex}:${peer.incarnation}`;
+    const last = this.lastAcknowledged.get(key);
+    if (last !== undefined && now - last < this.options.heartbeatIntervalMs / 4) return;
+    // Re-inserted, so the peers heard from longest ago are the ones forgotten.
+    this.lastAcknowledged.delete(key);
+    this.lastAcknowledged.set(key, now);
+    this.options.routingMetrics?.heardFrom(peer, now);
+    this.input((core, at) => core.heardFrom(peer, at));
+  }
+}

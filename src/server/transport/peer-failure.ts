@@ -1,0 +1,36 @@
+// A node-to-node call that failed, as the runtime acts on it: its gRPC status, and whether it surely never
+// reached the peer (then the message can be re-routed at once, with nothing possibly delivered twice). The
+// transport decides that here, once, from what grpc-js reports; nothing above reads grpc-js's message text.
+import type { Metadata } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import { METADATA_REFUSED } from "../errors.js";
+
+/**
+ * grpc-js has no typed reason for "no connection could be made": its UNAVAILABLE details say so in words
+ * (the channel's "No connection established", or the socket's ECONNREFUSED).
+ */
+const NO_CONNECTION = /No connection established|ECONNREFUSED/;
+
+export abstract class PeerFailure extends Error {
+  /** True when the call surely never reached the peer; a timeout or a torn stream may have delivered it. */
+  readonly neverArrived: boolean;
+
+  protected constructor(
+    readonly code: status,
+    message: string,
+    neverArrived: boolean,
+  ) {
+    super(message);
+    this.neverArrived = neverArrived;
+  }
+}
+
+/** True when a failure with this status and text means no connection to the peer was made. */
+export function noConnection(code: status, text: string): boolean {
+  return code === status.UNAVAILABLE && NO_CONNECTION.test(text);
+}
+
+/** True when the peer refused the call itself (it is leaving, or not joined): it took nothing. */
+export function refusedByPeer(code: status, metadata: Metadata | undefined): boolean {
+  return code === status.UNAVAILABLE && (metadata?.get(METADATA_REFUSED).length ?? 0) > 0;
+}
