@@ -18,7 +18,8 @@ import { Prng } from "../../src/sim/prng.js";
 import { summarize } from "../../src/sim/stats.js";
 import { Simulator } from "../../src/sim/simulator.js";
 
-const SIM_TIMEOUT_MS = 120_000;
+/** A few seconds of CPU each; on a loaded 2-core machine give them room (behaviour, not timing). */
+const SIM_TIMEOUT_MS = 240_000;
 
 function draws(d: LifetimeDistribution, n: number, residual = false): number[] {
   const random = new Prng(7);
@@ -118,7 +119,7 @@ describe("steady churn", () => {
     const observer = new ChurnObserver(sim, { windowMs: 10_000 }, new Prng(seed + 1));
     const churn = new Churn(
       sim,
-      { lifetime: { kind: "exponential", medianMs: 20_000 } },
+      { lifetime: { kind: "exponential", medianMs: 15_000 } },
       new Prng(seed + 2),
       {
         onArrival: () => observer.observeArrival(),
@@ -128,7 +129,7 @@ describe("steady churn", () => {
     churn.start();
     observer.start();
     observer.startTraffic(5, 0.2);
-    sim.runFor(60_000);
+    sim.runFor(40_000);
     observer.stop();
     churn.stop();
     sim.runFor(10_000);
@@ -141,7 +142,7 @@ describe("steady churn", () => {
       const { sim, churn, observer } = churned(11);
       const departed = churn.departed();
       const total = departed.leave + departed.process + departed.host;
-      // 60 nodes with 20 s median sessions for 60 s: about 60 * (1 - 2^-3) departures and more.
+      // 60 nodes with 15 s median sessions for 40 s: about 60 * ln 2 / 15 * 40 = 111 departures.
       expect(total).toBeGreaterThan(60);
       expect(departed.leave).toBeGreaterThan(0);
       expect(departed.process).toBeGreaterThan(0);
@@ -150,7 +151,7 @@ describe("steady churn", () => {
       expect(sim.liveNodes().length).toBe(60);
       const totals = observer.finish();
       expect(totals.deliveredWrong).toBe(0);
-      expect(totals.windows.length).toBe(6);
+      expect(totals.windows.length).toBe(4);
       expect(totals.repairsTracked).toBeGreaterThan(0);
 
       const again = churned(11);
