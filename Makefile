@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-kv bench-node-lines bench-sim bench-sim-memory clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-kv bench-node-lines bench-sim bench-sim-memory bench-sim-churn clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -75,6 +75,18 @@ demo-sim: install
 bench-sim: install
 	node --max-old-space-size=20000 --import tsx bench/sim/run.ts
 	node --max-old-space-size=8000 --import tsx bench/sim/run.ts --topology plane --sizes 1000,10000
+
+# Churn (bench/sim/churn.ts): 10,000 nodes with 60, 30 and 5 minute median sessions and 100,000 with 30, each
+# warmed up 10 virtual minutes and measured for 60 -> bench/results/sim-churn.json and the churn section of
+# sim-latest.md. Extrapolated from 2,000-node runs (about 5 simulator events per node per virtual second at
+# 30-minute sessions, 60,000 events per CPU second): about an hour of one free core per 10,000-node run and
+# half a day for the 100,000-node one (its build alone peaked near 12 GB in bench-sim). Run it on a quiet machine.
+CHURN_RUN = nice node --import tsx bench/sim/churn.ts
+bench-sim-churn: install
+	$(CHURN_RUN) --nodes 10000 --median-minutes 60
+	$(CHURN_RUN) --nodes 10000 --median-minutes 30
+	$(CHURN_RUN) --nodes 10000 --median-minutes 5
+	NODE_OPTIONS=--max-old-space-size=20000 $(CHURN_RUN) --nodes 100000 --median-minutes 30
 
 # Live heap per simulated node after an 8,000-node proximity build -> bench/results/sim-memory-8000.json
 bench-sim-memory: install

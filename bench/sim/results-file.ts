@@ -62,7 +62,7 @@ export function addResult(
   });
 }
 
-function withLock<T>(lockPath: string, work: () => T): T {
+export function withLock<T>(lockPath: string, work: () => T): T {
   const givingUpAt = Date.now() + LOCK_GIVE_UP_MS;
   for (;;) {
     try {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { Command } from "commander";
 import { runBenchmark, type SeedMode, type Topology } from "./benchmark.js";
+import { churnSectionOf, withChurnSection } from "./churn-results.js";
 import { addResult } from "./results-file.js";
 import { renderMarkdown } from "./report.js";
 
@@ -114,7 +115,10 @@ for (const mode of modes) {
     log: (line) => console.log(line),
     onResult: (result) => {
       const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version };
-      addResult(jsonPath, result, { date, machine }, (doc) => writeFileSync(mdPath, renderMarkdown(doc)));
+      addResult(jsonPath, result, { date, machine }, (doc) =>
+        // The churn benchmark's section of the same file is carried over as it is.
+        writeFileSync(mdPath, withChurnSection(renderMarkdown(doc), churnSectionOf(mdPath))),
+      );
       console.log(`written ${jsonPath} and ${mdPath}`);
     },
   });

@@ -12,6 +12,7 @@
 // - Everything batched is flushed once per input by finish(), which returns the sends in order.
 import { BoundedMap } from "./bounded-map.js";
 import { LeafSet, type LeafSides } from "./leaf-set.js";
+import { GossipSuppression } from "./maintenance-tuning.js";
 import type { PeerSend } from "./outbox.js";
 import type { NodeId } from "./id.js";
 import type { Millis, NodeInfo, RandomSource, RoutingConfig } from "./types.js";
@@ -19,8 +20,10 @@ import type { Millis, NodeInfo, RandomSource, RoutingConfig } from "./types.js";
 /** leafSetRequest to the same peer at most once per this many probe timeouts. */
 const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 const REQUEST_MEMORY = 512;
-/** A ready node sends its leaf set to one random member once per this many heartbeat intervals. */
+/** A ready node sends its leaf set to one random member once per this many heartbeat intervals... */
 const LEAF_SET_GOSSIP_HEARTBEATS = 6;
+/** ...when its leaf set changed since the last round; unchanged, only every this many rounds (15 s). */
+const QUIET_GOSSIP_ROUNDS = 2;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
@@ -50,6 +53,7 @@ export class LeafSetRepair {
   /** Leaf-set pushes are coalesced: at most one per tick; the rest wait for the next tick's flush. */
   private pushedThisTick = false;
   private nextGossipAt: Millis = 0;
+  private readonly gossipSuppression = new GossipSuppression(QUIET_GOSSIP_ROUNDS);
 
   constructor(
     self: NodeInfo,
@@ -169,7 +173,7 @@ export class LeafSetRepair {
 
   gossip(leaf: LeafSet, random: RandomSource): PeerSend | undefined {
     const members = leaf.list();
-    if (members.length === 0) return undefined;
+    if (members.length === 0 || !this.gossipSuppression.shouldGossip()) return undefined;
     const target = members[Math.floor(random.next() * members.length) % members.length] as NodeInfo;
     return { to: target, message: { type: "leafSet", leafSet: members, removed: [] } };
   }
@@ -206,6 +210,7 @@ export class LeafSetRepair {
     }
     this.newLeafMembers = [];
     const changed = this.leafChanged && ready ? leaf.list() : undefined;
+    if (changed !== undefined) this.gossipSuppression.leafSetChanged();
     if (ready) this.leafChanged = false;
     return { sends, changed };
   }

@@ -18,6 +18,7 @@ import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
+import { shouldBeListedBy } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
@@ -203,6 +204,7 @@ export class PastryNode {
         break;
       case "leafSet":
         this.onLeafSet(message.leafSet, message.removed, now);
+        this.checkListedBy(from, message.leafSet, now);
         break;
       case "rowRequest":
         if (message.row >= 0 && message.row < ID_DIGITS) {
@@ -377,6 +379,7 @@ export class PastryNode {
     this.expireProbes(now);
     for (const out of this.joinProcess.takeResends()) this.outbox.sendOutbound(out);
     if (this.status === "ready") {
+      this.maintenance.observe(this.leaf.size + this.table.size, now);
       if (now >= this.nextHeartbeatAt) {
         this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
         const predecessor = this.leaf.left()[0];
@@ -387,7 +390,7 @@ export class PastryNode {
         if (gossip !== undefined) this.outbox.sendAll([gossip]);
         this.pruneMemories(now);
       }
-      if (this.maintenance.due(now)) {
+      if (this.maintenance.due(now, this.table.size)) {
         this.outbox.sendAll(this.maintenance.periodic(this.table, this.random, now));
       }
       const successor = this.leaf.right()[0];
@@ -1041,6 +1044,21 @@ export class PastryNode {
     for (const node of leafSet) this.learn(node, now);
   }
 
+  /**
+   * A neighbour's whole leaf set that leaves out a member of ours it should hold (one within its l/2 nearest
+   * on that side): that member may be gone without our hearing (a lost leave notice, a death push that never
+   * came), and would stay in our leaf set as a ghost in place of the live node beyond it. One liveness probe
+   * each settles it; members heard from within a failure timeout are left alone.
+   */
+  private checkListedBy(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    if (this.status !== "ready" || leafSet.length < this.config.leafSetSize || !this.leaf.has(from.id.hex))
+      return;
+    for (const member of this.leaf.members()) {
+      if (now - (this.detector.lastHeardFrom(member.id.hex) ?? 0) < this.config.failureTimeoutMs) continue;
+      if (shouldBeListedBy(from.id, leafSet, member.id, this.leaf.half)) this.probe(member, "liveness", now);
+    }
+  }
+
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
     this.detector.endProbe(from.id.hex);
     this.detector.recordDeparture(from);
@@ -1096,6 +1114,7 @@ export class PastryNode {
 
   /** `node` did not answer (or a leaf-set member reported it dead). */
   private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
+    if (this.holds(node)) this.maintenance.peerFailed(this.leaf.size + this.table.size, now);
     this.detector.recordDeath(node, pushRemoval, now);
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);

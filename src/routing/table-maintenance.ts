@@ -9,6 +9,7 @@
 // It returns the requests to send; it never changes the table itself.
 import { ID_DIGITS } from "./id.js";
 import { BoundedMap } from "./bounded-map.js";
+import { FailureRateEstimator, tableMaintenanceInterval } from "./maintenance-tuning.js";
 import type { NeighbourhoodSet } from "./neighbourhood-set.js";
 import type { PeerSend } from "./outbox.js";
 import type { ProximityStore } from "./proximity.js";
@@ -30,6 +31,8 @@ export class TableMaintenance {
   private nextAt: Millis = Number.POSITIVE_INFINITY;
   /** The row periodic maintenance asks about next (rows in turn, empty ones skipped). */
   private nextRow = 0;
+  /** How often the peers we keep fail: the periodic rounds follow it (see tableMaintenanceInterval). */
+  private readonly failures = new FailureRateEstimator();
 
   constructor(
     private readonly self: NodeInfo,
@@ -46,10 +49,26 @@ export class TableMaintenance {
     return this.nextAt;
   }
 
-  /** Whether a round of periodic maintenance is due (then the clock moves on by one interval). */
-  due(now: Millis): boolean {
+  /** `peers` (leaf set and table) were kept until `now`; called on every tick. */
+  observe(peers: number, now: Millis): void {
+    this.failures.observe(peers, now);
+  }
+
+  /** A peer we kept was found dead (not a graceful leave): stale entries appear faster. */
+  peerFailed(peers: number, now: Millis): void {
+    this.failures.failure(peers, now);
+  }
+
+  /**
+   * Whether a round of periodic maintenance is due (then the clock moves on by one interval). The interval is
+   * tableMaintenanceIntervalMs tuned by the failures seen among the peers kept (MSPastry's self-tuning):
+   * up to 8x longer on a quiet overlay, down to a quarter of it under heavy churn.
+   */
+  due(now: Millis, tableEntries: number): boolean {
     if (now < this.nextAt) return false;
-    this.nextAt = now + this.config.tableMaintenanceIntervalMs;
+    this.nextAt =
+      now +
+      tableMaintenanceInterval(this.config.tableMaintenanceIntervalMs, this.failures.rate(), tableEntries);
     return true;
   }
 

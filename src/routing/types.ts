@@ -198,8 +198,10 @@ export interface RoutingConfig {
   /** Prefer the nearer of two candidates for a table slot (Pastry's locality). Default true. */
   readonly proximityAware: boolean;
   /**
-   * Every this long a ready node asks a random entry of one routing-table row (rows in turn) for that row,
-   * and takes the nearer nodes it names (MSPastry's table maintenance). Default 60000 ms; Infinity: never.
+   * The pace of periodic table maintenance: a ready node asks a random entry of one routing-table row (rows in
+   * turn) for that row and takes the nearer nodes it names (MSPastry's). The rounds self-tune to the failures
+   * seen among the peers kept, between a quarter of this (heavy churn) and 8 times it (none seen).
+   * Default 60000 ms; Infinity: never.
    */
   readonly tableMaintenanceIntervalMs: Millis;
   /** Hop limit for routed messages. Default 40. */

@@ -1,6 +1,7 @@
 // `make demo`: a few hundred simulated Pastry nodes join through the real join protocol, route messages to
 // random keys, lose 10 % of their number to crashes, repair, and route correctly again.
 import { performance } from "node:perf_hooks";
+import { leafSetMembers } from "./machine.js";
 import { measureRoutes } from "./measure.js";
 import { createPastryMachine } from "./pastry.js";
 import { Simulator } from "./simulator.js";
@@ -77,7 +78,7 @@ function staleLeafEntries(): number {
       .map((n) => n.info.id.hex),
   );
   let stale = 0;
-  for (const n of sim.liveNodes()) for (const e of n.machine.leafSet()) if (dead.has(e.id.hex)) stale++;
+  for (const n of sim.liveNodes()) for (const e of leafSetMembers(n.machine)) if (dead.has(e.id.hex)) stale++;
   return stale;
 }
 

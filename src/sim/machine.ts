@@ -1,35 +1,31 @@
-// What the simulator needs from a routing state machine: the PastryNode API plus a table-size reading, so
-// the engine depends only on the routing contract (types.ts); pastry.ts adapts the real PastryNode to it.
-import type { NodeId } from "../routing/id.js";
-import type {
-  Millis,
-  NodeInfo,
-  Output,
-  Outbound,
-  PeerMessage,
-  RandomSource,
-  RoutingConfig,
-} from "../routing/types.js";
+// What the simulator drives: the routing core's PastryNode through the very methods the runtime calls
+// (src/server/cluster.ts), failure causes included, so every path the runtime can take is simulated. A
+// picked view of the class rather than a parallel interface: nothing to keep in step by hand.
+import type { PastryNode, PastryNodeOptions } from "../routing/node.js";
+import type { NodeInfo } from "../routing/types.js";
 
-export interface RoutingMachine {
-  bootstrap(now: Millis): void;
-  join(seedAddresses: string[], now: Millis): void;
-  receive(from: NodeInfo, msg: PeerMessage, now: Millis): void;
-  send(key: NodeId, purpose: number, payload: Uint8Array, options: { wantAck: boolean }, now: Millis): string;
-  sendFailed(out: Outbound, now: Millis): void;
-  tick(now: Millis): void;
-  leave(now: Millis): void;
-  takeOutputs(): Output[];
-  isReady(): boolean;
-  leafSet(): readonly NodeInfo[];
-  neighbourhood(): readonly NodeInfo[];
-  /** The routing table, row by row (32 rows of 16 columns; undefined: an empty slot). */
-  routingTable(): ReadonlyArray<ReadonlyArray<NodeInfo | undefined>>;
-  /** Number of routing-table entries (the adapter reads it from the machine's table). */
-  routingTableSize(): number;
+export type RoutingMachine = Pick<
+  PastryNode,
+  | "bootstrap"
+  | "join"
+  | "receive"
+  | "send"
+  | "sendFailed"
+  | "connectionLost"
+  | "tick"
+  | "leave"
+  | "takeOutputs"
+  | "isReady"
+  | "leafSet"
+  | "neighbourhood"
+  | "routingTable"
+  | "stats"
+>;
+
+export type MachineFactory = (self: NodeInfo, options: PastryNodeOptions) => RoutingMachine;
+
+/** A machine's leaf set as one list (left side, then right). */
+export function leafSetMembers(machine: RoutingMachine): NodeInfo[] {
+  const { left, right } = machine.leafSet();
+  return [...left, ...right];
 }
-
-export type MachineFactory = (
-  self: NodeInfo,
-  options: { random: RandomSource; config: Partial<RoutingConfig> },
-) => RoutingMachine;

@@ -43,15 +43,14 @@ export interface StateMeasurements {
   readonly neighbourhood: Summary;
 }
 
-/** State size of every ready node; `tableSize` reads a machine's routing-table entry count. */
+/** State size of every ready node. */
 export function measureState(sim: Simulator): StateMeasurements {
   const leaf: number[] = [];
   const table: number[] = [];
   const hood: number[] = [];
   const total: number[] = [];
   for (const n of sim.readyNodes()) {
-    const l = n.machine.leafSet().length;
-    const t = n.machine.routingTableSize();
+    const { leafSetMembers: l, routingTableEntries: t } = n.machine.stats();
     const h = n.machine.neighbourhood().length;
     leaf.push(l);
     table.push(t);

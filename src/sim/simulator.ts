@@ -2,9 +2,11 @@
 // network's latency, ticks each node on its own phase, joins nodes through the real join protocol, crashes
 // them and lets them leave, injects application traffic, and checks every delivery against global truth.
 import type { NodeId } from "../routing/id.js";
+import type { SendFailure } from "../routing/node.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
+  REPORTED_FAILURES,
   type DropReason,
   type NodeInfo,
   type Output,
@@ -22,6 +24,15 @@ import { RingTruth } from "./ring-truth.js";
 /** "joinFailed": the machine gave up joining (a joinFailed event); the process is still up but not ready. */
 export type NodeState = "joining" | "ready" | "joinFailed" | "crashed" | "left";
 
+/**
+ * How a node stops without saying goodbye. "process": the process died but its host is up, so a connection
+ * to it is refused one round trip later (the sender learns "unreachable": it surely never arrived), and the
+ * peers holding an open connection to it (its leaf-set neighbours, which talk to it all the time) see that
+ * connection break one hop later (connectionLost, as the runtime's connection pool reports it). "host": the
+ * machine or its network went silent, so a send only times out (hopTimeoutMs, cause "unknown").
+ */
+export type CrashKind = "process" | "host";
+
 export interface SimNode {
   readonly index: number;
   readonly info: NodeInfo;
@@ -29,6 +40,9 @@ export interface SimNode {
   state: NodeState;
   readonly createdAt: number;
   readyAt: number | undefined;
+  /** When it crashed or left (undefined while live). */
+  endedAt: number | undefined;
+  crashKind: CrashKind | undefined;
 }
 
 /** How a joining node picks the live node it contacts first. */
@@ -73,6 +87,8 @@ export interface TrackedMessage {
   dropReason: DropReason | undefined;
   deliveredBy: number | undefined;
   deliveredCorrectly: boolean | undefined;
+  /** The ring's true owner of the key when it was delivered. */
+  trueOwner: number | undefined;
   hops: number | undefined;
   /** Sum of the one-way latencies of the overlay hops the message took. */
   pathLatencyMs: number;
@@ -112,7 +128,13 @@ type SimEvent =
       readonly out: Outbound;
       readonly sentAt: number;
     }
-  | { readonly kind: "failed"; readonly node: number; readonly out: Outbound }
+  | {
+      readonly kind: "failed";
+      readonly node: number;
+      readonly out: Outbound;
+      readonly cause: SendFailure;
+    }
+  | { readonly kind: "connectionLost"; readonly node: number; readonly peer: number }
   | { readonly kind: "tick"; readonly node: number }
   | { readonly kind: "call"; readonly run: () => void };
 
@@ -220,6 +242,8 @@ export class Simulator {
       state: "joining",
       createdAt: this.now,
       readyAt: undefined,
+      endedAt: undefined,
+      crashKind: undefined,
     };
     this.nodes.push(node);
     this.joiningCount++;
@@ -243,13 +267,40 @@ export class Simulator {
     }
   }
 
-  /** The node stops at once: it sends nothing more and everything sent to it fails at the sender. */
-  crash(index: number): void {
+  /**
+   * The node stops at once: it sends nothing more and everything sent to it fails at the sender, refused
+   * ("process") or timed out ("host", the default), see CrashKind.
+   */
+  crash(index: number, kind: CrashKind = "host"): void {
     const node = this.node(index);
     if (node.state === "crashed" || node.state === "left") return;
     if (node.state === "joining") this.joiningCount--;
     node.state = "crashed";
+    node.crashKind = kind;
+    node.endedAt = this.now;
+    if (kind === "process" && this.truth.has(node.info.id)) {
+      for (const peer of this.ringNeighbours(node, this.routingConfig.leafSetSize / 2)) {
+        this.queue.after(this.network.latency(index, peer), {
+          kind: "connectionLost",
+          node: peer,
+          peer: index,
+        });
+      }
+    }
     this.truth.remove(node.info.id);
+  }
+
+  /** The ready nodes up to `half` ring positions away from `node` (a ready node) on either side. */
+  private ringNeighbours(node: SimNode, half: number): number[] {
+    const at = this.truth.lowerBound(node.info.id.value);
+    const n = this.truth.size;
+    const out = new Set<number>();
+    for (let k = 1; k <= Math.min(half, n - 1); k++) {
+      out.add(this.truth.at((at + k) % n).index);
+      out.add(this.truth.at((at - k + n) % n).index);
+    }
+    out.delete(node.index);
+    return [...out];
   }
 
   /** Graceful leave: the machine tells its peers, then stops. */
@@ -261,6 +312,7 @@ export class Simulator {
     node.machine.leave(this.now);
     this.process(index, true);
     node.state = "left";
+    node.endedAt = this.now;
   }
 
   /** Crashes `count` distinct random live nodes; returns their indices. */
@@ -287,6 +339,7 @@ export class Simulator {
       dropReason: undefined,
       deliveredBy: undefined,
       deliveredCorrectly: undefined,
+      trueOwner: undefined,
       hops: undefined,
       pathLatencyMs: 0,
       acked: false,
@@ -404,8 +457,17 @@ export class Simulator {
       case "failed": {
         const node = this.nodes[ev.node] as SimNode;
         this.trace?.({ at: this.now, what: "fail", from: ev.node, to: undefined, out: ev.out });
+        // As the runtime: only the failures the core acts on are reported, each with its cause.
+        if (isLive(node) && REPORTED_FAILURES.has(ev.out.message.type)) {
+          node.machine.sendFailed(ev.out, this.now, ev.cause);
+          this.process(ev.node);
+        }
+        break;
+      }
+      case "connectionLost": {
+        const node = this.nodes[ev.node] as SimNode;
         if (isLive(node)) {
-          node.machine.sendFailed(ev.out, this.now);
+          node.machine.connectionLost((this.nodes[ev.peer] as SimNode).info, this.now);
           this.process(ev.node);
         }
         break;
@@ -428,7 +490,22 @@ export class Simulator {
   private arrive(from: number, to: number, out: Outbound, sentAt: number): void {
     const target = this.nodes[to] as SimNode;
     if (!isLive(target)) {
-      this.queue.schedule(sentAt + this.hopTimeoutMs, { kind: "failed", node: from, out });
+      if (target.state === "left" || target.crashKind === "process") {
+        // Nobody listens at the address any more: the refusal comes back one hop later.
+        this.queue.after(this.network.latency(to, from), {
+          kind: "failed",
+          node: from,
+          out,
+          cause: "unreachable",
+        });
+      } else {
+        this.queue.schedule(sentAt + this.hopTimeoutMs, {
+          kind: "failed",
+          node: from,
+          out,
+          cause: "unknown",
+        });
+      }
       return;
     }
     this.trace?.({ at: this.now, what: "arrive", from, to, out });
@@ -474,7 +551,7 @@ export class Simulator {
     this.trace?.({ at: this.now, what: "send", from: sender.index, to: dest, out });
     if (dest === undefined) {
       this.unknownAddressSends++;
-      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out });
+      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out, cause: "unreachable" });
       return;
     }
     if (out.to !== undefined) {
@@ -482,7 +559,7 @@ export class Simulator {
       if (out.address !== expected) this.addressChoiceErrors++;
     }
     if (this.network.isLost(this.random)) {
-      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out });
+      this.queue.after(this.hopTimeoutMs, { kind: "failed", node: sender.index, out, cause: "unknown" });
       return;
     }
     this.queue.after(this.network.latency(sender.index, dest), {
@@ -522,6 +599,7 @@ export class Simulator {
     t.holder = node.index;
     t.deliveredBy = node.index;
     t.deliveredCorrectly = correct;
+    t.trueOwner = owner?.index;
     t.hops = hops;
   }
 

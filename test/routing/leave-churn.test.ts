@@ -76,7 +76,9 @@ describe("graceful leaves in quick succession under reordering", () => {
           expect(run.wrong).toEqual([]);
         },
       ),
-      { numRuns: 30, examples: [[25, 150, 300]] },
+      // Seeded so CI is repeatable. Open: the overlay seed 999981 (max delay 150 ms, gap 200 ms) delivers at a
+      // wrong node, on the core of before and after the #17 maintenance changes; see the closing note.
+      { numRuns: 30, seed: 20261202, examples: [[25, 150, 300]] },
     );
   });
 });

@@ -210,8 +210,10 @@ export class Overlay {
       return true;
     }
     if (this.hold?.(sender, out) === true) return true;
+    // A sender that crashed since it sent hears nothing back: no failure report, no acknowledgement.
+    const senderUp = !this.isDown(sender);
     if (this.lose?.(sender, out) === true) {
-      if (REPORTED_FAILURES.has(out.message.type)) {
+      if (senderUp && REPORTED_FAILURES.has(out.message.type)) {
         sender.sendFailed(out, this.now, "unreachable");
         this.collect(sender);
       }
@@ -219,7 +221,7 @@ export class Overlay {
     }
     const target = this.byAddress.get(out.address);
     if (target === undefined || this.down.has(out.address)) {
-      if (this.failureReporting === "all" || out.message.type === "route") {
+      if (senderUp && (this.failureReporting === "all" || out.message.type === "route")) {
         // Nobody listens at that address: the message surely did not arrive.
         sender.sendFailed(out, this.now, "unreachable");
         this.collect(sender);
@@ -228,7 +230,7 @@ export class Overlay {
     }
     target.receive(sender.self, out.message, this.now);
     this.collect(target);
-    if (next.acked ?? this.acks) {
+    if (senderUp && (next.acked ?? this.acks)) {
       sender.heardFrom(target.self, this.now);
       this.collect(sender);
     }
@@ -239,6 +241,8 @@ export class Overlay {
   private delay(flight: InFlight, overload: Overload): void {
     const reported = REPORTED_FAILURES.has(flight.out.message.type);
     const fail = (): void => {
+      // A node that crashed meanwhile hears nothing more (a dead process gets no failure reports).
+      if (this.isDown(flight.sender)) return;
       flight.sender.sendFailed(flight.out, this.now);
       this.collect(flight.sender);
     };

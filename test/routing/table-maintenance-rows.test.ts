@@ -45,14 +45,19 @@ describe("TableMaintenance", () => {
     expect(asked(m.periodic(table, { next: () => 0.99 }, 0))).toEqual(["30:0"]);
   });
 
-  it("starts at a random phase within the first interval, then is due once per interval", () => {
+  it("starts at a random phase within the first interval, then paces rounds by the failures seen: 8 intervals apart with none, a quarter of one under heavy churn", () => {
     const m = new TableMaintenance(self, config);
-    expect(m.due(1e12)).toBe(false);
+    expect(m.due(1e12, 50)).toBe(false);
     m.start(1000, { next: () => 0.5 });
-    expect(m.due(5_999)).toBe(false);
-    expect(m.due(6_000)).toBe(true);
-    expect(m.due(15_999)).toBe(false);
-    expect(m.due(16_000)).toBe(true);
+    expect(m.due(5_999, 50)).toBe(false);
+    expect(m.due(6_000, 50)).toBe(true);
+    expect(m.due(85_999, 50)).toBe(false);
+    expect(m.due(86_000, 50)).toBe(true);
+    // One of the 50 peers kept fails every second: stale entries appear far faster than rounds could follow.
+    for (let t = 86_000; t <= 166_000; t += 1000) m.peerFailed(50, t);
+    expect(m.due(166_000, 50)).toBe(true);
+    expect(m.due(168_499, 50)).toBe(false);
+    expect(m.due(168_500, 50)).toBe(true);
   });
 
   it("asks a peer for a given row at most once per two failure timeouts", () => {

@@ -1,6 +1,7 @@
 // Whole-overlay simulations of real PastryNode machines at a size CI can afford.
 import { describe, expect, it } from "vitest";
 import { measureRoutes } from "../../src/sim/measure.js";
+import { leafSetMembers } from "../../src/sim/machine.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Simulator } from "../../src/sim/simulator.js";
 
@@ -95,7 +96,9 @@ describe("simulated overlay of real PastryNode machines", () => {
       // A few heartbeat intervals later the leaf sets have repaired: none names a dead node.
       sim.runFor(5 * HEARTBEAT_MS);
       const dead = new Set(crashed.map((i) => sim.node(i).info.id.hex));
-      const stale = sim.readyNodes().flatMap((n) => n.machine.leafSet().filter((e) => dead.has(e.id.hex)));
+      const stale = sim
+        .readyNodes()
+        .flatMap((n) => leafSetMembers(n.machine).filter((e) => dead.has(e.id.hex)));
       expect(stale).toEqual([]);
 
       traffic(sim, 2000, 5000);

@@ -1,0 +1,196 @@
+// The churn benchmark (`make bench-sim-churn`): builds an overlay through real joins, warms it up under
+// churn, then measures for a virtual hour (by default) while nodes come and go and random traffic flows.
+// Results merge into bench/results/sim-churn.json (one row per size, session law and median) and are
+// rendered as the churn section of bench/results/sim-latest.md (the rest of that file is left as it is).
+// Usage: bench/sim/churn.ts --nodes 10000 --median-minutes 30 [--lifetime exponential|pareto] [--shape 1.5]
+//   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
+//   [--trace file] [--out bench/results]
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { execFileSync } from "node:child_process";
+import { Command } from "commander";
+import { Churn, parseTrace, replayTrace, type LifetimeDistribution } from "../../src/sim/churn.js";
+import { ChurnObserver } from "../../src/sim/churn-measure.js";
+import { createPastryMachine } from "../../src/sim/pastry.js";
+import { Prng } from "../../src/sim/prng.js";
+import { Simulator } from "../../src/sim/simulator.js";
+import { addChurnResult, type ChurnRun } from "./churn-results.js";
+
+const program = new Command()
+  .option("--nodes <n>", "steady population", "10000")
+  .option("--median-minutes <m>", "median session length (0: no churn, the overlay at rest)", "30")
+  .option("--lifetime <law>", "exponential or pareto (Lomax, heavy-tailed)", "exponential")
+  .option("--shape <alpha>", "pareto shape (> 1)", "1.5")
+  .option("--warmup-minutes <m>", "virtual minutes of churn before measuring", "10")
+  .option("--minutes <m>", "virtual minutes measured", "60")
+  .option("--traffic <n>", "random messages per virtual second (a fifth as same-key pairs)", "20")
+  .option("--crash-fraction <f>", "share of departures that are crashes (no goodbye)", "0.5")
+  .option("--window-minutes <m>", "length of one measurement window", "5")
+  .option(
+    "--heartbeat-ms <ms>",
+    "heartbeatIntervalMs (failureTimeoutMs follows at twice it; default: the routing defaults)",
+  )
+  .option("--seed <n>", "simulation seed", "1")
+  .option("--trace <file>", "replay this churn trace instead of drawing sessions (see docs/simulation.md)")
+  .option("--out <dir>", "results directory", "bench/results")
+  .option("--render", "only re-render the churn section of sim-latest.md from sim-churn.json")
+  .parse();
+
+const o = program.opts<{
+  nodes: string;
+  medianMinutes: string;
+  lifetime: string;
+  shape: string;
+  warmupMinutes: string;
+  minutes: string;
+  traffic: string;
+  crashFraction: string;
+  windowMinutes: string;
+  seed: string;
+  heartbeatMs?: string;
+  trace?: string;
+  out: string;
+  render?: boolean;
+}>();
+if (o.render === true) {
+  addChurnResult(join(o.out, "sim-churn.json"), join(o.out, "sim-latest.md"), undefined);
+  process.exit(0);
+}
+
+const MINUTE = 60_000;
+const nodes = Number.parseInt(o.nodes, 10);
+const seed = Number.parseInt(o.seed, 10);
+const medianMs = Number.parseFloat(o.medianMinutes) * MINUTE;
+const warmupMs = Number.parseFloat(o.warmupMinutes) * MINUTE;
+const measuredMs = Number.parseFloat(o.minutes) * MINUTE;
+const traffic = Number.parseFloat(o.traffic);
+if (!Number.isInteger(nodes) || nodes < 2) throw new Error(`bad --nodes ${o.nodes}`);
+if (o.lifetime !== "exponential" && o.lifetime !== "pareto") throw new Error(`bad --lifetime ${o.lifetime}`);
+const lifetime: LifetimeDistribution =
+  o.lifetime === "exponential"
+    ? { kind: "exponential", medianMs }
+    : { kind: "pareto", medianMs, shape: Number.parseFloat(o.shape) };
+
+function coreVersion(): { commit: string; dirty: boolean } {
+  try {
+    const git = (...args: string[]): string => execFileSync("git", args, { encoding: "utf8" }).trim();
+    return {
+      commit: git("log", "-1", "--format=%h", "--", "src/routing"),
+      dirty: git("status", "--porcelain", "--", "src/routing") !== "",
+    };
+  } catch {
+    return { commit: "unknown", dirty: false };
+  }
+}
+
+const started = performance.now();
+const log = (line: string): void =>
+  console.log(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
+const heartbeatMs = o.heartbeatMs === undefined ? undefined : Number.parseFloat(o.heartbeatMs);
+if (heartbeatMs !== undefined && !(heartbeatMs > 0)) throw new Error(`bad --heartbeat-ms ${o.heartbeatMs}`);
+const sim = new Simulator({
+  seed,
+  createMachine: createPastryMachine,
+  routing:
+    heartbeatMs === undefined ? {} : { heartbeatIntervalMs: heartbeatMs, failureTimeoutMs: 2 * heartbeatMs },
+  seedSelection: { kind: "nearestOfSample", sample: 16 },
+});
+const random = new Prng(seed ^ 0x5eed);
+
+let churnStop: () => void;
+let label: string;
+const observer = new ChurnObserver(
+  sim,
+  { windowMs: Number.parseFloat(o.windowMinutes) * MINUTE },
+  random.fork(),
+);
+const listener = {
+  onArrival: () => observer.observeArrival(),
+  onDeparture: (...args: Parameters<ChurnObserver["observeDeparture"]>) => observer.observeDeparture(...args),
+};
+if (o.trace !== undefined) {
+  const events = parseTrace(readFileSync(o.trace, "utf8"));
+  label = `trace ${o.trace}`;
+  log(`replaying ${events.length} trace events from ${o.trace}`);
+  replayTrace(sim, events, random.fork(), { listener });
+  churnStop = () => {};
+} else {
+  label = medianMs > 0 ? `${o.lifetime} sessions, median ${o.medianMinutes} min` : "at rest (no churn)";
+  if (heartbeatMs !== undefined) label += `, heartbeat ${heartbeatMs} ms`;
+  log(`building ${nodes} nodes`);
+  sim.grow(nodes, {
+    growth: 1,
+    spreadMs: 1000,
+    waveTimeoutMs: 5_000,
+    stragglers: 0.01,
+    finalTimeoutMs: 60_000,
+    onWave: (created, ready) => log(`  build: ${created} created, ${ready} ready, ${sim.events} events`),
+  });
+  sim.runFor(3_000);
+  if (medianMs > 0) {
+    const churn = new Churn(
+      sim,
+      { lifetime, crashFraction: Number.parseFloat(o.crashFraction) },
+      random.fork(),
+      listener,
+    );
+    churn.start();
+    churnStop = () => churn.stop();
+  } else {
+    churnStop = () => {};
+  }
+}
+const buildWallMs = performance.now() - started;
+log(
+  `built: ${sim.truth.size} ready at t=${(sim.now / 1000).toFixed(0)} s; warming up ${o.warmupMinutes} min`,
+);
+const warmStarted = sim.now;
+while (sim.now < warmStarted + warmupMs) {
+  sim.runFor(MINUTE);
+  log(`  warm-up t=${((sim.now - warmStarted) / MINUTE).toFixed(0)} min, ${sim.truth.size} ready`);
+}
+observer.start();
+observer.startTraffic(traffic, 0.2);
+const measureStarted = sim.now;
+while (sim.now < measureStarted + measuredMs) {
+  sim.runFor(MINUTE);
+  const mem = sim.peakMemory();
+  log(
+    `  measured t=${((sim.now - measureStarted) / MINUTE).toFixed(0)} min, ${sim.truth.size} ready, ` +
+      `${sim.events} events, rss ${(mem.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+  );
+}
+observer.stop();
+churnStop();
+// Let every message in flight finish (hop retries and probe verdicts take seconds).
+sim.runFor(30_000);
+const totals = observer.finish();
+const mem = sim.peakMemory();
+const run: ChurnRun = {
+  nodes,
+  label,
+  lifetime: o.trace === undefined && medianMs > 0 ? lifetime : undefined,
+  trace: o.trace,
+  crashFraction: Number.parseFloat(o.crashFraction),
+  seed,
+  warmupMinutes: Number.parseFloat(o.warmupMinutes),
+  measuredMinutes: Number.parseFloat(o.minutes),
+  trafficPerSecond: traffic,
+  core: coreVersion(),
+  totals,
+  buildWallMs,
+  totalWallMs: performance.now() - started,
+  peakRssMiB: mem.rssBytes / 2 ** 20,
+  peakHeapUsedMiB: mem.heapUsedBytes / 2 ** 20,
+  events: sim.events,
+  date: new Date().toISOString().slice(0, 10),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version },
+};
+log(
+  `done: sent ${totals.sent}, delivered ${totals.delivered}, wrong ${totals.deliveredWrong}, lost ${totals.lost}, ` +
+    `control ${totals.controlTotalPerNodePerSecond.toFixed(3)} msg/node/s, stretch ${totals.stretch.mean.toFixed(2)}`,
+);
+addChurnResult(join(o.out, "sim-churn.json"), join(o.out, "sim-latest.md"), run);
+log(`written ${join(o.out, "sim-churn.json")} and the churn section of ${join(o.out, "sim-latest.md")}`);

@@ -1,0 +1,116 @@
+// Maintenance that pays for itself (MSPastry, Castro, Costa, Rowstron, DSN 2004; Mahajan et al., "Controlling
+// the cost of reliability"): a node measures how often the peers it keeps fail and spends maintenance messages
+// in proportion, instead of at one rate chosen for the worst case. Pure bookkeeping: time comes in as input.
+import { clockwiseDistance, type NodeId } from "./id.js";
+import type { Millis, NodeInfo } from "./types.js";
+
+/** Failures are averaged over roughly this long (an exponentially weighted window). */
+const FAILURE_WINDOW_MS = 10 * 60_000;
+
+/**
+ * The failure rate of the peers this node keeps (leaf set and routing table), per peer per ms: failures seen
+ * over peer-time observed, both decayed with the same time constant so old churn fades out.
+ */
+export class FailureRateEstimator {
+  private failures = 0;
+  private peerMs = 0;
+  private lastAt: Millis | undefined;
+
+  constructor(private readonly windowMs: Millis = FAILURE_WINDOW_MS) {}
+
+  /** Accounts for `peers` kept from the last observation until `now` (call before each failure and tick). */
+  observe(peers: number, now: Millis): void {
+    if (this.lastAt !== undefined && now > this.lastAt) {
+      const elapsed = now - this.lastAt;
+      const decay = Math.exp(-elapsed / this.windowMs);
+      this.failures *= decay;
+      // Peer-time accrues over the elapsed interval and decays as the failures do.
+      this.peerMs = this.peerMs * decay + peers * this.windowMs * (1 - decay);
+    }
+    if (this.lastAt === undefined || now > this.lastAt) this.lastAt = now;
+  }
+
+  /** One kept peer was found dead (not a graceful leave: that is no failure to detect). */
+  failure(peers: number, now: Millis): void {
+    this.observe(peers, now);
+    this.failures += 1;
+  }
+
+  /** Failures per peer per ms; 0 until some peer-time has been observed. */
+  rate(): number {
+    return this.peerMs > 0 ? this.failures / this.peerMs : 0;
+  }
+}
+
+/**
+ * How often to run periodic routing-table maintenance given the observed failure rate. Each round refreshes
+ * one row's worth of entries; what it must keep up with is entries going stale. With `entries` table entries
+ * failing at `rate` each, stale entries appear at entries x rate per ms; the interval keeps them to about
+ * `targetStaleEntries` appearing between rounds, within [base / 4, base x 8]: a quiet overlay asks rarely,
+ * a churning one as often as MSPastry's tuned rate needs, never more than 4x the configured rate.
+ */
+export function tableMaintenanceInterval(
+  baseMs: Millis,
+  rate: number,
+  entries: number,
+  targetStaleEntries = 1,
+): Millis {
+  const min = baseMs / 4;
+  const max = baseMs * 8;
+  if (!Number.isFinite(baseMs)) return baseMs;
+  const appearing = rate * Math.max(1, entries);
+  if (!(appearing > 0)) return max;
+  return Math.min(max, Math.max(min, targetStaleEntries / appearing));
+}
+
+/**
+ * Leaf-set gossip only when it can tell anyone something: after our leaf set changed since the last round,
+ * and otherwise as slow anti-entropy (every `quietRounds` rounds), which still brings back a live node
+ * dropped on hearsay whose refutation was lost.
+ */
+export class GossipSuppression {
+  private changedSinceGossip = true;
+  private quietSkipped = 0;
+
+  constructor(private readonly quietRounds: number) {}
+
+  leafSetChanged(): void {
+    this.changedSinceGossip = true;
+  }
+
+  /** Called each gossip round: whether to send this round. */
+  shouldGossip(): boolean {
+    if (this.changedSinceGossip || this.quietSkipped + 1 >= this.quietRounds) {
+      this.changedSinceGossip = false;
+      this.quietSkipped = 0;
+      return true;
+    }
+    this.quietSkipped++;
+    return false;
+  }
+}
+
+/**
+ * Whether `sender`, whose leaf set is `senderLeafSet` (half = l/2 per side), would hold `member` if `member`
+ * were alive: fewer than `half` of the sender's members lie between it and `member` on that side. A member we
+ * hold that a gossiping neighbour should hold but does not list is either dead (the neighbour dropped it,
+ * and our notice of it was lost: a lost leave, say) or unknown to the neighbour; one liveness probe tells.
+ */
+export function shouldBeListedBy(
+  sender: NodeId,
+  senderLeafSet: readonly NodeInfo[],
+  member: NodeId,
+  half: number,
+): boolean {
+  if (member.equals(sender)) return false;
+  const clockwise = clockwiseDistance(sender, member);
+  const onRight = clockwise <= clockwiseDistance(member, sender);
+  const reach = onRight ? clockwise : clockwiseDistance(member, sender);
+  let between = 0;
+  for (const node of senderLeafSet) {
+    if (node.id.equals(member)) return false; // listed
+    const d = onRight ? clockwiseDistance(sender, node.id) : clockwiseDistance(node.id, sender);
+    if (d > 0n && d < reach) between++;
+  }
+  return between < half;
+}
