@@ -253,13 +253,13 @@ function fmt(x: number): string {
 
 function routedRow(x: RoutedFigure): string {
   return (
-    `| ${x.kind} | ${x.nodes}${x.leafSetSize === undefined ? "" : `/l${x.leafSetSize}`} | ${bytes(x.payloadBytes)} | ${x.inFlight} | ${n0(x.perSecond)} | ${n0(x.pairedUnaryPerSecond)} | ${x.throughputVsUnary.toFixed(2)}x | ` +
-    `${lat(x)} | ${x.pairedUnaryP50Ms.toFixed(2)} | ${x.p50VsUnary.toFixed(2)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ${n0(cpuPerHop(x) * 1e6)} | ${x.kind === "embedded" ? "(in CPU)" : n0(x.clientCpuSecondsPerOp * 1e6)} | ${x.meanHops.toFixed(2)} | ${x.failed} / ${x.misdelivered} |`
+    `| ${x.kind} | ${x.nodes}${x.leafSetSize === undefined ? "" : `/l${x.leafSetSize}`} | ${bytes(x.payloadBytes)} | ${x.inFlight} | ${n0(x.perSecond)} | ${n0(x.pairedUnaryPerSecond)} | ${fmt(x.throughputVsUnary)}x | ` +
+    `${lat(x)} | ${fmt(x.pairedUnaryP50Ms)} | ${fmt(x.p50VsUnary)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ${n0(cpuPerHop(x) * 1e6)} | ${x.kind === "embedded" ? "(in CPU)" : n0(x.clientCpuSecondsPerOp * 1e6)} | ${fmt(x.meanHops)} | ${x.failed} / ${x.misdelivered} |`
   );
 }
 
 function lat(x: { p50Ms: number; p99Ms: number; p999Ms: number }): string {
-  return `${x.p50Ms.toFixed(2)} / ${x.p99Ms.toFixed(2)} / ${x.p999Ms.toFixed(2)}`;
+  return `${fmt(x.p50Ms)} / ${fmt(x.p99Ms)} / ${fmt(x.p999Ms)}`;
 }
 
 function bytes(b: number): string {

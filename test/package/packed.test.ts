@@ -159,7 +159,12 @@ describe("the packed tarball", () => {
     // dist/ only: bin/wendy.js loads tsx solely in a source checkout, where src/ exists.
     for (const file of packed.files.filter((f) => f.path.startsWith("dist/") && f.path.endsWith(".js"))) {
       const code = readFileSync(join(installed, file.path), "utf8");
-      for (const { fileName } of ts.preProcessFile(code, true, true).importedFiles) {
+      // Static imports and require() calls, and the modules loaded on first use through createRequire.
+      const lazy = [...code.matchAll(/createRequire\(import\.meta\.url\)\("([^"]+)"\)/g)].map(
+        (m) => m[1] as string,
+      );
+      const names = [...ts.preProcessFile(code, true, true).importedFiles.map((f) => f.fileName), ...lazy];
+      for (const fileName of names) {
         if (fileName.startsWith(".")) continue;
         const parts = fileName.split("/");
         imported.add(fileName.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] as string));

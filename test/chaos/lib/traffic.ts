@@ -41,11 +41,21 @@ export class Lifecycle {
     return (this.log.get(peer) ?? []).some((e) => e.kind === "killed" || e.kind === "stopped");
   }
 
-  /** Whether `peer` was killed or frozen at some time in [from, to]. */
+  /**
+   * Whether `peer` was down at some time in [from, to]: killed or frozen within it, or frozen before it and
+   * not yet thawed at `from` (a message sent to a frozen node waits in its socket and is delivered at thaw).
+   */
   failedBetween(peer: PeerProcess, from: number, to: number): boolean {
-    return (this.log.get(peer) ?? []).some(
-      (e) => (e.kind === "killed" || e.kind === "frozen") && e.at >= from && e.at <= to,
-    );
+    const entries = this.log.get(peer) ?? [];
+    // The latest freeze or thaw before `from` says whether the node was frozen when the send began.
+    const lastBefore = entries
+      .filter((e) => e.at < from && (e.kind === "frozen" || e.kind === "thawed"))
+      .reduce<{ kind: Disruption; at: number } | undefined>(
+        (a, e) => (a === undefined || e.at >= a.at ? e : a),
+        undefined,
+      );
+    if (lastBefore?.kind === "frozen") return true;
+    return entries.some((e) => (e.kind === "killed" || e.kind === "frozen") && e.at >= from && e.at <= to);
   }
 
   events(): { peer: PeerProcess; kind: Disruption; at: number }[] {
