@@ -1,6 +1,8 @@
-// Splits records into Replicate requests that fit one gRPC message and the per-request record bound.
+// Splits records into Replicate requests and Fetch answers that fit one gRPC message and the per-request record bound.
+import type { FetchResponse } from "../../gen/wendy/v1/kv_peer.js";
 import type { KvRecord } from "../../kv/record.js";
 import { recordBytes } from "../../kv/record.js";
+import { encodeRecord, idBytes } from "./wire.js";
 
 /** Records per Replicate or Fetch request, at most (kv_peer.proto). */
 export const MAX_RECORDS_PER_REQUEST = 512;
@@ -21,6 +23,23 @@ export function batchRecords(records: readonly KvRecord[], maxBytes: number): Kv
   }
   if (current.length > 0) batches.push(current);
   return batches;
+}
+
+/**
+ * The answer to a Fetch of the `held` records: with values, as many as `maxBytes` allows (the first always),
+ * the keys of the rest listed as omitted for the asker to fetch again.
+ */
+export function answerFetch(
+  held: readonly KvRecord[],
+  versionsOnly: boolean,
+  maxBytes: number,
+): FetchResponse {
+  if (versionsOnly) return { records: held.map((r) => encodeRecord(r, false)), omitted: [] };
+  const [fits, ...more] = batchRecords(held, maxBytes);
+  return {
+    records: (fits ?? []).map((r) => encodeRecord(r, true)),
+    omitted: more.flat().map((r) => idBytes(r.key)),
+  };
 }
 
 export function chunks<T>(items: readonly T[], size: number): T[][] {

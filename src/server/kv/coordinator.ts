@@ -7,13 +7,13 @@ import type { NodeInfo } from "../../routing/types.js";
 import { newestRecord, supersedes, type KvRecord } from "../../kv/record.js";
 import { Quorum, versionReadQuorum } from "../../kv/quorum.js";
 import type { KvReplication } from "../../kv/replica-set.js";
+import { knowsReplicaSet } from "../../kv/coverage.js";
 import { formatVersion, nextVersion, sameVersion, type Version } from "../../kv/version.js";
 import { NotJoinedError, WendyError } from "../errors.js";
 import type { KvOverlay } from "./overlay.js";
+import { KvPeerBatches } from "./peer-batches.js";
 import { KvPeerError, type KvPeers } from "./peer-client.js";
 import type { MemoryKvStore } from "./store.js";
-import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
-import { encodeNodeInfo } from "../../wire/codec.js";
 import type { CoordinateRequest, CoordinateResponse } from "../../gen/wendy/v1/kv_peer.js";
 
 export type Precondition =
@@ -49,6 +49,8 @@ export interface CoordinatorOptions {
   readonly readSettleMs: number;
   /** Timeout of one call to a replica. */
   readonly replicaTimeoutMs: number;
+  /** Bytes of records per Replicate request at most. */
+  readonly maxBatchBytes: number;
 }
 
 /** Hand-ons towards the owner at most (each to a node numerically closer to the key). */
@@ -71,16 +73,26 @@ export type Forward = (
 
 export class KvCoordinator {
   private readonly writeLocks = new Map<string, Promise<unknown>>();
+  private readonly batches: KvPeerBatches;
 
   constructor(
     private readonly overlay: KvOverlay,
     private readonly store: MemoryKvStore,
-    private readonly peers: KvPeers,
+    peers: KvPeers,
     private readonly options: CoordinatorOptions,
     private readonly hooks: CoordinatorHooks,
-  ) {}
+  ) {
+    this.batches = new KvPeerBatches(peers, () => overlay.self(), {
+      timeoutMs: options.replicaTimeoutMs,
+      maxBatchBytes: options.maxBatchBytes,
+    });
+  }
 
-  /** Runs `op` at the key's owner: here when this node owns the key, otherwise handed on. */
+  /**
+   * Runs `op` at the key's owner: here when this node owns the key, otherwise handed on. A read is run here
+   * too when this node's leaf set names the key's whole replica set (the replicas are asked directly, one
+   * hop fewer); writes always go to the owner, which orders the writes of each key.
+   */
   async execute(
     op: KvOperation,
     timeoutMs: number,
@@ -94,6 +106,7 @@ export class KvCoordinator {
       if (!this.overlay.ready()) throw new NotJoinedError("this node has not joined the overlay yet");
       const owner = this.overlay.owner(op.key);
       if (owner.id.equals(this.overlay.self().id)) return this.coordinate(op, deadline);
+      if (op.kind === "get" && this.knowsReplicaSet(op.key)) return this.get(op.key, deadline);
       if (hops + 1 > MAX_COORDINATE_HOPS)
         throw unavailable(`no owner found for key ${op.key.hex} within ${MAX_COORDINATE_HOPS} hops`);
       const left = deadline - performance.now();
@@ -127,6 +140,17 @@ export class KvCoordinator {
 
   private replicaSet(key: NodeId): NodeInfo[] {
     return this.overlay.replicas(key, this.options.replication.replicas);
+  }
+
+  /** Whether this node's leaf set spans the key's neighbourhood, so its replica set is the owner's. */
+  private knowsReplicaSet(key: NodeId): boolean {
+    const { left, right } = this.overlay.leafSet();
+    return knowsReplicaSet(
+      left.map((n) => n.id),
+      right.map((n) => n.id),
+      key,
+      this.replicaSet(key).map((n) => n.id),
+    );
   }
 
   private async write(op: Exclude<KvOperation, { kind: "get" }>, deadline: number): Promise<KvWriteResult> {
@@ -291,27 +315,21 @@ export class KvCoordinator {
     });
   }
 
-  private async recordAt(node: NodeInfo, key: NodeId, versionsOnly: boolean): Promise<KvRecord | undefined> {
-    if (node.id.equals(this.overlay.self().id)) return this.store.get(key);
-    const response = await this.peers.fetch(
-      node,
-      { sender: encodeNodeInfo(this.overlay.self()), keys: [idBytes(key)], versionsOnly },
-      this.options.replicaTimeoutMs,
-    );
-    const found = response.records[0];
-    return found === undefined ? undefined : decodeRecord(found, "records[0]", Number.MAX_SAFE_INTEGER);
+  private recordAt(node: NodeInfo, key: NodeId, versionsOnly: boolean): Promise<KvRecord | undefined> {
+    if (node.id.equals(this.overlay.self().id)) return Promise.resolve(this.store.get(key));
+    return this.batches.fetch(node, key, versionsOnly);
   }
 
-  private async storeAt(node: NodeInfo, record: KvRecord): Promise<void> {
+  private storeAt(node: NodeInfo, record: KvRecord): Promise<void> {
     if (node.id.equals(this.overlay.self().id)) {
-      this.store.apply(record);
-      return;
+      try {
+        this.store.apply(record);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
-    await this.peers.replicate(
-      node,
-      { sender: encodeNodeInfo(this.overlay.self()), records: [encodeRecord(record)] },
-      this.options.replicaTimeoutMs,
-    );
+    return this.batches.store(node, record);
   }
 }
 

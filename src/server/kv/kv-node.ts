@@ -20,7 +20,7 @@ import { encodeNodeInfo } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
 import { decodeId } from "../../wire/validate.js";
 import { KvAntiEntropy } from "./anti-entropy.js";
-import { MAX_RECORDS_PER_REQUEST } from "./batches.js";
+import { MAX_RECORDS_PER_REQUEST, answerFetch } from "./batches.js";
 import { KvCoordinator, type KvOperation, type KvResult } from "./coordinator.js";
 import {
   decodeOperation,
@@ -36,7 +36,7 @@ import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
 import { Placement } from "./placement.js";
 import { KvReplicator } from "./replicator.js";
 import { DEFAULT_KV_STORE_LIMITS, MemoryKvStore } from "./store.js";
-import { decodeRecord, encodeRecord, encodeVersion } from "./wire.js";
+import { decodeRecord, encodeVersion } from "./wire.js";
 
 export interface KvOptions {
   /** k; default 3 (at most half the leaf set plus one). */
@@ -148,7 +148,12 @@ export class KvNode {
       this.overlay,
       this.store,
       peers,
-      { replication: this.replication, readSettleMs: this.options.readSettleMs ?? 50, replicaTimeoutMs },
+      {
+        replication: this.replication,
+        readSettleMs: this.options.readSettleMs ?? 50,
+        replicaTimeoutMs,
+        maxBatchBytes,
+      },
       {
         written: (record, set, everywhere) => replicator.written(record, set, everywhere),
         readRepaired: (n) => (this.repairs.read_repair += n),
@@ -213,6 +218,11 @@ export class KvNode {
     await this.antiEntropy?.round();
   }
 
+  /** Bytes of records one answer carries at most, so that it fits a gRPC message with room to spare. */
+  private maxAnswerBytes(): number {
+    return Math.floor((this.transport ?? this.cluster.peerTransport()).maxMessageBytes / 2);
+  }
+
   private maxValueBytes(): number {
     return (this.transport ?? this.cluster.peerTransport()).maxPayloadBytes;
   }
@@ -263,11 +273,10 @@ export class KvNode {
     fetch: (_sender: NodeInfo, request: FetchRequest): FetchResponse => {
       if (request.keys.length < 1 || request.keys.length > MAX_RECORDS_PER_REQUEST)
         throw new WireFormatError("keys", `1..${MAX_RECORDS_PER_REQUEST} keys, got ${request.keys.length}`);
-      const records = request.keys
+      const held = request.keys
         .map((k, i) => this.store.get(decodeId(k, `keys[${i}]`)))
-        .filter((r) => r !== undefined)
-        .map((r) => encodeRecord(r, !request.versionsOnly));
-      return { records };
+        .filter((r) => r !== undefined);
+      return answerFetch(held, request.versionsOnly, this.maxAnswerBytes());
     },
     digest: (sender: NodeInfo, request: DigestRequest): DigestResponse => {
       const antiEntropy = this.antiEntropy;

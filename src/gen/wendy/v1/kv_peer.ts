@@ -109,6 +109,11 @@ export interface FetchRequest {
 export interface FetchResponse {
   /** One per requested key held here (value or tombstone); keys not held are absent. */
   records: Record[];
+  /**
+   * Keys held here whose records (with values) did not fit in this answer: ask for them again, fewer at a
+   * time. The first record held always fits, so a request of one key is answered whole.
+   */
+  omitted: Buffer[];
 }
 
 /** A digest of the keys the sender holds that both nodes should hold. */
@@ -653,13 +658,16 @@ export const FetchRequest: MessageFns<FetchRequest> = {
 };
 
 function createBaseFetchResponse(): FetchResponse {
-  return { records: [] };
+  return { records: [], omitted: [] };
 }
 
 export const FetchResponse: MessageFns<FetchResponse> = {
   encode(message: FetchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.records) {
       Record.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.omitted) {
+      writer.uint32(18).bytes(v!);
     }
     return writer;
   },
@@ -685,6 +693,14 @@ export const FetchResponse: MessageFns<FetchResponse> = {
             message.records.push(Record.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.omitted.push(Buffer.from(reader.bytes()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -703,6 +719,7 @@ export const FetchResponse: MessageFns<FetchResponse> = {
   fromPartial<I extends Exact<DeepPartial<FetchResponse>, I>>(object: I): FetchResponse {
     const message = createBaseFetchResponse();
     message.records = object.records?.map((e) => Record.fromPartial(e)) || [];
+    message.omitted = object.omitted?.map((e) => e) || [];
     return message;
   },
 };
