@@ -13,7 +13,9 @@ import {
   type ClusterFigure,
   type FailureFigure,
   type JoinFigure,
+  type KvFigure,
   type LatencyCurve,
+  type RedisFigure,
   type RoutedFigure,
   type StreamFigure,
   type UnaryFigure,
@@ -26,6 +28,7 @@ import { sleep } from "./lib/load.js";
 import { idleFigures, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
 import { EmbeddedClusters, SOURCE_LIBRARY } from "./scenarios/embedded.js";
 import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
+import { KV_KEYS, KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
 
 /** Lets joins and leaf-set pushes settle before idle figures are taken. */
 const SETTLE_MS = 2000;
@@ -62,10 +65,13 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const clusters: ClusterFigure[] = [];
   const joins: JoinFigure[] = [];
   const failures: FailureFigure[] = [];
+  const kv: KvFigure[] = [];
+  let redis: RedisFigure[] | null | undefined;
   const problems: string[] = [];
   let baseline: { unary: UnaryFigure[]; stream: StreamFigure[] };
   try {
     baseline = await measureBaseline(echo, settings, curves, log);
+    if (settings.kvNodes !== undefined) redis = await measureRedisFigures(settings, log);
     for (const size of settings.clusterSizes) {
       let result: ClusterOutcome;
       try {
@@ -80,6 +86,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
       clusters.push(result.cluster);
       if (result.join !== undefined) joins.push(result.join);
       if (result.failure !== undefined) failures.push(result.failure);
+      kv.push(...result.kv);
     }
     const multiHop = settings.multiHop;
     if (multiHop !== undefined) {
@@ -136,6 +143,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     joins,
     failures,
     sim: readSimResults(options.resultsDir) ?? null,
+    ...(settings.kvNodes === undefined ? {} : { kv, redis: redis ?? null }),
     latencyCurves: curves.curves(),
     problems,
   };
@@ -197,6 +205,7 @@ interface ClusterOutcome {
   readonly cluster: ClusterFigure;
   readonly join?: JoinFigure;
   readonly failure?: FailureFigure;
+  readonly kv: KvFigure[];
 }
 
 async function measureCluster(
@@ -242,6 +251,7 @@ async function measureCluster(
     const runs = await measureRouted(traffic, size, settings, echo, curves, log);
     const routed = routedFigures(runs, size);
     const all = [...runs.values()].flat().map((p) => p.run);
+    const kv = settings.kvNodes === size ? await measureKv(cluster, settings, echo, curves, log) : [];
     const clusterFigure: ClusterFigure = {
       nodes: size,
       idleRssBytes: memory.idleRssBytes,
@@ -278,7 +288,7 @@ async function measureCluster(
         problems: failureRuns.flatMap((x) => x.problems),
       };
     }
-    return { routed, cluster: clusterFigure, join, failure };
+    return { routed, cluster: clusterFigure, join, failure, kv };
   } finally {
     traffic.close();
     await cluster.stop();
@@ -322,6 +332,92 @@ async function measureRouted(
     }
   }
   return runs;
+}
+
+/** The store's Get and Put (bench/scenarios/kv.ts) at each in-flight count, each window paired with an echo. */
+async function measureKv(
+  cluster: BenchCluster,
+  settings: BenchSettings,
+  echo: Echo,
+  curves: CurveCollector,
+  log: (line: string) => void,
+): Promise<KvFigure[]> {
+  const valueBytes = Math.min(...settings.payloadBytes);
+  const traffic = new KvTraffic(cluster, valueBytes);
+  await traffic.preload();
+  const runs = new Map<string, { run: KvRun; unary: UnaryRun }[]>();
+  for (let r = 0; r < settings.repeats; r++) {
+    for (const inFlight of settings.inFlights) {
+      for (const operation of ["get", "put"] as const) {
+        const unary = await measureUnary(echo.server, echo.client, valueBytes, inFlight, settings);
+        const run =
+          operation === "get"
+            ? await traffic.measureGet(inFlight, settings)
+            : await traffic.measurePut(inFlight, settings);
+        push(runs, `${operation}/${inFlight}`, { run, unary });
+        curves.add(
+          `kv ${operation}, ${cluster.nodes.length} nodes, ${inFlight} in flight, ${valueBytes} B`,
+          run.latenciesMs,
+        );
+        log(
+          `  kv ${operation} ${valueBytes} B x${inFlight}: ${run.perSecond.toFixed(0)} ops/s, p50 ${run.latency.p50Ms.toFixed(2)} ms (echo just before: p50 ${unary.latency.p50Ms.toFixed(2)} ms)`,
+        );
+      }
+    }
+  }
+  return [...runs].map(([key, pairs]) => {
+    const [operation, inFlightText] = key.split("/") as ["get" | "put", string];
+    const list = pairs.map((p) => p.run);
+    return {
+      operation,
+      nodes: cluster.nodes.length,
+      keys: KV_KEYS,
+      valueBytes,
+      inFlight: Number(inFlightText),
+      perSecond: median(list.map((x) => x.perSecond)),
+      p50Ms: median(list.map((x) => x.latency.p50Ms)),
+      p99Ms: median(list.map((x) => x.latency.p99Ms)),
+      p999Ms: median(list.map((x) => x.latency.p999Ms)),
+      cpuSecondsPerOp: median(list.map((x) => x.cpuSecondsPerOp)),
+      failed: list.reduce((s, x) => s + x.failed, 0),
+      pairedUnaryPerSecond: median(pairs.map((p) => p.unary.callsPerSecond)),
+      pairedUnaryP50Ms: median(pairs.map((p) => p.unary.latency.p50Ms)),
+      throughputVsUnary: median(pairs.map((p) => ratio(p.run.perSecond, p.unary.callsPerSecond))),
+      p50VsUnary: median(pairs.map((p) => ratio(p.run.latency.p50Ms, p.unary.latency.p50Ms))),
+    };
+  });
+}
+
+/** Redis GET and SET (one repeat: it is the reference a user compares with, not a ratio's baseline). */
+async function measureRedisFigures(
+  settings: BenchSettings,
+  log: (line: string) => void,
+): Promise<RedisFigure[] | null> {
+  const runs = await measureRedis(settings.inFlights, Math.min(...settings.payloadBytes), settings);
+  if (runs === undefined) {
+    log("redis: no redis-server installed, not measured");
+    return null;
+  }
+  const figures: RedisFigure[] = [];
+  for (const [operation, byInFlight] of [
+    ["GET", runs.get],
+    ["SET", runs.set],
+  ] as const) {
+    for (const [inFlight, run] of byInFlight) {
+      figures.push({
+        operation,
+        inFlight,
+        perSecond: run.perSecond,
+        p50Ms: run.latency.p50Ms,
+        p99Ms: run.latency.p99Ms,
+        p999Ms: run.latency.p999Ms,
+      });
+      log(
+        `redis ${operation} x${inFlight}: ${run.perSecond.toFixed(0)} ops/s, p50 ${run.latency.p50Ms.toFixed(2)} ms`,
+      );
+    }
+  }
+  return figures;
 }
 
 function routedKey(kind: RoutedFigure["kind"], payloadBytes: number, inFlight: number): string {

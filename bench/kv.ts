@@ -1,104 +1,128 @@
 // `make bench-kv`: the key-value store's Put and Get on 8 real daemons (127.0.0.1, k = 3, W = R = 2) against
-// the plain unary gRPC echo of the same run (bench/baseline), one request in flight (latency) and 32 (rate).
-// Also a single-node Redis (Debian's redis-server, started here on loopback) when installed. Writes
+// the plain unary gRPC echo of the same run (bench/baseline), one request in flight (latency) and 64 (rate),
+// and a single-node Redis (Debian's redis-server, started here on loopback) when installed; the same
+// scenario as the key-value rows of `make bench` (bench/scenarios/kv.ts), alone and quicker. Writes
 // bench/results/kv-latest.md. Targets (issue #16), with one routed hop taken as one echo round trip:
 // Get p50 within 2 echo round trips plus one hop (3x echo p50); Put p50 with W = 2 within 3x that (9x).
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
-import { BenchCluster } from "./lib/cluster.js";
+import { Command } from "commander";
+import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
+import { buildCompiledDaemon } from "./lib/compiled.js";
 import { runLoad } from "./lib/load.js";
 import { summarizeLatencies, type LatencySummary } from "./lib/stats.js";
 import { EchoClient, EchoServerProcess } from "./baseline/baseline.js";
-import { existsSync } from "node:fs";
-import { REDIS_SERVER, RedisProcess, RespClient } from "./lib/redis.js";
+import { KV_KEYS, KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
 
 const NODES = 8;
-const KEYS = 1000;
-const VALUE = Buffer.alloc(100, 7);
-const WARMUP_MS = 2000;
-const MEASURE_MS = Number(process.env.KV_BENCH_MEASURE_MS ?? 8000);
-const IN_FLIGHT = [1, 32] as const;
+const VALUE_BYTES = 100;
 
 interface Row {
   readonly what: string;
   readonly inFlight: number;
   readonly perSecond: number;
   readonly latency: LatencySummary;
+  readonly cpuSecondsPerOp: number;
   readonly failed: number;
 }
 
-async function measure(what: string, inFlight: number, op: () => Promise<unknown>): Promise<Row> {
-  const load = await runLoad(
-    async () => {
-      const started = performance.now();
-      await op();
-      return performance.now() - started;
-    },
-    { inFlight, warmupMs: WARMUP_MS, measureMs: MEASURE_MS },
-  );
-  return {
-    what,
-    inFlight,
-    perSecond: load.perSecond,
-    latency: summarizeLatencies(load.latenciesMs),
-    failed: load.failed,
-  };
+interface KvBenchOptions {
+  measureMs: number;
+  warmupMs: number;
+  inFlight: number[];
+  source?: boolean;
 }
 
-async function main(): Promise<void> {
+async function main(argv: readonly string[]): Promise<void> {
+  const o = new Command("bench-kv")
+    .option("--measure-ms <n>", "measured window per row", Number, 8000)
+    .option("--warmup-ms <n>", "warm-up before each window", Number, 2000)
+    .option("--in-flight <list>", "requests in flight, comma-separated", list, [1, 64])
+    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of the compiled HEAD")
+    .parse([...argv])
+    .opts<KvBenchOptions>();
+  const window = { warmupMs: o.warmupMs, measureMs: o.measureMs };
+  const loadAtStart = loadavg();
+  let runtime: DaemonRuntime = SOURCE_RUNTIME;
+  let build = "the working tree through tsx";
+  if (o.source !== true) {
+    const compiled = buildCompiledDaemon();
+    runtime = { name: "compiled", entry: compiled.entry };
+    build = `commit ${compiled.commit} compiled to JavaScript`;
+  }
   const rows: Row[] = [];
+  const row = (what: string, inFlight: number, run: KvRun): void => {
+    rows.push({ what, inFlight, ...run });
+    process.stdout.write(
+      `${what} x${inFlight}: ${run.perSecond.toFixed(0)}/s, p50 ${run.latency.p50Ms.toFixed(2)} ms\n`,
+    );
+  };
+
   const echoServer = await EchoServerProcess.start();
   const echo = new EchoClient(echoServer.port);
-  for (const n of IN_FLIGHT) rows.push(await measure("echo (plain unary gRPC)", n, () => echo.echo(VALUE)));
-  echo.close();
-  await echoServer.stop();
-
-  // What a user would compare with: one Redis on loopback (no replication), when the machine has one.
-  const redisAvailable = existsSync(REDIS_SERVER);
-  if (redisAvailable) {
-    const redis = await RedisProcess.start();
-    const resp = await RespClient.connect(redis.port);
-    const rkey = (): string => `bench-kv-${Math.floor(Math.random() * KEYS)}`;
-    for (let i = 0; i < KEYS; i++) await resp.set(`bench-kv-${i}`, VALUE);
-    for (const n of IN_FLIGHT)
-      rows.push(await measure("Redis GET (one node, one connection)", n, () => resp.get(rkey())));
-    for (const n of IN_FLIGHT)
-      rows.push(await measure("Redis SET (one node, one connection)", n, () => resp.set(rkey(), VALUE)));
-    resp.close();
-    await redis.stop();
+  const value = Buffer.alloc(VALUE_BYTES, 7);
+  try {
+    for (const n of o.inFlight) {
+      const load = await runLoad(
+        async () => {
+          const started = performance.now();
+          await echo.echo(value);
+          return performance.now() - started;
+        },
+        { inFlight: n, ...window },
+      );
+      row("echo (plain unary gRPC)", n, {
+        perSecond: load.perSecond,
+        latency: summarizeLatencies(load.latenciesMs),
+        cpuSecondsPerOp: Number.NaN,
+        failed: load.failed,
+        latenciesMs: [],
+      });
+    }
+  } finally {
+    echo.close();
+    await echoServer.stop();
   }
 
-  const cluster = new BenchCluster("kv");
-  await cluster.grow(NODES, 3);
-  const nodes = cluster.nodes;
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)]!;
-  const key = (): string => `bench-kv-${Math.floor(Math.random() * KEYS)}`;
-  for (let i = 0; i < KEYS; i += 50)
-    await Promise.all(
-      Array.from({ length: 50 }, (_, j) => nodes[(i + j) % NODES]!.client.kv.put(`bench-kv-${i + j}`, VALUE)),
-    );
-  for (const n of IN_FLIGHT)
-    rows.push(await measure("Get (R = 2)", n, () => pick(nodes).client.kv.get(key())));
-  for (const n of IN_FLIGHT)
-    rows.push(await measure("Put (W = 2)", n, () => pick(nodes).client.kv.put(key(), VALUE)));
-  await cluster.stop();
+  const redis = await measureRedis(o.inFlight, VALUE_BYTES, window);
+  if (redis !== undefined) {
+    for (const [n, run] of redis.get) row("Redis GET (one node, one connection)", n, run);
+    for (const [n, run] of redis.set) row("Redis SET (one node, one connection)", n, run);
+  }
+
+  const cluster = new BenchCluster("kv", runtime);
+  try {
+    await cluster.grow(NODES, 3);
+    const traffic = new KvTraffic(cluster, VALUE_BYTES);
+    await traffic.preload();
+    for (const n of o.inFlight) row("Get (R = 2)", n, await traffic.measureGet(n, window));
+    for (const n of o.inFlight) row("Put (W = 2)", n, await traffic.measurePut(n, window));
+  } finally {
+    await cluster.stop();
+  }
 
   const p50 = (what: string): number =>
-    rows.find((r) => r.what.startsWith(what) && r.inFlight === 1)!.latency.p50Ms;
+    rows.find((r) => r.what.startsWith(what) && r.inFlight === Math.min(...o.inFlight))!.latency.p50Ms;
   const echoP50 = p50("echo");
   const getTarget = 3 * echoP50;
   const putTarget = 3 * getTarget;
-  const fmt = (x: number): string => x.toFixed(2);
+  const fmt = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+  const cpu = (x: number): string => (Number.isFinite(x) ? Math.round(x * 1e6).toLocaleString("en-US") : "");
   const md = [
     "# Key-value store benchmark",
     "",
-    `Run ${new Date().toISOString()} on ${process.version}: ${NODES} daemons on 127.0.0.1 (k = 3, W = R = 2, default settings), ${KEYS} keys of ${VALUE.length} bytes, requests to random nodes' client ports (so most are handed on to the key's owner); against a plain unary gRPC echo of the same payload in the same run. ${MEASURE_MS / 1000} s measured after ${WARMUP_MS / 1000} s of warm-up each. A shared 2-core machine: compare ratios, not absolute figures.`,
+    `Run ${new Date().toISOString()} on ${process.version}, daemons: ${build}. ${NODES} daemons on 127.0.0.1 (k = 3, W = R = 2, default settings), ${KV_KEYS} keys of ${VALUE_BYTES} bytes, requests to random nodes' client ports; against a plain unary gRPC echo of the same payload in the same run. ${o.measureMs / 1000} s measured after ${o.warmupMs / 1000} s of warm-up each. Load average ${loadAtStart.map((x) => x.toFixed(1)).join(" / ")} at start, ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(
+        " / ",
+      )} at end: a 2-core machine shared with other developers' work, so compare ratios within the run, not absolute figures. Daemon CPU is all daemons together per operation (from /proc).`,
     "",
-    "| operation | in flight | per second | p50 ms | p99 ms | failed |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| operation | in flight | per second | p50 ms | p99 ms | daemon CPU µs/op | failed |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>
-        `| ${r.what} | ${r.inFlight} | ${Math.round(r.perSecond)} | ${fmt(r.latency.p50Ms)} | ${fmt(r.latency.p99Ms)} | ${r.failed} |`,
+        `| ${r.what} | ${r.inFlight} | ${Math.round(r.perSecond)} | ${fmt(r.latency.p50Ms)} | ${fmt(r.latency.p99Ms)} | ${cpu(r.cpuSecondsPerOp)} | ${r.failed} |`,
     ),
     "",
     "| target (issue #16; one hop taken as one echo round trip) | goal | measured | met |",
@@ -106,8 +130,8 @@ async function main(): Promise<void> {
     `| Get p50 within 2 echo round trips plus one hop | ${fmt(getTarget)} ms | ${fmt(p50("Get"))} ms (${fmt(p50("Get") / echoP50)}x echo) | ${p50("Get") <= getTarget ? "yes" : "no"} |`,
     `| Put p50 (W = 2) within 3x that | ${fmt(putTarget)} ms | ${fmt(p50("Put"))} ms (${fmt(p50("Put") / echoP50)}x echo) | ${p50("Put") <= putTarget ? "yes" : "no"} |`,
     "",
-    redisAvailable
-      ? `Redis: ${fmt(p50("Redis GET"))} ms GET p50 and ${fmt(p50("Redis SET"))} ms SET p50 at one in flight, one node, no replication, persistence off: the figure a user would compare with, not a like-for-like one (Wendy's Get asks 3 replicas on other processes, after a hand-on to the key's owner).`
+    redis !== undefined
+      ? `Redis: ${fmt(p50("Redis GET"))} ms GET p50 and ${fmt(p50("Redis SET"))} ms SET p50 at ${Math.min(...o.inFlight)} in flight, one node, no replication, persistence off: the figure a user would compare with, not a like-for-like one (Wendy's Get asks 3 replicas in other processes).`
       : "Redis: not measured (no redis-server on this machine; Debian's package provides it).",
   ].join("\n");
   const out = join(import.meta.dirname, "results", "kv-latest.md");
@@ -115,7 +139,13 @@ async function main(): Promise<void> {
   process.stdout.write(md + `\n\nwrote ${out}\n`);
 }
 
-main().then(
+function list(value: string): number[] {
+  return value.split(",").map((s) => Number(s.trim()));
+}
+
+// Exit through process.exit so that the cluster's exit hook stops every daemon this run started.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+main(process.argv).then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(

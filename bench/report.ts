@@ -64,6 +64,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   );
   for (const x of r.routed) line(routedRow(x));
   line();
+  out.push(...kvSection(r));
   line("## Memory, maintenance, hops per cluster");
   line();
   line(
@@ -210,12 +211,59 @@ function closingNote(r: BenchResult): string[] {
           "verdict within a fraction of a second); the others hear of the death from them, or miss its " +
           `heartbeats. The rest is the news reaching every leaf set. ${f.problems.length > 0 ? `Problems: ${f.problems.join("; ")}.` : ""}`,
       );
+    } else if (t.name.startsWith("key-value")) {
+      const get = t.name.startsWith("key-value Get");
+      out.push(
+        `- **Key-value ${get ? "Get" : "Put"}** ${t.measured} the echo's p50 (goal ${t.target}): ` +
+          (get
+            ? "a Get is the client's call to a node, that node's reads at the key's 3 replicas (or its hand-on to " +
+              "the owner when its leaf set does not span them) and the answers back, each leg a gRPC call between " +
+              "processes, each at least one event-loop turn."
+            : "a Put is the client's call, the hand-on to the key's owner, a version read at the replicas and " +
+              "the write to them: four legs in sequence, where the echo has one."),
+      );
     } else if (t.name.startsWith("maintenance")) {
       out.push(`- **Maintenance at rest** ${t.measured} messages per node per second (goal ${t.target}).`);
     } else {
       out.push(`- ${t.name}: ${t.measured} (goal ${t.target}, ${fmt(t.factor)}x of the limit).`);
     }
   }
+  out.push("");
+  return out;
+}
+
+/** Put and Get at random nodes against the paired echo, and Redis beside them; nothing for older runs. */
+function kvSection(r: BenchResult): string[] {
+  const kv = r.kv;
+  if (kv === undefined || kv.length === 0) return [];
+  const out = ["## Key-value store (Put and Get at random nodes; k = 3, W = R = 2)", ""];
+  out.push(
+    `${kv[0]!.nodes} daemons, ${n0(kv[0]!.keys)} keys written first, values of ${bytes(kv[0]!.valueBytes)}; each request to a random ` +
+      "node's client port (most keys owned elsewhere). Echo: the plain unary echo, same payload and in-flight " +
+      "count, measured just before each repeat. Daemon CPU is all daemons together per operation.",
+    "",
+    "| operation | nodes | in flight | ops/s | echo calls/s | vs echo | p50 / p99 / p999 ms | echo p50 ms | p50 vs echo | daemon CPU µs/op | failed |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const x of kv)
+    out.push(
+      `| ${x.operation === "get" ? "Get (R = 2)" : "Put (W = 2)"} | ${x.nodes} | ${x.inFlight} | ${n0(x.perSecond)} | ${n0(x.pairedUnaryPerSecond)} | ${fmt(x.throughputVsUnary)}x | ${lat(x)} | ${fmt(x.pairedUnaryP50Ms)} | ${fmt(x.p50VsUnary)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ${x.failed} |`,
+    );
+  out.push("");
+  if (r.redis === null || r.redis === undefined) {
+    out.push("Redis: not measured (no redis-server on this machine; Debian's package provides it).", "");
+    return out;
+  }
+  out.push(
+    "Redis for comparison: one Debian redis-server on 127.0.0.1 started by the benchmark (no replication, " +
+      "persistence off), one connection, the same keys and values: the figure a user would compare with, not a " +
+      "like-for-like one.",
+    "",
+    "| operation | in flight | ops/s | p50 / p99 / p999 ms |",
+    "| --- | ---: | ---: | ---: |",
+  );
+  for (const x of r.redis)
+    out.push(`| Redis ${x.operation} | ${x.inFlight} | ${n0(x.perSecond)} | ${lat(x)} |`);
   out.push("");
   return out;
 }

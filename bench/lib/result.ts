@@ -48,6 +48,32 @@ export interface RoutedFigure extends LatencyFigures {
   readonly p50VsUnary: number;
 }
 
+/** The key-value store's Put or Get at random nodes of a cluster (k = 3, W = R = 2), against the echo. */
+export interface KvFigure extends LatencyFigures {
+  readonly operation: "get" | "put";
+  readonly nodes: number;
+  /** Keys written before measuring; each operation picks one at random. */
+  readonly keys: number;
+  readonly valueBytes: number;
+  readonly inFlight: number;
+  readonly perSecond: number;
+  /** Daemon CPU seconds (all nodes together) per operation. */
+  readonly cpuSecondsPerOp: number;
+  readonly failed: number;
+  /** The unary echo (same payload and in-flight count) measured just before each repeat: medians. */
+  readonly pairedUnaryPerSecond: number;
+  readonly pairedUnaryP50Ms: number;
+  readonly throughputVsUnary: number;
+  readonly p50VsUnary: number;
+}
+
+/** One Redis on loopback (no replication, persistence off): what a user would compare the store with. */
+export interface RedisFigure extends LatencyFigures {
+  readonly operation: "GET" | "SET";
+  readonly inFlight: number;
+  readonly perSecond: number;
+}
+
 export interface ClusterFigure {
   readonly nodes: number;
   readonly idleRssBytes: number;
@@ -115,6 +141,10 @@ export interface BenchResult {
   readonly joins: readonly JoinFigure[];
   readonly failures: readonly FailureFigure[];
   readonly sim: SimSummary | null;
+  /** Put and Get rows (absent in runs before they were measured, and when the settings skip them). */
+  readonly kv?: readonly KvFigure[];
+  /** Redis beside them; null when no redis-server is installed. */
+  readonly redis?: readonly RedisFigure[] | null;
   readonly targets: readonly TargetCheck[];
   /** Cluster sizes that could not be measured, and why (the rest of the run went on). */
   readonly problems: readonly string[];

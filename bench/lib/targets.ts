@@ -9,6 +9,12 @@ const IDLE_CPU_PERCENT = 0.2;
 const IDLE_RSS_MIB = 60;
 /** Issue 17: maintenance at rest at most 0.5 messages per node per second between real daemons. */
 const MAINTENANCE_AT_REST = 0.5;
+/**
+ * Issue 16: Get p50 within 2 echo round trips plus one hop, one hop taken as one echo round trip (3x echo);
+ * Put p50 (W = 2) within 3x that.
+ */
+const KV_GET_P50_VS_ECHO = 3;
+const KV_PUT_P50_VS_ECHO = 3 * KV_GET_P50_VS_ECHO;
 
 type Figures = Omit<BenchResult, "targets">;
 
@@ -104,6 +110,21 @@ export function checkTargets(result: Figures): TargetCheck[] {
     });
   }
 
+  for (const [operation, goal, what] of [
+    ["get", KV_GET_P50_VS_ECHO, "2 echo round trips plus one hop"],
+    ["put", KV_PUT_P50_VS_ECHO, "3x the Get goal"],
+  ] as const) {
+    const kv = result.kv?.find((r) => r.operation === operation && r.inFlight === 1);
+    if (kv === undefined) continue;
+    checks.push({
+      name: `key-value ${operation === "get" ? "Get (R = 2)" : "Put (W = 2)"} p50, 1 in flight, ${kv.nodes} nodes (${n2(kv.p50Ms)} ms) / echo p50 (${n2(kv.pairedUnaryP50Ms)} ms, paired): within ${what}; daemon CPU ${us(kv.cpuSecondsPerOp)} µs/op`,
+      measured: `${kv.p50VsUnary.toFixed(2)}x`,
+      target: `<= ${goal.toFixed(2)}x`,
+      met: kv.p50VsUnary <= goal,
+      factor: kv.p50VsUnary / goal,
+    });
+  }
+
   const idle = result.clusters.find((c) => c.nodes === size) ?? result.clusters[0];
   if (idle !== undefined) {
     const rssMiB = idle.idleRssBytes / MIB;
@@ -169,6 +190,10 @@ function nearest(values: readonly number[], wanted: number): number {
 /** Daemon CPU per message divided by the hops it took: the cost of one hop. */
 export function cpuPerHop(r: RoutedFigure): number {
   return r.cpuSecondsPerOp / Math.max(1, r.meanHops);
+}
+
+function n2(ms: number): string {
+  return ms.toFixed(2);
 }
 
 function us(seconds: number): string {
