@@ -97,7 +97,10 @@ export interface GetResponse {
     | undefined;
   /** Replicas whose answers the result was chosen from (at least R). */
   answers: number;
-  /** The node that coordinated the read (the key's owner). */
+  /**
+   * The node that coordinated the read: the node called when its leaf set spans the key's replica set,
+   * otherwise the key's owner.
+   */
   coordinator?: NodeInfo | undefined;
 }
 
