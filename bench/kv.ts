@@ -32,6 +32,8 @@ interface KvBenchOptions {
   warmupMs: number;
   inFlight: number[];
   source?: boolean;
+  rev: string;
+  out: string;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -39,7 +41,9 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--measure-ms <n>", "measured window per row", Number, 8000)
     .option("--warmup-ms <n>", "warm-up before each window", Number, 2000)
     .option("--in-flight <list>", "requests in flight, comma-separated", list, [1, 64])
-    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of the compiled HEAD")
+    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of a compiled commit")
+    .option("--rev <commit>", "the commit whose daemons are measured (compiled)", "HEAD")
+    .option("--out <file>", "the report written", join(import.meta.dirname, "results", "kv-latest.md"))
     .parse([...argv])
     .opts<KvBenchOptions>();
   const window = { warmupMs: o.warmupMs, measureMs: o.measureMs };
@@ -47,7 +51,7 @@ async function main(argv: readonly string[]): Promise<void> {
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
   let build = "the working tree through tsx";
   if (o.source !== true) {
-    const compiled = buildCompiledDaemon();
+    const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };
     build = `commit ${compiled.commit} compiled to JavaScript`;
   }
@@ -134,9 +138,8 @@ async function main(argv: readonly string[]): Promise<void> {
       ? `Redis: ${fmt(p50("Redis GET"))} ms GET p50 and ${fmt(p50("Redis SET"))} ms SET p50 at ${Math.min(...o.inFlight)} in flight, one node, no replication, persistence off: the figure a user would compare with, not a like-for-like one (Wendy's Get asks 3 replicas in other processes).`
       : "Redis: not measured (no redis-server on this machine; Debian's package provides it).",
   ].join("\n");
-  const out = join(import.meta.dirname, "results", "kv-latest.md");
-  writeFileSync(out, md + "\n");
-  process.stdout.write(md + `\n\nwrote ${out}\n`);
+  writeFileSync(o.out, md + "\n");
+  process.stdout.write(md + `\n\nwrote ${o.out}\n`);
 }
 
 function list(value: string): number[] {
