@@ -28,7 +28,7 @@ import { sleep } from "./lib/load.js";
 import { idleFigures, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
 import { EmbeddedClusters, SOURCE_LIBRARY } from "./scenarios/embedded.js";
 import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
-import { KV_KEYS, KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
+import { KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
 
 /** Lets joins and leaf-set pushes settle before idle figures are taken. */
 const SETTLE_MS = 2000;
@@ -71,7 +71,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   let baseline: { unary: UnaryFigure[]; stream: StreamFigure[] };
   try {
     baseline = await measureBaseline(echo, settings, curves, log);
-    if (settings.kvNodes !== undefined) redis = await measureRedisFigures(settings, log);
+    if (settings.kv !== undefined) redis = await measureRedisFigures(settings, settings.kv.keys, log);
     for (const size of settings.clusterSizes) {
       let result: ClusterOutcome;
       try {
@@ -143,7 +143,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     joins,
     failures,
     sim: readSimResults(options.resultsDir) ?? null,
-    ...(settings.kvNodes === undefined ? {} : { kv, redis: redis ?? null }),
+    ...(settings.kv === undefined ? {} : { kv, redis: redis ?? null }),
     latencyCurves: curves.curves(),
     problems,
   };
@@ -251,7 +251,10 @@ async function measureCluster(
     const runs = await measureRouted(traffic, size, settings, echo, curves, log);
     const routed = routedFigures(runs, size);
     const all = [...runs.values()].flat().map((p) => p.run);
-    const kv = settings.kvNodes === size ? await measureKv(cluster, settings, echo, curves, log) : [];
+    const kv =
+      settings.kv?.nodes === size
+        ? await measureKv(cluster, settings, settings.kv.keys, echo, curves, log)
+        : [];
     const clusterFigure: ClusterFigure = {
       nodes: size,
       idleRssBytes: memory.idleRssBytes,
@@ -338,12 +341,13 @@ async function measureRouted(
 async function measureKv(
   cluster: BenchCluster,
   settings: BenchSettings,
+  keys: number,
   echo: Echo,
   curves: CurveCollector,
   log: (line: string) => void,
 ): Promise<KvFigure[]> {
   const valueBytes = Math.min(...settings.payloadBytes);
-  const traffic = new KvTraffic(cluster, valueBytes);
+  const traffic = new KvTraffic(cluster, valueBytes, keys);
   await traffic.preload();
   const runs = new Map<string, { run: KvRun; unary: UnaryRun }[]>();
   for (let r = 0; r < settings.repeats; r++) {
@@ -371,7 +375,7 @@ async function measureKv(
     return {
       operation,
       nodes: cluster.nodes.length,
-      keys: KV_KEYS,
+      keys,
       valueBytes,
       inFlight: Number(inFlightText),
       perSecond: median(list.map((x) => x.perSecond)),
@@ -391,9 +395,10 @@ async function measureKv(
 /** Redis GET and SET (one repeat: it is the reference a user compares with, not a ratio's baseline). */
 async function measureRedisFigures(
   settings: BenchSettings,
+  keys: number,
   log: (line: string) => void,
 ): Promise<RedisFigure[] | null> {
-  const runs = await measureRedis(settings.inFlights, Math.min(...settings.payloadBytes), settings);
+  const runs = await measureRedis(settings.inFlights, Math.min(...settings.payloadBytes), settings, keys);
   if (runs === undefined) {
     log("redis: no redis-server installed, not measured");
     return null;

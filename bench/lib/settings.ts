@@ -21,10 +21,10 @@ export interface BenchSettings {
   /** Cluster sizes at which the embedded floor (clusters of the library API in one process) is measured. */
   readonly embeddedSizes: readonly number[];
   /**
-   * The cluster size (among clusterSizes) at which the key-value store's Put and Get are measured, beside a
-   * Redis on loopback when installed. Omitted: not measured.
+   * The key-value store's Put and Get: measured at `nodes` (among clusterSizes) on `keys` keys written first,
+   * beside a Redis on loopback when installed. Omitted: not measured.
    */
-  readonly kvNodes?: number;
+  readonly kv?: { readonly nodes: number; readonly keys: number };
   /** How long the idle cluster is watched: maintenance messages and each daemon's CPU time. */
   readonly idleMs: number;
   /** Daemons started at once while a cluster is built (the machine has 2 cores). */
@@ -47,7 +47,7 @@ export const FULL_SETTINGS: BenchSettings = {
   failureSizes: [8, 32],
   multiHop: { nodes: 32, leafSetSize: 4 },
   embeddedSizes: [8],
-  kvNodes: 8,
+  kv: { nodes: 8, keys: 1000 },
   idleMs: 30_000,
   // One join at a time: at a997ac0, 2 of 4 nodes joining a 22-node ring together never completed
   // their join (62 s, retried); the join figure itself is always a single node joining.

@@ -9,10 +9,11 @@ import { totalCpuSeconds } from "../lib/proc.js";
 import { REDIS_SERVER, RedisProcess, RespClient } from "../lib/redis.js";
 import { summarizeLatencies, type LatencySummary } from "../lib/stats.js";
 
-/** Keys written before measuring, each read and overwritten at random. */
+/** Keys written before measuring, each read and overwritten at random (the default). */
 export const KV_KEYS = 1000;
 /** Keys written at once while preloading. */
 const PRELOAD_BATCH = 10;
+const PRELOAD_ATTEMPTS = 5;
 
 export interface KvWindow {
   readonly warmupMs: number;
@@ -29,39 +30,49 @@ export interface KvRun {
 }
 
 const keyName = (i: number): string => `bench-kv-${i}`;
-const randomKey = (): string => keyName(Math.floor(Math.random() * KV_KEYS));
+const randomKey = (keys: number): string => keyName(Math.floor(Math.random() * keys));
 
-/** Put and Get at random nodes of `cluster`, on KV_KEYS keys of `valueBytes` written by `preload`. */
+/** Put and Get at random nodes of `cluster`, on `keys` keys of `valueBytes` written by `preload`. */
 export class KvTraffic {
   private readonly value: Buffer;
 
   constructor(
     private readonly cluster: BenchCluster,
     valueBytes: number,
+    private readonly keys = KV_KEYS,
   ) {
     this.value = Buffer.alloc(valueBytes, 7);
   }
 
-  /** Writes every key once (a few at a time: the cluster may be young and the machine loaded). */
+  /**
+   * Writes every key once, a few at a time (the cluster may be young and the machine loaded); a put that
+   * fails (a replica too slow to answer in time on a crowded machine) is tried again, a few times at most.
+   */
   async preload(): Promise<void> {
     const nodes = this.cluster.nodes;
-    for (let i = 0; i < KV_KEYS; i += PRELOAD_BATCH)
-      await Promise.all(
-        Array.from({ length: Math.min(PRELOAD_BATCH, KV_KEYS - i) }, (_, j) =>
-          nodes[(i + j) % nodes.length]!.client.kv.put(keyName(i + j), this.value, { timeoutMs: 30_000 }),
-        ),
-      );
+    const put = async (i: number): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await nodes[i % nodes.length]!.client.kv.put(keyName(i), this.value, { timeoutMs: 30_000 });
+          return;
+        } catch (error) {
+          if (attempt >= PRELOAD_ATTEMPTS) throw error;
+        }
+      }
+    };
+    for (let i = 0; i < this.keys; i += PRELOAD_BATCH)
+      await Promise.all(Array.from({ length: Math.min(PRELOAD_BATCH, this.keys - i) }, (_, j) => put(i + j)));
   }
 
   measureGet(inFlight: number, window: KvWindow): Promise<KvRun> {
     return this.measure(inFlight, window, async () => {
-      if ((await this.node().client.kv.get(randomKey())) === undefined)
+      if ((await this.node().client.kv.get(randomKey(this.keys))) === undefined)
         throw new Error("a written key read as absent");
     });
   }
 
   measurePut(inFlight: number, window: KvWindow): Promise<KvRun> {
-    return this.measure(inFlight, window, () => this.node().client.kv.put(randomKey(), this.value));
+    return this.measure(inFlight, window, () => this.node().client.kv.put(randomKey(this.keys), this.value));
   }
 
   private node(): BenchCluster["nodes"][number] {
@@ -101,17 +112,19 @@ export async function measureRedis(
   inFlights: readonly number[],
   valueBytes: number,
   window: KvWindow,
+  keys = KV_KEYS,
 ): Promise<RedisRuns | undefined> {
   if (!existsSync(REDIS_SERVER)) return undefined;
   const redis = await RedisProcess.start();
   const resp = await RespClient.connect(redis.port);
   const value = Buffer.alloc(valueBytes, 7);
   try {
-    for (let i = 0; i < KV_KEYS; i++) await resp.set(keyName(i), value);
+    for (let i = 0; i < keys; i++) await resp.set(keyName(i), value);
     const get = new Map<number, KvRun>();
     const set = new Map<number, KvRun>();
-    for (const n of inFlights) get.set(n, await measureLoad(n, window, () => resp.get(randomKey())));
-    for (const n of inFlights) set.set(n, await measureLoad(n, window, () => resp.set(randomKey(), value)));
+    for (const n of inFlights) get.set(n, await measureLoad(n, window, () => resp.get(randomKey(keys))));
+    for (const n of inFlights)
+      set.set(n, await measureLoad(n, window, () => resp.set(randomKey(keys), value)));
     return { get, set };
   } finally {
     resp.close();

@@ -19,6 +19,7 @@ const SMOKE: BenchSettings = {
   joinSizes: [2],
   failureSizes: [2],
   embeddedSizes: [2],
+  kv: { nodes: 2, keys: 40 },
   // Two heartbeat intervals (1250 ms each): every node sends maintenance within the window.
   idleMs: 2500,
   startBatch: 2,
@@ -90,8 +91,26 @@ describe("benchmark harness", () => {
     positive(failure.repairedMs);
     positive(failure.deliveryCorrectMs);
 
+    // The key-value store's Get and Put, 1 and 64 in flight, each paired with an echo window; Redis beside
+    // them when this machine has it (rows), or recorded as not measured (null).
+    expect(result.kv?.map((r) => `${r.operation}/${r.inFlight}`).sort()).toEqual([
+      "get/1",
+      "get/64",
+      "put/1",
+      "put/64",
+    ]);
+    for (const r of result.kv ?? []) {
+      positive(r.perSecond);
+      positive(r.p50Ms);
+      positive(r.cpuSecondsPerOp);
+      positive(r.p50VsUnary);
+      expect(r.failed).toBe(0);
+    }
+    if (result.redis !== null)
+      expect(result.redis?.map((r) => `${r.operation}/${r.inFlight}`)).toHaveLength(4);
+
     // Every target of the issue is checked, each with a finite distance from its goal.
-    expect(result.targets).toHaveLength(11);
+    expect(result.targets).toHaveLength(13);
     for (const t of result.targets) expect(Number.isFinite(t.factor)).toBe(true);
 
     const files = writeResults(result, out);
@@ -102,6 +121,7 @@ describe("benchmark harness", () => {
     expect(markdown).toContain("| send-acked | 2 | 100 B | 64 |");
     expect(markdown).toContain("| embedded | 2 | 100 B | 64 |");
     expect(markdown).toContain("## Targets");
+    expect(markdown).toContain("| Get (R = 2) | 2 | 64 |");
     const svg = readFileSync(files.svg, "utf8");
     expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);
   }, 120_000);
