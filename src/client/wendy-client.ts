@@ -49,8 +49,6 @@ import { openReceiveStream } from "./receive-stream.js";
 import { ResumingStream } from "./resuming-stream.js";
 import { CallStreamChannel, SendStreamChannel } from "./send-stream.js";
 
-export type * from "./client-types.js";
-
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
 
 export class WendyClient {
