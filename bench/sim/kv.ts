@@ -45,9 +45,11 @@ const o = new Command()
 
 const jsonPath = join(o.out, "sim-kv.json");
 const mdPath = join(o.out, "sim-kv.md");
-const rows: KvBenchRow[] = existsSync(jsonPath)
-  ? (JSON.parse(readFileSync(jsonPath, "utf8")) as KvBenchRow[])
-  : [];
+// Read when writing, not at the start: runs of other sizes may finish meanwhile.
+const readRows = (): KvBenchRow[] =>
+  existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, "utf8")) as KvBenchRow[]) : [];
+let rows = readRows();
+
 if (o.render !== true) {
   const MINUTE = 60_000;
   const started = performance.now();
@@ -86,9 +88,7 @@ if (o.render !== true) {
   };
   const same = (r: KvBenchRow): boolean =>
     r.result.nodes === row.result.nodes && r.medianMinutes === row.medianMinutes && r.seed === row.seed;
-  const kept = rows.filter((r) => !same(r));
-  rows.length = 0;
-  rows.push(...kept, row);
+  rows = [...readRows().filter((r) => !same(r)), row];
   rows.sort((a, b) => a.result.nodes - b.result.nodes || a.medianMinutes - b.medianMinutes);
   writeFileSync(jsonPath, `${JSON.stringify(rows, null, 1)}\n`);
   log(
