@@ -22,10 +22,7 @@ export interface ReplicationPlan {
 }
 
 /** The records of `records` that a member holding `theirs` (by key hex) lacks or holds older. */
-export function lacking(
-  records: readonly KvRecord[],
-  theirs: ReadonlyMap<string, KvRecord>,
-): KvRecord[] {
+export function lacking(records: readonly KvRecord[], theirs: ReadonlyMap<string, KvRecord>): KvRecord[] {
   return records.filter((r) => supersedes(r, theirs.get(r.key.hex)));
 }
 
@@ -74,11 +71,11 @@ export class ReplicationTracker {
   }
 
   /** The keys a step checks: urgent ones first, then the pass (begun afresh when due), `budget` at most. */
-  nextKeys(now: number, heldKeys: () => string[], budget: number): string[] {
+  nextKeys(now: number, heldKeys: () => readonly string[], budget: number): string[] {
     if (this.pass.length === 0 && (this.passDue || now - this.lastPassAt >= this.fullPassMs)) {
       this.passDue = false;
       this.lastPassAt = now;
-      this.pass = heldKeys();
+      this.pass = [...heldKeys()]; // consumed from the end: a copy, never the caller's array
     }
     const keys: string[] = [];
     for (const hex of this.urgent) {
