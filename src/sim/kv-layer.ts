@@ -19,7 +19,8 @@ import {
   type KvWork,
 } from "./kv-traffic.js";
 import type { Prng } from "./prng.js";
-import type { SimNode, Simulator } from "./simulator.js";
+import type { SimNode } from "./sim-node.js";
+import type { Simulator } from "./simulator.js";
 
 export interface WriteOutcome {
   readonly key: NodeId;

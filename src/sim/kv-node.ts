@@ -16,7 +16,7 @@ import {
   sharedRecords,
   type DigestAnswer,
 } from "../kv/reconcile.js";
-import type { SimNode } from "./simulator.js";
+import type { SimNode } from "./sim-node.js";
 import {
   BUCKET_HASH_BYTES,
   KEY_BYTES,
