@@ -16,7 +16,6 @@ import {
   MESSAGE_OVERHEAD_BYTES,
   RECORD_HEADER_BYTES,
   VERSION_BYTES,
-  type KvWork,
 } from "./kv-traffic.js";
 import type { Prng } from "./prng.js";
 import type { SimNode } from "./sim-node.js";
@@ -221,18 +220,11 @@ export class SimKv {
       get now() {
         return sim.now;
       },
-      call<T>(
-        from: SimKvNode,
-        to: NodeInfo,
-        work: KvWork,
-        bytes: number,
-        serve: (target: SimKvNode) => { readonly answer: T; readonly bytes: number },
-        done: (answer: T | undefined) => void,
-      ): void {
+      call: (from, to, work, bytes, serve, done) => {
         traffic.count(work, bytes);
         const index = sim.network.resolve(to.localAddress);
         const target = index === undefined ? undefined : replicas.get(index);
-        const back = (delay: number, answer: T | undefined): void =>
+        const back = (delay: number, answer: Parameters<typeof done>[0]): void =>
           sim.at(delay, () => {
             if (from.sim.endedAt === undefined) done(answer);
           });

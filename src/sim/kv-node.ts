@@ -59,21 +59,23 @@ export const DEFAULT_SIM_KV_CONFIG: SimKvConfig = {
   maxBatchBytes: 2 * 1024 * 1024,
 };
 
+/**
+ * Sends a request of `bytes` to `to`; `serve` runs there on arrival (if it is up and joined) and returns the
+ * answer and its size; `done` runs back at the sender with the answer, or undefined if the call failed.
+ */
+export type KvCall = <T>(
+  from: SimKvNode,
+  to: NodeInfo,
+  work: KvWork,
+  bytes: number,
+  serve: (target: SimKvNode) => { readonly answer: T; readonly bytes: number },
+  done: (answer: T | undefined) => void,
+) => void;
+
 /** How a simulated replica reaches another: one request and its answer over the virtual network. */
 export interface KvNet {
   readonly now: number;
-  /**
-   * Sends a request of `bytes` to `to`; `serve` runs there on arrival (if it is up and joined) and returns
-   * the answer and its size; `done` runs back here with the answer, or undefined if the call failed.
-   */
-  call<T>(
-    from: SimKvNode,
-    to: NodeInfo,
-    work: KvWork,
-    bytes: number,
-    serve: (target: SimKvNode) => { readonly answer: T; readonly bytes: number },
-    done: (answer: T | undefined) => void,
-  ): void;
+  readonly call: KvCall;
   /** The node now holds `record` (for the layer's index of holders). */
   stored(node: SimKvNode, record: KvRecord): void;
   dropped(node: SimKvNode, record: KvRecord): void;
