@@ -29,6 +29,8 @@ export interface KvRunOptions {
   readonly windowMs: number;
   readonly kv?: Partial<SimKvConfig>;
   readonly log?: (line: string) => void;
+  /** Sees the simulator and the layer once the run is over (tests, diagnosis). */
+  readonly inspect?: (sim: Simulator, kv: SimKv) => void;
 }
 
 export type PhaseTraffic = Record<KvWork | "total", TrafficCount>;
@@ -114,6 +116,7 @@ export function runKv(o: KvRunOptions): KvRunResult {
     log(`  repair +${((c.atMs - stoppedAt) / 1000).toFixed(0)} s: ${line(c)}`),
   );
   const final = afterChurn.at(-1) ?? kvCensus(sim, kv);
+  o.inspect?.(sim, kv);
   const converged = afterChurn.find((c) => c.withAllReplicas === c.keys);
 
   const k = kv.config.replicas;

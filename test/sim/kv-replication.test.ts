@@ -34,7 +34,7 @@ describe("key-value replication in the simulator", () => {
     expect(result.final.lost).toBe(0);
     expect(result.final.withAllReplicas).toBe(result.final.keys);
     expect(result.final.extraCopies).toBe(0);
-  }, 180_000);
+  }, 600_000);
 
   it("k-1 replicas of many keys crashed at the same instant: the survivor repairs every key to k correct replicas", () => {
     const sim = new Simulator({ seed: 11, createMachine: createPastryMachine });
