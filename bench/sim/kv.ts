@@ -57,6 +57,7 @@ if (o.render !== true) {
     console.log(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
   const medianMinutes = Number.parseFloat(o.medianMinutes);
   const cpuStart = process.cpuUsage();
+  const ranCommit = commit(); // the code that runs, not what is committed by the time it ends
   const result: KvRunResult = runKv({
     nodes: Number.parseInt(o.nodes, 10),
     seed: Number.parseInt(o.seed, 10),
@@ -82,7 +83,7 @@ if (o.render !== true) {
     crashFraction: Number.parseFloat(o.crashFraction),
     wallSeconds: (performance.now() - started) / 1000,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    commit: commit(),
+    commit: ranCommit,
     date: new Date().toISOString().slice(0, 10),
     machine: { cpus: cpus().length, node: process.version },
   };
