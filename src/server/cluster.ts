@@ -74,6 +74,8 @@ export interface PeerTransport {
   readonly leafSetSize: number;
   /** Under per-node identities: the check of a caller's claim about itself against its certificate. */
   readonly checkSender?: SenderCheck;
+  /** An answer refused (no valid MAC, or from another node than the one called): counted, in metrics too. */
+  readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
 }
 
 export interface ClusterSendOptions {
@@ -461,6 +463,10 @@ export class Cluster {
       maxPayloadBytes: this.limits.maxPayloadBytes,
       leafSetSize: this.config.leafSetSize,
       ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
+      onAnswerRefused: (reason) => {
+        this.auth.verifier.failures.record(reason);
+        this.onAuthFailure(reason);
+      },
     };
   }
 
