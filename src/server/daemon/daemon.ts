@@ -166,6 +166,7 @@ export class Daemon {
           knownPeers: cluster.knownPeers().length,
           openPeerConnections: stats.openConnections,
           subscribers: overlay.subscriberCount,
+          clientQueuedBytes: overlay.queuedBytes,
           ready: health.joined && cluster.ready,
           rerouted: stats.rerouted,
           hopRetries: stats.hopRetries,

@@ -62,6 +62,8 @@ export interface OverlayServiceHandle {
   readonly ownershipWatcherCount: number;
   /** Deliveries no subscriber wanted, since start. */
   readonly undeliveredCount: bigint;
+  /** Bytes held now for clients on all client-port streams together (the maxQueuedBytes budget). */
+  readonly queuedBytes: number;
   /**
    * The node is leaving: deliveries no application holds are refused at once (UNAVAILABLE) rather than
    * after the delivery grace; those an application holds may still be acknowledged.
@@ -152,6 +154,9 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     },
     get undeliveredCount() {
       return deliveries.undeliveredCount;
+    },
+    get queuedBytes() {
+      return queuedBytes.bytes;
     },
     drain() {
       deliveries.drain();
