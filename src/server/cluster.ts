@@ -23,7 +23,7 @@ import {
 } from "../wire/limits.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
-import type { Credentials } from "./auth/credentials.js";
+import type { Credentials, SharedSecretCredentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
 import { checkClaim } from "./auth/node-identity.js";
 import type { SenderCheck } from "./transport/peer-service-hooks.js";
@@ -472,6 +472,16 @@ export class Cluster {
 
   stats(): ReturnType<PastryNode["stats"]> & { openConnections: number } {
     return { ...this.requireCore().stats(), openConnections: this.pool.openConnections };
+  }
+
+  /**
+   * Moves to a rotated shared secret (its keys, this node's own first) without a restart: new sessions, in
+   * both directions, use it; sessions under keys it no longer holds are dropped. Only a cluster that
+   * started with a shared secret can rotate one.
+   */
+  rotateSecret(credentials: SharedSecretCredentials): void {
+    if (this.auth.rekey === undefined) throw new Error("this cluster does not use a shared secret");
+    this.auth.rekey(credentials);
   }
 
   /** Authentication failures seen on the peer port, by reason. */

@@ -199,3 +199,27 @@ function secureContext(config: Extract<PeerTlsConfig, { enabled: true }>): Secur
     );
   }
 }
+
+/**
+ * Server credentials of the client port (TLS, no client certificates): with `reloadIntervalMs` > 0 the two
+ * files are re-read that often and new connections get what they hold (a renewed certificate, without a
+ * restart). Files are read now, so a bad one fails at start-up.
+ */
+export function clientPortServerCredentials(
+  certFile: string,
+  keyFile: string,
+  reloadIntervalMs: number,
+): ServerCredentials {
+  const cert = readPem("certificate", certFile);
+  const key = readPem("private key", keyFile);
+  if (reloadIntervalMs <= 0)
+    return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+  const watched = new experimental.FileWatcherCertificateProvider({
+    certificateFile: certFile,
+    privateKeyFile: keyFile,
+    refreshIntervalMs: reloadIntervalMs,
+  });
+  // grpc-js 1.14 passes this function's first two arguments to the constructor swapped (see above): the
+  // first is the identity here, and no CA (no client certificates asked for).
+  return experimental.createCertificateProviderServerCredentials(watched, null, false);
+}
