@@ -24,7 +24,7 @@ import {
 } from "../wire/limits.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
-import type { Credentials } from "./auth/credentials.js";
+import type { Credentials, SharedSecretCredentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
 import { checkClaim } from "./auth/node-identity.js";
 import type { SenderCheck } from "./transport/peer-service-hooks.js";
@@ -69,6 +69,8 @@ export interface PeerTransport {
   readonly leafSetSize: number;
   /** Under per-node identities: the check of a caller's claim about itself against its certificate. */
   readonly checkSender?: SenderCheck;
+  /** An answer refused (no valid MAC, or from another node than the one called): counted, in metrics too. */
+  readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
 }
 
 export interface ClusterSendOptions {
@@ -431,11 +433,25 @@ export class Cluster {
       maxPayloadBytes: this.limits.maxPayloadBytes,
       leafSetSize: this.config.leafSetSize,
       ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
+      onAnswerRefused: (reason) => {
+        this.auth.verifier.failures.record(reason);
+        this.onAuthFailure(reason);
+      },
     };
   }
 
   stats(): ReturnType<PastryNode["stats"]> & { openConnections: number } {
     return { ...this.requireCore().stats(), openConnections: this.pool.openConnections };
+  }
+
+  /**
+   * Moves to a rotated shared secret (its keys, this node's own first) without a restart: new sessions, in
+   * both directions, use it; sessions under keys it no longer holds are dropped. Only a cluster that
+   * started with a shared secret can rotate one.
+   */
+  rotateSecret(credentials: SharedSecretCredentials): void {
+    if (this.auth.rekey === undefined) throw new Error("this cluster does not use a shared secret");
+    this.auth.rekey(credentials);
   }
 
   /** Authentication failures seen on the peer port, by reason. */
