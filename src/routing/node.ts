@@ -122,7 +122,7 @@ export class PastryNode {
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
     this.config = routingConfig(options.config);
-    this.outbox = new Outbox(self);
+    this.outbox = new Outbox(self, () => this.now);
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
@@ -380,11 +380,7 @@ export class PastryNode {
     for (const out of this.joinProcess.takeResends()) this.outbox.sendOutbound(out);
     if (this.status === "ready") {
       this.maintenance.observe(this.leaf.size + this.table.size, now);
-      if (now >= this.nextHeartbeatAt) {
-        this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
-        const predecessor = this.leaf.left()[0];
-        if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
-      }
+      if (now >= this.nextHeartbeatAt) this.heartbeat(now);
       if (this.repair.gossipDue(now)) {
         const gossip = this.repair.gossip(this.leaf, this.random);
         if (gossip !== undefined) this.outbox.sendAll([gossip]);
@@ -400,6 +396,22 @@ export class PastryNode {
       }
     }
     this.finishInput();
+  }
+
+  /**
+   * A heartbeat to the predecessor, which watches our silence (any message from us counts as life): none
+   * while something else we sent it lately already says we are alive; the next one is then due a heartbeat
+   * interval after that message.
+   */
+  private heartbeat(now: Millis): void {
+    const predecessor = this.leaf.left()[0];
+    const sentAt = predecessor === undefined ? undefined : this.outbox.sentToWatchedAt(predecessor.id.hex);
+    if (sentAt !== undefined && now - sentAt < this.config.heartbeatIntervalMs) {
+      this.nextHeartbeatAt = sentAt + this.config.heartbeatIntervalMs;
+      return;
+    }
+    this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
+    if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
   }
 
   /**
@@ -1180,6 +1192,8 @@ export class PastryNode {
    */
   private finishInput(): void {
     const ready = this.status === "ready";
+    // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()).
+    this.outbox.watch(this.leaf.left()[0]?.id.hex);
     const detector = this.detector;
     const flush = this.repair.finish(
       ready,
