@@ -18,7 +18,7 @@ import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
-import { shouldBeListedBy } from "./maintenance-tuning.js";
+import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
@@ -967,9 +967,10 @@ export class PastryNode {
    * for, or only someone else answers for, never gets there. One already in our state is offered again.
    */
   private offerSecondHand(node: NodeInfo, now: Millis, measure: boolean): void {
-    // Already in our state (its incarnation checked by isPlausible): it answered for itself before.
-    const known = this.stateEntry(node.id) !== undefined;
-    if (!this.config.verifyLearnedNodes || known) return this.offerToTable(node, now, measure);
+    // Already in our state (its incarnation checked by isPlausible): it answered for itself before. Looked
+    // up only when it matters: this runs for every node named in every leaf set heard.
+    if (!this.config.verifyLearnedNodes || this.stateEntry(node.id) !== undefined)
+      return this.offerToTable(node, now, measure);
     if (this.status !== "left") this.proximityProbe(node, now);
   }
 
@@ -1065,9 +1066,11 @@ export class PastryNode {
   private checkListedBy(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
     if (this.status !== "ready" || leafSet.length < this.config.leafSetSize || !this.leaf.has(from.id.hex))
       return;
+    let listing: SenderListing | undefined;
     for (const member of this.leaf.members()) {
       if (now - (this.detector.lastHeardFrom(member.id.hex) ?? 0) < this.config.failureTimeoutMs) continue;
-      if (shouldBeListedBy(from.id, leafSet, member.id, this.leaf.half)) this.probe(member, "liveness", now);
+      listing ??= new SenderListing(from.id, leafSet);
+      if (listing.shouldList(member.id, this.leaf.half)) this.probe(member, "liveness", now);
     }
   }
 
