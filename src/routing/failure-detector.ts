@@ -2,7 +2,7 @@
 // contact times, and the nodes found dead or departed lately.
 // Invariants:
 // - At most one probe per peer is outstanding. It is sent up to PROBE_ATTEMPTS times, attempt k waiting
-//   k * max(probeTimeoutMs, srtt + 4 * rttvar) (capped at 1 failure timeout); only then is the peer dead.
+//   k * max(probeTimeoutMs, srtt + 4 * rttvar) (capped at 2 failure timeouts); only then is the peer dead.
 //   A peer that talked to us meanwhile is alive, whatever became of the probe.
 // - A probe refused REFUSALS_FOR_DEATH times (nothing listens at the address) ends in death at once.
 // - First-hand contact clears suspicion, answers a liveness probe and strikes the node from the dead.
@@ -43,13 +43,8 @@ const PROBE_ATTEMPTS = 3;
  */
 const REFUSALS_FOR_DEATH = 2;
 const REFUSED_PROBE_RETRY_MS = 250;
-/**
- * Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). One, so the
- * bound stays 5 s, as before the failure timeout went from 2.5 s to 5 s: with two, 16 daemons on a machine at
- * load 55 still listed a killed one after 30 s in both runs measured, likely waiting out probe attempts of up
- * to 10, 20 and 30 s, where with the 5 s bound they had all dropped it within 19-27 s.
- */
-const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 1;
+/** Adaptive probe timeouts never exceed this many failure timeouts (a bound, as TCP caps its RTO). */
+const MAX_PROBE_TIMEOUT_FAILURE_TIMEOUTS = 2;
 /** Direct contact (a message or an acknowledged call) is remembered for this many peers. */
 const CONTACT_MEMORY = 1_024;
 /** A peer whose proximity probe ended without a round trip is not probed for proximity again this soon. */

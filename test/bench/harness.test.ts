@@ -19,8 +19,8 @@ const SMOKE: BenchSettings = {
   joinSizes: [2],
   failureSizes: [2],
   embeddedSizes: [2],
-  // Two heartbeat intervals (2500 ms each): every node sends maintenance within the window.
-  idleMs: 5000,
+  // Two heartbeat intervals (1250 ms each): every node sends maintenance within the window.
+  idleMs: 2500,
   startBatch: 2,
   runtime: "source",
 };
