@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-kv bench-node-lines bench-sim bench-sim-memory bench-sim-churn clean
+.PHONY: install build typecheck lint format proto proto-check test test-unit test-integration test-node-line node-lines demo demo-sim bench bench-kv bench-node-lines bench-sim bench-sim-memory bench-sim-churn bench-sim-kv clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -87,6 +87,15 @@ bench-sim-churn: install
 	$(CHURN_RUN) --nodes 10000 --median-minutes 30
 	$(CHURN_RUN) --nodes 10000 --median-minutes 5
 	NODE_OPTIONS=--max-old-space-size=20000 $(CHURN_RUN) --nodes 100000 --median-minutes 30
+
+# Key-value replication under churn (bench/sim/kv.ts): 1,000 and 10,000 nodes, 20,000 keys written with W = 2
+# of k = 3, 30 s at rest, exponential sessions of median 10 minutes for 3 (1,000) or 2 (10,000) virtual
+# minutes, then 2 minutes of repair -> bench/results/sim-kv.json and sim-kv.md. The 10,000-node run is sized to
+# stay within about 30 minutes of CPU (its build through real joins is about 4 of them).
+KV_SIM_RUN = nice -n 10 node --import tsx bench/sim/kv.ts
+bench-sim-kv: install
+	$(KV_SIM_RUN) --nodes 1000 --keys 20000 --churn-minutes 3 --repair-minutes 2
+	NODE_OPTIONS=--max-old-space-size=6000 $(KV_SIM_RUN) --nodes 10000 --keys 20000 --churn-minutes 2 --repair-minutes 2
 
 # Live heap per simulated node after an 8,000-node proximity build -> bench/results/sim-memory-8000.json
 bench-sim-memory: install

@@ -8,7 +8,8 @@ import type { KvVersion, KvWriteResult } from "./kv-client.js";
 import { applicationPurposeProblem, DEFAULT_WIRE_LIMITS } from "../wire/limits.js";
 // Types only: the client itself is loaded when a client command runs, so that the daemon (`wendy start`, the
 // same program) does not hold it.
-import type { OwnershipUpdate, ReceivedDelivery, StatusResult, WendyClient } from "./wendy-client.js";
+import type { OwnershipUpdate, ReceivedDelivery, StatusResult } from "./client-types.js";
+import type { WendyClient } from "./wendy-client.js";
 
 export const DEFAULT_CLIENT_ADDRESS = "127.0.0.1:7071";
 /** The node's purpose bound (the wire's), which the CLI checks before anything is sent. */

@@ -17,7 +17,7 @@ export type {
   SendResult,
   StatusResult,
   WendyClientOptions,
-} from "./wendy-client.js";
+} from "./client-types.js";
 export type { KeyLike } from "./convert.js";
 export type {
   KvCallOptions,

@@ -4,24 +4,17 @@ import {
   credentials,
   Metadata,
   type CallOptions,
-  type ClientDuplexStream,
   type ClientUnaryCall,
   status,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { clockwiseDistance } from "../routing/id.js";
-import type { KeyRange } from "../routing/ownership.js";
 import type { NodeInfo } from "../routing/types.js";
-import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
 import {
   ForwardAction,
   OverlayServiceClient,
   type CallRequest,
   type CallResponse,
-  type Delivery as WireDelivery,
   type LookupResponse,
-  type ReceiveRequest,
-  type ReceiveResponse,
   type ReplicasResponse,
   type SendRequest,
   type SendResponse,
@@ -29,180 +22,32 @@ import {
   type SubscribeResponse,
   type WatchEventsResponse,
   type WatchOwnershipResponse,
-  OwnershipChangeKind,
 } from "../gen/wendy/v1/overlay.js";
-import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
-import { clientErrorFrom, WendyClientError } from "./errors.js";
-import { CallStreamChannel, SendStreamChannel } from "./send-stream.js";
-import { EndOfTurnFlush } from "../shared/end-of-turn.js";
-import type { MessageContent } from "../shared/message.js";
-import { fromWireNode, keyFromBytes, toBuffer, toWireKey, type KeyLike } from "./convert.js";
-import { ResumingStream } from "./resuming-stream.js";
 import { KvServiceClient } from "../gen/wendy/v1/kv.js";
+import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
+import type {
+  CallRequestOptions,
+  CallResult,
+  ClientStream,
+  Delivery,
+  ForwardVerdict,
+  OverlayEvent,
+  OwnershipUpdate,
+  ReceiveOptions,
+  ReceiveStream,
+  RequestOptions,
+  SendRequestOptions,
+  SendResult,
+  StatusResult,
+  WendyClientOptions,
+} from "./client-types.js";
+import { fromWireNode, toBuffer, toWireKey, type KeyLike } from "./convert.js";
+import { clientErrorFrom, WendyClientError } from "./errors.js";
+import { toDelivery, toEvent, toOwnershipUpdate, toStatus } from "./from-wire.js";
 import { KvClient } from "./kv-client.js";
-
-export interface WendyClientOptions {
-  /** Bearer token, when the node requires one (WENDY_CLIENT_TOKEN). */
-  readonly token?: string;
-  /** How long a subscription or event stream keeps trying to reopen after losing the node. Default 30 s. */
-  readonly reconnectWindowMs?: number;
-  /** Largest payload the node accepts (its WENDY_MAX_PAYLOAD_BYTES). Default 4 MiB. */
-  readonly maxPayloadBytes?: number;
-  /**
-   * send() uses the node's SendStream (one long-lived stream for every send) when it has one. Default true;
-   * false: a unary Send per message.
-   */
-  readonly sendStream?: boolean;
-  /**
-   * Sends waiting on the stream at most (the node's own bound is 1024 by default); sends beyond it use the
-   * unary Send. Default 1024.
-   */
-  readonly sendStreamMaxInFlight?: number;
-  /**
-   * call() uses the node's CallStream (one long-lived stream for every call) when it has one, with at most
-   * sendStreamMaxInFlight calls waiting on it. Default true; false: a unary Call each.
-   */
-  readonly callStream?: boolean;
-}
-
-export interface RequestOptions {
-  /** Gives up (DeadlineExceededError) after this long. */
-  readonly deadlineMs?: number;
-  /** Cancels the call (CancelledError). */
-  readonly signal?: AbortSignal;
-}
-
-export interface SendRequestOptions extends RequestOptions {
-  /**
-   * Resolve only once an application at the key's owner acknowledged the message. When none took it
-   * within the owner's delivery grace the send rejects: FailedPreconditionError (no subscriber of the
-   * purpose there) or ResourceExhaustedError (its subscribers too slow, or its delivery queue full).
-   */
-  readonly waitForAck?: boolean;
-  /** With waitForAck: how long the node waits for the acknowledgement (0 = its default, 10 s). */
-  readonly timeoutMs?: number;
-}
-
-export interface SendResult {
-  readonly messageId: string;
-  /** With waitForAck: the node that delivered the message and the hops it took. */
-  readonly deliveredBy?: NodeInfo;
-  readonly hops?: number;
-}
-
-export interface CallRequestOptions extends RequestOptions {
-  /** How long the owner has to answer (0 = the node's default, 10 s). */
-  readonly timeoutMs?: number;
-}
-
-export interface CallResult {
-  readonly payload: Uint8Array;
-  readonly answeredBy: NodeInfo;
-  readonly hops: number;
-}
-
-/** One message delivered to the local node. */
-export interface Delivery extends MessageContent {
-  readonly messageId: string;
-  /** Set when the message came from a Call: answer it with `reply(callId, ...)`. */
-  readonly callId?: string;
-}
-
-/** A delivery on a Receive stream: handle it, then `ack()` it (or Reply, for a call). */
-export interface ReceivedDelivery extends Delivery {
-  /** 1 the first time, more when the node hands it out again after a subscriber left it unacknowledged. */
-  readonly attempt: number;
-  /**
-   * Tells the node the message was handled: the sender's acknowledgement may go. Without it, the node
-   * hands the message to another subscriber (or to this one after it reconnects); drop repeats by
-   * messageId. After the stream reconnected, acking a delivery of the old stream does nothing (it comes
-   * again).
-   */
-  ack(): void;
-  /**
-   * For a delivery that carried a callId: answers the call on this Receive stream (no request of its own),
-   * which also acknowledges it; the first answer wins. To a node that predates answers on the stream, or
-   * after the stream reconnected, the answer goes as a unary Reply instead. An answer to a call that no longer waits is dropped, as `reply()` would refuse it.
-   */
-  reply(payload: Uint8Array | string): void;
-}
-
-export interface ReceiveOptions {
-  /**
-   * The subscriber group (default ""): each delivery goes to one member of each group at the node, so
-   * several replicas of a service share the work.
-   */
-  readonly group?: string;
-  /** Receive a copy of every delivery instead, outside any group and without acknowledging (at most once). */
-  readonly copyAll?: boolean;
-  /** Deliveries held unacknowledged at most (0 = the node's default, 64; at most 1024). */
-  readonly maxUnacknowledged?: number;
-}
-
-/** The deliveries of a Receive subscription; it resumes by itself after the node restarts. */
-export interface ReceiveStream extends ClientStream<ReceivedDelivery> {
-  /**
-   * Resolves with the node once the subscription is live (deliveries from then on reach it); rejects if the
-   * stream fails first.
-   */
-  readonly ready: Promise<NodeInfo>;
-}
-
-/** What Status answers: the node's own view of itself and its peers. */
-export interface StatusResult {
-  readonly self: NodeInfo;
-  readonly ready: boolean;
-  readonly leafSetLeft: readonly NodeInfo[];
-  readonly leafSetRight: readonly NodeInfo[];
-  readonly routingTable: readonly { readonly row: number; readonly entries: readonly NodeInfo[] }[];
-  readonly neighbourhood: readonly NodeInfo[];
-  readonly peerCount: number;
-  readonly subscriberCount: number;
-  readonly undeliveredNoSubscriber: bigint;
-}
-
-export type OverlayEvent =
-  | { readonly type: "nodeJoined"; readonly node: NodeInfo }
-  | { readonly type: "nodeExited"; readonly node: NodeInfo; readonly graceful: boolean }
-  | { readonly type: "leafSetChanged"; readonly leafSet: readonly NodeInfo[] }
-  | { readonly type: "heartbeat"; readonly from: NodeInfo }
-  | (MessageContent & {
-      readonly type: "forwardRequest";
-      readonly forwardId: string;
-      readonly messageId: string;
-      readonly next: NodeInfo;
-    });
-
-/**
- * The key range the node owns at one epoch and what moved since the previous one (WatchOwnership in
- * proto/wendy/v1/overlay.proto says exactly what each field promises).
- */
-export interface OwnershipUpdate {
-  /** 1 for the node's first range, one more with each change; starts again when the node restarts. */
-  readonly epoch: bigint;
-  readonly self: NodeInfo;
-  /** Clockwise from first to last, both included; the whole ring (size 2^128) when the node is alone. */
-  readonly range: KeyRange;
-  /** The nearest nodes on either side; undefined when the node is alone. */
-  readonly left?: NodeInfo;
-  readonly right?: NodeInfo;
-  /** Empty in the first update of a watch (and of each reconnection). */
-  readonly changes: readonly OwnershipMove[];
-}
-
-/** Keys that came to the node (from `neighbour`) or went from it (to `neighbour`). */
-export interface OwnershipMove {
-  readonly kind: "gained" | "lost";
-  readonly range: KeyRange;
-  readonly neighbour: NodeInfo;
-}
-
-export type ForwardVerdict = "continue" | "veto" | { readonly modify: Uint8Array | string };
-
-/** An async iterator over a stream; `close()` (or breaking out of `for await`) ends it. */
-export interface ClientStream<T> extends AsyncIterableIterator<T> {
-  close(): void;
-}
+import { openReceiveStream } from "./receive-stream.js";
+import { ResumingStream } from "./resuming-stream.js";
+import { CallStreamChannel, SendStreamChannel } from "./send-stream.js";
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
 
@@ -289,69 +134,13 @@ export class WendyClient {
    * for groups. Resumes by itself after the node restarts (unacknowledged deliveries come again).
    */
   receive(purposes: readonly number[], options: ReceiveOptions = {}): ReceiveStream {
-    const start = {
-      purposes: [...purposes],
-      group: options.group ?? "",
-      copyAll: options.copyAll === true,
-      maxUnacknowledged: options.maxUnacknowledged ?? 0,
-      batchDeliveries: true,
+    const deps = {
+      raw: this.raw,
+      metadata: () => this.metadata(),
+      reconnectWindowMs: this.reconnectWindowMs,
+      replyUnary: (callId: string, payload: Uint8Array | string) => this.reply(callId, payload),
     };
-    let live: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
-    let repliesOn: ClientDuplexStream<ReceiveRequest, ReceiveResponse> | undefined;
-    const acks = new AckBatcher();
-    let markReady: (node: NodeInfo) => void = () => undefined;
-    let failReady: (error: Error) => void = () => undefined;
-    const ready = new Promise<NodeInfo>((resolve, reject) => {
-      markReady = resolve;
-      failReady = reject;
-    });
-    ready.catch(() => undefined); // A caller who never looks at `ready` sees the failure on iteration.
-    const stream = new ResumingStream<ReceiveResponse, ReceivedDelivery>(
-      () => {
-        const call = this.raw.receive(this.metadata());
-        call.write({ kind: { $case: "start", start } });
-        live = call;
-        return call;
-      },
-      (response) => {
-        const kind = response.kind;
-        if (kind?.$case === "ready") {
-          // Replies go on the stream only to a node that takes them there (ready says so).
-          repliesOn = kind.ready.acceptsReplies ? live : undefined;
-          markReady(fromWireNode(kind.ready.node, "ready.node"));
-          return [];
-        }
-        const via = live;
-        const replyVia = repliesOn;
-        const received = (d: WireDelivery): ReceivedDelivery => ({
-          ...toDelivery(d),
-          attempt: d.attempt,
-          ack: () => {
-            if (via !== undefined) acks.add(via, d.messageId);
-          },
-          reply: (payload) => {
-            if (d.callId === "") throw new Error("this delivery carries no call to answer");
-            if (replyVia?.writable === true) {
-              replyVia.write({
-                kind: { $case: "reply", reply: { callId: d.callId, payload: toBuffer(payload) } },
-              });
-              return;
-            }
-            this.reply(d.callId, payload).catch(() => undefined);
-          },
-        });
-        if (kind?.$case === "deliveries") return kind.deliveries.deliveries.map(received);
-        if (kind?.$case === "delivery") return [received(kind.delivery)];
-        throw new Error("the node sent a Receive response of an unknown kind");
-      },
-      { reconnectWindowMs: this.reconnectWindowMs, onFailure: (error) => failReady(error) },
-    );
-    const close = stream.close.bind(stream);
-    stream.close = () => {
-      failReady(new Error("the subscription was closed before it was live"));
-      close();
-    };
-    return this.track(Object.assign(stream, { ready }));
+    return this.track(openReceiveStream(deps, purposes, options));
   }
 
   /**
@@ -515,132 +304,5 @@ export class WendyClient {
       if (signal?.aborted) call.cancel();
       else signal?.addEventListener("abort", onAbort, { once: true });
     });
-  }
-}
-
-/** Acknowledgements made in one turn of the event loop leave in one request per stream. */
-class AckBatcher {
-  private readonly waiting = new Map<ClientDuplexStream<ReceiveRequest, ReceiveResponse>, string[]>();
-  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
-
-  add(via: ClientDuplexStream<ReceiveRequest, ReceiveResponse>, messageId: string): void {
-    const ids = this.waiting.get(via);
-    if (ids === undefined) this.waiting.set(via, [messageId]);
-    else ids.push(messageId);
-    this.endOfTurn.schedule();
-  }
-
-  private flush(): void {
-    for (const [via, ids] of this.waiting) {
-      // A stream that has ended takes no acks: its deliveries come again on the next one.
-      if (!via.writable) continue;
-      for (let i = 0; i < ids.length; i += MAX_ACKS_PER_REQUEST) {
-        via.write({ kind: { $case: "ack", ack: { messageIds: ids.slice(i, i + MAX_ACKS_PER_REQUEST) } } });
-      }
-    }
-    this.waiting.clear();
-  }
-}
-
-/** The node's bound on ids in one ack request. */
-const MAX_ACKS_PER_REQUEST = 1024;
-
-function toDelivery(r: SubscribeResponse): Delivery {
-  const delivery = {
-    key: keyFromBytes(r.key),
-    purpose: r.purpose,
-    payload: new Uint8Array(r.payload),
-    messageId: r.messageId,
-    origin: fromWireNode(r.origin, "origin"),
-    hops: r.hops,
-  };
-  return r.callId === "" ? delivery : { ...delivery, callId: r.callId };
-}
-
-function toStatus(r: StatusResponse): StatusResult {
-  const nodes = (list: readonly WireNodeInfo[], field: string) =>
-    list.map((n, i) => fromWireNode(n, `${field}[${i}]`));
-  return {
-    self: fromWireNode(r.self, "self"),
-    ready: r.ready,
-    leafSetLeft: nodes(r.leafSetLeft, "leaf_set_left"),
-    leafSetRight: nodes(r.leafSetRight, "leaf_set_right"),
-    routingTable: r.routingTable.map((row) => ({
-      row: row.row,
-      entries: nodes(row.entries, "routing_table"),
-    })),
-    neighbourhood: nodes(r.neighbourhood, "neighbourhood"),
-    peerCount: r.peerCount,
-    subscriberCount: r.subscriberCount,
-    undeliveredNoSubscriber: r.undeliveredNoSubscriber,
-  };
-}
-
-function toRange(first: Uint8Array, last: Uint8Array): KeyRange {
-  const [from, to] = [keyFromBytes(first), keyFromBytes(last)];
-  // first = last + 1 is the whole ring: 2^128 - 1 steps apart, 2^128 keys.
-  return { first: from, last: to, size: clockwiseDistance(from, to) + 1n };
-}
-
-function toOwnershipUpdate(r: WatchOwnershipResponse): OwnershipUpdate {
-  return {
-    epoch: r.epoch,
-    self: fromWireNode(r.self, "self"),
-    range: toRange(r.first, r.last),
-    ...(r.left === undefined ? {} : { left: fromWireNode(r.left, "left") }),
-    ...(r.right === undefined ? {} : { right: fromWireNode(r.right, "right") }),
-    changes: r.changes.map((c, i) => {
-      if (
-        c.kind !== OwnershipChangeKind.OWNERSHIP_CHANGE_KIND_GAINED &&
-        c.kind !== OwnershipChangeKind.OWNERSHIP_CHANGE_KIND_LOST
-      ) {
-        throw new WendyClientError(
-          `the node sent changes[${i}] of an unknown kind ${c.kind}`,
-          status.INTERNAL,
-        );
-      }
-      return {
-        kind: c.kind === OwnershipChangeKind.OWNERSHIP_CHANGE_KIND_GAINED ? "gained" : "lost",
-        range: toRange(c.first, c.last),
-        neighbour: fromWireNode(c.neighbour, `changes[${i}].neighbour`),
-      };
-    }),
-  };
-}
-
-function toEvent(r: WatchEventsResponse): OverlayEvent {
-  const e = r.event;
-  switch (e?.$case) {
-    case "nodeJoined":
-      return { type: "nodeJoined", node: fromWireNode(e.nodeJoined.node, "node") };
-    case "nodeExited":
-      return {
-        type: "nodeExited",
-        node: fromWireNode(e.nodeExited.node, "node"),
-        graceful: e.nodeExited.graceful,
-      };
-    case "leafSetChanged":
-      return {
-        type: "leafSetChanged",
-        leafSet: e.leafSetChanged.leafSet.map((n, i) => fromWireNode(n, `leaf_set[${i}]`)),
-      };
-    case "heartbeat":
-      return { type: "heartbeat", from: fromWireNode(e.heartbeat.from, "from") };
-    case "forwardRequest": {
-      const f = e.forwardRequest;
-      return {
-        type: "forwardRequest",
-        forwardId: f.forwardId,
-        messageId: f.messageId,
-        key: keyFromBytes(f.key),
-        purpose: f.purpose,
-        payload: new Uint8Array(f.payload),
-        origin: fromWireNode(f.origin, "origin"),
-        hops: f.hops,
-        next: fromWireNode(f.next, "next"),
-      };
-    }
-    case undefined:
-      throw new Error("the node sent an event of a kind this client does not know");
   }
 }

@@ -11,8 +11,19 @@ export function bucketOf(keyHex: string): number {
   return Number.parseInt(keyHex.slice(0, 2), 16) >> 2;
 }
 
+// Records are immutable: a record's hash is computed once, not once per anti-entropy round.
+const hashes = new WeakMap<object, bigint>();
+
 /** The first 8 bytes of SHA-256(key 16 bytes, counter 8 bytes big-endian, writer 16 bytes, deleted 1 byte). */
 export function recordHash(record: Pick<KvRecord, "key" | "version" | "deleted">): bigint {
+  const known = hashes.get(record);
+  if (known !== undefined) return known;
+  const hash = hashOf(record);
+  hashes.set(record, hash);
+  return hash;
+}
+
+function hashOf(record: Pick<KvRecord, "key" | "version" | "deleted">): bigint {
   const counter = Buffer.alloc(8);
   counter.writeBigUInt64BE(BigInt.asUintN(64, record.version.counter));
   const digest = createHash("sha256")

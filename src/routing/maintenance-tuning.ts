@@ -102,15 +102,39 @@ export function shouldBeListedBy(
   member: NodeId,
   half: number,
 ): boolean {
-  if (member.equals(sender)) return false;
-  const clockwise = clockwiseDistance(sender, member);
-  const onRight = clockwise <= clockwiseDistance(member, sender);
-  const reach = onRight ? clockwise : clockwiseDistance(member, sender);
-  let between = 0;
-  for (const node of senderLeafSet) {
-    if (node.id.equals(member)) return false; // listed
-    const d = onRight ? clockwiseDistance(sender, node.id) : clockwiseDistance(node.id, sender);
-    if (d > 0n && d < reach) between++;
+  return new SenderListing(sender, senderLeafSet).shouldList(member, half);
+}
+
+/**
+ * shouldBeListedBy for many members against one sender's leaf set: the sender's distances to its members
+ * are worked out once, not once per member asked about (a gossip message is checked against every quiet
+ * member of ours, l bigint subtractions each).
+ */
+export class SenderListing {
+  private readonly listed = new Set<string>();
+  /** Clockwise distances from the sender to each of its members, and from each member to the sender. */
+  private readonly right: bigint[] = [];
+  private readonly left: bigint[] = [];
+
+  constructor(
+    private readonly sender: NodeId,
+    senderLeafSet: readonly NodeInfo[],
+  ) {
+    for (const node of senderLeafSet) {
+      this.listed.add(node.id.hex);
+      this.right.push(clockwiseDistance(sender, node.id));
+      this.left.push(clockwiseDistance(node.id, sender));
+    }
   }
-  return between < half;
+
+  shouldList(member: NodeId, half: number): boolean {
+    if (member.equals(this.sender) || this.listed.has(member.hex)) return false;
+    const clockwise = clockwiseDistance(this.sender, member);
+    const counter = clockwiseDistance(member, this.sender);
+    const onRight = clockwise <= counter;
+    const reach = onRight ? clockwise : counter;
+    let between = 0;
+    for (const d of onRight ? this.right : this.left) if (d > 0n && d < reach) between++;
+    return between < half;
+  }
 }

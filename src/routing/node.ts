@@ -18,7 +18,7 @@ import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
-import { shouldBeListedBy } from "./maintenance-tuning.js";
+import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
@@ -122,7 +122,7 @@ export class PastryNode {
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
     this.config = routingConfig(options.config);
-    this.outbox = new Outbox(self);
+    this.outbox = new Outbox(self, () => this.now);
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
@@ -380,11 +380,7 @@ export class PastryNode {
     for (const out of this.joinProcess.takeResends()) this.outbox.sendOutbound(out);
     if (this.status === "ready") {
       this.maintenance.observe(this.leaf.size + this.table.size, now);
-      if (now >= this.nextHeartbeatAt) {
-        this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
-        const predecessor = this.leaf.left()[0];
-        if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
-      }
+      if (now >= this.nextHeartbeatAt) this.heartbeat(now);
       if (this.repair.gossipDue(now)) {
         const gossip = this.repair.gossip(this.leaf, this.random);
         if (gossip !== undefined) this.outbox.sendAll([gossip]);
@@ -400,6 +396,22 @@ export class PastryNode {
       }
     }
     this.finishInput();
+  }
+
+  /**
+   * A heartbeat to the predecessor, which watches our silence (any message from us counts as life): none
+   * while something else we sent it lately already says we are alive; the next one is then due a heartbeat
+   * interval after that message.
+   */
+  private heartbeat(now: Millis): void {
+    const predecessor = this.leaf.left()[0];
+    const sentAt = predecessor === undefined ? undefined : this.outbox.sentToWatchedAt(predecessor.id.hex);
+    if (sentAt !== undefined && now - sentAt < this.config.heartbeatIntervalMs) {
+      this.nextHeartbeatAt = sentAt + this.config.heartbeatIntervalMs;
+      return;
+    }
+    this.nextHeartbeatAt = now + this.config.heartbeatIntervalMs;
+    if (predecessor !== undefined) this.sendTo(predecessor, { type: "heartbeat" });
   }
 
   /**
@@ -955,9 +967,10 @@ export class PastryNode {
    * for, or only someone else answers for, never gets there. One already in our state is offered again.
    */
   private offerSecondHand(node: NodeInfo, now: Millis, measure: boolean): void {
-    // Already in our state (its incarnation checked by isPlausible): it answered for itself before.
-    const known = this.stateEntry(node.id) !== undefined;
-    if (!this.config.verifyLearnedNodes || known) return this.offerToTable(node, now, measure);
+    // Already in our state (its incarnation checked by isPlausible): it answered for itself before. Looked
+    // up only when it matters: this runs for every node named in every leaf set heard.
+    if (!this.config.verifyLearnedNodes || this.stateEntry(node.id) !== undefined)
+      return this.offerToTable(node, now, measure);
     if (this.status !== "left") this.proximityProbe(node, now);
   }
 
@@ -1053,9 +1066,11 @@ export class PastryNode {
   private checkListedBy(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
     if (this.status !== "ready" || leafSet.length < this.config.leafSetSize || !this.leaf.has(from.id.hex))
       return;
+    let listing: SenderListing | undefined;
     for (const member of this.leaf.members()) {
       if (now - (this.detector.lastHeardFrom(member.id.hex) ?? 0) < this.config.failureTimeoutMs) continue;
-      if (shouldBeListedBy(from.id, leafSet, member.id, this.leaf.half)) this.probe(member, "liveness", now);
+      listing ??= new SenderListing(from.id, leafSet);
+      if (listing.shouldList(member.id, this.leaf.half)) this.probe(member, "liveness", now);
     }
   }
 
@@ -1180,6 +1195,8 @@ export class PastryNode {
    */
   private finishInput(): void {
     const ready = this.status === "ready";
+    // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()).
+    this.outbox.watch(this.leaf.left()[0]?.id.hex);
     const detector = this.detector;
     const flush = this.repair.finish(
       ready,

@@ -42,7 +42,8 @@ function avoided(avoid: Avoid, node: NodeInfo): boolean {
  * The next hop for `key`, or undefined when this node is where the key is delivered.
  * (1) Key within the leaf set's range: the closest of leaf set and self. (2) Otherwise the table entry
  * R[l][D_l], l the prefix shared by key and self. (3) Otherwise (rare case) the known node closest to the key
- * among those sharing at least l digits with it and strictly closer to it than self.
+ * among those sharing at least l digits with it and strictly closer to it than self. In case (1), when self is
+ * the closest of the leaf set, a known node outside it that is closer still is taken (see closerOutsideLeafSet).
  */
 export function nextHop(
   state: RoutingState,
@@ -52,7 +53,7 @@ export function nextHop(
   const { self, leafSet, table, neighbourhood } = state;
   if (leafSet.inRange(key)) {
     const best = leafSet.closest(key, avoid.suspects, avoid.idHex);
-    return best === self ? undefined : best;
+    return best === self ? closerOutsideLeafSet(state, key, avoid) : best;
   }
   const shared = self.id.commonPrefixLength(key);
   if (shared >= ID_DIGITS) return undefined;
@@ -68,6 +69,25 @@ export function nextHop(
   for (const node of leafSet.members()) consider(node);
   table.forEachFromRow(shared, consider);
   for (const node of neighbourhood.members()) consider(node);
+  return best;
+}
+
+/**
+ * A known, unavoided node outside the leaf set that is closer to `key` than self, the closest such; undefined
+ * in a correct leaf set (every node between self and the members bracketing the key is a member). A side can
+ * have a hole, though: after its near members left, a far node that talked to us fills the short side at
+ * once while the nearer nodes named in the leave notices are still being probed, so the range looks covered.
+ * Delivering at self then would deliver at a node that is not the closest live one; the closer node routes on
+ * with its own leaf set instead.
+ */
+function closerOutsideLeafSet(state: RoutingState, key: NodeId, avoid: Avoid): NodeInfo | undefined {
+  let best: NodeInfo | undefined;
+  const consider = (node: NodeInfo): void => {
+    if (avoided(avoid, node) || state.leafSet.has(node.id.hex)) return;
+    if (isCloser(key, node.id, (best ?? state.self).id)) best = node;
+  };
+  state.table.forEachFromRow(0, consider);
+  for (const node of state.neighbourhood.members()) consider(node);
   return best;
 }
 

@@ -1,10 +1,11 @@
-// The embeddable Wendy API: a running Pastry node. It binds the peer port, follows the node's life (listen,
+// The embeddable Wendy API: a running Pastry node. It opens the peer port, follows the node's life (listen,
 // join, ready, leave) and answers the embedder's calls; the parts with rules of their own live in cluster/:
-// options and their checks, the driver that runs the routing state machine (input, act, transmit, ticker),
-// the applications' side of deliveries and events, the sends waiting for acks, and join rounds. All
-// decisions stay in the state machine; this file and those only move things around.
+// options and their checks, the peer port's server (bind, shutdown), the driver that runs the routing state
+// machine (input, act, transmit, ticker), the applications' side of deliveries and events, the sends
+// waiting for acks, and join rounds. All decisions stay in the state machine; this file and those only
+// move things around.
 import { randomBytes, randomInt } from "node:crypto";
-import { Server, status, type ServerCredentials } from "@grpc/grpc-js";
+import { status, type Server } from "@grpc/grpc-js";
 import type { NodeId } from "../routing/id.js";
 import { PastryNode } from "../routing/node.js";
 import {
@@ -23,16 +24,11 @@ import {
 } from "../wire/limits.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
-import type { Credentials } from "./auth/credentials.js";
+import type { Credentials, SharedSecretCredentials } from "./auth/credentials.js";
 import type { AuthFailureReason } from "./auth/failures.js";
 import { checkClaim } from "./auth/node-identity.js";
 import type { SenderCheck } from "./transport/peer-service-hooks.js";
-import {
-  identityRequired,
-  peerChannelSecurity,
-  peerServerCredentials,
-  type PeerChannelSecurity,
-} from "./auth/tls.js";
+import { identityRequired, peerChannelSecurity, type PeerChannelSecurity } from "./auth/tls.js";
 import { monotonicClock, type Clock } from "./clock.js";
 import {
   InvalidArgumentError,
@@ -47,14 +43,13 @@ import { MessageTrace } from "./message-trace.js";
 import { hostPort, type Node } from "./node.js";
 import { callAuthFor, type CallAuth } from "./transport/call-auth.js";
 import { HealthStatus } from "./transport/health.js";
-import { InboundGuard, inboundServerOptions, type InboundLimits } from "./transport/inbound-limits.js";
-import { InboundPeers } from "./transport/inbound-peers.js";
+import type { InboundLimits } from "./transport/inbound-limits.js";
 import { PeerClientPool } from "./transport/peer-client.js";
-import { addPeerService, type PeerServiceHandle } from "./transport/peer-server.js";
-import { addLazyReflection } from "./reflection.js";
+import type { PeerServiceHandle } from "./transport/peer-server.js";
 import { Applications } from "./cluster/applications.js";
 import { CoreDriver } from "./cluster/driver.js";
 import { JoinRounds } from "./cluster/join-rounds.js";
+import { closePeerPort, openPeerPort } from "./cluster/peer-port.js";
 import { clusterSettings, type ClusterOptions } from "./cluster/options.js";
 import { PendingAcks, type SendResult } from "./cluster/pending-acks.js";
 
@@ -74,6 +69,8 @@ export interface PeerTransport {
   readonly leafSetSize: number;
   /** Under per-node identities: the check of a caller's claim about itself against its certificate. */
   readonly checkSender?: SenderCheck;
+  /** An answer refused (no valid MAC, or from another node than the one called): counted, in metrics too. */
+  readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
 }
 
 export interface ClusterSendOptions {
@@ -217,43 +214,18 @@ export class Cluster {
    */
   async listen(options: { readonly joinFirst?: boolean } = {}): Promise<void> {
     if (this.state !== "new") throw new NotReadyError(`listen() called twice (state ${this.state})`);
-    const server = new Server({
-      "grpc.max_receive_message_length": grpcMessageSizeLimit(this.limits),
-      "grpc.max_send_message_length": grpcMessageSizeLimit(this.limits),
-      ...inboundServerOptions(this.inboundLimits),
-    });
-    // A peer's incoming connection that breaks (its process died) gets it probed at once, as a broken
-    // outgoing one does (the pool's onConnectionLost).
-    const inboundPeers = new InboundPeers((peer) =>
-      this.input((core, now) => core.connectionLost(peer, now)),
-    );
-    this.peerService = addPeerService(server, {
-      verifier: this.auth.verifier,
-      ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
+    const { server, peerService, port } = await openPeerPort({
+      options: this.options,
+      port: this.node.port,
       limits: this.limits,
+      inboundLimits: this.inboundLimits,
+      verifier: this.auth.verifier,
+      health: this.health,
       sink: (sender, message) => this.onPeerMessage(sender, message),
-      hooks: {
-        onServed: (path, code) => this.options.metrics?.peerRpcServed(path, code),
-        onAuthFailure: (reason) => this.onAuthFailure(reason),
-        onPeerCall: (remote, sender) => inboundPeers.note(remote, sender),
-      },
+      onAuthFailure: (reason) => this.onAuthFailure(reason),
+      connectionLost: (peer) => this.input((core, now) => core.connectionLost(peer, now)),
     });
-    if (this.options.serveHealth !== false) this.health.addTo(server);
-    if (this.options.serveReflection !== false) {
-      addLazyReflection(server);
-    }
-    this.options.configureServer?.(server);
-    const credentials = peerServerCredentials(this.options.tls ?? { enabled: false });
-    const bindHosts = [this.options.bindHost ?? "0.0.0.0"].flat();
-    // The first address may pick a free port; every further one binds that same port.
-    let port = this.node.port;
-    for (const host of bindHosts) {
-      port = await bind(server, hostPort(host, port), credentials);
-    }
-    new InboundGuard(this.inboundLimits, {
-      onRefused: (limit) => this.options.logger?.debug({ limit }, "peer connection broke an inbound limit"),
-    }).attach(server);
-    inboundPeers.attach(server);
+    this.peerService = peerService;
     this.server = server;
     this.node.setBoundPort(port);
     this.self = this.node.info(this.incarnation);
@@ -461,11 +433,25 @@ export class Cluster {
       maxPayloadBytes: this.limits.maxPayloadBytes,
       leafSetSize: this.config.leafSetSize,
       ...(identityRequired(this.options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
+      onAnswerRefused: (reason) => {
+        this.auth.verifier.failures.record(reason);
+        this.onAuthFailure(reason);
+      },
     };
   }
 
   stats(): ReturnType<PastryNode["stats"]> & { openConnections: number } {
     return { ...this.requireCore().stats(), openConnections: this.pool.openConnections };
+  }
+
+  /**
+   * Moves to a rotated shared secret (its keys, this node's own first) without a restart: new sessions, in
+   * both directions, use it; sessions under keys it no longer holds are dropped. Only a cluster that
+   * started with a shared secret can rotate one.
+   */
+  rotateSecret(credentials: SharedSecretCredentials): void {
+    if (this.auth.rekey === undefined) throw new Error("this cluster does not use a shared secret");
+    this.auth.rekey(credentials);
   }
 
   /** Authentication failures seen on the peer port, by reason. */
@@ -595,31 +581,8 @@ export class Cluster {
     const server = this.server;
     this.server = undefined;
     if (server === undefined) return true;
-    if (force) {
-      server.forceShutdown();
-      return false;
-    }
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        server.forceShutdown();
-        resolve(false);
-      }, graceMs);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return closePeerPort(server, force, graceMs);
   }
-}
-
-function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
-  return new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, credentials, (error, bound) =>
-      error
-        ? reject(new WendyError(`cannot listen on ${address}: ${error.message}`, status.UNAVAILABLE))
-        : resolve(bound),
-    ),
-  );
 }
 
 function ignore(): void {}

@@ -17,6 +17,7 @@ export type RoutingMachine = Pick<
   | "takeOutputs"
   | "isReady"
   | "leafSet"
+  | "replicas"
   | "neighbourhood"
   | "routingTable"
   | "stats"

@@ -140,12 +140,31 @@ describe("values", () => {
     expect(load({ WENDY_REGION_FILE: join(dir, "nope"), WENDY_REGION: "r" }).region).toBe("r");
   });
 
-  it("strips one trailing newline from the secret file", () => {
+  it("reads the secret file as one key a line: this node's first, the others accepted during a rotation", () => {
     const key = testSecret("config");
-    expect(load({ WENDY_SECRET_FILE: file("s1", `${key}\r\n`) }).secret).toBe(key);
-    // A second newline belongs to the secret, and a key holds no newline: refused as not a key.
-    expect(() => load({ WENDY_SECRET_FILE: file("s2", `${key}\n\n`) })).toThrow(
-      /WENDY_SECRET_FILE.*too weak/,
+    const next = testSecret("config next");
+    expect(load({ WENDY_SECRET_FILE: file("s1", `${key}\r\n`) })).toMatchObject({
+      secret: key,
+      secretAlso: [],
+    });
+    expect(load({ WENDY_SECRET_FILE: file("s2", `${key}\n\n${next}\n`) })).toMatchObject({
+      secret: key,
+      secretAlso: [next],
+    });
+    // Every line must be a strong key.
+    expect(() => load({ WENDY_SECRET_FILE: file("s3", `${key}\nhunter2\n`) })).toThrow(
+      /WENDY_SECRET_FILE.*key 2 \(of 2\) is too weak/,
+    );
+  });
+
+  it("reads the client token file as one token a line, the first in use", () => {
+    const c = load({ WENDY_CLIENT_TOKEN_FILE: file("t1", "new-token\nold-token\n") });
+    expect(c).toMatchObject({ clientToken: "new-token", clientTokensAlso: ["old-token"] });
+    expect(() => load({ WENDY_CLIENT_TOKEN_FILE: file("t2", "\n") })).toThrow(
+      /WENDY_CLIENT_TOKEN_FILE.*no token/,
+    );
+    expect(() => load({ WENDY_CLIENT_TOKEN: "a", WENDY_CLIENT_TOKEN_FILE: file("t3", "b") })).toThrow(
+      /only one/,
     );
   });
 

@@ -488,8 +488,16 @@ describe("client Service", () => {
     expect(service.ports).toHaveLength(1);
     expect(containerPort(container, service.ports[0]?.targetPort ?? "")).toBe(service.ports[0]?.port);
 
-    const ref = container.env?.find((e) => e.name === "WENDY_CLIENT_TOKEN")?.valueFrom?.secretKeyRef;
-    expect(decode(findObject(objects, "Secret", ref?.name), ref?.key ?? "")).toBe("s3cret-token");
+    // A mounted file (reloaded when the Secret changes), never a variable.
+    expect(containerEnv(sts).has("WENDY_CLIENT_TOKEN")).toBe(false);
+    const { volume, mount, fileName } = volumeOfFile(
+      sts,
+      container,
+      containerEnv(sts).get("WENDY_CLIENT_TOKEN_FILE") ?? "",
+    );
+    expect(mount.readOnly).toBe(true);
+    const key = volume.secret?.items?.find((i) => i.path === fileName)?.key ?? "";
+    expect(decode(findObject(objects, "Secret", volume.secret?.secretName), key)).toBe("s3cret-token");
   });
 
   it("serves the client port with TLS from the named Secret, mounted read-only", () => {
@@ -530,11 +538,14 @@ describe("client Service", () => {
     expect(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name)).toEqual([
       "wendy-cluster-secret",
     ]);
-    const env = wendyContainer(statefulSet(objects)).env ?? [];
-    expect(env.find((e) => e.name === "WENDY_CLIENT_TOKEN")?.valueFrom?.secretKeyRef).toEqual({
-      name: "api-token",
-      key: "token",
-    });
+    const sts = statefulSet(objects);
+    const { volume, fileName } = volumeOfFile(
+      sts,
+      wendyContainer(sts),
+      containerEnv(sts).get("WENDY_CLIENT_TOKEN_FILE") ?? "",
+    );
+    expect(volume.secret?.secretName).toBe("api-token");
+    expect(volume.secret?.items?.find((i) => i.path === fileName)?.key).toBe("token");
   });
 });
 

@@ -12,7 +12,7 @@ const self = nodeInfo(NodeId.fromBigInt(1n), 1);
 const peer = nodeInfo(NodeId.fromBigInt(2n), 2);
 
 function detector(): { detector: FailureDetector; outbox: Outbox; probesSent: () => number } {
-  const outbox = new Outbox(self);
+  const outbox = new Outbox(self, () => 0);
   const d = new FailureDetector(config, new ProximityStore(self, config.regionMultiplier), outbox);
   return {
     detector: d,

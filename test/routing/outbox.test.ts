@@ -20,7 +20,7 @@ const message: RouteMessage = {
 
 describe("Outbox", () => {
   it("hands out every output once, in the order added, and is empty after take()", () => {
-    const outbox = new Outbox(self);
+    const outbox = new Outbox(self, () => 0);
     outbox.event({ type: "ready" });
     outbox.send(near, { type: "heartbeat" });
     outbox.deliver(message);
@@ -29,7 +29,7 @@ describe("Outbox", () => {
   });
 
   it("addresses a peer in our region at its local address and one elsewhere at its global address", () => {
-    const outbox = new Outbox(self);
+    const outbox = new Outbox(self, () => 0);
     outbox.sendAll([
       { to: near, message: { type: "heartbeat" } },
       { to: far, message: { type: "heartbeat" } },
@@ -40,7 +40,7 @@ describe("Outbox", () => {
   });
 
   it("a forward is announced first, then the route hop is sent to the next node", () => {
-    const outbox = new Outbox(self);
+    const outbox = new Outbox(self, () => 0);
     outbox.forward(message, near);
     expect(outbox.take()).toEqual([
       { type: "forward", message, next: near },
@@ -49,9 +49,26 @@ describe("Outbox", () => {
   });
 
   it("sends an outbound message as it is (a retransmission keeps its address)", () => {
-    const outbox = new Outbox(self);
+    const outbox = new Outbox(self, () => 0);
     const out = { to: undefined, address: "seed:1", message: { type: "heartbeat" } as const };
     outbox.sendOutbound(out);
     expect(outbox.take()).toEqual([{ type: "send", out }]);
+  });
+
+  it("times the last send to the watched peer only, and forgets it when another peer is watched", () => {
+    let now = 100;
+    const outbox = new Outbox(self, () => now);
+    outbox.watch(near.id.hex);
+    expect(outbox.sentToWatchedAt(near.id.hex)).toBeUndefined();
+    outbox.send(near, { type: "announce" });
+    now = 200;
+    outbox.send(far, { type: "announce" });
+    expect(outbox.sentToWatchedAt(near.id.hex)).toBe(100);
+    expect(outbox.sentToWatchedAt(far.id.hex)).toBeUndefined();
+    outbox.sendOutbound({ to: near, address: near.localAddress, message: { type: "heartbeat" } });
+    expect(outbox.sentToWatchedAt(near.id.hex)).toBe(200);
+    outbox.watch(far.id.hex);
+    expect(outbox.sentToWatchedAt(far.id.hex)).toBeUndefined();
+    expect(outbox.sentToWatchedAt(near.id.hex)).toBeUndefined();
   });
 });

@@ -43,6 +43,19 @@ describe("2.2 routing procedure", () => {
     expect(nextHop(s, key("8000"))).toBeUndefined();
   });
 
+  it("(1) when self is the leaf set's closest to a key in range, a known unsuspected node outside the leaf set that is closer is the next hop", () => {
+    // A hole on the right: 8100 is gone and the far member c000 filled the short side, so 8100..c000 looks
+    // covered; 8400, known from the table, is closer to 8300 than self.
+    const hole = node("8400");
+    const s = state(SELF, [node("7f00"), node("7e00"), node("8200"), node("c000")], [hole]);
+    s.leafSet.remove(node("8200").id.hex);
+    expect(s.leafSet.inRange(key("8300"))).toBe(true);
+    expect(nextHop(s, key("8300"))).toBe(hole);
+    // Suspected, it is passed over and the key is delivered here; keys nearer self than it stay here too.
+    expect(nextHop(s, key("8300"), { suspects: new Set([hole.id.hex]), idHex: undefined })).toBeUndefined();
+    expect(nextHop(s, key("8100"))).toBeUndefined();
+  });
+
   it("(2) otherwise the table entry R[l][D_l] for the shared prefix l", () => {
     const entry = node("3abc");
     const s = state(SELF, LEAF, [entry, node("c000")]);

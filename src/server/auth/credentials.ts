@@ -20,6 +20,11 @@ export interface Credentials {
 export interface SharedSecretCredentials extends Credentials {
   /** 32 bytes that key the Hello proofs and session keys. Never sent on the wire. */
   readonly sharedKey: Uint8Array;
+  /**
+   * During a rotation (secret-keys.ts): every key accepted from the peers this node calls, sharedKey
+   * first. Undefined: sharedKey only.
+   */
+  readonly acceptedKeys?: readonly Uint8Array[];
 }
 
 export function isSharedSecretCredentials(creds: Credentials): creds is SharedSecretCredentials {
@@ -71,13 +76,22 @@ export function derivePassphraseKey(
  */
 export class PassphraseCredentials implements SharedSecretCredentials {
   readonly sharedKey: Uint8Array;
+  readonly acceptedKeys: readonly Uint8Array[];
   private readonly keyId: Uint8Array;
 
-  constructor(passphrase: string | Uint8Array, cost: ScryptCost = DEFAULT_SCRYPT_COST) {
-    const weakness = secretWeakness(passphrase);
-    if (weakness !== undefined)
-      throw new InvalidPassphraseError(`the shared secret is too weak: ${weakness}; ${SECRET_ADVICE}`);
+  /** `passphrase` is this node's key; `alsoAccepted`, keys of a rotation accepted from peers too. */
+  constructor(
+    passphrase: string | Uint8Array,
+    cost: ScryptCost = DEFAULT_SCRYPT_COST,
+    alsoAccepted: readonly (string | Uint8Array)[] = [],
+  ) {
+    for (const secret of [passphrase, ...alsoAccepted]) {
+      const weakness = secretWeakness(secret);
+      if (weakness !== undefined)
+        throw new InvalidPassphraseError(`the shared secret is too weak: ${weakness}; ${SECRET_ADVICE}`);
+    }
     this.sharedKey = derivePassphraseKey(passphrase, cost);
+    this.acceptedKeys = [this.sharedKey, ...alsoAccepted.map((other) => derivePassphraseKey(other, cost))];
     this.keyId = new Uint8Array(createHmac("sha256", this.sharedKey).update(KEY_ID_LABEL).digest());
   }
 

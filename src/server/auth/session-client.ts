@@ -25,6 +25,8 @@ export type HelloTransport = (address: string, challenge: HelloChallenge) => Pro
 export interface SessionClientOptions {
   /** The 32-byte shared key (PassphraseCredentials.sharedKey). */
   readonly sharedKey: Uint8Array;
+  /** During a rotation, the keys a callee may prove its Hello with (sharedKey first); default sharedKey. */
+  readonly acceptedKeys?: readonly Uint8Array[];
   readonly hello: HelloTransport;
   /** Monotonic milliseconds. */
   readonly now?: () => number;
@@ -48,6 +50,8 @@ export class ServerProofError extends Error {
 }
 
 interface ClientSession {
+  /** The shared key the callee proved its Hello with. */
+  readonly root: Uint8Array;
   readonly id: string;
   readonly key: Buffer;
   nextSeq: number;
@@ -56,7 +60,7 @@ interface ClientSession {
 
 export class SessionClient {
   readonly failures: FailureCounter;
-  private readonly sharedKey: Uint8Array;
+  private keys: readonly Uint8Array[];
   private readonly sendHello: HelloTransport;
   private readonly now: () => number;
   private readonly idleTimeoutMs: number;
@@ -69,7 +73,7 @@ export class SessionClient {
   private readonly opening = new Map<string, Promise<ClientSession>>();
 
   constructor(options: SessionClientOptions) {
-    this.sharedKey = options.sharedKey;
+    this.keys = options.acceptedKeys ?? [options.sharedKey];
     this.sendHello = options.hello;
     this.now = options.now ?? (() => performance.now());
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_CLIENT_IDLE_TIMEOUT_MS;
@@ -101,6 +105,17 @@ export class SessionClient {
     return (
       key !== undefined && mac !== undefined && equalMacs(mac, computeAnswerMac(key, method, seq, answer))
     );
+  }
+
+  /**
+   * Rotates the keys a callee's Hello is checked against; sessions opened under a key no longer in them
+   * are forgotten, so the next call to their peers opens a new one.
+   */
+  useKeys(keys: readonly Uint8Array[]): void {
+    if (keys.length === 0) throw new RangeError("at least one shared key is needed");
+    this.keys = keys;
+    for (const [address, session] of this.sessions)
+      if (!keys.some((key) => equalMacs(key, session.root))) this.sessions.delete(address);
   }
 
   /** Forgets the session with `address`; the next call opens a new one. */
@@ -148,16 +163,22 @@ export class SessionClient {
   private async open(address: string): Promise<ClientSession> {
     const clientNonce = this.randomBytes(NONCE_BYTES);
     const answer = await this.sendHello(address, { clientNonce });
-    const expected = computeServerProof(this.sharedKey, clientNonce, answer.serverNonce);
-    if (!isAcceptableNonce(answer.serverNonce) || !equalMacs(answer.serverProof, expected)) {
+    // The callee proves with its own key; during a rotation that may be any of ours.
+    const root = isAcceptableNonce(answer.serverNonce)
+      ? this.keys.find((key) =>
+          equalMacs(answer.serverProof, computeServerProof(key, clientNonce, answer.serverNonce)),
+        )
+      : undefined;
+    if (root === undefined) {
       this.failures.record("bad-server-proof");
       throw new ServerProofError(
         `peer ${address} failed the Hello proof: it does not hold the shared secret`,
       );
     }
     const session: ClientSession = {
+      root,
       id: answer.sessionId,
-      key: deriveSessionKey(this.sharedKey, clientNonce, answer.serverNonce),
+      key: deriveSessionKey(root, clientNonce, answer.serverNonce),
       nextSeq: 1,
       lastUsed: this.now(),
     };

@@ -57,6 +57,8 @@ export type HelloOutcome =
 export type VerifyOutcome = { readonly ok: true; readonly sessionId: string } | AuthRejection;
 
 interface ServerSession {
+  /** The shared key the session was opened under (to drop it when that key is retired). */
+  readonly root: Uint8Array;
   readonly key: Buffer;
   readonly window: ReplayWindow;
   lastUsed: number;
@@ -66,7 +68,7 @@ const SEQ_RE = /^[1-9][0-9]{0,15}$/;
 
 export class SessionServer {
   readonly failures: FailureCounter;
-  private readonly sharedKey: Uint8Array;
+  private sharedKey: Uint8Array;
   private readonly now: () => number;
   private readonly idleTimeoutMs: number;
   private readonly maxActive: number;
@@ -118,12 +120,25 @@ export class SessionServer {
     const serverNonce = this.randomBytes(NONCE_BYTES);
     const sessionId = Buffer.from(this.randomBytes(SESSION_ID_BYTES)).toString("hex");
     this.pending.set(sessionId, {
+      root: this.sharedKey,
       key: deriveSessionKey(this.sharedKey, challenge.clientNonce, serverNonce),
       window: new ReplayWindow(this.windowSize),
       lastUsed: now,
     });
     const serverProof = computeServerProof(this.sharedKey, challenge.clientNonce, serverNonce);
     return { ok: true, answer: { serverNonce, sessionId, serverProof } };
+  }
+
+  /**
+   * Rotates the shared key: Hellos from now on are proven with `sharedKey`; sessions opened under a key
+   * not in `accepted` (sharedKey is always kept) are forgotten, so their callers open new ones.
+   */
+  useKeys(sharedKey: Uint8Array, accepted: readonly Uint8Array[] = []): void {
+    this.sharedKey = sharedKey;
+    const kept = [sharedKey, ...accepted];
+    for (const sessions of [this.pending, this.active])
+      for (const [id, session] of sessions)
+        if (!kept.some((key) => equalMacs(key, session.root))) sessions.delete(id);
   }
 
   /**

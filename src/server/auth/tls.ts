@@ -12,6 +12,7 @@ import {
   type VerifyOptions,
 } from "@grpc/grpc-js";
 import { asError } from "../../shared/as-error.js";
+import { ConsistentCertificateProvider } from "./consistent-certificates.js";
 import { answeredBy, hostOf, type ClaimRefusal } from "./node-identity.js";
 
 export type PeerTlsConfig =
@@ -84,12 +85,14 @@ const providers = new WeakMap<EnabledTls, experimental.CertificateProvider>();
 function watchedMaterial(config: EnabledTls): experimental.CertificateProvider {
   let found = providers.get(config);
   if (found === undefined) {
-    found = new experimental.FileWatcherCertificateProvider({
-      certificateFile: config.certFile,
-      privateKeyFile: config.keyFile,
-      caCertificateFile: config.caFile,
-      refreshIntervalMs: config.reloadIntervalMs!,
-    });
+    found = new ConsistentCertificateProvider(
+      new experimental.FileWatcherCertificateProvider({
+        certificateFile: config.certFile,
+        privateKeyFile: config.keyFile,
+        caCertificateFile: config.caFile,
+        refreshIntervalMs: config.reloadIntervalMs!,
+      }),
+    );
     providers.set(config, found);
   }
   return found;
@@ -198,4 +201,30 @@ function secureContext(config: Extract<PeerTlsConfig, { enabled: true }>): Secur
       `the TLS files "${config.certFile}", "${config.keyFile}" and "${config.caFile}" are unusable: ${detail}`,
     );
   }
+}
+
+/**
+ * Server credentials of the client port (TLS, no client certificates): with `reloadIntervalMs` > 0 the two
+ * files are re-read that often and new connections get what they hold (a renewed certificate, without a
+ * restart). Files are read now, so a bad one fails at start-up.
+ */
+export function clientPortServerCredentials(
+  certFile: string,
+  keyFile: string,
+  reloadIntervalMs: number,
+): ServerCredentials {
+  const cert = readPem("certificate", certFile);
+  const key = readPem("private key", keyFile);
+  if (reloadIntervalMs <= 0)
+    return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+  const watched = new ConsistentCertificateProvider(
+    new experimental.FileWatcherCertificateProvider({
+      certificateFile: certFile,
+      privateKeyFile: keyFile,
+      refreshIntervalMs: reloadIntervalMs,
+    }),
+  );
+  // grpc-js 1.14 passes this function's first two arguments to the constructor swapped (see above): the
+  // first is the identity here, and no CA (no client certificates asked for).
+  return experimental.createCertificateProviderServerCredentials(watched, null, false);
 }

@@ -3,6 +3,7 @@
 // the variable, where the value came from, and the value (never for secrets).
 import { majority, maxReplicationFactor } from "../../kv/replica-set.js";
 import { readFileSync } from "node:fs";
+import { parseSecretKeys } from "../auth/secret-keys.js";
 import { isIP } from "node:net";
 import { NodeId } from "../../routing/id.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../routing/types.js";
@@ -49,14 +50,26 @@ export interface DaemonConfig {
   readonly join: readonly string[];
   readonly clientHost: string;
   readonly clientPort: number;
+  /** The bearer token client calls must carry; with WENDY_CLIENT_TOKEN_FILE, its first line. */
   readonly clientToken: string | undefined;
+  /** Tokens also accepted during a rotation (the token file's later lines). */
+  readonly clientTokensAlso: readonly string[];
+  /** WENDY_CLIENT_TOKEN_FILE: re-read when it changes on disk. */
+  readonly clientTokenFile: string | undefined;
   /** TLS for the client port (server side only); required when it listens beyond loopback. */
   readonly clientTls: ClientTlsConfig | undefined;
   /** Serve Subscribe, Receive and WatchOwnership to clients off loopback (WENDY_CLIENT_REMOTE_SUBSCRIBE). */
   readonly clientRemoteSubscribe: boolean;
   readonly metricsHost: string;
   readonly metricsPort: number;
+  /** This node's cluster key (the first of WENDY_SECRET / WENDY_SECRET_FILE). */
   readonly secret: string | undefined;
+  /** Keys also accepted from peers during a rotation (the later lines; secret-keys.ts). */
+  readonly secretAlso: readonly string[];
+  /** WENDY_SECRET_FILE: re-read when it changes on disk, and the rotated keys used without a restart. */
+  readonly secretFile: string | undefined;
+  /** How often the secret, token and TLS files are checked besides file-system events; 0: never reloaded. */
+  readonly reloadIntervalMs: number;
   readonly tls: PeerTlsConfig;
   /** WENDY_INSECURE: allow running without a secret, or a client port beyond loopback without TLS. */
   readonly insecure: boolean;
@@ -245,7 +258,8 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
 
   const clientHost = r.host("WENDY_CLIENT_HOST", "127.0.0.1");
   const clientPort = r.port("WENDY_CLIENT_PORT", 7071);
-  const clientToken = r.optional("WENDY_CLIENT_TOKEN");
+  const tokens = readClientTokens(r);
+  const clientToken = tokens.keys[0];
   if (clientToken === undefined && !isLoopback(clientHost)) {
     r.fail(
       "WENDY_CLIENT_HOST",
@@ -266,7 +280,8 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
   const metricsHost = r.host("WENDY_METRICS_HOST", "0.0.0.0");
   const metricsPort = r.port("WENDY_METRICS_PORT", 9464);
 
-  const secret = readSecret(r);
+  const secretKeys = readSecret(r);
+  const secret = secretKeys.keys[0];
   if (secret === undefined && !insecure) {
     r.fail(
       "WENDY_SECRET",
@@ -363,11 +378,16 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     clientHost,
     clientPort,
     clientToken,
+    clientTokensAlso: tokens.keys.slice(1),
+    clientTokenFile: tokens.file,
     clientTls,
     clientRemoteSubscribe,
     metricsHost,
     metricsPort,
     secret,
+    secretAlso: secretKeys.keys.slice(1),
+    secretFile: secretKeys.file,
+    reloadIntervalMs: r.integer("WENDY_TLS_RELOAD_INTERVAL_MS", 60_000, 0, 86_400_000),
     tls,
     insecure,
     logLevel: logLevel as LogLevel,
@@ -471,17 +491,47 @@ function readSeeds(r: Reader): string[] {
   return seeds;
 }
 
-function readSecret(r: Reader): string | undefined {
+/** Keys or tokens, one a line, the one in use first; `file` set when they came from a file. */
+interface KeyLines {
+  readonly keys: readonly string[];
+  readonly file: string | undefined;
+}
+
+function readSecret(r: Reader): KeyLines {
   if (r.has("WENDY_SECRET") && r.has("WENDY_SECRET_FILE")) {
     r.fail("WENDY_SECRET_FILE", "cannot be set together with WENDY_SECRET: set only one");
   }
   const direct = r.optional("WENDY_SECRET");
-  if (direct !== undefined) return strongSecret(r, "WENDY_SECRET", direct);
+  if (direct !== undefined) return { keys: [strongSecret(r, "WENDY_SECRET", direct)], file: undefined };
   const fromFile = r.file("WENDY_SECRET_FILE");
-  if (fromFile === undefined) return undefined;
-  const secret = fromFile.replace(/\r?\n$/, "");
-  if (secret === "") r.fail("WENDY_SECRET_FILE", "the file holds an empty secret");
-  return strongSecret(r, "WENDY_SECRET_FILE", secret);
+  if (fromFile === undefined) return { keys: [], file: undefined };
+  if (fromFile.trim() === "") r.fail("WENDY_SECRET_FILE", "the file holds an empty secret");
+  try {
+    return { keys: parseSecretKeys(fromFile), file: r.optional("WENDY_SECRET_FILE") };
+  } catch (error) {
+    return r.fail("WENDY_SECRET_FILE", `the file's ${(error as Error).message}`);
+  }
+}
+
+/** WENDY_CLIENT_TOKEN, or the tokens of WENDY_CLIENT_TOKEN_FILE (one a line: the rotation window's). */
+function readClientTokens(r: Reader): KeyLines {
+  if (r.has("WENDY_CLIENT_TOKEN") && r.has("WENDY_CLIENT_TOKEN_FILE"))
+    r.fail("WENDY_CLIENT_TOKEN_FILE", "cannot be set together with WENDY_CLIENT_TOKEN: set only one");
+  const direct = r.optional("WENDY_CLIENT_TOKEN");
+  if (direct !== undefined) return { keys: [direct], file: undefined };
+  const fromFile = r.file("WENDY_CLIENT_TOKEN_FILE");
+  if (fromFile === undefined) return { keys: [], file: undefined };
+  const keys = tokenLines(fromFile);
+  if (keys.length === 0) r.fail("WENDY_CLIENT_TOKEN_FILE", "the file holds no token");
+  return { keys, file: r.optional("WENDY_CLIENT_TOKEN_FILE") };
+}
+
+/** The tokens of a token file: one a line, blank lines and surrounding spaces ignored. */
+export function tokenLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
 }
 
 /** The secret keys every handshake, so one a dictionary holds could be recovered from a captured Hello. */

@@ -8,7 +8,8 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../routing/id.js";
 import { isRingMinimum } from "../../routing/ring.js";
 import { PassphraseCredentials } from "../auth/credentials.js";
-import { peerChannelSecurity } from "../auth/tls.js";
+import { parseSecretKeys } from "../auth/secret-keys.js";
+import { clientPortServerCredentials, peerChannelSecurity } from "../auth/tls.js";
 import { Cluster } from "../cluster.js";
 import { NotReadyError } from "../errors.js";
 import { WendyMetrics } from "../metrics/metrics.js";
@@ -18,7 +19,9 @@ import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } fr
 import { addLazyReflection } from "../reflection.js";
 import { ClientPortBudget } from "../transport/client-port-budget.js";
 import { InboundGuard, inboundServerOptions } from "../transport/inbound-limits.js";
-import { isLoopback, type ClientTlsConfig, type DaemonConfig } from "./config.js";
+import { TokenCheck } from "../overlay/auth.js";
+import { isLoopback, tokenLines, type ClientTlsConfig, type DaemonConfig } from "./config.js";
+import { WatchedFile } from "./watched-file.js";
 import { membershipLog } from "./event-log.js";
 import { DaemonHealth } from "./health.js";
 import { planJoin, runJoinLoop, seedServing } from "./join.js";
@@ -60,6 +63,7 @@ export class Daemon {
     readonly ports: DaemonPorts,
     readonly health: DaemonHealth,
     readonly kv: KvNode,
+    private readonly watchers: readonly WatchedFile[],
   ) {}
 
   /** Binds every port and starts joining; resolves once listening (not once joined: see `joined`). */
@@ -82,7 +86,10 @@ export class Daemon {
       region: config.region,
       port: config.port,
     });
-    const credentials = config.secret === undefined ? undefined : new PassphraseCredentials(config.secret);
+    const credentials =
+      config.secret === undefined
+        ? undefined
+        : new PassphraseCredentials(config.secret, undefined, config.secretAlso);
     const cluster = new Cluster(node, credentials, {
       routing: {
         leafSetSize: config.leafSetSize,
@@ -121,6 +128,14 @@ export class Daemon {
         deliveryGraceMs: config.deliveryGraceMs,
         maxQueuedBytes: config.clientMaxQueuedBytes,
       };
+      // One check for both client services, so a reloaded token file changes what either accepts.
+      const tokens = new TokenCheck(
+        config.clientToken === undefined ? undefined : [config.clientToken, ...config.clientTokensAlso],
+      );
+      const watchers = watchFiles(config, cluster, tokens, logger);
+      cleanups.push(async () => {
+        for (const w of watchers) w.close();
+      });
       const clientServer = new Server({
         ...overlayServerOptions(limits),
         ...inboundServerOptions(config.inboundLimits),
@@ -130,7 +145,7 @@ export class Daemon {
         cluster,
         metrics,
         limits,
-        ...(config.clientToken === undefined ? {} : { token: config.clientToken }),
+        ...(tokens.enabled ? { token: tokens } : {}),
         allowRemoteStreams: config.clientRemoteSubscribe,
         // The daemon's health (which knows about join rounds and shutdown) is served instead.
         healthAndReflection: false,
@@ -140,7 +155,7 @@ export class Daemon {
             "client service error",
           ),
       });
-      addKvService(clientServer, { kv, token: config.clientToken, metrics });
+      addKvService(clientServer, { kv, token: tokens, metrics });
       registerKvMetrics(metrics.registry, () => kv.stats());
       health.serveOn(clientServer);
       addLazyReflection(clientServer);
@@ -148,7 +163,7 @@ export class Daemon {
         clientServer,
         config.clientHost,
         config.clientPort,
-        clientServerCredentials(config.clientTls),
+        clientServerCredentials(config.clientTls, config.reloadIntervalMs),
       );
       cleanups.push(async () => clientServer.forceShutdown());
       // Client calls are authenticated by a token in their headers, after grpc-js buffered the request.
@@ -166,6 +181,7 @@ export class Daemon {
           knownPeers: cluster.knownPeers().length,
           openPeerConnections: stats.openConnections,
           subscribers: overlay.subscriberCount,
+          clientQueuedBytes: overlay.queuedBytes,
           ready: health.joined && cluster.ready,
           rerouted: stats.rerouted,
           hopRetries: stats.hopRetries,
@@ -192,6 +208,7 @@ export class Daemon {
         ports,
         health,
         kv,
+        watchers,
       );
       daemon.logStarted();
       daemon.startJoining();
@@ -243,6 +260,7 @@ export class Daemon {
     this.overlay.close();
     this.clientServer.forceShutdown();
     this.kv.stop();
+    for (const w of this.watchers) w.close();
     await this.http.close();
     this.log.info("stopped");
   }
@@ -340,13 +358,94 @@ function logInsecure(config: DaemonConfig, logger: Logger): void {
   );
 }
 
-function clientServerCredentials(tls: ClientTlsConfig | undefined): ServerCredentials {
+function clientServerCredentials(
+  tls: ClientTlsConfig | undefined,
+  reloadIntervalMs: number,
+): ServerCredentials {
   if (tls === undefined) return ServerCredentials.createInsecure();
-  return ServerCredentials.createSsl(
-    null,
-    [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
-    false,
-  );
+  return clientPortServerCredentials(tls.certFile, tls.keyFile, reloadIntervalMs);
+}
+
+/** What `file` holds now (as read at start, give or take a change since), or nothing if it is unreadable. */
+function contentsNow(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * Watches the secret and token files (when given as files, and reloading is on): a change takes effect
+ * without a restart. A file that no longer parses (mid-edit, or a weak key) keeps what is in use, said
+ * in the log; the next change is read again.
+ */
+function watchFiles(
+  config: DaemonConfig,
+  cluster: Cluster,
+  tokens: TokenCheck,
+  logger: Logger,
+): WatchedFile[] {
+  if (config.reloadIntervalMs <= 0) return [];
+  const watchers: WatchedFile[] = [];
+  const unreadable = (file: string) => (error: Error) =>
+    logger.warn(
+      { event: "reload_failed", peer: null, file, err: error.message },
+      "cannot read a changed file",
+    );
+  if (config.secretFile !== undefined) {
+    const file = config.secretFile;
+    watchers.push(
+      new WatchedFile(
+        file,
+        contentsNow(file),
+        config.reloadIntervalMs,
+        (contents) => {
+          try {
+            const keys = parseSecretKeys(contents.toString("utf8"));
+            cluster.rotateSecret(new PassphraseCredentials(keys[0]!, undefined, keys.slice(1)));
+            logger.info(
+              { event: "secret_reloaded", peer: null, file, keys: keys.length },
+              "cluster secret reloaded",
+            );
+          } catch (error) {
+            logger.error(
+              { event: "reload_refused", peer: null, file, err: (error as Error).message },
+              "the changed cluster secret is unusable: the previous one stays in use",
+            );
+          }
+        },
+        unreadable(file),
+      ),
+    );
+  }
+  if (config.clientTokenFile !== undefined) {
+    const file = config.clientTokenFile;
+    watchers.push(
+      new WatchedFile(
+        file,
+        contentsNow(file),
+        config.reloadIntervalMs,
+        (contents) => {
+          const lines = tokenLines(contents.toString("utf8"));
+          if (lines.length === 0) {
+            logger.error(
+              { event: "reload_refused", peer: null, file },
+              "the changed token file holds no token: the previous tokens stay in use",
+            );
+            return;
+          }
+          tokens.replace(lines);
+          logger.info(
+            { event: "token_reloaded", peer: null, file, tokens: lines.length },
+            "client token reloaded",
+          );
+        },
+        unreadable(file),
+      ),
+    );
+  }
+  return watchers;
 }
 
 function bind(server: Server, host: string, port: number, credentials: ServerCredentials): Promise<number> {

@@ -42,6 +42,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     secret: true,
   },
   {
+    env: "WENDY_CLIENT_TOKEN_FILE",
+    valueName: "<path>",
+    description: "file of the client token, one a line (old and new during a rotation); reloaded",
+  },
+  {
     env: "WENDY_CLIENT_TLS_CERT_FILE",
     valueName: "<path>",
     description: "PEM certificate for the client port (required off loopback)",
@@ -78,7 +83,11 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "shared cluster secret: a random key of >= 128 bits",
     secret: true,
   },
-  { env: "WENDY_SECRET_FILE", valueName: "<path>", description: "file holding the shared cluster secret" },
+  {
+    env: "WENDY_SECRET_FILE",
+    valueName: "<path>",
+    description: "file of the cluster secret, one key a line (own key first during a rotation); reloaded",
+  },
   { env: "WENDY_TLS_CERT_FILE", valueName: "<path>", description: "PEM certificate for the peer port" },
   { env: "WENDY_TLS_KEY_FILE", valueName: "<path>", description: "PEM private key of that certificate" },
   { env: "WENDY_TLS_CA_FILE", valueName: "<path>", description: "PEM CA bundle peers are checked against" },
@@ -86,7 +95,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   {
     env: "WENDY_TLS_RELOAD_INTERVAL_MS",
     valueName: "<ms>",
-    description: "how often the TLS files are checked for new contents (60000; 0 = never)",
+    description: "how often the secret, token and TLS files are checked for new contents (60000; 0 = never)",
   },
   {
     env: "WENDY_TLS_NODE_IDENTITY",

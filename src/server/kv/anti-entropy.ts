@@ -2,17 +2,19 @@
 // neighbours up to k-1 places away on each side, in turn), digests of the keys both should hold; it pulls
 // the records of the differing buckets that the other holds newer, and pushes those it holds newer. At most
 // `maxRecords` versions listed and as many records moved per round: a bounded cost per node per second.
-import type { NodeId } from "../../routing/id.js";
+// The decisions are src/kv/reconcile.ts, shared with the simulator; this module sends.
 import type { NodeInfo } from "../../routing/types.js";
-import { DIGEST_BUCKETS, bucketOf, differingBuckets, digestOf } from "../../kv/digest.js";
+import { DIGEST_BUCKETS, digestOf } from "../../kv/digest.js";
+import { chunks, MAX_RECORDS_PER_REQUEST } from "../../kv/batches.js";
+import type { Placement } from "../../kv/placement.js";
 import { supersedes, type KvRecord } from "../../kv/record.js";
+import { answerDigest, antiEntropyPartners, reconcilePlan, sharedRecords } from "../../kv/reconcile.js";
 import type { DigestRequest, DigestResponse } from "../../gen/wendy/v1/kv_peer.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
-import { batchRecords, chunks, MAX_RECORDS_PER_REQUEST } from "./batches.js";
 import type { KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";
-import type { Placement } from "./placement.js";
+import { sendRecords } from "./send-records.js";
 import type { MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
 
@@ -58,16 +60,7 @@ export class KvAntiEntropy {
 
   /** The nodes that share keys with this one: up to k-1 leaf-set places away on each side. */
   partners(): NodeInfo[] {
-    const { left, right } = this.overlay.leafSet();
-    const reach = this.options.replicas - 1;
-    const out: NodeInfo[] = [];
-    for (let i = 0; i < reach; i++) {
-      const l = left[i];
-      const r = right[i];
-      if (r !== undefined) out.push(r);
-      if (l !== undefined && !out.some((n) => n.id.equals(l.id))) out.push(l);
-    }
-    return out;
+    return antiEntropyPartners(this.overlay.leafSet(), this.options.replicas);
   }
 
   /** One round with the next partner (tests; the timer does the same). */
@@ -86,15 +79,8 @@ export class KvAntiEntropy {
     }
   }
 
-  /** The records this node holds that `peer` should hold too (both are in the key's replica set). */
   private shared(peer: NodeInfo): KvRecord[] {
-    const self = this.overlay.self();
-    const out: KvRecord[] = [];
-    for (const record of this.store.all()) {
-      const set = this.placement.of(record.key).set;
-      if (set.some((n) => n.id.equals(peer.id)) && set.some((n) => n.id.equals(self.id))) out.push(record);
-    }
-    return out;
+    return sharedRecords(this.overlay.self().id, peer.id, this.store.all(), this.placement);
   }
 
   /** The partner's side of a round: its versions in the buckets whose digests differ. */
@@ -104,19 +90,11 @@ export class KvAntiEntropy {
         "buckets",
         `must hold exactly ${DIGEST_BUCKETS} hashes, got ${request.buckets.length}`,
       );
-    const mine = this.shared(sender);
-    const differing = differingBuckets(request.buckets, digestOf(mine));
-    const byBucket = new Map<number, KvRecord[]>(differing.map((b) => [b, []]));
-    for (const r of mine) byBucket.get(bucketOf(r.key.hex))?.push(r);
-    const completeBuckets: number[] = [];
-    const versions: KvRecord[] = [];
-    for (const b of differing) {
-      const records = byBucket.get(b) ?? [];
-      if (versions.length + records.length > this.options.maxRecords) break;
-      completeBuckets.push(b);
-      versions.push(...records);
-    }
-    return { completeBuckets, versions: versions.map((r) => encodeRecord(r, false)) };
+    const answer = answerDigest(this.shared(sender), request.buckets, this.options.maxRecords);
+    return {
+      completeBuckets: [...answer.completeBuckets],
+      versions: answer.versions.map((r) => encodeRecord(r, false)),
+    };
   }
 
   private async reconcile(partner: NodeInfo): Promise<void> {
@@ -127,17 +105,16 @@ export class KvAntiEntropy {
       { sender, buckets: digestOf(mine) },
       this.options.replicaTimeoutMs,
     );
-    const theirs = new Map<string, KvRecord>();
-    response.versions.slice(0, this.options.maxRecords).forEach((r, i) => {
-      const decoded = decodeRecord(r, `versions[${i}]`, 0);
-      theirs.set(decoded.key.hex, decoded);
-    });
-    const held = new Map(mine.map((r) => [r.key.hex, r]));
-    // Pull what the partner holds newer (or alone).
-    const pull: NodeId[] = [];
-    for (const [hex, r] of theirs) if (supersedes(r, held.get(hex))) pull.push(r.key);
+    const versions = response.versions
+      .slice(0, this.options.maxRecords)
+      .map((r, i) => decodeRecord(r, `versions[${i}]`, 0));
+    const plan = reconcilePlan(
+      mine,
+      { completeBuckets: response.completeBuckets, versions },
+      this.options.maxRecords,
+    );
     let repaired = 0;
-    for (const group of chunks(pull.slice(0, this.options.maxRecords), MAX_RECORDS_PER_REQUEST)) {
+    for (const group of chunks(plan.pull, MAX_RECORDS_PER_REQUEST)) {
       const fetched = await this.peers.fetch(
         partner,
         { sender, keys: group.map(idBytes), versionsOnly: false },
@@ -151,19 +128,11 @@ export class KvAntiEntropy {
         repaired++;
       });
     }
-    // Push what this node holds newer (or alone), in the buckets the partner listed completely.
-    const complete = new Set(response.completeBuckets);
-    const push = mine
-      .filter((r) => complete.has(bucketOf(r.key.hex)) && supersedes(r, theirs.get(r.key.hex)))
-      .slice(0, this.options.maxRecords);
-    for (const batch of batchRecords(push, this.options.maxBatchBytes)) {
-      await this.peers.replicate(
-        partner,
-        { sender, records: batch.map((r) => encodeRecord(r)) },
-        this.options.replicaTimeoutMs,
-      );
-      repaired += batch.length;
-    }
+    const pushed = await sendRecords(this.peers, partner, sender, plan.push, {
+      maxBatchBytes: this.options.maxBatchBytes,
+      timeoutMs: this.options.replicaTimeoutMs,
+    });
+    repaired += pushed.sent;
     if (repaired > 0) this.hooks.repaired(repaired);
   }
 }

@@ -11,12 +11,13 @@ import { encodeRead, encodeWrite } from "./operations.js";
 export interface KvServiceOptions {
   readonly kv: KvNode;
   /** When set, every call must carry `authorization: Bearer <token>` (as OverlayService). */
-  readonly token?: string | undefined;
+  readonly token?: string | TokenCheck | undefined;
   readonly metrics?: WendyMetrics | undefined;
 }
 
 export function addKvService(server: Server, options: KvServiceOptions): void {
-  const ctx: ServeContext = { token: new TokenCheck(options.token), metrics: options.metrics };
+  const token = options.token instanceof TokenCheck ? options.token : new TokenCheck(options.token);
+  const ctx: ServeContext = { token, metrics: options.metrics };
   const kv = options.kv;
   const implementation: KvServiceServer = {
     put: unary(ctx, KvServiceService.put.path, async (put) =>

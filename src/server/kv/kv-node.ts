@@ -13,6 +13,7 @@ import type {
   ReplicateRequest,
   ReplicateResponse,
 } from "../../gen/wendy/v1/kv_peer.js";
+import { Placement } from "../../kv/placement.js";
 import { kvReplication, type KvReplication } from "../../kv/replica-set.js";
 import type { Cluster, PeerTransport } from "../cluster.js";
 import { WendyError } from "../errors.js";
@@ -33,7 +34,6 @@ import {
 import { addressFor, clusterOverlay, type KvOverlay } from "./overlay.js";
 import { KvPeerClient, type KvPeers } from "./peer-client.js";
 import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
-import { Placement } from "./placement.js";
 import { KvReplicator } from "./replicator.js";
 import { DEFAULT_KV_STORE_LIMITS, MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeVersion } from "./wire.js";
@@ -125,7 +125,7 @@ export class KvNode {
     this.transport = transport;
     const peers = new KvPeerClient(transport, (peer) => addressFor(this.overlay.self(), peer));
     this.peers = peers;
-    const placement = new Placement(this.overlay, this.replication.replicas);
+    const placement = new Placement((key, k) => this.overlay.replicas(key, k), this.replication.replicas);
     this.placement = placement;
     const replicaTimeoutMs = this.options.replicaTimeoutMs ?? 2000;
     const maxBatchBytes = Math.floor(transport.maxMessageBytes / 2);

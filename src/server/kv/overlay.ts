@@ -25,11 +25,6 @@ export function clusterOverlay(cluster: Cluster): KvOverlay {
   };
 }
 
-/** Identifies one incarnation of a node: a restarted node (empty) is a different holder. */
-export function holderKey(node: NodeInfo): string {
-  return `${node.id.hex}:${node.incarnation}`;
-}
-
 /** The address to dial: the local one in the same region, the global one elsewhere (as routing does). */
 export function addressFor(self: NodeInfo, peer: NodeInfo): string {
   return peer.region === self.region ? peer.localAddress : peer.globalAddress;

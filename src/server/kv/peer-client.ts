@@ -1,6 +1,9 @@
 // Outgoing key-value calls to peers: one channel per peer address (bounded, least recently used closed
-// first), every call signed with the node's peer sessions and bounded by a timeout.
+// first), every call signed with the node's peer sessions and bounded by a timeout. An OK answer counts only
+// when it proves its origin: the session's MAC over its bytes (shared secrets) and, under per-node
+// identities, a connection whose certificate names the node called; anything else is refused and counted.
 import { Client, status, type Metadata, type ServiceError } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import {
   KvPeerServiceService,
   type CoordinateRequest,
@@ -16,10 +19,18 @@ import type { NodeInfo } from "../../routing/types.js";
 import type { PeerTransport } from "../cluster.js";
 import { WendyError } from "../errors.js";
 import { noConnection, refusedByPeer } from "../transport/peer-failure.js";
-import { METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
-import { writeAuthEntries } from "../auth/metadata.js";
+import { METADATA_ANSWER_MAC, METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
+import { writeAuthEntries, type AuthEntries } from "../auth/metadata.js";
+import type { ClaimRefusal } from "../auth/node-identity.js";
+import type { PeerChannelSecurity } from "../auth/tls.js";
 
 const MAX_CHANNELS = 256;
+
+interface Channel {
+  readonly client: Client;
+  /** Per-node identities: whether an answer on this channel is from the node meant. */
+  readonly checkAnswer: PeerChannelSecurity["checkAnswer"];
+}
 const identity = (b: Buffer): Buffer => b;
 
 /**
@@ -52,7 +63,7 @@ export interface KvPeers {
 type Method = "coordinate" | "replicate" | "fetch" | "digest";
 
 export class KvPeerClient implements KvPeers {
-  private readonly channels = new Map<string, Client>();
+  private readonly channels = new Map<string, Channel>();
   private closed = false;
 
   constructor(
@@ -79,7 +90,7 @@ export class KvPeerClient implements KvPeers {
 
   close(): void {
     this.closed = true;
-    for (const c of this.channels.values()) c.close();
+    for (const c of this.channels.values()) c.client.close();
     this.channels.clear();
   }
 
@@ -98,7 +109,7 @@ export class KvPeerClient implements KvPeers {
         address,
         definition.path,
         body,
-        (entries) => this.unary(address, definition.path, body, writeAuthEntries(entries), timeoutMs),
+        (entries) => this.unary(address, definition.path, body, entries, to.id.hex, timeoutMs),
         (error) =>
           error instanceof KvPeerError &&
           error.code === status.UNAUTHENTICATED &&
@@ -120,7 +131,7 @@ export class KvPeerClient implements KvPeers {
     >;
   }
 
-  private channel(address: string): Client {
+  private channel(address: string): Channel {
     let c = this.channels.get(address);
     if (c !== undefined) {
       this.channels.delete(address);
@@ -131,16 +142,19 @@ export class KvPeerClient implements KvPeers {
       const oldest = this.channels.entries().next();
       if (oldest.done) break;
       this.channels.delete(oldest.value[0]);
-      oldest.value[1].close();
+      oldest.value[1].client.close();
     }
     const security = this.transport.channelSecurity(address);
-    c = new Client(address, security.credentials, {
-      ...security.options,
-      "grpc.max_send_message_length": this.transport.maxMessageBytes,
-      "grpc.max_receive_message_length": this.transport.maxMessageBytes,
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 1000,
-    });
+    c = {
+      client: new Client(address, security.credentials, {
+        ...security.options,
+        "grpc.max_send_message_length": this.transport.maxMessageBytes,
+        "grpc.max_receive_message_length": this.transport.maxMessageBytes,
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 1000,
+      }),
+      checkAnswer: security.checkAnswer,
+    };
     this.channels.set(address, c);
     return c;
   }
@@ -149,32 +163,67 @@ export class KvPeerClient implements KvPeers {
     address: string,
     path: string,
     body: Buffer,
-    metadata: ReturnType<typeof writeAuthEntries>,
+    sent: AuthEntries,
+    meant: string,
     timeoutMs: number,
   ): Promise<Buffer> {
     if (this.closed)
       return Promise.reject(new KvPeerError("the node is stopping", status.UNAVAILABLE, undefined, true));
-    const client = this.channel(address);
+    const channel = this.channel(address);
     return new Promise<Buffer>((resolve, reject) => {
       let timedOut = false;
-      const call = client.makeUnaryRequest(
+      let answerMac: Uint8Array | undefined;
+      const call = channel.client.makeUnaryRequest(
         path,
         identity,
         identity,
         body,
-        metadata,
+        writeAuthEntries(sent),
         {},
         (error: ServiceError | null, reply?: Buffer) => {
           clearTimeout(timer);
           if (timedOut) reject(new KvPeerError(`${path} to ${address} timed out`, status.DEADLINE_EXCEEDED));
           else if (error) reject(new KvPeerError(error.details, error.code, error.metadata));
-          else resolve(reply ?? Buffer.alloc(0));
+          else {
+            const answer = reply ?? Buffer.alloc(0);
+            const refused = this.refusedAnswer(channel, path, answer, answerMac, sent, meant, call);
+            if (refused === undefined) resolve(answer);
+            else {
+              this.transport.onAnswerRefused?.(refused.reason);
+              // It may well have reached the store: not "never arrived", so no blind retry elsewhere.
+              reject(new KvPeerError(`${path} to ${address}: ${refused.details}`, status[refused.code]));
+            }
+          }
         },
       );
+      call.on("metadata", (headers: Metadata) => {
+        const mac = headers.get(METADATA_ANSWER_MAC);
+        if (mac.length === 1 && typeof mac[0] === "string") answerMac = Buffer.from(mac[0], "base64");
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         call.cancel();
       }, timeoutMs);
     });
+  }
+
+  /** Why an OK answer proves nothing (no valid MAC of the session, or another node's), or undefined. */
+  private refusedAnswer(
+    channel: Channel,
+    path: string,
+    answer: Uint8Array,
+    answerMac: Uint8Array | undefined,
+    sent: AuthEntries,
+    meant: string,
+    call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null },
+  ): ClaimRefusal | undefined {
+    if (!this.transport.auth.signer.checkAnswer(sent, path, answer, answerMac)) {
+      return {
+        code: "UNAUTHENTICATED",
+        reason: "bad-answer-mac",
+        details: "the answer carries no valid MAC of the session: someone on the path answered",
+      };
+    }
+    return channel.checkAnswer?.(meant, call.getAuthContext()?.sslPeerCertificate);
   }
 }

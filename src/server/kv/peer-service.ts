@@ -1,5 +1,7 @@
 // Incoming key-value calls from peers on the peer port: authenticated exactly as PeerService's (the MAC is
 // checked over the raw request bytes before any parsing), then decoded and handed to the store's handlers.
+// An OK answer carries the session's MAC over its bytes (shared secrets), as PeerService's do: whoever sits
+// on the path without the secret cannot make up a read's value or a write's acknowledgement.
 import {
   Metadata,
   status,
@@ -22,7 +24,12 @@ import {
 } from "../../gen/wendy/v1/kv_peer.js";
 import type { NodeInfo } from "../../routing/types.js";
 import type { AuthFailureReason } from "../auth/failures.js";
-import { METADATA_AUTH_FAILURE } from "../auth/session-protocol.js";
+import { readAuthEntries } from "../auth/metadata.js";
+import {
+  METADATA_ANSWER_MAC,
+  METADATA_AUTH_FAILURE,
+  SESSION_METADATA_KEYS,
+} from "../auth/session-protocol.js";
 import type { CallVerifier } from "../transport/call-auth.js";
 import type { SenderCheck } from "../transport/peer-service-hooks.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
@@ -53,12 +60,19 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
   const implementation: UntypedServiceImplementation = {};
   for (const method of ["coordinate", "replicate", "fetch", "digest"] as const) {
     const original = KvPeerServiceService[method];
-    definition[method] = { ...original, requestDeserialize: identity };
-    implementation[method] = (call: ServerUnaryCall<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
+    // Answers are serialized here, so the MAC covers exactly the bytes sent.
+    definition[method] = { ...original, requestDeserialize: identity, responseSerialize: identity };
+    implementation[method] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
       const reply = (code: status, details: string, value?: unknown, metadata?: Metadata): void => {
         options.onServed?.(original.path, code);
-        if (code === status.OK) callback(null, value);
-        else callback({ code, details, ...(metadata === undefined ? {} : { metadata }) });
+        if (code !== status.OK) {
+          callback({ code, details, ...(metadata === undefined ? {} : { metadata }) });
+          return;
+        }
+        // Each method's response type matches its handler's result; the cast only joins the four.
+        const answer = (original.responseSerialize as (v: unknown) => Buffer)(value);
+        signAnswer(options.verifier, original.path, call, answer);
+        callback(null, answer);
       };
       const auth = options.verifier.verify(original.path, call.request, call.metadata);
       if (!auth.ok) {
@@ -107,6 +121,20 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
     };
   }
   server.addService(definition as ServiceDefinition, implementation);
+}
+
+/** Sends the session's MAC over `answer` in the response headers (shared secrets; nothing otherwise). */
+function signAnswer(
+  verifier: CallVerifier,
+  path: string,
+  call: ServerUnaryCall<Buffer, Buffer>,
+  answer: Uint8Array,
+): void {
+  const mac = verifier.answerMac(readAuthEntries(call.metadata, SESSION_METADATA_KEYS), path, answer);
+  if (mac === undefined) return;
+  const headers = new Metadata();
+  headers.set(METADATA_ANSWER_MAC, Buffer.from(mac).toString("base64"));
+  call.sendMetadata(headers);
 }
 
 /** The trailer that tells the caller its call was refused untouched (see peer-failure.ts refusedByPeer). */

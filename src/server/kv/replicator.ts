@@ -1,17 +1,19 @@
 // Re-replication and handover: after a leaf-set change (the ownership epochs' trigger) every held key's
 // replica set is recomputed; members missing the key's current version are sent it, and a node that is no
 // longer a member hands the key over and then drops it. Paced: at most `keysPerSecond` keys are checked per
-// second, so a change costs each node a bounded rate of Fetch and Replicate traffic.
+// second, so a change costs each node a bounded rate of Fetch and Replicate traffic. The decisions (which
+// keys, to whom, what follows) are src/kv/re-replication.ts, shared with the simulator; this module sends.
 import type { NodeInfo } from "../../routing/types.js";
-import { supersedes, type KvRecord } from "../../kv/record.js";
-import { isMember } from "../../kv/replica-set.js";
+import type { KvRecord } from "../../kv/record.js";
+import { chunks, MAX_RECORDS_PER_REQUEST } from "../../kv/batches.js";
+import type { Placement } from "../../kv/placement.js";
+import { lacking, ReplicationTracker } from "../../kv/re-replication.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
-import { batchRecords, chunks, MAX_RECORDS_PER_REQUEST } from "./batches.js";
-import { holderKey, type KvOverlay } from "./overlay.js";
+import type { KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";
-import type { Placement } from "./placement.js";
+import { sendRecords } from "./send-records.js";
 import type { MemoryKvStore } from "./store.js";
-import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
+import { decodeRecord, idBytes } from "./wire.js";
 
 export interface ReplicatorOptions {
   /** Keys checked per second at most (each may cost a record sent to each member missing it). */
@@ -31,12 +33,7 @@ export interface ReplicatorHooks {
 }
 
 export class KvReplicator {
-  /** Keys whose current version every member of the replica set (with this signature) holds. */
-  private readonly placed = new Map<string, string>();
-  private readonly urgent = new Set<string>();
-  private pass: string[] = [];
-  private passDue = true;
-  private lastPassAt = 0;
+  private readonly tracker: ReplicationTracker;
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -44,10 +41,12 @@ export class KvReplicator {
     private readonly overlay: KvOverlay,
     private readonly store: MemoryKvStore,
     private readonly peers: KvPeers,
-    private readonly placement: Placement,
+    placement: Placement,
     private readonly options: ReplicatorOptions,
     private readonly hooks: ReplicatorHooks,
-  ) {}
+  ) {
+    this.tracker = new ReplicationTracker(placement, options.fullPassMs);
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.step(), this.options.tickMs);
@@ -61,29 +60,22 @@ export class KvReplicator {
 
   /** The leaf set changed: check every key again. */
   membershipChanged(): void {
-    this.passDue = true;
+    this.tracker.membershipChanged();
   }
 
   /** A coordinator's write reached every member (recorded as placed) or not (checked again soon). */
   written(record: KvRecord, set: readonly NodeInfo[], everywhere: boolean): void {
-    const hex = record.key.hex;
-    const placed = this.placement.of(record.key);
-    if (everywhere && placed.signature === set.map(holderKey).join(",")) {
-      this.placed.set(hex, placed.signature);
-    } else {
-      this.placed.delete(hex);
-      this.urgent.add(hex);
-    }
+    this.tracker.written(record.key, set, everywhere);
   }
 
   /** A record arrived from elsewhere (a write, a repair): whether the set holds it is unknown. */
   received(hex: string): void {
-    this.placed.delete(hex);
+    this.tracker.received(hex);
   }
 
   /** Keys waiting to be checked: the replication lag, in keys. */
   get backlog(): number {
-    return this.urgent.size + this.pass.length;
+    return this.tracker.backlog;
   }
 
   /** Runs one paced step now (tests; the timer does the same). */
@@ -91,20 +83,8 @@ export class KvReplicator {
     if (this.busy || !this.overlay.ready()) return;
     this.busy = true;
     try {
-      const now = performance.now();
-      if (this.pass.length === 0 && (this.passDue || now - this.lastPassAt >= this.options.fullPassMs)) {
-        this.passDue = false;
-        this.lastPassAt = now;
-        this.pass = this.store.hexKeys();
-      }
       const budget = Math.max(1, Math.floor((this.options.keysPerSecond * this.options.tickMs) / 1000));
-      const keys: string[] = [];
-      for (const hex of this.urgent) {
-        if (keys.length >= budget) break;
-        this.urgent.delete(hex);
-        keys.push(hex);
-      }
-      while (keys.length < budget && this.pass.length > 0) keys.push(this.pass.pop() as string);
+      const keys = this.tracker.nextKeys(performance.now(), () => this.store.hexKeys(), budget);
       if (keys.length > 0) await this.check(keys);
     } finally {
       this.busy = false;
@@ -112,53 +92,16 @@ export class KvReplicator {
   }
 
   private async check(hexKeys: readonly string[]): Promise<void> {
-    const self = this.overlay.self();
-    const byTarget = new Map<string, { node: NodeInfo; records: KvRecord[] }>();
-    const pending = new Map<
-      string,
-      { record: KvRecord; member: boolean; signature: string; failed: boolean }
-    >();
-    for (const hex of hexKeys) {
-      const record = this.store.getHex(hex);
-      if (record === undefined) {
-        this.placement.forget(hex);
-        this.placed.delete(hex);
-        continue;
-      }
-      const { set, signature } = this.placement.of(record.key);
-      const member = isMember(self.id, set);
-      if (member && this.placed.get(hex) === signature) continue;
-      pending.set(hex, { record, member, signature, failed: false });
-      for (const node of set) {
-        if (node.id.equals(self.id)) continue;
-        let entry = byTarget.get(node.id.hex);
-        if (entry === undefined) byTarget.set(node.id.hex, (entry = { node, records: [] }));
-        entry.records.push(record);
-      }
-    }
+    const plan = this.tracker.plan(this.overlay.self().id, hexKeys, (hex) => this.store.getHex(hex));
+    const failed = new Set<string>();
     await Promise.all(
-      [...byTarget.values()].map(async ({ node, records }) => {
-        const failedKeys = await this.bringUpToDate(node, records);
-        for (const hex of failedKeys) {
-          const p = pending.get(hex);
-          if (p !== undefined) p.failed = true;
-        }
+      plan.targets.map(async ({ node, records }) => {
+        for (const hex of await this.bringUpToDate(node, records)) failed.add(hex);
       }),
     );
-    for (const [hex, p] of pending) {
-      if (p.failed) {
-        this.urgent.add(hex);
-        continue;
-      }
-      if (p.member) {
-        this.placed.set(hex, p.signature);
-      } else {
-        // Every member holds this version or a newer one: the handover is complete.
-        this.store.drop(p.record.key, p.record);
-        this.placement.forget(hex);
-        this.placed.delete(hex);
-        this.hooks.repaired("handoff", 1);
-      }
+    for (const record of this.tracker.settle(plan, failed)) {
+      this.store.drop(record.key, record);
+      this.hooks.repaired("handoff", 1);
     }
   }
 
@@ -184,19 +127,12 @@ export class KvReplicator {
         failed.push(...group.map((r) => r.key.hex));
         continue;
       }
-      const missing = group.filter((r) => supersedes(r, theirs.get(r.key.hex)));
-      for (const batch of batchRecords(missing, this.options.maxBatchBytes)) {
-        try {
-          await this.peers.replicate(
-            node,
-            { sender, records: batch.map((r) => encodeRecord(r)) },
-            this.options.replicaTimeoutMs,
-          );
-          this.hooks.repaired("re_replication", batch.length);
-        } catch {
-          failed.push(...batch.map((r) => r.key.hex));
-        }
-      }
+      const result = await sendRecords(this.peers, node, sender, lacking(group, theirs), {
+        maxBatchBytes: this.options.maxBatchBytes,
+        timeoutMs: this.options.replicaTimeoutMs,
+      });
+      if (result.sent > 0) this.hooks.repaired("re_replication", result.sent);
+      failed.push(...result.failed);
     }
     return failed;
   }

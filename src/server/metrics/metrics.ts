@@ -28,6 +28,8 @@ export interface NodeStateSnapshot {
   readonly knownPeers: number;
   readonly openPeerConnections: number;
   readonly subscribers: number;
+  /** Bytes held for clients on all client-port streams together; undefined where there is no client port. */
+  readonly clientQueuedBytes?: number;
   /** Joined with a complete, confirmed leaf set. */
   readonly ready: boolean;
   /** Cumulative counts from the routing core (they restart from 0 when a join starts a fresh core). */
@@ -356,6 +358,11 @@ export class WendyMetrics {
     plain("known_peers", "Distinct peers in any of this node's state tables.", (s) => s.knownPeers);
     plain("open_peer_connections", "Open gRPC channels to peers.", (s) => s.openPeerConnections);
     plain("subscribers", "Local client-API subscribers.", (s) => s.subscribers);
+    plain(
+      "client_queued_bytes",
+      "Bytes held for clients on all client-port streams together (bounded by WENDY_CLIENT_MAX_QUEUED_BYTES).",
+      (s) => s.clientQueuedBytes ?? 0,
+    );
     plain("ready", "1 when joined with a confirmed leaf set, else 0.", (s) => (s.ready ? 1 : 0));
     plain("parked_hops", "Route hops waiting for a liveness verdict on their next hop.", (s) => s.parkedHops);
     const cumulative = (name: string, help: string, pick: (s: NodeStateSnapshot) => number): void => {

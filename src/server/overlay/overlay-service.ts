@@ -35,8 +35,11 @@ import { decodeInHandlers, rawRequestStream } from "../transport/decode-in-handl
 export interface OverlayServiceOptions {
   readonly cluster: Cluster;
   readonly metrics?: WendyMetrics;
-  /** When set, every OverlayService call must carry `authorization: Bearer <token>`. */
-  readonly token?: string;
+  /**
+   * When set, every OverlayService call must carry `authorization: Bearer <token>`; a TokenCheck shared
+   * with other services can change its tokens while the node runs.
+   */
+  readonly token?: string | TokenCheck;
   /** Overrides of DEFAULT_OVERLAY_LIMITS; maxPayloadBytes must match the cluster's. */
   readonly limits?: Partial<OverlayLimits>;
   /** Also serve grpc.health.v1 and server reflection on this server. Default true. */
@@ -62,6 +65,8 @@ export interface OverlayServiceHandle {
   readonly ownershipWatcherCount: number;
   /** Deliveries no subscriber wanted, since start. */
   readonly undeliveredCount: bigint;
+  /** Bytes held now for clients on all client-port streams together (the maxQueuedBytes budget). */
+  readonly queuedBytes: number;
   /**
    * The node is leaving: deliveries no application holds are refused at once (UNAVAILABLE) rather than
    * after the delivery grace; those an application holds may still be acknowledged.
@@ -110,7 +115,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
       return refusal === undefined ? undefined : toServiceError(refusal);
     },
     metrics,
-    token: new TokenCheck(options.token),
+    token: options.token instanceof TokenCheck ? options.token : new TokenCheck(options.token),
   };
   const sendStreams = new SendStreams(ctx);
   const callStreams = new CallStreams(ctx);
@@ -152,6 +157,9 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     },
     get undeliveredCount() {
       return deliveries.undeliveredCount;
+    },
+    get queuedBytes() {
+      return queuedBytes.bytes;
     },
     drain() {
       deliveries.drain();

@@ -4,80 +4,43 @@ import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import {
   OverlayServiceService,
   SendStreamRequest,
+  type SendResponse,
   type SendStreamItem,
   type SendStreamResponse,
-  type SendStreamResult,
 } from "../../gen/wendy/v1/overlay.js";
-import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
 import type { SendResult } from "../cluster.js";
 import type { OverlayContext } from "./context.js";
-import { deadlineExceeded, invalidArgument, resourceExhausted, toServiceError } from "./rpc-error.js";
+import { deadlineExceeded, invalidArgument, resourceExhausted } from "./rpc-error.js";
+import { OpenStreams, StreamSession, type StreamKind } from "./stream-session.js";
 import { effectiveTimeoutMs, requireKey, requirePayload, requirePurpose } from "./validate.js";
 
 const PATH = OverlayServiceService.sendStream.path;
-/** Each send on the stream is counted like a unary Send with its own code, so dashboards see every send. */
-const SEND_PATH = OverlayServiceService.send.path;
+const KIND: StreamKind = {
+  path: PATH,
+  itemPath: OverlayServiceService.send.path,
+  closedName: "SendStreamClosed",
+  items: "sends",
+};
 
 /** Every open SendStream of one service, so that closing the service (a node stopping) ends them. */
-export class SendStreams {
-  private readonly open = new Set<SendStreamSession>();
-
-  constructor(private readonly ctx: OverlayContext) {}
-
-  get count(): number {
-    return this.open.size;
-  }
-
-  /** The gRPC handler; requests arrive as raw bytes (see decodeInHandlers) and are decoded here. */
-  readonly handler = (call: ServerDuplexStream<Buffer, SendStreamResponse>): void => {
-    const refused = this.ctx.token.refuse(call.metadata);
-    if (refused !== undefined) {
-      this.ctx.metrics?.clientRpcServed(PATH, refused.code ?? status.UNAUTHENTICATED);
-      call.emit("error", refused);
-      return;
-    }
-    const session = new SendStreamSession(this.ctx, call, () => this.open.delete(session));
-    this.open.add(session);
-    session.start();
-  };
-
-  /** Ends every stream: clients see UNAVAILABLE for sends still waiting and reopen on their next send. */
-  closeAll(): void {
-    for (const session of [...this.open]) session.fail(status.UNAVAILABLE, "the node is shutting down");
+export class SendStreams extends OpenStreams<SendStreamResponse> {
+  constructor(ctx: OverlayContext) {
+    super(ctx, PATH, (call, onClosed) => new SendStreamSession(ctx, call, onClosed));
   }
 }
 
-/**
- * One open SendStream. `outstanding` counts sends received whose result has not yet been written out: it
- * bounds what a client can make the node hold, whether it sends too fast or stops reading results.
- */
-class SendStreamSession {
-  private outstanding = 0;
-  private results: SendStreamResult[] = [];
-  private readonly endOfTurn = new EndOfTurnFlush(() => this.flush());
-  private open = true;
-  private clientDone = false;
-
+/** One open SendStream (stream-session.ts bounds, batches and ends it). */
+class SendStreamSession extends StreamSession<SendResponse> {
   constructor(
-    private readonly ctx: OverlayContext,
-    private readonly call: ServerDuplexStream<Buffer, SendStreamResponse>,
-    private readonly onClosed: () => void,
-  ) {}
-
-  start(): void {
-    const call = this.call;
-    call.on("data", (bytes: Buffer) => this.onRequest(bytes));
-    call.on("end", () => {
-      this.clientDone = true;
-      this.endIfDone();
-    });
-    call.on("cancelled", () => this.closed(status.CANCELLED));
-    call.on("error", () => this.closed(status.CANCELLED));
-    call.on("close", () => this.closed(status.OK));
+    ctx: OverlayContext,
+    call: ServerDuplexStream<Buffer, SendStreamResponse>,
+    onClosed: () => void,
+  ) {
+    super(ctx, call, KIND, onClosed);
   }
 
-  private onRequest(bytes: Buffer): void {
+  protected onRequest(bytes: Buffer): void {
     if (!this.open) return;
     let request: SendStreamRequest;
     try {
@@ -88,21 +51,10 @@ class SendStreamSession {
       return;
     }
     const receivedAt = Date.now();
-    const limit = this.ctx.limits.maxSendStreamInFlight;
     for (const item of request.sends) {
-      if (this.outstanding >= 2 * limit) {
-        // Refusals pile up too: a client that neither slows down nor reads its results is cut off.
-        this.fail(status.RESOURCE_EXHAUSTED, `${this.outstanding} results unread; the stream was dropped`);
-        return;
-      }
-      this.outstanding++;
-      if (this.outstanding > limit) {
-        this.answerError(
-          item.requestId,
-          resourceExhausted(`more than ${limit} sends in flight on this stream; wait for results`),
-        );
-        continue;
-      }
+      const admission = this.admit(item.requestId);
+      if (admission === "dropped") return;
+      if (admission === "refused") continue;
       // The payload is held until the send is answered: it counts against the client port's byte budget.
       const held = item.send?.payload.byteLength ?? 0;
       if (!this.ctx.queuedBytes.take(held)) {
@@ -160,14 +112,6 @@ class SendStreamSession {
     );
   }
 
-  /** The item's own deadline, else the stream's (Infinity when neither is set). */
-  private deadlineOf(item: SendStreamItem, receivedAt: number): number {
-    const stream = this.call.getDeadline();
-    const streamAt = stream instanceof Date ? stream.getTime() : stream;
-    const itemAt = item.deadlineMs > 0 ? receivedAt + item.deadlineMs : Number.POSITIVE_INFINITY;
-    return Math.min(itemAt, Number.isFinite(streamAt) ? streamAt : Number.POSITIVE_INFINITY);
-  }
-
   private answer(requestId: bigint, sent: SendResult, waitForAck: boolean): void {
     this.queue({
       requestId,
@@ -180,54 +124,5 @@ class SendStreamSession {
         hops: waitForAck ? (sent.hops ?? 0) : 0,
       },
     });
-  }
-
-  private answerError(requestId: bigint, error: unknown): void {
-    const e = toServiceError(error);
-    this.queue({
-      requestId,
-      code: e.code ?? status.UNKNOWN,
-      errorMessage: e.details ?? e.message,
-      response: undefined,
-    });
-  }
-
-  /** Results produced in one turn of the event loop leave in one stream message. */
-  private queue(result: SendStreamResult): void {
-    this.ctx.metrics?.clientRpcServed(SEND_PATH, result.code);
-    if (!this.open) return;
-    this.results.push(result);
-    this.endOfTurn.schedule();
-  }
-
-  private flush(): void {
-    if (!this.open || this.results.length === 0) return;
-    const results = this.results;
-    this.results = [];
-    this.call.write({ results }, () => {
-      this.outstanding -= results.length;
-      this.endIfDone();
-    });
-  }
-
-  /** After the client half-closed, the stream ends once every send it made has been answered. */
-  private endIfDone(): void {
-    if (!this.open || !this.clientDone || this.outstanding > 0) return;
-    this.closed(status.OK);
-    this.call.end();
-  }
-
-  fail(code: status, details: string): void {
-    if (!this.open) return;
-    this.closed(code);
-    this.call.emit("error", { code, details, name: "SendStreamClosed", message: details });
-  }
-
-  private closed(code: status): void {
-    if (!this.open) return;
-    this.open = false;
-    this.results = [];
-    this.ctx.metrics?.clientRpcServed(PATH, code);
-    this.onClosed();
   }
 }

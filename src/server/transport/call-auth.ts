@@ -3,7 +3,11 @@
 // no credentials means an open overlay (tests and trusted networks only).
 import type { Metadata } from "@grpc/grpc-js";
 import { BEARER_METADATA_KEYS, bearerEntries, verifyBearer } from "../auth/bearer.js";
-import { isSharedSecretCredentials, type Credentials } from "../auth/credentials.js";
+import {
+  isSharedSecretCredentials,
+  type Credentials,
+  type SharedSecretCredentials,
+} from "../auth/credentials.js";
 import { FailureCounter, type AuthRejection } from "../auth/failures.js";
 import { readAuthEntries, type AuthEntries } from "../auth/metadata.js";
 import {
@@ -60,6 +64,11 @@ export interface CallVerifier {
 export interface CallAuth {
   readonly signer: CallSigner;
   readonly verifier: CallVerifier;
+  /**
+   * Shared secrets only: moves to new keys (a reloaded secret file) without a restart; new sessions use
+   * them, sessions under retired keys are dropped. Undefined for other schemes.
+   */
+  readonly rekey?: (credentials: SharedSecretCredentials) => void;
 }
 
 export function callAuthFor(
@@ -77,7 +86,13 @@ export function callAuthFor(
   const failures = options.failures ?? new FailureCounter();
   if (credentials === undefined) return openAuth(failures);
   if (isSharedSecretCredentials(credentials)) {
-    const client = new SessionClient({ sharedKey: credentials.sharedKey, hello, now, failures });
+    const client = new SessionClient({
+      sharedKey: credentials.sharedKey,
+      ...(credentials.acceptedKeys === undefined ? {} : { acceptedKeys: credentials.acceptedKeys }),
+      hello,
+      now,
+      failures,
+    });
     const server = new SessionServer({
       sharedKey: credentials.sharedKey,
       now,
@@ -86,6 +101,11 @@ export function callAuthFor(
       maxHellosPerSecondPerSource: options.maxHellosPerSecondPerSource,
     });
     return {
+      rekey: (next) => {
+        const accepted = next.acceptedKeys ?? [next.sharedKey];
+        server.useKeys(next.sharedKey, accepted);
+        client.useKeys(accepted);
+      },
       signer: {
         call: (address, path, body, invoke, lost) => client.call(address, path, body, invoke, lost),
         sign: (address, path, body) => client.sign(address, path, body),
