@@ -89,7 +89,9 @@ export class KvCoordinator {
   ): Promise<KvResult> {
     const deadline = performance.now() + timeoutMs;
     // Bounded by the deadline: a hand-on refused because the owner just died is retried once routing
-    // has noticed (owner() then names the next closest node).
+    // has noticed (owner() then names the next closest node). A read is retried too when its hand-on may
+    // have arrived (the owner died with the call in flight: "Connection dropped"), since reading twice
+    // changes nothing; a write is not, as it may have been applied.
     for (let attempt = 0; ; attempt++) {
       if (!this.overlay.ready()) throw new NotJoinedError("this node has not joined the overlay yet");
       const owner = this.overlay.owner(op.key);
@@ -101,7 +103,7 @@ export class KvCoordinator {
       try {
         return await forward(owner, hops + 1, left);
       } catch (error) {
-        if (!neverArrived(error) || performance.now() + 100 >= deadline) throw error;
+        if (!retriable(op, error) || performance.now() + 100 >= deadline) throw error;
         await sleep(Math.min(100 * 2 ** attempt, 1000, deadline - performance.now() - 50));
       }
     }
@@ -339,6 +341,12 @@ function unavailable(message: string): WendyError {
 /** True when a hand-on surely never reached its node (nothing listened, or it refused as it leaves). */
 function neverArrived(error: unknown): boolean {
   return error instanceof KvPeerError && error.neverArrived;
+}
+
+/** True when a failed hand-on may be tried again: it never arrived, or it was a read the owner lost. */
+function retriable(op: KvOperation, error: unknown): boolean {
+  if (neverArrived(error)) return true;
+  return op.kind === "get" && error instanceof KvPeerError && error.code === status.UNAVAILABLE;
 }
 
 function sleep(ms: number): Promise<void> {
