@@ -55,9 +55,16 @@ export class DaemonRing {
    * resolves once it has joined, through up to three live nodes (none: it founds the ring).
    */
   async start(i: number, env: Readonly<Record<string, string>> = {}): Promise<RingNode> {
-    const process = this.spawn(i, env);
-    const started = await process.waitForLine((l) => l.msg === LOG_STARTED, 180_000, "started");
+    this.spawn(i, env);
+    return this.ready(i);
+  }
+
+  /** Waits for node `i`, spawned, to have bound (its addresses are then known) and joined. */
+  async ready(i: number): Promise<RingNode> {
     const node = this.nodes[i]!;
+    const process = node.process;
+    if (process === undefined) throw new Error(`${node.name} was not spawned`);
+    const started = await process.waitForLine((l) => l.msg === LOG_STARTED, 180_000, "started");
     node.peer = `127.0.0.1:${portOf(started, "peerPort")}`;
     node.client = `127.0.0.1:${portOf(started, "clientPort")}`;
     await process.waitForLine((l) => l.msg === LOG_READY, 180_000, "ready");

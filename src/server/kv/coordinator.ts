@@ -307,6 +307,7 @@ export class KvCoordinator {
   private async storeAt(node: NodeInfo, record: KvRecord): Promise<void> {
     if (node.id.equals(this.overlay.self().id)) {
       this.store.apply(record);
+      await this.store.flushed();
       return;
     }
     await this.peers.replicate(

@@ -35,7 +35,8 @@ import { KvPeerClient, type KvPeers } from "./peer-client.js";
 import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
 import { Placement } from "./placement.js";
 import { KvReplicator } from "./replicator.js";
-import { DEFAULT_KV_STORE_LIMITS, MemoryKvStore } from "./store.js";
+import { KvDataDirError, LevelKvPersistence } from "./persistence.js";
+import { DEFAULT_KV_STORE_LIMITS, KvStoreFullError, MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeRecord, encodeVersion } from "./wire.js";
 
 export interface KvOptions {
@@ -59,6 +60,8 @@ export interface KvOptions {
   readonly readSettleMs?: number;
   /** Timeout of one call to a replica; default 2000 ms. */
   readonly replicaTimeoutMs?: number;
+  /** A directory for a persistent copy of the records (LevelDB); default none: in memory only. */
+  readonly dataDir?: string | undefined;
 }
 
 /** What the store has done, for metrics and tests. */
@@ -90,23 +93,63 @@ export class KvNode {
   private replicator: KvReplicator | undefined;
   private antiEntropy: KvAntiEntropy | undefined;
   private stopped = false;
+  /** Records read back from the data directory when the node opened. */
+  private restoredCount = 0;
 
+  /**
+   * A store in memory only (options.dataDir is ignored: use KvNode.open for a persistent one).
+   * `persistence` is the opened copy that open() passes.
+   */
   constructor(
     private readonly cluster: Cluster,
     options: KvOptions = {},
+    private readonly persistence?: LevelKvPersistence,
   ) {
     this.options = options;
     this.overlay = clusterOverlay(cluster);
     this.replication = kvReplication(cluster.peerTransport().leafSetSize, options);
-    this.store = new MemoryKvStore({
-      maxKeys: options.maxKeys ?? DEFAULT_KV_STORE_LIMITS.maxKeys,
-      maxBytes: options.maxBytes ?? DEFAULT_KV_STORE_LIMITS.maxBytes,
-    });
+    this.store = new MemoryKvStore(
+      {
+        maxKeys: options.maxKeys ?? DEFAULT_KV_STORE_LIMITS.maxKeys,
+        maxBytes: options.maxBytes ?? DEFAULT_KV_STORE_LIMITS.maxBytes,
+      },
+      persistence,
+    );
     cluster.registerApplication({
       onNewLeaves: () => this.membershipChanged(),
       onNodeJoin: () => this.membershipChanged(),
       onNodeExit: () => this.membershipChanged(),
     });
+  }
+
+  /**
+   * The store, with its records read back from options.dataDir when one is set (before the node serves
+   * anything, so a restarted node holds what it held before any repair). A data directory that cannot be
+   * opened (locked by another process, corrupt) or holds more than the bounds allow is a KvDataDirError.
+   */
+  static async open(cluster: Cluster, options: KvOptions = {}): Promise<KvNode> {
+    if (options.dataDir === undefined) return new KvNode(cluster, options);
+    const persistence = await LevelKvPersistence.open(options.dataDir);
+    const kv = new KvNode(cluster, options, persistence);
+    try {
+      for await (const record of persistence.records(cluster.peerTransport().maxPayloadBytes)) {
+        kv.store.restore(record);
+        kv.restoredCount++;
+      }
+    } catch (error) {
+      await persistence.close();
+      if (error instanceof KvStoreFullError)
+        throw new KvDataDirError(
+          `the key-value data directory ${options.dataDir} holds more than this node's bounds allow (${error.message}); raise WENDY_KV_MAX_KEYS / WENDY_KV_MAX_BYTES`,
+        );
+      throw error;
+    }
+    return kv;
+  }
+
+  /** Records read back from the data directory at open (0 without one). */
+  get restored(): number {
+    return this.restoredCount;
   }
 
   /** Serves KvPeerService on the node's peer port (pass to ClusterOptions.configureServer). */
@@ -182,6 +225,12 @@ export class KvNode {
     this.peers?.close();
   }
 
+  /** Stops, then writes what is queued to the data directory and closes it. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.persistence?.close();
+  }
+
   stats(): KvStats {
     return {
       keys: this.store.size,
@@ -246,7 +295,7 @@ export class KvNode {
       const result = await this.run(op, timeoutOf(kvRequest), request.hops);
       return encodeResult(op.kind, result);
     },
-    replicate: (_sender: NodeInfo, request: ReplicateRequest): ReplicateResponse => {
+    replicate: async (_sender: NodeInfo, request: ReplicateRequest): Promise<ReplicateResponse> => {
       if (request.records.length > MAX_RECORDS_PER_REQUEST)
         throw new WireFormatError(
           "records",
@@ -258,6 +307,8 @@ export class KvNode {
         if (kept === record) this.replicator?.received(record.key.hex);
         return encodeVersion(kept.version);
       });
+      // Acknowledged only once on disk, when the store has a persistent copy.
+      await this.store.flushed();
       return { held };
     },
     fetch: (_sender: NodeInfo, request: FetchRequest): FetchResponse => {
