@@ -146,7 +146,11 @@ export class KvCoordinator {
     const self = this.overlay.self();
     const record: KvRecord = {
       key: op.key,
-      version: nextVersion([current?.version], self.id),
+      // Above any tombstone removed here too: a copy of it may linger on a replica the read did not hear.
+      version: nextVersion(
+        [current?.version, { counter: this.store.versionFloor, writer: self.id }],
+        self.id,
+      ),
       value: op.kind === "put" ? op.value : new Uint8Array(),
       deleted: op.kind === "delete",
     };

@@ -35,6 +35,7 @@ import { KvPeerClient, type KvPeers } from "./peer-client.js";
 import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
 import { Placement } from "./placement.js";
 import { KvReplicator } from "./replicator.js";
+import { KvTombstoneCollector } from "./tombstones.js";
 import { KvDataDirError, LevelKvPersistence } from "./persistence.js";
 import { DEFAULT_KV_STORE_LIMITS, KvStoreFullError, MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeRecord, encodeVersion } from "./wire.js";
@@ -60,6 +61,8 @@ export interface KvOptions {
   readonly readSettleMs?: number;
   /** Timeout of one call to a replica; default 2000 ms. */
   readonly replicaTimeoutMs?: number;
+  /** How long a deletion's tombstone is kept at least (tombstones.ts); default 3600000 ms. */
+  readonly tombstoneGraceMs?: number;
   /** A directory for a persistent copy of the records (LevelDB); default none: in memory only. */
   readonly dataDir?: string | undefined;
 }
@@ -71,6 +74,10 @@ export interface KvStats {
   /** Keys waiting for a re-replication check: the replication lag, in keys. */
   readonly repairBacklog: number;
   readonly repairs: Readonly<Record<KvRepairKind, number>>;
+  /** Tombstones held (included in keys). */
+  readonly tombstones: number;
+  /** Tombstones removed after their grace. */
+  readonly tombstonesRemoved: number;
 }
 
 export type KvRepairKind = "read_repair" | "re_replication" | "handoff" | "anti_entropy";
@@ -92,6 +99,8 @@ export class KvNode {
   private coordinator: KvCoordinator | undefined;
   private replicator: KvReplicator | undefined;
   private antiEntropy: KvAntiEntropy | undefined;
+  private tombstones: KvTombstoneCollector | undefined;
+  private tombstonesRemoved = 0;
   private stopped = false;
   /** Records read back from the data directory when the node opened. */
   private restoredCount = 0;
@@ -214,14 +223,30 @@ export class KvNode {
         received: (record) => replicator.received(record.key.hex),
       },
     );
+    const graceMs = this.options.tombstoneGraceMs ?? 3_600_000;
+    this.tombstones = new KvTombstoneCollector(
+      this.overlay,
+      this.store,
+      peers,
+      placement,
+      {
+        graceMs,
+        intervalMs: Math.min(60_000, Math.max(100, Math.floor(graceMs / 4))),
+        maxPerRound: 512,
+        replicaTimeoutMs,
+      },
+      { removed: (n) => (this.tombstonesRemoved += n) },
+    );
     replicator.start();
     this.antiEntropy.start();
+    this.tombstones.start();
   }
 
   stop(): void {
     this.stopped = true;
     this.replicator?.stop();
     this.antiEntropy?.stop();
+    this.tombstones?.stop();
     this.peers?.close();
   }
 
@@ -237,6 +262,8 @@ export class KvNode {
       bytes: this.store.bytes,
       repairBacklog: this.replicator?.backlog ?? 0,
       repairs: { ...this.repairs },
+      tombstones: this.store.tombstoneCount,
+      tombstonesRemoved: this.tombstonesRemoved,
     };
   }
 
@@ -260,6 +287,11 @@ export class KvNode {
   async repairOnce(): Promise<void> {
     await this.replicator?.step();
     await this.antiEntropy?.round();
+  }
+
+  /** Runs a tombstone-removal round now (tests); returns the tombstones removed. */
+  async collectTombstonesOnce(): Promise<number> {
+    return (await this.tombstones?.round()) ?? 0;
   }
 
   private maxValueBytes(): number {

@@ -28,11 +28,46 @@ const WRITTEN = Promise.resolve();
 export class MemoryKvStore {
   private readonly records = new Map<string, KvRecord>();
   private held = 0;
+  /** When each tombstone held was stored here (this process's monotonic clock). */
+  private readonly tombstoneSince = new Map<string, number>();
+  private removedCounter = 0n;
 
   constructor(
     private readonly limits: KvStoreLimits = DEFAULT_KV_STORE_LIMITS,
     private readonly persistence?: KvPersistence,
+    private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /** Tombstones held, each with how long it has been held here. */
+  *tombstones(): Generator<{ readonly record: KvRecord; readonly heldForMs: number }> {
+    const now = this.now();
+    for (const [hex, since] of this.tombstoneSince) {
+      const record = this.records.get(hex);
+      if (record !== undefined) yield { record, heldForMs: now - since };
+    }
+  }
+
+  get tombstoneCount(): number {
+    return this.tombstoneSince.size;
+  }
+
+  /**
+   * Forgets a tombstone (tombstone.ts decided it may go) unless something newer arrived meanwhile, and
+   * remembers its counter: a write this node coordinates later is versioned above it (versionFloor), so it
+   * wins over a copy of the tombstone still held by a replica the write's version read did not hear.
+   */
+  removeTombstone(tombstone: KvRecord): boolean {
+    const held = this.records.get(tombstone.key.hex);
+    if (held === undefined || !held.deleted || supersedes(held, tombstone)) return false;
+    this.drop(tombstone.key, tombstone);
+    if (held.version.counter > this.removedCounter) this.removedCounter = held.version.counter;
+    return true;
+  }
+
+  /** The highest counter of a tombstone removed here (0 for none): new versions are written above it. */
+  get versionFloor(): bigint {
+    return this.removedCounter;
+  }
 
   /** Resolves once every change kept so far is on disk (at once without a persistent copy). */
   flushed(): Promise<void> {
@@ -80,6 +115,8 @@ export class MemoryKvStore {
       throw new KvStoreFullError(`this node's store is full: ${this.limits.maxBytes} bytes`);
     this.records.set(record.key.hex, record);
     this.held += growth;
+    if (record.deleted) this.tombstoneSince.set(record.key.hex, this.now());
+    else this.tombstoneSince.delete(record.key.hex);
   }
 
   /** Forgets a key (handed over to its replica set), unless a newer record arrived meanwhile. */
@@ -88,6 +125,7 @@ export class MemoryKvStore {
     if (held === undefined) return;
     if (ifVersionAtMost !== undefined && supersedes(held, ifVersionAtMost)) return;
     this.records.delete(key.hex);
+    this.tombstoneSince.delete(key.hex);
     this.held -= recordBytes(held);
     this.persistence?.delete(key);
   }
