@@ -106,14 +106,16 @@ export class KvNode {
   private restoredCount = 0;
 
   /**
-   * A store in memory only (options.dataDir is ignored: use KvNode.open for a persistent one).
-   * `persistence` is the opened copy that open() passes.
+   * A store in memory only; KvNode.open makes one with options.dataDir (it passes `persistence`, the
+   * opened directory), since opening it is asynchronous.
    */
   constructor(
     private readonly cluster: Cluster,
     options: KvOptions = {},
     private readonly persistence?: LevelKvPersistence,
   ) {
+    if (options.dataDir !== undefined && persistence === undefined)
+      throw new RangeError("a KvNode with a data directory is made by KvNode.open, which reads it back");
     this.options = options;
     this.overlay = clusterOverlay(cluster);
     this.replication = kvReplication(cluster.peerTransport().leafSetSize, options);
