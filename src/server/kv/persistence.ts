@@ -9,7 +9,7 @@
 // from 18 on without a compiler, and it has no other native dependency.
 import { mkdirSync } from "node:fs";
 import { status } from "@grpc/grpc-js";
-import { ClassicLevel } from "classic-level";
+import type { ClassicLevel } from "classic-level";
 import { Record as WireRecord } from "../../gen/wendy/v1/kv_peer.js";
 import type { NodeId } from "../../routing/id.js";
 import type { KvRecord } from "../../kv/record.js";
@@ -53,11 +53,11 @@ export class LevelKvPersistence implements KvPersistence {
     } catch (error) {
       throw new KvDataDirError(`cannot create the key-value data directory ${directory}: ${reason(error)}`);
     }
-    const db = new ClassicLevel<Buffer, Buffer>(directory, {
-      keyEncoding: "buffer",
-      valueEncoding: "buffer",
-    });
+    let db: ClassicLevel<Buffer, Buffer>;
     try {
+      // Loaded on first use: a node in memory only never loads the native binding.
+      const { ClassicLevel } = await import("classic-level");
+      db = new ClassicLevel<Buffer, Buffer>(directory, { keyEncoding: "buffer", valueEncoding: "buffer" });
       await db.open();
     } catch (error) {
       throw new KvDataDirError(`cannot open the key-value data directory ${directory}: ${reason(error)}`);
