@@ -144,7 +144,7 @@ function adjacentPair(): [RingNode, RingNode] {
 beforeAll(async () => {
   release = await acquireMachineLock();
   started = performance.now();
-  ring = await DaemonRing.create(INITIAL + SPARE, testSecret("chaos kv"), {
+  ring = DaemonRing.create(INITIAL + SPARE, testSecret("chaos kv"), {
     WENDY_KV_ANTI_ENTROPY_MS: "1000",
   });
   await ring.start(0);
@@ -163,169 +163,164 @@ afterAll(async () => {
   release();
 }, 60_000);
 
-// Known flaky in CI (issue #16's closing note): skipped when CI=true until fixed; run it alone with
-// `npx vitest run <this file>`. A restarted daemon can find its fixed port taken by then (ports are chosen at start).
-describe.skipIf(process.env.CI === "true")(
-  "the key-value store under churn (16 daemons, 1,000 keys, k = 3)",
-  () => {
-    it("keeps every acknowledged write, never invents a value, and ends with every key on its 3 closest live nodes", async () => {
-      // 1,000 keys, each written with its W acknowledgements (a put that failed, on a loaded machine, is tried
-      // again, at most 5 times).
-      for (let w = 0; w < KEYS; w += INITIAL_BATCH)
-        await Promise.all(
-          Array.from({ length: INITIAL_BATCH }, async (_, j) => {
-            for (let attempt = 0; attempt < 5 && !(await put(w + j, w + j)); attempt++) await sleep(500);
-          }),
+describe("the key-value store under churn (16 daemons, 1,000 keys, k = 3)", () => {
+  it("keeps every acknowledged write, never invents a value, and ends with every key on its 3 closest live nodes", async () => {
+    // 1,000 keys, each written with its W acknowledgements (a put that failed, on a loaded machine, is tried
+    // again, at most 5 times).
+    for (let w = 0; w < KEYS; w += INITIAL_BATCH)
+      await Promise.all(
+        Array.from({ length: INITIAL_BATCH }, async (_, j) => {
+          for (let attempt = 0; attempt < 5 && !(await put(w + j, w + j)); attempt++) await sleep(500);
+        }),
+      );
+    const initialFailures = stats.writesFailed;
+    progress(`${KEYS} keys written; ${initialFailures} initial puts failed and were tried again`);
+    expect(history.every((h) => h.lastAcked >= 0)).toBe(true);
+    const initialRepair = await repaired();
+    progress(`initial replication complete after ${initialRepair} ms`);
+
+    // Writers (one per quarter of the keys, so each key's writes are sequential) and readers.
+    let churning = true;
+    const writers = Array.from({ length: CLIENT_NODES }, async (_, w) => {
+      for (let n = 0; churning && n < 100_000; n++) {
+        await put(w + CLIENT_NODES * Math.floor(Math.random() * (KEYS / CLIENT_NODES)), w);
+        await sleep(100);
+      }
+    });
+    const readers = Array.from({ length: CLIENT_NODES }, async (_, r) => {
+      for (let n = 0; churning && n < 100_000; n++) {
+        const i = Math.floor(Math.random() * KEYS);
+        const h = history[i]!;
+        const ackedBefore = h.lastAcked;
+        try {
+          const found = await clients[r]!.kv.get(keyName(i), { timeoutMs: 5000, deadlineMs: 8000 });
+          stats.reads++;
+          const at = found === undefined ? -1 : h.attempted.indexOf(found.value.toString());
+          if (found !== undefined && at === -1) stats.neverWritten++;
+          else if (at < ackedBefore) stats.staleReads++;
+        } catch (error) {
+          stats.readsFailed++;
+          noteFailure("get", error);
+        }
+        await sleep(20);
+      }
+    });
+
+    // The churn: each step one fault; every kill waits for the repair of the previous faults first.
+    const down: RingNode[] = [];
+    const stopped: RingNode[] = [];
+    let spare = INITIAL;
+    let step = 0;
+    const churnStart = performance.now();
+    // At least one step of each kind, and steps for as long as the minute lasts.
+    while (step < 4 || performance.now() - churnStart < CHURN_MS) {
+      const kind = step % 4;
+      const t = Math.round(now());
+      if (kind === 0) {
+        const ms = await repaired();
+        const [a, b] = adjacentPair();
+        await Promise.all([ring.kill(a.index), ring.kill(b.index)]);
+        down.push(a, b);
+        faults.push({ at: t, what: `kill -9 ${a.name} and ${b.name} (ring neighbours)`, repairedMs: ms });
+      } else if (kind === 1) {
+        const back = down.splice(0);
+        await Promise.all(back.map((n) => ring.start(n.index)));
+        faults.push({
+          at: t,
+          what: `restart ${back.map((n) => n.name).join(", ")} (empty)`,
+          repairedMs: await repaired(),
+        });
+      } else if (kind === 2) {
+        const live = ring.live().filter((n) => n.index >= CLIENT_NODES);
+        const leaving = live[Math.floor(Math.random() * live.length)]!;
+        await ring.stop(leaving.index);
+        stopped.push(leaving);
+        faults.push({ at: t, what: `graceful stop ${leaving.name}`, repairedMs: await repaired() });
+      } else {
+        const joining = spare < INITIAL + SPARE ? spare++ : stopped.shift()!.index;
+        await ring.start(joining);
+        faults.push({ at: t, what: `join ${ring.nodes[joining]!.name}`, repairedMs: await repaired() });
+      }
+      progress(`step ${step}: ${faults.at(-1)!.what}; repaired after ${faults.at(-1)!.repairedMs} ms`);
+      step++;
+      await sleep(STEP_GAP_MS);
+    }
+    churning = false;
+    const churnMs = performance.now() - churnStart;
+    await Promise.all([...writers, ...readers]);
+    await sleep(RECENT_PUT_MS);
+    const finalRepair = await repaired();
+    progress(`churn over; every key on its 3 closest live nodes after ${finalRepair} ms`);
+
+    // Every key, read through a node that was never faulted, against its history.
+    const wrong: string[] = [];
+    const readBack = new Map<number, string>();
+    for (let i = 0; i < KEYS; i++) {
+      const found = await clients[i % CLIENT_NODES]!.kv.get(keyName(i), { timeoutMs: 5000 });
+      const value = found?.value.toString();
+      if (!acceptable(i, value))
+        wrong.push(
+          `${keyName(i)}: read ${value}, last acknowledged ${history[i]!.attempted[history[i]!.lastAcked]}`,
         );
-      const initialFailures = stats.writesFailed;
-      progress(`${KEYS} keys written; ${initialFailures} initial puts failed and were tried again`);
-      expect(history.every((h) => h.lastAcked >= 0)).toBe(true);
-      const initialRepair = await repaired();
-      progress(`initial replication complete after ${initialRepair} ms`);
+      if (found !== undefined) readBack.set(i, `${found.version.counter}@${found.version.writer}`);
+    }
+    const misplacedAtEnd = await underReplicated();
 
-      // Writers (one per quarter of the keys, so each key's writes are sequential) and readers.
-      let churning = true;
-      const writers = Array.from({ length: CLIENT_NODES }, async (_, w) => {
-        for (let n = 0; churning && n < 100_000; n++) {
-          await put(w + CLIENT_NODES * Math.floor(Math.random() * (KEYS / CLIENT_NODES)), w);
-          await sleep(100);
-        }
-      });
-      const readers = Array.from({ length: CLIENT_NODES }, async (_, r) => {
-        for (let n = 0; churning && n < 100_000; n++) {
-          const i = Math.floor(Math.random() * KEYS);
-          const h = history[i]!;
-          const ackedBefore = h.lastAcked;
-          try {
-            const found = await clients[r]!.kv.get(keyName(i), { timeoutMs: 5000, deadlineMs: 8000 });
-            stats.reads++;
-            const at = found === undefined ? -1 : h.attempted.indexOf(found.value.toString());
-            if (found !== undefined && at === -1) stats.neverWritten++;
-            else if (at < ackedBefore) stats.staleReads++;
-          } catch (error) {
-            stats.readsFailed++;
-            noteFailure("get", error);
-          }
-          await sleep(20);
-        }
-      });
-
-      // The churn: each step one fault; every kill waits for the repair of the previous faults first.
-      const down: RingNode[] = [];
-      const stopped: RingNode[] = [];
-      let spare = INITIAL;
-      let step = 0;
-      const churnStart = performance.now();
-      // At least one step of each kind, and steps for as long as the minute lasts.
-      while (step < 4 || performance.now() - churnStart < CHURN_MS) {
-        const kind = step % 4;
-        const t = Math.round(now());
-        if (kind === 0) {
-          const ms = await repaired();
-          const [a, b] = adjacentPair();
-          await Promise.all([ring.kill(a.index), ring.kill(b.index)]);
-          down.push(a, b);
-          faults.push({ at: t, what: `kill -9 ${a.name} and ${b.name} (ring neighbours)`, repairedMs: ms });
-        } else if (kind === 1) {
-          const back = down.splice(0);
-          await Promise.all(back.map((n) => ring.start(n.index)));
-          faults.push({
-            at: t,
-            what: `restart ${back.map((n) => n.name).join(", ")} (empty)`,
-            repairedMs: await repaired(),
-          });
-        } else if (kind === 2) {
-          const live = ring.live().filter((n) => n.index >= CLIENT_NODES);
-          const leaving = live[Math.floor(Math.random() * live.length)]!;
-          await ring.stop(leaving.index);
-          stopped.push(leaving);
-          faults.push({ at: t, what: `graceful stop ${leaving.name}`, repairedMs: await repaired() });
-        } else {
-          const joining = spare < INITIAL + SPARE ? spare++ : stopped.shift()!.index;
-          await ring.start(joining);
-          faults.push({ at: t, what: `join ${ring.nodes[joining]!.name}`, repairedMs: await repaired() });
-        }
-        progress(`step ${step}: ${faults.at(-1)!.what}; repaired after ${faults.at(-1)!.repairedMs} ms`);
-        step++;
-        await sleep(STEP_GAP_MS);
-      }
-      churning = false;
-      const churnMs = performance.now() - churnStart;
-      await Promise.all([...writers, ...readers]);
-      await sleep(RECENT_PUT_MS);
-      const finalRepair = await repaired();
-      progress(`churn over; every key on its 3 closest live nodes after ${finalRepair} ms`);
-
-      // Every key, read through a node that was never faulted, against its history.
-      const wrong: string[] = [];
-      const readBack = new Map<number, string>();
-      for (let i = 0; i < KEYS; i++) {
-        const found = await clients[i % CLIENT_NODES]!.kv.get(keyName(i), { timeoutMs: 5000 });
-        const value = found?.value.toString();
-        if (!acceptable(i, value))
-          wrong.push(
-            `${keyName(i)}: read ${value}, last acknowledged ${history[i]!.attempted[history[i]!.lastAcked]}`,
-          );
-        if (found !== undefined) readBack.set(i, `${found.version.counter}@${found.version.writer}`);
-      }
-      const misplacedAtEnd = await underReplicated();
-
-      const md = [
-        `## Key-value store (16 daemons, 1,000 keys, k = 3, W = R = 2; kill -9 of two ring neighbours, restarts, leaves, joins)`,
-        "",
-        `Run ${new Date().toISOString()}; ${Math.round(churnMs / 1000)} s of churn in ${faults.length} steps; 4 writers (100 ms between puts each) and 4 readers (20 ms between gets each) through the 4 nodes never faulted.`,
-        "",
-        table(
+    const md = [
+      `## Key-value store (16 daemons, 1,000 keys, k = 3, W = R = 2; kill -9 of two ring neighbours, restarts, leaves, joins)`,
+      "",
+      `Run ${new Date().toISOString()}; ${Math.round(churnMs / 1000)} s of churn in ${faults.length} steps; 4 writers (100 ms between puts each) and 4 readers (20 ms between gets each) through the 4 nodes never faulted.`,
+      "",
+      table(
+        [
+          "writes acknowledged",
+          "writes failed (outcome unknown)",
+          "reads",
+          "reads failed",
+          "reads of a never-written value",
+          "reads older than the last write acknowledged before them",
+          "keys wrong at the end",
+          "keys not on their 3 closest live nodes at the end",
+        ],
+        [
           [
-            "writes acknowledged",
-            "writes failed (outcome unknown)",
-            "reads",
-            "reads failed",
-            "reads of a never-written value",
-            "reads older than the last write acknowledged before them",
-            "keys wrong at the end",
-            "keys not on their 3 closest live nodes at the end",
+            stats.writesAcked,
+            stats.writesFailed,
+            stats.reads,
+            stats.readsFailed,
+            stats.neverWritten,
+            stats.staleReads,
+            wrong.length,
+            misplacedAtEnd.length,
           ],
-          [
-            [
-              stats.writesAcked,
-              stats.writesFailed,
-              stats.reads,
-              stats.readsFailed,
-              stats.neverWritten,
-              stats.staleReads,
-              wrong.length,
-              misplacedAtEnd.length,
-            ],
-          ],
-        ),
-        "",
-        table(
-          ["at", "fault", "every key back on its 3 closest live nodes after"],
-          faults.map((f) => [
-            `${(f.at / 1000).toFixed(1)} s`,
-            f.what,
-            typeof f.repairedMs === "number" ? `${f.repairedMs} ms` : f.repairedMs,
-          ]),
-        ),
-        "",
-        `Initial writes: ${KEYS} keys, ${initialFailures} puts failed on the loaded machine and were tried again until acknowledged.`,
-        `Failures by kind: ${[...failures].map(([k, f]) => `${k} x${f.count} (${f.example})`).join("; ") || "none"}.`,
-        "",
-        `Initial replication of the 1,000 keys complete ${initialRepair} ms after their writes were acknowledged; after the churn, ${finalRepair} ms.`,
-        "A kill waits for that repair of the previous faults (keys put in the last 10 s left out of the check: their writes may be",
-        "under way), so each hits at most k-1 replicas of a key. Reads during the churn are",
-        "counted, not asserted, for staleness: a quorum read may miss a write acknowledged by replicas that were killed or replaced",
-        "since (the counts above); the assertions are on the state after the churn and on values never written.",
-        ...(wrong.length > 0 ? ["", "Wrong keys: " + wrong.slice(0, 10).join("; ")] : []),
-      ].join("\n");
-      writeResults("5-kv", md);
+        ],
+      ),
+      "",
+      table(
+        ["at", "fault", "every key back on its 3 closest live nodes after"],
+        faults.map((f) => [
+          `${(f.at / 1000).toFixed(1)} s`,
+          f.what,
+          typeof f.repairedMs === "number" ? `${f.repairedMs} ms` : f.repairedMs,
+        ]),
+      ),
+      "",
+      `Initial writes: ${KEYS} keys, ${initialFailures} puts failed on the loaded machine and were tried again until acknowledged.`,
+      `Failures by kind: ${[...failures].map(([k, f]) => `${k} x${f.count} (${f.example})`).join("; ") || "none"}.`,
+      "",
+      `Initial replication of the 1,000 keys complete ${initialRepair} ms after their writes were acknowledged; after the churn, ${finalRepair} ms.`,
+      "A kill waits for that repair of the previous faults (keys put in the last 10 s left out of the check: their writes may be",
+      "under way), so each hits at most k-1 replicas of a key. Reads during the churn are",
+      "counted, not asserted, for staleness: a quorum read may miss a write acknowledged by replicas that were killed or replaced",
+      "since (the counts above); the assertions are on the state after the churn and on values never written.",
+      ...(wrong.length > 0 ? ["", "Wrong keys: " + wrong.slice(0, 10).join("; ")] : []),
+    ].join("\n");
+    writeResults("5-kv", md);
 
-      expect(stats.neverWritten).toBe(0);
-      expect(wrong).toEqual([]);
-      expect(misplacedAtEnd).toEqual([]);
-      expect(faults.filter((f) => f.repairedMs === "not repaired")).toEqual([]);
-      expect(stats.writesAcked).toBeGreaterThan(KEYS);
-    }, 1_200_000);
-  },
-);
+    expect(stats.neverWritten).toBe(0);
+    expect(wrong).toEqual([]);
+    expect(misplacedAtEnd).toEqual([]);
+    expect(faults.filter((f) => f.repairedMs === "not repaired")).toEqual([]);
+    expect(stats.writesAcked).toBeGreaterThan(KEYS);
+  }, 1_200_000);
+});

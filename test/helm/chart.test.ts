@@ -684,6 +684,49 @@ describe("routing-table maintenance", () => {
   });
 });
 
+describe("key-value persistence", () => {
+  const persistent = { kv: { persistence: { enabled: true, size: "5Gi", storageClassName: "fast-ssd" } } };
+
+  it("is off by default: no claim template, no data directory, the store stays in memory", () => {
+    const sts = statefulSet(render());
+    expect(sts.spec?.volumeClaimTemplates).toBeUndefined();
+    expect(containerEnv(sts).has("WENDY_KV_DATA_DIR")).toBe(false);
+    expect(wendyContainer(sts).volumeMounts?.some((m) => m.name === "kv-data")).toBe(false);
+  });
+
+  it("when on, renders valid objects that pass lint, with one claim per pod of the asked size and class", () => {
+    const objects = render(persistent);
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(persistent).status).toBe(0);
+    const claims = statefulSet(objects).spec?.volumeClaimTemplates ?? [];
+    expect(claims).toHaveLength(1);
+    expect(claims[0]!.metadata?.name).toBe("kv-data");
+    expect(claims[0]!.spec?.accessModes).toEqual(["ReadWriteOnce"]);
+    expect(claims[0]!.spec?.storageClassName).toBe("fast-ssd");
+    expect(claims[0]!.spec?.resources?.requests?.["storage"]).toBe("5Gi");
+    // No class given: the field is left out, so the cluster's default class applies.
+    const defaultClass = statefulSet(render({ kv: { persistence: { enabled: true } } }));
+    expect(defaultClass.spec?.volumeClaimTemplates?.[0]!.spec).not.toHaveProperty("storageClassName");
+  });
+
+  it("when on, points WENDY_KV_DATA_DIR into the claim, mounted writable in the wendy container", () => {
+    const sts = statefulSet(render(persistent));
+    const container = wendyContainer(sts);
+    const dataDir = containerEnv(sts).get("WENDY_KV_DATA_DIR");
+    expect(dataDir).toBe("/var/lib/wendy/kv");
+    const mount = container.volumeMounts?.find((m) => dataDir!.startsWith(m.mountPath + "/"));
+    expect(mount?.name).toBe("kv-data");
+    expect(mount?.readOnly).not.toBe(true);
+    // Mounted from the claim template, not from a pod volume of the same name.
+    expect(sts.spec?.template.spec?.volumes?.some((v) => v.name === "kv-data")).toBe(false);
+  });
+
+  it("is refused by the schema with a size that is no quantity or a relative mount path", () => {
+    expect(() => render({ kv: { persistence: { enabled: true, size: "lots" } } })).toThrow(/size/);
+    expect(() => render({ kv: { persistence: { enabled: true, mountPath: "data" } } })).toThrow(/mountPath/);
+  });
+});
+
 describe("bad values are rejected with a message that names the value", () => {
   const cases: [string, object, RegExp][] = [
     ["no replicas", { replicaCount: 0 }, /replicaCount/],
@@ -771,6 +814,7 @@ describe("the environment contract", () => {
           maxPayloadBytes: 65536,
         },
       },
+      { kv: { persistence: { enabled: true } } },
     ];
     const used = new Set<string>();
     for (const values of valueSets) {

@@ -1,13 +1,13 @@
-// Real `wendy start` daemons on 127.0.0.1 for the key-value store's tests (fixed ports, so a restarted node
-// keeps its addresses), and an inspector that asks a node's KvPeerService, with the cluster's secret, which
+// Real `wendy start` daemons on 127.0.0.1 for the key-value store's tests (each start binds port 0 and reads
+// the ports back from the daemon's "started" line, so no port chosen earlier can have been taken since; a
+// restarted node comes back under its name and ID at new addresses), and an inspector that asks a node's KvPeerService, with the cluster's secret, which
 // version of a key it holds: how the tests check every replica, not just what a quorum read answers.
 import { NodeId, isCloser } from "../../src/routing/id.js";
 import type { NodeInfo } from "../../src/routing/types.js";
 import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
 import { peerChannelSecurity } from "../../src/server/auth/tls.js";
 import { LOG_READY, LOG_STARTED } from "../../src/server/daemon/daemon.js";
-import { DaemonProcess } from "../../src/server/daemon/demo/daemon-process.js";
-import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
+import { DaemonProcess, type LogLine } from "../../src/server/daemon/demo/daemon-process.js";
 import { KvPeerClient } from "../../src/server/kv/peer-client.js";
 import { decodeRecord, idBytes } from "../../src/server/kv/wire.js";
 import type { KvRecord } from "../../src/kv/record.js";
@@ -19,68 +19,86 @@ export interface RingNode {
   readonly index: number;
   readonly name: string;
   readonly id: NodeId;
-  readonly peer: string;
-  readonly client: string;
+  /** host:port of the current (or last) start; empty before the first. */
+  peer: string;
+  client: string;
   process: DaemonProcess | undefined;
 }
 
 export class DaemonRing {
   readonly nodes: RingNode[] = [];
-  private seeds = "";
 
   private constructor(
     private readonly secret: string,
     private readonly env: Readonly<Record<string, string>>,
   ) {}
 
-  /** `size` node slots with their ports; none started yet. */
-  static async create(
-    size: number,
-    secret: string,
-    env: Readonly<Record<string, string>> = {},
-  ): Promise<DaemonRing> {
+  /** `size` node slots; none started yet. */
+  static create(size: number, secret: string, env: Readonly<Record<string, string>> = {}): DaemonRing {
     const ring = new DaemonRing(secret, env);
-    const ports = await freePorts(size * 2);
     for (let i = 0; i < size; i++) {
       const name = `kv-${i}`;
       ring.nodes.push({
         index: i,
         name,
         id: NodeId.fromString(name),
-        peer: `127.0.0.1:${ports[2 * i]}`,
-        client: `127.0.0.1:${ports[2 * i + 1]}`,
+        peer: "",
+        client: "",
         process: undefined,
       });
     }
-    ring.seeds = ring.nodes
-      .slice(0, 3)
-      .map((n) => n.peer)
-      .join(",");
     return ring;
   }
 
-  /** Starts node `i` (again, after a kill or stop) and resolves once it has joined. */
-  async start(i: number): Promise<RingNode> {
+  /**
+   * Starts node `i` (again, after a kill or stop; `env` adds to the ring's variables for this start) and
+   * resolves once it has joined, through up to three live nodes (none: it founds the ring).
+   */
+  async start(i: number, env: Readonly<Record<string, string>> = {}): Promise<RingNode> {
+    this.spawn(i, env);
+    return this.ready(i);
+  }
+
+  /** Waits for node `i`, spawned, to have bound (its addresses are then known) and joined. */
+  async ready(i: number): Promise<RingNode> {
     const node = this.nodes[i]!;
+    const process = node.process;
+    if (process === undefined) throw new Error(`${node.name} was not spawned`);
+    const started = await process.waitForLine((l) => l.msg === LOG_STARTED, 180_000, "started");
+    node.peer = `127.0.0.1:${portOf(started, "peerPort")}`;
+    node.client = `127.0.0.1:${portOf(started, "clientPort")}`;
+    await process.waitForLine((l) => l.msg === LOG_READY, 180_000, "ready");
+    return node;
+  }
+
+  /** Spawns node `i` without waiting for it (a test that expects it to fail awaits its exit). */
+  spawn(i: number, env: Readonly<Record<string, string>> = {}): DaemonProcess {
+    const node = this.nodes[i]!;
+    const seeds = this.live()
+      .filter((n) => n !== node)
+      .slice(0, 3)
+      .map((n) => n.peer);
+    // Its addresses are known again once it has bound.
+    node.peer = "";
+    node.client = "";
     const process = new DaemonProcess({
       name: node.name,
       env: {
         WENDY_NODE_NAME: node.name,
         WENDY_BIND_HOST: "127.0.0.1",
-        WENDY_PORT: node.peer.split(":")[1]!,
-        WENDY_CLIENT_PORT: node.client.split(":")[1]!,
+        WENDY_PORT: "0",
+        WENDY_CLIENT_PORT: "0",
         WENDY_METRICS_HOST: "127.0.0.1",
         WENDY_METRICS_PORT: "0",
-        WENDY_JOIN: this.seeds,
+        WENDY_JOIN: seeds.join(","),
         WENDY_SECRET: this.secret,
         WENDY_SHUTDOWN_GRACE_MS: "5000",
         ...this.env,
+        ...env,
       },
     });
     node.process = process;
-    await process.waitForLine((l) => l.msg === LOG_STARTED, 180_000, "started");
-    await process.waitForLine((l) => l.msg === LOG_READY, 180_000, "ready");
-    return node;
+    return process;
   }
 
   /** SIGKILL: gone without a word. */
@@ -101,8 +119,9 @@ export class DaemonRing {
     this.nodes[i]!.process = undefined;
   }
 
+  /** Nodes started and not killed or stopped, with their addresses known. */
   live(): RingNode[] {
-    return this.nodes.filter((n) => n.process !== undefined);
+    return this.nodes.filter((n) => n.process !== undefined && n.peer !== "");
   }
 
   /** The k live nodes closest to `key` (the replica set a settled ring must have). */
@@ -184,4 +203,12 @@ export class KvInspector {
     this.peers.close();
     this.pool.close();
   }
+}
+
+/** A port the daemon logged on its "started" line. */
+function portOf(line: LogLine, field: "peerPort" | "clientPort"): number {
+  const port = line[field];
+  if (typeof port !== "number" || port <= 0)
+    throw new Error(`the started line has no ${field}: ${JSON.stringify(line)}`);
+  return port;
 }

@@ -58,7 +58,7 @@ async function misplaced(keys: readonly string[], expected: ReadonlyMap<string, 
 }
 
 beforeAll(async () => {
-  ring = await DaemonRing.create(5, testSecret("kv daemons"), { WENDY_KV_ANTI_ENTROPY_MS: "500" });
+  ring = DaemonRing.create(5, testSecret("kv daemons"), { WENDY_KV_ANTI_ENTROPY_MS: "500" });
   await ring.start(0);
   await Promise.all([1, 2, 3, 4].map((i) => ring.start(i)));
   inspector = ring.inspector();
@@ -119,39 +119,32 @@ describe("the key-value store on real daemons", () => {
     expect(gone.stderr).toMatch(/no value under key/);
   });
 
-  // Known flaky in CI (issue #16's closing note): skipped when CI=true until fixed; run it alone with
-  // `npx vitest run <this file>`. A read right after the kill can fail with "Connection dropped".
-  it.skipIf(process.env.CI === "true")(
-    "after a replica is killed (SIGKILL) every key is readable and held by its 3 closest live nodes; restarted, it catches up",
-    async () => {
-      const keys = Array.from({ length: 60 }, (_, i) => `survivor-${i}`);
-      const expected = new Map(keys.map((k) => [k, `value of ${k}`]));
-      const nodes = ring.nodes;
-      for (const [i, k] of keys.entries()) await client(nodes[i % 5]!).kv.put(k, expected.get(k)!);
-      await waitFor(
-        "every key on its 3 replicas",
-        async () => ((await misplaced(keys, expected)).length === 0 ? true : undefined),
-        30_000,
-      );
-      const victim = 4;
-      await ring.kill(victim);
-      for (const k of keys)
-        expect((await client(nodes[k.length % 4]!).kv.get(k))?.value.toString()).toBe(expected.get(k));
-      await waitFor(
-        "every key on its 3 closest live nodes",
-        async () => ((await misplaced(keys, expected)).length === 0 ? true : undefined),
-        60_000,
-      );
-      await ring.start(victim);
-      await waitFor(
-        "the restarted node to hold its keys again",
-        async () => ((await misplaced(keys, expected)).length === 0 ? true : undefined),
-        60_000,
-      );
-      const mine = keys.filter((k) =>
-        ring.replicasOf(NodeId.fromString(k), K).some((n) => n.index === victim),
-      );
-      expect(mine.length).toBeGreaterThan(0);
-    },
-  );
+  it("after a replica is killed (SIGKILL) every key is readable and held by its 3 closest live nodes; restarted, it catches up", async () => {
+    const keys = Array.from({ length: 60 }, (_, i) => `survivor-${i}`);
+    const expected = new Map(keys.map((k) => [k, `value of ${k}`]));
+    const nodes = ring.nodes;
+    for (const [i, k] of keys.entries()) await client(nodes[i % 5]!).kv.put(k, expected.get(k)!);
+    await waitFor(
+      "every key on its 3 replicas",
+      async () => ((await misplaced(keys, expected)).length === 0 ? true : undefined),
+      30_000,
+    );
+    const victim = 4;
+    await ring.kill(victim);
+    for (const k of keys)
+      expect((await client(nodes[k.length % 4]!).kv.get(k))?.value.toString()).toBe(expected.get(k));
+    await waitFor(
+      "every key on its 3 closest live nodes",
+      async () => ((await misplaced(keys, expected)).length === 0 ? true : undefined),
+      60_000,
+    );
+    await ring.start(victim);
+    await waitFor(
+      "the restarted node to hold its keys again",
+      async () => ((await misplaced(keys, expected)).length === 0 ? true : undefined),
+      60_000,
+    );
+    const mine = keys.filter((k) => ring.replicasOf(NodeId.fromString(k), K).some((n) => n.index === victim));
+    expect(mine.length).toBeGreaterThan(0);
+  });
 });

@@ -39,7 +39,7 @@ beforeAll(async () => {
       `${PYTHON} cannot import grpc and grpc_tools (python3-grpcio python3-grpc-tools): ${check.stderr}`,
     );
   genDir = mkdtempSync(join(tmpdir(), "wendy-py-kv-"));
-  ring = await DaemonRing.create(3, testSecret("kv python"));
+  ring = DaemonRing.create(3, testSecret("kv python"));
   await ring.start(0);
   await Promise.all([ring.start(1), ring.start(2)]);
 }, 240_000);

@@ -107,6 +107,9 @@ export interface KvConfig {
   readonly maxBytes: number;
   readonly repairKeysPerSecond: number;
   readonly antiEntropyIntervalMs: number;
+  readonly tombstoneGraceMs: number;
+  /** A directory for a persistent copy of the records (WENDY_KV_DATA_DIR); unset: in memory only. */
+  readonly dataDir: string | undefined;
 }
 
 /** Reads flags > environment > config file and checks everything. Throws ConfigError. */
@@ -420,6 +423,8 @@ function readKvConfig(r: Reader, leafSetSize: number): KvConfig {
     maxBytes: r.integer("WENDY_KV_MAX_BYTES", 256 * 1024 * 1024, 1024, 1024 * 1024 * 1024 * 1024),
     repairKeysPerSecond: r.integer("WENDY_KV_REPAIR_RATE", 2000, 10, 1_000_000),
     antiEntropyIntervalMs: r.integer("WENDY_KV_ANTI_ENTROPY_MS", 1000, 100, 3_600_000),
+    tombstoneGraceMs: r.integer("WENDY_KV_TOMBSTONE_GRACE_MS", 3_600_000, 1000, 30 * 86_400_000),
+    dataDir: r.optional("WENDY_KV_DATA_DIR"),
   };
 }
 

@@ -31,6 +31,7 @@ import { wendyVersion } from "./version.js";
 /** Log messages other programs wait for (the demo, tests): the start line and the ready line. */
 export const LOG_STARTED = "wendy node started";
 export const LOG_READY = "joined the ring: ready";
+export const LOG_KV_STORE_OPENED = "key-value store read back from its data directory";
 
 export interface DaemonOptions {
   readonly config: DaemonConfig;
@@ -112,7 +113,13 @@ export class Daemon {
         kv.addPeerServiceTo(server);
       },
     });
-    const kv = new KvNode(cluster, config.kv);
+    // A persistent store is read back before the node listens: a restarted node holds its keys at once.
+    const kv = await KvNode.open(cluster, config.kv);
+    if (config.kv.dataDir !== undefined)
+      logger.info(
+        { event: "kv_store_opened", peer: null, dataDir: config.kv.dataDir, records: kv.restored },
+        LOG_KV_STORE_OPENED,
+      );
     cluster.registerApplication(membershipLog(logger));
     const cleanups: (() => Promise<void>)[] = [];
     try {
@@ -121,7 +128,7 @@ export class Daemon {
       await cluster.listen({ joinFirst: config.join.length > 0 });
       cleanups.push(() => cluster.kill());
       kv.start();
-      cleanups.push(async () => kv.stop());
+      cleanups.push(() => kv.close());
 
       const limits = {
         maxPayloadBytes: config.maxPayloadBytes,
@@ -259,7 +266,7 @@ export class Daemon {
     // Subscriptions and watches would never end by themselves; waiting calls fail now.
     this.overlay.close();
     this.clientServer.forceShutdown();
-    this.kv.stop();
+    await this.kv.close();
     for (const w of this.watchers) w.close();
     await this.http.close();
     this.log.info("stopped");

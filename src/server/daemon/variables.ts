@@ -156,6 +156,16 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "interval of anti-entropy rounds (1000)",
   },
   {
+    env: "WENDY_KV_TOMBSTONE_GRACE_MS",
+    valueName: "<ms>",
+    description: "how long a deletion's tombstone is kept at least (3600000)",
+  },
+  {
+    env: "WENDY_KV_DATA_DIR",
+    valueName: "<dir>",
+    description: "directory of a persistent copy of the key-value records (unset: memory only)",
+  },
+  {
     env: "WENDY_MAX_CONCURRENT_STREAMS",
     valueName: "<n>",
     description: "concurrent calls one connection may open (1000)",

@@ -101,7 +101,9 @@ export class KvCoordinator {
   ): Promise<KvResult> {
     const deadline = performance.now() + timeoutMs;
     // Bounded by the deadline: a hand-on refused because the owner just died is retried once routing
-    // has noticed (owner() then names the next closest node).
+    // has noticed (owner() then names the next closest node). A read is retried too when its hand-on may
+    // have arrived (the owner died with the call in flight: "Connection dropped"), since reading twice
+    // changes nothing; a write is not, as it may have been applied.
     for (let attempt = 0; ; attempt++) {
       if (!this.overlay.ready()) throw new NotJoinedError("this node has not joined the overlay yet");
       const owner = this.overlay.owner(op.key);
@@ -114,7 +116,7 @@ export class KvCoordinator {
       try {
         return await forward(owner, hops + 1, left);
       } catch (error) {
-        if (!neverArrived(error) || performance.now() + 100 >= deadline) throw error;
+        if (!retriable(op, error) || performance.now() + 100 >= deadline) throw error;
         await sleep(Math.min(100 * 2 ** attempt, 1000, deadline - performance.now() - 50));
       }
     }
@@ -168,7 +170,11 @@ export class KvCoordinator {
     const self = this.overlay.self();
     const record: KvRecord = {
       key: op.key,
-      version: nextVersion([current?.version], self.id),
+      // Above any tombstone removed here too: a copy of it may linger on a replica the read did not hear.
+      version: nextVersion(
+        [current?.version, { counter: this.store.versionFloor, writer: self.id }],
+        self.id,
+      ),
       value: op.kind === "put" ? op.value : new Uint8Array(),
       deleted: op.kind === "delete",
     };
@@ -324,10 +330,11 @@ export class KvCoordinator {
     if (node.id.equals(this.overlay.self().id)) {
       try {
         this.store.apply(record);
-        return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);
       }
+      // Counted as held only once on disk when the node has a data directory (resolves at once without one).
+      return this.store.flushed();
     }
     return this.batches.store(node, record);
   }
@@ -357,6 +364,12 @@ function unavailable(message: string): WendyError {
 /** True when a hand-on surely never reached its node (nothing listened, or it refused as it leaves). */
 function neverArrived(error: unknown): boolean {
   return error instanceof KvPeerError && error.neverArrived;
+}
+
+/** True when a failed hand-on may be tried again: it never arrived, or it was a read the owner lost. */
+function retriable(op: KvOperation, error: unknown): boolean {
+  if (neverArrived(error)) return true;
+  return op.kind === "get" && error instanceof KvPeerError && error.code === status.UNAVAILABLE;
 }
 
 function sleep(ms: number): Promise<void> {

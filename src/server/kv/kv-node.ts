@@ -35,7 +35,9 @@ import { addressFor, clusterOverlay, type KvOverlay } from "./overlay.js";
 import { KvPeerClient, type KvPeers } from "./peer-client.js";
 import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
 import { KvReplicator } from "./replicator.js";
-import { DEFAULT_KV_STORE_LIMITS, MemoryKvStore } from "./store.js";
+import { KvTombstoneCollector } from "./tombstones.js";
+import { KvDataDirError, LevelKvPersistence } from "./persistence.js";
+import { DEFAULT_KV_STORE_LIMITS, KvStoreFullError, MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeVersion } from "./wire.js";
 
 export interface KvOptions {
@@ -59,6 +61,10 @@ export interface KvOptions {
   readonly readSettleMs?: number;
   /** Timeout of one call to a replica; default 2000 ms. */
   readonly replicaTimeoutMs?: number;
+  /** How long a deletion's tombstone is kept at least (tombstones.ts); default 3600000 ms. */
+  readonly tombstoneGraceMs?: number;
+  /** A directory for a persistent copy of the records (LevelDB); default none: in memory only. */
+  readonly dataDir?: string | undefined;
 }
 
 /** What the store has done, for metrics and tests. */
@@ -68,6 +74,10 @@ export interface KvStats {
   /** Keys waiting for a re-replication check: the replication lag, in keys. */
   readonly repairBacklog: number;
   readonly repairs: Readonly<Record<KvRepairKind, number>>;
+  /** Tombstones held (included in keys). */
+  readonly tombstones: number;
+  /** Tombstones removed after their grace. */
+  readonly tombstonesRemoved: number;
 }
 
 export type KvRepairKind = "read_repair" | "re_replication" | "handoff" | "anti_entropy";
@@ -89,24 +99,68 @@ export class KvNode {
   private coordinator: KvCoordinator | undefined;
   private replicator: KvReplicator | undefined;
   private antiEntropy: KvAntiEntropy | undefined;
+  private tombstones: KvTombstoneCollector | undefined;
+  private tombstonesRemoved = 0;
   private stopped = false;
+  /** Records read back from the data directory when the node opened. */
+  private restoredCount = 0;
 
+  /**
+   * A store in memory only; KvNode.open makes one with options.dataDir (it passes `persistence`, the
+   * opened directory), since opening it is asynchronous.
+   */
   constructor(
     private readonly cluster: Cluster,
     options: KvOptions = {},
+    private readonly persistence?: LevelKvPersistence,
   ) {
+    if (options.dataDir !== undefined && persistence === undefined)
+      throw new RangeError("a KvNode with a data directory is made by KvNode.open, which reads it back");
     this.options = options;
     this.overlay = clusterOverlay(cluster);
     this.replication = kvReplication(cluster.peerTransport().leafSetSize, options);
-    this.store = new MemoryKvStore({
-      maxKeys: options.maxKeys ?? DEFAULT_KV_STORE_LIMITS.maxKeys,
-      maxBytes: options.maxBytes ?? DEFAULT_KV_STORE_LIMITS.maxBytes,
-    });
+    this.store = new MemoryKvStore(
+      {
+        maxKeys: options.maxKeys ?? DEFAULT_KV_STORE_LIMITS.maxKeys,
+        maxBytes: options.maxBytes ?? DEFAULT_KV_STORE_LIMITS.maxBytes,
+      },
+      persistence,
+    );
     cluster.registerApplication({
       onNewLeaves: () => this.membershipChanged(),
       onNodeJoin: () => this.membershipChanged(),
       onNodeExit: () => this.membershipChanged(),
     });
+  }
+
+  /**
+   * The store, with its records read back from options.dataDir when one is set (before the node serves
+   * anything, so a restarted node holds what it held before any repair). A data directory that cannot be
+   * opened (locked by another process, corrupt) or holds more than the bounds allow is a KvDataDirError.
+   */
+  static async open(cluster: Cluster, options: KvOptions = {}): Promise<KvNode> {
+    if (options.dataDir === undefined) return new KvNode(cluster, options);
+    const persistence = await LevelKvPersistence.open(options.dataDir);
+    const kv = new KvNode(cluster, options, persistence);
+    try {
+      for await (const record of persistence.records(cluster.peerTransport().maxPayloadBytes)) {
+        kv.store.restore(record);
+        kv.restoredCount++;
+      }
+    } catch (error) {
+      await persistence.close();
+      if (error instanceof KvStoreFullError)
+        throw new KvDataDirError(
+          `the key-value data directory ${options.dataDir} holds more than this node's bounds allow (${error.message}); raise WENDY_KV_MAX_KEYS / WENDY_KV_MAX_BYTES`,
+        );
+      throw error;
+    }
+    return kv;
+  }
+
+  /** Records read back from the data directory at open (0 without one). */
+  get restored(): number {
+    return this.restoredCount;
   }
 
   /** Serves KvPeerService on the node's peer port (pass to ClusterOptions.configureServer). */
@@ -176,15 +230,37 @@ export class KvNode {
         received: (record) => replicator.received(record.key.hex),
       },
     );
+    const graceMs = this.options.tombstoneGraceMs ?? 3_600_000;
+    this.tombstones = new KvTombstoneCollector(
+      this.overlay,
+      this.store,
+      peers,
+      placement,
+      {
+        graceMs,
+        intervalMs: Math.min(60_000, Math.max(100, Math.floor(graceMs / 4))),
+        maxPerRound: 512,
+        replicaTimeoutMs,
+      },
+      { removed: (n) => (this.tombstonesRemoved += n) },
+    );
     replicator.start();
     this.antiEntropy.start();
+    this.tombstones.start();
   }
 
   stop(): void {
     this.stopped = true;
     this.replicator?.stop();
     this.antiEntropy?.stop();
+    this.tombstones?.stop();
     this.peers?.close();
+  }
+
+  /** Stops, then writes what is queued to the data directory and closes it. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.persistence?.close();
   }
 
   stats(): KvStats {
@@ -193,6 +269,8 @@ export class KvNode {
       bytes: this.store.bytes,
       repairBacklog: this.replicator?.backlog ?? 0,
       repairs: { ...this.repairs },
+      tombstones: this.store.tombstoneCount,
+      tombstonesRemoved: this.tombstonesRemoved,
     };
   }
 
@@ -221,6 +299,11 @@ export class KvNode {
   /** Bytes of records one answer carries at most, so that it fits a gRPC message with room to spare. */
   private maxAnswerBytes(): number {
     return Math.floor((this.transport ?? this.cluster.peerTransport()).maxMessageBytes / 2);
+  }
+
+  /** Runs a tombstone-removal round now (tests); returns the tombstones removed. */
+  async collectTombstonesOnce(): Promise<number> {
+    return (await this.tombstones?.round()) ?? 0;
   }
 
   private maxValueBytes(): number {
@@ -256,7 +339,7 @@ export class KvNode {
       const result = await this.run(op, timeoutOf(kvRequest), request.hops);
       return encodeResult(op.kind, result);
     },
-    replicate: (_sender: NodeInfo, request: ReplicateRequest): ReplicateResponse => {
+    replicate: async (_sender: NodeInfo, request: ReplicateRequest): Promise<ReplicateResponse> => {
       if (request.records.length > MAX_RECORDS_PER_REQUEST)
         throw new WireFormatError(
           "records",
@@ -268,6 +351,8 @@ export class KvNode {
         if (kept === record) this.replicator?.received(record.key.hex);
         return encodeVersion(kept.version);
       });
+      // Acknowledged only once on disk, when the store has a persistent copy.
+      await this.store.flushed();
       return { held };
     },
     fetch: (_sender: NodeInfo, request: FetchRequest): FetchResponse => {

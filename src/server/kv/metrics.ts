@@ -23,6 +23,20 @@ export function registerKvMetrics(registry: Registry, stats: () => KvStats): voi
     "Keys waiting for a re-replication check (the replication lag, in keys): each is sent to the replicas missing it.",
     (s) => s.repairBacklog,
   );
+  gauge(
+    "wendy_kv_tombstones",
+    "Deletions' tombstones held by this node (included in wendy_kv_keys).",
+    (s) => s.tombstones,
+  );
+  new Counter({
+    name: "wendy_kv_tombstones_removed_total",
+    help: "Tombstones this node removed after their grace, once no replica held an older version of the key.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats().tombstonesRemoved);
+    },
+  });
   new Counter<"kind">({
     name: "wendy_kv_repairs_total",
     help: "Records sent to replicas that lacked them or held them older, by kind: read_repair, re_replication, handoff, anti_entropy.",

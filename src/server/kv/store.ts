@@ -1,9 +1,11 @@
 // The records this node holds, in memory, within a bound on records and bytes: past either a new record is
 // refused (RESOURCE_EXHAUSTED) rather than anything being evicted, since an evicted replica is a lost one.
+// With a persistent copy (persistence.ts) every change is also queued to disk; flushed() says when written.
 import { status } from "@grpc/grpc-js";
 import type { NodeId } from "../../routing/id.js";
 import { recordBytes, supersedes, type KvRecord } from "../../kv/record.js";
 import { WendyError } from "../errors.js";
+import type { KvPersistence } from "./persistence.js";
 
 export interface KvStoreLimits {
   /** Records held at most, tombstones included. */
@@ -21,11 +23,61 @@ export class KvStoreFullError extends WendyError {
   }
 }
 
+const WRITTEN = Promise.resolve();
+
 export class MemoryKvStore {
   private readonly records = new Map<string, KvRecord>();
   private held = 0;
+  /** When each tombstone held was stored here (this process's monotonic clock). */
+  private readonly tombstoneSince = new Map<string, number>();
+  private removedCounter = 0n;
 
-  constructor(private readonly limits: KvStoreLimits = DEFAULT_KV_STORE_LIMITS) {}
+  constructor(
+    private readonly limits: KvStoreLimits = DEFAULT_KV_STORE_LIMITS,
+    private readonly persistence?: KvPersistence,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Tombstones held, each with how long it has been held here. */
+  *tombstones(): Generator<{ readonly record: KvRecord; readonly heldForMs: number }> {
+    const now = this.now();
+    for (const [hex, since] of this.tombstoneSince) {
+      const record = this.records.get(hex);
+      if (record !== undefined) yield { record, heldForMs: now - since };
+    }
+  }
+
+  get tombstoneCount(): number {
+    return this.tombstoneSince.size;
+  }
+
+  /**
+   * Forgets a tombstone (tombstone.ts decided it may go) unless something newer arrived meanwhile, and
+   * remembers its counter: a write this node coordinates later is versioned above it (versionFloor), so it
+   * wins over a copy of the tombstone still held by a replica the write's version read did not hear.
+   */
+  removeTombstone(tombstone: KvRecord): boolean {
+    const held = this.records.get(tombstone.key.hex);
+    if (held === undefined || !held.deleted || supersedes(held, tombstone)) return false;
+    this.drop(tombstone.key, tombstone);
+    if (held.version.counter > this.removedCounter) this.removedCounter = held.version.counter;
+    return true;
+  }
+
+  /** The highest counter of a tombstone removed here (0 for none): new versions are written above it. */
+  get versionFloor(): bigint {
+    return this.removedCounter;
+  }
+
+  /** Resolves once every change kept so far is on disk (at once without a persistent copy). */
+  flushed(): Promise<void> {
+    return this.persistence?.flushed() ?? WRITTEN;
+  }
+
+  /** Takes a record read back from the persistent copy at start-up (not written again). */
+  restore(record: KvRecord): void {
+    this.keep(record, this.records.get(record.key.hex));
+  }
 
   get size(): number {
     return this.records.size;
@@ -50,6 +102,12 @@ export class MemoryKvStore {
   apply(record: KvRecord): KvRecord {
     const held = this.records.get(record.key.hex);
     if (!supersedes(record, held)) return held as KvRecord;
+    this.keep(record, held);
+    this.persistence?.put(record);
+    return record;
+  }
+
+  private keep(record: KvRecord, held: KvRecord | undefined): void {
     const growth = recordBytes(record) - (held === undefined ? 0 : recordBytes(held));
     if (held === undefined && this.records.size >= this.limits.maxKeys)
       throw new KvStoreFullError(`this node's store is full: ${this.limits.maxKeys} keys`);
@@ -57,7 +115,8 @@ export class MemoryKvStore {
       throw new KvStoreFullError(`this node's store is full: ${this.limits.maxBytes} bytes`);
     this.records.set(record.key.hex, record);
     this.held += growth;
-    return record;
+    if (record.deleted) this.tombstoneSince.set(record.key.hex, this.now());
+    else this.tombstoneSince.delete(record.key.hex);
   }
 
   /** Forgets a key (handed over to its replica set), unless a newer record arrived meanwhile. */
@@ -66,7 +125,9 @@ export class MemoryKvStore {
     if (held === undefined) return;
     if (ifVersionAtMost !== undefined && supersedes(held, ifVersionAtMost)) return;
     this.records.delete(key.hex);
+    this.tombstoneSince.delete(key.hex);
     this.held -= recordBytes(held);
+    this.persistence?.delete(key);
   }
 
   all(): IterableIterator<KvRecord> {

@@ -1,0 +1,119 @@
+// The store's persistent copy (LevelDB through classic-level) in a temporary directory: what the store kept
+// and dropped is what a reopened directory gives back; a directory held by another handle, a corrupt one
+// and a record that does not decode are clear KvDataDirErrors.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ClassicLevel } from "classic-level";
+import { afterEach, describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import type { KvRecord } from "../../src/kv/record.js";
+import { KvDataDirError, LevelKvPersistence } from "../../src/server/kv/persistence.js";
+import { MemoryKvStore } from "../../src/server/kv/store.js";
+
+const writer = NodeId.fromString("writer");
+const record = (key: string, counter: bigint, value: string, deleted = false): KvRecord => ({
+  key: NodeId.fromString(key),
+  version: { counter, writer },
+  value: new TextEncoder().encode(deleted ? "" : value),
+  deleted,
+});
+const limits = { maxKeys: 100, maxBytes: 100_000 };
+
+const directories: string[] = [];
+function directory(): string {
+  const d = mkdtempSync(join(tmpdir(), "wendy-kv-persistence-"));
+  directories.push(d);
+  return join(d, "data");
+}
+
+afterEach(() => {
+  for (const d of directories.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function readBack(dir: string): Promise<KvRecord[]> {
+  const persistence = await LevelKvPersistence.open(dir);
+  const out: KvRecord[] = [];
+  try {
+    for await (const r of persistence.records(1024)) out.push(r);
+  } finally {
+    await persistence.close();
+  }
+  return out;
+}
+
+describe("the store's persistent copy", () => {
+  it("a reopened directory gives back the newest record of every key kept, tombstones included, and none of the dropped keys", async () => {
+    const dir = directory();
+    const persistence = await LevelKvPersistence.open(dir);
+    const store = new MemoryKvStore(limits, persistence);
+    store.apply(record("a", 1n, "first"));
+    store.apply(record("a", 3n, "third"));
+    store.apply(record("a", 2n, "older, refused"));
+    store.apply(record("b", 1n, "bee"));
+    store.apply(record("c", 5n, "", true));
+    store.apply(record("d", 1n, "handed over"));
+    store.drop(NodeId.fromString("d"));
+    await store.flushed();
+    await persistence.close();
+
+    const back = await readBack(dir);
+    const byKey = new Map(back.map((r) => [r.key.hex, r]));
+    expect(back).toHaveLength(3);
+    expect(byKey.get(NodeId.fromString("a").hex)?.version.counter).toBe(3n);
+    expect(new TextDecoder().decode(byKey.get(NodeId.fromString("a").hex)?.value)).toBe("third");
+    expect(byKey.get(NodeId.fromString("a").hex)?.version.writer.hex).toBe(writer.hex);
+    expect(new TextDecoder().decode(byKey.get(NodeId.fromString("b").hex)?.value)).toBe("bee");
+    expect(byKey.get(NodeId.fromString("c").hex)?.deleted).toBe(true);
+    expect(byKey.has(NodeId.fromString("d").hex)).toBe(false);
+
+    // Restored records count against the bounds as the store's own do, and are not written again.
+    const again = new MemoryKvStore(limits);
+    for (const r of back) again.restore(r);
+    expect(again.size).toBe(3);
+    expect(again.bytes).toBe(back.reduce((n, r) => n + 16 + 16 + 8 + r.value.byteLength, 0));
+  });
+
+  it("a directory another handle holds open is refused with a KvDataDirError naming the directory and the lock", async () => {
+    const dir = directory();
+    const first = await LevelKvPersistence.open(dir);
+    const second = LevelKvPersistence.open(dir);
+    await expect(second).rejects.toBeInstanceOf(KvDataDirError);
+    await expect(second).rejects.toThrow(new RegExp(`${dir}.*lock`));
+    await first.close();
+  });
+
+  it("a directory whose manifest is garbage is refused with a KvDataDirError naming the directory", async () => {
+    const dir = directory();
+    const persistence = await LevelKvPersistence.open(dir);
+    const store = new MemoryKvStore(limits, persistence);
+    store.apply(record("a", 1n, "x"));
+    await store.flushed();
+    await persistence.close();
+    for (const file of readdirSync(dir).filter((f) => f.startsWith("MANIFEST-")))
+      writeFileSync(join(dir, file), Buffer.alloc(256, 0xab));
+    await expect(LevelKvPersistence.open(dir)).rejects.toThrow(
+      new RegExp(`cannot open the key-value data directory ${dir}`),
+    );
+  });
+
+  it("a stored value that is not a record fails the read-back with a KvDataDirError, not a crash", async () => {
+    const dir = directory();
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    await db.open();
+    await db.put(Buffer.alloc(16, 1), Buffer.from([0xff, 0xff, 0xff]));
+    await db.close();
+    await expect(readBack(dir)).rejects.toThrow(
+      new RegExp(`cannot read the key-value data directory ${dir}`),
+    );
+  });
+
+  it("a write that fails on disk rejects flushed() with INTERNAL and leaves no unhandled rejection", async () => {
+    const dir = directory();
+    const persistence = await LevelKvPersistence.open(dir);
+    const store = new MemoryKvStore(limits, persistence);
+    await persistence.close(); // every later batch fails: the database is closed
+    store.apply(record("a", 1n, "x"));
+    await expect(store.flushed()).rejects.toMatchObject({ code: 13 });
+  });
+});
