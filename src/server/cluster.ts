@@ -239,6 +239,8 @@ export class Cluster {
       sink: (sender, message) => this.onPeerMessage(sender, message),
       streams: {
         acceptDirect: (sender, direct) => this.onDirect(sender, direct),
+        reverseSender: (peer) => this.pool.openRouteStream(addressFor(this.requireSelf(), peer)),
+        links: this.pool.links,
       },
       hooks: {
         onServed: (path, code) => this.options.metrics?.peerRpcServed(path, code),

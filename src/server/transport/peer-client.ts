@@ -163,6 +163,7 @@ export class PeerClientPool {
       now: this.options.now,
       checkAnswer: c.checkAnswer,
       onAnswerRefused: this.options.onAuthFailure,
+      links: this.links,
     });
     return c.routes;
   }
