@@ -184,6 +184,8 @@ function featuresOf(metadata: Metadata): Set<string> {
  */
 export class RouteStreamLinks {
   private readonly byToken = new Map<string, RouteStreamSender>();
+  /** Reverse acknowledgements that found their stream (each then checked as that stream's response). */
+  matched = 0;
 
   register(token: string, sender: RouteStreamSender): void {
     this.byToken.set(token, sender);
@@ -195,7 +197,10 @@ export class RouteStreamLinks {
 
   /** Reverse acknowledgements that came on a stream whose connection showed `certificate`. */
   reverseAcks(acks: ReverseAcks, certificate: PeerCertificate | undefined): void {
-    this.byToken.get(acks.stream)?.takeReverseAcks(acks.stream, acks.response, certificate);
+    const sender = this.byToken.get(acks.stream);
+    if (sender === undefined) return;
+    this.matched++;
+    sender.takeReverseAcks(acks.stream, acks.response, certificate);
   }
 }
 
