@@ -825,8 +825,12 @@ class CoalescedAnswers {
     const response = { acceptedIds: this.acceptedIds, rejected: this.rejected, mac: NO_MAC };
     this.acceptedIds = [];
     this.rejected = [];
-    const mac = this.sign(RouteStreamResponse.encode(response).finish());
-    const signed = mac === undefined ? response : { ...response, mac: Buffer.from(mac) };
-    return RouteStreamResponse.encode(signed).finish();
+    const unsigned = RouteStreamResponse.encode(response).finish();
+    const mac = this.sign(unsigned);
+    if (mac === undefined) return unsigned;
+    // Encoded messages concatenated are one message with their fields merged (the protobuf rule): the mac
+    // is appended rather than every acknowledged id encoded a second time.
+    const macField = RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: Buffer.from(mac) });
+    return Buffer.concat([unsigned, macField.finish()]);
   }
 }
