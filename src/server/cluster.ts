@@ -8,12 +8,14 @@ import { randomBytes, randomInt } from "node:crypto";
 import { status, type Server } from "@grpc/grpc-js";
 import type { NodeId } from "../routing/id.js";
 import { PastryNode } from "../routing/node.js";
+import { addressFor } from "../routing/proximity.js";
 import {
   FIRST_APPLICATION_PURPOSE,
   type NodeInfo,
   type RandomSource,
   type Refusal,
   type RoutingConfig,
+  type RouteMessage,
   type RoutingEvent,
 } from "../routing/types.js";
 import {
@@ -22,6 +24,7 @@ import {
   payloadProblem,
   type WireLimits,
 } from "../wire/limits.js";
+import type { DirectMessage } from "../wire/codec.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials, SharedSecretCredentials } from "./auth/credentials.js";
@@ -120,6 +123,8 @@ export class Cluster {
   private state: State = "new";
   /** Listening, not joined, no overlay of its own (see listen's joinFirst): refuses peers and sends. */
   private awaitingJoin = false;
+  /** Ids of this node's direct messages (sendToNode), unique while in flight. */
+  private directSent = 0;
 
   constructor(node: Node, credentials?: Credentials, options: ClusterOptions = {}) {
     const settings = clusterSettings(options, credentials);
@@ -224,6 +229,11 @@ export class Cluster {
       sink: (sender, message) => this.onPeerMessage(sender, message),
       onAuthFailure: (reason) => this.onAuthFailure(reason),
       connectionLost: (peer) => this.input((core, now) => core.connectionLost(peer, now)),
+      streams: {
+        acceptDirect: (sender, direct) => this.onDirect(sender, direct),
+        reverseSender: (peer) => this.pool.openRouteStream(addressFor(this.requireSelf(), peer)),
+        links: this.pool.links,
+      },
     });
     this.peerService = peerService;
     this.server = server;
@@ -312,6 +322,30 @@ export class Cluster {
       );
     }
     return this.route(key, purpose, payload, options, true);
+  }
+
+  /**
+   * For the runtime's own services: hands `payload` to node `to`'s handler of reserved `purpose` (its
+   * onReserved), with this node as the message's origin. It goes straight to `to` on the RouteStream this
+   * node already holds to it when `to` takes direct messages, without a routing decision on either side;
+   * otherwise (no stream open, an older peer, `to` is this node) it is routed to `to`'s ID as sendReserved
+   * would, whose owner is `to` while it lives. Resolves once handed over, as sendReserved does; a direct send
+   * that fails (the stream broke, no acknowledgement in time) is routed then.
+   */
+  sendToNode(to: NodeInfo, purpose: number, payload: Uint8Array): Promise<void> {
+    const self = this.requireSelf();
+    const direct =
+      this.state === "ready" && !to.id.equals(self.id)
+        ? this.pool.sendDirect(self, addressFor(self, to), to.id.hex, {
+            id: `${this.incarnation.toString(36)}-${(this.directSent++).toString(36)}`,
+            purpose,
+            payload,
+          })
+        : undefined;
+    if (direct === undefined) return this.sendReserved(purpose, to.id, payload).then(ignore);
+    // Tracked: a graceful stop lets it (or the routed copy) be acknowledged within its grace.
+    this.track(direct.catch(() => this.sendReserved(purpose, to.id, payload)).then(ignore, ignore));
+    return Promise.resolve();
   }
 
   /** Receives messages delivered here on reserved `purpose`; returns a function that unregisters. */
@@ -504,6 +538,26 @@ export class Cluster {
     if (this.awaitingJoin)
       throw new NotJoinedError("this node has not joined the overlay yet: route around it");
     this.input((core, now) => core.receive(sender, message, now));
+  }
+
+  /** A peer's direct message (sendToNode) for this node: to the handler of its reserved purpose. */
+  private onDirect(sender: NodeInfo, direct: DirectMessage): void {
+    if (this.state === "stopped" || this.state === "new") {
+      throw new WendyError("node is not running", status.UNAVAILABLE);
+    }
+    if (this.awaitingJoin)
+      throw new NotJoinedError("this node has not joined the overlay yet: route around it");
+    const message: RouteMessage = {
+      id: direct.id,
+      key: this.requireSelf().id,
+      purpose: direct.purpose,
+      payload: direct.payload,
+      origin: sender,
+      hops: 0,
+      maxHops: 0,
+      wantAck: false,
+    };
+    this.apps.deliver(message);
   }
 
   /**

@@ -2,7 +2,14 @@
 // Encoding trusts the core (only values the wire cannot carry are refused); decoding trusts nothing and
 // throws WireFormatError for anything malformed, missing or out of bounds.
 import type { NodeId } from "../routing/id.js";
-import type { NodeInfo, PeerMessage, Refusal, RouteMessage, RowEntries } from "../routing/types.js";
+import {
+  FIRST_APPLICATION_PURPOSE,
+  type NodeInfo,
+  type PeerMessage,
+  type Refusal,
+  type RouteMessage,
+  type RowEntries,
+} from "../routing/types.js";
 import * as peer from "../gen/wendy/v1/peer.js";
 import * as wire from "../gen/wendy/v1/types.js";
 import { WireFormatError } from "./errors.js";
@@ -174,16 +181,20 @@ export function encodePeerMessage(sender: NodeInfo, message: PeerMessage): PeerR
   }
 }
 
-/** A RouteStream batch of route hops from `sender`. */
+/** A RouteStream batch of route hops from `sender`, with what rides along (see RouteBatch). */
 export function encodeRouteBatch(
   sender: NodeInfo,
   messages: readonly RouteMessage[],
   acks: readonly BatchedAck[] = [],
+  direct: readonly DirectMessage[] = [],
+  reverseAcks: readonly ReverseAcks[] = [],
 ): peer.RouteBatch {
   return {
     sender: encodeNodeInfo(sender),
     messages: messages.map(encodeRouteMessage),
     acks: acks.map(encodeAck),
+    direct: direct.map((d) => ({ id: d.id, purpose: d.purpose, payload: bytesOf(d.payload) })),
+    reverseAcks: reverseAcks.map((r) => ({ stream: r.stream, response: bytesOf(r.response) })),
   };
 }
 
@@ -399,11 +410,31 @@ export interface BatchedAck {
   readonly refusal?: Refusal;
 }
 
+/** A message for the receiving node itself, on a reserved purpose (RouteBatch.direct). */
+export interface DirectMessage {
+  readonly id: string;
+  readonly purpose: number;
+  readonly payload: Uint8Array;
+}
+
+/** A RouteStream response riding in a batch going the other way (RouteBatch.reverse_acks). */
+export interface ReverseAcks {
+  /** The token its stream's opener named the stream with. */
+  readonly stream: string;
+  /** The serialized, signed RouteStreamResponse. */
+  readonly response: Uint8Array;
+}
+
+/** Longest stream token accepted in reverse acknowledgements (the runtime's are 32 hex digits). */
+export const MAX_STREAM_TOKEN_LENGTH = 64;
+
 export interface DecodedRouteBatch {
   readonly sender: NodeInfo;
   readonly messages: readonly RouteMessage[];
   readonly rejected: readonly RejectedRoute[];
   readonly acks: readonly BatchedAck[];
+  readonly direct: readonly DirectMessage[];
+  readonly reverseAcks: readonly ReverseAcks[];
 }
 
 /**
@@ -428,7 +459,23 @@ export function decodeRouteBatch(
   });
   checkListLength(batch.acks, limits.maxBatchMessages, "acks");
   const acks = batch.acks.map((a, i) => decodeAck(a, `acks[${i}].`, limits));
-  return { sender, messages, rejected, acks };
+  checkListLength(batch.direct, limits.maxBatchMessages, "direct");
+  const direct = batch.direct.map((d, i) => ({
+    id: decodeMessageId(d.id, `direct[${i}].id`, limits),
+    purpose: checkRange(d.purpose, 1, FIRST_APPLICATION_PURPOSE - 1, `direct[${i}].purpose`),
+    payload: checkPayload(d.payload, limits.maxPayloadBytes, `direct[${i}].payload`),
+  }));
+  checkListLength(batch.reverseAcks, limits.maxBatchMessages, "reverse_acks");
+  const reverseAcks = batch.reverseAcks.map((r, i) => ({
+    stream: checkText(r.stream, MAX_STREAM_TOKEN_LENGTH, `reverse_acks[${i}].stream`, false),
+    response: r.response,
+  }));
+  return { sender, messages, rejected, acks, direct, reverseAcks };
+}
+
+function checkRange(value: number, min: number, max: number, field: string): number {
+  if (value < min) throw new WireFormatError(field, `${value} is below ${min}`);
+  return checkUint(value, max, field);
 }
 
 /** gRPC status codes are 0..16; 0 means acknowledged, so a refusal is 1..16. */

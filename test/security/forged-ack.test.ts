@@ -27,6 +27,7 @@ import {
 import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerClientPool } from "../../src/server/transport/peer-client.js";
+import { METADATA_ROUTE_STREAM } from "../../src/server/transport/route-stream.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
 import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
 import { testSecret } from "../helpers/secrets.js";
@@ -40,6 +41,8 @@ let realPort = 0;
 let mitmPort = 0;
 const delivered: PeerMessage[] = [];
 const swallowed: string[] = [];
+/** Batches of hops named "reverse-*" the man in the middle left unanswered, with the stream's token. */
+const held: { token: string; ids: string[] }[] = [];
 
 function bind(server: Server): Promise<number> {
   return new Promise((resolve, reject) =>
@@ -70,6 +73,11 @@ async function startMitm(): Promise<number> {
           const batch = RouteBatch.decode(RouteStreamRequest.decode(bytes).batch);
           const acceptedIds = batch.messages.map((m) => m.id);
           swallowed.push(...acceptedIds);
+          if (acceptedIds.some((id) => id.startsWith("reverse-"))) {
+            // Answered later, as acknowledgements riding in a batch of its own (reverse_acks).
+            held.push({ token: String(call.metadata.get(METADATA_ROUTE_STREAM)[0]), ids: acceptedIds });
+            return;
+          }
           call.write(
             Buffer.from(
               RouteStreamResponse.encode({ acceptedIds, rejected: [], mac: Buffer.alloc(0) }).finish(),
@@ -165,6 +173,22 @@ describe("a forged acknowledgement does not resolve a hop (shared secret, no TLS
       expect(delivered.some((m) => m.type === "route" && m.message.id === `genuine-${kind}`)).toBe(true);
     });
   }
+
+  it("acknowledgements the man in the middle sends in a batch of its own (reverse_acks) fail the hop UNAUTHENTICATED", async () => {
+    const caller = pool(true);
+    const sent = caller.send(self, hop("reverse-forged", mitmPort)).then(
+      () => undefined,
+      (e: unknown) => e as { code?: number },
+    );
+    for (let waited = 0; held.length === 0 && waited < 10_000; waited += 20)
+      await new Promise((r) => setTimeout(r, 20));
+    const { token, ids } = held[0]!;
+    // As the caller's own peer service hands over the reverse_acks of a batch that came to it.
+    const forged = RouteStreamResponse.encode({ acceptedIds: ids, rejected: [], mac: Buffer.alloc(32) });
+    caller.links.reverseAcks({ stream: token, response: forged.finish() }, undefined);
+    expect(caller.links.matched).toBe(1);
+    expect((await sent)?.code).toBe(status.UNAUTHENTICATED);
+  });
 
   it("a heartbeat answered by the man in the middle is no proof of life", async () => {
     const caller = pool(true);

@@ -3,7 +3,14 @@
 // call or a hop only when it came from the node that was meant. Real gRPC over mutual TLS on 127.0.0.1.
 import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
-import { Server, status } from "@grpc/grpc-js";
+import {
+  Client,
+  Metadata,
+  Server,
+  status,
+  type ServerDuplexStream,
+  type ServiceDefinition,
+} from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo, Outbound, PeerMessage, RouteMessage } from "../../src/routing/types.js";
@@ -13,11 +20,23 @@ import { peerChannelSecurity, peerServerCredentials, TlsConfigError } from "../.
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerCallError, PeerClientPool } from "../../src/server/transport/peer-client.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
-import { RouteHopError } from "../../src/server/transport/route-stream.js";
+import {
+  METADATA_ROUTE_STREAM,
+  ROUTE_STREAM_PATH,
+  RouteHopError,
+} from "../../src/server/transport/route-stream.js";
+import {
+  RouteBatch,
+  RouteStreamRequest,
+  RouteStreamResponse,
+  PeerServiceService,
+} from "../../src/gen/wendy/v1/peer.js";
+import { encodeRouteBatch, type ReverseAcks } from "../../src/wire/codec.js";
 import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
 import { CertDir } from "../helpers/certs.js";
 
 const now = (): number => performance.now();
+const raw = (b: Buffer): Buffer => b;
 const certs = new CertDir();
 const victimId = NodeId.fromString("victim");
 const malloryId = NodeId.fromString("mallory");
@@ -208,5 +227,98 @@ describe("an answer counts only from the node that was meant", () => {
     const error = await caller.send(info(honestId, 1), out).catch((e: unknown) => e);
     expect((error as PeerCallError).code).toBe(status.PERMISSION_DENIED);
     expect(refused).toEqual(["wrong-peer"]);
+  });
+});
+
+describe("acknowledgements carried on a peer's own stream count only from the node that was meant", () => {
+  /** A RouteStream server presenting `leaf` that answers nothing: it records each stream's token and hop ids. */
+  async function silentPeer(
+    leaf: string,
+  ): Promise<{ port: number; held: { token: string; ids: string[] }[] }> {
+    const held: { token: string; ids: string[] }[] = [];
+    const server = new Server();
+    const definition = {
+      routeStream: { ...PeerServiceService.routeStream, requestDeserialize: raw, responseSerialize: raw },
+    };
+    server.addService(definition as ServiceDefinition, {
+      routeStream: (call: ServerDuplexStream<Buffer, Buffer>) => {
+        call.on("data", (bytes: Buffer) => {
+          const batch = RouteBatch.decode(RouteStreamRequest.decode(bytes).batch);
+          const token = String(call.metadata.get(METADATA_ROUTE_STREAM)[0] ?? "");
+          held.push({ token, ids: batch.messages.map((m) => m.id) });
+        });
+        call.on("end", () => call.end());
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", peerServerCredentials(certs.identityTls(leaf, "ca")), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    cleanups.push(() => server.forceShutdown());
+    return { port, held };
+  }
+
+  /** Writes, as the node certified by `leaf`, one batch carrying `acks` to the peer service at `port`. */
+  async function sendReverseAcks(leaf: string, id: NodeId, port: number, acks: ReverseAcks): Promise<void> {
+    const address = `127.0.0.1:${port}`;
+    const security = peerChannelSecurity(certs.identityTls(leaf, "ca"))(address);
+    const client = new Client(address, security.credentials, security.options);
+    cleanups.push(() => client.close());
+    const call = client.makeBidiStreamRequest(ROUTE_STREAM_PATH, raw, raw, new Metadata());
+    call.on("error", () => undefined);
+    const batch = Buffer.from(
+      RouteBatch.encode(encodeRouteBatch(info(id, port), [], [], [], [acks])).finish(),
+    );
+    call.write(Buffer.from(RouteStreamRequest.encode({ batch, seq: 0n, mac: Buffer.alloc(0) }).finish()));
+    await new Promise((r) => setTimeout(r, 300));
+    call.end();
+  }
+
+  it("a hop acknowledged in another certified node's batch is not resolved; the node meant resolves it", async () => {
+    const { pool: caller, refused } = pool("honest", true);
+    // The caller's own peer service, where batches of its peers (and their reverse acknowledgements) arrive.
+    const auth = callAuthFor(undefined, () => Promise.reject(new Error("no Hello")), now);
+    const own = new Server();
+    addPeerService(own, {
+      verifier: auth.verifier,
+      limits: DEFAULT_WIRE_LIMITS,
+      sink: () => undefined,
+      checkSender: checkClaim,
+      streams: { links: caller.links },
+    });
+    const ownPort = await new Promise<number>((resolve, reject) =>
+      own.bindAsync("127.0.0.1:0", peerServerCredentials(certs.identityTls("honest", "ca")), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    cleanups.push(() => own.forceShutdown());
+    const victim = await silentPeer("victim");
+    const self = info(honestId, ownPort);
+    const hop = (id: string): Outbound => ({
+      to: info(victimId, victim.port),
+      address: `127.0.0.1:${victim.port}`,
+      message: { type: "route", message: routeMessage(id, self) },
+    });
+    const forged = caller.send(self, hop("carried-forged")).catch((e: unknown) => e);
+    for (let waited = 0; victim.held.length === 0 && waited < 10_000; waited += 20)
+      await new Promise((r) => setTimeout(r, 20));
+    const { token, ids } = victim.held[0]!;
+    const response = RouteStreamResponse.encode({ acceptedIds: ids, rejected: [], mac: Buffer.alloc(0) });
+    await sendReverseAcks("mallory", malloryId, ownPort, { stream: token, response: response.finish() });
+    expect(((await forged) as { code?: number }).code).toBe(status.PERMISSION_DENIED);
+    expect(refused).toEqual(["wrong-peer"]);
+    // The same acknowledgements from the victim's own connection resolve its hop.
+    const genuine = caller.send(self, hop("carried-genuine"));
+    for (let waited = 0; victim.held.length < 2 && waited < 10_000; waited += 20)
+      await new Promise((r) => setTimeout(r, 20));
+    const second = victim.held[1]!;
+    const answer = RouteStreamResponse.encode({
+      acceptedIds: second.ids,
+      rejected: [],
+      mac: Buffer.alloc(0),
+    });
+    await sendReverseAcks("victim", victimId, ownPort, { stream: second.token, response: answer.finish() });
+    await expect(genuine).resolves.toBeGreaterThanOrEqual(0);
   });
 });

@@ -12,6 +12,8 @@ import { PeerServiceService, RouteBatch, RouteStreamRequest } from "../../src/ge
 import { encodeNodeInfo, encodeRouteBatch } from "../../src/wire/codec.js";
 import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
+import type { Message } from "../../src/server/application.js";
+import type { PeerClientPool } from "../../src/server/transport/peer-client.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const SECRET = testSecret("stream-secret");
@@ -225,4 +227,94 @@ describe("RouteStream", () => {
       expect(delivered.has("tampered-2")).toBe(false);
     });
   });
+});
+
+/** Polls `done` every 20 ms for at most `ms`. */
+async function until(done: () => boolean, ms = 20_000): Promise<void> {
+  for (let waited = 0; !done() && waited < ms; waited += 20) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** A key whose owner among the started nodes is `owner`. */
+function keyOwnedBy(owner: Cluster, salt: string): NodeId {
+  for (let i = 0; i < 100_000; i++) {
+    const key = NodeId.fromString(`${salt}-${i}`);
+    if (
+      closestTo(
+        key,
+        nodes.map((n) => n.info()),
+      )!.id.equals(owner.info().id)
+    )
+      return key;
+  }
+  throw new Error(`no key owned by ${owner.info().id.hex}`);
+}
+
+/** The node's outgoing RouteStreams (the pool is private: tests read its counters only). */
+function linksOf(node: Cluster): PeerClientPool["links"] {
+  return (node as unknown as { pool: PeerClientPool }).pool.links;
+}
+
+describe("RouteStream's optional features", () => {
+  it("routes a message for a node (sendToNode) while no RouteStream to it is open, then hands it over directly once one is: no hop, the sender as origin", async () => {
+    const to = nodes[0]!;
+    const from = await start("stream-e");
+    await from.join([to.info().localAddress]);
+    const got: Message[] = [];
+    const off = to.onReserved(5, (m) => got.push(m));
+    try {
+      await from.sendToNode(to.info(), 5, Buffer.from("first"));
+      await until(() => got.length === 1);
+      expect(got[0]?.hops).toBe(1);
+      // A routed send to a key of `to` opens the stream; its acknowledgement comes after the stream's headers.
+      await from.send(from.newMessage(16, keyOwnedBy(to, "direct"), Buffer.from("opener")), {
+        waitForAck: true,
+      });
+      await from.sendToNode(to.info(), 5, Buffer.from("second"));
+      await until(() => got.length === 2);
+      expect(got[1]?.hops).toBe(0);
+      expect(got[1]?.origin.id.hex).toBe(from.info().id.hex);
+      expect(Buffer.from(got[1]!.payload).toString()).toBe("second");
+    } finally {
+      off();
+    }
+  }, 60_000);
+
+  it("acknowledges hops on the batch going the other way when the receiver sends one in the same turn, and every hop is acknowledged once", async () => {
+    // Not nodes[1]: the authentication tests made it talk to a member at a dead address, which it may still
+    // route through until it finds it dead.
+    const a = nodes[2]!;
+    const b = nodes[3]!;
+    const pongs: string[] = [];
+    // b answers each ping with a routed pong to a key of a's, in the turn that delivered the ping.
+    b.registerApplication({
+      onDeliver: (m) => {
+        const text = Buffer.from(m.payload).toString();
+        if (!text.startsWith("ping-")) return;
+        queueMicrotask(
+          () => void b.send(b.newMessage(16, keyOwnedBy(a, text), Buffer.from(`pong-${text.slice(5)}`))),
+        );
+      },
+    });
+    a.registerApplication({
+      onDeliver: (m) => {
+        const text = Buffer.from(m.payload).toString();
+        if (text.startsWith("pong-")) pongs.push(text);
+      },
+    });
+    // Both streams open first (the reverse acknowledgements need the stream back to be open).
+    await a.send(a.newMessage(16, keyOwnedBy(b, "warm-a"), Buffer.from("warm-a")), { waitForAck: true });
+    await b.send(b.newMessage(16, keyOwnedBy(a, "warm-b"), Buffer.from("warm-b")), { waitForAck: true });
+    const before = linksOf(a).matched;
+    const count = 20;
+    for (let i = 0; i < count; i++) {
+      const reply = await a.send(a.newMessage(16, keyOwnedBy(b, `ping-${i}`), Buffer.from(`ping-${i}`)), {
+        waitForAck: true,
+      });
+      expect(reply.deliveredBy?.id.hex).toBe(b.info().id.hex);
+    }
+    await until(() => pongs.length === count);
+    expect(pongs.sort()).toEqual(Array.from({ length: count }, (_, i) => `pong-${i}`).sort());
+    // The hops of a's pings were acknowledged inside b's pong batches, not on responses of their own.
+    expect(linksOf(a).matched - before).toBeGreaterThanOrEqual(count / 2);
+  }, 60_000);
 });

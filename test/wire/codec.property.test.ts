@@ -68,6 +68,8 @@ describe("codec round trip", () => {
             messages,
             rejected: [],
             acks,
+            direct: [],
+            reverseAcks: [],
           });
         },
       ),

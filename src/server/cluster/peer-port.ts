@@ -13,7 +13,12 @@ import { hostPort } from "../node.js";
 import type { HealthStatus } from "../transport/health.js";
 import { InboundGuard, inboundServerOptions, type InboundLimits } from "../transport/inbound-limits.js";
 import { InboundPeers } from "../transport/inbound-peers.js";
-import { addPeerService, type PeerMessageSink, type PeerServiceHandle } from "../transport/peer-server.js";
+import {
+  addPeerService,
+  type PeerMessageSink,
+  type PeerServiceHandle,
+  type PeerServiceOptions,
+} from "../transport/peer-server.js";
 import { addLazyReflection } from "../reflection.js";
 import type { ClusterOptions } from "./options.js";
 
@@ -29,6 +34,8 @@ export interface PeerPortOptions {
   readonly onAuthFailure: (reason: AuthFailureReason) => void;
   /** A peer's incoming connection broke (its process died). */
   readonly connectionLost: (peer: NodeInfo) => void;
+  /** RouteStream's optional features: direct messages, acknowledgements carried on the stream back. */
+  readonly streams?: PeerServiceOptions["streams"];
 }
 
 export interface PeerPort {
@@ -54,6 +61,7 @@ export async function openPeerPort(o: PeerPortOptions): Promise<PeerPort> {
     ...(identityRequired(options.tls ?? { enabled: false }) ? { checkSender: checkClaim } : {}),
     limits: o.limits,
     sink: o.sink,
+    ...(o.streams === undefined ? {} : { streams: o.streams }),
     hooks: {
       onServed: (path, code) => options.metrics?.peerRpcServed(path, code),
       onAuthFailure: o.onAuthFailure,

@@ -1,7 +1,8 @@
 // Call/Reply across the overlay. The caller's node routes the request to the key's owner on a reserved
 // purpose; the owner hands it to its subscribers with a call id, held like any delivery until answered (a
 // subscriber that goes away without a Reply gives it back to its group); the first Reply travels back on
-// another reserved purpose routed to the caller's node ID. A call no application took within the delivery
+// another reserved purpose, straight to the caller's node on the RouteStream the owner holds to it, or
+// routed to the caller's node ID when there is none. A call no application took within the delivery
 // grace is answered with the refusal. The caller's deadline travels with the request, and a cancelled or
 // expired call is forgotten on both sides.
 import { randomBytes } from "node:crypto";
@@ -207,8 +208,9 @@ export class CallBroker {
     return call;
   }
 
+  /** Straight back to the caller's node when the transport can (Cluster.sendToNode), routed otherwise. */
   private async answer(caller: NodeInfo, envelope: Parameters<typeof encodeCallAnswer>[0]): Promise<void> {
-    await this.cluster.sendReserved(CALL_ANSWER_PURPOSE, caller.id, encodeCallAnswer(envelope));
+    await this.cluster.sendToNode(caller, CALL_ANSWER_PURPOSE, encodeCallAnswer(envelope));
   }
 
   private sendCancel(key: NodeId, callId: string): void {

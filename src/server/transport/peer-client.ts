@@ -13,7 +13,8 @@ import type { ClaimRefusal } from "../auth/node-identity.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { CallSigner } from "./call-auth.js";
 import { PeerFailure, noConnection, refusedByPeer } from "./peer-failure.js";
-import { RouteStreamSender } from "./route-stream.js";
+import type { DirectMessage } from "../../wire/codec.js";
+import { RouteStreamLinks, RouteStreamSender } from "./route-stream.js";
 
 export interface PeerClientOptions {
   /** Credentials and TLS name options for the channel to one peer address (peerChannelSecurity). */
@@ -74,6 +75,8 @@ const ANY_NODE = Symbol("any node");
 const FRESH_CHANNEL_INTERVAL_MS = 250;
 
 export class PeerClientPool {
+  /** The outgoing RouteStreams by token, for acknowledgements that come back on peers' own streams. */
+  readonly links = new RouteStreamLinks();
   private readonly connections = new Map<string, Connection>();
   private signer: CallSigner | undefined;
   private closed = false;
@@ -127,6 +130,27 @@ export class PeerClientPool {
     return this.options.now() - started;
   }
 
+  /**
+   * Sends `direct` to the node at `address` (hex ID `meant`) on the RouteStream already open to it, when
+   * that node takes direct messages; resolves with the round-trip time once it acknowledged. Undefined when
+   * there is no such stream (the caller routes the message instead): no connection is opened for it.
+   */
+  sendDirect(
+    sender: NodeInfo,
+    address: string,
+    meant: string,
+    direct: DirectMessage,
+  ): Promise<number> | undefined {
+    const routes = this.openRouteStream(address);
+    return routes?.takesDirect === true ? routes.sendDirect(sender, direct, meant) : undefined;
+  }
+
+  /** The RouteStream open to `address`, if any (none is opened). */
+  openRouteStream(address: string): RouteStreamSender | undefined {
+    if (this.closed || this.options.routeStreaming === false) return undefined;
+    return this.connections.get(address)?.routes;
+  }
+
   private routeStream(address: string): RouteStreamSender {
     const c = this.connection(address);
     const signer = this.signer;
@@ -139,6 +163,7 @@ export class PeerClientPool {
       now: this.options.now,
       checkAnswer: c.checkAnswer,
       onAnswerRefused: this.options.onAuthFailure,
+      links: this.links,
     });
     return c.routes;
   }

@@ -26,7 +26,7 @@ import { PEER_METHODS, type PeerMethod } from "../../wire/methods.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
-import { RouteStreamReceivers } from "./route-stream.js";
+import { RouteStreamReceivers, type RouteStreamServerOptions } from "./route-stream.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
@@ -37,6 +37,8 @@ export interface PeerServiceOptions {
   readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
   readonly sink: PeerMessageSink;
+  /** RouteStream's optional features (direct messages, acknowledgements on the stream back). */
+  readonly streams?: Pick<RouteStreamServerOptions, "acceptDirect" | "reverseSender" | "links">;
   readonly hooks?: PeerServerHooks;
 }
 
@@ -113,6 +115,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
     limits: options.limits,
     accept: (sender, message) => options.sink(sender, { type: "route", message }),
     acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
+    ...options.streams,
     hooks: options.hooks,
   });
   implementation.routeStream = receivers.handler;

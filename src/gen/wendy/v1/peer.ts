@@ -276,6 +276,42 @@ export interface RouteBatch {
    * ride along with the hops rather than costing a call each.
    */
   acks: EndToEndAck[];
+  /**
+   * Messages for the receiving node itself, not routed: handed to the runtime's handler of their reserved
+   * purpose with this batch's sender as their origin (a Call's answer going straight back to the caller's
+   * node). Each is acknowledged like a hop, under "direct:" and its id. Sent only to a node whose RouteStream
+   * response headers name the feature "direct" (see RouteStream); a node that does not know this field would
+   * drop them unacknowledged.
+   */
+  direct: DirectMessage[];
+  /**
+   * Acknowledgements of batches that the receiver sent to this sender on its own RouteStream, carried here
+   * instead of as responses of that stream when this sender had a batch to send the receiver anyway. Sent
+   * only on a stream whose opener named the feature "reverse-acks" in its request headers.
+   */
+  reverseAcks: ReverseAcks[];
+}
+
+/** A message for the receiving node itself, on one of the runtime's reserved purposes (1 to 15). */
+export interface DirectMessage {
+  /** Unique among the sender's direct messages in flight; the receiver acknowledges "direct:" + id. */
+  id: string;
+  /** The reserved purpose whose handler takes it. */
+  purpose: number;
+  /** Opaque to the transport. */
+  payload: Buffer;
+}
+
+/** The acknowledgements one RouteStream would have sent as a response, riding in a batch going the other way. */
+export interface ReverseAcks {
+  /** The stream they answer: the value of its opener's "wendy-route-stream" request header. */
+  stream: string;
+  /**
+   * A serialized RouteStreamResponse, mac included, exactly as it would have been written on that stream:
+   * the opener checks it as it checks that stream's responses (the mac with that stream's session key, the
+   * node meant against the certificate of the connection this batch came on).
+   */
+  response: Buffer;
 }
 
 /** An end-to-end acknowledgement inside a RouteBatch. */
@@ -2106,7 +2142,7 @@ export const RouteStreamRequest: MessageFns<RouteStreamRequest> = {
 };
 
 function createBaseRouteBatch(): RouteBatch {
-  return { sender: undefined, messages: [], acks: [] };
+  return { sender: undefined, messages: [], acks: [], direct: [], reverseAcks: [] };
 }
 
 export const RouteBatch: MessageFns<RouteBatch> = {
@@ -2119,6 +2155,12 @@ export const RouteBatch: MessageFns<RouteBatch> = {
     }
     for (const v of message.acks) {
       EndToEndAck.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.direct) {
+      DirectMessage.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.reverseAcks) {
+      ReverseAcks.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2160,6 +2202,22 @@ export const RouteBatch: MessageFns<RouteBatch> = {
             message.acks.push(EndToEndAck.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.direct.push(DirectMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reverseAcks.push(ReverseAcks.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2182,6 +2240,154 @@ export const RouteBatch: MessageFns<RouteBatch> = {
       : undefined;
     message.messages = object.messages?.map((e) => RouteMessage.fromPartial(e)) || [];
     message.acks = object.acks?.map((e) => EndToEndAck.fromPartial(e)) || [];
+    message.direct = object.direct?.map((e) => DirectMessage.fromPartial(e)) || [];
+    message.reverseAcks = object.reverseAcks?.map((e) => ReverseAcks.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDirectMessage(): DirectMessage {
+  return { id: "", purpose: 0, payload: Buffer.alloc(0) };
+}
+
+export const DirectMessage: MessageFns<DirectMessage> = {
+  encode(message: DirectMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.purpose !== 0) {
+      writer.uint32(16).uint32(message.purpose);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(26).bytes(message.payload);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DirectMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDirectMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.purpose = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<DirectMessage>, I>>(base?: I): DirectMessage {
+    return DirectMessage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DirectMessage>, I>>(object: I): DirectMessage {
+    const message = createBaseDirectMessage();
+    message.id = object.id ?? "";
+    message.purpose = object.purpose ?? 0;
+    message.payload = object.payload ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseReverseAcks(): ReverseAcks {
+  return { stream: "", response: Buffer.alloc(0) };
+}
+
+export const ReverseAcks: MessageFns<ReverseAcks> = {
+  encode(message: ReverseAcks, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stream !== "") {
+      writer.uint32(10).string(message.stream);
+    }
+    if (message.response.length !== 0) {
+      writer.uint32(18).bytes(message.response);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReverseAcks {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReverseAcks();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReverseAcks>, I>>(base?: I): ReverseAcks {
+    return ReverseAcks.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReverseAcks>, I>>(object: I): ReverseAcks {
+    const message = createBaseReverseAcks();
+    message.stream = object.stream ?? "";
+    message.response = object.response ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2591,7 +2797,12 @@ export const PeerServiceService = {
   },
   /**
    * High-throughput forwarding: each request is a batch of route hops from one sender; each response
-   * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning.
+   * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning. Optional
+   * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
+   * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
+   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
+   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct.
+   * Peers that name neither (older versions) get and send plain responses.
    */
   routeStream: {
     path: "/wendy.v1.PeerService/RouteStream" as const,
@@ -2643,7 +2854,12 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
   /**
    * High-throughput forwarding: each request is a batch of route hops from one sender; each response
-   * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning.
+   * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning. Optional
+   * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
+   * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
+   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
+   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct.
+   * Peers that name neither (older versions) get and send plain responses.
    */
   routeStream: handleBidiStreamingCall<RouteStreamRequest, RouteStreamResponse>;
 }
@@ -2877,7 +3093,12 @@ export interface PeerServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * High-throughput forwarding: each request is a batch of route hops from one sender; each response
-   * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning.
+   * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning. Optional
+   * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
+   * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
+   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
+   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct.
+   * Peers that name neither (older versions) get and send plain responses.
    */
   routeStream(): ClientDuplexStream<RouteStreamRequest, RouteStreamResponse>;
   routeStream(options: Partial<CallOptions>): ClientDuplexStream<RouteStreamRequest, RouteStreamResponse>;
