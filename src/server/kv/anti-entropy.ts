@@ -14,6 +14,7 @@ import { encodeNodeInfo } from "../../wire/codec.js";
 import { WireFormatError } from "../../wire/errors.js";
 import type { KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";
+import { PeriodicRound } from "./periodic-round.js";
 import { sendRecords } from "./send-records.js";
 import type { MemoryKvStore } from "./store.js";
 import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
@@ -36,8 +37,7 @@ export interface AntiEntropyHooks {
 
 export class KvAntiEntropy {
   private turn = 0;
-  private busy = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly rounds: PeriodicRound<void>;
 
   constructor(
     private readonly overlay: KvOverlay,
@@ -46,16 +46,21 @@ export class KvAntiEntropy {
     private readonly placement: Placement,
     private readonly options: AntiEntropyOptions,
     private readonly hooks: AntiEntropyHooks,
-  ) {}
+  ) {
+    this.rounds = new PeriodicRound(
+      options.intervalMs,
+      () => overlay.ready(),
+      () => this.withNextPartner(),
+      undefined,
+    );
+  }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.round(), this.options.intervalMs);
-    this.timer.unref?.();
+    this.rounds.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.rounds.stop();
   }
 
   /** The nodes that share keys with this one: up to k-1 leaf-set places away on each side. */
@@ -64,18 +69,18 @@ export class KvAntiEntropy {
   }
 
   /** One round with the next partner (tests; the timer does the same). */
-  async round(): Promise<void> {
-    if (this.busy || !this.overlay.ready()) return;
+  round(): Promise<void> {
+    return this.rounds.run();
+  }
+
+  private async withNextPartner(): Promise<void> {
     const partners = this.partners();
     if (partners.length === 0) return;
     const partner = partners[this.turn++ % partners.length] as NodeInfo;
-    this.busy = true;
     try {
       await this.reconcile(partner);
     } catch {
       // An unreachable partner is tried again on its next turn.
-    } finally {
-      this.busy = false;
     }
   }
 

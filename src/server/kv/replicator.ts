@@ -11,6 +11,7 @@ import { lacking, ReplicationTracker } from "../../kv/re-replication.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
 import type { KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";
+import { PeriodicRound } from "./periodic-round.js";
 import { sendRecords } from "./send-records.js";
 import type { MemoryKvStore } from "./store.js";
 import { decodeRecord, idBytes } from "./wire.js";
@@ -34,8 +35,7 @@ export interface ReplicatorHooks {
 
 export class KvReplicator {
   private readonly tracker: ReplicationTracker;
-  private busy = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly steps: PeriodicRound<void>;
 
   constructor(
     private readonly overlay: KvOverlay,
@@ -46,16 +46,20 @@ export class KvReplicator {
     private readonly hooks: ReplicatorHooks,
   ) {
     this.tracker = new ReplicationTracker(placement, options.fullPassMs);
+    this.steps = new PeriodicRound(
+      options.tickMs,
+      () => overlay.ready(),
+      () => this.pacedStep(),
+      undefined,
+    );
   }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.step(), this.options.tickMs);
-    this.timer.unref?.();
+    this.steps.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.steps.stop();
   }
 
   /** The leaf set changed: check every key again. */
@@ -79,16 +83,14 @@ export class KvReplicator {
   }
 
   /** Runs one paced step now (tests; the timer does the same). */
-  async step(): Promise<void> {
-    if (this.busy || !this.overlay.ready()) return;
-    this.busy = true;
-    try {
-      const budget = Math.max(1, Math.floor((this.options.keysPerSecond * this.options.tickMs) / 1000));
-      const keys = this.tracker.nextKeys(performance.now(), () => this.store.hexKeys(), budget);
-      if (keys.length > 0) await this.check(keys);
-    } finally {
-      this.busy = false;
-    }
+  step(): Promise<void> {
+    return this.steps.run();
+  }
+
+  private async pacedStep(): Promise<void> {
+    const budget = Math.max(1, Math.floor((this.options.keysPerSecond * this.options.tickMs) / 1000));
+    const keys = this.tracker.nextKeys(performance.now(), () => this.store.hexKeys(), budget);
+    if (keys.length > 0) await this.check(keys);
   }
 
   private async check(hexKeys: readonly string[]): Promise<void> {

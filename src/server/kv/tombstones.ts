@@ -12,6 +12,7 @@ import { chunks, MAX_RECORDS_PER_REQUEST } from "./batches.js";
 import type { KvOverlay } from "./overlay.js";
 import type { KvPeers } from "./peer-client.js";
 import type { Placement } from "../../kv/placement.js";
+import { PeriodicRound } from "./periodic-round.js";
 import type { MemoryKvStore } from "./store.js";
 import { decodeRecord, idBytes } from "./wire.js";
 
@@ -29,8 +30,7 @@ export interface TombstoneHooks {
 }
 
 export class KvTombstoneCollector {
-  private busy = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly rounds: PeriodicRound<number>;
 
   constructor(
     private readonly overlay: KvOverlay,
@@ -39,27 +39,26 @@ export class KvTombstoneCollector {
     private readonly placement: Placement,
     private readonly options: TombstoneOptions,
     private readonly hooks: TombstoneHooks,
-  ) {}
+  ) {
+    this.rounds = new PeriodicRound(
+      options.intervalMs,
+      () => overlay.ready(),
+      () => this.collect(),
+      0,
+    );
+  }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.round(), this.options.intervalMs);
-    this.timer.unref?.();
+    this.rounds.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.rounds.stop();
   }
 
   /** One round now (tests; the timer does the same). Returns the tombstones removed. */
-  async round(): Promise<number> {
-    if (this.busy || !this.overlay.ready()) return 0;
-    this.busy = true;
-    try {
-      return await this.collect();
-    } finally {
-      this.busy = false;
-    }
+  round(): Promise<number> {
+    return this.rounds.run();
   }
 
   private async collect(): Promise<number> {
