@@ -64,6 +64,23 @@ describe("the store's tombstones", () => {
   });
 });
 
+describe("a tombstone removed here", () => {
+  it("is not kept again when a replica sends a copy back, while a newer tombstone or a value is", () => {
+    const store = new MemoryKvStore({ maxKeys: 10, maxBytes: 10_000 }, undefined, () => 0);
+    store.apply(at(5n, true));
+    expect(store.removeTombstone(at(5n, true))).toBe(true);
+    expect(store.apply(at(5n, true))).toEqual(at(5n, true)); // answered as held: this node agreed it may go
+    expect(store.apply(at(4n, true)).version.counter).toBe(4n);
+    expect(store.size).toBe(0);
+    expect(store.tombstoneCount).toBe(0);
+    store.apply(at(6n, true));
+    expect(store.get(key)?.version.counter).toBe(6n);
+    expect(store.removeTombstone(at(6n, true))).toBe(true);
+    store.apply(at(7n, false));
+    expect(store.get(key)?.deleted).toBe(false);
+  });
+});
+
 const credentials = new PassphraseCredentials(testSecret("kv tombstones"));
 const running: { cluster: Cluster; kv: KvNode }[] = [];
 

@@ -129,6 +129,7 @@ export class KvAntiEntropy {
         const record = decodeRecord(r, `records[${i}]`, Number.MAX_SAFE_INTEGER);
         if (!supersedes(record, this.store.get(record.key))) return;
         this.store.apply(record);
+        if (this.store.get(record.key) !== record) return; // a tombstone this node removed lately
         this.hooks.received(record);
         repaired++;
       });

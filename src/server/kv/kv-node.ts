@@ -348,7 +348,7 @@ export class KvNode {
       const records = request.records.map((r, i) => decodeRecord(r, `records[${i}]`, this.maxValueBytes()));
       const held = records.map((record) => {
         const kept = this.store.apply(record);
-        if (kept === record) this.replicator?.received(record.key.hex);
+        if (this.store.get(record.key) === record) this.replicator?.received(record.key.hex);
         return encodeVersion(kept.version);
       });
       // Acknowledged only once on disk, when the store has a persistent copy.

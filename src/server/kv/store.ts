@@ -24,6 +24,8 @@ export class KvStoreFullError extends WendyError {
 }
 
 const WRITTEN = Promise.resolve();
+/** Removed tombstones remembered (MemoryKvStore.removedLately): several removal rounds' worth (512 each). */
+const REMEMBERED_REMOVALS = 8192;
 
 export class MemoryKvStore {
   private readonly records = new Map<string, KvRecord>();
@@ -31,6 +33,13 @@ export class MemoryKvStore {
   /** When each tombstone held was stored here (this process's monotonic clock). */
   private readonly tombstoneSince = new Map<string, number>();
   private removedCounter = 0n;
+  /**
+   * Tombstones removed here lately, by key. A copy sent back by a replica that still held one (its
+   * anti-entropy or re-replication ran before its own removal round) is not kept again: kept, it would start
+   * its grace over here and then be pushed back to the replica that meanwhile removed it, and so on.
+   * Bounded; the oldest are forgotten first.
+   */
+  private readonly removedLately = new Map<string, KvRecord>();
 
   constructor(
     private readonly limits: KvStoreLimits = DEFAULT_KV_STORE_LIMITS,
@@ -61,6 +70,12 @@ export class MemoryKvStore {
     if (held === undefined || !held.deleted || supersedes(held, tombstone)) return false;
     this.drop(tombstone.key, tombstone);
     if (held.version.counter > this.removedCounter) this.removedCounter = held.version.counter;
+    this.removedLately.delete(held.key.hex);
+    this.removedLately.set(held.key.hex, held);
+    if (this.removedLately.size > REMEMBERED_REMOVALS) {
+      const oldest = this.removedLately.keys().next();
+      if (oldest.done !== true) this.removedLately.delete(oldest.value);
+    }
     return true;
   }
 
@@ -101,6 +116,11 @@ export class MemoryKvStore {
    */
   apply(record: KvRecord): KvRecord {
     const held = this.records.get(record.key.hex);
+    if (held === undefined && record.deleted) {
+      // A copy of a tombstone removed here counts as held: this node already agreed it may go.
+      const removed = this.removedLately.get(record.key.hex);
+      if (removed !== undefined && !supersedes(record, removed)) return record;
+    }
     if (!supersedes(record, held)) return held as KvRecord;
     this.keep(record, held);
     this.persistence?.put(record);
@@ -114,6 +134,7 @@ export class MemoryKvStore {
     if (this.held + growth > this.limits.maxBytes)
       throw new KvStoreFullError(`this node's store is full: ${this.limits.maxBytes} bytes`);
     this.records.set(record.key.hex, record);
+    this.removedLately.delete(record.key.hex);
     this.held += growth;
     if (record.deleted) this.tombstoneSince.set(record.key.hex, this.now());
     else this.tombstoneSince.delete(record.key.hex);
