@@ -26,7 +26,7 @@ import { PEER_METHODS, type PeerMethod } from "../../wire/methods.js";
 import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../errors.js";
 import type { CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
-import { RouteStreamReceivers, type RouteStreamServerOptions } from "./route-stream.js";
+import { RouteStreamReceivers, type RouteStreamServerOptions } from "./route-stream-server.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
