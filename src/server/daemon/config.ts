@@ -1,6 +1,10 @@
 // Turns the raw settings into a checked daemon configuration, exactly as docs/configuration.md specifies:
 // every value validated at start, defaults applied, files read once. Any problem is a ConfigError naming
-// the variable, where the value came from, and the value (never for secrets).
+// the variable, where the value came from, and the value (never for secrets). Why it is a little above 600
+// lines: it is the one place each setting is checked (the edge; nothing inside checks again), and several
+// checks span settings (a client port off loopback needs a token and TLS; a node identity's certificate
+// fixes the node ID; k against the leaf-set size; inbound limits against the payload limit); each reader
+// below is a short function.
 import { majority, maxReplicationFactor } from "../../kv/replica-set.js";
 import { readFileSync } from "node:fs";
 import { parseSecretKeys } from "../auth/secret-keys.js";
