@@ -11,7 +11,7 @@ import { CertDir } from "../../helpers/certs.js";
 import { testSecret } from "../../helpers/secrets.js";
 import { freeze, killHard, stopGracefully, thaw } from "./faults.js";
 import { TestNetwork } from "./netns.js";
-import { ChaosWorld, acquireMachineLock, nodeOptions, sleep, statesOf } from "./scenario.js";
+import { ChaosWorld, IDENTITIES, acquireMachineLock, nodeOptions, sleep, statesOf } from "./scenario.js";
 import type { Lifecycle } from "./traffic.js";
 
 /** Building the namespaces may first wait for another scenario to release the machine lock. */
@@ -19,8 +19,6 @@ const SETUP_LIMIT_MS = 420_000;
 const TEARDOWN_LIMIT_MS = 60_000;
 /** How often a wait on the ring's states polls them. */
 const POLL_MS = 1000;
-/** WENDY_CHAOS_IDENTITIES=true runs the scenarios with per-node identities (mutual TLS, a certificate each). */
-const IDENTITIES = process.env.WENDY_CHAOS_IDENTITIES === "true";
 
 export class ChaosScenario {
   readonly world = new ChaosWorld();

@@ -233,28 +233,44 @@ function isAlive(pid: number): boolean {
 
 // ------------------------------------------------------------------------------------------------ results
 
+/** WENDY_CHAOS_IDENTITIES=true runs the scenarios with per-node identities (mutual TLS, a certificate each). */
+export const IDENTITIES = process.env.WENDY_CHAOS_IDENTITIES === "true";
+
 const RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
-const SECTIONS_DIR = `${RESULTS_DIR}sections/`;
+// A run with identities writes its own file, so the default run's figures stay beside it rather than under it.
+const MODE = IDENTITIES
+  ? {
+      sections: `${RESULTS_DIR}sections-identities/`,
+      file: "identities.md",
+      title: " with per-node identities",
+    }
+  : { sections: `${RESULTS_DIR}sections/`, file: "latest.md", title: "" };
 
 /**
- * Writes one scenario's section and regenerates results/latest.md from every section, so scenarios that
- * ran in separate processes all end up in the one file.
+ * Writes one scenario's section and regenerates the mode's results file (results/latest.md, or
+ * results/identities.md with WENDY_CHAOS_IDENTITIES=true) from every section, so scenarios that ran in
+ * separate processes all end up in the one file.
  */
 export function writeResults(scenario: string, markdown: string): void {
-  mkdirSync(SECTIONS_DIR, { recursive: true });
-  writeFileSync(`${SECTIONS_DIR}${scenario}.md`, markdown.trimEnd() + "\n");
-  const sections = readdirSync(SECTIONS_DIR)
+  mkdirSync(MODE.sections, { recursive: true });
+  writeFileSync(`${MODE.sections}${scenario}.md`, markdown.trimEnd() + "\n");
+  const sections = readdirSync(MODE.sections)
     .filter((f) => f.endsWith(".md"))
     .sort()
-    .map((f) => readFileSync(`${SECTIONS_DIR}${f}`, "utf8"));
+    .map((f) => readFileSync(`${MODE.sections}${f}`, "utf8"));
   const header = [
-    "# Chaos results",
+    `# Chaos results${MODE.title}`,
     "",
     "Written by the chaos scenarios (test/chaos/*.test.ts); each section is from that scenario's latest run.",
     "Nodes run as separate processes, each in its own network namespace, on a 2-core machine.",
+    ...(IDENTITIES
+      ? [
+          "Every node has a certificate of its own naming its node ID (mutual TLS, WENDY_TLS_NODE_IDENTITY=true).",
+        ]
+      : []),
     "",
   ].join("\n");
-  writeFileSync(`${RESULTS_DIR}latest.md`, header + "\n" + sections.join("\n"));
+  writeFileSync(`${RESULTS_DIR}${MODE.file}`, header + "\n" + sections.join("\n"));
 }
 
 /** A markdown table from rows of cells. */
