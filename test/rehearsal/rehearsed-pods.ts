@@ -10,7 +10,14 @@ import { NAMESPACE, REPO_ROOT, type KubeObject } from "../helm/helm.js";
 import { Agent } from "./agent-process.js";
 import { PodNetwork, requireRoot } from "./pod-network.js";
 import { PodProcess } from "./pod-process.js";
-import { planPod, wendyImage, type PodPlan, type PodProbe, type RehearsalImage } from "./pod-spec.js";
+import {
+  planPod,
+  wendyImage,
+  type ClusterFacts,
+  type PodPlan,
+  type PodProbe,
+  type RehearsalImage,
+} from "./pod-spec.js";
 
 const CLUSTER_DOMAIN = "cluster.local";
 /** How long a pod may take to pass its readiness probe. */
@@ -76,13 +83,15 @@ export class RehearsedPods {
 
   /**
    * Plans every pod of `objects` (`podNames` in order), starts them all at once (podManagementPolicy:
-   * Parallel) with their `appContainer`, and a client agent inside pod `clientPod`.
+   * Parallel) with their `appContainer`, and a client agent inside pod `clientPod`. `csi`: the CSI drivers
+   * the cluster has (cert-manager's, for per-node identities).
    */
   static async start(
     objects: readonly KubeObject[],
     podNames: readonly string[],
     appContainer: string,
     clientPod: number,
+    csi?: ClusterFacts["csi"],
   ): Promise<RehearsedPods> {
     requireRehearsalTools();
     const network = await PodNetwork.create(podNames.length);
@@ -94,6 +103,7 @@ export class RehearsedPods {
         clusterDomain: CLUSTER_DOMAIN,
         images: rehearsalImages,
         path: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+        ...(csi === undefined ? {} : { csi }),
       };
       const address = (i: number): string => network.pod(i).address;
       const plans = podNames.map((name, i) => planPod(objects, name, address(i), facts));
