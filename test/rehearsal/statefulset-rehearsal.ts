@@ -189,6 +189,12 @@ function describeFailures(sends: readonly StreamSend[], absence: Absence): strin
 
 /** Registers the rehearsal's hooks and tests in `mode`; call once, at the top level of a test file. */
 export function rehearseStatefulSet(mode: RehearsalMode): void {
+  /** The chart's values for `replicas` pods, as the user sets them in this mode. */
+  const values = (replicas: number): object => ({
+    replicaCount: replicas,
+    ...APP_VALUES,
+    ...(mode.identities ? IDENTITY_VALUES : {}),
+  });
   const extra = mode.scenarios === "all" ? it : it.skip;
   /** cert-manager's csi-driver and the issuer's CA, with identities; made in beforeAll. */
   let csi: CertManagerCsi | undefined;
@@ -207,13 +213,17 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
   beforeAll(async () => {
     if (mode.identities) csi = new CertManagerCsi(ISSUER);
     const driver = csi;
-    objects = render({ replicaCount: REPLICAS, ...APP_VALUES, ...(mode.identities ? IDENTITY_VALUES : {}) });
+    objects = render(values(REPLICAS));
     current = await RehearsedPods.start(
       objects,
       ring.map((p) => p.podName),
       "app",
       CLIENT_POD,
-      driver === undefined ? undefined : (request) => driver.publish(request),
+      {
+        ...(driver === undefined ? {} : { csi: (request) => driver.publish(request) }),
+        // A namespace for the pod the scale-up adds.
+        sparePods: 1,
+      },
     );
     ({ plans, pods, apps } = current);
   }, HELM_SETUP_TIMEOUT_MS);
@@ -604,6 +614,121 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
           `${sends.length} sends, ${sends.filter((s) => s.error !== undefined).length} unacknowledged\n`,
       );
     }, 120_000);
+
+    it(
+      "scaled to six, the new pod (a new ordinal, with its own certificate under identities) joins through " +
+        "the seeds and takes the keys it owns; scaled back to five, it leaves and they go back; every " +
+        "acknowledged message of a stream meanwhile reaches the owner of that moment",
+      async () => {
+        const r = rehearsal();
+        r.requireRunning();
+        const name = `wendy-${REPLICAS}`;
+        const grown: Pod[] = [...ring, { podName: name, id: NodeId.fromString(name) }];
+        // Keys the new pod will own, mixed into the stream's keys.
+        const itsKeys: string[] = [];
+        for (let n = 0; itsKeys.length < KEYS_PER_POD && n < 100_000; n++) {
+          const key = `scale-key-${n}`;
+          if (ownerOf(NodeId.fromString(key), grown).podName === name) itsKeys.push(key);
+        }
+        expect(itsKeys.length).toBe(KEYS_PER_POD);
+        const stream = startStream(r, [...keys, ...itsKeys]);
+        await r.until("20 acknowledged sends before the scale-up", 20_000, () => stream.acked(0) >= 20);
+
+        // helm upgrade --set replicaCount=6: the StatefulSet controller creates the next ordinal. The upgrade
+        // keeps the generated cluster secret (the chart reads it back with lookup, which a template render
+        // cannot), so the cluster's Secrets stay those of the first render.
+        const scaled = [
+          ...render(values(REPLICAS + 1)).filter((o) => o.kind !== "Secret"),
+          ...objects.filter((o) => o.kind === "Secret"),
+        ];
+        const startedAt = performance.now();
+        const i = r.scaleUp(scaled, name);
+        await r.waitReady(i);
+        await r.waitAppsSubscribed();
+        const readyAt = performance.now();
+        await r.until(`sends delivered by the new ${name}`, 30_000, () => stream.acked(readyAt, name) >= 5);
+
+        // helm upgrade --set replicaCount=5: the highest ordinal is deleted.
+        const leavingAt = performance.now();
+        r.appsHeld.add(i);
+        const [ended] = await Promise.all([pods[i]!.terminate(), apps[i]!.terminate()]);
+        const goneAt = performance.now();
+        const goneWallClock = Date.now();
+        await r.until("sends after the scale-down", 20_000, () => stream.acked(goneAt) >= 2 * keys.length, i);
+        const sends = await stream.stop();
+        const plan = plans[i]!;
+        const records = pods[i]!.records(0);
+        r.scaleDown();
+
+        expect(records.find((l) => l["msg"] === LOG_STARTED)?.["nodeId"]).toBe(idOf(name));
+        expect(records.find((l) => l["msg"] === LOG_READY)?.["outcome"]).toBe("joined");
+        if (csi !== undefined) {
+          // Its certificate was issued for it when it was created, naming its own node.
+          const cert = plan.mounts
+            .flatMap((m) => (m.kind === "csi" ? m.files : []))
+            .find((f) => f.path === "tls.crt");
+          const x509 = new X509Certificate(cert?.content ?? "");
+          expect(nodeIdOfCertificate({ subjectaltname: x509.subjectAltName })).toBe(idOf(name));
+        }
+        expect(ended, `${name} on SIGTERM`).toMatchObject({ code: 0, graceExpired: false });
+        for (const pod of pods) {
+          const left = pod
+            .records(pod.run)
+            .find((l) => l["msg"] === LOG_NODE_LEFT && l["peer"] === idOf(name));
+          expect(left, `${pod.plan.podName} logged "${LOG_NODE_LEFT}" for ${name}`).toBeDefined();
+          expect(Number(left?.["time"])).toBeLessThanOrEqual(goneWallClock);
+        }
+        // Before it was ready it was not there (absent until it started); from its leave on, gone again.
+        const arrival: Absence = {
+          podName: name,
+          leavingAt: -Infinity,
+          goneAt: -Infinity,
+          restartedAt: startedAt,
+          readyAt,
+        };
+        const departure: Absence = {
+          podName: name,
+          leavingAt,
+          goneAt,
+          restartedAt: Infinity,
+          readyAt: Infinity,
+        };
+        const byId = new Map(grown.map((p) => [p.id.hex, p.podName]));
+        const wrong = sends.flatMap((s) => {
+          if (s.deliveredBy === undefined) return [];
+          const owners =
+            s.endedAt < leavingAt
+              ? rightfulOwners(s, grown, arrival)
+              : s.startedAt > readyAt
+                ? rightfulOwners(s, grown, departure)
+                : new Set([...rightfulOwners(s, grown, arrival), ...rightfulOwners(s, grown, departure)]);
+          const at = byId.get(s.deliveredBy) ?? s.deliveredBy;
+          return owners.has(at) ? [] : [`${s.key} delivered by ${at}, owner ${[...owners].join(" or ")}`];
+        });
+        expect(wrong).toEqual([]);
+        // Only sends that overlapped its arrival or its leave may have gone unacknowledged.
+        const steady = (s: StreamSend): boolean =>
+          presenceDuring(s, arrival) !== "changing" && presenceDuring(s, departure) !== "changing";
+        const failed = sends.filter((s) => s.error !== undefined);
+        expect(
+          failed.filter(steady).map((s) => `${s.key}: ${s.error}`),
+          "unacknowledged sends outside the arrival and the leave",
+        ).toEqual([]);
+        // Its keys went to it while it was there, and to the others before and after.
+        expect(
+          sends.filter((s) => s.startedAt > readyAt && s.deliveredBy === idOf(name)).length,
+        ).toBeGreaterThan(0);
+        expect(
+          sends.filter((s) => s.startedAt > goneAt && itsKeys.includes(s.key) && s.deliveredBy !== undefined)
+            .length,
+        ).toBeGreaterThan(0);
+        process.stderr.write(
+          `[rehearsal] scale to ${REPLICAS + 1} and back: ${name} ready ${(readyAt - startedAt).toFixed(0)} ms ` +
+            `after creation; ${sends.length} sends, ${failed.length} unacknowledged\n`,
+        );
+      },
+      120_000,
+    );
 
     extra("promtool accepts a live daemon's /metrics, where the message counters have moved", async () => {
       rehearsal().requireRunning();
