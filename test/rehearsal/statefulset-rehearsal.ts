@@ -69,8 +69,8 @@ export interface RehearsalMode {
   readonly identities: boolean;
   /**
    * "all" scenarios, or the "core" ones: the chart's declarations, every pod ready in one ring, routing
-   * through the client API, delivery to the applications, a pod deleted and back (a rollout's step) and a
-   * pod killed and restarted. "core" leaves out the `wendy` program run in each pod, the application
+   * through the client API, delivery to the applications, a pod deleted and back (a rollout's step), a pod
+   * killed and restarted, and a scale to six pods and back. "core" leaves out the `wendy` program run in each pod, the application
    * container's restarts and the promtool check of /metrics, none of which the shape of the ring changes.
    */
   readonly scenarios: "all" | "core";
