@@ -26,16 +26,14 @@ import { CertManagerCsi, type IssuerRef } from "./cert-manager-csi.js";
 import { ownerOf, presenceDuring, rightfulOwners, type Absence, type Pod } from "./ownership.js";
 import type { PodProcess } from "./pod-process.js";
 import type { PodPlan } from "./pod-spec.js";
-import { APP_IMAGE, APP_PYTHON, READY_LIMIT_MS, RehearsedPods, sleep } from "./rehearsed-pods.js";
+import { APP_IMAGE, APP_PYTHON, READY_LIMIT_MS, RehearsedPods } from "./rehearsed-pods.js";
+import { describeFailures, misdeliveries, startStream, type StreamSend } from "./send-stream.js";
 
 const run = promisify(execFile);
 const REPLICAS = 5;
 const PURPOSE = 16;
 /** Each pod owns at least this many of the test keys, so every pod's share of the ring is exercised. */
 const KEYS_PER_POD = 6;
-/** Pause between two sends of the stream: a steady trickle, not a load test. */
-const STREAM_GAP_MS = 20;
-const STREAM_MAX_SENDS = 1500;
 const SEND_DEADLINE_MS = 8000;
 const DELIVERY_GRACE_MS = 9000;
 /** Deadline of a send that may wait out the delivery grace and then the node's answer. */
@@ -103,88 +101,6 @@ const keys: string[] = (() => {
 
 function idOf(podName: string): string {
   return NodeId.fromString(podName).hex;
-}
-
-interface StreamSend {
-  readonly key: string;
-  readonly startedAt: number;
-  readonly endedAt: number;
-  readonly deliveredBy?: string;
-  readonly incarnation?: number;
-  readonly error?: string;
-}
-
-/** A bounded stream of acknowledged sends from the client pod; stop() ends it and returns every send. */
-function startStream(
-  r: RehearsedPods,
-  streamKeys: readonly string[],
-): {
-  sends: StreamSend[];
-  acked: (since: number, ownedBy?: string) => number;
-  stop: () => Promise<StreamSend[]>;
-} {
-  const sends: StreamSend[] = [];
-  let stopped = false;
-  const clientAddress = r.clientPortAddress();
-  const done = (async () => {
-    for (let n = 0; !stopped && n < STREAM_MAX_SENDS; n++) {
-      const key = streamKeys[n % streamKeys.length]!;
-      const startedAt = performance.now();
-      const reply = await r.client.request({
-        op: "send",
-        clientAddress,
-        key,
-        purpose: PURPOSE,
-        payload: `stream-${n}`,
-        deadlineMs: SEND_DEADLINE_MS,
-      });
-      const endedAt = performance.now();
-      if (reply.ok && "deliveredBy" in reply) {
-        sends.push({
-          key,
-          startedAt,
-          endedAt,
-          deliveredBy: reply.deliveredBy,
-          incarnation: reply.incarnation,
-        });
-      } else {
-        sends.push({ key, startedAt, endedAt, error: reply.ok ? "reply without a delivery" : reply.error });
-      }
-      await sleep(STREAM_GAP_MS);
-    }
-  })();
-  return {
-    sends,
-    acked: (since, ownedBy) =>
-      sends.filter(
-        (s) =>
-          s.startedAt > since &&
-          s.deliveredBy !== undefined &&
-          (ownedBy === undefined || s.deliveredBy === idOf(ownedBy)),
-      ).length,
-    stop: async () => {
-      stopped = true;
-      await done;
-      return sends;
-    },
-  };
-}
-
-/** Every acknowledged send that landed on a pod other than its rightful owner(s), described. */
-function misdeliveries(sends: readonly StreamSend[], absence: Absence): string[] {
-  const byId = new Map(ring.map((p) => [p.id.hex, p.podName]));
-  return sends.flatMap((s) => {
-    if (s.deliveredBy === undefined) return [];
-    const owners = rightfulOwners(s, ring, absence);
-    const at = byId.get(s.deliveredBy) ?? s.deliveredBy;
-    return owners.has(at) ? [] : [`${s.key} delivered by ${at}, owner ${[...owners].join(" or ")}`];
-  });
-}
-
-function describeFailures(sends: readonly StreamSend[], absence: Absence): string[] {
-  return sends
-    .filter((s) => s.error !== undefined)
-    .map((s) => `${s.key} (${presenceDuring(s, absence)}): ${s.error}`);
 }
 
 /** Registers the rehearsal's hooks and tests in `mode`; call once, at the top level of a test file. */
@@ -501,7 +417,7 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
         rehearsal().requireRunning();
         const victim = 0;
         const name = plans[victim]!.podName;
-        const stream = startStream(rehearsal(), keys);
+        const stream = startStream(rehearsal(), keys, PURPOSE, SEND_DEADLINE_MS);
         await rehearsal().until(
           "20 acknowledged sends before the delete",
           20_000,
@@ -550,7 +466,7 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
           expect(left, `${pod.plan.podName} logged "${LOG_NODE_LEFT}" for ${name}`).toBeDefined();
           expect(Number(left?.["time"])).toBeLessThanOrEqual(goneWallClock);
         }
-        expect(misdeliveries(sends, absence)).toEqual([]);
+        expect(misdeliveries(sends, ring, (send) => rightfulOwners(send, ring, absence))).toEqual([]);
         // Only sends that overlapped the pod leaving or coming back may have gone unacknowledged.
         const failed = sends.filter((s) => s.error !== undefined);
         expect(
@@ -580,7 +496,7 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
       const victim = 2;
       const name = plans[victim]!.podName;
       const runBefore = pods[victim]!.run;
-      const stream = startStream(rehearsal(), keys);
+      const stream = startStream(rehearsal(), keys, PURPOSE, SEND_DEADLINE_MS);
       await rehearsal().until("20 acknowledged sends before the kill", 20_000, () => stream.acked(0) >= 20);
 
       const leavingAt = performance.now();
@@ -606,7 +522,7 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
       expect(pods[victim]!.run).toBe(runBefore + 1);
       expect(rehearsal().logRecord(victim, runBefore + 1, LOG_STARTED)["nodeId"]).toBe(idOf(name));
       expect(rehearsal().logRecord(victim, runBefore + 1, LOG_READY)["outcome"]).toBe("joined");
-      expect(misdeliveries(sends, absence)).toEqual([]);
+      expect(misdeliveries(sends, ring, (send) => rightfulOwners(send, ring, absence))).toEqual([]);
       const afterReady = sends.filter((s) => s.startedAt > readyAt);
       expect(afterReady.filter((s) => s.error !== undefined)).toEqual([]);
       process.stderr.write(
@@ -631,7 +547,7 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
           if (ownerOf(NodeId.fromString(key), grown).podName === name) itsKeys.push(key);
         }
         expect(itsKeys.length).toBe(KEYS_PER_POD);
-        const stream = startStream(r, [...keys, ...itsKeys]);
+        const stream = startStream(r, [...keys, ...itsKeys], PURPOSE, SEND_DEADLINE_MS);
         await r.until("20 acknowledged sends before the scale-up", 20_000, () => stream.acked(0) >= 20);
 
         // helm upgrade --set replicaCount=6: the StatefulSet controller creates the next ordinal. The upgrade
@@ -693,18 +609,13 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
           restartedAt: Infinity,
           readyAt: Infinity,
         };
-        const byId = new Map(grown.map((p) => [p.id.hex, p.podName]));
-        const wrong = sends.flatMap((s) => {
-          if (s.deliveredBy === undefined) return [];
-          const owners =
-            s.endedAt < leavingAt
-              ? rightfulOwners(s, grown, arrival)
-              : s.startedAt > readyAt
-                ? rightfulOwners(s, grown, departure)
-                : new Set([...rightfulOwners(s, grown, arrival), ...rightfulOwners(s, grown, departure)]);
-          const at = byId.get(s.deliveredBy) ?? s.deliveredBy;
-          return owners.has(at) ? [] : [`${s.key} delivered by ${at}, owner ${[...owners].join(" or ")}`];
-        });
+        const owners = (send: StreamSend): Set<string> =>
+          send.endedAt < leavingAt
+            ? rightfulOwners(send, grown, arrival)
+            : send.startedAt > readyAt
+              ? rightfulOwners(send, grown, departure)
+              : new Set([...rightfulOwners(send, grown, arrival), ...rightfulOwners(send, grown, departure)]);
+        const wrong = misdeliveries(sends, grown, owners);
         expect(wrong).toEqual([]);
         // Only sends that overlapped its arrival or its leave may have gone unacknowledged.
         const steady = (s: StreamSend): boolean =>
