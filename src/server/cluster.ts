@@ -56,6 +56,7 @@ import { Applications } from "./cluster/applications.js";
 import { CoreDriver } from "./cluster/driver.js";
 import { JoinRounds } from "./cluster/join-rounds.js";
 import { closePeerPort, openPeerPort } from "./cluster/peer-port.js";
+import { reportRenewalRefusals } from "./cluster/renewal-refusals.js";
 import { clusterSettings, type ClusterOptions } from "./cluster/options.js";
 import { PendingAcks, type SendResult } from "./cluster/pending-acks.js";
 
@@ -201,6 +202,7 @@ export class Cluster {
       },
     );
     this.pool.useSigner(this.auth.signer);
+    reportRenewalRefusals(options.tls ?? { enabled: false }, options);
   }
 
   /** Registers an application; every registered application sees every callback. */

@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   ConsistentCertificateProvider,
   isMatchingPair,
+  type RenewalRefusal,
 } from "../../src/server/auth/consistent-certificates.js";
+import { NodeId } from "../../src/routing/id.js";
 import { CertDir } from "../helpers/certs.js";
 
 const certs = new CertDir();
@@ -16,6 +18,12 @@ afterAll(() => certs.remove());
 certs.ca("ca");
 certs.leaf("old", "ca");
 certs.leaf("new", "ca");
+// Per-node identities: node-a's certificate and its renewal, one naming node-b, one naming no node.
+const NODE_A = NodeId.fromString("node-a").hex;
+certs.leaf("a-old", "ca", "URI:wendy://name/node-a,IP:127.0.0.1");
+certs.leaf("a-new", "ca", `URI:wendy://node/${NODE_A},IP:127.0.0.1`);
+certs.leaf("b", "ca", "URI:wendy://name/node-b,IP:127.0.0.1");
+certs.leaf("none", "ca", "IP:127.0.0.1");
 const pair = (cert: string, key: string): experimental.IdentityCertificateUpdate => ({
   certificate: readFileSync(certs.file(`${cert}.crt`)),
   privateKey: readFileSync(certs.file(`${key}.key`)),
@@ -63,4 +71,40 @@ describe("certificates handed to grpc-js", () => {
     await new Promise((r) => process.nextTick(r));
     expect(late).toEqual([newSerial]);
   });
+
+  it(
+    "under per-node identities, holds back a renewal naming another node or none, tells each refusal once, " +
+      "and still passes on a renewal naming the same node",
+    () => {
+      const inner = new ManualProvider();
+      const provider = new ConsistentCertificateProvider(inner, NODE_A);
+      const seen: string[] = [];
+      const refused: RenewalRefusal[] = [];
+      const serial = (u: experimental.IdentityCertificateUpdate | null): string =>
+        u === null ? "null" : new X509Certificate(u.certificate).serialNumber;
+      provider.onRenewalRefused((r) => refused.push(r));
+      provider.addIdentityCertificateListener((u) => seen.push(serial(u)));
+      inner.push(pair("a-old", "a-old"));
+      // grpc-js hands the files on at every poll: the same refused certificate twice is told once.
+      inner.push(pair("b", "b"));
+      inner.push(pair("b", "b"));
+      inner.push(pair("none", "none"));
+      inner.push(pair("a-new", "a-new"));
+      expect(seen).toEqual([serial(pair("a-old", "a-old")), serial(pair("a-new", "a-new"))]);
+      expect(refused).toEqual([
+        {
+          reason: "identity-mismatch",
+          nodeId: NODE_A,
+          named: NodeId.fromString("node-b").hex,
+          serialNumber: serial(pair("b", "b")),
+        },
+        {
+          reason: "missing-identity",
+          nodeId: NODE_A,
+          named: undefined,
+          serialNumber: serial(pair("none", "none")),
+        },
+      ]);
+    },
+  );
 });

@@ -6,6 +6,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PeerTlsConfig } from "../../src/server/auth/tls.js";
 
+/** What a leaf certificate may be asked for beyond its names (openssl's names for the usages). */
+export interface LeafOptions {
+  /** Default serverAuth and clientAuth. */
+  readonly extendedKeyUsage?: readonly string[];
+  /** Default none (no keyUsage extension). */
+  readonly keyUsage?: readonly string[];
+  /** Default 1. */
+  readonly days?: number;
+}
+
 const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
 export class CertDir {
@@ -33,12 +43,22 @@ export class CertDir {
 
   /**
    * A certificate usable as server and client, signed by `ca`, naming `subjectAltName` (openssl syntax; by
-   * default both 127.0.0.1 and localhost).
+   * default both 127.0.0.1 and localhost). `options` change its usages and lifetime (as an issuer asked
+   * for other ones would).
    */
-  leaf(name: string, ca: string, subjectAltName = "IP:127.0.0.1,DNS:localhost"): void {
+  leaf(
+    name: string,
+    ca: string,
+    subjectAltName = "IP:127.0.0.1,DNS:localhost",
+    options: LeafOptions = {},
+  ): void {
+    const extendedKeyUsage = options.extendedKeyUsage ?? ["serverAuth", "clientAuth"];
+    const keyUsage = options.keyUsage ?? [];
     writeFileSync(
       join(this.dir, `${name}.ext`),
-      `basicConstraints=CA:FALSE\nsubjectAltName=${subjectAltName}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+      `basicConstraints=CA:FALSE\nsubjectAltName=${subjectAltName}\n` +
+        (extendedKeyUsage.length > 0 ? `extendedKeyUsage=${extendedKeyUsage.join(",")}\n` : "") +
+        (keyUsage.length > 0 ? `keyUsage=critical,${keyUsage.join(",")}\n` : ""),
     );
     this.openssl(
       "req",
@@ -62,7 +82,7 @@ export class CertDir {
       `${ca}.key`,
       "-CAcreateserial",
       "-days",
-      "1",
+      String(options.days ?? 1),
       "-extfile",
       `${name}.ext`,
       "-out",

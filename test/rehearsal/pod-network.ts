@@ -64,6 +64,11 @@ export class PodNetwork {
     return new PodNetwork(net, madeEtcNetns);
   }
 
+  /** How many pods the network has namespaces for. */
+  get size(): number {
+    return this.net.nodes.length;
+  }
+
   /** Pod `i`'s namespace and address. */
   pod(i: number): { readonly ns: string; readonly address: string } {
     return this.net.node(i);

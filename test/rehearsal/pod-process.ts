@@ -209,7 +209,8 @@ export class PodProcess {
       const target = inRoot(mount.mountPath);
       lines.push(`mkdir -p ${quote(target)}`);
       lines.push(`mount --bind ${quote(this.volumeDir(mount, i, fsGroup))} ${quote(target)}`);
-      if (mount.kind === "secret" && mount.readOnly) lines.push(`mount -o remount,bind,ro ${quote(target)}`);
+      if ((mount.kind === "secret" || mount.kind === "csi") && mount.readOnly)
+        lines.push(`mount -o remount,bind,ro ${quote(target)}`);
     }
     const setpriv = [
       "setpriv",
@@ -229,7 +230,8 @@ export class PodProcess {
   /**
    * The host directory standing for one volume. emptyDir lives as long as the pod (it survives a container
    * restart), owned by the fsGroup with the setgid bit as the kubelet makes it; its sizeLimit is enforced by
-   * eviction in Kubernetes and not here. A secret volume holds the Secret's items with their modes.
+   * eviction in Kubernetes and not here. A secret volume holds the Secret's items with their modes, a csi
+   * volume what its driver wrote; each owned as the volume says.
    */
   private volumeDir(mount: PodMount, index: number, fsGroup: number): string {
     if (mount.kind === "image") return mount.source;
@@ -244,15 +246,15 @@ export class PodProcess {
     }
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    chownSync(dir, 0, fsGroup);
-    chmodSync(dir, 0o755);
     for (const file of mount.files) {
       const path = join(dir, file.path);
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, file.content);
-      chownSync(path, 0, fsGroup);
+      chownSync(path, 0, mount.group);
       chmodSync(path, file.mode);
     }
+    chownSync(dir, 0, mount.group);
+    chmodSync(dir, mount.dirMode);
     return dir;
   }
 }

@@ -114,12 +114,34 @@ export function expandKubernetes(text: string, lookup: (name: string) => string 
 export type PodMount =
   | { readonly kind: "image"; readonly mountPath: string; readonly source: string }
   | { readonly kind: "emptyDir"; readonly mountPath: string; readonly sizeLimitBytes?: number }
-  | {
-      readonly kind: "secret";
+  | ({
+      /** A Secret's items, or what a CSI driver wrote (cert-manager's: the pod's own certificate). */
+      readonly kind: "secret" | "csi";
       readonly mountPath: string;
       readonly readOnly: boolean;
-      readonly files: readonly { readonly path: string; readonly content: string; readonly mode: number }[];
-    };
+    } & CsiFiles);
+
+export interface VolumeFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode: number;
+}
+
+/** Files of a volume as its driver leaves them: owned by root and `group`, the directory of mode `dirMode`. */
+export interface CsiFiles {
+  readonly group: number;
+  readonly dirMode: number;
+  readonly files: readonly VolumeFile[];
+}
+
+/** What the kubelet hands a CSI driver for a pod's inline volume. */
+export interface CsiVolumeRequest {
+  readonly driver: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly podName: string;
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+}
 
 export interface PodProbe {
   readonly kind: "grpc" | "httpGet" | "tcpSocket";
@@ -158,6 +180,8 @@ export interface ClusterFacts {
   readonly images: (image: string) => RehearsalImage | undefined;
   /** PATH inside the "image": the host's, so `node` resolves. */
   readonly path: string;
+  /** The CSI drivers installed (a stand-in for each); a csi volume of any other is an error. */
+  readonly csi?: (request: CsiVolumeRequest) => CsiFiles;
 }
 
 /** A container image as the rehearsal stands it in: its config, and a host directory shown at `filesAt`. */
@@ -251,7 +275,17 @@ export function planPod(
     env,
     mounts: [
       { kind: "image", mountPath: standIn.filesAt, source: standIn.files },
-      ...mountsOf(objects, podSpec.volumes ?? [], container, pod.fsGroup),
+      ...mountsOf(objects, podSpec.volumes ?? [], container, pod.fsGroup, (driver, attributes) => {
+        if (facts.csi === undefined)
+          throw new Error(`csi driver ${driver} is not installed in this rehearsal`);
+        return facts.csi({
+          driver,
+          attributes,
+          podName,
+          namespace: facts.namespace,
+          serviceAccountName: fields["spec.serviceAccountName"]!,
+        });
+      }),
     ],
     runAsUser,
     runAsGroup,
@@ -302,6 +336,7 @@ function mountsOf(
   volumes: readonly IIoK8sApiCoreV1Volume[],
   container: IIoK8sApiCoreV1Container,
   fsGroup: number | undefined,
+  csi: (driver: string, attributes: Readonly<Record<string, string>>) => CsiFiles,
 ): PodMount[] {
   return (container.volumeMounts ?? []).map((mount): PodMount => {
     if (mount.subPath !== undefined) throw new Error(`volume mount ${mount.name}: subPath is not simulated`);
@@ -327,6 +362,8 @@ function mountsOf(
         kind: "secret",
         mountPath: mount.mountPath,
         readOnly: mount.readOnly === true,
+        group: fsGroup,
+        dirMode: 0o755,
         files: items.map((item) => ({
           path: item.path,
           content: secretValue(objects, name, item.key),
@@ -334,7 +371,19 @@ function mountsOf(
         })),
       };
     }
-    throw new Error(`volume ${volume.name}: only emptyDir and secret volumes are simulated`);
+    if (volume.csi) {
+      // Inline CSI volumes are read-only here: the kubelet passes readOnly, and the drivers simulated write
+      // their files themselves.
+      if (volume.csi.readOnly !== true)
+        throw new Error(`csi volume ${volume.name}: only read-only ones are simulated`);
+      return {
+        kind: "csi",
+        mountPath: mount.mountPath,
+        readOnly: true,
+        ...csi(volume.csi.driver, volume.csi.volumeAttributes ?? {}),
+      };
+    }
+    throw new Error(`volume ${volume.name}: only emptyDir, secret and csi volumes are simulated`);
   });
 }
 

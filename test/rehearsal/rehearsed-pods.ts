@@ -10,7 +10,14 @@ import { NAMESPACE, REPO_ROOT, type KubeObject } from "../helm/helm.js";
 import { Agent } from "./agent-process.js";
 import { PodNetwork, requireRoot } from "./pod-network.js";
 import { PodProcess } from "./pod-process.js";
-import { planPod, wendyImage, type PodPlan, type PodProbe, type RehearsalImage } from "./pod-spec.js";
+import {
+  planPod,
+  wendyImage,
+  type ClusterFacts,
+  type PodPlan,
+  type PodProbe,
+  type RehearsalImage,
+} from "./pod-spec.js";
 
 const CLUSTER_DOMAIN = "cluster.local";
 /** How long a pod may take to pass its readiness probe. */
@@ -53,25 +60,44 @@ export function requireRehearsalTools(): void {
   }
 }
 
+/** What the pods are started with besides the rendered objects. */
+export interface RehearsalOptions {
+  /** The CSI drivers the cluster has (cert-manager's, for per-node identities). */
+  readonly csi?: ClusterFacts["csi"];
+  /** Namespaces kept for pods a scale-up adds (scaleUp). Default 0. */
+  readonly sparePods?: number;
+}
+
 export class RehearsedPods {
-  /** The node's container of each pod. */
-  readonly pods: PodProcess[];
+  /** The node's container of each pod (the StatefulSet's ordinals; scaleUp adds, scaleDown removes). */
+  readonly pods: PodProcess[] = [];
   /** The application container of each pod. */
-  readonly apps: PodProcess[];
+  readonly apps: PodProcess[] = [];
   /** Pods whose application the "kubelet" does not restart now (the pod is being deleted, or tests are over). */
   readonly appsHeld = new Set<number>();
+  private readonly planList: PodPlan[] = [];
+  private readonly appPlanList: PodPlan[] = [];
+  /** Containers of pods a scale-down removed, killed again at clean-up in case. */
+  private readonly retired: PodProcess[] = [];
 
   private constructor(
-    readonly plans: readonly PodPlan[],
-    readonly appPlans: readonly PodPlan[],
     private readonly network: PodNetwork,
+    private readonly facts: ClusterFacts,
+    private readonly appContainer: string,
     private readonly workDir: string,
     readonly kubelet: Agent,
     readonly client: Agent,
     private readonly clientPod: number,
-  ) {
-    this.pods = plans.map((plan, i) => this.process(plan, i, plan.podName));
-    this.apps = appPlans.map((plan, i) => this.process(plan, i, `${plan.podName}-app`));
+  ) {}
+
+  /** The node container's plan of each pod. */
+  get plans(): readonly PodPlan[] {
+    return this.planList;
+  }
+
+  /** The application container's plan of each pod. */
+  get appPlans(): readonly PodPlan[] {
+    return this.appPlanList;
   }
 
   /**
@@ -83,22 +109,20 @@ export class RehearsedPods {
     podNames: readonly string[],
     appContainer: string,
     clientPod: number,
+    options: RehearsalOptions = {},
   ): Promise<RehearsedPods> {
     requireRehearsalTools();
-    const network = await PodNetwork.create(podNames.length);
+    const network = await PodNetwork.create(podNames.length + (options.sparePods ?? 0));
     const agents: Agent[] = [];
     let workDir: string | undefined;
     try {
-      const facts = {
+      const facts: ClusterFacts = {
         namespace: NAMESPACE,
         clusterDomain: CLUSTER_DOMAIN,
         images: rehearsalImages,
         path: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+        ...(options.csi === undefined ? {} : { csi: options.csi }),
       };
-      const address = (i: number): string => network.pod(i).address;
-      const plans = podNames.map((name, i) => planPod(objects, name, address(i), facts));
-      const appPlans = podNames.map((name, i) => planPod(objects, name, address(i), facts, appContainer));
-      network.publishNames(plans);
       workDir = mkdtempSync(join(tmpdir(), "wendy-rehearsal-"));
       agents.push(
         ...(await Promise.all([
@@ -107,7 +131,9 @@ export class RehearsedPods {
         ])),
       );
       const [kubelet, client] = agents as [Agent, Agent];
-      const pods = new RehearsedPods(plans, appPlans, network, workDir, kubelet, client, clientPod);
+      const pods = new RehearsedPods(network, facts, appContainer, workDir, kubelet, client, clientPod);
+      podNames.forEach((name) => pods.plan(objects, name));
+      network.publishNames(pods.planList);
       for (const pod of pods.pods) pod.start(true);
       pods.apps.forEach((_, i) => pods.runApp(i, true));
       return pods;
@@ -117,6 +143,33 @@ export class RehearsedPods {
       if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
       throw error;
     }
+  }
+
+  /**
+   * What a scale-up does: pod `podName` (the next ordinal) is planned from `objects` (the StatefulSet as
+   * rendered with more replicas), its DNS name published, and it is started with its application. Returns
+   * its index.
+   */
+  scaleUp(objects: readonly KubeObject[], podName: string): number {
+    if (this.planList.length >= this.network.size)
+      throw new Error("no namespace left for another pod: start the rehearsal with sparePods");
+    const i = this.plan(objects, podName);
+    this.network.publishNames(this.planList);
+    this.appsHeld.delete(i);
+    this.pods[i]!.start(true);
+    this.runApp(i, true);
+    return i;
+  }
+
+  /** What a scale-down leaves once the last pod has ended: it is gone from the pods, and from DNS. */
+  scaleDown(): void {
+    const i = this.planList.length - 1;
+    const [pod, app] = [this.pods[i]!, this.apps[i]!];
+    if (pod.running || app.running) throw new Error(`${pod.plan.podName} must be terminated first`);
+    this.appsHeld.add(i);
+    this.retired.push(pod, app);
+    for (const list of [this.planList, this.appPlanList, this.pods, this.apps]) list.pop();
+    this.network.publishNames(this.planList);
   }
 
   /**
@@ -130,7 +183,7 @@ export class RehearsedPods {
       for (let restarts = 0; restarts < APP_MAX_RESTARTS; restarts++) {
         await app.exited();
         await sleep(APP_RESTART_DELAY_MS);
-        if (this.appsHeld.has(i) || app.running) return;
+        if (this.appsHeld.has(i) || app.running || this.apps[i] !== app) return;
         app.start(false);
       }
     })();
@@ -167,7 +220,11 @@ export class RehearsedPods {
       this.requireRunning();
       await sleep(POLL_MS);
     }
-    throw new Error(`${pod.plan.podName} was not ready within ${READY_LIMIT_MS} ms:\n${pod.stderr}`);
+    // Its last log records say why (a join that keeps failing, a peer refusing it).
+    const lastRecords = pod.logs.slice(-8).map((l) => JSON.stringify(l.fields));
+    throw new Error(
+      `${pod.plan.podName} was not ready within ${READY_LIMIT_MS} ms:\n${pod.stderr}\n${lastRecords.join("\n")}`,
+    );
   }
 
   /** Throws, with its stderr, if a node other than `except` is no longer running: no test expects that. */
@@ -243,7 +300,7 @@ export class RehearsedPods {
   /** Kills what is left, removes namespaces and files; safe to call whatever state the tests left. */
   async cleanUp(): Promise<void> {
     this.apps.forEach((_, i) => this.appsHeld.add(i));
-    const all = [...this.pods, ...this.apps];
+    const all = [...this.pods, ...this.apps, ...this.retired];
     for (const pod of all) pod.signal("SIGKILL");
     await Promise.all(
       all.map((p) => (p.pid === undefined ? undefined : Promise.race([p.exited(), sleep(10_000)]))),
@@ -257,9 +314,22 @@ export class RehearsedPods {
     else rmSync(this.workDir, { recursive: true, force: true });
   }
 
+  /** Plans the next pod, `podName`, from `objects`: its node's and application's containers. */
+  private plan(objects: readonly KubeObject[], podName: string): number {
+    const i = this.planList.length;
+    const address = this.network.pod(i).address;
+    const plan = planPod(objects, podName, address, this.facts);
+    const appPlan = planPod(objects, podName, address, this.facts, this.appContainer);
+    this.planList.push(plan);
+    this.appPlanList.push(appPlan);
+    this.pods.push(this.process(plan, i, podName));
+    this.apps.push(this.process(appPlan, i, `${podName}-app`));
+    return i;
+  }
+
   private process(plan: PodPlan, i: number, dirName: string): PodProcess {
     const dir = join(this.workDir, dirName);
-    mkdirSync(dir);
+    mkdirSync(dir, { recursive: true });
     return new PodProcess(plan, this.network.pod(i).ns, dir);
   }
 }

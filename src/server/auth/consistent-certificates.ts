@@ -4,8 +4,14 @@
 // grpc-js would then fail to build its TLS context and refuse every new connection until the next read, a
 // whole reload interval later. This keeps the last matching pair (and an unreadable file changes nothing)
 // until the files agree again.
+//
+// Under per-node identities it also holds back a renewal that names another node, or none: the certificate
+// is the node's identity, and serving one for another ID would have every peer refuse this node's calls
+// (and a renewal naming none would make it unable to prove who it is). The certificate in use stays, and
+// the refusal is told once per refused certificate (grpc-js hands the files on at every poll).
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { experimental } from "@grpc/grpc-js";
+import { nodeIdOfCertificate } from "./node-identity.js";
 
 type IdentityUpdate = experimental.IdentityCertificateUpdate;
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
@@ -20,16 +26,69 @@ export function isMatchingPair(update: IdentityUpdate): boolean {
   }
 }
 
+/** A renewed certificate refused because it does not name the node whose certificate it replaces. */
+export interface RenewalRefusal {
+  /** "missing-identity": it names no node; "identity-mismatch": it names another (auth failure reasons). */
+  readonly reason: "missing-identity" | "identity-mismatch";
+  /** The node the certificate in use names (this node). */
+  readonly nodeId: string;
+  /** The node the refused certificate names, if any. */
+  readonly named: string | undefined;
+  /** The refused certificate's serial number, to find it among the issuer's. */
+  readonly serialNumber: string;
+}
+
+export type RenewalRefusalListener = (refusal: RenewalRefusal) => void;
+
+/** Why a certificate that should name node `nodeId` may not be used, or undefined when it names that node. */
+export function renewalRefusal(certificate: Buffer, nodeId: string): RenewalRefusal | undefined {
+  const cert = new X509Certificate(certificate);
+  const named = nodeIdOfCertificate({ subjectaltname: cert.subjectAltName });
+  if (named === nodeId) return undefined;
+  return {
+    reason: named === undefined ? "missing-identity" : "identity-mismatch",
+    nodeId,
+    named,
+    serialNumber: cert.serialNumber,
+  };
+}
+
 export class ConsistentCertificateProvider implements experimental.CertificateProvider {
   private readonly listeners = new Set<IdentityListener>();
+  private readonly refusalListeners = new Set<RenewalRefusalListener>();
   private lastGood: IdentityUpdate | undefined;
+  /** The last certificate refused, so that one refusal is told once however often the files are read. */
+  private lastRefused: Buffer | undefined;
   private readonly fromInner: IdentityListener = (update) => {
     if (update === null || !isMatchingPair(update)) return;
+    if (this.nodeId !== undefined) {
+      const refusal = renewalRefusal(update.certificate, this.nodeId);
+      if (refusal !== undefined) {
+        if (this.lastRefused?.equals(update.certificate) !== true) {
+          this.lastRefused = update.certificate;
+          for (const listener of this.refusalListeners) listener(refusal);
+        }
+        return;
+      }
+    }
+    this.lastRefused = undefined;
     this.lastGood = update;
     for (const listener of this.listeners) listener(update);
   };
 
-  constructor(private readonly inner: experimental.CertificateProvider) {}
+  /**
+   * `nodeId`: under per-node identities, the node (32 hex digits) every certificate handed on must name;
+   * others are refused and told to the listeners of onRenewalRefused.
+   */
+  constructor(
+    private readonly inner: experimental.CertificateProvider,
+    private readonly nodeId?: string,
+  ) {}
+
+  /** `listener` hears of each renewed certificate refused for naming another node or none. */
+  onRenewalRefused(listener: RenewalRefusalListener): void {
+    this.refusalListeners.add(listener);
+  }
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.listeners.add(listener);

@@ -1,5 +1,6 @@
 // Transport credentials for the peer port: plaintext, TLS, or mutual TLS (both sides show a certificate
 // signed by the overlay's CA). Certificates must name the address peers dial (e.g. IP SAN 127.0.0.1).
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from "node:tls";
@@ -12,8 +13,8 @@ import {
   type VerifyOptions,
 } from "@grpc/grpc-js";
 import { asError } from "../../shared/as-error.js";
-import { ConsistentCertificateProvider } from "./consistent-certificates.js";
-import { answeredBy, hostOf, type ClaimRefusal } from "./node-identity.js";
+import { ConsistentCertificateProvider, type RenewalRefusalListener } from "./consistent-certificates.js";
+import { answeredBy, hostOf, nodeIdOfCertificate, type ClaimRefusal } from "./node-identity.js";
 
 export type PeerTlsConfig =
   | { readonly enabled: false }
@@ -80,11 +81,18 @@ type EnabledTls = Extract<PeerTlsConfig, { enabled: true }>;
  * createCertificateProviderServerCredentials passes its two providers to the constructor swapped, which
  * only a single provider for both makes harmless.
  */
-const providers = new WeakMap<EnabledTls, experimental.CertificateProvider>();
+const providers = new WeakMap<EnabledTls, ConsistentCertificateProvider>();
 
-function watchedMaterial(config: EnabledTls): experimental.CertificateProvider {
+/**
+ * The config's provider, made on first use from `material` (the files as read now). Under per-node
+ * identities every renewal must name the node the certificate read at start names (daemon/config.ts makes
+ * that this node's ID, and refuses to start on a certificate naming none): another node, or none, is
+ * refused and the certificate in use stays.
+ */
+function watchedMaterial(config: EnabledTls, material: TlsMaterial): ConsistentCertificateProvider {
   let found = providers.get(config);
   if (found === undefined) {
+    const nodeId = identityRequired(config) ? certifiedNode(material.cert) : undefined;
     found = new ConsistentCertificateProvider(
       new experimental.FileWatcherCertificateProvider({
         certificateFile: config.certFile,
@@ -92,10 +100,29 @@ function watchedMaterial(config: EnabledTls): experimental.CertificateProvider {
         caCertificateFile: config.caFile,
         refreshIntervalMs: config.reloadIntervalMs!,
       }),
+      nodeId,
     );
     providers.set(config, found);
   }
   return found;
+}
+
+/** The node the certificate names, if it parses and names one (a daemon refuses to start otherwise). */
+function certifiedNode(cert: Buffer): string | undefined {
+  try {
+    return nodeIdOfCertificate({ subjectaltname: new X509Certificate(cert).subjectAltName });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * With per-node identities and reloading: `listener` hears of every renewed certificate refused because it
+ * names another node, or none (the daemon logs and counts them). Otherwise there is nothing to hear of.
+ */
+export function onRenewalRefused(config: PeerTlsConfig, listener: RenewalRefusalListener): void {
+  if (!config.enabled || !reloads(config) || !identityRequired(config)) return;
+  watchedMaterial(config, readMaterial(config)).onRenewalRefused(listener);
 }
 
 const reloads = (config: EnabledTls): boolean => (config.reloadIntervalMs ?? 0) > 0;
@@ -112,7 +139,7 @@ export function peerServerCredentials(config: PeerTlsConfig): ServerCredentials 
   if (!config.enabled) return ServerCredentials.createInsecure();
   const material = readMaterial(config);
   if (reloads(config)) {
-    const watched = watchedMaterial(config);
+    const watched = watchedMaterial(config, material);
     return experimental.createCertificateProviderServerCredentials(watched, watched, config.mutual);
   }
   return ServerCredentials.createSsl(
@@ -174,8 +201,7 @@ export function peerChannelSecurity(config: PeerTlsConfig): (address: string) =>
  */
 function tlsChannelCredentials(config: EnabledTls): (verify: VerifyOptions) => ChannelCredentials {
   if (reloads(config)) {
-    readMaterial(config);
-    const watched = watchedMaterial(config);
+    const watched = watchedMaterial(config, readMaterial(config));
     return (verify) =>
       experimental.createCertificateProviderChannelCredentials(
         watched,

@@ -84,6 +84,9 @@ const EMPTY_STATE: NodeStateSnapshot = {
   ringMinimum: undefined,
 };
 
+/** The label values of wendy_certificate_reloads_refused_total, exported at 0 from the start. */
+export const CERTIFICATE_RELOAD_REFUSALS = ["missing_identity", "identity_mismatch"] as const;
+
 export const MEMBERSHIP_CHANGES = ["joined", "left", "failed"] as const;
 export type MembershipChange = (typeof MEMBERSHIP_CHANGES)[number];
 
@@ -109,6 +112,7 @@ export class WendyMetrics {
   private readonly membershipChanges: Counter<"change">;
   private readonly leafSetChanges: Counter;
   private readonly authFailures: Counter<"reason">;
+  private readonly certificateReloadsRefused: Counter<"reason">;
   private readonly peerRpcs: Counter<"side" | "method" | "code">;
   private readonly clientRpcs: Counter<"method" | "code">;
 
@@ -154,6 +158,13 @@ export class WendyMetrics {
     this.authFailures = counter("authentication_failures_total", "Peer authentication failures, by reason.", [
       "reason",
     ]);
+    // Labelled as authentication failures are: a refused renewal names another node or none.
+    this.certificateReloadsRefused = counter(
+      "certificate_reloads_refused_total",
+      "Renewed peer certificates refused (per-node identities) for naming another node or none; the previous one stays in use.",
+      ["reason"],
+    );
+    for (const reason of CERTIFICATE_RELOAD_REFUSALS) this.certificateReloadsRefused.inc({ reason }, 0);
     this.peerRpcs = counter("peer_rpcs_total", "Node-to-node RPCs, by side, method and gRPC status code.", [
       "side",
       "method",
@@ -299,6 +310,11 @@ export class WendyMetrics {
   /** A peer was refused; `reason` as the auth module names it ("bad-mac") or as its label ("bad_mac"). */
   authenticationFailed(reason: string): void {
     this.authFailures.inc({ reason: this.authReasons.normalise(authFailureLabel(reason)) });
+  }
+
+  /** A renewed peer certificate was refused; `reason` as the auth module names it ("identity-mismatch"). */
+  certificateReloadRefused(reason: "missing-identity" | "identity-mismatch"): void {
+    this.certificateReloadsRefused.inc({ reason: authFailureLabel(reason) });
   }
 
   /** This node answered a peer's RPC. `method` may be a bare name or a full gRPC path. */

@@ -42,7 +42,14 @@ export interface HelloResponse {
   serverNonce: Buffer;
   /** Identifies the session on later calls (sent in call metadata). */
   sessionId: string;
-  /** The server's proof of the shared secret over both nonces (the HMAC scheme of src/server/auth). */
+  /**
+   * The server's proof that it holds the cluster secret: HMAC-SHA256 under the server's own key (derived
+   * from the first line of its secret file) over "wendy-v1 server", client_nonce and server_nonce
+   * (src/server/auth). The secret file may list several keys during a rotation, so the caller computes the
+   * same HMAC under each key it holds (its own first, then the others its file accepts) and takes the first
+   * that matches; none matching means the server holds none of them (counted as bad_server_proof). The
+   * session key is derived from the key that matched.
+   */
   serverProof: Buffer;
 }
 
