@@ -11,7 +11,6 @@ import {
 import { FailureCounter, type AuthRejection } from "../auth/failures.js";
 import { readAuthEntries, type AuthEntries } from "../auth/metadata.js";
 import {
-  METADATA_MAC,
   METADATA_SEQ,
   METADATA_SESSION_ID,
   SESSION_METADATA_KEYS,
@@ -118,12 +117,7 @@ export function callAuthFor(
         hello: (challenge, source) => server.hello(challenge, source),
         verify: (path, body, metadata) =>
           server.verify(path, body, readAuthEntries(metadata, SESSION_METADATA_KEYS)),
-        verifyBatch: (path, sessionId, seq, mac, batch) =>
-          server.verify(path, batch, {
-            [METADATA_SESSION_ID]: sessionId,
-            [METADATA_SEQ]: seq.toString(),
-            [METADATA_MAC]: Buffer.from(mac).toString("base64"),
-          }),
+        verifyBatch: (path, sessionId, seq, mac, batch) => server.verifyBatch(path, batch, sessionId, seq, mac),
         answerMac: (sent, path, answer) =>
           server.answerMac(sent[METADATA_SESSION_ID] ?? "", path, Number(sent[METADATA_SEQ] ?? "0"), answer),
       },
