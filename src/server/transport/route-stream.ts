@@ -26,6 +26,7 @@ import { encodeRouteBatch, type BatchedAck, type DirectMessage, type ReverseAcks
 import type { CallSigner } from "./call-auth.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { PeerFailure, noConnection } from "./peer-failure.js";
+import { HopTimeout } from "./hop-timeout.js";
 import { asError } from "../../shared/as-error.js";
 import type { CoalescedAnswers } from "./route-stream-server.js";
 
@@ -64,7 +65,10 @@ export interface RouteStreamOptions {
   readonly checkAnswer?: PeerChannelSecurity["checkAnswer"];
   /** An acknowledgement refused by checkAnswer, for the authentication-failure count. */
   readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
-  /** Time a hop may wait for its acknowledgement. */
+  /**
+   * Time a hop may wait for its acknowledgement, at least: the stream's measured round trips lengthen it up
+   * to a few times this under load (HopTimeout).
+   */
   readonly hopTimeoutMs: number;
   /** Where acknowledgements carried on the peer's own stream find this one (none: never asked for). */
   readonly links?: RouteStreamLinks;
@@ -142,7 +146,7 @@ class UnackedHops {
 /** Payload bytes of one batch beyond its first hop: a fraction of the headroom the gRPC limit leaves. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
 
-/** Sweeps per hop timeout: a hop fails between hopTimeoutMs and 1.125 times it. */
+/** Sweeps per hop timeout: a hop fails between its timeout and that plus an eighth of hopTimeoutMs. */
 const SWEEPS_PER_TIMEOUT = 8;
 
 /** Bytes of an encoded message as a Buffer, without copying them. */
@@ -236,12 +240,16 @@ export class RouteStreamSender {
   private closed = false;
   /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
   private sweeper: NodeJS.Timeout | undefined;
+  /** The time a hop queued now may wait, from the round trips of the hops acknowledged so far. */
+  private readonly timeout: HopTimeout;
 
   constructor(
     private readonly client: Client,
     private readonly address: string,
     private readonly options: RouteStreamOptions,
-  ) {}
+  ) {
+    this.timeout = new HopTimeout(options.hopTimeoutMs);
+  }
 
   /** Queues one hop; resolves with the round-trip time once the peer acknowledged it. */
   send(sender: NodeInfo, message: RouteMessage, meant?: string): Promise<number> {
@@ -345,7 +353,7 @@ export class RouteStreamSender {
       key,
       ...what,
       started,
-      deadline: started + this.options.hopTimeoutMs,
+      deadline: started + this.timeout.currentMs,
       resolve,
       reject,
       settled: false,
@@ -537,6 +545,7 @@ export class RouteStreamSender {
         continue;
       }
       hop.settled = true;
+      this.timeout.sample(now - hop.started);
       hop.resolve(now - hop.started);
     }
     for (const r of response.rejected) {
