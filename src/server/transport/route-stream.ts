@@ -396,8 +396,9 @@ export class RouteStreamSender {
     if (sender === undefined || this.flushing) return;
     this.flushing = true;
     try {
+      // No await while the stream is open and its session usable: the batch leaves within this turn.
       while (this.hasQueued() && !this.closed) {
-        await this.ensureOpen();
+        if (this.call === undefined) await this.ensureOpen();
         const call = this.call;
         if (call === undefined) return;
         const hops = this.queue.splice(0, this.batchLength()).filter((h) => !h.settled);
@@ -419,7 +420,9 @@ export class RouteStreamSender {
             ),
           ).finish(),
         );
-        const entries = await this.options.signer.sign(this.address, ROUTE_STREAM_PATH, batch);
+        const entries =
+          this.options.signer.signNow(this.address, ROUTE_STREAM_PATH, batch) ??
+          (await this.options.signer.sign(this.address, ROUTE_STREAM_PATH, batch));
         if (entries[METADATA_SESSION_ID] !== undefined && entries[METADATA_SESSION_ID] !== this.sessionId) {
           // The session changed under the stream (the peer restarted and we said Hello again): reopen. The
           // acknowledgements taken go back to their own streams, which write them alone (flush's end).
