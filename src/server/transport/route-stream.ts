@@ -43,6 +43,21 @@ export const EMPTY = new Uint8Array(0);
 export const NO_MAC = Buffer.alloc(0);
 const identity = (b: Buffer): Buffer => b;
 
+/** How a hop's outcome is told: its error, or undefined and its round trip in ms. */
+export type HopOutcome = (error: RouteHopError | undefined, rttMs: number) => void;
+
+/** A promise of the round trip `start` reports to the HopOutcome it is given. */
+function promised(start: (done: HopOutcome) => void): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    start((error, rttMs) => (error === undefined ? resolve(rttMs) : reject(error))),
+  );
+}
+
+/** Tells `done` of `error` on a later microtask: an outcome is never told within the call that queued it. */
+function later(done: HopOutcome, error: RouteHopError): void {
+  queueMicrotask(() => done(error, 0));
+}
+
 /** A hop that could not be handed over; `code` says why (as a unary call would). */
 export class RouteHopError extends PeerFailure {
   override readonly name = "RouteHopError";
@@ -91,8 +106,7 @@ interface Hop {
   readonly started: number;
   /** Monotonic ms after which it fails with DEADLINE_EXCEEDED. */
   readonly deadline: number;
-  readonly resolve: (rttMs: number) => void;
-  readonly reject: (error: RouteHopError) => void;
+  readonly done: HopOutcome;
   /** Acknowledged or failed: skipped wherever it still sits. */
   settled: boolean;
 }
@@ -253,16 +267,15 @@ export class RouteStreamSender {
 
   /** Queues one hop; resolves with the round-trip time once the peer acknowledged it. */
   send(sender: NodeInfo, message: RouteMessage, meant?: string): Promise<number> {
-    if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.queue.length + this.unacked.size >= this.options.maxOutstanding) {
-      return Promise.reject(
-        new RouteHopError(status.RESOURCE_EXHAUSTED, `too many route hops outstanding to ${this.address}`),
-      );
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push(this.pending(message.id, resolve, reject, { message, meant }));
-      this.scheduleFlush(sender);
-    });
+    return promised((done) => this.queueHop(sender, message, meant, done));
+  }
+
+  /** As send, its outcome told to `done` (never within this call): no promise per hop. */
+  queueHop(sender: NodeInfo, message: RouteMessage, meant: string | undefined, done: HopOutcome): void {
+    const refused = this.refusal(this.queue.length, "route hops outstanding");
+    if (refused !== undefined) return later(done, refused);
+    this.queue.push(this.pending(message.id, done, { message, meant }));
+    this.scheduleFlush(sender);
   }
 
   /**
@@ -270,16 +283,23 @@ export class RouteStreamSender {
    * one lost with a torn-down stream fails back to the core, which sends it again.
    */
   sendAck(sender: NodeInfo, ack: BatchedAck, meant?: string): Promise<number> {
-    if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.acks.length + this.unacked.size >= this.options.maxOutstanding) {
-      return Promise.reject(
-        new RouteHopError(status.RESOURCE_EXHAUSTED, `too many acks queued to ${this.address}`),
-      );
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack, meant }));
-      this.scheduleFlush(sender);
-    });
+    return promised((done) => this.queueAck(sender, ack, meant, done));
+  }
+
+  /** As sendAck, its outcome told to `done` (never within this call). */
+  queueAck(sender: NodeInfo, ack: BatchedAck, meant: string | undefined, done: HopOutcome): void {
+    const refused = this.refusal(this.acks.length, "acks queued");
+    if (refused !== undefined) return later(done, refused);
+    this.acks.push(this.pending(ackKey(ack.messageId), done, { ack, meant }));
+    this.scheduleFlush(sender);
+  }
+
+  /** Why nothing more can be queued (closed, or `queued` and the unacknowledged at the limit), if so. */
+  private refusal(queued: number, what: string): RouteHopError | undefined {
+    if (this.closed) return new RouteHopError(status.CANCELLED, "route stream closed");
+    if (queued + this.unacked.size >= this.options.maxOutstanding)
+      return new RouteHopError(status.RESOURCE_EXHAUSTED, `too many ${what} to ${this.address}`);
+    return undefined;
   }
 
   /** Whether the open stream's peer takes direct messages (sendDirect). */
@@ -292,14 +312,10 @@ export class RouteStreamSender {
    * when takesDirect: a peer that does not know the field would leave it unacknowledged.
    */
   sendDirect(sender: NodeInfo, direct: DirectMessage, meant?: string): Promise<number> {
-    if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.directs.length + this.unacked.size >= this.options.maxOutstanding) {
-      return Promise.reject(
-        new RouteHopError(status.RESOURCE_EXHAUSTED, `too many direct messages queued to ${this.address}`),
-      );
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.directs.push(this.pending(directKey(direct.id), resolve, reject, { direct, meant }));
+    return promised((done) => {
+      const refused = this.refusal(this.directs.length, "direct messages queued");
+      if (refused !== undefined) return later(done, refused);
+      this.directs.push(this.pending(directKey(direct.id), done, { direct, meant }));
       this.scheduleFlush(sender);
     });
   }
@@ -335,8 +351,7 @@ export class RouteStreamSender {
 
   private pending(
     key: string,
-    resolve: (rttMs: number) => void,
-    reject: (error: RouteHopError) => void,
+    done: HopOutcome,
     what: {
       readonly message?: RouteMessage;
       readonly ack?: BatchedAck;
@@ -354,8 +369,7 @@ export class RouteStreamSender {
       ...what,
       started,
       deadline: started + this.timeout.currentMs,
-      resolve,
-      reject,
+      done,
       settled: false,
     };
   }
@@ -549,7 +563,7 @@ export class RouteStreamSender {
       }
       hop.settled = true;
       this.timeout.sample(now - hop.started);
-      hop.resolve(now - hop.started);
+      hop.done(undefined, now - hop.started);
     }
     for (const r of response.rejected) {
       const hop = this.unacked.take(r.messageId);
@@ -562,7 +576,7 @@ export class RouteStreamSender {
     if (hop.settled) return;
     hop.settled = true;
     this.unacked.remove(hop);
-    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`, refusedByPeer));
+    hop.done(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`, refusedByPeer), 0);
   }
 
   /** Ends the stream; unacknowledged hops fail (the core reroutes them); queued ones wait for the next. */
