@@ -5,6 +5,8 @@
 //   k * max(probeTimeoutMs, srtt + 4 * rttvar) (capped at 2 failure timeouts); only then is the peer dead.
 //   A peer that talked to us meanwhile is alive, whatever became of the probe.
 // - A probe refused REFUSALS_FOR_DEATH times (nothing listens at the address) ends in death at once.
+// - A probe whose connection broke under it is retried soon, as a refused one is: a broken connection
+//   says the peer's end went away (a crashed process), not that the peer is slow.
 // - First-hand contact clears suspicion, answers a liveness probe and strikes the node from the dead.
 // - Every memory is bounded (capacities below) and answers only about a recent window.
 // It decides and sends probes; what a verdict means for the leaf set, table and parked hops is the node's.
@@ -177,6 +179,18 @@ export class FailureDetector {
     }
     probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
     return undefined;
+  }
+
+  /**
+   * The connection a probe to `peer` went out on broke under it (the peer's process died mid-call, or it
+   * closed the connection): nothing says the peer is slow, so instead of waiting out the attempt's timeout
+   * the next attempt goes REFUSED_PROBE_RETRY_MS from now, on a fresh connection, which a dead process
+   * refuses and a live peer answers. Not counted as a refusal: the probe may have arrived.
+   */
+  probeBroken(peer: NodeInfo, now: Millis): void {
+    const probe = this.probes.get(peer.id.hex);
+    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
+    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
   }
 
   /** The earliest deadline of an outstanding probe (Infinity when none is out). */

@@ -283,7 +283,8 @@ export class PastryNode {
 
   /**
    * The transport could not deliver `out`. `cause` "unreachable" means it surely never arrived (the
-   * connection was refused); "unknown" (a timeout) means it may have arrived though no acknowledgement came.
+   * connection was refused); "broken" that the connection closed under the call, and "unknown" (a timeout),
+   * that it may have arrived though no acknowledgement came.
    */
   sendFailed(out: Outbound, now: Millis, cause: SendFailure = "unknown"): void {
     if (this.status === "left") return this.sendFailedWhileLeaving(out, now, cause);
@@ -307,6 +308,7 @@ export class PastryNode {
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
     if (!this.detector.isDead(out.to)) this.suspect(out.to, now);
     if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
+    if (message.type === "probe" && cause === "broken") this.detector.probeBroken(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();

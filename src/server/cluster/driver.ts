@@ -264,7 +264,12 @@ export class CoreDriver {
     this.options.metrics?.peerRpcCompleted(path, code, seconds);
     // Only failures that demand action go back to the core (see REPORTED_FAILURES).
     if (REPORTED_FAILURES.has(outbound.message.type)) {
-      const cause = failure?.neverArrived === true ? "unreachable" : "unknown";
+      const cause =
+        failure?.neverArrived === true
+          ? "unreachable"
+          : failure?.connectionBroken === true
+            ? "broken"
+            : "unknown";
       this.input((core, now) => core.sendFailed(outbound, now, cause));
     }
   }
