@@ -142,6 +142,7 @@ export class KvNode {
         kv.store.restore(record);
         kv.restoredCount++;
       }
+      kv.store.restoreVersionFloor(await persistence.versionFloor());
     } catch (error) {
       await persistence.close();
       if (error instanceof KvStoreFullError)
