@@ -59,6 +59,8 @@ const DEAD_MEMORY_MS = 60_000;
 export class FailureDetector {
   /** ID hex of peers a send to failed: routed around and probed until contact or a verdict. */
   private readonly suspectSet = new Set<string>();
+  /** Changes of suspectSet so far: what depends on the suspects (replica sets) caches on it. */
+  private suspectChanges = 0;
   /** The suspects, in the form the router avoids. */
   readonly avoidSuspects: Avoid = { suspects: this.suspectSet, idHex: undefined };
   private readonly probes = new Map<string, OutstandingProbe>();
@@ -86,6 +88,11 @@ export class FailureDetector {
 
   get suspects(): ReadonlySet<string> {
     return this.suspectSet;
+  }
+
+  /** Grows whenever a peer becomes or stops being a suspect. */
+  get suspectsVersion(): number {
+    return this.suspectChanges;
   }
 
   get outstandingProbes(): number {
@@ -234,13 +241,23 @@ export class FailureDetector {
 
   /** A send to `peer` failed: routed around and probed until it talks to us or is found dead. */
   suspect(peer: NodeInfo, now: Millis, joining: boolean): void {
-    this.suspectSet.add(peer.id.hex);
+    this.addSuspect(peer.id.hex);
     this.probe(peer, "liveness", now, joining);
   }
 
   /** Routed around without a probe (a leaving node only needs to avoid it). */
   avoid(hex: string): void {
+    this.addSuspect(hex);
+  }
+
+  private addSuspect(hex: string): void {
+    if (this.suspectSet.has(hex)) return;
     this.suspectSet.add(hex);
+    this.suspectChanges++;
+  }
+
+  private clearSuspect(hex: string): void {
+    if (this.suspectSet.delete(hex)) this.suspectChanges++;
   }
 
   /**
@@ -252,7 +269,7 @@ export class FailureDetector {
     const hex = peer.id.hex;
     if (contact) this.lastContact.record(hex, now);
     if (leafMember) this.lastHeard.set(hex, now);
-    this.suspectSet.delete(hex);
+    this.clearSuspect(hex);
     const probe = this.probes.get(hex);
     if (probe !== undefined) {
       if (probe.kind === "liveness") this.probes.delete(hex);
@@ -296,7 +313,7 @@ export class FailureDetector {
 
   /** `hex` left our state: nothing about it is kept but its death or departure. */
   forget(hex: string): void {
-    this.suspectSet.delete(hex);
+    this.clearSuspect(hex);
     this.lastHeard.delete(hex);
   }
 

@@ -18,6 +18,7 @@ export type RoutingMachine = Pick<
   | "isReady"
   | "leafSet"
   | "replicas"
+  | "replicaCandidates"
   | "neighbourhood"
   | "routingTable"
   | "stats"

@@ -34,11 +34,14 @@ function pair(intervalMs: number): { a: Side; b: Side; digests: NodeInfo[] } {
     [a, b],
     [b, a],
   ] as const) {
+    // One array for the test's life: the placement's cache is keyed on it, as on the routing node's.
+    const candidates = [me.self, other.self];
     const overlay: KvOverlay = {
       self: () => me.self,
       ready: () => true,
       owner: () => me.self,
       replicas: () => [me.self, other.self],
+      replicaCandidates: () => candidates,
       leafSet: () => ({ left: [other.self], right: [other.self] }),
     };
     const peers: KvPeers = {
@@ -66,7 +69,7 @@ function pair(intervalMs: number): { a: Side; b: Side; digests: NodeInfo[] } {
       coordinate: () => Promise.reject(new Error("not used")),
       close: () => undefined,
     };
-    const placement = new Placement((_key, k) => [me.self, other.self].slice(0, k), 2);
+    const placement = new Placement(() => candidates, 2);
     me.entropy = new KvAntiEntropy(
       overlay,
       me.store,

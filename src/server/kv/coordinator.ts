@@ -8,7 +8,7 @@ import { newestRecord, supersedes, type KvRecord } from "../../kv/record.js";
 import { Quorum, versionReadQuorum } from "../../kv/quorum.js";
 import type { KvReplication } from "../../kv/replica-set.js";
 import { knowsReplicaSet } from "../../kv/coverage.js";
-import { formatVersion, nextVersion, sameVersion, type Version } from "../../kv/version.js";
+import { formatVersion, sameVersion, type Version } from "../../kv/version.js";
 import { NotJoinedError, WendyError } from "../errors.js";
 import type { KvOverlay } from "./overlay.js";
 import { KvPeerBatches } from "./peer-batches.js";
@@ -170,11 +170,9 @@ export class KvCoordinator {
     const self = this.overlay.self();
     const record: KvRecord = {
       key: op.key,
-      // Above any tombstone removed here too: a copy of it may linger on a replica the read did not hear.
-      version: nextVersion(
-        [current?.version, { counter: this.store.versionFloor, writer: self.id }],
-        self.id,
-      ),
+      // Above the store's version floor too (store.ts): a removed tombstone's copy may linger on a replica
+      // the read did not hear, and a restarted node must not issue a counter it issued before.
+      version: await this.store.issueVersion(current?.version, self.id),
       value: op.kind === "put" ? op.value : new Uint8Array(),
       deleted: op.kind === "delete",
     };

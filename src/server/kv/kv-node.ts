@@ -1,5 +1,5 @@
 // The key-value store of one node: its store, coordinator, re-replication and anti-entropy, wired to the
-// node's Cluster (leaf-set changes, peer sessions) and served to peers on the peer port.
+// node's Cluster (its view of the ring, peer sessions) and served to peers on the peer port.
 import type { Server } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { NodeInfo } from "../../routing/types.js";
@@ -126,11 +126,6 @@ export class KvNode {
       },
       persistence,
     );
-    cluster.registerApplication({
-      onNewLeaves: () => this.membershipChanged(),
-      onNodeJoin: () => this.membershipChanged(),
-      onNodeExit: () => this.membershipChanged(),
-    });
   }
 
   /**
@@ -147,6 +142,7 @@ export class KvNode {
         kv.store.restore(record);
         kv.restoredCount++;
       }
+      kv.store.restoreVersionFloor(await persistence.versionFloor());
     } catch (error) {
       await persistence.close();
       if (error instanceof KvStoreFullError)
@@ -179,7 +175,7 @@ export class KvNode {
     this.transport = transport;
     const peers = new KvPeerClient(transport, (peer) => addressFor(this.overlay.self(), peer));
     this.peers = peers;
-    const placement = new Placement((key, k) => this.overlay.replicas(key, k), this.replication.replicas);
+    const placement = new Placement(() => this.overlay.replicaCandidates(), this.replication.replicas);
     this.placement = placement;
     const replicaTimeoutMs = this.options.replicaTimeoutMs ?? 2000;
     const maxBatchBytes = Math.floor(transport.maxMessageBytes / 2);
@@ -308,11 +304,6 @@ export class KvNode {
 
   private maxValueBytes(): number {
     return (this.transport ?? this.cluster.peerTransport()).maxPayloadBytes;
-  }
-
-  private membershipChanged(): void {
-    this.placement?.membershipChanged();
-    this.replicator?.membershipChanged();
   }
 
   private async forward(
