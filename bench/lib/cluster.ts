@@ -55,6 +55,8 @@ export class BenchCluster {
   private readonly logDir = mkdtempSync(join(tmpdir(), "wendy-bench-"));
   private seedAddress = "";
   private started = 0;
+  /** performance.now() when the membership last changed (a node ready, killed or gone). */
+  changedAt = performance.now();
 
   /** `extraEnv` goes to every daemon (e.g. NODE_OPTIONS for profiling). */
   constructor(
@@ -115,6 +117,7 @@ export class BenchCluster {
       pid: process.pid,
     };
     this.nodes.push(node);
+    this.changedAt = performance.now();
     return { node, timing: { bootMs: booted - spawned, readyMs: ready - spawned } };
   }
 
@@ -142,6 +145,7 @@ export class BenchCluster {
   }
 
   private forget(node: BenchNode): void {
+    this.changedAt = performance.now();
     node.client.close();
     everyProcess.delete(node.process);
     const at = this.nodes.indexOf(node);

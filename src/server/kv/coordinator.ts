@@ -47,6 +47,12 @@ export interface CoordinatorOptions {
   readonly replication: KvReplication;
   /** After a read quorum answered, how long to wait for the other replicas (a fresh replica may be empty). */
   readonly readSettleMs: number;
+  /**
+   * True while this node's view of the ring has been unchanged long enough for re-replication to have
+   * filled every replica: a read then answers at its quorum, without the settle wait (the quorums alone
+   * meet every acknowledged write); the replicas that answer later are still read-repaired. Default: never.
+   */
+  readonly neighbourhoodSettled?: () => boolean;
   /** Timeout of one call to a replica. */
   readonly replicaTimeoutMs: number;
   /** Bytes of records per Replicate request at most. */
@@ -184,14 +190,22 @@ export class KvCoordinator {
 
   private async get(key: NodeId, deadline: number): Promise<KvReadResult> {
     const set = this.replicaSet(key);
+    const decided: { newest?: KvRecord } = {};
     const read = await this.read(
       key,
       set,
       Math.min(set.length, this.options.replication.readQuorum),
       deadline,
       false,
+      // A replica that answers after the read resolved is repaired like the others (one that answers
+      // before this continuation runs is in read.records already).
+      (node, record) => {
+        const newest = decided.newest;
+        if (newest !== undefined && supersedes(newest, record)) this.repair([node], newest);
+      },
     );
     const newest = newestRecord(read.records.values());
+    decided.newest = newest;
     if (newest !== undefined) this.repairStale(newest, set, read.records);
     if (newest === undefined || newest.deleted) {
       throw new WendyError(
@@ -208,15 +222,22 @@ export class KvCoordinator {
     set: readonly NodeInfo[],
     answers: ReadonlyMap<string, KvRecord | undefined>,
   ): void {
-    const stale = set.filter((n) => answers.has(n.id.hex) && supersedes(newest, answers.get(n.id.hex)));
+    this.repair(
+      set.filter((n) => answers.has(n.id.hex) && supersedes(newest, answers.get(n.id.hex))),
+      newest,
+    );
+  }
+
+  private repair(stale: readonly NodeInfo[], newest: KvRecord): void {
     if (stale.length === 0) return;
     this.hooks.readRepaired(stale.length);
     for (const node of stale) void this.storeAt(node, newest).catch(ignore);
   }
 
   /**
-   * Asks every member of `set` for the key's record; resolves once `needed` answered and the others
-   * answered too or the settle time passed; fails once `needed` can no longer answer.
+   * Asks every member of `set` for the key's record; resolves once `needed` answered and, unless the
+   * neighbourhood is settled, the others answered too or the settle time passed; fails once `needed` can
+   * no longer answer. An answer that comes after the read resolved goes to `late`.
    */
   private read(
     key: NodeId,
@@ -224,9 +245,11 @@ export class KvCoordinator {
     needed: number,
     deadline: number,
     versionsOnly: boolean,
+    late?: (node: NodeInfo, record: KvRecord | undefined) => void,
   ): Promise<{ records: Map<string, KvRecord | undefined>; answered: number }> {
     const records = new Map<string, KvRecord | undefined>();
     const quorum = new Quorum(set.length, Math.max(1, needed));
+    const settle = this.options.neighbourhoodSettled?.() !== true;
     return new Promise((resolve, reject) => {
       let done = false;
       let settleTimer: NodeJS.Timeout | undefined;
@@ -255,13 +278,14 @@ export class KvCoordinator {
             unavailable(`only ${quorum.answered} of ${needed} replicas could answer for key ${key.hex}`),
           );
         if (quorum.state !== "reached") return;
-        if (quorum.settled) return finish();
+        if (quorum.settled || !settle) return finish();
         settleTimer ??= setTimeout(() => finish(), this.options.readSettleMs);
       };
       for (const node of set) {
         this.recordAt(node, key, versionsOnly).then(
           (record) => {
             records.set(node.id.hex, record);
+            if (done) return late?.(node, record);
             quorum.succeeded();
             check();
           },
