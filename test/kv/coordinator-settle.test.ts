@@ -1,18 +1,20 @@
 // A read's wait for the replicas beyond its quorum: while the neighbourhood may still be re-replicating (a
 // leaf-set change lately) a read waits for every replica up to the settle time, so a fresh or stale replica
 // cannot hide the newest record held elsewhere; in a settled neighbourhood it answers at R, and a replica
-// that answers afterwards with an older record is still read-repaired.
+// that answers afterwards with an older record is still read-repaired. There, a write without precondition
+// is versioned above the owner's own copy without a version read, and written again after one when a
+// replica holds a newer version.
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo } from "../../src/routing/types.js";
 import type { KvRecord } from "../../src/kv/record.js";
 import { kvReplication } from "../../src/kv/replica-set.js";
 import type { FetchRequest, FetchResponse, ReplicateRequest } from "../../src/gen/wendy/v1/kv_peer.js";
-import { KvCoordinator, type KvReadResult } from "../../src/server/kv/coordinator.js";
+import { KvCoordinator, type KvReadResult, type KvWriteResult } from "../../src/server/kv/coordinator.js";
 import type { KvOverlay } from "../../src/server/kv/overlay.js";
 import type { KvPeers } from "../../src/server/kv/peer-client.js";
 import { MemoryKvStore } from "../../src/server/kv/store.js";
-import { decodeRecord, encodeRecord } from "../../src/server/kv/wire.js";
+import { decodeRecord, encodeRecord, encodeVersion } from "../../src/server/kv/wire.js";
 
 const info = (name: string, port: number): NodeInfo => ({
   id: NodeId.fromString(name),
@@ -136,5 +138,101 @@ describe("a read's wait for the replicas beyond R", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(repaired.get(slow.id.hex)?.map((r) => r.version.counter)).toEqual([3n]);
     expect(repaired.has(quick.id.hex)).toBe(false);
+  });
+});
+
+/**
+ * A coordinator (the key's owner) of replicas `self`, `quick` and `slow`, each holding the given record at
+ * first and keeping what a Replicate sends when it is newer (the conflict rule); counts the Fetch calls.
+ */
+function writeSetup(settled: boolean, held: { self: KvRecord; quick: KvRecord; slow: KvRecord }) {
+  const store = new MemoryKvStore();
+  store.apply(held.self);
+  const replicas = new Map<string, MemoryKvStore>();
+  for (const [node, record] of [
+    [quick, held.quick],
+    [slow, held.slow],
+  ] as const) {
+    const replica = new MemoryKvStore();
+    replica.apply(record);
+    replicas.set(node.id.hex, replica);
+  }
+  let fetches = 0;
+  const peers: KvPeers = {
+    coordinate: () => Promise.reject(new Error("not called")),
+    fetch: (to: NodeInfo, request: FetchRequest) => {
+      fetches++;
+      const r = replicas.get(to.id.hex)!.get(key);
+      return Promise.resolve({
+        records: r === undefined ? [] : [encodeRecord(r, !request.versionsOnly)],
+        omitted: [],
+      });
+    },
+    replicate: (to: NodeInfo, request: ReplicateRequest) => {
+      const replica = replicas.get(to.id.hex)!;
+      const held = request.records.map((r, i) =>
+        encodeVersion(replica.apply(decodeRecord(r, `records[${i}]`, 1 << 20)).version),
+      );
+      return Promise.resolve({ held });
+    },
+    digest: () => Promise.reject(new Error("not called")),
+    close: () => {},
+  };
+  const coordinator = new KvCoordinator(
+    overlay,
+    store,
+    peers,
+    {
+      replication: kvReplication(32, {}),
+      readSettleMs: 50,
+      neighbourhoodSettled: () => settled,
+      replicaTimeoutMs: 20_000,
+      maxBatchBytes: 1 << 20,
+    },
+    { written: () => {}, readRepaired: () => {} },
+  );
+  return { coordinator, replicas, fetches: () => fetches };
+}
+
+const put = async (coordinator: KvCoordinator, value: number): Promise<KvWriteResult> =>
+  (await coordinator.execute({ kind: "put", key, value: new Uint8Array([value]) }, 30_000, 0, () =>
+    Promise.reject(new Error("no hand-on")),
+  )) as KvWriteResult;
+
+describe("a write without precondition in a settled neighbourhood", () => {
+  it("is versioned above the owner's own copy without a version read, and stored at every replica", async () => {
+    const { coordinator, replicas, fetches } = writeSetup(true, {
+      self: record(4n, 4),
+      quick: record(4n, 4),
+      slow: record(4n, 4),
+    });
+    const written = await put(coordinator, 9);
+    expect(written.version.counter).toBe(5n);
+    expect(fetches()).toBe(0);
+    for (const replica of replicas.values()) expect(replica.get(key)?.version.counter).toBe(5n);
+  });
+
+  it("is written again above a newer version its replicas hold that the owner's copy lacks", async () => {
+    const newer = { ...record(7n, 7), version: { counter: 7n, writer: quick.id } };
+    const { coordinator, replicas, fetches } = writeSetup(true, {
+      self: record(4n, 4),
+      quick: newer,
+      slow: newer,
+    });
+    const written = await put(coordinator, 9);
+    expect(written.version.counter).toBe(8n);
+    expect(fetches()).toBeGreaterThan(0);
+    for (const replica of replicas.values()) {
+      expect(replica.get(key)?.version.counter).toBe(8n);
+      expect([...(replica.get(key)?.value ?? [])]).toEqual([9]);
+    }
+  });
+
+  it("after a leaf-set change, reads the replicas' versions first", async () => {
+    const newer = { ...record(7n, 7), version: { counter: 7n, writer: quick.id } };
+    const { coordinator, fetches } = writeSetup(false, { self: record(4n, 4), quick: newer, slow: newer });
+    const written = await put(coordinator, 9);
+    expect(written.version.counter).toBe(8n);
+    expect(fetches()).toBe(2);
   });
 });

@@ -163,6 +163,10 @@ export class KvCoordinator {
 
   private async write(op: Exclude<KvOperation, { kind: "get" }>, deadline: number): Promise<KvWriteResult> {
     const set = this.replicaSet(op.key);
+    if (op.precondition === undefined && this.options.neighbourhoodSettled?.() === true) {
+      const written = await this.writeFromOwnCopy(op, set, deadline);
+      if (written !== undefined) return written;
+    }
     const { replicas: k, writeQuorum, readQuorum } = this.options.replication;
     const read = await this.read(
       op.key,
@@ -185,6 +189,44 @@ export class KvCoordinator {
       deleted: op.kind === "delete",
     };
     const acknowledgements = await this.replicate(record, set, Math.min(set.length, writeQuorum), deadline);
+    if (acknowledgements === SUPERSEDED)
+      throw new Error("a write after a version read is acknowledged by any answer");
+    return { version: record.version, acknowledgements, coordinator: self };
+  }
+
+  /**
+   * A write without precondition in a settled neighbourhood, versioned above this node's own copy instead
+   * of a version read (one round trip fewer): as the key's owner since the neighbourhood settled it
+   * coordinated the key's writes and applied each here first. Acknowledged only by replicas that keep this
+   * very version, so a newer acknowledged write it did not see (W + W > k: one of its replicas is asked here
+   * too) refuses it; then undefined, and the caller writes again after a version read. Undefined too when
+   * this node's own store cannot keep it.
+   */
+  private async writeFromOwnCopy(
+    op: Exclude<KvOperation, { kind: "get" }>,
+    set: readonly NodeInfo[],
+    deadline: number,
+  ): Promise<KvWriteResult | undefined> {
+    const self = this.overlay.self();
+    if (!set.some((n) => n.id.equals(self.id))) return undefined;
+    const record: KvRecord = {
+      key: op.key,
+      version: nextVersion(
+        [this.store.get(op.key)?.version, { counter: this.store.versionFloor, writer: self.id }],
+        self.id,
+      ),
+      value: op.kind === "put" ? op.value : new Uint8Array(),
+      deleted: op.kind === "delete",
+    };
+    // Kept here first, so that no later write of this node reuses its version.
+    try {
+      if (this.store.apply(record) !== record) return undefined;
+    } catch {
+      return undefined;
+    }
+    const needed = Math.min(set.length, this.options.replication.writeQuorum);
+    const acknowledgements = await this.replicate(record, set, needed, deadline, true);
+    if (acknowledgements === SUPERSEDED) return undefined;
     return { version: record.version, acknowledgements, coordinator: self };
   }
 
@@ -298,19 +340,31 @@ export class KvCoordinator {
     });
   }
 
-  /** Stores `record` at every member of `set`; resolves with the acknowledgements once `needed` stored it. */
+  /**
+   * Stores `record` at every member of `set`; resolves with the acknowledgements once `needed` stored it.
+   * With `exact`, only a replica that keeps this very version acknowledges; when too few can and one holds
+   * a newer version, resolves SUPERSEDED.
+   */
   private replicate(
     record: KvRecord,
     set: readonly NodeInfo[],
     needed: number,
     deadline: number,
-  ): Promise<number> {
+    exact = false,
+  ): Promise<number | typeof SUPERSEDED> {
     const quorum = new Quorum(set.length, Math.max(1, needed));
     let full: WendyError | undefined;
     let everywhere = true;
+    let superseded = false;
     const all = set.map((node) =>
       this.storeAt(node, record).then(
-        () => void quorum.succeeded(),
+        (held) => {
+          if (!exact || (held !== undefined && sameVersion(held, record.version)))
+            return void quorum.succeeded();
+          everywhere = false;
+          superseded ||= held !== undefined;
+          quorum.failed();
+        },
         (error: unknown) => {
           everywhere = false;
           quorum.failed();
@@ -333,6 +387,7 @@ export class KvCoordinator {
           resolve(quorum.answered);
         } else if (quorum.state === "failed") {
           clearTimeout(timer);
+          if (superseded) return resolve(SUPERSEDED);
           const why = `only ${quorum.answered} of ${needed} replicas stored key ${record.key.hex}`;
           reject(
             full === undefined
@@ -350,19 +405,24 @@ export class KvCoordinator {
     return this.batches.fetch(node, key, versionsOnly);
   }
 
-  private storeAt(node: NodeInfo, record: KvRecord): Promise<void> {
+  /** Resolves with the version `node` holds once it stored `record` (or held a newer one). */
+  private storeAt(node: NodeInfo, record: KvRecord): Promise<Version | undefined> {
     if (node.id.equals(this.overlay.self().id)) {
+      let kept: KvRecord;
       try {
-        this.store.apply(record);
+        kept = this.store.apply(record);
       } catch (error) {
         return Promise.reject(error);
       }
       // Counted as held only once on disk when the node has a data directory (resolves at once without one).
-      return this.store.flushed();
+      return this.store.flushed().then(() => kept.version);
     }
     return this.batches.store(node, record);
   }
 }
+
+/** A write refused by a replica holding a newer version (replicate with `exact`). */
+const SUPERSEDED = Symbol("superseded");
 
 function checkPrecondition(precondition: Precondition, current: KvRecord | undefined): void {
   if (precondition.kind === "absent") {
