@@ -1,9 +1,10 @@
 // A read's wait for the replicas beyond its quorum: while the neighbourhood may still be re-replicating (a
 // leaf-set change lately) a read waits for every replica up to the settle time, so a fresh or stale replica
-// cannot hide the newest record held elsewhere; in a settled neighbourhood it answers at R, and a replica
-// that answers afterwards with an older record is still read-repaired. There, a write without precondition
-// is versioned above the owner's own copy without a version read, and written again after one when a
-// replica holds a newer version.
+// cannot hide the newest record held elsewhere; in a settled neighbourhood it answers at R when those R
+// answers hold one and the same record, and a replica that answers afterwards with an older record is still
+// read-repaired. There, a write without precondition
+// is versioned above the owner's own copy without a version read (when it holds one), and written again
+// after one when a replica holds a newer version.
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo } from "../../src/routing/types.js";
@@ -124,6 +125,19 @@ describe("a read's wait for the replicas beyond R", () => {
     expect(read.answers).toBe(2);
   });
 
+  it("in a settled neighbourhood, waits for the slow replica when the quick answers disagree", async () => {
+    const { coordinator } = setup({
+      settled: true,
+      mine: record(1n, 1),
+      quickHas: record(2n, 2),
+      slowHas: record(3n, 3),
+      slowMs: 100,
+    });
+    const read = await get(coordinator);
+    expect(read.record.version.counter).toBe(3n);
+    expect(read.answers).toBe(3);
+  });
+
   it("in a settled neighbourhood, read-repairs a replica that answers after the read with an older record", async () => {
     const { coordinator, repaired } = setup({
       settled: true,
@@ -191,7 +205,7 @@ function writeSetup(settled: boolean, held: { self: KvRecord; quick: KvRecord; s
     },
     { written: () => {}, readRepaired: () => {} },
   );
-  return { coordinator, replicas, fetches: () => fetches };
+  return { coordinator, replicas, own: store, fetches: () => fetches };
 }
 
 const put = async (coordinator: KvCoordinator, value: number): Promise<KvWriteResult> =>
@@ -226,6 +240,15 @@ describe("a write without precondition in a settled neighbourhood", () => {
       expect(replica.get(key)?.version.counter).toBe(8n);
       expect([...(replica.get(key)?.value ?? [])]).toEqual([9]);
     }
+  });
+
+  it("when the owner holds no copy of the key (restarted empty), reads the replicas' versions first", async () => {
+    const newer = { ...record(7n, 7), version: { counter: 7n, writer: quick.id } };
+    const store = writeSetup(true, { self: newer, quick: newer, slow: newer });
+    store.own.drop(key);
+    const written = await put(store.coordinator, 9);
+    expect(written.version.counter).toBe(8n);
+    expect(store.fetches()).toBe(2);
   });
 
   it("after a leaf-set change, reads the replicas' versions first", async () => {

@@ -197,7 +197,7 @@ export class KvCoordinator {
   /**
    * A write without precondition in a settled neighbourhood, versioned above this node's own copy instead
    * of a version read (one round trip fewer): as the key's owner since the neighbourhood settled it
-   * coordinated the key's writes and applied each here first. Acknowledged only by replicas that keep this
+   * coordinated the key's writes and applied each here first. Only when it holds a copy. Acknowledged only by replicas that keep this
    * very version, so a newer acknowledged write it did not see (W + W > k: one of its replicas is asked here
    * too) refuses it; then undefined, and the caller writes again after a version read. Undefined too when
    * this node's own store cannot keep it.
@@ -208,13 +208,12 @@ export class KvCoordinator {
     deadline: number,
   ): Promise<KvWriteResult | undefined> {
     const self = this.overlay.self();
-    if (!set.some((n) => n.id.equals(self.id))) return undefined;
+    const own = this.store.get(op.key);
+    // No copy here (a node restarted empty, a key never written): the versions are read first.
+    if (own === undefined || !set.some((n) => n.id.equals(self.id))) return undefined;
     const record: KvRecord = {
       key: op.key,
-      version: nextVersion(
-        [this.store.get(op.key)?.version, { counter: this.store.versionFloor, writer: self.id }],
-        self.id,
-      ),
+      version: nextVersion([own.version, { counter: this.store.versionFloor, writer: self.id }], self.id),
       value: op.kind === "put" ? op.value : new Uint8Array(),
       deleted: op.kind === "delete",
     };
@@ -277,9 +276,10 @@ export class KvCoordinator {
   }
 
   /**
-   * Asks every member of `set` for the key's record; resolves once `needed` answered and, unless the
-   * neighbourhood is settled, the others answered too or the settle time passed; fails once `needed` can
-   * no longer answer. An answer that comes after the read resolved goes to `late`.
+   * Asks every member of `set` for the key's record; resolves once `needed` answered and the others
+   * answered too or the settle time passed, or, in a settled neighbourhood, once `needed` answered with one
+   * and the same record (an absent key is worth the wait: a replica restarted empty answers so too); fails
+   * once `needed` can no longer answer. An answer that comes after the read resolved goes to `late`.
    */
   private read(
     key: NodeId,
@@ -320,7 +320,7 @@ export class KvCoordinator {
             unavailable(`only ${quorum.answered} of ${needed} replicas could answer for key ${key.hex}`),
           );
         if (quorum.state !== "reached") return;
-        if (quorum.settled || !settle) return finish();
+        if (quorum.settled || (!settle && agreeOnARecord(records.values()))) return finish();
         settleTimer ??= setTimeout(() => finish(), this.options.readSettleMs);
       };
       for (const node of set) {
@@ -419,6 +419,17 @@ export class KvCoordinator {
     }
     return this.batches.store(node, record);
   }
+}
+
+/** True when every answer so far holds a record, all of one version. */
+function agreeOnARecord(answers: Iterable<KvRecord | undefined>): boolean {
+  let first: KvRecord | undefined;
+  for (const record of answers) {
+    if (record === undefined) return false;
+    first ??= record;
+    if (!sameVersion(first.version, record.version)) return false;
+  }
+  return first !== undefined;
 }
 
 /** A write refused by a replica holding a newer version (replicate with `exact`). */

@@ -335,7 +335,9 @@ export class KvNode {
       this.options.readSettleAfterChangeMs ?? DEFAULT_READ_SETTLE_AFTER_CHANGE_MS,
       paced,
     );
-    return performance.now() - this.changedAt >= window;
+    // This node's own re-replication checks are done too (others' are not known here: the coordinator
+    // also wants the replicas' answers to agree, see KvCoordinator.read).
+    return performance.now() - this.changedAt >= window && (this.replicator?.backlog ?? 1) === 0;
   }
 
   private membershipChanged(): void {
