@@ -61,6 +61,8 @@ export class BenchCluster {
   private readonly kvDataRoot: string | undefined;
   private seedAddress = "";
   private started = 0;
+  /** performance.now() when the membership last changed (a node ready, killed or gone). */
+  changedAt = performance.now();
 
   /** `extraEnv` goes to every daemon (e.g. NODE_OPTIONS for profiling). */
   constructor(
@@ -125,6 +127,7 @@ export class BenchCluster {
       pid: process.pid,
     };
     this.nodes.push(node);
+    this.changedAt = performance.now();
     return { node, timing: { bootMs: booted - spawned, readyMs: ready - spawned } };
   }
 
@@ -153,6 +156,7 @@ export class BenchCluster {
   }
 
   private forget(node: BenchNode): void {
+    this.changedAt = performance.now();
     node.client.close();
     everyProcess.delete(node.process);
     const at = this.nodes.indexOf(node);

@@ -59,6 +59,12 @@ export interface KvOptions {
   readonly antiEntropyMaxRecords?: number;
   /** After R answers, how long a read waits for the other replicas; default 50 ms. */
   readonly readSettleMs?: number;
+  /**
+   * How long after a leaf-set change reads keep that wait; later, a read answers at R. Default
+   * DEFAULT_READ_SETTLE_AFTER_CHANGE_MS, or twice the time re-replication takes to check every key held
+   * at repairKeysPerSecond when that is longer.
+   */
+  readonly readSettleAfterChangeMs?: number;
   /** Timeout of one call to a replica; default 2000 ms. */
   readonly replicaTimeoutMs?: number;
   /** How long a deletion's tombstone is kept at least (tombstones.ts); default 3600000 ms. */
@@ -82,6 +88,12 @@ export interface KvStats {
 
 export type KvRepairKind = "read_repair" | "re_replication" | "handoff" | "anti_entropy";
 
+/**
+ * Reads wait for every replica (up to readSettleMs) this long after this node's leaf set changed: time for
+ * the other nodes to notice the change too (a failure is noticed within a few seconds) and to re-replicate.
+ */
+export const DEFAULT_READ_SETTLE_AFTER_CHANGE_MS = 15_000;
+
 export class KvNode {
   readonly replication: KvReplication;
   readonly store: MemoryKvStore;
@@ -104,6 +116,9 @@ export class KvNode {
   private stopped = false;
   /** Records read back from the data directory when the node opened. */
   private restoredCount = 0;
+  /** When the replica candidates were last seen to change (or the store started): reads settle after it. */
+  private changedAt = performance.now();
+  private viewEpoch: number | undefined;
 
   /**
    * A store in memory only; KvNode.open makes one with options.dataDir (it passes `persistence`, the
@@ -201,6 +216,7 @@ export class KvNode {
       {
         replication: this.replication,
         readSettleMs: this.options.readSettleMs ?? 50,
+        neighbourhoodSettled: () => this.neighbourhoodSettled(),
         replicaTimeoutMs,
         maxBatchBytes,
       },
@@ -304,6 +320,34 @@ export class KvNode {
 
   private maxValueBytes(): number {
     return (this.transport ?? this.cluster.peerTransport()).maxPayloadBytes;
+  }
+
+  /**
+   * Whether the replica candidates (leaf set, suspects) have been unchanged long enough for re-replication
+   * to have brought every key to its replicas (paced at repairKeysPerSecond; twice that time, and at least
+   * the window, for margin).
+   */
+  private neighbourhoodSettled(): boolean {
+    this.noteViewChanges();
+    const paced = (2000 * this.store.size) / (this.options.repairKeysPerSecond ?? 2000);
+    const window = Math.max(
+      this.options.readSettleAfterChangeMs ?? DEFAULT_READ_SETTLE_AFTER_CHANGE_MS,
+      paced,
+    );
+    // This node's own re-replication checks are done too (others' are not known here: the coordinator
+    // also wants the replicas' answers to agree, see KvCoordinator.read).
+    return performance.now() - this.changedAt >= window && (this.replicator?.backlog ?? 1) === 0;
+  }
+
+  /**
+   * Restarts the settle window when the replica candidates changed (leaf set or suspects) since last
+   * asked; asked at least on every read and write, so a change is seen at the latest by the next one.
+   */
+  private noteViewChanges(): void {
+    const epoch = this.placement?.currentEpoch;
+    if (epoch === this.viewEpoch) return;
+    this.viewEpoch = epoch;
+    this.changedAt = performance.now();
   }
 
   private async forward(
