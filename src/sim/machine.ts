@@ -13,6 +13,7 @@ export type RoutingMachine = Pick<
   | "sendFailed"
   | "connectionLost"
   | "tick"
+  | "nextTickAt"
   | "leave"
   | "takeOutputs"
   | "isReady"
