@@ -56,6 +56,7 @@ export function releasedMachine(index: number): RoutingMachine {
     isReady: stopped,
     leafSet: stopped,
     replicas: stopped,
+    replicaCandidates: stopped,
     neighbourhood: stopped,
     routingTable: stopped,
     stats: stopped,
