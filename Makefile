@@ -90,7 +90,7 @@ bench-sim-churn: install
 
 # Key-value replication under churn (bench/sim/kv.ts): 1,000 and 10,000 nodes, 20,000 keys written with W = 2
 # of k = 3, 30 s at rest, exponential sessions of median 10 minutes for 3 (1,000) or 2 (10,000) virtual
-# minutes, then 2 minutes of repair -> bench/results/sim-kv.json and sim-kv.md. The 10,000-node run is sized to
+# minutes with 50 writes a second going on (half overwrites), then 2 minutes of repair -> bench/results/sim-kv.json and sim-kv.md. The 10,000-node run is sized to
 # stay within about 30 minutes of CPU (its build through real joins is about 4 of them).
 KV_SIM_RUN = nice -n 10 node --import tsx bench/sim/kv.ts
 bench-sim-kv: install

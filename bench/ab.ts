@@ -20,6 +20,7 @@ interface AbOptions {
   rounds: number;
   payload: number;
   kind: "send" | "call";
+  leafSet?: number;
 }
 
 interface Side {
@@ -43,6 +44,11 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--rounds <n>", "windows per side", Number, 4)
     .option("--payload <bytes>", "payload size", Number, 100)
     .option("--kind <kind>", "send (routed Send) or call (Call answered by the owner's subscriber)", "send")
+    .option(
+      "--leaf-set <n>",
+      "leaf-set size of both clusters (a small one makes routes longer: the multi-hop set)",
+      Number,
+    )
     .parse([...argv])
     .opts<AbOptions>();
   const sides: Side[] = [];
@@ -52,7 +58,11 @@ async function main(argv: readonly string[]): Promise<void> {
       ["head", o.head],
     ] as const) {
       const build = buildCompiledDaemon(rev);
-      const cluster = new BenchCluster(`ab-${label}`, { name: "compiled", entry: build.entry });
+      const cluster = new BenchCluster(
+        `ab-${label}`,
+        { name: "compiled", entry: build.entry },
+        o.leafSet === undefined ? {} : { WENDY_LEAF_SET_SIZE: String(o.leafSet) },
+      );
       const traffic = new Traffic(cluster);
       sides.push({ label: `${label} ${build.commit}`, cluster, traffic, cpuPerMessageUs: [], delivered: [] });
       await cluster.grow(o.nodes, 4);
@@ -83,7 +93,8 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const side of sides) {
     process.stdout.write(
       `${side.label}: median ${median(side.cpuPerMessageUs).toFixed(0)} µs per message over ${o.rounds} windows of ` +
-        `${o.seconds} s at ${o.rate} ${o.kind}s/s offered, ${o.nodes} nodes, ${o.payload} B\n`,
+        `${o.seconds} s at ${o.rate} ${o.kind}s/s offered, ${o.nodes} nodes, ${o.payload} B` +
+        `${o.leafSet === undefined ? "" : `, leaf set ${o.leafSet}`}, mean hops ${side.traffic.meanHops.toFixed(2)}\n`,
     );
   }
 }

@@ -96,7 +96,8 @@ async function main(argv: readonly string[]): Promise<void> {
       const run = await timeFailure(cluster, traffic);
       out(
         `SIGKILL ${k + 1}: first detected ${run.firstDetectedMs.toFixed(0)} ms, leaf sets repaired ` +
-          `${run.repairedMs.toFixed(0)} ms, delivery correct ${run.deliveryCorrectMs.toFixed(0)} ms` +
+          `${run.repairedMs.toFixed(0)} ms, delivery correct ${run.deliveryCorrectMs.toFixed(0)} ms; ` +
+          `in the survivors' logs: first ${run.loggedFirstMs.toFixed(0)} ms, last ${run.loggedLastMs.toFixed(0)} ms` +
           (run.problems.length > 0 ? ` (problems: ${run.problems.join("; ")})` : ""),
       );
     }

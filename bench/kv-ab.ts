@@ -1,7 +1,8 @@
 // A/B of the key-value store's speed: `node --import tsx bench/kv-ab.ts --base <rev> [--head HEAD]`. Two
 // clusters of 8 daemons, one per commit (each compiled), both up at once; short windows of Get and Put
 // (bench/scenarios/kv.ts) alternate between them, so both see the same machine (this one is shared and its
-// load swings by the minute). Prints, per side, the medians over rounds of p50, rate and daemon CPU per op.
+// load swings by the minute). Prints each window, then per side the medians over rounds of p50, rate and
+// daemon CPU per op, and per operation the median of the rounds' head/base p50 ratios.
 import { Command } from "commander";
 import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
@@ -61,6 +62,9 @@ async function main(argv: readonly string[]): Promise<void> {
                 : await side.traffic.measurePut(inFlight, window);
             const key = `${operation} x${inFlight}`;
             side.runs.set(key, [...(side.runs.get(key) ?? []), run]);
+            process.stdout.write(
+              `round ${round + 1}, ${side.label}, ${key}: p50 ${run.latency.p50Ms.toFixed(2)} ms, ${run.perSecond.toFixed(0)}/s\n`,
+            );
           }
         }
       }
@@ -76,6 +80,29 @@ async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write(
         `| ${side.label} | ${key} | ${median(runs.map((r) => r.latency.p50Ms)).toFixed(2)} | ${median(runs.map((r) => r.perSecond)).toFixed(0)} | ${Math.round(median(runs.map((r) => r.cpuSecondsPerOp)) * 1e6).toLocaleString("en-US")} | ${runs.reduce((s, r) => s + r.failed, 0)} |\n`,
       );
+  pairedRatios(sides);
+}
+
+/**
+ * Per operation, the median over rounds of head's p50 over base's p50 in the same round: the windows of a
+ * round run back to back, so each ratio compares the two sides under nearly the same load.
+ */
+function pairedRatios(sides: readonly Side[]): void {
+  const [base, head] = sides;
+  if (base === undefined || head === undefined) return;
+  process.stdout.write(
+    "\n| operation | head p50 / base p50, median of rounds | per round |\n| --- | ---: | --- |\n",
+  );
+  for (const [key, baseRuns] of base.runs) {
+    const headRuns = head.runs.get(key) ?? [];
+    const ratios = baseRuns.flatMap((b, i) => {
+      const h = headRuns[i];
+      return h === undefined ? [] : [h.latency.p50Ms / b.latency.p50Ms];
+    });
+    process.stdout.write(
+      `| ${key} | ${median(ratios).toFixed(2)} | ${ratios.map((r) => r.toFixed(2)).join(", ")} |\n`,
+    );
+  }
 }
 
 function list(value: string): number[] {

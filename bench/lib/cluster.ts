@@ -1,6 +1,6 @@
 // A local cluster of real `wendy start` processes on 127.0.0.1 for the benchmark: every node joins through
 // the first one (WENDY_JOIN), default protocol settings, a WendyClient on each node's client port.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NodeId } from "../../src/routing/id.js";
@@ -50,18 +50,29 @@ process.once("exit", () => {
   for (const p of everyProcess) p.signal("SIGKILL");
 });
 
+export interface BenchClusterOptions {
+  /** Each daemon gets a key-value data directory of its own (WENDY_KV_DATA_DIR), removed by stop(). */
+  readonly kvDataDirs?: boolean;
+}
+
 export class BenchCluster {
   readonly nodes: BenchNode[] = [];
   private readonly logDir = mkdtempSync(join(tmpdir(), "wendy-bench-"));
+  private readonly kvDataRoot: string | undefined;
   private seedAddress = "";
   private started = 0;
+  /** performance.now() when the membership last changed (a node ready, killed or gone). */
+  changedAt = performance.now();
 
   /** `extraEnv` goes to every daemon (e.g. NODE_OPTIONS for profiling). */
   constructor(
     private readonly label: string,
     private readonly runtime: DaemonRuntime = SOURCE_RUNTIME,
     private readonly extraEnv: Readonly<Record<string, string>> = {},
-  ) {}
+    options: BenchClusterOptions = {},
+  ) {
+    if (options.kvDataDirs === true) this.kvDataRoot = mkdtempSync(join(tmpdir(), "wendy-bench-kv-data-"));
+  }
 
   /** Starts `count` nodes, `batch` at a time (the first alone: it founds the ring). */
   async grow(count: number, batch: number): Promise<void> {
@@ -95,6 +106,7 @@ export class BenchCluster {
         WENDY_JOIN: this.seedAddress,
         WENDY_SECRET: SECRET,
         WENDY_SHUTDOWN_GRACE_MS: "3000",
+        ...(this.kvDataRoot === undefined ? {} : { WENDY_KV_DATA_DIR: join(this.kvDataRoot, name) }),
         ...this.extraEnv,
       },
       join(this.logDir, `${name}.log`),
@@ -115,6 +127,7 @@ export class BenchCluster {
       pid: process.pid,
     };
     this.nodes.push(node);
+    this.changedAt = performance.now();
     return { node, timing: { bootMs: booted - spawned, readyMs: ready - spawned } };
   }
 
@@ -139,9 +152,11 @@ export class BenchCluster {
     await Promise.all(all.map((n) => stopWithin(n.process, STOP_TIMEOUT_MS)));
     for (const n of all) everyProcess.delete(n.process);
     this.nodes.length = 0;
+    if (this.kvDataRoot !== undefined) rmSync(this.kvDataRoot, { recursive: true, force: true });
   }
 
   private forget(node: BenchNode): void {
+    this.changedAt = performance.now();
     node.client.close();
     everyProcess.delete(node.process);
     const at = this.nodes.indexOf(node);

@@ -57,6 +57,11 @@ export class BenchDaemon {
     return this.child.pid!;
   }
 
+  /** The JSON log lines read so far, oldest first. */
+  get logLines(): readonly LogLine[] {
+    return this.lines;
+  }
+
   get running(): boolean {
     return !this.done;
   }

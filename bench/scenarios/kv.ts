@@ -4,7 +4,8 @@
 // `make bench` (bench/harness.ts) and `make bench-kv` (bench/kv.ts).
 import { existsSync } from "node:fs";
 import type { BenchCluster } from "../lib/cluster.js";
-import { runLoad } from "../lib/load.js";
+import { DEFAULT_READ_SETTLE_AFTER_CHANGE_MS } from "../../src/server/kv/kv-node.js";
+import { runLoad, sleep } from "../lib/load.js";
 import { totalCpuSeconds } from "../lib/proc.js";
 import { REDIS_SERVER, RedisProcess, RespClient } from "../lib/redis.js";
 import { summarizeLatencies, type LatencySummary } from "../lib/stats.js";
@@ -47,8 +48,15 @@ export class KvTraffic {
   /**
    * Writes every key once, a few at a time (the cluster may be young and the machine loaded); a put that
    * fails (a replica too slow to answer in time on a crowded machine) is tried again, a few times at most.
+   * Then waits until the membership has been unchanged for the nodes' read-settle window, so that the
+   * windows measure a steady ring (right after a join or a failure, reads wait for every replica).
    */
   async preload(): Promise<void> {
+    await this.write();
+    await sleep(this.cluster.changedAt + DEFAULT_READ_SETTLE_AFTER_CHANGE_MS + 500 - performance.now());
+  }
+
+  private async write(): Promise<void> {
     const nodes = this.cluster.nodes;
     const put = async (i: number): Promise<void> => {
       for (let attempt = 1; ; attempt++) {

@@ -31,6 +31,13 @@ export interface FailureRun {
   readonly repairedMs: number;
   /** SIGKILL to the first round of probes to its keys all delivered by their new owners. */
   readonly deliveryCorrectMs: number;
+  /**
+   * From the survivors' own logs (the time each logged the node's failure, which is when it left that
+   * survivor's leaf set): SIGKILL to the first and to the last. Unlike the figures above these do not wait
+   * for a Status answer, which a loaded machine delays. NaN when a survivor logged no failure.
+   */
+  readonly loggedFirstMs: number;
+  readonly loggedLastMs: number;
   /** What went wrong when a figure could not be measured (NaN then), e.g. a survivor that crashed. */
   readonly problems: readonly string[];
 }
@@ -63,6 +70,7 @@ export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Prom
   const victim = cluster.nodes[Math.floor(cluster.nodes.length / 2)]!;
   const victimKeys = keysOwnedBy(victim, cluster.nodes, PROBE_KEYS);
   const killedAt = performance.now();
+  const killedAtWall = Date.now();
   await cluster.kill(victim);
   traffic.chooseKeys();
   const survivors = [...cluster.nodes];
@@ -74,12 +82,23 @@ export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Prom
   ]);
   const crashed = survivors.filter((n) => !n.process.running).map((n) => n.name);
   if (crashed.length > 0) problems.push(`survivors that exited during the recovery: ${crashed.join(", ")}`);
+  const logged = survivors.map((n) => loggedFailureAt(n, victim.id.hex, killedAtWall) - killedAtWall);
   return {
     firstDetectedMs: repair?.firstMs ?? Number.NaN,
     repairedMs: repair?.allMs ?? Number.NaN,
     deliveryCorrectMs: deliveryCorrectMs ?? Number.NaN,
+    loggedFirstMs: Math.min(...logged),
+    loggedLastMs: Math.max(...logged),
     problems,
   };
+}
+
+/** When `node` logged the failure of the node `hex` at or after `since` (wall ms); NaN if it did not. */
+function loggedFailureAt(node: BenchNode, hex: string, since: number): number {
+  const line = node.process.logLines.find(
+    (l) => l.event === "peer_failed" && l.peer === hex && typeof l.time === "number" && l.time >= since,
+  );
+  return typeof line?.time === "number" ? line.time : Number.NaN;
 }
 
 export interface IdleFigures {
@@ -174,12 +193,17 @@ async function waitUntilNobodyLists(
   since = performance.now(),
 ): Promise<{ firstMs: number; allMs: number }> {
   const still = new Set(nodes);
+  const silent = new Set<BenchNode>();
   let firstMs = Number.NaN;
   while (performance.now() - since < timeoutMs) {
     await Promise.all(
       [...still].map(async (node) => {
         const status = await node.client.status({ deadlineMs: 2000 }).catch(() => undefined);
-        if (status === undefined) return;
+        if (status === undefined) {
+          silent.add(node);
+          return;
+        }
+        silent.delete(node);
         const listed = [...status.leafSetLeft, ...status.leafSetRight].some((n) => n.id.equals(gone));
         if (!listed) still.delete(node);
       }),
@@ -189,7 +213,10 @@ async function waitUntilNobodyLists(
     if (still.size === 0) return { firstMs, allMs: elapsed };
     await sleep(POLL_MS);
   }
-  throw new Error(`${still.size} node(s) still list ${gone.hex} after ${timeoutMs} ms`);
+  throw new Error(
+    `${still.size - silent.size} node(s) still list ${gone.hex} after ${timeoutMs} ms, ` +
+      `${silent.size} did not answer their last Status`,
+  );
 }
 
 /** Rounds of probes to the dead node's keys, each entered at another survivor, until a round is all correct. */

@@ -4,7 +4,7 @@
 // rendered as the churn section of bench/results/sim-latest.md (the rest of that file is left as it is).
 // Usage: bench/sim/churn.ts --nodes 10000 --median-minutes 30 [--lifetime exponential|pareto] [--shape 1.5]
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
-//   [--trace file] [--out bench/results]
+//   [--trace file] [--eager-ticks] [--out bench/results]
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,10 @@ const program = new Command()
     "heartbeatIntervalMs (failureTimeoutMs follows at twice it; default: the routing defaults)",
   )
   .option("--seed <n>", "simulation seed", "1")
+  .option(
+    "--eager-ticks",
+    "run every node's every tick as it comes (no held-back idle ticks; same results, slower)",
+  )
   .option("--trace <file>", "replay this churn trace instead of drawing sessions (see docs/simulation.md)")
   .option("--out <dir>", "results directory", "bench/results")
   .option("--render", "only re-render the churn section of sim-latest.md from sim-churn.json")
@@ -49,6 +53,7 @@ const o = program.opts<{
   crashFraction: string;
   windowMinutes: string;
   seed: string;
+  eagerTicks?: boolean;
   heartbeatMs?: string;
   trace?: string;
   out: string;
@@ -96,6 +101,7 @@ const sim = new Simulator({
   routing:
     heartbeatMs === undefined ? {} : { heartbeatIntervalMs: heartbeatMs, failureTimeoutMs: 2 * heartbeatMs },
   seedSelection: { kind: "nearestOfSample", sample: 16 },
+  lazyTicks: o.eagerTicks !== true,
 });
 const random = new Prng(seed ^ 0x5eed);
 

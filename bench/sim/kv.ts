@@ -1,11 +1,13 @@
 // The key-value replication benchmark (`make bench-sim-kv`): the replication protocol (src/kv's decisions,
 // as the runtime runs them) over a simulated overlay built through real joins: keys written with W
-// acknowledgements, the store at rest, churn, then churn stops and repair runs. Reports the share of keys
-// with k correct replicas (holding the latest acknowledged version), keys lost, and repair traffic per node
-// per second, at rest, during churn and after it. Results merge into bench/results/sim-kv.json (one row per
+// acknowledgements, the store at rest, churn with writes and overwrites going on, then churn stops and
+// repair runs. Reports the share of keys with k correct replicas (holding the latest acknowledged version),
+// keys lost, a read of every key from its k true replicas at the end, and repair traffic per node per
+// second, at rest, during churn and after it. Results merge into bench/results/sim-kv.json (one row per
 // size and session law) and are rendered as bench/results/sim-kv.md.
 // Usage: bench/sim/kv.ts --nodes 1000 --keys 20000 [--median-minutes 10] [--churn-minutes 3]
 //   [--repair-minutes 2] [--window-seconds 15] [--value-bytes 100] [--crash-fraction 0.5] [--seed 1]
+//   [--churn-writes-per-second 50] [--churn-overwrite-share 0.5]
 //   [--out bench/results] | --render
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -26,6 +28,8 @@ const o = new Command()
   .option("--value-bytes <n>", "bytes per value", "100")
   .option("--crash-fraction <f>", "share of departures that are crashes (no goodbye)", "0.5")
   .option("--seed <n>", "simulation seed", "1")
+  .option("--churn-writes-per-second <n>", "writes per second during churn (new keys and overwrites)", "50")
+  .option("--churn-overwrite-share <f>", "share of the writes during churn that overwrite a key", "0.5")
   .option("--out <dir>", "results directory", "bench/results")
   .option("--render", "only re-render sim-kv.md from sim-kv.json")
   .parse()
@@ -39,6 +43,8 @@ const o = new Command()
     valueBytes: string;
     crashFraction: string;
     seed: string;
+    churnWritesPerSecond: string;
+    churnOverwriteShare: string;
     out: string;
     render?: boolean;
   }>();
@@ -68,6 +74,8 @@ if (o.render !== true) {
     lifetime: { kind: "exponential", medianMs: medianMinutes * MINUTE },
     crashFraction: Number.parseFloat(o.crashFraction),
     churnMs: Number.parseFloat(o.churnMinutes) * MINUTE,
+    churnWritesPerSecond: Number.parseFloat(o.churnWritesPerSecond),
+    churnOverwriteShare: Number.parseFloat(o.churnOverwriteShare),
     repairMs: Number.parseFloat(o.repairMinutes) * MINUTE,
     windowMs: Number.parseFloat(o.windowSeconds) * 1000,
     log,
@@ -81,6 +89,8 @@ if (o.render !== true) {
     seed: Number.parseInt(o.seed, 10),
     valueBytes: Number.parseInt(o.valueBytes, 10),
     crashFraction: Number.parseFloat(o.crashFraction),
+    churnWritesPerSecond: Number.parseFloat(o.churnWritesPerSecond),
+    churnOverwriteShare: Number.parseFloat(o.churnOverwriteShare),
     wallSeconds: (performance.now() - started) / 1000,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     commit: ranCommit,
@@ -92,8 +102,11 @@ if (o.render !== true) {
   rows = [...readRows().filter((r) => !same(r)), row];
   rows.sort((a, b) => a.result.nodes - b.result.nodes || a.medianMinutes - b.medianMinutes);
   writeFileSync(jsonPath, `${JSON.stringify(rows, null, 1)}\n`);
+  const rc = result.readCheck;
   log(
-    `final: ${result.final.withAllReplicas}/${result.final.keys} keys with k correct replicas, lost ${result.final.lost}`,
+    `final: ${result.final.withAllReplicas}/${result.final.keys} keys with k correct replicas, lost ${result.final.lost}; ` +
+      `read check of ${rc.keys} keys: ${rc.atLatest} last acked, ${rc.newer} newer, ${rc.behind} behind, ` +
+      `${rc.missing} missing, ${rc.divergent} divergent, ${rc.neverWritten} never written, ${rc.short} on fewer than k`,
   );
 }
 writeFileSync(mdPath, renderKvMarkdown(rows));

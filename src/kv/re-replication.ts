@@ -35,18 +35,14 @@ export class ReplicationTracker {
   private readonly placed = new Map<string, string>();
   private readonly urgent = new Set<string>();
   private pass: string[] = [];
-  private passDue = true;
   private lastPassAt = Number.NEGATIVE_INFINITY;
+  /** The placement's epoch the last pass began in: a newer one (the view changed) starts a new pass. */
+  private passEpoch: number | undefined;
 
   constructor(
     private readonly placement: Placement,
     private readonly fullPassMs: number,
   ) {}
-
-  /** The view changed: check every key again. */
-  membershipChanged(): void {
-    this.passDue = true;
-  }
 
   /** A coordinator's write reached every member of `set` (placed, if that is still the set) or not. */
   written(key: NodeId, set: readonly NodeInfo[], everywhere: boolean): void {
@@ -70,10 +66,14 @@ export class ReplicationTracker {
     return this.urgent.size + this.pass.length;
   }
 
-  /** The keys a step checks: urgent ones first, then the pass (begun afresh when due), `budget` at most. */
+  /**
+   * The keys a step checks: urgent ones first, then the pass, `budget` at most. A pass begins (once the
+   * last one is over) when the view changed since the last began, or fullPassMs after it.
+   */
   nextKeys(now: number, heldKeys: () => readonly string[], budget: number): string[] {
-    if (this.pass.length === 0 && (this.passDue || now - this.lastPassAt >= this.fullPassMs)) {
-      this.passDue = false;
+    const epoch = this.placement.currentEpoch;
+    if (this.pass.length === 0 && (epoch !== this.passEpoch || now - this.lastPassAt >= this.fullPassMs)) {
+      this.passEpoch = epoch;
       this.lastPassAt = now;
       this.pass = [...heldKeys()]; // consumed from the end: a copy, never the caller's array
     }

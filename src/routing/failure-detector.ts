@@ -5,6 +5,8 @@
 //   k * max(probeTimeoutMs, srtt + 4 * rttvar) (capped at 2 failure timeouts); only then is the peer dead.
 //   A peer that talked to us meanwhile is alive, whatever became of the probe.
 // - A probe refused REFUSALS_FOR_DEATH times (nothing listens at the address) ends in death at once.
+// - A probe whose connection broke under it is retried soon, as a refused one is: a broken connection
+//   says the peer's end went away (a crashed process), not that the peer is slow.
 // - First-hand contact clears suspicion, answers a liveness probe and strikes the node from the dead.
 // - Every memory is bounded (capacities below) and answers only about a recent window.
 // It decides and sends probes; what a verdict means for the leaf set, table and parked hops is the node's.
@@ -57,6 +59,8 @@ const DEAD_MEMORY_MS = 60_000;
 export class FailureDetector {
   /** ID hex of peers a send to failed: routed around and probed until contact or a verdict. */
   private readonly suspectSet = new Set<string>();
+  /** Changes of suspectSet so far: what depends on the suspects (replica sets) caches on it. */
+  private suspectChanges = 0;
   /** The suspects, in the form the router avoids. */
   readonly avoidSuspects: Avoid = { suspects: this.suspectSet, idHex: undefined };
   private readonly probes = new Map<string, OutstandingProbe>();
@@ -84,6 +88,11 @@ export class FailureDetector {
 
   get suspects(): ReadonlySet<string> {
     return this.suspectSet;
+  }
+
+  /** Grows whenever a peer becomes or stops being a suspect. */
+  get suspectsVersion(): number {
+    return this.suspectChanges;
   }
 
   get outstandingProbes(): number {
@@ -179,6 +188,18 @@ export class FailureDetector {
     return undefined;
   }
 
+  /**
+   * The connection a probe to `peer` went out on broke under it (the peer's process died mid-call, or it
+   * closed the connection): nothing says the peer is slow, so instead of waiting out the attempt's timeout
+   * the next attempt goes REFUSED_PROBE_RETRY_MS from now, on a fresh connection, which a dead process
+   * refuses and a live peer answers. Not counted as a refusal: the probe may have arrived.
+   */
+  probeBroken(peer: NodeInfo, now: Millis): void {
+    const probe = this.probes.get(peer.id.hex);
+    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
+    probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
+  }
+
   /** The earliest deadline of an outstanding probe (Infinity when none is out). */
   nextProbeDeadline(): Millis {
     let earliest = Number.POSITIVE_INFINITY;
@@ -220,13 +241,23 @@ export class FailureDetector {
 
   /** A send to `peer` failed: routed around and probed until it talks to us or is found dead. */
   suspect(peer: NodeInfo, now: Millis, joining: boolean): void {
-    this.suspectSet.add(peer.id.hex);
+    this.addSuspect(peer.id.hex);
     this.probe(peer, "liveness", now, joining);
   }
 
   /** Routed around without a probe (a leaving node only needs to avoid it). */
   avoid(hex: string): void {
+    this.addSuspect(hex);
+  }
+
+  private addSuspect(hex: string): void {
+    if (this.suspectSet.has(hex)) return;
     this.suspectSet.add(hex);
+    this.suspectChanges++;
+  }
+
+  private clearSuspect(hex: string): void {
+    if (this.suspectSet.delete(hex)) this.suspectChanges++;
   }
 
   /**
@@ -238,7 +269,7 @@ export class FailureDetector {
     const hex = peer.id.hex;
     if (contact) this.lastContact.record(hex, now);
     if (leafMember) this.lastHeard.set(hex, now);
-    this.suspectSet.delete(hex);
+    this.clearSuspect(hex);
     const probe = this.probes.get(hex);
     if (probe !== undefined) {
       if (probe.kind === "liveness") this.probes.delete(hex);
@@ -282,7 +313,7 @@ export class FailureDetector {
 
   /** `hex` left our state: nothing about it is kept but its death or departure. */
   forget(hex: string): void {
-    this.suspectSet.delete(hex);
+    this.clearSuspect(hex);
     this.lastHeard.delete(hex);
   }
 

@@ -12,8 +12,13 @@
 import { BoundedMap } from "./bounded-map.js";
 import type { NodeInfo, Outbound, Refusal, RouteMessage } from "./types.js";
 
-/** Why a send failed: it surely never arrived, or it may have arrived without an acknowledgement. */
-export type SendFailure = "unreachable" | "unknown";
+/**
+ * Why a send failed. "unreachable": it surely never arrived (the connection was refused). "broken": the
+ * connection closed under the call (the peer's end went away mid-call): it may have arrived, but no timeout
+ * was waited out, so nothing says the peer is slow. "unknown": a timeout; it may have arrived. A route hop
+ * treats "broken" as "unknown" (it may have arrived); a probe is retried soon, on a fresh connection.
+ */
+export type SendFailure = "unreachable" | "broken" | "unknown";
 
 /**
  * What to do with a route hop whose send failed: nothing (its ack came), drop it ("undeliverable"), route it

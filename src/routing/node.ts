@@ -118,6 +118,10 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
+  private candidates:
+    | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
+    | undefined;
 
   constructor(self: NodeInfo, options: PastryNodeOptions) {
     this.self = self;
@@ -283,7 +287,8 @@ export class PastryNode {
 
   /**
    * The transport could not deliver `out`. `cause` "unreachable" means it surely never arrived (the
-   * connection was refused); "unknown" (a timeout) means it may have arrived though no acknowledgement came.
+   * connection was refused); "broken" that the connection closed under the call, and "unknown" (a timeout),
+   * that it may have arrived though no acknowledgement came.
    */
   sendFailed(out: Outbound, now: Millis, cause: SendFailure = "unknown"): void {
     if (this.status === "left") return this.sendFailedWhileLeaving(out, now, cause);
@@ -307,6 +312,7 @@ export class PastryNode {
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
     if (!this.detector.isDead(out.to)) this.suspect(out.to, now);
     if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
+    if (message.type === "probe" && cause === "broken") this.detector.probeBroken(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
     else if (message.type === "join") this.forwardJoinAgain(message.joiner, message.hops);
     this.finishInput();
@@ -568,10 +574,32 @@ export class PastryNode {
 
   /** The k nodes closest to `key` among self and the leaf set, closest first (exact for k <= l/2 + 1). */
   replicas(key: NodeId, k: number): NodeInfo[] {
-    const suspects = this.detector.suspects;
-    const candidates = [this.self, ...this.leaf.members()].filter((n) => !suspects.has(n.id.hex));
+    const candidates = [...this.replicaCandidates()];
     candidates.sort((a, b) => (isCloser(key, a.id, b.id) ? -1 : isCloser(key, b.id, a.id) ? 1 : 0));
     return candidates.slice(0, Math.max(0, k));
+  }
+
+  /**
+   * What replica sets are chosen from: this node and its leaf set, suspects left out. The same frozen array
+   * until one of those changes (a leaf-set change, a suspicion raised or cleared), a new array then: a cache
+   * of replica sets keyed on it is never stale, whatever event changed the view or failed to be reported.
+   */
+  replicaCandidates(): readonly NodeInfo[] {
+    const leaf = this.leaf.list();
+    const suspectsVersion = this.detector.suspectsVersion;
+    const cached = this.candidates;
+    if (cached !== undefined && cached.leaf === leaf && cached.suspects === suspectsVersion)
+      return cached.list;
+    const suspects = this.detector.suspects;
+    const list = [this.self, ...leaf].filter((n) => !suspects.has(n.id.hex));
+    // A suspicion outside the leaf set leaves the candidates as they were: the same array.
+    const same =
+      cached !== undefined &&
+      cached.list.length === list.length &&
+      cached.list.every((n, i) => n === list[i]);
+    const kept = same ? cached.list : Object.freeze(list);
+    this.candidates = { leaf, suspects: suspectsVersion, list: kept };
+    return kept;
   }
 
   stats(): PastryNodeStats {

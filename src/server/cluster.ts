@@ -463,6 +463,14 @@ export class Cluster {
     return this.requireCore().replicas(key, k);
   }
 
+  /**
+   * The nodes replica sets are chosen from: this node and its leaf set, suspects left out (the same array
+   * until they change: a cache keyed on it stays exact, see src/kv/placement.ts).
+   */
+  replicaCandidates(): readonly NodeInfo[] {
+    return this.requireCore().replicaCandidates();
+  }
+
   /** For the node's own services on the peer port: how they authenticate and reach peers. */
   peerTransport(): PeerTransport {
     return {

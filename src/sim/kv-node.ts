@@ -1,7 +1,7 @@
 // One simulated node's key-value replica: its records, and the replication protocol's two background
 // loops, re-replication and anti-entropy, driven by the very decisions the runtime uses (src/kv/
 // re-replication.ts, reconcile.ts, placement.ts, batches.ts) over the node's own routing view (its
-// machine's leaf set and replicas()). Only the sending differs: messages cross the virtual network.
+// machine's leaf set and replicaCandidates()). Only the sending differs: messages cross the virtual network.
 import type { NodeId } from "../routing/id.js";
 import type { NodeInfo } from "../routing/types.js";
 import { batchRecords, chunks, MAX_RECORDS_PER_REQUEST } from "../kv/batches.js";
@@ -85,7 +85,6 @@ export class SimKvNode {
   readonly store = new Map<string, KvRecord>();
   readonly placement: Placement;
   readonly tracker: ReplicationTracker;
-  private view = "";
   private turn = 0;
   private replicating = false;
   private reconciling = false;
@@ -96,7 +95,7 @@ export class SimKvNode {
     private readonly net: KvNet,
     private readonly config: SimKvConfig,
   ) {
-    this.placement = new Placement((key, k) => sim.machine.replicas(key, k), config.replicas);
+    this.placement = new Placement(() => sim.machine.replicaCandidates(), config.replicas);
     this.tracker = new ReplicationTracker(this.placement, config.fullPassMs);
   }
 
@@ -122,16 +121,9 @@ export class SimKvNode {
     this.store.clear();
   }
 
-  /** One tick: notice a view change (the epoch trigger), run a re-replication step, an anti-entropy round. */
+  /** One tick: a re-replication step (a pass when the view changed), an anti-entropy round. */
   tick(): void {
     if (!this.ready) return;
-    const { left, right } = this.sim.machine.leafSet();
-    const view = [...left, ...right].map((n) => n.id.hex).join();
-    if (view !== this.view) {
-      this.view = view;
-      this.placement.membershipChanged();
-      this.tracker.membershipChanged();
-    }
     if (!this.replicating) this.replicationStep();
     if (!this.reconciling && this.net.now - this.lastRoundAt >= this.config.antiEntropyIntervalMs) {
       this.lastRoundAt = this.net.now;

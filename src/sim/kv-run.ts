@@ -1,12 +1,15 @@
 // One key-value replication run, shared by the benchmark (bench/sim/kv.ts) and the tests: build an overlay
 // through real joins, give every node a replica, write keys (acknowledged at W), measure the store at rest,
-// then churn (sessions of the given law, each departure replaced by a join), stop the churn and let repair
-// run; census against the ring's truth every window, and repair traffic per ready node per second by phase.
+// then churn (sessions of the given law, each departure replaced by a join) while writes of new keys and
+// overwrites go on, stop the churn and let repair run; census against the ring's truth every window, repair
+// traffic per ready node per second by phase, and at the end a read of every key from its k true replicas
+// (kv-writer.ts): the last acknowledged write of each, or a later one, and nothing else.
 import { Churn, type LifetimeDistribution } from "./churn.js";
 import { SimKv } from "./kv-layer.js";
 import { kvCensus, type KvCensus } from "./kv-measure.js";
 import type { SimKvConfig } from "./kv-node.js";
 import type { KvWork, TrafficCount } from "./kv-traffic.js";
+import { KvWriter, type ReadCheck, type WriteTally } from "./kv-writer.js";
 import { createPastryMachine } from "./pastry.js";
 import { Prng } from "./prng.js";
 import { Simulator } from "./simulator.js";
@@ -23,6 +26,10 @@ export interface KvRunOptions {
   readonly lifetime: LifetimeDistribution;
   readonly crashFraction: number;
   readonly churnMs: number;
+  /** Writes per second during churn, of new keys and overwrites (default 0: none). */
+  readonly churnWritesPerSecond?: number;
+  /** The share of those writes that overwrite a key written before (default 0.5). */
+  readonly churnOverwriteShare?: number;
   /** After churn stops, how long repair runs before the final census. */
   readonly repairMs: number;
   /** A census every this long during churn and repair. */
@@ -41,6 +48,10 @@ export interface KvRunResult {
   readonly config: SimKvConfig;
   readonly keysWritten: number;
   readonly keysAcknowledged: number;
+  /** Writes before churn (each of a new key) and during it (new keys and overwrites). */
+  readonly writes: { readonly beforeChurn: WriteTally; readonly duringChurn: WriteTally };
+  /** At the end: what a read of each key from its k true replicas answers. */
+  readonly readCheck: ReadCheck;
   readonly afterWrites: KvCensus;
   readonly departures: Readonly<Record<string, number>>;
   readonly arrivals: number;
@@ -83,13 +94,14 @@ export function runKv(o: KvRunOptions): KvRunResult {
   const kv = new SimKv(sim, random.fork(), o.kv);
   kv.attachAll();
   kv.traffic.enter("writes");
-  const value = new Uint8Array(o.valueBytes).fill(0x61);
   const keyRandom = random.fork();
+  const writer = new KvWriter(kv, keyRandom.fork(), o.valueBytes);
   for (let i = 0; i < o.keys; i++) {
     const key = keyRandom.nodeId();
-    sim.at(keyRandom.next() * o.writeSpreadMs, () => kv.write(key, value, () => {}));
+    sim.at(keyRandom.next() * o.writeSpreadMs, () => void writer.writeNew(key));
   }
   sim.runFor(o.writeSpreadMs + 3 * kv.config.replicaTimeoutMs);
+  const beforeChurn = writer.takeTally();
   const afterWrites = kvCensus(sim, kv);
   log(`written: ${afterWrites.keys}/${o.keys} acknowledged, ${afterWrites.withAllReplicas} with k replicas`);
 
@@ -105,6 +117,18 @@ export function runKv(o: KvRunOptions): KvRunResult {
     kvListener,
   );
   churn.start();
+  const churnEnd = sim.now + o.churnMs;
+  const writesPerSecond = o.churnWritesPerSecond ?? 0;
+  if (writesPerSecond > 0) {
+    const overwriteShare = o.churnOverwriteShare ?? 0.5;
+    const writeRandom = random.fork();
+    const write = (): void => {
+      if (sim.now >= churnEnd) return;
+      if (!writeRandom.chance(overwriteShare) || !writer.overwrite()) writer.writeNew(writeRandom.nodeId());
+      sim.at(writeRandom.next() * (2000 / writesPerSecond), write);
+    };
+    sim.at(0, write);
+  }
   const duringChurn = windows(sim, kv, o.churnMs, o.windowMs, (c) =>
     log(`  churn t=${(c.atMs / 1000).toFixed(0)} s: ${line(c)}`),
   );
@@ -116,6 +140,9 @@ export function runKv(o: KvRunOptions): KvRunResult {
     log(`  repair +${((c.atMs - stoppedAt) / 1000).toFixed(0)} s: ${line(c)}`),
   );
   const final = afterChurn.at(-1) ?? kvCensus(sim, kv);
+  // Writes are issued during churn only; those in flight as it stopped were answered during repair.
+  const churnWrites = writer.takeTally();
+  const readCheck = writer.readCheck(sim);
   o.inspect?.(sim, kv);
   const converged = afterChurn.find((c) => c.withAllReplicas === c.keys);
 
@@ -133,6 +160,8 @@ export function runKv(o: KvRunOptions): KvRunResult {
     config: kv.config,
     keysWritten: o.keys,
     keysAcknowledged: afterWrites.keys,
+    writes: { beforeChurn, duringChurn: churnWrites },
+    readCheck,
     afterWrites,
     departures: churn.departed(),
     arrivals: churn.arrivals,

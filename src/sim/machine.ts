@@ -13,11 +13,13 @@ export type RoutingMachine = Pick<
   | "sendFailed"
   | "connectionLost"
   | "tick"
+  | "nextTickAt"
   | "leave"
   | "takeOutputs"
   | "isReady"
   | "leafSet"
   | "replicas"
+  | "replicaCandidates"
   | "neighbourhood"
   | "routingTable"
   | "stats"
@@ -29,4 +31,34 @@ export type MachineFactory = (self: NodeInfo, options: PastryNodeOptions) => Rou
 export function leafSetMembers(machine: RoutingMachine): NodeInfo[] {
   const { left, right } = machine.leafSet();
   return [...left, ...right];
+}
+
+/**
+ * What a stopped node's machine is replaced by: every call throws, naming the node. Nothing may ask a
+ * crashed or departed node anything; if something does, the run stops loudly instead of reading a state
+ * that was released.
+ */
+export function releasedMachine(index: number): RoutingMachine {
+  const stopped = (): never => {
+    throw new Error(`simulated node ${index} has stopped: its routing machine was released`);
+  };
+  return {
+    bootstrap: stopped,
+    join: stopped,
+    receive: stopped,
+    send: stopped,
+    sendFailed: stopped,
+    connectionLost: stopped,
+    tick: stopped,
+    nextTickAt: stopped,
+    leave: stopped,
+    takeOutputs: stopped,
+    isReady: stopped,
+    leafSet: stopped,
+    replicas: stopped,
+    replicaCandidates: stopped,
+    neighbourhood: stopped,
+    routingTable: stopped,
+    stats: stopped,
+  };
 }

@@ -2,7 +2,7 @@
 // real newcomer would, the join's end (ready or failed), crashes (process or host) and graceful leaves. It
 // keeps the node list and the global ring truth in step with each node's state.
 import type { NodeInfo, RoutingConfig } from "../routing/types.js";
-import type { MachineFactory } from "./machine.js";
+import { type MachineFactory, releasedMachine } from "./machine.js";
 import type { VirtualNetwork } from "./network.js";
 import type { Prng } from "./prng.js";
 import type { RingTruth } from "./ring-truth.js";
@@ -148,6 +148,7 @@ export class Membership {
       }
     }
     this.truth.remove(node.info.id);
+    node.machine = releasedMachine(node.index);
   }
 
   /** Graceful leave: the machine tells its peers, then stops. */
@@ -159,6 +160,7 @@ export class Membership {
     this.driver.process(node.index, true);
     node.state = "left";
     node.endedAt = this.driver.now;
+    node.machine = releasedMachine(node.index);
   }
 
   /** `count` distinct random live nodes, to crash. */

@@ -18,7 +18,12 @@ export type CrashKind = "process" | "host";
 export interface SimNode {
   readonly index: number;
   readonly info: NodeInfo;
-  readonly machine: RoutingMachine;
+  /**
+   * Its routing machine; once the node has crashed or left, a stand-in that throws on any use (the
+   * simulator never calls a stopped node's machine, and releasing it keeps memory to the live nodes: a
+   * churn run at 10,000 nodes with 5-minute sessions sees about 100,000 departures).
+   */
+  machine: RoutingMachine;
   state: NodeState;
   readonly createdAt: number;
   readyAt: number | undefined;

@@ -20,8 +20,8 @@ const SMOKE: BenchSettings = {
   failureSizes: [2],
   embeddedSizes: [2],
   kv: { nodes: 2, keys: 40 },
-  // Two heartbeat intervals (1250 ms each): every node sends maintenance within the window.
-  idleMs: 2500,
+  // Two heartbeat intervals (2500 ms each): every node sends maintenance within the window.
+  idleMs: 5000,
   startBatch: 2,
   runtime: "source",
 };

@@ -27,6 +27,7 @@ const overlay: KvOverlay = {
   // No replica set known here, so even a read is handed on to the owner (a node whose leaf set spans the
   // key's neighbourhood would read the replicas itself: src/kv/coverage.ts).
   replicas: () => [],
+  replicaCandidates: () => [self],
   leafSet: () => ({ left: [], right: [] }),
 };
 const unused = (): Promise<never> => Promise.reject(new Error("not called"));

@@ -151,23 +151,22 @@ describe("the key-value store in one process", () => {
       () => alive.every((m) => m.cluster.knownPeers().length === 4),
       15_000,
     );
-    await until(
-      "3 live replicas of every key",
-      () => keys.every((key) => holders(alive, key).length === 3),
-      20_000,
-    );
-    for (const key of keys) {
-      const expected = alive[0]!.cluster
+    // Exactly the 3 closest live nodes, together: while a replica is suspected (a loaded machine may suspect
+    // a live one for a moment) its keys go to the next closest node too, which hands them back and drops
+    // them once the suspicion clears, so a count of 3 at one instant is not yet the end.
+    const onClosest = (key: NodeId): boolean =>
+      holders(alive, key)
+        .map((m) => m.cluster.info().id.hex)
+        .sort()
+        .join() ===
+      alive[0]!.cluster
         .replicas(key, 3)
         .map((n) => n.id.hex)
-        .sort();
-      expect(
-        holders(alive, key)
-          .map((m) => m.cluster.info().id.hex)
-          .sort(),
-      ).toEqual(expected);
+        .sort()
+        .join();
+    await until("every key on exactly its 3 closest live nodes", () => keys.every(onClosest), 20_000);
+    for (const key of keys)
       expect(new TextDecoder().decode((await get(alive[1]!, key)).record.value)).toBe(`v-${key.hex}`);
-    }
   });
 
   it("a node that joins nearer to a key receives it, and the node pushed out of the replica set drops it", async () => {

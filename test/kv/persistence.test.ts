@@ -74,6 +74,64 @@ describe("the store's persistent copy", () => {
     expect(again.bytes).toBe(back.reduce((n, r) => n + 16 + 16 + 8 + r.value.byteLength, 0));
   });
 
+  it("a version issued before a close is below every version issued after the reopen, though no record of it was ever stored", async () => {
+    const dir = directory();
+    const key = NodeId.fromString("issued, never stored");
+    const persistence = await LevelKvPersistence.open(dir);
+    const store = new MemoryKvStore(limits, persistence);
+    const first = await store.issueVersion(undefined, writer);
+    const second = await store.issueVersion(first, writer);
+    expect([first.counter, second.counter]).toEqual([1n, 2n]);
+    // As after a crash between issuing and storing: the coordinator's own copy never reached the disk.
+    await persistence.close();
+
+    const reopened = await LevelKvPersistence.open(dir);
+    try {
+      const records: KvRecord[] = [];
+      for await (const r of reopened.records(1024)) records.push(r);
+      expect(records).toEqual([]);
+      const restarted = new MemoryKvStore(limits, reopened);
+      restarted.restoreVersionFloor(await reopened.versionFloor());
+      expect(restarted.get(key)).toBeUndefined();
+      const after = await restarted.issueVersion(undefined, writer);
+      expect(after.counter).toBeGreaterThan(second.counter);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it("a tombstone removed before a close keeps new versions of its key above it after the reopen", async () => {
+    const dir = directory();
+    const persistence = await LevelKvPersistence.open(dir);
+    const store = new MemoryKvStore(limits, persistence);
+    const tombstone = record("gone", 7n, "", true);
+    store.apply(tombstone);
+    expect(store.removeTombstone(tombstone)).toBe(true);
+    await store.flushed();
+    await persistence.close();
+
+    const reopened = await LevelKvPersistence.open(dir);
+    try {
+      const records: KvRecord[] = [];
+      for await (const r of reopened.records(1024)) records.push(r);
+      expect(records).toEqual([]);
+      const restarted = new MemoryKvStore(limits, reopened);
+      restarted.restoreVersionFloor(await reopened.versionFloor());
+      expect(restarted.versionFloor).toBeGreaterThanOrEqual(7n);
+      expect((await restarted.issueVersion(undefined, writer)).counter).toBeGreaterThan(7n);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it("a new directory's version floor is 0, and versions in memory only start at 1", async () => {
+    const dir = directory();
+    const persistence = await LevelKvPersistence.open(dir);
+    expect(await persistence.versionFloor()).toBe(0n);
+    await persistence.close();
+    expect((await new MemoryKvStore(limits).issueVersion(undefined, writer)).counter).toBe(1n);
+  });
+
   it("a directory another handle holds open is refused with a KvDataDirError naming the directory and the lock", async () => {
     const dir = directory();
     const first = await LevelKvPersistence.open(dir);

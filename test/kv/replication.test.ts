@@ -57,7 +57,7 @@ describe("re-replication decisions", () => {
 
   it("a step sends a held key to every other member; once sent it is placed and skipped until the set changes", () => {
     let live = [a, b, c];
-    const placement = new Placement((k, n) => replicaSet(k, live, n), K);
+    const placement = new Placement(() => live, K);
     const tracker = new ReplicationTracker(placement, 60_000);
     const held = new Map([[key.hex, record(key, 1n, b.id)]]);
     const keys = tracker.nextKeys(0, () => [...held.keys()], 10);
@@ -65,21 +65,18 @@ describe("re-replication decisions", () => {
     const plan = tracker.plan(b.id, keys, (h) => held.get(h));
     expect(plan.targets.map((t) => t.node.id.hex).sort()).toEqual([a.id.hex, c.id.hex].sort());
     expect(tracker.settle(plan, new Set())).toEqual([]);
-    // Placed: the next pass plans nothing for it.
-    tracker.membershipChanged();
+    // Placed: the next pass (the full pass is due again) plans nothing for it.
     const again = tracker.plan(
       b.id,
-      tracker.nextKeys(1, () => [...held.keys()], 10),
+      tracker.nextKeys(60_001, () => [...held.keys()], 10),
       (h) => held.get(h),
     );
     expect(again.targets).toEqual([]);
     // A new member nearer the key: the set changed, so the key goes out again.
     live = [a, b, c, info(NodeId.fromBigInt(18n))];
-    placement.membershipChanged();
-    tracker.membershipChanged();
     const moved = tracker.plan(
       b.id,
-      tracker.nextKeys(2, () => [...held.keys()], 10),
+      tracker.nextKeys(60_002, () => [...held.keys()], 10),
       (h) => held.get(h),
     );
     expect(moved.targets.map((t) => t.node.id.value).sort()).toEqual([18n, 10n].sort());
@@ -87,7 +84,7 @@ describe("re-replication decisions", () => {
 
   it("a node pushed out of the set hands the key over only once every member confirmed, else retries it first", () => {
     const live = [a, b, c, d];
-    const placement = new Placement((k, n) => replicaSet(k, live, n), K);
+    const placement = new Placement(() => live, K);
     const tracker = new ReplicationTracker(placement, 60_000);
     const far = record(NodeId.fromBigInt(21n), 1n, d.id); // set: b, c, a; d is outside it
     const held = new Map([[far.key.hex, far]]);
@@ -109,7 +106,8 @@ describe("re-replication decisions", () => {
   });
 
   it("a step checks at most its budget of keys, urgent ones first", () => {
-    const placement = new Placement((k, n) => replicaSet(k, [a, b, c], n), K);
+    const abc = [a, b, c];
+    const placement = new Placement(() => abc, K);
     const tracker = new ReplicationTracker(placement, 60_000);
     const keys = Array.from({ length: 10 }, (_, i) => NodeId.fromBigInt(BigInt(100 + i)).hex);
     tracker.written(NodeId.fromHex(keys[7] as string), [a], false);
@@ -134,7 +132,8 @@ describe("anti-entropy decisions", () => {
   });
 
   it("equal replicas exchange nothing; differing ones pull the newer and push the missing, within the bound", () => {
-    const placement = new Placement((k, n) => replicaSet(k, [a, b, c], n), K);
+    const abc = [a, b, c];
+    const placement = new Placement(() => abc, K);
     const keys = Array.from({ length: 6 }, (_, i) => NodeId.fromBigInt(BigInt(i) << 122n));
     const mine = keys.map((k) => record(k, 1n, a.id));
     const same = answerDigest(mine, digestOf(mine), 100);
@@ -172,13 +171,15 @@ class Ring {
     { info: NodeInfo; store: Map<string, KvRecord>; placement: Placement; tracker: ReplicationTracker }
   >();
   private now = 0;
+  /** The live nodes: a new array at each join or crash (every replica's exact view). */
+  private members: NodeInfo[] = [];
 
   live(): NodeInfo[] {
-    return [...this.nodes.values()].map((n) => n.info);
+    return this.members;
   }
 
   join(node: NodeInfo): void {
-    const placement = new Placement((key, k) => replicaSet(key, this.live(), k), K);
+    const placement = new Placement(() => this.members, K);
     this.nodes.set(node.id.hex, {
       info: node,
       store: new Map(),
@@ -194,10 +195,7 @@ class Ring {
   }
 
   private changed(): void {
-    for (const n of this.nodes.values()) {
-      n.placement.membershipChanged();
-      n.tracker.membershipChanged();
-    }
+    this.members = [...this.nodes.values()].map((n) => n.info);
   }
 
   /** Holders of `key` at its newest version. */

@@ -160,7 +160,7 @@ interface Match {
 
 interface DropRule extends Match {
   remaining: number;
-  readonly cause: "unreachable" | "unknown" | "none";
+  readonly cause: "unreachable" | "broken" | "unknown" | "none";
 }
 
 interface InFlight {
@@ -472,8 +472,8 @@ export class ScenarioEnv {
 
   private addDrop(c: Command): void {
     const cause = c.args.get("cause") ?? "unreachable";
-    if (cause !== "unreachable" && cause !== "unknown" && cause !== "none")
-      throw new Error(`cause is unreachable, unknown or none, got ${cause}`);
+    if (cause !== "unreachable" && cause !== "broken" && cause !== "unknown" && cause !== "none")
+      throw new Error(`cause is unreachable, broken, unknown or none, got ${cause}`);
     this.drops.push({ ...this.match(c), remaining: count(c, "n", 1), cause });
   }
 

@@ -28,6 +28,19 @@ describe("peer call failures", () => {
     expect(refused).toBeInstanceOf(PeerFailure);
   });
 
+  it("only a call whose connection closed under it is a broken connection: not a refusal, not a timeout", () => {
+    const broken = new PeerCallError(status.UNAVAILABLE, "x to a:1: Connection dropped");
+    const refused = new PeerCallError(status.UNAVAILABLE, "x to a:1: No connection established. Last error: y");
+    const late = new PeerCallError(status.DEADLINE_EXCEEDED, "x to a:1 timed out");
+    const cancelled = new PeerCallError(status.CANCELLED, "x to a:1: Connection dropped");
+    expect([broken, refused, late, cancelled].map((e) => e.connectionBroken)).toEqual([
+      true,
+      false,
+      false,
+      false,
+    ]);
+  });
+
   it("a call or hop the peer itself refused as UNAVAILABLE never arrived; other refusals say nothing of it", () => {
     expect(new PeerCallError(status.UNAVAILABLE, "x: leaving", refusedMetadata()).neverArrived).toBe(true);
     expect(new RouteHopError(status.UNAVAILABLE, "route hop m to a:1: leaving", true).neverArrived).toBe(

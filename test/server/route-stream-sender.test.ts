@@ -10,6 +10,7 @@ import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
 import { RouteHopError, RouteStreamSender } from "../../src/server/transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
+import { HopTimeout, MAX_TIMEOUT_FACTOR } from "../../src/server/transport/hop-timeout.js";
 
 const now = (): number => performance.now();
 const cleanups: (() => void)[] = [];
@@ -29,7 +30,10 @@ function node(name: string, port: number): NodeInfo {
 }
 
 /** A peer service on 127.0.0.1 whose sink is `sink`, and a RouteStreamSender to it. */
-async function connect(sink: (sender: NodeInfo, message: PeerMessage) => void): Promise<RouteStreamSender> {
+async function connect(
+  sink: (sender: NodeInfo, message: PeerMessage) => void,
+  options: { readonly now?: () => number; readonly hopTimeoutMs?: number } = {},
+): Promise<RouteStreamSender> {
   const auth = callAuthFor(undefined, () => Promise.reject(new Error("no Hello without credentials")), now);
   const server = new Server();
   addPeerService(server, { verifier: auth.verifier, limits: DEFAULT_WIRE_LIMITS, sink });
@@ -42,10 +46,10 @@ async function connect(sink: (sender: NodeInfo, message: PeerMessage) => void): 
   const client = new Client(address, credentials.createInsecure());
   const sender = new RouteStreamSender(client, address, {
     signer: auth.signer,
-    hopTimeoutMs: 2000,
+    hopTimeoutMs: options.hopTimeoutMs ?? 2000,
     maxBatch: 256,
     maxOutstanding: 1000,
-    now,
+    now: options.now ?? now,
   });
   cleanups.push(() => {
     sender.close();
@@ -104,5 +108,48 @@ describe("RouteStreamSender", () => {
     expect(error).toBeInstanceOf(RouteHopError);
     expect((error as RouteHopError).code).toBe(status.UNAVAILABLE);
     expect((error as RouteHopError).refusedByPeer).toBe(true);
+  });
+
+  it("does not fail a hop acknowledged later than its configured timeout when earlier round trips varied that much", async () => {
+    // A clock the peer moves on as it takes each hop: the hop's round trip, as the sender measures it.
+    let clock = 0;
+    let nextRoundTrip = 0;
+    const sender = await connect(
+      (_, message) => {
+        if (message.type !== "route") return;
+        clock += nextRoundTrip;
+        // Long enough for the sender's sweep (every 25 ms here) to run before the acknowledgement is read.
+        const until = performance.now() + 60;
+        while (performance.now() < until);
+      },
+      { now: () => clock, hopTimeoutMs: 200 },
+    );
+    const self = node("self", 2);
+    // Round trips of 50 and 190 ms, each within the configured 200 ms.
+    for (let i = 0; i < 8; i++) {
+      nextRoundTrip = i % 2 === 0 ? 50 : 190;
+      await sender.send(self, route(`warm-${i}`));
+    }
+    // Now one of 300 ms: beyond the configured timeout, within what those round trips said to expect.
+    nextRoundTrip = 300;
+    await expect(sender.send(self, route("slow"))).resolves.toBe(300);
+  });
+});
+
+describe("HopTimeout", () => {
+  it("is the configured timeout until a round trip is measured, and while round trips stay well within it", () => {
+    const timeout = new HopTimeout(1000);
+    expect(timeout.currentMs).toBe(1000);
+    for (let i = 0; i < 20; i++) timeout.sample(20);
+    expect(timeout.currentMs).toBe(1000);
+  });
+
+  it("grows to the smoothed round trip plus four times its variation, at most a few times the configured one", () => {
+    const timeout = new HopTimeout(1000);
+    timeout.sample(900);
+    // First sample: variation half of it, 900 + 4 * 450.
+    expect(timeout.currentMs).toBe(2700);
+    for (let i = 0; i < 50; i++) timeout.sample(i % 2 === 0 ? 3000 : 9000);
+    expect(timeout.currentMs).toBe(MAX_TIMEOUT_FACTOR * 1000);
   });
 });

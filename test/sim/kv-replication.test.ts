@@ -1,6 +1,7 @@
 // The replication protocol in the simulator (src/sim/kv-*.ts) on a small overlay: keys written with W
-// acknowledgements survive churn and k-1 replicas crashing at once, and every key ends with its k true
-// replicas holding the acknowledged version.
+// acknowledgements, before and during churn (overwrites too), survive churn and k-1 replicas crashing at
+// once; every key ends with its k true replicas holding its last acknowledged write, and a read of it from
+// them answers that write.
 import { describe, expect, it } from "vitest";
 import { SimKv } from "../../src/sim/kv-layer.js";
 import { kvCensus, trueReplicaSet } from "../../src/sim/kv-measure.js";
@@ -10,7 +11,7 @@ import { Prng } from "../../src/sim/prng.js";
 import { Simulator } from "../../src/sim/simulator.js";
 
 describe("key-value replication in the simulator", () => {
-  it("200 nodes under churn: no key ever lost all its live holders, none lost, all end with k correct replicas", () => {
+  it("200 nodes under churn with writes and overwrites going on: none lost, all end with k correct replicas, every key reads as its last acknowledged write from all k", () => {
     const result = runKv({
       nodes: 200,
       seed: 7,
@@ -21,6 +22,8 @@ describe("key-value replication in the simulator", () => {
       lifetime: { kind: "exponential", medianMs: 5 * 60_000 },
       crashFraction: 0.5,
       churnMs: 45_000,
+      churnWritesPerSecond: 20,
+      churnOverwriteShare: 0.5,
       repairMs: 45_000,
       windowMs: 15_000,
     });
@@ -34,6 +37,23 @@ describe("key-value replication in the simulator", () => {
     expect(result.final.lost).toBe(0);
     expect(result.final.withAllReplicas).toBe(result.final.keys);
     expect(result.final.extraCopies).toBe(0);
+    // Writes went on during churn, overwrites among them, and were acknowledged.
+    const during = result.writes.duringChurn;
+    expect(during.issued).toBeGreaterThan(500);
+    expect(during.acked).toBeGreaterThan(during.issued / 2);
+    expect(during.overwritesAcked).toBeGreaterThan(100);
+    expect(during.acked - during.overwritesAcked).toBeGreaterThan(100);
+    // Every key with an acknowledged write reads, from its k true replicas, as its last acknowledged write
+    // (or one issued after it), held by all k, and nothing else.
+    const check = result.readCheck;
+    expect(check.keys).toBe(result.final.keys);
+    expect(check.keys).toBeGreaterThan(1000);
+    expect(check.behind).toBe(0);
+    expect(check.missing).toBe(0);
+    expect(check.divergent).toBe(0);
+    expect(check.neverWritten).toBe(0);
+    expect(check.short).toBe(0);
+    expect(check.atLatest + check.newer).toBe(check.keys);
   }, 600_000);
 
   it("k-1 replicas of many keys crashed at the same instant: the survivor repairs every key to k correct replicas", () => {

@@ -1,7 +1,8 @@
 // The wire-level pieces of the session protocol: nonce rules, metadata keys and the three HMACs.
 // Every node holds the same 32-byte shared key (from PassphraseCredentials); it never leaves the process.
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { AuthFailureReason } from "./failures.js";
+import { hmacSha256, sha256 } from "./mac.js";
 
 /** Nonce length each side generates. Peers may send longer ones (the proto says "at least 16"). */
 export const NONCE_BYTES = 16;
@@ -50,16 +51,12 @@ export function computeServerProof(
   clientNonce: Uint8Array,
   serverNonce: Uint8Array,
 ): Buffer {
-  return createHmac("sha256", key)
-    .update(SERVER_PROOF_LABEL)
-    .update(clientNonce)
-    .update(serverNonce)
-    .digest();
+  return hmacSha256(key, [SERVER_PROOF_LABEL, clientNonce, serverNonce]);
 }
 
 /** HMAC(key, "wendy-v1 session" | client_nonce | server_nonce): a fresh key per session. */
 export function deriveSessionKey(key: Uint8Array, clientNonce: Uint8Array, serverNonce: Uint8Array): Buffer {
-  return createHmac("sha256", key).update(SESSION_KEY_LABEL).update(clientNonce).update(serverNonce).digest();
+  return hmacSha256(key, [SESSION_KEY_LABEL, clientNonce, serverNonce]);
 }
 
 /**
@@ -72,14 +69,7 @@ export function computeCallMac(
   seq: number,
   body: Uint8Array,
 ): Buffer {
-  const seqBytes = Buffer.alloc(8);
-  seqBytes.writeBigUInt64BE(BigInt(seq));
-  const bodyDigest = createHash("sha256").update(body).digest();
-  return createHmac("sha256", sessionKey)
-    .update(Buffer.from(method, "utf8"))
-    .update(seqBytes)
-    .update(bodyDigest)
-    .digest();
+  return hmacSha256(sessionKey, [methodBytes(method), seqBytes(seq), sha256(body)]);
 }
 
 /**
@@ -93,15 +83,27 @@ export function computeAnswerMac(
   seq: number,
   answer: Uint8Array,
 ): Buffer {
-  const seqBytes = Buffer.alloc(8);
-  seqBytes.writeBigUInt64BE(BigInt(seq));
-  const answerDigest = createHash("sha256").update(answer).digest();
-  return createHmac("sha256", sessionKey)
-    .update(ANSWER_LABEL)
-    .update(Buffer.from(method, "utf8"))
-    .update(seqBytes)
-    .update(answerDigest)
-    .digest();
+  return hmacSha256(sessionKey, [ANSWER_LABEL, methodBytes(method), seqBytes(seq), sha256(answer)]);
+}
+
+/** The UTF-8 bytes of each method path, made once (a handful of paths, each MACed per batch). */
+const methodBytesCache = new Map<string, Buffer>();
+const MAX_CACHED_METHODS = 256;
+
+function methodBytes(method: string): Buffer {
+  let bytes = methodBytesCache.get(method);
+  if (bytes === undefined) {
+    bytes = Buffer.from(method, "utf8");
+    if (methodBytesCache.size < MAX_CACHED_METHODS) methodBytesCache.set(method, bytes);
+  }
+  return bytes;
+}
+
+/** `seq` as 8 bytes, big-endian. */
+function seqBytes(seq: number): Buffer {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeBigUInt64BE(BigInt(seq));
+  return bytes;
 }
 
 export function equalMacs(a: Uint8Array, b: Uint8Array): boolean {

@@ -65,6 +65,7 @@ interface ServerSession {
 }
 
 const SEQ_RE = /^[1-9][0-9]{0,15}$/;
+const MAX_SEQ = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class SessionServer {
   readonly failures: FailureCounter;
@@ -155,9 +156,32 @@ export class SessionServer {
     }
     if (!SEQ_RE.test(seqText) || !Number.isSafeInteger(Number(seqText)))
       return this.reject("malformed-metadata");
-    const seq = Number(seqText);
-    const mac = Buffer.from(macText, "base64");
+    return this.verifySigned(method, body, sessionId, Number(seqText), Buffer.from(macText, "base64"));
+  }
 
+  /**
+   * Verifies one RouteStream batch: as verify, with the sequence number and MAC as the batch carries them
+   * (a protobuf uint64 and bytes) rather than as metadata text.
+   */
+  verifyBatch(
+    method: string,
+    body: Uint8Array,
+    sessionId: string,
+    seq: bigint,
+    mac: Uint8Array,
+  ): VerifyOutcome {
+    // The same range SEQ_RE and the safe-integer check allow for metadata: 1 up to 2^53 - 1.
+    if (seq < 1n || seq > MAX_SEQ) return this.reject("malformed-metadata");
+    return this.verifySigned(method, body, sessionId, Number(seq), mac);
+  }
+
+  private verifySigned(
+    method: string,
+    body: Uint8Array,
+    sessionId: string,
+    seq: number,
+    mac: Uint8Array,
+  ): VerifyOutcome {
     const now = this.now();
     const found = this.lookup(sessionId, now);
     if (found === "unknown" || found === "expired") {

@@ -58,6 +58,10 @@ export class CoreDriver {
   private timerAt = Number.POSITIVE_INFINITY;
   private ticking = false;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Peer sends whose outcome has not come yet (counted, not kept as promises: one per hop). */
+  private sendsInFlight = 0;
+  /** Drains waiting for sendsInFlight to reach zero. */
+  private sendsSettled: (() => void)[] = [];
   private readonly lastAcknowledged = new BoundedMap<string, number>(MAX_REMEMBERED_PEERS);
   /** The peer last called at each address (most recent last, bounded): whom a lost connection concerns. */
   private readonly peerAt = new BoundedMap<string, NodeInfo>(MAX_REMEMBERED_PEERS);
@@ -165,8 +169,11 @@ export class CoreDriver {
     });
     let settled = true;
     // Bounded by the timer: each round waits for at least one promise, and rounds end when time runs out.
-    while (this.inFlight.size > 0) {
-      const round = await Promise.race([Promise.allSettled([...this.inFlight]).then(() => true), outOfTime]);
+    while (this.inFlight.size > 0 || this.sendsInFlight > 0) {
+      const round = await Promise.race([
+        Promise.all([Promise.allSettled([...this.inFlight]), this.whenSendsSettled()]).then(() => true),
+        outOfTime,
+      ]);
       if (!round) {
         settled = false;
         break;
@@ -174,6 +181,11 @@ export class CoreDriver {
     }
     clearTimeout(timer);
     return settled;
+  }
+
+  private whenSendsSettled(): Promise<void> {
+    if (this.sendsInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.sendsSettled.push(resolve));
   }
 
   private act(output: Output): void {
@@ -220,31 +232,46 @@ export class CoreDriver {
     const path = peerRpcPath(outbound.message.type);
     const clock = this.options.clock;
     const started = clock.now();
-    this.track(
-      this.options.pool.send(self, outbound).then(
-        (rtt) => {
-          this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
-          const to = outbound.to;
-          if (to === undefined) return;
-          if (outbound.message.type === "heartbeat") this.input((core, now) => core.reportRtt(to, rtt, now));
-          this.noteAcknowledged(to);
-        },
-        (error: unknown) => {
-          const failure = error instanceof PeerFailure ? error : undefined;
-          const code = failure?.code ?? status.UNKNOWN;
-          this.options.logger?.debug(
-            { to: outbound.address, type: outbound.message.type, code, error: String(error) },
-            "peer call failed",
-          );
-          this.options.metrics?.peerRpcCompleted(path, code, (clock.now() - started) / 1000);
-          // Only failures that demand action go back to the core (see REPORTED_FAILURES).
-          if (REPORTED_FAILURES.has(outbound.message.type)) {
-            const cause = failure?.neverArrived === true ? "unreachable" : "unknown";
-            this.input((core, now) => core.sendFailed(outbound, now, cause));
-          }
-        },
-      ),
+    this.sendsInFlight++;
+    this.options.pool.transmit(self, outbound, (error, rtt) => {
+      try {
+        if (error === undefined) this.sent(outbound, path, rtt);
+        else this.sendFailed(outbound, path, error, (clock.now() - started) / 1000);
+      } catch (thrown) {
+        this.options.reportError(thrown);
+      } finally {
+        // After the outcome was acted on: work it started (a hop handed on again) keeps a stop waiting.
+        if (--this.sendsInFlight === 0) for (const resolve of this.sendsSettled.splice(0)) resolve();
+      }
+    });
+  }
+
+  private sent(outbound: Outbound, path: string, rtt: number): void {
+    this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
+    const to = outbound.to;
+    if (to === undefined) return;
+    if (outbound.message.type === "heartbeat") this.input((core, now) => core.reportRtt(to, rtt, now));
+    this.noteAcknowledged(to);
+  }
+
+  private sendFailed(outbound: Outbound, path: string, error: unknown, seconds: number): void {
+    const failure = error instanceof PeerFailure ? error : undefined;
+    const code = failure?.code ?? status.UNKNOWN;
+    this.options.logger?.debug(
+      { to: outbound.address, type: outbound.message.type, code, error: String(error) },
+      "peer call failed",
     );
+    this.options.metrics?.peerRpcCompleted(path, code, seconds);
+    // Only failures that demand action go back to the core (see REPORTED_FAILURES).
+    if (REPORTED_FAILURES.has(outbound.message.type)) {
+      const cause =
+        failure?.neverArrived === true
+          ? "unreachable"
+          : failure?.connectionBroken === true
+            ? "broken"
+            : "unknown";
+      this.input((core, now) => core.sendFailed(outbound, now, cause));
+    }
   }
 
   private notePeerAt(address: string, peer: NodeInfo): void {

@@ -3,6 +3,10 @@
 // the records of the differing buckets that the other holds newer, and pushes those it holds newer. At most
 // `maxRecords` versions listed and as many records moved per round: a bounded cost per node per second.
 // The decisions are src/kv/reconcile.ts, shared with the simulator; this module sends.
+// At rest a round costs a Digest call each way per second and finds nothing (about half an idle daemon's CPU),
+// so a partner that agreed with us is not asked again while our side of what we share is unchanged: a change
+// on its side makes it ask us (the same rule, seen from there). It is asked anyway once per
+// QUIET_RECHECK_ROUNDS rounds, a backstop against a change nobody noticed.
 import type { NodeInfo } from "../../routing/types.js";
 import { DIGEST_BUCKETS, digestOf } from "../../kv/digest.js";
 import { chunks, MAX_RECORDS_PER_REQUEST } from "../../kv/batches.js";
@@ -35,9 +39,17 @@ export interface AntiEntropyHooks {
   received(record: KvRecord): void;
 }
 
+/** A partner in agreement whose shared records did not change on our side is still asked this often. */
+const QUIET_RECHECK_ROUNDS = 30;
+
 export class KvAntiEntropy {
   private turn = 0;
   private readonly rounds: PeriodicRound<void>;
+  /**
+   * Partner "id:incarnation" -> our digest of what we share with it when a round found both sides equal,
+   * and when. Only current partners are kept (a handful: 2(k-1)).
+   */
+  private readonly agreed = new Map<string, { readonly digest: string; readonly at: number }>();
 
   constructor(
     private readonly overlay: KvOverlay,
@@ -77,11 +89,32 @@ export class KvAntiEntropy {
     const partners = this.partners();
     if (partners.length === 0) return;
     const partner = partners[this.turn++ % partners.length] as NodeInfo;
+    const key = `${partner.id.hex}:${partner.incarnation}`;
+    this.forgetFormerPartners(partners);
+    const mine = this.shared(partner);
+    const buckets = digestOf(mine);
+    const digest = buckets.join(",");
+    const now = performance.now();
+    const agreed = this.agreed.get(key);
+    if (
+      agreed !== undefined &&
+      agreed.digest === digest &&
+      now - agreed.at < QUIET_RECHECK_ROUNDS * this.options.intervalMs
+    )
+      return;
     try {
-      await this.reconcile(partner);
+      if (await this.reconcile(partner, mine, buckets)) this.agreed.set(key, { digest, at: now });
+      else this.agreed.delete(key);
     } catch {
       // An unreachable partner is tried again on its next turn.
+      this.agreed.delete(key);
     }
+  }
+
+  private forgetFormerPartners(partners: readonly NodeInfo[]): void {
+    if (this.agreed.size <= partners.length) return;
+    const current = new Set(partners.map((p) => `${p.id.hex}:${p.incarnation}`));
+    for (const key of this.agreed.keys()) if (!current.has(key)) this.agreed.delete(key);
   }
 
   private shared(peer: NodeInfo): KvRecord[] {
@@ -102,14 +135,10 @@ export class KvAntiEntropy {
     };
   }
 
-  private async reconcile(partner: NodeInfo): Promise<void> {
+  /** One round with `partner`; true when both sides held the same (every digest bucket equal). */
+  private async reconcile(partner: NodeInfo, mine: KvRecord[], buckets: bigint[]): Promise<boolean> {
     const sender = encodeNodeInfo(this.overlay.self());
-    const mine = this.shared(partner);
-    const response = await this.peers.digest(
-      partner,
-      { sender, buckets: digestOf(mine) },
-      this.options.replicaTimeoutMs,
-    );
+    const response = await this.peers.digest(partner, { sender, buckets }, this.options.replicaTimeoutMs);
     const versions = response.versions
       .slice(0, this.options.maxRecords)
       .map((r, i) => decodeRecord(r, `versions[${i}]`, 0));
@@ -140,5 +169,6 @@ export class KvAntiEntropy {
     });
     repaired += pushed.sent;
     if (repaired > 0) this.hooks.repaired(repaired);
+    return response.versions.length === 0 && plan.pull.length === 0 && plan.push.length === 0;
   }
 }

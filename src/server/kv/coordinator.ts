@@ -8,7 +8,7 @@ import { newestRecord, supersedes, type KvRecord } from "../../kv/record.js";
 import { Quorum, versionReadQuorum } from "../../kv/quorum.js";
 import type { KvReplication } from "../../kv/replica-set.js";
 import { knowsReplicaSet } from "../../kv/coverage.js";
-import { formatVersion, nextVersion, sameVersion, type Version } from "../../kv/version.js";
+import { formatVersion, sameVersion, type Version } from "../../kv/version.js";
 import { NotJoinedError, WendyError } from "../errors.js";
 import type { KvOverlay } from "./overlay.js";
 import { KvPeerBatches } from "./peer-batches.js";
@@ -47,6 +47,12 @@ export interface CoordinatorOptions {
   readonly replication: KvReplication;
   /** After a read quorum answered, how long to wait for the other replicas (a fresh replica may be empty). */
   readonly readSettleMs: number;
+  /**
+   * True while this node's view of the ring has been unchanged long enough for re-replication to have
+   * filled every replica: a read then answers at its quorum, without the settle wait (the quorums alone
+   * meet every acknowledged write); the replicas that answer later are still read-repaired. Default: never.
+   */
+  readonly neighbourhoodSettled?: () => boolean;
   /** Timeout of one call to a replica. */
   readonly replicaTimeoutMs: number;
   /** Bytes of records per Replicate request at most. */
@@ -157,6 +163,10 @@ export class KvCoordinator {
 
   private async write(op: Exclude<KvOperation, { kind: "get" }>, deadline: number): Promise<KvWriteResult> {
     const set = this.replicaSet(op.key);
+    if (op.precondition === undefined && this.options.neighbourhoodSettled?.() === true) {
+      const written = await this.writeFromOwnCopy(op, set, deadline);
+      if (written !== undefined) return written;
+    }
     const { replicas: k, writeQuorum, readQuorum } = this.options.replication;
     const read = await this.read(
       op.key,
@@ -170,28 +180,71 @@ export class KvCoordinator {
     const self = this.overlay.self();
     const record: KvRecord = {
       key: op.key,
-      // Above any tombstone removed here too: a copy of it may linger on a replica the read did not hear.
-      version: nextVersion(
-        [current?.version, { counter: this.store.versionFloor, writer: self.id }],
-        self.id,
-      ),
+      // Above the store's version floor too (store.ts): a removed tombstone's copy may linger on a replica
+      // the read did not hear, and a restarted node must not issue a counter it issued before.
+      version: await this.store.issueVersion(current?.version, self.id),
       value: op.kind === "put" ? op.value : new Uint8Array(),
       deleted: op.kind === "delete",
     };
     const acknowledgements = await this.replicate(record, set, Math.min(set.length, writeQuorum), deadline);
+    if (acknowledgements === SUPERSEDED)
+      throw new Error("a write after a version read is acknowledged by any answer");
+    return { version: record.version, acknowledgements, coordinator: self };
+  }
+
+  /**
+   * A write without precondition in a settled neighbourhood, versioned above this node's own copy instead
+   * of a version read (one round trip fewer): as the key's owner since the neighbourhood settled it
+   * coordinated the key's writes and applied each here first. Only when it holds a copy. Acknowledged only
+   * by replicas that keep this very version, so a newer acknowledged write it did not see (W + W > k: one of its replicas is asked here
+   * too) refuses it; then undefined, and the caller writes again after a version read. Undefined too when
+   * this node's own store cannot keep it.
+   */
+  private async writeFromOwnCopy(
+    op: Exclude<KvOperation, { kind: "get" }>,
+    set: readonly NodeInfo[],
+    deadline: number,
+  ): Promise<KvWriteResult | undefined> {
+    const self = this.overlay.self();
+    const own = this.store.get(op.key);
+    // No copy here (a node restarted empty, a key never written): the versions are read first.
+    if (own === undefined || !set.some((n) => n.id.equals(self.id))) return undefined;
+    const record: KvRecord = {
+      key: op.key,
+      version: await this.store.issueVersion(own.version, self.id),
+      value: op.kind === "put" ? op.value : new Uint8Array(),
+      deleted: op.kind === "delete",
+    };
+    // Kept here first, so that no later write of this node reuses its version.
+    try {
+      if (this.store.apply(record) !== record) return undefined;
+    } catch {
+      return undefined;
+    }
+    const needed = Math.min(set.length, this.options.replication.writeQuorum);
+    const acknowledgements = await this.replicate(record, set, needed, deadline, true);
+    if (acknowledgements === SUPERSEDED) return undefined;
     return { version: record.version, acknowledgements, coordinator: self };
   }
 
   private async get(key: NodeId, deadline: number): Promise<KvReadResult> {
     const set = this.replicaSet(key);
+    const decided: { newest?: KvRecord } = {};
     const read = await this.read(
       key,
       set,
       Math.min(set.length, this.options.replication.readQuorum),
       deadline,
       false,
+      // A replica that answers after the read resolved is repaired like the others (one that answers
+      // before this continuation runs is in read.records already).
+      (node, record) => {
+        const newest = decided.newest;
+        if (newest !== undefined && supersedes(newest, record)) this.repair([node], newest);
+      },
     );
     const newest = newestRecord(read.records.values());
+    decided.newest = newest;
     if (newest !== undefined) this.repairStale(newest, set, read.records);
     if (newest === undefined || newest.deleted) {
       throw new WendyError(
@@ -208,7 +261,13 @@ export class KvCoordinator {
     set: readonly NodeInfo[],
     answers: ReadonlyMap<string, KvRecord | undefined>,
   ): void {
-    const stale = set.filter((n) => answers.has(n.id.hex) && supersedes(newest, answers.get(n.id.hex)));
+    this.repair(
+      set.filter((n) => answers.has(n.id.hex) && supersedes(newest, answers.get(n.id.hex))),
+      newest,
+    );
+  }
+
+  private repair(stale: readonly NodeInfo[], newest: KvRecord): void {
     if (stale.length === 0) return;
     this.hooks.readRepaired(stale.length);
     for (const node of stale) void this.storeAt(node, newest).catch(ignore);
@@ -216,7 +275,9 @@ export class KvCoordinator {
 
   /**
    * Asks every member of `set` for the key's record; resolves once `needed` answered and the others
-   * answered too or the settle time passed; fails once `needed` can no longer answer.
+   * answered too or the settle time passed, or, in a settled neighbourhood, once `needed` answered with one
+   * and the same record (an absent key is worth the wait: a replica restarted empty answers so too); fails
+   * once `needed` can no longer answer. An answer that comes after the read resolved goes to `late`.
    */
   private read(
     key: NodeId,
@@ -224,9 +285,11 @@ export class KvCoordinator {
     needed: number,
     deadline: number,
     versionsOnly: boolean,
+    late?: (node: NodeInfo, record: KvRecord | undefined) => void,
   ): Promise<{ records: Map<string, KvRecord | undefined>; answered: number }> {
     const records = new Map<string, KvRecord | undefined>();
     const quorum = new Quorum(set.length, Math.max(1, needed));
+    const settle = this.options.neighbourhoodSettled?.() !== true;
     return new Promise((resolve, reject) => {
       let done = false;
       let settleTimer: NodeJS.Timeout | undefined;
@@ -255,13 +318,14 @@ export class KvCoordinator {
             unavailable(`only ${quorum.answered} of ${needed} replicas could answer for key ${key.hex}`),
           );
         if (quorum.state !== "reached") return;
-        if (quorum.settled) return finish();
+        if (quorum.settled || (!settle && agreeOnARecord(records.values()))) return finish();
         settleTimer ??= setTimeout(() => finish(), this.options.readSettleMs);
       };
       for (const node of set) {
         this.recordAt(node, key, versionsOnly).then(
           (record) => {
             records.set(node.id.hex, record);
+            if (done) return late?.(node, record);
             quorum.succeeded();
             check();
           },
@@ -274,19 +338,31 @@ export class KvCoordinator {
     });
   }
 
-  /** Stores `record` at every member of `set`; resolves with the acknowledgements once `needed` stored it. */
+  /**
+   * Stores `record` at every member of `set`; resolves with the acknowledgements once `needed` stored it.
+   * With `exact`, only a replica that keeps this very version acknowledges; when too few can and one holds
+   * a newer version, resolves SUPERSEDED.
+   */
   private replicate(
     record: KvRecord,
     set: readonly NodeInfo[],
     needed: number,
     deadline: number,
-  ): Promise<number> {
+    exact = false,
+  ): Promise<number | typeof SUPERSEDED> {
     const quorum = new Quorum(set.length, Math.max(1, needed));
     let full: WendyError | undefined;
     let everywhere = true;
+    let superseded = false;
     const all = set.map((node) =>
       this.storeAt(node, record).then(
-        () => void quorum.succeeded(),
+        (held) => {
+          if (!exact || (held !== undefined && sameVersion(held, record.version)))
+            return void quorum.succeeded();
+          everywhere = false;
+          superseded ||= held !== undefined;
+          quorum.failed();
+        },
         (error: unknown) => {
           everywhere = false;
           quorum.failed();
@@ -309,6 +385,7 @@ export class KvCoordinator {
           resolve(quorum.answered);
         } else if (quorum.state === "failed") {
           clearTimeout(timer);
+          if (superseded) return resolve(SUPERSEDED);
           const why = `only ${quorum.answered} of ${needed} replicas stored key ${record.key.hex}`;
           reject(
             full === undefined
@@ -326,19 +403,35 @@ export class KvCoordinator {
     return this.batches.fetch(node, key, versionsOnly);
   }
 
-  private storeAt(node: NodeInfo, record: KvRecord): Promise<void> {
+  /** Resolves with the version `node` holds once it stored `record` (or held a newer one). */
+  private storeAt(node: NodeInfo, record: KvRecord): Promise<Version | undefined> {
     if (node.id.equals(this.overlay.self().id)) {
+      let kept: KvRecord;
       try {
-        this.store.apply(record);
+        kept = this.store.apply(record);
       } catch (error) {
         return Promise.reject(error);
       }
       // Counted as held only once on disk when the node has a data directory (resolves at once without one).
-      return this.store.flushed();
+      return this.store.flushed().then(() => kept.version);
     }
     return this.batches.store(node, record);
   }
 }
+
+/** True when every answer so far holds a record, all of one version. */
+function agreeOnARecord(answers: Iterable<KvRecord | undefined>): boolean {
+  let first: KvRecord | undefined;
+  for (const record of answers) {
+    if (record === undefined) return false;
+    first ??= record;
+    if (!sameVersion(first.version, record.version)) return false;
+  }
+  return first !== undefined;
+}
+
+/** A write refused by a replica holding a newer version (replicate with `exact`). */
+const SUPERSEDED = Symbol("superseded");
 
 function checkPrecondition(precondition: Precondition, current: KvRecord | undefined): void {
   if (precondition.kind === "absent") {

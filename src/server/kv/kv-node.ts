@@ -1,5 +1,5 @@
 // The key-value store of one node: its store, coordinator, re-replication and anti-entropy, wired to the
-// node's Cluster (leaf-set changes, peer sessions) and served to peers on the peer port.
+// node's Cluster (its view of the ring, peer sessions) and served to peers on the peer port.
 import type { Server } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { NodeInfo } from "../../routing/types.js";
@@ -59,6 +59,12 @@ export interface KvOptions {
   readonly antiEntropyMaxRecords?: number;
   /** After R answers, how long a read waits for the other replicas; default 50 ms. */
   readonly readSettleMs?: number;
+  /**
+   * How long after a leaf-set change reads keep that wait; later, a read answers at R. Default
+   * DEFAULT_READ_SETTLE_AFTER_CHANGE_MS, or twice the time re-replication takes to check every key held
+   * at repairKeysPerSecond when that is longer.
+   */
+  readonly readSettleAfterChangeMs?: number;
   /** Timeout of one call to a replica; default 2000 ms. */
   readonly replicaTimeoutMs?: number;
   /** How long a deletion's tombstone is kept at least (tombstones.ts); default 3600000 ms. */
@@ -82,6 +88,12 @@ export interface KvStats {
 
 export type KvRepairKind = "read_repair" | "re_replication" | "handoff" | "anti_entropy";
 
+/**
+ * Reads wait for every replica (up to readSettleMs) this long after this node's leaf set changed: time for
+ * the other nodes to notice the change too (a failure is noticed within a few seconds) and to re-replicate.
+ */
+export const DEFAULT_READ_SETTLE_AFTER_CHANGE_MS = 15_000;
+
 export class KvNode {
   readonly replication: KvReplication;
   readonly store: MemoryKvStore;
@@ -104,6 +116,9 @@ export class KvNode {
   private stopped = false;
   /** Records read back from the data directory when the node opened. */
   private restoredCount = 0;
+  /** When the replica candidates were last seen to change (or the store started): reads settle after it. */
+  private changedAt = performance.now();
+  private viewEpoch: number | undefined;
 
   /**
    * A store in memory only; KvNode.open makes one with options.dataDir (it passes `persistence`, the
@@ -126,11 +141,6 @@ export class KvNode {
       },
       persistence,
     );
-    cluster.registerApplication({
-      onNewLeaves: () => this.membershipChanged(),
-      onNodeJoin: () => this.membershipChanged(),
-      onNodeExit: () => this.membershipChanged(),
-    });
   }
 
   /**
@@ -147,6 +157,7 @@ export class KvNode {
         kv.store.restore(record);
         kv.restoredCount++;
       }
+      kv.store.restoreVersionFloor(await persistence.versionFloor());
     } catch (error) {
       await persistence.close();
       if (error instanceof KvStoreFullError)
@@ -179,7 +190,7 @@ export class KvNode {
     this.transport = transport;
     const peers = new KvPeerClient(transport, (peer) => addressFor(this.overlay.self(), peer));
     this.peers = peers;
-    const placement = new Placement((key, k) => this.overlay.replicas(key, k), this.replication.replicas);
+    const placement = new Placement(() => this.overlay.replicaCandidates(), this.replication.replicas);
     this.placement = placement;
     const replicaTimeoutMs = this.options.replicaTimeoutMs ?? 2000;
     const maxBatchBytes = Math.floor(transport.maxMessageBytes / 2);
@@ -205,6 +216,7 @@ export class KvNode {
       {
         replication: this.replication,
         readSettleMs: this.options.readSettleMs ?? 50,
+        neighbourhoodSettled: () => this.neighbourhoodSettled(),
         replicaTimeoutMs,
         maxBatchBytes,
       },
@@ -310,9 +322,32 @@ export class KvNode {
     return (this.transport ?? this.cluster.peerTransport()).maxPayloadBytes;
   }
 
-  private membershipChanged(): void {
-    this.placement?.membershipChanged();
-    this.replicator?.membershipChanged();
+  /**
+   * Whether the replica candidates (leaf set, suspects) have been unchanged long enough for re-replication
+   * to have brought every key to its replicas (paced at repairKeysPerSecond; twice that time, and at least
+   * the window, for margin).
+   */
+  private neighbourhoodSettled(): boolean {
+    this.noteViewChanges();
+    const paced = (2000 * this.store.size) / (this.options.repairKeysPerSecond ?? 2000);
+    const window = Math.max(
+      this.options.readSettleAfterChangeMs ?? DEFAULT_READ_SETTLE_AFTER_CHANGE_MS,
+      paced,
+    );
+    // This node's own re-replication checks are done too (others' are not known here: the coordinator
+    // also wants the replicas' answers to agree, see KvCoordinator.read).
+    return performance.now() - this.changedAt >= window && (this.replicator?.backlog ?? 1) === 0;
+  }
+
+  /**
+   * Restarts the settle window when the replica candidates changed (leaf set or suspects) since last
+   * asked; asked at least on every read and write, so a change is seen at the latest by the next one.
+   */
+  private noteViewChanges(): void {
+    const epoch = this.placement?.currentEpoch;
+    if (epoch === this.viewEpoch) return;
+    this.viewEpoch = epoch;
+    this.changedAt = performance.now();
   }
 
   private async forward(

@@ -11,6 +11,8 @@ export interface KvOverlay {
   owner(key: NodeId): NodeInfo;
   /** The k live nodes closest to the key among this node and its leaf set, closest first. */
   replicas(key: NodeId, k: number): NodeInfo[];
+  /** What replica sets are chosen from: this node and its live leaf set; a new array when they change. */
+  replicaCandidates(): readonly NodeInfo[];
   /** Leaf-set members, nearest first on each side. */
   leafSet(): { left: NodeInfo[]; right: NodeInfo[] };
 }
@@ -21,6 +23,7 @@ export function clusterOverlay(cluster: Cluster): KvOverlay {
     ready: () => cluster.ready,
     owner: (key) => cluster.owner(key),
     replicas: (key, k) => cluster.replicas(key, k),
+    replicaCandidates: () => cluster.replicaCandidates(),
     leafSet: () => cluster.leafSet(),
   };
 }

@@ -5,11 +5,12 @@
 import type { NodeId } from "../../routing/id.js";
 import type { NodeInfo } from "../../routing/types.js";
 import type { KvRecord } from "../../kv/record.js";
+import type { Version } from "../../kv/version.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
 import { MAX_RECORDS_PER_REQUEST, batchRecords, chunks } from "./batches.js";
 import type { KvPeers } from "./peer-client.js";
-import { decodeRecord, encodeRecord, idBytes } from "./wire.js";
+import { decodeRecord, decodeVersion, encodeRecord, idBytes } from "./wire.js";
 
 export interface PeerBatchOptions {
   /** Timeout of one call to a replica. */
@@ -32,7 +33,7 @@ interface FetchQueue {
 
 interface StoreQueue {
   readonly node: NodeInfo;
-  readonly records: { record: KvRecord; waiter: Waiter<void> }[];
+  readonly records: { record: KvRecord; waiter: Waiter<Version | undefined> }[];
 }
 
 export class KvPeerBatches {
@@ -64,8 +65,11 @@ export class KvPeerBatches {
     return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
   }
 
-  /** Resolves once `node` stored `record` (or held a newer version of its key). */
-  store(node: NodeInfo, record: KvRecord): Promise<void> {
+  /**
+   * Resolves once `node` stored `record` or held a newer version of its key, with the version it holds
+   * (undefined when its answer did not say).
+   */
+  store(node: NodeInfo, record: KvRecord): Promise<Version | undefined> {
     const at = `${node.id.hex}:${node.incarnation}`;
     let queue = this.stores.get(at);
     if (queue === undefined) {
@@ -131,11 +135,22 @@ export class KvPeerBatches {
       });
   }
 
-  private sendStore(node: NodeInfo, batch: readonly KvRecord[], waiters: readonly Waiter<void>[]): void {
+  private sendStore(
+    node: NodeInfo,
+    batch: readonly KvRecord[],
+    waiters: readonly Waiter<Version | undefined>[],
+  ): void {
     const request = { sender: encodeNodeInfo(this.self()), records: batch.map((r) => encodeRecord(r)) };
     this.peers.replicate(node, request, this.options.timeoutMs).then(
-      () => {
-        for (const w of waiters) w.resolve();
+      (response) => {
+        waiters.forEach((w, i) => {
+          const held = response.held[i];
+          try {
+            w.resolve(held === undefined ? undefined : decodeVersion(held, `held[${i}]`));
+          } catch {
+            w.resolve(undefined);
+          }
+        });
       },
       (error: unknown) => {
         for (const w of waiters) w.reject(error);

@@ -22,6 +22,8 @@ export interface KvPersistence {
   put(record: KvRecord): void;
   /** Nothing is held for `key` any more. */
   delete(key: NodeId): void;
+  /** Every version counter this node issued or forgot is at most `counter` (store.ts, versionFloor). */
+  putVersionFloor(counter: bigint): void;
   /** Resolves once every change queued so far is written; rejects if writing one failed. */
   flushed(): Promise<void>;
 }
@@ -35,6 +37,9 @@ export class KvDataDirError extends WendyError {
 }
 
 type Operation = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key: Buffer };
+
+/** Where the version floor is kept: 19 bytes, so never a record's key (a 16-byte ID). */
+const VERSION_FLOOR_KEY = Buffer.from("wendy/version-floor");
 
 export class LevelKvPersistence implements KvPersistence {
   private pending: Operation[] = [];
@@ -69,6 +74,7 @@ export class LevelKvPersistence implements KvPersistence {
   async *records(maxValueBytes: number): AsyncGenerator<KvRecord> {
     try {
       for await (const [key, value] of this.db.iterator()) {
+        if (key.equals(VERSION_FLOOR_KEY)) continue;
         const record = decodeRecord(WireRecord.decode(value), "stored record", maxValueBytes);
         if (!idBytes(record.key).equals(key))
           throw new Error(`record of key ${record.key.hex} stored elsewhere`);
@@ -82,6 +88,25 @@ export class LevelKvPersistence implements KvPersistence {
     }
   }
 
+  /** The version floor last written (0 for none: a directory of an earlier version, or a new one). */
+  async versionFloor(): Promise<bigint> {
+    let stored: Buffer | undefined;
+    try {
+      stored = await this.db.get(VERSION_FLOOR_KEY);
+    } catch (error) {
+      throw new KvDataDirError(
+        `cannot read the key-value data directory ${this.directory}: ${reason(error)}`,
+      );
+    }
+    if (stored === undefined) return 0n;
+    const text = stored.toString("ascii");
+    if (!/^[0-9]{1,20}$/.test(text))
+      throw new KvDataDirError(
+        `the key-value data directory ${this.directory} holds a malformed version floor`,
+      );
+    return BigInt(text);
+  }
+
   put(record: KvRecord): void {
     this.enqueue({
       type: "put",
@@ -92,6 +117,10 @@ export class LevelKvPersistence implements KvPersistence {
 
   delete(key: NodeId): void {
     this.enqueue({ type: "del", key: idBytes(key) });
+  }
+
+  putVersionFloor(counter: bigint): void {
+    this.enqueue({ type: "put", key: VERSION_FLOOR_KEY, value: Buffer.from(counter.toString(), "ascii") });
   }
 
   flushed(): Promise<void> {

@@ -1,5 +1,5 @@
-// Re-replication and handover: after a leaf-set change (the ownership epochs' trigger) every held key's
-// replica set is recomputed; members missing the key's current version are sent it, and a node that is no
+// Re-replication and handover: after a change of the node's view (a leaf-set change, the ownership epochs'
+// trigger, or a suspicion raised or cleared) every held key's replica set is recomputed; members missing the key's current version are sent it, and a node that is no
 // longer a member hands the key over and then drops it. Paced: at most `keysPerSecond` keys are checked per
 // second, so a change costs each node a bounded rate of Fetch and Replicate traffic. The decisions (which
 // keys, to whom, what follows) are src/kv/re-replication.ts, shared with the simulator; this module sends.
@@ -60,11 +60,6 @@ export class KvReplicator {
 
   stop(): void {
     this.steps.stop();
-  }
-
-  /** The leaf set changed: check every key again. */
-  membershipChanged(): void {
-    this.tracker.membershipChanged();
   }
 
   /** A coordinator's write reached every member (recorded as placed) or not (checked again soon). */

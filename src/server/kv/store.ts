@@ -1,9 +1,12 @@
 // The records this node holds, in memory, within a bound on records and bytes: past either a new record is
 // refused (RESOURCE_EXHAUSTED) rather than anything being evicted, since an evicted replica is a lost one.
-// With a persistent copy (persistence.ts) every change is also queued to disk; flushed() says when written.
+// With a persistent copy (persistence.ts) every change is also queued to disk; flushed() says when written,
+// and so is a floor under the versions this node issues, so that a restarted node never issues one it
+// issued before (see issueVersion).
 import { status } from "@grpc/grpc-js";
 import type { NodeId } from "../../routing/id.js";
 import { recordBytes, supersedes, type KvRecord } from "../../kv/record.js";
+import { nextVersion, type Version } from "../../kv/version.js";
 import { WendyError } from "../errors.js";
 import type { KvPersistence } from "./persistence.js";
 
@@ -26,6 +29,11 @@ export class KvStoreFullError extends WendyError {
 const WRITTEN = Promise.resolve();
 /** Removed tombstones remembered (MemoryKvStore.removedLately): several removal rounds' worth (512 each). */
 const REMEMBERED_REMOVALS = 8192;
+/**
+ * How far ahead of the highest counter issued the floor on disk is written: one disk write per this many
+ * counters rather than one per write; the price is that a restarted node's counters jump by up to as much.
+ */
+export const VERSION_FLOOR_RESERVE = 1024n;
 
 export class MemoryKvStore {
   private readonly records = new Map<string, KvRecord>();
@@ -33,6 +41,12 @@ export class MemoryKvStore {
   /** When each tombstone held was stored here (this process's monotonic clock). */
   private readonly tombstoneSince = new Map<string, number>();
   private removedCounter = 0n;
+  /** The floor read back from disk at start-up: every counter issued or removed before it is at most this. */
+  private restartFloor = 0n;
+  /** The floor written to disk (or queued): every counter issued or removed in this run is at most this. */
+  private reservedFloor = 0n;
+  /** Resolves once reservedFloor is on disk. */
+  private reservation: Promise<void> = WRITTEN;
   /**
    * Tombstones removed here lately, by key. A copy sent back by a replica that still held one (its
    * anti-entropy or re-replication ran before its own removal round) is not kept again: kept, it would start
@@ -68,6 +82,8 @@ export class MemoryKvStore {
   removeTombstone(tombstone: KvRecord): boolean {
     const held = this.records.get(tombstone.key.hex);
     if (held === undefined || !held.deleted || supersedes(held, tombstone)) return false;
+    // On disk no later than the removal (the queue is written in order, many changes to one batch).
+    void this.reserve(held.version.counter);
     this.drop(tombstone.key, tombstone);
     if (held.version.counter > this.removedCounter) this.removedCounter = held.version.counter;
     this.removedLately.delete(held.key.hex);
@@ -79,9 +95,49 @@ export class MemoryKvStore {
     return true;
   }
 
-  /** The highest counter of a tombstone removed here (0 for none): new versions are written above it. */
+  /**
+   * New versions are written above this: the highest counter of a tombstone removed here, and after a
+   * restart with a data directory, the floor written before (above every counter issued or removed then).
+   */
   get versionFloor(): bigint {
-    return this.removedCounter;
+    return this.removedCounter > this.restartFloor ? this.removedCounter : this.restartFloor;
+  }
+
+  /** Takes the version floor read back from the persistent copy at start-up. */
+  restoreVersionFloor(floor: bigint): void {
+    if (floor > this.restartFloor) this.restartFloor = floor;
+    if (floor > this.reservedFloor) this.reservedFloor = floor;
+  }
+
+  /**
+   * The version of a write this node coordinates after reading `current` (the newest a quorum holds): one
+   * above it and above versionFloor. With a persistent copy, resolves only once the floor on disk covers
+   * it: a node restarted after a crash (its last writes perhaps never stored anywhere, nor read back) then
+   * issues higher counters, never the same counter again with another value.
+   */
+  async issueVersion(current: Version | undefined, writer: NodeId): Promise<Version> {
+    const version = nextVersion([current, { counter: this.versionFloor, writer }], writer);
+    await this.reserve(version.counter);
+    return version;
+  }
+
+  /** Makes the floor on disk at least `counter` (some reserve ahead); resolves once written. */
+  private reserve(counter: bigint): Promise<void> {
+    const persistence = this.persistence;
+    if (persistence === undefined || counter <= this.reservedFloor) return this.reservation;
+    const before = this.reservedFloor;
+    this.reservedFloor = counter + VERSION_FLOOR_RESERVE;
+    persistence.putVersionFloor(this.reservedFloor);
+    const reservation = persistence.flushed();
+    this.reservation = reservation;
+    // Not written: the next counter reserves again (and whoever waited on this one fails its write).
+    reservation.catch(() => {
+      if (this.reservation === reservation) {
+        this.reservedFloor = before;
+        this.reservation = WRITTEN;
+      }
+    });
+    return reservation;
   }
 
   /** Resolves once every change kept so far is on disk (at once without a persistent copy). */

@@ -10,12 +10,7 @@ import {
 } from "../auth/credentials.js";
 import { FailureCounter, type AuthRejection } from "../auth/failures.js";
 import { readAuthEntries, type AuthEntries } from "../auth/metadata.js";
-import {
-  METADATA_MAC,
-  METADATA_SEQ,
-  METADATA_SESSION_ID,
-  SESSION_METADATA_KEYS,
-} from "../auth/session-protocol.js";
+import { METADATA_SEQ, METADATA_SESSION_ID, SESSION_METADATA_KEYS } from "../auth/session-protocol.js";
 import { SessionClient, type HelloTransport } from "../auth/session-client.js";
 import { SessionServer, type HelloOutcome } from "../auth/session-server.js";
 import type { HelloChallenge } from "../auth/session-protocol.js";
@@ -31,6 +26,8 @@ export interface CallSigner {
   ): Promise<T>;
   /** Entries authenticating one call or stream batch of `path` with `body` (no retry). */
   sign(address: string, path: string, body: Uint8Array): Promise<AuthEntries>;
+  /** As sign, at once when no session has to be opened first; undefined otherwise (then sign). */
+  signNow(address: string, path: string, body: Uint8Array): AuthEntries | undefined;
   /** Forget per-peer state (a peer we will not talk to again, or a session the peer lost). */
   forget(address: string): void;
   /**
@@ -109,6 +106,7 @@ export function callAuthFor(
       signer: {
         call: (address, path, body, invoke, lost) => client.call(address, path, body, invoke, lost),
         sign: (address, path, body) => client.sign(address, path, body),
+        signNow: (address, path, body) => client.signNow(address, path, body),
         forget: (address) => client.forget(address),
         checkAnswer: (sent, path, answer, mac) => client.checkAnswer(sent, path, answer, mac),
       },
@@ -119,11 +117,7 @@ export function callAuthFor(
         verify: (path, body, metadata) =>
           server.verify(path, body, readAuthEntries(metadata, SESSION_METADATA_KEYS)),
         verifyBatch: (path, sessionId, seq, mac, batch) =>
-          server.verify(path, batch, {
-            [METADATA_SESSION_ID]: sessionId,
-            [METADATA_SEQ]: seq.toString(),
-            [METADATA_MAC]: Buffer.from(mac).toString("base64"),
-          }),
+          server.verifyBatch(path, batch, sessionId, seq, mac),
         answerMac: (sent, path, answer) =>
           server.answerMac(sent[METADATA_SESSION_ID] ?? "", path, Number(sent[METADATA_SEQ] ?? "0"), answer),
       },
@@ -134,6 +128,7 @@ export function callAuthFor(
     signer: {
       call: (_a, _p, _b, invoke) => invoke(entries),
       sign: () => Promise.resolve(entries),
+      signNow: () => entries,
       forget: () => undefined,
       checkAnswer: () => true,
     },
@@ -155,6 +150,7 @@ function openAuth(failures: FailureCounter): CallAuth {
     signer: {
       call: (_a, _p, _b, invoke) => invoke({}),
       sign: () => Promise.resolve({}),
+      signNow: () => ({}),
       forget: () => undefined,
       checkAnswer: () => true,
     },

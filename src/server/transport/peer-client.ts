@@ -131,6 +131,33 @@ export class PeerClientPool {
   }
 
   /**
+   * As send, its outcome told to `done` (error undefined: acknowledged after `rttMs`), never within this
+   * call. Route hops and end-to-end acks on a RouteStream cost no promise of their own this way.
+   */
+  transmit(sender: NodeInfo, out: Outbound, done: (error: unknown, rttMs: number) => void): void {
+    if (
+      this.options.routeStreaming !== false &&
+      (out.message.type === "route" || out.message.type === "ack")
+    ) {
+      try {
+        const routes = this.routeStream(out.address);
+        if (out.message.type === "route") routes.queueHop(sender, out.message.message, out.to?.id.hex, done);
+        else {
+          const { type: _type, ...ack } = out.message;
+          routes.queueAck(sender, ack, out.to?.id.hex, done);
+        }
+      } catch (error) {
+        queueMicrotask(() => done(error, 0));
+      }
+      return;
+    }
+    this.send(sender, out).then(
+      (rttMs) => done(undefined, rttMs),
+      (error: unknown) => done(error, 0),
+    );
+  }
+
+  /**
    * Sends `direct` to the node at `address` (hex ID `meant`) on the RouteStream already open to it, when
    * that node takes direct messages; resolves with the round-trip time once it acknowledged. Undefined when
    * there is no such stream (the caller routes the message instead): no connection is opened for it.

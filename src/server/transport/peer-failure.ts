@@ -11,9 +11,18 @@ import { METADATA_REFUSED } from "../errors.js";
  */
 const NO_CONNECTION = /No connection established|ECONNREFUSED/;
 
+/** grpc-js's words for a call whose connection closed under it: the peer's end went away mid-call. */
+const CONNECTION_DROPPED = /Connection dropped/;
+
 export abstract class PeerFailure extends Error {
   /** True when the call surely never reached the peer; a timeout or a torn stream may have delivered it. */
   readonly neverArrived: boolean;
+  /**
+   * True when the connection closed under the call (not a timeout): it may have arrived, but nothing says
+   * the peer is slow. A probe that failed so is retried on a fresh connection at once (a dead process then
+   * refuses it) instead of after its timeout.
+   */
+  readonly connectionBroken: boolean;
 
   protected constructor(
     readonly code: status,
@@ -22,6 +31,7 @@ export abstract class PeerFailure extends Error {
   ) {
     super(message);
     this.neverArrived = neverArrived;
+    this.connectionBroken = !neverArrived && code === status.UNAVAILABLE && CONNECTION_DROPPED.test(message);
   }
 }
 

@@ -26,6 +26,7 @@ import { encodeRouteBatch, type BatchedAck, type DirectMessage, type ReverseAcks
 import type { CallSigner } from "./call-auth.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { PeerFailure, noConnection } from "./peer-failure.js";
+import { HopTimeout } from "./hop-timeout.js";
 import { asError } from "../../shared/as-error.js";
 import type { CoalescedAnswers } from "./route-stream-server.js";
 
@@ -41,6 +42,21 @@ export const FEATURE_DIRECT = "direct";
 export const EMPTY = new Uint8Array(0);
 export const NO_MAC = Buffer.alloc(0);
 const identity = (b: Buffer): Buffer => b;
+
+/** How a hop's outcome is told: its error, or undefined and its round trip in ms. */
+export type HopOutcome = (error: RouteHopError | undefined, rttMs: number) => void;
+
+/** A promise of the round trip `start` reports to the HopOutcome it is given. */
+function promised(start: (done: HopOutcome) => void): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    start((error, rttMs) => (error === undefined ? resolve(rttMs) : reject(error))),
+  );
+}
+
+/** Tells `done` of `error` on a later microtask: an outcome is never told within the call that queued it. */
+function later(done: HopOutcome, error: RouteHopError): void {
+  queueMicrotask(() => done(error, 0));
+}
 
 /** A hop that could not be handed over; `code` says why (as a unary call would). */
 export class RouteHopError extends PeerFailure {
@@ -64,7 +80,10 @@ export interface RouteStreamOptions {
   readonly checkAnswer?: PeerChannelSecurity["checkAnswer"];
   /** An acknowledgement refused by checkAnswer, for the authentication-failure count. */
   readonly onAnswerRefused?: (reason: AuthFailureReason) => void;
-  /** Time a hop may wait for its acknowledgement. */
+  /**
+   * Time a hop may wait for its acknowledgement, at least: the stream's measured round trips lengthen it up
+   * to a few times this under load (HopTimeout).
+   */
   readonly hopTimeoutMs: number;
   /** Where acknowledgements carried on the peer's own stream find this one (none: never asked for). */
   readonly links?: RouteStreamLinks;
@@ -87,8 +106,7 @@ interface Hop {
   readonly started: number;
   /** Monotonic ms after which it fails with DEADLINE_EXCEEDED. */
   readonly deadline: number;
-  readonly resolve: (rttMs: number) => void;
-  readonly reject: (error: RouteHopError) => void;
+  readonly done: HopOutcome;
   /** Acknowledged or failed: skipped wherever it still sits. */
   settled: boolean;
 }
@@ -142,7 +160,7 @@ class UnackedHops {
 /** Payload bytes of one batch beyond its first hop: a fraction of the headroom the gRPC limit leaves. */
 const BATCH_PAYLOAD_BYTES = 128 * 1024;
 
-/** Sweeps per hop timeout: a hop fails between hopTimeoutMs and 1.125 times it. */
+/** Sweeps per hop timeout: a hop fails between its timeout and that plus an eighth of hopTimeoutMs. */
 const SWEEPS_PER_TIMEOUT = 8;
 
 /** Bytes of an encoded message as a Buffer, without copying them. */
@@ -154,6 +172,26 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 export const ackKey = (messageId: string): string => `ack:${messageId}`;
 /** How an acknowledged direct message is named in a RouteStreamResponse. */
 export const directKey = (id: string): string => `direct:${id}`;
+
+/** RouteStreamResponse.mac's tag: field 3, length-delimited. */
+const MAC_TAG = (3 << 3) | 2;
+
+/**
+ * The bytes of a RouteStreamResponse before its mac field, when the mac is its last field (the callee appends
+ * it to the response it signed: CoalescedAnswers.take), else undefined. The MAC is then checked over exactly
+ * the bytes it was made over, without encoding every acknowledged id again; every field read from the
+ * response lies in those bytes.
+ */
+export function unsignedPrefix(bytes: Uint8Array, mac: Uint8Array): Uint8Array | undefined {
+  const length = mac.byteLength;
+  // A mac shorter than 128 bytes has a one-byte length.
+  if (length === 0 || length > 127) return undefined;
+  const start = bytes.byteLength - length - 2;
+  if (start < 0 || bytes[start] !== MAC_TAG || bytes[start + 1] !== length) return undefined;
+  const trailing = bytes.subarray(start + 2);
+  for (let i = 0; i < length; i++) if (trailing[i] !== mac[i]) return undefined;
+  return bytes.subarray(0, start);
+}
 
 /** The features a RouteStream header names. */
 export function featuresOf(metadata: Metadata): Set<string> {
@@ -216,25 +254,28 @@ export class RouteStreamSender {
   private closed = false;
   /** One timer per stream rather than one per hop: hops are many, their timeouts rarely fire. */
   private sweeper: NodeJS.Timeout | undefined;
+  /** The time a hop queued now may wait, from the round trips of the hops acknowledged so far. */
+  private readonly timeout: HopTimeout;
 
   constructor(
     private readonly client: Client,
     private readonly address: string,
     private readonly options: RouteStreamOptions,
-  ) {}
+  ) {
+    this.timeout = new HopTimeout(options.hopTimeoutMs);
+  }
 
   /** Queues one hop; resolves with the round-trip time once the peer acknowledged it. */
   send(sender: NodeInfo, message: RouteMessage, meant?: string): Promise<number> {
-    if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.queue.length + this.unacked.size >= this.options.maxOutstanding) {
-      return Promise.reject(
-        new RouteHopError(status.RESOURCE_EXHAUSTED, `too many route hops outstanding to ${this.address}`),
-      );
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push(this.pending(message.id, resolve, reject, { message, meant }));
-      this.scheduleFlush(sender);
-    });
+    return promised((done) => this.queueHop(sender, message, meant, done));
+  }
+
+  /** As send, its outcome told to `done` (never within this call): no promise per hop. */
+  queueHop(sender: NodeInfo, message: RouteMessage, meant: string | undefined, done: HopOutcome): void {
+    const refused = this.refusal(this.queue.length, "route hops outstanding");
+    if (refused !== undefined) return later(done, refused);
+    this.queue.push(this.pending(message.id, done, { message, meant }));
+    this.scheduleFlush(sender);
   }
 
   /**
@@ -242,16 +283,23 @@ export class RouteStreamSender {
    * one lost with a torn-down stream fails back to the core, which sends it again.
    */
   sendAck(sender: NodeInfo, ack: BatchedAck, meant?: string): Promise<number> {
-    if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.acks.length + this.unacked.size >= this.options.maxOutstanding) {
-      return Promise.reject(
-        new RouteHopError(status.RESOURCE_EXHAUSTED, `too many acks queued to ${this.address}`),
-      );
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.acks.push(this.pending(ackKey(ack.messageId), resolve, reject, { ack, meant }));
-      this.scheduleFlush(sender);
-    });
+    return promised((done) => this.queueAck(sender, ack, meant, done));
+  }
+
+  /** As sendAck, its outcome told to `done` (never within this call). */
+  queueAck(sender: NodeInfo, ack: BatchedAck, meant: string | undefined, done: HopOutcome): void {
+    const refused = this.refusal(this.acks.length, "acks queued");
+    if (refused !== undefined) return later(done, refused);
+    this.acks.push(this.pending(ackKey(ack.messageId), done, { ack, meant }));
+    this.scheduleFlush(sender);
+  }
+
+  /** Why nothing more can be queued (closed, or `queued` and the unacknowledged at the limit), if so. */
+  private refusal(queued: number, what: string): RouteHopError | undefined {
+    if (this.closed) return new RouteHopError(status.CANCELLED, "route stream closed");
+    if (queued + this.unacked.size >= this.options.maxOutstanding)
+      return new RouteHopError(status.RESOURCE_EXHAUSTED, `too many ${what} to ${this.address}`);
+    return undefined;
   }
 
   /** Whether the open stream's peer takes direct messages (sendDirect). */
@@ -264,14 +312,10 @@ export class RouteStreamSender {
    * when takesDirect: a peer that does not know the field would leave it unacknowledged.
    */
   sendDirect(sender: NodeInfo, direct: DirectMessage, meant?: string): Promise<number> {
-    if (this.closed) return Promise.reject(new RouteHopError(status.CANCELLED, "route stream closed"));
-    if (this.directs.length + this.unacked.size >= this.options.maxOutstanding) {
-      return Promise.reject(
-        new RouteHopError(status.RESOURCE_EXHAUSTED, `too many direct messages queued to ${this.address}`),
-      );
-    }
-    return new Promise<number>((resolve, reject) => {
-      this.directs.push(this.pending(directKey(direct.id), resolve, reject, { direct, meant }));
+    return promised((done) => {
+      const refused = this.refusal(this.directs.length, "direct messages queued");
+      if (refused !== undefined) return later(done, refused);
+      this.directs.push(this.pending(directKey(direct.id), done, { direct, meant }));
       this.scheduleFlush(sender);
     });
   }
@@ -307,8 +351,7 @@ export class RouteStreamSender {
 
   private pending(
     key: string,
-    resolve: (rttMs: number) => void,
-    reject: (error: RouteHopError) => void,
+    done: HopOutcome,
     what: {
       readonly message?: RouteMessage;
       readonly ack?: BatchedAck;
@@ -325,9 +368,8 @@ export class RouteStreamSender {
       key,
       ...what,
       started,
-      deadline: started + this.options.hopTimeoutMs,
-      resolve,
-      reject,
+      deadline: started + this.timeout.currentMs,
+      done,
       settled: false,
     };
   }
@@ -368,8 +410,9 @@ export class RouteStreamSender {
     if (sender === undefined || this.flushing) return;
     this.flushing = true;
     try {
+      // No await while the stream is open and its session usable: the batch leaves within this turn.
       while (this.hasQueued() && !this.closed) {
-        await this.ensureOpen();
+        if (this.call === undefined) await this.ensureOpen();
         const call = this.call;
         if (call === undefined) return;
         const hops = this.queue.splice(0, this.batchLength()).filter((h) => !h.settled);
@@ -391,7 +434,9 @@ export class RouteStreamSender {
             ),
           ).finish(),
         );
-        const entries = await this.options.signer.sign(this.address, ROUTE_STREAM_PATH, batch);
+        const entries =
+          this.options.signer.signNow(this.address, ROUTE_STREAM_PATH, batch) ??
+          (await this.options.signer.sign(this.address, ROUTE_STREAM_PATH, batch));
         if (entries[METADATA_SESSION_ID] !== undefined && entries[METADATA_SESSION_ID] !== this.sessionId) {
           // The session changed under the stream (the peer restarted and we said Hello again): reopen. The
           // acknowledgements taken go back to their own streams, which write them alone (flush's end).
@@ -496,7 +541,9 @@ export class RouteStreamSender {
       this.teardown(status.INTERNAL, `${this.address} sent a malformed acknowledgement`);
       return;
     }
-    const unsigned = RouteStreamResponse.encode({ ...response, mac: NO_MAC }).finish();
+    const unsigned =
+      unsignedPrefix(bytes, response.mac) ??
+      RouteStreamResponse.encode({ ...response, mac: NO_MAC }).finish();
     const sent = { [METADATA_SESSION_ID]: this.sessionId ?? "", [METADATA_SEQ]: "0" };
     if (!this.options.signer.checkAnswer(sent, ROUTE_STREAM_PATH, unsigned, response.mac)) {
       // Not from the peer the session was opened with: none of it acknowledges anything.
@@ -515,7 +562,8 @@ export class RouteStreamSender {
         continue;
       }
       hop.settled = true;
-      hop.resolve(now - hop.started);
+      this.timeout.sample(now - hop.started);
+      hop.done(undefined, now - hop.started);
     }
     for (const r of response.rejected) {
       const hop = this.unacked.take(r.messageId);
@@ -528,7 +576,7 @@ export class RouteStreamSender {
     if (hop.settled) return;
     hop.settled = true;
     this.unacked.remove(hop);
-    hop.reject(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`, refusedByPeer));
+    hop.done(new RouteHopError(code, `route hop ${hop.key} to ${this.address}: ${reason}`, refusedByPeer), 0);
   }
 
   /** Ends the stream; unacknowledged hops fail (the core reroutes them); queued ones wait for the next. */
