@@ -6,6 +6,7 @@ import type { NodeInfo as WireNodeInfo } from "../gen/wendy/v1/types.js";
 import { decodeNodeInfo } from "../wire/codec.js";
 import { status } from "@grpc/grpc-js";
 import { WendyClientError } from "./errors.js";
+import { asError } from "../shared/as-error.js";
 
 /**
  * A key: a NodeId (the raw 128-bit ID), 16 raw bytes, or a name that the node hashes like NodeId.fromString.
@@ -24,7 +25,7 @@ export function fromWireNode(node: WireNodeInfo | undefined, field: string): Nod
     return decodeNodeInfo(node, field);
   } catch (error) {
     throw new WendyClientError(
-      `the node answered with a malformed ${field}: ${(error as Error).message}`,
+      `the node answered with a malformed ${field}: ${asError(error).message}`,
       status.INTERNAL,
     );
   }

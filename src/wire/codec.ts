@@ -26,6 +26,7 @@ import {
   decodeId,
   requirePresent,
 } from "./validate.js";
+import { asError } from "../shared/as-error.js";
 
 /** A protocol message together with the node that sent it (the sender travels in every request). */
 export interface PeerEnvelope {
@@ -392,7 +393,7 @@ export function parsePeerRequest(method: PeerMethod, bytes: Uint8Array): PeerReq
       request: peer.PeerServiceService[method].requestDeserialize(bytesOf(bytes)),
     } as PeerRequest;
   } catch (err) {
-    throw new WireFormatError("(request)", `not a valid ${method} request: ${(err as Error).message}`);
+    throw new WireFormatError("(request)", `not a valid ${method} request: ${asError(err).message}`);
   }
 }
 

@@ -18,6 +18,7 @@ import type { Clock } from "../clock.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
 import { checkInboundLimits, defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
+import { asError } from "../../shared/as-error.js";
 
 /** The subset of a pino logger the runtime uses; any pino logger fits. */
 export interface Logger {
@@ -132,7 +133,7 @@ export function clusterSettings(
   try {
     config = routingConfig(wanted);
   } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
+    throw new InvalidArgumentError(asError(error).message);
   }
   const inboundLimits = {
     ...defaultInboundLimits(grpcMessageSizeLimit(limits)),
@@ -141,7 +142,7 @@ export function clusterSettings(
   try {
     checkInboundLimits(inboundLimits, grpcMessageSizeLimit(limits));
   } catch (error) {
-    throw new InvalidArgumentError(`inboundLimits: ${(error as Error).message}`);
+    throw new InvalidArgumentError(`inboundLimits: ${asError(error).message}`);
   }
   return { config, limits, inboundLimits };
 }

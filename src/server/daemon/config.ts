@@ -22,6 +22,7 @@ import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../../wire/limits.js"
 import { ConfigError } from "./config-error.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
 import { VARIABLES } from "./variables.js";
+import { asError } from "../../shared/as-error.js";
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -303,7 +304,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     try {
       certified = nodeIdOfCertificateFile(tls.certFile);
     } catch (error) {
-      r.fail("WENDY_TLS_CERT_FILE", `is not a readable certificate: ${(error as Error).message}`);
+      r.fail("WENDY_TLS_CERT_FILE", `is not a readable certificate: ${asError(error).message}`);
     }
     if (certified === undefined)
       r.fail(
@@ -518,7 +519,7 @@ function readSecret(r: Reader): KeyLines {
   try {
     return { keys: parseSecretKeys(fromFile), file: r.optional("WENDY_SECRET_FILE") };
   } catch (error) {
-    return r.fail("WENDY_SECRET_FILE", `the file's ${(error as Error).message}`);
+    return r.fail("WENDY_SECRET_FILE", `the file's ${asError(error).message}`);
   }
 }
 

@@ -27,6 +27,7 @@ import { DaemonHealth } from "./health.js";
 import { planJoin, runJoinLoop, seedServing } from "./join.js";
 import type { Logger } from "./logger.js";
 import { wendyVersion } from "./version.js";
+import { asError } from "../../shared/as-error.js";
 
 /** Log messages other programs wait for (the demo, tests): the start line and the ready line. */
 export const LOG_STARTED = "wendy node started";
@@ -417,7 +418,7 @@ function watchFiles(
             );
           } catch (error) {
             logger.error(
-              { event: "reload_refused", peer: null, file, err: (error as Error).message },
+              { event: "reload_refused", peer: null, file, err: asError(error).message },
               "the changed cluster secret is unusable: the previous one stays in use",
             );
           }

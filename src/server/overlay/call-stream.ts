@@ -15,6 +15,7 @@ import { maxCallPayloadBytes } from "./limits.js";
 import { invalidArgument } from "./rpc-error.js";
 import { OpenStreams, StreamSession, type StreamKind } from "./stream-session.js";
 import { effectiveTimeoutMs, requireKey, requirePayload, requirePurpose } from "./validate.js";
+import { asError } from "../../shared/as-error.js";
 
 const PATH = OverlayServiceService.callStream.path;
 const KIND: StreamKind = {
@@ -50,7 +51,7 @@ class CallStreamSession extends StreamSession<CallResponse> {
     try {
       request = CallStreamRequest.decode(bytes);
     } catch (error) {
-      this.fail(status.INVALID_ARGUMENT, `malformed CallStream request: ${(error as Error).message}`);
+      this.fail(status.INVALID_ARGUMENT, `malformed CallStream request: ${asError(error).message}`);
       return;
     }
     const receivedAt = Date.now();

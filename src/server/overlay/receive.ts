@@ -21,6 +21,7 @@ import {
 } from "./limits.js";
 import { invalidArgument, OverlayRpcError, resourceExhausted, toServiceError } from "./rpc-error.js";
 import { requirePayload, requirePurposes } from "./validate.js";
+import { asError } from "../../shared/as-error.js";
 
 const PATH = OverlayServiceService.receive.path;
 /** Message ids in one ack request, at most (a subscriber holds at most 1024 unacknowledged anyway). */
@@ -92,7 +93,7 @@ class ReceiveSession {
       const e =
         error instanceof OverlayRpcError
           ? error
-          : invalidArgument(`malformed Receive request: ${(error as Error).message}`);
+          : invalidArgument(`malformed Receive request: ${asError(error).message}`);
       this.fail(e);
     }
   }

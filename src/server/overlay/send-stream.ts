@@ -14,6 +14,7 @@ import type { OverlayContext } from "./context.js";
 import { deadlineExceeded, invalidArgument, resourceExhausted } from "./rpc-error.js";
 import { OpenStreams, StreamSession, type StreamKind } from "./stream-session.js";
 import { effectiveTimeoutMs, requireKey, requirePayload, requirePurpose } from "./validate.js";
+import { asError } from "../../shared/as-error.js";
 
 const PATH = OverlayServiceService.sendStream.path;
 const KIND: StreamKind = {
@@ -47,7 +48,7 @@ class SendStreamSession extends StreamSession<SendResponse> {
       request = SendStreamRequest.decode(bytes);
     } catch (error) {
       // Without a readable request id nothing can be answered per send: the client is broken.
-      this.fail(status.INVALID_ARGUMENT, `malformed SendStream request: ${(error as Error).message}`);
+      this.fail(status.INVALID_ARGUMENT, `malformed SendStream request: ${asError(error).message}`);
       return;
     }
     const receivedAt = Date.now();

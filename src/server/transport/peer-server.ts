@@ -27,6 +27,7 @@ import { LeavingError, METADATA_REFUSED, NotJoinedError, WendyError } from "../e
 import type { CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
 import { RouteStreamReceivers, type RouteStreamServerOptions } from "./route-stream-server.js";
+import { asError } from "../../shared/as-error.js";
 
 /** Where accepted messages go. May throw a WendyError (e.g. RESOURCE_EXHAUSTED) to refuse one. */
 export type PeerMessageSink = (sender: NodeInfo, message: PeerMessage) => void;
@@ -76,7 +77,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
     } catch (error) {
       return reply({
         code: status.INVALID_ARGUMENT,
-        details: `malformed Hello: ${(error as Error).message}`,
+        details: `malformed Hello: ${asError(error).message}`,
       });
     }
     const refused = refusedSender(options, sender, call);

@@ -39,6 +39,7 @@ import {
   type RouteStreamLinks,
   type RouteStreamSender,
 } from "./route-stream.js";
+import { asError } from "../../shared/as-error.js";
 
 export interface RouteStreamServerOptions {
   readonly verifier: CallVerifier;
@@ -141,7 +142,7 @@ function serveRouteStream(
     try {
       request = RouteStreamRequest.decode(bytes);
     } catch (error) {
-      return refuse(status.INVALID_ARGUMENT, `malformed RouteStream request: ${(error as Error).message}`);
+      return refuse(status.INVALID_ARGUMENT, `malformed RouteStream request: ${asError(error).message}`);
     }
     const verdict = options.verifier.verifyBatch(
       ROUTE_STREAM_PATH,
@@ -159,7 +160,7 @@ function serveRouteStream(
       decoded = decodeRouteBatch(RouteBatch.decode(request.batch), options.limits);
     } catch (error) {
       const details =
-        error instanceof WireFormatError ? error.message : `malformed batch: ${(error as Error).message}`;
+        error instanceof WireFormatError ? error.message : `malformed batch: ${asError(error).message}`;
       return refuse(status.INVALID_ARGUMENT, details);
     }
     const claim = options.checkSender?.(decoded.sender, call.getAuthContext().sslPeerCertificate);
