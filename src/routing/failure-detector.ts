@@ -346,14 +346,17 @@ export class FailureDetector {
   }
 
   /**
-   * Whether gossip naming `node` is to be ignored as stale: we found it dead, or heard of its death less
-   * than a failure timeout ago (then gossip may name it again, and it is probed before it is taken back).
+   * Whether gossip naming `node` is to be ignored as stale: we found it dead less than DEAD_MEMORY_MS ago,
+   * or heard of its death less than a failure timeout ago. After that, gossip may name it again, and it is
+   * probed before it is taken back. The bound is on time, not on the memory's pruning (which only runs when
+   * another death is recorded): a live neighbour found dead under load, by a node that then hears nothing
+   * from it directly (it had found us dead too), would otherwise be ignored in every gossip for ever.
    */
   believedDead(node: NodeInfo, now: Millis): boolean {
     if (this.recentlyDead.size === 0) return false;
     const dead = this.recentlyDead.get(node.id.hex);
     if (dead === undefined || dead.incarnation !== node.incarnation) return false;
-    return dead.firstHand || now - dead.at < this.config.failureTimeoutMs;
+    return now - dead.at < (dead.firstHand ? DEAD_MEMORY_MS : this.config.failureTimeoutMs);
   }
 
   recordDeparture(node: NodeInfo): void {
