@@ -350,13 +350,19 @@ export class FailureDetector {
    * or heard of its death less than a failure timeout ago. After that, gossip may name it again, and it is
    * probed before it is taken back. The bound is on time, not on the memory's pruning (which only runs when
    * another death is recorded): a live neighbour found dead under load, by a node that then hears nothing
-   * from it directly (it had found us dead too), would otherwise be ignored in every gossip for ever.
+   * from it directly (it had found us dead too), would otherwise be ignored in every gossip for ever. A
+   * death past DEAD_MEMORY_MS is forgotten here, as gossip may bring the node back into our state: isDead
+   * must not then spare it the suspicion and probe a failed send to it gets.
    */
   believedDead(node: NodeInfo, now: Millis): boolean {
     if (this.recentlyDead.size === 0) return false;
     const dead = this.recentlyDead.get(node.id.hex);
     if (dead === undefined || dead.incarnation !== node.incarnation) return false;
-    return now - dead.at < (dead.firstHand ? DEAD_MEMORY_MS : this.config.failureTimeoutMs);
+    if (now - dead.at >= DEAD_MEMORY_MS) {
+      this.recentlyDead.delete(node.id.hex);
+      return false;
+    }
+    return dead.firstHand || now - dead.at < this.config.failureTimeoutMs;
   }
 
   recordDeparture(node: NodeInfo): void {

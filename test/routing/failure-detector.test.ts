@@ -102,6 +102,15 @@ describe("FailureDetector", () => {
     expect(d.believedDead({ ...peer, incarnation: 2 }, 10)).toBe(false);
   });
 
+  it("a death we found is no longer believed 60 s after it, though no later death was recorded, and is then forgotten", () => {
+    const { detector: d } = detector();
+    d.recordDeath(peer, true, 0);
+    expect(d.believedDead(peer, 59_999)).toBe(true);
+    expect(d.believedDead(peer, 60_000)).toBe(false);
+    expect(d.isDead(peer)).toBe(false);
+    expect(d.confirmedDead(peer)).toBe(false);
+  });
+
   it("contact from a node found dead reinstates it (noteAlive says so once)", () => {
     const { detector: d } = detector();
     d.recordDeath(peer, true, 0);
