@@ -11,9 +11,10 @@ import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
 
 const LEAF_SET_SIZE = 4;
 /**
- * Leaf sets must match the truth this long after the faults stopped: two neighbours that found each other
- * dead ignore gossip naming each other for a minute (DEAD_MEMORY_MS in failure-detector.ts); the next
- * anti-entropy round of a common neighbour naming them afterwards brings them together.
+ * Leaf sets must match the truth this long after the faults stopped. Two neighbours that found each other
+ * dead while joining (candidates, their deaths told to nobody) ignore gossip naming each other for a
+ * failure timeout; the next leaf set of a common neighbour naming them afterwards brings them together.
+ * Generous: the bound is what must hold, not how fast it goes.
  */
 const CONVERGENCE_BOUND_MS = 120_000;
 
