@@ -73,7 +73,13 @@ export class FailureDetector {
   /** ID hex -> the incarnation found dead, when, and whether we found it (else: we were told). */
   private readonly recentlyDead = new BoundedMap<
     string,
-    { readonly incarnation: number; readonly at: Millis; readonly firstHand: boolean }
+    {
+      readonly incarnation: number;
+      readonly at: Millis;
+      readonly firstHand: boolean;
+      /** Pushed to our leaf set and to the node itself, which refutes it if alive (a leaf-set member's). */
+      readonly pushed: boolean;
+    }
   >(RECENTLY_DEAD_CAPACITY);
   /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
   private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
@@ -325,9 +331,12 @@ export class FailureDetector {
 
   // ---- Deaths and departures ---------------------------------------------------------------------------
 
-  /** `node` was found dead: by us (`firstHand`), or a leaf-set member told us. */
-  recordDeath(node: NodeInfo, firstHand: boolean, now: Millis): void {
-    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand });
+  /**
+   * `node` was found dead: by us (`firstHand`), or a leaf-set member told us. `pushed`: we push the death to
+   * our leaf set and to the node (a leaf-set member found dead while ready), so a live one refutes it.
+   */
+  recordDeath(node: NodeInfo, firstHand: boolean, now: Millis, pushed = false): void {
+    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand, pushed });
     for (const [key, { at }] of this.recentlyDead.entries()) {
       if (now - at < DEAD_MEMORY_MS) return;
       this.recentlyDead.delete(key);
@@ -346,14 +355,26 @@ export class FailureDetector {
   }
 
   /**
-   * Whether gossip naming `node` is to be ignored as stale: we found it dead, or heard of its death less
-   * than a failure timeout ago (then gossip may name it again, and it is probed before it is taken back).
+   * Whether gossip naming `node` is to be ignored as stale. A death we found and pushed is believed for
+   * DEAD_MEMORY_MS: the node itself was told, and refutes it if alive. Any other death (heard of, or found
+   * by us but told to nobody: a candidate that never answered, as two neighbours joining together on a
+   * loaded machine can each be for the other) only for a failure timeout: nothing else could correct a
+   * wrong verdict, and two live neighbours that found each other so, and never talk again, would leave a
+   * hole in both leaf sets that their common neighbours' gossip could not close. After that, gossip may
+   * name it again, and it is probed before it is taken back. The bound is on time, not on the memory's
+   * pruning (which only runs when another death is recorded). A death past DEAD_MEMORY_MS is forgotten
+   * here, as gossip may bring the node back into our state: isDead must not then spare it the suspicion
+   * and probe a failed send to it gets.
    */
   believedDead(node: NodeInfo, now: Millis): boolean {
     if (this.recentlyDead.size === 0) return false;
     const dead = this.recentlyDead.get(node.id.hex);
     if (dead === undefined || dead.incarnation !== node.incarnation) return false;
-    return dead.firstHand || now - dead.at < this.config.failureTimeoutMs;
+    if (now - dead.at >= DEAD_MEMORY_MS) {
+      this.recentlyDead.delete(node.id.hex);
+      return false;
+    }
+    return (dead.firstHand && dead.pushed) || now - dead.at < this.config.failureTimeoutMs;
   }
 
   recordDeparture(node: NodeInfo): void {

@@ -1158,7 +1158,9 @@ export class PastryNode {
   /** `node` did not answer (or a leaf-set member reported it dead). */
   private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
     if (this.holds(node)) this.maintenance.peerFailed(this.leaf.size + this.table.size, now);
-    this.detector.recordDeath(node, pushRemoval, now);
+    // Only a leaf-set member's death found while ready is pushed (also to the node, which refutes it).
+    const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
+    this.detector.recordDeath(node, pushRemoval, now, pushed);
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;

@@ -89,10 +89,15 @@ describe("FailureDetector", () => {
     expect(d.isProbing(peer.id.hex)).toBe(true);
   });
 
-  it("a death we found is believed for the dead memory; one we were told of only for a failure timeout", () => {
+  it("a death we found and pushed is believed for the dead memory; one we were told of, or found and told nobody, only for a failure timeout", () => {
     const { detector: d } = detector();
     const told = nodeInfo(NodeId.fromBigInt(3n), 3);
-    d.recordDeath(peer, true, 0);
+    const unpushed = nodeInfo(NodeId.fromBigInt(4n), 4);
+    d.recordDeath(peer, true, 0, true);
+    d.recordDeath(unpushed, true, 0, false);
+    expect(d.confirmedDead(unpushed)).toBe(true);
+    expect(d.believedDead(unpushed, 2499)).toBe(true);
+    expect(d.believedDead(unpushed, 2500)).toBe(false);
     d.recordDeath(told, false, 0);
     expect(d.confirmedDead(peer)).toBe(true);
     expect(d.confirmedDead(told)).toBe(false);
@@ -100,6 +105,15 @@ describe("FailureDetector", () => {
     expect(d.believedDead(told, 2500)).toBe(false);
     expect(d.believedDead(peer, 50_000)).toBe(true);
     expect(d.believedDead({ ...peer, incarnation: 2 }, 10)).toBe(false);
+  });
+
+  it("a death we found and pushed is no longer believed 60 s after it, though no later death was recorded, and is then forgotten", () => {
+    const { detector: d } = detector();
+    d.recordDeath(peer, true, 0, true);
+    expect(d.believedDead(peer, 59_999)).toBe(true);
+    expect(d.believedDead(peer, 60_000)).toBe(false);
+    expect(d.isDead(peer)).toBe(false);
+    expect(d.confirmedDead(peer)).toBe(false);
   });
 
   it("contact from a node found dead reinstates it (noteAlive says so once)", () => {
