@@ -30,7 +30,10 @@ describe("peer call failures", () => {
 
   it("only a call whose connection closed under it is a broken connection: not a refusal, not a timeout", () => {
     const broken = new PeerCallError(status.UNAVAILABLE, "x to a:1: Connection dropped");
-    const refused = new PeerCallError(status.UNAVAILABLE, "x to a:1: No connection established. Last error: y");
+    const refused = new PeerCallError(
+      status.UNAVAILABLE,
+      "x to a:1: No connection established. Last error: y",
+    );
     const late = new PeerCallError(status.DEADLINE_EXCEEDED, "x to a:1 timed out");
     const cancelled = new PeerCallError(status.CANCELLED, "x to a:1: Connection dropped");
     expect([broken, refused, late, cancelled].map((e) => e.connectionBroken)).toEqual([
