@@ -1,9 +1,12 @@
 // CPU profile of the daemons under routed load: `node --import tsx bench/profile.ts [--nodes 8]`.
 // Every daemon runs under the V8 profiler (lib/cpu-profiler-preload.mjs), started and stopped by
 // SIGUSR2 around a fixed window of Send traffic; self time is then totalled per function and per area into
-// bench/results/profile-latest.md, to show what the routed path spends its CPU on.
+// bench/results/profile-latest.md, to show what the routed path spends its CPU on. With `--kv get|put` the
+// load is the key-value store's Get or Put instead (bench/scenarios/kv.ts, after the keys are written and
+// the ring settled), and the daemons' CPU at rest is measured first, so the per-operation cost can be told
+// from the background's; that report goes to bench/results/profile-kv-<op>-latest.md.
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
@@ -12,9 +15,12 @@ import { summarizeProfiles, type SelfTime } from "./lib/cpu-profile.js";
 import { sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
 import { Traffic } from "./scenarios/traffic.js";
+import { KvTraffic } from "./scenarios/kv.js";
 
 const TOP = 30;
 const FILE_TIMEOUT_MS = 10_000;
+/** How long the key-value cluster's CPU at rest is measured before its load window. */
+const REST_MS = 5000;
 
 interface ProfileOptions {
   source?: boolean;
@@ -23,6 +29,18 @@ interface ProfileOptions {
   inFlight: number;
   payload: number;
   out: string;
+  kv?: "get" | "put";
+}
+
+/** What one profiled window measured. */
+interface Window {
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly cpuSecondsPerOp: number;
+  readonly cpuSeconds: number;
+  readonly what: string;
+  /** The daemons' CPU at rest, all together, in seconds per second (kv only). */
+  readonly restCpuPerSecond?: number;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -33,6 +51,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--payload <bytes>", "payload size", Number, 100)
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
     .option("--source", "profile the TypeScript sources through tsx instead of the compiled HEAD")
+    .option("--kv <op>", "profile the key-value store's get or put instead of Send", kvOperation)
     .parse([...argv])
     .opts<ProfileOptions>();
   const dir = mkdtempSync(join(tmpdir(), "wendy-profile-"));
@@ -48,17 +67,67 @@ async function main(argv: readonly string[]): Promise<void> {
     NODE_OPTIONS: `--import ${preload}`,
     BENCH_CPU_PROFILE_DIR: dir,
   });
+  const pids = (): number[] => cluster.nodes.map((n) => n.pid);
+  const profiling = (): void => pids().forEach((pid) => process.kill(pid, "SIGUSR2"));
+  let window: Window;
+  try {
+    window =
+      o.kv === undefined
+        ? await profileSend(cluster, runtime.name, o, profiling)
+        : await profileKv(cluster, o.kv, o, profiling);
+    await waitForFiles(dir, pids().length, FILE_TIMEOUT_MS);
+  } finally {
+    await cluster.stop();
+  }
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .map((f) => join(dir, f));
+  const summary = summarizeProfiles(files, TOP);
+  const rest =
+    window.restCpuPerSecond === undefined
+      ? ""
+      : ` At rest (${REST_MS / 1000} s with no traffic, after the keys were written and the ring settled) the daemons used ` +
+        `${(window.restCpuPerSecond * 1000).toFixed(0)} ms of CPU per second together.`;
+  const lines = [
+    `# Daemon CPU profile under ${o.kv === undefined ? "routed" : `key-value ${o.kv}`} load (${new Date().toISOString().slice(0, 16)}Z)`,
+    "",
+    `${o.nodes} daemons (${build}, V8 sampling profiler), ${window.what} with ${o.inFlight} in flight through the ` +
+      `client API for ${o.seconds} s after 1 s of warm-up: ${Math.round(window.perSecond)} ops/s, p50 ` +
+      `${window.p50Ms.toFixed(2)} ms, daemon CPU ${Math.round(window.cpuSecondsPerOp * 1e6)} µs/op ` +
+      `(${window.cpuSeconds.toFixed(1)} s in the window).${rest} Load average ${loadavg()[0]!.toFixed(1)} at the end. ` +
+      `Profiles cover the warm-up and the window (not start-up or join): ${summary.files} files, ` +
+      `${(summary.busyMs / 1000).toFixed(1)} s of non-idle samples. Produced by ` +
+      `\`node --import tsx bench/profile.ts${o.kv === undefined ? "" : ` --kv ${o.kv}`}\`.`,
+    "",
+    "## Self time by area",
+    "",
+    ...table(summary.byArea),
+    "",
+    `## Top ${TOP} functions by self time`,
+    "",
+    ...table(summary.byFunction),
+    "",
+  ];
+  const path = join(o.out, o.kv === undefined ? "profile-latest.md" : `profile-kv-${o.kv}-latest.md`);
+  writeFileSync(path, lines.join("\n"));
+  process.stdout.write(`wrote ${path} (profiles in ${dir})\n`);
+}
+
+/** Send through the client API, profiled. */
+async function profileSend(
+  cluster: BenchCluster,
+  runtime: DaemonRuntime["name"],
+  o: ProfileOptions,
+  profiling: () => void,
+): Promise<Window> {
   const traffic = new Traffic(cluster);
-  let run;
-  let cpu: number;
   try {
     await cluster.grow(o.nodes, 4);
     await traffic.open();
     const pids = cluster.nodes.map((n) => n.pid);
-    const profiling = (): void => pids.forEach((pid) => process.kill(pid, "SIGUSR2"));
     profiling();
     const before = totalCpuSeconds(pids);
-    run = await traffic.measureSend(o.payload, o.inFlight, {
+    const run = await traffic.measureSend(o.payload, o.inFlight, {
       warmupMs: 1000,
       measureMs: o.seconds * 1000,
       repeats: 1,
@@ -70,42 +139,58 @@ async function main(argv: readonly string[]): Promise<void> {
       embeddedSizes: [],
       idleMs: 0,
       startBatch: 4,
-      runtime: runtime.name,
+      runtime,
     });
-    cpu = totalCpuSeconds(pids) - before;
+    const cpuSeconds = totalCpuSeconds(pids) - before;
     profiling();
-    await waitForFiles(dir, pids.length, FILE_TIMEOUT_MS);
+    return {
+      perSecond: run.perSecond,
+      p50Ms: run.latency.p50Ms,
+      cpuSecondsPerOp: run.cpuSecondsPerOp,
+      cpuSeconds,
+      what: `Send of ${o.payload} B (harness ${Math.round(run.clientCpuSecondsPerOp * 1e6)} µs/msg)`,
+    };
   } finally {
     traffic.close();
-    await cluster.stop();
   }
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith(".cpuprofile"))
-    .map((f) => join(dir, f));
-  const summary = summarizeProfiles(files, TOP);
-  const lines = [
-    `# Daemon CPU profile under routed load (${new Date().toISOString().slice(0, 16)}Z)`,
-    "",
-    `${o.nodes} daemons (${build}, V8 sampling profiler), Send of ${o.payload} B with ${o.inFlight} in flight through the ` +
-      `client API for ${o.seconds} s after 1 s of warm-up: ${Math.round(run.perSecond)} msgs/s, p50 ` +
-      `${run.latency.p50Ms.toFixed(2)} ms, daemon CPU ${Math.round(run.cpuSecondsPerOp * 1e6)} µs/msg ` +
-      `(${cpu.toFixed(1)} s in the window), harness ${Math.round(run.clientCpuSecondsPerOp * 1e6)} µs/msg. ` +
-      `Profiles cover the warm-up and the window (not start-up or join): ${summary.files} files, ` +
-      `${(summary.busyMs / 1000).toFixed(1)} s of non-idle samples. Produced by ` +
-      "`node --import tsx bench/profile.ts`.",
-    "",
-    "## Self time by area",
-    "",
-    ...table(summary.byArea),
-    "",
-    `## Top ${TOP} functions by self time`,
-    "",
-    ...table(summary.byFunction),
-    "",
-  ];
-  const path = join(o.out, "profile-latest.md");
-  writeFileSync(path, lines.join("\n"));
-  process.stdout.write(`wrote ${path} (profiles in ${dir})\n`);
+}
+
+/** The key-value store's Get or Put through the client API, profiled after its CPU at rest is measured. */
+async function profileKv(
+  cluster: BenchCluster,
+  op: "get" | "put",
+  o: ProfileOptions,
+  profiling: () => void,
+): Promise<Window> {
+  await cluster.grow(o.nodes, 3);
+  const traffic = new KvTraffic(cluster, o.payload);
+  await traffic.preload();
+  const pids = cluster.nodes.map((n) => n.pid);
+  const atRest = totalCpuSeconds(pids);
+  await sleep(REST_MS);
+  const restCpuPerSecond = (totalCpuSeconds(pids) - atRest) / (REST_MS / 1000);
+  profiling();
+  const before = totalCpuSeconds(pids);
+  const window = { warmupMs: 1000, measureMs: o.seconds * 1000 };
+  const run =
+    op === "get"
+      ? await traffic.measureGet(o.inFlight, window)
+      : await traffic.measurePut(o.inFlight, window);
+  const cpuSeconds = totalCpuSeconds(pids) - before;
+  profiling();
+  return {
+    perSecond: run.perSecond,
+    p50Ms: run.latency.p50Ms,
+    cpuSecondsPerOp: run.cpuSecondsPerOp,
+    cpuSeconds,
+    what: `${op === "get" ? "Get" : "Put"} of ${o.payload} B values (k = 3, W = R = 2)`,
+    restCpuPerSecond,
+  };
+}
+
+function kvOperation(value: string): "get" | "put" {
+  if (value !== "get" && value !== "put") throw new Error(`--kv takes get or put, not ${value}`);
+  return value;
 }
 
 async function waitForFiles(dir: string, count: number, timeoutMs: number): Promise<void> {
