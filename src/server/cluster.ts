@@ -645,6 +645,7 @@ export class Cluster {
     this.joins.stopped();
     this.pool.close();
     this.peerService?.endStreams();
+    this.options.onPeerPortClosing?.();
     const server = this.server;
     this.server = undefined;
     if (server === undefined) return true;

@@ -88,6 +88,12 @@ export interface ClusterOptions {
   readonly serveReflection?: boolean;
   /** Extra services to serve on the peer port (e.g. the client API when sharing a port). */
   readonly configureServer?: (server: Server) => void;
+  /**
+   * Called as the peer port closes, before it waits for open calls: a service added by configureServer
+   * that keeps long-lived streams from peers (the key-value store's KvStream) ends them here, or the close
+   * would wait out its grace for streams that never end by themselves.
+   */
+  readonly onPeerPortClosing?: () => void;
 }
 
 /** The settings a Cluster runs with, all checked. */

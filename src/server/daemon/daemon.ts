@@ -113,6 +113,7 @@ export class Daemon {
         health.serveOn(server);
         kv.addPeerServiceTo(server);
       },
+      onPeerPortClosing: () => kv.endPeerStreams(),
     });
     // A persistent store is read back before the node listens: a restarted node holds its keys at once.
     const kv = await KvNode.open(cluster, config.kv);

@@ -34,6 +34,7 @@ import {
 import { addressFor, clusterOverlay, type KvOverlay } from "./overlay.js";
 import { KvPeerClient, type KvPeers } from "./peer-client.js";
 import { addKvPeerService, type KvPeerHandlers } from "./peer-service.js";
+import { KvStreamReceivers } from "./peer-stream-server.js";
 import { KvReplicator } from "./replicator.js";
 import { KvTombstoneCollector } from "./tombstones.js";
 import { KvDataDirError, LevelKvPersistence } from "./persistence.js";
@@ -114,6 +115,8 @@ export class KvNode {
   private tombstones: KvTombstoneCollector | undefined;
   private tombstonesRemoved = 0;
   private stopped = false;
+  /** Peers' incoming KvStreams, ended when the node stops. */
+  private streams: KvStreamReceivers | undefined;
   /** Records read back from the data directory when the node opened. */
   private restoredCount = 0;
   /** When the replica candidates were last seen to change (or the store started): reads settle after it. */
@@ -177,11 +180,25 @@ export class KvNode {
   /** Serves KvPeerService on the node's peer port (pass to ClusterOptions.configureServer). */
   addPeerServiceTo(server: Server): void {
     const transport = this.cluster.peerTransport();
-    addKvPeerService(server, {
+    const calls = {
       verifier: transport.auth.verifier,
       ...(transport.checkSender === undefined ? {} : { checkSender: transport.checkSender }),
       handlers: () => (this.stopped ? undefined : this.handlers),
+    };
+    const streams = new KvStreamReceivers({
+      ...calls,
+      maxResponseBytes: Math.floor(transport.maxMessageBytes / 2),
     });
+    this.streams = streams;
+    addKvPeerService(server, { ...calls, stream: streams.handler });
+  }
+
+  /**
+   * Ends peers' open KvStreams (pass to ClusterOptions.onPeerPortClosing): they never end by themselves, and
+   * the peer port's graceful close waits for open calls. Also done by stop().
+   */
+  endPeerStreams(): void {
+    this.streams?.endAll();
   }
 
   /** Starts the store's background work; call once the cluster listens. */
@@ -267,6 +284,7 @@ export class KvNode {
     this.antiEntropy?.stop();
     this.tombstones?.stop();
     this.peers?.close();
+    this.streams?.endAll();
   }
 
   /** Stops, then writes what is queued to the data directory and closes it. */

@@ -1,7 +1,10 @@
 // Outgoing key-value calls to peers: one channel per peer address (bounded, least recently used closed
-// first), every call signed with the node's peer sessions and bounded by a timeout. An OK answer counts only
-// when it proves its origin: the session's MAC over its bytes (shared secrets) and, under per-node
-// identities, a connection whose certificate names the node called; anything else is refused and counted.
+// first), every call signed with the node's peer sessions and bounded by a timeout. Coordinate, Replicate
+// and Fetch travel on the peer's KvStream (peer-stream.ts), batched and signed per batch; Digest, and every
+// call to a peer without KvStream (an older version: asked again after UNARY_RETRY_MS), go as unary calls.
+// An OK answer counts only when it proves its origin: the session's MAC over its bytes (shared secrets) and,
+// under per-node identities, a connection whose certificate names the node called; anything else is refused
+// and counted.
 import { Client, status, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
 import {
@@ -17,40 +20,29 @@ import {
 } from "../../gen/wendy/v1/kv_peer.js";
 import type { NodeInfo } from "../../routing/types.js";
 import type { PeerTransport } from "../cluster.js";
-import { WendyError } from "../errors.js";
-import { noConnection, refusedByPeer } from "../transport/peer-failure.js";
+import { KvPeerError } from "./peer-error.js";
+import { KvStreamSender, KvStreamUnsupportedError, type KvStreamRequestOf } from "./peer-stream.js";
 import { METADATA_ANSWER_MAC, METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
 import { writeAuthEntries, type AuthEntries } from "../auth/metadata.js";
 import type { ClaimRefusal } from "../auth/node-identity.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 
 const MAX_CHANNELS = 256;
+/** A peer found without KvStream is called unary for this long before its stream is tried again. */
+const UNARY_RETRY_MS = 60_000;
+
+export { KvPeerError };
 
 interface Channel {
   readonly client: Client;
   /** Per-node identities: whether an answer on this channel is from the node meant. */
   readonly checkAnswer: PeerChannelSecurity["checkAnswer"];
+  /** The peer's KvStream, opened on first use. */
+  stream?: KvStreamSender;
+  /** Until when (performance.now()) the peer is called unary: it answered KvStream with UNIMPLEMENTED. */
+  unaryUntil?: number;
 }
 const identity = (b: Buffer): Buffer => b;
-
-/**
- * A failed call to a peer, with its gRPC code (UNAVAILABLE and DEADLINE_EXCEEDED when it never answered) and
- * whether it surely never reached the peer's store (no connection, no session, or the peer refused it as not
- * joined, leaving or not running): only then may a hand-on be retried elsewhere at once.
- */
-export class KvPeerError extends WendyError {
-  override readonly name = "KvPeerError";
-  readonly neverArrived: boolean;
-  constructor(
-    message: string,
-    code: status,
-    readonly metadata?: Metadata,
-    neverArrived = noConnection(code, message) || refusedByPeer(code, metadata),
-  ) {
-    super(message, code);
-    this.neverArrived = neverArrived;
-  }
-}
 
 export interface KvPeers {
   coordinate(to: NodeInfo, request: CoordinateRequest, timeoutMs: number): Promise<CoordinateResponse>;
@@ -65,6 +57,8 @@ type Method = "coordinate" | "replicate" | "fetch" | "digest";
 export class KvPeerClient implements KvPeers {
   private readonly channels = new Map<string, Channel>();
   private closed = false;
+  /** KvStream call ids: a counter, never repeated while this node runs (kv_peer.proto KvStreamCall.id). */
+  private lastCallId = 0n;
 
   constructor(
     private readonly transport: PeerTransport,
@@ -72,16 +66,22 @@ export class KvPeerClient implements KvPeers {
     private readonly addressOf: (peer: NodeInfo) => string,
   ) {}
 
-  coordinate(to: NodeInfo, request: CoordinateRequest, timeoutMs: number): Promise<CoordinateResponse> {
-    return this.call("coordinate", to, request, timeoutMs);
+  async coordinate(to: NodeInfo, request: CoordinateRequest, timeoutMs: number): Promise<CoordinateResponse> {
+    const answer = await this.streamed(to, { $case: "coordinate", coordinate: request }, timeoutMs);
+    if (answer === undefined) return this.call("coordinate", to, request, timeoutMs);
+    return (answer as { coordinate: CoordinateResponse }).coordinate;
   }
 
-  replicate(to: NodeInfo, request: ReplicateRequest, timeoutMs: number): Promise<ReplicateResponse> {
-    return this.call("replicate", to, request, timeoutMs);
+  async replicate(to: NodeInfo, request: ReplicateRequest, timeoutMs: number): Promise<ReplicateResponse> {
+    const answer = await this.streamed(to, { $case: "replicate", replicate: request }, timeoutMs);
+    if (answer === undefined) return this.call("replicate", to, request, timeoutMs);
+    return (answer as { replicate: ReplicateResponse }).replicate;
   }
 
-  fetch(to: NodeInfo, request: FetchRequest, timeoutMs: number): Promise<FetchResponse> {
-    return this.call("fetch", to, request, timeoutMs);
+  async fetch(to: NodeInfo, request: FetchRequest, timeoutMs: number): Promise<FetchResponse> {
+    const answer = await this.streamed(to, { $case: "fetch", fetch: request }, timeoutMs);
+    if (answer === undefined) return this.call("fetch", to, request, timeoutMs);
+    return (answer as { fetch: FetchResponse }).fetch;
   }
 
   digest(to: NodeInfo, request: DigestRequest, timeoutMs: number): Promise<DigestResponse> {
@@ -90,8 +90,42 @@ export class KvPeerClient implements KvPeers {
 
   close(): void {
     this.closed = true;
-    for (const c of this.channels.values()) c.client.close();
+    for (const c of this.channels.values()) closeChannel(c);
     this.channels.clear();
+  }
+
+  /**
+   * `request` on the peer's KvStream: its answer (of the same case; the sender checks), or undefined when
+   * the peer has no KvStream (the call never ran there: the caller sends it unary).
+   */
+  private async streamed(
+    to: NodeInfo,
+    request: KvStreamRequestOf,
+    timeoutMs: number,
+  ): Promise<object | undefined> {
+    if (this.closed) throw new KvPeerError("the node is stopping", status.UNAVAILABLE, undefined, true);
+    const address = this.addressOf(to);
+    const channel = this.channel(address);
+    if (channel.unaryUntil !== undefined) {
+      if (performance.now() < channel.unaryUntil) return undefined;
+      channel.unaryUntil = undefined;
+    }
+    channel.stream ??= new KvStreamSender(channel.client, address, {
+      signer: this.transport.auth.signer,
+      ...(channel.checkAnswer === undefined ? {} : { checkAnswer: channel.checkAnswer }),
+      ...(this.transport.onAnswerRefused === undefined
+        ? {}
+        : { onAnswerRefused: this.transport.onAnswerRefused }),
+      maxBatchBytes: Math.floor(this.transport.maxMessageBytes / 2),
+      nextId: () => ++this.lastCallId,
+    });
+    try {
+      return await channel.stream.send(request, to.id.hex, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof KvStreamUnsupportedError)) throw error;
+      channel.unaryUntil = performance.now() + UNARY_RETRY_MS;
+      return undefined;
+    }
   }
 
   private async call<M extends Method>(
@@ -142,7 +176,7 @@ export class KvPeerClient implements KvPeers {
       const oldest = this.channels.entries().next();
       if (oldest.done) break;
       this.channels.delete(oldest.value[0]);
-      oldest.value[1].client.close();
+      closeChannel(oldest.value[1]);
     }
     const security = this.transport.channelSecurity(address);
     c = {
@@ -226,4 +260,9 @@ export class KvPeerClient implements KvPeers {
     }
     return channel.checkAnswer?.(meant, call.getAuthContext()?.sslPeerCertificate);
   }
+}
+
+function closeChannel(channel: Channel): void {
+  channel.stream?.close();
+  channel.client.close();
 }

@@ -7,6 +7,7 @@ import {
   status,
   type sendUnaryData,
   type Server,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServiceDefinition,
   type UntypedServiceImplementation,
@@ -22,7 +23,9 @@ import {
   type ReplicateRequest,
   type ReplicateResponse,
 } from "../../gen/wendy/v1/kv_peer.js";
+import type { PeerCertificate } from "node:tls";
 import type { NodeInfo } from "../../routing/types.js";
+import type { NodeInfo as NodeInfoWire } from "../../gen/wendy/v1/types.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import { readAuthEntries } from "../auth/metadata.js";
 import {
@@ -51,6 +54,8 @@ export interface KvPeerServiceOptions {
   readonly checkSender?: SenderCheck;
   /** Every call served, with its final code (for metrics). */
   readonly onServed?: (path: string, code: status) => void;
+  /** Serves the KvStream method (peer-stream-server.ts); without it the method is absent (UNIMPLEMENTED). */
+  readonly stream?: (call: ServerDuplexStream<Buffer, Buffer>) => void;
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -88,39 +93,92 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
           undefined,
           refusal("not running"),
         );
-      Promise.resolve()
-        .then(() => {
-          const request = original.requestDeserialize(call.request);
-          const sender = decodeNodeInfo(request.sender, "sender");
-          const refusal = options.checkSender?.(sender, call.getAuthContext().sslPeerCertificate);
-          if (refusal !== undefined) {
-            options.verifier.failures.record(refusal.reason);
-            throw new SenderRefused(refusal.code, refusal.reason, refusal.details);
-          }
-          // Each method's request type matches its handler; the cast only joins the four signatures.
-          return (handlers[method] as (s: NodeInfo, r: typeof request) => unknown)(sender, request);
-        })
-        .then(
-          (value) => reply(status.OK, "", value),
-          (error: unknown) => {
-            if (error instanceof SenderRefused) {
-              const metadata = new Metadata();
-              metadata.set(METADATA_AUTH_FAILURE, error.reason);
-              return reply(status[error.grpcCode], error.message, undefined, metadata);
-            }
-            if (error instanceof WireFormatError) return reply(status.INVALID_ARGUMENT, error.message);
-            // Refused before it touched the store: the caller may hand the request to another node at once.
-            if (error instanceof NotJoinedError || error instanceof LeavingError)
-              return reply(error.code, error.message, undefined, refusal(error.message));
-            if (error instanceof WendyError) return reply(error.code, error.message);
-            if (error instanceof Error && /invalid wire type|index out of range/i.test(error.message))
-              return reply(status.INVALID_ARGUMENT, `malformed request: ${error.message}`);
-            return reply(status.INTERNAL, "internal error");
-          },
-        );
+      void runKvCall(
+        method,
+        () => original.requestDeserialize(call.request),
+        call.getAuthContext().sslPeerCertificate,
+        handlers,
+        options,
+      ).then((outcome) => {
+        if (outcome.ok) return reply(status.OK, "", outcome.value);
+        let metadata: Metadata | undefined;
+        if (outcome.authFailure !== undefined) {
+          metadata = new Metadata();
+          metadata.set(METADATA_AUTH_FAILURE, outcome.authFailure);
+        } else if (outcome.refused !== undefined) metadata = refusal(outcome.refused);
+        return reply(outcome.code, outcome.details, undefined, metadata);
+      });
     };
   }
+  if (options.stream !== undefined) {
+    const original = KvPeerServiceService.kvStream;
+    definition.kvStream = { ...original, requestDeserialize: identity, responseSerialize: identity };
+    implementation.kvStream = options.stream;
+  }
   server.addService(definition as ServiceDefinition, implementation);
+}
+
+/** The methods a KvStream carries, by the name of their handler. */
+export type KvStreamMethod = "coordinate" | "replicate" | "fetch";
+
+/** How one verified call ended: the handler's answer, or the status the caller is told. */
+export type KvCallOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | {
+      readonly ok: false;
+      readonly code: status;
+      readonly details: string;
+      /** The call was refused untouched (not joined, leaving, not running): why. */
+      readonly refused?: string;
+      /** The sender's claim was refused (per-node identities): the reason counted. */
+      readonly authFailure?: AuthFailureReason;
+    };
+
+/**
+ * Runs one authenticated call: decodes it (`decode` throws on bad bytes), checks its sender against the
+ * connection's certificate, hands it to its handler, and maps any failure to the status the caller gets.
+ * Shared by the unary methods and the KvStream (peer-stream-server.ts).
+ */
+export function runKvCall(
+  method: keyof KvPeerHandlers,
+  decode: () => { readonly sender?: NodeInfoWire | undefined },
+  certificate: PeerCertificate | undefined,
+  handlers: KvPeerHandlers,
+  options: Pick<KvPeerServiceOptions, "verifier" | "checkSender">,
+): Promise<KvCallOutcome> {
+  return Promise.resolve()
+    .then(() => {
+      const request = decode();
+      const sender = decodeNodeInfo(request.sender, "sender");
+      const claim = options.checkSender?.(sender, certificate);
+      if (claim !== undefined) {
+        options.verifier.failures.record(claim.reason);
+        throw new SenderRefused(claim.code, claim.reason, claim.details);
+      }
+      // Each method's request type matches its handler; the cast only joins the four signatures.
+      return (handlers[method] as (s: NodeInfo, r: typeof request) => unknown)(sender, request);
+    })
+    .then(
+      (value): KvCallOutcome => ({ ok: true, value }),
+      (error: unknown): KvCallOutcome => {
+        if (error instanceof SenderRefused)
+          return {
+            ok: false,
+            code: status[error.grpcCode],
+            details: error.message,
+            authFailure: error.reason,
+          };
+        if (error instanceof WireFormatError)
+          return { ok: false, code: status.INVALID_ARGUMENT, details: error.message };
+        // Refused before it touched the store: the caller may hand the request to another node at once.
+        if (error instanceof NotJoinedError || error instanceof LeavingError)
+          return { ok: false, code: error.code, details: error.message, refused: error.message };
+        if (error instanceof WendyError) return { ok: false, code: error.code, details: error.message };
+        if (error instanceof Error && /invalid wire type|index out of range/i.test(error.message))
+          return { ok: false, code: status.INVALID_ARGUMENT, details: `malformed request: ${error.message}` };
+        return { ok: false, code: status.INTERNAL, details: "internal error" };
+      },
+    );
 }
 
 /** Sends the session's MAC over `answer` in the response headers (shared secrets; nothing otherwise). */

@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -135,6 +137,96 @@ export interface DigestResponse {
   completeBuckets: number[];
   /** Versions (no values) of the receiver's keys in those buckets; at most 512. */
   versions: Record[];
+}
+
+/** One batch of calls on a KvStream, authenticated on its own. */
+export interface KvStreamRequest {
+  /** A serialized KvStreamBatch. The MAC covers exactly these bytes. */
+  batch: Buffer;
+  /**
+   * The batch's sequence number in the caller's authenticated session (the session ID travels in the
+   * stream's metadata); each number is accepted once. Zero when the overlay uses no shared secret.
+   */
+  seq: bigint;
+  /**
+   * HMAC-SHA256 over the KvStream method path, `seq` and SHA-256 of `batch`, with the session key
+   * (src/server/auth), as RouteStreamRequest's. Empty when the overlay uses no shared secret.
+   */
+  mac: Buffer;
+}
+
+/** The calls of one KvStreamRequest. */
+export interface KvStreamBatch {
+  /** At least one call. */
+  calls: KvStreamCall[];
+}
+
+/** One call on a KvStream: what the unary method of the same name takes, with the sender inside it. */
+export interface KvStreamCall {
+  /**
+   * Names the call in its answer; never reused by the caller within a session (a counter), so an answer
+   * replayed from an earlier stream answers nothing outstanding.
+   */
+  id: bigint;
+  /** The call; exactly one. A call without one is answered INVALID_ARGUMENT. */
+  request?:
+    | //
+    /** As KvPeerService.Coordinate. */
+    { $case: "coordinate"; coordinate: CoordinateRequest }
+    | //
+    /** As KvPeerService.Replicate. */
+    { $case: "replicate"; replicate: ReplicateRequest }
+    | //
+    /** As KvPeerService.Fetch. */
+    { $case: "fetch"; fetch: FetchRequest }
+    | undefined;
+}
+
+/** Answers to calls of a KvStream; those ready in one turn of the callee's event loop travel together. */
+export interface KvStreamResponse {
+  /** The answers, each naming its call. */
+  answers: KvStreamAnswer[];
+  /**
+   * With a shared secret: HMAC-SHA256 with the stream's session key over "wendy-v1 answer", the KvStream method
+   * path, a zero sequence number (8 bytes) and SHA-256 of this response serialized without `mac`
+   * (src/server/auth), as RouteStreamResponse's; the caller takes no answer from a response whose mac does
+   * not check out. Empty without a shared secret.
+   */
+  mac: Buffer;
+}
+
+/** The answer to one KvStreamCall. */
+export interface KvStreamAnswer {
+  /** The call's id. */
+  id: bigint;
+  /** Its outcome: the unary method's response, or its error. */
+  result?:
+    | //
+    /** To a Coordinate. */
+    { $case: "coordinate"; coordinate: CoordinateResponse }
+    | //
+    /** To a Replicate. */
+    { $case: "replicate"; replicate: ReplicateResponse }
+    | //
+    /** To a Fetch. */
+    { $case: "fetch"; fetch: FetchResponse }
+    | //
+    /** The call failed, as the unary method would have. */
+    { $case: "error"; error: KvStreamError }
+    | undefined;
+}
+
+/** A call on a KvStream that failed. */
+export interface KvStreamError {
+  /** The gRPC status code the unary method would have failed with (never OK). */
+  code: number;
+  /** Its details. */
+  message: string;
+  /**
+   * True when the callee refused the call untouched (not joined, leaving, not running): the caller may hand
+   * it to another node at once, as after a unary call refused with the wendy-refused trailer.
+   */
+  refused: boolean;
 }
 
 function createBaseRecord(): Record {
@@ -891,6 +983,538 @@ export const DigestResponse: MessageFns<DigestResponse> = {
   },
 };
 
+function createBaseKvStreamRequest(): KvStreamRequest {
+  return { batch: Buffer.alloc(0), seq: 0n, mac: Buffer.alloc(0) };
+}
+
+export const KvStreamRequest: MessageFns<KvStreamRequest> = {
+  encode(message: KvStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batch.length !== 0) {
+      writer.uint32(10).bytes(message.batch);
+    }
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.seq);
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(26).bytes(message.mac);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.batch = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<KvStreamRequest>, I>>(base?: I): KvStreamRequest {
+    return KvStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvStreamRequest>, I>>(object: I): KvStreamRequest {
+    const message = createBaseKvStreamRequest();
+    message.batch = object.batch ?? Buffer.alloc(0);
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.mac = object.mac ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseKvStreamBatch(): KvStreamBatch {
+  return { calls: [] };
+}
+
+export const KvStreamBatch: MessageFns<KvStreamBatch> = {
+  encode(message: KvStreamBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.calls) {
+      KvStreamCall.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvStreamBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvStreamBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.calls.push(KvStreamCall.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<KvStreamBatch>, I>>(base?: I): KvStreamBatch {
+    return KvStreamBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvStreamBatch>, I>>(object: I): KvStreamBatch {
+    const message = createBaseKvStreamBatch();
+    message.calls = object.calls?.map((e) => KvStreamCall.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseKvStreamCall(): KvStreamCall {
+  return { id: 0n, request: undefined };
+}
+
+export const KvStreamCall: MessageFns<KvStreamCall> = {
+  encode(message: KvStreamCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.request?.$case) {
+      case "coordinate":
+        CoordinateRequest.encode(message.request.coordinate, writer.uint32(18).fork()).join();
+        break;
+      case "replicate":
+        ReplicateRequest.encode(message.request.replicate, writer.uint32(26).fork()).join();
+        break;
+      case "fetch":
+        FetchRequest.encode(message.request.fetch, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvStreamCall {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvStreamCall();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = { $case: "coordinate", coordinate: CoordinateRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.request = { $case: "replicate", replicate: ReplicateRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.request = { $case: "fetch", fetch: FetchRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<KvStreamCall>, I>>(base?: I): KvStreamCall {
+    return KvStreamCall.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvStreamCall>, I>>(object: I): KvStreamCall {
+    const message = createBaseKvStreamCall();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    switch (object.request?.$case) {
+      case "coordinate": {
+        if (object.request?.coordinate !== undefined && object.request?.coordinate !== null) {
+          message.request = {
+            $case: "coordinate",
+            coordinate: CoordinateRequest.fromPartial(object.request.coordinate),
+          };
+        }
+        break;
+      }
+      case "replicate": {
+        if (object.request?.replicate !== undefined && object.request?.replicate !== null) {
+          message.request = { $case: "replicate", replicate: ReplicateRequest.fromPartial(object.request.replicate) };
+        }
+        break;
+      }
+      case "fetch": {
+        if (object.request?.fetch !== undefined && object.request?.fetch !== null) {
+          message.request = { $case: "fetch", fetch: FetchRequest.fromPartial(object.request.fetch) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseKvStreamResponse(): KvStreamResponse {
+  return { answers: [], mac: Buffer.alloc(0) };
+}
+
+export const KvStreamResponse: MessageFns<KvStreamResponse> = {
+  encode(message: KvStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.answers) {
+      KvStreamAnswer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.mac.length !== 0) {
+      writer.uint32(18).bytes(message.mac);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.answers.push(KvStreamAnswer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mac = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<KvStreamResponse>, I>>(base?: I): KvStreamResponse {
+    return KvStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvStreamResponse>, I>>(object: I): KvStreamResponse {
+    const message = createBaseKvStreamResponse();
+    message.answers = object.answers?.map((e) => KvStreamAnswer.fromPartial(e)) || [];
+    message.mac = object.mac ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseKvStreamAnswer(): KvStreamAnswer {
+  return { id: 0n, result: undefined };
+}
+
+export const KvStreamAnswer: MessageFns<KvStreamAnswer> = {
+  encode(message: KvStreamAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    switch (message.result?.$case) {
+      case "coordinate":
+        CoordinateResponse.encode(message.result.coordinate, writer.uint32(18).fork()).join();
+        break;
+      case "replicate":
+        ReplicateResponse.encode(message.result.replicate, writer.uint32(26).fork()).join();
+        break;
+      case "fetch":
+        FetchResponse.encode(message.result.fetch, writer.uint32(34).fork()).join();
+        break;
+      case "error":
+        KvStreamError.encode(message.result.error, writer.uint32(42).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvStreamAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvStreamAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "coordinate", coordinate: CoordinateResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = { $case: "replicate", replicate: ReplicateResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.result = { $case: "fetch", fetch: FetchResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.result = { $case: "error", error: KvStreamError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<KvStreamAnswer>, I>>(base?: I): KvStreamAnswer {
+    return KvStreamAnswer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvStreamAnswer>, I>>(object: I): KvStreamAnswer {
+    const message = createBaseKvStreamAnswer();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    switch (object.result?.$case) {
+      case "coordinate": {
+        if (object.result?.coordinate !== undefined && object.result?.coordinate !== null) {
+          message.result = {
+            $case: "coordinate",
+            coordinate: CoordinateResponse.fromPartial(object.result.coordinate),
+          };
+        }
+        break;
+      }
+      case "replicate": {
+        if (object.result?.replicate !== undefined && object.result?.replicate !== null) {
+          message.result = { $case: "replicate", replicate: ReplicateResponse.fromPartial(object.result.replicate) };
+        }
+        break;
+      }
+      case "fetch": {
+        if (object.result?.fetch !== undefined && object.result?.fetch !== null) {
+          message.result = { $case: "fetch", fetch: FetchResponse.fromPartial(object.result.fetch) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.result?.error !== undefined && object.result?.error !== null) {
+          message.result = { $case: "error", error: KvStreamError.fromPartial(object.result.error) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseKvStreamError(): KvStreamError {
+  return { code: 0, message: "", refused: false };
+}
+
+export const KvStreamError: MessageFns<KvStreamError> = {
+  encode(message: KvStreamError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.refused !== false) {
+      writer.uint32(24).bool(message.refused);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvStreamError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvStreamError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refused = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<KvStreamError>, I>>(base?: I): KvStreamError {
+    return KvStreamError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KvStreamError>, I>>(object: I): KvStreamError {
+    const message = createBaseKvStreamError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.refused = object.refused ?? false;
+    return message;
+  },
+};
+
 /** What nodes ask one another to keep keys replicated. */
 export type KvPeerServiceService = typeof KvPeerServiceService;
 export const KvPeerServiceService = {
@@ -945,6 +1569,28 @@ export const KvPeerServiceService = {
     responseSerialize: (value: DigestResponse): Buffer => Buffer.from(DigestResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DigestResponse => DigestResponse.decode(value),
   },
+  /**
+   * Coordinate, Replicate and Fetch calls to one peer on one long-lived stream instead of a unary call each
+   * (no HTTP/2 stream, headers and per-call metadata per request). The stream is opened with the session's
+   * metadata over the empty body, as RouteStream is (peer.proto), and each KvStreamRequest is authenticated
+   * on its own. Each call is answered once, by its id, in some later KvStreamResponse (answers come in the
+   * order they are ready, not the order asked). Bounds: at most 1024 calls in progress per stream (beyond:
+   * that call answered RESOURCE_EXHAUSTED at once); a request or response holds at most what one gRPC
+   * message may (the peer port's limit). Errors of the stream itself: UNAUTHENTICATED (the stream's or a
+   * request's authentication failed, or a sender its certificate does not back: the stream ends),
+   * INVALID_ARGUMENT (a request that does not decode: the stream ends), UNAVAILABLE (the store is not
+   * running; the node stops). A node without this method answers UNIMPLEMENTED: callers then use the unary
+   * methods.
+   */
+  kvStream: {
+    path: "/wendy.v1.KvPeerService/KvStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: KvStreamRequest): Buffer => Buffer.from(KvStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): KvStreamRequest => KvStreamRequest.decode(value),
+    responseSerialize: (value: KvStreamResponse): Buffer => Buffer.from(KvStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KvStreamResponse => KvStreamResponse.decode(value),
+  },
 } as const;
 
 export interface KvPeerServiceServer extends UntypedServiceImplementation {
@@ -967,6 +1613,20 @@ export interface KvPeerServiceServer extends UntypedServiceImplementation {
    * answers the receiver's versions in the buckets that differ.
    */
   digest: handleUnaryCall<DigestRequest, DigestResponse>;
+  /**
+   * Coordinate, Replicate and Fetch calls to one peer on one long-lived stream instead of a unary call each
+   * (no HTTP/2 stream, headers and per-call metadata per request). The stream is opened with the session's
+   * metadata over the empty body, as RouteStream is (peer.proto), and each KvStreamRequest is authenticated
+   * on its own. Each call is answered once, by its id, in some later KvStreamResponse (answers come in the
+   * order they are ready, not the order asked). Bounds: at most 1024 calls in progress per stream (beyond:
+   * that call answered RESOURCE_EXHAUSTED at once); a request or response holds at most what one gRPC
+   * message may (the peer port's limit). Errors of the stream itself: UNAUTHENTICATED (the stream's or a
+   * request's authentication failed, or a sender its certificate does not back: the stream ends),
+   * INVALID_ARGUMENT (a request that does not decode: the stream ends), UNAVAILABLE (the store is not
+   * running; the node stops). A node without this method answers UNIMPLEMENTED: callers then use the unary
+   * methods.
+   */
+  kvStream: handleBidiStreamingCall<KvStreamRequest, KvStreamResponse>;
 }
 
 export interface KvPeerServiceClient extends Client {
@@ -1045,6 +1705,22 @@ export interface KvPeerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DigestResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Coordinate, Replicate and Fetch calls to one peer on one long-lived stream instead of a unary call each
+   * (no HTTP/2 stream, headers and per-call metadata per request). The stream is opened with the session's
+   * metadata over the empty body, as RouteStream is (peer.proto), and each KvStreamRequest is authenticated
+   * on its own. Each call is answered once, by its id, in some later KvStreamResponse (answers come in the
+   * order they are ready, not the order asked). Bounds: at most 1024 calls in progress per stream (beyond:
+   * that call answered RESOURCE_EXHAUSTED at once); a request or response holds at most what one gRPC
+   * message may (the peer port's limit). Errors of the stream itself: UNAUTHENTICATED (the stream's or a
+   * request's authentication failed, or a sender its certificate does not back: the stream ends),
+   * INVALID_ARGUMENT (a request that does not decode: the stream ends), UNAVAILABLE (the store is not
+   * running; the node stops). A node without this method answers UNIMPLEMENTED: callers then use the unary
+   * methods.
+   */
+  kvStream(): ClientDuplexStream<KvStreamRequest, KvStreamResponse>;
+  kvStream(options: Partial<CallOptions>): ClientDuplexStream<KvStreamRequest, KvStreamResponse>;
+  kvStream(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<KvStreamRequest, KvStreamResponse>;
 }
 
 export const KvPeerServiceClient = makeGenericClientConstructor(
