@@ -2,7 +2,9 @@
 // stores: it relays the Hello to the real node, so the caller's session is genuine, then either answers a
 // Fetch with a value it made up, or relays the Fetch and changes the real answer's value while keeping the
 // real node's MAC header. Neither answer may be believed: each must carry the session's MAC over exactly its
-// bytes, which only the real node can make; each refusal is counted as "bad-answer-mac".
+// bytes, which only the real node can make; each refusal is counted as "bad-answer-mac". The same holds on
+// the KvStream, where a whole response carries the MAC: one made up, or relayed with a changed value, is
+// refused; and a node without KvStream (these men in the middle) is called unary instead.
 import {
   Client,
   Metadata,
@@ -21,9 +23,12 @@ import type { NodeInfo } from "../../src/routing/types.js";
 import {
   FetchResponse,
   KvPeerServiceService,
+  KvStreamResponse,
   type FetchRequest,
   type Record as KvRecord,
 } from "../../src/gen/wendy/v1/kv_peer.js";
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { KvStreamReceivers } from "../../src/server/kv/peer-stream-server.js";
 import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
 import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
 import type { AuthFailureReason } from "../../src/server/auth/failures.js";
@@ -48,6 +53,10 @@ const FORGED_VALUE = Buffer.from("a made-up value");
 let realPort = 0;
 let forgingPort = 0;
 let tamperingPort = 0;
+let realStreamPort = 0;
+let forgingStreamPort = 0;
+let tamperingStreamPort = 0;
+let realStreams: KvStreamReceivers | undefined;
 const answeredByMitm: string[] = [];
 
 function bind(server: Server): Promise<number> {
@@ -134,6 +143,76 @@ async function startMitm(tamper: boolean): Promise<number> {
   return bind(server);
 }
 
+/**
+ * A man in the middle on the KvStream: Hello relayed to the real node (which serves KvStream); the stream
+ * either answered with a made-up response (`tamper` false) or relayed both ways with each response's fetched
+ * values changed and the real MAC kept (`tamper` true).
+ */
+async function startStreamMitm(tamper: boolean): Promise<number> {
+  const upstream = new Client(`127.0.0.1:${realStreamPort}`, credentials.createInsecure());
+  cleanups.push(() => upstream.close());
+  const hello = PeerServiceService.hello;
+  const stream = KvPeerServiceService.kvStream;
+  const server = new Server();
+  server.addService(
+    { hello: { ...hello, requestDeserialize: identity, responseSerialize: identity } } as ServiceDefinition,
+    {
+      hello: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+        upstream.makeUnaryRequest(hello.path, identity, identity, call.request, new Metadata(), callback),
+    },
+  );
+  server.addService(
+    {
+      kvStream: { ...stream, requestDeserialize: identity, responseSerialize: identity },
+    } as ServiceDefinition,
+    {
+      kvStream: (call: ServerDuplexStream<Buffer, Buffer>) => {
+        call.on("error", () => undefined);
+        if (!tamper) {
+          call.on("data", () => {
+            answeredByMitm.push("forged");
+            const made = KvStreamResponse.encode({
+              answers: [
+                {
+                  id: 1n,
+                  result: { $case: "fetch", fetch: { records: [record(FORGED_VALUE)], omitted: [] } },
+                },
+              ],
+              mac: Buffer.alloc(32, 9),
+            }).finish();
+            call.write(Buffer.from(made));
+          });
+          return;
+        }
+        const relayed = upstream.makeBidiStreamRequest(stream.path, identity, identity, call.metadata);
+        relayed.on("error", () => undefined);
+        call.on("data", (bytes: Buffer) => relayed.write(bytes));
+        relayed.on("data", (bytes: Buffer) => {
+          answeredByMitm.push("tampered");
+          const response = KvStreamResponse.decode(bytes);
+          const changed = response.answers.map((a) =>
+            a.result?.$case === "fetch"
+              ? {
+                  ...a,
+                  result: {
+                    $case: "fetch" as const,
+                    fetch: {
+                      ...a.result.fetch,
+                      records: a.result.fetch.records.map((r) => ({ ...r, value: FORGED_VALUE })),
+                    },
+                  },
+                }
+              : a,
+          );
+          call.write(Buffer.from(KvStreamResponse.encode({ answers: changed, mac: response.mac }).finish()));
+        });
+      },
+    },
+  );
+  cleanups.push(() => server.forceShutdown());
+  return bind(server);
+}
+
 const self: NodeInfo = {
   id: NodeId.fromString("kv-caller"),
   localAddress: "127.0.0.1:1",
@@ -190,6 +269,26 @@ beforeAll(async () => {
   realPort = await bind(real);
   forgingPort = await startMitm(false);
   tamperingPort = await startMitm(true);
+  const realStream = new Server();
+  const streams = new KvStreamReceivers({
+    verifier: auth.verifier,
+    handlers: () => handlers,
+    maxResponseBytes: 1024 * 1024,
+  });
+  addPeerService(realStream, { verifier: auth.verifier, limits: DEFAULT_WIRE_LIMITS, sink: () => undefined });
+  addKvPeerService(realStream, {
+    verifier: auth.verifier,
+    handlers: () => handlers,
+    stream: streams.handler,
+  });
+  realStreams = streams;
+  cleanups.push(() => {
+    streams.endAll();
+    realStream.forceShutdown();
+  });
+  realStreamPort = await bind(realStream);
+  forgingStreamPort = await startStreamMitm(false);
+  tamperingStreamPort = await startStreamMitm(true);
 });
 afterAll(() => {
   for (const c of cleanups.splice(0)) c();
@@ -225,6 +324,42 @@ describe("a key-value answer not made by the node called is refused (shared secr
       expect(error).toBeInstanceOf(KvPeerError);
       expect((error as KvPeerError).code).toBe(status.UNAUTHENTICATED);
       // It may have reached a store, so it is not one to hand elsewhere blindly.
+      expect((error as KvPeerError).neverArrived).toBe(false);
+      expect(refused).toEqual(["bad-answer-mac"]);
+    });
+  }
+});
+
+describe("a key-value answer on the KvStream not made by the node called is refused (shared secret, no TLS)", () => {
+  it("the real node's Fetch answer on its KvStream (one stream open there), in a response with its MAC, is believed", async () => {
+    const refused: AuthFailureReason[] = [];
+    const answer = await caller(refused).fetch(
+      peerAt(realStreamPort),
+      { sender: encodeNodeInfo(self), keys: [KEY], versionsOnly: false },
+      3000,
+    );
+    expect(answer.records.map((r) => r.value.toString())).toEqual([REAL_VALUE.toString()]);
+    expect(refused).toEqual([]);
+    expect(realStreams?.size).toBe(1);
+  });
+
+  for (const [kind, port] of [
+    ["made up by the man in the middle", (): number => forgingStreamPort],
+    ["relayed with the real MAC but a changed value", (): number => tamperingStreamPort],
+  ] as const) {
+    it(`a Fetch answer on the KvStream ${kind} fails UNAUTHENTICATED and is counted as bad-answer-mac`, async () => {
+      const refused: AuthFailureReason[] = [];
+      const client = caller(refused);
+      const before = answeredByMitm.length;
+      const error = await client
+        .fetch(peerAt(port()), { sender: encodeNodeInfo(self), keys: [KEY], versionsOnly: false }, 3000)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(answeredByMitm.length).toBe(before + 1);
+      expect(error).toBeInstanceOf(KvPeerError);
+      expect((error as KvPeerError).code).toBe(status.UNAUTHENTICATED);
       expect((error as KvPeerError).neverArrived).toBe(false);
       expect(refused).toEqual(["bad-answer-mac"]);
     });
