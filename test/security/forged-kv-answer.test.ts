@@ -295,7 +295,7 @@ afterAll(() => {
 });
 
 describe("a key-value answer not made by the node called is refused (shared secret, no TLS)", () => {
-  it("the real node's Fetch answer, with its MAC over it, is believed", async () => {
+  it("the real node's Fetch answer, with its MAC over it, is believed (a node without KvStream: called unary)", async () => {
     const refused: AuthFailureReason[] = [];
     const answer = await caller(refused).fetch(
       peerAt(realPort),
