@@ -1576,10 +1576,12 @@ export const KvPeerServiceService = {
    * on its own. Each call is answered once, by its id, in some later KvStreamResponse (answers come in the
    * order they are ready, not the order asked). Bounds: at most 1024 calls in progress per stream (beyond:
    * that call answered RESOURCE_EXHAUSTED at once); a request or response holds at most what one gRPC
-   * message may (the peer port's limit). Errors of the stream itself: UNAUTHENTICATED (the stream's or a
-   * request's authentication failed, or a sender its certificate does not back: the stream ends),
-   * INVALID_ARGUMENT (a request that does not decode: the stream ends), UNAVAILABLE (the store is not
-   * running; the node stops). A node without this method answers UNIMPLEMENTED: callers then use the unary
+   * message may (the peer port's limit). A call fails as its unary method would (KvStreamError), including
+   * UNAVAILABLE with `refused` while the store is not running and a sender its certificate does not back
+   * (UNAUTHENTICATED or PERMISSION_DENIED). Errors that end the stream: UNAUTHENTICATED (the stream's or a
+   * request's authentication failed; refused at open, the trailer wendy-refused says none of its calls
+   * ran), INVALID_ARGUMENT (a request that does not decode). A stopping node ends its streams (OK) after
+   * writing the answers ready. A node without this method answers UNIMPLEMENTED: callers then use the unary
    * methods.
    */
   kvStream: {
@@ -1620,10 +1622,12 @@ export interface KvPeerServiceServer extends UntypedServiceImplementation {
    * on its own. Each call is answered once, by its id, in some later KvStreamResponse (answers come in the
    * order they are ready, not the order asked). Bounds: at most 1024 calls in progress per stream (beyond:
    * that call answered RESOURCE_EXHAUSTED at once); a request or response holds at most what one gRPC
-   * message may (the peer port's limit). Errors of the stream itself: UNAUTHENTICATED (the stream's or a
-   * request's authentication failed, or a sender its certificate does not back: the stream ends),
-   * INVALID_ARGUMENT (a request that does not decode: the stream ends), UNAVAILABLE (the store is not
-   * running; the node stops). A node without this method answers UNIMPLEMENTED: callers then use the unary
+   * message may (the peer port's limit). A call fails as its unary method would (KvStreamError), including
+   * UNAVAILABLE with `refused` while the store is not running and a sender its certificate does not back
+   * (UNAUTHENTICATED or PERMISSION_DENIED). Errors that end the stream: UNAUTHENTICATED (the stream's or a
+   * request's authentication failed; refused at open, the trailer wendy-refused says none of its calls
+   * ran), INVALID_ARGUMENT (a request that does not decode). A stopping node ends its streams (OK) after
+   * writing the answers ready. A node without this method answers UNIMPLEMENTED: callers then use the unary
    * methods.
    */
   kvStream: handleBidiStreamingCall<KvStreamRequest, KvStreamResponse>;
@@ -1712,10 +1716,12 @@ export interface KvPeerServiceClient extends Client {
    * on its own. Each call is answered once, by its id, in some later KvStreamResponse (answers come in the
    * order they are ready, not the order asked). Bounds: at most 1024 calls in progress per stream (beyond:
    * that call answered RESOURCE_EXHAUSTED at once); a request or response holds at most what one gRPC
-   * message may (the peer port's limit). Errors of the stream itself: UNAUTHENTICATED (the stream's or a
-   * request's authentication failed, or a sender its certificate does not back: the stream ends),
-   * INVALID_ARGUMENT (a request that does not decode: the stream ends), UNAVAILABLE (the store is not
-   * running; the node stops). A node without this method answers UNIMPLEMENTED: callers then use the unary
+   * message may (the peer port's limit). A call fails as its unary method would (KvStreamError), including
+   * UNAVAILABLE with `refused` while the store is not running and a sender its certificate does not back
+   * (UNAUTHENTICATED or PERMISSION_DENIED). Errors that end the stream: UNAUTHENTICATED (the stream's or a
+   * request's authentication failed; refused at open, the trailer wendy-refused says none of its calls
+   * ran), INVALID_ARGUMENT (a request that does not decode). A stopping node ends its streams (OK) after
+   * writing the answers ready. A node without this method answers UNIMPLEMENTED: callers then use the unary
    * methods.
    */
   kvStream(): ClientDuplexStream<KvStreamRequest, KvStreamResponse>;
