@@ -8,6 +8,11 @@ import type { NodeProcessConfig } from "./overlay-node.js";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const NODE_SCRIPT = join(REPO_ROOT, "test", "helpers", "overlay-node.ts");
+/**
+ * Bound on a node's own start-up work (bind, listen, join), counted from when its code is loaded. Loading
+ * (node, tsx, the modules) takes what the machine's load makes it take; only the caller's test or hook
+ * timeout bounds that, so a busy machine does not fail a start that is merely slow to load.
+ */
 const START_TIMEOUT_MS = 30_000;
 
 export interface StartedNode {
@@ -37,21 +42,28 @@ export class NodeProcesses {
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
     const lines = createInterface({ input: child.stdout! });
-    const first = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`node ${config.name} did not start in time: ${stderr}`)),
-        START_TIMEOUT_MS,
-      );
-      lines.once("line", (line) => {
+    const readyLine = new Promise<string>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onLine = (line: string): void => {
+        if (timer === undefined) {
+          // The {"loaded":true} line: the node's own start-up begins, and its bound with it.
+          timer = setTimeout(
+            () => reject(new Error(`node ${config.name} did not start in time once loaded: ${stderr}`)),
+            START_TIMEOUT_MS,
+          );
+          return;
+        }
         clearTimeout(timer);
+        lines.off("line", onLine);
         resolve(line);
-      });
+      };
+      lines.on("line", onLine);
       child.once("exit", (code) => {
         clearTimeout(timer);
         reject(new Error(`node ${config.name} exited with ${code} before it was ready: ${stderr}`));
       });
     });
-    const ready = JSON.parse(await first) as { id: string; peerPort: number; clientPort: number };
+    const ready = JSON.parse(await readyLine) as { id: string; peerPort: number; clientPort: number };
     return {
       name: config.name,
       ...ready,

@@ -1,6 +1,7 @@
 // A test node as its own OS process: a Cluster on 127.0.0.1 plus the Overlay service on a client port.
-// Usage: node --import tsx test/helpers/overlay-node.ts '<json NodeProcessConfig>'. Prints one JSON line
-// {"id","peerPort","clientPort"} once ready; stops on SIGTERM, or when its parent closes stdin.
+// Usage: node --import tsx test/helpers/overlay-node.ts '<json NodeProcessConfig>'. Prints the line
+// {"loaded":true} once its code is loaded, then one JSON line {"id","peerPort","clientPort"} once ready;
+// stops on SIGTERM, or when its parent closes stdin.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
@@ -21,6 +22,9 @@ export interface NodeProcessConfig {
   readonly token?: string;
   readonly limits?: Partial<OverlayLimits>;
 }
+
+// The imports above are evaluated: what follows is the node's own work (bind, listen, join).
+process.stdout.write(JSON.stringify({ loaded: true }) + "\n");
 
 const config = JSON.parse(process.argv[2] ?? "{}") as NodeProcessConfig;
 

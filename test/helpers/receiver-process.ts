@@ -1,6 +1,8 @@
 // A subscribing application as its own OS process, so that a test can kill it (-9) mid-delivery.
 // Usage: node --import tsx test/helpers/receiver-process.ts '<json ReceiverConfig>'. Prints one JSON line
-// per event: {"event":"ready"}, {"event":"delivery",...} and, when it acknowledges, {"event":"acked",...}.
+// per event: {"event":"connected"} (attachWhenTold only), {"event":"ready"}, {"event":"delivery",...} and,
+// when it acknowledges, {"event":"acked",...}.
+import { createInterface } from "node:readline";
 import { WendyClient } from "../../src/client/index.js";
 
 export interface ReceiverConfig {
@@ -12,9 +14,15 @@ export interface ReceiverConfig {
   readonly ack: boolean;
   /** With ack: answer calls with this text (a Reply acknowledges the call). */
   readonly reply?: string;
+  /**
+   * Connect, print "connected", and subscribe only once the line "attach" comes on stdin: a test then
+   * chooses the moment the subscriber attaches, whatever the process's start-up took.
+   */
+  readonly attachWhenTold?: boolean;
 }
 
 export type ReceiverEvent =
+  | { readonly event: "connected" }
   | { readonly event: "ready" }
   | {
       readonly event: "delivery";
@@ -28,7 +36,19 @@ export type ReceiverEvent =
 const config = JSON.parse(process.argv[2] ?? "{}") as ReceiverConfig;
 const print = (e: ReceiverEvent): boolean => process.stdout.write(JSON.stringify(e) + "\n");
 
+/** Resolves when `line` comes on stdin. */
+async function told(line: string): Promise<void> {
+  for await (const input of createInterface({ input: process.stdin })) if (input === line) return;
+  throw new Error(`stdin ended before "${line}"`);
+}
+
 const client = new WendyClient(config.address);
+if (config.attachWhenTold === true) {
+  // One round trip first: the channel is up and the client's code loaded, so attaching costs one more.
+  await client.status();
+  print({ event: "connected" });
+  await told("attach");
+}
 const stream = client.receive(config.purposes, { group: config.group ?? "" });
 await stream.ready;
 print({ event: "ready" });

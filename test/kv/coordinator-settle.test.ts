@@ -44,6 +44,30 @@ const record = (counter: bigint, value: number): KvRecord => ({
   deleted: false,
 });
 
+const notCalled = (): Promise<never> => Promise.reject(new Error("not called"));
+
+/** The coordinator at `self` over `store`; of the peer calls only Fetch and Replicate are expected. */
+function coordinatorOver(
+  store: MemoryKvStore,
+  peers: Pick<KvPeers, "fetch" | "replicate">,
+  settled: boolean,
+  readSettleMs: number,
+): KvCoordinator {
+  return new KvCoordinator(
+    overlay,
+    store,
+    { coordinate: notCalled, digest: notCalled, close: () => {}, ...peers },
+    {
+      replication: kvReplication(32, {}),
+      readSettleMs,
+      neighbourhoodSettled: () => settled,
+      replicaTimeoutMs: 20_000,
+      maxBatchBytes: 1 << 20,
+    },
+    { written: () => {}, readRepaired: () => {} },
+  );
+}
+
 /**
  * A coordinator of replicas `self` (holding `mine`), `quick` (answers `quickHas` at once) and `slow`
  * (answers `slowHas` after `slowMs`); records what is sent to each replica by read repair.
@@ -62,8 +86,7 @@ function setup(options: {
     records: [encodeRecord(held, !request.versionsOnly)],
     omitted: [],
   });
-  const peers: KvPeers = {
-    coordinate: () => Promise.reject(new Error("not called")),
+  const peers: Pick<KvPeers, "fetch" | "replicate"> = {
     fetch: (to: NodeInfo, request: FetchRequest) =>
       to.id.equals(quick.id)
         ? Promise.resolve(answer(options.quickHas, request))
@@ -75,23 +98,8 @@ function setup(options: {
       repaired.set(to.id.hex, [...(repaired.get(to.id.hex) ?? []), ...records]);
       return Promise.resolve({ held: [] });
     },
-    digest: () => Promise.reject(new Error("not called")),
-    close: () => {},
   };
-  const coordinator = new KvCoordinator(
-    overlay,
-    store,
-    peers,
-    {
-      replication: kvReplication(32, {}),
-      readSettleMs: 10_000,
-      neighbourhoodSettled: () => options.settled,
-      replicaTimeoutMs: 20_000,
-      maxBatchBytes: 1 << 20,
-    },
-    { written: () => {}, readRepaired: () => {} },
-  );
-  return { coordinator, repaired };
+  return { coordinator: coordinatorOver(store, peers, options.settled, 10_000), repaired };
 }
 
 const get = async (coordinator: KvCoordinator): Promise<KvReadResult> =>
@@ -174,8 +182,7 @@ function writeSetup(settled: boolean, held: { self: KvRecord; quick: KvRecord; s
     replicas.set(node.id.hex, replica);
   }
   let fetches = 0;
-  const peers: KvPeers = {
-    coordinate: () => Promise.reject(new Error("not called")),
+  const peers: Pick<KvPeers, "fetch" | "replicate"> = {
     fetch: (to: NodeInfo, request: FetchRequest) => {
       fetches++;
       const r = replicas.get(to.id.hex)!.get(key);
@@ -191,23 +198,13 @@ function writeSetup(settled: boolean, held: { self: KvRecord; quick: KvRecord; s
       );
       return Promise.resolve({ held });
     },
-    digest: () => Promise.reject(new Error("not called")),
-    close: () => {},
   };
-  const coordinator = new KvCoordinator(
-    overlay,
-    store,
-    peers,
-    {
-      replication: kvReplication(32, {}),
-      readSettleMs: 50,
-      neighbourhoodSettled: () => settled,
-      replicaTimeoutMs: 20_000,
-      maxBatchBytes: 1 << 20,
-    },
-    { written: () => {}, readRepaired: () => {} },
-  );
-  return { coordinator, replicas, own: store, fetches: () => fetches };
+  return {
+    coordinator: coordinatorOver(store, peers, settled, 50),
+    replicas,
+    own: store,
+    fetches: () => fetches,
+  };
 }
 
 const put = async (coordinator: KvCoordinator, value: number): Promise<KvWriteResult> =>

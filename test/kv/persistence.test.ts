@@ -31,15 +31,38 @@ afterEach(() => {
   for (const d of directories.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+async function recordsIn(persistence: LevelKvPersistence): Promise<KvRecord[]> {
+  const out: KvRecord[] = [];
+  for await (const r of persistence.records(1024)) out.push(r);
+  return out;
+}
+
 async function readBack(dir: string): Promise<KvRecord[]> {
   const persistence = await LevelKvPersistence.open(dir);
-  const out: KvRecord[] = [];
   try {
-    for await (const r of persistence.records(1024)) out.push(r);
+    return await recordsIn(persistence);
   } finally {
     await persistence.close();
   }
-  return out;
+}
+
+/**
+ * Reopens `dir` as a restarted node does (its records read back, a store on it with the version floor
+ * restored), hands both to `check`, then closes the directory.
+ */
+async function afterReopen(
+  dir: string,
+  check: (records: KvRecord[], restarted: MemoryKvStore) => Promise<void>,
+): Promise<void> {
+  const reopened = await LevelKvPersistence.open(dir);
+  try {
+    const records = await recordsIn(reopened);
+    const restarted = new MemoryKvStore(limits, reopened);
+    restarted.restoreVersionFloor(await reopened.versionFloor());
+    await check(records, restarted);
+  } finally {
+    await reopened.close();
+  }
 }
 
 describe("the store's persistent copy", () => {
@@ -85,19 +108,12 @@ describe("the store's persistent copy", () => {
     // As after a crash between issuing and storing: the coordinator's own copy never reached the disk.
     await persistence.close();
 
-    const reopened = await LevelKvPersistence.open(dir);
-    try {
-      const records: KvRecord[] = [];
-      for await (const r of reopened.records(1024)) records.push(r);
+    await afterReopen(dir, async (records, restarted) => {
       expect(records).toEqual([]);
-      const restarted = new MemoryKvStore(limits, reopened);
-      restarted.restoreVersionFloor(await reopened.versionFloor());
       expect(restarted.get(key)).toBeUndefined();
       const after = await restarted.issueVersion(undefined, writer);
       expect(after.counter).toBeGreaterThan(second.counter);
-    } finally {
-      await reopened.close();
-    }
+    });
   });
 
   it("a tombstone removed before a close keeps new versions of its key above it after the reopen", async () => {
@@ -110,18 +126,11 @@ describe("the store's persistent copy", () => {
     await store.flushed();
     await persistence.close();
 
-    const reopened = await LevelKvPersistence.open(dir);
-    try {
-      const records: KvRecord[] = [];
-      for await (const r of reopened.records(1024)) records.push(r);
+    await afterReopen(dir, async (records, restarted) => {
       expect(records).toEqual([]);
-      const restarted = new MemoryKvStore(limits, reopened);
-      restarted.restoreVersionFloor(await reopened.versionFloor());
       expect(restarted.versionFloor).toBeGreaterThanOrEqual(7n);
       expect((await restarted.issueVersion(undefined, writer)).counter).toBeGreaterThan(7n);
-    } finally {
-      await reopened.close();
-    }
+    });
   });
 
   it("a new directory's version floor is 0, and versions in memory only start at 1", async () => {

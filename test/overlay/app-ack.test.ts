@@ -1,6 +1,8 @@
 // Application acknowledgement end to end, with real processes: three `wendy start` daemons configured by
 // WENDY_* variables, and subscribing applications as their own processes (killed with SIGKILL mid-delivery).
-// Messages go to keys owned by node 2 and are sent through node 0.
+// Messages go to keys owned by node 2 and are sent through node 0. Where a subscriber must attach within the
+// grace, its process is started beforehand and told when to attach: the grace then measures the attach, not
+// how long a process takes to start on a loaded machine.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
@@ -15,6 +17,7 @@ import { REPO_ROOT } from "../helpers/node-processes.js";
 import type { ReceiverConfig, ReceiverEvent } from "../helpers/receiver-process.js";
 import { testSecret } from "../helpers/secrets.js";
 import { waitFor } from "../helpers/wait.js";
+import { parseExposition } from "../metrics/daemons.js";
 
 const SECRET = testSecret("app-ack");
 const GRACE_MS = 6000;
@@ -26,6 +29,7 @@ interface Daemon {
   readonly process: DaemonProcess;
   readonly id: string;
   readonly client: string;
+  readonly metricsUrl: string;
 }
 
 const daemons: Daemon[] = [];
@@ -43,7 +47,7 @@ class Receiver {
   constructor(config: ReceiverConfig) {
     this.child = spawn(process.execPath, ["--import", "tsx", RECEIVER, JSON.stringify(config)], {
       cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
     receivers.add(this);
     createInterface({ input: this.child.stdout! }).on("line", (line) =>
@@ -56,6 +60,19 @@ class Receiver {
     const r = new Receiver({ address: owner().client, ...config });
     await r.next((e) => e.event === "ready", "the receiver to be live");
     return r;
+  }
+
+  /** A receiver process connected to the owner but not subscribed yet: attach() subscribes it. */
+  static async connect(config: Omit<ReceiverConfig, "address" | "attachWhenTold">): Promise<Receiver> {
+    const r = new Receiver({ address: owner().client, attachWhenTold: true, ...config });
+    await r.next((e) => e.event === "connected", "the receiver to connect");
+    return r;
+  }
+
+  /** Subscribes a connected receiver; resolves once the node has its subscription live. */
+  async attach(): Promise<void> {
+    this.child.stdin!.write("attach\n");
+    await this.next((e) => e.event === "ready", "the receiver to be live");
   }
 
   next(match: (e: ReceiverEvent) => boolean, what: string): Promise<ReceiverEvent> {
@@ -86,6 +103,23 @@ function ownedKey(salt: string): string {
     if (closestTo(NodeId.fromString(name), all)?.d === owner()) return name;
   }
   throw new Error("no key owned by the owner");
+}
+
+/** Application messages delivered to the owner so far (its wendy_messages_delivered_total). */
+async function deliveredToOwner(): Promise<number> {
+  const response = await fetch(`${owner().metricsUrl}/metrics`);
+  const sample = parseExposition(await response.text()).samples.find(
+    (s) => s.name === "wendy_messages_delivered_total",
+  );
+  if (sample === undefined) throw new Error("the owner's /metrics has no wendy_messages_delivered_total");
+  return sample.value;
+}
+
+/** Resolves once the owner holds a message sent after it counted `before` deliveries. */
+async function waitingAtOwner(before: number): Promise<void> {
+  await waitFor("the message to wait at its owner", async () =>
+    (await deliveredToOwner()) > before ? true : undefined,
+  );
 }
 
 /** The promise's state so far, without waiting. */
@@ -126,6 +160,7 @@ beforeAll(async () => {
       process,
       id: NodeId.fromString(NAMES[i]!).hex,
       client: `127.0.0.1:${String(line.clientPort)}`,
+      metricsUrl: String(line.metricsUrl),
     });
   }
   await Promise.all(started.map((p) => p.waitForLine((l) => l.msg === LOG_READY, 60_000, "ready")));
@@ -159,12 +194,16 @@ describe("application acknowledgement across real processes", () => {
 
   it("a subscriber that attaches within the grace receives the waiting message and its ack completes the send", async () => {
     const p = ++purpose;
+    const app = await Receiver.connect({ purposes: [p], ack: true });
+    const before = await deliveredToOwner();
     const sent = sender.send(ownedKey("late"), p, "wait for me", {
       waitForAck: true,
       timeoutMs: ACK_TIMEOUT_MS,
     });
     const state = track(sent);
-    const app = await Receiver.start({ purposes: [p], ack: true });
+    await waitingAtOwner(before);
+    expect(state()).toBe("pending");
+    await app.attach();
     const acked = await app.next((e) => e.event === "acked", "the acknowledgement");
     const result = await sent;
     expect(state()).toBe("resolved");
@@ -175,6 +214,7 @@ describe("application acknowledgement across real processes", () => {
   it("a subscriber killed -9 between receiving and acknowledging: the message comes again to the restarted subscriber, and only its ack completes the send", async () => {
     const p = ++purpose;
     const holder = await Receiver.start({ purposes: [p], ack: false });
+    const restarted = await Receiver.connect({ purposes: [p], ack: true });
     const sent = sender.send(ownedKey("crash"), p, "handle me", {
       waitForAck: true,
       timeoutMs: ACK_TIMEOUT_MS,
@@ -184,7 +224,7 @@ describe("application acknowledgement across real processes", () => {
     await holder.kill9();
     await new Promise((r) => setTimeout(r, 500));
     expect(state()).toBe("pending");
-    const restarted = await Receiver.start({ purposes: [p], ack: true });
+    await restarted.attach();
     const again = await restarted.next((e) => e.event === "delivery", "the redelivery");
     expect(again).toMatchObject({ messageId: first.event === "delivery" ? first.messageId : "", attempt: 2 });
     const result = await sent;
@@ -195,12 +235,13 @@ describe("application acknowledgement across real processes", () => {
   it("a subscriber killed -9 before acknowledging: another member of its group gets the message at once", async () => {
     const p = ++purpose;
     const holder = await Receiver.start({ purposes: [p], group: "svc", ack: false });
+    const spare = await Receiver.connect({ purposes: [p], group: "svc", ack: true });
     const sent = sender.send(ownedKey("other"), p, "one of you", {
       waitForAck: true,
       timeoutMs: ACK_TIMEOUT_MS,
     });
     const first = await holder.next((e) => e.event === "delivery", "the first delivery");
-    const spare = await Receiver.start({ purposes: [p], group: "svc", ack: true });
+    await spare.attach();
     expect(spare.deliveries()).toEqual([]);
     await holder.kill9();
     const again = await spare.next((e) => e.event === "delivery", "the redelivery");
