@@ -1,7 +1,7 @@
 // Pastry's leaf set (paper section 2.1): the l/2 numerically nearest smaller and l/2 nearest larger node IDs.
 // Each side is kept sorted by ring distance from self, nearest first, with the distances cached so that an
 // insert costs two bigint subtractions and a short sorted insertion.
-import { clockwiseDistance, isCloser, type NodeId } from "./id.js";
+import { approxClockwise, approxOrder, clockwiseDistance, isCloser, type NodeId } from "./id.js";
 import type { NodeInfo } from "./types.js";
 
 export interface LeafSides {
@@ -151,10 +151,25 @@ export class LeafSet {
   /** Whether inserting `node` would make it a member (it is not one yet and is near enough). */
   wouldAccept(node: NodeInfo): boolean {
     if (node.id.equals(this.self.id) || this.byHex.has(node.id.hex)) return false;
-    return (
-      fits(this.rightDistances, clockwiseDistance(this.self.id, node.id), this.half) ||
-      fits(this.leftDistances, clockwiseDistance(node.id, this.self.id), this.half)
-    );
+    return this.fitsSide(node, true) || this.fitsSide(node, false);
+  }
+
+  /**
+   * fits() for `node` on one side (`clockwise`: the right), its exact distance worked out only when the IDs'
+   * top bits cannot tell: learning a node named in gossip asks this of each side, and most are far outside.
+   */
+  private fitsSide(node: NodeInfo, clockwise: boolean): boolean {
+    const nodes = clockwise ? this.rightNodes : this.leftNodes;
+    const distances = clockwise ? this.rightDistances : this.leftDistances;
+    const farthest = nodes[nodes.length - 1];
+    if (nodes.length < this.half || farthest === undefined) return nodes.length < this.half;
+    const selfId = this.self.id;
+    const order = clockwise
+      ? approxOrder(approxClockwise(selfId, node.id), approxClockwise(selfId, farthest.id))
+      : approxOrder(approxClockwise(node.id, selfId), approxClockwise(farthest.id, selfId));
+    if (order !== 0) return order < 0;
+    const distance = clockwise ? clockwiseDistance(selfId, node.id) : clockwiseDistance(node.id, selfId);
+    return fits(distances, distance, this.half);
   }
 
   /**
@@ -173,6 +188,8 @@ export class LeafSet {
       this.frozenList = undefined;
       return true;
     }
+    // Most offers (candidates named in gossip) fit neither side: settled without bigint arithmetic.
+    if (!this.fitsSide(node, true) && !this.fitsSide(node, false)) return false;
     const right = insertSorted(
       this.rightNodes,
       this.rightDistances,
