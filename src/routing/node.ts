@@ -118,6 +118,9 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
+  private readonly isBusy = (hex: string): boolean =>
+    this.detector.suspects.has(hex) || this.detector.isProbing(hex);
   /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
   private candidates:
     | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
@@ -219,7 +222,7 @@ export class PastryNode {
         }
         break;
       case "row":
-        for (const node of message.row.entries) this.learn(node, now, true);
+        this.learnAll(message.row.entries, now, true);
         break;
       case "route":
         this.route(message.message);
@@ -669,7 +672,7 @@ export class PastryNode {
     for (const node of this.joinProcess.finalStateArrived())
       if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -980,6 +983,14 @@ export class PastryNode {
     if (nearest && (outstanding === undefined || outstanding === "proximity")) this.probe(node, "leaf", now);
   }
 
+  /**
+   * learn() for each of `nodes` in order. An indexed loop: gossip names about l nodes per message, and a
+   * for-of over these (frozen, shared) arrays allocated an iterator result per node.
+   */
+  private learnAll(nodes: readonly NodeInfo[], now: Millis, measure = false): void {
+    for (let i = 0; i < nodes.length; i++) this.learn(nodes[i] as NodeInfo, now, measure);
+  }
+
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
     if (this.isPlausible(node)) this.offerToTable(node, now, measure);
   }
@@ -1064,7 +1075,7 @@ export class PastryNode {
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
     if (kind === "proximity") return;
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1082,7 +1093,7 @@ export class PastryNode {
       if (this.detector.heardRecently(id.hex, now)) this.probe(known, "liveness", now);
       else this.declareDead(known, false, now);
     }
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
   }
 
   /**
@@ -1107,7 +1118,7 @@ export class PastryNode {
     this.detector.recordDeparture(from);
     this.forget(from, true, now);
     this.releaseParked(from.id.hex, false);
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1227,13 +1238,7 @@ export class PastryNode {
     const ready = this.status === "ready";
     // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()).
     this.outbox.watch(this.leaf.left()[0]?.id.hex);
-    const detector = this.detector;
-    const flush = this.repair.finish(
-      ready,
-      this.leaf,
-      this.now,
-      (hex) => detector.suspects.has(hex) || detector.isProbing(hex),
-    );
+    const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
   }
