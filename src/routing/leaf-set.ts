@@ -21,6 +21,8 @@ export class LeafSet {
   private readonly byHex = new Map<string, NodeInfo>();
   /** members() as one frozen array, until the next change: messages that carry the leaf set share it. */
   private frozenList: readonly NodeInfo[] | undefined;
+  /** Changes to the membership so far (see version). */
+  private changes = 0;
 
   /** `size`: l, an even integer (checked once, by routingConfig in config.ts). */
   constructor(
@@ -28,6 +30,11 @@ export class LeafSet {
     size: number,
   ) {
     this.half = size / 2;
+  }
+
+  /** Grows whenever a member is added, replaced or removed: a cache of look-ups keyed on it is never stale. */
+  get version(): number {
+    return this.changes;
   }
 
   /** Distinct members (a node on both sides counts once). */
@@ -186,6 +193,7 @@ export class LeafSet {
       replaceIn(this.rightNodes, hex, node);
       this.byHex.set(hex, node);
       this.frozenList = undefined;
+      this.changes++;
       return true;
     }
     // Most offers (candidates named in gossip) fit neither side: settled without bigint arithmetic.
@@ -206,6 +214,7 @@ export class LeafSet {
     );
     if (!right.inserted && !left.inserted) return false;
     this.frozenList = undefined;
+    this.changes++;
     this.byHex.set(hex, node);
     this.forgetIfGone(right.evicted);
     this.forgetIfGone(left.evicted);
@@ -219,6 +228,7 @@ export class LeafSet {
     const wrapped = this.wrapsAround();
     if (!this.byHex.delete(hex)) return false;
     this.frozenList = undefined;
+    this.changes++;
     const fromLeft = removeFrom(this.leftNodes, this.leftDistances, hex);
     const fromRight = removeFrom(this.rightNodes, this.rightDistances, hex);
     // On a small ring the other side may hold nodes this side dropped for lack of room: take them back.

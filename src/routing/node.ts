@@ -94,6 +94,15 @@ export interface PastryNodeStats {
   readonly status: NodeStatus;
 }
 
+/** See PastryNode.entryMemo. */
+interface StateEntryMemo {
+  hex: string | undefined;
+  leafVersion: number;
+  tableVersion: number;
+  neighboursVersion: number;
+  entry: NodeInfo | undefined;
+}
+
 export class PastryNode {
   readonly self: NodeInfo;
   readonly config: RoutingConfig;
@@ -121,6 +130,17 @@ export class PastryNode {
   /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
   private readonly isBusy = (hex: string): boolean =>
     this.detector.suspects.has(hex) || this.detector.isProbing(hex);
+  /**
+   * stateEntry's last answer and the versions of the three sets it read: one input asks about its sender
+   * several times (incarnation check, plausibility, whether we hold it), most often with nothing changed.
+   */
+  private readonly entryMemo: StateEntryMemo = {
+    hex: undefined,
+    leafVersion: -1,
+    tableVersion: -1,
+    neighboursVersion: -1,
+    entry: undefined,
+  };
   /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
   private candidates:
     | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
@@ -1180,7 +1200,25 @@ export class PastryNode {
 
   /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
   private stateEntry(id: NodeId): NodeInfo | undefined {
-    return this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
+    const hex = id.hex;
+    const memo = this.entryMemo;
+    const leafVersion = this.leaf.version;
+    const tableVersion = this.table.version;
+    const neighboursVersion = this.neighbours.version;
+    if (
+      memo.hex === hex &&
+      memo.leafVersion === leafVersion &&
+      memo.tableVersion === tableVersion &&
+      memo.neighboursVersion === neighboursVersion
+    )
+      return memo.entry;
+    const entry = this.leaf.get(hex) ?? this.table.lookup(id) ?? this.neighbours.get(hex);
+    memo.hex = hex;
+    memo.leafVersion = leafVersion;
+    memo.tableVersion = tableVersion;
+    memo.neighboursVersion = neighboursVersion;
+    memo.entry = entry;
+    return entry;
   }
 
   /** Whether `peer` is in our state or among the leaf set's candidates. */
