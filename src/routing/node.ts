@@ -141,6 +141,8 @@ export class PastryNode {
     neighboursVersion: -1,
     entry: undefined,
   };
+  /** holdsEpoch's count and the versions it last saw. */
+  private readonly holdsVersions = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
   /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
   private candidates:
     | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
@@ -1232,7 +1234,32 @@ export class PastryNode {
    */
   private pruneMemories(now: Millis): void {
     this.detector.pruneMemories(now);
-    this.proximity.prune(now, RTT_MEMORY_MS);
+    this.proximity.prune(now, RTT_MEMORY_MS, this.holdsEpoch());
+  }
+
+  /**
+   * A number that changes whenever holds() may answer differently for some peer: when the leaf set, table,
+   * neighbourhood set or leaf-set candidates changed since it was last asked (their versions).
+   */
+  private holdsEpoch(): number {
+    const seen = this.holdsVersions;
+    const leaf = this.leaf.version;
+    const table = this.table.version;
+    const neighbours = this.neighbours.version;
+    const candidates = this.repair.candidatesVersion;
+    if (
+      seen.leaf !== leaf ||
+      seen.table !== table ||
+      seen.neighbours !== neighbours ||
+      seen.candidates !== candidates
+    ) {
+      seen.epoch++;
+      seen.leaf = leaf;
+      seen.table = table;
+      seen.neighbours = neighbours;
+      seen.candidates = candidates;
+    }
+    return seen.epoch;
   }
 
   /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
