@@ -10,6 +10,11 @@ export const ID_DIGITS = ID_BITS / DIGIT_BITS;
 /** Values one digit can take: the routing table's column count. */
 export const DIGIT_BASE = 1 << DIGIT_BITS;
 
+/** Hex digits in NodeId.top: 52 bits, the most a double holds exactly. */
+const TOP_DIGITS = 13;
+/** The ring's size in units of NodeId.top (2^52). */
+const TOP_RING = 2 ** (TOP_DIGITS * DIGIT_BITS);
+
 const RING = 1n << BigInt(ID_BITS);
 const HALF_RING = RING >> 1n;
 const HEX_RE = /^[0-9a-fA-F]{32}$/;
@@ -24,10 +29,16 @@ export class NodeId {
   readonly value: bigint;
   /** The ID as 32 lowercase hex digits; most significant digit first. */
   readonly hex: string;
+  /**
+   * The top 52 bits (the first 13 hex digits) as an exact integer: ring distances in units of 2^76 without
+   * bigint arithmetic, to order IDs that are far apart (see approxClockwise).
+   */
+  readonly top: number;
 
   private constructor(value: bigint, hex: string) {
     this.value = value;
     this.hex = hex;
+    this.top = Number.parseInt(hex.slice(0, TOP_DIGITS), 16);
   }
 
   /** Takes the first 16 bytes. Fewer than 16 bytes is an error: an ID must not be silently zero-padded. */
@@ -95,6 +106,27 @@ export class NodeId {
 export function clockwiseDistance(from: NodeId, to: NodeId): bigint {
   const d = to.value - from.value;
   return d >= 0n ? d : d + RING;
+}
+
+/**
+ * clockwiseDistance from `from` to `to` in units of 2^76, from the IDs' top 52 bits alone (no bigint). For a
+ * result a >= 1 the exact distance d lies strictly between (a - 1) * 2^76 and (a + 1) * 2^76; a result of 0
+ * says nothing (d is below 2^76 or above 2^128 - 2^76).
+ */
+export function approxClockwise(from: NodeId, to: NodeId): number {
+  const d = to.top - from.top;
+  return d < 0 ? d + TOP_RING : d;
+}
+
+/**
+ * How two exact distances compare, from their approxClockwise values alone: -1 (the first is smaller), 1
+ * (it is larger), or 0 when the approximations are too close to tell (compare the exact ones then).
+ */
+export function approxOrder(a: number, b: number): number {
+  if (a === 0 || b === 0) return 0;
+  if (a + 2 <= b) return -1;
+  if (b + 2 <= a) return 1;
+  return 0;
 }
 
 /** Distance on the ring the shorter way round; at most 2^127. */

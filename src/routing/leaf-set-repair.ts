@@ -74,6 +74,11 @@ export class LeafSetRepair {
     return this.candidates.has(hex);
   }
 
+  /** Grows whenever the candidate set's membership changes (LeafSet.version). */
+  get candidatesVersion(): number {
+    return this.candidates.version;
+  }
+
   /**
    * `hex` is no candidate any more (it did not answer, or left our state). It may have pushed nearer nodes
    * out of the candidate set: unless it is a leaf-set member, its sides ask for leaf sets again.

@@ -1,7 +1,7 @@
 // Pastry's leaf set (paper section 2.1): the l/2 numerically nearest smaller and l/2 nearest larger node IDs.
 // Each side is kept sorted by ring distance from self, nearest first, with the distances cached so that an
 // insert costs two bigint subtractions and a short sorted insertion.
-import { clockwiseDistance, isCloser, type NodeId } from "./id.js";
+import { approxClockwise, approxOrder, clockwiseDistance, isCloser, type NodeId } from "./id.js";
 import type { NodeInfo } from "./types.js";
 
 export interface LeafSides {
@@ -21,6 +21,8 @@ export class LeafSet {
   private readonly byHex = new Map<string, NodeInfo>();
   /** members() as one frozen array, until the next change: messages that carry the leaf set share it. */
   private frozenList: readonly NodeInfo[] | undefined;
+  /** Changes to the membership so far (see version). */
+  private changes = 0;
 
   /** `size`: l, an even integer (checked once, by routingConfig in config.ts). */
   constructor(
@@ -28,6 +30,11 @@ export class LeafSet {
     size: number,
   ) {
     this.half = size / 2;
+  }
+
+  /** Grows whenever a member is added, replaced or removed: a cache of look-ups keyed on it is never stale. */
+  get version(): number {
+    return this.changes;
   }
 
   /** Distinct members (a node on both sides counts once). */
@@ -151,10 +158,25 @@ export class LeafSet {
   /** Whether inserting `node` would make it a member (it is not one yet and is near enough). */
   wouldAccept(node: NodeInfo): boolean {
     if (node.id.equals(this.self.id) || this.byHex.has(node.id.hex)) return false;
-    return (
-      fits(this.rightDistances, clockwiseDistance(this.self.id, node.id), this.half) ||
-      fits(this.leftDistances, clockwiseDistance(node.id, this.self.id), this.half)
-    );
+    return this.fitsSide(node, true) || this.fitsSide(node, false);
+  }
+
+  /**
+   * fits() for `node` on one side (`clockwise`: the right), its exact distance worked out only when the IDs'
+   * top bits cannot tell: learning a node named in gossip asks this of each side, and most are far outside.
+   */
+  private fitsSide(node: NodeInfo, clockwise: boolean): boolean {
+    const nodes = clockwise ? this.rightNodes : this.leftNodes;
+    const distances = clockwise ? this.rightDistances : this.leftDistances;
+    const farthest = nodes[nodes.length - 1];
+    if (nodes.length < this.half || farthest === undefined) return nodes.length < this.half;
+    const selfId = this.self.id;
+    const order = clockwise
+      ? approxOrder(approxClockwise(selfId, node.id), approxClockwise(selfId, farthest.id))
+      : approxOrder(approxClockwise(node.id, selfId), approxClockwise(farthest.id, selfId));
+    if (order !== 0) return order < 0;
+    const distance = clockwise ? clockwiseDistance(selfId, node.id) : clockwiseDistance(node.id, selfId);
+    return fits(distances, distance, this.half);
   }
 
   /**
@@ -171,8 +193,11 @@ export class LeafSet {
       replaceIn(this.rightNodes, hex, node);
       this.byHex.set(hex, node);
       this.frozenList = undefined;
+      this.changes++;
       return true;
     }
+    // Most offers (candidates named in gossip) fit neither side: settled without bigint arithmetic.
+    if (!this.fitsSide(node, true) && !this.fitsSide(node, false)) return false;
     const right = insertSorted(
       this.rightNodes,
       this.rightDistances,
@@ -189,6 +214,7 @@ export class LeafSet {
     );
     if (!right.inserted && !left.inserted) return false;
     this.frozenList = undefined;
+    this.changes++;
     this.byHex.set(hex, node);
     this.forgetIfGone(right.evicted);
     this.forgetIfGone(left.evicted);
@@ -202,6 +228,7 @@ export class LeafSet {
     const wrapped = this.wrapsAround();
     if (!this.byHex.delete(hex)) return false;
     this.frozenList = undefined;
+    this.changes++;
     const fromLeft = removeFrom(this.leftNodes, this.leftDistances, hex);
     const fromRight = removeFrom(this.rightNodes, this.rightDistances, hex);
     // On a small ring the other side may hold nodes this side dropped for lack of room: take them back.

@@ -12,6 +12,8 @@ export class NeighbourhoodSet {
    * member whose proximity has not changed (most offers: every learnt node is offered here) needs no scan.
    */
   private readonly byHex = new Map<string, { readonly node: NodeInfo; readonly proximity: number }>();
+  /** Changes to byHex so far (see version). */
+  private changes = 0;
 
   constructor(
     private readonly capacity: number,
@@ -20,6 +22,11 @@ export class NeighbourhoodSet {
 
   get size(): number {
     return this.nodes.length;
+  }
+
+  /** Grows whenever a member is added, re-ranked or removed: a cache of look-ups keyed on it is never stale. */
+  get version(): number {
+    return this.changes;
   }
 
   members(): readonly NodeInfo[] {
@@ -58,6 +65,7 @@ export class NeighbourhoodSet {
     this.nodes.splice(i, 0, node);
     this.proximities.splice(i, 0, proximity);
     this.byHex.set(hex, { node, proximity });
+    this.changes++;
     return known === undefined || (known !== node && known.incarnation !== node.incarnation);
   }
 
@@ -65,6 +73,7 @@ export class NeighbourhoodSet {
     const known = this.byHex.get(hex)?.node;
     if (known === undefined) return false;
     this.byHex.delete(hex);
+    this.changes++;
     const at = this.nodes.indexOf(known);
     this.nodes.splice(at, 1);
     this.proximities.splice(at, 1);

@@ -94,6 +94,15 @@ export interface PastryNodeStats {
   readonly status: NodeStatus;
 }
 
+/** See PastryNode.entryMemo. */
+interface StateEntryMemo {
+  hex: string | undefined;
+  leafVersion: number;
+  tableVersion: number;
+  neighboursVersion: number;
+  entry: NodeInfo | undefined;
+}
+
 export class PastryNode {
   readonly self: NodeInfo;
   readonly config: RoutingConfig;
@@ -118,6 +127,22 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
+  private readonly isBusy = (hex: string): boolean =>
+    this.detector.suspects.has(hex) || this.detector.isProbing(hex);
+  /**
+   * stateEntry's last answer and the versions of the three sets it read: one input asks about its sender
+   * several times (incarnation check, plausibility, whether we hold it), most often with nothing changed.
+   */
+  private readonly entryMemo: StateEntryMemo = {
+    hex: undefined,
+    leafVersion: -1,
+    tableVersion: -1,
+    neighboursVersion: -1,
+    entry: undefined,
+  };
+  /** holdsEpoch's count and the versions it last saw. */
+  private readonly holdsVersions = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
   /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
   private candidates:
     | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
@@ -219,7 +244,7 @@ export class PastryNode {
         }
         break;
       case "row":
-        for (const node of message.row.entries) this.learn(node, now, true);
+        this.learnAll(message.row.entries, now, true);
         break;
       case "route":
         this.route(message.message);
@@ -669,7 +694,7 @@ export class PastryNode {
     for (const node of this.joinProcess.finalStateArrived())
       if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -980,6 +1005,14 @@ export class PastryNode {
     if (nearest && (outstanding === undefined || outstanding === "proximity")) this.probe(node, "leaf", now);
   }
 
+  /**
+   * learn() for each of `nodes` in order. An indexed loop: gossip names about l nodes per message, and a
+   * for-of over these (frozen, shared) arrays allocated an iterator result per node.
+   */
+  private learnAll(nodes: readonly NodeInfo[], now: Millis, measure = false): void {
+    for (let i = 0; i < nodes.length; i++) this.learn(nodes[i] as NodeInfo, now, measure);
+  }
+
   private learnForTable(node: NodeInfo, now: Millis, measure: boolean): void {
     if (this.isPlausible(node)) this.offerToTable(node, now, measure);
   }
@@ -1064,7 +1097,7 @@ export class PastryNode {
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
     if (kind === "proximity") return;
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1082,7 +1115,7 @@ export class PastryNode {
       if (this.detector.heardRecently(id.hex, now)) this.probe(known, "liveness", now);
       else this.declareDead(known, false, now);
     }
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
   }
 
   /**
@@ -1107,7 +1140,7 @@ export class PastryNode {
     this.detector.recordDeparture(from);
     this.forget(from, true, now);
     this.releaseParked(from.id.hex, false);
-    for (const node of leafSet) this.learn(node, now);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1169,7 +1202,25 @@ export class PastryNode {
 
   /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
   private stateEntry(id: NodeId): NodeInfo | undefined {
-    return this.leaf.get(id.hex) ?? this.table.lookup(id) ?? this.neighbours.get(id.hex);
+    const hex = id.hex;
+    const memo = this.entryMemo;
+    const leafVersion = this.leaf.version;
+    const tableVersion = this.table.version;
+    const neighboursVersion = this.neighbours.version;
+    if (
+      memo.hex === hex &&
+      memo.leafVersion === leafVersion &&
+      memo.tableVersion === tableVersion &&
+      memo.neighboursVersion === neighboursVersion
+    )
+      return memo.entry;
+    const entry = this.leaf.get(hex) ?? this.table.lookup(id) ?? this.neighbours.get(hex);
+    memo.hex = hex;
+    memo.leafVersion = leafVersion;
+    memo.tableVersion = tableVersion;
+    memo.neighboursVersion = neighboursVersion;
+    memo.entry = entry;
+    return entry;
   }
 
   /** Whether `peer` is in our state or among the leaf set's candidates. */
@@ -1183,7 +1234,32 @@ export class PastryNode {
    */
   private pruneMemories(now: Millis): void {
     this.detector.pruneMemories(now);
-    this.proximity.prune(now, RTT_MEMORY_MS);
+    this.proximity.prune(now, RTT_MEMORY_MS, this.holdsEpoch());
+  }
+
+  /**
+   * A number that changes whenever holds() may answer differently for some peer: when the leaf set, table,
+   * neighbourhood set or leaf-set candidates changed since it was last asked (their versions).
+   */
+  private holdsEpoch(): number {
+    const seen = this.holdsVersions;
+    const leaf = this.leaf.version;
+    const table = this.table.version;
+    const neighbours = this.neighbours.version;
+    const candidates = this.repair.candidatesVersion;
+    if (
+      seen.leaf !== leaf ||
+      seen.table !== table ||
+      seen.neighbours !== neighbours ||
+      seen.candidates !== candidates
+    ) {
+      seen.epoch++;
+      seen.leaf = leaf;
+      seen.table = table;
+      seen.neighbours = neighbours;
+      seen.candidates = candidates;
+    }
+    return seen.epoch;
   }
 
   /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
@@ -1227,13 +1303,7 @@ export class PastryNode {
     const ready = this.status === "ready";
     // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()).
     this.outbox.watch(this.leaf.left()[0]?.id.hex);
-    const detector = this.detector;
-    const flush = this.repair.finish(
-      ready,
-      this.leaf,
-      this.now,
-      (hex) => detector.suspects.has(hex) || detector.isProbing(hex),
-    );
+    const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
   }

@@ -45,6 +45,8 @@ export class ProximityStore {
   private peers: (NodeInfo | undefined)[] = [];
   private values = new Float64Array(INITIAL_SLOTS * FIELDS);
   private readonly freeSlots: number[] = [];
+  /** By slot: the keep epoch in which `keep` last said yes to its peer (see prune), or -1. */
+  private readonly keptIn: number[] = [];
 
   constructor(
     private readonly self: NodeInfo,
@@ -114,15 +116,23 @@ export class ProximityStore {
   /**
    * Forgets measurements older than `maxAgeMs` of peers that are not kept: a candidate measured and turned
    * away is measured again if it is offered again later, and memory follows the state, not history.
+   * `keepEpoch`: a number the caller changes whenever `keep` may answer differently for some peer; a peer
+   * kept in this same epoch before is not asked about again (most old measurements are of peers we hold,
+   * and asking costs several look-ups each, every gossip round).
    */
-  prune(now: number, maxAgeMs: number): void {
-    for (const [hex, slot] of this.slots) {
+  prune(now: number, maxAgeMs: number, keepEpoch?: number): void {
+    // forEach, not for-of: no [key, value] pair allocated per entry (this runs every gossip round per node).
+    this.slots.forEach((slot, hex, slots) => {
       const at = this.values[slot * FIELDS + AT] as number;
-      if (now - at >= maxAgeMs && !this.options.keep(this.peers[slot] as NodeInfo)) {
-        this.slots.delete(hex);
-        this.release(slot);
+      if (now - at < maxAgeMs) return;
+      if (keepEpoch !== undefined && this.keptIn[slot] === keepEpoch) return;
+      if (this.options.keep(this.peers[slot] as NodeInfo)) {
+        if (keepEpoch !== undefined) this.keptIn[slot] = keepEpoch;
+        return;
       }
-    }
+      slots.delete(hex);
+      this.release(slot);
+    });
   }
 
   get size(): number {
@@ -147,6 +157,7 @@ export class ProximityStore {
   }
 
   private release(slot: number): void {
+    this.keptIn[slot] = -1;
     this.peers[slot] = undefined;
     this.freeSlots.push(slot);
   }

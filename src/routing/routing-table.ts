@@ -17,6 +17,8 @@ const EMPTY_ROW: readonly (NodeInfo | undefined)[] = Object.freeze(new Array<und
 export class RoutingTable {
   private readonly rows: (Row | undefined)[] = new Array<Row | undefined>(ID_DIGITS);
   private count = 0;
+  /** Writes to any slot so far (see version). */
+  private changes = 0;
 
   constructor(
     private readonly self: NodeInfo,
@@ -26,6 +28,11 @@ export class RoutingTable {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Grows whenever a slot is written or cleared: a cache of look-ups keyed on it is never stale. */
+  get version(): number {
+    return this.changes;
   }
 
   /** Row r (16 slots); an unpopulated row reads as empty. */
@@ -76,11 +83,13 @@ export class RoutingTable {
     if (occupant === undefined) {
       row[column] = node;
       this.count++;
+      this.changes++;
       return "inserted";
     }
     if (occupant.id.equals(node.id)) {
       if (occupant === node || occupant.incarnation === node.incarnation) return "present";
       row[column] = node;
+      this.changes++;
       return "inserted";
     }
     if (!this.proximityAware) return "rejected";
@@ -89,6 +98,7 @@ export class RoutingTable {
     const current = this.proximityOf(occupant);
     if (current !== undefined && current <= candidate) return "rejected";
     row[column] = node;
+    this.changes++;
     return "inserted";
   }
 
@@ -102,6 +112,7 @@ export class RoutingTable {
     if (row === undefined || entry === undefined || !entry.id.equals(id)) return undefined;
     row[column] = undefined;
     this.count--;
+    this.changes++;
     return r;
   }
 

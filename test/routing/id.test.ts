@@ -3,6 +3,8 @@ import fc from "fast-check";
 import {
   InvalidNodeIdError,
   NodeId,
+  approxClockwise,
+  approxOrder,
   clockwiseDistance,
   closestTo,
   isCloser,
@@ -95,5 +97,56 @@ describe("ring distance", () => {
         for (const id of ids) expect(isCloser(key, id, best)).toBe(false);
       }),
     );
+  });
+});
+
+describe("approximate ring distances (top 52 bits)", () => {
+  const UNIT = 1n << 76n;
+  /** An ID within a few units of the approximation from `base` (either way, wrapping): the hard cases. */
+  const near = (base: NodeId, offset: bigint): NodeId => NodeId.fromBigInt(base.value + offset);
+  const offsetArb = fc.bigInt({ min: -(8n * UNIT), max: 8n * UNIT });
+
+  it("approxClockwise a >= 1 brackets the exact distance d: (a - 1) * 2^76 < d < (a + 1) * 2^76", () => {
+    fc.assert(
+      fc.property(idArb, idArb, offsetArb, fc.boolean(), (a, b, offset, close) => {
+        const to = close ? near(a, offset) : b;
+        const approx = approxClockwise(a, to);
+        if (approx === 0) return;
+        const exact = clockwiseDistance(a, to);
+        expect(exact > BigInt(approx - 1) * UNIT).toBe(true);
+        expect(exact < BigInt(approx + 1) * UNIT).toBe(true);
+      }),
+    );
+  });
+
+  it("approxOrder, when it decides, orders two clockwise distances as the exact ones are ordered", () => {
+    fc.assert(
+      fc.property(idArb, idArb, offsetArb, offsetArb, (from, to, offset1, offset2) => {
+        // Two targets close to each other (and possibly to `from`), where the approximation is tested hardest.
+        const first = near(to, offset1);
+        const second = near(first, offset2);
+        for (const [x, y] of [
+          [first, second],
+          [to, first],
+          [near(from, offset1), second],
+        ] as const) {
+          const order = approxOrder(approxClockwise(from, x), approxClockwise(from, y));
+          const dx = clockwiseDistance(from, x);
+          const dy = clockwiseDistance(from, y);
+          if (order < 0) expect(dx < dy).toBe(true);
+          if (order > 0) expect(dx > dy).toBe(true);
+        }
+      }),
+    );
+  });
+
+  it("approxOrder decides for distances far apart and defers when close or ambiguous", () => {
+    expect(approxOrder(1, 3)).toBe(-1);
+    expect(approxOrder(3, 1)).toBe(1);
+    expect(approxOrder(2, 3)).toBe(0);
+    expect(approxOrder(0, 1_000)).toBe(0);
+    const self = NodeId.fromBigInt(5n * UNIT);
+    expect(approxClockwise(self, NodeId.fromBigInt(5n * UNIT + 1n))).toBe(0);
+    expect(approxClockwise(self, NodeId.fromBigInt(4n * UNIT))).toBe(2 ** 52 - 1);
   });
 });

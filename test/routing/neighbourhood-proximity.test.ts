@@ -89,6 +89,36 @@ describe("2.1 proximity metric", () => {
     expect(store.size).toBe(3);
   });
 
+  it("prune asks keep about an old measurement once per keep epoch, again in a new epoch, and afresh for a reused slot", () => {
+    const kept = new Set<string>();
+    const asked: string[] = [];
+    const store = new ProximityStore(peer(0, "eu"), 10, {
+      capacity: 10,
+      keep: (p) => {
+        asked.push(p.id.hex);
+        return kept.has(p.id.hex);
+      },
+    });
+    const [a, b, c] = [peer(1), peer(2), peer(3)];
+    kept.add(a.id.hex);
+    store.record(a, 1, 0);
+    store.prune(1_000, 1_000, 1);
+    store.prune(2_000, 1_000, 1); // same epoch: a was kept in it, not asked again
+    expect(asked).toEqual([a.id.hex]);
+    kept.delete(a.id.hex);
+    store.prune(3_000, 1_000, 2); // a new epoch: asked, no longer kept, forgotten
+    expect(asked).toEqual([a.id.hex, a.id.hex]);
+    expect(store.rtt(a)).toBeUndefined();
+    kept.add(c.id.hex);
+    store.record(c, 3, 3_000);
+    store.prune(4_000, 1_000, 3);
+    store.forget(c.id.hex);
+    store.record(b, 2, 4_000); // takes c's released slot: c's answer in epoch 3 is not b's
+    store.prune(5_000, 1_000, 3);
+    expect(asked).toEqual([a.id.hex, a.id.hex, c.id.hex, b.id.hex]);
+    expect(store.rtt(b)).toBeUndefined();
+  });
+
   it("keeps every peer's figures apart through growth, forgetting, pruning and eviction (packed slots)", () => {
     // A reference model: one plain object per peer, updated by the same rules.
     interface Model {
