@@ -21,6 +21,7 @@ interface AbOptions {
   payload: number;
   kind: "send" | "call";
   leafSet?: number;
+  headNodeOptions?: string;
 }
 
 interface Side {
@@ -49,6 +50,10 @@ async function main(argv: readonly string[]): Promise<void> {
       "leaf-set size of both clusters (a small one makes routes longer: the multi-hop set)",
       Number,
     )
+    .option(
+      "--head-node-options <flags>",
+      "NODE_OPTIONS for the head side's daemons only: with --head equal to --base, compares Node.js flags",
+    )
     .parse([...argv])
     .opts<AbOptions>();
   const sides: Side[] = [];
@@ -61,10 +66,20 @@ async function main(argv: readonly string[]): Promise<void> {
       const cluster = new BenchCluster(
         `ab-${label}`,
         { name: "compiled", entry: build.entry },
-        o.leafSet === undefined ? {} : { WENDY_LEAF_SET_SIZE: String(o.leafSet) },
+        {
+          ...(o.leafSet === undefined ? {} : { WENDY_LEAF_SET_SIZE: String(o.leafSet) }),
+          ...(label === "head" && o.headNodeOptions !== undefined ? { NODE_OPTIONS: o.headNodeOptions } : {}),
+        },
       );
       const traffic = new Traffic(cluster);
-      sides.push({ label: `${label} ${build.commit}`, cluster, traffic, cpuPerMessageUs: [], delivered: [] });
+      const flags = label === "head" && o.headNodeOptions !== undefined ? ` (${o.headNodeOptions})` : "";
+      sides.push({
+        label: `${label} ${build.commit}${flags}`,
+        cluster,
+        traffic,
+        cpuPerMessageUs: [],
+        delivered: [],
+      });
       await cluster.grow(o.nodes, 4);
       await traffic.open();
     }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { PeriodicRound } from "../../src/server/kv/periodic-round.js";
 
 describe("PeriodicRound", () => {
@@ -45,5 +45,62 @@ describe("PeriodicRound", () => {
     );
     await expect(round.run()).rejects.toThrow("peer gone");
     expect(await round.run()).toBe(2);
+  });
+
+  describe("sleeping", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    function counting(intervalMs: number): { round: PeriodicRound<number>; rounds: () => number } {
+      let rounds = 0;
+      const round = new PeriodicRound(
+        intervalMs,
+        () => true,
+        () => Promise.resolve(++rounds),
+        0,
+      );
+      return { round, rounds: () => rounds };
+    }
+
+    it("runs no round during a sleep, and one every interval again after its end", async () => {
+      vi.useFakeTimers();
+      const { round, rounds } = counting(100);
+      round.start();
+      await vi.advanceTimersByTimeAsync(300);
+      expect(rounds()).toBe(3);
+      round.sleep(1000);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(rounds()).toBe(3);
+      await vi.advanceTimersByTimeAsync(1 + 300);
+      expect(rounds()).toBe(6);
+      round.stop();
+    });
+
+    it("ends a sleep at wake(): the next round an interval later", async () => {
+      vi.useFakeTimers();
+      const { round, rounds } = counting(100);
+      round.start();
+      round.sleep(10_000);
+      await vi.advanceTimersByTimeAsync(500);
+      round.wake();
+      await vi.advanceTimersByTimeAsync(99);
+      expect(rounds()).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(rounds()).toBe(1);
+      round.stop();
+    });
+
+    it("does not restart a stopped round, whether woken or at the sleep's end", async () => {
+      vi.useFakeTimers();
+      const { round, rounds } = counting(100);
+      round.start();
+      round.sleep(1000);
+      round.stop();
+      round.wake();
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(rounds()).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 });

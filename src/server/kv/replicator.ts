@@ -65,11 +65,13 @@ export class KvReplicator {
   /** A coordinator's write reached every member (recorded as placed) or not (checked again soon). */
   written(record: KvRecord, set: readonly NodeInfo[], everywhere: boolean): void {
     this.tracker.written(record.key, set, everywhere);
+    this.steps.wake();
   }
 
   /** A record arrived from elsewhere (a write, a repair): whether the set holds it is unknown. */
   received(hex: string): void {
     this.tracker.received(hex);
+    this.steps.wake();
   }
 
   /** Keys waiting to be checked: the replication lag, in keys. */
@@ -86,6 +88,9 @@ export class KvReplicator {
     const budget = Math.max(1, Math.floor((this.options.keysPerSecond * this.options.tickMs) / 1000));
     const keys = this.tracker.nextKeys(performance.now(), () => this.store.hexKeys(), budget);
     if (keys.length > 0) await this.check(keys);
+    // Nothing held and nothing to check: steps would only wake an idle node ten times a second. A record
+    // arriving (written, received) wakes them; the sleep's end anyway, as often as full passes come.
+    if (this.store.size === 0 && this.tracker.backlog === 0) this.steps.sleep(this.options.fullPassMs);
   }
 
   private async check(hexKeys: readonly string[]): Promise<void> {

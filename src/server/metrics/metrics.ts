@@ -1,7 +1,8 @@
 // Prometheus metrics of one Wendy node. Each instance owns its own Registry (never prom-client's global
 // one), so tests and several nodes in one process do not collide. Gauges that mirror the node's state are
-// filled on scrape from a provider the runtime registers: no polling timer.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+// filled on scrape from a provider the runtime registers: no polling timer. Counters and histograms updated
+// per message are plain numbers (scraped-counter, scraped-histogram) that prom-client reads at scrape time.
+import { Counter, Gauge, Registry } from "prom-client";
 import {
   DEFAULT_AUTH_FAILURE_REASONS,
   DEFAULT_CLIENT_METHODS,
@@ -16,6 +17,8 @@ import {
   grpcCodeLabel,
 } from "./labels.js";
 import { registerProcessMetrics } from "./process-metrics.js";
+import { LabelledCounter, PlainCounter } from "./scraped-counter.js";
+import { ScrapedHistogram, type BucketCounts } from "./scraped-histogram.js";
 
 export const METRIC_PREFIX = "wendy_";
 
@@ -100,41 +103,51 @@ export class WendyMetrics {
   private readonly clientMethods: MethodWhitelist;
   private readonly authReasons: LabelWhitelist;
 
-  private readonly messagesSent: Counter;
-  private readonly messagesForwarded: Counter;
-  private readonly messagesDelivered: Counter;
-  private readonly messagesDropped: Counter<"reason">;
-  private readonly duplicatesSuppressed: Counter;
-  private readonly undeliveredNoSubscriberTotal: Counter;
-  private readonly joinsStarted: Counter;
-  private readonly joinsCompleted: Counter;
-  private readonly joinsFailed: Counter;
-  private readonly membershipChanges: Counter<"change">;
-  private readonly leafSetChanges: Counter;
-  private readonly authFailures: Counter<"reason">;
-  private readonly certificateReloadsRefused: Counter<"reason">;
-  private readonly peerRpcs: Counter<"side" | "method" | "code">;
-  private readonly clientRpcs: Counter<"method" | "code">;
+  private readonly messagesSent: PlainCounter;
+  private readonly messagesForwarded: PlainCounter;
+  private readonly messagesDelivered: PlainCounter;
+  private readonly messagesDropped: LabelledCounter<"reason">;
+  private readonly duplicatesSuppressed: PlainCounter;
+  private readonly undeliveredNoSubscriberTotal: PlainCounter;
+  private readonly joinsStarted: PlainCounter;
+  private readonly joinsCompleted: PlainCounter;
+  private readonly joinsFailed: PlainCounter;
+  private readonly membershipChanges: LabelledCounter<"change">;
+  private readonly leafSetChanges: PlainCounter;
+  private readonly authFailures: LabelledCounter<"reason">;
+  private readonly certificateReloadsRefused: LabelledCounter<"reason">;
+  private readonly peerRpcs: LabelledCounter<"side" | "method" | "code">;
+  private readonly clientRpcs: LabelledCounter<"method" | "code">;
 
-  private readonly hops: Histogram;
-  private readonly deliveryLatency: Histogram;
-  private readonly peerRpcLatency: Histogram<"method">;
-  private readonly clientRpcLatency: Histogram<"method">;
-  private readonly joinDuration: Histogram;
-  private readonly failureDetection: Histogram;
+  private readonly hops: BucketCounts<never>;
+  private readonly deliveryLatency: BucketCounts<never>;
+  private readonly peerRpcLatency: ScrapedHistogram<"method">;
+  private readonly clientRpcLatency: ScrapedHistogram<"method">;
+  private readonly joinDuration: BucketCounts<never>;
+  private readonly failureDetection: BucketCounts<never>;
 
   constructor(options: WendyMetricsOptions) {
     this.peerMethods = new MethodWhitelist(options.peerMethods ?? DEFAULT_PEER_METHODS);
     this.clientMethods = new MethodWhitelist(options.clientMethods ?? DEFAULT_CLIENT_METHODS);
     this.authReasons = new LabelWhitelist(options.authFailureReasons ?? DEFAULT_AUTH_FAILURE_REASONS);
-    const registers = [this.registry];
-    const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
-      new Counter<L>({ name: METRIC_PREFIX + name, help, labelNames, registers });
+    const registry = this.registry;
+    const registers = [registry];
+    const counter = (name: string, help: string): PlainCounter =>
+      new PlainCounter({ name: METRIC_PREFIX + name, help, registry });
+    const labelled = <L extends string>(name: string, help: string, labelNames: L[]): LabelledCounter<L> =>
+      new LabelledCounter<L>({ name: METRIC_PREFIX + name, help, labelNames, registry });
+    const histogram = <L extends string = never>(
+      name: string,
+      help: string,
+      buckets: readonly number[],
+      labelNames: L[] = [],
+    ): ScrapedHistogram<L> =>
+      new ScrapedHistogram<L>({ name: METRIC_PREFIX + name, help, buckets, labelNames, registry });
 
     this.messagesSent = counter("messages_sent_total", "Application messages originated by this node.");
     this.messagesForwarded = counter("messages_forwarded_total", "Route messages forwarded to a next hop.");
     this.messagesDelivered = counter("messages_delivered_total", "Route messages delivered to this node.");
-    this.messagesDropped = counter("messages_dropped_total", "Route messages dropped, by reason.", [
+    this.messagesDropped = labelled("messages_dropped_total", "Route messages dropped, by reason.", [
       "reason",
     ]);
     this.duplicatesSuppressed = counter(
@@ -148,72 +161,68 @@ export class WendyMetrics {
     this.joinsStarted = counter("joins_started_total", "Join attempts started by this node.");
     this.joinsCompleted = counter("joins_completed_total", "Joins that completed (the node became ready).");
     this.joinsFailed = counter("joins_failed_total", "Joins that failed through every seed.");
-    this.membershipChanges = counter(
+    this.membershipChanges = labelled(
       "membership_changes_total",
       "Peers this node saw join, leave gracefully, or fail (found dead: silent, then unanswered probe).",
       ["change"],
     );
     for (const change of MEMBERSHIP_CHANGES) this.membershipChanges.inc({ change }, 0);
     this.leafSetChanges = counter("leaf_set_changes_total", "Changes to this node's leaf set.");
-    this.authFailures = counter("authentication_failures_total", "Peer authentication failures, by reason.", [
-      "reason",
-    ]);
+    this.authFailures = labelled(
+      "authentication_failures_total",
+      "Peer authentication failures, by reason.",
+      ["reason"],
+    );
     // Labelled as authentication failures are: a refused renewal names another node or none.
-    this.certificateReloadsRefused = counter(
+    this.certificateReloadsRefused = labelled(
       "certificate_reloads_refused_total",
       "Renewed peer certificates refused (per-node identities) for naming another node or none; the previous one stays in use.",
       ["reason"],
     );
     for (const reason of CERTIFICATE_RELOAD_REFUSALS) this.certificateReloadsRefused.inc({ reason }, 0);
-    this.peerRpcs = counter("peer_rpcs_total", "Node-to-node RPCs, by side, method and gRPC status code.", [
+    this.peerRpcs = labelled("peer_rpcs_total", "Node-to-node RPCs, by side, method and gRPC status code.", [
       "side",
       "method",
       "code",
     ]);
-    this.clientRpcs = counter(
+    this.clientRpcs = labelled(
       "client_rpcs_total",
       "Client-API RPCs served, by method and gRPC status code.",
       ["method", "code"],
     );
 
-    this.hops = new Histogram({
-      name: METRIC_PREFIX + "delivered_message_hops",
-      help: "Hops taken by messages delivered to this node.",
-      buckets: HOP_BUCKETS,
-      registers,
-    });
-    this.deliveryLatency = new Histogram({
-      name: METRIC_PREFIX + "delivery_latency_seconds",
-      help: "End-to-end time from send to acknowledged delivery, measured at the origin.",
-      buckets: DELIVERY_LATENCY_BUCKETS,
-      registers,
-    });
-    this.peerRpcLatency = new Histogram<"method">({
-      name: METRIC_PREFIX + "peer_rpc_duration_seconds",
-      help: "Round-trip time of outgoing node-to-node RPCs, by method.",
-      labelNames: ["method"],
-      buckets: RPC_LATENCY_BUCKETS,
-      registers,
-    });
-    this.clientRpcLatency = new Histogram<"method">({
-      name: METRIC_PREFIX + "client_rpc_duration_seconds",
-      help: "Time to answer client-API RPCs, by method (SendStream: each send on the stream).",
-      labelNames: ["method"],
-      buckets: DELIVERY_LATENCY_BUCKETS,
-      registers,
-    });
-    this.joinDuration = new Histogram({
-      name: METRIC_PREFIX + "join_duration_seconds",
-      help: "Time from starting a join to becoming ready.",
-      buckets: JOIN_BUCKETS,
-      registers,
-    });
-    this.failureDetection = new Histogram({
-      name: METRIC_PREFIX + "failure_detection_seconds",
-      help: "Time from a peer's last sign of life to this node declaring it dead.",
-      buckets: FAILURE_DETECTION_BUCKETS,
-      registers,
-    });
+    this.hops = histogram(
+      "delivered_message_hops",
+      "Hops taken by messages delivered to this node.",
+      HOP_BUCKETS,
+    ).at({});
+    this.deliveryLatency = histogram(
+      "delivery_latency_seconds",
+      "End-to-end time from send to acknowledged delivery, measured at the origin.",
+      DELIVERY_LATENCY_BUCKETS,
+    ).at({});
+    this.peerRpcLatency = histogram(
+      "peer_rpc_duration_seconds",
+      "Round-trip time of outgoing node-to-node RPCs, by method.",
+      RPC_LATENCY_BUCKETS,
+      ["method"],
+    );
+    this.clientRpcLatency = histogram(
+      "client_rpc_duration_seconds",
+      "Time to answer client-API RPCs, by method (SendStream: each send on the stream).",
+      DELIVERY_LATENCY_BUCKETS,
+      ["method"],
+    );
+    this.joinDuration = histogram(
+      "join_duration_seconds",
+      "Time from starting a join to becoming ready.",
+      JOIN_BUCKETS,
+    ).at({});
+    this.failureDetection = histogram(
+      "failure_detection_seconds",
+      "Time from a peer's last sign of life to this node declaring it dead.",
+      FAILURE_DETECTION_BUCKETS,
+    ).at({});
 
     this.registerStateGauges();
     const buildInfo = new Gauge<"version" | "node_id">({
@@ -319,13 +328,14 @@ export class WendyMetrics {
 
   /** This node answered a peer's RPC. `method` may be a bare name or a full gRPC path. */
   peerRpcServed(method: string, code: number | string): void {
-    this.countPeerRpc("server", method, code);
+    this.countPeerRpc("server", this.peerMethods.normalise(method), code);
   }
 
   /** An outgoing peer RPC finished after `seconds` (round trip, as the caller saw it). */
   peerRpcCompleted(method: string, code: number | string, seconds: number): void {
-    this.countPeerRpc("client", method, code);
-    this.peerRpcLatency.observe({ method: this.peerMethods.normalise(method) }, seconds);
+    const label = this.peerMethods.normalise(method);
+    this.countPeerRpc("client", label, code);
+    this.peerRpcLatency.observe({ method: label }, seconds);
   }
 
   clientRpcServed(method: string, code: number | string): void {
@@ -337,12 +347,9 @@ export class WendyMetrics {
     this.clientRpcLatency.observe({ method: this.clientMethods.normalise(method) }, seconds);
   }
 
+  /** `method` is already a label value (normalised). */
   private countPeerRpc(side: RpcSide, method: string, code: number | string): void {
-    this.peerRpcs.inc({
-      side: this.sides.normalise(side),
-      method: this.peerMethods.normalise(method),
-      code: grpcCodeLabel(code),
-    });
+    this.peerRpcs.inc({ side: this.sides.normalise(side), method, code: grpcCodeLabel(code) });
   }
 
   private registerStateGauges(): void {
