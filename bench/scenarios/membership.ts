@@ -25,9 +25,12 @@ export interface JoinRun {
 }
 
 export interface FailureRun {
-  /** SIGKILL to the first survivor dropping the node from its leaf set. */
+  /**
+   * SIGKILL to the first survivor dropping the node from its leaf set: when its leaf set changed (the time it
+   * logged the node's exit), not when a Status poll noticed it (see waitUntilNobodyLists).
+   */
   readonly firstDetectedMs: number;
-  /** SIGKILL to no survivor listing it in its leaf set any more. */
+  /** SIGKILL to the last survivor dropping it, timed the same way: no survivor lists it any more. */
   readonly repairedMs: number;
   /** SIGKILL to the first round of probes to its keys all delivered by their new owners. */
   readonly deliveryCorrectMs: number;
@@ -59,7 +62,10 @@ export async function timeJoins(cluster: BenchCluster, repeats: number): Promise
     runs.push({ readyMs: timing.readyMs, bootMs: timing.bootMs, joinMs: timing.readyMs - timing.bootMs });
     if (i < repeats - 1) {
       await cluster.leave(node);
-      await waitUntilNobodyLists(cluster.nodes, node.id, REPAIR_TIMEOUT_MS);
+      await waitUntilNobodyLists(cluster.nodes, node.id, REPAIR_TIMEOUT_MS, {
+        at: performance.now(),
+        wallAt: Date.now(),
+      });
     }
   }
   return runs;
@@ -77,7 +83,10 @@ export async function timeFailure(cluster: BenchCluster, traffic: Traffic): Prom
   const problems: string[] = [];
   const noted = (error: unknown): undefined => void problems.push(String(error));
   const [repair, deliveryCorrectMs] = await Promise.all([
-    waitUntilNobodyLists(survivors, victim.id, REPAIR_TIMEOUT_MS, killedAt).catch(noted),
+    waitUntilNobodyLists(survivors, victim.id, REPAIR_TIMEOUT_MS, {
+      at: killedAt,
+      wallAt: killedAtWall,
+    }).catch(noted),
     probeUntilCorrect(traffic, survivors, victimKeys, killedAt).catch(noted),
   ]);
   const crashed = survivors.filter((n) => !n.process.running).map((n) => n.name);
@@ -186,16 +195,35 @@ function keysOwnedBy(owner: BenchNode, nodes: readonly BenchNode[], count: numbe
   return keys;
 }
 
+/** When a node departed or was killed: on the bench's monotonic clock, and on the wall clock logs carry. */
+interface Moment {
+  readonly at: number;
+  readonly wallAt: number;
+}
+
+/**
+ * Waits until no node in `nodes` lists `gone` in its leaf set, and times when each stopped listing it: the
+ * moment its leaf set changed, read from its log (the exit of `gone` is logged, with the daemon's own
+ * clock, by the very input that took it out of the leaf set), not the moment a Status poll noticed. Polls
+ * go every POLL_MS and a Status answer is slow on a loaded machine: timed by the poll, a node that dropped
+ * the dead node at once could count as still listing it for as long as its answer took. The poll only
+ * decides that a node is done. A node whose log names no such exit is timed by the poll that found it done
+ * if an earlier answer listed `gone` (it dropped it without an exit: evicted by a nearer node), and not
+ * counted if none did (it never held it).
+ */
 async function waitUntilNobodyLists(
   nodes: readonly BenchNode[],
   gone: NodeId,
   timeoutMs: number,
-  since = performance.now(),
+  since: Moment,
 ): Promise<{ firstMs: number; allMs: number }> {
   const still = new Set(nodes);
   const silent = new Set<BenchNode>();
-  let firstMs = Number.NaN;
-  while (performance.now() - since < timeoutMs) {
+  /** When the poll found each node done, ms after `since`. */
+  const polledDoneMs = new Map<BenchNode, number>();
+  /** Nodes seen listing `gone` in some answer (the others may never have held it). */
+  const sawListing = new Set<BenchNode>();
+  while (performance.now() - since.at < timeoutMs) {
     await Promise.all(
       [...still].map(async (node) => {
         const status = await node.client.status({ deadlineMs: 2000 }).catch(() => undefined);
@@ -205,18 +233,52 @@ async function waitUntilNobodyLists(
         }
         silent.delete(node);
         const listed = [...status.leafSetLeft, ...status.leafSetRight].some((n) => n.id.equals(gone));
-        if (!listed) still.delete(node);
+        if (listed) {
+          sawListing.add(node);
+          return;
+        }
+        still.delete(node);
+        polledDoneMs.set(node, performance.now() - since.at);
       }),
     );
-    const elapsed = performance.now() - since;
-    if (still.size < nodes.length && Number.isNaN(firstMs)) firstMs = elapsed;
-    if (still.size === 0) return { firstMs, allMs: elapsed };
+    if (still.size === 0) {
+      // The log line was written before the Status answer, but its pipe may be read a moment later.
+      await sleep(POLL_MS);
+      const doneMs: number[] = [];
+      for (const [node, polledMs] of polledDoneMs) {
+        const changedAt = loggedExitAt(node, gone.hex, since.wallAt);
+        if (!Number.isNaN(changedAt)) doneMs.push(changedAt - since.wallAt);
+        else if (sawListing.has(node)) doneMs.push(polledMs);
+      }
+      // NaN when no node ever held it.
+      return doneMs.length === 0
+        ? { firstMs: Number.NaN, allMs: Number.NaN }
+        : { firstMs: Math.min(...doneMs), allMs: Math.max(...doneMs) };
+    }
     await sleep(POLL_MS);
   }
   throw new Error(
     `${still.size - silent.size} node(s) still list ${gone.hex} after ${timeoutMs} ms, ` +
       `${silent.size} did not answer their last Status`,
   );
+}
+
+/**
+ * When `node` last logged the exit of the node `hex` (found dead, or left) at or after `since` (wall ms): the
+ * time its leaf set dropped it. NaN if it logged none.
+ */
+function loggedExitAt(node: BenchNode, hex: string, since: number): number {
+  const lines = node.process.logLines;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i]!;
+    if (
+      (l.event === "peer_failed" || l.event === "peer_left") &&
+      l.peer === hex &&
+      typeof l.time === "number"
+    )
+      return l.time >= since ? l.time : Number.NaN;
+  }
+  return Number.NaN;
 }
 
 /** Rounds of probes to the dead node's keys, each entered at another survivor, until a round is all correct. */
