@@ -79,6 +79,8 @@ export class FailureDetector {
       readonly firstHand: boolean;
       /** Pushed to our leaf set and to the node itself, which refutes it if alive (a leaf-set member's). */
       readonly pushed: boolean;
+      /** Who told us (ID hex), for a death we did not find ourselves. */
+      readonly reporter: string | undefined;
     }
   >(RECENTLY_DEAD_CAPACITY);
   /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
@@ -332,11 +334,18 @@ export class FailureDetector {
   // ---- Deaths and departures ---------------------------------------------------------------------------
 
   /**
-   * `node` was found dead: by us (`firstHand`), or a leaf-set member told us. `pushed`: we push the death to
-   * our leaf set and to the node (a leaf-set member found dead while ready), so a live one refutes it.
+   * `node` was found dead: by us (`firstHand`), or `reporter` (a leaf-set member) told us. `pushed`: we push
+   * the death to our leaf set and to the node (a leaf-set member found dead while ready), so a live one
+   * refutes it.
    */
-  recordDeath(node: NodeInfo, firstHand: boolean, now: Millis, pushed = false): void {
-    this.recentlyDead.set(node.id.hex, { incarnation: node.incarnation, at: now, firstHand, pushed });
+  recordDeath(node: NodeInfo, firstHand: boolean, now: Millis, pushed = false, reporter?: NodeInfo): void {
+    this.recentlyDead.set(node.id.hex, {
+      incarnation: node.incarnation,
+      at: now,
+      firstHand,
+      pushed,
+      reporter: firstHand ? undefined : reporter?.id.hex,
+    });
     for (const [key, { at }] of this.recentlyDead.entries()) {
       if (now - at < DEAD_MEMORY_MS) return;
       this.recentlyDead.delete(key);
@@ -375,6 +384,20 @@ export class FailureDetector {
       return false;
     }
     return (dead.firstHand && dead.pushed) || now - dead.at < this.config.failureTimeoutMs;
+  }
+
+  /**
+   * `reporter` names `node` in a leaf set: if `reporter` is who told us of this incarnation's death, it has
+   * taken the node back since (the node refuted it to the reporter first-hand), and its word is newer than
+   * the death it told us: the death is forgotten, so the node is probed before it is taken back. The
+   * failure-timeout window of believedDead guards against stale leaf sets, sent before their sender knew of
+   * the death; the reporter's knew of it.
+   */
+  retractedBy(node: NodeInfo, reporter: NodeInfo): void {
+    if (this.recentlyDead.size === 0) return;
+    const dead = this.recentlyDead.get(node.id.hex);
+    if (dead?.reporter === reporter.id.hex && dead.incarnation === node.incarnation)
+      this.recentlyDead.delete(node.id.hex);
   }
 
   recordDeparture(node: NodeInfo): void {

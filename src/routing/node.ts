@@ -232,7 +232,7 @@ export class PastryNode {
         this.sendTo(from, { type: "leafSet", leafSet: this.leaf.list(), removed: [] });
         break;
       case "leafSet":
-        this.onLeafSet(message.leafSet, message.removed, now);
+        this.onLeafSet(from, message.leafSet, message.removed, now);
         this.checkListedBy(from, message.leafSet, now);
         break;
       case "rowRequest":
@@ -1101,7 +1101,12 @@ export class PastryNode {
     this.checkJoinComplete(now);
   }
 
-  private onLeafSet(leafSet: readonly NodeInfo[], removed: readonly NodeId[], now: Millis): void {
+  private onLeafSet(
+    from: NodeInfo,
+    leafSet: readonly NodeInfo[],
+    removed: readonly NodeId[],
+    now: Millis,
+  ): void {
     for (const id of removed) {
       if (id.equals(this.self.id)) {
         // Someone found us dead (we were slow, not gone): our leaf set hears from us directly and takes us back.
@@ -1113,8 +1118,11 @@ export class PastryNode {
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead.
       if (this.detector.heardRecently(id.hex, now)) this.probe(known, "liveness", now);
-      else this.declareDead(known, false, now);
+      else this.declareDead(known, false, now, from);
     }
+    // A node whose death `from` told us, named again by `from`: it refuted the death to `from` (its
+    // refutation to us may be lost), so it is plausible again and learnt (probed) like any other.
+    for (let i = 0; i < leafSet.length; i++) this.detector.retractedBy(leafSet[i] as NodeInfo, from);
     this.learnAll(leafSet, now);
   }
 
@@ -1189,11 +1197,11 @@ export class PastryNode {
   }
 
   /** `node` did not answer (or a leaf-set member reported it dead). */
-  private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis): void {
+  private declareDead(node: NodeInfo, pushRemoval: boolean, now: Millis, reporter?: NodeInfo): void {
     if (this.holds(node)) this.maintenance.peerFailed(this.leaf.size + this.table.size, now);
     // Only a leaf-set member's death found while ready is pushed (also to the node, which refutes it).
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
-    this.detector.recordDeath(node, pushRemoval, now, pushed);
+    this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
     const wasLeafMember = this.forget(node, false, now);
     this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;

@@ -108,6 +108,28 @@ describe("failure detection under overload", () => {
     expect([...a.leafSet().left, ...a.leafSet().right].some((n) => n.id.equals(d.id))).toBe(false);
   });
 
+  it("a death heard from a member is forgotten when that member names the node again: it is probed, not ignored", () => {
+    const { overlay, a, c } = pair();
+    const others = overlay.live().filter((n) => n !== a && n !== c);
+    const d = others[0]!;
+    const e = others[1]!;
+    // c reports d dead (a has not heard from d lately): a drops it, and would ignore gossip naming it for a while.
+    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [d.self.id] }, 200_000);
+    expect(inLeafSet(a, d)).toBe(false);
+    a.takeOutputs();
+    const probesTo = (node: PastryNode): number =>
+      sends(a.takeOutputs()).filter((s) => s.message.type === "probe" && s.to?.id.equals(node.self.id))
+        .length;
+    // Another member naming d may have sent its leaf set before it heard of the death: still ignored.
+    a.receive(e.self, { type: "leafSet", leafSet: [d.self], removed: [] }, 200_100);
+    expect(probesTo(d)).toBe(0);
+    // The reporter itself naming d took it back since (d refuted the death to it): d is probed at once.
+    a.receive(c.self, { type: "leafSet", leafSet: [d.self], removed: [] }, 200_200);
+    expect(probesTo(d)).toBe(1);
+    a.receive(d.self, { type: "probeReply", echoSentAt: 200_200, leafSet: [], ready: true }, 200_300);
+    expect(inLeafSet(a, d)).toBe(true);
+  });
+
   it("a node told of its own death refutes it by pushing its leaf set to every member", () => {
     const { b, c } = pair();
     b.takeOutputs();
