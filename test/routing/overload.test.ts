@@ -41,6 +41,33 @@ function leafSetsExact(overlay: Overlay, leafSetSize: number): boolean {
   });
 }
 
+/** Every live node's nearest member on each side is its true ring neighbour: the key ranges are exact. */
+function neighboursExact(overlay: Overlay): boolean {
+  const live = overlay.live().map((n) => n.self.id);
+  return overlay.live().every((node) => {
+    const others = live.filter((id) => !id.equals(node.self.id));
+    const nearest = (distance: (o: NodeId) => bigint): string | undefined =>
+      others.reduce<NodeId | undefined>(
+        (best, o) => (best === undefined || distance(o) < distance(best) ? o : best),
+        undefined,
+      )?.hex;
+    const { left, right } = node.leafSet();
+    return (
+      right[0]?.id.hex === nearest((o) => clockwiseDistance(node.self.id, o)) &&
+      left[0]?.id.hex === nearest((o) => clockwiseDistance(o, node.self.id))
+    );
+  });
+}
+
+/** Advances in steps of 5 s until every leaf set is exact, for at most `boundMs`; returns whether they are. */
+function settle(overlay: Overlay, leafSetSize: number, boundMs: number): boolean {
+  for (let waited = 0; waited < boundMs; waited += 5_000) {
+    if (leafSetsExact(overlay, leafSetSize)) return true;
+    overlay.advance(5_000);
+  }
+  return leafSetsExact(overlay, leafSetSize);
+}
+
 function maintenanceSent(overlay: Overlay): number {
   return MAINTENANCE.reduce((sum, type) => sum + (overlay.sentByType.get(type) ?? 0), 0);
 }
@@ -112,7 +139,7 @@ describe("overload storms: late answers, timed-out calls that arrived, lost mess
     );
   });
 
-  it("with a tenth of all messages lost as well, the overlay settles: leaf sets exact, traffic back to quiet", () => {
+  it("with a tenth of all messages lost as well: ranges exact 30 s after, leaf sets exact in 10 min, traffic back to quiet", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1_000_000 }), (seed) => {
         const leafSetSize = 8;
@@ -127,16 +154,24 @@ describe("overload storms: late answers, timed-out calls that arrived, lost mess
         trafficDuring(overlay, seed + 2, 100, 20_000);
         const stormMaintenance = maintenanceSent(overlay) - sentBefore;
         expect(stormMaintenance / 16 / 20).toBeLessThan(4);
-        // Repair after the storm: everyone back in everyone's leaf set (deaths found on hearsay are refuted).
+        // Repair after the storm. A node's nearest neighbours hear from it first-hand within a heartbeat or a
+        // failure timeout (its heartbeat, its successor's probe), so every range is exact 30 s on.
         overlay.advance(30_000);
-        expect(leafSetsExact(overlay, leafSetSize)).toBe(true);
+        expect(neighboursExact(overlay)).toBe(true);
         for (const node of overlay.live()) expect(node.isReady()).toBe(true);
+        // The rest of each leaf set has no such bound when a death push or its refutation was lost: the death
+        // is believed for a failure timeout (heard of) or 60 s (found first-hand and pushed), and then only
+        // anti-entropy, one random member every 15-30 s, brings the live node back (docs/protocol.md,
+        // Leaf-set maintenance). Measured over 9,000 seeds: 0.3 % not exact 30 s on, all within 230 s.
+        expect(settle(overlay, leafSetSize, 600_000)).toBe(true);
         // Quiet again: heartbeat and gossip, 1.2 per node per second.
         const quietBefore = maintenanceSent(overlay);
         overlay.advance(10_000);
         expect((maintenanceSent(overlay) - quietBefore) / 16 / 10).toBeLessThan(2);
       }),
-      { numRuns: RUNS },
+      // 53585: a refutation lost, and the repair's answer from the node that reported the death, naming the
+      // node again, was ignored (see failure-handling.test.ts).
+      { numRuns: RUNS, examples: [[53585]] },
     );
   });
 });
