@@ -10,7 +10,7 @@ import {
   type OwnershipUpdate,
   type ReceiveStream,
 } from "../../src/client/index.js";
-import { NodeProcesses, type StartedNode } from "../helpers/node-processes.js";
+import { NodeProcesses, type LoadedNode, type StartedNode } from "../helpers/node-processes.js";
 import { waitFor } from "../helpers/wait.js";
 
 const RING = 1n << 128n;
@@ -33,8 +33,15 @@ const live = new Map<string, Watched>();
 let lastUpdateAt = 0;
 let seed: string | undefined;
 
-async function add(name: string): Promise<Watched> {
-  const node = await processes.start(seed === undefined ? { name } : { name, seed });
+/** Starts a node (one loaded ahead, or a new one by name), joining through `seed` once there is one. */
+async function add(node: LoadedNode | string): Promise<Watched> {
+  const rest = seed === undefined ? {} : { seed };
+  return watch(
+    await (typeof node === "string" ? processes.start({ name: node, ...rest }) : node.start(rest)),
+  );
+}
+
+async function watch(node: StartedNode): Promise<Watched> {
   const client = new WendyClient(node.clientAddress, { reconnectWindowMs: 1000 });
   const watched: Watched = {
     node,
@@ -137,10 +144,13 @@ function changesSince(w: Watched, from: number) {
 }
 
 beforeAll(async () => {
-  const first = await add("own-0");
+  // Nine nodes: with the test nodes' leaf set of 8, no node's leaf set wraps round the ring. Loading a node
+  // process (node, tsx, the modules) is most of what it costs, and one at a time it made the set-up as long
+  // as nine loads on a busy machine: all nine load together, then start and join one after another.
+  const loaded = await Promise.all(Array.from({ length: 9 }, (_, i) => processes.load({ name: `own-${i}` })));
+  const first = await add(loaded[0]!);
   seed = first.node.peerAddress;
-  // Nine nodes: with the test nodes' leaf set of 8, no node's leaf set wraps round the ring.
-  for (let i = 1; i < 9; i++) await add(`own-${i}`);
+  for (const node of loaded.slice(1)) await add(node);
 }, 120_000);
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 // A test node as its own OS process: a Cluster on 127.0.0.1 plus the Overlay service on a client port.
 // Usage: node --import tsx test/helpers/overlay-node.ts '<json NodeProcessConfig>'. Prints the line
 // {"loaded":true} once its code is loaded, then one JSON line {"id","peerPort","clientPort"} once ready;
-// stops on SIGTERM, or when its parent closes stdin.
+// stops on SIGTERM, or when its parent closes stdin. With `held`, it waits after loading for one line on
+// stdin, a JSON object whose fields (e.g. the seed) are added to the config, before it starts.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { NodeId } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
@@ -21,12 +22,35 @@ export interface NodeProcessConfig {
   readonly clientPort?: number;
   readonly token?: string;
   readonly limits?: Partial<OverlayLimits>;
+  /** Load, then wait for the rest of the config on stdin before starting (see the usage above). */
+  readonly held?: boolean;
 }
 
 // The imports above are evaluated: what follows is the node's own work (bind, listen, join).
 process.stdout.write(JSON.stringify({ loaded: true }) + "\n");
 
-const config = JSON.parse(process.argv[2] ?? "{}") as NodeProcessConfig;
+/** The first line on `stream`; what follows stays unread. Rejects if the stream ends first (parent gone). */
+function firstLine(stream: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onEnd = (): void => reject(new Error("stdin closed before the start line"));
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString("utf8");
+      const end = text.indexOf("\n");
+      if (end < 0) return;
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.pause();
+      resolve(text.slice(0, end));
+    };
+    stream.on("data", onData);
+    stream.once("end", onEnd);
+  });
+}
+
+const given = JSON.parse(process.argv[2] ?? "{}") as NodeProcessConfig;
+const config: NodeProcessConfig =
+  given.held === true ? { ...given, ...(JSON.parse(await firstLine(process.stdin)) as object) } : given;
 
 const cluster = new Cluster(
   new Node({ id: NodeId.fromString(config.name), localAddress: "127.0.0.1", port: config.peerPort ?? 0 }),
