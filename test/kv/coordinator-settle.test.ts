@@ -1,8 +1,9 @@
 // A read's wait for the replicas beyond its quorum: while the neighbourhood may still be re-replicating (a
-// leaf-set change lately) a read waits for every replica up to the settle time, so a fresh or stale replica
-// cannot hide the newest record held elsewhere; in a settled neighbourhood it answers at R when those R
-// answers hold one and the same record, and a replica that answers afterwards with an older record is still
-// read-repaired. There, a write without precondition
+// leaf-set change lately) a read asks every replica and waits for them up to the settle time, so a fresh or
+// stale replica cannot hide the newest record held elsewhere; in a settled neighbourhood it asks R replicas
+// first and answers when those R answers hold one and the same record, asking the others when they
+// disagree or one is slower than the hedge time; a replica that answers after the read with an older
+// record is still read-repaired. There, a write without precondition
 // is versioned above the owner's own copy without a version read (when it holds one), and written again
 // after one when a replica holds a newer version.
 import { describe, expect, it } from "vitest";
@@ -52,6 +53,7 @@ function coordinatorOver(
   peers: Pick<KvPeers, "fetch" | "replicate">,
   settled: boolean,
   readSettleMs: number,
+  readHedgeMs?: number,
 ): KvCoordinator {
   return new KvCoordinator(
     overlay,
@@ -60,6 +62,7 @@ function coordinatorOver(
     {
       replication: kvReplication(32, {}),
       readSettleMs,
+      ...(readHedgeMs === undefined ? {} : { readHedgeMs }),
       neighbourhoodSettled: () => settled,
       replicaTimeoutMs: 20_000,
       maxBatchBytes: 1 << 20,
@@ -69,37 +72,52 @@ function coordinatorOver(
 }
 
 /**
- * A coordinator of replicas `self` (holding `mine`), `quick` (answers `quickHas` at once) and `slow`
- * (answers `slowHas` after `slowMs`); records what is sent to each replica by read repair.
+ * A coordinator of replicas `self` (holding `mine`), `quick` (answers `quickHas` at once, or after
+ * `quickMs`) and `slow` (answers `slowHas` after `slowMs`), in that order of closeness to the key; records
+ * which replicas were asked and what is sent to each by read repair.
  */
 function setup(options: {
   settled: boolean;
-  mine: KvRecord;
-  quickHas: KvRecord;
+  mine: KvRecord | undefined;
+  quickHas: KvRecord | undefined;
   slowHas: KvRecord;
   slowMs: number;
-}): { coordinator: KvCoordinator; repaired: Map<string, KvRecord[]> } {
+  quickMs?: number;
+  quickFails?: boolean;
+  hedgeMs?: number;
+}): { coordinator: KvCoordinator; repaired: Map<string, KvRecord[]>; asked: Set<string> } {
   const store = new MemoryKvStore();
-  store.apply(options.mine);
+  if (options.mine !== undefined) store.apply(options.mine);
   const repaired = new Map<string, KvRecord[]>();
-  const answer = (held: KvRecord, request: FetchRequest): FetchResponse => ({
-    records: [encodeRecord(held, !request.versionsOnly)],
+  const asked = new Set<string>();
+  const answer = (held: KvRecord | undefined, request: FetchRequest): FetchResponse => ({
+    records: held === undefined ? [] : [encodeRecord(held, !request.versionsOnly)],
     omitted: [],
   });
+  const after = (ms: number, held: KvRecord | undefined, request: FetchRequest): Promise<FetchResponse> =>
+    ms === 0
+      ? Promise.resolve(answer(held, request))
+      : new Promise((resolve) => setTimeout(() => resolve(answer(held, request)), ms));
   const peers: Pick<KvPeers, "fetch" | "replicate"> = {
-    fetch: (to: NodeInfo, request: FetchRequest) =>
-      to.id.equals(quick.id)
-        ? Promise.resolve(answer(options.quickHas, request))
-        : new Promise((resolve) =>
-            setTimeout(() => resolve(answer(options.slowHas, request)), options.slowMs),
-          ),
+    fetch: (to: NodeInfo, request: FetchRequest) => {
+      asked.add(to.id.hex);
+      if (to.id.equals(quick.id) && options.quickFails === true)
+        return Promise.reject(new Error("quick is down"));
+      return to.id.equals(quick.id)
+        ? after(options.quickMs ?? 0, options.quickHas, request)
+        : after(options.slowMs, options.slowHas, request);
+    },
     replicate: (to: NodeInfo, request: ReplicateRequest) => {
       const records = request.records.map((r, i) => decodeRecord(r, `records[${i}]`, 1 << 20));
       repaired.set(to.id.hex, [...(repaired.get(to.id.hex) ?? []), ...records]);
       return Promise.resolve({ held: [] });
     },
   };
-  return { coordinator: coordinatorOver(store, peers, options.settled, 10_000), repaired };
+  return {
+    coordinator: coordinatorOver(store, peers, options.settled, 10_000, options.hedgeMs),
+    repaired,
+    asked,
+  };
 }
 
 const get = async (coordinator: KvCoordinator): Promise<KvReadResult> =>
@@ -122,8 +140,20 @@ describe("a read's wait for the replicas beyond R", () => {
     expect(read.answers).toBe(3);
   });
 
-  it("in a settled neighbourhood, answers from R replicas without waiting for the slow one", async () => {
-    const { coordinator } = setup({
+  it("after a leaf-set change, asks every replica at once", async () => {
+    const { coordinator, asked } = setup({
+      settled: false,
+      mine: record(1n, 1),
+      quickHas: record(1n, 1),
+      slowHas: record(1n, 1),
+      slowMs: 10,
+    });
+    await get(coordinator);
+    expect(asked).toEqual(new Set([quick.id.hex, slow.id.hex]));
+  });
+
+  it("in a settled neighbourhood, answers from R replicas that agree without asking the third", async () => {
+    const { coordinator, asked } = setup({
       settled: true,
       mine: record(1n, 1),
       quickHas: record(1n, 1),
@@ -133,6 +163,37 @@ describe("a read's wait for the replicas beyond R", () => {
     const read = await get(coordinator);
     expect(read.record.version.counter).toBe(1n);
     expect(read.answers).toBe(2);
+    expect(asked).toEqual(new Set([quick.id.hex]));
+  });
+
+  it("in a settled neighbourhood, asks the third replica at once when one asked first fails", async () => {
+    const { coordinator, asked } = setup({
+      settled: true,
+      mine: record(2n, 2),
+      quickHas: undefined,
+      quickFails: true,
+      slowHas: record(2n, 2),
+      slowMs: 10,
+      hedgeMs: 60_000,
+    });
+    const read = await get(coordinator);
+    expect(read.record.version.counter).toBe(2n);
+    expect(read.answers).toBe(2);
+    expect(asked).toEqual(new Set([quick.id.hex, slow.id.hex]));
+  });
+
+  it("in a settled neighbourhood, asks the third replica when the two asked hold no record, and answers with its record", async () => {
+    const { coordinator, asked } = setup({
+      settled: true,
+      mine: undefined,
+      quickHas: undefined,
+      slowHas: record(4n, 4),
+      slowMs: 10,
+    });
+    const read = await get(coordinator);
+    expect(read.record.version.counter).toBe(4n);
+    expect(read.answers).toBe(3);
+    expect(asked).toEqual(new Set([quick.id.hex, slow.id.hex]));
   });
 
   it("in a settled neighbourhood, waits for the slow replica when the quick answers disagree", async () => {
@@ -148,20 +209,24 @@ describe("a read's wait for the replicas beyond R", () => {
     expect(read.answers).toBe(3);
   });
 
-  it("in a settled neighbourhood, read-repairs a replica that answers after the read with an older record", async () => {
-    const { coordinator, repaired } = setup({
+  it("in a settled neighbourhood, asks the third replica when one asked first is slower than the hedge time, and read-repairs the slow one when it answers after the read with an older record", async () => {
+    const { coordinator, repaired, asked } = setup({
       settled: true,
       mine: record(3n, 3),
-      quickHas: record(3n, 3),
-      slowHas: record(1n, 1),
-      slowMs: 50,
+      quickHas: record(1n, 1),
+      quickMs: 300,
+      slowHas: record(3n, 3),
+      slowMs: 0,
+      hedgeMs: 20,
     });
     const read = await get(coordinator);
     expect(read.record.version.counter).toBe(3n);
-    expect(repaired.has(slow.id.hex)).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(repaired.get(slow.id.hex)?.map((r) => r.version.counter)).toEqual([3n]);
+    expect(read.answers).toBe(2);
+    expect(asked).toEqual(new Set([quick.id.hex, slow.id.hex]));
     expect(repaired.has(quick.id.hex)).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(repaired.get(quick.id.hex)?.map((r) => r.version.counter)).toEqual([3n]);
+    expect(repaired.has(slow.id.hex)).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@ import { newestRecord, supersedes, type KvRecord } from "../../kv/record.js";
 import { Quorum, versionReadQuorum } from "../../kv/quorum.js";
 import type { KvReplication } from "../../kv/replica-set.js";
 import { knowsReplicaSet } from "../../kv/coverage.js";
+import { AnswerTimes, type HedgeBounds } from "../../kv/hedge.js";
 import { formatVersion, sameVersion, type Version } from "../../kv/version.js";
 import { NotJoinedError, WendyError } from "../errors.js";
 import type { KvOverlay } from "./overlay.js";
@@ -53,11 +54,19 @@ export interface CoordinatorOptions {
    * meet every acknowledged write); the replicas that answer later are still read-repaired. Default: never.
    */
   readonly neighbourhoodSettled?: () => boolean;
+  /**
+   * In a settled neighbourhood, how long a read waits for the R replicas it asked first before asking the
+   * others; default: from the replicas' answer times (AnswerTimes, within READ_HEDGE_BOUNDS).
+   */
+  readonly readHedgeMs?: number;
   /** Timeout of one call to a replica. */
   readonly replicaTimeoutMs: number;
   /** Bytes of records per Replicate request at most. */
   readonly maxBatchBytes: number;
 }
+
+/** Bounds of a read's wait for the replicas it asked first (see AnswerTimes). */
+export const READ_HEDGE_BOUNDS: HedgeBounds = { minMs: 5, maxMs: 1000 };
 
 /** Hand-ons towards the owner at most (each to a node numerically closer to the key). */
 export const MAX_COORDINATE_HOPS = 32;
@@ -80,6 +89,8 @@ export type Forward = (
 export class KvCoordinator {
   private readonly writeLocks = new Map<string, Promise<unknown>>();
   private readonly batches: KvPeerBatches;
+  /** How quickly replicas have answered reads: when a read asks the others too. */
+  private readonly answerTimes = new AnswerTimes(READ_HEDGE_BOUNDS);
 
   constructor(
     private readonly overlay: KvOverlay,
@@ -274,10 +285,15 @@ export class KvCoordinator {
   }
 
   /**
-   * Asks every member of `set` for the key's record; resolves once `needed` answered and the others
+   * Asks the members of `set` for the key's record; resolves once `needed` answered and the others
    * answered too or the settle time passed, or, in a settled neighbourhood, once `needed` answered with one
    * and the same record (an absent key is worth the wait: a replica restarted empty answers so too); fails
    * once `needed` can no longer answer. An answer that comes after the read resolved goes to `late`.
+   *
+   * In a settled neighbourhood any `needed` replicas meet every acknowledged write (R + W > k), so a Get
+   * asks only `needed` first: this node first when it is a member (its copy costs no message), then the
+   * closest. The others are asked once one of those fails, their answers do not agree on one record, or
+   * they have not all answered within the hedge time (AnswerTimes).
    */
   private read(
     key: NodeId,
@@ -290,14 +306,18 @@ export class KvCoordinator {
     const records = new Map<string, KvRecord | undefined>();
     const quorum = new Quorum(set.length, Math.max(1, needed));
     const settle = this.options.neighbourhoodSettled?.() !== true;
+    const order = settle ? set : selfFirst(set, this.overlay.self());
     return new Promise((resolve, reject) => {
       let done = false;
       let settleTimer: NodeJS.Timeout | undefined;
+      let hedgeTimer: NodeJS.Timeout | undefined;
+      let asked = 0;
       const finish = (error?: Error): void => {
         if (done) return;
         done = true;
         clearTimeout(deadlineTimer);
         clearTimeout(settleTimer);
+        clearTimeout(hedgeTimer);
         if (error) reject(error);
         else resolve({ records, answered: quorum.answered });
       };
@@ -319,11 +339,15 @@ export class KvCoordinator {
           );
         if (quorum.state !== "reached") return;
         if (quorum.settled || (!settle && agreeOnARecord(records.values()))) return finish();
+        askAll();
         settleTimer ??= setTimeout(() => finish(), this.options.readSettleMs);
       };
-      for (const node of set) {
+      const ask = (node: NodeInfo): void => {
+        const remote = !node.id.equals(this.overlay.self().id);
+        const sent = performance.now();
         this.recordAt(node, key, versionsOnly).then(
           (record) => {
+            if (remote) this.answerTimes.observe(performance.now() - sent);
             records.set(node.id.hex, record);
             if (done) return late?.(node, record);
             quorum.succeeded();
@@ -331,10 +355,21 @@ export class KvCoordinator {
           },
           () => {
             quorum.failed();
+            askAll();
             check();
           },
         );
-      }
+      };
+      const askAll = (): void => {
+        clearTimeout(hedgeTimer);
+        while (asked < order.length && !done) ask(order[asked++]!);
+      };
+      // A write's version read asks every replica at once: it is mostly of a key not written yet, whose
+      // absent answers would have the others asked anyway (see above), one round trip later.
+      const first = settle || versionsOnly ? order.length : Math.min(order.length, Math.max(1, needed));
+      while (asked < first) ask(order[asked++]!);
+      if (asked < order.length && !done)
+        hedgeTimer = setTimeout(askAll, this.options.readHedgeMs ?? this.answerTimes.hedgeMs());
     });
   }
 
@@ -417,6 +452,12 @@ export class KvCoordinator {
     }
     return this.batches.store(node, record);
   }
+}
+
+/** `set` with `self` moved to the front when it is a member, the others in their order. */
+function selfFirst(set: readonly NodeInfo[], self: NodeInfo): readonly NodeInfo[] {
+  const at = set.findIndex((n) => n.id.equals(self.id));
+  return at <= 0 ? set : [set[at]!, ...set.slice(0, at), ...set.slice(at + 1)];
 }
 
 /** True when every answer so far holds a record, all of one version. */

@@ -88,6 +88,9 @@ function serve(
   const sessionId = String(call.metadata.get(METADATA_SESSION_ID)[0] ?? "");
   const streamAnswer = { [METADATA_SESSION_ID]: sessionId, [METADATA_SEQ]: "0" };
   answers.sign = (response) => options.verifier.answerMac(streamAnswer, KV_STREAM_PATH, response);
+  // The connection's certificate (per-node identities) is fixed before the stream opens: read once, not
+  // per call (grpc-js builds it anew on every ask).
+  const certificate = call.getAuthContext().sslPeerCertificate;
   let inProgress = 0;
   call.on("data", (bytes: Buffer) => {
     let batch: KvStreamBatch;
@@ -127,20 +130,16 @@ function serve(
         continue;
       }
       inProgress++;
-      void runKvCall(
-        request.$case,
-        () => requestOf(request),
-        call.getAuthContext().sslPeerCertificate,
-        handlers,
-        options,
-      ).then((outcome) => {
-        inProgress--;
-        answers.add(
-          outcome.ok
-            ? answerOf(one.id, request.$case, outcome.value)
-            : failure(one.id, outcome.code, outcome.details, outcome.refused !== undefined),
-        );
-      });
+      void runKvCall(request.$case, () => requestOf(request), certificate, handlers, options).then(
+        (outcome) => {
+          inProgress--;
+          answers.add(
+            outcome.ok
+              ? answerOf(one.id, request.$case, outcome.value)
+              : failure(one.id, outcome.code, outcome.details, outcome.refused !== undefined),
+          );
+        },
+      );
     }
   });
   call.on("end", () => {

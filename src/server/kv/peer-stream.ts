@@ -69,6 +69,8 @@ export class KvStreamSender {
   private call: ClientDuplexStream<Buffer, Buffer> | undefined;
   private opening: Promise<void> | undefined;
   private sessionId: string | undefined;
+  /** The open stream's connection certificate, read at its first answer (fixed for the connection). */
+  private certificate: { readonly value: PeerCertificate | undefined } | undefined;
   private queue: PendingCall[] = [];
   /** Calls written on the open stream and not yet answered, by id. */
   private readonly written = new Map<bigint, PendingCall>();
@@ -208,6 +210,7 @@ export class KvStreamSender {
     );
     this.call = call;
     this.sessionId = entries[METADATA_SESSION_ID];
+    this.certificate = undefined;
     call.on("data", (bytes: Buffer) => this.onResponse(call, bytes));
     call.on("error", (error: ServiceError) => this.onError(call, error));
     call.on("end", () => {
@@ -269,8 +272,8 @@ export class KvStreamSender {
       );
       return;
     }
-    const certificate = call.getAuthContext()?.sslPeerCertificate;
-    for (const answer of response.answers) this.settle(answer, certificate);
+    this.certificate ??= { value: call.getAuthContext()?.sslPeerCertificate };
+    for (const answer of response.answers) this.settle(answer, this.certificate.value);
   }
 
   private settle(answer: KvStreamAnswer, certificate: PeerCertificate | undefined): void {
@@ -327,6 +330,7 @@ export class KvStreamSender {
     const call = this.call;
     this.call = undefined;
     this.sessionId = undefined;
+    this.certificate = undefined;
     if (call !== undefined) {
       call.removeAllListeners("data");
       call.on("error", () => undefined);
