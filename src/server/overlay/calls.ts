@@ -63,8 +63,13 @@ export class CallBroker {
     // Handlers run on the next turn: they may route again, which must not happen inside the cluster's
     // own processing of the delivery.
     this.unregister = [
-      cluster.onReserved(CALL_REQUEST_PURPOSE, (m) =>
-        setImmediate(() => this.guard(() => this.onRequest(m))),
+      // A request is answered to its caller's node (a Reply or a refusal): its hop's acknowledgement may
+      // wait for the answer's batch (one that is never answered, expired or cancelled, is acknowledged
+      // when that wait ends).
+      cluster.onReserved(
+        CALL_REQUEST_PURPOSE,
+        (m) => setImmediate(() => this.guard(() => this.onRequest(m))),
+        { answersOrigin: true },
       ),
       cluster.onReserved(CALL_ANSWER_PURPOSE, (m) => this.guard(() => this.onAnswer(m))),
       cluster.onReserved(CALL_CANCEL_PURPOSE, (m) => this.guard(() => this.onCancel(m))),
