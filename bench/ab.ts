@@ -19,7 +19,7 @@ interface AbOptions {
   seconds: number;
   rounds: number;
   payload: number;
-  kind: "send" | "call";
+  kind: "send" | "send-acked" | "call";
   leafSet?: number;
   headNodeOptions?: string;
 }
@@ -46,7 +46,11 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--seconds <n>", "seconds per window", Number, 3)
     .option("--rounds <n>", "windows per side", Number, 4)
     .option("--payload <bytes>", "payload size", Number, 100)
-    .option("--kind <kind>", "send (routed Send) or call (Call answered by the owner's subscriber)", "send")
+    .option(
+      "--kind <kind>",
+      "send (routed Send), send-acked (Send waiting for the application's ack) or call (Call answered by the owner's subscriber)",
+      "send",
+    )
     .option(
       "--leaf-set <n>",
       "leaf-set size of both clusters (a small one makes routes longer: the multi-hop set)",
@@ -140,7 +144,11 @@ async function window(
       const entry = nodes[op++ % nodes.length]!;
       const key = keys.keyFor(entry, op);
       const done =
-        o.kind === "call" ? keys.callOnce(entry, key, o.payload) : keys.sendOnce(entry, key, o.payload);
+        o.kind === "call"
+          ? keys.callOnce(entry, key, o.payload)
+          : o.kind === "send-acked"
+            ? keys.ackedSendOnce(entry, key, o.payload)
+            : keys.sendOnce(entry, key, o.payload);
       sends.push(done.catch(() => Number.NaN));
     }
     await sleep(1000 / TICKS_PER_SECOND);
