@@ -8,7 +8,7 @@ import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
-import { median } from "./lib/stats.js";
+import { median, percentile } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
 
 interface AbOptions {
@@ -19,7 +19,7 @@ interface AbOptions {
   seconds: number;
   rounds: number;
   payload: number;
-  kind: "send" | "call";
+  kind: "send" | "send-acked" | "call";
   leafSet?: number;
   headNodeOptions?: string;
 }
@@ -30,6 +30,8 @@ interface Side {
   readonly traffic: Traffic;
   readonly cpuPerMessageUs: number[];
   readonly delivered: number[];
+  /** Each window's median latency, ms: a change that saves CPU by making messages wait shows here. */
+  readonly p50Ms: number[];
 }
 
 /** Ticks per second of the open-loop generator. */
@@ -44,7 +46,11 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--seconds <n>", "seconds per window", Number, 3)
     .option("--rounds <n>", "windows per side", Number, 4)
     .option("--payload <bytes>", "payload size", Number, 100)
-    .option("--kind <kind>", "send (routed Send) or call (Call answered by the owner's subscriber)", "send")
+    .option(
+      "--kind <kind>",
+      "send (routed Send), send-acked (Send waiting for the application's ack) or call (Call answered by the owner's subscriber)",
+      "send",
+    )
     .option(
       "--leaf-set <n>",
       "leaf-set size of both clusters (a small one makes routes longer: the multi-hop set)",
@@ -79,6 +85,7 @@ async function main(argv: readonly string[]): Promise<void> {
         traffic,
         cpuPerMessageUs: [],
         delivered: [],
+        p50Ms: [],
       });
       await cluster.grow(o.nodes, 4);
       await traffic.open();
@@ -91,11 +98,12 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     for (let round = 0; round < o.rounds; round++) {
       for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-        const { cpuUs, delivered } = await window(side, o);
+        const { cpuUs, delivered, p50Ms } = await window(side, o);
         side.cpuPerMessageUs.push(cpuUs);
         side.delivered.push(delivered);
+        side.p50Ms.push(p50Ms);
         process.stdout.write(
-          `${side.label}: ${cpuUs.toFixed(0)} µs daemon CPU per message (${delivered} delivered)\n`,
+          `${side.label}: ${cpuUs.toFixed(0)} µs daemon CPU per message (${delivered} delivered, p50 ${p50Ms.toFixed(2)} ms)\n`,
         );
       }
     }
@@ -109,13 +117,17 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(
       `${side.label}: median ${median(side.cpuPerMessageUs).toFixed(0)} µs per message over ${o.rounds} windows of ` +
         `${o.seconds} s at ${o.rate} ${o.kind}s/s offered, ${o.nodes} nodes, ${o.payload} B` +
-        `${o.leafSet === undefined ? "" : `, leaf set ${o.leafSet}`}, mean hops ${side.traffic.meanHops.toFixed(2)}\n`,
+        `${o.leafSet === undefined ? "" : `, leaf set ${o.leafSet}`}, mean hops ${side.traffic.meanHops.toFixed(2)}, ` +
+        `median p50 ${median(side.p50Ms).toFixed(2)} ms\n`,
     );
   }
 }
 
 /** One window of open-loop traffic: a fixed number of sends per tick, whatever the latency. */
-async function window(side: Side, o: AbOptions): Promise<{ cpuUs: number; delivered: number }> {
+async function window(
+  side: Side,
+  o: AbOptions,
+): Promise<{ cpuUs: number; delivered: number; p50Ms: number }> {
   const nodes = side.cluster.nodes;
   const keys = side.traffic;
   const pids = nodes.map((n) => n.pid);
@@ -132,15 +144,24 @@ async function window(side: Side, o: AbOptions): Promise<{ cpuUs: number; delive
       const entry = nodes[op++ % nodes.length]!;
       const key = keys.keyFor(entry, op);
       const done =
-        o.kind === "call" ? keys.callOnce(entry, key, o.payload) : keys.sendOnce(entry, key, o.payload);
+        o.kind === "call"
+          ? keys.callOnce(entry, key, o.payload)
+          : o.kind === "send-acked"
+            ? keys.ackedSendOnce(entry, key, o.payload)
+            : keys.sendOnce(entry, key, o.payload);
       sends.push(done.catch(() => Number.NaN));
     }
     await sleep(1000 / TICKS_PER_SECOND);
   }
   const latencies = await Promise.all(sends);
   const cpu = totalCpuSeconds(pids) - before;
-  const delivered = latencies.filter((x) => Number.isFinite(x)).length;
-  return { cpuUs: delivered === 0 ? Number.NaN : (cpu / delivered) * 1e6, delivered };
+  const done = latencies.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const delivered = done.length;
+  return {
+    cpuUs: delivered === 0 ? Number.NaN : (cpu / delivered) * 1e6,
+    delivered,
+    p50Ms: delivered === 0 ? Number.NaN : percentile(done, 0.5),
+  };
 }
 
 // Exit through process.exit so that the clusters' exit hook stops every daemon this run started.

@@ -4,7 +4,9 @@
 // bench/results/profile-latest.md, to show what the routed path spends its CPU on. With `--kv get|put` the
 // load is the key-value store's Get or Put instead (bench/scenarios/kv.ts, after the keys are written and
 // the ring settled), and the daemons' CPU at rest is measured first, so the per-operation cost can be told
-// from the background's; that report goes to bench/results/profile-kv-<op>-latest.md.
+// from the background's; that report goes to bench/results/profile-kv-<op>-latest.md. With `--kind
+// send-acked|call` the routed load is Send waiting for the application's ack, or Call answered by the
+// owner's subscriber; that report goes to bench/results/profile-<kind>-latest.md.
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +32,11 @@ interface ProfileOptions {
   payload: number;
   out: string;
   kv?: "get" | "put";
+  kind: RoutedKind;
 }
+
+/** The routed load profiled: Send, Send waiting for the application's ack, or Call. */
+type RoutedKind = "send" | "send-acked" | "call";
 
 /** What one profiled window measured. */
 interface Window {
@@ -52,6 +58,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
     .option("--source", "profile the TypeScript sources through tsx instead of the compiled HEAD")
     .option("--kv <op>", "profile the key-value store's get or put instead of Send", kvOperation)
+    .option("--kind <kind>", "routed load: send, send-acked or call", routedKind, "send")
     .parse([...argv])
     .opts<ProfileOptions>();
   const dir = mkdtempSync(join(tmpdir(), "wendy-profile-"));
@@ -73,7 +80,7 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     window =
       o.kv === undefined
-        ? await profileSend(cluster, runtime.name, o, profiling)
+        ? await profileRouted(cluster, runtime.name, o, profiling)
         : await profileKv(cluster, o.kv, o, profiling);
     await waitForFiles(dir, pids().length, FILE_TIMEOUT_MS);
   } finally {
@@ -97,7 +104,7 @@ async function main(argv: readonly string[]): Promise<void> {
       `(${window.cpuSeconds.toFixed(1)} s in the window).${rest} Load average ${loadavg()[0]!.toFixed(1)} at the end. ` +
       `Profiles cover the warm-up and the window (not start-up or join): ${summary.files} files, ` +
       `${(summary.busyMs / 1000).toFixed(1)} s of non-idle samples. Produced by ` +
-      `\`node --import tsx bench/profile.ts${o.kv === undefined ? "" : ` --kv ${o.kv}`}\`.`,
+      `\`node --import tsx bench/profile.ts${o.kv === undefined ? (o.kind === "send" ? "" : ` --kind ${o.kind}`) : ` --kv ${o.kv}`}\`.`,
     "",
     "## Self time by area",
     "",
@@ -108,13 +115,19 @@ async function main(argv: readonly string[]): Promise<void> {
     ...table(summary.byFunction),
     "",
   ];
-  const path = join(o.out, o.kv === undefined ? "profile-latest.md" : `profile-kv-${o.kv}-latest.md`);
+  const name =
+    o.kv !== undefined
+      ? `profile-kv-${o.kv}-latest.md`
+      : o.kind === "send"
+        ? "profile-latest.md"
+        : `profile-${o.kind}-latest.md`;
+  const path = join(o.out, name);
   writeFileSync(path, lines.join("\n"));
   process.stdout.write(`wrote ${path} (profiles in ${dir})\n`);
 }
 
-/** Send through the client API, profiled. */
-async function profileSend(
+/** Send, acknowledged Send or Call through the client API, profiled. */
+async function profileRouted(
   cluster: BenchCluster,
   runtime: DaemonRuntime["name"],
   o: ProfileOptions,
@@ -127,7 +140,12 @@ async function profileSend(
     const pids = cluster.nodes.map((n) => n.pid);
     profiling();
     const before = totalCpuSeconds(pids);
-    const run = await traffic.measureSend(o.payload, o.inFlight, {
+    const measure = {
+      send: traffic.measureSend,
+      "send-acked": traffic.measureAckedSend,
+      call: traffic.measureCall,
+    }[o.kind].bind(traffic);
+    const run = await measure(o.payload, o.inFlight, {
       warmupMs: 1000,
       measureMs: o.seconds * 1000,
       repeats: 1,
@@ -148,7 +166,7 @@ async function profileSend(
       p50Ms: run.latency.p50Ms,
       cpuSecondsPerOp: run.cpuSecondsPerOp,
       cpuSeconds,
-      what: `Send of ${o.payload} B (harness ${Math.round(run.clientCpuSecondsPerOp * 1e6)} µs/msg)`,
+      what: `${{ send: "Send", "send-acked": "Send waiting for the application's ack", call: "Call" }[o.kind]} of ${o.payload} B (harness ${Math.round(run.clientCpuSecondsPerOp * 1e6)} µs/msg)`,
     };
   } finally {
     traffic.close();
@@ -186,6 +204,12 @@ async function profileKv(
     what: `${op === "get" ? "Get" : "Put"} of ${o.payload} B values (k = 3, W = R = 2)`,
     restCpuPerSecond,
   };
+}
+
+function routedKind(value: string): RoutedKind {
+  if (value !== "send" && value !== "send-acked" && value !== "call")
+    throw new Error(`--kind takes send, send-acked or call, not ${value}`);
+  return value;
 }
 
 function kvOperation(value: string): "get" | "put" {

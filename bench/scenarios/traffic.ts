@@ -112,24 +112,29 @@ export class Traffic {
     settings: BenchSettings,
   ): Promise<TrafficRun> {
     let op = 0;
+    return this.measure(settings, inFlight, () => {
+      const { entry, key } = this.pick(op++);
+      return this.ackedSendOnce(entry, key, payloadBytes);
+    });
+  }
+
+  /** One send that waits for the owner's application to acknowledge it; resolves with its latency in ms. */
+  async ackedSendOnce(entry: BenchNode, key: NodeId, payloadBytes: number): Promise<number> {
     const payload = Buffer.alloc(Math.max(payloadBytes, 4), 6);
     // Above any sequence sendOnce uses: the subscriber acknowledges these without settling anything.
     payload.writeUInt32BE(0xffffffff, 0);
-    return this.measure(settings, inFlight, async () => {
-      const { entry, key } = this.pick(op++);
-      const owner = closestTo(key, this.cluster.nodes)!;
-      const started = performance.now();
-      const result = await entry.client.send(key, PURPOSE, payload, {
-        waitForAck: true,
-        deadlineMs: LOST_AFTER_MS,
-      });
-      if (result.deliveredBy?.id.hex !== owner.id.hex) {
-        this.misdelivered++;
-        throw new Error("acknowledged by a node that does not own the key");
-      }
-      this.countHops(result.hops ?? 0);
-      return performance.now() - started;
+    const owner = closestTo(key, this.cluster.nodes)!;
+    const started = performance.now();
+    const result = await entry.client.send(key, PURPOSE, payload, {
+      waitForAck: true,
+      deadlineMs: LOST_AFTER_MS,
     });
+    if (result.deliveredBy?.id.hex !== owner.id.hex) {
+      this.misdelivered++;
+      throw new Error("acknowledged by a node that does not own the key");
+    }
+    this.countHops(result.hops ?? 0);
+    return performance.now() - started;
   }
 
   async measureCall(payloadBytes: number, inFlight: number, settings: BenchSettings): Promise<TrafficRun> {

@@ -235,6 +235,7 @@ export class Cluster {
       onAuthFailure: (reason) => this.onAuthFailure(reason),
       connectionLost: (peer) => this.input((core, now) => core.connectionLost(peer, now)),
       streams: {
+        accept: (sender, message) => this.acceptHop(sender, message),
         acceptDirect: (sender, direct) => this.onDirect(sender, direct),
         reverseSender: (peer) => this.pool.openRouteStream(addressFor(this.requireSelf(), peer)),
         links: this.pool.links,
@@ -353,9 +354,18 @@ export class Cluster {
     return Promise.resolve();
   }
 
-  /** Receives messages delivered here on reserved `purpose`; returns a function that unregisters. */
-  onReserved(purpose: number, handler: (message: Message) => void): () => void {
-    return this.apps.onReserved(purpose, handler);
+  /**
+   * Receives messages delivered here on reserved `purpose`; returns a function that unregisters. With
+   * `answersOrigin` the handler promises to answer each message's origin soon with sendToNode (as a Call's
+   * request is answered): the acknowledgement of a hop straight from that origin then waits, briefly, to
+   * ride in the answer's batch instead of going alone.
+   */
+  onReserved(
+    purpose: number,
+    handler: (message: Message) => void,
+    options: { readonly answersOrigin?: boolean } = {},
+  ): () => void {
+    return this.apps.onReserved(purpose, handler, options.answersOrigin === true);
   }
 
   private route(
@@ -539,7 +549,28 @@ export class Cluster {
     this.driver.track(work);
   }
 
-  private onPeerMessage(sender: NodeInfo, message: Parameters<PastryNode["receive"]>[1]): void {
+  /**
+   * A hop from a peer's RouteStream, as onPeerMessage. True when it was delivered here on a purpose answered
+   * to its origin (onReserved's answersOrigin) and came straight from that origin: the answer goes back on
+   * the stream to the sender, where the hop's acknowledgement may ride.
+   */
+  private acceptHop(sender: NodeInfo, message: RouteMessage): boolean {
+    if (!this.apps.answersOrigin(message.purpose) || !message.origin.id.equals(sender.id)) {
+      this.onPeerMessage(sender, { type: "route", message });
+      return false;
+    }
+    let delivered = false;
+    this.onPeerMessage(sender, { type: "route", message }, (output) => {
+      if (output.type === "deliver" && output.message.id === message.id) delivered = true;
+    });
+    return delivered;
+  }
+
+  private onPeerMessage(
+    sender: NodeInfo,
+    message: Parameters<PastryNode["receive"]>[1],
+    inspect?: Parameters<CoreDriver["input"]>[1],
+  ): void {
     if (this.state === "stopped" || this.state === "new") {
       throw new WendyError("node is not running", status.UNAVAILABLE);
     }
@@ -550,7 +581,7 @@ export class Cluster {
     }
     if (this.awaitingJoin)
       throw new NotJoinedError("this node has not joined the overlay yet: route around it");
-    this.input((core, now) => core.receive(sender, message, now));
+    this.input((core, now) => core.receive(sender, message, now), inspect);
   }
 
   /** A peer's direct message (sendToNode) for this node: to the handler of its reserved purpose. */

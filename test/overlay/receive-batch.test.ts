@@ -223,6 +223,56 @@ describe("answering a call on the Receive stream", () => {
     }
   });
 
+  it("says in ready that it takes several answers in one request, and returns each answer of a replies request to its own caller", async () => {
+    const p = ++purpose;
+    const { raw, call, responses, ready } = rawBatchedReceive(p);
+    try {
+      await ready;
+      const first = responses[0]?.kind;
+      expect(first?.$case === "ready" && first.ready.acceptsReplyBatches).toBe(true);
+      const questions = ["q0", "q1", "q2"];
+      const answers = questions.map((q) => client.call(`replies-${q}`, p, q, { timeoutMs: 10_000 }));
+      const deliveries = (): { callId: string; payload: string }[] =>
+        responses.flatMap((r) =>
+          r.kind?.$case === "deliveries"
+            ? r.kind.deliveries.deliveries.map((d) => ({
+                callId: d.callId,
+                payload: Buffer.from(d.payload).toString(),
+              }))
+            : [],
+        );
+      await waitFor("the three calls", () => deliveries().length === questions.length || undefined);
+      call.write({
+        kind: {
+          $case: "replies",
+          replies: {
+            replies: deliveries().map((d) => ({ callId: d.callId, payload: Buffer.from(`a-${d.payload}`) })),
+          },
+        },
+      });
+      const got = await Promise.all(answers);
+      expect(got.map((a) => Buffer.from(a.payload).toString())).toEqual(questions.map((q) => `a-${q}`));
+    } finally {
+      call.cancel();
+      raw.close();
+    }
+  });
+
+  it("ends the stream with INVALID_ARGUMENT for a replies request without answers", async () => {
+    const p = ++purpose;
+    const { raw, call, ready } = rawBatchedReceive(p);
+    try {
+      await ready;
+      const code = await new Promise<status>((resolve) => {
+        call.on("error", (e: ServiceError) => resolve(e.code));
+        call.write({ kind: { $case: "replies", replies: { replies: [] } } });
+      });
+      expect(code).toBe(status.INVALID_ARGUMENT);
+    } finally {
+      raw.close();
+    }
+  });
+
   it("ends the stream with INVALID_ARGUMENT for a reply without a call_id", async () => {
     const p = ++purpose;
     const { raw, call, ready } = rawBatchedReceive(p);

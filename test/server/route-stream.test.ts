@@ -52,6 +52,17 @@ afterAll(async () => {
   await Promise.all(nodes.map((n) => n.kill()));
 });
 
+/** Route hops `node` sent whose acknowledgement came (client side, status OK). */
+async function hopsAcknowledged(node: Cluster): Promise<number> {
+  const counter = metricsOf.get(node)!.registry.getSingleMetric("wendy_peer_rpcs_total");
+  const values = (await counter!.get()).values;
+  return values
+    .filter(
+      (v) => v.labels["side"] === "client" && v.labels["method"] === "Route" && v.labels["code"] === "OK",
+    )
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
 /** RouteStream batches `node` accepted (each one is counted as a served RouteStream RPC with status OK). */
 async function batchesServed(node: Cluster): Promise<number> {
   const counter = metricsOf.get(node)!.registry.getSingleMetric("wendy_peer_rpcs_total");
@@ -230,8 +241,9 @@ describe("RouteStream", () => {
 });
 
 /** Polls `done` every 20 ms for at most `ms`. */
-async function until(done: () => boolean, ms = 20_000): Promise<void> {
-  for (let waited = 0; !done() && waited < ms; waited += 20) await new Promise((r) => setTimeout(r, 20));
+async function until(done: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  for (let waited = 0; !(await done()) && waited < ms; waited += 20)
+    await new Promise((r) => setTimeout(r, 20));
 }
 
 /** A key whose owner among the started nodes is `owner`. */
@@ -316,5 +328,62 @@ describe("RouteStream's optional features", () => {
     expect(pongs.sort()).toEqual(Array.from({ length: count }, (_, i) => `pong-${i}`).sort());
     // The hops of a's pings were acknowledged inside b's pong batches, not on responses of their own.
     expect(linksOf(a).matched - before).toBeGreaterThanOrEqual(count / 2);
+  }, 60_000);
+
+  it("acknowledges a hop on a purpose answered to its origin inside the answer's batch, though the answer leaves turns later", async () => {
+    const a = nodes[2]!;
+    const b = nodes[3]!;
+    const answers: string[] = [];
+    // b answers each request a few milliseconds after its delivery: never in the turn that took the hop.
+    const offRequest = b.onReserved(
+      6,
+      (m) => {
+        const text = Buffer.from(m.payload).toString();
+        setTimeout(() => void b.sendToNode(m.origin, 7, Buffer.from(`answer-${text}`)), 5);
+      },
+      { answersOrigin: true },
+    );
+    const offAnswer = a.onReserved(7, (m) => answers.push(Buffer.from(m.payload).toString()));
+    try {
+      // Both streams open first (the answer and the acknowledgements ride on b's stream to a).
+      await a.send(a.newMessage(16, keyOwnedBy(b, "held-a"), Buffer.from("held-a")), { waitForAck: true });
+      await b.send(b.newMessage(16, keyOwnedBy(a, "held-b"), Buffer.from("held-b")), { waitForAck: true });
+      const matched = linksOf(a).matched;
+      const acknowledged = await hopsAcknowledged(a);
+      const count = 10;
+      for (let i = 0; i < count; i++) {
+        await a.sendReserved(6, keyOwnedBy(b, `held-${i}`), Buffer.from(`request-${i}`));
+        await until(() => answers.length === i + 1);
+      }
+      expect(answers).toEqual(Array.from({ length: count }, (_, i) => `answer-request-${i}`));
+      await until(async () => (await hopsAcknowledged(a)) - acknowledged >= count);
+      expect((await hopsAcknowledged(a)) - acknowledged).toBe(count);
+      // Each request's acknowledgement waited for its answer and came inside it, not on a response alone.
+      expect(linksOf(a).matched - matched).toBeGreaterThanOrEqual(count / 2);
+    } finally {
+      offRequest();
+      offAnswer();
+    }
+  }, 60_000);
+
+  it("acknowledges a hop on a purpose answered to its origin that is never answered, long before the hop timeout", async () => {
+    const a = nodes[2]!;
+    const b = nodes[3]!;
+    const requests: string[] = [];
+    const off = b.onReserved(6, (m) => requests.push(Buffer.from(m.payload).toString()), {
+      answersOrigin: true,
+    });
+    try {
+      const acknowledged = await hopsAcknowledged(a);
+      const started = performance.now();
+      await a.sendReserved(6, keyOwnedBy(b, "unanswered"), Buffer.from("unanswered"));
+      await until(async () => (await hopsAcknowledged(a)) > acknowledged);
+      expect(await hopsAcknowledged(a)).toBe(acknowledged + 1);
+      expect(requests).toEqual(["unanswered"]);
+      // The hop timeout here is 20 s: an acknowledgement held for an answer that never came is let go.
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      off();
+    }
   }, 60_000);
 });

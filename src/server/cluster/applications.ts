@@ -26,6 +26,8 @@ export interface ApplicationsOptions {
 export class Applications {
   readonly registered: Application[] = [];
   private readonly reservedHandlers = new Map<number, (message: Message) => void>();
+  /** Reserved purposes whose handler answers each message's origin (see Cluster.onReserved). */
+  private readonly answering = new Set<number>();
 
   constructor(private readonly options: ApplicationsOptions) {}
 
@@ -33,12 +35,24 @@ export class Applications {
     this.registered.push(app);
   }
 
-  /** Receives messages delivered here on reserved `purpose`; returns a function that unregisters. */
-  onReserved(purpose: number, handler: (message: Message) => void): () => void {
+  /**
+   * Receives messages delivered here on reserved `purpose`; `answersOrigin`: the handler answers each one's
+   * origin directly (Cluster.sendToNode). Returns a function that unregisters.
+   */
+  onReserved(purpose: number, handler: (message: Message) => void, answersOrigin = false): () => void {
     this.reservedHandlers.set(purpose, handler);
+    if (answersOrigin) this.answering.add(purpose);
+    else this.answering.delete(purpose);
     return () => {
-      if (this.reservedHandlers.get(purpose) === handler) this.reservedHandlers.delete(purpose);
+      if (this.reservedHandlers.get(purpose) !== handler) return;
+      this.reservedHandlers.delete(purpose);
+      this.answering.delete(purpose);
     };
+  }
+
+  /** Whether a message on `purpose` delivered here is answered to its origin by a handler. */
+  answersOrigin(purpose: number): boolean {
+    return this.answering.has(purpose);
   }
 
   /** A message delivered here: to the reserved handler of its purpose, or to every application. */

@@ -60,11 +60,17 @@ export class CallBroker {
     private readonly limits: OverlayLimits,
     private readonly reportError: (error: Error) => void,
   ) {
-    // Handlers run on the next turn: they may route again, which must not happen inside the cluster's
-    // own processing of the delivery.
+    // A request's handler runs once the cluster's processing of the delivery is over (it may route again,
+    // which must not happen inside it): on a microtask, not a turn later, so that the delivery it makes
+    // joins this turn's batch to the subscriber instead of waiting a turn of the event loop for the next.
     this.unregister = [
-      cluster.onReserved(CALL_REQUEST_PURPOSE, (m) =>
-        setImmediate(() => this.guard(() => this.onRequest(m))),
+      // A request is answered to its caller's node (a Reply or a refusal): its hop's acknowledgement may
+      // wait for the answer's batch (one that is never answered, expired or cancelled, is acknowledged
+      // when that wait ends).
+      cluster.onReserved(
+        CALL_REQUEST_PURPOSE,
+        (m) => queueMicrotask(() => this.guard(() => this.onRequest(m))),
+        { answersOrigin: true },
       ),
       cluster.onReserved(CALL_ANSWER_PURPOSE, (m) => this.guard(() => this.onAnswer(m))),
       cluster.onReserved(CALL_CANCEL_PURPOSE, (m) => this.guard(() => this.onCancel(m))),

@@ -26,6 +26,8 @@ import { asError } from "../../shared/as-error.js";
 const PATH = OverlayServiceService.receive.path;
 /** Message ids in one ack request, at most (a subscriber holds at most 1024 unacknowledged anyway). */
 const MAX_ACKS_PER_REQUEST = 1024;
+/** Answers in one replies request, at most (as acks: one per delivery a subscriber may hold). */
+const MAX_REPLIES_PER_REQUEST = 1024;
 /** Payload bytes of one delivery batch beyond its first delivery (the proto states this bound). */
 const MAX_BATCH_PAYLOAD_BYTES = 1024 * 1024;
 
@@ -79,6 +81,15 @@ class ReceiveSession {
       } else if (kind?.$case === "reply") {
         if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
         this.reply(kind.reply.callId, kind.reply.payload);
+      } else if (kind?.$case === "replies") {
+        if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
+        const replies = kind.replies.replies;
+        if (replies.length === 0 || replies.length > MAX_REPLIES_PER_REQUEST) {
+          throw invalidArgument(
+            `replies.replies: 1..${MAX_REPLIES_PER_REQUEST} answers, got ${replies.length}`,
+          );
+        }
+        for (const r of replies) this.reply(r.callId, r.payload);
       } else if (kind?.$case === "ack") {
         if (this.subscriber === undefined) throw invalidArgument("the first request must be a start");
         const ids = kind.ack.messageIds;
@@ -87,7 +98,7 @@ class ReceiveSession {
         }
         for (const id of ids) this.ctx.deliveries.acknowledge(this.subscriber, id);
       } else {
-        throw invalidArgument("request: neither start, ack nor reply");
+        throw invalidArgument("request: neither start, ack, reply nor replies");
       }
     } catch (error) {
       const e =
@@ -127,7 +138,16 @@ class ReceiveSession {
     this.stream = stream;
     // Ready goes out before any delivery: the client may rely on the subscription from then on.
     stream.push(
-      { kind: { $case: "ready", ready: { node: encodeNodeInfo(ctx.cluster.info()), acceptsReplies: true } } },
+      {
+        kind: {
+          $case: "ready",
+          ready: {
+            node: encodeNodeInfo(ctx.cluster.info()),
+            acceptsReplies: true,
+            acceptsReplyBatches: true,
+          },
+        },
+      },
       0,
     );
     const maxUnacknowledged =

@@ -38,8 +38,12 @@ export interface PeerServiceOptions {
   readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
   readonly sink: PeerMessageSink;
-  /** RouteStream's optional features (direct messages, acknowledgements on the stream back). */
-  readonly streams?: Pick<RouteStreamServerOptions, "acceptDirect" | "reverseSender" | "links">;
+  /**
+   * RouteStream's optional features (direct messages, acknowledgements on the stream back); `accept` takes a
+   * hop from a stream in place of the sink, and says whether the node will answer its sender soon.
+   */
+  readonly streams?: Partial<Pick<RouteStreamServerOptions, "accept">> &
+    Pick<RouteStreamServerOptions, "acceptDirect" | "reverseSender" | "links">;
   readonly hooks?: PeerServerHooks;
 }
 
@@ -114,7 +118,10 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
     verifier: options.verifier,
     checkSender: options.checkSender,
     limits: options.limits,
-    accept: (sender, message) => options.sink(sender, { type: "route", message }),
+    accept: (sender, message) => {
+      options.sink(sender, { type: "route", message });
+      return false;
+    },
     acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
     ...options.streams,
     hooks: options.hooks,

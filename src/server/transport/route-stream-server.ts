@@ -46,8 +46,12 @@ export interface RouteStreamServerOptions {
   /** Per-node identities: each batch's sender must be the node the stream's certificate names. */
   readonly checkSender?: SenderCheck;
   readonly limits: WireLimits;
-  /** Accepts one hop; throws a WendyError to refuse it. */
-  readonly accept: (sender: NodeInfo, message: RouteMessage) => void;
+  /**
+   * Accepts one hop; throws a WendyError to refuse it. Returns true when the node delivered it here and
+   * will send `sender` a direct message in answer soon (a Call's answer): the hop's acknowledgement may then
+   * wait, a little, to ride in that answer's batch (CoalescedAnswers.hold).
+   */
+  readonly accept: (sender: NodeInfo, message: RouteMessage) => boolean;
   /** Accepts one end-to-end acknowledgement. */
   readonly acceptAck: (sender: NodeInfo, ack: BatchedAck) => void;
   /** Accepts one direct message (RouteBatch.direct); absent: the feature is not offered to peers. */
@@ -75,7 +79,7 @@ export class RouteStreamReceivers {
     this.open.set(call, answers);
     const forget = (): void => {
       this.open.delete(call);
-      answers.detach();
+      answers.close();
     };
     call.on("close", forget);
     call.on("finish", forget);
@@ -176,14 +180,15 @@ function serveRouteStream(
     for (const acks of decoded.reverseAcks) options.links?.reverseAcks(acks, certificate);
     if (reverseToken !== undefined) answers.attach(reverseToken, options.reverseSender?.(decoded.sender));
     const acceptedIds: string[] = [];
+    const held: string[] = [];
     const rejected: RouteRejection[] = decoded.rejected.map((r) => ({
       ...r,
       code: status.INVALID_ARGUMENT,
     }));
     for (const message of decoded.messages) {
       try {
-        options.accept(decoded.sender, message);
-        acceptedIds.push(message.id);
+        const answered = options.accept(decoded.sender, message);
+        (answered && answers.canHold ? held : acceptedIds).push(message.id);
       } catch (error) {
         rejected.push(rejection(message.id, error));
       }
@@ -207,7 +212,7 @@ function serveRouteStream(
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
-    answers.add(acceptedIds, rejected);
+    answers.add(acceptedIds, rejected, held);
   });
   call.on("end", () => {
     answers.flush();
@@ -223,17 +228,29 @@ function rejection(messageId: string, error: unknown): RouteRejection {
 }
 
 /**
+ * How long the acknowledgement of a hop this node will answer (a Call's request, delivered here) may wait
+ * for that answer's batch on the stream back: far below the sender's hop timeout (1 s at least), so a hop
+ * whose answer is slow, or goes another way, is acknowledged alone a little later, never failed for it.
+ */
+export const ANSWER_HOLD_MS = 50;
+
+/**
  * Acknowledgements of one incoming stream: those of the batches read in one turn of the event loop leave in
  * one response, at the end of that turn. When the stream's opener takes them on this node's own stream back
  * and that stream is writing a batch within this turn anyway, they ride in it (RouteBatch.reverse_acks)
  * instead of costing a stream message, a frame and a write of their own; otherwise they go alone, at the end
  * of the turn as before, so no acknowledgement waits for traffic that may not come. (Holding them longer on
  * a timer, 10 or 50 ms, measured no cheaper with bench/ab.ts at 8 nodes: a peer link there carries a hop
- * every ~70 ms, so little is merged, and the timer costs the node a wake-up of its own.)
+ * every ~70 ms, so little is merged, and the timer costs the node a wake-up of its own.) The one exception
+ * is a hop that this node will answer on that stream back (held): its answer is known to come, so its
+ * acknowledgement waits for it, at most ANSWER_HOLD_MS, and a response of its own is saved on both nodes.
  */
 export class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
+  /** Acknowledgements waiting for the answer's batch on the stream back (or for holdTimer). */
+  private held: string[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
   private readonly endOfTurn = new EndOfTurnFlush(() => this.flushAtEndOfTurn());
   /** The opener's token for this stream and this node's stream back to it, once both are known. */
   private reverse: { readonly token: string; readonly sender: RouteStreamSender } | undefined;
@@ -242,10 +259,30 @@ export class CoalescedAnswers {
 
   constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
 
-  add(acceptedIds: readonly string[], rejected: RouteStreamResponse["rejected"]): void {
+  /**
+   * Acknowledgements to send: `held` ones wait for the stream back's next batch (see canHold), at most
+   * ANSWER_HOLD_MS; the others leave at the end of this turn.
+   */
+  add(
+    acceptedIds: readonly string[],
+    rejected: RouteStreamResponse["rejected"],
+    held: readonly string[] = [],
+  ): void {
     for (const id of acceptedIds) this.acceptedIds.push(id);
     for (const r of rejected) this.rejected.push(r);
-    this.endOfTurn.schedule();
+    if (held.length > 0) {
+      for (const id of held) this.held.push(id);
+      this.holdTimer ??= setTimeout(() => {
+        this.holdTimer = undefined;
+        this.flush();
+      }, ANSWER_HOLD_MS);
+    }
+    if (this.acceptedIds.length > 0 || this.rejected.length > 0) this.endOfTurn.schedule();
+  }
+
+  /** Whether an acknowledgement may be held: only with a stream back for the answer to ride on. */
+  get canHold(): boolean {
+    return this.reverse !== undefined;
   }
 
   /** Lets acknowledgements ride on `sender`'s batches (this node's open stream to the opener), if any. */
@@ -260,20 +297,38 @@ export class CoalescedAnswers {
   detach(): void {
     this.reverse?.sender.detachReverse(this);
     this.reverse = undefined;
+    // No stream back to wait for any more: what was held goes now.
+    if (this.held.length > 0) this.flush();
   }
 
-  /** The pending acknowledgements, signed, for a batch of the stream back (and none left here). */
+  /** The stream is over: nothing more is written on it. */
+  close(): void {
+    this.detach();
+    this.endOfTurn.cancel();
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+  }
+
+  /** Every acknowledgement waiting, held ones too, signed, for a batch of the stream back (none left here). */
   takeForReverse(): ReverseAcks | undefined {
     const token = this.reverse?.token;
-    const response = this.take();
-    if (response === undefined || token === undefined) return undefined;
+    if (token === undefined) return undefined;
+    const response = this.take(true);
+    if (response === undefined) return undefined;
     return { stream: token, response };
   }
 
-  /** Writes what is pending now (also called early: before the stream is refused or ended). */
+  /** Writes everything waiting now, held ones too (before the stream is refused or ended; the hold ran out). */
   flush(): void {
     this.endOfTurn.cancel();
-    const response = this.take();
+    const response = this.take(true);
+    if (response !== undefined) this.writeAlone(response);
+  }
+
+  /** Writes what is not held (acknowledgements handed over after the stream back's batch left). */
+  flushPending(): void {
+    this.endOfTurn.cancel();
+    const response = this.take(false);
     if (response !== undefined) this.writeAlone(response);
   }
 
@@ -286,13 +341,23 @@ export class CoalescedAnswers {
   private flushAtEndOfTurn(): void {
     // The stream back writes a batch within this turn: it takes these along, or writes them alone after.
     if (this.reverse?.sender.takesReverseAcksSoon === true) return;
-    this.flush();
+    this.flushPending();
   }
 
-  /** The pending acknowledgements as one signed, serialized response; undefined when there are none. */
-  private take(): Uint8Array | undefined {
-    if (this.acceptedIds.length === 0 && this.rejected.length === 0) return undefined;
-    const response = { acceptedIds: this.acceptedIds, rejected: this.rejected, mac: NO_MAC };
+  /**
+   * The pending acknowledgements (with `withHeld`, the held ones too) as one signed, serialized response;
+   * undefined when there are none.
+   */
+  private take(withHeld: boolean): Uint8Array | undefined {
+    let acceptedIds = this.acceptedIds;
+    if (withHeld && this.held.length > 0) {
+      acceptedIds = acceptedIds.length === 0 ? this.held : [...acceptedIds, ...this.held];
+      this.held = [];
+      clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+    }
+    if (acceptedIds.length === 0 && this.rejected.length === 0) return undefined;
+    const response = { acceptedIds, rejected: this.rejected, mac: NO_MAC };
     this.acceptedIds = [];
     this.rejected = [];
     const unsigned = RouteStreamResponse.encode(response).finish();

@@ -460,8 +460,9 @@ export class RouteStreamSender {
       this.teardown(code, asError(error).message);
     } finally {
       this.flushing = false;
-      // Acknowledgements handed over after the last batch left (or when none could) go alone, now.
-      for (const answers of this.reverse) answers.flush();
+      // Acknowledgements handed over after the last batch left (or when none could) go alone, now; held
+      // ones keep waiting for an answer (or their hold's end).
+      for (const answers of this.reverse) answers.flushPending();
     }
   }
 

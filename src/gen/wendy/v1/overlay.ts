@@ -200,6 +200,13 @@ export interface ReceiveRequest {
      * INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
      */
     { $case: "reply"; reply: ReceiveReply }
+    | //
+    /**
+     * Several answers in one request (a busy subscriber answers the calls of one delivery batch together),
+     * each exactly as `reply`; 1..1024 of them. Only to a node whose ReceiveReady said
+     * accepts_reply_batches (one that predates it would end the stream with INVALID_ARGUMENT).
+     */
+    { $case: "replies"; replies: ReceiveReplies }
     | undefined;
 }
 
@@ -249,6 +256,12 @@ export interface ReceiveReply {
   payload: Buffer;
 }
 
+/** Answers to calls delivered on this Receive stream (see ReceiveRequest.replies). */
+export interface ReceiveReplies {
+  /** Each as ReceiveRequest.reply; 1..1024 of them. */
+  replies: ReceiveReply[];
+}
+
 /** What a Receive stream sends: `ready` first, then deliveries. */
 export interface ReceiveResponse {
   /** The response's form. */
@@ -282,6 +295,8 @@ export interface ReceiveReady {
    * (and would end the stream with INVALID_ARGUMENT on a reply): answer with the unary Reply then.
    */
   acceptsReplies: boolean;
+  /** True when this node also takes ReceiveRequest.replies (several answers in one request). */
+  acceptsReplyBatches: boolean;
 }
 
 /** One message for the application at this node (the key's owner). */
@@ -1407,6 +1422,9 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
       case "reply":
         ReceiveReply.encode(message.kind.reply, writer.uint32(26).fork()).join();
         break;
+      case "replies":
+        ReceiveReplies.encode(message.kind.replies, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1448,6 +1466,14 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
             message.kind = { $case: "reply", reply: ReceiveReply.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = { $case: "replies", replies: ReceiveReplies.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1481,6 +1507,12 @@ export const ReceiveRequest: MessageFns<ReceiveRequest> = {
       case "reply": {
         if (object.kind?.reply !== undefined && object.kind?.reply !== null) {
           message.kind = { $case: "reply", reply: ReceiveReply.fromPartial(object.kind.reply) };
+        }
+        break;
+      }
+      case "replies": {
+        if (object.kind?.replies !== undefined && object.kind?.replies !== null) {
+          message.kind = { $case: "replies", replies: ReceiveReplies.fromPartial(object.kind.replies) };
         }
         break;
       }
@@ -1728,6 +1760,61 @@ export const ReceiveReply: MessageFns<ReceiveReply> = {
   },
 };
 
+function createBaseReceiveReplies(): ReceiveReplies {
+  return { replies: [] };
+}
+
+export const ReceiveReplies: MessageFns<ReceiveReplies> = {
+  encode(message: ReceiveReplies, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.replies) {
+      ReceiveReply.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveReplies {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveReplies();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.replies.push(ReceiveReply.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<ReceiveReplies>, I>>(base?: I): ReceiveReplies {
+    return ReceiveReplies.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiveReplies>, I>>(object: I): ReceiveReplies {
+    const message = createBaseReceiveReplies();
+    message.replies = object.replies?.map((e) => ReceiveReply.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseReceiveResponse(): ReceiveResponse {
   return { kind: undefined };
 }
@@ -1882,7 +1969,7 @@ export const DeliveryBatch: MessageFns<DeliveryBatch> = {
 };
 
 function createBaseReceiveReady(): ReceiveReady {
-  return { node: undefined, acceptsReplies: false };
+  return { node: undefined, acceptsReplies: false, acceptsReplyBatches: false };
 }
 
 export const ReceiveReady: MessageFns<ReceiveReady> = {
@@ -1892,6 +1979,9 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
     }
     if (message.acceptsReplies !== false) {
       writer.uint32(16).bool(message.acceptsReplies);
+    }
+    if (message.acceptsReplyBatches !== false) {
+      writer.uint32(24).bool(message.acceptsReplyBatches);
     }
     return writer;
   },
@@ -1925,6 +2015,14 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
             message.acceptsReplies = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.acceptsReplyBatches = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1944,6 +2042,7 @@ export const ReceiveReady: MessageFns<ReceiveReady> = {
     const message = createBaseReceiveReady();
     message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
     message.acceptsReplies = object.acceptsReplies ?? false;
+    message.acceptsReplyBatches = object.acceptsReplyBatches ?? false;
     return message;
   },
 };
