@@ -43,7 +43,13 @@ export class NeighbourhoodSet {
    */
   insert(node: NodeInfo): boolean {
     if (this.capacity <= 0) return false;
-    const proximity = this.proximityOf(node) ?? Number.POSITIVE_INFINITY;
+    return this.insertMeasured(node, this.proximityOf(node));
+  }
+
+  /** insert() with the node's proximity already looked up by the caller (undefined: unmeasured). */
+  insertMeasured(node: NodeInfo, measured: number | undefined): boolean {
+    if (this.capacity <= 0) return false;
+    const proximity = measured ?? Number.POSITIVE_INFINITY;
     const hex = node.id.hex;
     const member = this.byHex.get(hex);
     if (member !== undefined && member.node === node && member.proximity === proximity) return false;

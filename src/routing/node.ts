@@ -1037,17 +1037,15 @@ export class PastryNode {
 
   /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
   private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
-    this.table.insert(node);
+    // Looked up once for the table, the measuring decision and the neighbourhood set: nothing between them
+    // records a round-trip time (a probe sent here is only answered by a later input).
+    const proximity = this.proximity.proximity(node);
+    this.table.insertMeasured(node, proximity);
     // Also when already present: a joiner taken in from its probe is measured once it announces itself.
-    if (
-      measure &&
-      this.config.proximityAware &&
-      this.proximity.proximity(node) === undefined &&
-      this.status !== "left"
-    ) {
+    if (measure && this.config.proximityAware && proximity === undefined && this.status !== "left") {
       this.proximityProbe(node, now);
     }
-    this.neighbours.insert(node);
+    this.neighbours.insertMeasured(node, proximity);
   }
 
   /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
@@ -1087,8 +1085,9 @@ export class PastryNode {
 
   private reconsiderForProximity(peer: NodeInfo): void {
     if (!this.isPlausible(peer)) return;
-    this.table.insert(peer);
-    this.neighbours.insert(peer);
+    const proximity = this.proximity.proximity(peer);
+    this.table.insertMeasured(peer, proximity);
+    this.neighbours.insertMeasured(peer, proximity);
   }
 
   private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {

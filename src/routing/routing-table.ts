@@ -12,6 +12,9 @@ export type TableInsertResult = "inserted" | "present" | "rejected";
 
 type Row = (NodeInfo | undefined)[];
 
+/** insertMeasured's marker for "the caller did not look the proximity up": insert looks it up if needed. */
+const NOT_LOOKED_UP = Symbol("not looked up");
+
 const EMPTY_ROW: readonly (NodeInfo | undefined)[] = Object.freeze(new Array<undefined>(DIGIT_BASE));
 
 export class RoutingTable {
@@ -71,6 +74,14 @@ export class RoutingTable {
    * occupant stays.
    */
   insert(node: NodeInfo): TableInsertResult {
+    return this.insertMeasured(node, NOT_LOOKED_UP);
+  }
+
+  /**
+   * insert() with the candidate's proximity already looked up by the caller (`proximity`, undefined when
+   * unmeasured): a node offered to the table and the neighbourhood set is looked up once, not twice.
+   */
+  insertMeasured(node: NodeInfo, proximity: number | undefined | typeof NOT_LOOKED_UP): TableInsertResult {
     const r = this.self.id.commonPrefixLength(node.id);
     if (r >= ID_DIGITS) return "rejected";
     const column = node.id.digit(r);
@@ -93,7 +104,7 @@ export class RoutingTable {
       return "inserted";
     }
     if (!this.proximityAware) return "rejected";
-    const candidate = this.proximityOf(node);
+    const candidate = proximity === NOT_LOOKED_UP ? this.proximityOf(node) : proximity;
     if (candidate === undefined) return "rejected";
     const current = this.proximityOf(occupant);
     if (current !== undefined && current <= candidate) return "rejected";
