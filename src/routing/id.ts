@@ -79,8 +79,7 @@ export class NodeId {
 
   /** Digit i (0 = most significant), in [0, 16). */
   digit(i: number): number {
-    const c = this.hex.charCodeAt(i);
-    return c <= 57 ? c - 48 : c - 87;
+    return digitOfHex(this.hex, i);
   }
 
   equals(other: NodeId): boolean {
@@ -94,12 +93,21 @@ export class NodeId {
 
   /** Number of leading digits shared with `other` (32 when equal). */
   commonPrefixLength(other: NodeId): number {
-    const a = this.hex;
-    const b = other.hex;
-    let i = 0;
-    while (i < ID_DIGITS && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-    return i;
+    return commonPrefixLengthOfHex(this.hex, other.hex);
   }
+}
+
+/** NodeId.commonPrefixLength of two IDs given as their `hex`: for callers that hold only the hex. */
+export function commonPrefixLengthOfHex(a: string, b: string): number {
+  let i = 0;
+  while (i < ID_DIGITS && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
+}
+
+/** NodeId.digit of an ID given as its `hex`. */
+export function digitOfHex(hex: string, i: number): number {
+  const c = hex.charCodeAt(i);
+  return c <= 57 ? c - 48 : c - 87;
 }
 
 /** Distance going clockwise (increasing IDs, wrapping) from `from` to `to`. */

@@ -37,6 +37,10 @@ export class NeighbourhoodSet {
     return this.byHex.get(hex)?.node;
   }
 
+  has(hex: string): boolean {
+    return this.byHex.has(hex);
+  }
+
   /**
    * Offers `node` with its current proximity (re-offering a member re-ranks it). Returns whether the set
    * changed membership or a member was replaced by a new incarnation.

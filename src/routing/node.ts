@@ -155,7 +155,7 @@ export class PastryNode {
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
-      keep: (peer) => this.holds(peer),
+      keep: (hex) => this.holdsHex(hex),
     });
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
@@ -1225,6 +1225,16 @@ export class PastryNode {
   /** Whether `peer` is in our state or among the leaf set's candidates. */
   private holds(peer: NodeInfo): boolean {
     return this.stateEntry(peer.id) !== undefined || this.repair.isCandidate(peer.id.hex);
+  }
+
+  /**
+   * holds() for the peer whose ID hex is `hex`, asked from the hex alone (the proximity store's sweep asks
+   * it of every old measurement each gossip round): no NodeInfo or NodeId of the peer is read.
+   */
+  private holdsHex(hex: string): boolean {
+    return (
+      this.leaf.has(hex) || this.table.holds(hex) || this.neighbours.has(hex) || this.repair.isCandidate(hex)
+    );
   }
 
   /**

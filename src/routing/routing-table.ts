@@ -1,7 +1,7 @@
 // Pastry's routing table (paper section 2.1): row r holds nodes sharing exactly r leading digits with self,
 // in the column of their digit r. Rows are allocated on first use: with N nodes only about log16(N) rows are
 // ever populated, which keeps 100,000 tables in one process affordable.
-import { DIGIT_BASE, ID_DIGITS, type NodeId } from "./id.js";
+import { commonPrefixLengthOfHex, DIGIT_BASE, digitOfHex, ID_DIGITS, type NodeId } from "./id.js";
 import type { NodeInfo } from "./types.js";
 
 /** Proximity of a peer (smaller is nearer), or undefined when not measured yet. */
@@ -59,6 +59,17 @@ export class RoutingTable {
     if (r >= ID_DIGITS) return undefined;
     const entry = this.rows[r]?.[id.digit(r)];
     return entry !== undefined && entry.id.equals(id) ? entry : undefined;
+  }
+
+  /**
+   * Whether an entry holds the ID whose hex is `hex` (lookup(id) !== undefined), from the hex alone: a caller
+   * sweeping its memories by ID need not load each peer's NodeInfo to ask.
+   */
+  holds(hex: string): boolean {
+    const r = commonPrefixLengthOfHex(this.self.id.hex, hex);
+    if (r >= ID_DIGITS) return false;
+    const entry = this.rows[r]?.[digitOfHex(hex, r)];
+    return entry !== undefined && entry.id.hex === hex;
   }
 
   /** The entry currently in the slot `node` would take (possibly `node` itself). */
