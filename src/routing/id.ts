@@ -12,6 +12,8 @@ export const DIGIT_BASE = 1 << DIGIT_BITS;
 
 /** Hex digits in NodeId.top: 52 bits, the most a double holds exactly. */
 const TOP_DIGITS = 13;
+/** Hex digits in NodeId.head: 28 bits, within V8's small integers (stored unboxed in the object). */
+const HEAD_DIGITS = 7;
 /** The ring's size in units of NodeId.top (2^52). */
 const TOP_RING = 2 ** (TOP_DIGITS * DIGIT_BITS);
 
@@ -34,11 +36,17 @@ export class NodeId {
    * bigint arithmetic, to order IDs that are far apart (see approxClockwise).
    */
   readonly top: number;
+  /**
+   * The top 28 bits: a small integer, held in the object itself (a bigint or a 52-bit double is a separate
+   * heap object), so that equals() tells most different IDs apart without loading either value.
+   */
+  private readonly head: number;
 
   private constructor(value: bigint, hex: string) {
     this.value = value;
     this.hex = hex;
     this.top = Number.parseInt(hex.slice(0, TOP_DIGITS), 16);
+    this.head = Number.parseInt(hex.slice(0, HEAD_DIGITS), 16);
   }
 
   /** Takes the first 16 bytes. Fewer than 16 bytes is an error: an ID must not be silently zero-padded. */
@@ -83,7 +91,7 @@ export class NodeId {
   }
 
   equals(other: NodeId): boolean {
-    return this.value === other.value;
+    return this === other || (this.head === other.head && this.value === other.value);
   }
 
   /** Numeric order: negative, zero or positive. */
