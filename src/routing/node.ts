@@ -127,6 +127,8 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  /** The leaf set's version when finishInput last told the outbox which peer to watch (-1: never). */
+  private watchedAtLeafVersion = -1;
   /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
   private readonly isBusy = (hex: string): boolean =>
     this.detector.suspects.has(hex) || this.detector.isProbing(hex);
@@ -1310,8 +1312,12 @@ export class PastryNode {
    */
   private finishInput(): void {
     const ready = this.status === "ready";
-    // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()).
-    this.outbox.watch(this.leaf.left()[0]?.id.hex);
+    // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()). Only a
+    // change to the leaf set can change the predecessor: otherwise the outbox already watches it.
+    if (this.leaf.version !== this.watchedAtLeafVersion) {
+      this.watchedAtLeafVersion = this.leaf.version;
+      this.outbox.watch(this.leaf.left()[0]?.id.hex);
+    }
     const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
