@@ -14,6 +14,8 @@ export class NeighbourhoodSet {
   private readonly byHex = new Map<string, { readonly node: NodeInfo; readonly proximity: number }>();
   /** Changes to byHex so far (see version). */
   private changes = 0;
+  /** Members that left so far, removed or pushed out by a nearer node (see removals). */
+  private removed = 0;
 
   constructor(
     private readonly capacity: number,
@@ -27,6 +29,11 @@ export class NeighbourhoodSet {
   /** Grows whenever a member is added, re-ranked or removed: a cache of look-ups keyed on it is never stale. */
   get version(): number {
     return this.changes;
+  }
+
+  /** Grows whenever an ID stops being a member; not when one joins or a member is re-ranked or replaced. */
+  get removals(): number {
+    return this.removed;
   }
 
   members(): readonly NodeInfo[] {
@@ -64,6 +71,7 @@ export class NeighbourhoodSet {
         const evicted = this.nodes.pop() as NodeInfo;
         this.proximities.pop();
         this.byHex.delete(evicted.id.hex);
+        this.removed++;
       }
     } else {
       const at = this.nodes.indexOf(known);
@@ -84,6 +92,7 @@ export class NeighbourhoodSet {
     if (known === undefined) return false;
     this.byHex.delete(hex);
     this.changes++;
+    this.removed++;
     const at = this.nodes.indexOf(known);
     this.nodes.splice(at, 1);
     this.proximities.splice(at, 1);

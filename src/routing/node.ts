@@ -143,8 +143,8 @@ export class PastryNode {
     neighboursVersion: -1,
     entry: undefined,
   };
-  /** holdsEpoch's count and the versions it last saw. */
-  private readonly holdsVersions = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
+  /** holdsEpoch's count and the removal counts it last saw. */
+  private readonly holdsRemovals = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
   /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
   private candidates:
     | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
@@ -1249,15 +1249,19 @@ export class PastryNode {
   }
 
   /**
-   * A number that changes whenever holds() may answer differently for some peer: when the leaf set, table,
-   * neighbourhood set or leaf-set candidates changed since it was last asked (their versions).
+   * A number that changes whenever holds() may have turned from yes to no for some peer: when an ID left
+   * the leaf set, table, neighbourhood set or leaf-set candidates since it was last asked (their removal
+   * counts). The proximity store asks again only about peers it has not been told yes for in this epoch;
+   * one that was held then is held still as long as nothing left any of the four (joins only add, and a
+   * re-ranked or re-incarnated member stays): under churn most gossip rounds see something join or move,
+   * far fewer see something leave.
    */
   private holdsEpoch(): number {
-    const seen = this.holdsVersions;
-    const leaf = this.leaf.version;
-    const table = this.table.version;
-    const neighbours = this.neighbours.version;
-    const candidates = this.repair.candidatesVersion;
+    const seen = this.holdsRemovals;
+    const leaf = this.leaf.removals;
+    const table = this.table.removals;
+    const neighbours = this.neighbours.removals;
+    const candidates = this.repair.candidatesRemovals;
     if (
       seen.leaf !== leaf ||
       seen.table !== table ||

@@ -22,6 +22,8 @@ export class RoutingTable {
   private count = 0;
   /** Writes to any slot so far (see version). */
   private changes = 0;
+  /** Entries that left the table so far, removed or replaced by another ID (see removals). */
+  private removed = 0;
 
   constructor(
     private readonly self: NodeInfo,
@@ -36,6 +38,14 @@ export class RoutingTable {
   /** Grows whenever a slot is written or cleared: a cache of look-ups keyed on it is never stale. */
   get version(): number {
     return this.changes;
+  }
+
+  /**
+   * Grows whenever an ID stops being in the table (removed, or its slot taken by a nearer node); not when one
+   * enters an empty slot or an entry's incarnation is replaced.
+   */
+  get removals(): number {
+    return this.removed;
   }
 
   /** Row r (16 slots); an unpopulated row reads as empty. */
@@ -121,6 +131,7 @@ export class RoutingTable {
     if (current !== undefined && current <= candidate) return "rejected";
     row[column] = node;
     this.changes++;
+    this.removed++;
     return "inserted";
   }
 
@@ -135,6 +146,7 @@ export class RoutingTable {
     row[column] = undefined;
     this.count--;
     this.changes++;
+    this.removed++;
     return r;
   }
 
