@@ -4,7 +4,10 @@
 // with the churn figures. Two runs of the same seed with the same fingerprint took the same events in the
 // same order. Usage: bench/sim/fingerprint.ts [--nodes 1000] [--median-minutes 30] [--warmup-minutes 1]
 //   [--minutes 2] [--seed 7] [--no-trace (figures only, for timing)] [--eager-ticks]
+//   [--cpu-profile file.cpuprofile (V8 sampling profile of the churn phase only, the build left out)]
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
 import { Command } from "commander";
 import { NodeId } from "../../src/routing/id.js";
@@ -22,6 +25,7 @@ const o = new Command()
   .option("--seed <n>", "simulation seed", "7")
   .option("--no-trace", "no fingerprint of the messages (the figures only)")
   .option("--eager-ticks", "run every tick as it comes (SimulatorOptions.lazyTicks false)")
+  .option("--cpu-profile <file>", "write a CPU profile of the churn phase (after the build) to this file")
   .parse()
   .opts<{
     nodes: string;
@@ -31,6 +35,7 @@ const o = new Command()
     seed: string;
     trace: boolean;
     eagerTicks?: boolean;
+    cpuProfile?: string;
   }>();
 
 const MINUTE = 60_000;
@@ -85,6 +90,12 @@ sim.grow(Number.parseInt(o.nodes, 10), {
 sim.runFor(3_000);
 const buildWallMs = performance.now() - started;
 const buildCpuS = cpuSeconds() - cpuAtStart;
+const profiler = o.cpuProfile === undefined ? undefined : new Session();
+if (profiler !== undefined) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+}
 const churn = new Churn(
   sim,
   { lifetime: { kind: "exponential", medianMs: Number.parseFloat(o.medianMinutes) * MINUTE } },
@@ -103,6 +114,11 @@ observer.stop();
 churn.stop();
 sim.runFor(30_000);
 const totals = observer.finish();
+if (profiler !== undefined && o.cpuProfile !== undefined) {
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(o.cpuProfile, JSON.stringify(profile));
+  profiler.disconnect();
+}
 console.log(
   JSON.stringify(
     {

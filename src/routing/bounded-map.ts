@@ -23,7 +23,8 @@ export class BoundedMap<K, V> {
 
   /** Sets the value; a new key beyond capacity evicts the oldest inserted key. */
   set(key: K, value: V): void {
-    if (!this.map.has(key) && this.map.size >= this.capacity) {
+    // Size first: below capacity no look-up is needed before the set.
+    if (this.map.size >= this.capacity && !this.map.has(key)) {
       const oldest = this.map.keys().next();
       if (oldest.done !== true) this.map.delete(oldest.value);
     }

@@ -12,6 +12,8 @@ export const DIGIT_BASE = 1 << DIGIT_BITS;
 
 /** Hex digits in NodeId.top: 52 bits, the most a double holds exactly. */
 const TOP_DIGITS = 13;
+/** Hex digits in NodeId.head: 28 bits, within V8's small integers (stored unboxed in the object). */
+const HEAD_DIGITS = 7;
 /** The ring's size in units of NodeId.top (2^52). */
 const TOP_RING = 2 ** (TOP_DIGITS * DIGIT_BITS);
 
@@ -34,11 +36,17 @@ export class NodeId {
    * bigint arithmetic, to order IDs that are far apart (see approxClockwise).
    */
   readonly top: number;
+  /**
+   * The top 28 bits: a small integer, held in the object itself (a bigint or a 52-bit double is a separate
+   * heap object), so that equals() tells most different IDs apart without loading either value.
+   */
+  private readonly head: number;
 
   private constructor(value: bigint, hex: string) {
     this.value = value;
     this.hex = hex;
     this.top = Number.parseInt(hex.slice(0, TOP_DIGITS), 16);
+    this.head = Number.parseInt(hex.slice(0, HEAD_DIGITS), 16);
   }
 
   /** Takes the first 16 bytes. Fewer than 16 bytes is an error: an ID must not be silently zero-padded. */
@@ -79,12 +87,11 @@ export class NodeId {
 
   /** Digit i (0 = most significant), in [0, 16). */
   digit(i: number): number {
-    const c = this.hex.charCodeAt(i);
-    return c <= 57 ? c - 48 : c - 87;
+    return digitOfHex(this.hex, i);
   }
 
   equals(other: NodeId): boolean {
-    return this.value === other.value;
+    return this === other || (this.head === other.head && this.value === other.value);
   }
 
   /** Numeric order: negative, zero or positive. */
@@ -94,12 +101,21 @@ export class NodeId {
 
   /** Number of leading digits shared with `other` (32 when equal). */
   commonPrefixLength(other: NodeId): number {
-    const a = this.hex;
-    const b = other.hex;
-    let i = 0;
-    while (i < ID_DIGITS && a.charCodeAt(i) === b.charCodeAt(i)) i++;
-    return i;
+    return commonPrefixLengthOfHex(this.hex, other.hex);
   }
+}
+
+/** NodeId.commonPrefixLength of two IDs given as their `hex`: for callers that hold only the hex. */
+export function commonPrefixLengthOfHex(a: string, b: string): number {
+  let i = 0;
+  while (i < ID_DIGITS && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
+}
+
+/** NodeId.digit of an ID given as its `hex`. */
+export function digitOfHex(hex: string, i: number): number {
+  const c = hex.charCodeAt(i);
+  return c <= 57 ? c - 48 : c - 87;
 }
 
 /** Distance going clockwise (increasing IDs, wrapping) from `from` to `to`. */

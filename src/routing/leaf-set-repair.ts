@@ -74,9 +74,9 @@ export class LeafSetRepair {
     return this.candidates.has(hex);
   }
 
-  /** Grows whenever the candidate set's membership changes (LeafSet.version). */
-  get candidatesVersion(): number {
-    return this.candidates.version;
+  /** Grows whenever an ID leaves the candidate set (LeafSet.removals). */
+  get candidatesRemovals(): number {
+    return this.candidates.removals;
   }
 
   /**

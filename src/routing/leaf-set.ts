@@ -23,6 +23,8 @@ export class LeafSet {
   private frozenList: readonly NodeInfo[] | undefined;
   /** Changes to the membership so far (see version). */
   private changes = 0;
+  /** IDs that stopped being members so far (see removals). */
+  private removed = 0;
 
   /** `size`: l, an even integer (checked once, by routingConfig in config.ts). */
   constructor(
@@ -35,6 +37,15 @@ export class LeafSet {
   /** Grows whenever a member is added, replaced or removed: a cache of look-ups keyed on it is never stale. */
   get version(): number {
     return this.changes;
+  }
+
+  /**
+   * Grows whenever an ID stops being a member (removed, or pushed out by a nearer node); not when one joins
+   * or a member's incarnation is replaced. A cache of "is this ID a member?" answers that were all yes
+   * stays true until it changes.
+   */
+  get removals(): number {
+    return this.removed;
   }
 
   /** Distinct members (a node on both sides counts once). */
@@ -229,6 +240,7 @@ export class LeafSet {
     if (!this.byHex.delete(hex)) return false;
     this.frozenList = undefined;
     this.changes++;
+    this.removed++;
     const fromLeft = removeFrom(this.leftNodes, this.leftDistances, hex);
     const fromRight = removeFrom(this.rightNodes, this.rightDistances, hex);
     // On a small ring the other side may hold nodes this side dropped for lack of room: take them back.
@@ -256,7 +268,8 @@ export class LeafSet {
 
   private forgetIfGone(node: NodeInfo | undefined): void {
     if (node === undefined) return;
-    if (!this.leftNodes.includes(node) && !this.rightNodes.includes(node)) this.byHex.delete(node.id.hex);
+    if (!this.leftNodes.includes(node) && !this.rightNodes.includes(node) && this.byHex.delete(node.id.hex))
+      this.removed++;
   }
 }
 

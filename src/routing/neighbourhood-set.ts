@@ -14,6 +14,8 @@ export class NeighbourhoodSet {
   private readonly byHex = new Map<string, { readonly node: NodeInfo; readonly proximity: number }>();
   /** Changes to byHex so far (see version). */
   private changes = 0;
+  /** Members that left so far, removed or pushed out by a nearer node (see removals). */
+  private removed = 0;
 
   constructor(
     private readonly capacity: number,
@@ -29,6 +31,11 @@ export class NeighbourhoodSet {
     return this.changes;
   }
 
+  /** Grows whenever an ID stops being a member; not when one joins or a member is re-ranked or replaced. */
+  get removals(): number {
+    return this.removed;
+  }
+
   members(): readonly NodeInfo[] {
     return this.nodes;
   }
@@ -37,13 +44,23 @@ export class NeighbourhoodSet {
     return this.byHex.get(hex)?.node;
   }
 
+  has(hex: string): boolean {
+    return this.byHex.has(hex);
+  }
+
   /**
    * Offers `node` with its current proximity (re-offering a member re-ranks it). Returns whether the set
    * changed membership or a member was replaced by a new incarnation.
    */
   insert(node: NodeInfo): boolean {
     if (this.capacity <= 0) return false;
-    const proximity = this.proximityOf(node) ?? Number.POSITIVE_INFINITY;
+    return this.insertMeasured(node, this.proximityOf(node));
+  }
+
+  /** insert() with the node's proximity already looked up by the caller (undefined: unmeasured). */
+  insertMeasured(node: NodeInfo, measured: number | undefined): boolean {
+    if (this.capacity <= 0) return false;
+    const proximity = measured ?? Number.POSITIVE_INFINITY;
     const hex = node.id.hex;
     const member = this.byHex.get(hex);
     if (member !== undefined && member.node === node && member.proximity === proximity) return false;
@@ -54,6 +71,7 @@ export class NeighbourhoodSet {
         const evicted = this.nodes.pop() as NodeInfo;
         this.proximities.pop();
         this.byHex.delete(evicted.id.hex);
+        this.removed++;
       }
     } else {
       const at = this.nodes.indexOf(known);
@@ -74,6 +92,7 @@ export class NeighbourhoodSet {
     if (known === undefined) return false;
     this.byHex.delete(hex);
     this.changes++;
+    this.removed++;
     const at = this.nodes.indexOf(known);
     this.nodes.splice(at, 1);
     this.proximities.splice(at, 1);

@@ -127,6 +127,8 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  /** The leaf set's version when finishInput last told the outbox which peer to watch (-1: never). */
+  private watchedAtLeafVersion = -1;
   /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
   private readonly isBusy = (hex: string): boolean =>
     this.detector.suspects.has(hex) || this.detector.isProbing(hex);
@@ -141,8 +143,8 @@ export class PastryNode {
     neighboursVersion: -1,
     entry: undefined,
   };
-  /** holdsEpoch's count and the versions it last saw. */
-  private readonly holdsVersions = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
+  /** holdsEpoch's count and the removal counts it last saw. */
+  private readonly holdsRemovals = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
   /** replicaCandidates' answer and the leaf set and suspects it was computed from. */
   private candidates:
     | { readonly leaf: readonly NodeInfo[]; readonly suspects: number; readonly list: readonly NodeInfo[] }
@@ -155,7 +157,7 @@ export class PastryNode {
     this.random = options.random;
     this.proximity = new ProximityStore(self, this.config.regionMultiplier, {
       capacity: RTT_MEMORY,
-      keep: (peer) => this.holds(peer),
+      keep: (hex) => this.holdsHex(hex),
     });
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
@@ -1037,17 +1039,15 @@ export class PastryNode {
 
   /** learnForTable for a node already found plausible (gossip names dozens per message: checked once). */
   private offerToTable(node: NodeInfo, now: Millis, measure: boolean): void {
-    this.table.insert(node);
+    // Looked up once for the table, the measuring decision and the neighbourhood set: nothing between them
+    // records a round-trip time (a probe sent here is only answered by a later input).
+    const proximity = this.proximity.proximity(node);
+    this.table.insertMeasured(node, proximity);
     // Also when already present: a joiner taken in from its probe is measured once it announces itself.
-    if (
-      measure &&
-      this.config.proximityAware &&
-      this.proximity.proximity(node) === undefined &&
-      this.status !== "left"
-    ) {
+    if (measure && this.config.proximityAware && proximity === undefined && this.status !== "left") {
       this.proximityProbe(node, now);
     }
-    this.neighbours.insert(node);
+    this.neighbours.insertMeasured(node, proximity);
   }
 
   /** This incarnation of `node` told us it left: it never comes back (a restart has a new incarnation). */
@@ -1087,8 +1087,9 @@ export class PastryNode {
 
   private reconsiderForProximity(peer: NodeInfo): void {
     if (!this.isPlausible(peer)) return;
-    this.table.insert(peer);
-    this.neighbours.insert(peer);
+    const proximity = this.proximity.proximity(peer);
+    this.table.insertMeasured(peer, proximity);
+    this.neighbours.insertMeasured(peer, proximity);
   }
 
   private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
@@ -1237,6 +1238,16 @@ export class PastryNode {
   }
 
   /**
+   * holds() for the peer whose ID hex is `hex`, asked from the hex alone (the proximity store's sweep asks
+   * it of every old measurement each gossip round): no NodeInfo or NodeId of the peer is read.
+   */
+  private holdsHex(hex: string): boolean {
+    return (
+      this.leaf.has(hex) || this.table.holds(hex) || this.neighbours.has(hex) || this.repair.isCandidate(hex)
+    );
+  }
+
+  /**
    * Per-peer memories answer only about a recent window; entries past it are dropped here (every gossip
    * period), so a node that has gone quiet does not keep its join's worth of peers for ever.
    */
@@ -1246,15 +1257,19 @@ export class PastryNode {
   }
 
   /**
-   * A number that changes whenever holds() may answer differently for some peer: when the leaf set, table,
-   * neighbourhood set or leaf-set candidates changed since it was last asked (their versions).
+   * A number that changes whenever holds() may have turned from yes to no for some peer: when an ID left
+   * the leaf set, table, neighbourhood set or leaf-set candidates since it was last asked (their removal
+   * counts). The proximity store asks again only about peers it has not been told yes for in this epoch;
+   * one that was held then is held still as long as nothing left any of the four (joins only add, and a
+   * re-ranked or re-incarnated member stays): under churn most gossip rounds see something join or move,
+   * far fewer see something leave.
    */
   private holdsEpoch(): number {
-    const seen = this.holdsVersions;
-    const leaf = this.leaf.version;
-    const table = this.table.version;
-    const neighbours = this.neighbours.version;
-    const candidates = this.repair.candidatesVersion;
+    const seen = this.holdsRemovals;
+    const leaf = this.leaf.removals;
+    const table = this.table.removals;
+    const neighbours = this.neighbours.removals;
+    const candidates = this.repair.candidatesRemovals;
     if (
       seen.leaf !== leaf ||
       seen.table !== table ||
@@ -1309,8 +1324,12 @@ export class PastryNode {
    */
   private finishInput(): void {
     const ready = this.status === "ready";
-    // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()).
-    this.outbox.watch(this.leaf.left()[0]?.id.hex);
+    // Sends to the predecessor from the next input on stand in for heartbeats (see heartbeat()). Only a
+    // change to the leaf set can change the predecessor: otherwise the outbox already watches it.
+    if (this.leaf.version !== this.watchedAtLeafVersion) {
+      this.watchedAtLeafVersion = this.leaf.version;
+      this.outbox.watch(this.leaf.left()[0]?.id.hex);
+    }
     const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });

@@ -30,8 +30,11 @@ const INITIAL_SLOTS = 16;
 export interface ProximityStoreOptions {
   /** Measurements beyond this many are forgotten, those of peers `keep` names last. */
   readonly capacity: number;
-  /** Peers whose measurement must stay (our state's members: their slots are ranked by it). */
-  readonly keep: (peer: NodeInfo) => boolean;
+  /**
+   * Peers whose measurement must stay (our state's members: their slots are ranked by it), by ID hex: a
+   * sweep asks about every old measurement, and needs no peer's NodeInfo loaded for it.
+   */
+  readonly keep: (hex: string) => boolean;
 }
 
 /**
@@ -42,7 +45,6 @@ export interface ProximityStoreOptions {
 export class ProximityStore {
   /** ID hex -> slot; iteration order is insertion order, oldest first. */
   private readonly slots = new Map<string, number>();
-  private peers: (NodeInfo | undefined)[] = [];
   private values = new Float64Array(INITIAL_SLOTS * FIELDS);
   private readonly freeSlots: number[] = [];
   /** By slot: the keep epoch in which `keep` last said yes to its peer (see prune), or -1. */
@@ -66,7 +68,6 @@ export class ProximityStore {
       if (this.slots.size >= this.options.capacity) this.evictOne();
       const fresh = this.allocate();
       this.slots.set(hex, fresh);
-      this.peers[fresh] = peer;
       const base = fresh * FIELDS;
       this.values[base + SMOOTHED] = rttMs;
       this.values[base + SRTT] = rttMs;
@@ -126,7 +127,7 @@ export class ProximityStore {
       const at = this.values[slot * FIELDS + AT] as number;
       if (now - at < maxAgeMs) return;
       if (keepEpoch !== undefined && this.keptIn[slot] === keepEpoch) return;
-      if (this.options.keep(this.peers[slot] as NodeInfo)) {
+      if (this.options.keep(hex)) {
         if (keepEpoch !== undefined) this.keptIn[slot] = keepEpoch;
         return;
       }
@@ -158,16 +159,15 @@ export class ProximityStore {
 
   private release(slot: number): void {
     this.keptIn[slot] = -1;
-    this.peers[slot] = undefined;
     this.freeSlots.push(slot);
   }
 
   /** Full: the oldest measurement of a peer not kept goes, or the oldest of all when every peer is kept. */
   private evictOne(): void {
     let oldest: string | undefined;
-    for (const [hex, slot] of this.slots) {
+    for (const hex of this.slots.keys()) {
       oldest ??= hex;
-      if (!this.options.keep(this.peers[slot] as NodeInfo)) {
+      if (!this.options.keep(hex)) {
         this.forget(hex);
         return;
       }

@@ -32,7 +32,8 @@ export class RecentTimes {
   }
 
   record(key: string, at: number): void {
-    if (!this.times.has(key) && this.times.size >= this.capacity) {
+    // Size first: below capacity (nearly always) no look-up is needed before the set.
+    if (this.times.size >= this.capacity && !this.times.has(key)) {
       const oldest = this.times.keys().next();
       if (oldest.done !== true) this.times.delete(oldest.value);
     }

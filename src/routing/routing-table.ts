@@ -1,7 +1,7 @@
 // Pastry's routing table (paper section 2.1): row r holds nodes sharing exactly r leading digits with self,
 // in the column of their digit r. Rows are allocated on first use: with N nodes only about log16(N) rows are
 // ever populated, which keeps 100,000 tables in one process affordable.
-import { DIGIT_BASE, ID_DIGITS, type NodeId } from "./id.js";
+import { commonPrefixLengthOfHex, DIGIT_BASE, digitOfHex, ID_DIGITS, type NodeId } from "./id.js";
 import type { NodeInfo } from "./types.js";
 
 /** Proximity of a peer (smaller is nearer), or undefined when not measured yet. */
@@ -12,6 +12,9 @@ export type TableInsertResult = "inserted" | "present" | "rejected";
 
 type Row = (NodeInfo | undefined)[];
 
+/** insertMeasured's marker for "the caller did not look the proximity up": insert looks it up if needed. */
+const NOT_LOOKED_UP = Symbol("not looked up");
+
 const EMPTY_ROW: readonly (NodeInfo | undefined)[] = Object.freeze(new Array<undefined>(DIGIT_BASE));
 
 export class RoutingTable {
@@ -19,6 +22,8 @@ export class RoutingTable {
   private count = 0;
   /** Writes to any slot so far (see version). */
   private changes = 0;
+  /** Entries that left the table so far, removed or replaced by another ID (see removals). */
+  private removed = 0;
 
   constructor(
     private readonly self: NodeInfo,
@@ -33,6 +38,14 @@ export class RoutingTable {
   /** Grows whenever a slot is written or cleared: a cache of look-ups keyed on it is never stale. */
   get version(): number {
     return this.changes;
+  }
+
+  /**
+   * Grows whenever an ID stops being in the table (removed, or its slot taken by a nearer node); not when one
+   * enters an empty slot or an entry's incarnation is replaced.
+   */
+  get removals(): number {
+    return this.removed;
   }
 
   /** Row r (16 slots); an unpopulated row reads as empty. */
@@ -58,6 +71,17 @@ export class RoutingTable {
     return entry !== undefined && entry.id.equals(id) ? entry : undefined;
   }
 
+  /**
+   * Whether an entry holds the ID whose hex is `hex` (lookup(id) !== undefined), from the hex alone: a caller
+   * sweeping its memories by ID need not load each peer's NodeInfo to ask.
+   */
+  holds(hex: string): boolean {
+    const r = commonPrefixLengthOfHex(this.self.id.hex, hex);
+    if (r >= ID_DIGITS) return false;
+    const entry = this.rows[r]?.[digitOfHex(hex, r)];
+    return entry !== undefined && entry.id.hex === hex;
+  }
+
   /** The entry currently in the slot `node` would take (possibly `node` itself). */
   occupantFor(node: NodeInfo): NodeInfo | undefined {
     const r = this.self.id.commonPrefixLength(node.id);
@@ -71,6 +95,14 @@ export class RoutingTable {
    * occupant stays.
    */
   insert(node: NodeInfo): TableInsertResult {
+    return this.insertMeasured(node, NOT_LOOKED_UP);
+  }
+
+  /**
+   * insert() with the candidate's proximity already looked up by the caller (`proximity`, undefined when
+   * unmeasured): a node offered to the table and the neighbourhood set is looked up once, not twice.
+   */
+  insertMeasured(node: NodeInfo, proximity: number | undefined | typeof NOT_LOOKED_UP): TableInsertResult {
     const r = this.self.id.commonPrefixLength(node.id);
     if (r >= ID_DIGITS) return "rejected";
     const column = node.id.digit(r);
@@ -93,12 +125,13 @@ export class RoutingTable {
       return "inserted";
     }
     if (!this.proximityAware) return "rejected";
-    const candidate = this.proximityOf(node);
+    const candidate = proximity === NOT_LOOKED_UP ? this.proximityOf(node) : proximity;
     if (candidate === undefined) return "rejected";
     const current = this.proximityOf(occupant);
     if (current !== undefined && current <= candidate) return "rejected";
     row[column] = node;
     this.changes++;
+    this.removed++;
     return "inserted";
   }
 
@@ -113,6 +146,7 @@ export class RoutingTable {
     row[column] = undefined;
     this.count--;
     this.changes++;
+    this.removed++;
     return r;
   }
 

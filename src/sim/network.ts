@@ -31,6 +31,47 @@ export interface Host {
   readonly globalAddress: string;
 }
 
+/** Global labels carry 24 bits of the host index: up to this many hosts, every label names one host. */
+const MAX_PARSED_HOSTS = 1 << 24;
+
+/**
+ * The host index a label made by addHostAt encodes (local "10.<region>.<i16-8>.<i8-0>:<7000 + i24-16>",
+ * global "198.<i24-16>.<i16-8>.<i8-0>:7443"), or -1 when it does not look like one. The caller confirms
+ * that the host at that index has this label.
+ */
+function hostIndexOf(address: string): number {
+  // The four dotted numbers and the port, read without allocating.
+  let first = 0;
+  let second = 0;
+  let third = 0;
+  let fourth = 0;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      if (++digits > 5) return -1;
+    } else if (digits > 0 && ((c === 46 && part < 3) || (c === 58 && part === 3))) {
+      if (part === 0) first = value;
+      else if (part === 1) second = value;
+      else if (part === 2) third = value;
+      else fourth = value;
+      part++;
+      value = 0;
+      digits = 0;
+    } else {
+      return -1;
+    }
+  }
+  if (part !== 4 || digits === 0) return -1;
+  const port = value;
+  if (first === 10) return ((port - 7000) << 16) | (third << 8) | fourth;
+  if (first === 198) return (second << 16) | (third << 8) | fourth;
+  return -1;
+}
+
 export class VirtualNetwork {
   readonly config: NetworkConfig;
   private readonly hosts: Host[] = [];
@@ -97,6 +138,13 @@ export class VirtualNetwork {
 
   /** The host an address label belongs to, or undefined for an unknown address. */
   resolve(address: string): number | undefined {
+    // Every send resolves its address: read the index out of the label and confirm it is that host's (no
+    // look-up in a map of every address, which with many hosts is a cache miss per send). Beyond 2^24 hosts
+    // global labels repeat (the last host added holds one, as in the map): the map answers then.
+    const parsed = this.hosts.length <= MAX_PARSED_HOSTS ? hostIndexOf(address) : -1;
+    const host = this.hosts[parsed];
+    if (host !== undefined && (host.localAddress === address || host.globalAddress === address))
+      return parsed;
     return this.byAddress.get(address);
   }
 

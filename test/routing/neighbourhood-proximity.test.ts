@@ -74,7 +74,7 @@ describe("2.1 proximity metric", () => {
     const kept = new Set<string>();
     const store = new ProximityStore(peer(0, "eu"), 10, {
       capacity: 3,
-      keep: (p) => kept.has(p.id.hex),
+      keep: (hex) => kept.has(hex),
     });
     const [a, b, c, d] = [peer(1), peer(2), peer(3), peer(4)];
     kept.add(a.id.hex);
@@ -94,9 +94,9 @@ describe("2.1 proximity metric", () => {
     const asked: string[] = [];
     const store = new ProximityStore(peer(0, "eu"), 10, {
       capacity: 10,
-      keep: (p) => {
-        asked.push(p.id.hex);
-        return kept.has(p.id.hex);
+      keep: (hex) => {
+        asked.push(hex);
+        return kept.has(hex);
       },
     });
     const [a, b, c] = [peer(1), peer(2), peer(3)];
@@ -130,7 +130,7 @@ describe("2.1 proximity metric", () => {
     const model = new Map<string, Model>();
     const kept = new Set<string>();
     const capacity = 40;
-    const store = new ProximityStore(peer(0, "eu"), 10, { capacity, keep: (p) => kept.has(p.id.hex) });
+    const store = new ProximityStore(peer(0, "eu"), 10, { capacity, keep: (hex) => kept.has(hex) });
     const random = seededRandom(77);
     const peers = Array.from({ length: 120 }, (_, i) => peer(i + 1, i % 3 === 0 ? "us" : "eu"));
     for (const p of peers.slice(0, 10)) kept.add(p.id.hex);
