@@ -2,12 +2,14 @@
 // one per commit (each compiled), run side by side; windows of Send traffic at a fixed offered rate alternate
 // between them, so both see the same machine (this one is shared and its load swings by the minute). The
 // figure compared is daemon CPU per delivered message, which at a fixed rate says how much work a message
-// costs, where a closed-loop rate mostly says how busy the machine was.
+// costs, where a closed-loop rate mostly says how busy the machine was. `--kind idle` compares what the two
+// clusters cost with no traffic at all: both sit idle through the same windows, so each window is a pair,
+// each side's daemons' own CPU time (from /proc) as a share of one core per daemon, and RSS at the end.
 import { Command } from "commander";
 import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
-import { totalCpuSeconds } from "./lib/proc.js";
+import { rssBytes, totalCpuSeconds } from "./lib/proc.js";
 import { median } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
 
@@ -19,7 +21,7 @@ interface AbOptions {
   seconds: number;
   rounds: number;
   payload: number;
-  kind: "send" | "call";
+  kind: "send" | "call" | "idle";
   leafSet?: number;
   headNodeOptions?: string;
 }
@@ -44,7 +46,11 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--seconds <n>", "seconds per window", Number, 3)
     .option("--rounds <n>", "windows per side", Number, 4)
     .option("--payload <bytes>", "payload size", Number, 100)
-    .option("--kind <kind>", "send (routed Send) or call (Call answered by the owner's subscriber)", "send")
+    .option(
+      "--kind <kind>",
+      "send (routed Send), call (Call answered by the owner's subscriber) or idle (no traffic: CPU and RSS at rest)",
+      "send",
+    )
     .option(
       "--leaf-set <n>",
       "leaf-set size of both clusters (a small one makes routes longer: the multi-hop set)",
@@ -81,8 +87,9 @@ async function main(argv: readonly string[]): Promise<void> {
         delivered: [],
       });
       await cluster.grow(o.nodes, 4);
-      await traffic.open();
+      if (o.kind !== "idle") await traffic.open();
     }
+    if (o.kind === "idle") return await idleWindows(sides, o);
     // One unrecorded window per side first: freshly started daemons are still settling their tables and
     // compiling their hot paths, and on a busy machine the first window of each lost messages.
     for (const side of sides) {
@@ -112,6 +119,42 @@ async function main(argv: readonly string[]): Promise<void> {
         `${o.leafSet === undefined ? "" : `, leaf set ${o.leafSet}`}, mean hops ${side.traffic.meanHops.toFixed(2)}\n`,
     );
   }
+}
+
+/** Lets joins and leaf-set pushes settle (and start-up garbage be collected) before idle windows. */
+const IDLE_SETTLE_MS = 10_000;
+const MIB = 1024 * 1024;
+
+/**
+ * Both clusters idle through the same windows: each window gives one pair of figures (CPU per daemon as a
+ * share of one core, each side's own daemons only), and the ratio head/base per pair is what compares them.
+ */
+async function idleWindows(sides: readonly Side[], o: AbOptions): Promise<void> {
+  await sleep(IDLE_SETTLE_MS);
+  const percent: number[][] = sides.map(() => []);
+  const ratios: number[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    const pids = sides.map((side) => side.cluster.nodes.map((n) => n.pid));
+    const before = pids.map((p) => totalCpuSeconds(p));
+    await sleep(o.seconds * 1000);
+    const shares = pids.map((p, i) => ((totalCpuSeconds(p) - before[i]!) / p.length / o.seconds) * 100);
+    shares.forEach((share, i) => percent[i]!.push(share));
+    ratios.push(shares[1]! / shares[0]!);
+    process.stdout.write(
+      `window ${round + 1}: ` +
+        sides.map((side, i) => `${side.label} ${shares[i]!.toFixed(3)} %`).join(", ") +
+        ` of a core per daemon; head/base ${ratios.at(-1)!.toFixed(2)}\n`,
+    );
+  }
+  sides.forEach((side, i) => {
+    const rss = side.cluster.nodes.map((n) => rssBytes(n.pid) / MIB);
+    process.stdout.write(
+      `${side.label}: idle median ${median(percent[i]!).toFixed(3)} % of a core per daemon over ${o.rounds} ` +
+        `windows of ${o.seconds} s, ${o.nodes} nodes; RSS median ${median(rss).toFixed(1)} MiB ` +
+        `(max ${Math.max(...rss).toFixed(1)})\n`,
+    );
+  });
+  process.stdout.write(`head/base: median ratio ${median(ratios).toFixed(2)} over ${o.rounds} pairs\n`);
 }
 
 /** One window of open-loop traffic: a fixed number of sends per tick, whatever the latency. */
