@@ -116,6 +116,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
     limits: options.limits,
     accept: (sender, message) => options.sink(sender, { type: "route", message }),
     acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
+    acceptHeartbeat: (sender) => options.sink(sender, { type: "heartbeat" }),
     ...options.streams,
     hooks: options.hooks,
   });
