@@ -121,8 +121,12 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-/** Lets joins and leaf-set pushes settle (and start-up garbage be collected) before idle windows. */
-const IDLE_SETTLE_MS = 10_000;
+/**
+ * Lets joins and leaf-set pushes settle before idle windows, and both sides pass V8's memory reducer (its
+ * collections come some 30 s after start): the head cluster starts after the base one, so a shorter settle
+ * puts the head's start-up collections, not the base's, into the first windows.
+ */
+const IDLE_SETTLE_MS = 45_000;
 const MIB = 1024 * 1024;
 
 /**
