@@ -2,12 +2,14 @@
 // one per commit (each compiled), run side by side; windows of Send traffic at a fixed offered rate alternate
 // between them, so both see the same machine (this one is shared and its load swings by the minute). The
 // figure compared is daemon CPU per delivered message, which at a fixed rate says how much work a message
-// costs, where a closed-loop rate mostly says how busy the machine was.
+// costs, where a closed-loop rate mostly says how busy the machine was. `--kind idle` compares what the two
+// clusters cost with no traffic at all: both sit idle through the same windows, so each window is a pair,
+// each side's daemons' own CPU time (from /proc) as a share of one core per daemon, and RSS at the end.
 import { Command } from "commander";
 import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
-import { totalCpuSeconds } from "./lib/proc.js";
+import { rssBytes, totalCpuSeconds } from "./lib/proc.js";
 import { median, percentile } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
 
@@ -19,7 +21,7 @@ interface AbOptions {
   seconds: number;
   rounds: number;
   payload: number;
-  kind: "send" | "send-acked" | "call";
+  kind: "send" | "send-acked" | "call" | "idle";
   leafSet?: number;
   headNodeOptions?: string;
 }
@@ -48,7 +50,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--payload <bytes>", "payload size", Number, 100)
     .option(
       "--kind <kind>",
-      "send (routed Send), send-acked (Send waiting for the application's ack) or call (Call answered by the owner's subscriber)",
+      "send (routed Send), send-acked (Send waiting for the application's ack), call (Call answered by the owner's subscriber) or idle (no traffic: CPU and RSS at rest)",
       "send",
     )
     .option(
@@ -88,8 +90,9 @@ async function main(argv: readonly string[]): Promise<void> {
         p50Ms: [],
       });
       await cluster.grow(o.nodes, 4);
-      await traffic.open();
+      if (o.kind !== "idle") await traffic.open();
     }
+    if (o.kind === "idle") return await idleWindows(sides, o);
     // One unrecorded window per side first: freshly started daemons are still settling their tables and
     // compiling their hot paths, and on a busy machine the first window of each lost messages.
     for (const side of sides) {
@@ -121,6 +124,46 @@ async function main(argv: readonly string[]): Promise<void> {
         `median p50 ${median(side.p50Ms).toFixed(2)} ms\n`,
     );
   }
+}
+
+/**
+ * Lets joins and leaf-set pushes settle before idle windows, and both sides pass V8's memory reducer (its
+ * collections come some 30 s after start): the head cluster starts after the base one, so a shorter settle
+ * puts the head's start-up collections, not the base's, into the first windows.
+ */
+const IDLE_SETTLE_MS = 45_000;
+const MIB = 1024 * 1024;
+
+/**
+ * Both clusters idle through the same windows: each window gives one pair of figures (CPU per daemon as a
+ * share of one core, each side's own daemons only), and the ratio head/base per pair is what compares them.
+ */
+async function idleWindows(sides: readonly Side[], o: AbOptions): Promise<void> {
+  await sleep(IDLE_SETTLE_MS);
+  const percent: number[][] = sides.map(() => []);
+  const ratios: number[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    const pids = sides.map((side) => side.cluster.nodes.map((n) => n.pid));
+    const before = pids.map((p) => totalCpuSeconds(p));
+    await sleep(o.seconds * 1000);
+    const shares = pids.map((p, i) => ((totalCpuSeconds(p) - before[i]!) / p.length / o.seconds) * 100);
+    shares.forEach((share, i) => percent[i]!.push(share));
+    ratios.push(shares[1]! / shares[0]!);
+    process.stdout.write(
+      `window ${round + 1}: ` +
+        sides.map((side, i) => `${side.label} ${shares[i]!.toFixed(3)} %`).join(", ") +
+        ` of a core per daemon; head/base ${ratios.at(-1)!.toFixed(2)}\n`,
+    );
+  }
+  sides.forEach((side, i) => {
+    const rss = side.cluster.nodes.map((n) => rssBytes(n.pid) / MIB);
+    process.stdout.write(
+      `${side.label}: idle median ${median(percent[i]!).toFixed(3)} % of a core per daemon over ${o.rounds} ` +
+        `windows of ${o.seconds} s, ${o.nodes} nodes; RSS median ${median(rss).toFixed(1)} MiB ` +
+        `(max ${Math.max(...rss).toFixed(1)})\n`,
+    );
+  });
+  process.stdout.write(`head/base: median ratio ${median(ratios).toFixed(2)} over ${o.rounds} pairs\n`);
 }
 
 /** One window of open-loop traffic: a fixed number of sends per tick, whatever the latency. */

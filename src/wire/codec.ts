@@ -189,6 +189,7 @@ export function encodeRouteBatch(
   acks: readonly BatchedAck[] = [],
   direct: readonly DirectMessage[] = [],
   reverseAcks: readonly ReverseAcks[] = [],
+  heartbeats: readonly string[] = [],
 ): peer.RouteBatch {
   return {
     sender: encodeNodeInfo(sender),
@@ -196,6 +197,7 @@ export function encodeRouteBatch(
     acks: acks.map(encodeAck),
     direct: direct.map((d) => ({ id: d.id, purpose: d.purpose, payload: bytesOf(d.payload) })),
     reverseAcks: reverseAcks.map((r) => ({ stream: r.stream, response: bytesOf(r.response) })),
+    heartbeats: [...heartbeats],
   };
 }
 
@@ -436,6 +438,8 @@ export interface DecodedRouteBatch {
   readonly acks: readonly BatchedAck[];
   readonly direct: readonly DirectMessage[];
   readonly reverseAcks: readonly ReverseAcks[];
+  /** Ids of the sender's heartbeats (RouteBatch.heartbeats). */
+  readonly heartbeats: readonly string[];
 }
 
 /**
@@ -471,7 +475,9 @@ export function decodeRouteBatch(
     stream: checkText(r.stream, MAX_STREAM_TOKEN_LENGTH, `reverse_acks[${i}].stream`, false),
     response: r.response,
   }));
-  return { sender, messages, rejected, acks, direct, reverseAcks };
+  checkListLength(batch.heartbeats, limits.maxBatchMessages, "heartbeats");
+  const heartbeats = batch.heartbeats.map((id, i) => decodeMessageId(id, `heartbeats[${i}]`, limits));
+  return { sender, messages, rejected, acks, direct, reverseAcks, heartbeats };
 }
 
 function checkRange(value: number, min: number, max: number, field: string): number {

@@ -1,5 +1,12 @@
-// The outgoing side of the peer transport: what happens to calls when a peer restarts at the same address.
-import { Server, ServerCredentials, status, type sendUnaryData } from "@grpc/grpc-js";
+// The outgoing side of the peer transport: what happens to calls when a peer restarts at the same address,
+// and how heartbeats travel (on the peer's RouteStream when it takes them there, as calls otherwise).
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type sendUnaryData,
+  type ServerDuplexStream,
+} from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo, Outbound } from "../../src/routing/types.js";
@@ -7,6 +14,9 @@ import { PeerServiceService } from "../../src/gen/wendy/v1/peer.js";
 import { peerChannelSecurity } from "../../src/server/auth/tls.js";
 import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { PeerCallError, PeerClientPool } from "../../src/server/transport/peer-client.js";
+import { addPeerService } from "../../src/server/transport/peer-server.js";
+import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
+import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
 
 const HEARTBEAT_PATH = PeerServiceService.heartbeat.path;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -15,10 +25,23 @@ let pool: PeerClientPool | undefined;
 /** Heartbeats the stand-in peers answered, over all their lives. */
 let heartbeatsServed = 0;
 
-/** A stand-in peer that answers Heartbeat with an empty reply. */
-async function startPeer(port = 0): Promise<number> {
+/**
+ * A stand-in peer that answers Heartbeat with an empty reply. `withStream`: it also serves RouteStream as a
+ * version before heartbeats rode there would (the stream opens, its headers name no feature, batches go
+ * unanswered); without it, opening a RouteStream fails (UNIMPLEMENTED).
+ */
+async function startPeer(port = 0, withStream = false): Promise<number> {
   const server = new Server();
   const identity = (b: Buffer): Buffer => b;
+  if (withStream) {
+    server.register(
+      ROUTE_STREAM_PATH,
+      (call: ServerDuplexStream<Buffer, Buffer>) => call.on("data", () => undefined),
+      identity,
+      identity,
+      "bidi",
+    );
+  }
   server.register(
     HEARTBEAT_PATH,
     (_call: unknown, callback: sendUnaryData<Buffer>) => {
@@ -66,6 +89,50 @@ function heartbeatTo(port: number): Outbound {
   return { to, address: to.localAddress, message: { type: "heartbeat" } };
 }
 
+/** A current peer (the real peer service), counting what it served by method and the heartbeats it took. */
+async function startCurrentPeer(): Promise<{
+  port: number;
+  served: Map<string, number>;
+  heartbeats: NodeInfo[];
+  peerCalls: NodeInfo[];
+}> {
+  const served = new Map<string, number>();
+  const heartbeats: NodeInfo[] = [];
+  const peerCalls: NodeInfo[] = [];
+  const auth = callAuthFor(
+    undefined,
+    () => Promise.reject(new Error("no Hello without credentials")),
+    () => performance.now(),
+  );
+  const server = new Server();
+  addPeerService(server, {
+    verifier: auth.verifier,
+    limits: DEFAULT_WIRE_LIMITS,
+    sink: (sender, message) => {
+      if (message.type === "heartbeat") heartbeats.push(sender);
+    },
+    hooks: {
+      onServed: (path) => served.set(path, (served.get(path) ?? 0) + 1),
+      onPeerCall: (_remote, sender) => peerCalls.push(sender),
+    },
+  });
+  servers.push(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return { port, served, heartbeats, peerCalls };
+}
+
+/** Sends one heartbeat with transmit (as the runtime does); resolves with its error, undefined when acknowledged. */
+function transmitHeartbeat(p: PeerClientPool, port: number): Promise<unknown> {
+  return new Promise((resolve) => p.transmit(SENDER, heartbeatTo(port), (error) => resolve(error)));
+}
+
+/** A sender the real peer service accepts (both addresses set). */
+const SENDER: NodeInfo = { ...self(1), globalAddress: "127.0.0.1:1" };
+
 afterEach(() => {
   pool?.close();
   pool = undefined;
@@ -99,5 +166,35 @@ describe("PeerClientPool", () => {
     await pool.send(sender, heartbeatTo(port));
     expect(heartbeatsServed).toBe(2);
     expect(pool.openConnections).toBe(1);
+  });
+
+  it("sends the first heartbeat to a peer as a Heartbeat call and later ones on its RouteStream, each handed to the peer's node as a heartbeat from the sender and acknowledged", async () => {
+    const peer = await startCurrentPeer();
+    pool = newPool();
+    expect(await transmitHeartbeat(pool, peer.port)).toBeUndefined();
+    expect(peer.served.get(HEARTBEAT_PATH)).toBe(1);
+    // The first heartbeat opened the stream; once its headers say it takes heartbeats, they ride there.
+    await expect.poll(() => pool?.openRouteStream(`127.0.0.1:${peer.port}`)?.takesHeartbeats).toBe(true);
+    for (let i = 0; i < 5; i++) expect(await transmitHeartbeat(pool, peer.port)).toBeUndefined();
+    expect(peer.served.get(HEARTBEAT_PATH)).toBe(1);
+    expect(peer.served.get(ROUTE_STREAM_PATH)).toBe(5);
+    expect(peer.heartbeats.map((n) => n.id.hex)).toEqual(Array(6).fill(SENDER.id.hex));
+    // A batch is a peer call over its connection as much as a unary call is (InboundPeers watches it).
+    expect(peer.peerCalls.length).toBe(6);
+  });
+
+  it("keeps sending heartbeats as Heartbeat calls to a peer whose RouteStream does not take them, or that serves none, and each is acknowledged", async () => {
+    for (const withStream of [true, false]) {
+      const port = await startPeer(0, withStream);
+      pool = newPool();
+      const before = heartbeatsServed;
+      for (let i = 0; i < 4; i++) {
+        expect(await transmitHeartbeat(pool, port)).toBeUndefined();
+        await sleep(50);
+      }
+      expect(heartbeatsServed - before).toBe(4);
+      expect(pool.openRouteStream(`127.0.0.1:${port}`)?.takesHeartbeats ?? false).toBe(false);
+      pool.close();
+    }
   });
 });

@@ -135,6 +135,7 @@ export class PeerClientPool {
    * call. Route hops and end-to-end acks on a RouteStream cost no promise of their own this way.
    */
   transmit(sender: NodeInfo, out: Outbound, done: (error: unknown, rttMs: number) => void): void {
+    if (out.message.type === "heartbeat" && this.heartbeatOnStream(sender, out, done)) return;
     if (
       this.options.routeStreaming !== false &&
       (out.message.type === "route" || out.message.type === "ack")
@@ -155,6 +156,32 @@ export class PeerClientPool {
       (rttMs) => done(undefined, rttMs),
       (error: unknown) => done(error, 0),
     );
+  }
+
+  /**
+   * A heartbeat rides on the RouteStream open to its peer when that peer takes heartbeats there: no HTTP/2
+   * stream, metadata, signature check or timer of its own, as a Heartbeat call costs (most of what an idle
+   * node spends). Otherwise (false) it goes as a call, and the stream is opened for the next one: a node's
+   * predecessor may never have had a hop from it. A peer that does not take them keeps getting calls.
+   */
+  private heartbeatOnStream(
+    sender: NodeInfo,
+    out: Outbound,
+    done: (error: unknown, rttMs: number) => void,
+  ): boolean {
+    if (this.closed || this.options.routeStreaming === false) return false;
+    let routes: RouteStreamSender;
+    try {
+      routes = this.routeStream(out.address);
+    } catch {
+      return false;
+    }
+    if (!routes.takesHeartbeats) {
+      routes.prepare();
+      return false;
+    }
+    routes.queueHeartbeat(sender, out.to?.id.hex, done);
+    return true;
   }
 
   /**

@@ -123,6 +123,7 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
       return false;
     },
     acceptAck: (sender, ack) => options.sink(sender, { type: "ack", ...ack }),
+    acceptHeartbeat: (sender) => options.sink(sender, { type: "heartbeat" }),
     ...options.streams,
     hooks: options.hooks,
   });

@@ -31,7 +31,9 @@ import {
   EMPTY,
   featuresOf,
   FEATURE_DIRECT,
+  FEATURE_HEARTBEAT,
   FEATURE_REVERSE_ACKS,
+  heartbeatKey,
   METADATA_ROUTE_FEATURES,
   METADATA_ROUTE_STREAM,
   NO_MAC,
@@ -56,6 +58,8 @@ export interface RouteStreamServerOptions {
   readonly acceptAck: (sender: NodeInfo, ack: BatchedAck) => void;
   /** Accepts one direct message (RouteBatch.direct); absent: the feature is not offered to peers. */
   readonly acceptDirect?: (sender: NodeInfo, direct: DirectMessage) => void;
+  /** Accepts one heartbeat (RouteBatch.heartbeats); absent: the feature is not offered to peers. */
+  readonly acceptHeartbeat?: (sender: NodeInfo) => void;
   /**
    * This node's open RouteStream to `sender`, if any: acknowledgements for a stream from `sender` that takes
    * them ride on its batches (RouteBatch.reverse_acks) instead of going alone.
@@ -136,11 +140,17 @@ function serveRouteStream(
     token.length <= MAX_STREAM_TOKEN_LENGTH
       ? token
       : undefined;
-  if (options.acceptDirect !== undefined) {
+  const features = [
+    ...(options.acceptDirect === undefined ? [] : [FEATURE_DIRECT]),
+    ...(options.acceptHeartbeat === undefined ? [] : [FEATURE_HEARTBEAT]),
+  ];
+  if (features.length > 0) {
     const headers = new Metadata();
-    headers.set(METADATA_ROUTE_FEATURES, FEATURE_DIRECT);
+    headers.set(METADATA_ROUTE_FEATURES, features.join(","));
     call.sendMetadata(headers);
   }
+  // The connection's remote end, for the liveness signal its end is (InboundPeers).
+  const remote = call.getPeer();
   call.on("data", (bytes: Buffer) => {
     let request: RouteStreamRequest;
     try {
@@ -176,6 +186,7 @@ function serveRouteStream(
       return refuse(status[claim.code], claim.details, metadata);
     }
     const certificate = call.getAuthContext().sslPeerCertificate;
+    options.hooks?.onPeerCall?.(remote, decoded.sender);
     // Before this batch's own hops: acknowledgements for our stream to the sender, checked as that stream's.
     for (const acks of decoded.reverseAcks) options.links?.reverseAcks(acks, certificate);
     if (reverseToken !== undefined) answers.attach(reverseToken, options.reverseSender?.(decoded.sender));
@@ -209,6 +220,16 @@ function serveRouteStream(
         acceptedIds.push(directKey(direct.id));
       } catch (error) {
         rejected.push(rejection(directKey(direct.id), error));
+      }
+    }
+    for (const id of decoded.heartbeats) {
+      try {
+        if (options.acceptHeartbeat === undefined)
+          throw new WendyError("heartbeats are not taken here", status.INVALID_ARGUMENT);
+        options.acceptHeartbeat(decoded.sender);
+        acceptedIds.push(heartbeatKey(id));
+      } catch (error) {
+        rejected.push(rejection(heartbeatKey(id), error));
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);

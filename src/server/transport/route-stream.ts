@@ -39,6 +39,8 @@ export const METADATA_ROUTE_STREAM = "wendy-route-stream";
 export const FEATURE_REVERSE_ACKS = "reverse-acks";
 /** Server: it takes RouteBatch.direct. */
 export const FEATURE_DIRECT = "direct";
+/** Server: it takes RouteBatch.heartbeats. */
+export const FEATURE_HEARTBEAT = "heartbeat";
 export const EMPTY = new Uint8Array(0);
 export const NO_MAC = Buffer.alloc(0);
 const identity = (b: Buffer): Buffer => b;
@@ -96,13 +98,15 @@ export interface RouteStreamOptions {
 
 /** A route hop, an end-to-end ack or a direct message on its way, until the peer acknowledges it. */
 interface Hop {
-  /** The id the peer acknowledges: the message id for a hop, "ack:" / "direct:" + id for the others. */
+  /** The id the peer acknowledges: the message id for a hop, "ack:" / "direct:" / "heartbeat:" + id otherwise. */
   readonly key: string;
   /** The node the hop is meant for (hex ID), when known: only its acknowledgement resolves the hop. */
   readonly meant?: string;
   readonly message?: RouteMessage;
   readonly ack?: BatchedAck;
   readonly direct?: DirectMessage;
+  /** A heartbeat's id (RouteBatch.heartbeats). */
+  readonly heartbeat?: string;
   readonly started: number;
   /** Monotonic ms after which it fails with DEADLINE_EXCEEDED. */
   readonly deadline: number;
@@ -172,6 +176,8 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 export const ackKey = (messageId: string): string => `ack:${messageId}`;
 /** How an acknowledged direct message is named in a RouteStreamResponse. */
 export const directKey = (id: string): string => `direct:${id}`;
+/** How an acknowledged heartbeat is named in a RouteStreamResponse. */
+export const heartbeatKey = (id: string): string => `heartbeat:${id}`;
 
 /** RouteStreamResponse.mac's tag: field 3, length-delimited. */
 const MAC_TAG = (3 << 3) | 2;
@@ -239,6 +245,9 @@ export class RouteStreamSender {
   private readonly queue: Hop[] = [];
   private acks: Hop[] = [];
   private directs: Hop[] = [];
+  private heartbeats: Hop[] = [];
+  /** Ids of this stream's heartbeats so far. */
+  private heartbeatsSent = 0;
   private readonly unacked = new UnackedHops();
   /** The token the open stream was opened with (reverse acknowledgements name it). */
   private token: string | undefined;
@@ -320,6 +329,32 @@ export class RouteStreamSender {
     });
   }
 
+  /** Whether the open stream's peer takes heartbeats (queueHeartbeat). */
+  get takesHeartbeats(): boolean {
+    return !this.closed && this.call !== undefined && this.peerFeatures.has(FEATURE_HEARTBEAT);
+  }
+
+  /**
+   * Queues a heartbeat (RouteBatch.heartbeats), its outcome told to `done` (never within this call). Only
+   * when takesHeartbeats: a peer that does not know the field would leave it unacknowledged.
+   */
+  queueHeartbeat(sender: NodeInfo, meant: string | undefined, done: HopOutcome): void {
+    const refused = this.refusal(this.heartbeats.length, "heartbeats queued");
+    if (refused !== undefined) return later(done, refused);
+    const id = String(++this.heartbeatsSent);
+    this.heartbeats.push(this.pending(heartbeatKey(id), done, { heartbeat: id, meant }));
+    this.scheduleFlush(sender);
+  }
+
+  /**
+   * Opens the stream now if it is not open, so that what only goes on an open stream (heartbeats, direct
+   * messages) can from the next time on; failures are left for the next batch to meet.
+   */
+  prepare(): void {
+    if (this.closed || this.call !== undefined) return;
+    this.ensureOpen().catch(() => undefined);
+  }
+
   /**
    * An incoming stream from this peer whose acknowledgements may ride on this stream's batches (its opener
    * said it takes them). They do only while a batch is on its way anyway (see takesReverseAcksSoon).
@@ -356,6 +391,7 @@ export class RouteStreamSender {
       readonly message?: RouteMessage;
       readonly ack?: BatchedAck;
       readonly direct?: DirectMessage;
+      readonly heartbeat?: string;
       readonly meant?: string;
     },
   ): Hop {
@@ -377,7 +413,7 @@ export class RouteStreamSender {
   /** Fails hops past their deadline; stops once nothing is waiting. */
   private sweep(): void {
     const now = this.options.now();
-    for (const list of [this.queue, this.acks, this.directs, this.unacked.values()]) {
+    for (const list of [this.queue, this.acks, this.directs, this.heartbeats, this.unacked.values()]) {
       for (const hop of [...list]) {
         if (!hop.settled && hop.deadline <= now)
           this.fail(hop, status.DEADLINE_EXCEEDED, "no acknowledgement in time");
@@ -402,7 +438,9 @@ export class RouteStreamSender {
   }
 
   private hasQueued(): boolean {
-    return this.queue.length > 0 || this.acks.length > 0 || this.directs.length > 0;
+    return (
+      this.queue.length > 0 || this.acks.length > 0 || this.directs.length > 0 || this.heartbeats.length > 0
+    );
   }
 
   private async flush(): Promise<void> {
@@ -418,7 +456,9 @@ export class RouteStreamSender {
         const hops = this.queue.splice(0, this.batchLength()).filter((h) => !h.settled);
         const acks = this.acks.splice(0, this.options.maxBatch).filter((h) => !h.settled);
         const directs = this.directs.splice(0, this.options.maxBatch).filter((h) => !h.settled);
-        if (hops.length === 0 && acks.length === 0 && directs.length === 0) continue;
+        const heartbeats = this.heartbeats.splice(0, this.options.maxBatch).filter((h) => !h.settled);
+        if (hops.length === 0 && acks.length === 0 && directs.length === 0 && heartbeats.length === 0)
+          continue;
         const messages = hops.flatMap((h) => (h.message === undefined ? [] : [h.message]));
         const batched = acks.flatMap((h) => (h.ack === undefined ? [] : [h.ack]));
         const direct = directs.flatMap((h) => (h.direct === undefined ? [] : [h.direct]));
@@ -431,6 +471,7 @@ export class RouteStreamSender {
               batched,
               direct,
               reverseAcks.map((t) => t.acks),
+              heartbeats.flatMap((h) => (h.heartbeat === undefined ? [] : [h.heartbeat])),
             ),
           ).finish(),
         );
@@ -443,11 +484,12 @@ export class RouteStreamSender {
           this.queue.unshift(...hops);
           this.acks.unshift(...acks);
           this.directs.unshift(...directs);
+          this.heartbeats.unshift(...heartbeats);
           this.returnReverse(reverseAcks);
           this.teardown(status.UNAVAILABLE, "session changed", false);
           continue;
         }
-        for (const hop of [...hops, ...acks, ...directs]) this.unacked.add(hop);
+        for (const hop of [...hops, ...acks, ...directs, ...heartbeats]) this.unacked.add(hop);
         const request = RouteStreamRequest.encode({
           batch,
           seq: BigInt(entries[METADATA_SEQ] ?? "0"),
@@ -571,6 +613,8 @@ export class RouteStreamSender {
       const code = r.code === 0 ? status.INVALID_ARGUMENT : (r.code as status);
       if (hop !== undefined) this.fail(hop, code, r.reason, true);
     }
+    // Nothing left to time out: no sweep wakes the process until the next hop (an idle link's heartbeat).
+    if (!this.hasQueued() && this.unacked.size === 0) this.stopSweeping();
   }
 
   private fail(hop: Hop, code: status, reason: string, refusedByPeer = false): void {
@@ -594,9 +638,9 @@ export class RouteStreamSender {
       call.cancel();
     }
     for (const hop of [...this.unacked.values()]) this.fail(hop, code, reason);
-    // Direct messages were queued for a peer that said it takes them; whoever answers a reopened stream has
-    // yet to say so, so they fail now (their sender routes them instead).
-    for (const hop of this.directs.splice(0)) this.fail(hop, code, reason);
+    // Direct messages and heartbeats were queued for a peer that said it takes them; whoever answers a
+    // reopened stream has yet to say so, so they fail now (their sender routes or calls instead).
+    for (const hop of [...this.directs.splice(0), ...this.heartbeats.splice(0)]) this.fail(hop, code, reason);
     if (failQueued)
       for (const hop of [...this.queue.splice(0), ...this.acks.splice(0)]) this.fail(hop, code, reason);
     if (this.closed) this.stopSweeping();

@@ -297,6 +297,15 @@ export interface RouteBatch {
    * only on a stream whose opener named the feature "reverse-acks" in its request headers.
    */
   reverseAcks: ReverseAcks[];
+  /**
+   * Liveness signals from the sender, each handled like one Heartbeat call and acknowledged like a hop,
+   * under "heartbeat:" and its id (unique among the sender's heartbeats in flight on this stream, at most as
+   * long as a message id; at most as many per batch as messages). They cost no HTTP/2 stream, metadata or
+   * call of their own on a stream that is open anyway. Sent only to a node whose RouteStream response
+   * headers name the feature "heartbeat" (see RouteStream); a node that does not know this field would drop
+   * them unacknowledged.
+   */
+  heartbeats: string[];
 }
 
 /** A message for the receiving node itself, on one of the runtime's reserved purposes (1 to 15). */
@@ -2149,7 +2158,7 @@ export const RouteStreamRequest: MessageFns<RouteStreamRequest> = {
 };
 
 function createBaseRouteBatch(): RouteBatch {
-  return { sender: undefined, messages: [], acks: [], direct: [], reverseAcks: [] };
+  return { sender: undefined, messages: [], acks: [], direct: [], reverseAcks: [], heartbeats: [] };
 }
 
 export const RouteBatch: MessageFns<RouteBatch> = {
@@ -2168,6 +2177,9 @@ export const RouteBatch: MessageFns<RouteBatch> = {
     }
     for (const v of message.reverseAcks) {
       ReverseAcks.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.heartbeats) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -2225,6 +2237,14 @@ export const RouteBatch: MessageFns<RouteBatch> = {
             message.reverseAcks.push(ReverseAcks.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.heartbeats.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2249,6 +2269,7 @@ export const RouteBatch: MessageFns<RouteBatch> = {
     message.acks = object.acks?.map((e) => EndToEndAck.fromPartial(e)) || [];
     message.direct = object.direct?.map((e) => DirectMessage.fromPartial(e)) || [];
     message.reverseAcks = object.reverseAcks?.map((e) => ReverseAcks.fromPartial(e)) || [];
+    message.heartbeats = object.heartbeats?.map((e) => e) || [];
     return message;
   },
 };
@@ -2808,8 +2829,9 @@ export const PeerServiceService = {
    * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
    * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
    * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
-   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct.
-   * Peers that name neither (older versions) get and send plain responses.
+   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct and
+   * "heartbeat" when it takes RouteBatch.heartbeats. Peers that name none of these (older versions) get and
+   * send plain responses, and get their heartbeats as Heartbeat calls.
    */
   routeStream: {
     path: "/wendy.v1.PeerService/RouteStream" as const,
@@ -2865,8 +2887,9 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
    * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
    * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
    * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
-   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct.
-   * Peers that name neither (older versions) get and send plain responses.
+   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct and
+   * "heartbeat" when it takes RouteBatch.heartbeats. Peers that name none of these (older versions) get and
+   * send plain responses, and get their heartbeats as Heartbeat calls.
    */
   routeStream: handleBidiStreamingCall<RouteStreamRequest, RouteStreamResponse>;
 }
@@ -3104,8 +3127,9 @@ export interface PeerServiceClient extends Client {
    * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
    * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
    * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
-   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct.
-   * Peers that name neither (older versions) get and send plain responses.
+   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct and
+   * "heartbeat" when it takes RouteBatch.heartbeats. Peers that name none of these (older versions) get and
+   * send plain responses, and get their heartbeats as Heartbeat calls.
    */
   routeStream(): ClientDuplexStream<RouteStreamRequest, RouteStreamResponse>;
   routeStream(options: Partial<CallOptions>): ClientDuplexStream<RouteStreamRequest, RouteStreamResponse>;
