@@ -22,7 +22,7 @@ const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 const REQUEST_MEMORY = 512;
 /** A ready node sends its leaf set to one random member once per this many heartbeat intervals... */
 const LEAF_SET_GOSSIP_HEARTBEATS = 6;
-/** ...when its leaf set changed since the last round; unchanged, only every this many rounds (30 s with the default heartbeat). */
+/** ...when its leaf set changed since the last round; unchanged, only every this many rounds (48 s with the default heartbeat). */
 const QUIET_GOSSIP_ROUNDS = 2;
 /** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
 const RECENT_DEATH_WINDOW_MS = 30_000;

@@ -935,7 +935,7 @@ export class PastryNode {
     // they prove nothing about its life, and taking it back would keep a ghost in the leaf set in place of
     // the live node beyond it. What they carry (a route hop it hands on, an ack) is still handled.
     if (this.hasDeparted(from)) return;
-    this.replaceOldIncarnation(from, now);
+    this.replaceOldIncarnation(from);
     this.noteAlive(from, now, false);
     this.learnFromContact(from, message, now);
     // Recorded after learning, so that a peer just taken into our state has its contact time too.
@@ -980,11 +980,11 @@ export class PastryNode {
   }
 
   /** A known ID seen first-hand with another incarnation: the node restarted; drop the old one everywhere. */
-  private replaceOldIncarnation(from: NodeInfo, now: Millis): void {
+  private replaceOldIncarnation(from: NodeInfo): void {
     const hex = from.id.hex;
     const old = this.stateEntry(from.id);
     if (old === undefined || old.incarnation === from.incarnation) return;
-    this.forget(old, false, now);
+    this.forget(old, false);
     this.detector.endProbe(hex);
     this.releaseParked(hex, false);
   }
@@ -1147,7 +1147,7 @@ export class PastryNode {
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
     this.detector.endProbe(from.id.hex);
     this.detector.recordDeparture(from);
-    this.forget(from, true, now);
+    this.forget(from, true);
     this.releaseParked(from.id.hex, false);
     this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
@@ -1203,10 +1203,16 @@ export class PastryNode {
     // Only a leaf-set member's death found while ready is pushed (also to the node, which refutes it).
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
     this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
-    const wasLeafMember = this.forget(node, false, now);
+    const sides = this.leaf.sidesOf(node.id.hex);
+    const wasLeafMember = this.forget(node, false);
     this.releaseParked(node.id.hex, false);
     if (!wasLeafMember) return;
     this.repair.memberDied(node, pushRemoval, now);
+    // Members quiet beside a death may have died with it (adjacent crashes). Only the node that found the
+    // death checks them, and pushes each further death it finds (checking again): the live nodes on both
+    // sides of a gap find its deaths so, and their pushes reach every leaf set that held a dead node. The
+    // l holders told by a push no longer each probe the same l/2 members (a fifth of all control traffic under churn).
+    if (pushRemoval) this.probeSilentMembers(sides.left, sides.right, now);
   }
 
   /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
@@ -1286,7 +1292,7 @@ export class PastryNode {
   }
 
   /** Removes `node` everywhere; returns whether it was a leaf-set member. Repairs are scheduled. */
-  private forget(node: NodeInfo, graceful: boolean, now: Millis): boolean {
+  private forget(node: NodeInfo, graceful: boolean): boolean {
     const hex = node.id.hex;
     const known = this.stateEntry(node.id);
     if (known !== undefined && known.incarnation !== node.incarnation) return false;
@@ -1299,10 +1305,8 @@ export class PastryNode {
     const wasNeighbour = this.neighbours.remove(hex);
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
-    if (wasLeafMember) {
-      this.repair.memberLost(sides);
-      this.probeSilentMembers(sides.left, sides.right, now);
-    }
+    // A leave is announced and says nothing about other members: no probes (a death's are in declareDead).
+    if (wasLeafMember) this.repair.memberLost(sides);
     if (row !== undefined && this.status === "ready") {
       this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
     }

@@ -20,7 +20,7 @@ const SMOKE: BenchSettings = {
   failureSizes: [2],
   embeddedSizes: [2],
   kv: { nodes: 2, keys: 40 },
-  // Two heartbeat intervals (2500 ms each): every node sends maintenance within the window.
+  // More than a heartbeat interval (4000 ms): every node sends maintenance within the window.
   idleMs: 5000,
   startBatch: 2,
   runtime: "source",

@@ -60,7 +60,7 @@ describe("defaults", () => {
       tls: { enabled: false },
       logLevel: "info",
       leafSetSize: 32,
-      heartbeatIntervalMs: 2500,
+      heartbeatIntervalMs: 4000,
       failureTimeoutMs: 5000,
       regionMultiplier: 10,
       tableMaintenanceIntervalMs: 60000,

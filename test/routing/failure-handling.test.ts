@@ -179,6 +179,57 @@ describe("failure detection under overload", () => {
   });
 });
 
+/** The members of `node`'s leaf set on the side(s) that hold `dead`, other than `dead`, by ID hex. */
+function sideMembers(node: PastryNode, dead: PastryNode): Set<string> {
+  const holds = (side: readonly NodeInfo[]): boolean => side.some((n) => n.id.equals(dead.self.id));
+  const { left, right } = node.leafSet();
+  const side = [...(holds(left) ? left : []), ...(holds(right) ? right : [])];
+  return new Set(side.map((n) => n.id.hex).filter((hex) => hex !== dead.self.id.hex));
+}
+
+/** The ID hexes of the nodes `outputs` probe. */
+function probed(outputs: readonly Output[]): Set<string> {
+  return new Set(
+    sends(outputs).flatMap((s) => (s.message.type === "probe" && s.to !== undefined ? [s.to.id.hex] : [])),
+  );
+}
+
+describe("after a departure, only the node that found a death probes the members that may have died with it", () => {
+  it("the node that found a member dead probes every member on that side quiet for a heartbeat interval", () => {
+    const { a, b } = pair();
+    // Nobody has been heard from since the overlay was built: every member is quiet at 100 s.
+    const quiet = sideMembers(a, b);
+    expect(quiet.size).toBeGreaterThan(0);
+    suspect(a, b, 100_000);
+    a.takeOutputs();
+    let atDeath = new Set<string>();
+    for (let t = 100_100; t <= 110_000 && inLeafSet(a, b); t += 100) {
+      a.tick(t);
+      atDeath = probed(a.takeOutputs());
+    }
+    expect(inLeafSet(a, b)).toBe(false);
+    for (const hex of quiet) expect(atDeath.has(hex)).toBe(true);
+  });
+
+  it("a member told of the death by a push probes none of its members (it lacks no node)", () => {
+    const { a, b, c } = pair();
+    c.takeOutputs();
+    const pushed = [...a.leafSet().left, ...a.leafSet().right].filter((n) => !n.id.equals(b.self.id));
+    c.receive(a.self, { type: "leafSet", leafSet: pushed, removed: [b.self.id] }, 100_000);
+    expect(inLeafSet(c, b)).toBe(false);
+    expect(probed(c.takeOutputs())).toEqual(new Set());
+  });
+
+  it("a graceful leave makes no member probe its quiet members", () => {
+    const { a, b } = pair();
+    a.takeOutputs();
+    const leaverSet = [...b.leafSet().left, ...b.leafSet().right];
+    a.receive(b.self, { type: "leave", leafSet: leaverSet }, 100_000);
+    expect(inLeafSet(a, b)).toBe(false);
+    expect(probed(a.takeOutputs())).toEqual(new Set());
+  });
+});
+
 describe("failure detection of a crashed process: lost connections and refused probes", () => {
   /** What the runtime reports when nothing listens at the peer's address any more. */
   function refuse(a: PastryNode, b: PastryNode, at: number): void {

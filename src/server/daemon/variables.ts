@@ -114,7 +114,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: "trace|debug|info|warn|error|fatal|silent (info)",
   },
   { env: "WENDY_LEAF_SET_SIZE", valueName: "<l>", description: "leaf-set size, even, at least 4 (32)" },
-  { env: "WENDY_HEARTBEAT_INTERVAL_MS", valueName: "<ms>", description: "heartbeat interval (2500)" },
+  { env: "WENDY_HEARTBEAT_INTERVAL_MS", valueName: "<ms>", description: "heartbeat interval (4000)" },
   { env: "WENDY_FAILURE_TIMEOUT_MS", valueName: "<ms>", description: "silence before a probe (5000)" },
   { env: "WENDY_REGION_MULTIPLIER", valueName: "<factor>", description: "RTT factor for other regions (10)" },
   {
