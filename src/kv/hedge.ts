@@ -2,6 +2,7 @@
 // answer time plus four times its spread (the rule of TCP's retransmission timeout, RFC 6298), within
 // bounds. A slow or silent replica then costs a short wait; under load, when every answer is slow, the
 // other replicas are not asked for nothing.
+import { RoundTripEstimate } from "../shared/round-trip-estimate.js";
 
 export interface HedgeBounds {
   /** The wait at least, however quick the answers have been. */
@@ -11,8 +12,7 @@ export interface HedgeBounds {
 }
 
 export class AnswerTimes {
-  private smoothed: number | undefined;
-  private spread = 0;
+  private readonly estimate = new RoundTripEstimate();
 
   constructor(private readonly bounds: HedgeBounds) {
     if (!(bounds.minMs >= 0 && bounds.maxMs >= bounds.minMs))
@@ -21,19 +21,11 @@ export class AnswerTimes {
 
   /** One replica's answer time, in ms. */
   observe(ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) return;
-    if (this.smoothed === undefined) {
-      this.smoothed = ms;
-      this.spread = ms / 2;
-      return;
-    }
-    this.spread = 0.75 * this.spread + 0.25 * Math.abs(this.smoothed - ms);
-    this.smoothed = 0.875 * this.smoothed + 0.125 * ms;
+    this.estimate.sample(ms);
   }
 
   /** How long to wait for the replicas asked first. */
   hedgeMs(): number {
-    if (this.smoothed === undefined) return this.bounds.maxMs;
-    return Math.min(this.bounds.maxMs, Math.max(this.bounds.minMs, this.smoothed + 4 * this.spread));
+    return this.estimate.bounded(this.bounds.minMs, this.bounds.maxMs, this.bounds.maxMs);
   }
 }

@@ -6,33 +6,24 @@
 // (RFC 6298: smoothed round trip plus four times its variation), never below the configured timeout (an
 // idle or fast link behaves as before) and never above a few times it (a peer that stops answering is
 // still given up on within seconds).
+import { RoundTripEstimate } from "../../shared/round-trip-estimate.js";
 
 /** The timeout never grows beyond this many times the configured one. */
 export const MAX_TIMEOUT_FACTOR = 4;
 
 export class HopTimeout {
-  private smoothed: number | undefined;
-  private variation = 0;
+  private readonly estimate = new RoundTripEstimate();
 
   /** `baseMs`: the configured timeout, the floor. */
   constructor(private readonly baseMs: number) {}
 
   /** The timeout for a hop sent now, in ms. */
   get currentMs(): number {
-    if (this.smoothed === undefined) return this.baseMs;
-    const estimate = this.smoothed + 4 * this.variation;
-    return Math.min(MAX_TIMEOUT_FACTOR * this.baseMs, Math.max(this.baseMs, estimate));
+    return this.estimate.bounded(this.baseMs, MAX_TIMEOUT_FACTOR * this.baseMs, this.baseMs);
   }
 
   /** A hop was acknowledged `rttMs` after it was queued. */
   sample(rttMs: number): void {
-    if (!Number.isFinite(rttMs) || rttMs < 0) return;
-    if (this.smoothed === undefined) {
-      this.smoothed = rttMs;
-      this.variation = rttMs / 2;
-      return;
-    }
-    this.variation = 0.75 * this.variation + 0.25 * Math.abs(this.smoothed - rttMs);
-    this.smoothed = 0.875 * this.smoothed + 0.125 * rttMs;
+    this.estimate.sample(rttMs);
   }
 }
