@@ -164,7 +164,7 @@ async function main(argv: readonly string[]): Promise<void> {
       )}. Each replica answers a Replicate only once the record is written (LevelDB, group commit, no fsync per write), and a coordinator writes a version floor ahead once per ${VERSION_FLOOR_RESERVE} counters.`,
     "",
     redis !== undefined
-      ? `Redis: ${fmt(p50("Redis GET"))} ms GET p50 and ${fmt(p50("Redis SET"))} ms SET p50 at ${Math.min(...o.inFlight)} in flight, one node, no replication, persistence off: the figure a user would compare with, not a like-for-like one (Wendy's Get asks 3 replicas in other processes).`
+      ? `Redis: ${fmt(p50("Redis GET"))} ms GET p50 and ${fmt(p50("Redis SET"))} ms SET p50 at ${Math.min(...o.inFlight)} in flight, one node, no replication, persistence off: the figure a user would compare with, not a like-for-like one (a Wendy Get reads a quorum of R = 2 of its k = 3 replicas, in other processes, over a gRPC hop from the client).`
       : "Redis: not measured (no redis-server on this machine; Debian's package provides it).",
   ].join("\n");
   writeFileSync(o.out, md + "\n");
