@@ -52,7 +52,7 @@ describe("codec round trip", () => {
     });
   }
 
-  it("round-trips a RouteStream batch message by message", () => {
+  it("round-trips a RouteStream batch (hops, acks and heartbeat ids) message by message", () => {
     fc.assert(
       fc.property(
         nodeInfoArb,
@@ -61,8 +61,11 @@ describe("codec round trip", () => {
           fc.record({ messageId: fc.string({ minLength: 1, maxLength: 40 }), hops: fc.nat({ max: 1024 }) }),
           { maxLength: 8 },
         ),
-        (sender, messages, acks) => {
-          const bytes = RouteBatch.encode(encodeRouteBatch(sender, messages, acks)).finish();
+        fc.array(fc.string({ minLength: 1, maxLength: 40 }), { maxLength: 8 }),
+        (sender, messages, acks, heartbeats) => {
+          const bytes = RouteBatch.encode(
+            encodeRouteBatch(sender, messages, acks, [], [], heartbeats),
+          ).finish();
           expect(decodeRouteBatch(RouteBatch.decode(bytes))).toEqual({
             sender,
             messages,
@@ -70,6 +73,7 @@ describe("codec round trip", () => {
             acks,
             direct: [],
             reverseAcks: [],
+            heartbeats,
           });
         },
       ),
