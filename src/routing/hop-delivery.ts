@@ -4,13 +4,17 @@
 //   an ack is acked again (the first ack may have been lost), unless the application has not answered yet.
 // - A failed hop may still have arrived, so it goes to the SAME node again before anything else; after
 //   that it waits for the liveness verdict on that node (parked), and is routed around the node only if it
-//   is dead or surely never got the hop (refused). At most SAME_HOP_ATTEMPTS sends to one node; a failure
-//   after routing around drops the message: at most once wins over rerouting around a live owner.
+//   is dead or surely never got the hop (refused). A live node that is only slow is not given up on: its
+//   hop is sent again (each retransmission marked, so the runtime backs off its wait as RFC 6298 does)
+//   until the message's retry window has passed: the origin's own deadline for its messages, else
+//   HOP_RETRY_WINDOW_MS from the first failure. Then it is dropped "unacknowledged" (it may have arrived:
+//   an origin waits out its own deadline). At most one route around a node; a sure failure after that
+//   drops the message "undeliverable": at most once wins over rerouting around a live owner.
 // - A hop of a message whose end-to-end ack came is never retried; an ack is sent at most ACK_ATTEMPTS times.
 // - At most MAX_PARKED_HOPS hops wait for verdicts; beyond, they are routed around at once.
 // It returns decisions; routing the message (around a node, or on) is the node's.
 import { BoundedMap } from "./bounded-map.js";
-import type { NodeInfo, Outbound, Refusal, RouteMessage } from "./types.js";
+import type { Millis, NodeInfo, Outbound, Refusal, RouteMessage } from "./types.js";
 
 /**
  * Why a send failed. "unreachable": it surely never arrived (the connection was refused). "broken": the
@@ -21,11 +25,13 @@ import type { NodeInfo, Outbound, Refusal, RouteMessage } from "./types.js";
 export type SendFailure = "unreachable" | "broken" | "unknown";
 
 /**
- * What to do with a route hop whose send failed: nothing (its ack came), drop it ("undeliverable"), route it
- * around the node, send the same hop again, or wait for the liveness verdict on the node (it is parked;
- * the node probes it unless a probe is out).
+ * What to do with a route hop whose send failed: nothing (its ack came), drop it ("undeliverable": it
+ * surely did not arrive, and it was routed around once already), give it up (dropped "unacknowledged": the
+ * live next hop did not acknowledge it within the retry window; it may have arrived), route it around the
+ * node, send the same hop again (hops.retransmission(out)), or wait for the liveness verdict on the node (it
+ * is parked; the node probes it unless a probe is out).
  */
-export type HopFailureDecision = "ignore" | "drop" | "reroute" | "resend" | "park";
+export type HopFailureDecision = "ignore" | "drop" | "giveUp" | "reroute" | "resend" | "park";
 
 /** What a leaving node does with a failed hop: as above, "handOff" being its way of routing around. */
 export type LeavingHopDecision = "ignore" | "drop" | "handOff" | "resend";
@@ -37,22 +43,42 @@ export type Arrival =
   /** Delivered now; `ackNow`: its ack leaves now (else none is wanted, or the application answers later). */
   | { readonly duplicate: false; readonly ackNow: boolean };
 
-/** A failed route hop is sent to the same node at most this often before it is routed around. */
-const SAME_HOP_ATTEMPTS = 4;
+/**
+ * How long a node keeps sending a hop of a message it did not originate to a live next hop that does not
+ * acknowledge it, from the hop's first failure: the runtime's default wait for an end-to-end ack. (An origin
+ * uses its message's own deadline, when it gave one.)
+ */
+export const HOP_RETRY_WINDOW_MS = 10_000;
+/**
+ * Sends of one hop to one node at most, whatever the window says: a bound should failures come back at once
+ * (a full queue). With the runtime's backoff (the wait doubles per retransmission from at least a second)
+ * the window ends first.
+ */
+export const MAX_SAME_HOP_SENDS = 12;
 /**
  * An end-to-end ack whose call fails is sent at most this many times in all. Each failure takes a call
  * timeout, so the attempts span several seconds: enough to outlast a bad patch of packet loss (seen with 5 %
  * loss: three quick attempts all failed) while staying within the origin's own wait.
  */
 const ACK_ATTEMPTS = 8;
-/** hopFailures state of a message routed around a failed node (a further failure drops it). */
-const HOP_REROUTED = "rerouted";
-/** What failed hops of one message from this node led to: sends to the same node so far, or a re-route. */
-type HopFailures = number | typeof HOP_REROUTED;
+/** What failed hops of one message from this node led to so far. */
+interface HopFailures {
+  /** Failed sends to the node the hop goes to now. */
+  readonly sends: number;
+  /** When its hop from this node first failed. */
+  readonly since: Millis;
+  /** It was routed around a node once: a failure that says it surely did not arrive drops it. */
+  readonly rerouted: boolean;
+}
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
 const MAX_PARKED_HOPS = 4_096;
 /** Memory bound for per-message bookkeeping (failed hops, acks). */
 const RETRIED_MEMORY = 1_024;
+/**
+ * Memory bound for our own messages' deadlines: these are noted at every send, not only on a failure; one
+ * forgotten falls back to HOP_RETRY_WINDOW_MS.
+ */
+const DEADLINE_MEMORY = 8_192;
 
 export interface HopCounts {
   readonly delivered: number;
@@ -66,8 +92,10 @@ export interface HopCounts {
 
 export class HopDelivery {
   private readonly delivered: BoundedMap<string, true>;
-  /** Message id -> how many times its hop from this node failed to the same node, or HOP_REROUTED. */
+  /** Message id -> what its failed hops from this node led to so far. */
   private readonly hopFailures = new BoundedMap<string, HopFailures>(RETRIED_MEMORY);
+  /** Our own messages' deadlines (the origin's wait for their ack), by id: how long their hops are retried. */
+  private readonly deadlines = new BoundedMap<string, Millis>(DEADLINE_MEMORY);
   /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
   private readonly parked = new Map<string, Outbound[]>();
   private parkedCount = 0;
@@ -175,9 +203,15 @@ export class HopDelivery {
 
   // ---- Failed hops -----------------------------------------------------------------------------------
 
+  /** We send `messageId` and wait for its end-to-end ack until `deadline`: its hops are retried until then. */
+  noteDeadline(messageId: string, deadline: Millis): void {
+    this.deadlines.set(messageId, deadline);
+  }
+
   /**
-   * The hop of `message` sent as `out` failed. `ready`: this node can route; `confirmedDead`: we found the
-   * next node dead ourselves. A "resend" is counted as a hop retry; a "park" has parked `out` already.
+   * The hop of `message` sent as `out` failed at `now`. `ready`: this node can route; `confirmedDead`: we
+   * found the next node dead ourselves. A "resend" is counted as a hop retry; a "park" has parked `out`
+   * already.
    */
   hopFailed(
     out: Outbound,
@@ -185,24 +219,24 @@ export class HopDelivery {
     cause: SendFailure,
     ready: boolean,
     confirmedDead: boolean,
+    now: Millis,
   ): HopFailureDecision {
-    if (this.acked.has(message.id)) return "ignore";
-    if (cause === "unreachable" && ready && this.hopFailures.get(message.id) !== HOP_REROUTED) {
-      // The hop surely never arrived: going around the node cannot deliver it twice.
-      this.hopFailures.set(message.id, HOP_REROUTED);
+    const id = message.id;
+    if (this.acked.has(id)) return "ignore";
+    const failures = this.hopFailures.get(id) ?? { sends: 0, since: now, rerouted: false };
+    // The hop surely never arrived, or the node is gone: going around it cannot deliver the message twice.
+    if (cause === "unreachable" || confirmedDead || !ready) {
+      if (failures.rerouted) return "drop";
+      this.hopFailures.set(id, { sends: 0, since: failures.since, rerouted: true });
       return "reroute";
     }
-    const sent = this.hopFailures.get(message.id) ?? 0;
-    if (sent === HOP_REROUTED) return "drop";
-    // The node keeps proving alive yet never acknowledges the hop: each copy may have arrived, and routing
-    // around a live node could deliver at a second one. At most once wins: the origin's ack times out.
-    if (sent + 1 >= SAME_HOP_ATTEMPTS) return "drop";
-    if (confirmedDead || !ready) {
-      this.hopFailures.set(message.id, HOP_REROUTED);
-      return "reroute";
-    }
-    this.hopFailures.set(message.id, sent + 1);
-    if (sent === 0) {
+    // The node may have got the hop and only be slow to acknowledge it: routing around a live node could
+    // deliver the message at a second one, so it is sent to the same node again, until the window ends.
+    const sends = failures.sends + 1;
+    const until = this.deadlines.get(id) ?? failures.since + HOP_RETRY_WINDOW_MS;
+    if (now >= until || sends >= MAX_SAME_HOP_SENDS) return "giveUp";
+    this.hopFailures.set(id, { sends, since: failures.since, rerouted: failures.rerouted });
+    if (failures.sends === 0) {
       // The very message that failed (an application's forward hook may have changed it): a retransmission.
       this.hopRetryCount++;
       return "resend";
@@ -212,22 +246,34 @@ export class HopDelivery {
     // itself for the owner). So the hop waits for the verdict on the node, whoever it is: resent if alive,
     // routed around only if dead. Only when too many hops already wait is it routed around at once.
     if (this.parkedCount >= MAX_PARKED_HOPS) {
-      this.hopFailures.set(message.id, HOP_REROUTED);
+      if (failures.rerouted) return "giveUp";
+      this.hopFailures.set(id, { sends: 0, since: failures.since, rerouted: true });
       return "reroute";
     }
     const hex = (out.to as NodeInfo).id.hex;
     const waiting = this.parked.get(hex);
+    const parked = this.retransmission(out);
     this.parkedCount++;
     this.hopsParkedCount++;
-    if (waiting === undefined) this.parked.set(hex, [out]);
-    else waiting.push(out);
+    if (waiting === undefined) this.parked.set(hex, [parked]);
+    else waiting.push(parked);
     return "park";
+  }
+
+  /**
+   * `out` marked as the retransmission it is now (how many sends of it to that node failed so far), so that
+   * the runtime waits longer for its acknowledgement (RFC 6298's backoff).
+   */
+  retransmission(out: Outbound): Outbound {
+    if (out.message.type !== "route") return out;
+    const sends = this.hopFailures.get(out.message.message.id)?.sends ?? 0;
+    return sends === 0 ? out : { ...out, attempt: sends };
   }
 
   /**
    * The verdict on node `hex` that parked hops wait for. Returns the hops still wanted (their acks have not
    * come), in the order they failed: to be sent to it again when `resend` (counted as retries), else routed
-   * around it (marked so: a further failure drops them).
+   * around it (marked so: a sure failure after that drops them).
    */
   releaseParked(hex: string, resend: boolean): Outbound[] {
     const waiting = this.parked.get(hex);
@@ -238,10 +284,15 @@ export class HopDelivery {
     for (const out of waiting) {
       if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
       if (resend) this.hopRetryCount++;
-      else this.hopFailures.set(out.message.message.id, HOP_REROUTED);
+      else this.markRerouted(out.message.message.id);
       wanted.push(out);
     }
     return wanted;
+  }
+
+  private markRerouted(id: string): void {
+    const since = this.hopFailures.get(id)?.since ?? 0;
+    this.hopFailures.set(id, { sends: 0, since, rerouted: true });
   }
 
   /** Leaving: every parked hop still wanted, to be handed on without this node; nothing stays parked. */
@@ -250,7 +301,7 @@ export class HopDelivery {
     for (const waiting of this.parked.values()) {
       for (const out of waiting) {
         if (out.message.type !== "route" || this.acked.has(out.message.message.id)) continue;
-        this.hopFailures.set(out.message.message.id, HOP_REROUTED);
+        this.markRerouted(out.message.message.id);
         wanted.push(out.message.message);
       }
     }
@@ -267,13 +318,13 @@ export class HopDelivery {
   hopFailedWhileLeaving(message: RouteMessage, cause: SendFailure): LeavingHopDecision {
     const id = message.id;
     if (this.acked.has(id)) return "ignore";
-    const sent = this.hopFailures.get(id) ?? 0;
-    if (sent === HOP_REROUTED) return "drop";
-    if (cause === "unreachable" || sent > 0) {
-      this.hopFailures.set(id, HOP_REROUTED);
+    const failures = this.hopFailures.get(id);
+    if (failures?.rerouted === true) return "drop";
+    if (cause === "unreachable" || failures !== undefined) {
+      this.markRerouted(id);
       return "handOff";
     }
-    this.hopFailures.set(id, sent + 1);
+    this.hopFailures.set(id, { sends: 1, since: 0, rerouted: false });
     return "resend";
   }
 }

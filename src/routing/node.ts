@@ -69,6 +69,11 @@ export interface PastrySendOptions {
    * applications never can, since the runtime checks their purposes first.
    */
   readonly reserved?: boolean;
+  /**
+   * With wantAck: when the sender stops waiting for the message's ack. Its hop to a live next hop that is
+   * slow to acknowledge is sent again until then (see HopDelivery), not given up after a fixed count.
+   */
+  readonly deadline?: Millis;
 }
 
 export interface PastryNodeStats {
@@ -293,6 +298,7 @@ export class PastryNode {
       maxHops: this.config.maxHops,
       wantAck: options.wantAck === true,
     };
+    if (message.wantAck && options.deadline !== undefined) this.hops.noteDeadline(id, options.deadline);
     if (this.status === "left") this.drop(message, "undeliverable");
     else this.route(message);
     this.finishInput();
@@ -525,7 +531,7 @@ export class PastryNode {
       if (decision !== "ignore") this.detector.avoid(out.to.id.hex);
       if (decision === "drop") this.drop(message.message, "undeliverable");
       else if (decision === "handOff") this.handOff(message.message);
-      else if (decision === "resend") this.outbox.sendOutbound(out);
+      else if (decision === "resend") this.outbox.sendOutbound(this.hops.retransmission(out));
     }
     this.finishInput();
   }
@@ -802,21 +808,25 @@ export class PastryNode {
    * routing around the node could then deliver the message at a second node. So the first failure sends the
    * same hop again to the same node (if both copies arrive, the destination's dedup drops one); a further
    * failure waits for the liveness probe's verdict on that node: alive, the hop goes to it again; dead, the
-   * message is routed around it. After SAME_HOP_ATTEMPTS failed sends to one (live) node, or a failure after
-   * routing around, it is dropped ("undeliverable"); a node already found dead is routed around at once.
+   * message is routed around it. A live node is given the hop until the message's retry window ends (see
+   * HopDelivery); then it is dropped "unacknowledged". A sure failure after routing around drops it
+   * ("undeliverable"); a node already found dead is routed around at once.
    */
   private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
     const to = out.to as NodeInfo;
     const ready = this.status === "ready";
-    switch (this.hops.hopFailed(out, message, cause, ready, this.detector.confirmedDead(to))) {
+    switch (this.hops.hopFailed(out, message, cause, ready, this.detector.confirmedDead(to), this.now)) {
       case "drop":
         this.drop(message, "undeliverable");
+        break;
+      case "giveUp":
+        this.drop(message, "unacknowledged");
         break;
       case "reroute":
         this.reroute(message);
         break;
       case "resend":
-        this.outbox.sendOutbound(out);
+        this.outbox.sendOutbound(this.hops.retransmission(out));
         break;
       case "park":
         if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);

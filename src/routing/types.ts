@@ -140,13 +140,20 @@ export interface Outbound {
   /** The address to use: the peer's local address when in our region, its global address otherwise. */
   readonly address: string;
   readonly message: PeerMessage;
+  /**
+   * A route hop sent again to the same node: how many sends of it there failed before (absent: none). The
+   * runtime waits longer for its acknowledgement each time, as TCP backs off its retransmission timer.
+   */
+  readonly attempt?: number;
 }
 
 /**
  * Why the core dropped a route message. There is no "no route": a node with no better next hop is the
- * closest it knows of, and delivers.
+ * closest it knows of, and delivers. "undeliverable": no live node could take it (it surely did not
+ * arrive where it was last sent). "unacknowledged": its live next hop never acknowledged it within its retry
+ * window; it may well have arrived, so an origin waiting for its end-to-end ack keeps waiting.
  */
-export type DropReason = "ttl" | "undeliverable" | "queue_full" | "duplicate";
+export type DropReason = "ttl" | "undeliverable" | "unacknowledged" | "queue_full" | "duplicate";
 
 export type RoutingEvent =
   /** The node has a complete, confirmed leaf set and now accepts deliveries. */

@@ -384,9 +384,12 @@ export class Cluster {
     let id = "";
     let refused: WendyError | undefined;
     let ackedAtOnce: SendResult | undefined;
+    const timeoutMs = options.timeoutMs ?? 10_000;
     this.input(
       (core, now) => {
-        id = core.send(key, purpose, payload, { wantAck: options.waitForAck === true, reserved }, now);
+        // The core keeps sending a hop to a slow live peer for as long as we wait for the ack.
+        const wantAck = options.waitForAck === true;
+        id = core.send(key, purpose, payload, { wantAck, reserved, deadline: now + timeoutMs }, now);
         if (options.waitForAck === true) this.routingMetrics?.sending(id, now);
       },
       // Outcomes decided within this very input (local delivery, a full queue) are seen here, since
@@ -408,7 +411,7 @@ export class Cluster {
     if (refused !== undefined) return Promise.reject(refused);
     if (options.waitForAck !== true) return Promise.resolve({ messageId: id });
     if (ackedAtOnce !== undefined) return Promise.resolve(ackedAtOnce);
-    const acknowledged = this.pendingAcks.wait(id, options.timeoutMs ?? 10_000);
+    const acknowledged = this.pendingAcks.wait(id, timeoutMs);
     // A graceful stop lets the acknowledgements of its own sends arrive too (within its grace).
     this.track(acknowledged.then(ignore, ignore));
     return acknowledged;

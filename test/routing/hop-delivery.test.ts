@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HopDelivery } from "../../src/routing/hop-delivery.js";
+import { HOP_RETRY_WINDOW_MS, HopDelivery, MAX_SAME_HOP_SENDS } from "../../src/routing/hop-delivery.js";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo, Outbound, Refusal, RouteMessage } from "../../src/routing/types.js";
 import { nodeInfo } from "./overlay-harness.js";
@@ -58,53 +58,97 @@ describe("HopDelivery: delivery and acks", () => {
 });
 
 describe("HopDelivery: failed hops", () => {
-  it("the first failure resends to the same node, later ones park the hop, the fourth failure drops it", () => {
+  it("the first failure resends to the same node, later ones park the hop; a live node keeps it for the window", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
     const out = hopTo(next, m);
-    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("resend");
-    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("park");
+    expect(hops.hopFailed(out, m, "unknown", true, false, 1_000)).toBe("resend");
+    expect(hops.retransmission(out)).toEqual({ ...out, attempt: 1 });
+    expect(hops.hopFailed(out, m, "unknown", true, false, 3_000)).toBe("park");
     expect(hops.parkedHops).toBe(1);
-    expect(hops.releaseParked(next.id.hex, true)).toEqual([out]);
+    expect(hops.releaseParked(next.id.hex, true)).toEqual([{ ...out, attempt: 2 }]);
     expect(hops.parkedHops).toBe(0);
-    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("park");
-    expect(hops.releaseParked(next.id.hex, true)).toEqual([out]);
-    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("drop");
-    expect(hops.counts()).toMatchObject({ hopRetries: 3, hopsParked: 2 });
+    expect(hops.hopFailed(out, m, "unknown", true, false, 7_000)).toBe("park");
+    expect(hops.releaseParked(next.id.hex, true)).toEqual([{ ...out, attempt: 3 }]);
+    // A fourth failure within the window: still not given up (the node proves alive, it is only slow).
+    expect(hops.hopFailed(out, m, "unknown", true, false, 9_000)).toBe("park");
+    expect(hops.releaseParked(next.id.hex, true)).toEqual([{ ...out, attempt: 4 }]);
+    // The window (from the first failure) has passed: given up, not rerouted.
+    expect(hops.hopFailed(out, m, "unknown", true, false, 1_000 + HOP_RETRY_WINDOW_MS)).toBe("giveUp");
+    expect(hops.counts()).toMatchObject({ hopRetries: 4, hopsParked: 3 });
   });
 
-  it("a refused hop is routed around at once; a failure after routing around drops the message", () => {
+  it("our own message's hops are retried until its deadline, not for the default window", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
-    expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false)).toBe("reroute");
-    expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false)).toBe("drop");
+    const out = hopTo(next, m);
+    hops.noteDeadline("a", 30_000);
+    expect(hops.hopFailed(out, m, "unknown", true, false, 1_000)).toBe("resend");
+    expect(hops.hopFailed(out, m, "unknown", true, false, 20_000)).toBe("park");
+    hops.releaseParked(next.id.hex, true);
+    expect(hops.hopFailed(out, m, "unknown", true, false, 30_000)).toBe("giveUp");
+    const early = message("b");
+    hops.noteDeadline("b", 2_000);
+    expect(hops.hopFailed(hopTo(next, early), early, "unknown", true, false, 2_000)).toBe("giveUp");
+  });
+
+  it(`failures that come back at once give a hop up after ${MAX_SAME_HOP_SENDS} sends, window or not`, () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    const out = hopTo(next, m);
+    const decisions = Array.from({ length: MAX_SAME_HOP_SENDS }, () => {
+      const decision = hops.hopFailed(out, m, "unknown", true, false, 1);
+      hops.releaseParked(next.id.hex, true);
+      return decision;
+    });
+    expect(decisions.filter((d) => d === "resend" || d === "park")).toHaveLength(MAX_SAME_HOP_SENDS - 1);
+    expect(decisions.at(-1)).toBe("giveUp");
+  });
+
+  it("a refused hop is routed around at once; a sure failure after routing around drops the message", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false, 1)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(origin, m), m, "unreachable", true, false, 2)).toBe("drop");
+  });
+
+  it("after routing around, a slow but live next hop gets the hop again rather than a drop", () => {
+    const hops = new HopDelivery(100, false);
+    const m = message("a");
+    expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false, 1)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false, 2)).toBe("resend");
+    expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false, 3)).toBe("park");
+    expect(hops.releaseParked(origin.id.hex, false)).toHaveLength(1);
+    expect(hops.hopFailed(hopTo(next, m), m, "unknown", true, true, 4)).toBe("drop");
   });
 
   it("a hop to a node we found dead, or from a node not ready, is routed around", () => {
     const hops = new HopDelivery(100, false);
-    expect(hops.hopFailed(hopTo(next, message("a")), message("a"), "unknown", true, true)).toBe("reroute");
-    expect(hops.hopFailed(hopTo(next, message("b")), message("b"), "unknown", false, false)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(next, message("a")), message("a"), "unknown", true, true, 1)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(next, message("b")), message("b"), "unknown", false, false, 1)).toBe(
+      "reroute",
+    );
   });
 
   it("a hop whose end-to-end ack came is neither retried nor released", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
     const out = hopTo(next, m);
-    hops.hopFailed(out, m, "unknown", true, false);
-    hops.hopFailed(out, m, "unknown", true, false);
+    hops.hopFailed(out, m, "unknown", true, false, 1);
+    hops.hopFailed(out, m, "unknown", true, false, 2);
     hops.noteAcked("a");
     expect(hops.releaseParked(next.id.hex, false)).toEqual([]);
-    expect(hops.hopFailed(out, m, "unknown", true, false)).toBe("ignore");
+    expect(hops.hopFailed(out, m, "unknown", true, false, 3)).toBe("ignore");
   });
 
-  it("hops released on a death are marked routed around: their next failure drops them", () => {
+  it("hops released on a death are marked routed around: a sure failure then drops them", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
     const out = hopTo(next, m);
-    hops.hopFailed(out, m, "unknown", true, false);
-    hops.hopFailed(out, m, "unknown", true, false);
-    expect(hops.releaseParked(next.id.hex, false)).toEqual([out]);
-    expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false)).toBe("drop");
+    hops.hopFailed(out, m, "unknown", true, false, 1);
+    hops.hopFailed(out, m, "unknown", true, false, 2);
+    expect(hops.releaseParked(next.id.hex, false)).toEqual([{ ...out, attempt: 2 }]);
+    expect(hops.hopFailed(hopTo(origin, m), m, "unreachable", true, false, 3)).toBe("drop");
   });
 
   it("a leaving node resends once, then hands the hop on; a failure after that drops it", () => {
@@ -120,8 +164,8 @@ describe("HopDelivery: failed hops", () => {
     const hops = new HopDelivery(100, false);
     for (const id of ["a", "b"]) {
       const m = message(id);
-      hops.hopFailed(hopTo(next, m), m, "unknown", true, false);
-      hops.hopFailed(hopTo(next, m), m, "unknown", true, false);
+      hops.hopFailed(hopTo(next, m), m, "unknown", true, false, 1);
+      hops.hopFailed(hopTo(next, m), m, "unknown", true, false, 2);
     }
     hops.noteAcked("b");
     expect(hops.releaseAllForLeaving().map((m) => m.id)).toEqual(["a"]);

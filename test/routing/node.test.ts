@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
+import { HOP_RETRY_WINDOW_MS } from "../../src/routing/hop-delivery.js";
 import { PastryNode } from "../../src/routing/node.js";
 import { ReservedPurposeError } from "../../src/routing/router.js";
 import type { NodeInfo, Output, PeerMessage, RouteMessage, RoutingEvent } from "../../src/routing/types.js";
@@ -136,18 +137,22 @@ describe("PastryNode basics", () => {
     origin!.receive(first.to!, { type: "probeReply", echoSentAt: 1, leafSet: [], ready: true }, 3);
     expect(routes(origin!.takeOutputs())).toEqual([{ to: first.to, message: first.message }]);
     expect(origin!.stats().suspects).toBe(0);
-    // Two more failures (four sends in all to a node that keeps proving alive): dropped, not rerouted.
+    // More failures of a node that keeps proving alive: it keeps getting the hop (slow is not dead)...
     fail(first, 4);
     origin!.receive(first.to!, { type: "probeReply", echoSentAt: 4, leafSet: [], ready: true }, 5);
-    expect(routes(origin!.takeOutputs())).toHaveLength(1);
-    const dropped = fail(first, 6);
+    expect(routes(origin!.takeOutputs())).toEqual([{ to: first.to, message: first.message }]);
+    expect(events(fail(first, 6))).not.toContainEqual(expect.objectContaining({ type: "dropped" }));
+    origin!.receive(first.to!, { type: "probeReply", echoSentAt: 6, leafSet: [], ready: true }, 7);
+    expect(routes(origin!.takeOutputs())).toEqual([{ to: first.to, message: first.message }]);
+    // ...until its retry window (from the first failure) has passed: then given up, never routed around it.
+    const dropped = fail(first, 1 + HOP_RETRY_WINDOW_MS);
     expect(routes(dropped)).toEqual([]);
     expect(events(dropped)).toContainEqual(
-      expect.objectContaining({ type: "dropped", reason: "undeliverable" }),
+      expect.objectContaining({ type: "dropped", reason: "unacknowledged" }),
     );
   });
 
-  it("a hop waiting for a verdict is routed around a node found dead; a further failure drops it", () => {
+  it("a hop waiting for a verdict is routed around a node found dead; a refusal after that drops it", () => {
     const overlay = new Overlay({ leafSetSize: 8 }, 5);
     const random = seededRandom(8);
     overlay.bootstrap(randomId(random));
@@ -175,6 +180,7 @@ describe("PastryNode basics", () => {
       origin!.sendFailed(
         { to: rerouted.to, address: rerouted.to!.localAddress, message: rerouted.message },
         10_001,
+        "unreachable",
       );
       expect(events(origin!.takeOutputs())).toContainEqual(
         expect.objectContaining({ type: "dropped", reason: "undeliverable" }),

@@ -10,7 +10,12 @@ import { callAuthFor } from "../../src/server/transport/call-auth.js";
 import { addPeerService } from "../../src/server/transport/peer-server.js";
 import { RouteHopError, RouteStreamSender } from "../../src/server/transport/route-stream.js";
 import { DEFAULT_WIRE_LIMITS } from "../../src/wire/limits.js";
-import { HopTimeout, MAX_TIMEOUT_FACTOR } from "../../src/server/transport/hop-timeout.js";
+import {
+  HopTimeout,
+  MAX_BACKOFF_MS,
+  MAX_TIMEOUT_FACTOR,
+  backedOff,
+} from "../../src/server/transport/hop-timeout.js";
 
 const now = (): number => performance.now();
 const cleanups: (() => void)[] = [];
@@ -151,5 +156,23 @@ describe("HopTimeout", () => {
     expect(timeout.currentMs).toBe(2700);
     for (let i = 0; i < 50; i++) timeout.sample(i % 2 === 0 ? 3000 : 9000);
     expect(timeout.currentMs).toBe(MAX_TIMEOUT_FACTOR * 1000);
+  });
+});
+
+describe("backoff of a hop sent again (RFC 6298, 5.5)", () => {
+  it("doubles the timeout per earlier failed send of the hop, up to MAX_BACKOFF_MS", () => {
+    expect([0, 1, 2, 3].map((attempt) => backedOff(1000, attempt))).toEqual([1000, 2000, 4000, 8000]);
+    expect(backedOff(1000, undefined)).toBe(1000);
+    expect(backedOff(1000, 10)).toBe(MAX_BACKOFF_MS);
+    expect(backedOff(1000, 1_000)).toBe(MAX_BACKOFF_MS);
+    // A configured timeout beyond the ceiling is never shortened.
+    expect(backedOff(90_000, 2)).toBe(90_000);
+  });
+
+  it("backs off from the measured timeout", () => {
+    const timeout = new HopTimeout(1000);
+    timeout.sample(900);
+    expect(timeout.forAttempt(undefined)).toBe(2700);
+    expect(timeout.forAttempt(1)).toBe(5400);
   });
 });

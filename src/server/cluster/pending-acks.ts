@@ -2,7 +2,7 @@
 // promise, settled by what the routing core reports about its message (acked, refused by the delivering
 // application, dropped on the way) or by its own timeout, and all of them when the node stops.
 import { status } from "@grpc/grpc-js";
-import type { NodeInfo, Refusal } from "../../routing/types.js";
+import type { DropReason, NodeInfo, Refusal } from "../../routing/types.js";
 import { NotReadyError, WendyError } from "../errors.js";
 
 export interface SendResult {
@@ -47,8 +47,12 @@ export class PendingAcks {
     this.take(messageId)?.reject(new WendyError(refusal.reason, refusal.code as status));
   }
 
-  /** The message was dropped on its way (the core's reason). */
-  dropped(messageId: string, reason: string): void {
+  /**
+   * The message was dropped on its way (the core's reason). "unacknowledged" is no verdict: the next hop
+   * may have delivered it and its ack may still come, so the send waits on (its deadline decides).
+   */
+  dropped(messageId: string, reason: DropReason): void {
+    if (reason === "unacknowledged") return;
     this.take(messageId)?.reject(
       new WendyError(`message ${messageId} dropped: ${reason}`, status.UNAVAILABLE),
     );

@@ -13,10 +13,11 @@ export const OTHER = "other";
 
 /**
  * Reasons a node drops a route message: the core's (a duplicate is counted apart, in
- * duplicates_suppressed_total) and an application's forward veto. An oversized payload is refused with an
- * error, never dropped.
+ * duplicates_suppressed_total; "unacknowledged": its live next hop never acknowledged it in time, though it
+ * may have arrived) and an application's forward veto. An oversized payload is refused with an error, never
+ * dropped.
  */
-export const DROP_REASONS = ["ttl", "vetoed", "queue_full", "undeliverable"] as const;
+export const DROP_REASONS = ["ttl", "vetoed", "queue_full", "undeliverable", "unacknowledged"] as const;
 export type MetricsDropReason = (typeof DROP_REASONS)[number];
 
 export const RPC_SIDES = ["server", "client"] as const;

@@ -15,6 +15,7 @@ import type { CallSigner } from "./call-auth.js";
 import { PeerFailure, noConnection, refusedByPeer } from "./peer-failure.js";
 import type { DirectMessage } from "../../wire/codec.js";
 import { RouteStreamLinks, RouteStreamSender } from "./route-stream.js";
+import { backedOff } from "./hop-timeout.js";
 
 export interface PeerClientOptions {
   /** Credentials and TLS name options for the channel to one peer address (peerChannelSecurity). */
@@ -100,7 +101,7 @@ export class PeerClientPool {
   async send(sender: NodeInfo, out: Outbound): Promise<number> {
     if (this.options.routeStreaming !== false) {
       if (out.message.type === "route")
-        return this.routeStream(out.address).send(sender, out.message.message, out.to?.id.hex);
+        return this.routeStream(out.address).send(sender, out.message.message, out.to?.id.hex, out.attempt);
       if (out.message.type === "ack") {
         const { type: _type, ...ack } = out.message;
         return this.routeStream(out.address).sendAck(sender, ack, out.to?.id.hex);
@@ -118,10 +119,14 @@ export class PeerClientPool {
       definition.path,
       body,
       (entries) =>
-        this.unary(out.address, definition.path, body, writeAuthEntries(entries), {
-          meant: out.to?.id.hex ?? ANY_NODE,
-          sent: entries,
-        }),
+        this.unary(
+          out.address,
+          definition.path,
+          body,
+          writeAuthEntries(entries),
+          { meant: out.to?.id.hex ?? ANY_NODE, sent: entries },
+          backedOff(this.options.rpcTimeoutMs, out.attempt),
+        ),
       (error) =>
         error instanceof PeerCallError &&
         error.code === status.UNAUTHENTICATED &&
@@ -142,7 +147,8 @@ export class PeerClientPool {
     ) {
       try {
         const routes = this.routeStream(out.address);
-        if (out.message.type === "route") routes.queueHop(sender, out.message.message, out.to?.id.hex, done);
+        if (out.message.type === "route")
+          routes.queueHop(sender, out.message.message, out.to?.id.hex, done, out.attempt);
         else {
           const { type: _type, ...ack } = out.message;
           routes.queueAck(sender, ack, out.to?.id.hex, done);
@@ -346,6 +352,7 @@ export class PeerClientPool {
     body: Buffer,
     metadata: Metadata,
     check?: { readonly meant: string | typeof ANY_NODE; readonly sent: AuthEntries },
+    timeoutMs = this.options.rpcTimeoutMs,
   ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerCallError(status.CANCELLED, "peer client pool closed"));
     const c = this.connection(address);
@@ -392,7 +399,7 @@ export class PeerClientPool {
       const timer = setTimeout(() => {
         timedOut = true;
         call.cancel();
-      }, this.options.rpcTimeoutMs);
+      }, timeoutMs);
     });
   }
 }

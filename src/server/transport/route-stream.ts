@@ -274,16 +274,25 @@ export class RouteStreamSender {
     this.timeout = new HopTimeout(options.hopTimeoutMs);
   }
 
-  /** Queues one hop; resolves with the round-trip time once the peer acknowledged it. */
-  send(sender: NodeInfo, message: RouteMessage, meant?: string): Promise<number> {
-    return promised((done) => this.queueHop(sender, message, meant, done));
+  /**
+   * Queues one hop; resolves with the round-trip time once the peer acknowledged it. `attempt`: how many
+   * sends of it to this peer failed before (its wait backs off: HopTimeout.forAttempt).
+   */
+  send(sender: NodeInfo, message: RouteMessage, meant?: string, attempt?: number): Promise<number> {
+    return promised((done) => this.queueHop(sender, message, meant, done, attempt));
   }
 
   /** As send, its outcome told to `done` (never within this call): no promise per hop. */
-  queueHop(sender: NodeInfo, message: RouteMessage, meant: string | undefined, done: HopOutcome): void {
+  queueHop(
+    sender: NodeInfo,
+    message: RouteMessage,
+    meant: string | undefined,
+    done: HopOutcome,
+    attempt?: number,
+  ): void {
     const refused = this.refusal(this.queue.length, "route hops outstanding");
     if (refused !== undefined) return later(done, refused);
-    this.queue.push(this.pending(message.id, done, { message, meant }));
+    this.queue.push(this.pending(message.id, done, { message, meant }, attempt));
     this.scheduleFlush(sender);
   }
 
@@ -394,6 +403,7 @@ export class RouteStreamSender {
       readonly heartbeat?: string;
       readonly meant?: string;
     },
+    attempt?: number,
   ): Hop {
     const started = this.options.now();
     this.sweeper ??= setInterval(
@@ -404,7 +414,7 @@ export class RouteStreamSender {
       key,
       ...what,
       started,
-      deadline: started + this.timeout.currentMs,
+      deadline: started + this.timeout.forAttempt(attempt),
       done,
       settled: false,
     };

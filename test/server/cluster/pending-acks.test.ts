@@ -41,6 +41,24 @@ describe("PendingAcks", () => {
     });
   });
 
+  it("an unacknowledged drop (the hop may have arrived) is no verdict: a later ack still completes the send", async () => {
+    const acks = new PendingAcks();
+    const waiting = acks.wait("m", 1000);
+    acks.dropped("m", "unacknowledged");
+    vi.advanceTimersByTime(900);
+    acks.acked("m", owner, 1);
+    await expect(waiting).resolves.toEqual({ messageId: "m", deliveredBy: owner, hops: 1 });
+  });
+
+  it("an unacknowledged drop with no ack after it fails DEADLINE_EXCEEDED at the deadline, not UNAVAILABLE", async () => {
+    const acks = new PendingAcks();
+    const waiting = acks.wait("m", 1000);
+    const outcome = expect(waiting).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+    acks.dropped("m", "unacknowledged");
+    vi.advanceTimersByTime(1000);
+    await outcome;
+  });
+
   it("fails DEADLINE_EXCEEDED after its timeout, and a late ack then changes nothing", async () => {
     const acks = new PendingAcks();
     const waiting = acks.wait("slow", 500);
