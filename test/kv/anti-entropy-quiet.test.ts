@@ -1,8 +1,8 @@
 // Anti-entropy at rest: two nodes that agree do not ask each other again while nothing changed on either
 // side, a change on one side is compared at that node's next round, and a quiet pair is still compared
-// now and then. Two KvAntiEntropy instances joined by an in-memory KvPeers (no sockets, no timers: rounds
-// are run by hand).
-import { describe, expect, it } from "vitest";
+// now and then; with nothing stored the rounds sleep until the first record. Two KvAntiEntropy instances joined by an in-memory KvPeers (no sockets, no timers: rounds
+// are run by hand, or by fake timers).
+import { describe, expect, it, vi } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo } from "../../src/routing/types.js";
 import { Placement } from "../../src/kv/placement.js";
@@ -22,12 +22,14 @@ interface Side {
   readonly self: NodeInfo;
   readonly store: MemoryKvStore;
   entropy?: KvAntiEntropy;
+  /** Rounds begun (each asks whether the node is ready first). */
+  rounds: number;
 }
 
 /** Two nodes, each the other's only leaf-set member and replica partner (k = 2: every key on both). */
 function pair(intervalMs: number): { a: Side; b: Side; digests: NodeInfo[] } {
-  const a: Side = { self: info("a"), store: new MemoryKvStore() };
-  const b: Side = { self: info("b"), store: new MemoryKvStore() };
+  const a: Side = { self: info("a"), store: new MemoryKvStore(), rounds: 0 };
+  const b: Side = { self: info("b"), store: new MemoryKvStore(), rounds: 0 };
   const digests: NodeInfo[] = [];
   const sideOf = (node: NodeInfo): Side => (node.id.equals(a.self.id) ? a : b);
   for (const [me, other] of [
@@ -38,7 +40,10 @@ function pair(intervalMs: number): { a: Side; b: Side; digests: NodeInfo[] } {
     const candidates = [me.self, other.self];
     const overlay: KvOverlay = {
       self: () => me.self,
-      ready: () => true,
+      ready: () => {
+        me.rounds++;
+        return true;
+      },
       owner: () => me.self,
       replicas: () => [me.self, other.self],
       replicaCandidates: () => candidates,
@@ -133,5 +138,27 @@ describe("anti-entropy at rest", () => {
     await new Promise((resolve) => setTimeout(resolve, 40));
     await a.entropy!.round();
     expect(digests).toHaveLength(2);
+  });
+
+  it("with nothing stored, rounds sleep thirty rounds' time; the first record stored wakes them", async () => {
+    vi.useFakeTimers();
+    const { a, b, digests } = pair(1000);
+    try {
+      a.entropy!.start();
+      await vi.advanceTimersByTimeAsync(20_000);
+      // One round an interval after the start, then asleep.
+      expect(a.rounds).toBe(1);
+      expect(digests).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(15_000);
+      // The sleep's end: one round more, then asleep again.
+      expect(a.rounds).toBe(2);
+      a.store.apply(record("k1", 1n, a.self));
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(a.rounds).toBe(3);
+      expect(b.store.get(NodeId.fromString("k1"))?.version.counter).toBe(1n);
+    } finally {
+      a.entropy!.stop();
+      vi.useRealTimers();
+    }
   });
 });

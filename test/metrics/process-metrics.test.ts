@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Gauge, Registry } from "prom-client";
+import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import {
   EVENT_LOOP_SAMPLE_MS,
   lintCleanGaugeName,
@@ -30,6 +30,34 @@ describe("process metrics", () => {
       expect(names).toContain(newName);
     }
     expect(names).toContain("process_cpu_seconds_total");
+  });
+
+  it("register every one of prom-client's default metrics, with its HELP and TYPE, under its name or the rename", async () => {
+    const registry = new Registry();
+    const renamed = registerProcessMetrics(registry);
+    const defaults = new Registry();
+    collectDefaultMetrics({ register: defaults });
+    const shape = async (r: Registry, rename: (name: string) => string): Promise<string[]> =>
+      (await r.getMetricsAsJSON()).map((m) => `${rename(m.name)} ${m.type} ${m.help}`).sort();
+    expect(await shape(registry, (name) => name)).toEqual(
+      await shape(defaults, (name) => renamed.get(name) ?? name),
+    );
+  });
+
+  it("count this process's CPU time in process_cpu_seconds_total, the sum of user and system", async () => {
+    const registry = new Registry();
+    registerProcessMetrics(registry);
+    const until = performance.now() + 50;
+    while (performance.now() < until) {
+      // Busy: CPU time to count.
+    }
+    const json = await registry.getMetricsAsJSON();
+    const value = (name: string): number => json.find((m) => m.name === name)?.values[0]?.value ?? NaN;
+    expect(value("process_cpu_seconds_total")).toBeGreaterThan(0);
+    expect(value("process_cpu_seconds_total")).toBeCloseTo(
+      value("process_cpu_user_seconds_total") + value("process_cpu_system_seconds_total"),
+      9,
+    );
   });
 
   it("give the renamed gauges the original values: the sum of the per-type gauge", async () => {

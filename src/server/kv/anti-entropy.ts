@@ -6,7 +6,9 @@
 // At rest a round costs a Digest call each way per second and finds nothing (about half an idle daemon's CPU),
 // so a partner that agreed with us is not asked again while our side of what we share is unchanged: a change
 // on its side makes it ask us (the same rule, seen from there). It is asked anyway once per
-// QUIET_RECHECK_ROUNDS rounds, a backstop against a change nobody noticed.
+// QUIET_RECHECK_ROUNDS rounds, a backstop against a change nobody noticed. With nothing stored the rounds
+// sleep for as long (a partner holding records we should hold finds its digest differs from ours and asks
+// us), and the store's first record wakes them.
 import type { NodeInfo } from "../../routing/types.js";
 import { DIGEST_BUCKETS, digestOf } from "../../kv/digest.js";
 import { chunks, MAX_RECORDS_PER_REQUEST } from "../../kv/batches.js";
@@ -65,6 +67,7 @@ export class KvAntiEntropy {
       () => this.withNextPartner(),
       undefined,
     );
+    store.onFirstRecord(() => this.rounds.wake());
   }
 
   start(): void {
@@ -86,6 +89,11 @@ export class KvAntiEntropy {
   }
 
   private async withNextPartner(): Promise<void> {
+    await this.askNextPartner();
+    if (this.store.size === 0) this.rounds.sleep(QUIET_RECHECK_ROUNDS * this.options.intervalMs);
+  }
+
+  private async askNextPartner(): Promise<void> {
     const partners = this.partners();
     if (partners.length === 0) return;
     const partner = partners[this.turn++ % partners.length] as NodeInfo;

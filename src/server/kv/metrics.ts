@@ -1,5 +1,5 @@
 // The key-value store's Prometheus metrics, read from its stats at scrape time.
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "../metrics/prom-client.js";
 import type { KvRepairKind, KvStats } from "./kv-node.js";
 
 const REPAIR_KINDS: readonly KvRepairKind[] = ["read_repair", "re_replication", "handoff", "anti_entropy"];

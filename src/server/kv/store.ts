@@ -54,6 +54,8 @@ export class MemoryKvStore {
    * Bounded; the oldest are forgotten first.
    */
   private readonly removedLately = new Map<string, KvRecord>();
+  /** Told when the store goes from holding nothing to holding a record (see onFirstRecord). */
+  private readonly firstRecordListeners: (() => void)[] = [];
 
   constructor(
     private readonly limits: KvStoreLimits = DEFAULT_KV_STORE_LIMITS,
@@ -154,6 +156,14 @@ export class MemoryKvStore {
     return this.records.size;
   }
 
+  /**
+   * Calls `listener` each time a record is kept while the store held none: background work that sleeps
+   * while there is nothing to work on learns that there is.
+   */
+  onFirstRecord(listener: () => void): void {
+    this.firstRecordListeners.push(listener);
+  }
+
   get bytes(): number {
     return this.held;
   }
@@ -194,6 +204,8 @@ export class MemoryKvStore {
     this.held += growth;
     if (record.deleted) this.tombstoneSince.set(record.key.hex, this.now());
     else this.tombstoneSince.delete(record.key.hex);
+    if (held === undefined && this.records.size === 1)
+      for (const listener of this.firstRecordListeners) listener();
   }
 
   /** Forgets a key (handed over to its replica set), unless a newer record arrived meanwhile. */

@@ -2,7 +2,7 @@
 // one), so tests and several nodes in one process do not collide. Gauges that mirror the node's state are
 // filled on scrape from a provider the runtime registers: no polling timer. Counters and histograms updated
 // per message are plain numbers (scraped-counter, scraped-histogram) that prom-client reads at scrape time.
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "./prom-client.js";
 import {
   DEFAULT_AUTH_FAILURE_REASONS,
   DEFAULT_CLIENT_METHODS,

@@ -16,12 +16,40 @@
 // its standard name.
 // Rather than drop them, each offending gauge is re-registered under a lint-clean name ending "_all" whose
 // collect() reads the original, so the values are identical and nothing is lost.
-import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+//
+// The default metrics are registered one file of prom-client's each (see prom-client.ts), not through
+// collectDefaultMetrics, which loads @opentelemetry/api for the exemplars of its CPU counters: the three
+// process_cpu_* counters are registered here instead, under the same names and HELP.
+import { createRequire } from "node:module";
+import { Counter, Gauge, type Registry } from "./prom-client.js";
 
 const RESERVED_COUNTER_SUFFIX = "_total";
 /** How often the event-loop delay histogram samples the loop (see above). */
 export const EVENT_LOOP_SAMPLE_MS = 500;
 const RENAMED_SUFFIX = "_all";
+
+/** prom-client's default metrics but its CPU counters, by file under prom-client/lib/metrics. */
+const DEFAULT_METRIC_FILES = [
+  "processStartTime",
+  "osMemoryHeap",
+  "processOpenFileDescriptors",
+  "processMaxFileDescriptors",
+  "eventLoopLag",
+  "processResources",
+  "processHandles",
+  "processRequests",
+  "heapSizeAndUsed",
+  "heapSpacesSizeAndUsed",
+  "version",
+  "gc",
+];
+
+interface DefaultMetricConfig {
+  readonly eventLoopMonitoringPrecision: number;
+}
+type RegisterDefaultMetric = (registry: Registry, config: DefaultMetricConfig) => void;
+
+const load = createRequire(import.meta.url);
 
 /** Lint-clean name for a gauge whose name ends with the counter suffix "_total". */
 export function lintCleanGaugeName(name: string): string {
@@ -36,7 +64,11 @@ export function lintCleanGaugeName(name: string): string {
  */
 export function registerProcessMetrics(registry: Registry): Map<string, string> {
   const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  registerCpuCounters(registry);
+  for (const file of DEFAULT_METRIC_FILES) {
+    const register = load(`prom-client/lib/metrics/${file}`) as RegisterDefaultMetric;
+    register(registry, { eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  }
   const renamed = new Map<string, string>();
   for (const { name } of registry.getMetricsAsArray()) {
     if (before.has(name)) continue;
@@ -48,6 +80,25 @@ export function registerProcessMetrics(registry: Registry): Map<string, string> 
     renamed.set(name, cleanName);
   }
   return renamed;
+}
+
+/** process_cpu_user_seconds_total, process_cpu_system_seconds_total and their sum, as prom-client has them. */
+function registerCpuCounters(registry: Registry): void {
+  let last = process.cpuUsage();
+  const counter = (name: string, help: string, collect?: () => void): Counter =>
+    new Counter({ name, help, registers: [registry], ...(collect === undefined ? {} : { collect }) });
+  // One collect() sets all three from the same reading.
+  const user = counter("process_cpu_user_seconds_total", "Total user CPU time spent in seconds.", () => {
+    const now = process.cpuUsage();
+    const userSeconds = (now.user - last.user) / 1e6;
+    const systemSeconds = (now.system - last.system) / 1e6;
+    last = now;
+    user.inc(userSeconds);
+    system.inc(systemSeconds);
+    total.inc(userSeconds + systemSeconds);
+  });
+  const system = counter("process_cpu_system_seconds_total", "Total system CPU time spent in seconds.");
+  const total = counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.");
 }
 
 /** Replaces `original` in the registry with a gauge named `newName` mirroring its values at each scrape. */

@@ -2,7 +2,7 @@
 // and validates the label object on every call, which showed as a few per cent of a routed message's CPU; here
 // a message costs an addition (and, with labels, one Map lookup), and the collect() callback of a prom-client
 // Counter copies every series in at scrape time, so names, labels, HELP and TYPE lines stay prom-client's.
-import { Counter, type Registry } from "prom-client";
+import { Counter, type Registry } from "./prom-client.js";
 
 /** Label values by label name. */
 export type LabelSet<L extends string> = Readonly<Record<L, string>>;

@@ -3,7 +3,7 @@
 // in bench/results/profile-latest.md); here an observation is a bucket search over a dozen bounds and three
 // additions. A prom-client Histogram stays registered under the name, so HELP/TYPE lines and the registry's
 // formatting are its own; only the values it reports come from these arrays.
-import { Histogram, type HistogramConfiguration, type Registry } from "prom-client";
+import { Histogram, type HistogramConfiguration, type Registry } from "./prom-client.js";
 import type { LabelSet } from "./scraped-counter.js";
 
 export interface ScrapedHistogramOptions<L extends string> {
