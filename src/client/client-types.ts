@@ -25,6 +25,12 @@ export interface WendyClientOptions {
    * sendStreamMaxInFlight calls waiting on it. Default true; false: a unary Call each.
    */
   readonly callStream?: boolean;
+  /**
+   * kv's put, get and delete use the node's KvService.OperationStream (one long-lived stream for them all)
+   * when it has one, with at most sendStreamMaxInFlight requests waiting on it. Default true; false: a
+   * unary call each.
+   */
+  readonly kvStream?: boolean;
 }
 
 export interface RequestOptions {

@@ -1,5 +1,12 @@
-// The key-value store through a node's client port (wendy.v1.KvService): plain types in and out.
-import type { CallOptions, ClientUnaryCall, Metadata, ServiceError } from "@grpc/grpc-js";
+// The key-value store through a node's client port (wendy.v1.KvService): plain types in and out. Requests go
+// on the node's OperationStream when it has one (kv-stream.ts), else as unary calls.
+import {
+  status,
+  type CallOptions,
+  type ClientUnaryCall,
+  type Metadata,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import {
   KvServiceClient,
   type DeleteResponse,
@@ -10,7 +17,8 @@ import {
 } from "../gen/wendy/v1/kv.js";
 import type { NodeInfo } from "../routing/types.js";
 import { fromWireNode, toBuffer, toWireKey, type KeyLike } from "./convert.js";
-import { NotFoundError, type WendyClientError } from "./errors.js";
+import { clientErrorFor, NotFoundError, WendyClientError } from "./errors.js";
+import type { KvStreamAnswer, KvStreamChannel, KvStreamRequest } from "./kv-stream.js";
 
 /** A value's version: compare by counter, then by writer (the coordinating node's ID, 32 hex digits). */
 export interface KvVersion {
@@ -61,12 +69,15 @@ export type Unary = <Res>(
 ) => Promise<Res>;
 
 export class KvClient {
+  /** `stream`: the node's OperationStream, used when it has one; without it every request is unary. */
   constructor(
     private readonly raw: KvServiceClient,
     private readonly unary: Unary,
+    private readonly stream?: KvStreamChannel,
   ) {}
 
   close(): void {
+    this.stream?.close();
     this.raw.close();
   }
 
@@ -78,6 +89,8 @@ export class KvClient {
       precondition: precondition(options.ifVersion, options.ifAbsent),
       timeoutMs: options.timeoutMs ?? 0,
     };
+    const streamed = await this.streamed({ $case: "put", put: request }, options);
+    if (streamed !== undefined) return toWrite(answerOf(streamed, "put").put);
     const response = await this.unary<PutResponse>((md, o, cb) => this.raw.put(request, md, o, cb), options);
     return toWrite(response);
   }
@@ -87,7 +100,11 @@ export class KvClient {
     const request = { key: toWireKey(key), timeoutMs: options.timeoutMs ?? 0 };
     let response: GetResponse;
     try {
-      response = await this.unary<GetResponse>((md, o, cb) => this.raw.get(request, md, o, cb), options);
+      const streamed = await this.streamed({ $case: "get", get: request }, options);
+      response =
+        streamed !== undefined
+          ? answerOf(streamed, "get").get
+          : await this.unary<GetResponse>((md, o, cb) => this.raw.get(request, md, o, cb), options);
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
       throw error as WendyClientError;
@@ -107,12 +124,46 @@ export class KvClient {
       precondition: precondition(options.ifVersion, undefined),
       timeoutMs: options.timeoutMs ?? 0,
     };
+    const streamed = await this.streamed({ $case: "delete", delete: request }, options);
+    if (streamed !== undefined) return toWrite(answerOf(streamed, "delete").delete);
     const response = await this.unary<DeleteResponse>(
       (md, o, cb) => this.raw.delete(request, md, o, cb),
       options,
     );
     return toWrite(response);
   }
+
+  /**
+   * `request` on the OperationStream: its answer, or undefined when the caller should make the unary call
+   * instead (no stream, a stream full, or a node without OperationStream: its refusal of the stream as a
+   * whole means the request never ran, so making it again is safe, for writes too).
+   */
+  private async streamed(
+    request: KvStreamRequest,
+    options: KvCallOptions,
+  ): Promise<KvStreamAnswer | undefined> {
+    const streamed = this.stream?.send(request, options);
+    if (streamed === undefined) return undefined;
+    try {
+      return (await streamed) ?? missingAnswer(request.$case);
+    } catch (error) {
+      if (error instanceof WendyClientError && error.code === status.UNIMPLEMENTED) return undefined;
+      throw error;
+    }
+  }
+}
+
+/** The answer, checked to be of the request's kind. */
+function answerOf<C extends KvStreamRequest["$case"]>(
+  answer: KvStreamAnswer,
+  kind: C,
+): Extract<NonNullable<KvStreamAnswer>, { $case: C }> {
+  if (answer?.$case !== kind) return missingAnswer(kind);
+  return answer as Extract<NonNullable<KvStreamAnswer>, { $case: C }>;
+}
+
+function missingAnswer(kind: string): never {
+  throw clientErrorFor(status.INTERNAL, `the node answered a ${kind} without its response`);
 }
 
 function precondition(

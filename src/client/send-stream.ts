@@ -1,6 +1,7 @@
-// The client's side of SendStream and CallStream: sends (or calls) share one long-lived stream, and those
-// made in the same turn of the event loop travel in one stream message. A node without the stream
-// (UNIMPLEMENTED) is remembered, and the caller falls back to the unary Send (or Call).
+// The client's side of SendStream and CallStream (and, with kv-stream.ts, KvService.OperationStream): sends
+// (or calls) share one long-lived stream, and those made in the same turn of the event loop travel in one
+// stream message. A node without the stream (UNIMPLEMENTED) is remembered, and the caller falls back to the
+// unary Send (or Call).
 import { Metadata, status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type {
   CallRequest,
@@ -53,11 +54,11 @@ interface StreamedResult<Res> {
   readonly response?: Res;
 }
 
-/** What differs between SendStream and CallStream. */
-interface StreamKind<Req, Res, StreamReq, StreamRes> {
+/** What differs between SendStream, CallStream and OperationStream. */
+export interface StreamKind<Raw, Req, Res, StreamReq, StreamRes> {
   /** "send" or "call", for messages. */
   readonly what: string;
-  open(raw: OverlayServiceClient, metadata: Metadata): ClientDuplexStream<StreamReq, StreamRes>;
+  open(raw: Raw, metadata: Metadata): ClientDuplexStream<StreamReq, StreamRes>;
   message(items: readonly Queued<Req>[]): StreamReq;
   results(response: StreamRes): readonly StreamedResult<Res>[];
   payloadBytes(request: Req): number;
@@ -67,7 +68,13 @@ interface StreamKind<Req, Res, StreamReq, StreamRes> {
   readonly empty: Res;
 }
 
-const SEND: StreamKind<SendRequest, SendResponse, SendStreamRequest, SendStreamResponse> = {
+const SEND: StreamKind<
+  OverlayServiceClient,
+  SendRequest,
+  SendResponse,
+  SendStreamRequest,
+  SendStreamResponse
+> = {
   what: "send",
   open: (raw, metadata) => raw.sendStream(metadata),
   message: (items) => ({
@@ -78,7 +85,13 @@ const SEND: StreamKind<SendRequest, SendResponse, SendStreamRequest, SendStreamR
   empty: { messageId: "", deliveredBy: undefined, hops: 0 },
 };
 
-const CALL: StreamKind<CallRequest, CallResponse, CallStreamRequest, CallStreamResponse> = {
+const CALL: StreamKind<
+  OverlayServiceClient,
+  CallRequest,
+  CallResponse,
+  CallStreamRequest,
+  CallStreamResponse
+> = {
   what: "call",
   open: (raw, metadata) => raw.callStream(metadata),
   message: (items) => ({
@@ -92,7 +105,7 @@ const CALL: StreamKind<CallRequest, CallResponse, CallStreamRequest, CallStreamR
   empty: { payload: Buffer.alloc(0), answeredBy: undefined, hops: 0 },
 };
 
-class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
+export class RequestStreamChannel<Raw, Req, Res, StreamReq, StreamRes> {
   private call: ClientDuplexStream<StreamReq, StreamRes> | undefined;
   private readonly pending = new Map<bigint, Pending<Res>>();
   private queued: Queued<Req>[] = [];
@@ -103,8 +116,8 @@ class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
 
   /** `maxInFlight`: requests waiting on the stream at most; beyond, send() returns undefined (use unary). */
   constructor(
-    private readonly kind: StreamKind<Req, Res, StreamReq, StreamRes>,
-    private readonly raw: OverlayServiceClient,
+    private readonly kind: StreamKind<Raw, Req, Res, StreamReq, StreamRes>,
+    private readonly raw: Raw,
     private readonly metadata: () => Metadata,
     private readonly maxInFlight: number,
   ) {}
@@ -254,6 +267,7 @@ class RequestStreamChannel<Req, Res, StreamReq, StreamRes> {
 
 /** Sends on one SendStream. */
 export class SendStreamChannel extends RequestStreamChannel<
+  OverlayServiceClient,
   SendRequest,
   SendResponse,
   SendStreamRequest,
@@ -266,6 +280,7 @@ export class SendStreamChannel extends RequestStreamChannel<
 
 /** Calls on one CallStream. */
 export class CallStreamChannel extends RequestStreamChannel<
+  OverlayServiceClient,
   CallRequest,
   CallResponse,
   CallStreamRequest,

@@ -45,6 +45,7 @@ import { fromWireNode, toBuffer, toWireKey, type KeyLike } from "./convert.js";
 import { clientErrorFrom, WendyClientError } from "./errors.js";
 import { toDelivery, toEvent, toOwnershipUpdate, toStatus } from "./from-wire.js";
 import { KvClient } from "./kv-client.js";
+import { KvStreamChannel } from "./kv-stream.js";
 import { openReceiveStream } from "./receive-stream.js";
 import { ResumingStream } from "./resuming-stream.js";
 import { CallStreamChannel, SendStreamChannel } from "./send-stream.js";
@@ -74,12 +75,16 @@ export class WendyClient {
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });
+    const kvRaw = new KvServiceClient(address, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": size,
+      "grpc.max_send_message_length": size,
+    });
     this.kv = new KvClient(
-      new KvServiceClient(address, credentials.createInsecure(), {
-        "grpc.max_receive_message_length": size,
-        "grpc.max_send_message_length": size,
-      }),
+      kvRaw,
       (start, o) => this.unary(start, o),
+      options.kvStream === false
+        ? undefined
+        : new KvStreamChannel(kvRaw, () => this.metadata(), options.sendStreamMaxInFlight ?? 1024),
     );
     this.token = options.token;
     this.reconnectWindowMs = options.reconnectWindowMs ?? 30_000;

@@ -1,7 +1,7 @@
 // One running `wendy start`: a Cluster on the peer port, the client services on the client port, the
 // metrics/health HTTP server, and the join rounds of docs/configuration.md. Owns the shutdown order:
 // not ready first, then no new client calls, then the graceful leave, all within the configured grace.
-import { KvNode, addKvService } from "../kv/index.js";
+import { KvNode, addKvService, type KvServiceHandle } from "../kv/index.js";
 import { registerKvMetrics } from "../kv/metrics.js";
 import { readFileSync } from "node:fs";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
@@ -61,6 +61,7 @@ export class Daemon {
     private readonly log: Logger,
     private readonly clientServer: Server,
     private readonly overlay: OverlayServiceHandle,
+    private readonly kvService: KvServiceHandle,
     private readonly http: HealthServer,
     readonly ports: DaemonPorts,
     readonly health: DaemonHealth,
@@ -164,7 +165,12 @@ export class Daemon {
             "client service error",
           ),
       });
-      addKvService(clientServer, { kv, token: tokens, metrics });
+      const kvService = addKvService(clientServer, {
+        kv,
+        token: tokens,
+        metrics,
+        queuedBytes: overlay.byteBudget,
+      });
       registerKvMetrics(metrics.registry, () => kv.stats());
       health.serveOn(clientServer);
       addLazyReflection(clientServer);
@@ -213,6 +219,7 @@ export class Daemon {
         logger,
         clientServer,
         overlay,
+        kvService,
         http,
         ports,
         health,
@@ -267,6 +274,7 @@ export class Daemon {
     }
     // Subscriptions and watches would never end by themselves; waiting calls fail now.
     this.overlay.close();
+    this.kvService.close();
     this.clientServer.forceShutdown();
     await this.kv.close();
     for (const w of this.watchers) w.close();

@@ -67,6 +67,8 @@ export interface OverlayServiceHandle {
   readonly undeliveredCount: bigint;
   /** Bytes held now for clients on all client-port streams together (the maxQueuedBytes budget). */
   readonly queuedBytes: number;
+  /** That budget itself, for the client port's other streams (KvService.OperationStream) to share. */
+  readonly byteBudget: QueuedBytes;
   /**
    * The node is leaving: deliveries no application holds are refused at once (UNAVAILABLE) rather than
    * after the delivery grace; those an application holds may still be acknowledged.
@@ -161,6 +163,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     get queuedBytes() {
       return queuedBytes.bytes;
     },
+    byteBudget: queuedBytes,
     drain() {
       deliveries.drain();
     },

@@ -6,7 +6,14 @@
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import type { OverlayContext } from "./context.js";
+import type { OverlayLimits } from "./limits.js";
 import { resourceExhausted, toServiceError } from "./rpc-error.js";
+import type { ServeContext } from "./serve.js";
+
+/** What a stream needs of its service: the token check, the metrics and the bound on items in flight. */
+export interface StreamContext extends ServeContext {
+  readonly limits: Pick<OverlayLimits, "maxSendStreamInFlight">;
+}
 
 /** One item's result: its request id, a gRPC code, and the answer when the code is OK. */
 export interface ItemResult<Answer> {
@@ -30,7 +37,7 @@ export interface StreamKind {
 /** What the admission of one item decided. */
 export type Admission = "admitted" | "refused" | "dropped";
 
-export abstract class StreamSession<Answer> {
+export abstract class StreamSession<Answer, Ctx extends StreamContext = OverlayContext> {
   protected outstanding = 0;
   protected open = true;
   private results: ItemResult<Answer>[] = [];
@@ -38,7 +45,7 @@ export abstract class StreamSession<Answer> {
   private clientDone = false;
 
   constructor(
-    protected readonly ctx: OverlayContext,
+    protected readonly ctx: Ctx,
     protected readonly call: ServerDuplexStream<Buffer, { results: ItemResult<Answer>[] }>,
     private readonly kind: StreamKind,
     private readonly onClosed: () => void,
@@ -91,19 +98,25 @@ export abstract class StreamSession<Answer> {
     return Math.min(itemAt, Number.isFinite(streamAt) ? streamAt : Number.POSITIVE_INFINITY);
   }
 
-  protected answerError(requestId: bigint, error: unknown): void {
+  protected answerError(requestId: bigint, error: unknown, itemPath = this.kind.itemPath): void {
     const e = toServiceError(error);
-    this.queue({
-      requestId,
-      code: e.code ?? status.UNKNOWN,
-      errorMessage: e.details ?? e.message,
-      response: undefined,
-    });
+    this.queue(
+      {
+        requestId,
+        code: e.code ?? status.UNKNOWN,
+        errorMessage: e.details ?? e.message,
+        response: undefined,
+      },
+      itemPath,
+    );
   }
 
-  /** Results produced in one turn of the event loop leave in one stream message. */
-  protected queue(result: ItemResult<Answer>): void {
-    this.ctx.metrics?.clientRpcServed(this.kind.itemPath, result.code);
+  /**
+   * Results produced in one turn of the event loop leave in one stream message. Each is counted under
+   * `itemPath` (the kind's, unless a stream carries items of several methods).
+   */
+  protected queue(result: ItemResult<Answer>, itemPath = this.kind.itemPath): void {
+    this.ctx.metrics?.clientRpcServed(itemPath, result.code);
     if (!this.open) return;
     this.results.push(result);
     this.endOfTurn.schedule();
@@ -147,7 +160,7 @@ export class OpenStreams<Response> {
   private readonly open = new Set<{ start(): void; fail(code: status, details: string): void }>();
 
   constructor(
-    private readonly ctx: OverlayContext,
+    private readonly ctx: StreamContext,
     private readonly path: string,
     private readonly session: (
       call: ServerDuplexStream<Buffer, Response>,

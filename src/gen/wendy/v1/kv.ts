@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -128,6 +130,67 @@ export interface DeleteResponse {
   acknowledgements: number;
   /** The node that coordinated the deletion. */
   coordinator?: NodeInfo | undefined;
+}
+
+/** Requests on an OperationStream. */
+export interface OperationStreamRequest {
+  /** The requests, each answered once in an OperationStreamResponse. */
+  operations: OperationStreamItem[];
+}
+
+/** One request on an OperationStream. */
+export interface OperationStreamItem {
+  /**
+   * Chosen by the client and echoed in the result. Keep it unique among this stream's requests in flight:
+   * the node does not check.
+   */
+  requestId: bigint;
+  /**
+   * The request, exactly as for the unary method of the same name (timeout_ms included). Required: an item
+   * without one is answered INVALID_ARGUMENT.
+   */
+  operation?:
+    | //
+    /** As Put. */
+    { $case: "put"; put: PutRequest }
+    | //
+    /** As Get. */
+    { $case: "get"; get: GetRequest }
+    | //
+    /** As Delete. */
+    { $case: "delete"; delete: DeleteRequest }
+    | undefined;
+}
+
+/** Results of requests on an OperationStream. Several may share one message. */
+export interface OperationStreamResponse {
+  /** One per answered request. */
+  results: OperationStreamResult[];
+}
+
+/** The outcome of one request on an OperationStream. */
+export interface OperationStreamResult {
+  /** The request_id of the request. */
+  requestId: bigint;
+  /**
+   * A gRPC status code (google.rpc.Code): 0 (OK) when it succeeded, otherwise the code its unary method
+   * would have failed with (for example NOT_FOUND for a Get of a key that holds no value).
+   */
+  code: number;
+  /** Why it failed; empty when code is 0. */
+  errorMessage: string;
+  /** What the unary method would have answered, of the request's kind; set only when code is 0. */
+  response?:
+    | //
+    /** To a Put. */
+    { $case: "put"; put: PutResponse }
+    | //
+    /** To a Get. */
+    { $case: "get"; get: GetResponse }
+    | //
+    /** To a Delete. */
+    { $case: "delete"; delete: DeleteResponse }
+    | undefined;
 }
 
 function createBaseVersion(): Version {
@@ -783,6 +846,366 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
   },
 };
 
+function createBaseOperationStreamRequest(): OperationStreamRequest {
+  return { operations: [] };
+}
+
+export const OperationStreamRequest: MessageFns<OperationStreamRequest> = {
+  encode(message: OperationStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.operations) {
+      OperationStreamItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operations.push(OperationStreamItem.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<OperationStreamRequest>, I>>(base?: I): OperationStreamRequest {
+    return OperationStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OperationStreamRequest>, I>>(object: I): OperationStreamRequest {
+    const message = createBaseOperationStreamRequest();
+    message.operations = object.operations?.map((e) => OperationStreamItem.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseOperationStreamItem(): OperationStreamItem {
+  return { requestId: 0n, operation: undefined };
+}
+
+export const OperationStreamItem: MessageFns<OperationStreamItem> = {
+  encode(message: OperationStreamItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    switch (message.operation?.$case) {
+      case "put":
+        PutRequest.encode(message.operation.put, writer.uint32(18).fork()).join();
+        break;
+      case "get":
+        GetRequest.encode(message.operation.get, writer.uint32(26).fork()).join();
+        break;
+      case "delete":
+        DeleteRequest.encode(message.operation.delete, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationStreamItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationStreamItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.operation = { $case: "put", put: PutRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.operation = { $case: "get", get: GetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.operation = { $case: "delete", delete: DeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<OperationStreamItem>, I>>(base?: I): OperationStreamItem {
+    return OperationStreamItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OperationStreamItem>, I>>(object: I): OperationStreamItem {
+    const message = createBaseOperationStreamItem();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    switch (object.operation?.$case) {
+      case "put": {
+        if (object.operation?.put !== undefined && object.operation?.put !== null) {
+          message.operation = { $case: "put", put: PutRequest.fromPartial(object.operation.put) };
+        }
+        break;
+      }
+      case "get": {
+        if (object.operation?.get !== undefined && object.operation?.get !== null) {
+          message.operation = { $case: "get", get: GetRequest.fromPartial(object.operation.get) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.operation?.delete !== undefined && object.operation?.delete !== null) {
+          message.operation = { $case: "delete", delete: DeleteRequest.fromPartial(object.operation.delete) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseOperationStreamResponse(): OperationStreamResponse {
+  return { results: [] };
+}
+
+export const OperationStreamResponse: MessageFns<OperationStreamResponse> = {
+  encode(message: OperationStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      OperationStreamResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(OperationStreamResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<OperationStreamResponse>, I>>(base?: I): OperationStreamResponse {
+    return OperationStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OperationStreamResponse>, I>>(object: I): OperationStreamResponse {
+    const message = createBaseOperationStreamResponse();
+    message.results = object.results?.map((e) => OperationStreamResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseOperationStreamResult(): OperationStreamResult {
+  return { requestId: 0n, code: 0, errorMessage: "", response: undefined };
+}
+
+export const OperationStreamResult: MessageFns<OperationStreamResult> = {
+  encode(message: OperationStreamResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    switch (message.response?.$case) {
+      case "put":
+        PutResponse.encode(message.response.put, writer.uint32(34).fork()).join();
+        break;
+      case "get":
+        GetResponse.encode(message.response.get, writer.uint32(42).fork()).join();
+        break;
+      case "delete":
+        DeleteResponse.encode(message.response.delete, writer.uint32(50).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationStreamResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationStreamResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.response = { $case: "put", put: PutResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.response = { $case: "get", get: GetResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.response = { $case: "delete", delete: DeleteResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<OperationStreamResult>, I>>(base?: I): OperationStreamResult {
+    return OperationStreamResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OperationStreamResult>, I>>(object: I): OperationStreamResult {
+    const message = createBaseOperationStreamResult();
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
+    message.code = object.code ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    switch (object.response?.$case) {
+      case "put": {
+        if (object.response?.put !== undefined && object.response?.put !== null) {
+          message.response = { $case: "put", put: PutResponse.fromPartial(object.response.put) };
+        }
+        break;
+      }
+      case "get": {
+        if (object.response?.get !== undefined && object.response?.get !== null) {
+          message.response = { $case: "get", get: GetResponse.fromPartial(object.response.get) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.response?.delete !== undefined && object.response?.delete !== null) {
+          message.response = { $case: "delete", delete: DeleteResponse.fromPartial(object.response.delete) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 /** Put, get and delete values under keys, replicated on the key's replica set. */
 export type KvServiceService = typeof KvServiceService;
 export const KvServiceService = {
@@ -834,6 +1257,31 @@ export const KvServiceService = {
     responseSerialize: (value: DeleteResponse): Buffer => Buffer.from(DeleteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteResponse => DeleteResponse.decode(value),
   },
+  /**
+   * The streaming form of Put, Get and Delete: many requests on one long-lived stream, each answered once by
+   * its own result (correlated by a request id the client chooses), in any order; results ready in one turn
+   * of the node's event loop share one response. No HTTP/2 stream, headers and trailers per request, which
+   * make up much of a unary request's cost. Each request runs exactly as its unary method would (the same
+   * checks, timeout_ms and default, answer and error codes, carried in its result); a request that fails
+   * fails alone and the stream goes on. Bounds: 1024 requests in flight per stream (as
+   * OverlayService.SendStream's); beyond it a request is answered RESOURCE_EXHAUSTED at once, and a stream
+   * with twice that many results unread is ended with RESOURCE_EXHAUSTED. A client that stops waiting for a
+   * request (its own deadline) ignores its result: a write it gave up on may still be applied, as a unary
+   * write whose deadline passed may. Errors that end the stream: UNAUTHENTICATED (the bearer token),
+   * INVALID_ARGUMENT (a message that does not decode), UNAVAILABLE (the node is shutting down; requests
+   * without a result may have run). A node without this method answers UNIMPLEMENTED: use the unary methods.
+   */
+  operationStream: {
+    path: "/wendy.v1.KvService/OperationStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: OperationStreamRequest): Buffer =>
+      Buffer.from(OperationStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OperationStreamRequest => OperationStreamRequest.decode(value),
+    responseSerialize: (value: OperationStreamResponse): Buffer =>
+      Buffer.from(OperationStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OperationStreamResponse => OperationStreamResponse.decode(value),
+  },
 } as const;
 
 export interface KvServiceServer extends UntypedServiceImplementation {
@@ -861,6 +1309,21 @@ export interface KvServiceServer extends UntypedServiceImplementation {
    * key's current version is a given one. Deleting a key that holds no value succeeds. Errors: as Put.
    */
   delete: handleUnaryCall<DeleteRequest, DeleteResponse>;
+  /**
+   * The streaming form of Put, Get and Delete: many requests on one long-lived stream, each answered once by
+   * its own result (correlated by a request id the client chooses), in any order; results ready in one turn
+   * of the node's event loop share one response. No HTTP/2 stream, headers and trailers per request, which
+   * make up much of a unary request's cost. Each request runs exactly as its unary method would (the same
+   * checks, timeout_ms and default, answer and error codes, carried in its result); a request that fails
+   * fails alone and the stream goes on. Bounds: 1024 requests in flight per stream (as
+   * OverlayService.SendStream's); beyond it a request is answered RESOURCE_EXHAUSTED at once, and a stream
+   * with twice that many results unread is ended with RESOURCE_EXHAUSTED. A client that stops waiting for a
+   * request (its own deadline) ignores its result: a write it gave up on may still be applied, as a unary
+   * write whose deadline passed may. Errors that end the stream: UNAUTHENTICATED (the bearer token),
+   * INVALID_ARGUMENT (a message that does not decode), UNAVAILABLE (the node is shutting down; requests
+   * without a result may have run). A node without this method answers UNIMPLEMENTED: use the unary methods.
+   */
+  operationStream: handleBidiStreamingCall<OperationStreamRequest, OperationStreamResponse>;
 }
 
 export interface KvServiceClient extends Client {
@@ -924,6 +1387,26 @@ export interface KvServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The streaming form of Put, Get and Delete: many requests on one long-lived stream, each answered once by
+   * its own result (correlated by a request id the client chooses), in any order; results ready in one turn
+   * of the node's event loop share one response. No HTTP/2 stream, headers and trailers per request, which
+   * make up much of a unary request's cost. Each request runs exactly as its unary method would (the same
+   * checks, timeout_ms and default, answer and error codes, carried in its result); a request that fails
+   * fails alone and the stream goes on. Bounds: 1024 requests in flight per stream (as
+   * OverlayService.SendStream's); beyond it a request is answered RESOURCE_EXHAUSTED at once, and a stream
+   * with twice that many results unread is ended with RESOURCE_EXHAUSTED. A client that stops waiting for a
+   * request (its own deadline) ignores its result: a write it gave up on may still be applied, as a unary
+   * write whose deadline passed may. Errors that end the stream: UNAUTHENTICATED (the bearer token),
+   * INVALID_ARGUMENT (a message that does not decode), UNAVAILABLE (the node is shutting down; requests
+   * without a result may have run). A node without this method answers UNIMPLEMENTED: use the unary methods.
+   */
+  operationStream(): ClientDuplexStream<OperationStreamRequest, OperationStreamResponse>;
+  operationStream(options: Partial<CallOptions>): ClientDuplexStream<OperationStreamRequest, OperationStreamResponse>;
+  operationStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<OperationStreamRequest, OperationStreamResponse>;
 }
 
 export const KvServiceClient = makeGenericClientConstructor(KvServiceService, "wendy.v1.KvService") as unknown as {
