@@ -550,12 +550,15 @@ export class Cluster {
   }
 
   /**
-   * A hop from a peer's RouteStream, as onPeerMessage. True when it was delivered here on a purpose answered
-   * to its origin (onReserved's answersOrigin) and came straight from that origin: the answer goes back on
-   * the stream to the sender, where the hop's acknowledgement may ride.
+   * A hop from a peer's RouteStream, as onPeerMessage. True when it came straight from its origin, was
+   * delivered here, and something goes back to the origin soon on the stream to the sender, where the hop's
+   * acknowledgement may ride: the answer of a purpose answered to its origin (onReserved's answersOrigin),
+   * or the end-to-end acknowledgement of a message whose sender waits for it (wantAck), sent once the
+   * applications here acknowledge it.
    */
   private acceptHop(sender: NodeInfo, message: RouteMessage): boolean {
-    if (!this.apps.answersOrigin(message.purpose) || !message.origin.id.equals(sender.id)) {
+    const answered = message.wantAck || this.apps.answersOrigin(message.purpose);
+    if (!answered || !message.origin.id.equals(sender.id)) {
       this.onPeerMessage(sender, { type: "route", message });
       return false;
     }
