@@ -27,7 +27,7 @@ import {
   payloadProblem,
   type WireLimits,
 } from "../wire/limits.js";
-import type { DirectMessage } from "../wire/codec.js";
+import type { BatchedAck, DirectMessage } from "../wire/codec.js";
 import type { Application, Message } from "./application.js";
 import { ForwardGate, type ForwardInterceptor } from "./forwarding.js";
 import type { Credentials, SharedSecretCredentials } from "./auth/credentials.js";
@@ -169,6 +169,8 @@ export class Cluster {
         this.auth.verifier.failures.record(reason);
         this.onAuthFailure(reason);
       },
+      onResponseAck: (from, ack) => this.onResponseAck(from, ack),
+      limits: this.limits,
     });
     this.driver = new CoreDriver({
       clock: this.clock,
@@ -553,12 +555,15 @@ export class Cluster {
   }
 
   /**
-   * A hop from a peer's RouteStream, as onPeerMessage. True when it was delivered here on a purpose answered
-   * to its origin (onReserved's answersOrigin) and came straight from that origin: the answer goes back on
-   * the stream to the sender, where the hop's acknowledgement may ride.
+   * A hop from a peer's RouteStream, as onPeerMessage. True when it came straight from its origin, was
+   * delivered here, and something goes back to the origin soon on the stream to the sender, where the hop's
+   * acknowledgement may ride: the answer of a purpose answered to its origin (onReserved's answersOrigin),
+   * or the end-to-end acknowledgement of a message whose sender waits for it (wantAck), sent once the
+   * applications here acknowledge it.
    */
   private acceptHop(sender: NodeInfo, message: RouteMessage): boolean {
-    if (!this.apps.answersOrigin(message.purpose) || !message.origin.id.equals(sender.id)) {
+    const answered = message.wantAck || this.apps.answersOrigin(message.purpose);
+    if (!answered || !message.origin.id.equals(sender.id)) {
       this.onPeerMessage(sender, { type: "route", message });
       return false;
     }
@@ -585,6 +590,18 @@ export class Cluster {
     if (this.awaitingJoin)
       throw new NotJoinedError("this node has not joined the overlay yet: route around it");
     this.input((core, now) => core.receive(sender, message, now), inspect);
+  }
+
+  /**
+   * An end-to-end acknowledgement that came beside its hop's acknowledgement, from `from`: taken as one in a
+   * batch from it. A node no longer running has no sender waiting for it.
+   */
+  private onResponseAck(from: NodeInfo, ack: BatchedAck): void {
+    try {
+      this.onPeerMessage(from, { type: "ack", ...ack });
+    } catch (error) {
+      if (!(error instanceof WendyError)) this.apps.reportError(error);
+    }
   }
 
   /** A peer's direct message (sendToNode) for this node: to the handler of its reserved purpose. */

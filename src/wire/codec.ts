@@ -201,7 +201,8 @@ export function encodeRouteBatch(
   };
 }
 
-function encodeAck(ack: BatchedAck): peer.EndToEndAck {
+/** An end-to-end acknowledgement as it rides in a batch (RouteBatch.acks) or a response (RouteStreamResponse.acks). */
+export function encodeAck(ack: BatchedAck): peer.EndToEndAck {
   return {
     messageId: ack.messageId,
     hops: ack.hops,
@@ -489,6 +490,19 @@ function checkRange(value: number, min: number, max: number, field: string): num
 const MAX_STATUS_CODE = 16;
 /** A refusal's reason is a sentence for the sender, not a payload. */
 const MAX_REFUSAL_REASON_LENGTH = 1024;
+
+/**
+ * Validates the end-to-end acknowledgements of a RouteStream response (RouteStreamResponse.acks): at most
+ * `accepted` of them, each only beside its hop's accepted id. Throws WireFormatError on the first bad one.
+ */
+export function decodeResponseAcks(
+  acks: readonly peer.EndToEndAck[],
+  accepted: number,
+  limits: WireLimits = DEFAULT_WIRE_LIMITS,
+): BatchedAck[] {
+  checkListLength(acks, Math.min(accepted, limits.maxBatchMessages), "acks");
+  return acks.map((a, i) => decodeAck(a, `acks[${i}].`, limits));
+}
 
 function decodeAck(a: peer.EndToEndAck, prefix: string, limits: WireLimits): BatchedAck {
   const messageId = decodeMessageId(a.messageId, `${prefix}message_id`, limits);

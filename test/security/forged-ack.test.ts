@@ -80,7 +80,12 @@ async function startMitm(): Promise<number> {
           }
           call.write(
             Buffer.from(
-              RouteStreamResponse.encode({ acceptedIds, rejected: [], mac: Buffer.alloc(0) }).finish(),
+              RouteStreamResponse.encode({
+                acceptedIds,
+                rejected: [],
+                mac: Buffer.alloc(0),
+                acks: [],
+              }).finish(),
             ),
           );
         });
@@ -184,7 +189,12 @@ describe("a forged acknowledgement does not resolve a hop (shared secret, no TLS
       await new Promise((r) => setTimeout(r, 20));
     const { token, ids } = held[0]!;
     // As the caller's own peer service hands over the reverse_acks of a batch that came to it.
-    const forged = RouteStreamResponse.encode({ acceptedIds: ids, rejected: [], mac: Buffer.alloc(32) });
+    const forged = RouteStreamResponse.encode({
+      acceptedIds: ids,
+      rejected: [],
+      mac: Buffer.alloc(32),
+      acks: [],
+    });
     caller.links.reverseAcks({ stream: token, response: forged.finish() }, undefined);
     expect(caller.links.matched).toBe(1);
     expect((await sent)?.code).toBe(status.UNAUTHENTICATED);

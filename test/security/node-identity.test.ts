@@ -304,7 +304,12 @@ describe("acknowledgements carried on a peer's own stream count only from the no
     for (let waited = 0; victim.held.length === 0 && waited < 10_000; waited += 20)
       await new Promise((r) => setTimeout(r, 20));
     const { token, ids } = victim.held[0]!;
-    const response = RouteStreamResponse.encode({ acceptedIds: ids, rejected: [], mac: Buffer.alloc(0) });
+    const response = RouteStreamResponse.encode({
+      acceptedIds: ids,
+      rejected: [],
+      mac: Buffer.alloc(0),
+      acks: [],
+    });
     await sendReverseAcks("mallory", malloryId, ownPort, { stream: token, response: response.finish() });
     expect(((await forged) as { code?: number }).code).toBe(status.PERMISSION_DENIED);
     expect(refused).toEqual(["wrong-peer"]);
@@ -317,6 +322,7 @@ describe("acknowledgements carried on a peer's own stream count only from the no
       acceptedIds: second.ids,
       rejected: [],
       mac: Buffer.alloc(0),
+      acks: [],
     });
     await sendReverseAcks("victim", victimId, ownPort, { stream: second.token, response: answer.finish() });
     await expect(genuine).resolves.toBeGreaterThanOrEqual(0);

@@ -7,13 +7,14 @@ const unsigned = RouteStreamResponse.encode({
   acceptedIds: ["a-1", "a-2", "a-3"],
   rejected: [{ messageId: "b-1", reason: "bad", code: 3 }],
   mac: NO_MAC,
+  acks: [],
 }).finish();
 
 describe("unsignedPrefix (the bytes a RouteStream response's mac was made over)", () => {
   it("is the response's bytes before the mac appended to it, the same as encoding it again without mac", () => {
     const signed = Buffer.concat([
       unsigned,
-      RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: MAC }).finish(),
+      RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: MAC, acks: [] }).finish(),
     ]);
     const decoded = RouteStreamResponse.decode(signed);
     const prefix = unsignedPrefix(signed, decoded.mac);
@@ -26,8 +27,8 @@ describe("unsignedPrefix (the bytes a RouteStream response's mac was made over)"
   it("is undefined when anything follows the mac (bytes appended after signing), so the caller encodes again", () => {
     const signed = Buffer.concat([
       unsigned,
-      RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: MAC }).finish(),
-      RouteStreamResponse.encode({ acceptedIds: ["forged"], rejected: [], mac: NO_MAC }).finish(),
+      RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: MAC, acks: [] }).finish(),
+      RouteStreamResponse.encode({ acceptedIds: ["forged"], rejected: [], mac: NO_MAC, acks: [] }).finish(),
     ]);
     expect(unsignedPrefix(signed, RouteStreamResponse.decode(signed).mac)).toBeUndefined();
   });
@@ -36,7 +37,7 @@ describe("unsignedPrefix (the bytes a RouteStream response's mac was made over)"
     expect(unsignedPrefix(unsigned, NO_MAC)).toBeUndefined();
     const signed = Buffer.concat([
       unsigned,
-      RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: MAC }).finish(),
+      RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: MAC, acks: [] }).finish(),
     ]);
     expect(unsignedPrefix(signed, Buffer.alloc(32, 0xcd))).toBeUndefined();
   });

@@ -386,4 +386,55 @@ describe("RouteStream's optional features", () => {
       off();
     }
   }, 60_000);
+
+  it("carries the end-to-end acknowledgement of a Send waiting for it in its hop's acknowledgement, on the sender's own stream, and every Send gets it once", async () => {
+    const a = nodes[2]!;
+    const b = nodes[3]!;
+    // The stream from a to b open first (its opener names the feature as it opens).
+    await a.send(a.newMessage(16, keyOwnedBy(b, "carry-warm"), Buffer.from("carry-warm")), {
+      waitForAck: true,
+    });
+    const carried = linksOf(b).carried;
+    const count = 20;
+    const replies = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        a.send(a.newMessage(16, keyOwnedBy(b, `carry-${i}`), Buffer.from(`carry-${i}`)), {
+          waitForAck: true,
+          timeoutMs: 20_000,
+        }),
+      ),
+    );
+    for (const reply of replies) {
+      expect(reply.deliveredBy?.id.hex).toBe(b.info().id.hex);
+      expect(reply.hops).toBe(1);
+    }
+    for (let i = 0; i < count; i++) expect(delivered.get(`carry-${i}`)).toBe(b.info().id.hex);
+    // b's application acknowledged each in the turn of its delivery: the acknowledgement left beside the
+    // hop's, not in a batch of b's own (a few may have ridden on a batch b sent a anyway).
+    expect(linksOf(b).carried - carried).toBeGreaterThanOrEqual(count / 2);
+  }, 60_000);
+
+  it("acknowledges end to end, in a batch of its own, a Send whose application acknowledges long after the hop's acknowledgement was let go", async () => {
+    const a = nodes[2]!;
+    const b = nodes[3]!;
+    // Acknowledged 200 ms after delivery: past the hold (ANSWER_HOLD_MS), so the hop was acknowledged alone.
+    b.registerApplication({
+      onDeliver: (m) =>
+        Buffer.from(m.payload).toString().startsWith("late-")
+          ? new Promise<void>((resolve) => setTimeout(resolve, 200))
+          : undefined,
+    });
+    const carried = linksOf(b).carried;
+    const count = 5;
+    const replies = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        a.send(a.newMessage(16, keyOwnedBy(b, `late-${i}`), Buffer.from(`late-${i}`)), {
+          waitForAck: true,
+          timeoutMs: 20_000,
+        }),
+      ),
+    );
+    for (const reply of replies) expect(reply.deliveredBy?.id.hex).toBe(b.info().id.hex);
+    expect(linksOf(b).carried - carried).toBe(0);
+  }, 60_000);
 });

@@ -8,7 +8,9 @@ import {
   DEFAULT_WIRE_LIMITS,
   decodePeerRequest,
   decodePeerRequestBytes,
+  decodeResponseAcks,
   decodeRouteBatch,
+  encodeAck,
   encodeNodeInfo,
   encodePeerMessage,
   encodeRouteBatch,
@@ -262,5 +264,23 @@ describe("RouteStream batches", () => {
     const limits = { ...DEFAULT_WIRE_LIMITS, maxBatchMessages: 2 };
     const tooMany = encodeRouteBatch(sender, [message, message, message]);
     expect(rejection(() => decodeRouteBatch(tooMany, limits)).field).toBe("messages");
+  });
+});
+
+describe("RouteStream responses' end-to-end acknowledgements", () => {
+  const acks = [encodeAck({ messageId: "m-1", hops: 1 }), encodeAck({ messageId: "m-2", hops: 2 })];
+
+  it("decodes them when there are at most as many as acknowledged hops, refusals included", () => {
+    const refused = encodeAck({ messageId: "m-3", hops: 1, refusal: { code: 9, reason: "no application" } });
+    expect(decodeResponseAcks([...acks, refused], 3)).toEqual([
+      { messageId: "m-1", hops: 1 },
+      { messageId: "m-2", hops: 2 },
+      { messageId: "m-3", hops: 1, refusal: { code: 9, reason: "no application" } },
+    ]);
+  });
+
+  it("refuses more of them than hops the response acknowledges, and a bad one by its index", () => {
+    expect(() => decodeResponseAcks(acks, 1)).toThrow(WireFormatError);
+    expect(() => decodeResponseAcks([acks[0]!, { ...acks[1]!, messageId: "" }], 2)).toThrow(/acks\[1\]/);
   });
 });

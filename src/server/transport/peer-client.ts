@@ -13,7 +13,8 @@ import type { ClaimRefusal } from "../auth/node-identity.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { CallSigner } from "./call-auth.js";
 import { PeerFailure, noConnection, refusedByPeer } from "./peer-failure.js";
-import type { DirectMessage } from "../../wire/codec.js";
+import type { BatchedAck, DirectMessage } from "../../wire/codec.js";
+import type { WireLimits } from "../../wire/limits.js";
 import { RouteStreamLinks, RouteStreamSender } from "./route-stream.js";
 import { backedOff } from "./hop-timeout.js";
 
@@ -38,6 +39,13 @@ export interface PeerClientOptions {
   readonly onConnectionLost?: (address: string) => void;
   /** An answer refused because it came from a node other than the one meant (per-node identities). */
   readonly onAuthFailure?: (reason: AuthFailureReason) => void;
+  /**
+   * An end-to-end acknowledgement from `from` that came beside its hop's acknowledgement on a RouteStream
+   * (RouteStreamOptions.onResponseAck); absent: peers send them in batches of their own.
+   */
+  readonly onResponseAck?: (from: NodeInfo, ack: BatchedAck) => void;
+  /** Bounds of what peers' acknowledgements may carry. */
+  readonly limits?: WireLimits;
 }
 
 /** A failed peer call, with the gRPC status that explains it. */
@@ -146,12 +154,22 @@ export class PeerClientPool {
       (out.message.type === "route" || out.message.type === "ack")
     ) {
       try {
-        const routes = this.routeStream(out.address);
-        if (out.message.type === "route")
-          routes.queueHop(sender, out.message.message, out.to?.id.hex, done, out.attempt);
-        else {
+        if (out.message.type === "ack") {
           const { type: _type, ...ack } = out.message;
-          routes.queueAck(sender, ack, out.to?.id.hex, done);
+          // Beside its hop's acknowledgement on the origin's own stream, when that is still held here: it
+          // needs no stream message, nor acknowledgement, of its own (a lost response brings the hop again).
+          if (this.links.carryAck(out.to?.id.hex, ack)) return queueMicrotask(() => done(undefined, 0));
+          this.routeStream(out.address).queueAck(sender, ack, out.to?.id.hex, done);
+        } else {
+          const to = out.to;
+          this.routeStream(out.address).queueHop(
+            sender,
+            out.message.message,
+            to?.id.hex,
+            done,
+            to,
+            out.attempt,
+          );
         }
       } catch (error) {
         queueMicrotask(() => done(error, 0));
@@ -224,6 +242,8 @@ export class PeerClientPool {
       checkAnswer: c.checkAnswer,
       onAnswerRefused: this.options.onAuthFailure,
       links: this.links,
+      onResponseAck: this.options.onResponseAck,
+      limits: this.options.limits,
     });
     return c.routes;
   }

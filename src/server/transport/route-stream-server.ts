@@ -6,6 +6,7 @@ import { Metadata, status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { NodeInfo, RouteMessage } from "../../routing/types.js";
 import {
   RouteBatch,
+  type EndToEndAck,
   RouteRejection,
   RouteStreamRequest,
   RouteStreamResponse,
@@ -14,6 +15,7 @@ import { METADATA_AUTH_FAILURE, METADATA_SEQ, METADATA_SESSION_ID } from "../aut
 import {
   MAX_STREAM_TOKEN_LENGTH,
   decodeRouteBatch,
+  encodeAck,
   type BatchedAck,
   type DirectMessage,
   type ReverseAcks,
@@ -32,6 +34,7 @@ import {
   featuresOf,
   FEATURE_DIRECT,
   FEATURE_HEARTBEAT,
+  FEATURE_RESPONSE_ACKS,
   FEATURE_REVERSE_ACKS,
   heartbeatKey,
   METADATA_ROUTE_FEATURES,
@@ -79,7 +82,7 @@ export class RouteStreamReceivers {
 
   /** The gRPC handler: verifies the stream, then each batch, and acknowledges each hop it accepted. */
   readonly handler = (call: ServerDuplexStream<Buffer, Buffer>): void => {
-    const answers = new CoalescedAnswers(call);
+    const answers = new CoalescedAnswers(call, this.options.links);
     this.open.set(call, answers);
     const forget = (): void => {
       this.open.delete(call);
@@ -131,10 +134,13 @@ function serveRouteStream(
   const streamAnswer = { [METADATA_SESSION_ID]: sessionId, [METADATA_SEQ]: "0" };
   answers.sign = (response) => options.verifier.answerMac(streamAnswer, ROUTE_STREAM_PATH, response);
   const token = call.metadata.get(METADATA_ROUTE_STREAM)[0];
+  const opener = featuresOf(call.metadata);
+  // The opener takes end-to-end acknowledgements beside its hops': they need a batch of their own no more.
+  answers.takesAcks = opener.has(FEATURE_RESPONSE_ACKS);
   // The opener takes its acknowledgements on this node's own stream back: they may ride there.
   const reverseToken =
     options.reverseSender !== undefined &&
-    featuresOf(call.metadata).has(FEATURE_REVERSE_ACKS) &&
+    opener.has(FEATURE_REVERSE_ACKS) &&
     typeof token === "string" &&
     token !== "" &&
     token.length <= MAX_STREAM_TOKEN_LENGTH
@@ -192,6 +198,8 @@ function serveRouteStream(
     if (reverseToken !== undefined) answers.attach(reverseToken, options.reverseSender?.(decoded.sender));
     const acceptedIds: string[] = [];
     const held: string[] = [];
+    /** Hops held for their end-to-end acknowledgement, to leave beside it (CoalescedAnswers.carry). */
+    const awaitingAck: string[] = [];
     const rejected: RouteRejection[] = decoded.rejected.map((r) => ({
       ...r,
       code: status.INVALID_ARGUMENT,
@@ -199,7 +207,8 @@ function serveRouteStream(
     for (const message of decoded.messages) {
       try {
         const answered = options.accept(decoded.sender, message);
-        (answered && answers.canHold ? held : acceptedIds).push(message.id);
+        if (answered && message.wantAck && answers.takesAcks) awaitingAck.push(message.id);
+        else (answered && answers.canHold ? held : acceptedIds).push(message.id);
       } catch (error) {
         rejected.push(rejection(message.id, error));
       }
@@ -233,7 +242,8 @@ function serveRouteStream(
       }
     }
     options.hooks?.onServed?.(ROUTE_STREAM_PATH, status.OK);
-    answers.add(acceptedIds, rejected, held);
+    answers.add(acceptedIds, rejected, held, awaitingAck);
+    for (const id of awaitingAck) options.links?.holdForAck(id, decoded.sender.id.hex, answers);
   });
   call.on("end", () => {
     answers.flush();
@@ -262,15 +272,24 @@ export const ANSWER_HOLD_MS = 50;
  * instead of costing a stream message, a frame and a write of their own; otherwise they go alone, at the end
  * of the turn as before, so no acknowledgement waits for traffic that may not come. (Holding them longer on
  * a timer, 10 or 50 ms, measured no cheaper with bench/ab.ts at 8 nodes: a peer link there carries a hop
- * every ~70 ms, so little is merged, and the timer costs the node a wake-up of its own.) The one exception
- * is a hop that this node will answer on that stream back (held): its answer is known to come, so its
- * acknowledgement waits for it, at most ANSWER_HOLD_MS, and a response of its own is saved on both nodes.
+ * every ~70 ms, so little is merged, and the timer costs the node a wake-up of its own.) The exception is a
+ * hop delivered here whose answer is known to come (held), at most ANSWER_HOLD_MS: a Call's answer on the
+ * stream back, where the acknowledgement rides; or the end-to-end acknowledgement of a message whose
+ * sender waits for it, which then rides in this stream's response beside the hop's (carry, when the opener
+ * takes it there; else in the stream back's batch), so that neither needs a stream message of its own.
  */
 export class CoalescedAnswers {
   private acceptedIds: string[] = [];
   private rejected: RouteStreamResponse["rejected"] = [];
+  /** End-to-end acknowledgements beside their hops' in acceptedIds (RouteStreamResponse.acks). */
+  private acks: EndToEndAck[] = [];
+  /** The opener takes end-to-end acknowledgements in this stream's responses (feature response-acks). */
+  takesAcks = false;
   /** Acknowledgements waiting for the answer's batch on the stream back (or for holdTimer). */
   private held: string[] = [];
+  /** Acknowledgements waiting for their end-to-end acknowledgement (carry), or for holdTimer. */
+  private awaiting: string[] = [];
+  /** Lets go of held and awaiting acknowledgements; runs while there are any. */
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly endOfTurn = new EndOfTurnFlush(() => this.flushAtEndOfTurn());
   /** The opener's token for this stream and this node's stream back to it, once both are known. */
@@ -278,27 +297,49 @@ export class CoalescedAnswers {
   /** The MAC over one response (its bytes without the mac), once the stream's session is known. */
   sign: (response: Uint8Array) => Uint8Array | undefined = () => undefined;
 
-  constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {}
+  constructor(
+    private readonly call: ServerDuplexStream<Buffer, Buffer>,
+    /** Where held hops wait to be found by their end-to-end acknowledgement (holdForAck). */
+    private readonly links?: RouteStreamLinks,
+  ) {}
 
   /**
-   * Acknowledgements to send: `held` ones wait for the stream back's next batch (see canHold), at most
-   * ANSWER_HOLD_MS; the others leave at the end of this turn.
+   * Acknowledgements to send: `held` ones wait for the stream back's next batch (see canHold), `awaiting`
+   * ones for their end-to-end acknowledgement (carry, takesAcks), each at most ANSWER_HOLD_MS; the others
+   * leave at the end of this turn.
    */
   add(
     acceptedIds: readonly string[],
     rejected: RouteStreamResponse["rejected"],
     held: readonly string[] = [],
+    awaiting: readonly string[] = [],
   ): void {
     for (const id of acceptedIds) this.acceptedIds.push(id);
     for (const r of rejected) this.rejected.push(r);
-    if (held.length > 0) {
+    if (held.length > 0 || awaiting.length > 0) {
       for (const id of held) this.held.push(id);
+      for (const id of awaiting) this.awaiting.push(id);
       this.holdTimer ??= setTimeout(() => {
         this.holdTimer = undefined;
         this.flush();
       }, ANSWER_HOLD_MS);
     }
     if (this.acceptedIds.length > 0 || this.rejected.length > 0) this.endOfTurn.schedule();
+  }
+
+  /**
+   * The end-to-end acknowledgement of a held hop, to leave with the hop's acknowledgement in one response at
+   * the end of this turn; false when that hop is held here no more (it was acknowledged alone meanwhile).
+   */
+  carry(ack: BatchedAck): boolean {
+    const at = this.awaiting.indexOf(ack.messageId);
+    if (at < 0) return false;
+    this.awaiting.splice(at, 1);
+    this.stopHoldingIfNone();
+    this.acceptedIds.push(ack.messageId);
+    this.acks.push(encodeAck(ack));
+    this.endOfTurn.schedule();
+    return true;
   }
 
   /** Whether an acknowledgement may be held: only with a stream back for the answer to ride on. */
@@ -322,19 +363,24 @@ export class CoalescedAnswers {
     if (this.held.length > 0) this.flush();
   }
 
-  /** The stream is over: nothing more is written on it. */
+  /** The stream is over: nothing more is written on it (nor waits to be found by carryAck). */
   close(): void {
     this.detach();
+    this.links?.forgetHeld(this.awaiting, this);
+    this.awaiting = [];
     this.endOfTurn.cancel();
     clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
   }
 
-  /** Every acknowledgement waiting, held ones too, signed, for a batch of the stream back (none left here). */
+  /**
+   * Every acknowledgement waiting, held ones too, signed, for a batch of the stream back; those awaiting
+   * their end-to-end acknowledgement stay (it will leave beside them, cheaper than alone in a batch).
+   */
   takeForReverse(): ReverseAcks | undefined {
     const token = this.reverse?.token;
     if (token === undefined) return undefined;
-    const response = this.take(true);
+    const response = this.take("held");
     if (response === undefined) return undefined;
     return { stream: token, response };
   }
@@ -342,14 +388,14 @@ export class CoalescedAnswers {
   /** Writes everything waiting now, held ones too (before the stream is refused or ended; the hold ran out). */
   flush(): void {
     this.endOfTurn.cancel();
-    const response = this.take(true);
+    const response = this.take("all");
     if (response !== undefined) this.writeAlone(response);
   }
 
   /** Writes what is not held (acknowledgements handed over after the stream back's batch left). */
   flushPending(): void {
     this.endOfTurn.cancel();
-    const response = this.take(false);
+    const response = this.take("pending");
     if (response !== undefined) this.writeAlone(response);
   }
 
@@ -365,28 +411,44 @@ export class CoalescedAnswers {
     this.flushPending();
   }
 
+  private stopHoldingIfNone(): void {
+    if (this.held.length > 0 || this.awaiting.length > 0) return;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+  }
+
   /**
-   * The pending acknowledgements (with `withHeld`, the held ones too) as one signed, serialized response;
-   * undefined when there are none.
+   * The pending acknowledgements as one signed, serialized response (undefined when there are none); with
+   * "held" the held ones too, with "all" those awaiting their end-to-end acknowledgement as well.
    */
-  private take(withHeld: boolean): Uint8Array | undefined {
+  private take(which: "pending" | "held" | "all"): Uint8Array | undefined {
     let acceptedIds = this.acceptedIds;
-    if (withHeld && this.held.length > 0) {
-      acceptedIds = acceptedIds.length === 0 ? this.held : [...acceptedIds, ...this.held];
+    if (which !== "pending" && this.held.length > 0) {
+      acceptedIds = [...acceptedIds, ...this.held];
       this.held = [];
-      clearTimeout(this.holdTimer);
-      this.holdTimer = undefined;
     }
+    if (which === "all" && this.awaiting.length > 0) {
+      acceptedIds = [...acceptedIds, ...this.awaiting];
+      this.links?.forgetHeld(this.awaiting, this);
+      this.awaiting = [];
+    }
+    this.stopHoldingIfNone();
     if (acceptedIds.length === 0 && this.rejected.length === 0) return undefined;
-    const response = { acceptedIds, rejected: this.rejected, mac: NO_MAC };
+    const response = { acceptedIds, rejected: this.rejected, mac: NO_MAC, acks: this.acks };
     this.acceptedIds = [];
     this.rejected = [];
+    this.acks = [];
     const unsigned = RouteStreamResponse.encode(response).finish();
     const mac = this.sign(unsigned);
     if (mac === undefined) return unsigned;
     // Encoded messages concatenated are one message with their fields merged (the protobuf rule): the mac
     // is appended rather than every acknowledged id encoded a second time.
-    const macField = RouteStreamResponse.encode({ acceptedIds: [], rejected: [], mac: Buffer.from(mac) });
+    const macField = RouteStreamResponse.encode({
+      acceptedIds: [],
+      rejected: [],
+      mac: Buffer.from(mac),
+      acks: [],
+    });
     return Buffer.concat([unsigned, macField.finish()]);
   }
 }

@@ -22,7 +22,14 @@ import {
 import { writeAuthEntries } from "../auth/metadata.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
-import { encodeRouteBatch, type BatchedAck, type DirectMessage, type ReverseAcks } from "../../wire/codec.js";
+import {
+  decodeResponseAcks,
+  encodeRouteBatch,
+  type BatchedAck,
+  type DirectMessage,
+  type ReverseAcks,
+} from "../../wire/codec.js";
+import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner } from "./call-auth.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { PeerFailure, noConnection } from "./peer-failure.js";
@@ -37,6 +44,8 @@ export const METADATA_ROUTE_FEATURES = "wendy-route-features";
 export const METADATA_ROUTE_STREAM = "wendy-route-stream";
 /** Opener: its batches may be acknowledged in RouteBatch.reverse_acks on the answering node's own stream. */
 export const FEATURE_REVERSE_ACKS = "reverse-acks";
+/** Opener: end-to-end acknowledgements may come in RouteStreamResponse.acks, beside their hop's. */
+export const FEATURE_RESPONSE_ACKS = "response-acks";
 /** Server: it takes RouteBatch.direct. */
 export const FEATURE_DIRECT = "direct";
 /** Server: it takes RouteBatch.heartbeats. */
@@ -94,6 +103,14 @@ export interface RouteStreamOptions {
   /** Hops queued or unacknowledged on this stream at most; beyond: RESOURCE_EXHAUSTED at once. */
   readonly maxOutstanding: number;
   readonly now: () => number;
+  /**
+   * Takes the end-to-end acknowledgements that come beside their hop's acknowledgement
+   * (RouteStreamResponse.acks), each from `from`, the node that hop went to. With it the stream names the
+   * feature "response-acks"; without it the peer sends them in batches of its own.
+   */
+  readonly onResponseAck?: (from: NodeInfo, ack: BatchedAck) => void;
+  /** Bounds of what the peer's acknowledgements may carry (RouteStreamResponse.acks). */
+  readonly limits?: WireLimits;
 }
 
 /** A route hop, an end-to-end ack or a direct message on its way, until the peer acknowledges it. */
@@ -102,6 +119,8 @@ interface Hop {
   readonly key: string;
   /** The node the hop is meant for (hex ID), when known: only its acknowledgement resolves the hop. */
   readonly meant?: string;
+  /** That node, when known: the sender of an end-to-end acknowledgement that comes beside the hop's. */
+  readonly to?: NodeInfo;
   readonly message?: RouteMessage;
   readonly ack?: BatchedAck;
   readonly direct?: DirectMessage;
@@ -211,8 +230,43 @@ export function featuresOf(metadata: Metadata): Set<string> {
  */
 export class RouteStreamLinks {
   private readonly byToken = new Map<string, RouteStreamSender>();
+  /**
+   * Hops held on incoming streams whose openers take end-to-end acknowledgements in responses, by message
+   * id: the node they came from (hex ID, their origin) and the stream's acknowledgements.
+   */
+  private readonly awaitingAck = new Map<
+    string,
+    { readonly from: string; readonly answers: CoalescedAnswers }
+  >();
   /** Reverse acknowledgements that found their stream (each then checked as that stream's response). */
   matched = 0;
+  /** End-to-end acknowledgements that left beside their hop's, in a response (carryAck). */
+  carried = 0;
+
+  /** A hop from `from` (hex ID), held on the incoming stream of `answers` for its end-to-end acknowledgement. */
+  holdForAck(messageId: string, from: string, answers: CoalescedAnswers): void {
+    this.awaitingAck.set(messageId, { from, answers });
+  }
+
+  /** Held hops of `answers` acknowledged without their end-to-end acknowledgement: no longer waiting. */
+  forgetHeld(messageIds: readonly string[], answers: CoalescedAnswers): void {
+    if (this.awaitingAck.size === 0) return;
+    for (const id of messageIds)
+      if (this.awaitingAck.get(id)?.answers === answers) this.awaitingAck.delete(id);
+  }
+
+  /**
+   * Hands an end-to-end acknowledgement for node `to` (hex ID) to the incoming stream from `to` that holds
+   * its hop, to leave in that hop's acknowledgement; false when none does (it goes in a batch then).
+   */
+  carryAck(to: string | undefined, ack: BatchedAck): boolean {
+    const waiting = this.awaitingAck.get(ack.messageId);
+    if (waiting === undefined || waiting.from !== to) return false;
+    this.awaitingAck.delete(ack.messageId);
+    if (!waiting.answers.carry(ack)) return false;
+    this.carried++;
+    return true;
+  }
 
   register(token: string, sender: RouteStreamSender): void {
     this.byToken.set(token, sender);
@@ -279,20 +333,24 @@ export class RouteStreamSender {
    * sends of it to this peer failed before (its wait backs off: HopTimeout.forAttempt).
    */
   send(sender: NodeInfo, message: RouteMessage, meant?: string, attempt?: number): Promise<number> {
-    return promised((done) => this.queueHop(sender, message, meant, done, attempt));
+    return promised((done) => this.queueHop(sender, message, meant, done, undefined, attempt));
   }
 
-  /** As send, its outcome told to `done` (never within this call): no promise per hop. */
+  /**
+   * As send, its outcome told to `done` (never within this call): no promise per hop. `to`, the node meant,
+   * is who an end-to-end acknowledgement coming beside the hop's is from (onResponseAck); `attempt`, as send.
+   */
   queueHop(
     sender: NodeInfo,
     message: RouteMessage,
     meant: string | undefined,
     done: HopOutcome,
+    to?: NodeInfo,
     attempt?: number,
   ): void {
     const refused = this.refusal(this.queue.length, "route hops outstanding");
     if (refused !== undefined) return later(done, refused);
-    this.queue.push(this.pending(message.id, done, { message, meant }, attempt));
+    this.queue.push(this.pending(message.id, done, { message, meant, to }, attempt));
     this.scheduleFlush(sender);
   }
 
@@ -402,6 +460,7 @@ export class RouteStreamSender {
       readonly direct?: DirectMessage;
       readonly heartbeat?: string;
       readonly meant?: string;
+      readonly to?: NodeInfo;
     },
     attempt?: number,
   ): Hop {
@@ -560,8 +619,12 @@ export class RouteStreamSender {
     const metadata = writeAuthEntries(entries);
     const links = this.options.links;
     const token = randomBytes(16).toString("hex");
+    const features = [
+      ...(links === undefined ? [] : [FEATURE_REVERSE_ACKS]),
+      ...(this.options.onResponseAck === undefined ? [] : [FEATURE_RESPONSE_ACKS]),
+    ];
+    if (features.length > 0) metadata.set(METADATA_ROUTE_FEATURES, features.join(","));
     if (links !== undefined) {
-      metadata.set(METADATA_ROUTE_FEATURES, FEATURE_REVERSE_ACKS);
       metadata.set(METADATA_ROUTE_STREAM, token);
       links.register(token, this);
     }
@@ -604,6 +667,21 @@ export class RouteStreamSender {
       this.teardown(status.UNAUTHENTICATED, `${this.address} sent acknowledgements without a valid MAC`);
       return;
     }
+    const onResponseAck = this.options.onResponseAck;
+    let endToEnd: BatchedAck[] = [];
+    if (onResponseAck !== undefined && response.acks.length > 0) {
+      try {
+        endToEnd = decodeResponseAcks(response.acks, response.acceptedIds.length, this.options.limits);
+      } catch (error) {
+        this.teardown(
+          status.INTERNAL,
+          `${this.address} sent a malformed acknowledgement: ${asError(error).message}`,
+        );
+        return;
+      }
+    }
+    /** Hops acknowledged by this response, by id, when end-to-end acknowledgements came beside theirs. */
+    const acknowledged = endToEnd.length > 0 ? new Map<string, Hop>() : undefined;
     const now = this.options.now();
     for (const id of response.acceptedIds) {
       const hop = this.unacked.take(id);
@@ -617,6 +695,12 @@ export class RouteStreamSender {
       hop.settled = true;
       this.timeout.sample(now - hop.started);
       hop.done(undefined, now - hop.started);
+      acknowledged?.set(id, hop);
+    }
+    // Each end-to-end acknowledgement counts only beside its own hop's, from the node that hop went to.
+    for (const ack of endToEnd) {
+      const to = acknowledged?.get(ack.messageId)?.to;
+      if (to !== undefined) onResponseAck?.(to, ack);
     }
     for (const r of response.rejected) {
       const hop = this.unacked.take(r.messageId);

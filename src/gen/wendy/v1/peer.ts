@@ -355,6 +355,16 @@ export interface RouteStreamResponse {
    * did not come from the node the session was opened with. Empty without a shared secret.
    */
   mac: Buffer;
+  /**
+   * End-to-end acknowledgements for messages of the batches answered here that the answering node
+   * delivered and that came straight from their origin (the caller), each handled like one Ack call from
+   * the node the stream was opened to; at most as many as accepted_ids, and each only beside its message's
+   * id in accepted_ids of the same response (the caller ignores any other). They need no acknowledgement
+   * of their own: a response that is lost leaves its hops unacknowledged, so their messages come again and
+   * are acknowledged again end to end. Sent only on a stream whose opener named the feature
+   * "response-acks" (see RouteStream); otherwise they go in RouteBatch.acks.
+   */
+  acks: EndToEndAck[];
 }
 
 /** One refused message of a batch. */
@@ -2512,7 +2522,7 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
 };
 
 function createBaseRouteStreamResponse(): RouteStreamResponse {
-  return { acceptedIds: [], rejected: [], mac: Buffer.alloc(0) };
+  return { acceptedIds: [], rejected: [], mac: Buffer.alloc(0), acks: [] };
 }
 
 export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
@@ -2525,6 +2535,9 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
     }
     if (message.mac.length !== 0) {
       writer.uint32(26).bytes(message.mac);
+    }
+    for (const v of message.acks) {
+      EndToEndAck.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -2566,6 +2579,14 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
             message.mac = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.acks.push(EndToEndAck.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2586,6 +2607,7 @@ export const RouteStreamResponse: MessageFns<RouteStreamResponse> = {
     message.acceptedIds = object.acceptedIds?.map((e) => e) || [];
     message.rejected = object.rejected?.map((e) => RouteRejection.fromPartial(e)) || [];
     message.mac = object.mac ?? Buffer.alloc(0);
+    message.acks = object.acks?.map((e) => EndToEndAck.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2828,10 +2850,11 @@ export const PeerServiceService = {
    * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning. Optional
    * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
    * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
-   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
-   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct and
-   * "heartbeat" when it takes RouteBatch.heartbeats. Peers that name none of these (older versions) get and
-   * send plain responses, and get their heartbeats as Heartbeat calls.
+   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back, and
+   * "response-acks" when it takes RouteStreamResponse.acks; the server's response headers, sent as the
+   * stream opens, name "direct" when it takes RouteBatch.direct and "heartbeat" when it takes
+   * RouteBatch.heartbeats. Peers that name none of these (older versions) get and send plain responses, and
+   * get their heartbeats as Heartbeat calls and their end-to-end acknowledgements in RouteBatch.acks.
    */
   routeStream: {
     path: "/wendy.v1.PeerService/RouteStream" as const,
@@ -2886,10 +2909,11 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
    * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning. Optional
    * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
    * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
-   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
-   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct and
-   * "heartbeat" when it takes RouteBatch.heartbeats. Peers that name none of these (older versions) get and
-   * send plain responses, and get their heartbeats as Heartbeat calls.
+   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back, and
+   * "response-acks" when it takes RouteStreamResponse.acks; the server's response headers, sent as the
+   * stream opens, name "direct" when it takes RouteBatch.direct and "heartbeat" when it takes
+   * RouteBatch.heartbeats. Peers that name none of these (older versions) get and send plain responses, and
+   * get their heartbeats as Heartbeat calls and their end-to-end acknowledgements in RouteBatch.acks.
    */
   routeStream: handleBidiStreamingCall<RouteStreamRequest, RouteStreamResponse>;
 }
@@ -3126,10 +3150,11 @@ export interface PeerServiceClient extends Client {
    * acknowledges the messages of one batch by id, so per-hop acknowledgement keeps its meaning. Optional
    * features, named in a comma-separated "wendy-route-features" header: the opener's request headers name
    * "reverse-acks" (with "wendy-route-stream", a token naming the stream) when the acknowledgements of its
-   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back; the
-   * server's response headers, sent as the stream opens, name "direct" when it takes RouteBatch.direct and
-   * "heartbeat" when it takes RouteBatch.heartbeats. Peers that name none of these (older versions) get and
-   * send plain responses, and get their heartbeats as Heartbeat calls.
+   * batches may instead ride in RouteBatch.reverse_acks on the answering node's own stream back, and
+   * "response-acks" when it takes RouteStreamResponse.acks; the server's response headers, sent as the
+   * stream opens, name "direct" when it takes RouteBatch.direct and "heartbeat" when it takes
+   * RouteBatch.heartbeats. Peers that name none of these (older versions) get and send plain responses, and
+   * get their heartbeats as Heartbeat calls and their end-to-end acknowledgements in RouteBatch.acks.
    */
   routeStream(): ClientDuplexStream<RouteStreamRequest, RouteStreamResponse>;
   routeStream(options: Partial<CallOptions>): ClientDuplexStream<RouteStreamRequest, RouteStreamResponse>;
