@@ -211,6 +211,7 @@ export class FailureDetector {
   /** The earliest deadline of an outstanding probe (Infinity when none is out). */
   nextProbeDeadline(): Millis {
     let earliest = Number.POSITIVE_INFINITY;
+    if (this.probes.size === 0) return earliest;
     for (const probe of this.probes.values()) if (probe.deadline < earliest) earliest = probe.deadline;
     return earliest;
   }
@@ -218,6 +219,7 @@ export class FailureDetector {
   /** Probes whose deadline has passed, if any (handle each with expire(), in this order). */
   expiredProbes(now: Millis): OutstandingProbe[] | undefined {
     let expired: OutstandingProbe[] | undefined;
+    if (this.probes.size === 0) return expired;
     for (const probe of this.probes.values()) {
       if (probe.deadline <= now) (expired ??= []).push(probe);
     }
@@ -265,7 +267,7 @@ export class FailureDetector {
   }
 
   private clearSuspect(hex: string): void {
-    if (this.suspectSet.delete(hex)) this.suspectChanges++;
+    if (this.suspectSet.size > 0 && this.suspectSet.delete(hex)) this.suspectChanges++;
   }
 
   /**
@@ -278,7 +280,7 @@ export class FailureDetector {
     if (contact) this.lastContact.record(hex, now);
     if (leafMember) this.lastHeard.set(hex, now);
     this.clearSuspect(hex);
-    const probe = this.probes.get(hex);
+    const probe = this.probes.size === 0 ? undefined : this.probes.get(hex);
     if (probe !== undefined) {
       if (probe.kind === "liveness") this.probes.delete(hex);
       else probe.heardFrom = true;

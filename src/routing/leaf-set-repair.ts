@@ -34,6 +34,15 @@ export interface LeafSetFlush {
   readonly changed: readonly NodeInfo[] | undefined;
 }
 
+/** The farthest member of a side (the last) that is not busy, else the farthest; undefined when empty. */
+function farthestNotBusy(members: readonly NodeInfo[], busy: (hex: string) => boolean): NodeInfo | undefined {
+  for (let i = members.length - 1; i >= 0; i--) {
+    const node = members[i] as NodeInfo;
+    if (!busy(node.id.hex)) return node;
+  }
+  return members[members.length - 1];
+}
+
 export class LeafSetRepair {
   /** The leaf set plus the candidates being probed to join it (see the invariants above). */
   private readonly candidates: LeafSet;
@@ -254,14 +263,7 @@ export class LeafSetRepair {
     busy: (hex: string) => boolean,
     sends: PeerSend[],
   ): boolean {
-    const pick = (members: readonly NodeInfo[]): NodeInfo | undefined => {
-      for (let i = members.length - 1; i >= 0; i--) {
-        const node = members[i] as NodeInfo;
-        if (!busy(node.id.hex)) return node;
-      }
-      return members[members.length - 1];
-    };
-    const target = pick(side) ?? pick(other);
+    const target = farthestNotBusy(side, busy) ?? farthestNotBusy(other, busy);
     if (target === undefined) return true;
     if (!this.mayRequestLeafSet(target, now)) return false;
     sends.push({ to: target, message: { type: "leafSetRequest" } });

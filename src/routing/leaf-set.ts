@@ -169,6 +169,11 @@ export class LeafSet {
   /** Whether inserting `node` would make it a member (it is not one yet and is near enough). */
   wouldAccept(node: NodeInfo): boolean {
     if (node.id.equals(this.self.id) || this.byHex.has(node.id.hex)) return false;
+    return this.fits(node);
+  }
+
+  /** wouldAccept for a node known to be neither self nor a member: whether it is near enough on a side. */
+  fits(node: NodeInfo): boolean {
     return this.fitsSide(node, true) || this.fitsSide(node, false);
   }
 

@@ -1,7 +1,7 @@
 // Maintenance that pays for itself (MSPastry, Castro, Costa, Rowstron, DSN 2004; Mahajan et al., "Controlling
 // the cost of reliability"): a node measures how often the peers it keeps fail and spends maintenance messages
 // in proportion, instead of at one rate chosen for the worst case. Pure bookkeeping: time comes in as input.
-import { clockwiseDistance, type NodeId } from "./id.js";
+import { approxClockwise, approxOrder, clockwiseDistance, type NodeId } from "./id.js";
 import type { Millis, NodeInfo } from "./types.js";
 
 /** Failures are averaged over roughly this long (an exponentially weighted window). */
@@ -108,33 +108,70 @@ export function shouldBeListedBy(
 /**
  * shouldBeListedBy for many members against one sender's leaf set: the sender's distances to its members
  * are worked out once, not once per member asked about (a gossip message is checked against every quiet
- * member of ours, l bigint subtractions each).
+ * member of ours). From the IDs' top 52 bits (approxClockwise) first: the exact bigint distances, l of them
+ * per side, are worked out only when an approximation cannot tell two distances apart, which is rare.
  */
 export class SenderListing {
   private readonly listed = new Set<string>();
-  /** Clockwise distances from the sender to each of its members, and from each member to the sender. */
-  private readonly right: bigint[] = [];
-  private readonly left: bigint[] = [];
+  /** approxClockwise from the sender to each of its members, and from each member to the sender. */
+  private readonly rightApprox: number[] = [];
+  private readonly leftApprox: number[] = [];
+  /** The same distances exactly, once one was needed. */
+  private exact: { readonly right: bigint[]; readonly left: bigint[] } | undefined;
 
   constructor(
     private readonly sender: NodeId,
-    senderLeafSet: readonly NodeInfo[],
+    private readonly senderLeafSet: readonly NodeInfo[],
   ) {
     for (const node of senderLeafSet) {
       this.listed.add(node.id.hex);
-      this.right.push(clockwiseDistance(sender, node.id));
-      this.left.push(clockwiseDistance(node.id, sender));
+      this.rightApprox.push(approxClockwise(sender, node.id));
+      this.leftApprox.push(approxClockwise(node.id, sender));
     }
   }
 
   shouldList(member: NodeId, half: number): boolean {
     if (member.equals(this.sender) || this.listed.has(member.hex)) return false;
-    const clockwise = clockwiseDistance(this.sender, member);
-    const counter = clockwiseDistance(member, this.sender);
-    const onRight = clockwise <= counter;
-    const reach = onRight ? clockwise : counter;
+    const clockwiseApprox = approxClockwise(this.sender, member);
+    const counterApprox = approxClockwise(member, this.sender);
+    let reach: bigint | undefined;
+    let onRight: boolean;
+    const sideOrder = approxOrder(clockwiseApprox, counterApprox);
+    if (sideOrder !== 0) {
+      onRight = sideOrder < 0;
+    } else {
+      const clockwise = clockwiseDistance(this.sender, member);
+      const counter = clockwiseDistance(member, this.sender);
+      onRight = clockwise <= counter;
+      reach = onRight ? clockwise : counter;
+    }
+    const reachApprox = onRight ? clockwiseApprox : counterApprox;
+    const approx = onRight ? this.rightApprox : this.leftApprox;
+    // Counts the sender's members d with 0 < d < reach on that side (an approximation that tells is >= 1,
+    // so its exact distance is above 0).
     let between = 0;
-    for (const d of onRight ? this.right : this.left) if (d > 0n && d < reach) between++;
+    for (let i = 0; i < approx.length; i++) {
+      const order = approxOrder(approx[i] as number, reachApprox);
+      if (order > 0) continue;
+      if (order === 0) {
+        reach ??= onRight ? clockwiseDistance(this.sender, member) : clockwiseDistance(member, this.sender);
+        const d = (onRight ? this.exactDistances().right : this.exactDistances().left)[i] as bigint;
+        if (!(d > 0n && d < reach)) continue;
+      }
+      between++;
+    }
     return between < half;
+  }
+
+  private exactDistances(): { readonly right: bigint[]; readonly left: bigint[] } {
+    if (this.exact !== undefined) return this.exact;
+    const right: bigint[] = [];
+    const left: bigint[] = [];
+    for (const node of this.senderLeafSet) {
+      right.push(clockwiseDistance(this.sender, node.id));
+      left.push(clockwiseDistance(node.id, this.sender));
+    }
+    this.exact = { right, left };
+    return this.exact;
   }
 }

@@ -106,6 +106,8 @@ interface StateEntryMemo {
   tableVersion: number;
   neighboursVersion: number;
   entry: NodeInfo | undefined;
+  /** The leaf set's entry for `hex` (valid while the leaf set's version is `leafVersion`). */
+  leafEntry: NodeInfo | undefined;
 }
 
 export class PastryNode {
@@ -147,6 +149,7 @@ export class PastryNode {
     tableVersion: -1,
     neighboursVersion: -1,
     entry: undefined,
+    leafEntry: undefined,
   };
   /** holdsEpoch's count and the removal counts it last saw. */
   private readonly holdsRemovals = { epoch: 0, leaf: -1, table: -1, neighbours: -1, candidates: -1 };
@@ -979,7 +982,7 @@ export class PastryNode {
     const hex = peer.id.hex;
     // Contact times only matter for peers in our state (gossip that they died is checked against them).
     const contact = recordContact && this.holds(peer);
-    const wasDead = this.detector.noteAlive(peer, now, contact, this.leaf.has(hex));
+    const wasDead = this.detector.noteAlive(peer, now, contact, this.leafHolds(hex));
     if (this.hops.parkedHops > 0) this.releaseParked(hex, true);
     if (wasDead) this.reinstate(hex);
   }
@@ -1007,7 +1010,8 @@ export class PastryNode {
   private learn(node: NodeInfo, now: Millis, measure = false): void {
     if (!this.isPlausible(node)) return;
     this.offerSecondHand(node, now, measure);
-    if (!this.leaf.wouldAccept(node)) return;
+    // leaf.wouldAccept(node), its look-up answered by stateEntry's memo (isPlausible ruled out self).
+    if (this.leafHolds(node.id.hex) || !this.leaf.fits(node)) return;
     // Probe it if it is among the nearest candidates, including one that answered earlier while the side
     // was full (it is still in the candidate set, and would be refused forever if only new ones counted).
     const nearest = this.repair.offerCandidate(node);
@@ -1239,13 +1243,26 @@ export class PastryNode {
       memo.neighboursVersion === neighboursVersion
     )
       return memo.entry;
-    const entry = this.leaf.get(hex) ?? this.table.lookup(id) ?? this.neighbours.get(hex);
+    const leafEntry = this.leaf.get(hex);
+    const entry = leafEntry ?? this.table.lookup(id) ?? this.neighbours.get(hex);
     memo.hex = hex;
     memo.leafVersion = leafVersion;
     memo.tableVersion = tableVersion;
     memo.neighboursVersion = neighboursVersion;
     memo.entry = entry;
+    memo.leafEntry = leafEntry;
     return entry;
+  }
+
+  /**
+   * Whether the leaf set holds the ID `hex`: from stateEntry's memo when it last looked up this ID and the
+   * leaf set has not changed since (an input asks this of its sender, and learning of each node named, right
+   * after checking its plausibility), else from the leaf set.
+   */
+  private leafHolds(hex: string): boolean {
+    const memo = this.entryMemo;
+    if (memo.hex === hex && memo.leafVersion === this.leaf.version) return memo.leafEntry !== undefined;
+    return this.leaf.has(hex);
   }
 
   /** Whether `peer` is in our state or among the leaf set's candidates. */

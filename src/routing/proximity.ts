@@ -49,6 +49,8 @@ export class ProximityStore {
   private readonly freeSlots: number[] = [];
   /** By slot: the keep epoch in which `keep` last said yes to its peer (see prune), or -1. */
   private readonly keptIn: number[] = [];
+  /** By slot: the ID hex it holds (undefined while free), so that prune walks the slots in order. */
+  private readonly hexOf: (string | undefined)[] = [];
 
   constructor(
     private readonly self: NodeInfo,
@@ -68,6 +70,7 @@ export class ProximityStore {
       if (this.slots.size >= this.options.capacity) this.evictOne();
       const fresh = this.allocate();
       this.slots.set(hex, fresh);
+      this.hexOf[fresh] = hex;
       const base = fresh * FIELDS;
       this.values[base + SMOOTHED] = rttMs;
       this.values[base + SRTT] = rttMs;
@@ -122,18 +125,23 @@ export class ProximityStore {
    * and asking costs several look-ups each, every gossip round).
    */
   prune(now: number, maxAgeMs: number, keepEpoch?: number): void {
-    // forEach, not for-of: no [key, value] pair allocated per entry (this runs every gossip round per node).
-    this.slots.forEach((slot, hex, slots) => {
-      const at = this.values[slot * FIELDS + AT] as number;
-      if (now - at < maxAgeMs) return;
-      if (keepEpoch !== undefined && this.keptIn[slot] === keepEpoch) return;
+    // Slot by slot over the packed arrays rather than through the map (this runs every gossip round per
+    // node): which measurements go does not depend on the order they are looked at (`keep` only reads).
+    // Slots in use or free number exactly size + free ones, and releasing one here keeps that sum.
+    const used = this.slots.size + this.freeSlots.length;
+    const values = this.values;
+    for (let slot = 0; slot < used; slot++) {
+      const hex = this.hexOf[slot];
+      if (hex === undefined) continue;
+      if (now - (values[slot * FIELDS + AT] as number) < maxAgeMs) continue;
+      if (keepEpoch !== undefined && this.keptIn[slot] === keepEpoch) continue;
       if (this.options.keep(hex)) {
         if (keepEpoch !== undefined) this.keptIn[slot] = keepEpoch;
-        return;
+        continue;
       }
-      slots.delete(hex);
+      this.slots.delete(hex);
       this.release(slot);
-    });
+    }
   }
 
   get size(): number {
@@ -159,6 +167,7 @@ export class ProximityStore {
 
   private release(slot: number): void {
     this.keptIn[slot] = -1;
+    this.hexOf[slot] = undefined;
     this.freeSlots.push(slot);
   }
 
