@@ -76,6 +76,18 @@ describe("weak cluster secrets", () => {
     }
   });
 
+  // A random draw lands near these now and then: 48 alphanumerics with at most 23 distinct (about 4.5 in a
+  // million; the first key below is one the chart's generator drew in CI), 32 hex digits with 18 or more of
+  // their 30 steps counting or repeating (about 3 in 10 million). Bounds at half the length refused both, so
+  // the test above failed in CI about once in a hundred runs, and a user's generated key about once in 100,000.
+  it("random keys from the tail of the draw are accepted: 23 distinct of 48 alphanumerics, 18 of 30 hex steps counting", () => {
+    const fewDistinct = "JknN8N5zds8TVKMZenBaNiBM1mwJSa1saTnTVBaJSneJpk1S";
+    const someCounting = "0123456789abcdefedcba50f27c94d1e";
+    expect(new Set(fewDistinct).size).toBe(23);
+    expect(secretWeakness(fewDistinct)).toBeUndefined();
+    expect(secretWeakness(someCounting)).toBeUndefined();
+  });
+
   it("short keys, typed phrases, repeats and runs are refused", () => {
     for (const weak of [
       randomBytes(15).toString("hex"),
