@@ -125,7 +125,11 @@ export class KvCoordinator {
       if (!this.overlay.ready()) throw new NotJoinedError("this node has not joined the overlay yet");
       const owner = this.overlay.owner(op.key);
       if (owner.id.equals(this.overlay.self().id)) return this.coordinate(op, deadline);
-      if (op.kind === "get" && this.knowsReplicaSet(op.key)) return this.get(op.key, deadline);
+      if (op.kind === "get") {
+        // Computed once for both the check and the read.
+        const set = this.replicaSet(op.key);
+        if (this.knowsReplicaSet(op.key, set)) return this.get(op.key, deadline, set);
+      }
       if (hops + 1 > MAX_COORDINATE_HOPS)
         throw unavailable(`no owner found for key ${op.key.hex} within ${MAX_COORDINATE_HOPS} hops`);
       const left = deadline - performance.now();
@@ -162,13 +166,13 @@ export class KvCoordinator {
   }
 
   /** Whether this node's leaf set spans the key's neighbourhood, so its replica set is the owner's. */
-  private knowsReplicaSet(key: NodeId): boolean {
+  private knowsReplicaSet(key: NodeId, set: readonly NodeInfo[]): boolean {
     const { left, right } = this.overlay.leafSet();
     return knowsReplicaSet(
       left.map((n) => n.id),
       right.map((n) => n.id),
       key,
-      this.replicaSet(key).map((n) => n.id),
+      set.map((n) => n.id),
     );
   }
 
@@ -238,8 +242,7 @@ export class KvCoordinator {
     return { version: record.version, acknowledgements, coordinator: self };
   }
 
-  private async get(key: NodeId, deadline: number): Promise<KvReadResult> {
-    const set = this.replicaSet(key);
+  private async get(key: NodeId, deadline: number, set = this.replicaSet(key)): Promise<KvReadResult> {
     const decided: { newest?: KvRecord } = {};
     const read = await this.read(
       key,
