@@ -12,6 +12,7 @@ import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
 import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore } from "./proximity.js";
+import { RecentTimes } from "./recent-times.js";
 import { routingConfig } from "./config.js";
 import { Outbox } from "./outbox.js";
 import { RoutingTable } from "./routing-table.js";
@@ -55,6 +56,8 @@ const MIN_TICK_GAP_MS = 250;
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
+/** How many joiners that probed us are remembered (see reportRtt). */
+const JOINING_PROBERS_MEMORY = 64;
 export interface PastryNodeOptions {
   readonly random: RandomSource;
   readonly config?: Partial<RoutingConfig>;
@@ -134,6 +137,8 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
+  /** Nodes that sent us a joining probe within a join timeout (see reportRtt). */
+  private readonly joiningProbers: RecentTimes;
   /** The leaf set's version when finishInput last told the outbox which peer to watch (-1: never). */
   private watchedAtLeafVersion = -1;
   /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
@@ -176,6 +181,7 @@ export class PastryNode {
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
+    this.joiningProbers = new RecentTimes(this.config.joinTimeoutMs, JOINING_PROBERS_MEMORY);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
   }
 
@@ -228,7 +234,10 @@ export class PastryNode {
           leafSet: this.leaf.list(),
           ready: this.status === "ready",
         });
-        if (message.joining) this.introduceJoiners(from, now);
+        if (message.joining) {
+          this.joiningProbers.record(from.id.hex, now);
+          this.introduceJoiners(from, now);
+        }
         break;
       case "probeReply":
         this.onProbeReply(from, message.leafSet, now);
@@ -393,11 +402,16 @@ export class PastryNode {
     this.finishInput();
   }
 
+  /**
+   * The runtime measured a round trip to `peer` from the acknowledgement of a call (see MEASURED_ACKS). A
+   * joiner (its probes were answered here) is only measured: it takes measured slots when it announces
+   * itself, ready, not while messages routed to it would wait for its join.
+   */
   reportRtt(peer: NodeInfo, rttMs: number, now: Millis): void {
     if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
     this.now = now;
     this.proximity.record(peer, rttMs, now);
-    this.reconsiderForProximity(peer);
+    if (this.joiningProbers.recent(peer.id.hex, now) === undefined) this.reconsiderForProximity(peer);
     this.finishInput();
   }
 
@@ -959,12 +973,11 @@ export class PastryNode {
     // A joiner talking to its seed and a leaver saying goodbye are not candidates for our state.
     if (message.type === "leave") return;
     if (message.type === "join" && message.joiner.id.equals(from.id)) return;
-    // Not measured: a joiner from its own probes (it announces itself to the members of its final state,
-    // which measure it then; counter-probing every node it probed would double a join's probes), nor the
-    // sender of a route hop or an ack (any node may be a message's first hop: a probe per new sender was
-    // 3.5 probes per message sent; table maintenance measures the candidates that matter).
-    const measure =
-      !(message.type === "probe" && message.joining) && message.type !== "route" && message.type !== "ack";
+    // Not measured: a prober (our reply's acknowledgement gives its round-trip time, see MEASURED_ACKS; a
+    // joiner's probes so measure it before it announces itself), nor the sender of a route hop or an ack
+    // (any node may be a message's first hop: a probe per new sender was 3.5 probes per message sent; table
+    // maintenance measures the candidates that matter).
+    const measure = message.type !== "probe" && message.type !== "route" && message.type !== "ack";
     this.learnForTable(from, now, measure);
     // While joining, the leaf set is built from probes and their answers only: a concurrent joiner's probe is
     // first-hand evidence too, and taking it in keeps two adjacent joiners from missing each other.

@@ -134,6 +134,17 @@ export const REPORTED_FAILURES: ReadonlySet<PeerMessageType> = new Set<PeerMessa
   "joinState",
 ]);
 
+/**
+ * The message types whose acknowledgement's round-trip time a runtime reports to the core
+ * (PastryNode.reportRtt): calls it makes anyway, so the proximity they show costs no probe. A heartbeat
+ * measures the predecessor; a probe reply measures the prober (the prober measures us from the reply, and we
+ * it from the reply's acknowledgement: one exchange serves both, no probe back).
+ */
+export const MEASURED_ACKS: ReadonlySet<PeerMessageType> = new Set<PeerMessageType>([
+  "heartbeat",
+  "probeReply",
+]);
+
 /** A message to send. `to` is unknown only when contacting a seed by address before its ID is known. */
 export interface Outbound {
   readonly to: NodeInfo | undefined;

@@ -12,6 +12,7 @@ export type RoutingMachine = Pick<
   | "send"
   | "sendFailed"
   | "connectionLost"
+  | "reportRtt"
   | "tick"
   | "nextTickAt"
   | "leave"
@@ -49,6 +50,7 @@ export function releasedMachine(index: number): RoutingMachine {
     send: stopped,
     sendFailed: stopped,
     connectionLost: stopped,
+    reportRtt: stopped,
     tick: stopped,
     nextTickAt: stopped,
     leave: stopped,

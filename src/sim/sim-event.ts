@@ -17,6 +17,8 @@ export type SimEvent =
       readonly cause: SendFailure;
     }
   | { readonly kind: "connectionLost"; readonly node: number; readonly peer: number }
+  /** `peer` acknowledged a call from `node` that it received: `rttMs` after the call went out. */
+  | { readonly kind: "acked"; readonly node: number; readonly peer: number; readonly rttMs: number }
   | { readonly kind: "tick"; readonly node: number }
   | { readonly kind: "call"; readonly run: () => void };
 

@@ -314,6 +314,15 @@ export class Simulator {
         }
         break;
       }
+      case "acked": {
+        const node = this.nodes[ev.node] as SimNode;
+        if (isLive(node)) {
+          this.heldTicks?.replay(node);
+          node.machine.reportRtt((this.nodes[ev.peer] as SimNode).info, ev.rttMs, this.now);
+          this.process(ev.node);
+        }
+        break;
+      }
       case "tick": {
         const held = this.heldTicks;
         // Decided from the simulator's own arrays, without loading the node (with many nodes, a cache miss).
@@ -350,6 +359,7 @@ export class Simulator {
     this.heldTicks?.replay(target);
     target.machine.receive((this.nodes[from] as SimNode).info, msg, this.now);
     this.process(to);
+    this.wire.acknowledge(from, to, out, sentAt);
   }
 
   /** Acts on everything a machine has output. `leaving` lets a node that is leaving still send. */

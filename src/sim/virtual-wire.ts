@@ -1,7 +1,7 @@
 // What happens to a message between two simulated nodes: it arrives after the virtual network's latency, or
 // it fails back at its sender, refused ("unreachable": an address nobody has, or a host whose process is
 // gone) or timed out ("unknown": lost on the way, or a host gone silent). Every send is counted here.
-import type { Outbound } from "../routing/types.js";
+import { MEASURED_ACKS, type Outbound } from "../routing/types.js";
 import type { EventQueue } from "./event-queue.js";
 import type { VirtualNetwork } from "./network.js";
 import type { Prng } from "./prng.js";
@@ -48,6 +48,18 @@ export class VirtualWire {
       out,
       sentAt: queue.now,
     });
+  }
+
+  /**
+   * `out`, sent by `from` at `sentAt`, has just reached the live node `to`: for the types whose round-trip
+   * time a runtime reports (MEASURED_ACKS), the acknowledgement travels back (lost as any message may be).
+   */
+  acknowledge(from: number, to: number, out: Outbound, sentAt: number): void {
+    if (!MEASURED_ACKS.has(out.message.type)) return;
+    const { queue, network, random } = this.options;
+    if (network.isLost(random)) return;
+    const back = network.latency(to, from);
+    queue.after(back, { kind: "acked", node: from, peer: to, rttMs: queue.now + back - sentAt });
   }
 
   /** `out`, sent at `sentAt`, reached `target` whose process is no longer up: its sender learns of it. */

@@ -209,6 +209,11 @@ describe("2.4 proximity during joins: who measures whom", () => {
     node.takeOutputs();
     return node;
   }
+  /** Every peer `node` knows measured at 10 ms or more (the harness's own round trips take no time). */
+  function measureKnownPeers(node: PastryNode, now: number): void {
+    for (const peer of node.knownPeers()) node.reportRtt(peer, 10, now);
+    node.takeOutputs();
+  }
   const sentTo = (node: PastryNode, peer: NodeInfo): string[] =>
     node
       .takeOutputs()
@@ -221,6 +226,19 @@ describe("2.4 proximity during joins: who measures whom", () => {
     expect(sentTo(node, joiner)).toEqual(["probeReply"]);
     node.receive(joiner, { type: "announce" }, 100_100);
     expect(sentTo(node, joiner)).toContain("probe");
+  });
+
+  it("a joiner measured by its probe reply's acknowledgement ranks by it only once it announces itself", () => {
+    const node = readyNode();
+    measureKnownPeers(node, 99_000);
+    const joiner = nodeInfo(randomId(seededRandom(33)), 4001);
+    node.receive(joiner, { type: "probe", sentAt: 1, joining: true }, 100_000);
+    node.reportRtt(joiner, 0.5, 100_010);
+    expect(node.neighbourhood()[0]?.id.equals(joiner.id)).toBe(false);
+    node.takeOutputs();
+    node.receive(joiner, { type: "announce" }, 100_100);
+    expect(sentTo(node, joiner)).not.toContain("probe");
+    expect(node.neighbourhood()[0]?.id.equals(joiner.id)).toBe(true);
   });
 
   it("the sender of a route hop is taken into the table unmeasured: traffic costs no probes", () => {
@@ -243,10 +261,14 @@ describe("2.4 proximity during joins: who measures whom", () => {
     expect(sentTo(node, sender)).toContain("probe");
   });
 
-  it("a ready node's probe is measured back", () => {
+  it("a ready node's probe is answered, not probed back: the reply's acknowledgement measures it", () => {
     const node = readyNode();
+    measureKnownPeers(node, 99_000);
     const stranger = nodeInfo(randomId(seededRandom(34)), 4002);
     node.receive(stranger, { type: "probe", sentAt: 1, joining: false }, 100_000);
-    expect(sentTo(node, stranger).sort()).toEqual(["probe", "probeReply"]);
+    expect(sentTo(node, stranger)).toEqual(["probeReply"]);
+    node.reportRtt(stranger, 0.5, 100_010);
+    expect(node.neighbourhood()[0]?.id.equals(stranger.id)).toBe(true);
+    expect(sentTo(node, stranger)).toEqual([]);
   });
 });

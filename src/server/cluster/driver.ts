@@ -7,6 +7,7 @@ import { status } from "@grpc/grpc-js";
 import { BoundedMap } from "../../routing/bounded-map.js";
 import type { PastryNode } from "../../routing/node.js";
 import {
+  MEASURED_ACKS,
   REPORTED_FAILURES,
   type NodeInfo,
   type Outbound,
@@ -250,7 +251,7 @@ export class CoreDriver {
     this.options.metrics?.peerRpcCompleted(path, status.OK, rtt / 1000);
     const to = outbound.to;
     if (to === undefined) return;
-    if (outbound.message.type === "heartbeat") this.input((core, now) => core.reportRtt(to, rtt, now));
+    if (MEASURED_ACKS.has(outbound.message.type)) this.input((core, now) => core.reportRtt(to, rtt, now));
     this.noteAcknowledged(to);
   }
 
