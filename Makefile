@@ -122,7 +122,7 @@ bench-node-lines: install
 	  for line in $$lines; do \
 	    if [ $$line = machine ]; then bin=$$(dirname "$$(command -v node)"); else bin=$$(scripts/node-lines.sh bin $$line); fi; \
 	    tmp=$$(mktemp -d); \
-	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 2000 --out $$tmp; \
+	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 2000 --idle-settle-ms 0 --out $$tmp; \
 	    cp $$tmp/*.json $$out/$$($$bin/node --version)-round$$round.json; rm -rf $$tmp; \
 	  done; \
 	  lines=$$(echo $$lines | tr ' ' '\n' | tac | tr '\n' ' '); \
