@@ -138,7 +138,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     daemonRuntime:
       runtime.name === "compiled"
         ? "the daemon of this commit (git archive) compiled to JavaScript, as the container image runs it"
-        : "bin/wendy.js start (TypeScript sources through tsx, as in a source checkout)",
+        : "bin/wendy.js start (the working tree: its build if current, else the sources through tsx)",
     baseline,
     routed,
     clusters,

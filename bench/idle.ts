@@ -54,11 +54,14 @@ async function main(argv: readonly string[]): Promise<void> {
       [] as string[],
     )
     .option("--rev <revision>", "the commit whose daemon is built (default HEAD)", "HEAD")
-    .option("--source", "run the TypeScript sources through tsx instead of the compiled HEAD")
+    .option(
+      "--source",
+      "run the working tree through bin/wendy.js (its build if current, else tsx) instead of the compiled HEAD",
+    )
     .parse([...argv])
     .opts<IdleOptions>();
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
-  let build = "the working tree through tsx";
+  let build = "the working tree through bin/wendy.js";
   if (o.source !== true) {
     const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };

@@ -33,7 +33,10 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--warmup-ms <n>", "warm-up before each window", Number)
     .option("--idle-ms <n>", "idle window for maintenance traffic", Number)
     .option("--idle-settle-ms <n>", "rest after the last join before the idle window", Number)
-    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of a compiled build")
+    .option(
+      "--source",
+      "run the working tree through bin/wendy.js (its build if current, else tsx) instead of a compiled build",
+    )
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
     .option(
       "--report-only",

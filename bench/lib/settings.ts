@@ -36,7 +36,7 @@ export interface BenchSettings {
   readonly startBatch: number;
   /**
    * "compiled": the daemon built to JavaScript, as the container image runs it (built once per run);
-   * "source": bin/wendy.js running the TypeScript sources through tsx (quicker to start a run).
+   * "source": bin/wendy.js on the working tree (its build if current, else tsx; quicker to start a run).
    */
   readonly runtime: "compiled" | "source";
 }
