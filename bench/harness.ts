@@ -20,7 +20,7 @@ import {
   type StreamFigure,
   type UnaryFigure,
 } from "./lib/result.js";
-import type { BenchSettings } from "./lib/settings.js";
+import { idleSettleMs, type BenchSettings } from "./lib/settings.js";
 import { readSimResults } from "./lib/sim-results.js";
 import { median, percentile, ratio } from "./lib/stats.js";
 import { checkTargets } from "./lib/targets.js";
@@ -33,7 +33,7 @@ import { KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
 /** The shortest measured window of a key-value row. */
 const KV_MIN_WINDOW_MS = 1000;
 
-/** Lets joins and leaf-set pushes settle before idle figures are taken. */
+/** Lets joins and leaf-set pushes settle before a kill, and before idle figures at the least. */
 const SETTLE_MS = 2000;
 
 export interface HarnessOptions {
@@ -138,7 +138,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     daemonRuntime:
       runtime.name === "compiled"
         ? "the daemon of this commit (git archive) compiled to JavaScript, as the container image runs it"
-        : "bin/wendy.js start (TypeScript sources through tsx, as in a source checkout)",
+        : "bin/wendy.js start (the working tree: its build if current, else the sources through tsx)",
     baseline,
     routed,
     clusters,
@@ -240,7 +240,7 @@ async function measureCluster(
         `  join into ${size - 1}: ready in ${join.readyMs.toFixed(0)} ms (join itself ${join.joinMs.toFixed(0)} ms)`,
       );
     }
-    await sleep(SETTLE_MS);
+    await sleep(Math.max(SETTLE_MS, cluster.changedAt + idleSettleMs(settings) - performance.now()));
     const idle = await idleFigures(cluster, settings.idleMs);
     const idleCpuPercent = median([...idle.cpuPercent]);
     const memory = await memoryFigures(cluster);

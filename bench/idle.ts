@@ -1,18 +1,19 @@
 // What an idle cluster costs: `node --import tsx bench/idle.ts [--nodes 8] [--seconds 30] [--kills 1]`.
-// Starts real daemons (the compiled HEAD, as `make bench` does), lets them settle, then watches them with no
-// traffic: each daemon's CPU time from /proc as a share of one core, its RSS, and the maintenance RPCs per
-// node per second; then optionally SIGKILLs nodes and times the survivors' leaf-set repair. A quicker loop
+// Starts real daemons (the compiled HEAD, as `make bench` does), lets them settle (45 s from the last join, as
+// `make bench` does; --settle), then watches them with no traffic: each daemon's CPU time from /proc as a
+// share of one core, its RSS, and the maintenance RPCs per node per second; then optionally SIGKILLs nodes and times the survivors' leaf-set repair. A quicker loop
 // than `make bench` for work on idle cost; the same figures appear in `make bench`.
 import { Command } from "commander";
 import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
+import { FULL_SETTINGS, idleSettleMs } from "./lib/settings.js";
 import { rssBytes } from "./lib/proc.js";
 import { median } from "./lib/stats.js";
 import { idleFigures, timeFailure } from "./scenarios/membership.js";
 import { Traffic } from "./scenarios/traffic.js";
 
-/** Lets joins and leaf-set pushes settle before idle figures are taken. */
+/** Lets joins and leaf-set pushes settle before a repeated kill. */
 const SETTLE_MS = 3000;
 const MIB = 1024 * 1024;
 
@@ -21,6 +22,7 @@ interface IdleOptions {
   seconds: number;
   kills: number;
   hold: number;
+  settle: number;
   nodeOptions?: string;
   env: string[];
   source?: boolean;
@@ -32,6 +34,12 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--nodes <n>", "cluster size", Number, 8)
     .option("--seconds <n>", "idle window in seconds", Number, 30)
     .option("--kills <n>", "SIGKILLs timed after the idle window (the size restored between)", Number, 0)
+    .option(
+      "--settle <n>",
+      "seconds from the last join to the idle window (as in `make bench`)",
+      Number,
+      idleSettleMs(FULL_SETTINGS) / 1000,
+    )
     .option(
       "--hold <n>",
       "seconds to keep the settled cluster up before measuring (to attach tools)",
@@ -46,11 +54,14 @@ async function main(argv: readonly string[]): Promise<void> {
       [] as string[],
     )
     .option("--rev <revision>", "the commit whose daemon is built (default HEAD)", "HEAD")
-    .option("--source", "run the TypeScript sources through tsx instead of the compiled HEAD")
+    .option(
+      "--source",
+      "run the working tree through bin/wendy.js (its build if current, else tsx) instead of the compiled HEAD",
+    )
     .parse([...argv])
     .opts<IdleOptions>();
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
-  let build = "the working tree through tsx";
+  let build = "the working tree through bin/wendy.js";
   if (o.source !== true) {
     const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };
@@ -68,7 +79,7 @@ async function main(argv: readonly string[]): Promise<void> {
     const started = performance.now();
     await cluster.grow(o.nodes, 1);
     out(`${o.nodes} daemons (${build}) ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    await sleep(SETTLE_MS);
+    await sleep(Math.max(0, cluster.changedAt + o.settle * 1000 - performance.now()));
     if (o.hold > 0) {
       out(`holding ${o.hold} s; pids: ${cluster.nodes.map((n) => n.pid).join(" ")}`);
       await sleep(o.hold * 1000);

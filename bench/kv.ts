@@ -47,7 +47,10 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--measure-ms <n>", "measured window per row", Number, 8000)
     .option("--warmup-ms <n>", "warm-up before each window", Number, 2000)
     .option("--in-flight <list>", "requests in flight, comma-separated", list, [1, 64])
-    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of a compiled commit")
+    .option(
+      "--source",
+      "run the working tree through bin/wendy.js (its build if current, else tsx) instead of a compiled commit",
+    )
     .option("--rev <commit>", "the commit whose daemons are measured (compiled)", "HEAD")
     .option("--out <file>", "the report written", join(import.meta.dirname, "results", "kv-latest.md"))
     .parse([...argv])
@@ -55,7 +58,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const window = { warmupMs: o.warmupMs, measureMs: o.measureMs };
   const loadAtStart = loadavg();
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
-  let build = "the working tree through tsx";
+  let build = "the working tree through bin/wendy.js";
   if (o.source !== true) {
     const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };

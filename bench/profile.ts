@@ -56,7 +56,10 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--in-flight <n>", "messages in flight", Number, 64)
     .option("--payload <bytes>", "payload size", Number, 100)
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
-    .option("--source", "profile the TypeScript sources through tsx instead of the compiled HEAD")
+    .option(
+      "--source",
+      "profile the working tree through bin/wendy.js (its build if current, else tsx) instead of the compiled HEAD",
+    )
     .option("--kv <op>", "profile the key-value store's get or put instead of Send", kvOperation)
     .option("--kind <kind>", "routed load: send, send-acked or call", routedKind, "send")
     .parse([...argv])
@@ -64,7 +67,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "wendy-profile-"));
   const preload = join(import.meta.dirname, "lib", "cpu-profiler-preload.mjs");
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
-  let build = "the working tree through tsx";
+  let build = "the working tree through bin/wendy.js";
   if (o.source !== true) {
     const compiled = buildCompiledDaemon();
     runtime = { name: "compiled", entry: compiled.entry };

@@ -1,6 +1,7 @@
 // The markdown table of one run (bench/results/latest.md): every figure beside the same-run baseline.
 import type { BenchResult, RoutedFigure } from "./lib/result.js";
 import { cpuPerHop } from "./lib/targets.js";
+import { idleSettleMs } from "./lib/settings.js";
 
 const MIB = 1024 * 1024;
 
@@ -77,7 +78,8 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
     );
   line();
   line(
-    `At rest: ${n0(r.settings.idleMs / 1000)} s with no traffic after the cluster settled; maintenance counts every ` +
+    `At rest: ${n0(r.settings.idleMs / 1000)} s with no traffic, from ${n0(idleSettleMs(r.settings) / 1000)} s after the ` +
+      "cluster's last join (so that start-up work, V8's start-up collections among it, is over); maintenance counts every " +
       "outgoing peer RPC but Route, Ack and RouteStream; CPU is each daemon's own CPU time from /proc (median " +
       "over the daemons, the busiest in brackets), so load from other processes does not count.",
   );

@@ -32,7 +32,11 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--measure-ms <n>", "measured window per figure", Number)
     .option("--warmup-ms <n>", "warm-up before each window", Number)
     .option("--idle-ms <n>", "idle window for maintenance traffic", Number)
-    .option("--source", "run the daemons from the TypeScript sources (tsx) instead of a compiled build")
+    .option("--idle-settle-ms <n>", "rest after the last join before the idle window", Number)
+    .option(
+      "--source",
+      "run the working tree through bin/wendy.js (its build if current, else tsx) instead of a compiled build",
+    )
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
     .option(
       "--report-only",
@@ -46,6 +50,7 @@ async function main(argv: readonly string[]): Promise<void> {
     measureMs?: number;
     warmupMs?: number;
     idleMs?: number;
+    idleSettleMs?: number;
     source?: boolean;
     out: string;
     reportOnly?: boolean;
@@ -65,6 +70,7 @@ async function main(argv: readonly string[]): Promise<void> {
     measureMs: o.measureMs ?? FULL_SETTINGS.measureMs,
     warmupMs: o.warmupMs ?? FULL_SETTINGS.warmupMs,
     idleMs: o.idleMs ?? FULL_SETTINGS.idleMs,
+    idleSettleMs: o.idleSettleMs ?? FULL_SETTINGS.idleSettleMs,
     runtime: o.source === true ? "source" : FULL_SETTINGS.runtime,
   };
   const result = await runBenchmark({

@@ -1,14 +1,21 @@
 #!/usr/bin/env node
-// The `wendy` program. In a source checkout (src/ present and tsx installed, e.g. after `npm ci`) it runs
-// the TypeScript sources through tsx, so it never runs a stale build; elsewhere (the container image, an
-// installed package) it runs the compiled dist/ from `npm run build`.
-import { existsSync } from "node:fs";
+// The `wendy` program. It runs the compiled dist/ of `npm run build` (what the container image and an installed
+// package hold) unless this is a source checkout whose src/ changed after that build, or was never built: then
+// it runs the TypeScript sources through tsx (installed by `npm ci`), so it never runs a stale build. The
+// compiled program is preferred because tsx in the process costs the daemon about 50 MiB of resident memory
+// (an idle daemon of 26ed892: 117 MiB through tsx, 66 MiB compiled) and its start-up time.
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { URL, fileURLToPath, pathToFileURL } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const source = `${root}src/cli.ts`;
-const compiled = `${root}dist/src/cli.js`;
+const sourceDir = join(root, "src");
+const source = join(sourceDir, "cli.ts");
+const compiled = join(root, "dist", "src", "cli.js");
+// What `npm run build` compiles besides src/ (tsconfig.build.json leaves the simulator out).
+const BUILD_CONFIGS = ["tsconfig.json", "tsconfig.build.json"];
+const NOT_BUILT = new Set([join(sourceDir, "sim")]);
 
 function tsxInstalled() {
   try {
@@ -19,8 +26,27 @@ function tsxInstalled() {
   }
 }
 
+/** The newest modification time under `dir`, directories included (a deleted file changes its directory's). */
+function newestUnder(dir) {
+  let newest = statSync(dir).mtimeMs;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (NOT_BUILT.has(path)) continue;
+    newest = Math.max(newest, entry.isDirectory() ? newestUnder(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** The build holds every change to the sources (and to the compiler settings) made before it ran. */
+function buildIsCurrent() {
+  if (!existsSync(compiled)) return false;
+  const configs = BUILD_CONFIGS.map((name) => join(root, name)).filter((path) => existsSync(path));
+  const newestInput = Math.max(newestUnder(sourceDir), ...configs.map((path) => statSync(path).mtimeMs));
+  return statSync(compiled).mtimeMs >= newestInput;
+}
+
 let entry;
-if (existsSync(source) && tsxInstalled()) {
+if (existsSync(source) && tsxInstalled() && !buildIsCurrent()) {
   const { register } = await import("tsx/esm/api");
   register();
   entry = source;

@@ -35,7 +35,7 @@ export interface StartTiming {
   readonly readyMs: number;
 }
 
-/** How a daemon is run: bin/wendy.js (the sources through tsx) or a compiled build (bench/lib/compiled.ts). */
+/** How a daemon is run: bin/wendy.js (the working tree: its build if current, else tsx) or a compiled commit. */
 export interface DaemonRuntime {
   readonly name: "source" | "compiled";
   /** The script run as `node <entry> start`. */

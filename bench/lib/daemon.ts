@@ -1,5 +1,5 @@
 // One daemon child process for the benchmark: `node <entry> start` with WENDY_* variables, its JSON log
-// lines watched for the start-up line, its exit awaited. The entry is bin/wendy.js (sources through tsx)
+// lines watched for the start-up line, its exit awaited. The entry is bin/wendy.js (its build or tsx)
 // or the compiled build, which is why this does not reuse the demo's DaemonProcess.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";

@@ -1,5 +1,6 @@
 // The issue's targets, each checked against figures of the same run.
 import type { BenchResult, RoutedFigure, TargetCheck } from "./result.js";
+import { idleSettleMs } from "./settings.js";
 
 const MIB = 1024 * 1024;
 const THROUGHPUT_CLUSTER = 8;
@@ -136,7 +137,7 @@ export function checkTargets(result: Figures): TargetCheck[] {
       factor: rssMiB / IDLE_RSS_MIB,
     });
     checks.push({
-      name: `idle daemon CPU, % of a core (${idle.nodes}-node cluster, median daemon, ${result.settings.idleMs / 1000} s at rest)`,
+      name: `idle daemon CPU, % of a core (${idle.nodes}-node cluster, median daemon, ${result.settings.idleMs / 1000} s at rest from ${idleSettleMs(result.settings) / 1000} s after the last join)`,
       measured: `${idle.idleCpuPercent.toFixed(3)} % (busiest ${idle.idleCpuPercentMax.toFixed(3)} %)`,
       target: `<= ${IDLE_CPU_PERCENT} %`,
       met: idle.idleCpuPercent <= IDLE_CPU_PERCENT,

@@ -22,6 +22,7 @@ const SMOKE: BenchSettings = {
   kv: { nodes: 2, keys: 40 },
   // More than a heartbeat interval (4000 ms): every node sends maintenance within the window.
   idleMs: 5000,
+  idleSettleMs: 0,
   startBatch: 2,
   runtime: "source",
 };
