@@ -13,6 +13,7 @@ import { hostPort } from "../node.js";
 import type { HealthStatus } from "../transport/health.js";
 import { InboundGuard, inboundServerOptions, type InboundLimits } from "../transport/inbound-limits.js";
 import { InboundPeers } from "../transport/inbound-peers.js";
+import { forceShutdownOutsideHttp2Input } from "../transport/force-shutdown.js";
 import {
   addPeerService,
   type PeerMessageSink,
@@ -92,14 +93,10 @@ export async function openPeerPort(o: PeerPortOptions): Promise<PeerPort> {
  * it closed by itself, false when it had to be cut off.
  */
 export function closePeerPort(server: Server, force: boolean, graceMs: number): Promise<boolean> {
-  if (force) {
-    server.forceShutdown();
-    return Promise.resolve(false);
-  }
+  if (force) return forceShutdownOutsideHttp2Input(server).then(() => false);
   return new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve(false);
+      void forceShutdownOutsideHttp2Input(server).then(() => resolve(false));
     }, graceMs);
     server.tryShutdown(() => {
       clearTimeout(timer);

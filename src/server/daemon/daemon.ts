@@ -19,6 +19,7 @@ import { addOverlayService, overlayServerOptions, type OverlayServiceHandle } fr
 import { addLazyReflection } from "../reflection.js";
 import { ClientPortBudget } from "../transport/client-port-budget.js";
 import { InboundGuard, inboundServerOptions } from "../transport/inbound-limits.js";
+import { forceShutdownOutsideHttp2Input } from "../transport/force-shutdown.js";
 import { TokenCheck } from "../overlay/auth.js";
 import { isLoopback, tokenLines, type ClientTlsConfig, type DaemonConfig } from "./config.js";
 import { WatchedFile } from "./watched-file.js";
@@ -180,7 +181,7 @@ export class Daemon {
         config.clientPort,
         clientServerCredentials(config.clientTls, config.reloadIntervalMs),
       );
-      cleanups.push(async () => clientServer.forceShutdown());
+      cleanups.push(() => forceShutdownOutsideHttp2Input(clientServer));
       // Client calls are authenticated by a token in their headers, after grpc-js buffered the request.
       new InboundGuard(config.inboundLimits).attach(clientServer);
 
@@ -275,7 +276,7 @@ export class Daemon {
     // Subscriptions and watches would never end by themselves; waiting calls fail now.
     this.overlay.close();
     this.kvService.close();
-    this.clientServer.forceShutdown();
+    await forceShutdownOutsideHttp2Input(this.clientServer);
     await this.kv.close();
     for (const w of this.watchers) w.close();
     await this.http.close();
