@@ -12,6 +12,8 @@ import type { BenchResult, RoutedFigure, UnaryFigure } from "./lib/result.js";
 export interface LineRow {
   readonly kind: RoutedFigure["kind"];
   readonly nodes: number;
+  /** Set on the multi-hop rows (a small leaf set), which share their node count with a cluster size's rows. */
+  readonly leafSetSize?: number;
   readonly payloadBytes: number;
   readonly inFlight: number;
   /** All daemons together, per routed message. */
@@ -49,6 +51,7 @@ export function runRows(result: BenchResult): LineRow[] {
     rows.push({
       kind: routed.kind,
       nodes: routed.nodes,
+      ...(routed.leafSetSize === undefined ? {} : { leafSetSize: routed.leafSetSize }),
       payloadBytes: routed.payloadBytes,
       inFlight: routed.inFlight,
       daemonCpuMicros: routed.cpuSecondsPerOp * 1e6,
@@ -99,7 +102,9 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const rowKey = (r: LineRow): string => `${r.kind} ${r.nodes} nodes, ${bytes(r.payloadBytes)} x${r.inFlight}`;
+const rowKey = (r: LineRow): string =>
+  `${r.kind} ${r.nodes} nodes${r.leafSetSize === undefined ? "" : ` (leaf set ${r.leafSetSize})`}, ` +
+  `${bytes(r.payloadBytes)} x${r.inFlight}`;
 
 export function renderLines(lines: readonly LineSummary[], sources: readonly string[]): string {
   const out: string[] = [];
