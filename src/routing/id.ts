@@ -1,5 +1,5 @@
 // 128-bit Pastry identifiers on a ring of size 2^128, read as 32 base-16 digits (b = 4).
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 
 export const ID_BITS = 128;
 export const ID_BYTES = 16;
@@ -20,6 +20,15 @@ const TOP_RING = 2 ** (TOP_DIGITS * DIGIT_BITS);
 const RING = 1n << BigInt(ID_BITS);
 const HALF_RING = RING >> 1n;
 const HEX_RE = /^[0-9a-fA-F]{32}$/;
+
+type OneShotHash = (algorithm: "sha256", data: string, outputEncoding: "buffer") => Buffer;
+/** crypto.hash where this Node has it (20.12+, 21.7+): one call, no Hash object per key name. */
+const oneShotHash: unknown = (crypto as { readonly hash?: unknown }).hash;
+/** SHA-256 of `text` as UTF-8; the same bytes either way. */
+const sha256Text: (text: string) => Buffer =
+  typeof oneShotHash === "function"
+    ? (text) => (oneShotHash as OneShotHash)("sha256", text, "buffer")
+    : (text) => crypto.createHash("sha256").update(text, "utf8").digest();
 
 export class InvalidNodeIdError extends Error {
   override readonly name = "InvalidNodeIdError";
@@ -54,7 +63,9 @@ export class NodeId {
     if (bytes.length < ID_BYTES) {
       throw new InvalidNodeIdError(`a node ID needs at least ${ID_BYTES} bytes, got ${bytes.length}`);
     }
-    return NodeId.fromHex(Buffer.from(bytes.buffer, bytes.byteOffset, ID_BYTES).toString("hex"));
+    // Buffer's hex is always 32 lowercase digits: no need for fromHex's checks.
+    const hex = Buffer.from(bytes.buffer, bytes.byteOffset, ID_BYTES).toString("hex");
+    return new NodeId(BigInt("0x" + hex), hex);
   }
 
   static fromHex(hex: string): NodeId {
@@ -74,7 +85,7 @@ export class NodeId {
 
   /** The first 16 bytes of SHA-256 of the text: a stable ID for a name or key. */
   static fromString(text: string): NodeId {
-    return NodeId.fromBytes(createHash("sha256").update(text, "utf8").digest());
+    return NodeId.fromBytes(sha256Text(text));
   }
 
   toBytes(): Uint8Array {
