@@ -16,7 +16,9 @@ export function answerFetch(
   versionsOnly: boolean,
   maxBytes: number,
 ): FetchResponse {
-  if (versionsOnly) return { records: held.map((r) => encodeRecord(r, false)), omitted: [] };
+  // One record (a Get's Fetch) always fits whole.
+  if (versionsOnly || held.length <= 1)
+    return { records: held.map((r) => encodeRecord(r, !versionsOnly)), omitted: [] };
   const [fits, ...more] = batchRecords(held, maxBytes);
   return {
     records: (fits ?? []).map((r) => encodeRecord(r, true)),

@@ -93,12 +93,14 @@ export function addKvPeerService(server: Server, options: KvPeerServiceOptions):
           undefined,
           refusal("not running"),
         );
-      void runKvCall(
-        method,
-        () => original.requestDeserialize(call.request),
-        call.getAuthContext().sslPeerCertificate,
-        handlers,
-        options,
+      void Promise.resolve(
+        runKvCall(
+          method,
+          () => original.requestDeserialize(call.request),
+          call.getAuthContext().sslPeerCertificate,
+          handlers,
+          options,
+        ),
       ).then((outcome) => {
         if (outcome.ok) return reply(status.OK, "", outcome.value);
         let metadata: Metadata | undefined;
@@ -137,7 +139,8 @@ export type KvCallOutcome =
 /**
  * Runs one authenticated call: decodes it (`decode` throws on bad bytes), checks its sender against the
  * connection's certificate, hands it to its handler, and maps any failure to the status the caller gets.
- * Shared by the unary methods and the KvStream (peer-stream-server.ts).
+ * Shared by the unary methods and the KvStream (peer-stream-server.ts). A handler that answers at once
+ * (Fetch) is answered at once, without a promise per call.
  */
 export function runKvCall(
   method: keyof KvPeerHandlers,
@@ -145,40 +148,46 @@ export function runKvCall(
   certificate: PeerCertificate | undefined,
   handlers: KvPeerHandlers,
   options: Pick<KvPeerServiceOptions, "verifier" | "checkSender">,
-): Promise<KvCallOutcome> {
-  return Promise.resolve()
-    .then(() => {
-      const request = decode();
-      const sender = decodeNodeInfo(request.sender, "sender");
-      const claim = options.checkSender?.(sender, certificate);
-      if (claim !== undefined) {
-        options.verifier.failures.record(claim.reason);
-        throw new SenderRefused(claim.code, claim.reason, claim.details);
-      }
-      // Each method's request type matches its handler; the cast only joins the four signatures.
-      return (handlers[method] as (s: NodeInfo, r: typeof request) => unknown)(sender, request);
-    })
-    .then(
-      (value): KvCallOutcome => ({ ok: true, value }),
-      (error: unknown): KvCallOutcome => {
-        if (error instanceof SenderRefused)
-          return {
-            ok: false,
-            code: status[error.grpcCode],
-            details: error.message,
-            authFailure: error.reason,
-          };
-        if (error instanceof WireFormatError)
-          return { ok: false, code: status.INVALID_ARGUMENT, details: error.message };
-        // Refused before it touched the store: the caller may hand the request to another node at once.
-        if (error instanceof NotJoinedError || error instanceof LeavingError)
-          return { ok: false, code: error.code, details: error.message, refused: error.message };
-        if (error instanceof WendyError) return { ok: false, code: error.code, details: error.message };
-        if (error instanceof Error && /invalid wire type|index out of range/i.test(error.message))
-          return { ok: false, code: status.INVALID_ARGUMENT, details: `malformed request: ${error.message}` };
-        return { ok: false, code: status.INTERNAL, details: "internal error" };
-      },
-    );
+): KvCallOutcome | Promise<KvCallOutcome> {
+  let value: unknown;
+  try {
+    const request = decode();
+    const sender = decodeNodeInfo(request.sender, "sender");
+    const claim = options.checkSender?.(sender, certificate);
+    if (claim !== undefined) {
+      options.verifier.failures.record(claim.reason);
+      throw new SenderRefused(claim.code, claim.reason, claim.details);
+    }
+    // Each method's request type matches its handler; the cast only joins the four signatures.
+    value = (handlers[method] as (s: NodeInfo, r: typeof request) => unknown)(sender, request);
+  } catch (error) {
+    return failedOutcome(error);
+  }
+  if (value instanceof Promise) return value.then(succeeded, failedOutcome);
+  return succeeded(value);
+}
+
+function succeeded(value: unknown): KvCallOutcome {
+  return { ok: true, value };
+}
+
+function failedOutcome(error: unknown): KvCallOutcome {
+  if (error instanceof SenderRefused)
+    return {
+      ok: false,
+      code: status[error.grpcCode],
+      details: error.message,
+      authFailure: error.reason,
+    };
+  if (error instanceof WireFormatError)
+    return { ok: false, code: status.INVALID_ARGUMENT, details: error.message };
+  // Refused before it touched the store: the caller may hand the request to another node at once.
+  if (error instanceof NotJoinedError || error instanceof LeavingError)
+    return { ok: false, code: error.code, details: error.message, refused: error.message };
+  if (error instanceof WendyError) return { ok: false, code: error.code, details: error.message };
+  if (error instanceof Error && /invalid wire type|index out of range/i.test(error.message))
+    return { ok: false, code: status.INVALID_ARGUMENT, details: `malformed request: ${error.message}` };
+  return { ok: false, code: status.INTERNAL, details: "internal error" };
 }
 
 /** Sends the session's MAC over `answer` in the response headers (shared secrets; nothing otherwise). */

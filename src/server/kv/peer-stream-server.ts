@@ -18,7 +18,7 @@ import { METADATA_REFUSED } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { asError } from "../../shared/as-error.js";
 import type { NodeInfo as NodeInfoWire } from "../../gen/wendy/v1/types.js";
-import { runKvCall, type KvPeerHandlers } from "./peer-service.js";
+import { runKvCall, type KvCallOutcome, type KvPeerHandlers } from "./peer-service.js";
 
 export const KV_STREAM_PATH = KvPeerServiceService.kvStream.path;
 /** Calls in progress on one stream at most; more are answered RESOURCE_EXHAUSTED at once (kv_peer.proto). */
@@ -129,17 +129,22 @@ function serve(
         answers.add(failure(one.id, status.INVALID_ARGUMENT, "a call without a request"));
         continue;
       }
+      const answer = (outcome: KvCallOutcome): void =>
+        answers.add(
+          outcome.ok
+            ? answerOf(one.id, request.$case, outcome.value)
+            : failure(one.id, outcome.code, outcome.details, outcome.refused !== undefined),
+        );
+      const outcome = runKvCall(request.$case, () => requestOf(request), certificate, handlers, options);
+      if (!(outcome instanceof Promise)) {
+        answer(outcome);
+        continue;
+      }
       inProgress++;
-      void runKvCall(request.$case, () => requestOf(request), certificate, handlers, options).then(
-        (outcome) => {
-          inProgress--;
-          answers.add(
-            outcome.ok
-              ? answerOf(one.id, request.$case, outcome.value)
-              : failure(one.id, outcome.code, outcome.details, outcome.refused !== undefined),
-          );
-        },
-      );
+      void outcome.then((settled) => {
+        inProgress--;
+        answer(settled);
+      });
     }
   });
   call.on("end", () => {
