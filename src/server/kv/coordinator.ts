@@ -123,13 +123,14 @@ export class KvCoordinator {
     // changes nothing; a write is not, as it may have been applied.
     for (let attempt = 0; ; attempt++) {
       if (!this.overlay.ready()) throw new NotJoinedError("this node has not joined the overlay yet");
-      const owner = this.overlay.owner(op.key);
-      if (owner.id.equals(this.overlay.self().id)) return this.coordinate(op, deadline);
       if (op.kind === "get") {
-        // Computed once for both the check and the read.
+        // Computed once for both the check and the read; asked before the owner, since a node that knows
+        // the set reads here whoever owns the key.
         const set = this.replicaSet(op.key);
         if (this.knowsReplicaSet(op.key, set)) return this.get(op.key, deadline, set);
       }
+      const owner = this.overlay.owner(op.key);
+      if (owner.id.equals(this.overlay.self().id)) return this.coordinate(op, deadline);
       if (hops + 1 > MAX_COORDINATE_HOPS)
         throw unavailable(`no owner found for key ${op.key.hex} within ${MAX_COORDINATE_HOPS} hops`);
       const left = deadline - performance.now();
