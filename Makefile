@@ -79,9 +79,14 @@ bench-sim: install
 
 # Churn (bench/sim/churn.ts): 10,000 nodes with 60, 30 and 5 minute median sessions and 100,000 with 30, each
 # warmed up 10 virtual minutes and measured for 60 -> bench/results/sim-churn.json and the churn section of
-# sim-latest.md. Extrapolated from 2,000-node runs (about 5 simulator events per node per virtual second at
-# 30-minute sessions, 60,000 events per CPU second): about an hour of one free core per 10,000-node run and
-# half a day for the 100,000-node one (its build alone peaked near 12 GB in bench-sim). Run it on a quiet machine.
+# sim-latest.md. Measured 2026-12-03 (core 21e1146, 10,000 nodes, 30-minute sessions): build 7.9 M events
+# (about 250 CPU s); churn 2.3 simulator events per node per virtual second, about 36,000 events per CPU
+# second (67,000 at 1,000 nodes), so 39 CPU s per virtual minute: about 50 minutes of one free core for the
+# 10,000-node, 30-minute run (5-minute sessions cost about three times that per virtual minute at 2,000
+# nodes), and an estimated 15-20 hours for the 100,000-node one (events per CPU second keep falling with size;
+# live heap about 44 KiB per node, bench-sim-memory). A nice'd run on the shared machine got 15-40 % of a
+# core. Run it on a quiet machine; --wall-minutes stops a run's measured time at a wall-clock budget and still
+# writes its row.
 CHURN_RUN = nice node --import tsx bench/sim/churn.ts
 bench-sim-churn: install
 	$(CHURN_RUN) --nodes 10000 --median-minutes 60

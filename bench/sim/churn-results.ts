@@ -115,10 +115,12 @@ export function renderChurnSection(runs: readonly ChurnRun[]): string {
       "crash until no leaf set that held the crashed node names it, and until those leaf sets are also full " +
       "again (checked every 100 ms; other departures nearby delay the second). Table " +
       "fill = entries per node over the slots that could be filled among N nodes; stale = entries naming a " +
-      "node gone. Control = every message but route and ack.",
+      "node gone. Control = every message but route and ack. Wall time is on a shared 2-core machine (load " +
+      "10-60 while the 2026-12-03 rows ran): it says how long a run took there, not how fast the simulator is; " +
+      "events = simulator events processed (build included).",
     "",
-    "| nodes | sessions | crash share | virtual min (warm-up + measured) | sent | delivered | wrong | lost (acked) | inconsistent keys | hops mean | stretch mean / p50 / p90 | control msg/node/s | crashed node out of every leaf set, ms p50 / p90 / max | leaf sets full again, ms p50 / p90 / max (crashes followed) | table fill / stale | core | wall s (build) | peak RSS / heap MiB |",
-    "| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :--- | ---: | ---: |",
+    "| nodes | sessions | crash share | virtual min (warm-up + measured) | sent | delivered | wrong | lost (acked) | inconsistent keys | hops mean | stretch mean / p50 / p90 | control msg/node/s | crashed node out of every leaf set, ms p50 / p90 / max | leaf sets full again, ms p50 / p90 / max (crashes followed) | table fill / stale | core, seed, date | traffic msg/s | wall s (build) | events | peak RSS / heap MiB |",
+    "| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: |",
   );
   for (const r of runs) {
     const t = r.totals;
@@ -128,8 +130,9 @@ export function renderChurnSection(runs: readonly ChurnRun[]): string {
         `${t.sent} | ${t.delivered} | ${t.deliveredWrong} | ${t.lost} = ${pct(t.lost / Math.max(1, t.sent))} (${t.lostAcked}) | ` +
         `${t.inconsistentKeys} / ${t.keyPairs} | ${f2(t.hops.mean)} | ${f2(t.stretch.mean)} / ${f2(t.stretch.p50)} / ${f2(t.stretch.p90)} | ` +
         `${f3(t.controlTotalPerNodePerSecond)} | ${f0(t.removalMs.p50)} / ${f0(t.removalMs.p90)} / ${f0(t.removalMs.max)} | ${f0(t.repairMs.p50)} / ${f0(t.repairMs.p90)} / ${f0(t.repairMs.max)} (${t.repairsTracked}, ${t.repairsUnfinished} unfinished) | ` +
-        `${last === undefined ? "-" : `${f2(last.tableFill)} / ${pct(last.tableStale)}`} | ${r.core.commit}${r.core.dirty ? "+" : ""} | ` +
-        `${(r.totalWallMs / 1000).toFixed(0)} (${(r.buildWallMs / 1000).toFixed(0)}) | ${r.peakRssMiB.toFixed(0)} / ${r.peakHeapUsedMiB.toFixed(0)} |`,
+        `${last === undefined ? "-" : `${f2(last.tableFill)} / ${pct(last.tableStale)}`} | ${r.core.commit}${r.core.dirty ? "+" : ""}, seed ${r.seed}, ${r.date} | ` +
+        `${r.trafficPerSecond} | ${(r.totalWallMs / 1000).toFixed(0)} (${(r.buildWallMs / 1000).toFixed(0)}) | ` +
+        `${(r.events / 1e6).toFixed(1)} M | ${r.peakRssMiB.toFixed(0)} / ${r.peakHeapUsedMiB.toFixed(0)} |`,
     );
   }
   lines.push("", "Control messages per node per second by kind (over the measured time):", "");

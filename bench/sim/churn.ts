@@ -4,7 +4,7 @@
 // rendered as the churn section of bench/results/sim-latest.md (the rest of that file is left as it is).
 // Usage: bench/sim/churn.ts --nodes 10000 --median-minutes 30 [--lifetime exponential|pareto] [--shape 1.5]
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
-//   [--trace file] [--eager-ticks] [--out bench/results]
+//   [--trace file] [--eager-ticks] [--wall-minutes m] [--out bench/results]
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -38,6 +38,11 @@ const program = new Command()
     "run every node's every tick as it comes (no held-back idle ticks; same results, slower)",
   )
   .option("--trace <file>", "replay this churn trace instead of drawing sessions (see docs/simulation.md)")
+  .option(
+    "--wall-minutes <m>",
+    "stop measuring at the first virtual minute that ends after this much wall time since the start " +
+      "(the row then states the virtual minutes actually measured)",
+  )
   .option("--out <dir>", "results directory", "bench/results")
   .option("--render", "only re-render the churn section of sim-latest.md from sim-churn.json")
   .parse();
@@ -56,6 +61,7 @@ const o = program.opts<{
   eagerTicks?: boolean;
   heartbeatMs?: string;
   trace?: string;
+  wallMinutes?: string;
   out: string;
   render?: boolean;
 }>();
@@ -65,12 +71,16 @@ if (o.render === true) {
 }
 
 const MINUTE = 60_000;
+/** After the measured time, every message in flight is let finish (hop retries and probe verdicts take seconds). */
+const DRAIN_MS = 30_000;
 const nodes = Number.parseInt(o.nodes, 10);
 const seed = Number.parseInt(o.seed, 10);
 const medianMs = Number.parseFloat(o.medianMinutes) * MINUTE;
 const warmupMs = Number.parseFloat(o.warmupMinutes) * MINUTE;
 const measuredMs = Number.parseFloat(o.minutes) * MINUTE;
 const traffic = Number.parseFloat(o.traffic);
+const wallBudgetMs = o.wallMinutes === undefined ? Infinity : Number.parseFloat(o.wallMinutes) * MINUTE;
+if (!(wallBudgetMs > 0)) throw new Error(`bad --wall-minutes ${o.wallMinutes}`);
 if (!Number.isInteger(nodes) || nodes < 2) throw new Error(`bad --nodes ${o.nodes}`);
 if (o.lifetime !== "exponential" && o.lifetime !== "pareto") throw new Error(`bad --lifetime ${o.lifetime}`);
 const lifetime: LifetimeDistribution =
@@ -161,6 +171,10 @@ observer.start();
 observer.startTraffic(traffic, 0.2);
 const measureStarted = sim.now;
 while (sim.now < measureStarted + measuredMs) {
+  if (performance.now() - started > wallBudgetMs) {
+    log(`  wall-time budget of ${o.wallMinutes} min spent: measuring stops here`);
+    break;
+  }
   sim.runFor(MINUTE);
   const mem = sim.peakMemory();
   log(
@@ -170,8 +184,7 @@ while (sim.now < measureStarted + measuredMs) {
 }
 observer.stop();
 churnStop();
-// Let every message in flight finish (hop retries and probe verdicts take seconds).
-sim.runFor(30_000);
+sim.runFor(DRAIN_MS);
 const totals = observer.finish();
 const mem = sim.peakMemory();
 const run: ChurnRun = {
@@ -182,7 +195,7 @@ const run: ChurnRun = {
   crashFraction: Number.parseFloat(o.crashFraction),
   seed,
   warmupMinutes: Number.parseFloat(o.warmupMinutes),
-  measuredMinutes: Number.parseFloat(o.minutes),
+  measuredMinutes: (sim.now - measureStarted - DRAIN_MS) / MINUTE,
   trafficPerSecond: traffic,
   core: coreVersion(),
   totals,
