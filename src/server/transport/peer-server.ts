@@ -161,6 +161,8 @@ function messageHandler(method: PeerMethod, path: string, options: PeerServiceOp
     const refused = refusedSender(options, envelope.sender, call);
     if (refused !== undefined) return reply(refused);
     options.hooks?.onPeerCall?.(call.getPeer(), envelope.sender);
+    // A copy of a hop held on a stream for its end-to-end acknowledgement: that one is let go now.
+    if (envelope.message.type === "route") options.streams?.links?.release(envelope.message.message.id);
     try {
       options.sink(envelope.sender, envelope.message);
     } catch (error) {

@@ -205,6 +205,8 @@ function serveRouteStream(
       code: status.INVALID_ARGUMENT,
     }));
     for (const message of decoded.messages) {
+      // A copy held on a stream for its end-to-end acknowledgement is acknowledged now (see release).
+      options.links?.release(message.id);
       try {
         const answered = options.accept(decoded.sender, message);
         if (answered && message.wantAck && answers.takesAcks) awaitingAck.push(message.id);
@@ -340,6 +342,19 @@ export class CoalescedAnswers {
     this.acks.push(encodeAck(ack));
     this.endOfTurn.schedule();
     return true;
+  }
+
+  /**
+   * Acknowledges a hop held for its end-to-end acknowledgement at the end of this turn, without it (a copy
+   * came again: RouteStreamLinks.release); nothing when it is held here no more.
+   */
+  release(messageId: string): void {
+    const at = this.awaiting.indexOf(messageId);
+    if (at < 0) return;
+    this.awaiting.splice(at, 1);
+    this.stopHoldingIfNone();
+    this.acceptedIds.push(messageId);
+    this.endOfTurn.schedule();
   }
 
   /** Whether an acknowledgement may be held: only with a stream back for the answer to ride on. */

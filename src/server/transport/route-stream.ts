@@ -242,6 +242,8 @@ export class RouteStreamLinks {
   matched = 0;
   /** End-to-end acknowledgements that left beside their hop's, in a response (carryAck). */
   carried = 0;
+  /** Held hops let go without their end-to-end acknowledgement because a copy came again (release). */
+  released = 0;
 
   /** A hop from `from` (hex ID), held on the incoming stream of `answers` for its end-to-end acknowledgement. */
   holdForAck(messageId: string, from: string, answers: CoalescedAnswers): void {
@@ -253,6 +255,22 @@ export class RouteStreamLinks {
     if (this.awaitingAck.size === 0) return;
     for (const id of messageIds)
       if (this.awaitingAck.get(id)?.answers === answers) this.awaitingAck.delete(id);
+  }
+
+  /**
+   * A copy of `messageId` came again, on any stream: its sender may have given up on the copy held here (a
+   * timeout, a torn stream) and sent this one, whose acknowledgement then settles the only copy it still
+   * waits for. An end-to-end acknowledgement carried later beside the held one would find no hop waiting at
+   * the sender and be dropped there, so the held hop is acknowledged now, alone, and the end-to-end
+   * acknowledgement goes in a batch of its own (carryAck finds nothing), which the sender takes as it comes.
+   */
+  release(messageId: string): void {
+    if (this.awaitingAck.size === 0) return;
+    const waiting = this.awaitingAck.get(messageId);
+    if (waiting === undefined) return;
+    this.awaitingAck.delete(messageId);
+    waiting.answers.release(messageId);
+    this.released++;
   }
 
   /**
