@@ -10,6 +10,7 @@ import { SessionClient } from "../../src/server/auth/session-client.js";
 import { writeAuthEntries, type AuthEntries } from "../../src/server/auth/metadata.js";
 import { encodeNodeInfo } from "../../src/wire/codec.js";
 import { World, eventually, type PeerProcess } from "./harness.js";
+import { rawSessionClient } from "../helpers/raw-session.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const SECRET = testSecret("security-secret");
@@ -61,33 +62,7 @@ function heartbeatBody(): Buffer {
 /** A SessionClient holding the real secret: what an insider (or a captured call) looks like. */
 function insider(): SessionClient {
   const key = new PassphraseCredentials(SECRET, { N: 1024, r: 8, p: 1 }).sharedKey;
-  return new SessionClient({
-    sharedKey: key,
-    hello: (address, challenge) =>
-      new Promise((resolve, reject) => {
-        const body = PeerServiceService.hello.requestSerialize({
-          sender: encodeNodeInfo(attacker),
-          clientNonce: Buffer.from(challenge.clientNonce),
-        });
-        client(address).makeUnaryRequest(
-          PeerServiceService.hello.path,
-          identity,
-          identity,
-          body,
-          new Metadata(),
-          { deadline: Date.now() + 5000 },
-          (error, reply?: Buffer) => {
-            if (error || reply === undefined) return reject(error ?? new Error("no reply"));
-            const answer = PeerServiceService.hello.responseDeserialize(reply);
-            resolve({
-              serverNonce: answer.serverNonce,
-              sessionId: answer.sessionId,
-              serverProof: answer.serverProof,
-            });
-          },
-        );
-      }),
-  });
+  return rawSessionClient({ sharedKey: key, sender: attacker, clientFor: client, helloTimeoutMs: 5000 });
 }
 
 async function healthy(node: PeerProcess): Promise<boolean> {

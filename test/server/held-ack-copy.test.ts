@@ -13,29 +13,23 @@
 // and the scenario runs again). The owner's application acknowledges only once the origin has seen copy 2
 // acknowledged. The origin is a real node: the end-to-end acknowledgement reaches it either beside that
 // first acknowledgement of copy 2, or in a batch of its own (then its routing core reports it acked).
-import { Client, Metadata, credentials as grpcCredentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { Client, credentials as grpcCredentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { RouteMessage } from "../../src/routing/types.js";
 import { Cluster } from "../../src/server/cluster.js";
 import { Node } from "../../src/server/node.js";
 import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
-import { SessionClient } from "../../src/server/auth/session-client.js";
-import { METADATA_MAC, METADATA_SEQ } from "../../src/server/auth/session-protocol.js";
 import { writeAuthEntries } from "../../src/server/auth/metadata.js";
-import {
-  PeerServiceService,
-  RouteBatch,
-  RouteStreamRequest,
-  RouteStreamResponse,
-} from "../../src/gen/wendy/v1/peer.js";
-import { encodeNodeInfo, encodeRouteBatch } from "../../src/wire/codec.js";
+import { RouteBatch, RouteStreamResponse } from "../../src/gen/wendy/v1/peer.js";
+import { encodeRouteBatch } from "../../src/wire/codec.js";
 import {
   FEATURE_RESPONSE_ACKS,
   METADATA_ROUTE_FEATURES,
   ROUTE_STREAM_PATH,
 } from "../../src/server/transport/route-stream.js";
 import type { PeerClientPool } from "../../src/server/transport/peer-client.js";
+import { rawSessionClient, signedRouteStreamRequest } from "../helpers/raw-session.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const creds = new PassphraseCredentials(testSecret("held-ack-copy"), { N: 1024, r: 8, p: 1 });
@@ -105,38 +99,10 @@ describe("a Send whose hop comes again while its first copy's acknowledgement is
     const address = owner.info().localAddress;
     const client = new Client(address, grpcCredentials.createInsecure());
     const self = origin.info();
-    const session = new SessionClient({
-      sharedKey: creds.sharedKey,
-      hello: (to, challenge) =>
-        new Promise((resolve, reject) =>
-          client.makeUnaryRequest(
-            PeerServiceService.hello.path,
-            identity,
-            identity,
-            PeerServiceService.hello.requestSerialize({
-              sender: encodeNodeInfo(self),
-              clientNonce: Buffer.from(challenge.clientNonce),
-            }),
-            new Metadata(),
-            {},
-            (error, reply?: Buffer) => {
-              if (error || !reply) return reject(error ?? new Error(`no Hello reply from ${to}`));
-              const a = PeerServiceService.hello.responseDeserialize(reply);
-              resolve({ serverNonce: a.serverNonce, sessionId: a.sessionId, serverProof: a.serverProof });
-            },
-          ),
-        ),
-    });
+    const session = rawSessionClient({ sharedKey: creds.sharedKey, sender: self, clientFor: () => client });
     const signed = async (message: RouteMessage): Promise<Buffer> => {
       const batch = Buffer.from(RouteBatch.encode(encodeRouteBatch(self, [message])).finish());
-      const entries = await session.sign(address, ROUTE_STREAM_PATH, batch);
-      return Buffer.from(
-        RouteStreamRequest.encode({
-          batch,
-          seq: BigInt(entries[METADATA_SEQ]!),
-          mac: Buffer.from(entries[METADATA_MAC]!, "base64"),
-        }).finish(),
-      );
+      return signedRouteStreamRequest(session, address, batch);
     };
     const metadata = writeAuthEntries(await session.sign(address, ROUTE_STREAM_PATH, new Uint8Array()));
     // The opener takes end-to-end acknowledgements beside its hops' (as every current node does).

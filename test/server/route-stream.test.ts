@@ -5,15 +5,15 @@ import { NodeId, closestTo } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
 import { Node } from "../../src/server/node.js";
 import { PassphraseCredentials } from "../../src/server/auth/credentials.js";
-import { SessionClient } from "../../src/server/auth/session-client.js";
-import { METADATA_MAC, METADATA_SEQ } from "../../src/server/auth/session-protocol.js";
+import type { SessionClient } from "../../src/server/auth/session-client.js";
 import { writeAuthEntries } from "../../src/server/auth/metadata.js";
-import { PeerServiceService, RouteBatch, RouteStreamRequest } from "../../src/gen/wendy/v1/peer.js";
-import { encodeNodeInfo, encodeRouteBatch } from "../../src/wire/codec.js";
+import { RouteBatch, RouteStreamRequest } from "../../src/gen/wendy/v1/peer.js";
+import { encodeRouteBatch } from "../../src/wire/codec.js";
 import { ROUTE_STREAM_PATH } from "../../src/server/transport/route-stream.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
 import type { Message } from "../../src/server/application.js";
 import type { PeerClientPool } from "../../src/server/transport/peer-client.js";
+import { rawSessionClient, signedRouteStreamRequest } from "../helpers/raw-session.js";
 import { testSecret } from "../helpers/secrets.js";
 
 const SECRET = testSecret("stream-secret");
@@ -137,28 +137,7 @@ describe("RouteStream", () => {
 
     beforeAll(() => {
       client = new Client(target().info().localAddress, grpcCredentials.createInsecure());
-      session = new SessionClient({
-        sharedKey: creds.sharedKey,
-        hello: (address, challenge) =>
-          new Promise((resolve, reject) =>
-            client.makeUnaryRequest(
-              PeerServiceService.hello.path,
-              identity,
-              identity,
-              PeerServiceService.hello.requestSerialize({
-                sender: encodeNodeInfo(attacker),
-                clientNonce: Buffer.from(challenge.clientNonce),
-              }),
-              new Metadata(),
-              {},
-              (error, reply?: Buffer) => {
-                if (error || !reply) return reject(error ?? new Error("no reply"));
-                const a = PeerServiceService.hello.responseDeserialize(reply);
-                resolve({ serverNonce: a.serverNonce, sessionId: a.sessionId, serverProof: a.serverProof });
-              },
-            ),
-          ),
-      });
+      session = rawSessionClient({ sharedKey: creds.sharedKey, sender: attacker, clientFor: () => client });
     });
     afterAll(() => client.close());
 
@@ -194,16 +173,8 @@ describe("RouteStream", () => {
       return { acks, error: await ended };
     }
 
-    async function signed(address: string, batch: Buffer): Promise<Buffer> {
-      const entries = await session.sign(address, ROUTE_STREAM_PATH, batch);
-      return Buffer.from(
-        RouteStreamRequest.encode({
-          batch,
-          seq: BigInt(entries[METADATA_SEQ]!),
-          mac: Buffer.from(entries[METADATA_MAC]!, "base64"),
-        }).finish(),
-      );
-    }
+    const signed = (address: string, batch: Buffer): Promise<Buffer> =>
+      signedRouteStreamRequest(session, address, batch);
 
     it("accepts a correctly signed batch", async () => {
       const { acks, error } = await stream(async (address) => [
