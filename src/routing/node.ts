@@ -30,6 +30,8 @@ import {
   type RoutingState,
 } from "./router.js";
 import {
+  isNoticedDrop,
+  type DropNotice,
   type Millis,
   type NodeInfo,
   type Outbound,
@@ -269,6 +271,10 @@ export class PastryNode {
         this.route(message.message);
         break;
       case "ack":
+        if (message.undelivered !== undefined) {
+          this.onDropNotice(from, message.messageId, message.undelivered);
+          break;
+        }
         this.hops.noteAcked(message.messageId);
         if (message.refusal !== undefined) {
           this.emitEvent({
@@ -310,7 +316,7 @@ export class PastryNode {
       maxHops: this.config.maxHops,
       wantAck: options.wantAck === true,
     };
-    if (message.wantAck && options.deadline !== undefined) this.hops.noteDeadline(id, options.deadline);
+    if (message.wantAck) this.hops.noteOwn(message, options.deadline, this.now);
     if (this.status === "left") this.drop(message, "undeliverable");
     else this.route(message);
     this.finishInput();
@@ -526,7 +532,8 @@ export class PastryNode {
     if (message.type === "route") {
       if (from.id.equals(this.self.id)) return;
       this.handOff({ ...message.message, hops: message.message.hops + 1 });
-    } else if (message.type === "ack") {
+    } else if (message.type === "ack" && message.undelivered === undefined) {
+      // A drop notice is not acted on: a fresh copy could only be handed on again.
       this.hops.noteAcked(message.messageId);
       this.emitEvent({ type: "acked", messageId: message.messageId, deliveredBy: from, hops: message.hops });
     }
@@ -548,7 +555,7 @@ export class PastryNode {
       if (decision !== "ignore") this.detector.avoid(out.to.id.hex);
       if (decision === "drop") this.drop(message.message, "undeliverable");
       else if (decision === "handOff") this.handOff(message.message);
-      else if (decision === "resend") this.outbox.sendOutbound(this.hops.retransmission(out));
+      else if (decision === "resend") this.sendHopAgain(this.hops.retransmission(out));
     }
     this.finishInput();
   }
@@ -843,7 +850,7 @@ export class PastryNode {
         this.reroute(message);
         break;
       case "resend":
-        this.outbox.sendOutbound(this.hops.retransmission(out));
+        this.sendHopAgain(this.hops.retransmission(out));
         break;
       case "park":
         if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);
@@ -857,7 +864,7 @@ export class PastryNode {
   private releaseParked(hex: string, alive: boolean): void {
     const resend = alive && this.status === "ready";
     for (const out of this.hops.releaseParked(hex, resend)) {
-      if (resend) this.outbox.sendOutbound(out);
+      if (resend) this.sendHopAgain(out);
       else if (out.message.type === "route") this.reroute(out.message.message);
     }
   }
@@ -897,7 +904,28 @@ export class PastryNode {
 
   private forward(message: RouteMessage, next: NodeInfo): void {
     this.hops.countForwarded();
-    this.outbox.forward(message, next);
+    this.outbox.forward(this.hops.stampCopy(message), next);
+  }
+
+  /** A route hop sent again as it was (to the same node): a new copy, when the message is our own. */
+  private sendHopAgain(out: Outbound): void {
+    if (out.message.type !== "route") return this.outbox.sendOutbound(out);
+    const message = this.hops.stampCopy(out.message.message);
+    this.outbox.sendOutbound(
+      message === out.message.message ? out : { ...out, message: { type: "route", message } },
+    );
+  }
+
+  /**
+   * A node on the way dropped a copy of our message (a drop notice). It fails the send only when no copy we
+   * sent can still be on its way and the fresh copies are spent (HopDelivery.dropNoticed); meanwhile the
+   * last pending copy's notice sends a fresh copy from here, with this node's current view.
+   */
+  private onDropNotice(from: NodeInfo, messageId: string, notice: DropNotice): void {
+    const decision = this.hops.dropNoticed(messageId, notice.copy);
+    if (decision.kind === "freshCopy") this.route(decision.message);
+    else if (decision.kind === "undelivered")
+      this.emitEvent({ type: "undelivered", messageId, droppedBy: from, reason: notice.reason });
   }
 
   private deliver(message: RouteMessage): void {
@@ -952,6 +980,17 @@ export class PastryNode {
   private drop(message: RouteMessage, reason: DropReason): void {
     this.hops.countDropped();
     this.emitEvent({ type: "dropped", message, reason });
+    // Its origin waits for an ack it would otherwise wait out its deadline for: tell it which copy went no
+    // further (a numbered copy: the origin takes notices). Our own drops are reported by the event above.
+    const copy = message.copy ?? 0;
+    if (!message.wantAck || copy === 0 || message.origin.id.equals(this.self.id)) return;
+    if (!isNoticedDrop(reason)) return;
+    this.sendTo(message.origin, {
+      type: "ack",
+      messageId: message.id,
+      hops: message.hops,
+      undelivered: { copy, reason },
+    });
   }
 
   // ---- Learning about peers ------------------------------------------------------------------------------
