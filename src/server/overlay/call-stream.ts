@@ -72,7 +72,11 @@ class CallStreamSession extends StreamSession<CallResponse> {
   private startCall(item: CallStreamItem, receivedAt: number): void {
     const { ctx } = this;
     const started = performance.now();
-    let answer: Promise<CallAnswer>;
+    const { requestId } = item;
+    const done = (): void => {
+      this.waiting.delete(requestId);
+      ctx.metrics?.observeClientRpcDuration(PATH, (performance.now() - started) / 1000);
+    };
     try {
       const request = item.call;
       if (request === undefined) throw invalidArgument("call: required");
@@ -84,38 +88,34 @@ class CallStreamSession extends StreamSession<CallResponse> {
         ctx.limits.defaultCallTimeoutMs,
         this.deadlineOf(item, receivedAt),
       );
-      const startedCall = ctx.calls.start(key, purpose, payload, timeoutMs);
-      this.waiting.set(item.requestId, startedCall.callId);
-      answer = startedCall.answer;
+      // Told in the turn the answer comes (the origin's RouteStream batch): its result is queued there.
+      const callId = ctx.calls.start(key, purpose, payload, timeoutMs, {
+        resolve: (answered: CallAnswer) => {
+          done();
+          this.queueAnswer({
+            requestId,
+            code: status.OK,
+            errorMessage: "",
+            response: {
+              payload: Buffer.from(
+                answered.payload.buffer,
+                answered.payload.byteOffset,
+                answered.payload.byteLength,
+              ),
+              answeredBy: encodeNodeInfo(answered.answeredBy),
+              hops: answered.hops,
+            },
+          });
+        },
+        reject: (error: Error) => {
+          done();
+          this.answerError(requestId, error);
+        },
+      });
+      this.waiting.set(requestId, callId);
     } catch (error) {
-      this.answerError(item.requestId, error);
-      return;
+      this.answerError(requestId, error);
     }
-    answer.then(
-      (answered) => {
-        this.waiting.delete(item.requestId);
-        ctx.metrics?.observeClientRpcDuration(PATH, (performance.now() - started) / 1000);
-        this.queue({
-          requestId: item.requestId,
-          code: status.OK,
-          errorMessage: "",
-          response: {
-            payload: Buffer.from(
-              answered.payload.buffer,
-              answered.payload.byteOffset,
-              answered.payload.byteLength,
-            ),
-            answeredBy: encodeNodeInfo(answered.answeredBy),
-            hops: answered.hops,
-          },
-        });
-      },
-      (error: unknown) => {
-        this.waiting.delete(item.requestId);
-        ctx.metrics?.observeClientRpcDuration(PATH, (performance.now() - started) / 1000);
-        this.answerError(item.requestId, error);
-      },
-    );
   }
 
   /** The stream is over: calls still waiting are cancelled, as a cancelled unary Call is. */

@@ -2,6 +2,7 @@
 import type { handleUnaryCall } from "@grpc/grpc-js";
 import { OverlayServiceService, type CallRequest, type CallResponse } from "../../gen/wendy/v1/overlay.js";
 import { encodeNodeInfo } from "../../wire/codec.js";
+import type { CallAnswer } from "./calls.js";
 import type { OverlayContext } from "./context.js";
 import { maxCallPayloadBytes } from "./limits.js";
 import { unary } from "./serve.js";
@@ -17,11 +18,15 @@ export function callHandler(ctx: OverlayContext): handleUnaryCall<CallRequest, C
       ctx.limits.defaultCallTimeoutMs,
       call.getDeadline(),
     );
-    const started = ctx.calls.start(key, purpose, payload, timeoutMs);
-    const onCancelled = (): void => ctx.calls.abandon(started.callId);
+    let callId = "";
+    // A refusal before routing (start throws) rejects this promise, as it fails the call.
+    const answered = new Promise<CallAnswer>((resolve, reject) => {
+      callId = ctx.calls.start(key, purpose, payload, timeoutMs, { resolve, reject });
+    });
+    const onCancelled = (): void => ctx.calls.abandon(callId);
     call.on("cancelled", onCancelled);
     try {
-      const answer = await started.answer;
+      const answer = await answered;
       return {
         payload: Buffer.from(answer.payload.buffer, answer.payload.byteOffset, answer.payload.byteLength),
         answeredBy: encodeNodeInfo(answer.answeredBy),

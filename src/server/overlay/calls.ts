@@ -34,10 +34,18 @@ export interface CallAnswer {
   readonly hops: number;
 }
 
-interface OutgoingCall {
-  readonly key: NodeId;
+/**
+ * Who waits for a call's outcome: told exactly once, in the turn the answer (or the failure) comes, so that a
+ * CallStream's result joins that turn's writes instead of waiting for a promise's reaction.
+ */
+export interface CallWaiter {
   readonly resolve: (answer: CallAnswer) => void;
   readonly reject: (error: Error) => void;
+}
+
+interface OutgoingCall {
+  readonly key: NodeId;
+  readonly waiter: CallWaiter;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -82,26 +90,22 @@ export class CallBroker {
     return { outgoing: this.outgoing.size, incoming: this.incoming.size };
   }
 
-  /** Starts a call; `abandon(callId)` forgets it (the client cancelled). */
-  start(
-    key: NodeId,
-    purpose: number,
-    payload: Uint8Array,
-    timeoutMs: number,
-  ): { callId: string; answer: Promise<CallAnswer> } {
+  /**
+   * Starts a call whose outcome `waiter` is told (never within this call); returns its id, which
+   * `abandon(callId)` takes to forget it (the client cancelled). Throws when refused before routing.
+   */
+  start(key: NodeId, purpose: number, payload: Uint8Array, timeoutMs: number, waiter: CallWaiter): string {
     if (timeoutMs <= 0) throw deadlineExceeded("the call's deadline has already passed");
     if (this.outgoing.size >= this.limits.maxPendingCalls) {
       throw resourceExhausted(`${this.outgoing.size} calls are already waiting for answers on this node`);
     }
     const callId = randomBytes(16).toString("hex");
-    const answer = new Promise<CallAnswer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.outgoing.delete(callId)) return;
-        reject(deadlineExceeded(`no answer from the owner of key ${key.hex} within ${timeoutMs} ms`));
-        this.sendCancel(key, callId);
-      }, timeoutMs);
-      this.outgoing.set(callId, { key, resolve, reject, timer });
-    });
+    const timer = setTimeout(() => {
+      if (!this.outgoing.delete(callId)) return;
+      waiter.reject(deadlineExceeded(`no answer from the owner of key ${key.hex} within ${timeoutMs} ms`));
+      this.sendCancel(key, callId);
+    }, timeoutMs);
+    this.outgoing.set(callId, { key, waiter, timer });
     let sent: Promise<unknown>;
     try {
       sent = this.cluster.sendReserved(
@@ -110,20 +114,19 @@ export class CallBroker {
         encodeCallRequest({ callId, purpose, timeoutMs, payload }),
       );
     } catch (error) {
-      // Refused before routing: forget the call (nobody will await its answer) and let the caller see why.
-      answer.catch(() => undefined);
-      this.settle(callId)?.reject(asError(error));
+      // Refused before routing: forget the call; the caller sees why from the throw.
+      this.settle(callId);
       throw error;
     }
-    sent.catch((error: unknown) => this.settle(callId)?.reject(asError(error)));
-    return { callId, answer };
+    sent.catch((error: unknown) => this.settle(callId)?.waiter.reject(asError(error)));
+    return callId;
   }
 
   /** The caller went away: forget the call here and tell the owner. */
   abandon(callId: string): void {
     const call = this.settle(callId);
     if (call === undefined) return;
-    call.reject(new OverlayRpcError(status.CANCELLED, "the call was cancelled by the client"));
+    call.waiter.reject(new OverlayRpcError(status.CANCELLED, "the call was cancelled by the client"));
     this.sendCancel(call.key, callId);
   }
 
@@ -144,7 +147,9 @@ export class CallBroker {
   close(): void {
     for (const off of this.unregister) off();
     for (const callId of [...this.outgoing.keys()]) {
-      this.settle(callId)?.reject(new OverlayRpcError(status.UNAVAILABLE, "the overlay service is closing"));
+      this.settle(callId)?.waiter.reject(
+        new OverlayRpcError(status.UNAVAILABLE, "the overlay service is closing"),
+      );
     }
     for (const call of this.incoming.values()) {
       clearTimeout(call.timer);
@@ -196,9 +201,9 @@ export class CallBroker {
     const call = this.settle(answer.callId);
     if (call === undefined) return; // Late: the call was cancelled or timed out here.
     if (answer.code === status.OK) {
-      call.resolve({ payload: answer.payload, answeredBy: message.origin, hops: answer.hops });
+      call.waiter.resolve({ payload: answer.payload, answeredBy: message.origin, hops: answer.hops });
     } else {
-      call.reject(new OverlayRpcError(answer.code, answer.details));
+      call.waiter.reject(new OverlayRpcError(answer.code, answer.details));
     }
   }
 

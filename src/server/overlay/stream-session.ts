@@ -122,7 +122,18 @@ export abstract class StreamSession<Answer, Ctx extends StreamContext = OverlayC
     this.endOfTurn.schedule();
   }
 
+  /**
+   * As queue, for a result that came in a later turn than its item (a Call's answer from the key's owner):
+   * one that completes every item outstanding leaves at once, since no other result can join its message,
+   * instead of after everything else this turn writes (one call in flight waits for nothing).
+   */
+  protected queueAnswer(result: ItemResult<Answer>): void {
+    this.queue(result);
+    if (this.open && this.results.length >= this.outstanding) this.flush();
+  }
+
   private flush(): void {
+    this.endOfTurn.cancel();
     if (!this.open || this.results.length === 0) return;
     const results = this.results;
     this.results = [];
