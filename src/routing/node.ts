@@ -121,6 +121,8 @@ export class PastryNode {
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
+  /** How a detour after a failed hop ranks leaf-set members (by proximity when tables are proximity-aware). */
+  private readonly detourProximity: (peer: NodeInfo) => number | undefined;
   private readonly state: RoutingState;
 
   private status: NodeStatus = "idle";
@@ -183,6 +185,7 @@ export class PastryNode {
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.joiningProbers = new RecentTimes(this.config.joinTimeoutMs, JOINING_PROBERS_MEMORY);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
+    this.detourProximity = this.config.proximityAware ? proximityOf : () => undefined;
   }
 
   // ---- Inputs ----------------------------------------------------------------------------------------
@@ -890,7 +893,12 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects);
+    const next = nextHopAfterFailure(
+      this.state,
+      message.key,
+      this.detector.avoidSuspects,
+      this.detourProximity,
+    );
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
