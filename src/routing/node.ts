@@ -21,6 +21,7 @@ import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
 import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
+import { deathNotices } from "./death-notices.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
@@ -58,6 +59,8 @@ const RTT_MEMORY = 1_024;
 const RTT_MEMORY_MS = 60_000;
 /** How many joiners that probed us are remembered (see reportRtt). */
 const JOINING_PROBERS_MEMORY = 64;
+/** A table entry we find dead is told to at most this many of our nearest neighbours (see death-notices.ts). */
+const DEATH_NOTICE_FANOUT = 16;
 export interface PastryNodeOptions {
   readonly random: RandomSource;
   readonly config?: Partial<RoutingConfig>;
@@ -1239,8 +1242,18 @@ export class PastryNode {
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
     this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
     const sides = this.leaf.sidesOf(node.id.hex);
+    // A table entry (not a leaf-set member: those are watched by their own leaf sets) that we found dead
+    // ourselves: our nearest neighbours most likely hold it too (see death-notices.ts).
+    const tableEntry =
+      pushRemoval && this.status === "ready" && this.config.proximityAware && !this.leaf.has(node.id.hex)
+        ? this.table.lookup(node.id)
+        : undefined;
     const wasLeafMember = this.forget(node, false);
     this.releaseParked(node.id.hex, false);
+    if (tableEntry !== undefined && tableEntry.incarnation === node.incarnation) {
+      const row = this.self.id.commonPrefixLength(node.id);
+      this.outbox.sendAll(deathNotices(node, row, this.neighbours.members(), DEATH_NOTICE_FANOUT));
+    }
     if (!wasLeafMember) return;
     this.repair.memberDied(node, pushRemoval, now);
     // Members quiet beside a death may have died with it (adjacent crashes). Only the node that found the
