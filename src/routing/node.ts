@@ -21,6 +21,7 @@ import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
 import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
+import { deathNotices } from "./death-notices.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
@@ -60,6 +61,8 @@ const RTT_MEMORY = 1_024;
 const RTT_MEMORY_MS = 60_000;
 /** How many joiners that probed us are remembered (see reportRtt). */
 const JOINING_PROBERS_MEMORY = 64;
+/** A table entry we find dead is told to at most this many of our nearest neighbours (see death-notices.ts). */
+const DEATH_NOTICE_FANOUT = 16;
 export interface PastryNodeOptions {
   readonly random: RandomSource;
   readonly config?: Partial<RoutingConfig>;
@@ -123,6 +126,8 @@ export class PastryNode {
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
+  /** How a detour after a failed hop ranks leaf-set members (by proximity when tables are proximity-aware). */
+  private readonly detourProximity: (peer: NodeInfo) => number | undefined;
   private readonly state: RoutingState;
 
   private status: NodeStatus = "idle";
@@ -185,6 +190,7 @@ export class PastryNode {
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.joiningProbers = new RecentTimes(this.config.joinTimeoutMs, JOINING_PROBERS_MEMORY);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
+    this.detourProximity = this.config.proximityAware ? proximityOf : () => undefined;
   }
 
   // ---- Inputs ----------------------------------------------------------------------------------------
@@ -897,7 +903,12 @@ export class PastryNode {
       this.enqueue(message);
       return;
     }
-    const next = nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects);
+    const next = nextHopAfterFailure(
+      this.state,
+      message.key,
+      this.detector.avoidSuspects,
+      this.detourProximity,
+    );
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
@@ -1270,8 +1281,18 @@ export class PastryNode {
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
     this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
     const sides = this.leaf.sidesOf(node.id.hex);
+    // A table entry (not a leaf-set member: those are watched by their own leaf sets) that we found dead
+    // ourselves: our nearest neighbours most likely hold it too (see death-notices.ts).
+    const tableEntry =
+      pushRemoval && this.status === "ready" && this.config.proximityAware && !this.leaf.has(node.id.hex)
+        ? this.table.lookup(node.id)
+        : undefined;
     const wasLeafMember = this.forget(node, false);
     this.releaseParked(node.id.hex, false);
+    if (tableEntry !== undefined && tableEntry.incarnation === node.incarnation) {
+      const row = this.self.id.commonPrefixLength(node.id);
+      this.outbox.sendAll(deathNotices(node, row, this.neighbours.members(), DEATH_NOTICE_FANOUT));
+    }
     if (!wasLeafMember) return;
     this.repair.memberDied(node, pushRemoval, now);
     // Members quiet beside a death may have died with it (adjacent crashes). Only the node that found the
