@@ -853,7 +853,7 @@ export class PastryNode {
         this.drop(message, "unacknowledged");
         break;
       case "reroute":
-        this.reroute(message);
+        this.reroute(message, to);
         break;
       case "resend":
         this.sendHopAgain(this.hops.retransmission(out));
@@ -878,11 +878,12 @@ export class PastryNode {
   /**
    * When this node would deliver only because the key's owner in its leaf set is suspect: that owner. A
    * suspect is not dead; delivering here could deliver the message at a second node, so it goes to the owner
-   * and a failure there waits for the probe's verdict (onHopFailed).
+   * and a failure there waits for the probe's verdict (onHopFailed). `routedAround`: the node a detour
+   * leaves out (its hop surely failed), which is never the answer.
    */
-  private suspectedOwner(key: NodeId): NodeInfo | undefined {
+  private suspectedOwner(key: NodeId, routedAround?: NodeInfo): NodeInfo | undefined {
     if (this.detector.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
-    const owner = this.leaf.closest(key);
+    const owner = this.leaf.closest(key, undefined, routedAround?.id.hex);
     return owner === this.self ? undefined : owner;
   }
 
@@ -896,19 +897,21 @@ export class PastryNode {
     if (this.hops.retryAck(messageId)) this.outbox.sendOutbound(out);
   }
 
-  /** The hop to the previous next node failed for good: take the next best. */
-  private reroute(message: RouteMessage): void {
+  /**
+   * The hop to the previous next node (`routedAround`, when it is still in our state) failed for good: take
+   * the next best. As in route(), a suspect that owns the key once that node is left out gets the message
+   * rather than this node delivering it (a refused hop to a leaving owner otherwise delivered here while its
+   * live, merely suspected, neighbour was closer).
+   */
+  private reroute(message: RouteMessage, routedAround?: NodeInfo): void {
     this.hops.countRerouted();
     if (this.status !== "ready") {
       this.enqueue(message);
       return;
     }
-    const next = nextHopAfterFailure(
-      this.state,
-      message.key,
-      this.detector.avoidSuspects,
-      this.detourProximity,
-    );
+    const next =
+      nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects, this.detourProximity) ??
+      this.suspectedOwner(message.key, routedAround);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
