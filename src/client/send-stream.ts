@@ -166,9 +166,7 @@ export class RequestStreamChannel<Raw, Req, Res, StreamReq, StreamRes> {
       }
       this.pending.set(requestId, pending);
       this.queued.push({ requestId, request, deadlineMs });
-      // Alone in flight, it leaves once the current microtasks are done (those made with it still join it),
-      // so that it reaches the socket in this turn (src/shared/end-of-turn.ts).
-      this.endOfTurn.schedule(this.pending.size === 1);
+      this.endOfTurn.schedule();
     });
   }
 

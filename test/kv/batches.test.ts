@@ -111,7 +111,7 @@ describe("coalesced replica calls", () => {
     ]);
   });
 
-  it("send a read alone by the end of its own turn, and the reads of the next turn in a new Fetch", async () => {
+  it("send a read alone at the end of its own turn, and the reads of the next turn in a new Fetch", async () => {
     const a = node("a");
     const peers = new FakePeers(new Map([["a:1", [record("x")]]]));
     const batches = new KvPeerBatches(peers, () => self, options);
@@ -121,42 +121,6 @@ describe("coalesced replica calls", () => {
     await first;
     await batches.fetch(a, NodeId.fromString("x"), false);
     expect(peers.fetches).toHaveLength(2);
-  });
-
-  it("with no call in flight, send the reads asked together before the end of the turn; with one in flight, at its end", async () => {
-    const a = node("a");
-    const b = node("b");
-    let release = (): void => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    // Answers held until released: the first Fetch stays in flight meanwhile.
-    class HeldPeers extends FakePeers {
-      override fetch(to: NodeInfo, request: FetchRequest): Promise<FetchResponse> {
-        const answer = super.fetch(to, request);
-        return gate.then(() => answer);
-      }
-    }
-    const peers = new HeldPeers(new Map([["a:1", [record("x")]]]));
-    const batches = new KvPeerBatches(peers, () => self, options);
-    let endOfTurn = false;
-    setImmediate(() => (endOfTurn = true));
-    const first = [
-      batches.fetch(a, NodeId.fromString("x"), false),
-      batches.fetch(a, NodeId.fromString("y"), false),
-    ];
-    await Promise.resolve();
-    expect(endOfTurn).toBe(false);
-    expect(peers.fetches.map((f) => f.request.keys.length)).toEqual([2]);
-    const second = batches.fetch(b, NodeId.fromString("x"), false);
-    for (let i = 0; i < 5; i++) await Promise.resolve();
-    expect(peers.fetches).toHaveLength(1);
-    await turn();
-    expect(peers.fetches.map((f) => f.to)).toEqual(["a:1", "b:1"]);
-    release();
-    expect((await Promise.all([...first, second])).map((r) => r?.key.hex)).toEqual([
-      NodeId.fromString("x").hex,
-      undefined,
-      undefined,
-    ]);
   });
 
   it("ask again alone for each key the answer omitted, and resolve it with its record", async () => {

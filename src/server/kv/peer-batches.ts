@@ -1,9 +1,7 @@
 // A coordinator's reads and writes at other replicas, coalesced per peer until the end of the event loop's
-// turn (src/shared/end-of-turn.ts): under load, every read of a turn for one peer travels in one Fetch and
-// every write in one Replicate, so the calls, their signatures and their HTTP/2 streams grow with the peers
-// asked, not with the requests served. With no call of its own in flight (a lone request), what is asked
-// leaves as soon as the current microtasks are done (the read's other replicas are asked in the same run),
-// and so reaches the socket in this turn rather than the next.
+// turn (src/shared/end-of-turn.ts): alone, a read or write leaves at once (the same turn); under load, every
+// read of a turn for one peer travels in one Fetch and every write in one Replicate, so the calls, their
+// signatures and their HTTP/2 streams grow with the peers asked, not with the requests served.
 import type { NodeId } from "../../routing/id.js";
 import type { NodeInfo } from "../../routing/types.js";
 import type { KvRecord } from "../../kv/record.js";
@@ -42,8 +40,6 @@ export class KvPeerBatches {
   private fetches = new Map<string, FetchQueue>();
   private stores = new Map<string, StoreQueue>();
   private readonly flush = new EndOfTurnFlush(() => this.sendAll());
-  /** Fetch and Replicate calls sent and not yet settled. */
-  private inFlight = 0;
 
   constructor(
     private readonly peers: KvPeers,
@@ -65,7 +61,7 @@ export class KvPeerBatches {
       queue.keys.set(key.hex, entry);
     }
     const waiters = entry.waiters;
-    this.flush.schedule(this.inFlight === 0);
+    this.flush.schedule();
     return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
   }
 
@@ -81,7 +77,7 @@ export class KvPeerBatches {
       this.stores.set(at, queue);
     }
     const records = queue.records;
-    this.flush.schedule(this.inFlight === 0);
+    this.flush.schedule();
     return new Promise((resolve, reject) => records.push({ record, waiter: { resolve, reject } }));
   }
 
@@ -117,23 +113,14 @@ export class KvPeerBatches {
       keys: group.map((g) => idBytes(g.key)),
       versionsOnly,
     };
-    const fail = (error: unknown): void => {
-      for (const g of group) for (const w of g.waiters) w.reject(error);
-    };
-    this.inFlight++;
-    this.peers.fetch(node, request, this.options.timeoutMs).then(
-      (response) => {
-        this.inFlight--;
+    this.peers
+      .fetch(node, request, this.options.timeoutMs)
+      .then((response) => {
         const found = new Map<string, KvRecord>();
-        try {
-          response.records.forEach((r, i) => {
-            const record = decodeRecord(r, `records[${i}]`, Number.MAX_SAFE_INTEGER);
-            found.set(record.key.hex, record);
-          });
-        } catch (error) {
-          // An answer that does not decode: every read still waiting fails with it.
-          return fail(error);
-        }
+        response.records.forEach((r, i) => {
+          const record = decodeRecord(r, `records[${i}]`, Number.MAX_SAFE_INTEGER);
+          found.set(record.key.hex, record);
+        });
         const omitted = new Set(response.omitted.map((k) => Buffer.from(k).toString("hex")));
         for (const { key, waiters } of group) {
           // Held, but too large to travel with the rest: asked again alone (an answer of one key is whole).
@@ -141,12 +128,11 @@ export class KvPeerBatches {
             this.sendFetch(node, versionsOnly, [{ key, waiters }]);
           else for (const w of waiters) w.resolve(found.get(key.hex));
         }
-      },
-      (error: unknown) => {
-        this.inFlight--;
-        fail(error);
-      },
-    );
+      })
+      // A failed call, or an answer that does not decode: every read still waiting fails with it.
+      .catch((error: unknown) => {
+        for (const g of group) for (const w of g.waiters) w.reject(error);
+      });
   }
 
   private sendStore(
@@ -155,10 +141,8 @@ export class KvPeerBatches {
     waiters: readonly Waiter<Version | undefined>[],
   ): void {
     const request = { sender: encodeNodeInfo(this.self()), records: batch.map((r) => encodeRecord(r)) };
-    this.inFlight++;
     this.peers.replicate(node, request, this.options.timeoutMs).then(
       (response) => {
-        this.inFlight--;
         waiters.forEach((w, i) => {
           const held = response.held[i];
           try {
@@ -169,7 +153,6 @@ export class KvPeerBatches {
         });
       },
       (error: unknown) => {
-        this.inFlight--;
         for (const w of waiters) w.reject(error);
       },
     );

@@ -134,7 +134,6 @@ function serve(
           outcome.ok
             ? answerOf(one.id, request.$case, outcome.value)
             : failure(one.id, outcome.code, outcome.details, outcome.refused !== undefined),
-          inProgress === 0,
         );
       const outcome = runKvCall(request.$case, () => requestOf(request), certificate, handlers, options);
       if (!(outcome instanceof Promise)) {
@@ -187,9 +186,7 @@ function failure(id: bigint, code: status, message: string, refused = false): Kv
 /**
  * The answers of one stream not yet written: those ready in one turn leave together at its end, in
  * responses of at most maxResponseBytes of answers (one answer always fits: each is bounded as its unary
- * response is), each signed over its bytes with the MAC appended as the last field. When no other call of
- * the stream is in progress, what is ready leaves once the current microtasks are done instead, so that it
- * reaches the socket in this turn (src/shared/end-of-turn.ts): nothing else is on its way to join it.
+ * response is), each signed over its bytes with the MAC appended as the last field.
  */
 class StreamAnswers {
   private pending: Uint8Array[] = [];
@@ -203,13 +200,12 @@ class StreamAnswers {
     private readonly maxResponseBytes: number,
   ) {}
 
-  /** `soon`: no other call of the stream is in progress (see above). */
-  add(answer: KvStreamAnswer, soon = false): void {
+  add(answer: KvStreamAnswer): void {
     const bytes = KvStreamAnswer.encode(answer).finish();
     if (this.pending.length > 0 && this.pendingBytes + bytes.byteLength > this.maxResponseBytes) this.flush();
     this.pending.push(bytes);
     this.pendingBytes += bytes.byteLength;
-    this.endOfTurn.schedule(soon);
+    this.endOfTurn.schedule();
   }
 
   flush(): void {

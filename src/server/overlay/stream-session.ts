@@ -113,15 +113,13 @@ export abstract class StreamSession<Answer, Ctx extends StreamContext = OverlayC
 
   /**
    * Results produced in one turn of the event loop leave in one stream message. Each is counted under
-   * `itemPath` (the kind's, unless a stream carries items of several methods). The result of the only item
-   * in flight leaves as soon as the current microtasks are done instead, so that it reaches the socket in
-   * this turn (src/shared/end-of-turn.ts): no other result is on its way to join it.
+   * `itemPath` (the kind's, unless a stream carries items of several methods).
    */
   protected queue(result: ItemResult<Answer>, itemPath = this.kind.itemPath): void {
     this.ctx.metrics?.clientRpcServed(itemPath, result.code);
     if (!this.open) return;
     this.results.push(result);
-    this.endOfTurn.schedule(this.outstanding <= 1);
+    this.endOfTurn.schedule();
   }
 
   /**
