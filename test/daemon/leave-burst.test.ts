@@ -5,6 +5,7 @@
 // name (a new ID) while the others leave, so rounds do not wait for a process to start. Rounds overlap: a
 // round's sends are judged while the next rounds run; only its SIGTERM waits for the previous leaver to
 // have exited (it exits once its neighbours acknowledged its leave), so two leaves are not announced at once.
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { WendyClient, WendyClientError } from "../../src/client/index.js";
@@ -27,6 +28,8 @@ const FAIL_FAST_MS = SEND_TIMEOUT_MS / 2;
 const PURPOSE = 20;
 const READY_LIMIT_MS = 30_000;
 const LOG_CANNOT_JOIN = "cannot join again: liveness now fails so that the node is restarted";
+/** Debug logs trace every hop by message ID: a failure prints the route of each message it names. */
+const LOG_LEVEL = process.env.LEAVE_BURST_LOG_LEVEL ?? "debug";
 
 interface Member {
   /** The name (and so the ID) of its latest start: a fresh one at each start. */
@@ -53,8 +56,11 @@ let seeds = "";
 const clients: WendyClient[] = [];
 
 function launch(name: string, port: number): DaemonProcess {
+  const logDir = process.env.LEAVE_BURST_LOG_DIR;
   return new DaemonProcess({
     name,
+    // Every process's whole log, when asked for: LEAVE_BURST_LOG_DIR=/some/dir.
+    ...(logDir === undefined ? {} : { logFile: join(logDir, `${name}.log`) }),
     env: {
       WENDY_NODE_NAME: name,
       WENDY_BIND_HOST: "127.0.0.1",
@@ -70,9 +76,44 @@ function launch(name: string, port: number): DaemonProcess {
       WENDY_HEARTBEAT_INTERVAL_MS: "500",
       WENDY_FAILURE_TIMEOUT_MS: "3000",
       WENDY_SHUTDOWN_GRACE_MS: "5000",
-      WENDY_LOG_LEVEL: "info",
+      WENDY_LOG_LEVEL: LOG_LEVEL,
     },
   });
+}
+
+/** Every process started, exited ones too: their logs explain a failure. */
+const launched: DaemonProcess[] = [];
+
+/**
+ * The log lines, from every process, that name a message of a failure (`message <id> within`), in time
+ * order, with the lifecycle lines (leave, join, peers found dead) of the same span: what a failed run prints.
+ */
+function traceOf(failures: readonly string[]): string {
+  const ids = new Set(failures.flatMap((f) => [...f.matchAll(/message (\S+) within/g)].map((m) => m[1]!)));
+  if (ids.size === 0) return "";
+  const traced = launched.flatMap((p) =>
+    p.lines
+      .filter((l) => typeof l.messageId === "string" && ids.has(l.messageId))
+      .map((l) => ({ node: p.name, time: Number(l.time), line: l })),
+  );
+  if (traced.length === 0) return `no log line names ${[...ids].join(", ")}`;
+  const from = Math.min(...traced.map((t) => t.time)) - 1000;
+  const to = Math.max(...traced.map((t) => t.time)) + 11_000;
+  const lifecycle = launched.flatMap((p) =>
+    p.lines
+      .filter(
+        (l) =>
+          l.level !== undefined && Number(l.level) >= 30 && Number(l.time) >= from && Number(l.time) <= to,
+      )
+      .map((l) => ({ node: p.name, time: Number(l.time), line: l })),
+  );
+  return [...traced, ...lifecycle]
+    .sort((a, b) => a.time - b.time)
+    .map(({ node, time, line }) => {
+      const { level: _level, time: _time, pid: _pid, hostname: _host, nodeId: _id, ...rest } = line;
+      return `${time} ${node} ${JSON.stringify(rest)}`;
+    })
+    .join("\n");
 }
 
 let closing = false;
@@ -95,6 +136,7 @@ function start(member: Member, attempts = 3): Promise<void> {
   member.name = `${member.name.split("~")[0]}~${member.starts++}`;
   member.id = NodeId.fromString(member.name);
   const process = launch(member.name, member.port);
+  launched.push(process);
   member.process = process;
   const application = acknowledgeDeliveries(process);
   application.catch(() => undefined);
@@ -274,6 +316,7 @@ describe("a burst of sends around a graceful leave", () => {
     console.log(
       `leave-burst: ${ROUNDS} rounds, ${acked} acked, ${failedFast} failed fast (clear status), slowest send ${Math.round(slowestSend)} ms, slowest exit ${Math.round(slowestExit)} ms; restarts not ready in time: ${joinRestarts.length === 0 ? "none" : joinRestarts.join(", ")}`,
     );
+    if (failures.length > 0) console.log(`leave-burst: the failed messages' logs:\n${traceOf(failures)}`);
     expect(failures).toEqual([]);
     expect(joinRefused).toEqual([]);
     expect(acked).toBeGreaterThan(ROUNDS * (SENDS_BEFORE + SENDS_AFTER) * 0.5);
