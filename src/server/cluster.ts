@@ -201,6 +201,7 @@ export class Cluster {
       {
         maxHellosPerSecond: options.maxHellosPerSecond,
         maxHellosPerSecondPerSource: options.maxHellosPerSecondPerSource,
+        nodeId: node.id.toBytes(),
       },
     );
     this.pool.useSigner(this.auth.signer);

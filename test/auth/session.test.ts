@@ -150,6 +150,44 @@ describe("SessionServer and SessionClient", () => {
     expect((await client.sign("a:1", METHOD, BODY))[METADATA_MAC]).toMatch(/^[A-Za-z0-9+/]+=*$/);
   });
 
+  it("names the node that answered the Hello for every call signed in its session, and a new node at the address once the old one's session is lost", async () => {
+    const { serve, client } = setup();
+    const first = new Uint8Array(16).fill(0xa1);
+    const second = new Uint8Array(16).fill(0xb2);
+    serve("a:1", { nodeId: first });
+    const entries = await client.sign("a:1", METHOD, BODY);
+    expect(client.peerOf(entries)).toBe("a1".repeat(16));
+    // Another process takes the address: the old session is unknown there, the caller says Hello again.
+    serve("a:1", { nodeId: second });
+    client.forget("a:1");
+    const again = await client.sign("a:1", METHOD, BODY);
+    expect(client.peerOf(again)).toBe("b2".repeat(16));
+    // A call signed in the first session still names the node that session reaches.
+    expect(client.peerOf(entries)).toBe("a1".repeat(16));
+  });
+
+  it("names no node for a server that does not say (an older version)", async () => {
+    const { serve, client } = setup();
+    serve("a:1");
+    expect(client.peerOf(await client.sign("a:1", METHOD, BODY))).toBeUndefined();
+  });
+
+  it("fails the Hello of a server whose named node ID was changed in transit, dropped from under its proof, or is not 16 bytes", async () => {
+    const { serve, hello } = setup();
+    serve("a:1", { nodeId: new Uint8Array(16).fill(0xa1) });
+    const altered = (change: (answer: HelloAnswer) => HelloAnswer): SessionClient =>
+      new SessionClient({ sharedKey: KEY, hello: async (a, c) => change(await hello(a, c)) });
+    const swapped = altered((answer) => ({ ...answer, nodeId: new Uint8Array(16).fill(0xc3) }));
+    await expect(swapped.sign("a:1", METHOD, BODY)).rejects.toThrow(ServerProofError);
+    expect(swapped.failures.snapshot().get("bad-server-proof")).toBe(1);
+    const unproven = altered((answer) => ({ ...answer, identityProof: new Uint8Array(0) }));
+    await expect(unproven.sign("a:1", METHOD, BODY)).rejects.toThrow(ServerProofError);
+    const short = altered((answer) => ({ ...answer, nodeId: answer.nodeId?.subarray(0, 8) }));
+    await expect(short.sign("a:1", METHOD, BODY)).rejects.toThrow(ServerProofError);
+    const stripped = altered((answer) => ({ ...answer, nodeId: undefined }));
+    await expect(stripped.sign("a:1", METHOD, BODY)).rejects.toThrow(ServerProofError);
+  });
+
   it("refuses calls without session metadata or with a malformed seq", async () => {
     const { serve, client } = setup();
     const server = serve("a:1");

@@ -11,6 +11,7 @@ import {
   NONCE_BYTES,
   computeAnswerMac,
   computeCallMac,
+  computeIdentityProof,
   computeServerProof,
   deriveSessionKey,
   equalMacs,
@@ -44,6 +45,9 @@ export interface SessionClientOptions {
 export const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 4 * 60_000;
 export const DEFAULT_CLIENT_MAX_SESSIONS = 4096;
 
+/** Length of a node ID a Hello answer names. */
+const NODE_ID_BYTES = 16;
+
 /** The peer answered a Hello without proving it knows the shared secret: not a node of this overlay. */
 export class ServerProofError extends Error {
   override readonly name = "ServerProofError";
@@ -54,6 +58,8 @@ interface ClientSession {
   readonly root: Uint8Array;
   readonly id: string;
   readonly key: Buffer;
+  /** The node that answered the Hello (hex ID); undefined when it did not say (an older version). */
+  readonly peer: string | undefined;
   nextSeq: number;
   lastUsed: number;
 }
@@ -69,6 +75,8 @@ export class SessionClient {
   private readonly sessions = new Map<string, ClientSession>();
   /** Keys of the sessions opened lately, by session ID: answers to calls signed with one may still arrive. */
   private readonly keysById = new BoundedMap<string, Buffer>(2 * DEFAULT_CLIENT_MAX_SESSIONS);
+  /** The node each of those sessions was opened with, when it named itself. */
+  private readonly peersById = new BoundedMap<string, string>(2 * DEFAULT_CLIENT_MAX_SESSIONS);
   // One Hello in flight per address, shared by every call that needs it.
   private readonly opening = new Map<string, Promise<ClientSession>>();
 
@@ -117,6 +125,15 @@ export class SessionClient {
     return (
       key !== undefined && mac !== undefined && equalMacs(mac, computeAnswerMac(key, method, seq, answer))
     );
+  }
+
+  /**
+   * The node (hex ID) that opened the session `sent` was signed in, as its Hello named and proved it: every
+   * call signed so reaches that node. Undefined when it named none (an older version) or the session is
+   * long gone.
+   */
+  peerOf(sent: AuthEntries): string | undefined {
+    return this.peersById.get(sent[METADATA_SESSION_ID] ?? "");
   }
 
   /**
@@ -193,10 +210,16 @@ export class SessionClient {
         `peer ${address} failed the Hello proof: it does not hold the shared secret`,
       );
     }
+    const peer = provenPeer(root, clientNonce, answer);
+    if (peer === false) {
+      this.failures.record("bad-server-proof");
+      throw new ServerProofError(`peer ${address} named a node ID in its Hello that it did not prove`);
+    }
     const session: ClientSession = {
       root,
       id: answer.sessionId,
       key: deriveSessionKey(root, clientNonce, answer.serverNonce),
+      peer,
       nextSeq: 1,
       lastUsed: this.now(),
     };
@@ -208,6 +231,24 @@ export class SessionClient {
     }
     this.sessions.set(address, session);
     this.keysById.set(session.id, session.key);
+    if (peer !== undefined) this.peersById.set(session.id, peer);
     return session;
   }
+}
+
+/**
+ * The node (hex ID) a Hello answer names, when its identity proof under `root` matches; undefined when it
+ * names none; false when the name is malformed or not proven.
+ */
+function provenPeer(
+  root: Uint8Array,
+  clientNonce: Uint8Array,
+  answer: HelloAnswer,
+): string | false | undefined {
+  const nodeId = answer.nodeId ?? new Uint8Array(0);
+  const proof = answer.identityProof ?? new Uint8Array(0);
+  if (nodeId.length === 0 && proof.length === 0) return undefined;
+  if (nodeId.length !== NODE_ID_BYTES) return false;
+  const expected = computeIdentityProof(root, clientNonce, answer.serverNonce, nodeId);
+  return equalMacs(proof, expected) ? Buffer.from(nodeId).toString("hex") : false;
 }

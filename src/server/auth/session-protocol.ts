@@ -29,6 +29,7 @@ export const METADATA_ANSWER_MAC = "wendy-answer-mac";
 const SERVER_PROOF_LABEL = Buffer.from("wendy-v1 server", "utf8");
 const SESSION_KEY_LABEL = Buffer.from("wendy-v1 session", "utf8");
 const ANSWER_LABEL = Buffer.from("wendy-v1 answer", "utf8");
+const IDENTITY_LABEL = Buffer.from("wendy-v1 identity", "utf8");
 
 /** Hello fields as plain bytes (the runtime copies them to and from the generated proto messages). */
 export interface HelloChallenge {
@@ -39,6 +40,9 @@ export interface HelloAnswer {
   readonly serverNonce: Uint8Array;
   readonly sessionId: string;
   readonly serverProof: Uint8Array;
+  /** The answering node's ID (16 bytes) and its proof; empty or absent from servers that do not say. */
+  readonly nodeId?: Uint8Array;
+  readonly identityProof?: Uint8Array;
 }
 
 export function isAcceptableNonce(nonce: Uint8Array): boolean {
@@ -52,6 +56,19 @@ export function computeServerProof(
   serverNonce: Uint8Array,
 ): Buffer {
   return hmacSha256(key, [SERVER_PROOF_LABEL, clientNonce, serverNonce]);
+}
+
+/**
+ * HMAC(key, "wendy-v1 identity" | client_nonce | server_nonce | node_id): the callee's word, bound to this
+ * Hello, that it is the node `nodeId`; every call of the session then reaches that node.
+ */
+export function computeIdentityProof(
+  key: Uint8Array,
+  clientNonce: Uint8Array,
+  serverNonce: Uint8Array,
+  nodeId: Uint8Array,
+): Buffer {
+  return hmacSha256(key, [IDENTITY_LABEL, clientNonce, serverNonce, nodeId]);
 }
 
 /** HMAC(key, "wendy-v1 session" | client_nonce | server_nonce): a fresh key per session. */

@@ -11,6 +11,7 @@ import {
   NONCE_BYTES,
   computeAnswerMac,
   computeCallMac,
+  computeIdentityProof,
   computeServerProof,
   deriveSessionKey,
   equalMacs,
@@ -23,6 +24,8 @@ import { DEFAULT_MAX_HELLOS_PER_SECOND_PER_SOURCE, HelloLimiter } from "./hello-
 export interface SessionServerOptions {
   /** The 32-byte shared key (PassphraseCredentials.sharedKey). */
   readonly sharedKey: Uint8Array;
+  /** This node's 16-byte ID, named (and proven) in every Hello answer; absent: none named. */
+  readonly nodeId?: Uint8Array;
   /** Monotonic milliseconds; never wall-clock time, which can jump. */
   readonly now?: () => number;
   /** A session unused for this long is forgotten. */
@@ -70,6 +73,7 @@ const MAX_SEQ = BigInt(Number.MAX_SAFE_INTEGER);
 export class SessionServer {
   readonly failures: FailureCounter;
   private sharedKey: Uint8Array;
+  private readonly nodeId: Uint8Array | undefined;
   private readonly now: () => number;
   private readonly idleTimeoutMs: number;
   private readonly maxActive: number;
@@ -84,6 +88,7 @@ export class SessionServer {
 
   constructor(options: SessionServerOptions) {
     this.sharedKey = options.sharedKey;
+    this.nodeId = options.nodeId;
     this.now = options.now ?? (() => performance.now());
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SERVER_IDLE_TIMEOUT_MS;
     this.maxActive = options.maxActiveSessions ?? DEFAULT_MAX_ACTIVE_SESSIONS;
@@ -127,7 +132,10 @@ export class SessionServer {
       lastUsed: now,
     });
     const serverProof = computeServerProof(this.sharedKey, challenge.clientNonce, serverNonce);
-    return { ok: true, answer: { serverNonce, sessionId, serverProof } };
+    const nodeId = this.nodeId;
+    if (nodeId === undefined) return { ok: true, answer: { serverNonce, sessionId, serverProof } };
+    const identityProof = computeIdentityProof(this.sharedKey, challenge.clientNonce, serverNonce, nodeId);
+    return { ok: true, answer: { serverNonce, sessionId, serverProof, nodeId, identityProof } };
   }
 
   /**

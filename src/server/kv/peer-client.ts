@@ -20,6 +20,7 @@ import {
 } from "../../gen/wendy/v1/kv_peer.js";
 import type { NodeInfo } from "../../routing/types.js";
 import type { PeerTransport } from "../cluster.js";
+import { wrongNode } from "../transport/peer-failure.js";
 import { KvPeerError } from "./peer-error.js";
 import { KvStreamSender, KvStreamUnsupportedError, type KvStreamRequestOf } from "./peer-stream.js";
 import { METADATA_ANSWER_MAC, METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
@@ -203,6 +204,12 @@ export class KvPeerClient implements KvPeers {
   ): Promise<Buffer> {
     if (this.closed)
       return Promise.reject(new KvPeerError("the node is stopping", status.UNAVAILABLE, undefined, true));
+    // Another node answers at that address now (see WrongNodeError): the call is not made.
+    const found = this.transport.auth.signer.peerOf(sent);
+    if (found !== undefined && found !== meant)
+      return Promise.reject(
+        new KvPeerError(wrongNode(address, meant, found), status.UNAVAILABLE, undefined, true),
+      );
     const channel = this.channel(address);
     return new Promise<Buffer>((resolve, reject) => {
       let timedOut = false;

@@ -23,7 +23,7 @@ import { writeAuthEntries } from "../auth/metadata.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { PeerChannelSecurity } from "../auth/tls.js";
 import type { CallSigner } from "../transport/call-auth.js";
-import { noConnection } from "../transport/peer-failure.js";
+import { noConnection, wrongNode } from "../transport/peer-failure.js";
 import { METADATA_REFUSED } from "../errors.js";
 import { asError } from "../../shared/as-error.js";
 import { KV_STREAM_PATH, MAC_TAG } from "./peer-stream-server.js";
@@ -69,6 +69,8 @@ export class KvStreamSender {
   private call: ClientDuplexStream<Buffer, Buffer> | undefined;
   private opening: Promise<void> | undefined;
   private sessionId: string | undefined;
+  /** The node the stream's session reaches, when its Hello named it: calls meant for another are not sent. */
+  private sessionPeer: string | undefined;
   /** The open stream's connection certificate, read at its first answer (fixed for the connection). */
   private certificate: { readonly value: PeerCertificate | undefined } | undefined;
   private queue: PendingCall[] = [];
@@ -145,7 +147,8 @@ export class KvStreamSender {
         if (this.call === undefined) await this.ensureOpen();
         const call = this.call;
         if (call === undefined) return;
-        const calls = this.takeBatch();
+        const calls = this.forThisPeer(this.takeBatch());
+        if (calls.length === 0) continue;
         const encoded = KvStreamBatch.encode({
           calls: calls.map((c) => ({ id: c.id, request: c.request })),
         }).finish();
@@ -210,6 +213,7 @@ export class KvStreamSender {
     );
     this.call = call;
     this.sessionId = entries[METADATA_SESSION_ID];
+    this.sessionPeer = this.options.signer.peerOf(entries);
     this.certificate = undefined;
     call.on("data", (bytes: Buffer) => this.onResponse(call, bytes));
     call.on("error", (error: ServiceError) => this.onError(call, error));
@@ -309,6 +313,21 @@ export class KvStreamSender {
     pending.resolve(result);
   }
 
+  /**
+   * The calls of `taken` meant for the node this stream's session reaches; one meant for another node (see
+   * WrongNodeError) fails at once, unsent, as never run.
+   */
+  private forThisPeer(taken: PendingCall[]): PendingCall[] {
+    const found = this.sessionPeer;
+    if (found === undefined) return taken;
+    return taken.filter((c) => {
+      if (c.meant === found) return true;
+      clearTimeout(c.timer);
+      c.reject(new KvPeerError(wrongNode(this.address, c.meant, found), status.UNAVAILABLE, undefined, true));
+      return false;
+    });
+  }
+
   private failQueued(error: KvPeerError): void {
     for (const c of this.queue.splice(0)) {
       clearTimeout(c.timer);
@@ -330,6 +349,7 @@ export class KvStreamSender {
     const call = this.call;
     this.call = undefined;
     this.sessionId = undefined;
+    this.sessionPeer = undefined;
     this.certificate = undefined;
     if (call !== undefined) {
       call.removeAllListeners("data");

@@ -36,6 +36,11 @@ export interface CallSigner {
    * prove it; other schemes have nothing to check (mutual TLS binds answers to the channel instead).
    */
   checkAnswer(sent: AuthEntries, path: string, answer: Uint8Array, mac: Uint8Array | undefined): boolean;
+  /**
+   * The node (hex ID) a call signed with `sent` reaches, when its session's Hello named it (shared secrets,
+   * peers of this version); undefined when nothing says. A call meant for another node must not be made.
+   */
+  peerOf(sent: AuthEntries): string | undefined;
 }
 
 /** Callee side: answers Hellos and checks each call. */
@@ -78,6 +83,8 @@ export function callAuthFor(
     readonly maxHellosPerSecond?: number;
     /** Hellos answered per second from one source address; its default when absent. */
     readonly maxHellosPerSecondPerSource?: number;
+    /** This node's ID (16 bytes), named in its Hello answers so that callers know whom they reach. */
+    readonly nodeId?: Uint8Array;
   } = {},
 ): CallAuth {
   const failures = options.failures ?? new FailureCounter();
@@ -92,6 +99,7 @@ export function callAuthFor(
     });
     const server = new SessionServer({
       sharedKey: credentials.sharedKey,
+      nodeId: options.nodeId,
       now,
       failures,
       maxHellosPerSecond: options.maxHellosPerSecond,
@@ -109,6 +117,7 @@ export function callAuthFor(
         signNow: (address, path, body) => client.signNow(address, path, body),
         forget: (address) => client.forget(address),
         checkAnswer: (sent, path, answer, mac) => client.checkAnswer(sent, path, answer, mac),
+        peerOf: (sent) => client.peerOf(sent),
       },
       verifier: {
         failures,
@@ -131,6 +140,7 @@ export function callAuthFor(
       signNow: () => entries,
       forget: () => undefined,
       checkAnswer: () => true,
+      peerOf: () => undefined,
     },
     verifier: {
       failures,
@@ -153,6 +163,7 @@ function openAuth(failures: FailureCounter): CallAuth {
       signNow: () => ({}),
       forget: () => undefined,
       checkAnswer: () => true,
+      peerOf: () => undefined,
     },
     verifier: {
       failures,

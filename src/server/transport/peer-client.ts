@@ -12,7 +12,7 @@ import { writeAuthEntries, type AuthEntries } from "../auth/metadata.js";
 import type { ClaimRefusal } from "../auth/node-identity.js";
 import type { AuthFailureReason } from "../auth/failures.js";
 import type { CallSigner } from "./call-auth.js";
-import { PeerFailure, noConnection, refusedByPeer } from "./peer-failure.js";
+import { PeerFailure, WrongNodeError, noConnection, refusedByPeer } from "./peer-failure.js";
 import type { BatchedAck, DirectMessage } from "../../wire/codec.js";
 import type { WireLimits } from "../../wire/limits.js";
 import { RouteStreamLinks, RouteStreamSender } from "./route-stream.js";
@@ -257,7 +257,13 @@ export class PeerClientPool {
     });
     const reply = await this.unary(address, definition.path, body, new Metadata());
     const answer = definition.responseDeserialize(reply);
-    return { serverNonce: answer.serverNonce, sessionId: answer.sessionId, serverProof: answer.serverProof };
+    return {
+      serverNonce: answer.serverNonce,
+      sessionId: answer.sessionId,
+      serverProof: answer.serverProof,
+      nodeId: answer.nodeId,
+      identityProof: answer.identityProof,
+    };
   }
 
   /** Closes the channel to `address` (a peer declared dead); a later call opens a fresh one. */
@@ -318,15 +324,21 @@ export class PeerClientPool {
     return c;
   }
 
-  /** Reports a connection that was ready and no longer is, for as long as the channel is open. */
+  /**
+   * Reports a connection that was ready and no longer is, for as long as the channel is open, and forgets the
+   * session with its address: the next connection there may reach another process (a node restarted on the
+   * port, a pod's IP given to another pod), whose Hello then says which node it is. A session kept across
+   * the change would name the node that left, and calls meant for the new one would not be made.
+   */
   private watchConnection(address: string, client: Client, from: connectivityState): void {
-    const onLost = this.options.onConnectionLost;
-    if (onLost === undefined) return;
     const channel = client.getChannel();
     channel.watchConnectivityState(from, Infinity, () => {
       const state = channel.getConnectivityState(false);
       if (state === connectivityState.SHUTDOWN) return;
-      if (from === connectivityState.READY && state !== connectivityState.READY) onLost(address);
+      if (from === connectivityState.READY && state !== connectivityState.READY) {
+        this.signer?.forget(address);
+        this.options.onConnectionLost?.(address);
+      }
       this.watchConnection(address, client, state);
     });
   }
@@ -375,6 +387,9 @@ export class PeerClientPool {
     timeoutMs = this.options.rpcTimeoutMs,
   ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PeerCallError(status.CANCELLED, "peer client pool closed"));
+    const found = check === undefined ? undefined : this.signer?.peerOf(check.sent);
+    if (check !== undefined && check.meant !== ANY_NODE && found !== undefined && found !== check.meant)
+      return Promise.reject(new WrongNodeError(address, check.meant, found));
     const c = this.connection(address);
     if (c.inFlight >= this.options.maxInFlightPerPeer) {
       return Promise.reject(

@@ -35,6 +35,23 @@ export abstract class PeerFailure extends Error {
   }
 }
 
+/**
+ * A call meant for one node, not made: the session with its address was opened by another node (the address
+ * passed to a new process, or a stale entry names the wrong address). It surely never reached the node meant,
+ * which is routed around; and nothing the address answers counts as that node's sign of life.
+ */
+export class WrongNodeError extends PeerFailure {
+  override readonly name = "WrongNodeError";
+  constructor(address: string, meant: string, found: string) {
+    super(status.UNAVAILABLE, wrongNode(address, meant, found), true);
+  }
+}
+
+/** Why a call or hop meant for `meant` was not sent to `address`, where node `found` answers. */
+export function wrongNode(address: string, meant: string, found: string): string {
+  return `${address} is node ${found}, not ${meant}: not sent`;
+}
+
 /** True when a failure with this status and text means no connection to the peer was made. */
 export function noConnection(code: status, text: string): boolean {
   return code === status.UNAVAILABLE && NO_CONNECTION.test(text);

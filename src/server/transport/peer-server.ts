@@ -101,6 +101,8 @@ export function addPeerService(server: Server, options: PeerServiceOptions): Pee
       serverNonce: Buffer.from(outcome.answer.serverNonce),
       sessionId: outcome.answer.sessionId,
       serverProof: Buffer.from(outcome.answer.serverProof),
+      nodeId: Buffer.from(outcome.answer.nodeId ?? []),
+      identityProof: Buffer.from(outcome.answer.identityProof ?? []),
     });
   };
 

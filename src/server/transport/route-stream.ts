@@ -32,7 +32,7 @@ import {
 import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner } from "./call-auth.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
-import { PeerFailure, noConnection } from "./peer-failure.js";
+import { PeerFailure, noConnection, wrongNode } from "./peer-failure.js";
 import { HopTimeout } from "./hop-timeout.js";
 import { asError } from "../../shared/as-error.js";
 import type { CoalescedAnswers } from "./route-stream-server.js";
@@ -314,6 +314,8 @@ export class RouteStreamSender {
   private call: ClientDuplexStream<Buffer, Buffer> | undefined;
   private opening: Promise<void> | undefined;
   private sessionId: string | undefined;
+  /** The node the stream's session reaches, when its Hello named it: hops meant for another are not sent. */
+  private peer: string | undefined;
   private readonly queue: Hop[] = [];
   private acks: Hop[] = [];
   private directs: Hop[] = [];
@@ -540,10 +542,10 @@ export class RouteStreamSender {
         if (this.call === undefined) await this.ensureOpen();
         const call = this.call;
         if (call === undefined) return;
-        const hops = this.queue.splice(0, this.batchLength()).filter((h) => !h.settled);
-        const acks = this.acks.splice(0, this.options.maxBatch).filter((h) => !h.settled);
-        const directs = this.directs.splice(0, this.options.maxBatch).filter((h) => !h.settled);
-        const heartbeats = this.heartbeats.splice(0, this.options.maxBatch).filter((h) => !h.settled);
+        const hops = this.sendable(this.queue.splice(0, this.batchLength()));
+        const acks = this.sendable(this.acks.splice(0, this.options.maxBatch));
+        const directs = this.sendable(this.directs.splice(0, this.options.maxBatch));
+        const heartbeats = this.sendable(this.heartbeats.splice(0, this.options.maxBatch));
         if (hops.length === 0 && acks.length === 0 && directs.length === 0 && heartbeats.length === 0)
           continue;
         const messages = hops.flatMap((h) => (h.message === undefined ? [] : [h.message]));
@@ -648,6 +650,7 @@ export class RouteStreamSender {
     }
     const call = this.client.makeBidiStreamRequest(ROUTE_STREAM_PATH, identity, identity, metadata);
     this.sessionId = entries[METADATA_SESSION_ID];
+    this.peer = this.options.signer.peerOf(entries);
     this.call = call;
     this.token = token;
     this.peerFeatures = new Set();
@@ -729,6 +732,22 @@ export class RouteStreamSender {
     if (!this.hasQueued() && this.unacked.size === 0) this.stopSweeping();
   }
 
+  /**
+   * The hops of `taken` still to send: not settled, and meant for the node this stream's session reaches (or
+   * for whoever answers). One meant for another node fails at once, unsent, as surely never arrived
+   * (WrongNodeError's reasons): it is routed around that node.
+   */
+  private sendable(taken: Hop[]): Hop[] {
+    const peer = this.peer;
+    return taken.filter((hop) => {
+      if (hop.settled) return false;
+      if (peer === undefined || hop.meant === undefined || hop.meant === peer) return true;
+      // Refused before it left, so surely never arrived: the one RouteHopError reason that is also true.
+      this.fail(hop, status.UNAVAILABLE, wrongNode(this.address, hop.meant, peer), true);
+      return false;
+    });
+  }
+
   private fail(hop: Hop, code: status, reason: string, refusedByPeer = false): void {
     if (hop.settled) return;
     hop.settled = true;
@@ -741,6 +760,7 @@ export class RouteStreamSender {
     const call = this.call;
     this.call = undefined;
     this.sessionId = undefined;
+    this.peer = undefined;
     if (this.token !== undefined) this.options.links?.unregister(this.token, this);
     this.token = undefined;
     this.peerFeatures = new Set();

@@ -51,6 +51,20 @@ export interface HelloResponse {
    * session key is derived from the key that matched.
    */
   serverProof: Buffer;
+  /**
+   * The answering node's 16-byte ID: every call signed in this session reaches that node and no other.
+   * An address can pass to another node (a pod's IP reused, a process restarted on the port under a new
+   * name), so the caller fails at once, with UNAVAILABLE and without sending it, any call or RouteStream hop
+   * meant for a different node: it is routed around that node, and no answer from the address is taken as
+   * proof that the node meant lives. Empty from older servers: then nothing is checked.
+   */
+  nodeId: Buffer;
+  /**
+   * HMAC-SHA256 under the key that proved server_proof over "wendy-v1 identity", client_nonce, server_nonce
+   * and node_id; present exactly when node_id is. A node_id whose proof does not match fails the Hello
+   * like a bad server_proof.
+   */
+  identityProof: Buffer;
 }
 
 /** Routed towards the joiner's ID; every node on the path answers the joiner with JoinState. */
@@ -451,7 +465,13 @@ export const HelloRequest: MessageFns<HelloRequest> = {
 };
 
 function createBaseHelloResponse(): HelloResponse {
-  return { serverNonce: Buffer.alloc(0), sessionId: "", serverProof: Buffer.alloc(0) };
+  return {
+    serverNonce: Buffer.alloc(0),
+    sessionId: "",
+    serverProof: Buffer.alloc(0),
+    nodeId: Buffer.alloc(0),
+    identityProof: Buffer.alloc(0),
+  };
 }
 
 export const HelloResponse: MessageFns<HelloResponse> = {
@@ -464,6 +484,12 @@ export const HelloResponse: MessageFns<HelloResponse> = {
     }
     if (message.serverProof.length !== 0) {
       writer.uint32(26).bytes(message.serverProof);
+    }
+    if (message.nodeId.length !== 0) {
+      writer.uint32(34).bytes(message.nodeId);
+    }
+    if (message.identityProof.length !== 0) {
+      writer.uint32(42).bytes(message.identityProof);
     }
     return writer;
   },
@@ -505,6 +531,22 @@ export const HelloResponse: MessageFns<HelloResponse> = {
             message.serverProof = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeId = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.identityProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -525,6 +567,8 @@ export const HelloResponse: MessageFns<HelloResponse> = {
     message.serverNonce = object.serverNonce ?? Buffer.alloc(0);
     message.sessionId = object.sessionId ?? "";
     message.serverProof = object.serverProof ?? Buffer.alloc(0);
+    message.nodeId = object.nodeId ?? Buffer.alloc(0);
+    message.identityProof = object.identityProof ?? Buffer.alloc(0);
     return message;
   },
 };
