@@ -12,6 +12,14 @@ describe("free ports for daemons", () => {
     for (let i = 1; i < slices.length; i++) expect(slices[i]![0]).toBeGreaterThan(slices[i - 1]![1]);
   });
 
+  it("are drawn from disjoint slices by the workers of one run whatever the run's turn of the slices", () => {
+    for (const run of [0, 5, 12345]) {
+      const firsts = Array.from({ length: 16 }, (_, i) => portSpan(32768, String(i + 1), run)![0]);
+      expect(new Set(firsts).size).toBe(16);
+    }
+    expect(portSpan(32768, "1", 1)).toEqual(portSpan(32768, "2", 0));
+  });
+
   it("are not drawn at all when the ephemeral range leaves no room below it", () => {
     expect(portSpan(1024, "1")).toBeUndefined();
   });

@@ -28,17 +28,18 @@ function ephemeralLow(): number {
 
 /**
  * The span ports are drawn from: below the ephemeral range, split between vitest's workers (VITEST_POOL_ID,
- * from 1) so that test files running side by side never draw the same port. Undefined when the ephemeral
- * range leaves no room below it.
+ * from 1) so that test files running side by side never draw the same port. `run` (the vitest process's ID,
+ * shared by its workers) turns the slices, so that two test runs side by side (developers' worktrees) draw
+ * from different slices too, most of the time. Undefined when the ephemeral range leaves no room below it.
  */
-export function portSpan(low: number, poolId: string | undefined): [number, number] | undefined {
+export function portSpan(low: number, poolId: string | undefined, run = 0): [number, number] | undefined {
   const top = low - 1;
   if (top - LOWEST < 1000) return undefined;
   const pool = Number(poolId);
   if (!Number.isInteger(pool) || pool < 1) return [LOWEST, top];
   const SLICES = 16;
   const width = Math.floor((top - LOWEST + 1) / SLICES);
-  const first = LOWEST + ((pool - 1) % SLICES) * width;
+  const first = LOWEST + ((pool - 1 + run) % SLICES) * width;
   return [first, first + width - 1];
 }
 
@@ -52,7 +53,7 @@ function listen(port: number): Promise<Server | undefined> {
 
 /** This process's span: below this machine's ephemeral range, in this vitest worker's slice. */
 export function ownPortSpan(): [number, number] | undefined {
-  return portSpan(ephemeralLow(), process.env.VITEST_POOL_ID);
+  return portSpan(ephemeralLow(), process.env.VITEST_POOL_ID, process.ppid);
 }
 
 export async function freePorts(count: number): Promise<number[]> {
