@@ -12,9 +12,30 @@
 //   drops the message "undeliverable": at most once wins over rerouting around a live owner.
 // - A hop of a message whose end-to-end ack came is never retried; an ack is sent at most ACK_ATTEMPTS times.
 // - At most MAX_PARKED_HOPS hops wait for verdicts; beyond, they are routed around at once.
+// - Our own messages that want an ack are numbered per copy sent (stampCopy). A drop notice from a node on
+//   the way fails such a message only once EVERY copy we sent is known gone (noticed, or surely never
+//   arrived) and MAX_FRESH_COPIES fresh copies were spent: while any copy may still be on its way it may yet
+//   be delivered, so a notice alone never fails a send another copy delivers. Until then a notice of the
+//   last pending copy sends a fresh copy (the owner's de-duplication makes that safe).
 // It returns decisions; routing the message (around a node, or on) is the node's.
 import { BoundedMap } from "./bounded-map.js";
-import type { Millis, NodeInfo, Outbound, Refusal, RouteMessage } from "./types.js";
+import {
+  MAX_MESSAGE_COPY,
+  type Millis,
+  type NodeInfo,
+  type Outbound,
+  type Refusal,
+  type RouteMessage,
+} from "./types.js";
+
+/**
+ * What a drop notice for one of our messages leads to: nothing yet (acked, unknown, or another copy may
+ * still be on its way), a fresh copy of `message` to route, or the message is given up (every copy gone).
+ */
+export type DropNoticeDecision =
+  | { readonly kind: "wait" }
+  | { readonly kind: "freshCopy"; readonly message: RouteMessage }
+  | { readonly kind: "undelivered" };
 
 /**
  * Why a send failed. "unreachable": it surely never arrived (the connection was refused). "broken": the
@@ -70,15 +91,38 @@ interface HopFailures {
   /** It was routed around a node once: a failure that says it surely did not arrive drops it. */
   readonly rerouted: boolean;
 }
+/**
+ * Fresh copies an origin sends after every copy of its message was reported dropped, before it gives the
+ * message up: a node on the way may have dropped it on a view the ring is already repairing (a neighbour
+ * that left, a joiner whose join failed). Each costs one route's worth of hops; a hop limit reached on a
+ * stable ring is reached again, so a few.
+ */
+export const MAX_FRESH_COPIES = 2;
+/** One of our own messages that wants an ack, as a drop notice is judged against it. */
+interface OwnMessage {
+  /** As first sent (0 hops): a fresh copy starts from it. */
+  readonly message: RouteMessage;
+  /** How long we wait for its ack (the origin's deadline), if it gave one. */
+  readonly deadline: Millis | undefined;
+  /** Until when it is worth remembering: its deadline, else HOP_RETRY_WINDOW_MS from the send. */
+  readonly until: Millis;
+  /** Copies sent so far, numbered 1..copies. */
+  copies: number;
+  /** Copies known gone: reported dropped by a node on the way, or refused at once (never arrived). */
+  readonly gone: Set<number>;
+  /** Fresh copies sent after notices. */
+  freshCopies: number;
+}
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
 const MAX_PARKED_HOPS = 4_096;
 /** Memory bound for per-message bookkeeping (failed hops, acks). */
 const RETRIED_MEMORY = 1_024;
 /**
- * Memory bound for our own messages' deadlines: these are noted at every send, not only on a failure; one
- * forgotten falls back to HOP_RETRY_WINDOW_MS.
+ * Memory bound for our own messages waiting for their acks (deadline, copies): noted at every send, not only
+ * on a failure, and kept until the ack or the deadline. One forgotten falls back to HOP_RETRY_WINDOW_MS,
+ * and its drop notices are ignored (the send waits out its deadline, as before notices).
  */
-const DEADLINE_MEMORY = 8_192;
+const OWN_MEMORY = 8_192;
 
 export interface HopCounts {
   readonly delivered: number;
@@ -94,12 +138,15 @@ export class HopDelivery {
   private readonly delivered: BoundedMap<string, true>;
   /** Message id -> what its failed hops from this node led to so far. */
   private readonly hopFailures = new BoundedMap<string, HopFailures>(RETRIED_MEMORY);
-  /** Our own messages' deadlines (the origin's wait for their ack), by id: how long their hops are retried. */
-  private readonly deadlines = new BoundedMap<string, Millis>(DEADLINE_MEMORY);
+  /** Our own messages waiting for their acks, by id: their deadlines (how long hops are retried), copies. */
+  private readonly own = new BoundedMap<string, OwnMessage>(OWN_MEMORY);
   /** Next-hop ID hex -> failed route hops waiting for the liveness probe's verdict on that node. */
   private readonly parked = new Map<string, Outbound[]>();
   private parkedCount = 0;
-  /** Ids of our own messages whose end-to-end ack came: a hop of theirs that failed needs no retry. */
+  /**
+   * Ids of our own messages whose end-to-end ack came (or that were given up on drop notices): a hop of
+   * theirs that failed needs no retry.
+   */
   private readonly acked = new BoundedMap<string, true>(RETRIED_MEMORY);
   /** Message id -> how many times we sent its ack (as the delivering node). */
   private readonly ackAttempts = new BoundedMap<string, number>(RETRIED_MEMORY);
@@ -199,14 +246,63 @@ export class HopDelivery {
   /** The end-to-end ack of one of our messages came: its failed hops need no retry. */
   noteAcked(messageId: string): void {
     this.acked.set(messageId, true);
+    this.own.delete(messageId);
+  }
+
+  // ---- Our own messages: copies and drop notices -------------------------------------------------------
+
+  /**
+   * We send `message` (0 hops) and wait for its end-to-end ack, until `deadline` when given: its hops are
+   * retried until then, and its copies are numbered so that drop notices can be judged.
+   */
+  noteOwn(message: RouteMessage, deadline: Millis | undefined, now: Millis): void {
+    // Entries past their time go first (oldest first, until one is still wanted): a payload is kept no
+    // longer than its sender waits.
+    for (const [id, entry] of this.own.entries()) {
+      if (entry.until > now) break;
+      this.own.delete(id);
+    }
+    const until = deadline ?? now + HOP_RETRY_WINDOW_MS;
+    this.own.set(message.id, { message, deadline, until, copies: 0, gone: new Set(), freshCopies: 0 });
+  }
+
+  /** `message` about to be sent as a hop: numbered as a new copy when it is one of our own that waits. */
+  stampCopy(message: RouteMessage): RouteMessage {
+    const own = this.own.get(message.id);
+    if (own === undefined || own.copies >= MAX_MESSAGE_COPY) return message;
+    own.copies++;
+    return { ...message, copy: own.copies };
+  }
+
+  /**
+   * A node on the way dropped copy `copy` of our message `messageId` (a drop notice). Gone copies are
+   * counted; only when no copy we sent can still be on its way does the message get a fresh copy, or, once
+   * those are spent, is it given up.
+   */
+  dropNoticed(messageId: string, copy: number): DropNoticeDecision {
+    const own = this.own.get(messageId);
+    if (own === undefined || this.acked.has(messageId) || copy < 1 || copy > own.copies) return WAIT;
+    own.gone.add(copy);
+    if (own.gone.size < own.copies) return WAIT;
+    if (own.freshCopies >= MAX_FRESH_COPIES) {
+      this.own.delete(messageId);
+      // Settled, as by an ack: a late failure of one of its hops sends nothing more.
+      this.acked.set(messageId, true);
+      return UNDELIVERED;
+    }
+    own.freshCopies++;
+    // A fresh start from this node's current view: what earlier copies' failed hops led to does not bind it.
+    this.hopFailures.delete(messageId);
+    return { kind: "freshCopy", message: own.message };
+  }
+
+  /** A copy of ours that surely never arrived where it was sent (refused): it cannot be delivered. */
+  private copyGone(message: RouteMessage): void {
+    if (message.copy === undefined) return;
+    this.own.get(message.id)?.gone.add(message.copy);
   }
 
   // ---- Failed hops -----------------------------------------------------------------------------------
-
-  /** We send `messageId` and wait for its end-to-end ack until `deadline`: its hops are retried until then. */
-  noteDeadline(messageId: string, deadline: Millis): void {
-    this.deadlines.set(messageId, deadline);
-  }
 
   /**
    * The hop of `message` sent as `out` failed at `now`. `ready`: this node can route; `confirmedDead`: we
@@ -224,6 +320,7 @@ export class HopDelivery {
     const id = message.id;
     if (this.acked.has(id)) return "ignore";
     const failures = this.hopFailures.get(id) ?? { sends: 0, since: now, rerouted: false };
+    if (cause === "unreachable") this.copyGone(message);
     // The hop surely never arrived, or the node is gone: going around it cannot deliver the message twice.
     if (cause === "unreachable" || confirmedDead || !ready) {
       if (failures.rerouted) return "drop";
@@ -233,7 +330,7 @@ export class HopDelivery {
     // The node may have got the hop and only be slow to acknowledge it: routing around a live node could
     // deliver the message at a second one, so it is sent to the same node again, until the window ends.
     const sends = failures.sends + 1;
-    const until = this.deadlines.get(id) ?? failures.since + HOP_RETRY_WINDOW_MS;
+    const until = this.own.get(id)?.deadline ?? failures.since + HOP_RETRY_WINDOW_MS;
     if (now >= until || sends >= MAX_SAME_HOP_SENDS) return "giveUp";
     this.hopFailures.set(id, { sends, since: failures.since, rerouted: failures.rerouted });
     if (failures.sends === 0) {
@@ -328,3 +425,6 @@ export class HopDelivery {
     return "resend";
   }
 }
+
+const WAIT: DropNoticeDecision = { kind: "wait" };
+const UNDELIVERED: DropNoticeDecision = { kind: "undelivered" };

@@ -21,6 +21,7 @@ import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
 import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
+import { deathNotices } from "./death-notices.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
@@ -30,6 +31,8 @@ import {
   type RoutingState,
 } from "./router.js";
 import {
+  isNoticedDrop,
+  type DropNotice,
   type Millis,
   type NodeInfo,
   type Outbound,
@@ -58,6 +61,8 @@ const RTT_MEMORY = 1_024;
 const RTT_MEMORY_MS = 60_000;
 /** How many joiners that probed us are remembered (see reportRtt). */
 const JOINING_PROBERS_MEMORY = 64;
+/** A table entry we find dead is told to at most this many of our nearest neighbours (see death-notices.ts). */
+const DEATH_NOTICE_FANOUT = 16;
 export interface PastryNodeOptions {
   readonly random: RandomSource;
   readonly config?: Partial<RoutingConfig>;
@@ -121,6 +126,8 @@ export class PastryNode {
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
+  /** How a detour after a failed hop ranks leaf-set members (by proximity when tables are proximity-aware). */
+  private readonly detourProximity: (peer: NodeInfo) => number | undefined;
   private readonly state: RoutingState;
 
   private status: NodeStatus = "idle";
@@ -183,6 +190,7 @@ export class PastryNode {
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.joiningProbers = new RecentTimes(this.config.joinTimeoutMs, JOINING_PROBERS_MEMORY);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
+    this.detourProximity = this.config.proximityAware ? proximityOf : () => undefined;
   }
 
   // ---- Inputs ----------------------------------------------------------------------------------------
@@ -269,6 +277,10 @@ export class PastryNode {
         this.route(message.message);
         break;
       case "ack":
+        if (message.undelivered !== undefined) {
+          this.onDropNotice(from, message.messageId, message.undelivered);
+          break;
+        }
         this.hops.noteAcked(message.messageId);
         if (message.refusal !== undefined) {
           this.emitEvent({
@@ -310,7 +322,7 @@ export class PastryNode {
       maxHops: this.config.maxHops,
       wantAck: options.wantAck === true,
     };
-    if (message.wantAck && options.deadline !== undefined) this.hops.noteDeadline(id, options.deadline);
+    if (message.wantAck) this.hops.noteOwn(message, options.deadline, this.now);
     if (this.status === "left") this.drop(message, "undeliverable");
     else this.route(message);
     this.finishInput();
@@ -526,7 +538,8 @@ export class PastryNode {
     if (message.type === "route") {
       if (from.id.equals(this.self.id)) return;
       this.handOff({ ...message.message, hops: message.message.hops + 1 });
-    } else if (message.type === "ack") {
+    } else if (message.type === "ack" && message.undelivered === undefined) {
+      // A drop notice is not acted on: a fresh copy could only be handed on again.
       this.hops.noteAcked(message.messageId);
       this.emitEvent({ type: "acked", messageId: message.messageId, deliveredBy: from, hops: message.hops });
     }
@@ -548,7 +561,7 @@ export class PastryNode {
       if (decision !== "ignore") this.detector.avoid(out.to.id.hex);
       if (decision === "drop") this.drop(message.message, "undeliverable");
       else if (decision === "handOff") this.handOff(message.message);
-      else if (decision === "resend") this.outbox.sendOutbound(this.hops.retransmission(out));
+      else if (decision === "resend") this.sendHopAgain(this.hops.retransmission(out));
     }
     this.finishInput();
   }
@@ -840,10 +853,10 @@ export class PastryNode {
         this.drop(message, "unacknowledged");
         break;
       case "reroute":
-        this.reroute(message);
+        this.reroute(message, to);
         break;
       case "resend":
-        this.outbox.sendOutbound(this.hops.retransmission(out));
+        this.sendHopAgain(this.hops.retransmission(out));
         break;
       case "park":
         if (!this.detector.isProbing(to.id.hex)) this.probe(to, "liveness", this.now);
@@ -857,7 +870,7 @@ export class PastryNode {
   private releaseParked(hex: string, alive: boolean): void {
     const resend = alive && this.status === "ready";
     for (const out of this.hops.releaseParked(hex, resend)) {
-      if (resend) this.outbox.sendOutbound(out);
+      if (resend) this.sendHopAgain(out);
       else if (out.message.type === "route") this.reroute(out.message.message);
     }
   }
@@ -865,11 +878,12 @@ export class PastryNode {
   /**
    * When this node would deliver only because the key's owner in its leaf set is suspect: that owner. A
    * suspect is not dead; delivering here could deliver the message at a second node, so it goes to the owner
-   * and a failure there waits for the probe's verdict (onHopFailed).
+   * and a failure there waits for the probe's verdict (onHopFailed). `routedAround`: the node a detour
+   * leaves out (its hop surely failed), which is never the answer.
    */
-  private suspectedOwner(key: NodeId): NodeInfo | undefined {
+  private suspectedOwner(key: NodeId, routedAround?: NodeInfo): NodeInfo | undefined {
     if (this.detector.suspects.size === 0 || !this.leaf.inRange(key)) return undefined;
-    const owner = this.leaf.closest(key);
+    const owner = this.leaf.closest(key, undefined, routedAround?.id.hex);
     return owner === this.self ? undefined : owner;
   }
 
@@ -883,21 +897,49 @@ export class PastryNode {
     if (this.hops.retryAck(messageId)) this.outbox.sendOutbound(out);
   }
 
-  /** The hop to the previous next node failed for good: take the next best. */
-  private reroute(message: RouteMessage): void {
+  /**
+   * The hop to the previous next node (`routedAround`, when it is still in our state) failed for good: take
+   * the next best. As in route(), a suspect that owns the key once that node is left out gets the message
+   * rather than this node delivering it (a refused hop to a leaving owner otherwise delivered here while its
+   * live, merely suspected, neighbour was closer).
+   */
+  private reroute(message: RouteMessage, routedAround?: NodeInfo): void {
     this.hops.countRerouted();
     if (this.status !== "ready") {
       this.enqueue(message);
       return;
     }
-    const next = nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects);
+    const next =
+      nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects, this.detourProximity) ??
+      this.suspectedOwner(message.key, routedAround);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
 
   private forward(message: RouteMessage, next: NodeInfo): void {
     this.hops.countForwarded();
-    this.outbox.forward(message, next);
+    this.outbox.forward(this.hops.stampCopy(message), next);
+  }
+
+  /** A route hop sent again as it was (to the same node): a new copy, when the message is our own. */
+  private sendHopAgain(out: Outbound): void {
+    if (out.message.type !== "route") return this.outbox.sendOutbound(out);
+    const message = this.hops.stampCopy(out.message.message);
+    this.outbox.sendOutbound(
+      message === out.message.message ? out : { ...out, message: { type: "route", message } },
+    );
+  }
+
+  /**
+   * A node on the way dropped a copy of our message (a drop notice). It fails the send only when no copy we
+   * sent can still be on its way and the fresh copies are spent (HopDelivery.dropNoticed); meanwhile the
+   * last pending copy's notice sends a fresh copy from here, with this node's current view.
+   */
+  private onDropNotice(from: NodeInfo, messageId: string, notice: DropNotice): void {
+    const decision = this.hops.dropNoticed(messageId, notice.copy);
+    if (decision.kind === "freshCopy") this.route(decision.message);
+    else if (decision.kind === "undelivered")
+      this.emitEvent({ type: "undelivered", messageId, droppedBy: from, reason: notice.reason });
   }
 
   private deliver(message: RouteMessage): void {
@@ -952,6 +994,17 @@ export class PastryNode {
   private drop(message: RouteMessage, reason: DropReason): void {
     this.hops.countDropped();
     this.emitEvent({ type: "dropped", message, reason });
+    // Its origin waits for an ack it would otherwise wait out its deadline for: tell it which copy went no
+    // further (a numbered copy: the origin takes notices). Our own drops are reported by the event above.
+    const copy = message.copy ?? 0;
+    if (!message.wantAck || copy === 0 || message.origin.id.equals(this.self.id)) return;
+    if (!isNoticedDrop(reason)) return;
+    this.sendTo(message.origin, {
+      type: "ack",
+      messageId: message.id,
+      hops: message.hops,
+      undelivered: { copy, reason },
+    });
   }
 
   // ---- Learning about peers ------------------------------------------------------------------------------
@@ -1231,8 +1284,18 @@ export class PastryNode {
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
     this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
     const sides = this.leaf.sidesOf(node.id.hex);
+    // A table entry (not a leaf-set member: those are watched by their own leaf sets) that we found dead
+    // ourselves: our nearest neighbours most likely hold it too (see death-notices.ts).
+    const tableEntry =
+      pushRemoval && this.status === "ready" && this.config.proximityAware && !this.leaf.has(node.id.hex)
+        ? this.table.lookup(node.id)
+        : undefined;
     const wasLeafMember = this.forget(node, false);
     this.releaseParked(node.id.hex, false);
+    if (tableEntry !== undefined && tableEntry.incarnation === node.incarnation) {
+      const row = this.self.id.commonPrefixLength(node.id);
+      this.outbox.sendAll(deathNotices(node, row, this.neighbours.members(), DEATH_NOTICE_FANOUT));
+    }
     if (!wasLeafMember) return;
     this.repair.memberDied(node, pushRemoval, now);
     // Members quiet beside a death may have died with it (adjacent crashes). Only the node that found the

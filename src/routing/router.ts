@@ -95,16 +95,35 @@ function closerOutsideLeafSet(state: RoutingState, key: NodeId, avoid: Avoid): N
  * The hop for a message whose previous hop from here failed. Table entries are only checked lazily, so
  * the next table choice may be just as dead (a second failure drops the message); leaf-set members are
  * watched continuously. So when the normal choice is not a leaf-set member, a leaf-set member that still
- * makes progress (shares at least as many digits with the key as self, and is strictly closer) is taken.
+ * makes progress (shares at least as many digits with the key as self, and is strictly closer) is taken:
+ * the nearest such by `proximityOf` (unmeasured ones last, then the closest to the key). Any of them goes
+ * on from the same prefix level with its own table, so the detour costs the one hop to it; a leaf set's
+ * members lie anywhere in the network, and the numerically closest one is as far away as a random node.
+ * Under churn, with dead entries waiting in tables until traffic meets them, these detours are common.
  */
-export function nextHopAfterFailure(state: RoutingState, key: NodeId, avoid: Avoid): NodeInfo | undefined {
+export function nextHopAfterFailure(
+  state: RoutingState,
+  key: NodeId,
+  avoid: Avoid,
+  proximityOf: (node: NodeInfo) => number | undefined = () => undefined,
+): NodeInfo | undefined {
   const primary = nextHop(state, key, avoid);
   if (primary === undefined || state.leafSet.has(primary.id.hex)) return primary;
   const shared = state.self.id.commonPrefixLength(key);
   let best: NodeInfo | undefined;
+  let bestProximity = Number.POSITIVE_INFINITY;
   for (const node of state.leafSet.members()) {
     if (avoided(avoid, node) || node.id.commonPrefixLength(key) < shared) continue;
-    if (isCloser(key, node.id, (best ?? state.self).id)) best = node;
+    if (!isCloser(key, node.id, state.self.id)) continue;
+    const proximity = proximityOf(node) ?? Number.POSITIVE_INFINITY;
+    if (
+      best === undefined ||
+      proximity < bestProximity ||
+      (proximity === bestProximity && isCloser(key, node.id, best.id))
+    ) {
+      best = node;
+      bestProximity = proximity;
+    }
   }
   return best ?? primary;
 }

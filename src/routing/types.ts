@@ -49,6 +49,24 @@ export interface RouteMessage {
    * RoutingConfig.applicationAcks) once its application acknowledged or refused the message.
    */
   readonly wantAck: boolean;
+  /**
+   * Which copy of a message that wants an ack this is: the origin numbers each hop it sends of its message
+   * from 1 (HopDelivery.stampCopy), and nodes on the way pass it on. A node other than the origin that drops
+   * a numbered copy tells the origin (an `ack` with `undelivered`). Absent or 0: an origin that takes no
+   * such notice (an older version); none is sent.
+   */
+  readonly copy?: number;
+}
+
+/** Highest copy number (RouteMessage.copy, on the wire too); an origin sends far fewer copies of a message. */
+export const MAX_MESSAGE_COPY = 65_536;
+
+/** Drop reasons a node on a message's way tells its origin about (a drop notice): each says it went no further. */
+export type NoticedDropReason = "ttl" | "undeliverable" | "queue_full";
+
+/** Whether a drop for `reason` makes a drop notice ("unacknowledged" may have arrived; "duplicate" did). */
+export function isNoticedDrop(reason: DropReason): reason is NoticedDropReason {
+  return reason === "ttl" || reason === "undeliverable" || reason === "queue_full";
 }
 
 /**
@@ -58,6 +76,12 @@ export interface RouteMessage {
 export interface Refusal {
   readonly code: number;
   readonly reason: string;
+}
+
+/** What a drop notice says: which copy of the message was dropped, and why. */
+export interface DropNotice {
+  readonly copy: number;
+  readonly reason: NoticedDropReason;
 }
 
 /** One routing-table row as exchanged on the wire: sparse, by column. */
@@ -105,13 +129,16 @@ export type PeerMessage =
   | { readonly type: "route"; readonly message: RouteMessage }
   /**
    * End-to-end acknowledgement, sent by the delivering node straight to the origin; with `refusal`, the
-   * delivering node's application refused the message (the origin does not route it again).
+   * delivering node's application refused the message (the origin does not route it again). With
+   * `undelivered` it is no acknowledgement but a drop notice: a node on the way dropped copy `copy` of the
+   * message (RouteMessage.copy) for `reason` (never together with `refusal`).
    */
   | {
       readonly type: "ack";
       readonly messageId: string;
       readonly hops: number;
       readonly refusal?: Refusal;
+      readonly undelivered?: DropNotice;
     }
   /** Graceful leave: the sender is going away; its leaf set helps the receiver repair at once. */
   | { readonly type: "leave"; readonly leafSet: readonly NodeInfo[] };
@@ -186,6 +213,16 @@ export type RoutingEvent =
       readonly messageId: string;
       readonly refusedBy: NodeInfo;
       readonly refusal: Refusal;
+    }
+  /**
+   * Our message will not be delivered: every copy of it we sent was reported dropped by a node on its way
+   * (or surely never arrived), and no fresh copy is left to send. `droppedBy` sent the last notice.
+   */
+  | {
+      readonly type: "undelivered";
+      readonly messageId: string;
+      readonly droppedBy: NodeInfo;
+      readonly reason: NoticedDropReason;
     }
   /** The join could not complete through any seed within the join timeout. */
   | { readonly type: "joinFailed"; readonly reason: string };

@@ -655,6 +655,8 @@ export class Cluster {
         return this.pendingAcks.dropped(event.message.id, event.reason);
       case "refused":
         return this.pendingAcks.refused(event.messageId, event.refusal);
+      case "undelivered":
+        return this.pendingAcks.undelivered(event.messageId, event.droppedBy, event.reason);
       case "acked":
         return this.pendingAcks.acked(event.messageId, event.deliveredBy, event.hops);
       case "joinFailed":

@@ -4,6 +4,9 @@
 import type { NodeId } from "../routing/id.js";
 import {
   FIRST_APPLICATION_PURPOSE,
+  MAX_MESSAGE_COPY,
+  type DropNotice,
+  type NoticedDropReason,
   type NodeInfo,
   type PeerMessage,
   type Refusal,
@@ -116,6 +119,7 @@ export function encodeRouteMessage(message: RouteMessage): wire.RouteMessage {
     hops: message.hops,
     maxHops: message.maxHops,
     wantAck: message.wantAck,
+    copy: message.copy ?? 0,
   };
 }
 
@@ -208,6 +212,11 @@ export function encodeAck(ack: BatchedAck): peer.EndToEndAck {
     hops: ack.hops,
     refusalCode: ack.refusal?.code ?? 0,
     refusalReason: ack.refusal?.reason ?? "",
+    droppedCopy: ack.undelivered?.copy ?? 0,
+    droppedReason:
+      ack.undelivered === undefined
+        ? peer.DropReason.DROP_REASON_UNSPECIFIED
+        : DROP_REASONS[ack.undelivered.reason],
   };
 }
 
@@ -300,6 +309,7 @@ export function decodeRouteMessage(
     hops: checkUint(m.hops, limits.maxHops, `${field}.hops`),
     maxHops: checkUint(m.maxHops, limits.maxHops, `${field}.max_hops`),
     wantAck: m.wantAck,
+    ...(m.copy === 0 ? {} : { copy: checkUint(m.copy, MAX_MESSAGE_COPY, `${field}.copy`) }),
   };
 }
 
@@ -412,7 +422,15 @@ export interface BatchedAck {
   readonly hops: number;
   /** Set when the delivering node's application refused the message. */
   readonly refusal?: Refusal;
+  /** Set when this is a drop notice from a node on the way (never with `refusal`). */
+  readonly undelivered?: DropNotice;
 }
+
+const DROP_REASONS: Readonly<Record<NoticedDropReason, peer.DropReason>> = {
+  ttl: peer.DropReason.DROP_REASON_TTL,
+  undeliverable: peer.DropReason.DROP_REASON_UNDELIVERABLE,
+  queue_full: peer.DropReason.DROP_REASON_QUEUE_FULL,
+};
 
 /** A message for the receiving node itself, on a reserved purpose (RouteBatch.direct). */
 export interface DirectMessage {
@@ -509,5 +527,23 @@ function decodeAck(a: peer.EndToEndAck, prefix: string, limits: WireLimits): Bat
   const hops = checkUint(a.hops, limits.maxHops, `${prefix}hops`);
   const code = checkUint(a.refusalCode, MAX_STATUS_CODE, `${prefix}refusal_code`);
   const reason = checkText(a.refusalReason, MAX_REFUSAL_REASON_LENGTH, `${prefix}refusal_reason`, true);
+  const undelivered = decodeDropNotice(a, prefix);
+  if (undelivered !== undefined) {
+    if (code !== 0) throw new WireFormatError(`${prefix}dropped_copy`, "a drop notice carries no refusal");
+    return { messageId, hops, undelivered };
+  }
   return code === 0 ? { messageId, hops } : { messageId, hops, refusal: { code, reason } };
+}
+
+/** A drop notice's copy and reason: both set, or neither (an acknowledgement or a refusal). */
+function decodeDropNotice(a: peer.EndToEndAck, prefix: string): DropNotice | undefined {
+  const copy = checkUint(a.droppedCopy, MAX_MESSAGE_COPY, `${prefix}dropped_copy`);
+  const reason = (Object.keys(DROP_REASONS) as NoticedDropReason[]).find(
+    (r) => DROP_REASONS[r] === a.droppedReason,
+  );
+  if (copy === 0 && a.droppedReason === peer.DropReason.DROP_REASON_UNSPECIFIED) return undefined;
+  if (copy === 0) throw new WireFormatError(`${prefix}dropped_reason`, "set without dropped_copy");
+  if (reason === undefined)
+    throw new WireFormatError(`${prefix}dropped_reason`, `${String(a.droppedReason)} is no drop reason`);
+  return { copy, reason };
 }

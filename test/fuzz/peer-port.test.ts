@@ -67,6 +67,7 @@ const routeMessage = (over: Record<string, unknown> = {}) => ({
   hops: 0,
   maxHops: 40,
   wantAck: false,
+  copy: 0,
   ...over,
 });
 
@@ -223,6 +224,8 @@ describe("malformed bodies that pass authentication", () => {
           messageId: "a".repeat(500),
           hops: 1,
           refusalCode: 0,
+          droppedCopy: 0,
+          droppedReason: 0,
           refusalReason: "",
         }),
       ],

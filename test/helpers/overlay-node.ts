@@ -22,6 +22,10 @@ export interface NodeProcessConfig {
   readonly clientPort?: number;
   readonly token?: string;
   readonly limits?: Partial<OverlayLimits>;
+  /** The routing core's leaf-set size (8 when not given). */
+  readonly leafSetSize?: number;
+  /** The hop limit this node gives the messages it sends (the core's default when not given). */
+  readonly maxHops?: number;
   /** Load, then wait for the rest of the config on stdin before starting (see the usage above). */
   readonly held?: boolean;
 }
@@ -55,7 +59,15 @@ const config: NodeProcessConfig =
 const cluster = new Cluster(
   new Node({ id: NodeId.fromString(config.name), localAddress: "127.0.0.1", port: config.peerPort ?? 0 }),
   undefined,
-  { bindHost: "127.0.0.1", routing: { leafSetSize: 8, heartbeatIntervalMs: 200, failureTimeoutMs: 1000 } },
+  {
+    bindHost: "127.0.0.1",
+    routing: {
+      leafSetSize: config.leafSetSize ?? 8,
+      heartbeatIntervalMs: 200,
+      failureTimeoutMs: 1000,
+      ...(config.maxHops === undefined ? {} : { maxHops: config.maxHops }),
+    },
+  },
 );
 const server = new Server(overlayServerOptions(config.limits));
 const overlay = addOverlayService(server, {

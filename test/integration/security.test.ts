@@ -174,6 +174,7 @@ describe("hostile input", () => {
         hops: 0,
         maxHops: 10,
         wantAck: false,
+        copy: 0,
       },
     });
     const entries = await session.sign(a.address, path, body);

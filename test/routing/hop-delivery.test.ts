@@ -82,13 +82,13 @@ describe("HopDelivery: failed hops", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
     const out = hopTo(next, m);
-    hops.noteDeadline("a", 30_000);
+    hops.noteOwn(m, 30_000, 0);
     expect(hops.hopFailed(out, m, "unknown", true, false, 1_000)).toBe("resend");
     expect(hops.hopFailed(out, m, "unknown", true, false, 20_000)).toBe("park");
     hops.releaseParked(next.id.hex, true);
     expect(hops.hopFailed(out, m, "unknown", true, false, 30_000)).toBe("giveUp");
     const early = message("b");
-    hops.noteDeadline("b", 2_000);
+    hops.noteOwn(early, 2_000, 0);
     expect(hops.hopFailed(hopTo(next, early), early, "unknown", true, false, 2_000)).toBe("giveUp");
   });
 

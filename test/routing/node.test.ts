@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { NodeId } from "../../src/routing/id.js";
+import { NodeId, isCloser } from "../../src/routing/id.js";
 import { HOP_RETRY_WINDOW_MS } from "../../src/routing/hop-delivery.js";
 import { PastryNode } from "../../src/routing/node.js";
 import { ReservedPurposeError } from "../../src/routing/router.js";
@@ -214,6 +214,35 @@ describe("PastryNode basics", () => {
     const rerouted = sends(outputs).filter((s) => s.message.type === "route");
     expect(rerouted.every((s) => s.to !== target.self)).toBe(true);
     expect(rerouted.length + outputs.filter((o) => o.type === "deliver").length).toBe(1);
+  });
+
+  it("a hop refused by the key's owner goes to the next-closest member though it is suspect, not delivered here", () => {
+    // Seven ready nodes, l = 8: each knows all. For the key, C is closest, B next, A (the origin) third. A
+    // suspects B (a heartbeat to it failed: B may only be slow); C refuses the hop (it is leaving). Routing
+    // around C must not deliver at A while B, not found dead, is closer: route() sends to a suspect owner
+    // rather than deliver, and the detour must too (a live B would own the key: seen as a misdelivery
+    // in test/daemon/leave-burst.test.ts).
+    const overlay = new Overlay({ leafSetSize: 8 }, 5);
+    const random = seededRandom(8);
+    overlay.bootstrap(randomId(random));
+    for (let i = 0; i < 6; i++) overlay.join(randomId(random));
+    const key = randomId(random);
+    const byDistance = [...overlay.live()].sort((x, y) =>
+      isCloser(key, x.self.id, y.self.id) ? -1 : isCloser(key, y.self.id, x.self.id) ? 1 : 0,
+    );
+    const [c, b, a] = byDistance as [PastryNode, PastryNode, PastryNode];
+    a.takeOutputs();
+    a.sendFailed({ to: b.self, address: b.self.localAddress, message: { type: "heartbeat" } }, 1);
+    expect(a.stats().suspects).toBe(1);
+    const id = a.send(key, 16, new Uint8Array(0), { wantAck: true }, 2);
+    const hop = sends(a.takeOutputs()).find((s) => s.message.type === "route")!;
+    expect(hop.to).toBe(c.self);
+    a.sendFailed({ to: hop.to, address: hop.to!.localAddress, message: hop.message }, 3, "unreachable");
+    const outputs = a.takeOutputs();
+    expect(outputs.filter((o) => o.type === "deliver")).toEqual([]);
+    const detour = sends(outputs).filter((s) => s.message.type === "route");
+    expect(detour.map((s) => s.to?.id.hex)).toEqual([b.self.id.hex]);
+    expect(detour[0]!.message).toMatchObject({ type: "route", message: { id } });
   });
 
   it("a duplicate copy of a message that wants an ack is acked again; a failed ack is resent, 8 sends at most", () => {

@@ -106,6 +106,23 @@ describe("2.2 routing procedure", () => {
     expect(nextHopAfterFailure(holed, key("8120"), avoid)?.id.hex).toBe(node("8123").id.hex);
   });
 
+  it("after a failed hop, the detour goes to the nearest leaf-set member that makes progress, measured ones before unmeasured ones", () => {
+    const s = state(SELF, LEAF, [node("c000")]);
+    const avoid = { suspects: new Set<string>(), idHex: undefined };
+    const near = (nearest: string, others: number | undefined) => (n: NodeInfo) =>
+      n.id.hex === node(nearest).id.hex ? 10 : others;
+    // 8100 and 8200 both make progress towards c123; 8100 is the nearer, though 8200 is closer to the key.
+    expect(nextHopAfterFailure(s, key("c123"), avoid, near("8100", 50))?.id.hex).toBe(node("8100").id.hex);
+    expect(nextHopAfterFailure(s, key("c123"), avoid, near("8100", undefined))?.id.hex).toBe(
+      node("8100").id.hex,
+    );
+    // 7f00 is the nearest of all but moves away from the key: not taken.
+    expect(nextHopAfterFailure(s, key("c123"), avoid, near("7f00", 50))?.id.hex).toBe(node("8200").id.hex);
+    // A suspect is passed over however near it is.
+    const suspects = { suspects: new Set([node("8100").id.hex]), idHex: undefined };
+    expect(nextHopAfterFailure(s, key("c123"), suspects, near("8100", 50))?.id.hex).toBe(node("8200").id.hex);
+  });
+
   it("purposes below 16 are reserved for the protocol", () => {
     expect(() => assertApplicationPurpose(15)).toThrow(ReservedPurposeError);
     expect(() => assertApplicationPurpose(1.5)).toThrow(ReservedPurposeError);

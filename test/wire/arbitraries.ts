@@ -1,7 +1,13 @@
 // fast-check generators for the routing core's wire-visible types.
 import fc from "fast-check";
 import { DIGIT_BASE, ID_BITS, ID_DIGITS, NodeId } from "../../src/routing/id.js";
-import type { NodeInfo, PeerMessage, RouteMessage, RowEntries } from "../../src/routing/types.js";
+import {
+  MAX_MESSAGE_COPY,
+  type NodeInfo,
+  type PeerMessage,
+  type RouteMessage,
+  type RowEntries,
+} from "../../src/routing/types.js";
 
 export const nodeIdArb: fc.Arbitrary<NodeId> = fc
   .bigInt({ min: 0n, max: (1n << BigInt(ID_BITS)) - 1n })
@@ -23,22 +29,27 @@ const nodesArb = (maxLength: number): fc.Arbitrary<NodeInfo[]> => fc.array(nodeI
 const millisArb = fc.double({ min: 0, max: 1e12, noNaN: true, noDefaultInfinity: true });
 const hopsArb = fc.integer({ min: 0, max: 1024 });
 const messageIdArb = fc.string({ minLength: 1, maxLength: 40 });
+const copyArb = fc.integer({ min: 1, max: MAX_MESSAGE_COPY });
 
 export const rowEntriesArb: fc.Arbitrary<RowEntries> = fc.record({
   row: fc.integer({ min: 0, max: ID_DIGITS - 1 }),
   entries: nodesArb(DIGIT_BASE),
 });
 
-export const routeMessageArb: fc.Arbitrary<RouteMessage> = fc.record({
-  id: messageIdArb,
-  key: nodeIdArb,
-  purpose: fc.integer({ min: 0, max: 0xffff }),
-  payload: fc.uint8Array({ maxLength: 256 }),
-  origin: nodeInfoArb,
-  hops: hopsArb,
-  maxHops: hopsArb,
-  wantAck: fc.boolean(),
-});
+export const routeMessageArb: fc.Arbitrary<RouteMessage> = fc.record(
+  {
+    id: messageIdArb,
+    key: nodeIdArb,
+    purpose: fc.integer({ min: 0, max: 0xffff }),
+    payload: fc.uint8Array({ maxLength: 256 }),
+    origin: nodeInfoArb,
+    hops: hopsArb,
+    maxHops: hopsArb,
+    wantAck: fc.boolean(),
+    copy: copyArb,
+  },
+  { requiredKeys: ["id", "key", "purpose", "payload", "origin", "hops", "maxHops", "wantAck"] },
+);
 
 /** One generator per PeerMessage variant, so each variant can be checked on its own. */
 export const peerMessageArbs: Readonly<Record<PeerMessage["type"], fc.Arbitrary<PeerMessage>>> = {
@@ -71,14 +82,26 @@ export const peerMessageArbs: Readonly<Record<PeerMessage["type"], fc.Arbitrary<
   }),
   row: fc.record({ type: fc.constant("row" as const), row: rowEntriesArb }),
   route: fc.record({ type: fc.constant("route" as const), message: routeMessageArb }),
-  ack: fc.record(
-    {
+  ack: fc.oneof(
+    fc.record(
+      {
+        type: fc.constant("ack" as const),
+        messageId: messageIdArb,
+        hops: hopsArb,
+        refusal: fc.record({ code: fc.integer({ min: 1, max: 16 }), reason: fc.string({ maxLength: 1024 }) }),
+      },
+      { requiredKeys: ["type", "messageId", "hops"] },
+    ),
+    // A drop notice: never with a refusal.
+    fc.record({
       type: fc.constant("ack" as const),
       messageId: messageIdArb,
       hops: hopsArb,
-      refusal: fc.record({ code: fc.integer({ min: 1, max: 16 }), reason: fc.string({ maxLength: 1024 }) }),
-    },
-    { requiredKeys: ["type", "messageId", "hops"] },
+      undelivered: fc.record({
+        copy: copyArb,
+        reason: fc.constantFrom("ttl" as const, "undeliverable" as const, "queue_full" as const),
+      }),
+    }),
   ),
   leave: fc.record({ type: fc.constant("leave" as const), leafSet: nodesArb(6) }),
 };

@@ -102,7 +102,15 @@ describe("decoding validation", () => {
     );
     const ack: PeerRequest = {
       method: "ack",
-      request: { sender: encodeNodeInfo(sender), messageId: "", hops: 1, refusalCode: 0, refusalReason: "" },
+      request: {
+        sender: encodeNodeInfo(sender),
+        messageId: "",
+        hops: 1,
+        refusalCode: 0,
+        refusalReason: "",
+        droppedCopy: 0,
+        droppedReason: 0,
+      },
     };
     expect(rejection(() => decodePeerRequest(ack)).field).toBe("message_id");
   });
@@ -116,9 +124,44 @@ describe("decoding validation", () => {
         hops: 1,
         refusalCode: 17,
         refusalReason: "no application",
+        droppedCopy: 0,
+        droppedReason: 0,
       },
     };
     expect(rejection(() => decodePeerRequest(ack)).field).toBe("refusal_code");
+  });
+
+  it("decodes a drop notice, and refuses one without its reason, a reason without a copy, an unknown reason, a copy over 2^16, and one with a refusal", () => {
+    const ack = (fields: Partial<peer.AckRequest>): PeerRequest => ({
+      method: "ack",
+      request: {
+        sender: encodeNodeInfo(sender),
+        messageId: "m-1",
+        hops: 1,
+        refusalCode: 0,
+        refusalReason: "",
+        droppedCopy: 0,
+        droppedReason: 0,
+        ...fields,
+      },
+    });
+    expect(decodePeerRequest(ack({ droppedCopy: 2, droppedReason: 1 })).message).toEqual({
+      type: "ack",
+      messageId: "m-1",
+      hops: 1,
+      undelivered: { copy: 2, reason: "ttl" },
+    });
+    expect(rejection(() => decodePeerRequest(ack({ droppedCopy: 2 }))).field).toBe("dropped_reason");
+    expect(rejection(() => decodePeerRequest(ack({ droppedReason: 3 }))).field).toBe("dropped_reason");
+    expect(
+      rejection(() => decodePeerRequest(ack({ droppedCopy: 2, droppedReason: 9 as peer.DropReason }))).field,
+    ).toBe("dropped_reason");
+    expect(rejection(() => decodePeerRequest(ack({ droppedCopy: 65_537, droppedReason: 1 }))).field).toBe(
+      "dropped_copy",
+    );
+    expect(
+      rejection(() => decodePeerRequest(ack({ droppedCopy: 2, droppedReason: 1, refusalCode: 9 }))).field,
+    ).toBe("dropped_copy");
   });
 
   it("refuses a payload over the limit, and the limit is configurable", () => {

@@ -2,7 +2,7 @@
 // promise, settled by what the routing core reports about its message (acked, refused by the delivering
 // application, dropped on the way) or by its own timeout, and all of them when the node stops.
 import { status } from "@grpc/grpc-js";
-import type { DropReason, NodeInfo, Refusal } from "../../routing/types.js";
+import type { DropReason, NodeInfo, NoticedDropReason, Refusal } from "../../routing/types.js";
 import { NotReadyError, WendyError } from "../errors.js";
 
 export interface SendResult {
@@ -55,6 +55,21 @@ export class PendingAcks {
     if (reason === "unacknowledged") return;
     this.take(messageId)?.reject(
       new WendyError(`message ${messageId} dropped: ${reason}`, status.UNAVAILABLE),
+    );
+  }
+
+  /**
+   * Nodes on the way dropped every copy of the message (drop notices; the last from `droppedBy`), and the
+   * core sent what fresh copies it would: none can be delivered now. A full queue is the same exhaustion
+   * as at the origin (RESOURCE_EXHAUSTED); a hop limit or no live node, UNAVAILABLE.
+   */
+  undelivered(messageId: string, droppedBy: NodeInfo, reason: NoticedDropReason): void {
+    const code = reason === "queue_full" ? status.RESOURCE_EXHAUSTED : status.UNAVAILABLE;
+    this.take(messageId)?.reject(
+      new WendyError(
+        `message ${messageId} dropped: ${reason} (at node ${droppedBy.id.hex}, every copy)`,
+        code,
+      ),
     );
   }
 

@@ -52,6 +52,10 @@ export class RoutingMetrics {
         this.sentAt.delete(event.message.id);
         if (event.reason === "duplicate") return metrics.duplicateSuppressed();
         return metrics.messageDropped(event.reason);
+      case "undelivered":
+        // Counted as dropped where it was dropped; here the send only stops waiting.
+        this.sentAt.delete(event.messageId);
+        return;
       case "acked": {
         const sent = this.sentAt.get(event.messageId);
         if (sent === undefined) return;

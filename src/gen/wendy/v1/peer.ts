@@ -26,6 +26,22 @@ export const protobufPackage = "wendy.v1";
 
 export const protobufFileName = "wendy/v1/peer.proto";
 
+/** Why a node on a message's way dropped it (a drop notice, AckRequest.dropped_copy). */
+export enum DropReason {
+  /** DROP_REASON_UNSPECIFIED - Not a drop notice. */
+  DROP_REASON_UNSPECIFIED = 0,
+  /** DROP_REASON_TTL - The message would have exceeded its hop limit (RouteMessage.max_hops). */
+  DROP_REASON_TTL = 1,
+  /**
+   * DROP_REASON_UNDELIVERABLE - No live node could take it: it was routed around a node once and failed again surely, or the node held
+   * it while joining and its join failed, or it was leaving and knew no live node to hand it to.
+   */
+  DROP_REASON_UNDELIVERABLE = 2,
+  /** DROP_REASON_QUEUE_FULL - The node held it while joining and its queue of such messages was full. */
+  DROP_REASON_QUEUE_FULL = 3,
+  UNRECOGNIZED = -1,
+}
+
 /** Opens an authenticated session: the client's challenge. */
 export interface HelloRequest {
   /** The calling node. */
@@ -245,6 +261,17 @@ export interface AckRequest {
   refusalCode: number;
   /** Why it was refused, for the sender (names the purpose and the delivering node); empty when acknowledged. */
   refusalReason: string;
+  /**
+   * Not 0: this is no acknowledgement but a drop notice from a node on the way (not the delivering node): it
+   * dropped copy `dropped_copy` (RouteMessage.copy) of the message for `dropped_reason`, and took nothing
+   * else of it. Sent only for messages whose origin set RouteMessage.copy, so only to origins that take
+   * it; never together with a refusal (refusal_code 0). The origin sends a fresh copy, or fails the send
+   * with UNAVAILABLE (RESOURCE_EXHAUSTED for a full queue) once every copy it sent was reported dropped
+   * and its fresh copies are spent (docs/protocol.md, "Drop notices"). At most 2^16.
+   */
+  droppedCopy: number;
+  /** Why the copy was dropped; required (not UNSPECIFIED) with dropped_copy, UNSPECIFIED otherwise. */
+  droppedReason: DropReason;
 }
 
 /** Acknowledges an Ack. */
@@ -354,6 +381,10 @@ export interface EndToEndAck {
   refusalCode: number;
   /** As AckRequest.refusal_reason. */
   refusalReason: string;
+  /** As AckRequest.dropped_copy: not 0 makes this a drop notice, not an acknowledgement. */
+  droppedCopy: number;
+  /** As AckRequest.dropped_reason. */
+  droppedReason: DropReason;
 }
 
 /** The per-message acknowledgements for one RouteStreamRequest. */
@@ -1870,7 +1901,15 @@ export const RouteResponse: MessageFns<RouteResponse> = {
 };
 
 function createBaseAckRequest(): AckRequest {
-  return { sender: undefined, messageId: "", hops: 0, refusalCode: 0, refusalReason: "" };
+  return {
+    sender: undefined,
+    messageId: "",
+    hops: 0,
+    refusalCode: 0,
+    refusalReason: "",
+    droppedCopy: 0,
+    droppedReason: 0,
+  };
 }
 
 export const AckRequest: MessageFns<AckRequest> = {
@@ -1889,6 +1928,12 @@ export const AckRequest: MessageFns<AckRequest> = {
     }
     if (message.refusalReason !== "") {
       writer.uint32(42).string(message.refusalReason);
+    }
+    if (message.droppedCopy !== 0) {
+      writer.uint32(48).uint32(message.droppedCopy);
+    }
+    if (message.droppedReason !== 0) {
+      writer.uint32(56).int32(message.droppedReason);
     }
     return writer;
   },
@@ -1946,6 +1991,22 @@ export const AckRequest: MessageFns<AckRequest> = {
             message.refusalReason = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.droppedCopy = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.droppedReason = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1970,6 +2031,8 @@ export const AckRequest: MessageFns<AckRequest> = {
     message.hops = object.hops ?? 0;
     message.refusalCode = object.refusalCode ?? 0;
     message.refusalReason = object.refusalReason ?? "";
+    message.droppedCopy = object.droppedCopy ?? 0;
+    message.droppedReason = object.droppedReason ?? 0;
     return message;
   },
 };
@@ -2475,7 +2538,7 @@ export const ReverseAcks: MessageFns<ReverseAcks> = {
 };
 
 function createBaseEndToEndAck(): EndToEndAck {
-  return { messageId: "", hops: 0, refusalCode: 0, refusalReason: "" };
+  return { messageId: "", hops: 0, refusalCode: 0, refusalReason: "", droppedCopy: 0, droppedReason: 0 };
 }
 
 export const EndToEndAck: MessageFns<EndToEndAck> = {
@@ -2491,6 +2554,12 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
     }
     if (message.refusalReason !== "") {
       writer.uint32(34).string(message.refusalReason);
+    }
+    if (message.droppedCopy !== 0) {
+      writer.uint32(40).uint32(message.droppedCopy);
+    }
+    if (message.droppedReason !== 0) {
+      writer.uint32(48).int32(message.droppedReason);
     }
     return writer;
   },
@@ -2540,6 +2609,22 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
             message.refusalReason = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.droppedCopy = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.droppedReason = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2561,6 +2646,8 @@ export const EndToEndAck: MessageFns<EndToEndAck> = {
     message.hops = object.hops ?? 0;
     message.refusalCode = object.refusalCode ?? 0;
     message.refusalReason = object.refusalReason ?? "";
+    message.droppedCopy = object.droppedCopy ?? 0;
+    message.droppedReason = object.droppedReason ?? 0;
     return message;
   },
 };
@@ -2868,7 +2955,8 @@ export const PeerServiceService = {
   /**
    * End-to-end acknowledgement, sent by the delivering node straight to the origin once an application
    * there acknowledged the message, or refused with the reason when none did (the origin then reports the
-   * refusal to its sender and does not route the message again).
+   * refusal to its sender and does not route the message again). With dropped_copy set, a drop notice
+   * instead: a node on the way dropped that copy of the message (see AckRequest).
    */
   ack: {
     path: "/wendy.v1.PeerService/Ack" as const,
@@ -2943,7 +3031,8 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   /**
    * End-to-end acknowledgement, sent by the delivering node straight to the origin once an application
    * there acknowledged the message, or refused with the reason when none did (the origin then reports the
-   * refusal to its sender and does not route the message again).
+   * refusal to its sender and does not route the message again). With dropped_copy set, a drop notice
+   * instead: a node on the way dropped that copy of the message (see AckRequest).
    */
   ack: handleUnaryCall<AckRequest, AckResponse>;
   /** Graceful leave: the sender is going away. */
@@ -3159,7 +3248,8 @@ export interface PeerServiceClient extends Client {
   /**
    * End-to-end acknowledgement, sent by the delivering node straight to the origin once an application
    * there acknowledged the message, or refused with the reason when none did (the origin then reports the
-   * refusal to its sender and does not route the message again).
+   * refusal to its sender and does not route the message again). With dropped_copy set, a drop notice
+   * instead: a node on the way dropped that copy of the message (see AckRequest).
    */
   ack(request: AckRequest, callback: (error: ServiceError | null, response: AckResponse) => void): ClientUnaryCall;
   ack(

@@ -48,6 +48,15 @@ export interface RouteMessage {
   maxHops: number;
   /** When true, the delivering node sends an Ack straight back to the origin. */
   wantAck: boolean;
+  /**
+   * Which copy of the message this is, numbered by the origin from 1 for each hop it sends of the message
+   * (a first send, a retransmission, a route around a node, a fresh copy after a drop notice); nodes on
+   * the way pass it on unchanged. Set only on messages with want_ack, by an origin that takes drop notices:
+   * a node that drops such a message (hop limit, undeliverable, queue full) tells the origin which copy it
+   * dropped (AckRequest.dropped_copy). 0 (unset, as older origins send it): no drop notice is sent. At most
+   * 2^16.
+   */
+  copy: number;
 }
 
 /**
@@ -179,6 +188,7 @@ function createBaseRouteMessage(): RouteMessage {
     hops: 0,
     maxHops: 0,
     wantAck: false,
+    copy: 0,
   };
 }
 
@@ -207,6 +217,9 @@ export const RouteMessage: MessageFns<RouteMessage> = {
     }
     if (message.wantAck !== false) {
       writer.uint32(64).bool(message.wantAck);
+    }
+    if (message.copy !== 0) {
+      writer.uint32(72).uint32(message.copy);
     }
     return writer;
   },
@@ -288,6 +301,14 @@ export const RouteMessage: MessageFns<RouteMessage> = {
             message.wantAck = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.copy = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -315,6 +336,7 @@ export const RouteMessage: MessageFns<RouteMessage> = {
     message.hops = object.hops ?? 0;
     message.maxHops = object.maxHops ?? 0;
     message.wantAck = object.wantAck ?? false;
+    message.copy = object.copy ?? 0;
     return message;
   },
 };
