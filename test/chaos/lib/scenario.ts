@@ -160,17 +160,38 @@ export function ringConverged(
   ids: ReadonlySet<string>,
   leafSetSize = 32,
 ): boolean {
-  if (states.size !== ids.size) return false;
+  return ringDivergence(states, ids, leafSetSize).length === 0;
+}
+
+/**
+ * How these states differ from a converged ring of `ids` (see ringConverged), one line per node that
+ * differs: it did not answer, is not ready, lacks a nearest neighbour, or holds a node that is not its
+ * neighbour. Empty when converged. IDs are shortened to 8 digits.
+ */
+export function ringDivergence(
+  states: ReadonlyMap<PeerProcess, NodeState>,
+  ids: ReadonlySet<string>,
+  leafSetSize = 32,
+): string[] {
+  const short = (id: string): string => id.slice(0, 8);
   // IDs are 32 lowercase hex digits: sorted as strings, they are in ring order.
   const ring = [...ids].sort();
+  const answered = new Set([...states.keys()].map((p) => p.id));
+  const lines = ring.filter((id) => !answered.has(id)).map((id) => `${short(id)} did not answer`);
   for (const [p, s] of states) {
-    if (!s.ready) return false;
+    const name = `${p.options.name} (${short(p.id)})`;
+    if (!s.ready) {
+      lines.push(`${name} not ready`);
+      continue;
+    }
     const expected = expectedLeaves(ring, p.id, leafSetSize / 2);
     const leaves = leafIds(s);
-    if (leaves.size !== expected.size) return false;
-    for (const id of expected) if (!leaves.has(id)) return false;
+    const missing = [...expected].filter((id) => !leaves.has(id)).map(short);
+    const extra = [...leaves].filter((id) => !expected.has(id)).map(short);
+    if (missing.length > 0 || extra.length > 0)
+      lines.push(`${name} lacks [${missing.join(" ")}], holds besides [${extra.join(" ")}]`);
   }
-  return true;
+  return lines;
 }
 
 function expectedLeaves(ring: readonly string[], id: string, half: number): Set<string> {
