@@ -81,7 +81,7 @@ describe("5 % loss and 50-200 ms jitter on some links", () => {
         "",
         `Run ${new Date().toISOString()}. Ring of ${NODES} started in ${Math.round(ringMs)} ms (joins retried: ${
           joinRetries.length === 0 ? "none" : joinRetries.join("; ")
-        }); leaf sets ${convergedMs === undefined ? "NOT converged within ${CONVERGE_LIMIT_MS / 1000} s" : `converged ${Math.round(convergedMs)} ms later`}.`,
+        }); leaf sets ${convergedMs === undefined ? `NOT converged within ${CONVERGE_LIMIT_MS / 1000} s` : `converged ${Math.round(convergedMs)} ms later`}.`,
         "",
         verdictTable([verdict]),
         "",

@@ -17,7 +17,14 @@ const SENDERS = 3;
 const STEP_MS = 4000;
 const FREEZE_MS = 4000;
 const SETTLE_MS = 3000;
-const CONVERGE_LIMIT_MS = 30_000;
+/**
+ * The ring must be whole again this soon after the churn. Most runs converge within 100 ms. The bound is the
+ * protocol's, not a guess: two live nodes that each found the other dead (a frozen node, or one too starved
+ * to answer a probe in time, as under CI's load) ignore gossip naming each other for DEAD_MEMORY_MS (60 s,
+ * failure-detector.ts) unless one of them talks to the other first-hand; the next gossip round after that
+ * brings them back (test/routing/churn-properties.test.ts allows two minutes for the same with loss).
+ */
+const CONVERGE_LIMIT_MS = 90_000;
 /**
  * Share of deliveries that took two or more hops at least, so the routing table carries traffic under the
  * faults. (With 20 nodes and l = 4 most keys are one table hop from any node; 14 nodes gave 5 %.)
@@ -145,7 +152,7 @@ describe(`churn with a leaf set of ${LEAF_SET_SIZE}`, () => {
     expect(exitedUnasked).toEqual([]);
   });
 
-  it("converged into one ring again after the churn", () => {
+  it(`converged into one ring again within ${CONVERGE_LIMIT_MS / 1000} s after the churn`, () => {
     expect(convergedMs, `not converged within ${CONVERGE_LIMIT_MS} ms: ${notConverged}`).toBeDefined();
   });
 });
