@@ -11,6 +11,7 @@ import type { NodeState } from "../integration/fixtures/protocol.js";
 import { restart } from "./lib/faults.js";
 import { ChaosScenario, applyFault, faultTimeline, unexpectedExits } from "./lib/preamble.js";
 import {
+  divergenceOf,
   leafIds,
   ringConverged,
   sleep,
@@ -53,6 +54,8 @@ describe("churn under steady traffic", () => {
   const recoveries: Recovery[] = [];
   const joinTimes: number[] = [];
   let finalConvergenceMs: number | undefined;
+  /** When the ring did not converge: how it differs from the converged ring (ringDivergence). */
+  let notConverged = "";
   const finalCheck = { sent: 0, correct: 0 };
   const exitedUnasked: string[] = [];
   const startRetries: string[] = [];
@@ -153,6 +156,7 @@ describe("churn under steady traffic", () => {
       (states, live) => ringConverged(states, new Set(live.map((p) => p.id))),
       RECOVERY_LIMIT_MS,
     );
+    if (finalConvergenceMs === undefined) notConverged = await divergenceOf(world.live());
     monitoring = false;
     await monitor;
 
@@ -226,7 +230,10 @@ describe("churn under steady traffic", () => {
   });
 
   it("converged into one ring again within 30 s and routes exactly after the churn", () => {
-    expect(finalConvergenceMs, `no convergence within ${RECOVERY_LIMIT_MS} ms`).toBeDefined();
+    expect(
+      finalConvergenceMs,
+      `no convergence within ${RECOVERY_LIMIT_MS} ms: ${notConverged}`,
+    ).toBeDefined();
     expect(finalCheck.sent).toBe(FINAL_SENDS);
     expect(finalCheck.correct).toBe(finalCheck.sent);
   });

@@ -6,7 +6,7 @@ import { keys } from "../integration/harness.js";
 import { addLoss } from "./lib/faults.js";
 import { ChaosScenario } from "./lib/preamble.js";
 import { delayLink, type RelayProcess } from "./lib/relay.js";
-import { ringConverged, spread, startRing, writeResults } from "./lib/scenario.js";
+import { divergenceOf, ringConverged, spread, startRing, writeResults } from "./lib/scenario.js";
 import { Lifecycle, Traffic, judge, verdictTable, verdictDetails, type Verdict } from "./lib/traffic.js";
 
 const NODES = 8;
@@ -33,6 +33,8 @@ describe("5 % loss and 50-200 ms jitter on some links", () => {
   let verdict: Verdict;
   let wrongOwner: string[] = [];
   let convergedMs: number | undefined;
+  /** When the leaf sets did not converge: how they differ from the converged ring (ringDivergence). */
+  let notConverged = "";
 
   // The whole scenario runs here; the tests below judge what it saw. A run that breaks off fails them all.
   beforeAll(async () => {
@@ -58,6 +60,7 @@ describe("5 % loss and 50-200 ms jitter on some links", () => {
       (states) => ringConverged(states, ids),
       CONVERGE_LIMIT_MS,
     );
+    if (convergedMs === undefined) notConverged = await divergenceOf(peers);
     world.progress(`ring of ${NODES} up in ${Math.round(ringMs)} ms; converged: ${convergedMs}`);
 
     const traffic = new Traffic(world, keys(400, 21), "loss");
@@ -96,7 +99,10 @@ describe("5 % loss and 50-200 ms jitter on some links", () => {
   }, 300_000);
 
   it("converges every leaf set over the whole ring within 30 s of the last join", () => {
-    expect(convergedMs, `leaf sets did not converge within ${CONVERGE_LIMIT_MS} ms`).toBeDefined();
+    expect(
+      convergedMs,
+      `leaf sets did not converge within ${CONVERGE_LIMIT_MS} ms: ${notConverged}`,
+    ).toBeDefined();
   });
 
   it("acknowledged every send, delivering each exactly once", () => {

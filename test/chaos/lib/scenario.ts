@@ -164,6 +164,15 @@ export function ringConverged(
 }
 
 /**
+ * How the ring of `peers` (their states asked now) differs from a converged one, as one line for a failure
+ * message: "converged" when it does not.
+ */
+export async function divergenceOf(peers: readonly PeerProcess[], leafSetSize = 32): Promise<string> {
+  const lines = ringDivergence(await statesOf(peers), new Set(peers.map((p) => p.id)), leafSetSize);
+  return lines.length === 0 ? "converged" : lines.join("; ");
+}
+
+/**
  * How these states differ from a converged ring of `ids` (see ringConverged), one line per node that
  * differs: it did not answer, is not ready, lacks a nearest neighbour, or holds a node that is not its
  * neighbour. Empty when converged. IDs are shortened to 8 digits.
