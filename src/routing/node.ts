@@ -22,6 +22,7 @@ import { LeafSetRepair } from "./leaf-set-repair.js";
 import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { deathNotices } from "./death-notices.js";
+import { DeathRechecks } from "./death-rechecks.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
@@ -126,6 +127,8 @@ export class PastryNode {
   private readonly table: RoutingTable;
   private readonly neighbours: NeighbourhoodSet;
   private readonly proximity: ProximityStore;
+  /** Leaf-set members whose death we pushed, told again a few times later (death-rechecks.ts). */
+  private readonly rechecks: DeathRechecks;
   /** How a detour after a failed hop ranks leaf-set members (by proximity when tables are proximity-aware). */
   private readonly detourProximity: (peer: NodeInfo) => number | undefined;
   private readonly state: RoutingState;
@@ -188,6 +191,7 @@ export class PastryNode {
     this.neighbours = new NeighbourhoodSet(this.config.neighbourhoodSize, proximityOf);
     this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
+    this.rechecks = new DeathRechecks(this.config.failureTimeoutMs);
     this.joiningProbers = new RecentTimes(this.config.joinTimeoutMs, JOINING_PROBERS_MEMORY);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
     this.detourProximity = this.config.proximityAware ? proximityOf : () => undefined;
@@ -462,6 +466,11 @@ export class PastryNode {
         const heard = this.detector.lastHeardFrom(successor.id.hex) ?? now;
         if (now - heard >= this.config.failureTimeoutMs) this.probe(successor, "liveness", now);
       }
+      for (const node of this.rechecks.due(now)) {
+        if (!this.detector.isDead(node) || this.stateEntry(node.id) !== undefined || this.hasDeparted(node))
+          continue;
+        this.tellFoundDead(node);
+      }
     }
     this.finishInput();
   }
@@ -504,7 +513,13 @@ export class PastryNode {
       if (this.joinProcess.resendsWaiting || this.repair.holdsBackWork) return earliest;
     }
     if (this.status === "ready") {
-      at = Math.min(at, this.nextHeartbeatAt, this.repair.gossipAt, this.maintenance.dueAt);
+      at = Math.min(
+        at,
+        this.nextHeartbeatAt,
+        this.repair.gossipAt,
+        this.maintenance.dueAt,
+        this.rechecks.nextAt(),
+      );
       const successor = this.leaf.right()[0];
       const heard = successor === undefined ? undefined : this.detector.lastHeardFrom(successor.id.hex);
       if (heard !== undefined) at = Math.min(at, heard + this.config.failureTimeoutMs);
@@ -1050,7 +1065,15 @@ export class PastryNode {
     const contact = recordContact && this.holds(peer);
     const wasDead = this.detector.noteAlive(peer, now, contact, this.leafHolds(hex));
     if (this.hops.parkedHops > 0) this.releaseParked(hex, true);
-    if (wasDead) this.reinstate(hex);
+    if (!wasDead) return;
+    this.reinstate(hex);
+    // We pushed its death, and the members we told may still believe it; told itself, it refutes it to them.
+    if (this.rechecks.settle(hex) && this.status === "ready") this.tellFoundDead(peer);
+  }
+
+  /** Tells `node` that we found it dead (our push again, to it alone): a live node refutes it to its leaf set. */
+  private tellFoundDead(node: NodeInfo): void {
+    this.sendTo(node, { type: "leafSet", leafSet: this.leaf.list(), removed: [node.id] });
   }
 
   /** New evidence wins over an earlier verdict: a node we found dead has talked to us directly. */
@@ -1283,6 +1306,7 @@ export class PastryNode {
     // Only a leaf-set member's death found while ready is pushed (also to the node, which refutes it).
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
     this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
+    if (pushed) this.rechecks.schedule(node, now);
     const sides = this.leaf.sidesOf(node.id.hex);
     // A table entry (not a leaf-set member: those are watched by their own leaf sets) that we found dead
     // ourselves: our nearest neighbours most likely hold it too (see death-notices.ts).

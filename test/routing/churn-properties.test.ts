@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { PastryNode } from "../../src/routing/node.js";
-import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { Overlay, leafSetOf, randomId, seededRandom, trueLeafSet } from "./overlay-harness.js";
 
 const LEAF_SET_SIZE = 8;
 const INITIAL = 10;
@@ -41,23 +41,6 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 });
 
 /** The l/2 nearest live ready nodes on each side of `node` (all others on a ring of at most l + 1). */
-function trueLeafSet(node: PastryNode, ready: readonly PastryNode[]): string[] {
-  const ring = [...ready].sort((a, b) => (a.self.id.value < b.self.id.value ? -1 : 1));
-  const at = ring.indexOf(node);
-  const half = LEAF_SET_SIZE / 2;
-  const out = new Set<string>();
-  for (let k = 1; k <= Math.min(half, ring.length - 1); k++) {
-    out.add(ring[(at + k) % ring.length]!.self.id.hex);
-    out.add(ring[(at - k + ring.length) % ring.length]!.self.id.hex);
-  }
-  return [...out].sort();
-}
-
-function leafSetOf(node: PastryNode): string[] {
-  const { left, right } = node.leafSet();
-  return [...new Set([...left, ...right].map((n) => n.id.hex))].sort();
-}
-
 function run(s: Scenario): { wrong: string[]; unconverged: string[]; delivered: number } {
   const overlay = new Overlay({ leafSetSize: LEAF_SET_SIZE }, s.seed, "all");
   overlay.acks = true;
@@ -101,7 +84,7 @@ function run(s: Scenario): { wrong: string[]; unconverged: string[]; delivered: 
     .map((d) => `${d.message.key.hex} at ${d.at.self.id.hex}, owner ${d.trueOwnerHex}`);
   const ready = overlay.live().filter((n) => n.isReady());
   const unconverged = ready
-    .filter((n) => leafSetOf(n).join() !== trueLeafSet(n, ready).join())
+    .filter((n) => leafSetOf(n) !== trueLeafSet(n, ready, LEAF_SET_SIZE))
     .map((n) => n.self.id.hex);
   // A joiner whose only seed died gives up (status idle; the runtime would start over): not part of the ring.
   const joining = overlay.live().filter((n) => n.stats().status === "joining");

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
-import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { Overlay, leafSetOf, randomId, seededRandom, trueLeafSet } from "./overlay-harness.js";
 
 const LEAF_SET_SIZE = 4;
 /**
@@ -36,22 +36,6 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 });
 
 /** The l/2 nearest ready nodes on each side of `node`. */
-function trueLeafSet(node: PastryNode, ready: readonly PastryNode[]): string {
-  const ring = [...ready].sort((a, b) => (a.self.id.value < b.self.id.value ? -1 : 1));
-  const at = ring.indexOf(node);
-  const out = new Set<string>();
-  for (let k = 1; k <= Math.min(LEAF_SET_SIZE / 2, ring.length - 1); k++) {
-    out.add(ring[(at + k) % ring.length]!.self.id.hex);
-    out.add(ring[(at - k + ring.length) % ring.length]!.self.id.hex);
-  }
-  return [...out].sort().join(",");
-}
-
-function leafSetOf(node: PastryNode): string {
-  const { left, right } = node.leafSet();
-  return [...new Set([...left, ...right].map((n) => n.id.hex))].sort().join(",");
-}
-
 /** An ID just clockwise of `id` (a gap no random ID of the ring falls into in practice). */
 function justAfter(id: NodeId, gap: bigint): NodeId {
   return NodeId.fromBigInt(id.value + gap);
@@ -94,8 +78,8 @@ function run(s: Scenario): { unconverged: string[]; notReady: string[] } {
   const ready = overlay.live().filter((n) => n.isReady());
   return {
     unconverged: ready
-      .filter((n) => leafSetOf(n) !== trueLeafSet(n, ready))
-      .map((n) => `${n.self.id.hex}: has ${leafSetOf(n)}, truth ${trueLeafSet(n, ready)}`),
+      .filter((n) => leafSetOf(n) !== trueLeafSet(n, ready, LEAF_SET_SIZE))
+      .map((n) => `${n.self.id.hex}: has ${leafSetOf(n)}, truth ${trueLeafSet(n, ready, LEAF_SET_SIZE)}`),
     notReady: overlay
       .live()
       .filter((n) => !n.isReady())

@@ -361,3 +361,24 @@ export function randomId(random: RandomSource): NodeId {
   for (let i = 0; i < 16; i++) bytes[i] = Math.floor(random.next() * 256);
   return NodeId.fromBytes(bytes);
 }
+
+/**
+ * The IDs (hex, sorted, comma-separated) a converged leaf set of size `leafSetSize` holds at `node` among the
+ * `ready` nodes: its l/2 nearest on each side (all others on a ring of at most l + 1).
+ */
+export function trueLeafSet(node: PastryNode, ready: readonly PastryNode[], leafSetSize: number): string {
+  const ring = [...ready].sort((a, b) => (a.self.id.value < b.self.id.value ? -1 : 1));
+  const at = ring.indexOf(node);
+  const out = new Set<string>();
+  for (let k = 1; k <= Math.min(leafSetSize / 2, ring.length - 1); k++) {
+    out.add(ring[(at + k) % ring.length]!.self.id.hex);
+    out.add(ring[(at - k + ring.length) % ring.length]!.self.id.hex);
+  }
+  return [...out].sort().join(",");
+}
+
+/** The IDs (hex, sorted, comma-separated) in `node`'s leaf set, as trueLeafSet writes them. */
+export function leafSetOf(node: PastryNode): string {
+  const { left, right } = node.leafSet();
+  return [...new Set([...left, ...right].map((n) => n.id.hex))].sort().join(",");
+}
