@@ -100,6 +100,22 @@ const CONTROL_KINDS = [
   "leave",
 ];
 
+/** The smallest cause-and-kind rate listed (msgs per node per second): the rest is summed as "other". */
+const CAUSE_FLOOR = 0.005;
+
+/** A run's control messages by cause, as "kind on cause rate" most first, the small ones summed. */
+function causesOf(run: ChurnRun): string {
+  const causes = run.totals.controlByCause ?? [];
+  const shown = causes.filter((c) => c.perNodePerSecond >= CAUSE_FLOOR);
+  const rest = causes.reduce(
+    (sum, c) => sum + (c.perNodePerSecond >= CAUSE_FLOOR ? 0 : c.perNodePerSecond),
+    0,
+  );
+  const parts = shown.map((c) => `${c.type} on ${c.cause} ${f3(c.perNodePerSecond)}`);
+  if (rest > 0) parts.push(`other ${f3(rest)}`);
+  return parts.join(", ");
+}
+
 export function renderChurnSection(runs: readonly ChurnRun[]): string {
   const lines: string[] = [CHURN_BEGIN, "", "## Churn", ""];
   lines.push(
@@ -143,6 +159,18 @@ export function renderChurnSection(runs: readonly ChurnRun[]): string {
     lines.push(
       `| ${r.nodes.toLocaleString("en")} | ${r.label} | ${CONTROL_KINDS.map((k) => f3(c[k] ?? 0)).join(" | ")} |`,
     );
+  }
+  const withCauses = runs.filter((r) => r.totals.controlByCause !== undefined);
+  if (withCauses.length > 0) {
+    lines.push(
+      "",
+      "Control messages by what prompted them: each kind sent while its sender handled a given input (a message " +
+        `it received, a tick, a send of its own that failed...), per node per second, those of at least ${CAUSE_FLOOR} ` +
+        "(rows measured since 2026-12-04):",
+      "",
+    );
+    for (const r of withCauses)
+      lines.push(`- ${r.nodes.toLocaleString("en")} nodes, ${r.label}: ${causesOf(r)}`);
   }
   lines.push(
     "",

@@ -1,10 +1,11 @@
 // What a churn run measures, window by window of virtual time: routed messages and their fate against the
-// ring's truth, key consistency, hops and stretch, control messages by kind, routing-table fill, and the time
-// from each crash until every leaf set that held the crashed node is repaired.
+// ring's truth, key consistency, hops and stretch, control messages by kind and by what prompted them,
+// routing-table fill, and the time from each crash until every leaf set that held the crashed node is repaired.
 import { ID_DIGITS } from "../routing/id.js";
 import type { PeerMessageType } from "../routing/types.js";
 import { leafSetMembers } from "./machine.js";
 import type { Prng } from "./prng.js";
+import type { SendCause } from "./send-counters.js";
 import type { SimNode, Simulator } from "./simulator.js";
 import { summarize, type Summary } from "./stats.js";
 import type { DepartureKind } from "./churn.js";
@@ -53,6 +54,12 @@ export interface ChurnTotals {
   readonly stretch: Summary;
   readonly controlPerNodePerSecond: Record<string, number>;
   readonly controlTotalPerNodePerSecond: number;
+  /**
+   * Control messages per node per second by what the sender was handling when it sent them (a message it
+   * received, a tick, a failed send...: SendCause) and by kind, most first. Absent in rows measured before
+   * causes were counted.
+   */
+  readonly controlByCause?: readonly ControlCause[];
   /** Crashes followed, and how long until every leaf set that held the crashed node was repaired. */
   readonly repairsTracked: number;
   readonly repairsUnfinished: number;
@@ -62,6 +69,13 @@ export interface ChurnTotals {
   readonly departures: Record<DepartureKind, number>;
   readonly arrivals: number;
   readonly windows: readonly ChurnWindow[];
+}
+
+/** Control messages of one kind sent while handling one kind of input, per live node per second. */
+export interface ControlCause {
+  readonly cause: SendCause;
+  readonly type: PeerMessageType;
+  readonly perNodePerSecond: number;
 }
 
 interface PendingRepair {
@@ -99,6 +113,8 @@ export class ChurnObserver {
   private startedAt = 0;
   private windowStart = 0;
   private readonly totalControl = new Map<string, number>();
+  /** Control messages over the measured windows by cause, then kind. */
+  private readonly totalControlByCause = new Map<SendCause, Map<PeerMessageType, number>>();
   private nodeSeconds = 0;
   private readonly pairs: [string, string][] = [];
   private readonly windowOfMessage = new Map<string, number>();
@@ -263,6 +279,14 @@ export class ChurnObserver {
       controlPerNodePerSecond[type] = rate;
       controlTotal += rate;
     }
+    const controlByCause: ControlCause[] = [];
+    for (const [cause, byType] of this.totalControlByCause) {
+      for (const [type, n] of byType) {
+        if (this.nodeSeconds > 0)
+          controlByCause.push({ cause, type, perNodePerSecond: n / this.nodeSeconds });
+      }
+    }
+    controlByCause.sort((a, b) => b.perNodePerSecond - a.perNodePerSecond);
     const lost = acc.sent - acc.delivered;
     return {
       sent: acc.sent,
@@ -280,6 +304,7 @@ export class ChurnObserver {
       stretch: summarize(stretch),
       controlPerNodePerSecond,
       controlTotalPerNodePerSecond: controlTotal,
+      controlByCause,
       repairsTracked: this.repairsTracked,
       repairsUnfinished: this.pendingRepairs.length,
       repairMs: summarize(this.repairTimes),
@@ -291,17 +316,31 @@ export class ChurnObserver {
   }
 
   private closeWindow(): void {
-    const { counts, windowMs } = this.sim.messageCounts();
+    const { counts, byCause, windowMs } = this.sim.messageCounts();
     if (windowMs <= 0) return;
     const live = this.sim.liveNodes().length;
     const seconds = windowMs / 1000;
     const control: Record<string, number> = {};
     let controlTotal = 0;
     for (const [type, n] of Object.entries(counts) as [PeerMessageType, number][]) {
-      if (type === "route" || type === "ack") continue;
+      if (!isControl(type)) continue;
       this.totalControl.set(type, (this.totalControl.get(type) ?? 0) + n);
       control[type] = n / live / seconds;
       controlTotal += control[type];
+    }
+    for (const [cause, byType] of Object.entries(byCause) as [
+      SendCause,
+      Partial<Record<PeerMessageType, number>>,
+    ][]) {
+      let total = this.totalControlByCause.get(cause);
+      if (total === undefined) {
+        total = new Map();
+        this.totalControlByCause.set(cause, total);
+      }
+      for (const [type, n] of Object.entries(byType) as [PeerMessageType, number][]) {
+        if (!isControl(type)) continue;
+        total.set(type, (total.get(type) ?? 0) + n);
+      }
     }
     this.nodeSeconds += live * seconds;
     const table = this.tableFill();
@@ -399,4 +438,9 @@ export class ChurnObserver {
       }
     }
   }
+}
+
+/** Control messages: every kind but the routed messages themselves and their acknowledgements. */
+function isControl(type: PeerMessageType): boolean {
+  return type !== "route" && type !== "ack";
 }

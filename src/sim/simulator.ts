@@ -27,7 +27,7 @@ import {
 import { type NetworkConfig, VirtualNetwork } from "./network.js";
 import { Prng } from "./prng.js";
 import { RingTruth } from "./ring-truth.js";
-import { PeakMemory, SendCounters } from "./send-counters.js";
+import { type CountsByCause, PeakMemory, type SendCause, SendCounters } from "./send-counters.js";
 import type { SimEvent, TraceEntry } from "./sim-event.js";
 import { type CrashKind, type SeedSelection, type SimNode, isLive } from "./sim-node.js";
 import { VirtualWire } from "./virtual-wire.js";
@@ -103,7 +103,7 @@ export class Simulator {
           return queue.now;
         },
         after: (delayMs, event): void => queue.after(delayMs, event),
-        process: (index, leaving): void => this.process(index, leaving),
+        process: (index, leaving): void => this.process(index, leaving ?? false, "command"),
       },
       random: this.random,
       network: this.network,
@@ -231,7 +231,7 @@ export class Simulator {
     this.heldTicks?.replay(node);
     const id = node.machine.send(key, FIRST_APPLICATION_PURPOSE, new Uint8Array(0), { wantAck }, this.now);
     this.ledger.track(id, key, origin, this.now);
-    this.process(origin);
+    this.process(origin, false, "command");
     return id;
   }
 
@@ -301,7 +301,7 @@ export class Simulator {
         if (isLive(node) && REPORTED_FAILURES.has(ev.out.message.type)) {
           this.heldTicks?.replay(node);
           node.machine.sendFailed(ev.out, this.now, ev.cause);
-          this.process(ev.node);
+          this.process(ev.node, false, "send failed");
         }
         break;
       }
@@ -310,7 +310,7 @@ export class Simulator {
         if (isLive(node)) {
           this.heldTicks?.replay(node);
           node.machine.connectionLost((this.nodes[ev.peer] as SimNode).info, this.now);
-          this.process(ev.node);
+          this.process(ev.node, false, "connection lost");
         }
         break;
       }
@@ -319,7 +319,7 @@ export class Simulator {
         if (isLive(node)) {
           this.heldTicks?.replay(node);
           node.machine.reportRtt((this.nodes[ev.peer] as SimNode).info, ev.rttMs, this.now);
-          this.process(ev.node);
+          this.process(ev.node, false, "round trip");
         }
         break;
       }
@@ -336,7 +336,7 @@ export class Simulator {
           held?.replay(node);
           node.machine.tick(this.now);
           held?.ticked(node);
-          this.process(ev.node);
+          this.process(ev.node, false, "tick");
           this.queue.scheduleInOrder(this.now + this.tickIntervalMs, ev);
         }
         break;
@@ -358,19 +358,22 @@ export class Simulator {
     if (msg.type === "route") this.ledger.hopArrived(msg.message.id, to, this.network.latency(from, to));
     this.heldTicks?.replay(target);
     target.machine.receive((this.nodes[from] as SimNode).info, msg, this.now);
-    this.process(to);
+    this.process(to, false, `${msg.type} received`);
     this.wire.acknowledge(from, to, out, sentAt);
   }
 
-  /** Acts on everything a machine has output. `leaving` lets a node that is leaving still send. */
-  private process(index: number, leaving = false): void {
+  /**
+   * Acts on everything a machine has output while handling `cause`. `leaving` lets a node that is leaving
+   * still send.
+   */
+  private process(index: number, leaving: boolean, cause: SendCause): void {
     const node = this.nodes[index] as SimNode;
     if (!leaving && !isLive(node)) return;
     const outputs: Output[] = node.machine.takeOutputs();
     for (const o of outputs) {
       switch (o.type) {
         case "send":
-          this.wire.transmit(node, o.out);
+          this.wire.transmit(node, o.out, cause);
           break;
         case "deliver":
           this.ledger.delivered(
@@ -418,8 +421,12 @@ export class Simulator {
     this.counters.resetWindow(this.now);
   }
 
-  /** Messages sent per type in the current window, and the window's length in ms. */
-  messageCounts(): { readonly counts: Partial<Record<PeerMessageType, number>>; readonly windowMs: number } {
+  /** Messages sent per type, and per what prompted them, in the current window; the window's length in ms. */
+  messageCounts(): {
+    readonly counts: Partial<Record<PeerMessageType, number>>;
+    readonly byCause: CountsByCause;
+    readonly windowMs: number;
+  } {
     return this.counters.window(this.now);
   }
 

@@ -5,7 +5,7 @@ import { MEASURED_ACKS, type Outbound } from "../routing/types.js";
 import type { EventQueue } from "./event-queue.js";
 import type { VirtualNetwork } from "./network.js";
 import type { Prng } from "./prng.js";
-import type { SendCounters } from "./send-counters.js";
+import type { SendCause, SendCounters } from "./send-counters.js";
 import type { SimEvent, TraceEntry } from "./sim-event.js";
 import type { SimNode } from "./sim-node.js";
 
@@ -22,10 +22,13 @@ export interface VirtualWireOptions {
 export class VirtualWire {
   constructor(private readonly options: VirtualWireOptions) {}
 
-  /** Puts `out` on the wire from `sender`: it arrives after the latency, or fails back at the sender. */
-  transmit(sender: SimNode, out: Outbound): void {
+  /**
+   * Puts `out` on the wire from `sender`, which sent it while handling `cause`: it arrives after the latency,
+   * or fails back at the sender.
+   */
+  transmit(sender: SimNode, out: Outbound, cause: SendCause): void {
     const { queue, network, counters, hopTimeoutMs } = this.options;
-    counters.sent(out.message.type);
+    counters.sent(out.message.type, cause);
     const dest = network.resolve(out.address);
     this.options.trace?.({ at: queue.now, what: "send", from: sender.index, to: dest, out });
     if (dest === undefined) {
