@@ -20,11 +20,20 @@ import type { Millis, NodeInfo, RandomSource, RoutingConfig } from "./types.js";
 /** leafSetRequest to the same peer at most once per this many probe timeouts. */
 const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
 const REQUEST_MEMORY = 512;
-/** A ready node sends its leaf set to one random member once per this many heartbeat intervals... */
+/**
+ * A ready node sends its leaf set to one random member once per this many heartbeat intervals... (12 saved
+ * only 2 % of control messages under churn: most leaf-set messages are pushes and answers, not this gossip)
+ */
 const LEAF_SET_GOSSIP_HEARTBEATS = 6;
 /** ...when its leaf set changed since the last round; unchanged, only every this many rounds (48 s with the default heartbeat). */
 const QUIET_GOSSIP_ROUNDS = 2;
-/** How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. */
+/**
+ * How long, and how many, recent leaf-set deaths are passed on to nodes that join our leaf set. Deaths we were
+ * told of too, not only those we found: the redundancy costs 3 % of control messages under churn (a joiner
+ * hears a death from many members); without it, in runs that also cut the join's rows, a crashed node stayed
+ * in some leaf set for up to 106 s and 27 s (two seeds) where the join change alone left it 8-14 s
+ * (2,000 simulated nodes, 30-minute sessions).
+ */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
 

