@@ -11,11 +11,11 @@ import {
   replayTrace,
   type LifetimeDistribution,
 } from "../../src/sim/churn.js";
-import { ChurnObserver } from "../../src/sim/churn-measure.js";
 import { leafSetMembers, type MachineFactory } from "../../src/sim/machine.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
 import { summarize } from "../../src/sim/stats.js";
+import { churnedOverlay } from "./churned-overlay.js";
 import { Simulator } from "../../src/sim/simulator.js";
 
 /** A few seconds of CPU each; on a loaded 2-core machine give them room (behaviour, not timing). */
@@ -112,34 +112,10 @@ describe("churn trace files", () => {
 });
 
 describe("steady churn", () => {
-  function churned(seed: number): { sim: Simulator; churn: Churn; observer: ChurnObserver } {
-    const sim = new Simulator({ seed, createMachine: createPastryMachine });
-    sim.grow(60, { growth: 1, spreadMs: 500 });
-    sim.runFor(3000);
-    const observer = new ChurnObserver(sim, { windowMs: 10_000 }, new Prng(seed + 1));
-    const churn = new Churn(
-      sim,
-      { lifetime: { kind: "exponential", medianMs: 15_000 } },
-      new Prng(seed + 2),
-      {
-        onArrival: () => observer.observeArrival(),
-        onDeparture: (node, kind) => observer.observeDeparture(node, kind),
-      },
-    );
-    churn.start();
-    observer.start();
-    observer.startTraffic(5, 0.2);
-    sim.runFor(40_000);
-    observer.stop();
-    churn.stop();
-    sim.runFor(10_000);
-    return { sim, churn, observer };
-  }
-
   it(
     "replaces every departure with an arrival (steady population), mixes crashes of both kinds and leaves, and is reproducible from its seed",
     () => {
-      const { sim, churn, observer } = churned(11);
+      const { sim, churn, observer } = churnedOverlay(11, 60, 40_000);
       const departed = churn.departed();
       const total = departed.leave + departed.process + departed.host;
       // 60 nodes with 15 s median sessions for 40 s: about 60 * ln 2 / 15 * 40 = 111 departures.
@@ -154,7 +130,7 @@ describe("steady churn", () => {
       expect(totals.windows.length).toBe(4);
       expect(totals.repairsTracked).toBeGreaterThan(0);
 
-      const again = churned(11);
+      const again = churnedOverlay(11, 60, 40_000);
       expect(again.sim.events).toBe(sim.events);
       expect(again.churn.departed()).toEqual(departed);
     },

@@ -2,12 +2,10 @@
 // its sender was handling, and the churn report lists them, so that maintenance cost can be traced to its source.
 import { describe, expect, it } from "vitest";
 import type { PeerMessageType } from "../../src/routing/types.js";
-import { ChurnObserver } from "../../src/sim/churn-measure.js";
-import { Churn } from "../../src/sim/churn.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
-import { Prng } from "../../src/sim/prng.js";
 import type { CountsByCause } from "../../src/sim/send-counters.js";
 import { Simulator } from "../../src/sim/simulator.js";
+import { churnedOverlay } from "./churned-overlay.js";
 
 /** A few seconds of CPU each; on a loaded 2-core machine give them room (behaviour, not timing). */
 const SIM_TIMEOUT_MS = 240_000;
@@ -51,20 +49,7 @@ describe("sends by cause", () => {
   it(
     "a churn run's control by cause covers its control total, leaves out route and ack, and lists the most first",
     () => {
-      const sim = new Simulator({ seed: 8, createMachine: createPastryMachine });
-      sim.grow(50, { growth: 1, spreadMs: 500 });
-      sim.runFor(3000);
-      const observer = new ChurnObserver(sim, { windowMs: 10_000 }, new Prng(9));
-      const churn = new Churn(sim, { lifetime: { kind: "exponential", medianMs: 15_000 } }, new Prng(10), {
-        onArrival: () => observer.observeArrival(),
-        onDeparture: (node, kind) => observer.observeDeparture(node, kind),
-      });
-      churn.start();
-      observer.start();
-      observer.startTraffic(5, 0.2);
-      sim.runFor(30_000);
-      observer.stop();
-      churn.stop();
+      const { observer } = churnedOverlay(8, 50, 30_000);
       const totals = observer.finish();
 
       const causes = totals.controlByCause ?? [];
