@@ -19,12 +19,15 @@ import {
   type RoutedFigure,
   type StreamFigure,
   type UnaryFigure,
+  type WarmupFigure,
+  type WarmupWindow,
 } from "./lib/result.js";
 import { idleSettleMs, type BenchSettings } from "./lib/settings.js";
 import { readSimResults } from "./lib/sim-results.js";
 import { median, percentile, ratio } from "./lib/stats.js";
 import { checkTargets } from "./lib/targets.js";
 import { sleep } from "./lib/load.js";
+import { WARMUP_IN_FLIGHT, warmUp, type WarmupRun } from "./lib/warmup.js";
 import { idleFigures, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
 import { EmbeddedClusters, SOURCE_LIBRARY } from "./scenarios/embedded.js";
 import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
@@ -47,6 +50,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const startedAt = new Date();
   const loadAverageAtStart = loadavg();
   const curves = new CurveCollector();
+  const warmups: WarmupFigure[] = [];
 
   let runtime = SOURCE_RUNTIME;
   let library = SOURCE_LIBRARY;
@@ -78,7 +82,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     for (const size of settings.clusterSizes) {
       let result: ClusterOutcome;
       try {
-        result = await measureCluster(size, settings, runtime, echo, curves, log);
+        result = await measureCluster(size, settings, runtime, echo, curves, warmups, log);
       } catch (error) {
         const problem = `cluster of ${size}: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -94,7 +98,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     const multiHop = settings.multiHop;
     if (multiHop !== undefined) {
       try {
-        routed.push(...(await measureMultiHop(multiHop, settings, runtime, echo, curves, log)));
+        routed.push(...(await measureMultiHop(multiHop, settings, runtime, echo, curves, warmups, log)));
       } catch (error) {
         const problem = `multi-hop cluster of ${multiHop.nodes}: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -103,7 +107,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     }
     for (const size of settings.embeddedSizes) {
       try {
-        routed.push(...(await measureEmbedded(size, library, settings, echo, curves, log)));
+        routed.push(...(await measureEmbedded(size, library, settings, echo, curves, warmups, log)));
       } catch (error) {
         const problem = `embedded clusters of ${size}: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -147,6 +151,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     failures,
     sim: readSimResults(options.resultsDir) ?? null,
     ...(settings.kv === undefined ? {} : { kv, redis: redis ?? null }),
+    warmups,
     latencyCurves: curves.curves(),
     problems,
   };
@@ -217,6 +222,7 @@ async function measureCluster(
   runtime: DaemonRuntime,
   echo: Echo,
   curves: CurveCollector,
+  warmups: WarmupFigure[],
   log: (line: string) => void,
 ): Promise<ClusterOutcome> {
   const cluster = new BenchCluster(`n${size}`, runtime);
@@ -251,12 +257,12 @@ async function measureCluster(
     );
 
     await traffic.open();
-    const runs = await measureRouted(traffic, size, settings, echo, curves, log);
+    const runs = await measureRouted(traffic, size, settings, echo, curves, warmups, log);
     const routed = routedFigures(runs, size);
     const all = [...runs.values()].flat().map((p) => p.run);
     const kv =
       settings.kv?.nodes === size
-        ? await measureKv(cluster, settings, settings.kv.keys, echo, curves, log)
+        ? await measureKv(cluster, settings, settings.kv.keys, echo, curves, warmups, log)
         : [];
     const clusterFigure: ClusterFigure = {
       nodes: size,
@@ -301,20 +307,44 @@ async function measureCluster(
   }
 }
 
-/** Routed Send, acknowledged Send and Call, each window paired with an echo window just before it. */
+/**
+ * Routed Send, acknowledged Send and Call, each window paired with an echo window just before it; each
+ * kind warmed up first.
+ */
 async function measureRouted(
   traffic: Traffic,
   size: number,
   settings: BenchSettings,
   echo: Echo,
   curves: CurveCollector,
+  warmups: WarmupFigure[],
   log: (line: string) => void,
-  options: { readonly payloadBytes?: readonly number[]; readonly label?: string } = {},
+  options: {
+    readonly payloadBytes?: readonly number[];
+    readonly label?: string;
+    readonly leafSetSize?: number;
+  } = {},
 ): Promise<Map<string, Paired[]>> {
   const runs = new Map<string, Paired[]>();
   const payloads = options.payloadBytes ?? settings.payloadBytes;
   const label = options.label ?? `${size} nodes`;
   const callPayload = payloads[0]!;
+  const cluster = {
+    nodes: size,
+    ...(options.leafSetSize === undefined ? {} : { leafSetSize: options.leafSetSize }),
+  };
+  const warm = (what: string, run: WarmupRun): Promise<void> =>
+    warmUpTraffic(warmups, settings, { what, ...cluster }, run, log);
+  for (const payloadBytes of payloads)
+    await warm(`send ${bytesLabel(payloadBytes)}`, (w) =>
+      traffic.measureSend(payloadBytes, WARMUP_IN_FLIGHT, { ...settings, ...w }),
+    );
+  await warm(`send-acked ${bytesLabel(callPayload)}`, (w) =>
+    traffic.measureAckedSend(callPayload, WARMUP_IN_FLIGHT, { ...settings, ...w }),
+  );
+  await warm(`call ${bytesLabel(callPayload)}`, (w) =>
+    traffic.measureCall(callPayload, WARMUP_IN_FLIGHT, { ...settings, ...w }),
+  );
   for (let r = 0; r < settings.repeats; r++) {
     for (const inFlight of settings.inFlights) {
       for (const payloadBytes of payloads) {
@@ -347,6 +377,7 @@ async function measureKv(
   keys: number,
   echo: Echo,
   curves: CurveCollector,
+  warmups: WarmupFigure[],
   log: (line: string) => void,
 ): Promise<KvFigure[]> {
   const valueBytes = Math.min(...settings.payloadBytes);
@@ -354,6 +385,21 @@ async function measureKv(
   // At least KV_MIN_WINDOW_MS: with 64 in flight on a loaded machine one Put can outlast a smoke run's window.
   const window = { warmupMs: settings.warmupMs, measureMs: Math.max(settings.measureMs, KV_MIN_WINDOW_MS) };
   await traffic.preload();
+  const nodes = cluster.nodes.length;
+  await warmUpTraffic(
+    warmups,
+    settings,
+    { what: "kv get", nodes },
+    (w) => traffic.measureGet(WARMUP_IN_FLIGHT, w),
+    log,
+  );
+  await warmUpTraffic(
+    warmups,
+    settings,
+    { what: "kv put", nodes },
+    (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w),
+    log,
+  );
   const runs = new Map<string, { run: KvRun; unary: UnaryRun }[]>();
   for (let r = 0; r < settings.repeats; r++) {
     for (const inFlight of settings.inFlights) {
@@ -475,6 +521,7 @@ async function measureMultiHop(
   runtime: DaemonRuntime,
   echo: Echo,
   curves: CurveCollector,
+  warmups: WarmupFigure[],
   log: (line: string) => void,
 ): Promise<RoutedFigure[]> {
   const { nodes, leafSetSize } = multiHop;
@@ -486,9 +533,10 @@ async function measureMultiHop(
     log(`multi-hop cluster of ${nodes}, leaf set ${leafSetSize}: ready in ${seconds(built)}`);
     await sleep(SETTLE_MS);
     await traffic.open();
-    const runs = await measureRouted(traffic, nodes, settings, echo, curves, log, {
+    const runs = await measureRouted(traffic, nodes, settings, echo, curves, warmups, log, {
       payloadBytes: [Math.min(...settings.payloadBytes)],
       label: `${nodes} nodes, leaf set ${leafSetSize}`,
+      leafSetSize,
     });
     return routedFigures(runs, nodes, leafSetSize);
   } finally {
@@ -504,6 +552,7 @@ async function measureEmbedded(
   settings: BenchSettings,
   echo: Echo,
   curves: CurveCollector,
+  warmups: WarmupFigure[],
   log: (line: string) => void,
 ): Promise<RoutedFigure[]> {
   const embedded = await EmbeddedClusters.start(library, size);
@@ -511,6 +560,13 @@ async function measureEmbedded(
   const runs = new Map<string, Paired[]>();
   try {
     log(`embedded: ${size} clusters of the library API in one process`);
+    await warmUpTraffic(
+      warmups,
+      settings,
+      { what: `embedded ${bytesLabel(payloadBytes)}`, nodes: size },
+      (w) => embedded.measureSend(payloadBytes, WARMUP_IN_FLIGHT, { ...settings, ...w }),
+      log,
+    );
     for (let r = 0; r < settings.repeats; r++) {
       for (const inFlight of settings.inFlights) {
         const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
@@ -529,6 +585,33 @@ async function measureEmbedded(
     await embedded.stop();
   }
   return routedFigures(runs, size);
+}
+
+/**
+ * Runs one kind of traffic unmeasured for the settings' code warm-up (bench/lib/warmup.ts) and records its
+ * windows, which are the cold figures.
+ */
+async function warmUpTraffic(
+  warmups: WarmupFigure[],
+  settings: BenchSettings,
+  figure: Omit<WarmupFigure, "inFlight" | "windows">,
+  run: WarmupRun,
+  log: (line: string) => void,
+): Promise<void> {
+  const windows = await warmUp(settings.codeWarmupMs ?? 0, run);
+  const first = windows[0];
+  const last = windows.at(-1);
+  if (first === undefined || last === undefined) return;
+  warmups.push({ ...figure, inFlight: WARMUP_IN_FLIGHT, windows });
+  const rate = (w: WarmupWindow): string => w.perSecond.toFixed(0);
+  const cpu = (w: WarmupWindow): string => (w.cpuSecondsPerOp * 1e6).toFixed(0);
+  log(
+    `  warm-up ${figure.what} x${WARMUP_IN_FLIGHT}: ${rate(first)} -> ${rate(last)} ops/s, ${cpu(first)} -> ${cpu(last)} µs/op over ${windows.length} windows`,
+  );
+}
+
+function bytesLabel(n: number): string {
+  return n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`;
 }
 
 /** A routed run and the echo baseline measured just before it, with the same payload and in-flight count. */

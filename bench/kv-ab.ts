@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { median } from "./lib/stats.js";
+import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
 import { KvTraffic, type KvRun } from "./scenarios/kv.js";
 
 interface KvAbOptions {
@@ -14,6 +15,7 @@ interface KvAbOptions {
   head: string;
   rounds: number;
   measureMs: number;
+  codeWarmupMs: number;
   inFlight: number[];
 }
 
@@ -30,6 +32,12 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--head <rev>", "the commit under test", "HEAD")
     .option("--rounds <n>", "alternations of every window", Number, 3)
     .option("--measure-ms <n>", "measured window", Number, 2500)
+    .option(
+      "--code-warmup-ms <n>",
+      "each side runs Get and Put unmeasured this long first (bench/lib/warmup.ts)",
+      Number,
+      15_000,
+    )
     .option("--in-flight <list>", "requests in flight, comma-separated", list, [1, 64])
     .parse([...argv])
     .opts<KvAbOptions>();
@@ -49,7 +57,11 @@ async function main(argv: readonly string[]): Promise<void> {
       });
       await cluster.grow(8, 3);
     }
-    for (const side of sides) await side.traffic.preload();
+    for (const side of sides) {
+      await side.traffic.preload();
+      await warmUp(o.codeWarmupMs, (w) => side.traffic.measureGet(WARMUP_IN_FLIGHT, w));
+      await warmUp(o.codeWarmupMs, (w) => side.traffic.measurePut(WARMUP_IN_FLIGHT, w));
+    }
     const window = { warmupMs: 500, measureMs: o.measureMs };
     for (let round = 0; round < o.rounds; round++) {
       for (const inFlight of o.inFlight) {

@@ -13,6 +13,7 @@ import { Command } from "commander";
 import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { runLoad } from "./lib/load.js";
+import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
 import { summarizeLatencies, type LatencySummary } from "./lib/stats.js";
 import { EchoClient, EchoServerProcess } from "./baseline/baseline.js";
 import { KV_KEYS, KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
@@ -36,6 +37,7 @@ interface Row {
 interface KvBenchOptions {
   measureMs: number;
   warmupMs: number;
+  codeWarmupMs: number;
   inFlight: number[];
   source?: boolean;
   rev: string;
@@ -46,6 +48,12 @@ async function main(argv: readonly string[]): Promise<void> {
   const o = new Command("bench-kv")
     .option("--measure-ms <n>", "measured window per row", Number, 8000)
     .option("--warmup-ms <n>", "warm-up before each window", Number, 2000)
+    .option(
+      "--code-warmup-ms <n>",
+      "Get and Put each run unmeasured this long on a cluster first (bench/lib/warmup.ts)",
+      Number,
+      15_000,
+    )
     .option("--in-flight <list>", "requests in flight, comma-separated", list, [1, 64])
     .option(
       "--source",
@@ -109,6 +117,8 @@ async function main(argv: readonly string[]): Promise<void> {
     await cluster.grow(NODES, 3);
     const traffic = new KvTraffic(cluster, VALUE_BYTES);
     await traffic.preload();
+    await warmUp(o.codeWarmupMs, (w) => traffic.measureGet(WARMUP_IN_FLIGHT, w));
+    await warmUp(o.codeWarmupMs, (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w));
     for (const n of o.inFlight) row(GET, n, await traffic.measureGet(n, window));
     for (const n of o.inFlight) row(PUT, n, await traffic.measurePut(n, window));
   } finally {
@@ -121,6 +131,7 @@ async function main(argv: readonly string[]): Promise<void> {
     await persistent.grow(NODES, 3);
     const traffic = new KvTraffic(persistent, VALUE_BYTES);
     await traffic.preload();
+    await warmUp(o.codeWarmupMs, (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w));
     for (const n of o.inFlight) row(PUT_ON_DISK, n, await traffic.measurePut(n, window));
   } finally {
     await persistent.stop();
@@ -139,7 +150,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const md = [
     "# Key-value store benchmark",
     "",
-    `Run ${new Date().toISOString()} on ${process.version}, daemons: ${build}. ${NODES} daemons on 127.0.0.1 (k = 3, W = R = 2, default settings), ${KV_KEYS} keys of ${VALUE_BYTES} bytes, requests to random nodes' client ports; against a plain unary gRPC echo of the same payload in the same run. ${o.measureMs / 1000} s measured after ${o.warmupMs / 1000} s of warm-up each. Load average ${loadAtStart.map((x) => x.toFixed(1)).join(" / ")} at start, ${loadavg()
+    `Run ${new Date().toISOString()} on ${process.version}, daemons: ${build}. ${NODES} daemons on 127.0.0.1 (k = 3, W = R = 2, default settings), ${KV_KEYS} keys of ${VALUE_BYTES} bytes, requests to random nodes' client ports; against a plain unary gRPC echo of the same payload in the same run. ${o.measureMs / 1000} s measured after ${o.warmupMs / 1000} s of warm-up each${o.codeWarmupMs > 0 ? `, on daemons that first ran each operation unmeasured for ${o.codeWarmupMs / 1000} s at ${WARMUP_IN_FLIGHT} in flight (V8 optimizes their hot paths only after many operations: bench/lib/warmup.ts)` : ""}. Load average ${loadAtStart.map((x) => x.toFixed(1)).join(" / ")} at start, ${loadavg()
       .map((x) => x.toFixed(1))
       .join(
         " / ",

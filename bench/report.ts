@@ -15,7 +15,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
       `${fmtLoad(r.machine.loadAverageAtStart)} at start, ${fmtLoad(r.machine.loadAverageAtEnd)} at end (a shared ` +
       `machine: read ratios, not absolute figures). Daemons: ${r.daemonRuntime}, default protocol settings, ` +
       `127.0.0.1 only. Each figure is the median of ${r.settings.repeats} repeats of ${r.settings.measureMs} ms ` +
-      `after ${r.settings.warmupMs} ms of warm-up. Produced by \`make bench\` (bench/run.ts); raw figures in ` +
+      `after ${r.settings.warmupMs} ms of warm-up${codeWarmupClause(r)}. Produced by \`make bench\` (bench/run.ts); raw figures in ` +
       `${r.date}.json.`,
   );
   line();
@@ -66,6 +66,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   for (const x of r.routed) line(routedRow(x));
   line();
   out.push(...kvSection(r));
+  out.push(...warmupSection(r));
   line("## Memory, maintenance, hops per cluster");
   line();
   line(
@@ -274,6 +275,43 @@ function kvSection(r: BenchResult): string[] {
  * The same path where batches fill (the smallest cluster: every hop on one peer link) against the target's
  * cluster (64 in flight spread over every link, about one hop per batch).
  */
+/** The header's words on the code warm-up (none in runs before it was done). */
+function codeWarmupClause(r: BenchResult): string {
+  const ms = r.settings.codeWarmupMs ?? 0;
+  if (ms <= 0 || r.warmups === undefined) return "";
+  return (
+    `, each kind of traffic having first run unmeasured for ${n0(ms / 1000)} s on its cluster (code warm-up, ` +
+    "below)"
+  );
+}
+
+/** Each kind of traffic's unmeasured warm-up: its first window (cold daemons) against its last. */
+function warmupSection(r: BenchResult): string[] {
+  const warmups = r.warmups ?? [];
+  if (warmups.length === 0) return [];
+  const out = [
+    "## Code warm-up (unmeasured traffic before each cluster's figures)",
+    "",
+    "V8 optimizes a function only after it has run many times, and a daemon sees only its share of a " +
+      "cluster's traffic: fresh daemons run at a fraction of their steady rate for their first seconds of " +
+      "traffic. Every figure above is of warm daemons; these are the warm-up windows themselves, the first " +
+      `one the cold figure (${warmups[0]!.inFlight} in flight, no echo paired; bench/lib/warmup.ts).`,
+    "",
+    "| traffic | nodes | windows | first window ops/s | last window ops/s | last / first | first window CPU µs/op | last window CPU µs/op |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const w of warmups) {
+    const first = w.windows[0]!;
+    const last = w.windows.at(-1)!;
+    const nodes = w.leafSetSize === undefined ? `${w.nodes}` : `${w.nodes}/l${w.leafSetSize}`;
+    out.push(
+      `| ${w.what} | ${nodes} | ${w.windows.length} | ${n0(first.perSecond)} | ${n0(last.perSecond)} | ${fmt(last.perSecond / first.perSecond)}x | ${n0(first.cpuSecondsPerOp * 1e6)} | ${n0(last.cpuSecondsPerOp * 1e6)} |`,
+    );
+  }
+  out.push("");
+  return out;
+}
+
 function batchingNote(r: BenchResult): string {
   const at = (nodes: number) =>
     r.routed.find(

@@ -67,6 +67,24 @@ export interface KvFigure extends LatencyFigures {
   readonly p50VsUnary: number;
 }
 
+/** One window of a code warm-up (bench/lib/warmup.ts): traffic before the measured windows. */
+export interface WarmupWindow {
+  readonly perSecond: number;
+  /** Daemon CPU seconds (all nodes together; the whole process for embedded) per operation. */
+  readonly cpuSecondsPerOp: number;
+}
+
+/** The code warm-up of one kind of traffic on one cluster, window by window. */
+export interface WarmupFigure {
+  /** The traffic, as its rows name it ("send 100 B", "call 100 B", "kv get", ...). */
+  readonly what: string;
+  readonly nodes: number;
+  /** The leaf-set size when not the default (the multi-hop row set). */
+  readonly leafSetSize?: number;
+  readonly inFlight: number;
+  readonly windows: readonly WarmupWindow[];
+}
+
 /** One Redis on loopback (no replication, persistence off): what a user would compare the store with. */
 export interface RedisFigure extends LatencyFigures {
   readonly operation: "GET" | "SET";
@@ -145,6 +163,11 @@ export interface BenchResult {
   readonly kv?: readonly KvFigure[];
   /** Redis beside them; null when no redis-server is installed. */
   readonly redis?: readonly RedisFigure[] | null;
+  /**
+   * Each kind of traffic's unmeasured run before its cluster's measured windows (absent in runs before it
+   * was done: those measured daemons still warming up).
+   */
+  readonly warmups?: readonly WarmupFigure[];
   readonly targets: readonly TargetCheck[];
   /** Cluster sizes that could not be measured, and why (the rest of the run went on). */
   readonly problems: readonly string[];

@@ -20,6 +20,7 @@ const SMOKE: BenchSettings = {
   failureSizes: [2],
   embeddedSizes: [2],
   kv: { nodes: 2, keys: 40 },
+  codeWarmupMs: 300,
   // More than a heartbeat interval (4000 ms): every node sends maintenance within the window.
   idleMs: 5000,
   idleSettleMs: 0,
@@ -36,7 +37,7 @@ describe("benchmark harness", () => {
   const out = mkdtempSync(join(tmpdir(), "wendy-bench-test-"));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it("measures a 2-node cluster against the baseline and writes JSON, markdown and SVG", async () => {
+  it("measures a 2-node cluster against the baseline after warming each kind of traffic up, and writes JSON, markdown and SVG", async () => {
     const result: BenchResult = await runBenchmark({
       settings: SMOKE,
       resultsDir: join(import.meta.dirname, "../../bench/results"),
@@ -110,6 +111,25 @@ describe("benchmark harness", () => {
     if (result.redis !== null)
       expect(result.redis?.map((r) => `${r.operation}/${r.inFlight}`)).toHaveLength(4);
 
+    // Each kind of traffic ran unmeasured first, its windows recorded (the cold figures).
+    expect(result.warmups?.map((w) => w.what)).toEqual([
+      "send 100 B",
+      "send-acked 100 B",
+      "call 100 B",
+      "kv get",
+      "kv put",
+      "embedded 100 B",
+    ]);
+    for (const w of result.warmups ?? []) {
+      expect(w.nodes).toBe(2);
+      expect(w.inFlight).toBe(64);
+      expect(w.windows.length).toBeGreaterThan(0);
+      for (const window of w.windows) {
+        positive(window.perSecond);
+        positive(window.cpuSecondsPerOp);
+      }
+    }
+
     // Every target of the issue is checked, each with a finite distance from its goal.
     expect(result.targets).toHaveLength(13);
     for (const t of result.targets) expect(Number.isFinite(t.factor)).toBe(true);
@@ -123,6 +143,8 @@ describe("benchmark harness", () => {
     expect(markdown).toContain("| embedded | 2 | 100 B | 64 |");
     expect(markdown).toContain("## Targets");
     expect(markdown).toContain("| Get (R = 2) | 2 | 64 |");
+    expect(markdown).toContain("## Code warm-up");
+    expect(markdown).toContain("| kv get | 2 | 1 |");
     const svg = readFileSync(files.svg, "utf8");
     expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);
   }, 120_000);
