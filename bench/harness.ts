@@ -22,7 +22,7 @@ import {
   type WarmupFigure,
   type WarmupWindow,
 } from "./lib/result.js";
-import { idleSettleMs, type BenchSettings } from "./lib/settings.js";
+import { codeWarmupLimits, idleSettleMs, type BenchSettings } from "./lib/settings.js";
 import { readSimResults } from "./lib/sim-results.js";
 import { median, percentile, ratio } from "./lib/stats.js";
 import { checkTargets } from "./lib/targets.js";
@@ -598,7 +598,7 @@ async function warmUpTraffic(
   run: WarmupRun,
   log: (line: string) => void,
 ): Promise<void> {
-  const windows = await warmUp(settings.codeWarmupMs ?? 0, run);
+  const windows = await warmUp(codeWarmupLimits(settings), run);
   const first = windows[0];
   const last = windows.at(-1);
   if (first === undefined || last === undefined) return;

@@ -34,7 +34,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--measure-ms <n>", "measured window", Number, 2500)
     .option(
       "--code-warmup-ms <n>",
-      "each side runs Get and Put unmeasured this long first (bench/lib/warmup.ts)",
+      "each side runs Get and Put unmeasured at least this long first, until their CPU per op stops falling (4x at most; bench/lib/warmup.ts)",
       Number,
       15_000,
     )
@@ -57,10 +57,11 @@ async function main(argv: readonly string[]): Promise<void> {
       });
       await cluster.grow(8, 3);
     }
+    const limits = { minMs: o.codeWarmupMs, maxMs: 4 * o.codeWarmupMs };
     for (const side of sides) {
       await side.traffic.preload();
-      await warmUp(o.codeWarmupMs, (w) => side.traffic.measureGet(WARMUP_IN_FLIGHT, w));
-      await warmUp(o.codeWarmupMs, (w) => side.traffic.measurePut(WARMUP_IN_FLIGHT, w));
+      await warmUp(limits, (w) => side.traffic.measureGet(WARMUP_IN_FLIGHT, w));
+      await warmUp(limits, (w) => side.traffic.measurePut(WARMUP_IN_FLIGHT, w));
     }
     const window = { warmupMs: 500, measureMs: o.measureMs };
     for (let round = 0; round < o.rounds; round++) {

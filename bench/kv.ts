@@ -50,7 +50,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--warmup-ms <n>", "warm-up before each window", Number, 2000)
     .option(
       "--code-warmup-ms <n>",
-      "Get and Put each run unmeasured this long on a cluster first (bench/lib/warmup.ts)",
+      "Get and Put each run unmeasured at least this long on a cluster first, until their CPU per op stops falling (4x at most; bench/lib/warmup.ts)",
       Number,
       15_000,
     )
@@ -64,6 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .parse([...argv])
     .opts<KvBenchOptions>();
   const window = { warmupMs: o.warmupMs, measureMs: o.measureMs };
+  const limits = { minMs: o.codeWarmupMs, maxMs: 4 * o.codeWarmupMs };
   const loadAtStart = loadavg();
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
   let build = "the working tree through bin/wendy.js";
@@ -117,8 +118,8 @@ async function main(argv: readonly string[]): Promise<void> {
     await cluster.grow(NODES, 3);
     const traffic = new KvTraffic(cluster, VALUE_BYTES);
     await traffic.preload();
-    await warmUp(o.codeWarmupMs, (w) => traffic.measureGet(WARMUP_IN_FLIGHT, w));
-    await warmUp(o.codeWarmupMs, (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w));
+    await warmUp(limits, (w) => traffic.measureGet(WARMUP_IN_FLIGHT, w));
+    await warmUp(limits, (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w));
     for (const n of o.inFlight) row(GET, n, await traffic.measureGet(n, window));
     for (const n of o.inFlight) row(PUT, n, await traffic.measurePut(n, window));
   } finally {
@@ -131,7 +132,7 @@ async function main(argv: readonly string[]): Promise<void> {
     await persistent.grow(NODES, 3);
     const traffic = new KvTraffic(persistent, VALUE_BYTES);
     await traffic.preload();
-    await warmUp(o.codeWarmupMs, (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w));
+    await warmUp(limits, (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w));
     for (const n of o.inFlight) row(PUT_ON_DISK, n, await traffic.measurePut(n, window));
   } finally {
     await persistent.stop();
@@ -150,7 +151,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const md = [
     "# Key-value store benchmark",
     "",
-    `Run ${new Date().toISOString()} on ${process.version}, daemons: ${build}. ${NODES} daemons on 127.0.0.1 (k = 3, W = R = 2, default settings), ${KV_KEYS} keys of ${VALUE_BYTES} bytes, requests to random nodes' client ports; against a plain unary gRPC echo of the same payload in the same run. ${o.measureMs / 1000} s measured after ${o.warmupMs / 1000} s of warm-up each${o.codeWarmupMs > 0 ? `, on daemons that first ran each operation unmeasured for ${o.codeWarmupMs / 1000} s at ${WARMUP_IN_FLIGHT} in flight (V8 optimizes their hot paths only after many operations: bench/lib/warmup.ts)` : ""}. Load average ${loadAtStart.map((x) => x.toFixed(1)).join(" / ")} at start, ${loadavg()
+    `Run ${new Date().toISOString()} on ${process.version}, daemons: ${build}. ${NODES} daemons on 127.0.0.1 (k = 3, W = R = 2, default settings), ${KV_KEYS} keys of ${VALUE_BYTES} bytes, requests to random nodes' client ports; against a plain unary gRPC echo of the same payload in the same run. ${o.measureMs / 1000} s measured after ${o.warmupMs / 1000} s of warm-up each${o.codeWarmupMs > 0 ? `, on daemons that first ran each operation unmeasured at ${WARMUP_IN_FLIGHT} in flight for ${o.codeWarmupMs / 1000} s or more, until its CPU per op stopped falling (V8 optimizes their hot paths only after many operations: bench/lib/warmup.ts)` : ""}. Load average ${loadAtStart.map((x) => x.toFixed(1)).join(" / ")} at start, ${loadavg()
       .map((x) => x.toFixed(1))
       .join(
         " / ",

@@ -1,7 +1,7 @@
 // The markdown table of one run (bench/results/latest.md): every figure beside the same-run baseline.
 import type { BenchResult, RoutedFigure } from "./lib/result.js";
 import { cpuPerHop } from "./lib/targets.js";
-import { idleSettleMs } from "./lib/settings.js";
+import { codeWarmupLimits, idleSettleMs } from "./lib/settings.js";
 
 const MIB = 1024 * 1024;
 
@@ -277,12 +277,13 @@ function kvSection(r: BenchResult): string[] {
  */
 /** The header's words on the code warm-up (none in runs before it was done). */
 function codeWarmupClause(r: BenchResult): string {
-  const ms = r.settings.codeWarmupMs ?? 0;
-  if (ms <= 0 || r.warmups === undefined) return "";
-  return (
-    `, each kind of traffic having first run unmeasured for ${n0(ms / 1000)} s on its cluster (code warm-up, ` +
-    "below)"
-  );
+  const { minMs, maxMs } = codeWarmupLimits(r.settings);
+  if (minMs <= 0 || r.warmups === undefined) return "";
+  const until =
+    maxMs > minMs
+      ? ` or more, until the daemons' CPU per message stopped falling (${n0(maxMs / 1000)} s at most)`
+      : "";
+  return `, each kind of traffic having first run unmeasured on its cluster for ${n0(minMs / 1000)} s${until} (code warm-up, below)`;
 }
 
 /** Each kind of traffic's unmeasured warm-up: its first window (cold daemons) against its last. */

@@ -26,11 +26,14 @@ export interface BenchSettings {
    */
   readonly kv?: { readonly nodes: number; readonly keys: number };
   /**
-   * How long each kind of traffic runs unmeasured on a cluster before its measured windows, so that the
-   * figures are of daemons whose hot paths V8 has optimized (bench/lib/warmup.ts). Absent in runs before it
-   * was a setting: those had none.
+   * How long each kind of traffic runs unmeasured on a cluster before its measured windows at the least, so
+   * that the figures are of daemons whose hot paths V8 has optimized (bench/lib/warmup.ts); it goes on
+   * while their CPU per message keeps falling, up to codeWarmupMaxMs. Absent in runs before it was a
+   * setting: those had none.
    */
   readonly codeWarmupMs?: number;
+  /** The longest a kind of traffic warms up (absent: codeWarmupMs, a fixed warm-up). */
+  readonly codeWarmupMaxMs?: number;
   /** How long the idle cluster is watched: maintenance messages and each daemon's CPU time. */
   readonly idleMs: number;
   /**
@@ -45,6 +48,12 @@ export interface BenchSettings {
    * "source": bin/wendy.js on the working tree (its build if current, else tsx; quicker to start a run).
    */
   readonly runtime: "compiled" | "source";
+}
+
+/** The code warm-up's bounds for one kind of traffic (bench/lib/warmup.ts). */
+export function codeWarmupLimits(settings: BenchSettings): { minMs: number; maxMs: number } {
+  const minMs = settings.codeWarmupMs ?? 0;
+  return { minMs, maxMs: Math.max(minMs, settings.codeWarmupMaxMs ?? minMs) };
 }
 
 /** The rest before the idle window in runs before idleSettleMs was a setting. */
@@ -67,9 +76,11 @@ export const FULL_SETTINGS: BenchSettings = {
   multiHop: { nodes: 32, leafSetSize: 4 },
   embeddedSizes: [8],
   kv: { nodes: 8, keys: 1000 },
-  // Send on 8 fresh daemons reached its steady rate after about 20 s of traffic; the kinds share most of
-  // their code, so each one's 15 s adds to the others' (a cluster's warm-up is about a minute in all).
+  // Send on 8 fresh daemons reached its steady rate after about 20 s of traffic (the kinds share most of
+  // their code, so each one's warm-up adds to the others'); on 32, where each daemon sees a quarter as
+  // many messages, it was still falling after 15 s (3,684 -> 1,951 µs per message).
   codeWarmupMs: 15_000,
+  codeWarmupMaxMs: 60_000,
   idleMs: 30_000,
   // Freshly started daemons are still busy for some 30 s after their last join: V8's start-up collections
   // (the memory reducer's come about 30 s after start) and the tables' first maintenance rounds. An idle

@@ -11,8 +11,14 @@ import type { WarmupWindow } from "./result.js";
 
 /** Requests in flight while warming up: the most traffic per second, the quickest warm-up. */
 export const WARMUP_IN_FLIGHT = 64;
-/** The warm-up is recorded in windows of about this length. */
-const WARMUP_WINDOW_MS = 2500;
+/** The warm-up is run and recorded in windows of about this length. */
+export const WARMUP_WINDOW_MS = 2500;
+/**
+ * A window whose CPU per op is within this share of the lowest before it has stopped improving. Two such
+ * windows in a row end the warm-up (one can be noise on this shared machine).
+ */
+const STEADY_SHARE = 0.95;
+const STEADY_WINDOWS = 2;
 
 /** One window of the traffic being warmed up, of `measureMs` with no warm-up of its own. */
 export type WarmupRun = (window: {
@@ -20,14 +26,32 @@ export type WarmupRun = (window: {
   readonly measureMs: number;
 }) => Promise<WarmupWindow>;
 
-/** Runs `run` for about `totalMs` in back-to-back windows; their figures, first to last (none for 0 ms). */
-export async function warmUp(totalMs: number, run: WarmupRun): Promise<WarmupWindow[]> {
-  if (!(totalMs > 0)) return [];
-  const count = Math.max(1, Math.round(totalMs / WARMUP_WINDOW_MS));
+export interface WarmupLimits {
+  /** Always run at least this long (0: no warm-up at all). */
+  readonly minMs: number;
+  /** Never run longer, steady or not. */
+  readonly maxMs: number;
+}
+
+/**
+ * Runs `run` in back-to-back windows for at least `minMs`, then until the daemons' CPU per op has stopped
+ * falling (STEADY_WINDOWS windows in a row no better than STEADY_SHARE of the best before them) or `maxMs`
+ * passed; returns the windows' figures, first to last. The floor is per message, not per second: on a
+ * bigger cluster each daemon sees a smaller share of the traffic and takes longer to warm.
+ */
+export async function warmUp(limits: WarmupLimits, run: WarmupRun): Promise<WarmupWindow[]> {
+  if (!(limits.minMs > 0)) return [];
+  const windowMs = Math.min(WARMUP_WINDOW_MS, limits.minMs);
+  const maxWindows = Math.max(1, Math.ceil(Math.max(limits.minMs, limits.maxMs) / windowMs));
+  const minWindows = Math.max(1, Math.round(limits.minMs / windowMs));
   const windows: WarmupWindow[] = [];
-  for (let i = 0; i < count; i++) {
-    const w = await run({ warmupMs: 0, measureMs: totalMs / count });
+  let steadyInARow = 0;
+  while (windows.length < maxWindows) {
+    const w = await run({ warmupMs: 0, measureMs: windowMs });
+    const best = Math.min(...windows.map((x) => x.cpuSecondsPerOp));
+    steadyInARow = w.cpuSecondsPerOp >= STEADY_SHARE * best ? steadyInARow + 1 : 0;
     windows.push({ perSecond: w.perSecond, cpuSecondsPerOp: w.cpuSecondsPerOp });
+    if (windows.length >= minWindows && steadyInARow >= STEADY_WINDOWS) break;
   }
   return windows;
 }
