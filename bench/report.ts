@@ -225,6 +225,8 @@ function closingNote(r: BenchResult): string[] {
             : "a Put is the client's call, the hand-on to the key's owner, a version read at the replicas and " +
               "the write to them: four legs in sequence, where the echo has one."),
       );
+    } else if (t.name.startsWith("daemon CPU per message per hop")) {
+      out.push(`- **CPU per hop** ${t.measured} (goal ${t.target}).` + perHopNote(r));
     } else if (t.name.startsWith("maintenance")) {
       out.push(`- **Maintenance at rest** ${t.measured} messages per node per second (goal ${t.target}).`);
     } else {
@@ -233,6 +235,39 @@ function closingNote(r: BenchResult): string[] {
   }
   out.push("");
   return out;
+}
+
+/**
+ * The multi-hop rows' CPU per hop beside the 1-hop Send of a cluster of as many daemons (default leaf set),
+ * and the 1-hop Send's CPU per message at each size: on two cores, a daemon's cost per message grows with
+ * the number of daemons the same traffic is spread over, hops or not.
+ */
+function perHopNote(r: BenchResult): string {
+  const multi = r.routed.find(
+    (x) =>
+      x.kind === "send" && x.leafSetSize !== undefined && x.inFlight === 64 && x.payloadBytes === smallest(r),
+  );
+  if (multi === undefined) return "";
+  const oneHop = r.routed
+    .filter(
+      (x) =>
+        x.kind === "send" &&
+        x.leafSetSize === undefined &&
+        x.inFlight === 64 &&
+        x.payloadBytes === smallest(r),
+    )
+    .sort((a, b) => a.nodes - b.nodes);
+  const same = oneHop.find((x) => x.nodes === multi.nodes);
+  const sizes = oneHop.map((x) => `${n0(x.cpuSecondsPerOp * 1e6)} µs at ${x.nodes}`).join(", ");
+  return (
+    ` The 1-hop Send's daemon CPU per message grows with the number of daemons it is spread over (${sizes}; ` +
+    "each daemon sees fewer messages per event-loop turn, so each turn's fixed cost is shared by fewer)" +
+    (same === undefined
+      ? "."
+      : `: against the 1-hop Send of ${same.nodes} daemons (default leaf set, ${same.meanHops.toFixed(2)} hops), ` +
+        `the multi-hop rows' ${n0(cpuPerHop(multi) * 1e6)} µs per hop are ` +
+        `${fmt(cpuPerHop(multi) / cpuPerHop(same))}x.`)
+  );
 }
 
 /** Put and Get at random nodes against the paired echo, and Redis beside them; nothing for older runs. */
