@@ -31,7 +31,7 @@ import { WARMUP_IN_FLIGHT, warmUp, type WarmupRun } from "./lib/warmup.js";
 import { idleFigures, memoryFigures, timeFailure, timeJoins } from "./scenarios/membership.js";
 import { EmbeddedClusters, SOURCE_LIBRARY } from "./scenarios/embedded.js";
 import { Traffic, type TrafficRun } from "./scenarios/traffic.js";
-import { KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
+import { KvTraffic, measureRedis, type KvRun, type KvWindow } from "./scenarios/kv.js";
 
 /** The shortest measured window of a key-value row. */
 const KV_MIN_WINDOW_MS = 1000;
@@ -386,20 +386,11 @@ async function measureKv(
   const window = { warmupMs: settings.warmupMs, measureMs: Math.max(settings.measureMs, KV_MIN_WINDOW_MS) };
   await traffic.preload();
   const nodes = cluster.nodes.length;
-  await warmUpTraffic(
-    warmups,
-    settings,
-    { what: "kv get", nodes },
-    (w) => traffic.measureGet(WARMUP_IN_FLIGHT, w),
-    log,
-  );
-  await warmUpTraffic(
-    warmups,
-    settings,
-    { what: "kv put", nodes },
-    (w) => traffic.measurePut(WARMUP_IN_FLIGHT, w),
-    log,
-  );
+  for (const operation of ["get", "put"] as const) {
+    const measure = (w: KvWindow): Promise<KvRun> =>
+      operation === "get" ? traffic.measureGet(WARMUP_IN_FLIGHT, w) : traffic.measurePut(WARMUP_IN_FLIGHT, w);
+    await warmUpTraffic(warmups, settings, { what: `kv ${operation}`, nodes }, measure, log);
+  }
   const runs = new Map<string, { run: KvRun; unary: UnaryRun }[]>();
   for (let r = 0; r < settings.repeats; r++) {
     for (const inFlight of settings.inFlights) {
