@@ -18,6 +18,7 @@ import { sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
 import { Traffic } from "./scenarios/traffic.js";
 import { KvTraffic } from "./scenarios/kv.js";
+import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
 
 const TOP = 30;
 const FILE_TIMEOUT_MS = 10_000;
@@ -33,6 +34,7 @@ interface ProfileOptions {
   out: string;
   kv?: "get" | "put";
   kind: RoutedKind;
+  codeWarmupMs: number;
 }
 
 /** The routed load profiled: Send, Send waiting for the application's ack, or Call. */
@@ -62,6 +64,12 @@ async function main(argv: readonly string[]): Promise<void> {
     )
     .option("--kv <op>", "profile the key-value store's get or put instead of Send", kvOperation)
     .option("--kind <kind>", "routed load: send, send-acked or call", routedKind, "send")
+    .option(
+      "--code-warmup-ms <n>",
+      "the load runs unprofiled at least this long first, until its CPU per op stops falling (4x at most; bench/lib/warmup.ts)",
+      Number,
+      15_000,
+    )
     .parse([...argv])
     .opts<ProfileOptions>();
   const dir = mkdtempSync(join(tmpdir(), "wendy-profile-"));
@@ -102,10 +110,10 @@ async function main(argv: readonly string[]): Promise<void> {
     `# Daemon CPU profile under ${o.kv === undefined ? "routed" : `key-value ${o.kv}`} load (${new Date().toISOString().slice(0, 16)}Z)`,
     "",
     `${o.nodes} daemons (${build}, V8 sampling profiler), ${window.what} with ${o.inFlight} in flight through the ` +
-      `client API for ${o.seconds} s after 1 s of warm-up: ${Math.round(window.perSecond)} ops/s, p50 ` +
+      `client API for ${o.seconds} s after 1 s of warm-up${o.codeWarmupMs > 0 ? `, on daemons that first ran the same load unprofiled at ${WARMUP_IN_FLIGHT} in flight for ${o.codeWarmupMs / 1000} s or more, until its CPU per op stopped falling (bench/lib/warmup.ts)` : ""}: ${Math.round(window.perSecond)} ops/s, p50 ` +
       `${window.p50Ms.toFixed(2)} ms, daemon CPU ${Math.round(window.cpuSecondsPerOp * 1e6)} µs/op ` +
       `(${window.cpuSeconds.toFixed(1)} s in the window).${rest} Load average ${loadavg()[0]!.toFixed(1)} at the end. ` +
-      `Profiles cover the warm-up and the window (not start-up or join): ${summary.files} files, ` +
+      `Profiles cover the 1 s warm-up and the window (not start-up, join or the unprofiled warm-up): ${summary.files} files, ` +
       `${(summary.busyMs / 1000).toFixed(1)} s of non-idle samples. Produced by ` +
       `\`node --import tsx bench/profile.ts${o.kv === undefined ? (o.kind === "send" ? "" : ` --kind ${o.kind}`) : ` --kv ${o.kv}`}\`.`,
     "",
@@ -141,14 +149,12 @@ async function profileRouted(
     await cluster.grow(o.nodes, 4);
     await traffic.open();
     const pids = cluster.nodes.map((n) => n.pid);
-    profiling();
-    const before = totalCpuSeconds(pids);
     const measure = {
       send: traffic.measureSend,
       "send-acked": traffic.measureAckedSend,
       call: traffic.measureCall,
     }[o.kind].bind(traffic);
-    const run = await measure(o.payload, o.inFlight, {
+    const settings = {
       warmupMs: 1000,
       measureMs: o.seconds * 1000,
       repeats: 1,
@@ -161,7 +167,11 @@ async function profileRouted(
       idleMs: 0,
       startBatch: 4,
       runtime,
-    });
+    };
+    await warmUp(warmupLimits(o), (w) => measure(o.payload, WARMUP_IN_FLIGHT, { ...settings, ...w }));
+    profiling();
+    const before = totalCpuSeconds(pids);
+    const run = await measure(o.payload, o.inFlight, settings);
     const cpuSeconds = totalCpuSeconds(pids) - before;
     profiling();
     return {
@@ -190,6 +200,9 @@ async function profileKv(
   const atRest = totalCpuSeconds(pids);
   await sleep(REST_MS);
   const restCpuPerSecond = (totalCpuSeconds(pids) - atRest) / (REST_MS / 1000);
+  await warmUp(warmupLimits(o), (w) =>
+    op === "get" ? traffic.measureGet(WARMUP_IN_FLIGHT, w) : traffic.measurePut(WARMUP_IN_FLIGHT, w),
+  );
   profiling();
   const before = totalCpuSeconds(pids);
   const window = { warmupMs: 1000, measureMs: o.seconds * 1000 };
@@ -207,6 +220,11 @@ async function profileKv(
     what: `${op === "get" ? "Get" : "Put"} of ${o.payload} B values (k = 3, W = R = 2)`,
     restCpuPerSecond,
   };
+}
+
+/** The unprofiled warm-up before the window: the window is of warm daemons, as a running node's. */
+function warmupLimits(o: ProfileOptions): { minMs: number; maxMs: number } {
+  return { minMs: o.codeWarmupMs, maxMs: 4 * o.codeWarmupMs };
 }
 
 function routedKind(value: string): RoutedKind {
