@@ -1,10 +1,12 @@
 // A/B of the routed path's cost: `node --import tsx bench/ab.ts --base <rev> [--head HEAD]`. Two clusters,
-// one per commit (each compiled), run side by side; windows of Send traffic at a fixed offered rate alternate
-// between them, so both see the same machine (this one is shared and its load swings by the minute). The
-// figure compared is daemon CPU per delivered message, which at a fixed rate says how much work a message
-// costs, where a closed-loop rate mostly says how busy the machine was. `--kind idle` compares what the two
-// clusters cost with no traffic at all: both sit idle through the same windows, so each window is a pair,
-// each side's daemons' own CPU time (from /proc) as a share of one core per daemon, and RSS at the end.
+// one per commit (each compiled), run side by side, each warmed up first until its CPU per message stops
+// falling (--code-warmup-ms: V8 compiles a daemon's hot paths only after many thousands of messages);
+// windows of Send traffic at a fixed offered rate alternate between them, so both see the same machine
+// (this one is shared and its load swings by the minute). The figure compared is daemon CPU per delivered
+// message, which at a fixed rate says how much work a message costs, where a closed-loop rate mostly says
+// how busy the machine was. `--kind idle` compares what the two clusters cost with no traffic at all: both
+// sit idle through the same windows, so each window is a pair, each side's daemons' own CPU time (from
+// /proc) as a share of one core per daemon, and RSS at the end.
 import { Command } from "commander";
 import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
@@ -12,6 +14,9 @@ import { sleep } from "./lib/load.js";
 import { rssBytes, totalCpuSeconds } from "./lib/proc.js";
 import { median, percentile } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
+import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
+import type { WarmupWindow } from "./lib/result.js";
+import type { BenchSettings } from "./lib/settings.js";
 
 interface AbOptions {
   base: string;
@@ -24,6 +29,7 @@ interface AbOptions {
   kind: "send" | "send-acked" | "call" | "idle";
   leafSet?: number;
   headNodeOptions?: string;
+  codeWarmupMs: number;
 }
 
 interface Side {
@@ -62,6 +68,12 @@ async function main(argv: readonly string[]): Promise<void> {
       "--head-node-options <flags>",
       "NODE_OPTIONS for the head side's daemons only: with --head equal to --base, compares Node.js flags",
     )
+    .option(
+      "--code-warmup-ms <n>",
+      "each side runs its kind of traffic unmeasured at 64 in flight at least this long first, until its CPU per message stops falling (4x at most; bench/lib/warmup.ts)",
+      Number,
+      15_000,
+    )
     .parse([...argv])
     .opts<AbOptions>();
   const sides: Side[] = [];
@@ -93,6 +105,19 @@ async function main(argv: readonly string[]): Promise<void> {
     await growInterleaved(sides, o.nodes);
     if (o.kind === "idle") return await idleWindows(sides, o);
     for (const side of sides) await side.traffic.open();
+    // Fresh daemons run at a fraction of their steady rate until V8 has compiled their hot paths, which takes
+    // many thousands of messages (session 19's finding): each side first runs its kind of traffic, closed
+    // loop, until its CPU per message stops falling, so that the windows compare warm daemons.
+    for (const side of sides) {
+      const windows = await warmUp({ minMs: o.codeWarmupMs, maxMs: 4 * o.codeWarmupMs }, (w) =>
+        measureKind(side.traffic, o, w),
+      );
+      const last = windows.at(-1);
+      if (last !== undefined)
+        process.stdout.write(
+          `${side.label}: code warm-up ${windows.length} windows, last ${Math.round(last.cpuSecondsPerOp * 1e6)} µs per message\n`,
+        );
+    }
     // One unrecorded window per side first: freshly started daemons are still settling their tables and
     // compiling their hot paths, and on a busy machine the first window of each lost messages.
     for (const side of sides) {
@@ -187,6 +212,34 @@ async function idleWindows(sides: readonly Side[], o: AbOptions): Promise<void> 
     );
   });
   process.stdout.write(`head/base: median ratio ${median(ratios).toFixed(2)} over ${o.rounds} pairs\n`);
+}
+
+/** One closed-loop window of the side's kind of traffic at 64 in flight, for the code warm-up. */
+async function measureKind(
+  traffic: Traffic,
+  o: AbOptions,
+  window: { readonly warmupMs: number; readonly measureMs: number },
+): Promise<WarmupWindow> {
+  const settings: BenchSettings = {
+    ...window,
+    repeats: 1,
+    clusterSizes: [o.nodes],
+    inFlights: [WARMUP_IN_FLIGHT],
+    payloadBytes: [o.payload],
+    joinSizes: [],
+    failureSizes: [],
+    embeddedSizes: [],
+    idleMs: 0,
+    startBatch: START_BATCH,
+    runtime: "compiled",
+  };
+  const measure = {
+    send: traffic.measureSend,
+    "send-acked": traffic.measureAckedSend,
+    call: traffic.measureCall,
+    idle: traffic.measureSend,
+  }[o.kind].bind(traffic);
+  return measure(o.payload, WARMUP_IN_FLIGHT, settings);
 }
 
 /** One window of open-loop traffic: a fixed number of sends per tick, whatever the latency. */
