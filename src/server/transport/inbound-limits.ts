@@ -156,7 +156,7 @@ export class InboundGuard {
     const usage = this.usageOf(stream.session);
     // Bytes of the current message seen so far (prefix included) and its total size once the prefix is in.
     let seen = 0;
-    let prefix = Buffer.alloc(0);
+    const prefix = Buffer.alloc(PREFIX_BYTES);
     let messageBytes: number | undefined;
     let charged = 0;
     let timer: NodeJS.Timeout | undefined;
@@ -177,16 +177,13 @@ export class InboundGuard {
     const onData = (chunk: Buffer): void => {
       let offset = 0;
       while (offset < chunk.length) {
-        if (seen === 0) {
-          timer = setTimeout(() => refuse("incomplete-request"), this.limits.incompleteRequestTimeoutMs);
-          timer.unref();
-        }
         if (messageBytes === undefined) {
-          const take = Math.min(PREFIX_BYTES - prefix.length, chunk.length - offset);
-          prefix = Buffer.concat([prefix, chunk.subarray(offset, offset + take)]);
+          // Until the prefix is in, `seen` counts its bytes.
+          const take = Math.min(PREFIX_BYTES - seen, chunk.length - offset);
+          chunk.copy(prefix, seen, offset, offset + take);
           offset += take;
           seen += take;
-          if (prefix.length === PREFIX_BYTES) messageBytes = PREFIX_BYTES + prefix.readUInt32BE(1);
+          if (seen === PREFIX_BYTES) messageBytes = PREFIX_BYTES + prefix.readUInt32BE(1);
         } else {
           const take = Math.min(messageBytes - seen, chunk.length - offset);
           offset += take;
@@ -196,12 +193,18 @@ export class InboundGuard {
           // Complete: grpc-js hands it to the handler now; the budget is free again.
           release();
           seen = 0;
-          prefix = Buffer.alloc(0);
           messageBytes = undefined;
         }
       }
-      const held = seen;
-      const more = held - charged;
+      // Nothing incomplete: nothing held and no deadline. Most chunks end here, so a message that arrives
+      // whole costs no timer.
+      if (seen === 0) return;
+      if (timer === undefined) {
+        // The message's first bytes came in this chunk: its deadline counts from now.
+        timer = setTimeout(() => refuse("incomplete-request"), this.limits.incompleteRequestTimeoutMs);
+        timer.unref();
+      }
+      const more = seen - charged;
       if (more <= 0) return;
       if (
         usage.buffered + more > this.limits.maxBufferedBytesPerConnection ||
