@@ -2,6 +2,7 @@
 // (session sequence number and MAC over the exact batch bytes), hands each hop to the node and acknowledges
 // it, coalescing the acknowledgements of a turn into one response, or carrying them on this node's own
 // stream back to the peer when it writes a batch in the same turn.
+import type { PeerCertificate } from "node:tls";
 import { Metadata, status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { NodeInfo, RouteMessage } from "../../routing/types.js";
 import {
@@ -157,6 +158,8 @@ function serveRouteStream(
   }
   // The connection's remote end, for the liveness signal its end is (InboundPeers).
   const remote = call.getPeer();
+  // A stream lives on one connection: its certificate, read once (grpc-js builds the context on each ask).
+  let authContext: { readonly certificate: PeerCertificate | undefined } | undefined;
   call.on("data", (bytes: Buffer) => {
     let request: RouteStreamRequest;
     try {
@@ -183,7 +186,9 @@ function serveRouteStream(
         error instanceof WireFormatError ? error.message : `malformed batch: ${asError(error).message}`;
       return refuse(status.INVALID_ARGUMENT, details);
     }
-    const claim = options.checkSender?.(decoded.sender, call.getAuthContext().sslPeerCertificate);
+    authContext ??= { certificate: call.getAuthContext().sslPeerCertificate };
+    const certificate = authContext.certificate;
+    const claim = options.checkSender?.(decoded.sender, certificate);
     if (claim !== undefined) {
       options.verifier.failures.record(claim.reason);
       options.hooks?.onAuthFailure?.(claim.reason);
@@ -191,7 +196,6 @@ function serveRouteStream(
       metadata.set(METADATA_AUTH_FAILURE, claim.reason);
       return refuse(status[claim.code], claim.details, metadata);
     }
-    const certificate = call.getAuthContext().sslPeerCertificate;
     options.hooks?.onPeerCall?.(remote, decoded.sender);
     // Before this batch's own hops: acknowledgements for our stream to the sender, checked as that stream's.
     for (const acks of decoded.reverseAcks) options.links?.reverseAcks(acks, certificate);

@@ -657,7 +657,12 @@ export class RouteStreamSender {
     call.on("metadata", (headers: Metadata) => {
       if (this.call === call) this.peerFeatures = featuresOf(headers);
     });
-    call.on("data", (bytes: Buffer) => this.onAcks(bytes, call.getAuthContext()?.sslPeerCertificate));
+    // The stream's connection, and so its certificate, is fixed: read once (grpc-js builds it on each ask).
+    let authContext: { readonly certificate: PeerCertificate | undefined } | undefined;
+    call.on("data", (bytes: Buffer) => {
+      authContext ??= { certificate: call.getAuthContext()?.sslPeerCertificate };
+      this.onAcks(bytes, authContext.certificate);
+    });
     call.on("error", (error: ServiceError) => {
       const reason = String(error.metadata?.get(METADATA_AUTH_FAILURE)[0] ?? "");
       // A session the peer no longer knows (it restarted) is opened afresh on the next batch.
