@@ -4,7 +4,13 @@
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { EchoClient, EchoServerProcess, measureUnary, type UnaryRun } from "./baseline/baseline.js";
+import {
+  EchoClient,
+  EchoServerProcess,
+  measureStreamRoundTrips,
+  measureUnary,
+  type UnaryRun,
+} from "./baseline/baseline.js";
 import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import {
@@ -75,7 +81,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const kv: KvFigure[] = [];
   let redis: RedisFigure[] | null | undefined;
   const problems: string[] = [];
-  let baseline: { unary: UnaryFigure[]; stream: StreamFigure[] };
+  let baseline: { unary: UnaryFigure[]; roundTrips: UnaryFigure[]; stream: StreamFigure[] };
   try {
     baseline = await measureBaseline(echo, settings, curves, log);
     if (settings.kv !== undefined) redis = await measureRedisFigures(settings, settings.kv.keys, log);
@@ -168,9 +174,10 @@ async function measureBaseline(
   settings: BenchSettings,
   curves: CurveCollector,
   log: (line: string) => void,
-): Promise<{ unary: UnaryFigure[]; stream: StreamFigure[] }> {
+): Promise<{ unary: UnaryFigure[]; roundTrips: UnaryFigure[]; stream: StreamFigure[] }> {
   const { server, client } = echo;
   const unaryRuns = new Map<string, UnaryRun[]>();
+  const roundTripRuns = new Map<string, UnaryRun[]>();
   const streamRuns = new Map<number, number[]>();
   for (let r = 0; r < settings.repeats; r++) {
     for (const payloadBytes of settings.payloadBytes) {
@@ -179,33 +186,36 @@ async function measureBaseline(
         push(unaryRuns, `${payloadBytes}/${inFlight}`, run);
         curves.add(`unary echo, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
         log(`  unary ${payloadBytes} B x${inFlight}: ${run.callsPerSecond.toFixed(0)} calls/s`);
+        const roundTrips = await measureStreamRoundTrips(server, client, payloadBytes, inFlight, settings);
+        push(roundTripRuns, `${payloadBytes}/${inFlight}`, roundTrips);
+        log(`  stream round trips ${payloadBytes} B x${inFlight}: ${roundTrips.callsPerSecond.toFixed(0)}/s`);
       }
       const stream = await client.streamRate(payloadBytes, settings.warmupMs, settings.measureMs);
       push(streamRuns, payloadBytes, stream.messagesPerSecond);
       log(`  server stream ${payloadBytes} B: ${stream.messagesPerSecond.toFixed(0)} msgs/s`);
     }
   }
-  const unary: UnaryFigure[] = [];
-  for (const payloadBytes of settings.payloadBytes) {
-    for (const inFlight of settings.inFlights) {
-      const runs = unaryRuns.get(`${payloadBytes}/${inFlight}`)!;
-      unary.push({
-        payloadBytes,
-        inFlight,
-        callsPerSecond: median(runs.map((x) => x.callsPerSecond)),
-        p50Ms: median(runs.map((x) => x.latency.p50Ms)),
-        p99Ms: median(runs.map((x) => x.latency.p99Ms)),
-        p999Ms: median(runs.map((x) => x.latency.p999Ms)),
-        serverCpuSecondsPerCall: median(runs.map((x) => x.serverCpuSecondsPerCall)),
-        clientCpuSecondsPerCall: median(runs.map((x) => x.clientCpuSecondsPerCall)),
-      });
-    }
-  }
+  const figures = (runsOf: Map<string, UnaryRun[]>): UnaryFigure[] =>
+    settings.payloadBytes.flatMap((payloadBytes) =>
+      settings.inFlights.map((inFlight) => {
+        const runs = runsOf.get(`${payloadBytes}/${inFlight}`)!;
+        return {
+          payloadBytes,
+          inFlight,
+          callsPerSecond: median(runs.map((x) => x.callsPerSecond)),
+          p50Ms: median(runs.map((x) => x.latency.p50Ms)),
+          p99Ms: median(runs.map((x) => x.latency.p99Ms)),
+          p999Ms: median(runs.map((x) => x.latency.p999Ms)),
+          serverCpuSecondsPerCall: median(runs.map((x) => x.serverCpuSecondsPerCall)),
+          clientCpuSecondsPerCall: median(runs.map((x) => x.clientCpuSecondsPerCall)),
+        };
+      }),
+    );
   const stream = settings.payloadBytes.map((payloadBytes) => ({
     payloadBytes,
     messagesPerSecond: median(streamRuns.get(payloadBytes)!),
   }));
-  return { unary, stream };
+  return { unary: figures(unaryRuns), roundTrips: figures(roundTripRuns), stream };
 }
 
 interface ClusterOutcome {

@@ -1,5 +1,5 @@
 // The markdown table of one run (bench/results/latest.md): every figure beside the same-run baseline.
-import type { BenchResult, RoutedFigure } from "./lib/result.js";
+import type { BenchResult, RoutedFigure, UnaryFigure } from "./lib/result.js";
 import { cpuPerHop } from "./lib/targets.js";
 import { codeWarmupLimits, idleSettleMs } from "./lib/settings.js";
 
@@ -42,6 +42,24 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   for (const s of r.baseline.stream)
     line(`- server-streaming rate, ${bytes(s.payloadBytes)} messages: ${n0(s.messagesPerSecond)} msgs/s`);
   line();
+  const roundTrips = r.baseline.roundTrips;
+  if (roundTrips !== undefined && roundTrips.length > 0) {
+    line(
+      "Round trips on one long-lived bidi stream (each message written comes back; a round trip counts as a " +
+        "call): the least one leg of the daemon path can cost, since every leg (the client's streams, the " +
+        "subscriber's, the route streams between nodes) is a message on such a stream.",
+    );
+    line();
+    line(
+      "| payload | in flight | round trips/s | p50 / p99 / p999 ms | server CPU µs/round trip | client CPU µs/round trip |",
+    );
+    line("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const u of roundTrips)
+      line(
+        `| ${bytes(u.payloadBytes)} | ${u.inFlight} | ${n0(u.callsPerSecond)} | ${lat(u)} | ${n0(u.serverCpuSecondsPerCall * 1e6)} | ${n0(u.clientCpuSecondsPerCall * 1e6)} |`,
+      );
+    line();
+  }
   line("## Routed through the overlay (client API, keys owned by other nodes)");
   line();
   line(
@@ -174,6 +192,7 @@ function closingNote(r: BenchResult): string[] {
           "batch, and its acknowledgement back) and a subscriber-stream write, and on two shared cores the CPU " +
           "per message sets the rate." +
           batchingNote(r) +
+          throughputFloorNote(r, e.callsPerSecond) +
           " profile-latest.md shows where the daemons' time goes.",
       );
     } else if (t.name.startsWith("routed Send p50")) {
@@ -184,7 +203,25 @@ function closingNote(r: BenchResult): string[] {
           `(${t.measured}, goal ${t.target}): the routed path has three legs where the echo has one round trip (client ` +
           "to entry node on the SendStream, the RouteStream hop, the owner's subscriber stream back to the " +
           "client), each at least " +
-          `one event-loop turn; daemon CPU ${n0(x.cpuSecondsPerOp * 1e6)} µs per message at one in flight.`,
+          `one event-loop turn; daemon CPU ${n0(x.cpuSecondsPerOp * 1e6)} µs per message at one in flight.` +
+          latencyFloorNote(r, x, 1.5, "three legs one way: half of three"),
+      );
+    } else if (t.name.startsWith("Call p50")) {
+      const x = r.routed.find(
+        (y) =>
+          y.kind === "call" &&
+          y.nodes === 8 &&
+          y.inFlight === 1 &&
+          y.leafSetSize === undefined &&
+          y.payloadBytes === smallest(r),
+      );
+      if (x === undefined) continue;
+      out.push(
+        `- **Call latency** p50 ${x.p50Ms.toFixed(2)} ms against the echo's ${x.pairedUnaryP50Ms.toFixed(2)} ms ` +
+          `(${t.measured}, goal ${t.target}): a Call crosses six legs (client to entry node, the hop to the owner, ` +
+          "the owner to its subscriber, and each back), where the echo has one round trip; daemon CPU " +
+          `${n0(x.cpuSecondsPerOp * 1e6)} µs per call at one in flight.` +
+          latencyFloorNote(r, x, 3, "six legs: three"),
       );
     } else if (t.name.startsWith("idle daemon RSS")) {
       out.push(
@@ -235,6 +272,47 @@ function closingNote(r: BenchResult): string[] {
   }
   out.push("");
   return out;
+}
+
+/** The round trip on one bidi stream of the smallest payload at `inFlight`, when this run measured it. */
+function streamRoundTrip(r: BenchResult, inFlight: number): UnaryFigure | undefined {
+  return r.baseline.roundTrips?.find((u) => u.inFlight === inFlight && u.payloadBytes === smallest(r));
+}
+
+/**
+ * What the legs of a path cost at the least: `roundTrips` stream round trips at one in flight (the p50 of
+ * the baseline's), against the path's own p50; the rest is the nodes' and the client library's own work.
+ */
+function latencyFloorNote(r: BenchResult, x: RoutedFigure, roundTrips: number, legs: string): string {
+  const rt = streamRoundTrip(r, 1);
+  if (rt === undefined) return "";
+  const floor = roundTrips * rt.p50Ms;
+  return (
+    ` Its legs alone, as messages on plain gRPC streams, take ${floor.toFixed(2)} ms (${legs} stream round trips ` +
+    `of ${rt.p50Ms.toFixed(2)} ms p50 in the baseline): ${fmt(floor / x.pairedUnaryP50Ms)}x the echo; the other ` +
+    `${Math.max(0, x.p50Ms - floor).toFixed(2)} ms are the nodes' and the client library's own work on the way.`
+  );
+}
+
+/**
+ * What a routed Send's legs cost at the least at 64 in flight: six stream messages (three round trips: the
+ * send and its result, the hop and its acknowledgement, the delivery and the subscriber's acknowledgement),
+ * each at the CPU of the baseline's well-used stream; two cores spending only that would carry about
+ * cores / that many messages a second, against the echo's `echoPerSecond`.
+ */
+function throughputFloorNote(r: BenchResult, echoPerSecond: number): string {
+  const rt = streamRoundTrip(r, 64);
+  if (rt === undefined) return "";
+  const perRoundTrip = rt.serverCpuSecondsPerCall + rt.clientCpuSecondsPerCall;
+  const floor = 3 * perRoundTrip;
+  const rate = r.machine.cpus / floor;
+  return (
+    ` At the least, a routed Send is six messages on gRPC streams (the send and its result, the hop and its ` +
+    "acknowledgement, the delivery and the subscriber's acknowledgement); on one well-used stream at 64 in " +
+    `flight a round trip costs ${n0(perRoundTrip * 1e6)} µs of CPU (both ends, in the baseline), so ${n0(floor * 1e6)} µs per ` +
+    `message, and ${r.machine.cpus} cores spending nothing else would carry about ${n0(rate)} messages a second: ` +
+    `${fmt(rate / echoPerSecond)}x the echo, before any routing, signing or spreading over many links.`
+  );
 }
 
 /**

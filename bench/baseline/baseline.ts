@@ -26,6 +26,12 @@ export interface StreamRun {
   readonly messagesPerSecond: number;
 }
 
+export interface PingStream {
+  /** Writes `payload` and resolves with the ms until it came back. */
+  roundTrip(payload: Buffer): Promise<number>;
+  close(): void;
+}
+
 export class EchoServerProcess {
   private constructor(
     private readonly child: ChildProcess,
@@ -80,6 +86,31 @@ export class EchoClient {
     });
   }
 
+  /**
+   * A bidi stream on which each message written comes back: `roundTrip` resolves with the latency of one
+   * (answers come in the order written); `close` ends the stream.
+   */
+  openPing(): PingStream {
+    const call = this.client.makeBidiStreamRequest("/bench.Echo/Ping", identity, identity);
+    const waiting: { readonly started: number; readonly resolve: (ms: number) => void }[] = [];
+    let failure: Error | undefined;
+    call.on("data", () => {
+      const next = waiting.shift();
+      next?.resolve(performance.now() - next.started);
+    });
+    call.on("error", (error: Error) => (failure = error));
+    return {
+      roundTrip: (payload) =>
+        failure !== undefined
+          ? Promise.reject(failure)
+          : new Promise<number>((resolve) => {
+              waiting.push({ started: performance.now(), resolve });
+              call.write(payload);
+            }),
+      close: () => call.cancel(),
+    };
+  }
+
   /** Messages per second the server streams to this process, counted over `measureMs` after a warm-up. */
   async streamRate(payloadBytes: number, warmupMs: number, measureMs: number): Promise<StreamRun> {
     const request = Buffer.alloc(4);
@@ -108,6 +139,33 @@ export class EchoClient {
   }
 }
 
+/**
+ * Round trips of `payloadBytes` on one long-lived bidi stream with `inFlight` outstanding: what one leg of the
+ * daemon path costs at the least (every leg is a message on such a stream). Figures as measureUnary's, a
+ * round trip counting as a call.
+ */
+export async function measureStreamRoundTrips(
+  server: EchoServerProcess,
+  client: EchoClient,
+  payloadBytes: number,
+  inFlight: number,
+  settings: BenchSettings,
+): Promise<UnaryRun> {
+  const stream = client.openPing();
+  try {
+    const payload = Buffer.alloc(payloadBytes, 1);
+    return await measureLoad(
+      server,
+      () => stream.roundTrip(payload),
+      inFlight,
+      settings,
+      "stream round trip",
+    );
+  } finally {
+    stream.close();
+  }
+}
+
 export async function measureUnary(
   server: EchoServerProcess,
   client: EchoClient,
@@ -116,9 +174,20 @@ export async function measureUnary(
   settings: BenchSettings,
 ): Promise<UnaryRun> {
   const payload = Buffer.alloc(payloadBytes, 1);
+  return measureLoad(server, () => client.echo(payload), inFlight, settings, "unary echo");
+}
+
+/** `operation` run with `inFlight` outstanding through a window, with the server's and this process's CPU. */
+async function measureLoad(
+  server: EchoServerProcess,
+  operation: () => Promise<number>,
+  inFlight: number,
+  settings: BenchSettings,
+  what: string,
+): Promise<UnaryRun> {
   let cpuAtStart = 0;
   let cpuUsed = 0;
-  const load = await runLoad(() => client.echo(payload), {
+  const load = await runLoad(operation, {
     inFlight,
     warmupMs: settings.warmupMs,
     measureMs: settings.measureMs,
@@ -127,7 +196,7 @@ export async function measureUnary(
       else cpuUsed = cpuSeconds(server.pid) - cpuAtStart;
     },
   });
-  if (load.completed === 0) throw new Error("baseline unary echo completed no call");
+  if (load.completed === 0) throw new Error(`baseline ${what} completed none`);
   return {
     callsPerSecond: load.perSecond,
     latency: summarizeLatencies(load.latenciesMs),

@@ -1,9 +1,10 @@
-// Baseline server process: a plain @grpc/grpc-js server with a unary echo and a server stream, on
+// Baseline server process: a plain @grpc/grpc-js server with a unary echo, a bidi echo and a server stream, on
 // 127.0.0.1. Prints "port <n>" once listening; exits on SIGTERM.
 import {
   Server,
   ServerCredentials,
   type sendUnaryData,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
@@ -13,6 +14,12 @@ const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 function echo(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
   callback(null, call.request);
+}
+
+function ping(call: ServerDuplexStream<Buffer, Buffer>): void {
+  call.on("data", (message: Buffer) => call.write(message));
+  call.on("end", () => call.end());
+  call.on("error", () => undefined); // the client cancels the stream when its window ends
 }
 
 function stream(call: ServerWritableStream<Buffer, Buffer>): void {
@@ -36,7 +43,7 @@ const server = new Server({
   "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
   "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
 });
-server.addService(ECHO_SERVICE, { echo, stream });
+server.addService(ECHO_SERVICE, { echo, ping, stream });
 server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, port) => {
   if (error) {
     process.stderr.write(`echo server: ${error.message}\n`);

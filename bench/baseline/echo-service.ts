@@ -14,6 +14,17 @@ export const ECHO_SERVICE: ServiceDefinition = {
     responseSerialize: identity,
     responseDeserialize: identity,
   },
+  // Every message written on the stream is written back: a round trip on one long-lived stream, the shape of
+  // each leg of the daemon path (the client's streams, the subscriber's, the route streams between nodes).
+  ping: {
+    path: "/bench.Echo/Ping",
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
   // Request: 4 bytes, the payload size (uint32 BE). The server streams that many bytes per message until
   // the client cancels.
   stream: {

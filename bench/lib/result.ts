@@ -151,7 +151,15 @@ export interface BenchResult {
   readonly commit: string;
   readonly settings: BenchSettings;
   readonly daemonRuntime: string;
-  readonly baseline: { readonly unary: readonly UnaryFigure[]; readonly stream: readonly StreamFigure[] };
+  readonly baseline: {
+    readonly unary: readonly UnaryFigure[];
+    /**
+     * Round trips on one long-lived bidi stream, a round trip counting as a call: the least one leg of the
+     * daemon path costs. Absent in runs before it was measured.
+     */
+    readonly roundTrips?: readonly UnaryFigure[];
+    readonly stream: readonly StreamFigure[];
+  };
   readonly routed: readonly RoutedFigure[];
   readonly clusters: readonly ClusterFigure[];
   /** (idle RSS of the largest cluster - of the smallest) / (peers known there - here). */

@@ -52,6 +52,14 @@ describe("benchmark harness", () => {
       expect(u.p999Ms).toBeGreaterThanOrEqual(u.p50Ms);
     }
     positive(result.baseline.stream[0]!.messagesPerSecond);
+    // Round trips on one bidi stream, the floor of a leg, at the same payloads and in-flight counts.
+    expect(result.baseline.roundTrips?.map((u) => u.inFlight)).toEqual([1, 64]);
+    for (const u of result.baseline.roundTrips ?? []) {
+      positive(u.callsPerSecond);
+      positive(u.p50Ms);
+      positive(u.serverCpuSecondsPerCall);
+      positive(u.clientCpuSecondsPerCall);
+    }
 
     // Send, Send waiting for the application's ack, and Call, 1 and 64 in flight, and Send between
     // embedded clusters, all delivered to the key's owner, one hop away.
@@ -144,6 +152,7 @@ describe("benchmark harness", () => {
     expect(markdown).toContain("## Targets");
     expect(markdown).toContain("| Get (R = 2) | 2 | 64 |");
     expect(markdown).toContain("## Code warm-up");
+    expect(markdown).toContain("Round trips on one long-lived bidi stream");
     expect(markdown).toContain("| kv get | 2 | 1 |");
     const svg = readFileSync(files.svg, "utf8");
     expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);
