@@ -35,6 +35,7 @@ interface ProfileOptions {
   kv?: "get" | "put";
   kind: RoutedKind;
   codeWarmupMs: number;
+  samplingUs: number;
 }
 
 /** The routed load profiled: Send, Send waiting for the application's ack, or Call. */
@@ -70,6 +71,7 @@ async function main(argv: readonly string[]): Promise<void> {
       Number,
       15_000,
     )
+    .option("--sampling-us <n>", "the profiler's sampling interval, µs", Number, 1000)
     .parse([...argv])
     .opts<ProfileOptions>();
   const dir = mkdtempSync(join(tmpdir(), "wendy-profile-"));
@@ -84,6 +86,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const cluster = new BenchCluster(`p${o.nodes}`, runtime, {
     NODE_OPTIONS: `--import ${preload}`,
     BENCH_CPU_PROFILE_DIR: dir,
+    BENCH_CPU_PROFILE_INTERVAL_US: String(o.samplingUs),
   });
   const pids = (): number[] => cluster.nodes.map((n) => n.pid);
   const profiling = (): void => pids().forEach((pid) => process.kill(pid, "SIGUSR2"));
@@ -109,7 +112,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const lines = [
     `# Daemon CPU profile under ${o.kv === undefined ? "routed" : `key-value ${o.kv}`} load (${new Date().toISOString().slice(0, 16)}Z)`,
     "",
-    `${o.nodes} daemons (${build}, V8 sampling profiler), ${window.what} with ${o.inFlight} in flight through the ` +
+    `${o.nodes} daemons (${build}, V8 sampling profiler every ${o.samplingUs} µs), ${window.what} with ${o.inFlight} in flight through the ` +
       `client API for ${o.seconds} s after 1 s of warm-up${o.codeWarmupMs > 0 ? `, on daemons that first ran the same load unprofiled at ${WARMUP_IN_FLIGHT} in flight for ${o.codeWarmupMs / 1000} s or more, until its CPU per op stopped falling (bench/lib/warmup.ts)` : ""}: ${Math.round(window.perSecond)} ops/s, p50 ` +
       `${window.p50Ms.toFixed(2)} ms, daemon CPU ${Math.round(window.cpuSecondsPerOp * 1e6)} µs/op ` +
       `(${window.cpuSeconds.toFixed(1)} s in the window).${rest} Load average ${loadavg()[0]!.toFixed(1)} at the end. ` +
