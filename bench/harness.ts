@@ -4,13 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import {
-  EchoClient,
-  EchoServerProcess,
-  measureStreamRoundTrips,
-  measureUnary,
-  type UnaryRun,
-} from "./baseline/baseline.js";
+import { EchoClient, EchoServerProcess, measureEcho, type UnaryRun } from "./baseline/baseline.js";
 import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import {
@@ -182,11 +176,11 @@ async function measureBaseline(
   for (let r = 0; r < settings.repeats; r++) {
     for (const payloadBytes of settings.payloadBytes) {
       for (const inFlight of settings.inFlights) {
-        const run = await measureUnary(server, client, payloadBytes, inFlight, settings);
+        const run = await measureEcho(server, client, payloadBytes, inFlight, settings);
         push(unaryRuns, `${payloadBytes}/${inFlight}`, run);
         curves.add(`unary echo, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
         log(`  unary ${payloadBytes} B x${inFlight}: ${run.callsPerSecond.toFixed(0)} calls/s`);
-        const roundTrips = await measureStreamRoundTrips(server, client, payloadBytes, inFlight, settings);
+        const roundTrips = await measureEcho(server, client, payloadBytes, inFlight, settings, "stream");
         push(roundTripRuns, `${payloadBytes}/${inFlight}`, roundTrips);
         log(`  stream round trips ${payloadBytes} B x${inFlight}: ${roundTrips.callsPerSecond.toFixed(0)}/s`);
       }
@@ -358,7 +352,7 @@ async function measureRouted(
   for (let r = 0; r < settings.repeats; r++) {
     for (const inFlight of settings.inFlights) {
       for (const payloadBytes of payloads) {
-        const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
+        const unary = await measureEcho(echo.server, echo.client, payloadBytes, inFlight, settings);
         const run = await traffic.measureSend(payloadBytes, inFlight, settings);
         push(runs, routedKey("send", payloadBytes, inFlight), { run, unary });
         curves.add(`Send, ${label}, ${inFlight} in flight, ${payloadBytes} B`, run.latenciesMs);
@@ -405,7 +399,7 @@ async function measureKv(
   for (let r = 0; r < settings.repeats; r++) {
     for (const inFlight of settings.inFlights) {
       for (const operation of ["get", "put"] as const) {
-        const unary = await measureUnary(echo.server, echo.client, valueBytes, inFlight, settings);
+        const unary = await measureEcho(echo.server, echo.client, valueBytes, inFlight, settings);
         const run =
           operation === "get"
             ? await traffic.measureGet(inFlight, window)
@@ -570,7 +564,7 @@ async function measureEmbedded(
     );
     for (let r = 0; r < settings.repeats; r++) {
       for (const inFlight of settings.inFlights) {
-        const unary = await measureUnary(echo.server, echo.client, payloadBytes, inFlight, settings);
+        const unary = await measureEcho(echo.server, echo.client, payloadBytes, inFlight, settings);
         const run = await embedded.measureSend(payloadBytes, inFlight, settings);
         push(runs, routedKey("embedded", payloadBytes, inFlight), { run, unary });
         curves.add(

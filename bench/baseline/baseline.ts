@@ -140,41 +140,27 @@ export class EchoClient {
 }
 
 /**
- * Round trips of `payloadBytes` on one long-lived bidi stream with `inFlight` outstanding: what one leg of the
- * daemon path costs at the least (every leg is a message on such a stream). Figures as measureUnary's, a
- * round trip counting as a call.
+ * The echo with `inFlight` outstanding: unary calls, or (`shape` "stream") round trips of `payloadBytes` on
+ * one long-lived bidi stream, what one leg of the daemon path costs at the least (every leg is a message on
+ * such a stream), a round trip counting as a call.
  */
-export async function measureStreamRoundTrips(
+export async function measureEcho(
   server: EchoServerProcess,
   client: EchoClient,
   payloadBytes: number,
   inFlight: number,
   settings: BenchSettings,
+  shape: "unary" | "stream" = "unary",
 ): Promise<UnaryRun> {
+  const payload = Buffer.alloc(payloadBytes, 1);
+  if (shape === "unary")
+    return measureLoad(server, () => client.echo(payload), inFlight, settings, "unary echo");
   const stream = client.openPing();
   try {
-    const payload = Buffer.alloc(payloadBytes, 1);
-    return await measureLoad(
-      server,
-      () => stream.roundTrip(payload),
-      inFlight,
-      settings,
-      "stream round trip",
-    );
+    return await measureLoad(server, () => stream.roundTrip(payload), inFlight, settings, "stream echo");
   } finally {
     stream.close();
   }
-}
-
-export async function measureUnary(
-  server: EchoServerProcess,
-  client: EchoClient,
-  payloadBytes: number,
-  inFlight: number,
-  settings: BenchSettings,
-): Promise<UnaryRun> {
-  const payload = Buffer.alloc(payloadBytes, 1);
-  return measureLoad(server, () => client.echo(payload), inFlight, settings, "unary echo");
 }
 
 /** `operation` run with `inFlight` outstanding through a window, with the server's and this process's CPU. */
