@@ -6,13 +6,16 @@ import { clockwiseDistance, ringDistance, type NodeId } from "../routing/id.js";
  * True when a node with leaf set `left` and `right` (each side nearest first) knows every node at least as
  * close to `key` as the farthest member of `set` (the replica set it computed for the key): the arc from its
  * farthest left to its farthest right member reaches that far on both sides of the key, or the leaf set
- * wraps around the whole ring. A node outside the arc is then farther from the key than every member.
+ * wraps around the whole ring. A node outside the arc is then farther from the key than every member. A set
+ * of fewer than `k` members proves nothing unless the leaf set wraps: the nodes that would complete it lie
+ * outside the arc, unknown to this node.
  */
 export function knowsReplicaSet(
   left: readonly NodeId[],
   right: readonly NodeId[],
   key: NodeId,
   set: readonly NodeId[],
+  k: number,
 ): boolean {
   if (set.length === 0) return false;
   const leftEnd = left.at(-1);
@@ -21,6 +24,7 @@ export function knowsReplicaSet(
   if (leftEnd === undefined || rightEnd === undefined) return leftEnd === rightEnd;
   const rightHex = new Set(right.map((id) => id.hex));
   if (left.some((id) => rightHex.has(id.hex))) return true;
+  if (set.length < k) return false;
   const reach = set.reduce((far, id) => {
     const d = ringDistance(key, id);
     return d > far ? d : far;

@@ -50,7 +50,7 @@ describe("knowsReplicaSet", () => {
         for (const self of ring) {
           const { left, right } = leafSetOf(self, ring, half);
           const seen = seenBy(self, left, right, key, k);
-          if (knowsReplicaSet(left, right, key, seen)) expect(seen.map((id) => id.hex)).toEqual(truth);
+          if (knowsReplicaSet(left, right, key, seen, k)) expect(seen.map((id) => id.hex)).toEqual(truth);
         }
       }),
       { numRuns: 300 },
@@ -68,7 +68,7 @@ describe("knowsReplicaSet", () => {
         )) {
           const { left, right } = leafSetOf(member.id, ring, half);
           const seen = seenBy(member.id, left, right, key, k);
-          expect(knowsReplicaSet(left, right, key, seen)).toBe(true);
+          expect(knowsReplicaSet(left, right, key, seen, k)).toBe(true);
         }
       }),
       { numRuns: 300 },
@@ -80,12 +80,24 @@ describe("knowsReplicaSet", () => {
     const key = NodeId.fromBigInt(7n);
     for (const self of ids) {
       const { left, right } = leafSetOf(self, ids, 4);
-      expect(knowsReplicaSet(left, right, key, seenBy(self, left, right, key, 3))).toBe(true);
+      expect(knowsReplicaSet(left, right, key, seenBy(self, left, right, key, 3), 3)).toBe(true);
     }
     const big = Array.from({ length: 100 }, (_, i) => NodeId.fromBigInt(BigInt(i) * (RING / 100n)));
     const far = big[50]!;
     const { left, right } = leafSetOf(far, big, 4);
     const seen = seenBy(far, left, right, key, 3);
-    expect(knowsReplicaSet(left, right, key, seen)).toBe(false);
+    expect(knowsReplicaSet(left, right, key, seen, 3)).toBe(false);
+  });
+
+  it("says no when its set holds fewer than k nodes and the leaf set does not wrap, even with the key mid-arc", () => {
+    // Found by CI: four nodes 100 apart, one per side, key on the node itself. Both ends are exactly as far
+    // from the key as the farthest member of the three-node set, but the fourth replica lies beyond them.
+    const ring = [0n, 100n, 200n, 300n].map((v) => NodeId.fromBigInt(v));
+    const self = ring[1]!;
+    const { left, right } = leafSetOf(self, ring, 1);
+    const seen = seenBy(self, left, right, self, 4);
+    expect(seen).toHaveLength(3);
+    expect(knowsReplicaSet(left, right, self, seen, 4)).toBe(false);
+    expect(knowsReplicaSet(left, right, self, seen.slice(0, 3), 3)).toBe(true);
   });
 });

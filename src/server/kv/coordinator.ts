@@ -174,6 +174,7 @@ export class KvCoordinator {
       right.map((n) => n.id),
       key,
       set.map((n) => n.id),
+      this.options.replication.replicas,
     );
   }
 
