@@ -118,8 +118,9 @@ bench-kv: install
 
 # `make bench` reduced to one 8-node cluster (about 5 minutes a line), under the machine's Node and each pinned
 # LTS line, ROUNDS times (later rounds in reverse order, so no line always runs at the same time of the load);
-# then CPU per routed message against each line's own echo -> bench/results/node-lines.md and .json, from the
-# raw runs kept in bench/results/node-lines/.
+# then CPU per routed message against each line's own echo, and each line's daemon memory (idle after 45 s at
+# rest, as `make bench` measures it) -> bench/results/node-lines.md and .json, from the raw runs kept in
+# bench/results/node-lines/.
 ROUNDS ?= 1
 bench-node-lines: install
 	@set -e; out=bench/results/node-lines; rm -f $$out/*.json; mkdir -p $$out; \
@@ -128,7 +129,7 @@ bench-node-lines: install
 	  for line in $$lines; do \
 	    if [ $$line = machine ]; then bin=$$(dirname "$$(command -v node)"); else bin=$$(scripts/node-lines.sh bin $$line); fi; \
 	    tmp=$$(mktemp -d); \
-	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 2000 --idle-settle-ms 0 --out $$tmp; \
+	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 10000 --idle-settle-ms 45000 --out $$tmp; \
 	    cp $$tmp/*.json $$out/$$($$bin/node --version)-round$$round.json; rm -rf $$tmp; \
 	  done; \
 	  lines=$$(echo $$lines | tr ' ' '\n' | tac | tr '\n' ' '); \

@@ -1,5 +1,7 @@
 // Which Node.js line runs Wendy best: CPU per routed message, each against the plain gRPC echo baseline of the
-// same run (so of the same Node), from one `bench/run.ts` result file per line.
+// same run (so of the same Node), and what an idle daemon holds in memory on each line, from one
+// `bench/run.ts` result file per line. Memory differs far more between lines than between commits, and the
+// container image runs the newest line while `make bench` runs the machine's.
 //
 //   node --import tsx bench/node-lines.ts --out bench/results/node-lines <run.json>...
 //
@@ -25,6 +27,15 @@ export interface LineRow {
   readonly throughputVsEcho: number;
 }
 
+/** A daemon's resident memory in one cluster size, medians over the line's runs. */
+export interface LineMemory {
+  readonly nodes: number;
+  /** The cluster's daemons at rest, on average. */
+  readonly idleRssBytes: number;
+  /** Largest daemon while the cluster carried traffic. */
+  readonly loadRssBytes: number;
+}
+
 export interface LineSummary {
   readonly node: string;
   /** The runs behind the figures (several runs of one line are combined by medians). */
@@ -38,6 +49,7 @@ export interface LineSummary {
   readonly rows: readonly LineRow[];
   /** Median of cpuVsEcho over the rows: one figure per line. */
   readonly medianCpuVsEcho: number;
+  readonly memory: readonly LineMemory[];
 }
 
 /** The rows of one run: each routed figure against the echo of the same payload and in-flight count. */
@@ -91,6 +103,20 @@ export function summariseLines(results: readonly BenchResult[]): LineSummary[] {
       })),
       rows,
       medianCpuVsEcho: median(rows.map((r) => r.cpuVsEcho)),
+      memory: lineMemory(runs),
+    };
+  });
+}
+
+/** Each cluster size's RSS figures over a line's runs (a size some run lacks counts the runs that have it). */
+function lineMemory(runs: readonly BenchResult[]): LineMemory[] {
+  const sizes = [...new Set(runs.flatMap((r) => r.clusters.map((c) => c.nodes)))].sort((a, b) => a - b);
+  return sizes.map((nodes) => {
+    const figures = runs.flatMap((r) => r.clusters.filter((c) => c.nodes === nodes));
+    return {
+      nodes,
+      idleRssBytes: median(figures.map((c) => c.idleRssBytes)),
+      loadRssBytes: median(figures.map((c) => c.loadRssBytes)),
     };
   });
 }
@@ -149,6 +175,23 @@ export function renderLines(lines: readonly LineSummary[], sources: readonly str
     line(`| ${key} |${cells.join("")}`);
   }
   line();
+  line(
+    "Resident memory of one daemon (MiB): idle is the mean over the cluster's daemons at rest, load the " +
+      "largest daemon while the cluster carried traffic. Much of it is the node binary's own pages (shared between the processes of a " +
+      "host), which grow with the line.",
+  );
+  line();
+  line(`| | ${lines.map((l) => `Node ${l.node}`).join(" | ")} |`);
+  line(`| --- |${lines.map(() => " ---: |").join("")}`);
+  const sizes = [...new Set(lines.flatMap((l) => l.memory.map((m) => m.nodes)))].sort((a, b) => a - b);
+  for (const nodes of sizes) {
+    const cells = lines.map((l) => {
+      const m = l.memory.find((x) => x.nodes === nodes);
+      return m === undefined ? " - |" : ` ${mib(m.idleRssBytes)} idle, ${mib(m.loadRssBytes)} load |`;
+    });
+    line(`| ${nodes} nodes |${cells.join("")}`);
+  }
+  line();
   line("| run | commit | started | load average (1 / 5 / 15 min) at start | median CPU vs echo |");
   line("| --- | --- | --- | --- | ---: |");
   for (const l of lines)
@@ -161,6 +204,7 @@ export function renderLines(lines: readonly LineSummary[], sources: readonly str
 }
 
 const n0 = (x: number): string => Math.round(x).toLocaleString("en-US");
+const mib = (b: number): string => (b / (1024 * 1024)).toFixed(1);
 const bytes = (b: number): string => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 
 function main(argv: readonly string[]): void {

@@ -52,4 +52,25 @@ describe("bench/node-lines.ts", () => {
     expect(md).toContain("| | Node v24.1.0 | Node v26.0.0 |");
     expect(md).toContain(`**${lines[1]!.medianCpuVsEcho.toFixed(2)}x**`);
   });
+
+  it("gives each line's daemon memory per cluster size as medians over its runs, and renders it in MiB", () => {
+    const MIB = 1024 * 1024;
+    const withRss = (node: string, idleMiB: number, loadMiB: number): BenchResult => ({
+      ...runOn(node, 1),
+      clusters: [
+        { ...committed.clusters[0]!, nodes: 8, idleRssBytes: idleMiB * MIB, loadRssBytes: loadMiB * MIB },
+      ],
+    });
+    const lines = summariseLines([
+      withRss("v20.1.0", 64, 80),
+      withRss("v26.0.0", 90, 120),
+      withRss("v26.0.0", 100, 110),
+      withRss("v26.0.0", 96, 130),
+    ]);
+    expect(lines[0]!.memory).toEqual([{ nodes: 8, idleRssBytes: 64 * MIB, loadRssBytes: 80 * MIB }]);
+    expect(lines[1]!.memory).toEqual([{ nodes: 8, idleRssBytes: 96 * MIB, loadRssBytes: 120 * MIB }]);
+    expect(renderLines(lines, ["a.json"])).toContain(
+      "| 8 nodes | 64.0 idle, 80.0 load | 96.0 idle, 120.0 load |",
+    );
+  });
 });
