@@ -120,8 +120,10 @@ bench-kv: install
 # LTS line, ROUNDS times (later rounds in reverse order, so no line always runs at the same time of the load);
 # then CPU per routed message against each line's own echo, and each line's daemon memory (idle after 45 s at
 # rest, as `make bench` measures it) -> bench/results/node-lines.md and .json, from the raw runs kept in
-# bench/results/node-lines/.
+# bench/results/node-lines/. Each daemon runs in a memory cgroup with the chart's memory limit, as in a pod
+# (where the machine lets us make cgroups; test/bench/node-lines.test.ts keeps the two limits equal).
 ROUNDS ?= 1
+POD_MEMORY_LIMIT_MIB = 256
 bench-node-lines: install
 	@set -e; out=bench/results/node-lines; rm -f $$out/*.json; mkdir -p $$out; \
 	lines="machine $$(scripts/node-lines.sh list | tr '\n' ' ')"; \
@@ -129,7 +131,7 @@ bench-node-lines: install
 	  for line in $$lines; do \
 	    if [ $$line = machine ]; then bin=$$(dirname "$$(command -v node)"); else bin=$$(scripts/node-lines.sh bin $$line); fi; \
 	    tmp=$$(mktemp -d); \
-	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 10000 --idle-settle-ms 45000 --out $$tmp; \
+	    PATH=$$bin:$$PATH node --import tsx bench/run.ts --sizes 8 --idle-ms 10000 --idle-settle-ms 45000 --memory-limit-mib $(POD_MEMORY_LIMIT_MIB) --out $$tmp; \
 	    cp $$tmp/*.json $$out/$$($$bin/node --version)-round$$round.json; rm -rf $$tmp; \
 	  done; \
 	  lines=$$(echo $$lines | tr ' ' '\n' | tac | tr '\n' ' '); \

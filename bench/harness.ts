@@ -11,6 +11,7 @@ import {
   CDF_FRACTIONS,
   type BenchResult,
   type ClusterFigure,
+  type ClusterLimitedMemory,
   type FailureFigure,
   type JoinFigure,
   type KvFigure,
@@ -229,8 +230,9 @@ async function measureCluster(
   warmups: WarmupFigure[],
   log: (line: string) => void,
 ): Promise<ClusterOutcome> {
-  const cluster = new BenchCluster(`n${size}`, runtime);
+  const cluster = new BenchCluster(`n${size}`, runtime, {}, { memoryLimitBytes: settings.memoryLimitBytes });
   const traffic = new Traffic(cluster);
+  let outcome: ClusterOutcome;
   try {
     const timedJoin = settings.joinSizes.includes(size) && size >= 2;
     const built = performance.now();
@@ -304,11 +306,23 @@ async function measureCluster(
         problems: failureRuns.flatMap((x) => x.problems),
       };
     }
-    return { routed, cluster: clusterFigure, join, failure, kv };
+    outcome = { routed, cluster: clusterFigure, join, failure, kv };
   } finally {
     traffic.close();
     await cluster.stop();
   }
+  const memoryLimit = cluster.limitedMemory();
+  if (memoryLimit === undefined) return outcome;
+  log(`  ${limitedMemoryLine(memoryLimit)}`);
+  return { ...outcome, cluster: { ...outcome.cluster, memoryLimit } };
+}
+
+/** One line on what a cluster's daemons did under their memory limit. */
+function limitedMemoryLine(m: ClusterLimitedMemory): string {
+  return (
+    `under a memory limit of ${mib(m.limitBytes)} MiB each: largest peak charged ${mib(m.peakChargedBytes)} MiB, ` +
+    `${m.oomKills} OOM kills over ${m.daemons} daemons`
+  );
 }
 
 /**
@@ -520,8 +534,14 @@ async function measureMultiHop(
   log: (line: string) => void,
 ): Promise<RoutedFigure[]> {
   const { nodes, leafSetSize } = multiHop;
-  const cluster = new BenchCluster(`m${nodes}`, runtime, { WENDY_LEAF_SET_SIZE: String(leafSetSize) });
+  const cluster = new BenchCluster(
+    `m${nodes}`,
+    runtime,
+    { WENDY_LEAF_SET_SIZE: String(leafSetSize) },
+    { memoryLimitBytes: settings.memoryLimitBytes },
+  );
   const traffic = new Traffic(cluster);
+  let figures: RoutedFigure[];
   try {
     const built = performance.now();
     await cluster.grow(nodes, settings.startBatch);
@@ -533,11 +553,14 @@ async function measureMultiHop(
       label: `${nodes} nodes, leaf set ${leafSetSize}`,
       leafSetSize,
     });
-    return routedFigures(runs, nodes, leafSetSize);
+    figures = routedFigures(runs, nodes, leafSetSize);
   } finally {
     traffic.close();
     await cluster.stop();
   }
+  const memoryLimit = cluster.limitedMemory();
+  if (memoryLimit !== undefined) log(`  ${limitedMemoryLine(memoryLimit)}`);
+  return figures;
 }
 
 /** The embedded floor: Send between clusters of the library API in one process, small payload. */

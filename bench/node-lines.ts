@@ -34,6 +34,15 @@ export interface LineMemory {
   readonly idleRssBytes: number;
   /** Largest daemon while the cluster carried traffic. */
   readonly loadRssBytes: number;
+  /**
+   * When the runs gave each daemon a memory limit (bench/run.ts --memory-limit-mib): the limit, the largest
+   * peak charged to a daemon's cgroup in any run, and the OOM kills over all runs.
+   */
+  readonly limit?: {
+    readonly limitBytes: number;
+    readonly peakChargedBytes: number;
+    readonly oomKills: number;
+  };
 }
 
 export interface LineSummary {
@@ -113,10 +122,23 @@ function lineMemory(runs: readonly BenchResult[]): LineMemory[] {
   const sizes = [...new Set(runs.flatMap((r) => r.clusters.map((c) => c.nodes)))].sort((a, b) => a - b);
   return sizes.map((nodes) => {
     const figures = runs.flatMap((r) => r.clusters.filter((c) => c.nodes === nodes));
-    return {
+    const limited = figures.flatMap((c) => (c.memoryLimit === undefined ? [] : [c.memoryLimit]));
+    const memory: LineMemory = {
       nodes,
       idleRssBytes: median(figures.map((c) => c.idleRssBytes)),
       loadRssBytes: median(figures.map((c) => c.loadRssBytes)),
+    };
+    // Only when every run had a limit, and the same one: otherwise the RSS medians mix two conditions.
+    const limitBytes = limited[0]?.limitBytes;
+    if (limitBytes === undefined || limited.length !== figures.length) return memory;
+    if (limited.some((m) => m.limitBytes !== limitBytes)) return memory;
+    return {
+      ...memory,
+      limit: {
+        limitBytes,
+        peakChargedBytes: Math.max(...limited.map((m) => m.peakChargedBytes)),
+        oomKills: limited.reduce((sum, m) => sum + m.oomKills, 0),
+      },
     };
   });
 }
@@ -190,8 +212,24 @@ export function renderLines(lines: readonly LineSummary[], sources: readonly str
       return m === undefined ? " - |" : ` ${mib(m.idleRssBytes)} idle, ${mib(m.loadRssBytes)} load |`;
     });
     line(`| ${nodes} nodes |${cells.join("")}`);
+    if (lines.some((l) => l.memory.find((x) => x.nodes === nodes)?.limit !== undefined)) {
+      const limited = lines.map((l) => {
+        const limit = l.memory.find((x) => x.nodes === nodes)?.limit;
+        return limit === undefined
+          ? " no limit |"
+          : ` limit ${mib(limit.limitBytes)}: peak charged ${mib(limit.peakChargedBytes)}, ${limit.oomKills} OOM kills |`;
+      });
+      line(`| ${nodes} nodes, each daemon in a memory cgroup |${limited.join("")}`);
+    }
   }
   line();
+  if (lines.some((l) => l.memory.some((m) => m.limit !== undefined)))
+    line(
+      "With a memory limit, each daemon ran in a cgroup of its own with that limit from its start, as in a pod " +
+        "(the chart's limit): Node sizes its heap for it. The peak charged is the cgroup's own count (anonymous " +
+        "memory and the page cache it brought in; the node binary's pages are charged to whichever process " +
+        "touched them first), an OOM kill is the kernel killing a daemon at the limit.\n",
+    );
   line("| run | commit | started | load average (1 / 5 / 15 min) at start | median CPU vs echo |");
   line("| --- | --- | --- | --- | ---: |");
   for (const l of lines)

@@ -96,6 +96,16 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
       `| ${c.nodes} | ${n1(c.idleRssBytes / MIB)} | ${n1(c.loadRssBytes / MIB)} | ${n1(c.knownPeers)} | ${c.maintenancePerNodePerSecond.toFixed(2)} | ${idleCpu(c)} | ${c.meanHops.toFixed(2)} |`,
     );
   line();
+  for (const c of r.clusters) {
+    const m = c.memoryLimit;
+    if (m === undefined) continue;
+    line(
+      `${c.nodes} nodes, each daemon in a memory cgroup of its own with a limit of ${n1(m.limitBytes / MIB)} MiB ` +
+        `(as a pod's container): largest peak charged ${n1(m.peakChargedBytes / MIB)} MiB, ` +
+        `${m.oomKills} OOM kills over ${m.daemons} daemons.`,
+    );
+    line();
+  }
   line(
     `At rest: ${n0(r.settings.idleMs / 1000)} s with no traffic, from ${n0(idleSettleMs(r.settings) / 1000)} s after the ` +
       "cluster's last join (so that start-up work, V8's start-up collections among it, is over); maintenance counts every " +

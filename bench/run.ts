@@ -9,6 +9,7 @@ import { renderMarkdown } from "./report.js";
 import { FULL_SETTINGS, type BenchSettings } from "./lib/settings.js";
 import type { BenchResult } from "./lib/result.js";
 import { readSimResults } from "./lib/sim-results.js";
+import { memoryCgroupSupport } from "./lib/memory-cgroup.js";
 
 export function writeResults(
   result: BenchResult,
@@ -37,6 +38,11 @@ async function main(argv: readonly string[]): Promise<void> {
       "--source",
       "run the working tree through bin/wendy.js (its build if current, else tsx) instead of a compiled build",
     )
+    .option(
+      "--memory-limit-mib <n>",
+      "run each daemon in a memory cgroup with this limit, as in a pod (Linux, root; without cgroups: no limit, said so)",
+      Number,
+    )
     .option("--out <dir>", "results directory", join(import.meta.dirname, "results"))
     .option(
       "--report-only",
@@ -52,6 +58,7 @@ async function main(argv: readonly string[]): Promise<void> {
     idleMs?: number;
     idleSettleMs?: number;
     source?: boolean;
+    memoryLimitMib?: number;
     out: string;
     reportOnly?: boolean;
   }>();
@@ -72,6 +79,7 @@ async function main(argv: readonly string[]): Promise<void> {
     idleMs: o.idleMs ?? FULL_SETTINGS.idleMs,
     idleSettleMs: o.idleSettleMs ?? FULL_SETTINGS.idleSettleMs,
     runtime: o.source === true ? "source" : FULL_SETTINGS.runtime,
+    ...memoryLimit(o.memoryLimitMib),
   };
   const result = await runBenchmark({
     settings,
@@ -93,6 +101,18 @@ function rerenderLast(resultsDir: string): BenchResult {
   if (last === undefined) throw new Error(`no benchmark run in ${resultsDir}: run \`make bench\` first`);
   const result = JSON.parse(readFileSync(join(resultsDir, last), "utf8")) as BenchResult;
   return { ...result, sim: readSimResults(resultsDir) ?? null };
+}
+
+/** The memory-limit setting for `--memory-limit-mib`, or none (said why) where cgroups cannot be made. */
+function memoryLimit(mib: number | undefined): { memoryLimitBytes?: number } {
+  if (mib === undefined) return {};
+  if (!(Number.isInteger(mib) && mib > 0)) throw new Error(`bad --memory-limit-mib ${String(mib)}`);
+  const support = memoryCgroupSupport();
+  if ("unsupported" in support) {
+    process.stdout.write(`daemons run without a memory limit: ${support.unsupported}\n`);
+    return {};
+  }
+  return { memoryLimitBytes: mib * 1024 * 1024 };
 }
 
 function list(value: string): number[] {

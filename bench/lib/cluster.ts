@@ -9,6 +9,7 @@ import { LOG_STARTED } from "../../src/server/daemon/daemon.js";
 import { wendyBin } from "../../src/server/daemon/demo/daemon-process.js";
 import { freePorts } from "../../src/server/daemon/demo/free-ports.js";
 import { BenchDaemon } from "./daemon.js";
+import type { ClusterLimitedMemory } from "./result.js";
 import { httpGet } from "./http.js";
 import { sleep } from "./load.js";
 import { randomBytes } from "node:crypto";
@@ -53,12 +54,17 @@ process.once("exit", () => {
 export interface BenchClusterOptions {
   /** Each daemon gets a key-value data directory of its own (WENDY_KV_DATA_DIR), removed by stop(). */
   readonly kvDataDirs?: boolean;
+  /** Each daemon runs in a memory cgroup of its own with this limit (see memory-cgroup.ts). */
+  readonly memoryLimitBytes?: number;
 }
 
 export class BenchCluster {
   readonly nodes: BenchNode[] = [];
   private readonly logDir = mkdtempSync(join(tmpdir(), "wendy-bench-"));
   private readonly kvDataRoot: string | undefined;
+  private readonly memoryLimitBytes: number | undefined;
+  /** Every daemon this cluster started, including those killed or gone since. */
+  private readonly everyDaemon: BenchDaemon[] = [];
   private seedAddress = "";
   private started = 0;
   /** performance.now() when the membership last changed (a node ready, killed or gone). */
@@ -72,6 +78,7 @@ export class BenchCluster {
     options: BenchClusterOptions = {},
   ) {
     if (options.kvDataDirs === true) this.kvDataRoot = mkdtempSync(join(tmpdir(), "wendy-bench-kv-data-"));
+    this.memoryLimitBytes = options.memoryLimitBytes;
   }
 
   /** Starts `count` nodes, `batch` at a time (the first alone: it founds the ring). */
@@ -110,8 +117,10 @@ export class BenchCluster {
         ...this.extraEnv,
       },
       join(this.logDir, `${name}.log`),
+      this.memoryLimitBytes,
     );
     everyProcess.add(process);
+    this.everyDaemon.push(process);
     const startLine = await process.waitForMessage(LOG_STARTED, START_TIMEOUT_MS);
     const booted = performance.now();
     const metricsUrl = `http://127.0.0.1:${String(startLine.metricsPort)}`;
@@ -153,6 +162,18 @@ export class BenchCluster {
     for (const n of all) everyProcess.delete(n.process);
     this.nodes.length = 0;
     if (this.kvDataRoot !== undefined) rmSync(this.kvDataRoot, { recursive: true, force: true });
+  }
+
+  /** Under a memory limit and once stop() returned: what every daemon of the cluster did inside it. */
+  limitedMemory(): ClusterLimitedMemory | undefined {
+    if (this.memoryLimitBytes === undefined) return undefined;
+    const seen = this.everyDaemon.flatMap((d) => (d.limitedMemory === undefined ? [] : [d.limitedMemory]));
+    return {
+      limitBytes: this.memoryLimitBytes,
+      daemons: seen.length,
+      peakChargedBytes: Math.max(0, ...seen.map((m) => m.peakChargedBytes)),
+      oomKills: seen.reduce((sum, m) => sum + m.oomKills, 0),
+    };
   }
 
   private forget(node: BenchNode): void {

@@ -4,15 +4,24 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
+import { MemoryCgroup } from "./memory-cgroup.js";
 
 export interface LogLine {
   readonly msg?: string;
   readonly [field: string]: unknown;
 }
 
+/** What a daemon run under a memory limit did inside it (read once it exited). */
+export interface LimitedMemory {
+  readonly peakChargedBytes: number;
+  readonly oomKills: number;
+}
+
 export class BenchDaemon {
   readonly exited: Promise<void>;
   private readonly child: ChildProcess;
+  private readonly cgroup: MemoryCgroup | undefined;
+  private limited: LimitedMemory | undefined;
   private readonly lines: LogLine[] = [];
   private readonly waiters = new Set<(line: LogLine) => void>();
   private done = false;
@@ -22,11 +31,21 @@ export class BenchDaemon {
     entry: string,
     env: Readonly<Record<string, string>>,
     logFile: string,
+    /** Run the daemon in a memory cgroup of its own with this limit, as a pod's container (Linux, root). */
+    memoryLimitBytes?: number,
   ) {
     const inherited = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith("WENDY_")),
     );
-    this.child = spawn(process.execPath, [entry, "start"], {
+    this.cgroup =
+      memoryLimitBytes === undefined
+        ? undefined
+        : MemoryCgroup.create(`wendy-bench-${String(process.pid)}-${name}`, memoryLimitBytes);
+    const command = this.cgroup?.wrap(process.execPath, [entry, "start"]) ?? {
+      command: process.execPath,
+      args: [entry, "start"],
+    };
+    this.child = spawn(command.command, command.args, {
       env: { ...inherited, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -46,11 +65,20 @@ export class BenchDaemon {
     this.exited = new Promise((resolve) =>
       this.child.once("exit", () => {
         this.done = true;
+        if (this.cgroup !== undefined) {
+          this.limited = { peakChargedBytes: this.cgroup.peakBytes(), oomKills: this.cgroup.oomKills() };
+          this.cgroup.remove();
+        }
         log.end();
         for (const w of this.waiters) w({});
         resolve();
       }),
     );
+  }
+
+  /** Under a memory limit, what the daemon's cgroup saw; undefined without a limit or before it exited. */
+  get limitedMemory(): LimitedMemory | undefined {
+    return this.limited;
   }
 
   get pid(): number {

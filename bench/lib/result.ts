@@ -92,8 +92,20 @@ export interface RedisFigure extends LatencyFigures {
   readonly perSecond: number;
 }
 
+/** What the daemons of a cluster run under a memory limit did inside it, all of them together. */
+export interface ClusterLimitedMemory {
+  readonly limitBytes: number;
+  readonly daemons: number;
+  /** The largest peak charged to any one daemon's cgroup. */
+  readonly peakChargedBytes: number;
+  /** OOM kills over all the daemons. */
+  readonly oomKills: number;
+}
+
 export interface ClusterFigure {
   readonly nodes: number;
+  /** With BenchSettings.memoryLimitBytes: what the cluster's daemons did under it. */
+  readonly memoryLimit?: ClusterLimitedMemory;
   readonly idleRssBytes: number;
   readonly loadRssBytes: number;
   readonly knownPeers: number;

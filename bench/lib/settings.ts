@@ -48,6 +48,12 @@ export interface BenchSettings {
    * "source": bin/wendy.js on the working tree (its build if current, else tsx; quicker to start a run).
    */
   readonly runtime: "compiled" | "source";
+  /**
+   * Each daemon runs in a memory cgroup of its own with this limit, as in a pod (bench/lib/memory-cgroup.ts):
+   * Node sizes its heap for the limit, and what the daemons held and whether the kernel killed any is
+   * reported per cluster. Absent: no limit (and in runs before it was a setting).
+   */
+  readonly memoryLimitBytes?: number;
 }
 
 /** The code warm-up's bounds for one kind of traffic (bench/lib/warmup.ts). */

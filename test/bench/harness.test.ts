@@ -8,6 +8,11 @@ import { runBenchmark } from "../../bench/harness.js";
 import { writeResults } from "../../bench/run.js";
 import type { BenchResult } from "../../bench/lib/result.js";
 import type { BenchSettings } from "../../bench/lib/settings.js";
+import { memoryCgroupSupport } from "../../bench/lib/memory-cgroup.js";
+
+const MIB = 1024 * 1024;
+/** Where the machine lets us (root, a writable cgroup hierarchy), the daemons run under the chart's limit. */
+const LIMITED = !("unsupported" in memoryCgroupSupport());
 
 const SMOKE: BenchSettings = {
   warmupMs: 200,
@@ -26,6 +31,7 @@ const SMOKE: BenchSettings = {
   idleSettleMs: 0,
   startBatch: 2,
   runtime: "source",
+  ...(LIMITED ? { memoryLimitBytes: 256 * MIB } : {}),
 };
 
 const positive = (x: number): void => {
@@ -92,6 +98,19 @@ describe("benchmark harness", () => {
     positive(cluster.maintenancePerNodePerSecond);
     positive(cluster.idleCpuPercent);
     expect(cluster.idleCpuPercentMax).toBeGreaterThanOrEqual(cluster.idleCpuPercent);
+    if (LIMITED) {
+      // Both daemons the cluster started (the founder and the timed joiner; the failure run kills one and,
+      // with one repeat, starts none), each in its own cgroup from its start: none killed by the kernel, the
+      // largest peak above nothing and within the limit.
+      const limited = cluster.memoryLimit!;
+      expect(limited.limitBytes).toBe(256 * MIB);
+      expect(limited.daemons).toBe(2);
+      expect(limited.oomKills).toBe(0);
+      positive(limited.peakChargedBytes);
+      expect(limited.peakChargedBytes).toBeLessThanOrEqual(256 * MIB);
+    } else {
+      expect(cluster.memoryLimit).toBeUndefined();
+    }
 
     const join2 = result.joins[0]!;
     positive(join2.readyMs);

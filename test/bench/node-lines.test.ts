@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BenchResult } from "../../bench/lib/result.js";
+import { parse } from "yaml";
 import { renderLines, summariseLines } from "../../bench/node-lines.js";
 
 const RESULTS = join(import.meta.dirname, "../../bench/results");
@@ -72,5 +73,55 @@ describe("bench/node-lines.ts", () => {
     expect(renderLines(lines, ["a.json"])).toContain(
       "| 8 nodes | 64.0 idle, 80.0 load | 96.0 idle, 120.0 load |",
     );
+  });
+
+  it("reports a memory limit only when every run of a line had the same one: its largest peak charged and the OOM kills summed", () => {
+    const MIB = 1024 * 1024;
+    const limited = (node: string, peakMiB: number, oomKills: number, limitMiB = 256): BenchResult => ({
+      ...runOn(node, 1),
+      clusters: [
+        {
+          ...committed.clusters[0]!,
+          nodes: 8,
+          idleRssBytes: 90 * MIB,
+          loadRssBytes: 120 * MIB,
+          memoryLimit: { limitBytes: limitMiB * MIB, daemons: 10, peakChargedBytes: peakMiB * MIB, oomKills },
+        },
+      ],
+    });
+    const unlimited: BenchResult = {
+      ...runOn("v22.0.0", 1),
+      clusters: [{ ...committed.clusters[0]!, nodes: 8, idleRssBytes: 80 * MIB, loadRssBytes: 100 * MIB }],
+    };
+    const lines = summariseLines([
+      limited("v24.0.0", 70, 0),
+      limited("v24.0.0", 76, 1),
+      limited("v26.0.0", 70, 0),
+      limited("v26.0.0", 70, 0, 512),
+      unlimited,
+    ]);
+    const byNode = (node: string) => lines.find((l) => l.node === node)!.memory[0]!;
+    expect(byNode("v24.0.0").limit).toEqual({
+      limitBytes: 256 * MIB,
+      peakChargedBytes: 76 * MIB,
+      oomKills: 1,
+    });
+    expect(byNode("v26.0.0").limit).toBeUndefined();
+    expect(byNode("v22.0.0").limit).toBeUndefined();
+    expect(renderLines(lines, ["a.json"])).toContain(
+      "| 8 nodes, each daemon in a memory cgroup | limit 256.0: peak charged 76.0, 1 OOM kills | no limit | no limit |",
+    );
+  });
+
+  it("runs make bench-node-lines under the chart's memory limit (POD_MEMORY_LIMIT_MIB equals resources.limits.memory)", () => {
+    const root = join(import.meta.dirname, "../..");
+    const makefile = readFileSync(join(root, "Makefile"), "utf8");
+    const values = parse(readFileSync(join(root, "deploy/helm/wendy/values.yaml"), "utf8")) as {
+      resources: { limits: { memory: string } };
+    };
+    const chartMiB = /^(\d+)Mi$/.exec(values.resources.limits.memory)?.[1];
+    expect(chartMiB).toBeDefined();
+    expect(/^POD_MEMORY_LIMIT_MIB = (\d+)$/m.exec(makefile)?.[1]).toBe(chartMiB);
+    expect(makefile).toContain("--memory-limit-mib $(POD_MEMORY_LIMIT_MIB)");
   });
 });
