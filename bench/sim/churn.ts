@@ -5,6 +5,7 @@
 // Usage: bench/sim/churn.ts --nodes 10000 --median-minutes 30 [--lifetime exponential|pareto] [--shape 1.5]
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
 //   [--trace file] [--eager-ticks] [--wall-minutes m] [--out bench/results]
+//   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l]
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
 import { Simulator } from "../../src/sim/simulator.js";
 import { addChurnResult, type ChurnRun } from "./churn-results.js";
+import { churnRouting } from "./churn-routing.js";
 
 const program = new Command()
   .option("--nodes <n>", "steady population", "10000")
@@ -30,8 +32,13 @@ const program = new Command()
   .option("--window-minutes <m>", "length of one measurement window", "5")
   .option(
     "--heartbeat-ms <ms>",
-    "heartbeatIntervalMs (failureTimeoutMs follows at twice it; default: the routing defaults)",
+    "heartbeatIntervalMs (failureTimeoutMs follows at twice it unless given; default: the routing defaults)",
   )
+  .option(
+    "--failure-timeout-ms <ms>",
+    "failureTimeoutMs (default: the routing default, or twice --heartbeat-ms)",
+  )
+  .option("--leaf-set-size <l>", "leafSetSize (default: the routing default)")
   .option("--seed <n>", "simulation seed", "1")
   .option(
     "--eager-ticks",
@@ -60,6 +67,8 @@ const o = program.opts<{
   seed: string;
   eagerTicks?: boolean;
   heartbeatMs?: string;
+  failureTimeoutMs?: string;
+  leafSetSize?: string;
   trace?: string;
   wallMinutes?: string;
   out: string;
@@ -103,13 +112,11 @@ function coreVersion(): { commit: string; dirty: boolean } {
 const started = performance.now();
 const log = (line: string): void =>
   console.log(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${line}`);
-const heartbeatMs = o.heartbeatMs === undefined ? undefined : Number.parseFloat(o.heartbeatMs);
-if (heartbeatMs !== undefined && !(heartbeatMs > 0)) throw new Error(`bad --heartbeat-ms ${o.heartbeatMs}`);
+const overrides = churnRouting(o);
 const sim = new Simulator({
   seed,
   createMachine: createPastryMachine,
-  routing:
-    heartbeatMs === undefined ? {} : { heartbeatIntervalMs: heartbeatMs, failureTimeoutMs: 2 * heartbeatMs },
+  routing: overrides.routing,
   seedSelection: { kind: "nearestOfSample", sample: 16 },
   lazyTicks: o.eagerTicks !== true,
 });
@@ -134,7 +141,7 @@ if (o.trace !== undefined) {
   churnStop = () => {};
 } else {
   label = medianMs > 0 ? `${o.lifetime} sessions, median ${o.medianMinutes} min` : "at rest (no churn)";
-  if (heartbeatMs !== undefined) label += `, heartbeat ${heartbeatMs} ms`;
+  label += overrides.label;
   log(`building ${nodes} nodes`);
   sim.grow(nodes, {
     growth: 1,
