@@ -9,7 +9,7 @@ import { renderMarkdown } from "./report.js";
 import { FULL_SETTINGS, type BenchSettings } from "./lib/settings.js";
 import type { BenchResult } from "./lib/result.js";
 import { readSimResults } from "./lib/sim-results.js";
-import { memoryCgroupSupport } from "./lib/memory-cgroup.js";
+import { memoryCgroupTrial } from "./lib/memory-cgroup.js";
 
 export function writeResults(
   result: BenchResult,
@@ -107,9 +107,9 @@ function rerenderLast(resultsDir: string): BenchResult {
 function memoryLimit(mib: number | undefined): { memoryLimitBytes?: number } {
   if (mib === undefined) return {};
   if (!(Number.isInteger(mib) && mib > 0)) throw new Error(`bad --memory-limit-mib ${String(mib)}`);
-  const support = memoryCgroupSupport();
-  if ("unsupported" in support) {
-    process.stdout.write(`daemons run without a memory limit: ${support.unsupported}\n`);
+  const unavailable = memoryCgroupTrial();
+  if (unavailable !== undefined) {
+    process.stdout.write(`daemons run without a memory limit: ${unavailable}\n`);
     return {};
   }
   return { memoryLimitBytes: mib * 1024 * 1024 };

@@ -2,6 +2,7 @@
 // memory controller, or v2) that the daemon is started in, so that Node sizes its heap for the limit as it
 // does in a pod; and afterwards what happened inside it: the peak charged to it and its OOM kills. Linux,
 // as root, with a writable cgroup file system; `memoryCgroupSupport` says whether this machine has that.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -35,6 +36,27 @@ function probeWritable(
     return { version, parent };
   } catch (error) {
     return { unsupported: `${parent} is not writable here: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * Whether a process really runs inside a fresh memory cgroup here and its figures can be read afterwards
+ * (undefined), or why not. The layout alone does not tell: a container may show a hierarchy it cannot
+ * write, or a kernel without v2's memory.peak.
+ */
+export function memoryCgroupTrial(root = CGROUP_ROOT): string | undefined {
+  let cgroup: MemoryCgroup | undefined;
+  try {
+    cgroup = MemoryCgroup.create(`wendy-bench-trial-${String(process.pid)}`, 64 * 1024 * 1024, root);
+    const { command, args } = cgroup.wrap("/bin/sh", ["-c", "exit 0"]);
+    execFileSync(command, args, { stdio: "ignore" });
+    cgroup.peakBytes();
+    cgroup.oomKills();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    cgroup?.remove();
   }
 }
 
@@ -73,7 +95,9 @@ export class MemoryCgroup {
   /** The most memory ever charged to the cgroup (anonymous memory and the page cache it brought in). */
   peakBytes(): number {
     const file = this.version === "v1" ? "memory.max_usage_in_bytes" : "memory.peak";
-    return Number.parseInt(readFileSync(join(this.path, file), "utf8"), 10);
+    const peak = Number.parseInt(readFileSync(join(this.path, file), "utf8"), 10);
+    if (!Number.isFinite(peak)) throw new Error(`${join(this.path, file)}: no number`);
+    return peak;
   }
 
   /** How many times the kernel killed a process of this cgroup for exceeding the limit. */

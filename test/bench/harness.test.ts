@@ -8,11 +8,11 @@ import { runBenchmark } from "../../bench/harness.js";
 import { writeResults } from "../../bench/run.js";
 import type { BenchResult } from "../../bench/lib/result.js";
 import type { BenchSettings } from "../../bench/lib/settings.js";
-import { memoryCgroupSupport } from "../../bench/lib/memory-cgroup.js";
+import { memoryCgroupTrial } from "../../bench/lib/memory-cgroup.js";
 
 const MIB = 1024 * 1024;
 /** Where the machine lets us (root, a writable cgroup hierarchy), the daemons run under the chart's limit. */
-const LIMITED = !("unsupported" in memoryCgroupSupport());
+const LIMITED = memoryCgroupTrial() === undefined;
 
 const SMOKE: BenchSettings = {
   warmupMs: 200,

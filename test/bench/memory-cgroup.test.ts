@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { MemoryCgroup, memoryCgroupSupport } from "../../bench/lib/memory-cgroup.js";
+import { MemoryCgroup, memoryCgroupSupport, memoryCgroupTrial } from "../../bench/lib/memory-cgroup.js";
 
 const MIB = 1024 * 1024;
 const fakeRoots = mkdtempSync(join(tmpdir(), "wendy-cgroup-test-"));
@@ -37,6 +37,10 @@ describe("memoryCgroupSupport", () => {
     });
   });
 
+  it("finds no trial possible where the hierarchy is missing, saying why", () => {
+    expect(memoryCgroupTrial(fakeRoot("trial-none", {}))).toMatch(/no cgroup memory controller mounted/);
+  });
+
   it("writes the limit where the hierarchy keeps it (v1: memory.limit_in_bytes, v2: memory.max)", () => {
     const v1 = fakeRoot("v1-limit", { "memory/memory.limit_in_bytes": "max\n" });
     const a = MemoryCgroup.create("a", 64 * MIB, v1);
@@ -62,9 +66,9 @@ function runInside(
 const allocate = (mib: number): string =>
   `const kept = []; for (let i = 0; i < ${mib}; i++) kept.push(Buffer.alloc(1 << 20, 1)); setTimeout(() => {}, 100);`;
 
-const support = memoryCgroupSupport();
-describe.skipIf("unsupported" in support)(
-  `a real memory cgroup (${"unsupported" in support ? support.unsupported : support.version})`,
+const unavailable = memoryCgroupTrial();
+describe.skipIf(unavailable !== undefined)(
+  `a real memory cgroup (${unavailable ?? "this machine makes them"})`,
   () => {
     it("lets a process stay under its limit (exit 0, no OOM kill, a peak below the limit) and kills one that grows past it, counting the kill", async () => {
       const under = MemoryCgroup.create(`wendy-test-under-${String(process.pid)}`, 256 * MIB);
