@@ -1224,13 +1224,40 @@ export class PastryNode {
       if (known === undefined) continue;
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead.
-      if (this.detector.heardRecently(id.hex, now)) this.probe(known, "liveness", now);
-      else this.declareDead(known, false, now, from);
+      if (this.detector.heardRecently(id.hex, now)) {
+        this.probe(known, "liveness", now);
+        continue;
+      }
+      const acrossTheGap = this.isNearestMember(id.hex);
+      this.declareDead(known, false, now, from);
+      if (acrossTheGap) this.relayDeath(id, from, leafSet);
     }
     // A node whose death `from` told us, named again by `from`: it refuted the death to `from` (its
     // refutation to us may be lost), so it is plausible again and learnt (probed) like any other.
     for (let i = 0; i < leafSet.length; i++) this.detector.retractedBy(leafSet[i] as NodeInfo, from);
     this.learnAll(leafSet, now);
+  }
+
+  /** Whether `hex` is our nearest leaf-set member on either side. */
+  private isNearestMember(hex: string): boolean {
+    return this.leaf.left()[0]?.id.hex === hex || this.leaf.right()[0]?.id.hex === hex;
+  }
+
+  /**
+   * `from` found our nearest member on one side dead and pushed it to its own leaf set, `pushed`. We are the
+   * live node on the other side of that gap. The dead node's holders on our side reach l/2 nodes from it, one
+   * farther than `from`'s leaf set reaches past the dead node; without this, that one held a dead member
+   * until gossip came round (a minute, at 10,000 simulated nodes). We tell the members of ours that `from`'s
+   * push left out; only the node across the gap does, so each death costs a message or two.
+   */
+  private relayDeath(dead: NodeId, from: NodeInfo, pushed: readonly NodeInfo[]): void {
+    if (this.status !== "ready") return;
+    const told = new Set<string>([from.id.hex]);
+    for (let i = 0; i < pushed.length; i++) told.add((pushed[i] as NodeInfo).id.hex);
+    const leafSet = this.leaf.list();
+    for (const member of leafSet) {
+      if (!told.has(member.id.hex)) this.sendTo(member, { type: "leafSet", leafSet, removed: [dead] });
+    }
   }
 
   /**

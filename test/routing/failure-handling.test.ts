@@ -230,6 +230,62 @@ describe("after a departure, only the node that found a death probes the members
   });
 });
 
+describe("a death found on one side of the gap reaches every leaf set that held the dead node", () => {
+  /** 20 ready nodes, l = 8: b, its predecessor a and its successor s. */
+  function gap(): { overlay: Overlay; a: PastryNode; b: PastryNode; s: PastryNode } {
+    const overlay = new Overlay({ leafSetSize: 8 }, 31);
+    const random = seededRandom(32);
+    overlay.bootstrap(randomId(random));
+    for (let i = 0; i < 19; i++) overlay.join(randomId(random));
+    const b = overlay.live()[5]!;
+    const byId = (info: NodeInfo): PastryNode => overlay.live().find((n) => n.self.id.equals(info.id))!;
+    const a = byId(b.leafSet().left[0]!);
+    const s = byId(b.leafSet().right[0]!);
+    for (const node of overlay.live()) node.takeOutputs();
+    return { overlay, a, b, s };
+  }
+
+  /** What the finder `s` pushes after finding `b` dead: its leaf set without `b`. */
+  function pushOf(s: PastryNode, b: PastryNode): NodeInfo[] {
+    return [...s.leafSet().left, ...s.leafSet().right].filter((n) => !n.id.equals(b.self.id));
+  }
+
+  it("the node across the gap, told second-hand, relays the death to exactly the members the finder's push left out, among them the holder l/2 away", () => {
+    const { overlay, a, b, s } = gap();
+    const pushed = pushOf(s, b);
+    // l/2 = 4 positions from b on a's side: a is 1 away, a's left members 2, 3 and 4. The last holds b, and
+    // the finder's leaf set (4 per side, b gone) does not reach it.
+    const farHolder = overlay.live().find((n) => n.self.id.equals(a.leafSet().left[2]!.id))!;
+    expect(inLeafSet(farHolder, b)).toBe(true);
+    expect(pushed.some((n) => n.id.equals(farHolder.self.id))).toBe(false);
+
+    a.receive(s.self, { type: "leafSet", leafSet: pushed, removed: [b.self.id] }, 100_000);
+    expect(inLeafSet(a, b)).toBe(false);
+    const relays = sends(a.takeOutputs()).filter(
+      (x) => x.message.type === "leafSet" && x.message.removed.some((id) => id.equals(b.self.id)),
+    );
+    const leftOut = [...a.leafSet().left, ...a.leafSet().right]
+      .filter((n) => !n.id.equals(s.self.id) && !pushed.some((p) => p.id.equals(n.id)))
+      .map((n) => n.id.hex)
+      .sort();
+    expect(leftOut).toContain(farHolder.self.id.hex);
+    expect(relays.map((x) => x.to!.id.hex).sort()).toEqual(leftOut);
+
+    const relay = relays.find((x) => x.to!.id.equals(farHolder.self.id))!;
+    farHolder.receive(a.self, relay.message, 100_050);
+    expect(inLeafSet(farHolder, b)).toBe(false);
+  });
+
+  it("a member told by the same push that is not next to the dead node relays nothing", () => {
+    const { overlay, a, b, s } = gap();
+    const c = overlay.live().find((n) => n.self.id.equals(a.leafSet().left[0]!.id))!;
+    c.takeOutputs();
+    c.receive(s.self, { type: "leafSet", leafSet: pushOf(s, b), removed: [b.self.id] }, 100_000);
+    expect(inLeafSet(c, b)).toBe(false);
+    expect(sends(c.takeOutputs()).filter((x) => x.message.type === "leafSet")).toEqual([]);
+  });
+});
+
 describe("failure detection of a crashed process: lost connections and refused probes", () => {
   /** What the runtime reports when nothing listens at the peer's address any more. */
   function refuse(a: PastryNode, b: PastryNode, at: number): void {
