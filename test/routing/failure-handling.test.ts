@@ -10,12 +10,18 @@ function sends(outputs: readonly Output[]): { to: NodeInfo | undefined; message:
   return outputs.flatMap((o) => (o.type === "send" ? [{ to: o.out.to, message: o.out.message }] : []));
 }
 
+/** `size` ready nodes with l = 8, built from the given seeds. */
+function ringOf(size: number, seed: number): Overlay {
+  const overlay = new Overlay({ leafSetSize: 8 }, seed);
+  const random = seededRandom(seed + 1);
+  overlay.bootstrap(randomId(random));
+  for (let i = 1; i < size; i++) overlay.join(randomId(random));
+  return overlay;
+}
+
 /** Seven ready nodes, l = 8: every node has every other in its leaf set. Returns a node and its successor. */
 function pair(): { overlay: Overlay; a: PastryNode; b: PastryNode; c: PastryNode } {
-  const overlay = new Overlay({ leafSetSize: 8 }, 21);
-  const random = seededRandom(22);
-  overlay.bootstrap(randomId(random));
-  for (let i = 0; i < 6; i++) overlay.join(randomId(random));
+  const overlay = ringOf(7, 21);
   const a = overlay.live()[0]!;
   const successor = a.leafSet().right[0]!;
   const b = overlay.live().find((n) => n.self.id.equals(successor.id))!;
@@ -233,10 +239,7 @@ describe("after a departure, only the node that found a death probes the members
 describe("a death found on one side of the gap reaches every leaf set that held the dead node", () => {
   /** 20 ready nodes, l = 8: b, its predecessor a and its successor s. */
   function gap(): { overlay: Overlay; a: PastryNode; b: PastryNode; s: PastryNode } {
-    const overlay = new Overlay({ leafSetSize: 8 }, 31);
-    const random = seededRandom(32);
-    overlay.bootstrap(randomId(random));
-    for (let i = 0; i < 19; i++) overlay.join(randomId(random));
+    const overlay = ringOf(20, 31);
     const b = overlay.live()[5]!;
     const byId = (info: NodeInfo): PastryNode => overlay.live().find((n) => n.self.id.equals(info.id))!;
     const a = byId(b.leafSet().left[0]!);
