@@ -61,3 +61,9 @@ export function withSharedWriter<S extends ServiceDefinition>(definition: S, enc
   }
   return out as S;
 }
+
+/** The size of the buffer the shared writer keeps between encodes (what it holds at rest). */
+export function retainedBufferBytes(): number {
+  // BinaryWriter's buffer is private to its type, not to JavaScript; read only to report it.
+  return (shared as unknown as { readonly buffer: Uint8Array }).buffer.byteLength;
+}
