@@ -11,7 +11,7 @@ import {
 import type { NodeInfo } from "../routing/types.js";
 import {
   ForwardAction,
-  OverlayServiceClient,
+  type OverlayServiceClient,
   type CallRequest,
   type CallResponse,
   type LookupResponse,
@@ -24,6 +24,7 @@ import {
   type WatchOwnershipResponse,
 } from "../gen/wendy/v1/overlay.js";
 import { KvServiceClient } from "../gen/wendy/v1/kv.js";
+import { OverlayClient } from "../wire/overlay-encoders.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import type {
   CallRequestOptions,
@@ -71,7 +72,7 @@ export class WendyClient {
       ...DEFAULT_WIRE_LIMITS,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
     });
-    this.raw = new OverlayServiceClient(address, credentials.createInsecure(), {
+    this.raw = new OverlayClient(address, credentials.createInsecure(), {
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });

@@ -1,6 +1,7 @@
 // Registers wendy.v1.OverlayService (plus grpc.health.v1 and server reflection) on a client-port server.
 import type { ChannelOptions, Server } from "@grpc/grpc-js";
-import { OverlayServiceService, type OverlayServiceServer } from "../../gen/wendy/v1/overlay.js";
+import type { OverlayServiceServer } from "../../gen/wendy/v1/overlay.js";
+import { OVERLAY_SERVICE } from "../../wire/overlay-encoders.js";
 import type { Cluster } from "../cluster.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
 import { addLazyReflection } from "../reflection.js";
@@ -137,7 +138,7 @@ export function addOverlayService(server: Server, options: OverlayServiceOptions
     watchOwnership: watchOwnershipHandler(ctx),
   };
   // Requests are decoded in the handlers, so malformed bytes are INVALID_ARGUMENT rather than INTERNAL.
-  const strict = decodeInHandlers(OverlayServiceService, implementation);
+  const strict = decodeInHandlers(OVERLAY_SERVICE, implementation);
   server.addService(strict.definition, strict.implementation);
   const health = new ClientPortHealth(cluster.health);
   if (options.healthAndReflection !== false) {

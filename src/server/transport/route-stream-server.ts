@@ -27,6 +27,7 @@ import type { CallVerifier } from "./call-auth.js";
 import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { encodeToBuffer } from "../../wire/shared-writer.js";
 import {
   ackKey,
   asBuffer,
@@ -457,17 +458,17 @@ export class CoalescedAnswers {
     this.acceptedIds = [];
     this.rejected = [];
     this.acks = [];
-    const unsigned = RouteStreamResponse.encode(response).finish();
+    const unsigned = encodeToBuffer(RouteStreamResponse, response);
     const mac = this.sign(unsigned);
     if (mac === undefined) return unsigned;
     // Encoded messages concatenated are one message with their fields merged (the protobuf rule): the mac
     // is appended rather than every acknowledged id encoded a second time.
-    const macField = RouteStreamResponse.encode({
+    const macField = encodeToBuffer(RouteStreamResponse, {
       acceptedIds: [],
       rejected: [],
       mac: Buffer.from(mac),
       acks: [],
     });
-    return Buffer.concat([unsigned, macField.finish()]);
+    return Buffer.concat([unsigned, macField]);
   }
 }

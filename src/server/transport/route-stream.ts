@@ -32,6 +32,7 @@ import {
 import type { WireLimits } from "../../wire/limits.js";
 import type { CallSigner } from "./call-auth.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
+import { encodeToBuffer } from "../../wire/shared-writer.js";
 import { PeerFailure, noConnection, wrongNode } from "./peer-failure.js";
 import { HopTimeout } from "./hop-timeout.js";
 import { asError } from "../../shared/as-error.js";
@@ -552,17 +553,16 @@ export class RouteStreamSender {
         const batched = acks.flatMap((h) => (h.ack === undefined ? [] : [h.ack]));
         const direct = directs.flatMap((h) => (h.direct === undefined ? [] : [h.direct]));
         const reverseAcks = this.takeReverse();
-        const batch = asBuffer(
-          RouteBatch.encode(
-            encodeRouteBatch(
-              sender,
-              messages,
-              batched,
-              direct,
-              reverseAcks.map((t) => t.acks),
-              heartbeats.flatMap((h) => (h.heartbeat === undefined ? [] : [h.heartbeat])),
-            ),
-          ).finish(),
+        const batch = encodeToBuffer(
+          RouteBatch,
+          encodeRouteBatch(
+            sender,
+            messages,
+            batched,
+            direct,
+            reverseAcks.map((t) => t.acks),
+            heartbeats.flatMap((h) => (h.heartbeat === undefined ? [] : [h.heartbeat])),
+          ),
         );
         const entries =
           this.options.signer.signNow(this.address, ROUTE_STREAM_PATH, batch) ??
@@ -579,12 +579,13 @@ export class RouteStreamSender {
           continue;
         }
         for (const hop of [...hops, ...acks, ...directs, ...heartbeats]) this.unacked.add(hop);
-        const request = RouteStreamRequest.encode({
-          batch,
-          seq: BigInt(entries[METADATA_SEQ] ?? "0"),
-          mac: Buffer.from(entries[METADATA_MAC] ?? "", "base64"),
-        }).finish();
-        call.write(asBuffer(request));
+        call.write(
+          encodeToBuffer(RouteStreamRequest, {
+            batch,
+            seq: BigInt(entries[METADATA_SEQ] ?? "0"),
+            mac: Buffer.from(entries[METADATA_MAC] ?? "", "base64"),
+          }),
+        );
       }
     } catch (error) {
       const code = error instanceof RouteHopError ? error.code : status.UNAVAILABLE;
@@ -685,7 +686,7 @@ export class RouteStreamSender {
     }
     const unsigned =
       unsignedPrefix(bytes, response.mac) ??
-      RouteStreamResponse.encode({ ...response, mac: NO_MAC }).finish();
+      encodeToBuffer(RouteStreamResponse, { ...response, mac: NO_MAC });
     const sent = { [METADATA_SESSION_ID]: this.sessionId ?? "", [METADATA_SEQ]: "0" };
     if (!this.options.signer.checkAnswer(sent, ROUTE_STREAM_PATH, unsigned, response.mac)) {
       // Not from the peer the session was opened with: none of it acknowledges anything.
