@@ -23,8 +23,7 @@ import {
   type WatchEventsResponse,
   type WatchOwnershipResponse,
 } from "../gen/wendy/v1/overlay.js";
-import { KvServiceClient } from "../gen/wendy/v1/kv.js";
-import { OverlayClient } from "../wire/overlay-encoders.js";
+import { KvRawClient, OverlayRawClient } from "../wire/client-port-streams.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
 import type {
   CallRequestOptions,
@@ -72,11 +71,11 @@ export class WendyClient {
       ...DEFAULT_WIRE_LIMITS,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
     });
-    this.raw = new OverlayClient(address, credentials.createInsecure(), {
+    this.raw = new OverlayRawClient(address, credentials.createInsecure(), {
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });
-    const kvRaw = new KvServiceClient(address, credentials.createInsecure(), {
+    const kvRaw = new KvRawClient(address, credentials.createInsecure(), {
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });

@@ -2,6 +2,7 @@
 // an OperationStream (operation-stream.ts).
 import type { Server, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { KvServiceService, type KvServiceServer } from "../../gen/wendy/v1/kv.js";
+import { KV_SERVICE } from "../../wire/client-port-streams.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
 import { TokenCheck } from "../overlay/auth.js";
 import { DEFAULT_OVERLAY_LIMITS } from "../overlay/limits.js";
@@ -63,8 +64,8 @@ export function addKvService(server: Server, options: KvServiceOptions): KvServi
   };
   // The stream's session decodes each message itself: a malformed one is INVALID_ARGUMENT, not INTERNAL.
   const definition: ServiceDefinition = {
-    ...KvServiceService,
-    operationStream: { ...KvServiceService.operationStream, requestDeserialize: identity },
+    ...KV_SERVICE,
+    operationStream: { ...KV_SERVICE.operationStream, requestDeserialize: identity },
   };
   server.addService(definition, implementation as unknown as UntypedServiceImplementation);
   return {

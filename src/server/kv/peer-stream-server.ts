@@ -17,6 +17,7 @@ import type { SenderCheck } from "../transport/peer-service-hooks.js";
 import { METADATA_REFUSED } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
 import { asError } from "../../shared/as-error.js";
+import { encodeToBuffer, type Encoder } from "../../wire/shared-writer.js";
 import type { NodeInfo as NodeInfoWire } from "../../gen/wendy/v1/types.js";
 import { runKvCall, type KvCallOutcome, type KvPeerHandlers } from "./peer-service.js";
 
@@ -27,6 +28,17 @@ const EMPTY = new Uint8Array(0);
 /** KvStreamResponse's fields, length-delimited: answers (1) and mac (2). */
 const ANSWERS_TAG = (1 << 3) | 2;
 export const MAC_TAG = (2 << 3) | 2;
+/** A KvStreamResponse of answers already encoded one by one (as they came), without its mac. */
+const ANSWERS: Encoder<readonly Uint8Array[]> = {
+  encode: (answers, writer = new BinaryWriter()) => {
+    for (const bytes of answers) writer.uint32(ANSWERS_TAG).bytes(bytes);
+    return writer;
+  },
+};
+/** The same response with its mac appended (concatenated messages merge their fields). */
+const SIGNED: Encoder<{ readonly unsigned: Uint8Array; readonly mac: Uint8Array }> = {
+  encode: ({ unsigned, mac }, writer = new BinaryWriter()) => writer.raw(unsigned).uint32(MAC_TAG).bytes(mac),
+};
 
 export interface KvStreamServerOptions {
   readonly verifier: CallVerifier;
@@ -201,7 +213,7 @@ class StreamAnswers {
   ) {}
 
   add(answer: KvStreamAnswer): void {
-    const bytes = KvStreamAnswer.encode(answer).finish();
+    const bytes = encodeToBuffer(KvStreamAnswer, answer);
     if (this.pending.length > 0 && this.pendingBytes + bytes.byteLength > this.maxResponseBytes) this.flush();
     this.pending.push(bytes);
     this.pendingBytes += bytes.byteLength;
@@ -211,15 +223,12 @@ class StreamAnswers {
   flush(): void {
     this.endOfTurn.cancel();
     if (this.pending.length === 0) return;
-    const writer = new BinaryWriter();
-    for (const bytes of this.pending) writer.uint32(ANSWERS_TAG).bytes(bytes);
+    const unsigned = encodeToBuffer(ANSWERS, this.pending);
     this.pending = [];
     this.pendingBytes = 0;
-    const unsigned = writer.finish();
     const mac = this.sign(unsigned);
-    const response =
-      mac === undefined ? unsigned : new BinaryWriter().raw(unsigned).uint32(MAC_TAG).bytes(mac).finish();
+    const response = mac === undefined ? unsigned : encodeToBuffer(SIGNED, { unsigned, mac });
     if (this.call.destroyed || this.call.writableEnded) return;
-    this.call.write(Buffer.from(response.buffer, response.byteOffset, response.byteLength));
+    this.call.write(response);
   }
 }

@@ -28,6 +28,7 @@ import { METADATA_REFUSED } from "../errors.js";
 import { asError } from "../../shared/as-error.js";
 import { KV_STREAM_PATH, MAC_TAG } from "./peer-stream-server.js";
 import { KvPeerError } from "./peer-error.js";
+import { encodeToBuffer } from "../../wire/shared-writer.js";
 
 const EMPTY = Buffer.alloc(0);
 const identity = (b: Buffer): Buffer => b;
@@ -149,10 +150,9 @@ export class KvStreamSender {
         if (call === undefined) return;
         const calls = this.forThisPeer(this.takeBatch());
         if (calls.length === 0) continue;
-        const encoded = KvStreamBatch.encode({
+        const batch = encodeToBuffer(KvStreamBatch, {
           calls: calls.map((c) => ({ id: c.id, request: c.request })),
-        }).finish();
-        const batch = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+        });
         const entries =
           this.options.signer.signNow(this.address, KV_STREAM_PATH, batch) ??
           (await this.options.signer.sign(this.address, KV_STREAM_PATH, batch));
@@ -164,12 +164,13 @@ export class KvStreamSender {
           continue;
         }
         for (const c of calls) this.written.set(c.id, c);
-        const request = KvStreamRequest.encode({
-          batch,
-          seq: BigInt(entries[METADATA_SEQ] ?? "0"),
-          mac: Buffer.from(entries[METADATA_MAC] ?? "", "base64"),
-        }).finish();
-        call.write(Buffer.from(request.buffer, request.byteOffset, request.byteLength));
+        call.write(
+          encodeToBuffer(KvStreamRequest, {
+            batch,
+            seq: BigInt(entries[METADATA_SEQ] ?? "0"),
+            mac: Buffer.from(entries[METADATA_MAC] ?? "", "base64"),
+          }),
+        );
       }
     } catch (error) {
       // The session's Hello failed (the peer is down or slow): the queued calls never reached it.
@@ -265,7 +266,7 @@ export class KvStreamSender {
       return;
     }
     const unsigned =
-      unsignedPrefix(bytes, response.mac) ?? KvStreamResponse.encode({ ...response, mac: EMPTY }).finish();
+      unsignedPrefix(bytes, response.mac) ?? encodeToBuffer(KvStreamResponse, { ...response, mac: EMPTY });
     const sent = { [METADATA_SESSION_ID]: this.sessionId ?? "", [METADATA_SEQ]: "0" };
     if (!this.options.signer.checkAnswer(sent, KV_STREAM_PATH, unsigned, response.mac)) {
       // Not from the peer the session was opened with: none of it answers anything.

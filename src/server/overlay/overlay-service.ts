@@ -1,7 +1,7 @@
 // Registers wendy.v1.OverlayService (plus grpc.health.v1 and server reflection) on a client-port server.
 import type { ChannelOptions, Server } from "@grpc/grpc-js";
 import type { OverlayServiceServer } from "../../gen/wendy/v1/overlay.js";
-import { OVERLAY_SERVICE } from "../../wire/overlay-encoders.js";
+import { OVERLAY_SERVICE } from "../../wire/client-port-streams.js";
 import type { Cluster } from "../cluster.js";
 import type { WendyMetrics } from "../metrics/metrics.js";
 import { addLazyReflection } from "../reflection.js";
