@@ -86,7 +86,7 @@ bench-sim: install
 # nodes), and an estimated 15-20 hours for the 100,000-node one (events per CPU second keep falling with size;
 # live heap about 44 KiB per node, bench-sim-memory). A nice'd run on the shared machine got 15-40 % of a
 # core. Run it on a quiet machine; --wall-minutes stops a run's measured time at a wall-clock budget and still
-# writes its row.
+# writes its row, and so does SIGINT or SIGTERM to a run that is measuring (docs/simulation.md).
 CHURN_RUN = nice node --import tsx bench/sim/churn.ts
 bench-sim-churn: install
 	$(CHURN_RUN) --nodes 10000 --median-minutes 60

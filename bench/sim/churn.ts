@@ -6,6 +6,8 @@
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
 //   [--trace file] [--eager-ticks] [--wall-minutes m] [--out bench/results]
 //   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l]
+// Once the overlay is built, SIGINT or SIGTERM ends the run at the end of the current virtual minute: a run
+// stopped while measuring still writes its row (with the minutes it measured); a second signal aborts it.
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -19,6 +21,7 @@ import { Prng } from "../../src/sim/prng.js";
 import { Simulator } from "../../src/sim/simulator.js";
 import { addChurnResult, type ChurnRun } from "./churn-results.js";
 import { churnRouting } from "./churn-routing.js";
+import { StopRequest } from "./stop-request.js";
 
 const program = new Command()
   .option("--nodes <n>", "steady population", "10000")
@@ -166,11 +169,23 @@ if (o.trace !== undefined) {
   }
 }
 const buildWallMs = performance.now() - started;
+const stop = new StopRequest({
+  onRequest: (signal) =>
+    log(`${signal}: stopping at the end of this virtual minute (again to abort without writing anything)`),
+  onAbort: (signal) => {
+    log(`${signal} again: aborted, nothing written`);
+    process.exit(130);
+  },
+});
 log(
   `built: ${sim.truth.size} ready at t=${(sim.now / 1000).toFixed(0)} s; warming up ${o.warmupMinutes} min`,
 );
 const warmStarted = sim.now;
 while (sim.now < warmStarted + warmupMs) {
+  if (await stop.checkpoint()) {
+    log(`  stopped during the warm-up: nothing measured, no row written`);
+    process.exit(1);
+  }
   sim.runFor(MINUTE);
   log(`  warm-up t=${((sim.now - warmStarted) / MINUTE).toFixed(0)} min, ${sim.truth.size} ready`);
 }
@@ -180,6 +195,10 @@ const measureStarted = sim.now;
 while (sim.now < measureStarted + measuredMs) {
   if (performance.now() - started > wallBudgetMs) {
     log(`  wall-time budget of ${o.wallMinutes} min spent: measuring stops here`);
+    break;
+  }
+  if (await stop.checkpoint()) {
+    log(`  ${stop.requested}: measuring stops here`);
     break;
   }
   sim.runFor(MINUTE);
@@ -219,4 +238,5 @@ log(
     `control ${totals.controlTotalPerNodePerSecond.toFixed(3)} msg/node/s, stretch ${totals.stretch.mean.toFixed(2)}`,
 );
 addChurnResult(join(o.out, "sim-churn.json"), join(o.out, "sim-latest.md"), run);
+stop.dispose();
 log(`written ${join(o.out, "sim-churn.json")} and the churn section of ${join(o.out, "sim-latest.md")}`);
