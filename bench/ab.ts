@@ -29,6 +29,7 @@ interface AbOptions {
   kind: "send" | "send-acked" | "call" | "idle";
   leafSet?: number;
   headNodeOptions?: string;
+  headClientSocket?: boolean;
   codeWarmupMs: number;
 }
 
@@ -69,6 +70,10 @@ async function main(argv: readonly string[]): Promise<void> {
       "NODE_OPTIONS for the head side's daemons only: with --head equal to --base, compares Node.js flags",
     )
     .option(
+      "--head-client-socket",
+      "the head side's clients reach their nodes on a Unix socket (WENDY_CLIENT_SOCKET), the base side's over TCP: with --head equal to --base, compares the two",
+    )
+    .option(
       "--code-warmup-ms <n>",
       "each side runs its kind of traffic unmeasured at 64 in flight at least this long first, until its CPU per message stops falling (4x at most; bench/lib/warmup.ts)",
       Number,
@@ -90,9 +95,12 @@ async function main(argv: readonly string[]): Promise<void> {
           ...(o.leafSet === undefined ? {} : { WENDY_LEAF_SET_SIZE: String(o.leafSet) }),
           ...(label === "head" && o.headNodeOptions !== undefined ? { NODE_OPTIONS: o.headNodeOptions } : {}),
         },
+        { clientSocket: label === "head" && o.headClientSocket === true },
       );
       const traffic = new Traffic(cluster);
-      const flags = label === "head" && o.headNodeOptions !== undefined ? ` (${o.headNodeOptions})` : "";
+      const flags =
+        (label === "head" && o.headNodeOptions !== undefined ? ` (${o.headNodeOptions})` : "") +
+        (label === "head" && o.headClientSocket === true ? " (clients on a Unix socket)" : "");
       sides.push({
         label: `${label} ${build.commit}${flags}`,
         cluster,

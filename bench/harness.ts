@@ -70,6 +70,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   const server = await EchoServerProcess.start();
   const echo: Echo = { server, client: new EchoClient(server.port) };
   const routed: RoutedFigure[] = [];
+  const socketRouted: RoutedFigure[] = [];
   const clusters: ClusterFigure[] = [];
   const joins: JoinFigure[] = [];
   const failures: FailureFigure[] = [];
@@ -102,6 +103,15 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
         routed.push(...(await measureMultiHop(multiHop, settings, runtime, echo, curves, warmups, log)));
       } catch (error) {
         const problem = `multi-hop cluster of ${multiHop.nodes}: ${error instanceof Error ? error.message : String(error)}`;
+        log(`  NOT MEASURED: ${problem}`);
+        problems.push(problem);
+      }
+    }
+    for (const size of settings.socketSizes ?? []) {
+      try {
+        socketRouted.push(...(await measureOverSocket(size, settings, runtime, echo, curves, warmups, log)));
+      } catch (error) {
+        const problem = `cluster of ${size} with clients on a Unix socket: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
         problems.push(problem);
       }
@@ -146,6 +156,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
         : "bin/wendy.js start (the working tree: its build if current, else the sources through tsx)",
     baseline,
     routed,
+    ...(settings.socketSizes === undefined ? {} : { socketRouted }),
     clusters,
     memoryPerKnownPeerBytes,
     joins,
@@ -341,6 +352,8 @@ async function measureRouted(
     readonly payloadBytes?: readonly number[];
     readonly label?: string;
     readonly leafSetSize?: number;
+    /** Added to the warm-up figures' names (a variant of a cluster size measured twice). */
+    readonly variant?: string;
   } = {},
 ): Promise<Map<string, Paired[]>> {
   const runs = new Map<string, Paired[]>();
@@ -352,7 +365,7 @@ async function measureRouted(
     ...(options.leafSetSize === undefined ? {} : { leafSetSize: options.leafSetSize }),
   };
   const warm = (what: string, run: WarmupRun): Promise<void> =>
-    warmUpTraffic(warmups, settings, { what, ...cluster }, run, log);
+    warmUpTraffic(warmups, settings, { what: what + (options.variant ?? ""), ...cluster }, run, log);
   for (const payloadBytes of payloads)
     await warm(`send ${bytesLabel(payloadBytes)}`, (w) =>
       traffic.measureSend(payloadBytes, WARMUP_IN_FLIGHT, { ...settings, ...w }),
@@ -561,6 +574,45 @@ async function measureMultiHop(
   const memoryLimit = cluster.limitedMemory();
   if (memoryLimit !== undefined) log(`  ${limitedMemoryLine(memoryLimit)}`);
   return figures;
+}
+
+/**
+ * The routed kinds again on a cluster whose daemons also serve their client services on a Unix socket, the
+ * harness's clients (senders, callers and subscribers) on it: applications beside their node, without the
+ * loopback TCP stack on the client legs. Small payload only.
+ */
+async function measureOverSocket(
+  size: number,
+  settings: BenchSettings,
+  runtime: DaemonRuntime,
+  echo: Echo,
+  curves: CurveCollector,
+  warmups: WarmupFigure[],
+  log: (line: string) => void,
+): Promise<RoutedFigure[]> {
+  const cluster = new BenchCluster(
+    `u${size}`,
+    runtime,
+    {},
+    { memoryLimitBytes: settings.memoryLimitBytes, clientSocket: true },
+  );
+  const traffic = new Traffic(cluster);
+  try {
+    const built = performance.now();
+    await cluster.grow(size, settings.startBatch);
+    log(`cluster of ${size} with clients on a Unix socket: ready in ${seconds(built)}`);
+    await sleep(SETTLE_MS);
+    await traffic.open();
+    const runs = await measureRouted(traffic, size, settings, echo, curves, warmups, log, {
+      payloadBytes: [Math.min(...settings.payloadBytes)],
+      label: `${size} nodes, clients on a Unix socket`,
+      variant: ", clients on a Unix socket",
+    });
+    return routedFigures(runs, size);
+  } finally {
+    traffic.close();
+    await cluster.stop();
+  }
 }
 
 /** The embedded floor: Send between clusters of the library API in one process, small payload. */

@@ -83,6 +83,7 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   );
   for (const x of r.routed) line(routedRow(x));
   line();
+  out.push(...socketSection(r));
   out.push(...kvSection(r));
   out.push(...warmupSection(r));
   line("## Memory, maintenance, hops per cluster");
@@ -453,6 +454,46 @@ function batchingNote(r: BenchResult): string {
     "than one and each hop pays a whole batch's signing, stream messages and process wake-ups " +
     `(${n0(spread.cpuSecondsPerOp * 1e6)} µs per message).`
   );
+}
+
+/**
+ * The rows measured with the clients on each daemon's Unix socket, each beside the TCP row of the same kind,
+ * cluster size and in-flight count: how much of the daemon path the loopback TCP stack of the client legs
+ * costs, and what an application beside its node gains from the socket.
+ */
+function socketSection(r: BenchResult): string[] {
+  const rows = r.socketRouted ?? [];
+  if (rows.length === 0) return [];
+  const out = [
+    "### Clients on a Unix socket (`WENDY_CLIENT_SOCKET`)",
+    "",
+    "The same kinds again on a cluster whose daemons also serve their client services on a Unix socket, every " +
+      "client of the harness (senders, callers, subscribers) on it instead of the TCP client port: an " +
+      "application beside its node. The peer hops stay TCP. Each row beside the TCP row of the same kind, " +
+      "cluster size and in-flight count above; echo is still the TCP unary echo, paired as above.",
+    "",
+    "| kind | nodes | in flight | ops/s | vs echo | over TCP: vs echo | p50 ms | over TCP: p50 ms | p50 vs echo | daemon CPU µs/op | over TCP: µs/op | daemon CPU socket / TCP | harness CPU µs/op |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const x of rows) {
+    const tcp = r.routed.find(
+      (y) =>
+        y.kind === x.kind &&
+        y.nodes === x.nodes &&
+        y.inFlight === x.inFlight &&
+        y.payloadBytes === x.payloadBytes &&
+        y.leafSetSize === undefined,
+    );
+    out.push(
+      `| ${x.kind} | ${x.nodes} | ${x.inFlight} | ${n0(x.perSecond)} | ${fmt(x.throughputVsUnary)}x | ` +
+        `${tcp === undefined ? "-" : `${fmt(tcp.throughputVsUnary)}x`} | ${fmt(x.p50Ms)} | ` +
+        `${tcp === undefined ? "-" : fmt(tcp.p50Ms)} | ${fmt(x.p50VsUnary)}x | ${n0(x.cpuSecondsPerOp * 1e6)} | ` +
+        `${tcp === undefined ? "-" : n0(tcp.cpuSecondsPerOp * 1e6)} | ` +
+        `${tcp === undefined ? "-" : `${fmt(x.cpuSecondsPerOp / tcp.cpuSecondsPerOp)}x`} | ${n0(x.clientCpuSecondsPerOp * 1e6)} |`,
+    );
+  }
+  out.push("");
+  return out;
 }
 
 function smallest(r: BenchResult): number {

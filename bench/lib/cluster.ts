@@ -56,6 +56,11 @@ export interface BenchClusterOptions {
   readonly kvDataDirs?: boolean;
   /** Each daemon runs in a memory cgroup of its own with this limit (see memory-cgroup.ts). */
   readonly memoryLimitBytes?: number;
+  /**
+   * Each daemon serves its client services on a Unix socket too (WENDY_CLIENT_SOCKET), and the harness's
+   * clients use it instead of the TCP client port: applications beside their node, as a sidecar would be.
+   */
+  readonly clientSocket?: boolean;
 }
 
 export class BenchCluster {
@@ -63,6 +68,7 @@ export class BenchCluster {
   private readonly logDir = mkdtempSync(join(tmpdir(), "wendy-bench-"));
   private readonly kvDataRoot: string | undefined;
   private readonly memoryLimitBytes: number | undefined;
+  private readonly clientSocket: boolean;
   /** Every daemon this cluster started, including those killed or gone since. */
   private readonly everyDaemon: BenchDaemon[] = [];
   private seedAddress = "";
@@ -79,6 +85,7 @@ export class BenchCluster {
   ) {
     if (options.kvDataDirs === true) this.kvDataRoot = mkdtempSync(join(tmpdir(), "wendy-bench-kv-data-"));
     this.memoryLimitBytes = options.memoryLimitBytes;
+    this.clientSocket = options.clientSocket === true;
   }
 
   /** Starts `count` nodes, `batch` at a time (the first alone: it founds the ring). */
@@ -99,6 +106,7 @@ export class BenchCluster {
     const port = peerPort ?? (await freePorts(1))[0]!;
     const peerAddress = `127.0.0.1:${port}`;
     if (this.seedAddress === "") this.seedAddress = peerAddress;
+    const socket = this.clientSocket ? join(this.logDir, `${index}.sock`) : undefined;
     const spawned = performance.now();
     const process = new BenchDaemon(
       name,
@@ -114,6 +122,7 @@ export class BenchCluster {
         WENDY_SECRET: SECRET,
         WENDY_SHUTDOWN_GRACE_MS: "3000",
         ...(this.kvDataRoot === undefined ? {} : { WENDY_KV_DATA_DIR: join(this.kvDataRoot, name) }),
+        ...(socket === undefined ? {} : { WENDY_CLIENT_SOCKET: socket }),
         ...this.extraEnv,
       },
       join(this.logDir, `${name}.log`),
@@ -131,7 +140,9 @@ export class BenchCluster {
       id: NodeId.fromString(name),
       process,
       peerAddress,
-      client: new WendyClient(`127.0.0.1:${String(startLine.clientPort)}`),
+      client: new WendyClient(
+        socket === undefined ? `127.0.0.1:${String(startLine.clientPort)}` : `unix://${socket}`,
+      ),
       metricsUrl,
       pid: process.pid,
     };

@@ -173,6 +173,11 @@ export interface BenchResult {
     readonly stream: readonly StreamFigure[];
   };
   readonly routed: readonly RoutedFigure[];
+  /**
+   * The same kinds of routed traffic with the clients on each daemon's Unix socket (settings.socketSizes);
+   * absent in runs before it was measured.
+   */
+  readonly socketRouted?: readonly RoutedFigure[];
   readonly clusters: readonly ClusterFigure[];
   /** (idle RSS of the largest cluster - of the smallest) / (peers known there - here). */
   readonly memoryPerKnownPeerBytes: number;

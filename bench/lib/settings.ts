@@ -18,6 +18,12 @@ export interface BenchSettings {
    * than one hop, for the daemons' CPU per message per hop. Omitted: not measured.
    */
   readonly multiHop?: { readonly nodes: number; readonly leafSetSize: number };
+  /**
+   * Cluster sizes measured once more with the harness's clients on each daemon's Unix socket
+   * (WENDY_CLIENT_SOCKET) instead of its TCP client port: Send, acknowledged Send and Call at the smallest
+   * payload, reported beside the TCP rows (never in the targets). Omitted: not measured.
+   */
+  readonly socketSizes?: readonly number[];
   /** Cluster sizes at which the embedded floor (clusters of the library API in one process) is measured. */
   readonly embeddedSizes: readonly number[];
   /**
@@ -80,6 +86,7 @@ export const FULL_SETTINGS: BenchSettings = {
   joinSizes: [8, 32],
   failureSizes: [8, 32],
   multiHop: { nodes: 32, leafSetSize: 4 },
+  socketSizes: [8],
   embeddedSizes: [8],
   kv: { nodes: 8, keys: 1000 },
   // Send on 8 fresh daemons reached its steady rate after about 20 s of traffic (the kinds share most of

@@ -299,7 +299,7 @@ function writeJson(w: KvWriteResult): Record<string, unknown> {
 function withConnection(command: Command): Command {
   return command
     .addOption(
-      new Option("--address <host:port>", "the node's client port")
+      new Option("--address <host:port|unix:path>", "the node's client port, or its Unix socket")
         .default(DEFAULT_CLIENT_ADDRESS)
         .argParser(parseAddress),
     )
@@ -333,12 +333,21 @@ async function run(
   }
 }
 
+/** The client port as host:port, or its Unix socket (WENDY_CLIENT_SOCKET) as unix:/path or unix:///path. */
 function parseAddress(value: string): string {
+  if (value.startsWith("unix:")) {
+    if (!value.slice("unix:".length).replace(/^\/\//, "").startsWith("/")) {
+      throw new CommanderArgumentError(
+        "expected unix: followed by an absolute path, e.g. unix:/run/wendy.sock",
+      );
+    }
+    return value;
+  }
   const colon = value.lastIndexOf(":");
   const port = Number(value.slice(colon + 1));
   if (colon <= 0 || !/^[0-9]{1,5}$/.test(value.slice(colon + 1)) || port < 1 || port > 65535) {
     throw new CommanderArgumentError(
-      `expected host:port with a port in 1..65535, e.g. ${DEFAULT_CLIENT_ADDRESS}`,
+      `expected host:port with a port in 1..65535 (e.g. ${DEFAULT_CLIENT_ADDRESS}) or unix:/path/to/socket`,
     );
   }
   return value;

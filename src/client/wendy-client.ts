@@ -62,7 +62,10 @@ export class WendyClient {
   readonly kv: KvClient;
   private readonly callStream: CallStreamChannel | undefined;
 
-  /** `address` is "host:port" of the node's client port (default port 7071). */
+  /**
+   * `address` is "host:port" of the node's client port (default port 7071), or "unix:///path" of its Unix
+   * socket (WENDY_CLIENT_SOCKET).
+   */
   constructor(
     readonly address: string,
     options: WendyClientOptions = {},

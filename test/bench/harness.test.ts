@@ -23,6 +23,7 @@ const SMOKE: BenchSettings = {
   payloadBytes: [100],
   joinSizes: [2],
   failureSizes: [2],
+  socketSizes: [2],
   embeddedSizes: [2],
   kv: { nodes: 2, keys: 40 },
   codeWarmupMs: 300,
@@ -91,6 +92,24 @@ describe("benchmark harness", () => {
       expect(r.failed).toBe(0);
     }
 
+    // The same kinds with the clients on each daemon's Unix socket: all delivered at the owner, one hop.
+    expect(result.socketRouted?.map((r) => `${r.kind}/${r.inFlight}`).sort()).toEqual([
+      "call/1",
+      "call/64",
+      "send-acked/1",
+      "send-acked/64",
+      "send/1",
+      "send/64",
+    ]);
+    for (const r of result.socketRouted ?? []) {
+      positive(r.perSecond);
+      positive(r.cpuSecondsPerOp);
+      positive(r.throughputVsUnary);
+      expect(r.meanHops).toBe(1);
+      expect(r.misdelivered).toBe(0);
+      expect(r.failed).toBe(0);
+    }
+
     const cluster = result.clusters[0]!;
     positive(cluster.idleRssBytes);
     expect(cluster.loadRssBytes).toBeGreaterThan(0);
@@ -145,6 +164,9 @@ describe("benchmark harness", () => {
       "call 100 B",
       "kv get",
       "kv put",
+      "send 100 B, clients on a Unix socket",
+      "send-acked 100 B, clients on a Unix socket",
+      "call 100 B, clients on a Unix socket",
       "embedded 100 B",
     ]);
     for (const w of result.warmups ?? []) {
@@ -171,9 +193,11 @@ describe("benchmark harness", () => {
     expect(markdown).toContain("## Targets");
     expect(markdown).toContain("| Get (R = 2) | 2 | 64 |");
     expect(markdown).toContain("## Code warm-up");
+    expect(markdown).toContain("### Clients on a Unix socket");
+    expect(markdown).toMatch(/\| send \| 2 \| 64 \| [0-9,]+ \| [0-9.]+x \| [0-9.]+x \|/);
     expect(markdown).toContain("Round trips on one long-lived bidi stream");
     expect(markdown).toContain("| kv get | 2 | 1 |");
     const svg = readFileSync(files.svg, "utf8");
     expect(svg.match(/<polyline/g)?.length ?? 0).toBeGreaterThanOrEqual(4);
-  }, 120_000);
+  }, 180_000);
 });

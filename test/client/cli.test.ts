@@ -142,9 +142,10 @@ describe("wendy client commands", () => {
   });
 
   it("names the wrong flag or value", async () => {
-    const [purpose, address, hex, timeout, noToken] = await Promise.all([
+    const [purpose, address, relativeSocket, hex, timeout, noToken] = await Promise.all([
       wendy("send", "k", "x", "--purpose", "3", "--address", a.clientAddress),
       wendy("lookup", "k", "--address", "localhost"),
+      wendy("lookup", "k", "--address", "unix:wendy.sock"),
       wendy("lookup", "abc", "--hex", "--address", a.clientAddress),
       wendy("call", "k", "--timeout", "soon", "--address", a.clientAddress),
       wendy("status", "--address", a.clientAddress),
@@ -154,6 +155,7 @@ describe("wendy client commands", () => {
     expect(purpose.stderr).toContain("'3'");
     expect(address.stderr).toContain("--address");
     expect(address.stderr).toContain("'localhost'");
+    expect(relativeSocket.stderr).toContain("unix: followed by an absolute path");
     expect(hex.stderr).toContain("<key>");
     expect(hex.stderr).toContain("32 hex digits");
     expect(timeout.stderr).toContain("--timeout");
@@ -167,7 +169,7 @@ describe("wendy client commands", () => {
     );
     for (const help of helps) {
       expect(help.code).toBe(0);
-      expect(help.stdout).toContain("--address <host:port>");
+      expect(help.stdout).toContain("--address <host:port|unix:path>");
       expect(help.stdout).toContain('(default: "127.0.0.1:7071")');
       expect(help.stdout).toContain("--token <token>");
     }

@@ -51,6 +51,7 @@ describe("defaults", () => {
       join: [],
       clientHost: "127.0.0.1",
       clientPort: 7071,
+      clientSocket: undefined,
       clientToken: undefined,
       metricsHost: "0.0.0.0",
       metricsPort: 9464,
@@ -228,6 +229,13 @@ describe("values", () => {
     expect(c.localAddress).toEqual({ host: "wendy-0.wendy-headless.default.svc", port: 7070 });
   });
 
+  it("takes an absolute WENDY_CLIENT_SOCKET path for the client services' Unix socket", () => {
+    expect(load({ WENDY_CLIENT_SOCKET: "/var/run/wendy/client.sock" }).clientSocket).toBe(
+      "/var/run/wendy/client.sock",
+    );
+    expect(failure({ WENDY_CLIENT_SOCKET: "wendy.sock" }).message).toContain("must be an absolute path");
+  });
+
   it("refuses a client port off loopback without TLS, unless WENDY_INSECURE=true", () => {
     const exposed = { WENDY_CLIENT_HOST: "0.0.0.0", WENDY_CLIENT_TOKEN: "t" };
     const error = failure(exposed);
@@ -294,6 +302,8 @@ describe("every invalid value is refused, naming its variable", () => {
     ["WENDY_CLIENT_HOST", { WENDY_CLIENT_HOST: "0.0.0.0" }],
     ["WENDY_CLIENT_HOST", { WENDY_CLIENT_HOST: "-bad-" }],
     ["WENDY_CLIENT_PORT", { WENDY_CLIENT_PORT: "x" }],
+    ["WENDY_CLIENT_SOCKET", { WENDY_CLIENT_SOCKET: "run/wendy.sock" }],
+    ["WENDY_CLIENT_SOCKET", { WENDY_CLIENT_SOCKET: `/${"s".repeat(120)}` }],
     ["WENDY_METRICS_HOST", { WENDY_METRICS_HOST: "a b" }],
     ["WENDY_METRICS_PORT", { WENDY_METRICS_PORT: "1.5" }],
     ["WENDY_SECRET_FILE", { WENDY_SECRET_FILE: "/nonexistent/secret" }],

@@ -588,6 +588,50 @@ describe("an application beside its node (extraContainers and friends)", () => {
   });
 });
 
+describe("the client port on a Unix socket (client.socket)", () => {
+  const socketValues = {
+    client: { socket: { enabled: true, directory: "/var/run/wendy" } },
+    extraContainers: [
+      {
+        name: "app",
+        image: "example/app:1",
+        env: [{ name: "WENDY_ADDRESS", value: "unix:///var/run/wendy/client.sock" }],
+        volumeMounts: [{ name: "client-socket", mountPath: "/var/run/wendy" }],
+      },
+    ],
+  };
+
+  it("puts WENDY_CLIENT_SOCKET on an in-memory emptyDir the application mounts too, valid and lint-clean", () => {
+    const objects = render(socketValues);
+    expect(validateAll(objects)).toEqual([]);
+    expect(lint(socketValues).status).toBe(0);
+    const sts = statefulSet(objects);
+    const socket = containerEnv(sts).get("WENDY_CLIENT_SOCKET") ?? "";
+    expect(socket).toBe("/var/run/wendy/client.sock");
+    const { mount, volume, fileName } = volumeOfFile(sts, wendyContainer(sts), socket);
+    expect(fileName).toBe("client.sock");
+    expect(mount.readOnly).not.toBe(true);
+    expect(volume.name).toBe("client-socket");
+    expect(volume.emptyDir).toEqual({ medium: "Memory", sizeLimit: "1Mi" });
+    const app = sts.spec?.template.spec?.containers.find((c) => c.name === "app");
+    expect(app?.volumeMounts?.find((m) => m.name === volume.name)?.mountPath).toBe(mount.mountPath);
+    // The socket is 0660: every container of the pod has the pod's group.
+    expect(sts.spec?.template.spec?.securityContext?.fsGroup).toBeDefined();
+  });
+
+  it("is off by default: no WENDY_CLIENT_SOCKET and no socket volume", () => {
+    const sts = statefulSet(render());
+    expect(containerEnv(sts).has("WENDY_CLIENT_SOCKET")).toBe(false);
+    expect(sts.spec?.template.spec?.volumes?.some((v) => v.name === "client-socket")).toBe(false);
+  });
+
+  it("refuses a directory that is not an absolute path", () => {
+    const result = template({ client: { socket: { enabled: true, directory: "run/wendy" } } });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/directory/);
+  });
+});
+
 describe("region", () => {
   it("sets WENDY_REGION from values", () => {
     expect(containerEnv(statefulSet(render({ region: { name: "eu-west" } }))).get("WENDY_REGION")).toBe(

@@ -346,7 +346,8 @@ class Subscription:
 
 
 class WendyClient:
-    """A client for one node's client port ("host:port", default 127.0.0.1:7071)."""
+    """A client for one node's client port ("host:port", default 127.0.0.1:7071, or "unix:///path" of the
+    node's Unix socket, WENDY_CLIENT_SOCKET)."""
 
     def __init__(
         self,

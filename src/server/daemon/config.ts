@@ -20,6 +20,7 @@ import { DEFAULT_OVERLAY_LIMITS } from "../overlay/limits.js";
 import { defaultInboundLimits, type InboundLimits } from "../transport/inbound-limits.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../../wire/limits.js";
 import { ConfigError } from "./config-error.js";
+import { socketPathProblem } from "./client-socket.js";
 import { gatherSettings, type RawSetting, type RawSettings, type SettingSources } from "./sources.js";
 import { VARIABLES } from "./variables.js";
 import { asError } from "../../shared/as-error.js";
@@ -55,6 +56,11 @@ export interface DaemonConfig {
   readonly join: readonly string[];
   readonly clientHost: string;
   readonly clientPort: number;
+  /**
+   * WENDY_CLIENT_SOCKET: a Unix-domain socket on which the client services are served as well, for
+   * applications in the same pod or on the same machine (client-socket.ts).
+   */
+  readonly clientSocket: string | undefined;
   /** The bearer token client calls must carry; with WENDY_CLIENT_TOKEN_FILE, its first line. */
   readonly clientToken: string | undefined;
   /** Tokens also accepted during a rotation (the token file's later lines). */
@@ -266,6 +272,11 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
 
   const clientHost = r.host("WENDY_CLIENT_HOST", "127.0.0.1");
   const clientPort = r.port("WENDY_CLIENT_PORT", 7071);
+  const clientSocket = r.optional("WENDY_CLIENT_SOCKET");
+  if (clientSocket !== undefined) {
+    const problem = socketPathProblem(clientSocket);
+    if (problem !== undefined) r.fail("WENDY_CLIENT_SOCKET", problem);
+  }
   const tokens = readClientTokens(r);
   const clientToken = tokens.keys[0];
   if (clientToken === undefined && !isLoopback(clientHost)) {
@@ -385,6 +396,7 @@ export function resolveConfig(settings: RawSettings): DaemonConfig {
     join,
     clientHost,
     clientPort,
+    clientSocket,
     clientToken,
     clientTokensAlso: tokens.keys.slice(1),
     clientTokenFile: tokens.file,

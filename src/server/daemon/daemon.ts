@@ -21,6 +21,7 @@ import { ClientPortBudget } from "../transport/client-port-budget.js";
 import { InboundGuard, inboundServerOptions } from "../transport/inbound-limits.js";
 import { forceShutdownOutsideHttp2Input } from "../transport/force-shutdown.js";
 import { TokenCheck } from "../overlay/auth.js";
+import { listenOnSocket } from "./client-socket.js";
 import { isLoopback, tokenLines, type ClientTlsConfig, type DaemonConfig } from "./config.js";
 import { WatchedFile } from "./watched-file.js";
 import { membershipLog } from "./event-log.js";
@@ -182,6 +183,7 @@ export class Daemon {
         clientServerCredentials(config.clientTls, config.reloadIntervalMs),
       );
       cleanups.push(() => forceShutdownOutsideHttp2Input(clientServer));
+      if (config.clientSocket !== undefined) await listenOnSocket(clientServer, config.clientSocket);
       // Client calls are authenticated by a token in their headers, after grpc-js buffered the request.
       new InboundGuard(config.inboundLimits).attach(clientServer);
 
@@ -298,6 +300,7 @@ export class Daemon {
         clientPort: this.ports.client,
         metricsPort: this.ports.metrics,
         clientAddress: hostPort(this.config.clientHost, this.ports.client),
+        clientSocket: this.config.clientSocket ?? null,
         metricsUrl: this.http.url,
       },
       LOG_STARTED,

@@ -36,6 +36,11 @@ export const VARIABLES: readonly VariableSpec[] = [
   },
   { env: "WENDY_CLIENT_PORT", valueName: "<port>", description: "client gRPC port (7071)" },
   {
+    env: "WENDY_CLIENT_SOCKET",
+    valueName: "<path>",
+    description: "also serve the client services on this Unix socket (for applications beside the node)",
+  },
+  {
     env: "WENDY_CLIENT_TOKEN",
     valueName: "<token>",
     description: "bearer token client calls must carry (required off loopback)",
