@@ -1,9 +1,10 @@
 // The client services on a Unix-domain socket (WENDY_CLIENT_SOCKET), beside the TCP client port. An
 // application in the node's pod (or on its machine) reaches the node through a file instead of the loopback
 // TCP stack: no TCP segments, acknowledgements or checksums per message. The kernel's TCP work on the client
-// legs is charged to the daemon that sends and receives, so the daemon saves most: 17 % of its CPU per
-// message at 1,500 Sends/s (bench/ab.ts --head-client-socket). Who may connect is decided by the file's
-// permissions (SOCKET_MODE: owner and group), as for any local socket.
+// legs is charged to the daemon that sends and receives, so the daemon saves too: 7 % of its CPU per message
+// at 1,500 Sends/s on a quiet machine, 17 % on a busy one, nothing near saturation, where messages already
+// share segments (bench/ab.ts --head-client-socket). Who may connect is decided by the file's permissions
+// (SOCKET_MODE: owner and group), as for any local socket.
 import { chmod, lstat, unlink } from "node:fs/promises";
 import { connect } from "node:net";
 import { isAbsolute } from "node:path";
