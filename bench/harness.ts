@@ -40,6 +40,16 @@ const KV_MIN_WINDOW_MS = 1000;
 /** Lets joins and leaf-set pushes settle before a kill, and before idle figures at the least. */
 const SETTLE_MS = 2000;
 
+/** What every cluster measured in one run shares: its settings, daemons, echo, and where figures go. */
+interface RunContext {
+  readonly settings: BenchSettings;
+  readonly runtime: DaemonRuntime;
+  readonly echo: Echo;
+  readonly curves: CurveCollector;
+  readonly warmups: WarmupFigure[];
+  readonly log: (line: string) => void;
+}
+
 export interface HarnessOptions {
   readonly settings: BenchSettings;
   readonly resultsDir: string;
@@ -69,6 +79,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   // before it, so a ratio compares two windows seconds apart on this shared, noisy machine.
   const server = await EchoServerProcess.start();
   const echo: Echo = { server, client: new EchoClient(server.port) };
+  const run: RunContext = { settings, runtime, echo, curves, warmups, log };
   const routed: RoutedFigure[] = [];
   const socketRouted: RoutedFigure[] = [];
   const clusters: ClusterFigure[] = [];
@@ -84,7 +95,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     for (const size of settings.clusterSizes) {
       let result: ClusterOutcome;
       try {
-        result = await measureCluster(size, settings, runtime, echo, curves, warmups, log);
+        result = await measureCluster(size, run);
       } catch (error) {
         const problem = `cluster of ${size}: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -100,7 +111,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     const multiHop = settings.multiHop;
     if (multiHop !== undefined) {
       try {
-        routed.push(...(await measureMultiHop(multiHop, settings, runtime, echo, curves, warmups, log)));
+        routed.push(...(await measureMultiHop(multiHop, run)));
       } catch (error) {
         const problem = `multi-hop cluster of ${multiHop.nodes}: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -109,7 +120,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     }
     for (const size of settings.socketSizes ?? []) {
       try {
-        socketRouted.push(...(await measureOverSocket(size, settings, runtime, echo, curves, warmups, log)));
+        socketRouted.push(...(await measureOverSocket(size, run)));
       } catch (error) {
         const problem = `cluster of ${size} with clients on a Unix socket: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -118,7 +129,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     }
     for (const size of settings.embeddedSizes) {
       try {
-        routed.push(...(await measureEmbedded(size, library, settings, echo, curves, warmups, log)));
+        routed.push(...(await measureEmbedded(size, library, run)));
       } catch (error) {
         const problem = `embedded clusters of ${size}: ${error instanceof Error ? error.message : String(error)}`;
         log(`  NOT MEASURED: ${problem}`);
@@ -232,15 +243,8 @@ interface ClusterOutcome {
   readonly kv: KvFigure[];
 }
 
-async function measureCluster(
-  size: number,
-  settings: BenchSettings,
-  runtime: DaemonRuntime,
-  echo: Echo,
-  curves: CurveCollector,
-  warmups: WarmupFigure[],
-  log: (line: string) => void,
-): Promise<ClusterOutcome> {
+async function measureCluster(size: number, run: RunContext): Promise<ClusterOutcome> {
+  const { settings, runtime, echo, curves, warmups, log } = run;
   const cluster = new BenchCluster(`n${size}`, runtime, {}, { memoryLimitBytes: settings.memoryLimitBytes });
   const traffic = new Traffic(cluster);
   let outcome: ClusterOutcome;
@@ -532,41 +536,76 @@ function routedFigures(runs: Map<string, Paired[]>, size: number, leafSetSize?: 
   return routed;
 }
 
+/** A cluster measured for routed traffic only, small payload: the multi-hop set, or the socket set. */
+interface RoutedOnlySet {
+  readonly nodes: number;
+  /** BenchCluster's label, and how the log and the latency curves name the set. */
+  readonly clusterLabel: string;
+  readonly name: string;
+  readonly leafSetSize?: number;
+  readonly clientSocket?: boolean;
+  /** Added to the warm-up figures' names, for a cluster size measured twice. */
+  readonly variant?: string;
+}
+
 /**
  * The multi-hop row set: many daemons with a small leaf set, so that routes take more than one hop and the
  * daemons' CPU per message per hop can be held against the one-hop rows. Routed traffic only (the
  * membership figures of the default leaf set are measured with the cluster sizes).
  */
-async function measureMultiHop(
+function measureMultiHop(
   multiHop: NonNullable<BenchSettings["multiHop"]>,
-  settings: BenchSettings,
-  runtime: DaemonRuntime,
-  echo: Echo,
-  curves: CurveCollector,
-  warmups: WarmupFigure[],
-  log: (line: string) => void,
+  run: RunContext,
 ): Promise<RoutedFigure[]> {
   const { nodes, leafSetSize } = multiHop;
+  const set = {
+    nodes,
+    leafSetSize,
+    clusterLabel: `m${nodes}`,
+    name: `${nodes} nodes, leaf set ${leafSetSize}`,
+  };
+  return measureRoutedOnly(set, run);
+}
+
+/**
+ * The routed kinds again on a cluster whose daemons also serve their client services on a Unix socket, the
+ * harness's clients (senders, callers and subscribers) on it: applications beside their node, without the
+ * loopback TCP stack on the client legs.
+ */
+function measureOverSocket(size: number, run: RunContext): Promise<RoutedFigure[]> {
+  const set = {
+    nodes: size,
+    clientSocket: true,
+    clusterLabel: `u${size}`,
+    name: `${size} nodes, clients on a Unix socket`,
+    variant: ", clients on a Unix socket",
+  };
+  return measureRoutedOnly(set, run);
+}
+
+async function measureRoutedOnly(set: RoutedOnlySet, run: RunContext): Promise<RoutedFigure[]> {
+  const { settings, runtime, echo, curves, warmups, log } = run;
   const cluster = new BenchCluster(
-    `m${nodes}`,
+    set.clusterLabel,
     runtime,
-    { WENDY_LEAF_SET_SIZE: String(leafSetSize) },
-    { memoryLimitBytes: settings.memoryLimitBytes },
+    set.leafSetSize === undefined ? {} : { WENDY_LEAF_SET_SIZE: String(set.leafSetSize) },
+    { memoryLimitBytes: settings.memoryLimitBytes, clientSocket: set.clientSocket === true },
   );
   const traffic = new Traffic(cluster);
   let figures: RoutedFigure[];
   try {
     const built = performance.now();
-    await cluster.grow(nodes, settings.startBatch);
-    log(`multi-hop cluster of ${nodes}, leaf set ${leafSetSize}: ready in ${seconds(built)}`);
+    await cluster.grow(set.nodes, settings.startBatch);
+    log(`cluster of ${set.name}: ready in ${seconds(built)}`);
     await sleep(SETTLE_MS);
     await traffic.open();
-    const runs = await measureRouted(traffic, nodes, settings, echo, curves, warmups, log, {
+    const runs = await measureRouted(traffic, set.nodes, settings, echo, curves, warmups, log, {
       payloadBytes: [Math.min(...settings.payloadBytes)],
-      label: `${nodes} nodes, leaf set ${leafSetSize}`,
-      leafSetSize,
+      label: set.name,
+      ...(set.leafSetSize === undefined ? {} : { leafSetSize: set.leafSetSize }),
+      ...(set.variant === undefined ? {} : { variant: set.variant }),
     });
-    figures = routedFigures(runs, nodes, leafSetSize);
+    figures = routedFigures(runs, set.nodes, set.leafSetSize);
   } finally {
     traffic.close();
     await cluster.stop();
@@ -576,55 +615,9 @@ async function measureMultiHop(
   return figures;
 }
 
-/**
- * The routed kinds again on a cluster whose daemons also serve their client services on a Unix socket, the
- * harness's clients (senders, callers and subscribers) on it: applications beside their node, without the
- * loopback TCP stack on the client legs. Small payload only.
- */
-async function measureOverSocket(
-  size: number,
-  settings: BenchSettings,
-  runtime: DaemonRuntime,
-  echo: Echo,
-  curves: CurveCollector,
-  warmups: WarmupFigure[],
-  log: (line: string) => void,
-): Promise<RoutedFigure[]> {
-  const cluster = new BenchCluster(
-    `u${size}`,
-    runtime,
-    {},
-    { memoryLimitBytes: settings.memoryLimitBytes, clientSocket: true },
-  );
-  const traffic = new Traffic(cluster);
-  try {
-    const built = performance.now();
-    await cluster.grow(size, settings.startBatch);
-    log(`cluster of ${size} with clients on a Unix socket: ready in ${seconds(built)}`);
-    await sleep(SETTLE_MS);
-    await traffic.open();
-    const runs = await measureRouted(traffic, size, settings, echo, curves, warmups, log, {
-      payloadBytes: [Math.min(...settings.payloadBytes)],
-      label: `${size} nodes, clients on a Unix socket`,
-      variant: ", clients on a Unix socket",
-    });
-    return routedFigures(runs, size);
-  } finally {
-    traffic.close();
-    await cluster.stop();
-  }
-}
-
 /** The embedded floor: Send between clusters of the library API in one process, small payload. */
-async function measureEmbedded(
-  size: number,
-  library: string,
-  settings: BenchSettings,
-  echo: Echo,
-  curves: CurveCollector,
-  warmups: WarmupFigure[],
-  log: (line: string) => void,
-): Promise<RoutedFigure[]> {
+async function measureEmbedded(size: number, library: string, run: RunContext): Promise<RoutedFigure[]> {
+  const { settings, echo, curves, warmups, log } = run;
   const embedded = await EmbeddedClusters.start(library, size);
   const payloadBytes = Math.min(...settings.payloadBytes);
   const runs = new Map<string, Paired[]>();

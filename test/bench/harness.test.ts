@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runBenchmark } from "../../bench/harness.js";
 import { writeResults } from "../../bench/run.js";
-import type { BenchResult } from "../../bench/lib/result.js";
+import type { BenchResult, RoutedFigure } from "../../bench/lib/result.js";
 import type { BenchSettings } from "../../bench/lib/settings.js";
 import { memoryCgroupTrial } from "../../bench/lib/memory-cgroup.js";
 
@@ -39,6 +39,19 @@ const positive = (x: number): void => {
   expect(Number.isFinite(x)).toBe(true);
   expect(x).toBeGreaterThan(0);
 };
+
+/** Every figure of a routed row measured, and every message of it delivered at the owner, one hop away. */
+function expectMeasuredAndDelivered(r: RoutedFigure): void {
+  positive(r.perSecond);
+  positive(r.p50Ms);
+  positive(r.cpuSecondsPerOp);
+  positive(r.pairedUnaryPerSecond);
+  positive(r.throughputVsUnary);
+  positive(r.p50VsUnary);
+  expect(r.meanHops).toBe(1);
+  expect(r.misdelivered).toBe(0);
+  expect(r.failed).toBe(0);
+}
 
 describe("benchmark harness", () => {
   const out = mkdtempSync(join(tmpdir(), "wendy-bench-test-"));
@@ -80,17 +93,7 @@ describe("benchmark harness", () => {
       "send/1",
       "send/64",
     ]);
-    for (const r of result.routed) {
-      positive(r.perSecond);
-      positive(r.p50Ms);
-      positive(r.cpuSecondsPerOp);
-      positive(r.pairedUnaryPerSecond);
-      positive(r.throughputVsUnary);
-      positive(r.p50VsUnary);
-      expect(r.meanHops).toBe(1);
-      expect(r.misdelivered).toBe(0);
-      expect(r.failed).toBe(0);
-    }
+    for (const r of result.routed) expectMeasuredAndDelivered(r);
 
     // The same kinds with the clients on each daemon's Unix socket: all delivered at the owner, one hop.
     expect(result.socketRouted?.map((r) => `${r.kind}/${r.inFlight}`).sort()).toEqual([
@@ -101,14 +104,7 @@ describe("benchmark harness", () => {
       "send/1",
       "send/64",
     ]);
-    for (const r of result.socketRouted ?? []) {
-      positive(r.perSecond);
-      positive(r.cpuSecondsPerOp);
-      positive(r.throughputVsUnary);
-      expect(r.meanHops).toBe(1);
-      expect(r.misdelivered).toBe(0);
-      expect(r.failed).toBe(0);
-    }
+    for (const r of result.socketRouted ?? []) expectMeasuredAndDelivered(r);
 
     const cluster = result.clusters[0]!;
     positive(cluster.idleRssBytes);
