@@ -36,6 +36,7 @@ const QUIET_GOSSIP_ROUNDS = 2;
  */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
+const NO_IDS: readonly NodeId[] = Object.freeze([]);
 
 /** What one input's end flushes: the sends, in order, and the leaf set to announce if it changed. */
 export interface LeafSetFlush {
@@ -115,6 +116,18 @@ export class LeafSetRepair {
     this.candidates.insert(node);
     this.leafChanged = true;
     if (ready && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
+  }
+
+  /**
+   * The recent deaths to tell `prober`, which we are answering, if it joined our leaf set during this input:
+   * they go in our probe reply instead of a leaf-set message of their own (a message per new member
+   * fewer); none otherwise.
+   */
+  deathsToTell(prober: NodeInfo): readonly NodeId[] {
+    const i = this.newLeafMembers.findIndex((node) => node.id.hex === prober.id.hex);
+    if (i < 0) return NO_IDS;
+    this.newLeafMembers.splice(i, 1);
+    return this.recentLeafDeaths.map((d) => d.id);
   }
 
   /** A member left the leaf set from `sides`: those sides are repaired. */

@@ -248,6 +248,7 @@ export class PastryNode {
           echoSentAt: message.sentAt,
           leafSet: this.leaf.list(),
           ready: this.status === "ready",
+          removed: this.repair.deathsToTell(from),
         });
         if (message.joining) {
           this.joiningProbers.record(from.id.hex, now);
@@ -255,7 +256,7 @@ export class PastryNode {
         }
         break;
       case "probeReply":
-        this.onProbeReply(from, message.leafSet, now);
+        this.onProbeReply(from, message.leafSet, message.removed, now);
         break;
       case "announce":
         break;
@@ -1246,9 +1247,21 @@ export class PastryNode {
     return occupant === undefined || this.proximity.proximity(occupant) === undefined;
   };
 
-  private onProbeReply(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+  private onProbeReply(
+    from: NodeInfo,
+    leafSet: readonly NodeInfo[],
+    removed: readonly NodeId[] | undefined,
+    now: Millis,
+  ): void {
     const kind = this.detector.endProbe(from.id.hex);
     this.reconsiderForProximity(from);
+    // Deaths told with it (we just joined `from`'s leaf set): read as the leaf-set message they replace.
+    if (removed !== undefined && removed.length > 0) {
+      this.onLeafSet(from, leafSet, removed, now);
+      this.checkListedBy(from, leafSet, now);
+      this.checkJoinComplete(now);
+      return;
+    }
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
     if (kind === "proximity") return;
