@@ -130,10 +130,13 @@ export class LeafSetRepair {
     return this.recentLeafDeaths.map((d) => d.id);
   }
 
-  /** A member left the leaf set from `sides`: those sides are repaired. */
-  memberLost(sides: LeafSides): void {
+  /**
+   * A member left the leaf set from `sides`: those sides are repaired, by asking a member there for its leaf
+   * set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach past ours).
+   */
+  memberLost(sides: LeafSides, named = false): void {
     this.leafChanged = true;
-    this.scheduleRepair(sides);
+    if (!named) this.scheduleRepair(sides);
   }
 
   /** A leaf-set member was found dead: its death is pushed (if we found it) and told to later members. */

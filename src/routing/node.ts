@@ -1524,7 +1524,7 @@ export class PastryNode {
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     // A leave is announced and says nothing about other members: no probes (a death's are in declareDead).
-    if (wasLeafMember) this.repair.memberLost(sides);
+    if (wasLeafMember) this.repair.memberLost(sides, graceful);
     if (row !== undefined && this.status === "ready") {
       this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
     }

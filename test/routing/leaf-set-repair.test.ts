@@ -86,6 +86,13 @@ describe("LeafSetRepair", () => {
     expect(targets(sends)).toEqual([`leafSet->${prober.id.hex.slice(0, 2)}`]);
   });
 
+  it("a side that lost a member to a leave whose notice named its leaf set asks nobody", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
+    repair.memberLost({ left: false, right: true }, true);
+    expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
+  });
+
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
