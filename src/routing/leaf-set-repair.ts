@@ -36,6 +36,7 @@ const QUIET_GOSSIP_ROUNDS = 2;
  */
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
+const NO_IDS: readonly NodeId[] = Object.freeze([]);
 
 /** What one input's end flushes: the sends, in order, and the leaf set to announce if it changed. */
 export interface LeafSetFlush {
@@ -117,10 +118,25 @@ export class LeafSetRepair {
     if (ready && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
   }
 
-  /** A member left the leaf set from `sides`: those sides are repaired. */
-  memberLost(sides: LeafSides): void {
+  /**
+   * The recent deaths to tell `prober`, which we are answering, if it joined our leaf set during this input:
+   * they go in our probe reply instead of a leaf-set message of their own (a message per new member
+   * fewer); none otherwise.
+   */
+  deathsToTell(prober: NodeInfo): readonly NodeId[] {
+    const i = this.newLeafMembers.findIndex((node) => node.id.hex === prober.id.hex);
+    if (i < 0) return NO_IDS;
+    this.newLeafMembers.splice(i, 1);
+    return this.recentLeafDeaths.map((d) => d.id);
+  }
+
+  /**
+   * A member left the leaf set from `sides`: those sides are repaired, by asking a member there for its leaf
+   * set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach past ours).
+   */
+  memberLost(sides: LeafSides, named = false): void {
     this.leafChanged = true;
-    this.scheduleRepair(sides);
+    if (!named) this.scheduleRepair(sides);
   }
 
   /** A leaf-set member was found dead: its death is pushed (if we found it) and told to later members. */

@@ -28,6 +28,8 @@ const NEIGHBOUR_ROWS_ASKED = 2;
 
 export class TableMaintenance {
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
+  /** Repair requests whose answer has not come (peer ID hex:row): see answersRepair. */
+  private readonly pendingRepairs = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   private nextAt: Millis = Number.POSITIVE_INFINITY;
   /** The row periodic maintenance asks about next (rows in turn, empty ones skipped). */
   private nextRow = 0;
@@ -134,7 +136,7 @@ export class TableMaintenance {
     for (let r = row; r < ID_DIGITS; r++) {
       for (const node of table.row(r)) {
         if (node !== undefined && !suspects.has(node.id.hex)) {
-          this.request(node, row, now, sends);
+          if (this.request(node, row, now, sends)) this.pendingRepairs.set(rowKey(node, row), now);
           return sends;
         }
       }
@@ -142,16 +144,35 @@ export class TableMaintenance {
     return sends;
   }
 
-  /** A rowRequest unless `node` was asked for this row within the interval (the reply is coming). */
-  private request(node: NodeInfo, row: number, now: Millis, sends: PeerSend[]): void {
-    const key = `${node.id.hex}:${row}`;
+  /**
+   * Whether `from`'s copy of `row` answers a repair request of ours (forgotten once answered). A repair only
+   * fills the slot that lost its entry: the node measures the nodes it names for empty or unmeasured slots
+   * only, and leaves the competition for held slots to the periodic rounds. Measuring them all was 40 % of
+   * the probes under churn, where a departure sends a repair request from each of the ~50 tables holding it
+   * (2,000 simulated nodes, 30-minute sessions: control 0.764 -> 0.714 messages per node per second,
+   * stretch 1.60 -> 1.61).
+   */
+  answersRepair(from: NodeInfo, row: number): boolean {
+    return this.pendingRepairs.delete(rowKey(from, row));
+  }
+
+  /**
+   * A rowRequest unless `node` was asked for this row within the interval (the reply is coming); whether it
+   * was sent. Any request but a repair's makes the answer measured in full.
+   */
+  private request(node: NodeInfo, row: number, now: Millis, sends: PeerSend[]): boolean {
+    const key = rowKey(node, row);
     const last = this.lastRowRequest.get(key);
     if (
       last !== undefined &&
       now - last < ROW_REQUEST_INTERVAL_FAILURE_TIMEOUTS * this.config.failureTimeoutMs
     )
-      return;
+      return false;
     this.lastRowRequest.set(key, now);
+    this.pendingRepairs.delete(key);
     sends.push({ to: node, message: { type: "rowRequest", row } });
+    return true;
   }
 }
+
+const rowKey = (node: NodeInfo, row: number): string => `${node.id.hex}:${row}`;

@@ -107,12 +107,17 @@ export type PeerMessage =
     }
   /** Liveness and proximity probe. `joining` tells a leaf-set member the sender is joining next to it. */
   | { readonly type: "probe"; readonly sentAt: Millis; readonly joining: boolean }
-  /** Answer to a probe: echoes `sentAt` (so the prober measures round-trip time) and carries the leaf set. */
+  /**
+   * Answer to a probe: echoes `sentAt` (so the prober measures round-trip time) and carries the leaf set;
+   * to a prober just taken into that leaf set, also the deaths there lately (`removed`, as in `leafSet`).
+   */
   | {
       readonly type: "probeReply";
       readonly echoSentAt: Millis;
       readonly leafSet: readonly NodeInfo[];
       readonly ready: boolean;
+      /** Absent: none. */
+      readonly removed?: readonly NodeId[];
     }
   /** A node that has become ready tells the nodes in its state to add it. */
   | { readonly type: "announce" }

@@ -156,6 +156,7 @@ export function encodePeerMessage(sender: NodeInfo, message: PeerMessage): PeerR
           echoSentAtMs: message.echoSentAt,
           leafSet: encodeNodes(message.leafSet),
           ready: message.ready,
+          removed: (message.removed ?? []).map(idBytes),
         },
       };
     case "announce":
@@ -342,11 +343,13 @@ function decodeMessage(request: PeerRequest, limits: WireLimits): PeerMessage {
       };
     case "probeReply": {
       const r = request.request;
+      checkListLength(r.removed, limits.maxNodeListLength, "removed");
       return {
         type: "probeReply",
         echoSentAt: checkMillis(r.echoSentAtMs, "echo_sent_at_ms"),
         leafSet: decodeNodes(r.leafSet, "leaf_set", limits),
         ready: r.ready,
+        removed: r.removed.map((id, i) => decodeId(id, `removed[${i}]`)),
       };
     }
     case "announce":

@@ -69,6 +69,30 @@ describe("LeafSetRepair", () => {
     expect(repair.finish(true, leaf, 1, notBusy).sends).toEqual([]);
   });
 
+  it("a new member whose probe we answer is told the recent deaths in that answer, and sent no leaf set of its own for them", () => {
+    const repair = new LeafSetRepair(self, config);
+    const prober = at(101n);
+    const other = at(102n);
+    const leaf = leafOf(prober, other);
+    repair.memberDied(at(103n), false, 0);
+    repair.memberAdded(prober, true);
+    repair.memberAdded(other, true);
+    expect(repair.deathsToTell(other)).toEqual([at(103n).id]);
+    // Told once: asked again in the same input, nothing.
+    expect(repair.deathsToTell(other)).toEqual([]);
+    // A node that did not join during this input has nothing to be told.
+    expect(repair.deathsToTell(at(99n))).toEqual([]);
+    const { sends } = repair.finish(true, leaf, 0, notBusy);
+    expect(targets(sends)).toEqual([`leafSet->${prober.id.hex.slice(0, 2)}`]);
+  });
+
+  it("a side that lost a member to a leave whose notice named its leaf set asks nobody", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
+    repair.memberLost({ left: false, right: true }, true);
+    expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
+  });
+
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));

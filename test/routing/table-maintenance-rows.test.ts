@@ -68,6 +68,26 @@ describe("TableMaintenance", () => {
     expect(m.repairRow(table, 0, new Set(), 2_000)).toHaveLength(1);
   });
 
+  it("an answer is a repair's once, for the peer and row asked; a periodic round's or the join's never is", () => {
+    const { proximity, table, neighbours } = setUp();
+    const m = new TableMaintenance(self, config);
+    expect(asked(m.repairRow(table, 0, new Set(), 0))).toEqual(["10:0"]);
+    expect(m.answersRepair(row0[0]!, 1)).toBe(false);
+    expect(m.answersRepair(row0[1]!, 0)).toBe(false);
+    expect(m.answersRepair(row0[0]!, 0)).toBe(true);
+    expect(m.answersRepair(row0[0]!, 0)).toBe(false);
+    expect(asked(m.periodic(table, { next: () => 0.5 }, 0))).toEqual(["20:0"]);
+    expect(m.answersRepair(row0[1]!, 0)).toBe(false);
+    proximity.record(row1[0]!, 5);
+    neighbours.insert(row1[0]!);
+    expect(m.nearerRows(neighbours, table, proximity, 0).length).toBeGreaterThan(0);
+    for (const n of [...row0, ...row1]) for (const r of [0, 1]) expect(m.answersRepair(n, r)).toBe(false);
+    // Asked again for a round of maintenance, a repair's pending answer becomes that round's.
+    expect(asked(m.repairRow(table, 1, new Set(), 3_000))).toEqual(["a1:1"]);
+    expect(asked(m.periodic(table, { next: () => 0 }, 10_000))).toEqual(["a1:1"]);
+    expect(m.answersRepair(row1[0]!, 1)).toBe(false);
+  });
+
   it("a row that lost an entry is asked of a non-suspect entry of it, else of a deeper row", () => {
     const { table } = setUp();
     const m = new TableMaintenance(self, config);

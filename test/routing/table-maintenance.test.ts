@@ -84,6 +84,53 @@ describe("2.5 routing table maintenance", () => {
     expect(node.routingTable()[first!.row]![slot]?.id.equals(nearer.id)).toBe(true);
   });
 
+  it("measures the nodes a repair's answer names only for the slot it lost; an answer to a round of maintenance is measured in full", () => {
+    const { overlay, node } = readyOverlay(Number.POSITIVE_INFINITY);
+    const leafMembers = new Set(
+      [...node.leafSet().left, ...node.leafSet().right].map((member) => member.id.hex),
+    );
+    const row0 = node.routingTable()[0]!;
+    const outsideLeafSet = row0.filter((e): e is NodeInfo => e !== undefined && !leafMembers.has(e.id.hex));
+    const [lost, held] = outsideLeafSet;
+    expect(held).toBeDefined();
+    // Another node for a slot: same prefix and digit, a different ID (a neighbour of the holder on the ring).
+    const sameSlot = (holder: NodeInfo, port: number): NodeInfo => {
+      const digits = holder.id.hex.split("");
+      digits[31] = digits[31] === "0" ? "1" : "0";
+      return nodeInfo(NodeId.fromHex(digits.join("")), port);
+    };
+    const forLost = sameSlot(lost!, 4300);
+    const forHeld = sameSlot(held!, 4301);
+    const probed = (outputs: ReturnType<PastryNode["takeOutputs"]>): string[] =>
+      outputs.flatMap((o) =>
+        o.type === "send" && o.out.message.type === "probe" && o.out.to !== undefined
+          ? [o.out.to.id.hex]
+          : [],
+      );
+
+    // `lost` crashes; a message routed through it finds it dead, and the node asks another entry for row 0.
+    let repair: { to: NodeInfo; row: number } | undefined;
+    overlay.lose = (sender, out) => {
+      if (sender === node && out.message.type === "rowRequest" && out.to !== undefined)
+        repair ??= { to: out.to, row: out.message.row };
+      // Its real answer is replaced by the one below.
+      return out.message.type === "row" && out.to?.id.equals(node.self.id) === true;
+    };
+    overlay.crash(overlay.byAddress.get(lost!.localAddress)!);
+    overlay.send(node, lost!.id);
+    overlay.advance(10_000);
+    overlay.lose = undefined;
+    expect(repair?.row).toBe(0);
+    node.takeOutputs();
+
+    const answer = { row: 0, entries: [forLost, forHeld] };
+    node.receive(repair!.to, { type: "row", row: answer }, overlay.now);
+    expect(probed(node.takeOutputs())).toEqual([forLost.id.hex]);
+    // The same row again, not asked for as a repair: every node it names that is not measured yet is.
+    node.receive(repair!.to, { type: "row", row: answer }, overlay.now + 1);
+    expect(probed(node.takeOutputs())).toEqual([forHeld.id.hex]);
+  });
+
   it("never asks with an infinite interval; a non-positive interval is refused", () => {
     const { overlay, node } = readyOverlay(Number.POSITIVE_INFINITY);
     expect(rowRequests(overlay, node, 10 * INTERVAL)).toEqual([]);

@@ -67,6 +67,7 @@ export const peerMessageArbs: Readonly<Record<PeerMessage["type"], fc.Arbitrary<
     echoSentAt: millisArb,
     leafSet: nodesArb(6),
     ready: fc.boolean(),
+    removed: fc.array(nodeIdArb, { maxLength: 4 }),
   }),
   announce: fc.constant({ type: "announce" as const }),
   heartbeat: fc.constant({ type: "heartbeat" as const }),

@@ -149,6 +149,13 @@ export interface ProbeReplyRequest {
   leafSet: NodeInfo[];
   /** True when the probed node has completed its join. */
   ready: boolean;
+  /**
+   * IDs (16 bytes each) of nodes that died in the probed node's leaf set lately (within 30 s), sent only to
+   * a prober the probed node has just taken into its leaf set: it was beyond that leaf set when the deaths
+   * were pushed. Read as ShareLeafSet.removed. Empty otherwise; a node that ignores it hears of those deaths
+   * later, from its own probes or gossip.
+   */
+  removed: Buffer[];
 }
 
 /** Acknowledges a ProbeReply. */
@@ -1003,7 +1010,7 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
 };
 
 function createBaseProbeReplyRequest(): ProbeReplyRequest {
-  return { sender: undefined, echoSentAtMs: 0, leafSet: [], ready: false };
+  return { sender: undefined, echoSentAtMs: 0, leafSet: [], ready: false, removed: [] };
 }
 
 export const ProbeReplyRequest: MessageFns<ProbeReplyRequest> = {
@@ -1019,6 +1026,9 @@ export const ProbeReplyRequest: MessageFns<ProbeReplyRequest> = {
     }
     if (message.ready !== false) {
       writer.uint32(32).bool(message.ready);
+    }
+    for (const v of message.removed) {
+      writer.uint32(42).bytes(v!);
     }
     return writer;
   },
@@ -1068,6 +1078,14 @@ export const ProbeReplyRequest: MessageFns<ProbeReplyRequest> = {
             message.ready = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.removed.push(Buffer.from(reader.bytes()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1091,6 +1109,7 @@ export const ProbeReplyRequest: MessageFns<ProbeReplyRequest> = {
     message.echoSentAtMs = object.echoSentAtMs ?? 0;
     message.leafSet = object.leafSet?.map((e) => NodeInfo.fromPartial(e)) || [];
     message.ready = object.ready ?? false;
+    message.removed = object.removed?.map((e) => e) || [];
     return message;
   },
 };
