@@ -1467,7 +1467,11 @@ export class PastryNode {
    */
   private holdsHex(hex: string): boolean {
     return (
-      this.leaf.has(hex) || this.table.holds(hex) || this.neighbours.has(hex) || this.repair.isCandidate(hex)
+      this.leaf.has(hex) ||
+      this.table.holds(hex) ||
+      this.table.holdsBackup(hex) ||
+      this.neighbours.has(hex) ||
+      this.repair.isCandidate(hex)
     );
   }
 
@@ -1525,7 +1529,8 @@ export class PastryNode {
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     // A leave is announced and says nothing about other members: no probes (a death's are in declareDead).
     if (wasLeafMember) this.repair.memberLost(sides, graceful);
-    if (row !== undefined && this.status === "ready") {
+    // A slot its runner-up took needs no repair: the answer would only fill holes, and there is none.
+    if (row !== undefined && this.status === "ready" && this.table.occupantFor(node) === undefined) {
       this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
     }
     return wasLeafMember;

@@ -59,6 +59,9 @@ export function nextHop(
   if (shared >= ID_DIGITS) return undefined;
   const entry = table.get(shared, key.digit(shared));
   if (entry !== undefined && !avoided(avoid, entry)) return entry;
+  // A suspect holder: the slot's runner-up (see RoutingTable.backup) makes the same progress from near us.
+  const backup = table.backup(shared, key.digit(shared));
+  if (backup !== undefined && !avoided(avoid, backup)) return backup;
 
   let best: NodeInfo | undefined;
   const consider = (node: NodeInfo): void => {
