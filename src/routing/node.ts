@@ -858,8 +858,8 @@ export class PastryNode {
    * same hop again to the same node (if both copies arrive, the destination's dedup drops one); a further
    * failure waits for the liveness probe's verdict on that node: alive, the hop goes to it again; dead, the
    * message is routed around it. A live node is given the hop until the message's retry window ends (see
-   * HopDelivery); then it is dropped "unacknowledged". A sure failure after routing around drops it
-   * ("undeliverable"); a node already found dead is routed around at once.
+   * HopDelivery); then it is dropped "unacknowledged". A sure failure after routing around MAX_REROUTES times
+   * drops it ("undeliverable"); a node already found dead is routed around at once.
    */
   private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
     const to = out.to as NodeInfo;
@@ -929,8 +929,14 @@ export class PastryNode {
       return;
     }
     const next =
-      nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects, this.detourProximity) ??
-      this.suspectedOwner(message.key, routedAround);
+      nextHopAfterFailure(
+        this.state,
+        message.key,
+        this.detector.avoidSuspects,
+        this.detourProximity,
+        // Only the first detour may take a table entry: the second goes to a watched leaf-set member.
+        this.hops.reroutesOf(message.id) <= 1 ? this.measured : NEVER,
+      ) ?? this.suspectedOwner(message.key, routedAround);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
@@ -1240,6 +1246,9 @@ export class PastryNode {
   private onRow(from: NodeInfo, row: RowEntries, now: Millis): void {
     this.learnAll(row.entries, now, this.maintenance.answersRepair(from, row.row) ? this.fillsHole : ALWAYS);
   }
+
+  /** Whether we measured `node` (a detour may take it rather than a leaf-set member: see reroute). */
+  private readonly measured = (node: NodeInfo): boolean => this.proximity.proximity(node) !== undefined;
 
   /** Whether `node`'s table slot is empty or held by a node not measured yet (see onRow). */
   private readonly fillsHole = (node: NodeInfo): boolean => {
