@@ -463,7 +463,9 @@ export class PastryNode {
         this.pruneMemories(now);
       }
       if (this.maintenance.due(now, this.table.size)) {
-        this.outbox.sendAll(this.maintenance.periodic(this.table, this.random, now));
+        this.outbox.sendAll(
+          this.maintenance.periodic(this.table, this.neighbours, this.proximity, this.random, now),
+        );
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
