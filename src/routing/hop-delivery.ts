@@ -8,8 +8,9 @@
 //   hop is sent again (each retransmission marked, so the runtime backs off its wait as RFC 6298 does)
 //   until the message's retry window has passed: the origin's own deadline for its messages, else
 //   HOP_RETRY_WINDOW_MS from the first failure. Then it is dropped "unacknowledged" (it may have arrived:
-//   an origin waits out its own deadline). At most one route around a node; a sure failure after that
-//   drops the message "undeliverable": at most once wins over rerouting around a live owner.
+//   an origin waits out its own deadline). At most MAX_REROUTES routes around a node per message; a sure
+//   failure after that drops the message "undeliverable": at most once wins over rerouting around a live
+//   owner.
 // - A hop of a message whose end-to-end ack came is never retried; an ack is sent at most ACK_ATTEMPTS times.
 // - At most MAX_PARKED_HOPS hops wait for verdicts; beyond, they are routed around at once.
 // - Our own messages that want an ack are numbered per copy sent (stampCopy). A drop notice from a node on
@@ -88,8 +89,8 @@ interface HopFailures {
   readonly sends: number;
   /** When its hop from this node first failed. */
   readonly since: Millis;
-  /** It was routed around a node once: a failure that says it surely did not arrive drops it. */
-  readonly rerouted: boolean;
+  /** Times it was routed around a node; at MAX_REROUTES a failure that says it surely did not arrive drops it. */
+  readonly reroutes: number;
 }
 /**
  * Fresh copies an origin sends after every copy of its message was reported dropped, before it gives the
@@ -115,6 +116,12 @@ interface OwnMessage {
 }
 /** Route hops waiting for a liveness verdict on their next node (beyond: routed around at once). */
 const MAX_PARKED_HOPS = 4_096;
+/**
+ * Times one node routes one message around a failed next hop at most; a sure failure after that drops it.
+ * Two: the first detour may go to a routing-table entry (see nextHopAfterFailure), which nobody watches, so
+ * it may fail in turn; the second goes to a leaf-set member.
+ */
+export const MAX_REROUTES = 2;
 /** Memory bound for per-message bookkeeping (failed hops, acks). */
 const RETRIED_MEMORY = 1_024;
 /**
@@ -319,12 +326,12 @@ export class HopDelivery {
   ): HopFailureDecision {
     const id = message.id;
     if (this.acked.has(id)) return "ignore";
-    const failures = this.hopFailures.get(id) ?? { sends: 0, since: now, rerouted: false };
+    const failures = this.hopFailures.get(id) ?? { sends: 0, since: now, reroutes: 0 };
     if (cause === "unreachable") this.copyGone(message);
     // The hop surely never arrived, or the node is gone: going around it cannot deliver the message twice.
     if (cause === "unreachable" || confirmedDead || !ready) {
-      if (failures.rerouted) return "drop";
-      this.hopFailures.set(id, { sends: 0, since: failures.since, rerouted: true });
+      if (failures.reroutes >= MAX_REROUTES) return "drop";
+      this.hopFailures.set(id, { sends: 0, since: failures.since, reroutes: failures.reroutes + 1 });
       return "reroute";
     }
     // The node may have got the hop and only be slow to acknowledge it: routing around a live node could
@@ -332,7 +339,7 @@ export class HopDelivery {
     const sends = failures.sends + 1;
     const until = this.own.get(id)?.deadline ?? failures.since + HOP_RETRY_WINDOW_MS;
     if (now >= until || sends >= MAX_SAME_HOP_SENDS) return "giveUp";
-    this.hopFailures.set(id, { sends, since: failures.since, rerouted: failures.rerouted });
+    this.hopFailures.set(id, { sends, since: failures.since, reroutes: failures.reroutes });
     if (failures.sends === 0) {
       // The very message that failed (an application's forward hook may have changed it): a retransmission.
       this.hopRetryCount++;
@@ -343,8 +350,8 @@ export class HopDelivery {
     // itself for the owner). So the hop waits for the verdict on the node, whoever it is: resent if alive,
     // routed around only if dead. Only when too many hops already wait is it routed around at once.
     if (this.parkedCount >= MAX_PARKED_HOPS) {
-      if (failures.rerouted) return "giveUp";
-      this.hopFailures.set(id, { sends: 0, since: failures.since, rerouted: true });
+      if (failures.reroutes >= MAX_REROUTES) return "giveUp";
+      this.hopFailures.set(id, { sends: 0, since: failures.since, reroutes: failures.reroutes + 1 });
       return "reroute";
     }
     const hex = (out.to as NodeInfo).id.hex;
@@ -387,9 +394,18 @@ export class HopDelivery {
     return wanted;
   }
 
+  /** How many times message `id` was routed around a node from here (0 when none, or forgotten). */
+  reroutesOf(id: string): number {
+    return this.hopFailures.get(id)?.reroutes ?? 0;
+  }
+
   private markRerouted(id: string): void {
-    const since = this.hopFailures.get(id)?.since ?? 0;
-    this.hopFailures.set(id, { sends: 0, since, rerouted: true });
+    const failures = this.hopFailures.get(id);
+    this.hopFailures.set(id, {
+      sends: 0,
+      since: failures?.since ?? 0,
+      reroutes: (failures?.reroutes ?? 0) + 1,
+    });
   }
 
   /** Leaving: every parked hop still wanted, to be handed on without this node; nothing stays parked. */
@@ -416,12 +432,12 @@ export class HopDelivery {
     const id = message.id;
     if (this.acked.has(id)) return "ignore";
     const failures = this.hopFailures.get(id);
-    if (failures?.rerouted === true) return "drop";
+    if (failures !== undefined && failures.reroutes > 0) return "drop";
     if (cause === "unreachable" || failures !== undefined) {
       this.markRerouted(id);
       return "handOff";
     }
-    this.hopFailures.set(id, { sends: 1, since: 0, rerouted: false });
+    this.hopFailures.set(id, { sends: 1, since: 0, reroutes: 0 });
     return "resend";
   }
 }

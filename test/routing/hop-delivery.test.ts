@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { HOP_RETRY_WINDOW_MS, HopDelivery, MAX_SAME_HOP_SENDS } from "../../src/routing/hop-delivery.js";
+import {
+  HOP_RETRY_WINDOW_MS,
+  HopDelivery,
+  MAX_REROUTES,
+  MAX_SAME_HOP_SENDS,
+} from "../../src/routing/hop-delivery.js";
 import { NodeId } from "../../src/routing/id.js";
 import type { NodeInfo, Outbound, Refusal, RouteMessage } from "../../src/routing/types.js";
 import { nodeInfo } from "./overlay-harness.js";
@@ -105,11 +110,15 @@ describe("HopDelivery: failed hops", () => {
     expect(decisions.at(-1)).toBe("giveUp");
   });
 
-  it("a refused hop is routed around at once; a sure failure after routing around drops the message", () => {
+  it("a refused hop is routed around at once; a sure failure after routing around MAX_REROUTES times drops the message", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
+    expect(MAX_REROUTES).toBe(2);
     expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false, 1)).toBe("reroute");
-    expect(hops.hopFailed(hopTo(origin, m), m, "unreachable", true, false, 2)).toBe("drop");
+    expect(hops.reroutesOf("a")).toBe(1);
+    expect(hops.hopFailed(hopTo(origin, m), m, "unreachable", true, false, 2)).toBe("reroute");
+    expect(hops.reroutesOf("a")).toBe(2);
+    expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false, 3)).toBe("drop");
   });
 
   it("after routing around, a slow but live next hop gets the hop again rather than a drop", () => {
@@ -120,6 +129,7 @@ describe("HopDelivery: failed hops", () => {
     expect(hops.hopFailed(hopTo(origin, m), m, "unknown", true, false, 3)).toBe("park");
     expect(hops.releaseParked(origin.id.hex, false)).toHaveLength(1);
     expect(hops.hopFailed(hopTo(next, m), m, "unknown", true, true, 4)).toBe("drop");
+    expect(hops.reroutesOf("a")).toBe(2);
   });
 
   it("a hop to a node we found dead, or from a node not ready, is routed around", () => {
@@ -141,14 +151,15 @@ describe("HopDelivery: failed hops", () => {
     expect(hops.hopFailed(out, m, "unknown", true, false, 3)).toBe("ignore");
   });
 
-  it("hops released on a death are marked routed around: a sure failure then drops them", () => {
+  it("hops released on a death are marked routed around: a sure failure after one more detour drops them", () => {
     const hops = new HopDelivery(100, false);
     const m = message("a");
     const out = hopTo(next, m);
     hops.hopFailed(out, m, "unknown", true, false, 1);
     hops.hopFailed(out, m, "unknown", true, false, 2);
     expect(hops.releaseParked(next.id.hex, false)).toEqual([{ ...out, attempt: 2 }]);
-    expect(hops.hopFailed(hopTo(origin, m), m, "unreachable", true, false, 3)).toBe("drop");
+    expect(hops.hopFailed(hopTo(origin, m), m, "unreachable", true, false, 3)).toBe("reroute");
+    expect(hops.hopFailed(hopTo(next, m), m, "unreachable", true, false, 4)).toBe("drop");
   });
 
   it("a leaving node resends once, then hands the hop on; a failure after that drops it", () => {

@@ -123,6 +123,58 @@ describe("2.2 routing procedure", () => {
     expect(nextHopAfterFailure(s, key("c123"), suspects, near("8100", 50))?.id.hex).toBe(node("8200").id.hex);
   });
 
+  it("after a failed hop, a trusted table entry that shares one more digit with the key is kept, on the first detour", () => {
+    const s = state(SELF, LEAF, [node("c000")]);
+    const avoid = { suspects: new Set<string>(), idHex: undefined };
+    const trusted = (n: NodeInfo): boolean => n.id.hex === node("c000").id.hex;
+    expect(nextHopAfterFailure(s, key("c123"), avoid, () => undefined, trusted)?.id.hex).toBe(
+      node("c000").id.hex,
+    );
+    // Not trusted: the leaf-set detour as before.
+    expect(
+      nextHopAfterFailure(
+        s,
+        key("c123"),
+        avoid,
+        () => undefined,
+        () => false,
+      )?.id.hex,
+    ).toBe(node("8200").id.hex);
+    // The rare case's choice (no digit of progress) is not kept, trusted or not: 3abc shares no digit with
+    // 1234 and nothing known does, so the leaf-set member closer to the key is taken.
+    const rare = state(SELF, LEAF, [node("3abc")]);
+    expect(
+      nextHopAfterFailure(
+        rare,
+        key("1234"),
+        avoid,
+        () => undefined,
+        () => true,
+      )?.id.hex,
+    ).toBe(node("7e00").id.hex);
+  });
+
+  it("a suspect table entry gives way to its slot's runner-up before the rare case", () => {
+    const proximity = new Map<string, number>([
+      [node("3abc").id.hex, 10],
+      [node("3def").id.hex, 20],
+    ]);
+    const table = new RoutingTable(SELF, (p) => proximity.get(p.id.hex), true);
+    table.insert(node("3abc"));
+    table.insert(node("3def"));
+    const leafSet = new LeafSet(SELF, 4);
+    for (const n of LEAF) leafSet.insert(n);
+    const s: RoutingState = {
+      self: SELF,
+      leafSet,
+      table,
+      neighbourhood: new NeighbourhoodSet(8, () => undefined),
+    };
+    const suspects = new Set([node("3abc").id.hex]);
+    expect(nextHop(s, key("3000"))?.id.hex).toBe(node("3abc").id.hex);
+    expect(nextHop(s, key("3000"), { suspects, idHex: undefined })?.id.hex).toBe(node("3def").id.hex);
+  });
+
   it("purposes below 16 are reserved for the protocol", () => {
     expect(() => assertApplicationPurpose(15)).toThrow(ReservedPurposeError);
     expect(() => assertApplicationPurpose(1.5)).toThrow(ReservedPurposeError);

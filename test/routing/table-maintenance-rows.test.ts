@@ -36,13 +36,32 @@ const asked = (sends: readonly PeerSend[]): string[] =>
 
 describe("TableMaintenance", () => {
   it("periodic maintenance asks rows in turn, skipping empty rows, one request per round", () => {
-    const { table } = setUp();
+    const { proximity, table, neighbours } = setUp();
     const m = new TableMaintenance(self, config);
     const first = { next: () => 0 };
-    expect(asked(m.periodic(table, first, 0))).toEqual(["10:0"]);
-    expect(asked(m.periodic(table, first, 0))).toEqual(["a1:1"]);
+    expect(asked(m.periodic(table, neighbours, proximity, first, 0))).toEqual(["10:0"]);
+    expect(asked(m.periodic(table, neighbours, proximity, first, 0))).toEqual(["a1:1"]);
     // Rows 2..31 are empty: the next round wraps to row 0 again, and the random source picks the entry.
-    expect(asked(m.periodic(table, { next: () => 0.99 }, 0))).toEqual(["30:0"]);
+    expect(asked(m.periodic(table, neighbours, proximity, { next: () => 0.99 }, 0))).toEqual(["30:0"]);
+  });
+
+  it("a round for row 0 asks one of the nearest measured neighbours; other rows a random entry", () => {
+    const proximity = new ProximityStore(self, config.regionMultiplier);
+    const proximityOf = (peer: NodeInfo): number | undefined => proximity.proximity(peer);
+    const table = new RoutingTable(self, proximityOf, true);
+    const neighbours = new NeighbourhoodSet(config.neighbourhoodSize, proximityOf);
+    // Ten measured neighbours (1 ms apart) and one unmeasured; the table holds the farthest of them.
+    const near = Array.from({ length: 10 }, (_, i) => node(`${i}f`, 10 + i));
+    near.forEach((n, i) => proximity.record(n, i + 1));
+    for (const n of [...near, node("e", 30), ...row1]) {
+      table.insert(n);
+      neighbours.insert(n);
+    }
+    const m = new TableMaintenance(self, config);
+    // The random source's last pick among the 8 nearest is the 8th (7 ms), never the 9th, 10th or e.
+    expect(asked(m.periodic(table, neighbours, proximity, { next: () => 0.99 }, 0))).toEqual(["7f:0"]);
+    expect(asked(m.periodic(table, neighbours, proximity, { next: () => 0.99 }, 0))).toEqual(["a2:1"]);
+    expect(asked(m.periodic(table, neighbours, proximity, { next: () => 0 }, 20_000))).toEqual(["0f:0"]);
   });
 
   it("starts at a random phase within the first interval, then paces rounds by the failures seen: 8 intervals apart with none, a quarter of one under heavy churn", () => {
@@ -76,7 +95,7 @@ describe("TableMaintenance", () => {
     expect(m.answersRepair(row0[1]!, 0)).toBe(false);
     expect(m.answersRepair(row0[0]!, 0)).toBe(true);
     expect(m.answersRepair(row0[0]!, 0)).toBe(false);
-    expect(asked(m.periodic(table, { next: () => 0.5 }, 0))).toEqual(["20:0"]);
+    expect(asked(m.periodic(table, neighbours, proximity, { next: () => 0.5 }, 0))).toEqual(["20:0"]);
     expect(m.answersRepair(row0[1]!, 0)).toBe(false);
     proximity.record(row1[0]!, 5);
     neighbours.insert(row1[0]!);
@@ -84,7 +103,7 @@ describe("TableMaintenance", () => {
     for (const n of [...row0, ...row1]) for (const r of [0, 1]) expect(m.answersRepair(n, r)).toBe(false);
     // Asked again for a round of maintenance, a repair's pending answer becomes that round's.
     expect(asked(m.repairRow(table, 1, new Set(), 3_000))).toEqual(["a1:1"]);
-    expect(asked(m.periodic(table, { next: () => 0 }, 10_000))).toEqual(["a1:1"]);
+    expect(asked(m.periodic(table, neighbours, proximity, { next: () => 0 }, 10_000))).toEqual(["a1:1"]);
     expect(m.answersRepair(row1[0]!, 1)).toBe(false);
   });
 
