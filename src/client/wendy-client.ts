@@ -25,6 +25,7 @@ import {
 } from "../gen/wendy/v1/overlay.js";
 import { KvRawClient, OverlayRawClient } from "../wire/client-port-streams.js";
 import { DEFAULT_WIRE_LIMITS, grpcMessageSizeLimit } from "../wire/limits.js";
+import { CHANNEL_OPTIONS } from "../wire/channel-options.js";
 import type {
   CallRequestOptions,
   CallResult,
@@ -75,10 +76,12 @@ export class WendyClient {
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_WIRE_LIMITS.maxPayloadBytes,
     });
     this.raw = new OverlayRawClient(address, credentials.createInsecure(), {
+      ...CHANNEL_OPTIONS,
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });
     const kvRaw = new KvRawClient(address, credentials.createInsecure(), {
+      ...CHANNEL_OPTIONS,
       "grpc.max_receive_message_length": size,
       "grpc.max_send_message_length": size,
     });

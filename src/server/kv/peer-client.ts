@@ -21,6 +21,7 @@ import {
 import type { NodeInfo } from "../../routing/types.js";
 import type { PeerTransport } from "../cluster.js";
 import { wrongNode } from "../transport/peer-failure.js";
+import { PEER_CHANNEL_OPTIONS } from "../../wire/channel-options.js";
 import { KvPeerError } from "./peer-error.js";
 import { KvStreamSender, KvStreamUnsupportedError, type KvStreamRequestOf } from "./peer-stream.js";
 import { METADATA_ANSWER_MAC, METADATA_AUTH_FAILURE, isSessionLost } from "../auth/session-protocol.js";
@@ -182,6 +183,7 @@ export class KvPeerClient implements KvPeers {
     const security = this.transport.channelSecurity(address);
     c = {
       client: new Client(address, security.credentials, {
+        ...PEER_CHANNEL_OPTIONS,
         ...security.options,
         "grpc.max_send_message_length": this.transport.maxMessageBytes,
         "grpc.max_receive_message_length": this.transport.maxMessageBytes,

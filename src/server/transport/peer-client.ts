@@ -15,6 +15,7 @@ import type { CallSigner } from "./call-auth.js";
 import { PeerFailure, WrongNodeError, noConnection, refusedByPeer } from "./peer-failure.js";
 import type { BatchedAck, DirectMessage } from "../../wire/codec.js";
 import type { WireLimits } from "../../wire/limits.js";
+import { PEER_CHANNEL_OPTIONS } from "../../wire/channel-options.js";
 import { RouteStreamLinks, RouteStreamSender } from "./route-stream.js";
 import { backedOff } from "./hop-timeout.js";
 
@@ -306,6 +307,7 @@ export class PeerClientPool {
     const security = this.options.channelSecurity(address);
     c = {
       client: new Client(address, security.credentials, {
+        ...PEER_CHANNEL_OPTIONS,
         ...security.options,
         "grpc.max_send_message_length": this.options.maxMessageBytes,
         "grpc.max_receive_message_length": this.options.maxMessageBytes,
