@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { PastryNode } from "../../src/routing/node.js";
+import type { RoutingTable } from "../../src/routing/routing-table.js";
 import type { NodeInfo } from "../../src/routing/types.js";
 import { Overlay, nodeInfo, randomId, seededRandom } from "./overlay-harness.js";
 
@@ -134,6 +135,34 @@ describe("2.5 routing table maintenance", () => {
     // The same row again, not asked for as a repair: every node it names that is not measured yet is.
     node.receive(repair!.to, { type: "row", row: answer }, overlay.now + 1);
     expect(probed(node.takeOutputs())).toEqual([forHeld.id.hex]);
+  });
+
+  it("a lost entry whose slot has a runner-up is replaced by it at once, and no repair is asked", () => {
+    const { overlay, node } = readyOverlay(Number.POSITIVE_INFINITY);
+    // The node's own table, to find a slot with a runner-up (PastryNode shows only the holders).
+    const table = (node as unknown as { readonly table: RoutingTable }).table;
+    const leafMembers = new Set(
+      [...node.leafSet().left, ...node.leafSet().right].map((member) => member.id.hex),
+    );
+    const column = Array.from({ length: 16 }, (_, c) => c).find((c) => {
+      const holder = table.get(0, c);
+      return holder !== undefined && !leafMembers.has(holder.id.hex) && table.backup(0, c) !== undefined;
+    });
+    expect(column).toBeDefined();
+    const holder = table.get(0, column!)!;
+    const runnerUp = table.backup(0, column!)!;
+
+    const asked: number[] = [];
+    overlay.lose = (sender, out) => {
+      if (sender === node && out.message.type === "rowRequest") asked.push(out.message.row);
+      return false;
+    };
+    overlay.crash(overlay.byAddress.get(holder.localAddress)!);
+    overlay.send(node, holder.id);
+    overlay.advance(10_000);
+    overlay.lose = undefined;
+    expect(node.routingTable()[0]![column!]?.id.hex).toBe(runnerUp.id.hex);
+    expect(asked).toEqual([]);
   });
 
   it("never asks with an infinite interval; a non-positive interval is refused", () => {
