@@ -8,7 +8,7 @@
 //   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l]
 // Once the overlay is built, SIGINT or SIGTERM ends the run at the end of the current virtual minute: a run
 // stopped while measuring still writes its row (with the minutes it measured); a second signal aborts it.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -95,6 +95,8 @@ const wallBudgetMs = o.wallMinutes === undefined ? Infinity : Number.parseFloat(
 if (!(wallBudgetMs > 0)) throw new Error(`bad --wall-minutes ${o.wallMinutes}`);
 if (!Number.isInteger(nodes) || nodes < 2) throw new Error(`bad --nodes ${o.nodes}`);
 if (o.lifetime !== "exponential" && o.lifetime !== "pareto") throw new Error(`bad --lifetime ${o.lifetime}`);
+// Made now: a directory found missing only when the row is written, hours later, would lose the run.
+mkdirSync(o.out, { recursive: true });
 const lifetime: LifetimeDistribution =
   o.lifetime === "exponential"
     ? { kind: "exponential", medianMs }

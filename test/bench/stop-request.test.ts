@@ -1,6 +1,6 @@
 // bench/sim/stop-request.ts, and the churn benchmark stopped by a signal: a long run ended early keeps what it
 // measured (its row is written), one stopped before measuring writes nothing.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -110,6 +110,33 @@ describe("the churn benchmark stopped by SIGINT", () => {
     expect(runs[0]!.measuredMinutes).toBeLessThan(100000);
     expect(runs[0]!.totals.sent).toBeGreaterThan(0);
     expect(readFileSync(join(out, "sim-latest.md"), "utf8")).toContain("## Churn");
+  }, 90_000);
+
+  it("creates an --out directory that does not exist yet, and writes its row there", () => {
+    const out = join(outDir(), "not", "yet");
+    const ended = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "bench/sim/churn.ts",
+        "--nodes",
+        "30",
+        "--traffic",
+        "5",
+        "--out",
+        out,
+        "--median-minutes",
+        "5",
+        "--warmup-minutes",
+        "1",
+        "--minutes",
+        "1",
+      ],
+      { cwd: REPO, encoding: "utf8", timeout: 80_000 },
+    );
+    expect(ended.status).toBe(0);
+    expect(existsSync(join(out, "sim-churn.json"))).toBe(true);
   }, 90_000);
 
   it("during the warm-up: exits 1 and writes nothing", async () => {
