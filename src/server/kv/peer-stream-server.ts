@@ -13,6 +13,7 @@ import {
 } from "../../gen/wendy/v1/kv_peer.js";
 import { METADATA_AUTH_FAILURE, METADATA_SEQ, METADATA_SESSION_ID } from "../auth/session-protocol.js";
 import type { CallVerifier } from "../transport/call-auth.js";
+import { IncomingStreams } from "../transport/incoming-streams.js";
 import type { SenderCheck } from "../transport/peer-service-hooks.js";
 import { METADATA_REFUSED } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
@@ -51,32 +52,24 @@ export interface KvStreamServerOptions {
 
 /** Every incoming KvStream, so that a stopping node can end them (peers keep theirs open while they live). */
 export class KvStreamReceivers {
-  private readonly open = new Map<ServerDuplexStream<Buffer, Buffer>, StreamAnswers>();
+  private readonly streams = new IncomingStreams<StreamAnswers>();
 
   constructor(private readonly options: KvStreamServerOptions) {}
 
   /** The gRPC handler of KvPeerService.KvStream. */
   readonly handler = (call: ServerDuplexStream<Buffer, Buffer>): void => {
     const answers = new StreamAnswers(call, this.options.maxResponseBytes);
-    this.open.set(call, answers);
-    const forget = (): void => void this.open.delete(call);
-    call.on("close", forget);
-    call.on("finish", forget);
-    call.on("cancelled", forget);
+    this.streams.add(call, answers);
     serve(call, answers, this.options);
   };
 
   get size(): number {
-    return this.open.size;
+    return this.streams.size;
   }
 
   /** Ends every incoming stream, after writing the answers ready (a graceful stop waits for open calls). */
   endAll(): void {
-    for (const [call, answers] of this.open) {
-      answers.flush();
-      call.end();
-    }
-    this.open.clear();
+    this.streams.endAll();
   }
 }
 

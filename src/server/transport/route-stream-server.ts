@@ -24,6 +24,7 @@ import {
 import { WireFormatError } from "../../wire/errors.js";
 import type { WireLimits } from "../../wire/limits.js";
 import type { CallVerifier } from "./call-auth.js";
+import { IncomingStreams } from "./incoming-streams.js";
 import type { PeerServerHooks, SenderCheck } from "./peer-service-hooks.js";
 import { WendyError } from "../errors.js";
 import { EndOfTurnFlush } from "../../shared/end-of-turn.js";
@@ -78,39 +79,24 @@ export interface RouteStreamServerOptions {
 /** The callee's side of every incoming RouteStream, so a stopping node can end them. */
 export class RouteStreamReceivers {
   /** Each open stream with the acknowledgements it has yet to send. */
-  private readonly open = new Map<ServerDuplexStream<Buffer, Buffer>, CoalescedAnswers>();
+  private readonly streams = new IncomingStreams<CoalescedAnswers>();
 
   constructor(private readonly options: RouteStreamServerOptions) {}
 
   /** The gRPC handler: verifies the stream, then each batch, and acknowledges each hop it accepted. */
   readonly handler = (call: ServerDuplexStream<Buffer, Buffer>): void => {
     const answers = new CoalescedAnswers(call, this.options.links);
-    this.open.set(call, answers);
-    const forget = (): void => {
-      this.open.delete(call);
-      answers.close();
-    };
-    call.on("close", forget);
-    call.on("finish", forget);
-    call.on("cancelled", forget);
+    this.streams.add(call, answers);
     serveRouteStream(call, answers, this.options);
   };
 
   get size(): number {
-    return this.open.size;
+    return this.streams.size;
   }
 
-  /**
-   * Ends every incoming stream. Peers keep their streams open for as long as they live, so a graceful
-   * shutdown (which waits for open calls) would otherwise always run out its grace period.
-   */
+  /** Ends every incoming stream, acknowledging first what was accepted (IncomingStreams). */
   endAll(): void {
-    for (const [call, answers] of this.open) {
-      // What was accepted is acknowledged first, so the peer does not route it again elsewhere.
-      answers.flush();
-      call.end();
-    }
-    this.open.clear();
+    this.streams.endAll();
   }
 }
 
