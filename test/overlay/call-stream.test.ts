@@ -2,46 +2,23 @@
 // a bad call fails alone while the stream goes on, and a node without CallStream gets unary Calls.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NodeId } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
-import { Node } from "../../src/server/node.js";
-import {
-  addOverlayService,
-  overlayServerOptions,
-  type OverlayServiceHandle,
-} from "../../src/server/overlay/index.js";
+import { addOverlayService, overlayServerOptions } from "../../src/server/overlay/index.js";
 import { InvalidArgumentError, WendyClient, type ReceiveStream } from "../../src/client/index.js";
+import { startInProcessOverlay, type InProcessOverlay } from "../helpers/in-process-overlay.js";
 
 let cluster: Cluster;
-let server: Server;
-let handle: OverlayServiceHandle;
-let address: string;
 let client: WendyClient;
 let purpose = 400;
+let overlay: InProcessOverlay | undefined;
 
 beforeAll(async () => {
-  cluster = new Cluster(
-    new Node({ id: NodeId.fromString("call-stream"), localAddress: "127.0.0.1" }),
-    undefined,
-    { bindHost: "127.0.0.1" },
-  );
-  server = new Server(overlayServerOptions());
-  handle = addOverlayService(server, { cluster, limits: { deliveryGraceMs: 2000 } });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  await cluster.listen();
-  address = `127.0.0.1:${port}`;
-  client = new WendyClient(address);
+  overlay = await startInProcessOverlay("call-stream", { limits: { deliveryGraceMs: 2000 } });
+  ({ cluster, client } = overlay);
 });
 
 afterAll(async () => {
-  client?.close();
-  handle?.close();
-  await cluster?.stop(200);
-  server?.forceShutdown();
+  await overlay?.stop();
 });
 
 /** Answers every call with its own payload reversed, until closed. */

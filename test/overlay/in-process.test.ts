@@ -2,9 +2,7 @@
 // records, the handle's counts, reflection on the client port, and close() ending streams.
 import { Client, credentials, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NodeId } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
-import { Node } from "../../src/server/node.js";
 import { WendyMetrics } from "../../src/server/metrics/metrics.js";
 import {
   addOverlayService,
@@ -14,41 +12,23 @@ import {
 import { OverlayServiceClient } from "../../src/gen/wendy/v1/overlay.js";
 import { FailedPreconditionError, InvalidArgumentError, WendyClient } from "../../src/client/index.js";
 import { waitFor } from "../helpers/wait.js";
+import { startInProcessOverlay, type InProcessOverlay } from "../helpers/in-process-overlay.js";
 
 let cluster: Cluster;
-let server: Server;
 let handle: OverlayServiceHandle;
-let metrics: WendyMetrics;
 let address: string;
 let client: WendyClient;
+let metrics: WendyMetrics;
+let overlay: InProcessOverlay | undefined;
 
 beforeAll(async () => {
   metrics = new WendyMetrics({ nodeId: "0".repeat(32), version: "test", processMetrics: false });
-  cluster = new Cluster(
-    new Node({ id: NodeId.fromString("in-process"), localAddress: "127.0.0.1" }),
-    undefined,
-    {
-      bindHost: "127.0.0.1",
-      metrics,
-    },
-  );
-  server = new Server(overlayServerOptions());
-  handle = addOverlayService(server, { cluster, metrics, limits: { deliveryGraceMs: 200 } });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  await cluster.listen();
-  address = `127.0.0.1:${port}`;
-  client = new WendyClient(address);
+  overlay = await startInProcessOverlay("in-process", { metrics, limits: { deliveryGraceMs: 200 } });
+  ({ cluster, handle, address, client } = overlay);
 });
 
 afterAll(async () => {
-  client?.close();
-  handle?.close();
-  await cluster?.stop(200);
-  server?.forceShutdown();
+  await overlay?.stop();
 });
 
 async function metricLine(name: string): Promise<string[]> {

@@ -6,11 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
 import { Node } from "../../src/server/node.js";
-import {
-  addOverlayService,
-  overlayServerOptions,
-  type OverlayServiceHandle,
-} from "../../src/server/overlay/index.js";
+import { addOverlayService, overlayServerOptions } from "../../src/server/overlay/index.js";
 import {
   OverlayServiceClient,
   type ReceiveRequest,
@@ -18,37 +14,21 @@ import {
 } from "../../src/gen/wendy/v1/overlay.js";
 import { WendyClient } from "../../src/client/index.js";
 import { nextWithin, waitFor } from "../helpers/wait.js";
+import { startInProcessOverlay, type InProcessOverlay } from "../helpers/in-process-overlay.js";
 
 let cluster: Cluster;
-let server: Server;
-let handle: OverlayServiceHandle;
 let address: string;
 let client: WendyClient;
 let purpose = 300;
+let overlay: InProcessOverlay | undefined;
 
 beforeAll(async () => {
-  cluster = new Cluster(
-    new Node({ id: NodeId.fromString("receive-batch"), localAddress: "127.0.0.1" }),
-    undefined,
-    { bindHost: "127.0.0.1" },
-  );
-  server = new Server(overlayServerOptions());
-  handle = addOverlayService(server, { cluster, limits: { deliveryGraceMs: 2000 } });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  await cluster.listen();
-  address = `127.0.0.1:${port}`;
-  client = new WendyClient(address);
+  overlay = await startInProcessOverlay("receive-batch", { limits: { deliveryGraceMs: 2000 } });
+  ({ cluster, address, client } = overlay);
 });
 
 afterAll(async () => {
-  client?.close();
-  handle?.close();
-  await cluster?.stop(200);
-  server?.forceShutdown();
+  await overlay?.stop();
 });
 
 /** A raw Receive stream started with batch_deliveries; every response is recorded. */

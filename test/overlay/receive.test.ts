@@ -1,50 +1,29 @@
 // Receive over gRPC on one in-process node (it owns every key): the ready signal, acknowledgement through
 // the stream, redelivery when a subscriber's stream goes away, and the requests it refuses.
-import { credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NodeId } from "../../src/routing/id.js";
 import { Cluster } from "../../src/server/cluster.js";
-import { Node } from "../../src/server/node.js";
-import {
-  addOverlayService,
-  overlayServerOptions,
-  type OverlayServiceHandle,
-} from "../../src/server/overlay/index.js";
+import type { OverlayServiceHandle } from "../../src/server/overlay/index.js";
 import { OverlayServiceClient, type ReceiveResponse } from "../../src/gen/wendy/v1/overlay.js";
 import { FailedPreconditionError, WendyClient, type ReceivedDelivery } from "../../src/client/index.js";
 import { nextWithin, waitFor } from "../helpers/wait.js";
+import { startInProcessOverlay, type InProcessOverlay } from "../helpers/in-process-overlay.js";
 
 const GRACE_MS = 400;
 let cluster: Cluster;
-let server: Server;
 let handle: OverlayServiceHandle;
 let address: string;
 let client: WendyClient;
 let purpose = 100;
+let overlay: InProcessOverlay | undefined;
 
 beforeAll(async () => {
-  cluster = new Cluster(
-    new Node({ id: NodeId.fromString("receive"), localAddress: "127.0.0.1" }),
-    undefined,
-    { bindHost: "127.0.0.1" },
-  );
-  server = new Server(overlayServerOptions());
-  handle = addOverlayService(server, { cluster, limits: { deliveryGraceMs: GRACE_MS } });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
-  await cluster.listen();
-  address = `127.0.0.1:${port}`;
-  client = new WendyClient(address);
+  overlay = await startInProcessOverlay("receive", { limits: { deliveryGraceMs: GRACE_MS } });
+  ({ cluster, handle, address, client } = overlay);
 });
 
 afterAll(async () => {
-  client?.close();
-  handle?.close();
-  await cluster?.stop(200);
-  server?.forceShutdown();
+  await overlay?.stop();
 });
 
 /** A fresh purpose per test, so that no subscriber of another test takes its messages. */
