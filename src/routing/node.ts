@@ -456,12 +456,13 @@ export class PastryNode {
     for (const out of this.joinProcess.takeResends()) this.outbox.sendOutbound(out);
     if (this.status === "ready") {
       this.maintenance.observe(this.leaf.size + this.table.size, now);
-      if (now >= this.nextHeartbeatAt) this.heartbeat(now);
+      // Gossip first: it goes to the predecessor, and so stands in for a heartbeat due now.
       if (this.repair.gossipDue(now)) {
-        const gossip = this.repair.gossip(this.leaf, this.random);
+        const gossip = this.repair.gossip(this.leaf);
         if (gossip !== undefined) this.outbox.sendAll([gossip]);
         this.pruneMemories(now);
       }
+      if (now >= this.nextHeartbeatAt) this.heartbeat(now);
       if (this.maintenance.due(now, this.table.size)) {
         this.outbox.sendAll(
           this.maintenance.periodic(this.table, this.neighbours, this.proximity, this.random, now),

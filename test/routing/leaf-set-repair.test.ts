@@ -5,7 +5,7 @@ import { LeafSet } from "../../src/routing/leaf-set.js";
 import { LeafSetRepair } from "../../src/routing/leaf-set-repair.js";
 import type { PeerSend } from "../../src/routing/outbox.js";
 import type { NodeInfo } from "../../src/routing/types.js";
-import { nodeInfo, seededRandom } from "./overlay-harness.js";
+import { nodeInfo } from "./overlay-harness.js";
 
 const config = routingConfig({ leafSetSize: 4, probeTimeoutMs: 500, heartbeatIntervalMs: 1000 });
 const at = (n: bigint, port = Number(n)): NodeInfo => nodeInfo(NodeId.fromBigInt(n << 100n), port);
@@ -127,17 +127,16 @@ describe("LeafSetRepair", () => {
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
 
-  it("gossips every 6 heartbeats to one member drawn from the random source", () => {
+  it("gossips every 6 heartbeats to the predecessor, in place of a heartbeat", () => {
     const repair = new LeafSetRepair(self, config);
     repair.startGossip(0);
     expect(repair.gossipDue(5_999)).toBe(false);
     expect(repair.gossipDue(6_000)).toBe(true);
     expect(repair.gossipDue(6_001)).toBe(false);
-    expect(repair.gossip(leafOf(), seededRandom(1))).toBeUndefined();
-    const leaf = leafOf(at(99n), at(101n));
-    const gossip = repair.gossip(leaf, { next: () => 0.99 });
-    expect(gossip).toEqual({
-      to: leaf.list()[1],
+    expect(repair.gossip(leafOf())).toBeUndefined();
+    const leaf = leafOf(at(98n), at(99n), at(101n));
+    expect(repair.gossip(leaf)).toEqual({
+      to: at(99n),
       message: { type: "leafSet", leafSet: leaf.list(), removed: [] },
     });
   });
