@@ -1215,10 +1215,15 @@ export class PastryNode {
   private addToLeafSet(node: NodeInfo, now: Millis): void {
     const leftWasShort = this.leaf.left().length < this.leaf.half;
     const rightWasShort = this.leaf.right().length < this.leaf.half;
+    // Named to us among the nearest we know (a leave notice, a push, an answer): the leaf set that named it
+    // named the nodes before it too, and those are candidates already.
+    const named = this.repair.isCandidate(node.id.hex);
     if (!this.leaf.insert(node)) return;
     // A node filling a hole at the far end of a side may have come in ahead of nearer nodes nobody has
-    // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch.
-    if (this.status === "ready" && !this.leaf.wrapsAround()) {
+    // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch. Not
+    // a node named to us: asking it was 0.029 of 0.612 control messages per node per second under churn
+    // (10,000 simulated nodes), mostly after a departure, both ends of each new pair asking each other.
+    if (this.status === "ready" && !named && !this.leaf.wrapsAround()) {
       const hex = node.id.hex;
       if (
         (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
