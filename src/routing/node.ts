@@ -12,7 +12,6 @@ import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
 import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore } from "./proximity.js";
-import { RecentTimes } from "./recent-times.js";
 import { routingConfig } from "./config.js";
 import { Outbox } from "./outbox.js";
 import { RoutingTable } from "./routing-table.js";
@@ -60,8 +59,6 @@ const MIN_TICK_GAP_MS = 250;
 const RTT_MEMORY = 1_024;
 /** A measurement of a peer outside our state is forgotten this long after its last sample. */
 const RTT_MEMORY_MS = 60_000;
-/** How many joiners that probed us are remembered (see reportRtt). */
-const JOINING_PROBERS_MEMORY = 64;
 /** A table entry we find dead is told to at most this many of our nearest neighbours (see death-notices.ts). */
 const DEATH_NOTICE_FANOUT = 16;
 /** learnAll's choices of which named nodes to measure. */
@@ -150,8 +147,6 @@ export class PastryNode {
   private now: Millis = 0;
 
   private nextHeartbeatAt: Millis = 0;
-  /** Nodes that sent us a joining probe within a join timeout (see reportRtt). */
-  private readonly joiningProbers: RecentTimes;
   /** The leaf set's version when finishInput last told the outbox which peer to watch (-1: never). */
   private watchedAtLeafVersion = -1;
   /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
@@ -195,7 +190,6 @@ export class PastryNode {
     this.hops = new HopDelivery(this.config.dedupCapacity, this.config.applicationAcks);
     this.detector = new FailureDetector(this.config, this.proximity, this.outbox);
     this.rechecks = new DeathRechecks(this.config.failureTimeoutMs);
-    this.joiningProbers = new RecentTimes(this.config.joinTimeoutMs, JOINING_PROBERS_MEMORY);
     this.state = { self, leafSet: this.leaf, table: this.table, neighbourhood: this.neighbours };
     this.detourProximity = this.config.proximityAware ? proximityOf : () => undefined;
   }
@@ -250,10 +244,7 @@ export class PastryNode {
           ready: this.status === "ready",
           removed: this.repair.deathsToTell(from),
         });
-        if (message.joining) {
-          this.joiningProbers.record(from.id.hex, now);
-          this.introduceJoiners(from, now);
-        }
+        if (message.joining) this.introduceJoiners(from, now);
         break;
       case "probeReply":
         this.onProbeReply(from, message.leafSet, message.removed, now);
@@ -424,14 +415,14 @@ export class PastryNode {
 
   /**
    * The runtime measured a round trip to `peer` from the acknowledgement of a call (see MEASURED_ACKS). A
-   * joiner (its probes were answered here) is only measured: it takes measured slots when it announces
-   * itself, ready, not while messages routed to it would wait for its join.
+   * joiner (its probes were answered here) is ranked by it at once: it probes only once its final join
+   * state came, nearly ready, and it announces itself only to the peers it did not measure (becomeReady).
    */
   reportRtt(peer: NodeInfo, rttMs: number, now: Millis): void {
     if (this.status === "idle" || this.status === "left" || peer.id.equals(this.self.id)) return;
     this.now = now;
     this.proximity.record(peer, rttMs, now);
-    if (this.joiningProbers.recent(peer.id.hex, now) === undefined) this.reconsiderForProximity(peer);
+    this.reconsiderForProximity(peer);
     this.finishInput();
   }
 
@@ -829,8 +820,14 @@ export class PastryNode {
     }
   }
 
+  /**
+   * `node` is told we are ready and takes us in, unless we measured it or are probing it: one round trip
+   * measures both ends (MEASURED_ACKS), and it ranks us by its measurement at once (reportRtt). Announcing
+   * to those too was 0.021 of 0.612 control messages per node per second at 10,000 simulated nodes.
+   */
   private announceTo(node: NodeInfo, told: Set<string>): void {
     if (told.has(node.id.hex)) return;
+    if (this.proximity.proximity(node) !== undefined || this.detector.isProbing(node.id.hex)) return;
     told.add(node.id.hex);
     this.sendTo(node, { type: "announce" });
   }
