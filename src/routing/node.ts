@@ -152,6 +152,8 @@ export class PastryNode {
   /** Peers a leaf-set repair request goes to last (suspect or probed); one closure, not one per input. */
   private readonly isBusy = (hex: string): boolean =>
     this.detector.suspects.has(hex) || this.detector.isProbing(hex);
+  /** Peers with a probe out (a side whose nearest candidates are all members or probed needs no request). */
+  private readonly isProbing = (hex: string): boolean => this.detector.isProbing(hex);
   /**
    * stateEntry's last answer and the versions of the three sets it read: one input asks about its sender
    * several times (incarnation check, plausibility, whether we hold it), most often with nothing changed.
@@ -1571,7 +1573,7 @@ export class PastryNode {
       this.watchedAtLeafVersion = this.leaf.version;
       this.outbox.watch(this.leaf.left()[0]?.id.hex);
     }
-    const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy);
+    const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy, this.isProbing);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
   }
