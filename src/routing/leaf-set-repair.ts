@@ -15,7 +15,7 @@ import { LeafSet, type LeafSides } from "./leaf-set.js";
 import { GossipSuppression } from "./maintenance-tuning.js";
 import type { PeerSend } from "./outbox.js";
 import type { NodeId } from "./id.js";
-import type { Millis, NodeInfo, RandomSource, RoutingConfig } from "./types.js";
+import type { Millis, NodeInfo, RoutingConfig } from "./types.js";
 
 /** leafSetRequest to the same peer at most once per this many probe timeouts. */
 const LEAF_SET_REQUEST_INTERVAL_PROBES = 1;
@@ -186,11 +186,6 @@ export class LeafSetRepair {
     this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
   }
 
-  /**
-   * Anti-entropy, once per LEAF_SET_GOSSIP_HEARTBEATS heartbeats: whether it is due (then the clock moves
-   * on), and our leaf set to one random member. A node dropped on hearsay while alive (its refutation lost)
-   * comes back: the receiver hears from us directly and probes members it lacks.
-   */
   /** When anti-entropy is due next. */
   get gossipAt(): Millis {
     return this.nextGossipAt;
@@ -204,17 +199,27 @@ export class LeafSetRepair {
     return this.removedToPush.length > 0 || this.refuteDeath || this.repairLeft || this.repairRight;
   }
 
+  /**
+   * Anti-entropy, once per LEAF_SET_GOSSIP_HEARTBEATS heartbeats: whether it is due (then the clock moves
+   * on). A node dropped on hearsay while alive (its refutation lost) comes back: the receiver hears from us
+   * directly and probes members it lacks.
+   */
   gossipDue(now: Millis): boolean {
     if (now < this.nextGossipAt) return false;
     this.nextGossipAt = now + LEAF_SET_GOSSIP_HEARTBEATS * this.config.heartbeatIntervalMs;
     return true;
   }
 
-  gossip(leaf: LeafSet, random: RandomSource): PeerSend | undefined {
-    const members = leaf.list();
-    if (members.length === 0 || !this.gossipSuppression.shouldGossip()) return undefined;
-    const target = members[Math.floor(random.next() * members.length) % members.length] as NodeInfo;
-    return { to: target, message: { type: "leafSet", leafSet: members, removed: [] } };
+  /**
+   * The round's gossip, to the predecessor: it goes out in place of a heartbeat (any message to the
+   * predecessor stands in for one), so anti-entropy costs no message of its own. A random member was told
+   * before: 0.034 of 0.612 control messages per node per second at 10,000 simulated nodes. The predecessor
+   * holds all but one of our members, so it checks its own against nearly all of them (checkListedBy).
+   */
+  gossip(leaf: LeafSet): PeerSend | undefined {
+    const target = leaf.left()[0] ?? leaf.right()[0];
+    if (target === undefined || !this.gossipSuppression.shouldGossip()) return undefined;
+    return { to: target, message: { type: "leafSet", leafSet: leaf.list(), removed: [] } };
   }
 
   // ---- Flushing ------------------------------------------------------------------------------------------
@@ -229,7 +234,13 @@ export class LeafSetRepair {
    * the rate limit says so; `busy` peers, suspect or probed, are asked last) and whether to announce the
    * leaf set. A node that is not ready (`ready` false) drops what it batched, except the change.
    */
-  finish(ready: boolean, leaf: LeafSet, now: Millis, busy: (hex: string) => boolean): LeafSetFlush {
+  finish(
+    ready: boolean,
+    leaf: LeafSet,
+    now: Millis,
+    busy: (hex: string) => boolean,
+    probing: (hex: string) => boolean = () => false,
+  ): LeafSetFlush {
     const sends: PeerSend[] = [];
     if (ready) {
       this.flushPushes(leaf, sends);
@@ -237,6 +248,8 @@ export class LeafSetRepair {
         this.repairLeft = false;
         this.repairRight = false;
       }
+      if (this.repairLeft && this.covered(this.candidates.left(), leaf, probing)) this.repairLeft = false;
+      if (this.repairRight && this.covered(this.candidates.right(), leaf, probing)) this.repairRight = false;
       if (this.repairLeft && this.requestFor(leaf.left(), leaf.right(), now, busy, sends))
         this.repairLeft = false;
       if (this.repairRight && this.requestFor(leaf.right(), leaf.left(), now, busy, sends))
@@ -252,6 +265,21 @@ export class LeafSetRepair {
     if (changed !== undefined) this.gossipSuppression.leafSetChanged();
     if (ready) this.leafChanged = false;
     return { sends, changed };
+  }
+
+  /**
+   * Whether a side needs no repair request: its l/2 nearest known nodes are members or being probed (the
+   * leaf set that named them, typically a death's push, named the nodes beyond too). A candidate that does
+   * not answer is dropped, and its side asks then (dropCandidate). Asking anyway after every push was
+   * 0.0058 requests per node per second, and as many answers, at 10,000 simulated nodes.
+   */
+  private covered(side: readonly NodeInfo[], leaf: LeafSet, probing: (hex: string) => boolean): boolean {
+    if (side.length < leaf.half) return false;
+    for (let i = 0; i < side.length; i++) {
+      const hex = (side[i] as NodeInfo).id.hex;
+      if (!leaf.has(hex) && !probing(hex)) return false;
+    }
+    return true;
   }
 
   private scheduleRepair(sides: LeafSides): void {

@@ -5,7 +5,7 @@ import { LeafSet } from "../../src/routing/leaf-set.js";
 import { LeafSetRepair } from "../../src/routing/leaf-set-repair.js";
 import type { PeerSend } from "../../src/routing/outbox.js";
 import type { NodeInfo } from "../../src/routing/types.js";
-import { nodeInfo, seededRandom } from "./overlay-harness.js";
+import { nodeInfo } from "./overlay-harness.js";
 
 const config = routingConfig({ leafSetSize: 4, probeTimeoutMs: 500, heartbeatIntervalMs: 1000 });
 const at = (n: bigint, port = Number(n)): NodeInfo => nodeInfo(NodeId.fromBigInt(n << 100n), port);
@@ -93,6 +93,23 @@ describe("LeafSetRepair", () => {
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
 
+  it("a side whose nearest candidates are all members or being probed asks nobody; one idle candidate and it asks", () => {
+    const repair = new LeafSetRepair(self, config);
+    // The right side lost a member; a push named 102, nearer than 103, and 102 is being probed.
+    const leaf = leafOf(at(97n), at(98n), at(99n), at(101n), at(103n));
+    for (const n of [97n, 98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n));
+    const probing102 = (hex: string): boolean => hex === at(102n).id.hex;
+    const request = [`leafSetRequest->${at(103n).id.hex.slice(0, 2)}`];
+    repair.memberLost({ left: false, right: true });
+    expect(repair.finish(true, leaf, 0, notBusy, probing102).sends).toEqual([]);
+    // No probe out to 102 (it answered earlier, while the side was full): the side asks its farthest member.
+    repair.memberLost({ left: false, right: true });
+    expect(targets(repair.finish(true, leaf, 1_000, notBusy, notBusy).sends)).toEqual(request);
+    // 102 did not answer: too few candidates are left on that side, and it asks again.
+    repair.dropCandidate(at(102n).id.hex, false);
+    expect(targets(repair.finish(true, leaf, 2_000, notBusy, probing102).sends)).toEqual(request);
+  });
+
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
@@ -127,17 +144,16 @@ describe("LeafSetRepair", () => {
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
 
-  it("gossips every 6 heartbeats to one member drawn from the random source", () => {
+  it("gossips every 6 heartbeats to the predecessor, in place of a heartbeat", () => {
     const repair = new LeafSetRepair(self, config);
     repair.startGossip(0);
     expect(repair.gossipDue(5_999)).toBe(false);
     expect(repair.gossipDue(6_000)).toBe(true);
     expect(repair.gossipDue(6_001)).toBe(false);
-    expect(repair.gossip(leafOf(), seededRandom(1))).toBeUndefined();
-    const leaf = leafOf(at(99n), at(101n));
-    const gossip = repair.gossip(leaf, { next: () => 0.99 });
-    expect(gossip).toEqual({
-      to: leaf.list()[1],
+    expect(repair.gossip(leafOf())).toBeUndefined();
+    const leaf = leafOf(at(98n), at(99n), at(101n));
+    expect(repair.gossip(leaf)).toEqual({
+      to: at(99n),
       message: { type: "leafSet", leafSet: leaf.list(), removed: [] },
     });
   });

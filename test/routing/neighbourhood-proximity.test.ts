@@ -228,17 +228,38 @@ describe("2.4 proximity during joins: who measures whom", () => {
     expect(sentTo(node, joiner)).toContain("probe");
   });
 
-  it("a joiner measured by its probe reply's acknowledgement ranks by it only once it announces itself", () => {
+  it("a joiner measured by its probe reply's acknowledgement ranks by it at once, before any announce", () => {
     const node = readyNode();
     measureKnownPeers(node, 99_000);
     const joiner = nodeInfo(randomId(seededRandom(33)), 4001);
     node.receive(joiner, { type: "probe", sentAt: 1, joining: true }, 100_000);
     node.reportRtt(joiner, 0.5, 100_010);
-    expect(node.neighbourhood()[0]?.id.equals(joiner.id)).toBe(false);
-    node.takeOutputs();
-    node.receive(joiner, { type: "announce" }, 100_100);
-    expect(sentTo(node, joiner)).not.toContain("probe");
     expect(node.neighbourhood()[0]?.id.equals(joiner.id)).toBe(true);
+    expect(sentTo(node, joiner)).not.toContain("probe");
+  });
+
+  it("a joiner announces itself only to the peers it did not probe: the others measured it already", () => {
+    const overlay = new Overlay({ leafSetSize: 8, proximityAware: true }, 31);
+    const random = seededRandom(32);
+    overlay.bootstrap(randomId(random));
+    for (let i = 0; i < 12; i++) overlay.join(randomId(random));
+    const sent = new Map<string, Set<string>>();
+    const joinerId = randomId(random);
+    overlay.observe = (node, output) => {
+      if (output.type !== "send" || output.out.to === undefined || !node.self.id.equals(joinerId)) return;
+      const type = output.out.message.type;
+      if (!sent.has(type)) sent.set(type, new Set());
+      sent.get(type)?.add(output.out.to.id.hex);
+    };
+    const joiner = overlay.join(joinerId);
+    expect(joiner.isReady()).toBe(true);
+    const probed = sent.get("probe") ?? new Set<string>();
+    const announced = sent.get("announce") ?? new Set<string>();
+    expect(probed.size).toBeGreaterThan(0);
+    for (const hex of announced) expect(probed.has(hex)).toBe(false);
+    // Every peer it holds heard from it: a probe, or the announce.
+    for (const peer of joiner.knownPeers())
+      expect(probed.has(peer.id.hex) || announced.has(peer.id.hex)).toBe(true);
   });
 
   it("the sender of a route hop is taken into the table unmeasured: traffic costs no probes", () => {

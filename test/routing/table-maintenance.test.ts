@@ -138,19 +138,24 @@ describe("2.5 routing table maintenance", () => {
   });
 
   it("a lost entry whose slot has a runner-up is replaced by it at once, and no repair is asked", () => {
-    const { overlay, node } = readyOverlay(Number.POSITIVE_INFINITY);
-    // The node's own table, to find a slot with a runner-up (PastryNode shows only the holders).
-    const table = (node as unknown as { readonly table: RoutingTable }).table;
-    const leafMembers = new Set(
-      [...node.leafSet().left, ...node.leafSet().right].map((member) => member.id.hex),
-    );
-    const column = Array.from({ length: 16 }, (_, c) => c).find((c) => {
-      const holder = table.get(0, c);
-      return holder !== undefined && !leafMembers.has(holder.id.hex) && table.backup(0, c) !== undefined;
-    });
-    expect(column).toBeDefined();
-    const holder = table.get(0, column!)!;
-    const runnerUp = table.backup(0, column!)!;
+    const { overlay } = readyOverlay(Number.POSITIVE_INFINITY);
+    // A node with a row-0 slot that has a runner-up, its holder outside the leaf set (a node's own table:
+    // PastryNode shows only the holders).
+    const withRunnerUp = overlay.live().flatMap((candidate) => {
+      const table = (candidate as unknown as { readonly table: RoutingTable }).table;
+      const leafMembers = new Set(
+        [...candidate.leafSet().left, ...candidate.leafSet().right].map((member) => member.id.hex),
+      );
+      const column = Array.from({ length: 16 }, (_, c) => c).find((c) => {
+        const holder = table.get(0, c);
+        return holder !== undefined && !leafMembers.has(holder.id.hex) && table.backup(0, c) !== undefined;
+      });
+      return column === undefined ? [] : [{ node: candidate, table, column }];
+    })[0];
+    expect(withRunnerUp).toBeDefined();
+    const { node, table, column } = withRunnerUp!;
+    const holder = table.get(0, column)!;
+    const runnerUp = table.backup(0, column)!;
 
     const asked: number[] = [];
     overlay.lose = (sender, out) => {
@@ -161,7 +166,7 @@ describe("2.5 routing table maintenance", () => {
     overlay.send(node, holder.id);
     overlay.advance(10_000);
     overlay.lose = undefined;
-    expect(node.routingTable()[0]![column!]?.id.hex).toBe(runnerUp.id.hex);
+    expect(node.routingTable()[0]![column]?.id.hex).toBe(runnerUp.id.hex);
     expect(asked).toEqual([]);
   });
 
