@@ -11,6 +11,21 @@ import type { PeerMessageType } from "../routing/types.js";
 export type SendCause =
   `${PeerMessageType} received` | "tick" | "send failed" | "connection lost" | "round trip" | "command";
 
+/**
+ * The cause `${type} received`, one string per type made once: built anew per arrival it was a concatenated
+ * string, flattened and hashed again by the counters' map look-up on every send it prompted.
+ */
+const RECEIVED_CAUSES = new Map<PeerMessageType, SendCause>();
+
+export function receivedCause(type: PeerMessageType): SendCause {
+  let cause = RECEIVED_CAUSES.get(type);
+  if (cause === undefined) {
+    cause = `${type} received`;
+    RECEIVED_CAUSES.set(type, cause);
+  }
+  return cause;
+}
+
 /** Messages sent in a window, by what prompted them and then by type. */
 export type CountsByCause = Partial<Record<SendCause, Partial<Record<PeerMessageType, number>>>>;
 

@@ -27,7 +27,13 @@ import {
 import { type NetworkConfig, VirtualNetwork } from "./network.js";
 import { Prng } from "./prng.js";
 import { RingTruth } from "./ring-truth.js";
-import { type CountsByCause, PeakMemory, type SendCause, SendCounters } from "./send-counters.js";
+import {
+  type CountsByCause,
+  PeakMemory,
+  receivedCause,
+  type SendCause,
+  SendCounters,
+} from "./send-counters.js";
 import type { SimEvent, TraceEntry } from "./sim-event.js";
 import { type CrashKind, type SeedSelection, type SimNode, isLive } from "./sim-node.js";
 import { VirtualWire } from "./virtual-wire.js";
@@ -358,7 +364,7 @@ export class Simulator {
     if (msg.type === "route") this.ledger.hopArrived(msg.message.id, to, this.network.latency(from, to));
     this.heldTicks?.replay(target);
     target.machine.receive((this.nodes[from] as SimNode).info, msg, this.now);
-    this.process(to, false, `${msg.type} received`);
+    this.process(to, false, receivedCause(msg.type));
     this.wire.acknowledge(from, to, out, sentAt);
   }
 
