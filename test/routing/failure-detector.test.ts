@@ -89,6 +89,34 @@ describe("FailureDetector", () => {
     expect(d.isProbing(peer.id.hex)).toBe(true);
   });
 
+  it("a liveness check on a peer already probed waits for contact after it: earlier contact answers nothing", () => {
+    // Our leaf-set probe is out, the peer's last message arrives (it crashed just after sending it), then
+    // its connection breaks: the check must end in a verdict on the crash, not 'alive' from that message.
+    const { detector: d, probesSent } = detector();
+    d.probe(peer, "leaf", 0, false);
+    d.noteAlive(peer, 30, false, false);
+    d.probe(peer, "liveness", 90, false);
+    expect(probesSent()).toBe(1);
+    expect(d.probeRefused(peer, 170)).toBeUndefined();
+    expect(expireAt(d, 420)).toEqual(["retried"]);
+    expect(d.probeRefused(peer, 430)).toBe(peer);
+    expect(d.isProbing(peer.id.hex)).toBe(false);
+
+    // Silent instead of refusing: dead after its attempts, not 'alive'.
+    d.probe(peer, "leaf", 1_000, false);
+    d.noteAlive(peer, 1_030, false, false);
+    d.probe(peer, "liveness", 1_090, false);
+    expect(expireAt(d, 1_500)).toEqual(["retried"]);
+    expect(expireAt(d, 2_500)).toEqual(["retried"]);
+    expect(expireAt(d, 4_000)).toEqual(["dead"]);
+
+    // Contact after the check answers it as before.
+    d.probe(peer, "leaf", 5_000, false);
+    d.probe(peer, "liveness", 5_010, false);
+    d.noteAlive(peer, 5_030, false, false);
+    expect(expireAt(d, 10_000)).toEqual(["alive"]);
+  });
+
   it("a death we found and pushed is believed for the dead memory; one we were told of, or found and told nobody, only for a failure timeout", () => {
     const { detector: d } = detector();
     const told = nodeInfo(NodeId.fromBigInt(3n), 3);
