@@ -1414,7 +1414,7 @@ export class PastryNode {
     const pushed = pushRemoval && this.status === "ready" && this.leaf.has(node.id.hex);
     this.detector.recordDeath(node, pushRemoval, now, pushed, reporter);
     if (pushed) this.rechecks.schedule(node, now);
-    const beside = this.besideOnRing(node.id.hex);
+    const sides = this.leaf.sidesOf(node.id.hex);
     // A table entry (not a leaf-set member: those are watched by their own leaf sets) that we found dead
     // ourselves: our nearest neighbours most likely hold it too (see death-notices.ts).
     const tableEntry =
@@ -1429,13 +1429,11 @@ export class PastryNode {
     }
     if (!wasLeafMember) return;
     this.repair.memberDied(node, pushRemoval, now);
-    // Its ring neighbours, if quiet, may have died with it (adjacent crashes). Only the node that found the
-    // death checks them, and pushes each further death it finds (checking its neighbours in turn): the live
-    // nodes on both sides of a gap find its deaths so, and their pushes reach every leaf set that held a
-    // dead node. The l holders told by a push no longer each probe the same l/2 members (a fifth of all
-    // control traffic under churn); and the finder no longer probes every quiet member of that side (15 at
-    // l = 32, nearly all alive: 0.010 control messages per node per second at 2,000 simulated nodes).
-    if (pushRemoval && this.status === "ready") this.detector.probeQuietMembers(beside, now, false);
+    // Members quiet beside a death may have died with it (adjacent crashes). Only the node that found the
+    // death checks them, and pushes each further death it finds (checking again): the live nodes on both
+    // sides of a gap find its deaths so, and their pushes reach every leaf set that held a dead node. The
+    // l holders told by a push no longer each probe the same l/2 members (a fifth of all control traffic under churn).
+    if (pushRemoval) this.probeSilentMembers(sides.left, sides.right, now);
   }
 
   /** The entry for `id` in our leaf set, routing table or neighbourhood set (any incarnation), if any. */
@@ -1554,18 +1552,11 @@ export class PastryNode {
     return wasLeafMember;
   }
 
-  /** The leaf-set members on either side of `hex` in ring order (its neighbours, as far as we know them). */
-  private besideOnRing(hex: string): NodeInfo[] {
-    const beside: NodeInfo[] = [];
-    for (const side of [this.leaf.left(), this.leaf.right()]) {
-      const i = side.findIndex((n) => n.id.hex === hex);
-      if (i < 0) continue;
-      const nearer = side[i - 1];
-      const farther = side[i + 1];
-      if (nearer !== undefined) beside.push(nearer);
-      if (farther !== undefined) beside.push(farther);
-    }
-    return beside;
+  /** After a death on one side, members there that have been quiet may have died with it: check them now. */
+  private probeSilentMembers(left: boolean, right: boolean, now: Millis): void {
+    if (this.status !== "ready") return;
+    if (left) this.detector.probeQuietMembers(this.leaf.left(), now, false);
+    if (right) this.detector.probeQuietMembers(this.leaf.right(), now, false);
   }
 
   // ---- Output plumbing ---------------------------------------------------------------------------------------

@@ -157,7 +157,13 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
       ),
       // The example: three adjacent crashes whose outer ring neighbours are dead too; a branch that let only
       // the dead node's two ring neighbours push its death left a crashed node in a leaf set here.
-      { numRuns: RUNS, examples: [[389693, 8, 3, false]] },
+      {
+        numRuns: RUNS,
+        examples: [
+          [389693, 8, 3, false],
+          [304365, 16, 4, false],
+        ],
+      },
     );
   });
 });
