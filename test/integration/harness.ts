@@ -150,7 +150,13 @@ export class PeerProcess {
       this.waiting.set(seq, (reply) =>
         reply.ok ? resolve(reply) : reject(new PeerCommandError(reply.error, reply.code)),
       );
-      this.child.send({ ...command, seq } as Command);
+      // The IPC channel closes a little before "exit" fires: a send in between fails through this callback
+      // (without one, Node raises it as an uncaught error) and rejects like a send to an exited process.
+      this.child.send({ ...command, seq } as Command, (error) => {
+        if (error === null) return;
+        this.waiting.delete(seq);
+        reject(new PeerCommandError(`${this.options.name}: ${error.message}`, undefined));
+      });
     });
   }
 
