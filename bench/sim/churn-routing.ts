@@ -7,6 +7,7 @@ export interface ChurnRoutingOptions {
   readonly heartbeatMs?: string;
   readonly failureTimeoutMs?: string;
   readonly leafSetSize?: string;
+  readonly tableMaintenanceMs?: string;
 }
 
 /**
@@ -21,10 +22,12 @@ export function churnRouting(o: ChurnRoutingOptions): {
   const explicitTimeout = positive(o.failureTimeoutMs, "--failure-timeout-ms");
   const failureTimeoutMs = explicitTimeout ?? (heartbeatMs === undefined ? undefined : 2 * heartbeatMs);
   const leafSetSize = o.leafSetSize === undefined ? undefined : Number(o.leafSetSize);
+  const tableMaintenanceMs = positive(o.tableMaintenanceMs, "--table-maintenance-ms");
   const routing: Partial<RoutingConfig> = {
     ...(heartbeatMs === undefined ? {} : { heartbeatIntervalMs: heartbeatMs }),
     ...(failureTimeoutMs === undefined ? {} : { failureTimeoutMs }),
     ...(leafSetSize === undefined ? {} : { leafSetSize }),
+    ...(tableMaintenanceMs === undefined ? {} : { tableMaintenanceIntervalMs: tableMaintenanceMs }),
   };
   const config = routingConfig(routing);
   if (!(config.failureTimeoutMs > config.heartbeatIntervalMs))
@@ -35,6 +38,7 @@ export function churnRouting(o: ChurnRoutingOptions): {
   if (heartbeatMs !== undefined) label += `, heartbeat ${heartbeatMs} ms`;
   if (explicitTimeout !== undefined) label += `, failure timeout ${explicitTimeout} ms`;
   if (leafSetSize !== undefined) label += `, leaf set ${leafSetSize}`;
+  if (tableMaintenanceMs !== undefined) label += `, table maintenance ${tableMaintenanceMs} ms`;
   return { routing, label };
 }
 

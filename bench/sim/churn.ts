@@ -5,7 +5,8 @@
 // Usage: bench/sim/churn.ts --nodes 10000 --median-minutes 30 [--lifetime exponential|pareto] [--shape 1.5]
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
 //   [--trace file] [--eager-ticks] [--wall-minutes m] [--out bench/results]
-//   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l]
+//   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l] [--table-maintenance-ms ms]
+//   [--ticks period|deadline]
 // Once the overlay is built, SIGINT or SIGTERM ends the run at the end of the current virtual minute: a run
 // stopped while measuring still writes its row (with the minutes it measured); a second signal aborts it.
 import { mkdirSync, readFileSync } from "node:fs";
@@ -18,7 +19,7 @@ import { Churn, parseTrace, replayTrace, type LifetimeDistribution } from "../..
 import { ChurnObserver } from "../../src/sim/churn-measure.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
-import { Simulator } from "../../src/sim/simulator.js";
+import { Simulator, type TickMode } from "../../src/sim/simulator.js";
 import { addChurnResult, type ChurnRun } from "./churn-results.js";
 import { churnRouting } from "./churn-routing.js";
 import { StopRequest } from "./stop-request.js";
@@ -42,10 +43,19 @@ const program = new Command()
     "failureTimeoutMs (default: the routing default, or twice --heartbeat-ms)",
   )
   .option("--leaf-set-size <l>", "leafSetSize (default: the routing default)")
+  .option(
+    "--table-maintenance-ms <ms>",
+    "tableMaintenanceIntervalMs, the base pace of periodic table maintenance (default: the routing default)",
+  )
   .option("--seed <n>", "simulation seed", "1")
   .option(
     "--eager-ticks",
     "run every node's every tick as it comes (no held-back idle ticks; same results, slower)",
+  )
+  .option(
+    "--ticks <mode>",
+    "period: each node ticked every quarter heartbeat; deadline: at its machine's next deadline, as the runtime",
+    "period",
   )
   .option("--trace <file>", "replay this churn trace instead of drawing sessions (see docs/simulation.md)")
   .option(
@@ -69,9 +79,11 @@ const o = program.opts<{
   windowMinutes: string;
   seed: string;
   eagerTicks?: boolean;
+  ticks: string;
   heartbeatMs?: string;
   failureTimeoutMs?: string;
   leafSetSize?: string;
+  tableMaintenanceMs?: string;
   trace?: string;
   wallMinutes?: string;
   out: string;
@@ -124,6 +136,7 @@ const sim = new Simulator({
   routing: overrides.routing,
   seedSelection: { kind: "nearestOfSample", sample: 16 },
   lazyTicks: o.eagerTicks !== true,
+  ticks: tickMode(o.ticks),
 });
 const random = new Prng(seed ^ 0x5eed);
 
@@ -170,6 +183,7 @@ if (o.trace !== undefined) {
     churnStop = () => {};
   }
 }
+if (o.ticks === "deadline") label += ", deadline ticks";
 const buildWallMs = performance.now() - started;
 const stop = new StopRequest({
   onRequest: (signal) =>
@@ -242,3 +256,8 @@ log(
 addChurnResult(join(o.out, "sim-churn.json"), join(o.out, "sim-latest.md"), run);
 stop.dispose();
 log(`written ${join(o.out, "sim-churn.json")} and the churn section of ${join(o.out, "sim-latest.md")}`);
+
+function tickMode(text: string): TickMode {
+  if (text === "period" || text === "deadline") return text;
+  throw new RangeError(`bad --ticks ${text}: period or deadline`);
+}

@@ -19,7 +19,8 @@ export type SimEvent =
   | { readonly kind: "connectionLost"; readonly node: number; readonly peer: number }
   /** `peer` acknowledged a call from `node` that it received: `rttMs` after the call went out. */
   | { readonly kind: "acked"; readonly node: number; readonly peer: number; readonly rttMs: number }
-  | { readonly kind: "tick"; readonly node: number }
+  /** `timer`: the node's timer this tick was set as (deadline ticks; a superseded one is skipped). */
+  | { readonly kind: "tick"; readonly node: number; readonly timer?: number }
   | { readonly kind: "call"; readonly run: () => void };
 
 export interface TraceEntry {

@@ -69,7 +69,17 @@ export interface SimulatorOptions {
    * at once, as before.
    */
   readonly lazyTicks?: boolean;
+  /**
+   * When a node's machine is ticked. "period" (default): every quarter heartbeat interval, on the node's own
+   * phase, so a deadline (a probe's, a heartbeat's) is met at the next tick after it. "deadline": as the
+   * runtime does (src/server/cluster/driver.ts), one timer per node set for its machine's nextTickAt after
+   * every input, brought forward when an input brings a deadline forward; the figures then follow the
+   * configured timeouts, not a tick period tied to the heartbeat interval.
+   */
+  readonly ticks?: TickMode;
 }
+
+export type TickMode = "period" | "deadline";
 
 const MEMORY_SAMPLE_EVERY = 20_000;
 /**
@@ -96,6 +106,8 @@ export class Simulator {
   private eventsProcessed = 0;
   private readonly trace: ((entry: TraceEntry) => void) | undefined;
   private readonly heldTicks: HeldTicks | undefined;
+  /** Deadline ticks only: by node index, when its timer is set for, and that timer's number. */
+  private readonly deadlineTimers: DeadlineTimers | undefined;
 
   constructor(options: SimulatorOptions) {
     this.random = new Prng(options.seed);
@@ -132,8 +144,11 @@ export class Simulator {
     });
     // A finite pause threshold lets an input move the machine's last-tick time (a re-validation): then
     // nextTickAt's floor is not one the simulator can see, so every tick is run as it comes.
+    this.deadlineTimers = options.ticks === "deadline" ? new DeadlineTimers() : undefined;
     const lazy =
-      options.lazyTicks !== false && this.routingConfig.pauseThresholdMs === Number.POSITIVE_INFINITY;
+      this.deadlineTimers === undefined &&
+      options.lazyTicks !== false &&
+      this.routingConfig.pauseThresholdMs === Number.POSITIVE_INFINITY;
     this.heldTicks = lazy ? new HeldTicks(this.tickIntervalMs) : undefined;
     this.memory.sample();
   }
@@ -330,6 +345,16 @@ export class Simulator {
         break;
       }
       case "tick": {
+        const timers = this.deadlineTimers;
+        if (timers !== undefined) {
+          if (!timers.fires(ev.node, ev.timer)) break;
+          const node = this.nodes[ev.node] as SimNode;
+          if (isLive(node)) {
+            node.machine.tick(this.now);
+            this.process(ev.node, false, "tick");
+          }
+          break;
+        }
         const held = this.heldTicks;
         // Decided from the simulator's own arrays, without loading the node (with many nodes, a cache miss).
         // Ticks come back one period after the one just taken: in time order, the queue's cheap lane.
@@ -399,6 +424,10 @@ export class Simulator {
       }
     }
     this.heldTicks?.inputDone(node);
+    if (this.deadlineTimers !== undefined && node.state !== "crashed") {
+      const timer = this.deadlineTimers.set(index, node.machine.nextTickAt());
+      if (timer !== undefined) this.queue.schedule(timer.at, { kind: "tick", node: index, timer: timer.id });
+    }
   }
 
   private onEvent(node: SimNode, event: RoutingEvent): void {
@@ -569,5 +598,34 @@ class HeldTicks {
     }
     const trusted = this.hasTicked[i] === 1 && node.state === "ready" && node.machine.isReady();
     this.wakeAt[i] = trusted ? node.machine.nextTickAt() : Number.NEGATIVE_INFINITY;
+  }
+}
+
+/**
+ * The runtime's timer per node (see ClusterDriver.schedule): set for the machine's nextTickAt when that is
+ * earlier than the one set; a timer whose deadline moved later fires early, and its tick sets the next. A
+ * timer replaced by an earlier one is not run (the runtime clears it).
+ */
+class DeadlineTimers {
+  private readonly at: number[] = [];
+  private readonly id: number[] = [];
+  private nextId = 1;
+
+  /** The timer to schedule for node `i` wanting a tick at `wantedAt`, if it is earlier than the one set. */
+  set(i: number, wantedAt: number): { readonly at: number; readonly id: number } | undefined {
+    if (!Number.isFinite(wantedAt) || wantedAt >= (this.at[i] ?? Number.POSITIVE_INFINITY)) return undefined;
+    const id = this.nextId++;
+    this.at[i] = wantedAt;
+    this.id[i] = id;
+    return { at: wantedAt, id };
+  }
+
+  /** Whether the tick event of node `i` set as timer `timer` is to run (the first one, set at creation, is). */
+  fires(i: number, timer: number | undefined): boolean {
+    if (timer === undefined) return true;
+    if (this.id[i] !== timer) return false;
+    this.at[i] = Number.POSITIVE_INFINITY;
+    this.id[i] = 0;
+    return true;
   }
 }
