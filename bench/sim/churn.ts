@@ -54,8 +54,8 @@ const program = new Command()
   )
   .option(
     "--ticks <mode>",
-    "period: each node ticked every quarter heartbeat; deadline: at its machine's next deadline, as the runtime",
-    "period",
+    "deadline: each node ticked at its machine's next deadline, as the runtime does; period: every quarter heartbeat (rows before 2026-12-06)",
+    "deadline",
   )
   .option("--trace <file>", "replay this churn trace instead of drawing sessions (see docs/simulation.md)")
   .option(
