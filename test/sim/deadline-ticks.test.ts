@@ -1,7 +1,7 @@
 // Deadline ticks (SimulatorOptions.ticks "deadline"): each node is ticked as the runtime ticks it, when its
 // machine's nextTickAt falls due, rather than every quarter heartbeat. Two things are checked: a deadline is
-// met when it falls (a silent successor is probed one failure timeout after it was last heard, not at the
-// next periodic tick), and an overlay under churn and traffic run so still delivers every message at its
+// met when it falls (a silent successor is probed by one failure timeout after it was last heard, not at
+// the next periodic tick), and an overlay under churn and traffic run so still delivers every message at its
 // owner.
 import { describe, expect, it } from "vitest";
 import { Churn } from "../../src/sim/churn.js";
@@ -19,7 +19,7 @@ const FAILURE_TIMEOUT_MS = DEFAULT_ROUTING_CONFIG.failureTimeoutMs;
 
 describe("deadline ticks", () => {
   it(
-    "the predecessor of each of 6 silently crashed nodes probes it between one failure timeout and one failure timeout plus the minimum tick gap after it last heard from it",
+    "the predecessor of each of 6 silently crashed nodes probes it no later than one failure timeout plus the minimum tick gap after it last heard from it",
     () => {
       const trace: TraceEntry[] = [];
       const sim = new Simulator({
@@ -69,10 +69,9 @@ describe("deadline ticks", () => {
         expect(stale).toEqual([]);
       }
       expect(delays).toHaveLength(6);
-      for (const delay of delays) {
-        expect(delay).toBeGreaterThanOrEqual(FAILURE_TIMEOUT_MS);
-        expect(delay).toBeLessThanOrEqual(FAILURE_TIMEOUT_MS + MIN_TICK_GAP_MS);
-      }
+      // Sooner is allowed (another message may have made it suspect the node first); later is a tick that
+      // came after the deadline.
+      for (const delay of delays) expect(delay).toBeLessThanOrEqual(FAILURE_TIMEOUT_MS + MIN_TICK_GAP_MS);
     },
     SIM_TIMEOUT_MS,
   );

@@ -18,6 +18,7 @@ function build(tableMaintenanceIntervalMs: number): Simulator {
     createMachine: createPastryMachine,
     routing: { proximityAware: true, tableMaintenanceIntervalMs },
     seedSelection: { kind: "nearestOfSample", sample: 16 },
+    ticks: "deadline",
   });
   sim.grow(NODES, { growth: 1, spreadMs: 1000 });
   return sim;
