@@ -4,11 +4,11 @@
 // the next periodic tick), and an overlay under churn and traffic run so still delivers every message at its
 // owner.
 import { describe, expect, it } from "vitest";
-import { Churn } from "../../src/sim/churn.js";
 import { leafSetMembers } from "../../src/sim/machine.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
 import { Simulator, type TraceEntry } from "../../src/sim/simulator.js";
+import { SMALL_CHURN_MESSAGES, smallChurnRun } from "./small-churn-run.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../src/routing/types.js";
 
 /** A few seconds of CPU; on a loaded 2-core machine give it room (behaviour, not timing). */
@@ -79,25 +79,17 @@ describe("deadline ticks", () => {
   it(
     "under churn and traffic every message is delivered at its owner or lost with a crashed holder, none twice",
     () => {
-      const sim = new Simulator({
-        seed: 11,
-        createMachine: createPastryMachine,
-        seedSelection: { kind: "nearestOfSample", sample: 4 },
-        ticks: "deadline",
-      });
-      sim.grow(80, { growth: 1, spreadMs: 500 });
-      sim.runFor(3_000);
-      const churn = new Churn(sim, { lifetime: { kind: "exponential", medianMs: 60_000 } }, new Prng(3));
-      churn.start();
-      sim.scheduleTraffic(400, 20_000, true);
-      sim.runFor(20_000);
-      churn.stop();
-      sim.runFor(30_000);
+      const sim = smallChurnRun({ ticks: "deadline" }, 30_000);
       const a = sim.account();
       const dropped = Object.values(a.dropped).reduce((x, y) => x + y, 0);
-      expect(a).toMatchObject({ sent: 400, misdelivered: 0, unaccounted: 0, duplicateDeliveries: 0 });
-      expect(a.delivered + a.lostToCrash + dropped).toBe(400);
-      expect(a.delivered).toBeGreaterThan(390);
+      expect(a).toMatchObject({
+        sent: SMALL_CHURN_MESSAGES,
+        misdelivered: 0,
+        unaccounted: 0,
+        duplicateDeliveries: 0,
+      });
+      expect(a.delivered + a.lostToCrash + dropped).toBe(SMALL_CHURN_MESSAGES);
+      expect(a.delivered).toBeGreaterThan(SMALL_CHURN_MESSAGES - 10);
     },
     SIM_TIMEOUT_MS,
   );

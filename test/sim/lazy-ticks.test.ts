@@ -3,10 +3,8 @@
 // end to end: a run with churn (crashes of both kinds, graceful leaves, joins) and traffic sends the very
 // same messages at the very same times either way.
 import { describe, expect, it } from "vitest";
-import { Churn } from "../../src/sim/churn.js";
-import { createPastryMachine } from "../../src/sim/pastry.js";
-import { Prng } from "../../src/sim/prng.js";
-import { Simulator, type TraceEntry } from "../../src/sim/simulator.js";
+import type { TraceEntry } from "../../src/sim/simulator.js";
+import { smallChurnRun } from "./small-churn-run.js";
 
 /** A few seconds of CPU; on a loaded 2-core machine give it room (behaviour, not timing). */
 const SIM_TIMEOUT_MS = 240_000;
@@ -19,21 +17,7 @@ function line(e: TraceEntry): string {
 
 function run(lazyTicks: boolean): { trace: string[]; ticksHeld: number; delivered: number; sent: number } {
   const trace: string[] = [];
-  const sim = new Simulator({
-    seed: 11,
-    createMachine: createPastryMachine,
-    seedSelection: { kind: "nearestOfSample", sample: 4 },
-    lazyTicks,
-    trace: (e) => trace.push(line(e)),
-  });
-  sim.grow(80, { growth: 1, spreadMs: 500 });
-  sim.runFor(3_000);
-  const churn = new Churn(sim, { lifetime: { kind: "exponential", medianMs: 60_000 } }, new Prng(3));
-  churn.start();
-  sim.scheduleTraffic(400, 20_000, true);
-  sim.runFor(20_000);
-  churn.stop();
-  sim.runFor(10_000);
+  const sim = smallChurnRun({ lazyTicks, trace: (e) => trace.push(line(e)) }, 10_000);
   const a = sim.account();
   return { trace, ticksHeld: sim.ticksHeld, delivered: a.delivered, sent: a.sent };
 }
