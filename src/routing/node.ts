@@ -15,7 +15,7 @@ import { ProximityStore } from "./proximity.js";
 import { routingConfig } from "./config.js";
 import { Outbox } from "./outbox.js";
 import { RoutingTable } from "./routing-table.js";
-import { FailureDetector, type ProbeKind } from "./failure-detector.js";
+import { FailureDetector, type OutstandingProbe, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
 import { SenderListing } from "./maintenance-tuning.js";
@@ -1252,6 +1252,8 @@ export class PastryNode {
    */
   private onRow(from: NodeInfo, row: RowEntries, now: Millis): void {
     this.learnAll(row.entries, now, this.maintenance.answersRepair(from, row.row) ? this.fillsHole : ALWAYS);
+    for (let i = 0; i < row.entries.length; i++)
+      this.detector.namedBy((row.entries[i] as NodeInfo).id.hex, from);
   }
 
   /** Whether we measured `node` (a detour may take it rather than a leaf-set member: see reroute). */
@@ -1379,15 +1381,32 @@ export class PastryNode {
       this.joinProcess.defer(node);
       return;
     }
-    this.detector.proximityProbe(node, now, this.status === "joining");
+    this.detector.proximityProbe(
+      node,
+      now,
+      this.status === "joining",
+      this.stateEntry(node.id) !== undefined,
+    );
   }
 
   /** A probe to `peer` was refused: retried soon, and after a few refusals the peer is dead. */
   private onProbeRefused(peer: NodeInfo, now: Millis): void {
     const dead = this.detector.probeRefused(peer, now);
     if (dead === undefined) return;
-    this.declareDead(dead, true, now);
+    this.declareDead(dead.node, true, now);
+    this.tellNamer(dead);
     this.checkJoinComplete(now);
+  }
+
+  /**
+   * A node named in `probe.namedBy`'s routing-table row did not answer our probe: the namer is told, as a
+   * death notice (a leaf-set message with the node removed), so that it stops routing through the node and
+   * handing it out. Nothing else finds a dead table entry before traffic meets it (see death-notices.ts).
+   */
+  private tellNamer(probe: OutstandingProbe): void {
+    const namer = probe.namedBy;
+    if (namer === undefined || this.status !== "ready" || namer.id.equals(probe.node.id)) return;
+    this.sendTo(namer, { type: "leafSet", leafSet: [], removed: [probe.node.id] });
   }
 
   private expireProbes(now: Millis): void {
@@ -1402,6 +1421,7 @@ export class PastryNode {
         this.releaseParked(node.id.hex, true);
       } else if (verdict === "dead") {
         this.declareDead(node, true, now);
+        this.tellNamer(probe);
       }
     }
     this.checkJoinComplete(now);

@@ -51,6 +51,47 @@ describe("FailureDetector", () => {
     expect(d.isProbing(peer.id.hex)).toBe(false);
   });
 
+  it("a proximity probe of a node not in our state is sent once; of one held, three times; a stronger kind restores three", () => {
+    const { detector: d, probesSent } = detector();
+    d.proximityProbe(peer, 0, false, false);
+    expect(expireAt(d, 500)).toEqual(["dead"]);
+    expect(probesSent()).toBe(1);
+
+    const held = nodeInfo(NodeId.fromBigInt(3n), 3);
+    d.proximityProbe(held, 0, false, true);
+    expect([...expireAt(d, 500), ...expireAt(d, 1500), ...expireAt(d, 3000)]).toEqual([
+      "retried",
+      "retried",
+      "dead",
+    ]);
+    expect(probesSent()).toBe(3);
+
+    const candidate = nodeInfo(NodeId.fromBigInt(4n), 4);
+    d.proximityProbe(candidate, 0, false, false);
+    d.probe(candidate, "leaf", 0, false);
+    expect([...expireAt(d, 500), ...expireAt(d, 1500), ...expireAt(d, 3000)]).toEqual([
+      "retried",
+      "retried",
+      "dead",
+    ]);
+  });
+
+  it("remembers who named a node only on a one-attempt proximity probe to it", () => {
+    const { detector: d } = detector();
+    const namer = nodeInfo(NodeId.fromBigInt(5n), 5);
+    const held = nodeInfo(NodeId.fromBigInt(3n), 3);
+    d.proximityProbe(peer, 0, false, false);
+    d.proximityProbe(held, 0, false, true);
+    d.namedBy(peer.id.hex, namer);
+    d.namedBy(held.id.hex, namer);
+    d.namedBy(nodeInfo(NodeId.fromBigInt(6n), 6).id.hex, namer);
+    const expired = d.expiredProbes(500) ?? [];
+    expect(expired.map((p) => [p.node.id.hex, p.namedBy?.id.hex])).toEqual([
+      [peer.id.hex, namer.id.hex],
+      [held.id.hex, undefined],
+    ]);
+  });
+
   it("contact answers a liveness probe at once; a leaf-set probe still waits, then ends 'alive', never 'dead'", () => {
     const { detector: d } = detector();
     d.suspect(peer, 0, false);
@@ -72,7 +113,7 @@ describe("FailureDetector", () => {
     expect(d.probeRefused(peer, 10)).toBeUndefined();
     expect(d.expiredProbes(10 + 249)).toBeUndefined();
     expect(d.expiredProbes(10 + 250)).toHaveLength(1);
-    expect(d.probeRefused(peer, 300)).toBe(peer);
+    expect(d.probeRefused(peer, 300)?.node).toBe(peer);
     expect(d.isProbing(peer.id.hex)).toBe(false);
   });
 
@@ -99,7 +140,7 @@ describe("FailureDetector", () => {
     expect(probesSent()).toBe(1);
     expect(d.probeRefused(peer, 170)).toBeUndefined();
     expect(expireAt(d, 420)).toEqual(["retried"]);
-    expect(d.probeRefused(peer, 430)).toBe(peer);
+    expect(d.probeRefused(peer, 430)?.node).toBe(peer);
     expect(d.isProbing(peer.id.hex)).toBe(false);
 
     // Silent instead of refusing: dead after its attempts, not 'alive'.
