@@ -22,17 +22,27 @@ function overlay(): Overlay {
   return o;
 }
 
+/** Whether `id` falls within `node`'s leaf-set range (from its farthest left member clockwise to its farthest right). */
+function inLeafRange(node: PastryNode, id: NodeId): boolean {
+  const { left, right } = node.leafSet();
+  const ring = 1n << 128n;
+  const from = BigInt("0x" + (left.at(-1) ?? node.self).id.hex);
+  const to = BigInt("0x" + (right.at(-1) ?? node.self).id.hex);
+  const at = BigInt("0x" + id.hex);
+  return (((at - from) % ring) + ring) % ring <= (((to - from) % ring) + ring) % ring;
+}
+
 /**
  * A node outside the overlay for a slot of `asker`'s row 0 that is held already (so the table does not take
  * it unmeasured, and it stays out of the asker's state), and outside the asker's leaf-set range.
  */
 function stranger(asker: PastryNode, port: number): NodeInfo {
-  const { left, right } = asker.leafSet();
-  const near = new Set([...left, ...right].map((n) => n.id.hex[0]));
-  const row0 = asker.routingTable()[0] ?? [];
-  const held = row0.find((n) => n !== undefined && !near.has(n.id.hex[0]));
-  if (held === undefined) throw new Error("no held row-0 slot away from the leaf set");
-  return nodeInfo(NodeId.fromHex(held.id.hex[0]! + "7".repeat(31)), port);
+  for (const held of asker.routingTable()[0] ?? []) {
+    if (held === undefined) continue;
+    const id = NodeId.fromHex(held.id.hex[0]! + "7".repeat(31));
+    if (!inLeafRange(asker, id)) return nodeInfo(id, port);
+  }
+  throw new Error("no held row-0 slot outside the leaf-set range");
 }
 
 /** `asker` gets `namer`'s row 0 naming `named` at `now`; returns the probes it sent to `named`. */
