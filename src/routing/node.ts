@@ -265,10 +265,9 @@ export class PastryNode {
         break;
       case "rowRequest":
         if (message.row >= 0 && message.row < ID_DIGITS) {
-          this.sendTo(from, {
-            type: "row",
-            row: { row: message.row, entries: this.table.rowEntries(message.row) },
-          });
+          const entries = this.table.rowEntries(message.row);
+          const rttMs = entries.map((node) => this.proximity.rtt(node));
+          this.sendTo(from, { type: "row", row: { row: message.row, entries, rttMs } });
         }
         break;
       case "row":
@@ -1251,9 +1250,38 @@ export class PastryNode {
    * repair only fills holes: its nodes are measured where their slot is empty or held by an unmeasured node.
    */
   private onRow(from: NodeInfo, row: RowEntries, now: Millis): void {
-    this.learnAll(row.entries, now, this.maintenance.answersRepair(from, row.row) ? this.fillsHole : ALWAYS);
+    const measure = this.maintenance.answersRepair(from, row.row) ? this.fillsHole : ALWAYS;
+    const outOfReach = this.outOfReach(from, row);
+    this.learnAll(
+      row.entries,
+      now,
+      outOfReach === undefined ? measure : (node) => !outOfReach.has(node) && measure(node),
+    );
     for (let i = 0; i < row.entries.length; i++)
       this.detector.namedBy((row.entries[i] as NodeInfo).id.hex, from);
+  }
+
+  /**
+   * The unmeasured entries of `from`'s row that cannot come nearer than the measured holder of their slot
+   * in our table: the least proximity `from`'s round trip to them allows is no less than the holder's (see
+   * ProximityStore.lowerBoundVia). Measuring them would change nothing. 2,000 simulated nodes, 30-minute
+   * sessions, 5 + 40 min: control 0.446 -> 0.438 messages per node per second, stretch 1.544 -> 1.551.
+   * Undefined when none is, the row carries no round-trip times, or `from` is unmeasured.
+   */
+  private outOfReach(from: NodeInfo, row: RowEntries): Set<NodeInfo> | undefined {
+    const rtts = row.rttMs;
+    if (rtts === undefined || !this.config.proximityAware || this.proximity.rtt(from) === undefined) return;
+    let out: Set<NodeInfo> | undefined;
+    for (let i = 0; i < row.entries.length; i++) {
+      const node = row.entries[i] as NodeInfo;
+      const onward = rtts[i];
+      if (onward === undefined || this.proximity.proximity(node) !== undefined) continue;
+      const holder = this.table.occupantFor(node);
+      const held = holder === undefined ? undefined : this.proximity.proximity(holder);
+      const least = this.proximity.lowerBoundVia(from, onward, node);
+      if (held !== undefined && least !== undefined && least >= held) (out ??= new Set()).add(node);
+    }
+    return out;
   }
 
   /** Whether we measured `node` (a detour may take it rather than a leaf-set member: see reroute). */

@@ -8,6 +8,8 @@ const RTT_SMOOTHING = 0.3;
 /** Gains of RFC 6298 for the timeout: new samples move the mean by 1/8 and the deviation by 1/4. */
 const MEAN_GAIN = 1 / 8;
 const DEVIATION_GAIN = 1 / 4;
+/** lowerBoundVia's allowance for jitter and for paths that bend the triangle inequality. */
+const TRIANGLE_MARGIN = 0.1;
 
 /** Proximity from a round-trip time: a peer in another region counts as `multiplier` times farther. */
 export function regionScaled(rttMs: number, sameRegion: boolean, multiplier: number): number {
@@ -98,6 +100,19 @@ export class ProximityStore {
     const rtt = this.field(peer.id.hex, SMOOTHED);
     if (rtt === undefined) return undefined;
     return regionScaled(rtt, peer.region === this.self.region, this.regionMultiplier);
+  }
+
+  /**
+   * The least proximity `peer` can have, given our round trip to `via` and via's (`onwardRttMs`) to `peer`:
+   * by the triangle inequality our round trip to `peer` is at least their difference. Measured times jitter
+   * and real paths bend the inequality, so the bound is taken TRIANGLE_MARGIN lower. Undefined while `via`
+   * is unmeasured.
+   */
+  lowerBoundVia(via: NodeInfo, onwardRttMs: number, peer: NodeInfo): number | undefined {
+    const rtt = this.field(via.id.hex, SMOOTHED);
+    if (rtt === undefined) return undefined;
+    const bound = Math.abs(rtt - onwardRttMs) * (1 - TRIANGLE_MARGIN);
+    return regionScaled(bound, peer.region === this.self.region, this.regionMultiplier);
   }
 
   /** max(floor, srtt + 4 * rttvar) as TCP computes its timeout, at most `ceiling`; `floor` if unmeasured. */

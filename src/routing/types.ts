@@ -88,6 +88,11 @@ export interface DropNotice {
 export interface RowEntries {
   readonly row: number;
   readonly entries: readonly NodeInfo[];
+  /**
+   * The sender's smoothed round-trip time (ms) to each entry, in the order of `entries`; undefined where it
+   * has none. Only in answers to rowRequest (see PastryNode.outOfReach).
+   */
+  readonly rttMs?: readonly (number | undefined)[];
 }
 
 /** Node-to-node protocol messages. The sender's NodeInfo travels beside every message (see Envelope). */

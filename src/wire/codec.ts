@@ -105,8 +105,20 @@ function encodeNodes(nodes: readonly NodeInfo[]): wire.NodeInfo[] {
   return nodes.map(encodeNodeInfo);
 }
 
+/** Round-trip times travel as whole microseconds, 0 for none, clamped to what a uint32 holds. */
+const MAX_ROUND_TRIP_MICROS = 0xffff_ffff;
+
+function roundTripMicros(ms: number | undefined): number {
+  if (ms === undefined || !(ms > 0)) return 0;
+  return Math.min(MAX_ROUND_TRIP_MICROS, Math.max(1, Math.round(ms * 1000)));
+}
+
 export function encodeRowEntries(row: RowEntries): wire.RowEntries {
-  return { row: row.row, entries: encodeNodes(row.entries) };
+  return {
+    row: row.row,
+    entries: encodeNodes(row.entries),
+    roundTripMicros: row.rttMs === undefined ? [] : row.rttMs.map(roundTripMicros),
+  };
 }
 
 export function encodeRouteMessage(message: RouteMessage): wire.RouteMessage {
@@ -285,10 +297,19 @@ export function decodeRowEntries(
 ): RowEntries {
   const r = requirePresent(row, field);
   checkListLength(r.entries, MAX_ROW_ENTRIES, `${field}.entries`);
-  return {
+  const decoded = {
     row: decodeRow(r.row, `${field}.row`),
     entries: r.entries.map((n, i) => decodeNodeInfo(n, `${field}.entries[${i}]`, limits)),
   };
+  const micros = r.roundTripMicros;
+  if (micros.length === 0) return decoded;
+  if (micros.length !== r.entries.length) {
+    throw new WireFormatError(
+      `${field}.round_trip_micros`,
+      `has ${micros.length} values for ${r.entries.length} entries (must be none or one per entry)`,
+    );
+  }
+  return { ...decoded, rttMs: micros.map((us) => (us === 0 ? undefined : us / 1000)) };
 }
 
 function decodeMessageId(id: string, field: string, limits: WireLimits): string {

@@ -173,7 +173,15 @@ describe("malformed bodies that pass authentication", () => {
         "shareRow",
         PeerServiceService.shareRow.requestSerialize({
           sender: sender(),
-          row: { row: 1, entries: Array.from({ length: 17 }, sender) },
+          row: { row: 1, entries: Array.from({ length: 17 }, sender), roundTripMicros: [] },
+        }),
+      ],
+      [
+        "row with 2 entries and 1 round-trip time",
+        "shareRow",
+        PeerServiceService.shareRow.requestSerialize({
+          sender: sender(),
+          row: { row: 1, entries: [sender(), sender()], roundTripMicros: [1500] },
         }),
       ],
       [

@@ -36,6 +36,24 @@ export const rowEntriesArb: fc.Arbitrary<RowEntries> = fc.record({
   entries: nodesArb(DIGIT_BASE),
 });
 
+/** Whole microseconds, as the wire carries them; undefined for an entry the sender has not measured. */
+const rttMsArb = fc.option(
+  fc.integer({ min: 1, max: 0xffff_ffff }).map((us) => us / 1000),
+  { nil: undefined },
+);
+
+/** A shared row, with the sender's round-trip time to each entry or without any (as an empty row is). */
+const sharedRowArb: fc.Arbitrary<RowEntries> = rowEntriesArb.chain((row) =>
+  row.entries.length === 0
+    ? fc.constant(row)
+    : fc.oneof(
+        fc.constant(row),
+        fc
+          .array(rttMsArb, { minLength: row.entries.length, maxLength: row.entries.length })
+          .map((rttMs) => ({ ...row, rttMs })),
+      ),
+);
+
 export const routeMessageArb: fc.Arbitrary<RouteMessage> = fc.record(
   {
     id: messageIdArb,
@@ -81,7 +99,7 @@ export const peerMessageArbs: Readonly<Record<PeerMessage["type"], fc.Arbitrary<
     type: fc.constant("rowRequest" as const),
     row: fc.integer({ min: 0, max: ID_DIGITS - 1 }),
   }),
-  row: fc.record({ type: fc.constant("row" as const), row: rowEntriesArb }),
+  row: fc.record({ type: fc.constant("row" as const), row: sharedRowArb }),
   route: fc.record({ type: fc.constant("route" as const), message: routeMessageArb }),
   ack: fc.oneof(
     fc.record(

@@ -196,21 +196,32 @@ describe("decoding validation", () => {
     expect(rejection(() => decodePeerRequest(maxHops)).field).toBe("message.max_hops");
   });
 
-  it("refuses routing-table rows outside [0, 32) and rows with more than 16 entries", () => {
+  it("refuses routing-table rows outside [0, 32), rows with more than 16 entries, and round-trip times not one per entry", () => {
     const base = { sender: encodeNodeInfo(sender) };
     expect(
       rejection(() => decodePeerRequest({ method: "requestRow", request: { ...base, row: 32 } })).field,
     ).toBe("row");
     const crowded: peer.ShareRowRequest = {
       ...base,
-      row: { row: 3, entries: Array.from({ length: 17 }, () => encodeNodeInfo(sender)) },
+      row: {
+        row: 3,
+        entries: Array.from({ length: 17 }, () => encodeNodeInfo(sender)),
+        roundTripMicros: [],
+      },
     };
     expect(rejection(() => decodePeerRequest({ method: "shareRow", request: crowded })).field).toBe(
       "row.entries",
     );
+    const miscounted: peer.ShareRowRequest = {
+      ...base,
+      row: { row: 3, entries: [encodeNodeInfo(sender), encodeNodeInfo(sender)], roundTripMicros: [1500] },
+    };
+    expect(rejection(() => decodePeerRequest({ method: "shareRow", request: miscounted })).field).toBe(
+      "row.round_trip_micros",
+    );
     const joinState: peer.JoinStateRequest = {
       ...base,
-      rows: Array.from({ length: 33 }, (_, row) => ({ row: row % 32, entries: [] })),
+      rows: Array.from({ length: 33 }, (_, row) => ({ row: row % 32, entries: [], roundTripMicros: [] })),
       neighbours: [],
       leafSet: [],
       final: false,

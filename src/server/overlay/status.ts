@@ -33,7 +33,8 @@ function filledRows(table: ReadonlyArray<ReadonlyArray<NodeInfo | undefined>>): 
   const rows: RowEntries[] = [];
   table.forEach((row, index) => {
     const entries = row.filter((n): n is NodeInfo => n !== undefined);
-    if (entries.length > 0) rows.push({ row: index, entries: entries.map(encodeNodeInfo) });
+    if (entries.length > 0)
+      rows.push({ row: index, entries: entries.map(encodeNodeInfo), roundTripMicros: [] });
   });
   return rows;
 }

@@ -68,6 +68,15 @@ export interface RowEntries {
   row: number;
   /** The filled slots of the row; at most 16. */
   entries: NodeInfo[];
+  /**
+   * The sender's smoothed round-trip time to each entry, in microseconds, in the order of `entries`; 0 where
+   * it has not measured one (at most 4,294 s: longer times are sent as that). Either empty or exactly as
+   * many as `entries`, else the message is refused with INVALID_ARGUMENT. Set in ShareRow, empty in join
+   * states and in Status. The receiver's round trip to an entry is at least |its round trip to the sender -
+   * the sender's to the entry| (triangle inequality): it does not measure an entry that cannot come nearer
+   * than the node holding that slot of its own table.
+   */
+  roundTripMicros: number[];
 }
 
 function createBaseNodeInfo(): NodeInfo {
@@ -342,7 +351,7 @@ export const RouteMessage: MessageFns<RouteMessage> = {
 };
 
 function createBaseRowEntries(): RowEntries {
-  return { row: 0, entries: [] };
+  return { row: 0, entries: [], roundTripMicros: [] };
 }
 
 export const RowEntries: MessageFns<RowEntries> = {
@@ -352,6 +361,13 @@ export const RowEntries: MessageFns<RowEntries> = {
     }
     for (const v of message.entries) {
       NodeInfo.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.roundTripMicros.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.roundTripMicros) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -385,6 +401,24 @@ export const RowEntries: MessageFns<RowEntries> = {
             message.entries.push(NodeInfo.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag === 24) {
+              message.roundTripMicros.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.roundTripMicros.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -404,6 +438,7 @@ export const RowEntries: MessageFns<RowEntries> = {
     const message = createBaseRowEntries();
     message.row = object.row ?? 0;
     message.entries = object.entries?.map((e) => NodeInfo.fromPartial(e)) || [];
+    message.roundTripMicros = object.roundTripMicros?.map((e) => e) || [];
     return message;
   },
 };
