@@ -125,6 +125,8 @@ function coreVersion(): { commit: string; dirty: boolean } {
     return { commit: "unknown", dirty: false };
   }
 }
+/** Read now, when the core's modules have been loaded: edits to the tree during an hour's run are not in it. */
+const core = coreVersion();
 
 const started = performance.now();
 const log = (line: string): void =>
@@ -239,7 +241,7 @@ const run: ChurnRun = {
   warmupMinutes: Number.parseFloat(o.warmupMinutes),
   measuredMinutes: (sim.now - measureStarted - DRAIN_MS) / MINUTE,
   trafficPerSecond: traffic,
-  core: coreVersion(),
+  core,
   totals,
   buildWallMs,
   totalWallMs: performance.now() - started,
