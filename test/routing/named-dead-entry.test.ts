@@ -2,47 +2,12 @@
 // not in our state, so nothing of ours rests on it), and the node that named it is told it is dead, so that
 // it stops routing through it and handing it out. Driven input by input on a machine of a small overlay.
 import { describe, expect, it } from "vitest";
-import { NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import type { NodeInfo, Output, PeerMessage } from "../../src/routing/types.js";
-import { nodeInfo, Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { quietOverlay, rowZeroStrangers } from "./overlay-harness.js";
 
 function sends(outputs: readonly Output[]): { to: NodeInfo | undefined; message: PeerMessage }[] {
   return outputs.flatMap((o) => (o.type === "send" ? [{ to: o.out.to, message: o.out.message }] : []));
-}
-
-/** Ten ready nodes, their start-up traffic drained. */
-function overlay(): Overlay {
-  const o = new Overlay({ leafSetSize: 4 }, 11);
-  const random = seededRandom(12);
-  o.bootstrap(randomId(random));
-  for (let i = 0; i < 9; i++) o.join(randomId(random));
-  o.advance(60_000);
-  for (const n of o.live()) n.takeOutputs();
-  return o;
-}
-
-/** Whether `id` falls within `node`'s leaf-set range (from its farthest left member clockwise to its farthest right). */
-function inLeafRange(node: PastryNode, id: NodeId): boolean {
-  const { left, right } = node.leafSet();
-  const ring = 1n << 128n;
-  const from = BigInt("0x" + (left.at(-1) ?? node.self).id.hex);
-  const to = BigInt("0x" + (right.at(-1) ?? node.self).id.hex);
-  const at = BigInt("0x" + id.hex);
-  return (((at - from) % ring) + ring) % ring <= (((to - from) % ring) + ring) % ring;
-}
-
-/**
- * A node outside the overlay for a slot of `asker`'s row 0 that is held already (so the table does not take
- * it unmeasured, and it stays out of the asker's state), and outside the asker's leaf-set range.
- */
-function stranger(asker: PastryNode, port: number): NodeInfo {
-  for (const held of asker.routingTable()[0] ?? []) {
-    if (held === undefined) continue;
-    const id = NodeId.fromHex(held.id.hex[0]! + "7".repeat(31));
-    if (!inLeafRange(asker, id)) return nodeInfo(id, port);
-  }
-  throw new Error("no held row-0 slot outside the leaf-set range");
 }
 
 /** `asker` gets `namer`'s row 0 naming `named` at `now`; returns the probes it sent to `named`. */
@@ -64,9 +29,9 @@ function tickFor(node: PastryNode, from: number, ms: number): ReturnType<typeof 
 
 describe("a node named in a row that does not answer", () => {
   it("is probed once, not three times, and the namer alone is told it is dead", () => {
-    const o = overlay();
+    const o = quietOverlay(10, 11);
     const [asker, namer] = o.live() as [PastryNode, PastryNode];
-    const dead = stranger(asker, 999);
+    const [dead] = rowZeroStrangers(asker, 1, 999).named as [NodeInfo];
     const now = o.now + 1000;
     expect(shareRow(asker, namer, dead, now)).toBe(1);
     const after = tickFor(asker, now + 100, 10_000);
@@ -85,9 +50,9 @@ describe("a node named in a row that does not answer", () => {
   });
 
   it("is not told about a named node that answers", () => {
-    const o = overlay();
+    const o = quietOverlay(10, 11);
     const [asker, namer] = o.live() as [PastryNode, PastryNode];
-    const alive = stranger(asker, 998);
+    const [alive] = rowZeroStrangers(asker, 1, 998).named as [NodeInfo];
     const now = o.now + 1000;
     expect(shareRow(asker, namer, alive, now)).toBe(1);
     asker.receive(alive, { type: "probeReply", echoSentAt: now, leafSet: [], ready: true }, now + 40);

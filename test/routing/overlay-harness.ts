@@ -382,3 +382,47 @@ export function leafSetOf(node: PastryNode): string {
   const { left, right } = node.leafSet();
   return [...new Set([...left, ...right].map((n) => n.id.hex))].sort().join(",");
 }
+
+/** `size` ready nodes with a leaf set of 4, a minute after the last join, their outputs so far drained. */
+export function quietOverlay(size: number, seed: number): Overlay {
+  const o = new Overlay({ leafSetSize: 4 }, seed);
+  const random = seededRandom(seed + 1);
+  o.bootstrap(randomId(random));
+  for (let i = 1; i < size; i++) o.join(randomId(random));
+  o.advance(60_000);
+  for (const n of o.live()) n.takeOutputs();
+  return o;
+}
+
+/** Whether `id` falls within `node`'s leaf-set range (from its farthest left member clockwise to its farthest right). */
+export function inLeafRange(node: PastryNode, id: NodeId): boolean {
+  const { left, right } = node.leafSet();
+  const ring = 1n << 128n;
+  const from = (left.at(-1) ?? node.self).id.value;
+  const to = (right.at(-1) ?? node.self).id.value;
+  return (((id.value - from) % ring) + ring) % ring <= (((to - from) % ring) + ring) % ring;
+}
+
+/**
+ * `count` nodes outside the overlay, each for a held slot of `asker`'s row 0 (so the table does not take it
+ * unmeasured, and it stays out of the asker's state) and outside the asker's leaf-set range (so it is no
+ * leaf-set candidate, probed whatever its distance), with the holder of its slot.
+ */
+export function rowZeroStrangers(
+  asker: PastryNode,
+  count: number,
+  firstPort: number,
+): { holders: NodeInfo[]; named: NodeInfo[] } {
+  const holders: NodeInfo[] = [];
+  const named: NodeInfo[] = [];
+  for (const held of asker.routingTable()[0] ?? []) {
+    if (held === undefined || named.length === count) continue;
+    const id = NodeId.fromHex(held.id.hex[0]! + "7".repeat(31));
+    if (inLeafRange(asker, id)) continue;
+    holders.push(held);
+    named.push(nodeInfo(id, firstPort + named.length));
+  }
+  if (named.length < count)
+    throw new Error(`fewer than ${count} held row-0 slots outside the leaf-set range`);
+  return { holders, named };
+}

@@ -6,7 +6,7 @@ import { NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import { ProximityStore } from "../../src/routing/proximity.js";
 import type { NodeInfo, Output, RowEntries } from "../../src/routing/types.js";
-import { nodeInfo, Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { nodeInfo, type Overlay, quietOverlay, rowZeroStrangers } from "./overlay-harness.js";
 
 function probedIds(outputs: readonly Output[]): string[] {
   return outputs.flatMap((o) =>
@@ -14,48 +14,9 @@ function probedIds(outputs: readonly Output[]): string[] {
   );
 }
 
-/** Ten ready nodes, their start-up traffic drained. */
-function overlay(): Overlay {
-  const o = new Overlay({ leafSetSize: 4 }, 21);
-  const random = seededRandom(22);
-  o.bootstrap(randomId(random));
-  for (let i = 0; i < 9; i++) o.join(randomId(random));
-  o.advance(60_000);
-  for (const n of o.live()) n.takeOutputs();
-  return o;
-}
-
 /** Settles `node`'s measurement of `peer` at `rttMs` (the store smooths samples: many of the same). */
 function measure(node: PastryNode, peer: NodeInfo, rttMs: number, now: number): void {
   for (let i = 0; i < 40; i++) node.reportRtt(peer, rttMs, now);
-}
-
-/** Whether `id` falls within `node`'s leaf-set range (from its farthest left member clockwise to its farthest right). */
-function inLeafRange(node: PastryNode, id: NodeId): boolean {
-  const { left, right } = node.leafSet();
-  const ring = 1n << 128n;
-  const from = BigInt("0x" + (left.at(-1) ?? node.self).id.hex);
-  const to = BigInt("0x" + (right.at(-1) ?? node.self).id.hex);
-  const at = BigInt("0x" + id.hex);
-  return (((at - from) % ring) + ring) % ring <= (((to - from) % ring) + ring) % ring;
-}
-
-/**
- * Two held slots of `asker`'s row 0, and a node outside the overlay for each, outside the asker's leaf-set
- * range (so neither is a leaf-set candidate, probed whatever its distance).
- */
-function strangers(asker: PastryNode): { holders: NodeInfo[]; named: NodeInfo[] } {
-  const holders: NodeInfo[] = [];
-  const named: NodeInfo[] = [];
-  for (const held of asker.routingTable()[0] ?? []) {
-    if (held === undefined || named.length === 2) continue;
-    const id = NodeId.fromHex(held.id.hex[0]! + "7".repeat(31));
-    if (inLeafRange(asker, id)) continue;
-    holders.push(held);
-    named.push(nodeInfo(id, 900 + named.length));
-  }
-  if (named.length < 2) throw new Error("fewer than two held row-0 slots outside the leaf-set range");
-  return { holders, named };
 }
 
 /** A live node other than `asker` and `holders`. */
@@ -63,6 +24,22 @@ function otherThan(o: Overlay, asker: PastryNode, holders: readonly NodeInfo[]):
   const other = o.live().find((n) => n !== asker && !holders.some((h) => h.id.equals(n.self.id)));
   if (other === undefined) throw new Error("no node besides the asker and the holders");
   return other;
+}
+
+/**
+ * A node of a quiet overlay, two strangers for held slots of its row 0 (see rowZeroStrangers), and a node to
+ * name them: the asker measures the namer at 50 ms and both slots' holders at 10 ms.
+ */
+function measuredAsker(): { asker: PastryNode; namer: PastryNode; named: NodeInfo[]; now: number } {
+  const o = quietOverlay(10, 21);
+  const asker = o.live()[0]!;
+  const { holders, named } = rowZeroStrangers(asker, 2, 900);
+  const namer = otherThan(o, asker, holders);
+  const now = o.now + 1000;
+  measure(asker, namer.self, 50, now);
+  for (const holder of holders) measure(asker, holder, 10, now);
+  asker.takeOutputs();
+  return { asker, namer, named, now };
 }
 
 describe("a shared row with round-trip times", () => {
@@ -80,14 +57,7 @@ describe("a shared row with round-trip times", () => {
   });
 
   it("measures an entry that may come nearer than its slot's holder, not one that cannot", () => {
-    const o = overlay();
-    const asker = o.live()[0]!;
-    const { holders, named } = strangers(asker);
-    const namer = otherThan(o, asker, holders);
-    const now = o.now + 1000;
-    measure(asker, namer.self, 50, now);
-    for (const holder of holders) measure(asker, holder, 10, now);
-    asker.takeOutputs();
+    const { asker, namer, named, now } = measuredAsker();
     // From us to named[0]: at least (50 - 5) * 0.9 = 40.5 ms, farther than its slot's holder (10 ms).
     // To named[1]: at least (50 - 48) * 0.9 = 1.8 ms, which may be nearer.
     const row: RowEntries = { row: 0, entries: named, rttMs: [5, 48] };
@@ -98,21 +68,14 @@ describe("a shared row with round-trip times", () => {
   });
 
   it("measures every entry of a row without round-trip times, as before", () => {
-    const o = overlay();
-    const asker = o.live()[0]!;
-    const { holders, named } = strangers(asker);
-    const namer = otherThan(o, asker, holders);
-    const now = o.now + 1000;
-    measure(asker, namer.self, 50, now);
-    for (const holder of holders) measure(asker, holder, 10, now);
-    asker.takeOutputs();
+    const { asker, namer, named, now } = measuredAsker();
     asker.receive(namer.self, { type: "row", row: { row: 0, entries: named } }, now);
     const probed = probedIds(asker.takeOutputs());
     expect(probed).toEqual(expect.arrayContaining(named.map((n) => n.id.hex)));
   });
 
   it("is answered to a rowRequest with the sender's round-trip time to each entry, undefined where unmeasured", () => {
-    const o = overlay();
+    const o = quietOverlay(10, 21);
     const [node, asker] = o.live() as [PastryNode, PastryNode];
     const row = (node.routingTable()[0] ?? []).filter((n): n is NodeInfo => n !== undefined);
     expect(row.length).toBeGreaterThan(1);
