@@ -17,6 +17,7 @@ import { Traffic } from "./scenarios/traffic.js";
 import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
 import type { WarmupWindow } from "./lib/result.js";
 import type { BenchSettings } from "./lib/settings.js";
+import { runMain } from "./lib/run-main.js";
 
 interface AbOptions {
   base: string;
@@ -291,14 +292,4 @@ async function window(
   };
 }
 
-// Exit through process.exit so that the clusters' exit hook stops every daemon this run started.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `ab failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("ab", main);

@@ -12,6 +12,7 @@ import { rssBytes } from "./lib/proc.js";
 import { median } from "./lib/stats.js";
 import { idleFigures, timeFailure } from "./scenarios/membership.js";
 import { Traffic } from "./scenarios/traffic.js";
+import { runMain } from "./lib/run-main.js";
 
 /** Lets joins and leaf-set pushes settle before a repeated kill. */
 const SETTLE_MS = 3000;
@@ -118,14 +119,4 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-// Exit through process.exit so that the cluster's exit hook stops every daemon this run started.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `idle bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("idle bench", main);

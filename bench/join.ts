@@ -8,6 +8,7 @@ import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
 import { median } from "./lib/stats.js";
 import { timeJoins } from "./scenarios/membership.js";
+import { runMain } from "./lib/run-main.js";
 
 interface JoinOptions {
   nodes: number;
@@ -47,14 +48,4 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-// Exit through process.exit so that the cluster's exit hook stops every daemon this run started.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `join bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("join bench", main);

@@ -9,6 +9,7 @@ import { buildCompiledDaemon } from "./lib/compiled.js";
 import { median } from "./lib/stats.js";
 import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
 import { KvTraffic, type KvRun } from "./scenarios/kv.js";
+import { runMain } from "./lib/run-main.js";
 
 interface KvAbOptions {
   base: string;
@@ -122,13 +123,4 @@ function list(value: string): number[] {
   return value.split(",").map((s) => Number(s.trim()));
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `bench-kv-ab failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("bench-kv-ab", main);

@@ -18,6 +18,7 @@ import { summarizeLatencies, type LatencySummary } from "./lib/stats.js";
 import { EchoClient, EchoServerProcess } from "./baseline/baseline.js";
 import { KV_KEYS, KvTraffic, measureRedis, type KvRun } from "./scenarios/kv.js";
 import { VERSION_FLOOR_RESERVE } from "../src/server/kv/store.js";
+import { runMain } from "./lib/run-main.js";
 
 const NODES = 8;
 const VALUE_BYTES = 100;
@@ -190,14 +191,4 @@ function list(value: string): number[] {
   return value.split(",").map((s) => Number(s.trim()));
 }
 
-// Exit through process.exit so that the cluster's exit hook stops every daemon this run started.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `bench-kv failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("bench-kv", main);

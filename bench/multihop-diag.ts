@@ -10,6 +10,7 @@ import { runLoad, sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
 import { summarizeLatencies } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
+import { runMain } from "./lib/run-main.js";
 
 interface DiagOptions {
   rev: string;
@@ -145,13 +146,4 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `multihop-diag failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("multihop-diag", main);

@@ -19,6 +19,7 @@ import { totalCpuSeconds } from "./lib/proc.js";
 import { Traffic } from "./scenarios/traffic.js";
 import { KvTraffic } from "./scenarios/kv.js";
 import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
+import { runMain } from "./lib/run-main.js";
 
 const TOP = 30;
 const FILE_TIMEOUT_MS = 10_000;
@@ -257,14 +258,4 @@ function table(rows: readonly SelfTime[]): string[] {
   ];
 }
 
-// Exit through process.exit so that the cluster's exit hook stops every daemon this run started.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `profile failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("profile", main);

@@ -10,6 +10,7 @@ import { FULL_SETTINGS, type BenchSettings } from "./lib/settings.js";
 import type { BenchResult } from "./lib/result.js";
 import { readSimResults } from "./lib/sim-results.js";
 import { memoryCgroupTrial } from "./lib/memory-cgroup.js";
+import { runMain } from "./lib/run-main.js";
 
 export function writeResults(
   result: BenchResult,
@@ -120,15 +121,5 @@ function list(value: string): number[] {
 }
 
 if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
-  // Exit through process.exit so that the clusters' exit hook stops every daemon this run started.
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-  main(process.argv).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(
-        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exit(1);
-    },
-  );
+  runMain("bench", main);
 }

@@ -20,6 +20,7 @@ import { runLoad, sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
 import { median, percentile } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
+import { runMain } from "./lib/run-main.js";
 
 interface ScaleOptions {
   rev: string;
@@ -267,14 +268,4 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-// Exit through process.exit so that the clusters' exit hook stops every daemon this run started.
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-main(process.argv).then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(
-      `scale-diag failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exit(1);
-  },
-);
+runMain("scale-diag", main);
