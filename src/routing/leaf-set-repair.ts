@@ -7,6 +7,11 @@
 //   ones are coalesced into the next tick's push. A reinstated node is struck from what is still to push.
 // - A side that lost a member asks the farthest live member there (else on the other side) for its leaf
 //   set, at most once per probe timeout per peer; the request waits for a later input while held back.
+// - A ready node's short side grows past its far end only by a candidate a leaf-set member named (vouched):
+//   that member's leaf set spans the stretch between, so the nodes in it are known. Any other node that
+//   would become the far end (met first-hand, or named in a row) is kept out and the side asks its far
+//   member instead (refusedBeyondEnd). A member lost in the last RECENT_DEATH_WINDOW_MS that comes back
+//   (restarted, or found alive) vouches for itself: the stretch up to it was known when it left.
 // - Nodes that join the leaf set are told the deaths of the last RECENT_DEATH_WINDOW_MS (they were beyond
 //   the leaf set when the death was pushed).
 // - Everything batched is flushed once per input by finish(), which returns the sends in order.
@@ -56,6 +61,10 @@ function farthestNotBusy(members: readonly NodeInfo[], busy: (hex: string) => bo
 export class LeafSetRepair {
   /** The leaf set plus the candidates being probed to join it (see the invariants above). */
   private readonly candidates: LeafSet;
+  /** Candidates named in a leaf-set member's leaf set (may extend a short side); pruned to candidates. */
+  private readonly vouched = new Set<string>();
+  /** When each recent former member left the leaf set (see the invariants above). */
+  private readonly formerMembers = new BoundedMap<string, Millis>(RECENT_DEATHS_CAPACITY);
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   // Per-input batching: flushed once at the end of each input.
   private removedToPush: NodeInfo[] = [];
@@ -83,14 +92,46 @@ export class LeafSetRepair {
 
   // ---- Candidates ------------------------------------------------------------------------------------
 
-  /** Offers `node` as a candidate; returns whether it is among the nearest (then it is to be probed). */
-  offerCandidate(node: NodeInfo): boolean {
+  /**
+   * Offers `node` as a candidate; returns whether it is among the nearest (then it is to be probed).
+   * `vouched`: a leaf-set member named it in its leaf set (see the invariants above).
+   */
+  offerCandidate(node: NodeInfo, vouched: boolean): boolean {
     this.candidates.insert(node);
-    return this.candidates.has(node.id.hex);
+    const hex = node.id.hex;
+    if (!this.candidates.has(hex)) return false;
+    if (vouched) this.vouch(hex);
+    return true;
   }
 
   isCandidate(hex: string): boolean {
     return this.candidates.has(hex);
+  }
+
+  /**
+   * Whether `hex` may extend a short side: a candidate named by a leaf-set member, or a member lost lately.
+   */
+  isVouched(hex: string, now: Millis): boolean {
+    if (this.vouched.has(hex) && this.candidates.has(hex)) return true;
+    const left = this.formerMembers.get(hex);
+    return left !== undefined && now - left <= RECENT_DEATH_WINDOW_MS;
+  }
+
+  /**
+   * `node` was kept off the short `sides` it would have extended (not vouched): it is no candidate there, and
+   * those sides ask their far member, whose leaf set names the nodes in the stretch, `node` too if it is next.
+   */
+  refusedBeyondEnd(node: NodeInfo, sides: LeafSides, leafMember: boolean): void {
+    if (!leafMember) this.candidates.remove(node.id.hex);
+    this.scheduleRepair(sides);
+  }
+
+  private vouch(hex: string): void {
+    // Candidates are l nodes at most: prune the vouches of those pushed out since, rather than track each.
+    if (this.vouched.size >= 4 * this.config.leafSetSize) {
+      for (const known of this.vouched) if (!this.candidates.has(known)) this.vouched.delete(known);
+    }
+    this.vouched.add(hex);
   }
 
   /** Grows whenever an ID leaves the candidate set (LeafSet.removals). */
@@ -104,6 +145,7 @@ export class LeafSetRepair {
    */
   dropCandidate(hex: string, leafMember: boolean): void {
     const sides = this.candidates.sidesOf(hex);
+    this.vouched.delete(hex);
     if (!this.candidates.remove(hex) || leafMember) return;
     // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
     this.scheduleRepair(sides);
@@ -114,6 +156,7 @@ export class LeafSetRepair {
   /** `node` entered the leaf set (`ready`: this node routes; a new member then hears of recent deaths). */
   memberAdded(node: NodeInfo, ready: boolean): void {
     this.candidates.insert(node);
+    this.vouched.delete(node.id.hex);
     this.leafChanged = true;
     if (ready && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
   }
@@ -131,11 +174,12 @@ export class LeafSetRepair {
   }
 
   /**
-   * A member left the leaf set from `sides`: those sides are repaired, by asking a member there for its leaf
+   * `node`, a member, left the leaf set from `sides`: those sides are repaired, by asking a member there for its leaf
    * set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach past ours).
    */
-  memberLost(sides: LeafSides, named = false): void {
+  memberLost(node: NodeInfo, sides: LeafSides, now: Millis, named = false): void {
     this.leafChanged = true;
+    this.formerMembers.set(node.id.hex, now);
     if (!named) this.scheduleRepair(sides);
   }
 

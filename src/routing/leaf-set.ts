@@ -172,9 +172,14 @@ export class LeafSet {
     return this.fits(node);
   }
 
-  /** wouldAccept for a node known to be neither self nor a member: whether it is near enough on a side. */
-  fits(node: NodeInfo): boolean {
-    return this.fitsSide(node, true) || this.fitsSide(node, false);
+  /**
+   * wouldAccept for a node known to be neither self nor a member: whether it is near enough on a side.
+   * `extendShortSides` false: not counting the sides where it would become a short side's far end (see
+   * beyondShortEnd).
+   */
+  fits(node: NodeInfo, extendShortSides = true): boolean {
+    const held = extendShortSides ? NO_SIDES : this.beyondShortEnd(node);
+    return (!held.right && this.fitsSide(node, true)) || (!held.left && this.fitsSide(node, false));
   }
 
   /**
@@ -196,10 +201,27 @@ export class LeafSet {
   }
 
   /**
-   * Adds `node` where it belongs; returns whether the leaf set changed. A known ID with a new incarnation
-   * replaces the old entry in place (the distances are the same).
+   * The sides on which `node` would become the farthest member of a short side (fewer than l/2 members
+   * while the sides do not overlap): taking it in there claims that no live node lies between the side's
+   * far end and it, and the nodes beyond a short side's end are exactly the ones this node does not know.
    */
-  insert(node: NodeInfo): boolean {
+  beyondShortEnd(node: NodeInfo): LeafSides {
+    if (this.wrapsAround() || this.byHex.has(node.id.hex) || node.id.equals(this.self.id)) return NO_SIDES;
+    const left =
+      this.leftNodes.length < this.half &&
+      beyondEnd(this.leftDistances, clockwiseDistance(node.id, this.self.id));
+    const right =
+      this.rightNodes.length < this.half &&
+      beyondEnd(this.rightDistances, clockwiseDistance(this.self.id, node.id));
+    return left || right ? { left, right } : NO_SIDES;
+  }
+
+  /**
+   * Adds `node` where it belongs; returns whether the leaf set changed. A known ID with a new incarnation
+   * replaces the old entry in place (the distances are the same). `extendShortSides` false keeps it off
+   * the sides where beyondShortEnd says it would become the far end (it still joins a side it falls within).
+   */
+  insert(node: NodeInfo, extendShortSides = true): boolean {
     const hex = node.id.hex;
     if (node.id.equals(this.self.id)) return false;
     const known = this.byHex.get(hex);
@@ -214,20 +236,25 @@ export class LeafSet {
     }
     // Most offers (candidates named in gossip) fit neither side: settled without bigint arithmetic.
     if (!this.fitsSide(node, true) && !this.fitsSide(node, false)) return false;
-    const right = insertSorted(
-      this.rightNodes,
-      this.rightDistances,
-      node,
-      clockwiseDistance(this.self.id, node.id),
-      this.half,
-    );
-    const left = insertSorted(
-      this.leftNodes,
-      this.leftDistances,
-      node,
-      clockwiseDistance(node.id, this.self.id),
-      this.half,
-    );
+    const held = extendShortSides ? NO_SIDES : this.beyondShortEnd(node);
+    const right = held.right
+      ? NOT_INSERTED
+      : insertSorted(
+          this.rightNodes,
+          this.rightDistances,
+          node,
+          clockwiseDistance(this.self.id, node.id),
+          this.half,
+        );
+    const left = held.left
+      ? NOT_INSERTED
+      : insertSorted(
+          this.leftNodes,
+          this.leftDistances,
+          node,
+          clockwiseDistance(node.id, this.self.id),
+          this.half,
+        );
     if (!right.inserted && !left.inserted) return false;
     this.frozenList = undefined;
     this.changes++;
@@ -276,6 +303,15 @@ export class LeafSet {
     if (!this.leftNodes.includes(node) && !this.rightNodes.includes(node) && this.byHex.delete(node.id.hex))
       this.removed++;
   }
+}
+
+const NO_SIDES: LeafSides = Object.freeze({ left: false, right: false });
+const NOT_INSERTED = Object.freeze({ inserted: false, evicted: undefined });
+
+/** Whether `distance` lies beyond the last of a side's sorted `distances` (or the side is empty). */
+function beyondEnd(distances: readonly bigint[], distance: bigint): boolean {
+  const last = distances[distances.length - 1];
+  return last === undefined || distance > last;
 }
 
 function isSkipped(

@@ -746,7 +746,8 @@ export class PastryNode {
     for (const node of this.joinProcess.finalStateArrived())
       if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
-    this.learnAll(leafSet, now);
+    // The final state comes from the node nearest the joiner: its leaf set spans the joiner's own.
+    this.learnAll(leafSet, now, true);
     this.checkJoinComplete(now);
   }
 
@@ -1103,17 +1104,11 @@ export class PastryNode {
   }
 
   /**
-   * A node learnt second-hand: table and neighbourhood directly; leaf set only after it answers a probe.
-   * `measure`: probe it for proximity when it competes for a table slot. Not for nodes named in leaf sets:
-   * every reply names l more nodes, and measuring them all would make a join probe the whole overlay.
-   */
-  private learn(node: NodeInfo, now: Millis, measure = false): void {
-    if (this.offerAsCandidate(node, now, measure)) this.probeCandidate(node, now);
-  }
-
-  /**
-   * learn() for each of `nodes` as one batch: all are offered first, and only the leaf-set candidates still
-   * among the nearest once all are in are probed. One at a time, a leaf set listed from its far end had each
+   * Nodes learnt second-hand, as one batch: table and neighbourhood directly; leaf set only after they answer
+   * a probe (`vouched`: named in a leaf-set member's leaf set, see LeafSetRepair). Not measured unless
+   * `measure` says so: every leaf set names l more nodes, and measuring them all would make a join probe the
+   * whole overlay. All are offered first, and only the leaf-set candidates still among the nearest once all
+   * are in are probed. One at a time, a leaf set listed from its far end had each
    * node nearer than the last probed in turn: half the leaf-set probes after a leave or a death's push ended
    * with the node outside the leaf set (2,000 simulated nodes, 30-minute sessions: control 0.714 -> 0.656
    * messages per node per second). `measure` decides per node, before it is offered. Indexed loops: gossip
@@ -1123,12 +1118,13 @@ export class PastryNode {
   private learnAll(
     nodes: readonly NodeInfo[],
     now: Millis,
+    vouched: boolean,
     measure: (node: NodeInfo) => boolean = NEVER,
   ): void {
     let offered: NodeInfo[] | undefined;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i] as NodeInfo;
-      if (this.offerAsCandidate(node, now, measure(node))) (offered ??= []).push(node);
+      if (this.offerAsCandidate(node, now, measure(node), vouched)) (offered ??= []).push(node);
     }
     if (offered === undefined) return;
     for (let i = 0; i < offered.length; i++) {
@@ -1143,12 +1139,15 @@ export class PastryNode {
    * earlier while the side was full (it is still in the candidate set, and would be refused forever if only
    * new ones counted).
    */
-  private offerAsCandidate(node: NodeInfo, now: Millis, measure: boolean): boolean {
+  private offerAsCandidate(node: NodeInfo, now: Millis, measure: boolean, vouched: boolean): boolean {
     if (!this.isPlausible(node)) return false;
     this.offerSecondHand(node, now, measure);
-    // leaf.wouldAccept(node), its look-up answered by stateEntry's memo (isPlausible ruled out self).
-    if (this.leafHolds(node.id.hex) || !this.leaf.fits(node)) return false;
-    return this.repair.offerCandidate(node);
+    // leaf.wouldAccept(node), its look-up answered by stateEntry's memo (isPlausible ruled out self). A node
+    // that could only extend a short side, and nobody vouched for, would be kept out when it answered:
+    // probing it would only make it name its neighbours, to be probed and kept out in turn.
+    if (this.leafHolds(node.id.hex) || !this.leaf.fits(node, vouched || this.status !== "ready"))
+      return false;
+    return this.repair.offerCandidate(node, vouched);
   }
 
   /**
@@ -1210,26 +1209,20 @@ export class PastryNode {
     return !this.detector.believedDead(node, this.now);
   }
 
+  /**
+   * Takes `node`, alive first-hand, into the leaf set where it belongs. A ready node's short side grows past
+   * its far end only by a node a member vouched for: one that merely talked to us may lie hundreds of nodes
+   * beyond, and the side would claim the stretch between (a far node's route arriving while a side was one
+   * short made two nodes bounce a message to its hop limit, 10,000 simulated nodes). Kept out there, it
+   * makes the side ask its far member, whose leaf set names what lies beyond (and `node`, if it is next).
+   */
   private addToLeafSet(node: NodeInfo, now: Millis): void {
-    const leftWasShort = this.leaf.left().length < this.leaf.half;
-    const rightWasShort = this.leaf.right().length < this.leaf.half;
-    // Named to us among the nearest we know (a leave notice, a push, an answer): the leaf set that named it
-    // named the nodes before it too, and those are candidates already.
-    const named = this.repair.isCandidate(node.id.hex);
-    if (!this.leaf.insert(node)) return;
-    // A node filling a hole at the far end of a side may have come in ahead of nearer nodes nobody has
-    // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch. Not
-    // a node named to us: asking it was 0.029 of 0.612 control messages per node per second under churn
-    // (10,000 simulated nodes), mostly after a departure, both ends of each new pair asking each other.
-    if (this.status === "ready" && !named && !this.leaf.wrapsAround()) {
-      const hex = node.id.hex;
-      if (
-        (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
-        (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
-      ) {
-        if (this.repair.mayRequestLeafSet(node, now)) this.sendTo(node, { type: "leafSetRequest" });
-      }
-    }
+    const hex = node.id.hex;
+    const mayExtend = this.status !== "ready" || this.repair.isVouched(hex, now);
+    const held = mayExtend ? undefined : this.leaf.beyondShortEnd(node);
+    const inserted = this.leaf.insert(node, mayExtend);
+    if (held !== undefined && (held.left || held.right)) this.repair.refusedBeyondEnd(node, held, inserted);
+    if (!inserted) return;
     this.repair.memberAdded(node, this.status === "ready");
     this.detector.markHeard(node.id.hex, now);
     this.emitEvent({ type: "nodeJoined", node });
@@ -1255,6 +1248,7 @@ export class PastryNode {
     this.learnAll(
       row.entries,
       now,
+      false,
       outOfReach === undefined ? measure : (node) => !outOfReach.has(node) && measure(node),
     );
     for (let i = 0; i < row.entries.length; i++)
@@ -1311,7 +1305,7 @@ export class PastryNode {
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
     if (kind === "proximity") return;
-    this.learnAll(leafSet, now);
+    this.learnAll(leafSet, now, this.leafHolds(from.id.hex));
     this.checkJoinComplete(now);
   }
 
@@ -1342,7 +1336,7 @@ export class PastryNode {
     // A node whose death `from` told us, named again by `from`: it refuted the death to `from` (its
     // refutation to us may be lost), so it is plausible again and learnt (probed) like any other.
     for (let i = 0; i < leafSet.length; i++) this.detector.retractedBy(leafSet[i] as NodeInfo, from);
-    this.learnAll(leafSet, now);
+    this.learnAll(leafSet, now, this.leafHolds(from.id.hex));
   }
 
   /** Whether `hex` is our nearest leaf-set member on either side. */
@@ -1385,11 +1379,12 @@ export class PastryNode {
   }
 
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    const wasMember = this.leafHolds(from.id.hex);
     this.detector.endProbe(from.id.hex);
     this.detector.recordDeparture(from);
     this.forget(from, true);
     this.releaseParked(from.id.hex, false);
-    this.learnAll(leafSet, now);
+    this.learnAll(leafSet, now, wasMember);
     this.checkJoinComplete(now);
   }
 
@@ -1592,7 +1587,7 @@ export class PastryNode {
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     // A leave is announced and says nothing about other members: no probes (a death's are in declareDead).
-    if (wasLeafMember) this.repair.memberLost(sides, graceful);
+    if (wasLeafMember) this.repair.memberLost(known ?? node, sides, this.now, graceful);
     // A slot its runner-up took needs no repair: the answer would only fill holes, and there is none.
     if (row !== undefined && this.status === "ready" && this.table.occupantFor(node) === undefined) {
       this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));

@@ -24,8 +24,8 @@ const targets = (sends: readonly PeerSend[]): string[] =>
 describe("LeafSetRepair", () => {
   it("keeps only the l/2 nearest candidates per side: a farther one is not to be probed", () => {
     const repair = new LeafSetRepair(self, config);
-    for (const n of [98n, 99n, 101n, 102n]) expect(repair.offerCandidate(at(n))).toBe(true);
-    expect(repair.offerCandidate(at(103n))).toBe(false);
+    for (const n of [98n, 99n, 101n, 102n]) expect(repair.offerCandidate(at(n), true)).toBe(true);
+    expect(repair.offerCandidate(at(103n), true)).toBe(false);
     expect(repair.isCandidate(at(103n).id.hex)).toBe(false);
   });
 
@@ -89,7 +89,7 @@ describe("LeafSetRepair", () => {
   it("a side that lost a member to a leave whose notice named its leaf set asks nobody", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
-    repair.memberLost({ left: false, right: true }, true);
+    repair.memberLost(at(104n), { left: false, right: true }, 0, true);
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
 
@@ -97,13 +97,13 @@ describe("LeafSetRepair", () => {
     const repair = new LeafSetRepair(self, config);
     // The right side lost a member; a push named 102, nearer than 103, and 102 is being probed.
     const leaf = leafOf(at(97n), at(98n), at(99n), at(101n), at(103n));
-    for (const n of [97n, 98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n));
+    for (const n of [97n, 98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n), true);
     const probing102 = (hex: string): boolean => hex === at(102n).id.hex;
     const request = [`leafSetRequest->${at(103n).id.hex.slice(0, 2)}`];
-    repair.memberLost({ left: false, right: true });
+    repair.memberLost(at(104n), { left: false, right: true }, 0);
     expect(repair.finish(true, leaf, 0, notBusy, probing102).sends).toEqual([]);
     // No probe out to 102 (it answered earlier, while the side was full): the side asks its farthest member.
-    repair.memberLost({ left: false, right: true });
+    repair.memberLost(at(104n), { left: false, right: true }, 0);
     expect(targets(repair.finish(true, leaf, 1_000, notBusy, notBusy).sends)).toEqual(request);
     // 102 did not answer: too few candidates are left on that side, and it asks again.
     repair.dropCandidate(at(102n).id.hex, false);
@@ -113,13 +113,13 @@ describe("LeafSetRepair", () => {
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
-    repair.memberLost({ left: false, right: true });
+    repair.memberLost(at(104n), { left: false, right: true }, 0);
     const busy = (hex: string): boolean => hex === at(102n).id.hex;
     expect(targets(repair.finish(true, leaf, 0, busy).sends)).toEqual([
       `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
     ]);
     expect(repair.mayRequestLeafSet(at(101n), 499)).toBe(false);
-    repair.memberLost({ left: false, right: true });
+    repair.memberLost(at(104n), { left: false, right: true }, 0);
     expect(repair.finish(true, leaf, 499, busy).sends).toEqual([]);
     // Held back, not forgotten: the next input after the interval sends it.
     expect(targets(repair.finish(true, leaf, 500, busy).sends)).toHaveLength(1);
@@ -139,7 +139,7 @@ describe("LeafSetRepair", () => {
     const leaf = leafOf(at(99n), at(101n));
     repair.memberDied(at(103n), true, 0);
     repair.refute();
-    repair.memberLost({ left: true, right: true });
+    repair.memberLost(at(104n), { left: true, right: true }, 0);
     repair.finish(false, leaf, 0, notBusy);
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
