@@ -157,4 +157,36 @@ describe("LeafSetRepair", () => {
       message: { type: "leafSet", leafSet: leaf.list(), removed: [] },
     });
   });
+
+  it("only a candidate a member named, or a member lost in the last 30 s, may extend a short side", () => {
+    const repair = new LeafSetRepair(self, config);
+    const named = at(104n);
+    const unnamed = at(105n);
+    repair.offerCandidate(named, true);
+    repair.offerCandidate(unnamed, false);
+    expect(repair.isVouched(named.id.hex, 0)).toBe(true);
+    expect(repair.isVouched(unnamed.id.hex, 0)).toBe(false);
+    // Named later by a member: vouched from then on; no longer a candidate: not vouched.
+    repair.offerCandidate(unnamed, true);
+    expect(repair.isVouched(unnamed.id.hex, 0)).toBe(true);
+    repair.dropCandidate(named.id.hex, false);
+    expect(repair.isVouched(named.id.hex, 0)).toBe(false);
+    const former = at(103n);
+    repair.memberLost(former, { left: false, right: true }, 1_000);
+    expect(repair.isVouched(former.id.hex, 31_000)).toBe(true);
+    expect(repair.isVouched(former.id.hex, 31_001)).toBe(false);
+  });
+
+  it("a node kept off a short side stops being a candidate, and the side asks its far member", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(98n), at(99n), at(101n), at(102n));
+    leaf.remove(at(102n).id.hex);
+    const far = at(110n);
+    repair.offerCandidate(far, false);
+    repair.refusedBeyondEnd(far, { left: false, right: true }, false);
+    expect(repair.isCandidate(far.id.hex)).toBe(false);
+    expect(targets(repair.finish(true, leaf, 0, notBusy).sends)).toEqual([
+      `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
+    ]);
+  });
 });

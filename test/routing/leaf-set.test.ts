@@ -101,6 +101,35 @@ describe("2.1 leaf set", () => {
     expect(big.wouldAccept(at(120n))).toBe(true);
   });
 
+  it("a node beyond the far end of a short side extends it only when allowed; within the range, or on a full side, it always joins", () => {
+    const leaf = new LeafSet(at(100n), 4);
+    for (const n of [90n, 80n, 110n, 120n]) leaf.insert(at(n));
+    leaf.remove(NodeId.fromBigInt(80n).hex);
+    // Left: 90 only (short); right: 110, 120 (full). 50 lies beyond 90; 95 lies within.
+    expect(leaf.beyondShortEnd(at(50n))).toEqual({ left: true, right: false });
+    expect(leaf.beyondShortEnd(at(95n))).toEqual({ left: false, right: false });
+    expect(leaf.fits(at(50n), false)).toBe(false);
+    expect(leaf.fits(at(50n))).toBe(true);
+    expect(leaf.insert(at(50n), false)).toBe(false);
+    expect(ids(leaf.left())).toEqual([90n]);
+    // A new right neighbour also lies far along the short left side, the long way round: it joins the right only.
+    expect(leaf.insert(at(105n), false)).toBe(true);
+    expect(ids(leaf.right())).toEqual([105n, 110n]);
+    expect(ids(leaf.left())).toEqual([90n]);
+    expect(leaf.insert(at(95n), false)).toBe(true);
+    expect(ids(leaf.left())).toEqual([95n, 90n]);
+    // Full again: nothing is beyond a short end.
+    expect(leaf.beyondShortEnd(at(50n))).toEqual({ left: false, right: false });
+  });
+
+  it("on a ring small enough that the sides overlap, nothing lies beyond a short end", () => {
+    const leaf = new LeafSet(at(100n), 8);
+    for (const n of [90n, 110n]) leaf.insert(at(n));
+    expect(leaf.wrapsAround()).toBe(true);
+    expect(leaf.beyondShortEnd(at(50n))).toEqual({ left: false, right: false });
+    expect(leaf.insert(at(50n), false)).toBe(true);
+  });
+
   it("invariants hold after any sequence of inserts and removals (checked against a sorted list)", () => {
     fc.assert(
       fc.property(
