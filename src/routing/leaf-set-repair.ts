@@ -7,16 +7,18 @@
 //   ones are coalesced into the next tick's push. A reinstated node is struck from what is still to push.
 // - A side that lost a member asks the farthest live member there (else on the other side) for its leaf
 //   set, at most once per probe timeout per peer; the request waits for a later input while held back.
-// - A ready node's short side grows past its far end only by a candidate a leaf-set member named (vouched):
-//   that member's leaf set spans the stretch between, so the nodes in it are known. Any other node that
-//   would become the far end (met first-hand, or named in a row) is kept out and the side asks its far
-//   member instead (refusedBeyondEnd). A member lost in the last RECENT_DEATH_WINDOW_MS that comes back
+// - A ready node's short side grows past its far end only by a candidate a leaf-set member named whose leaf
+//   set spans the stretch between (vouched: LeafSet.vouchedBy), so the nodes in it are known. Any other
+//   node that would become the far end (met first-hand, or named in a row) is kept out and the side asks its
+//   far member instead (refusedBeyondEnd). Unless that far member's own side beyond is short too (after
+//   adjacent crashes): nobody can vouch then, and the side is open to any node until its far end moves; the
+//   nodes kept out lately are probed again when it opens. A member lost in the last RECENT_DEATH_WINDOW_MS that comes back
 //   (restarted, or found alive) vouches for itself: the stretch up to it was known when it left.
 // - Nodes that join the leaf set are told the deaths of the last RECENT_DEATH_WINDOW_MS (they were beyond
 //   the leaf set when the death was pushed).
 // - Everything batched is flushed once per input by finish(), which returns the sends in order.
 import { BoundedMap } from "./bounded-map.js";
-import { LeafSet, type LeafSides } from "./leaf-set.js";
+import { LeafSet, NO_SIDES, type LeafSides } from "./leaf-set.js";
 import { GossipSuppression } from "./maintenance-tuning.js";
 import type { PeerSend } from "./outbox.js";
 import type { NodeId } from "./id.js";
@@ -42,6 +44,8 @@ const QUIET_GOSSIP_ROUNDS = 2;
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
 const NO_IDS: readonly NodeId[] = Object.freeze([]);
+const NO_NODES: readonly NodeInfo[] = Object.freeze([]);
+const BOTH_SIDES: LeafSides = Object.freeze({ left: true, right: true });
 
 /** What one input's end flushes: the sends, in order, and the leaf set to announce if it changed. */
 export interface LeafSetFlush {
@@ -61,8 +65,13 @@ function farthestNotBusy(members: readonly NodeInfo[], busy: (hex: string) => bo
 export class LeafSetRepair {
   /** The leaf set plus the candidates being probed to join it (see the invariants above). */
   private readonly candidates: LeafSet;
-  /** Candidates named in a leaf-set member's leaf set (may extend a short side); pruned to candidates. */
-  private readonly vouched = new Set<string>();
+  /** Candidates vouched for, and on which sides (see the invariants above); pruned to candidates. */
+  private readonly vouched = new Map<string, LeafSides>();
+  /** Short sides whose far member cannot vouch for what lies beyond (see the invariants above). */
+  private openLeft = false;
+  private openRight = false;
+  /** Nodes lately kept off a short side, first-hand alive: candidates again if the side opens. */
+  private keptOff: NodeInfo[] = [];
   /** When each recent former member left the leaf set (see the invariants above). */
   private readonly formerMembers = new BoundedMap<string, Millis>(RECENT_DEATHS_CAPACITY);
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
@@ -94,13 +103,13 @@ export class LeafSetRepair {
 
   /**
    * Offers `node` as a candidate; returns whether it is among the nearest (then it is to be probed).
-   * `vouched`: a leaf-set member named it in its leaf set (see the invariants above).
+   * `vouched`: the short sides it may extend (see the invariants above).
    */
-  offerCandidate(node: NodeInfo, vouched: boolean): boolean {
+  offerCandidate(node: NodeInfo, vouched: LeafSides = NO_SIDES): boolean {
     this.candidates.insert(node);
     const hex = node.id.hex;
     if (!this.candidates.has(hex)) return false;
-    if (vouched) this.vouch(hex);
+    if (vouched.left || vouched.right) this.vouch(hex, vouched);
     return true;
   }
 
@@ -109,12 +118,14 @@ export class LeafSetRepair {
   }
 
   /**
-   * Whether `hex` may extend a short side: a candidate named by a leaf-set member, or a member lost lately.
+   * The short sides `hex` may extend: those a member vouched for while it is a candidate; both, for a member
+   * lost lately.
    */
-  isVouched(hex: string, now: Millis): boolean {
-    if (this.vouched.has(hex) && this.candidates.has(hex)) return true;
-    const left = this.formerMembers.get(hex);
-    return left !== undefined && now - left <= RECENT_DEATH_WINDOW_MS;
+  vouchedSides(hex: string, now: Millis): LeafSides {
+    const lost = this.formerMembers.get(hex);
+    if (lost !== undefined && now - lost <= RECENT_DEATH_WINDOW_MS) return BOTH_SIDES;
+    const sides = this.vouched.get(hex);
+    return sides !== undefined && this.candidates.has(hex) ? sides : NO_SIDES;
   }
 
   /**
@@ -123,15 +134,48 @@ export class LeafSetRepair {
    */
   refusedBeyondEnd(node: NodeInfo, sides: LeafSides, leafMember: boolean): void {
     if (!leafMember) this.candidates.remove(node.id.hex);
+    if (!this.keptOff.some((n) => n.id.hex === node.id.hex)) {
+      this.keptOff.push(node);
+      if (this.keptOff.length > this.config.leafSetSize) this.keptOff.shift();
+    }
     this.scheduleRepair(sides);
   }
 
-  private vouch(hex: string): void {
+  /** The sides open to nodes nobody vouched for (see the invariants above). */
+  get openSides(): LeafSides {
+    return this.openLeft || this.openRight ? { left: this.openLeft, right: this.openRight } : NO_SIDES;
+  }
+
+  /**
+   * The far member of a short side spoke: the side is open if its own side beyond is short (`short`). When
+   * it opens, returns the nodes kept out lately, to be offered again (else nothing).
+   */
+  farMemberHeard(clockwise: boolean, short: boolean): readonly NodeInfo[] {
+    const wasOpen = clockwise ? this.openRight : this.openLeft;
+    if (clockwise) this.openRight = short;
+    else this.openLeft = short;
+    if (!short || wasOpen || this.keptOff.length === 0) return NO_NODES;
+    const retry = this.keptOff;
+    this.keptOff = [];
+    return retry;
+  }
+
+  /** A side's far end moved: it is closed again until its new far member is heard. */
+  farEndMoved(sides: LeafSides): void {
+    if (sides.left) this.openLeft = false;
+    if (sides.right) this.openRight = false;
+  }
+
+  private vouch(hex: string, sides: LeafSides): void {
     // Candidates are l nodes at most: prune the vouches of those pushed out since, rather than track each.
     if (this.vouched.size >= 4 * this.config.leafSetSize) {
-      for (const known of this.vouched) if (!this.candidates.has(known)) this.vouched.delete(known);
+      for (const known of this.vouched.keys()) if (!this.candidates.has(known)) this.vouched.delete(known);
     }
-    this.vouched.add(hex);
+    const before = this.vouched.get(hex);
+    this.vouched.set(
+      hex,
+      before === undefined ? sides : { left: before.left || sides.left, right: before.right || sides.right },
+    );
   }
 
   /** Grows whenever an ID leaves the candidate set (LeafSet.removals). */
@@ -292,8 +336,10 @@ export class LeafSetRepair {
         this.repairLeft = false;
         this.repairRight = false;
       }
-      if (this.repairLeft && this.covered(this.candidates.left(), leaf, probing)) this.repairLeft = false;
-      if (this.repairRight && this.covered(this.candidates.right(), leaf, probing)) this.repairRight = false;
+      if (this.repairLeft && this.covered(this.candidates.left(), leaf.left(), leaf.half, probing))
+        this.repairLeft = false;
+      if (this.repairRight && this.covered(this.candidates.right(), leaf.right(), leaf.half, probing))
+        this.repairRight = false;
       if (this.repairLeft && this.requestFor(leaf.left(), leaf.right(), now, busy, sends))
         this.repairLeft = false;
       if (this.repairRight && this.requestFor(leaf.right(), leaf.left(), now, busy, sends))
@@ -312,16 +358,23 @@ export class LeafSetRepair {
   }
 
   /**
-   * Whether a side needs no repair request: its l/2 nearest known nodes are members or being probed (the
-   * leaf set that named them, typically a death's push, named the nodes beyond too). A candidate that does
-   * not answer is dropped, and its side asks then (dropCandidate). Asking anyway after every push was
-   * 0.0058 requests per node per second, and as many answers, at 10,000 simulated nodes.
+   * Whether a side needs no repair request: its l/2 nearest known nodes are members on that side (`members`)
+   * or being probed (the leaf set that named them, typically a death's push, named the nodes beyond too). A
+   * candidate that does not answer is dropped, and its side asks then (dropCandidate). Asking anyway after
+   * every push was 0.0058 requests per node per second, and as many answers, at 10,000 simulated nodes. A
+   * member of the other side does not count: on a small ring it pads a short side's candidates the long way
+   * round, and the side would never ask for the node it lacks.
    */
-  private covered(side: readonly NodeInfo[], leaf: LeafSet, probing: (hex: string) => boolean): boolean {
-    if (side.length < leaf.half) return false;
+  private covered(
+    side: readonly NodeInfo[],
+    members: readonly NodeInfo[],
+    half: number,
+    probing: (hex: string) => boolean,
+  ): boolean {
+    if (side.length < half) return false;
     for (let i = 0; i < side.length; i++) {
       const hex = (side[i] as NodeInfo).id.hex;
-      if (!leaf.has(hex) && !probing(hex)) return false;
+      if (!probing(hex) && !members.some((m) => m.id.hex === hex)) return false;
     }
     return true;
   }

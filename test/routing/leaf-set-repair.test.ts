@@ -24,8 +24,8 @@ const targets = (sends: readonly PeerSend[]): string[] =>
 describe("LeafSetRepair", () => {
   it("keeps only the l/2 nearest candidates per side: a farther one is not to be probed", () => {
     const repair = new LeafSetRepair(self, config);
-    for (const n of [98n, 99n, 101n, 102n]) expect(repair.offerCandidate(at(n), true)).toBe(true);
-    expect(repair.offerCandidate(at(103n), true)).toBe(false);
+    for (const n of [98n, 99n, 101n, 102n]) expect(repair.offerCandidate(at(n))).toBe(true);
+    expect(repair.offerCandidate(at(103n))).toBe(false);
     expect(repair.isCandidate(at(103n).id.hex)).toBe(false);
   });
 
@@ -97,7 +97,7 @@ describe("LeafSetRepair", () => {
     const repair = new LeafSetRepair(self, config);
     // The right side lost a member; a push named 102, nearer than 103, and 102 is being probed.
     const leaf = leafOf(at(97n), at(98n), at(99n), at(101n), at(103n));
-    for (const n of [97n, 98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n), true);
+    for (const n of [97n, 98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n));
     const probing102 = (hex: string): boolean => hex === at(102n).id.hex;
     const request = [`leafSetRequest->${at(103n).id.hex.slice(0, 2)}`];
     repair.memberLost(at(104n), { left: false, right: true }, 0);
@@ -158,23 +158,25 @@ describe("LeafSetRepair", () => {
     });
   });
 
-  it("only a candidate a member named, or a member lost in the last 30 s, may extend a short side", () => {
+  it("a candidate extends only the short sides it was vouched for; a member lost in the last 30 s, either", () => {
     const repair = new LeafSetRepair(self, config);
+    const right = { left: false, right: true };
+    const left = { left: true, right: false };
     const named = at(104n);
     const unnamed = at(105n);
-    repair.offerCandidate(named, true);
-    repair.offerCandidate(unnamed, false);
-    expect(repair.isVouched(named.id.hex, 0)).toBe(true);
-    expect(repair.isVouched(unnamed.id.hex, 0)).toBe(false);
-    // Named later by a member: vouched from then on; no longer a candidate: not vouched.
-    repair.offerCandidate(unnamed, true);
-    expect(repair.isVouched(unnamed.id.hex, 0)).toBe(true);
+    repair.offerCandidate(named, right);
+    repair.offerCandidate(unnamed);
+    expect(repair.vouchedSides(named.id.hex, 0)).toEqual(right);
+    expect(repair.vouchedSides(unnamed.id.hex, 0)).toEqual({ left: false, right: false });
+    // Vouched for by a later member too: the sides add up. No longer a candidate: vouched for nowhere.
+    repair.offerCandidate(named, left);
+    expect(repair.vouchedSides(named.id.hex, 0)).toEqual({ left: true, right: true });
     repair.dropCandidate(named.id.hex, false);
-    expect(repair.isVouched(named.id.hex, 0)).toBe(false);
+    expect(repair.vouchedSides(named.id.hex, 0)).toEqual({ left: false, right: false });
     const former = at(103n);
-    repair.memberLost(former, { left: false, right: true }, 1_000);
-    expect(repair.isVouched(former.id.hex, 31_000)).toBe(true);
-    expect(repair.isVouched(former.id.hex, 31_001)).toBe(false);
+    repair.memberLost(former, right, 1_000);
+    expect(repair.vouchedSides(former.id.hex, 31_000)).toEqual({ left: true, right: true });
+    expect(repair.vouchedSides(former.id.hex, 31_001)).toEqual({ left: false, right: false });
   });
 
   it("a node kept off a short side stops being a candidate, and the side asks its far member", () => {
@@ -182,7 +184,7 @@ describe("LeafSetRepair", () => {
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n));
     leaf.remove(at(102n).id.hex);
     const far = at(110n);
-    repair.offerCandidate(far, false);
+    repair.offerCandidate(far);
     repair.refusedBeyondEnd(far, { left: false, right: true }, false);
     expect(repair.isCandidate(far.id.hex)).toBe(false);
     expect(targets(repair.finish(true, leaf, 0, notBusy).sends)).toEqual([

@@ -101,33 +101,66 @@ describe("2.1 leaf set", () => {
     expect(big.wouldAccept(at(120n))).toBe(true);
   });
 
-  it("a node beyond the far end of a short side extends it only when allowed; within the range, or on a full side, it always joins", () => {
+  it("a node beyond the far end of a short side is kept off it when asked; within the range, or on a full side, it joins", () => {
     const leaf = new LeafSet(at(100n), 4);
     for (const n of [90n, 80n, 110n, 120n]) leaf.insert(at(n));
     leaf.remove(NodeId.fromBigInt(80n).hex);
     // Left: 90 only (short); right: 110, 120 (full). 50 lies beyond 90; 95 lies within.
-    expect(leaf.beyondShortEnd(at(50n))).toEqual({ left: true, right: false });
+    const left = { left: true, right: false };
+    expect(leaf.beyondShortEnd(at(50n))).toEqual(left);
     expect(leaf.beyondShortEnd(at(95n))).toEqual({ left: false, right: false });
-    expect(leaf.fits(at(50n), false)).toBe(false);
+    expect(leaf.fits(at(50n), left)).toBe(false);
     expect(leaf.fits(at(50n))).toBe(true);
-    expect(leaf.insert(at(50n), false)).toBe(false);
+    expect(leaf.insert(at(50n), left)).toBe(false);
     expect(ids(leaf.left())).toEqual([90n]);
-    // A new right neighbour also lies far along the short left side, the long way round: it joins the right only.
-    expect(leaf.insert(at(105n), false)).toBe(true);
+    // A new right neighbour also lies far along the short left side, the long way round: kept off the left,
+    // it joins the right only.
+    expect(leaf.beyondShortEnd(at(105n))).toEqual(left);
+    expect(leaf.insert(at(105n), left)).toBe(true);
     expect(ids(leaf.right())).toEqual([105n, 110n]);
     expect(ids(leaf.left())).toEqual([90n]);
-    expect(leaf.insert(at(95n), false)).toBe(true);
+    expect(leaf.insert(at(95n))).toBe(true);
     expect(ids(leaf.left())).toEqual([95n, 90n]);
     // Full again: nothing is beyond a short end.
     expect(leaf.beyondShortEnd(at(50n))).toEqual({ left: false, right: false });
   });
 
-  it("on a ring small enough that the sides overlap, nothing lies beyond a short end", () => {
-    const leaf = new LeafSet(at(100n), 8);
-    for (const n of [90n, 110n]) leaf.insert(at(n));
-    expect(leaf.wrapsAround()).toBe(true);
-    expect(leaf.beyondShortEnd(at(50n))).toEqual({ left: false, right: false });
-    expect(leaf.insert(at(50n), false)).toBe(true);
+  it("an empty side, or a ring small enough that the sides overlap, has no short end to keep nodes off", () => {
+    const small = new LeafSet(at(100n), 8);
+    for (const n of [90n, 110n]) small.insert(at(n));
+    expect(small.wrapsAround()).toBe(true);
+    expect(small.beyondShortEnd(at(50n))).toEqual({ left: false, right: false });
+    const emptyLeft = new LeafSet(at(100n), 4);
+    for (const n of [90n, 80n, 110n, 120n]) emptyLeft.insert(at(n));
+    emptyLeft.remove(NodeId.fromBigInt(90n).hex);
+    emptyLeft.remove(NodeId.fromBigInt(80n).hex);
+    expect(ids(emptyLeft.left())).toEqual([]);
+    expect(emptyLeft.beyondShortEnd(at(50n))).toEqual({ left: false, right: false });
+  });
+
+  it("a member vouches for a node beyond a short end only if its own side in that direction spans the stretch", () => {
+    const leaf = new LeafSet(at(100n), 4);
+    for (const n of [90n, 80n, 110n, 120n]) leaf.insert(at(n));
+    leaf.remove(NodeId.fromBigInt(80n).hex);
+    const left = { left: true, right: false };
+    const right = { left: false, right: true };
+    const none = { left: false, right: false };
+    const voucher = (n: bigint, sides: typeof left, members: bigint[]) => ({
+      node: at(n),
+      sides,
+      leafSet: members.map((m) => at(m)),
+    });
+    // 90, our far left member, names 70 and 60 on its own left: the arc 100 -> 90 is ours, 90 -> 70 its.
+    const far = voucher(90n, left, [70n, 60n, 100n, 110n]);
+    expect(leaf.vouchedBy(far, at(70n), left)).toEqual(left);
+    // 110, on our right, names 85 on its left (110 -> 100 -> 85): its arc passes us.
+    expect(leaf.vouchedBy(voucher(110n, right, [100n, 85n, 120n, 130n]), at(85n), left)).toEqual(left);
+    // 120 names 130 on its right: far along our left the long way round, but its arc runs the other way.
+    expect(leaf.vouchedBy(voucher(120n, right, [110n, 100n, 130n, 140n]), at(130n), left)).toEqual(none);
+    // A node beyond the voucher's l/2 nearest that way is not on its side: it knows nothing of the gap.
+    expect(leaf.vouchedBy(voucher(90n, left, [70n, 60n, 100n, 110n]), at(50n), left)).toEqual(none);
+    // A voucher on our right does not vouch for the stretch beyond our left end from its right side.
+    expect(leaf.vouchedBy(voucher(110n, right, [100n, 90n, 120n, 130n]), at(130n), left)).toEqual(none);
   });
 
   it("invariants hold after any sequence of inserts and removals (checked against a sorted list)", () => {
