@@ -191,4 +191,20 @@ describe("LeafSetRepair", () => {
       `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
     ]);
   });
+
+  it("a side opens when its far member's own side beyond is short, hands back the nodes kept out, and closes when its far end moves", () => {
+    const repair = new LeafSetRepair(self, config);
+    const right = { left: false, right: true };
+    const keptOut = at(110n);
+    repair.refusedBeyondEnd(keptOut, right, false);
+    // The far member's side beyond is full: it can vouch, the side stays closed.
+    expect(repair.farMemberHeard(true, false)).toEqual([]);
+    expect(repair.openSides).toEqual({ left: false, right: false });
+    expect(repair.farMemberHeard(true, true)).toEqual([keptOut]);
+    expect(repair.openSides).toEqual(right);
+    // Already open: nothing handed back twice.
+    expect(repair.farMemberHeard(true, true)).toEqual([]);
+    repair.farEndMoved(right);
+    expect(repair.openSides).toEqual({ left: false, right: false });
+  });
 });

@@ -163,6 +163,18 @@ describe("2.1 leaf set", () => {
     expect(leaf.vouchedBy(voucher(110n, right, [100n, 90n, 120n, 130n]), at(130n), left)).toEqual(none);
   });
 
+  it("reads from a voucher's leaf set whether its own side in a direction is short", () => {
+    const leaf = new LeafSet(at(100n), 4);
+    const voucher = (members: bigint[]) => ({
+      node: at(110n),
+      sides: { left: false, right: true },
+      leafSet: members.map((m) => at(m)),
+    });
+    expect(leaf.voucherSideShort(voucher([100n, 105n, 120n, 130n]), true)).toBe(false);
+    expect(leaf.voucherSideShort(voucher([100n, 105n, 120n]), true)).toBe(true);
+    expect(leaf.voucherSideShort(voucher([100n, 105n, 120n]), false)).toBe(false);
+  });
+
   it("invariants hold after any sequence of inserts and removals (checked against a sorted list)", () => {
     fc.assert(
       fc.property(
