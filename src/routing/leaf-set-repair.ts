@@ -9,11 +9,12 @@
 //   set, at most once per probe timeout per peer; the request waits for a later input while held back.
 // - A ready node's short side grows past its far end only by a candidate a leaf-set member named whose leaf
 //   set spans the stretch between (vouched: LeafSet.vouchedBy), so the nodes in it are known. Any other
-//   node that would become the far end (met first-hand, or named in a row) is kept out and the side asks its
-//   far member instead (refusedBeyondEnd). Unless that far member's own side beyond is short too (after
-//   adjacent crashes): nobody can vouch then, and the side is open to any node until its far end moves; the
-//   nodes kept out lately are probed again when it opens. A member lost in the last RECENT_DEATH_WINDOW_MS that comes back
-//   (restarted, or found alive) vouches for itself: the stretch up to it was known when it left.
+//   node that would become the far end (met first-hand, or named in a row) is kept out and the side asks
+//   its far member instead (refusedBeyondEnd). Unless that far member's own side beyond is short too (after
+//   adjacent crashes): nobody can vouch then, and the side is open to any node until its far end moves;
+//   the nodes kept out lately are probed again when it opens. A member lost in the last
+//   RECENT_DEATH_WINDOW_MS that comes back (restarted, or found alive) vouches for itself: the stretch up
+//   to it was known when it left.
 // - Nodes that join the leaf set are told the deaths of the last RECENT_DEATH_WINDOW_MS (they were beyond
 //   the leaf set when the death was pushed).
 // - Everything batched is flushed once per input by finish(), which returns the sends in order.
@@ -129,8 +130,9 @@ export class LeafSetRepair {
   }
 
   /**
-   * `node` was kept off the short `sides` it would have extended (not vouched): it is no candidate there, and
-   * those sides ask their far member, whose leaf set names the nodes in the stretch, `node` too if it is next.
+   * `node` was kept off the short `sides` it would have extended (not vouched): it is no candidate there,
+   * and those sides ask their far member, whose leaf set names the nodes in the stretch (`node` too, if it
+   * is next).
    */
   refusedBeyondEnd(node: NodeInfo, sides: LeafSides, leafMember: boolean): void {
     if (!leafMember) this.candidates.remove(node.id.hex);
@@ -218,8 +220,9 @@ export class LeafSetRepair {
   }
 
   /**
-   * `node`, a member, left the leaf set from `sides`: those sides are repaired, by asking a member there for its leaf
-   * set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach past ours).
+   * `node`, a member, left the leaf set from `sides`: those sides are repaired, by asking a member there for
+   * its leaf set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach
+   * past ours).
    */
   memberLost(node: NodeInfo, sides: LeafSides, now: Millis, named = false): void {
     this.leafChanged = true;

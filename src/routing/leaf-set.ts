@@ -229,9 +229,9 @@ export class LeafSet {
   /**
    * Of `sides` (see beyondShortEnd), those on which `voucher`, naming `node` in its leaf set, vouches for
    * the stretch between the side's far end and `node`: `node` is on the voucher's own side in that
-   * direction (among the l/2 of its leaf set nearest it that way, and not the other way), and either the voucher is a member on that
-   * side of ours with `node` beyond it (we know the arc up to the voucher, it knows the rest), or the arc
-   * from the voucher to `node` passes us (it knows all of it).
+   * direction (among the l/2 of its leaf set nearest it that way, and not the other way), and either the
+   * voucher is a member on that side of ours with `node` beyond it (we know the arc up to the voucher, it
+   * knows the rest), or the arc from the voucher to `node` passes us (it knows all of it).
    */
   vouchedBy(voucher: Voucher, node: NodeInfo, sides: LeafSides): LeafSides {
     const left = sides.left && this.spans(voucher, node, false);

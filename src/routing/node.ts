@@ -1103,12 +1103,12 @@ export class PastryNode {
   }
 
   /**
-   * Nodes learnt second-hand, as one batch: table and neighbourhood directly; leaf set only after they answer
-   * a probe (`voucher`: the leaf-set member whose leaf set this is, if any: see LeafSetRepair). Not measured unless
-   * `measure` says so: every leaf set names l more nodes, and measuring them all would make a join probe the
-   * whole overlay. All are offered first, and only the leaf-set candidates still among the nearest once all
-   * are in are probed. One at a time, a leaf set listed from its far end had each
-   * node nearer than the last probed in turn: half the leaf-set probes after a leave or a death's push ended
+   * Nodes learnt second-hand, as one batch: table and neighbourhood directly; leaf set only after they
+   * answer a probe (`voucher`: the leaf-set member whose leaf set this is, if any: see LeafSetRepair). Not
+   * measured unless `measure` says so: every leaf set names l more nodes, and measuring them all would make
+   * a join probe the whole overlay. All are offered first, and only the leaf-set candidates still among the
+   * nearest once all are in are probed. One at a time, a leaf set listed from its far end had each node
+   * nearer than the last probed in turn: half the leaf-set probes after a leave or a death's push ended
    * with the node outside the leaf set (2,000 simulated nodes, 30-minute sessions: control 0.714 -> 0.656
    * messages per node per second). `measure` decides per node, before it is offered. Indexed loops: gossip
    * names about l nodes per message, and a for-of over these (frozen, shared) arrays allocated an iterator
