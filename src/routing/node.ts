@@ -1686,6 +1686,13 @@ export class PastryNode {
       this.watchedAtLeafVersion = this.leaf.version;
       this.outbox.watch(this.leaf.left()[0]?.id.hex);
     }
+    if (ready) {
+      const idle = this.repair.idleCandidates(this.leaf, this.isProbing);
+      for (const node of idle) {
+        if (this.isPlausible(node)) this.probe(node, "leaf", this.now);
+        else this.repair.dropCandidate(node.id.hex, false);
+      }
+    }
     const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy, this.isProbing);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
