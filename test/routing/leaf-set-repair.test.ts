@@ -207,4 +207,16 @@ describe("LeafSetRepair", () => {
     repair.farEndMoved(right);
     expect(repair.openSides).toEqual({ left: false, right: false });
   });
+
+  it("a side due for repair hands back its candidates that are neither members nor being probed, to be probed again", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(98n), at(99n), at(101n), at(103n));
+    for (const n of [98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n));
+    // 102 answered while the side was full, or went away unnoticed: idle, but no repair is due.
+    expect(repair.idleCandidates(leaf, notBusy)).toEqual([]);
+    repair.memberLost(at(104n), { left: false, right: true }, 0);
+    expect(repair.idleCandidates(leaf, notBusy)).toEqual([at(102n)]);
+    const probing102 = (hex: string): boolean => hex === at(102n).id.hex;
+    expect(repair.idleCandidates(leaf, probing102)).toEqual([]);
+  });
 });
