@@ -7,19 +7,11 @@
 //   ones are coalesced into the next tick's push. A reinstated node is struck from what is still to push.
 // - A side that lost a member asks the farthest live member there (else on the other side) for its leaf
 //   set, at most once per probe timeout per peer; the request waits for a later input while held back.
-// - A ready node's short side grows past its far end only by a candidate a leaf-set member named whose leaf
-//   set spans the stretch between (vouched: LeafSet.vouchedBy), so the nodes in it are known. Any other
-//   node that would become the far end (met first-hand, or named in a row) is kept out and the side asks
-//   its far member instead (refusedBeyondEnd). Unless that far member's own side beyond is short too (after
-//   adjacent crashes): nobody can vouch then, and the side is open to any node until its far end moves;
-//   the nodes kept out lately are probed again when it opens. A member lost in the last
-//   RECENT_DEATH_WINDOW_MS that comes back (restarted, or found alive) vouches for itself: the stretch up
-//   to it was known when it left.
 // - Nodes that join the leaf set are told the deaths of the last RECENT_DEATH_WINDOW_MS (they were beyond
 //   the leaf set when the death was pushed).
 // - Everything batched is flushed once per input by finish(), which returns the sends in order.
 import { BoundedMap } from "./bounded-map.js";
-import { LeafSet, NO_SIDES, type LeafSides } from "./leaf-set.js";
+import { LeafSet, type LeafSides } from "./leaf-set.js";
 import { GossipSuppression } from "./maintenance-tuning.js";
 import type { PeerSend } from "./outbox.js";
 import type { NodeId } from "./id.js";
@@ -45,8 +37,6 @@ const QUIET_GOSSIP_ROUNDS = 2;
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
 const NO_IDS: readonly NodeId[] = Object.freeze([]);
-const NO_NODES: readonly NodeInfo[] = Object.freeze([]);
-const BOTH_SIDES: LeafSides = Object.freeze({ left: true, right: true });
 
 /** What one input's end flushes: the sends, in order, and the leaf set to announce if it changed. */
 export interface LeafSetFlush {
@@ -66,15 +56,6 @@ function farthestNotBusy(members: readonly NodeInfo[], busy: (hex: string) => bo
 export class LeafSetRepair {
   /** The leaf set plus the candidates being probed to join it (see the invariants above). */
   private readonly candidates: LeafSet;
-  /** Candidates vouched for, and on which sides (see the invariants above); pruned to candidates. */
-  private readonly vouched = new Map<string, LeafSides>();
-  /** Short sides whose far member cannot vouch for what lies beyond (see the invariants above). */
-  private openLeft = false;
-  private openRight = false;
-  /** Nodes lately kept off a short side, first-hand alive: candidates again if the side opens. */
-  private keptOff: NodeInfo[] = [];
-  /** When each recent former member left the leaf set (see the invariants above). */
-  private readonly formerMembers = new BoundedMap<string, Millis>(RECENT_DEATHS_CAPACITY);
   private readonly lastLeafSetRequest = new BoundedMap<string, Millis>(REQUEST_MEMORY);
   // Per-input batching: flushed once at the end of each input.
   private removedToPush: NodeInfo[] = [];
@@ -102,82 +83,14 @@ export class LeafSetRepair {
 
   // ---- Candidates ------------------------------------------------------------------------------------
 
-  /**
-   * Offers `node` as a candidate; returns whether it is among the nearest (then it is to be probed).
-   * `vouched`: the short sides it may extend (see the invariants above).
-   */
-  offerCandidate(node: NodeInfo, vouched: LeafSides = NO_SIDES): boolean {
+  /** Offers `node` as a candidate; returns whether it is among the nearest (then it is to be probed). */
+  offerCandidate(node: NodeInfo): boolean {
     this.candidates.insert(node);
-    const hex = node.id.hex;
-    if (!this.candidates.has(hex)) return false;
-    if (vouched.left || vouched.right) this.vouch(hex, vouched);
-    return true;
+    return this.candidates.has(node.id.hex);
   }
 
   isCandidate(hex: string): boolean {
     return this.candidates.has(hex);
-  }
-
-  /**
-   * The short sides `hex` may extend: those a member vouched for while it is a candidate; both, for a member
-   * lost lately.
-   */
-  vouchedSides(hex: string, now: Millis): LeafSides {
-    const lost = this.formerMembers.get(hex);
-    if (lost !== undefined && now - lost <= RECENT_DEATH_WINDOW_MS) return BOTH_SIDES;
-    const sides = this.vouched.get(hex);
-    return sides !== undefined && this.candidates.has(hex) ? sides : NO_SIDES;
-  }
-
-  /**
-   * `node` was kept off the short `sides` it would have extended (not vouched): it is no candidate there,
-   * and those sides ask their far member, whose leaf set names the nodes in the stretch (`node` too, if it
-   * is next).
-   */
-  refusedBeyondEnd(node: NodeInfo, sides: LeafSides, leafMember: boolean): void {
-    if (!leafMember) this.candidates.remove(node.id.hex);
-    if (!this.keptOff.some((n) => n.id.hex === node.id.hex)) {
-      this.keptOff.push(node);
-      if (this.keptOff.length > this.config.leafSetSize) this.keptOff.shift();
-    }
-    this.scheduleRepair(sides);
-  }
-
-  /** The sides open to nodes nobody vouched for (see the invariants above). */
-  get openSides(): LeafSides {
-    return this.openLeft || this.openRight ? { left: this.openLeft, right: this.openRight } : NO_SIDES;
-  }
-
-  /**
-   * The far member of a short side spoke: the side is open if its own side beyond is short (`short`). When
-   * it opens, returns the nodes kept out lately, to be offered again (else nothing).
-   */
-  farMemberHeard(clockwise: boolean, short: boolean): readonly NodeInfo[] {
-    const wasOpen = clockwise ? this.openRight : this.openLeft;
-    if (clockwise) this.openRight = short;
-    else this.openLeft = short;
-    if (!short || wasOpen || this.keptOff.length === 0) return NO_NODES;
-    const retry = this.keptOff;
-    this.keptOff = [];
-    return retry;
-  }
-
-  /** A side's far end moved: it is closed again until its new far member is heard. */
-  farEndMoved(sides: LeafSides): void {
-    if (sides.left) this.openLeft = false;
-    if (sides.right) this.openRight = false;
-  }
-
-  private vouch(hex: string, sides: LeafSides): void {
-    // Candidates are l nodes at most: prune the vouches of those pushed out since, rather than track each.
-    if (this.vouched.size >= 4 * this.config.leafSetSize) {
-      for (const known of this.vouched.keys()) if (!this.candidates.has(known)) this.vouched.delete(known);
-    }
-    const before = this.vouched.get(hex);
-    this.vouched.set(
-      hex,
-      before === undefined ? sides : { left: before.left || sides.left, right: before.right || sides.right },
-    );
   }
 
   /** Grows whenever an ID leaves the candidate set (LeafSet.removals). */
@@ -191,7 +104,6 @@ export class LeafSetRepair {
    */
   dropCandidate(hex: string, leafMember: boolean): void {
     const sides = this.candidates.sidesOf(hex);
-    this.vouched.delete(hex);
     if (!this.candidates.remove(hex) || leafMember) return;
     // Even a full side may hold a farther node taken in while this candidate kept nearer ones out.
     this.scheduleRepair(sides);
@@ -202,7 +114,6 @@ export class LeafSetRepair {
   /** `node` entered the leaf set (`ready`: this node routes; a new member then hears of recent deaths). */
   memberAdded(node: NodeInfo, ready: boolean): void {
     this.candidates.insert(node);
-    this.vouched.delete(node.id.hex);
     this.leafChanged = true;
     if (ready && this.recentLeafDeaths.length > 0) this.newLeafMembers.push(node);
   }
@@ -220,13 +131,11 @@ export class LeafSetRepair {
   }
 
   /**
-   * `node`, a member, left the leaf set from `sides`: those sides are repaired, by asking a member there for
-   * its leaf set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach
-   * past ours).
+   * A member left the leaf set from `sides`: those sides are repaired, by asking a member there for its leaf
+   * set unless `named` (a leaver's notice carries its own leaf set, whose l/2 on each side reach past ours).
    */
-  memberLost(node: NodeInfo, sides: LeafSides, now: Millis, named = false): void {
+  memberLost(sides: LeafSides, named = false): void {
     this.leafChanged = true;
-    this.formerMembers.set(node.id.hex, now);
     if (!named) this.scheduleRepair(sides);
   }
 
@@ -339,10 +248,8 @@ export class LeafSetRepair {
         this.repairLeft = false;
         this.repairRight = false;
       }
-      if (this.repairLeft && this.covered(this.candidates.left(), leaf.left(), leaf.half, probing))
-        this.repairLeft = false;
-      if (this.repairRight && this.covered(this.candidates.right(), leaf.right(), leaf.half, probing))
-        this.repairRight = false;
+      if (this.repairLeft && this.covered(this.candidates.left(), leaf, probing)) this.repairLeft = false;
+      if (this.repairRight && this.covered(this.candidates.right(), leaf, probing)) this.repairRight = false;
       if (this.repairLeft && this.requestFor(leaf.left(), leaf.right(), now, busy, sends))
         this.repairLeft = false;
       if (this.repairRight && this.requestFor(leaf.right(), leaf.left(), now, busy, sends))
@@ -361,46 +268,18 @@ export class LeafSetRepair {
   }
 
   /**
-   * Whether a side needs no repair request: its l/2 nearest known nodes are members on that side (`members`)
-   * or being probed (the leaf set that named them, typically a death's push, named the nodes beyond too). A
-   * candidate that does not answer is dropped, and its side asks then (dropCandidate). Asking anyway after
-   * every push was 0.0058 requests per node per second, and as many answers, at 10,000 simulated nodes. A
-   * member of the other side does not count: on a small ring it pads a short side's candidates the long way
-   * round, and the side would never ask for the node it lacks.
+   * Whether a side needs no repair request: its l/2 nearest known nodes are members or being probed (the
+   * leaf set that named them, typically a death's push, named the nodes beyond too). A candidate that does
+   * not answer is dropped, and its side asks then (dropCandidate). Asking anyway after every push was
+   * 0.0058 requests per node per second, and as many answers, at 10,000 simulated nodes.
    */
-  private covered(
-    side: readonly NodeInfo[],
-    members: readonly NodeInfo[],
-    half: number,
-    probing: (hex: string) => boolean,
-  ): boolean {
-    if (side.length < half) return false;
+  private covered(side: readonly NodeInfo[], leaf: LeafSet, probing: (hex: string) => boolean): boolean {
+    if (side.length < leaf.half) return false;
     for (let i = 0; i < side.length; i++) {
       const hex = (side[i] as NodeInfo).id.hex;
-      if (!probing(hex) && !members.some((m) => m.id.hex === hex)) return false;
+      if (!leaf.has(hex) && !probing(hex)) return false;
     }
     return true;
-  }
-
-  /**
-   * The candidates of the sides due for repair that are neither members nor being probed: they answered
-   * while the side was full, or went away unnoticed. They hold places the nodes a far member names would
-   * need, so they are probed again: a live one joins, a dead one is dropped (and its side asks). A short
-   * side that takes only vouched nodes stayed short for minutes behind one such (10,000 simulated nodes,
-   * 30-minute sessions); before, the next node that talked to it got in regardless.
-   */
-  idleCandidates(leaf: LeafSet, probing: (hex: string) => boolean): readonly NodeInfo[] {
-    if (!this.repairLeft && !this.repairRight) return NO_NODES;
-    let idle: NodeInfo[] | undefined;
-    const collect = (side: readonly NodeInfo[]): void => {
-      for (const node of side) {
-        const hex = node.id.hex;
-        if (!leaf.has(hex) && !probing(hex) && !(idle ?? []).includes(node)) (idle ??= []).push(node);
-      }
-    };
-    if (this.repairLeft) collect(this.candidates.left());
-    if (this.repairRight) collect(this.candidates.right());
-    return idle ?? NO_NODES;
   }
 
   private scheduleRepair(sides: LeafSides): void {

@@ -9,14 +9,6 @@ export interface LeafSides {
   readonly right: boolean;
 }
 
-/** A leaf set heard from a member (or one that just left), which may vouch for nodes beyond our ends. */
-export interface Voucher {
-  readonly node: NodeInfo;
-  /** The sides of our leaf set it is (or was) on. */
-  readonly sides: LeafSides;
-  readonly leafSet: readonly NodeInfo[];
-}
-
 export class LeafSet {
   /** l/2: members per side. */
   readonly half: number;
@@ -180,12 +172,9 @@ export class LeafSet {
     return this.fits(node);
   }
 
-  /**
-   * wouldAccept for a node known to be neither self nor a member: whether it is near enough on a side,
-   * not counting the sides in `keepOff`.
-   */
-  fits(node: NodeInfo, keepOff: LeafSides = NO_SIDES): boolean {
-    return (!keepOff.right && this.fitsSide(node, true)) || (!keepOff.left && this.fitsSide(node, false));
+  /** wouldAccept for a node known to be neither self nor a member: whether it is near enough on a side. */
+  fits(node: NodeInfo): boolean {
+    return this.fitsSide(node, true) || this.fitsSide(node, false);
   }
 
   /**
@@ -207,80 +196,10 @@ export class LeafSet {
   }
 
   /**
-   * The sides on which `node` would become the new far end of a short side that still has members (fewer
-   * than l/2, the sides not overlapping): taking it in there claims that no live node lies between the old
-   * far end and it, and the nodes beyond a short side's end are exactly the ones this node does not know.
-   * An empty side (every member on it gone) is not counted: nobody is left to name what lies beyond, and the
-   * nearest node offered is the best there is until nearer ones are named.
-   */
-  beyondShortEnd(node: NodeInfo): LeafSides {
-    if (this.wrapsAround() || this.byHex.has(node.id.hex) || node.id.equals(this.self.id)) return NO_SIDES;
-    const left =
-      this.leftNodes.length > 0 &&
-      this.leftNodes.length < this.half &&
-      beyondEnd(this.leftDistances, clockwiseDistance(node.id, this.self.id));
-    const right =
-      this.rightNodes.length > 0 &&
-      this.rightNodes.length < this.half &&
-      beyondEnd(this.rightDistances, clockwiseDistance(this.self.id, node.id));
-    return left || right ? { left, right } : NO_SIDES;
-  }
-
-  /**
-   * Of `sides` (see beyondShortEnd), those on which `voucher`, naming `node` in its leaf set, vouches for
-   * the stretch between the side's far end and `node`: `node` is on the voucher's own side in that
-   * direction (among the l/2 of its leaf set nearest it that way, and not the other way), and either the
-   * voucher is a member on that side of ours with `node` beyond it (we know the arc up to the voucher, it
-   * knows the rest), or the arc from the voucher to `node` passes us (it knows all of it).
-   */
-  vouchedBy(voucher: Voucher, node: NodeInfo, sides: LeafSides): LeafSides {
-    const left = sides.left && this.spans(voucher, node, false);
-    const right = sides.right && this.spans(voucher, node, true);
-    return left || right ? { left, right } : NO_SIDES;
-  }
-
-  private spans(voucher: Voucher, node: NodeInfo, clockwise: boolean): boolean {
-    const along = (a: NodeId, b: NodeId): bigint =>
-      clockwise ? clockwiseDistance(a, b) : clockwiseDistance(b, a);
-    const from = voucher.node.id;
-    const toNode = along(from, node.id);
-    const back = along(node.id, from);
-    let nearer = 0;
-    let nearerBack = 0;
-    for (const other of voucher.leafSet) {
-      if (along(from, other.id) < toNode) nearer++;
-      if (along(other.id, from) < back) nearerBack++;
-    }
-    // Among the nearest both ways round: the voucher's other side is short (or its sides overlap), so its
-    // leaf set does not say which side `node` is on.
-    if (nearer >= this.half || nearerBack < this.half) return false;
-    const selfId = this.self.id;
-    if (clockwise ? voucher.sides.right : voucher.sides.left)
-      return along(selfId, from) < along(selfId, node.id);
-    return along(from, selfId) < toNode;
-  }
-
-  /**
-   * Whether `voucher`'s own side in one direction (`clockwise`: the right) is short, by its leaf set: it
-   * then knows too little beyond itself that way to vouch for the nodes there.
-   */
-  voucherSideShort(voucher: Voucher, clockwise: boolean): boolean {
-    const from = voucher.node.id;
-    let onSide = 0;
-    for (const other of voucher.leafSet) {
-      const forth = clockwise ? clockwiseDistance(from, other.id) : clockwiseDistance(other.id, from);
-      const back = clockwise ? clockwiseDistance(other.id, from) : clockwiseDistance(from, other.id);
-      if (forth < back) onSide++;
-    }
-    return onSide < this.half;
-  }
-
-  /**
    * Adds `node` where it belongs; returns whether the leaf set changed. A known ID with a new incarnation
-   * replaces the old entry in place (the distances are the same). It is kept off the sides in `keepOff`
-   * (where it would extend a short side nobody vouched for: see beyondShortEnd).
+   * replaces the old entry in place (the distances are the same).
    */
-  insert(node: NodeInfo, keepOff: LeafSides = NO_SIDES): boolean {
+  insert(node: NodeInfo): boolean {
     const hex = node.id.hex;
     if (node.id.equals(this.self.id)) return false;
     const known = this.byHex.get(hex);
@@ -295,24 +214,20 @@ export class LeafSet {
     }
     // Most offers (candidates named in gossip) fit neither side: settled without bigint arithmetic.
     if (!this.fitsSide(node, true) && !this.fitsSide(node, false)) return false;
-    const right = keepOff.right
-      ? NOT_INSERTED
-      : insertSorted(
-          this.rightNodes,
-          this.rightDistances,
-          node,
-          clockwiseDistance(this.self.id, node.id),
-          this.half,
-        );
-    const left = keepOff.left
-      ? NOT_INSERTED
-      : insertSorted(
-          this.leftNodes,
-          this.leftDistances,
-          node,
-          clockwiseDistance(node.id, this.self.id),
-          this.half,
-        );
+    const right = insertSorted(
+      this.rightNodes,
+      this.rightDistances,
+      node,
+      clockwiseDistance(this.self.id, node.id),
+      this.half,
+    );
+    const left = insertSorted(
+      this.leftNodes,
+      this.leftDistances,
+      node,
+      clockwiseDistance(node.id, this.self.id),
+      this.half,
+    );
     if (!right.inserted && !left.inserted) return false;
     this.frozenList = undefined;
     this.changes++;
@@ -361,15 +276,6 @@ export class LeafSet {
     if (!this.leftNodes.includes(node) && !this.rightNodes.includes(node) && this.byHex.delete(node.id.hex))
       this.removed++;
   }
-}
-
-export const NO_SIDES: LeafSides = Object.freeze({ left: false, right: false });
-const NOT_INSERTED = Object.freeze({ inserted: false, evicted: undefined });
-
-/** Whether `distance` lies beyond the last of a side's sorted `distances` (or the side is empty). */
-function beyondEnd(distances: readonly bigint[], distance: bigint): boolean {
-  const last = distances[distances.length - 1];
-  return last === undefined || distance > last;
 }
 
 function isSkipped(

@@ -9,7 +9,7 @@
 // the glue that needs the whole state: routing a message (route, reroute, hand-off while leaving) and
 // learning about peers (plausibility, leaf-set admission, forgetting a node everywhere).
 import { closestTo, isCloser, ID_DIGITS, type NodeId } from "./id.js";
-import { LeafSet, NO_SIDES, type LeafSides, type Voucher } from "./leaf-set.js";
+import { LeafSet } from "./leaf-set.js";
 import { NeighbourhoodSet } from "./neighbourhood-set.js";
 import { ProximityStore } from "./proximity.js";
 import { routingConfig } from "./config.js";
@@ -746,7 +746,7 @@ export class PastryNode {
     for (const node of this.joinProcess.finalStateArrived())
       if (this.isPlausible(node)) this.proximityProbe(node, now);
     this.probe(from, "leaf", now);
-    this.learnAll(leafSet, now, undefined);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1103,12 +1103,18 @@ export class PastryNode {
   }
 
   /**
-   * Nodes learnt second-hand, as one batch: table and neighbourhood directly; leaf set only after they
-   * answer a probe (`voucher`: the leaf-set member whose leaf set this is, if any: see LeafSetRepair). Not
-   * measured unless `measure` says so: every leaf set names l more nodes, and measuring them all would make
-   * a join probe the whole overlay. All are offered first, and only the leaf-set candidates still among the
-   * nearest once all are in are probed. One at a time, a leaf set listed from its far end had each node
-   * nearer than the last probed in turn: half the leaf-set probes after a leave or a death's push ended
+   * A node learnt second-hand: table and neighbourhood directly; leaf set only after it answers a probe.
+   * `measure`: probe it for proximity when it competes for a table slot. Not for nodes named in leaf sets:
+   * every reply names l more nodes, and measuring them all would make a join probe the whole overlay.
+   */
+  private learn(node: NodeInfo, now: Millis, measure = false): void {
+    if (this.offerAsCandidate(node, now, measure)) this.probeCandidate(node, now);
+  }
+
+  /**
+   * learn() for each of `nodes` as one batch: all are offered first, and only the leaf-set candidates still
+   * among the nearest once all are in are probed. One at a time, a leaf set listed from its far end had each
+   * node nearer than the last probed in turn: half the leaf-set probes after a leave or a death's push ended
    * with the node outside the leaf set (2,000 simulated nodes, 30-minute sessions: control 0.714 -> 0.656
    * messages per node per second). `measure` decides per node, before it is offered. Indexed loops: gossip
    * names about l nodes per message, and a for-of over these (frozen, shared) arrays allocated an iterator
@@ -1117,13 +1123,12 @@ export class PastryNode {
   private learnAll(
     nodes: readonly NodeInfo[],
     now: Millis,
-    voucher: Voucher | undefined,
     measure: (node: NodeInfo) => boolean = NEVER,
   ): void {
     let offered: NodeInfo[] | undefined;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i] as NodeInfo;
-      if (this.offerAsCandidate(node, now, measure(node), voucher)) (offered ??= []).push(node);
+      if (this.offerAsCandidate(node, now, measure(node))) (offered ??= []).push(node);
     }
     if (offered === undefined) return;
     for (let i = 0; i < offered.length; i++) {
@@ -1138,31 +1143,12 @@ export class PastryNode {
    * earlier while the side was full (it is still in the candidate set, and would be refused forever if only
    * new ones counted).
    */
-  private offerAsCandidate(
-    node: NodeInfo,
-    now: Millis,
-    measure: boolean,
-    voucher: Voucher | undefined,
-  ): boolean {
+  private offerAsCandidate(node: NodeInfo, now: Millis, measure: boolean): boolean {
     if (!this.isPlausible(node)) return false;
     this.offerSecondHand(node, now, measure);
     // leaf.wouldAccept(node), its look-up answered by stateEntry's memo (isPlausible ruled out self).
     if (this.leafHolds(node.id.hex) || !this.leaf.fits(node)) return false;
-    if (this.status !== "ready") return this.repair.offerCandidate(node);
-    // Sides are nearly always full, and then there is nothing to vouch for.
-    const beyond = this.leaf.beyondShortEnd(node);
-    if (!beyond.left && !beyond.right) return this.repair.offerCandidate(node);
-    // Vouched for even where the side is open: taken in, it is then not asked for its leaf set.
-    const vouched = voucher === undefined ? NO_SIDES : this.leaf.vouchedBy(voucher, node, beyond);
-    // A node that could only extend a closed short side nobody vouched for would be kept out when it
-    // answered: probing it would only make it name its neighbours, to be probed and kept out in turn.
-    const open = this.repair.openSides;
-    const keepOff = {
-      left: beyond.left && !vouched.left && !open.left,
-      right: beyond.right && !vouched.right && !open.right,
-    };
-    if (!this.leaf.fits(node, keepOff)) return false;
-    return this.repair.offerCandidate(node, vouched);
+    return this.repair.offerCandidate(node);
   }
 
   /**
@@ -1224,79 +1210,30 @@ export class PastryNode {
     return !this.detector.believedDead(node, this.now);
   }
 
-  /**
-   * Takes `node`, alive first-hand, into the leaf set where it belongs. A ready node's short side grows past
-   * its far end only by a node a member vouched for: one that merely talked to us may lie hundreds of nodes
-   * beyond, and the side would claim the stretch between (a far node's route arriving while a side was one
-   * short made two nodes bounce a message to its hop limit, 10,000 simulated nodes). Kept out there, it
-   * makes the side ask its far member, whose leaf set names what lies beyond (and `node`, if it is next).
-   */
   private addToLeafSet(node: NodeInfo, now: Millis): void {
-    const ready = this.status === "ready";
-    const keepOff = ready ? this.unvouchedEnds(node, now) : NO_SIDES;
-    const farLeft = this.leaf.farthestLeft();
-    const farRight = this.leaf.farthestRight();
     const leftWasShort = this.leaf.left().length < this.leaf.half;
     const rightWasShort = this.leaf.right().length < this.leaf.half;
-    const inserted = this.leaf.insert(node, keepOff);
-    if (keepOff.left || keepOff.right) this.repair.refusedBeyondEnd(node, keepOff, inserted);
-    if (!inserted) return;
-    const left = this.leaf.farthestLeft() !== farLeft;
-    const right = this.leaf.farthestRight() !== farRight;
-    if (left || right) {
-      this.repair.farEndMoved({ left, right });
-      // A new far end of a short side nobody vouched for (it is empty, or open): nearer nodes nobody has
-      // named may lie before it, and its leaf set covers that stretch. Not a vouched node: the leaf set that
-      // named it named the nodes before it too (asking those was 0.029 of 0.612 control messages per node
-      // per second at 10,000 simulated nodes, both ends of each new pair asking each other).
-      const vouched = this.repair.vouchedSides(node.id.hex, now);
+    // Named to us among the nearest we know (a leave notice, a push, an answer): the leaf set that named it
+    // named the nodes before it too, and those are candidates already.
+    const named = this.repair.isCandidate(node.id.hex);
+    if (!this.leaf.insert(node)) return;
+    // A node filling a hole at the far end of a side may have come in ahead of nearer nodes nobody has
+    // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch. Not
+    // a node named to us: asking it was 0.029 of 0.612 control messages per node per second under churn
+    // (10,000 simulated nodes), mostly after a departure, both ends of each new pair asking each other.
+    if (this.status === "ready" && !named && !this.leaf.wrapsAround()) {
+      const hex = node.id.hex;
       if (
-        ready &&
-        !this.leaf.wrapsAround() &&
-        ((left && leftWasShort && !vouched.left) || (right && rightWasShort && !vouched.right)) &&
-        this.repair.mayRequestLeafSet(node, now)
+        (leftWasShort && this.leaf.farthestLeft()?.id.hex === hex) ||
+        (rightWasShort && this.leaf.farthestRight()?.id.hex === hex)
       ) {
-        this.sendTo(node, { type: "leafSetRequest" });
+        if (this.repair.mayRequestLeafSet(node, now)) this.sendTo(node, { type: "leafSetRequest" });
       }
     }
     this.repair.memberAdded(node, this.status === "ready");
     this.detector.markHeard(node.id.hex, now);
     this.emitEvent({ type: "nodeJoined", node });
     this.detector.pruneLastHeard(this.leaf);
-  }
-
-  /** The short sides whose far end `node` would become, where someone must vouch for it (not open ones). */
-  private closedEnds(node: NodeInfo): LeafSides {
-    const beyond = this.leaf.beyondShortEnd(node);
-    if (!beyond.left && !beyond.right) return NO_SIDES;
-    const open = this.repair.openSides;
-    return { left: beyond.left && !open.left, right: beyond.right && !open.right };
-  }
-
-  /**
-   * `from`'s leaf set as a voucher for nodes beyond our short sides' ends: if `from` is a member. If it is
-   * the far member of a short side, the side opens when its own side beyond is short (see LeafSetRepair).
-   */
-  private voucher(from: NodeInfo, leafSet: readonly NodeInfo[]): Voucher | undefined {
-    if (!this.leafHolds(from.id.hex)) return undefined;
-    const voucher = { node: from, sides: this.leaf.sidesOf(from.id.hex), leafSet };
-    const half = this.leaf.half;
-    const member = this.leaf.get(from.id.hex);
-    let retry: readonly NodeInfo[] = [];
-    if (this.leaf.left().length < half && this.leaf.farthestLeft() === member)
-      retry = this.repair.farMemberHeard(false, this.leaf.voucherSideShort(voucher, false));
-    if (this.leaf.right().length < half && this.leaf.farthestRight() === member)
-      retry = [...retry, ...this.repair.farMemberHeard(true, this.leaf.voucherSideShort(voucher, true))];
-    if (retry.length > 0) this.learnAll(retry, this.now, undefined);
-    return voucher;
-  }
-
-  /** The short sides whose far end `node` would become without anyone having vouched for it there. */
-  private unvouchedEnds(node: NodeInfo, now: Millis): LeafSides {
-    const beyond = this.closedEnds(node);
-    if (!beyond.left && !beyond.right) return NO_SIDES;
-    const vouched = this.repair.vouchedSides(node.id.hex, now);
-    return { left: beyond.left && !vouched.left, right: beyond.right && !vouched.right };
   }
 
   private reconsiderForProximity(peer: NodeInfo): void {
@@ -1318,7 +1255,6 @@ export class PastryNode {
     this.learnAll(
       row.entries,
       now,
-      undefined,
       outOfReach === undefined ? measure : (node) => !outOfReach.has(node) && measure(node),
     );
     for (let i = 0; i < row.entries.length; i++)
@@ -1375,7 +1311,7 @@ export class PastryNode {
     // A proximity probe only wanted the round-trip time; merging its leaf set would cost l look-ups for
     // nothing (leaf-set candidates come from leaf-set probes, leaf-set messages and the join).
     if (kind === "proximity") return;
-    this.learnAll(leafSet, now, this.voucher(from, leafSet));
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1406,7 +1342,7 @@ export class PastryNode {
     // A node whose death `from` told us, named again by `from`: it refuted the death to `from` (its
     // refutation to us may be lost), so it is plausible again and learnt (probed) like any other.
     for (let i = 0; i < leafSet.length; i++) this.detector.retractedBy(leafSet[i] as NodeInfo, from);
-    this.learnAll(leafSet, now, this.voucher(from, leafSet));
+    this.learnAll(leafSet, now);
   }
 
   /** Whether `hex` is our nearest leaf-set member on either side. */
@@ -1449,12 +1385,11 @@ export class PastryNode {
   }
 
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
-    const voucher = this.voucher(from, leafSet);
     this.detector.endProbe(from.id.hex);
     this.detector.recordDeparture(from);
     this.forget(from, true);
     this.releaseParked(from.id.hex, false);
-    this.learnAll(leafSet, now, voucher);
+    this.learnAll(leafSet, now);
     this.checkJoinComplete(now);
   }
 
@@ -1657,7 +1592,7 @@ export class PastryNode {
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
     this.emitEvent({ type: "nodeExited", node: known ?? node, graceful });
     // A leave is announced and says nothing about other members: no probes (a death's are in declareDead).
-    if (wasLeafMember) this.repair.memberLost(known ?? node, sides, this.now, graceful);
+    if (wasLeafMember) this.repair.memberLost(sides, graceful);
     // A slot its runner-up took needs no repair: the answer would only fill holes, and there is none.
     if (row !== undefined && this.status === "ready" && this.table.occupantFor(node) === undefined) {
       this.outbox.sendAll(this.maintenance.repairRow(this.table, row, this.detector.suspects, this.now));
@@ -1685,13 +1620,6 @@ export class PastryNode {
     if (this.leaf.version !== this.watchedAtLeafVersion) {
       this.watchedAtLeafVersion = this.leaf.version;
       this.outbox.watch(this.leaf.left()[0]?.id.hex);
-    }
-    if (ready) {
-      const idle = this.repair.idleCandidates(this.leaf, this.isProbing);
-      for (const node of idle) {
-        if (this.isPlausible(node)) this.probe(node, "leaf", this.now);
-        else this.repair.dropCandidate(node.id.hex, false);
-      }
     }
     const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy, this.isProbing);
     this.outbox.sendAll(flush.sends);

@@ -89,7 +89,7 @@ describe("LeafSetRepair", () => {
   it("a side that lost a member to a leave whose notice named its leaf set asks nobody", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
-    repair.memberLost(at(104n), { left: false, right: true }, 0, true);
+    repair.memberLost({ left: false, right: true }, true);
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
 
@@ -100,10 +100,10 @@ describe("LeafSetRepair", () => {
     for (const n of [97n, 98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n));
     const probing102 = (hex: string): boolean => hex === at(102n).id.hex;
     const request = [`leafSetRequest->${at(103n).id.hex.slice(0, 2)}`];
-    repair.memberLost(at(104n), { left: false, right: true }, 0);
+    repair.memberLost({ left: false, right: true });
     expect(repair.finish(true, leaf, 0, notBusy, probing102).sends).toEqual([]);
     // No probe out to 102 (it answered earlier, while the side was full): the side asks its farthest member.
-    repair.memberLost(at(104n), { left: false, right: true }, 0);
+    repair.memberLost({ left: false, right: true });
     expect(targets(repair.finish(true, leaf, 1_000, notBusy, notBusy).sends)).toEqual(request);
     // 102 did not answer: too few candidates are left on that side, and it asks again.
     repair.dropCandidate(at(102n).id.hex, false);
@@ -113,13 +113,13 @@ describe("LeafSetRepair", () => {
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
-    repair.memberLost(at(104n), { left: false, right: true }, 0);
+    repair.memberLost({ left: false, right: true });
     const busy = (hex: string): boolean => hex === at(102n).id.hex;
     expect(targets(repair.finish(true, leaf, 0, busy).sends)).toEqual([
       `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
     ]);
     expect(repair.mayRequestLeafSet(at(101n), 499)).toBe(false);
-    repair.memberLost(at(104n), { left: false, right: true }, 0);
+    repair.memberLost({ left: false, right: true });
     expect(repair.finish(true, leaf, 499, busy).sends).toEqual([]);
     // Held back, not forgotten: the next input after the interval sends it.
     expect(targets(repair.finish(true, leaf, 500, busy).sends)).toHaveLength(1);
@@ -139,7 +139,7 @@ describe("LeafSetRepair", () => {
     const leaf = leafOf(at(99n), at(101n));
     repair.memberDied(at(103n), true, 0);
     repair.refute();
-    repair.memberLost(at(104n), { left: true, right: true }, 0);
+    repair.memberLost({ left: true, right: true });
     repair.finish(false, leaf, 0, notBusy);
     expect(repair.finish(true, leaf, 0, notBusy).sends).toEqual([]);
   });
@@ -156,67 +156,5 @@ describe("LeafSetRepair", () => {
       to: at(99n),
       message: { type: "leafSet", leafSet: leaf.list(), removed: [] },
     });
-  });
-
-  it("a candidate extends only the short sides it was vouched for; a member lost in the last 30 s, either", () => {
-    const repair = new LeafSetRepair(self, config);
-    const right = { left: false, right: true };
-    const left = { left: true, right: false };
-    const named = at(104n);
-    const unnamed = at(105n);
-    repair.offerCandidate(named, right);
-    repair.offerCandidate(unnamed);
-    expect(repair.vouchedSides(named.id.hex, 0)).toEqual(right);
-    expect(repair.vouchedSides(unnamed.id.hex, 0)).toEqual({ left: false, right: false });
-    // Vouched for by a later member too: the sides add up. No longer a candidate: vouched for nowhere.
-    repair.offerCandidate(named, left);
-    expect(repair.vouchedSides(named.id.hex, 0)).toEqual({ left: true, right: true });
-    repair.dropCandidate(named.id.hex, false);
-    expect(repair.vouchedSides(named.id.hex, 0)).toEqual({ left: false, right: false });
-    const former = at(103n);
-    repair.memberLost(former, right, 1_000);
-    expect(repair.vouchedSides(former.id.hex, 31_000)).toEqual({ left: true, right: true });
-    expect(repair.vouchedSides(former.id.hex, 31_001)).toEqual({ left: false, right: false });
-  });
-
-  it("a node kept off a short side stops being a candidate, and the side asks its far member", () => {
-    const repair = new LeafSetRepair(self, config);
-    const leaf = leafOf(at(98n), at(99n), at(101n), at(102n));
-    leaf.remove(at(102n).id.hex);
-    const far = at(110n);
-    repair.offerCandidate(far);
-    repair.refusedBeyondEnd(far, { left: false, right: true }, false);
-    expect(repair.isCandidate(far.id.hex)).toBe(false);
-    expect(targets(repair.finish(true, leaf, 0, notBusy).sends)).toEqual([
-      `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
-    ]);
-  });
-
-  it("a side opens when its far member's own side beyond is short, hands back the nodes kept out, and closes when its far end moves", () => {
-    const repair = new LeafSetRepair(self, config);
-    const right = { left: false, right: true };
-    const keptOut = at(110n);
-    repair.refusedBeyondEnd(keptOut, right, false);
-    // The far member's side beyond is full: it can vouch, the side stays closed.
-    expect(repair.farMemberHeard(true, false)).toEqual([]);
-    expect(repair.openSides).toEqual({ left: false, right: false });
-    expect(repair.farMemberHeard(true, true)).toEqual([keptOut]);
-    expect(repair.openSides).toEqual(right);
-    // Already open: nothing handed back twice.
-    expect(repair.farMemberHeard(true, true)).toEqual([]);
-    repair.farEndMoved(right);
-    expect(repair.openSides).toEqual({ left: false, right: false });
-  });
-
-  it("a side due for repair hands back its candidates that are neither members nor being probed, to be probed again", () => {
-    const repair = new LeafSetRepair(self, config);
-    const leaf = leafOf(at(98n), at(99n), at(101n), at(103n));
-    for (const n of [98n, 99n, 101n, 103n, 102n]) repair.offerCandidate(at(n));
-    // 102 answered while the side was full, or went away unnoticed: idle, but no repair is due.
-    expect(repair.idleCandidates(leaf, notBusy)).toEqual([]);
-    repair.memberLost(at(104n), { left: false, right: true }, 0);
-    expect(repair.idleCandidates(leaf, notBusy)).toEqual([at(102n)]);
-    const probing102 = (hex: string): boolean => hex === at(102n).id.hex;
-    expect(repair.idleCandidates(leaf, probing102)).toEqual([]);
   });
 });
