@@ -1330,8 +1330,10 @@ export class PastryNode {
       const known = this.stateEntry(id);
       if (known === undefined) continue;
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
-      // only have been slow, or have restarted): check it instead.
-      if (this.detector.heardRecently(id.hex, now)) {
+      // only have been slow, or have restarted): check it instead. Nor may a routing-table notice (no leaf set
+      // with it) kill a leaf-set member: a row namer's rests on one lost proximity probe, and a live member
+      // dropped on it may never be named to us again. Its holders push its death with their leaf sets.
+      if (this.detector.heardRecently(id.hex, now) || (leafSet.length === 0 && this.leaf.has(id.hex))) {
         this.probe(known, "liveness", now);
         continue;
       }

@@ -27,8 +27,8 @@ describe("recent deaths told in the probe reply", () => {
   it("a member answering a newcomer's probe names the deaths in its leaf set lately in that reply, and sends it no leaf set for them", () => {
     const member = readyNode(1600n, MEMBERS);
     const dead = at(1620n);
-    // Told (10 s after it last heard from it) that 1620 died.
-    member.receive(at(1610n), { type: "leafSet", leafSet: [], removed: [dead.id] }, 10_000);
+    // Pushed (10 s after it last heard from it) 1620's death.
+    member.receive(at(1610n), { type: "leafSet", leafSet: [member.self], removed: [dead.id] }, 10_000);
     member.takeOutputs();
     const newcomer = at(1625n);
     member.receive(newcomer, { type: "probe", sentAt: 10_100, joining: true }, 10_100);

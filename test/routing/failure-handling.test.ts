@@ -103,14 +103,14 @@ describe("failure detection under overload", () => {
     const { a, b, c } = pair();
     a.heardFrom(b.self, 100_000);
     a.takeOutputs();
-    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [b.self.id] }, 100_500);
+    a.receive(c.self, { type: "leafSet", leafSet: [a.self], removed: [b.self.id] }, 100_500);
     expect(inLeafSet(a, b)).toBe(true);
     expect(sends(a.takeOutputs()).some((s) => s.message.type === "probe" && s.to === b.self)).toBe(true);
     // Not heard from for longer than the window: the report is believed.
     a.receive(c.self, { type: "leafSet", leafSet: [], removed: [c.self.id] }, 200_000);
     expect(inLeafSet(a, c)).toBe(true);
     const d = a.leafSet().left.find((n) => !n.id.equals(b.self.id) && !n.id.equals(c.self.id))!;
-    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [d.id] }, 200_000);
+    a.receive(c.self, { type: "leafSet", leafSet: [a.self], removed: [d.id] }, 200_000);
     expect([...a.leafSet().left, ...a.leafSet().right].some((n) => n.id.equals(d.id))).toBe(false);
   });
 
@@ -119,8 +119,8 @@ describe("failure detection under overload", () => {
     const others = overlay.live().filter((n) => n !== a && n !== c);
     const d = others[0]!;
     const e = others[1]!;
-    // c reports d dead (a has not heard from d lately): a drops it, and would ignore gossip naming it for a while.
-    a.receive(c.self, { type: "leafSet", leafSet: [], removed: [d.self.id] }, 200_000);
+    // c pushes d's death (a has not heard from d lately): a drops it, and would ignore gossip naming it for a while.
+    a.receive(c.self, { type: "leafSet", leafSet: [a.self], removed: [d.self.id] }, 200_000);
     expect(inLeafSet(a, d)).toBe(false);
     a.takeOutputs();
     const probesTo = (node: PastryNode): number =>

@@ -171,7 +171,10 @@ describe("overload storms: late answers, timed-out calls that arrived, lost mess
       }),
       // 53585: a refutation lost, and the repair's answer from the node that reported the death, naming the
       // node again, was ignored (see failure-handling.test.ts).
-      { numRuns: RUNS, examples: [[53585]] },
+      // 499472, 694364 (and 406161 with a short-side rule tried since): a row namer's death notice (its one
+      // proximity probe lost in the storm) dropped a live leaf-set member that nothing named again (see
+      // member-death-table-notice.test.ts). 18 of seeds 400,001-405,000 failed so before.
+      { numRuns: RUNS, examples: [[53585], [406161], [499472], [694364]] },
     );
   });
 });
