@@ -1,6 +1,6 @@
 // A tiny in-test message pump: PastryNode instances wired together through a FIFO of their outputs.
 // No timing: time only moves when a test advances it, and every loop is bounded.
-import { NodeId } from "../../src/routing/id.js";
+import { clockwiseDistance, NodeId } from "../../src/routing/id.js";
 import { PastryNode } from "../../src/routing/node.js";
 import type {
   Millis,
@@ -375,6 +375,27 @@ export function trueLeafSet(node: PastryNode, ready: readonly PastryNode[], leaf
     out.add(ring[(at - k + ring.length) % ring.length]!.self.id.hex);
   }
   return [...out].sort().join(",");
+}
+
+/** Whether every live node's sides are exactly its l/2 nearest live nodes on each side, in order. */
+export function leafSetsExact(overlay: Overlay, leafSetSize: number): boolean {
+  const live = overlay.live();
+  const half = leafSetSize / 2;
+  return live.every((node) => {
+    const others = live.filter((n) => n !== node).map((n) => n.self.id);
+    const nearest = (distance: (o: NodeId) => bigint): string[] =>
+      [...others]
+        .sort((a, b) => (distance(a) < distance(b) ? -1 : distance(a) > distance(b) ? 1 : 0))
+        .slice(0, half)
+        .map((id) => id.hex);
+    const actual = node.leafSet();
+    return (
+      JSON.stringify(actual.right.map((n) => n.id.hex)) ===
+        JSON.stringify(nearest((o) => clockwiseDistance(node.self.id, o))) &&
+      JSON.stringify(actual.left.map((n) => n.id.hex)) ===
+        JSON.stringify(nearest((o) => clockwiseDistance(o, node.self.id)))
+    );
+  });
 }
 
 /** The IDs (hex, sorted, comma-separated) in `node`'s leaf set, as trueLeafSet writes them. */

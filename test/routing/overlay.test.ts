@@ -6,32 +6,9 @@ import { clockwiseDistance, type NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import type { RandomSource } from "../../src/routing/types.js";
 import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { build, crashAdjacent, ringOrder, sendRandom } from "./adjacent-crash-runs.js";
 
 const RUNS = Number(process.env.ROUTING_RUNS ?? 6);
-
-function build(
-  size: number,
-  seed: number,
-  leafSetSize: number,
-  failures: "route" | "all" = "route",
-): Overlay {
-  const overlay = new Overlay({ leafSetSize }, seed, failures);
-  const random = seededRandom(seed * 7919 + 1);
-  overlay.bootstrap(randomId(random));
-  for (let i = 1; i < size; i++) overlay.join(randomId(random));
-  return overlay;
-}
-
-/** Sends `count` messages to random keys from random live nodes; returns their ids. */
-function sendRandom(overlay: Overlay, random: RandomSource, count: number, wantAck = false): string[] {
-  const ids: string[] = [];
-  const nodes = overlay.live().filter((n) => n.isReady());
-  for (let i = 0; i < count; i++) {
-    const from = nodes[Math.floor(random.next() * nodes.length)] as PastryNode;
-    ids.push(overlay.send(from, randomId(random), wantAck));
-  }
-  return ids;
-}
 
 /** Each message delivered exactly once, by the node that was the true owner at that moment. */
 function expectDeliveredOnceAtOwner(overlay: Overlay, ids: readonly string[]): void {
@@ -102,10 +79,6 @@ function droppedAs(overlay: Overlay, reason: string): Map<string, { origin: Past
 }
 
 /** The live nodes in ring order. */
-function ringOrder(overlay: Overlay): PastryNode[] {
-  return overlay.live().sort((a, b) => a.self.id.compare(b.self.id));
-}
-
 describe("2.2 routing: a message reaches the numerically closest live node", () => {
   it("in random overlays, for random keys, from random origins", () => {
     fc.assert(
@@ -135,15 +108,8 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
         fc.integer({ min: 1, max: 7 }),
         fc.boolean(),
         (seed, leafSetSize, crashCount, reportAll) => {
-          const crashes = Math.min(crashCount, leafSetSize / 2);
-          const overlay = build(2 * leafSetSize + 10, seed, leafSetSize, reportAll ? "all" : "route");
-          const ring = ringOrder(overlay);
-          const start = seed % ring.length;
-          for (let i = 0; i < crashes; i++) overlay.crash(ring[(start + i) % ring.length] as PastryNode);
           // Traffic right after the crashes exercises sendFailed; time then lets heartbeats and probes work.
-          const random = seededRandom(seed + 1);
-          sendRandom(overlay, random, 30);
-          overlay.pump();
+          const { overlay, random, crashes } = crashAdjacent(seed, leafSetSize, crashCount, reportAll);
           // Found in turn: failure timeout 2.5 s, then each verdict takes three probe attempts (0.5 + 1 + 1.5 s).
           overlay.advance(12_000);
           expectLeafSetsExact(overlay, leafSetSize);

@@ -3,7 +3,7 @@
 // failure rate of the code before a change is the bar for the change.
 import { clockwiseDistance, type NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
-import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { leafSetsExact, Overlay, randomId, seededRandom } from "./overlay-harness.js";
 
 export const MAINTENANCE = [
   "probe",
@@ -23,26 +23,6 @@ export function build(size: number, seed: number, leafSetSize: number): Overlay 
   for (let i = 1; i < size; i++) overlay.join(randomId(random));
   overlay.advance(5_000);
   return overlay;
-}
-
-export function leafSetsExact(overlay: Overlay, leafSetSize: number): boolean {
-  const live = overlay.live();
-  const half = leafSetSize / 2;
-  return live.every((node) => {
-    const others = live.filter((n) => n !== node).map((n) => n.self.id);
-    const nearest = (distance: (o: NodeId) => bigint): string[] =>
-      [...others]
-        .sort((a, b) => (distance(a) < distance(b) ? -1 : distance(a) > distance(b) ? 1 : 0))
-        .slice(0, half)
-        .map((id) => id.hex);
-    const actual = node.leafSet();
-    return (
-      JSON.stringify(actual.right.map((n) => n.id.hex)) ===
-        JSON.stringify(nearest((o) => clockwiseDistance(node.self.id, o))) &&
-      JSON.stringify(actual.left.map((n) => n.id.hex)) ===
-        JSON.stringify(nearest((o) => clockwiseDistance(o, node.self.id)))
-    );
-  });
 }
 
 /** Every live node's nearest member on each side is its true ring neighbour: the key ranges are exact. */

@@ -4,14 +4,8 @@
 // once. Driven by the in-test pump's overload model (see Overload in overlay-harness.ts).
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import {
-  build,
-  falseDeaths,
-  leafSetsExact,
-  maintenanceSent,
-  runLossyOverload,
-  trafficDuring,
-} from "./overload-runs.js";
+import { leafSetsExact } from "./overlay-harness.js";
+import { build, falseDeaths, maintenanceSent, runLossyOverload, trafficDuring } from "./overload-runs.js";
 
 const RUNS = Number(process.env.ROUTING_RUNS ?? 4);
 
