@@ -14,6 +14,7 @@ import { BoundedMap } from "./bounded-map.js";
 import { LeafSet, type LeafSides } from "./leaf-set.js";
 import { GossipSuppression } from "./maintenance-tuning.js";
 import type { PeerSend } from "./outbox.js";
+import { RecentTimes } from "./recent-times.js";
 import type { NodeId } from "./id.js";
 import type { Millis, NodeInfo, RoutingConfig } from "./types.js";
 
@@ -73,12 +74,15 @@ export class LeafSetRepair {
   private pushedThisTick = false;
   private nextGossipAt: Millis = 0;
   private readonly gossipSuppression = new GossipSuppression(QUIET_GOSSIP_ROUNDS);
+  /** Members whose leaf set we answered with ours lately, because it lacked a live member of ours. */
+  private readonly gapsAnswered: RecentTimes;
 
   constructor(
     self: NodeInfo,
     private readonly config: RoutingConfig,
   ) {
     this.candidates = new LeafSet(self, config.leafSetSize);
+    this.gapsAnswered = new RecentTimes(config.failureTimeoutMs, 2 * config.leafSetSize);
   }
 
   // ---- Candidates ------------------------------------------------------------------------------------
@@ -220,6 +224,20 @@ export class LeafSetRepair {
     const target = leaf.left()[0] ?? leaf.right()[0];
     if (target === undefined || !this.gossipSuppression.shouldGossip()) return undefined;
     return { to: target, message: { type: "leafSet", leafSet: leaf.list(), removed: [] } };
+  }
+
+  /**
+   * `from`, a member, sent its whole leaf set, and it lacks a member of ours that it should hold and that we
+   * heard from lately: ours goes back, naming that node. Gossip goes only to the predecessor, so a node
+   * whose first word from a new or refuting neighbour was lost heard of it from nobody: three leaf sets of
+   * the overload property stayed one short for good, each gossiping to a node that held the one missing.
+   * Once per failure timeout per member: two leaf sets that each lack a node the other holds (a death one
+   * of them still believes) do not answer each other back and forth.
+   */
+  answerGap(from: NodeInfo, leaf: LeafSet, now: Millis): PeerSend | undefined {
+    if (this.gapsAnswered.recent(from.id.hex, now) !== undefined) return undefined;
+    this.gapsAnswered.record(from.id.hex, now);
+    return { to: from, message: { type: "leafSet", leafSet: leaf.list(), removed: [] } };
   }
 
   // ---- Flushing ------------------------------------------------------------------------------------------

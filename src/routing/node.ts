@@ -261,7 +261,7 @@ export class PastryNode {
         break;
       case "leafSet":
         this.onLeafSet(from, message.leafSet, message.removed, now);
-        this.checkListedBy(from, message.leafSet, now);
+        this.checkListedBy(from, message.leafSet, now, message.removed.length === 0);
         break;
       case "rowRequest":
         if (message.row >= 0 && message.row < ID_DIGITS) {
@@ -1304,7 +1304,7 @@ export class PastryNode {
     // Deaths told with it (we just joined `from`'s leaf set): read as the leaf-set message they replace.
     if (removed !== undefined && removed.length > 0) {
       this.onLeafSet(from, leafSet, removed, now);
-      this.checkListedBy(from, leafSet, now);
+      this.checkListedBy(from, leafSet, now, false);
       this.checkJoinComplete(now);
       return;
     }
@@ -1393,17 +1393,31 @@ export class PastryNode {
    * A neighbour's whole leaf set that leaves out a member of ours it should hold (one within its l/2 nearest
    * on that side): that member may be gone without our hearing (a lost leave notice, a death push that never
    * came), and would stay in our leaf set as a ghost in place of the live node beyond it. One liveness probe
-   * each settles it; members heard from within a failure timeout are left alone.
+   * each settles it. Or the neighbour lacks a live node: `answerGaps` (gossip and answers, not death pushes,
+   * whose senders are repairing) sends it our leaf set, which names it (if it is gone, the neighbour's probe
+   * finds so).
    */
-  private checkListedBy(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+  private checkListedBy(
+    from: NodeInfo,
+    leafSet: readonly NodeInfo[],
+    now: Millis,
+    answerGaps: boolean,
+  ): void {
     if (this.status !== "ready" || leafSet.length < this.config.leafSetSize || !this.leaf.has(from.id.hex))
       return;
     let listing: SenderListing | undefined;
+    let lacksMember = false;
     for (const member of this.leaf.members()) {
-      if (now - (this.detector.lastHeardFrom(member.id.hex) ?? 0) < this.config.failureTimeoutMs) continue;
+      const quiet = now - (this.detector.lastHeardFrom(member.id.hex) ?? 0) >= this.config.failureTimeoutMs;
+      if (!quiet && (!answerGaps || lacksMember)) continue;
       listing ??= new SenderListing(from.id, leafSet);
-      if (listing.shouldList(member.id, this.leaf.half)) this.probe(member, "liveness", now);
+      if (!listing.shouldList(member.id, this.leaf.half)) continue;
+      if (quiet) this.probe(member, "liveness", now);
+      lacksMember = true;
     }
+    if (!lacksMember || !answerGaps) return;
+    const answer = this.repair.answerGap(from, this.leaf, now);
+    if (answer !== undefined) this.sendTo(answer.to, answer.message);
   }
 
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
