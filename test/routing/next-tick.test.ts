@@ -2,10 +2,9 @@
 // every quarter heartbeat) keeps the protocol working, and idle nodes are ticked rarely.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { clockwiseDistance, type NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import { DEFAULT_ROUTING_CONFIG } from "../../src/routing/types.js";
-import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { Overlay, randomId, seededRandom, trueSides } from "./overlay-harness.js";
 
 const RUNS = Number(process.env.ROUTING_RUNS ?? 6);
 const HEARTBEAT_MS = DEFAULT_ROUTING_CONFIG.heartbeatIntervalMs;
@@ -20,17 +19,11 @@ function build(size: number, seed: number, leafSetSize: number): Overlay {
 
 function expectLeafSetsExact(overlay: Overlay, leafSetSize: number): void {
   const live = overlay.live();
-  const half = leafSetSize / 2;
   for (const node of live) {
-    const others = live.filter((n) => n !== node).map((n) => n.self.id);
-    const nearest = (distance: (o: NodeId) => bigint): string[] =>
-      [...others]
-        .sort((a, b) => (distance(a) < distance(b) ? -1 : distance(a) > distance(b) ? 1 : 0))
-        .slice(0, half)
-        .map((id) => id.hex);
+    const truth = trueSides(node, live, leafSetSize);
     const actual = node.leafSet();
-    expect(actual.right.map((n) => n.id.hex)).toEqual(nearest((o) => clockwiseDistance(node.self.id, o)));
-    expect(actual.left.map((n) => n.id.hex)).toEqual(nearest((o) => clockwiseDistance(o, node.self.id)));
+    expect(actual.right.map((n) => n.id.hex)).toEqual(truth.right);
+    expect(actual.left.map((n) => n.id.hex)).toEqual(truth.left);
   }
 }
 

@@ -377,23 +377,33 @@ export function trueLeafSet(node: PastryNode, ready: readonly PastryNode[], leaf
   return [...out].sort().join(",");
 }
 
+/** `node`'s true sides among `live` (IDs in hex, nearest first): its l/2 nearest live nodes each way. */
+export function trueSides(
+  node: PastryNode,
+  live: readonly PastryNode[],
+  leafSetSize: number,
+): { left: string[]; right: string[] } {
+  const others = live.filter((n) => n !== node).map((n) => n.self.id);
+  const nearest = (distance: (o: NodeId) => bigint): string[] =>
+    [...others]
+      .sort((a, b) => (distance(a) < distance(b) ? -1 : distance(a) > distance(b) ? 1 : 0))
+      .slice(0, leafSetSize / 2)
+      .map((id) => id.hex);
+  return {
+    left: nearest((o) => clockwiseDistance(o, node.self.id)),
+    right: nearest((o) => clockwiseDistance(node.self.id, o)),
+  };
+}
+
 /** Whether every live node's sides are exactly its l/2 nearest live nodes on each side, in order. */
 export function leafSetsExact(overlay: Overlay, leafSetSize: number): boolean {
   const live = overlay.live();
-  const half = leafSetSize / 2;
   return live.every((node) => {
-    const others = live.filter((n) => n !== node).map((n) => n.self.id);
-    const nearest = (distance: (o: NodeId) => bigint): string[] =>
-      [...others]
-        .sort((a, b) => (distance(a) < distance(b) ? -1 : distance(a) > distance(b) ? 1 : 0))
-        .slice(0, half)
-        .map((id) => id.hex);
-    const actual = node.leafSet();
+    const truth = trueSides(node, live, leafSetSize);
+    const { left, right } = node.leafSet();
     return (
-      JSON.stringify(actual.right.map((n) => n.id.hex)) ===
-        JSON.stringify(nearest((o) => clockwiseDistance(node.self.id, o))) &&
-      JSON.stringify(actual.left.map((n) => n.id.hex)) ===
-        JSON.stringify(nearest((o) => clockwiseDistance(o, node.self.id)))
+      left.map((n) => n.id.hex).join() === truth.left.join() &&
+      right.map((n) => n.id.hex).join() === truth.right.join()
     );
   });
 }

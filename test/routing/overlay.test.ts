@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { clockwiseDistance, type NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import type { RandomSource } from "../../src/routing/types.js";
-import { Overlay, randomId, seededRandom } from "./overlay-harness.js";
+import { Overlay, randomId, seededRandom, trueSides } from "./overlay-harness.js";
 import { build, crashAdjacent, ringOrder, sendRandom } from "./adjacent-crash-runs.js";
 
 const RUNS = Number(process.env.ROUTING_RUNS ?? 6);
@@ -23,22 +23,17 @@ function expectDeliveredOnceAtOwner(overlay: Overlay, ids: readonly string[]): v
 /** Every live node's leaf-set sides equal the true nearest min(l/2, others) live nodes on each side. */
 function expectLeafSetsExact(overlay: Overlay, leafSetSize: number): void {
   const live = overlay.live();
-  const half = leafSetSize / 2;
   for (const node of live) {
-    const others = live.filter((n) => n !== node).map((n) => n.self.id);
-    const byCw = (from: (o: NodeId) => bigint) =>
-      [...others].sort((a, b) => (from(a) < from(b) ? -1 : from(a) > from(b) ? 1 : 0)).slice(0, half);
-    const right = byCw((o) => clockwiseDistance(node.self.id, o)).map((id) => id.hex);
-    const left = byCw((o) => clockwiseDistance(o, node.self.id)).map((id) => id.hex);
+    const truth = trueSides(node, live, leafSetSize);
     const actual = node.leafSet();
     expect(
       actual.right.map((n) => n.id.hex),
       `right side of ${node.self.id.hex}`,
-    ).toEqual(right);
+    ).toEqual(truth.right);
     expect(
       actual.left.map((n) => n.id.hex),
       `left side of ${node.self.id.hex}`,
-    ).toEqual(left);
+    ).toEqual(truth.left);
   }
 }
 
