@@ -7,6 +7,8 @@
 //   ones are coalesced into the next tick's push. A reinstated node is struck from what is still to push.
 // - A side that lost a member asks the farthest live member there (else on the other side) for its leaf
 //   set, at most once per probe timeout per peer; the request waits for a later input while held back.
+// - A side still short after its request asks again, after 2, 4 and 8 probe timeouts, then no more until it
+//   has been full again (its answer may have come from a member whose own side was just as cut).
 // - Nodes that join the leaf set are told the deaths of the last RECENT_DEATH_WINDOW_MS (they were beyond
 //   the leaf set when the death was pushed).
 // - Everything batched is flushed once per input by finish(), which returns the sends in order.
@@ -38,6 +40,42 @@ const QUIET_GOSSIP_ROUNDS = 2;
 const RECENT_DEATH_WINDOW_MS = 30_000;
 const RECENT_DEATHS_CAPACITY = 64;
 const NO_IDS: readonly NodeId[] = Object.freeze([]);
+/**
+ * A side still short after its repair request asks again this many times, after 2, 4 and 8 probe timeouts.
+ * Four adjacent crashes (l = 8) can leave the member a side asks with its own side emptied: its answer names
+ * nothing new, and the side stayed one short until the next gossip round (about 30 s; 4 of 3,000 seeds of
+ * the adjacent-crash sweep). Bounded: a side that cannot fill (nobody left to name) costs 3 requests.
+ */
+const SHORT_SIDE_RETRIES = 3;
+
+/** The retries of one side: when the next is due (undefined: none), and how many were spent. */
+class ShortSideRetry {
+  private dueAt: Millis | undefined;
+  private spent = 0;
+
+  /** A request went out for the side, which is short: the next retry, if any is left, is scheduled. */
+  requested(now: Millis, probeTimeoutMs: Millis): void {
+    this.dueAt = this.spent < SHORT_SIDE_RETRIES ? now + probeTimeoutMs * 2 ** (this.spent + 1) : undefined;
+  }
+
+  /** Whether a retry is due now (then it is spent). */
+  due(now: Millis): boolean {
+    if (this.dueAt === undefined || now < this.dueAt) return false;
+    this.dueAt = undefined;
+    this.spent++;
+    return true;
+  }
+
+  /** The side is full (or the ring is too small to fill it): a later shortage starts afresh. */
+  reset(): void {
+    this.dueAt = undefined;
+    this.spent = 0;
+  }
+
+  get at(): Millis {
+    return this.dueAt ?? Number.POSITIVE_INFINITY;
+  }
+}
 
 /** What one input's end flushes: the sends, in order, and the leaf set to announce if it changed. */
 export interface LeafSetFlush {
@@ -67,6 +105,8 @@ export class LeafSetRepair {
   /** Sides whose repair request is due; kept across inputs while the rate limit holds it back. */
   private repairLeft = false;
   private repairRight = false;
+  private readonly retryLeft = new ShortSideRetry();
+  private readonly retryRight = new ShortSideRetry();
   private leafChanged = false;
   /** Someone pushed our own death: tell our leaf set directly that we are alive (they take us back). */
   private refuteDeath = false;
@@ -195,6 +235,11 @@ export class LeafSetRepair {
     return this.nextGossipAt;
   }
 
+  /** When a short side's next repair request is due (infinity: none). */
+  get retryAt(): Millis {
+    return Math.min(this.retryLeft.at, this.retryRight.at);
+  }
+
   /**
    * Whether pushes or repair requests were held back (the one push of this tick went out, or the rate limit
    * said wait): the next input or tick flushes them.
@@ -262,21 +307,26 @@ export class LeafSetRepair {
     const sends: PeerSend[] = [];
     if (ready) {
       this.flushPushes(leaf, sends);
-      if (leaf.wrapsAround()) {
-        this.repairLeft = false;
-        this.repairRight = false;
-      }
+      const wraps = leaf.wrapsAround();
+      this.repairLeft = this.repairDue(this.repairLeft, this.retryLeft, leaf.left(), leaf, wraps, now);
+      this.repairRight = this.repairDue(this.repairRight, this.retryRight, leaf.right(), leaf, wraps, now);
       if (this.repairLeft && this.covered(this.candidates.left(), leaf, probing)) this.repairLeft = false;
       if (this.repairRight && this.covered(this.candidates.right(), leaf, probing)) this.repairRight = false;
-      if (this.repairLeft && this.requestFor(leaf.left(), leaf.right(), now, busy, sends))
+      if (this.repairLeft && this.requestFor(leaf.left(), leaf.right(), now, busy, sends)) {
         this.repairLeft = false;
-      if (this.repairRight && this.requestFor(leaf.right(), leaf.left(), now, busy, sends))
+        this.afterRequest(this.retryLeft, leaf.left(), leaf, now);
+      }
+      if (this.repairRight && this.requestFor(leaf.right(), leaf.left(), now, busy, sends)) {
         this.repairRight = false;
+        this.afterRequest(this.retryRight, leaf.right(), leaf, now);
+      }
     } else {
       this.removedToPush = [];
       this.refuteDeath = false;
       this.repairLeft = false;
       this.repairRight = false;
+      this.retryLeft.reset();
+      this.retryRight.reset();
     }
     this.newLeafMembers = [];
     const changed = this.leafChanged && ready ? leaf.list() : undefined;
@@ -298,6 +348,30 @@ export class LeafSetRepair {
       if (!leaf.has(hex) && !probing(hex)) return false;
     }
     return true;
+  }
+
+  /**
+   * Whether a side's repair request is due: it was scheduled, or a retry of a side still short came due. A
+   * full side, or a ring too small to fill one, forgets its retries.
+   */
+  private repairDue(
+    scheduled: boolean,
+    retry: ShortSideRetry,
+    side: readonly NodeInfo[],
+    leaf: LeafSet,
+    wraps: boolean,
+    now: Millis,
+  ): boolean {
+    if (wraps || side.length >= leaf.half) {
+      retry.reset();
+      return scheduled && !wraps;
+    }
+    return retry.due(now) || scheduled;
+  }
+
+  /** A request went out for a side: if the side is short, its retry is scheduled. */
+  private afterRequest(retry: ShortSideRetry, side: readonly NodeInfo[], leaf: LeafSet, now: Millis): void {
+    if (side.length < leaf.half) retry.requested(now, this.config.probeTimeoutMs);
   }
 
   private scheduleRepair(sides: LeafSides): void {

@@ -492,10 +492,10 @@ export class PastryNode {
 
   /**
    * When tick() next has something to do: the earliest of the join deadline, a probe's deadline, the next
-   * heartbeat, anti-entropy and table-maintenance rounds, the moment the successor's silence reaches the
-   * failure timeout, and (when pushes, repair requests or join states were held back for the next tick) the
-   * next tick. A runtime sets one timer for it instead of ticking on a period; a simulator may keep ticking
-   * on a period, which this does not change. Never earlier than MIN_TICK_GAP_MS after the last tick (held-back
+   * heartbeat, anti-entropy and table-maintenance rounds, a short side's repair retry, the moment the
+   * successor's silence reaches the failure timeout, and (when pushes, repair requests or join states were
+   * held back for the next tick) the next tick. A runtime sets one timer for it instead of ticking on a
+   * period; a simulator may keep ticking on a period, which this does not change. Never earlier than MIN_TICK_GAP_MS after the last tick (held-back
    * work waits no longer than it did when runtimes ticked every quarter of the default heartbeat, and a
    * deadline a tick cannot move, such as a silent successor already probed, cannot make ticks spin), and
    * never later than a quarter of the pause threshold after it (an input after a gap as long as the pause
@@ -516,6 +516,7 @@ export class PastryNode {
         at,
         this.nextHeartbeatAt,
         this.repair.gossipAt,
+        this.repair.retryAt,
         this.maintenance.dueAt,
         this.rechecks.nextAt(),
       );

@@ -125,6 +125,46 @@ describe("LeafSetRepair", () => {
     expect(targets(repair.finish(true, leaf, 500, busy).sends)).toHaveLength(1);
   });
 
+  it("a side still short after its request asks again 2, 4 and 8 probe timeouts later, then no more until it was full again", () => {
+    const repair = new LeafSetRepair(self, config);
+    // Two adjacent crashes cut the right side to 101: the sides do not wrap round (the ring is larger).
+    const leaf = leafOf(at(101n), at(102n), at(98n), at(99n));
+    leaf.remove(at(102n).id.hex);
+    expect(leaf.wrapsAround()).toBe(false);
+    const asked = (now: number): string[] =>
+      repair.finish(true, leaf, now, notBusy).sends.map((s) => `${s.message.type} ${s.to.id.hex}`);
+    const ask101 = [`leafSetRequest ${at(101n).id.hex}`];
+    repair.memberLost({ left: false, right: true });
+    expect(asked(0)).toEqual(ask101);
+    expect(repair.retryAt).toBe(1_000);
+    expect(asked(999)).toEqual([]);
+    expect(asked(1_000)).toEqual(ask101);
+    expect(repair.retryAt).toBe(3_000);
+    expect(asked(3_000)).toEqual(ask101);
+    expect(repair.retryAt).toBe(7_000);
+    expect(asked(7_000)).toEqual(ask101);
+    expect(repair.retryAt).toBe(Number.POSITIVE_INFINITY);
+    expect(asked(60_000)).toEqual([]);
+    // Full again, then short again: the retries start afresh.
+    leaf.insert(at(102n));
+    expect(asked(61_000)).toEqual([]);
+    leaf.remove(at(102n).id.hex);
+    repair.memberLost({ left: false, right: true });
+    expect(asked(62_000)).toEqual(ask101);
+    expect(repair.retryAt).toBe(63_000);
+  });
+
+  it("a side that fills after its request is not asked for again", () => {
+    const repair = new LeafSetRepair(self, config);
+    const leaf = leafOf(at(101n), at(102n), at(98n), at(99n));
+    leaf.remove(at(102n).id.hex);
+    repair.memberLost({ left: false, right: true });
+    expect(repair.finish(true, leaf, 0, notBusy).sends).toHaveLength(1);
+    leaf.insert(at(103n));
+    expect(repair.finish(true, leaf, 1_000, notBusy).sends).toEqual([]);
+    expect(repair.retryAt).toBe(Number.POSITIVE_INFINITY);
+  });
+
   it("announces the leaf set once per input that changed it, and only when ready", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(101n));

@@ -116,13 +116,17 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
           expectDeliveredWithResends(overlay, ids, crashes + 1);
         },
       ),
-      // The example: three adjacent crashes whose outer ring neighbours are dead too; a branch that let only
-      // the dead node's two ring neighbours push its death left a crashed node in a leaf set here.
+      // The first example: three adjacent crashes whose outer ring neighbours are dead too; a branch that let
+      // only the dead node's two ring neighbours push its death left a crashed node in a leaf set here.
       {
         numRuns: RUNS,
         examples: [
           [389693, 8, 3, false],
           [304365, 16, 4, false],
+          // A side emptied by four crashes asked a member whose own side the crashes had cut (its answer named
+          // nothing new) and stayed one short until the gossip round, 28 s later: short sides now ask again.
+          [487, 8, 4, false],
+          [1743, 8, 4, false],
         ],
       },
     );
