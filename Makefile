@@ -84,7 +84,10 @@ bench-sim: install
 # second (67,000 at 1,000 nodes), so 39 CPU s per virtual minute: about 50 minutes of one free core for the
 # 10,000-node, 30-minute run (5-minute sessions cost about three times that per virtual minute at 2,000
 # nodes), and an estimated 15-20 hours for the 100,000-node one (events per CPU second keep falling with size;
-# live heap about 44 KiB per node, bench-sim-memory). A nice'd run on the shared machine got 15-40 % of a
+# live heap about 44 KiB per node, bench-sim-memory). Re-estimated 2026-12-06 on deadline ticks: the
+# 10,000-node hour is 54.6 M events (about 38,000 per CPU second); the 100,000-node build reached 32,376 nodes
+# in 929 s (21.7 M events, under 20,000 per CPU second), so the 100,000-node hour is about 550 M events plus a
+# 75 M-event build: 8-9 hours of one core, in one process. A nice'd run on the shared machine got 15-40 % of a
 # core. Run it on a quiet machine; --wall-minutes stops a run's measured time at a wall-clock budget and still
 # writes its row, and so does SIGINT or SIGTERM to a run that is measuring (docs/simulation.md).
 # A 64 MiB semi-space (V8's default is 16): fewer scavenges, each copying much the same survivors (the
