@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { LeafSet } from "../../src/routing/leaf-set.js";
 import { NEAR_MISSES_PER_SIDE, NearMisses } from "../../src/routing/near-misses.js";
-import type { NodeInfo } from "../../src/routing/types.js";
-import { nodeInfo } from "./overlay-harness.js";
+import type { PastryNode } from "../../src/routing/node.js";
+import type { NodeInfo, Output } from "../../src/routing/types.js";
+import { nodeInfo, quietOverlay } from "./overlay-harness.js";
 
 // IDs a sixteenth of the ring apart around self at 8/16: far enough for the top-bits shortcut to decide.
 const UNIT = 1n << 124n;
@@ -87,5 +88,42 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
     leaf.insert(at(7));
     expect(misses.due(leaf, 10_000 + WINDOW)).toBeUndefined();
     expect(misses.any).toBe(false);
+  });
+});
+
+const probesTo = (outputs: readonly Output[], to: NodeInfo): number =>
+  outputs.filter(
+    (o) => o.type === "send" && o.out.message.type === "probe" && o.out.to?.id.equals(to.id) === true,
+  ).length;
+
+describe("a node whose full side turned a live node away, and was then refilled past it", () => {
+  it("probes the node turned away, and takes it in when it answers", () => {
+    // A quiet 10-node overlay (l = 4); ring order ... node r1 r2 r3 r4 ...
+    const o = quietOverlay(10, 7);
+    const ring = o.live().sort((a, b) => a.self.id.compare(b.self.id));
+    const node = ring[0] as PastryNode;
+    const [r1, r2, r3, r4] = [1, 2, 3, 4].map((i) => (ring[i] as PastryNode).self) as [
+      NodeInfo,
+      NodeInfo,
+      NodeInfo,
+      NodeInfo,
+    ];
+    expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r2.id.hex]);
+    const now = o.now + 100;
+    // r3 talks to us while our right side is full: it fits nowhere.
+    node.receive(r3, { type: "leafSetRequest" }, now);
+    node.takeOutputs();
+    // r2 leaves naming only r4 (as a stale or partial leaf set would): the side is short, r4 is probed,
+    // and r3 is not offered yet.
+    node.receive(r2, { type: "leave", leafSet: [r4] }, now + 1_000);
+    const onLeave = node.takeOutputs();
+    expect(probesTo(onLeave, r4)).toBe(1);
+    expect(probesTo(onLeave, r3)).toBe(0);
+    // r4 answers: the side is full again, with r3 inside its range and nobody naming it. r3 is probed.
+    node.receive(r4, { type: "probeReply", echoSentAt: now + 1_000, leafSet: [], ready: true }, now + 1_100);
+    expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r4.id.hex]);
+    expect(probesTo(node.takeOutputs(), r3)).toBe(1);
+    node.receive(r3, { type: "probeReply", echoSentAt: now + 1_100, leafSet: [], ready: true }, now + 1_200);
+    expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r3.id.hex]);
   });
 });
