@@ -18,6 +18,7 @@ import { RoutingTable } from "./routing-table.js";
 import { FailureDetector, type OutstandingProbe, type ProbeKind } from "./failure-detector.js";
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
+import { NearMisses } from "./near-misses.js";
 import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { deathNotices } from "./death-notices.js";
@@ -142,6 +143,9 @@ export class PastryNode {
   private readonly detector: FailureDetector;
   private readonly hops: HopDelivery;
   private readonly repair: LeafSetRepair;
+  private readonly nearMisses: NearMisses;
+  /** The leaf-set version whose near misses were last checked (see offerNearMisses). */
+  private nearMissesAtLeafVersion = -1;
   private readonly maintenance: TableMaintenance;
   /** The time of the input being handled (the rate limits in finishInput need it). */
   private now: Millis = 0;
@@ -185,6 +189,7 @@ export class PastryNode {
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
     this.repair = new LeafSetRepair(self, this.config);
+    this.nearMisses = new NearMisses(self, this.config.failureTimeoutMs);
     this.joinProcess = new JoinProcess(self, this.config);
     this.maintenance = new TableMaintenance(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
@@ -1217,7 +1222,11 @@ export class PastryNode {
     // Named to us among the nearest we know (a leave notice, a push, an answer): the leaf set that named it
     // named the nodes before it too, and those are candidates already.
     const named = this.repair.isCandidate(node.id.hex);
-    if (!this.leaf.insert(node)) return;
+    if (!this.leaf.insert(node)) {
+      // Heard first-hand but beyond both far ends: remembered in case a side is refilled past it.
+      if (this.status === "ready" && !this.leafHolds(node.id.hex)) this.nearMisses.record(node, now);
+      return;
+    }
     // A node filling a hole at the far end of a side may have come in ahead of nearer nodes nobody has
     // named yet (found first-hand, or gossip raced a dead candidate): its leaf set covers that stretch. Not
     // a node named to us: asking it was 0.029 of 0.612 control messages per node per second under churn
@@ -1624,6 +1633,7 @@ export class PastryNode {
     this.proximity.forget(hex);
     const sides = this.leaf.sidesOf(hex);
     const wasLeafMember = this.leaf.remove(hex);
+    this.nearMisses.forget(hex);
     const row = this.table.remove(node.id);
     const wasNeighbour = this.neighbours.remove(hex);
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;
@@ -1658,9 +1668,24 @@ export class PastryNode {
       this.watchedAtLeafVersion = this.leaf.version;
       this.outbox.watch(this.leaf.left()[0]?.id.hex);
     }
+    if (ready) this.offerNearMisses();
     const flush = this.repair.finish(ready, this.leaf, this.now, this.isBusy, this.isProbing);
     this.outbox.sendAll(flush.sends);
     if (flush.changed !== undefined) this.emitEvent({ type: "leafSetChanged", leafSet: flush.changed });
+  }
+
+  /**
+   * After a change to the leaf set: a node turned away lately while the sides were full, that the full
+   * leaf set would now take in (a side was refilled past it), is probed as a candidate (see near-misses.ts).
+   */
+  private offerNearMisses(): void {
+    if (!this.nearMisses.any || this.leaf.version === this.nearMissesAtLeafVersion) return;
+    this.nearMissesAtLeafVersion = this.leaf.version;
+    const due = this.nearMisses.due(this.leaf, this.now);
+    if (due === undefined) return;
+    for (const node of due) {
+      if (this.isPlausible(node) && this.repair.offerCandidate(node)) this.probeCandidate(node, this.now);
+    }
   }
 
   private sendTo(node: NodeInfo, message: PeerMessage): void {

@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import { NodeId } from "../../src/routing/id.js";
+import { LeafSet } from "../../src/routing/leaf-set.js";
+import { NEAR_MISSES_PER_SIDE, NearMisses } from "../../src/routing/near-misses.js";
+import type { PastryNode } from "../../src/routing/node.js";
+import type { NodeInfo, Output } from "../../src/routing/types.js";
+import { nodeInfo, quietOverlay } from "./overlay-harness.js";
+
+// IDs a sixteenth of the ring apart around self at 8/16: far enough for the top-bits shortcut to decide.
+const UNIT = 1n << 124n;
+const at = (k: number): NodeInfo => nodeInfo(NodeId.fromBigInt(BigInt(8 + k) * UNIT), 1000 + k);
+const SELF = at(0);
+const WINDOW = 6_000;
+const hexes = (nodes: readonly NodeInfo[] | undefined): string[] | undefined => nodes?.map((n) => n.id.hex);
+
+/** A leaf set of l = 4 around self: members at -2, -1, +1 and `farRight` (both sides full). */
+function fullLeafSet(farRight = 2): LeafSet {
+  const leaf = new LeafSet(SELF, 4);
+  for (const k of [-2, -1, 1, farRight]) leaf.insert(at(k));
+  return leaf;
+}
+
+describe("near misses: nodes turned away by a full leaf set, offered back once a side is refilled past them", () => {
+  it("hands a near miss back when a side is refilled past it, once", () => {
+    const leaf = fullLeafSet();
+    const misses = new NearMisses(SELF, WINDOW);
+    misses.record(at(3), 1_000); // beyond the right end (+2), which holds a member not yet known dead
+    expect(misses.due(leaf, 1_000)).toBeUndefined();
+    // +2 is removed and the side refilled with +5, named to us: +3 now lies inside the range, unnamed.
+    leaf.remove(at(2).id.hex);
+    leaf.insert(at(5));
+    expect(hexes(misses.due(leaf, 4_000))).toEqual([at(3).id.hex]);
+    expect(misses.due(leaf, 4_000)).toBeUndefined();
+    expect(misses.any).toBe(false);
+  });
+
+  it("offers nothing while a side is short: the side's repair request is in charge then", () => {
+    const leaf = fullLeafSet();
+    const misses = new NearMisses(SELF, WINDOW);
+    misses.record(at(3), 1_000);
+    leaf.remove(at(2).id.hex);
+    expect(misses.due(leaf, 2_000)).toBeUndefined();
+    expect(misses.any).toBe(true);
+    // Refilled with the near miss itself (it answered a probe): nothing left to offer.
+    leaf.insert(at(3));
+    expect(misses.due(leaf, 2_500)).toBeUndefined();
+    expect(misses.any).toBe(false);
+  });
+
+  it("keeps the nearest per side, so a nearer one that crashed does not hide the live one behind it", () => {
+    const leaf = fullLeafSet();
+    const misses = new NearMisses(SELF, WINDOW);
+    expect(NEAR_MISSES_PER_SIDE).toBe(2);
+    misses.record(at(6), 500);
+    misses.record(at(3), 1_000); // crashes later
+    misses.record(at(4), 1_500);
+    misses.record(at(7), 1_600); // farther than the two kept: not kept
+    misses.record(at(-4), 1_700); // the other side
+    misses.forget(at(3).id.hex); // found dead
+    leaf.remove(at(2).id.hex);
+    leaf.insert(at(5));
+    expect(hexes(misses.due(leaf, 3_000))).toEqual([at(4).id.hex]);
+  });
+
+  it("keeps the left side apart from the right", () => {
+    const leaf = new LeafSet(SELF, 4);
+    for (const k of [-1, -2, 1, 2]) leaf.insert(at(k));
+    const misses = new NearMisses(SELF, WINDOW);
+    misses.record(at(-3), 1_000);
+    misses.record(at(3), 1_000);
+    leaf.remove(at(-2).id.hex);
+    leaf.insert(at(-5));
+    expect(hexes(misses.due(leaf, 2_000))).toEqual([at(-3).id.hex]);
+    expect(misses.any).toBe(true); // +3 still waits behind the right end
+  });
+
+  it("forgets a node heard too long ago, and lets a fresh farther one replace it", () => {
+    const leaf = fullLeafSet();
+    const misses = new NearMisses(SELF, WINDOW);
+    misses.record(at(3), 0);
+    misses.record(at(4), 0);
+    misses.record(at(5), WINDOW); // the two kept are stale now: the fresh one is kept
+    leaf.remove(at(2).id.hex);
+    leaf.insert(at(6));
+    expect(hexes(misses.due(leaf, WINDOW + 1))).toEqual([at(5).id.hex]);
+    misses.record(at(3), 10_000);
+    leaf.remove(at(5).id.hex);
+    leaf.insert(at(7));
+    expect(misses.due(leaf, 10_000 + WINDOW)).toBeUndefined();
+    expect(misses.any).toBe(false);
+  });
+});
+
+const probesTo = (outputs: readonly Output[], to: NodeInfo): number =>
+  outputs.filter(
+    (o) => o.type === "send" && o.out.message.type === "probe" && o.out.to?.id.equals(to.id) === true,
+  ).length;
+
+describe("a node whose full side turned a live node away, and was then refilled past it", () => {
+  it("probes the node turned away, and takes it in when it answers", () => {
+    // A quiet 10-node overlay (l = 4); ring order ... node r1 r2 r3 r4 ...
+    const o = quietOverlay(10, 7);
+    const ring = o.live().sort((a, b) => a.self.id.compare(b.self.id));
+    const node = ring[0] as PastryNode;
+    const [r1, r2, r3, r4] = [1, 2, 3, 4].map((i) => (ring[i] as PastryNode).self) as [
+      NodeInfo,
+      NodeInfo,
+      NodeInfo,
+      NodeInfo,
+    ];
+    expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r2.id.hex]);
+    const now = o.now + 100;
+    // r3 talks to us while our right side is full: it fits nowhere.
+    node.receive(r3, { type: "leafSetRequest" }, now);
+    node.takeOutputs();
+    // r2 leaves naming only r4 (as a stale or partial leaf set would): the side is short, r4 is probed,
+    // and r3 is not offered yet.
+    node.receive(r2, { type: "leave", leafSet: [r4] }, now + 1_000);
+    const onLeave = node.takeOutputs();
+    expect(probesTo(onLeave, r4)).toBe(1);
+    expect(probesTo(onLeave, r3)).toBe(0);
+    // r4 answers: the side is full again, with r3 inside its range and nobody naming it. r3 is probed.
+    node.receive(r4, { type: "probeReply", echoSentAt: now + 1_000, leafSet: [], ready: true }, now + 1_100);
+    expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r4.id.hex]);
+    expect(probesTo(node.takeOutputs(), r3)).toBe(1);
+    node.receive(r3, { type: "probeReply", echoSentAt: now + 1_100, leafSet: [], ready: true }, now + 1_200);
+    expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r3.id.hex]);
+  });
+});
