@@ -1,5 +1,5 @@
 // A/B of the routed path's cost: `node --import tsx bench/ab.ts --base <rev> [--head HEAD]`. Two clusters,
-// one per commit (each compiled), run side by side, each warmed up first until its CPU per message stops
+// one per commit (each compiled), run side by side, each warmed up first (in alternating windows) until its CPU per message stops
 // falling (--code-warmup-ms: V8 compiles a daemon's hot paths only after many thousands of messages);
 // windows of Send traffic at a fixed offered rate alternate between them, so both see the same machine
 // (this one is shared and its load swings by the minute). The figure compared is daemon CPU per delivered
