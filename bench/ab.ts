@@ -1,6 +1,7 @@
 // A/B of the routed path's cost: `node --import tsx bench/ab.ts --base <rev> [--head HEAD]`. Two clusters,
-// one per commit (each compiled), run side by side, each warmed up first (in alternating windows) until its CPU per message stops
-// falling (--code-warmup-ms: V8 compiles a daemon's hot paths only after many thousands of messages);
+// one per commit (each compiled), run side by side, each warmed up first (in alternating windows) until its
+// CPU per message stops falling (--code-warmup-ms: V8 compiles a daemon's hot paths only after many
+// thousands of messages);
 // windows of Send traffic at a fixed offered rate alternate between them, so both see the same machine
 // (this one is shared and its load swings by the minute). The figure compared is daemon CPU per delivered
 // message, which at a fixed rate says how much work a message costs, where a closed-loop rate mostly says
