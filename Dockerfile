@@ -38,5 +38,6 @@ COPY proto ./proto
 USER 10001:10001
 # Peer gRPC, client gRPC, metrics and health over HTTP.
 EXPOSE 7070 7071 9464
-ENTRYPOINT ["node", "/app/bin/wendy.js"]
+# Node.js flags of a daemon: src/server/daemon/node-flags.ts says why (one V8 worker thread).
+ENTRYPOINT ["node", "--v8-pool-size=1", "/app/bin/wendy.js"]
 CMD ["start"]

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
+import { DAEMON_NODE_FLAGS } from "../../src/server/daemon/node-flags.js";
 import { MemoryCgroup } from "./memory-cgroup.js";
 
 export interface LogLine {
@@ -41,10 +42,9 @@ export class BenchDaemon {
       memoryLimitBytes === undefined
         ? undefined
         : MemoryCgroup.create(`wendy-bench-${String(process.pid)}-${name}`, memoryLimitBytes);
-    const command = this.cgroup?.wrap(process.execPath, [entry, "start"]) ?? {
-      command: process.execPath,
-      args: [entry, "start"],
-    };
+    // As the container image starts it (src/server/daemon/node-flags.ts).
+    const args = [...DAEMON_NODE_FLAGS, entry, "start"];
+    const command = this.cgroup?.wrap(process.execPath, args) ?? { command: process.execPath, args };
     this.child = spawn(command.command, command.args, {
       env: { ...inherited, ...env },
       stdio: ["ignore", "pipe", "pipe"],

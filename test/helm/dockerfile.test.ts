@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { CHART_DIR, REPO_ROOT } from "./helm.js";
+import { DAEMON_NODE_FLAGS } from "../../src/server/daemon/node-flags.js";
 
 interface Instruction {
   keyword: string;
@@ -96,10 +97,10 @@ describe("Dockerfile", () => {
     expect(Number(gid)).toBeGreaterThan(0);
   });
 
-  it("starts the package's bin with `start`", () => {
+  it("starts the package's bin with `start`, under the daemon's Node.js flags", () => {
     const entrypoint: unknown = JSON.parse(of(finalStage, "ENTRYPOINT").at(-1)?.args ?? "null");
     const cmd: unknown = JSON.parse(of(finalStage, "CMD").at(-1)?.args ?? "null");
-    expect(entrypoint).toEqual(["node", "/app/bin/wendy.js"]);
+    expect(entrypoint).toEqual(["node", ...DAEMON_NODE_FLAGS, "/app/bin/wendy.js"]);
     expect(cmd).toEqual(["start"]);
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
       bin: { wendy: string };

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
+import { DAEMON_NODE_FLAGS } from "../../src/server/daemon/node-flags.js";
 import { REPO_ROOT } from "../helm/helm.js";
 import { ownerOf, presenceDuring, rightfulOwners, type Absence, type Pod } from "./ownership.js";
 import { CertManagerCsi, goDurationSeconds } from "./cert-manager-csi.js";
@@ -33,7 +34,7 @@ describe("Kubernetes $(VAR) expansion", () => {
 describe("the image's Dockerfile", () => {
   it("gives the runtime stage's entry point, command, user and environment", () => {
     const image = readImageConfig(readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8"));
-    expect(image.entrypoint).toEqual(["node", "/app/bin/wendy.js"]);
+    expect(image.entrypoint).toEqual(["node", ...DAEMON_NODE_FLAGS, "/app/bin/wendy.js"]);
     expect(image.cmd).toEqual(["start"]);
     expect(image.workdir).toBe("/app");
     expect(image.user).toBe("10001:10001");

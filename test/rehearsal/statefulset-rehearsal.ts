@@ -28,6 +28,7 @@ import type { PodProcess } from "./pod-process.js";
 import type { PodPlan } from "./pod-spec.js";
 import { APP_IMAGE, APP_PYTHON, READY_LIMIT_MS, RehearsedPods } from "./rehearsed-pods.js";
 import { describeFailures, misdeliveries, startStream, type StreamSend } from "./send-stream.js";
+import { DAEMON_NODE_FLAGS } from "../../src/server/daemon/node-flags.js";
 
 const run = promisify(execFile);
 const REPLICAS = 5;
@@ -156,7 +157,7 @@ export function rehearseStatefulSet(mode: RehearsalMode): void {
       expect((sts["spec"] as { replicas: number }).replicas).toBe(REPLICAS);
       const plan = plans[1]!;
       // The image's own paths: the pod's root holds the checkout at /app, wherever the checkout lives.
-      expect(plan.argv).toEqual(["node", "/app/bin/wendy.js", "start"]);
+      expect(plan.argv).toEqual(["node", ...DAEMON_NODE_FLAGS, "/app/bin/wendy.js", "start"]);
       expect(plan.cwd).toBe("/app");
       expect(plan.env["WENDY_NODE_NAME"]).toBe("wendy-1");
       expect(plan.env["WENDY_LOCAL_ADDRESS"]).toBe(`${plan.fqdn}:7070`);

@@ -5,6 +5,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { packageRoot } from "../version.js";
+import { DAEMON_NODE_FLAGS } from "../node-flags.js";
 
 export interface LogLine {
   readonly msg?: string;
@@ -50,10 +51,14 @@ export class DaemonProcess {
     const inherited = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith("WENDY_")),
     );
-    this.child = spawn(process.execPath, [wendyBin(), "start", ...(options.args ?? [])], {
-      env: { ...inherited, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    this.child = spawn(
+      process.execPath,
+      [...DAEMON_NODE_FLAGS, wendyBin(), "start", ...(options.args ?? [])],
+      {
+        env: { ...inherited, ...options.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.log = options.logFile === undefined ? undefined : createWriteStream(options.logFile);
     const stdout = createInterface({ input: this.child.stdout! });
     stdout.on("line", (text) => this.onLine(text));
