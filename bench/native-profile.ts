@@ -20,17 +20,15 @@ import {
   wendyJavaScriptPercent,
 } from "./lib/native-profile.js";
 import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
-import { Traffic } from "./scenarios/traffic.js";
+import { measureOf, oneWindowSettings, routedKind, Traffic, type RoutedKind } from "./scenarios/traffic.js";
 import { runMain } from "./lib/run-main.js";
-
-type Kind = "send" | "send-acked" | "call";
 
 interface Options {
   nodes: number;
   inFlight: number;
   seconds: number;
   payload: number;
-  kind: Kind;
+  kind: RoutedKind;
   codeWarmupMs: number;
   frequency: number;
   out: string;
@@ -46,7 +44,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .option("--in-flight <n>", "messages in flight", Number, 64)
     .option("--seconds <n>", "seconds sampled", Number, 8)
     .option("--payload <bytes>", "payload size", Number, 100)
-    .option("--kind <kind>", "send, send-acked or call", kindOf, "send")
+    .option("--kind <kind>", "send, send-acked or call", routedKind, "send")
     .option(
       "--code-warmup-ms <n>",
       "the load runs unsampled at least this long first, until its CPU per op stops falling (4x at most)",
@@ -75,25 +73,11 @@ async function main(argv: readonly string[]): Promise<void> {
     await cluster.grow(o.nodes, 4);
     await traffic.open();
     pids = cluster.nodes.map((n) => n.pid);
-    const measure = {
-      send: traffic.measureSend,
-      "send-acked": traffic.measureAckedSend,
-      call: traffic.measureCall,
-    }[o.kind].bind(traffic);
-    const settings = {
+    const measure = measureOf(traffic, o.kind);
+    const settings = oneWindowSettings(o.nodes, o.inFlight, o.payload, {
       warmupMs: 0,
       measureMs: o.seconds * 1000,
-      repeats: 1,
-      clusterSizes: [o.nodes],
-      inFlights: [o.inFlight],
-      payloadBytes: [o.payload],
-      joinSizes: [],
-      failureSizes: [],
-      embeddedSizes: [],
-      idleMs: 0,
-      startBatch: 4,
-      runtime: "compiled" as const,
-    };
+    });
     await warmUp({ minMs: o.codeWarmupMs, maxMs: 4 * o.codeWarmupMs }, (w) =>
       measure(o.payload, WARMUP_IN_FLIGHT, { ...settings, ...w }),
     );
@@ -201,12 +185,6 @@ function requirePerf(): void {
   } catch {
     throw new Error("bench/native-profile.ts needs Linux perf (Debian: apt-get install linux-perf)");
   }
-}
-
-function kindOf(value: string): Kind {
-  if (value !== "send" && value !== "send-acked" && value !== "call")
-    throw new Error(`--kind takes send, send-acked or call, not ${value}`);
-  return value;
 }
 
 runMain("bench-native-profile", main);

@@ -16,7 +16,7 @@ import { buildCompiledDaemon } from "./lib/compiled.js";
 import { summarizeProfiles, type SelfTime } from "./lib/cpu-profile.js";
 import { sleep } from "./lib/load.js";
 import { totalCpuSeconds } from "./lib/proc.js";
-import { Traffic } from "./scenarios/traffic.js";
+import { measureOf, oneWindowSettings, routedKind, Traffic, type RoutedKind } from "./scenarios/traffic.js";
 import { KvTraffic } from "./scenarios/kv.js";
 import { WARMUP_IN_FLIGHT, warmUp } from "./lib/warmup.js";
 import { runMain } from "./lib/run-main.js";
@@ -38,9 +38,6 @@ interface ProfileOptions {
   codeWarmupMs: number;
   samplingUs: number;
 }
-
-/** The routed load profiled: Send, Send waiting for the application's ack, or Call. */
-type RoutedKind = "send" | "send-acked" | "call";
 
 /** What one profiled window measured. */
 interface Window {
@@ -153,25 +150,14 @@ async function profileRouted(
     await cluster.grow(o.nodes, 4);
     await traffic.open();
     const pids = cluster.nodes.map((n) => n.pid);
-    const measure = {
-      send: traffic.measureSend,
-      "send-acked": traffic.measureAckedSend,
-      call: traffic.measureCall,
-    }[o.kind].bind(traffic);
-    const settings = {
-      warmupMs: 1000,
-      measureMs: o.seconds * 1000,
-      repeats: 1,
-      clusterSizes: [o.nodes],
-      inFlights: [o.inFlight],
-      payloadBytes: [o.payload],
-      joinSizes: [],
-      failureSizes: [],
-      embeddedSizes: [],
-      idleMs: 0,
-      startBatch: 4,
+    const measure = measureOf(traffic, o.kind);
+    const settings = oneWindowSettings(
+      o.nodes,
+      o.inFlight,
+      o.payload,
+      { warmupMs: 1000, measureMs: o.seconds * 1000 },
       runtime,
-    };
+    );
     await warmUp(warmupLimits(o), (w) => measure(o.payload, WARMUP_IN_FLIGHT, { ...settings, ...w }));
     profiling();
     const before = totalCpuSeconds(pids);
@@ -229,12 +215,6 @@ async function profileKv(
 /** The unprofiled warm-up before the window: the window is of warm daemons, as a running node's. */
 function warmupLimits(o: ProfileOptions): { minMs: number; maxMs: number } {
   return { minMs: o.codeWarmupMs, maxMs: 4 * o.codeWarmupMs };
-}
-
-function routedKind(value: string): RoutedKind {
-  if (value !== "send" && value !== "send-acked" && value !== "call")
-    throw new Error(`--kind takes send, send-acked or call, not ${value}`);
-  return value;
 }
 
 function kvOperation(value: string): "get" | "put" {

@@ -41,6 +41,49 @@ interface Pending {
 }
 
 /** Subscribers on every node of a cluster; they settle pending sends and answer calls. */
+/** The routed loads a profile measures: Send, Send waiting for the application's ack, or Call. */
+export type RoutedKind = "send" | "send-acked" | "call";
+
+/** --kind's parser for the profiles. */
+export function routedKind(value: string): RoutedKind {
+  if (value !== "send" && value !== "send-acked" && value !== "call")
+    throw new Error(`--kind takes send, send-acked or call, not ${value}`);
+  return value;
+}
+
+/** `traffic`'s measuring method for `kind`. */
+export function measureOf(
+  traffic: Traffic,
+  kind: RoutedKind,
+): (payloadBytes: number, inFlight: number, settings: BenchSettings) => Promise<TrafficRun> {
+  return { send: traffic.measureSend, "send-acked": traffic.measureAckedSend, call: traffic.measureCall }[
+    kind
+  ].bind(traffic);
+}
+
+/** Settings for one window of `measureMs` on a cluster of `nodes` daemons (the profiles). */
+export function oneWindowSettings(
+  nodes: number,
+  inFlight: number,
+  payloadBytes: number,
+  window: { readonly warmupMs: number; readonly measureMs: number },
+  runtime: BenchSettings["runtime"] = "compiled",
+): BenchSettings {
+  return {
+    ...window,
+    repeats: 1,
+    clusterSizes: [nodes],
+    inFlights: [inFlight],
+    payloadBytes: [payloadBytes],
+    joinSizes: [],
+    failureSizes: [],
+    embeddedSizes: [],
+    idleMs: 0,
+    startBatch: 4,
+    runtime,
+  };
+}
+
 export class Traffic {
   private readonly pending = new Map<number, Pending>();
   private readonly streams = new Map<BenchNode, ReceiveStream>();
