@@ -12,7 +12,7 @@ import { Command } from "commander";
 import { BenchCluster } from "./lib/cluster.js";
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
-import { rssBytes, totalCpuSeconds } from "./lib/proc.js";
+import { memoryParts, totalCpuSeconds } from "./lib/proc.js";
 import { median, percentile } from "./lib/stats.js";
 import { Traffic } from "./scenarios/traffic.js";
 import { WARMUP_IN_FLIGHT, warmUpTogether } from "./lib/warmup.js";
@@ -220,11 +220,13 @@ async function idleWindows(sides: readonly Side[], o: AbOptions): Promise<void> 
     );
   }
   sides.forEach((side, i) => {
-    const rss = side.cluster.nodes.map((n) => rssBytes(n.pid) / MIB);
+    const parts = side.cluster.nodes.map((n) => memoryParts(n.pid));
+    const rss = parts.map((p) => p.rssBytes / MIB);
     process.stdout.write(
       `${side.label}: idle median ${median(percent[i]!).toFixed(3)} % of a core per daemon over ${o.rounds} ` +
         `windows of ${o.seconds} s, ${o.nodes} nodes; RSS median ${median(rss).toFixed(1)} MiB ` +
-        `(max ${Math.max(...rss).toFixed(1)})\n`,
+        `(max ${Math.max(...rss).toFixed(1)}; of it anonymous, the daemon's own, median ` +
+        `${median(parts.map((p) => p.anonymousBytes / MIB)).toFixed(1)} MiB)\n`,
     );
   });
   process.stdout.write(`head/base: median ratio ${median(ratios).toFixed(2)} over ${o.rounds} pairs\n`);

@@ -272,7 +272,8 @@ async function measureCluster(size: number, run: RunContext): Promise<ClusterOut
     const idleCpuPercent = median([...idle.cpuPercent]);
     const memory = await memoryFigures(cluster);
     log(
-      `  idle: ${mib(memory.idleRssBytes)} MiB RSS, ${memory.knownPeers.toFixed(1)} known peers, ` +
+      `  idle: ${mib(memory.idleRssBytes)} MiB RSS (Node.js executable ${mib(memory.idleExecutableBytes)}, ` +
+        `anonymous ${mib(memory.idleAnonymousBytes)}), ${memory.knownPeers.toFixed(1)} known peers, ` +
         `${idle.maintenancePerNodePerSecond.toFixed(2)} maintenance msgs/node/s, ` +
         `CPU ${idleCpuPercent.toFixed(3)} % of a core per daemon (max ${Math.max(...idle.cpuPercent).toFixed(3)} %)`,
     );
@@ -288,6 +289,8 @@ async function measureCluster(size: number, run: RunContext): Promise<ClusterOut
     const clusterFigure: ClusterFigure = {
       nodes: size,
       idleRssBytes: memory.idleRssBytes,
+      idleExecutableBytes: memory.idleExecutableBytes,
+      idleAnonymousBytes: memory.idleAnonymousBytes,
       loadRssBytes: Math.max(...all.map((x) => x.maxRssBytes)),
       knownPeers: memory.knownPeers,
       maintenancePerNodePerSecond: idle.maintenancePerNodePerSecond,

@@ -8,7 +8,7 @@ import { BenchCluster, SOURCE_RUNTIME, type DaemonRuntime } from "./lib/cluster.
 import { buildCompiledDaemon } from "./lib/compiled.js";
 import { sleep } from "./lib/load.js";
 import { FULL_SETTINGS, idleSettleMs } from "./lib/settings.js";
-import { rssBytes } from "./lib/proc.js";
+import { memoryParts } from "./lib/proc.js";
 import { median } from "./lib/stats.js";
 import { idleFigures, timeFailure } from "./scenarios/membership.js";
 import { Traffic } from "./scenarios/traffic.js";
@@ -86,12 +86,15 @@ async function main(argv: readonly string[]): Promise<void> {
       await sleep(o.hold * 1000);
     }
     const idle = await idleFigures(cluster, o.seconds * 1000);
-    const rss = cluster.nodes.map((n) => rssBytes(n.pid) / MIB);
+    const parts = cluster.nodes.map((n) => memoryParts(n.pid));
+    const rss = parts.map((p) => p.rssBytes / MIB);
     const cpu = idle.cpuPercent;
     out(
       `idle ${o.seconds} s: CPU per daemon median ${median([...cpu]).toFixed(3)} % of a core ` +
         `(min ${Math.min(...cpu).toFixed(3)}, max ${Math.max(...cpu).toFixed(3)}); ` +
-        `RSS median ${median(rss).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}); ` +
+        `RSS median ${median(rss).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}; of it the Node.js ` +
+        `executable's pages ${median(parts.map((p) => p.executableBytes / MIB)).toFixed(1)}, anonymous ` +
+        `${median(parts.map((p) => p.anonymousBytes / MIB)).toFixed(1)}); ` +
         `maintenance ${idle.maintenancePerNodePerSecond.toFixed(3)} msgs/node/s (` +
         Object.entries(idle.maintenanceByMethod)
           .map(([method, rate]) => `${method} ${rate.toFixed(3)}`)

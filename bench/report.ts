@@ -1,5 +1,5 @@
 // The markdown table of one run (bench/results/latest.md): every figure beside the same-run baseline.
-import type { BenchResult, RoutedFigure, UnaryFigure } from "./lib/result.js";
+import type { BenchResult, ClusterFigure, RoutedFigure, UnaryFigure } from "./lib/result.js";
 import { cpuPerHop } from "./lib/targets.js";
 import { codeWarmupLimits, idleSettleMs } from "./lib/settings.js";
 
@@ -89,12 +89,12 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   line("## Memory, maintenance, hops per cluster");
   line();
   line(
-    "| nodes | idle RSS MiB | RSS under load MiB (max) | known peers | maintenance msgs/node/s at rest | idle CPU % of a core per daemon (max) | mean hops |",
+    "| nodes | idle RSS MiB (of it: Node.js executable / anonymous) | RSS under load MiB (max) | known peers | maintenance msgs/node/s at rest | idle CPU % of a core per daemon (max) | mean hops |",
   );
   line("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const c of r.clusters)
     line(
-      `| ${c.nodes} | ${n1(c.idleRssBytes / MIB)} | ${n1(c.loadRssBytes / MIB)} | ${n1(c.knownPeers)} | ${c.maintenancePerNodePerSecond.toFixed(2)} | ${idleCpu(c)} | ${c.meanHops.toFixed(2)} |`,
+      `| ${c.nodes} | ${n1(c.idleRssBytes / MIB)}${idleParts(c)} | ${n1(c.loadRssBytes / MIB)} | ${n1(c.knownPeers)} | ${c.maintenancePerNodePerSecond.toFixed(2)} | ${idleCpu(c)} | ${c.meanHops.toFixed(2)} |`,
     );
   line();
   for (const c of r.clusters) {
@@ -238,8 +238,12 @@ function closingNote(r: BenchResult): string[] {
       out.push(
         `- **Idle memory** ${t.measured} against ${t.target} (${fmt(t.factor)}x). Memory per known peer is ` +
           `${Number.isFinite(r.memoryPerKnownPeerBytes) ? `about ${n0(r.memoryPerKnownPeerBytes / 1024)} KiB` : "not measurable here"}, so the ` +
-          "resident set is mostly fixed cost (Node itself, grpc-js, prom-client, the protobuf runtimes), not " +
-          "routing state.",
+          "resident set is mostly fixed cost, not routing state: most of it is pages of the Node.js executable " +
+          "(its code, built-in libraries and start-up snapshot: clean, shared with every Node.js process on the " +
+          "machine, and dropped first under memory pressure), the rest the daemon's own anonymous memory (V8's " +
+          "heap with the loaded code of grpc-js, prom-client and the protobuf runtimes, buffers, malloc)" +
+          idleSplit(r, t.name) +
+          ".",
       );
     } else if (t.name.startsWith("idle daemon CPU")) {
       out.push(
@@ -535,4 +539,19 @@ function fmtLoad(l: readonly number[]): string {
 function idleCpu(c: { readonly idleCpuPercent?: number; readonly idleCpuPercentMax?: number }): string {
   if (c.idleCpuPercent === undefined || !Number.isFinite(c.idleCpuPercent)) return "n/a";
   return `${c.idleCpuPercent.toFixed(2)} (${(c.idleCpuPercentMax ?? Number.NaN).toFixed(2)})`;
+}
+
+/** " (executable / anonymous)" MiB of a cluster's idle RSS, for runs that measured them. */
+function idleParts(c: ClusterFigure): string {
+  if (c.idleExecutableBytes === undefined || c.idleAnonymousBytes === undefined) return "";
+  return ` (${n1(c.idleExecutableBytes / MIB)} / ${n1(c.idleAnonymousBytes / MIB)})`;
+}
+
+/** The idle RSS target's split for its cluster (named in the target), when the run measured it. */
+function idleSplit(r: BenchResult, targetName: string): string {
+  const nodes = Number(/\((\d+)-node cluster/.exec(targetName)?.[1]);
+  const c = r.clusters.find((x) => x.nodes === nodes);
+  if (c?.idleExecutableBytes === undefined || c.idleAnonymousBytes === undefined)
+    return " (this run did not split it)";
+  return `: here ${n1(c.idleExecutableBytes / MIB)} MiB and ${n1(c.idleAnonymousBytes / MIB)} MiB`;
 }

@@ -1,5 +1,5 @@
 // CPU time and resident memory of a process, read from /proc (Linux), for the daemons under test.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 
 // USER_HZ is 100 on every Linux architecture Node supports; /proc/<pid>/stat counts in these ticks.
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -38,6 +38,46 @@ export function rssBytes(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (match === null) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]) * 1024;
+}
+
+/**
+ * What a process's resident memory is made of (from /proc/<pid>/smaps): most of an idle daemon's RSS is
+ * pages of the Node.js executable itself (its code, built-in libraries and snapshot), clean, shared with
+ * every Node.js process of the machine and reclaimable; its own memory (V8's heap, buffers, malloc) is the
+ * anonymous part. A memory limit is mostly about the second.
+ */
+export interface MemoryParts {
+  readonly rssBytes: number;
+  /** Resident pages mapped from the process's executable (/proc/<pid>/exe). */
+  readonly executableBytes: number;
+  /** Resident anonymous pages: the process's own memory. */
+  readonly anonymousBytes: number;
+}
+
+export function memoryParts(pid: number): MemoryParts {
+  return parseSmaps(readFileSync(`/proc/${pid}/smaps`, "utf8"), readlinkSync(`/proc/${pid}/exe`));
+}
+
+/** Sums an smaps listing's Rss (all, and of mappings of `executable`) and Anonymous fields, kB to bytes. */
+export function parseSmaps(smaps: string, executable: string): MemoryParts {
+  let rss = 0;
+  let ofExecutable = 0;
+  let anonymous = 0;
+  let mapsExecutable = false;
+  for (const line of smaps.split("\n")) {
+    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (field === null) {
+      // A mapping's header: "start-end perms offset dev inode [path]".
+      if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) mapsExecutable = line.trimEnd().endsWith(` ${executable}`);
+      continue;
+    }
+    const kB = Number(field[2]);
+    if (field[1] === "Rss") {
+      rss += kB;
+      if (mapsExecutable) ofExecutable += kB;
+    } else if (field[1] === "Anonymous") anonymous += kB;
+  }
+  return { rssBytes: rss * 1024, executableBytes: ofExecutable * 1024, anonymousBytes: anonymous * 1024 };
 }
 
 /** CPU seconds of the processes that still exist (one that crashed mid-run is left out). */

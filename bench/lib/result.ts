@@ -107,6 +107,9 @@ export interface ClusterFigure {
   /** With BenchSettings.memoryLimitBytes: what the cluster's daemons did under it. */
   readonly memoryLimit?: ClusterLimitedMemory;
   readonly idleRssBytes: number;
+  /** Of the idle RSS: the Node.js executable's pages, and the daemons' own anonymous memory (runs since 2026-12-07). */
+  readonly idleExecutableBytes?: number;
+  readonly idleAnonymousBytes?: number;
   readonly loadRssBytes: number;
   readonly knownPeers: number;
   readonly maintenancePerNodePerSecond: number;

@@ -5,7 +5,7 @@ import { closestTo, NodeId } from "../../src/routing/id.js";
 import type { BenchCluster, BenchNode } from "../lib/cluster.js";
 import { httpGet, sumCounter } from "../lib/http.js";
 import { sleep } from "../lib/load.js";
-import { cpuSeconds, rssBytes } from "../lib/proc.js";
+import { cpuSeconds, memoryParts } from "../lib/proc.js";
 import type { Traffic } from "./traffic.js";
 
 const POLL_MS = 50;
@@ -47,6 +47,9 @@ export interface FailureRun {
 
 export interface MemoryFigures {
   readonly idleRssBytes: number;
+  /** Of it, pages of the Node.js executable, and the daemons' own anonymous memory (means over nodes). */
+  readonly idleExecutableBytes: number;
+  readonly idleAnonymousBytes: number;
   /** Peers each node knows (leaf set, routing table, neighbourhood), from Status; mean over nodes. */
   readonly knownPeers: number;
 }
@@ -173,9 +176,14 @@ function methodsIn(exposition: string): Set<string> {
 
 export async function memoryFigures(cluster: BenchCluster): Promise<MemoryFigures> {
   const statuses = await Promise.all(cluster.nodes.map((n) => n.client.status()));
-  const rss = cluster.nodes.map((n) => rssBytes(n.pid));
+  const parts = cluster.nodes.map((n) => memoryParts(n.pid));
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-  return { idleRssBytes: mean(rss), knownPeers: mean(statuses.map(distinctPeers)) };
+  return {
+    idleRssBytes: mean(parts.map((p) => p.rssBytes)),
+    idleExecutableBytes: mean(parts.map((p) => p.executableBytes)),
+    idleAnonymousBytes: mean(parts.map((p) => p.anonymousBytes)),
+    knownPeers: mean(statuses.map(distinctPeers)),
+  };
 }
 
 function distinctPeers(status: Awaited<ReturnType<BenchNode["client"]["status"]>>): number {

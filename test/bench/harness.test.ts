@@ -108,6 +108,11 @@ describe("benchmark harness", () => {
 
     const cluster = result.clusters[0]!;
     positive(cluster.idleRssBytes);
+    positive(cluster.idleExecutableBytes ?? 0);
+    positive(cluster.idleAnonymousBytes ?? 0);
+    expect((cluster.idleExecutableBytes ?? 0) + (cluster.idleAnonymousBytes ?? 0)).toBeLessThanOrEqual(
+      cluster.idleRssBytes,
+    );
     expect(cluster.loadRssBytes).toBeGreaterThan(0);
     expect(cluster.knownPeers).toBe(1);
     positive(cluster.maintenancePerNodePerSecond);

@@ -65,4 +65,28 @@ describe("bench/run.ts --report-only", () => {
     expect(markdown).not.toContain("| 456 |");
     expect(readFileSync(join(out, "latest.svg"), "utf8")).toMatch(/^<svg/);
   });
+
+  it("splits the idle RSS into the Node.js executable's pages and anonymous memory when the run measured them", () => {
+    const split = mkdtempSync(join(tmpdir(), "wendy-report-split-"));
+    try {
+      const run = JSON.parse(readFileSync(join(RESULTS, LAST_RUN), "utf8")) as BenchResult;
+      const MIB = 2 ** 20;
+      const clusters = run.clusters.map((c) =>
+        c.nodes === 8
+          ? { ...c, idleRssBytes: 64 * MIB, idleExecutableBytes: 39.5 * MIB, idleAnonymousBytes: 18.25 * MIB }
+          : c,
+      );
+      writeFileSync(join(split, LAST_RUN), JSON.stringify({ ...run, clusters }));
+      execFileSync(
+        process.execPath,
+        ["--import", "tsx", join(ROOT, "bench/run.ts"), "--report-only", "--out", split],
+        { cwd: ROOT, stdio: "pipe" },
+      );
+      const markdown = readFileSync(join(split, "latest.md"), "utf8");
+      expect(markdown).toContain("| 8 | 64.0 (39.5 / 18.3) |");
+      expect(markdown).toMatch(/\*\*Idle memory\*\*.*anonymous memory .*: here 39\.5 MiB and 18\.3 MiB\./);
+    } finally {
+      rmSync(split, { recursive: true, force: true });
+    }
+  });
 });
