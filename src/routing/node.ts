@@ -189,7 +189,7 @@ export class PastryNode {
     const proximityOf = (peer: NodeInfo): number | undefined => this.proximity.proximity(peer);
     this.leaf = new LeafSet(self, this.config.leafSetSize);
     this.repair = new LeafSetRepair(self, this.config);
-    this.nearMisses = new NearMisses(self, this.config.failureTimeoutMs);
+    this.nearMisses = new NearMisses(self, this.config.failureTimeoutMs, this.config.leafSetSize);
     this.joinProcess = new JoinProcess(self, this.config);
     this.maintenance = new TableMaintenance(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
