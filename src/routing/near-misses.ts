@@ -50,10 +50,19 @@ export class NearMisses {
     return this.left.length > 0 || this.right.length > 0;
   }
 
-  /** `node` talked to us at `now` and fitted neither side of the leaf set (both full): kept if among the nearest. */
+  /**
+   * `node` talked to us at `now` and fitted neither side of the leaf set (both full): kept on each side where it
+   * is among the nearest in that side's direction. A side is the nearest l/2 clockwise (or counter-clockwise),
+   * whichever half of the ring they lie in: on a sparse stretch the live node just beyond the right end can lie
+   * nearer counter-clockwise, and sorted onto the nearer side only, it was not kept for the right.
+   */
   record(node: NodeInfo, now: Millis): void {
     if (node.id.equals(this.self.id)) return;
-    const clockwise = this.isClockwise(node);
+    this.recordOn(node, now, true);
+    this.recordOn(node, now, false);
+  }
+
+  private recordOn(node: NodeInfo, now: Millis, clockwise: boolean): void {
     const side = clockwise ? this.right : this.left;
     // Most contacts beyond the far ends (route hops from afar) are farther than a full side's last near miss.
     const last = side[side.length - 1];
@@ -94,20 +103,12 @@ export class NearMisses {
       side.filter((e) => {
         if (now - e.at >= this.windowMs || leaf.has(e.node.id.hex)) return false;
         if (!full || !leaf.fits(e.node)) return true;
-        (due ??= []).push(e.node);
+        if (!due?.some((n) => n.id.equals(e.node.id))) (due ??= []).push(e.node);
         return false;
       });
     this.left = sift(this.left);
     this.right = sift(this.right);
     return due;
-  }
-
-  /** Whether `node` lies nearer clockwise (the right side) than counter-clockwise. */
-  private isClockwise(node: NodeInfo): boolean {
-    const self = this.self.id;
-    const order = approxOrder(approxClockwise(self, node.id), approxClockwise(node.id, self));
-    if (order !== 0) return order < 0;
-    return clockwiseDistance(self, node.id) < clockwiseDistance(node.id, self);
   }
 
   /** Whether `a` is nearer than `b` on the side `clockwise` names. */

@@ -93,6 +93,20 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
     expect(misses.any).toBe(true); // +3 still waits behind the right end
   });
 
+  it("keeps a node beyond the right end that lies nearer counter-clockwise (a sparse stretch) for the right", () => {
+    // l = 8, positions in 64ths of the ring from self at 0: left members -1..-4 (near misses -5..-8 heard),
+    // right members +1, +2, +3 and +30; +34 lies past the right end but nearer counter-clockwise (30 64ths).
+    const pos = (k: number): NodeInfo => nodeInfo(NodeId.fromBigInt(BigInt((k + 64) % 64) << 122n), 3000 + k);
+    const leaf = new LeafSet(pos(0), 8);
+    for (const k of [-4, -3, -2, -1, 1, 2, 3, 30]) leaf.insert(pos(k));
+    const misses = new NearMisses(pos(0), WINDOW, 8);
+    for (const k of [-5, -6, -7, -8]) misses.record(pos(k), 0);
+    misses.record(pos(34), 1_000); // turned away: +30 (crashed, not yet known dead) is the right end
+    leaf.remove(pos(30).id.hex);
+    leaf.insert(pos(40)); // refilled from farther out
+    expect(hexes(misses.due(leaf, 3_000))).toEqual([pos(34).id.hex]);
+  });
+
   it("forgets a node heard too long ago, and lets a fresh farther one replace it", () => {
     const leaf = fullLeafSet();
     const misses = new NearMisses(SELF, WINDOW, 4);
