@@ -7,15 +7,22 @@
 // candidate. While a side is short its repair requests are in charge: no near miss is offered then, so
 // steady churn, whose sides refill with their nearest nodes, pays nothing for this.
 // Invariants:
-// - At most NEAR_MISSES_PER_SIDE nodes per side, the nearest heard within the window. Two, not one: the
-//   nearest heard is often a node that crashed with the member it lies behind (its death is found later).
+// - At most l/2 nodes per side (nearMissesPerSide), the nearest heard within the window. The nearest heard
+//   are often nodes that crashed with the member they lie behind (their deaths are found later): after l/2
+//   adjacent crashes up to l/2 - 1 of them lie between the far end and the live node that matters. Two
+//   were kept before: four adjacent crashes (l = 8) filled both with crashed nodes, the live node beyond was
+//   not kept, and the side refilled from farther out held a hole until gossip (2 of seeds 3,001-6,000:
+//   18.75 s and 30 s).
 // - A node forgotten (found dead, left, restarted) is struck off; only nodes heard within `windowMs` are
 //   handed back, each once (it is struck off when handed back, and when it becomes a member).
 import { approxClockwise, approxOrder, clockwiseDistance } from "./id.js";
 import type { LeafSet } from "./leaf-set.js";
 import type { Millis, NodeInfo } from "./types.js";
 
-export const NEAR_MISSES_PER_SIDE = 2;
+/** Near misses kept per side for a leaf set of `leafSetSize` (l/2: see the invariants above). */
+export function nearMissesPerSide(leafSetSize: number): number {
+  return Math.max(1, Math.floor(leafSetSize / 2));
+}
 
 interface NearMiss {
   readonly node: NodeInfo;
@@ -27,26 +34,40 @@ export class NearMisses {
   private left: NearMiss[] = [];
   private right: NearMiss[] = [];
 
+  private readonly perSide: number;
+
   /** `windowMs`: how long a first-hand contact counts as evidence of life (the failure timeout). */
   constructor(
     private readonly self: NodeInfo,
     private readonly windowMs: Millis,
-  ) {}
+    leafSetSize: number,
+  ) {
+    this.perSide = nearMissesPerSide(leafSetSize);
+  }
 
   /** Whether any near miss is remembered (most inputs need not look further). */
   get any(): boolean {
     return this.left.length > 0 || this.right.length > 0;
   }
 
-  /** `node` talked to us at `now` and fitted neither side of the leaf set (both full): kept if among the nearest. */
+  /**
+   * `node` talked to us at `now` and fitted neither side of the leaf set (both full): kept on each side where it
+   * is among the nearest in that side's direction. A side is the nearest l/2 clockwise (or counter-clockwise),
+   * whichever half of the ring they lie in: on a sparse stretch the live node just beyond the right end can lie
+   * nearer counter-clockwise, and sorted onto the nearer side only, it was not kept for the right.
+   */
   record(node: NodeInfo, now: Millis): void {
     if (node.id.equals(this.self.id)) return;
-    const clockwise = this.isClockwise(node);
+    this.recordOn(node, now, true);
+    this.recordOn(node, now, false);
+  }
+
+  private recordOn(node: NodeInfo, now: Millis, clockwise: boolean): void {
     const side = clockwise ? this.right : this.left;
     // Most contacts beyond the far ends (route hops from afar) are farther than a full side's last near miss.
     const last = side[side.length - 1];
     if (
-      side.length >= NEAR_MISSES_PER_SIDE &&
+      side.length >= this.perSide &&
       last !== undefined &&
       now - last.at < this.windowMs &&
       !side.some((e) => e.node.id.equals(node.id)) &&
@@ -57,8 +78,8 @@ export class NearMisses {
     const kept = side.filter((e) => now - e.at < this.windowMs && !e.node.id.equals(node.id));
     let at = kept.length;
     while (at > 0 && this.nearer(node, (kept[at - 1] as NearMiss).node, clockwise)) at--;
-    if (at < NEAR_MISSES_PER_SIDE) kept.splice(at, 0, { node, at: now });
-    if (kept.length > NEAR_MISSES_PER_SIDE) kept.pop();
+    if (at < this.perSide) kept.splice(at, 0, { node, at: now });
+    if (kept.length > this.perSide) kept.pop();
     if (clockwise) this.right = kept;
     else this.left = kept;
   }
@@ -82,20 +103,12 @@ export class NearMisses {
       side.filter((e) => {
         if (now - e.at >= this.windowMs || leaf.has(e.node.id.hex)) return false;
         if (!full || !leaf.fits(e.node)) return true;
-        (due ??= []).push(e.node);
+        if (!due?.some((n) => n.id.equals(e.node.id))) (due ??= []).push(e.node);
         return false;
       });
     this.left = sift(this.left);
     this.right = sift(this.right);
     return due;
-  }
-
-  /** Whether `node` lies nearer clockwise (the right side) than counter-clockwise. */
-  private isClockwise(node: NodeInfo): boolean {
-    const self = this.self.id;
-    const order = approxOrder(approxClockwise(self, node.id), approxClockwise(node.id, self));
-    if (order !== 0) return order < 0;
-    return clockwiseDistance(self, node.id) < clockwiseDistance(node.id, self);
   }
 
   /** Whether `a` is nearer than `b` on the side `clockwise` names. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import { LeafSet } from "../../src/routing/leaf-set.js";
-import { NEAR_MISSES_PER_SIDE, NearMisses } from "../../src/routing/near-misses.js";
+import { nearMissesPerSide, NearMisses } from "../../src/routing/near-misses.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import type { NodeInfo, Output } from "../../src/routing/types.js";
 import { nodeInfo, quietOverlay } from "./overlay-harness.js";
@@ -23,7 +23,7 @@ function fullLeafSet(farRight = 2): LeafSet {
 describe("near misses: nodes turned away by a full leaf set, offered back once a side is refilled past them", () => {
   it("hands a near miss back when a side is refilled past it, once", () => {
     const leaf = fullLeafSet();
-    const misses = new NearMisses(SELF, WINDOW);
+    const misses = new NearMisses(SELF, WINDOW, 4);
     misses.record(at(3), 1_000); // beyond the right end (+2), which holds a member not yet known dead
     expect(misses.due(leaf, 1_000)).toBeUndefined();
     // +2 is removed and the side refilled with +5, named to us: +3 now lies inside the range, unnamed.
@@ -36,7 +36,7 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
 
   it("offers nothing while a side is short: the side's repair request is in charge then", () => {
     const leaf = fullLeafSet();
-    const misses = new NearMisses(SELF, WINDOW);
+    const misses = new NearMisses(SELF, WINDOW, 4);
     misses.record(at(3), 1_000);
     leaf.remove(at(2).id.hex);
     expect(misses.due(leaf, 2_000)).toBeUndefined();
@@ -49,8 +49,8 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
 
   it("keeps the nearest per side, so a nearer one that crashed does not hide the live one behind it", () => {
     const leaf = fullLeafSet();
-    const misses = new NearMisses(SELF, WINDOW);
-    expect(NEAR_MISSES_PER_SIDE).toBe(2);
+    const misses = new NearMisses(SELF, WINDOW, 4);
+    expect(nearMissesPerSide(4)).toBe(2);
     misses.record(at(6), 500);
     misses.record(at(3), 1_000); // crashes later
     misses.record(at(4), 1_500);
@@ -62,10 +62,29 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
     expect(hexes(misses.due(leaf, 3_000))).toEqual([at(4).id.hex]);
   });
 
+  it("keeps l/2 per side: the l/2 - 1 that crashed with the far member do not hide the live node beyond", () => {
+    // l = 8, IDs a 64th of the ring apart: members at -4..-1 and +1..+4; +4 crashed undetected, and with it
+    // +5, +6 and +7 (heard from before the crashes); +8 is alive.
+    const step = (k: number): NodeInfo => nodeInfo(NodeId.fromBigInt(BigInt(32 + k) << 122n), 2000 + k);
+    const leaf = new LeafSet(step(0), 8);
+    for (const k of [-4, -3, -2, -1, 1, 2, 3, 4]) leaf.insert(step(k));
+    const misses = new NearMisses(step(0), WINDOW, 8);
+    expect(nearMissesPerSide(8)).toBe(4);
+    for (const k of [5, 6, 7]) misses.record(step(k), 0);
+    misses.record(step(8), 3_000); // turned away by the full side (+4 not yet known dead)
+    for (const k of [4, 5, 6, 7]) {
+      leaf.remove(step(k).id.hex); // all found dead
+      misses.forget(step(k).id.hex);
+    }
+    expect(misses.due(leaf, 6_000)).toBeUndefined(); // short: its repair request is in charge
+    leaf.insert(step(9)); // refilled from farther out
+    expect(hexes(misses.due(leaf, 6_000))).toEqual([step(8).id.hex]);
+  });
+
   it("keeps the left side apart from the right", () => {
     const leaf = new LeafSet(SELF, 4);
     for (const k of [-1, -2, 1, 2]) leaf.insert(at(k));
-    const misses = new NearMisses(SELF, WINDOW);
+    const misses = new NearMisses(SELF, WINDOW, 4);
     misses.record(at(-3), 1_000);
     misses.record(at(3), 1_000);
     leaf.remove(at(-2).id.hex);
@@ -74,9 +93,23 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
     expect(misses.any).toBe(true); // +3 still waits behind the right end
   });
 
+  it("keeps a node beyond the right end that lies nearer counter-clockwise (a sparse stretch) for the right", () => {
+    // l = 8, positions in 64ths of the ring from self at 0: left members -1..-4 (near misses -5..-8 heard),
+    // right members +1, +2, +3 and +30; +34 lies past the right end but nearer counter-clockwise (30 64ths).
+    const pos = (k: number): NodeInfo => nodeInfo(NodeId.fromBigInt(BigInt((k + 64) % 64) << 122n), 3000 + k);
+    const leaf = new LeafSet(pos(0), 8);
+    for (const k of [-4, -3, -2, -1, 1, 2, 3, 30]) leaf.insert(pos(k));
+    const misses = new NearMisses(pos(0), WINDOW, 8);
+    for (const k of [-5, -6, -7, -8]) misses.record(pos(k), 0);
+    misses.record(pos(34), 1_000); // turned away: +30 (crashed, not yet known dead) is the right end
+    leaf.remove(pos(30).id.hex);
+    leaf.insert(pos(40)); // refilled from farther out
+    expect(hexes(misses.due(leaf, 3_000))).toEqual([pos(34).id.hex]);
+  });
+
   it("forgets a node heard too long ago, and lets a fresh farther one replace it", () => {
     const leaf = fullLeafSet();
-    const misses = new NearMisses(SELF, WINDOW);
+    const misses = new NearMisses(SELF, WINDOW, 4);
     misses.record(at(3), 0);
     misses.record(at(4), 0);
     misses.record(at(5), WINDOW); // the two kept are stale now: the fresh one is kept
