@@ -1368,31 +1368,13 @@ export class PastryNode {
         continue;
       }
       const acrossTheGap = this.isNearestMember(id.hex);
-      const beyond = acrossTheGap ? this.membersBeyond(id.hex, from, leafSet) : undefined;
       this.declareDead(known, false, now, from);
       if (acrossTheGap) this.relayDeath(id, from, leafSet);
-      // The finder checked the quiet members of its own leaf set beside the death. When it is not the
-      // dead node's neighbour (it lies behind us), ours reach farther past the dead node than its: adjacent
-      // crashes there that it does not hold were found one by one, each when it became our nearest member
-      // (three probe attempts each; four adjacent crashes, l = 8: 13.25 and 16.5 s). We check those ourselves.
-      if (beyond !== undefined && this.status === "ready")
-        this.detector.probeQuietMembers(beyond, now, false);
     }
     // A node whose death `from` told us, named again by `from`: it refuted the death to `from` (its
     // refutation to us may be lost), so it is plausible again and learnt (probed) like any other.
     for (let i = 0; i < leafSet.length; i++) this.detector.retractedBy(leafSet[i] as NodeInfo, from);
     this.learnAll(leafSet, now);
-  }
-
-  /**
-   * Our members on the side whose nearest member is `dead`, past it, that neither `from` (the finder) is nor
-   * `pushed` (its leaf set) lists: those the finder did not check.
-   */
-  private membersBeyond(dead: string, from: NodeInfo, pushed: readonly NodeInfo[]): NodeInfo[] {
-    const listed = new Set<string>([from.id.hex]);
-    for (let i = 0; i < pushed.length; i++) listed.add((pushed[i] as NodeInfo).id.hex);
-    const side = this.leaf.right()[0]?.id.hex === dead ? this.leaf.right() : this.leaf.left();
-    return side.filter((n) => n.id.hex !== dead && !listed.has(n.id.hex));
   }
 
   /** Whether `hex` is our nearest leaf-set member on either side. */
