@@ -348,12 +348,15 @@ export class FailureDetector {
     for (const hex of this.lastHeard.keys()) if (!leaf.has(hex)) this.lastHeard.delete(hex);
   }
 
+  /** Whether the leaf-set member `hex` has been silent for a heartbeat interval (it may have died unseen). */
+  isQuiet(hex: string, now: Millis): boolean {
+    return now - (this.lastHeard.get(hex) ?? 0) >= this.config.heartbeatIntervalMs;
+  }
+
   /** After a death on a side: members there quiet for a heartbeat interval may have died with it. */
   probeQuietMembers(members: readonly NodeInfo[], now: Millis, joining: boolean): void {
-    for (const node of members) {
-      const heard = this.lastHeard.get(node.id.hex) ?? 0;
-      if (now - heard >= this.config.heartbeatIntervalMs) this.probe(node, "liveness", now, joining);
-    }
+    for (const node of members)
+      if (this.isQuiet(node.id.hex, now)) this.probe(node, "liveness", now, joining);
   }
 
   /** `hex` left our state: nothing about it is kept but its death or departure. */

@@ -19,6 +19,7 @@ import { FailureDetector, type OutstandingProbe, type ProbeKind } from "./failur
 import { HopDelivery, type SendFailure } from "./hop-delivery.js";
 import { LeafSetRepair } from "./leaf-set-repair.js";
 import { NearMisses } from "./near-misses.js";
+import { BeyondChecks } from "./beyond-checks.js";
 import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { deathNotices } from "./death-notices.js";
@@ -144,6 +145,8 @@ export class PastryNode {
   private readonly hops: HopDelivery;
   private readonly repair: LeafSetRepair;
   private readonly nearMisses: NearMisses;
+  /** Told of our nearest member's death: the members past the finder's reach, held behind the first probed. */
+  private readonly beyondChecks: BeyondChecks;
   /** The leaf-set version whose near misses were last checked (see offerNearMisses). */
   private nearMissesAtLeafVersion = -1;
   private readonly maintenance: TableMaintenance;
@@ -190,6 +193,7 @@ export class PastryNode {
     this.leaf = new LeafSet(self, this.config.leafSetSize);
     this.repair = new LeafSetRepair(self, this.config);
     this.nearMisses = new NearMisses(self, this.config.failureTimeoutMs, this.config.leafSetSize);
+    this.beyondChecks = new BeyondChecks(this.config.leafSetSize);
     this.joinProcess = new JoinProcess(self, this.config);
     this.maintenance = new TableMaintenance(self, this.config);
     this.table = new RoutingTable(self, proximityOf, this.config.proximityAware);
@@ -1310,6 +1314,7 @@ export class PastryNode {
     now: Millis,
   ): void {
     const kind = this.detector.endProbe(from.id.hex);
+    this.beyondChecks.forget(from.id.hex);
     this.reconsiderForProximity(from);
     // Deaths told with it (we just joined `from`'s leaf set): read as the leaf-set message they replace.
     if (removed !== undefined && removed.length > 0) {
@@ -1368,13 +1373,37 @@ export class PastryNode {
         continue;
       }
       const acrossTheGap = this.isNearestMember(id.hex);
+      const beyond = acrossTheGap ? this.membersBeyond(id.hex, from, leafSet) : undefined;
       this.declareDead(known, false, now, from);
       if (acrossTheGap) this.relayDeath(id, from, leafSet);
+      if (beyond !== undefined) this.checkBeyond(beyond, now);
     }
     // A node whose death `from` told us, named again by `from`: it refuted the death to `from` (its
     // refutation to us may be lost), so it is plausible again and learnt (probed) like any other.
     for (let i = 0; i < leafSet.length; i++) this.detector.retractedBy(leafSet[i] as NodeInfo, from);
     this.learnAll(leafSet, now);
+  }
+
+  /**
+   * Our members on the side whose nearest member is `dead`, past it, that neither `from` (the finder) is nor
+   * `pushed` (its leaf set) lists: those beyond the finder's reach, nearest first.
+   */
+  private membersBeyond(dead: string, from: NodeInfo, pushed: readonly NodeInfo[]): NodeInfo[] {
+    const listed = new Set<string>([from.id.hex]);
+    for (let i = 0; i < pushed.length; i++) listed.add((pushed[i] as NodeInfo).id.hex);
+    const side = this.leaf.right()[0]?.id.hex === dead ? this.leaf.right() : this.leaf.left();
+    return side.filter((n) => n.id.hex !== dead && !listed.has(n.id.hex));
+  }
+
+  /**
+   * Told of our nearest member's death by a finder that could not see `beyond` (see beyond-checks.ts): the
+   * nearest of them is probed if it has been quiet, and the rest only if an attempt to it goes unanswered.
+   */
+  private checkBeyond(beyond: readonly NodeInfo[], now: Millis): void {
+    const first = beyond[0];
+    if (this.status !== "ready" || first === undefined || !this.detector.isQuiet(first.id.hex, now)) return;
+    this.detector.probe(first, "liveness", now, false);
+    this.beyondChecks.hold(first, beyond.slice(1), now + this.config.failureTimeoutMs);
   }
 
   /** Whether `hex` is our nearest leaf-set member on either side. */
@@ -1491,8 +1520,12 @@ export class PastryNode {
       const verdict = this.detector.expire(probe, now, this.status === "joining");
       if (verdict === "alive") {
         // It talked to us while the probe was out, but its reply did not come: alive, take it as it is.
+        this.beyondChecks.forget(node.id.hex);
         if (probe.kind === "leaf" && this.isPlausible(node)) this.addToLeafSet(node, now);
         this.releaseParked(node.id.hex, true);
+      } else if (verdict === "retried") {
+        const rest = this.beyondChecks.release(node.id.hex, now);
+        if (rest !== undefined && this.status === "ready") this.detector.probeQuietMembers(rest, now, false);
       } else if (verdict === "dead") {
         this.declareDead(node, true, now);
         this.tellNamer(probe);
@@ -1634,6 +1667,7 @@ export class PastryNode {
     const sides = this.leaf.sidesOf(hex);
     const wasLeafMember = this.leaf.remove(hex);
     this.nearMisses.forget(hex);
+    this.beyondChecks.forget(hex);
     const row = this.table.remove(node.id);
     const wasNeighbour = this.neighbours.remove(hex);
     if (!wasLeafMember && row === undefined && !wasNeighbour) return false;

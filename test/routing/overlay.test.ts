@@ -138,6 +138,11 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
           // The node just beyond a right far end lay nearer counter-clockwise (a sparse stretch of the ring),
           // so its contact was kept as a near miss for the left side only (26.25 s): kept per direction now.
           [8831, 8, 4, false],
+          // A finder that was not the dead node's neighbour checked only the crashes its own leaf set held;
+          // the neighbour, told, found the rest one by one (16.5 s, 13.25 s): it checks those itself now,
+          // the nearest first (beyond-checks.ts).
+          [6078, 8, 4, false],
+          [8238, 8, 4, false],
         ],
       },
     );
