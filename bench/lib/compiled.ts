@@ -77,10 +77,7 @@ export function buildCompiledDaemon(revision = "HEAD", options: { bundle?: boole
     run = join(out, "dist", "wendy.mjs");
   }
   const entry = join(out, "wendy.mjs");
-  writeFileSync(
-    entry,
-    `const { main } = await import(${JSON.stringify(run)});\nawait main(process.argv);\n`,
-  );
+  writeFileSync(entry, `const { main } = await import(${JSON.stringify(run)});\nawait main(process.argv);\n`);
   return { entry, bundled: bundles, commit, library: join(out, "dist", "src", "index.js") };
 }
 
