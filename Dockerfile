@@ -7,7 +7,7 @@
 # tests (scripts/node-lines.sh). Any supported line works: --build-arg NODE_IMAGE=node:24-slim.
 ARG NODE_IMAGE=node:26-slim
 
-# Stage 1: compile TypeScript to dist/ with the dev dependencies.
+# Stage 1: compile TypeScript to dist/, and bundle the program (scripts/bundle.ts), with the dev dependencies.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -16,6 +16,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY src ./src
 COPY bin ./bin
+COPY scripts/bundle.ts ./scripts/bundle.ts
 RUN npm run build
 
 # Stage 2: production dependencies only.

@@ -66,9 +66,11 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
   let runtime = SOURCE_RUNTIME;
   let library = SOURCE_LIBRARY;
   let commit = `${currentCommit()} + the working tree as it was during the run`;
+  let bundled = false;
   if (settings.runtime === "compiled") {
     log("building the daemon at HEAD to JavaScript (as the container image runs it)");
     const build = buildCompiledDaemon();
+    bundled = build.bundled;
     runtime = { name: "compiled", entry: build.entry };
     library = build.library;
     commit = build.commit;
@@ -163,7 +165,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     settings,
     daemonRuntime:
       runtime.name === "compiled"
-        ? "the daemon of this commit (git archive) compiled to JavaScript, as the container image runs it"
+        ? `the daemon of this commit (git archive) compiled to JavaScript${bundled ? " and bundled into one file (scripts/bundle.ts)" : ""}, as the container image runs it`
         : "bin/wendy.js start (the working tree: its build if current, else the sources through tsx)",
     baseline,
     routed,

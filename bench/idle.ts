@@ -66,7 +66,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (o.source !== true) {
     const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };
-    build = `commit ${compiled.commit} compiled`;
+    build = `commit ${compiled.commit} compiled${compiled.bundled ? " and bundled" : ""}`;
   }
   const cluster = new BenchCluster(`i${o.nodes}`, runtime, {
     ...Object.fromEntries(

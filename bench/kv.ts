@@ -72,7 +72,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (o.source !== true) {
     const compiled = buildCompiledDaemon(o.rev);
     runtime = { name: "compiled", entry: compiled.entry };
-    build = `commit ${compiled.commit} compiled to JavaScript`;
+    build = `commit ${compiled.commit} compiled to JavaScript${compiled.bundled ? " and bundled" : ""}`;
   }
   const rows: Row[] = [];
   const row = (what: string, inFlight: number, run: KvRun): void => {

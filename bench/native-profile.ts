@@ -56,7 +56,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .parse([...argv])
     .opts<Options>();
   requirePerf();
-  const compiled = buildCompiledDaemon();
+  const compiled = buildCompiledDaemon("HEAD", { bundle: false });
   const dir = mkdtempSync(join(tmpdir(), "wendy-native-profile-"));
   const data = join(dir, "perf.data");
   const cluster = new BenchCluster(

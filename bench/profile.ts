@@ -77,7 +77,7 @@ async function main(argv: readonly string[]): Promise<void> {
   let runtime: DaemonRuntime = SOURCE_RUNTIME;
   let build = "the working tree through bin/wendy.js";
   if (o.source !== true) {
-    const compiled = buildCompiledDaemon();
+    const compiled = buildCompiledDaemon("HEAD", { bundle: false });
     runtime = { name: "compiled", entry: compiled.entry };
     build = `commit ${compiled.commit} compiled to JavaScript`;
   }

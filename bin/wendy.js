@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// The `wendy` program. It runs the compiled dist/ of `npm run build` (what the container image and an installed
-// package hold) unless this is a source checkout whose src/ changed after that build, or was never built: then
-// it runs the TypeScript sources through tsx (installed by `npm ci`), so it never runs a stale build. The
-// compiled program is preferred because tsx in the process costs the daemon about 50 MiB of resident memory
-// (an idle daemon of 26ed892: 117 MiB through tsx, 66 MiB compiled) and its start-up time.
+// The `wendy` program. It runs the build of `npm run build` (what the container image and an installed package
+// hold) unless this is a source checkout whose src/ changed after that build, or was never built: then it runs
+// the TypeScript sources through tsx (installed by `npm ci`), so it never runs a stale build. Of the build it
+// runs the bundle, dist/wendy.mjs (one file: an idle daemon's memory and start-up, scripts/bundle.ts says
+// why), when it was made from the current compile, else the compiled dist/src/cli.js. A build is preferred
+// because tsx in the process costs the daemon about 50 MiB of resident memory (an idle daemon of 26ed892: 117
+// MiB through tsx, 66 MiB compiled) and its start-up time.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -13,6 +15,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const sourceDir = join(root, "src");
 const source = join(sourceDir, "cli.ts");
 const compiled = join(root, "dist", "src", "cli.js");
+const bundled = join(root, "dist", "wendy.mjs");
 // What `npm run build` compiles besides src/ (tsconfig.build.json leaves the simulator out).
 const BUILD_CONFIGS = ["tsconfig.json", "tsconfig.build.json"];
 const NOT_BUILT = new Set([join(sourceDir, "sim")]);
@@ -50,6 +53,11 @@ if (existsSync(source) && tsxInstalled() && !buildIsCurrent()) {
   const { register } = await import("tsx/esm/api");
   register();
   entry = source;
+} else if (
+  existsSync(bundled) &&
+  (!existsSync(compiled) || statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs)
+) {
+  entry = bundled;
 } else if (existsSync(compiled)) {
   entry = compiled;
 } else {

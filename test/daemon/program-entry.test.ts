@@ -1,5 +1,6 @@
-// bin/wendy.js chooses what to run: the compiled dist/ when it holds every change to src/, the sources through
-// tsx otherwise. Checked on a copy of the program in a scratch package whose "sources" and "build" each print
+// bin/wendy.js chooses what to run: the build when it holds every change to src/ (its bundle, dist/wendy.mjs,
+// when that was made from the current compile, else the compiled dist/src/cli.js), the sources through tsx
+// otherwise. Checked on a copy of the program in a scratch package whose "sources" and "build" each print
 // which one ran, with modification times set explicitly (no dependence on the clock's granularity).
 import { spawnSync } from "node:child_process";
 import {
@@ -91,6 +92,30 @@ describe("bin/wendy.js", () => {
   it("runs the sources through tsx when there is no build", () => {
     rmSync(at("dist"), { recursive: true });
     expect(run()).toBe("source --which");
+  });
+
+  describe("with a bundle (dist/wendy.mjs)", () => {
+    beforeEach(() => {
+      writeFileSync(
+        at("dist", "wendy.mjs"),
+        'export function main(argv) { console.log(`bundled ${argv.at(-1) ?? ""}`); }\n',
+      );
+      setTime(at("dist", "wendy.mjs"), BUILT_AT);
+    });
+
+    it("runs the bundle, with its arguments, when it was made from the current compile", () => {
+      expect(run()).toBe("bundled --which");
+    });
+
+    it("runs the compiled program when it was compiled again after the bundle was made", () => {
+      setTime(at("dist", "src", "cli.js"), AFTER);
+      expect(run()).toBe("compiled --which");
+    });
+
+    it("runs the sources through tsx when a source file changed after the build", () => {
+      setTime(at("src", "server", "node.ts"), AFTER);
+      expect(run()).toBe("source --which");
+    });
   });
 
   it("ignores the simulator, which the build leaves out", () => {

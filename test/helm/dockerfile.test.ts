@@ -62,7 +62,7 @@ const resolveImage = (image: string) =>
   image.replace(/^\$\{?(\w+)\}?$/, (_all, name: string) => dockerfile.args.get(name) ?? image);
 
 describe("Dockerfile", () => {
-  it("builds in stages from node:26-slim, the active LTS and the newest line CI tests", () => {
+  it("builds in stages from node:26-slim, the active LTS and the newest line CI tests, copying what the build reads", () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
     for (const stage of dockerfile.stages) expect(resolveImage(stage.from)).toBe("node:26-slim");
     const pinned = execFileSync(join(REPO_ROOT, "scripts", "node-lines.sh"), ["list"], { encoding: "utf8" })
@@ -74,6 +74,9 @@ describe("Dockerfile", () => {
     expect(build).toBeDefined();
     expect(build).not.toBe(finalStage);
     expect(of(build as Stage, "RUN").some((r) => /npm ci(?!.*--omit=dev)/.test(r.args))).toBe(true);
+    // `npm run build` compiles src/ and then bundles the program with scripts/bundle.ts.
+    const copied = of(build as Stage, "COPY").map((c) => c.args.split(/\s+/)[0]);
+    expect(copied).toEqual(expect.arrayContaining(["src", "proto", "bin", "scripts/bundle.ts"]));
   });
 
   it("ships dist/ and production dependencies only", () => {

@@ -3,7 +3,7 @@
 // declarations and run, the declared entry points resolved, and the installed `wendy` program run.
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,16 +111,18 @@ afterAll(() => {
 });
 
 describe("the packed tarball", () => {
-  it("holds only dist/src (JavaScript, declarations, source maps), bin, proto, README, LICENSE and package.json", () => {
+  it("holds only dist/src (JavaScript, declarations, source maps), the bundled program, bin, proto, README, LICENSE and package.json", () => {
     const paths = packed.files.map((f) => f.path);
     const allowed =
-      /^(dist\/src\/.+\.(js|d\.ts|js\.map)|bin\/wendy\.js|proto\/.+\.proto|README\.md|LICENSE|package\.json)$/;
+      /^(dist\/src\/.+\.(js|d\.ts|js\.map)|dist\/wendy\.mjs(\.map)?|bin\/wendy\.js|proto\/.+\.proto|README\.md|LICENSE|package\.json)$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     for (const needed of [
       "dist/src/index.js",
       "dist/src/index.d.ts",
       "dist/src/index.js.map",
       "dist/src/cli.js",
+      "dist/wendy.mjs",
+      "dist/wendy.mjs.map",
       "bin/wendy.js",
       "proto/wendy/v1/overlay.proto",
       "proto/wendy/v1/peer.proto",
@@ -157,7 +159,7 @@ describe("the packed tarball", () => {
     const installed = join(project, "node_modules", "wendy");
     const imported = new Set<string>();
     // dist/ only: bin/wendy.js loads tsx solely in a source checkout, where src/ exists.
-    for (const file of packed.files.filter((f) => f.path.startsWith("dist/") && f.path.endsWith(".js"))) {
+    for (const file of packed.files.filter((f) => f.path.startsWith("dist/") && /\.m?js$/.test(f.path))) {
       const code = readFileSync(join(installed, file.path), "utf8");
       // Static imports and require() calls, and the modules loaded on first use through createRequire.
       const lazy = [...code.matchAll(/createRequire\(import\.meta\.url\)\("([^"]+)"\)/g)].map(
@@ -177,6 +179,12 @@ describe("the packed tarball", () => {
     expect(foreign).toEqual([]);
     expect(imported).toContain("@grpc/proto-loader");
     expect(imported).toContain("pino-pretty");
+  });
+
+  it("installs its bundled program no older than its compiled one, so that bin/wendy.js runs the bundle", () => {
+    const installed = join(project, "node_modules", "wendy", "dist");
+    const bundled = statSync(join(installed, "wendy.mjs")).mtimeMs;
+    expect(bundled).toBeGreaterThanOrEqual(statSync(join(installed, "src", "cli.js")).mtimeMs);
   });
 
   it("installs with production dependencies only", () => {
