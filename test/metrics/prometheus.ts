@@ -30,6 +30,11 @@ export interface PrometheusOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** Rule files to load (evaluated every second). */
   readonly ruleFiles?: readonly string[];
+  /**
+   * Its port, drawn by the caller together with the targets' ports (default: a free one now). freePorts holds
+   * ports only during its call, so ports of separate calls can coincide.
+   */
+  readonly port?: number;
 }
 
 export interface QueryResult {
@@ -47,7 +52,7 @@ export class Prometheus {
 
   static async start(options: PrometheusOptions): Promise<Prometheus> {
     const dir = mkdtempSync(join(tmpdir(), "wendy-prometheus-"));
-    const [port] = await freePorts(1);
+    const port = options.port ?? (await freePorts(1))[0];
     const config = {
       global: { scrape_interval: "1s", scrape_timeout: "900ms", evaluation_interval: "1s" },
       rule_files: options.ruleFiles ?? [],

@@ -38,9 +38,14 @@ async function ringCount(): Promise<number | undefined> {
 }
 
 beforeAll(async () => {
-  peerPorts = await freePorts(3);
-  metricsPorts = await freePorts(3);
+  // One call: freePorts holds its ports only while it runs, so two calls can hand out the same port. Drawn in
+  // three calls, a daemon once could not listen on its peer port (in CI): in its worker's slice of
+  // ports, the likeliest holder was the metrics port of the node started before it, or Prometheus.
+  const ports = await freePorts(7);
+  peerPorts = ports.slice(0, 3);
+  metricsPorts = ports.slice(3, 6);
   prometheus = await Prometheus.start({
+    port: ports[6],
     job: "wendy",
     labels: { namespace: "split-test" },
     targets: metricsPorts.map((p) => `127.0.0.1:${p}`),
