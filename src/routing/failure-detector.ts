@@ -17,6 +17,7 @@ import type { Outbox } from "./outbox.js";
 import type { ProximityStore } from "./proximity.js";
 import { RecentTimes } from "./recent-times.js";
 import type { Avoid } from "./router.js";
+import type { NodeId } from "./id.js";
 import type { Millis, NodeInfo, RoutingConfig } from "./types.js";
 
 /** Why a probe is outstanding: a leaf-set candidate (blocks readiness while joining), liveness or proximity. */
@@ -60,6 +61,19 @@ const PROXIMITY_PROBE_MEMORY = 512;
 /** How many nodes found dead (and nodes departed) are remembered, and how long a death is. */
 const RECENTLY_DEAD_CAPACITY = 256;
 const DEAD_MEMORY_MS = 60_000;
+/** The incarnation of a death told to us of a node not in our state: pushes carry IDs only (see recordToldDeath). */
+const ANY_INCARNATION = -1;
+
+/** A death remembered: the incarnation found dead (ANY_INCARNATION: told, of a node not held), and how. */
+interface RecordedDeath {
+  readonly incarnation: number;
+  readonly at: Millis;
+  readonly firstHand: boolean;
+  /** Pushed to our leaf set and to the node itself, which refutes it if alive (a leaf-set member's). */
+  readonly pushed: boolean;
+  /** Who told us (ID hex), for a death we did not find ourselves. */
+  readonly reporter: string | undefined;
+}
 
 export class FailureDetector {
   /** ID hex of peers a send to failed: routed around and probed until contact or a verdict. */
@@ -76,18 +90,7 @@ export class FailureDetector {
   /** Peers whose proximity probe ended without a round trip (they talked, the reply never came). */
   private readonly unmeasured = new RecentTimes(PROXIMITY_PROBE_INTERVAL_MS, PROXIMITY_PROBE_MEMORY);
   /** ID hex -> the incarnation found dead, when, and whether we found it (else: we were told). */
-  private readonly recentlyDead = new BoundedMap<
-    string,
-    {
-      readonly incarnation: number;
-      readonly at: Millis;
-      readonly firstHand: boolean;
-      /** Pushed to our leaf set and to the node itself, which refutes it if alive (a leaf-set member's). */
-      readonly pushed: boolean;
-      /** Who told us (ID hex), for a death we did not find ourselves. */
-      readonly reporter: string | undefined;
-    }
-  >(RECENTLY_DEAD_CAPACITY);
+  private readonly recentlyDead = new BoundedMap<string, RecordedDeath>(RECENTLY_DEAD_CAPACITY);
   /** Nodes that left gracefully (ID hex -> incarnation): a late acknowledgement does not bring them back. */
   private readonly departed = new BoundedMap<string, number>(RECENTLY_DEAD_CAPACITY);
 
@@ -379,15 +382,38 @@ export class FailureDetector {
    * refutes it.
    */
   recordDeath(node: NodeInfo, firstHand: boolean, now: Millis, pushed = false, reporter?: NodeInfo): void {
-    this.recentlyDead.set(node.id.hex, {
+    this.rememberDeath(node.id.hex, {
       incarnation: node.incarnation,
       at: now,
       firstHand,
       pushed,
       reporter: firstHand ? undefined : reporter?.id.hex,
     });
+  }
+
+  /**
+   * `reporter` pushed the death of `id`, a node not in our state. Believed as any death heard of (believedDead:
+   * a failure timeout), whatever its incarnation, since a push carries IDs only: else a stale leaf set or
+   * table row naming it moments later made it a leaf-set candidate, probed for three attempts while it held
+   * the candidate slot a live node needed (adjacent crashes, l = 16: a hole for 3 s). A death already
+   * known is kept as it is.
+   */
+  recordToldDeath(id: NodeId, now: Millis, reporter: NodeInfo): void {
+    const known = this.recentlyDead.get(id.hex);
+    if (known !== undefined && now - known.at < DEAD_MEMORY_MS) return;
+    this.rememberDeath(id.hex, {
+      incarnation: ANY_INCARNATION,
+      at: now,
+      firstHand: false,
+      pushed: false,
+      reporter: reporter.id.hex,
+    });
+  }
+
+  private rememberDeath(hex: string, death: RecordedDeath): void {
+    this.recentlyDead.set(hex, death);
     for (const [key, { at }] of this.recentlyDead.entries()) {
-      if (now - at < DEAD_MEMORY_MS) return;
+      if (death.at - at < DEAD_MEMORY_MS) return;
       this.recentlyDead.delete(key);
     }
   }
@@ -418,7 +444,7 @@ export class FailureDetector {
   believedDead(node: NodeInfo, now: Millis): boolean {
     if (this.recentlyDead.size === 0) return false;
     const dead = this.recentlyDead.get(node.id.hex);
-    if (dead === undefined || dead.incarnation !== node.incarnation) return false;
+    if (dead === undefined || !sameIncarnation(dead.incarnation, node)) return false;
     if (now - dead.at >= DEAD_MEMORY_MS) {
       this.recentlyDead.delete(node.id.hex);
       return false;
@@ -436,7 +462,7 @@ export class FailureDetector {
   retractedBy(node: NodeInfo, reporter: NodeInfo): void {
     if (this.recentlyDead.size === 0) return;
     const dead = this.recentlyDead.get(node.id.hex);
-    if (dead?.reporter === reporter.id.hex && dead.incarnation === node.incarnation)
+    if (dead?.reporter === reporter.id.hex && sameIncarnation(dead.incarnation, node))
       this.recentlyDead.delete(node.id.hex);
   }
 
@@ -448,4 +474,9 @@ export class FailureDetector {
   hasDeparted(node: NodeInfo): boolean {
     return this.departed.get(node.id.hex) === node.incarnation;
   }
+}
+
+/** Whether a death recorded for `incarnation` is `node`'s (a told death of a node not held is any one's). */
+function sameIncarnation(incarnation: number, node: NodeInfo): boolean {
+  return incarnation === node.incarnation || incarnation === ANY_INCARNATION;
 }

@@ -1363,7 +1363,11 @@ export class PastryNode {
         continue;
       }
       const known = this.stateEntry(id);
-      if (known === undefined) continue;
+      if (known === undefined) {
+        // Not ours to remove, but stale state may name it to us in a moment: we believe the death briefly.
+        this.detector.recordToldDeath(id, now, from);
+        continue;
+      }
       // Gossip must not kill a node we heard from ourselves lately (a message or an acknowledged call; it may
       // only have been slow, or have restarted): check it instead. Nor may a routing-table notice (no leaf set
       // with it) kill a leaf-set member: a row namer's rests on one lost proximity probe, and a live member

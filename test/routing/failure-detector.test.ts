@@ -176,6 +176,35 @@ describe("FailureDetector", () => {
     expect(d.believedDead({ ...peer, incarnation: 2 }, 10)).toBe(false);
   });
 
+  it("a death told of a node not held is believed for a failure timeout whatever its incarnation, but is no death of ours", () => {
+    const { detector: d } = detector();
+    const reporter = nodeInfo(NodeId.fromBigInt(5n), 5);
+    d.recordToldDeath(peer.id, 0, reporter);
+    expect(d.believedDead(peer, 2499)).toBe(true);
+    expect(d.believedDead({ ...peer, incarnation: 7 }, 2499)).toBe(true);
+    expect(d.believedDead(peer, 2500)).toBe(false);
+    expect(d.isDead(peer)).toBe(false);
+    expect(d.confirmedDead(peer)).toBe(false);
+  });
+
+  it("a death told of a node not held keeps a death already known, is retracted by its reporter, and ends at contact", () => {
+    const { detector: d } = detector();
+    const reporter = nodeInfo(NodeId.fromBigInt(5n), 5);
+    const other = nodeInfo(NodeId.fromBigInt(6n), 6);
+    d.recordDeath(peer, true, 0, true);
+    d.recordToldDeath(peer.id, 10, reporter);
+    expect(d.believedDead(peer, 50_000)).toBe(true);
+    expect(d.believedDead({ ...peer, incarnation: 2 }, 20)).toBe(false);
+    d.recordToldDeath(other.id, 0, reporter);
+    d.retractedBy(other, peer);
+    expect(d.believedDead(other, 10)).toBe(true);
+    d.retractedBy(other, reporter);
+    expect(d.believedDead(other, 10)).toBe(false);
+    d.recordToldDeath(other.id, 20, reporter);
+    expect(d.noteAlive(other, 30, false, false)).toBe(true);
+    expect(d.believedDead(other, 40)).toBe(false);
+  });
+
   it("a death we found and pushed is no longer believed 60 s after it, though no later death was recorded, and is then forgotten", () => {
     const { detector: d } = detector();
     d.recordDeath(peer, true, 0, true);
