@@ -2,8 +2,8 @@
 // The `wendy` program. It runs the build of `npm run build` (what the container image and an installed package
 // hold) unless this is a source checkout whose src/ changed after that build, or was never built: then it runs
 // the TypeScript sources through tsx (installed by `npm ci`), so it never runs a stale build. Of the build it
-// runs the bundle, dist/wendy.mjs (one file: an idle daemon's memory and start-up, scripts/bundle.ts says
-// why), when it was made from the current compile, else the compiled dist/src/cli.js. A build is preferred
+// runs the bundle, dist/wendy.mjs (an idle daemon's memory and start-up, scripts/bundle.ts says why; it
+// imports its chunks from dist/wendy-chunks/), when it was made from the current compile, else the compiled dist/src/cli.js. A build is preferred
 // because tsx in the process costs the daemon about 50 MiB of resident memory (an idle daemon of 26ed892: 117
 // MiB through tsx, 66 MiB compiled) and its start-up time.
 import { existsSync, readdirSync, statSync } from "node:fs";

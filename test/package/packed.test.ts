@@ -114,7 +114,7 @@ describe("the packed tarball", () => {
   it("holds only dist/src (JavaScript, declarations, source maps), the bundled program, bin, proto, README, LICENSE and package.json", () => {
     const paths = packed.files.map((f) => f.path);
     const allowed =
-      /^(dist\/src\/.+\.(js|d\.ts|js\.map)|dist\/wendy\.mjs(\.map)?|bin\/wendy\.js|proto\/.+\.proto|README\.md|LICENSE|package\.json)$/;
+      /^(dist\/src\/.+\.(js|d\.ts|js\.map)|dist\/wendy\.mjs(\.map)?|dist\/wendy-chunks\/[\w-]+\.mjs(\.map)?|bin\/wendy\.js|proto\/.+\.proto|README\.md|LICENSE|package\.json)$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
     for (const needed of [
       "dist/src/index.js",
@@ -185,6 +185,39 @@ describe("the packed tarball", () => {
     const installed = join(project, "node_modules", "wendy", "dist");
     const bundled = statSync(join(installed, "wendy.mjs")).mtimeMs;
     expect(bundled).toBeGreaterThanOrEqual(statSync(join(installed, "src", "cli.js")).mtimeMs);
+  });
+
+  it("loads, importing its program as `wendy start` does, neither the client library nor the demo, nor the demo's readline", async () => {
+    const dist = join(project, "node_modules", "wendy", "dist");
+    // What the entry imports at once, and each chunk so imported in turn (not what it imports on demand).
+    const staticImports = (file: string): string[] =>
+      [
+        ...readFileSync(file, "utf8").matchAll(/(?:^|[;}\n])import\s*(?:[\w${},\s*]+?from\s*)?"(\.[^"]+)"/g),
+      ].map((m) => join(file, "..", m[1] as string));
+    const loaded = new Set<string>();
+    const pending = [join(dist, "wendy.mjs")];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (loaded.has(file)) continue;
+      loaded.add(file);
+      pending.push(...staticImports(file));
+    }
+    const chunks = [...loaded].map((f) => f.slice(dist.length + 1));
+    expect(chunks.filter((f) => /^wendy-chunks\/(wendy-client|demo)-/.test(f))).toEqual([]);
+    const onDemand = packed.files.filter((f) =>
+      /^dist\/wendy-chunks\/(wendy-client|demo)-\w+\.mjs$/.test(f.path),
+    );
+    expect(onDemand).toHaveLength(2);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `await import(${JSON.stringify(join(dist, "wendy.mjs"))});` +
+          `console.log(JSON.stringify(process.moduleLoadList.filter((m) => m === "NativeModule readline")));`,
+      ],
+      project,
+    );
+    expect(JSON.parse(stdout)).toEqual([]);
   });
 
   it("installs with production dependencies only", () => {
