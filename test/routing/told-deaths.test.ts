@@ -31,18 +31,22 @@ const rowNaming = (entries: readonly NodeInfo[]): PeerMessage => ({
   row: { row: 6, entries: [...entries] },
 });
 
+/** At 10 s, 1630 pushes the deaths of 1640 (the node's far right member) and `beyond` (not held by it). */
+function pushDeaths(node: PastryNode, beyond: NodeInfo): void {
+  node.receive(
+    at(1630n),
+    { type: "leafSet", leafSet: [at(1620n), node.self], removed: [at(1640n).id, beyond.id] },
+    10_000,
+  );
+  node.takeOutputs();
+}
+
 describe("deaths told of nodes not held", () => {
   it("a node a push named dead, though not held, is no leaf-set candidate when a stale row names it within a failure timeout", () => {
     const node = readyNode();
     const beyond = at(1650n);
     const live = at(1660n);
-    // 1630 pushes the deaths of 1640 (our far right member) and 1650 (beyond it, not held by us).
-    node.receive(
-      at(1630n),
-      { type: "leafSet", leafSet: [at(1620n), node.self], removed: [at(1640n).id, beyond.id] },
-      10_000,
-    );
-    node.takeOutputs();
+    pushDeaths(node, beyond);
     expect(node.leafSet().right.map((n) => n.id.hex)).not.toContain(at(1640n).id.hex);
     // A moment later a row written before the deaths names 1650 and a live node beyond it.
     node.receive(at(1590n), rowNaming([beyond, live]), 10_100);
@@ -54,12 +58,7 @@ describe("deaths told of nodes not held", () => {
   it("after a failure timeout, or once the node talks to us, a node told dead is a candidate again", () => {
     const node = readyNode();
     const beyond = at(1650n);
-    node.receive(
-      at(1630n),
-      { type: "leafSet", leafSet: [at(1620n), node.self], removed: [at(1640n).id, beyond.id] },
-      10_000,
-    );
-    node.takeOutputs();
+    pushDeaths(node, beyond);
     // Ticks meanwhile, as the runtime gives them (a silent gap reads as a pause of this node's own).
     const later = 10_000 + FAILURE_TIMEOUT_MS;
     for (let t = 10_250; t <= later; t += 250) node.tick(t);
@@ -68,12 +67,7 @@ describe("deaths told of nodes not held", () => {
     expect(probedIds(node.takeOutputs())).toContain(beyond.id.hex);
 
     const other = readyNode();
-    other.receive(
-      at(1630n),
-      { type: "leafSet", leafSet: [at(1620n), other.self], removed: [at(1640n).id, beyond.id] },
-      10_000,
-    );
-    other.takeOutputs();
+    pushDeaths(other, beyond);
     other.receive(beyond, { type: "heartbeat" }, 10_100);
     expect(other.leafSet().right.map((n) => n.id.hex)).toContain(beyond.id.hex);
   });
