@@ -165,7 +165,7 @@ export async function runBenchmark(options: HarnessOptions): Promise<BenchResult
     settings,
     daemonRuntime:
       runtime.name === "compiled"
-        ? `the daemon of this commit (git archive) compiled to JavaScript${bundled ? " and bundled into one file (scripts/bundle.ts)" : ""}, as the container image runs it`
+        ? `the daemon of this commit (git archive) compiled to JavaScript${bundled ? " and bundled (scripts/bundle.ts)" : ""}, as the container image runs it`
         : "bin/wendy.js start (the working tree: its build if current, else the sources through tsx)",
     baseline,
     routed,

@@ -1,5 +1,5 @@
 // Builds the daemon's program (what the container image and an installed package run: the compiled
-// JavaScript, bundled into one file by the commit's scripts/bundle.ts where it has one) from a committed
+// JavaScript, bundled by the commit's scripts/bundle.ts where it has one) from a committed
 // snapshot (`git archive`), into a temporary directory. The shared checkout holds other people's
 // uncommitted edits, so the benchmark measures a commit, not whatever the tree holds at that moment; and
 // compiled code carries no tsx loader, whose memory and start-up time no deployment pays.
