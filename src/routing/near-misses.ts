@@ -14,7 +14,8 @@
 //   not kept, and the side refilled from farther out held a hole until gossip (2 of seeds 3,001-6,000:
 //   18.75 s and 30 s).
 // - A node forgotten (found dead, left, restarted) is struck off; only nodes heard within `windowMs` are
-//   handed back, each once (it is struck off when handed back, and when it becomes a member).
+//   handed back, each once (it is struck off when handed back, and when it becomes a member), unless the
+//   leaf-set candidates had no room for it then (refused: it is kept, heard when it was).
 import { approxClockwise, approxOrder, clockwiseDistance } from "./id.js";
 import type { LeafSet } from "./leaf-set.js";
 import type { Millis, NodeInfo } from "./types.js";
