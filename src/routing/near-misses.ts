@@ -14,7 +14,8 @@
 //   not kept, and the side refilled from farther out held a hole until gossip (2 of seeds 3,001-6,000:
 //   18.75 s and 30 s).
 // - A node forgotten (found dead, left, restarted) is struck off; only nodes heard within `windowMs` are
-//   handed back, each once (it is struck off when handed back, and when it becomes a member).
+//   handed back, each once (it is struck off when handed back, and when it becomes a member), unless the
+//   leaf-set candidates had no room for it then (refused: it is kept, heard when it was).
 import { approxClockwise, approxOrder, clockwiseDistance } from "./id.js";
 import type { LeafSet } from "./leaf-set.js";
 import type { Millis, NodeInfo } from "./types.js";
@@ -35,6 +36,8 @@ export class NearMisses {
   private right: NearMiss[] = [];
 
   private readonly perSide: number;
+  /** When each node the last due() handed back was heard from (see refused). */
+  private readonly handedBack = new Map<string, Millis>();
 
   /** `windowMs`: how long a first-hand contact counts as evidence of life (the failure timeout). */
   constructor(
@@ -99,16 +102,31 @@ export class NearMisses {
   due(leaf: LeafSet, now: Millis): NodeInfo[] | undefined {
     const full = leaf.left().length >= leaf.half && leaf.right().length >= leaf.half;
     let due: NodeInfo[] | undefined;
+    this.handedBack.clear();
     const sift = (side: NearMiss[]): NearMiss[] =>
       side.filter((e) => {
         if (now - e.at >= this.windowMs || leaf.has(e.node.id.hex)) return false;
         if (!full || !leaf.fits(e.node)) return true;
         if (!due?.some((n) => n.id.equals(e.node.id))) (due ??= []).push(e.node);
+        this.handedBack.set(e.node.id.hex, e.at);
         return false;
       });
     this.left = sift(this.left);
     this.right = sift(this.right);
     return due;
+  }
+
+  /**
+   * `node`, handed back by the last due(), found no room among the leaf-set candidates (they held nodes still
+   * being checked, such as crashed members and candidates whose probes had not yet ended): it stays a near
+   * miss, heard when it was, to be offered again at a later change. Struck off, it was named to us by
+   * nobody again until gossip (adjacent crashes, l = 8, seed 96,780: a hole for 30 s).
+   */
+  refused(node: NodeInfo): void {
+    const at = this.handedBack.get(node.id.hex);
+    if (at === undefined) return;
+    this.recordOn(node, at, true);
+    this.recordOn(node, at, false);
   }
 
   /** Whether `a` is nearer than `b` on the side `clockwise` names. */

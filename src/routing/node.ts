@@ -1722,7 +1722,9 @@ export class PastryNode {
     const due = this.nearMisses.due(this.leaf, this.now);
     if (due === undefined) return;
     for (const node of due) {
-      if (this.isPlausible(node) && this.repair.offerCandidate(node)) this.probeCandidate(node, this.now);
+      if (!this.isPlausible(node)) continue;
+      if (this.repair.offerCandidate(node)) this.probeCandidate(node, this.now);
+      else this.nearMisses.refused(node);
     }
   }
 

@@ -34,6 +34,24 @@ describe("near misses: nodes turned away by a full leaf set, offered back once a
     expect(misses.any).toBe(false);
   });
 
+  it("a near miss the candidates refused is offered again at a later change, until its contact is a window old", () => {
+    const leaf = fullLeafSet();
+    const misses = new NearMisses(SELF, WINDOW, 4);
+    misses.record(at(3), 1_000);
+    leaf.remove(at(2).id.hex);
+    leaf.insert(at(5));
+    expect(hexes(misses.due(leaf, 4_000))).toEqual([at(3).id.hex]);
+    misses.refused(at(3));
+    expect(hexes(misses.due(leaf, 5_000))).toEqual([at(3).id.hex]);
+    misses.refused(at(3));
+    // Heard at 1 s: by 7 s (a window later) it is no evidence of life any more.
+    expect(misses.due(leaf, 7_000)).toBeUndefined();
+    expect(misses.any).toBe(false);
+    // Only a node the last due() handed back is kept again.
+    misses.refused(at(4));
+    expect(misses.any).toBe(false);
+  });
+
   it("offers nothing while a side is short: the side's repair request is in charge then", () => {
     const leaf = fullLeafSet();
     const misses = new NearMisses(SELF, WINDOW, 4);
