@@ -43,7 +43,7 @@ export interface OutstandingProbe {
 export type ProbeExpiry = "alive" | "retried" | "dead";
 
 /** Probe attempts, each with its own timeout, before a silent peer is declared dead (MSPastry). */
-const PROBE_ATTEMPTS = 3;
+export const PROBE_ATTEMPTS = 3;
 /**
  * A refused connection is not a slow peer: nothing listens at its address. A probe refused this many times
  * in a row, at least REFUSED_PROBE_RETRY_MS apart (the runtime opens a fresh connection for the retry), ends

@@ -1,9 +1,23 @@
 // The overlays of overlay.test.ts, and l/2 adjacent crashes in one, as plain functions: the property tests
 // use them, and test/routing/sweep-adjacent-crashes.ts runs the crashes over thousands of seeds and reports how
 // long each took to repair (fast-check stops at the first failure).
+import { PROBE_ATTEMPTS } from "../../src/routing/failure-detector.js";
 import type { PastryNode } from "../../src/routing/node.js";
-import type { RandomSource } from "../../src/routing/types.js";
+import { DEFAULT_ROUTING_CONFIG, type RandomSource } from "../../src/routing/types.js";
 import { leafSetsExact, Overlay, randomId, seededRandom } from "./overlay-harness.js";
+
+/** How long a silent node's probe takes to find it dead, at the least timeout: attempt k waits k timeouts. */
+const VERDICT_MS = ((PROBE_ATTEMPTS * (PROBE_ATTEMPTS + 1)) / 2) * DEFAULT_ROUTING_CONFIG.probeTimeoutMs;
+
+/**
+ * The longest l/2 adjacent crashes take to repair, the bound the property holds them to (with the default
+ * timings): the first crashed node is suspected after a failure timeout of silence and found dead a verdict
+ * later; a neighbour told of it by a finder whose leaf set reaches less far probes the nearest member beyond
+ * that reach first, and the rest once that probe's first attempt goes unanswered (one probe timeout;
+ * beyond-checks.ts), found dead a verdict after that: 6 + 3 + 0.5 + 3 = 12.5 s.
+ */
+export const ADJACENT_CRASH_BOUND_MS =
+  DEFAULT_ROUTING_CONFIG.failureTimeoutMs + 2 * VERDICT_MS + DEFAULT_ROUTING_CONFIG.probeTimeoutMs;
 
 /** `size` nodes joined one by one (ids from the seed), leaf sets of `leafSetSize`. */
 export function build(

@@ -6,7 +6,14 @@ import { clockwiseDistance, type NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import type { RandomSource } from "../../src/routing/types.js";
 import { Overlay, randomId, seededRandom, trueSides } from "./overlay-harness.js";
-import { build, crashAdjacent, ringOrder, sendRandom } from "./adjacent-crash-runs.js";
+import {
+  ADJACENT_CRASH_BOUND_MS,
+  adjacentCrashRepairMs,
+  build,
+  crashAdjacent,
+  ringOrder,
+  sendRandom,
+} from "./adjacent-crash-runs.js";
 
 const RUNS = Number(process.env.ROUTING_RUNS ?? 6);
 
@@ -105,8 +112,7 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
         (seed, leafSetSize, crashCount, reportAll) => {
           // Traffic right after the crashes exercises sendFailed; time then lets heartbeats and probes work.
           const { overlay, random, crashes } = crashAdjacent(seed, leafSetSize, crashCount, reportAll);
-          // Found in turn: failure timeout 2.5 s, then each verdict takes three probe attempts (0.5 + 1 + 1.5 s).
-          overlay.advance(12_000);
+          overlay.advance(ADJACENT_CRASH_BOUND_MS);
           expectLeafSetsExact(overlay, leafSetSize);
           const ids = sendRandom(overlay, random, 60);
           overlay.advance(5_000);
@@ -154,6 +160,13 @@ describe("2.3 node departure: adjacent crashes are repaired", () => {
         ],
       },
     );
+  });
+
+  it("four adjacent crashes found by silence and checked beyond by a told neighbour are repaired within the bound, 12.5 s", () => {
+    // Seed 141,240, the case the bound is made of (exact after 12.25 s, past the 12 s the property used to
+    // allow): the first crashed node heartbeated just before the crashes, a finder two places behind it
+    // pushed its death, and its neighbour checked the three beyond, the nearest first.
+    expect(adjacentCrashRepairMs(141_240, 8, 4, false, ADJACENT_CRASH_BOUND_MS)).toBeDefined();
   });
 });
 
