@@ -3,10 +3,14 @@
 // object per use and re-key the HMAC every time. Where Node has one-shot crypto.hash (Node >= 20.12 and
 // >= 21.7) the HMAC is computed from it directly (RFC 2104, with the key's padded blocks kept per key);
 // elsewhere it falls back to createHash and createHmac. Both give the same bytes.
+// The one-shot digests are asked for as "binary" (latin1) strings, one character per byte: Node 20's
+// crypto.hash checks a "buffer" output encoding on a slow path (lower-casing it, about 350 ns a call), and
+// such a digest is written straight into the outer block; an HMAC costs 1.4 instead of 2.3 µs (2026-12-07,
+// a call MAC over a 300-byte body).
 import * as crypto from "node:crypto";
 
-/** Hashes `data` in one call, returning the digest's bytes (crypto.hash's shape). */
-export type OneShotHash = (algorithm: "sha256", data: Uint8Array, outputEncoding: "buffer") => Buffer;
+/** Hashes `data` in one call, returning the digest as a latin1 ("binary") string: crypto.hash's shape. */
+export type OneShotHash = (algorithm: "sha256", data: Uint8Array, outputEncoding: "binary") => string;
 
 export interface MacFunctions {
   sha256(data: Uint8Array): Buffer;
@@ -16,6 +20,7 @@ export interface MacFunctions {
 
 /** SHA-256's block size: HMAC pads its key to one block. */
 const BLOCK_BYTES = 64;
+const DIGEST_BYTES = 32;
 const IPAD = 0x36;
 const OPAD = 0x5c;
 
@@ -36,7 +41,7 @@ export function macFunctions(oneShot: OneShotHash | undefined): MacFunctions {
       },
     };
   }
-  const sha256 = (data: Uint8Array): Buffer => oneShot("sha256", data, "buffer");
+  const sha256 = (data: Uint8Array): Buffer => Buffer.from(oneShot("sha256", data, "binary"), "latin1");
   // Session keys are long-lived objects: their padded blocks are made once, not per MAC.
   const padsByKey = new WeakMap<Uint8Array, Pads>();
   const padsOf = (key: Uint8Array): Pads => {
@@ -53,8 +58,19 @@ export function macFunctions(oneShot: OneShotHash | undefined): MacFunctions {
     sha256,
     hmacSha256: (key, parts) => {
       const pads = padsOf(key);
-      const inner = sha256(Buffer.concat([pads.inner, ...parts]));
-      return sha256(Buffer.concat([pads.outer, inner]));
+      let length = BLOCK_BYTES;
+      for (const part of parts) length += part.byteLength;
+      const inner = Buffer.allocUnsafe(length);
+      inner.set(pads.inner, 0);
+      let at = BLOCK_BYTES;
+      for (const part of parts) {
+        inner.set(part, at);
+        at += part.byteLength;
+      }
+      const outer = Buffer.allocUnsafe(BLOCK_BYTES + DIGEST_BYTES);
+      outer.set(pads.outer, 0);
+      outer.write(oneShot("sha256", inner, "binary"), BLOCK_BYTES, "latin1");
+      return sha256(outer);
     },
   };
 }
