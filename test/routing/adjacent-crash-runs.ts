@@ -51,16 +51,19 @@ export function ringOrder(overlay: Overlay): PastryNode[] {
 
 /**
  * An overlay of 2l + 10 nodes in which `min(crashCount, l/2)` ring neighbours (from the seed's position) have
- * just crashed, and 30 messages to random keys went out at once (they meet the crashed nodes).
+ * just crashed, and 30 messages to random keys went out at once (they meet the crashed nodes). `observe`
+ * sees every node's outputs from the crashes on (trace-adjacent-crashes.ts).
  */
 export function crashAdjacent(
   seed: number,
   leafSetSize: number,
   crashCount: number,
   reportAll: boolean,
+  observe?: Overlay["observe"],
 ): { overlay: Overlay; random: RandomSource; crashes: number } {
   const crashes = Math.min(crashCount, leafSetSize / 2);
   const overlay = build(2 * leafSetSize + 10, seed, leafSetSize, reportAll ? "all" : "route");
+  overlay.observe = observe;
   const ring = ringOrder(overlay);
   const start = seed % ring.length;
   for (let i = 0; i < crashes; i++) overlay.crash(ring[(start + i) % ring.length] as PastryNode);

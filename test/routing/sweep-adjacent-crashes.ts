@@ -6,7 +6,7 @@
 //
 // The property draws the leaf-set size, the number of crashes and the failure reporting at random; the late
 // cases found so far all had l = 8 and 4 crashes (every member of a side gone at once), the default here.
-// Exits 1 when a case was late.
+// Exits 1 when a case was late. trace-adjacent-crashes.ts shows what happened in one of them.
 import { parseArgs } from "node:util";
 import {
   ADJACENT_CRASH_BOUND_MS as PROPERTY_BOUND_MS,
