@@ -11,6 +11,9 @@
 // node ended before it, and a dead member past it belongs to another run, whose live neighbour on its
 // counter-clockwise side watches it (heartbeats go to the predecessor) and finds it. So that one member
 // answers for the rest.
+// A neighbour that was probing the dead node itself when the push came checks every member past it so, the
+// finder's too: the finder checked only those quiet to it when it found the death, and a failed send finds
+// one before the others have been silent long enough to seem quiet (its push then named them alive).
 // Invariants:
 // - At most `capacity` held checks (one per death told; the oldest gives way), each released once, and only
 //   while it is fresh (`until`): a silence after that is a later matter for the members' own watchers.

@@ -1377,7 +1377,13 @@ export class PastryNode {
         continue;
       }
       const acrossTheGap = this.isNearestMember(id.hex);
-      const beyond = acrossTheGap ? this.membersBeyond(id.hex, from, leafSet) : undefined;
+      // Our own liveness probe of it was out (its silence reached the failure timeout, or a send failed): the
+      // finder checked only the members quiet to it when it found the death, which may have been too early
+      // for them to seem so, so every member past the dead node is ours to check, not only those past the
+      // finder's reach (four adjacent crashes spanning the ring's zero, l = 8, seed 293,331: the finder found
+      // the first by a failed send 3 s after the crashes and checked none of the other three; exact after 14 s).
+      const ownSuspicion = acrossTheGap && this.detector.probeKind(id.hex) === "liveness";
+      const beyond = acrossTheGap ? this.membersBeyond(id.hex, from, ownSuspicion ? [] : leafSet) : undefined;
       this.declareDead(known, false, now, from);
       if (acrossTheGap) this.relayDeath(id, from, leafSet);
       if (beyond !== undefined) this.checkBeyond(beyond, now);

@@ -49,10 +49,13 @@ const probesTo = (outputs: readonly Output[], to: NodeInfo): number =>
  * A quiet overlay of 20 nodes (l = 8). In ring order ... f g node d r2 r3 r4 ...: d, our nearest right member,
  * is pushed dead by f (two places behind us), whose leaf set reaches r2 but not r3 and r4.
  */
-function toldByAFinderBehind(): {
+function toldByAFinderBehind(suspectedFirst = false): {
   node: PastryNode;
+  d: NodeInfo;
+  r2: NodeInfo;
   r3: NodeInfo;
   r4: NodeInfo;
+  suspected: Output[];
   told: Output[];
   now: number;
 } {
@@ -70,11 +73,14 @@ function toldByAFinderBehind(): {
     NodeInfo,
   ];
   expect(hexes(node.leafSet().right)).toEqual([d, r2, r3, r4].map((n) => n.id.hex));
-  // Ten seconds on (no member heard from since: all quiet), f pushes d's death with its leaf set.
+  // Ten seconds on (no member heard from since: all quiet), f pushes d's death with its leaf set; with
+  // `suspectedFirst`, a tick just before has found d, our successor, silent and sent a probe of our own.
   const now = o.now + 10_000;
+  if (suspectedFirst) node.tick(now - 100);
+  const suspected = node.takeOutputs();
   const fLeft = (ring[0] as PastryNode).leafSet().left;
   node.receive(f, { type: "leafSet", leafSet: [...fLeft, g, node.self, r2], removed: [d.id] }, now);
-  return { node, r3, r4, told: node.takeOutputs(), now };
+  return { node, d, r2, r3, r4, suspected, told: node.takeOutputs(), now };
 }
 
 describe("the dead node's neighbour, told by a finder whose leaf set did not reach past it", () => {
@@ -86,6 +92,23 @@ describe("the dead node's neighbour, told by a finder whose leaf set did not rea
     const later = node.takeOutputs();
     expect(probesTo(later, r3)).toBe(1); // its second attempt
     expect(probesTo(later, r4)).toBe(1);
+  });
+
+  it("probes every member past the dead node, the finder's too, the nearest first, when its own probe of it was out", () => {
+    const { node, d, r2, r3, r4, suspected, told, now } = toldByAFinderBehind(true);
+    expect(probesTo(suspected, d)).toBe(1);
+    expect(probesTo(told, r2)).toBe(1);
+    expect(probesTo(told, r3)).toBe(0);
+    expect(probesTo(told, r4)).toBe(0);
+    node.tick(now + 1_000);
+    const later = node.takeOutputs();
+    expect(probesTo(later, r3)).toBe(1);
+    expect(probesTo(later, r4)).toBe(1);
+  });
+
+  it("does not probe at the push a member the finder's leaf set lists when it had not suspected the dead node", () => {
+    const { r2, told } = toldByAFinderBehind();
+    expect(probesTo(told, r2)).toBe(0);
   });
 
   it("probes no more when the nearest member beyond the finder's reach answers", () => {

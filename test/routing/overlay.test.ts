@@ -142,6 +142,12 @@ const ADJACENT_CRASH_REGRESSIONS: readonly (readonly [number, number, number, bo
   // before): the first crashed node heartbeated just before the crashes, a finder two places behind it
   // pushed its death, and its neighbour checked the three beyond, the nearest first.
   [141240, 8, 4, false],
+  // The crashed run spans the ring's zero: the finder, the live node after it, found the first crash by a
+  // failed send 3 s in, when the other three were not yet quiet to it, and checked none of them; its push
+  // reached the neighbour while the neighbour's own probe of that crash was out, and named the three, so
+  // the neighbour found them one verdict after another (14 s). A neighbour that suspected the dead node
+  // itself checks every member past it now, the nearest first.
+  [293331, 8, 4, false],
 ];
 
 /**
