@@ -62,7 +62,7 @@ console.log(
 );
 if (slowest !== undefined)
   console.log(
-    `  within it, the slowest: exact ${slowest.ms / 1000} s after the crashes (seed ${slowest.seed}); ` +
+    `  within it, the slowest: exact ${slowest.ms / 1000} s after the crashes (first at seed ${slowest.seed}); ` +
       `${nearBound} within a second of the bound`,
   );
 for (const line of late) console.log(`  ${line}`);
