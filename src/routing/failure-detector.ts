@@ -31,7 +31,7 @@ export interface OutstandingProbe {
   attempt: number;
   /** PROBE_ATTEMPTS, or 1 for a proximity probe of a node not in our state (see proximityProbe). */
   lastAttempt: number;
-  /** For a proximity probe of a node named in another's routing-table row: that node (see namedBy). */
+  /** Who named the node to us, to be told if it is dead (see namedBy). */
   namedBy?: NodeInfo;
   /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
   heardFrom: boolean;
@@ -164,12 +164,15 @@ export class FailureDetector {
   }
 
   /**
-   * `namer` named `hex` in its routing-table row: if our proximity probe to it (now out, and of a node not
-   * in our state) finds it dead, `namer` is told (see PastryNode.tellNamer).
+   * `namer` named `hex` in its routing-table row, or in its whole leaf set: if our proximity probe to it (now
+   * out, and of a node not in our state) or our probe of it as a leaf-set candidate finds it dead, `namer`
+   * is told (see PastryNode.tellNamer).
    */
   namedBy(hex: string, namer: NodeInfo): void {
     const probe = this.probes.get(hex);
-    if (probe !== undefined && probe.kind === "proximity" && probe.lastAttempt === 1) probe.namedBy ??= namer;
+    if (probe === undefined) return;
+    if (probe.kind === "leaf" || (probe.kind === "proximity" && probe.lastAttempt === 1))
+      probe.namedBy ??= namer;
   }
 
   probeKind(hex: string): ProbeKind | undefined {

@@ -270,6 +270,7 @@ export class PastryNode {
         break;
       case "leafSet":
         this.onLeafSet(from, message.leafSet, message.removed, now);
+        if (message.removed.length === 0) this.answerGhosts(from, message.leafSet, now);
         this.checkListedBy(from, message.leafSet, now, message.removed.length === 0);
         break;
       case "rowRequest":
@@ -1469,6 +1470,29 @@ export class PastryNode {
     if (answer !== undefined) this.sendTo(answer.to, answer.message);
   }
 
+  /**
+   * A member's whole leaf set (gossip, an answer: not a death push) that names a node gone: one that told us
+   * it left, or that we found dead ourselves (and still believe so), is told back at once, and one we begin
+   * to probe as a candidate, once the probe finds it dead (tellNamer). The member heard neither the leave
+   * nor the death push, and holds the node as a ghost in place of a live one: only the node's nearest
+   * neighbours watch it, and nothing else would make the member check it (the churn property with 3 % loss,
+   * a ring of ten: a leaver two places from a member whose leave notice was lost, held for good). The notice
+   * names the node with no leaf set, so the member probes it rather than taking our word (see onLeafSet).
+   */
+  private answerGhosts(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
+    if (this.status !== "ready" || !this.leaf.has(from.id.hex)) return;
+    let gone: NodeId[] | undefined;
+    for (let i = 0; i < leafSet.length; i++) {
+      const node = leafSet[i] as NodeInfo;
+      // A death of our own finding only while we would ignore gossip naming it (believedDead): one found
+      // but told to nobody may have been wrong (probes lost), and is then left to the member's own checks.
+      const foundDead = this.detector.confirmedDead(node) && this.detector.believedDead(node, now);
+      if (this.hasDeparted(node) || foundDead) (gone ??= []).push(node.id);
+      else this.detector.namedBy(node.id.hex, from);
+    }
+    if (gone !== undefined) this.sendTo(from, { type: "leafSet", leafSet: [], removed: gone });
+  }
+
   private onLeave(from: NodeInfo, leafSet: readonly NodeInfo[], now: Millis): void {
     this.detector.endProbe(from.id.hex);
     this.detector.recordDeparture(from);
@@ -1512,9 +1536,10 @@ export class PastryNode {
   }
 
   /**
-   * A node named in `probe.namedBy`'s routing-table row did not answer our probe: the namer is told, as a
-   * death notice (a leaf-set message with the node removed), so that it stops routing through the node and
-   * handing it out. Nothing else finds a dead table entry before traffic meets it (see death-notices.ts).
+   * A node named in `probe.namedBy`'s routing-table row or leaf set did not answer our probe: the namer is
+   * told, as a death notice (a leaf-set message with the node removed), so that it stops routing through the
+   * node and handing it out, or checks the member (see answerGhosts). Nothing else finds a dead table entry
+   * before traffic meets it (see death-notices.ts).
    */
   private tellNamer(probe: OutstandingProbe): void {
     const namer = probe.namedBy;

@@ -15,6 +15,8 @@ const INITIAL = 10;
  * after which the next gossip round naming them brings them back: a minute and a few gossip rounds.
  */
 const CONVERGENCE_BOUND_MS = 120_000;
+/** Runs of the property (ROUTING_RUNS; 8 in CI, from a fixed seed). */
+const RUNS = Number(process.env.ROUTING_RUNS ?? 8);
 const STEP_MS = 250;
 
 interface Session {
@@ -95,16 +97,97 @@ function run(s: Scenario): { wrong: string[]; unconverged: string[]; delivered: 
   };
 }
 
+const session = (lifetimeMs: number, crash: boolean): Session => ({ lifetimeMs, crash });
+/**
+ * Scenarios that once failed the property, run every time (it draws from a fixed seed). fast-check seed
+ * 1,001, run 395: a node left while its leave notice to a member two places away was lost; that member's
+ * successor, whose gossip lacked the leaver, lay nearer the leaver clockwise than counter-clockwise (a ring
+ * of ten), so the member judged the leaver beyond the gossip's reach and never checked it: it held the
+ * leaver in place of a live node for good. A side holds the l/2 nearest in its own direction (LeafSet), so
+ * the leaver belonged to the successor's counter-clockwise side (SenderListing now checks both).
+ */
+const CHURN_REGRESSIONS: readonly Scenario[] = [
+  {
+    seed: 550041,
+    lossRate: 0.029999999999999985,
+    sessions: [
+      ...[58215, 8793, 16671].map((ms) => session(ms, false)),
+      session(41046, true),
+      ...[15190, 12686, 34791, 49375, 5852, 58402].map((ms) => session(ms, false)),
+      session(53542, true),
+      session(16197, false),
+      session(34946, true),
+      session(29301, false),
+      session(4003, true),
+      session(59995, true),
+      session(4000, false),
+      session(8300, false),
+    ],
+    churnMs: 28689,
+  },
+  // fast-check seed 2,002, run 3,205: a member's leave notice to a node two places away was lost, and the
+  // node's predecessor, which joined as the member left, never knew it: it found the member dead when the
+  // node's gossip named it, but told nobody, so the node held it for good. A member's gossip naming a node
+  // gone is now answered (answerGhosts).
+  {
+    seed: 999997,
+    lossRate: 0.029999999999999964,
+    sessions: [
+      session(58460, true),
+      session(49423, false),
+      session(16153, false),
+      session(56288, true),
+      session(21649, false),
+      session(51900, true),
+      session(56114, true),
+      session(23763, false),
+      session(38654, true),
+      session(44129, true),
+      session(29396, false),
+      session(37930, false),
+      session(42575, false),
+      session(15600, true),
+      session(36537, true),
+      session(49985, true),
+      session(51842, true),
+      session(58281, true),
+      session(10804, true),
+      session(45514, true),
+    ],
+    churnMs: 34306,
+  },
+];
+
 describe("churn with random lifetimes and message loss", () => {
-  it("no message is delivered at a node other than the closest live ready node, and every leaf set equals the truth 120 s after churn stops", () => {
-    fc.assert(
-      fc.property(scenario, (s) => {
-        const result = run(s);
-        expect(result.delivered).toBeGreaterThan(0);
-        expect(result.wrong).toEqual([]);
-        expect(result.unconverged).toEqual([]);
-      }),
-      { numRuns: 8, seed: 17, endOnFailure: true },
-    );
-  }, 180_000);
+  it.each(CHURN_REGRESSIONS)(
+    "seed $seed, a case that once failed: every delivery at the closest live ready node, every leaf set true 120 s after churn stops",
+    (s) => {
+      const result = run(s);
+      expect(result.delivered).toBeGreaterThan(0);
+      expect(result.wrong).toEqual([]);
+      expect(result.unconverged).toEqual([]);
+    },
+  );
+
+  it(
+    "no message is delivered at a node other than the closest live ready node, and every leaf set equals the truth 120 s after churn stops",
+    () => {
+      fc.assert(
+        fc.property(scenario, (s) => {
+          const result = run(s);
+          expect(result.delivered).toBeGreaterThan(0);
+          expect(result.wrong).toEqual([]);
+          expect(result.unconverged).toEqual([]);
+        }),
+        // A fixed seed in CI; ROUTING_SEED and ROUTING_RUNS sweep others (ROUTING_PATH replays one failure).
+        {
+          numRuns: RUNS,
+          seed: Number(process.env.ROUTING_SEED ?? 17),
+          endOnFailure: true,
+          ...(process.env.ROUTING_PATH === undefined ? {} : { path: process.env.ROUTING_PATH }),
+        },
+      );
+    },
+    180_000 + RUNS * 200,
+  );
 });

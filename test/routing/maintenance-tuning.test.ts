@@ -66,9 +66,25 @@ describe("who a gossiping neighbour should list", () => {
     expect(shouldBeListedBy(id(10), [info(11), info(9)], id(8), 2)).toBe(true);
   });
 
-  it("a member listed, beyond a full side, or the sender itself: not a discrepancy", () => {
+  it("a member listed, beyond both full sides, or the sender itself: not a discrepancy", () => {
     expect(shouldBeListedBy(id(10), [info(11), info(12), info(9)], id(12), 2)).toBe(false);
-    expect(shouldBeListedBy(id(10), [info(11), info(12), info(9)], id(13), 2)).toBe(false);
+    expect(shouldBeListedBy(id(10), [info(11), info(12), info(9), info(8)], id(13), 2)).toBe(false);
     expect(shouldBeListedBy(id(10), [info(11), info(12)], id(10), 2)).toBe(false);
+  });
+
+  it("a member nearer clockwise but within the sender's l/2 nearest counter-clockwise: should be listed", () => {
+    // On a ring of five, sender 10's left side (half = 2) is 9 and then, wrapping, the next node
+    // counter-clockwise: 13 if alive, else 12. Listing [11 12 9], it lacks 13, though 13 lies beyond its
+    // full right side.
+    expect(shouldBeListedBy(id(10), [info(11), info(12), info(9)], id(13), 2)).toBe(true);
+    // Across the ring's zero, as in the churn property's case: 0x9b86 lists 0x5a3e 0x0e2f 0x048d 0xfc04 to
+    // the left and 0xa049 0xa45b 0xc127 0xc668 to the right; 0x0222 lies nearer clockwise, beyond the
+    // right side, but is the fourth counter-clockwise, before 0xfc04.
+    const at = (n: number): NodeId => NodeId.fromBigInt(BigInt(n) << 112n);
+    const listed = [0x5a3e, 0x0e2f, 0x048d, 0xfc04, 0xa049, 0xa45b, 0xc127, 0xc668].map((n) =>
+      nodeInfo(at(n), n),
+    );
+    expect(shouldBeListedBy(at(0x9b86), listed, at(0x0222), 4)).toBe(true);
+    expect(shouldBeListedBy(at(0x9b86), listed, at(0xf000), 4)).toBe(false);
   });
 });

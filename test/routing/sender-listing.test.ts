@@ -6,19 +6,25 @@ import { nodeInfo } from "./overlay-harness.js";
 
 const RING = 1n << 128n;
 
-/** The rule in bigints only, as SenderListing computed it before its approximate first pass. */
+/**
+ * The rule in bigints only: `member` is within the sender's `half` nearest in either direction (each side of
+ * a leaf set is the l/2 nearest in its own direction), as SenderListing computes it after its approximate
+ * first pass.
+ */
 function exactShouldList(sender: NodeId, listed: readonly NodeId[], member: NodeId, half: number): boolean {
   if (member.equals(sender) || listed.some((id) => id.equals(member))) return false;
-  const clockwise = clockwiseDistance(sender, member);
-  const counter = clockwiseDistance(member, sender);
-  const onRight = clockwise <= counter;
-  const reach = onRight ? clockwise : counter;
-  let between = 0;
-  for (const id of listed) {
-    const d = onRight ? clockwiseDistance(sender, id) : clockwiseDistance(id, sender);
-    if (d > 0n && d < reach) between++;
-  }
-  return between < half;
+  const within = (clockwise: boolean): boolean => {
+    const distance = (id: NodeId): bigint =>
+      clockwise ? clockwiseDistance(sender, id) : clockwiseDistance(id, sender);
+    const reach = distance(member);
+    let between = 0;
+    for (const id of listed) {
+      const d = distance(id);
+      if (d > 0n && d < reach) between++;
+    }
+    return between < half;
+  };
+  return within(true) || within(false);
 }
 
 /**
