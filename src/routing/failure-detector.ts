@@ -33,8 +33,11 @@ export interface OutstandingProbe {
   lastAttempt: number;
   /** Who named the node to us, to be told if it is dead (see namedBy). */
   namedBy?: NodeInfo;
-  /** The peer talked to us (or acknowledged a call) while the probe was out: it is alive, only slow. */
-  heardFrom: boolean;
+  /**
+   * When the peer last talked to us (or acknowledged a call) while the probe was out: it is alive, only
+   * slow. Undefined: not heard from (or only before a liveness check merged into the probe asked from then).
+   */
+  heardAt: Millis | undefined;
   /** Sends of this probe that the transport reported refused (nobody listening at the peer's address). */
   refusals?: number;
 }
@@ -124,6 +127,7 @@ export class FailureDetector {
     now: Millis,
     joining: boolean,
     lastAttempt: number = PROBE_ATTEMPTS,
+    since: Millis = now,
   ): void {
     const existing = this.probes.get(node.id.hex);
     if (existing !== undefined) {
@@ -135,8 +139,10 @@ export class FailureDetector {
       // were told of): contact before it does not answer it. Otherwise a crashed peer whose last message
       // reached us while our leaf-set probe was out could no longer die of that probe: its refusals were
       // ignored and it ended "alive", and the check merged into it with it (a crash stayed in a leaf set
-      // for 29 s, until its neighbour's gossip left it out, at 2,000 simulated nodes).
-      if (kind === "liveness") existing.heardFrom = false;
+      // for 29 s, until its neighbour's gossip left it out, at 2,000 simulated nodes). A check that asks
+      // from an earlier time (`since`: a probe attempt that timed out) is answered by contact after that.
+      if (kind === "liveness" && !(existing.heardAt !== undefined && existing.heardAt > since))
+        existing.heardAt = undefined;
       return;
     }
     this.probes.set(node.id.hex, {
@@ -145,7 +151,7 @@ export class FailureDetector {
       kind,
       attempt: 1,
       lastAttempt,
-      heardFrom: false,
+      heardAt: undefined,
     });
     this.outbox.send(node, { type: "probe", sentAt: now, joining });
   }
@@ -226,7 +232,7 @@ export class FailureDetector {
    */
   probeRefused(peer: NodeInfo, now: Millis): OutstandingProbe | undefined {
     const probe = this.probes.get(peer.id.hex);
-    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation)
+    if (probe === undefined || probe.heardAt !== undefined || probe.node.incarnation !== peer.incarnation)
       return undefined;
     probe.refusals = (probe.refusals ?? 0) + 1;
     if (probe.refusals >= REFUSALS_FOR_DEATH) {
@@ -245,7 +251,8 @@ export class FailureDetector {
    */
   probeBroken(peer: NodeInfo, now: Millis): void {
     const probe = this.probes.get(peer.id.hex);
-    if (probe === undefined || probe.heardFrom || probe.node.incarnation !== peer.incarnation) return;
+    if (probe === undefined || probe.heardAt !== undefined || probe.node.incarnation !== peer.incarnation)
+      return;
     probe.deadline = Math.min(probe.deadline, now + REFUSED_PROBE_RETRY_MS);
   }
 
@@ -273,7 +280,7 @@ export class FailureDetector {
    */
   expire(probe: OutstandingProbe, now: Millis, joining: boolean): ProbeExpiry {
     const node = probe.node;
-    if (probe.heardFrom) {
+    if (probe.heardAt !== undefined) {
       this.probes.delete(node.id.hex);
       if (probe.kind === "proximity") this.unmeasured.record(node.id.hex, now);
       return "alive";
@@ -290,10 +297,23 @@ export class FailureDetector {
 
   // ---- Suspicion and contact -------------------------------------------------------------------------
 
-  /** A send to `peer` failed: routed around and probed until it talks to us or is found dead. */
-  suspect(peer: NodeInfo, now: Millis, joining: boolean): void {
+  /**
+   * A send to `peer` failed: routed around and probed until it talks to us or is found dead. `since`: the
+   * time from which contact answers the failure, now unless the caller knows better (a probe attempt that
+   * timed out asked only from when it was sent). A peer heard from after that is not suspected at all.
+   */
+  suspect(peer: NodeInfo, now: Millis, joining: boolean, since: Millis = now): void {
+    if (since < now && this.heardSince(peer.id.hex, since, now)) return;
     this.addSuspect(peer.id.hex);
-    this.probe(peer, "liveness", now, joining);
+    this.probe(peer, "liveness", now, joining, PROBE_ATTEMPTS, since);
+  }
+
+  /** Whether `hex` talked to us after `since`: while our probe of it was out, or as a peer in our state. */
+  private heardSince(hex: string, since: Millis, now: Millis): boolean {
+    const heardAt = this.probes.get(hex)?.heardAt;
+    if (heardAt !== undefined && heardAt > since) return true;
+    const contact = this.lastContact.recent(hex, now);
+    return contact !== undefined && contact > since;
   }
 
   /** Routed around without a probe (a leaving node only needs to avoid it). */
@@ -324,7 +344,7 @@ export class FailureDetector {
     const probe = this.probes.size === 0 ? undefined : this.probes.get(hex);
     if (probe !== undefined) {
       if (probe.kind === "liveness") this.probes.delete(hex);
-      else probe.heardFrom = true;
+      else probe.heardAt = now;
     }
     return this.recentlyDead.size > 0 && this.recentlyDead.delete(hex);
   }

@@ -377,7 +377,12 @@ export class PastryNode {
       return;
     }
     // A node already found dead needs no further suspicion (nor a probe): a late failure says nothing new.
-    if (!this.detector.isDead(out.to)) this.suspect(out.to, now);
+    // A probe attempt that timed out asked only from when it was sent: contact since answers it (a joiner's
+    // three attempts to a candidate were all lost while the candidate talked to it, and each late failure
+    // undid that contact; it gave up on the live candidate and delivered its keys: the churn property with
+    // 3 % loss, fast-check seed 10,010, run 19,961).
+    const since = message.type === "probe" && cause === "unknown" ? message.sentAt : now;
+    if (!this.detector.isDead(out.to)) this.suspect(out.to, now, since);
     if (message.type === "probe" && cause === "unreachable") this.onProbeRefused(out.to, now);
     if (message.type === "probe" && cause === "broken") this.detector.probeBroken(out.to, now);
     if (message.type === "route") this.onHopFailed(out, message.message, cause);
@@ -1504,9 +1509,9 @@ export class PastryNode {
 
   // ---- Failure handling ------------------------------------------------------------------------------------
 
-  private suspect(peer: NodeInfo, now: Millis): void {
+  private suspect(peer: NodeInfo, now: Millis, since: Millis = now): void {
     if (peer.id.equals(this.self.id)) return;
-    this.detector.suspect(peer, now, this.status === "joining");
+    this.detector.suspect(peer, now, this.status === "joining", since);
   }
 
   private probe(node: NodeInfo, kind: ProbeKind, now: Millis): void {

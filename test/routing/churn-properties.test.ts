@@ -180,6 +180,32 @@ const CHURN_REGRESSIONS: readonly Scenario[] = [
     ],
     churnMs: 23891,
   },
+  // fast-check seed 10,010, run 19,961: a joiner's three probes of a live candidate were all lost while the
+  // candidate talked to it; each attempt's failure, reported a call timeout after it was sent, undid that
+  // contact, so the joiner gave up on the candidate and delivered a key it owned. Contact after a timed-out
+  // attempt was sent now answers the attempt.
+  {
+    seed: 502649,
+    lossRate: 0.029999999999999943,
+    sessions: [
+      session(35532, true),
+      session(24922, false),
+      session(58883, false),
+      session(51750, false),
+      session(19769, false),
+      session(5935, true),
+      session(34002, true),
+      session(12282, false),
+      session(56371, true),
+      session(26234, false),
+      session(48675, false),
+      session(8356, false),
+      session(16569, true),
+      session(14564, false),
+      session(50047, false),
+    ],
+    churnMs: 37770,
+  },
 ];
 
 describe("churn with random lifetimes and message loss", () => {

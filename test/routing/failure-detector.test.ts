@@ -107,6 +107,24 @@ describe("FailureDetector", () => {
     expect(d.isProbing(peer.id.hex)).toBe(false);
   });
 
+  it("a probe attempt that timed out is answered by contact after it was sent: no suspicion, the probe ends 'alive'", () => {
+    // A joiner's leaf-set probe: attempt 1 at 0 is lost, the candidate talks to us at 300, and the attempt's
+    // failure (a call timeout) is reported at 1,000. It asked only from 0.
+    const { detector: d } = detector();
+    d.probe(peer, "leaf", 0, true);
+    d.noteAlive(peer, 300, false, false);
+    d.suspect(peer, 1_000, true, 0);
+    expect(d.suspects.has(peer.id.hex)).toBe(false);
+    expect(expireAt(d, 10_000)).toEqual(["alive"]);
+
+    // Contact before the timed-out attempt was sent answers nothing: the check stands.
+    d.probe(peer, "leaf", 20_000, true);
+    d.noteAlive(peer, 20_100, false, false);
+    d.suspect(peer, 21_200, true, 20_200);
+    expect(d.suspects.has(peer.id.hex)).toBe(true);
+    expect(expireAt(d, 21_500)).toEqual(["retried"]);
+  });
+
   it("two refusals in a row end the probe in death; the first only brings the retry forward", () => {
     const { detector: d } = detector();
     d.probe(peer, "liveness", 0, false);
