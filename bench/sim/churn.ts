@@ -6,7 +6,7 @@
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
 //   [--trace file] [--eager-ticks] [--wall-minutes m] [--out bench/results]
 //   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l] [--table-maintenance-ms ms]
-//   [--ticks period|deadline]
+//   [--ticks period|deadline] [--loss p]
 // Once the overlay is built, SIGINT or SIGTERM ends the run at the end of the current virtual minute: a run
 // stopped while measuring still writes its row (with the minutes it measured); a second signal aborts it.
 import { mkdirSync, readFileSync } from "node:fs";
@@ -33,6 +33,11 @@ const program = new Command()
   .option("--minutes <m>", "virtual minutes measured", "60")
   .option("--traffic <n>", "random messages per virtual second (a fifth as same-key pairs)", "20")
   .option("--crash-fraction <f>", "share of departures that are crashes (no goodbye)", "0.5")
+  .option(
+    "--loss <p>",
+    "probability that any one message is lost on the way (its sender times out, as over a lossy network)",
+    "0",
+  )
   .option("--window-minutes <m>", "length of one measurement window", "5")
   .option(
     "--heartbeat-ms <ms>",
@@ -76,6 +81,7 @@ const o = program.opts<{
   minutes: string;
   traffic: string;
   crashFraction: string;
+  loss: string;
   windowMinutes: string;
   seed: string;
   eagerTicks?: boolean;
@@ -103,6 +109,8 @@ const medianMs = Number.parseFloat(o.medianMinutes) * MINUTE;
 const warmupMs = Number.parseFloat(o.warmupMinutes) * MINUTE;
 const measuredMs = Number.parseFloat(o.minutes) * MINUTE;
 const traffic = Number.parseFloat(o.traffic);
+const loss = Number.parseFloat(o.loss);
+if (!(loss >= 0 && loss < 1)) throw new Error(`bad --loss ${o.loss}: a probability below 1`);
 const wallBudgetMs = o.wallMinutes === undefined ? Infinity : Number.parseFloat(o.wallMinutes) * MINUTE;
 if (!(wallBudgetMs > 0)) throw new Error(`bad --wall-minutes ${o.wallMinutes}`);
 if (!Number.isInteger(nodes) || nodes < 2) throw new Error(`bad --nodes ${o.nodes}`);
@@ -139,6 +147,7 @@ const sim = new Simulator({
   seedSelection: { kind: "nearestOfSample", sample: 16 },
   lazyTicks: o.eagerTicks !== true,
   ticks: tickMode(o.ticks),
+  network: { lossProbability: loss },
 });
 const random = new Prng(seed ^ 0x5eed);
 
@@ -186,6 +195,7 @@ if (o.trace !== undefined) {
   }
 }
 if (o.ticks === "deadline") label += ", deadline ticks";
+if (loss > 0) label += `, ${+(loss * 100).toFixed(2)} % of messages lost`;
 const buildWallMs = performance.now() - started;
 const stop = new StopRequest({
   onRequest: (signal) =>
