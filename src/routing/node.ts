@@ -24,6 +24,7 @@ import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { deathNotices } from "./death-notices.js";
 import { DeathRechecks } from "./death-rechecks.js";
+import { deathPushResend } from "./death-push-resends.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
@@ -365,6 +366,13 @@ export class PastryNode {
     if (out.to === undefined) {
       // Only joins go to bare addresses: that seed is unreachable, try the next one now.
       if (message.type === "join" && this.status === "joining") this.retryJoin(now);
+      this.finishInput();
+      return;
+    }
+    // A death push that did not get through goes again while it still says something (death-push-resends.ts);
+    // its receiver is not suspected: a lost push says little about liveness under load.
+    if (message.type === "leafSet") {
+      if (this.status === "ready") this.resendDeathPush(out, now);
       this.finishInput();
       return;
     }
@@ -927,6 +935,15 @@ export class PastryNode {
   /** Sent again on the next tick (the transport may need a moment for a fresh connection), a few times. */
   private resendJoinStateLater(out: Outbound): void {
     this.joinProcess.resendLater(out);
+  }
+
+  private resendDeathPush(out: Outbound, now: Millis): void {
+    const resend = deathPushResend(out, {
+      isMember: (node) => this.leaf.get(node.id.hex)?.incarnation === node.incarnation,
+      believesDead: (id) => this.detector.believesDeath(id.hex, now),
+      leafSet: () => this.leaf.list(),
+    });
+    if (resend !== undefined) this.outbox.sendOutbound(resend);
   }
 
   private resendAck(out: Outbound, messageId: string): void {

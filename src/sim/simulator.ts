@@ -7,7 +7,7 @@ import type { NodeId } from "../routing/id.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
-  REPORTED_FAILURES,
+  isReportedFailure,
   type Output,
   type Outbound,
   type PeerMessageType,
@@ -319,7 +319,7 @@ export class Simulator {
         const node = this.nodes[ev.node] as SimNode;
         this.trace?.({ at: this.now, what: "fail", from: ev.node, to: undefined, out: ev.out });
         // As the runtime: only the failures the core acts on are reported, each with its cause.
-        if (isLive(node) && REPORTED_FAILURES.has(ev.out.message.type)) {
+        if (isLive(node) && isReportedFailure(ev.out.message)) {
           this.heldTicks?.replay(node);
           node.machine.sendFailed(ev.out, this.now, ev.cause);
           this.process(ev.node, false, "send failed");

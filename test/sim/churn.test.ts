@@ -2,7 +2,7 @@
 // causes the simulator reports (a dead process refuses, a dead host is silent).
 import { describe, expect, it } from "vitest";
 import { PastryNode, type SendFailure } from "../../src/routing/node.js";
-import { DEFAULT_ROUTING_CONFIG, REPORTED_FAILURES, type PeerMessageType } from "../../src/routing/types.js";
+import { DEFAULT_ROUTING_CONFIG, isReportedFailure, type PeerMessage } from "../../src/routing/types.js";
 import {
   Churn,
   drawLifetime,
@@ -140,13 +140,13 @@ describe("steady churn", () => {
 
 describe("failure causes reported to the machines", () => {
   function recordingFactory(
-    seen: { type: PeerMessageType; cause: SendFailure | undefined }[],
+    seen: { message: PeerMessage; cause: SendFailure | undefined }[],
   ): MachineFactory {
     return (self, options) => {
       const node = new PastryNode(self, options);
       const original = node.sendFailed.bind(node);
       node.sendFailed = (out, now, cause) => {
-        seen.push({ type: out.message.type, cause });
+        seen.push({ message: out.message, cause });
         original(out, now, cause);
       };
       return node;
@@ -155,8 +155,8 @@ describe("failure causes reported to the machines", () => {
 
   function crashAndWait(
     kind: "process" | "host",
-  ): { type: PeerMessageType; cause: SendFailure | undefined }[] {
-    const seen: { type: PeerMessageType; cause: SendFailure | undefined }[] = [];
+  ): { message: PeerMessage; cause: SendFailure | undefined }[] {
+    const seen: { message: PeerMessage; cause: SendFailure | undefined }[] = [];
     const sim = new Simulator({ seed: 5, createMachine: recordingFactory(seen) });
     sim.grow(30, { growth: 1, spreadMs: 500 });
     sim.runFor(3000);
@@ -176,7 +176,7 @@ describe("failure causes reported to the machines", () => {
       const silent = crashAndWait("host");
       expect(silent.length).toBeGreaterThan(0);
       expect(silent.every((f) => f.cause === "unknown")).toBe(true);
-      for (const f of [...refused, ...silent]) expect(REPORTED_FAILURES.has(f.type)).toBe(true);
+      for (const f of [...refused, ...silent]) expect(isReportedFailure(f.message)).toBe(true);
     },
     SIM_TIMEOUT_MS,
   );

@@ -1,0 +1,99 @@
+// Death pushes sent again: which failed pushes go again, to whom, naming what, and how often. The scenario
+// death-push-resend.txt shows the rule at work in an overlay; isReportedFailure says which failures the
+// runtime reports at all.
+import { describe, expect, it } from "vitest";
+import {
+  DEATH_PUSH_RESENDS,
+  deathPushResend,
+  type DeathPushState,
+} from "../../src/routing/death-push-resends.js";
+import { NodeId } from "../../src/routing/id.js";
+import {
+  isReportedFailure,
+  type NodeInfo,
+  type Outbound,
+  type PeerMessage,
+} from "../../src/routing/types.js";
+import { nodeInfo } from "./overlay-harness.js";
+
+const info = (hex: string, port: number): NodeInfo => nodeInfo(NodeId.fromHex(hex.padEnd(32, "0")), port);
+
+const holder = info("60", 1);
+const dead = info("80", 2);
+const alsoDead = info("c0", 3);
+const finderLeafSet = [info("50", 4), holder, info("90", 5)];
+
+function push(message: PeerMessage, attempt?: number, to: NodeInfo = holder): Outbound {
+  return { to, address: to.localAddress, message, ...(attempt === undefined ? {} : { attempt }) };
+}
+
+function state(options: { members?: NodeInfo[]; believed?: NodeInfo[] } = {}): DeathPushState {
+  const members = options.members ?? [holder];
+  const believed = options.believed ?? [dead, alsoDead];
+  return {
+    isMember: (node) => members.some((m) => m.id.equals(node.id) && m.incarnation === node.incarnation),
+    believesDead: (id) => believed.some((b) => b.id.equals(id)),
+    leafSet: () => finderLeafSet,
+  };
+}
+
+const deathPush: PeerMessage = { type: "leafSet", leafSet: [holder], removed: [dead.id, alsoDead.id] };
+
+describe("death pushes sent again", () => {
+  it("a failed push to a member still held goes again with the leaf set as it is now, one attempt later, to the same address", () => {
+    const resend = deathPushResend(push(deathPush), state());
+    expect(resend).toEqual({
+      to: holder,
+      address: holder.localAddress,
+      message: { type: "leafSet", leafSet: finderLeafSet, removed: [dead.id, alsoDead.id] },
+      attempt: 1,
+    });
+  });
+
+  it(`goes again at most ${DEATH_PUSH_RESENDS} times`, () => {
+    expect(deathPushResend(push(deathPush, DEATH_PUSH_RESENDS - 1), state())?.attempt).toBe(
+      DEATH_PUSH_RESENDS,
+    );
+    expect(deathPushResend(push(deathPush, DEATH_PUSH_RESENDS), state())).toBeUndefined();
+  });
+
+  it("names only the deaths still believed, and none goes when every death was refuted or forgotten", () => {
+    const resend = deathPushResend(push(deathPush), state({ believed: [alsoDead] }));
+    expect(resend?.message).toEqual({ type: "leafSet", leafSet: finderLeafSet, removed: [alsoDead.id] });
+    expect(deathPushResend(push(deathPush), state({ believed: [] }))).toBeUndefined();
+  });
+
+  it("none goes to a receiver no longer in the leaf set, nor to another incarnation of it", () => {
+    expect(deathPushResend(push(deathPush), state({ members: [] }))).toBeUndefined();
+    const restarted = { ...holder, incarnation: holder.incarnation + 1 };
+    expect(deathPushResend(push(deathPush), state({ members: [restarted] }))).toBeUndefined();
+  });
+
+  it("none goes to the dead node itself (death rechecks tell it), even while it is held", () => {
+    const toDead = push({ type: "leafSet", leafSet: finderLeafSet, removed: [dead.id] }, undefined, dead);
+    expect(deathPushResend(toDead, state({ members: [dead] }))).toBeUndefined();
+  });
+
+  it("a notice sent without a leaf set goes again without one (its receiver probes rather than takes our word)", () => {
+    const notice = push({ type: "leafSet", leafSet: [], removed: [dead.id] });
+    expect(deathPushResend(notice, state())?.message).toEqual({
+      type: "leafSet",
+      leafSet: [],
+      removed: [dead.id],
+    });
+  });
+
+  it("gossip and other messages naming no death never go again", () => {
+    expect(
+      deathPushResend(push({ type: "leafSet", leafSet: finderLeafSet, removed: [] }), state()),
+    ).toBeUndefined();
+    expect(deathPushResend(push({ type: "leafSetRequest" }), state())).toBeUndefined();
+  });
+
+  it("the runtime reports failed leaf-set messages that name deaths, and no other leaf-set message", () => {
+    expect(isReportedFailure(deathPush)).toBe(true);
+    expect(isReportedFailure({ type: "leafSet", leafSet: finderLeafSet, removed: [] })).toBe(false);
+    expect(isReportedFailure({ type: "leafSetRequest" })).toBe(false);
+    expect(isReportedFailure({ type: "heartbeat" })).toBe(true);
+  });
+});
