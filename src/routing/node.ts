@@ -24,7 +24,7 @@ import { SenderListing } from "./maintenance-tuning.js";
 import { TableMaintenance } from "./table-maintenance.js";
 import { deathNotices } from "./death-notices.js";
 import { DeathRechecks } from "./death-rechecks.js";
-import { deathPushResend } from "./death-push-resends.js";
+import { deathPushResend, leaveResend } from "./notice-resends.js";
 import { JoinProcess, joinStateFor } from "./join.js";
 import {
   assertApplicationPurpose,
@@ -369,7 +369,7 @@ export class PastryNode {
       this.finishInput();
       return;
     }
-    // A death push that did not get through goes again while it still says something (death-push-resends.ts);
+    // A death push that did not get through goes again while it still says something (notice-resends.ts);
     // its receiver is not suspected: a lost push says little about liveness under load.
     if (message.type === "leafSet") {
       if (this.status === "ready") this.resendDeathPush(out, now);
@@ -594,6 +594,11 @@ export class PastryNode {
     this.now = Math.max(this.now, now);
     const message = out.message;
     if (message.type === "ack") this.resendAck(out, message.messageId);
+    if (message.type === "leave") {
+      // A holder that misses the notice keeps this node until its own checks (notice-resends.ts).
+      const resend = leaveResend(out);
+      if (resend !== undefined) this.outbox.sendOutbound(resend);
+    }
     if (message.type === "route" && out.to !== undefined) {
       const decision = this.hops.hopFailedWhileLeaving(message.message, cause);
       if (decision !== "ignore") this.detector.avoid(out.to.id.hex);

@@ -1,12 +1,13 @@
-// Death pushes sent again: which failed pushes go again, to whom, naming what, and how often. The scenario
-// death-push-resend.txt shows the rule at work in an overlay; isReportedFailure says which failures the
-// runtime reports at all.
+// Notices sent again: which failed death pushes and leave notices go again, to whom, naming what, and how
+// often. The scenarios death-push-resend.txt and leave-resend.txt show the rules at work in an overlay;
+// isReportedFailure says which failures the runtime reports at all.
 import { describe, expect, it } from "vitest";
 import {
-  DEATH_PUSH_RESENDS,
+  NOTICE_RESENDS,
   deathPushResend,
+  leaveResend,
   type DeathPushState,
-} from "../../src/routing/death-push-resends.js";
+} from "../../src/routing/notice-resends.js";
 import { NodeId } from "../../src/routing/id.js";
 import {
   isReportedFailure,
@@ -50,11 +51,9 @@ describe("death pushes sent again", () => {
     });
   });
 
-  it(`goes again at most ${DEATH_PUSH_RESENDS} times`, () => {
-    expect(deathPushResend(push(deathPush, DEATH_PUSH_RESENDS - 1), state())?.attempt).toBe(
-      DEATH_PUSH_RESENDS,
-    );
-    expect(deathPushResend(push(deathPush, DEATH_PUSH_RESENDS), state())).toBeUndefined();
+  it(`goes again at most ${NOTICE_RESENDS} times`, () => {
+    expect(deathPushResend(push(deathPush, NOTICE_RESENDS - 1), state())?.attempt).toBe(NOTICE_RESENDS);
+    expect(deathPushResend(push(deathPush, NOTICE_RESENDS), state())).toBeUndefined();
   });
 
   it("names only the deaths still believed, and none goes when every death was refuted or forgotten", () => {
@@ -95,5 +94,24 @@ describe("death pushes sent again", () => {
     expect(isReportedFailure({ type: "leafSet", leafSet: finderLeafSet, removed: [] })).toBe(false);
     expect(isReportedFailure({ type: "leafSetRequest" })).toBe(false);
     expect(isReportedFailure({ type: "heartbeat" })).toBe(true);
+  });
+});
+
+describe("leave notices sent again", () => {
+  const leaveNotice: PeerMessage = { type: "leave", leafSet: finderLeafSet };
+
+  it(`a failed leave notice goes again unchanged to the same address, at most ${NOTICE_RESENDS} times`, () => {
+    const first = leaveResend(push(leaveNotice));
+    expect(first).toEqual({ to: holder, address: holder.localAddress, message: leaveNotice, attempt: 1 });
+    expect(leaveResend(push(leaveNotice, NOTICE_RESENDS - 1))?.attempt).toBe(NOTICE_RESENDS);
+    expect(leaveResend(push(leaveNotice, NOTICE_RESENDS))).toBeUndefined();
+  });
+
+  it("only leave notices: other messages get no leave resend", () => {
+    expect(leaveResend(push(deathPush))).toBeUndefined();
+  });
+
+  it("the runtime reports failed leave notices", () => {
+    expect(isReportedFailure(leaveNotice)).toBe(true);
   });
 });
