@@ -372,7 +372,7 @@ export class PastryNode {
     // A death push that did not get through goes again while it still says something (notice-resends.ts);
     // its receiver is not suspected: a lost push says little about liveness under load.
     if (message.type === "leafSet") {
-      if (this.status === "ready") this.resendDeathPush(out, now);
+      if (this.status === "ready") this.resendDeathPush(out, now, cause);
       this.finishInput();
       return;
     }
@@ -596,7 +596,7 @@ export class PastryNode {
     if (message.type === "ack") this.resendAck(out, message.messageId);
     if (message.type === "leave") {
       // A holder that misses the notice keeps this node until its own checks (notice-resends.ts).
-      const resend = leaveResend(out);
+      const resend = leaveResend(out, cause, (node) => this.isLeafMember(node));
       if (resend !== undefined) this.outbox.sendOutbound(resend);
     }
     if (message.type === "route" && out.to !== undefined) {
@@ -942,13 +942,18 @@ export class PastryNode {
     this.joinProcess.resendLater(out);
   }
 
-  private resendDeathPush(out: Outbound, now: Millis): void {
-    const resend = deathPushResend(out, {
-      isMember: (node) => this.leaf.get(node.id.hex)?.incarnation === node.incarnation,
+  private resendDeathPush(out: Outbound, now: Millis, cause: SendFailure): void {
+    const resend = deathPushResend(out, cause, {
+      isMember: (node) => this.isLeafMember(node),
       believesDead: (id) => this.detector.believesDeath(id.hex, now),
       leafSet: () => this.leaf.list(),
     });
     if (resend !== undefined) this.outbox.sendOutbound(resend);
+  }
+
+  /** Whether this incarnation of `node` is in our leaf set. */
+  private isLeafMember(node: NodeInfo): boolean {
+    return this.leaf.get(node.id.hex)?.incarnation === node.incarnation;
   }
 
   private resendAck(out: Outbound, messageId: string): void {

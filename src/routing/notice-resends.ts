@@ -3,13 +3,17 @@
 // until its own checks come round (with 3 % of messages lost, 2,000 simulated nodes, 5-minute sessions: 26
 // (holder, dead member) pairs lasted over 15 s in 20 minutes, the worst 36 s), and one that misses a leaver's
 // notice keeps the departed node the same way (299 pairs over 15 s, the worst 54 s). So a notice whose send
-// failed goes again, at most NOTICE_RESENDS times:
-// - a death push (a leaf-set message naming deaths) while it still says something: to a receiver still in
-//   our leaf set, naming the deaths we still believe; not to the dead node itself (death-rechecks.ts tells
-//   it), and never as evidence against the receiver, since a lost push says little about liveness under load;
-// - a leave notice, by the leaver while it drains its calls (a stopping daemon's grace).
+// failed goes again, at most NOTICE_RESENDS times, to a receiver still in our leaf set (the nodes that hold
+// us, or the dead node, in theirs):
+// - a death push (a leaf-set message naming deaths) while it still says something: naming the deaths we
+//   still believe; not to the dead node itself (death-rechecks.ts tells it), and never as evidence against
+//   the receiver, since a lost push says little about liveness under load;
+// - a leave notice, by the leaver while it drains its calls (a stopping daemon's grace); a table entry
+//   that holds the leaver finds it gone when it next uses it (a refused call).
+// Never after a refused connection: the receiver's process is gone, and a restarted one holds nothing.
 // Pure: the node sends what these return.
 import type { NodeId } from "./id.js";
+import type { SendFailure } from "./hop-delivery.js";
 import type { NodeInfo, Outbound } from "./types.js";
 
 /** How many times one notice goes again, each after the previous send failed. */
@@ -30,11 +34,14 @@ export interface DeathPushState {
  * with our leaf set as it is now (a notice sent with no leaf set stays without one: its receiver probes the
  * node rather than take our word).
  */
-export function deathPushResend(failed: Outbound, state: DeathPushState): Outbound | undefined {
+export function deathPushResend(
+  failed: Outbound,
+  cause: SendFailure,
+  state: DeathPushState,
+): Outbound | undefined {
   const message = failed.message;
   const to = failed.to;
-  const attempt = failed.attempt ?? 0;
-  if (message.type !== "leafSet" || to === undefined || attempt >= NOTICE_RESENDS) return undefined;
+  if (message.type !== "leafSet" || to === undefined || !mayResend(failed, cause)) return undefined;
   if (!state.isMember(to)) return undefined;
   const removed = message.removed.filter((id) => !id.equals(to.id) && state.believesDead(id));
   if (removed.length === 0) return undefined;
@@ -43,13 +50,28 @@ export function deathPushResend(failed: Outbound, state: DeathPushState): Outbou
     to,
     address: failed.address,
     message: { type: "leafSet", leafSet, removed },
-    attempt: attempt + 1,
+    attempt: next(failed),
   };
 }
 
-/** The leave notice to send again after `failed`'s send failed (the same notice), or undefined. */
-export function leaveResend(failed: Outbound): Outbound | undefined {
-  const attempt = failed.attempt ?? 0;
-  if (failed.message.type !== "leave" || attempt >= NOTICE_RESENDS) return undefined;
-  return { ...failed, attempt: attempt + 1 };
+/**
+ * The leave notice to send again after `failed`'s send failed (the same notice), or undefined. `isMember`:
+ * whether this incarnation of a node is in the leaver's leaf set.
+ */
+export function leaveResend(
+  failed: Outbound,
+  cause: SendFailure,
+  isMember: (node: NodeInfo) => boolean,
+): Outbound | undefined {
+  const to = failed.to;
+  if (failed.message.type !== "leave" || to === undefined || !mayResend(failed, cause)) return undefined;
+  return isMember(to) ? { ...failed, attempt: next(failed) } : undefined;
+}
+
+function mayResend(failed: Outbound, cause: SendFailure): boolean {
+  return cause !== "unreachable" && (failed.attempt ?? 0) < NOTICE_RESENDS;
+}
+
+function next(failed: Outbound): number {
+  return (failed.attempt ?? 0) + 1;
 }
