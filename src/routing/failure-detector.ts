@@ -441,6 +441,15 @@ export class FailureDetector {
     }
   }
 
+  /**
+   * Whether a death of `hex` (any incarnation; pushes carry IDs only), found or heard of, is still remembered:
+   * not refuted since (noteAlive forgets it) and younger than DEAD_MEMORY_MS.
+   */
+  believesDeath(hex: string, now: Millis): boolean {
+    const dead = this.recentlyDead.size === 0 ? undefined : this.recentlyDead.get(hex);
+    return dead !== undefined && now - dead.at < DEAD_MEMORY_MS;
+  }
+
   /** Whether this incarnation of `node` was found dead lately (by anyone). */
   isDead(node: NodeInfo): boolean {
     return this.recentlyDead.get(node.id.hex)?.incarnation === node.incarnation;

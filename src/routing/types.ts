@@ -157,19 +157,29 @@ export type PeerMessageType = PeerMessage["type"];
 
 /**
  * The message types whose failed sends a runtime reports to the core (PastryNode.sendFailed). A route hop to
- * reroute, a join to retry, a probe or heartbeat that says the peer may be gone, and answers the core sends
- * again (an end-to-end ack its origin waits for, a join state its joiner waits for). Other lost messages (a
- * reply, a leaf-set push, a row) say little about liveness under load, and treating them as evidence fed
- * storms of false deaths.
+ * reroute, a join to retry, a probe or heartbeat that says the peer may be gone, and messages the core sends
+ * again (an end-to-end ack, a join state its joiner waits for, a leave notice while the leaver drains).
+ * Other lost messages (a reply, a row, leaf-set gossip) say little about liveness under load, and treating
+ * them as evidence fed storms of false deaths.
  */
-export const REPORTED_FAILURES: ReadonlySet<PeerMessageType> = new Set<PeerMessageType>([
+const REPORTED_TYPES: ReadonlySet<PeerMessageType> = new Set<PeerMessageType>([
   "route",
   "join",
   "probe",
   "heartbeat",
   "ack",
   "joinState",
+  "leave",
 ]);
+
+/**
+ * Whether a runtime reports the failed send of `message` to the core (PastryNode.sendFailed): a type in
+ * REPORTED_TYPES, or a leaf-set message naming deaths, which the core sends again to a member still held
+ * (notice-resends.ts; never as evidence against the receiver).
+ */
+export function isReportedFailure(message: PeerMessage): boolean {
+  return REPORTED_TYPES.has(message.type) || (message.type === "leafSet" && message.removed.length > 0);
+}
 
 /**
  * The message types whose acknowledgement's round-trip time a runtime reports to the core

@@ -9,6 +9,9 @@ import type { RingTruth } from "./ring-truth.js";
 import type { SimEvent } from "./sim-event.js";
 import { type CrashKind, type SeedSelection, type SimNode, isLive } from "./sim-node.js";
 
+/** How long a node that left drains its own calls: a daemon's default stop grace (Cluster.stop). */
+export const LEAVE_DRAIN_MS = 2_000;
+
 /** What the lifecycle needs from the event loop that runs it. */
 export interface LifecycleDriver {
   readonly now: number;
@@ -88,6 +91,7 @@ export class Membership {
       createdAt: now,
       readyAt: undefined,
       endedAt: undefined,
+      drainsUntil: undefined,
       crashKind: undefined,
     };
     this.nodes.push(node);
@@ -160,7 +164,14 @@ export class Membership {
     this.driver.process(node.index, true);
     node.state = "left";
     node.endedAt = this.driver.now;
-    node.machine = releasedMachine(node.index);
+    node.drainsUntil = this.driver.now + LEAVE_DRAIN_MS;
+    this.driver.after(LEAVE_DRAIN_MS, {
+      kind: "call",
+      run: () => {
+        node.drainsUntil = undefined;
+        node.machine = releasedMachine(node.index);
+      },
+    });
   }
 
   /** `count` distinct random live nodes, to crash. */

@@ -29,6 +29,11 @@ export interface SimNode {
   readyAt: number | undefined;
   /** When it crashed or left (undefined while live). */
   endedAt: number | undefined;
+  /**
+   * A node that left drains its own calls until then, as a stopping daemon does within its grace: their
+   * failures still reach its machine (which sends a failed leave notice again). Undefined otherwise.
+   */
+  drainsUntil: number | undefined;
   crashKind: CrashKind | undefined;
 }
 
@@ -37,6 +42,11 @@ export type SeedSelection =
   | { readonly kind: "random" }
   /** The nearest of a few random live nodes, as a node would find with a local discovery (Pastry's "nearby node"). */
   | { readonly kind: "nearestOfSample"; readonly sample: number };
+
+/** A node that left and still drains its calls at `now` (see SimNode.drainsUntil). */
+export function isDraining(node: SimNode, now: number): boolean {
+  return node.drainsUntil !== undefined && now < node.drainsUntil;
+}
 
 /** The process is up (ready or not): it still receives, ticks and sends. */
 export function isLive(node: SimNode): boolean {

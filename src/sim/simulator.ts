@@ -7,7 +7,7 @@ import type { NodeId } from "../routing/id.js";
 import {
   DEFAULT_ROUTING_CONFIG,
   FIRST_APPLICATION_PURPOSE,
-  REPORTED_FAILURES,
+  isReportedFailure,
   type Output,
   type Outbound,
   type PeerMessageType,
@@ -35,7 +35,7 @@ import {
   SendCounters,
 } from "./send-counters.js";
 import type { SimEvent, TraceEntry } from "./sim-event.js";
-import { type CrashKind, type SeedSelection, type SimNode, isLive } from "./sim-node.js";
+import { type CrashKind, type SeedSelection, type SimNode, isDraining, isLive } from "./sim-node.js";
 import { VirtualWire } from "./virtual-wire.js";
 
 export type { GrowOptions } from "./grow.js";
@@ -318,11 +318,16 @@ export class Simulator {
       case "failed": {
         const node = this.nodes[ev.node] as SimNode;
         this.trace?.({ at: this.now, what: "fail", from: ev.node, to: undefined, out: ev.out });
-        // As the runtime: only the failures the core acts on are reported, each with its cause.
-        if (isLive(node) && REPORTED_FAILURES.has(ev.out.message.type)) {
+        // As the runtime: only the failures the core acts on are reported, each with its cause; a node that
+        // left hears of its own calls' failures while it drains them.
+        if (!isReportedFailure(ev.out.message)) break;
+        if (isLive(node)) {
           this.heldTicks?.replay(node);
           node.machine.sendFailed(ev.out, this.now, ev.cause);
           this.process(ev.node, false, "send failed");
+        } else if (isDraining(node, this.now)) {
+          node.machine.sendFailed(ev.out, this.now, ev.cause);
+          this.process(ev.node, true, "send failed");
         }
         break;
       }

@@ -206,6 +206,35 @@ const CHURN_REGRESSIONS: readonly Scenario[] = [
     ],
     churnMs: 37770,
   },
+  // fast-check seed 19,019, run 13,748: a neighbourhood-set member found dead came back into the set once
+  // the death was no longer believed (gossip named it), and a join forwarded to it failed; a failed send to
+  // a node found dead raised no suspicion, so the join went to the same node again, and again (the overlay
+  // never went quiet). A node back in our state is suspected as any other.
+  {
+    seed: 803462,
+    lossRate: 0.029999999999999985,
+    sessions: [
+      session(34929, false),
+      session(15839, false),
+      session(12292, false),
+      session(18414, false),
+      session(26781, true),
+      session(55167, false),
+      session(41263, false),
+      session(16940, true),
+      session(18661, false),
+      session(19726, false),
+      session(18081, false),
+      session(11022, true),
+      session(38121, true),
+      session(59594, true),
+      session(48073, true),
+      session(37643, false),
+      session(29713, false),
+      session(48722, false),
+    ],
+    churnMs: 39372,
+  },
 ];
 
 describe("churn with random lifetimes and message loss", () => {

@@ -6,7 +6,12 @@
 import { describe, expect, it } from "vitest";
 import { NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
-import type { NodeInfo, Output, PeerMessage } from "../../src/routing/types.js";
+import {
+  DEFAULT_ROUTING_CONFIG,
+  type NodeInfo,
+  type Output,
+  type PeerMessage,
+} from "../../src/routing/types.js";
 import { Overlay, nodeInfo, randomId, seededRandom } from "./overlay-harness.js";
 
 const leafSetsTo = (outputs: readonly Output[], to: NodeInfo): PeerMessage[] =>
@@ -68,6 +73,32 @@ describe("a member's whole leaf set naming a node gone", () => {
       );
     }
     expect(told).toHaveLength(1);
+  });
+
+  it("names a node whose death another member pushed to us: answered at once with a notice, and no longer once a failure timeout has passed", () => {
+    const { node, sender, senderLeafSet, now } = setup();
+    const reporter = node.leafSet().left[0] as NodeInfo;
+    // Beyond our leaf set's reach, so not ours to drop: the push is believed for a failure timeout.
+    const ghost = nodeInfo(
+      NodeId.fromBigInt((sender.id.value + (senderLeafSet.at(-1) as NodeInfo).id.value) / 2n),
+      30_998,
+    );
+    const { left, right } = node.leafSet();
+    node.receive(reporter, { type: "leafSet", leafSet: [...left, ...right], removed: [ghost.id] }, now);
+    node.takeOutputs();
+    node.receive(sender, { type: "leafSet", leafSet: [...senderLeafSet, ghost], removed: [] }, now + 10);
+    expect(leafSetsTo(node.takeOutputs(), sender)).toContainEqual({
+      type: "leafSet",
+      leafSet: [],
+      removed: [ghost.id],
+    });
+    const later = now + DEFAULT_ROUTING_CONFIG.failureTimeoutMs + 10;
+    node.receive(sender, { type: "leafSet", leafSet: [...senderLeafSet, ghost], removed: [] }, later);
+    expect(leafSetsTo(node.takeOutputs(), sender)).not.toContainEqual({
+      type: "leafSet",
+      leafSet: [],
+      removed: [ghost.id],
+    });
   });
 
   it("comes with a death push (its sender is repairing): not answered so", () => {

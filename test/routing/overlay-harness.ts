@@ -12,7 +12,7 @@ import type {
   RoutingConfig,
   RoutingEvent,
 } from "../../src/routing/types.js";
-import { REPORTED_FAILURES } from "../../src/routing/types.js";
+import { isReportedFailure } from "../../src/routing/types.js";
 
 /** Deterministic randomness for tests (mulberry32). */
 export function seededRandom(seed: number): RandomSource {
@@ -213,7 +213,7 @@ export class Overlay {
     // A sender that crashed since it sent hears nothing back: no failure report, no acknowledgement.
     const senderUp = !this.isDown(sender);
     if (this.lose?.(sender, out) === true) {
-      if (senderUp && REPORTED_FAILURES.has(out.message.type)) {
+      if (senderUp && isReportedFailure(out.message)) {
         sender.sendFailed(out, this.now, "unreachable");
         this.collect(sender);
       }
@@ -239,7 +239,7 @@ export class Overlay {
 
   /** The overload model's fate for one message (see Overload). */
   private delay(flight: InFlight, overload: Overload): void {
-    const reported = REPORTED_FAILURES.has(flight.out.message.type);
+    const reported = isReportedFailure(flight.out.message);
     const fail = (): void => {
       // A node that crashed meanwhile hears nothing more (a dead process gets no failure reports).
       if (this.isDown(flight.sender)) return;

@@ -7,7 +7,7 @@ import { NodeId, isCloser } from "../../src/routing/id.js";
 import type { PastryNode, PastryNodeStats } from "../../src/routing/node.js";
 import {
   DEFAULT_ROUTING_CONFIG,
-  REPORTED_FAILURES,
+  isReportedFailure,
   type NodeInfo,
   type Outbound,
   type Output,
@@ -504,7 +504,7 @@ export class ScenarioEnv {
     if (drop !== undefined) {
       drop.remaining--;
       this.trace(sender, out, "lost");
-      if (drop.cause !== "none" && REPORTED_FAILURES.has(out.message.type)) {
+      if (drop.cause !== "none" && isReportedFailure(out.message)) {
         sender.sendFailed(out, this.net.now, drop.cause);
         this.collect(sender);
       }
@@ -532,7 +532,7 @@ export class ScenarioEnv {
     );
     if (timeout !== undefined) {
       timeout.remaining--;
-      if (REPORTED_FAILURES.has(out.message.type)) {
+      if (isReportedFailure(out.message)) {
         sender.sendFailed(out, this.net.now, "unknown");
         this.collect(sender);
       }

@@ -2,7 +2,7 @@
 // causes the simulator reports (a dead process refuses, a dead host is silent).
 import { describe, expect, it } from "vitest";
 import { PastryNode, type SendFailure } from "../../src/routing/node.js";
-import { DEFAULT_ROUTING_CONFIG, REPORTED_FAILURES, type PeerMessageType } from "../../src/routing/types.js";
+import { DEFAULT_ROUTING_CONFIG, isReportedFailure, type PeerMessage } from "../../src/routing/types.js";
 import {
   Churn,
   drawLifetime,
@@ -12,6 +12,7 @@ import {
   type LifetimeDistribution,
 } from "../../src/sim/churn.js";
 import { leafSetMembers, type MachineFactory } from "../../src/sim/machine.js";
+import { LEAVE_DRAIN_MS } from "../../src/sim/membership.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
 import { summarize } from "../../src/sim/stats.js";
@@ -140,13 +141,13 @@ describe("steady churn", () => {
 
 describe("failure causes reported to the machines", () => {
   function recordingFactory(
-    seen: { type: PeerMessageType; cause: SendFailure | undefined }[],
+    seen: { message: PeerMessage; cause: SendFailure | undefined }[],
   ): MachineFactory {
     return (self, options) => {
       const node = new PastryNode(self, options);
       const original = node.sendFailed.bind(node);
       node.sendFailed = (out, now, cause) => {
-        seen.push({ type: out.message.type, cause });
+        seen.push({ message: out.message, cause });
         original(out, now, cause);
       };
       return node;
@@ -155,8 +156,8 @@ describe("failure causes reported to the machines", () => {
 
   function crashAndWait(
     kind: "process" | "host",
-  ): { type: PeerMessageType; cause: SendFailure | undefined }[] {
-    const seen: { type: PeerMessageType; cause: SendFailure | undefined }[] = [];
+  ): { message: PeerMessage; cause: SendFailure | undefined }[] {
+    const seen: { message: PeerMessage; cause: SendFailure | undefined }[] = [];
     const sim = new Simulator({ seed: 5, createMachine: recordingFactory(seen) });
     sim.grow(30, { growth: 1, spreadMs: 500 });
     sim.runFor(3000);
@@ -176,7 +177,7 @@ describe("failure causes reported to the machines", () => {
       const silent = crashAndWait("host");
       expect(silent.length).toBeGreaterThan(0);
       expect(silent.every((f) => f.cause === "unknown")).toBe(true);
-      for (const f of [...refused, ...silent]) expect(REPORTED_FAILURES.has(f.type)).toBe(true);
+      for (const f of [...refused, ...silent]) expect(isReportedFailure(f.message)).toBe(true);
     },
     SIM_TIMEOUT_MS,
   );
@@ -200,6 +201,42 @@ describe("failure causes reported to the machines", () => {
       const failureTimeoutMs = DEFAULT_ROUTING_CONFIG.failureTimeoutMs;
       expect(timeToForget("process")).toBeLessThan(failureTimeoutMs);
       expect(timeToForget("host")).toBeGreaterThan(failureTimeoutMs);
+    },
+    SIM_TIMEOUT_MS,
+  );
+});
+
+describe("a node that left drains its calls", () => {
+  it(
+    "failures of its calls reach it only within the drain, and its lost leave notices are sent again, at most twice",
+    () => {
+      const failures: { node: string; at: number; attempt: number; type: string }[] = [];
+      const sim = new Simulator({
+        seed: 11,
+        network: { lossProbability: 0.3 },
+        createMachine: (self, options) => {
+          const node = new PastryNode(self, options);
+          const original = node.sendFailed.bind(node);
+          node.sendFailed = (out, now, cause) => {
+            failures.push({ node: self.id.hex, at: now, attempt: out.attempt ?? 0, type: out.message.type });
+            original(out, now, cause);
+          };
+          return node;
+        },
+      });
+      sim.grow(30, { growth: 1, spreadMs: 500, finalTimeoutMs: 60_000 });
+      sim.runFor(3000);
+      const leavers = sim.readyNodes().slice(0, 5);
+      const leftAt = sim.now;
+      for (const leaver of leavers) sim.leave(leaver.index);
+      sim.runFor(10_000);
+      const hexes = new Set(leavers.map((n) => n.info.id.hex));
+      const afterLeave = failures.filter((f) => hexes.has(f.node) && f.at >= leftAt);
+      expect(afterLeave.every((f) => f.at < leftAt + LEAVE_DRAIN_MS)).toBe(true);
+      const leaves = afterLeave.filter((f) => f.type === "leave");
+      expect(leaves.some((f) => f.attempt === 0)).toBe(true);
+      expect(leaves.some((f) => f.attempt === 1)).toBe(true);
+      expect(leaves.every((f) => f.attempt <= 2)).toBe(true);
     },
     SIM_TIMEOUT_MS,
   );

@@ -8,7 +8,7 @@ import { BoundedMap } from "../../routing/bounded-map.js";
 import type { PastryNode } from "../../routing/node.js";
 import {
   MEASURED_ACKS,
-  REPORTED_FAILURES,
+  isReportedFailure,
   type NodeInfo,
   type Outbound,
   type Output,
@@ -263,8 +263,8 @@ export class CoreDriver {
       "peer call failed",
     );
     this.options.metrics?.peerRpcCompleted(path, code, seconds);
-    // Only failures that demand action go back to the core (see REPORTED_FAILURES).
-    if (REPORTED_FAILURES.has(outbound.message.type)) {
+    // Only failures that demand action go back to the core (see isReportedFailure).
+    if (isReportedFailure(outbound.message)) {
       const cause =
         failure?.neverArrived === true
           ? "unreachable"
