@@ -2,9 +2,9 @@
 // nothing else tells it soon: a holder that misses every push of a member's death keeps the dead member
 // until its own checks come round (3 % of messages lost, 2,000 simulated nodes, 5-minute sessions, seed 3:
 // 26 (holder, dead member) pairs lasted over 15 s in 20 minutes, the worst 36 s), and one that misses a
-// leaver's notice keeps the departed node the same way (299 pairs over 15 s, the worst 54 s). So a notice whose send
-// failed goes again, at most NOTICE_RESENDS times, to a receiver still in our leaf set (the nodes that hold
-// us, or the dead node, in theirs):
+// leaver's notice keeps the departed node the same way (299 pairs over 15 s, the worst 54 s). So a notice
+// whose send failed goes again, at most NOTICE_RESENDS times, to a receiver still in our leaf set (the
+// nodes that hold us, or the dead node, in theirs):
 // - a death push (a leaf-set message naming deaths) while it still says something: naming the deaths we
 //   still believe; not to the dead node itself (death-rechecks.ts tells it), and never as evidence against
 //   the receiver, since a lost push says little about liveness under load;
