@@ -110,6 +110,21 @@ describe("LeafSetRepair", () => {
     expect(targets(repair.finish(true, leaf, 2_000, notBusy, probing102).sends)).toEqual(request);
   });
 
+  it("a short side filled by a candidate from the other direction asks its farthest member all the same", () => {
+    const repair = new LeafSetRepair(self, config);
+    // The right side lost 102; a push from the left named 96 and 97, past the left end. A short side takes
+    // any node, so 96 (nearest clockwise of the two, the long way round) fills the right side's second place.
+    const leaf = leafOf(at(101n), at(102n), at(98n), at(99n));
+    leaf.remove(at(102n).id.hex);
+    for (const n of [98n, 99n, 101n, 96n, 97n]) repair.offerCandidate(at(n));
+    expect(repair.isCandidate(at(96n).id.hex)).toBe(true);
+    const probing = (hex: string): boolean => hex === at(96n).id.hex || hex === at(97n).id.hex;
+    repair.memberLost({ left: false, right: true });
+    expect(targets(repair.finish(true, leaf, 0, notBusy, probing).sends)).toEqual([
+      `leafSetRequest->${at(101n).id.hex.slice(0, 2)}`,
+    ]);
+  });
+
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));
