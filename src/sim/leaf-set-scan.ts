@@ -1,9 +1,10 @@
 // A look at every ready node's leaf set, once per sampled moment, against the truth the nodes cannot see:
 // how long a node that crashed or left stays in someone's leaf set (a ghost), and how long a live ready node
 // that belongs in someone's leaf set (among its l/2 nearest on a side) is missing there (a hole). The
-// churn benchmark's figures (repair times) end at the first leaf set that drops a dead node; these say how
-// long the last one took, which is where the repair rules' gaps show (docs/simulation.md). Sampling only
-// reads the machines' queries, so a scanned run follows the very same trajectory as one not scanned.
+// churn benchmark's repair times follow sampled crashes over the holders the truth names; a holder from
+// farther out, a leave and a hole are not in them, and those are where the repair rules' gaps show
+// (docs/simulation.md). Sampling only reads the machines' queries, so a scanned run follows the very same
+// trajectory as one not scanned.
 import type { Simulator } from "./simulator.js";
 import type { SimNode } from "./sim-node.js";
 
