@@ -426,7 +426,7 @@ export class LeafSetRepair {
    * so a push naming nodes past our other far end fills it from the wrong direction, and nothing named the
    * nodes between. Counted as covered, such a node held the request back for good: the node across the gap
    * from a crash, told by a finder on its far side, took ever nearer nodes from round the ring for 15 s,
-   * while its true neighbour, a holder of the crashed node never named to it, kept the dead member 20.6 s
+   * while its true neighbour, a holder of the crashed node never named to it, kept the dead member 19.6 s
    * (2,000 simulated nodes, 5-minute sessions, seed 1: the longest any crashed node stayed).
    */
   private coverage(
