@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { ChurnTotals } from "../../src/sim/churn-measure.js";
 import type { LifetimeDistribution } from "../../src/sim/churn.js";
+import type { LeafSetScanSummary, PairDurations } from "../../src/sim/leaf-set-scan.js";
 import { withLock } from "./results-file.js";
 
 export interface ChurnRun {
@@ -26,6 +27,8 @@ export interface ChurnRun {
   readonly events: number;
   readonly date: string;
   readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly node: string };
+  /** Every ready node's leaf set against the truth, once per virtual second measured (`--scan-leaf-sets`). */
+  readonly leafSetScan?: LeafSetScanSummary;
 }
 
 export const CHURN_BEGIN = "<!-- churn section: written by bench/sim/churn.ts -->";
@@ -171,6 +174,29 @@ export function renderChurnSection(runs: readonly ChurnRun[]): string {
     );
     for (const r of withCauses)
       lines.push(`- ${r.nodes.toLocaleString("en")} nodes, ${r.label}: ${causesOf(r)}`);
+  }
+  const scanned = runs.filter((r) => r.leafSetScan !== undefined);
+  if (scanned.length > 0) {
+    lines.push(
+      "",
+      "Leaf sets scanned once per virtual second measured (`--scan-leaf-sets`, src/sim/leaf-set-scan.ts): how long " +
+        "a node that crashed (its host silent, or its process dead) or left stayed in the leaf set of a ready " +
+        "node that held it, from its end to the last second it was seen there, and how long a live ready node " +
+        "was missing from a leaf set it belongs in (a hole), per (holder, node) pair: pairs, pairs over 10 s / " +
+        "over 15 s, the longest.",
+      "",
+      "| nodes | sessions | core, seed | silent host | dead process | left | holes |",
+      "| ---: | :--- | :--- | ---: | ---: | ---: | ---: |",
+    );
+    for (const r of scanned) {
+      const scan = r.leafSetScan as LeafSetScanSummary;
+      const cell = (d: PairDurations): string =>
+        `${d.pairs} / ${d.over10s} / ${d.over15s} / ${(d.maxMs / 1000).toFixed(1)} s`;
+      lines.push(
+        `| ${r.nodes.toLocaleString("en")} | ${r.label} | ${r.core.commit}${r.core.dirty ? "+" : ""}, seed ${r.seed} | ` +
+          `${cell(scan.ghosts.host)} | ${cell(scan.ghosts.process)} | ${cell(scan.ghosts.left)} | ${cell(scan.holes)} |`,
+      );
+    }
   }
   lines.push(
     "",

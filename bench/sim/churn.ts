@@ -6,7 +6,7 @@
 //   [--warmup-minutes 10] [--minutes 60] [--traffic 20] [--crash-fraction 0.5] [--seed 1]
 //   [--trace file] [--eager-ticks] [--wall-minutes m] [--out bench/results]
 //   [--heartbeat-ms ms] [--failure-timeout-ms ms] [--leaf-set-size l] [--table-maintenance-ms ms]
-//   [--ticks period|deadline] [--loss p]
+//   [--ticks period|deadline] [--loss p] [--scan-leaf-sets]
 // Once the overlay is built, SIGINT or SIGTERM ends the run at the end of the current virtual minute: a run
 // stopped while measuring still writes its row (with the minutes it measured); a second signal aborts it.
 import { mkdirSync, readFileSync } from "node:fs";
@@ -17,6 +17,7 @@ import { execFileSync } from "node:child_process";
 import { Command } from "commander";
 import { Churn, parseTrace, replayTrace, type LifetimeDistribution } from "../../src/sim/churn.js";
 import { ChurnObserver } from "../../src/sim/churn-measure.js";
+import { LeafSetScan, type PairDurations } from "../../src/sim/leaf-set-scan.js";
 import { createPastryMachine } from "../../src/sim/pastry.js";
 import { Prng } from "../../src/sim/prng.js";
 import { Simulator, type TickMode } from "../../src/sim/simulator.js";
@@ -68,6 +69,11 @@ const program = new Command()
     "stop measuring at the first virtual minute that ends after this much wall time since the start " +
       "(the row then states the virtual minutes actually measured)",
   )
+  .option(
+    "--scan-leaf-sets",
+    "look at every ready node's leaf set once per virtual second measured: how long departed nodes stay held " +
+      "and live ones missing (slower; the run itself is the same)",
+  )
   .option("--out <dir>", "results directory", "bench/results")
   .option("--render", "only re-render the churn section of sim-latest.md from sim-churn.json")
   .parse();
@@ -92,6 +98,7 @@ const o = program.opts<{
   tableMaintenanceMs?: string;
   trace?: string;
   wallMinutes?: string;
+  scanLeafSets?: boolean;
   out: string;
   render?: boolean;
 }>();
@@ -219,6 +226,7 @@ while (sim.now < warmStarted + warmupMs) {
 }
 observer.start();
 observer.startTraffic(traffic, 0.2);
+const scan = o.scanLeafSets === true ? new LeafSetScan(sim) : undefined;
 const measureStarted = sim.now;
 while (sim.now < measureStarted + measuredMs) {
   if (performance.now() - started > wallBudgetMs) {
@@ -229,7 +237,13 @@ while (sim.now < measureStarted + measuredMs) {
     log(`  ${stop.requested}: measuring stops here`);
     break;
   }
-  sim.runFor(MINUTE);
+  if (scan === undefined) sim.runFor(MINUTE);
+  else {
+    for (let second = 0; second < MINUTE / 1000; second++) {
+      sim.runFor(1000);
+      scan.sample();
+    }
+  }
   const mem = sim.peakMemory();
   log(
     `  measured t=${((sim.now - measureStarted) / MINUTE).toFixed(0)} min, ${sim.truth.size} ready, ` +
@@ -260,11 +274,22 @@ const run: ChurnRun = {
   events: sim.events,
   date: new Date().toISOString().slice(0, 10),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version },
+  ...(scan === undefined ? {} : { leafSetScan: scan.summary() }),
 };
 log(
   `done: sent ${totals.sent}, delivered ${totals.delivered}, wrong ${totals.deliveredWrong}, lost ${totals.lost}, ` +
     `control ${totals.controlTotalPerNodePerSecond.toFixed(3)} msg/node/s, stretch ${totals.stretch.mean.toFixed(2)}`,
 );
+if (run.leafSetScan !== undefined) {
+  const { ghosts, holes } = run.leafSetScan;
+  const longest = (d: PairDurations, verb = "held"): string =>
+    `${d.pairs} pairs, ${d.over15s} over 15 s, longest ${(d.maxMs / 1000).toFixed(1)} s` +
+    (d.worst === undefined
+      ? ""
+      : ` (${d.worst.holder} ${verb} ${d.worst.node} from ${(d.worst.fromMs / 1000).toFixed(1)} s)`);
+  log(`leaf sets: silent host ${longest(ghosts.host)}; dead process ${longest(ghosts.process)}`);
+  log(`leaf sets: left ${longest(ghosts.left)}; holes ${longest(holes, "lacked")}`);
+}
 addChurnResult(join(o.out, "sim-churn.json"), join(o.out, "sim-latest.md"), run);
 stop.dispose();
 log(`written ${join(o.out, "sim-churn.json")} and the churn section of ${join(o.out, "sim-latest.md")}`);

@@ -87,6 +87,19 @@ export class NearMisses {
     else this.left = kept;
   }
 
+  /**
+   * The near misses heard within the window, each once. They lie just past our far ends and talked to us
+   * lately: those that hold us (their side reaches one node farther than ours) are among them, and only
+   * they can tell us apart from the nodes that do not.
+   */
+  heardLately(now: Millis): NodeInfo[] {
+    const nodes: NodeInfo[] = [];
+    for (const e of [...this.left, ...this.right]) {
+      if (now - e.at < this.windowMs && !nodes.some((n) => n.id.equals(e.node.id))) nodes.push(e.node);
+    }
+    return nodes;
+  }
+
   /** `hex` was found dead, left or restarted: it is no near miss any more. */
   forget(hex: string): void {
     if (this.left.some((e) => e.node.id.hex === hex))

@@ -44,3 +44,40 @@ describe("churn report: control by cause", () => {
     expect(section).toContain("Control messages per node per second by kind");
   });
 });
+
+describe("churn report: leaf-set scan", () => {
+  const pair = (pairs: number, over10s: number, over15s: number, maxMs: number) => ({
+    pairs,
+    over10s,
+    over15s,
+    maxMs,
+    worst: { holder: "6890c6", node: "6aae54", fromMs: 1_106_600 },
+  });
+
+  it("renders a row per scanned run: pairs, over 10 s, over 15 s and the longest, per kind and for holes", () => {
+    const scanned: ChurnRun = {
+      ...base,
+      leafSetScan: {
+        samples: 1200,
+        ghosts: {
+          host: pair(42_718, 3, 1, 20_600),
+          process: pair(18_025, 0, 0, 1_900),
+          left: pair(4461, 1, 1, 21_100),
+        },
+        holes: pair(119_065, 235, 27, 21_000),
+        openGhosts: 0,
+        openHoles: 347,
+      },
+    };
+    const section = renderChurnSection([base, scanned]);
+    expect(section).toContain("Leaf sets scanned once per virtual second");
+    expect(section).toContain(
+      "| 42718 / 3 / 1 / 20.6 s | 18025 / 0 / 0 / 1.9 s | 4461 / 1 / 1 / 21.1 s | 119065 / 235 / 27 / 21.0 s |",
+    );
+    expect(section.match(/\| 42718 \/ 3/g)).toHaveLength(1);
+  });
+
+  it("leaves the table out when no row was scanned", () => {
+    expect(renderChurnSection([base])).not.toContain("Leaf sets scanned");
+  });
+});

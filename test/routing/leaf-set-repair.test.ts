@@ -110,6 +110,36 @@ describe("LeafSetRepair", () => {
     expect(targets(repair.finish(true, leaf, 2_000, notBusy, probing102).sends)).toEqual(request);
   });
 
+  it("a short side filled from the far half of the ring asks its farthest member two probe timeouts later, unless refilled from its own half", () => {
+    // The right side lost 102; a push from the left named 96 and 97, past the left end. A short side takes
+    // any node, so 96 (nearest clockwise of the two, the long way round) fills the right side's second place.
+    const setUp = (): { repair: LeafSetRepair; leaf: LeafSet } => {
+      const repair = new LeafSetRepair(self, config);
+      const leaf = leafOf(at(101n), at(102n), at(98n), at(99n));
+      leaf.remove(at(102n).id.hex);
+      for (const n of [98n, 99n, 101n, 96n, 97n]) repair.offerCandidate(at(n));
+      expect(repair.isCandidate(at(96n).id.hex)).toBe(true);
+      repair.memberLost({ left: false, right: true });
+      return { repair, leaf };
+    };
+    const probing = (hex: string): boolean => [96n, 97n, 103n].some((n) => at(n).id.hex === hex);
+    const request = [`leafSetRequest->${at(101n).id.hex.slice(0, 2)}`];
+    const asks = setUp();
+    expect(asks.repair.finish(true, asks.leaf, 0, notBusy, probing).sends).toEqual([]);
+    expect(asks.repair.retryAt).toBe(1_000);
+    expect(asks.repair.finish(true, asks.leaf, 999, notBusy, probing).sends).toEqual([]);
+    expect(targets(asks.repair.finish(true, asks.leaf, 1_000, notBusy, probing).sends)).toEqual(request);
+    // What is due now is the short side's own retry, two probe timeouts after its request.
+    expect(asks.repair.retryAt).toBe(2_000);
+    // Within the grace 103, beyond 101 on the right, talks to us (as the holder the relay told would): the
+    // side is covered from its own half, and nobody is asked.
+    const refilled = setUp();
+    expect(refilled.repair.finish(true, refilled.leaf, 0, notBusy, probing).sends).toEqual([]);
+    refilled.repair.offerCandidate(at(103n));
+    expect(refilled.repair.finish(true, refilled.leaf, 1_000, notBusy, probing).sends).toEqual([]);
+    expect(refilled.repair.retryAt).toBe(Number.POSITIVE_INFINITY);
+  });
+
   it("a side that lost a member asks its farthest non-busy member, at most once per probe timeout", () => {
     const repair = new LeafSetRepair(self, config);
     const leaf = leafOf(at(98n), at(99n), at(101n), at(102n), at(103n), at(97n));

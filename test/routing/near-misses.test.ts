@@ -3,8 +3,8 @@ import { NodeId } from "../../src/routing/id.js";
 import { LeafSet } from "../../src/routing/leaf-set.js";
 import { nearMissesPerSide, NearMisses } from "../../src/routing/near-misses.js";
 import type { PastryNode } from "../../src/routing/node.js";
-import type { NodeInfo, Output } from "../../src/routing/types.js";
-import { nodeInfo, quietOverlay } from "./overlay-harness.js";
+import { DEFAULT_ROUTING_CONFIG, type NodeInfo, type Output } from "../../src/routing/types.js";
+import { Overlay, nodeInfo, quietOverlay, randomId, seededRandom } from "./overlay-harness.js";
 
 // IDs a sixteenth of the ring apart around self at 8/16: far enough for the top-bits shortcut to decide.
 const UNIT = 1n << 124n;
@@ -176,5 +176,50 @@ describe("a node whose full side turned a live node away, and was then refilled 
     expect(probesTo(node.takeOutputs(), r3)).toBe(1);
     node.receive(r3, { type: "probeReply", echoSentAt: now + 1_100, leafSet: [], ready: true }, now + 1_200);
     expect(node.leafSet().right.map((n) => n.id.hex)).toEqual([r1.id.hex, r3.id.hex]);
+  });
+});
+
+const leavesTo = (outputs: readonly Output[], to: NodeInfo): number =>
+  outputs.filter(
+    (o) => o.type === "send" && o.out.message.type === "leave" && o.out.to?.id.equals(to.id) === true,
+  ).length;
+
+interface Stranger {
+  readonly node: PastryNode;
+  readonly stranger: NodeInfo;
+}
+
+describe("a leaving node and the nodes just past its far ends", () => {
+  it("sends its leave notice to a near miss heard within the failure timeout, not to one heard before", () => {
+    // A quiet 30-node overlay (l = 4, a neighbourhood set of 2). For two nodes, a stranger between the far
+    // right member and the node after it talks to it: it may hold the node at its own far end, and nothing
+    // but the node knows it (its table slot is held and the neighbourhood set full: it is in no state).
+    const o = new Overlay({ leafSetSize: 4, neighbourhoodSize: 2 }, 7);
+    const random = seededRandom(8);
+    o.bootstrap(randomId(random));
+    for (let i = 1; i < 30; i++) o.join(randomId(random));
+    o.advance(60_000);
+    for (const n of o.live()) n.takeOutputs();
+    const ring = o.live().sort((a, b) => a.self.id.compare(b.self.id));
+    const strangerPast = (node: PastryNode, port: number): Stranger[] => {
+      const far = node.leafSet().right[1] as NodeInfo;
+      const next = ring[(ring.findIndex((n) => n.self.id.equals(far.id)) + 1) % ring.length] as PastryNode;
+      const id = NodeId.fromBigInt((far.id.value + next.self.id.value) / 2n);
+      const row = node.self.id.commonPrefixLength(id);
+      const held = node.routingTable()[row]?.[id.digit(row)] !== undefined;
+      return held ? [{ node, stranger: nodeInfo(id, port) }] : [];
+    };
+    const [fresh, stale] = ring.flatMap((node, i) => strangerPast(node, 2000 + i)) as [Stranger, Stranger];
+    expect(stale).toBeDefined();
+    const now = o.now + 100;
+    for (const { node, stranger } of [fresh, stale]) {
+      node.receive(stranger, { type: "leafSetRequest" }, now);
+      node.takeOutputs();
+      expect(node.knownPeers().some((n) => n.id.equals(stranger.id))).toBe(false);
+    }
+    fresh.node.leave(now + 1_000);
+    expect(leavesTo(fresh.node.takeOutputs(), fresh.stranger)).toBe(1);
+    stale.node.leave(now + DEFAULT_ROUTING_CONFIG.failureTimeoutMs);
+    expect(leavesTo(stale.node.takeOutputs(), stale.stranger)).toBe(0);
   });
 });
