@@ -1098,6 +1098,11 @@ export class PastryNode {
     this.replaceOldIncarnation(from);
     this.noteAlive(from, now, false);
     this.learnFromContact(from, message, now);
+    // A probe that learning sent it (a proximity probe, sent once to a node not in our state) is answered as
+    // to its life by this message. Its lost reply alone made a node that had just pushed its leaf set to us
+    // dead to us for the failure timeout; the repair answer that named it then was ignored, and it was missing
+    // from our leaf set for 25 s (2,000 simulated nodes, 3 % loss).
+    this.detector.heardDuringProbe(from.id.hex, now);
     // Recorded after learning, so that a peer just taken into our state has its contact time too.
     if (this.holds(from)) this.detector.recordContact(from.id.hex, now);
   }
