@@ -85,3 +85,18 @@ describe("a stranger whose message made us probe it, and whose one reply was los
     expect(rightSide(node)).toEqual([near.id.hex, stranger.id.hex]);
   });
 });
+
+describe("a leaf-set candidate whose every probe attempt went unanswered", () => {
+  it("is told it was found dead, and taken in when it refutes that", () => {
+    const { node, stranger, near, far, now } = strangerPastFarRight();
+    node.receive(far, { type: "leave", leafSet: [stranger] }, now);
+    expect(probesTo(node.takeOutputs(), stranger)).toBe(1);
+    const after = tickFor(node, now + 100, 10_000, [near]);
+    expect(probesTo(after, stranger)).toBe(2); // the two attempts after the first
+    const told = sendsTo(after, stranger).flatMap((m) => (m.type === "leafSet" ? [m.removed] : []));
+    expect(told).toEqual([[stranger.id]]);
+    // Alive (its replies were lost): it refutes the death to its leaf set, which holds us.
+    node.receive(stranger, { type: "leafSet", leafSet: [node.self, near], removed: [] }, now + 10_200);
+    expect(rightSide(node)).toEqual([near.id.hex, stranger.id.hex]);
+  });
+});
