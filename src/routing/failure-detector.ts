@@ -4,7 +4,8 @@
 // - At most one probe per peer is outstanding. It is sent up to PROBE_ATTEMPTS times, attempt k waiting
 //   k * max(probeTimeoutMs, srtt + 4 * rttvar) (capped at 2 failure timeouts); only then is the peer dead.
 //   A proximity probe of a node another named, not in our state, is sent once: nothing of ours rests on it.
-//   A peer that talked to us meanwhile is alive, whatever became of the probe.
+//   A peer that talked to us meanwhile, or whose message made us probe it, is alive, whatever became of the
+//   probe.
 // - A probe refused REFUSALS_FOR_DEATH times (nothing listens at the address) ends in death at once.
 // - A probe whose connection broke under it is retried soon, as a refused one is: a broken connection
 //   says the peer's end went away (a crashed process), not that the peer is slow.
@@ -341,12 +342,20 @@ export class FailureDetector {
     if (contact) this.lastContact.record(hex, now);
     if (leafMember) this.lastHeard.set(hex, now);
     this.clearSuspect(hex);
-    const probe = this.probes.size === 0 ? undefined : this.probes.get(hex);
-    if (probe !== undefined) {
-      if (probe.kind === "liveness") this.probes.delete(hex);
-      else probe.heardAt = now;
-    }
+    this.heardDuringProbe(hex, now);
     return this.recentlyDead.size > 0 && this.recentlyDead.delete(hex);
+  }
+
+  /**
+   * `hex` talked to us at `now`: a liveness probe of it is answered; any other probe still wants its reply,
+   * but can no longer end in a death. Also for a probe its own message made us send (to measure it): a node
+   * that talks to us is alive, and the silence of a probe sent once says nothing more under loss.
+   */
+  heardDuringProbe(hex: string, now: Millis): void {
+    const probe = this.probes.size === 0 ? undefined : this.probes.get(hex);
+    if (probe === undefined) return;
+    if (probe.kind === "liveness") this.probes.delete(hex);
+    else probe.heardAt = now;
   }
 
   recordContact(hex: string, now: Millis): void {
