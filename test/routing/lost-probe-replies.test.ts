@@ -2,10 +2,9 @@
 // on a machine of a small overlay, with a stranger (a node in none of the machine's state) just past its far
 // right member.
 import { describe, expect, it } from "vitest";
-import { NodeId } from "../../src/routing/id.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import type { NodeInfo, Output, PeerMessage } from "../../src/routing/types.js";
-import { Overlay, nodeInfo, randomId, seededRandom } from "./overlay-harness.js";
+import { quietOverlay, strangersPastFarRight } from "./overlay-harness.js";
 
 const sendsTo = (outputs: readonly Output[], to: NodeInfo): PeerMessage[] =>
   outputs.flatMap((o) => (o.type === "send" && o.out.to?.id.equals(to.id) === true ? [o.out.message] : []));
@@ -26,24 +25,14 @@ interface Setting {
  * and the node after it, whose table slot is held: it is in none of the node's state.
  */
 function strangerPastFarRight(): Setting {
-  const o = new Overlay({ leafSetSize: 4, neighbourhoodSize: 2 }, 7);
-  const random = seededRandom(8);
-  o.bootstrap(randomId(random));
-  for (let i = 1; i < 30; i++) o.join(randomId(random));
-  o.advance(60_000);
-  for (const n of o.live()) n.takeOutputs();
-  const ring = o.live().sort((a, b) => a.self.id.compare(b.self.id));
-  for (const [i, node] of ring.entries()) {
-    const [near, far] = node.leafSet().right as [NodeInfo, NodeInfo];
-    const next = ring[(ring.findIndex((n) => n.self.id.equals(far.id)) + 1) % ring.length] as PastryNode;
-    const id = NodeId.fromBigInt((far.id.value + next.self.id.value) / 2n);
-    const row = node.self.id.commonPrefixLength(id);
-    if (node.routingTable()[row]?.[id.digit(row)] === undefined) continue;
-    const stranger = nodeInfo(id, 2000 + i);
-    expect(node.knownPeers().some((n) => n.id.equals(stranger.id))).toBe(false);
-    return { node, stranger, near, far, now: o.now + 100 };
-  }
-  throw new Error("no node with a held table slot for a stranger past its far right member");
+  const o = quietOverlay(30, 7, { neighbourhoodSize: 2 });
+  const first = strangersPastFarRight(o)[0];
+  if (first === undefined)
+    throw new Error("no node with a held table slot for a stranger past its far right member");
+  const { node, stranger } = first;
+  expect(node.knownPeers().some((n) => n.id.equals(stranger.id))).toBe(false);
+  const [near, far] = node.leafSet().right as [NodeInfo, NodeInfo];
+  return { node, stranger, near, far, now: o.now + 100 };
 }
 
 /**

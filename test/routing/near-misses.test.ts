@@ -4,7 +4,7 @@ import { LeafSet } from "../../src/routing/leaf-set.js";
 import { nearMissesPerSide, NearMisses } from "../../src/routing/near-misses.js";
 import type { PastryNode } from "../../src/routing/node.js";
 import { DEFAULT_ROUTING_CONFIG, type NodeInfo, type Output } from "../../src/routing/types.js";
-import { Overlay, nodeInfo, quietOverlay, randomId, seededRandom } from "./overlay-harness.js";
+import { nodeInfo, quietOverlay, strangersPastFarRight, type Stranger } from "./overlay-harness.js";
 
 // IDs a sixteenth of the ring apart around self at 8/16: far enough for the top-bits shortcut to decide.
 const UNIT = 1n << 124n;
@@ -184,32 +184,13 @@ const leavesTo = (outputs: readonly Output[], to: NodeInfo): number =>
     (o) => o.type === "send" && o.out.message.type === "leave" && o.out.to?.id.equals(to.id) === true,
   ).length;
 
-interface Stranger {
-  readonly node: PastryNode;
-  readonly stranger: NodeInfo;
-}
-
 describe("a leaving node and the nodes just past its far ends", () => {
   it("sends its leave notice to a near miss heard within the failure timeout, not to one heard before", () => {
     // A quiet 30-node overlay (l = 4, a neighbourhood set of 2). For two nodes, a stranger between the far
     // right member and the node after it talks to it: it may hold the node at its own far end, and nothing
     // but the node knows it (its table slot is held and the neighbourhood set full: it is in no state).
-    const o = new Overlay({ leafSetSize: 4, neighbourhoodSize: 2 }, 7);
-    const random = seededRandom(8);
-    o.bootstrap(randomId(random));
-    for (let i = 1; i < 30; i++) o.join(randomId(random));
-    o.advance(60_000);
-    for (const n of o.live()) n.takeOutputs();
-    const ring = o.live().sort((a, b) => a.self.id.compare(b.self.id));
-    const strangerPast = (node: PastryNode, port: number): Stranger[] => {
-      const far = node.leafSet().right[1] as NodeInfo;
-      const next = ring[(ring.findIndex((n) => n.self.id.equals(far.id)) + 1) % ring.length] as PastryNode;
-      const id = NodeId.fromBigInt((far.id.value + next.self.id.value) / 2n);
-      const row = node.self.id.commonPrefixLength(id);
-      const held = node.routingTable()[row]?.[id.digit(row)] !== undefined;
-      return held ? [{ node, stranger: nodeInfo(id, port) }] : [];
-    };
-    const [fresh, stale] = ring.flatMap((node, i) => strangerPast(node, 2000 + i)) as [Stranger, Stranger];
+    const o = quietOverlay(30, 7, { neighbourhoodSize: 2 });
+    const [fresh, stale] = strangersPastFarRight(o) as [Stranger, Stranger];
     expect(stale).toBeDefined();
     const now = o.now + 100;
     for (const { node, stranger } of [fresh, stale]) {

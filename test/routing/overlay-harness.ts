@@ -414,9 +414,12 @@ export function leafSetOf(node: PastryNode): string {
   return [...new Set([...left, ...right].map((n) => n.id.hex))].sort().join(",");
 }
 
-/** `size` ready nodes with a leaf set of 4, a minute after the last join, their outputs so far drained. */
-export function quietOverlay(size: number, seed: number): Overlay {
-  const o = new Overlay({ leafSetSize: 4 }, seed);
+/**
+ * `size` ready nodes with a leaf set of 4 (and `config`), a minute after the last join, their outputs so far
+ * drained.
+ */
+export function quietOverlay(size: number, seed: number, config: Partial<RoutingConfig> = {}): Overlay {
+  const o = new Overlay({ leafSetSize: 4, ...config }, seed);
   const random = seededRandom(seed + 1);
   o.bootstrap(randomId(random));
   for (let i = 1; i < size; i++) o.join(randomId(random));
@@ -456,4 +459,27 @@ export function rowZeroStrangers(
   if (named.length < count)
     throw new Error(`fewer than ${count} held row-0 slots outside the leaf-set range`);
   return { holders, named };
+}
+
+/** A node, and an ID none has next to it (see strangersPastFarRight). */
+export interface Stranger {
+  readonly node: PastryNode;
+  readonly stranger: NodeInfo;
+}
+
+/**
+ * For each node of `o`, in ring order, whose routing-table slot for it is held: a stranger (an ID no node
+ * has, on port 2000 plus the node's place in the ring) halfway between the node's far right member and the
+ * node after that one. With the slot held and the neighbourhood set full, it is in none of the node's state.
+ */
+export function strangersPastFarRight(o: Overlay): Stranger[] {
+  const ring = o.live().sort((a, b) => a.self.id.compare(b.self.id));
+  return ring.flatMap((node, i) => {
+    const far = node.leafSet().right.at(-1) as NodeInfo;
+    const next = ring[(ring.findIndex((n) => n.self.id.equals(far.id)) + 1) % ring.length] as PastryNode;
+    const id = NodeId.fromBigInt((far.id.value + next.self.id.value) / 2n);
+    const row = node.self.id.commonPrefixLength(id);
+    const held = node.routingTable()[row]?.[id.digit(row)] !== undefined;
+    return held ? [{ node, stranger: nodeInfo(id, 2000 + i) }] : [];
+  });
 }
